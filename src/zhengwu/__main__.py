@@ -1,0 +1,5 @@
+"""``python -m zhengwu`` runs the CLI."""
+
+from zhengwu.cli import main
+
+main()

@@ -1,0 +1,176 @@
+"""The ``zhengwu`` command line (typer + rich): serve, migrate, seed, demo, departments, codes, ..."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zhengwu.commands import codes as codes_commands
+from zhengwu.kernel.config import Settings
+
+app = typer.Typer(
+    name="zhengwu",
+    help="zhengwu 政务 — provincial integrated online government service platform.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+departments_app = typer.Typer(
+    help="Departments and implementing bodies (部门 / 实施主体).", no_args_is_help=True
+)
+app.add_typer(departments_app, name="departments")
+app.add_typer(codes_commands.app, name="codes")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        err_console.print(f"[red]配置错误 / configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve this node over HTTP."""
+    import uvicorn
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    uvicorn.run(
+        "zhengwu.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Bring the database schema up to date (Alembic)."""
+    from zhengwu.kernel.migrate import upgrade
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url, revision)
+    console.print(f"数据库已迁移到 {revision} / database migrated to {revision}")
+
+
+@app.command()
+def seed(
+    demo: Annotated[bool, typer.Option("--demo", help="Load the deterministic Hebei demo data.")] = False,
+) -> None:
+    """Load seed data (with --demo: the Hebei demo departments, citizens and enterprises)."""
+    from zhengwu.seed import seed_demo
+
+    if not demo:
+        err_console.print("nothing to do: pass --demo")
+        raise typer.Exit(2)
+    settings = _settings()
+    summary = seed_demo(settings)
+    for key, value in summary.items():
+        console.print(f"{key}: {value}")
+
+
+@app.command()
+def demo(
+    base_port: Annotated[
+        int, typer.Option(help="Province node port; the national node uses the next one.")
+    ] = 8000,
+    data_dir: Annotated[str, typer.Option(help="Where both nodes keep their data.")] = "var",
+) -> None:
+    """Migrate, seed and start a Hebei province node and a national node on loopback (Ctrl-C stops both)."""
+    from zhengwu.demo import run_demo
+
+    raise typer.Exit(run_demo(base_port=base_port, data_dir=data_dir))
+
+
+@departments_app.command("list")
+def departments_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    division: Annotated[str | None, typer.Option(help="Division code prefix, e.g. 1301.")] = None,
+) -> None:
+    """List registered departments."""
+    from zhengwu.kernel.db import make_engine
+    from zhengwu.kernel.session import make_session_factory, unit_of_work
+    from zhengwu.orgs import service
+    from zhengwu.orgs.schemas import DepartmentRead
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    with unit_of_work(make_session_factory(engine)) as session:
+        rows, total = service.list_departments(session, division_prefix=division, limit=100_000)
+        items = [DepartmentRead.model_validate(r) for r in rows]
+    if as_json:
+        for item in items:
+            sys.stdout.write(item.model_dump_json() + "\n")
+        return
+    table = Table(title=f"部门 / departments ({total})")
+    for column in ("credit_code", "name", "division_code", "level"):
+        table.add_column(column)
+    for item in items:
+        table.add_row(item.credit_code, item.name, item.division_code, str(item.level))
+    console.print(table)
+
+
+@departments_app.command("add")
+def departments_add(
+    credit_code: Annotated[str, typer.Option("--credit-code", help="统一社会信用代码 (18 characters).")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    division: Annotated[str, typer.Option(help="GB/T 2260 division code.")],
+    short_name: Annotated[str | None, typer.Option("--short-name")] = None,
+    parent: Annotated[str | None, typer.Option(help="Credit code of the parent department.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Register a department or implementing body."""
+    from pydantic import ValidationError
+
+    from zhengwu.kernel.db import make_engine
+    from zhengwu.kernel.errors import DomainError
+    from zhengwu.kernel.session import make_session_factory, unit_of_work
+    from zhengwu.orgs import service
+    from zhengwu.orgs.schemas import DepartmentCreate, DepartmentRead
+
+    settings = _settings()
+    try:
+        data = DepartmentCreate(
+            credit_code=credit_code.strip().upper(),
+            name=name,
+            short_name=short_name,
+            division_code=division,
+            parent_credit_code=parent,
+        )
+        engine = make_engine(settings.database_url)
+        with unit_of_work(make_session_factory(engine)) as session:
+            created = DepartmentRead.model_validate(service.add_department(session, data))
+    except DomainError as exc:
+        err_console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    except ValidationError as exc:
+        err_console.print(f"[red]参数无效 / invalid arguments:[/red] {exc.error_count()} error(s)")
+        raise typer.Exit(1) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(created.model_dump(), ensure_ascii=False) + "\n")
+    else:
+        console.print(f"已添加 / added: {created.name} ({created.credit_code})")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

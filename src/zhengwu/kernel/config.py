@@ -1,0 +1,98 @@
+"""Node settings: one pydantic-settings object read from ``ZHENGWU_*`` environment variables.
+
+Nested groups use a double underscore (``ZHENGWU_SECURITY__SECRET_KEY``). Validation fails fast at
+start-up so that a misconfigured node never serves a request.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Tier(StrEnum):
+    """The tier a node serves (国家/省/市/县)."""
+
+    NATIONAL = "national"
+    PROVINCE = "province"
+    CITY = "city"
+    COUNTY = "county"
+
+
+class SecuritySettings(BaseModel):
+    """Keys and cookie policy."""
+
+    # Derives the SM4 data key, HMAC keys and cookie signing keys. A node refuses to start in
+    # production mode with the development default.
+    secret_key: SecretStr = SecretStr("dev-only-change-me-0123456789abcdef")
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_absolute_hours: int = Field(default=12, ge=1, le=7 * 24)
+    secure_cookies: bool = False
+
+
+class ExchangeSettings(BaseModel):
+    """Upward data exchange."""
+
+    transport: str = Field(default="http", pattern="^(http|frontdb)$")
+    frontdb_url: str | None = None
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+
+
+class Settings(BaseSettings):
+    """Everything a node needs to know about itself."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ZHENGWU_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    tier: Tier = Tier.PROVINCE
+    division_code: str = "130000"
+    node_id: str = "hebei"
+    node_name: str = "河北省政务服务平台"
+    public_url: str = "http://127.0.0.1:8000"
+    upstream_url: str | None = None
+    production: bool = False
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    log_json: bool = True
+    security: SecuritySettings = SecuritySettings()
+    exchange: ExchangeSettings = ExchangeSettings()
+    # Flat aliases named in the exchange issue; they override the nested group when set.
+    exchange_transport: str | None = None
+    frontdb_url: str | None = None
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Self:
+        if not re.fullmatch(r"\d{6}", self.division_code):
+            raise ValueError(
+                f"ZHENGWU_DIVISION_CODE must be 6 digits (GB/T 2260), got {self.division_code!r}"
+            )
+        if self.tier is Tier.NATIONAL and self.division_code != "000000":
+            raise ValueError("a national node has ZHENGWU_DIVISION_CODE=000000")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", self.node_id):
+            raise ValueError("ZHENGWU_NODE_ID: lowercase letters, digits and '-', at most 63 characters")
+        self.public_url = self.public_url.rstrip("/")
+        if self.upstream_url:
+            self.upstream_url = self.upstream_url.rstrip("/")
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'zhengwu.db').as_posix()}"
+        if self.exchange_transport:
+            self.exchange.transport = self.exchange_transport
+        if self.frontdb_url:
+            self.exchange.frontdb_url = self.frontdb_url
+        if self.exchange.transport not in ("http", "frontdb"):
+            raise ValueError("ZHENGWU_EXCHANGE_TRANSPORT must be http or frontdb")
+        if self.production and self.security.secret_key.get_secret_value().startswith("dev-only"):
+            raise ValueError("ZHENGWU_SECURITY__SECRET_KEY must be set in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the node runs on the embedded SQLite database."""
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,96 @@
+"""Domain events and the transactional outbox.
+
+A capability records an outbound message with :func:`emit` in the same session (hence the same
+transaction) as the business change; the exchange worker later relays pending rows. In-process
+subscribers registered by the composition root receive :class:`DomainEvent` objects synchronously,
+inside the publishing transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.db import Base, PortableJSON, UTCDateTime, new_id
+from zhengwu.kernel.logging import current_trace_id
+
+
+class OutboxStatus:
+    """Delivery states of an outbox row."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    ACKNOWLEDGED = "acknowledged"
+    REJECTED = "rejected"
+    DEAD = "dead"
+
+
+class OutboxRecord(Base):
+    """出站消息 — one message waiting to be relayed upward, written with the business change."""
+
+    __tablename__ = "kernel_outbox"
+    __table_args__ = (Index("ix_kernel_outbox_topic_status_seq", "topic", "status", "seq"),)
+
+    # A monotonically increasing sequence keeps delivery oldest-first on every database.
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    message_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
+    topic: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str | None] = mapped_column(String(128))
+    operation: Mapped[str] = mapped_column(String(1), default="I")
+    payload: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    trace_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+def emit(
+    session: Session, topic: str, payload: dict[str, Any], *, key: str | None = None, operation: str = "I"
+) -> OutboxRecord:
+    """Queue an outbound record in the caller's transaction (never commits)."""
+    if operation not in ("I", "U", "D"):
+        raise ValueError("operation must be I, U or D (national cd_operation)")
+    record = OutboxRecord(
+        topic=topic, key=key, operation=operation, payload=payload, trace_id=current_trace_id()
+    )
+    session.add(record)
+    return record
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """Something that happened, named in the past tense (``ItemPublished``)."""
+
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Session, DomainEvent], None]
+
+
+class EventBus:
+    """In-process publish/subscribe; subscriptions are wired only in the composition root."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+
+    def subscribe(self, name: str, handler: Handler) -> None:
+        """Call ``handler`` for every event named ``name``."""
+        self._handlers[name].append(handler)
+
+    def publish(self, session: Session, event: DomainEvent) -> None:
+        """Deliver ``event`` to its subscribers inside the caller's transaction."""
+        for handler in self._handlers.get(event.name, ()):
+            handler(session, event)

@@ -1,0 +1,170 @@
+"""HTTP edge shared by every capability: correlation ids, the one error envelope, pagination."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from zhengwu.kernel.errors import DomainError, error_envelope, http_default
+from zhengwu.kernel.logging import current_trace_id, get_logger, reset_trace_id, set_trace_id
+
+log = get_logger("zhengwu.http")
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+_TRACEPARENT_RE = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def trace_id_from_headers(headers: dict[str, str]) -> str:
+    """Accept ``traceparent`` or ``X-Request-ID`` from the caller, else start a new trace."""
+    tp = headers.get("traceparent", "")
+    m = _TRACEPARENT_RE.match(tp.strip())
+    if m and m.group(1) != "0" * 32:
+        return m.group(1)
+    rid = headers.get("x-request-id", "").strip()
+    if _REQUEST_ID_RE.match(rid):
+        return rid
+    return uuid.uuid4().hex
+
+
+class CorrelationMiddleware:
+    """Binds a trace id to every request, echoes it as ``X-Request-ID`` and times the request."""
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry | None = None) -> None:
+        self.app = app
+        self.requests: Counter | None = None
+        self.latency: Histogram | None = None
+        if registry is not None:
+            self.requests = Counter(
+                "zhengwu_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+            )
+            self.latency = Histogram(
+                "zhengwu_http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry
+            )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        trace_id = trace_id_from_headers(headers)
+        token = set_trace_id(trace_id)
+        scope.setdefault("state", {})["trace_id"] = trace_id
+        started = time.perf_counter()
+        status_holder = [500]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", trace_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            route_path = getattr(route, "path", "unmatched")
+            if self.requests is not None and self.latency is not None:
+                self.requests.labels(scope["method"], route_path, str(status_holder[0])).inc()
+                self.latency.labels(scope["method"], route_path).observe(time.perf_counter() - started)
+            reset_trace_id(token)
+
+
+def _envelope_response(
+    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    # Error bodies are logged at DEBUG so the log scan also covers them (conventions §2).
+    log.debug("error_response", status=status, body=body)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error — ours and the framework's — as the one envelope."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
+        return _envelope_response(exc.envelope(current_trace_id()), exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        name, code, message = http_default(exc.status_code)
+        detail_en = exc.detail if isinstance(exc.detail, str) else None
+        body = error_envelope(name, code, message, exc.status_code, current_trace_id(), detail_en=detail_en)
+        return _envelope_response(body, exc.status_code, dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "type": err.get("type"),
+                # The input is not echoed: it may carry personal data.
+                "msg": str(err.get("msg", "")),
+            }
+            for err in exc.errors()
+        ]
+        body = error_envelope(
+            "ValidationFailed",
+            "validation_failed",
+            "请求数据格式有误",
+            422,
+            current_trace_id(),
+            errors=errors,
+        )
+        return _envelope_response(body, 422)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled_error", error_type=type(exc).__name__)
+        name, code, message = http_default(500)
+        return _envelope_response(error_envelope(name, code, message, 500, current_trace_id()), 500)
+
+
+MAX_PAGE_SIZE = 200
+
+
+class PageParams(BaseModel):
+    """``offset``/``limit`` pagination with a maximum page size (conventions §11)."""
+
+    offset: int = 0
+    limit: int = 50
+
+
+def page_params(
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+) -> PageParams:
+    """FastAPI dependency for the pagination query parameters."""
+    return PageParams(offset=offset, limit=limit)
+
+
+def set_page_headers(request: Request, response: Response, *, total: int, page: PageParams) -> None:
+    """Set ``X-Total-Count`` and RFC 8288 ``Link`` headers (first/prev/next/last)."""
+    response.headers["X-Total-Count"] = str(total)
+    base = str(request.url.remove_query_params(["offset", "limit"]))
+    params = dict(request.query_params)
+
+    def link(offset: int, rel: str) -> str:
+        query = {**params, "offset": str(offset), "limit": str(page.limit)}
+        sep = "&" if "?" in base else "?"
+        return f'<{base}{sep}{urlencode(query)}>; rel="{rel}"'
+
+    links = [link(0, "first")]
+    if page.offset > 0:
+        links.append(link(max(0, page.offset - page.limit), "prev"))
+    if page.offset + page.limit < total:
+        links.append(link(page.offset + page.limit, "next"))
+    last = max(0, ((total - 1) // page.limit) * page.limit) if total else 0
+    links.append(link(last, "last"))
+    response.headers["Link"] = ", ".join(links)

@@ -1,0 +1,89 @@
+"""The composition root: settings → engine → app with every capability's router and subscriber.
+
+This is the only module that wires capabilities together.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from sqlalchemy import MetaData
+
+import zhengwu
+from zhengwu.kernel.config import Settings
+from zhengwu.kernel.db import Base, make_engine
+from zhengwu.kernel.events import EventBus
+from zhengwu.kernel.files import FileStore
+from zhengwu.kernel.http import CorrelationMiddleware, install_error_handlers
+from zhengwu.kernel.logging import configure_logging
+from zhengwu.kernel.session import make_session_factory
+
+
+def import_models() -> MetaData:
+    """Import every capability's models so that the metadata is complete (Alembic, tests)."""
+    import zhengwu.kernel.events
+    import zhengwu.kernel.idempotency
+    import zhengwu.orgs.models  # noqa: F401
+
+    return Base.metadata
+
+
+def git_commit() -> str | None:
+    """The commit this code was built from, if it runs from a checkout."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build a node's ASGI application from its settings."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, json_output=settings.log_json)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    import_models()
+
+    engine = make_engine(settings.database_url)
+    registry = CollectorRegistry()
+
+    app = FastAPI(
+        title=f"zhengwu — {settings.node_name}",
+        version=zhengwu.__version__,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.files = FileStore(settings.data_dir / "files")
+    app.state.bus = EventBus()
+    app.state.started_at = time.monotonic()
+    app.state.git_commit = git_commit()
+    app.state.metrics_registry = registry
+    app.state.health_probes: dict[str, Callable[[], dict[str, Any]]] = {}
+
+    install_error_handlers(app)
+    app.add_middleware(CorrelationMiddleware, registry=registry)
+
+    from zhengwu.ops import routes as ops_routes
+    from zhengwu.orgs import routes as orgs_routes
+
+    app.state.outbox_gauge = ops_routes.install_metrics(registry)
+    app.include_router(ops_routes.router)
+    app.include_router(orgs_routes.router)
+    return app

@@ -1,0 +1,1 @@
+"""Operations (运维): ``/_status`` with dependencies and ``/metrics`` in Prometheus text format."""

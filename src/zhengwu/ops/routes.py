@@ -1,0 +1,87 @@
+"""Health and metrics endpoints."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+import zhengwu
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import Settings
+from zhengwu.kernel.events import OutboxRecord, OutboxStatus
+from zhengwu.kernel.session import DbSession
+
+router = APIRouter(tags=["ops 运维"])
+
+
+def _migration_revision(session: DbSession) -> str | None:
+    try:
+        return session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:
+        session.rollback()
+        return None
+
+
+def _outbox_lag(session: DbSession) -> dict[str, dict[str, Any]]:
+    rows = session.execute(
+        select(OutboxRecord.topic, func.count(), func.min(OutboxRecord.created_at))
+        .where(OutboxRecord.status == OutboxStatus.PENDING)
+        .group_by(OutboxRecord.topic)
+    ).all()
+    now = utcnow()
+    result: dict[str, dict[str, Any]] = {}
+    for topic, count, oldest in rows:
+        lag = (now - oldest).total_seconds() if oldest is not None else 0.0
+        result[topic] = {"pending": count, "lag_seconds": round(lag, 3)}
+    return result
+
+
+@router.get("/_status", summary="Node health (健康状态)")
+def status(request: Request, session: DbSession) -> dict[str, Any]:
+    """Version, commit, migration revision, tier, division, node id, uptime and dependency health."""
+    settings: Settings = request.app.state.settings
+    db_ok = True
+    try:
+        session.execute(text("SELECT 1"))
+        outbox = _outbox_lag(session)
+    except SQLAlchemyError:
+        db_ok = False
+        outbox = {}
+    return {
+        "status": "ok" if db_ok else "degraded",
+        "version": zhengwu.__version__,
+        "git_commit": request.app.state.git_commit,
+        "migration_revision": _migration_revision(session) if db_ok else None,
+        "tier": settings.tier.value,
+        "division_code": settings.division_code,
+        "node_id": settings.node_id,
+        "node_name": settings.node_name,
+        "public_url": settings.public_url,
+        "upstream_url": settings.upstream_url,
+        "uptime_seconds": round(time.monotonic() - request.app.state.started_at, 3),
+        "dependencies": {
+            "database": {"ok": db_ok, "dialect": session.get_bind().dialect.name},
+            "outbox": outbox,
+            **{name: probe() for name, probe in request.app.state.health_probes.items()},
+        },
+    }
+
+
+def install_metrics(registry: CollectorRegistry) -> Gauge:
+    """Register node-level gauges; returns the outbox gauge refreshed on every scrape."""
+    return Gauge("zhengwu_outbox_pending", "Outbox rows waiting for delivery", ["topic"], registry=registry)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request, session: DbSession) -> Response:
+    """Prometheus text exposition of this node's metrics."""
+    gauge: Gauge = request.app.state.outbox_gauge
+    gauge.clear()
+    for topic, info in _outbox_lag(session).items():
+        gauge.labels(topic).set(info["pending"])
+    return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,80 @@
+"""Rules of the department registry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from zhengwu.kernel.codes import divisions, validate_uscc
+from zhengwu.orgs.errors import DepartmentExists, DepartmentNotFound, InvalidDepartment
+from zhengwu.orgs.models import Department
+from zhengwu.orgs.repository import DepartmentRepository
+from zhengwu.orgs.schemas import DepartmentCreate
+
+
+def level_of_division(code: str) -> int:
+    """行使层级 implied by a GB/T 2260 code: province 2, prefecture 3, county 4 (national 000000 → 1)."""
+    if code == "000000":
+        return 1
+    if code.endswith("0000"):
+        return 2
+    if code.endswith("00"):
+        return 3
+    return 4
+
+
+def add_department(session: Session, data: DepartmentCreate) -> Department:
+    """Register a department after checking its credit code and division."""
+    repo = DepartmentRepository(session)
+    verdict = validate_uscc(data.credit_code)
+    if not verdict.ok:
+        raise InvalidDepartment(
+            f"统一社会信用代码无效：{verdict.reason_zh}",
+            detail_en=verdict.reason_en,
+            extra={"field": "credit_code"},
+        )
+    credit_code = verdict.value
+    if data.division_code != "000000" and divisions.lookup(data.division_code) is None:
+        raise InvalidDepartment("行政区划代码不存在", detail_en="unknown GB/T 2260 division code")
+    if repo.by_credit_code(credit_code) is not None:
+        raise DepartmentExists()
+    parent_id = None
+    if data.parent_credit_code:
+        parent = repo.by_credit_code(data.parent_credit_code.upper())
+        if parent is None:
+            raise DepartmentNotFound("上级部门不存在")
+        parent_id = parent.id
+    return repo.add(
+        Department(
+            credit_code=credit_code,
+            name=data.name,
+            short_name=data.short_name,
+            division_code=data.division_code,
+            level=level_of_division(data.division_code),
+            parent_id=parent_id,
+        )
+    )
+
+
+def list_departments(
+    session: Session, *, division_prefix: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[Sequence[Department], int]:
+    """A page of departments."""
+    return DepartmentRepository(session).list(division_prefix=division_prefix, offset=offset, limit=limit)
+
+
+def get_by_credit_code(session: Session, credit_code: str) -> Department:
+    """The department with that credit code, or DepartmentNotFound."""
+    department = DepartmentRepository(session).by_credit_code(credit_code.upper())
+    if department is None:
+        raise DepartmentNotFound()
+    return department
+
+
+def get_department(session: Session, department_id: str) -> Department:
+    """The department with that id, or DepartmentNotFound."""
+    department = DepartmentRepository(session).get(department_id)
+    if department is None:
+        raise DepartmentNotFound()
+    return department

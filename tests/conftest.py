@@ -1,0 +1,205 @@
+"""Shared fixtures: a migrated test database (SQLite by default, PostgreSQL when
+ZHENGWU_TEST_DATABASE_URL names one), a rolled-back session per test, an app and a client.
+
+Isolation follows SQLAlchemy's "join an external transaction" recipe: each test runs inside a
+connection-level transaction that is rolled back, and the code under test commits only SAVEPOINTs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from zhengwu.kernel.config import Settings
+from zhengwu.kernel.db import make_engine
+
+LEAK_LOG: list[str] = []
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _postgres_url_for_worker(base: str) -> str:
+    # One database per xdist worker so that migrations and committed e2e data never collide.
+    admin_url, _, name = base.rpartition("/")
+    dbname = f"{name}_{_worker()}"
+    admin = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{dbname}"'))
+    admin.dispose()
+    return f"{admin_url}/{dbname}"
+
+
+def _drop_postgres(url: str) -> None:
+    admin_url, _, dbname = url.rpartition("/")
+    admin = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A freshly migrated database for this test worker."""
+    from zhengwu.kernel.migrate import upgrade
+
+    base = os.environ.get("ZHENGWU_TEST_DATABASE_URL")
+    if base and base.startswith("postgresql"):
+        url = _postgres_url_for_worker(base)
+        upgrade(url)
+        yield url
+        _drop_postgres(url)
+        return
+    path = tmp_path_factory.mktemp("db") / "test.db"
+    url = f"sqlite:///{path.as_posix()}"
+    upgrade(url)
+    yield url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """The migrated test database's engine."""
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    conn = engine.connect()
+    trans = conn.begin()
+    try:
+        yield conn
+    finally:
+        if trans.is_active:
+            trans.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    """Sessions bound to the test connection; their commits become SAVEPOINT releases."""
+    return sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for repository/service tests (rolled back with the connection)."""
+    s = session_factory()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Node settings for a test app (province node, Hebei)."""
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, log_json=True, log_level="DEBUG")
+
+
+@pytest.fixture
+def app(settings: Settings, session_factory: sessionmaker[Session]) -> Any:
+    """The app with its sessions joined to the per-test transaction."""
+    from zhengwu.main import create_app
+
+    application = create_app(settings)
+    application.state.session_factory = session_factory
+    return application
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[Any]:
+    """A TestClient that reports server errors as responses (so envelopes can be asserted)."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that touches the database, so CI can run them again on PostgreSQL."""
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+# --- conventions §2: no personal data, tokens or keys in logs or error bodies --------------------
+
+_LEAK_PATTERNS = {
+    "citizen id": re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])"),
+    "credit code": re.compile(r"(?<![0-9A-Z])[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}(?![0-9A-Z])"),
+    "phone": re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)"),
+    "jwt": re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+    "pem": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+}
+
+
+class _LeakScanner(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            return
+        for kind, pattern in _LEAK_PATTERNS.items():
+            match = pattern.search(line)
+            if match and _is_real_leak(kind, match.group(0)):
+                LEAK_LOG.append(f"{kind}: {record.name}: {line[:300]}")
+
+
+def _is_real_leak(kind: str, value: str) -> bool:
+    # Only checksum-valid identifiers count, so that random hex or counters do not trip the scan.
+    if kind == "citizen id":
+        weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+        total = sum(int(c) * w for c, w in zip(value[:17], weights, strict=True))
+        return "10X98765432"[total % 11] == value[17].upper()
+    if kind == "credit code":
+        alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+        total = sum(alphabet.index(c) * pow(3, i, 31) for i, c in enumerate(value[:17]))
+        return alphabet[(31 - total % 31) % 31] == value[17]
+    return True
+
+
+_scanner = _LeakScanner()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Run the whole suite with DEBUG logging scanned for leaks."""
+    root = logging.getLogger()
+    _scanner.setLevel(logging.DEBUG)
+    root.addHandler(_scanner)
+    root.setLevel(logging.DEBUG)
+    # Third-party chatter at DEBUG is noise, not our data.
+    for noisy in (
+        "asyncio",
+        "urllib3",
+        "httpcore",
+        "httpx",
+        "jieba",
+        "PIL",
+        "faker",
+        "alembic",
+        "sqlalchemy",
+    ):
+        logging.getLogger(noisy).setLevel(logging.INFO)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any log line or error body leaked personal data."""
+    if LEAK_LOG:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"PERSONAL DATA LEAKED INTO LOGS ({len(LEAK_LOG)} lines):", red=True)
+            for line in LEAK_LOG[:20]:
+                reporter.write_line("  " + line, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,50 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhengwu.kernel.clock import from_beijing_compact, to_beijing_compact
+from zhengwu.kernel.events import OutboxRecord, emit
+from zhengwu.kernel.logging import reset_trace_id, set_trace_id
+
+
+def test_utc_datetimes_round_trip_aware(session: Session) -> None:
+    shanghai = timezone(timedelta(hours=8))
+    record = emit(session, "test.topic", {"名称": "测试"}, key="k1")
+    record.next_attempt_at = datetime(2026, 1, 1, 8, 0, tzinfo=shanghai)
+    session.flush()
+    session.expire_all()
+    loaded = session.scalar(select(OutboxRecord).where(OutboxRecord.key == "k1"))
+    assert loaded is not None
+    assert loaded.next_attempt_at == datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+    assert loaded.next_attempt_at.tzinfo is not None
+    assert loaded.payload == {"名称": "测试"}
+
+
+def test_naive_datetime_is_refused(session: Session) -> None:
+    record = emit(session, "test.topic", {})
+    record.next_attempt_at = datetime(2026, 1, 1)
+    with pytest.raises(Exception, match="naive"):
+        session.flush()
+
+
+def test_outbox_carries_trace_id_and_orders_by_sequence(session: Session) -> None:
+    token = set_trace_id("trace-abc-123")
+    try:
+        first = emit(session, "t", {"n": 1})
+        second = emit(session, "t", {"n": 2}, operation="U")
+        session.flush()
+    finally:
+        reset_trace_id(token)
+    assert first.trace_id == "trace-abc-123"
+    assert first.seq < second.seq
+    assert first.status == "pending"
+    with pytest.raises(ValueError):
+        emit(session, "t", {}, operation="X")
+
+
+def test_beijing_compact_format() -> None:
+    moment = datetime(2026, 11, 26, 16, 30, 5, tzinfo=UTC)
+    assert to_beijing_compact(moment) == "20261127003005"
+    assert from_beijing_compact("20261127003005") == moment
