@@ -1,0 +1,1 @@
+"""OFD (GB/T 33190) container, writer, signer, verifier and preview."""

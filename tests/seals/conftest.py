@@ -1,0 +1,25 @@
+"""Fixtures for the seals tests: conformance material located in place."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_HELPER = Path(__file__).resolve().parent.parent / "conformance_path.py"
+
+
+def _conformance_dir() -> Path:
+    spec = importlib.util.spec_from_file_location("_seals_conformance_path", _HELPER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result: Path = module.conformance_dir()
+    return result
+
+
+@pytest.fixture(scope="session")
+def ofd_dir() -> Path:
+    """shared/conformance/ofd (skips, or fails under ZHENGWU_REQUIRE_CONFORMANCE=1, when absent)."""
+    return _conformance_dir() / "ofd"
