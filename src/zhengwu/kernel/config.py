@@ -35,6 +35,24 @@ class SecuritySettings(BaseModel):
     secure_cookies: bool = False
 
 
+class IdentitySettings(BaseModel):
+    """Unified identity authentication (统一身份认证) policy."""
+
+    # Keys the cross-tier hash (cert_key) of identity numbers; every node of a federation shares it
+    # (standards §4.1: the national platform correlates users by such hashes, never by plain numbers).
+    federation_key: SecretStr = SecretStr("dev-only-federation-key-0123456789")
+    # 等保 8.1.4.1.b: limit illegal login attempts (5 failures lock the account for 15 minutes).
+    lockout_threshold: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    ip_failure_limit: int = Field(default=30, ge=1, le=100_000)
+    ip_failure_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # argon2id; m=19 MiB, t=2, p=1 is the OWASP minimum for argon2id.
+    argon2_memory_kib: int = Field(default=19 * 1024, ge=8 * 1024)
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_parallelism: int = Field(default=1, ge=1)
+    notifier: str = Field(default="file", pattern="^(file|console)$")
+
+
 class ExchangeSettings(BaseModel):
     """Upward data exchange."""
 
@@ -63,6 +81,7 @@ class Settings(BaseSettings):
     log_json: bool = True
     security: SecuritySettings = SecuritySettings()
     exchange: ExchangeSettings = ExchangeSettings()
+    identity: IdentitySettings = IdentitySettings()
     # Flat aliases named in the exchange issue; they override the nested group when set.
     exchange_transport: str | None = None
     frontdb_url: str | None = None
