@@ -59,6 +59,27 @@ class ExchangeSettings(BaseModel):
     transport: str = Field(default="http", pattern="^(http|frontdb)$")
     frontdb_url: str | None = None
     batch_size: int = Field(default=500, ge=1, le=10_000)
+    # 数据来源 (national data_source, varchar(3)); the meaning of values is UNCERTAIN (standards §3.1).
+    data_source: str = Field(default="111", pattern="^[0-9A-Za-z]{1,3}$")
+    # On an upper node: the node id of the lower node whose 前置库 (frontdb_url) this node reads.
+    frontdb_peer: str | None = None
+    # Receiving side limits (oversized batches are refused whole).
+    max_batch_rows: int = Field(default=5_000, ge=1, le=100_000)
+    max_batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    # Dispatcher: claim lease, retries with exponential backoff + jitter, dead letter after permanent errors.
+    lease_seconds: float = Field(default=15.0, gt=0)
+    retry_base_seconds: float = Field(default=1.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    max_attempts: int = Field(default=10, ge=1)
+    request_timeout_seconds: float = Field(default=60.0, gt=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+    # Signed batches older (or newer) than this are refused as stale/replayed.
+    freshness_seconds: int = Field(default=300, ge=5)
+    # 前置库 readers only take rows whose cd_time is at least this old (writers' transactions settle).
+    frontdb_settle_seconds: float = Field(default=2.0, ge=0)
+    # Verification services (共享核验).
+    verify_cache_seconds: int = Field(default=60, ge=0)
+    verify_rate_per_minute: int = Field(default=120, ge=1)
 
 
 class Settings(BaseSettings):
