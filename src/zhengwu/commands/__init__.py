@@ -1,0 +1,1 @@
+"""CLI sub-command groups (typer apps) mounted by ``zhengwu.cli``."""
