@@ -1,4 +1,4 @@
-"""Fixtures for the seals tests: conformance material located in place."""
+"""Fixtures for the seals tests: conformance material located in place, and a throw-away seal PKI."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from seals_kit import SealKit, make_kit
 
 _HELPER = Path(__file__).resolve().parent.parent / "conformance_path.py"
 
@@ -23,3 +24,9 @@ def _conformance_dir() -> Path:
 def ofd_dir() -> Path:
     """shared/conformance/ofd (skips, or fails under ZHENGWU_REQUIRE_CONFORMANCE=1, when absent)."""
     return _conformance_dir() / "ofd"
+
+
+@pytest.fixture(scope="session")
+def kit() -> SealKit:
+    """One seal kit for the session (key generation and certificate issuance are the slow part)."""
+    return make_kit()

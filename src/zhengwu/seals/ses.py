@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from asn1crypto import core
 
 from zhengwu.seals.errors import SESFormatError
+
+if TYPE_CHECKING:
+    from zhengwu.kernel.crypto import Signer
 
 SM3_OID = "1.2.156.10197.1.401"
 SM2_SIGN_OID = "1.2.156.10197.1.301.1"
@@ -630,3 +633,9 @@ def assemble_signature(
     if time_stamp is not None:
         body += core.OctetBitString(time_stamp, explicit=0).dump()
     return _der_sequence(body)
+
+
+def make_seal(spec: SealSpec, *, maker: Signer, maker_cert: bytes) -> bytes:
+    """Build and sign a v4 SESeal: the maker (制章者) signs DER(SES_SealInfo) with SM2-with-SM3."""
+    info_der = build_seal_info(spec)
+    return assemble_seal(info_der, maker_cert, maker.sign(info_der))

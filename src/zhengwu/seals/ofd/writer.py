@@ -1,0 +1,307 @@
+"""Write simple OFD documents (GB/T 33190): title, CJK paragraphs, tables and images on A4 pages."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from zhengwu.seals.errors import SealError
+from zhengwu.seals.ofd.container import OFDPackage
+from zhengwu.seals.ofd.xml import Element, new_root, serialize, sub
+
+PT_TO_MM = 25.4 / 72
+DEFAULT_FONT = "Noto Serif CJK SC"
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph of text; size is the font size in points (12 pt = 小四)."""
+
+    text: str
+    size_pt: float = 12.0
+    align: str = "left"  # "left" | "center" | "right"
+    indent_chars: int = 0
+
+
+@dataclass(frozen=True)
+class Table:
+    """A grid of text cells with borders; the first row may be a header."""
+
+    rows: Sequence[Sequence[str]]
+    col_widths_mm: Sequence[float] | None = None
+    size_pt: float = 10.5
+
+
+@dataclass(frozen=True)
+class Image:
+    """A raster image placed at its own width and height (mm)."""
+
+    data: bytes
+    width_mm: float
+    height_mm: float
+    format: str = "PNG"  # "PNG" | "JPEG"
+    align: str = "left"
+
+
+Block = Paragraph | Table | Image
+
+
+@dataclass(frozen=True)
+class FontSpec:
+    """The font the document uses: referenced by name, or embedded from a file."""
+
+    name: str = DEFAULT_FONT
+    family: str | None = None
+    embed: Path | None = None  # a font file to embed (a subset keeps the document small)
+
+
+@dataclass(frozen=True)
+class DocumentSpec:
+    """What to write: title, blocks and page geometry (mm)."""
+
+    title: str
+    blocks: Sequence[Block] = ()
+    title_size_pt: float = 22.0  # 二号
+    page_width: float = 210.0
+    page_height: float = 297.0
+    margin: float = 25.0
+    font: FontSpec = field(default_factory=FontSpec)
+    author: str = "zhengwu"
+    doc_id: str | None = None
+
+
+def char_advance(ch: str, size_mm: float) -> float:
+    """Advance width used for layout: full-width (CJK) characters one em, others half an em."""
+    return size_mm if unicodedata.east_asian_width(ch) in ("W", "F", "A") else size_mm * 0.5
+
+
+def wrap(text: str, width: float, size_mm: float, *, indent: float = 0.0) -> list[str]:
+    """Break text into lines that fit `width` (character-level, as CJK typesetting allows)."""
+    lines: list[str] = []
+    for raw in text.split("\n"):
+        current, used, limit = "", 0.0, width - indent
+        for ch in raw:
+            adv = char_advance(ch, size_mm)
+            if current and used + adv > limit + 1e-6:
+                lines.append(current)
+                current, used, limit = "", 0.0, width
+            current += ch
+            used += adv
+        lines.append(current)
+    return lines
+
+
+def _fmt(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+class _Writer:
+    def __init__(self, spec: DocumentSpec) -> None:
+        self.spec = spec
+        self.next_id = 1
+        self.font_id = self._id()
+        self.pages: list[Element] = []
+        self.layer: Element | None = None
+        self.y = spec.margin
+        self.media: list[tuple[str, str, bytes]] = []  # (resource id, file name, data)
+        self._new_page()
+
+    def _id(self) -> str:
+        value = str(self.next_id)
+        self.next_id += 1
+        return value
+
+    def _new_page(self) -> None:
+        page = new_root("Page")
+        content = sub(page, "Content")
+        self.layer = sub(content, "Layer", ID=self._id(), Type="Body")
+        self.pages.append(page)
+        self.y = self.spec.margin
+
+    def _ensure(self, height: float) -> None:
+        if self.y + height > self.spec.page_height - self.spec.margin and self.y > self.spec.margin:
+            self._new_page()
+
+    @property
+    def width(self) -> float:
+        return self.spec.page_width - 2 * self.spec.margin
+
+    def text_line(self, line: str, x: float, y: float, size_mm: float) -> None:
+        assert self.layer is not None
+        advances = [char_advance(ch, size_mm) for ch in line]
+        width = sum(advances) or size_mm
+        height = size_mm * 1.2
+        obj = sub(
+            self.layer,
+            "TextObject",
+            ID=self._id(),
+            Boundary=f"{_fmt(x)} {_fmt(y)} {_fmt(width)} {_fmt(height)}",
+            Font=self.font_id,
+            Size=_fmt(size_mm),
+        )
+        sub(obj, "FillColor", Value="0 0 0")
+        attrs = {"X": "0", "Y": _fmt(size_mm)}
+        if len(line) > 1:
+            attrs["DeltaX"] = " ".join(_fmt(a) for a in advances[:-1])
+        code = sub(obj, "TextCode", **attrs)
+        code.text = line
+
+    def paragraph(self, para: Paragraph) -> None:
+        size = para.size_pt * PT_TO_MM
+        indent = para.indent_chars * size
+        lead = size * 1.6
+        for number, line in enumerate(wrap(para.text, self.width, size, indent=indent)):
+            self._ensure(lead)
+            used = sum(char_advance(ch, size) for ch in line)
+            x = self.spec.margin + (indent if number == 0 else 0.0)
+            if para.align == "center":
+                x = self.spec.margin + (self.width - used) / 2
+            elif para.align == "right":
+                x = self.spec.margin + self.width - used
+            if line:
+                self.text_line(line, x, self.y, size)
+            self.y += lead
+        self.y += size * 0.4
+
+    def table(self, table: Table) -> None:
+        if not table.rows:
+            return
+        columns = max(len(r) for r in table.rows)
+        widths = list(table.col_widths_mm or [self.width / columns] * columns)
+        if len(widths) != columns:
+            raise SealError(
+                "表格列宽数量与列数不符", detail_en="col_widths_mm does not match the column count"
+            )
+        size = table.size_pt * PT_TO_MM
+        pad = 1.5
+        for row in table.rows:
+            cells = [
+                wrap(str(cell), w - 2 * pad, size)
+                for cell, w in zip(list(row) + [""] * columns, widths, strict=False)
+            ]
+            height = max(len(c) for c in cells) * size * 1.4 + 2 * pad
+            self._ensure(height)
+            x = self.spec.margin
+            for lines, w in zip(cells, widths, strict=False):
+                self.box(x, self.y, w, height)
+                for number, line in enumerate(lines):
+                    if line:
+                        self.text_line(line, x + pad, self.y + pad + number * size * 1.4, size)
+                x += w
+            self.y += height
+        self.y += size
+
+    def box(self, x: float, y: float, w: float, h: float) -> None:
+        assert self.layer is not None
+        path = sub(
+            self.layer,
+            "PathObject",
+            ID=self._id(),
+            Boundary=f"{_fmt(x)} {_fmt(y)} {_fmt(w)} {_fmt(h)}",
+            LineWidth="0.25",
+        )
+        sub(path, "StrokeColor", Value="0 0 0")
+        sub(path, "AbbreviatedData", f"M 0 0 L {_fmt(w)} 0 L {_fmt(w)} {_fmt(h)} L 0 {_fmt(h)} C")
+
+    def image(self, image: Image) -> None:
+        assert self.layer is not None
+        fmt = image.format.upper()
+        if fmt not in ("PNG", "JPEG", "JPG"):
+            raise SealError("图片格式仅支持 PNG/JPEG", detail_en="image format must be PNG or JPEG")
+        self._ensure(image.height_mm + 2)
+        res_id = self._id()
+        ext = "png" if fmt == "PNG" else "jpg"
+        self.media.append((res_id, f"image_{res_id}.{ext}", image.data))
+        x = self.spec.margin
+        if image.align == "center":
+            x += (self.width - image.width_mm) / 2
+        w, h = image.width_mm, image.height_mm
+        sub(
+            self.layer,
+            "ImageObject",
+            ID=self._id(),
+            Boundary=f"{_fmt(x)} {_fmt(self.y)} {_fmt(w)} {_fmt(h)}",
+            CTM=f"{_fmt(w)} 0 0 {_fmt(h)} 0 0",
+            ResourceID=res_id,
+        )
+        self.y += h + 2
+
+
+def write_ofd(spec: DocumentSpec) -> bytes:
+    """Lay out and write the document; returns the OFD (zip) bytes."""
+    writer = _Writer(spec)
+    writer.paragraph(Paragraph(spec.title, size_pt=spec.title_size_pt, align="center"))
+    for block in spec.blocks:
+        if isinstance(block, Paragraph):
+            writer.paragraph(block)
+        elif isinstance(block, Table):
+            writer.table(block)
+        else:
+            writer.image(block)
+    files: dict[str, bytes] = {}
+    files["OFD.xml"] = serialize(_ofd_xml(spec))
+    page_ids = [writer._id() for _ in writer.pages]
+    document = new_root("Document")
+    common = sub(document, "CommonData")
+    sub(common, "MaxUnitID", str(writer.next_id - 1))
+    area = sub(common, "PageArea")
+    sub(area, "PhysicalBox", f"0 0 {_fmt(spec.page_width)} {_fmt(spec.page_height)}")
+    sub(common, "PublicRes", "PublicRes.xml")
+    if writer.media:
+        sub(common, "DocumentRes", "DocumentRes.xml")
+    pages = sub(document, "Pages")
+    for number, page_id in enumerate(page_ids):
+        sub(pages, "Page", ID=page_id, BaseLoc=f"Pages/Page_{number}/Content.xml")
+    files["Doc_0/Document.xml"] = serialize(document)
+    files["Doc_0/PublicRes.xml"] = serialize(_public_res(spec.font, writer.font_id, files))
+    if writer.media:
+        res = new_root("Res")
+        res.set("BaseLoc", "Res")
+        medias = sub(res, "MultiMedias")
+        for res_id, name, data in writer.media:
+            media = sub(
+                medias,
+                "MultiMedia",
+                ID=res_id,
+                Type="Image",
+                Format="PNG" if name.endswith("png") else "JPEG",
+            )
+            sub(media, "MediaFile", name)
+            files[f"Doc_0/Res/{name}"] = data
+        files["Doc_0/DocumentRes.xml"] = serialize(res)
+    for number, page in enumerate(writer.pages):
+        files[f"Doc_0/Pages/Page_{number}/Content.xml"] = serialize(page)
+    return OFDPackage(files).to_bytes()
+
+
+def _ofd_xml(spec: DocumentSpec) -> Element:
+    root = new_root("OFD")
+    root.set("Version", "1.0")
+    root.set("DocType", "OFD")
+    body = sub(root, "DocBody")
+    info = sub(body, "DocInfo")
+    sub(info, "DocID", spec.doc_id or uuid.uuid4().hex)
+    sub(info, "Title", spec.title)
+    sub(info, "Author", spec.author)
+    sub(info, "CreationDate", datetime.now(UTC).date().isoformat())
+    sub(info, "Creator", "zhengwu")
+    sub(body, "DocRoot", "Doc_0/Document.xml")
+    return root
+
+
+def _public_res(font: FontSpec, font_id: str, files: dict[str, bytes]) -> Element:
+    res = new_root("Res")
+    res.set("BaseLoc", "Res")
+    fonts = sub(res, "Fonts")
+    el = sub(fonts, "Font", ID=font_id, FontName=font.name, FamilyName=font.family or font.name)
+    if font.embed is not None:
+        # GB/T 33190 §11.1: an embedded font file makes rendering independent of installed fonts.
+        name = f"font_{font_id}{font.embed.suffix.lower()}"
+        files[f"Doc_0/Res/{name}"] = font.embed.read_bytes()
+        sub(el, "FontFile", name)
+    return res
