@@ -29,6 +29,7 @@ def import_models() -> MetaData:
     """Import every capability's models so that the metadata is complete (Alembic, tests)."""
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
+    import zhengwu.identity.models
     import zhengwu.orgs.models  # noqa: F401
 
     return Base.metadata

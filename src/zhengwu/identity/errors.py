@@ -1,0 +1,148 @@
+"""Errors of identity authentication (Chinese messages for citizens, stable codes for machines)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from zhengwu.kernel.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
+
+
+class KeepsAudit:
+    """Marker: the failure's audit rows and counters were written and must be committed anyway."""
+
+    keep_writes: ClassVar[bool] = True
+
+
+class InvalidCredentials(KeepsAudit, Unauthorized):
+    """Unknown account or wrong password (deliberately indistinguishable)."""
+
+    code = "identity.invalid_credentials"
+    default_detail = "账号或密码错误"
+
+
+class AccountLocked(KeepsAudit, Unauthorized):
+    """Too many failures: the account is locked for a while."""
+
+    status_code = 423
+    code = "identity.account_locked"
+    default_detail = "登录失败次数过多，账号已临时锁定，请稍后再试或重置密码"
+
+
+class AccountDisabled(KeepsAudit, Forbidden):
+    """The account is disabled."""
+
+    code = "identity.account_disabled"
+    default_detail = "账号已停用，请联系平台客服"
+
+
+class LoginRateLimited(KeepsAudit, TooManyRequests):
+    """Too many failed attempts from this address or for this identifier."""
+
+    code = "identity.rate_limited"
+    default_detail = "登录尝试过于频繁，请稍后再试"
+
+
+class MfaRequired(Unauthorized):
+    """The password was right; the second factor is still due."""
+
+    code = "identity.mfa_required"
+    default_detail = "请输入动态验证码完成登录"
+
+
+class InvalidOtp(KeepsAudit, Unauthorized):
+    """Wrong, expired or replayed one-time code or recovery code."""
+
+    code = "identity.invalid_otp"
+    default_detail = "动态验证码错误或已使用"
+
+
+class NotAuthenticated(Unauthorized):
+    """No valid session."""
+
+    code = "identity.not_authenticated"
+    default_detail = "请先登录"
+
+
+class SessionExpired(KeepsAudit, Unauthorized):
+    """The session timed out (idle or absolute) or was ended."""
+
+    code = "identity.session_expired"
+    default_detail = "登录已超时，请重新登录"
+
+
+class StepUpRequired(Unauthorized):
+    """The action needs a higher real-name level or a fresher authentication."""
+
+    code = "identity.step_up_required"
+    default_detail = "该操作需要更高等级的身份认证，请再次验证身份"
+
+
+class InsufficientLevel(Forbidden):
+    """The account's real-name level is below what the action demands."""
+
+    code = "identity.insufficient_level"
+    default_detail = "您的实名认证等级不足，无法办理此事项"
+
+
+class InvalidRegistration(KeepsAudit, ValidationFailed):
+    """A registration field failed validation."""
+
+    code = "identity.invalid_registration"
+    default_detail = "注册信息有误"
+
+
+class AccountExists(KeepsAudit, Conflict):
+    """The person or enterprise already has an account."""
+
+    code = "identity.account_exists"
+    default_detail = "该证件号码已注册，请直接登录或找回密码"
+
+
+class AccountNotFound(NotFound):
+    """No such account."""
+
+    code = "identity.account_not_found"
+    default_detail = "账号不存在"
+
+
+class CsrfFailed(KeepsAudit, Forbidden):
+    """The form's CSRF token is missing or wrong."""
+
+    code = "identity.csrf_failed"
+    default_detail = "页面已过期或请求来源无效，请刷新页面后重试"
+
+
+class InvalidResetCode(KeepsAudit, Unauthorized):
+    """The password-reset code is wrong, used or expired."""
+
+    code = "identity.invalid_reset_code"
+    default_detail = "验证码错误或已过期"
+
+
+class WeakPassword(ValidationFailed):
+    """The new password does not meet the policy."""
+
+    code = "identity.weak_password"
+    default_detail = "密码至少8位，且须包含大写字母、小写字母、数字、符号中的至少三类"
+
+
+class NotAuthorizedAgent(Forbidden):
+    """The person holds no valid authorisation for that enterprise."""
+
+    code = "identity.not_authorized_agent"
+    default_detail = "您没有该企业的有效经办授权"
+
+
+class NotificationFailed(TooManyRequests):
+    """The notifier could not deliver (never reported as success)."""
+
+    status_code = 503
+    code = "identity.notification_failed"
+    default_detail = "验证码发送失败，请稍后再试"

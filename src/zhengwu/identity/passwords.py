@@ -1,0 +1,166 @@
+"""Password hashing (argon2id) and verification of legacy hashes kept from migrated systems."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from zhengwu.identity.context import current
+
+_hasher: PasswordHasher | None = None
+
+
+def reset_hasher() -> None:
+    """Forget the cached hasher (the parameters changed)."""
+    global _hasher
+    _hasher = None
+
+
+def hasher() -> PasswordHasher:
+    """The node's argon2id hasher (m=19 MiB, t=2, p=1 unless configured stronger)."""
+    global _hasher
+    if _hasher is None:
+        ctx = current()
+        _hasher = PasswordHasher(
+            time_cost=ctx.argon2_time_cost,
+            memory_cost=ctx.argon2_memory_kib,
+            parallelism=ctx.argon2_parallelism,
+            hash_len=32,
+            salt_len=16,
+            type=Type.ID,
+        )
+    return _hasher
+
+
+def hash_password(password: str) -> str:
+    """An argon2id PHC string for ``password``."""
+    return hasher().hash(password)
+
+
+def verify_password(stored: str, password: str) -> bool:
+    """True when ``password`` matches the argon2 PHC string ``stored``."""
+    try:
+        return hasher().verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when ``stored`` was made with weaker parameters than the node's."""
+    try:
+        return hasher().check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
+
+
+_DUMMY: str | None = None
+
+
+def burn_time(password: str) -> None:
+    """Spend one verification's worth of time, so unknown accounts answer as slowly as known ones."""
+    global _DUMMY
+    if _DUMMY is None:
+        _DUMMY = hash_password("zhengwu-timing-equaliser")
+    verify_password(_DUMMY, password)
+
+
+# --- legacy schemes --------------------------------------------------------------------------------
+
+LEGACY_SCHEMES = (
+    "bcrypt",
+    "pbkdf2_sha1",
+    "pbkdf2_sha256",
+    "pbkdf2_sha512",
+    "sha256_salt",
+    "md5_salt",
+    "sha256",
+    "md5",
+)
+
+
+class UnknownLegacyScheme(ValueError):
+    """The legacy hash is of a scheme this platform cannot verify."""
+
+
+def _b64decode_any(text: str) -> bytes:
+    padded = text + "=" * (-len(text) % 4)
+    return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+
+
+def _decode_digest(text: str) -> bytes:
+    t = text.strip()
+    if len(t) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in t):
+        return bytes.fromhex(t)
+    return _b64decode_any(t)
+
+
+def parse_legacy(
+    hash_text: str,
+    *,
+    scheme: str | None = None,
+    salt: str | None = None,
+    iterations: int | None = None,
+    salt_position: str | None = None,
+) -> tuple[str, str, dict[str, Any]]:
+    """Recognise a legacy hash: returns (scheme, digest text, parameters) or raises UnknownLegacyScheme.
+
+    Recognised: bcrypt ``$2a$/$2b$/$2y$``; Django-style ``pbkdf2_sha256$iterations$salt$b64``;
+    ``pbkdf2_<alg>`` with explicit salt and iterations; hex or base64 SHA-256/MD5 with a salt
+    placed before (``prefix``, the default) or after (``suffix``) the password, or unsalted.
+    """
+    text = hash_text.strip()
+    if text.startswith(("$2a$", "$2b$", "$2y$")) and len(text) == 60:
+        return "bcrypt", text, {}
+    if text.startswith("pbkdf2_") and text.count("$") == 3:
+        alg_name, iters, salt_text, digest = text.split("$")
+        if alg_name in ("pbkdf2_sha1", "pbkdf2_sha256", "pbkdf2_sha512") and iters.isdigit():
+            return alg_name, digest, {"iterations": int(iters), "salt": salt_text, "salt_encoding": "utf-8"}
+    name = (scheme or "").strip().lower().replace("-", "_")
+    if name in ("pbkdf2_sha1", "pbkdf2_sha256", "pbkdf2_sha512"):
+        if not salt or not iterations:
+            raise UnknownLegacyScheme(f"{name} needs a salt and an iteration count")
+        return name, text, {"iterations": int(iterations), "salt": salt, "salt_encoding": "utf-8"}
+    if name in ("sha256", "md5", "sha256_salt", "md5_salt"):
+        base = name.removesuffix("_salt")
+        position = (salt_position or "prefix").lower()
+        if position not in ("prefix", "suffix"):
+            raise UnknownLegacyScheme("salt position must be prefix or suffix")
+        if salt:
+            return f"{base}_salt", text, {"salt": salt, "position": position}
+        return base, text, {}
+    raise UnknownLegacyScheme(f"unrecognised legacy password scheme {name or '(none)'}")
+
+
+def verify_legacy(scheme: str, digest: str, params: dict[str, Any], password: str) -> bool:
+    """True when ``password`` matches a legacy hash (constant-time comparison of digests)."""
+    pw = password.encode()
+    if scheme == "bcrypt":
+        import bcrypt
+
+        try:
+            # bcrypt only reads 72 bytes; $2y$ is the PHP name of the same algorithm as $2b$.
+            return bcrypt.checkpw(pw, ("$2b$" + digest[4:]).encode())
+        except ValueError:
+            return False
+    try:
+        expected = _decode_digest(digest)
+    except ValueError:
+        return False
+    if scheme.startswith("pbkdf2_"):
+        alg = scheme.removeprefix("pbkdf2_")
+        computed = hashlib.pbkdf2_hmac(
+            alg, pw, str(params["salt"]).encode(), int(params["iterations"]), len(expected)
+        )
+        return hmac.compare_digest(computed, expected)
+    if scheme in ("sha256", "md5", "sha256_salt", "md5_salt"):
+        alg = scheme.removesuffix("_salt")
+        salt = str(params.get("salt", "")).encode()
+        data = salt + pw if params.get("position", "prefix") == "prefix" else pw + salt
+        computed = hashlib.new(alg, data, usedforsecurity=False).digest()
+        return hmac.compare_digest(computed, expected)
+    return False
