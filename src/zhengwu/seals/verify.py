@@ -110,11 +110,12 @@ class VerificationReport:
 
     signatures: list[SignatureReport] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
+    unreadable: bool = False  # the container or its signature list could not be read at all
 
     @property
     def verdict(self) -> Verdict:
         """ERROR if unreadable; INVALID if unsigned or any signature INVALID; else the weakest verdict."""
-        if any(r.severity is Severity.ERROR for r in self.reasons) and not self.signatures:
+        if self.unreadable:
             return Verdict.ERROR
         if not self.signatures:
             return Verdict.INVALID

@@ -87,6 +87,11 @@ def verify_ofd(
         layout = read_layout(pkg)
     except SealError as exc:
         report.reasons.append(error(exc.instance_code, exc.detail, exc.detail_en or exc.detail))
+        report.unreadable = True
+        return report
+    except _UNEXPECTED as exc:
+        report.reasons.append(error("malformed_input", "OFD 文件无法解析", f"unreadable OFD: {exc!r}"))
+        report.unreadable = True
         return report
     if not layout.signatures:
         report.reasons.append(error("no_signatures", "文档中没有签章", "the document carries no signature"))
@@ -105,7 +110,16 @@ def _verify_entry(
     except SealError as exc:
         rep.crypto_valid = False
         rep.reasons.append(error(exc.instance_code, exc.detail, exc.detail_en or exc.detail))
+    except _UNEXPECTED as exc:
+        # Hostile input must yield a verdict, not a crash: anything a parser let through ends here.
+        rep.crypto_valid = False
+        rep.reasons.append(
+            error("malformed_input", "签章数据无法解析", f"unreadable signature data: {exc!r}")
+        )
     return rep
+
+
+_UNEXPECTED = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError, RecursionError)
 
 
 @dataclass(frozen=True)
