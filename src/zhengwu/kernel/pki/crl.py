@@ -101,6 +101,8 @@ class Crl:
         parsed = load_strict(crl.CertificateList.load, der, "CRL", "证书撤销列表")
         with parsing("CRL", "证书撤销列表"):
             self._parse(der, parsed)
+        # Parse the entries now so that a malformed CRL fails here, not in the middle of a validation.
+        _ = self._entries
 
     def _parse(self, der: bytes, parsed: Any) -> None:
         tbs = parsed["tbs_cert_list"]

@@ -241,10 +241,11 @@ def build_timestamp_response(
             status_info["status_string"] = [text]
         if fail_info is not None:
             status_info["fail_info"] = tsp.PKIFailureInfo({fail_info})
-        fields: dict[str, Any] = {"status": status_info}
-        if token is not None:
-            fields["time_stamp_token"] = cms.ContentInfo.load(token)
-        return bytes(tsp.TimeStampResp(fields).dump())
+        if token is None:
+            # RFC 3161 §2.4.2: timeStampToken is OPTIONAL (asn1crypto's TimeStampResp wrongly requires it).
+            return bytes(core.SequenceOf([tsp.PKIStatusInfo(status_info)], spec=tsp.PKIStatusInfo).dump())
+        resp = tsp.TimeStampResp({"status": status_info, "time_stamp_token": cms.ContentInfo.load(token)})
+        return bytes(resp.dump())
 
 
 def load_timestamp_response(data: bytes) -> bytes:
@@ -252,15 +253,17 @@ def load_timestamp_response(data: bytes) -> bytes:
     der = single_der(
         data, pem_types=_ANY_PEM, what="time-stamp response", what_zh="时间戳响应", limit=MAX_TOKEN_BYTES
     )
-    resp = load_strict(tsp.TimeStampResp.load, der, "time-stamp response", "时间戳响应")
+    generic = load_strict(core.Sequence.load, der, "time-stamp response", "时间戳响应")
     with parsing("time-stamp response", "时间戳响应"):
-        status = resp["status"]["status"].native
-        if status not in ("granted", "granted_with_mods") or resp["time_stamp_token"].native is None:
-            fail = resp["status"]["fail_info"].native
-            raise PkiError(
-                f"time-stamp refused: {status} {sorted(fail) if fail else ''}".strip(), "时间戳服务拒绝请求"
-            )
-        return bytes(resp["time_stamp_token"].dump())
+        if len(generic) not in (1, 2):
+            raise PkiError("malformed time-stamp response", "时间戳响应格式错误")
+        status_info = tsp.PKIStatusInfo.load(bytes(generic[0].dump()), strict=True)
+        status = status_info["status"].native
+        if status not in ("granted", "granted_with_mods") or len(generic) != 2:
+            fail = status_info["fail_info"].native
+            detail = f" {sorted(fail)}" if fail else ""
+            raise PkiError(f"time-stamp refused: {status}{detail}", "时间戳服务拒绝请求")
+        return bytes(generic[1].dump())
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,14 +276,18 @@ def _check_path(path: tuple[Certificate, ...], options: _Options) -> ValidationR
         anchor = path[-1]
         _check_validity(anchor, options.at)
         _check_critical(anchor)
+        # The anchor's own pathLenConstraint is honoured too (as most verifiers do).
+        remaining = anchor.path_length if anchor.path_length is not None else len(path)
         for index in range(len(path) - 2, -1, -1):
             cert, issuer = path[index], path[index + 1]
-            _check_issuer_is_ca(issuer, path, index, options, state)
+            _check_issuer_is_ca(issuer, path, options, state)
             _check_signature(cert, issuer, options, state)
             _check_validity(cert, options.at)
             _check_critical(cert)
             if options.check_revocation == "chain" or (options.check_revocation == "leaf" and index == 0):
                 _check_revocation(cert, issuer, options, state)
+            if index > 0:
+                remaining = _check_path_length(cert, remaining)
         _check_leaf_usage(path[0], options)
     except _Failure as failure:
         return ValidationResult(
@@ -360,7 +364,7 @@ def _check_critical(cert: Certificate) -> None:
 
 
 def _check_issuer_is_ca(
-    issuer: Certificate, path: tuple[Certificate, ...], index: int, options: _Options, state: _State
+    issuer: Certificate, path: tuple[Certificate, ...], options: _Options, state: _State
 ) -> None:
     is_anchor = issuer is path[-1]
     # RFC 5280 §6.1.4 (k): an intermediate must be a v3 CA; a trust anchor is trusted as configured, but one
@@ -386,16 +390,29 @@ def _check_issuer_is_ca(
                 f"签发者“{_who(issuer)}”的密钥用途不含证书签名（keyCertSign）",
                 issuer,
             )
-    if issuer.path_length is not None:
-        # RFC 5280 §6.1.4 (l)/(m): count non-self-issued intermediates below this issuer.
-        below = sum(1 for cert in path[1 : index + 1] if not cert.is_self_issued)
-        if below > issuer.path_length:
+
+
+def _check_path_length(cert: Certificate, remaining: int) -> int:
+    """RFC 5280 §6.1.4 (k)-(m) for an intermediate: it must be a CA and fit in the remaining path length."""
+    if not cert.is_ca:
+        raise _Failure(
+            ValidationStatus.INVALID_CA,
+            f"'{_who(cert)}' issues certificates but is not a CA (basicConstraints cA is not set)",
+            f"“{_who(cert)}”不是 CA 证书，却签发了证书（基本约束未设置 cA）",
+            cert,
+        )
+    if not cert.is_self_issued:
+        if remaining <= 0:
             raise _Failure(
                 ValidationStatus.PATH_LENGTH_EXCEEDED,
-                f"issuer '{_who(issuer)}' allows {issuer.path_length} CA(s) below it, found {below}",
-                f"签发者“{_who(issuer)}”只允许其下 {issuer.path_length} 级 CA，实际 {below} 级",
-                issuer,
+                f"'{_who(cert)}' exceeds the path length allowed by the CAs above it",
+                f"“{_who(cert)}”超出了上级 CA 允许的证书路径长度",
+                cert,
             )
+        remaining -= 1
+    if cert.path_length is not None:
+        remaining = min(remaining, cert.path_length)
+    return remaining
 
 
 def _check_signature(cert: Certificate, issuer: Certificate, options: _Options, state: _State) -> None:
