@@ -191,7 +191,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "alembic",
         "sqlalchemy",
     ):
-        logging.getLogger(noisy).setLevel(logging.INFO)
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -23,10 +23,15 @@ def _envelope_ok(body: dict[str, Any], status: int) -> None:
     assert any("\u4e00" <= ch <= "\u9fff" for ch in body["detail"]), "human message must be Chinese"
 
 
-def test_framework_404_405_422_use_the_envelope(app: Any, client: TestClient) -> None:
-    class Payload(BaseModel):
-        n: int
+class Payload(BaseModel):
+    n: int
 
+
+class Body(BaseModel):
+    value: int
+
+
+def test_framework_404_405_422_use_the_envelope(app: Any, client: TestClient) -> None:
     @app.post("/api/v1/_test/echo")
     def echo(p: Payload) -> dict[str, int]:
         return {"n": p.n}
@@ -130,9 +135,6 @@ def test_status_metrics_and_openapi(client: TestClient) -> None:
 
 
 def test_idempotency_key_replays_without_second_write(app: Any, client: TestClient, session: Session) -> None:
-    class Body(BaseModel):
-        value: int
-
     @app.post("/api/v1/_test/create", status_code=201)
     def create(body: Body, request: Request, db: DbSession) -> Any:
         idem = Idempotency(db, request, scope="tester", payload=body.model_dump_json())

@@ -125,10 +125,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return _envelope_response(body, 422)
 
     @app.exception_handler(Exception)
-    async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled_error", error_type=type(exc).__name__)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        # Runs in Starlette's outermost middleware, after CorrelationMiddleware has unbound the
+        # trace id, so it is read back from the request scope.
+        trace_id = getattr(request.state, "trace_id", None) or current_trace_id()
+        log.error("unhandled_error", error_type=type(exc).__name__, trace_id=trace_id)
         name, code, message = http_default(500)
-        return _envelope_response(error_envelope(name, code, message, 500, current_trace_id()), 500)
+        headers = {"X-Request-ID": trace_id} if trace_id else None
+        return _envelope_response(error_envelope(name, code, message, 500, trace_id), 500, headers)
 
 
 MAX_PAGE_SIZE = 200
