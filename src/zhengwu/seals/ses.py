@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from asn1crypto import core
@@ -373,8 +374,23 @@ def _parse_seal_info(info_der: bytes, structure: int) -> SealInfo:
     )
 
 
+_CACHEABLE_SEAL_BYTES = 1024 * 1024
+
+
 def parse_seal(data: bytes) -> SESeal:
     """Parse an SESeal of any known version (detected by element count, then header version)."""
+    # The same few seals appear in every document a node sees: parsed seals are immutable, keep them.
+    if isinstance(data, bytes) and len(data) <= _CACHEABLE_SEAL_BYTES:
+        return _parse_seal_cached(data)
+    return _parse_seal(data)
+
+
+@lru_cache(maxsize=256)
+def _parse_seal_cached(data: bytes) -> SESeal:
+    return _parse_seal(data)
+
+
+def _parse_seal(data: bytes) -> SESeal:
     parts = _top_children(data, "SESeal")
     try:
         if len(parts) == 2:

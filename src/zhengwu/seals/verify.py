@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
-from zhengwu.seals.ses import SESeal, SESSignature
+from zhengwu.seals.ses import SESeal, SESSignature, parse_seal
 from zhengwu.seals.sigcheck import Convention, verify_sm2_any
 
 SIGNATURE_ALGORITHMS = frozenset({"1.2.156.10197.1.501", "1.2.156.10197.1.301.1"})
@@ -146,6 +147,16 @@ class SealCheck:
 
 def check_seal_maker_signature(seal: SESeal) -> SealCheck:
     """Verify the maker (制章者) signature: v4/v5 over DER(SES_SealInfo), v1 over DER(SEQ{info, cert, alg})."""
+    # Outcomes depend only on the seal bytes, and a node verifies the same seals over and over.
+    return _maker_check_cached(seal.der)
+
+
+@lru_cache(maxsize=512)
+def _maker_check_cached(der: bytes) -> SealCheck:
+    return _check_maker(parse_seal(der))
+
+
+def _check_maker(seal: SESeal) -> SealCheck:
     if seal.sign_alg not in SIGNATURE_ALGORITHMS:
         return SealCheck(
             False,

@@ -15,6 +15,7 @@ from zhengwu.seals.ofd.xml import Element, child, child_text, children, parse_xm
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _ALLOWED_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+_DENSE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".esl", ".dat", ".ttf", ".otf", ".ttc", ".woff")
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,14 @@ class OFDPackage:
     def to_bytes(self) -> bytes:
         """Write the files into a new zip (deflate), keeping their order and exact bytes."""
         out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with zipfile.ZipFile(out, "w") as archive:
             for name, content in self.files.items():
                 info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
+                # Pictures, seals and signed values are already dense: deflating them only costs time.
+                stored = name.lower().endswith(_DENSE_SUFFIXES) or len(content) < 64
+                info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
-                archive.writestr(info, content)
+                archive.writestr(info, content, compresslevel=None if stored else 6)
         return out.getvalue()
 
     def get(self, path: str) -> bytes | None:
