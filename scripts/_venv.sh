@@ -14,8 +14,7 @@ _stamp="$_root/.venv/.installed-$_kind"
 if [ ! -f "$_stamp" ] || [ "$_lock" -nt "$_stamp" ] || [ "$_root/pyproject.toml" -nt "$_stamp" ]; then
   echo "installing locked $_kind dependencies (requirements/$_kind.lock)"
   "$_root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$_lock"
-  "$_root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$_root" \
-    || "$_root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$_root"
+  "$_root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$_root"
   touch "$_stamp"
 fi
 export PATH="$_root/.venv/bin:$PATH"
