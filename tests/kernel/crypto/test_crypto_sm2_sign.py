@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zhengwu.kernel.crypto import (
     DEFAULT_SM2_UID,
@@ -21,6 +23,7 @@ from zhengwu.kernel.crypto import (
 from zhengwu.kernel.crypto.curve import N
 from zhengwu.kernel.crypto.signature import decode_der, encode_der
 
+_PUB = SM2PrivateKey.from_int(0x1234567).public_key
 UIDS = [DEFAULT_SM2_UID, b"", None, b"ALICE123@YAHOO.COM", "政务".encode()]
 
 
@@ -205,3 +208,17 @@ def test_public_key_from_point_forms() -> None:
     for form in (pub.point, x + y, compressed):
         assert SM2PublicKey.from_point(form) == pub
     assert hash(SM2PublicKey.from_point(x + y)) == hash(pub)
+
+
+@settings(database=None)
+@given(st.integers(0, (1 << 256) - 1), st.integers(0, (1 << 256) - 1))
+def test_der_codec_round_trip(r: int, s: int) -> None:
+    der = encode_der(r, s)
+    assert decode_der(der) == (r, s)
+    assert sm2_sig_raw_to_der(sm2_sig_der_to_raw(der)) == der
+
+
+@settings(max_examples=300, database=None)
+@given(st.binary(max_size=80))
+def test_arbitrary_bytes_never_raise_in_verify(blob: bytes) -> None:
+    assert _PUB.verify(blob, b"m") is False

@@ -123,7 +123,9 @@ def _check_curve(params: core.Asn1Value) -> None:
             raise CryptoError(f"not an SM2 key: curve {value.dotted}")
         return
     if isinstance(value, core.Sequence):
-        spec = value if isinstance(value, keys.SpecifiedECDomain) else keys.SpecifiedECDomain.load(value.dump())
+        spec = (
+            value if isinstance(value, keys.SpecifiedECDomain) else keys.SpecifiedECDomain.load(value.dump())
+        )
         explicit = (
             int(spec["field_id"]["parameters"].native),
             int.from_bytes(spec["curve"]["a"].native, "big"),
@@ -220,7 +222,10 @@ def _parse_pkcs8(der: bytes) -> PrivateKeyData:
     info = _PrivateKeyInfo.load(der, strict=True)
     if int(info["version"].native) not in (0, 1):
         raise CryptoError("PKCS#8: unknown version")
-    return _parse_sec1(bytes(info["private_key"].native), curve_known=_check_algorithm(info["algorithm"]))
+    data = _parse_sec1(bytes(info["private_key"].native), curve_known=_check_algorithm(info["algorithm"]))
+    if data.point is None and not _absent(info["public_key"]):  # RFC 5958 v2 keeps it outside
+        return PrivateKeyData(data.d, bytes(info["public_key"].native))
+    return data
 
 
 def _sniff(der: bytes) -> str:

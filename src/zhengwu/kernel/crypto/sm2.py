@@ -29,13 +29,14 @@ def _check_e(e: bytes) -> bytes:
 class SM2PublicKey:
     """An SM2 public key on the recommended curve (immutable; equal when the points are equal)."""
 
-    __slots__ = ("_backend", "_ops", "_point", "_z")
+    __slots__ = ("_backend", "_fingerprint", "_ops", "_point", "_z")
 
     def __init__(self, point: bytes, *, backend: BackendArg = None) -> None:
         self._point = encode_point(*parse_point(point))
         self._backend = resolve_backend(backend)
         self._ops: PublicOps | None = None
         self._z: dict[bytes, bytes] = {}
+        self._fingerprint: str | None = None
 
     @classmethod
     def from_point(cls, point: bytes, *, backend: BackendArg = None) -> SM2PublicKey:
@@ -68,7 +69,9 @@ class SM2PublicKey:
     @property
     def fingerprint(self) -> str:
         """Hex SM3 of the SubjectPublicKeyInfo DER — how keys are named in logs and errors."""
-        return sm3(self.to_der()).hex()
+        if self._fingerprint is None:
+            self._fingerprint = sm3(self.to_der()).hex()
+        return self._fingerprint
 
     def to_der(self) -> bytes:
         """SubjectPublicKeyInfo DER (id-ecPublicKey, namedCurve sm2p256v1)."""
