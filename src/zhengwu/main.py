@@ -11,11 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import zhengwu
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import MetaData
-
-import zhengwu
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import Base, make_engine
 from zhengwu.kernel.events import EventBus
@@ -27,9 +26,9 @@ from zhengwu.kernel.session import make_session_factory
 
 def import_models() -> MetaData:
     """Import every capability's models so that the metadata is complete (Alembic, tests)."""
+    import zhengwu.identity.models
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
-    import zhengwu.identity.models
     import zhengwu.orgs.models  # noqa: F401
 
     return Base.metadata
