@@ -11,10 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import zhengwu
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import MetaData
+
+import zhengwu
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import Base, make_engine
 from zhengwu.kernel.events import EventBus
