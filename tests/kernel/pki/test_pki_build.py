@@ -368,3 +368,30 @@ def test_openssl_reads_crl_and_csr(pki, openssl, tmp_path):
     assert out.returncode == 0, out.stderr
     verified = openssl("req", "-in", path, "-verify", "-noout", "-vfyopt", "distid:1234567812345678")
     assert verified.returncode == 0, verified.stderr
+
+
+def test_crl_entry_fast_path_agrees_with_asn1crypto(pki):
+    from asn1crypto import crl as asn1_crl
+
+    revoked = [
+        RevokedCertificate(serial, datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=index))
+        for index, serial in enumerate((1, 127, 128, 255, 256, 2**127 + 5, 2**159 - 1))
+    ]
+    revoked.append(RevokedCertificate(9, datetime(2051, 3, 4, 5, 6, 7, tzinfo=UTC)))  # GeneralizedTime
+    revoked.append(RevokedCertificate(10, NOW, RevocationReason.AFFILIATION_CHANGED))  # with extensions
+    crl = build_crl(
+        issuer=pki.ca,
+        signer=pki.ca_key,
+        this_update=NOW,
+        next_update=NOW + timedelta(days=1),
+        crl_number=3,
+        revoked=revoked,
+    )
+    independent = {
+        item["user_certificate"].native: (item["revocation_date"].native, item["crl_entry_extensions"].native)
+        for item in asn1_crl.CertificateList.load(crl.der)["tbs_cert_list"]["revoked_certificates"]
+    }
+    assert set(independent) == set(crl.revoked)
+    for serial, entry in crl.revoked.items():
+        assert entry.revoked_at == independent[serial][0]
+    assert {e.serial_number: e for e in revoked} == dict(crl.revoked)

@@ -69,7 +69,9 @@ def der_blocks(
         )
     if not raw:
         raise PkiError(f"empty {what}", f"{what_zh}为空")
-    if pem.detect(raw):
+    # Every object handled here is a DER SEQUENCE (0x30); only otherwise look for PEM armour, which may
+    # follow a text dump (e.g. `openssl x509 -text` output before the block).
+    if raw[0] != 0x30 and pem.detect(raw):
         blocks: list[bytes] = []
         with parsing(f"{what} PEM", f"{what_zh} PEM"):
             for block_type, _headers, der in pem.unarmor(raw, multiple=True):

@@ -23,6 +23,7 @@ from zhengwu.kernel.pki._der import (
 )
 from zhengwu.kernel.pki.errors import PkiError
 from zhengwu.kernel.pki.names import DistinguishedName, name_from_asn1
+from zhengwu.kernel.pki.signatures import SignatureMemo
 
 oids.register_asn1crypto()
 
@@ -101,6 +102,7 @@ class Certificate:
     critical_extensions: frozenset[str]
 
     def __init__(self, der: bytes) -> None:
+        self.signature_memo: SignatureMemo = {}
         cert = load_strict(x509.Certificate.load, der, "certificate", "证书")
         with parsing("certificate", "证书"):
             self._parse(der, cert)

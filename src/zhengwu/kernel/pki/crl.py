@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any, Final
 
 from asn1crypto import core, crl, x509
@@ -35,6 +35,7 @@ from zhengwu.kernel.pki.certificates import (
 )
 from zhengwu.kernel.pki.errors import PkiError
 from zhengwu.kernel.pki.names import DistinguishedName, name_from_asn1
+from zhengwu.kernel.pki.signatures import SignatureMemo
 
 oids.register_asn1crypto()
 
@@ -98,11 +99,12 @@ class Crl:
     critical_extensions: frozenset[str]
 
     def __init__(self, der: bytes) -> None:
+        self.signature_memo: SignatureMemo = {}
         parsed = load_strict(crl.CertificateList.load, der, "CRL", "证书撤销列表")
         with parsing("CRL", "证书撤销列表"):
             self._parse(der, parsed)
         # Parse the entries now so that a malformed CRL fails here, not in the middle of a validation.
-        _ = self._entries
+        self._revoked, self._unknown_entry_extensions = self._parse_entries()
 
     def _parse(self, der: bytes, parsed: Any) -> None:
         tbs = parsed["tbs_cert_list"]
@@ -150,46 +152,31 @@ class Crl:
         self.extensions = frozenset(seen)
         self.critical_extensions = frozenset(critical)
 
-    @cached_property
-    def _entries(self) -> tuple[dict[int, RevokedCertificate], frozenset[str]]:
+    def _parse_entries(self) -> tuple[dict[int, RevokedCertificate], frozenset[str]]:
         entries: dict[int, RevokedCertificate] = {}
         unknown: set[str] = set()
         with parsing("CRL entry", "撤销列表条目"):
-            for item in self._asn1["tbs_cert_list"]["revoked_certificates"]:
-                reason: RevocationReason | None = None
-                invalidity: datetime | None = None
-                for ext in item["crl_entry_extensions"]:
-                    oid = str(ext["extn_id"].dotted)
-                    if ext["critical"].native and (
-                        oid not in KNOWN_CRL_ENTRY_EXTENSIONS or oid in _UNSUPPORTED_ENTRY_EXTENSIONS
-                    ):
-                        unknown.add(oid)
-                    if oid == EXT_CRL_REASON:
-                        reason = RevocationReason(ext["extn_value"].parsed.native)
-                    elif oid == EXT_INVALIDITY_DATE:
-                        invalidity = as_datetime(ext["extn_value"].parsed.native, "invalidityDate")
-                serial = int(item["user_certificate"].native)
-                entries[serial] = RevokedCertificate(
-                    serial_number=serial,
-                    revoked_at=as_datetime(item["revocation_date"].native, "revocationDate"),
-                    reason=reason,
-                    invalidity_date=invalidity,
-                )
+            raw = bytes(self._asn1["tbs_cert_list"]["revoked_certificates"].contents or b"")
+            for start, end in _children(raw, 0, len(raw)):
+                entry = _fast_entry(raw, start, end)
+                if entry is None:
+                    entry = _full_entry(crl.RevokedCertificate.load(raw[start:end], strict=True), unknown)
+                entries[entry.serial_number] = entry
         return entries, frozenset(unknown)
 
     @property
     def revoked(self) -> Mapping[int, RevokedCertificate]:
         """Entries by serial number (parsed on first use)."""
-        return self._entries[0]
+        return self._revoked
 
     def lookup(self, serial_number: int) -> RevokedCertificate | None:
         """The entry for a serial number, if listed."""
-        return self._entries[0].get(serial_number)
+        return self._revoked.get(serial_number)
 
     @property
     def unknown_critical_extensions(self) -> frozenset[str]:
         """Critical CRL or entry extensions not processed here (RFC 5280 §5.2: the CRL must not be used)."""
-        return (self.critical_extensions - KNOWN_CRL_EXTENSIONS) | self._entries[1]
+        return (self.critical_extensions - KNOWN_CRL_EXTENSIONS) | self._unknown_entry_extensions
 
     def is_current_at(self, moment: datetime) -> bool:
         """Whether the CRL was not yet superseded at ``moment`` (nextUpdate absent or not passed)."""
@@ -207,6 +194,85 @@ class Crl:
 
     def __repr__(self) -> str:
         return f"<Crl issuer={self.issuer} number={self.crl_number} thisUpdate={self.this_update:%Y-%m-%d}>"
+
+
+def _tlv(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the DER TLV at ``pos`` (low tag numbers, definite lengths)."""
+    if pos + 2 > end:
+        raise PkiError("truncated CRL entry", "撤销列表条目被截断")
+    tag, length = buf[pos], buf[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or pos + count > end:
+            raise PkiError("bad length in CRL entry", "撤销列表条目长度错误")
+        length = int.from_bytes(buf[pos : pos + count], "big")
+        pos += count
+    if tag & 0x1F == 0x1F or pos + length > end:
+        raise PkiError("bad CRL entry encoding", "撤销列表条目编码错误")
+    return tag, pos, pos + length
+
+
+def _children(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each SEQUENCE element in buf[pos:end]."""
+    while pos < end:
+        tag, _start, stop = _tlv(buf, pos, end)
+        if tag != 0x30:
+            raise PkiError("CRL entry is not a SEQUENCE", "撤销列表条目不是 SEQUENCE")
+        yield pos, stop
+        pos = stop
+
+
+def _strict_time(tag: int, text: bytes) -> datetime | None:
+    """DER UTCTime/GeneralizedTime as RFC 5280 §4.1.2.5 requires them (Z, seconds, no fraction)."""
+    if tag == 0x17 and len(text) == 13 and text[:12].isdigit() and text[12:] == b"Z":
+        year = int(text[0:2])
+        year += 1900 if year >= 50 else 2000
+        rest = text[2:12]
+    elif tag == 0x18 and len(text) == 15 and text[:14].isdigit() and text[14:] == b"Z":
+        year = int(text[0:4])
+        rest = text[4:14]
+    else:
+        return None
+    month, day, hour, minute, second = (int(rest[i : i + 2]) for i in range(0, 10, 2))
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+
+
+def _fast_entry(buf: bytes, start: int, end: int) -> RevokedCertificate | None:
+    """An entry without extensions read directly (asn1crypto costs ~50 µs per entry); None = take the slow path."""
+    _tag, pos, stop = _tlv(buf, start, end)
+    int_tag, int_start, int_end = _tlv(buf, pos, stop)
+    if int_tag != 0x02 or int_start == int_end:
+        raise PkiError("CRL entry serial is not an INTEGER", "撤销列表条目序列号不是整数")
+    time_tag, time_start, time_end = _tlv(buf, int_end, stop)
+    if time_end != stop:
+        return None  # crlEntryExtensions present
+    revoked_at = _strict_time(time_tag, buf[time_start:time_end])
+    if revoked_at is None:
+        return None
+    serial = int.from_bytes(buf[int_start:int_end], "big", signed=True)
+    return RevokedCertificate(serial_number=serial, revoked_at=revoked_at)
+
+
+def _full_entry(item: Any, unknown: set[str]) -> RevokedCertificate:
+    reason: RevocationReason | None = None
+    invalidity: datetime | None = None
+    for ext in item["crl_entry_extensions"]:
+        oid = str(ext["extn_id"].dotted)
+        if ext["critical"].native and (
+            oid not in KNOWN_CRL_ENTRY_EXTENSIONS or oid in _UNSUPPORTED_ENTRY_EXTENSIONS
+        ):
+            unknown.add(oid)
+        if oid == EXT_CRL_REASON:
+            reason = RevocationReason(ext["extn_value"].parsed.native)
+        elif oid == EXT_INVALIDITY_DATE:
+            invalidity = as_datetime(ext["extn_value"].parsed.native, "invalidityDate")
+    return RevokedCertificate(
+        serial_number=int(item["user_certificate"].native),
+        revoked_at=as_datetime(item["revocation_date"].native, "revocationDate"),
+        reason=reason,
+        invalidity_date=invalidity,
+    )
 
 
 @lru_cache(maxsize=256)

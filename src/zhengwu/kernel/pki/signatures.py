@@ -74,7 +74,31 @@ def verify_sm2(
     return matched
 
 
+#: Per-object memo: (issuer public key point, conventions) → outcome. Certificates and CRLs are cached by
+#: content, so this avoids even re-hashing a large CRL on every validation.
+SignatureMemo = dict[tuple[bytes, tuple[ZConvention, ...]], ZConvention | None]
+_MEMO_LIMIT: Final = 16
+
+
+def verify_memoized(
+    memo: SignatureMemo,
+    public_key: SM2PublicKey,
+    signature: bytes,
+    data: bytes,
+    conventions: Sequence[ZConvention],
+) -> ZConvention | None:
+    """``verify_sm2`` remembered in ``memo`` (the signed object's own memo)."""
+    key = (public_key.point, tuple(conventions))
+    if key in memo:
+        return memo[key]
+    result = verify_sm2(public_key, signature, data, conventions)
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = result
+    return result
+
+
 def clear_signature_cache() -> None:
-    """Forget remembered verification outcomes (tests, key rotation)."""
+    """Forget the global verification cache (per-object memos live and die with the parsed objects)."""
     with _lock:
         _cache.clear()

@@ -13,7 +13,8 @@ from zhengwu.kernel.pki._der import aware
 from zhengwu.kernel.pki.certificates import Certificate, as_certificate
 from zhengwu.kernel.pki.crl import Crl, RevocationReason, RevokedCertificate, as_crl
 from zhengwu.kernel.pki.errors import PkiError
-from zhengwu.kernel.pki.signatures import STRICT_CONVENTIONS, ZConvention, verify_sm2
+from zhengwu.kernel.pki.signatures import STRICT_CONVENTIONS, ZConvention
+from zhengwu.kernel.pki.verify import verify_certificate_signature, verify_crl_signature
 
 RevocationMode = Literal["leaf", "chain", "none"]
 _MAX_PATHS: Final = 16
@@ -424,7 +425,7 @@ def _check_signature(cert: Certificate, issuer: Certificate, options: _Options, 
             cert,
         )
     try:
-        matched = verify_sm2(issuer.public_key, cert.signature, cert.tbs, options.conventions)
+        matched = verify_certificate_signature(cert, issuer, options.conventions)
     except PkiError as exc:
         raise _Failure(ValidationStatus.UNSUPPORTED_ALGORITHM, exc.message, exc.message_zh, issuer) from exc
     if matched is None:
@@ -493,7 +494,7 @@ def _check_revocation(cert: Certificate, issuer: Certificate, options: _Options,
             continue
         matched = None
         if crl.signature_algorithm == oids.SM2_SM3:
-            matched = verify_sm2(issuer.public_key, crl.signature, crl.tbs, options.conventions)
+            matched = verify_crl_signature(crl, issuer, options.conventions)
         if matched is None:
             failures.append(
                 _Failure(

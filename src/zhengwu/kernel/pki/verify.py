@@ -8,7 +8,7 @@ from zhengwu.kernel.pki import oids
 from zhengwu.kernel.pki.certificates import Certificate
 from zhengwu.kernel.pki.crl import Crl
 from zhengwu.kernel.pki.errors import PkiError
-from zhengwu.kernel.pki.signatures import STRICT_CONVENTIONS, ZConvention, verify_sm2
+from zhengwu.kernel.pki.signatures import STRICT_CONVENTIONS, ZConvention, verify_memoized
 
 
 def _check_algorithm(algorithm: str, what: str) -> None:
@@ -23,7 +23,7 @@ def verify_certificate_signature(
 ) -> ZConvention | None:
     """The Z convention under which ``issuer``'s key verifies ``cert``'s signature, or None."""
     _check_algorithm(cert.signature_algorithm, "certificate")
-    return verify_sm2(issuer.public_key, cert.signature, cert.tbs, conventions)
+    return verify_memoized(cert.signature_memo, issuer.public_key, cert.signature, cert.tbs, conventions)
 
 
 def verify_crl_signature(
@@ -31,4 +31,4 @@ def verify_crl_signature(
 ) -> ZConvention | None:
     """The Z convention under which ``issuer``'s key verifies the CRL signature, or None."""
     _check_algorithm(crl.signature_algorithm, "CRL")
-    return verify_sm2(issuer.public_key, crl.signature, crl.tbs, conventions)
+    return verify_memoized(crl.signature_memo, issuer.public_key, crl.signature, crl.tbs, conventions)
