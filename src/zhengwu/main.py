@@ -76,7 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.started_at = time.monotonic()
     app.state.git_commit = git_commit()
     app.state.metrics_registry = registry
-    app.state.health_probes: dict[str, Callable[[], dict[str, Any]]] = {}
+    probes: dict[str, Callable[[], dict[str, Any]]] = {}
+    app.state.health_probes = probes
 
     install_error_handlers(app)
     app.add_middleware(CorrelationMiddleware, registry=registry)
