@@ -395,3 +395,16 @@ def test_crl_entry_fast_path_agrees_with_asn1crypto(pki):
     for serial, entry in crl.revoked.items():
         assert entry.revoked_at == independent[serial][0]
     assert {e.serial_number: e for e in revoked} == dict(crl.revoked)
+
+
+def test_issuing_through_a_signer_adapter(pki):
+    # Any kernel.crypto Signer works (e.g. an HSM adapter); SoftwareSigner stands in for one here.
+    from zhengwu.kernel.crypto import SoftwareSigner
+
+    signer = SoftwareSigner(SM2PrivateKey.generate())
+    root = create_root_ca(subject={"CN": "HSM 根"}, signer=signer, not_before=T0, not_after=T1)
+    assert verify_certificate_signature(root, root) is ZConvention.DEFAULT_ID
+    crl = build_crl(
+        issuer=root, signer=signer, this_update=NOW, next_update=NOW + timedelta(days=1), crl_number=1
+    )
+    assert verify_crl_signature(crl, root) is ZConvention.DEFAULT_ID

@@ -254,6 +254,10 @@ def test_openssl_reads_request_response_and_token(pki, token, openssl, tmp_path)
     assert out.returncode == 0, out.stderr
     assert "Status: Granted." in out.stdout
     assert POLICY in out.stdout and "Jun  1 08:30:15 2026 GMT" in out.stdout
+    (tmp_path / "x.tsr").write_bytes(build_timestamp_response(None, status="rejection", fail_info="bad_alg"))
+    out = openssl("ts", "-reply", "-in", tmp_path / "x.tsr", "-text")
+    assert out.returncode == 0, out.stderr
+    assert "Status: Rejected." in out.stdout and "unsupported algorithm" in out.stdout
     (tmp_path / "t.der").write_bytes(token)
     out = openssl("cms", "-cmsout", "-print", "-inform", "DER", "-in", tmp_path / "t.der")
     assert out.returncode == 0, out.stderr
