@@ -82,10 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(CorrelationMiddleware, registry=registry)
 
+    from zhengwu.identity import routes as identity_routes
     from zhengwu.ops import routes as ops_routes
     from zhengwu.orgs import routes as orgs_routes
 
     app.state.outbox_gauge = ops_routes.install_metrics(registry)
     app.include_router(ops_routes.router)
     app.include_router(orgs_routes.router)
+    identity_routes.install(app)
     return app

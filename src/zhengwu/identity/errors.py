@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from zhengwu.kernel.errors import (
     Conflict,
+    DomainError,
     Forbidden,
     NotFound,
     TooManyRequests,
@@ -140,9 +141,17 @@ class NotAuthorizedAgent(Forbidden):
     default_detail = "您没有该企业的有效经办授权"
 
 
-class NotificationFailed(TooManyRequests):
+class NotificationFailed(KeepsAudit, TooManyRequests):
     """The notifier could not deliver (never reported as success)."""
 
     status_code = 503
     code = "identity.notification_failed"
     default_detail = "验证码发送失败，请稍后再试"
+
+
+class UnsupportedMediaType(DomainError):
+    """The API was sent something other than JSON."""
+
+    status_code = 415
+    code = "identity.unsupported_media_type"
+    default_detail = "请求内容类型必须为 application/json"

@@ -160,7 +160,7 @@ class FieldProblem:
     message: str
 
 
-def _fail_registration(
+def registration_failure(
     db: Session, problems: list[FieldProblem], meta: RequestMeta, what: str = "register"
 ) -> InvalidRegistration:
     record_auth_event(db, what, success=False, meta=meta, detail={"reasons": [p.code for p in problems]})
@@ -171,7 +171,7 @@ def _fail_registration(
     )
 
 
-def _check_password(password: str, problems: list[FieldProblem]) -> None:
+def check_password_policy(password: str, problems: list[FieldProblem]) -> None:
     problem = password_problem(password)
     if problem == "length":
         problems.append(FieldProblem("password", "password.length", "密码长度应为8至128位"))
@@ -213,9 +213,9 @@ def register_natural_person(
         if clean_email is None:
             problems.append(FieldProblem("email", "email.invalid", "电子邮箱格式不正确"))
     if password is not None:
-        _check_password(password, problems)
+        check_password_policy(password, problems)
     if problems:
-        raise _fail_registration(db, problems, meta)
+        raise registration_failure(db, problems, meta)
     assert clean_name is not None and clean_phone is not None
     number = verdict.value
     index = citizen_index(number)
@@ -226,7 +226,9 @@ def register_natural_person(
         raise AccountExists()
     p_index = phone_index(clean_phone)
     if db.scalar(select(Account.id).where(Account.phone_index == p_index).limit(1)):
-        raise _fail_registration(db, [FieldProblem("phone", "phone.taken", "该手机号已被其他账号使用")], meta)
+        raise registration_failure(
+            db, [FieldProblem("phone", "phone.taken", "该手机号已被其他账号使用")], meta
+        )
     info = parse_citizen_id(number)
     now = utcnow()
     account = Account(
@@ -307,11 +309,11 @@ def register_legal_person(
         if clean_phone is None:
             problems.append(FieldProblem("phone", "phone.invalid", "手机号码应为11位中国大陆手机号"))
     if password is not None:
-        _check_password(password, problems)
+        check_password_policy(password, problems)
     if agent is not None and agent.kind != AccountKind.NATURAL:
         problems.append(FieldProblem("agent", "agent.kind", "经办人必须是自然人账号"))
     if problems:
-        raise _fail_registration(db, problems, meta, "register_legal")
+        raise registration_failure(db, problems, meta, "register_legal")
     assert clean_name is not None and rep_name is not None
     code = verdict.value
     index = credit_index(code)
@@ -464,9 +466,9 @@ def register_staff(
     clean_phone = normalize_phone(phone) if phone else None
     if phone and clean_phone is None:
         problems.append(FieldProblem("phone", "phone.invalid", "手机号码应为11位中国大陆手机号"))
-    _check_password(password, problems)
+    check_password_policy(password, problems)
     if problems:
-        raise _fail_registration(db, problems, meta, "register_staff")
+        raise registration_failure(db, problems, meta, "register_staff")
     assert clean_name is not None
     if db.scalar(select(Account.id).where(Account.login_name == login)):
         raise AccountExists("该登录名已被使用")
@@ -714,9 +716,9 @@ def change_password(
 ) -> None:
     """Set a new password and end every other session of the account."""
     problems: list[FieldProblem] = []
-    _check_password(new_password, problems)
+    check_password_policy(new_password, problems)
     if problems:
-        raise _fail_registration(db, problems, meta, "password_change")
+        raise registration_failure(db, problems, meta, "password_change")
     account.password_hash = passwords.hash_password(new_password)
     account.password_changed_at = utcnow()
     account.legacy_scheme = account.legacy_hash = None

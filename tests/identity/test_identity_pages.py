@@ -1,0 +1,169 @@
+"""Server-rendered pages: CSRF, Chinese messages, accessible forms, login → account → logout."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from zhengwu.identity.models import Account, AuthEvent
+from zhengwu.identity.synthetic import enterprise_credit_code, nth_citizen_id, nth_phone
+
+PASSWORD = "Demo-Passw0rd"
+
+
+def _csrf(client: Any, path: str) -> str:
+    page = client.get(path)
+    assert page.status_code == 200
+    match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert match is not None
+    return match.group(1)
+
+
+def _register_form(n: int, token: str, **overrides: str) -> dict[str, str]:
+    form = {
+        "name": "演示用户一",
+        "id_number": nth_citizen_id(n),
+        "phone": nth_phone(n),
+        "email": "",
+        "password": PASSWORD,
+        "password2": PASSWORD,
+        "csrf_token": token,
+    }
+    form.update(overrides)
+    return form
+
+
+def test_pages_are_chinese_and_accessible(client: Any) -> None:
+    page = client.get("/identity/login")
+    assert page.status_code == 200 and '<html lang="zh-CN">' in page.text
+    assert 'for="identifier"' in page.text and 'id="identifier"' in page.text
+    assert 'autocomplete="current-password"' in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert "zw_csrf" in page.headers["set-cookie"]
+
+
+def test_register_then_logout_then_login(client: Any, session: Session) -> None:
+    token = _csrf(client, "/identity/register")
+    done = client.post("/identity/register", data=_register_form(1, token), follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].startswith("/identity/account")
+    account_page = client.get("/identity/account")
+    assert (
+        account_page.status_code == 200 and "演示用户一" in account_page.text and "二级" in account_page.text
+    )
+    # The page shows identifiers masked only.
+    assert nth_citizen_id(1) not in account_page.text and nth_phone(1) not in account_page.text
+    logout = client.post("/identity/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert logout.status_code == 303
+    assert client.get("/identity/account", follow_redirects=False).status_code == 303
+    login = client.post(
+        "/identity/login",
+        data={
+            "identifier": nth_citizen_id(1),
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "/identity/account",
+        },
+        follow_redirects=False,
+    )
+    assert login.status_code == 303 and login.headers["location"] == "/identity/account"
+
+
+def test_bad_registration_shows_field_errors_in_chinese(client: Any, session: Session) -> None:
+    token = _csrf(client, "/identity/register")
+    bad_id = nth_citizen_id(2)[:6] + "20991301" + nth_citizen_id(2)[14:]
+    page = client.post("/identity/register", data=_register_form(2, token, id_number=bad_id, phone="12"))
+    assert page.status_code == 422
+    assert "身份证号码有误" in page.text and "手机号码应为11位" in page.text
+    assert 'aria-invalid="true"' in page.text and 'role="alert"' in page.text
+    # Never echoed back into the page.
+    assert bad_id not in page.text
+    assert session.scalar(select(func.count()).select_from(Account)) == 0
+
+
+def test_mismatched_passwords(client: Any) -> None:
+    token = _csrf(client, "/identity/register")
+    page = client.post("/identity/register", data=_register_form(3, token, password2="Other-Passw0rd"))
+    assert page.status_code == 422 and "两次输入的密码不一致" in page.text
+
+
+def test_csrf_failures_are_refused_and_audited(client: Any, session: Session) -> None:
+    _csrf(client, "/identity/login")
+    page = client.post(
+        "/identity/login", data={"identifier": nth_phone(1), "password": PASSWORD, "csrf_token": "0" * 64}
+    )
+    assert page.status_code == 403 and "页面已过期" in page.text
+    client.cookies.clear()
+    no_cookie = client.post("/identity/register", data=_register_form(4, "abc"))
+    assert no_cookie.status_code == 403
+    assert session.scalar(select(func.count()).select_from(Account)) == 0
+    assert (
+        session.scalar(select(func.count()).select_from(AuthEvent).where(AuthEvent.event_type == "csrf")) == 2
+    )
+
+
+def test_wrong_password_message_and_open_redirects_refused(client: Any) -> None:
+    token = _csrf(client, "/identity/register")
+    client.post("/identity/register", data=_register_form(5, token), follow_redirects=False)
+    client.post("/identity/logout", data={"csrf_token": token})
+    wrong = client.post(
+        "/identity/login",
+        data={"identifier": nth_phone(5), "password": "Wrong-Passw0rd", "csrf_token": token},
+    )
+    assert wrong.status_code == 401 and "账号或密码错误" in wrong.text
+    evil = client.post(
+        "/identity/login",
+        data={
+            "identifier": nth_phone(5),
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "https://evil.example/x",
+        },
+        follow_redirects=False,
+    )
+    assert evil.headers["location"] == "/identity/account"
+    proto = client.post(
+        "/identity/login",
+        data={
+            "identifier": nth_phone(5),
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "//evil.example",
+        },
+        follow_redirects=False,
+    )
+    assert proto.headers["location"] == "/identity/account"
+
+
+def test_legal_registration_by_a_logged_in_agent(client: Any, session: Session) -> None:
+    token = _csrf(client, "/identity/register")
+    client.post("/identity/register", data=_register_form(6, token), follow_redirects=False)
+    code = enterprise_credit_code("130100", 42)
+    bad = client.post(
+        "/identity/register/legal",
+        data={
+            "credit_code": code[:-1] + ("0" if code[-1] != "0" else "1"),
+            "name": "演示商贸有限公司",
+            "legal_rep_name": "演示法人",
+            "password": PASSWORD,
+            "password2": PASSWORD,
+            "csrf_token": token,
+        },
+    )
+    assert bad.status_code == 422 and "统一社会信用代码有误" in bad.text
+    ok = client.post(
+        "/identity/register/legal",
+        data={
+            "credit_code": code,
+            "name": "演示商贸有限公司",
+            "legal_rep_name": "演示法人",
+            "password": PASSWORD,
+            "password2": PASSWORD,
+            "csrf_token": token,
+        },
+    )
+    assert ok.status_code == 201 and "注册成功" in ok.text
+    account = client.get("/identity/account")
+    assert "演示商贸有限公司" in account.text
