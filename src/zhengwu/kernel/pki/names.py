@@ -81,16 +81,42 @@ class DistinguishedName:
         return hash(self.key)
 
 
+def _attribute_text(value: Any) -> tuple[str, bool]:
+    """The text of an attribute value and whether asn1crypto could decode it itself.
+
+    Real Chinese CA certificates (e.g. YNCA) put GBK or UTF-8 bytes into TeletexString, which
+    asn1crypto decodes as ISO-8859-1-ish "teletex" and fails on; read the raw contents instead.
+    """
+    try:
+        native = value.native
+    except (ValueError, UnicodeDecodeError):
+        raw = bytes(value.chosen.contents if hasattr(value, "chosen") else value.contents)
+        for encoding in ("utf-8", "gb18030"):
+            try:
+                return raw.decode(encoding), False
+            except UnicodeDecodeError:
+                continue
+        return raw.decode("latin-1"), False
+    return (native if isinstance(native, str) else repr(native)), True
+
+
 def name_from_asn1(name: Any) -> DistinguishedName:
     """Wrap a parsed asn1crypto Name."""
     with parsing("distinguished name", "名称"):
         attributes: list[tuple[str, str]] = []
+        decoded_natively = True
         for rdn in name.chosen:
             for type_and_value in rdn:
                 oid = str(type_and_value["type"].dotted)
-                native = type_and_value["value"].native
-                attributes.append((oid, native if isinstance(native, str) else repr(native)))
-        return DistinguishedName(der=bytes(name.dump()), key=str(name.hashable), attributes=tuple(attributes))
+                text, ok = _attribute_text(type_and_value["value"])
+                decoded_natively = decoded_natively and ok
+                attributes.append((oid, text))
+        if decoded_natively:
+            key = str(name.hashable)
+        else:
+            # RFC 5280 §7.1-style comparison key built from our own decoding.
+            key = "|".join(f"{oid}={' '.join(text.casefold().split())}" for oid, text in attributes)
+        return DistinguishedName(der=bytes(name.dump()), key=key, attributes=tuple(attributes))
 
 
 def _oid_for(label: str) -> str:
