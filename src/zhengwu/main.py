@@ -28,6 +28,7 @@ from zhengwu.kernel.session import make_session_factory
 def import_models() -> MetaData:
     """Import every capability's models so that the metadata is complete (Alembic, tests)."""
     import zhengwu.identity.models
+    import zhengwu.identity.oidc.models
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
     import zhengwu.orgs.models  # noqa: F401
@@ -90,4 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_routes.router)
     app.include_router(orgs_routes.router)
     identity_routes.install(app)
+    from zhengwu.identity.oidc import wiring as oidc_wiring
+
+    oidc_wiring.install(app)
+    app.state.bus.subscribe("UserLoggedOut", oidc_wiring.logout_subscriber(app))
     return app

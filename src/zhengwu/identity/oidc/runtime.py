@@ -1,0 +1,300 @@
+"""The provider of one node: keys, client cache, Authlib server, issuance recorder and logout dispatcher.
+
+One :class:`OidcRuntime` lives at ``app.state.oidc``; routes and subscribers reach everything through it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from zhengwu.identity.audit import RequestMeta, record_auth_event
+from zhengwu.identity.oidc.claims import consent_scopes, covering_consent
+from zhengwu.identity.oidc.clients import ClientRegistry, RegisteredClient
+from zhengwu.identity.oidc.issuance import IssuanceRecorder, write_issuance
+from zhengwu.identity.oidc.keys import KeyMaterial, KeyRing
+from zhengwu.identity.oidc.models import OidcGrant, OidcRevokedToken, OidcRpSession
+from zhengwu.identity.oidc.secrets import NodeKeys
+from zhengwu.identity.oidc.settings import OidcSettings
+from zhengwu.identity.oidc.tokens import id_token
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import Settings
+from zhengwu.kernel.db import new_id
+
+if TYPE_CHECKING:
+    from zhengwu.identity.oidc.backchannel import LogoutDispatcher
+    from zhengwu.identity.oidc.server import OAuthRequest, Subject, ZhengwuServer
+
+PREFIX = "/oidc"
+
+
+class OidcRuntime:
+    """Everything the provider of this node keeps between requests."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: Callable[[], Callable[[], Session]],
+        oidc_settings: OidcSettings | None = None,
+    ) -> None:
+        from zhengwu.identity.oidc.backchannel import LogoutDispatcher
+        from zhengwu.identity.oidc.server import ZhengwuServer
+
+        self.node = settings
+        self.settings = oidc_settings or OidcSettings()
+        self._factory_getter = session_factory
+        self.node_keys = NodeKeys(settings.security.secret_key.get_secret_value())
+        self.issuer = settings.public_url
+        self.userinfo_audience = f"{self.issuer}{PREFIX}/userinfo"
+        self.keyring = KeyRing(self.node_keys, settings.node_id, self.settings.key_refresh_seconds)
+        self.clients = ClientRegistry(self.node_keys, self.settings.client_cache_seconds)
+        self.issuance = IssuanceRecorder(session_factory, self.settings.issuance_batch_max)
+        self.server: ZhengwuServer = ZhengwuServer(self)
+        self.dispatcher: LogoutDispatcher = LogoutDispatcher(self)
+        self.allow_http = not settings.production
+
+    # --- shared helpers -------------------------------------------------------------------------------
+
+    @property
+    def session_factory(self) -> Callable[[], Session]:
+        """The app's current session factory (tests swap it after the app is built)."""
+        return self._factory_getter()
+
+    def url(self, path: str) -> str:
+        """Absolute URL of one of the provider's endpoints."""
+        return f"{self.issuer}{PREFIX}{path}"
+
+    def key_material(self) -> KeyMaterial:
+        """Signing and verification keys (cached; created on first use)."""
+        return self.keyring.current(self.session_factory)
+
+    def fresh_key_material(self) -> KeyMaterial | None:
+        """The cached material if it needs no reload (the event-loop fast path must not block)."""
+        return self.keyring.fresh()
+
+    @staticmethod
+    def new_secret() -> str:
+        """A fresh opaque secret (refresh tokens, codes)."""
+        return secrets.token_urlsafe(32)
+
+    def audit(
+        self,
+        db: Session,
+        event_type: str,
+        *,
+        success: bool,
+        client_id: str | None = None,
+        account_id: str | None = None,
+        session_id: str | None = None,
+        meta: RequestMeta | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append to the identity core's hash-chained authentication trail."""
+        record_auth_event(
+            db,
+            f"oidc_{event_type}"[:32],
+            success=success,
+            client_id=client_id,
+            account_id=account_id,
+            session_id=session_id,
+            meta=meta or RequestMeta(),
+            detail=detail,
+        )
+
+    # --- grants of people -----------------------------------------------------------------------------
+
+    def record_person_grant(
+        self,
+        db: Session,
+        client: RegisteredClient,
+        subject: Subject,
+        token: dict[str, Any],
+        request: OAuthRequest,
+    ) -> None:
+        """Persist a code or refresh exchange: grant row, RP session (for logout), issuance record."""
+        now = utcnow()
+        family = subject.family_id or new_id()
+        refresh = token.get("refresh_token")
+        grant = OidcGrant(
+            id=new_id(),
+            client_id=client.client_id,
+            account_id=subject.account_id,
+            session_id=subject.session_id,
+            acting_for=subject.acting_for,
+            code_id=subject.code_id,
+            family_id=family,
+            scope=token["scope"],
+            access_jti=token["_jti"],
+            refresh_digest=self.node_keys.digest(refresh) if refresh else None,
+            auth_time=subject.auth_time,
+            acr_level=subject.acr_level,
+            amr=list(subject.amr),
+            consent_id=subject.consent_id,
+            issued_at=now,
+            access_expires_at=datetime.fromtimestamp(token["_exp"], UTC),
+            refresh_expires_at=now + timedelta(seconds=client.refresh_token_ttl) if refresh else None,
+        )
+        db.add(grant)
+        subject.grant_id = grant.id
+        if subject.session_id:
+            self.ensure_rp_session(db, client, subject.session_id, subject.account_id)
+        write_issuance(
+            db,
+            [
+                {
+                    "jti": token["_jti"],
+                    "client_id": client.client_id,
+                    "grant_type": request.payload.grant_type or "authorization_code",
+                    "account_id": subject.account_id,
+                    "scope": token["scope"],
+                    "audience": token["_aud"],
+                    "issued_at": datetime.fromtimestamp(token["_iat"], UTC),
+                    "expires_at": datetime.fromtimestamp(token["_exp"], UTC),
+                }
+            ],
+        )
+
+    def ensure_rp_session(
+        self, db: Session, client: RegisteredClient, session_id: str, account_id: str
+    ) -> None:
+        """Remember that this client holds a session of the user (idempotent)."""
+        values = {
+            "id": new_id(),
+            "session_id": session_id,
+            "account_id": account_id,
+            "client_id": client.client_id,
+            "sid": self.node_keys.sid(session_id, client.client_id),
+            "sub": self.node_keys.pairwise_sub(account_id, client.sector),
+            "created_at": utcnow(),
+        }
+        dialect = db.get_bind().dialect.name
+        stmt: Any
+        if dialect == "postgresql":
+            stmt = pg_insert(OidcRpSession).values(**values).on_conflict_do_nothing()
+        else:
+            stmt = sqlite_insert(OidcRpSession).values(**values).on_conflict_do_nothing()
+        db.execute(stmt)
+
+    def make_id_token(
+        self, client: RegisteredClient, subject: Subject, scope: str, access_token_value: str | None
+    ) -> str:
+        """The ID token of a code exchange: authentication facts only; personal claims come from userinfo."""
+        return id_token(
+            self.key_material(),
+            issuer=self.issuer,
+            client_id=client.client_id,
+            subject=self.node_keys.pairwise_sub(subject.account_id, client.sector),
+            ttl=self.settings.id_token_ttl_seconds,
+            auth_time=int(subject.auth_time.timestamp()),
+            acr=f"urn:zhengwu:loa:{subject.acr_level}",
+            amr=list(subject.amr),
+            sid=self.node_keys.sid(subject.session_id or subject.account_id, client.client_id),
+            nonce=subject.nonce,
+            access_token_value=access_token_value,
+            claims={},
+        )
+
+    def grant_still_allowed(self, db: Session, grant: OidcGrant) -> bool:
+        """A refresh is refused after logout (session ended) or withdrawn consent (conventions §6)."""
+        client = self.clients.get(db, grant.client_id)
+        if client is None:
+            return False
+        needs_consent = client.consent_required and consent_scopes(grant.scope)
+        if needs_consent and covering_consent(db, grant.account_id, client, grant.scope) is None:
+            return False
+        if grant.session_id:
+            from zhengwu.identity.models import UserSession
+
+            user_session = db.get(UserSession, grant.session_id)
+            if user_session is None or user_session.ended_at is not None:
+                return False
+        return True
+
+    # --- revocation ------------------------------------------------------------------------------------
+
+    def revoke_jti(self, db: Session, claims: dict[str, Any], *, reason: str) -> None:
+        """Put an access token on the deny list until it would have expired anyway."""
+        jti = str(claims.get("jti", ""))
+        if not jti or self.is_jti_revoked(db, jti):
+            return
+        exp = datetime.fromtimestamp(float(claims.get("exp", time.time())), UTC)
+        db.add(
+            OidcRevokedToken(
+                jti=jti, client_id=str(claims.get("client_id", ""))[:64], expires_at=exp, reason=reason
+            )
+        )
+        db.execute(
+            update(OidcGrant)
+            .where(OidcGrant.access_jti == jti, OidcGrant.revoked_at.is_(None))
+            .values(revoked_at=utcnow(), revoked_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        db.flush()
+
+    def is_jti_revoked(self, db: Session, jti: str) -> bool:
+        """Whether an access token was revoked."""
+        return db.get(OidcRevokedToken, jti) is not None
+
+    def _revoke_grants(self, db: Session, rows: list[OidcGrant], reason: str) -> int:
+        now = utcnow()
+        count = 0
+        for row in rows:
+            if row.revoked_at is None:
+                row.revoked_at = now
+                row.revoked_reason = reason
+                count += 1
+            if row.access_expires_at > now and db.get(OidcRevokedToken, row.access_jti) is None:
+                db.add(
+                    OidcRevokedToken(
+                        jti=row.access_jti,
+                        client_id=row.client_id,
+                        expires_at=row.access_expires_at,
+                        reason=reason,
+                    )
+                )
+        db.flush()
+        return count
+
+    def revoke_family(self, db: Session, family_id: str, *, reason: str) -> int:
+        """Revoke every grant of a refresh-token family (rotation replay, client revocation)."""
+        rows = list(db.scalars(select(OidcGrant).where(OidcGrant.family_id == family_id)))
+        return self._revoke_grants(db, rows, reason)
+
+    def revoke_code_descendants(self, db: Session, code_id: str, *, reason: str) -> int:
+        """Revoke everything issued from an authorization code (RFC 6749 §4.1.2 on code replay)."""
+        families = set(db.scalars(select(OidcGrant.family_id).where(OidcGrant.code_id == code_id)))
+        rows = (
+            list(db.scalars(select(OidcGrant).where(OidcGrant.family_id.in_(families)))) if families else []
+        )
+        return self._revoke_grants(db, rows, reason)
+
+    def revoke_session_grants(self, db: Session, session_id: str, *, reason: str) -> int:
+        """Revoke the tokens every client obtained within a user session (logout)."""
+        rows = list(db.scalars(select(OidcGrant).where(OidcGrant.session_id == session_id)))
+        return self._revoke_grants(db, rows, reason)
+
+    def revoke_consent_grants(self, db: Session, account_id: str, client_id: str, *, reason: str) -> int:
+        """Revoke a client's tokens of a person that relied on consent (after a withdrawal)."""
+        rows = list(
+            db.scalars(
+                select(OidcGrant).where(
+                    OidcGrant.account_id == account_id,
+                    OidcGrant.client_id == client_id,
+                    OidcGrant.consent_id.is_not(None),
+                )
+            )
+        )
+        return self._revoke_grants(db, rows, reason)
+
+    def close(self) -> None:
+        """Stop background threads."""
+        self.issuance.close()
+        self.dispatcher.close()

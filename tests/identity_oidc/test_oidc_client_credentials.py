@@ -1,0 +1,158 @@
+"""Client credentials (RFC 6749 §4.4) with ES256 JWT access tokens (RFC 9068), introspection, revocation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from oidc_helpers import MadeClient, make_client, oidc_fixture  # noqa: F401 - fixture
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhengwu.identity.models import AuthEvent
+from zhengwu.identity.oidc.models import OidcIssuance
+from zhengwu.identity.oidc.runtime import OidcRuntime
+
+
+def _machine(session: Session, oidc: OidcRuntime, **fields: Any) -> MadeClient:
+    return make_client(
+        session,
+        oidc,
+        name="省市场监管局业务系统",
+        grant_types=["client_credentials"],
+        scope="exchange catalog.read",
+        **fields,
+    )
+
+
+def _token(client: Any, made: MadeClient, secret: str | None = None, **form: str) -> Any:
+    return client.post(
+        "/oidc/token",
+        data={"grant_type": "client_credentials", **form},
+        auth=(made.client_id, secret if secret is not None else made.secret or ""),
+    )
+
+
+def test_issues_an_es256_jwt_access_token_that_verifies_against_the_jwks(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    made = _machine(session, oidc, audience="https://exchange.hebei.example/api")
+    response = _token(client, made, scope="exchange")
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["token_type"] == "Bearer" and body["scope"] == "exchange" and body["expires_in"] == 600
+    assert "refresh_token" not in body and not any(k.startswith("_") for k in body)
+    jwks = client.get("/oidc/jwks").json()
+    token = jwt.decode(body["access_token"], KeySet.import_key_set(jwks), algorithms=["ES256"])
+    assert token.header["typ"] == "at+jwt" and token.header["alg"] == "ES256"
+    assert token.header["kid"] in {k["kid"] for k in jwks["keys"]}
+    claims = token.claims
+    assert claims["iss"] == oidc.issuer and claims["sub"] == made.client_id == claims["client_id"]
+    assert claims["aud"] == "https://exchange.hebei.example/api"
+    assert claims["exp"] - claims["iat"] == 600 and abs(claims["iat"] - time.time()) < 5
+    # Every issuance is recorded (and chained into the authentication audit trail).
+    row = session.scalar(select(OidcIssuance).where(OidcIssuance.jti == claims["jti"]))
+    assert row is not None and row.client_id == made.client_id and row.grant_type == "client_credentials"
+    event = session.scalar(
+        select(AuthEvent).where(AuthEvent.event_type == "token_issued").order_by(AuthEvent.seq.desc())
+    )
+    assert event is not None and event.client_id == made.client_id and event.detail["count"] == 1
+
+
+def test_default_scope_is_everything_the_client_may_have(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    made = _machine(session, oidc)
+    body = _token(client, made).json()
+    assert set(body["scope"].split()) == {"exchange", "catalog.read"}
+
+
+def test_bad_secret_unknown_client_and_wrong_grant_use_the_rfc_error_codes(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    made = _machine(session, oidc)
+    wrong = _token(client, made, secret="not-the-secret")
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    assert wrong.json()["detail"] == "接入应用身份校验失败"
+    unknown = client.post("/oidc/token", data={"grant_type": "client_credentials"}, auth=("nobody", "x"))
+    assert unknown.status_code == 401 and unknown.json()["error"] == "invalid_client"
+    scope = _token(client, made, scope="exchange admin")
+    assert scope.status_code == 400 and scope.json()["error"] == "invalid_scope"
+    grant = client.post("/oidc/token", data={"grant_type": "password"}, auth=(made.client_id, made.secret))
+    assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
+    login_client = make_client(session, oidc)
+    unauthorized = _token(client, login_client)
+    assert unauthorized.status_code == 400 and unauthorized.json()["error"] == "unauthorized_client"
+    not_form = client.post(
+        "/oidc/token", json={"grant_type": "client_credentials"}, auth=(made.client_id, made.secret)
+    )
+    assert not_form.status_code == 400 and not_form.json()["error"] == "invalid_request"
+    # Failures are audited too.
+    failures = session.scalars(
+        select(AuthEvent).where(AuthEvent.event_type == "oidc_token_denied", AuthEvent.success.is_(False))
+    ).all()
+    assert {f.detail["error"] for f in failures} >= {
+        "invalid_client",
+        "invalid_scope",
+        "unsupported_grant_type",
+    }
+
+
+def test_suspended_client_and_rotated_secret_stop_working(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    from zhengwu.identity.oidc import service
+    from zhengwu.identity.oidc.schemas import ClientStatusChange
+
+    made = _machine(session, oidc)
+    assert _token(client, made).status_code == 200
+    new_secret = service.rotate_secret(session, oidc.node_keys, made.client_id)
+    oidc.clients.invalidate(made.client_id)
+    assert _token(client, made).status_code == 401
+    assert _token(client, made, secret=new_secret).status_code == 200
+    service.change_status(session, made.client_id, ClientStatusChange(status="suspended", reason="安全检查"))
+    oidc.clients.invalidate(made.client_id)
+    assert _token(client, made, secret=new_secret).json()["error"] == "invalid_client"
+
+
+def test_introspection_and_revocation(client: Any, session: Session, oidc: OidcRuntime) -> None:
+    made = _machine(session, oidc, audience="https://exchange.hebei.example/api")
+    resource = _machine(session, oidc, audience="https://exchange.hebei.example/api")
+    stranger = _machine(session, oidc, audience="https://other.example/api")
+    access = _token(client, made).json()["access_token"]
+
+    def introspect(by: MadeClient, token: str) -> dict[str, Any]:
+        response = client.post("/oidc/introspect", data={"token": token}, auth=(by.client_id, by.secret))
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    info = introspect(resource, access)
+    assert info["active"] is True and info["client_id"] == made.client_id and info["token_type"] == "Bearer"
+    assert introspect(stranger, access) == {"active": False}
+    assert introspect(resource, "garbage") == {"active": False}
+    bad_auth = client.post("/oidc/introspect", data={"token": access}, auth=(resource.client_id, "wrong"))
+    assert bad_auth.status_code == 401 and bad_auth.json()["error"] == "invalid_client"
+    # RFC 7009: only the owner may revoke; the answer is 200 either way for unknown tokens.
+    other = client.post("/oidc/revoke", data={"token": access}, auth=(stranger.client_id, stranger.secret))
+    assert other.status_code == 400 and other.json()["error"] == "invalid_grant"
+    revoked = client.post("/oidc/revoke", data={"token": access}, auth=(made.client_id, made.secret))
+    assert revoked.status_code == 200
+    assert introspect(resource, access) == {"active": False}
+    assert (
+        client.post("/oidc/revoke", data={"token": "unknown"}, auth=(made.client_id, made.secret)).status_code
+        == 200
+    )
+
+
+def test_expired_tokens_are_inactive(
+    client: Any, session: Session, oidc: OidcRuntime, monkeypatch: Any
+) -> None:
+    made = _machine(session, oidc)
+    access = _token(client, made).json()["access_token"]
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)
+    info = client.post("/oidc/introspect", data={"token": access}, auth=(made.client_id, made.secret)).json()
+    assert info == {"active": False}
