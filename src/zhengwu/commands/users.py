@@ -1,0 +1,127 @@
+"""``zhengwu users``: legacy user migration and checks of the authentication audit trail."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from zhengwu.kernel.config import Settings
+
+app = typer.Typer(help="用户 / users: legacy migration (历史用户迁移), audit checks.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        console.print(f"[red]配置错误 / configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV, XLSX or JSON-lines file of legacy users.", exists=True, dir_okay=False),
+    ],
+    source: Annotated[
+        str, typer.Option("--source", help="Name of the legacy system (recorded on every account).")
+    ],
+    report: Annotated[Path | None, typer.Option("--report", help="Write the JSON report here.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=100, max=20_000)] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+) -> None:
+    """Cleanse, validate, de-duplicate and import a legacy user file in one transaction."""
+    from zhengwu.identity.context import configure
+    from zhengwu.identity.importer import ImportFileError, count_rows, import_users
+    from zhengwu.kernel.db import make_engine
+    from zhengwu.kernel.session import make_session_factory, unit_of_work
+
+    settings = _settings()
+    configure(settings)
+    if not source.strip() or len(source) > 50:
+        console.print("[red]--source 必须是1至50个字符 / --source must be 1-50 characters[/red]")
+        raise typer.Exit(2)
+    engine = make_engine(settings.database_url)
+    try:
+        total = count_rows(file)
+        with Progress(
+            TextColumn("[bold]导入 / importing[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("rows", total=total)
+            with unit_of_work(make_session_factory(engine)) as session:
+                result = import_users(
+                    session,
+                    file,
+                    source=source.strip(),
+                    batch_size=batch_size,
+                    progress=lambda n: progress.advance(task, n),
+                )
+    except ImportFileError as exc:
+        console.print(f"[red]无法导入 / cannot import:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    body = result.to_dict()
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")
+    summary = result.summary()
+    if as_json:
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"导入结果 / import summary — {file.name}")
+    table.add_column("项目 / item")
+    table.add_column("数量 / count", justify="right")
+    labels = {
+        "rows": "读取行数 / rows read",
+        "imported": "新建账号 / imported",
+        "merged": "合并 / merged",
+        "conflicts": "冲突待人工处理 / conflicts",
+        "rejected": "拒绝 / rejected",
+        "warnings": "警告 / warnings",
+        "legacy_passwords": "保留旧密码哈希 / legacy password hashes kept",
+    }
+    for key, label in labels.items():
+        table.add_row(label, f"{summary[key]:,}")
+    Console().print(table)
+    if report is not None:
+        Console().print(f"报告 / report: {report}")
+
+
+@app.command("verify-audit")
+def verify_audit() -> None:
+    """Recompute the SM3 hash chain of the authentication audit trail (exit 1 when broken)."""
+    from zhengwu.identity.audit import verify_chain
+    from zhengwu.identity.context import configure
+    from zhengwu.kernel.db import make_engine
+    from zhengwu.kernel.session import make_session_factory, unit_of_work
+
+    settings = _settings()
+    configure(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            verdict = verify_chain(session)
+    finally:
+        engine.dispose()
+    if verdict.ok:
+        Console().print(f"审计链完整 / audit chain intact: {verdict.checked:,} events")
+        return
+    Console().print(
+        f"[red]审计链在第 {verdict.broken_at} 条处断裂 / chain broken at seq {verdict.broken_at}[/red]"
+    )
+    raise typer.Exit(1)
