@@ -66,6 +66,12 @@ def run_demo(*, base_port: int = 8000, data_dir: str = "var") -> int:
         console.print(f"[bold]{name}[/bold]: 载入演示数据 / seeding demo data …")
         _run(["seed", "--demo"], envs[name])
     procs: list[subprocess.Popen[bytes]] = []
+
+    def _terminate(_signum: int, _frame: object) -> None:
+        # A supervisor's SIGTERM must stop both nodes too, not only Ctrl-C.
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         for name, port, _up in nodes:
             procs.append(

@@ -1,0 +1,85 @@
+"""`zhengwu demo` brings up a province node and a national node that both answer /_status."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_pair() -> int:
+    for _ in range(50):
+        base = random.randint(20000, 40000)
+        ok = True
+        for port in (base, base + 1):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+        if ok:
+            return base
+    raise RuntimeError("no free port pair")
+
+
+def test_demo_serves_both_nodes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    base = _free_pair()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGWU_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zhengwu",
+            "demo",
+            "--base-port",
+            str(base),
+            "--data-dir",
+            str(tmp_path / "var"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        statuses = {}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(statuses) < 2:
+            for port in (base, base + 1):
+                try:
+                    r = httpx.get(f"http://127.0.0.1:{port}/_status", timeout=2)
+                    if r.status_code == 200:
+                        statuses[port] = r.json()
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.5)
+        assert len(statuses) == 2, "both nodes must answer /_status"
+        assert statuses[base]["tier"] == "province" and statuses[base]["division_code"] == "130000"
+        assert statuses[base]["upstream_url"] == f"http://127.0.0.1:{base + 1}"
+        assert statuses[base + 1]["tier"] == "national" and statuses[base + 1]["division_code"] == "000000"
+        assert statuses[base]["migration_revision"] == statuses[base + 1]["migration_revision"] is not None
+        departments = httpx.get(
+            f"http://127.0.0.1:{base}/api/v1/orgs/departments", params={"limit": 1}
+        ).headers
+        assert int(departments["x-total-count"]) >= 55
+        assert (tmp_path / "var" / "hebei" / "zhengwu.db").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    for port in (base, base + 1):
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/_status", timeout=1)
+    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
