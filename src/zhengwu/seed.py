@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from zhengwu.identity.demo import demo_account_lines, seed_demo_accounts
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.uscc import complete_uscc, org_check_digit
 from zhengwu.kernel.config import Settings
@@ -48,7 +49,7 @@ PROVINCE_DEPARTMENTS = [
 CITY_DEPARTMENTS = [("行政审批局", "审批局"), ("市场监督管理局", "市场监管局"), ("公安局", "公安局")]
 COUNTY_DEPARTMENTS = [("行政审批局", "审批局")]
 
-DEMO_ACCOUNTS: list[str] = []
+DEMO_ACCOUNTS: list[str] = demo_account_lines()
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ def seed_demo(settings: Settings) -> dict[str, Any]:
         with unit_of_work(make_session_factory(engine)) as session:
             national = settings.tier.value == "national"
             summary: dict[str, Any] = {"departments_added": seed_departments(session, national=national)}
+            summary["accounts_added"] = seed_demo_accounts(session, settings)
     finally:
         engine.dispose()
     return summary

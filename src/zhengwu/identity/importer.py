@@ -745,6 +745,7 @@ class LegalImporter:
         }
         upward_payload = {
             "corp_id": entity_id,
+            "certificate_sno": code,
             "certificate_key": entity["certificate_key"],
             "corp_name": name,
             "corp_type": entity["corp_type"],
