@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from zhengwu.commands import codes as codes_commands
+from zhengwu.commands import identity as identity_commands
 from zhengwu.commands import users as users_commands
 from zhengwu.kernel.config import Settings
 
@@ -26,6 +27,7 @@ departments_app = typer.Typer(
 app.add_typer(departments_app, name="departments")
 app.add_typer(codes_commands.app, name="codes")
 app.add_typer(users_commands.app, name="users")
+app.add_typer(identity_commands.app, name="identity")
 
 console = Console()
 err_console = Console(stderr=True)

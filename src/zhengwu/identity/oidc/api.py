@@ -191,13 +191,9 @@ def logout_deliveries(
 def my_consents(db: DbSession, auth: deps.RequiredSession) -> list[ConsentRead]:
     """Every consent version the person gave, newest first."""
     rows = claims_service.list_consents(db, auth.account.id)
-    names = dict(
-        db.execute(
-            select(OidcClient.client_id, OidcClient.name).where(
-                OidcClient.client_id.in_({r.client_id for r in rows})
-            )
-        ).tuples()
-    )
+    wanted = sorted({r.client_id for r in rows})
+    query = select(OidcClient.client_id, OidcClient.name).where(OidcClient.client_id.in_(wanted))
+    names = {cid: name for cid, name in db.execute(query)}
     result = []
     for row in rows:
         item = ConsentRead.model_validate(row)

@@ -35,6 +35,7 @@ from zhengwu.identity.oidc.models import (
     OidcFederation,
     OidcLogoutDelivery,
 )
+from zhengwu.identity.oidc.secrets import NodeKeys
 from zhengwu.identity.oidc.server import acr_level
 from zhengwu.identity.oidc.tokens import BACKCHANNEL_EVENT, TokenRejected, verify_with
 from zhengwu.kernel.clock import utcnow
@@ -74,7 +75,7 @@ def fetch_metadata(issuer: str, *, http: httpx.Client) -> tuple[dict[str, Any], 
 
 def register_federation(
     db: Session,
-    runtime: OidcRuntime,
+    node_keys: NodeKeys,
     *,
     issuer: str,
     client_id: str,
@@ -96,7 +97,7 @@ def register_federation(
     row.direction = direction
     row.label = label
     row.client_id = client_id
-    row.client_secret_enc = runtime.node_keys.seal(client_secret.encode(), _aad(row.id, "client-secret"))
+    row.client_secret_enc = node_keys.seal(client_secret.encode(), _aad(row.id, "client-secret"))
     row.metadata_doc = meta
     row.jwks = jwks
     row.fetched_at = utcnow()

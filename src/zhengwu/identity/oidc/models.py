@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.db import Base, IdMixin, PortableJSON, UTCDateTime
+from zhengwu.orgs.models import Department
 
 
 class OidcClient(IdMixin, Base):
@@ -39,7 +40,7 @@ class OidcClient(IdMixin, Base):
     min_acr_level: Mapped[int] = mapped_column(Integer, default=2)
     may_receive_citizen_id: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_required: Mapped[bool] = mapped_column(Boolean, default=True)
-    department_id: Mapped[str | None] = mapped_column(ForeignKey("orgs_department.id"))
+    department_id: Mapped[str | None] = mapped_column(ForeignKey(Department.id))
     access_token_ttl: Mapped[int] = mapped_column(Integer, default=600)
     refresh_token_ttl: Mapped[int] = mapped_column(Integer, default=8 * 3600)
     status: Mapped[str] = mapped_column(String(16), default="active")
@@ -86,6 +87,32 @@ class OidcAuthorizationCode(IdMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    # --- Authlib's AuthorizationCodeMixin ---
+
+    def get_redirect_uri(self) -> str:
+        """The redirect URI the token request must repeat."""
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        """The granted scope."""
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        """The nonce of the authentication request."""
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        """When the person authenticated (epoch seconds)."""
+        return int(self.auth_time.timestamp())
+
+    def get_acr(self) -> str:
+        """The authentication context class (real-name level)."""
+        return f"urn:zhengwu:loa:{self.acr_level}"
+
+    def get_amr(self) -> list[str]:
+        """Authentication methods (RFC 8176)."""
+        return list(self.amr or [])
 
 
 class OidcGrant(IdMixin, Base):

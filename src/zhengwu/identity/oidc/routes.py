@@ -55,6 +55,7 @@ log = get_logger("zhengwu.identity.oidc")
 router = APIRouter(tags=["identity 统一身份认证 OIDC"])
 
 LOGIN_PATH = "/identity/login"
+STEP_UP_PATH = "/identity/step-up"
 MAX_FORM = 16 * 1024
 
 
@@ -206,20 +207,15 @@ def _error_to(redirect_uri: str, error: str, description: str, state: str | None
     )
 
 
-def _login_redirect(
-    runtime: OidcRuntime, params: dict[str, list[str]], *, reauth: bool, level: int
-) -> Response:
+def _login_redirect(runtime: OidcRuntime, params: dict[str, list[str]], *, reauth: bool) -> Response:
     query = [(k, v) for k, values in params.items() if k != "zw_reauth" for v in values]
     if reauth:
         query.append(("zw_reauth", _marker(runtime, int(time.time()))))
     target = f"/oidc/authorize?{urlencode(query)}"
-    login = {"next": target}
-    if reauth:
-        login["reauth"] = "1"
-    if level > 2:
-        login["level"] = str(level)
+    # No session: log in. A session that is too old or too weak: re-authenticate in it (二次认证).
+    page = STEP_UP_PATH if reauth else LOGIN_PATH
     return RedirectResponse(
-        f"{LOGIN_PATH}?{urlencode(login)}", status_code=303, headers={"Cache-Control": "no-store"}
+        f"{page}?{urlencode({'next': target})}", status_code=303, headers={"Cache-Control": "no-store"}
     )
 
 
@@ -289,7 +285,7 @@ def _authorize_bound(
     wanted = max(client.min_acr_level, min(requested) if requested else 2)
 
     if auth is None or subject is None:
-        return _login_redirect(runtime, params, reauth=False, level=wanted)
+        return _login_redirect(runtime, params, reauth=False)
     if auth.account.real_name_level < client.min_acr_level:
         # No login can raise the account's own level: the person must be verified first.
         runtime.audit(
@@ -317,7 +313,7 @@ def _authorize_bound(
         if "none" in prompts:
             error = "interaction_required" if reasons == ["step_up"] else "login_required"
             return _error_to(redirect_uri, error, "re-authentication required", state)
-        return _login_redirect(runtime, params, reauth=True, level=wanted)
+        return _login_redirect(runtime, params, reauth=True)
 
     scope = oreq.scope or ""
     if client.consent_required and claims_service.consent_scopes(scope):

@@ -270,7 +270,7 @@ class OidcRuntime:
 
     def revoke_code_descendants(self, db: Session, code_id: str, *, reason: str) -> int:
         """Revoke everything issued from an authorization code (RFC 6749 §4.1.2 on code replay)."""
-        families = set(db.scalars(select(OidcGrant.family_id).where(OidcGrant.code_id == code_id)))
+        families = sorted(set(db.scalars(select(OidcGrant.family_id).where(OidcGrant.code_id == code_id))))
         rows = (
             list(db.scalars(select(OidcGrant).where(OidcGrant.family_id.in_(families)))) if families else []
         )

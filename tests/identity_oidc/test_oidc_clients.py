@@ -1,0 +1,151 @@
+"""Client management by API (identity administrators only) and by CLI; signing keys at rest and rotation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from oidc_helpers import Citizen, citizen_fixture, make_admin, oidc_fixture  # noqa: F401 - fixtures
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhengwu.identity.oidc.keys import rotate_signing_key
+from zhengwu.identity.oidc.models import OidcClient, OidcSigningKey
+from zhengwu.identity.oidc.runtime import OidcRuntime
+
+NEW_CLIENT = {
+    "name": "省人社厅社保业务系统",
+    "grant_types": ["authorization_code", "refresh_token"],
+    "redirect_uris": ["https://rs.hebei.example/oidc/cb"],
+    "scope": "openid profile phone",
+    "backchannel_logout_uri": "https://rs.hebei.example/oidc/bcl",
+    "min_acr_level": 3,
+}
+
+
+def test_only_identity_administrators_manage_clients(
+    client: Any, session: Session, oidc: OidcRuntime, citizen: Citizen
+) -> None:
+    assert client.get("/api/v1/identity/clients").status_code == 401
+    client.cookies.set("zw_session", citizen.token)
+    denied = client.post("/api/v1/identity/clients", json=NEW_CLIENT)
+    assert denied.status_code == 403 and denied.json()["code"] == "identity.oidc.admin_required"
+
+
+def test_create_shows_the_secret_once_and_stores_only_its_digest(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    client.cookies.set("zw_session", make_admin(session))
+    created = client.post(
+        "/api/v1/identity/clients", json=NEW_CLIENT, headers={"Idempotency-Key": "create-rs-1"}
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    secret = body["client_secret"]
+    assert (
+        secret and len(secret) >= 40 and body["sector"] == "rs.hebei.example" and body["min_acr_level"] == 3
+    )
+    assert created.headers["location"] == f"/api/v1/identity/clients/{body['client_id']}"
+    row = session.scalar(select(OidcClient).where(OidcClient.client_id == body["client_id"]))
+    assert row.secret_digest != secret and secret not in json.dumps(row.__dict__, default=str)
+    shown = client.get(f"/api/v1/identity/clients/{body['client_id']}").json()
+    assert "client_secret" not in shown
+    # A retried create returns the same client without a second row and without the secret.
+    replay = client.post(
+        "/api/v1/identity/clients", json=NEW_CLIENT, headers={"Idempotency-Key": "create-rs-1"}
+    )
+    assert replay.json()["client_id"] == body["client_id"] and replay.json()["client_secret"] is None
+    listed = client.get("/api/v1/identity/clients")
+    assert listed.headers["x-total-count"] == "1"
+    rotated = client.post(f"/api/v1/identity/clients/{body['client_id']}/secret").json()
+    assert rotated["client_secret"] and rotated["client_secret"] != secret
+
+
+def test_bad_registrations_are_refused_with_reasons(client: Any, session: Session, oidc: OidcRuntime) -> None:
+    client.cookies.set("zw_session", make_admin(session))
+    cases = [
+        {**NEW_CLIENT, "redirect_uris": ["https://a.example/cb#frag"]},
+        {**NEW_CLIENT, "redirect_uris": []},
+        {**NEW_CLIENT, "grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"},
+        {**NEW_CLIENT, "scope": "openid citizen_id"},
+        {**NEW_CLIENT, "scope": "profile"},
+        {**NEW_CLIENT, "redirect_uris": ["https://a.example/cb", "https://b.example/cb"]},
+    ]
+    for case in cases:
+        response = client.post("/api/v1/identity/clients", json=case)
+        assert response.status_code == 400, (case, response.text)
+        assert response.json()["code"] == "identity.oidc.invalid_client_config"
+    malformed = client.post("/api/v1/identity/clients", json={**NEW_CLIENT, "grant_types": ["password"]})
+    assert malformed.status_code == 422
+
+
+def test_status_changes_and_logout_delivery_listing(client: Any, session: Session, oidc: OidcRuntime) -> None:
+    client.cookies.set("zw_session", make_admin(session))
+    client_id = client.post("/api/v1/identity/clients", json=NEW_CLIENT).json()["client_id"]
+    suspended = client.post(
+        f"/api/v1/identity/clients/{client_id}/status", json={"status": "suspended", "reason": "等保整改"}
+    )
+    assert suspended.json()["status"] == "suspended" and suspended.json()["status_reason"] == "等保整改"
+    client.post(f"/api/v1/identity/clients/{client_id}/status", json={"status": "revoked", "reason": "停用"})
+    back = client.post(
+        f"/api/v1/identity/clients/{client_id}/status", json={"status": "active", "reason": "恢复"}
+    )
+    assert back.status_code == 400
+    deliveries = client.get(f"/api/v1/identity/clients/{client_id}/logout-deliveries")
+    assert deliveries.status_code == 200 and deliveries.json() == []
+    patched = client.patch(f"/api/v1/identity/clients/{client_id}", json={"min_acr_level": 4})
+    assert patched.json()["min_acr_level"] == 4
+
+
+def test_signing_keys_are_sealed_at_rest_and_rotation_keeps_old_keys_published(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    first = client.get("/oidc/jwks").json()["keys"]
+    assert len(first) == 1 and first[0]["alg"] == "ES256" and first[0]["kid"] and "d" not in first[0]
+    row = session.scalar(select(OidcSigningKey))
+    assert b"PRIVATE KEY" not in row.private_key_enc and len(row.private_key_enc) > 100
+    from zhengwu.identity.oidc.secrets import NodeKeys, SealError
+
+    try:
+        NodeKeys("another-node-secret").open(
+            row.private_key_enc, b"zhengwu/oidc/signing-key/" + row.kid.encode()
+        )
+        raise AssertionError("opened with the wrong key")
+    except SealError:
+        pass
+    rotate_signing_key(session, oidc.node_keys, "hebei")
+    oidc.keyring.invalidate()
+    kids = [k["kid"] for k in client.get("/oidc/jwks").json()["keys"]]
+    assert len(kids) == 2 and first[0]["kid"] in kids
+    assert oidc.key_material().kid != first[0]["kid"]
+
+
+def test_cli_creates_a_client_and_prints_the_secret_once(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    env = {**os.environ, "ZHENGWU_DATABASE_URL": f"sqlite:///{db}", "ZHENGWU_DATA_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-m", "zhengwu", "migrate"], env=env, check=True, capture_output=True)
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "zhengwu", "identity", "clients", "create",
+            "--name", "省公安厅业务系统", "--grant", "authorization_code",
+            "--redirect-uri", "https://ga.hebei.example/cb", "--scope", "openid profile",
+            "--backchannel-logout-uri", "https://ga.hebei.example/bcl", "--json",
+        ],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    created = json.loads(result.stdout)
+    assert created["client_secret"] and created["grant_types"] == ["authorization_code", "refresh_token"]
+    listed = subprocess.run(
+        [sys.executable, "-m", "zhengwu", "identity", "clients", "list", "--json"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert created["client_id"] in listed.stdout and created["client_secret"] not in listed.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "zhengwu", "identity", "clients", "create", "--name", "x", "--grant", "authorization_code"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 1 and "回调地址" in bad.stderr
