@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from zhengwu.commands import catalog as catalog_commands
 from zhengwu.commands import codes as codes_commands
 from zhengwu.commands import identity as identity_commands
 from zhengwu.commands import users as users_commands
@@ -26,6 +27,7 @@ departments_app = typer.Typer(
 )
 app.add_typer(departments_app, name="departments")
 app.add_typer(codes_commands.app, name="codes")
+app.add_typer(catalog_commands.app, name="catalog")
 app.add_typer(users_commands.app, name="users")
 app.add_typer(identity_commands.app, name="identity")
 

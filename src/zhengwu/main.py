@@ -27,6 +27,7 @@ from zhengwu.kernel.session import make_session_factory
 
 def import_models() -> MetaData:
     """Import every capability's models so that the metadata is complete (Alembic, tests)."""
+    import zhengwu.catalog.models
     import zhengwu.identity.models
     import zhengwu.identity.oidc.models
     import zhengwu.kernel.events
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(CorrelationMiddleware, registry=registry)
 
+    from zhengwu.catalog import routes as catalog_routes
     from zhengwu.identity import routes as identity_routes
     from zhengwu.ops import routes as ops_routes
     from zhengwu.orgs import routes as orgs_routes
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.outbox_gauge = ops_routes.install_metrics(registry)
     app.include_router(ops_routes.router)
     app.include_router(orgs_routes.router)
+    app.include_router(catalog_routes.router)
     identity_routes.install(app)
     from zhengwu.identity.oidc import wiring as oidc_wiring
 

@@ -155,6 +155,10 @@ def seed_demo(settings: Settings) -> dict[str, Any]:
             national = settings.tier.value == "national"
             summary: dict[str, Any] = {"departments_added": seed_departments(session, national=national)}
             summary["accounts_added"] = seed_demo_accounts(session, settings)
+        if settings.tier.value == "province":
+            from zhengwu.catalog.demo import seed_catalog
+
+            summary["catalog"] = seed_catalog(make_session_factory(engine))
     finally:
         engine.dispose()
     return summary

@@ -1,0 +1,103 @@
+"""Outbox records of the catalog (kernel.events.emit, same transaction): the upward ``up_task_*`` rows.
+
+Topics: ``catalog.up_task_directory``, ``catalog.up_task_{general|public}_{basic|extend|material|
+fee_project|questions}``; payloads use the national column names; key = 基本编码 or 实施编码; operation
+I for a first publication, U for a later one or a state change (暂停 2 / 取消 3 travel as task_state),
+D for child rows that a new version dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from zhengwu.catalog import codetables as ct
+from zhengwu.catalog import national
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.db import new_id
+from zhengwu.kernel.events import OutboxRecord, OutboxStatus, emit
+from zhengwu.kernel.logging import current_trace_id
+
+DIRECTORY_TOPIC = national.topic("", "directory")
+
+
+def emit_directory(session: Session, snapshot: Mapping[str, Any], *, first: bool) -> None:
+    """Queue the up_task_directory row of a basic catalog entry."""
+    emit(
+        session,
+        DIRECTORY_TOPIC,
+        dict(snapshot),
+        key=snapshot["catalog_code"],
+        operation="I" if first else "U",
+    )
+
+
+Message = tuple[str, str, str, dict[str, Any]]  # topic, key, operation, payload
+
+
+def version_messages(previous: Mapping[str, Any] | None, snapshot: Mapping[str, Any]) -> list[Message]:
+    """The upward rows of a published version: basic and extend, plus the changed child rows."""
+    family = ct.table_family(snapshot["task_type"])
+    key = snapshot["task_code"]
+    operation = "I" if previous is None else "U"
+    messages: list[Message] = [
+        (national.topic(family, "basic"), key, operation, national.basic_payload(snapshot)),
+        (national.topic(family, "extend"), key, operation, national.extend_payload(snapshot)),
+    ]
+    for list_key, table in national.CHILD_TABLES.items():
+        for op, row in national.child_changes(previous, snapshot, list_key):
+            messages.append(
+                (national.topic(family, table), key, op, national.child_payload(snapshot, list_key, row))
+            )
+    return messages
+
+
+def emit_task_version(
+    session: Session, previous: Mapping[str, Any] | None, snapshot: Mapping[str, Any]
+) -> int:
+    """Queue the rows of a published version (one outbox record each); returns how many."""
+    messages = version_messages(previous, snapshot)
+    for topic, key, operation, payload in messages:
+        emit(session, topic, payload, key=key, operation=operation)
+    return len(messages)
+
+
+def emit_many(session: Session, messages: Iterable[Message]) -> int:
+    """Queue many outbox records with one executemany (bulk import); same fields as kernel.events.emit."""
+    now = utcnow()
+    trace_id = current_trace_id()
+    rows = [
+        {
+            "message_id": new_id(),
+            "topic": topic,
+            "key": key,
+            "operation": operation,
+            "payload": payload,
+            "trace_id": trace_id,
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": None,
+            "last_error": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for topic, key, operation, payload in messages
+    ]
+    if rows:
+        session.execute(insert(OutboxRecord), rows)
+    return len(rows)
+
+
+def emit_task_state(session: Session, snapshot: Mapping[str, Any]) -> None:
+    """Queue the basic row again after a state change (暂停, 取消)."""
+    family = ct.table_family(snapshot["task_type"])
+    emit(
+        session,
+        national.topic(family, "basic"),
+        national.basic_payload(snapshot),
+        key=snapshot["task_code"],
+        operation="U",
+    )

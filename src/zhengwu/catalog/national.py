@@ -1,0 +1,176 @@
+"""The national vocabulary: guides and catalog entries as dicts keyed by ``up_task_*`` column names.
+
+Snapshots (stored in versions, served by the public API, exported) and outbox payloads are built here,
+as is the diff between two snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from zhengwu.catalog import codetables as ct
+from zhengwu.catalog.models import TASK_STATE_OF, BasicItem, TaskItem
+
+CHILD_LISTS: dict[str, tuple[str, ...]] = {
+    "materials": ct.MATERIAL_FIELDS,
+    "fee_projects": ct.FEE_FIELDS,
+    "questions": ct.QUESTION_FIELDS,
+    "handle_items": ct.HANDLE_ITEM_FIELDS,
+}
+# National child tables per list (handle items travel inside the basic rows as task_handle_item).
+CHILD_TABLES = {"materials": "material", "fee_projects": "fee_project", "questions": "questions"}
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def directory_snapshot(item: BasicItem, *, version: int | None = None) -> dict[str, Any]:
+    """A basic catalog entry as an ``up_task_directory`` row (without exchange control fields)."""
+    data = {name: _plain(getattr(item, name, None)) for name in ct.DIRECTORY_FIELDS}
+    data["task_state"] = TASK_STATE_OF[item.status]
+    data["task_version"] = version if version is not None else item.task_version
+    return data
+
+
+def guide_snapshot(
+    values: Mapping[str, Any],
+    *,
+    task_guid: str,
+    status: str,
+    version: int,
+    division_code: str,
+    children: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> dict[str, Any]:
+    """The whole guide of an implementation item from plain values (the bulk importer's path)."""
+    data: dict[str, Any] = {name: _plain(values.get(name)) for name in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS)}
+    data["task_guid"] = task_guid
+    data["task_state"] = TASK_STATE_OF[status]
+    data["task_version"] = version
+    data["division_code"] = division_code
+    for key, fields in CHILD_LISTS.items():
+        data[key] = [
+            {"row_guid": row["id"], "order_num": row["order_num"], **{f: _plain(row.get(f)) for f in fields}}
+            for row in children.get(key, ())
+        ]
+    return data
+
+
+def task_snapshot(item: TaskItem, *, version: int | None = None) -> dict[str, Any]:
+    """The whole guide of an implementation item: basic + extend columns and the child lists."""
+    values = {name: getattr(item, name, None) for name in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS)}
+    children = {
+        key: [
+            {"id": c.id, "order_num": c.order_num, **{f: getattr(c, f, None) for f in fields}}
+            for c in getattr(item, key)
+        ]
+        for key, fields in CHILD_LISTS.items()
+    }
+    return guide_snapshot(
+        values,
+        task_guid=item.id,
+        status=item.status,
+        version=version if version is not None else item.task_version,
+        division_code=item.division_code,
+        children=children,
+    )
+
+
+def topic(family: str, table: str) -> str:
+    """Outbox topic of a national table (``catalog.up_task_general_basic`` …)."""
+    return f"catalog.up_task_{family}_{table}" if family else f"catalog.up_task_{table}"
+
+
+def basic_payload(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``up_task_*_basic`` row of a guide snapshot."""
+    payload = {name: snapshot.get(name) for name in ct.BASIC_FIELDS}
+    if snapshot.get("task_type") == ct.PUBLIC_SERVICE_TYPE:
+        payload.pop("power_source", None)  # not a column of up_task_public_basic
+    return payload
+
+
+def extend_payload(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``up_task_*_extend`` row of a guide snapshot."""
+    payload = {"task_code": snapshot.get("task_code")}
+    payload.update({name: snapshot.get(name) for name in ct.EXTEND_FIELDS})
+    return payload
+
+
+def child_payload(snapshot: Mapping[str, Any], key: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``*_material`` / ``*_fee_project`` / ``*_questions`` row; ``row_key`` is its stable identity."""
+    payload = {
+        "task_code": snapshot.get("task_code"),
+        "task_guid": snapshot.get("task_guid"),
+        "task_handle_item": None,
+        "order_num": row.get("order_num"),
+        "row_key": row.get("row_guid"),
+    }
+    payload.update({f: row.get(f) for f in CHILD_LISTS[key] if f != "license_type_code"})
+    return payload
+
+
+def child_changes(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any], key: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """(operation, row) for the rows of one child list: I new, U changed, D gone; unchanged rows are skipped."""
+    before = {r["row_guid"]: r for r in (old or {}).get(key, [])}
+    after = {r["row_guid"]: r for r in new.get(key, [])}
+    changes: list[tuple[str, dict[str, Any]]] = []
+    for guid, row in after.items():
+        if guid not in before:
+            changes.append(("I", row))
+        elif before[guid] != row:
+            changes.append(("U", row))
+    changes.extend(("D", row) for guid, row in before.items() if guid not in after)
+    return changes
+
+
+def _child_label(key: str, row: Mapping[str, Any]) -> str:
+    title = {"materials": "material_name", "fee_projects": "fee_name", "questions": "question"}.get(
+        key, "handle_item_name"
+    )
+    return str(row.get(title) or row.get("order_num"))
+
+
+def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Field-level differences between two snapshots (child rows matched by their name)."""
+    changes: list[dict[str, Any]] = []
+    ignore = {"task_version", "task_guid"}
+    for name in sorted(set(old) | set(new)):
+        if name in ignore or name in CHILD_LISTS:
+            continue
+        if old.get(name) != new.get(name):
+            changes.append(
+                {"field": name, "label": ct.label(name), "old": old.get(name), "new": new.get(name)}
+            )
+    for key, fields in CHILD_LISTS.items():
+        if key not in old and key not in new:
+            continue
+        before = {_child_label(key, r): r for r in old.get(key, [])}
+        after = {_child_label(key, r): r for r in new.get(key, [])}
+        for label_text in sorted(set(before) | set(after)):
+            a, b = before.get(label_text), after.get(label_text)
+            where = f"{key}[{label_text}]"
+            if a is None:
+                changes.append(
+                    {"field": where, "label": ct.label(key), "old": None, "new": _strip(b, fields)}
+                )
+            elif b is None:
+                changes.append(
+                    {"field": where, "label": ct.label(key), "old": _strip(a, fields), "new": None}
+                )
+            else:
+                for f in ("order_num", *fields):
+                    if a.get(f) != b.get(f):
+                        changes.append(
+                            {"field": f"{where}.{f}", "label": ct.label(f), "old": a.get(f), "new": b.get(f)}
+                        )
+    return changes
+
+
+def _strip(row: Mapping[str, Any] | None, fields: tuple[str, ...]) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {f: row.get(f) for f in ("order_num", *fields)}

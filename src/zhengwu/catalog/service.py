@@ -1,0 +1,675 @@
+"""Rules and lifecycle of the item catalog: basic entries, implementation items, versions, validation.
+
+Services flush, never commit. Publishing takes an immutable snapshot (a version), queues the upward
+``up_task_*`` rows in the outbox and refreshes the search — all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from zhengwu.catalog import codetables as ct
+from zhengwu.catalog import events, national, rules
+from zhengwu.catalog.errors import InvalidItem, ItemExists, ItemNotFound, VersionNotFound
+from zhengwu.catalog.lifecycle import transition
+from zhengwu.catalog.models import (
+    TASK_STATE_OF,
+    BasicItem,
+    FeeProject,
+    HandleItem,
+    History,
+    Material,
+    Question,
+    Status,
+    Synonym,
+    TaskItem,
+    Version,
+)
+from zhengwu.catalog.repository import CatalogRepository
+from zhengwu.catalog.rules import BasicInfo, BodyInfo, FieldProblem
+from zhengwu.catalog.search import forget_synonyms
+from zhengwu.catalog.search.index import EntryData, index_item, unindex_item
+from zhengwu.kernel.codes import make_handle_item_code, make_task_code, validate_task_code, validate_uscc
+from zhengwu.orgs import service as orgs
+from zhengwu.orgs.errors import DepartmentNotFound
+from zhengwu.orgs.models import Department
+
+DIRECTORY = "directory"
+TASK = "task"
+_DERIVED = frozenset({"task_code", "task_state", "task_version", "task_guid", "division_code"})
+_IDENTITY_FIELDS = ("dept_code", "catalog_code", "use_level")
+
+
+def body_info(department: Department) -> BodyInfo:
+    """The rules' view of an orgs department."""
+    return BodyInfo(
+        department.id, department.credit_code, department.name, department.division_code, department.level
+    )
+
+
+def basic_info(item: BasicItem) -> BasicInfo:
+    """The rules' view of a basic entry."""
+    return BasicInfo(
+        item.id, item.catalog_code, item.task_name, item.task_type, item.use_level, item.by_law, item.status
+    )
+
+
+def all_bodies(session: Session) -> dict[str, BodyInfo]:
+    """Every registered body by credit code (for bulk checks)."""
+    rows, _ = orgs.list_departments(session, limit=10_000_000)
+    return {d.credit_code: body_info(d) for d in rows}
+
+
+def _one_body(session: Session, raw: Any) -> dict[str, BodyInfo]:
+    verdict = validate_uscc(raw) if raw else None
+    if verdict is None or not verdict.ok:
+        return {}
+    try:
+        department = orgs.get_by_credit_code(session, verdict.value)
+    except DepartmentNotFound:
+        return {}
+    return {department.credit_code: body_info(department)}
+
+
+def _record(
+    session: Session,
+    kind: str,
+    code: str,
+    action: str,
+    before: str | None,
+    after: str,
+    version: int,
+    actor: str | None,
+    reason: str | None = None,
+) -> None:
+    session.add(
+        History(
+            kind=kind,
+            code=code,
+            action=action,
+            from_status=before,
+            to_status=after,
+            version=version,
+            actor=actor,
+            reason=reason,
+        )
+    )
+
+
+# basic catalog ----------------------------------------------------------------------------------
+
+
+def get_directory(session: Session, catalog_code: str) -> BasicItem:
+    """A basic catalog entry, or ItemNotFound."""
+    item = CatalogRepository(session).basic(catalog_code)
+    if item is None:
+        raise ItemNotFound("基本目录事项不存在")
+    return item
+
+
+def list_directory(
+    session: Session,
+    *,
+    q: str | None = None,
+    status: str | None = None,
+    task_type: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[Sequence[BasicItem], int]:
+    """A page of basic catalog entries."""
+    return CatalogRepository(session).list_basic(
+        q=q, status=status, task_type=task_type, offset=offset, limit=limit
+    )
+
+
+def create_directory(session: Session, data: Mapping[str, Any], *, actor: str | None) -> BasicItem:
+    """Add a draft basic catalog entry (every element of up_task_directory is required)."""
+    checked = rules.check_directory(data, complete=True)
+    if not checked.ok:
+        raise InvalidItem.of(checked.problems)
+    values = checked.values
+    if CatalogRepository(session).basic(values["catalog_code"]) is not None:
+        raise ItemExists("该基本编码已在基本目录中", extra={"field": "catalog_code"})
+    item = BasicItem(**values, status=Status.DRAFT, task_version=0, dirty=True, updated_by=actor)
+    session.add(item)
+    session.flush()
+    _record(session, DIRECTORY, item.catalog_code, "create", None, Status.DRAFT, 0, actor)
+    return item
+
+
+def update_directory(
+    session: Session, catalog_code: str, data: Mapping[str, Any], *, actor: str | None
+) -> BasicItem:
+    """Change elements of a basic entry (not its code); published entries need publishing again."""
+    item = get_directory(session, catalog_code)
+    transition(item.status, "update")
+    if "catalog_code" in data and data["catalog_code"] not in (None, item.catalog_code):
+        raise InvalidItem.of([FieldProblem("catalog_code", "immutable", "基本编码不能修改")])
+    merged = national.directory_snapshot(item) | {k: v for k, v in data.items() if k != "catalog_code"}
+    checked = rules.check_directory(merged, complete=True)
+    if not checked.ok:
+        raise InvalidItem.of(checked.problems)
+    changed = False
+    for name, value in checked.values.items():
+        if name != "catalog_code" and getattr(item, name) != value:
+            setattr(item, name, value)
+            changed = True
+    if changed:
+        item.dirty = True
+        item.updated_by = actor
+        session.flush()
+        _record(
+            session,
+            DIRECTORY,
+            item.catalog_code,
+            "update",
+            item.status,
+            item.status,
+            item.task_version,
+            actor,
+        )
+    return item
+
+
+def publish_directory(session: Session, catalog_code: str, *, actor: str | None) -> BasicItem:
+    """Publish a basic entry: a new immutable version, an up_task_directory outbox record."""
+    item = get_directory(session, catalog_code)
+    before = item.status
+    after = transition(before, "publish", dirty=item.dirty or item.task_version == 0)
+    first = item.task_version == 0
+    item.status = after
+    if item.dirty or first:
+        item.task_version += 1
+        snapshot = national.directory_snapshot(item)
+        session.add(
+            Version(
+                kind=DIRECTORY,
+                code=item.catalog_code,
+                version=item.task_version,
+                snapshot=snapshot,
+                published_by=actor,
+            )
+        )
+    else:
+        snapshot = national.directory_snapshot(item)
+    item.dirty = False
+    session.flush()
+    events.emit_directory(session, snapshot, first=first)
+    _record(session, DIRECTORY, item.catalog_code, "publish", before, after, item.task_version, actor)
+    return item
+
+
+def change_directory_state(
+    session: Session, catalog_code: str, action: str, *, actor: str | None, reason: str | None = None
+) -> BasicItem:
+    """Suspend or cancel a basic entry; published ones are reported upward with the new 事项状态."""
+    item = get_directory(session, catalog_code)
+    before = item.status
+    item.status = transition(before, action)
+    session.flush()
+    if item.task_version > 0:
+        events.emit_directory(session, national.directory_snapshot(item), first=False)
+    _record(
+        session, DIRECTORY, item.catalog_code, action, before, item.status, item.task_version, actor, reason
+    )
+    return item
+
+
+# implementation items ---------------------------------------------------------------------------
+
+
+def get_task(session: Session, task_code: str) -> TaskItem:
+    """An implementation item's working copy, or ItemNotFound."""
+    item = CatalogRepository(session).task(task_code)
+    if item is None:
+        raise ItemNotFound("实施清单事项不存在")
+    return item
+
+
+def list_tasks(
+    session: Session,
+    *,
+    q: str | None = None,
+    status: str | None = None,
+    dept_code: str | None = None,
+    dept_codes: Sequence[str] | None = None,
+    catalog_code: str | None = None,
+    division: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[Sequence[TaskItem], int]:
+    """A page of implementation items (staff view, every state)."""
+    return CatalogRepository(session).list_tasks(
+        q=q,
+        status=status,
+        dept_code=dept_code,
+        dept_codes=dept_codes,
+        catalog_code=catalog_code,
+        division=division,
+        offset=offset,
+        limit=limit,
+    )
+
+
+def derive_task_code(body: BodyInfo, level: int, catalog_code: str) -> str:
+    """实施编码 = body credit code + level + 基本编码 (standards §1.2), never typed by anyone."""
+    return make_task_code(body.credit_code, level, catalog_code)
+
+
+def _basic_lookup(session: Session, raw: Any) -> dict[str, BasicInfo]:
+    verdict_code = str(raw or "").strip()
+    item = CatalogRepository(session).basic(verdict_code) if verdict_code else None
+    return {item.catalog_code: basic_info(item)} if item is not None else {}
+
+
+def _check_no_typed_code(data: Mapping[str, Any], derived: str | None) -> list[FieldProblem]:
+    given = data.get("task_code")
+    if given in (None, "") or derived is None:
+        return []
+    verdict = validate_task_code(given)
+    if verdict.ok and verdict.value == derived:
+        return []
+    return [
+        FieldProblem(
+            "task_code",
+            "derived",
+            f"实施编码由实施主体、行使层级和基本编码派生，应为 {derived}，与填写的不一致",
+            "the implementation code is derived and does not match the given one",
+        )
+    ]
+
+
+def create_task(session: Session, data: Mapping[str, Any], *, actor: str | None) -> TaskItem:
+    """A body claims a basic entry: a draft implementation item whose 实施编码 is derived."""
+    checked, body, basic = rules.check_task(
+        data,
+        bodies=_one_body(session, data.get("dept_code")),
+        basics=_basic_lookup(session, data.get("catalog_code")),
+        complete=False,
+    )
+    task_code = None
+    if body is not None and basic is not None and checked.values.get("use_level"):
+        task_code = derive_task_code(body, int(checked.values["use_level"]), basic.catalog_code)
+    problems = checked.problems + _check_no_typed_code(data, task_code)
+    if problems or task_code is None or body is None or basic is None:
+        raise InvalidItem.of(problems)
+    if CatalogRepository(session).task(task_code) is not None:
+        raise ItemExists(
+            "该实施主体已在此层级认领该事项", extra={"field": "task_code", "task_code": task_code}
+        )
+    item = TaskItem(
+        task_code=task_code,
+        basic_item_id=basic.id,
+        department_id=body.id,
+        division_code=body.division_code,
+        status=Status.DRAFT,
+        task_version=0,
+        dirty=True,
+        updated_by=actor,
+    )
+    _apply(item, checked.values, provided=set(checked.values))
+    session.add(item)
+    session.flush()
+    _record(session, TASK, task_code, "create", None, Status.DRAFT, 0, actor)
+    return item
+
+
+def _apply(item: TaskItem, values: Mapping[str, Any], *, provided: set[str]) -> bool:
+    """Copy normalised values onto the item; child lists are matched by name to keep their row ids."""
+    changed = False
+    for name in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS):
+        if name in _DERIVED or name not in provided:
+            continue
+        value = values.get(name)
+        if getattr(item, name) != value:
+            setattr(item, name, value)
+            changed = True
+    children: list[tuple[str, type[Any], str]] = [
+        ("materials", Material, "material_name"),
+        ("fee_projects", FeeProject, "fee_name"),
+        ("questions", Question, "question"),
+        ("handle_items", HandleItem, "handle_item_name"),
+    ]
+    for key, model, title in children:
+        if key not in provided:
+            continue
+        current = {getattr(c, title): c for c in getattr(item, key)}
+        result = []
+        for row in values.get(key) or []:
+            child = current.pop(row[title], None) or model()
+            for f, v in row.items():
+                if f == "task_handle_item":
+                    continue
+                if getattr(child, f, None) != v:
+                    setattr(child, f, v)
+                    changed = True
+            result.append(child)
+        if current:
+            changed = True
+        if [id(c) for c in result] != [id(c) for c in getattr(item, key)]:
+            changed = True
+        setattr(item, key, result)
+    if "handle_items" in provided:
+        _number_handle_items(item)
+    return changed
+
+
+def _number_handle_items(item: TaskItem) -> None:
+    used = {int(h.task_handle_item[31:]) for h in item.handle_items if h.task_handle_item}
+    next_seq = 1
+    for handle in item.handle_items:
+        if handle.task_handle_item and handle.task_handle_item.startswith(item.task_code):
+            continue
+        while next_seq in used:
+            next_seq += 1
+        handle.task_handle_item = make_handle_item_code(item.task_code, next_seq)
+        used.add(next_seq)
+
+
+def update_task(session: Session, task_code: str, data: Mapping[str, Any], *, actor: str | None) -> TaskItem:
+    """Change guide elements of an implementation item; the code-defining fields cannot change."""
+    item = get_task(session, task_code)
+    transition(item.status, "update")
+    problems = [
+        FieldProblem(
+            name,
+            "immutable",
+            f"{ct.label(name)}决定实施编码，不能修改；如需变更请取消本事项并重新认领",
+            f"{name} defines the implementation code and cannot change",
+        )
+        for name in _IDENTITY_FIELDS
+        if name in data and data[name] not in (None, "") and str(data[name]).strip() != getattr(item, name)
+    ]
+    problems += _check_no_typed_code(data, item.task_code)
+    body, basic = _body_and_basic(session, item)
+    current = national.task_snapshot(item)
+    merged = {**current, **{k: v for k, v in data.items() if k not in _IDENTITY_FIELDS}}
+    checked, _, _ = rules.check_task(merged, bodies={}, basics={}, complete=False, body=body, basic=basic)
+    problems += checked.problems
+    if problems:
+        raise InvalidItem.of(problems)
+    provided = {k for k in data if k not in _IDENTITY_FIELDS and k not in _DERIVED}
+    if _apply(item, checked.values, provided=provided):
+        item.dirty = True
+        item.updated_by = actor
+        session.flush()
+        _record(session, TASK, item.task_code, "update", item.status, item.status, item.task_version, actor)
+    return item
+
+
+def _body_and_basic(session: Session, item: TaskItem) -> tuple[BodyInfo, BasicInfo]:
+    department = orgs.get_department(session, item.department_id)
+    basic = CatalogRepository(session).basic_by_id(item.basic_item_id)
+    if basic is None:  # the foreign key makes this impossible; guard for type checkers
+        raise ItemNotFound("基本目录事项不存在")
+    return body_info(department), basic_info(basic)
+
+
+def check_complete(session: Session, item: TaskItem) -> list[FieldProblem]:
+    """Every problem that blocks publishing (required elements, level, codes, basic entry state)."""
+    body, basic = _body_and_basic(session, item)
+    checked, _, _ = rules.check_task(
+        national.task_snapshot(item), bodies={}, basics={}, complete=True, body=body, basic=basic
+    )
+    problems = list(checked.problems)
+    if basic.status != Status.PUBLISHED:
+        problems.append(
+            FieldProblem(
+                "catalog_code",
+                "catalog_not_published",
+                "基本目录事项尚未发布（或已暂停、取消），不能发布实施清单",
+            )
+        )
+    return problems
+
+
+def publish_task(session: Session, task_code: str, *, actor: str | None) -> TaskItem:
+    """Publish: check completeness, snapshot a new version, queue up_task_* rows, refresh the search."""
+    item = get_task(session, task_code)
+    before = item.status
+    after = transition(before, "publish", dirty=item.dirty or item.task_version == 0)
+    problems = check_complete(session, item)
+    if problems:
+        raise InvalidItem.of(problems, detail="事项要素不完整或有误，不能发布")
+    repo = CatalogRepository(session)
+    previous = repo.version(TASK, item.task_code, item.task_version) if item.task_version else None
+    item.status = after
+    if item.dirty or item.task_version == 0:
+        item.task_version += 1
+        snapshot = national.task_snapshot(item)
+        session.add(
+            Version(
+                kind=TASK,
+                code=item.task_code,
+                version=item.task_version,
+                snapshot=snapshot,
+                published_by=actor,
+            )
+        )
+        events.emit_task_version(session, previous.snapshot if previous else None, snapshot)
+    else:
+        snapshot = national.task_snapshot(item)
+        events.emit_task_state(session, snapshot)
+    item.dirty = False
+    item.updated_by = actor
+    session.flush()
+    index_item(session, EntryData.of(snapshot | {"id": item.id}))
+    _record(session, TASK, item.task_code, "publish", before, after, item.task_version, actor)
+    return item
+
+
+def change_task_state(
+    session: Session, task_code: str, action: str, *, actor: str | None, reason: str | None = None
+) -> TaskItem:
+    """Suspend (暂停) or cancel (取消) an implementation item; it leaves the public search."""
+    item = get_task(session, task_code)
+    before = item.status
+    item.status = transition(before, action)
+    item.updated_by = actor
+    session.flush()
+    if item.task_version > 0:
+        latest = CatalogRepository(session).version(TASK, item.task_code, item.task_version)
+        snapshot = dict(latest.snapshot) if latest else national.task_snapshot(item)
+        snapshot["task_state"] = TASK_STATE_OF[item.status]
+        events.emit_task_state(session, snapshot)
+    unindex_item(session, item.id)
+    _record(session, TASK, item.task_code, action, before, item.status, item.task_version, actor, reason)
+    return item
+
+
+def delete_task(session: Session, task_code: str, *, actor: str | None) -> None:
+    """Delete a draft that was never published (anything published can only be cancelled)."""
+    item = get_task(session, task_code)
+    transition(item.status, "delete", published_before=item.task_version > 0)
+    _record(session, TASK, item.task_code, "delete", item.status, "deleted", 0, actor)
+    session.delete(item)
+    session.flush()
+
+
+def get_public_item(session: Session, task_code: str) -> dict[str, Any]:
+    """The latest published guide (as the national columns) with the current 事项状态."""
+    item = CatalogRepository(session).task(task_code)
+    if item is None or item.task_version == 0:
+        raise ItemNotFound("事项不存在或尚未发布")
+    version = CatalogRepository(session).version(TASK, item.task_code, item.task_version)
+    if version is None:
+        raise ItemNotFound("事项不存在或尚未发布")
+    snapshot = dict(version.snapshot)
+    snapshot["task_state"] = TASK_STATE_OF[item.status]
+    return snapshot
+
+
+# versions, history, diff ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryView:
+    """An entry's lifecycle actions and its versions."""
+
+    actions: Sequence[History]
+    versions: Sequence[Version]
+
+
+def history(session: Session, kind: str, code: str) -> HistoryView:
+    """Actions and versions of an entry (ItemNotFound when nothing is known about it)."""
+    repo = CatalogRepository(session)
+    actions = repo.history(kind, code)
+    if not actions:
+        raise ItemNotFound()
+    return HistoryView(actions=actions, versions=repo.versions(kind, code))
+
+
+def get_version(session: Session, kind: str, code: str, number: int) -> Version:
+    """One immutable version."""
+    version = CatalogRepository(session).version(kind, code, number)
+    if version is None:
+        raise VersionNotFound()
+    return version
+
+
+def diff_versions(session: Session, kind: str, code: str, old: int, new: int) -> list[dict[str, Any]]:
+    """Field-level differences between two versions of an entry."""
+    return national.diff(
+        get_version(session, kind, code, old).snapshot, get_version(session, kind, code, new).snapshot
+    )
+
+
+# validation across tiers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One finding of ``catalog validate``."""
+
+    kind: str  # divergence | missing | invalid
+    catalog_code: str
+    task_code: str
+    field: str
+    reason: str
+    other_task_code: str | None = None
+    value: Any = None
+    other_value: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "catalog_code": self.catalog_code,
+            "task_code": self.task_code,
+            "field": self.field,
+            "label": ct.label(self.field),
+            "reason": self.reason,
+        }
+        if self.kind == "divergence":
+            data.update(other_task_code=self.other_task_code, value=self.value, other_value=self.other_value)
+        return data
+
+
+def unified_value(row: Mapping[str, Any], name: str) -> Any:
+    """The comparable value of a unified element (materials as 名称（必要性） lists, review standards)."""
+    if name == "materials":
+        return [
+            f"{m['material_name']}（{ct.IS_NEED.get(m.get('is_need') or '1', '')}）" for m in row["materials"]
+        ]
+    if name == "accept_stand":
+        return [
+            f"{m['material_name']}：{m['accept_stand']}" for m in row["materials"] if m.get("accept_stand")
+        ]
+    value = row.get(name)
+    return value.strip() if isinstance(value, str) else value
+
+
+def _check_row(row: Mapping[str, Any]) -> Iterator[Issue]:
+    code, catalog = row["task_code"], row["catalog_code"]
+    for name in rules.required_fields(row.get("task_type")):
+        if row.get(name) in (None, ""):
+            yield Issue(
+                "missing", catalog, code, name, f"缺少必填要素：{ct.label(name)}（状态：{row['status']}）"
+            )
+    try:
+        derived = make_task_code(row["dept_code"], int(row["use_level"]), catalog)
+    except ValueError as exc:
+        yield Issue(
+            "invalid", catalog, code, "task_code", f"无法由实施主体、层级和基本编码派生实施编码：{exc}"
+        )
+        return
+    if derived != code:
+        yield Issue("invalid", catalog, code, "task_code", f"实施编码与派生结果 {derived} 不一致")
+
+
+def validate_catalog(session: Session) -> Iterator[Issue]:
+    """Every divergence of the unified elements across tiers and every missing required element."""
+    repo = CatalogRepository(session)
+    for batch in repo.tasks_for_validation():
+        group: list[dict[str, Any]] = []
+        for row in batch:
+            if group and group[0]["catalog_code"] != row["catalog_code"]:
+                yield from _check_group(group)
+                group = []
+            group.append(row)
+        if group:
+            yield from _check_group(group)
+
+
+def _check_group(group: list[dict[str, Any]]) -> Iterator[Issue]:
+    # Reference: the highest tier (lowest level), then the smallest code — deterministic.
+    reference = group[0]
+    for row in group:
+        yield from _check_row(row)
+    for row in group[1:]:
+        for name in ct.UNIFIED_FIELDS:
+            a, b = unified_value(reference, name), unified_value(row, name)
+            if a != b and b not in (None, "", []):  # an empty element is reported as missing instead
+                yield Issue(
+                    "divergence",
+                    row["catalog_code"],
+                    row["task_code"],
+                    name,
+                    f"{ct.label(name)}与{ct.LEVELS.get(int(reference['use_level']), '')}实施清单不一致",
+                    other_task_code=reference["task_code"],
+                    value=b,
+                    other_value=a,
+                )
+
+
+# synonyms ---------------------------------------------------------------------------------------
+
+
+def list_synonyms(session: Session) -> Sequence[Synonym]:
+    """The synonym table."""
+    return CatalogRepository(session).synonyms()
+
+
+def set_synonym(session: Session, term: str, canonical: str) -> Synonym:
+    """Add or change a synonym (term → canonical wording)."""
+    term, canonical = term.strip(), canonical.strip()
+    problems = []
+    if not 1 <= len(term) <= 50:
+        problems.append(FieldProblem("term", "length", "同义词应为1–50个字符"))
+    if not 1 <= len(canonical) <= 100 or canonical == term:
+        problems.append(FieldProblem("canonical", "length", "规范用语应为1–100个字符且不同于同义词"))
+    if problems:
+        raise InvalidItem.of(problems)
+    repo = CatalogRepository(session)
+    synonym = repo.synonym(term)
+    if synonym is None:
+        synonym = Synonym(term=term, canonical=canonical)
+        session.add(synonym)
+    else:
+        synonym.canonical = canonical
+    session.flush()
+    forget_synonyms()
+    return synonym
+
+
+def delete_synonym(session: Session, term: str) -> None:
+    """Remove a synonym."""
+    deleted = session.execute(delete(Synonym).where(Synonym.term == term.strip()))
+    if getattr(deleted, "rowcount", 0) == 0:
+        raise ItemNotFound("同义词不存在")
+    forget_synonyms()
