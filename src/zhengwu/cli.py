@@ -12,6 +12,7 @@ from rich.table import Table
 
 from zhengwu.commands import catalog as catalog_commands
 from zhengwu.commands import codes as codes_commands
+from zhengwu.commands import exchange as exchange_commands
 from zhengwu.commands import identity as identity_commands
 from zhengwu.commands import users as users_commands
 from zhengwu.kernel.config import Settings
@@ -27,6 +28,7 @@ departments_app = typer.Typer(
 )
 app.add_typer(departments_app, name="departments")
 app.add_typer(codes_commands.app, name="codes")
+app.add_typer(exchange_commands.app, name="exchange")
 app.add_typer(catalog_commands.app, name="catalog")
 app.add_typer(users_commands.app, name="users")
 app.add_typer(identity_commands.app, name="identity")
@@ -92,6 +94,17 @@ def seed(
     summary = seed_demo(settings)
     for key, value in summary.items():
         console.print(f"{key}: {value}")
+
+
+@app.command()
+def worker(
+    until_idle: Annotated[bool, typer.Option("--until-idle", help="Stop as soon as nothing is due.")] = False,
+) -> None:
+    """Relay the outbox upward and poll the 前置库 (runs until SIGTERM/Ctrl-C, or --until-idle)."""
+    from zhengwu.worker import run_worker
+
+    stats = run_worker(_settings(), until_idle=until_idle)
+    console.print(" ".join(f"{k}={v}" for k, v in stats.as_dict().items()))
 
 
 @app.command()

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import MetaData
 
 import zhengwu
+from zhengwu.exchange.topics import TopicRegistry
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import Base, make_engine
 from zhengwu.kernel.events import EventBus
@@ -28,6 +29,7 @@ from zhengwu.kernel.session import make_session_factory
 def import_models() -> MetaData:
     """Import every capability's models so that the metadata is complete (Alembic, tests)."""
     import zhengwu.catalog.models
+    import zhengwu.exchange.models
     import zhengwu.identity.models
     import zhengwu.identity.oidc.models
     import zhengwu.kernel.events
@@ -35,6 +37,13 @@ def import_models() -> MetaData:
     import zhengwu.orgs.models  # noqa: F401
 
     return Base.metadata
+
+
+def exchange_topics(settings: Settings) -> TopicRegistry:
+    """Every capability's exchange topics (the server and ``zhengwu worker`` share this registry)."""
+    from zhengwu.exchange.wiring import default_topics
+
+    return default_topics(settings)
 
 
 def git_commit() -> str | None:
@@ -98,4 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     oidc_wiring.install(app)
     app.state.bus.subscribe("UserLoggedOut", oidc_wiring.logout_subscriber(app))
+    from zhengwu.exchange import wiring as exchange_wiring
+
+    exchange_wiring.install(app, settings, exchange_topics(settings))
     return app

@@ -1,0 +1,280 @@
+"""``zhengwu exchange``: status, resend, abnormal feedback, log verification, joining and lower nodes.
+
+Heavy modules are imported inside the commands so that other ``zhengwu`` commands start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zhengwu.kernel.config import Settings
+
+if TYPE_CHECKING:
+    from zhengwu.exchange.runtime import ExchangeRuntime
+
+app = typer.Typer(help="数据共享交换 / data exchange with the upper and lower nodes.", no_args_is_help=True)
+nodes_app = typer.Typer(help="下级节点接入管理 / lower nodes that joined this node.", no_args_is_help=True)
+log_app = typer.Typer(help="交换日志 / the hash-chained exchange log.", no_args_is_help=True)
+app.add_typer(nodes_app, name="nodes")
+app.add_typer(log_app, name="log")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        err.print(f"[red]配置错误 / configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def _runtime() -> Iterator[ExchangeRuntime]:
+    from zhengwu.exchange.runtime import ExchangeRuntime
+    from zhengwu.kernel.db import make_engine
+    from zhengwu.kernel.errors import DomainError
+    from zhengwu.kernel.session import make_session_factory
+    from zhengwu.main import exchange_topics, import_models
+
+    settings = _settings()
+    import_models()
+    engine = make_engine(settings.database_url)
+    try:
+        yield ExchangeRuntime.create(settings, make_session_factory(engine), exchange_topics(settings))
+    except DomainError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+
+
+def _json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
+
+
+@app.command("status")
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Per topic: pending, sent, acknowledged, rejected, dead and lag; uplink; open abnormal feedback."""
+    from zhengwu.exchange import service
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        data = service.status(session, runtime)
+        feedback, _total = service.list_feedback(session, limit=20)
+        data["recent_feedback"] = [
+            {"id": f.id, "topic": f.topic, "row_guid": f.row_guid, "key": f.business_key, "code": f.error_code,
+             "reason": f.reason, "received_at": f.received_at.isoformat()}
+            for f in feedback
+        ]  # fmt: skip
+    if as_json:
+        _json(data)
+        return
+    uplink = data["uplink"] or {}
+    console.print(
+        f"节点 node: {data['node_id']} ({data['tier']}, {data['division_code']})  传输 transport: {data['transport']}  "
+        f"上级 upstream: {data['upstream_url'] or '—'}  接入 uplink: {uplink.get('status', '未接入 not joined')}"
+    )
+    table = Table(title="出站队列 / outbox by topic")
+    for column in ("topic", "pending", "sent", "acknowledged", "rejected", "dead", "lag (s)", "retry at"):
+        table.add_column(column)
+    for t in data["topics"]:
+        table.add_row(
+            t["topic"], str(t["pending"]), str(t["sent"]), str(t["acknowledged"]), str(t["rejected"]), str(t["dead"]),
+            "—" if t["lag_seconds"] is None else f"{t['lag_seconds']:.1f}", t["retry_at"] or "—",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"未处理的异常反馈 open abnormal feedback: {data['open_feedback']}")
+    for f in data["recent_feedback"]:
+        console.print(
+            f"  [{f['code']}] {f['topic']} {f['key'] or f['row_guid']}: {f['reason']}  (id {f['id']})"
+        )
+
+
+@app.command("feedback")
+def feedback(
+    all_: Annotated[bool, typer.Option("--all", help="Include resent/resolved entries.")] = False,
+    topic: Annotated[str | None, typer.Option(help="Only this topic.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List abnormal feedback (rows the upper node refused, with reasons)."""
+    from zhengwu.exchange import service
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        rows, total = service.list_feedback(
+            session, status=None if all_ else "open", topic=topic, limit=10_000
+        )
+        items = [
+            {"id": f.id, "source": f.source, "topic": f.topic, "table": f.table_name, "row_guid": f.row_guid,
+             "key": f.business_key, "code": f.error_code, "reason": f.reason, "status": f.status}
+            for f in rows
+        ]  # fmt: skip
+    if as_json:
+        for item in items:
+            _json(item)
+        return
+    table = Table(title=f"异常反馈 / abnormal feedback ({total})")
+    for column in ("id", "topic", "key", "code", "reason", "status"):
+        table.add_column(column)
+    for i in items:
+        table.add_row(
+            i["id"], str(i["topic"]), str(i["key"] or i["row_guid"]), i["code"], i["reason"], i["status"]
+        )
+    console.print(table)
+
+
+@app.command("resend")
+def resend(
+    dead: Annotated[bool, typer.Option("--dead", help="Requeue dead-lettered rows.")] = False,
+    rejected: Annotated[bool, typer.Option("--rejected", help="Resend every open refused row.")] = False,
+    feedback_id: Annotated[str | None, typer.Option("--feedback", help="Resend one refused row.")] = None,
+    topic: Annotated[str | None, typer.Option(help="Only this topic.")] = None,
+) -> None:
+    """Requeue dead rows and/or resend refused rows as new rows after their data was fixed."""
+    if not (dead or rejected or feedback_id):
+        err.print("nothing to do: pass --dead, --rejected or --feedback ID")
+        raise typer.Exit(2)
+    from zhengwu.exchange import service
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        result: dict[str, int] = {}
+        if dead:
+            result["requeued"] = service.resend_dead(session, topic=topic)
+        if rejected or feedback_id:
+            result.update(
+                service.resend_feedback(session, runtime.registry, feedback_id=feedback_id, topic=topic)
+            )
+    console.print(" ".join(f"{k}={v}" for k, v in result.items()))
+
+
+@log_app.command("verify")
+def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check the SM3 chain of the exchange log; exit 1 and say where when it was tampered with."""
+    from zhengwu.exchange import service
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        verdict = service.verify_log(session)
+    if as_json:
+        _json(
+            {
+                "ok": verdict.ok,
+                "entries": verdict.entries,
+                "head_seq": verdict.head_seq,
+                "head_hash": verdict.head_hash,
+                "problems": [asdict(p) for p in verdict.problems],
+            }
+        )
+    elif verdict.ok:
+        console.print(
+            f"交换日志完整 / exchange log intact: {verdict.entries} entries, head {verdict.head_hash}"
+        )
+    else:
+        for p in verdict.problems:
+            console.print(f"[red]seq {p.seq} {p.kind}[/red]: {p.message_zh} / {p.message}")
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+@app.command("join")
+def join_upstream(
+    renew: Annotated[
+        bool, typer.Option("--renew", help="Request a new certificate although one is active.")
+    ] = False,
+) -> None:
+    """Join the upstream node: the first call sends a certificate request, the next installs the certificate."""
+    from zhengwu.exchange import join as joining
+
+    with _runtime() as runtime:
+        outcome = joining.join(runtime, renew=renew)
+    console.print(f"{outcome.status}: {outcome.message}")
+    if outcome.request_id:
+        console.print(f"  申请编号 request id: {outcome.request_id}")
+    if outcome.ca_fingerprint:
+        console.print(f"  上级交换 CA 指纹 (SM3), compare out of band: {outcome.ca_fingerprint}")
+    if outcome.certificate_fingerprint:
+        console.print(f"  本节点交换证书指纹 certificate: {outcome.certificate_fingerprint}")
+    if outcome.status == "refused":
+        raise typer.Exit(1)
+
+
+@nodes_app.command("list")
+def nodes_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Join requests and lower nodes."""
+    from zhengwu.exchange import join as joining
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        items = [
+            {"request_id": n.id, "node_id": n.node_id, "node_name": n.node_name, "division_code": n.division_code,
+             "tier": n.tier, "status": n.status, "fingerprint": n.fingerprint,
+             "not_after": n.not_after.isoformat() if n.not_after else None,
+             "requested_at": n.requested_at.isoformat()}
+            for n in joining.list_nodes(session)
+        ]  # fmt: skip
+    if as_json:
+        for item in items:
+            _json(item)
+        return
+    table = Table(title="下级节点 / lower nodes")
+    for column in ("node_id", "node_name", "division", "tier", "status", "request id", "not after"):
+        table.add_column(column)
+    for i in items:
+        table.add_row(i["node_id"], i["node_name"], i["division_code"], i["tier"], i["status"], i["request_id"],
+                      i["not_after"] or "—")  # fmt: skip
+    console.print(table)
+
+
+@nodes_app.command("approve")
+def nodes_approve(node_id: Annotated[str, typer.Argument(help="Node id or request id.")]) -> None:
+    """Approve a pending join request: issue the node's exchange certificate."""
+    from zhengwu.exchange import join as joining
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        node = joining.approve(session, runtime, node_id)
+        console.print(
+            f"已批准 approved: {node.node_id} certificate {node.fingerprint} valid until {node.not_after}"
+        )
+
+
+@nodes_app.command("revoke")
+def nodes_revoke(
+    node_id: Annotated[str, typer.Argument(help="Node id or request id.")],
+    reason: Annotated[
+        str, typer.Option(help="Recorded reason (key_compromise, cessation_of_operation, ...).")
+    ] = ("cessation_of_operation"),
+) -> None:
+    """Revoke a node's exchange certificate; the CRL is re-issued at once."""
+    from zhengwu.exchange import join as joining
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        node = joining.revoke(session, runtime, node_id, reason=reason)
+        console.print(f"已撤销 revoked: {node.node_id} ({node.fingerprint})")
+
+
+@app.command("seed-registries")
+def seed_registries(
+    people: Annotated[int, typer.Option(help="Synthetic persons.")] = 2_000,
+    companies: Annotated[int, typer.Option(help="Synthetic legal persons (each with a licence).")] = 500,
+) -> None:
+    """Load the deterministic synthetic registries the verification services answer from (demo/test nodes)."""
+    from zhengwu.exchange import verification
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        added = verification.seed_registries(session, runtime.settings, people=people, companies=companies)
+    console.print(" ".join(f"{k}={v}" for k, v in added.items()))

@@ -1,0 +1,223 @@
+"""Polling a 前置库 by ``cd_time`` watermark: an upper node ingests ``up_*`` rows (and answers refused
+rows with ``dn_*`` abnormal rows); a lower node collects the abnormal feedback addressed to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from zhengwu.exchange import exlog, national
+from zhengwu.exchange.models import ExchangeFeedback, ExchangeNode, ExchangeWatermark
+from zhengwu.exchange.national import AUDIT_ABNORMAL, LIC_ERROR, UC_ABNORMAL, RowError
+from zhengwu.exchange.receiving import IncomingRecord, dialect_insert, ingest
+from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.exchange.transports.frontdb import FrontDb, abnormal_rows, beijing_now_naive, compact
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.db import new_id
+from zhengwu.kernel.events import OutboxRecord, OutboxStatus
+from zhengwu.kernel.logging import get_logger
+from zhengwu.kernel.session import unit_of_work
+
+log = get_logger("zhengwu.exchange.frontdb")
+
+START: Final = ("19700101000000", 0)
+
+
+@dataclass
+class PollStats:
+    """Rows read and what became of them."""
+
+    rows: int = 0
+    applied: int = 0
+    rejected: int = 0
+    feedback: int = 0
+
+
+def _watermark(session: Session, name: str) -> tuple[str, int]:
+    row = session.get(ExchangeWatermark, name)
+    return (row.cd_time, row.last_id) if row is not None else START
+
+
+def _advance(session: Session, name: str, cd_time: str, last_id: int) -> None:
+    stmt = dialect_insert(session, ExchangeWatermark).values(
+        name=name, cd_time=cd_time, last_id=last_id, updated_at=utcnow()
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["name"], set_={"cd_time": cd_time, "last_id": last_id, "updated_at": utcnow()}
+    )
+    session.execute(stmt)
+
+
+def ingest_frontdb(
+    runtime: ExchangeRuntime,
+    frontdb: FrontDb,
+    *,
+    sender: str,
+    tables: Iterable[str] | None = None,
+    limit: int = 5_000,
+) -> PollStats:
+    """Upper node: apply new ``up_*`` rows of a lower node's 前置库; refused rows go back as ``dn_*``."""
+    stats = PollStats()
+    settle = runtime.settings.exchange.frontdb_settle_seconds
+    for name in tables if tables is not None else national.UP_TABLES:
+        spec = national.table(name)
+        if spec is None:
+            continue
+        while True:
+            with unit_of_work(runtime.session_factory) as session:
+                exlog.lock_head(session)
+                mark = f"up:{sender}:{name}"
+                rows = frontdb.read_since(name, _watermark(session, mark), settle_seconds=settle, limit=limit)
+                if not rows:
+                    break
+                table = frontdb.table(name)
+                records = []
+                for values in rows:
+                    row = frontdb.from_db(table, values)
+                    records.append(IncomingRecord(str(row.get("row_guid")), int(values["id"]), None, row))
+                division = session.scalar(
+                    select(ExchangeNode.division_code).where(ExchangeNode.node_id == sender).limit(1)
+                )
+                result = ingest(
+                    session,
+                    runtime.registry,
+                    sender=sender,
+                    division_code=division,
+                    batch_id=f"frontdb:{rows[0]['id']}",
+                    topic_name="",
+                    table_name=name,
+                    records=records,
+                )
+                refused = [
+                    (record.row, RowError(v.code or "rejected", v.reason or "", v.column))
+                    for record, v in zip(records, result.verdicts, strict=True)
+                    if not v.applied and not v.duplicate
+                ]
+                if refused:
+                    # Written before the inbox commits: a crash in between re-reads the rows, which
+                    # produce the same refusals, which the 前置库 de-duplicates.
+                    target, feedback = abnormal_rows(spec, refused, ingested_at=beijing_now_naive())
+                    if target == LIC_ERROR:
+                        _append_lic_errors(frontdb, feedback)
+                    else:
+                        frontdb.append(target, feedback)
+                last = rows[-1]
+                _advance(session, mark, compact(last["cd_time"]), int(last["id"]))
+                exlog.append(
+                    session,
+                    direction="in",
+                    kind="frontdb.ingested",
+                    peer=sender,
+                    ref=f"{name}:{rows[0]['id']}",
+                    detail={
+                        "table": name,
+                        "rows": len(rows),
+                        "applied": result.accepted,
+                        "rejected": result.rejected,
+                    },
+                )
+            stats.rows += len(rows)
+            stats.applied += result.accepted
+            stats.rejected += result.rejected
+            if len(rows) < limit:
+                break
+    return stats
+
+
+def _append_lic_errors(frontdb: FrontDb, rows: list[dict[str, Any]]) -> None:
+    table = frontdb.table(LIC_ERROR)
+    with frontdb.engine.connect() as conn:
+        present = {
+            (s, b)
+            for s, b in conn.execute(
+                select(table.c.certificate_source_id, table.c.cd_batch).where(
+                    table.c.certificate_source_id.in_([r["certificate_source_id"] for r in rows])
+                )
+            )
+        }
+    fresh = [r for r in rows if (r["certificate_source_id"], r["cd_batch"]) not in present]
+    if fresh:
+        frontdb.append(LIC_ERROR, fresh, unique=None)
+
+
+def poll_feedback(runtime: ExchangeRuntime, frontdb: FrontDb, *, limit: int = 5_000) -> PollStats:
+    """Lower node: turn new ``dn_*`` abnormal rows into feedback and mark their outbox rows refused."""
+    stats = PollStats()
+    settle = runtime.settings.exchange.frontdb_settle_seconds
+    for name in (AUDIT_ABNORMAL, UC_ABNORMAL, LIC_ERROR):
+        table = frontdb.table(name)
+        while True:
+            with unit_of_work(runtime.session_factory) as session:
+                exlog.lock_head(session)
+                mark = f"dn:{name}"
+                rows = frontdb.read_since(name, _watermark(session, mark), settle_seconds=settle, limit=limit)
+                if not rows:
+                    break
+                for values in rows:
+                    row = frontdb.from_db(table, values)
+                    stats.feedback += _one_feedback(session, name, row, int(values["id"]))
+                last = rows[-1]
+                _advance(session, mark, compact(last["cd_time"]), int(last["id"]))
+                exlog.append(
+                    session, direction="in", kind="frontdb.feedback", peer="frontdb",
+                    ref=f"{name}:{rows[0]['id']}", detail={"table": name, "rows": len(rows)},
+                )  # fmt: skip
+            stats.rows += len(rows)
+            if len(rows) < limit:
+                break
+    return stats
+
+
+def _one_feedback(session: Session, name: str, row: dict[str, Any], row_id: int) -> int:
+    now = utcnow()
+    if name == LIC_ERROR:
+        source_id = str(row.get("certificate_source_id") or "")
+        outbox = session.execute(
+            select(OutboxRecord.seq, OutboxRecord.message_id, OutboxRecord.topic, OutboxRecord.key)
+            .where(OutboxRecord.topic.like("%.up_lic_data"), OutboxRecord.key == source_id)
+            .order_by(OutboxRecord.seq.desc())
+            .limit(1)
+        ).first()
+        row_guid = outbox.message_id if outbox else source_id[:50]
+        code, reason = "lic_data_error", str(row.get("error_remark") or "")
+        table_name, feedback_guid = "up_lic_data", f"{row_id}"
+    else:
+        row_guid = str(row.get("table_row_guid") or "")
+        outbox = session.execute(
+            select(OutboxRecord.seq, OutboxRecord.message_id, OutboxRecord.topic, OutboxRecord.key).where(
+                OutboxRecord.message_id == row_guid
+            )
+        ).first()
+        code, reason = (
+            str(row.get("err_type") or "abnormal"),
+            str(row.get("remark") or row.get("err_type") or ""),
+        )
+        table_name, feedback_guid = str(row.get("table_sql_name") or ""), str(row.get("row_guid") or row_id)
+    stmt = dialect_insert(session, ExchangeFeedback).values(
+        id=new_id(),
+        source="frontdb",
+        feedback_guid=feedback_guid[:64],
+        topic=outbox.topic if outbox else None,
+        table_name=table_name[:64],
+        row_guid=row_guid[:50],
+        message_id=outbox.message_id if outbox else None,
+        outbox_seq=outbox.seq if outbox else None,
+        business_key=outbox.key if outbox else None,
+        cd_batch=str(row.get("table_cd_batch") or row.get("cd_batch") or "")[:32] or None,
+        error_code=code[:100],
+        reason=reason or code,
+        status="open",
+        received_at=now,
+    )
+    inserted = session.execute(stmt.on_conflict_do_nothing()).rowcount  # type: ignore[attr-defined]
+    if outbox is not None:
+        session.execute(
+            update(OutboxRecord)
+            .where(OutboxRecord.seq == outbox.seq)
+            .values(status=OutboxStatus.REJECTED, last_error=f"{code}: {reason}"[:2000], updated_at=now)
+        )
+    return int(inserted or 0)

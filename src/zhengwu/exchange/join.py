@@ -1,0 +1,339 @@
+"""Joining an upper node like an X-Road member.
+
+Lower node: ``exchange join`` creates the exchange key, sends a PKCS#10 request to the upstream and
+keeps the upstream CA certificate it gets back (trust on first use: the operator compares the printed
+fingerprint); a second call after approval fetches the issued certificate, checks that it certifies
+this node's key and chains to that CA, and installs it. Upper node: requests wait as ``pending``
+until ``exchange nodes approve``; ``revoke`` puts the certificate on the CRL at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from zhengwu.exchange import exlog
+from zhengwu.exchange.credentials import PURPOSE, key_password
+from zhengwu.exchange.errors import (
+    InvalidJoinRequest,
+    NodeNotFound,
+    NodeStateConflict,
+    NoUpstream,
+    UpstreamFailed,
+)
+from zhengwu.exchange.models import ExchangeCredential, ExchangeNode
+from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.exchange.transports import TransportError
+from zhengwu.exchange.transports.http import API, raise_for_answer
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import Tier
+from zhengwu.kernel.crypto import SM2PrivateKey
+from zhengwu.kernel.pki import PkiError, TrustStore, build_csr, load_certificate, load_certificates, load_csr
+from zhengwu.kernel.session import unit_of_work
+
+NODE_ID_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+REQUEST_ID_RE: Final = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True, slots=True)
+class JoinOutcome:
+    """Where the join stands after one call."""
+
+    status: str  # requested | pending | joined | refused
+    request_id: str | None
+    ca_fingerprint: str | None
+    certificate_fingerprint: str | None = None
+    message: str = ""
+
+
+# --- lower node ------------------------------------------------------------------------------------
+
+
+def _latest_uplink(session: Session, status: str) -> ExchangeCredential | None:
+    return session.scalars(
+        select(ExchangeCredential)
+        .where(ExchangeCredential.purpose == "uplink", ExchangeCredential.status == status)
+        .order_by(ExchangeCredential.created_at.desc())
+        .limit(1)
+    ).first()
+
+
+def join(runtime: ExchangeRuntime, *, client: httpx.Client | None = None, renew: bool = False) -> JoinOutcome:
+    """Request (first call) or install (after approval) this node's exchange certificate."""
+    settings = runtime.settings
+    if not settings.upstream_url:
+        raise NoUpstream()
+    http = client or httpx.Client(timeout=settings.exchange.request_timeout_seconds)
+    try:
+        with unit_of_work(runtime.session_factory) as session:
+            active = _latest_uplink(session, "active")
+            pending = _latest_uplink(session, "pending")
+            if (
+                active is not None
+                and pending is None
+                and not renew
+                and active.not_after
+                and active.not_after > utcnow()
+            ):
+                return JoinOutcome("joined", active.request_id, None, active.fingerprint, "已接入上级节点")
+            if pending is None:
+                return _request(runtime, session, http)
+            return _collect(runtime, session, http, pending)
+    finally:
+        if client is None:
+            http.close()
+
+
+def _request(runtime: ExchangeRuntime, session: Session, http: httpx.Client) -> JoinOutcome:
+    settings = runtime.settings
+    key = SM2PrivateKey.generate()
+    csr = build_csr(
+        subject={"C": "CN", "O": settings.node_name, "OU": settings.division_code, "CN": settings.node_id},
+        signer=key,
+    )
+    payload = {
+        "node_id": settings.node_id,
+        "node_name": settings.node_name,
+        "division_code": settings.division_code,
+        "tier": settings.tier.value,
+        "public_url": settings.public_url,
+        "csr": csr.to_pem().decode("ascii"),
+    }
+    try:
+        response = http.post(f"{settings.upstream_url}{API}/join", json=payload)
+        raise_for_answer(response)
+        answer = response.json()
+        ca = load_certificate(str(answer["ca_certificate"]).encode())
+        request_id = str(answer["request_id"])
+    except (httpx.HTTPError, TransportError, KeyError, ValueError, PkiError) as exc:
+        raise UpstreamFailed("向上级节点提交接入申请失败", detail_en=f"join request failed: {exc}") from exc
+    if not REQUEST_ID_RE.match(request_id) or not ca.is_ca:
+        raise UpstreamFailed("上级节点的接入应答无效", detail_en="invalid join answer")
+    session.add(
+        ExchangeCredential(
+            purpose="uplink",
+            status="pending",
+            key_pem=key.to_pem(key_password(settings)).decode("ascii"),
+            trust_pem=ca.to_pem().decode("ascii"),
+            upstream_url=settings.upstream_url,
+            request_id=request_id,
+        )
+    )
+    exlog.append(session, direction="out", kind="join.requested", peer=(settings.upstream_url or "")[:63], ref=request_id,
+                 digest=ca.fingerprint)  # fmt: skip
+    return JoinOutcome("requested", request_id, ca.fingerprint, None, "已提交接入申请，请上级节点管理员审批")
+
+
+def _collect(
+    runtime: ExchangeRuntime, session: Session, http: httpx.Client, pending: ExchangeCredential
+) -> JoinOutcome:
+    settings = runtime.settings
+    ca = load_certificate((pending.trust_pem or "").encode())
+    try:
+        response = http.get(f"{pending.upstream_url or settings.upstream_url}{API}/join/{pending.request_id}")
+        raise_for_answer(response)
+        answer = response.json()
+    except (httpx.HTTPError, TransportError, ValueError) as exc:
+        raise UpstreamFailed("查询接入申请状态失败", detail_en=f"join status failed: {exc}") from exc
+    status = str(answer.get("status"))
+    if status == "pending":
+        return JoinOutcome("pending", pending.request_id, ca.fingerprint, None, "接入申请等待上级节点审批")
+    if status != "approved":
+        pending.status = "retired"
+        return JoinOutcome(
+            "refused", pending.request_id, ca.fingerprint, None, f"接入申请未获批准（{status}）"
+        )
+    key = SM2PrivateKey.from_pem(pending.key_pem.encode(), key_password(settings))
+    try:
+        cert = load_certificate(str(answer["certificate"]).encode())
+    except (KeyError, PkiError) as exc:
+        raise UpstreamFailed("上级节点返回的证书无法解析", detail_en="unreadable certificate") from exc
+    if cert.public_key.point != key.public_key.point:
+        raise UpstreamFailed(
+            "上级节点签发的证书与本节点密钥不符", detail_en="certificate does not certify our key"
+        )
+    trust = TrustStore()
+    trust.add_anchor(ca, [PURPOSE])
+    result = trust.validate(
+        cert, purpose=PURPOSE, at=utcnow(), check_revocation="none", key_usage=["digital_signature"]
+    )
+    if not result.ok:
+        raise UpstreamFailed(f"证书验证失败：{result.reason_zh}", detail_en=result.reason)
+    session.execute(
+        update(ExchangeCredential)
+        .where(ExchangeCredential.purpose == "uplink", ExchangeCredential.status == "active")
+        .values(status="retired")
+    )
+    pending.status = "active"
+    pending.certificate_pem = (cert.to_pem() + ca.to_pem()).decode("ascii")
+    pending.fingerprint = cert.fingerprint
+    pending.not_after = cert.not_after
+    exlog.append(session, direction="in", kind="join.installed", peer=(pending.upstream_url or "")[:63],
+                 ref=pending.request_id, digest=cert.fingerprint)  # fmt: skip
+    runtime.credentials.invalidate()
+    return JoinOutcome(
+        "joined", pending.request_id, ca.fingerprint, cert.fingerprint, "交换证书已安装，已接入上级节点"
+    )
+
+
+# --- upper node ------------------------------------------------------------------------------------
+
+
+def _text(payload: dict[str, Any], name: str, limit: int) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise InvalidJoinRequest(f"接入申请字段无效：{name}", detail_en=f"invalid field {name}")
+    return value.strip()
+
+
+def accept_request(session: Session, runtime: ExchangeRuntime, payload: dict[str, Any]) -> dict[str, Any]:
+    """Record a join request (pending) and answer with this node's exchange CA certificate."""
+    ca = runtime.credentials.ca().certificate  # before any write of ours (creating it locks the log)
+    node_id = _text(payload, "node_id", 63)
+    if not NODE_ID_RE.match(node_id):
+        raise InvalidJoinRequest("节点标识格式无效", detail_en="invalid node_id")
+    division = _text(payload, "division_code", 6)
+    if not re.fullmatch(r"\d{6}", division):
+        raise InvalidJoinRequest("行政区划代码无效", detail_en="invalid division_code")
+    tier = _text(payload, "tier", 16)
+    if tier not in {t.value for t in Tier} or tier == Tier.NATIONAL.value:
+        raise InvalidJoinRequest("层级无效", detail_en="invalid tier")
+    public_url = payload.get("public_url")
+    try:
+        csr = load_csr(_text(payload, "csr", 16_384).encode())
+        possession = csr.verify()
+    except PkiError as exc:
+        raise InvalidJoinRequest("证书请求无法解析", detail_en=f"unreadable CSR: {exc.message}") from exc
+    if possession is None:
+        raise InvalidJoinRequest("证书请求签名无效", detail_en="CSR signature does not verify")
+    if csr.subject.common_name != node_id:
+        raise InvalidJoinRequest("证书请求主体与节点标识不符", detail_en="CSR subject CN must be the node id")
+    key_fp = csr.public_key.fingerprint
+    node = session.scalars(
+        select(ExchangeNode).where(
+            ExchangeNode.node_id == node_id,
+            ExchangeNode.key_fingerprint == key_fp,
+            ExchangeNode.status == "pending",
+        )
+    ).first()
+    if node is None:
+        node = ExchangeNode(
+            node_id=node_id,
+            node_name=_text(payload, "node_name", 200),
+            division_code=division,
+            tier=tier,
+            public_url=public_url[:512] if isinstance(public_url, str) else None,
+            status="pending",
+            csr_pem=csr.to_pem().decode("ascii"),
+            key_fingerprint=key_fp,
+        )
+        session.add(node)
+        session.flush()
+        exlog.append(session, direction="in", kind="join.received", peer=node_id, ref=node.id, digest=key_fp)
+    return {
+        "request_id": node.id,
+        "status": node.status,
+        "ca_certificate": ca.to_pem().decode("ascii"),
+        "ca_fingerprint": ca.fingerprint,
+    }
+
+
+def request_status(session: Session, request_id: str) -> dict[str, Any]:
+    """The state of a join request; once approved, the issued certificate."""
+    if not REQUEST_ID_RE.match(request_id):
+        raise NodeNotFound()
+    node = session.get(ExchangeNode, request_id)
+    if node is None:
+        raise NodeNotFound()
+    answer: dict[str, Any] = {"request_id": node.id, "node_id": node.node_id, "status": node.status}
+    if node.status == "approved" and node.certificate_pem:
+        answer["certificate"] = node.certificate_pem
+    return answer
+
+
+def find_node(session: Session, ref: str, *, status: str | None = None) -> ExchangeNode:
+    """A node record by request id, or the latest record of a node id (optionally in ``status``)."""
+    node = session.get(ExchangeNode, ref) if REQUEST_ID_RE.match(ref) else None
+    if node is None:
+        query = select(ExchangeNode).where(ExchangeNode.node_id == ref)
+        if status is not None:
+            query = query.where(ExchangeNode.status == status)
+        node = session.scalars(query.order_by(ExchangeNode.requested_at.desc()).limit(1)).first()
+    if node is None:
+        raise NodeNotFound(f"未找到接入节点 {ref}", detail_en=f"no node {ref}")
+    return node
+
+
+def approve(session: Session, runtime: ExchangeRuntime, ref: str) -> ExchangeNode:
+    """Issue the exchange certificate of a pending node; an older certificate of the node is revoked."""
+    runtime.credentials.ca()  # before the lock: creating the CA takes it in a transaction of its own
+    exlog.lock_head(session)
+    node = find_node(session, ref, status="pending")
+    if node.status != "pending":
+        raise NodeStateConflict(f"节点状态为 {node.status}，不能批准", detail_en=f"node is {node.status}")
+    csr = load_csr(node.csr_pem.encode())
+    cert = runtime.credentials.issue_for(session, node, csr)
+    now = utcnow()
+    superseded = list(
+        session.scalars(
+            select(ExchangeNode).where(
+                ExchangeNode.node_id == node.node_id, ExchangeNode.status == "approved"
+            )
+        )
+    )
+    for old in superseded:
+        old.status = "revoked"
+        old.revoked_at = now
+        old.revoke_reason = "superseded"
+    node.status = "approved"
+    node.decided_at = now
+    node.certificate_pem = cert.to_pem().decode("ascii")
+    node.serial = f"{cert.serial_number:x}"
+    node.fingerprint = cert.fingerprint
+    node.not_after = cert.not_after
+    session.flush()
+    if superseded:
+        runtime.credentials.reissue_crl(session)
+    exlog.append(
+        session,
+        direction="local",
+        kind="node.approved",
+        peer=node.node_id,
+        ref=node.id,
+        digest=cert.fingerprint,
+    )
+    return node
+
+
+def revoke(
+    session: Session, runtime: ExchangeRuntime, ref: str, *, reason: str = "cessation_of_operation"
+) -> ExchangeNode:
+    """Revoke a node's exchange certificate (CRL re-issued now); its batches are refused from then on."""
+    runtime.credentials.ca()
+    exlog.lock_head(session)
+    node = find_node(session, ref, status="approved")
+    if node.status not in ("approved", "pending"):
+        raise NodeStateConflict(f"节点状态为 {node.status}，不能撤销", detail_en=f"node is {node.status}")
+    node.status = "revoked"
+    node.revoked_at = utcnow()
+    node.revoke_reason = reason[:200]
+    session.flush()
+    runtime.credentials.reissue_crl(session)
+    exlog.append(session, direction="local", kind="node.revoked", peer=node.node_id, ref=node.id,
+                 digest=node.fingerprint, detail={"reason": reason[:200]})  # fmt: skip
+    return node
+
+
+def list_nodes(session: Session) -> list[ExchangeNode]:
+    """All join requests and nodes, newest first."""
+    return list(session.scalars(select(ExchangeNode).order_by(ExchangeNode.requested_at.desc())))
+
+
+def load_chain_pem(text: str) -> list[Any]:
+    """Certificates of a PEM bundle."""
+    return load_certificates(text.encode())

@@ -1,0 +1,505 @@
+"""The dispatcher: relay outbox rows upward in batches, oldest first, exactly once at the receiver.
+
+Claiming. A worker relays a *scope* only while it holds that scope's lease (``exchange_lease``): one
+scope ``*`` on SQLite (a single claimer; SQLite serialises writers anyway) and one scope per topic on
+PostgreSQL, where several workers share the topics and select rows ``FOR UPDATE SKIP LOCKED``. Rows
+being sent are marked ``sent``; whoever takes a lease over (the holder died or let it expire) puts
+the scope's ``sent`` rows back to ``pending``. The receiver's inbox is idempotent, so a batch sent
+twice after a crash is applied once.
+
+Back-pressure and retries. A failed batch holds back its whole topic (``exchange_topic_backoff``) so
+that rows never overtake each other; the delay grows exponentially with equal jitter up to a cap.
+Transient failures (network, 5xx, 429) are retried for ever — store and forward; permanent refusals
+(4xx) count attempts and end in ``dead`` after ``max_attempts``. Topics are served round-robin, one
+batch each per round, so a busy topic cannot starve the others.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final, cast
+
+from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from zhengwu.exchange import exlog
+from zhengwu.exchange.models import ExchangeFeedback, ExchangeLease, ExchangeTopicBackoff
+from zhengwu.exchange.receiving import dialect_insert
+from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.exchange.transports import Delivery, OutboundBatch, OutboundRecord, Transport, TransportError
+from zhengwu.kernel.clock import to_beijing_compact, utcnow
+from zhengwu.kernel.db import new_id
+from zhengwu.kernel.events import OutboxRecord, OutboxStatus
+from zhengwu.kernel.logging import get_logger
+from zhengwu.kernel.session import unit_of_work
+
+log = get_logger("zhengwu.exchange.relay")
+
+ALL: Final = "*"
+_OUTBOX = cast(Table, OutboxRecord.__table__)
+_FEEDBACK = cast(Table, ExchangeFeedback.__table__)
+
+
+class LeaseLost(Exception):
+    """Another worker took the lease over; stop touching the scope's rows."""
+
+
+@dataclass
+class RelayStats:
+    """What one pass did."""
+
+    batches: int = 0
+    rows: int = 0
+    acknowledged: int = 0
+    rejected: int = 0
+    failed_batches: int = 0
+    dead: int = 0
+    skipped_topics: list[str] = field(default_factory=list)
+
+    def merge(self, other: RelayStats) -> None:
+        """Add another pass's counts."""
+        self.batches += other.batches
+        self.rows += other.rows
+        self.acknowledged += other.acknowledged
+        self.rejected += other.rejected
+        self.failed_batches += other.failed_batches
+        self.dead += other.dead
+
+
+def default_holder() -> str:
+    """``host:pid:random`` — lets a restarted worker on the same host see that the holder died."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_dead(holder: str | None) -> bool:
+    """True when ``holder`` names a process on this host that no longer exists."""
+    if not holder:
+        return True
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname()[:60]:
+        return False
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Relay:
+    """Moves outbox rows through a transport; ``run_once`` drains what is due now."""
+
+    def __init__(
+        self,
+        runtime: ExchangeRuntime,
+        transport: Transport,
+        *,
+        holder: str | None = None,
+        rng: random.Random | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.runtime = runtime
+        self.transport = transport
+        self.conf = runtime.settings.exchange
+        self.holder = holder or default_holder()
+        self.rng = rng or random.Random()
+        self.should_stop = should_stop
+        bind = runtime.session_factory.kw.get("bind")
+        dialect = getattr(getattr(bind, "dialect", None), "name", "sqlite")
+        self.per_topic = dialect == "postgresql"
+        self._fences: dict[str, int] = {}
+
+    # --- leases ------------------------------------------------------------------------------------
+
+    def _acquire(self, scope: str) -> bool:
+        with unit_of_work(self.runtime.session_factory) as session:
+            now = utcnow()
+            # First statement writes: SQLite takes its write lock before reading (no stale snapshot).
+            session.execute(
+                update(ExchangeLease).where(ExchangeLease.scope == scope).values(fence=ExchangeLease.fence)
+            )
+            row = session.get(ExchangeLease, scope, populate_existing=True)
+            if row is None:
+                try:
+                    with session.begin_nested():
+                        session.add(
+                            ExchangeLease(
+                                scope=scope, holder=self.holder, fence=1, expires_at=now + self._ttl()
+                            )
+                        )
+                except IntegrityError:
+                    return False
+                self._fences[scope] = 1
+                self._reset_sent(session, scope)
+                return True
+            fence = row.fence  # read before the UPDATE, which refreshes the loaded object
+            mine = row.holder == self.holder and self._fences.get(scope) == fence
+            free = row.holder is None or row.expires_at < now or holder_is_dead(row.holder)
+            if not mine and not free:
+                return False
+            result = session.execute(
+                update(ExchangeLease)
+                .where(ExchangeLease.scope == scope, ExchangeLease.fence == fence)
+                .values(holder=self.holder, fence=fence + 1, expires_at=now + self._ttl())
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            self._fences[scope] = fence + 1
+            if not mine:
+                self._reset_sent(session, scope)
+            return True
+
+    def _ttl(self) -> timedelta:
+        return timedelta(seconds=self.conf.lease_seconds)
+
+    def _renew(self, session: Session, scope: str) -> None:
+        result = session.execute(
+            update(ExchangeLease)
+            .where(
+                ExchangeLease.scope == scope,
+                ExchangeLease.holder == self.holder,
+                ExchangeLease.fence == self._fences.get(scope, -1),
+            )
+            .values(expires_at=utcnow() + self._ttl())
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            self._fences.pop(scope, None)
+            raise LeaseLost(scope)
+
+    def _reset_sent(self, session: Session, scope: str) -> None:
+        stmt = update(OutboxRecord).where(OutboxRecord.status == OutboxStatus.SENT)
+        if scope != ALL:
+            stmt = stmt.where(OutboxRecord.topic == scope)
+        count = session.execute(stmt.values(status=OutboxStatus.PENDING)).rowcount  # type: ignore[attr-defined]
+        if count:
+            log.info("exchange_relay_reclaimed", scope=scope, rows=count)
+
+    def release(self) -> None:
+        """Give up every lease this worker holds (clean shutdown: a successor starts at once)."""
+        with unit_of_work(self.runtime.session_factory) as session:
+            session.execute(
+                update(ExchangeLease)
+                .where(ExchangeLease.holder == self.holder)
+                .values(holder=None, expires_at=utcnow() - timedelta(seconds=1))
+            )
+        self._fences.clear()
+
+    # --- one pass ----------------------------------------------------------------------------------
+
+    def due_topics(self) -> list[str]:
+        """Topics with pending rows that are not backing off."""
+        now = utcnow()
+        with unit_of_work(self.runtime.session_factory) as session:
+            topics = set(
+                session.scalars(
+                    select(OutboxRecord.topic).where(OutboxRecord.status == OutboxStatus.PENDING).distinct()
+                )
+            )
+            waiting = set(
+                session.scalars(select(ExchangeTopicBackoff.topic).where(ExchangeTopicBackoff.until > now))
+            )
+        return sorted(topics - waiting)
+
+    def run_once(self, *, max_batches: int | None = None) -> RelayStats:
+        """Relay batches round-robin over the due topics until nothing more is due now."""
+        stats = RelayStats()
+        topics = self.due_topics()
+        if not topics:
+            return stats
+        if not self.per_topic and not self._acquire(ALL):
+            stats.skipped_topics = topics
+            return stats
+        active = list(topics)
+        while active and not self.should_stop():
+            still: list[str] = []
+            for topic in active:
+                scope = topic if self.per_topic else ALL
+                if self.per_topic and not self._acquire(scope):
+                    stats.skipped_topics.append(topic)
+                    continue
+                try:
+                    moved = self._one_batch(topic, scope, stats)
+                except LeaseLost:
+                    log.warning("exchange_relay_lease_lost", scope=scope)
+                    if not self.per_topic:
+                        return stats
+                    continue
+                if moved:
+                    still.append(topic)
+                if max_batches is not None and stats.batches >= max_batches:
+                    return stats
+                if self.should_stop():
+                    break
+            active = still
+        return stats
+
+    def _one_batch(self, topic: str, scope: str, stats: RelayStats) -> bool:
+        claimed = self._claim(topic, scope, stats)
+        if claimed is None:
+            return False
+        batch, rows = claimed
+        stats.batches += 1
+        stats.rows += len(rows)
+        try:
+            delivery = self.transport.send(batch)
+        except TransportError as exc:
+            stats.failed_batches += 1
+            self._failed(batch, rows, scope, exc, stats)
+            return False
+        except Exception as exc:  # a bug in a transport must not wedge the rows in "sent"
+            stats.failed_batches += 1
+            self._failed(
+                batch,
+                rows,
+                scope,
+                TransportError(f"{type(exc).__name__}: {exc}", transient=True, code="error"),
+                stats,
+            )
+            raise
+        self._delivered(batch, rows, scope, delivery, stats)
+        return True
+
+    def _claim(self, topic: str, scope: str, stats: RelayStats) -> tuple[OutboundBatch, Sequence[Any]] | None:
+        now = utcnow()
+        with unit_of_work(self.runtime.session_factory) as session:
+            self._renew(session, scope)
+            until = session.scalar(
+                select(ExchangeTopicBackoff.until).where(ExchangeTopicBackoff.topic == topic)
+            )
+            if until is not None and until > now:
+                return None
+            query = (
+                select(
+                    _OUTBOX.c.seq,
+                    _OUTBOX.c.message_id,
+                    _OUTBOX.c.key,
+                    _OUTBOX.c.operation,
+                    _OUTBOX.c.payload,
+                    _OUTBOX.c.trace_id,
+                    _OUTBOX.c.created_at,
+                    _OUTBOX.c.attempts,
+                )
+                .where(_OUTBOX.c.topic == topic, _OUTBOX.c.status == OutboxStatus.PENDING)
+                .order_by(_OUTBOX.c.seq)
+                .limit(self.conf.batch_size)
+            )
+            if self.per_topic:
+                query = query.with_for_update(skip_locked=True)
+            rows = session.execute(query).all()
+            if not rows:
+                return None
+            seqs = [r.seq for r in rows]
+            spec = self.runtime.registry.get(topic)
+            if spec is None:
+                session.execute(
+                    update(OutboxRecord)
+                    .where(OutboxRecord.seq.in_(seqs))
+                    .values(
+                        status=OutboxStatus.DEAD,
+                        last_error="未登记的交换主题 / topic not registered",
+                        updated_at=now,
+                    )
+                )
+                stats.dead += len(seqs)
+                log.error("exchange_topic_unknown", topic=topic, rows=len(seqs))
+                return None
+            session.execute(
+                update(OutboxRecord)
+                .where(OutboxRecord.seq.in_(seqs))
+                .values(status=OutboxStatus.SENT, updated_at=now)
+            )
+        batch_id = new_id()
+        data_source = self.runtime.settings.exchange.data_source
+        records = tuple(
+            OutboundRecord(
+                seq=r.seq,
+                message_id=r.message_id,
+                trace_id=r.trace_id,
+                key=r.key,
+                row={
+                    **(r.payload or {}),
+                    "row_guid": r.message_id,
+                    "cd_batch": batch_id,
+                    "cd_operation": r.operation,
+                    "cd_time": to_beijing_compact(r.created_at),
+                    "data_source": data_source,
+                },
+            )
+            for r in rows
+        )
+        trace = next((r.trace_id for r in rows if r.trace_id), None)
+        return OutboundBatch(batch_id, topic, spec.table, records, trace), rows
+
+    def _delivered(
+        self, batch: OutboundBatch, rows: Sequence[Any], scope: str, delivery: Delivery, stats: RelayStats
+    ) -> None:
+        now = utcnow()
+        by_guid = {r.row_guid: r for r in batch.records}
+        accepted = [by_guid[g].seq for g in delivery.accepted if g in by_guid]
+        rejected = {g: e for g, e in delivery.rejected.items() if g in by_guid and g not in delivery.accepted}
+        answered = set(accepted) | {by_guid[g].seq for g in rejected}
+        unanswered = [r.seq for r in batch.records if r.seq not in answered]
+        with unit_of_work(self.runtime.session_factory) as session:
+            self._renew(session, scope)
+            if accepted:
+                session.execute(
+                    update(OutboxRecord)
+                    .where(OutboxRecord.seq.in_(accepted))
+                    .values(
+                        status=OutboxStatus.ACKNOWLEDGED,
+                        attempts=OutboxRecord.attempts + 1,
+                        last_error=None,
+                        next_attempt_at=None,
+                        updated_at=now,
+                    )
+                )
+            if rejected:
+                session.execute(
+                    _OUTBOX.update()
+                    .where(_OUTBOX.c.seq == bindparam("b_seq"))
+                    .values(
+                        status=OutboxStatus.REJECTED,
+                        attempts=_OUTBOX.c.attempts + 1,
+                        last_error=bindparam("b_error"),
+                        updated_at=now,
+                    ),
+                    [
+                        {"b_seq": by_guid[g].seq, "b_error": f"{e.code}: {e.reason}"[:2000]}
+                        for g, e in rejected.items()
+                    ],
+                )
+                session.execute(
+                    _FEEDBACK.insert(),
+                    [
+                        {
+                            "id": new_id(),
+                            "source": "receipt",
+                            "feedback_guid": batch.batch_id,
+                            "topic": batch.topic,
+                            "table_name": batch.table,
+                            "row_guid": g,
+                            "message_id": by_guid[g].message_id,
+                            "outbox_seq": by_guid[g].seq,
+                            "business_key": by_guid[g].key,
+                            "cd_batch": batch.batch_id,
+                            "error_code": e.code[:100],
+                            "reason": e.reason,
+                            "status": "open",
+                            "received_at": now,
+                        }
+                        for g, e in rejected.items()
+                    ],
+                )
+            if unanswered:
+                session.execute(
+                    update(OutboxRecord)
+                    .where(OutboxRecord.seq.in_(unanswered))
+                    .values(status=OutboxStatus.PENDING, updated_at=now)
+                )
+            session.execute(delete(ExchangeTopicBackoff).where(ExchangeTopicBackoff.topic == batch.topic))
+            counts = {"rows": len(batch.records), "accepted": len(accepted), "rejected": len(rejected)}
+            exlog.append(
+                session,
+                direction="out",
+                kind="batch.sent",
+                peer=delivery.peer,
+                ref=batch.batch_id,
+                digest=delivery.batch_digest,
+                detail={
+                    "topic": batch.topic,
+                    "table": batch.table,
+                    "transport": self.transport.name,
+                    **counts,
+                },
+            )
+            if delivery.receipt_digest:
+                exlog.append(
+                    session,
+                    direction="in",
+                    kind="receipt.received",
+                    peer=delivery.peer,
+                    ref=batch.batch_id,
+                    digest=delivery.receipt_digest,
+                    detail={**counts, "duplicate": delivery.duplicate},
+                )
+        stats.acknowledged += len(accepted)
+        stats.rejected += len(rejected)
+        log.info("exchange_batch_delivered", topic=batch.topic, batch_id=batch.batch_id, **counts)
+
+    def backoff_seconds(self, attempts: int) -> float:
+        """Exponential backoff with equal jitter: uniform(d/2, d), d = base·2^(attempts−1) capped."""
+        delay = min(self.conf.retry_max_seconds, self.conf.retry_base_seconds * (2 ** max(0, attempts - 1)))
+        return self.rng.uniform(delay / 2, delay)
+
+    def _failed(
+        self, batch: OutboundBatch, rows: Sequence[Any], scope: str, exc: TransportError, stats: RelayStats
+    ) -> None:
+        now = utcnow()
+        attempts = max(r.attempts for r in rows) + 1
+        delay = self.backoff_seconds(attempts)
+        if exc.retry_after is not None:
+            delay = max(delay, min(exc.retry_after, self.conf.retry_max_seconds))
+        until = now + timedelta(seconds=delay)
+        dead = not exc.transient and attempts >= self.conf.max_attempts
+        seqs = [r.seq for r in rows]
+        with unit_of_work(self.runtime.session_factory) as session:
+            self._renew(session, scope)
+            session.execute(
+                update(OutboxRecord)
+                .where(OutboxRecord.seq.in_(seqs))
+                .values(
+                    status=OutboxStatus.DEAD if dead else OutboxStatus.PENDING,
+                    attempts=OutboxRecord.attempts + 1,
+                    next_attempt_at=None if dead else until,
+                    last_error=f"{exc.code}: {exc.message}"[:2000],
+                    updated_at=now,
+                )
+            )
+            if not dead:
+                self._hold_topic(session, batch.topic, until, f"{exc.code}: {exc.message}"[:500])
+            exlog.append(
+                session,
+                direction="out",
+                kind="batch.failed",
+                peer=None,
+                ref=batch.batch_id,
+                detail={
+                    "topic": batch.topic,
+                    "rows": len(rows),
+                    "code": exc.code,
+                    "transient": exc.transient,
+                    "attempt": attempts,
+                    "dead": dead,
+                },
+            )
+        if dead:
+            stats.dead += len(seqs)
+        log.warning(
+            "exchange_batch_failed",
+            topic=batch.topic,
+            code=exc.code,
+            transient=exc.transient,
+            attempt=attempts,
+            retry_in=round(delay, 2),
+            dead=dead,
+        )
+
+    @staticmethod
+    def _hold_topic(session: Session, topic: str, until: datetime, reason: str) -> None:
+        stmt = dialect_insert(session, ExchangeTopicBackoff).values(topic=topic, until=until, reason=reason)
+        stmt = stmt.on_conflict_do_update(index_elements=["topic"], set_={"until": until, "reason": reason})
+        session.execute(stmt)

@@ -1,0 +1,256 @@
+"""HTTP surface of the exchange.
+
+* ``/exchange/v1/...`` node to node (versioned so tiers can upgrade on different days): signed batches,
+  signed verification queries, joining (CSR in, certificate out), this node's CA certificate and CRL.
+* ``/api/v1/exchange/...`` operators: status, abnormal feedback, resend (client credentials + scope).
+* ``/api/v1/verify/...`` verification services for authorised clients (personal data in POST bodies).
+* ``/exchange/overview`` the national page: lower nodes and per-topic received / applied / rejected, lag.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from zhengwu.exchange import join, service, verification
+from zhengwu.exchange.errors import BatchTooLarge, MalformedEnvelope, VerificationUnauthenticated
+from zhengwu.exchange.receiving import receive_batch, record_refusal
+from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.exchange.schemas import (
+    FeedbackRead,
+    LegalPersonQuery,
+    LicenseQuery,
+    PersonQuery,
+    ResendResult,
+    VerifyAnswer,
+)
+from zhengwu.exchange.verification import Caller
+from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.http import PageParams, page_params, set_page_headers
+from zhengwu.kernel.session import DbSession
+
+node_router = APIRouter(prefix="/exchange/v1", tags=["exchange 节点间交换"])
+api_router = APIRouter(prefix="/api/v1/exchange", tags=["exchange 数据交换"])
+verify_router = APIRouter(prefix="/api/v1/verify", tags=["exchange 共享核验"])
+page_router = APIRouter(tags=["exchange 数据交换"])
+
+_templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+ADMIN_SCOPE = "exchange:admin"
+
+
+def runtime_of(request: Request) -> ExchangeRuntime:
+    """The exchange runtime installed by the composition root."""
+    runtime: ExchangeRuntime = request.app.state.exchange
+    runtime.rebind(request.app.state.session_factory)
+    return runtime
+
+
+def require(scope: str) -> Any:
+    """Dependency: the caller's client credentials must carry ``scope``."""
+
+    def dependency(request: Request) -> Caller:
+        authorizer = getattr(request.app.state, "exchange_authorizer", None)
+        if authorizer is None:
+            raise VerificationUnauthenticated(
+                "本节点未配置客户端凭证校验", detail_en="no client authoriser is configured on this node"
+            )
+        caller: Caller = authorizer(request.headers.get("authorization"), scope)
+        return caller
+
+    return dependency
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BatchTooLarge(f"报文超过 {limit} 字节", detail_en=f"body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BatchTooLarge(f"报文超过 {limit} 字节", detail_en=f"body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _claimed(envelope: Any) -> dict[str, Any]:
+    doc = envelope.get("document") if isinstance(envelope, dict) else None
+    return doc if isinstance(doc, dict) else {}
+
+
+def _signed(session: Session, runtime: ExchangeRuntime, body: bytes, handler: Any) -> dict[str, Any]:
+    envelope: Any = None
+    try:
+        try:
+            envelope = json.loads(body)
+        except ValueError as exc:
+            raise MalformedEnvelope("报文不是有效的 JSON", detail_en="body is not JSON") from exc
+        result: dict[str, Any] = handler(session, runtime, envelope)
+        return result
+    except DomainError as exc:
+        session.rollback()  # release our locks before the refusal is logged in a transaction of its own
+        record_refusal(runtime, body, exc, _claimed(envelope))
+        raise
+
+
+@node_router.post("/batches", summary="接收下级节点的签名数据批次")
+async def post_batch(request: Request, session: DbSession) -> dict[str, Any]:
+    """Receive a signed batch; answer with a signed receipt (accepted and rejected rows with reasons)."""
+    runtime = runtime_of(request)
+    try:
+        body = await _read_body(request, runtime.settings.exchange.max_batch_bytes)
+    except BatchTooLarge as exc:
+        await run_in_threadpool(record_refusal, runtime, b"", exc, {})
+        raise
+    return await run_in_threadpool(_signed, session, runtime, body, receive_batch)
+
+
+@node_router.post("/verify", summary="答复下级节点的共享核验请求")
+async def post_verify(request: Request, session: DbSession) -> dict[str, Any]:
+    """Answer a lower node's signed verification query with a signed answer."""
+    runtime = runtime_of(request)
+    body = await _read_body(request, 64 * 1024)
+    return await run_in_threadpool(_signed, session, runtime, body, verification.answer_child)
+
+
+@node_router.post("/join", summary="下级节点接入申请（证书请求）")
+def post_join(request: Request, session: DbSession, payload: dict[str, Any]) -> dict[str, Any]:
+    """Record a lower node's join request; answers with this node's exchange CA certificate."""
+    return join.accept_request(session, runtime_of(request), payload)
+
+
+@node_router.get("/join/{request_id}", summary="接入申请状态与签发的证书")
+def get_join(request_id: str, session: DbSession) -> dict[str, Any]:
+    """The state of a join request and, once approved, the issued certificate."""
+    return join.request_status(session, request_id)
+
+
+@node_router.get("/ca", response_class=PlainTextResponse, summary="本节点交换 CA 证书")
+def get_ca(request: Request) -> PlainTextResponse:
+    """This node's exchange CA certificate (PEM); compare its fingerprint out of band."""
+    cert = runtime_of(request).credentials.ca().certificate
+    return PlainTextResponse(
+        cert.to_pem().decode("ascii"), headers={"X-Certificate-Fingerprint": cert.fingerprint}
+    )
+
+
+@node_router.get("/crl", response_class=PlainTextResponse, summary="本节点交换 CA 的证书撤销列表")
+def get_crl(request: Request) -> PlainTextResponse:
+    """The current CRL of this node's exchange CA (PEM)."""
+    return PlainTextResponse(runtime_of(request).credentials.current_crl().to_pem().decode("ascii"))
+
+
+# --- operators --------------------------------------------------------------------------------------
+
+Admin = Annotated[Caller, Depends(require(ADMIN_SCOPE))]
+
+
+@api_router.get("/status", summary="交换状态（按主题）")
+def get_status(request: Request, session: DbSession, _caller: Admin) -> dict[str, Any]:
+    """Per topic: pending, sent, acknowledged, rejected, dead and lag; uplink; open feedback."""
+    return service.status(session, runtime_of(request))
+
+
+@api_router.get("/feedback", response_model=list[FeedbackRead], summary="异常反馈列表")
+def get_feedback(
+    request: Request,
+    response: Response,
+    session: DbSession,
+    _caller: Admin,
+    page: Annotated[PageParams, Depends(page_params)],
+    status: str | None = "open",
+    topic: str | None = None,
+) -> list[FeedbackRead]:
+    """Rows the upper node refused, with reasons (newest first)."""
+    rows, total = service.list_feedback(
+        session, status=status, topic=topic, offset=page.offset, limit=page.limit
+    )
+    set_page_headers(request, response, total=total, page=page)
+    return [FeedbackRead.model_validate(r) for r in rows]
+
+
+@api_router.post("/feedback/{feedback_id}/resend", response_model=ResendResult, summary="修正后重新上报")
+def post_resend(request: Request, feedback_id: str, session: DbSession, _caller: Admin) -> ResendResult:
+    """Resend a refused row as a new row (the owner's current version when it can supply one)."""
+    counts = service.resend_feedback(session, runtime_of(request).registry, feedback_id=feedback_id)
+    return ResendResult(**counts)
+
+
+@api_router.get("/overview", summary="国家节点：各省接收情况")
+def get_overview(session: DbSession) -> dict[str, Any]:
+    """Lower nodes and per topic received / applied / rejected counts and lag."""
+    return service.overview(session)
+
+
+@page_router.get("/exchange/overview", response_class=HTMLResponse, include_in_schema=False)
+def overview_page(request: Request, session: DbSession) -> HTMLResponse:
+    """The national page (also useful on any node with lower nodes)."""
+    runtime = runtime_of(request)
+    return _templates.TemplateResponse(
+        request,
+        "overview.html",
+        {
+            "data": service.overview(session),
+            "node_name": runtime.settings.node_name,
+            "tier": runtime.settings.tier.value,
+        },
+    )
+
+
+# --- verification services --------------------------------------------------------------------------
+
+
+def _answer(
+    request: Request,
+    session: Session,
+    caller: Caller,
+    kind: str,
+    body: PersonQuery | LegalPersonQuery | LicenseQuery,
+) -> VerifyAnswer:
+    data = body.model_dump(exclude={"purpose"})
+    return VerifyAnswer(
+        **verification.check(session, runtime_of(request), kind, data, caller, purpose=body.purpose)
+    )
+
+
+@verify_router.post("/person", response_model=VerifyAnswer, summary="人口核验（姓名 + 公民身份号码）")
+def verify_person(
+    request: Request,
+    body: PersonQuery,
+    session: DbSession,
+    caller: Annotated[Caller, Depends(require(verification.SCOPES["person"]))],
+) -> VerifyAnswer:
+    """Match / no-match; never echoes the query."""
+    return _answer(request, session, caller, "person", body)
+
+
+@verify_router.post(
+    "/legal-person", response_model=VerifyAnswer, summary="法人核验（信用代码 + 名称 + 法定代表人）"
+)
+def verify_legal_person(
+    request: Request,
+    body: LegalPersonQuery,
+    session: DbSession,
+    caller: Annotated[Caller, Depends(require(verification.SCOPES["legal_person"]))],
+) -> VerifyAnswer:
+    """Match / no-match plus status and entity type."""
+    return _answer(request, session, caller, "legal_person", body)
+
+
+@verify_router.post("/license", response_model=VerifyAnswer, summary="证照核验（证照标识 + 持证主体）")
+def verify_license(
+    request: Request,
+    body: LicenseQuery,
+    session: DbSession,
+    caller: Annotated[Caller, Depends(require(verification.SCOPES["license"]))],
+) -> VerifyAnswer:
+    """Match / no-match plus status and license type."""
+    return _answer(request, session, caller, "license", body)

@@ -1,0 +1,235 @@
+"""Operator-facing services: status, abnormal feedback, resend, the national overview, log verification."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from zhengwu.exchange import exlog
+from zhengwu.exchange.errors import FeedbackNotFound
+from zhengwu.exchange.models import (
+    ExchangeCredential,
+    ExchangeFeedback,
+    ExchangeNode,
+    ExchangeTopicBackoff,
+    ExchangeTopicStats,
+)
+from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.exchange.topics import TopicRegistry
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.events import OutboxRecord, OutboxStatus, emit
+
+STATUSES = (
+    OutboxStatus.PENDING,
+    OutboxStatus.SENT,
+    OutboxStatus.ACKNOWLEDGED,
+    OutboxStatus.REJECTED,
+    OutboxStatus.DEAD,
+)
+
+
+def _seconds(since: datetime | None, now: datetime) -> float | None:
+    return None if since is None else round(max(0.0, (now - since).total_seconds()), 3)
+
+
+def outbox_status(session: Session) -> list[dict[str, Any]]:
+    """Per topic: pending, sent, acknowledged, rejected, dead; lag = age of the oldest undelivered row."""
+    now = utcnow()
+    topics: dict[str, dict[str, Any]] = defaultdict(lambda: {s: 0 for s in STATUSES})
+    for topic, status, count in session.execute(
+        select(OutboxRecord.topic, OutboxRecord.status, func.count()).group_by(
+            OutboxRecord.topic, OutboxRecord.status
+        )
+    ):
+        topics[topic][status] = int(count)
+    oldest = dict(
+        session.execute(
+            select(OutboxRecord.topic, func.min(OutboxRecord.created_at))
+            .where(OutboxRecord.status.in_((OutboxStatus.PENDING, OutboxStatus.SENT)))
+            .group_by(OutboxRecord.topic)
+        ).all()
+    )
+    backoff = {b.topic: b for b in session.scalars(select(ExchangeTopicBackoff))}
+    result = []
+    for topic in sorted(topics):
+        counts = topics[topic]
+        first = oldest.get(topic)
+        if first is not None and first.tzinfo is None:  # func.min bypasses the UTC column type on SQLite
+            first = datetime.fromisoformat(str(first)).replace(tzinfo=now.tzinfo)
+        held = backoff.get(topic)
+        result.append(
+            {
+                "topic": topic,
+                **counts,
+                "lag_seconds": _seconds(first, now),
+                "retry_at": held.until.isoformat() if held is not None and held.until > now else None,
+                "last_error": held.reason if held is not None and held.until > now else None,
+            }
+        )
+    return result
+
+
+def status(session: Session, runtime: ExchangeRuntime) -> dict[str, Any]:
+    """Everything ``exchange status`` shows: node, uplink, per-topic counts and lag, open feedback."""
+    settings = runtime.settings
+    uplink = session.scalars(
+        select(ExchangeCredential)
+        .where(ExchangeCredential.purpose == "uplink", ExchangeCredential.status.in_(("active", "pending")))
+        .order_by(ExchangeCredential.created_at.desc())
+        .limit(1)
+    ).first()
+    open_feedback = session.scalar(
+        select(func.count()).select_from(ExchangeFeedback).where(ExchangeFeedback.status == "open")
+    )
+    return {
+        "node_id": settings.node_id,
+        "tier": settings.tier.value,
+        "division_code": settings.division_code,
+        "transport": settings.exchange.transport,
+        "upstream_url": settings.upstream_url,
+        "uplink": None
+        if uplink is None
+        else {
+            "status": uplink.status,
+            "request_id": uplink.request_id,
+            "fingerprint": uplink.fingerprint,
+            "not_after": uplink.not_after.isoformat() if uplink.not_after else None,
+        },
+        "topics": outbox_status(session),
+        "open_feedback": int(open_feedback or 0),
+    }
+
+
+def list_feedback(
+    session: Session,
+    *,
+    status: str | None = "open",
+    topic: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[ExchangeFeedback], int]:
+    """Abnormal feedback, newest first."""
+    query = select(ExchangeFeedback)
+    if status:
+        query = query.where(ExchangeFeedback.status == status)
+    if topic:
+        query = query.where(ExchangeFeedback.topic == topic)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(ExchangeFeedback.received_at.desc(), ExchangeFeedback.id).offset(offset).limit(limit)
+    )
+    return list(rows), int(total)
+
+
+def resend_dead(session: Session, *, topic: str | None = None) -> int:
+    """Put dead-lettered rows back in the queue (after the cause was fixed, e.g. a renewed certificate)."""
+    stmt = update(OutboxRecord).where(OutboxRecord.status == OutboxStatus.DEAD)
+    if topic:
+        stmt = stmt.where(OutboxRecord.topic == topic)
+    count = session.execute(
+        stmt.values(
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            next_attempt_at=None,
+            last_error=None,
+            updated_at=utcnow(),
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    backoff = delete(ExchangeTopicBackoff)
+    if topic:
+        backoff = backoff.where(ExchangeTopicBackoff.topic == topic)
+    session.execute(backoff)
+    if count:
+        exlog.append(
+            session, direction="local", kind="resend.dead", detail={"topic": topic, "rows": int(count)}
+        )
+    return int(count)
+
+
+def resend_feedback(
+    session: Session, registry: TopicRegistry, *, feedback_id: str | None = None, topic: str | None = None
+) -> dict[str, int]:
+    """Resend refused rows as new rows (new row_guid): the owner's current version when it registered a
+    refresh function (the operator fixed the data at the source), else the original payload."""
+    query = select(ExchangeFeedback).where(ExchangeFeedback.status == "open")
+    if feedback_id:
+        query = query.where(ExchangeFeedback.id == feedback_id)
+    if topic:
+        query = query.where(ExchangeFeedback.topic == topic)
+    items = list(session.scalars(query.order_by(ExchangeFeedback.received_at)))
+    if feedback_id and not items:
+        raise FeedbackNotFound()
+    counts = {"resent": 0, "resolved": 0, "skipped": 0}
+    now = utcnow()
+    for item in items:
+        original = session.get(OutboxRecord, item.outbox_seq) if item.outbox_seq is not None else None
+        if original is None:
+            counts["skipped"] += 1
+            continue
+        spec = registry.get(original.topic)
+        payload: dict[str, Any] | None = dict(original.payload)
+        if spec is not None and spec.refresh is not None and original.key is not None:
+            payload = spec.refresh(session, original.key)
+        if payload is None:
+            item.status, item.resolved_at = "resolved", now
+            counts["resolved"] += 1
+            continue
+        record = emit(session, original.topic, payload, key=original.key, operation=original.operation)
+        session.flush()
+        item.status, item.resent_message_id, item.resolved_at = "resent", record.message_id, now
+        counts["resent"] += 1
+    if counts["resent"] or counts["resolved"]:
+        exlog.append(session, direction="local", kind="resend.feedback", detail={"topic": topic, **counts})
+    return counts
+
+
+def overview(session: Session) -> dict[str, Any]:
+    """The national page: lower nodes, and per node and topic received / applied / rejected and lag."""
+    now = utcnow()
+    nodes: dict[str, dict[str, Any]] = {}
+    for node in session.scalars(
+        select(ExchangeNode).order_by(ExchangeNode.division_code, ExchangeNode.requested_at)
+    ):
+        if node.status == "revoked" and node.node_id in nodes:
+            continue
+        nodes[node.node_id] = {
+            "node_id": node.node_id,
+            "node_name": node.node_name,
+            "division_code": node.division_code,
+            "tier": node.tier,
+            "status": node.status,
+            "topics": [],
+        }
+    for stats in session.scalars(
+        select(ExchangeTopicStats).order_by(ExchangeTopicStats.sender, ExchangeTopicStats.topic)
+    ):
+        entry: dict[str, Any] = nodes.setdefault(
+            stats.sender,
+            {"node_id": stats.sender, "node_name": stats.sender, "division_code": "", "tier": "", "status": "frontdb",
+             "topics": []},
+        )  # fmt: skip
+        entry["topics"].append(
+            {
+                "topic": stats.topic,
+                "table": stats.table_name,
+                "received": stats.received,
+                "applied": stats.applied,
+                "rejected": stats.rejected,
+                "duplicates": stats.duplicates,
+                "last_received_at": stats.last_received_at.isoformat() if stats.last_received_at else None,
+                "lag_seconds": round(stats.last_lag_seconds, 1)
+                if stats.last_lag_seconds is not None
+                else None,
+                "idle_seconds": _seconds(stats.last_received_at, now),
+            }
+        )
+    return {"generated_at": now.isoformat(), "nodes": list(nodes.values())}
+
+
+def verify_log(session: Session) -> exlog.LogVerdict:
+    """Verify the exchange log's hash chain."""
+    return exlog.verify(session)

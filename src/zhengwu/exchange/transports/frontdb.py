@@ -1,0 +1,337 @@
+"""The 前置库 (front-end database) transport: national ``up_*``/``dn_*`` tables in a separate database.
+
+The lower node writes ``up_*`` rows append-only (standards §3.2: never update a row the national ETL
+may have read; every change is a new row with a new ``row_guid``) and polls the abnormal-feedback
+tables ``dn_audit_abnormal``, ``dn_lic_data_error`` and ``dn_uc_adult_abnormal`` by ``cd_time``
+watermark. An upper node (the national node in demos) reads ``up_*`` by the same watermark, applies
+the rows through its inbox and writes refused rows back as ``dn_*`` abnormal rows.
+
+The DDL follows the national shape (snowflake ``id`` primary key, business columns, control columns,
+tenant/audit columns, ``version``) and adds two things of ours: an index on ``(cd_time, id)`` for the
+watermark and a unique index on ``row_guid`` so that a write repeated after a crash is not duplicated.
+``cd_time`` and other datetimes are stored as Beijing wall time, as the national tables do.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.engine import Engine
+
+from zhengwu.exchange import national
+from zhengwu.exchange.national import (
+    AUDIT_ABNORMAL,
+    CONTROL_COLUMNS,
+    LIC_ERROR,
+    UC_ABNORMAL,
+    NationalTable,
+    RowError,
+)
+from zhengwu.exchange.transports import Delivery, OutboundBatch
+from zhengwu.kernel.clock import BEIJING, utcnow
+from zhengwu.kernel.db import make_engine
+
+# Which control columns each kind of table carries (national DDL).
+_ABNORMAL_CONTROL: Final = ("row_guid", "cd_time")
+_LIC_ERROR_CONTROL: Final = ("cd_batch", "cd_operation", "cd_time", "data_source")
+_AUDIT_COLUMNS: Final = (
+    "tenant_id", "create_org_id", "create_user_id", "update_org_id", "update_user_id",
+)  # fmt: skip
+
+
+def control_columns(name: str) -> tuple[str, ...]:
+    """Control columns present in the national table ``name``."""
+    if name in (AUDIT_ABNORMAL, UC_ABNORMAL):
+        return _ABNORMAL_CONTROL
+    if name == LIC_ERROR:
+        return _LIC_ERROR_CONTROL
+    return tuple(c.name for c in CONTROL_COLUMNS)
+
+
+def _sql_type(column: national.Column) -> Any:
+    if column.kind == "int":
+        return Integer()
+    if column.kind == "datetime":
+        return DateTime()
+    return String(column.length or 255)
+
+
+def _build_table(metadata: MetaData, spec: NationalTable) -> Table:
+    controls = {c.name: c for c in CONTROL_COLUMNS}
+    columns: list[Column[Any]] = [
+        Column("id", BigInteger, primary_key=True, autoincrement=False, comment="雪花算法生成的ID")
+    ]
+    names = set()
+    for col in (*spec.columns, *(controls[n] for n in control_columns(spec.name))):
+        if col.name in names:
+            continue
+        names.add(col.name)
+        columns.append(
+            Column(col.name, _sql_type(col), nullable=not col.required, comment=col.comment or None)
+        )
+    for name in _AUDIT_COLUMNS:
+        columns.append(Column(name, BigInteger, nullable=False, default=0))
+    if "create_time" not in names:  # up_uc_province_user's create_time is business data (注册时间)
+        columns.append(Column("create_time", DateTime, nullable=False))
+    columns.append(Column("update_time", DateTime, nullable=False))
+    columns.append(Column("version", Integer, nullable=False, default=1))
+    extras: list[Any] = [Index(f"ix_{spec.name}_cd_time_id", "cd_time", "id")]
+    if "row_guid" in names:
+        extras.append(Index(f"ux_{spec.name}_row_guid", "row_guid", unique=True))
+    if spec.name == LIC_ERROR:
+        extras.append(Index(f"ux_{spec.name}_source_batch", "certificate_source_id", "cd_batch", unique=True))
+    return Table(spec.name, metadata, *columns, *extras, comment=spec.comment)
+
+
+def build_metadata() -> MetaData:
+    """Our schema of the national 前置库: every known ``up_*`` and ``dn_*`` table."""
+    metadata = MetaData()
+    for spec in (*national.UP_TABLES.values(), *national.DN_TABLES.values()):
+        _build_table(metadata, spec)
+    return metadata
+
+
+FRONTDB_METADATA: Final = build_metadata()
+
+
+class Snowflake:
+    """Increasing 63-bit ids: milliseconds since 2020 ‖ 10 bits of process ‖ 12-bit counter."""
+
+    EPOCH_MS: Final = 1_577_836_800_000
+
+    def __init__(self, worker: int | None = None) -> None:
+        self.worker = (os.getpid() if worker is None else worker) & 0x3FF
+        self._lock = threading.Lock()
+        self._last = 0
+        self._counter = 0
+
+    def next(self) -> int:
+        """The next id."""
+        with self._lock:
+            now = int(time.time() * 1000) - self.EPOCH_MS
+            if now <= self._last:
+                now = self._last
+                self._counter += 1
+                if self._counter >= 4096:
+                    self._last += 1
+                    now = self._last
+                    self._counter = 0
+            else:
+                self._counter = 0
+            self._last = now
+            return (now << 22) | (self.worker << 12) | self._counter
+
+
+def beijing_naive(value: str) -> datetime:
+    """``yyyyMMddHHmmss`` → naive Beijing wall time (the 前置库's datetime columns)."""
+    return datetime.strptime(value, "%Y%m%d%H%M%S")
+
+
+def compact(value: datetime) -> str:
+    """Naive Beijing wall time → ``yyyyMMddHHmmss``."""
+    return value.strftime("%Y%m%d%H%M%S")
+
+
+def beijing_now_naive() -> datetime:
+    """Now as naive Beijing wall time (seconds)."""
+    return utcnow().astimezone(BEIJING).replace(tzinfo=None, microsecond=0)
+
+
+class FrontDb:
+    """A connection to a 前置库 with our national-shaped schema (created when missing)."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine: Engine = make_engine(url)
+        self.metadata = FRONTDB_METADATA
+        self.ids = Snowflake()
+        if create:
+            self.metadata.create_all(self.engine, checkfirst=True)
+
+    def table(self, name: str) -> Table:
+        """The table called ``name``."""
+        return self.metadata.tables[name]
+
+    def to_db(self, spec: NationalTable, row: Mapping[str, Any], *, when: datetime) -> dict[str, Any]:
+        """A national row (compact times) as 前置库 values with id and audit columns."""
+        table = self.table(spec.name)
+        values: dict[str, Any] = {"id": self.ids.next()}
+        for column in table.columns:
+            name = column.name
+            if name == "id" or name not in row:
+                continue
+            value = row[name]
+            if isinstance(column.type, DateTime) and isinstance(value, str):
+                value = beijing_naive(value)
+            elif isinstance(column.type, Integer) and isinstance(value, str):
+                value = int(value)
+            values[name] = value
+        for name in _AUDIT_COLUMNS:
+            values.setdefault(name, 0)
+        if "create_time" not in spec.by_name:
+            values["create_time"] = when
+        values["update_time"] = when
+        values.setdefault("version", 1)
+        return values
+
+    @staticmethod
+    def from_db(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A 前置库 row as a national row: times compact, id and audit columns dropped."""
+        spec = national.table(table.name)
+        business = set(spec.by_name) if spec is not None else set()
+        skip = {"id", "version", "create_time", "update_time", *_AUDIT_COLUMNS} - business
+        row: dict[str, Any] = {}
+        for column in table.columns:
+            if column.name in skip:
+                continue
+            value = values[column.name]
+            row[column.name] = compact(value) if isinstance(value, datetime) else value
+        return row
+
+    def read_since(
+        self, name: str, after: tuple[str, int], *, settle_seconds: float, limit: int
+    ) -> list[dict[str, Any]]:
+        """Rows of ``name`` after the (cd_time, id) watermark whose cd_time has settled, oldest first."""
+        table = self.table(name)
+        since = beijing_naive(after[0])
+        cutoff = beijing_now_naive() - timedelta(seconds=settle_seconds)
+        query = (
+            select(table)
+            .where(
+                or_(table.c.cd_time > since, and_(table.c.cd_time == since, table.c.id > after[1])),
+                table.c.cd_time <= cutoff,
+            )
+            .order_by(table.c.cd_time, table.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def existing(self, conn: Any, table: Table, column: str, values: Sequence[Any]) -> set[Any]:
+        """Which of ``values`` already appear in ``table.column``."""
+        found: set[Any] = set()
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
+            found.update(
+                v for (v,) in conn.execute(select(table.c[column]).where(table.c[column].in_(chunk)))
+            )
+        return found
+
+    def append(self, name: str, rows: Sequence[Mapping[str, Any]], *, unique: str | None = "row_guid") -> int:
+        """Append national rows to ``name``, skipping any whose ``unique`` value is already there."""
+        spec = national.table(name)
+        if spec is None:
+            raise KeyError(name)
+        table = self.table(name)
+        when = beijing_now_naive()
+        with self.engine.begin() as conn:
+            if unique is not None:
+                present = self.existing(conn, table, unique, [r[unique] for r in rows])
+                rows = [r for r in rows if r[unique] not in present]
+            if rows:
+                conn.execute(insert(table), [self.to_db(spec, r, when=when) for r in rows])
+        return len(rows)
+
+    def dispose(self) -> None:
+        """Close the pool."""
+        self.engine.dispose()
+
+
+class FrontDbTransport:
+    """Writes batches into the 前置库's ``up_*`` tables; an append is the acknowledgement."""
+
+    name = "frontdb"
+
+    def __init__(self, frontdb: FrontDb) -> None:
+        self.frontdb = frontdb
+
+    def send(self, batch: OutboundBatch) -> Delivery:
+        """Check rows against the national DDL (a bad row must not block the table) and append the rest."""
+        spec = national.UP_TABLES.get(batch.table)
+        rejected: dict[str, RowError] = {}
+        valid: list[dict[str, Any]] = []
+        for record in batch.records:
+            if spec is None:
+                rejected[record.row_guid] = RowError(
+                    "unknown_table", f"前置库中没有数据表 {batch.table}", None
+                )
+                continue
+            errors = national.check_control(record.row) + national.check_columns(spec, record.row)
+            if errors:
+                reason = "；".join(e.reason for e in errors)
+                rejected[record.row_guid] = RowError(errors[0].code, reason, errors[0].column)
+            else:
+                valid.append(national.keep_known(spec, record.row))
+        if valid and spec is not None:
+            self.frontdb.append(spec.name, valid)
+        return Delivery(
+            accepted=frozenset(str(r["row_guid"]) for r in valid),
+            rejected=rejected,
+            peer="frontdb",
+            detail={"written": len(valid)},
+        )
+
+    def close(self) -> None:
+        """Release the pool."""
+        self.frontdb.dispose()
+
+
+def feedback_row_guid(table_row_guid: str, error: str) -> str:
+    """A deterministic id for an abnormal-feedback row (the same refusal is written once)."""
+    from zhengwu.exchange.canonical import sm3_hex
+
+    return sm3_hex(f"{table_row_guid}|{error}".encode())[:32]
+
+
+def abnormal_rows(
+    spec: NationalTable, refused: Iterable[tuple[Mapping[str, Any], RowError]], *, ingested_at: datetime
+) -> tuple[str, list[dict[str, Any]]]:
+    """National abnormal-feedback rows for refused ``up_*`` rows (the table depends on the data set)."""
+    target = spec.feedback_table or AUDIT_ABNORMAL
+    now = compact(ingested_at)
+    rows: list[dict[str, Any]] = []
+    for row, error in refused:
+        if target == LIC_ERROR:
+            item = {c.name: row.get(c.name) for c in spec.columns}
+            item.update(
+                cd_batch=row.get("cd_batch"),
+                cd_operation=row.get("cd_operation") or "I",
+                cd_time=now,
+                data_source=row.get("data_source"),
+                error_remark=f"{error.code}：{error.reason}"[:512],
+            )
+        else:
+            item = {
+                "row_guid": feedback_row_guid(str(row.get("row_guid")), error.code),
+                "cd_time": now,
+                "err_type": error.code[:100],
+                "remark": error.reason[:1000],
+                "table_cd_batch": str(row.get("cd_batch") or "")[:32],
+                "table_cd_source": str(row.get("data_source") or "")[:10],
+                "table_cd_time": row.get("cd_time") or now,
+                "table_name": spec.comment[:50],
+                "table_row_guid": str(row.get("row_guid"))[:50],
+                "table_sql_name": spec.name,
+                "table_update_time": now,
+            }
+        rows.append(item)
+    return target, rows

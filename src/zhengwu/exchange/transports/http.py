@@ -1,0 +1,142 @@
+"""Signed HTTP between zhengwu nodes: ``POST {upstream}/exchange/v1/batches`` with a signed batch,
+answered by a receipt signed by the upper node (verified against the upstream CA kept at join)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any, Final
+
+import httpx
+
+from zhengwu.exchange.credentials import CredentialStore
+from zhengwu.exchange.national import RowError
+from zhengwu.exchange.signing import seal, verify
+from zhengwu.exchange.transports import Delivery, OutboundBatch, TransportError
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import Settings
+from zhengwu.kernel.errors import DomainError
+
+API: Final = "/exchange/v1"
+_TRANSIENT_STATUS: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def post_json(client: httpx.Client, url: str, body: bytes, trace_id: str | None) -> httpx.Response:
+    """POST a JSON body; network problems become transient TransportErrors."""
+    headers = {"Content-Type": "application/json"}
+    if trace_id:
+        headers["X-Request-ID"] = trace_id
+    try:
+        return client.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        raise TransportError(
+            f"upstream unreachable: {type(exc).__name__}", transient=True, code="unreachable"
+        ) from exc
+
+
+def raise_for_answer(response: httpx.Response) -> None:
+    """Turn an error answer into a TransportError (transient for 5xx/429/408, permanent otherwise)."""
+    if response.status_code == 200:
+        return
+    code = f"http_{response.status_code}"
+    detail = ""
+    try:
+        body = response.json()
+        code = str(body.get("code") or code)
+        detail = str(body.get("detail_en") or body.get("detail") or "")
+    except (ValueError, AttributeError):
+        pass
+    retry_after: float | None = None
+    if "retry-after" in response.headers:
+        try:
+            retry_after = float(response.headers["retry-after"])
+        except ValueError:
+            retry_after = None
+    raise TransportError(
+        f"upstream answered {response.status_code} {code}: {detail}"[:500],
+        transient=response.status_code in _TRANSIENT_STATUS,
+        code=code,
+        retry_after=retry_after,
+    )
+
+
+def batch_document(settings: Settings, batch: OutboundBatch) -> dict[str, Any]:
+    """The batch as signed: one fresh nonce and send time per attempt, the same records every time."""
+    return {
+        "type": "batch",
+        "batch_id": batch.batch_id,
+        "sender": settings.node_id,
+        "sender_division": settings.division_code,
+        "topic": batch.topic,
+        "table": batch.table,
+        "sent_at": utcnow().isoformat(),
+        "nonce": secrets.token_hex(16),
+        "trace_id": batch.trace_id,
+        "records": [
+            {"message_id": r.message_id, "seq": r.seq, "trace_id": r.trace_id, "row": r.row}
+            for r in batch.records
+        ],
+    }
+
+
+class HttpTransport:
+    """Delivers batches to ``ZHENGWU_UPSTREAM_URL`` over signed HTTP."""
+
+    name = "http"
+
+    def __init__(
+        self, settings: Settings, credentials: CredentialStore, client: httpx.Client | None = None
+    ) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self.client = client or httpx.Client(timeout=settings.exchange.request_timeout_seconds)
+
+    def send(self, batch: OutboundBatch) -> Delivery:
+        """Sign, post, and check the signed receipt."""
+        if not self.settings.upstream_url:
+            raise TransportError("no upstream configured", transient=True, code="no_upstream")
+        credential = self.credentials.uplink()
+        if credential is None:
+            raise TransportError("not joined to the upstream node", transient=True, code="not_joined")
+        envelope = seal(batch_document(self.settings, batch), credential)
+        body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        response = post_json(self.client, f"{self.settings.upstream_url}{API}/batches", body, batch.trace_id)
+        raise_for_answer(response)
+        return self._read_receipt(response, batch, envelope["signature"]["digest"])
+
+    def _read_receipt(self, response: httpx.Response, batch: OutboundBatch, digest: str) -> Delivery:
+        try:
+            opened = verify(
+                response.json(), self.credentials.upstream_trust(), at=utcnow(), revocation="none"
+            )
+        except (ValueError, DomainError) as exc:
+            # An unreadable or unverifiable receipt proves nothing: send again (the inbox is idempotent).
+            raise TransportError(f"bad receipt: {exc}", transient=True, code="bad_receipt") from exc
+        doc = opened.document
+        if (
+            doc.get("type") != "receipt"
+            or doc.get("batch_id") != batch.batch_id
+            or doc.get("batch_digest") != digest
+        ):
+            raise TransportError("receipt does not answer this batch", transient=True, code="bad_receipt")
+        accepted = frozenset(str(g) for g in doc.get("accepted") or [])
+        rejected: dict[str, RowError] = {}
+        for item in doc.get("rejected") or []:
+            if isinstance(item, dict) and isinstance(item.get("row_guid"), str):
+                rejected[item["row_guid"]] = RowError(
+                    str(item.get("code") or "rejected"),
+                    str(item.get("reason") or "上级节点拒收"),
+                    item.get("column"),
+                )
+        return Delivery(
+            accepted=accepted,
+            rejected=rejected,
+            peer=str(doc.get("receiver") or "") or None,
+            batch_digest=digest,
+            receipt_digest=opened.digest,
+            duplicate=bool(doc.get("duplicate")),
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()

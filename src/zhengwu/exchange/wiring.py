@@ -1,0 +1,90 @@
+"""Composition helpers: the default topic registry and installing the exchange into an app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from zhengwu.exchange import routes, verification
+from zhengwu.exchange.models import ExchangeCredential, ExchangeFeedback
+from zhengwu.exchange.national import RowError
+from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.exchange.topics import TopicRegistry
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.codes import validate_catalog_code, validate_license_id, validate_task_code, validate_uscc
+from zhengwu.kernel.config import Settings
+from zhengwu.kernel.session import unit_of_work
+
+_TASK_TABLES = ("up_task_general_basic", "up_task_public_basic", "up_task_directory", "dn_task_general_basic")
+
+
+def _code_check(
+    column: str, validator: Callable[..., Any], label: str
+) -> Callable[[Mapping[str, Any]], Iterable[RowError]]:
+    def check(row: Mapping[str, Any]) -> Iterable[RowError]:
+        value = row.get(column)
+        if value in (None, ""):
+            return []
+        verdict = validator(value)
+        if verdict.ok:
+            return []
+        return [RowError(f"invalid_{column}", f"{label}（{column}）无效：{verdict.reason_zh}", column)]
+
+    return check
+
+
+def default_topics(settings: Settings) -> TopicRegistry:
+    """National tables by convention, national code checks, and the license registry index."""
+    registry = TopicRegistry()
+    for table in _TASK_TABLES:
+        registry.check_table(table, _code_check("catalog_code", validate_catalog_code, "基本编码"))
+        if table != "up_task_directory":
+            registry.check_table(table, _code_check("task_code", validate_task_code, "实施编码"))
+    registry.check_table("up_task_general_material", _code_check("task_code", validate_task_code, "实施编码"))
+    registry.check_table(
+        "up_lic_data", _code_check("certificate_source_id", validate_license_id, "电子证照标识")
+    )
+    registry.check_table("up_lic_data", _code_check("issue_dept_code", validate_uscc, "证照颁发机构代码"))
+    registry.on_table("up_lic_data", verification.license_registry_apply(settings))
+    return registry
+
+
+def health(runtime: ExchangeRuntime) -> Callable[[], dict[str, Any]]:
+    """``/_status`` probe: uplink certificate and expiry, open abnormal feedback."""
+
+    def probe() -> dict[str, Any]:
+        with unit_of_work(runtime.session_factory) as session:
+            uplink = session.scalars(
+                select(ExchangeCredential)
+                .where(ExchangeCredential.purpose == "uplink", ExchangeCredential.status == "active")
+                .limit(1)
+            ).first()
+            open_feedback = session.scalar(
+                select(func.count()).select_from(ExchangeFeedback).where(ExchangeFeedback.status == "open")
+            )
+        days = (uplink.not_after - utcnow()).days if uplink is not None and uplink.not_after else None
+        needs_uplink = bool(runtime.settings.upstream_url) and runtime.settings.exchange.transport == "http"
+        return {
+            "ok": (not needs_uplink or uplink is not None) and (days is None or days > 0),
+            "transport": runtime.settings.exchange.transport,
+            "joined": uplink is not None,
+            "certificate_days_left": days,
+            "open_feedback": int(open_feedback or 0),
+        }
+
+    return probe
+
+
+def install(app: FastAPI, settings: Settings, registry: TopicRegistry) -> ExchangeRuntime:
+    """Create the runtime, include the routers and register the health probe."""
+    runtime = ExchangeRuntime.create(settings, app.state.session_factory, registry)
+    app.state.exchange = runtime
+    app.include_router(routes.node_router)
+    app.include_router(routes.api_router)
+    app.include_router(routes.verify_router)
+    app.include_router(routes.page_router)
+    app.state.health_probes["exchange"] = health(runtime)
+    return runtime

@@ -1,0 +1,180 @@
+"""``zhengwu worker``: the background side of a node (composition-root level).
+
+Relays the outbox upward through the configured transport (signed HTTP or the 前置库), collects
+abnormal feedback from the 前置库, and — on an upper node reading a lower node's 前置库 — ingests its
+``up_*`` rows. ``--until-idle`` stops as soon as nothing is due (tests, cron, benchmarks).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete
+
+from zhengwu.exchange.frontdb_sync import ingest_frontdb, poll_feedback
+from zhengwu.exchange.models import ExchangeNonce, VerificationCache
+from zhengwu.exchange.relay import Relay, RelayStats
+from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.exchange.transports import Transport
+from zhengwu.exchange.transports.frontdb import FrontDb, FrontDbTransport
+from zhengwu.exchange.transports.http import HttpTransport
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import Settings, Tier
+from zhengwu.kernel.db import make_engine
+from zhengwu.kernel.logging import configure_logging, get_logger
+from zhengwu.kernel.session import make_session_factory, unit_of_work
+
+log = get_logger("zhengwu.worker")
+
+HOUSEKEEPING_SECONDS = 60.0
+
+
+@dataclass
+class WorkerStats:
+    """Totals of a worker run."""
+
+    relayed: RelayStats = field(default_factory=RelayStats)
+    ingested: int = 0
+    feedback: int = 0
+    loops: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain numbers for printing."""
+        return {
+            "batches": self.relayed.batches,
+            "rows": self.relayed.rows,
+            "acknowledged": self.relayed.acknowledged,
+            "rejected": self.relayed.rejected,
+            "failed_batches": self.relayed.failed_batches,
+            "dead": self.relayed.dead,
+            "ingested": self.ingested,
+            "feedback": self.feedback,
+            "loops": self.loops,
+        }
+
+
+@dataclass
+class Roles:
+    """What this node's worker does, derived from its settings."""
+
+    transport: Transport | None
+    frontdb: FrontDb | None
+    ingest_from: str | None  # sender name of the lower node whose 前置库 we read
+    poll_feedback: bool
+
+
+def roles(settings: Settings, runtime: ExchangeRuntime) -> Roles:
+    """Choose transport and 前置库 duties from the settings."""
+    conf = settings.exchange
+    frontdb = FrontDb(conf.frontdb_url) if conf.frontdb_url else None
+    upper_reader = frontdb is not None and (settings.tier is Tier.NATIONAL or not settings.upstream_url)
+    transport: Transport | None = None
+    if conf.transport == "frontdb" and frontdb is not None and not upper_reader:
+        transport = FrontDbTransport(frontdb)
+    elif conf.transport == "http" and settings.upstream_url:
+        transport = HttpTransport(settings, runtime.credentials)
+    return Roles(
+        transport=transport,
+        frontdb=frontdb,
+        ingest_from=(conf.frontdb_peer or "frontdb") if upper_reader else None,
+        poll_feedback=isinstance(transport, FrontDbTransport),
+    )
+
+
+def housekeeping(runtime: ExchangeRuntime) -> None:
+    """Forget nonces older than the freshness window and expired verification answers."""
+    now = utcnow()
+    window = timedelta(seconds=2 * runtime.settings.exchange.freshness_seconds)
+    with unit_of_work(runtime.session_factory) as session:
+        session.execute(delete(ExchangeNonce).where(ExchangeNonce.seen_at < now - window))
+        session.execute(delete(VerificationCache).where(VerificationCache.expires_at < now))
+
+
+def run(
+    runtime: ExchangeRuntime,
+    *,
+    until_idle: bool = False,
+    max_seconds: float | None = None,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[WorkerStats], None] | None = None,
+) -> WorkerStats:
+    """The worker loop over an existing runtime."""
+    stop = stop or threading.Event()
+    settings = runtime.settings
+    duties = roles(settings, runtime)
+    relay = Relay(runtime, duties.transport, should_stop=stop.is_set) if duties.transport else None
+    stats = WorkerStats()
+    started = time.monotonic()
+    last_housekeeping = 0.0
+    try:
+        while not stop.is_set():
+            stats.loops += 1
+            worked = 0
+            if relay is not None:
+                moved = relay.run_once()
+                stats.relayed.merge(moved)
+                worked += moved.rows
+            if duties.frontdb is not None and duties.ingest_from is not None:
+                ingested = ingest_frontdb(runtime, duties.frontdb, sender=duties.ingest_from)
+                stats.ingested += ingested.rows
+                worked += ingested.rows
+            if duties.frontdb is not None and duties.poll_feedback:
+                polled = poll_feedback(runtime, duties.frontdb)
+                stats.feedback += polled.feedback
+                worked += polled.rows
+            if time.monotonic() - last_housekeeping > HOUSEKEEPING_SECONDS:
+                housekeeping(runtime)
+                last_housekeeping = time.monotonic()
+            if on_progress is not None:
+                on_progress(stats)
+            if max_seconds is not None and time.monotonic() - started > max_seconds:
+                break
+            if worked == 0:
+                if until_idle:
+                    break
+                stop.wait(settings.exchange.poll_seconds)
+    finally:
+        if relay is not None:
+            relay.release()
+        if duties.transport is not None:
+            duties.transport.close()
+        elif duties.frontdb is not None:
+            duties.frontdb.dispose()
+    return stats
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    until_idle: bool = False,
+    max_seconds: float | None = None,
+    on_progress: Callable[[WorkerStats], None] | None = None,
+) -> WorkerStats:
+    """Build the runtime from settings and run the loop; SIGTERM/SIGINT stop it after the current batch."""
+    from zhengwu.main import exchange_topics, import_models
+
+    configure_logging(settings.log_level, json_output=settings.log_json)
+    import_models()
+    engine = make_engine(settings.database_url)
+    runtime = ExchangeRuntime.create(settings, make_session_factory(engine), exchange_topics(settings))
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        stats = run(
+            runtime, until_idle=until_idle, max_seconds=max_seconds, stop=stop, on_progress=on_progress
+        )
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        engine.dispose()
+    log.info("worker_stopped", **stats.as_dict())
+    return stats

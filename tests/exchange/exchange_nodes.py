@@ -1,0 +1,78 @@
+"""Helpers for two-node exchange tests: in-process nodes and the join dance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from zhengwu.exchange import join
+from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.exchange.transports.http import HttpTransport
+from zhengwu.kernel.config import Settings, Tier
+from zhengwu.kernel.session import unit_of_work
+
+NATIONAL_URL = "http://national.test"
+
+
+@dataclass
+class Node:
+    """One in-process node."""
+
+    settings: Settings
+    app: Any
+    client: TestClient
+    runtime: ExchangeRuntime
+
+    def uow(self) -> Any:
+        """A unit of work on this node's database."""
+        return unit_of_work(self.runtime.session_factory)
+
+
+def make_node(settings: Settings, factory: sessionmaker[Session]) -> Node:
+    """Create an app for ``settings`` whose sessions use ``factory``."""
+    from zhengwu.main import create_app
+
+    app = create_app(settings)
+    app.state.session_factory = factory
+    runtime: ExchangeRuntime = app.state.exchange
+    runtime.rebind(factory)
+    client = TestClient(app, raise_server_exceptions=False, base_url=settings.public_url)
+    return Node(settings, app, client, runtime)
+
+
+def node_settings(tmp: Path, database_url: str, *, national: bool, **extra: Any) -> Settings:
+    """Settings of a test node (national 000000 or Hebei 130000)."""
+    exchange = {"retry_base_seconds": 0.01, "retry_max_seconds": 0.05, "frontdb_settle_seconds": 0.0}
+    exchange.update(extra.pop("exchange", {}))
+    return Settings(
+        data_dir=tmp / ("national" if national else "hebei"),
+        database_url=database_url,
+        tier=Tier.NATIONAL if national else Tier.PROVINCE,
+        division_code="000000" if national else "130000",
+        node_id="national" if national else "hebei",
+        node_name="国家政务服务平台（测试）" if national else "河北省政务服务平台（测试）",
+        public_url=NATIONAL_URL if national else "http://hebei.test",
+        upstream_url=None if national else NATIONAL_URL,
+        log_level="DEBUG",
+        exchange=exchange,
+        **extra,
+    )
+
+
+def join_nodes(province: Node, national: Node) -> None:
+    """Run the whole join: request, approve on the national node, install on the province node."""
+    first = join.join(province.runtime, client=national.client)
+    assert first.status == "requested"
+    with national.uow() as session:
+        join.approve(session, national.runtime, province.settings.node_id)
+    second = join.join(province.runtime, client=national.client)
+    assert second.status == "joined", second
+
+
+def http_transport(province: Node, national: Node) -> HttpTransport:
+    """The province's signed HTTP transport, wired to the national app."""
+    return HttpTransport(province.settings, province.runtime.credentials, client=national.client)

@@ -1,0 +1,204 @@
+"""Two real nodes over HTTP: join, province → national delivery with receipts, a refused row coming back
+as abnormal feedback, store and forward while the national node is down, and an intact exchange log."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from zhengwu.exchange import service
+from zhengwu.kernel.db import make_engine
+from zhengwu.kernel.events import emit
+from zhengwu.kernel.migrate import upgrade
+from zhengwu.kernel.session import make_session_factory, unit_of_work
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def node_env(root: Path, name: str, port: int, upstream: int | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGWU_")}
+    env.update(
+        {
+            "ZHENGWU_DATA_DIR": str(root / name),
+            "ZHENGWU_DATABASE_URL": f"sqlite:///{(root / name / 'zhengwu.db').as_posix()}",
+            "ZHENGWU_TIER": "province" if upstream else "national",
+            "ZHENGWU_DIVISION_CODE": "130000" if upstream else "000000",
+            "ZHENGWU_NODE_ID": name,
+            "ZHENGWU_NODE_NAME": "河北省（端到端测试）" if upstream else "国家（端到端测试）",
+            "ZHENGWU_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "ZHENGWU_LOG_LEVEL": "INFO",
+            "ZHENGWU_EXCHANGE__RETRY_BASE_SECONDS": "0.2",
+            "ZHENGWU_EXCHANGE__RETRY_MAX_SECONDS": "0.5",
+            "ZHENGWU_EXCHANGE__POLL_SECONDS": "0.2",
+            "ZHENGWU_EXCHANGE__REQUEST_TIMEOUT_SECONDS": "5",
+        }
+    )
+    if upstream:
+        env["ZHENGWU_UPSTREAM_URL"] = f"http://127.0.0.1:{upstream}"
+    (root / name).mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "zhengwu", *args],
+        check=False,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"zhengwu {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+class Server:
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.env, self.port = env, port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "zhengwu", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/_status", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError("node did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[tuple[dict[str, str], Server, dict[str, str], Server]]:
+    nport, pport = free_port(), free_port()
+    nenv = node_env(tmp_path, "national", nport, None)
+    penv = node_env(tmp_path, "hebei", pport, nport)
+    for env in (nenv, penv):
+        upgrade(env["ZHENGWU_DATABASE_URL"])
+    national, province = Server(nenv, nport), Server(penv, pport)
+    national.start()
+    province.start()
+    try:
+        yield nenv, national, penv, province
+    finally:
+        province.stop()
+        national.stop()
+
+
+def emit_rows(env: dict[str, str], rows: list[dict[str, Any]]) -> None:
+    engine = make_engine(env["ZHENGWU_DATABASE_URL"])
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            for row in rows:
+                emit(session, "e2e.up_pro_result", row, key=row["project_no"])
+    finally:
+        engine.dispose()
+
+
+def result_row(i: int, **over: Any) -> dict[str, Any]:
+    row = {
+        "project_no": f"E2E{i:08d}",
+        "result_type": "0",
+        "result_date": "20241201103000",
+        "is_delivery_results": "0",
+    }
+    row.update(over)
+    return row
+
+
+def topic_status(env: dict[str, str]) -> dict[str, Any]:
+    """The province's outbox counts for the e2e topic, read from its database."""
+    engine = make_engine(env["ZHENGWU_DATABASE_URL"])
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            topics = {t["topic"]: t for t in service.outbox_status(session)}
+    finally:
+        engine.dispose()
+    return topics["e2e.up_pro_result"]
+
+
+def test_two_nodes_over_http(nodes: tuple[dict[str, str], Server, dict[str, str], Server]) -> None:
+    nenv, national, penv, _province = nodes
+    # Joining: request, approve on the national node, install.
+    assert "requested" in cli(penv, "exchange", "join").stdout
+    assert "pending" in cli(penv, "exchange", "join").stdout
+    cli(nenv, "exchange", "nodes", "approve", "hebei")
+    assert "joined" in cli(penv, "exchange", "join").stdout
+
+    # Delivery with receipts; one row lacks a NOT NULL column and is refused with its reason.
+    emit_rows(penv, [result_row(i) for i in range(40)] + [result_row(99, result_type=None)])
+    cli(penv, "worker", "--until-idle")
+    topic = topic_status(penv)
+    assert (topic["acknowledged"], topic["rejected"], topic["pending"]) == (40, 1, 0)
+    feedback = [json.loads(line) for line in cli(penv, "exchange", "feedback", "--json").stdout.splitlines()]
+    assert (
+        len(feedback) == 1 and feedback[0]["key"] == "E2E00000099" and "result_type" in feedback[0]["reason"]
+    )
+
+    overview = httpx.get(f"{national.url}/api/v1/exchange/overview", timeout=5).json()
+    (hebei,) = [n for n in overview["nodes"] if n["node_id"] == "hebei"]
+    (stats,) = hebei["topics"]
+    assert (stats["received"], stats["applied"], stats["rejected"]) == (41, 40, 1)
+    page = httpx.get(f"{national.url}/exchange/overview", timeout=5).text
+    assert "河北省（端到端测试）" in page and "e2e.up_pro_result" in page
+
+    # Store and forward: the national node is down, the province keeps queueing, then drains in order.
+    national.stop()
+    emit_rows(penv, [result_row(100 + i) for i in range(30)])
+    cli(penv, "worker", "--until-idle")
+    topic = topic_status(penv)
+    assert topic["pending"] == 30 and topic["lag_seconds"] > 0 and topic["dead"] == 0
+    national.start()
+    time.sleep(0.6)  # the backoff (at most 0.5 s here) expires
+    cli(penv, "worker", "--until-idle")
+    topic = topic_status(penv)
+    assert (topic["acknowledged"], topic["pending"]) == (70, 0)
+    overview = httpx.get(f"{national.url}/api/v1/exchange/overview", timeout=5).json()
+    (hebei,) = [n for n in overview["nodes"] if n["node_id"] == "hebei"]
+    assert hebei["topics"][0]["applied"] == 70 and hebei["topics"][0]["duplicates"] == 0
+
+    # Both exchange logs are intact hash chains.
+    for env in (penv, nenv):
+        engine = make_engine(env["ZHENGWU_DATABASE_URL"])
+        with unit_of_work(make_session_factory(engine)) as session:
+            verdict = service.verify_log(session)
+        engine.dispose()
+        assert verdict.ok and verdict.entries >= 4, verdict.problems
