@@ -156,3 +156,40 @@ def test_expired_tokens_are_inactive(
     monkeypatch.setattr(time, "time", lambda: real() + 3600)
     info = client.post("/oidc/introspect", data={"token": access}, auth=(made.client_id, made.secret)).json()
     assert info == {"active": False}
+
+
+def test_group_commit_writes_every_issuance_before_answering(session: Session, oidc: OidcRuntime) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from zhengwu.identity.oidc.issuance import IssuanceRecorder
+
+    recorder = IssuanceRecorder(lambda: oidc.session_factory, checkpoint_seconds=3600)
+    now = datetime.now(UTC)
+
+    def record(i: int) -> dict[str, Any]:
+        return {
+            "jti": f"group-{i}",
+            "client_id": "zwgroup",
+            "grant_type": "client_credentials",
+            "account_id": None,
+            "scope": "api",
+            "audience": "urn:api",
+            "issued_at": now,
+            "expires_at": now + timedelta(minutes=10),
+        }
+
+    async def burst(start: int) -> None:
+        await asyncio.gather(*(recorder.record([record(start + i)]) for i in range(20)))
+
+    asyncio.run(burst(0))
+    rows = session.scalars(select(OidcIssuance).where(OidcIssuance.client_id == "zwgroup")).all()
+    assert len(rows) == 20
+    chained = select(AuthEvent).where(
+        AuthEvent.event_type == "token_issued", AuthEvent.client_id == "zwgroup"
+    )
+    assert session.scalars(chained).all() == []  # within the checkpoint interval: recorded, not yet chained
+    recorder._checkpoint = 0  # the next flush covers everything since the last chain event
+    asyncio.run(burst(100))
+    events = session.scalars(chained).all()
+    assert len(events) == 1 and events[0].detail["count"] == 40

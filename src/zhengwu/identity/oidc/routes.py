@@ -467,13 +467,15 @@ async def token_endpoint(request: Request) -> Response:
     meta = deps.request_meta(request)
     grant_type = oreq.form.get("grant_type")
     client_id = _client_id_of(oreq)
-    fast = (
-        grant_type == "client_credentials"
-        and runtime.settings.issuance_batch
-        and client_id is not None
-        and runtime.clients.cached(client_id) is not None
-        and runtime.fresh_key_material() is not None
-    )
+    fast = grant_type == "client_credentials" and runtime.settings.issuance_batch and client_id is not None
+    if fast and client_id is not None:
+        # Warm the caches with read-only work off the event loop; all writes then go through the one
+        # issuance writer (concurrent SQLite transactions that read first and write later would collide).
+        if runtime.clients.cached(client_id) is None:
+            await run_in_threadpool(runtime.clients.loader(runtime.session_factory), client_id)
+        if runtime.fresh_key_material() is None:
+            await run_in_threadpool(runtime.key_material)
+        fast = runtime.clients.cached(client_id) is not None and runtime.fresh_key_material() is not None
     if fast:
         # Everything needed is in memory: sign in the event loop, then wait for the audit group commit.
         status, body, headers = runtime.server.create_token_response(oreq)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from authlib.common.security import is_secure_transport
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -60,6 +61,9 @@ class OidcRuntime:
         self.server: ZhengwuServer = ZhengwuServer(self)
         self.dispatcher: LogoutDispatcher = LogoutDispatcher(self)
         self.allow_http = not settings.production
+        if settings.production and not is_secure_transport(self.issuer):
+            # RFC 6749 §3.1/§3.2: the endpoints must be served over TLS (loopback excepted).
+            raise ValueError("ZHENGWU_PUBLIC_URL must be https in production (OAuth 2.0 needs TLS)")
 
     # --- shared helpers -------------------------------------------------------------------------------
 

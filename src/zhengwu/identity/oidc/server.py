@@ -80,7 +80,19 @@ class OAuthRequest(OAuth2Request):  # type: ignore[misc]  # Authlib is untyped
         query: dict[str, list[str]],
         form: dict[str, list[str]],
     ) -> None:
-        super().__init__(method, uri, headers=headers)
+        # Authlib's constructor re-checks the transport of ``uri`` on every request (URL parsing,
+        # environment lookup); the runtime checks its own issuer URL once, so set the fields here.
+        self.method = method
+        self.uri = uri
+        self.headers = headers
+        self._body = None
+        self.client = None
+        self.auth_method = None
+        self.user = None
+        self.authorization_code = None
+        self.refresh_token = None
+        self.credential = None
+        self._scope = None
         self._args = {k: v[0] for k, v in query.items() if v}
         self._form = {k: v[0] for k, v in form.items() if v}
         merged: dict[str, list[str]] = {k: list(v) for k, v in query.items()}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from sqlalchemy.orm import Session
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zhengwu.identity.oidc.backchannel import logout_subscriber as _subscriber
 from zhengwu.identity.oidc.runtime import OidcRuntime
@@ -21,7 +23,26 @@ def install(app: FastAPI) -> OidcRuntime:
     app.include_router(routes.router)
     app.include_router(federation_routes.router)
     app.include_router(api.router)
+    # Innermost user middleware (inside the correlation/metrics middleware): the token endpoint skips
+    # the route table, whose matching costs more than the rest of a client-credentials request.
+    app.user_middleware.append(Middleware(TokenEndpointShortcut))
     return runtime
+
+
+class TokenEndpointShortcut:
+    """Dispatches ``POST /oidc/token`` straight to its handler."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/oidc/token" and scope["method"] == "POST":
+            from zhengwu.identity.oidc.routes import token_endpoint
+
+            response = await token_endpoint(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def logout_subscriber(app: FastAPI) -> Callable[[Session, DomainEvent], None]:
