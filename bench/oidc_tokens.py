@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Result, rate, report  # noqa: E402
+from harness import Result, rate, report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -190,7 +190,7 @@ def start_zhengwu(tmp: Path) -> tuple[subprocess.Popen[bytes], int, str, str]:
         env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
     client = json.loads(created.stdout)
-    proc = subprocess.Popen([*run, "serve", "--port", str(port)], env=env, cwd=tmp)  # noqa: S603
+    proc = subprocess.Popen([*run, "serve", "--port", str(port)], env=env, cwd=tmp)
     wait_http(port, "/.well-known/openid-configuration")
     return proc, port, client["client_id"], client["client_secret"]
 
@@ -230,7 +230,7 @@ def start_node_oidc_provider(tmp: Path) -> tuple[subprocess.Popen[bytes], int, s
     (work / "config.json").write_text(json.dumps(cfg))
     (work / "server.mjs").write_text(NODE_SERVER)
     env = {**os.environ, "NODE_ENV": "production"}
-    proc = subprocess.Popen([node, "server.mjs", "config.json"], cwd=work, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
+    proc = subprocess.Popen([node, "server.mjs", "config.json"], cwd=work, env=env, stdout=subprocess.DEVNULL)
     wait_http(port, "/.well-known/openid-configuration")
     version = json.loads((work / "node_modules" / "oidc-provider" / "package.json").read_text())["version"]
     print(

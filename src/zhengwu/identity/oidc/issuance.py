@@ -14,18 +14,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.audit import record_auth_event
 from zhengwu.identity.oidc.models import OidcIssuance
 from zhengwu.kernel.crypto.hashes import sm3
-from zhengwu.kernel.db import new_id
+from zhengwu.kernel.db import Base, new_id
 from zhengwu.kernel.logging import current_trace_id, get_logger
 
 log = get_logger("zhengwu.identity.oidc.issuance")
 
-_TABLE = OidcIssuance.__table__
+# A Core insert of the table: no ORM unit of work on the hot path.
+_INSERT = insert(Table(OidcIssuance.__tablename__, Base.metadata))
 _CHAIN_KEYS = ("id", "jti", "client_id", "grant_type", "account_id")
 
 
@@ -108,7 +109,7 @@ class IssuanceRecorder:
         try:
             session = self._factory()()
             try:
-                session.execute(_TABLE.insert(), rows)
+                session.execute(_INSERT, rows)
                 if time.monotonic() - self._last_chain >= self._checkpoint:
                     _chain(session, [*self._unchained, *rows])
                     chained = True
