@@ -14,6 +14,8 @@ from zhengwu.commands import catalog as catalog_commands
 from zhengwu.commands import codes as codes_commands
 from zhengwu.commands import exchange as exchange_commands
 from zhengwu.commands import identity as identity_commands
+from zhengwu.commands import pki as pki_commands
+from zhengwu.commands import seals as seals_commands
 from zhengwu.commands import users as users_commands
 from zhengwu.kernel.config import Settings
 
@@ -28,6 +30,8 @@ departments_app = typer.Typer(
 )
 app.add_typer(departments_app, name="departments")
 app.add_typer(codes_commands.app, name="codes")
+app.add_typer(pki_commands.app, name="pki")
+app.add_typer(seals_commands.app, name="seals")
 app.add_typer(exchange_commands.app, name="exchange")
 app.add_typer(catalog_commands.app, name="catalog")
 app.add_typer(users_commands.app, name="users")

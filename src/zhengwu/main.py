@@ -34,7 +34,8 @@ def import_models() -> MetaData:
     import zhengwu.identity.oidc.models
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
-    import zhengwu.orgs.models  # noqa: F401
+    import zhengwu.orgs.models
+    import zhengwu.seals.models  # noqa: F401
 
     return Base.metadata
 
@@ -97,11 +98,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from zhengwu.identity import routes as identity_routes
     from zhengwu.ops import routes as ops_routes
     from zhengwu.orgs import routes as orgs_routes
+    from zhengwu.seals import routes as seals_routes
 
     app.state.outbox_gauge = ops_routes.install_metrics(registry)
     app.include_router(ops_routes.router)
     app.include_router(orgs_routes.router)
     app.include_router(catalog_routes.router)
+    app.include_router(seals_routes.router)
+    app.include_router(seals_routes.pki_router)
     identity_routes.install(app)
     from zhengwu.identity.oidc import wiring as oidc_wiring
 

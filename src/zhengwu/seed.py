@@ -155,6 +155,11 @@ def seed_demo(settings: Settings) -> dict[str, Any]:
             national = settings.tier.value == "national"
             summary: dict[str, Any] = {"departments_added": seed_departments(session, national=national)}
             summary["accounts_added"] = seed_demo_accounts(session, settings)
+            if not national:
+                from zhengwu.seals.demo import seed_demo_seals
+
+                codes = [d.credit_code for d in demo_departments()]
+                summary["seals_added"] = seed_demo_seals(session, settings, credit_codes=codes)
         if settings.tier.value == "province":
             from zhengwu.catalog.demo import seed_catalog
 

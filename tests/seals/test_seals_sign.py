@@ -227,8 +227,9 @@ def test_trusted_time_keeps_a_signature_made_before_revocation_valid() -> None:
     ok = verify_ofd(stamped, trust=kit.trust, timestamps=timestamps)
     assert ok.verdict is Verdict.VALID, ok.as_json()
     assert ok.signatures[0].time_source == "timestamp"
+    # Revoked now and no trusted time: the claimed signing time proves nothing (GB/T 38540 basic check).
     unproven = verify_ofd(plain, trust=kit.trust, timestamps=timestamps)
-    assert unproven.verdict is Verdict.INDETERMINATE and "signer_cert_revoked_later" in _codes(
+    assert unproven.verdict is Verdict.INVALID and "signer_cert_revoked_later" in _codes(
         unproven.signatures[0]
     )
     late = sign_ofd(

@@ -41,3 +41,99 @@ class SigningError(SealError):
 
     code = "seals.signing"
     default_detail = "无法完成签章"
+
+
+class PkiNotInitialized(SealError):
+    """The node has no CA yet (`zhengwu pki init` has not run)."""
+
+    status_code = 503
+    code = "seals.pki_not_initialized"
+    default_detail = "本节点尚未初始化证书体系，请先运行 zhengwu pki init"
+
+
+class PkiAlreadyInitialized(SealError):
+    """`pki init` refuses to replace an existing CA."""
+
+    status_code = 409
+    code = "seals.pki_exists"
+    default_detail = "本节点已初始化证书体系，不能覆盖"
+
+
+class CertificateNotFound(SealError):
+    """No certificate of this node with that serial number or fingerprint."""
+
+    status_code = 404
+    code = "seals.certificate_not_found"
+    default_detail = "证书不存在"
+
+
+class CertificateRequestInvalid(SealError):
+    """A CSR does not parse, is not SM2 or its self-signature does not verify."""
+
+    status_code = 422
+    code = "seals.csr_invalid"
+    default_detail = "证书申请无效"
+
+
+class TrustAnchorInvalid(SealError):
+    """A certificate offered as a trust anchor (or its CRL) is unusable."""
+
+    status_code = 422
+    code = "seals.trust_anchor_invalid"
+    default_detail = "根证书无效"
+
+
+class TrustAnchorNotFound(SealError):
+    """No trust anchor with that fingerprint."""
+
+    status_code = 404
+    code = "seals.trust_anchor_not_found"
+    default_detail = "信任的根证书不存在"
+
+
+class SealNotFound(SealError):
+    """No seal with that esID."""
+
+    status_code = 404
+    code = "seals.seal_not_found"
+    default_detail = "电子印章不存在"
+
+
+class SealStateConflict(SealError):
+    """The requested status change is not allowed from the seal's current status."""
+
+    status_code = 409
+    code = "seals.seal_state"
+    default_detail = "印章当前状态不允许此操作"
+
+
+class SealInvalid(SealError):
+    """A seal creation request breaks a rule (name, picture, department, validity)."""
+
+    status_code = 422
+    code = "seals.seal_invalid"
+    default_detail = "印章信息无效"
+
+
+class SealForbidden(SealError):
+    """The caller may not manage or use this seal."""
+
+    status_code = 403
+    code = "seals.forbidden"
+    default_detail = "无权管理或使用该印章"
+
+
+class DocumentRejected(SealError):
+    """An uploaded document is empty, too large or of the wrong type."""
+
+    status_code = 400
+    code = "seals.document_rejected"
+    default_detail = "上传的文件无法处理"
+
+
+class DocumentTooLarge(DocumentRejected):
+    """An uploaded document exceeds the size cap."""
+
+    status_code = 413
+    code = "seals.document_too_large"
+    default_detail = "上传的文件过大"

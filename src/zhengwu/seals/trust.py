@@ -16,7 +16,9 @@ from zhengwu.kernel.pki import (
     CrlSource,
     PkiError,
     RevocationMode,
+    TimestampStatus,
     TrustStore,
+    ValidationStatus,
     verify_timestamp_token,
 )
 from zhengwu.seals.errors import SESFormatError
@@ -232,8 +234,28 @@ class PkiTimestampVerifier:
         self.store = store
 
     def __call__(self, token: bytes, data: bytes) -> datetime:
-        """The attested time, or ValueError when the token is not valid for `data`."""
+        """The attested time; TimestampUntrusted when the TSA is unknown, ValueError when the token is bad."""
         result = verify_timestamp_token(token, trust=self.store, data=data, conventions=TOLERANT_CONVENTIONS)
         if not result.ok:
+            if (
+                result.status is TimestampStatus.CHAIN_INVALID
+                and result.chain is not None
+                and result.chain.status in _UNPROVEN_TSA
+            ):
+                raise TimestampUntrusted(result.reason)
             raise ValueError(result.reason)
         return result.gen_time
+
+
+class TimestampUntrusted(ValueError):
+    """The token is intact but its TSA does not chain to a trusted anchor (or its status is unknown)."""
+
+
+_UNPROVEN_TSA = frozenset(
+    {
+        ValidationStatus.UNTRUSTED_ROOT,
+        ValidationStatus.ISSUER_NOT_FOUND,
+        ValidationStatus.CRL_NOT_FOUND,
+        ValidationStatus.CRL_EXPIRED,
+    }
+)

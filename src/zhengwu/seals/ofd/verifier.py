@@ -34,6 +34,7 @@ from zhengwu.seals.trust import (
     ChainValidator,
     SealState,
     SealStatusLookup,
+    TimestampUntrusted,
     TimestampVerifier,
     no_trust_anchors,
     summarize_certificate,
@@ -341,6 +342,15 @@ def _signing_time(
         else:
             try:
                 stamped = options.timestamps(ses.time_stamp, ses.signature)
+            except TimestampUntrusted as exc:
+                # An intact token from a TSA nobody here trusts proves no time: fall back to the claimed one.
+                rep.reasons.append(
+                    warning(
+                        "timestamp_untrusted",
+                        "签章时间戳的签发机构不受信任，签章时间无法证明",
+                        f"time-stamp authority not trusted: {exc}",
+                    )
+                )
             except (ValueError, SealError) as exc:
                 rep.reasons.append(
                     error("timestamp_invalid", "签章时间戳验证失败", f"time-stamp token invalid: {exc}")
@@ -388,7 +398,7 @@ def _check_seal_rules(
         rep.reasons.append(
             warning("seal_cert_list_empty", "印章未列出签章者证书", "the seal lists no signer certificate")
         )
-    _check_seal_status(seal.es_id, when, options, rep)
+    _check_seal_status(seal.es_id, when, options, rep, seal_der=ses.seal_der)
 
 
 def _digest_matches(kind: str, value: bytes, cert: bytes) -> bool:
@@ -402,10 +412,24 @@ def _digest_matches(kind: str, value: bytes, cert: bytes) -> bool:
     return False
 
 
-def _check_seal_status(es_id: str, when: datetime, options: VerifyOptions, rep: SignatureReport) -> None:
-    if options.seal_status is None:
+def _check_seal_status(
+    es_id: str, when: datetime, options: VerifyOptions, rep: SignatureReport, *, seal_der: bytes | None = None
+) -> None:
+    lookup = options.seal_status
+    if lookup is None:
         return
-    state = SealState(options.seal_status(es_id, when))
+    # A registry lookup may also tell whether this is the seal it registered under that esID.
+    matches = getattr(lookup, "matches", None)
+    if matches is not None and seal_der is not None and matches(es_id, seal_der) is False:
+        rep.reasons.append(
+            error(
+                "seal_mismatch",
+                "印章标识与本平台登记的印章不符（疑似伪造）",
+                "the seal differs from the one registered under this esID",
+            )
+        )
+        return
+    state = SealState(lookup(es_id, when))
     if state in (SealState.REVOKED, SealState.SUSPENDED):
         word = "吊销" if state is SealState.REVOKED else "挂起"
         rep.reasons.append(
@@ -420,13 +444,23 @@ def _check_seal_status(es_id: str, when: datetime, options: VerifyOptions, rep: 
         )
         return
     if rep.time_source != "timestamp":
-        now_state = SealState(options.seal_status(es_id, options.at))
-        if now_state in (SealState.REVOKED, SealState.SUSPENDED):
+        now_state = SealState(lookup(es_id, options.at))
+        if now_state is SealState.REVOKED:
+            # GB/T 38540 checks the status at verification time; only a trusted time-stamp proves that
+            # the signature is older than the revocation (conventions §17).
+            rep.reasons.append(
+                error(
+                    "seal_revoked_now",
+                    "印章已被吊销，且签章时间未经可信时间戳证明",
+                    "the seal is revoked now and the signing time is not time-stamped",
+                )
+            )
+        elif now_state is SealState.SUSPENDED:
             rep.reasons.append(
                 warning(
-                    f"seal_{now_state.value}_now",
-                    "印章现已失效，且签章时间未经可信时间戳证明",
-                    f"the seal is {now_state.value} now and the signing time is not time-stamped",
+                    "seal_suspended_now",
+                    "印章现已挂起，且签章时间未经可信时间戳证明",
+                    "the seal is suspended now and the signing time is not time-stamped",
                 )
             )
 
@@ -484,11 +518,13 @@ def _apply_chain_result(
         return
     if result.status is ChainStatus.REVOKED:
         if result.revoked_at is not None and result.revoked_at > when and rep.time_source != "timestamp":
+            # Revoked now; without a trusted time-stamp the claimed signing time proves nothing (a stolen
+            # key can back-date), so the signature is judged as GB/T 38540 does: at verification time.
             rep.reasons.append(
-                warning(
+                error(
                     f"{role}_cert_revoked_later",
-                    f"{who_zh}已于签署后吊销，签署时间未经可信时间戳证明{detail_zh}",
-                    f"{role} certificate revoked after the claimed signing time, which is not time-stamped{detail_en}",
+                    f"{who_zh}已吊销，签署时间未经可信时间戳证明早于吊销{detail_zh}",
+                    f"{role} certificate revoked; the claimed earlier signing time is not time-stamped{detail_en}",
                 )
             )
         elif result.revoked_at is not None and result.revoked_at > when:

@@ -1,0 +1,735 @@
+"""The node's SM2 PKI: root and issuing CA, seal-maker and TSA identities, certificates, CRLs, trust anchors.
+
+``init_pki`` creates the CAs once (never overwrites); certificates for seals and for node-to-node exchange
+are issued by the issuing CA; every revocation re-issues the CA's CRL, published at
+``{public_url}/pki/crl/<ca>.crl``. ``trust_store`` assembles what verification trusts: the node's own root,
+the external roots added with ``zhengwu pki trust add``, their CRLs and a fetching CRL cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+import httpx
+from sqlalchemy.orm import Session
+
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import Settings
+from zhengwu.kernel.crypto import SM2PublicKey, sm3
+from zhengwu.kernel.crypto.signer import DigestSigner
+from zhengwu.kernel.logging import get_logger
+from zhengwu.kernel.pki import (
+    EKU_CLIENT_AUTH,
+    EKU_SERVER_AUTH,
+    MAX_CRL_BYTES,
+    PURPOSES,
+    TOLERANT_CONVENTIONS,
+    Certificate,
+    CertProfile,
+    Crl,
+    CrlCache,
+    PkiError,
+    RevocationReason,
+    RevokedCertificate,
+    TrustStore,
+    build_crl,
+    create_root_ca,
+    issue_certificate,
+    load_certificate,
+    load_certificates,
+    load_crl,
+    load_csr,
+    verify_crl_signature,
+)
+from zhengwu.kernel.pki.names import NameInput
+from zhengwu.seals.errors import (
+    CertificateNotFound,
+    CertificateRequestInvalid,
+    PkiAlreadyInitialized,
+    PkiNotInitialized,
+    TrustAnchorInvalid,
+    TrustAnchorNotFound,
+)
+from zhengwu.seals.keys import SOFTWARE_SCHEME, KeyRecord, KeyRing, keyring
+from zhengwu.seals.models import SealsCertificate, SealsCrl, SealsKey, SealsTrustAnchor
+from zhengwu.seals.repository import PkiRepository
+
+log = get_logger("zhengwu.seals.pki")
+
+#: The two CAs of a node and the slug of their CRL / certificate URLs.
+CA_SLUGS: Final = {"root": CertProfile.ROOT_CA, "issuing": CertProfile.ISSUING_CA}
+ROOT_YEARS: Final = 20
+ISSUING_YEARS: Final = 10
+SERVICE_YEARS: Final = 10  # seal maker and TSA certificates (clipped to the issuing CA)
+EXCHANGE_DAYS: Final = 365
+CRL_VALIDITY: Final = timedelta(days=7)
+#: A CRL is re-issued once it is this old, long before its nextUpdate (RFC 5280 §5.1.2.5 freshness).
+CRL_REFRESH: Final = timedelta(days=1)
+CLOCK_SKEW: Final = timedelta(hours=1)
+#: The purposes ``pki trust add --for`` accepts (kernel.pki PURPOSES).
+TRUST_PURPOSES: Final = PURPOSES
+
+
+def _years(moment: datetime, years: int) -> datetime:
+    return moment.replace(year=moment.year + years, day=min(moment.day, 28))
+
+
+def _now(at: datetime | None) -> datetime:
+    return (at or utcnow()).replace(microsecond=0)
+
+
+def ring(settings: Settings) -> KeyRing:
+    """The node's key ring (software keys wrapped under a key derived from the node secret)."""
+    return keyring(settings.security.secret_key.get_secret_value())
+
+
+def crl_url(settings: Settings, slug: str) -> str:
+    """Where the CRL of one of this node's CAs is published."""
+    return f"{settings.public_url}/pki/crl/{slug}.crl"
+
+
+@dataclass(frozen=True, slots=True)
+class Authority:
+    """One of the node's own identities: its certificate row, parsed certificate and signer."""
+
+    row: SealsCertificate
+    certificate: Certificate
+    signer: DigestSigner
+
+
+@dataclass(frozen=True, slots=True)
+class InitSummary:
+    """What ``init_pki`` found or created."""
+
+    created: tuple[str, ...]
+    certificates: dict[str, Certificate]
+
+
+def _record(row: SealsKey) -> KeyRecord:
+    return KeyRecord(row.key_ref, row.public_key, row.wrapped)
+
+
+def new_key(
+    session: Session, settings: Settings, *, purpose: str, label: str, scheme: str = SOFTWARE_SCHEME
+) -> SealsKey:
+    """Generate a key in a backend (software by default, or a registered HSM) and store its reference."""
+    generated = ring(settings).generate(label, scheme=scheme)
+    row = SealsKey(
+        key_ref=generated.key_ref,
+        backend=generated.key_ref.split(":", 1)[0],
+        purpose=purpose,
+        public_key=generated.public_key.to_der(),
+        fingerprint=generated.public_key.fingerprint,
+        wrapped=generated.wrapped,
+    )
+    PkiRepository(session).add(row)
+    log.info("key_created", purpose=purpose, key_ref=row.key_ref, fingerprint=row.fingerprint[:16])
+    return row
+
+
+def signer_for_key(settings: Settings, row: SealsKey) -> DigestSigner:
+    """The signer of a stored key (software or HSM backend, by its reference)."""
+    return ring(settings).signer(_record(row))
+
+
+def _store(
+    session: Session,
+    cert: Certificate,
+    *,
+    profile: str,
+    issuer_id: str | None,
+    key_id: str | None,
+    node_id: str | None = None,
+) -> SealsCertificate:
+    row = SealsCertificate(
+        issuer_id=issuer_id,
+        profile=profile,
+        serial=f"{cert.serial_number:X}",
+        subject=str(cert.subject)[:1000],
+        der=cert.der,
+        fingerprint=cert.fingerprint,
+        not_before=cert.not_before,
+        not_after=cert.not_after,
+        key_id=key_id,
+        node_id=node_id,
+    )
+    PkiRepository(session).add(row)
+    log.info("certificate_issued", profile=profile, fingerprint=cert.fingerprint[:16], serial=row.serial)
+    return row
+
+
+def authority(session: Session, settings: Settings, profile: CertProfile) -> Authority:
+    """The node's current identity for a profile (root, issuing CA, seal maker, TSA)."""
+    repo = PkiRepository(session)
+    row = repo.current(profile.value)
+    if row is None or row.key_id is None:
+        raise PkiNotInitialized()
+    key = repo.key(row.key_id)
+    if key is None:
+        raise PkiNotInitialized(detail_en=f"key of the {profile.value} certificate is missing")
+    return Authority(row, load_certificate(row.der), signer_for_key(settings, key))
+
+
+def is_initialized(session: Session) -> bool:
+    """Whether ``pki init`` has run (root and issuing CA exist)."""
+    repo = PkiRepository(session)
+    return (
+        repo.current(CertProfile.ROOT_CA.value) is not None
+        and repo.current(CertProfile.ISSUING_CA.value) is not None
+    )
+
+
+def _ca_names(settings: Settings) -> dict[CertProfile, NameInput]:
+    base = [("C", "CN"), ("O", settings.node_name), ("OU", "电子印章与证书服务")]
+    return {
+        CertProfile.ROOT_CA: [*base, ("CN", f"{settings.node_name} SM2 根证书")],
+        CertProfile.ISSUING_CA: [*base, ("CN", f"{settings.node_name} SM2 签发证书")],
+        CertProfile.SEAL_MAKER: [*base, ("CN", f"{settings.node_name} 电子印章制作系统")],
+        CertProfile.TSA: [*base, ("CN", f"{settings.node_name} 时间戳服务")],
+    }
+
+
+def init_pki(session: Session, settings: Settings, *, at: datetime | None = None) -> InitSummary:
+    """Create whatever of root CA, issuing CA, seal maker and TSA is missing; never replaces one."""
+    now = _now(at)
+    names = _ca_names(settings)
+    repo = PkiRepository(session)
+    created: list[str] = []
+    root_row = repo.current(CertProfile.ROOT_CA.value)
+    if root_row is None:
+        if repo.current(CertProfile.ISSUING_CA.value) is not None:
+            raise PkiAlreadyInitialized(
+                detail_en="an issuing CA exists without its root; refusing to replace"
+            )
+        key = new_key(session, settings, purpose="root-ca", label="root CA")
+        signer = signer_for_key(settings, key)
+        cert = create_root_ca(
+            subject=names[CertProfile.ROOT_CA],
+            signer=signer,
+            not_before=now - CLOCK_SKEW,
+            not_after=_years(now, ROOT_YEARS),
+        )
+        _store(session, cert, profile=CertProfile.ROOT_CA.value, issuer_id=None, key_id=key.id)
+        created.append("root-ca")
+    root = authority(session, settings, CertProfile.ROOT_CA)
+    if repo.current(CertProfile.ISSUING_CA.value) is None:
+        _issue_own(
+            session,
+            settings,
+            root,
+            CertProfile.ISSUING_CA,
+            names[CertProfile.ISSUING_CA],
+            not_after=min(_years(now, ISSUING_YEARS), root.certificate.not_after),
+            crl="root",
+            now=now,
+        )
+        created.append("issuing-ca")
+    issuing = authority(session, settings, CertProfile.ISSUING_CA)
+    for profile in (CertProfile.SEAL_MAKER, CertProfile.TSA):
+        if repo.current(profile.value) is None:
+            _issue_own(
+                session,
+                settings,
+                issuing,
+                profile,
+                names[profile],
+                not_after=min(_years(now, SERVICE_YEARS), issuing.certificate.not_after),
+                crl="issuing",
+                now=now,
+            )
+            created.append(profile.value)
+    for slug in CA_SLUGS:
+        ca = authority(session, settings, CA_SLUGS[slug])
+        if repo.latest_crl(ca.row.id) is None:
+            issue_crl(session, settings, ca, at=now)
+    certificates = {
+        profile.value: authority(session, settings, profile).certificate
+        for profile in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA, CertProfile.SEAL_MAKER, CertProfile.TSA)
+    }
+    return InitSummary(tuple(created), certificates)
+
+
+def _issue_own(
+    session: Session,
+    settings: Settings,
+    issuer: Authority,
+    profile: CertProfile,
+    subject: NameInput,
+    *,
+    not_after: datetime,
+    crl: str,
+    now: datetime,
+) -> SealsCertificate:
+    key = new_key(session, settings, purpose=profile.value, label=profile.value)
+    cert = issue_certificate(
+        issuer=issuer.certificate,
+        issuer_signer=issuer.signer,
+        subject=subject,
+        public_key=SM2PublicKey.from_der(key.public_key),
+        profile=profile,
+        not_before=max(now - CLOCK_SKEW, issuer.certificate.not_before),
+        not_after=not_after,
+        crl_urls=[crl_url(settings, crl)],
+    )
+    return _store(session, cert, profile=profile.value, issuer_id=issuer.row.id, key_id=key.id)
+
+
+def issue_end_entity(
+    session: Session,
+    settings: Settings,
+    *,
+    profile: CertProfile,
+    subject: NameInput,
+    public_key: SM2PublicKey,
+    not_after: datetime,
+    key_id: str | None = None,
+    node_id: str | None = None,
+    extended_key_usage: Sequence[str] = (),
+    dns_names: Sequence[str] = (),
+    at: datetime | None = None,
+) -> tuple[SealsCertificate, Certificate]:
+    """An end-entity certificate from the issuing CA (validity clipped to the CA's), stored."""
+    if profile in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA):
+        raise PkiError("CA certificates come from init_pki", "CA 证书只能由 pki init 创建")
+    issuer = authority(session, settings, CertProfile.ISSUING_CA)
+    now = _now(at)
+    cert = issue_certificate(
+        issuer=issuer.certificate,
+        issuer_signer=issuer.signer,
+        subject=subject,
+        public_key=public_key,
+        profile=profile,
+        not_before=max(now - CLOCK_SKEW, issuer.certificate.not_before),
+        not_after=min(not_after, issuer.certificate.not_after),
+        crl_urls=[crl_url(settings, "issuing")],
+        extended_key_usage=extended_key_usage,
+        dns_names=dns_names,
+    )
+    row = _store(
+        session, cert, profile=profile.value, issuer_id=issuer.row.id, key_id=key_id, node_id=node_id
+    )
+    return row, cert
+
+
+def issue_exchange_certificate(
+    session: Session,
+    settings: Settings,
+    csr_der: bytes,
+    node_id: str,
+    *,
+    days: int = EXCHANGE_DAYS,
+    at: datetime | None = None,
+) -> Certificate:
+    """A node-to-node exchange certificate (clientAuth + serverAuth) for a peer node's SM2 CSR."""
+    try:
+        csr = load_csr(csr_der)
+        verified = csr.verify(TOLERANT_CONVENTIONS)
+        public_key = csr.public_key
+    except PkiError as exc:
+        raise CertificateRequestInvalid(exc.message_zh, detail_en=exc.message) from exc
+    if verified is None:
+        raise CertificateRequestInvalid(
+            "证书申请签名验证失败", detail_en="CSR self-signature does not verify"
+        )
+    if not node_id or len(node_id) > 63:
+        raise CertificateRequestInvalid("节点标识无效", detail_en="node id must be 1..63 characters")
+    organization = csr.subject.get("O") or node_id
+    now = _now(at)
+    _row, cert = issue_end_entity(
+        session,
+        settings,
+        profile=CertProfile.NODE_EXCHANGE,
+        subject=[("C", "CN"), ("O", organization), ("OU", "数据交换节点"), ("CN", node_id)],
+        public_key=public_key,
+        not_after=now + timedelta(days=days),
+        node_id=node_id,
+        extended_key_usage=[EKU_CLIENT_AUTH, EKU_SERVER_AUTH],
+        dns_names=csr.dns_names,
+        at=now,
+    )
+    return cert
+
+
+# ---- revocation and CRLs ---------------------------------------------------------------------------
+
+
+def issue_crl(session: Session, settings: Settings, ca: Authority, *, at: datetime | None = None) -> SealsCrl:
+    """Sign and store the next CRL of one of the node's CAs, listing every certificate it revoked."""
+    repo = PkiRepository(session)
+    now = _now(at)
+    entries = []
+    for revoked in repo.revoked_by_issuer(ca.row.id):
+        assert revoked.revoked_at is not None
+        reason = RevocationReason(revoked.revocation_reason) if revoked.revocation_reason else None
+        entries.append(RevokedCertificate(int(revoked.serial, 16), revoked.revoked_at, reason=reason))
+    crl = build_crl(
+        issuer=ca.certificate,
+        signer=ca.signer,
+        this_update=now,
+        next_update=now + CRL_VALIDITY,
+        crl_number=repo.next_crl_number(ca.row.id),
+        revoked=entries,
+    )
+    assert crl.crl_number is not None and crl.next_update is not None
+    row = SealsCrl(
+        issuer_id=ca.row.id,
+        number=crl.crl_number,
+        this_update=crl.this_update,
+        next_update=crl.next_update,
+        der=crl.der,
+    )
+    repo.add(row)
+    log.info("crl_issued", ca=ca.row.profile, number=crl.crl_number, entries=len(entries))
+    return row
+
+
+def current_crl(session: Session, settings: Settings, slug: str, *, at: datetime | None = None) -> SealsCrl:
+    """The CRL to publish for a CA slug, re-issued first when it is older than ``CRL_REFRESH``."""
+    profile = CA_SLUGS.get(slug)
+    if profile is None:
+        raise CertificateNotFound("证书撤销列表不存在", detail_en=f"no CA named {slug!r}")
+    ca = authority(session, settings, profile)
+    now = _now(at)
+    latest = PkiRepository(session).latest_crl(ca.row.id)
+    if latest is None or latest.this_update + CRL_REFRESH <= now or latest.next_update <= now:
+        latest = issue_crl(session, settings, ca, at=now)
+    return latest
+
+
+def ca_certificate(session: Session, slug: str) -> SealsCertificate:
+    """The certificate of one of the node's CAs by slug (root / issuing)."""
+    profile = CA_SLUGS.get(slug)
+    row = PkiRepository(session).current(profile.value) if profile is not None else None
+    if row is None:
+        raise CertificateNotFound("CA 证书不存在", detail_en=f"no CA named {slug!r}")
+    return row
+
+
+def revoke_certificate(
+    session: Session,
+    settings: Settings,
+    row: SealsCertificate,
+    *,
+    reason: RevocationReason = RevocationReason.UNSPECIFIED,
+    actor: str,
+    at: datetime | None = None,
+) -> SealsCrl | None:
+    """Revoke one of the node's certificates and re-issue its CA's CRL (None if it was already revoked)."""
+    if row.status == "revoked":
+        return None
+    if row.issuer_id is None:
+        raise PkiError("a root CA is not revoked through its own CRL", "根证书不能通过撤销列表撤销")
+    now = _now(at)
+    row.status = "revoked"
+    row.revoked_at = now
+    row.revocation_reason = reason.value
+    row.revoked_by = actor[:100]
+    session.flush()
+    log.info("certificate_revoked", fingerprint=row.fingerprint[:16], serial=row.serial, reason=reason.value)
+    issuer_row = PkiRepository(session).certificate(row.issuer_id)
+    assert issuer_row is not None
+    profile = CertProfile(issuer_row.profile)
+    return issue_crl(session, settings, authority(session, settings, profile), at=now)
+
+
+def find_certificate(session: Session, ident: str) -> SealsCertificate:
+    """A node certificate by hex serial number or SM3 fingerprint."""
+    repo = PkiRepository(session)
+    text = ident.strip()
+    if len(text) == 64:
+        row = repo.by_fingerprint(text)
+        if row is not None:
+            return row
+    matches = repo.by_serial(text.removeprefix("0x").removeprefix("0X"))
+    if len(matches) != 1:
+        raise CertificateNotFound(detail_en=f"no unique certificate {ident!r}")
+    return matches[0]
+
+
+# ---- trust anchors ---------------------------------------------------------------------------------
+
+
+def _check_purposes(purposes: Iterable[str]) -> list[str]:
+    wanted = sorted(set(purposes))
+    if not wanted or not set(wanted) <= TRUST_PURPOSES:
+        raise TrustAnchorInvalid(
+            f"信任用途无效，可选：{'、'.join(sorted(TRUST_PURPOSES))}",
+            detail_en=f"purposes must be among {sorted(TRUST_PURPOSES)}",
+        )
+    return wanted
+
+
+def _check_crl_url(url: str) -> str:
+    cleaned = url.strip()
+    if (
+        not cleaned.startswith(("http://", "https://"))
+        or len(cleaned) > 1000
+        or any(c.isspace() for c in cleaned)
+    ):
+        raise TrustAnchorInvalid("CRL 地址必须是 http(s) 地址", detail_en="CRL URL must be http(s)")
+    return cleaned
+
+
+def _check_crl_for(crl_data: bytes, anchor: Certificate) -> Crl:
+    try:
+        crl = load_crl(crl_data)
+    except PkiError as exc:
+        raise TrustAnchorInvalid(f"证书撤销列表无效：{exc.message_zh}", detail_en=exc.message) from exc
+    if crl.issuer != anchor.subject:
+        raise TrustAnchorInvalid("证书撤销列表不是该根证书签发的", detail_en="CRL issuer is not this anchor")
+    if verify_crl_signature(crl, anchor, TOLERANT_CONVENTIONS) is None:
+        raise TrustAnchorInvalid("证书撤销列表签名验证失败", detail_en="CRL signature does not verify")
+    return crl
+
+
+def add_trust_anchors(
+    session: Session,
+    data: bytes,
+    *,
+    purposes: Iterable[str],
+    actor: str,
+    crl: bytes | None = None,
+    crl_url: str | None = None,
+) -> list[SealsTrustAnchor]:
+    """Trust one CA certificate (or each of a PEM bundle) for the purposes; re-adding merges purposes."""
+    wanted = _check_purposes(purposes)
+    try:
+        certs = load_certificates(data)
+    except PkiError as exc:
+        raise TrustAnchorInvalid(f"证书无法解析：{exc.message_zh}", detail_en=exc.message) from exc
+    if not certs:
+        raise TrustAnchorInvalid("文件中没有证书", detail_en="no certificate in the data")
+    if (crl is not None or crl_url is not None) and len(certs) != 1:
+        raise TrustAnchorInvalid(
+            "指定撤销列表时只能添加一个根证书", detail_en="--crl needs exactly one certificate"
+        )
+    url = _check_crl_url(crl_url) if crl_url is not None else None
+    repo = PkiRepository(session)
+    now = utcnow()
+    result = []
+    for cert in certs:
+        if not cert.is_ca and not cert.is_self_issued:
+            raise TrustAnchorInvalid(
+                "只能信任 CA 证书", detail_en="only CA certificates can be trust anchors"
+            )
+        try:
+            TrustStore().add_anchor(cert, wanted)  # checks SM2 key and (for roots) the self-signature
+        except PkiError as exc:
+            raise TrustAnchorInvalid(exc.message_zh, detail_en=exc.message) from exc
+        crl_der = _check_crl_for(crl, cert).der if crl is not None else None
+        row = repo.anchor(cert.fingerprint)
+        if row is None:
+            row = SealsTrustAnchor(
+                fingerprint=cert.fingerprint,
+                subject=str(cert.subject)[:1000],
+                der=cert.der,
+                purposes=wanted,
+                crl_der=crl_der,
+                crl_sm3=sm3(crl_der).hex() if crl_der is not None else None,
+                crl_url=url,
+                not_after=cert.not_after,
+                added_by=actor[:100],
+                added_at=now,
+                updated_at=now,
+            )
+            repo.add(row)
+        else:
+            row.purposes = sorted({*row.purposes, *wanted})
+            if crl_der is not None:
+                row.crl_der = crl_der
+                row.crl_sm3 = sm3(crl_der).hex()
+            if url is not None:
+                row.crl_url = url
+            row.updated_at = now
+            session.flush()
+        log.info("trust_anchor_added", fingerprint=cert.fingerprint[:16], purposes=wanted)
+        result.append(row)
+    return result
+
+
+def update_anchor_crl(session: Session, fingerprint: str, crl: bytes) -> SealsTrustAnchor:
+    """Replace the stored CRL of a trust anchor (e.g. a newer one downloaded by an operator)."""
+    row = remove_or_find(session, fingerprint, remove=False)
+    checked = _check_crl_for(crl, load_certificate(row.der))
+    row.crl_der = checked.der
+    row.crl_sm3 = sm3(checked.der).hex()
+    row.updated_at = utcnow()
+    session.flush()
+    return row
+
+
+def remove_or_find(session: Session, fingerprint: str, *, remove: bool) -> SealsTrustAnchor:
+    """The anchor whose fingerprint starts with ``fingerprint`` (≥ 8 hex digits); deleted when asked."""
+    prefix = fingerprint.strip().lower()
+    if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
+        raise TrustAnchorNotFound("请给出至少 8 位十六进制指纹", detail_en="give at least 8 hex digits")
+    matches = PkiRepository(session).anchors_with_prefix(prefix)
+    if len(matches) != 1:
+        raise TrustAnchorNotFound(detail_en=f"{len(matches)} anchors match {prefix!r}")
+    row = matches[0]
+    if remove:
+        session.delete(row)
+        session.flush()
+        log.info("trust_anchor_removed", fingerprint=row.fingerprint[:16])
+    return row
+
+
+def list_trust_anchors(session: Session) -> Sequence[SealsTrustAnchor]:
+    """Every configured external trust anchor."""
+    return PkiRepository(session).anchors()
+
+
+# ---- the verification trust store ------------------------------------------------------------------
+
+
+def fetch_crl(
+    url: str,
+    *,
+    timeout: float = 5.0,
+    max_bytes: int = MAX_CRL_BYTES,
+    transport: httpx.BaseTransport | None = None,
+) -> bytes:
+    """Download a CRL over http(s) with a timeout and a size cap (no redirects to other schemes)."""
+    if not url.startswith(("http://", "https://")):
+        raise PkiError(f"unsupported CRL URL scheme: {url}", "不支持的 CRL 地址")
+    with (
+        httpx.Client(timeout=timeout, follow_redirects=False, transport=transport) as client,
+        client.stream("GET", url, headers={"Accept": "application/pkix-crl"}) as response,
+    ):
+        if response.status_code != 200:
+            raise PkiError(f"CRL download failed: HTTP {response.status_code}", "下载撤销列表失败")
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            raise PkiError("CRL larger than the size cap", "撤销列表超过大小限制")
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > max_bytes:
+                raise PkiError("CRL larger than the size cap", "撤销列表超过大小限制")
+    return bytes(body)
+
+
+class _Fetcher:
+    """Indirection so that tests can swap the HTTP fetcher of the process-wide CRL cache."""
+
+    def __init__(self) -> None:
+        self.fetch: Callable[[str], bytes] = fetch_crl
+
+    def __call__(self, url: str) -> bytes:
+        return self.fetch(url)
+
+
+_FETCHER = _Fetcher()
+_CRL_CACHE = CrlCache(_FETCHER, conventions=TOLERANT_CONVENTIONS)
+
+
+def reset_crl_cache(fetch: Callable[[str], bytes] | None = None) -> None:
+    """Forget fetched CRLs; optionally replace the fetcher (``fetch(url) -> bytes``)."""
+    global _CRL_CACHE
+    _FETCHER.fetch = fetch or fetch_crl
+    _CRL_CACHE = CrlCache(_FETCHER, conventions=TOLERANT_CONVENTIONS)
+
+
+class ExternalCrlSource:
+    """CRLs of foreign issuers: configured ``--crl-url`` first, then the certificate's distribution points.
+
+    Issuers whose CRL the store already holds (the node's own CAs, anchors with a current ``--crl`` file)
+    are never fetched: the node must not download its own CRL over HTTP while answering a request.
+    """
+
+    def __init__(self, cache: CrlCache, urls: dict[str, str], local: frozenset[str]) -> None:
+        self.cache = cache
+        self.urls = urls
+        self.local = local
+
+    def crls_for(self, certificate: Certificate, issuer: Certificate) -> Sequence[Crl]:
+        """A fresh CRL of ``issuer`` (cached, fetched when needed); never raises."""
+        if issuer.subject.key in self.local:
+            return []
+        fresh = self.cache.get(issuer)
+        if fresh is not None:
+            return [fresh]
+        urls = [u for u in (self.urls.get(issuer.subject.key), *certificate.crl_urls) if u]
+        fetched = self.cache.refresh(issuer, list(dict.fromkeys(urls)))
+        return [fetched] if fetched is not None else []
+
+
+def external_crl_source(urls: dict[str, str] | None = None) -> ExternalCrlSource:
+    """A CRL source over the process-wide cache that fetches from distribution points."""
+    return ExternalCrlSource(_CRL_CACHE, dict(urls or {}), frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationTrust:
+    """A built trust store with its CRL source, shared by requests until anchors or CRLs change."""
+
+    store: TrustStore
+    crl_source: ExternalCrlSource
+
+
+_TRUST_CACHE: dict[tuple[object, ...], VerificationTrust] = {}
+_TRUST_LOCK = threading.Lock()
+
+
+def refresh_own_crls(session: Session, settings: Settings, *, at: datetime | None = None) -> None:
+    """Re-issue the node CAs' CRLs that are due (a no-op when ``pki init`` has not run)."""
+    if is_initialized(session):
+        for slug in CA_SLUGS:
+            current_crl(session, settings, slug, at=at)
+
+
+def trust_store(session: Session, settings: Settings, *, at: datetime | None = None) -> VerificationTrust:
+    """What verification trusts now: own root (+ issuing CA, CRLs) and external anchors (+ CRLs)."""
+    refresh_own_crls(session, settings, at=at)
+    repo = PkiRepository(session)
+    generation = (settings.public_url, *repo.trust_generation())
+    with _TRUST_LOCK:
+        cached = _TRUST_CACHE.get(generation)
+    if cached is not None and cached.crl_source.cache is _CRL_CACHE:
+        return cached
+    store = TrustStore()
+    local: set[str] = set()
+    urls: dict[str, str] = {}
+    root_row = repo.current(CertProfile.ROOT_CA.value)
+    if root_row is not None:
+        store.add_anchor(root_row.der, ["seals", "exchange", "timestamping"])
+        for profile in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA):
+            row = repo.current(profile.value)
+            if row is None:
+                continue
+            cert = load_certificate(row.der)
+            local.add(cert.subject.key)
+            if profile is CertProfile.ISSUING_CA:
+                store.add_intermediates(cert)
+            crl_row = repo.latest_crl(row.id)
+            if crl_row is not None:
+                store.add_crl(crl_row.der)
+    for anchor in repo.anchors():
+        try:
+            added = store.add_anchor(anchor.der, anchor.purposes)
+        except PkiError as exc:
+            log.warning("trust_anchor_unusable", fingerprint=anchor.fingerprint[:16], error=exc.message)
+            continue
+        key = added.certificate.subject.key
+        if anchor.crl_url:
+            urls[key] = anchor.crl_url
+        if anchor.crl_der is not None:
+            try:
+                store.add_crl(anchor.crl_der)
+            except PkiError as exc:
+                log.warning(
+                    "trust_anchor_crl_unusable", fingerprint=anchor.fingerprint[:16], error=exc.message
+                )
+                continue
+            if not anchor.crl_url:
+                local.add(key)  # an operator-supplied CRL and nowhere to fetch a newer one
+    built = VerificationTrust(store, ExternalCrlSource(_CRL_CACHE, urls, frozenset(local)))
+    with _TRUST_LOCK:
+        if len(_TRUST_CACHE) > 32:
+            _TRUST_CACHE.clear()
+        _TRUST_CACHE[generation] = built
+    return built

@@ -1,0 +1,419 @@
+"""HTTP API: seal registry (staff), public seal status and verification, signing, CRLs, CA certificates, TSA.
+
+Staff authorisation uses identity sessions and the roles of their department bindings:
+``platform_admin`` / ``admin`` manage every seal; ``seal_admin`` manages (and uses) the seals of its own
+department; ``seal_user`` may sign with its department's seals. Department systems call the signing API
+with a staff service account of their department holding ``seal_user``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from zhengwu.identity import deps
+from zhengwu.identity import service as identity
+from zhengwu.identity.models import AccountKind
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import Settings
+from zhengwu.kernel.http import PageParams, page_params, set_page_headers
+from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.session import DbSession
+from zhengwu.orgs import service as orgs
+from zhengwu.seals import authority, events, service, tsa
+from zhengwu.seals.errors import (
+    DocumentRejected,
+    DocumentTooLarge,
+    PkiNotInitialized,
+    SealForbidden,
+    SealInvalid,
+)
+from zhengwu.seals.models import Seal
+from zhengwu.seals.ofd.container import ZipLimits
+from zhengwu.seals.schemas import SealCreate, SealRead, SealStatusRead, StatusChange
+
+router = APIRouter(prefix="/api/v1/seals", tags=["seals 电子印章"])
+pki_router = APIRouter(tags=["pki 证书与时间戳服务"])
+
+MAX_UPLOAD_BYTES: Final = 32 * 1024 * 1024
+#: Uploaded documents get tighter container limits than files a node produces itself.
+UPLOAD_LIMITS: Final = ZipLimits(
+    max_input_bytes=MAX_UPLOAD_BYTES,
+    max_entries=5_000,
+    max_entry_bytes=64 * 1024 * 1024,
+    max_total_bytes=128 * 1024 * 1024,
+)
+PLATFORM_ADMIN_ROLES: Final = frozenset({"platform_admin", "admin"})
+DEPARTMENT_ADMIN_ROLES: Final = frozenset({"seal_admin"})
+SEAL_USER_ROLES: Final = frozenset({"seal_user", "seal_admin"})
+OFD_MEDIA_TYPE: Final = "application/ofd"
+_RAW_TYPES: Final = frozenset({OFD_MEDIA_TYPE, "application/octet-stream", "application/zip", ""})
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+# ---- staff authorisation ---------------------------------------------------------------------------
+
+
+class StaffRoles:
+    """The roles a staff session holds, per department."""
+
+    def __init__(self, auth: deps.Authenticated, roles: dict[str, frozenset[str]]) -> None:
+        self.auth = auth
+        self.roles = roles
+
+    @property
+    def actor(self) -> str:
+        """How the account appears in status histories and usage records."""
+        return f"account:{self.auth.account.id}"
+
+    @property
+    def platform_admin(self) -> bool:
+        """May manage every seal of the node."""
+        return any(r & PLATFORM_ADMIN_ROLES for r in self.roles.values())
+
+    def may_manage(self, department_id: str) -> bool:
+        """Create, suspend, resume or revoke the department's seals."""
+        return self.platform_admin or bool(
+            self.roles.get(department_id, frozenset()) & DEPARTMENT_ADMIN_ROLES
+        )
+
+    def may_use(self, department_id: str) -> bool:
+        """Sign with the department's seals."""
+        return self.platform_admin or bool(self.roles.get(department_id, frozenset()) & SEAL_USER_ROLES)
+
+    def departments(self) -> list[str]:
+        """Departments where the account holds any seal role."""
+        return [d for d, r in self.roles.items() if r & (SEAL_USER_ROLES | DEPARTMENT_ADMIN_ROLES)]
+
+
+def staff_roles(db: DbSession, auth: deps.RequiredSession) -> StaffRoles:
+    """A logged-in staff account and its seal roles (403 for citizens and enterprises)."""
+    if auth.account.kind != AccountKind.STAFF:
+        raise SealForbidden("仅工作人员可管理或使用电子印章", detail_en="staff accounts only")
+    roles = {b.department_id: frozenset(b.roles) for b in identity.staff_bindings(db, auth.account.id)}
+    return StaffRoles(auth, roles)
+
+
+Staff = Annotated[StaffRoles, Depends(staff_roles)]
+
+
+def _read(db: Session, seal: Seal) -> SealRead:
+    department = orgs.get_department(db, seal.department_id)
+    cert = service.seal_certificate(db, seal)
+    return SealRead(
+        es_id=seal.es_id,
+        name=seal.name,
+        seal_type=seal.seal_type,
+        department_id=seal.department_id,
+        department_name=department.name,
+        status=seal.status,
+        status_label=service.status_label(seal.status),
+        status_reason=seal.status_reason,
+        status_changed_at=seal.status_changed_at,
+        valid_start=seal.valid_start,
+        valid_end=seal.valid_end,
+        picture_type=seal.picture_type,
+        certificate_serial=cert.serial,
+        certificate_fingerprint=cert.fingerprint,
+        certificate_status=cert.status,
+        created_at=seal.created_at,
+    )
+
+
+# ---- registry --------------------------------------------------------------------------------------
+
+
+@router.post("", response_model=SealRead, status_code=201, summary="制作电子印章")
+def create_seal(
+    data: SealCreate, request: Request, response: Response, db: DbSession, staff: Staff
+) -> SealRead | Response:
+    """Make a seal for a department (platform administrators, or the department's seal administrator)."""
+    department = orgs.get_by_credit_code(db, data.department_credit_code)
+    if not staff.may_manage(department.id):
+        raise SealForbidden()
+    idem = Idempotency(
+        db, request, scope=f"seals.create:{staff.auth.account.id}", payload=data.model_dump_json()
+    )
+    replay = idem.replay()
+    if replay is not None:
+        return replay
+    picture = None
+    if data.picture_base64 is not None:
+        try:
+            picture = base64.b64decode(data.picture_base64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise SealInvalid("印章图片不是有效的 Base64", detail_en="picture_base64 is not Base64") from exc
+    seal = service.create_seal(
+        db,
+        _settings(request),
+        department_credit_code=data.department_credit_code,
+        name=data.name,
+        actor=staff.actor,
+        picture=picture,
+        seal_type=data.seal_type,
+        valid_years=data.valid_years,
+    )
+    events.publish(request.app.state.bus, db, events.SEAL_CREATED, seal, actor=staff.actor)
+    result = _read(db, seal)
+    idem.remember(201, result.model_dump(mode="json"))
+    response.headers["Location"] = f"/api/v1/seals/{seal.es_id}"
+    return result
+
+
+@router.get("", response_model=list[SealRead], summary="印章列表")
+def list_seals(
+    request: Request,
+    response: Response,
+    db: DbSession,
+    staff: Staff,
+    page: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[str | None, Query(pattern="^(active|suspended|revoked)$")] = None,
+    department_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> list[SealRead]:
+    """Seals the caller may see: all for platform administrators, else those of their departments."""
+    visible: list[str] | None = None if staff.platform_admin else staff.departments()
+    if department_id is not None:
+        if visible is not None and department_id not in visible:
+            raise SealForbidden()
+        visible = [department_id]
+    rows, total = service.list_seals(
+        db, department_ids=visible, status=status, offset=page.offset, limit=page.limit
+    )
+    set_page_headers(request, response, total=total, page=page)
+    return [_read(db, row) for row in rows]
+
+
+@router.get("/{es_id}/status", response_model=SealStatusRead, summary="印章状态查询（公开）")
+def seal_status(es_id: str, db: DbSession) -> SealStatusRead:
+    """The registry status of a seal — public, for anyone relying on a sealed document."""
+    seal = service.get_seal(db, es_id)
+    department = orgs.get_department(db, seal.department_id)
+    cert = service.seal_certificate(db, seal)
+    return SealStatusRead(
+        es_id=seal.es_id,
+        name=seal.name,
+        department_name=department.name,
+        status=seal.status,
+        status_label=service.status_label(seal.status),
+        status_changed_at=seal.status_changed_at,
+        valid_start=seal.valid_start,
+        valid_end=seal.valid_end,
+        certificate_status=cert.status,
+        checked_at=utcnow(),
+    )
+
+
+@router.get("/{es_id}", response_model=SealRead, summary="印章详情")
+def get_seal(es_id: str, db: DbSession, staff: Staff) -> SealRead:
+    """One seal (staff of its department or platform administrators)."""
+    seal = service.get_seal(db, es_id)
+    if not (staff.may_use(seal.department_id) or staff.may_manage(seal.department_id)):
+        raise SealForbidden()
+    return _read(db, seal)
+
+
+def _status_change(
+    request: Request, db: Session, staff: StaffRoles, es_id: str, action: str, reason: str
+) -> SealRead:
+    seal = service.get_seal(db, es_id)
+    if not staff.may_manage(seal.department_id):
+        raise SealForbidden()
+    if action == "suspend":
+        service.suspend_seal(db, es_id, reason=reason, actor=staff.actor)
+    elif action == "resume":
+        service.resume_seal(db, es_id, reason=reason, actor=staff.actor)
+    else:
+        service.revoke_seal(db, _settings(request), es_id, reason=reason, actor=staff.actor)
+    events.publish(request.app.state.bus, db, events.SEAL_STATUS_CHANGED, seal, actor=staff.actor)
+    return _read(db, seal)
+
+
+@router.post("/{es_id}/suspend", response_model=SealRead, summary="挂起印章")
+def suspend_seal(es_id: str, data: StatusChange, request: Request, db: DbSession, staff: Staff) -> SealRead:
+    """Suspend a seal (reversible); signatures made while suspended do not verify."""
+    return _status_change(request, db, staff, es_id, "suspend", data.reason)
+
+
+@router.post("/{es_id}/resume", response_model=SealRead, summary="恢复印章")
+def resume_seal(es_id: str, data: StatusChange, request: Request, db: DbSession, staff: Staff) -> SealRead:
+    """Resume a suspended seal."""
+    return _status_change(request, db, staff, es_id, "resume", data.reason)
+
+
+@router.post("/{es_id}/revoke", response_model=SealRead, summary="吊销印章")
+def revoke_seal(es_id: str, data: StatusChange, request: Request, db: DbSession, staff: Staff) -> SealRead:
+    """Revoke a seal for good; its certificate is revoked and the CRL re-issued."""
+    return _status_change(request, db, staff, es_id, "revoke", data.reason)
+
+
+# ---- documents -------------------------------------------------------------------------------------
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise DocumentTooLarge(detail_en=f"upload over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise DocumentTooLarge(detail_en=f"upload over {limit} bytes")
+    return bytes(body)
+
+
+async def read_document(request: Request, *, limit: int = MAX_UPLOAD_BYTES) -> bytes:
+    """The uploaded file: a raw ``application/ofd`` body or the file part of a multipart form."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
+        body = await _read_body(request, limit + 64 * 1024)
+
+        async def replay() -> AsyncGenerator[bytes, None]:
+            yield body
+
+        try:
+            form = await MultiPartParser(request.headers, replay(), max_files=1, max_fields=10).parse()
+        except MultiPartException as exc:
+            raise DocumentRejected(
+                "表单格式错误", detail_en=f"malformed multipart body: {exc.message}"
+            ) from exc
+        uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        if not uploads:
+            raise DocumentRejected("表单中没有文件", detail_en="no file part in the form")
+        data = await uploads[0].read()
+        await form.close()
+        if len(data) > limit:
+            raise DocumentTooLarge(detail_en=f"upload over {limit} bytes")
+    elif media_type in _RAW_TYPES:
+        data = await _read_body(request, limit)
+    else:
+        raise DocumentRejected(
+            "请以 application/ofd 或 multipart/form-data 上传 OFD 文件",
+            detail_en=f"unsupported content type {media_type!r}",
+        )
+    if not data:
+        raise DocumentRejected("上传的文件为空", detail_en="empty upload")
+    return data
+
+
+@router.post("/verify", summary="验证 OFD 签章（公开）")
+async def verify_document(request: Request, db: DbSession) -> JSONResponse:
+    """Verify every signature of an uploaded OFD; answers the report (verdict VALID/INVALID/INDETERMINATE/ERROR)."""
+    data = await read_document(request)
+    report = await run_in_threadpool(
+        service.verify_document, db, _settings(request), data, limits=UPLOAD_LIMITS
+    )
+    return JSONResponse(report.as_json())
+
+
+@router.post(
+    "/{es_id}/sign",
+    summary="OFD 签章",
+    response_class=Response,
+    responses={200: {"content": {OFD_MEDIA_TYPE: {}}, "description": "签章后的 OFD"}},
+)
+async def sign_document(
+    es_id: str,
+    request: Request,
+    db: DbSession,
+    staff: Staff,
+    page: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    x: Annotated[float, Query(ge=0, le=10_000)] = 0.0,
+    y: Annotated[float, Query(ge=0, le=10_000)] = 0.0,
+    keyword: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+) -> Response:
+    """Seal an uploaded OFD at page/x/y (mm) or centred on a keyword; answers the signed OFD."""
+    seal = service.get_seal(db, es_id)
+    if not staff.may_use(seal.department_id):
+        raise SealForbidden()
+    data = await read_document(request)
+    placement = service.Placement(page=page, x=x, y=y, keyword=keyword)
+    signed = await run_in_threadpool(
+        lambda: service.sign_document(
+            db, _settings(request), es_id, data, placement=placement, actor=staff.actor
+        )
+    )
+    return Response(
+        signed,
+        media_type=OFD_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{es_id}-signed.ofd"'},
+    )
+
+
+# ---- PKI publication and the TSA -------------------------------------------------------------------
+
+
+@pki_router.get(
+    "/pki/crl/{ca}.crl",
+    summary="证书撤销列表（DER）",
+    response_class=Response,
+    responses={200: {"content": {"application/pkix-crl": {}}}},
+)
+def get_crl(ca: str, request: Request, db: DbSession) -> Response:
+    """The current CRL of the node's root or issuing CA (re-issued when due)."""
+    crl = authority.current_crl(db, _settings(request), ca)
+    max_age = max(0, int((crl.next_update - utcnow()).total_seconds()) // 4)
+    return Response(
+        crl.der,
+        media_type="application/pkix-crl",
+        headers={
+            "Cache-Control": f"public, max-age={min(max_age, 3600)}",
+            "Last-Modified": _http_date(crl.this_update),
+        },
+    )
+
+
+@pki_router.get(
+    "/pki/ca/{ca}.crt",
+    summary="CA 证书（DER）",
+    response_class=Response,
+    responses={200: {"content": {"application/pkix-cert": {}}}},
+)
+def get_ca_certificate(ca: str, db: DbSession) -> Response:
+    """The certificate of the node's root or issuing CA, for other nodes' trust stores."""
+    row = authority.ca_certificate(db, ca)
+    return Response(row.der, media_type="application/pkix-cert")
+
+
+@pki_router.post(
+    "/tsa",
+    summary="时间戳服务（RFC 3161）",
+    response_class=Response,
+    responses={200: {"content": {tsa.CONTENT_TYPE_REPLY: {}}}},
+)
+async def timestamp(request: Request, db: DbSession) -> Response:
+    """RFC 3161 over HTTP: a DER TimeStampReq in, a DER TimeStampResp (SM2-signed token) out."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != tsa.CONTENT_TYPE_QUERY:
+        raise DocumentRejected(
+            "请以 application/timestamp-query 提交时间戳请求",
+            detail_en=f"unsupported content type {media_type!r}",
+        )
+    query = await _read_body(request, tsa.MAX_QUERY_BYTES)
+    try:
+        status, body = await run_in_threadpool(tsa.respond, db, _settings(request), query)
+    except PkiNotInitialized:
+        from zhengwu.kernel.pki import build_timestamp_response
+
+        status = 503
+        body = build_timestamp_response(
+            None, status="rejection", fail_info="system_failure", text="TSA not initialised"
+        )
+    return Response(body, status_code=status, media_type=tsa.CONTENT_TYPE_REPLY)
+
+
+def _http_date(moment: datetime) -> str:
+    return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")

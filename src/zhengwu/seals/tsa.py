@@ -1,0 +1,97 @@
+"""The node's time-stamping authority (RFC 3161 over HTTP, GB/T 20520 style, SM2/SM3).
+
+Tokens are signed by the TSA certificate (critical extendedKeyUsage id-kp-timeStamping) that ``pki init``
+issued from the node's issuing CA; they carry the TSA certificate and the issuing CA so that a verifier
+who trusts the node's root can build the path. The seal signer asks for a token over its signature value
+and stores it in the SES_Signature ``timeStamp`` field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy.orm import Session
+
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import Settings
+from zhengwu.kernel.crypto import sm3
+from zhengwu.kernel.logging import get_logger
+from zhengwu.kernel.pki import (
+    CertProfile,
+    PkiError,
+    TimeStampRequest,
+    build_timestamp_request,
+    build_timestamp_response,
+    issue_timestamp_token,
+    load_certificate,
+    load_timestamp_request,
+)
+from zhengwu.seals.authority import authority
+
+log = get_logger("zhengwu.seals.tsa")
+
+#: The TSA policy (RFC 3161 §2.4.2 TSAPolicyId): an X.667 UUID OID (2.25.<uuid>), which needs no registration.
+TSA_POLICY: Final = "2.25.181027226105316117337520306829016036219"
+CONTENT_TYPE_QUERY: Final = "application/timestamp-query"
+CONTENT_TYPE_REPLY: Final = "application/timestamp-reply"
+MAX_QUERY_BYTES: Final = 16 * 1024
+
+
+def _issue(session: Session, settings: Settings, request: TimeStampRequest, at: datetime | None) -> bytes:
+    tsa = authority(session, settings, CertProfile.TSA)
+    issuer = load_certificate(_issuer_der(session, tsa.row.issuer_id))
+    moment = (at or utcnow()).replace(microsecond=0)
+    if request.policy is not None and request.policy != TSA_POLICY:
+        raise PkiError(f"unaccepted policy {request.policy}", "不支持请求的时间戳策略")
+    token = issue_timestamp_token(
+        request,
+        tsa_certificate=tsa.certificate,
+        signer=tsa.signer,
+        gen_time=moment,
+        policy=TSA_POLICY,
+        chain=[issuer],
+    )
+    log.debug("timestamp_issued", gen_time=moment.isoformat())
+    return token
+
+
+def _issuer_der(session: Session, issuer_id: str | None) -> bytes:
+    from zhengwu.seals.repository import PkiRepository
+
+    row = PkiRepository(session).certificate(issuer_id) if issuer_id else None
+    if row is None:
+        raise PkiError("TSA issuer certificate missing", "时间戳服务证书的签发者不存在")
+    return row.der
+
+
+def timestamp_token(
+    session: Session, settings: Settings, data: bytes, *, at: datetime | None = None
+) -> bytes:
+    """A time-stamp token over SM3(``data``) issued in-process (what the seal signer embeds)."""
+    request = build_timestamp_request(imprint=sm3(data), cert_req=True)
+    return _issue(session, settings, request, at)
+
+
+def respond(
+    session: Session, settings: Settings, query: bytes, *, at: datetime | None = None
+) -> tuple[int, bytes]:
+    """Answer a DER TimeStampReq: (HTTP status, DER TimeStampResp) — refusals are replies too (RFC 3161 §2.4.2)."""
+    if len(query) > MAX_QUERY_BYTES:
+        return 413, build_timestamp_response(
+            None, status="rejection", fail_info="bad_request", text="request too large"
+        )
+    try:
+        request = load_timestamp_request(query)
+    except PkiError as exc:
+        fail = "bad_alg" if "algorithm" in exc.message else "bad_data_format"
+        return 200, build_timestamp_response(None, status="rejection", fail_info=fail, text=exc.message)
+    try:
+        token = _issue(session, settings, request, at)
+    except PkiError as exc:
+        if "policy" in exc.message:
+            return 200, build_timestamp_response(
+                None, status="rejection", fail_info="unaccepted_policy", text=exc.message
+            )
+        raise
+    return 200, build_timestamp_response(token)
