@@ -144,7 +144,7 @@ def verify_legacy(scheme: str, digest: str, params: dict[str, Any], password: st
 
         try:
             # bcrypt only reads 72 bytes; $2y$ is the PHP name of the same algorithm as $2b$.
-            return bcrypt.checkpw(pw, ("$2b$" + digest[4:]).encode())
+            return bool(bcrypt.checkpw(pw, ("$2b$" + digest[4:]).encode()))
         except ValueError:
             return False
     try:
