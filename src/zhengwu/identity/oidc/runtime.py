@@ -61,6 +61,7 @@ class OidcRuntime:
         self.server: ZhengwuServer = ZhengwuServer(self)
         self.dispatcher: LogoutDispatcher = LogoutDispatcher(self)
         self.allow_http = not settings.production
+        self._login_options: tuple[float, list[dict[str, str]]] | None = None
         if settings.production and not is_secure_transport(self.issuer):
             # RFC 6749 §3.1/§3.2: the endpoints must be served over TLS (loopback excepted).
             raise ValueError("ZHENGWU_PUBLIC_URL must be https in production (OAuth 2.0 needs TLS)")
@@ -297,6 +298,18 @@ class OidcRuntime:
             )
         )
         return self._revoke_grants(db, rows, reason)
+
+    def login_options(self) -> list[dict[str, str]]:
+        """Buttons for the login page (trusted providers), re-read at most every 30 seconds."""
+        cached = self._login_options
+        if cached is not None and time.monotonic() - cached[0] < 30:
+            return cached[1]
+        from zhengwu.identity.oidc.federation import login_options
+
+        with self.session_factory() as db:
+            options = login_options(db)
+        self._login_options = (time.monotonic(), options)
+        return options
 
     def close(self) -> None:
         """Stop background threads."""

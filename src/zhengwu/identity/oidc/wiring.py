@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from zhengwu.identity import web
 from zhengwu.identity.oidc.backchannel import logout_subscriber as _subscriber
 from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.kernel.events import DomainEvent
@@ -26,7 +27,15 @@ def install(app: FastAPI) -> OidcRuntime:
     # Innermost user middleware (inside the correlation/metrics middleware): the token endpoint skips
     # the route table, whose matching costs more than the rest of a client-credentials request.
     app.user_middleware.append(Middleware(TokenEndpointShortcut))
+    # The core's login page renders these buttons ("使用国家政务服务平台账号登录").
+    web.TEMPLATES.env.globals["federated_login_options"] = federated_login_options
     return runtime
+
+
+def federated_login_options(request: Request) -> list[dict[str, str]]:
+    """Login-page buttons of the trusted providers of the request's node (cached briefly)."""
+    runtime: OidcRuntime | None = getattr(request.app.state, "oidc", None)
+    return runtime.login_options() if runtime is not None else []
 
 
 class TokenEndpointShortcut:

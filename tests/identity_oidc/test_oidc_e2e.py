@@ -1,0 +1,337 @@
+"""End to end over HTTP: a national node, a province node and a reference department system.
+
+Proves single sign-on through the province, back-channel logout of the department system, trust
+transfer from the national node (account linking by blind index, auto-creation, lower of the two
+levels) and logout propagated both ways. Nodes are real ``python -m zhengwu serve`` processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+import pytest
+from oidc_reference_rp import RpServer, RpState, free_port, make_rp
+
+from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "Zhengwu-Test-2026!"
+
+
+@dataclass
+class Node:
+    """A running node."""
+
+    name: str
+    url: str
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+
+    def cli(self, *args: str) -> dict[str, Any]:
+        """Run a CLI command against this node's database (JSON output)."""
+        out = subprocess.run(
+            [sys.executable, "-m", "zhengwu", *args, "--json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _database_urls(tmp: Path, names: list[str]) -> dict[str, str]:
+    base = os.environ.get("ZHENGWU_TEST_DATABASE_URL")
+    if not base or not base.startswith("postgresql"):
+        return {n: f"sqlite:///{(tmp / n / 'zhengwu.db').as_posix()}" for n in names}
+    from sqlalchemy import create_engine, text
+
+    admin_url, _, dbname = base.rpartition("/")
+    urls = {}
+    admin = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for n in names:
+            db = f"{dbname}_e2e_{n}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{db}"'))
+            urls[n] = f"{admin_url}/{db}"
+    admin.dispose()
+    return urls
+
+
+def _start(name: str, host: str, tmp: Path, db_url: str, upstream: str | None, national: bool) -> Node:
+    port = free_port(host)
+    url = f"http://{host}:{port}"
+    (tmp / name).mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGWU_")}
+    env.update(
+        {
+            "ZHENGWU_DATA_DIR": str(tmp / name),
+            "ZHENGWU_DATABASE_URL": db_url,
+            "ZHENGWU_TIER": "national" if national else "province",
+            "ZHENGWU_DIVISION_CODE": "000000" if national else "130000",
+            "ZHENGWU_NODE_ID": name,
+            "ZHENGWU_NODE_NAME": "国家政务服务平台（测试）" if national else "河北省政务服务平台（测试）",
+            "ZHENGWU_PUBLIC_URL": url,
+            "ZHENGWU_SECURITY__SECRET_KEY": f"test-secret-of-{name}-0123456789abcdef",
+            "ZHENGWU_OIDC_BACKCHANNEL_BACKOFF_SECONDS": "0.5",
+        }
+    )
+    if upstream:
+        env["ZHENGWU_UPSTREAM_URL"] = upstream
+    subprocess.run([sys.executable, "-m", "zhengwu", "migrate"], env=env, check=True, capture_output=True)
+    with (tmp / f"{name}.log").open("wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "zhengwu", "serve", "--host", host, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/.well-known/openid-configuration", timeout=2).status_code == 200:
+                return Node(name, url, env, proc)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"{name} did not start: {(tmp / f'{name}.log').read_text()[-2000:]}")
+
+
+@dataclass
+class World:
+    """Two nodes and a department system."""
+
+    national: Node
+    province: Node
+    rp_url: str
+    rp: RpState
+    federation_id: str
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """National node on localhost, province on 127.0.0.1, department system on 127.0.0.2 (separate cookies)."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    urls = _database_urls(tmp, ["national", "province"])
+    national = _start("national", "localhost", tmp, urls["national"], None, True)
+    province_port_holder: list[Node] = []
+    try:
+        province = _start("province", "127.0.0.1", tmp, urls["province"], national.url, False)
+        province_port_holder.append(province)
+        # The national administrator registers the province as a client (a node: no consent page, may
+        # receive the ID number to link accounts); the province registers that client as its upstream.
+        node_client = national.cli(
+            "identity", "clients", "create", "--name", "河北省政务服务平台", "--kind", "node",
+            "--grant", "authorization_code", "--redirect-uri", f"{province.url}/oidc/federation/callback",
+            "--backchannel-logout-uri", f"{province.url}/oidc/federation/backchannel-logout",
+            "--scope", "openid profile phone citizen_id", "--citizen-id",
+        )  # fmt: skip
+        registered = province.cli(
+            "identity", "upstream", "register",
+            "--client-id", node_client["client_id"], "--client-secret", node_client["client_secret"],
+        )  # fmt: skip
+        rp_port = free_port("127.0.0.2")
+        rp_url = f"http://127.0.0.2:{rp_port}"
+        rp_client = province.cli(
+            "identity", "clients", "create", "--name", "省人社厅社保业务系统", "--grant", "authorization_code",
+            "--redirect-uri", f"{rp_url}/callback", "--backchannel-logout-uri", f"{rp_url}/backchannel-logout",
+            "--scope", "openid profile",
+        )  # fmt: skip
+        app, state = make_rp(province.url, rp_client["client_id"], rp_client["client_secret"], rp_url)
+        with RpServer(app, "127.0.0.2", rp_port):
+            yield World(national, province, rp_url, state, registered["id"])
+    finally:
+        for node in [national, *province_port_holder]:
+            node.proc.terminate()
+            node.proc.wait(timeout=15)
+
+
+@pytest.fixture
+def browser() -> Iterator[httpx.Client]:
+    """A browser-like client: one cookie jar, redirects followed by hand."""
+    with httpx.Client(timeout=20, follow_redirects=False) as client:
+        yield client
+
+
+def _follow(
+    browser: httpx.Client, response: httpx.Response, stop: Callable[[httpx.Response], bool] | None = None
+) -> httpx.Response:
+    """Follow redirects like a browser until ``stop`` says so (or a non-redirect)."""
+    for _ in range(20):
+        if stop is not None and stop(response):
+            return response
+        if response.status_code not in (301, 302, 303, 307):
+            return response
+        response = browser.get(urljoin(str(response.url), response.headers["location"]))
+    raise AssertionError("redirect loop")
+
+
+def _register(node: Node, n: int, name: str = "测试公民") -> tuple[str, dict[str, Any]]:
+    number = nth_citizen_id(n)
+    response = httpx.post(
+        f"{node.url}/api/v1/identity/register/natural",
+        json={"name": name, "id_number": number, "phone": nth_phone(n), "password": PASSWORD},
+    )
+    assert response.status_code == 201, response.text
+    return number, response.json()
+
+
+def _api_login(browser: httpx.Client, node: Node, identifier: str) -> None:
+    response = browser.post(
+        f"{node.url}/api/v1/identity/login", json={"identifier": identifier, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+
+
+def _page_login(browser: httpx.Client, page: httpx.Response, identifier: str) -> httpx.Response:
+    """Fill the node's HTML login form like a person would."""
+    html = page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    next_url = re.search(r'name="next" value="([^"]*)"', html).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    base = f"{page.url.scheme}://{page.url.netloc.decode()}"
+    return browser.post(
+        f"{base}/identity/login",
+        data={"csrf_token": csrf, "identifier": identifier, "password": PASSWORD, "next": next_url},
+    )
+
+
+def _approve_consent(browser: httpx.Client, page: httpx.Response) -> httpx.Response:
+    assert "授权确认" in page.text, page.text[:500]
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    params = re.search(r'name="request_params" value="([^"]+)"', page.text).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    base = f"{page.url.scheme}://{page.url.netloc.decode()}"
+    return browser.post(
+        f"{base}/oidc/authorize/decision",
+        data={"csrf_token": csrf, "decision": "approve", "request_params": params},
+    )
+
+
+def _rp_login(browser: httpx.Client, world: World) -> httpx.Response:
+    response = _follow(browser, browser.get(f"{world.rp_url}/login"))
+    if response.status_code == 200 and "授权确认" in response.text:
+        response = _follow(browser, _approve_consent(browser, response))
+    return response
+
+
+def _eventually(check: Callable[[], bool], seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_department_system_single_sign_on_and_back_channel_logout(
+    world: World, browser: httpx.Client
+) -> None:
+    number, account = _register(world.province, 7001, "张三")
+    _api_login(browser, world.province, number)
+    done = _rp_login(browser, world)
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["claims"]["name"] == "张三" and body["claims"]["real_name_level"] == 2
+    assert body["acr"] == "urn:zhengwu:loa:2"
+    assert body["claims"]["sub"] != account["id"] and number not in done.text
+    assert browser.get(f"{world.rp_url}/me").status_code == 200
+    # A second visit is seamless: no login, no consent page.
+    again = _rp_login(browser, world)
+    assert again.status_code == 200 and again.json()["claims"]["name"] == "张三"
+    # The citizen logs out on the portal; the department system hears it by back-channel.
+    assert browser.post(f"{world.province.url}/api/v1/identity/logout", json={}).status_code == 204
+    assert _eventually(lambda: browser.get(f"{world.rp_url}/me").status_code == 401)
+    assert world.rp.rejected == []
+    assert any(claims["aud"] for claims in world.rp.logouts)
+
+
+def test_trust_transfer_from_the_national_node_and_logout_both_ways(
+    world: World, browser: httpx.Client
+) -> None:
+    number, _ = _register(world.national, 7002, "李四")
+    options = httpx.get(f"{world.province.url}/api/v1/identity/login-options").json()
+    assert options[0]["label"] == "使用国家政务服务平台账号登录"
+    login_page = httpx.get(f"{world.province.url}/identity/login")
+    assert "使用国家政务服务平台账号登录" in login_page.text
+    start = browser.get(f"{world.province.url}{options[0]['url']}&next=/identity/account")
+    page = _follow(browser, start)
+    assert page.status_code == 200 and page.url.host == "localhost" and "/identity/login" in page.url.path
+    arrived = _follow(browser, _page_login(browser, page, number))
+    assert arrived.url.host == "127.0.0.1" and arrived.url.path == "/identity/account", arrived.text[:300]
+    me = browser.get(f"{world.province.url}/api/v1/identity/me").json()
+    assert me["account"]["display_name"] == "李四" and me["session"]["auth_level"] == 2
+    assert "fed" in me["session"]["amr"]
+    # SSO onward to the department system with the transferred identity.
+    done = _rp_login(browser, world)
+    assert done.status_code == 200 and done.json()["claims"]["name"] == "李四"
+    # Logout at the national node reaches the province, which tells the department system.
+    assert browser.post(f"{world.national.url}/api/v1/identity/logout", json={}).status_code == 204
+    assert _eventually(lambda: browser.get(f"{world.province.url}/api/v1/identity/me").status_code == 401)
+    assert _eventually(lambda: browser.get(f"{world.rp_url}/me").status_code == 401)
+
+    # The other way: log in again through the national node, then log out on the province.
+    page = _follow(browser, browser.get(f"{world.province.url}{options[0]['url']}&next=/identity/account"))
+    arrived = _follow(browser, _page_login(browser, page, number))
+    assert browser.get(f"{world.national.url}/api/v1/identity/me").status_code == 200
+    assert browser.get(f"{world.province.url}/api/v1/identity/me").status_code == 200
+    me2 = browser.get(f"{world.province.url}/api/v1/identity/me").json()
+    assert me2["account"]["id"] == me["account"]["id"]  # the linked account, not a second one
+    assert browser.post(f"{world.province.url}/api/v1/identity/logout", json={}).status_code == 204
+    assert _eventually(lambda: browser.get(f"{world.national.url}/api/v1/identity/me").status_code == 401)
+
+
+def test_existing_province_account_is_linked_by_blind_index_with_the_lower_level(
+    world: World, browser: httpx.Client
+) -> None:
+    number, province_account = _register(world.province, 7003, "王五")
+    _register(world.national, 7003, "王五")
+    options = httpx.get(f"{world.province.url}/api/v1/identity/login-options").json()
+    page = _follow(browser, browser.get(f"{world.province.url}{options[0]['url']}&next=/identity/account"))
+    _follow(browser, _page_login(browser, page, number))
+    me = browser.get(f"{world.province.url}/api/v1/identity/me").json()
+    assert me["account"]["id"] == province_account["id"]
+    assert me["session"]["auth_level"] == min(province_account["real_name_level"], 2)
+
+
+def test_bad_federated_callbacks_are_refused(world: World, browser: httpx.Client) -> None:
+    forged = browser.get(f"{world.province.url}/oidc/federation/callback?state=forged&code=abc")
+    assert forged.status_code == 403 and "登录请求已失效" in forged.text
+    bad_token = httpx.post(
+        f"{world.province.url}/oidc/federation/backchannel-logout", data={"logout_token": "a.b.c"}
+    )
+    assert bad_token.status_code == 400
+
+
+def test_the_national_node_can_trust_province_logins_when_configured(
+    world: World, browser: httpx.Client
+) -> None:
+    reverse = world.province.cli(
+        "identity", "clients", "create", "--name", "国家政务服务平台", "--kind", "node",
+        "--grant", "authorization_code", "--redirect-uri", f"{world.national.url}/oidc/federation/callback",
+        "--backchannel-logout-uri", f"{world.national.url}/oidc/federation/backchannel-logout",
+        "--scope", "openid profile phone citizen_id", "--citizen-id",
+    )  # fmt: skip
+    world.national.cli(
+        "identity", "federation", "add", "--issuer", world.province.url, "--client-id", reverse["client_id"],
+        "--client-secret", reverse["client_secret"], "--label", "使用河北省政务服务平台账号登录",
+    )  # fmt: skip
+    number, _ = _register(world.province, 7004, "赵六")
+    options = httpx.get(f"{world.national.url}/api/v1/identity/login-options").json()
+    assert [o["label"] for o in options] == ["使用河北省政务服务平台账号登录"]
+    page = _follow(browser, browser.get(f"{world.national.url}{options[0]['url']}&next=/identity/account"))
+    assert page.url.host == "127.0.0.1"
+    arrived = _follow(browser, _page_login(browser, page, number))
+    assert arrived.url.host == "localhost", arrived.text[:300]
+    assert browser.get(f"{world.national.url}/api/v1/identity/me").json()["account"]["display_name"] == "赵六"
