@@ -109,13 +109,15 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, session_factory: sessionmaker[Session]) -> Any:
+def app(settings: Settings, session_factory: sessionmaker[Session]) -> Iterator[Any]:
     """The app with its sessions joined to the per-test transaction."""
     from zhengwu.main import create_app
 
     application = create_app(settings)
     application.state.session_factory = session_factory
-    return application
+    yield application
+    # The app's own engine may have opened pooled connections (background work, probes).
+    application.state.engine.dispose()
 
 
 @pytest.fixture

@@ -137,9 +137,12 @@ def departments_list(
 
     settings = _settings()
     engine = make_engine(settings.database_url)
-    with unit_of_work(make_session_factory(engine)) as session:
-        rows, total = service.list_departments(session, division_prefix=division, limit=100_000)
-        items = [DepartmentRead.model_validate(r) for r in rows]
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            rows, total = service.list_departments(session, division_prefix=division, limit=100_000)
+            items = [DepartmentRead.model_validate(r) for r in rows]
+    finally:
+        engine.dispose()
     if as_json:
         for item in items:
             sys.stdout.write(item.model_dump_json() + "\n")
@@ -180,8 +183,11 @@ def departments_add(
             parent_credit_code=parent,
         )
         engine = make_engine(settings.database_url)
-        with unit_of_work(make_session_factory(engine)) as session:
-            created = DepartmentRead.model_validate(service.add_department(session, data))
+        try:
+            with unit_of_work(make_session_factory(engine)) as session:
+                created = DepartmentRead.model_validate(service.add_department(session, data))
+        finally:
+            engine.dispose()
     except DomainError as exc:
         err_console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc
