@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, case, event, func, or_, select, update
+from sqlalchemy.orm import Session, SessionTransaction
 
 from zhengwu.identity.models import AuthChainHead, AuthEvent
 from zhengwu.kernel.clock import utcnow
@@ -55,15 +55,41 @@ def _digest(prev_hash: str, event: AuthEvent) -> str:
     return sm3(canonical.encode()).hex()
 
 
+_HEAD_KEY = "zhengwu.identity.chain_head"
+_LOCK_HEAD = (
+    update(AuthChainHead)
+    .where(AuthChainHead.id == 1)
+    .values(last_seq=AuthChainHead.last_seq)
+    .returning(AuthChainHead)
+)
+
+
 def _head(db: Session) -> AuthChainHead:
-    head = db.execute(
-        select(AuthChainHead).where(AuthChainHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
+    # The lock lasts until the transaction ends: take it once per transaction and remember the row.
+    cached: AuthChainHead | None = db.info.get(_HEAD_KEY)
+    if cached is not None and cached in db:
+        return cached
+    # A no-op UPDATE rather than SELECT ... FOR UPDATE: it is a real lock on SQLite too (the database
+    # write lock, waited for with busy_timeout when it is the transaction's first statement).
+    head = db.execute(_LOCK_HEAD, execution_options={"synchronize_session": False}).scalar_one_or_none()
     if head is None:
         head = AuthChainHead(id=1, last_seq=0, last_hash=GENESIS)
         db.add(head)
         db.flush()
+    db.info[_HEAD_KEY] = head
     return head
+
+
+def lock_audit_chain(db: Session) -> None:
+    """Take the audit chain's lock now (first statement of a write transaction: no stale SQLite snapshot)."""
+    _head(db)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head(db: Session, transaction: SessionTransaction) -> None:
+    # Savepoints end too; only the end of the outermost transaction releases the lock.
+    if transaction.parent is None:
+        db.info.pop(_HEAD_KEY, None)
 
 
 def record_auth_event(
@@ -95,9 +121,10 @@ def record_auth_event(
         prev_hash=head.last_hash,
     )
     event.hash = _digest(head.last_hash, event)
+    # No flush here: the unit of work inserts events in the order they were added, at the caller's flush.
     db.add(event)
-    db.flush()
-    head.last_seq = event.seq
+    # last_seq counts the chained events, so that a deleted row is detected even at the end of the chain.
+    head.last_seq = (head.last_seq or 0) + 1
     head.last_hash = event.hash
     # Only ids and the event type: never identifiers typed by the user.
     log.info("auth_event", event_type=event_type, success=success, account_id=account_id)
@@ -135,9 +162,9 @@ def verify_chain(db: Session) -> ChainVerdict:
         prev = row.hash
         checked += 1
     head = db.get(AuthChainHead, 1)
-    if head is not None and head.last_hash != prev:
-        # Rows removed from the end: the head remembers the last hash.
-        return ChainVerdict(False, checked, head.last_seq)
+    if head is not None and (head.last_hash != prev or head.last_seq != checked):
+        # Rows removed from the end: the head remembers the last hash and how many events were chained.
+        return ChainVerdict(False, checked, checked + 1)
     return ChainVerdict(True, checked)
 
 
@@ -151,19 +178,22 @@ def events_for_account(
     return list(db.scalars(query.order_by(AuthEvent.seq.desc()).limit(limit)))
 
 
-def recent_failures(
-    db: Session, *, since: datetime, ip: str | None = None, subject_index: str | None = None
-) -> int:
-    """How many failed login attempts came from ``ip`` or named ``subject_index`` since ``since``."""
-    from sqlalchemy import func
+_FAIL_BASE = (
+    AuthEvent.occurred_at >= bindparam("since"),
+    AuthEvent.success.is_(False),
+    AuthEvent.event_type == "login",
+)
+_FROM_IP = AuthEvent.ip == bindparam("ip")
+_FOR_SUBJECT = AuthEvent.subject_index == bindparam("subject")
+_FAILURES = select(func.count(case((_FROM_IP, 1))), func.count(case((_FOR_SUBJECT, 1)))).where(
+    *_FAIL_BASE, or_(_FROM_IP, _FOR_SUBJECT)
+)
+_SUBJECT_FAILURES = select(func.count()).where(*_FAIL_BASE, _FOR_SUBJECT)
 
-    query = (
-        select(func.count())
-        .select_from(AuthEvent)
-        .where(AuthEvent.occurred_at >= since, AuthEvent.success.is_(False), AuthEvent.event_type == "login")
-    )
-    if ip is not None:
-        query = query.where(AuthEvent.ip == ip)
-    if subject_index is not None:
-        query = query.where(AuthEvent.subject_index == subject_index)
-    return int(db.scalar(query) or 0)
+
+def recent_failures(db: Session, *, since: datetime, ip: str | None, subject_index: str) -> tuple[int, int]:
+    """Failed logins since ``since`` from ``ip`` and for ``subject_index`` (one query, two counts)."""
+    if ip is None:
+        return 0, int(db.scalar(_SUBJECT_FAILURES, {"since": since, "subject": subject_index}) or 0)
+    row = db.execute(_FAILURES, {"since": since, "ip": ip, "subject": subject_index}).one()
+    return int(row[0] or 0), int(row[1] or 0)

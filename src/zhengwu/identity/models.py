@@ -197,8 +197,10 @@ class AuthEvent(Base):
     __tablename__ = "identity_auth_event"
     __table_args__ = (
         Index("ix_identity_auth_event_account_occurred", "account_id", "occurred_at"),
-        Index("ix_identity_auth_event_ip_occurred", "ip", "occurred_at"),
-        Index("ix_identity_auth_event_subject_occurred", "subject_index", "occurred_at"),
+        # Rate limits count recent failures per address and per identifier: success leads, so that the
+        # many successful logins behind one NAT address are never scanned.
+        Index("ix_identity_auth_event_ip_failures", "ip", "success", "occurred_at"),
+        Index("ix_identity_auth_event_subject_failures", "subject_index", "success", "occurred_at"),
     )
 
     seq: Mapped[int] = mapped_column(
@@ -226,5 +228,6 @@ class AuthChainHead(Base):
     __tablename__ = "identity_auth_chain"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Number of events chained so far (a row deleted anywhere, even the last one, is then detected).
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))

@@ -23,7 +23,15 @@ from zhengwu.identity.errors import CsrfFailed, SessionExpired
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.identity.routes import FRESH, account_read, notifier_of
-from zhengwu.identity.web import TEMPLATES, attach_csrf_cookie, check_csrf, csrf_token, safe_next
+from zhengwu.identity.web import (
+    TEMPLATES,
+    attach_csrf_cookie,
+    check_csrf,
+    csrf_token,
+    end_read_phase,
+    retrying_when_busy,
+    safe_next,
+)
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.session import DbSession
@@ -136,8 +144,11 @@ def login_submit(
             request, "identity/login.html", {**context, "error": "请输入账号和密码"}, status_code=422
         )
     meta = request_meta(request)
+
+    check = service.check_password(db, identifier, password, meta=meta)
+    end_read_phase(db, check.account)
     try:
-        account = service.authenticate_password(db, identifier, password, meta=meta)
+        account = service.record_password_check(db, check, meta=meta)
     except DomainError as exc:
         return _fail(request, db, exc, "identity/login.html", context)
     pending = account.totp_enabled
@@ -206,11 +217,15 @@ def logout_submit(request: Request, db: DbSession, csrf_token: str = Form("")) -
     except CsrfFailed:
         return _csrf_failed(request, db, "identity/message.html", {"title": "退出失败"})
     token = request.cookies.get(cookie_name())
-    user_session = service.session_by_token(db, token) if token else None
-    if user_session is not None and user_session.ended_at is None:
-        service.end_session(
-            db, user_session.id, "logout", bus=request.app.state.bus, meta=request_meta(request)
-        )
+
+    def attempt() -> None:
+        user_session = service.session_by_token(db, token) if token else None
+        if user_session is not None and user_session.ended_at is None:
+            service.end_session(
+                db, user_session.id, "logout", bus=request.app.state.bus, meta=request_meta(request)
+            )
+
+    retrying_when_busy(db, attempt)
     response = _redirect("/identity/login?logged_out=1")
     clear_session_cookie(response)
     return response

@@ -45,7 +45,7 @@ from zhengwu.identity.schemas import (
     SessionRead,
     StepUpRequest,
 )
-from zhengwu.identity.web import keeping_audit, require_json
+from zhengwu.identity.web import end_read_phase, keeping_audit, require_json, retrying_when_busy
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.session import DbSession
@@ -152,8 +152,11 @@ async def register_legal(request: Request, data: LegalRegistration, db: DbSessio
 def login(request: Request, response: Response, data: LoginRequest, db: DbSession) -> LoginResult:
     """Password login; with a second factor on the account the session waits for ``/login/mfa``."""
     meta = request_meta(request)
+
+    check = service.check_password(db, data.identifier, data.password, meta=meta)
+    end_read_phase(db, check.account)
     with keeping_audit(db):
-        account = service.authenticate_password(db, data.identifier, data.password, meta=meta)
+        account = service.record_password_check(db, check, meta=meta)
     pending = account.totp_enabled
     user_session = service.start_session(db, account, amr=["pwd"], mfa_pending=pending, meta=meta)
     assert user_session.token is not None
@@ -193,11 +196,15 @@ def login_mfa(request: Request, response: Response, data: CodeRequest, db: DbSes
 def logout(request: Request, db: DbSession) -> Response:
     """End the current session everywhere (back-channel logout follows from UserLoggedOut)."""
     token = request.cookies.get(cookie_name())
-    user_session = service.session_by_token(db, token) if token else None
-    if user_session is not None and user_session.ended_at is None:
-        service.end_session(
-            db, user_session.id, "logout", bus=request.app.state.bus, meta=request_meta(request)
-        )
+
+    def attempt() -> None:
+        user_session = service.session_by_token(db, token) if token else None
+        if user_session is not None and user_session.ended_at is None:
+            service.end_session(
+                db, user_session.id, "logout", bus=request.app.state.bus, meta=request_meta(request)
+            )
+
+    retrying_when_busy(db, attempt)
     response = Response(status_code=204)
     clear_session_cookie(response)
     return response

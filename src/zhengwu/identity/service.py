@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import passwords, upward
-from zhengwu.identity.audit import NO_META, RequestMeta, recent_failures, record_auth_event
+from zhengwu.identity.audit import NO_META, RequestMeta, lock_audit_chain, recent_failures, record_auth_event
 from zhengwu.identity.context import current
 from zhengwu.identity.errors import (
     AccountDisabled,
@@ -49,6 +49,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes.citizen_id import parse_citizen_id, validate_citizen_id
 from zhengwu.kernel.codes.uscc import validate_uscc
 from zhengwu.kernel.crypto.hashes import sm3
+from zhengwu.kernel.db import new_id
 from zhengwu.kernel.events import DomainEvent, EventBus
 
 # Purposes bound into the SM4-GCM AAD of each protected column.
@@ -109,6 +110,14 @@ def get_account(db: Session, account_id: str) -> Account | None:
     return db.get(Account, account_id)
 
 
+# Built once: the login path runs these on every attempt.
+_BY_PHONE = (
+    select(Account)
+    .where(Account.phone_index == bindparam("phone_index"), Account.kind != AccountKind.LEGAL)
+    .limit(2)
+)
+
+
 def resolve_identifier(db: Session, identifier: str) -> Account | None:
     """The account a login identifier names: ID number, credit code, mobile, e-mail or login name."""
     text = identifier.strip()
@@ -129,11 +138,7 @@ def resolve_identifier(db: Session, identifier: str) -> Account | None:
         )
     phone = normalize_phone(text)
     if phone is not None:
-        rows = db.scalars(
-            select(Account)
-            .where(Account.phone_index == phone_index(phone), Account.kind != AccountKind.LEGAL)
-            .limit(2)
-        ).all()
+        rows = db.scalars(_BY_PHONE, {"phone_index": phone_index(phone)}).all()
         # A phone shared by two imported accounts names nobody: log in with the ID number instead.
         return rows[0] if len(rows) == 1 else None
     email = normalize_email(text)
@@ -553,25 +558,15 @@ def set_real_name_level(
 # --- password login --------------------------------------------------------------------------------
 
 
-def _check_rate_limits(db: Session, subject: str, meta: RequestMeta) -> None:
-    ctx = current()
-    since = utcnow() - ctx.ip_failure_window
-    if meta.ip and recent_failures(db, since=since, ip=meta.ip) >= ctx.ip_failure_limit:
-        record_auth_event(
-            db, "login", success=False, subject_index=subject, meta=meta, detail={"reason": "rate_limited_ip"}
-        )
-        raise LoginRateLimited()
-    # Unknown identifiers have no account to lock: limit them by the hash of what was typed.
-    if recent_failures(db, since=since, subject_index=subject) >= 2 * ctx.lockout_threshold:
-        record_auth_event(
-            db,
-            "login",
-            success=False,
-            subject_index=subject,
-            meta=meta,
-            detail={"reason": "rate_limited_subject"},
-        )
-        raise LoginRateLimited()
+@dataclass(slots=True)
+class PasswordCheck:
+    """What the read-only half of a password login found (no database writes yet)."""
+
+    subject: str
+    outcome: str  # ok | unknown_account | locked | bad_password | disabled | rate_limited_ip | rate_limited_subject
+    account: Account | None = None
+    new_hash: str | None = None  # argon2id re-hash of a legacy or weaker hash, computed before any lock
+    rehashed_from: str | None = None
 
 
 def _verify_account_password(account: Account, password: str) -> tuple[bool, bool]:
@@ -587,96 +582,130 @@ def _verify_account_password(account: Account, password: str) -> tuple[bool, boo
     return False, False
 
 
-def authenticate_password(
+def check_password(
     db: Session, identifier: str, password: str, *, meta: RequestMeta = NO_META
-) -> Account:
-    """Check a password login (argon2id; legacy hashes re-hashed on success); lockout, rate limits, audit."""
+) -> PasswordCheck:
+    """Read-only half of a login: rate limits, account lookup, argon2id (or legacy) verification.
+
+    Nothing is written, so the caller may end the read transaction before :func:`record_password_check`
+    (SQLite cannot upgrade a read snapshot that another writer overtook during the slow hash).
+    """
+    ctx = current()
     subject = login_subject(identifier)
-    _check_rate_limits(db, subject, meta)
+    from_ip, for_subject = recent_failures(
+        db, since=utcnow() - ctx.ip_failure_window, ip=meta.ip, subject_index=subject
+    )
+    if from_ip >= ctx.ip_failure_limit:
+        return PasswordCheck(subject, "rate_limited_ip")
+    # Unknown identifiers have no account to lock: limit them by the hash of what was typed.
+    if for_subject >= 2 * ctx.lockout_threshold:
+        return PasswordCheck(subject, "rate_limited_subject")
     account = resolve_identifier(db, identifier)
     if account is None:
         passwords.burn_time(password)
+        return PasswordCheck(subject, "unknown_account")
+    if account.locked_until is not None and account.locked_until > utcnow():
+        return PasswordCheck(subject, "locked", account)
+    ok, rehash = _verify_account_password(account, password)
+    if not ok:
+        return PasswordCheck(subject, "bad_password", account)
+    if account.status != AccountStatus.ACTIVE:
+        return PasswordCheck(subject, "disabled", account)
+    if rehash:
+        return PasswordCheck(
+            subject,
+            "ok",
+            account,
+            passwords.hash_password(password),
+            account.legacy_scheme or "argon2id-params",
+        )
+    return PasswordCheck(subject, "ok", account)
+
+
+def record_password_check(db: Session, check: PasswordCheck, *, meta: RequestMeta = NO_META) -> Account:
+    """Write half of a login: lock the audit chain first, then counters, lockout, re-hash and audit.
+
+    Raises the login's error (marked ``keep_writes``) on failure; returns the account on success.
+    """
+    lock_audit_chain(db)
+    subject = check.subject
+    account = check.account
+    if account is not None and account not in db:
+        # The read transaction was ended: carry the loaded row over without reading it again.
+        account = db.merge(account, load=False)
+    if check.outcome in ("rate_limited_ip", "rate_limited_subject"):
+        record_auth_event(
+            db, "login", success=False, subject_index=subject, meta=meta, detail={"reason": check.outcome}
+        )
+        raise LoginRateLimited()
+    if account is None:
         record_auth_event(
             db, "login", success=False, subject_index=subject, meta=meta, detail={"reason": "unknown_account"}
         )
         raise InvalidCredentials()
+    if check.outcome in ("locked", "disabled"):
+        record_auth_event(
+            db, "login", success=False, account_id=account.id, subject_index=subject, meta=meta,
+            detail={"reason": check.outcome},
+        )  # fmt: skip
+        raise AccountLocked() if check.outcome == "locked" else AccountDisabled()
     now = utcnow()
-    if account.locked_until is not None and account.locked_until > now:
-        record_auth_event(
-            db,
-            "login",
-            success=False,
-            account_id=account.id,
-            subject_index=subject,
-            meta=meta,
-            detail={"reason": "locked"},
-        )
-        raise AccountLocked()
-    ok, rehash = _verify_account_password(account, password)
-    if not ok:
+    if check.outcome == "bad_password":
         ctx = current()
-        account.failed_logins = (account.failed_logins or 0) + 1
-        account.last_failed_at = now
-        record_auth_event(
-            db,
-            "login",
-            success=False,
-            account_id=account.id,
-            subject_index=subject,
-            meta=meta,
-            detail={"reason": "bad_password", "failures": account.failed_logins},
+        # Atomic increment: concurrent failures must all count.
+        failures = int(
+            db.execute(
+                update(Account)
+                .where(Account.id == account.id)
+                .values(failed_logins=Account.failed_logins + 1, last_failed_at=now)
+                .returning(Account.failed_logins),
+                execution_options={"synchronize_session": False},
+            ).scalar_one()
         )
-        if account.failed_logins >= ctx.lockout_threshold:
-            account.locked_until = now + ctx.lockout_duration
-            account.failed_logins = 0
-            record_auth_event(
-                db,
-                "lockout",
-                success=True,
-                account_id=account.id,
-                meta=meta,
-                detail={
-                    "until": account.locked_until.isoformat(),
-                    "minutes": int(ctx.lockout_duration.total_seconds() // 60),
-                },
+        record_auth_event(
+            db, "login", success=False, account_id=account.id, subject_index=subject, meta=meta,
+            detail={"reason": "bad_password", "failures": failures},
+        )  # fmt: skip
+        if failures >= ctx.lockout_threshold:
+            until = now + ctx.lockout_duration
+            db.execute(
+                update(Account).where(Account.id == account.id).values(locked_until=until, failed_logins=0),
+                execution_options={"synchronize_session": False},
             )
+            record_auth_event(
+                db, "lockout", success=True, account_id=account.id, meta=meta,
+                detail={"until": until.isoformat(), "minutes": int(ctx.lockout_duration.total_seconds() // 60)},
+            )  # fmt: skip
             db.flush()
+            db.expire(account, ["failed_logins", "locked_until", "last_failed_at"])
             raise AccountLocked()
         db.flush()
+        db.expire(account, ["failed_logins", "last_failed_at"])
         raise InvalidCredentials()
-    if account.status != AccountStatus.ACTIVE:
-        record_auth_event(
-            db,
-            "login",
-            success=False,
-            account_id=account.id,
-            subject_index=subject,
-            meta=meta,
-            detail={"reason": "disabled"},
-        )
-        raise AccountDisabled()
-    account.failed_logins = 0
-    account.locked_until = None
-    if rehash:
-        scheme = account.legacy_scheme or "argon2id-params"
-        account.password_hash = passwords.hash_password(password)
+    if account.failed_logins or account.locked_until is not None:
+        account.failed_logins = 0
+        account.locked_until = None
+    if check.new_hash is not None:
+        account.password_hash = check.new_hash
         account.password_changed_at = now
         account.legacy_scheme = account.legacy_hash = None
         account.legacy_params = None
         record_auth_event(
-            db, "password_rehashed", success=True, account_id=account.id, meta=meta, detail={"from": scheme}
-        )
+            db, "password_rehashed", success=True, account_id=account.id, meta=meta,
+            detail={"from": check.rehashed_from},
+        )  # fmt: skip
     record_auth_event(
-        db,
-        "login",
-        success=True,
-        account_id=account.id,
-        subject_index=subject,
-        meta=meta,
+        db, "login", success=True, account_id=account.id, subject_index=subject, meta=meta,
         detail={"method": "pwd", "mfa_pending": account.totp_enabled},
-    )
-    db.flush()
+    )  # fmt: skip
     return account
+
+
+def authenticate_password(
+    db: Session, identifier: str, password: str, *, meta: RequestMeta = NO_META
+) -> Account:
+    """Check a password login (argon2id; legacy hashes re-hashed on success); lockout, rate limits, audit."""
+    return record_password_check(db, check_password(db, identifier, password, meta=meta), meta=meta)
 
 
 def verify_current_password(
@@ -757,6 +786,8 @@ def start_session(
     token = secrets.token_urlsafe(32)
     now = utcnow()
     user_session = UserSession(
+        # Assigned here rather than at flush: the audit row needs it and the insert can wait for the commit.
+        id=new_id(),
         token_hash=token_digest(token),
         account_id=account.id,
         created_at=now,
@@ -768,7 +799,6 @@ def start_session(
         acting_for=acting_for,
     )
     db.add(user_session)
-    db.flush()
     user_session.token = token
     record_auth_event(
         db,

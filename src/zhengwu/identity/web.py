@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import random
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.context import current
@@ -20,6 +24,49 @@ from zhengwu.kernel.errors import DomainError
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 CSRF_COOKIE = "zw_csrf"
 CSRF_FIELD = "csrf_token"
+
+
+T = TypeVar("T")
+_BUSY_ATTEMPTS = 5
+
+
+def _sqlite_busy(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig)
+
+
+def retrying_when_busy(db: Session, work: Callable[[], T]) -> T:
+    """Run ``work`` and flush; on SQLite's "database is locked" roll back and run it again.
+
+    In WAL mode a transaction that read before another writer committed cannot write afterwards
+    (SQLITE_BUSY_SNAPSHOT, not covered by busy_timeout). Logins read, verify the password for tens of
+    milliseconds, then write, so under concurrency they meet this often; PostgreSQL never does.
+    """
+    for attempt in range(_BUSY_ATTEMPTS):
+        try:
+            result = work()
+            db.flush()
+            return result
+        except OperationalError as exc:
+            if not _sqlite_busy(exc) or attempt == _BUSY_ATTEMPTS - 1:
+                raise
+            db.rollback()
+            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def end_read_phase(db: Session, *keep: object) -> None:
+    """On SQLite, end the read-only transaction of a login before its write phase (objects in ``keep`` survive).
+
+    Nothing has been written yet, so rolling back loses nothing; the write phase then starts with the
+    audit-chain lock and never meets a snapshot overtaken during the slow password hash.
+    """
+    bind = db.get_bind()
+    if bind.dialect.name != "sqlite" or db.new or db.dirty or db.deleted:
+        return
+    for obj in keep:
+        if obj is not None and obj in db:
+            db.expunge(obj)
+    db.rollback()
 
 
 @contextmanager
@@ -70,8 +117,8 @@ def check_csrf(request: Request, submitted: str | None) -> None:
         raise CsrfFailed()
 
 
-def require_json(request: Request) -> None:
-    """API writes take JSON only: a cross-site form cannot send it without a CORS preflight."""
+async def require_json(request: Request) -> None:
+    """API writes take JSON only: a cross-site form cannot send it without a CORS preflight (async: no thread hop)."""
     content_type = request.headers.get("content-type", "")
     if not content_type.split(";")[0].strip().lower() == "application/json":
         raise UnsupportedMediaType(
