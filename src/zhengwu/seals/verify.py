@@ -8,8 +8,9 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from zhengwu.seals.errors import SESFormatError
 from zhengwu.seals.ses import SESeal, SESSignature, parse_seal
-from zhengwu.seals.sigcheck import Convention, verify_sm2_any
+from zhengwu.seals.sigcheck import Convention, public_key_of, split_tbs, tbs_digest, verify_sm2_any
 
 SIGNATURE_ALGORITHMS = frozenset({"1.2.156.10197.1.501", "1.2.156.10197.1.301.1"})
 
@@ -208,6 +209,16 @@ def check_ses_signature_value(sig: SESSignature) -> SESCheck:
                 ),
             ),
         )
+    if sig.structure == 4:
+        # The usual case (default ID, v4/v5 layout) first, with the seal part of the SM3 input remembered.
+        parts = split_tbs(sig.tbs_der, sig.seal_der)
+        if parts is not None:
+            try:
+                key = public_key_of(sig.cert)
+            except SESFormatError:
+                key = None
+            if key is not None and key.verify_digest(sig.signature, tbs_digest(key, *parts)):
+                return SESCheck(True, Convention.DEFAULT_ID, ())
     digest = sig.data_hash if sig.structure == 1 else None
     convention = verify_sm2_any(sig.cert, sig.signature, sig.tbs_der, digest=digest)
     if convention is None:

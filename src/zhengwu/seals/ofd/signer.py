@@ -7,23 +7,24 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from xml.sax.saxutils import escape
 
 from zhengwu.kernel.crypto import Signer, sm3
 from zhengwu.seals.errors import SealError, SigningError
 from zhengwu.seals.ofd.container import DocumentLayout, OFDPackage, pages, read_layout
 from zhengwu.seals.ofd.text import find_text
 from zhengwu.seals.ofd.verifier import read_signature_xml
-from zhengwu.seals.ofd.xml import child, children, new_root, ofd, serialize, sub
+from zhengwu.seals.ofd.xml import OFD_NS, child, children, ofd, serialize, sub
 from zhengwu.seals.ses import (
     CERT_LIST_CERTS,
     SM3_OID,
     SM3_WITH_SM2_OID,
     SESeal,
     assemble_signature,
-    build_tbs_sign,
     parse_seal,
+    tbs_sign_parts,
 )
-from zhengwu.seals.sigcheck import public_key_of
+from zhengwu.seals.sigcheck import memo_sm3, public_key_of, sign_tbs
 from zhengwu.seals.trust import summarize_certificate
 
 #: Given the signature value, return a DER time-stamp token over it (GB/T 38540 timeStamp, RFC 3161).
@@ -66,7 +67,7 @@ def sign_ofd(
     seal_obj = seal if isinstance(seal, SESeal) else parse_seal(seal)
     when = (signed_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     _check_inputs(seal_obj, signer, cert_der, when)
-    pkg = OFDPackage.from_bytes(data)
+    pkg = OFDPackage.from_bytes(data, keep_raw=True)
     layout = read_layout(pkg)
     _refuse_full_protection(pkg, layout)
     placement = _place(pkg, layout, seal_obj, page=page, x=x, y=y, keyword=keyword, occurrence=occurrence)
@@ -76,21 +77,25 @@ def sign_ofd(
     signature_xml_path = f"{sign_dir}/Signature.xml"
     seal_path = f"{sign_dir}/Seal.esl"
     value_path = f"{sign_dir}/SignedValue.dat"
-    _add_to_signature_list(pkg, sig_list_path, sig_id, signature_xml_path, annot_id)
+    if layout.signatures_path is None:
+        pkg.files[sig_list_path] = _new_signature_list(sig_id, signature_xml_path, annot_id)
+    else:
+        _add_to_signature_list(pkg, sig_list_path, sig_id, signature_xml_path, annot_id)
     pkg.files[seal_path] = seal_obj.der
     protected = [n for n in pkg.files if n != sig_list_path]
     signature_xml = _signature_xml(
         pkg, protected, when, placement, annot_id, seal_path, value_path, provider_name, provider_version
     )
     pkg.files[signature_xml_path] = signature_xml
-    tbs = build_tbs_sign(
+    head, rest = tbs_sign_parts(
         seal_obj.der,
         time_info=when,
         data_hash=sm3(signature_xml),
         property_info=f"/{signature_xml_path}",
         version=seal_obj.version,
     )
-    value = signer.sign(tbs)
+    tbs = head + rest
+    value = sign_tbs(signer, head, rest)
     token = timestamp_provider(value) if timestamp_provider is not None else None
     pkg.files[value_path] = assemble_signature(tbs, cert_der, value, time_stamp=token)
     return pkg.to_bytes()
@@ -156,7 +161,7 @@ def _place(
 
 
 def _attach_signature_list(pkg: OFDPackage, layout: DocumentLayout) -> str:
-    """Create Signatures.xml next to the document root and point OFD.xml's DocBody at it."""
+    """Point OFD.xml's DocBody at a new Signatures.xml next to the document root; returns its path."""
     folder = layout.doc_root.rsplit("/", 1)[0] if "/" in layout.doc_root else ""
     path = f"{folder}/Signs/Signatures.xml" if folder else "Signs/Signatures.xml"
     root = pkg.xml("OFD.xml")
@@ -170,9 +175,6 @@ def _attach_signature_list(pkg: OFDPackage, layout: DocumentLayout) -> str:
     else:
         body.append(el)
     pkg.files["OFD.xml"] = serialize(root)
-    sigs = new_root("Signatures")
-    sub(sigs, "MaxSignId", "0")
-    pkg.files[path] = serialize(sigs)
     return path
 
 
@@ -218,6 +220,38 @@ def _add_to_signature_list(pkg: OFDPackage, path: str, sig_id: str, base_loc: st
     pkg.files[path] = serialize(root)
 
 
+_XML_DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>\n"
+_OFD_OPEN = f'xmlns:ofd="{OFD_NS}"'
+# XML 1.0 §2.2: characters that cannot appear in a document at all, even escaped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+_NEEDS_CARE = re.compile('[&<>"\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
+
+
+def _attr(value: str) -> str:
+    """Text for an attribute (double quotes) or element; refuses what XML 1.0 cannot carry at all."""
+    if _NEEDS_CARE.search(value) is None:
+        return value
+    if _NOT_XML.search(value):
+        raise SigningError(
+            "文件名含有 XML 不允许的字符", detail_en=f"character not allowed in XML: {value!r}"
+        )
+    return escape(value, {'"': "&quot;"})
+
+
+def _new_signature_list(sig_id: str, base_loc: str, max_id: str) -> bytes:
+    """A Signatures.xml with one signature (what the signer writes into an unsigned document)."""
+    return (
+        f"{_XML_DECLARATION}<ofd:Signatures {_OFD_OPEN}><ofd:MaxSignId>{_attr(max_id)}</ofd:MaxSignId>"
+        f'<ofd:Signature ID="{_attr(sig_id)}" Type="Seal" BaseLoc="/{_attr(base_loc)}"/></ofd:Signatures>'
+    ).encode()
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
 def _signature_xml(
     pkg: OFDPackage,
     protected: list[str],
@@ -229,27 +263,23 @@ def _signature_xml(
     provider_name: str,
     provider_version: str,
 ) -> bytes:
-    root = new_root("Signature")
-    info = sub(root, "SignedInfo")
-    sub(info, "Provider", ProviderName=provider_name, Version=provider_version, Company="zhengwu")
-    sub(info, "SignatureMethod", SM3_WITH_SM2_OID)
-    sub(info, "SignatureDateTime", when.strftime("%Y%m%d%H%M%SZ"))
-    # GB/T 33190 §18.2.2: emit the SM3 OID (readers also accept "SM3"; see standards §6.3).
-    refs = sub(info, "References", CheckMethod=SM3_OID)
-    for name in protected:
-        ref = sub(refs, "Reference", FileRef=f"/{name}")
-        sub(ref, "CheckValue", base64.b64encode(sm3(pkg.files[name])).decode("ascii"))
-    sub(
-        info,
-        "StampAnnot",
-        ID=annot_id,
-        PageRef=placement.page_id,
-        Boundary=" ".join(
-            f"{v:.3f}".rstrip("0").rstrip(".")
-            for v in (placement.x, placement.y, placement.width, placement.height)
-        ),
+    """Signature.xml (GB/T 33190 §18.2), written directly: it is built once per signature, on the hot path."""
+    references = "".join(
+        f'<ofd:Reference FileRef="/{_attr(name)}"><ofd:CheckValue>'
+        f"{base64.b64encode(memo_sm3(pkg.files[name])).decode('ascii')}</ofd:CheckValue></ofd:Reference>"
+        for name in protected
     )
-    seal_el = sub(info, "Seal")
-    sub(seal_el, "BaseLoc", f"/{seal_path}")
-    sub(root, "SignedValue", f"/{value_path}")
-    return serialize(root)
+    boundary = " ".join(_number(v) for v in (placement.x, placement.y, placement.width, placement.height))
+    text = (
+        f"{_XML_DECLARATION}<ofd:Signature {_OFD_OPEN}><ofd:SignedInfo>"
+        f'<ofd:Provider ProviderName="{_attr(provider_name)}" Version="{_attr(provider_version)}" '
+        f'Company="zhengwu"/>'
+        f"<ofd:SignatureMethod>{SM3_WITH_SM2_OID}</ofd:SignatureMethod>"
+        f"<ofd:SignatureDateTime>{when.strftime('%Y%m%d%H%M%SZ')}</ofd:SignatureDateTime>"
+        # GB/T 33190 §18.2.2: emit the SM3 OID (readers also accept "SM3"; see standards §6.3).
+        f'<ofd:References CheckMethod="{SM3_OID}">{references}</ofd:References>'
+        f'<ofd:StampAnnot ID="{_attr(annot_id)}" PageRef="{_attr(placement.page_id)}" Boundary="{boundary}"/>'
+        f"<ofd:Seal><ofd:BaseLoc>/{_attr(seal_path)}</ofd:BaseLoc></ofd:Seal>"
+        f"</ofd:SignedInfo><ofd:SignedValue>/{_attr(value_path)}</ofd:SignedValue></ofd:Signature>"
+    )
+    return text.encode("utf-8")

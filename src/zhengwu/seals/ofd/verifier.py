@@ -27,7 +27,7 @@ from zhengwu.seals.ses import (
     parse_loose_time,
     parse_signature,
 )
-from zhengwu.seals.sigcheck import public_key_of, verify_sm2_any
+from zhengwu.seals.sigcheck import memo_sm3, public_key_of, verify_sm2_any
 from zhengwu.seals.trust import (
     ChainResult,
     ChainStatus,
@@ -192,7 +192,7 @@ def read_signature_xml(pkg: OFDPackage, path: str) -> SignatureXml:
 
 def _digest_for(method: str, cert: bytes | None) -> Callable[[bytes], bytes] | None:
     if method in SM3_METHODS:
-        return sm3
+        return memo_sm3
     if method == SM3_WITH_Z_METHOD and cert is not None:
         z = public_key_of(cert).z(DEFAULT_SM2_UID)
         return lambda content: sm3(z + content)

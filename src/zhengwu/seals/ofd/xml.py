@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from typing import TypeAlias
 
@@ -21,16 +22,22 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 Element: TypeAlias = etree._Element
 
 
+_local = threading.local()
+
+
 def _parser() -> etree.XMLParser:
-    # A fresh parser per call: lxml parsers must not be shared between threads.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_blank_text=False,
-    )
+    # One parser per thread: lxml parsers must not be shared between threads, and making one per call costs.
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_blank_text=False,
+        )
+    return parser
 
 
 def parse_xml(data: bytes, *, name: str = "XML") -> Element:
