@@ -121,7 +121,7 @@ def upgrade() -> None:
     sa.Column('error_code', sa.String(length=64), nullable=True),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('trace_id', sa.String(length=64), nullable=True),
-    sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True),
     sa.Column('received_at', zhengwu.kernel.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_exchange_inbox')),
     sa.UniqueConstraint('sender', 'message_id', 'row_guid', name=op.f('uq_exchange_inbox_sender_message_id_row_guid'))

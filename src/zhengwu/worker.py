@@ -141,6 +141,7 @@ def run(
                 stop.wait(settings.exchange.poll_seconds)
     finally:
         if relay is not None:
+            relay.close()
             relay.release()
         if duties.transport is not None:
             duties.transport.close()

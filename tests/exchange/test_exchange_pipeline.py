@@ -84,9 +84,13 @@ def test_delivery_with_receipt_and_feedback(joined: tuple[Node, Node]) -> None:
     assert aggregates == 3
     # The correlation id survives the hop.
     assert {r.trace_id for r in inbox} == {"trace-province-0001"}
-    # control columns in national form
-    row = inbox[0].payload
+    # Applied rows live in the aggregate with the control columns in national form; refused ones keep
+    # their content in the inbox.
+    with national.uow() as session:
+        row = session.scalars(select(ExchangeAggregate.payload).limit(1)).one()
     assert row["cd_operation"] == "I" and len(row["cd_time"]) == 14 and row["data_source"] == "111"
+    refused = [r for r in inbox if r.status == "rejected"]
+    assert all(r.payload and r.payload["certificate_name"] for r in refused)
 
 
 def test_resend_is_idempotent(joined: tuple[Node, Node]) -> None:

@@ -63,6 +63,13 @@ def lock_head(session: Session) -> tuple[int, str]:
     return int(row.seq), str(row.last_hash)
 
 
+def write_first(session: Session) -> None:
+    """On SQLite, take the write lock now: a transaction that reads first and writes later fails when
+    another writer committed in between (WAL snapshots cannot be upgraded). No-op on PostgreSQL."""
+    if session.get_bind().dialect.name == "sqlite":
+        lock_head(session)
+
+
 def append(
     session: Session,
     *,

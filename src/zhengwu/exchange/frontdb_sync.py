@@ -213,11 +213,11 @@ def _one_feedback(session: Session, name: str, row: dict[str, Any], row_id: int)
         status="open",
         received_at=now,
     )
-    inserted = session.execute(stmt.on_conflict_do_nothing()).rowcount  # type: ignore[attr-defined]
+    inserted = len(session.execute(stmt.on_conflict_do_nothing().returning(ExchangeFeedback.id)).all())
     if outbox is not None:
         session.execute(
             update(OutboxRecord)
             .where(OutboxRecord.seq == outbox.seq)
             .values(status=OutboxStatus.REJECTED, last_error=f"{code}: {reason}"[:2000], updated_at=now)
         )
-    return int(inserted or 0)
+    return inserted

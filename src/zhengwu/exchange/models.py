@@ -115,7 +115,8 @@ class ExchangeInbox(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
     trace_id: Mapped[str | None] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    # Kept for refused rows (operators, dn_lic_data_error); an applied row's content is in the aggregate.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

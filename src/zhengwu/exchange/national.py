@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Final, Literal
 
 from zhengwu.kernel.clock import BEIJING
@@ -44,9 +45,60 @@ class NationalTable:
     columns: tuple[Column, ...]
     feedback_table: str | None = None
     by_name: Mapping[str, Column] = field(init=False, repr=False, compare=False)
+    # Precomputed for the hot path: (name, length, required) of text columns, names of the others.
+    plan: tuple[
+        tuple[tuple[str, int | None, bool], ...], tuple[tuple[str, bool], ...], tuple[tuple[str, bool], ...]
+    ] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "by_name", {c.name: c for c in (*self.columns, *CONTROL_COLUMNS)})
+        every = (*self.columns, *CONTROL_COLUMNS)
+        object.__setattr__(self, "by_name", {c.name: c for c in every})
+        object.__setattr__(
+            self,
+            "plan",
+            (
+                tuple((c.name, c.length, c.required) for c in every if c.kind == "str"),
+                tuple((c.name, c.required) for c in every if c.kind == "datetime"),
+                tuple((c.name, c.required) for c in every if c.kind == "int"),
+            ),
+        )
+
+    def fast_clean(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The row as stored when it is certainly valid (the common case), else None — then the
+        slow checks say why. Control columns included; unknown columns dropped."""
+        texts, times, ints = self.plan
+        get = row.get
+        for name, length, required in texts:
+            value = get(name)
+            if value is None:
+                if required:
+                    return None
+            elif (
+                type(value) is not str
+                or (length is not None and len(value) > length)
+                or (required and (not value or value.isspace()))
+            ):
+                return None
+        for name, required in times:
+            value = get(name)
+            if value is None:
+                if required:
+                    return None
+            elif type(value) is not str or not compact_ok(value):
+                return None
+        for name, required in ints:
+            value = get(name)
+            if value is None:
+                if required:
+                    return None
+            elif type(value) is not int:
+                return None
+        if row.get("cd_operation") not in OPERATIONS:
+            return None
+        known = self.by_name
+        if all(key in known for key in row):
+            return dict(row)
+        return {k: v for k, v in row.items() if k in known}
 
 
 def _s(name: str, length: int, required: bool = False, comment: str = "") -> Column:
@@ -144,6 +196,60 @@ _MATERIAL = (
     _s("remark", 256, comment="备注"),
     _s("source_explain", 500, comment="来源渠道说明"),
     _s("source_type", 2, comment="来源渠道"),
+    _s("task_code", 36, True, "实施编码"),
+    _s("task_guid", 50, True, "事项唯一标识"),
+    _s("task_handle_item", 50, comment="业务办理项编码"),
+)
+_EXTEND_COMMON = (
+    _s("corp_character_topic_type", 100, comment="面向法人地方特色主题分类"),
+    _s("corp_topic_type", 40, comment="面向法人事项主题分类"),
+    _s("extend_field", 2000, comment="扩展字段"),
+    _s("handle_area", 2, comment="通办范围"),
+    _s("is_entry_center", 2, True, "是否进驻政务大厅"),
+    _s("is_express", 2, True, "是否支持物流快递"),
+    _s("is_online", 2, True, "是否网办"),
+    _s("is_pay_online", 2, True, "是否支持网上支付"),
+    _s("is_schedule", 2, comment="是否支持预约办理"),
+    _s("is_service_terminals", 2, comment="是否支持终端办理"),
+    _s("limit_scene_explain", 1000, comment="办理现场办理原因说明"),
+    _s("online_handle_depth", 20, comment="网上办理深度"),
+    _s("online_handle_url", 256, comment="网办地址"),
+    _s("other_dept", 200, comment="联办机构"),
+    _s("result_guid", 256, comment="审批结果样本"),
+    _s("result_name", 200, comment="审批结果名称"),
+    _s("service_type", 500, comment="中介服务"),
+    _s("task_code", 36, True, "实施编码"),
+    _s("task_guid", 50, True, "事项唯一标识"),
+    _s("task_handle_item", 50, comment="业务办理项编码"),
+    _s("town_code", 18, comment="乡镇街道代码"),
+    _s("town_name", 200, comment="乡镇街道名称"),
+    _s("user_character_topic_type", 100, comment="面向自然人地方特色主题分类"),
+    _s("user_topic_type", 40, comment="面向自然人事项主题分类"),
+    _s("village_code", 18, comment="村居社区代码"),
+    _s("village_name", 200, comment="村居社区名称"),
+)
+_GENERAL_EXTEND = (
+    *_EXTEND_COMMON,
+    _s("limit_explain", 256, comment="数量限制"),
+    _s("result_type", 30, True, "审批结果类型"),
+)
+_PUBLIC_EXTEND = (*_EXTEND_COMMON, _s("result_type", 2, True, "审批结果类型"))
+_FEE_PROJECT = (
+    _s("by_law", 256, comment="收费依据"),
+    _s("desc_explain", 256, comment="允许减免依据"),
+    _s("fee_name", 200, True, "收费项目名称"),
+    _s("fee_stand", 256, True, "收费标准"),
+    _s("is_desc", 2, comment="是否允许减免"),
+    _i("order_num", True, "排序"),
+    _s("remark", 1000, comment="备注"),
+    _s("task_code", 36, True, "实施编码"),
+    _s("task_guid", 50, True, "事项唯一标识"),
+    _s("task_handle_item", 50, comment="业务办理项编码"),
+)
+_QUESTIONS = (
+    _s("answer", 256, True, "答案"),
+    _i("order_num", True, "排序"),
+    _s("question", 1000, True, "问题"),
     _s("task_code", 36, True, "实施编码"),
     _s("task_guid", 50, True, "事项唯一标识"),
     _s("task_handle_item", 50, comment="业务办理项编码"),
@@ -309,7 +415,23 @@ UP_TABLES: Final[dict[str, NationalTable]] = {
             "up_task_general_material", "许可、给付、奖励、确认、裁决、其他类事项 材料目录信息", None,
             _MATERIAL, AUDIT_ABNORMAL,
         ),
+        NationalTable(
+            "up_task_general_extend", "许可、给付、奖励、确认、裁决、其他类事项 扩展信息", "task_code",
+            _GENERAL_EXTEND, AUDIT_ABNORMAL,
+        ),
+        NationalTable(
+            "up_task_general_fee_project", "许可、给付、奖励、确认、裁决、其他类事项 收费项目信息", None,
+            _FEE_PROJECT, AUDIT_ABNORMAL,
+        ),
+        NationalTable(
+            "up_task_general_questions", "许可、给付、奖励、确认、裁决、其他类事项 常见问题解答", None,
+            _QUESTIONS, AUDIT_ABNORMAL,
+        ),
         NationalTable("up_task_public_basic", "公共服务类事项 基本信息", "task_code", _PUBLIC_BASIC, AUDIT_ABNORMAL),
+        NationalTable("up_task_public_extend", "公共服务类事项 扩展信息", "task_code", _PUBLIC_EXTEND, AUDIT_ABNORMAL),
+        NationalTable("up_task_public_material", "公共服务类事项 材料目录信息", None, _MATERIAL, AUDIT_ABNORMAL),
+        NationalTable("up_task_public_fee_project", "公共服务类事项 收费项目信息", None, _FEE_PROJECT, AUDIT_ABNORMAL),
+        NationalTable("up_task_public_questions", "公共服务类事项 常见问题解答", None, _QUESTIONS, AUDIT_ABNORMAL),
         NationalTable("up_lic_data", "电子证照目录信息", "certificate_source_id", _LICENSE, LIC_ERROR),
         NationalTable("up_uc_province_user", "自然人信息资料表", "cert_key", _PROVINCE_USER, UC_ABNORMAL),
         NationalTable(
@@ -352,6 +474,52 @@ class RowError:
     column: str | None = None
 
 
+_DAYS: Final = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+@lru_cache(maxsize=65_536)
+def compact_ok(text: str) -> bool:
+    """True for a real ``yyyyMMddHHmmss`` moment (fast path: no strptime on the hot path)."""
+    if len(text) != 14 or not text.isdigit():
+        return False
+    year, month, day = int(text[:4]), int(text[4:6]), int(text[6:8])
+    if not (1 <= month <= 12 and 1 <= day <= _DAYS[month - 1]):
+        return False
+    if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+        return False
+    return int(text[8:10]) < 24 and int(text[10:12]) < 60 and int(text[12:14]) < 60
+
+
+def normalise_time(value: Any) -> str | None:
+    """A datetime value in national form ``yyyyMMddHHmmss`` (Beijing), read tolerantly: compact
+    14 or 8 digits, ISO dates, ISO datetimes (an offset is converted to Beijing time, a naive one is
+    taken as Beijing time). None when the value cannot be read."""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is None else value.astimezone(BEIJING).replace(tzinfo=None)
+        return moment.strftime("%Y%m%d%H%M%S")
+    if not isinstance(value, str):
+        return None
+    if compact_ok(value):
+        return value
+    return _normalise_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _normalise_text(value: str) -> str | None:
+    text = value.strip()
+    if compact_ok(text):
+        return text
+    if re.fullmatch(r"\d{8}", text):
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(BEIJING).replace(tzinfo=None)
+    return moment.strftime("%Y%m%d%H%M%S")
+
+
 def parse_compact(value: str) -> datetime:
     """``yyyyMMddHHmmss`` Beijing wall time as an aware datetime (ValueError when invalid)."""
     if not COMPACT_RE.match(value):
@@ -359,8 +527,38 @@ def parse_compact(value: str) -> datetime:
     return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=BEIJING)
 
 
+def _fast_ok(columns: tuple[Column, ...], row: Mapping[str, Any]) -> bool:
+    """True when every column is certainly fine (the common case), without building messages."""
+    get = row.get
+    for column in columns:
+        value = get(column.name)
+        kind = column.kind
+        if kind == "str":
+            if value is None:
+                if column.required:
+                    return False
+            elif (
+                type(value) is not str
+                or (column.length is not None and len(value) > column.length)
+                or (column.required and (not value or value.isspace()))
+            ):
+                return False
+        elif value is None:
+            if column.required:
+                return False
+        elif kind == "datetime":
+            if type(value) is not str or not compact_ok(value):
+                return False
+        elif type(value) is not int:
+            return False
+    return True
+
+
 def check_control(row: Mapping[str, Any]) -> list[RowError]:
     """Check the control columns every exchanged row must carry (standards §3.1)."""
+    operation = row.get("cd_operation")
+    if _fast_ok(CONTROL_COLUMNS, row) and operation in OPERATIONS:
+        return []
     errors: list[RowError] = []
     for column in CONTROL_COLUMNS:
         errors.extend(_check_value(column, row.get(column.name)))
@@ -372,18 +570,27 @@ def check_control(row: Mapping[str, Any]) -> list[RowError]:
 
 def check_columns(spec: NationalTable, row: Mapping[str, Any]) -> list[RowError]:
     """Check the business columns of ``row`` against the national table (NOT NULL, lengths, types)."""
+    if _fast_ok(spec.columns, row):
+        return []
     errors: list[RowError] = []
     for column in spec.columns:
         errors.extend(_check_value(column, row.get(column.name)))
     return errors
 
 
+def _label(column: Column) -> str:
+    return f"{column.comment or column.name}（{column.name}）"
+
+
 def _check_value(column: Column, value: Any) -> list[RowError]:
-    label = f"{column.comment or column.name}（{column.name}）"
+    fits = column.length is None or len(value) <= column.length if type(value) is str else False
+    if fits and column.kind == "str" and value and not value.isspace():
+        return []  # the common case, decided without building any message
     if value is None or (isinstance(value, str) and not value.strip()):
         if column.required:
-            return [RowError("required", f"必填字段缺失：{label}", column.name)]
+            return [RowError("required", f"必填字段缺失：{_label(column)}", column.name)]
         return []
+    label = _label(column)
     if column.kind == "str":
         if not isinstance(value, str):
             return [RowError("type", f"字段类型应为字符串：{label}", column.name)]
@@ -395,18 +602,23 @@ def _check_value(column: Column, value: Any) -> list[RowError]:
         if not is_int and not (isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value)):
             return [RowError("type", f"字段应为整数：{label}", column.name)]
         return []
-    if not isinstance(value, str):
-        return [RowError("type", f"时间字段应为 yyyyMMddHHmmss：{label}", column.name)]
-    try:
-        parse_compact(value)
-    except ValueError:
+    if normalise_time(value) is None:
         return [RowError("bad_time", f"时间字段应为 yyyyMMddHHmmss（北京时间）：{label}", column.name)]
     return []
 
 
 def keep_known(spec: NationalTable, row: Mapping[str, Any]) -> dict[str, Any]:
-    """Only the columns the national table knows (inbound rows are read tolerantly, conventions §12)."""
-    return {name: row[name] for name in spec.by_name if name in row}
+    """Only the columns the national table knows (inbound rows are read tolerantly, conventions §12),
+    datetimes in national form."""
+    result: dict[str, Any] = {}
+    for name, column in spec.by_name.items():
+        if name not in row:
+            continue
+        value = row[name]
+        if column.kind == "datetime" and value is not None:
+            value = normalise_time(value) or value
+        result[name] = value
+    return result
 
 
 def national_value(value: Any) -> Any:

@@ -12,14 +12,14 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import exlog
+from zhengwu.exchange import bulk, exlog
 from zhengwu.exchange.canonical import canonical_bytes, sm3_hex
 from zhengwu.exchange.errors import (
     BatchConflict,
@@ -30,7 +30,6 @@ from zhengwu.exchange.errors import (
     UnknownSender,
 )
 from zhengwu.exchange.models import (
-    ExchangeAggregate,
     ExchangeInboundBatch,
     ExchangeInbox,
     ExchangeNode,
@@ -49,6 +48,10 @@ log = get_logger("zhengwu.exchange.receiving")
 
 ID_RE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 CHUNK: Final = 500
+_INBOX_COLUMNS: Final = (
+    "sender", "message_id", "row_guid", "batch_id", "topic", "table_name", "business_key", "cd_operation",
+    "cd_time", "data_source", "status", "error_code", "reason", "trace_id", "payload", "received_at",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +164,7 @@ def ingest(
             errors = [RowError("unknown_table", f"接收方未登记该数据表：{table_name}", None)]
             clean = dict(row)
         else:
-            errors = topic.validate(row)
-            clean = topic.clean(row)
+            errors, clean = topic.check(row)
         pending[key] = (record, clean, errors)
         if not errors and topic is not None:
             inbound.append(
@@ -188,7 +190,8 @@ def ingest(
     applied = [r for r in inbound if r.row_guid not in refused]
     _upsert_aggregate(session, applied, now)
 
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[Any, ...]] = []
+    stamp = bulk.timestamp(session, now)
     verdicts: dict[tuple[str, str], RowVerdict] = dict(existing)
     for key, (record, clean, found) in pending.items():
         guid = key[1]
@@ -204,27 +207,30 @@ def ingest(
         )
         verdicts[key] = verdict
         inserts.append(
-            {
-                "sender": sender,
-                "message_id": record.message_id,
-                "row_guid": guid,
-                "batch_id": batch_id,
-                "topic": topic_label,
-                "table_name": table_name,
-                "business_key": (topic.business_key(record.row) if topic else None),
-                "cd_operation": _short(record.row.get("cd_operation"), 2),
-                "cd_time": _short(record.row.get("cd_time"), 14),
-                "data_source": _short(record.row.get("data_source"), 10),
-                "status": "applied" if ok else "rejected",
-                "error_code": verdict.code,
-                "reason": verdict.reason,
-                "trace_id": _short(record.trace_id, 64),
-                "payload": clean,
-                "received_at": now,
-            }
+            (
+                sender,
+                record.message_id,
+                guid,
+                batch_id,
+                topic_label,
+                table_name,
+                topic.business_key(record.row) if topic else None,
+                _short(record.row.get("cd_operation"), 2),
+                _short(record.row.get("cd_time"), 14),
+                _short(record.row.get("data_source"), 10),
+                "applied" if ok else "rejected",
+                verdict.code,
+                verdict.reason,
+                _short(record.trace_id, 64),
+                # Applied rows live on in the aggregate; the inbox keeps the content of refused ones.
+                None if ok else bulk.json_text(clean),
+                stamp,
+            )
         )
-    if inserts:
-        session.execute(cast(Table, ExchangeInbox.__table__).insert(), inserts)
+    for chunk in _chunks(inserts):
+        bulk.insert_many(
+            session, "exchange_inbox", _INBOX_COLUMNS, chunk, json_columns=frozenset({"payload"})
+        )
     seen: set[tuple[str, str]] = set()
     for key in order:
         verdict = verdicts[key]
@@ -252,35 +258,31 @@ def _upsert_aggregate(session: Session, rows: Sequence[InboundRow], now: datetim
             latest[key] = row
     if not latest:
         return
+    stamp = bulk.timestamp(session, now)
+    pg = bulk.is_postgres(session)
     values = [
-        {
-            "sender": r.sender,
-            "division_code": r.division_code,
-            "table_name": r.table_name,
-            "business_key": r.business_key,
-            "row_guid": r.row_guid,
-            "cd_operation": r.operation,
-            "cd_time": r.cd_time,
-            "source_order": r.order,
-            "deleted": r.operation == "D",
-            "payload": r.row,
-            "updated_at": now,
-        }
+        (
+            r.sender, r.table_name, r.business_key, r.division_code, r.row_guid, r.operation, r.cd_time, r.order,
+            (r.operation == "D") if pg else int(r.operation == "D"), bulk.json_text(r.row), stamp,
+        )
         for r in latest.values()
-    ]
-    stmt = dialect_insert(session, ExchangeAggregate)
-    target = ExchangeAggregate.__table__
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[target.c.sender, target.c.table_name, target.c.business_key],
-        set_={
-            name: stmt.excluded[name]
-            for name in ("division_code", "row_guid", "cd_operation", "cd_time", "source_order", "deleted",
-                         "payload", "updated_at")
-        },
-        where=stmt.excluded.source_order >= target.c.source_order,
-    )  # fmt: skip
+    ]  # fmt: skip
+    updated = ("division_code", "row_guid", "cd_operation", "cd_time", "source_order", "deleted", "payload",
+               "updated_at")  # fmt: skip
+    conflict = (
+        "ON CONFLICT (sender, table_name, business_key) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in updated)
+        + " WHERE excluded.source_order >= exchange_aggregate.source_order"
+    )
     for chunk in _chunks(values):
-        session.execute(stmt, list(chunk))
+        bulk.insert_many(
+            session,
+            "exchange_aggregate",
+            ("sender", "table_name", "business_key", *updated),
+            chunk,
+            json_columns=frozenset({"payload"}),
+            conflict=conflict,
+        )
 
 
 def _lag_seconds(records: Sequence[IncomingRecord], now: datetime) -> float | None:
@@ -465,7 +467,8 @@ def receive_batch(session: Session, runtime: ExchangeRuntime, envelope: Any) -> 
     exlog.lock_head(session)  # first write: serialises receivers (SQLite) before any read
     node = authenticate_child(session, trust, opened, batch.sender)
     check_fresh(session, runtime, batch.sender, batch.sent_at, batch.nonce)
-    records_digest = sm3_hex(canonical_bytes(opened.document["records"]))
+    # The batch's identity is the set of row identities it carries (rows are taken once each anyway).
+    records_digest = sm3_hex(canonical_bytes([[r.message_id, r.row["row_guid"]] for r in batch.records]))
     previous = session.scalars(
         select(ExchangeInboundBatch).where(
             ExchangeInboundBatch.sender == batch.sender, ExchangeInboundBatch.batch_id == batch.batch_id

@@ -21,8 +21,9 @@ import random
 import socket
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
@@ -30,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import exlog
+from zhengwu.exchange.canonical import loads
 from zhengwu.exchange.models import ExchangeFeedback, ExchangeLease, ExchangeTopicBackoff
 from zhengwu.exchange.receiving import dialect_insert
 from zhengwu.exchange.runtime import ExchangeRuntime
@@ -43,8 +45,18 @@ from zhengwu.kernel.session import unit_of_work
 log = get_logger("zhengwu.exchange.relay")
 
 ALL: Final = "*"
+STREAK: Final = 16  # batches of one topic in a row before the next topic gets its turn
 _OUTBOX = cast(Table, OutboxRecord.__table__)
 _FEEDBACK = cast(Table, ExchangeFeedback.__table__)
+
+
+def _compact_beijing(value: Any) -> str:
+    """cd_time from a stored UTC timestamp (a datetime, or SQLite's naive UTC text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    elif value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return to_beijing_compact(value)
 
 
 class LeaseLost(Exception):
@@ -122,6 +134,8 @@ class Relay:
         dialect = getattr(getattr(bind, "dialect", None), "name", "sqlite")
         self.per_topic = dialect == "postgresql"
         self._fences: dict[str, int] = {}
+        # One sending thread: the HTTP round trip (or 前置库 write) overlaps the next claim.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exchange-send")
 
     # --- leases ------------------------------------------------------------------------------------
 
@@ -201,12 +215,14 @@ class Relay:
     # --- one pass ----------------------------------------------------------------------------------
 
     def due_topics(self) -> list[str]:
-        """Topics with pending rows that are not backing off."""
+        """Topics with rows to relay (pending, or "sent" by a worker that may have died) not backing off."""
         now = utcnow()
         with unit_of_work(self.runtime.session_factory) as session:
             topics = set(
                 session.scalars(
-                    select(OutboxRecord.topic).where(OutboxRecord.status == OutboxStatus.PENDING).distinct()
+                    select(OutboxRecord.topic)
+                    .where(OutboxRecord.status.in_((OutboxStatus.PENDING, OutboxStatus.SENT)))
+                    .distinct()
                 )
             )
             waiting = set(
@@ -220,7 +236,7 @@ class Relay:
         topics = self.due_topics()
         if not topics:
             return stats
-        if not self.per_topic and not self._acquire(ALL):
+        if not self.per_topic and not self._acquire(ALL):  # taking the lease over resets orphaned rows
             stats.skipped_topics = topics
             return stats
         active = list(topics)
@@ -231,14 +247,15 @@ class Relay:
                 if self.per_topic and not self._acquire(scope):
                     stats.skipped_topics.append(topic)
                     continue
+                budget = STREAK if max_batches is None else max(0, min(STREAK, max_batches - stats.batches))
                 try:
-                    moved = self._one_batch(topic, scope, stats)
+                    more = self._streak(topic, scope, stats, budget)
                 except LeaseLost:
                     log.warning("exchange_relay_lease_lost", scope=scope)
                     if not self.per_topic:
                         return stats
                     continue
-                if moved:
+                if more:
                     still.append(topic)
                 if max_batches is not None and stats.batches >= max_batches:
                     return stats
@@ -247,31 +264,69 @@ class Relay:
             active = still
         return stats
 
-    def _one_batch(self, topic: str, scope: str, stats: RelayStats) -> bool:
+    def _streak(self, topic: str, scope: str, stats: RelayStats, budget: int) -> bool:
+        """Send up to ``budget`` batches of one topic, oldest first. The next batch is claimed and
+        prepared (signed) while the current one is in flight, but sent only after the current receipt
+        was recorded, so batches never overtake each other. True when the topic may have more."""
+        current = self._prepare(topic, scope, stats) if budget > 0 else None
+        sent = 0
+        while current is not None:
+            batch, rows, prepared = current
+            stats.batches += 1
+            stats.rows += len(rows)
+            sent += 1
+            future = self._pool.submit(self.transport.deliver, prepared)
+            upcoming = None
+            try:
+                if sent < budget and not self.should_stop():
+                    upcoming = self._prepare(topic, scope, stats)
+                delivery = future.result()
+            except TransportError as exc:
+                stats.failed_batches += 1
+                self._failed(batch, rows, scope, exc, stats)
+                if upcoming is not None:
+                    self._unclaim(upcoming[1], scope)
+                return False
+            except BaseException as exc:  # a bug or an interrupt must not wedge the rows in "sent"
+                if not future.done():
+                    future.cancel()
+                error = TransportError(f"{type(exc).__name__}: {exc}", transient=True, code="error")
+                if not isinstance(exc, LeaseLost):
+                    stats.failed_batches += 1
+                    self._failed(batch, rows, scope, error, stats)
+                    if upcoming is not None:
+                        self._unclaim(upcoming[1], scope)
+                raise
+            self._delivered(batch, rows, scope, delivery, stats)
+            current = upcoming
+        return sent >= budget > 0
+
+    def _prepare(
+        self, topic: str, scope: str, stats: RelayStats
+    ) -> tuple[OutboundBatch, Sequence[Any], Any] | None:
         claimed = self._claim(topic, scope, stats)
         if claimed is None:
-            return False
+            return None
         batch, rows = claimed
-        stats.batches += 1
-        stats.rows += len(rows)
         try:
-            delivery = self.transport.send(batch)
-        except TransportError as exc:
-            stats.failed_batches += 1
-            self._failed(batch, rows, scope, exc, stats)
-            return False
-        except Exception as exc:  # a bug in a transport must not wedge the rows in "sent"
-            stats.failed_batches += 1
-            self._failed(
-                batch,
-                rows,
-                scope,
-                TransportError(f"{type(exc).__name__}: {exc}", transient=True, code="error"),
-                stats,
-            )
+            return batch, rows, self.transport.prepare(batch)
+        except Exception:
+            self._unclaim(rows, scope)
             raise
-        self._delivered(batch, rows, scope, delivery, stats)
-        return True
+
+    def _unclaim(self, rows: Sequence[Any], scope: str) -> None:
+        """Put claimed rows back (not sent, no attempt counted)."""
+        with unit_of_work(self.runtime.session_factory) as session:
+            self._renew(session, scope)
+            session.execute(
+                update(OutboxRecord)
+                .where(OutboxRecord.seq.in_([r.seq for r in rows]), OutboxRecord.status == OutboxStatus.SENT)
+                .values(status=OutboxStatus.PENDING)
+            )
+
+    def close(self) -> None:
+        """Stop the sending thread."""
+        self._pool.shutdown(wait=True)
 
     def _claim(self, topic: str, scope: str, stats: RelayStats) -> tuple[OutboundBatch, Sequence[Any]] | None:
         now = utcnow()
@@ -282,24 +337,7 @@ class Relay:
             )
             if until is not None and until > now:
                 return None
-            query = (
-                select(
-                    _OUTBOX.c.seq,
-                    _OUTBOX.c.message_id,
-                    _OUTBOX.c.key,
-                    _OUTBOX.c.operation,
-                    _OUTBOX.c.payload,
-                    _OUTBOX.c.trace_id,
-                    _OUTBOX.c.created_at,
-                    _OUTBOX.c.attempts,
-                )
-                .where(_OUTBOX.c.topic == topic, _OUTBOX.c.status == OutboxStatus.PENDING)
-                .order_by(_OUTBOX.c.seq)
-                .limit(self.conf.batch_size)
-            )
-            if self.per_topic:
-                query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).all()
+            rows = self._select_pending(session, topic)
             if not rows:
                 return None
             seqs = [r.seq for r in rows]
@@ -324,25 +362,32 @@ class Relay:
             )
         batch_id = new_id()
         data_source = self.runtime.settings.exchange.data_source
-        records = tuple(
-            OutboundRecord(
-                seq=r.seq,
-                message_id=r.message_id,
-                trace_id=r.trace_id,
-                key=r.key,
-                row={
-                    **(r.payload or {}),
-                    "row_guid": r.message_id,
-                    "cd_batch": batch_id,
-                    "cd_operation": r.operation,
-                    "cd_time": to_beijing_compact(r.created_at),
-                    "data_source": data_source,
-                },
-            )
-            for r in rows
-        )
+        times: dict[Any, str] = {}
+        records = []
+        for r in rows:
+            cd_time = times.get(r.created_at)
+            if cd_time is None:
+                cd_time = times[r.created_at] = _compact_beijing(r.created_at)
+            payload = loads(r.payload) if isinstance(r.payload, (str, bytes)) else (r.payload or {})
+            payload.update(
+                row_guid=r.message_id, cd_batch=batch_id, cd_operation=r.operation, cd_time=cd_time,
+                data_source=data_source,
+            )  # fmt: skip
+            records.append(OutboundRecord(r.seq, r.message_id, r.trace_id, r.key, payload))
         trace = next((r.trace_id for r in rows if r.trace_id), None)
-        return OutboundBatch(batch_id, topic, spec.table, records, trace), rows
+        return OutboundBatch(batch_id, topic, spec.table, tuple(records), trace), rows
+
+    def _select_pending(self, session: Session, topic: str) -> Sequence[Any]:
+        """The oldest pending rows of a topic, read at driver level (payload parsed by the fast decoder)."""
+        pg = self.per_topic
+        mark = "%s" if pg else "?"
+        sql = (
+            "SELECT seq, message_id, key, operation, payload, trace_id, created_at, attempts FROM kernel_outbox "  # noqa: S608 - fixed text
+            f"WHERE topic = {mark} AND status = {mark} ORDER BY seq LIMIT {int(self.conf.batch_size)}"
+        )
+        if pg:
+            sql += " FOR UPDATE SKIP LOCKED"
+        return session.connection().exec_driver_sql(sql, (topic, OutboxStatus.PENDING)).all()
 
     def _delivered(
         self, batch: OutboundBatch, rows: Sequence[Any], scope: str, delivery: Delivery, stats: RelayStats

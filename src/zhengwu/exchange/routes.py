@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import join, service, verification
+from zhengwu.exchange.canonical import dumps_text, loads
 from zhengwu.exchange.errors import BatchTooLarge, MalformedEnvelope, VerificationUnauthenticated
 from zhengwu.exchange.receiving import receive_batch, record_refusal
 from zhengwu.exchange.runtime import ExchangeRuntime
@@ -90,7 +90,7 @@ def _signed(session: Session, runtime: ExchangeRuntime, body: bytes, handler: An
     envelope: Any = None
     try:
         try:
-            envelope = json.loads(body)
+            envelope = loads(body)
         except ValueError as exc:
             raise MalformedEnvelope("报文不是有效的 JSON", detail_en="body is not JSON") from exc
         result: dict[str, Any] = handler(session, runtime, envelope)
@@ -98,11 +98,17 @@ def _signed(session: Session, runtime: ExchangeRuntime, body: bytes, handler: An
     except DomainError as exc:
         session.rollback()  # release our locks before the refusal is logged in a transaction of its own
         record_refusal(runtime, body, exc, _claimed(envelope))
+        verification.write_refusal_audit(runtime)
         raise
 
 
-@node_router.post("/batches", summary="接收下级节点的签名数据批次")
-async def post_batch(request: Request, session: DbSession) -> dict[str, Any]:
+def _json_response(document: dict[str, Any]) -> Response:
+    # Signed documents are serialised once, directly (no re-encoding of a large receipt by the framework).
+    return Response(dumps_text(document).encode("utf-8"), media_type="application/json")
+
+
+@node_router.post("/batches", summary="接收下级节点的签名数据批次", response_class=Response)
+async def post_batch(request: Request, session: DbSession) -> Response:
     """Receive a signed batch; answer with a signed receipt (accepted and rejected rows with reasons)."""
     runtime = runtime_of(request)
     try:
@@ -110,15 +116,15 @@ async def post_batch(request: Request, session: DbSession) -> dict[str, Any]:
     except BatchTooLarge as exc:
         await run_in_threadpool(record_refusal, runtime, b"", exc, {})
         raise
-    return await run_in_threadpool(_signed, session, runtime, body, receive_batch)
+    return _json_response(await run_in_threadpool(_signed, session, runtime, body, receive_batch))
 
 
-@node_router.post("/verify", summary="答复下级节点的共享核验请求")
-async def post_verify(request: Request, session: DbSession) -> dict[str, Any]:
+@node_router.post("/verify", summary="答复下级节点的共享核验请求", response_class=Response)
+async def post_verify(request: Request, session: DbSession) -> Response:
     """Answer a lower node's signed verification query with a signed answer."""
     runtime = runtime_of(request)
     body = await _read_body(request, 64 * 1024)
-    return await run_in_threadpool(_signed, session, runtime, body, verification.answer_child)
+    return _json_response(await run_in_threadpool(_signed, session, runtime, body, verification.answer_child))
 
 
 @node_router.post("/join", summary="下级节点接入申请（证书请求）")
@@ -216,9 +222,13 @@ def _answer(
     body: PersonQuery | LegalPersonQuery | LicenseQuery,
 ) -> VerifyAnswer:
     data = body.model_dump(exclude={"purpose"})
-    return VerifyAnswer(
-        **verification.check(session, runtime_of(request), kind, data, caller, purpose=body.purpose)
-    )
+    runtime = runtime_of(request)
+    try:
+        return VerifyAnswer(**verification.check(session, runtime, kind, data, caller, purpose=body.purpose))
+    except DomainError:
+        session.rollback()
+        verification.write_refusal_audit(runtime)
+        raise
 
 
 @verify_router.post("/person", response_model=VerifyAnswer, summary="人口核验（姓名 + 公民身份号码）")

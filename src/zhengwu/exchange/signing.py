@@ -14,6 +14,7 @@ wire never matters, while any change of content does. Unknown envelope members a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +53,29 @@ def seal(document: Mapping[str, Any], credential: NodeCredential) -> dict[str, A
             "chain": [b64encode(c.der) for c in credential.chain],
         },
     }
+
+
+def seal_bytes(document: Mapping[str, Any], credential: NodeCredential) -> tuple[bytes, str]:
+    """Like :func:`seal`, serialised: the canonical document bytes are reused in the body."""
+    data = canonical_bytes(document)
+    digest = sm3_hex(data)
+    signature = {
+        "algorithm": ALGORITHM,
+        "digest": digest,
+        "value": b64encode(credential.key.sign(data)),
+        "certificate": b64encode(credential.certificate.der),
+        "chain": [b64encode(c.der) for c in credential.chain],
+    }
+    head = json.dumps({"protocol": PROTOCOL}, separators=(",", ":")).encode()[:-1]
+    body = (
+        head
+        + b',"document":'
+        + data
+        + b',"signature":'
+        + json.dumps(signature, separators=(",", ":")).encode()
+        + b"}"
+    )
+    return body, digest
 
 
 @dataclass(frozen=True, slots=True)

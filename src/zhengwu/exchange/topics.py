@@ -1,8 +1,8 @@
 """The topic registry: which outbox topic travels as which national table, and how the receiver treats it.
 
 Topics are registered by the capabilities that own the data, through the composition root. A topic
-named ``<capability>.<national table>`` (``catalog.up_task_general_basic``) resolves by convention to
-that table with its national column checks; owners add validators, an apply function and a refresh
+named ``<capability>.<national table>`` (``catalog.up_task_general_basic``) or just the national table
+(``up_uc_province_user``) resolves by convention to that table with its national column checks; owners add validators, an apply function and a refresh
 function (the current version of a record, used when an operator resends a refused row).
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from zhengwu.exchange import national
 from zhengwu.exchange.national import NationalTable, RowError
 
-TOPIC_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+TOPIC_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,17 @@ class Topic:
                 errors.extend(validator(row))
         return errors
 
+    def check(self, row: Mapping[str, Any]) -> tuple[list[RowError], dict[str, Any]]:
+        """Problems of a row and the row as stored (fast path for rows that are plainly valid)."""
+        if self.spec is not None:
+            clean = self.spec.fast_clean(row)
+            if clean is not None and (self.key_column is None or self.business_key(row) is not None):
+                errors: list[RowError] = []
+                for validator in self.validators:
+                    errors.extend(validator(row))
+                return errors, clean
+        return self.validate(row), self.clean(row)
+
     def clean(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The row as stored: unknown columns dropped for national tables (tolerant reading)."""
         if self.spec is None:
@@ -116,7 +127,7 @@ class TopicRegistry:
         refresh: RefreshFn | None = None,
         label: str = "",
     ) -> Topic:
-        """Register (or extend) a topic; the table defaults to the part after the first dot."""
+        """Register (or extend) a topic; the table defaults to the part after the first dot (or the name)."""
         if not TOPIC_RE.match(name) or len(name) > 64:
             raise ValueError(f"topic name {name!r}: lowercase dotted, at most 64 characters")
         with self._lock:
@@ -157,7 +168,7 @@ class TopicRegistry:
 
     @staticmethod
     def _conventional(name: str, table: str | None) -> Topic | None:
-        table_name = table or name.split(".", 1)[1]
+        table_name = table or (name.split(".", 1)[1] if "." in name else name)
         spec = national.table(table_name)
         if spec is None:
             return None

@@ -16,6 +16,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, Protocol
@@ -30,6 +31,7 @@ from zhengwu.exchange.errors import (
     InvalidQuery,
     MalformedEnvelope,
     NotJoined,
+    Replayed,
     UpstreamFailed,
     VerificationRateLimited,
 )
@@ -229,14 +231,25 @@ def check(
     *,
     purpose: str | None = None,
 ) -> dict[str, Any]:
-    """Answer one verification query for an authorised caller (registry, cache or upstream)."""
+    """Answer one verification query for an authorised caller (registry, cache or upstream); refused and
+    failed queries are audited too (in a transaction of their own: the request's is rolled back)."""
+    _PENDING.set(None)
     key = registry_key(runtime.settings)
-    query = normalise_query(kind, data)
+    try:
+        query = normalise_query(kind, data)
+    except InvalidQuery:
+        raw = {k: str(v) for k, v in data.items() if isinstance(v, str | int)}
+        _audit_apart(runtime, kind, caller, purpose, query_index(key, kind, raw), "invalid", "validation")
+        raise
     qindex = query_index(key, kind, query)
     if not limiter(runtime).allow(f"{caller.node or ''}/{caller.client_id}"):
-        _audit(session, kind, caller, purpose, qindex, "refused", "rate_limit")
+        _audit_apart(runtime, kind, caller, purpose, qindex, "refused", "rate_limit")
         raise VerificationRateLimited()
-    answer, answered_by = _resolve(session, runtime, key, kind, query, qindex, caller, purpose)
+    try:
+        answer, answered_by = _resolve(session, runtime, key, kind, query, qindex, caller, purpose)
+    except DomainError:
+        _audit_apart(runtime, kind, caller, purpose, qindex, "error", "upstream")
+        raise
     audit = _audit(
         session, kind, caller, purpose, qindex, "match" if answer.get("match") else "no_match", answered_by
     )
@@ -244,6 +257,44 @@ def check(
         "exchange_verification", kind=kind, caller=caller.client_id, outcome=audit.outcome, by=answered_by
     )
     return {**answer, "query_id": audit.id}
+
+
+def answers_locally(runtime: ExchangeRuntime) -> bool:
+    """True on the node that holds the registries (the national node, or a node without upstream)."""
+    return runtime.is_national or not runtime.settings.upstream_url
+
+
+def _audit_apart(
+    runtime: ExchangeRuntime,
+    kind: str,
+    caller: Caller,
+    purpose: str | None,
+    qindex: str,
+    outcome: str,
+    by: str,
+) -> None:
+    """Queue the audit row of a refused query; the HTTP edge writes it with :func:`write_refusal_audit`
+    once the request's transaction has been rolled back (it may hold SQLite's write lock)."""
+    _PENDING.set((kind, caller, purpose, qindex, outcome, by))
+
+
+_PENDING: ContextVar[tuple[str, Caller, str | None, str, str, str] | None] = ContextVar(
+    "zhengwu_exchange_pending_audit", default=None
+)
+
+
+def write_refusal_audit(runtime: ExchangeRuntime) -> None:
+    """Write the queued audit row of a refused query in its own transaction (call after rollback)."""
+    from zhengwu.kernel.session import unit_of_work
+
+    pending = _PENDING.get()
+    if pending is None:
+        return
+    _PENDING.set(None)
+    kind, caller, purpose, qindex, outcome, by = pending
+    with unit_of_work(runtime.session_factory) as session:
+        _audit(session, kind, caller, purpose, qindex, outcome, by)
+    log.info("exchange_verification", kind=kind, caller=caller.client_id, outcome=outcome, by=by)
 
 
 def _resolve(
@@ -256,12 +307,19 @@ def _resolve(
     caller: Caller,
     purpose: str | None,
 ) -> tuple[dict[str, Any], str]:
-    if runtime.is_national or not runtime.settings.upstream_url:
+    if answers_locally(runtime):
+        exlog.write_first(session)  # SQLite: take the write lock before reading (no stale snapshot)
         return answer_from_registry(session, key, kind, query), "registry"
     now = utcnow()
-    cached = session.get(VerificationCache, qindex)
-    if cached is not None and cached.expires_at > now:
-        return dict(cached.answer), "cache"
+    # Read the cache and ask upstream outside the request's transaction: it must not hold SQLite's
+    # write lock (or a read snapshot it later upgrades) across a network call.
+    from zhengwu.kernel.session import unit_of_work
+
+    with unit_of_work(runtime.session_factory) as reader:
+        cached = reader.get(VerificationCache, qindex)
+        hit = dict(cached.answer) if cached is not None and cached.expires_at > now else None
+    if hit is not None:
+        return hit, "cache"
     answer = ask_upstream(runtime, kind, query, caller, purpose)
     ttl = runtime.settings.exchange.verify_cache_seconds
     if ttl > 0:
@@ -331,11 +389,17 @@ def answer_child(session: Session, runtime: ExchangeRuntime, envelope: Any) -> d
     sender = doc.get("sender")
     if not isinstance(sender, str):
         raise MalformedEnvelope("核验请求缺少发送方", detail_en="sender missing")
+    if answers_locally(runtime):
+        exlog.write_first(session)
     node = authenticate_child(session, trust, opened, sender)
     nonce = doc.get("nonce")
     if not isinstance(nonce, str) or not 8 <= len(nonce) <= 64:
         raise MalformedEnvelope("核验请求缺少随机数", detail_en="nonce missing")
-    check_fresh(session, runtime, sender, parse_time(doc.get("sent_at"), "sent_at"), nonce)
+    sent_at = parse_time(doc.get("sent_at"), "sent_at")
+    if abs(utcnow() - sent_at) > timedelta(seconds=runtime.settings.exchange.freshness_seconds):
+        raise Replayed(
+            "报文时间超出有效窗口（过期或重放）", detail_en="document outside the freshness window"
+        )
     caller_id = doc.get("caller")
     purpose = doc.get("purpose")
     caller = Caller(
@@ -351,6 +415,7 @@ def answer_child(session: Session, runtime: ExchangeRuntime, envelope: Any) -> d
         caller,
         purpose=purpose if isinstance(purpose, str) else None,
     )
+    check_fresh(session, runtime, sender, sent_at, nonce)
     answer.pop("query_id", None)
     reply = {
         "type": "verify.answer",

@@ -49,6 +49,10 @@ def default_topics(settings: Settings) -> TopicRegistry:
     )
     registry.check_table("up_lic_data", _code_check("issue_dept_code", validate_uscc, "证照颁发机构代码"))
     registry.on_table("up_lic_data", verification.license_registry_apply(settings))
+    # The catalog's child rows carry their stable identity in ``row_key`` (catalog.events).
+    for family in ("general", "public"):
+        for table in ("material", "fee_project", "questions"):
+            registry.register(f"catalog.up_task_{family}_{table}", key_column="row_key")
     return registry
 
 
@@ -87,4 +91,9 @@ def install(app: FastAPI, settings: Settings, registry: TopicRegistry) -> Exchan
     app.include_router(routes.verify_router)
     app.include_router(routes.page_router)
     app.state.health_probes["exchange"] = health(runtime)
+    oidc = getattr(app.state, "oidc", None)
+    if oidc is not None and getattr(app.state, "exchange_authorizer", None) is None:
+        from zhengwu.exchange.auth import oidc_authorizer
+
+        app.state.exchange_authorizer = oidc_authorizer(oidc)
     return runtime

@@ -64,12 +64,21 @@ class TransportError(Exception):
 
 
 class Transport(Protocol):
-    """Carries batches to the upper node."""
+    """Carries batches to the upper node. ``prepare`` (sign, convert) may run while the previous batch
+    is being delivered; ``deliver`` sends; ``send`` is both."""
 
     name: str
 
+    def prepare(self, batch: OutboundBatch) -> Any:
+        """Everything that can be done before sending (no I/O towards the upper node)."""
+        ...
+
+    def deliver(self, prepared: Any) -> Delivery:
+        """Deliver one prepared batch or raise TransportError."""
+        ...
+
     def send(self, batch: OutboundBatch) -> Delivery:
-        """Deliver one batch or raise TransportError."""
+        """Prepare and deliver one batch."""
         ...
 
     def close(self) -> None:

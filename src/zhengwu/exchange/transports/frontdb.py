@@ -264,8 +264,8 @@ class FrontDbTransport:
     def __init__(self, frontdb: FrontDb) -> None:
         self.frontdb = frontdb
 
-    def send(self, batch: OutboundBatch) -> Delivery:
-        """Check rows against the national DDL (a bad row must not block the table) and append the rest."""
+    def prepare(self, batch: OutboundBatch) -> tuple[str | None, list[dict[str, Any]], dict[str, RowError]]:
+        """Check rows against the national DDL (a bad row must not block the table)."""
         spec = national.UP_TABLES.get(batch.table)
         rejected: dict[str, RowError] = {}
         valid: list[dict[str, Any]] = []
@@ -281,14 +281,23 @@ class FrontDbTransport:
                 rejected[record.row_guid] = RowError(errors[0].code, reason, errors[0].column)
             else:
                 valid.append(national.keep_known(spec, record.row))
-        if valid and spec is not None:
-            self.frontdb.append(spec.name, valid)
+        return (spec.name if spec is not None else None), valid, rejected
+
+    def deliver(self, prepared: tuple[str | None, list[dict[str, Any]], dict[str, RowError]]) -> Delivery:
+        """Append the valid rows; the append is the acknowledgement."""
+        table, valid, rejected = prepared
+        if valid and table is not None:
+            self.frontdb.append(table, valid)
         return Delivery(
             accepted=frozenset(str(r["row_guid"]) for r in valid),
             rejected=rejected,
             peer="frontdb",
             detail={"written": len(valid)},
         )
+
+    def send(self, batch: OutboundBatch) -> Delivery:
+        """Prepare and append."""
+        return self.deliver(self.prepare(batch))
 
     def close(self) -> None:
         """Release the pool."""

@@ -3,7 +3,6 @@ answered by a receipt signed by the upper node (verified against the upstream CA
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any, Final
 
@@ -11,7 +10,7 @@ import httpx
 
 from zhengwu.exchange.credentials import CredentialStore
 from zhengwu.exchange.national import RowError
-from zhengwu.exchange.signing import seal, verify
+from zhengwu.exchange.signing import seal_bytes, verify
 from zhengwu.exchange.transports import Delivery, OutboundBatch, TransportError
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
@@ -91,18 +90,26 @@ class HttpTransport:
         self.credentials = credentials
         self.client = client or httpx.Client(timeout=settings.exchange.request_timeout_seconds)
 
-    def send(self, batch: OutboundBatch) -> Delivery:
-        """Sign, post, and check the signed receipt."""
-        if not self.settings.upstream_url:
-            raise TransportError("no upstream configured", transient=True, code="no_upstream")
+    def prepare(self, batch: OutboundBatch) -> tuple[OutboundBatch, bytes, str]:
+        """Sign the batch (a fresh nonce and time per attempt) and serialise the request body."""
         credential = self.credentials.uplink()
         if credential is None:
             raise TransportError("not joined to the upstream node", transient=True, code="not_joined")
-        envelope = seal(batch_document(self.settings, batch), credential)
-        body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        body, digest = seal_bytes(batch_document(self.settings, batch), credential)
+        return batch, body, digest
+
+    def deliver(self, prepared: tuple[OutboundBatch, bytes, str]) -> Delivery:
+        """Post a prepared batch and check the signed receipt."""
+        batch, body, digest = prepared
+        if not self.settings.upstream_url:
+            raise TransportError("no upstream configured", transient=True, code="no_upstream")
         response = post_json(self.client, f"{self.settings.upstream_url}{API}/batches", body, batch.trace_id)
         raise_for_answer(response)
-        return self._read_receipt(response, batch, envelope["signature"]["digest"])
+        return self._read_receipt(response, batch, digest)
+
+    def send(self, batch: OutboundBatch) -> Delivery:
+        """Sign, post, and check the signed receipt."""
+        return self.deliver(self.prepare(batch))
 
     def _read_receipt(self, response: httpx.Response, batch: OutboundBatch, digest: str) -> Delivery:
         try:

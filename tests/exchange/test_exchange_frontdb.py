@@ -1,0 +1,136 @@
+"""The 前置库 transport: national-shaped up_/dn_ tables, append-only writes without duplicates, the upper
+node's watermark ingest, and abnormal feedback flowing back through dn_* tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from exchange_nodes import Node
+from sqlalchemy import func, inspect, select, update
+
+from zhengwu.exchange.frontdb_sync import ingest_frontdb, poll_feedback
+from zhengwu.exchange.models import ExchangeAggregate, ExchangeFeedback, ExchangeInbox
+from zhengwu.exchange.relay import Relay
+from zhengwu.exchange.transports.frontdb import FrontDb, FrontDbTransport, Snowflake
+from zhengwu.kernel.events import OutboxRecord, emit
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def frontdb(tmp_path: Path) -> Any:
+    db = FrontDb(f"sqlite:///{(tmp_path / 'frontdb.db').as_posix()}")
+    yield db
+    db.dispose()
+
+
+def result(i: int, **over: Any) -> dict[str, Any]:
+    row = {"project_no": f"P{i:05d}", "result_type": "0", "result_date": "2024-12-01T10:30:00+08:00",
+           "is_delivery_results": "0", "unknown_extra": "dropped"}  # fmt: skip
+    row.update(over)
+    return row
+
+
+def count(frontdb: FrontDb, table: str) -> int:
+    with frontdb.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(frontdb.table(table))).scalar_one())
+
+
+def test_schema_has_national_shape(frontdb: FrontDb) -> None:
+    columns = {c["name"]: c for c in inspect(frontdb.engine).get_columns("up_pro_result")}
+    for name in ("id", "row_guid", "cd_batch", "cd_operation", "cd_time", "data_source", "project_no",
+                 "result_type", "tenant_id", "create_time", "update_time", "version"):  # fmt: skip
+        assert name in columns
+    assert not columns["result_type"]["nullable"] and columns["remark"]["nullable"]
+    abnormal = {c["name"] for c in inspect(frontdb.engine).get_columns("dn_audit_abnormal")}
+    assert {"table_row_guid", "table_sql_name", "err_type", "table_update_time"} <= abnormal
+    lic_error = {c["name"] for c in inspect(frontdb.engine).get_columns("dn_lic_data_error")}
+    assert {"certificate_source_id", "error_remark"} <= lic_error
+
+
+def test_snowflake_ids_increase() -> None:
+    ids = Snowflake(worker=3)
+    values = [ids.next() for _ in range(10_000)]
+    assert values == sorted(values) and len(set(values)) == len(values)
+
+
+def test_province_to_national_through_the_frontdb(province: Node, national: Node, frontdb: FrontDb) -> None:
+    national.runtime.settings.exchange.frontdb_settle_seconds = 0
+    province.runtime.settings.exchange.frontdb_settle_seconds = 0
+    with province.uow() as session:
+        for i in range(4):
+            emit(session, "cases.up_pro_result", result(i), key=f"P{i:05d}")
+        emit(session, "cases.up_pro_result", result(9, result_type=None), key="P00009")  # refused locally
+        emit(session, "cases.up_pro_result", result(8, result_type="XXX"), key="P00008")  # too long
+    relay = Relay(province.runtime, FrontDbTransport(frontdb))
+    stats = relay.run_once()
+    assert (stats.acknowledged, stats.rejected) == (4, 2)
+    assert count(frontdb, "up_pro_result") == 4
+    with frontdb.engine.connect() as conn:
+        stored = conn.execute(select(frontdb.table("up_pro_result"))).mappings().first()
+    assert stored is not None and stored["result_date"].strftime("%Y%m%d%H%M%S") == "20241201103000"
+    assert stored["cd_operation"] == "I" and stored["data_source"] == "111" and stored["tenant_id"] == 0
+
+    # Resending the same rows (a crash before the acknowledgement) writes nothing twice (append-only).
+    with province.uow() as session:
+        session.execute(
+            update(OutboxRecord).where(OutboxRecord.status == "acknowledged").values(status="pending")
+        )
+    assert relay.run_once().acknowledged == 4
+    assert count(frontdb, "up_pro_result") == 4
+
+    # The national node reads by cd_time watermark; a national check refuses one row.
+    national.runtime.registry.register(
+        "exchange.up_pro_result",
+        validator=lambda row: [] if row.get("project_no") != "P00002" else [
+            __import__("zhengwu.exchange.national", fromlist=["RowError"]).RowError("dup_case", "办件编号重复", "project_no")
+        ],
+    )  # fmt: skip
+    ingested = ingest_frontdb(national.runtime, frontdb, sender="hebei")
+    assert (ingested.rows, ingested.applied, ingested.rejected) == (4, 3, 1)
+    assert ingest_frontdb(national.runtime, frontdb, sender="hebei").rows == 0  # watermark holds
+    with national.uow() as session:
+        assert session.scalar(select(func.count()).select_from(ExchangeAggregate)) == 3
+        assert session.scalar(select(func.count()).select_from(ExchangeInbox)) == 4
+    assert count(frontdb, "dn_audit_abnormal") == 1
+
+    # The province polls dn_audit_abnormal and shows the refusal to its operators.
+    polled = poll_feedback(province.runtime, frontdb)
+    assert polled.feedback == 1
+    assert poll_feedback(province.runtime, frontdb).feedback == 0
+    with province.uow() as session:
+        feedback = {f.business_key: f for f in session.scalars(select(ExchangeFeedback))}
+        rejected = dict(session.execute(select(OutboxRecord.key, OutboxRecord.status)).all())
+    assert feedback["P00002"].source == "frontdb" and feedback["P00002"].error_code == "dup_case"
+    assert "办件编号重复" in feedback["P00002"].reason
+    assert {"P00008", "P00009"} <= set(feedback)  # refused before writing (DDL), also visible
+    assert rejected["P00002"] == "rejected" and rejected["P00001"] == "acknowledged"
+
+
+def test_license_errors_come_back_in_dn_lic_data_error(
+    province: Node, national: Node, frontdb: FrontDb
+) -> None:
+    from zhengwu.exchange import registry_seed
+
+    national.runtime.settings.exchange.frontdb_settle_seconds = 0
+    province.runtime.settings.exchange.frontdb_settle_seconds = 0
+    company = registry_seed.companies(1)[0]
+    lic = registry_seed.licenses([company])[0]
+    row = {"certificate_source_id": lic.identifier, "certificate_name": "演示营业执照", "certificate_number": "1",
+           "certificate_type": lic.license_type, "certificate_type_code": registry_seed.license_type_code(),
+           "certificate_holder": company.name, "certificate_holder_code": company.credit_code,
+           "issue_dept": "演示局", "issue_dept_code": "NOT-A-CREDIT-CODE", "issue_date": "20240101",
+           "certificate_area_code": "130000"}  # fmt: skip
+    with province.uow() as session:
+        emit(session, "licenses.up_lic_data", row, key=lic.identifier)
+    Relay(province.runtime, FrontDbTransport(frontdb)).run_once()
+    stats = ingest_frontdb(national.runtime, frontdb, sender="hebei")
+    assert stats.rejected == 1 and count(frontdb, "dn_lic_data_error") == 1
+    ingest_frontdb(national.runtime, frontdb, sender="hebei")
+    assert count(frontdb, "dn_lic_data_error") == 1
+    assert poll_feedback(province.runtime, frontdb).feedback == 1
+    with province.uow() as session:
+        item = session.scalars(select(ExchangeFeedback)).one()
+    assert item.business_key == lic.identifier and "证照颁发机构代码" in item.reason
