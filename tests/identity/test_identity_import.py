@@ -336,3 +336,25 @@ def test_gbk_csv_with_chinese_headers(session: Session, tmp_path: Path) -> None:
     report = import_users(session, path, source="gbk")
     assert report.summary()["imported"] == 2 and report.rejections == []
     assert service.find_account_by_citizen_id(session, nth_citizen_id(41)) is not None
+
+
+def test_duplicates_of_a_held_row_are_held_too(session: Session, tmp_path: Path) -> None:
+    service.register_natural_person(
+        session, name="演示用户子", id_number=nth_citizen_id(51), phone="17000000051", password="Demo-Passw0rd"
+    )
+    path = tmp_path / "held.csv"
+    rows = [
+        "user_name,cert_no,user_mobile",
+        f"演示用户丑,{nth_citizen_id(51)},17000000052",
+        f"演示用户丑,{nth_citizen_id(51)},",
+        f"演示用户寅,{nth_citizen_id(53)},17000000053",
+        f"演示用户寅,{nth_citizen_id(53)},",
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    report = import_users(session, path, source="held")
+    assert [(c["line"], c["reason"]) for c in report.conflicts] == [
+        (2, "same_id_different_name"),
+        (3, "duplicate_of_conflicting_row"),
+    ]
+    assert [(m["line"], m["into_line"]) for m in report.merges] == [(5, 4)]
+    assert report.imported == 1

@@ -24,9 +24,9 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import passwords
@@ -81,6 +81,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
 _LOOKUP = {alias.lower(): canonical for canonical, names in ALIASES.items() for alias in names}
 # GA/T 2000.156 居民身份证 (111) and the legacy code some systems still send (51).
 ID_CARD_TYPES = {"", "111", "51", "1", "居民身份证", "身份证"}
+
+
+_ACCOUNTS = cast(Table, Account.__table__)
+_ENTITIES = cast(Table, LegalEntity.__table__)
+_OUTBOX = cast(Table, OutboxRecord.__table__)
 
 
 class ImportFileError(ValueError):
@@ -319,6 +324,8 @@ class _Pending:
     email: str | None
     legacy: tuple[str, str, dict[str, Any]] | None
     upward: dict[str, Any]
+    # Merge entries of later duplicates, settled when this row is checked against the database.
+    merges: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _name_phone_key(name: str, phone: str) -> bytes:
@@ -339,7 +346,7 @@ class NaturalImporter:
         # (name, phone) → (line, blind index) of rows accepted from this file.
         self.by_name_phone: dict[bytes, tuple[int, str]] = {}
         self.batch: list[_Pending] = []
-        self.pending_ids: set[str] = set()
+        self.pending: dict[str, _Pending] = {}
 
     def add(self, row: SourceRow) -> None:
         """Cleanse and validate one row; queue it, or report it."""
@@ -393,10 +400,6 @@ class NaturalImporter:
         index = blind_index(number, kind="cid")
         legacy = _legacy_password(row, report)
         first = self.seen.get(index)
-        if first is not None and first[1] in self.pending_ids:
-            # The first occurrence is not checked against the database yet: settle it before merging.
-            self.flush()
-            first = self.seen.get(index)
         if first is not None:
             line, account_id, first_name = first
             if first_name != name:
@@ -409,6 +412,8 @@ class NaturalImporter:
                         "other_account_id": account_id,
                     }
                 )
+            elif account_id in self.pending:
+                self._merge_into_pending(row, self.pending[account_id], phone, email, legacy)
             else:
                 self._merge_within_file(row, line, account_id, phone, email, legacy)
             return
@@ -467,9 +472,57 @@ class NaturalImporter:
         if phone is not None:
             self.by_name_phone[_name_phone_key(name, phone)] = (row.line, index)
         self.batch.append(_Pending(row, values, name, phone, email, legacy, upward_payload))
-        self.pending_ids.add(account_id)
+        self.pending[account_id] = self.batch[-1]
         if len(self.batch) >= self.batch_size:
             self.flush()
+
+    def _merge_into_pending(
+        self,
+        row: SourceRow,
+        pending: _Pending,
+        phone: str | None,
+        email: str | None,
+        legacy: tuple[str, str, dict[str, Any]] | None,
+    ) -> None:
+        """A duplicate of a row still in the batch: fill what the first occurrence lacks, in memory."""
+        values = pending.values
+        filled: list[str] = []
+        if phone and pending.phone is None:
+            pending.phone = phone
+            values["phone_enc"] = encrypt_field(phone, purpose=PURPOSE_PHONE)
+            values["phone_index"] = blind_index(phone, kind="phone")
+            pending.upward["user_mobile"] = mask_phone(phone)
+            filled.append("phone")
+        if email and pending.email is None:
+            pending.email = values["email"] = pending.upward["user_mail"] = email
+            filled.append("email")
+        if legacy and pending.legacy is None:
+            pending.legacy = legacy
+            values["legacy_scheme"], values["legacy_hash"], values["legacy_params"] = legacy
+            filled.append("password")
+        entry = {
+            **_ref(row),
+            "kind": "within_file",
+            "into_line": pending.row.line,
+            "account_id": values["id"],
+            "filled": filled,
+        }
+        self.report.merges.append(entry)
+        pending.merges.append(entry)
+
+    def _hold_duplicates(self, pending: _Pending) -> None:
+        """The first occurrence went to a human: so do its duplicates (moved from merges to conflicts)."""
+        for entry in pending.merges:
+            self.report.merges.remove(entry)
+            self.report.conflicts.append(
+                {
+                    "line": entry["line"],
+                    **({"legacy_id": entry["legacy_id"]} if "legacy_id" in entry else {}),
+                    "reason": "duplicate_of_conflicting_row",
+                    "reason_zh": "与一条待人工处理的记录重复",
+                    "other_line": pending.row.line,
+                }
+            )
 
     def _merge_within_file(
         self,
@@ -525,7 +578,7 @@ class NaturalImporter:
         if not self.batch:
             return
         batch, self.batch = self.batch, []
-        self.pending_ids.clear()
+        self.pending.clear()
         indexes = [p.values["citizen_id_index"] for p in batch]
         existing = {
             a.citizen_id_index: a
@@ -538,12 +591,11 @@ class NaturalImporter:
         phone_indexes = [p.values["phone_index"] for p in batch if p.values.get("phone_index")]
         by_phone: dict[str, list[Account]] = {}
         if phone_indexes:
-            for account in self.db.scalars(
-                select(Account).where(
-                    Account.kind == AccountKind.NATURAL, Account.phone_index.in_(phone_indexes)
-                )
-            ):
-                by_phone.setdefault(account.phone_index or "", []).append(account)
+            # kind is checked here, not in SQL: without ANALYZE statistics SQLite would otherwise pick the
+            # (kind, citizen_id_index) index and scan every natural person.
+            for account in self.db.scalars(select(Account).where(Account.phone_index.in_(phone_indexes))):
+                if account.kind == AccountKind.NATURAL:
+                    by_phone.setdefault(account.phone_index or "", []).append(account)
         to_insert: list[_Pending] = []
         for pending in batch:
             index = pending.values["citizen_id_index"]
@@ -558,7 +610,10 @@ class NaturalImporter:
                             "other_account_id": match.id,
                         }
                     )
+                    self._hold_duplicates(pending)
                 else:
+                    for entry in pending.merges:
+                        entry["account_id"] = match.id
                     filled = self._fill_account(match, pending.phone, pending.email, pending.legacy)
                     if "password" in filled:
                         self.report.legacy_passwords += 1
@@ -586,14 +641,16 @@ class NaturalImporter:
                         "other_account_id": clash.id,
                     }
                 )
+                self._hold_duplicates(pending)
                 del self.seen[index]
                 continue
             to_insert.append(pending)
         if to_insert:
-            self.db.execute(insert(Account), [p.values for p in to_insert])
+            # Core executemany on the session's connection: the ORM bulk path costs four times as much here.
+            self.db.connection().execute(insert(_ACCOUNTS), [p.values for p in to_insert])
             trace = current_trace_id()
-            self.db.execute(
-                insert(OutboxRecord),
+            self.db.connection().execute(
+                insert(_OUTBOX),
                 [
                     {
                         "message_id": new_id(),
@@ -628,6 +685,7 @@ class LegalImporter:
         self.seen: dict[str, tuple[int, str, str]] = {}
         self.by_name: dict[str, tuple[int, str]] = {}
         self.batch: list[tuple[SourceRow, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
+        # Legal duplicates are rare: the batch is settled before merging into a row still in it.
         self.pending_ids: set[str] = set()
 
     def add(self, row: SourceRow) -> None:
@@ -798,11 +856,11 @@ class LegalImporter:
                 )
             self.seen[entity["credit_code_index"]] = (row.line, holder or "", match.name)
         if keep:
-            self.db.execute(insert(LegalEntity), [k[0] for k in keep])
-            self.db.execute(insert(Account), [k[1] for k in keep])
+            self.db.connection().execute(insert(_ENTITIES), [k[0] for k in keep])
+            self.db.connection().execute(insert(_ACCOUNTS), [k[1] for k in keep])
             trace = current_trace_id()
-            self.db.execute(
-                insert(OutboxRecord),
+            self.db.connection().execute(
+                insert(_OUTBOX),
                 [
                     {
                         "message_id": new_id(),
