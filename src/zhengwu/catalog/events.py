@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from zhengwu.catalog import codetables as ct
 from zhengwu.catalog import national
+from zhengwu.catalog.bulk import insert_rows
+from zhengwu.catalog.models import new_row_id, table_of
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.db import new_id
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus, emit
 from zhengwu.kernel.logging import current_trace_id
 
@@ -71,7 +71,7 @@ def emit_many(session: Session, messages: Iterable[Message]) -> int:
     trace_id = current_trace_id()
     rows = [
         {
-            "message_id": new_id(),
+            "message_id": new_row_id(),
             "topic": topic,
             "key": key,
             "operation": operation,
@@ -87,7 +87,7 @@ def emit_many(session: Session, messages: Iterable[Message]) -> int:
         for topic, key, operation, payload in messages
     ]
     if rows:
-        session.execute(insert(OutboxRecord), rows)
+        insert_rows(session.connection(), table_of(OutboxRecord), rows)
     return len(rows)
 
 

@@ -28,13 +28,13 @@ def transition(status: str, action: str, *, dirty: bool = True, published_before
         raise InvalidTransition(
             f"事项当前状态为“{STATUS_LABELS.get(status, status)}”，不能{ACTION_LABELS.get(action, action)}",
             detail_en=f"cannot {action} an entry that is {status}",
-            extra={"status": status, "action": action},
+            extra={"current_status": status, "action": action},
         )
     if action == "publish" and status == Status.PUBLISHED and not dirty:
         raise InvalidTransition(
             "事项没有未发布的修改",
             detail_en="nothing changed since the last publication",
-            extra={"status": status},
+            extra={"current_status": status},
         )
     if action == "delete" and published_before:
         raise InvalidTransition(

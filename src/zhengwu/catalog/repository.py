@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, noload
+from sqlalchemy.orm import Session, lazyload
 
 from zhengwu.catalog.models import BasicItem, History, Material, Synonym, TaskItem, Version
 from zhengwu.catalog.rules import BasicInfo
@@ -88,10 +88,10 @@ class CatalogRepository:
     ) -> tuple[Sequence[TaskItem], int]:
         """A page of implementation items for staff (any state), by 实施编码."""
         query = select(TaskItem).options(
-            noload(TaskItem.materials),
-            noload(TaskItem.fee_projects),
-            noload(TaskItem.questions),
-            noload(TaskItem.handle_items),
+            lazyload(TaskItem.materials),
+            lazyload(TaskItem.fee_projects),
+            lazyload(TaskItem.questions),
+            lazyload(TaskItem.handle_items),
         )
         if q:
             query = query.where(TaskItem.task_name.like(like_pattern(q), escape="\\"))

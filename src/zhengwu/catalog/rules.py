@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache, partial
 from typing import Any
 
 from zhengwu.catalog import codetables as ct
@@ -138,6 +139,9 @@ MAX_DAYS = 3650  # ten years: anything longer is a typing error, not a time limi
 _TRUE = frozenset({"1", "是", "y", "yes", "true", "t"})
 _FALSE = frozenset({"0", "否", "n", "no", "false", "f"})
 _MULTI_SPLIT = re.compile(r"[\^,，、;；|\s]+")
+# Multi-valued values already seen in canonical form (``1^2^3``), per column: a bounded memo.
+_MULTI_CANONICAL: dict[str, set[str]] = {}
+_MULTI_MEMO_LIMIT = 4096
 _CODE_CLEAN = str.maketrans("", "", " \t")
 
 
@@ -154,6 +158,12 @@ def _text(value: Any) -> str | None:
 
 def clean_text(checked: Checked, name: str, value: Any) -> str | None:
     """A stripped string within the column's length limit (or None when empty)."""
+    if type(value) is str:  # fast path: the common case of a million-row import
+        stripped = value.strip()
+        if not stripped:
+            return None
+        if len(stripped) <= TEXT_LIMITS.get(name, LONG_TEXT_LIMIT) and "\x00" not in stripped:
+            return stripped
     if isinstance(value, (dict, list, tuple, set, bytes)):
         checked.add(name, "type", f"{ct.label(name)}应为文本", f"{name} must be text")
         return None
@@ -177,6 +187,8 @@ def clean_text(checked: Checked, name: str, value: Any) -> str | None:
 
 def clean_code(checked: Checked, name: str, value: Any, table: Mapping[str, str]) -> str | None:
     """A value of a code table; accepts the code or its Chinese label, and 1 for 01 where unambiguous."""
+    if type(value) is str and value in table:
+        return value
     text = _text(value)
     if text is None:
         return None
@@ -200,6 +212,8 @@ def clean_code(checked: Checked, name: str, value: Any, table: Mapping[str, str]
 
 def clean_flag(checked: Checked, name: str, value: Any) -> str | None:
     """是/否 flags as national 1/0."""
+    if type(value) is str and value in ("1", "0"):
+        return value
     if isinstance(value, bool):
         return "1" if value else "0"
     text = _text(value)
@@ -216,6 +230,8 @@ def clean_flag(checked: Checked, name: str, value: Any) -> str | None:
 
 def clean_multi(checked: Checked, name: str, value: Any, table: Mapping[str, str]) -> str | None:
     """A multi-valued code joined by ``^`` (national convention), sorted and without repeats."""
+    if type(value) is str and value in _MULTI_CANONICAL.get(name, ()):
+        return value
     if isinstance(value, (list, tuple)):
         parts = [p for p in (_text(v) for v in value) if p]
     else:
@@ -237,11 +253,17 @@ def clean_multi(checked: Checked, name: str, value: Any, table: Mapping[str, str
         codes.add(code)
     if not codes:
         return None
-    return "^".join(sorted(codes, key=lambda c: (len(c), c)))
+    canonical = "^".join(sorted(codes, key=lambda c: (len(c), c)))
+    memo = _MULTI_CANONICAL.setdefault(name, set())
+    if len(memo) < _MULTI_MEMO_LIMIT:
+        memo.add(canonical)
+    return canonical
 
 
 def clean_int(checked: Checked, name: str, value: Any, *, maximum: int = 1_000_000) -> int | None:
     """A non-negative integer (XLSX gives floats, text files give strings)."""
+    if type(value) is int and 0 <= value <= maximum:
+        return value
     if value is None or isinstance(value, bool):
         if isinstance(value, bool):
             checked.add(name, "int", f"{ct.label(name)}应为整数", f"{name} must be an integer")
@@ -293,19 +315,33 @@ def clean_date(checked: Checked, name: str, value: Any) -> date | None:
         return None
 
 
+Cleaner = Callable[[Checked, str, Any], Any]
+
+
+def _cleaner(name: str) -> Cleaner:
+    if name in CODE_FIELDS:
+        return partial(clean_code, table=CODE_FIELDS[name])
+    if name in FLAG_FIELDS:
+        return clean_flag
+    if name in MULTI_FIELDS:
+        return partial(clean_multi, table=MULTI_FIELDS[name])
+    if name in INT_FIELDS:
+        return partial(clean_int, maximum=MAX_DAYS if name.endswith("_day") else 1_000_000)
+    if name in DATE_FIELDS:
+        return clean_date
+    return clean_text
+
+
+# One cleaner per national column, chosen once (the importer calls these a hundred million times).
+_CLEANERS: dict[str, Cleaner] = {
+    name: _cleaner(name) for name in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS, *ct.DIRECTORY_FIELDS)
+}
+
+
 def clean_field(checked: Checked, name: str, value: Any) -> Any:
     """Normalise one scalar national column by its kind."""
-    if name in CODE_FIELDS:
-        return clean_code(checked, name, value, CODE_FIELDS[name])
-    if name in FLAG_FIELDS:
-        return clean_flag(checked, name, value)
-    if name in MULTI_FIELDS:
-        return clean_multi(checked, name, value, MULTI_FIELDS[name])
-    if name in INT_FIELDS:
-        return clean_int(checked, name, value, maximum=MAX_DAYS if name.endswith("_day") else 1_000_000)
-    if name in DATE_FIELDS:
-        return clean_date(checked, name, value)
-    return clean_text(checked, name, value)
+    cleaner = _CLEANERS.get(name) or _cleaner(name)
+    return cleaner(checked, name, value)
 
 
 def require(checked: Checked, names: Iterable[str]) -> None:
@@ -419,14 +455,32 @@ def check_level(checked: Checked, raw: Any, body: BodyInfo | None, basic: BasicI
     return level
 
 
+_NOT_GUIDE = frozenset(
+    {
+        "task_code",
+        "catalog_code",
+        "dept_code",
+        "dept_name",
+        "use_level",
+        "task_state",
+        "task_version",
+        "task_guid",
+    }
+)
+_GUIDE_CLEANERS = {
+    name: cleaner
+    for name, cleaner in _CLEANERS.items()
+    if name in {*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS} and name not in _NOT_GUIDE
+}
+
+
 def check_guide(checked: Checked, raw: Mapping[str, Any]) -> None:
     """Normalise every scalar guide element (basic and extend columns) of an implementation item."""
-    skip = {"task_code", "catalog_code", "dept_code", "dept_name", "use_level", "task_state", "task_version"}
-    for name in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS):
-        if name in skip or name == "task_guid":
-            continue
-        if name in raw:
-            checked.values[name] = clean_field(checked, name, raw.get(name))
+    values = checked.values
+    for name, value in raw.items():
+        cleaner = _GUIDE_CLEANERS.get(name)
+        if cleaner is not None:
+            values[name] = None if value is None else cleaner(checked, name, value)
 
 
 def check_children(checked: Checked, raw: Mapping[str, Any]) -> None:
@@ -451,6 +505,21 @@ _CHILD_CODES: dict[str, Mapping[str, str]] = {
 MAX_CHILDREN = 200
 
 
+@cache
+def _child_cleaners(fields: tuple[str, ...]) -> dict[str, Cleaner]:
+    cleaners: dict[str, Cleaner] = {}
+    for name in fields:
+        if name in _CHILD_CODES:
+            cleaners[name] = partial(clean_code, table=_CHILD_CODES[name])
+        elif name in FLAG_FIELDS:
+            cleaners[name] = clean_flag
+        elif name in INT_FIELDS:
+            cleaners[name] = partial(clean_int, maximum=1000)
+        else:
+            cleaners[name] = clean_text
+    return cleaners
+
+
 def _rows(
     checked: Checked, raw: Mapping[str, Any], key: str, fields: tuple[str, ...], name_field: str
 ) -> list[dict[str, Any]]:
@@ -473,16 +542,12 @@ def _rows(
             checked.add(where, "type", f"{ct.label(key)}第{index}项应为对象", f"{where} must be an object")
             continue
         sub = Checked()
-        row: dict[str, Any] = {}
-        for name in fields:
-            if name in _CHILD_CODES:
-                row[name] = clean_code(sub, name, item.get(name), _CHILD_CODES[name])
-            elif name in FLAG_FIELDS:
-                row[name] = clean_flag(sub, name, item.get(name))
-            elif name in INT_FIELDS:
-                row[name] = clean_int(sub, name, item.get(name), maximum=1000)
-            else:
-                row[name] = clean_text(sub, name, item.get(name))
+        row: dict[str, Any] = dict.fromkeys(fields)
+        cleaners = _child_cleaners(fields)
+        for name, raw_value in item.items():
+            cleaner = cleaners.get(name)
+            if cleaner is not None and raw_value is not None:
+                row[name] = cleaner(sub, name, raw_value)
         if row.get(name_field) is None:
             sub.add(
                 name_field, "required", f"缺少必填要素：{ct.label(name_field)}", f"{name_field} is missing"
@@ -604,5 +669,9 @@ def check_task(
     if basic is not None:
         values["catalog_code"] = basic.catalog_code
     if complete:
-        require(checked, required_fields(values.get("task_type")))
+        # Elements derived from an unknown body or basic entry are not reported a second time.
+        skip = (set() if body is not None else {"use_level"}) | (
+            set() if basic is not None else {"task_name", "task_type", "by_law"}
+        )
+        require(checked, [f for f in required_fields(values.get("task_type")) if f not in skip])
     return checked, body, basic

@@ -14,50 +14,36 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhengwu.catalog import codetables as ct
 from zhengwu.catalog import events, national, rules, service
+from zhengwu.catalog.bulk import insert_rows
 from zhengwu.catalog.importexport.formats import CONTROL_COLUMNS
+from zhengwu.catalog.importexport.prepare import CHILD_MODELS, Prepared, Preparer, Refused
 from zhengwu.catalog.importexport.readers import Progress, Record, read_file
-from zhengwu.catalog.models import (
-    FeeProject,
-    HandleItem,
-    History,
-    Material,
-    Question,
-    Status,
-    TaskItem,
-    Version,
-)
+from zhengwu.catalog.models import History, Status, TaskItem, Version, new_row_id, table_of
 from zhengwu.catalog.repository import CatalogRepository
 from zhengwu.catalog.rules import BasicInfo, BodyInfo, FieldProblem
-from zhengwu.catalog.search.index import BulkIndexer, EntryData
+from zhengwu.catalog.search.index import BulkIndexer
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.codes import CodeError, make_handle_item_code, validate_task_code
-from zhengwu.kernel.db import new_id
+from zhengwu.kernel.codes import validate_task_code
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.session import unit_of_work
 
 log = get_logger("zhengwu.catalog.import")
 
+# SQLite page cache for the import's connection: the default 2 MB makes every index insert of a
+# multi-gigabyte catalog a page fault; 256 MB keeps the hot index pages resident.
+BULK_CACHE_KIB = 256 * 1024
 KNOWN_COLUMNS = frozenset(ct.LABELS) | CONTROL_COLUMNS | {"dept_code", "catalog_code", "use_level"}
-_TASK_COLUMNS = [c.name for c in TaskItem.__table__.columns]
-_CHILD_MODELS: dict[str, type[Any]] = {
-    "materials": Material,
-    "fee_projects": FeeProject,
-    "questions": Question,
-    "handle_items": HandleItem,
-}
-_CHILD_COLUMNS = {key: [c.name for c in model.__table__.columns] for key, model in _CHILD_MODELS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,15 +140,6 @@ class RejectWriter:
 RejectSink = Callable[[Reject], None]
 
 
-@dataclass
-class _Prepared:
-    record: Record
-    task: dict[str, Any]
-    children: dict[str, list[dict[str, Any]]]
-    snapshot: dict[str, Any] | None
-    entry: EntryData | None
-
-
 class _Context:
     """Lookups shared by the whole import (bodies, basic entries, codes seen in this file)."""
 
@@ -174,7 +151,7 @@ class _Context:
 
 
 class Importer:
-    """One import run over records; commits through a session factory, chunk by chunk."""
+    """One import run; commits through a session factory, chunk by chunk."""
 
     def __init__(
         self,
@@ -188,42 +165,70 @@ class Importer:
         self.report = ImportReport()
         self._context: _Context | None = None
 
-    def _unit(self) -> AbstractContextManager[Session]:
-        return unit_of_work(self.factory)
+    @property
+    def context(self) -> _Context:
+        """The lookups (loaded when the run starts)."""
+        if self._context is None:
+            with self._unit() as session:
+                self._context = _Context(session)
+        return self._context
 
-    def _reject(self, record: Record, problems: Iterable[FieldProblem]) -> None:
+    @contextmanager
+    def _unit(self) -> Iterator[Session]:
+        with unit_of_work(self.factory) as session:
+            connection = session.connection()
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+            yield session
+
+    def _preparer(self) -> Preparer:
+        return Preparer(
+            self.context.bodies, self.context.basics, publish=self.options.publish, actor=self.options.actor
+        )
+
+    def _reject(self, where: str, row: int, problems: Iterable[FieldProblem]) -> None:
         self.report.rejected_rows += 1
         for problem in problems:
             self.report.rejects += 1
             if self.on_reject is not None:
-                self.on_reject(Reject(record.where, record.row, problem.field, problem.reason_zh))
+                self.on_reject(Reject(where, row, problem.field, problem.reason_zh))
+
+    # driving ------------------------------------------------------------------------------------
 
     def run(self, records: Iterable[Record]) -> ImportReport:
-        """Import every record; returns the report (rejects went to the sink)."""
+        """Import every record in this process; returns the report (rejects went to the sink)."""
         started = time.perf_counter()
-        with self._unit() as session:
-            self._context = _Context(session)
         pending: list[Record] = []
         for record in records:
             self.report.rows += 1
-            if record.kind == "error":
-                self._reject(record, [FieldProblem(record.field, "read", record.reason)])
-                continue
-            self._note_columns(record.data)
-            if record.kind == "directory":
-                self._flush(pending)
-                pending = []
-                self._directory(record)
-            elif record.kind == "task":
+            if record.kind == "task" and record.operation != "D":
+                self._note_columns(record.data)
                 pending.append(record)
                 if len(pending) >= self.options.chunk_size:
                     self._flush(pending)
                     pending = []
-            else:
-                self._reject(record, [FieldProblem("_table", "kind", "该表的记录须与实施清单一起导入")])
+                continue
+            self._flush(pending)
+            pending = []
+            self._other(record)
         self._flush(pending)
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    def _other(self, record: Record) -> None:
+        if record.kind == "error":
+            self._reject(record.where, record.row, [FieldProblem(record.field, "read", record.reason)])
+        elif record.kind == "directory":
+            self._note_columns(record.data)
+            self._directory(record)
+        elif record.kind == "task":  # 前置库 deletion: the item is cancelled (事项状态 3)
+            problems = self._cancel(record)
+            if problems:
+                self._reject(record.where, record.row, problems)
+        else:
+            self._reject(
+                record.where, record.row, [FieldProblem("_table", "kind", "该表的记录须与实施清单一起导入")]
+            )
 
     def _note_columns(self, data: Mapping[str, Any]) -> None:
         for key in data:
@@ -233,10 +238,9 @@ class Importer:
     # basic catalog ------------------------------------------------------------------------------
 
     def _directory(self, record: Record) -> None:
-        assert self._context is not None
         checked = rules.check_directory(record.data, complete=True)
         if not checked.ok:
-            self._reject(record, checked.problems)
+            self._reject(record.where, record.row, checked.problems)
             return
         code = checked.values["catalog_code"]
         try:
@@ -254,121 +258,9 @@ class Importer:
                     and item.status != Status.CANCELLED
                 ):
                     item = service.publish_directory(session, code, actor=self.options.actor)
-                self._context.basics[code] = service.basic_info(item)
+                self.context.basics[code] = service.basic_info(item)
         except DomainError as exc:
-            self._reject(record, _problems_of(exc))
-
-    # implementation items ----------------------------------------------------------------------
-
-    def _flush(self, records: list[Record]) -> None:
-        if not records:
-            return
-        assert self._context is not None
-        context = self._context
-        prepared: list[_Prepared] = []
-        codes: dict[str, Record] = {}
-        for record in records:
-            if record.operation == "D":  # 前置库 deletion: the item is cancelled (事项状态 3)
-                cancel_problems = self._cancel(record)
-                if cancel_problems:
-                    self._reject(record, cancel_problems)
-                continue
-            result = self._prepare(record, context)
-            if isinstance(result, list):
-                self._reject(record, result)
-                continue
-            code = result.task["task_code"]
-            if code in codes:
-                first = codes[code]
-                self._reject(
-                    record,
-                    [FieldProblem("task_code", "duplicate", f"实施编码 {code} 与{first.where}重复")],
-                )
-                continue
-            codes[code] = record
-            prepared.append(result)
-        with self._unit() as session:
-            existing = CatalogRepository(session).existing_task_codes(codes)
-        fresh = [p for p in prepared if p.task["task_code"] not in existing]
-        existing_rows = [(p.record, p.task["task_code"]) for p in prepared if p.task["task_code"] in existing]
-        if fresh:
-            try:
-                with self._unit() as session:
-                    self._insert(session, fresh)
-                self.report.inserted += len(fresh)
-            except SQLAlchemyError as exc:
-                log.warning("catalog_import_chunk_failed", error=type(exc).__name__, rows=len(fresh))
-                # The indexer's cached name ids may refer to rows the rollback removed.
-                context.indexer = BulkIndexer()
-                for one in fresh:
-                    self._insert_one(one)
-        for record, code in existing_rows:
-            if self.options.skip_existing:
-                self.report.unchanged += 1
-            else:
-                self._update_existing(record, code)
-            context.seen[code] = record.row
-        for p in fresh:
-            context.seen[p.task["task_code"]] = p.record.row
-
-    def _insert_one(self, prepared: _Prepared) -> None:
-        assert self._context is not None
-        try:
-            with self._unit() as session:
-                self._insert(session, [prepared])
-            self.report.inserted += 1
-        except SQLAlchemyError as exc:
-            self._context.indexer = BulkIndexer()
-            self._reject(
-                prepared.record,
-                [
-                    FieldProblem(
-                        "task_code", "database", f"写入数据库失败（{type(exc).__name__}），该行未导入"
-                    )
-                ],
-            )
-
-    def _prepare(self, record: Record, context: _Context) -> _Prepared | list[FieldProblem]:
-        data = record.data
-        checked, body, basic = rules.check_task(
-            data, bodies=context.bodies, basics=context.basics, complete=True
-        )
-        problems = list(checked.problems)
-        values = checked.values
-        task_code: str | None = None
-        if body is not None and basic is not None and values.get("use_level"):
-            try:
-                task_code = service.derive_task_code(body, int(values["use_level"]), basic.catalog_code)
-            except CodeError as exc:
-                problems.append(
-                    FieldProblem("task_code", exc.verdict.code, f"无法派生实施编码：{exc.verdict.reason_zh}")
-                )
-        given = data.get("task_code")
-        if task_code and given not in (None, ""):
-            verdict = validate_task_code(given)
-            if not verdict.ok or verdict.value != task_code:
-                problems.append(
-                    FieldProblem(
-                        "task_code",
-                        "derived",
-                        f"实施编码应由实施主体、行使层级和基本编码派生为 {task_code}，与填写的不一致",
-                    )
-                )
-        if self.options.publish and basic is not None and basic.status != Status.PUBLISHED:
-            problems.append(
-                FieldProblem(
-                    "catalog_code", "catalog_not_published", "基本目录事项尚未发布，不能发布实施清单"
-                )
-            )
-        if task_code and task_code in context.seen:
-            problems.append(
-                FieldProblem(
-                    "task_code", "duplicate", f"实施编码 {task_code} 与第{context.seen[task_code]}行重复"
-                )
-            )
-        if problems or task_code is None or body is None or basic is None:
-            return problems
-        return self._build(record, values, task_code, body, basic)
+            self._reject(record.where, record.row, _problems_of(exc))
 
     def _cancel(self, record: Record) -> list[FieldProblem]:
         code = record.data.get("task_code")
@@ -387,70 +279,96 @@ class Importer:
             return _problems_of(exc)
         return []
 
-    def _build(
-        self, record: Record, values: dict[str, Any], task_code: str, body: BodyInfo, basic: BasicInfo
-    ) -> _Prepared:
-        now = utcnow()
-        task_id = new_id()
-        publish = self.options.publish
-        status = Status.PUBLISHED if publish else Status.DRAFT
-        task = dict.fromkeys(_TASK_COLUMNS)
-        for name in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS):
-            if name in values:
-                task[name] = values[name]
-        task.update(
-            id=task_id,
-            task_code=task_code,
-            basic_item_id=basic.id,
-            department_id=body.id,
-            division_code=body.division_code,
-            status=status,
-            task_version=1 if publish else 0,
-            dirty=not publish,
-            created_at=now,
-            updated_at=now,
-            updated_by=self.options.actor,
-        )
-        children: dict[str, list[dict[str, Any]]] = {}
-        for key, columns in _CHILD_COLUMNS.items():
-            rows = []
-            for seq, row in enumerate(values.get(key) or [], 1):
-                full = dict.fromkeys(columns)
-                full.update({k: v for k, v in row.items() if k in full})
-                full["id"] = new_id()
-                full["task_id"] = task_id
-                if key == "handle_items":
-                    full["task_handle_item"] = make_handle_item_code(task_code, seq)
-                rows.append(full)
-            children[key] = rows
-        snapshot = None
-        entry = None
-        if publish:
-            snapshot = national.guide_snapshot(
-                task,
-                task_guid=task_id,
-                status=status,
-                version=1,
-                division_code=body.division_code,
-                children=children,
-            )
-            entry = EntryData.of(snapshot | {"id": task_id})
-        return _Prepared(record, task, children, snapshot, entry)
+    # implementation items ----------------------------------------------------------------------
 
-    def _insert(self, session: Session, rows: list[_Prepared]) -> None:
-        assert self._context is not None
-        session.execute(insert(TaskItem), [p.task for p in rows])
-        for key, model in _CHILD_MODELS.items():
+    def _flush(self, records: list[Record]) -> None:
+        if not records:
+            return
+        preparer = self._preparer()
+        ready: list[Prepared] = []
+        by_row = {r.row: r for r in records}
+        for record in records:
+            outcome = preparer.prepare(record)
+            if isinstance(outcome, Refused):
+                self._reject(outcome.where, outcome.row, outcome.problems)
+            else:
+                ready.append(outcome)
+        self._commit(ready, lambda row: by_row[row].data)
+
+    def _commit(self, ready: list[Prepared], data_of: Callable[[int], dict[str, Any]]) -> None:
+        """Write prepared items: duplicates refused, new ones in bulk, existing ones through the service."""
+        if not ready:
+            return
+        context = self.context
+        unique: list[Prepared] = []
+        first_row: dict[str, Prepared] = {}
+        for item in ready:
+            code = item.task_code
+            earlier = context.seen.get(code)
+            if earlier is None and code in first_row:
+                earlier = first_row[code].row
+            if earlier is not None:
+                self._reject(
+                    item.where,
+                    item.row,
+                    [FieldProblem("task_code", "duplicate", f"实施编码 {code} 与第{earlier}行重复")],
+                )
+                continue
+            first_row[code] = item
+            unique.append(item)
+        with self._unit() as session:
+            existing = CatalogRepository(session).existing_task_codes(first_row)
+        fresh = [p for p in unique if p.task_code not in existing]
+        if fresh:
+            try:
+                with self._unit() as session:
+                    self._insert(session, fresh)
+                self.report.inserted += len(fresh)
+            except SQLAlchemyError as exc:
+                log.warning("catalog_import_chunk_failed", error=type(exc).__name__, rows=len(fresh))
+                # The indexer's cached name ids may refer to rows the rollback removed.
+                context.indexer = BulkIndexer()
+                for one in fresh:
+                    self._insert_one(one)
+        for item in unique:
+            if item.task_code in existing:
+                if self.options.skip_existing:
+                    self.report.unchanged += 1
+                else:
+                    self._update_existing(item, data_of(item.row))
+            context.seen[item.task_code] = item.row
+
+    def _insert_one(self, prepared: Prepared) -> None:
+        try:
+            with self._unit() as session:
+                self._insert(session, [prepared])
+            self.report.inserted += 1
+        except SQLAlchemyError as exc:
+            self.context.indexer = BulkIndexer()
+            self._reject(
+                prepared.where,
+                prepared.row,
+                [
+                    FieldProblem(
+                        "task_code", "database", f"写入数据库失败（{type(exc).__name__}），该行未导入"
+                    )
+                ],
+            )
+
+    def _insert(self, session: Session, rows: list[Prepared]) -> None:
+        connection = session.connection()  # bulk.insert_rows: SQLAlchemy's conversions, one executemany
+        insert_rows(connection, table_of(TaskItem), [p.task for p in rows])
+        for key, model in CHILD_MODELS.items():
             children = [c for p in rows for c in p.children[key]]
             if children:
-                session.execute(insert(model), children)
+                insert_rows(connection, table_of(model), children)
         now = utcnow()
         action = "publish" if self.options.publish else "create"
         history = [
             {
-                "id": new_id(),
+                "id": new_row_id(),
                 "kind": service.TASK,
-                "code": p.task["task_code"],
+                "code": p.task_code,
                 "action": action,
                 "from_status": None,
                 "to_status": p.task["status"],
@@ -461,13 +379,13 @@ class Importer:
             }
             for p in rows
         ]
-        session.execute(insert(History), history)
+        insert_rows(connection, table_of(History), history)
         if self.options.publish:
             versions = [
                 {
-                    "id": new_id(),
+                    "id": new_row_id(),
                     "kind": service.TASK,
-                    "code": p.task["task_code"],
+                    "code": p.task_code,
                     "version": 1,
                     "snapshot": p.snapshot,
                     "published_at": now,
@@ -475,25 +393,24 @@ class Importer:
                 }
                 for p in rows
             ]
-            session.execute(insert(Version), versions)
+            insert_rows(connection, table_of(Version), versions)
             events.emit_many(
                 session, (m for p in rows if p.snapshot for m in events.version_messages(None, p.snapshot))
             )
-            self._context.indexer.add(session, (p.entry for p in rows if p.entry is not None))
+            self.context.indexer.add(session, (p.entry for p in rows if p.entry is not None))
 
-    def _update_existing(self, record: Record, code: str) -> None:
+    def _update_existing(self, item: Prepared, raw: Mapping[str, Any]) -> None:
+        code = item.task_code
         data = {
-            k: v
-            for k, v in record.data.items()
-            if k not in ("dept_code", "catalog_code", "use_level", "task_code")
+            k: v for k, v in raw.items() if k not in ("dept_code", "catalog_code", "use_level", "task_code")
         }
         try:
             with self._unit() as session:
                 before = service.get_task(session, code)
                 dirty_before, version_before = before.dirty, before.task_version
-                item = service.update_task(session, code, data, actor=self.options.actor)
-                changed = item.dirty and (not dirty_before or item.task_version != version_before)
-                if self.options.publish and (item.dirty or item.task_version == 0):
+                current = service.update_task(session, code, data, actor=self.options.actor)
+                changed = current.dirty and (not dirty_before or current.task_version != version_before)
+                if self.options.publish and (current.dirty or current.task_version == 0):
                     service.publish_task(session, code, actor=self.options.actor)
                     changed = True
             if changed:
@@ -501,7 +418,7 @@ class Importer:
             else:
                 self.report.unchanged += 1
         except DomainError as exc:
-            self._reject(record, _problems_of(exc))
+            self._reject(item.where, item.row, _problems_of(exc))
 
 
 def _problems_of(exc: DomainError) -> list[FieldProblem]:

@@ -8,6 +8,7 @@ while reading (``error``) that becomes a reject line. Progress is reported in by
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -99,26 +100,60 @@ def _classify(record: Record) -> Record:
     return record
 
 
-def child_key(data: dict[str, Any]) -> str | None:
-    """How a row names its item: the 实施编码, else the code derived from body + level + 基本编码."""
-    code = data.get("task_code")
-    if code:
-        return str(code).strip().upper()[:31]
-    parts = (data.get("dept_code"), data.get("use_level"), data.get("catalog_code"))
-    if not all(parts):
-        return None
-    dept, level, catalog = (str(p).strip().upper() for p in parts)
+def parse_line(raw: bytes, number: int) -> Record | None:
+    """One JSON line as a classified record (``None`` for a blank line, an ``error`` record for garbage)."""
+    record = _parse_line(raw, number)
+    if record is None or record.kind == "error":
+        return record
+    return _classify(record)
+
+
+def _parts(data: dict[str, Any]) -> tuple[str, str, str]:
+    dept, level, catalog = (
+        str(data.get(k) or "").strip().upper() for k in ("dept_code", "use_level", "catalog_code")
+    )
+    return dept, level, catalog
+
+
+def _derived(dept: str, level: str, catalog: str) -> str | None:
     try:
         return make_task_code(dept, int(float(level)), catalog)
     except (ValueError, TypeError):
-        return f"{dept}|{level}|{catalog}"
+        return None
+
+
+def child_key(data: dict[str, Any]) -> str | None:
+    """How a child row names its item: the 实施编码, else body + level + 基本编码 (or body + 基本编码)."""
+    code = data.get("task_code")
+    if code:
+        return str(code).strip().upper()[:31]
+    dept, level, catalog = _parts(data)
+    if not (dept and catalog):
+        return None
+    return (_derived(dept, level, catalog) if level else None) or f"{dept}|{level or '*'}|{catalog}"
+
+
+def parent_keys(data: dict[str, Any]) -> list[str]:
+    """Every key under which the child rows of an item may have been filed."""
+    keys: list[str] = []
+    code = data.get("task_code")
+    if code:
+        keys.append(str(code).strip().upper()[:31])
+    dept, level, catalog = _parts(data)
+    if dept and catalog:
+        # Without a level in the row, the body's level decides; try each so child rows still find it.
+        for candidate in [level] if level else ["1", "2", "3", "4", "5", "6"]:
+            derived = _derived(dept, candidate, catalog)
+            keys.append(derived or f"{dept}|{candidate}|{catalog}")
+        keys.append(f"{dept}|*|{catalog}")
+    return list(dict.fromkeys(keys))
 
 
 def read_jsonl(path: Path, progress: Progress | None = None) -> Iterator[Record]:
     """Records of a JSON lines file; 前置库 layouts (child tables as lines) are joined in a first pass."""
     children: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     extends: dict[str, dict[str, Any]] = {}
-    layout = _first_has_table(path)
+    layout = has_child_tables(path)
     if layout:
         for record in _jsonl_records(path, None):
             if record.kind in CHILD_KINDS or record.kind == "extend":
@@ -131,7 +166,7 @@ def read_jsonl(path: Path, progress: Progress | None = None) -> Iterator[Record]
                     children[key][CHILD_KINDS[record.kind]].append(record.data)
     for record in _jsonl_records(path, progress):
         if record.kind in CHILD_KINDS or record.kind == "extend":
-            if child_key(record.data) is None:
+            if not layout or child_key(record.data) is None:
                 yield _error(record.where, record.row, "子表记录缺少实施编码（task_code）", "task_code")
             continue
         if record.kind == "task" and layout:
@@ -142,14 +177,16 @@ def read_jsonl(path: Path, progress: Progress | None = None) -> Iterator[Record]
 def _attach(
     record: Record, extends: dict[str, dict[str, Any]], children: dict[str, dict[str, list[dict[str, Any]]]]
 ) -> None:
-    key = child_key(record.data)
-    if key is not None:
+    gathered: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for key in parent_keys(record.data):
         extra = extends.get(key)
         if extra:
             for name, value in extra.items():
                 record.data.setdefault(name, value)
         for list_key, rows in children.get(key, {}).items():
-            record.data.setdefault(list_key, sorted(rows, key=_order))
+            gathered[list_key].extend(rows)
+    for list_key, rows in gathered.items():
+        record.data.setdefault(list_key, sorted(rows, key=_order))
 
 
 def _order(row: dict[str, Any]) -> float:
@@ -159,16 +196,28 @@ def _order(row: dict[str, Any]) -> float:
         return 0.0
 
 
-def _first_has_table(path: Path) -> bool:
+_TABLE_VALUE = re.compile(rb'"_table"\s*:\s*"([^"]{1,80})"')
+
+
+def has_child_tables(path: Path) -> bool:
+    """True when lines carry 前置库 child tables (materials, fees …) that must be joined to their items."""
     with path.open("rb") as handle:
         for raw in handle:
-            if raw.strip():
-                record = _parse_line(raw[: MAX_LINE_BYTES + 1], 1)
-                return record is not None and record.kind == "raw" and "_table" in record.data
+            if b'"_table"' not in raw:
+                continue
+            match = _TABLE_VALUE.search(raw)
+            if match is not None:
+                kind = table_kind(match.group(1).decode("utf-8", "replace"))
+                if kind in CHILD_KINDS or kind == "extend":
+                    return True
     return False
 
 
-def _jsonl_records(path: Path, progress: Progress | None) -> Iterator[Record]:
+def jsonl_batches(
+    path: Path, size: int, progress: Progress | None = None
+) -> Iterator[list[tuple[int, bytes]]]:
+    """Numbered raw lines in batches of ``size`` (overlong lines are cut, and then reported by parse_line)."""
+    batch: list[tuple[int, bytes]] = []
     with path.open("rb") as handle:
         number = 0
         done = 0
@@ -185,14 +234,24 @@ def _jsonl_records(path: Path, progress: Progress | None) -> Iterator[Record]:
                     done += len(more)
                     if not more or more.endswith(b"\n"):
                         break
-            if progress is not None and number % 1000 == 0:
-                progress(done)
-            record = _parse_line(raw, number)
-            if record is None:
-                continue
-            yield record if record.kind == "error" else _classify(record)
+            batch.append((number, raw))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+                if progress is not None:
+                    progress(done)
+        if batch:
+            yield batch
         if progress is not None:
             progress(done)
+
+
+def _jsonl_records(path: Path, progress: Progress | None) -> Iterator[Record]:
+    for batch in jsonl_batches(path, 1000, progress):
+        for number, raw in batch:
+            record = parse_line(raw, number)
+            if record is not None:
+                yield record
 
 
 def read_xlsx(path: Path, progress: Progress | None = None) -> Iterator[Record]:

@@ -194,24 +194,31 @@ def _candidate_names(session: Session, backend: FullText, query: ParsedQuery) ->
         ids.update(backend.substring_names(session, text.replace(" ", ""), MAX_NAMES))
     if not ids:
         return []
-    rows = session.execute(
-        select(SearchName.id, SearchName.name_key, SearchName.task_name, SearchName.item_count).where(
-            SearchName.id.in_(ids), SearchName.item_count > 0
-        )
-    ).all()
+    rows = (
+        session.connection()
+        .execute(_NAME_COLUMNS.where(SearchName.id.in_(ids), SearchName.item_count > 0))
+        .all()
+    )
     ranker = _Ranker(query)
     keyed = sorted(((ranker.key(r, scores.get(r.id)), r) for r in rows), key=lambda kr: kr[0])
     return [(r, k[0]) for k, r in keyed[:MAX_NAMES]]
 
 
 def _all_names(session: Session) -> list[tuple[Any, int]]:
-    rows = session.execute(
-        select(SearchName.id, SearchName.name_key, SearchName.task_name, SearchName.item_count)
-        .where(SearchName.item_count > 0)
-        .order_by(SearchName.name_key)
-        .limit(MAX_NAMES * 20)
-    ).all()
+    rows = (
+        session.connection()
+        .execute(
+            _NAME_COLUMNS.where(SearchName.item_count > 0).order_by(SearchName.name_key).limit(MAX_NAMES * 20)
+        )
+        .all()
+    )
     return [(r, 4) for r in rows]
+
+
+# Core statements (no ORM): the search runs a handful of them per request.
+_NAME_COLUMNS = select(
+    SearchName.id, SearchName.name_key, SearchName.task_name, SearchName.item_count, SearchName.task_types
+)
 
 
 def _split_words(
@@ -261,6 +268,8 @@ def search(
     query = parse_query(q, table)
     implied: dict[str, Any] = {}
     departments: list[str] | None = None
+    if query.empty and q.strip():
+        return SearchResult(hits=[], total=0, query=query.text)  # only punctuation: nothing to look for
     if query.empty:
         names = _all_names(session)
     else:
@@ -276,7 +285,16 @@ def search(
                 names = (
                     _all_names(session) if remaining.empty else _candidate_names(session, backend, remaining)
                 )
+    if filters.task_type:
+        # Names whose items have other types only cannot match: drop them before touching entries.
+        names = [(row, tier) for row, tier in names if filters.task_type in row.task_types.split("^")]
     conditions = _entry_conditions(filters, departments)
+    uniform_type = filters.task_type is not None and all(
+        row.task_types == filters.task_type for row, _ in names
+    )
+    only_type = _as_dict(filters).keys() - {"task_type"}
+    if uniform_type and departments is None and not any(_as_dict(filters)[k] for k in only_type):
+        conditions = []  # every item of these names has that type: the stored counts are exact
     counts = _counts(session, names, conditions)
     hits, total = _page(session, names, counts, conditions, offset, limit)
     return SearchResult(hits=hits, total=total, query=query.text, implied=implied)
@@ -303,11 +321,15 @@ def _counts(
     # Chunked IN lists keep statements small on both databases.
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        rows = session.execute(
-            select(SearchEntry.name_id, func.count())
-            .where(SearchEntry.name_id.in_(chunk), *conditions)
-            .group_by(SearchEntry.name_id)
-        ).all()
+        rows = (
+            session.connection()
+            .execute(
+                select(SearchEntry.name_id, func.count())
+                .where(SearchEntry.name_id.in_(chunk), *conditions)
+                .group_by(SearchEntry.name_id)
+            )
+            .all()
+        )
         counts.update({int(r[0]): int(r[1]) for r in rows})
     return counts
 
@@ -331,21 +353,25 @@ def _page(
             skip -= count
             continue
         want = limit - len(hits)
-        entries = session.execute(
-            select(
-                SearchEntry.task_code,
-                SearchEntry.catalog_code,
-                SearchEntry.task_type,
-                SearchEntry.level,
-                SearchEntry.dept_code,
-                SearchEntry.dept_name,
-                SearchEntry.division_code,
+        entries = (
+            session.connection()
+            .execute(
+                select(
+                    SearchEntry.task_code,
+                    SearchEntry.catalog_code,
+                    SearchEntry.task_type,
+                    SearchEntry.level,
+                    SearchEntry.dept_code,
+                    SearchEntry.dept_name,
+                    SearchEntry.division_code,
+                )
+                .where(SearchEntry.name_id == row.id, *conditions)
+                .order_by(SearchEntry.division_code, SearchEntry.task_code)
+                .offset(skip)
+                .limit(want)
             )
-            .where(SearchEntry.name_id == row.id, *conditions)
-            .order_by(SearchEntry.division_code, SearchEntry.task_code)
-            .offset(skip)
-            .limit(want)
-        ).all()
+            .all()
+        )
         skip = 0
         label = "filter" if tier == 4 else _Ranker.label(tier)
         hits.extend(

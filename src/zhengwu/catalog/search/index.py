@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhengwu.catalog import codetables as ct
-from zhengwu.catalog.models import SearchDept, SearchEntry, SearchName
+from zhengwu.catalog.bulk import insert_rows
+from zhengwu.catalog.models import SearchDept, SearchEntry, SearchName, table_of
 from zhengwu.catalog.search.tokens import document_tokens, name_key
 
 _PERSON = ct.PERSON_TYPES
@@ -35,9 +36,9 @@ def depth_mask(depth: str | None) -> int:
 
 
 def themes_of(values: Mapping[str, Any]) -> list[str]:
-    """Theme words (自然人/法人主题) of an item."""
+    """Words people search an item by besides its name: themes (自然人/法人主题) and the result (营业执照)."""
     found: list[str] = []
-    for key in ("user_topic_type", "corp_topic_type"):
+    for key in ("user_topic_type", "corp_topic_type", "result_name"):
         for raw in str(values.get(key) or "").split("^"):
             part = raw.strip()
             if part and part not in found:
@@ -97,15 +98,21 @@ class EntryData:
         }
 
 
-NameCache = dict[str, tuple[int, frozenset[str]]]
+NameCache = dict[str, tuple[int, frozenset[str], frozenset[str]]]  # key → id, keywords, task types
 
 
-def _name_id(session: Session, name: str, themes: Iterable[str], cache: NameCache | None = None) -> int:
+def _name_id(
+    session: Session, name: str, keywords: Iterable[str], task_type: str, cache: NameCache | None = None
+) -> int:
     key = name_key(name)
-    theme_list = list(themes)
-    if cache is not None and key in cache and cache[key][1].issuperset(theme_list):
-        return cache[key][0]
-    row = session.execute(select(SearchName.id, SearchName.themes).where(SearchName.name_key == key)).first()
+    wanted = list(keywords)
+    if cache is not None and key in cache:
+        cached_id, cached_words, cached_types = cache[key]
+        if cached_words.issuperset(wanted) and task_type in cached_types:
+            return cached_id
+    row = session.execute(
+        select(SearchName.id, SearchName.themes, SearchName.task_types).where(SearchName.name_key == key)
+    ).first()
     if row is None:
         try:
             with session.begin_nested():
@@ -114,29 +121,34 @@ def _name_id(session: Session, name: str, themes: Iterable[str], cache: NameCach
                     .values(
                         name_key=key,
                         task_name=name,
-                        themes="^".join(theme_list),
-                        tokens=document_tokens(name, *theme_list),
+                        themes="^".join(wanted),
+                        tokens=document_tokens(name, *wanted),
                         item_count=0,
+                        task_types=task_type,
                     )
                     .returning(SearchName.id)
                 ).scalar_one()
         except IntegrityError:
             # Another transaction created the same name meanwhile (PostgreSQL): use theirs.
-            return _name_id(session, name, theme_list, cache)
+            return _name_id(session, name, wanted, task_type, cache)
         if cache is not None:
-            cache[key] = (int(new_id), frozenset(theme_list))
+            cache[key] = (int(new_id), frozenset(wanted), frozenset({task_type}))
         return int(new_id)
-    name_id, known = int(row[0]), row[1].split("^") if row[1] else []
-    missing = [t for t in theme_list if t not in known]
+    name_id = int(row[0])
+    known = row[1].split("^") if row[1] else []
+    types = row[2].split("^") if row[2] else []
+    changes: dict[str, str] = {}
+    missing = [t for t in wanted if t not in known]
     if missing:
         known = known + missing
-        session.execute(
-            update(SearchName)
-            .where(SearchName.id == name_id)
-            .values(themes="^".join(known), tokens=document_tokens(name, *known))
-        )
+        changes.update(themes="^".join(known), tokens=document_tokens(name, *known))
+    if task_type not in types:
+        types = sorted({*types, task_type})
+        changes["task_types"] = "^".join(types)
+    if changes:
+        session.execute(update(SearchName).where(SearchName.id == name_id).values(**changes))
     if cache is not None:
-        cache[key] = (name_id, frozenset(known))
+        cache[key] = (name_id, frozenset(known), frozenset(types))
     return name_id
 
 
@@ -160,7 +172,7 @@ def _bump_name(session: Session, name_id: int, delta: int) -> None:
 
 def index_item(session: Session, data: EntryData) -> None:
     """Put (or refresh) one published item in the search."""
-    name_id = _name_id(session, data.task_name, data.themes)
+    name_id = _name_id(session, data.task_name, data.themes, data.task_type)
     old = session.execute(
         select(SearchEntry.name_id, SearchEntry.dept_code, SearchEntry.dept_name).where(
             SearchEntry.task_id == data.task_id
@@ -208,13 +220,13 @@ class BulkIndexer:
         per_name: Counter[int] = Counter()
         per_dept: Counter[tuple[str, str]] = Counter()
         for data in items:
-            name_id = _name_id(session, data.task_name, data.themes, self.names)
+            name_id = _name_id(session, data.task_name, data.themes, data.task_type, self.names)
             rows.append(data.row(name_id))
             per_name[name_id] += 1
             per_dept[(data.dept_code, data.dept_name)] += 1
         if not rows:
             return 0
-        session.execute(insert(SearchEntry), rows)
+        insert_rows(session.connection(), table_of(SearchEntry), rows)
         for name_id, n in per_name.items():
             _bump_name(session, name_id, n)
         for (code, name), n in per_dept.items():
