@@ -80,7 +80,7 @@ def demo_account_lines() -> list[str]:
         for e in ENTERPRISES
     ]
     lines += [
-        f"工作人员 {name}（{kind}）: 登录名 {login} / 密码 {STAFF_PASSWORD}"
+        f"工作人员 {name}（{kind}）: 登录名 {login} / 密码 {STAFF_PASSWORD} (动态验证码密钥 {DEMO_TOTP_SECRET})"
         for login, name, kind in STAFF_KINDS
     ]
     return lines
@@ -142,7 +142,7 @@ def seed_demo_accounts(session: Session, settings: Settings | None = None) -> in
         department = next((d for d in departments if d.name.endswith(kind)), None)
         if department is None:
             continue
-        service.register_staff(
+        staff = service.register_staff(
             session,
             name=name,
             login_name=login,
@@ -151,5 +151,10 @@ def seed_demo_accounts(session: Session, settings: Settings | None = None) -> in
             roles=["admin"],
             source="demo",
         )
+        # Administrators log in with two factors (等保 8.1.4.1.d): the same documented demo secret.
+        staff.totp_secret_enc = encrypt_field(DEMO_TOTP_SECRET, purpose=service.PURPOSE_TOTP)
+        staff.totp_enabled_at = utcnow()
+        staff.recovery_code_hashes = []
+        session.flush()
         added += 1
     return added
