@@ -78,7 +78,8 @@ def test_concurrent_logins_on_sqlite(tmp_path: Path) -> None:
                     # Every third attempt is wrong: failures write counters and audit rows too.
                     password = PASSWORD if i % 3 else "Wrong-Passw0rd"
                     response = client.post(
-                        "/api/v1/identity/login", json={"identifier": nth_phone((k + i) % 8), "password": password}
+                        "/api/v1/identity/login",
+                        json={"identifier": nth_phone((k + i) % 8), "password": password},
                     )
                     with lock:
                         statuses.append(response.status_code)

@@ -340,7 +340,11 @@ def test_gbk_csv_with_chinese_headers(session: Session, tmp_path: Path) -> None:
 
 def test_duplicates_of_a_held_row_are_held_too(session: Session, tmp_path: Path) -> None:
     service.register_natural_person(
-        session, name="演示用户子", id_number=nth_citizen_id(51), phone="17000000051", password="Demo-Passw0rd"
+        session,
+        name="演示用户子",
+        id_number=nth_citizen_id(51),
+        phone="17000000051",
+        password="Demo-Passw0rd",
     )
     path = tmp_path / "held.csv"
     rows = [
