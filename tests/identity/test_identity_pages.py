@@ -167,3 +167,62 @@ def test_legal_registration_by_a_logged_in_agent(client: Any, session: Session) 
     assert ok.status_code == 201 and "注册成功" in ok.text
     account = client.get("/identity/account")
     assert "演示商贸有限公司" in account.text
+
+
+def test_second_factor_and_step_up_on_pages(client: Any, session: Session) -> None:
+    from datetime import timedelta
+
+    import pyotp
+
+    from zhengwu.kernel import clock
+
+    token = _csrf(client, "/identity/register")
+    client.post("/identity/register", data=_register_form(7, token), follow_redirects=False)
+    setup = client.get("/identity/mfa/setup")
+    assert setup.status_code == 200
+    match = re.search(r'<code aria-label="密钥">([A-Z2-7]+)</code>', setup.text)
+    assert match is not None
+    secret = match.group(1)
+    done = client.post("/identity/mfa/setup", data={"code": pyotp.TOTP(secret).now(), "csrf_token": token})
+    assert done.status_code == 200 and "恢复码" in done.text
+    codes = re.findall(r"<li><code>([A-Z2-9]{10})</code></li>", done.text)
+    assert len(codes) == 10
+    client.post("/identity/logout", data={"csrf_token": token})
+    login = client.post(
+        "/identity/login",
+        data={
+            "identifier": nth_phone(7),
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "/identity/account",
+        },
+        follow_redirects=False,
+    )
+    assert login.status_code == 303 and login.headers["location"].startswith("/identity/login/mfa")
+    assert client.get("/identity/account", follow_redirects=False).status_code == 303
+    wrong = client.post(
+        "/identity/login/mfa", data={"code": "000000", "csrf_token": token, "next": "/identity/account"}
+    )
+    assert wrong.status_code == 401 and "动态验证码错误" in wrong.text
+    ok = client.post(
+        "/identity/login/mfa",
+        data={"code": codes[0], "csrf_token": token, "next": "/identity/account"},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303 and ok.headers["location"] == "/identity/account"
+    assert client.get("/identity/account").status_code == 200
+    # Ten minutes later, setting up the second factor again needs a fresh authentication.
+    later = clock.utcnow() + timedelta(minutes=10)
+    clock.set_clock(lambda: later)
+    try:
+        again = client.get("/identity/mfa/setup", follow_redirects=False)
+        assert again.status_code == 303 and again.headers["location"].startswith("/identity/step-up")
+        step = client.post(
+            "/identity/step-up",
+            data={"password": PASSWORD, "code": codes[1], "csrf_token": token, "next": "/identity/mfa/setup"},
+            follow_redirects=False,
+        )
+        assert step.status_code == 303 and step.headers["location"] == "/identity/mfa/setup"
+        assert client.get("/identity/mfa/setup").status_code == 200
+    finally:
+        clock.set_clock(None)
