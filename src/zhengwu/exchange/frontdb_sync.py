@@ -101,10 +101,8 @@ def ingest_frontdb(
                     # Written before the inbox commits: a crash in between re-reads the rows, which
                     # produce the same refusals, which the 前置库 de-duplicates.
                     target, feedback = abnormal_rows(spec, refused, ingested_at=beijing_now_naive())
-                    if target == LIC_ERROR:
-                        _append_lic_errors(frontdb, feedback)
-                    else:
-                        frontdb.append(target, feedback)
+                    unique = ("certificate_source_id", "cd_batch") if target == LIC_ERROR else ("row_guid",)
+                    frontdb.append(target, feedback, unique=unique)
                 last = rows[-1]
                 _advance(session, mark, compact(last["cd_time"]), int(last["id"]))
                 exlog.append(
@@ -126,22 +124,6 @@ def ingest_frontdb(
             if len(rows) < limit:
                 break
     return stats
-
-
-def _append_lic_errors(frontdb: FrontDb, rows: list[dict[str, Any]]) -> None:
-    table = frontdb.table(LIC_ERROR)
-    with frontdb.engine.connect() as conn:
-        present = {
-            (s, b)
-            for s, b in conn.execute(
-                select(table.c.certificate_source_id, table.c.cd_batch).where(
-                    table.c.certificate_source_id.in_([r["certificate_source_id"] for r in rows])
-                )
-            )
-        }
-    fresh = [r for r in rows if (r["certificate_source_id"], r["cd_batch"]) not in present]
-    if fresh:
-        frontdb.append(LIC_ERROR, fresh, unique=None)
 
 
 def poll_feedback(runtime: ExchangeRuntime, frontdb: FrontDb, *, limit: int = 5_000) -> PollStats:

@@ -355,11 +355,16 @@ class Relay:
                 stats.dead += len(seqs)
                 log.error("exchange_topic_unknown", topic=topic, rows=len(seqs))
                 return None
-            session.execute(
-                update(OutboxRecord)
-                .where(OutboxRecord.seq.in_(seqs))
-                .values(status=OutboxStatus.SENT, updated_at=now)
-            )
+            claimed = update(OutboxRecord).where(OutboxRecord.topic == topic)
+            if self.per_topic:
+                claimed = claimed.where(OutboxRecord.seq.in_(seqs))
+            else:
+                # SQLite: this transaction holds the write lock and read the oldest pending rows of the
+                # topic, so "pending up to the last seq read" is exactly those rows (and much cheaper).
+                claimed = claimed.where(
+                    OutboxRecord.status == OutboxStatus.PENDING, OutboxRecord.seq <= seqs[-1]
+                )
+            session.execute(claimed.values(status=OutboxStatus.SENT, updated_at=now))
         batch_id = new_id()
         data_source = self.runtime.settings.exchange.data_source
         times: dict[Any, str] = {}
@@ -401,10 +406,19 @@ class Relay:
         with unit_of_work(self.runtime.session_factory) as session:
             self._renew(session, scope)
             if accepted:
+                done = update(OutboxRecord)
+                if len(accepted) == len(batch.records) and not self.per_topic:
+                    # SQLite, everything accepted: the batch is exactly the topic's "sent" rows in its range
+                    # (a single claimer; the next prepared batch lies above it).
+                    done = done.where(
+                        OutboxRecord.topic == batch.topic,
+                        OutboxRecord.status == OutboxStatus.SENT,
+                        OutboxRecord.seq.between(batch.records[0].seq, batch.records[-1].seq),
+                    )
+                else:
+                    done = done.where(OutboxRecord.seq.in_(accepted))
                 session.execute(
-                    update(OutboxRecord)
-                    .where(OutboxRecord.seq.in_(accepted))
-                    .values(
+                    done.values(
                         status=OutboxStatus.ACKNOWLEDGED,
                         attempts=OutboxRecord.attempts + 1,
                         last_error=None,

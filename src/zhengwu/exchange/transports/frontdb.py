@@ -31,7 +31,6 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    insert,
     or_,
     select,
 )
@@ -164,6 +163,7 @@ class FrontDb:
         self.engine: Engine = make_engine(url)
         self.metadata = FRONTDB_METADATA
         self.ids = Snowflake()
+        self.postgres = self.engine.dialect.name == "postgresql"
         if create:
             self.metadata.create_all(self.engine, checkfirst=True)
 
@@ -226,30 +226,69 @@ class FrontDb:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def existing(self, conn: Any, table: Table, column: str, values: Sequence[Any]) -> set[Any]:
-        """Which of ``values`` already appear in ``table.column``."""
-        found: set[Any] = set()
-        for start in range(0, len(values), 500):
-            chunk = values[start : start + 500]
-            found.update(
-                v for (v,) in conn.execute(select(table.c[column]).where(table.c[column].in_(chunk)))
-            )
-        return found
+    def storage_time(self, value: Any) -> Any:
+        """A national time (compact text or datetime) in the form the driver stores for DateTime."""
+        if isinstance(value, str) and len(value) == 14:
+            if self.postgres:
+                return beijing_naive(value)
+            # SQLAlchemy's SQLite DATETIME text, so that comparisons with bound datetimes hold.
+            return f"{value[:4]}-{value[4:6]}-{value[6:8]} {value[8:10]}:{value[10:12]}:{value[12:14]}.000000"
+        if isinstance(value, datetime):
+            return value if self.postgres else value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value
 
-    def append(self, name: str, rows: Sequence[Mapping[str, Any]], *, unique: str | None = "row_guid") -> int:
-        """Append national rows to ``name``, skipping any whose ``unique`` value is already there."""
+    def append(
+        self, name: str, rows: Sequence[Mapping[str, Any]], *, unique: tuple[str, ...] | None = ("row_guid",)
+    ) -> int:
+        """Append national rows to ``name`` (driver-level executemany); rows whose ``unique`` columns are
+        already present are skipped by the database (the write is idempotent)."""
         spec = national.table(name)
         if spec is None:
             raise KeyError(name)
+        if not rows:
+            return 0
         table = self.table(name)
-        when = beijing_now_naive()
+        when = self.storage_time(beijing_now_naive())
+        texts: list[str] = []
+        times: list[str] = []
+        ints: list[str] = []
+        fixed: list[tuple[str, Any]] = []
+        for column in table.columns:
+            n = column.name
+            if n == "id":
+                continue
+            if n in _AUDIT_COLUMNS:
+                fixed.append((n, 0))
+            elif n == "version":
+                fixed.append((n, 1))
+            elif n in ("create_time", "update_time") and n not in spec.by_name:
+                fixed.append((n, when))
+            elif isinstance(column.type, DateTime):
+                times.append(n)
+            elif isinstance(column.type, Integer):
+                ints.append(n)
+            else:
+                texts.append(n)
+        names = ["id", *texts, *times, *ints, *(n for n, _ in fixed)]
+        tail = tuple(v for _, v in fixed)
+        stamp = self.storage_time
+        next_id = self.ids.next
+        values = [
+            (
+                next_id(),
+                *[row.get(n) for n in texts],
+                *[stamp(row.get(n)) for n in times],
+                *[int(v) if isinstance(v := row.get(n), str) else v for n in ints],
+                *tail,
+            )
+            for row in rows
+        ]
+        mark = "%s" if self.postgres else "?"
+        conflict = f" ON CONFLICT ({', '.join(unique)}) DO NOTHING" if unique else ""
+        sql = f"INSERT INTO {name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)}){conflict}"  # noqa: S608 - names from our schema
         with self.engine.begin() as conn:
-            if unique is not None:
-                present = self.existing(conn, table, unique, [r[unique] for r in rows])
-                rows = [r for r in rows if r[unique] not in present]
-            if rows:
-                conn.execute(insert(table), [self.to_db(spec, r, when=when) for r in rows])
-        return len(rows)
+            conn.exec_driver_sql(sql, values)
+        return len(values)
 
     def dispose(self) -> None:
         """Close the pool."""
@@ -274,6 +313,10 @@ class FrontDbTransport:
                 rejected[record.row_guid] = RowError(
                     "unknown_table", f"前置库中没有数据表 {batch.table}", None
                 )
+                continue
+            clean = spec.fast_clean(record.row)
+            if clean is not None:
+                valid.append(clean)
                 continue
             errors = national.check_control(record.row) + national.check_columns(spec, record.row)
             if errors:

@@ -1,0 +1,99 @@
+"""``zhengwu exchange`` and ``zhengwu worker`` on a node's own database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from typer.testing import CliRunner
+
+from zhengwu.cli import app
+from zhengwu.exchange.models import ExchangeLog
+from zhengwu.kernel.db import make_engine
+from zhengwu.kernel.events import emit
+from zhengwu.kernel.migrate import upgrade
+from zhengwu.kernel.pki import build_csr
+from zhengwu.kernel.session import make_session_factory, unit_of_work
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    url = f"sqlite:///{(tmp_path / 'cli.db').as_posix()}"
+    upgrade(url)
+    for key, value in {
+        "ZHENGWU_DATA_DIR": str(tmp_path),
+        "ZHENGWU_DATABASE_URL": url,
+        "ZHENGWU_TIER": "national",
+        "ZHENGWU_DIVISION_CODE": "000000",
+        "ZHENGWU_NODE_ID": "national",
+        "ZHENGWU_LOG_LEVEL": "WARNING",
+    }.items():
+        monkeypatch.setenv(key, value)
+    engine = make_engine(url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def invoke(*args: str) -> Any:
+    result = runner.invoke(app, list(args))
+    return result
+
+
+def test_status_json_and_worker(node: Any) -> None:
+    with unit_of_work(node) as session:
+        emit(session, "tests.up_pro_result", {"project_no": "P1"}, key="P1")
+    result = invoke("exchange", "status", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    (topic,) = data["topics"]
+    assert topic["topic"] == "tests.up_pro_result" and topic["pending"] == 1 and topic["lag_seconds"] >= 0
+    assert data["node_id"] == "national" and data["open_feedback"] == 0
+    # A national node has no upstream: the worker has nothing to relay and stops when idle.
+    result = invoke("worker", "--until-idle")
+    assert result.exit_code == 0 and "batches=0" in result.output
+
+
+def test_nodes_approve_revoke_and_log_verify(node: Any) -> None:
+    from zhengwu.exchange import join
+    from zhengwu.exchange.runtime import ExchangeRuntime
+    from zhengwu.exchange.topics import TopicRegistry
+    from zhengwu.kernel.config import Settings
+    from zhengwu.kernel.crypto import SM2PrivateKey
+
+    runtime = ExchangeRuntime.create(Settings(), node, TopicRegistry())
+    csr = build_csr(subject={"CN": "hebei", "O": "演示"}, signer=SM2PrivateKey.generate())
+    with unit_of_work(node) as session:
+        join.accept_request(session, runtime, {"node_id": "hebei", "node_name": "河北（演示）",
+                                               "division_code": "130000", "tier": "province",
+                                               "csr": csr.to_pem().decode()})  # fmt: skip
+    listed = [json.loads(line) for line in invoke("exchange", "nodes", "list", "--json").output.splitlines()]
+    assert [(n["node_id"], n["status"]) for n in listed] == [("hebei", "pending")]
+    approved = invoke("exchange", "nodes", "approve", "hebei")
+    assert approved.exit_code == 0 and "approved" in approved.output
+    assert invoke("exchange", "nodes", "approve", "hebei").exit_code == 1  # nothing pending any more
+    revoked = invoke("exchange", "nodes", "revoke", "hebei", "--reason", "key_compromise")
+    assert revoked.exit_code == 0 and "revoked" in revoked.output
+    ok = invoke("exchange", "log", "verify")
+    assert ok.exit_code == 0 and "intact" in ok.output
+    with unit_of_work(node) as session:
+        session.execute(update(ExchangeLog).where(ExchangeLog.seq == 2).values(kind="forged"))
+    bad = invoke("exchange", "log", "verify", "--json")
+    assert bad.exit_code == 1
+    problems = json.loads(bad.output)["problems"]
+    assert problems[0]["seq"] == 2 and problems[0]["kind"] == "edited"
+
+
+def test_resend_and_seed(node: Any) -> None:
+    assert invoke("exchange", "resend").exit_code == 2
+    result = invoke("exchange", "resend", "--dead")
+    assert result.exit_code == 0 and "requeued=0" in result.output
+    seeded = invoke("exchange", "seed-registries", "--people", "5", "--companies", "2")
+    assert seeded.exit_code == 0 and "people=5" in seeded.output
+    again = invoke("exchange", "seed-registries", "--people", "5", "--companies", "2")
+    assert "people=0" in again.output  # idempotent
+    assert invoke("exchange", "feedback", "--json").output == ""
