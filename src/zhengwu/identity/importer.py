@@ -17,9 +17,9 @@ The whole file is one transaction: an interrupted import writes nothing.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
-import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -115,9 +115,26 @@ def _decode(raw: bytes) -> str:
         return raw.decode("gb18030")
 
 
+def _text_encoding(path: Path) -> str:
+    """utf-8-sig unless the file is not UTF-8 (then GB 18030, a superset of GBK), judged on the whole file."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as handle:
+        try:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "gb18030"
+    return "utf-8-sig"
+
+
 def _read_csv(path: Path) -> Iterator[SourceRow]:
-    text = _decode(path.read_bytes())
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # Streamed, never read whole: a million-row export is hundreds of megabytes as text.
+    with path.open(encoding=_text_encoding(path), newline="") as handle:
+        yield from _csv_rows(csv.reader(handle))
+
+
+def _csv_rows(reader: Any) -> Iterator[SourceRow]:
     try:
         header = _canonical_header(next(reader))
     except StopIteration:
