@@ -31,7 +31,6 @@ from zhengwu.kernel.pki import (
     build_timestamp_request,
     create_root_ca,
     issue_certificate,
-    issue_timestamp_token,
 )
 from zhengwu.seals.ofd.signer import sign_ofd
 from zhengwu.seals.ofd.verifier import verify_ofd
@@ -39,6 +38,7 @@ from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, Table, write_ofd
 from zhengwu.seals.picture import render_seal_png
 from zhengwu.seals.ses import SealSpec, make_seal, parse_seal
 from zhengwu.seals.trust import PkiChainValidator, PkiTimestampVerifier
+from zhengwu.seals.tstoken import issue_token
 from zhengwu.seals.verify import Verdict
 
 _SPEED_LINE = re.compile(r"SM2 \(CurveSM2\)\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)\s+([\d.]+)")
@@ -146,7 +146,8 @@ def main() -> None:
     tsa_certificate = load_certificate(tsa_cert)
 
     def stamp(value: bytes) -> bytes:
-        return issue_timestamp_token(
+        # What the node TSA runs (zhengwu.seals.tsa): the direct DER writer, same bytes as the kernel's.
+        return issue_token(
             build_timestamp_request(value),
             tsa_certificate=tsa_certificate,
             signer=tsa,

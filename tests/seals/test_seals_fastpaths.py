@@ -136,3 +136,54 @@ def test_plain_directory_reader_matches_zipfile(ofd_dir: Path, kit: SealKit) -> 
     assert _plain_directory(b"junk" + doc) is None
     assert _plain_directory(doc[:-30] + doc[-22:]) is None
     assert OFDPackage.from_bytes(b"junk" + doc).files == OFDPackage.from_bytes(doc).files
+
+
+def test_direct_time_stamp_tokens_equal_the_kernel_ones(kit: SealKit) -> None:
+    from datetime import timedelta
+
+    from seals_kit import NOW
+
+    from zhengwu.kernel.pki import (
+        CertProfile,
+        build_timestamp_request,
+        issue_certificate,
+        issue_timestamp_token,
+        verify_timestamp_token,
+    )
+    from zhengwu.seals.tstoken import issue_token
+
+    tsa = SoftwareSigner(SM2PrivateKey.generate())
+    cert = issue_certificate(
+        issuer=kit.root,
+        issuer_signer=kit.root_signer,
+        subject={"C": "CN", "O": "时间戳测试", "CN": "TSA"},
+        public_key=tsa.public_key,
+        profile=CertProfile.TSA,
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=3),
+    )
+
+    class Fixed:  # the same signature for both writers, so that the bytes can be compared
+        public_key = tsa.public_key
+
+        def sign(self, data: bytes, *, uid: bytes | None = DEFAULT_SM2_UID, raw: bool = False) -> bytes:
+            return tsa.sign(data, uid=uid, raw=raw) if raw else sm3(data) + b"fixed"
+
+    for nonce, cert_req, chain, accuracy in (
+        (5, True, [kit.root], 1),
+        (None, False, [], None),
+        (2**70, True, [], 1),
+    ):
+        request = build_timestamp_request(b"value", nonce=nonce, cert_req=cert_req)
+        common = dict(tsa_certificate=cert, gen_time=NOW, policy="2.25.7", serial_number=2**100 + 5,
+                      accuracy_seconds=accuracy, chain=chain)  # fmt: skip
+        assert issue_token(request, signer=Fixed(), **common) == issue_timestamp_token(  # type: ignore[arg-type]
+            request,
+            signer=Fixed(),
+            **common,  # type: ignore[arg-type]
+        )
+        real = issue_token(request, signer=tsa, **common)  # type: ignore[arg-type]
+        result = verify_timestamp_token(
+            real, trust=[kit.root], data=b"value", check_revocation="none", tsa_certificates=[cert]
+        )
+        assert result.ok, result.reason

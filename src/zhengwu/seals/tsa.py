@@ -23,11 +23,11 @@ from zhengwu.kernel.pki import (
     TimeStampRequest,
     build_timestamp_request,
     build_timestamp_response,
-    issue_timestamp_token,
     load_certificate,
     load_timestamp_request,
 )
 from zhengwu.seals.authority import authority
+from zhengwu.seals.tstoken import issue_token
 
 log = get_logger("zhengwu.seals.tsa")
 
@@ -44,7 +44,7 @@ def _issue(session: Session, settings: Settings, request: TimeStampRequest, at: 
     moment = (at or utcnow()).replace(microsecond=0)
     if request.policy is not None and request.policy != TSA_POLICY:
         raise PkiError(f"unaccepted policy {request.policy}", "不支持请求的时间戳策略")
-    token = issue_timestamp_token(
+    token = issue_token(
         request,
         tsa_certificate=tsa.certificate,
         signer=tsa.signer,

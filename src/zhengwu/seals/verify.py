@@ -217,7 +217,9 @@ def check_ses_signature_value(sig: SESSignature) -> SESCheck:
                 key = public_key_of(sig.cert)
             except SESFormatError:
                 key = None
-            if key is not None and key.verify_digest(sig.signature, tbs_digest(key, *parts)):
+            if key is not None and key.verify_digest(
+                sig.signature, tbs_digest(key, *parts, seal=sig.seal.der)
+            ):
                 return SESCheck(True, Convention.DEFAULT_ID, ())
     digest = sig.data_hash if sig.structure == 1 else None
     convention = verify_sm2_any(sig.cert, sig.signature, sig.tbs_der, digest=digest)

@@ -20,6 +20,8 @@ from zhengwu.seals.ofd.xml import Element, child, child_text, children, parse_xm
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _ALLOWED_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
 _DENSE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".esl", ".dat", ".ttf", ".otf", ".ttc", ".woff")
+#: Parts that recur unchanged from document to document (seals, pictures, fonts): worth remembering digests of.
+RECURRING_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".esl", ".ttf", ".otf", ".ttc", ".woff", ".svg")
 
 
 @dataclass(frozen=True)
@@ -394,7 +396,7 @@ _DOS_DATE = ((2020 - 1980) << 9) | (1 << 5) | 1
 _DOS_TIME = 0
 _MADE_BY = (3 << 8) | 20  # Unix, zip 2.0 (so that external_attr carries the 0644 mode)
 _UTF8_FLAG = 0x800
-_STORE_BELOW = 1024
+_STORE_BELOW = 2048
 _ZIP32_LIMIT = 0xFFFFFFFF
 
 
@@ -455,8 +457,10 @@ def _crc(content: bytes) -> int:
 def _compress(name: str, content: bytes) -> _RawEntry:
     # Pictures, seals and signed values are already dense, and deflating a part of a few hundred bytes saves a
     # few hundred bytes: both only cost time.
-    if name.lower().endswith(_DENSE_SUFFIXES) or len(content) < _STORE_BELOW:
-        return _RawEntry(name, content, zipfile.ZIP_STORED, _crc(content), content)
+    lower = name.lower()
+    if lower.endswith(_DENSE_SUFFIXES) or len(content) < _STORE_BELOW:
+        crc = _crc(content) if lower.endswith(RECURRING_SUFFIXES) else zlib.crc32(content)
+        return _RawEntry(name, content, zipfile.ZIP_STORED, crc, content)
     # A window (and hash table) no larger than the entry compresses exactly as well, and zlib spends most of
     # the time on small parts initialising the default 32 KiB window and 256 KiB of hash chains.
     bits = min(15, max(9, (len(content) - 1).bit_length()))
@@ -467,34 +471,49 @@ def _compress(name: str, content: bytes) -> _RawEntry:
 
 def _write_zip(entries: list[_RawEntry]) -> bytes:
     """A plain (non-zip64) archive of the entries, or zipfile's writer when zip64 would be needed."""
-    total = sum(30 + 46 + 2 * len(e.name.encode("utf-8")) + len(e.payload) for e in entries)
-    if (
-        len(entries) >= 0xFFFF
-        or total >= _ZIP32_LIMIT
-        or any(len(e.content) >= _ZIP32_LIMIT for e in entries)
-    ):
+    # Names are at most 64 KiB each: a generous allowance keeps this check cheap.
+    total = len(entries) * (76 + 2 * 65536)
+    for entry in entries:
+        total += len(entry.payload) + len(entry.content)
+    if len(entries) >= 0xFFFF or total >= _ZIP32_LIMIT:
         return _write_zip64(entries)
     out: list[bytes] = []
     central: list[bytes] = []
     offset = 0
     for entry in entries:
-        name = entry.name.encode("utf-8")
-        flags = 0 if entry.name.isascii() else _UTF8_FLAG
-        version = 20 if entry.method == zipfile.ZIP_DEFLATED else 10
-        header = _LOCAL.pack(
-            0x04034B50, version, flags, entry.method, _DOS_TIME, _DOS_DATE,
-            entry.crc, len(entry.payload), len(entry.content), len(name), 0,
+        name = entry.name.encode()
+        flags = 0 if len(name) == len(entry.name) else _UTF8_FLAG  # non-ASCII names are flagged UTF-8
+        method = entry.method
+        version = 20 if method == zipfile.ZIP_DEFLATED else 10
+        stored, size = len(entry.payload), len(entry.content)
+        out.append(
+            _LOCAL.pack(
+                0x04034B50,
+                version,
+                flags,
+                method,
+                _DOS_TIME,
+                _DOS_DATE,
+                entry.crc,
+                stored,
+                size,
+                len(name),
+                0,
+            )
+        )
+        out.append(name)
+        out.append(entry.payload)
+        entry_header = _CENTRAL.pack(
+            0x02014B50, _MADE_BY, version, flags, method, _DOS_TIME, _DOS_DATE, entry.crc,
+            stored, size, len(name), 0, 0, 0, 0, 0o644 << 16, offset,
         )  # fmt: skip
-        directory_entry = _CENTRAL.pack(
-            0x02014B50, _MADE_BY, version, flags, entry.method, _DOS_TIME, _DOS_DATE, entry.crc,
-            len(entry.payload), len(entry.content), len(name), 0, 0, 0, 0, 0o644 << 16, offset,
-        )  # fmt: skip
-        central.append(directory_entry + name)
-        out += (header, name, entry.payload)
-        offset += len(header) + len(name) + len(entry.payload)
-    directory = b"".join(central)
-    end = _END.pack(0x06054B50, 0, 0, len(entries), len(entries), len(directory), offset, 0)
-    return b"".join(out) + directory + end
+        central.append(entry_header)
+        central.append(name)
+        offset += 30 + len(name) + stored
+    directory_size = sum(map(len, central))
+    out += central
+    out.append(_END.pack(0x06054B50, 0, 0, len(entries), len(entries), directory_size, offset, 0))
+    return b"".join(out)
 
 
 def _write_zip64(entries: list[_RawEntry]) -> bytes:

@@ -11,7 +11,13 @@ from xml.sax.saxutils import escape
 
 from zhengwu.kernel.crypto import Signer, sm3
 from zhengwu.seals.errors import SealError, SigningError
-from zhengwu.seals.ofd.container import DocumentLayout, OFDPackage, pages, read_layout
+from zhengwu.seals.ofd.container import (
+    RECURRING_SUFFIXES,
+    DocumentLayout,
+    OFDPackage,
+    pages,
+    read_layout,
+)
 from zhengwu.seals.ofd.text import find_text
 from zhengwu.seals.ofd.verifier import read_signature_xml
 from zhengwu.seals.ofd.xml import OFD_NS, child, children, ofd, serialize, sub
@@ -95,7 +101,7 @@ def sign_ofd(
         version=seal_obj.version,
     )
     tbs = head + rest
-    value = sign_tbs(signer, head, rest)
+    value = sign_tbs(signer, head, rest, seal=seal_obj.der)
     token = timestamp_provider(value) if timestamp_provider is not None else None
     pkg.files[value_path] = assemble_signature(tbs, cert_der, value, time_stamp=token)
     return pkg.to_bytes()
@@ -248,6 +254,11 @@ def _new_signature_list(sig_id: str, base_loc: str, max_id: str) -> bytes:
     ).encode()
 
 
+def _file_digest(name: str, content: bytes) -> bytes:
+    # Seals, pictures and fonts recur in every document; page content does not and is hashed directly.
+    return memo_sm3(content) if name.lower().endswith(RECURRING_SUFFIXES) else sm3(content)
+
+
 def _number(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
@@ -266,7 +277,7 @@ def _signature_xml(
     """Signature.xml (GB/T 33190 §18.2), written directly: it is built once per signature, on the hot path."""
     references = "".join(
         f'<ofd:Reference FileRef="/{_attr(name)}"><ofd:CheckValue>'
-        f"{base64.b64encode(memo_sm3(pkg.files[name])).decode('ascii')}</ofd:CheckValue></ofd:Reference>"
+        f"{base64.b64encode(_file_digest(name, pkg.files[name])).decode('ascii')}</ofd:CheckValue></ofd:Reference>"
         for name in protected
     )
     boundary = " ".join(_number(v) for v in (placement.x, placement.y, placement.width, placement.height))

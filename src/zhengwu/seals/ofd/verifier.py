@@ -13,6 +13,7 @@ from zhengwu.seals.cms import is_signed_data, verify_signed_data
 from zhengwu.seals.errors import OFDFormatError, SealError, SESFormatError
 from zhengwu.seals.ofd.container import (
     DEFAULT_LIMITS,
+    RECURRING_SUFFIXES,
     DocumentLayout,
     OFDPackage,
     SignatureEntry,
@@ -192,7 +193,7 @@ def read_signature_xml(pkg: OFDPackage, path: str) -> SignatureXml:
 
 def _digest_for(method: str, cert: bytes | None) -> Callable[[bytes], bytes] | None:
     if method in SM3_METHODS:
-        return memo_sm3
+        return sm3
     if method == SM3_WITH_Z_METHOD and cert is not None:
         z = public_key_of(cert).z(DEFAULT_SM2_UID)
         return lambda content: sm3(z + content)
@@ -231,7 +232,8 @@ def _check_references(pkg: OFDPackage, sx: SignatureXml, cert: bytes | None, rep
             expected = base64.b64decode(check_value, validate=False)
         except (binascii.Error, ValueError):
             expected = b""
-        if digest(content) != expected:
+        recurring = digest is sm3 and path.lower().endswith(RECURRING_SUFFIXES)
+        if (memo_sm3(content) if recurring else digest(content)) != expected:
             rep.reference_failures.append(path)
             ok = False
     if rep.reference_failures:
