@@ -10,6 +10,7 @@ DBAPI cursor in the dialect's paramstyle. Works on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -48,10 +49,17 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str
         return 0
     columns = tuple(rows[0])
     sql, processors = _plan(connection, table, columns)
-    pairs = list(zip(columns, processors, strict=True))
-    if all(p is None for _, p in pairs):
-        data = [tuple(row[c] for c in columns) for row in rows]
+    pick = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    converted = [(i, p) for i, p in enumerate(processors) if p is not None]
+    if not converted:
+        data: list[Any] = [pick(row) for row in rows]
     else:
-        data = [tuple(row[c] if p is None or row[c] is None else p(row[c]) for c, p in pairs) for row in rows]
+        data = []
+        for row in rows:
+            values = list(pick(row))
+            for i, process in converted:
+                if values[i] is not None:
+                    values[i] = process(values[i])
+            data.append(tuple(values))
     connection.exec_driver_sql(sql, data)
     return len(rows)

@@ -36,6 +36,19 @@ def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
+def new_row_ids(count: int) -> list[str]:
+    """``count`` time-ordered ids at once (one clock read, one call for randomness)."""
+    prefix = (time.time_ns() // 1_000_000).to_bytes(6, "big")
+    noise = os.urandom(10 * count)
+    ids = []
+    for i in range(count):
+        raw = bytearray(prefix + noise[10 * i : 10 * i + 10])
+        raw[6] = (raw[6] & 0x0F) | 0x70
+        raw[8] = (raw[8] & 0x3F) | 0x80
+        ids.append(raw.hex())
+    return ids
+
+
 class Status:
     """Lifecycle states of catalog entries; the national 事项状态 follows from them."""
 

@@ -390,6 +390,8 @@ def _check_dates(checked: Checked) -> None:
 
 def check_body(checked: Checked, raw_code: Any, lookup: Mapping[str, BodyInfo]) -> BodyInfo | None:
     """The implementing body named by its credit code: check character first, then the registry."""
+    if type(raw_code) is str and raw_code in lookup:
+        return lookup[raw_code]  # registered codes were checked at registration
     if _text(raw_code) is None:
         checked.add("dept_code", "required", "缺少必填要素：实施主体编码", "dept_code is missing")
         return None
@@ -536,41 +538,49 @@ def _rows(
         return []
     rows: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
+    cleaners = _child_cleaners(fields)
+    template = dict.fromkeys(fields)
+    sub = Checked()  # problems of the current row, moved to ``checked`` with the row's position
     for index, item in enumerate(value, 1):
-        where = f"{key}[{index}]"
         if not isinstance(item, Mapping):
-            checked.add(where, "type", f"{ct.label(key)}第{index}项应为对象", f"{where} must be an object")
+            checked.add(
+                f"{key}[{index}]",
+                "type",
+                f"{ct.label(key)}第{index}项应为对象",
+                f"{key}[{index}] must be an object",
+            )
             continue
-        sub = Checked()
-        row: dict[str, Any] = dict.fromkeys(fields)
-        cleaners = _child_cleaners(fields)
+        row = template.copy()
         for name, raw_value in item.items():
             cleaner = cleaners.get(name)
             if cleaner is not None and raw_value is not None:
                 row[name] = cleaner(sub, name, raw_value)
-        if row.get(name_field) is None:
+        title = row[name_field]
+        if title is None:
             sub.add(
                 name_field, "required", f"缺少必填要素：{ct.label(name_field)}", f"{name_field} is missing"
             )
         if key == "questions" and row.get("answer") is None:
             sub.add("answer", "required", "缺少必填要素：解答", "answer is missing")
-        for problem in sub.problems:
-            checked.add(
-                f"{where}.{problem.field}",
-                problem.code,
-                f"{ct.label(key)}第{index}项：{problem.reason_zh}",
-                problem.reason_en,
-            )
-        title = row.get(name_field)
+        if sub.problems:
+            for problem in sub.problems:
+                checked.add(
+                    f"{key}[{index}].{problem.field}",
+                    problem.code,
+                    f"{ct.label(key)}第{index}项：{problem.reason_zh}",
+                    problem.reason_en,
+                )
+            sub.problems.clear()
         if title is not None:
             if title in seen:
                 checked.add(
-                    f"{where}.{name_field}",
+                    f"{key}[{index}].{name_field}",
                     "duplicate",
                     f"{ct.label(key)}第{index}项与第{seen[title]}项重复：{title[:40]}",
-                    f"{where} repeats item {seen[title]}",
+                    f"{key}[{index}] repeats item {seen[title]}",
                 )
-            seen.setdefault(title, index)
+            else:
+                seen[title] = index
         row["order_num"] = index
         rows.append(row)
     return rows
@@ -632,7 +642,13 @@ def check_task(
         body = check_body(checked, raw.get("dept_code"), bodies)
     if basic is None:
         code_raw = raw.get("catalog_code")
-        if _text(code_raw) is None:
+        if type(code_raw) is str and code_raw in basics:
+            basic = basics[code_raw]  # known entries were checked when they were added
+            if basic.status == "cancelled":
+                checked.add(
+                    "catalog_code", "cancelled", "该基本目录事项已取消，不能认领", "catalog item cancelled"
+                )
+        elif _text(code_raw) is None:
             checked.add("catalog_code", "required", "缺少必填要素：基本编码", "catalog_code is missing")
         else:
             verdict = validate_catalog_code(code_raw)

@@ -20,7 +20,7 @@ from zhengwu.catalog.models import (
     Question,
     Status,
     TaskItem,
-    new_row_id,
+    new_row_ids,
     table_of,
 )
 from zhengwu.catalog.rules import BasicInfo, BodyInfo, FieldProblem
@@ -37,6 +37,7 @@ CHILD_MODELS: dict[str, type[Any]] = {
 }
 CHILD_COLUMNS = {key: [c.name for c in table_of(model).columns] for key, model in CHILD_MODELS.items()}
 _GUIDE = (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS)
+_CHILD_TEMPLATES = {key: dict.fromkeys(columns) for key, columns in CHILD_COLUMNS.items()}
 
 
 @dataclass
@@ -115,7 +116,9 @@ class Preparer:
         self, record: Record, values: dict[str, Any], task_code: str, body: BodyInfo, basic: BasicInfo
     ) -> Prepared:
         now = utcnow()
-        task_id = new_row_id()
+        lists = [values.get(key) or [] for key in _CHILD_TEMPLATES]
+        ids = iter(new_row_ids(1 + sum(len(rows) for rows in lists)))
+        task_id = next(ids)
         status = Status.PUBLISHED if self.publish else Status.DRAFT
         task = dict.fromkeys(TASK_COLUMNS)
         for name in _GUIDE:
@@ -135,13 +138,11 @@ class Preparer:
             updated_by=self.actor,
         )
         children: dict[str, list[dict[str, Any]]] = {}
-        for key, columns in CHILD_COLUMNS.items():
+        for (key, template), given in zip(_CHILD_TEMPLATES.items(), lists, strict=True):
             rows = []
-            for seq, row in enumerate(values.get(key) or [], 1):
-                full = dict.fromkeys(columns)
-                full.update({k: v for k, v in row.items() if k in full})
-                full["id"] = new_row_id()
-                full["task_id"] = task_id
+            # Rows from rules.check_task carry exactly the child table's element columns and order_num.
+            for seq, row in enumerate(given, 1):
+                full = {**template, **row, "id": next(ids), "task_id": task_id}
                 if key == "handle_items":
                     full["task_handle_item"] = make_handle_item_code(task_code, seq)
                 rows.append(full)

@@ -42,8 +42,10 @@ class Record:
 
 
 def _decode(raw: bytes) -> str | None:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a BOM (the utf-8-sig codec is several times slower than utf-8)
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         try:
             return raw.decode("gbk")  # legacy department exports (conventions §13)
