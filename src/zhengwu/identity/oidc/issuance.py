@@ -1,7 +1,7 @@
 """Audit records of token issuance, written with group commit so that the token endpoint stays fast.
 
 A token response is sent only after its issuance row is committed (no token without its audit record);
-rows queued during one turn of the event loop are written together in one transaction. The rows are
+rows of concurrent requests are written together in one transaction. The rows are
 covered by an event of the identity core's SM3 hash chain (one per batch on the
 transactional path, one per second on the fast path) that commits to the digest of the rows, so a
 removed or altered issuance row is detectable.
@@ -61,7 +61,8 @@ def _chain(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 class IssuanceRecorder:
-    """Group commit on the event loop: rows queued during one loop turn are written in one transaction.
+    """Group commit on the event loop: a batch is written as soon as every token request in flight is
+    waiting for it, or after a short window (2 ms) at the latest.
 
     The flush runs in the loop thread itself (one short transaction per batch) rather than on a writer
     thread: a second Python thread would contend for the GIL with the request handlers and slow both.
@@ -72,16 +73,30 @@ class IssuanceRecorder:
         session_factory: Callable[[], Callable[[], Session]],
         max_batch: int = 256,
         checkpoint_seconds: float = 1.0,
+        window_seconds: float = 0.002,
     ) -> None:
         self._factory = session_factory
         self._max = max_batch
         self._checkpoint = checkpoint_seconds
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
-        self._scheduled = False
+        self._in_flight = 0
+        self._window = window_seconds
+        self._timer: asyncio.TimerHandle | None = None
+        self._checking = False
         # Rows committed since the last chain event; at most ``checkpoint_seconds`` of them are not yet
         # covered by the hash chain (a crash leaves them recorded but unchained).
         self._unchained: list[dict[str, Any]] = []
         self._last_chain = time.monotonic()
+
+    def begin(self) -> None:
+        """A token request started (it will wait for a flush if it issues a token)."""
+        self._in_flight += 1
+
+    def end(self) -> None:
+        """A token request finished (or failed before issuing)."""
+        self._in_flight -= 1
+        if self._pending and not self._checking and len(self._pending) >= self._in_flight:
+            self._flush_now()
 
     async def record(self, records: list[dict[str, Any]]) -> None:
         """Queue rows and wait until they are committed (raises if the commit failed)."""
@@ -90,16 +105,32 @@ class IssuanceRecorder:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._pending.append((_rows(records, current_trace_id()), future))
-        if not self._scheduled:
-            self._scheduled = True
-            # call_soon: every handler that reaches this point in the current loop turn joins the batch.
-            loop.call_soon(self._flush)
-        elif len(self._pending) >= self._max:
-            self._flush()
+        if len(self._pending) >= self._max:
+            self._flush_now()
+        elif not self._checking and self._timer is None:
+            # Handlers already scheduled in this loop turn run before the check and join the batch.
+            self._checking = True
+            loop.call_soon(self._check, loop)
         await future
 
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._checking = False
+        if not self._pending:
+            return
+        if len(self._pending) >= self._in_flight:
+            # Every request in flight is waiting for this commit: waiting longer gains nothing.
+            self._flush_now()
+        elif self._timer is None:
+            # Others are still being handled: give them a short window to join.
+            self._timer = loop.call_later(self._window, self._flush_now)
+
+    def _flush_now(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._flush()
+
     def _flush(self) -> None:
-        self._scheduled = False
         batch, self._pending = self._pending, []
         if not batch:
             return

@@ -79,6 +79,7 @@ class KeyMaterial:
     signing_key: ECKey
     verify_set: KeySet
     jwks: dict[str, Any]
+    private_key: ec.EllipticCurvePrivateKey
 
 
 class KeyRing:
@@ -137,4 +138,4 @@ class KeyRing:
         signing = ECKey.import_key(private, {"kid": signer_row.kid, "alg": ALG, "use": "sig"})
         public = [ECKey.import_key(dict(r.public_jwk)) for r in rows]
         jwks = {"keys": [dict(r.public_jwk) for r in rows]}
-        return KeyMaterial(signer_row.kid, signing, KeySet(public), jwks)  # type: ignore[arg-type]
+        return KeyMaterial(signer_row.kid, signing, KeySet(public), jwks, private)  # type: ignore[arg-type]

@@ -478,13 +478,18 @@ async def token_endpoint(request: Request) -> Response:
         fast = runtime.clients.cached(client_id) is not None and runtime.fresh_key_material() is not None
     if fast:
         # Everything needed is in memory: sign in the event loop, then wait for the audit group commit.
-        status, body, headers = runtime.server.create_token_response(oreq)
-        if status == 200:
-            try:
-                await runtime.issuance.record(oreq.issued)
-            except RuntimeError:
-                return oauth_error(500, "server_error", "The issuance could not be recorded.")
-        else:
+        recorder = runtime.issuance
+        recorder.begin()
+        try:
+            status, body, headers = runtime.server.create_token_response(oreq)
+            if status == 200:
+                try:
+                    await recorder.record(oreq.issued)
+                except RuntimeError:
+                    return oauth_error(500, "server_error", "The issuance could not be recorded.")
+        finally:
+            recorder.end()
+        if status != 200:
             await run_in_threadpool(_audit_failure_alone, runtime, oreq, body, meta)
     else:
         status, body, headers = await run_in_threadpool(_token_in_transaction, runtime, oreq, meta)
