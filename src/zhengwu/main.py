@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog_routes.router)
     app.include_router(seals_routes.router)
     app.include_router(seals_routes.pki_router)
+    app.state.health_probes["pki"] = seals_routes.health_probe(app)
     identity_routes.install(app)
     from zhengwu.identity.oidc import wiring as oidc_wiring
 

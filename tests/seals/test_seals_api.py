@@ -253,3 +253,18 @@ def test_pki_publication_endpoints(client: Any, node: Node) -> None:
 
 def test_status_answers_503_before_pki_init(client: Any, session: Session) -> None:
     _envelope(client.get("/pki/crl/root.crl"), 503, "seals.pki_not_initialized")
+
+
+def test_status_page_reports_certificate_expiry_and_crl_freshness(
+    client: Any, node: Node, clock: FakeClock
+) -> None:
+    pki = client.get("/_status").json()["dependencies"]["pki"]
+    assert pki["ok"] and pki["initialized"] and pki["crls"]["issuing-ca"]["current"]
+    assert pki["certificate_days_left"]["root-ca"] > 3650 and pki["certificate_days_left"]["tsa"] > 300
+    clock.advance(days=8)  # past nextUpdate, nobody fetched or used a CRL since
+    assert client.get("/_status").json()["dependencies"]["pki"]["ok"] is False
+
+
+def test_status_page_before_pki_init(client: Any, session: Session) -> None:
+    pki = client.get("/_status").json()["dependencies"]["pki"]
+    assert pki["ok"] is False and pki["initialized"] is False

@@ -733,3 +733,35 @@ def trust_store(session: Session, settings: Settings, *, at: datetime | None = N
             _TRUST_CACHE.clear()
         _TRUST_CACHE[generation] = built
     return built
+
+
+def health(session: Session, *, at: datetime | None = None) -> dict[str, object]:
+    """``/_status`` facts (conventions §18): CA, maker and TSA certificate expiry, CRL freshness, anchors."""
+    now = at or utcnow()
+    repo = PkiRepository(session)
+    certificates: dict[str, int] = {}
+    crls: dict[str, dict[str, object]] = {}
+    for profile in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA, CertProfile.SEAL_MAKER, CertProfile.TSA):
+        row = repo.current(profile.value)
+        if row is None:
+            continue
+        certificates[profile.value] = (row.not_after - now).days
+        if profile in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA):
+            crl = repo.latest_crl(row.id)
+            crls[profile.value] = {
+                "number": crl.number if crl is not None else None,
+                "next_update": crl.next_update.isoformat() if crl is not None else None,
+                "current": crl is not None and crl.next_update > now,
+            }
+    anchors = repo.anchors()
+    initialized = len(certificates) == 4
+    return {
+        "ok": initialized
+        and all(days > 0 for days in certificates.values())
+        and all(bool(c["current"]) for c in crls.values()),
+        "initialized": initialized,
+        "certificate_days_left": certificates,
+        "crls": crls,
+        "trust_anchors": len(anchors),
+        "trust_anchors_expiring_30d": sum(1 for a in anchors if a.not_after - now < timedelta(days=30)),
+    }

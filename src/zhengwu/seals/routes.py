@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -417,3 +417,17 @@ async def timestamp(request: Request, db: DbSession) -> Response:
 
 def _http_date(moment: datetime) -> str:
     return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def health_probe(app: FastAPI) -> Callable[[], dict[str, object]]:
+    """The ``/_status`` probe of the node PKI (reads only; CRLs are re-issued when served or used)."""
+
+    def probe() -> dict[str, object]:
+        factory: sessionmaker[Session] = app.state.session_factory
+        session = factory()
+        try:
+            return authority.health(session)
+        finally:
+            session.close()
+
+    return probe
