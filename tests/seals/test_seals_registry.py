@@ -360,3 +360,22 @@ def test_verification_with_extra_trust_and_foreign_documents(node: Node) -> None
     # Trusted now, but the foreign root publishes no CRL here: revocation status stays unknown.
     assert "signer_chain_untrusted" not in _codes(trusted)
     assert "signer_revocation_unknown" in _codes(trusted)
+
+
+def test_crl_numbers_stay_unique_when_two_issuers_race(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    seal = _create(node)
+    issuing = authority.authority(node.session, node.settings, CertProfile.ISSUING_CA)
+    taken = authority.issue_crl(node.session, node.settings, issuing)  # "the other transaction"
+    real = PkiRepository.next_crl_number
+    stale = iter([taken.number])  # the first attempt sees the number from before that CRL
+
+    def racing(self: PkiRepository, issuer_id: str) -> int:
+        return next(stale, None) or real(self, issuer_id)
+
+    monkeypatch.setattr(PkiRepository, "next_crl_number", racing)
+    cert_row = service.seal_certificate(node.session, seal)
+    crl_row = authority.revoke_certificate(node.session, node.settings, cert_row, actor="t")
+    assert crl_row is not None and crl_row.number == taken.number + 1
+    assert load_crl(crl_row.der).lookup(int(cert_row.serial, 16)) is not None  # the revocation is listed
+    stale = iter([crl_row.number])
+    assert authority.issue_crl(node.session, node.settings, issuing, reuse_concurrent=True).id == crl_row.id

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 import httpx
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhengwu.kernel.clock import utcnow
@@ -357,34 +358,57 @@ def issue_exchange_certificate(
 # ---- revocation and CRLs ---------------------------------------------------------------------------
 
 
-def issue_crl(session: Session, settings: Settings, ca: Authority, *, at: datetime | None = None) -> SealsCrl:
-    """Sign and store the next CRL of one of the node's CAs, listing every certificate it revoked."""
+def issue_crl(
+    session: Session,
+    settings: Settings,
+    ca: Authority,
+    *,
+    at: datetime | None = None,
+    reuse_concurrent: bool = False,
+) -> SealsCrl:
+    """Sign and store the next CRL of one of the node's CAs, listing every certificate it revoked.
+
+    Two transactions may issue "the next" CRL at once (a refresh and a revocation): the unique CRL number
+    makes one of them fail; it then signs again with the following number (so a revocation is never left
+    out), or with ``reuse_concurrent`` (a mere refresh) takes the CRL the other one stored.
+    """
     repo = PkiRepository(session)
     now = _now(at)
-    entries = []
-    for revoked in repo.revoked_by_issuer(ca.row.id):
-        assert revoked.revoked_at is not None
-        reason = RevocationReason(revoked.revocation_reason) if revoked.revocation_reason else None
-        entries.append(RevokedCertificate(int(revoked.serial, 16), revoked.revoked_at, reason=reason))
-    crl = build_crl(
-        issuer=ca.certificate,
-        signer=ca.signer,
-        this_update=now,
-        next_update=now + CRL_VALIDITY,
-        crl_number=repo.next_crl_number(ca.row.id),
-        revoked=entries,
-    )
-    assert crl.crl_number is not None and crl.next_update is not None
-    row = SealsCrl(
-        issuer_id=ca.row.id,
-        number=crl.crl_number,
-        this_update=crl.this_update,
-        next_update=crl.next_update,
-        der=crl.der,
-    )
-    repo.add(row)
-    log.info("crl_issued", ca=ca.row.profile, number=crl.crl_number, entries=len(entries))
-    return row
+    for attempt in range(3):
+        entries = []
+        for revoked in repo.revoked_by_issuer(ca.row.id):
+            assert revoked.revoked_at is not None
+            reason = RevocationReason(revoked.revocation_reason) if revoked.revocation_reason else None
+            entries.append(RevokedCertificate(int(revoked.serial, 16), revoked.revoked_at, reason=reason))
+        crl = build_crl(
+            issuer=ca.certificate,
+            signer=ca.signer,
+            this_update=now,
+            next_update=now + CRL_VALIDITY,
+            crl_number=repo.next_crl_number(ca.row.id),
+            revoked=entries,
+        )
+        assert crl.crl_number is not None and crl.next_update is not None
+        row = SealsCrl(
+            issuer_id=ca.row.id,
+            number=crl.crl_number,
+            this_update=crl.this_update,
+            next_update=crl.next_update,
+            der=crl.der,
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            latest = repo.latest_crl(ca.row.id)
+            if reuse_concurrent and latest is not None:
+                return latest
+            if attempt == 2:
+                raise
+            continue
+        log.info("crl_issued", ca=ca.row.profile, number=crl.crl_number, entries=len(entries))
+        return row
+    raise AssertionError("unreachable")
 
 
 def current_crl(session: Session, settings: Settings, slug: str, *, at: datetime | None = None) -> SealsCrl:
@@ -396,7 +420,7 @@ def current_crl(session: Session, settings: Settings, slug: str, *, at: datetime
     now = _now(at)
     latest = PkiRepository(session).latest_crl(ca.row.id)
     if latest is None or latest.this_update + CRL_REFRESH <= now or latest.next_update <= now:
-        latest = issue_crl(session, settings, ca, at=now)
+        latest = issue_crl(session, settings, ca, at=now, reuse_concurrent=True)
     return latest
 
 
