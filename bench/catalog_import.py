@@ -28,7 +28,7 @@ from sqlalchemy import insert
 from zhengwu.catalog.demo import task_row
 from zhengwu.catalog.demo_items import ITEMS, DemoItem
 from zhengwu.catalog.importexport import ImportOptions, directory_records, import_file, import_records
-from zhengwu.catalog.importexport.importer import BULK_CACHE_KIB
+from zhengwu.catalog.importexport.importer import BULK_CACHE_KIB, default_workers
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.uscc import complete_uscc, org_check_digit
 from zhengwu.kernel.db import make_engine, new_id
@@ -213,6 +213,9 @@ def main() -> None:
     parser.add_argument(
         "--publish", action="store_true", help="publish while importing (versions, outbox, search)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: as the CLI chooses)"
+    )
     args = parser.parse_args()
     import_models()
     with tempfile.TemporaryDirectory(prefix="zw-catalog-bench-") as tmp:
@@ -223,16 +226,23 @@ def main() -> None:
         engine = make_engine(url)
         factory = make_session_factory(engine)
         rejects: list[Any] = []
+        workers = default_workers(path) if args.workers is None else args.workers
+        before = os.times()
         started = time.perf_counter()
         cpu_started = time.process_time()
         report = import_file(
             factory,
             path,
-            options=ImportOptions(publish=args.publish, chunk_size=args.chunk),
+            options=ImportOptions(publish=args.publish, chunk_size=args.chunk, workers=workers),
             on_reject=rejects.append,
         )
         seconds = time.perf_counter() - started
-        cpu_seconds = time.process_time() - cpu_started
+        main_cpu = time.process_time() - cpu_started
+        after = os.times()  # the worker processes count too
+        worker_cpu = (
+            after.children_user + after.children_system - before.children_user - before.children_system
+        )
+        cpu_seconds = main_cpu + worker_cpu
         engine.dispose()
         if rejects or report.inserted != args.rows:
             print(f"unexpected: inserted {report.inserted}, rejects {rejects[:3]}", file=sys.stderr)
@@ -259,7 +269,7 @@ def main() -> None:
     rows_per_s = args.rows / seconds
     raw_per_s = args.rows / raw_seconds
     written = sum(len(rows) for _, rows in tables.values())
-    mode = "publish" if args.publish else "draft"
+    mode = ("publish" if args.publish else "draft") + f", {workers} worker process(es)"
     print(
         f"== catalog import ({mode}), SQLite, {args.rows:,} items, {size / 1e6:,.1f} MB JSON lines, {written:,} rows written"
     )
@@ -276,7 +286,15 @@ def main() -> None:
         f"1,000,000 items extrapolated  {million:>10,.0f} s  (target {TARGET_SECONDS_PER_MILLION} s: {verdict})"
     )
     cpu_million = 1_000_000 * cpu_seconds / args.rows
-    print(f"  by CPU time of the importer {cpu_million:>10,.0f} s  (what an otherwise idle core would take)")
+    print(
+        f"  CPU time, all processes     {cpu_million:>10,.0f} s  (per million items, summed over processes)"
+    )
+    busiest = max(main_cpu, worker_cpu / workers if workers else 0.0)
+    print(
+        f"  busiest process             {1_000_000 * busiest / args.rows:>10,.0f} s  "
+        f"(per million items: the wall time on idle cores, one per process; importer {main_cpu:.1f} s, "
+        f"workers {worker_cpu:.1f} s CPU)"
+    )
     print(f"  load average after the run  {os.getloadavg()[0]:>10.1f}  ({os.cpu_count()} CPUs)")
 
 

@@ -101,6 +101,29 @@ def test_jsonl_good_rows_go_in_bad_rows_are_reported(
     assert count(session, Material) == 4  # two per imported item, none of the refused row 8
 
 
+def test_worker_processes_give_the_same_result(
+    tmp_path: Path, session_factory: sessionmaker[Session], session: Session, bodies: dict[str, Any]
+) -> None:
+    city, county, other = bodies["city"], bodies["county"], bodies["other"]
+    directory = {"_table": "up_task_directory", "catalog_code": "002030001000", "task_name": "社会保险登记",
+                 "task_type": "20", "use_level": "3^4", "by_law": "《中华人民共和国社会保险法》"}  # fmt: skip
+    rows = [
+        guide(city.credit_code),
+        guide(county.credit_code, use_level="3"),  # refused in a worker
+        "{broken",
+        directory,  # a basic entry in the middle: later rows may claim it
+        guide(other.credit_code, "002030001000", power_source=None),
+        guide(city.credit_code),  # duplicate across batches
+    ]
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
+    report, rejects = run(session_factory, path, publish=True, workers=1, chunk_size=2)
+    assert (report.inserted, report.directory_created, report.rejected_rows) == (2, 1, 3)
+    assert sorted((r.row, r.field) for r in rejects) == [(2, "use_level"), (3, ""), (6, "task_code")]
+    assert search(session, "社会保险").total == 1 and search(session, "护照").total == 1
+    code = make_task_code(city.credit_code, 3, PASSPORT)
+    assert service.get_public_item(session, code)["materials"][0]["material_name"] == "居民身份证"
+
+
 def test_publish_import_versions_outbox_search(
     tmp_path: Path, session_factory: sessionmaker[Session], session: Session, bodies: dict[str, Any]
 ) -> None:

@@ -9,6 +9,7 @@ D for child rows that a new version dropped.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from zhengwu.catalog import codetables as ct
 from zhengwu.catalog import national
 from zhengwu.catalog.bulk import insert_rows
-from zhengwu.catalog.models import new_row_id, table_of
+from zhengwu.catalog.models import new_row_ids, table_of
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus, emit
 from zhengwu.kernel.logging import current_trace_id
@@ -65,13 +66,13 @@ def emit_task_version(
     return len(messages)
 
 
-def emit_many(session: Session, messages: Iterable[Message]) -> int:
-    """Queue many outbox records with one executemany (bulk import); same fields as kernel.events.emit."""
-    now = utcnow()
-    trace_id = current_trace_id()
-    rows = [
+def outbox_rows(messages: Iterable[Message], now: datetime, trace_id: str | None) -> list[dict[str, Any]]:
+    """kernel_outbox rows for messages, with the same fields ``kernel.events.emit`` fills in."""
+    messages = list(messages)
+    ids = new_row_ids(len(messages))
+    return [
         {
-            "message_id": new_row_id(),
+            "message_id": message_id,
             "topic": topic,
             "key": key,
             "operation": operation,
@@ -84,10 +85,14 @@ def emit_many(session: Session, messages: Iterable[Message]) -> int:
             "created_at": now,
             "updated_at": now,
         }
-        for topic, key, operation, payload in messages
+        for message_id, (topic, key, operation, payload) in zip(ids, messages, strict=True)
     ]
-    if rows:
-        insert_rows(session.connection(), table_of(OutboxRecord), rows)
+
+
+def emit_many(session: Session, messages: Iterable[Message]) -> int:
+    """Queue many outbox records with one executemany (bulk paths; kernel.events has no bulk emit)."""
+    rows = outbox_rows(messages, utcnow(), current_trace_id())
+    insert_rows(session.connection(), table_of(OutboxRecord), rows)
     return len(rows)
 
 

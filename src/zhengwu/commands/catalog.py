@@ -75,11 +75,16 @@ def import_command(
         bool, typer.Option("--publish", help="Publish the items (versions, upward outbox rows, search).")
     ] = False,
     chunk_size: Annotated[int, typer.Option(min=1, max=50_000, help="Rows per transaction.")] = 2000,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, max=32, help="Processes preparing JSON lines (default: CPUs - 1 for big files)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Import catalog entries: every row is validated, good rows are committed, the rest reported."""
     from zhengwu.catalog.errors import ImportRefused
     from zhengwu.catalog.importexport import ImportOptions, Reject, RejectWriter, detect, import_file
+    from zhengwu.catalog.importexport.importer import default_workers
 
     try:
         detected = detect(file)
@@ -107,7 +112,11 @@ def import_command(
             report = import_file(
                 factory,
                 file,
-                options=ImportOptions(publish=publish, chunk_size=chunk_size),
+                options=ImportOptions(
+                    publish=publish,
+                    chunk_size=chunk_size,
+                    workers=default_workers(file) if workers is None else workers,
+                ),
                 on_reject=on_reject,
                 progress=lambda done: progress.update(task, completed=done),
             )

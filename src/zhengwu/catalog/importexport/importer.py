@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
+import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,19 +26,33 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhengwu.catalog import codetables as ct
-from zhengwu.catalog import events, national, rules, service
-from zhengwu.catalog.bulk import insert_rows
-from zhengwu.catalog.importexport.formats import CONTROL_COLUMNS
-from zhengwu.catalog.importexport.prepare import CHILD_MODELS, Prepared, Preparer, Refused
-from zhengwu.catalog.importexport.readers import Progress, Record, read_file
-from zhengwu.catalog.models import History, Status, TaskItem, Version, new_row_id, table_of
+from zhengwu.catalog import national, rules, service
+from zhengwu.catalog.bulk import insert_tuples
+from zhengwu.catalog.importexport.formats import CONTROL_COLUMNS, detect
+from zhengwu.catalog.importexport.prepare import (
+    Outcome,
+    Prepared,
+    Preparer,
+    Refused,
+    prepare_lines,
+    worker_init,
+    writers,
+)
+from zhengwu.catalog.importexport.readers import (
+    Progress,
+    Record,
+    has_child_tables,
+    jsonl_batches,
+    parse_line,
+    read_file,
+)
+from zhengwu.catalog.models import Status
 from zhengwu.catalog.repository import CatalogRepository
 from zhengwu.catalog.rules import BasicInfo, BodyInfo, FieldProblem
 from zhengwu.catalog.search.index import BulkIndexer
-from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes import validate_task_code
 from zhengwu.kernel.errors import DomainError
-from zhengwu.kernel.logging import get_logger
+from zhengwu.kernel.logging import current_trace_id, get_logger
 from zhengwu.kernel.session import unit_of_work
 
 log = get_logger("zhengwu.catalog.import")
@@ -55,6 +72,8 @@ class ImportOptions:
     actor: str = "import"
     # Leave items that exist already untouched (re-running a seed) instead of updating them.
     skip_existing: bool = False
+    # Worker processes preparing nested JSON lines (0: everything in this process).
+    workers: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +167,7 @@ class _Context:
         self.basics: dict[str, BasicInfo] = CatalogRepository(session).basic_infos()
         self.seen: dict[str, int] = {}  # 实施编码 → row that brought it (duplicates across chunks)
         self.indexer = BulkIndexer()
+        self.dialect = session.get_bind().dialect
 
 
 class Importer:
@@ -183,7 +203,12 @@ class Importer:
 
     def _preparer(self) -> Preparer:
         return Preparer(
-            self.context.bodies, self.context.basics, publish=self.options.publish, actor=self.options.actor
+            self.context.bodies,
+            self.context.basics,
+            publish=self.options.publish,
+            actor=self.options.actor,
+            dialect=self.context.dialect,
+            trace_id=current_trace_id(),
         )
 
     def _reject(self, where: str, row: int, problems: Iterable[FieldProblem]) -> None:
@@ -214,6 +239,52 @@ class Importer:
         self._flush(pending)
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    def run_jsonl_parallel(self, path: Path, progress: Progress | None = None) -> ImportReport:
+        """Import a nested JSON lines file while worker processes parse, check and build the rows."""
+        started = time.perf_counter()
+        context = multiprocessing.get_context("fork")
+        preparer = self._preparer()
+        inflight: deque[tuple[Future[list[Outcome]], list[tuple[int, bytes]]]] = deque()
+        # Workers inherit the preparer by fork; they never touch the parent's database connections and
+        # leave through os._exit (multiprocessing), so no inherited handle is ever closed or used.
+        with ProcessPoolExecutor(
+            self.options.workers, mp_context=context, initializer=worker_init, initargs=(preparer,)
+        ) as pool:
+            for batch in jsonl_batches(path, self.options.chunk_size, progress):
+                if any(b'"_table"' in raw for _, raw in batch):
+                    # Basic catalog lines change the lookups: finish what is in flight, then go in order.
+                    while inflight:
+                        self._absorb(*inflight.popleft())
+                    self.run(r for r in (parse_line(raw, n) for n, raw in batch) if r is not None)
+                    continue
+                inflight.append((pool.submit(prepare_lines, batch, dict(self.context.basics)), batch))
+                while len(inflight) > self.options.workers + 1:
+                    self._absorb(*inflight.popleft())
+            while inflight:
+                self._absorb(*inflight.popleft())
+        self.report.seconds = time.perf_counter() - started
+        return self.report
+
+    def _absorb(self, future: Future[list[Outcome]], batch: list[tuple[int, bytes]]) -> None:
+        raw_lines = dict(batch)
+        ready: list[Prepared] = []
+        for outcome in future.result():
+            self.report.rows += 1
+            if isinstance(outcome, Prepared):
+                ready.append(outcome)
+            elif isinstance(outcome, Refused):
+                self._reject(outcome.where, outcome.row, outcome.problems)
+            else:
+                if outcome.kind == "task":
+                    self._note_columns(outcome.data)
+                self._other(outcome)
+
+        def data_of(row: int) -> dict[str, Any]:
+            record = parse_line(raw_lines[row], row)
+            return record.data if record is not None else {}
+
+        self._commit(ready, data_of)
 
     def _other(self, record: Record) -> None:
         if record.kind == "error":
@@ -356,47 +427,10 @@ class Importer:
             )
 
     def _insert(self, session: Session, rows: list[Prepared]) -> None:
-        connection = session.connection()  # bulk.insert_rows: SQLAlchemy's conversions, one executemany
-        insert_rows(connection, table_of(TaskItem), [p.task for p in rows])
-        for key, model in CHILD_MODELS.items():
-            children = [c for p in rows for c in p.children[key]]
-            if children:
-                insert_rows(connection, table_of(model), children)
-        now = utcnow()
-        action = "publish" if self.options.publish else "create"
-        history = [
-            {
-                "id": new_row_id(),
-                "kind": service.TASK,
-                "code": p.task_code,
-                "action": action,
-                "from_status": None,
-                "to_status": p.task["status"],
-                "version": p.task["task_version"],
-                "actor": self.options.actor,
-                "reason": "批量导入",
-                "at": now,
-            }
-            for p in rows
-        ]
-        insert_rows(connection, table_of(History), history)
+        connection = session.connection()  # driver executemany of tuples the preparer converted
+        for table, writer in writers(self.context.dialect).items():
+            insert_tuples(connection, writer, [t for p in rows for t in p.rows.get(table, ())])
         if self.options.publish:
-            versions = [
-                {
-                    "id": new_row_id(),
-                    "kind": service.TASK,
-                    "code": p.task_code,
-                    "version": 1,
-                    "snapshot": p.snapshot,
-                    "published_at": now,
-                    "published_by": self.options.actor,
-                }
-                for p in rows
-            ]
-            insert_rows(connection, table_of(Version), versions)
-            events.emit_many(
-                session, (m for p in rows if p.snapshot for m in events.version_messages(None, p.snapshot))
-            )
             self.context.indexer.add(session, (p.entry for p in rows if p.entry is not None))
 
     def _update_existing(self, item: Prepared, raw: Mapping[str, Any]) -> None:
@@ -450,10 +484,33 @@ def import_file(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import a JSON lines or XLSX file; raises ImportRefused when the file as a whole is unusable."""
+    options = options or ImportOptions()
+    importer = Importer(factory, options, on_reject)
+    if options.workers > 0 and parallel_possible(path):
+        report = importer.run_jsonl_parallel(path, progress)
+        report.format = "jsonl"
+        return report
     kind, _, records = read_file(path, progress)
-    report = Importer(factory, options, on_reject).run(records)
+    report = importer.run(records)
     report.format = kind
     return report
+
+
+def parallel_possible(path: Path) -> bool:
+    """Worker processes prepare nested JSON lines files, where fork exists (Linux): not XLSX or 前置库 layouts."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    return detect(path).kind == "jsonl" and not has_child_tables(path)
+
+
+def default_workers(path: Path) -> int:
+    """Worker processes for a file: one less than the CPUs (at most 3) for files over 16 MB, else none."""
+    cpus = os.cpu_count() or 1
+    try:
+        big = path.stat().st_size > 16 * 1024 * 1024
+    except OSError:
+        return 0
+    return min(3, cpus - 1) if big and cpus > 1 else 0
 
 
 def task_records(items: Iterable[Mapping[str, Any]], *, start: int = 1) -> Iterator[Record]:

@@ -1,8 +1,10 @@
-"""Per-row preparation of imported implementation items, without a database (runs in worker processes).
+"""Per-row preparation of imported implementation items, without a database (can run in worker processes).
 
-A row becomes either a :class:`Prepared` item — the ``catalog_task`` row, its child rows, and when
-publishing the version snapshot and search entry — or a list of field problems. Everything here is a
-pure function of the row and the lookups (bodies, basic entries).
+A row becomes either a :class:`Prepared` item — driver-ready tuples for every table it writes
+(``catalog_task``, its child rows, its history row, and when publishing its version and upward outbox
+rows) plus its search entry — or a list of field problems. Everything here is a pure function of the
+row, the lookups (bodies, basic entries) and the database dialect, so that parsing, checking and
+building can run in other processes while the importing one only writes.
 """
 
 from __future__ import annotations
@@ -10,16 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Dialect
+
 from zhengwu.catalog import codetables as ct
-from zhengwu.catalog import national, rules
-from zhengwu.catalog.importexport.readers import Record
+from zhengwu.catalog import events, national, rules
+from zhengwu.catalog.bulk import Row, TableRows, table_rows
+from zhengwu.catalog.importexport.readers import Record, parse_line
 from zhengwu.catalog.models import (
     FeeProject,
     HandleItem,
+    History,
     Material,
     Question,
     Status,
     TaskItem,
+    Version,
     new_row_ids,
     table_of,
 )
@@ -27,6 +34,7 @@ from zhengwu.catalog.rules import BasicInfo, BodyInfo, FieldProblem
 from zhengwu.catalog.search.index import EntryData
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes import CodeError, make_handle_item_code, make_task_code, validate_task_code
+from zhengwu.kernel.events import OutboxRecord
 
 TASK_COLUMNS = [c.name for c in table_of(TaskItem).columns]
 CHILD_MODELS: dict[str, type[Any]] = {
@@ -38,23 +46,18 @@ CHILD_MODELS: dict[str, type[Any]] = {
 CHILD_COLUMNS = {key: [c.name for c in table_of(model).columns] for key, model in CHILD_MODELS.items()}
 _GUIDE = (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS)
 _CHILD_TEMPLATES = {key: dict.fromkeys(columns) for key, columns in CHILD_COLUMNS.items()}
+_CHILD_TABLES = {key: table_of(model).name for key, model in CHILD_MODELS.items()}
 
 
 @dataclass
 class Prepared:
-    """An item ready to insert: its rows, and for publishing its snapshot and search entry."""
+    """An item ready to insert: driver tuples per table (in ``TABLES`` order) and its search entry."""
 
     where: str
     row: int
-    task: dict[str, Any]
-    children: dict[str, list[dict[str, Any]]]
-    snapshot: dict[str, Any] | None
+    task_code: str
+    rows: dict[str, list[Row]]
     entry: EntryData | None
-
-    @property
-    def task_code(self) -> str:
-        """The derived 实施编码."""
-        return str(self.task["task_code"])
 
 
 @dataclass
@@ -66,16 +69,41 @@ class Refused:
     problems: list[FieldProblem]
 
 
+HISTORY_COLUMNS = [c.name for c in table_of(History).columns]
+VERSION_COLUMNS = [c.name for c in table_of(Version).columns]
+OUTBOX_COLUMNS = [c.name for c in table_of(OutboxRecord).columns if c.name != "seq"]  # seq: the database's
+
+
+def writers(dialect: Dialect) -> dict[str, TableRows]:
+    """The converters of every table an import writes, in insertion order (parents before children)."""
+    found = {"catalog_task": table_rows(dialect, table_of(TaskItem), TASK_COLUMNS)}
+    for key, model in CHILD_MODELS.items():
+        found[table_of(model).name] = table_rows(dialect, table_of(model), CHILD_COLUMNS[key])
+    found["catalog_history"] = table_rows(dialect, table_of(History), HISTORY_COLUMNS)
+    found["catalog_version"] = table_rows(dialect, table_of(Version), VERSION_COLUMNS)
+    found["kernel_outbox"] = table_rows(dialect, table_of(OutboxRecord), OUTBOX_COLUMNS)
+    return found
+
+
 class Preparer:
-    """Validates rows and builds their database rows from the bodies and basic entries it was given."""
+    """Validates rows and builds their driver tuples from the bodies and basic entries it was given."""
 
     def __init__(
-        self, bodies: dict[str, BodyInfo], basics: dict[str, BasicInfo], *, publish: bool, actor: str
+        self,
+        bodies: dict[str, BodyInfo],
+        basics: dict[str, BasicInfo],
+        *,
+        publish: bool,
+        actor: str,
+        dialect: Dialect,
+        trace_id: str | None = None,
     ) -> None:
         self.bodies = bodies
         self.basics = basics
         self.publish = publish
         self.actor = actor
+        self.trace_id = trace_id
+        self.writers = writers(dialect)
 
     def prepare(self, record: Record) -> Prepared | Refused:
         """Check one implementation item row and build its rows (or say why not)."""
@@ -117,7 +145,7 @@ class Preparer:
     ) -> Prepared:
         now = utcnow()
         lists = [values.get(key) or [] for key in _CHILD_TEMPLATES]
-        ids = iter(new_row_ids(1 + sum(len(rows) for rows in lists)))
+        ids = iter(new_row_ids(2 + sum(len(rows) for rows in lists)))
         task_id = next(ids)
         status = Status.PUBLISHED if self.publish else Status.DRAFT
         task = dict.fromkeys(TASK_COLUMNS)
@@ -137,17 +165,33 @@ class Preparer:
             updated_at=now,
             updated_by=self.actor,
         )
+        w = self.writers
+        rows: dict[str, list[Row]] = {"catalog_task": [w["catalog_task"].convert(task)]}
         children: dict[str, list[dict[str, Any]]] = {}
         for (key, template), given in zip(_CHILD_TEMPLATES.items(), lists, strict=True):
-            rows = []
+            built = []
             # Rows from rules.check_task carry exactly the child table's element columns and order_num.
             for seq, row in enumerate(given, 1):
                 full = {**template, **row, "id": next(ids), "task_id": task_id}
                 if key == "handle_items":
                     full["task_handle_item"] = make_handle_item_code(task_code, seq)
-                rows.append(full)
-            children[key] = rows
-        snapshot = None
+                built.append(full)
+            children[key] = built
+            table = _CHILD_TABLES[key]
+            rows[table] = [w[table].convert(r) for r in built]
+        history = {
+            "id": next(ids),
+            "kind": "task",
+            "code": task_code,
+            "action": "publish" if self.publish else "create",
+            "from_status": None,
+            "to_status": status,
+            "version": task["task_version"],
+            "actor": self.actor,
+            "reason": "批量导入",
+            "at": now,
+        }
+        rows["catalog_history"] = [w["catalog_history"].convert(history)]
         entry = None
         if self.publish:
             snapshot = national.guide_snapshot(
@@ -158,5 +202,46 @@ class Preparer:
                 division_code=body.division_code,
                 children=children,
             )
+            version = {
+                "id": new_row_ids(1)[0],
+                "kind": "task",
+                "code": task_code,
+                "version": 1,
+                "snapshot": snapshot,
+                "published_at": now,
+                "published_by": self.actor,
+            }
+            rows["catalog_version"] = [w["catalog_version"].convert(version)]
+            messages = events.version_messages(None, snapshot)
+            rows["kernel_outbox"] = [
+                w["kernel_outbox"].convert(row) for row in events.outbox_rows(messages, now, self.trace_id)
+            ]
             entry = EntryData.of(snapshot | {"id": task_id})
-        return Prepared(record.where, record.row, task, children, snapshot, entry)
+        return Prepared(record.where, record.row, task_code, rows, entry)
+
+
+# Worker processes -------------------------------------------------------------------------------
+
+_worker: Preparer | None = None
+
+
+def worker_init(preparer: Preparer) -> None:
+    """Process-pool initializer (fork start method: the preparer is inherited, not pickled)."""
+    global _worker
+    _worker = preparer
+
+
+Outcome = Prepared | Refused | Record
+
+
+def prepare_lines(lines: list[tuple[int, bytes]], basics: dict[str, BasicInfo]) -> list[Outcome]:
+    """Parse and prepare JSON lines in a worker; records it must not handle come back as they are."""
+    assert _worker is not None, "worker_init was not called"
+    _worker.basics = basics
+    out: list[Outcome] = []
+    for number, raw in lines:
+        record = parse_line(raw, number)
+        if record is None:
+            continue
+        out.append(_worker.prepare(record) if record.kind == "task" and record.operation != "D" else record)
+    return out
