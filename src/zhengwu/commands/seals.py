@@ -31,12 +31,37 @@ EXIT_INDETERMINATE = 2
 
 
 def settings() -> Settings:
-    """The node settings (exit 2 with a message when they are invalid)."""
+    """The node settings (exit 2 with a message when they are invalid); log lines go to stderr."""
     try:
-        return Settings()
+        config = Settings()
     except ValueError as exc:
         err_console.print(f"[red]配置错误 / configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    _logs_to_stderr(config.log_level)
+    return config
+
+
+class _StderrLogger:
+    """A structlog logger writing to whatever sys.stderr is at the time (test runners swap it)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _logs_to_stderr(level: str) -> None:
+    # Unconfigured structlog prints to stdout, which would corrupt `--json` output; a server configures
+    # logging itself (main.create_app), so only an unconfigured process is touched.
+    import logging
+
+    import structlog
+
+    if not structlog.is_configured():
+        structlog.configure(
+            wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+            logger_factory=lambda *_: _StderrLogger(),
+        )
 
 
 @contextmanager

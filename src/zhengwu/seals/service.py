@@ -470,7 +470,7 @@ def verify_document(
         extra_certs=[_der(c) for c in extra_certs],
         at=at,
         seal_status=RegistryStatusLookup(session),
-        timestamps=PkiTimestampVerifier(store),
+        timestamps=PkiTimestampVerifier(store, crl_source=trust.crl_source),
         limits=limits,
     )
 
@@ -487,12 +487,13 @@ def verify_offline(
     CRLs are fetched from the certificates' distribution points (timeouts and size caps apply).
     """
     store = _with_extra_anchors(TrustStore(), anchors)
+    crl_source = authority.external_crl_source()
     return verify_ofd(
         data,
-        trust=PkiChainValidator(store, crl_source=authority.external_crl_source()),
+        trust=PkiChainValidator(store, crl_source=crl_source),
         extra_certs=[_der(c) for c in extra_certs],
         at=at,
-        timestamps=PkiTimestampVerifier(store),
+        timestamps=PkiTimestampVerifier(store, crl_source=crl_source),
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any, Protocol
 
 from asn1crypto import x509
@@ -228,14 +229,31 @@ _PKI_STATUS: dict[str, ChainStatus] = {
 
 
 class PkiTimestampVerifier:
-    """TimestampVerifier backed by kernel.pki: the token must cover SM3(signature value) and chain to a TSA anchor."""
+    """TimestampVerifier backed by kernel.pki: the token must cover SM3(signature value) and chain to a TSA anchor.
 
-    def __init__(self, store: TrustStore) -> None:
+    With a ``crl_source``, CRLs the trust store lacks for the TSA's chain are fetched (once) and the check
+    is repeated, as the signer-certificate check does.
+    """
+
+    def __init__(self, store: TrustStore, *, crl_source: CrlSource | None = None) -> None:
         self.store = store
+        self.crl_source = crl_source
 
     def __call__(self, token: bytes, data: bytes) -> datetime:
         """The attested time; TimestampUntrusted when the TSA is unknown, ValueError when the token is bad."""
         result = verify_timestamp_token(token, trust=self.store, data=data, conventions=TOLERANT_CONVENTIONS)
+        if (
+            not result.ok
+            and self.crl_source is not None
+            and result.chain is not None
+            and result.chain.status in _REVOCATION_UNKNOWN
+        ):
+            path = result.chain.chain
+            crls = [crl for cert, issuer in pairwise(path) for crl in self.crl_source.crls_for(cert, issuer)]
+            if crls:
+                result = verify_timestamp_token(
+                    token, trust=self.store, data=data, conventions=TOLERANT_CONVENTIONS, crls=crls
+                )
         if not result.ok:
             if (
                 result.status is TimestampStatus.CHAIN_INVALID
@@ -245,6 +263,9 @@ class PkiTimestampVerifier:
                 raise TimestampUntrusted(result.reason)
             raise ValueError(result.reason)
         return result.gen_time
+
+
+_REVOCATION_UNKNOWN = frozenset({ValidationStatus.CRL_NOT_FOUND, ValidationStatus.CRL_EXPIRED})
 
 
 class TimestampUntrusted(ValueError):
