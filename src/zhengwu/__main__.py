@@ -2,4 +2,6 @@
 
 from zhengwu.cli import main
 
-main()
+# Guarded: ``serve --workers N`` spawns processes that re-import this module as ``__mp_main__``.
+if __name__ == "__main__":
+    main()
