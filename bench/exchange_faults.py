@@ -98,7 +98,11 @@ def run_kills(pair: Pair, worker: Worker, args: argparse.Namespace, rng: random.
     kills = {"worker": 0, "national": 0}
     start = time.monotonic()
     while sum(kills.values()) < args.kills and acknowledged(pair) < args.records:
-        time.sleep(rng.uniform(0.3, 2.5))
+        # Strike while rows are moving: wait for progress since the last restart, then a random moment.
+        before, waited = acknowledged(pair), time.monotonic()
+        while acknowledged(pair) == before and time.monotonic() - waited < 20:
+            time.sleep(0.1)
+        time.sleep(rng.uniform(0.05, 1.5))
         victim = rng.choice(("worker", "national"))
         kills[victim] += 1
         done = acknowledged(pair)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from zhengwu.exchange import national
 from zhengwu.exchange.frontdb_sync import ingest_frontdb, poll_feedback
 from zhengwu.exchange.models import ExchangeNonce, VerificationCache
 from zhengwu.exchange.relay import Relay, RelayStats
@@ -33,6 +34,7 @@ from zhengwu.kernel.session import make_session_factory, unit_of_work
 log = get_logger("zhengwu.worker")
 
 HOUSEKEEPING_SECONDS = 60.0
+DOWNWARD_TABLES = tuple(name for name in national.DN_TABLES if name not in national.FEEDBACK_TABLES)
 
 
 @dataclass
@@ -128,6 +130,10 @@ def run(
                 polled = poll_feedback(runtime, duties.frontdb)
                 stats.feedback += polled.feedback
                 worked += polled.rows
+                # Downward data (dn_task_* …) the upper node published in the 前置库.
+                pushed = ingest_frontdb(runtime, duties.frontdb, sender="upstream", tables=DOWNWARD_TABLES)
+                stats.ingested += pushed.rows
+                worked += pushed.rows
             if time.monotonic() - last_housekeeping > HOUSEKEEPING_SECONDS:
                 housekeeping(runtime)
                 last_housekeeping = time.monotonic()

@@ -17,7 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from zhengwu.exchange import service
+from zhengwu.exchange import registry_seed, service, verification
+from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.identity.oidc import service as oidc_service
+from zhengwu.identity.oidc.schemas import ClientCreate
+from zhengwu.identity.oidc.secrets import NodeKeys
+from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.migrate import upgrade
@@ -56,6 +61,31 @@ def node_env(root: Path, name: str, port: int, upstream: int | None) -> dict[str
         env["ZHENGWU_UPSTREAM_URL"] = f"http://127.0.0.1:{upstream}"
     (root / name).mkdir(parents=True, exist_ok=True)
     return env
+
+
+def settings_for(env: dict[str, str]) -> Settings:
+    """The settings a node process derives from its environment."""
+    values = {
+        k[len("ZHENGWU_") :].lower(): v for k, v in env.items() if k.startswith("ZHENGWU_") and "__" not in k
+    }
+    exchange = {k.split("__", 1)[1].lower(): v for k, v in env.items() if k.startswith("ZHENGWU_EXCHANGE__")}
+    return Settings(**values, exchange=exchange)
+
+
+def relay_until_idle(env: dict[str, str]) -> None:
+    """The province's worker loop (in this process; the national node is a real server)."""
+    from zhengwu.main import exchange_topics
+    from zhengwu.worker import run
+
+    settings = settings_for(env)
+    engine = make_engine(settings.database_url)
+    try:
+        run(
+            ExchangeRuntime.create(settings, make_session_factory(engine), exchange_topics(settings)),
+            until_idle=True,
+        )
+    finally:
+        engine.dispose()
 
 
 def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -156,16 +186,15 @@ def topic_status(env: dict[str, str]) -> dict[str, Any]:
 
 
 def test_two_nodes_over_http(nodes: tuple[dict[str, str], Server, dict[str, str], Server]) -> None:
-    nenv, national, penv, _province = nodes
+    nenv, national, penv, province = nodes
     # Joining: request, approve on the national node, install.
     assert "requested" in cli(penv, "exchange", "join").stdout
-    assert "pending" in cli(penv, "exchange", "join").stdout
     cli(nenv, "exchange", "nodes", "approve", "hebei")
     assert "joined" in cli(penv, "exchange", "join").stdout
 
     # Delivery with receipts; one row lacks a NOT NULL column and is refused with its reason.
     emit_rows(penv, [result_row(i) for i in range(40)] + [result_row(99, result_type=None)])
-    cli(penv, "worker", "--until-idle")
+    relay_until_idle(penv)
     topic = topic_status(penv)
     assert (topic["acknowledged"], topic["rejected"], topic["pending"]) == (40, 1, 0)
     feedback = [json.loads(line) for line in cli(penv, "exchange", "feedback", "--json").stdout.splitlines()]
@@ -183,17 +212,48 @@ def test_two_nodes_over_http(nodes: tuple[dict[str, str], Server, dict[str, str]
     # Store and forward: the national node is down, the province keeps queueing, then drains in order.
     national.stop()
     emit_rows(penv, [result_row(100 + i) for i in range(30)])
-    cli(penv, "worker", "--until-idle")
+    relay_until_idle(penv)
     topic = topic_status(penv)
     assert topic["pending"] == 30 and topic["lag_seconds"] > 0 and topic["dead"] == 0
     national.start()
     time.sleep(0.6)  # the backoff (at most 0.5 s here) expires
-    cli(penv, "worker", "--until-idle")
+    relay_until_idle(penv)
     topic = topic_status(penv)
     assert (topic["acknowledged"], topic["pending"]) == (70, 0)
     overview = httpx.get(f"{national.url}/api/v1/exchange/overview", timeout=5).json()
     (hebei,) = [n for n in overview["nodes"] if n["node_id"] == "hebei"]
     assert hebei["topics"][0]["applied"] == 70 and hebei["topics"][0]["duplicates"] == 0
+
+    # Verification across the two nodes: a province client asks; the province asks the national registry.
+    engine = make_engine(nenv["ZHENGWU_DATABASE_URL"])
+    with unit_of_work(make_session_factory(engine)) as session:
+        verification.seed_registries(session, settings_for(nenv), people=10, companies=1)
+    engine.dispose()
+    engine = make_engine(penv["ZHENGWU_DATABASE_URL"])
+    with unit_of_work(make_session_factory(engine)) as session:
+        client, secret = oidc_service.create_client(
+            session,
+            NodeKeys(settings_for(penv).security.secret_key.get_secret_value()),
+            ClientCreate(name="e2e 核验", grant_types=["client_credentials"], scope="verify:person"),
+            actor="e2e",
+            allow_http=True,
+        )
+    engine.dispose()
+    token = httpx.post(
+        f"{province.url}/oidc/token",
+        data={"grant_type": "client_credentials", "scope": "verify:person"},
+        auth=(client.client_id, secret or ""),
+        timeout=10,
+    ).json()["access_token"]
+    person = registry_seed.people(10)[3]
+    answer = httpx.post(
+        f"{province.url}/api/v1/verify/person",
+        json={"name": person.name, "id_number": person.id_number},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200 and answer.json()["match"] is True, answer.text
+    assert person.id_number not in answer.text
 
     # Both exchange logs are intact hash chains.
     for env in (penv, nenv):

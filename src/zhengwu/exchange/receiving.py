@@ -138,7 +138,8 @@ def ingest(
     topic_label = topic.name if topic else (topic_name or f"exchange.{table_name}")
     existing: dict[tuple[str, str], RowVerdict] = {}
     guids = [str(r.row.get("row_guid") or "")[:50] for r in records]
-    for chunk in _chunks(sorted(set(guids))):
+    # Looked up by (sender, message_id): the leading columns of the inbox's unique index.
+    for chunk in _chunks(sorted({r.message_id for r in records})):
         for mid, guid, status, code, reason in session.execute(
             select(
                 ExchangeInbox.message_id,
@@ -146,7 +147,7 @@ def ingest(
                 ExchangeInbox.status,
                 ExchangeInbox.error_code,
                 ExchangeInbox.reason,
-            ).where(ExchangeInbox.sender == sender, ExchangeInbox.row_guid.in_(chunk))
+            ).where(ExchangeInbox.sender == sender, ExchangeInbox.message_id.in_(chunk))
         ):
             existing[(mid, guid)] = RowVerdict(guid, mid, status == "applied", code, reason, None, True)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -218,13 +218,28 @@ class Relay:
         """Topics with rows to relay (pending, or "sent" by a worker that may have died) not backing off."""
         now = utcnow()
         with unit_of_work(self.runtime.session_factory) as session:
-            topics = set(
-                session.scalars(
-                    select(OutboxRecord.topic)
-                    .where(OutboxRecord.status.in_((OutboxStatus.PENDING, OutboxStatus.SENT)))
-                    .distinct()
+            # A loose index scan over (topic, status, seq): one probe per topic, not one per outbox row
+            # (the outbox keeps delivered rows, so it only grows).
+            every = session.execute(
+                text(
+                    "WITH RECURSIVE t(topic) AS (SELECT MIN(topic) FROM kernel_outbox UNION ALL "
+                    "SELECT (SELECT MIN(topic) FROM kernel_outbox WHERE topic > t.topic) FROM t "
+                    "WHERE t.topic IS NOT NULL) SELECT topic FROM t WHERE topic IS NOT NULL"
                 )
-            )
+            ).scalars()
+            topics = {
+                topic
+                for topic in list(every)
+                if session.scalar(
+                    select(OutboxRecord.seq)
+                    .where(
+                        OutboxRecord.topic == topic,
+                        OutboxRecord.status.in_((OutboxStatus.PENDING, OutboxStatus.SENT)),
+                    )
+                    .limit(1)
+                )
+                is not None
+            }
             waiting = set(
                 session.scalars(select(ExchangeTopicBackoff.topic).where(ExchangeTopicBackoff.until > now))
             )
