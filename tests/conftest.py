@@ -141,7 +141,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 _LEAK_PATTERNS = {
     "citizen id": re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])"),
     "credit code": re.compile(r"(?<![0-9A-Z])[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}(?![0-9A-Z])"),
-    "phone": re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)"),
+    # Not inside hex strings (trace ids, fingerprints): only a free-standing 11-digit mobile number.
+    "phone": re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])"),
     "jwt": re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
     "pem": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
 }

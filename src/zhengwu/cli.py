@@ -41,6 +41,16 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+@app.callback()
+def _root() -> None:
+    """zhengwu 政务 — provincial integrated online government service platform."""
+    import os
+
+    from zhengwu.kernel.logging import ensure_cli_logging
+
+    ensure_cli_logging(os.environ.get("ZHENGWU_LOG_LEVEL", "WARNING"))
+
+
 def _settings() -> Settings:
     try:
         return Settings()

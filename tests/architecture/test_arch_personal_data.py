@@ -44,3 +44,9 @@ def test_checksum_invalid_numbers_are_not_leaks() -> None:
     before = len(conftest.LEAK_LOG)
     logging.getLogger("zhengwu.test").warning("row 110105194912310021 counter 12345678901234567")
     assert conftest.LEAK_LOG[before:] == []
+
+
+def test_hex_identifiers_are_not_phone_numbers() -> None:
+    before = len(conftest.LEAK_LOG)
+    logging.getLogger("zhengwu.test").warning("trace a13912345678b0c and 0x13812345678")
+    assert conftest.LEAK_LOG[before:] == []

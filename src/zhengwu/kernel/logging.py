@@ -24,7 +24,7 @@ _SCRUB_PATTERNS = [
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[JWT]"),
     (re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])"), "[ID]"),
     (re.compile(r"(?<![0-9A-Z])[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}(?![0-9A-Z])"), "[USCC]"),
-    (re.compile(r"(?<!\d)(?:\+?86)?1[3-9]\d{9}(?!\d)"), "[PHONE]"),
+    (re.compile(r"(?<![0-9A-Za-z])(?:\+?86)?1[3-9]\d{9}(?![0-9A-Za-z])"), "[PHONE]"),
 ]
 
 
@@ -98,6 +98,16 @@ def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
     handler._zhengwu = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def ensure_cli_logging(level: str = "WARNING") -> None:
+    """For CLI processes: send log lines to stderr (never into a command's ``--json`` stdout).
+
+    Leaves an already configured process (a served app, the test suite) alone.
+    """
+    if structlog.is_configured():
+        return
+    configure_logging(level, json_output=True)
 
 
 def get_logger(name: str) -> Any:
