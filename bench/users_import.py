@@ -87,21 +87,20 @@ def fresh_database(base_url: str | None, tmp: Path, name: str) -> Iterator[str]:
         admin.dispose()
 
 
-def run_import(url: str, path: Path, rows: int, tmp: Path) -> tuple[Result, dict[str, int]]:
+def run_import(url: str, path: Path, rows: int, tmp: Path) -> tuple[Result, Result, dict[str, int]]:
     """Import the generated file; rows per second over the whole transaction."""
     configure(Settings(data_dir=tmp, database_url=url, log_level="WARNING"))
     engine = make_engine(url)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with unit_of_work(make_session_factory(engine)) as db:
         result = import_users(db, path, source="bench", batch_size=2000)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     engine.dispose()
-    return Result(
-        "zhengwu users import (cleanse, validate, dedupe, encrypt, outbox)", rows, elapsed, unit="rows"
-    ), result.summary()
+    name = "zhengwu users import (cleanse, validate, dedupe, encrypt, outbox)"
+    return Result(name, rows, elapsed, unit="rows"), Result(name, rows, cpu, unit="rows"), result.summary()
 
 
-def run_baseline(url: str, rows: int) -> Result:
+def run_baseline(url: str, rows: int) -> tuple[Result, Result]:
     """Raw executemany of prepared account rows (constant ciphertext stand-ins, unique indexes)."""
     now = utcnow()
     blob = b"\x01" + bytes(40)
@@ -126,13 +125,14 @@ def run_baseline(url: str, rows: int) -> Result:
         for i in range(rows)
     ]
     engine = make_engine(url)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with engine.begin() as conn:
         for offset in range(0, rows, 2000):
             conn.execute(insert(Account), prepared[offset : offset + 2000])
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     engine.dispose()
-    return Result("raw executemany of prepared rows (floor)", rows, elapsed, unit="rows")
+    name = "raw executemany of prepared rows (floor)"
+    return Result(name, rows, elapsed, unit="rows"), Result(name, rows, cpu, unit="rows")
 
 
 def main() -> None:
@@ -150,18 +150,21 @@ def main() -> None:
             f"generated {args.rows:,} rows in {time.perf_counter() - started:.1f} s ({path.stat().st_size / 1e6:.0f} MB)"
         )
         with fresh_database(args.database_url, tmp, "import") as url:
-            ours, summary = run_import(url, path, args.rows, tmp)
+            ours, ours_cpu, summary = run_import(url, path, args.rows, tmp)
         with fresh_database(args.database_url, tmp, "baseline") as url:
-            floor = run_baseline(url, args.rows)
+            floor, floor_cpu = run_baseline(url, args.rows)
     print(f"summary: {summary}")
-    report(
-        [ours, floor],
-        baseline=floor,
-        title=f"legacy import, {args.rows:,} rows, {'PostgreSQL' if args.database_url else 'SQLite'}",
-    )
-    projected = 1_000_000 / ours.per_second
-    verdict = "meets" if ours.per_second >= TARGET_ROWS_PER_SECOND else "MISSES"
-    print(f"projected time for 1,000,000 rows: {projected / 60:.1f} min — {verdict} the 10-minute target")
+    where = "PostgreSQL" if args.database_url else "SQLite"
+    report([ours, floor], baseline=floor, title=f"legacy import, {args.rows:,} rows, {where}, wall clock")
+    # On a shared host the wall clock measures the neighbours too; this process's CPU time does not
+    # (with PostgreSQL the server's CPU is not included).
+    report([ours_cpu, floor_cpu], baseline=floor_cpu, title="same runs per CPU-second of this process")
+    for label, result in (("wall clock", ours), ("CPU time", ours_cpu)):
+        projected = 1_000_000 / result.per_second
+        verdict = "meets" if result.per_second >= TARGET_ROWS_PER_SECOND else "MISSES"
+        print(
+            f"projected time for 1,000,000 rows ({label}): {projected / 60:.1f} min — {verdict} the 10-minute target"
+        )
 
 
 if __name__ == "__main__":
