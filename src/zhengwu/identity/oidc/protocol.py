@@ -70,18 +70,19 @@ def oauth_error(
     return json_response(status, oauth_error_body(error, description), headers)
 
 
-def from_authlib(status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
-    """Render the triple Authlib returns (adding ``detail`` to error objects)."""
-    header_map = dict(headers)
-    header_map.pop("Content-Type", None)
+def authlib_error(
+    status: int, body: Any, headers: list[tuple[str, str]]
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Normalise the triple Authlib returns: the RFC fields plus ``detail`` and ``trace_id``."""
+    header_map = {k: v for k, v in headers if k.lower() not in ("content-type", "cache-control", "pragma")}
     if isinstance(body, dict) and "error" in body:
         body = {**body, **{k: v for k, v in oauth_error_body(body["error"]).items() if k not in body}}
-    elif isinstance(body, list):  # Authlib error bodies come as a list of pairs
-        pairs = dict(body)
-        body = oauth_error_body(str(pairs.get("error", "invalid_request")), pairs.get("error_description"))
-        if "state" in pairs:
-            body["state"] = pairs["state"]
-    return json_response(status, body if isinstance(body, dict) else {}, header_map)
+    return status, body if isinstance(body, dict) else {}, header_map
+
+
+def from_authlib(status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
+    """Render the triple Authlib returns as a JSON response."""
+    return json_response(*authlib_error(status, body, headers))
 
 
 def error_page(

@@ -8,7 +8,9 @@ cached clients and keys and waits only for the group commit of its audit row.
 from __future__ import annotations
 
 import hmac
+import json
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
@@ -20,19 +22,23 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from zhengwu.identity import deps
 from zhengwu.identity import service as core
+from zhengwu.identity.audit import RequestMeta
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.identity.oidc import claims as claims_service
 from zhengwu.identity.oidc.clients import RegisteredClient
 from zhengwu.identity.oidc.issuance import write_issuance
 from zhengwu.identity.oidc.models import OidcGrant, OidcRpSession
 from zhengwu.identity.oidc.protocol import (
+    authlib_error,
     error_page,
     from_authlib,
     json_response,
     oauth_error,
+    oauth_error_body,
     render,
 )
 from zhengwu.identity.oidc.runtime import OidcRuntime
@@ -455,16 +461,19 @@ def _audit_failure_alone(runtime: OidcRuntime, oreq: OAuthRequest, body: Any, me
         db.commit()
 
 
-async def token_endpoint(request: Request) -> Response:
-    """RFC 6749 §3.2 token endpoint (all grants)."""
-    runtime = runtime_of(request)
-    form = await _form(request)
+async def issue_token(
+    runtime: OidcRuntime, headers: Mapping[str, str], form: dict[str, list[str]] | None, meta: RequestMeta
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """RFC 6749 §3.2 token endpoint logic (all grants): status, JSON body and extra headers."""
     if form is None:
-        return oauth_error(400, "invalid_request", "Expected an application/x-www-form-urlencoded body.")
+        return (
+            400,
+            oauth_error_body("invalid_request", "Expected an application/x-www-form-urlencoded body."),
+            {},
+        )
     if any(len(v) > 1 for v in form.values()):
-        return oauth_error(400, "invalid_request", "Repeated parameters.")
-    oreq = OAuthRequest("POST", runtime.url("/token"), request.headers, {}, form)
-    meta = deps.request_meta(request)
+        return 400, oauth_error_body("invalid_request", "Repeated parameters."), {}
+    oreq = OAuthRequest("POST", runtime.url("/token"), headers, {}, form)
     grant_type = oreq.form.get("grant_type")
     client_id = _client_id_of(oreq)
     fast = grant_type == "client_credentials" and runtime.settings.issuance_batch and client_id is not None
@@ -481,21 +490,76 @@ async def token_endpoint(request: Request) -> Response:
         recorder = runtime.issuance
         recorder.begin()
         try:
-            status, body, headers = runtime.server.create_token_response(oreq)
+            status, body, extra = runtime.server.create_token_response(oreq)
             if status == 200:
                 try:
                     await recorder.record(oreq.issued)
                 except RuntimeError:
-                    return oauth_error(500, "server_error", "The issuance could not be recorded.")
+                    return 500, oauth_error_body("server_error", "The issuance could not be recorded."), {}
         finally:
             recorder.end()
         if status != 200:
             await run_in_threadpool(_audit_failure_alone, runtime, oreq, body, meta)
     else:
-        status, body, headers = await run_in_threadpool(_token_in_transaction, runtime, oreq, meta)
+        status, body, extra = await run_in_threadpool(_token_in_transaction, runtime, oreq, meta)
     if status == 200 and isinstance(body, dict):
-        body = public_token(body)
-    return from_authlib(status, body, headers)
+        return 200, public_token(body), {}
+    return authlib_error(status, body, extra)
+
+
+async def token_endpoint(request: Request) -> Response:
+    """RFC 6749 §3.2 token endpoint (the routed variant; the shortcut in ``wiring`` is used normally)."""
+    runtime = runtime_of(request)
+    status, body, headers = await issue_token(
+        runtime, request.headers, await _form(request), deps.request_meta(request)
+    )
+    return json_response(status, body, headers)
+
+
+_FORM_TYPE = b"application/x-www-form-urlencoded"
+
+
+async def token_asgi(scope: Scope, receive: Receive, send: Send) -> None:
+    """The token endpoint as a bare ASGI callable: no Request/Response objects on the hottest path."""
+    runtime: OidcRuntime = scope["app"].state.oidc
+    headers: dict[str, str] = {}
+    form_type = False
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            headers["Authorization"] = value.decode("latin-1")
+        elif name == b"content-type":
+            form_type = value.startswith(_FORM_TYPE)
+    chunks = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_FORM:
+            form_type = False
+            break
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    form = None
+    if form_type:
+        try:
+            form = _params(b"".join(chunks).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            form = None
+    client = scope.get("client")
+    meta = RequestMeta(ip=client[0] if client else None, user_agent=None)
+    status, body, extra = await issue_token(runtime, headers, form, meta)
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"pragma", b"no-cache"),
+    ]
+    raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 # A plain Starlette route: no dependency injection or validation layers on the hottest endpoint.

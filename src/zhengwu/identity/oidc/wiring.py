@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
+from prometheus_client import Counter
 from sqlalchemy.orm import Session
-from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zhengwu.identity import web
 from zhengwu.identity.oidc.backchannel import logout_subscriber as _subscriber
 from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.kernel.events import DomainEvent
+from zhengwu.kernel.http import trace_id_from_headers
+from zhengwu.kernel.logging import get_logger, reset_trace_id, set_trace_id
+
+log = get_logger("zhengwu.identity.oidc")
 
 
 def install(app: FastAPI) -> OidcRuntime:
@@ -24,9 +29,16 @@ def install(app: FastAPI) -> OidcRuntime:
     app.include_router(routes.router)
     app.include_router(federation_routes.router)
     app.include_router(api.router)
-    # Innermost user middleware (inside the correlation/metrics middleware): the token endpoint skips
-    # the route table, whose matching costs more than the rest of a client-credentials request.
-    app.user_middleware.append(Middleware(TokenEndpointShortcut))
+    # The token endpoint answers before the middleware stack and the route table, whose cost exceeds that
+    # of a client-credentials request; the shortcut keeps the correlation id and counts its requests.
+    build = app.build_middleware_stack
+    counter = Counter(
+        "zhengwu_oidc_token_requests",
+        "Token endpoint requests",
+        ["status"],
+        registry=app.state.metrics_registry,
+    )
+    app.build_middleware_stack = lambda: TokenEndpointShortcut(build(), counter)  # type: ignore[method-assign]
     # The core's login page renders these buttons ("使用国家政务服务平台账号登录").
     web.TEMPLATES.env.globals["federated_login_options"] = federated_login_options
     return runtime
@@ -39,19 +51,52 @@ def federated_login_options(request: Request) -> list[dict[str, str]]:
 
 
 class TokenEndpointShortcut:
-    """Dispatches ``POST /oidc/token`` straight to its handler."""
+    """Outermost ASGI layer: ``POST /oidc/token`` goes straight to the handler, everything else on."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, counter: Counter) -> None:
         self.app = app
+        self.counter = counter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/oidc/token" and scope["method"] == "POST":
-            from zhengwu.identity.oidc.routes import token_endpoint
-
-            response = await token_endpoint(Request(scope, receive))
-            await response(scope, receive, send)
+        if scope["type"] != "http" or scope["path"] != "/oidc/token" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        from zhengwu.identity.oidc.routes import token_asgi
+
+        headers = {
+            k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _TRACE_HEADERS
+        }
+        trace_id = trace_id_from_headers(headers)
+        token = set_trace_id(trace_id)
+        status = [500]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = [*message["headers"], (b"x-request-id", trace_id.encode())]
+            await send(message)
+
+        try:
+            await token_asgi(scope, receive, send_with_id)
+        except Exception as exc:  # the one envelope, like the kernel's handler, but in OAuth form
+            log.error("unhandled_error", error_type=type(exc).__name__)
+            body = json.dumps(
+                {"error": "server_error", "detail": "系统内部错误，请稍后再试", "trace_id": trace_id}
+            )
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": body.encode()})
+        finally:
+            self.counter.labels(str(status[0])).inc()
+            reset_trace_id(token)
+
+
+_TRACE_HEADERS = (b"traceparent", b"x-request-id")
 
 
 def logout_subscriber(app: FastAPI) -> Callable[[Session, DomainEvent], None]:
