@@ -168,6 +168,7 @@ class FieldProblem:
 def registration_failure(
     db: Session, problems: list[FieldProblem], meta: RequestMeta, what: str = "register"
 ) -> InvalidRegistration:
+    """Audit a refused submission and build its error (field messages, never the values)."""
     record_auth_event(db, what, success=False, meta=meta, detail={"reasons": [p.code for p in problems]})
     return InvalidRegistration(
         "；".join(p.message for p in problems),
@@ -177,6 +178,7 @@ def registration_failure(
 
 
 def check_password_policy(password: str, problems: list[FieldProblem]) -> None:
+    """Append the password-policy problem (等保 8.1.4.1.a complexity), if any."""
     problem = password_problem(password)
     if problem == "length":
         problems.append(FieldProblem("password", "password.length", "密码长度应为8至128位"))
