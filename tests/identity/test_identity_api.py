@@ -237,3 +237,10 @@ def test_reset_never_fakes_success_when_delivery_fails(client: Any, app: Any, se
     response = client.post(f"{API}/password/forgot", json={"identifier": nth_phone(1)})
     assert response.status_code == 503 and response.json()["code"] == "identity.notification_failed"
     assert _events(session, "reset_request", success=False) == 1
+
+
+def test_status_reports_identity(client: Any) -> None:
+    _register(client)
+    body = client.get("/_status").json()
+    identity = body["dependencies"]["identity"]
+    assert identity["ok"] is True and identity["open_sessions"] >= 1 and identity["notifier"] == "FileNotifier"

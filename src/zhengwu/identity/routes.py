@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import mfa, reset, service
@@ -352,3 +354,35 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(read_router)
     app.include_router(pages.router)
+    app.state.health_probes["identity"] = health_probe(app)
+
+
+def health_probe(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """/_status section: open sessions, locked accounts, chained audit events, notifier kind."""
+
+    def probe() -> dict[str, Any]:
+        from sqlalchemy import func, select
+
+        from zhengwu.identity.models import AuthChainHead
+
+        now = utcnow()
+        try:
+            with app.state.session_factory() as db:
+                sessions = db.scalar(
+                    select(func.count()).select_from(UserSession).where(UserSession.ended_at.is_(None))
+                )
+                locked = db.scalar(
+                    select(func.count()).select_from(Account).where(Account.locked_until > now)
+                )
+                head = db.get(AuthChainHead, 1)
+        except SQLAlchemyError as exc:
+            return {"ok": False, "error": type(exc).__name__}
+        return {
+            "ok": head is not None,
+            "open_sessions": int(sessions or 0),
+            "locked_accounts": int(locked or 0),
+            "audit_events": head.last_seq if head is not None else 0,
+            "notifier": type(app.state.identity_notifier).__name__,
+        }
+
+    return probe
