@@ -72,9 +72,11 @@ def _pem(cert: Certificate) -> str:
 
 
 class CredentialStore:
-    """Loads (and on first use creates) this node's credentials; caches them briefly per process."""
+    """Loads (and on first use creates) this node's credentials; caches them for a minute per process
+    (decrypting a key is slow; a revocation is effective at once anyway: the receiver checks the node's
+    status in the database on every batch, and this process re-issues its trust on a local revocation)."""
 
-    def __init__(self, settings: Settings, session_factory: sessionmaker[Session], ttl: float = 5.0) -> None:
+    def __init__(self, settings: Settings, session_factory: sessionmaker[Session], ttl: float = 60.0) -> None:
         self.settings = settings
         self.session_factory = session_factory
         self.ttl = ttl

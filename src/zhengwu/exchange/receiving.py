@@ -31,7 +31,6 @@ from zhengwu.exchange.errors import (
 )
 from zhengwu.exchange.models import (
     ExchangeInboundBatch,
-    ExchangeInbox,
     ExchangeNode,
     ExchangeNonce,
     ExchangeTopicStats,
@@ -138,17 +137,15 @@ def ingest(
     topic_label = topic.name if topic else (topic_name or f"exchange.{table_name}")
     existing: dict[tuple[str, str], RowVerdict] = {}
     guids = [str(r.row.get("row_guid") or "")[:50] for r in records]
-    # Looked up by (sender, message_id): the leading columns of the inbox's unique index.
-    for chunk in _chunks(sorted({r.message_id for r in records})):
-        for mid, guid, status, code, reason in session.execute(
-            select(
-                ExchangeInbox.message_id,
-                ExchangeInbox.row_guid,
-                ExchangeInbox.status,
-                ExchangeInbox.error_code,
-                ExchangeInbox.reason,
-            ).where(ExchangeInbox.sender == sender, ExchangeInbox.message_id.in_(chunk))
-        ):
+    # Looked up by (sender, message_id): the leading columns of the inbox's unique index (driver level:
+    # this runs for every batch).
+    mark = "%s" if bulk.is_postgres(session) else "?"
+    for chunk in _chunks(sorted({r.message_id for r in records}), 1_000):
+        sql = (
+            "SELECT message_id, row_guid, status, error_code, reason FROM exchange_inbox "  # noqa: S608 - fixed text
+            f"WHERE sender = {mark} AND message_id IN ({', '.join(mark for _ in chunk)})"
+        )
+        for mid, guid, status, code, reason in session.connection().exec_driver_sql(sql, (sender, *chunk)):
             existing[(mid, guid)] = RowVerdict(guid, mid, status == "applied", code, reason, None, True)
 
     result = IngestResult()

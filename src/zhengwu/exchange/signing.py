@@ -5,11 +5,13 @@ Envelope (protocol ``zhengwu-exchange/1``)::
     {"protocol": "zhengwu-exchange/1",
      "document": {...},
      "signature": {"algorithm": "SM2-with-SM3", "digest": "<sm3 hex of canonical document>",
-                   "value": "<base64 DER SM2 signature, default user id>",
+                   "value": "<base64 DER SM2 signature over the 32 digest bytes, default user id>",
                    "certificate": "<base64 DER>", "chain": ["<base64 DER>", ...]}}
 
-The receiver recomputes the canonical form of the document it parsed, so whitespace or key order on the
-wire never matters, while any change of content does. Unknown envelope members are ignored.
+The SM2 signature covers the SM3 digest of the canonical document (GB/T 32918: e = SM3(Z ‖ digest)), so
+a large batch is hashed once on each side. The receiver recomputes the canonical form of the document it
+parsed, so whitespace or key order on the wire never matters, while any change of content does. Unknown
+envelope members are ignored.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from zhengwu.exchange.canonical import b64decode, b64encode, canonical_bytes, sm3_hex
+from zhengwu.exchange.canonical import b64decode, b64encode, canonical_bytes
 from zhengwu.exchange.credentials import PURPOSE, NodeCredential
 from zhengwu.exchange.errors import CertificateRejected, MalformedEnvelope, SignatureInvalid, UnknownSender
+from zhengwu.kernel.crypto import sm3
 from zhengwu.kernel.pki import (
     Certificate,
     PkiError,
@@ -41,13 +44,14 @@ MAX_CHAIN: Final = 4
 def seal(document: Mapping[str, Any], credential: NodeCredential) -> dict[str, Any]:
     """Sign ``document`` with ``credential`` and wrap it in an envelope."""
     data = canonical_bytes(document)
-    signature = credential.key.sign(data)
+    digest = sm3(data)
+    signature = credential.key.sign(digest)
     return {
         "protocol": PROTOCOL,
         "document": document,
         "signature": {
             "algorithm": ALGORITHM,
-            "digest": sm3_hex(data),
+            "digest": digest.hex(),
             "value": b64encode(signature),
             "certificate": b64encode(credential.certificate.der),
             "chain": [b64encode(c.der) for c in credential.chain],
@@ -58,11 +62,12 @@ def seal(document: Mapping[str, Any], credential: NodeCredential) -> dict[str, A
 def seal_bytes(document: Mapping[str, Any], credential: NodeCredential) -> tuple[bytes, str]:
     """Like :func:`seal`, serialised: the canonical document bytes are reused in the body."""
     data = canonical_bytes(document)
-    digest = sm3_hex(data)
+    raw = sm3(data)
+    digest = raw.hex()
     signature = {
         "algorithm": ALGORITHM,
         "digest": digest,
-        "value": b64encode(credential.key.sign(data)),
+        "value": b64encode(credential.key.sign(raw)),
         "certificate": b64encode(credential.certificate.der),
         "chain": [b64encode(c.der) for c in credential.chain],
     }
@@ -120,13 +125,12 @@ def open_envelope(envelope: Any) -> Opened:
 
 def check_signature(opened: Opened) -> None:
     """The declared digest matches the canonical document and the SM2 signature verifies."""
-    if sm3_hex(opened.data) != opened.digest:
+    digest = sm3(opened.data)
+    if digest.hex() != opened.digest:
         raise SignatureInvalid(
             "报文摘要与内容不符（内容被改动）", detail_en="SM3 digest does not match the document"
         )
-    if not opened.certificate.is_sm2 or not opened.certificate.public_key.verify(
-        opened.signature, opened.data
-    ):
+    if not opened.certificate.is_sm2 or not opened.certificate.public_key.verify(opened.signature, digest):
         raise SignatureInvalid("SM2 签名验证失败", detail_en="SM2 signature does not verify")
 
 
