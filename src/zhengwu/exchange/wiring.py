@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from zhengwu.exchange import routes, verification
 from zhengwu.exchange.models import ExchangeCredential, ExchangeFeedback
@@ -16,6 +17,7 @@ from zhengwu.exchange.topics import TopicRegistry
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes import validate_catalog_code, validate_license_id, validate_task_code, validate_uscc
 from zhengwu.kernel.config import Settings
+from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.session import unit_of_work
 
 _TASK_TABLES = ("up_task_general_basic", "up_task_public_basic", "up_task_directory", "dn_task_general_basic")
@@ -49,11 +51,35 @@ def default_topics(settings: Settings) -> TopicRegistry:
     )
     registry.check_table("up_lic_data", _code_check("issue_dept_code", validate_uscc, "证照颁发机构代码"))
     registry.on_table("up_lic_data", verification.license_registry_apply(settings))
-    # The catalog's child rows carry their stable identity in ``row_key`` (catalog.events).
+    # The catalog's child rows carry their stable identity in ``row_key`` (catalog.events); its basic,
+    # extend and directory rows can be rebuilt from the current catalog when an operator resends them.
     for family in ("general", "public"):
         for table in ("material", "fee_project", "questions"):
             registry.register(f"catalog.up_task_{family}_{table}", key_column="row_key")
+        registry.register(f"catalog.up_task_{family}_basic", refresh=_catalog_refresh("basic"))
+        registry.register(f"catalog.up_task_{family}_extend", refresh=_catalog_refresh("extend"))
+    registry.register("catalog.up_task_directory", refresh=_catalog_refresh("directory"))
     return registry
+
+
+def _catalog_refresh(kind: str) -> Callable[[Session, str], dict[str, Any] | None]:
+    """The current national row of a catalog item (None when it no longer exists)."""
+
+    def refresh(session: Session, key: str) -> dict[str, Any] | None:
+        from zhengwu.catalog import national as catalog_national
+        from zhengwu.catalog import service as catalog_service
+
+        try:
+            if kind == "directory":
+                return catalog_national.directory_snapshot(catalog_service.get_directory(session, key))
+            snapshot = catalog_national.task_snapshot(catalog_service.get_task(session, key))
+        except DomainError:
+            return None
+        if kind == "basic":
+            return catalog_national.basic_payload(snapshot)
+        return catalog_national.extend_payload(snapshot)
+
+    return refresh
 
 
 def health(runtime: ExchangeRuntime) -> Callable[[], dict[str, Any]]:
