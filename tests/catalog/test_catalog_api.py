@@ -156,6 +156,10 @@ def test_directory_synonyms_and_validation_for_platform_admins(client: Any, worl
     assert created.status_code == 201 and created.json()["status"] == "draft"
     assert admin.post(f"{BASE}/directory/002030001000/publish").json()["task_version"] == 1
     assert admin.get(f"{BASE}/directory/002030001000/history").json()["versions"][0]["version"] == 1
+    assert admin.patch(f"{BASE}/directory/002030001000", json={"use_level": "3^4"}).json()["dirty"] is True
+    assert admin.post(f"{BASE}/directory/002030001000/publish").json()["task_version"] == 2
+    diff = admin.get(f"{BASE}/directory/002030001000/diff", params={"from": 1, "to": 2}).json()
+    assert [(c["field"], c["old"], c["new"]) for c in diff["changes"]] == [("use_level", "2^3^4", "3^4")]
     assert (
         admin.put(f"{BASE}/synonyms", json={"term": "医保卡", "canonical": "社会保障卡"}).status_code == 200
     )

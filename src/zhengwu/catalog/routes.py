@@ -211,6 +211,21 @@ def directory_version(
     )
 
 
+@router.get("/directory/{catalog_code}/diff", response_model=DiffRead)
+def directory_diff(
+    catalog_code: CatalogCodePath,
+    session: DbSession,
+    staff: Staff,
+    from_version: Annotated[int, Query(alias="from", ge=1)],
+    to_version: Annotated[int, Query(alias="to", ge=1)],
+) -> DiffRead:
+    """Field-level differences between two versions of a basic entry."""
+    changes = service.diff_versions(session, service.DIRECTORY, catalog_code, from_version, to_version)
+    return DiffRead.model_validate(
+        {"code": catalog_code, "from_version": from_version, "to_version": to_version, "changes": changes}
+    )
+
+
 # implementation items (department administrators for their own department) ---------------------
 
 

@@ -53,7 +53,9 @@ class PostgresFullText:
         if not needle:
             return []
         rows = session.execute(
-            text("SELECT id FROM catalog_search_name WHERE name_key LIKE :p ESCAPE '\\' LIMIT :limit"),
+            # Backslash is PostgreSQL's default LIKE escape; an explicit ESCAPE clause would hide the pattern
+            # from the pg_trgm index.
+            text("SELECT id FROM catalog_search_name WHERE name_key LIKE :p LIMIT :limit"),
             {"p": like_pattern(needle), "limit": limit},
         ).all()
         return [int(r[0]) for r in rows]
