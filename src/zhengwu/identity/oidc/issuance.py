@@ -1,7 +1,7 @@
 """Audit records of token issuance, written with group commit so that the token endpoint stays fast.
 
 A token response is sent only after its issuance row is committed (no token without its audit record);
-rows of concurrent requests are written together in one transaction. The rows are
+rows of concurrent requests are written together in one transaction (group commit). The rows are
 covered by an event of the identity core's SM3 hash chain (one per batch on the
 transactional path, one per second on the fast path) that commits to the digest of the rows, so a
 removed or altered issuance row is detectable.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -61,11 +62,11 @@ def _chain(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 class IssuanceRecorder:
-    """Group commit on the event loop: a batch is written as soon as every token request in flight is
-    waiting for it, or after a short window (2 ms) at the latest.
+    """Group commit: one writer thread commits a batch while the event loop gathers the next one.
 
-    The flush runs in the loop thread itself (one short transaction per batch) rather than on a writer
-    thread: a second Python thread would contend for the GIL with the request handlers and slow both.
+    The first row waits for one commit; rows that arrive during a commit go into the following one, so
+    batches grow with the load and the loop never blocks on the database (sqlite3 and psycopg release
+    the GIL while they wait for the disk or the server).
     """
 
     def __init__(
@@ -73,96 +74,81 @@ class IssuanceRecorder:
         session_factory: Callable[[], Callable[[], Session]],
         max_batch: int = 256,
         checkpoint_seconds: float = 1.0,
-        window_seconds: float = 0.002,
     ) -> None:
         self._factory = session_factory
         self._max = max_batch
         self._checkpoint = checkpoint_seconds
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
-        self._in_flight = 0
-        self._window = window_seconds
-        self._timer: asyncio.TimerHandle | None = None
-        self._checking = False
+        self._writing = False
+        self._executor: ThreadPoolExecutor | None = None
         # Rows committed since the last chain event; at most ``checkpoint_seconds`` of them are not yet
         # covered by the hash chain (a crash leaves them recorded but unchained).
         self._unchained: list[dict[str, Any]] = []
         self._last_chain = time.monotonic()
 
-    def begin(self) -> None:
-        """A token request started (it will wait for a flush if it issues a token)."""
-        self._in_flight += 1
-
-    def end(self) -> None:
-        """A token request finished (or failed before issuing)."""
-        self._in_flight -= 1
-        if self._pending and not self._checking and len(self._pending) >= self._in_flight:
-            self._flush_now()
-
     async def record(self, records: list[dict[str, Any]]) -> None:
         """Queue rows and wait until they are committed (raises if the commit failed)."""
-        if not records:
-            return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._pending.append((_rows(records, current_trace_id()), future))
-        if len(self._pending) >= self._max:
-            self._flush_now()
-        elif not self._checking and self._timer is None:
-            # Handlers already scheduled in this loop turn run before the check and join the batch.
-            self._checking = True
-            loop.call_soon(self._check, loop)
+        if not self._writing:
+            self._start(loop)
         await future
 
-    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._checking = False
-        if not self._pending:
-            return
-        if len(self._pending) >= self._in_flight:
-            # Every request in flight is waiting for this commit: waiting longer gains nothing.
-            self._flush_now()
-        elif self._timer is None:
-            # Others are still being handled: give them a short window to join.
-            self._timer = loop.call_later(self._window, self._flush_now)
-
-    def _flush_now(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._flush()
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._pending = self._pending[: self._max], self._pending[self._max :]
         rows = [row for item, _ in batch for row in item]
-        error: BaseException | None = None
-        chained = False
+        chained = (
+            [*self._unchained, *rows] if time.monotonic() - self._last_chain >= self._checkpoint else None
+        )
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oidc-issuance")
+        self._writing = True
+        work = self._executor.submit(self._write, rows, chained)
+        work.add_done_callback(
+            lambda done: loop.call_soon_threadsafe(self._done, loop, batch, rows, chained, done)
+        )
+
+    def _write(self, rows: list[dict[str, Any]], chained: list[dict[str, Any]] | None) -> None:
+        session = self._factory()()
         try:
-            session = self._factory()()
-            try:
-                session.execute(_INSERT, rows)
-                if time.monotonic() - self._last_chain >= self._checkpoint:
-                    _chain(session, [*self._unchained, *rows])
-                    chained = True
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
-            if chained:
-                self._unchained = []
-                self._last_chain = time.monotonic()
-            else:
-                self._unchained.extend({k: r[k] for k in _CHAIN_KEYS} for r in rows)
-        except Exception as exc:  # reported to every waiting request
-            log.error("issuance_write_failed", error_type=type(exc).__name__, rows=len(rows))
-            error = exc
+            session.execute(_INSERT, rows)
+            if chained is not None:
+                _chain(session, chained)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def _done(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[list[dict[str, Any]], asyncio.Future[None]]],
+        rows: list[dict[str, Any]],
+        chained: list[dict[str, Any]] | None,
+        done: Future[None],
+    ) -> None:
+        self._writing = False
+        error = done.exception()
+        if error is not None:
+            log.error("issuance_write_failed", error_type=type(error).__name__, rows=len(rows))
+        elif chained is not None:
+            self._unchained = []
+            self._last_chain = time.monotonic()
+        else:
+            self._unchained.extend({k: r[k] for k in _CHAIN_KEYS} for r in rows)
         for _, future in batch:
             _settle(future, error)
+        if self._pending:
+            self._start(loop)
 
     def close(self) -> None:
-        """Nothing to stop (no thread); pending rows are flushed by their own loop turn."""
+        """Stop the writer thread (queued batches are finished first)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:

@@ -487,17 +487,12 @@ async def issue_token(
         fast = runtime.clients.cached(client_id) is not None and runtime.fresh_key_material() is not None
     if fast:
         # Everything needed is in memory: sign in the event loop, then wait for the audit group commit.
-        recorder = runtime.issuance
-        recorder.begin()
-        try:
-            status, body, extra = runtime.server.create_token_response(oreq)
-            if status == 200:
-                try:
-                    await recorder.record(oreq.issued)
-                except RuntimeError:
-                    return 500, oauth_error_body("server_error", "The issuance could not be recorded."), {}
-        finally:
-            recorder.end()
+        status, body, extra = runtime.server.create_token_response(oreq)
+        if status == 200 and oreq.issued:
+            try:
+                await runtime.issuance.record(oreq.issued)
+            except RuntimeError:
+                return 500, oauth_error_body("server_error", "The issuance could not be recorded."), {}
         if status != 200:
             await run_in_threadpool(_audit_failure_alone, runtime, oreq, body, meta)
     else:
