@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import delete
 
-from zhengwu.exchange import national
+from zhengwu.exchange import downward, national
 from zhengwu.exchange.frontdb_sync import ingest_frontdb, poll_feedback
 from zhengwu.exchange.models import ExchangeNonce, VerificationCache
 from zhengwu.exchange.relay import Relay, RelayStats
@@ -28,6 +29,7 @@ from zhengwu.exchange.transports.http import HttpTransport
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings, Tier
 from zhengwu.kernel.db import make_engine
+from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.logging import configure_logging, get_logger
 from zhengwu.kernel.session import make_session_factory, unit_of_work
 
@@ -69,6 +71,8 @@ class Roles:
     frontdb: FrontDb | None
     ingest_from: str | None  # sender name of the lower node whose 前置库 we read
     poll_feedback: bool
+    pull_feed: bool = False  # pull downward data from the upstream over signed HTTP
+    client: httpx.Client | None = None
 
 
 def roles(settings: Settings, runtime: ExchangeRuntime) -> Roles:
@@ -81,11 +85,14 @@ def roles(settings: Settings, runtime: ExchangeRuntime) -> Roles:
         transport = FrontDbTransport(frontdb)
     elif conf.transport == "http" and settings.upstream_url:
         transport = HttpTransport(settings, runtime.credentials)
+    http = transport.client if isinstance(transport, HttpTransport) else None
     return Roles(
         transport=transport,
         frontdb=frontdb,
         ingest_from=(conf.frontdb_peer or "frontdb") if upper_reader else None,
         poll_feedback=isinstance(transport, FrontDbTransport),
+        pull_feed=http is not None,
+        client=http,
     )
 
 
@@ -118,10 +125,20 @@ def run(
         while not stop.is_set():
             stats.loops += 1
             worked = 0
+            published = downward.publish(runtime)  # dn_* topics: the feed lower nodes pull
+            worked += published
             if relay is not None:
                 moved = relay.run_once()
                 stats.relayed.merge(moved)
                 worked += moved.rows
+            if duties.pull_feed:
+                try:
+                    pulled = downward.pull(runtime, duties.client)
+                except DomainError as exc:
+                    log.warning("exchange_feed_failed", code=exc.instance_code)
+                else:
+                    stats.ingested += pulled.rows
+                    worked += pulled.rows
             if duties.frontdb is not None and duties.ingest_from is not None:
                 ingested = ingest_frontdb(runtime, duties.frontdb, sender=duties.ingest_from)
                 stats.ingested += ingested.rows

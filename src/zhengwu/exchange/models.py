@@ -320,3 +320,20 @@ class VerificationCache(Base):
     kind: Mapped[str] = mapped_column(String(16))
     answer: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ExchangeDownward(Base):
+    """下发数据 — rows this node publishes to its lower nodes (``dn_*`` tables), which they pull in order."""
+
+    __tablename__ = "exchange_downward"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(32), unique=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    table_name: Mapped[str] = mapped_column(String(64))
+    business_key: Mapped[str | None] = mapped_column(String(128))
+    trace_id: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[dict[str, Any]] = mapped_column(
+        PortableJSON
+    )  # the national row, control columns included
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

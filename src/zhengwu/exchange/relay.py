@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.exchange import exlog
 from zhengwu.exchange.canonical import loads
+from zhengwu.exchange.downward import is_downward
 from zhengwu.exchange.models import ExchangeFeedback, ExchangeLease, ExchangeTopicBackoff
 from zhengwu.exchange.receiving import dialect_insert
 from zhengwu.exchange.runtime import ExchangeRuntime
@@ -230,7 +231,8 @@ class Relay:
             topics = {
                 topic
                 for topic in list(every)
-                if session.scalar(
+                if not is_downward(self.runtime, topic)  # published to lower nodes, never relayed up
+                and session.scalar(
                     select(OutboxRecord.seq)
                     .where(
                         OutboxRecord.topic == topic,

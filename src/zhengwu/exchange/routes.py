@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import join, service, verification
+from zhengwu.exchange import downward, join, service, verification
 from zhengwu.exchange.canonical import dumps_text, loads
 from zhengwu.exchange.errors import BatchTooLarge, MalformedEnvelope, VerificationUnauthenticated
 from zhengwu.exchange.receiving import receive_batch, record_refusal
@@ -125,6 +125,14 @@ async def post_verify(request: Request, session: DbSession) -> Response:
     runtime = runtime_of(request)
     body = await _read_body(request, 64 * 1024)
     return _json_response(await run_in_threadpool(_signed, session, runtime, body, verification.answer_child))
+
+
+@node_router.post("/feed", summary="下级节点获取下发数据", response_class=Response)
+async def post_feed(request: Request, session: DbSession) -> Response:
+    """One signed page of the downward feed after the lower node's last sequence."""
+    runtime = runtime_of(request)
+    body = await _read_body(request, 64 * 1024)
+    return _json_response(await run_in_threadpool(_signed, session, runtime, body, downward.answer_feed))
 
 
 @node_router.post("/join", summary="下级节点接入申请（证书请求）")
