@@ -62,11 +62,17 @@ def _topics(session: Session) -> list[str]:
 def publish(runtime: ExchangeRuntime, *, limit: int = 5_000) -> int:
     """Move pending downward outbox rows into the feed (same transaction: exactly once)."""
     moved = 0
+    with unit_of_work(runtime.session_factory) as session:  # read only: most nodes publish nothing
+        topics = [t for t in _topics(session) if is_downward(runtime, t)]
+        waiting = bool(topics) and session.scalar(
+            select(OutboxRecord.seq)
+            .where(OutboxRecord.topic.in_(topics), OutboxRecord.status == OutboxStatus.PENDING)
+            .limit(1)
+        )
+    if not waiting:
+        return 0
     with unit_of_work(runtime.session_factory) as session:
         exlog.write_first(session)
-        topics = [t for t in _topics(session) if is_downward(runtime, t)]
-        if not topics:
-            return 0
         rows = session.execute(
             select(OutboxRecord)
             .where(OutboxRecord.topic.in_(topics), OutboxRecord.status == OutboxStatus.PENDING)
