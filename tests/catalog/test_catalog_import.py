@@ -296,7 +296,7 @@ def test_export_round_trip_jsonl_and_xlsx(
         assert (report.directory, report.items) == (1, 2)
         again, rejects = run(session_factory, path)
         assert not rejects, rejects
-        assert (again.inserted, again.updated, again.unchanged, again.directory_updated) == (0, 0, 2, 1)
+        assert (again.inserted, again.updated, again.unchanged, again.directory_updated) == (0, 0, 2, 0)
     workbook = load_workbook(tmp_path / "export.xlsx", read_only=True)
     assert workbook.sheetnames[:3] == ["基本目录", "实施清单", "申请材料"]
     workbook.close()

@@ -78,6 +78,27 @@ def task_snapshot(item: TaskItem, *, version: int | None = None) -> dict[str, An
     )
 
 
+_CONTENT_SKIP = frozenset({"task_code", "task_state", "task_version", "task_guid"})
+_CONTENT_FIELDS = tuple(f for f in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS) if f not in _CONTENT_SKIP)
+
+
+def content_key(guide: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes two guides the same content (elements and child rows, not ids, states or versions).
+
+    Takes a snapshot or the normalised values of ``rules.check_task``; an import row whose key equals
+    the stored item's is unchanged and skips the update path.
+    """
+    scalars = tuple(_plain(guide.get(f)) for f in _CONTENT_FIELDS)
+    lists = tuple(
+        tuple(
+            tuple(_plain(row.get(f)) for f in fields if f != "task_handle_item")
+            for row in sorted(guide.get(key) or (), key=lambda r: r.get("order_num") or 0)
+        )
+        for key, fields in CHILD_LISTS.items()
+    )
+    return scalars, lists
+
+
 def topic(family: str, table: str) -> str:
     """Outbox topic of a national table (``catalog.up_task_general_basic`` …)."""
     return f"catalog.up_task_{family}_{table}" if family else f"catalog.up_task_{table}"

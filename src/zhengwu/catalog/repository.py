@@ -62,6 +62,10 @@ class CatalogRepository:
         """An implementation item (with its child rows) by 实施编码."""
         return self.session.scalar(select(TaskItem).where(TaskItem.task_code == task_code))
 
+    def tasks_by_codes(self, codes: Sequence[str]) -> Sequence[TaskItem]:
+        """Implementation items (with child rows) by 实施编码."""
+        return self.session.scalars(select(TaskItem).where(TaskItem.task_code.in_(codes))).all()
+
     def existing_task_codes(self, codes: Iterable[str]) -> set[str]:
         """Which of these 实施编码 exist already."""
         wanted = list(codes)

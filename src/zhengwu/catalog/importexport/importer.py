@@ -321,8 +321,10 @@ class Importer:
                     item = service.create_directory(session, record.data, actor=self.options.actor)
                     self.report.directory_created += 1
                 else:
+                    before = national.directory_snapshot(existing)
                     item = service.update_directory(session, code, record.data, actor=self.options.actor)
-                    self.report.directory_updated += 1
+                    if national.directory_snapshot(item) != before:
+                        self.report.directory_updated += 1
                 if (
                     self.options.publish
                     and (item.dirty or item.task_version == 0)
@@ -401,13 +403,26 @@ class Importer:
                 context.indexer = BulkIndexer()
                 for one in fresh:
                     self._insert_one(one)
+        stored = {} if self.options.skip_existing or not existing else self._stored_content(existing)
         for item in unique:
             if item.task_code in existing:
                 if self.options.skip_existing:
                     self.report.unchanged += 1
                 else:
-                    self._update_existing(item, data_of(item.row))
+                    self._update_existing(item, data_of(item.row), stored.get(item.task_code))
             context.seen[item.task_code] = item.row
+
+    def _stored_content(self, codes: Iterable[str]) -> dict[str, tuple[Any, bool]]:
+        """Content keys of stored items and whether they need publishing (one query per 500 items)."""
+        found: dict[str, tuple[Any, bool]] = {}
+        wanted = list(codes)
+        with self._unit() as session:
+            repo = CatalogRepository(session)
+            for start in range(0, len(wanted), 500):
+                for item in repo.tasks_by_codes(wanted[start : start + 500]):
+                    pending = item.dirty or item.task_version == 0 or item.status != Status.PUBLISHED
+                    found[item.task_code] = (national.content_key(national.task_snapshot(item)), pending)
+        return found
 
     def _insert_one(self, prepared: Prepared) -> None:
         try:
@@ -433,8 +448,19 @@ class Importer:
         if self.options.publish:
             self.context.indexer.add(session, (p.entry for p in rows if p.entry is not None))
 
-    def _update_existing(self, item: Prepared, raw: Mapping[str, Any]) -> None:
+    def _update_existing(
+        self, item: Prepared, raw: Mapping[str, Any], stored: tuple[Any, bool] | None
+    ) -> None:
         code = item.task_code
+        if stored is not None:
+            content, pending = stored
+            checked, _, _ = rules.check_task(
+                raw, bodies=self.context.bodies, basics=self.context.basics, complete=True
+            )
+            # Same content (and nothing to publish): no service round trip for an unchanged row.
+            if national.content_key(checked.values) == content and not (self.options.publish and pending):
+                self.report.unchanged += 1
+                return
         data = {
             k: v for k, v in raw.items() if k not in ("dept_code", "catalog_code", "use_level", "task_code")
         }
