@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import secrets
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,7 +17,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from zhengwu.identity.oidc.keys import ALG, KeyMaterial
-from zhengwu.identity.oidc.secrets import b64url
+from zhengwu.identity.oidc.secrets import b64url, random_token
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 _ALGS = [ALG]
@@ -44,7 +43,7 @@ class IssuedToken:
 
 def new_jti() -> str:
     """A random token identifier (128 bits)."""
-    return secrets.token_urlsafe(16)
+    return random_token(16)
 
 
 @lru_cache(maxsize=64)

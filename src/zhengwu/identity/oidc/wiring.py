@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from zhengwu.identity import web
 from zhengwu.identity.oidc.backchannel import logout_subscriber as _subscriber
 from zhengwu.identity.oidc.runtime import OidcRuntime
+from zhengwu.identity.oidc.secrets import random_id
 from zhengwu.kernel.events import DomainEvent
 from zhengwu.kernel.http import trace_id_from_headers
 from zhengwu.kernel.logging import get_logger, reset_trace_id, set_trace_id
@@ -66,7 +67,8 @@ class TokenEndpointShortcut:
         headers = {
             k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _TRACE_HEADERS
         }
-        trace_id = trace_id_from_headers(headers)
+        # The caller's traceparent / X-Request-ID when valid (kernel.http's rule), else a fresh id.
+        trace_id = trace_id_from_headers(headers) if headers else random_id()
         token = set_trace_id(trace_id)
         status = [500]
 
