@@ -194,3 +194,29 @@ def test_group_commit_writes_every_issuance_before_answering(session: Session, o
     events = session.scalars(chained).all()
     recorder.close()
     assert sum(e.detail["count"] for e in events) == 40 and len(events) >= 1
+
+
+def test_a_key_rotated_by_another_worker_is_picked_up_when_first_seen(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    from zhengwu.identity.oidc.keys import KeyRing, rotate_signing_key
+    from zhengwu.identity.oidc.tokens import access_token
+
+    made = _machine(session, oidc)
+    cached = oidc.key_material()
+    rotate_signing_key(session, oidc.node_keys, "hebei")  # as another worker process would
+    other = KeyRing(oidc.node_keys, "hebei").current(oidc.session_factory)
+    assert other.kid != cached.kid and oidc.key_material().kid == cached.kid
+    token = access_token(
+        other,
+        issuer=oidc.issuer,
+        client_id=made.client_id,
+        subject=made.client_id,
+        audience="urn:api",
+        scope="exchange",
+        ttl=600,
+    )
+    info = client.post(
+        "/oidc/introspect", data={"token": token.value}, auth=(made.client_id, made.secret)
+    ).json()
+    assert info["active"] is True and oidc.key_material().kid == other.kid

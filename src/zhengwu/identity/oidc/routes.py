@@ -51,7 +51,7 @@ from zhengwu.identity.oidc.server import (
     public_token,
     unbind_session,
 )
-from zhengwu.identity.oidc.tokens import TokenRejected, verify
+from zhengwu.identity.oidc.tokens import TokenRejected
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.session import DbSession
@@ -586,7 +586,7 @@ def _userinfo(request: Request, db: Session, form_token: str | None) -> Response
     if not value:
         return oauth_error(401, "invalid_token", "Missing bearer token.", {"WWW-Authenticate": "Bearer"})
     try:
-        claims = verify(runtime.key_material(), value, issuer=runtime.issuer, typ="at+jwt", leeway=0)
+        claims = runtime.verify_own(value, typ="at+jwt", leeway=0)
     except TokenRejected as exc:
         return _invalid_token(f"Token rejected: {exc.reason}.")
     jti = str(claims.get("jti", ""))
@@ -688,9 +688,7 @@ def _logout(request: Request, db: Session, params: dict[str, list[str]], confirm
     if first.get("id_token_hint"):
         try:
             # Expired ID tokens are fine as hints (RP-Initiated Logout 1.0 §2).
-            hint_claims = verify(
-                runtime.key_material(), first["id_token_hint"], issuer=runtime.issuer, typ=None, leeway=10**9
-            )
+            hint_claims = runtime.verify_own(first["id_token_hint"], typ=None, leeway=10**9)
         except TokenRejected:
             return error_page("invalid_request", message="注销请求中的身份令牌无效", node_name=node_name)
     client_id = first.get("client_id") or (str(hint_claims.get("aud")) if hint_claims else None)

@@ -25,7 +25,7 @@ from zhengwu.identity.oidc.keys import KeyMaterial, KeyRing
 from zhengwu.identity.oidc.models import OidcGrant, OidcRevokedToken, OidcRpSession
 from zhengwu.identity.oidc.secrets import NodeKeys
 from zhengwu.identity.oidc.settings import OidcSettings
-from zhengwu.identity.oidc.tokens import id_token
+from zhengwu.identity.oidc.tokens import TokenRejected, header_kid, id_token, verify
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import new_id
@@ -84,6 +84,23 @@ class OidcRuntime:
     def fresh_key_material(self) -> KeyMaterial | None:
         """The cached material if it needs no reload (the event-loop fast path must not block)."""
         return self.keyring.fresh()
+
+    def verify_own(self, value: str, *, typ: str | None, leeway: int = 30) -> dict[str, Any]:
+        """Check a token this node signed; a ``kid`` not yet known here (a key rotated or created by
+        another worker) reloads the key ring once before the token is refused."""
+        material = self.key_material()
+        try:
+            return verify(material, value, issuer=self.issuer, typ=typ, leeway=leeway)
+        except TokenRejected as exc:
+            kid = header_kid(value)
+            if (
+                exc.reason != "signature"
+                or kid is None
+                or kid in {k.get("kid") for k in material.jwks["keys"]}
+            ):
+                raise
+        self.keyring.invalidate()
+        return verify(self.key_material(), value, issuer=self.issuer, typ=typ, leeway=leeway)
 
     @staticmethod
     def new_secret() -> str:

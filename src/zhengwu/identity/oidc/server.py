@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.identity.oidc.clients import NO_AUTH, SECRET_METHODS, RegisteredClient
 from zhengwu.identity.oidc.models import OidcAuthorizationCode, OidcGrant
-from zhengwu.identity.oidc.tokens import TokenRejected, access_token, verify
+from zhengwu.identity.oidc.tokens import TokenRejected, access_token
 from zhengwu.kernel.clock import utcnow
 
 if TYPE_CHECKING:
@@ -523,7 +523,7 @@ def _find_token(runtime: OidcRuntime, value: str, hint: str | None) -> TokenReco
     db = current_db()
     if hint != "refresh_token" and value.count(".") == 2:
         try:
-            claims = verify(runtime.key_material(), value, issuer=runtime.issuer, typ="at+jwt", leeway=0)
+            claims = runtime.verify_own(value, typ="at+jwt", leeway=0)
         except TokenRejected:
             claims = None
         if claims is not None:

@@ -156,6 +156,16 @@ def logout_token(
     return sign(material, claims, "logout+jwt")
 
 
+def header_kid(value: str) -> str | None:
+    """The ``kid`` in a compact JWS header, if readable (no verification)."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(value.split(".", 1)[0] + "=="))
+    except (ValueError, IndexError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
 def verify(
     material: KeyMaterial,
     value: str,
