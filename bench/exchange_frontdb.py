@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 import tempfile
@@ -79,14 +80,18 @@ def main() -> None:
         )
         try:
             pair.emit(rows, TOPIC)
+            cpu = time.process_time()
             start = time.perf_counter()
             stats = run(pair.province, until_idle=True)
+            write_cpu = time.process_time() - cpu
             write = Result("province outbox → 前置库 up_pro_accept", args.records, time.perf_counter() - start,
                            unit="records")  # fmt: skip
             pair.national_runtime.settings.exchange.frontdb_settle_seconds = 0
             frontdb = FrontDb(frontdb_url)
+            cpu = time.process_time()
             start = time.perf_counter()
             ingested = ingest_frontdb(pair.national_runtime, frontdb, sender="hebei")
+            read_cpu = time.process_time() - cpu
             read = Result("national ingest from 前置库 (watermark)", ingested.rows, time.perf_counter() - start,
                           unit="records")  # fmt: skip
             with frontdb.engine.connect() as conn:
@@ -105,6 +110,11 @@ def main() -> None:
             pair.national_engine.dispose()
     report([write, read, base], baseline=base, title="exchange through the 前置库 (SQLite)")
     print(json.dumps({"worker": stats.as_dict(), "province": counts}, ensure_ascii=False))
+    print(
+        f"cpu: province → 前置库 {write_cpu / args.records * 1e6:.0f} µs/record "
+        f"({args.records / write_cpu:,.0f} records per CPU-second), national ingest "
+        f"{read_cpu / args.records * 1e6:.0f} µs/record (load average {os.getloadavg()[0]:.1f})"
+    )
     print(f"records={args.records} in_frontdb={in_frontdb} national_applied={applied}")
     if in_frontdb != args.records or applied != args.records:
         sys.exit(1)

@@ -2,10 +2,11 @@
 
 Claiming. A worker relays a *scope* only while it holds that scope's lease (``exchange_lease``): one
 scope ``*`` on SQLite (a single claimer; SQLite serialises writers anyway) and one scope per topic on
-PostgreSQL, where several workers share the topics and select rows ``FOR UPDATE SKIP LOCKED``. Rows
-being sent are marked ``sent``; whoever takes a lease over (the holder died or let it expire) puts
-the scope's ``sent`` rows back to ``pending``. The receiver's inbox is idempotent, so a batch sent
-twice after a crash is applied once.
+PostgreSQL, where several workers share the topics and select rows ``FOR UPDATE SKIP LOCKED`` and mark
+them ``sent``; whoever takes a lease over (the holder died or let it expire) puts the scope's ``sent``
+rows back to ``pending``. The single SQLite claimer instead keeps in-flight rows ``pending`` and remembers
+in memory how far it claimed during a pass (one UPDATE per row saved). Either way a crash leaves rows
+to be sent again, and the receiver's inbox is idempotent, so a batch sent twice is applied once.
 
 Back-pressure and retries. A failed batch holds back its whole topic (``exchange_topic_backoff``) so
 that rows never overtake each other; the delay grows exponentially with equal jitter up to a cap.
@@ -135,6 +136,8 @@ class Relay:
         dialect = getattr(getattr(bind, "dialect", None), "name", "sqlite")
         self.per_topic = dialect == "postgresql"
         self._fences: dict[str, int] = {}
+        # SQLite: the last sequence claimed per topic during the current pass (in-flight rows stay pending).
+        self._cursor: dict[str, int] = {}
         # One sending thread: the HTTP round trip (or 前置库 write) overlaps the next claim.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exchange-send")
 
@@ -193,6 +196,7 @@ class Relay:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             self._fences.pop(scope, None)
+            self._cursor.clear()
             raise LeaseLost(scope)
 
     def _reset_sent(self, session: Session, scope: str) -> None:
@@ -250,6 +254,7 @@ class Relay:
     def run_once(self, *, max_batches: int | None = None) -> RelayStats:
         """Relay batches round-robin over the due topics until nothing more is due now."""
         stats = RelayStats()
+        self._cursor.clear()  # nothing is in flight between passes; rows requeued meanwhile are seen again
         topics = self.due_topics()
         if not topics:
             return stats
@@ -302,7 +307,7 @@ class Relay:
                 stats.failed_batches += 1
                 self._failed(batch, rows, scope, exc, stats)
                 if upcoming is not None:
-                    self._unclaim(upcoming[1], scope)
+                    self._unclaim(topic, upcoming[1], scope)
                 return False
             except BaseException as exc:  # a bug or an interrupt must not wedge the rows in "sent"
                 if not future.done():
@@ -312,7 +317,7 @@ class Relay:
                     stats.failed_batches += 1
                     self._failed(batch, rows, scope, error, stats)
                     if upcoming is not None:
-                        self._unclaim(upcoming[1], scope)
+                        self._unclaim(topic, upcoming[1], scope)
                 raise
             self._delivered(batch, rows, scope, delivery, stats)
             current = upcoming
@@ -328,11 +333,14 @@ class Relay:
         try:
             return batch, rows, self.transport.prepare(batch)
         except Exception:
-            self._unclaim(rows, scope)
+            self._unclaim(topic, rows, scope)
             raise
 
-    def _unclaim(self, rows: Sequence[Any], scope: str) -> None:
+    def _unclaim(self, topic: str, rows: Sequence[Any], scope: str) -> None:
         """Put claimed rows back (not sent, no attempt counted)."""
+        if not self.per_topic:
+            self._cursor.pop(topic, None)  # they never left "pending"; claim from the oldest again
+            return
         with unit_of_work(self.runtime.session_factory) as session:
             self._renew(session, scope)
             session.execute(
@@ -372,16 +380,14 @@ class Relay:
                 stats.dead += len(seqs)
                 log.error("exchange_topic_unknown", topic=topic, rows=len(seqs))
                 return None
-            claimed = update(OutboxRecord).where(OutboxRecord.topic == topic)
             if self.per_topic:
-                claimed = claimed.where(OutboxRecord.seq.in_(seqs))
-            else:
-                # SQLite: this transaction holds the write lock and read the oldest pending rows of the
-                # topic, so "pending up to the last seq read" is exactly those rows (and much cheaper).
-                claimed = claimed.where(
-                    OutboxRecord.status == OutboxStatus.PENDING, OutboxRecord.seq <= seqs[-1]
+                session.execute(
+                    update(OutboxRecord)
+                    .where(OutboxRecord.seq.in_(seqs))
+                    .values(status=OutboxStatus.SENT, updated_at=now)
                 )
-            session.execute(claimed.values(status=OutboxStatus.SENT, updated_at=now))
+            else:
+                self._cursor[topic] = seqs[-1]
         batch_id = new_id()
         data_source = self.runtime.settings.exchange.data_source
         times: dict[Any, str] = {}
@@ -405,11 +411,12 @@ class Relay:
         mark = "%s" if pg else "?"
         sql = (
             "SELECT seq, message_id, key, operation, payload, trace_id, created_at, attempts FROM kernel_outbox "  # noqa: S608 - fixed text
-            f"WHERE topic = {mark} AND status = {mark} ORDER BY seq LIMIT {int(self.conf.batch_size)}"
+            f"WHERE topic = {mark} AND status = {mark} AND seq > {mark} ORDER BY seq LIMIT {int(self.conf.batch_size)}"
         )
         if pg:
             sql += " FOR UPDATE SKIP LOCKED"
-        return session.connection().exec_driver_sql(sql, (topic, OutboxStatus.PENDING)).all()
+        after = 0 if pg else self._cursor.get(topic, 0)
+        return session.connection().exec_driver_sql(sql, (topic, OutboxStatus.PENDING, after)).all()
 
     def _delivered(
         self, batch: OutboundBatch, rows: Sequence[Any], scope: str, delivery: Delivery, stats: RelayStats
@@ -429,7 +436,7 @@ class Relay:
                     # (a single claimer; the next prepared batch lies above it).
                     done = done.where(
                         OutboxRecord.topic == batch.topic,
-                        OutboxRecord.status == OutboxStatus.SENT,
+                        OutboxRecord.status == OutboxStatus.PENDING,
                         OutboxRecord.seq.between(batch.records[0].seq, batch.records[-1].seq),
                     )
                 else:
@@ -481,6 +488,7 @@ class Relay:
                     ],
                 )
             if unanswered:
+                self._cursor.pop(batch.topic, None)
                 session.execute(
                     update(OutboxRecord)
                     .where(OutboxRecord.seq.in_(unanswered))
@@ -532,6 +540,7 @@ class Relay:
         until = now + timedelta(seconds=delay)
         dead = not exc.transient and attempts >= self.conf.max_attempts
         seqs = [r.seq for r in rows]
+        self._cursor.pop(batch.topic, None)
         with unit_of_work(self.runtime.session_factory) as session:
             self._renew(session, scope)
             session.execute(
