@@ -394,3 +394,40 @@ def test_consent_is_asked_recorded_versioned_and_withdrawal_is_refused_next_time
         and releases[0]["client_id"] == made.client_id
         and releases[0]["claims"] == ["account_type", "name", "real_name_level"]
     )
+
+
+def test_an_agent_acting_for_an_enterprise_gets_the_enterprise_claims(
+    client: Any, session: Session, oidc: OidcRuntime, citizen: Citizen
+) -> None:
+    from zhengwu.identity import service as core
+    from zhengwu.identity.models import UserSession
+    from zhengwu.identity.synthetic import enterprise_credit_code
+
+    code = enterprise_credit_code("130102", 4242)
+    core.register_legal_person(
+        session,
+        credit_code=code,
+        name="石家庄测试科技有限公司",
+        legal_rep_name="测试法人",
+        password=None,
+        agent=citizen.account,
+    )
+    entity = core.find_legal_entity(session, code)
+    assert entity is not None
+    core.set_acting_for(session, session.get(UserSession, citizen.session_id), entity.id)
+    session.flush()
+    made = make_client(session, oidc, scope="openid profile enterprise", consent_required=False)
+    code_value, verifier = _code(client, made, citizen, scope="openid profile enterprise")
+    access = _exchange(client, made, code_value, verifier).json()["access_token"]
+    info = client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {access}"}).json()
+    assert info["name"] == "测试公民" and info["account_type"] == "natural"
+    assert info["acting_for"]["name"] == "石家庄测试科技有限公司"
+    assert info["acting_for"]["credit_code"] == code and info["acting_for"]["role"] == "admin"
+    assert "id" not in info["acting_for"]
+
+
+def test_status_reports_the_provider(client: Any, oidc: OidcRuntime) -> None:
+    client.get("/oidc/jwks")
+    status = client.get("/_status").json()
+    section = status["dependencies"]["oidc"]
+    assert section is not None and section["ok"] is True and section["signing_kid"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from prometheus_client import Counter
@@ -40,9 +41,44 @@ def install(app: FastAPI) -> OidcRuntime:
         registry=app.state.metrics_registry,
     )
     app.build_middleware_stack = lambda: TokenEndpointShortcut(build(), counter)  # type: ignore[method-assign]
+    app.state.health_probes["oidc"] = health_probe(runtime)
     # The core's login page renders these buttons ("使用国家政务服务平台账号登录").
     web.TEMPLATES.env.globals["federated_login_options"] = federated_login_options
     return runtime
+
+
+def health_probe(runtime: OidcRuntime) -> Callable[[], dict[str, Any]]:
+    """/_status section: signing key, active clients, back-channel logout backlog, trusted providers."""
+
+    def probe() -> dict[str, Any]:
+        from sqlalchemy import func, select
+
+        from zhengwu.identity.oidc.models import OidcClient, OidcFederation, OidcLogoutDelivery
+
+        try:
+            with runtime.session_factory() as db:
+                deliveries = dict(
+                    db.execute(
+                        select(OidcLogoutDelivery.status, func.count())
+                        .where(OidcLogoutDelivery.status.in_(["pending", "dead"]))
+                        .group_by(OidcLogoutDelivery.status)
+                    ).all()
+                )
+                clients = db.scalar(select(func.count()).where(OidcClient.status == "active"))
+                federations = db.scalar(select(func.count()).where(OidcFederation.enabled.is_(True)))
+            material = runtime.keyring.fresh()
+        except Exception as exc:  # a probe reports, it does not raise
+            return {"ok": False, "error": type(exc).__name__}
+        return {
+            "ok": deliveries.get("dead", 0) == 0,
+            "signing_kid": material.kid if material is not None else None,
+            "active_clients": clients,
+            "logout_deliveries_pending": deliveries.get("pending", 0),
+            "logout_deliveries_dead": deliveries.get("dead", 0),
+            "trusted_providers": federations,
+        }
+
+    return probe
 
 
 def federated_login_options(request: Request) -> list[dict[str, str]]:
