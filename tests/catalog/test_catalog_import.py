@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from zhengwu.catalog.importexport import (
     export_file,
     import_file,
 )
+from zhengwu.catalog.importexport import importer as importer_module
 from zhengwu.catalog.models import Material, Status, TaskItem
 from zhengwu.catalog.search import search
 from zhengwu.kernel.codes import make_task_code
@@ -122,6 +124,28 @@ def test_worker_processes_give_the_same_result(
     assert search(session, "社会保险").total == 1 and search(session, "护照").total == 1
     code = make_task_code(city.credit_code, 3, PASSPORT)
     assert service.get_public_item(session, code)["materials"][0]["material_name"] == "居民身份证"
+
+
+def _die(lines: Any, basics: Any) -> Any:
+    os._exit(3)  # a worker killed mid-batch
+
+
+def test_a_lost_worker_does_not_lose_rows(
+    tmp_path: Path,
+    session_factory: sessionmaker[Session],
+    session: Session,
+    bodies: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(importer_module, "prepare_lines", _die)
+    rows = [
+        guide(bodies["city"].credit_code),
+        guide(bodies["county"].credit_code),
+        {"extra_column": 1, **guide(bodies["other"].credit_code)},
+    ]
+    report, rejects = run(session_factory, write_jsonl(tmp_path / "w.jsonl", rows), workers=1, chunk_size=1)
+    assert (report.inserted, rejects) == (3, [])
+    assert report.unknown_columns == {"extra_column": 1}
 
 
 def test_publish_import_versions_outbox_search(

@@ -17,6 +17,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +29,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from zhengwu.catalog import codetables as ct
 from zhengwu.catalog import national, rules, service
 from zhengwu.catalog.bulk import insert_tuples
-from zhengwu.catalog.importexport.formats import CONTROL_COLUMNS, detect
+from zhengwu.catalog.importexport.formats import detect
 from zhengwu.catalog.importexport.prepare import (
     Outcome,
     Prepared,
     Preparer,
     Refused,
+    note_columns,
     prepare_lines,
     worker_init,
     writers,
@@ -60,7 +62,6 @@ log = get_logger("zhengwu.catalog.import")
 # SQLite page cache for the import's connection: the default 2 MB makes every index insert of a
 # multi-gigabyte catalog a page fault; 256 MB keeps the hot index pages resident.
 BULK_CACHE_KIB = 256 * 1024
-KNOWN_COLUMNS = frozenset(ct.LABELS) | CONTROL_COLUMNS | {"dept_code", "catalog_code", "use_level"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,18 +246,18 @@ class Importer:
         started = time.perf_counter()
         context = multiprocessing.get_context("fork")
         preparer = self._preparer()
-        inflight: deque[tuple[Future[list[Outcome]], list[tuple[int, bytes]]]] = deque()
+        inflight: deque[tuple[Future[tuple[list[Outcome], Counter[str]]], list[tuple[int, bytes]]]] = deque()
         # Workers inherit the preparer by fork; they never touch the parent's database connections and
         # leave through os._exit (multiprocessing), so no inherited handle is ever closed or used.
         with ProcessPoolExecutor(
             self.options.workers, mp_context=context, initializer=worker_init, initargs=(preparer,)
         ) as pool:
             for batch in jsonl_batches(path, self.options.chunk_size, progress):
-                if any(b'"_table"' in raw for _, raw in batch):
+                if self._pool_broken or any(b'"_table"' in raw for _, raw in batch):
                     # Basic catalog lines change the lookups: finish what is in flight, then go in order.
                     while inflight:
                         self._absorb(*inflight.popleft())
-                    self.run(r for r in (parse_line(raw, n) for n, raw in batch) if r is not None)
+                    self._run_lines(batch)
                     continue
                 inflight.append((pool.submit(prepare_lines, batch, dict(self.context.basics)), batch))
                 while len(inflight) > self.options.workers + 1:
@@ -266,18 +267,32 @@ class Importer:
         self.report.seconds = time.perf_counter() - started
         return self.report
 
-    def _absorb(self, future: Future[list[Outcome]], batch: list[tuple[int, bytes]]) -> None:
+    _pool_broken = False
+
+    def _run_lines(self, batch: list[tuple[int, bytes]]) -> None:
+        self.run(r for r in (parse_line(raw, n) for n, raw in batch) if r is not None)
+
+    def _absorb(
+        self, future: Future[tuple[list[Outcome], Counter[str]]], batch: list[tuple[int, bytes]]
+    ) -> None:
+        try:
+            outcomes, unknown = future.result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): this process takes over the rest, nothing is lost.
+            log.warning("catalog_import_worker_lost", rows=len(batch))
+            self._pool_broken = True
+            self._run_lines(batch)
+            return
+        self.report.unknown_columns.update(unknown)
         raw_lines = dict(batch)
         ready: list[Prepared] = []
-        for outcome in future.result():
+        for outcome in outcomes:
             self.report.rows += 1
             if isinstance(outcome, Prepared):
                 ready.append(outcome)
             elif isinstance(outcome, Refused):
                 self._reject(outcome.where, outcome.row, outcome.problems)
             else:
-                if outcome.kind == "task":
-                    self._note_columns(outcome.data)
                 self._other(outcome)
 
         def data_of(row: int) -> dict[str, Any]:
@@ -302,9 +317,7 @@ class Importer:
             )
 
     def _note_columns(self, data: Mapping[str, Any]) -> None:
-        for key in data:
-            if key not in KNOWN_COLUMNS and key not in national.CHILD_LISTS:
-                self.report.unknown_columns[str(key)[:40]] += 1
+        note_columns(self.report.unknown_columns, data)
 
     # basic catalog ------------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ building can run in other processes while the importing one only writes.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,7 @@ from sqlalchemy import Dialect
 from zhengwu.catalog import codetables as ct
 from zhengwu.catalog import events, national, rules
 from zhengwu.catalog.bulk import Row, TableRows, table_rows
+from zhengwu.catalog.importexport.formats import CONTROL_COLUMNS
 from zhengwu.catalog.importexport.readers import Record, parse_line
 from zhengwu.catalog.models import (
     FeeProject,
@@ -234,14 +237,31 @@ def worker_init(preparer: Preparer) -> None:
 Outcome = Prepared | Refused | Record
 
 
-def prepare_lines(lines: list[tuple[int, bytes]], basics: dict[str, BasicInfo]) -> list[Outcome]:
+KNOWN_COLUMNS = frozenset(ct.LABELS) | CONTROL_COLUMNS | {"dept_code", "catalog_code", "use_level"}
+
+
+def note_columns(counter: Counter[str], data: Mapping[str, Any]) -> None:
+    """Count the columns of a row that are neither national columns nor known control fields."""
+    for key in data:
+        if key not in KNOWN_COLUMNS and key not in national.CHILD_LISTS:
+            counter[str(key)[:40]] += 1
+
+
+def prepare_lines(
+    lines: list[tuple[int, bytes]], basics: dict[str, BasicInfo]
+) -> tuple[list[Outcome], Counter[str]]:
     """Parse and prepare JSON lines in a worker; records it must not handle come back as they are."""
     assert _worker is not None, "worker_init was not called"
     _worker.basics = basics
     out: list[Outcome] = []
+    unknown: Counter[str] = Counter()
     for number, raw in lines:
         record = parse_line(raw, number)
         if record is None:
             continue
-        out.append(_worker.prepare(record) if record.kind == "task" and record.operation != "D" else record)
-    return out
+        if record.kind == "task" and record.operation != "D":
+            note_columns(unknown, record.data)
+            out.append(_worker.prepare(record))
+        else:
+            out.append(record)
+    return out, unknown
