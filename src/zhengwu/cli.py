@@ -99,13 +99,17 @@ def seed(
     demo: Annotated[bool, typer.Option("--demo", help="Load the deterministic Hebei demo data.")] = False,
 ) -> None:
     """Load seed data (with --demo: the Hebei demo departments, citizens and enterprises)."""
-    from zhengwu.seed import seed_demo
+    from zhengwu.seed import DemoSeedRefused, seed_demo
 
     if not demo:
         err_console.print("nothing to do: pass --demo")
         raise typer.Exit(2)
     settings = _settings()
-    summary = seed_demo(settings)
+    try:
+        summary = seed_demo(settings)
+    except DemoSeedRefused as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     for key, value in summary.items():
         console.print(f"{key}: {value}")
 

@@ -147,8 +147,14 @@ def seed_departments(session: Session, *, national: bool = False) -> int:
     return added
 
 
+class DemoSeedRefused(RuntimeError):
+    """Demo data (well-known passwords, synthetic registries) never goes into a production node."""
+
+
 def seed_demo(settings: Settings) -> dict[str, Any]:
     """Load the whole demo seed into the node's database."""
+    if settings.production:
+        raise DemoSeedRefused("演示数据不能载入生产节点 / demo data is refused on a production node")
     engine = make_engine(settings.database_url)
     try:
         with unit_of_work(make_session_factory(engine)) as session:

@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any
 
-import conftest
+import leakscan
 
 # Parameter names that carry personal data and therefore never belong in a path or query string.
 _PERSONAL = re.compile(
@@ -31,22 +31,22 @@ def test_no_personal_data_in_paths_or_query_strings(app: Any) -> None:
 
 
 def test_the_log_scan_detects_a_leak() -> None:
-    before = len(conftest.LEAK_LOG)
+    before = len(leakscan.LEAK_LOG)
     logging.getLogger("zhengwu.test").warning("user 11010519491231002X logged in")
     logging.getLogger("zhengwu.test").warning("body from 91350100M000100Y43 and 13912345678")
-    leaked = conftest.LEAK_LOG[before:]
-    del conftest.LEAK_LOG[before:]  # the deliberate leak must not fail the run
+    leaked = leakscan.LEAK_LOG[before:]
+    del leakscan.LEAK_LOG[before:]  # the deliberate leak must not fail the run
     kinds = {line.split(":")[0] for line in leaked}
     assert kinds == {"citizen id", "credit code", "phone"}
 
 
 def test_checksum_invalid_numbers_are_not_leaks() -> None:
-    before = len(conftest.LEAK_LOG)
+    before = len(leakscan.LEAK_LOG)
     logging.getLogger("zhengwu.test").warning("row 110105194912310021 counter 12345678901234567")
-    assert conftest.LEAK_LOG[before:] == []
+    assert leakscan.LEAK_LOG[before:] == []
 
 
 def test_hex_identifiers_are_not_phone_numbers() -> None:
-    before = len(conftest.LEAK_LOG)
+    before = len(leakscan.LEAK_LOG)
     logging.getLogger("zhengwu.test").warning("trace a13912345678b0c and 0x13812345678")
-    assert conftest.LEAK_LOG[before:] == []
+    assert leakscan.LEAK_LOG[before:] == []

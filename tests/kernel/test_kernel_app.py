@@ -158,3 +158,16 @@ def test_idempotency_key_replays_without_second_write(app: Any, client: TestClie
     clash = client.post("/api/v1/_test/create", json={"value": 8}, headers=headers)
     assert clash.status_code == 422
     assert clash.json()["code"] == "idempotency_key_reused"
+
+
+def test_status_degrades_when_a_probe_fails(app: Any, client: TestClient) -> None:
+    app.state.health_probes["upstream"] = lambda: {"ok": False, "reason": "unreachable"}
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("probe crashed")
+
+    app.state.health_probes["broken"] = broken
+    body = client.get("/_status").json()
+    assert body["status"] == "degraded"
+    assert body["dependencies"]["upstream"] == {"ok": False, "reason": "unreachable"}
+    assert body["dependencies"]["broken"] == {"ok": False, "error": "RuntimeError"}

@@ -42,3 +42,8 @@ def test_env_prefix_and_nested_groups(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_fail_fast_on_bad_settings(overrides: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Settings(**overrides)  # type: ignore[arg-type]
+
+
+def test_production_refuses_development_keys() -> None:
+    with pytest.raises(ValidationError, match="FEDERATION_KEY"):
+        Settings(production=True, security={"secret_key": "a-real-secret-of-enough-length-0001"})  # type: ignore[arg-type]

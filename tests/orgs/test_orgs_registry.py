@@ -123,3 +123,17 @@ def test_cli_departments_add_and_list(tmp_path: Path, monkeypatch: pytest.Monkey
     assert r.exit_code == 0
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [row["credit_code"] for row in rows] == [code]
+
+
+def test_demo_seed_is_refused_on_production_nodes(tmp_path: Path) -> None:
+    from zhengwu.kernel.config import Settings
+    from zhengwu.seed import DemoSeedRefused, seed_demo
+
+    settings = Settings(
+        data_dir=tmp_path,
+        production=True,
+        security={"secret_key": "a-real-secret-of-enough-length-0001"},  # type: ignore[arg-type]
+        identity={"federation_key": "a-real-federation-key-0000000001"},  # type: ignore[arg-type]
+    )
+    with pytest.raises(DemoSeedRefused):
+        seed_demo(settings)

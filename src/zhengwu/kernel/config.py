@@ -130,6 +130,8 @@ class Settings(BaseSettings):
             raise ValueError("ZHENGWU_EXCHANGE_TRANSPORT must be http or frontdb")
         if self.production and self.security.secret_key.get_secret_value().startswith("dev-only"):
             raise ValueError("ZHENGWU_SECURITY__SECRET_KEY must be set in production")
+        if self.production and self.identity.federation_key.get_secret_value().startswith("dev-only"):
+            raise ValueError("ZHENGWU_IDENTITY__FEDERATION_KEY must be set in production")
         return self
 
     @property

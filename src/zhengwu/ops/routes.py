@@ -42,7 +42,7 @@ def _outbox_lag(session: DbSession) -> dict[str, dict[str, Any]]:
 
 
 @router.get("/_status", summary="Node health (健康状态)")
-def status(request: Request, session: DbSession) -> dict[str, Any]:
+def status(request: Request, response: Response, session: DbSession) -> dict[str, Any]:
     """Version, commit, migration revision, tier, division, node id, uptime and dependency health."""
     settings: Settings = request.app.state.settings
     db_ok = True
@@ -52,8 +52,18 @@ def status(request: Request, session: DbSession) -> dict[str, Any]:
     except SQLAlchemyError:
         db_ok = False
         outbox = {}
+    probes: dict[str, Any] = {}
+    for name, probe in request.app.state.health_probes.items():
+        try:
+            probes[name] = probe()
+        except Exception as exc:  # a broken probe is reported, not raised
+            probes[name] = {"ok": False, "error": type(exc).__name__}
+    probes_ok = all(p.get("ok", True) is not False for p in probes.values())
+    # 503 only when the node cannot serve at all (no database); a failing dependency degrades.
+    if not db_ok:
+        response.status_code = 503
     return {
-        "status": "ok" if db_ok else "degraded",
+        "status": "ok" if db_ok and probes_ok else ("degraded" if db_ok else "down"),
         "version": zhengwu.__version__,
         "git_commit": request.app.state.git_commit,
         "migration_revision": _migration_revision(session) if db_ok else None,
@@ -67,7 +77,7 @@ def status(request: Request, session: DbSession) -> dict[str, Any]:
         "dependencies": {
             "database": {"ok": db_ok, "dialect": session.get_bind().dialect.name},
             "outbox": outbox,
-            **{name: probe() for name, probe in request.app.state.health_probes.items()},
+            **probes,
         },
     }
 
