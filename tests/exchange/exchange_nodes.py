@@ -12,10 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from zhengwu.exchange import join
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.transports.http import HttpTransport
+from zhengwu.identity.oidc import service as oidc_service
+from zhengwu.identity.oidc.schemas import ClientCreate
+from zhengwu.identity.oidc.secrets import NodeKeys
 from zhengwu.kernel.config import Settings, Tier
 from zhengwu.kernel.session import unit_of_work
 
 NATIONAL_URL = "http://national.test"
+ALL_SCOPES = "verify:person verify:legal_person verify:license"
 
 
 @dataclass
@@ -76,3 +80,21 @@ def join_nodes(province: Node, national: Node) -> None:
 def http_transport(province: Node, national: Node) -> HttpTransport:
     """The province's signed HTTP transport, wired to the national app."""
     return HttpTransport(province.settings, province.runtime.credentials, client=national.client)
+
+
+def token(node: Node, scope: str = ALL_SCOPES, grant_scope: str | None = None) -> str:
+    with node.uow() as session:
+        row, secret = oidc_service.create_client(
+            session,
+            NodeKeys(node.settings.security.secret_key.get_secret_value()),
+            ClientCreate(name="演示核验客户端", grant_types=["client_credentials"], scope=scope),
+            actor="test",
+            allow_http=True,
+        )
+    answer = node.client.post(
+        "/oidc/token",
+        data={"grant_type": "client_credentials", "scope": grant_scope or scope},
+        auth=(row.client_id, secret or ""),
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])

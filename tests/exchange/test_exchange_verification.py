@@ -9,38 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
-from exchange_nodes import Node
+from exchange_nodes import Node, token
 from sqlalchemy import select, update
 
 from zhengwu.exchange import registry_seed, verification
 from zhengwu.exchange.models import VerificationAudit, VerificationCache
-from zhengwu.identity.oidc import service as oidc_service
-from zhengwu.identity.oidc.schemas import ClientCreate
-from zhengwu.identity.oidc.secrets import NodeKeys
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.events import emit
 
 pytestmark = pytest.mark.db
-
-ALL_SCOPES = "verify:person verify:legal_person verify:license"
-
-
-def token(node: Node, scope: str = ALL_SCOPES, grant_scope: str | None = None) -> str:
-    with node.uow() as session:
-        row, secret = oidc_service.create_client(
-            session,
-            NodeKeys(node.settings.security.secret_key.get_secret_value()),
-            ClientCreate(name="演示核验客户端", grant_types=["client_credentials"], scope=scope),
-            actor="test",
-            allow_http=True,
-        )
-    answer = node.client.post(
-        "/oidc/token",
-        data={"grant_type": "client_credentials", "scope": grant_scope or scope},
-        auth=(row.client_id, secret or ""),
-    )
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["access_token"])
 
 
 def ask(node: Node, kind: str, body: dict[str, Any], bearer: str | None) -> httpx.Response:
