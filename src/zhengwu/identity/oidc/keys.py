@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.oidc.models import OidcSigningKey
@@ -101,16 +102,25 @@ class KeyRing:
         with self._lock:
             if self._material is not None and time.monotonic() - self._loaded_at < self._refresh:
                 return self._material
-            session = session_factory()
-            try:
-                self._material = self._load(session)
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
+            for attempt in range(3):
+                session = session_factory()
+                try:
+                    self._material = self._load(session)
+                    session.commit()
+                    break
+                except OperationalError:
+                    # Two workers creating the first key at once: SQLite refuses the later writer
+                    # (its read snapshot is stale); on retry it finds the other worker's key.
+                    session.rollback()
+                    if attempt == 2:
+                        raise
+                except BaseException:
+                    session.rollback()
+                    raise
+                finally:
+                    session.close()
             self._loaded_at = time.monotonic()
+            assert self._material is not None
             return self._material
 
     def fresh(self) -> KeyMaterial | None:
