@@ -49,7 +49,6 @@ log = get_logger("zhengwu.exchange.relay")
 ALL: Final = "*"
 STREAK: Final = 16  # batches of one topic in a row before the next topic gets its turn
 _OUTBOX = cast(Table, OutboxRecord.__table__)
-_FEEDBACK = cast(Table, ExchangeFeedback.__table__)
 
 
 def _compact_beijing(value: Any) -> str:
@@ -466,7 +465,7 @@ class Relay:
                     ],
                 )
                 session.execute(
-                    _FEEDBACK.insert(),
+                    dialect_insert(session, ExchangeFeedback).on_conflict_do_nothing(),
                     [
                         {
                             "id": new_id(),
