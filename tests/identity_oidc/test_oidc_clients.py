@@ -149,3 +149,30 @@ def test_cli_creates_a_client_and_prints_the_secret_once(tmp_path: Path) -> None
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert bad.returncode == 1 and "回调地址" in bad.stderr
+
+
+def test_cli_rotates_lists_and_revokes_signing_keys(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "ZHENGWU_DATABASE_URL": f"sqlite:///{tmp_path / 'keys.db'}",
+        "ZHENGWU_DATA_DIR": str(tmp_path),
+    }
+    run = [sys.executable, "-m", "zhengwu"]
+    subprocess.run([*run, "migrate"], env=env, check=True, capture_output=True)
+
+    def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*run, "identity", "keys", *args], env=env, capture_output=True, text=True, check=check
+        )
+
+    first = json.loads(cli("rotate", "--json").stdout)["kid"]
+    second = json.loads(cli("rotate", "--json").stdout)["kid"]
+    listed = [json.loads(line) for line in cli("list", "--json").stdout.splitlines()]
+    assert {(k["kid"], k["status"]) for k in listed} == {(first, "retired"), (second, "active")}
+    assert cli("revoke", second, check=False).returncode == 1  # the active key cannot be withdrawn
+    assert cli("revoke", first).returncode == 0
+    statuses = {
+        json.loads(line)["kid"]: json.loads(line)["status"]
+        for line in cli("list", "--json").stdout.splitlines()
+    }
+    assert statuses == {first: "revoked", second: "active"}

@@ -232,6 +232,20 @@ def keys_rotate(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         console.print(f"新签名密钥 / new signing key: {kid}")
 
 
+@keys_app.command("revoke")
+def keys_revoke(kid: Annotated[str, typer.Argument(help="kid of a retired key.")]) -> None:
+    """Withdraw a retired key from the JWKS (tokens it signed stop verifying); the active key cannot be."""
+    from zhengwu.identity.oidc.keys import revoke_signing_key
+
+    settings = _settings()
+    with _unit(settings) as session:
+        done = revoke_signing_key(session, kid)
+    if not done:
+        err_console.print("[red]没有这个已退役的密钥 / no retired key with that kid[/red]")
+        raise typer.Exit(1)
+    console.print(f"已撤销 / revoked: {kid}")
+
+
 def _register(
     issuer: str, client_id: str, client_secret: str, direction: str, label: str, as_json: bool
 ) -> None:

@@ -29,7 +29,6 @@ from zhengwu.identity import service as core
 from zhengwu.identity.audit import RequestMeta
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.identity.oidc import claims as claims_service
-from zhengwu.identity.oidc.clients import RegisteredClient
 from zhengwu.identity.oidc.issuance import write_issuance
 from zhengwu.identity.oidc.models import OidcGrant, OidcRpSession
 from zhengwu.identity.oidc.protocol import (
@@ -790,8 +789,3 @@ async def logout_post(request: Request, session: DbSession) -> Response:
         return error_page("invalid_request")
     confirmed = form.get("decision", [""])[0] == "logout"
     return await run_in_threadpool(_logout, request, session, form, confirmed)
-
-
-def client_of(runtime: OidcRuntime, db: Session, client_id: str) -> RegisteredClient | None:
-    """An active client (helper for other modules)."""
-    return runtime.clients.get(db, client_id)

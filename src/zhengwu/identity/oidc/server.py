@@ -7,7 +7,7 @@ sessions handed over in a context variable, so that the client-credentials path 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -145,12 +145,6 @@ def acr_level(value: str) -> int | None:
 
 def _epoch(value: datetime) -> int:
     return int(value.astimezone(UTC).timestamp())
-
-
-def _new_id() -> str:
-    from zhengwu.kernel.db import new_id
-
-    return new_id()
 
 
 class ZhengwuServer(AuthorizationServer):  # type: ignore[misc]  # Authlib is untyped
@@ -594,6 +588,3 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]  # Authlib is 
         body = {k: claims[k] for k in keep if k in claims}
         body.update({"active": True, "token_type": "Bearer"})
         return body
-
-
-SessionFactory = Callable[[], Session]
