@@ -243,4 +243,6 @@ def test_status_reports_identity(client: Any) -> None:
     _register(client)
     body = client.get("/_status").json()
     identity = body["dependencies"]["identity"]
-    assert identity["ok"] is True and identity["open_sessions"] >= 1 and identity["notifier"] == "FileNotifier"
+    assert (
+        identity["ok"] is True and identity["open_sessions"] >= 1 and identity["notifier"] == "FileNotifier"
+    )
