@@ -52,7 +52,8 @@ def test_demo_serves_both_nodes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     )
     try:
         statuses = {}
-        deadline = time.monotonic() + 120
+        # Both nodes migrate and seed the full demo first (catalog, seals, accounts) before serving.
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline and len(statuses) < 2:
             for port in (base, base + 1):
                 try:
