@@ -7,9 +7,6 @@ better native type per dialect (JSON → JSONB on PostgreSQL) and keep every tim
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,29 +77,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-# SQLite allows one writer. A deferred transaction that reads and later writes fails at once with
-# "database is locked" when another writer committed in between (busy_timeout cannot help: its
-# snapshot is stale). Transactions that may write therefore start with BEGIN IMMEDIATE and queue for
-# the write lock up front; safe, read-only requests (GET/HEAD/OPTIONS) keep a deferred BEGIN.
-_sqlite_write_intent: ContextVar[bool] = ContextVar("zhengwu_sqlite_write_intent", default=True)
-
-
-@contextmanager
-def read_only_transactions(read_only: bool = True) -> Iterator[None]:
-    """Within this block, SQLite transactions start deferred (for read-only work).
-
-    Set in the same task that runs the work: the ASGI middleware does it per request, so the
-    thread-pool workers that run sync endpoints inherit it with the copied context.
-    """
-    token = _sqlite_write_intent.set(not read_only)
-    try:
-        yield
-    finally:
-        _sqlite_write_intent.reset(token)
-
-
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if _sqlite_write_intent.get() else "BEGIN")
+    conn.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str, *, echo: bool = False, static_pool: bool = False) -> Engine:

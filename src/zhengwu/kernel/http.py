@@ -16,13 +16,11 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from zhengwu.kernel.db import read_only_transactions
 from zhengwu.kernel.errors import DomainError, error_envelope, http_default
 from zhengwu.kernel.logging import current_trace_id, get_logger, reset_trace_id, set_trace_id
 
 log = get_logger("zhengwu.http")
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 _TRACEPARENT_RE = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -73,9 +71,7 @@ class CorrelationMiddleware:
             await send(message)
 
         try:
-            # GET/HEAD/OPTIONS only read: on SQLite their transactions need not queue for the write lock.
-            with read_only_transactions(scope["method"] in _SAFE_METHODS):
-                await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
             route_path = getattr(route, "path", "unmatched")
