@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -27,19 +28,65 @@ def node_env(name: str, data_dir: Path, port: int, upstream_port: int | None) ->
             "ZHENGWU_DIVISION_CODE": "000000" if national else "130000",
             "ZHENGWU_NODE_ID": name,
             "ZHENGWU_NODE_NAME": "国家政务服务平台（演示）" if national else "河北省政务服务平台（演示）",
-            "ZHENGWU_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            # Browsers share cookies across ports of one host: the national node answers as
+            # "localhost" so that logging in on one node never overwrites the other's session.
+            "ZHENGWU_PUBLIC_URL": f"http://{'localhost' if national else '127.0.0.1'}:{port}",
             "ZHENGWU_LOG_JSON": "false",
         }
     )
     # The demo never inherits a database from the caller's environment.
     env.pop("ZHENGWU_UPSTREAM_URL", None)
     if upstream_port is not None:
-        env["ZHENGWU_UPSTREAM_URL"] = f"http://127.0.0.1:{upstream_port}"
+        env["ZHENGWU_UPSTREAM_URL"] = f"http://localhost:{upstream_port}"
     return env
 
 
 def _run(args: list[str], env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "zhengwu", *args], env=env, check=True)  # noqa: S603
+
+
+def _try(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a wiring step; its failure is reported, not fatal (the nodes still serve)."""
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "zhengwu", *args], env=env, capture_output=True, text=True, check=False
+    )
+
+
+def wire_nodes(national_env: dict[str, str], province_env: dict[str, str]) -> list[str]:
+    """Join the province to the national exchange and set up trust transfer; returns problems found."""
+    problems: list[str] = []
+    # Exchange (X-Road-like joining): request, approve upstairs, install.
+    first = _try(["exchange", "join"], province_env)
+    if first.returncode != 0:
+        problems.append(f"exchange join: {first.stderr.strip()[-300:]}")
+    else:
+        _try(["exchange", "nodes", "approve", province_env["ZHENGWU_NODE_ID"]], national_env)
+        second = _try(["exchange", "join"], province_env)
+        if second.returncode != 0 or "joined" not in second.stdout:
+            problems.append(f"exchange join (install): {(second.stdout + second.stderr).strip()[-300:]}")
+    # Trust transfer (信任传递): the province is an OIDC client of the national node.
+    province_url = province_env["ZHENGWU_PUBLIC_URL"]
+    created = _try(
+        [
+            "identity", "clients", "create", "--name", "河北省政务服务平台", "--kind", "node",
+            "--grant", "authorization_code", "--redirect-uri", f"{province_url}/oidc/federation/callback",
+            "--backchannel-logout-uri", f"{province_url}/oidc/federation/backchannel-logout",
+            "--scope", "openid profile phone citizen_id", "--citizen-id", "--json",
+        ],
+        national_env,
+    )  # fmt: skip
+    try:
+        client = json.loads(created.stdout.strip().splitlines()[-1])
+        registered = _try(
+            ["identity", "upstream", "register", "--client-id", client["client_id"],
+             "--client-secret", client["client_secret"]],
+            province_env,
+        )  # fmt: skip
+        if registered.returncode != 0:
+            problems.append(f"identity upstream register: {registered.stderr.strip()[-300:]}")
+    except (ValueError, IndexError, KeyError):
+        problems.append(f"identity clients create: {created.stderr.strip()[-300:]}")
+    return problems
 
 
 def _wait_ready(url: str, timeout: float = 60.0) -> bool:
@@ -65,6 +112,10 @@ def run_demo(*, base_port: int = 8000, data_dir: str = "var") -> int:
         _run(["migrate"], envs[name])
         console.print(f"[bold]{name}[/bold]: 载入演示数据 / seeding demo data …")
         _run(["seed", "--demo"], envs[name])
+    console.print(
+        "[bold]national[/bold]: 核验用人口库、法人库（合成数据） / synthetic verification registries …"
+    )
+    _try(["exchange", "seed-registries"], envs["national"])
     procs: list[subprocess.Popen[bytes]] = []
 
     def _terminate(_signum: int, _frame: object) -> None:
@@ -85,12 +136,19 @@ def run_demo(*, base_port: int = 8000, data_dir: str = "var") -> int:
             if not _wait_ready(url):
                 console.print(f"[red]{name} did not start on {url}[/red]")
                 return 1
+        console.print("连接省级节点与国家节点 / joining the province to the national node …")
+        for problem in wire_nodes(envs["national"], envs["hebei"]):
+            console.print(f"[yellow]warning:[/yellow] {problem}")
+        # The worker reports the province's outbox upward; it logs warnings only (the servers log requests).
+        worker_env = {**envs["hebei"], "ZHENGWU_LOG_LEVEL": "WARNING"}
+        procs.append(subprocess.Popen([sys.executable, "-m", "zhengwu", "worker"], env=worker_env))
         console.rule("zhengwu demo")
         console.print(
             f"河北省政务服务平台 province node : http://127.0.0.1:{base_port}  (/_status, /api/docs)"
         )
         console.print(
-            f"国家政务服务平台 national node   : http://127.0.0.1:{base_port + 1}  (/_status, /api/docs)"
+            f"国家政务服务平台 national node   : http://localhost:{base_port + 1}  "
+            "(/_status, /api/docs, /exchange/overview)"
         )
         from zhengwu.seed import DEMO_ACCOUNTS
 

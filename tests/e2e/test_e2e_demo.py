@@ -65,7 +65,7 @@ def test_demo_serves_both_nodes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert len(statuses) == 2, "both nodes must answer /_status"
         assert statuses[base]["tier"] == "province" and statuses[base]["division_code"] == "130000"
-        assert statuses[base]["upstream_url"] == f"http://127.0.0.1:{base + 1}"
+        assert statuses[base]["upstream_url"] == f"http://localhost:{base + 1}"
         assert statuses[base + 1]["tier"] == "national" and statuses[base + 1]["division_code"] == "000000"
         assert statuses[base]["migration_revision"] == statuses[base + 1]["migration_revision"] is not None
         departments = httpx.get(
@@ -73,6 +73,19 @@ def test_demo_serves_both_nodes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         ).headers
         assert int(departments["x-total-count"]) >= 55
         assert (tmp_path / "var" / "hebei" / "zhengwu.db").exists()
+        # The demo wires the tiers: the province joined the national exchange and its worker reports
+        # the catalog upward; the province login page offers trust transfer from the national node.
+        received = 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and received == 0:
+            overview = httpx.get(f"http://127.0.0.1:{base + 1}/api/v1/exchange/overview", timeout=5).json()
+            nodes = {n["node_id"]: n for n in overview["nodes"]}
+            if nodes.get("hebei", {}).get("status") == "approved":
+                received = sum(t["applied"] for t in nodes["hebei"]["topics"])
+            time.sleep(1)
+        assert received > 0, "province records must reach the national node"
+        login = httpx.get(f"http://127.0.0.1:{base}/identity/login", timeout=5)
+        assert login.status_code == 200 and "使用国家政务服务平台账号登录" in login.text
     finally:
         proc.send_signal(signal.SIGINT)
         try:
