@@ -115,4 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from zhengwu.exchange import wiring as exchange_wiring
 
     exchange_wiring.install(app, settings, exchange_topics(settings))
+    from zhengwu.exchange.realname import ExchangeRealNameVerifier, runtime_getter
+
+    # Identity's real-name level 3 asks the registries through the exchange (identity never imports it).
+    app.state.real_name_verifier = ExchangeRealNameVerifier(runtime_getter(app))
     return app

@@ -11,6 +11,7 @@ from zhengwu.kernel.errors import (
     NotFound,
     TooManyRequests,
     Unauthorized,
+    UpstreamUnavailable,
     ValidationFailed,
 )
 
@@ -155,3 +156,24 @@ class UnsupportedMediaType(DomainError):
     status_code = 415
     code = "identity.unsupported_media_type"
     default_detail = "请求内容类型必须为 application/json"
+
+
+class RealNameMismatch(KeepsAudit, ValidationFailed):
+    """The registry did not confirm the account's name and identity number (or credit code)."""
+
+    code = "identity.real_name_mismatch"
+    default_detail = "实名核验未通过：姓名与身份证号码（或单位信息）与登记信息不一致，请核对后到窗口办理"
+
+
+class RealNameUnavailable(KeepsAudit, UpstreamUnavailable):
+    """The verification service could not be asked (not wired, not joined, upstream down, rate-limited)."""
+
+    code = "identity.real_name_unavailable"
+    default_detail = "实名核验服务暂时不可用，请稍后再试"
+
+
+class RealNameNotApplicable(Conflict):
+    """Only natural and legal person accounts are verified against the registries."""
+
+    code = "identity.real_name_not_applicable"
+    default_detail = "该类账号不适用实名核验"

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import mfa, reset, service
+from zhengwu.identity import mfa, realname, reset, service
 from zhengwu.identity.audit import events_for_account
 from zhengwu.identity.context import configure
 from zhengwu.identity.deps import (
@@ -265,6 +265,25 @@ def reveal_own_citizen_id(
         db, auth.account, reader="owner", purpose="本人查看", meta=request_meta(request)
     )
     return {"citizen_id": value}
+
+
+def real_name_verifier(request: Request) -> realname.RealNameVerifier | None:
+    """The registry verifier the composition root installed (None: the service answers 503)."""
+    verifier: realname.RealNameVerifier | None = getattr(request.app.state, "real_name_verifier", None)
+    return verifier
+
+
+@router.post("/me/real-name-verification", response_model=AccountRead)
+def verify_own_real_name(
+    request: Request,
+    auth: RequiredSession,
+    db: DbSession,
+    verifier: Annotated[realname.RealNameVerifier | None, Depends(real_name_verifier)],
+) -> AccountRead:
+    """Match one's own name and ID number (or enterprise data) against the registry: level 2 → 3."""
+    with keeping_audit(db):
+        realname.verify_real_name(db, auth.account, verifier, meta=request_meta(request))
+    return account_read(auth.account)
 
 
 @router.post("/mfa/enrol", response_model=EnrolmentRead)
