@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import mfa, reset, service
+from zhengwu.identity import mfa, realname, reset, service
 from zhengwu.identity.audit import events_for_account, record_auth_event
 from zhengwu.identity.deps import (
     Authenticated,
@@ -22,7 +22,7 @@ from zhengwu.identity.deps import (
 from zhengwu.identity.errors import CsrfFailed, SessionExpired
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, UserSession
-from zhengwu.identity.routes import FRESH, account_read, notifier_of
+from zhengwu.identity.routes import FRESH, account_read, notifier_of, real_name_verifier
 from zhengwu.identity.web import (
     TEMPLATES,
     attach_csrf_cookie,
@@ -60,6 +60,8 @@ EVENT_LABELS = {
     "agent_granted": "获得经办授权",
     "token_issued": "向应用签发令牌",
     "csrf": "页面令牌校验失败",
+    "real_name_verification": "实名核验（人口库/法人库比对）",
+    "real_name_level": "实名等级变更",
 }
 
 
@@ -360,7 +362,7 @@ def _auth_or_login(request: Request, db: Session) -> Authenticated | RedirectRes
 
 
 @router.get("/account", response_class=HTMLResponse)
-def account_page(request: Request, db: DbSession, registered: int = 0) -> Response:
+def account_page(request: Request, db: DbSession, registered: int = 0, verified: int = 0) -> Response:
     """The citizen's own account: level, masked identifiers, enterprises, second factor, recent events."""
     auth = _auth_or_login(request, db)
     if isinstance(auth, RedirectResponse):
@@ -376,9 +378,33 @@ def account_page(request: Request, db: DbSession, registered: int = 0) -> Respon
             "claims": service.account_claims(db, auth.account, session=auth.session),
             "enterprises": service.agent_authorizations(db, auth.account.id),
             "events": [(e, EVENT_LABELS.get(e.event_type, e.event_type)) for e in events],
-            "notice": "注册成功，您已登录（实名等级二级）" if registered else None,
+            "notice": "注册成功，您已登录（实名等级二级）"
+            if registered
+            else ("实名核验通过，实名等级已提升为三级" if verified else None),
+            "can_verify": auth.account.kind in ("natural", "legal")
+            and auth.account.real_name_level < RealNameLevel.REGISTRY_MATCHED,
         },
     )
+
+
+@router.post("/real-name-verification", response_class=HTMLResponse)
+def real_name_verification_submit(request: Request, db: DbSession, csrf_token: str = Form("")) -> Response:
+    """Match one's own data against the registry (实名核验, level 2 → 3)."""
+    auth = _auth_or_login(request, db)
+    if isinstance(auth, RedirectResponse):
+        return auth
+    try:
+        check_csrf(request, csrf_token)
+        realname.verify_real_name(db, auth.account, real_name_verifier(request), meta=request_meta(request))
+    except DomainError as exc:
+        return _fail(
+            request,
+            db,
+            exc,
+            "identity/message.html",
+            {"title": "实名核验未完成", "link": "/identity/account"},
+        )
+    return _redirect("/identity/account?verified=1")
 
 
 @router.post("/acting-for", response_class=HTMLResponse)
