@@ -87,6 +87,11 @@ def guide(dept_code: str, catalog_code: str = PASSPORT, **overrides: Any) -> dic
         "special_procedure": "无",
         "is_single_login": "1",
         "app_is_single_login": "1",
+        "is_entry_center": "1",
+        "is_express": "1",
+        "is_online": "0",
+        "is_pay_online": "1",
+        "result_type": "10",
         "online_handle_depth": "1^2^3",
         "user_topic_type": "出入境",
         "materials": [

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from catalog_kit import PASSPORT, guide, make_basic, make_department, staff_cookie
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from zhengwu.catalog.importexport import export_file
 from zhengwu.identity.deps import COOKIE
 from zhengwu.kernel.codes import make_task_code
 
@@ -141,6 +144,29 @@ def test_field_level_errors_in_the_envelope(client: Any, world: dict[str, Any]) 
     code = draft.json()["guide"]["task_code"]
     refused = staff.post(f"{BASE}/tasks/{code}/publish")
     assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["transact_addr"]
+
+
+def test_handle_area_travels_as_a_code_with_its_name(
+    client: Any, world: dict[str, Any], tmp_path: Path, session_factory: sessionmaker[Session]
+) -> None:
+    staff = as_(client, world["dept"])
+    wrong = staff.post(f"{BASE}/tasks", json=guide(world["city"].credit_code, handle_area="全城通办"))
+    assert wrong.status_code == 422
+    (error,) = wrong.json()["errors"]
+    assert error["field"] == "handle_area" and error["reason"].startswith("通办范围取值“全城通办”无效")
+    created = staff.post(f"{BASE}/tasks", json=guide(world["city"].credit_code, handle_area="全省通办"))
+    assert created.status_code == 201, created.json()
+    staff_guide = created.json()["guide"]
+    assert (staff_guide["handle_area"], staff_guide["handle_area_name"]) == ("3", "全省通办")
+    code = staff_guide["task_code"]
+    assert staff.patch(f"{BASE}/tasks/{code}", json={"handle_area": "6"}).status_code == 200
+    assert staff.post(f"{BASE}/tasks/{code}/publish").status_code == 200
+    public = as_(client, None).get(f"{BASE}/items/{code}").json()
+    assert (public["handle_area"], public["handle_area_name"]) == ("6", "本行政区域")
+    # Exports carry the code (the importer reads it back).
+    export_file(session_factory, tmp_path / "out.jsonl")
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [row["handle_area"] for row in lines if row.get("task_code") == code] == ["6"]
 
 
 def test_directory_synonyms_and_validation_for_platform_admins(client: Any, world: dict[str, Any]) -> None:

@@ -51,6 +51,16 @@ IS_NEED = {"1": "必要", "2": "非必要", "3": "容缺后补"}
 MATERIAL_FORMATS = {"1": "纸质", "2": "电子", "3": "纸质+电子"}
 MATERIAL_TYPES = {"1": "原件", "2": "复印件", "3": "原件和复印件"}
 RESULT_TYPES = {"10": "证照", "20": "批文", "30": "其他"}
+# 通办范围 (handle_area): the national column is varchar(2), so a code, not free text. UNCERTAIN: no
+# public source confirms the numbering; the names follow the State Council's 全国通办/跨省通办 wording.
+HANDLE_AREAS = {
+    "1": "全国通办",
+    "2": "跨省通办",
+    "3": "全省通办",
+    "4": "全市通办",
+    "5": "全县通办",
+    "6": "本行政区域",
+}
 FLAGS = {"1": "是", "0": "否"}
 
 # Service objects for the public filter: 个人 = 自然人, 法人 = every organisation type.
@@ -187,8 +197,8 @@ UNIFIED_FIELDS: tuple[str, ...] = (
     "accept_stand",
 )
 
-# Required elements (NOT NULL in up_task_general_basic; standards §1.5). 公共服务 items may leave the
-# time limits empty and have no 权力来源.
+# Required elements (NOT NULL in up_task_general_basic and _extend; standards §1.5). 公共服务 items may
+# leave the time limits empty and have no 权力来源.
 REQUIRED_GENERAL: tuple[str, ...] = (
     "task_name",
     "task_type",
@@ -213,6 +223,12 @@ REQUIRED_GENERAL: tuple[str, ...] = (
     "special_procedure",
     "is_single_login",
     "app_is_single_login",
+    # NOT NULL in up_task_general_extend / up_task_public_extend
+    "is_entry_center",
+    "is_express",
+    "is_online",
+    "is_pay_online",
+    "result_type",
 )
 REQUIRED_PUBLIC: tuple[str, ...] = tuple(
     f

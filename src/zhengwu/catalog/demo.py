@@ -245,7 +245,7 @@ def task_row(
         "is_single_login": "1",
         "app_is_single_login": "1",
         "is_entry_center": "1",
-        "handle_area": "全省通办" if item.online == "1^2^3^4^5^6" else "本行政区域",
+        "handle_area": "3" if item.online == "1^2^3^4^5^6" else "6",  # 全省通办 / 本行政区域
         "result_type": item.result[1] if item.result[0] else None,
         "result_name": item.result[0] or None,
         "is_schedule": "1",

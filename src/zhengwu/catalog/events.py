@@ -30,7 +30,7 @@ def emit_directory(session: Session, snapshot: Mapping[str, Any], *, first: bool
     emit(
         session,
         DIRECTORY_TOPIC,
-        dict(snapshot),
+        national.directory_payload(snapshot),
         key=snapshot["catalog_code"],
         operation="I" if first else "U",
     )

@@ -149,7 +149,7 @@ class TaskItem(IdMixin, Base):
 
     # up_task_general_extend / up_task_public_extend
     is_entry_center: Mapped[str | None] = mapped_column(String(1))
-    handle_area: Mapped[str | None] = mapped_column(String(200))
+    handle_area: Mapped[str | None] = mapped_column(String(2))  # code of codetables.HANDLE_AREAS
     other_dept: Mapped[str | None] = mapped_column(String(500))
     service_type: Mapped[str | None] = mapped_column(String(500))
     limit_explain: Mapped[str | None] = mapped_column(Text)

@@ -99,23 +99,68 @@ def content_key(guide: Mapping[str, Any]) -> tuple[Any, ...]:
     return scalars, lists
 
 
+# Columns that differ in type between the catalog's vocabulary and the national DDL: the 承诺办结时限单位
+# is an int column in up_task_*_basic (the catalog keeps the code as text, like 法定办结时限单位), and
+# datetime columns travel as Beijing ``yyyyMMddHHmmss`` (conventions §13).
+_INT_COLUMNS = frozenset({"promise_type"})
+_DATE_COLUMNS = frozenset({"plan_effective_date", "plan_cancel_date"})
+# Columns of the *_general_* tables that the *_public_* tables do not have.
+_NOT_PUBLIC = {"basic": ("power_source",), "extend": ("limit_explain",)}
+
+
+def _national(payload: dict[str, Any]) -> dict[str, Any]:
+    for name in _INT_COLUMNS:
+        value = payload.get(name)
+        if isinstance(value, str) and value.isdigit():
+            payload[name] = int(value)
+    for name in _DATE_COLUMNS:
+        value = payload.get(name)
+        if isinstance(value, str) and value:
+            payload[name] = date.fromisoformat(value[:10]).strftime("%Y%m%d000000")
+        elif isinstance(value, date):
+            payload[name] = value.strftime("%Y%m%d000000")
+    return payload
+
+
+def with_names(guide: Mapping[str, Any]) -> dict[str, Any]:
+    """A guide for people: ``handle_area_name`` beside the 通办范围 code (a guide published before the
+    column became a code may still hold the name itself)."""
+    data = dict(guide)
+    value = data.get("handle_area")
+    if value in ct.HANDLE_AREAS:
+        data["handle_area_name"] = ct.HANDLE_AREAS[value]
+    else:
+        code = next((k for k, v in ct.HANDLE_AREAS.items() if v == value), None)
+        data["handle_area"], data["handle_area_name"] = (code, value) if code else (value, None)
+    return data
+
+
 def topic(family: str, table: str) -> str:
     """Outbox topic of a national table (``catalog.up_task_general_basic`` …)."""
     return f"catalog.up_task_{family}_{table}" if family else f"catalog.up_task_{table}"
+
+
+def directory_payload(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``up_task_directory`` row of a directory snapshot (national types)."""
+    return _national({name: snapshot.get(name) for name in ct.DIRECTORY_FIELDS})
 
 
 def basic_payload(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     """The ``up_task_*_basic`` row of a guide snapshot."""
     payload = {name: snapshot.get(name) for name in ct.BASIC_FIELDS}
     if snapshot.get("task_type") == ct.PUBLIC_SERVICE_TYPE:
-        payload.pop("power_source", None)  # not a column of up_task_public_basic
-    return payload
+        for name in _NOT_PUBLIC["basic"]:
+            payload.pop(name, None)
+    return _national(payload)
 
 
 def extend_payload(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     """The ``up_task_*_extend`` row of a guide snapshot."""
     payload = {"task_code": snapshot.get("task_code")}
     payload.update({name: snapshot.get(name) for name in ct.EXTEND_FIELDS})
+    if snapshot.get("task_type") == ct.PUBLIC_SERVICE_TYPE:
+        for name in _NOT_PUBLIC["extend"]:
+            payload.pop(name, None)
     return payload
 
 

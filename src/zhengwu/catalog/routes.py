@@ -11,7 +11,7 @@ from zhengwu.catalog import codetables as ct
 from zhengwu.catalog import service
 from zhengwu.catalog.access import Staff
 from zhengwu.catalog.errors import ItemNotFound
-from zhengwu.catalog.national import task_snapshot
+from zhengwu.catalog.national import task_snapshot, with_names
 from zhengwu.catalog.schemas import (
     DiffRead,
     DirectoryCreate,
@@ -101,7 +101,7 @@ def search_items(
 @router.get("/items/{task_code}", response_model=GuideRead)
 def get_item(task_code: TaskCodePath, session: DbSession) -> dict[str, Any]:
     """The published service guide of an implementation item (办事指南), national column names."""
-    return service.get_public_item(session, task_code)
+    return with_names(service.get_public_item(session, task_code))
 
 
 # basic catalog (platform administrators) --------------------------------------------------------
@@ -260,7 +260,10 @@ def list_tasks(
 
 def _staff_read(item: Any) -> StaffTaskRead:
     return StaffTaskRead(
-        status=item.status, dirty=item.dirty, task_version=item.task_version, guide=task_snapshot(item)
+        status=item.status,
+        dirty=item.dirty,
+        task_version=item.task_version,
+        guide=with_names(task_snapshot(item)),
     )
 
 

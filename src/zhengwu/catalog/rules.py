@@ -73,34 +73,114 @@ class Checked:
         return not self.problems
 
 
-TEXT_LIMITS = {
-    "task_name": 1000,
-    "dept_name": 200,
-    "entrust_name": 200,
-    "local_task_code": 50,
+# Lengths (varchar(n), characters) of the national 前置库 columns the catalog emits: the DDL of
+# up_task_directory and the up_task_{general|public}_{basic|extend|material|fee_project|questions}
+# tables (standards §1.4–1.5). Where one name has several lengths the shortest is kept (remark: 256 in
+# *_material, 1000 in *_fee_project; result_type: 30 general, 2 public). The receiving side keeps its
+# own copy in zhengwu.exchange.national, which the catalog may not import (layering); the test
+# tests/catalog/test_catalog_national_limits.py holds the two equal.
+NATIONAL_LENGTHS: dict[str, int] = {
+    # up_task_directory and the columns every task table shares
+    "catalog_code": 12,
     "local_catalog_code": 50,
-    "link_addr": 500,
+    "task_name": 1000,
+    "task_type": 2,
+    "task_state": 2,
+    "use_level": 11,
+    "by_law": 256,
+    "task_code": 36,
+    "local_task_code": 50,
+    "task_handle_item": 50,
+    "task_guid": 50,
+    "dept_code": 50,
+    "dept_name": 200,
+    "dept_type": 2,
+    "entrust_name": 100,
+    "handle_flow": 256,
+    "link_way": 256,
+    "supervise_way": 256,
+    # *_basic guide columns
+    "accept_condition": 256,
+    "anticipate_explain": 256,
+    "anticipate_type": 2,
+    "promise_explain": 256,
+    "power_source": 2,
+    "handle_type": 5,
+    "transact_addr": 500,
+    "transact_time": 500,
+    "is_fee": 2,
+    "fee_basis": 256,
+    "server_type": 32,
+    "project_type": 2,
+    "special_procedure": 500,
+    "link_addr": 256,
     "mobile_terminal_url": 500,
-    "handle_area": 200,
-    "other_dept": 500,
+    "is_single_login": 2,
+    "app_is_single_login": 2,
+    # *_extend
+    "is_entry_center": 2,
+    "handle_area": 2,
+    "other_dept": 200,
     "service_type": 500,
-    "result_name": 500,
-    "result_guid": 64,
-    "user_topic_type": 200,
-    "corp_topic_type": 200,
-    "online_handle_url": 500,
+    "limit_explain": 256,
+    "result_type": 2,
+    "result_name": 200,
+    "result_guid": 256,
+    "is_schedule": 2,
+    "is_pay_online": 2,
+    "is_express": 2,
+    "is_service_terminals": 2,
+    "user_topic_type": 40,
+    "corp_topic_type": 40,
+    "is_online": 2,
+    "online_handle_depth": 20,
+    "online_handle_url": 256,
+    "limit_scene_explain": 1000,
     "town_code": 18,
-    "town_name": 100,
+    "town_name": 200,
     "village_code": 18,
-    "village_name": 100,
+    "village_name": 200,
     "extend_field": 2000,
-    "material_name": 500,
-    "page_format": 20,
+    # *_material, *_fee_project, *_questions
+    "material_name": 200,
+    "is_need": 2,
+    "material_format": 2,
+    "material_type": 2,
+    "page_format": 200,
+    "source_type": 2,
     "source_explain": 500,
+    "form_guid": 256,
+    "example_guid": 256,
+    "fill_explain": 500,
+    "accept_stand": 256,
+    "remark": 256,
+    "fee_name": 200,
+    "fee_stand": 256,
+    "is_desc": 2,
+    "desc_explain": 256,
+    "question": 1000,
+    "answer": 256,
+}
+# Columns the catalog fills itself (codes it derives, ids, the registry's name of the body) and the
+# longest value it puts there.
+DERIVED_LENGTHS: dict[str, int] = {
+    "task_code": 31,  # credit code + level + 基本编码
+    "task_handle_item": 33,  # 实施编码 + two-digit sequence
+    "task_guid": 32,  # row id (uuid hex)
+    "catalog_code": 12,
+    "dept_code": 18,  # a credit code
+    "dept_name": 200,  # orgs_department.name
+    "task_state": 1,
+}
+# Text columns the catalog stores narrower than the national column, and catalog-only columns.
+_OWN_LIMITS = {
+    "town_name": 100,
+    "village_name": 100,
+    "page_format": 20,
+    "result_guid": 64,  # sm3 digest of a stored file
     "form_guid": 64,
     "example_guid": 64,
     "license_type_code": 64,
-    "fee_name": 500,
     "handle_item_name": 500,
 }
 LONG_TEXT_LIMIT = 20000  # Text columns: generous, but a bound (no 2 GB cell reaches the database)
@@ -113,6 +193,7 @@ CODE_FIELDS: dict[str, dict[str, str]] = {
     "project_type": ct.PROJECT_TYPES,
     "result_type": ct.RESULT_TYPES,
     "task_state": ct.TASK_STATES,
+    "handle_area": ct.HANDLE_AREAS,
 }
 FLAG_FIELDS = frozenset(
     {
@@ -133,6 +214,12 @@ MULTI_FIELDS: dict[str, dict[str, str]] = {
     "online_handle_depth": ct.ONLINE_DEPTHS,
     "handle_type": ct.HANDLE_TYPES,
 }
+_CHILD_CODES: dict[str, Mapping[str, str]] = {
+    "is_need": ct.IS_NEED,
+    "material_format": ct.MATERIAL_FORMATS,
+    "material_type": ct.MATERIAL_TYPES,
+    "source_type": ct.SOURCE_TYPES,
+}
 INT_FIELDS = frozenset({"anticipate_day", "promise_day", "limit_scene_num", "page_num", "task_version"})
 DATE_FIELDS = frozenset({"plan_effective_date", "plan_cancel_date"})
 MAX_DAYS = 3650  # ten years: anything longer is a typing error, not a time limit
@@ -143,6 +230,49 @@ _MULTI_SPLIT = re.compile(r"[\^,，、;；|\s]+")
 _MULTI_CANONICAL: dict[str, set[str]] = {}
 _MULTI_MEMO_LIMIT = 4096
 _CODE_CLEAN = str.maketrans("", "", " \t")
+_CODED = frozenset({*CODE_FIELDS, *FLAG_FIELDS, *MULTI_FIELDS, *_CHILD_CODES, "use_level"})
+# Length limit of every free-text column: the national length unless the catalog's own is narrower.
+TEXT_LIMITS: dict[str, int] = {
+    name: min(length, _OWN_LIMITS.get(name, length))
+    for name, length in NATIONAL_LENGTHS.items()
+    if name not in _CODED
+} | {name: limit for name, limit in _OWN_LIMITS.items() if name not in NATIONAL_LENGTHS}
+
+
+def text_limit(name: str) -> int:
+    """The most characters a free-text column may hold (never more than its national column)."""
+    return TEXT_LIMITS.get(name, LONG_TEXT_LIMIT)
+
+
+def max_length(name: str) -> int | None:
+    """The longest value the rules can produce for a column (None: not a text or code column)."""
+    if name in DERIVED_LENGTHS:
+        return DERIVED_LENGTHS[name]
+    table = CODE_FIELDS.get(name) or _CHILD_CODES.get(name)
+    if table is not None:
+        return max(len(code) for code in table)
+    if name in FLAG_FIELDS:
+        return 1
+    if name in MULTI_FIELDS or name == "use_level":
+        every = MULTI_FIELDS.get(name, ct.USE_LEVELS)
+        return min(len("^".join(every)), NATIONAL_LENGTHS[name])  # clean_multi bounds the joined value
+    if name in INT_FIELDS or name in DATE_FIELDS:
+        return None
+    return text_limit(name)
+
+
+def _check_national_lengths() -> None:
+    # The catalog must never accept what the national node refuses (a too-long value there means a
+    # refused row and an operator fixing it by hand).
+    for name, length in NATIONAL_LENGTHS.items():
+        allowed = max_length(name)
+        if allowed is not None and allowed > length:
+            raise RuntimeError(
+                f"catalog rules allow {allowed} characters for {name}, national column {length}"
+            )
+
+
+_check_national_lengths()
 
 
 def _text(value: Any) -> str | None:
@@ -162,7 +292,7 @@ def clean_text(checked: Checked, name: str, value: Any) -> str | None:
         stripped = value.strip()
         if not stripped:
             return None
-        if len(stripped) <= TEXT_LIMITS.get(name, LONG_TEXT_LIMIT) and "\x00" not in stripped:
+        if len(stripped) <= text_limit(name) and "\x00" not in stripped:
             return stripped
     if isinstance(value, (dict, list, tuple, set, bytes)):
         checked.add(name, "type", f"{ct.label(name)}应为文本", f"{name} must be text")
@@ -170,7 +300,7 @@ def clean_text(checked: Checked, name: str, value: Any) -> str | None:
     text = _text(value)
     if text is None:
         return None
-    limit = TEXT_LIMITS.get(name, LONG_TEXT_LIMIT)
+    limit = text_limit(name)
     if len(text) > limit:
         checked.add(
             name,
@@ -254,6 +384,15 @@ def clean_multi(checked: Checked, name: str, value: Any, table: Mapping[str, str
     if not codes:
         return None
     canonical = "^".join(sorted(codes, key=lambda c: (len(c), c)))
+    limit = NATIONAL_LENGTHS.get(name)
+    if limit is not None and len(canonical) > limit:
+        checked.add(
+            name,
+            "too_long",
+            f"{ct.label(name)}取值过多：“{canonical}”超过国家前置库该字段的{limit}个字符",
+            f"{name} {canonical!r} is longer than the national column ({limit})",
+        )
+        return None
     memo = _MULTI_CANONICAL.setdefault(name, set())
     if len(memo) < _MULTI_MEMO_LIMIT:
         memo.add(canonical)
@@ -498,13 +637,9 @@ def check_children(checked: Checked, raw: Mapping[str, Any]) -> None:
             item["is_need"] = "1"  # 必要 unless said otherwise
 
 
-_CHILD_CODES: dict[str, Mapping[str, str]] = {
-    "is_need": ct.IS_NEED,
-    "material_format": ct.MATERIAL_FORMATS,
-    "material_type": ct.MATERIAL_TYPES,
-    "source_type": ct.SOURCE_TYPES,
-}
 MAX_CHILDREN = 200
+# NOT NULL columns of the national child tables besides the row's name (*_fee_project, *_questions).
+_CHILD_REQUIRED: dict[str, tuple[str, ...]] = {"fee_projects": ("fee_stand",), "questions": ("answer",)}
 
 
 @cache
@@ -560,8 +695,9 @@ def _rows(
             sub.add(
                 name_field, "required", f"缺少必填要素：{ct.label(name_field)}", f"{name_field} is missing"
             )
-        if key == "questions" and row.get("answer") is None:
-            sub.add("answer", "required", "缺少必填要素：解答", "answer is missing")
+        for required in _CHILD_REQUIRED.get(key, ()):
+            if row.get(required) is None and not any(p.field == required for p in sub.problems):
+                sub.add(required, "required", f"缺少必填要素：{ct.label(required)}", f"{required} is missing")
         if sub.problems:
             for problem in sub.problems:
                 checked.add(

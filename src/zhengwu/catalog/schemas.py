@@ -162,6 +162,8 @@ _GUIDE_FIELDS: dict[str, Any] = {
     for n in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS)
 }
 _GUIDE_FIELDS.update(
+    handle_area=(str | None, Field(default=None, description="通办范围（代码，见 handle_area_name）")),
+    handle_area_name=(str | None, Field(default=None, description="通办范围名称，如 全省通办")),
     division_code=(str | None, Field(default=None, description="实施主体所在行政区划代码")),
     materials=(list[MaterialRead], Field(default_factory=list, description="申请材料")),
     fee_projects=(list[FeeProjectRead], Field(default_factory=list, description="收费项目")),
