@@ -11,11 +11,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from zhengwu.commands.seals import actor, fail, node_session, read_file, settings
+from zhengwu.commands.seals import ReportingGroup, actor, fail, node_session, read_file, settings
 from zhengwu.kernel.errors import DomainError
 
-app = typer.Typer(help="证书体系 / the node's SM2 PKI: CA, trust anchors, CRLs.", no_args_is_help=True)
-trust_app = typer.Typer(help="受信任的外部根证书 / external CA roots this node trusts.", no_args_is_help=True)
+# ReportingGroup: PkiError / CryptoError / domain errors of any command become a message and exit 1.
+app = typer.Typer(
+    cls=ReportingGroup, help="证书体系 / the node's SM2 PKI: CA, trust anchors, CRLs.", no_args_is_help=True
+)
+trust_app = typer.Typer(
+    cls=ReportingGroup,
+    help="受信任的外部根证书 / external CA roots this node trusts.",
+    no_args_is_help=True,
+)
 app.add_typer(trust_app, name="trust")
 console = Console()
 err_console = Console(stderr=True)

@@ -13,17 +13,61 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
+from typer.core import TyperGroup
 
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.errors import DomainError
 
-app = typer.Typer(
-    help="电子印章 / electronic seals: registry, OFD signing, verification.", no_args_is_help=True
-)
 console = Console()
 err_console = Console(stderr=True)
+
+
+def fail(exc: DomainError) -> NoReturn:
+    """Print a domain error in Chinese (and English) and exit 1."""
+    fail_with(exc.detail, exc.detail_en)
+
+
+def fail_with(detail_zh: str, detail_en: str | None = None) -> NoReturn:
+    """Print a message in Chinese (and English) on stderr and exit 1."""
+    english = f" ({escape(detail_en)})" if detail_en and detail_en != detail_zh else ""
+    err_console.print(f"[red]{escape(detail_zh)}[/red]{english}")
+    raise typer.Exit(1)
+
+
+class ReportingGroup(TyperGroup):
+    """A command group whose commands answer expected failures with a message and exit status 1.
+
+    Domain errors, and the PKI and crypto kernels' input errors (``PkiError``, ``CryptoError``: bad
+    certificates, CSRs, keys, a request a PKI rule forbids) are the operator's to fix, not a traceback.
+    """
+
+    def invoke(self, ctx: Any) -> Any:  # ctx: the click Context typer vendors (typer._click, private)
+        """Run the command; report expected errors instead of raising them."""
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            fail(exc)
+        except ValueError as exc:
+            # Imported here: both modules are loaded already when one of their errors is raised, and
+            # the CLI starts faster without the PKI package.
+            from zhengwu.kernel.crypto.errors import CryptoError
+            from zhengwu.kernel.pki.errors import PkiError
+
+            if isinstance(exc, PkiError):
+                fail_with(exc.message_zh, exc.message)
+            if isinstance(exc, CryptoError):
+                fail_with("密码运算失败或密钥、签名数据无效", str(exc))  # messages never hold key material
+            raise
+
+
+app = typer.Typer(
+    cls=ReportingGroup,
+    help="电子印章 / electronic seals: registry, OFD signing, verification.",
+    no_args_is_help=True,
+)
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -84,12 +128,6 @@ def actor() -> str:
         return f"cli:{getpass.getuser()}"[:100]
     except (KeyError, OSError):
         return "cli"
-
-
-def fail(exc: DomainError) -> NoReturn:
-    """Print a domain error in Chinese (and English) and exit 1."""
-    err_console.print(f"[red]{exc.detail}[/red]" + (f" ({exc.detail_en})" if exc.detail_en else ""))
-    raise typer.Exit(1) from exc
 
 
 def read_file(path: Path, what: str) -> bytes:

@@ -52,6 +52,7 @@ from zhengwu.seals.errors import (
     CertificateRequestInvalid,
     PkiAlreadyInitialized,
     PkiNotInitialized,
+    RevocationRefused,
     TrustAnchorInvalid,
     TrustAnchorNotFound,
 )
@@ -446,7 +447,11 @@ def revoke_certificate(
     if row.status == "revoked":
         return None
     if row.issuer_id is None:
-        raise PkiError("a root CA is not revoked through its own CRL", "根证书不能通过撤销列表撤销")
+        # RFC 5280 §6.1: a trust anchor is not checked against a CRL; relying parties drop it instead.
+        raise RevocationRefused(
+            "根证书不能通过撤销列表撤销；如需停用，请让依赖方移除对它的信任",
+            detail_en="a root CA is not revoked through its own CRL; relying parties must stop trusting it",
+        )
     now = _now(at)
     row.status = "revoked"
     row.revoked_at = now

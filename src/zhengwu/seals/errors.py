@@ -67,6 +67,14 @@ class CertificateNotFound(SealError):
     default_detail = "证书不存在"
 
 
+class RevocationRefused(SealError):
+    """A certificate that cannot be revoked this way (a root CA is not listed on its own CRL)."""
+
+    status_code = 409
+    code = "seals.revocation_refused"
+    default_detail = "该证书不能撤销"
+
+
 class CertificateRequestInvalid(SealError):
     """A CSR does not parse, is not SM2 or its self-signature does not verify."""
 
