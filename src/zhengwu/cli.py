@@ -131,11 +131,14 @@ def demo(
         int, typer.Option(help="Province node port; the national node uses the next one.")
     ] = 8000,
     data_dir: Annotated[str, typer.Option(help="Where both nodes keep their data.")] = "var",
+    transport: Annotated[
+        str, typer.Option(help="How the province reports upward: http (signed batches) or frontdb (前置库).")
+    ] = "http",
 ) -> None:
     """Migrate, seed and start a Hebei province node and a national node on loopback (Ctrl-C stops both)."""
     from zhengwu.demo import run_demo
 
-    raise typer.Exit(run_demo(base_port=base_port, data_dir=data_dir))
+    raise typer.Exit(run_demo(base_port=base_port, data_dir=data_dir, transport=transport))
 
 
 @departments_app.command("list")

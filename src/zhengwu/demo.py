@@ -16,8 +16,18 @@ from rich.console import Console
 console = Console()
 
 
-def node_env(name: str, data_dir: Path, port: int, upstream_port: int | None) -> dict[str, str]:
-    """Environment for one demo node."""
+TRANSPORTS = ("http", "frontdb")
+
+
+def frontdb_url(data_dir: Path) -> str:
+    """The 前置库 both demo nodes share in frontdb mode (one SQLite file under the data dir)."""
+    return f"sqlite:///{(data_dir / 'frontdb.db').as_posix()}"
+
+
+def node_env(
+    name: str, data_dir: Path, port: int, upstream_port: int | None, *, transport: str = "http"
+) -> dict[str, str]:
+    """Environment for one demo node; ``transport`` chooses how the province reports upward."""
     env = dict(os.environ)
     national = upstream_port is None
     env.update(
@@ -34,10 +44,20 @@ def node_env(name: str, data_dir: Path, port: int, upstream_port: int | None) ->
             "ZHENGWU_LOG_JSON": "false",
         }
     )
-    # The demo never inherits a database from the caller's environment.
-    env.pop("ZHENGWU_UPSTREAM_URL", None)
+    # The demo never inherits a database or exchange wiring from the caller's environment.
+    for key in ("ZHENGWU_UPSTREAM_URL", "ZHENGWU_FRONTDB_URL", "ZHENGWU_EXCHANGE__TRANSPORT",
+                "ZHENGWU_EXCHANGE__FRONTDB_URL", "ZHENGWU_EXCHANGE__FRONTDB_PEER"):  # fmt: skip
+        env.pop(key, None)
     if upstream_port is not None:
         env["ZHENGWU_UPSTREAM_URL"] = f"http://localhost:{upstream_port}"
+    if transport == "frontdb":
+        # Both nodes open the same 前置库: the province writes up_* rows (and reads dn_* feedback),
+        # the national node reads the province's up_* rows as sender "hebei" (its node id).
+        env["ZHENGWU_EXCHANGE__FRONTDB_URL"] = frontdb_url(data_dir)
+        if national:
+            env["ZHENGWU_EXCHANGE__FRONTDB_PEER"] = "hebei"
+        else:
+            env["ZHENGWU_EXCHANGE__TRANSPORT"] = "frontdb"
     return env
 
 
@@ -101,11 +121,14 @@ def _wait_ready(url: str, timeout: float = 60.0) -> bool:
     return False
 
 
-def run_demo(*, base_port: int = 8000, data_dir: str = "var") -> int:
+def run_demo(*, base_port: int = 8000, data_dir: str = "var", transport: str = "http") -> int:
     """Prepare and start both nodes; block until Ctrl-C, then stop both. Returns an exit code."""
+    if transport not in TRANSPORTS:
+        console.print(f"[red]unknown transport {transport!r}: http or frontdb[/red]")
+        return 2
     root = Path(data_dir).resolve()
     nodes = [("national", base_port + 1, None), ("hebei", base_port, base_port + 1)]
-    envs = {name: node_env(name, root, port, up) for name, port, up in nodes}
+    envs = {name: node_env(name, root, port, up, transport=transport) for name, port, up in nodes}
     for name, _port, _up in nodes:
         (root / name).mkdir(parents=True, exist_ok=True)
         console.print(f"[bold]{name}[/bold]: 迁移数据库 / migrating …")
@@ -116,6 +139,11 @@ def run_demo(*, base_port: int = 8000, data_dir: str = "var") -> int:
         "[bold]national[/bold]: 核验用人口库、法人库（合成数据） / synthetic verification registries …"
     )
     _try(["exchange", "seed-registries"], envs["national"])
+    if transport == "frontdb":
+        from zhengwu.exchange.transports.frontdb import FrontDb
+
+        # Created once here: two workers creating the schema of one SQLite file at once could collide.
+        FrontDb(frontdb_url(root)).dispose()
     procs: list[subprocess.Popen[bytes]] = []
 
     def _terminate(_signum: int, _frame: object) -> None:
@@ -139,10 +167,17 @@ def run_demo(*, base_port: int = 8000, data_dir: str = "var") -> int:
         console.print("连接省级节点与国家节点 / joining the province to the national node …")
         for problem in wire_nodes(envs["national"], envs["hebei"]):
             console.print(f"[yellow]warning:[/yellow] {problem}")
-        # The worker reports the province's outbox upward; it logs warnings only (the servers log requests).
-        worker_env = {**envs["hebei"], "ZHENGWU_LOG_LEVEL": "WARNING"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "zhengwu", "worker"], env=worker_env))
+        # The province worker reports its outbox upward; in frontdb mode a national worker reads the
+        # 前置库. Workers log warnings only (the servers log requests).
+        workers = ["hebei", "national"] if transport == "frontdb" else ["hebei"]
+        for name in workers:
+            worker_env = {**envs[name], "ZHENGWU_LOG_LEVEL": "WARNING"}
+            procs.append(subprocess.Popen([sys.executable, "-m", "zhengwu", "worker"], env=worker_env))
         console.rule("zhengwu demo")
+        if transport == "frontdb":
+            console.print(f"上报方式 / transport: 前置库 frontdb ({root / 'frontdb.db'})")
+        else:
+            console.print("上报方式 / transport: 签名 HTTP / signed HTTP")
         console.print(
             f"河北省政务服务平台 province node : http://127.0.0.1:{base_port}  (/_status, /api/docs)"
         )

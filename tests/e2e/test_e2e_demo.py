@@ -1,4 +1,5 @@
-"""`zhengwu demo` brings up a province node and a national node that both answer /_status."""
+"""`zhengwu demo` brings up a province node and a national node that both answer /_status, and the
+province's catalog and users reach the national node over signed HTTP or through the 前置库."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -97,3 +99,76 @@ def test_demo_serves_both_nodes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/_status", timeout=1)
     assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+
+
+def _wait_status(base: int, timeout: float = 300) -> dict[int, dict[str, object]]:
+    statuses: dict[int, dict[str, object]] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(statuses) < 2:
+        for port in (base, base + 1):
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/_status", timeout=2)
+                if r.status_code == 200:
+                    statuses[port] = r.json()
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.5)
+    return statuses
+
+
+def _applied_from_hebei(base: int, timeout: float = 120) -> dict[str, int]:
+    """Applied rows per national table received from sender hebei, once any arrived."""
+    applied: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not any(applied.values()):
+        overview = httpx.get(f"http://127.0.0.1:{base + 1}/api/v1/exchange/overview", timeout=5).json()
+        nodes = {n["node_id"]: n for n in overview["nodes"]}
+        applied = {t["table"]: t["applied"] for t in nodes.get("hebei", {}).get("topics", [])}
+        time.sleep(1)
+    return applied
+
+
+def _count_rows(db: Path, sql: str) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return int(conn.execute(sql).fetchone()[0])
+
+
+def test_demo_frontdb_transport_reports_through_the_front_end_database(tmp_path: Path) -> None:
+    base = _free_pair()
+    data = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGWU_")}
+    command = [sys.executable, "-m", "zhengwu", "demo", "--transport", "frontdb"]
+    command += ["--base-port", str(base), "--data-dir", str(data)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        statuses = _wait_status(base)
+        assert len(statuses) == 2, "both nodes must answer /_status"
+        # Catalog items and user accounts arrive; the province worker has no HTTP transport in this mode.
+        applied = _applied_from_hebei(base)
+        assert applied.get("up_task_directory", 0) > 0, applied
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not applied.get("up_uc_province_user"):
+            time.sleep(1)
+            applied = _applied_from_hebei(base)
+        assert applied.get("up_uc_province_user", 0) > 0, applied
+        # The rows went through the shared 前置库: written there by the province, ingested from there.
+        frontdb = data / "frontdb.db"
+        assert _count_rows(frontdb, "SELECT count(*) FROM up_task_directory") > 0
+        assert _count_rows(frontdb, "SELECT count(*) FROM up_uc_province_user") > 0
+        national_db = data / "national" / "zhengwu.db"
+        inbox = "SELECT count(*) FROM exchange_inbox WHERE sender = 'hebei'"
+        via_frontdb = _count_rows(national_db, f"{inbox} AND batch_id LIKE 'frontdb:%'")
+        assert via_frontdb > 0 and via_frontdb == _count_rows(national_db, inbox)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    text = out.decode(errors="replace")
+    for port in (base, base + 1):
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/_status", timeout=1)
+    assert proc.returncode == 0, text[-2000:]
+    assert "transport: 前置库 frontdb" in text
