@@ -31,6 +31,7 @@ from zhengwu.kernel.pki import (
     CertificateRequest,
     CertProfile,
     Crl,
+    PkiError,
     RevocationReason,
     RevokedCertificate,
     TrustStore,
@@ -42,6 +43,7 @@ from zhengwu.kernel.pki import (
     load_crl,
 )
 from zhengwu.kernel.session import unit_of_work
+from zhengwu.seals.authority import exchange_trust_anchors
 
 PURPOSE: Final = "exchange"
 CA_YEARS: Final = 20
@@ -182,7 +184,13 @@ class CredentialStore:
             return store
 
     def children_trust(self) -> TrustStore:
-        """Trust for documents from lower nodes: this node's CA and its current CRL."""
+        """Trust for documents from lower nodes: this node's CA with its current CRL, and the external CA
+        roots trusted for exchange (``pki trust add --for exchange``, issue 5) with their stored CRLs.
+
+        A certificate from an external CA only passes the chain check: the receiver still requires an
+        approved node record pinning that very certificate (``authenticate_child``), and, as the batch path
+        never downloads CRLs, an anchor is only usable with a CRL stored by ``--crl``. Anchor changes made
+        by another process take effect when this cache expires (``ttl``)."""
         with self._lock:
             hit = self._cached("children_trust")
             if isinstance(hit, TrustStore):
@@ -191,6 +199,15 @@ class CredentialStore:
             store = TrustStore()
             store.add_anchor(ca.certificate, [PURPOSE])
             store.add_crl(self.current_crl())
+            with unit_of_work(self.session_factory) as session:
+                external = exchange_trust_anchors(session)
+            for cert, crl in external:
+                try:
+                    store.add_anchor(cert, [PURPOSE])
+                    if crl is not None:
+                        store.add_crl(crl)
+                except PkiError:
+                    continue  # unusable anchors are logged by seals; they must not block the own CA
             self._remember("children_trust", store)
             return store
 

@@ -612,6 +612,22 @@ def list_trust_anchors(session: Session) -> Sequence[SealsTrustAnchor]:
     return PkiRepository(session).anchors()
 
 
+def exchange_trust_anchors(session: Session) -> list[tuple[Certificate, Crl | None]]:
+    """External CA roots trusted for node-to-node exchange (``pki trust add --for exchange``), with CRLs."""
+    result: list[tuple[Certificate, Crl | None]] = []
+    for anchor in PkiRepository(session).anchors():
+        if "exchange" not in anchor.purposes:
+            continue
+        try:
+            cert = load_certificate(anchor.der)
+            crl = load_crl(anchor.crl_der) if anchor.crl_der is not None else None
+        except PkiError as exc:
+            log.warning("trust_anchor_unusable", certificate=short_id(anchor.fingerprint), error=exc.message)
+            continue
+        result.append((cert, crl))
+    return result
+
+
 # ---- the verification trust store ------------------------------------------------------------------
 
 
