@@ -7,61 +7,24 @@ connection-level transaction that is rolled back, and the code under test commit
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from dbkit import migrated_database, rolled_back
 from leakscan import LEAK_LOG, install_scanner
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import make_engine
 
 
-def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
-
-
-def _postgres_url_for_worker(base: str) -> str:
-    # One database per xdist worker so that migrations and committed e2e data never collide.
-    admin_url, _, name = base.rpartition("/")
-    dbname = f"{name}_{_worker()}"
-    admin = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{dbname}"'))
-    admin.dispose()
-    return f"{admin_url}/{dbname}"
-
-
-def _drop_postgres(url: str) -> None:
-    admin_url, _, dbname = url.rpartition("/")
-    admin = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A freshly migrated database for this test worker."""
-    from zhengwu.kernel.migrate import upgrade
-
-    base = os.environ.get("ZHENGWU_TEST_DATABASE_URL")
-    if base and base.startswith("postgresql"):
-        url = _postgres_url_for_worker(base)
-        upgrade(url)
-        yield url
-        _drop_postgres(url)
-        return
-    path = tmp_path_factory.mktemp("db") / "test.db"
-    url = f"sqlite:///{path.as_posix()}"
-    upgrade(url)
-    yield url
+    yield from migrated_database(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -75,14 +38,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def connection(engine: Engine) -> Iterator[Connection]:
     """A connection inside a transaction that is rolled back after the test."""
-    conn = engine.connect()
-    trans = conn.begin()
-    try:
-        yield conn
-    finally:
-        if trans.is_active:
-            trans.rollback()
-        conn.close()
+    yield from rolled_back(engine)
 
 
 @pytest.fixture

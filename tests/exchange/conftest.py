@@ -6,47 +6,22 @@ TestClient, so signed batches, receipts and queries cross a real ASGI boundary.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from exchange_nodes import Node, join_nodes, make_node, node_settings
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from dbkit import migrated_database, rolled_back
 from zhengwu.kernel.db import make_engine
-
-
-def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 @pytest.fixture(scope="session")
 def peer_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A second migrated database (the other node of two-node tests)."""
-    from zhengwu.kernel.migrate import upgrade
-
-    base = os.environ.get("ZHENGWU_TEST_DATABASE_URL")
-    if base and base.startswith("postgresql"):
-        admin_url, _, name = base.rpartition("/")
-        dbname = f"{name}_{_worker()}_peer"
-        admin = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{dbname}"'))
-        url = f"{admin_url}/{dbname}"
-        upgrade(url)
-        yield url
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-        admin.dispose()
-        return
-    path = tmp_path_factory.mktemp("peer") / "peer.db"
-    url = f"sqlite:///{path.as_posix()}"
-    upgrade(url)
-    yield url
+    yield from migrated_database(tmp_path_factory, "peer")
 
 
 @pytest.fixture(scope="session")
@@ -60,14 +35,7 @@ def peer_engine(peer_database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def peer_connection(peer_engine: Engine) -> Iterator[Connection]:
     """A rolled-back transaction on the peer database."""
-    conn = peer_engine.connect()
-    trans = conn.begin()
-    try:
-        yield conn
-    finally:
-        if trans.is_active:
-            trans.rollback()
-        conn.close()
+    yield from rolled_back(peer_engine)
 
 
 @pytest.fixture
