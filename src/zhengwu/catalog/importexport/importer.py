@@ -10,6 +10,7 @@ version, the upward outbox rows and the search entries of every item, like publi
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import multiprocessing
 import os
@@ -20,6 +21,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import IO, Any
 
@@ -246,6 +248,21 @@ class Importer:
         started = time.perf_counter()
         context = multiprocessing.get_context("fork")
         preparer = self._preparer()
+        # The heap built so far (models, lookups) lives for the whole run: frozen, full collections skip
+        # it here and in the forked workers (where walking it would also copy every page it sits on).
+        frozen_before = gc.get_freeze_count()
+        gc.freeze()
+        try:
+            self._pipeline(path, progress, context, preparer)
+        finally:
+            if not frozen_before:  # a caller's own freeze (a server's start-up heap) stays in place
+                gc.unfreeze()
+        self.report.seconds = time.perf_counter() - started
+        return self.report
+
+    def _pipeline(
+        self, path: Path, progress: Progress | None, context: BaseContext, preparer: Preparer
+    ) -> None:
         inflight: deque[tuple[Future[tuple[list[Outcome], Counter[str]]], list[tuple[int, bytes]]]] = deque()
         # Workers inherit the preparer by fork; they never touch the parent's database connections and
         # leave through os._exit (multiprocessing), so no inherited handle is ever closed or used.
@@ -264,8 +281,6 @@ class Importer:
                     self._absorb(*inflight.popleft())
             while inflight:
                 self._absorb(*inflight.popleft())
-        self.report.seconds = time.perf_counter() - started
-        return self.report
 
     _pool_broken = False
 

@@ -9,6 +9,7 @@ building can run in other processes while the importing one only writes.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -232,6 +233,9 @@ def worker_init(preparer: Preparer) -> None:
     """Process-pool initializer (fork start method: the preparer is inherited, not pickled)."""
     global _worker
     _worker = preparer
+    # Everything inherited from the importer stays alive for the worker's life: without this, every
+    # full collection walks (and copy-on-write duplicates) the parent's whole heap again.
+    gc.freeze()
 
 
 Outcome = Prepared | Refused | Record
