@@ -23,15 +23,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 def get_session(request: Request) -> Iterator[Session]:
     """Yield the request's session; commit when the endpoint returns, roll back on any error."""
     factory: sessionmaker[Session] = request.app.state.session_factory
-    session = factory()
-    try:
+    with unit_of_work(factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
