@@ -32,6 +32,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.oidc.clients import NO_AUTH, SECRET_METHODS, RegisteredClient
+from zhengwu.identity.oidc.fastlane import machine_token
 from zhengwu.identity.oidc.models import OidcAuthorizationCode, OidcGrant
 from zhengwu.identity.oidc.tokens import TokenRejected, access_token
 from zhengwu.kernel.clock import utcnow
@@ -208,26 +209,7 @@ class ZhengwuServer(AuthorizationServer):  # type: ignore[misc]  # Authlib is un
         scope = scope or ""
         ttl = expires_in or client.access_token_ttl
         if user is None:
-            audience = client.audience or runtime.issuer
-            issued = access_token(
-                material,
-                issuer=runtime.issuer,
-                client_id=client.client_id,
-                subject=client.client_id,
-                audience=audience,
-                scope=scope,
-                ttl=ttl,
-            )
-            return {
-                "access_token": issued.value,
-                "token_type": "Bearer",
-                "expires_in": ttl,
-                "scope": scope,
-                "_jti": issued.jti,
-                "_iat": issued.issued_at,
-                "_exp": issued.expires_at,
-                "_aud": audience,
-            }
+            raise ValueError("client tokens are made by fastlane.machine_token")
         sub = runtime.node_keys.pairwise_sub(user.account_id, client.sector)
         extra: dict[str, Any] = {"auth_time": _epoch(user.auth_time), "acr": acr_value(user.acr_level)}
         if user.session_id:
@@ -285,21 +267,11 @@ class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]  #
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         """Sign an ES256 JWT access token (RFC 9068) and queue its audit record."""
-        client: RegisteredClient = self.request.client
-        token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
-        self.request.issued.append(
-            {
-                "jti": token["_jti"],
-                "client_id": client.client_id,
-                "grant_type": self.GRANT_TYPE,
-                "account_id": None,
-                "scope": token["scope"],
-                "audience": token["_aud"],
-                "issued_at": datetime.fromtimestamp(token["_iat"], UTC),
-                "expires_at": datetime.fromtimestamp(token["_exp"], UTC),
-            }
-        )
-        return 200, token, self.TOKEN_RESPONSE_HEADER
+        server: ZhengwuServer = self.server
+        runtime = server.runtime
+        body, record = machine_token(runtime, self.request.client, self.request.scope, runtime.key_material())
+        self.request.issued.append(record)
+        return 200, body, self.TOKEN_RESPONSE_HEADER
 
 
 class AuthorizationCode(grants.AuthorizationCodeGrant):  # type: ignore[misc]  # Authlib is untyped

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -56,11 +57,11 @@ def sign(material: KeyMaterial, claims: dict[str, Any], typ: str) -> str:
     """Sign claims with the active key (compact JWS, RFC 7515 §7.1); the header names the key (``kid``).
 
     ES256 (RFC 7518 §3.4): ECDSA P-256 over SHA-256, signature as the 64-byte R || S. The header segment
-    is computed once per key; joserfc verifies these tokens in the tests and at every introspection.
+    is computed once per key; the payload is compact UTF-8 JSON (orjson, as ``json.dumps`` with
+    ``separators=(",", ":"), ensure_ascii=False``); joserfc verifies these tokens in the tests and at every
+    introspection.
     """
-    payload = base64.urlsafe_b64encode(
-        json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
-    ).rstrip(b"=")
+    payload = base64.urlsafe_b64encode(orjson.dumps(claims)).rstrip(b"=")
     signing_input = _header_segment(material.kid, typ) + b"." + payload
     r, s = decode_dss_signature(material.private_key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
     signature = base64.urlsafe_b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big")).rstrip(b"=")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from prometheus_client import Counter
 from sqlalchemy.orm import Session
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from zhengwu.identity import web
 from zhengwu.identity.oidc.backchannel import logout_subscriber as _subscriber
@@ -42,9 +44,22 @@ def install(app: FastAPI) -> OidcRuntime:
     )
     app.build_middleware_stack = lambda: TokenEndpointShortcut(build(), counter)  # type: ignore[method-assign]
     app.state.health_probes["oidc"] = health_probe(runtime)
+    app.router.lifespan_context = _closing_issuance(app.router.lifespan_context, runtime)
     # The core's login page renders these buttons ("使用国家政务服务平台账号登录").
     web.TEMPLATES.env.globals["federated_login_options"] = federated_login_options
     return runtime
+
+
+def _closing_issuance(inner: Lifespan[Any], runtime: OidcRuntime) -> Lifespan[Any]:
+    """At shutdown, finish queued issuance batches and chain the rows not yet chained (see issuance.py)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            yield state
+        await run_in_threadpool(runtime.issuance.close)
+
+    return lifespan
 
 
 def health_probe(runtime: OidcRuntime) -> Callable[[], dict[str, Any]]:
