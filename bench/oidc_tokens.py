@@ -11,6 +11,10 @@ or the install fails, the script says "baseline unavailable" and compares agains
 signing loop (the cost of the signature alone) instead.
 
     .venv/bin/python bench/oidc_tokens.py [--seconds 10] [--concurrency 8]
+    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/zw_bench .venv/bin/python bench/oidc_tokens.py
+
+The nodes keep their data in a temporary SQLite file unless ``BENCH_DATABASE_URL`` names another
+(empty) database, as production's PostgreSQL.
 """
 
 from __future__ import annotations

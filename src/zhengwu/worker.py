@@ -26,6 +26,8 @@ from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.transports import Transport
 from zhengwu.exchange.transports.frontdb import FrontDb, FrontDbTransport
 from zhengwu.exchange.transports.http import HttpTransport
+from zhengwu.identity import context as identity_context
+from zhengwu.identity.service import end_expired_sessions
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings, Tier
 from zhengwu.kernel.db import make_engine
@@ -96,13 +98,33 @@ def roles(settings: Settings, runtime: ExchangeRuntime) -> Roles:
     )
 
 
-def housekeeping(runtime: ExchangeRuntime) -> None:
-    """Forget nonces older than the freshness window and expired verification answers."""
+SESSION_BATCH = 1000
+SESSION_BATCHES = 20
+
+
+def housekeeping(runtime: ExchangeRuntime) -> int:
+    """Forget nonces older than the freshness window and expired verification answers; close login
+    sessions whose idle or absolute timeout passed (returns how many were closed).
+
+    Requests already refuse an expired session; closing its row records the logout in the audit trail
+    and keeps "where am I logged in" true. No back-channel logout is sent for a timeout: the department
+    systems' own sessions expire by their own rules.
+    """
     now = utcnow()
     window = timedelta(seconds=2 * runtime.settings.exchange.freshness_seconds)
     with unit_of_work(runtime.session_factory) as session:
         session.execute(delete(ExchangeNonce).where(ExchangeNonce.seen_at < now - window))
         session.execute(delete(VerificationCache).where(VerificationCache.expires_at < now))
+    closed = 0
+    for _ in range(SESSION_BATCHES):  # a bounded share of each round, even after a long outage
+        with unit_of_work(runtime.session_factory) as session:
+            ended = end_expired_sessions(session, limit=SESSION_BATCH)
+        closed += ended
+        if ended < SESSION_BATCH:
+            break
+    if closed:
+        log.info("sessions_expired", count=closed)
+    return closed
 
 
 def run(
@@ -185,6 +207,7 @@ def run_worker(
 
     configure_logging(settings.log_level, json_output=settings.log_json)
     import_models()
+    identity_context.configure(settings)  # session timeouts for housekeeping
     engine = make_engine(settings.database_url)
     runtime = ExchangeRuntime.create(settings, make_session_factory(engine), exchange_topics(settings))
     stop = threading.Event()

@@ -70,3 +70,34 @@ def test_frontdb_roles_end_to_end(province: Node, national: Node, tmp_path: Path
         assert feedback.business_key == "P9" and feedback.source == "receipt"
         statuses = dict(session.execute(select(OutboxRecord.key, OutboxRecord.status)).all())
     assert statuses["P9"] == "rejected"
+
+
+def test_housekeeping_closes_login_sessions_past_their_timeouts(province: Node) -> None:
+    from datetime import timedelta
+
+    from zhengwu.identity import service as identity
+    from zhengwu.identity.context import current
+    from zhengwu.identity.models import AuthEvent, UserSession
+    from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
+    from zhengwu.kernel.clock import utcnow
+    from zhengwu.worker import housekeeping
+
+    with province.uow() as session:
+        person = identity.register_natural_person(
+            session, name="演示用户九", id_number=nth_citizen_id(9090), phone=nth_phone(9090), password=None
+        )
+        idle, old, fresh = (identity.start_session(session, person, amr=["pwd"]) for _ in range(3))
+        idle.last_seen_at = utcnow() - current().idle_timeout - timedelta(minutes=1)
+        old.created_at = utcnow() - current().absolute_timeout - timedelta(minutes=1)
+        ids = {"idle": idle.id, "old": old.id, "fresh": fresh.id}
+    assert housekeeping(province.runtime) == 2
+    with province.uow() as session:
+        rows = {name: session.get(UserSession, sid) for name, sid in ids.items()}
+        logouts = session.scalars(
+            select(AuthEvent).where(AuthEvent.event_type == "logout", AuthEvent.account_id == person.id)
+        ).all()
+    assert rows["idle"] is not None and rows["idle"].end_reason == "idle_timeout"
+    assert rows["old"] is not None and rows["old"].end_reason == "absolute_timeout"
+    assert rows["fresh"] is not None and rows["fresh"].ended_at is None
+    assert len(logouts) == 2
+    assert housekeeping(province.runtime) == 0

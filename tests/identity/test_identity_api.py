@@ -112,26 +112,28 @@ def test_api_refuses_form_posts(client: Any) -> None:
     assert "error" in response.json()
 
 
-def _enrol(client: Any) -> tuple[str, list[str]]:
+def _enrol(client: Any) -> tuple[str, list[str], str]:
+    """Enrol TOTP; returns the secret, the recovery codes and the code used to confirm."""
     enrol = client.post(f"{API}/mfa/enrol", json={})
     assert enrol.status_code == 200, enrol.text
     secret = enrol.json()["secret"]
-    confirm = client.post(f"{API}/mfa/confirm", json={"code": pyotp.TOTP(secret).now()})
+    used = pyotp.TOTP(secret).now()
+    confirm = client.post(f"{API}/mfa/confirm", json={"code": used})
     assert confirm.status_code == 200, confirm.text
-    return secret, confirm.json()["recovery_codes"]
+    return secret, confirm.json()["recovery_codes"], used
 
 
 def test_totp_second_factor_and_recovery_codes(client: Any, session: Session) -> None:
     _register(client)
-    secret, codes = _enrol(client)
+    _, codes, used = _enrol(client)
     assert len(codes) == 10
     client.post(f"{API}/logout", json={})
     first = _login(client, nth_phone(1))
     assert first.json()["mfa_required"] is True
     # A pending session is not a session.
     assert client.get(f"{API}/me").status_code == 401
-    # The code used at enrolment cannot be replayed.
-    replay = client.post(f"{API}/login/mfa", json={"code": pyotp.TOTP(secret).now()})
+    # The code used at enrolment cannot be replayed (the very code: "now" may be the next 30-s step).
+    replay = client.post(f"{API}/login/mfa", json={"code": used})
     assert replay.status_code == 401 and replay.json()["code"] == "identity.invalid_otp"
     ok = client.post(f"{API}/login/mfa", json={"code": codes[0]})
     assert ok.status_code == 200, ok.text
@@ -246,3 +248,55 @@ def test_status_reports_identity(client: Any) -> None:
     assert (
         identity["ok"] is True and identity["open_sessions"] >= 1 and identity["notifier"] == "FileNotifier"
     )
+
+
+def test_registrations_per_address_are_limited(app: Any, client: Any, session: Session) -> None:
+    from zhengwu.identity import service
+    from zhengwu.identity.audit import RequestMeta
+    from zhengwu.identity.context import current
+
+    limit = current().registration_ip_limit
+    for n in range(limit - 1):
+        _register(client, 100 + n, login=False)
+    refused = client.post(  # a refused form counts too (probing which ID numbers exist costs attempts)
+        f"{API}/register/natural",
+        json={
+            "name": "演示用户一",
+            "id_number": nth_citizen_id(100),
+            "phone": nth_phone(999),
+            "password": PASSWORD,
+        },
+    )
+    assert refused.status_code == 409
+    limited = client.post(
+        f"{API}/register/natural",
+        json={
+            "name": "演示用户一",
+            "id_number": nth_citizen_id(500),
+            "phone": nth_phone(500),
+            "password": PASSWORD,
+        },
+    )
+    assert limited.status_code == 429, limited.text
+    assert limited.json()["code"] == "identity.registration_rate_limited"
+    assert limited.json()["detail"] == "注册过于频繁，请稍后再试"
+    assert nth_citizen_id(500) not in limited.text
+    rate_limited = session.scalars(
+        select(AuthEvent).where(AuthEvent.event_type == "register", AuthEvent.success.is_(False))
+    ).all()
+    assert any(e.detail["reasons"] == ["rate_limited_ip"] for e in rate_limited)
+    assert session.scalar(select(func.count()).select_from(Account)) == limit - 1
+    # Another address, imports and staff tools (no address) are not held back.
+    other = RequestMeta(ip="192.0.2.7", user_agent=None)
+    service.register_natural_person(
+        session,
+        name="演示用户二",
+        id_number=nth_citizen_id(501),
+        phone=nth_phone(501),
+        password=None,
+        meta=other,
+    )
+    service.register_natural_person(
+        session, name="演示用户三", id_number=nth_citizen_id(502), phone=nth_phone(502), password=None
+    )
+    assert verify_chain(session).ok

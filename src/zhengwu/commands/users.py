@@ -125,3 +125,87 @@ def verify_audit() -> None:
         f"[red]审计链在第 {verdict.broken_at} 条处断裂 / chain broken at seq {verdict.broken_at}[/red]"
     )
     raise typer.Exit(1)
+
+
+@app.command("add-staff")
+def add_staff(
+    login_name: Annotated[str, typer.Option("--login-name", help="Login name (3–64 of a-z 0-9 . _ -).")],
+    name: Annotated[str, typer.Option("--name", help="The person's name (姓名).")],
+    department: Annotated[
+        str, typer.Option("--department", help="The department's credit code (统一社会信用代码) or id.")
+    ],
+    role: Annotated[
+        list[str],
+        typer.Option("--role", help="A role to grant (repeat for several); see docs/operations.md."),
+    ],
+    phone: Annotated[str | None, typer.Option("--phone", help="Mobile number (optional).")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input, not a prompt.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the new account as JSON.")] = False,
+) -> None:
+    """Create a staff account (工作人员账号) bound to a department with roles — the first administrator too."""
+    from zhengwu.identity import service
+    from zhengwu.identity.context import configure
+    from zhengwu.identity.roles import ADMIN_ROLES, STAFF_ROLES, unknown_roles
+    from zhengwu.kernel.db import make_engine
+    from zhengwu.kernel.errors import DomainError
+    from zhengwu.kernel.session import make_session_factory, unit_of_work
+    from zhengwu.orgs import service as orgs
+
+    unknown = unknown_roles(role)
+    if unknown:
+        console.print(
+            f"[red]未知角色 / unknown role:[/red] {', '.join(unknown)}; known: {', '.join(STAFF_ROLES)}"
+        )
+        raise typer.Exit(2)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("密码 / password", hide_input=True, confirmation_prompt=True, err=True)
+    settings = _settings()
+    configure(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            try:
+                found = (
+                    orgs.get_by_credit_code(session, department)
+                    if len(department) == 18
+                    else orgs.get_department(session, department)
+                )
+                account = service.register_staff(
+                    session,
+                    name=name,
+                    login_name=login_name,
+                    password=password,
+                    department_id=found.id,
+                    roles=role,
+                    phone=phone,
+                    source="cli",
+                )
+            except DomainError as exc:
+                if getattr(exc, "keep_writes", False):
+                    session.commit()  # the refusal's audit event stays (every failure is audited)
+                console.print(f"[red]未创建 / not created:[/red] {exc.detail} ({exc.instance_code})")
+                raise typer.Exit(1) from exc
+            created = {
+                "account_id": account.id,
+                "login_name": account.login_name,
+                "department_id": found.id,
+                "department": found.name,
+                "roles": sorted(set(role)),
+            }
+    finally:
+        engine.dispose()
+    if as_json:
+        print(json.dumps(created, ensure_ascii=False))
+    else:
+        Console().print(
+            f"已创建工作人员账号 / staff account created: {created['login_name']} ({created['department']})"
+        )
+    if set(role) & ADMIN_ROLES:
+        console.print(
+            "管理员须在首次登录后绑定动态验证码（/identity/account），之后方可使用管理功能。"
+            " / Administrators enrol a TOTP second factor after their first login before any admin action."
+        )

@@ -191,6 +191,18 @@ _FAILURES = select(func.count(case((_FROM_IP, 1))), func.count(case((_FOR_SUBJEC
 _SUBJECT_FAILURES = select(func.count()).where(*_FAIL_BASE, _FOR_SUBJECT)
 
 
+_REGISTRATIONS = select(func.count()).where(
+    AuthEvent.ip == bindparam("ip"),
+    AuthEvent.event_type.in_(("register", "register_legal")),
+    AuthEvent.occurred_at >= bindparam("since"),
+)
+
+
+def recent_registrations(db: Session, *, since: datetime, ip: str) -> int:
+    """Registration attempts (successful or refused) from ``ip`` since ``since``."""
+    return int(db.scalar(_REGISTRATIONS, {"since": since, "ip": ip}) or 0)
+
+
 def recent_failures(db: Session, *, since: datetime, ip: str | None, subject_index: str) -> tuple[int, int]:
     """Failed logins since ``since`` from ``ip`` and for ``subject_index`` (one query, two counts)."""
     if ip is None:

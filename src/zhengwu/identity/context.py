@@ -48,6 +48,8 @@ class IdentityContext:
     lockout_duration: timedelta
     ip_failure_limit: int
     ip_failure_window: timedelta
+    registration_ip_limit: int
+    registration_ip_window: timedelta
     argon2_memory_kib: int
     argon2_time_cost: int
     argon2_parallelism: int
@@ -70,6 +72,8 @@ class IdentityContext:
             lockout_duration=timedelta(minutes=ident.lockout_minutes),
             ip_failure_limit=ident.ip_failure_limit,
             ip_failure_window=timedelta(minutes=ident.ip_failure_window_minutes),
+            registration_ip_limit=ident.registration_ip_limit,
+            registration_ip_window=timedelta(minutes=ident.registration_ip_window_minutes),
             argon2_memory_kib=ident.argon2_memory_kib,
             argon2_time_cost=ident.argon2_time_cost,
             argon2_parallelism=ident.argon2_parallelism,

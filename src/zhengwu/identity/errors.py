@@ -51,6 +51,13 @@ class LoginRateLimited(KeepsAudit, TooManyRequests):
     default_detail = "登录尝试过于频繁，请稍后再试"
 
 
+class RegistrationRateLimited(KeepsAudit, TooManyRequests):
+    """Too many registrations from this address."""
+
+    code = "identity.registration_rate_limited"
+    default_detail = "注册过于频繁，请稍后再试"
+
+
 class MfaRequired(Unauthorized):
     """The password was right; the second factor is still due."""
 

@@ -15,7 +15,14 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import passwords, upward
-from zhengwu.identity.audit import NO_META, RequestMeta, lock_audit_chain, recent_failures, record_auth_event
+from zhengwu.identity.audit import (
+    NO_META,
+    RequestMeta,
+    lock_audit_chain,
+    recent_failures,
+    recent_registrations,
+    record_auth_event,
+)
 from zhengwu.identity.context import current
 from zhengwu.identity.errors import (
     AccountDisabled,
@@ -25,6 +32,7 @@ from zhengwu.identity.errors import (
     InvalidRegistration,
     LoginRateLimited,
     NotAuthorizedAgent,
+    RegistrationRateLimited,
 )
 from zhengwu.identity.levels import RealNameLevel, session_level
 from zhengwu.identity.models import (
@@ -177,6 +185,20 @@ def registration_failure(
     )
 
 
+def check_registration_rate(db: Session, meta: RequestMeta, what: str) -> None:
+    """Refuse (and audit) a registration from an address that registered too often this window.
+
+    Only requests carry an address: imports and staff tools (no ``meta.ip``) are not limited.
+    """
+    if meta.ip is None:
+        return
+    ctx = current()
+    since = utcnow() - ctx.registration_ip_window
+    if recent_registrations(db, since=since, ip=meta.ip) >= ctx.registration_ip_limit:
+        record_auth_event(db, what, success=False, meta=meta, detail={"reasons": ["rate_limited_ip"]})
+        raise RegistrationRateLimited()
+
+
 def check_password_policy(password: str, problems: list[FieldProblem]) -> None:
     """Append the password-policy problem (等保 8.1.4.1.a complexity), if any."""
     problem = password_problem(password)
@@ -202,8 +224,15 @@ def register_natural_person(
     real_name_level: RealNameLevel = RealNameLevel.SELF_DECLARED,
     source: str = "register",
     meta: RequestMeta = NO_META,
+    limit_rate: bool = True,
 ) -> Account:
-    """Register a natural person (level 2 unless a verification raised it); emits up_uc_province_user."""
+    """Register a natural person (level 2 unless a verification raised it); emits up_uc_province_user.
+
+    ``limit_rate=False`` for accounts made from another node's signed assertion (trust transfer): the
+    person logged in there, nobody filled in a form here.
+    """
+    if limit_rate:
+        check_registration_rate(db, meta, "register")
     problems: list[FieldProblem] = []
     clean_name = normalize_name(name)
     if clean_name is None:
@@ -286,6 +315,7 @@ def register_legal_person(
     meta: RequestMeta = NO_META,
 ) -> Account:
     """Register a legal entity and its 法人账号; ``agent`` (a natural person) becomes its administrator."""
+    check_registration_rate(db, meta, "register_legal")
     problems: list[FieldProblem] = []
     verdict = validate_uscc(credit_code)
     if not verdict.ok:

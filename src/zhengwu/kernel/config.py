@@ -46,6 +46,10 @@ class IdentitySettings(BaseModel):
     lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     ip_failure_limit: int = Field(default=30, ge=1, le=100_000)
     ip_failure_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Registrations (successful or refused) per client address per window: bounds mass account creation
+    # and probing which ID numbers are registered; a service hall behind one address may need more.
+    registration_ip_limit: int = Field(default=20, ge=1, le=100_000)
+    registration_ip_window_minutes: int = Field(default=60, ge=1, le=24 * 60)
     # argon2id; m=19 MiB, t=2, p=1 is the OWASP minimum for argon2id.
     argon2_memory_kib: int = Field(default=19 * 1024, ge=8 * 1024)
     argon2_time_cost: int = Field(default=2, ge=1)

@@ -337,6 +337,7 @@ def _link_account(
                     real_name_level=RealNameLevel(level),
                     source=f"federation:{federation.direction}"[:64],
                     meta=meta,
+                    limit_rate=False,
                 )
             except AccountExists as exc:  # a concurrent first login created it
                 account = core.find_account_by_citizen_id(db, number)
