@@ -379,3 +379,39 @@ def test_a_failed_write_answers_500_without_a_token_and_the_next_batch_reconnect
     direct._sql = good
     again = live.token()
     assert again.status_code == 200, again.text
+
+
+def test_the_grant_runs_again_when_sqlite_refuses_a_stale_write(
+    client: Any, session: Session, oidc: OidcRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from zhengwu.identity.oidc import routes
+
+    made = make_client(session, oidc, grant_types=["client_credentials"], scope="exchange")
+    real = routes.write_issuance
+    calls: list[int] = []
+
+    def flaky(db: Session, records: list[dict[str, Any]], **kw: Any) -> None:
+        calls.append(len(records))
+        if len(calls) == 1:  # another writer committed after this transaction read (SQLITE_BUSY_SNAPSHOT)
+            raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+        real(db, records, **kw)
+
+    monkeypatch.setattr(routes, "write_issuance", flaky)
+    response = client.post(
+        "/oidc/token", data={"grant_type": "client_credentials"}, auth=(made.client_id, made.secret)
+    )
+    assert response.status_code == 200, response.text
+    assert calls == [1, 1]  # the rolled-back attempt left nothing; the second wrote one row
+    jti = oidc.verify_own(response.json()["access_token"], typ="at+jwt")["jti"]
+    assert session.scalar(select(OidcIssuance.jti).where(OidcIssuance.client_id == made.client_id)) == jti
+
+    def broken(db: Session, records: list[dict[str, Any]], **kw: Any) -> None:
+        raise OperationalError("INSERT", {}, sqlite3.OperationalError("disk I/O error"))
+
+    monkeypatch.setattr(routes, "write_issuance", broken)
+    failed = client.post(
+        "/oidc/token", data={"grant_type": "client_credentials"}, auth=(made.client_id, made.secret)
+    )
+    assert failed.status_code == 500 and "access_token" not in failed.text

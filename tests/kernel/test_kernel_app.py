@@ -171,3 +171,17 @@ def test_status_degrades_when_a_probe_fails(app: Any, client: TestClient) -> Non
     assert body["status"] == "degraded"
     assert body["dependencies"]["upstream"] == {"ok": False, "reason": "unreachable"}
     assert body["dependencies"]["broken"] == {"ok": False, "error": "RuntimeError"}
+
+
+def test_unhandled_errors_are_logged_with_their_origin_but_not_their_message(
+    app: Any, client: TestClient, caplog: Any
+) -> None:
+    @app.get("/api/v1/_test/boom-origin")
+    def boom_origin() -> None:
+        raise RuntimeError("身份证号 130102199001011234")
+
+    with caplog.at_level("ERROR"):
+        assert client.get("/api/v1/_test/boom-origin").status_code == 500
+    logged = [r.getMessage() for r in caplog.records if "unhandled_error" in r.getMessage()]
+    assert logged and "test_kernel_app:boom_origin" in logged[-1]
+    assert "130102199001011234" not in "".join(logged)

@@ -70,10 +70,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # off here and emits BEGIN itself (see the "begin" listener below).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    # The busy timeout first: "journal_mode=WAL" takes a lock, and a new connection opened while another
+    # one commits must wait for it, not fail ("database is locked" when a pool grows under load).
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

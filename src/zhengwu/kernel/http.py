@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zhengwu.kernel.errors import DomainError, error_envelope, http_default
-from zhengwu.kernel.logging import current_trace_id, get_logger, reset_trace_id, set_trace_id
+from zhengwu.kernel.logging import current_trace_id, error_origin, get_logger, reset_trace_id, set_trace_id
 
 log = get_logger("zhengwu.http")
 
@@ -129,7 +129,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # Runs in Starlette's outermost middleware, after CorrelationMiddleware has unbound the
         # trace id, so it is read back from the request scope.
         trace_id = getattr(request.state, "trace_id", None) or current_trace_id()
-        log.error("unhandled_error", error_type=type(exc).__name__, trace_id=trace_id)
+        log.error(
+            "unhandled_error", error_type=type(exc).__name__, origin=error_origin(exc), trace_id=trace_id
+        )
         name, code, message = http_default(500)
         headers = {"X-Request-ID": trace_id} if trace_id else None
         return _envelope_response(error_envelope(name, code, message, 500, trace_id), 500, headers)

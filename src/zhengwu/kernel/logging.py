@@ -113,3 +113,24 @@ def ensure_cli_logging(level: str = "WARNING") -> None:
 def get_logger(name: str) -> Any:
     """A structlog logger bound to ``name``."""
     return structlog.get_logger(name)
+
+
+def error_origin(exc: BaseException) -> str:
+    """Where an unexpected exception was raised: ``module:function:line`` of its innermost frame, and of
+    the innermost frame of our own code when that is elsewhere.
+
+    The exception's message is left out on purpose: driver errors quote SQL parameters, which may be
+    personal data (conventions §2); the location is enough to find the fault.
+    """
+    frames: list[str] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", "?"))
+        frames.append(f"{module}:{tb.tb_frame.f_code.co_name}:{tb.tb_lineno}")
+        tb = tb.tb_next
+    if not frames:
+        return "?"
+    ours = [f for f in frames if f.startswith("zhengwu.")]
+    if ours and ours[-1] != frames[-1]:
+        return f"{ours[-1]} → {frames[-1]}"
+    return frames[-1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import random
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -20,6 +21,7 @@ from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -53,6 +55,7 @@ from zhengwu.identity.oidc.server import (
     unbind_session,
 )
 from zhengwu.identity.oidc.tokens import TokenRejected
+from zhengwu.identity.web import sqlite_busy
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.session import DbSession
@@ -426,21 +429,33 @@ def _client_id_of(oreq: OAuthRequest) -> str | None:
 
 
 def _token_in_transaction(runtime: OidcRuntime, oreq: OAuthRequest, meta: Any) -> tuple[int, Any, list[Any]]:
-    with runtime.session_factory() as db:
-        bound = bind_session(db)
-        try:
-            status, body, headers = runtime.server.create_token_response(oreq)
-            if oreq.issued:
-                write_issuance(db, oreq.issued)
-            if status != 200:
-                _audit_token_failure(runtime, db, oreq, body, meta)
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
-        finally:
-            unbind_session(bound)
-    return status, body, headers
+    # The grant reads (client, code, refresh token) and then writes; on SQLite another writer committing
+    # in between refuses the write ("database is locked", SQLITE_BUSY_SNAPSHOT). Nothing was written
+    # then, so the whole request is run again on a fresh snapshot.
+    attempts = 5
+    for attempt in range(attempts):
+        with runtime.session_factory() as db:
+            bound = bind_session(db)
+            oreq.issued.clear()
+            try:
+                status, body, headers = runtime.server.create_token_response(oreq)
+                if oreq.issued:
+                    write_issuance(db, oreq.issued)
+                if status != 200:
+                    _audit_token_failure(runtime, db, oreq, body, meta)
+                db.commit()
+                return status, body, headers
+            except OperationalError as exc:
+                db.rollback()
+                if not sqlite_busy(exc) or attempt == attempts - 1:
+                    raise
+            except BaseException:
+                db.rollback()
+                raise
+            finally:
+                unbind_session(bound)
+        time.sleep(random.uniform(0.002, 0.02) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _audit_token_failure(runtime: OidcRuntime, db: Session, oreq: OAuthRequest, body: Any, meta: Any) -> None:
@@ -481,11 +496,15 @@ async def issue_token(
     if fast and client_id is not None:
         # Warm the caches with read-only work off the event loop; all writes then go through the one
         # issuance writer (concurrent SQLite transactions that read first and write later would collide).
-        if runtime.clients.cached(client_id) is None:
-            await run_in_threadpool(runtime.clients.loader(runtime.session_factory), client_id)
-        if runtime.fresh_key_material() is None:
-            await run_in_threadpool(runtime.key_material)
-        fast = runtime.clients.cached(client_id) is not None and runtime.fresh_key_material() is not None
+        # Twice: the client entry may expire while the key reloads (their lifetimes differ).
+        for _ in range(2):
+            if runtime.clients.cached(client_id) is None:
+                await run_in_threadpool(runtime.clients.loader(runtime.session_factory), client_id)
+            if runtime.fresh_key_material() is None:
+                await run_in_threadpool(runtime.key_material)
+            fast = runtime.clients.cached(client_id) is not None and runtime.fresh_key_material() is not None
+            if fast:
+                break
     if fast:
         # Everything needed is in memory: sign in the event loop, then wait for the audit group commit.
         status, body, extra = runtime.server.create_token_response(oreq)

@@ -19,7 +19,7 @@ from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.identity.oidc.secrets import random_id
 from zhengwu.kernel.events import DomainEvent
 from zhengwu.kernel.http import trace_id_from_headers
-from zhengwu.kernel.logging import get_logger, reset_trace_id, set_trace_id
+from zhengwu.kernel.logging import error_origin, get_logger, reset_trace_id, set_trace_id
 
 log = get_logger("zhengwu.identity.oidc")
 
@@ -132,7 +132,7 @@ class TokenEndpointShortcut:
         try:
             await token_asgi(scope, receive, send_with_id)
         except Exception as exc:  # the one envelope, like the kernel's handler, but in OAuth form
-            log.error("unhandled_error", error_type=type(exc).__name__)
+            log.error("unhandled_error", error_type=type(exc).__name__, origin=error_origin(exc))
             body = json.dumps(
                 {"error": "server_error", "detail": "系统内部错误，请稍后再试", "trace_id": trace_id}
             )
