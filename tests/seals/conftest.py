@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from seals_kit import SealKit, make_kit
+from seals_kit import FakeClock, Node, SealKit, make_kit
 from sqlalchemy.orm import Session
 
 from zhengwu.kernel.clock import set_clock
@@ -43,20 +40,6 @@ def kit() -> SealKit:
 # --- the node registry (database tests) -----------------------------------------------------------
 
 
-class FakeClock:
-    """A controllable kernel clock (whole seconds, like time-stamps and CRL dates)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Iterator[FakeClock]:
     """Freeze the kernel clock for the test (restored afterwards)."""
@@ -66,16 +49,6 @@ def clock() -> Iterator[FakeClock]:
         yield fake
     finally:
         set_clock(None)
-
-
-@dataclass
-class Node:
-    """A node with its PKI initialised and one department."""
-
-    session: Session
-    settings: Settings
-    department: Any
-    credit_code: str
 
 
 @pytest.fixture

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from sqlalchemy.orm import Session
+
+from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import SM2PrivateKey, SoftwareSigner
 from zhengwu.kernel.pki import (
     Certificate,
@@ -96,3 +100,30 @@ def make_kit(name: str = "河北省测试局电子政务办公室") -> SealKit:
     kit = SealKit(root, root_signer, signer, signer_cert, maker, maker_cert, seal, store)
     kit.publish_crl()
     return kit
+
+
+# --- shared by the node-registry tests (their fixtures are in conftest.py) ---
+
+
+class FakeClock:
+    """A controllable kernel clock (whole seconds, like time-stamps and CRL dates)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@dataclass
+class Node:
+    """A node with its PKI initialised and one department."""
+
+    session: Session
+    settings: Settings
+    department: Any
+    credit_code: str

@@ -9,9 +9,9 @@ import zipfile
 from typing import Any
 
 import pytest
+from seals_kit import FakeClock, Node
 from sqlalchemy.orm import Session
 
-from conftest import FakeClock, Node
 from zhengwu.identity import service as identity
 from zhengwu.seals import service
 from zhengwu.seals.ofd.container import OFDPackage

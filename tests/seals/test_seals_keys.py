@@ -8,8 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from seals_kit import Node
 
-from conftest import Node
 from zhengwu.kernel.crypto import SM2PrivateKey, SoftwareSigner
 from zhengwu.kernel.crypto.signer import DigestSigner
 from zhengwu.seals import authority, keys, service

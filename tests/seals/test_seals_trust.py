@@ -7,9 +7,8 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from seals_kit import NOW, SealKit, make_kit
+from seals_kit import NOW, Node, SealKit, make_kit
 
-from conftest import Node
 from zhengwu.kernel.pki import PkiError, RevokedCertificate, build_crl, load_certificate
 from zhengwu.seals import authority, service
 from zhengwu.seals.errors import TrustAnchorInvalid, TrustAnchorNotFound

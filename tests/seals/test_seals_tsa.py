@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from asn1crypto import core, tsp
+from seals_kit import FakeClock, Node
 
-from conftest import FakeClock, Node
 from zhengwu.kernel.crypto import sm3
 from zhengwu.kernel.pki import (
     EKU_TIME_STAMPING,
