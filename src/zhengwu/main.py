@@ -123,4 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Identity's real-name level 3 asks the registries through the exchange (identity never imports it).
     app.state.real_name_verifier = ExchangeRealNameVerifier(runtime_getter(app))
+    from zhengwu.seals.login_trust import LoginCertificateTrust
+
+    # Certificate login (level 5) asks the node's trust store, which seals owns (identity never imports it).
+    app.state.certificate_trust = LoginCertificateTrust(settings)
     return app

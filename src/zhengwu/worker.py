@@ -27,6 +27,7 @@ from zhengwu.exchange.transports import Transport
 from zhengwu.exchange.transports.frontdb import FrontDb, FrontDbTransport
 from zhengwu.exchange.transports.http import HttpTransport
 from zhengwu.identity import context as identity_context
+from zhengwu.identity.certlogin import forget_answered_challenges
 from zhengwu.identity.service import end_expired_sessions
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings, Tier
@@ -103,8 +104,9 @@ SESSION_BATCHES = 20
 
 
 def housekeeping(runtime: ExchangeRuntime) -> int:
-    """Forget nonces older than the freshness window and expired verification answers; close login
-    sessions whose idle or absolute timeout passed (returns how many were closed).
+    """Forget nonces older than the freshness window, expired verification answers and answered
+    certificate-login challenges; close login sessions whose idle or absolute timeout passed (returns
+    how many were closed).
 
     Requests already refuse an expired session; closing its row records the logout in the audit trail
     and keeps "where am I logged in" true. No back-channel logout is sent for a timeout: the department
@@ -115,6 +117,7 @@ def housekeeping(runtime: ExchangeRuntime) -> int:
     with unit_of_work(runtime.session_factory) as session:
         session.execute(delete(ExchangeNonce).where(ExchangeNonce.seen_at < now - window))
         session.execute(delete(VerificationCache).where(VerificationCache.expires_at < now))
+        forget_answered_challenges(session, now=now)
     closed = 0
     for _ in range(SESSION_BATCHES):  # a bounded share of each round, even after a long outage
         with unit_of_work(runtime.session_factory) as session:

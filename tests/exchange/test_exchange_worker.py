@@ -101,3 +101,18 @@ def test_housekeeping_closes_login_sessions_past_their_timeouts(province: Node) 
     assert rows["fresh"] is not None and rows["fresh"].ended_at is None
     assert len(logouts) == 2
     assert housekeeping(province.runtime) == 0
+
+
+def test_housekeeping_forgets_answered_certificate_challenges_once_expired(province: Node) -> None:
+    from datetime import timedelta
+
+    from zhengwu.identity.models import LoginChallengeUse
+    from zhengwu.kernel.clock import utcnow
+    from zhengwu.worker import housekeeping
+
+    with province.uow() as session:
+        session.add(LoginChallengeUse(digest="a" * 64, expires_at=utcnow() - timedelta(minutes=1)))
+        session.add(LoginChallengeUse(digest="b" * 64, expires_at=utcnow() + timedelta(minutes=1)))
+    housekeeping(province.runtime)
+    with province.uow() as session:
+        assert set(session.scalars(select(LoginChallengeUse.digest))) == {"b" * 64}

@@ -196,7 +196,7 @@ def issue_exchange(
 def trust_add(
     certificate: Annotated[Path, typer.Argument(help="CA certificate (PEM/DER, or a PEM bundle).")],
     purposes: Annotated[
-        list[str], typer.Option("--for", help="seals, exchange or timestamping (repeatable).")
+        list[str], typer.Option("--for", help="seals, exchange, timestamping or login (repeatable).")
     ],
     crl_file: Annotated[Path | None, typer.Option("--crl", help="A CRL of this CA (PEM/DER).")] = None,
     crl_url: Annotated[str | None, typer.Option("--crl-url", help="Where to fetch this CA's CRL.")] = None,

@@ -184,3 +184,24 @@ class RealNameNotApplicable(Conflict):
 
     code = "identity.real_name_not_applicable"
     default_detail = "该类账号不适用实名核验"
+
+
+class CertificateLoginFailed(KeepsAudit, Unauthorized):
+    """A certificate login or step-up was refused (challenge, signature, chain, revocation or identity)."""
+
+    code = "identity.certificate_refused"
+    default_detail = "数字证书认证未通过"
+
+
+class CertificateLoginUnavailable(UpstreamUnavailable):
+    """No certificate authority is trusted for login on this node."""
+
+    code = "identity.certificate_login_unavailable"
+    default_detail = "本平台尚未开通数字证书登录"
+
+
+class CertificateAccountNotFound(KeepsAudit, NotFound):
+    """The certificate is valid but names nobody registered here."""
+
+    code = "identity.certificate_account_not_found"
+    default_detail = "该数字证书对应的用户尚未注册，请先注册后再使用证书登录"

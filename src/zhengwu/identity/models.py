@@ -231,3 +231,18 @@ class AuthChainHead(Base):
     # Number of events chained so far (a row deleted anywhere, even the last one, is then detected).
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class LoginChallengeUse(Base):
+    """数字证书登录挑战 — a certificate-login challenge that was answered (each answers only once).
+
+    Challenges are issued without storage (keyed MAC and expiry); the row is written when one is used, so
+    a replayed signature meets the primary key. Rows past their expiry are only history (the worker may
+    delete them).
+    """
+
+    __tablename__ = "identity_login_challenge_use"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
@@ -11,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import mfa, realname, reset, service
+from zhengwu.identity import certlogin, mfa, realname, reset, service
 from zhengwu.identity.audit import events_for_account
 from zhengwu.identity.context import configure
 from zhengwu.identity.deps import (
@@ -33,6 +35,8 @@ from zhengwu.identity.schemas import (
     AccountRead,
     ActingForRequest,
     AuthEventRead,
+    CertificateAuthentication,
+    CertificateChallenge,
     CodeRequest,
     EnrolmentRead,
     ForgotRequest,
@@ -49,6 +53,7 @@ from zhengwu.identity.schemas import (
 )
 from zhengwu.identity.web import end_read_phase, keeping_audit, require_json, retrying_when_busy
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.errors import ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.session import DbSession
 
@@ -265,6 +270,82 @@ def reveal_own_citizen_id(
         db, auth.account, reader="owner", purpose="本人查看", meta=request_meta(request)
     )
     return {"citizen_id": value}
+
+
+def certificate_trust(request: Request) -> certlogin.CertificateTrust | None:
+    """The certificate validator the composition root installed (None: certificate login is off)."""
+    trust: certlogin.CertificateTrust | None = getattr(request.app.state, "certificate_trust", None)
+    return trust
+
+
+def _proof(data: CertificateAuthentication) -> certlogin.CertificateProof:
+    def decode(value: str, what: str) -> bytes:
+        text = value.strip()
+        if text.startswith("-----BEGIN"):
+            return text.encode("ascii", "replace")
+        try:
+            return base64.b64decode(text, validate=True)
+        except (ValueError, binascii.Error) as exc:
+            raise ValidationFailed(f"{what}应为 Base64 编码", detail_en="not base64") from exc
+
+    return certlogin.CertificateProof(
+        challenge=data.challenge,
+        certificate=decode(data.certificate, "证书"),
+        chain=tuple(decode(c, "证书链") for c in data.chain),
+        signature=decode(data.signature, "签名值"),
+    )
+
+
+@router.post("/certificate/challenge", response_model=CertificateChallenge)
+def certificate_challenge(request: Request) -> CertificateChallenge:
+    """Start a certificate login or step-up (数字证书认证): a challenge valid for two minutes."""
+    challenge, expires = certlogin.new_challenge()
+    issuer = request.app.state.settings.public_url
+    return CertificateChallenge(
+        challenge=challenge, message=certlogin.message(issuer, challenge).decode(), expires_at=expires
+    )
+
+
+@router.post("/login/certificate", response_model=LoginResult)
+def login_certificate(
+    request: Request,
+    response: Response,
+    data: CertificateAuthentication,
+    db: DbSession,
+    trust: Annotated[certlogin.CertificateTrust | None, Depends(certificate_trust)],
+) -> LoginResult:
+    """Log in with a digital certificate: real-name level 5, no second step (the UKey is two factors)."""
+    proof = _proof(data)
+    with keeping_audit(db):
+        account, user_session = certlogin.login(
+            db, proof, issuer=request.app.state.settings.public_url, trust=trust, meta=request_meta(request)
+        )
+    assert user_session.token is not None
+    set_session_cookie(response, user_session.token)
+    return LoginResult(session=session_read(user_session), mfa_required=False, account=account_read(account))
+
+
+@router.post("/step-up/certificate", response_model=SessionRead)
+def step_up_certificate(
+    request: Request,
+    data: CertificateAuthentication,
+    auth: RequiredSession,
+    db: DbSession,
+    trust: Annotated[certlogin.CertificateTrust | None, Depends(certificate_trust)],
+) -> SessionRead:
+    """二次认证 with the logged-in person's own certificate: the session reaches level 5."""
+    proof = _proof(data)
+    with keeping_audit(db):
+        certlogin.step_up(
+            db,
+            auth.session,
+            auth.account,
+            proof,
+            issuer=request.app.state.settings.public_url,
+            trust=trust,
+            meta=request_meta(request),
+        )
+    return session_read(auth.session)
 
 
 def real_name_verifier(request: Request) -> realname.RealNameVerifier | None:

@@ -155,3 +155,20 @@ class Accepted(BaseModel):
     """A request accepted without revealing whether the account exists."""
 
     detail: str
+
+
+class CertificateChallenge(BaseModel):
+    """A certificate-login challenge: the UKey signs ``message`` (SM2 with SM3, default user ID)."""
+
+    challenge: str
+    message: str
+    expires_at: datetime
+
+
+class CertificateAuthentication(_Strict):
+    """数字证书认证: the challenge, the signing certificate (base64 DER or PEM), sub-CAs, the signature."""
+
+    challenge: str = Field(min_length=1, max_length=100)
+    certificate: str = Field(min_length=1, max_length=16_384)
+    chain: list[str] = Field(default_factory=list, max_length=5)
+    signature: str = Field(min_length=1, max_length=400, description="base64 of DER or raw r‖s")

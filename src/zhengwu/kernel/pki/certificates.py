@@ -100,6 +100,9 @@ class Certificate:
     dns_names: tuple[str, ...]
     extensions: frozenset[str]
     critical_extensions: frozenset[str]
+    #: extnValue contents of the extensions this module does not interpret (e.g. the GM/T 0015 identity
+    #: extensions of personal and enterprise certificates), by dotted OID.
+    other_extensions: dict[str, bytes]
 
     def __init__(self, der: bytes) -> None:
         self.signature_memo: SignatureMemo = {}
@@ -140,6 +143,7 @@ class Certificate:
         self.extended_key_usage_critical = False
         crl_urls: list[str] = []
         dns_names: list[str] = []
+        self.other_extensions = {}
         seen: set[str] = set()
         critical: set[str] = set()
         for ext in extensions:
@@ -152,6 +156,7 @@ class Certificate:
             if is_critical:
                 critical.add(oid)
             if oid not in KNOWN_CERTIFICATE_EXTENSIONS:
+                self.other_extensions[oid] = bytes(ext["extn_value"].contents)
                 continue
             value = ext["extn_value"].parsed
             if oid == EXT_SUBJECT_KEY_ID:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -17,6 +18,7 @@ from zhengwu.kernel.pki.certificates import (
     EKU_CLIENT_AUTH,
     EKU_SERVER_AUTH,
     EKU_TIME_STAMPING,
+    KNOWN_CERTIFICATE_EXTENSIONS,
     Certificate,
     key_identifier,
 )
@@ -36,6 +38,7 @@ class CertProfile(StrEnum):
     SEAL_MAKER = "seal-maker"  # 制章者: signs the seal structure (SESeal)
     NODE_EXCHANGE = "node-exchange"  # a platform node signing exchange batches / TLS client or server
     TSA = "tsa"  # time-stamping authority (RFC 3161 §2.3)
+    PERSON_AUTH = "person-auth"  # 个人/单位身份证书: 数字证书登录 and signing (a UKey's signing certificate)
 
 
 _KEY_USAGE: Final[dict[CertProfile, frozenset[str]]] = {
@@ -45,9 +48,11 @@ _KEY_USAGE: Final[dict[CertProfile, frozenset[str]]] = {
     CertProfile.SEAL_MAKER: frozenset({"digital_signature", "non_repudiation"}),
     CertProfile.NODE_EXCHANGE: frozenset({"digital_signature"}),
     CertProfile.TSA: frozenset({"digital_signature", "non_repudiation"}),
+    CertProfile.PERSON_AUTH: frozenset({"digital_signature", "non_repudiation"}),
 }
 _CA_PROFILES: Final = frozenset({CertProfile.ROOT_CA, CertProfile.ISSUING_CA})
 _NODE_PURPOSES: Final = frozenset({EKU_CLIENT_AUTH, EKU_SERVER_AUTH})
+_DOTTED: Final = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 # RFC 5280 §4.1.2.2: serial numbers are at most 20 octets.
 _MAX_SERIAL: Final = (1 << 159) - 1
 
@@ -100,8 +105,13 @@ def issue_certificate(
     extended_key_usage: Sequence[str] = (),
     path_length: int | None = None,
     dns_names: Sequence[str] = (),
+    identity_extensions: Mapping[str, bytes] = {},
 ) -> Certificate:
-    """An SM2 certificate for ``public_key`` signed by ``issuer`` (an issuing CA or an end entity)."""
+    """An SM2 certificate for ``public_key`` signed by ``issuer`` (an issuing CA or an end entity).
+
+    ``identity_extensions``: non-critical extensions by dotted OID with their DER values, such as the
+    GM/T 0015 IdentifyCode (个人身份标识码) of a personal certificate; allowed on end entities only.
+    """
     if profile is CertProfile.ROOT_CA:
         raise PkiError("use create_root_ca for a root CA", "根证书请使用 create_root_ca")
     if not issuer.is_ca or not issuer.has_key_usage("key_cert_sign"):
@@ -131,6 +141,7 @@ def issue_certificate(
         crl_urls=crl_urls,
         extended_key_usage=extended_key_usage,
         dns_names=dns_names,
+        identity_extensions=identity_extensions,
     )
 
 
@@ -160,8 +171,11 @@ def _extensions(
     crl_urls: Sequence[str],
     extended_key_usage: Sequence[str],
     dns_names: Sequence[str],
+    identity_extensions: Mapping[str, bytes] = {},
 ) -> list[dict[str, Any]]:
     is_ca = profile in _CA_PROFILES
+    if is_ca and identity_extensions:
+        raise PkiError("identity extensions belong to end entities", "身份标识扩展只用于终端实体证书")
     if not is_ca and path_length is not None:
         raise PkiError("pathLenConstraint applies to CA certificates only", "路径长度约束只适用于 CA 证书")
     if profile is CertProfile.ISSUING_CA and path_length is None:
@@ -231,6 +245,10 @@ def _extensions(
                 critical=False,
             )
         )
+    for oid, value in identity_extensions.items():
+        if oid in KNOWN_CERTIFICATE_EXTENSIONS or not _DOTTED.fullmatch(oid):
+            raise PkiError(f"not an identity extension: {oid}", f"不是身份标识扩展：{oid}")
+        result.append(_extension(oid, value, critical=False))
     return result
 
 
@@ -248,6 +266,7 @@ def _build(
     crl_urls: Sequence[str],
     extended_key_usage: Sequence[str],
     dns_names: Sequence[str],
+    identity_extensions: Mapping[str, bytes] = {},
 ) -> Certificate:
     start, end = aware(not_before, "not_before"), aware(not_after, "not_after")
     if end <= start:
@@ -280,6 +299,7 @@ def _build(
                     crl_urls=crl_urls,
                     extended_key_usage=extended_key_usage,
                     dns_names=dns_names,
+                    identity_extensions=identity_extensions,
                 ),
             }
         )

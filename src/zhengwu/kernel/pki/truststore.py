@@ -16,8 +16,9 @@ from zhengwu.kernel.pki.errors import PkiError
 from zhengwu.kernel.pki.signatures import STRICT_CONVENTIONS, TOLERANT_CONVENTIONS, ZConvention, verify_sm2
 from zhengwu.kernel.pki.validation import CrlSource, RevocationMode, ValidationResult, validate_chain
 
-#: What an anchor may be trusted for: e-seals and signed documents, node-to-node exchange, time-stamps.
-PURPOSES: Final = frozenset({"seals", "exchange", "timestamping"})
+#: What an anchor may be trusted for: e-seals and signed documents, node-to-node exchange, time-stamps,
+#: and the personal / enterprise certificates people log in with (数字证书登录).
+PURPOSES: Final = frozenset({"seals", "exchange", "timestamping", "login"})
 
 
 @dataclass(frozen=True, slots=True)
