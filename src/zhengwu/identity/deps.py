@@ -181,7 +181,8 @@ def require_staff(*roles: str, mfa: bool = True) -> Callable[..., StaffAuthentic
             )
             db.commit()
             raise Forbidden("仅限具有相应权限的工作人员", detail_en="staff role required")
-        if mfa and "otp" not in auth.session.amr:
+        # A TOTP code, or a certificate login (the UKey and its PIN are two factors, one cryptographic).
+        if mfa and not {"otp", "hwk"} & set(auth.session.amr):
             raise StepUpRequired(
                 "工作人员须使用动态验证码完成双因素认证", extra={"required_amr": ["pwd", "otp"]}
             )

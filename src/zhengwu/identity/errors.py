@@ -205,3 +205,10 @@ class CertificateAccountNotFound(KeepsAudit, NotFound):
 
     code = "identity.certificate_account_not_found"
     default_detail = "该数字证书对应的用户尚未注册，请先注册后再使用证书登录"
+
+
+class UnregisteredPerson(KeepsAudit, NotFound):
+    """A staff action names an ID number nobody registered (the refusal stays in the audit trail)."""
+
+    code = "identity.unregistered_person"
+    default_detail = "该身份证号码尚未注册"

@@ -10,8 +10,8 @@ class RealNameLevel(IntEnum):
 
     SELF_DECLARED = 2  # 二级: format checks only
     REGISTRY_MATCHED = 3  # 三级: name + number matched against 人口库 / 法人库
-    REAL_PERSON = 4  # 四级: face against the 公安 photo, or 实人 verification
-    CERTIFICATE = 5  # 五级: digital certificate or counter verification
+    REAL_PERSON = 4  # 四级: face against the 公安 photo, or the person seen at a counter (窗口核验)
+    CERTIFICATE = 5  # 五级: digital certificate (数字证书登录)
 
     @property
     def label_zh(self) -> str:
@@ -19,8 +19,8 @@ class RealNameLevel(IntEnum):
         return {
             2: "二级（自主注册）",
             3: "三级（实名核验）",
-            4: "四级（实人认证）",
-            5: "五级（数字证书/柜面）",
+            4: "四级（实人认证/窗口核验）",
+            5: "五级（数字证书）",
         }[int(self)]
 
 

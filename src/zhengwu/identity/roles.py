@@ -16,6 +16,7 @@ STAFF_ROLES: Final[dict[str, str]] = {
     "identity_admin": "统一身份认证管理员：管理接入应用、签名密钥和对端平台",
     "seal_admin": "印章管理员：制作、挂失、注销本部门印章",
     "seal_user": "用章人：以本部门印章签章",
+    "counter": "窗口人员：现场核验身份证原件，将实名等级提升至四级",
 }
 
 ADMIN_ROLES: Final = frozenset({"platform_admin", "admin", "dept_admin", "identity_admin", "seal_admin"})

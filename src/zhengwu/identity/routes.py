@@ -13,16 +13,18 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import certlogin, mfa, realname, reset, service
+from zhengwu.identity import certlogin, counter, mfa, realname, reset, service
 from zhengwu.identity.audit import events_for_account
 from zhengwu.identity.context import configure
 from zhengwu.identity.deps import (
     Authenticated,
     RequiredSession,
+    StaffAuthenticated,
     clear_session_cookie,
     cookie_name,
     request_meta,
     require_level,
+    require_staff,
     set_session_cookie,
 )
 from zhengwu.identity.errors import AccountNotFound, MfaRequired, NotAuthenticated, SessionExpired
@@ -38,6 +40,7 @@ from zhengwu.identity.schemas import (
     CertificateAuthentication,
     CertificateChallenge,
     CodeRequest,
+    CounterVerification,
     EnrolmentRead,
     ForgotRequest,
     LegalRegistration,
@@ -53,7 +56,7 @@ from zhengwu.identity.schemas import (
 )
 from zhengwu.identity.web import end_read_phase, keeping_audit, require_json, retrying_when_busy
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.errors import ValidationFailed
+from zhengwu.kernel.errors import Forbidden, ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.session import DbSession
 
@@ -346,6 +349,31 @@ def step_up_certificate(
             meta=request_meta(request),
         )
     return session_read(auth.session)
+
+
+@router.post("/counter-verifications", response_model=AccountRead)
+def counter_verification(
+    request: Request,
+    data: CounterVerification,
+    db: DbSession,
+    staff: Annotated[StaffAuthenticated, Depends(require_staff(counter.ROLE))],
+) -> AccountRead:
+    """窗口核验: a clerk records that the person was seen with the original ID card (level 4)."""
+    departments = staff.department_ids(counter.ROLE)
+    department = data.department_id or departments[0]
+    if department not in departments:
+        raise Forbidden("您不是该部门的窗口人员", detail_en="not a counter clerk of that department")
+    with keeping_audit(db):
+        account = counter.verify_at_counter(
+            db,
+            clerk=staff.account,
+            department_id=department,
+            id_number=data.id_number,
+            name=data.name,
+            evidence=data.evidence,
+            meta=request_meta(request),
+        )
+    return account_read(account)
 
 
 def real_name_verifier(request: Request) -> realname.RealNameVerifier | None:

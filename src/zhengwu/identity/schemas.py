@@ -157,6 +157,15 @@ class Accepted(BaseModel):
     detail: str
 
 
+class CounterVerification(_Strict):
+    """窗口核验: the clerk saw this person with the original ID card."""
+
+    id_number: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=60)
+    evidence: str = Field(default="居民身份证原件", min_length=1, max_length=100)
+    department_id: str | None = Field(default=None, max_length=32, description="the clerk's department")
+
+
 class CertificateChallenge(BaseModel):
     """A certificate-login challenge: the UKey signs ``message`` (SM2 with SM3, default user ID)."""
 
