@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import certlogin, counter, mfa, realname, reset, service
+from zhengwu.identity import certlogin, counter, mfa, realname, reset, service, staff
 from zhengwu.identity.audit import events_for_account
 from zhengwu.identity.context import configure
 from zhengwu.identity.deps import (
@@ -481,6 +481,8 @@ def install(app: FastAPI) -> None:
     app.state.identity_notifier = make_notifier(ctx.notifier, ctx.data_dir)
     app.include_router(router)
     app.include_router(read_router)
+    app.include_router(staff.router)
+    app.include_router(staff.read_router)
     app.include_router(pages.router)
     app.state.health_probes["identity"] = health_probe(app)
 
