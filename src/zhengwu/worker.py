@@ -26,6 +26,7 @@ from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.transports import Transport
 from zhengwu.exchange.transports.frontdb import FrontDb, FrontDbTransport
 from zhengwu.exchange.transports.http import HttpTransport
+from zhengwu.exchange.transports.local import LocalTransport
 from zhengwu.identity import context as identity_context
 from zhengwu.identity.certlogin import forget_answered_challenges
 from zhengwu.identity.service import end_expired_sessions
@@ -88,6 +89,8 @@ def roles(settings: Settings, runtime: ExchangeRuntime) -> Roles:
         transport = FrontDbTransport(frontdb)
     elif conf.transport == "http" and settings.upstream_url:
         transport = HttpTransport(settings, runtime.credentials)
+    elif settings.tier is Tier.NATIONAL and not settings.upstream_url:
+        transport = LocalTransport(runtime)  # the top of the federation aggregates its own rows
     http = transport.client if isinstance(transport, HttpTransport) else None
     return Roles(
         transport=transport,

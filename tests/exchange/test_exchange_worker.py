@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from zhengwu.exchange.models import ExchangeAggregate, ExchangeFeedback
 from zhengwu.exchange.transports.frontdb import FrontDb, FrontDbTransport
+from zhengwu.exchange.transports.local import LocalTransport
 from zhengwu.kernel.codes import make_task_code
 from zhengwu.kernel.codes.uscc import complete_uscc, org_check_digit
 from zhengwu.kernel.events import OutboxRecord, emit
@@ -32,7 +33,7 @@ def test_frontdb_roles_end_to_end(province: Node, national: Node, tmp_path: Path
     )
     duties.transport.close()
     duties = roles(national.settings, national.runtime)
-    assert duties.transport is None and duties.ingest_from == "hebei"
+    assert isinstance(duties.transport, LocalTransport) and duties.ingest_from == "hebei"
     assert duties.frontdb is not None
     duties.frontdb.dispose()
 
@@ -116,3 +117,26 @@ def test_housekeeping_forgets_answered_certificate_challenges_once_expired(provi
     housekeeping(province.runtime)
     with province.uow() as session:
         assert set(session.scalars(select(LoginChallengeUse.digest))) == {"b" * 64}
+
+
+def test_the_national_node_aggregates_its_own_rows(national: Node) -> None:
+    from zhengwu.exchange.models import ExchangeInbox
+    from zhengwu.kernel.events import OutboxRecord
+
+    with national.uow() as session:
+        for i in range(2):
+            emit(session, "cases.up_pro_result", {"project_no": f"N{i}", "result_type": "0",
+                 "result_date": "20241201103000", "is_delivery_results": "0"}, key=f"N{i}")  # fmt: skip
+        emit(session, "cases.up_pro_result", {"project_no": "N9", "result_type": "0", "result_date": "bad",
+             "is_delivery_results": "0"}, key="N9")  # fmt: skip
+    stats = run(national.runtime, until_idle=True)
+    assert stats.relayed.acknowledged == 2 and stats.relayed.rejected == 1
+    with national.uow() as session:
+        assert session.scalar(select(func.count()).select_from(ExchangeAggregate)) == 2
+        senders = set(session.scalars(select(ExchangeInbox.sender)))
+        pending = session.scalar(
+            select(func.count()).select_from(OutboxRecord).where(OutboxRecord.status == "pending")
+        )
+    assert senders == {national.runtime.node_id} and pending == 0
+    # Nothing is taken twice when the worker runs again.
+    assert run(national.runtime, until_idle=True).relayed.rows == 0
