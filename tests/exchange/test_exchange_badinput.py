@@ -217,3 +217,28 @@ def test_oversized_and_malformed_batches(joined: tuple[Node, Node], kind: str) -
         assert answer.status_code == 422 and answer.json()["code"] == "exchange.malformed"
     nothing_applied(national)
     assert refusals(national)
+
+
+def test_join_requests_waiting_for_approval_are_bounded(national: Node) -> None:
+    from zhengwu.exchange.errors import TooManyJoinRequests
+    from zhengwu.kernel.crypto import SM2PrivateKey
+    from zhengwu.kernel.pki import build_csr
+
+    def ask(node_id: str) -> dict[str, object]:
+        csr = build_csr(subject={"CN": node_id}, signer=SM2PrivateKey.generate())  # a new key every time
+        with national.uow() as session:
+            return join.accept_request(session, national.runtime, {
+                "node_id": node_id, "node_name": "演示", "division_code": "130000", "tier": "province",
+                "csr": csr.to_pem().decode()})  # fmt: skip
+
+    first = [ask("hebei") for _ in range(join.PENDING_PER_NODE)]
+    with pytest.raises(TooManyJoinRequests):
+        ask("hebei")
+    national.settings.exchange.max_pending_joins = join.PENDING_PER_NODE + 1
+    ask("shanxi")
+    with pytest.raises(TooManyJoinRequests) as full:
+        ask("henan")
+    assert full.value.status_code == 429
+    with national.uow() as session:  # the operator clears an unwanted request: room for another
+        join.revoke(session, national.runtime, str(first[0]["request_id"]), reason="unwanted")
+    assert ask("henan")["status"] == "pending"

@@ -99,6 +99,13 @@ class NodeStateConflict(Conflict):
     default_detail = "接入节点当前状态不允许该操作"
 
 
+class TooManyJoinRequests(TooManyRequests):
+    """Too many join requests wait for approval (all of them, or for one node id)."""
+
+    code = "exchange.too_many_join_requests"
+    default_detail = "待审批的接入申请过多，请联系上级平台管理员处理后再申请"
+
+
 class InvalidJoinRequest(BadRequest):
     """The certificate request of a joining node is unusable."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import exlog
@@ -24,6 +24,7 @@ from zhengwu.exchange.errors import (
     NodeNotFound,
     NodeStateConflict,
     NoUpstream,
+    TooManyJoinRequests,
     UpstreamFailed,
 )
 from zhengwu.exchange.models import ExchangeCredential, ExchangeNode
@@ -191,6 +192,21 @@ def _text(payload: dict[str, Any], name: str, limit: int) -> str:
     return value.strip()
 
 
+#: Join requests one node id may have waiting at once (a new key each time a join is retried).
+PENDING_PER_NODE: Final = 3
+
+
+def _check_waiting(session: Session, runtime: ExchangeRuntime, node_id: str) -> None:
+    """Anyone can ask to join; only so many requests may wait for the operator (revoke clears them)."""
+    pending = select(func.count()).select_from(ExchangeNode).where(ExchangeNode.status == "pending")
+    if (session.scalar(pending) or 0) >= runtime.settings.exchange.max_pending_joins:
+        raise TooManyJoinRequests(detail_en="the pending join request limit is reached")
+    if (session.scalar(pending.where(ExchangeNode.node_id == node_id)) or 0) >= PENDING_PER_NODE:
+        raise TooManyJoinRequests(
+            "该节点已有多份待审批的接入申请，请联系上级平台管理员", detail_en="too many pending requests for the node"
+        )
+
+
 def accept_request(session: Session, runtime: ExchangeRuntime, payload: dict[str, Any]) -> dict[str, Any]:
     """Record a join request (pending) and answer with this node's exchange CA certificate."""
     ca = runtime.credentials.ca().certificate  # before any write of ours (creating it locks the log)
@@ -222,6 +238,7 @@ def accept_request(session: Session, runtime: ExchangeRuntime, payload: dict[str
         )
     ).first()
     if node is None:
+        _check_waiting(session, runtime, node_id)
         node = ExchangeNode(
             node_id=node_id,
             node_name=_text(payload, "node_name", 200),
