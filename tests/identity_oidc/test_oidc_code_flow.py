@@ -265,8 +265,8 @@ def test_expired_code_and_wrong_client_are_invalid_grant(
 def test_refresh_tokens_rotate_and_reuse_revokes_the_family(
     client: Any, session: Session, oidc: OidcRuntime, citizen: Citizen
 ) -> None:
-    made = make_client(session, oidc, consent_required=False)
-    code, verifier = _code(client, made, citizen)
+    made = make_client(session, oidc, scope="openid profile", consent_required=False)
+    code, verifier = _code(client, made, citizen, nonce="n-refresh", scope="openid profile")
     first = _exchange(client, made, code, verifier).json()
 
     def refresh(token: str) -> Any:
@@ -280,6 +280,11 @@ def test_refresh_tokens_rotate_and_reuse_revokes_the_family(
     assert second.status_code == 200, second.text
     second_tokens = second.json()
     assert second_tokens["refresh_token"] != first["refresh_token"]
+    # OIDC Core §12.2: a new ID token about the same login, without the nonce.
+    before, after = _claims(client, first["id_token"]), _claims(client, second_tokens["id_token"])
+    for claim in ("iss", "sub", "aud", "auth_time", "acr", "sid"):
+        assert after[claim] == before[claim], claim
+    assert before["nonce"] == "n-refresh" and "nonce" not in after
     # Reusing the rotated token is theft: the whole family dies, including the new token.
     assert refresh(first["refresh_token"]).json()["error"] == "invalid_grant"
     assert refresh(second_tokens["refresh_token"]).json()["error"] == "invalid_grant"

@@ -452,6 +452,20 @@ class RefreshToken(grants.RefreshTokenGrant):  # type: ignore[misc]  # Authlib i
     def revoke_old_credential(self, refresh_token: OidcGrant) -> None:
         """Already marked rotated in :meth:`authenticate_refresh_token`."""
 
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        """Rotate, and with ``openid`` also a new ID token (OIDC Core §12.2: same ``iss``, ``sub``,
+        ``aud``, ``auth_time`` and ``acr`` as at login, no ``nonce``) so the RP can renew its session."""
+        status, token, headers = super().create_token_response()
+        subject: Subject | None = self.request.subject
+        scope = token.get("scope") or ""
+        if status == 200 and subject is not None and "openid" in scope.split():
+            subject.nonce = None
+            server: ZhengwuServer = self.server
+            token["id_token"] = server.runtime.make_id_token(
+                self.request.client, subject, scope, token.get("access_token")
+            )
+        return status, token, headers
+
 
 # --- revocation and introspection (RFC 7009, RFC 7662) ----------------------------------------------
 
