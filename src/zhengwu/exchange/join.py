@@ -203,7 +203,8 @@ def _check_waiting(session: Session, runtime: ExchangeRuntime, node_id: str) -> 
         raise TooManyJoinRequests(detail_en="the pending join request limit is reached")
     if (session.scalar(pending.where(ExchangeNode.node_id == node_id)) or 0) >= PENDING_PER_NODE:
         raise TooManyJoinRequests(
-            "该节点已有多份待审批的接入申请，请联系上级平台管理员", detail_en="too many pending requests for the node"
+            "该节点已有多份待审批的接入申请，请联系上级平台管理员",
+            detail_en="too many pending requests for the node",
         )
 
 
