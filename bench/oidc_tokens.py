@@ -164,10 +164,10 @@ def drive(name: str, port: int, client_id: str, secret: str, *, seconds: float, 
         return sum(counts), latencies, errors, time.perf_counter() - start
 
     runner = _runner()
-    runner(run(2.0))
+    _, _, warm_errors, _ = runner(run(2.0))
     ops, latencies, errors, elapsed = runner(run(seconds))
     result = Result(name, ops, elapsed, latencies=latencies, unit="tokens")
-    result.errors = len(errors)  # type: ignore[attr-defined]
+    result.errors = len(errors) + len(warm_errors)  # type: ignore[attr-defined] # warm-up errors count too
     return result
 
 
@@ -322,11 +322,15 @@ def main() -> None:
         baseline=baseline,
         title=f"client-credentials tokens, {args.concurrency} concurrent clients, median of {args.rounds} rounds",
     )
+    # Errors of every round count, not only the reported (median) one.
+    total_errors = {name: sum(getattr(r, "errors", 0) for r in rounds) for name, rounds in runs.items()}
     for r in results:
-        errors = getattr(r, "errors", 0)
-        print(f"{r.name:<24} p50 {r.percentile(50):6.2f} ms  p99 {r.percentile(99):6.2f} ms  errors {errors}")
+        print(
+            f"{r.name:<24} p50 {r.percentile(50):6.2f} ms  p99 {r.percentile(99):6.2f} ms  "
+            f"errors {total_errors.get(r.name, 0)} in all rounds"
+        )
     ratio = ours.per_second / baseline.per_second
-    ok = ratio >= 1.0 and ours.percentile(99) <= 15.0 and getattr(ours, "errors", 0) == 0
+    ok = ratio >= 1.0 and ours.percentile(99) <= 15.0 and total_errors.get(ours.name, 0) == 0
     print(
         f"goal ratio >= 1.0, p99 <= 15 ms, 0 errors ({ours.name}): {'MET' if ok else 'NOT MET'} (ratio {ratio:.2f})"
     )

@@ -152,3 +152,30 @@ def test_citizens_and_other_staff_may_not_manage_staff(client: Any, session: Ses
     _staff(session, 9021, bureau, ["seal_user"])
     _as(client, ca, 9021)
     assert client.get(STAFF).status_code == 403
+
+
+def test_staff_created_by_an_administrator_choose_their_own_password_first(
+    client: Any, session: Session, ca: Ca
+) -> None:
+    bureau = _department(session, 9401, "唐山市行政审批局")
+    _staff(session, 9031, bureau, ["admin"])
+    _as(client, ca, 9031)
+    new = {
+        "login_name": "new.admin",
+        "name": "李四",
+        "department_id": bureau,
+        "roles": ["admin"],
+        "password": PASSWORD,
+    }
+    assert client.post(STAFF, json=new).status_code == 201
+    client.post(f"{API}/logout", json={})
+    login = client.post(f"{API}/login", json={"identifier": "new.admin", "password": PASSWORD})
+    assert login.status_code == 200  # no second factor enrolled yet: the session is open
+    blocked = client.get(STAFF)
+    assert blocked.status_code == 403 and blocked.json()["code"] == "identity.password_change_required"
+    changed = client.post(
+        f"{API}/password/change", json={"current_password": PASSWORD, "new_password": "Own-Choice-2026!"}
+    )
+    assert changed.status_code == 204, changed.text
+    after = client.get(STAFF)  # now the ordinary rule applies: a second factor is due
+    assert after.status_code == 401 and after.json()["code"] == "identity.step_up_required"

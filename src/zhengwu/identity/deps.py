@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from zhengwu.identity import service
 from zhengwu.identity.audit import RequestMeta, record_auth_event
 from zhengwu.identity.context import current
-from zhengwu.identity.errors import InsufficientLevel, NotAuthenticated, SessionExpired, StepUpRequired
+from zhengwu.identity.errors import (
+    InsufficientLevel,
+    NotAuthenticated,
+    PasswordChangeRequired,
+    SessionExpired,
+    StepUpRequired,
+)
 from zhengwu.identity.models import Account, StaffBinding, UserSession
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.errors import Forbidden
@@ -181,6 +187,8 @@ def require_staff(*roles: str, mfa: bool = True) -> Callable[..., StaffAuthentic
             )
             db.commit()
             raise Forbidden("仅限具有相应权限的工作人员", detail_en="staff role required")
+        if auth.account.password_initial:
+            raise PasswordChangeRequired()
         # A TOTP code, or a certificate login (the UKey and its PIN are two factors, one cryptographic).
         if mfa and not {"otp", "hwk"} & set(auth.session.amr):
             raise StepUpRequired(

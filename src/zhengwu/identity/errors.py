@@ -86,6 +86,13 @@ class SessionExpired(KeepsAudit, Unauthorized):
     default_detail = "登录已超时，请重新登录"
 
 
+class PasswordChangeRequired(Forbidden):
+    """A staff account still has the initial password an administrator set."""
+
+    code = "identity.password_change_required"
+    default_detail = "请先修改管理员设置的初始密码"
+
+
 class StepUpRequired(Unauthorized):
     """The action needs a higher real-name level or a fresher authentication."""
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -63,6 +64,8 @@ class Account(IdMixin, Base):
     legal_entity_id: Mapped[str | None] = mapped_column(ForeignKey("identity_legal_entity.id"), index=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set by an administrator (staff API): the person must choose their own before acting as staff.
+    password_initial: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # A legacy system's hash kept until the first successful login re-hashes it with argon2id.
     legacy_scheme: Mapped[str | None] = mapped_column(String(32))
     legacy_hash: Mapped[str | None] = mapped_column(Text)

@@ -482,9 +482,14 @@ def register_staff(
     id_number: str | None = None,
     real_name_level: RealNameLevel = RealNameLevel.REGISTRY_MATCHED,
     source: str = "staff",
+    initial_password: bool = False,
     meta: RequestMeta = NO_META,
 ) -> Account:
-    """Create a staff account bound to a department with roles."""
+    """Create a staff account bound to a department with roles.
+
+    ``initial_password``: an administrator chose it; staff routes refuse the account until the person
+    has changed it (等保: no shared knowledge of a working password).
+    """
     problems: list[FieldProblem] = []
     clean_name = normalize_name(name)
     if clean_name is None:
@@ -523,6 +528,7 @@ def register_staff(
         phone_index=phone_index(clean_phone) if clean_phone else None,
         password_hash=passwords.hash_password(password),
         password_changed_at=now,
+        password_initial=initial_password,
         source=source,
         created_at=now,
         updated_at=now,
@@ -782,6 +788,7 @@ def change_password(
         raise registration_failure(db, problems, meta, "password_change")
     account.password_hash = passwords.hash_password(new_password)
     account.password_changed_at = utcnow()
+    account.password_initial = False
     account.legacy_scheme = account.legacy_hash = None
     account.legacy_params = None
     account.failed_logins = 0

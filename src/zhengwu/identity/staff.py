@@ -127,6 +127,7 @@ def create_staff(request: Request, data: StaffCreate, db: DbSession, admin: Admi
             roles=data.roles,
             phone=data.phone,
             source=f"admin:{admin.account.id}",
+            initial_password=True,
             meta=request_meta(request),
         )
     return _read(db, account)
