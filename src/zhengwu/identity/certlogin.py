@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 from typing import NoReturn, Protocol
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import service
@@ -203,14 +204,13 @@ def _refuse(
 
 
 def _use_challenge(db: Session, challenge: str, expires: datetime) -> bool:
-    """Record the challenge as answered; False when it already was (a replay)."""
-    try:
-        with db.begin_nested():
-            db.add(LoginChallengeUse(digest=sm3(challenge.encode()).hex(), expires_at=expires))
-            db.flush()
-    except IntegrityError:
-        return False
-    return True
+    """Record the challenge as answered; False when it already was (a replay). One statement, no
+    savepoint: the primary key decides, also between two requests racing with the same answer."""
+    values = {"digest": sm3(challenge.encode()).hex(), "used_at": utcnow(), "expires_at": expires}
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(LoginChallengeUse).values(**values).on_conflict_do_nothing()
+    # RETURNING rather than rowcount, which psycopg reports as -1 here.
+    return db.execute(statement.returning(LoginChallengeUse.digest)).first() is not None
 
 
 def verify_proof(
