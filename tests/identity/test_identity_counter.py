@@ -115,3 +115,18 @@ def test_a_higher_level_is_kept_and_only_counter_clerks_may_verify(client: Any, 
         f"{API}/counter-verifications", json={"id_number": nth_citizen_id(8202), "name": "窗口用户"}
     )
     assert denied.status_code == 403
+
+
+def test_a_retried_counter_verification_is_recorded_once(client: Any, session: Session) -> None:
+    _clerk(client, session, 8301, ["counter"])
+    _citizen(session, 8302)
+    body = {"id_number": nth_citizen_id(8302), "name": "窗口用户"}
+    first = client.post(
+        f"{API}/counter-verifications", json=body, headers={"Idempotency-Key": "counter-8302"}
+    )
+    again = client.post(
+        f"{API}/counter-verifications", json=body, headers={"Idempotency-Key": "counter-8302"}
+    )
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    events = session.scalars(select(AuthEvent).where(AuthEvent.event_type == "counter_verification")).all()
+    assert len(events) == 1

@@ -179,3 +179,26 @@ def test_staff_created_by_an_administrator_choose_their_own_password_first(
     assert changed.status_code == 204, changed.text
     after = client.get(STAFF)  # now the ordinary rule applies: a second factor is due
     assert after.status_code == 401 and after.json()["code"] == "identity.step_up_required"
+
+
+def test_a_retried_create_replays_the_answer_and_records_nothing_twice(
+    client: Any, session: Session, ca: Ca
+) -> None:
+    bureau = _department(session, 9501, "邯郸市行政审批局")
+    _staff(session, 9041, bureau, ["admin"])
+    _as(client, ca, 9041)
+    new = {
+        "login_name": "retry.me",
+        "name": "王五",
+        "department_id": bureau,
+        "roles": ["counter"],
+        "password": PASSWORD,
+    }
+    first = client.post(STAFF, json=new, headers={"Idempotency-Key": "staff-retry-1"})
+    again = client.post(STAFF, json=new, headers={"Idempotency-Key": "staff-retry-1"})
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    assert again.headers.get("idempotent-replayed") == "true"
+    created = session.scalars(select(AuthEvent).where(AuthEvent.event_type == "register_staff")).all()
+    assert len([e for e in created if e.account_id == first.json()["id"]]) == 1
+    other = client.post(STAFF, json={**new, "name": "赵六"}, headers={"Idempotency-Key": "staff-retry-1"})
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"

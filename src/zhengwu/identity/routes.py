@@ -357,12 +357,21 @@ def counter_verification(
     data: CounterVerification,
     db: DbSession,
     staff: Annotated[StaffAuthenticated, Depends(require_staff(counter.ROLE))],
-) -> AccountRead:
-    """窗口核验: a clerk records that the person was seen with the original ID card (level 4)."""
+) -> JSONResponse:
+    """窗口核验: a clerk records that the person was seen with the original ID card (level 4).
+
+    ``Idempotency-Key`` honoured: a retried request records nothing twice.
+    """
     departments = staff.department_ids(counter.ROLE)
     department = data.department_id or departments[0]
     if department not in departments:
         raise Forbidden("您不是该部门的窗口人员", detail_en="not a counter clerk of that department")
+    idem = Idempotency(
+        db, request, scope=f"identity.counter:{staff.account.id}", payload=data.model_dump_json()
+    )
+    replay = idem.replay()
+    if replay is not None:
+        return replay
     with keeping_audit(db):
         account = counter.verify_at_counter(
             db,
@@ -373,7 +382,9 @@ def counter_verification(
             evidence=data.evidence,
             meta=request_meta(request),
         )
-    return account_read(account)
+    body = account_read(account).model_dump(mode="json")
+    idem.remember(200, body)
+    return JSONResponse(body)
 
 
 def real_name_verifier(request: Request) -> realname.RealNameVerifier | None:

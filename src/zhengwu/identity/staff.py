@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from zhengwu.identity.models import Account, AccountKind, AccountStatus, StaffBi
 from zhengwu.identity.roles import STAFF_ROLES, unknown_roles
 from zhengwu.identity.web import keeping_audit, require_json
 from zhengwu.kernel.errors import Forbidden, ValidationFailed
+from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.session import DbSession
 from zhengwu.orgs import service as orgs
 
@@ -114,9 +116,15 @@ def _staff(db: Session, account_id: str) -> Account:
 
 
 @router.post("", status_code=201, response_model=StaffRead)
-def create_staff(request: Request, data: StaffCreate, db: DbSession, admin: Admin) -> StaffRead:
-    """Create a staff account bound to a department with roles."""
+def create_staff(request: Request, data: StaffCreate, db: DbSession, admin: Admin) -> JSONResponse:
+    """Create a staff account bound to a department with roles (``Idempotency-Key`` honoured)."""
     _check_grant(db, admin, data.department_id, data.roles)
+    idem = Idempotency(
+        db, request, scope=f"identity.staff:{admin.account.id}", payload=data.model_dump_json()
+    )
+    replay = idem.replay()
+    if replay is not None:
+        return replay
     with keeping_audit(db):
         account = service.register_staff(
             db,
@@ -130,7 +138,9 @@ def create_staff(request: Request, data: StaffCreate, db: DbSession, admin: Admi
             initial_password=True,
             meta=request_meta(request),
         )
-    return _read(db, account)
+    body = _read(db, account).model_dump(mode="json")
+    idem.remember(201, body)
+    return JSONResponse(body, status_code=201)
 
 
 @read_router.get("", response_model=list[StaffRead])
