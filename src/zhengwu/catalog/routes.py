@@ -127,10 +127,11 @@ def list_directory(
 
 
 @router.post("/directory", status_code=201, response_model=DirectoryRead)
-async def create_directory(request: Request, data: DirectoryCreate, session: DbSession, staff: Staff) -> Any:
+def create_directory(request: Request, data: DirectoryCreate, session: DbSession, staff: Staff) -> Any:
     """Add a basic catalog entry as a draft (platform administrators)."""
+    # Plain ``def`` routes run in the thread pool: database round trips must not hold up the event loop.
     staff.ensure_platform()
-    idem = Idempotency(session, request, scope="catalog.directory", payload=await request.body())
+    idem = Idempotency(session, request, scope="catalog.directory", payload=data.model_dump_json())
     replay = idem.replay()
     if replay is not None:
         return replay
@@ -268,11 +269,11 @@ def _staff_read(item: Any) -> StaffTaskRead:
 
 
 @router.post("/tasks", status_code=201, response_model=StaffTaskRead)
-async def create_task(request: Request, data: TaskCreate, session: DbSession, staff: Staff) -> Any:
+def create_task(request: Request, data: TaskCreate, session: DbSession, staff: Staff) -> Any:
     """Claim a basic entry for a body: a draft implementation item with a derived 实施编码."""
     raw = data.model_dump(exclude_unset=True)
     staff.ensure_department(str(raw.get("dept_code", "")).upper())
-    idem = Idempotency(session, request, scope="catalog.tasks", payload=await request.body())
+    idem = Idempotency(session, request, scope="catalog.tasks", payload=data.model_dump_json())
     replay = idem.replay()
     if replay is not None:
         return replay

@@ -113,9 +113,10 @@ def _created(idem: Idempotency, body: AccountRead) -> JSONResponse:
 
 
 @router.post("/register/natural", status_code=201, response_model=AccountRead)
-async def register_natural(request: Request, data: NaturalRegistration, db: DbSession) -> JSONResponse:
+def register_natural(request: Request, data: NaturalRegistration, db: DbSession) -> JSONResponse:
     """Register a natural person (实名等级二级); 409 when the ID number is already registered."""
-    idem = Idempotency(db, request, scope="identity.register", payload=await request.body())
+    # A plain ``def``: the password hash (tens of milliseconds) must not hold up the event loop.
+    idem = Idempotency(db, request, scope="identity.register", payload=data.model_dump_json())
     replay = idem.replay()
     if replay is not None:
         return replay
@@ -133,11 +134,11 @@ async def register_natural(request: Request, data: NaturalRegistration, db: DbSe
 
 
 @router.post("/register/legal", status_code=201, response_model=AccountRead)
-async def register_legal(request: Request, data: LegalRegistration, db: DbSession) -> JSONResponse:
+def register_legal(request: Request, data: LegalRegistration, db: DbSession) -> JSONResponse:
     """Register an enterprise's account; a logged-in natural person becomes its administrator agent."""
     from zhengwu.identity.deps import current_session
 
-    idem = Idempotency(db, request, scope="identity.register_legal", payload=await request.body())
+    idem = Idempotency(db, request, scope="identity.register_legal", payload=data.model_dump_json())
     replay = idem.replay()
     if replay is not None:
         return replay
