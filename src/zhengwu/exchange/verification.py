@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
-import time
 import unicodedata
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
@@ -55,6 +53,7 @@ from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import hmac_sm3
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.logging import current_trace_id, get_logger
+from zhengwu.kernel.ratelimit import RateLimiter
 
 log = get_logger("zhengwu.exchange.verification")
 
@@ -165,28 +164,6 @@ def answer_from_registry(session: Session, key: bytes, kind: str, query: Mapping
     if lic is None or holder not in (lic.holder_index, lic.holder_code_index):
         return {"match": False}
     return {"match": True, "status": lic.status, "license_type": lic.license_type}
-
-
-class RateLimiter:
-    """Token bucket per caller (per process): ``rate`` queries per minute, bursts up to ``rate``/6."""
-
-    def __init__(self, rate_per_minute: int) -> None:
-        self.rate = rate_per_minute / 60.0
-        self.burst = max(1.0, rate_per_minute / 6.0)
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, caller: str) -> bool:
-        """Take one token for ``caller``; False when none is left."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, at = self._buckets.get(caller, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - at) * self.rate)
-            if tokens < 1.0:
-                self._buckets[caller] = (tokens, now)
-                return False
-            self._buckets[caller] = (tokens - 1.0, now)
-            return True
 
 
 def limiter(runtime: ExchangeRuntime) -> RateLimiter:

@@ -58,6 +58,7 @@ from zhengwu.identity.web import end_read_phase, keeping_audit, require_json, re
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.errors import Forbidden, ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 
 router = APIRouter(prefix="/api/v1/identity", tags=["identity"], dependencies=[Depends(require_json)])
@@ -300,7 +301,13 @@ def _proof(data: CertificateAuthentication) -> certlogin.CertificateProof:
     )
 
 
-@router.post("/certificate/challenge", response_model=CertificateChallenge)
+@router.post(
+    "/certificate/challenge",
+    response_model=CertificateChallenge,
+    dependencies=[
+        Depends(per_address("identity.certificate_challenge", lambda s: s.security.public_rate_per_minute))
+    ],
+)
 def certificate_challenge(request: Request) -> CertificateChallenge:
     """Start a certificate login or step-up (数字证书认证): a challenge valid for two minutes."""
     challenge, expires = certlogin.new_challenge()

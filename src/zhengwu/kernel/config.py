@@ -33,6 +33,9 @@ class SecuritySettings(BaseModel):
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_absolute_hours: int = Field(default=12, ge=1, le=7 * 24)
     secure_cookies: bool = False
+    # Public endpoints that cost CPU or could be harvested (OFD verification, certificate-login
+    # challenges): requests per client address per minute, per worker process.
+    public_rate_per_minute: int = Field(default=120, ge=1, le=1_000_000)
 
 
 class IdentitySettings(BaseModel):

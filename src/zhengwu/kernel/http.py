@@ -94,7 +94,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        return _envelope_response(exc.envelope(current_trace_id()), exc.status_code)
+        headers: dict[str, str] | None = getattr(exc, "headers", None)  # e.g. Retry-After
+        return _envelope_response(exc.envelope(current_trace_id()), exc.status_code, headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -28,6 +28,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.orgs import service as orgs
 from zhengwu.seals import authority, events, service, tsa
@@ -309,7 +310,11 @@ async def read_document(request: Request, *, limit: int = MAX_UPLOAD_BYTES) -> b
     return data
 
 
-@router.post("/verify", summary="验证 OFD 签章（公开）")
+@router.post(
+    "/verify",
+    summary="验证 OFD 签章（公开）",
+    dependencies=[Depends(per_address("seals.verify", lambda s: s.security.public_rate_per_minute))],
+)
 async def verify_document(request: Request, db: DbSession) -> JSONResponse:
     """Verify every signature of an uploaded OFD; answers the report (verdict VALID/INVALID/INDETERMINATE/ERROR)."""
     data = await read_document(request)
