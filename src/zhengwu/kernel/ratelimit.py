@@ -17,6 +17,9 @@ from typing import Any
 from fastapi import Request
 
 from zhengwu.kernel.errors import TooManyRequests
+from zhengwu.kernel.logging import get_logger
+
+log = get_logger("zhengwu.security")
 
 
 class RateLimiter:
@@ -101,6 +104,8 @@ def per_address(name: str, rate_per_minute: Callable[[Any], float]) -> Callable[
             limiter = limiters.setdefault(name, RateLimiter(rate_per_minute(state.settings)))
         key = client_address(request)
         if not limiter.allow(key):
+            # A security event (conventions §16); the address stays out of the log line.
+            log.warning("rate_limited", limiter=name, security_event=True)
             raise RateLimited(limiter.retry_after(key))
 
     return dependency
