@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(CorrelationMiddleware, registry=registry)
 
+    from zhengwu.catalog import jobs as catalog_jobs
     from zhengwu.catalog import routes as catalog_routes
     from zhengwu.identity import routes as identity_routes
     from zhengwu.ops import routes as ops_routes
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_routes.router)
     app.include_router(orgs_routes.router)
     app.include_router(catalog_routes.router)
+    app.include_router(catalog_jobs.router)
     app.include_router(seals_routes.router)
     app.include_router(seals_routes.pki_router)
     app.state.health_probes["pki"] = seals_routes.health_probe(app)

@@ -350,3 +350,26 @@ class SearchEntry(Base):
     object_mask: Mapped[int] = mapped_column(Integer, default=0)
     # Bit n set when 网上办理深度 n (1-8) is supported.
     depth_mask: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ImportJob(IdMixin, Base):
+    """导入任务 — a catalog file uploaded over HTTP and imported in the background (conventions §10)."""
+
+    __tablename__ = "catalog_import_job"
+
+    status: Mapped[str] = mapped_column(
+        String(16), default="queued", index=True
+    )  # queued|running|done|failed
+    actor: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)
+    publish: Mapped[bool] = mapped_column(Boolean, default=False)
+    file_path: Mapped[str] = mapped_column(String(500))
+    progress: Mapped[int] = mapped_column(Integer, default=0)  # bytes (JSON lines) or rows (XLSX) done
+    summary: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
+    rejects: Mapped[list[Any] | None] = mapped_column(PortableJSON)  # the first refused rows
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,140 @@
+"""Catalog import over HTTP: 202 + Location, progress, the summary and the refused rows (conventions §10).
+
+The job runs on a thread of the node, so the node here has a database of its own and commits for real.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from catalog_kit import guide, make_basic, make_department
+from sqlalchemy import func, select
+
+from dbkit import migrated_database
+from zhengwu.catalog.models import BasicItem
+from zhengwu.kernel.config import Settings
+
+pytestmark = pytest.mark.db
+
+IMPORTS = "/api/v1/catalog/imports"
+SERIALS = itertools.count(41, 3)
+
+
+@pytest.fixture(scope="module")
+def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database of this module's own."""
+    yield from migrated_database(tmp_path_factory, role="catalog_jobs")
+
+
+@dataclass
+class Live:
+    client: Any
+    admin: str
+    clerk: str
+    city: str
+    county: str
+
+
+@pytest.fixture
+def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
+    """A node with the basic catalog, two bodies, a platform administrator and a department admin."""
+    from fastapi.testclient import TestClient
+
+    from zhengwu.identity import service as identity
+    from zhengwu.identity.deps import cookie_name
+    from zhengwu.main import create_app
+
+    app = create_app(Settings(data_dir=tmp_path / "data", database_url=live_url, log_json=True))
+    suffix = tmp_path.name[-12:]
+    with app.state.session_factory() as db:
+        if db.scalar(select(func.count()).select_from(BasicItem)) == 0:
+            make_basic(db)  # once for the module's database
+        serial = next(SERIALS)
+        city = make_department(db, "130100", f"石家庄市公安局{suffix}", serial)
+        county = make_department(db, "130123", f"正定县公安局{suffix}", serial + 1)
+        office = make_department(db, "130000", f"河北省政务服务管理办公室{suffix}", serial + 2)
+        tokens = []
+        for login, dept, role in ((f"pa{suffix}", office, "platform_admin"), (f"da{suffix}", city, "admin")):
+            staff = identity.register_staff(
+                db,
+                name="测试管理员",
+                login_name=login,
+                password="Staff-Passw0rd!x",
+                department_id=dept.id,
+                roles=[role],
+            )
+            tokens.append(identity.start_session(db, staff, amr=["pwd"]).token)
+        db.commit()
+        codes = (city.credit_code, county.credit_code)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.cookies.set(cookie_name(), tokens[0])
+        yield Live(client, tokens[0], tokens[1], *codes)
+    runner = getattr(app.state, "catalog_import_runner", None)
+    if runner is not None:
+        runner.close()
+    app.state.engine.dispose()
+
+
+def _jsonl(rows: list[Any]) -> bytes:
+    return "".join(
+        (r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows
+    ).encode()
+
+
+def _wait(client: Any, location: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = client.get(location).json()
+        if job["status"] in ("done", "failed", "interrupted"):
+            return job  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError("the import job did not finish")
+
+
+def test_an_upload_is_imported_in_the_background_with_its_refused_rows(live: Live) -> None:
+    body = _jsonl([guide(live.city), guide(live.county), guide(live.city, use_level="9"), "{not json"])
+    started = live.client.post(
+        IMPORTS,
+        params={"filename": "公安事项.jsonl"},
+        content=body,
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert started.status_code == 202, started.text
+    location = started.headers["location"]
+    assert location.startswith(IMPORTS + "/") and started.json()["status"] in ("queued", "running", "done")
+    job = _wait(live.client, location)
+    assert job["status"] == "done", job
+    assert job["summary"]["inserted"] == 2 and job["summary"]["rejected_rows"] == 2
+    assert {r["row"] for r in job["rejects"]} == {3, 4} and all(
+        not r["reason"].isascii() for r in job["rejects"]
+    )
+    csv = live.client.get(f"{location}/rejects")
+    assert csv.status_code == 200 and csv.content.startswith("\ufeff位置".encode())
+    assert csv.text.count("\n") == 1 + len(job["rejects"])
+
+
+def test_unusable_uploads_are_refused_at_once_and_nothing_is_queued(live: Live) -> None:
+    garbage = live.client.post(
+        IMPORTS, content=b"%PDF-1.7", headers={"Content-Type": "application/octet-stream"}
+    )
+    assert garbage.status_code == 422 and garbage.json()["code"] == "catalog.import_refused"
+    wrong = live.client.post(IMPORTS, content=b"{}", headers={"Content-Type": "text/csv"})
+    assert wrong.status_code == 422
+    assert live.client.get(f"{IMPORTS}/{'0' * 32}").status_code == 404
+
+
+def test_only_platform_administrators_import(live: Live) -> None:
+    from zhengwu.identity.deps import cookie_name
+
+    live.client.cookies.set(cookie_name(), live.clerk)
+    refused = live.client.post(
+        IMPORTS, content=_jsonl([guide(live.city)]), headers={"Content-Type": "application/x-ndjson"}
+    )
+    assert refused.status_code == 403
