@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import Request
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from zhengwu.kernel.errors import NotFound
 from zhengwu.kernel.events import OutboxRecord, emit
-from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.idempotency import Idempotency, IdempotencyRecord
 from zhengwu.kernel.session import DbSession
 
 
@@ -158,6 +159,9 @@ def test_idempotency_key_replays_without_second_write(app: Any, client: TestClie
     clash = client.post("/api/v1/_test/create", json={"value": 8}, headers=headers)
     assert clash.status_code == 422
     assert clash.json()["code"] == "idempotency_key_reused"
+    # The stored fingerprint is keyed with the node secret: it cannot be recomputed from a guess.
+    stored = session.scalar(select(IdempotencyRecord.fingerprint).where(IdempotencyRecord.key == "key-0001"))
+    assert stored is not None and stored != hashlib.new("sm3", b'{"value":7}').hexdigest()
 
 
 def test_status_degrades_when_a_probe_fails(app: Any, client: TestClient) -> None:

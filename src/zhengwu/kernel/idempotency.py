@@ -7,7 +7,6 @@ audit row, outbox record or webhook. The same key with a different payload is re
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -18,10 +17,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.crypto.hashes import hmac_sm3
 from zhengwu.kernel.db import Base, IdMixin, PortableJSON, UTCDateTime
 from zhengwu.kernel.errors import Conflict, ValidationFailed
 
 HEADER = "Idempotency-Key"
+
+
+def fingerprint(request: Request, payload: bytes) -> str:
+    """A keyed SM3 digest of the payload: payloads carry personal data (a registration's ID number and
+    password), and an unkeyed digest of a small space can be reversed by trying candidates."""
+    settings = getattr(request.app.state, "settings", None)
+    secret = settings.security.secret_key.get_secret_value().encode() if settings is not None else b""
+    key = hmac_sm3(secret, b"zhengwu/kernel/idempotency/v1")
+    return hmac_sm3(key, payload).hex()
 
 
 class IdempotencyRecord(IdMixin, Base):
@@ -48,7 +57,7 @@ class Idempotency:
         self.request = request
         self.scope = scope
         raw = payload.encode() if isinstance(payload, str) else payload
-        self.fingerprint = hashlib.new("sm3", raw).hexdigest()
+        self.fingerprint = fingerprint(request, raw)
         key = request.headers.get(HEADER)
         if key is not None and not (1 <= len(key) <= 128 and key.isprintable()):
             raise ValidationFailed(
