@@ -34,6 +34,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings, Tier
 from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.idempotency import IdempotencyRecord
 from zhengwu.kernel.logging import configure_logging, get_logger
 from zhengwu.kernel.session import make_session_factory, unit_of_work
 
@@ -102,13 +103,14 @@ def roles(settings: Settings, runtime: ExchangeRuntime) -> Roles:
     )
 
 
+IDEMPOTENCY_KEPT = timedelta(hours=24)
 SESSION_BATCH = 1000
 SESSION_BATCHES = 20
 
 
 def housekeeping(runtime: ExchangeRuntime) -> int:
-    """Forget nonces older than the freshness window, expired verification answers and answered
-    certificate-login challenges; close login sessions whose idle or absolute timeout passed (returns
+    """Forget nonces older than the freshness window, expired verification answers, answered
+    certificate-login challenges and idempotency keys older than a day; close login sessions whose idle or absolute timeout passed (returns
     how many were closed).
 
     Requests already refuse an expired session; closing its row records the logout in the audit trail
@@ -121,6 +123,10 @@ def housekeeping(runtime: ExchangeRuntime) -> int:
         session.execute(delete(ExchangeNonce).where(ExchangeNonce.seen_at < now - window))
         session.execute(delete(VerificationCache).where(VerificationCache.expires_at < now))
         forget_answered_challenges(session, now=now)
+        # Idempotency keys protect retries for a day (as public APIs commonly promise), not for ever.
+        session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - IDEMPOTENCY_KEPT)
+        )
     closed = 0
     for _ in range(SESSION_BATCHES):  # a bounded share of each round, even after a long outage
         with unit_of_work(runtime.session_factory) as session:

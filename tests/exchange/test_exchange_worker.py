@@ -140,3 +140,21 @@ def test_the_national_node_aggregates_its_own_rows(national: Node) -> None:
     assert senders == {national.runtime.node_id} and pending == 0
     # Nothing is taken twice when the worker runs again.
     assert run(national.runtime, until_idle=True).relayed.rows == 0
+
+
+def test_housekeeping_forgets_idempotency_keys_after_a_day(province: Node) -> None:
+    from datetime import timedelta
+
+    from zhengwu.kernel.clock import utcnow
+    from zhengwu.kernel.idempotency import IdempotencyRecord
+    from zhengwu.worker import housekeeping
+
+    common = {"scope": "test", "method": "POST", "path": "/x", "fingerprint": "f" * 64, "status_code": 201}
+    with province.uow() as session:
+        session.add(IdempotencyRecord(key="old", created_at=utcnow() - timedelta(hours=25), **common))
+        session.add(IdempotencyRecord(key="new", created_at=utcnow() - timedelta(hours=23), **common))
+    housekeeping(province.runtime)
+    with province.uow() as session:
+        assert set(
+            session.scalars(select(IdempotencyRecord.key).where(IdempotencyRecord.scope == "test"))
+        ) == {"new"}
