@@ -139,6 +139,9 @@ def run_demo(*, base_port: int = 8000, data_dir: str = "var", transport: str = "
         "[bold]national[/bold]: 核验用人口库、法人库（合成数据） / synthetic verification registries …"
     )
     _try(["exchange", "seed-registries"], envs["national"])
+    # The national node's own CAs (the province gets its own through the seals demo): its /_status is
+    # then complete, and it can verify and time-stamp like any node.
+    _try(["pki", "init"], envs["national"])
     if transport == "frontdb":
         from zhengwu.exchange.transports.frontdb import FrontDb
 
@@ -167,9 +170,10 @@ def run_demo(*, base_port: int = 8000, data_dir: str = "var", transport: str = "
         console.print("连接省级节点与国家节点 / joining the province to the national node …")
         for problem in wire_nodes(envs["national"], envs["hebei"]):
             console.print(f"[yellow]warning:[/yellow] {problem}")
-        # The province worker reports its outbox upward; in frontdb mode a national worker reads the
-        # 前置库. Workers log warnings only (the servers log requests).
-        workers = ["hebei", "national"] if transport == "frontdb" else ["hebei"]
+        # The province worker reports its outbox upward; the national worker publishes the downward
+        # feed, aggregates the national node's own rows and, in frontdb mode, reads the 前置库.
+        # Workers log warnings only (the servers log requests).
+        workers = ["hebei", "national"]
         for name in workers:
             worker_env = {**envs[name], "ZHENGWU_LOG_LEVEL": "WARNING"}
             procs.append(subprocess.Popen([sys.executable, "-m", "zhengwu", "worker"], env=worker_env))

@@ -69,6 +69,7 @@ def test_demo_serves_both_nodes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert statuses[base]["tier"] == "province" and statuses[base]["division_code"] == "130000"
         assert statuses[base]["upstream_url"] == f"http://localhost:{base + 1}"
         assert statuses[base + 1]["tier"] == "national" and statuses[base + 1]["division_code"] == "000000"
+        assert statuses[base + 1]["status"] == "ok", statuses[base + 1]  # its PKI is initialised too
         assert statuses[base]["migration_revision"] == statuses[base + 1]["migration_revision"] is not None
         departments = httpx.get(
             f"http://127.0.0.1:{base}/api/v1/orgs/departments", params={"limit": 1}
