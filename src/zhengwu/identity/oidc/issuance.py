@@ -222,6 +222,7 @@ class IssuanceRecorder:
         self._executor: ThreadPoolExecutor | None = None
         self._direct_for: object = None
         self._direct: SqliteInsert | PostgresInsert | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         # Rows committed since the last chain event; at most ``checkpoint_seconds`` of them are not yet
         # covered by the hash chain (a crash leaves them recorded but unchained).
         self._unchained: list[dict[str, Any]] = []
@@ -258,7 +259,10 @@ class IssuanceRecorder:
         direct = self._direct_writer() if chained is None else None
         if isinstance(direct, PostgresInsert):
             self._writing = True
-            loop.create_task(self._write_async(loop, direct, batch, rows))
+            task = loop.create_task(self._write_async(loop, direct, batch, rows))
+            # The loop keeps only a weak reference to a task: hold it until it is done.
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             return
         if isinstance(direct, SqliteInsert):
             try:
