@@ -6,7 +6,7 @@ provincial 数字证书认证中心) would issue them; the node trusts that CA t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -255,10 +255,3 @@ def test_whom_a_certificate_names(
         assert named is None
     else:
         assert named is not None and named.kind == kind and named.number == fixed_id
-
-
-@pytest.fixture(autouse=True)
-def _fresh_crl_cache() -> Iterator[None]:
-    # Fetched CRLs are cached process-wide; no test leaves its CA's behind.
-    yield
-    authority.reset_crl_cache()

@@ -26,7 +26,6 @@ from zhengwu.exchange.receiving import (
     IncomingRecord,
     authenticate_child,
     check_fresh,
-    dialect_insert,
     ingest,
     parse_time,
 )
@@ -35,6 +34,7 @@ from zhengwu.exchange.signing import open_envelope, seal, verify
 from zhengwu.exchange.transports import TransportError
 from zhengwu.exchange.transports.http import API, post_json, raise_for_answer
 from zhengwu.kernel.clock import to_beijing_compact, utcnow
+from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
 from zhengwu.kernel.session import unit_of_work
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +39,7 @@ from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.signing import Opened, check_certificate, check_signature, open_envelope, seal
 from zhengwu.exchange.topics import InboundRow, Topic, TopicRegistry
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.pki import TrustStore
 
@@ -101,13 +101,6 @@ class IngestResult:
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def dialect_insert(session: Session, table: Any) -> Any:
-    """``INSERT`` with ON CONFLICT support for the session's dialect."""
-    name = session.get_bind().dialect.name
-    target: Table = table.__table__ if hasattr(table, "__table__") else table
-    return postgresql.insert(target) if name == "postgresql" else sqlite.insert(target)
 
 
 def resolve_topic(registry: TopicRegistry, topic_name: str, table_name: str) -> Topic | None:

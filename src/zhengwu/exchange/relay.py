@@ -35,11 +35,10 @@ from zhengwu.exchange import exlog
 from zhengwu.exchange.canonical import loads
 from zhengwu.exchange.downward import is_downward
 from zhengwu.exchange.models import ExchangeFeedback, ExchangeLease, ExchangeTopicBackoff
-from zhengwu.exchange.receiving import dialect_insert
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.transports import Delivery, OutboundBatch, OutboundRecord, Transport, TransportError
 from zhengwu.kernel.clock import to_beijing_compact, utcnow
-from zhengwu.kernel.db import new_id
+from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.session import unit_of_work

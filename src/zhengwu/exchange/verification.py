@@ -41,7 +41,7 @@ from zhengwu.exchange.models import (
     VerificationCache,
 )
 from zhengwu.exchange.national import RowError
-from zhengwu.exchange.receiving import authenticate_child, check_fresh, dialect_insert, parse_time
+from zhengwu.exchange.receiving import authenticate_child, check_fresh, parse_time
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.signing import open_envelope, seal, verify
 from zhengwu.exchange.topics import InboundRow
@@ -51,6 +51,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes import validate_citizen_id, validate_license_id, validate_uscc
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import hmac_sm3
+from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.logging import current_trace_id, get_logger
 from zhengwu.kernel.ratelimit import RateLimiter

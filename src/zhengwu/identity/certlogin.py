@@ -30,8 +30,6 @@ from datetime import UTC, datetime
 from typing import NoReturn, Protocol
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import service
@@ -50,6 +48,7 @@ from zhengwu.kernel.codes.citizen_id import validate_citizen_id
 from zhengwu.kernel.codes.uscc import validate_uscc
 from zhengwu.kernel.codes.verdict import Verdict
 from zhengwu.kernel.crypto.hashes import hmac_sm3, sm3
+from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.pki import Certificate, PkiError, load_certificate
 
 CHALLENGE_SECONDS = 120
@@ -207,8 +206,7 @@ def _use_challenge(db: Session, challenge: str, expires: datetime) -> bool:
     """Record the challenge as answered; False when it already was (a replay). One statement, no
     savepoint: the primary key decides, also between two requests racing with the same answer."""
     values = {"digest": sm3(challenge.encode()).hex(), "used_at": utcnow(), "expires_at": expires}
-    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(LoginChallengeUse).values(**values).on_conflict_do_nothing()
+    statement = dialect_insert(db, LoginChallengeUse).values(**values).on_conflict_do_nothing()
     # RETURNING rather than rowcount, which psycopg reports as -1 here.
     return db.execute(statement.returning(LoginChallengeUse.digest)).first() is not None
 
@@ -265,11 +263,8 @@ def verify_proof(
 
 
 def account_of(db: Session, subject: CertificateSubject) -> Account | None:
-    """The account a certificate subject names (natural person or staff by ID number; enterprise)."""
-    if subject.kind == AccountKind.NATURAL:
-        return service.find_account_by_citizen_id(db, subject.number) or service.find_account_by_citizen_id(
-            db, subject.number, kind=AccountKind.STAFF
-        )
+    """The account a certificate subject names: by ID number a natural person (else staff), by credit
+    code the enterprise — the login identifier rules, with the number the certificate vouches for."""
     return service.resolve_identifier(db, subject.number)
 
 

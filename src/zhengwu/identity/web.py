@@ -30,7 +30,7 @@ T = TypeVar("T")
 _BUSY_ATTEMPTS = 5
 
 
-def sqlite_busy(exc: OperationalError) -> bool:
+def _sqlite_busy(exc: OperationalError) -> bool:
     """SQLite refused a write or lock ("database is locked"): safe to roll back and run again."""
     return "database is locked" in str(exc.orig)
 
@@ -48,7 +48,7 @@ def retrying_when_busy(db: Session, work: Callable[[], T]) -> T:
             db.flush()
             return result
         except OperationalError as exc:
-            if not sqlite_busy(exc) or attempt == _BUSY_ATTEMPTS - 1:
+            if not _sqlite_busy(exc) or attempt == _BUSY_ATTEMPTS - 1:
                 raise
             db.rollback()
             time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))

@@ -10,10 +10,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, create_engine, event
+from sqlalchemy import JSON, DateTime, MetaData, String, Table, TypeDecorator, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
 
 NAMING_CONVENTION = {
@@ -99,3 +100,11 @@ def make_engine(url: str, *, echo: bool = False, static_pool: bool = False) -> E
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    """``INSERT`` with ON CONFLICT support (``on_conflict_do_nothing`` / ``_do_update``) for the
+    session's dialect: SQLite or PostgreSQL."""
+    name = session.get_bind().dialect.name
+    target: Table = table.__table__ if hasattr(table, "__table__") else table
+    return postgresql.insert(target) if name == "postgresql" else sqlite.insert(target)

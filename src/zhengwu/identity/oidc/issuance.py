@@ -186,7 +186,7 @@ class PostgresInsert:
             connection.pgconn.finish()
 
 
-def _direct_writer(engine: Engine) -> SqliteInsert | PostgresInsert | None:
+def direct_writer_for(engine: Engine) -> SqliteInsert | PostgresInsert | None:
     # An in-memory SQLite (StaticPool) shares its one connection with every session: not ours to hold.
     if isinstance(engine.pool, StaticPool):
         return None
@@ -244,7 +244,7 @@ class IssuanceRecorder:
             if self._direct is not None:
                 self._direct.reset()
             bind = getattr(factory, "kw", {}).get("bind")
-            self._direct = _direct_writer(bind) if isinstance(bind, Engine) else None
+            self._direct = direct_writer_for(bind) if isinstance(bind, Engine) else None
             self._direct_for = factory
         return self._direct
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import random
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -21,7 +20,6 @@ from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -55,7 +53,7 @@ from zhengwu.identity.oidc.server import (
     unbind_session,
 )
 from zhengwu.identity.oidc.tokens import TokenRejected
-from zhengwu.identity.web import sqlite_busy
+from zhengwu.identity.web import retrying_when_busy
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.session import DbSession
@@ -430,32 +428,28 @@ def _client_id_of(oreq: OAuthRequest) -> str | None:
 
 def _token_in_transaction(runtime: OidcRuntime, oreq: OAuthRequest, meta: Any) -> tuple[int, Any, list[Any]]:
     # The grant reads (client, code, refresh token) and then writes; on SQLite another writer committing
-    # in between refuses the write ("database is locked", SQLITE_BUSY_SNAPSHOT). Nothing was written
-    # then, so the whole request is run again on a fresh snapshot.
-    attempts = 5
-    for attempt in range(attempts):
-        with runtime.session_factory() as db:
-            bound = bind_session(db)
-            oreq.issued.clear()
-            try:
-                status, body, headers = runtime.server.create_token_response(oreq)
-                if oreq.issued:
-                    write_issuance(db, oreq.issued)
-                if status != 200:
-                    _audit_token_failure(runtime, db, oreq, body, meta)
-                db.commit()
-                return status, body, headers
-            except OperationalError as exc:
-                db.rollback()
-                if not sqlite_busy(exc) or attempt == attempts - 1:
-                    raise
-            except BaseException:
-                db.rollback()
-                raise
-            finally:
-                unbind_session(bound)
-        time.sleep(random.uniform(0.002, 0.02) * (attempt + 1))
-    raise AssertionError("unreachable")
+    # in between refuses the write (SQLITE_BUSY_SNAPSHOT). Nothing was written then, so the request is
+    # run again on a fresh snapshot.
+    def attempt() -> tuple[int, Any, list[Any]]:
+        oreq.issued.clear()
+        status, body, headers = runtime.server.create_token_response(oreq)
+        if oreq.issued:
+            write_issuance(db, oreq.issued)
+        if status != 200:
+            _audit_token_failure(runtime, db, oreq, body, meta)
+        return status, body, headers
+
+    with runtime.session_factory() as db:
+        bound = bind_session(db)
+        try:
+            result = retrying_when_busy(db, attempt)
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        finally:
+            unbind_session(bound)
+    return result
 
 
 def _audit_token_failure(runtime: OidcRuntime, db: Session, oreq: OAuthRequest, body: Any, meta: Any) -> None:

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from authlib.common.security import is_secure_transport
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.audit import RequestMeta, record_auth_event
@@ -28,7 +26,7 @@ from zhengwu.identity.oidc.settings import OidcSettings
 from zhengwu.identity.oidc.tokens import TokenRejected, header_kid, id_token, verify
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
-from zhengwu.kernel.db import new_id
+from zhengwu.kernel.db import dialect_insert, new_id
 
 if TYPE_CHECKING:
     from zhengwu.identity.oidc.backchannel import LogoutDispatcher
@@ -197,13 +195,7 @@ class OidcRuntime:
             "sub": self.node_keys.pairwise_sub(account_id, client.sector),
             "created_at": utcnow(),
         }
-        dialect = db.get_bind().dialect.name
-        stmt: Any
-        if dialect == "postgresql":
-            stmt = pg_insert(OidcRpSession).values(**values).on_conflict_do_nothing()
-        else:
-            stmt = sqlite_insert(OidcRpSession).values(**values).on_conflict_do_nothing()
-        db.execute(stmt)
+        db.execute(dialect_insert(db, OidcRpSession).values(**values).on_conflict_do_nothing())
 
     def make_id_token(
         self, client: RegisteredClient, subject: Subject, scope: str, access_token_value: str | None
