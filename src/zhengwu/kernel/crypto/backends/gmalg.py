@@ -12,6 +12,8 @@ from zhengwu.kernel.crypto.signature import decode_raw, encode_raw
 
 # gmalglib raises these for malformed input; map them, let anything else surface as a bug.
 _GM_ERRORS = (ValueError, RuntimeError, OverflowError)
+_ZERO_DIGEST = bytes(32)
+_ENCRYPT_ATTEMPTS = 16
 
 
 class _GmPublic:
@@ -27,12 +29,18 @@ class _GmPublic:
             return False
 
     def encrypt(self, plaintext: bytes) -> SM2Ciphertext:
-        try:
-            raw = bytes(self._sm2.encrypt(plaintext))
-        except _GM_ERRORS:
-            raise CryptoError("SM2 encryption failed") from None
-        # gmalglib emits 04 ‖ x ‖ y ‖ C3 ‖ C2
-        return SM2Ciphertext.from_raw(raw, "C1C3C2")
+        # GB/T 32918.4 step A5: when the KDF output t is all zero a new k must be drawn.
+        # gmalglib 0.5.9 instead returns C1 with C3 and C2 zero-filled (about 1 in 256
+        # one-byte messages). A real C3 is an SM3 digest, never 32 zero bytes, so retry.
+        for _ in range(_ENCRYPT_ATTEMPTS):
+            try:
+                raw = bytes(self._sm2.encrypt(plaintext))
+            except _GM_ERRORS:
+                raise CryptoError("SM2 encryption failed") from None
+            # gmalglib emits 04 ‖ x ‖ y ‖ C3 ‖ C2
+            if raw[65:97] != _ZERO_DIGEST:
+                return SM2Ciphertext.from_raw(raw, "C1C3C2")
+        raise CryptoError("SM2 encryption failed: gmalglib kept returning an empty C3")
 
 
 class _GmPrivate:
