@@ -129,4 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Certificate login (level 5) asks the node's trust store, which seals owns (identity never imports it).
     app.state.certificate_trust = LoginCertificateTrust(settings)
+    from zhengwu.catalog.service import access_demand
+
+    # Items demand a real-name level and an authentication age at login; the catalog owns them.
+    app.state.item_requirements = access_demand
     return app

@@ -98,7 +98,14 @@ def test_status_changes_and_logout_delivery_listing(client: Any, session: Sessio
     deliveries = client.get(f"/api/v1/identity/clients/{client_id}/logout-deliveries")
     assert deliveries.status_code == 200 and deliveries.json() == []
     patched = client.patch(f"/api/v1/identity/clients/{client_id}", json={"min_acr_level": 4})
-    assert patched.json()["min_acr_level"] == 4
+    assert patched.json()["min_acr_level"] == 4 and patched.json()["default_max_age"] is None
+    aged = client.patch(f"/api/v1/identity/clients/{client_id}", json={"default_max_age": 900})
+    assert aged.status_code == 200 and aged.json()["default_max_age"] == 900
+    too_short = client.patch(f"/api/v1/identity/clients/{client_id}", json={"default_max_age": 30})
+    assert too_short.status_code == 422 and too_short.json()["errors"][0]["loc"] == [
+        "body",
+        "default_max_age",
+    ]
 
 
 def test_signing_keys_are_sealed_at_rest_and_rotation_keeps_old_keys_published(

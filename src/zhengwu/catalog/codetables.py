@@ -161,6 +161,14 @@ EXTEND_FIELDS: tuple[str, ...] = (
     "extend_field",
 )
 
+# Not national columns: what signing in for this item demands (issue #3: items can demand a minimum
+# real-name level and a maximum authentication age). They travel in snapshots, imports and exports of
+# this platform, never in the up_task_* rows.
+ACCESS_FIELDS: tuple[str, ...] = ("auth_level", "auth_max_age")
+
+# Every scalar element of an implementation item's guide, national and local.
+GUIDE_FIELDS: tuple[str, ...] = (*BASIC_FIELDS, *EXTEND_FIELDS, *ACCESS_FIELDS)
+
 MATERIAL_FIELDS: tuple[str, ...] = (
     "material_name",
     "is_need",
@@ -278,6 +286,8 @@ LABELS: dict[str, str] = {
     "link_addr": "计算机端在线办理跳转地址",
     "mobile_terminal_url": "移动端办理地址",
     "is_single_login": "计算机端是否对接单点登录",
+    "auth_level": "最低实名等级",
+    "auth_max_age": "认证有效时长（秒）",
     "app_is_single_login": "移动端是否对接单点登录",
     "plan_effective_date": "计划生效日期",
     "plan_cancel_date": "计划取消日期",

@@ -172,6 +172,10 @@ class TaskItem(IdMixin, Base):
     village_name: Mapped[str | None] = mapped_column(String(100))
     extend_field: Mapped[str | None] = mapped_column(String(2000))
 
+    # What signing in for this item demands (codetables.ACCESS_FIELDS); not national columns.
+    auth_level: Mapped[int | None] = mapped_column(Integer)
+    auth_max_age: Mapped[int | None] = mapped_column(Integer)
+
     materials: Mapped[list[Material]] = relationship(
         order_by="Material.order_num", cascade="all, delete-orphan", lazy="selectin"
     )

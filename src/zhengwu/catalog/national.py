@@ -45,7 +45,7 @@ def guide_snapshot(
     children: Mapping[str, Sequence[Mapping[str, Any]]],
 ) -> dict[str, Any]:
     """The whole guide of an implementation item from plain values (the bulk importer's path)."""
-    data: dict[str, Any] = {name: _plain(values.get(name)) for name in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS)}
+    data: dict[str, Any] = {name: _plain(values.get(name)) for name in ct.GUIDE_FIELDS}
     data["task_guid"] = task_guid
     data["task_state"] = TASK_STATE_OF[status]
     data["task_version"] = version
@@ -60,7 +60,7 @@ def guide_snapshot(
 
 def task_snapshot(item: TaskItem, *, version: int | None = None) -> dict[str, Any]:
     """The whole guide of an implementation item: basic + extend columns and the child lists."""
-    values = {name: getattr(item, name, None) for name in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS)}
+    values = {name: getattr(item, name, None) for name in ct.GUIDE_FIELDS}
     children = {
         key: [
             {"id": c.id, "order_num": c.order_num, **{f: getattr(c, f, None) for f in fields}}
@@ -79,7 +79,7 @@ def task_snapshot(item: TaskItem, *, version: int | None = None) -> dict[str, An
 
 
 _CONTENT_SKIP = frozenset({"task_code", "task_state", "task_version", "task_guid"})
-_CONTENT_FIELDS = tuple(f for f in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS) if f not in _CONTENT_SKIP)
+_CONTENT_FIELDS = tuple(f for f in ct.GUIDE_FIELDS if f not in _CONTENT_SKIP)
 
 
 def content_key(guide: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -15,6 +15,7 @@ from functools import cache, partial
 from typing import Any
 
 from zhengwu.catalog import codetables as ct
+from zhengwu.identity.levels import RealNameLevel
 from zhengwu.kernel.codes import validate_catalog_code, validate_uscc
 
 
@@ -455,10 +456,45 @@ def clean_date(checked: Checked, name: str, value: Any) -> date | None:
         return None
 
 
+# 认证有效时长: from one minute (a shorter age forces a new login on every redirect) to thirty days
+# (the longest session any tier keeps).
+AUTH_MAX_AGE_RANGE = (60, 30 * 24 * 3600)
+
+
+def clean_auth_level(checked: Checked, name: str, value: Any) -> int | None:
+    """最低实名等级: one of the real-name levels 2–5 (二级 … 五级)."""
+    level = clean_int(checked, name, value, maximum=999_999_999)
+    if level is not None and not RealNameLevel.SELF_DECLARED <= level <= RealNameLevel.CERTIFICATE:
+        checked.add(
+            name, "range", f"{ct.label(name)}应为2到5级", f"{name} must be a real-name level from 2 to 5"
+        )
+        return None
+    return level
+
+
+def clean_auth_max_age(checked: Checked, name: str, value: Any) -> int | None:
+    """认证有效时长 in seconds, within AUTH_MAX_AGE_RANGE."""
+    low, high = AUTH_MAX_AGE_RANGE
+    seconds = clean_int(checked, name, value, maximum=999_999_999)
+    if seconds is not None and not low <= seconds <= high:
+        checked.add(
+            name,
+            "range",
+            f"{ct.label(name)}应在{low}到{high}秒之间",
+            f"{name} must be between {low} and {high}",
+        )
+        return None
+    return seconds
+
+
 Cleaner = Callable[[Checked, str, Any], Any]
 
 
 def _cleaner(name: str) -> Cleaner:
+    if name == "auth_level":
+        return clean_auth_level
+    if name == "auth_max_age":
+        return clean_auth_max_age
     if name in CODE_FIELDS:
         return partial(clean_code, table=CODE_FIELDS[name])
     if name in FLAG_FIELDS:
@@ -473,9 +509,7 @@ def _cleaner(name: str) -> Cleaner:
 
 
 # One cleaner per national column, chosen once (the importer calls these a hundred million times).
-_CLEANERS: dict[str, Cleaner] = {
-    name: _cleaner(name) for name in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS, *ct.DIRECTORY_FIELDS)
-}
+_CLEANERS: dict[str, Cleaner] = {name: _cleaner(name) for name in (*ct.GUIDE_FIELDS, *ct.DIRECTORY_FIELDS)}
 
 
 def clean_field(checked: Checked, name: str, value: Any) -> Any:
@@ -610,9 +644,7 @@ _NOT_GUIDE = frozenset(
     }
 )
 _GUIDE_CLEANERS = {
-    name: cleaner
-    for name, cleaner in _CLEANERS.items()
-    if name in {*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS} and name not in _NOT_GUIDE
+    name: cleaner for name, cleaner in _CLEANERS.items() if name in ct.GUIDE_FIELDS and name not in _NOT_GUIDE
 }
 
 

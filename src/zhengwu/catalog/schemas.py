@@ -89,7 +89,7 @@ TaskCreate = create_model(
     catalog_code=(str, Field(min_length=12, max_length=12, description="基本编码")),
     use_level=(Scalar, Field(default=None, description="行使层级 1–6（省略时取实施主体所在区划的层级）")),
     task_code=(Scalar, Field(default=None, description="实施编码（可省略；若填写必须等于派生结果）")),
-    **_scalar_fields((*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS), _GUIDE | {"task_guid"}),
+    **_scalar_fields(ct.GUIDE_FIELDS, _GUIDE | {"task_guid"}),
     **_CHILDREN,
 )
 
@@ -97,7 +97,7 @@ TaskUpdate = create_model(
     "TaskUpdate",
     __config__=_IN,
     __doc__="修改实施清单要素（只改所给字段；列表整体替换）。",
-    **_scalar_fields((*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS), _GUIDE | {"task_guid"}),
+    **_scalar_fields(ct.GUIDE_FIELDS, _GUIDE | {"task_guid"}),
     **_CHILDREN,
 )
 
@@ -156,10 +156,10 @@ class HandleItemRead(BaseModel):
     remark: str | None = None
 
 
-_READ_INT = {"anticipate_day", "promise_day", "limit_scene_num", "task_version"}
+_READ_INT = {"anticipate_day", "promise_day", "limit_scene_num", "task_version", *ct.ACCESS_FIELDS}
 _GUIDE_FIELDS: dict[str, Any] = {
     n: ((int | None) if n in _READ_INT else (str | None), Field(default=None, description=ct.label(n)))
-    for n in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS)
+    for n in ct.GUIDE_FIELDS
 }
 _GUIDE_FIELDS.update(
     handle_area=(str | None, Field(default=None, description="通办范围（代码，见 handle_area_name）")),

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from zhengwu.catalog import codetables as ct
@@ -34,6 +34,7 @@ from zhengwu.catalog.repository import CatalogRepository
 from zhengwu.catalog.rules import BasicInfo, BodyInfo, FieldProblem
 from zhengwu.catalog.search import forget_synonyms
 from zhengwu.catalog.search.index import EntryData, index_item, unindex_item
+from zhengwu.identity.requirements import AuthRequirement, ItemDemand
 from zhengwu.kernel.codes import make_handle_item_code, make_task_code, validate_task_code, validate_uscc
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.errors import DepartmentNotFound
@@ -322,7 +323,7 @@ def create_task(session: Session, data: Mapping[str, Any], *, actor: str | None)
 def _apply(item: TaskItem, values: Mapping[str, Any], *, provided: set[str]) -> bool:
     """Copy normalised values onto the item; child lists are matched by name to keep their row ids."""
     changed = False
-    for name in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS):
+    for name in ct.GUIDE_FIELDS:
         if name in _DERIVED or name not in provided:
             continue
         value = values.get(name)
@@ -502,6 +503,37 @@ def get_public_item(session: Session, task_code: str) -> dict[str, Any]:
     snapshot = dict(version.snapshot)
     snapshot["task_state"] = TASK_STATE_OF[item.status]
     return snapshot
+
+
+def access_demand(session: Session, code: str) -> ItemDemand | None:
+    """What signing in for a published item demands, by 实施编码 or 业务办理项编码 (None: no such item).
+
+    Read from the published version, so a draft edit of the level takes effect only when published.
+    """
+    repo = CatalogRepository(session)
+    item = repo.task(code)
+    name_suffix = ""
+    if item is None:
+        found = session.execute(
+            select(TaskItem.task_code, HandleItem.handle_item_name)
+            .join(HandleItem, HandleItem.task_id == TaskItem.id)
+            .where(HandleItem.task_handle_item == code)
+        ).first()
+        if found is None:
+            return None
+        item = repo.task(found[0])
+        name_suffix = f"（{found[1]}）"
+    if item is None or item.task_version == 0:
+        return None
+    version = repo.version(TASK, item.task_code, item.task_version)
+    if version is None:
+        return None
+    guide = version.snapshot
+    return ItemDemand(
+        code=code,
+        name=f"{guide.get('task_name') or item.task_name}{name_suffix}",
+        requirement=AuthRequirement(guide.get("auth_level"), guide.get("auth_max_age")),
+    )
 
 
 # versions, history, diff ------------------------------------------------------------------------

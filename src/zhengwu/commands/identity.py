@@ -85,6 +85,10 @@ def clients_create(
     kind: Annotated[str, typer.Option(help="department, node or public.")] = "department",
     audience: Annotated[str | None, typer.Option(help="Resource the access tokens are for (aud).")] = None,
     min_acr: Annotated[int, typer.Option("--min-acr", help="Minimum real-name level 2..5.")] = 2,
+    max_age: Annotated[
+        int | None,
+        typer.Option("--max-age", help="Seconds since login after which the user must log in again."),
+    ] = None,
     citizen_id: Annotated[
         bool, typer.Option("--citizen-id", help="May receive the ID number claim.")
     ] = False,
@@ -115,6 +119,7 @@ def clients_create(
             audience=audience,
             backchannel_logout_uri=backchannel_logout_uri,
             min_acr_level=min_acr,
+            default_max_age=max_age,
             may_receive_citizen_id=citizen_id,
             consent_required=not no_consent and kind != "node",
         )

@@ -27,7 +27,7 @@ _SHEETS = {
     "questions": ("常见问题", ("task_code", "order_num", *ct.QUESTION_FIELDS)),
     "handle_items": ("业务办理项", ("task_code", "order_num", *ct.HANDLE_ITEM_FIELDS)),
 }
-_TASK_COLUMNS = tuple(c for c in (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS) if c != "task_guid")
+_TASK_COLUMNS = tuple(c for c in ct.GUIDE_FIELDS if c != "task_guid")
 
 
 @dataclass

@@ -48,7 +48,7 @@ CHILD_MODELS: dict[str, type[Any]] = {
     "handle_items": HandleItem,
 }
 CHILD_COLUMNS = {key: [c.name for c in table_of(model).columns] for key, model in CHILD_MODELS.items()}
-_GUIDE = (*ct.BASIC_FIELDS, *ct.EXTEND_FIELDS)
+_GUIDE = ct.GUIDE_FIELDS
 _CHILD_TEMPLATES = {key: dict.fromkeys(columns) for key, columns in CHILD_COLUMNS.items()}
 _CHILD_TABLES = {key: table_of(model).name for key, model in CHILD_MODELS.items()}
 

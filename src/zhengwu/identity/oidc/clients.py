@@ -43,6 +43,7 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]  # Authlib is untyped
     backchannel_logout_uri: str | None
     sector: str
     min_acr_level: int
+    default_max_age: int | None
     may_receive_citizen_id: bool
     consent_required: bool
     access_token_ttl: int
@@ -67,6 +68,7 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]  # Authlib is untyped
             backchannel_logout_uri=row.backchannel_logout_uri,
             sector=row.sector,
             min_acr_level=row.min_acr_level,
+            default_max_age=row.default_max_age,
             may_receive_citizen_id=row.may_receive_citizen_id,
             consent_required=row.consent_required,
             access_token_ttl=row.access_token_ttl,

@@ -38,6 +38,9 @@ class OidcClient(IdMixin, Base):
     # Sector of the pairwise subject (OIDC Core §8.1): clients of one sector share a ``sub``.
     sector: Mapped[str] = mapped_column(String(300))
     min_acr_level: Mapped[int] = mapped_column(Integer, default=2)
+    # OIDC Dynamic Client Registration §2 default_max_age: the authentication age (seconds) this
+    # client demands when its request carries no max_age.
+    default_max_age: Mapped[int | None] = mapped_column(Integer)
     may_receive_citizen_id: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_required: Mapped[bool] = mapped_column(Boolean, default=True)
     department_id: Mapped[str | None] = mapped_column(ForeignKey(Department.id))

@@ -34,6 +34,7 @@ ERROR_ZH = {
     "login_required": "需要先登录",
     "interaction_required": "需要您在页面上完成操作",
     "consent_required": "需要您的授权同意",
+    "unmet_authentication_requirements": "您的实名等级不满足该事项的办理要求",
     "account_selection_required": "需要选择账号",
     "invalid_token": "访问令牌无效、已过期或已被撤销",
     "insufficient_scope": "访问令牌的权限范围不足",

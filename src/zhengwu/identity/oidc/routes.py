@@ -28,9 +28,11 @@ from starlette.types import Receive, Scope, Send
 from zhengwu.identity import deps
 from zhengwu.identity import service as core
 from zhengwu.identity.audit import RequestMeta
+from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.identity.oidc import claims as claims_service
 from zhengwu.identity.oidc import fastlane
+from zhengwu.identity.oidc.clients import RegisteredClient
 from zhengwu.identity.oidc.issuance import write_issuance
 from zhengwu.identity.oidc.models import OidcGrant, OidcRpSession
 from zhengwu.identity.oidc.protocol import (
@@ -53,6 +55,7 @@ from zhengwu.identity.oidc.server import (
     unbind_session,
 )
 from zhengwu.identity.oidc.tokens import TokenRejected
+from zhengwu.identity.requirements import AuthRequirement, ItemDemand, ItemRequirements
 from zhengwu.identity.web import retrying_when_busy
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.logging import get_logger
@@ -227,6 +230,49 @@ def _login_redirect(runtime: OidcRuntime, params: dict[str, list[str]], *, reaut
     )
 
 
+def _audit_unmet(
+    runtime: OidcRuntime,
+    db: Session,
+    client: RegisteredClient,
+    auth: deps.Authenticated,
+    required: int | None,
+    *,
+    item: str | None = None,
+) -> None:
+    detail: dict[str, Any] = {"item": item} if item is not None else {}
+    detail.update(required=required, account_level=auth.account.real_name_level)
+    runtime.audit(
+        db, "acr_unmet", success=False, client_id=client.client_id, account_id=auth.account.id, detail=detail
+    )
+
+
+def _item_level_page(
+    runtime: OidcRuntime,
+    auth: deps.Authenticated,
+    client: RegisteredClient,
+    demand: ItemDemand,
+    redirect_uri: str,
+    state: str | None,
+) -> Response:
+    # No login can raise the account's own level, so say how to raise it; "back" answers the client
+    # with the OIDC error it can act on.
+    back = _error_to(
+        redirect_uri, "unmet_authentication_requirements", "real-name level below the item's", state
+    )
+    return render(
+        "oidc_level.html",
+        status=403,
+        title="实名等级不足",
+        node_name=runtime.node.node_name,
+        item_name=demand.name,
+        client_name=client.name,
+        required=RealNameLevel(demand.requirement.level or 2).label_zh,
+        current=RealNameLevel(auth.account.real_name_level).label_zh,
+        account_url="/identity/account",
+        back_url=back.headers["location"],
+    )
+
+
 def _csrf(runtime: OidcRuntime, session_id: str, purpose: str) -> str:
     return runtime.node_keys.digest(f"csrf|{purpose}|{session_id}")[:40]
 
@@ -240,6 +286,12 @@ def _subject(auth: deps.Authenticated) -> Subject:
         amr=list(auth.session.amr or []),
         acting_for=auth.session.acting_for,
     )
+
+
+def item_requirements(request: Request) -> ItemRequirements | None:
+    """The catalog's lookup of what signing in for an item demands (wired by the composition root)."""
+    lookup: ItemRequirements | None = getattr(request.app.state, "item_requirements", None)
+    return lookup
 
 
 def _authorize(request: Request, db: Session, params: dict[str, list[str]]) -> Response:
@@ -259,7 +311,7 @@ def _authorize_bound(
     if any(
         len(v) > 1
         for k, v in params.items()
-        if k in ("client_id", "redirect_uri", "state", "scope", "response_type")
+        if k in ("client_id", "redirect_uri", "state", "scope", "response_type", "max_age", "item_code")
     ):
         return error_page("invalid_request", message="请求参数重复", node_name=node_name)
     client = runtime.server.query_client(first.get("client_id", "")) if first.get("client_id") else None
@@ -290,29 +342,40 @@ def _authorize_bound(
     requested = [
         lvl for lvl in (acr_level(v) for v in (first.get("acr_values") or "").split()) if lvl is not None
     ]
-    wanted = max(client.min_acr_level, min(requested) if requested else 2)
+    # OIDC Registration §2: a request's max_age overrides the client's default_max_age.
+    requirement = AuthRequirement(
+        client.min_acr_level, int(max_age_raw) if max_age_raw is not None else client.default_max_age
+    )
+    demand = None
+    if first.get("item_code"):
+        lookup = item_requirements(request)
+        demand = lookup(db, first["item_code"]) if lookup is not None else None
+        if demand is None:
+            return _error_to(redirect_uri, "invalid_request", "item_code names no published item", state)
+        requirement = requirement.stricter(demand.requirement)
+    wanted = max(requirement.level or 2, min(requested) if requested else 2)
 
     if auth is None or subject is None:
         return _login_redirect(runtime, params, reauth=False)
+    # No login can raise the account's own level: the person must be verified first.
     if auth.account.real_name_level < client.min_acr_level:
-        # No login can raise the account's own level: the person must be verified first.
-        runtime.audit(
-            db,
-            "acr_unmet",
-            success=False,
-            client_id=client.client_id,
-            account_id=auth.account.id,
-            detail={"required": client.min_acr_level, "account_level": auth.account.real_name_level},
-        )
+        _audit_unmet(runtime, db, client, auth, client.min_acr_level)
         return _error_to(redirect_uri, "access_denied", "real-name level below the client's minimum", state)
+    if demand is not None and auth.account.real_name_level < (demand.requirement.level or 2):
+        _audit_unmet(runtime, db, client, auth, demand.requirement.level, item=demand.code)
+        if "none" in prompts:
+            return _error_to(
+                redirect_uri, "unmet_authentication_requirements", "real-name level below the item's", state
+            )
+        return _item_level_page(runtime, auth, client, demand, redirect_uri, state)
     marker = _marker_time(runtime, first.get("zw_reauth"))
     fresh = marker is not None and auth.session.auth_time.timestamp() >= marker
     reasons = []
     if not fresh:
         if "login" in prompts:
             reasons.append("prompt_login")
-        if max_age_raw is not None and utcnow() - auth.session.auth_time > timedelta(
-            seconds=int(max_age_raw)
+        if requirement.max_age is not None and utcnow() - auth.session.auth_time > timedelta(
+            seconds=requirement.max_age
         ):
             reasons.append("max_age")
     if subject.acr_level < wanted <= auth.account.real_name_level:
@@ -353,7 +416,7 @@ def _authorize_bound(
             client_id=client.client_id,
             account_id=auth.account.id,
             session_id=auth.session.id,
-            detail={"acr": subject.acr_level},
+            detail={"acr": subject.acr_level, **({"item": demand.code} if demand is not None else {})},
         )
         return RedirectResponse(
             dict(headers)["Location"], status_code=302, headers={"Cache-Control": "no-store"}

@@ -29,6 +29,7 @@ class ClientCreate(BaseModel):
     backchannel_logout_uri: str | None = Field(default=None, max_length=500)
     sector: str | None = Field(default=None, max_length=300)
     min_acr_level: int = Field(default=2, ge=2, le=5)
+    default_max_age: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
     may_receive_citizen_id: bool = False
     consent_required: bool = True
     department_id: str | None = Field(default=None, max_length=32)
@@ -47,6 +48,7 @@ class ClientUpdate(BaseModel):
     scope: str | None = Field(default=None, pattern=SCOPE_PATTERN, max_length=500)
     backchannel_logout_uri: str | None = Field(default=None, max_length=500)
     min_acr_level: int | None = Field(default=None, ge=2, le=5)
+    default_max_age: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
     may_receive_citizen_id: bool | None = None
     consent_required: bool | None = None
     access_token_ttl: int | None = Field(default=None, ge=60, le=24 * 3600)
@@ -78,6 +80,7 @@ class ClientRead(BaseModel):
     backchannel_logout_uri: str | None
     sector: str
     min_acr_level: int
+    default_max_age: int | None = None
     may_receive_citizen_id: bool
     consent_required: bool
     department_id: str | None

@@ -114,6 +114,7 @@ def create_client(
         backchannel_logout_uri=data.backchannel_logout_uri,
         sector=sector or client_id,
         min_acr_level=data.min_acr_level,
+        default_max_age=data.default_max_age,
         may_receive_citizen_id=data.may_receive_citizen_id,
         consent_required=data.consent_required,
         department_id=data.department_id,
