@@ -242,3 +242,10 @@ def test_join_requests_waiting_for_approval_are_bounded(national: Node) -> None:
     with national.uow() as session:  # the operator clears an unwanted request: room for another
         join.revoke(session, national.runtime, str(first[0]["request_id"]), reason="unwanted")
     assert ask("henan")["status"] == "pending"
+
+
+def test_join_requests_are_rate_limited_per_address(national: Node) -> None:
+    national.settings.security.public_rate_per_minute = 18  # bursts of 3 (a tenth of a minute)
+    answers = [national.client.post("/exchange/v1/join", json={"node_id": "x"}) for _ in range(4)]
+    assert [a.status_code for a in answers[:3]] == [400] * 3  # refused as incomplete, still counted
+    assert answers[3].status_code == 429 and int(answers[3].headers["Retry-After"]) >= 1

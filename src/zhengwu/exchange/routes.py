@@ -34,6 +34,7 @@ from zhengwu.exchange.schemas import (
 from zhengwu.exchange.verification import Caller
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
+from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 
 node_router = APIRouter(prefix="/exchange/v1", tags=["exchange 节点间交换"])
@@ -135,7 +136,12 @@ async def post_feed(request: Request, session: DbSession) -> Response:
     return _json_response(await run_in_threadpool(_signed, session, runtime, body, downward.answer_feed))
 
 
-@node_router.post("/join", summary="下级节点接入申请（证书请求）")
+@node_router.post(
+    "/join",
+    summary="下级节点接入申请（证书请求）",
+    # Unauthenticated by nature (the node has no certificate yet): limited per address.
+    dependencies=[Depends(per_address("exchange.join", lambda s: s.security.public_rate_per_minute))],
+)
 def post_join(request: Request, session: DbSession, payload: dict[str, Any]) -> dict[str, Any]:
     """Record a lower node's join request; answers with this node's exchange CA certificate."""
     return join.accept_request(session, runtime_of(request), payload)
