@@ -2,7 +2,8 @@
 
 Capabilities check the roles they care about (catalog, seals and the OIDC management API keep their own
 sets); this is the list an operator may grant, so that a typo on the command line is refused rather than
-stored as a role nobody checks.
+stored as a role nobody checks. tests/architecture/test_arch_roles.py checks that every role a capability
+names is in this list.
 """
 
 from __future__ import annotations
