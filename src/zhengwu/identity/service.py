@@ -1061,22 +1061,37 @@ def account_claims(db: Session, account: Account, *, session: UserSession | None
     return claims
 
 
-def reveal_citizen_id(
-    db: Session, account: Account, *, reader: str, purpose: str, meta: RequestMeta = NO_META
+def _reveal(
+    db: Session,
+    account: Account,
+    field: str,
+    sealed: bytes,
+    purpose_key: str,
+    reader: str,
+    purpose: str,
+    meta: RequestMeta,
 ) -> str:
-    """Decrypt an account's identity number, recording who read it and why (conventions §3)."""
-    if account.citizen_id_enc is None:
-        raise ValueError("account has no identity number")
-    value = decrypt_field(account.citizen_id_enc, purpose=PURPOSE_CITIZEN_ID)
+    value = decrypt_field(sealed, purpose=purpose_key)
     record_auth_event(
         db,
         "pii_read",
         success=True,
         account_id=account.id,
         meta=meta,
-        detail={"field": "citizen_id", "reader": reader[:64], "purpose": purpose[:200]},
+        detail={"field": field, "reader": reader[:64], "purpose": purpose[:200]},
     )
     return value
+
+
+def reveal_citizen_id(
+    db: Session, account: Account, *, reader: str, purpose: str, meta: RequestMeta = NO_META
+) -> str:
+    """Decrypt an account's identity number, recording who read it and why (conventions §3)."""
+    if account.citizen_id_enc is None:
+        raise ValueError("account has no identity number")
+    return _reveal(
+        db, account, "citizen_id", account.citizen_id_enc, PURPOSE_CITIZEN_ID, reader, purpose, meta
+    )
 
 
 def reveal_phone(
@@ -1085,16 +1100,7 @@ def reveal_phone(
     """Decrypt an account's mobile number with the same read audit."""
     if account.phone_enc is None:
         return None
-    value = decrypt_field(account.phone_enc, purpose=PURPOSE_PHONE)
-    record_auth_event(
-        db,
-        "pii_read",
-        success=True,
-        account_id=account.id,
-        meta=meta,
-        detail={"field": "phone", "reader": reader[:64], "purpose": purpose[:200]},
-    )
-    return value
+    return _reveal(db, account, "phone", account.phone_enc, PURPOSE_PHONE, reader, purpose, meta)
 
 
 def disable_account(
