@@ -24,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 
 from zhengwu.identity.audit import record_auth_event
 from zhengwu.identity.oidc.models import OidcIssuance
-from zhengwu.identity.oidc.secrets import random_id
+from zhengwu.identity.oidc.secrets import ordered_id
 from zhengwu.kernel.crypto.hashes import sm3
 from zhengwu.kernel.db import Base
 from zhengwu.kernel.logging import current_trace_id, get_logger
@@ -38,7 +38,7 @@ _CHAIN_KEYS = ("id", "jti", "client_id", "grant_type", "account_id")
 
 
 def _rows(records: list[dict[str, Any]], trace_id: str | None) -> list[dict[str, Any]]:
-    return [{"id": random_id(), "trace_id": trace_id, **r} for r in records]
+    return [{"id": ordered_id(), "trace_id": trace_id, **r} for r in records]
 
 
 def write_issuance(session: Session, records: list[dict[str, Any]], *, trace_id: str | None = None) -> None:

@@ -9,6 +9,7 @@ import base64
 import hmac
 import os
 import threading
+import time
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -54,6 +55,20 @@ _POOL = _RandomPool()
 def random_id() -> str:
     """A random 128-bit identifier as 32 hex characters (row ids, trace ids)."""
     return _POOL.take(16).hex()
+
+
+def ordered_id() -> str:
+    """A 128-bit identifier as 32 hex characters that sorts by creation time (UUIDv7 layout).
+
+    48 bits of Unix milliseconds, then 80 random bits. Rows written in one batch land on the same
+    B-tree page of every index instead of one random page each (fewer pages per commit).
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{_POOL.take(10).hex()}"
+
+
+def ordered_token() -> str:
+    """A 128-bit unpadded base64url token that sorts by creation time (``jti`` values)."""
+    return b64url((time.time_ns() // 1_000_000).to_bytes(6, "big") + _POOL.take(10))
 
 
 def random_token(nbytes: int = 16) -> str:
