@@ -300,3 +300,19 @@ def test_registrations_per_address_are_limited(app: Any, client: Any, session: S
         session, name="演示用户三", id_number=nth_citizen_id(502), phone=nth_phone(502), password=None
     )
     assert verify_chain(session).ok
+
+
+def _metric(client: Any, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not exported")
+
+
+def test_argon2_work_is_exported_as_metrics(client: Any) -> None:
+    hashes = _metric(client, "zhengwu_identity_password_hashes_total")
+    seconds = _metric(client, "zhengwu_identity_password_hash_cpu_seconds_total")
+    _register(client)  # one hash at registration, one verification at login
+    assert _metric(client, "zhengwu_identity_password_hashes_total") == hashes + 2
+    # Each argon2id call (m=19 MiB, t=2) costs milliseconds of CPU, never nothing.
+    assert _metric(client, "zhengwu_identity_password_hash_cpu_seconds_total") > seconds + 0.002

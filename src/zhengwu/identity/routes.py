@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client.core import CounterMetricFamily, Metric
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import certlogin, counter, mfa, realname, reset, service, staff
+from zhengwu.identity import certlogin, counter, mfa, passwords, realname, reset, service, staff
 from zhengwu.identity.audit import events_for_account
 from zhengwu.identity.context import configure
 from zhengwu.identity.deps import (
@@ -504,6 +505,23 @@ def install(app: FastAPI) -> None:
     app.include_router(staff.read_router)
     app.include_router(pages.router)
     app.state.health_probes["identity"] = health_probe(app)
+    app.state.metrics_registry.register(PasswordHashCollector())
+
+
+class PasswordHashCollector:
+    """Prometheus collector of :data:`passwords.METER` (argon2 work of this worker process)."""
+
+    def collect(self) -> Iterator[Metric]:
+        """The two counters, read at scrape time."""
+        meter = passwords.METER
+        yield CounterMetricFamily(
+            "zhengwu_identity_password_hashes", "argon2id hashes and verifications", value=meter.count
+        )
+        yield CounterMetricFamily(
+            "zhengwu_identity_password_hash_cpu_seconds",
+            "CPU seconds spent in argon2id hashing and verification",
+            value=meter.cpu_seconds,
+        )
 
 
 def health_probe(app: FastAPI) -> Callable[[], dict[str, Any]]:
