@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import MetaData
 
 import zhengwu
@@ -72,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     engine = make_engine(settings.database_url)
     registry = CollectorRegistry()
+    # process_cpu_seconds_total, resident memory, open files of this worker (Linux /proc).
+    ProcessCollector(registry=registry)
 
     app = FastAPI(
         title=f"zhengwu — {settings.node_name}",

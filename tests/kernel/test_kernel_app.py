@@ -131,6 +131,7 @@ def test_status_metrics_and_openapi(client: TestClient) -> None:
     r = client.get("/metrics")
     assert r.status_code == 200
     assert "zhengwu_http_requests_total" in r.text
+    assert "\nprocess_cpu_seconds_total " in r.text and "\nprocess_resident_memory_bytes " in r.text
     assert client.get("/api/docs").status_code == 200
     assert client.get("/api/openapi.json").json()["info"]["title"].startswith("zhengwu")
 
