@@ -20,6 +20,7 @@ from cert_kit import (
     START,
     Ca,
     answer_challenge,
+    b64,
     identify_code,
     make_ca,
 )
@@ -255,3 +256,73 @@ def test_whom_a_certificate_names(
         assert named is None
     else:
         assert named is not None and named.kind == kind and named.number == fixed_id
+
+
+def _page_token(client: Any, next_url: str = "/identity/account") -> str:
+    import re
+
+    page = client.get(f"/identity/login/certificate?next={next_url}")
+    assert page.status_code == 200
+    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert found is not None
+    return found.group(1)
+
+
+def _form(client: Any, key: SM2PrivateKey, cert: Any, token: str, **overrides: str) -> Any:
+    got = client.post(f"{API}/certificate/challenge", json={}).json()
+    fields = {
+        "csrf_token": token,
+        "next": "/identity/account",
+        "challenge": got["challenge"],
+        "certificate": b64(cert.der),
+        "chain": "",
+        "signature": b64(key.sign(got["message"].encode())),
+        **overrides,
+    }
+    return client.post("/identity/login/certificate", data=fields, follow_redirects=False)
+
+
+def test_the_certificate_login_page_logs_in_through_the_ukey_agent(
+    client: Any, session: Session, ca: Ca
+) -> None:
+    page = client.get("/identity/login/certificate?next=/identity/account")
+    assert page.status_code == 200 and "数字证书登录" in page.text
+    assert 'data-agent="http://127.0.0.1:18088/zhengwu/v1/sign"' in page.text
+    assert '<script src="/identity/static/certlogin.js" defer></script>' in page.text
+    script = client.get("/identity/static/certlogin.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert "/api/v1/identity/certificate/challenge" in script.text
+    assert "使用数字证书（UKey）登录" in client.get("/identity/login").text
+
+    person = _person(session, 7101)
+    key, cert = ca.issue("证书用户", extensions={IDENTIFY_CODE: identify_code(nth_citizen_id(7101))})
+    token = _page_token(client)
+    done = _form(client, key, cert, token)
+    assert done.status_code == 303 and done.headers["location"] == "/identity/account"
+    assert "zw_session=" in done.headers["set-cookie"]
+    me = client.get(f"{API}/me").json()
+    assert me["session"]["auth_level"] == 5 and me["session"]["amr"] == ["hwk"]
+    session.refresh(person)
+    assert person.real_name_level == 5
+
+
+def test_the_certificate_login_page_refuses_bad_answers_in_chinese(
+    client: Any, session: Session, ca: Ca
+) -> None:
+    _person(session, 7102)
+    key, cert = ca.issue("证书用户", extensions={IDENTIFY_CODE: identify_code(nth_citizen_id(7102))})
+    token = _page_token(client)
+    forged = _form(client, key, cert, token, signature=b64(SM2PrivateKey.generate().sign(b"x")))
+    assert (
+        forged.status_code == 401
+        and "出现问题" in forged.text
+        and "zw_session=" not in forged.headers.get("set-cookie", "")
+    )
+    garbled = _form(client, key, cert, token, certificate="不是证书")
+    assert garbled.status_code == 422 and "证书应为 Base64 编码" in garbled.text
+    empty = _form(client, key, cert, token, challenge="")
+    assert empty.status_code == 422 and "证书登录数据不完整或有误" in empty.text
+    no_csrf = _form(client, key, cert, "0" * 40)
+    assert no_csrf.status_code == 403
+    assert client.get(f"{API}/me").status_code == 401
+    assert _refusals(session).count("signature_invalid") == 1

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import mfa, realname, reset, service
+from zhengwu.identity import certlogin, mfa, realname, reset, service
 from zhengwu.identity.audit import events_for_account, record_auth_event
 from zhengwu.identity.deps import (
     Authenticated,
@@ -22,7 +23,14 @@ from zhengwu.identity.deps import (
 from zhengwu.identity.errors import CsrfFailed, SessionExpired
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, UserSession
-from zhengwu.identity.routes import FRESH, account_read, notifier_of, real_name_verifier
+from zhengwu.identity.routes import (
+    FRESH,
+    account_read,
+    certificate_proof,
+    certificate_trust,
+    notifier_of,
+    real_name_verifier,
+)
 from zhengwu.identity.web import (
     TEMPLATES,
     attach_csrf_cookie,
@@ -37,6 +45,7 @@ from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.session import DbSession
 
 router = APIRouter(prefix="/identity", include_in_schema=False)
+_STATIC = Path(__file__).parent / "static"
 
 # Events shown to the owner on the account page, in Chinese.
 EVENT_LABELS = {
@@ -159,6 +168,61 @@ def login_submit(
     assert user_session.token is not None
     set_session_cookie(response, user_session.token)
     return response
+
+
+@router.get("/login/certificate", response_class=HTMLResponse)
+def certificate_login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    """数字证书登录: the page asks the local UKey agent (证书助手) to sign a challenge."""
+    agent = request.app.state.settings.identity.ukey_agent_url
+    return render(request, "identity/login_certificate.html", {"next": safe_next(next), "agent_url": agent})
+
+
+@router.post("/login/certificate", response_class=HTMLResponse)
+def certificate_login_submit(
+    request: Request,
+    db: DbSession,
+    challenge: str = Form(""),
+    certificate: str = Form(""),
+    chain: str = Form(""),
+    signature: str = Form(""),
+    csrf_token: str = Form(""),
+    next: str = Form(""),
+) -> Response:
+    """Check the signed challenge and the certificate; log in at real-name level 5."""
+    template = "identity/login_certificate.html"
+    target = safe_next(next)
+    context = {"next": target, "agent_url": request.app.state.settings.identity.ukey_agent_url}
+    try:
+        check_csrf(request, csrf_token)
+    except CsrfFailed:
+        return _csrf_failed(request, db, template, context)
+    try:
+        proof = certificate_proof(
+            challenge, certificate, [c for c in chain.split(",") if c.strip()], signature
+        )
+        _, user_session = certlogin.login(
+            db,
+            proof,
+            issuer=request.app.state.settings.public_url,
+            trust=certificate_trust(request),
+            meta=request_meta(request),
+        )
+    except DomainError as exc:
+        return _fail(request, db, exc, template, context)
+    response = _redirect(target)
+    assert user_session.token is not None
+    set_session_cookie(response, user_session.token)
+    return response
+
+
+@router.get("/static/certlogin.js", include_in_schema=False)
+def certificate_login_script() -> FileResponse:
+    """The certificate login page's script (a file, so that a Content-Security-Policy can allow it)."""
+    return FileResponse(
+        _STATIC / "certlogin.js",
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
 
 
 def _pending(request: Request, db: Session) -> tuple[UserSession, Account] | None:

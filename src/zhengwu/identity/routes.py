@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client.core import CounterMetricFamily, Metric
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -282,6 +283,19 @@ def certificate_trust(request: Request) -> certlogin.CertificateTrust | None:
     """The certificate validator the composition root installed (None: certificate login is off)."""
     trust: certlogin.CertificateTrust | None = getattr(request.app.state, "certificate_trust", None)
     return trust
+
+
+def certificate_proof(
+    challenge: str, certificate: str, chain: list[str], signature: str
+) -> certlogin.CertificateProof:
+    """The proof from its text fields (base64 DER or PEM; the API's limits), or ValidationFailed in Chinese."""
+    try:
+        data = CertificateAuthentication(
+            challenge=challenge, certificate=certificate, chain=chain, signature=signature
+        )
+    except PydanticValidationError as exc:
+        raise ValidationFailed("证书登录数据不完整或有误", detail_en="bad certificate login fields") from exc
+    return _proof(data)
 
 
 def _proof(data: CertificateAuthentication) -> certlogin.CertificateProof:
