@@ -7,15 +7,9 @@ levels) and logout propagated both ways. Nodes are real ``python -m zhengwu serv
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
@@ -23,91 +17,11 @@ import httpx
 import pytest
 from oidc_reference_rp import RpServer, RpState, free_port, make_rp
 
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
+from nodekit import Node, database_urls, eventually, register_person, start_node
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "Zhengwu-Test-2026!"
-
-
-@dataclass
-class Node:
-    """A running node."""
-
-    name: str
-    url: str
-    env: dict[str, str]
-    proc: subprocess.Popen[bytes]
-
-    def cli(self, *args: str) -> dict[str, Any]:
-        """Run a CLI command against this node's database (JSON output)."""
-        out = subprocess.run(
-            [sys.executable, "-m", "zhengwu", *args, "--json"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr[-2000:]
-        return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def _database_urls(tmp: Path, names: list[str]) -> dict[str, str]:
-    base = os.environ.get("ZHENGWU_TEST_DATABASE_URL")
-    if not base or not base.startswith("postgresql"):
-        return {n: f"sqlite:///{(tmp / n / 'zhengwu.db').as_posix()}" for n in names}
-    from sqlalchemy import create_engine, text
-
-    admin_url, _, dbname = base.rpartition("/")
-    urls = {}
-    admin = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for n in names:
-            db = f"{dbname}_e2e_{n}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{db}"'))
-            urls[n] = f"{admin_url}/{db}"
-    admin.dispose()
-    return urls
-
-
-def _start(name: str, host: str, tmp: Path, db_url: str, upstream: str | None, national: bool) -> Node:
-    port = free_port(host)
-    url = f"http://{host}:{port}"
-    (tmp / name).mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGWU_")}
-    env.update(
-        {
-            "ZHENGWU_DATA_DIR": str(tmp / name),
-            "ZHENGWU_DATABASE_URL": db_url,
-            "ZHENGWU_TIER": "national" if national else "province",
-            "ZHENGWU_DIVISION_CODE": "000000" if national else "130000",
-            "ZHENGWU_NODE_ID": name,
-            "ZHENGWU_NODE_NAME": "国家政务服务平台（测试）" if national else "河北省政务服务平台（测试）",
-            "ZHENGWU_PUBLIC_URL": url,
-            "ZHENGWU_SECURITY__SECRET_KEY": f"test-secret-of-{name}-0123456789abcdef",
-            "ZHENGWU_OIDC_BACKCHANNEL_BACKOFF_SECONDS": "0.5",
-        }
-    )
-    if upstream:
-        env["ZHENGWU_UPSTREAM_URL"] = upstream
-    subprocess.run([sys.executable, "-m", "zhengwu", "migrate"], env=env, check=True, capture_output=True)
-    with (tmp / f"{name}.log").open("wb") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "zhengwu", "serve", "--host", host, "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/.well-known/openid-configuration", timeout=2).status_code == 200:
-                return Node(name, url, env, proc)
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"{name} did not start: {(tmp / f'{name}.log').read_text()[-2000:]}")
 
 
 @dataclass
@@ -125,11 +39,11 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """National node on localhost, province on 127.0.0.1, department system on 127.0.0.2 (separate cookies)."""
     tmp = tmp_path_factory.mktemp("e2e")
-    urls = _database_urls(tmp, ["national", "province"])
-    national = _start("national", "localhost", tmp, urls["national"], None, True)
+    urls = database_urls(tmp, ["national", "province"])
+    national = start_node("national", "localhost", tmp, urls["national"], None, True)
     province_port_holder: list[Node] = []
     try:
-        province = _start("province", "127.0.0.1", tmp, urls["province"], national.url, False)
+        province = start_node("province", "127.0.0.1", tmp, urls["province"], national.url, False)
         province_port_holder.append(province)
         # The national administrator registers the province as a client (a node: no consent page, may
         # receive the ID number to link accounts); the province registers that client as its upstream.
@@ -180,13 +94,7 @@ def _follow(
 
 
 def _register(node: Node, n: int, name: str = "测试公民") -> tuple[str, dict[str, Any]]:
-    number = nth_citizen_id(n)
-    response = httpx.post(
-        f"{node.url}/api/v1/identity/register/natural",
-        json={"name": name, "id_number": number, "phone": nth_phone(n), "password": PASSWORD},
-    )
-    assert response.status_code == 201, response.text
-    return number, response.json()
+    return register_person(node, n, name, PASSWORD)
 
 
 def _api_login(browser: httpx.Client, node: Node, identifier: str) -> None:
@@ -226,13 +134,7 @@ def _rp_login(browser: httpx.Client, world: World) -> httpx.Response:
     return response
 
 
-def _eventually(check: Callable[[], bool], seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
+_eventually = eventually
 
 
 def test_department_system_single_sign_on_and_back_channel_logout(

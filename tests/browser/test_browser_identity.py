@@ -1,0 +1,210 @@
+"""The identity pages in a real browser (headless Chromium driven by Playwright).
+
+One province node (a real ``zhengwu serve``), the reference department system and a stand-in for the
+UKey agent (证书助手) that signs with a test key. A person signs in to the department system through
+the province's login and consent pages and is logged out of it by back-channel when they log out on
+the portal; another logs in with a UKey certificate through the certificate login page's script.
+
+Chromium comes from the machine (Debian's ``chromium`` package; ZHENGWU_CHROMIUM names another
+binary): the tests skip, saying why, where it or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from identity.cert_kit import IDENTIFY_CODE, identify_code, make_ca
+from identity_oidc.oidc_reference_rp import RpServer, RpState, make_rp
+from nodekit import Node, database_urls, eventually, free_port, register_person, start_node
+from zhengwu.identity.synthetic import nth_citizen_id
+from zhengwu.kernel.crypto import SM2PrivateKey
+from zhengwu.kernel.pki import Certificate
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+PASSWORD = "Zhengwu-Browser-2026!"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _chromium() -> str:
+    binary = (
+        os.environ.get("ZHENGWU_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+    if not binary:
+        pytest.skip("no Chromium on this machine (apt-get install chromium, or set ZHENGWU_CHROMIUM)")
+    return binary
+
+
+@dataclass
+class Agent:
+    """The stand-in UKey agent: signs what the page sends with one person's key."""
+
+    key: SM2PrivateKey
+    cert: Certificate
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        async def sign(request: Request) -> Response:
+            origin = request.headers.get("origin", "")
+            cors = {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": "POST",
+                "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Allow-Private-Network": "true",
+                "Vary": "Origin",
+            }
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers=cors)
+            body = await request.json()
+            self.requests.append(body)
+            signature = self.key.sign(base64.b64decode(body["message"]))
+            return JSONResponse(
+                {
+                    "certificate": base64.b64encode(self.cert.der).decode(),
+                    "chain": [],
+                    "signature": base64.b64encode(signature).decode(),
+                },
+                headers=cors,
+            )
+
+        return Starlette(routes=[Route("/zhengwu/v1/sign", sign, methods=["POST", "OPTIONS"])])
+
+
+@dataclass
+class World:
+    """The province node, the department system and the UKey agent."""
+
+    province: Node
+    rp_url: str
+    rp: RpState
+    agent: Agent
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The province on 127.0.0.1 trusting a login CA, the department system on 127.0.0.2, the agent."""
+    tmp = tmp_path_factory.mktemp("browser")
+    agent_port = free_port("127.0.0.1")
+    ca = make_ca()
+    holder = nth_citizen_id(8801)
+    key, cert = ca.issue("证书用户", extensions={IDENTIFY_CODE: identify_code(holder)})
+    agent = Agent(key, cert)
+    province = start_node(
+        "province",
+        "127.0.0.1",
+        tmp,
+        database_urls(tmp, ["province"])["province"],
+        None,
+        False,
+        {"ZHENGWU_IDENTITY__UKEY_AGENT_URL": f"http://127.0.0.1:{agent_port}/zhengwu/v1/sign"},
+    )
+    try:
+        (tmp / "ca.pem").write_bytes(ca.cert.to_pem())
+        (tmp / "ca.crl").write_bytes(ca.crl())
+        province.cli(
+            "pki", "trust", "add", str(tmp / "ca.pem"), "--for", "login", "--crl", str(tmp / "ca.crl")
+        )
+        rp_port = free_port("127.0.0.2")
+        rp_url = f"http://127.0.0.2:{rp_port}"
+        rp_client = province.cli(
+            "identity", "clients", "create", "--name", "省人社厅社保业务系统", "--grant", "authorization_code",
+            "--redirect-uri", f"{rp_url}/callback", "--backchannel-logout-uri", f"{rp_url}/backchannel-logout",
+            "--scope", "openid profile",
+        )  # fmt: skip
+        app, state = make_rp(province.url, rp_client["client_id"], rp_client["client_secret"], rp_url)
+        with RpServer(app, "127.0.0.2", rp_port), RpServer(agent.app(), "127.0.0.1", agent_port):
+            yield World(province, rp_url, state, agent)
+    finally:
+        province.proc.terminate()
+        province.proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    binary = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    """A fresh browser profile (no cookies) per test."""
+    context = chromium.new_context(locale="zh-CN")
+    context.set_default_timeout(20_000)
+    yield context.new_page()
+    context.close()
+
+
+def _register(node: Node, n: int, name: str) -> str:
+    return register_person(node, n, name, PASSWORD)[0]
+
+
+def test_single_sign_on_through_the_pages_and_logout_everywhere(world: World, page: Any) -> None:
+    number = _register(world.province, 8802, "李四")
+    page.goto(f"{world.rp_url}/login")
+    # The department system sent the browser to the province's login page.
+    assert page.url.startswith(f"{world.province.url}/identity/login?")
+    assert page.locator("h1").inner_text() == "登录"
+    page.get_by_label("账号").fill(number)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{world.province.url}/oidc/authorize**")
+    assert "授权确认" in page.content() and "省人社厅社保业务系统" in page.content()
+    page.get_by_role("button", name="同意并继续").click()
+    page.wait_for_url(f"{world.rp_url}/callback**")
+    signed_in = page.locator("body").inner_text()
+    assert '"name":"李四"' in signed_in.replace(" ", "") and number not in signed_in
+    assert page.request.get(f"{world.rp_url}/me").status == 200
+    # Log out on the portal: the department system's session ends by back-channel.
+    page.goto(f"{world.province.url}/identity/account")
+    page.get_by_role("button", name="退出").click()
+    page.wait_for_url(f"{world.province.url}/identity/login**")
+    assert eventually(lambda: page.request.get(f"{world.rp_url}/me").status == 401)
+    assert world.rp.rejected == []
+
+
+def test_certificate_login_page_signs_with_the_ukey_agent(world: World, page: Any) -> None:
+    _register(world.province, 8801, "王五")
+    page.goto(f"{world.province.url}/identity/login")
+    page.get_by_role("link", name="使用数字证书（UKey）登录").click()
+    page.wait_for_url(f"{world.province.url}/identity/login/certificate**")
+    page.get_by_role("button", name="使用数字证书登录").click()
+    page.wait_for_url(f"{world.province.url}/identity/account**")
+    assert "五级" in page.locator("main").inner_text()
+    asked = world.agent.requests[-1]
+    assert asked["purpose"] == "login" and asked["origin"] == world.province.url
+    assert world.province.url.encode() in base64.b64decode(asked["message"])
+    me = page.request.get(f"{world.province.url}/api/v1/identity/me").json()
+    assert me["session"]["auth_level"] == 5 and me["session"]["amr"] == ["hwk"]
+
+
+def test_the_certificate_page_says_so_when_the_agent_is_not_running(world: World, page: Any) -> None:
+    page.route("**/zhengwu/v1/sign", lambda route: route.abort("connectionrefused"))
+    page.goto(f"{world.province.url}/identity/login/certificate")
+    page.get_by_role("button", name="使用数字证书登录").click()
+    status = page.locator("#certificate-status")
+    status.filter(has_text="未能连接证书助手").wait_for()
+    assert page.get_by_role("button", name="使用数字证书登录").is_enabled()
+    assert page.url.startswith(f"{world.province.url}/identity/login/certificate")

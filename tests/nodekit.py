@@ -1,0 +1,141 @@
+"""Real nodes for end-to-end tests: ``python -m zhengwu serve`` processes on loopback addresses.
+
+The database is a SQLite file per node, or a fresh PostgreSQL database per node when
+ZHENGWU_TEST_DATABASE_URL names a PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A free TCP port on ``host``."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Node:
+    """A running node."""
+
+    name: str
+    url: str
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+
+    def cli(self, *args: str) -> dict[str, Any]:
+        """Run a CLI command against this node's database (JSON output)."""
+        out = subprocess.run(
+            [sys.executable, "-m", "zhengwu", *args, "--json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def database_urls(tmp: Path, names: list[str]) -> dict[str, str]:
+    """A database URL per node name."""
+    base = os.environ.get("ZHENGWU_TEST_DATABASE_URL")
+    if not base or not base.startswith("postgresql"):
+        return {n: f"sqlite:///{(tmp / n / 'zhengwu.db').as_posix()}" for n in names}
+    from sqlalchemy import create_engine, text
+
+    admin_url, _, dbname = base.rpartition("/")
+    urls = {}
+    admin = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for n in names:
+            db = f"{dbname}_e2e_{n}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{db}"'))
+            urls[n] = f"{admin_url}/{db}"
+    admin.dispose()
+    return urls
+
+
+def start_node(
+    name: str,
+    host: str,
+    tmp: Path,
+    db_url: str,
+    upstream: str | None,
+    national: bool,
+    extra_env: dict[str, str] | None = None,
+) -> Node:
+    """Migrate and serve a node; returns once its discovery document answers."""
+    port = free_port(host)
+    url = f"http://{host}:{port}"
+    (tmp / name).mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGWU_")}
+    env.update(
+        {
+            "ZHENGWU_DATA_DIR": str(tmp / name),
+            "ZHENGWU_DATABASE_URL": db_url,
+            "ZHENGWU_TIER": "national" if national else "province",
+            "ZHENGWU_DIVISION_CODE": "000000" if national else "130000",
+            "ZHENGWU_NODE_ID": name,
+            "ZHENGWU_NODE_NAME": "国家政务服务平台（测试）" if national else "河北省政务服务平台（测试）",
+            "ZHENGWU_PUBLIC_URL": url,
+            "ZHENGWU_SECURITY__SECRET_KEY": f"test-secret-of-{name}-0123456789abcdef",
+            "ZHENGWU_OIDC_BACKCHANNEL_BACKOFF_SECONDS": "0.5",
+        }
+    )
+    if upstream:
+        env["ZHENGWU_UPSTREAM_URL"] = upstream
+    env.update(extra_env or {})
+    subprocess.run([sys.executable, "-m", "zhengwu", "migrate"], env=env, check=True, capture_output=True)
+    with (tmp / f"{name}.log").open("wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "zhengwu", "serve", "--host", host, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/.well-known/openid-configuration", timeout=2).status_code == 200:
+                return Node(name, url, env, proc)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"{name} did not start: {(tmp / f'{name}.log').read_text()[-2000:]}")
+
+
+def register_person(node: Node, n: int, name: str, password: str) -> tuple[str, dict[str, Any]]:
+    """Register the ``n``-th synthetic natural person on ``node``; (ID number, account)."""
+    number = nth_citizen_id(n)
+    response = httpx.post(
+        f"{node.url}/api/v1/identity/register/natural",
+        json={"name": name, "id_number": number, "phone": nth_phone(n), "password": password},
+    )
+    assert response.status_code == 201, response.text
+    return number, response.json()
+
+
+def eventually(check: Callable[[], bool], seconds: float = 20.0) -> bool:
+    """Whether ``check`` comes true within ``seconds`` (asked every 0.2 s)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
