@@ -161,7 +161,7 @@ def _register(node: Node, n: int, name: str) -> str:
     return register_person(node, n, name, PASSWORD)[0]
 
 
-def test_single_sign_on_through_the_pages_and_logout_everywhere(world: World, page: Any) -> None:
+def test_single_sign_on_through_the_pages_and_logout_everywhere(page: Any, world: World) -> None:
     number = _register(world.province, 8802, "李四")
     page.goto(f"{world.rp_url}/login")
     # The department system sent the browser to the province's login page.
@@ -185,7 +185,7 @@ def test_single_sign_on_through_the_pages_and_logout_everywhere(world: World, pa
     assert world.rp.rejected == []
 
 
-def test_certificate_login_page_signs_with_the_ukey_agent(world: World, page: Any) -> None:
+def test_certificate_login_page_signs_with_the_ukey_agent(page: Any, world: World) -> None:
     _register(world.province, 8801, "王五")
     page.goto(f"{world.province.url}/identity/login")
     page.get_by_role("link", name="使用数字证书（UKey）登录").click()
@@ -200,7 +200,7 @@ def test_certificate_login_page_signs_with_the_ukey_agent(world: World, page: An
     assert me["session"]["auth_level"] == 5 and me["session"]["amr"] == ["hwk"]
 
 
-def test_the_certificate_page_says_so_when_the_agent_is_not_running(world: World, page: Any) -> None:
+def test_the_certificate_page_says_so_when_the_agent_is_not_running(page: Any, world: World) -> None:
     page.route("**/zhengwu/v1/sign", lambda route: route.abort("connectionrefused"))
     page.goto(f"{world.province.url}/identity/login/certificate")
     page.get_by_role("button", name="使用数字证书登录").click()
