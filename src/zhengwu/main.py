@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -21,7 +22,7 @@ from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import Base, make_engine
 from zhengwu.kernel.events import EventBus
 from zhengwu.kernel.files import FileStore
-from zhengwu.kernel.http import CorrelationMiddleware, install_error_handlers
+from zhengwu.kernel.http import CorrelationMiddleware, SecurityHeadersMiddleware, install_error_handlers
 from zhengwu.kernel.logging import configure_logging
 from zhengwu.kernel.session import make_session_factory
 
@@ -63,6 +64,12 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL (what a Content-Security-Policy source names)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build a node's ASGI application from its settings."""
     settings = settings or Settings()
@@ -98,6 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.health_probes = probes
 
     install_error_handlers(app)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        connect_src=(_origin(settings.identity.ukey_agent_url),),
+        hsts=settings.public_url.startswith("https://"),
+    )
     app.add_middleware(CorrelationMiddleware, registry=registry)
 
     from zhengwu.catalog import jobs as catalog_jobs

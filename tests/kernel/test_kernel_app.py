@@ -190,3 +190,18 @@ def test_unhandled_errors_are_logged_with_their_origin_but_not_their_message(
     logged = [r.getMessage() for r in caplog.records if "unhandled_error" in r.getMessage()]
     assert logged and "test_kernel_app:boom_origin" in logged[-1]
     assert "130102199001011234" not in "".join(logged)
+
+
+def test_security_headers_on_pages_and_api(client: TestClient) -> None:
+    page = client.get("/identity/login")
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self';" in csp and "object-src 'none'" in csp
+    # The certificate login page's script may call the local UKey agent, nothing else off-site.
+    assert "connect-src 'self' http://127.0.0.1:18088;" in csp
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+    api = client.get("/_status")
+    assert api.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in api.headers and "x-frame-options" not in api.headers
+    docs = client.get("/api/docs")  # Swagger UI brings its own scripts
+    assert "content-security-policy" not in docs.headers and docs.headers["x-frame-options"] == "DENY"
+    assert "strict-transport-security" not in page.headers  # http://: HSTS only for https nodes
