@@ -326,3 +326,44 @@ def test_the_certificate_login_page_refuses_bad_answers_in_chinese(
     assert no_csrf.status_code == 403
     assert client.get(f"{API}/me").status_code == 401
     assert _refusals(session).count("signature_invalid") == 1
+
+
+def test_step_up_by_certificate_on_the_pages(client: Any, session: Session, ca: Ca) -> None:
+    import re
+
+    _person(session, 7103)
+    key, cert = ca.issue("证书用户", extensions={IDENTIFY_CODE: identify_code(nth_citizen_id(7103))})
+    anonymous = client.get("/identity/step-up/certificate", follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/identity/login?next=")
+    login = client.post(f"{API}/login", json={"identifier": nth_phone(7103), "password": PASSWORD})
+    assert login.status_code == 200 and login.json()["session"]["auth_level"] == 2
+    assert (
+        "/identity/step-up/certificate?next=" in client.get("/identity/step-up?next=/identity/account").text
+    )
+    page = client.get("/identity/step-up/certificate?next=/identity/account")
+    assert page.status_code == 200 and "数字证书二次认证" in page.text
+    assert 'action="/identity/step-up/certificate"' in page.text
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)  # type: ignore[union-attr]
+    # Somebody else's certificate does not raise this session.
+    _person(session, 7104)
+    other_key, other = ca.issue("证书用户", extensions={IDENTIFY_CODE: identify_code(nth_citizen_id(7104))})
+    refused = client.post("/identity/step-up/certificate", data=_step_fields(client, other_key, other, token))
+    assert refused.status_code in (401, 403) and "该证书不属于当前登录用户" in refused.text
+    done = client.post(
+        "/identity/step-up/certificate", data=_step_fields(client, key, cert, token), follow_redirects=False
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/identity/account"
+    me = client.get(f"{API}/me").json()
+    assert me["session"]["auth_level"] == 5 and "hwk" in me["session"]["amr"]
+
+
+def _step_fields(client: Any, key: SM2PrivateKey, cert: Any, token: str) -> dict[str, str]:
+    got = client.post(f"{API}/certificate/challenge", json={}).json()
+    return {
+        "csrf_token": token,
+        "next": "/identity/account",
+        "challenge": got["challenge"],
+        "certificate": b64(cert.der),
+        "chain": "",
+        "signature": b64(key.sign(got["message"].encode())),
+    }

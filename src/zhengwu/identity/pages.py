@@ -170,11 +170,39 @@ def login_submit(
     return response
 
 
+_LOGIN_BY_CERTIFICATE = {
+    "heading": "数字证书登录",
+    "lead": "使用数字证书（UKey）登录，实名等级为五级。",
+    "button": "使用数字证书登录",
+    "action": "/identity/login/certificate",
+    "back_url": "/identity/login",
+    "back_label": "返回账号密码登录",
+}
+_STEP_UP_BY_CERTIFICATE = {
+    "heading": "数字证书二次认证",
+    "lead": "使用本人的数字证书（UKey）再次验证身份，本次登录的实名等级将达到五级。",
+    "button": "使用数字证书验证",
+    "action": "/identity/step-up/certificate",
+    "back_url": "/identity/step-up",
+    "back_label": "改用密码验证",
+}
+
+
+def _certificate_context(request: Request, kind: dict[str, str], next_url: str) -> dict[str, Any]:
+    return {**kind, "next": next_url, "agent_url": request.app.state.settings.identity.ukey_agent_url}
+
+
+def _certificate_answer(
+    challenge: str, certificate: str, chain: str, signature: str
+) -> certlogin.CertificateProof:
+    return certificate_proof(challenge, certificate, [c for c in chain.split(",") if c.strip()], signature)
+
+
 @router.get("/login/certificate", response_class=HTMLResponse)
 def certificate_login_page(request: Request, next: str | None = None) -> HTMLResponse:
     """数字证书登录: the page asks the local UKey agent (证书助手) to sign a challenge."""
-    agent = request.app.state.settings.identity.ukey_agent_url
-    return render(request, "identity/login_certificate.html", {"next": safe_next(next), "agent_url": agent})
+    context = _certificate_context(request, _LOGIN_BY_CERTIFICATE, safe_next(next))
+    return render(request, "identity/login_certificate.html", context)
 
 
 @router.post("/login/certificate", response_class=HTMLResponse)
@@ -191,15 +219,13 @@ def certificate_login_submit(
     """Check the signed challenge and the certificate; log in at real-name level 5."""
     template = "identity/login_certificate.html"
     target = safe_next(next)
-    context = {"next": target, "agent_url": request.app.state.settings.identity.ukey_agent_url}
+    context = _certificate_context(request, _LOGIN_BY_CERTIFICATE, target)
     try:
         check_csrf(request, csrf_token)
     except CsrfFailed:
         return _csrf_failed(request, db, template, context)
     try:
-        proof = certificate_proof(
-            challenge, certificate, [c for c in chain.split(",") if c.strip()], signature
-        )
+        proof = _certificate_answer(challenge, certificate, chain, signature)
         _, user_session = certlogin.login(
             db,
             proof,
@@ -212,6 +238,53 @@ def certificate_login_submit(
     response = _redirect(target)
     assert user_session.token is not None
     set_session_cookie(response, user_session.token)
+    return response
+
+
+@router.get("/step-up/certificate", response_class=HTMLResponse)
+def certificate_step_up_page(request: Request, db: DbSession, next: str | None = None) -> Response:
+    """二次认证 with the logged-in person's own certificate (the session reaches level 5)."""
+    auth = _auth_or_login(request, db)
+    if isinstance(auth, RedirectResponse):
+        return auth
+    context = _certificate_context(request, _STEP_UP_BY_CERTIFICATE, safe_next(next))
+    return render(request, "identity/login_certificate.html", context)
+
+
+@router.post("/step-up/certificate", response_class=HTMLResponse)
+def certificate_step_up_submit(
+    request: Request,
+    db: DbSession,
+    challenge: str = Form(""),
+    certificate: str = Form(""),
+    chain: str = Form(""),
+    signature: str = Form(""),
+    csrf_token: str = Form(""),
+    next: str = Form(""),
+) -> Response:
+    """Check the certificate names the logged-in person; raise the session to level 5 and continue."""
+    auth = _auth_or_login(request, db)
+    if isinstance(auth, RedirectResponse):
+        return auth
+    template = "identity/login_certificate.html"
+    target = safe_next(next)
+    context = _certificate_context(request, _STEP_UP_BY_CERTIFICATE, target)
+    try:
+        check_csrf(request, csrf_token)
+        proof = _certificate_answer(challenge, certificate, chain, signature)
+        certlogin.step_up(
+            db,
+            auth.session,
+            auth.account,
+            proof,
+            issuer=request.app.state.settings.public_url,
+            trust=certificate_trust(request),
+            meta=request_meta(request),
+        )
+    except DomainError as exc:
+        return _fail(request, db, exc, template, context)
+    response = _redirect(target)
+    set_session_cookie(response, service.rotate_session_token(db, auth.session))
     return response
 
 
