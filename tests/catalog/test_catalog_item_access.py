@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from zhengwu.catalog import service
 from zhengwu.catalog.errors import InvalidItem
 from zhengwu.catalog.importexport.exporter import export_file
+from zhengwu.catalog.models import TaskItem
 from zhengwu.identity.requirements import AuthRequirement
 from zhengwu.kernel.events import OutboxRecord
 from zhengwu.orgs.models import Department
@@ -94,3 +95,36 @@ def test_export_carries_the_values(
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     exported = next(r for r in rows if r.get("task_code") == item.task_code)
     assert (exported["auth_level"], exported["auth_max_age"]) == (3, 900)
+
+
+def test_xlsx_import_reads_the_chinese_headers(
+    tmp_path: Path, session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    from openpyxl import Workbook
+
+    from zhengwu.catalog import codetables as ct
+    from zhengwu.catalog.importexport import ImportOptions, import_file
+
+    make_basic(session)
+    city = make_department(session, "130100", "石家庄市公安局", 31)
+    county = make_department(session, "130123", "正定县公安局", 32)
+    session.commit()
+    # Free items: a charged one would need the fee sheet too.
+    good = guide(city.credit_code, auth_level=4, auth_max_age=1200, is_fee="0", fee_basis=None)
+    bad = guide(county.credit_code, auth_level=7, is_fee="0", fee_basis=None)
+    scalar = [k for k, v in good.items() if not isinstance(v, list)]
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "实施清单"
+    sheet.append([ct.label(k) if k not in ("dept_code", "catalog_code") else k for k in scalar])
+    assert "最低实名等级" in sheet[1][scalar.index("auth_level")].value
+    sheet.append([good[k] for k in scalar])
+    sheet.append([bad.get(k) for k in scalar])
+    path = tmp_path / "items.xlsx"
+    workbook.save(path)
+    rejects: list[Any] = []
+    report = import_file(session_factory, path, options=ImportOptions(), on_reject=rejects.append)
+    assert report.inserted == 1 and report.rejected_rows == 1
+    assert [(r.field, r.reason) for r in rejects] == [("auth_level", "最低实名等级应为2到5级")]
+    item = session.scalar(select(TaskItem).where(TaskItem.dept_code == city.credit_code))
+    assert item is not None and (item.auth_level, item.auth_max_age) == (4, 1200)
