@@ -66,6 +66,12 @@ def test_seed_demo_loads_the_catalog_once(tmp_path: Path) -> None:
             found = search(session, "护照", SearchFilters(division="130100"), scope="130000")
             assert found.total > 10 and found.hits[0].task_name == "普通护照签发"
             assert search(session, "社保", scope="130000").total > 50
+            # 全程网办 items demand a registry-matched identity and a fresh login (the published version).
+            online = session.scalars(
+                select(TaskItem.task_code).where(TaskItem.online_handle_depth == "1^2^3^4^5^6").limit(1)
+            ).one()
+            demand = service.access_demand(session, online)
+            assert demand is not None and (demand.requirement.level, demand.requirement.max_age) == (3, 1800)
         again = seed_demo(settings)["catalog"]
         assert again["inserted"] == 0 and again["implementation_items"] == summary["implementation_items"]
     finally:

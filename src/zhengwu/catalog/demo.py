@@ -258,6 +258,10 @@ def task_row(
         "online_handle_depth": item.online,
         "online_handle_url": f"https://zwfw.hebei.example/apply/{item.code}",
         "limit_scene_explain": "需现场核验身份、采集人像或提交原件" if item.visits else None,
+        # 全程网办 items are applied for without a visit: they demand a registry-matched identity and a
+        # login at most half an hour old (issue #3; department systems name the item at /oidc/authorize).
+        "auth_level": 3 if item.online == "1^2^3^4^5^6" else None,
+        "auth_max_age": 1800 if item.online == "1^2^3^4^5^6" else None,
         "materials": _materials(item, divergence.get("extra_material")),
         "questions": _questions(item),
         "handle_items": [{"handle_item_name": h} for h in item.handle_items.split("、") if h],
