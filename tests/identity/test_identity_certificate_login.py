@@ -268,9 +268,10 @@ def _page_token(client: Any, next_url: str = "/identity/account") -> str:
     return found.group(1)
 
 
-def _form(client: Any, key: SM2PrivateKey, cert: Any, token: str, **overrides: str) -> Any:
+def _fields(client: Any, key: SM2PrivateKey, cert: Any, token: str, **overrides: str) -> dict[str, str]:
+    """The certificate page's form, answering a fresh challenge with ``key``."""
     got = client.post(f"{API}/certificate/challenge", json={}).json()
-    fields = {
+    return {
         "csrf_token": token,
         "next": "/identity/account",
         "challenge": got["challenge"],
@@ -279,6 +280,10 @@ def _form(client: Any, key: SM2PrivateKey, cert: Any, token: str, **overrides: s
         "signature": b64(key.sign(got["message"].encode())),
         **overrides,
     }
+
+
+def _form(client: Any, key: SM2PrivateKey, cert: Any, token: str, **overrides: str) -> Any:
+    fields = _fields(client, key, cert, token, **overrides)
     return client.post("/identity/login/certificate", data=fields, follow_redirects=False)
 
 
@@ -347,23 +352,11 @@ def test_step_up_by_certificate_on_the_pages(client: Any, session: Session, ca: 
     # Somebody else's certificate does not raise this session.
     _person(session, 7104)
     other_key, other = ca.issue("证书用户", extensions={IDENTIFY_CODE: identify_code(nth_citizen_id(7104))})
-    refused = client.post("/identity/step-up/certificate", data=_step_fields(client, other_key, other, token))
+    refused = client.post("/identity/step-up/certificate", data=_fields(client, other_key, other, token))
     assert refused.status_code in (401, 403) and "该证书不属于当前登录用户" in refused.text
     done = client.post(
-        "/identity/step-up/certificate", data=_step_fields(client, key, cert, token), follow_redirects=False
+        "/identity/step-up/certificate", data=_fields(client, key, cert, token), follow_redirects=False
     )
     assert done.status_code == 303 and done.headers["location"] == "/identity/account"
     me = client.get(f"{API}/me").json()
     assert me["session"]["auth_level"] == 5 and "hwk" in me["session"]["amr"]
-
-
-def _step_fields(client: Any, key: SM2PrivateKey, cert: Any, token: str) -> dict[str, str]:
-    got = client.post(f"{API}/certificate/challenge", json={}).json()
-    return {
-        "csrf_token": token,
-        "next": "/identity/account",
-        "challenge": got["challenge"],
-        "certificate": b64(cert.der),
-        "chain": "",
-        "signature": b64(key.sign(got["message"].encode())),
-    }
