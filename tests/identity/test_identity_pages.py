@@ -226,3 +226,12 @@ def test_second_factor_and_step_up_on_pages(client: Any, session: Session) -> No
         assert client.get("/identity/mfa/setup").status_code == 200
     finally:
         clock.set_clock(None)
+
+
+def test_step_up_hints_name_what_reaches_the_level() -> None:
+    from zhengwu.identity.pages import _level_hint
+
+    assert _level_hint(None, False) is None and _level_hint(3, False) is None  # a password reaches 3
+    assert "数字证书" in (_level_hint(5, True) or "") and "动态验证码" not in (_level_hint(5, True) or "")
+    assert "输入密码和动态验证码" in (_level_hint(4, True) or "")
+    assert "开启动态验证码" in (_level_hint(4, False) or "")

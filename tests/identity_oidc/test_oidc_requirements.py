@@ -107,6 +107,11 @@ def test_an_item_asks_for_step_up_and_a_fresh_login(
     weak = make_citizen(session, level=RealNameLevel.REAL_PERSON)
     step = _with_pkce(client, made, weak, item_code=item.task_code)
     assert step.status_code == 303 and step.headers["location"].startswith("/identity/step-up?next=")
+    assert query_of(step.headers["location"])["level"] == "4"
+    # The step-up page says what reaches level 4 (no TOTP on this account: a UKey, or enable TOTP).
+    hint = client.get(step.headers["location"])
+    assert hint.status_code == 200 and "该应用或事项要求实名等级四级" in hint.text
+    assert "/identity/step-up/certificate?next=" in hint.text
     assert _issued(_with_pkce(client, made, weak))  # the same session is enough without the item
     strong = make_citizen(session, level=RealNameLevel.REAL_PERSON, amr=["pwd", "otp", "mfa"])
     assert _issued(_with_pkce(client, made, strong, item_code=item.task_code))

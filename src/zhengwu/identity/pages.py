@@ -562,14 +562,30 @@ def acting_for_submit(
     return _redirect("/identity/account")
 
 
+def _level_hint(level: int | None, totp: bool) -> str | None:
+    """What the person must use when a password alone cannot reach the level asked for."""
+    if level is None or level <= RealNameLevel.REGISTRY_MATCHED:
+        return None
+    if level >= RealNameLevel.CERTIFICATE:
+        return "该应用或事项要求实名等级五级：请使用数字证书（UKey）验证。"
+    if totp:
+        return "该应用或事项要求实名等级四级：请输入密码和动态验证码，或使用数字证书（UKey）验证。"
+    return "该应用或事项要求实名等级四级：请使用数字证书（UKey）验证，或先在个人中心开启动态验证码。"
+
+
 @router.get("/step-up", response_class=HTMLResponse)
-def step_up_page(request: Request, db: DbSession, next: str | None = None) -> Response:
-    """Re-authentication form (二次认证)."""
+def step_up_page(
+    request: Request, db: DbSession, next: str | None = None, level: int | None = None
+) -> Response:
+    """Re-authentication form (二次认证); ``level`` is the real-name level the caller asked for."""
     auth = _auth_or_login(request, db)
     if isinstance(auth, RedirectResponse):
         return auth
+    totp = auth.account.totp_enabled
     return render(
-        request, "identity/step_up.html", {"next": safe_next(next), "mfa": auth.account.totp_enabled}
+        request,
+        "identity/step_up.html",
+        {"next": safe_next(next), "mfa": totp, "notice": _level_hint(level, totp)},
     )
 
 

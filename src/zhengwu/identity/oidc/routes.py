@@ -218,15 +218,19 @@ def _error_to(redirect_uri: str, error: str, description: str, state: str | None
     )
 
 
-def _login_redirect(runtime: OidcRuntime, params: dict[str, list[str]], *, reauth: bool) -> Response:
+def _login_redirect(
+    runtime: OidcRuntime, params: dict[str, list[str]], *, reauth: bool, level: int = 2
+) -> Response:
     query = [(k, v) for k, values in params.items() if k != "zw_reauth" for v in values]
     if reauth:
         query.append(("zw_reauth", _marker(runtime, int(time.time()))))
     target = f"/oidc/authorize?{urlencode(query)}"
-    # No session: log in. A session that is too old or too weak: re-authenticate in it (二次认证).
+    # No session: log in. A session that is too old or too weak: re-authenticate in it (二次认证),
+    # telling the page the level to reach (a password alone reaches 3, a second factor 4, a UKey 5).
     page = STEP_UP_PATH if reauth else LOGIN_PATH
+    args = {"next": target, **({"level": str(level)} if reauth and level > 2 else {})}
     return RedirectResponse(
-        f"{page}?{urlencode({'next': target})}", status_code=303, headers={"Cache-Control": "no-store"}
+        f"{page}?{urlencode(args)}", status_code=303, headers={"Cache-Control": "no-store"}
     )
 
 
@@ -384,7 +388,7 @@ def _authorize_bound(
         if "none" in prompts:
             error = "interaction_required" if reasons == ["step_up"] else "login_required"
             return _error_to(redirect_uri, error, "re-authentication required", state)
-        return _login_redirect(runtime, params, reauth=True)
+        return _login_redirect(runtime, params, reauth=True, level=wanted)
 
     scope = oreq.scope or ""
     if client.consent_required and claims_service.consent_scopes(scope):
