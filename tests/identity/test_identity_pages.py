@@ -235,3 +235,17 @@ def test_step_up_hints_name_what_reaches_the_level() -> None:
     assert "数字证书" in (_level_hint(5, True) or "") and "动态验证码" not in (_level_hint(5, True) or "")
     assert "输入密码和动态验证码" in (_level_hint(4, True) or "")
     assert "开启动态验证码" in (_level_hint(4, False) or "")
+
+
+def test_reads_of_personal_data_are_named_by_field() -> None:
+    from types import SimpleNamespace
+
+    from zhengwu.identity.pages import _event_label
+
+    def event(kind: str, **detail: str) -> SimpleNamespace:
+        return SimpleNamespace(event_type=kind, detail=detail)
+
+    assert _event_label(event("pii_read", field="citizen_id")) == "身份证号码被读取"
+    assert _event_label(event("pii_read", field="phone")) == "手机号码被读取"
+    assert _event_label(event("pii_read")) == "个人信息被读取"
+    assert _event_label(event("login")) == "登录"

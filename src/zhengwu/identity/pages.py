@@ -74,6 +74,17 @@ EVENT_LABELS = {
 }
 
 
+# Which personal datum a "pii_read" event is about (phones are read for department systems too).
+PII_LABELS = {"citizen_id": "身份证号码被读取", "phone": "手机号码被读取"}
+
+
+def _event_label(event: Any) -> str:
+    kind = str(event.event_type)
+    if kind == "pii_read":
+        return PII_LABELS.get(str((event.detail or {}).get("field")), "个人信息被读取")
+    return EVENT_LABELS.get(kind, kind)
+
+
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200
 ) -> HTMLResponse:
@@ -514,7 +525,7 @@ def account_page(request: Request, db: DbSession, registered: int = 0, verified:
             "session": auth.session,
             "claims": service.account_claims(db, auth.account, session=auth.session),
             "enterprises": service.agent_authorizations(db, auth.account.id),
-            "events": [(e, EVENT_LABELS.get(e.event_type, e.event_type)) for e in events],
+            "events": [(e, _event_label(e)) for e in events],
             "notice": "注册成功，您已登录（实名等级二级）"
             if registered
             else ("实名核验通过，实名等级已提升为三级" if verified else None),
