@@ -12,10 +12,12 @@ binary): the tests skip, saying why, where it or Playwright is missing.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +26,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from catalog.catalog_kit import PASSPORT, credit_code, guide
 from identity.cert_kit import IDENTIFY_CODE, identify_code, make_ca
 from identity_oidc.oidc_reference_rp import RpServer, RpState, make_rp
 from nodekit import Node, database_urls, eventually, free_port, register_person, start_node
 from zhengwu.identity.synthetic import nth_citizen_id
+from zhengwu.kernel.codes import make_task_code
 from zhengwu.kernel.crypto import SM2PrivateKey
 from zhengwu.kernel.pki import Certificate
 
@@ -97,6 +101,25 @@ class World:
     rp_url: str
     rp: RpState
     agent: Agent
+    item_code: str  # a published item demanding real-name level 4
+
+
+def _publish_item(node: Node, tmp: Path) -> str:
+    """Publish 普通护照签发 for a city body, demanding level 4 at most ten minutes after login."""
+    dept = credit_code("130100", 41)
+    node.cli("departments", "add", "--credit-code", dept, "--name", "石家庄市公安局", "--division", "130100")
+    lines = [
+        {"_table": "up_task_directory", "catalog_code": PASSPORT, "task_name": "普通护照签发",
+         "task_type": "01", "use_level": "2^3^4", "by_law": "《中华人民共和国护照法》"},
+        guide(dept, auth_level=4, auth_max_age=600),
+    ]  # fmt: skip
+    path = tmp / "items.jsonl"
+    path.write_text(
+        "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n", encoding="utf-8"
+    )
+    report = node.cli("catalog", "import", str(path), "--publish")
+    assert report["inserted"] == 1, report
+    return make_task_code(dept, 3, PASSPORT)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +146,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         province.cli(
             "pki", "trust", "add", str(tmp / "ca.pem"), "--for", "login", "--crl", str(tmp / "ca.crl")
         )
+        item_code = _publish_item(province, tmp)
         rp_port = free_port("127.0.0.2")
         rp_url = f"http://127.0.0.2:{rp_port}"
         rp_client = province.cli(
@@ -132,7 +156,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         )  # fmt: skip
         app, state = make_rp(province.url, rp_client["client_id"], rp_client["client_secret"], rp_url)
         with RpServer(app, "127.0.0.2", rp_port), RpServer(agent.app(), "127.0.0.1", agent_port):
-            yield World(province, rp_url, state, agent)
+            yield World(province, rp_url, state, agent, item_code)
     finally:
         province.proc.terminate()
         province.proc.wait(timeout=15)
@@ -208,3 +232,21 @@ def test_the_certificate_page_says_so_when_the_agent_is_not_running(page: Any, w
     status.filter(has_text="未能连接证书助手").wait_for()
     assert page.get_by_role("button", name="使用数字证书登录").is_enabled()
     assert page.url.startswith(f"{world.province.url}/identity/login/certificate")
+
+
+def test_an_item_above_the_account_level_is_explained_and_the_system_told(page: Any, world: World) -> None:
+    number = _register(world.province, 8803, "赵六")  # self-registered: level 2
+    page.goto(f"{world.rp_url}/login?item_code={world.item_code}")
+    page.get_by_label("账号").fill(number)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{world.province.url}/oidc/authorize**")
+    if "授权确认" in page.content():
+        page.get_by_role("button", name="同意并继续").click()
+    main = page.locator("main")
+    main.filter(has_text="实名等级不足").wait_for()
+    assert "办理「普通护照签发」需要四级（实人认证/窗口核验）及以上的实名认证" in main.inner_text()
+    assert "您的账号目前为二级（自主注册）" in main.inner_text()
+    page.get_by_role("link", name="返回「省人社厅社保业务系统」").click()
+    page.wait_for_url(f"{world.rp_url}/callback**")
+    assert "unmet_authentication_requirements" in page.locator("body").inner_text()

@@ -76,6 +76,10 @@ def make_rp(provider: str, client_id: str, client_secret: str, base_url: str) ->
             "code_challenge": challenge,
             "code_challenge_method": "S256",
         }
+        # A department system names the service item the person is about to apply for.
+        for extra in ("item_code", "acr_values", "max_age"):
+            if extra in request.query_params:
+                query[extra] = request.query_params[extra]
         return RedirectResponse(f"{meta['authorization_endpoint']}?{urlencode(query)}", status_code=302)
 
     async def callback(request: Request) -> Response:
