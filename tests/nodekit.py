@@ -139,3 +139,12 @@ def eventually(check: Callable[[], bool], seconds: float = 20.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def register_department_system(node: Node, rp_url: str) -> dict[str, Any]:
+    """Register the reference department system at ``rp_url`` as a client of ``node`` (CLI, --json)."""
+    return node.cli(
+        "identity", "clients", "create", "--name", "省人社厅社保业务系统", "--grant", "authorization_code",
+        "--redirect-uri", f"{rp_url}/callback", "--backchannel-logout-uri", f"{rp_url}/backchannel-logout",
+        "--scope", "openid profile",
+    )  # fmt: skip

@@ -29,7 +29,15 @@ from starlette.routing import Route
 from catalog.catalog_kit import PASSPORT, credit_code, guide
 from identity.cert_kit import IDENTIFY_CODE, identify_code, make_ca
 from identity_oidc.oidc_reference_rp import RpServer, RpState, make_rp
-from nodekit import Node, database_urls, eventually, free_port, register_person, start_node
+from nodekit import (
+    Node,
+    database_urls,
+    eventually,
+    free_port,
+    register_department_system,
+    register_person,
+    start_node,
+)
 from zhengwu.identity.synthetic import nth_citizen_id
 from zhengwu.kernel.codes import make_task_code
 from zhengwu.kernel.crypto import SM2PrivateKey
@@ -150,11 +158,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         item_code = _publish_item(province, tmp)
         rp_port = free_port("127.0.0.2")
         rp_url = f"http://127.0.0.2:{rp_port}"
-        rp_client = province.cli(
-            "identity", "clients", "create", "--name", "省人社厅社保业务系统", "--grant", "authorization_code",
-            "--redirect-uri", f"{rp_url}/callback", "--backchannel-logout-uri", f"{rp_url}/backchannel-logout",
-            "--scope", "openid profile",
-        )  # fmt: skip
+        rp_client = register_department_system(province, rp_url)
         app, state = make_rp(province.url, rp_client["client_id"], rp_client["client_secret"], rp_url)
         with RpServer(app, "127.0.0.2", rp_port), RpServer(agent.app(), "127.0.0.1", agent_port):
             yield World(province, rp_url, state, agent, item_code)

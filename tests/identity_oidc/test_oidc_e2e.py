@@ -17,7 +17,7 @@ import httpx
 import pytest
 from oidc_reference_rp import RpServer, RpState, free_port, make_rp
 
-from nodekit import Node, database_urls, eventually, register_person, start_node
+from nodekit import Node, database_urls, eventually, register_department_system, register_person, start_node
 
 pytestmark = pytest.mark.e2e
 
@@ -59,11 +59,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         )  # fmt: skip
         rp_port = free_port("127.0.0.2")
         rp_url = f"http://127.0.0.2:{rp_port}"
-        rp_client = province.cli(
-            "identity", "clients", "create", "--name", "省人社厅社保业务系统", "--grant", "authorization_code",
-            "--redirect-uri", f"{rp_url}/callback", "--backchannel-logout-uri", f"{rp_url}/backchannel-logout",
-            "--scope", "openid profile",
-        )  # fmt: skip
+        rp_client = register_department_system(province, rp_url)
         app, state = make_rp(province.url, rp_client["client_id"], rp_client["client_secret"], rp_url)
         with RpServer(app, "127.0.0.2", rp_port):
             yield World(national, province, rp_url, state, registered["id"])

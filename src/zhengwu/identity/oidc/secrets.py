@@ -71,11 +71,6 @@ def ordered_token() -> str:
     return b64url((time.time_ns() // 1_000_000).to_bytes(6, "big") + _POOL.take(10))
 
 
-def random_token(nbytes: int = 16) -> str:
-    """A random unpadded base64url token (``jti`` values)."""
-    return b64url(_POOL.take(nbytes))
-
-
 class SealError(ValueError):
     """A sealed value could not be opened (wrong key or tampered)."""
 
