@@ -39,8 +39,8 @@ from zhengwu.kernel.pki.crl import build_crl
 from zhengwu.kernel.pki.issuance import CertProfile, create_root_ca, issue_certificate
 from zhengwu.kernel.session import make_session_factory, unit_of_work
 from zhengwu.main import import_models
-from zhengwu.seals import authority
-from zhengwu.seals.login_trust import LoginCertificateTrust
+from zhengwu.pki import authority
+from zhengwu.pki.login_trust import LoginCertificateTrust
 
 ISSUER = "http://127.0.0.1:8000"
 

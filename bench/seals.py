@@ -32,13 +32,13 @@ from zhengwu.kernel.pki import (
     create_root_ca,
     issue_certificate,
 )
+from zhengwu.pki.tstoken import issue_token
 from zhengwu.seals.ofd.signer import sign_ofd
 from zhengwu.seals.ofd.verifier import verify_ofd
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, Table, write_ofd
 from zhengwu.seals.picture import render_seal_png
 from zhengwu.seals.ses import SealSpec, make_seal, parse_seal
 from zhengwu.seals.trust import PkiChainValidator, PkiTimestampVerifier
-from zhengwu.seals.tstoken import issue_token
 from zhengwu.seals.verify import Verdict
 
 _SPEED_LINE = re.compile(r"SM2 \(CurveSM2\)\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)\s+([\d.]+)")

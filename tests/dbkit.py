@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -53,3 +54,23 @@ def rolled_back(engine: Engine) -> Iterator[Connection]:
         if trans.is_active:
             trans.rollback()
         conn.close()
+
+
+def scratch_database(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the same kind as the test database (its own PostgreSQL database), for
+    migration tests that must upgrade and downgrade freely; dropped afterwards."""
+    if not database_url.startswith("postgresql"):
+        yield f"sqlite:///{(tmp_path / 'scratch.db').as_posix()}"
+        return
+    server, _, name = database_url.rpartition("/")
+    scratch = f"{name}_scratch"
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{scratch}"'))
+        yield f"{server}/{scratch}"
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+    finally:
+        admin.dispose()

@@ -36,6 +36,7 @@ def import_models() -> MetaData:
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
     import zhengwu.orgs.models
+    import zhengwu.pki.models
     import zhengwu.seals.models  # noqa: F401
 
     return Base.metadata
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from zhengwu.identity import routes as identity_routes
     from zhengwu.ops import routes as ops_routes
     from zhengwu.orgs import routes as orgs_routes
+    from zhengwu.pki import routes as pki_routes
     from zhengwu.seals import routes as seals_routes
 
     app.state.outbox_gauge = ops_routes.install_metrics(registry)
@@ -124,9 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orgs_routes.router)
     app.include_router(catalog_routes.router)
     app.include_router(catalog_jobs.router)
+    pki_routes.install(app)
     app.include_router(seals_routes.router)
-    app.include_router(seals_routes.pki_router)
-    app.state.health_probes["pki"] = seals_routes.health_probe(app)
     identity_routes.install(app)
     from zhengwu.identity.oidc import wiring as oidc_wiring
 
@@ -139,10 +140,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Identity's real-name level 3 asks the registries through the exchange (identity never imports it).
     app.state.real_name_verifier = ExchangeRealNameVerifier(runtime_getter(app))
-    from zhengwu.seals.login_trust import LoginCertificateTrust
-
-    # Certificate login (level 5) asks the node's trust store, which seals owns (identity never imports it).
-    app.state.certificate_trust = LoginCertificateTrust(settings)
     from zhengwu.catalog.service import access_demand
 
     # Items demand a real-name level and an authentication age at login; the catalog owns them.

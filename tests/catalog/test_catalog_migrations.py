@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from catalog_kit import guide, make_basic, make_department
-from sqlalchemy import Engine, create_engine, func, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 
+from dbkit import scratch_database
 from zhengwu.catalog import service
 from zhengwu.catalog.models import HandleItem, Material, TaskItem
 from zhengwu.kernel.db import make_engine
@@ -35,21 +36,7 @@ def _later_columns(engine: Engine, *, present: bool) -> None:
 @pytest.fixture
 def scratch_url(tmp_path: Path, database_url: str) -> Iterator[str]:
     """An empty database of the same kind as the test database (its own PostgreSQL database)."""
-    if not database_url.startswith("postgresql"):
-        yield f"sqlite:///{(tmp_path / 'scratch.db').as_posix()}"
-        return
-    server, _, name = database_url.rpartition("/")
-    scratch = f"{name}_scratch"
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{scratch}"'))
-        yield f"{server}/{scratch}"
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    yield from scratch_database(database_url, tmp_path)
 
 
 def test_handle_area_names_become_codes_and_back(scratch_url: str) -> None:

@@ -24,7 +24,7 @@ from zhengwu.kernel.pki import (
     create_root_ca,
     issue_certificate,
 )
-from zhengwu.seals.authority import add_trust_anchors
+from zhengwu.pki.authority import add_trust_anchors
 
 pytestmark = pytest.mark.db
 

@@ -36,7 +36,7 @@ from zhengwu.kernel.crypto import SM2PrivateKey
 from zhengwu.kernel.pki import load_certificate
 from zhengwu.kernel.pki.crl import RevokedCertificate
 from zhengwu.kernel.pki.issuance import CertProfile, issue_certificate
-from zhengwu.seals import authority
+from zhengwu.pki import authority
 
 PASSWORD = "Demo-Passw0rd"
 

@@ -14,7 +14,7 @@ from zhengwu.identity.models import AuthEvent
 from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.schemas import DepartmentCreate
-from zhengwu.seals import authority
+from zhengwu.pki import authority
 from zhengwu.seed import government_credit_code
 
 PASSWORD = "Staff-Passw0rd!"

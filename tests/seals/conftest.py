@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from seals_kit import FakeClock, Node, SealKit, make_kit
-from sqlalchemy.orm import Session
 
-from zhengwu.kernel.clock import set_clock
-from zhengwu.kernel.config import Settings
+from seals_kit import SealKit, clock, make_kit, node  # noqa: F401 - fixtures shared with tests/pki
 
 _HELPER = Path(__file__).resolve().parent.parent / "conformance_path.py"
 
@@ -35,34 +31,3 @@ def ofd_dir() -> Path:
 def kit() -> SealKit:
     """One seal kit for the session (key generation and certificate issuance are the slow part)."""
     return make_kit()
-
-
-# --- the node registry (database tests) -----------------------------------------------------------
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    """Freeze the kernel clock for the test (restored afterwards)."""
-    fake = FakeClock()
-    set_clock(fake)
-    try:
-        yield fake
-    finally:
-        set_clock(None)
-
-
-@pytest.fixture
-def node(session: Session, settings: Settings, clock: FakeClock) -> Node:
-    """`pki init` done and 河北省市场监督管理局 registered, in the per-test transaction."""
-    from zhengwu.orgs import service as orgs
-    from zhengwu.orgs.schemas import DepartmentCreate
-    from zhengwu.seals import authority
-    from zhengwu.seed import government_credit_code
-
-    authority.init_pki(session, settings)
-    code = government_credit_code("130000", 777)
-    department = orgs.add_department(
-        session, DepartmentCreate(credit_code=code, name="河北省市场监督管理局", division_code="130000")
-    )
-    session.flush()
-    return Node(session, settings, department, code)

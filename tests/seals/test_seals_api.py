@@ -9,9 +9,9 @@ import zipfile
 from typing import Any
 
 import pytest
-from seals_kit import FakeClock, Node
 from sqlalchemy.orm import Session
 
+from seals_kit import FakeClock, Node
 from zhengwu.identity import service as identity
 from zhengwu.seals import service
 from zhengwu.seals.ofd.container import OFDPackage
@@ -234,37 +234,3 @@ def test_bad_uploads_get_a_clear_verdict_or_4xx_never_500(client: Any, node: Nod
         ),
         400,
     )
-
-
-def test_pki_publication_endpoints(client: Any, node: Node) -> None:
-    from zhengwu.kernel.pki import load_certificate, load_crl
-
-    crl = client.get("/pki/crl/issuing.crl")
-    assert crl.status_code == 200 and crl.headers["content-type"] == "application/pkix-crl"
-    parsed = load_crl(crl.content)
-    root = load_certificate(client.get("/pki/ca/root.crt").content)
-    issuing = load_certificate(client.get("/pki/ca/issuing.crt").content)
-    assert parsed.issuer == issuing.subject and parsed.next_update is not None
-    assert issuing.issuer == root.subject and root.is_self_issued
-    assert load_crl(client.get("/pki/crl/root.crl").content).issuer == root.subject
-    _envelope(client.get("/pki/crl/other.crl"), 404)
-    _envelope(client.get("/pki/ca/other.crt"), 404)
-
-
-def test_status_answers_503_before_pki_init(client: Any, session: Session) -> None:
-    _envelope(client.get("/pki/crl/root.crl"), 503, "seals.pki_not_initialized")
-
-
-def test_status_page_reports_certificate_expiry_and_crl_freshness(
-    client: Any, node: Node, clock: FakeClock
-) -> None:
-    pki = client.get("/_status").json()["dependencies"]["pki"]
-    assert pki["ok"] and pki["initialized"] and pki["crls"]["issuing-ca"]["current"]
-    assert pki["certificate_days_left"]["root-ca"] > 3650 and pki["certificate_days_left"]["tsa"] > 300
-    clock.advance(days=8)  # past nextUpdate, nobody fetched or used a CRL since
-    assert client.get("/_status").json()["dependencies"]["pki"]["ok"] is False
-
-
-def test_status_page_before_pki_init(client: Any, session: Session) -> None:
-    pki = client.get("/_status").json()["dependencies"]["pki"]
-    assert pki["ok"] is False and pki["initialized"] is False

@@ -10,8 +10,8 @@ import zipfile
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from seals_kit import SealKit
 
+from seals_kit import SealKit
 from zhengwu.seals.ofd.container import OFDPackage, read_layout
 from zhengwu.seals.ofd.signer import sign_ofd
 from zhengwu.seals.ofd.verifier import read_signature_xml, verify_ofd

@@ -231,29 +231,6 @@ def test_status_changes_and_revocation(
         }
 
 
-def test_trust_anchor_commands(node_env: dict[str, str], tmp_path: Path) -> None:
-    from seals_kit import make_kit
-
-    kit = make_kit("外省 CA")
-    cert = tmp_path / "root.pem"
-    cert.write_bytes(kit.root.to_pem())
-    added = run(node_env, "pki", "trust", "add", str(cert), "--for", "seals", "--for", "exchange", "--json")
-    assert added.exit_code == 0, added.output
-    assert json_of(added)["purposes"] == ["exchange", "seals"]
-    bad = run(node_env, "pki", "trust", "add", str(cert), "--for", "everything")
-    assert bad.exit_code == 1
-    listed = [json.loads(x) for x in run(node_env, "pki", "trust", "list", "--json").stdout.splitlines() if x]
-    assert kit.root.fingerprint in {x["fingerprint"] for x in listed}
-    assert run(node_env, "pki", "trust", "list").exit_code == 0
-    assert run(node_env, "pki", "trust", "remove", kit.root.fingerprint[:16]).exit_code == 0
-    assert run(node_env, "pki", "trust", "remove", kit.root.fingerprint[:16]).exit_code == 1
-    chain = tmp_path / "chain.pem"
-    assert run(node_env, "pki", "export-ca", "-o", str(chain)).exit_code == 0
-    assert chain.read_bytes().count(b"BEGIN CERTIFICATE") == 2
-    shown = json_of(run(node_env, "pki", "show", "--json"))
-    assert shown["initialized"] and set(shown["crls"]) == {"root-ca", "issuing-ca"}
-
-
 def _has_cjk_font() -> bool:
     if shutil.which("fc-list") is None:
         return False

@@ -58,8 +58,8 @@ def test_revoking_the_root_ca_in_the_service_is_a_domain_error(node_env: dict[st
     from zhengwu.commands.seals import node_session
     from zhengwu.kernel.config import Settings
     from zhengwu.kernel.errors import DomainError
-    from zhengwu.seals import authority
-    from zhengwu.seals.errors import RevocationRefused
+    from zhengwu.pki import authority
+    from zhengwu.pki.errors import RevocationRefused
 
     config = Settings(
         database_url=node_env["ZHENGWU_DATABASE_URL"], data_dir=Path(node_env["ZHENGWU_DATA_DIR"])
@@ -77,7 +77,8 @@ def test_pki_and_crypto_errors_of_any_command_become_exit_status_1(
 ) -> None:
     from zhengwu.kernel.crypto.errors import CryptoError
     from zhengwu.kernel.pki.errors import PkiError
-    from zhengwu.seals import authority, service
+    from zhengwu.pki import authority
+    from zhengwu.seals import service
 
     def pki_refuses(*_: Any, **__: Any) -> Any:
         raise PkiError("the TSA certificate is not valid at genTime", "时间戳服务证书在签发时间无效")
@@ -99,7 +100,7 @@ def test_pki_and_crypto_errors_of_any_command_become_exit_status_1(
 
 
 def test_other_errors_are_not_swallowed(node_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from zhengwu.seals import authority
+    from zhengwu.pki import authority
 
     def broken(*_: Any, **__: Any) -> Any:
         raise ValueError("a programming error")

@@ -165,9 +165,10 @@ def _sign_with_revoked_key(env: dict[str, str], es_id: str, document: bytes) -> 
     from zhengwu.kernel.config import Settings
     from zhengwu.kernel.db import make_engine
     from zhengwu.kernel.session import make_session_factory, unit_of_work
-    from zhengwu.seals import authority, service, tsa
+    from zhengwu.pki import authority, tsa
+    from zhengwu.pki.repository import PkiRepository
+    from zhengwu.seals import service
     from zhengwu.seals.ofd.signer import sign_ofd
-    from zhengwu.seals.repository import PkiRepository
 
     settings = Settings(
         database_url=env["ZHENGWU_DATABASE_URL"],

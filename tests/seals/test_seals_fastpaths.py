@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from seals_kit import SealKit
 
+from seals_kit import SealKit
 from zhengwu.kernel.crypto import DEFAULT_SM2_UID, SM2PrivateKey, SoftwareSigner, sm3
 from zhengwu.seals.ofd.container import OFDPackage, read_layout
 from zhengwu.seals.ofd.signer import sign_ofd
@@ -142,7 +142,6 @@ def test_direct_time_stamp_tokens_equal_the_kernel_ones(kit: SealKit) -> None:
     from datetime import timedelta
 
     from seals_kit import NOW
-
     from zhengwu.kernel.pki import (
         CertProfile,
         build_timestamp_request,
@@ -150,7 +149,7 @@ def test_direct_time_stamp_tokens_equal_the_kernel_ones(kit: SealKit) -> None:
         issue_timestamp_token,
         verify_timestamp_token,
     )
-    from zhengwu.seals.tstoken import issue_token
+    from zhengwu.pki.tstoken import issue_token
 
     tsa = SoftwareSigner(SM2PrivateKey.generate())
     cert = issue_certificate(

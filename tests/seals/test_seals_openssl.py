@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
-from seals_kit import FakeClock, Node
 
+from seals_kit import FakeClock, Node
 from zhengwu.kernel.crypto import SM2PrivateKey, SM2PublicKey, SoftwareSigner, sm2_sig_raw_to_der
 from zhengwu.kernel.pki import CertProfile, build_csr, load_certificate, load_crl
-from zhengwu.seals import authority, service, tsa
+from zhengwu.pki import authority, tsa
+from zhengwu.seals import service
 from zhengwu.seals.ofd.container import OFDPackage, read_layout
 from zhengwu.seals.ofd.verifier import read_signature_xml
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd

@@ -7,25 +7,20 @@ from datetime import timedelta
 
 import pytest
 from PIL import Image
-from seals_kit import FakeClock, Node
 from sqlalchemy import select
 
+from seals_kit import FakeClock, Node
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.crypto import sm3
 from zhengwu.kernel.pki import CertProfile, RevocationReason, load_certificate, load_crl
-from zhengwu.seals import authority, service, tsa
-from zhengwu.seals.errors import (
-    PkiAlreadyInitialized,
-    PkiNotInitialized,
-    SealInvalid,
-    SealNotFound,
-    SealStateConflict,
-)
-from zhengwu.seals.keys import KeyRecord, KeyUnavailable, derive_kek, unwrap_key
-from zhengwu.seals.models import SealsKey, SealUsage
+from zhengwu.pki import authority, tsa
+from zhengwu.pki.errors import PkiNotInitialized
+from zhengwu.pki.repository import PkiRepository
+from zhengwu.seals import service
+from zhengwu.seals.errors import SealInvalid, SealNotFound, SealStateConflict
+from zhengwu.seals.models import SealUsage
 from zhengwu.seals.ofd.signer import sign_ofd
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd
-from zhengwu.seals.repository import PkiRepository
 from zhengwu.seals.ses import CERT_LIST_CERTS, parse_seal
 from zhengwu.seals.trust import SealState
 from zhengwu.seals.verify import Verdict, check_seal_maker_signature
@@ -65,44 +60,6 @@ def _sign(node: Node, es_id: str, data: bytes | None = None) -> bytes:
 
 def _verify(node: Node, data: bytes) -> service.VerificationReport:
     return service.verify_document(node.session, node.settings, data)
-
-
-def test_pki_init_is_idempotent_and_never_overwrites(node: Node) -> None:
-    again = authority.init_pki(node.session, node.settings)
-    assert again.created == ()
-    root = again.certificates["root-ca"]
-    issuing = again.certificates["issuing-ca"]
-    assert root.is_ca and root.is_self_issued and issuing.is_ca and issuing.path_length == 0
-    assert issuing.issuer == root.subject
-    assert again.certificates["tsa"].extended_key_usage_critical
-    assert issuing.crl_urls == (f"{node.settings.public_url}/pki/crl/root.crl",)
-    assert again.certificates["seal-maker"].crl_urls == (f"{node.settings.public_url}/pki/crl/issuing.crl",)
-    assert authority.is_initialized(node.session)
-    # An issuing CA without its root is an inconsistent state that init must not paper over.
-    repo = PkiRepository(node.session)
-    root_row = repo.current("root-ca")
-    assert root_row is not None
-    root_row.status = "retired"
-    node.session.flush()
-    with pytest.raises(PkiAlreadyInitialized):
-        authority.init_pki(node.session, node.settings)
-
-
-def test_private_keys_are_sm4_wrapped_under_the_node_secret(node: Node) -> None:
-    keys = node.session.scalars(select(SealsKey)).all()
-    assert {k.purpose for k in keys} >= {"root-ca", "issuing-ca", "seal-maker", "tsa"}
-    secret = node.settings.security.secret_key.get_secret_value()
-    for key in keys:
-        assert key.key_ref.startswith("soft:") and key.wrapped is not None
-        plain = unwrap_key(derive_kek(secret), key.wrapped, key_ref=key.key_ref)
-        assert plain.public_key.to_der() == key.public_key
-        assert plain.to_der() not in key.wrapped  # encrypted, not merely encoded
-        with pytest.raises(KeyUnavailable):
-            unwrap_key(derive_kek("another node secret"), key.wrapped, key_ref=key.key_ref)
-        with pytest.raises(KeyUnavailable):  # the reference is bound to the ciphertext
-            unwrap_key(derive_kek(secret), key.wrapped, key_ref="soft:other")
-    record = KeyRecord(keys[0].key_ref, keys[0].public_key, keys[0].wrapped)
-    assert "wrapped" not in repr(record)  # key material never reaches a repr (or a log line)
 
 
 def test_a_node_without_pki_refuses_to_make_seals(session: object, settings: object) -> None:
@@ -214,13 +171,6 @@ def test_revoking_a_seal_revokes_its_certificate_in_the_crl(node: Node, clock: F
     assert entry.reason is RevocationReason.CESSATION_OF_OPERATION
     assert crl.next_update is not None and crl.next_update > clock.now
     assert cert_row.status == "revoked" and cert_row.revoked_by == "admin"
-
-
-def test_crl_is_reissued_when_due(node: Node, clock: FakeClock) -> None:
-    first = authority.current_crl(node.session, node.settings, "root")
-    assert authority.current_crl(node.session, node.settings, "root").number == first.number
-    clock.advance(days=1, seconds=1)
-    assert authority.current_crl(node.session, node.settings, "root").number == first.number + 1
 
 
 def test_signed_documents_verify_and_the_use_is_recorded(node: Node) -> None:
@@ -360,22 +310,3 @@ def test_verification_with_extra_trust_and_foreign_documents(node: Node) -> None
     # Trusted now, but the foreign root publishes no CRL here: revocation status stays unknown.
     assert "signer_chain_untrusted" not in _codes(trusted)
     assert "signer_revocation_unknown" in _codes(trusted)
-
-
-def test_crl_numbers_stay_unique_when_two_issuers_race(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
-    seal = _create(node)
-    issuing = authority.authority(node.session, node.settings, CertProfile.ISSUING_CA)
-    taken = authority.issue_crl(node.session, node.settings, issuing)  # "the other transaction"
-    real = PkiRepository.next_crl_number
-    stale = iter([taken.number])  # the first attempt sees the number from before that CRL
-
-    def racing(self: PkiRepository, issuer_id: str) -> int:
-        return next(stale, None) or real(self, issuer_id)
-
-    monkeypatch.setattr(PkiRepository, "next_crl_number", racing)
-    cert_row = service.seal_certificate(node.session, seal)
-    crl_row = authority.revoke_certificate(node.session, node.settings, cert_row, actor="t")
-    assert crl_row is not None and crl_row.number == taken.number + 1
-    assert load_crl(crl_row.der).lookup(int(cert_row.serial, 16)) is not None  # the revocation is listed
-    stale = iter([crl_row.number])
-    assert authority.issue_crl(node.session, node.settings, issuing, reuse_concurrent=True).id == crl_row.id

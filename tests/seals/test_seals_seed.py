@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhengwu.seals import authority, service
+from zhengwu.pki import authority
+from zhengwu.seals import service
 from zhengwu.seals.demo import demo_seal_name, seed_demo_seals
 from zhengwu.seals.models import Seal
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import pem
-from seals_kit import NOW, SealKit, make_kit
 
+from seals_kit import NOW, SealKit, make_kit
 from zhengwu.kernel.crypto import SM2PrivateKey, SoftwareSigner, sm2_sig_raw_to_der
 from zhengwu.kernel.pki import (
     CertProfile,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image as PILImage
-from seals_kit import SealKit
 
+from seals_kit import SealKit
 from zhengwu.seals.ofd.container import OFDPackage, pages, read_layout
 from zhengwu.seals.ofd.preview import render_pdf, render_preview
 from zhengwu.seals.ofd.signer import sign_ofd

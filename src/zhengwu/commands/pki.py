@@ -42,7 +42,7 @@ def _cert_json(cert: Any) -> dict[str, Any]:
 @app.command("init")
 def init(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Create the node's SM2 root CA, issuing CA, seal maker and TSA (idempotent, never overwrites)."""
-    from zhengwu.seals import authority
+    from zhengwu.pki import authority
 
     config = settings()
     try:
@@ -70,8 +70,8 @@ def init(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the node's CA, maker and TSA certificates and the current CRLs."""
     from zhengwu.kernel.pki import CertProfile, load_certificate
-    from zhengwu.seals import authority
-    from zhengwu.seals.repository import PkiRepository
+    from zhengwu.pki import authority
+    from zhengwu.pki.repository import PkiRepository
 
     config = settings()
     out: dict[str, Any] = {"initialized": False, "certificates": {}, "crls": {}}
@@ -111,7 +111,7 @@ def crl(
 ) -> None:
     """Write the current CRL of a node CA (re-issued first when due)."""
     from zhengwu.kernel.pki import load_crl
-    from zhengwu.seals import authority
+    from zhengwu.pki import authority
 
     config = settings()
     try:
@@ -131,7 +131,7 @@ def export_ca(
 ) -> None:
     """Write the node CA certificates, for `pki trust add` / `seals verify --trust` elsewhere."""
     from zhengwu.kernel.pki import load_certificate
-    from zhengwu.seals import authority
+    from zhengwu.pki import authority
 
     config = settings()
     slugs = list(authority.CA_SLUGS) if ca == "chain" else [ca]
@@ -151,7 +151,7 @@ def revoke(
 ) -> None:
     """Revoke a certificate this node issued and re-issue the CRL."""
     from zhengwu.kernel.pki import RevocationReason
-    from zhengwu.seals import authority
+    from zhengwu.pki import authority
 
     try:
         crl_reason = RevocationReason(reason)
@@ -179,7 +179,7 @@ def issue_exchange(
     days: Annotated[int, typer.Option("--days", min=1, max=3650)] = 365,
 ) -> None:
     """Issue a node-to-node exchange certificate from a peer's CSR."""
-    from zhengwu.seals import authority
+    from zhengwu.pki import authority
 
     config = settings()
     data = read_file(csr, "证书申请")
@@ -203,7 +203,7 @@ def trust_add(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Trust an external CA root for seals and/or exchange (its CRL from a file or a URL)."""
-    from zhengwu.seals import authority
+    from zhengwu.pki import authority
 
     config = settings()
     data = read_file(certificate, "证书")
@@ -242,7 +242,7 @@ def _anchor_json(row: Any) -> dict[str, Any]:
 @trust_app.command("list")
 def trust_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False) -> None:
     """List the external CA roots this node trusts."""
-    from zhengwu.seals import authority
+    from zhengwu.pki import authority
 
     config = settings()
     with node_session(config) as session:
@@ -271,7 +271,7 @@ def trust_remove(
     fingerprint: Annotated[str, typer.Argument(help="SM3 fingerprint (at least 8 hex digits).")],
 ) -> None:
     """Stop trusting an external CA root."""
-    from zhengwu.seals import authority
+    from zhengwu.pki import authority
 
     config = settings()
     try:

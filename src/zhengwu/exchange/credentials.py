@@ -43,7 +43,7 @@ from zhengwu.kernel.pki import (
     load_crl,
 )
 from zhengwu.kernel.session import unit_of_work
-from zhengwu.seals.authority import exchange_trust_anchors
+from zhengwu.pki.authority import exchange_trust_anchors
 
 PURPOSE: Final = "exchange"
 CA_YEARS: Final = 20

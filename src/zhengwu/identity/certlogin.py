@@ -5,9 +5,8 @@ The private key stays in the person's UKey. The platform issues a challenge; the
 
 1. the challenge: its keyed MAC, its expiry, and that it is answered only once;
 2. the signature, with the certificate's key;
-3. the certificate: chain, validity and revocation now, through :class:`CertificateTrust` — the
-   composition root backs it with the node's trust store (``zhengwu pki trust add CA.pem --for login``),
-   as identity does not import seals;
+3. the certificate: chain, validity and revocation now, through the node PKI's
+   :class:`~zhengwu.pki.login_trust.LoginCertificateTrust` (``zhengwu pki trust add CA.pem --for login``);
 4. whom the certificate names: a citizen ID number (GM/T 0015 IdentifyCode 1.2.156.10260.4.1.1, the older
    1.2.86.11.7.1, or the subject serialNumber) or a unified social credit code (1.2.156.10260.4.1.4 / .3,
    1.2.86.11.7.4, serialNumber, organizationIdentifier, OU). CAs encode these differently (a bare string,
@@ -24,10 +23,10 @@ import base64
 import hmac
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NoReturn, Protocol
+from typing import NoReturn
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -50,36 +49,13 @@ from zhengwu.kernel.codes.verdict import Verdict
 from zhengwu.kernel.crypto.hashes import hmac_sm3, sm3
 from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.pki import Certificate, PkiError, load_certificate
+from zhengwu.pki.login_trust import LoginCertificateTrust
 
 CHALLENGE_SECONDS = 120
 METHOD = "hwk"  # RFC 8176: proof of possession of a hardware-secured key (the UKey)
 
 PERSON_EXTENSIONS = ("1.2.156.10260.4.1.1", "1.2.86.11.7.1")  # 个人身份标识码 (GM/T 0015; RSA-era CAs)
 ENTERPRISE_EXTENSIONS = ("1.2.156.10260.4.1.4", "1.2.156.10260.4.1.3", "1.2.86.11.7.4")  # 信用代码 / 注册号
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateVerdict:
-    """What the node's trust store says about a certificate now (messages are shown to people)."""
-
-    ok: bool
-    reason: str  # "ok", a kernel.pki ValidationStatus value, or "not_configured"
-    message_zh: str
-    anchor: str | None = None  # the trusted CA the chain ends in, for the audit trail
-
-
-class CertificateTrust(Protocol):
-    """Validates a login certificate's chain, validity and revocation at ``at``.
-
-    It works in the request's own session ``db``: a second connection could wait on the first's write
-    lock (SQLite) while the request holds it.
-    """
-
-    def __call__(
-        self, db: Session, certificate: bytes, chain: Sequence[bytes], *, at: datetime
-    ) -> CertificateVerdict:
-        """The verdict on ``certificate`` with ``chain`` (untrusted helpers, leaf excluded)."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,13 +192,11 @@ def verify_proof(
     proof: CertificateProof,
     *,
     issuer: str,
-    trust: CertificateTrust | None,
+    trust: LoginCertificateTrust,
     what: str,
     meta: RequestMeta = NO_META,
 ) -> CertificateSubject:
     """Steps 1–4 of the module docstring; every refusal is audited and raises (marked keep-writes)."""
-    if trust is None:
-        raise CertificateLoginUnavailable()
     expires = _open_challenge(proof.challenge)
     if expires is None:
         _refuse(db, what, "challenge_invalid", "登录挑战无效或已过期，请重新发起证书认证", meta=meta)
@@ -285,7 +259,7 @@ def login(
     proof: CertificateProof,
     *,
     issuer: str,
-    trust: CertificateTrust | None,
+    trust: LoginCertificateTrust,
     meta: RequestMeta = NO_META,
 ) -> tuple[Account, UserSession]:
     """Log in with a certificate: a level-5 session (no second step: the UKey and its PIN are two)."""
@@ -328,7 +302,7 @@ def step_up(
     proof: CertificateProof,
     *,
     issuer: str,
-    trust: CertificateTrust | None,
+    trust: LoginCertificateTrust,
     meta: RequestMeta = NO_META,
 ) -> UserSession:
     """二次认证 with the certificate of the person (or enterprise) already logged in: level 5 now."""

@@ -62,6 +62,7 @@ from zhengwu.kernel.errors import Forbidden, ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
+from zhengwu.pki.login_trust import LoginCertificateTrust
 
 router = APIRouter(prefix="/api/v1/identity", tags=["identity"], dependencies=[Depends(require_json)])
 read_router = APIRouter(prefix="/api/v1/identity", tags=["identity"])
@@ -279,10 +280,9 @@ def reveal_own_citizen_id(
     return {"citizen_id": value}
 
 
-def certificate_trust(request: Request) -> certlogin.CertificateTrust | None:
-    """The certificate validator the composition root installed (None: certificate login is off)."""
-    trust: certlogin.CertificateTrust | None = getattr(request.app.state, "certificate_trust", None)
-    return trust
+def certificate_trust(request: Request) -> LoginCertificateTrust:
+    """The node trust store's judge of login certificates (anchors trusted ``--for login``)."""
+    return LoginCertificateTrust(request.app.state.settings)
 
 
 def certificate_proof(
@@ -338,7 +338,7 @@ def login_certificate(
     response: Response,
     data: CertificateAuthentication,
     db: DbSession,
-    trust: Annotated[certlogin.CertificateTrust | None, Depends(certificate_trust)],
+    trust: Annotated[LoginCertificateTrust, Depends(certificate_trust)],
 ) -> LoginResult:
     """Log in with a digital certificate: real-name level 5, no second step (the UKey is two factors)."""
     proof = _proof(data)
@@ -357,7 +357,7 @@ def step_up_certificate(
     data: CertificateAuthentication,
     auth: RequiredSession,
     db: DbSession,
-    trust: Annotated[certlogin.CertificateTrust | None, Depends(certificate_trust)],
+    trust: Annotated[LoginCertificateTrust, Depends(certificate_trust)],
 ) -> SessionRead:
     """二次认证 with the logged-in person's own certificate: the session reaches level 5."""
     proof = _proof(data)

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.logging import get_logger
 from zhengwu.orgs.models import Department
-from zhengwu.seals import authority, service
+from zhengwu.pki import authority
+from zhengwu.seals import service
 from zhengwu.seals.models import Seal
 
 log = get_logger("zhengwu.seals.demo")

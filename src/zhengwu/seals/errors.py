@@ -43,62 +43,6 @@ class SigningError(SealError):
     default_detail = "无法完成签章"
 
 
-class PkiNotInitialized(SealError):
-    """The node has no CA yet (`zhengwu pki init` has not run)."""
-
-    status_code = 503
-    code = "seals.pki_not_initialized"
-    default_detail = "本节点尚未初始化证书体系，请先运行 zhengwu pki init"
-
-
-class PkiAlreadyInitialized(SealError):
-    """`pki init` refuses to replace an existing CA."""
-
-    status_code = 409
-    code = "seals.pki_exists"
-    default_detail = "本节点已初始化证书体系，不能覆盖"
-
-
-class CertificateNotFound(SealError):
-    """No certificate of this node with that serial number or fingerprint."""
-
-    status_code = 404
-    code = "seals.certificate_not_found"
-    default_detail = "证书不存在"
-
-
-class RevocationRefused(SealError):
-    """A certificate that cannot be revoked this way (a root CA is not listed on its own CRL)."""
-
-    status_code = 409
-    code = "seals.revocation_refused"
-    default_detail = "该证书不能撤销"
-
-
-class CertificateRequestInvalid(SealError):
-    """A CSR does not parse, is not SM2 or its self-signature does not verify."""
-
-    status_code = 422
-    code = "seals.csr_invalid"
-    default_detail = "证书申请无效"
-
-
-class TrustAnchorInvalid(SealError):
-    """A certificate offered as a trust anchor (or its CRL) is unusable."""
-
-    status_code = 422
-    code = "seals.trust_anchor_invalid"
-    default_detail = "根证书无效"
-
-
-class TrustAnchorNotFound(SealError):
-    """No trust anchor with that fingerprint."""
-
-    status_code = 404
-    code = "seals.trust_anchor_not_found"
-    default_detail = "信任的根证书不存在"
-
-
 class SealNotFound(SealError):
     """No seal with that esID."""
 

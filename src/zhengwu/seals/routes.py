@@ -1,4 +1,4 @@
-"""HTTP API: seal registry (staff), public seal status and verification, signing, CRLs, CA certificates, TSA.
+"""HTTP API: seal registry (staff), public seal status and verification, signing.
 
 Staff authorisation uses identity sessions and the roles of their department bindings:
 ``platform_admin`` / ``admin`` manage every seal; ``seal_admin`` manages (and uses) the seals of its own
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncGenerator, Callable
-from datetime import datetime
+from collections.abc import AsyncGenerator
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -31,20 +30,13 @@ from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.orgs import service as orgs
-from zhengwu.seals import authority, events, service, tsa
-from zhengwu.seals.errors import (
-    DocumentRejected,
-    DocumentTooLarge,
-    PkiNotInitialized,
-    SealForbidden,
-    SealInvalid,
-)
+from zhengwu.seals import events, service
+from zhengwu.seals.errors import DocumentRejected, DocumentTooLarge, SealForbidden, SealInvalid
 from zhengwu.seals.models import Seal
 from zhengwu.seals.ofd.container import ZipLimits
 from zhengwu.seals.schemas import SealCreate, SealRead, SealStatusRead, StatusChange
 
 router = APIRouter(prefix="/api/v1/seals", tags=["seals 电子印章"])
-pki_router = APIRouter(tags=["pki 证书与时间戳服务"])
 
 MAX_UPLOAD_BYTES: Final = 32 * 1024 * 1024
 #: Uploaded documents get tighter container limits than files a node produces itself.
@@ -356,83 +348,3 @@ async def sign_document(
         media_type=OFD_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{es_id}-signed.ofd"'},
     )
-
-
-# ---- PKI publication and the TSA -------------------------------------------------------------------
-
-
-@pki_router.get(
-    "/pki/crl/{ca}.crl",
-    summary="证书撤销列表（DER）",
-    response_class=Response,
-    responses={200: {"content": {"application/pkix-crl": {}}}},
-)
-def get_crl(ca: str, request: Request, db: DbSession) -> Response:
-    """The current CRL of the node's root or issuing CA (re-issued when due)."""
-    crl = authority.current_crl(db, _settings(request), ca)
-    max_age = max(0, int((crl.next_update - utcnow()).total_seconds()) // 4)
-    return Response(
-        crl.der,
-        media_type="application/pkix-crl",
-        headers={
-            "Cache-Control": f"public, max-age={min(max_age, 3600)}",
-            "Last-Modified": _http_date(crl.this_update),
-        },
-    )
-
-
-@pki_router.get(
-    "/pki/ca/{ca}.crt",
-    summary="CA 证书（DER）",
-    response_class=Response,
-    responses={200: {"content": {"application/pkix-cert": {}}}},
-)
-def get_ca_certificate(ca: str, db: DbSession) -> Response:
-    """The certificate of the node's root or issuing CA, for other nodes' trust stores."""
-    row = authority.ca_certificate(db, ca)
-    return Response(row.der, media_type="application/pkix-cert")
-
-
-@pki_router.post(
-    "/tsa",
-    summary="时间戳服务（RFC 3161）",
-    response_class=Response,
-    responses={200: {"content": {tsa.CONTENT_TYPE_REPLY: {}}}},
-)
-async def timestamp(request: Request, db: DbSession) -> Response:
-    """RFC 3161 over HTTP: a DER TimeStampReq in, a DER TimeStampResp (SM2-signed token) out."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != tsa.CONTENT_TYPE_QUERY:
-        raise DocumentRejected(
-            "请以 application/timestamp-query 提交时间戳请求",
-            detail_en=f"unsupported content type {media_type!r}",
-        )
-    query = await _read_body(request, tsa.MAX_QUERY_BYTES)
-    try:
-        status, body = await run_in_threadpool(tsa.respond, db, _settings(request), query)
-    except PkiNotInitialized:
-        from zhengwu.kernel.pki import build_timestamp_response
-
-        status = 503
-        body = build_timestamp_response(
-            None, status="rejection", fail_info="system_failure", text="TSA not initialised"
-        )
-    return Response(body, status_code=status, media_type=tsa.CONTENT_TYPE_REPLY)
-
-
-def _http_date(moment: datetime) -> str:
-    return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
-
-
-def health_probe(app: FastAPI) -> Callable[[], dict[str, object]]:
-    """The ``/_status`` probe of the node PKI (reads only; CRLs are re-issued when served or used)."""
-
-    def probe() -> dict[str, object]:
-        factory: sessionmaker[Session] = app.state.session_factory
-        session = factory()
-        try:
-            return authority.health(session)
-        finally:
-            session.close()
-
-    return probe

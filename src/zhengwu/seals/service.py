@@ -31,22 +31,19 @@ from zhengwu.kernel.pki import (
 )
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.models import Department
-from zhengwu.seals import authority, tsa
-from zhengwu.seals.errors import (
-    CertificateNotFound,
-    SealInvalid,
-    SealNotFound,
-    SealStateConflict,
-    TrustAnchorInvalid,
-)
-from zhengwu.seals.keys import SOFTWARE_SCHEME, short_id
-from zhengwu.seals.models import Seal, SealsCertificate, SealStatusEvent, SealUsage
+from zhengwu.pki import authority, tsa
+from zhengwu.pki.errors import CertificateNotFound, TrustAnchorInvalid
+from zhengwu.pki.keys import SOFTWARE_SCHEME, short_id
+from zhengwu.pki.models import PkiCertificate
+from zhengwu.pki.repository import PkiRepository
+from zhengwu.seals.errors import SealInvalid, SealNotFound, SealStateConflict
+from zhengwu.seals.models import Seal, SealStatusEvent, SealUsage
 from zhengwu.seals.ofd.container import DEFAULT_LIMITS, ZipLimits
 from zhengwu.seals.ofd.signer import sign_ofd
 from zhengwu.seals.ofd.verifier import verify_ofd
 from zhengwu.seals.ofd.xml import parse_xml
 from zhengwu.seals.picture import render_seal_png
-from zhengwu.seals.repository import PkiRepository, SealRepository
+from zhengwu.seals.repository import SealRepository
 from zhengwu.seals.ses import SealSpec, make_seal
 from zhengwu.seals.trust import PkiChainValidator, PkiTimestampVerifier, SealState
 from zhengwu.seals.verify import VerificationReport
@@ -313,7 +310,7 @@ def list_seals(
     )
 
 
-def seal_certificate(session: Session, seal: Seal) -> SealsCertificate:
+def seal_certificate(session: Session, seal: Seal) -> PkiCertificate:
     """The signer certificate row of a seal."""
     cert = PkiRepository(session).certificate(seal.certificate_id)
     if cert is None:

@@ -26,10 +26,11 @@ from zhengwu.kernel.pki import (
     load_certificate,
     load_timestamp_request,
 )
-from zhengwu.seals.authority import authority
-from zhengwu.seals.tstoken import issue_token
+from zhengwu.pki.authority import authority
+from zhengwu.pki.repository import PkiRepository
+from zhengwu.pki.tstoken import issue_token
 
-log = get_logger("zhengwu.seals.tsa")
+log = get_logger("zhengwu.pki.tsa")
 
 #: The TSA policy (RFC 3161 §2.4.2 TSAPolicyId): an X.667 UUID OID (2.25.<uuid>), which needs no registration.
 TSA_POLICY: Final = "2.25.181027226105316117337520306829016036219"
@@ -57,8 +58,6 @@ def _issue(session: Session, settings: Settings, request: TimeStampRequest, at: 
 
 
 def _issuer_der(session: Session, issuer_id: str | None) -> bytes:
-    from zhengwu.seals.repository import PkiRepository
-
     row = PkiRepository(session).certificate(issuer_id) if issuer_id else None
     if row is None:
         raise PkiError("TSA issuer certificate missing", "时间戳服务证书的签发者不存在")

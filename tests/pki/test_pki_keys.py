@@ -8,12 +8,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from seals_kit import Node
 
+from seals_kit import Node
 from zhengwu.kernel.crypto import SM2PrivateKey, SoftwareSigner
 from zhengwu.kernel.crypto.signer import DigestSigner
-from zhengwu.seals import authority, keys, service
-from zhengwu.seals.keys import (
+from zhengwu.pki import authority, keys
+from zhengwu.pki.keys import (
     GeneratedKey,
     KeyRecord,
     KeyRing,
@@ -23,6 +23,7 @@ from zhengwu.seals.keys import (
     register_backend,
     unregister_backend,
 )
+from zhengwu.seals import service
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd
 from zhengwu.seals.verify import Verdict
 

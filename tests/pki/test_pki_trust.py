@@ -7,11 +7,12 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from seals_kit import NOW, Node, SealKit, make_kit
 
+from seals_kit import NOW, Node, SealKit, make_kit
 from zhengwu.kernel.pki import PkiError, RevokedCertificate, build_crl, load_certificate
-from zhengwu.seals import authority, service
-from zhengwu.seals.errors import TrustAnchorInvalid, TrustAnchorNotFound
+from zhengwu.pki import authority
+from zhengwu.pki.errors import TrustAnchorInvalid, TrustAnchorNotFound
+from zhengwu.seals import service
 from zhengwu.seals.ofd.signer import sign_ofd
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd
 from zhengwu.seals.verify import Verdict

@@ -1,25 +1,35 @@
 """The node's trust store answers identity's certificate-login checks (数字证书登录).
 
 Operators trust the CAs that issue people's and enterprises' certificates with
-``zhengwu pki trust add CA.pem --for login [--crl FILE | --crl-url URL]``. Identity defines the question
-(:class:`zhengwu.identity.certlogin.CertificateTrust`); seals, which owns the trust store, answers it;
-the composition root connects the two.
+``zhengwu pki trust add CA.pem --for login [--crl FILE | --crl-url URL]``; identity (above pki) asks
+:class:`LoginCertificateTrust` about each login certificate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from sqlalchemy.orm import Session
 
-from zhengwu.identity.certlogin import CertificateVerdict
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.pki import PkiError, ValidationStatus
-from zhengwu.seals.authority import trust_store
+from zhengwu.pki.authority import trust_store
 
 PURPOSE: Final = "login"
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateVerdict:
+    """What the node's trust store says about a certificate now (messages are shown to people)."""
+
+    ok: bool
+    reason: str  # "ok", a kernel.pki ValidationStatus value, "malformed" or "not_configured"
+    message_zh: str
+    anchor: str | None = None  # the trusted CA the chain ends in, for the audit trail
+
 
 #: What a citizen is told; the kernel's reason (English and Chinese) goes to the audit trail.
 _MESSAGES: Final[dict[ValidationStatus, str]] = {
@@ -35,7 +45,11 @@ _MESSAGES: Final[dict[ValidationStatus, str]] = {
 
 
 class LoginCertificateTrust:
-    """``CertificateTrust`` over the node's trust store: anchors trusted ``--for login``, CRLs checked."""
+    """The node's trust store for login certificates: anchors trusted ``--for login``, CRLs checked.
+
+    It works in the caller's session: a second connection could wait on the first's write lock (SQLite)
+    while the request holds it.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from asn1crypto import core, tsp
-from seals_kit import FakeClock, Node
 
+from seals_kit import FakeClock, Node
 from zhengwu.kernel.crypto import sm3
 from zhengwu.kernel.pki import (
     EKU_TIME_STAMPING,
@@ -17,7 +17,7 @@ from zhengwu.kernel.pki import (
     load_timestamp_response,
     verify_timestamp_token,
 )
-from zhengwu.seals import authority, tsa
+from zhengwu.pki import authority, tsa
 
 QUERY = {"Content-Type": "application/timestamp-query"}
 
@@ -76,7 +76,7 @@ def test_bad_queries_are_refused_with_a_reply(client: Any, node: Node) -> None:
     else:  # pragma: no cover - the assertion above must raise
         raise AssertionError("a refusal must not yield a token")
     wrong_type = client.post("/tsa", content=b"x", headers={"Content-Type": "application/json"})
-    assert wrong_type.status_code == 400 and wrong_type.json()["code"] == "seals.document_rejected"
+    assert wrong_type.status_code == 400 and wrong_type.json()["code"] == "pki.timestamp_query_rejected"
     huge = client.post("/tsa", content=b"\x30" * (tsa.MAX_QUERY_BYTES + 1), headers=QUERY)
     assert huge.status_code == 413
 

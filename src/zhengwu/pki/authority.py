@@ -47,7 +47,7 @@ from zhengwu.kernel.pki import (
     verify_crl_signature,
 )
 from zhengwu.kernel.pki.names import NameInput
-from zhengwu.seals.errors import (
+from zhengwu.pki.errors import (
     CertificateNotFound,
     CertificateRequestInvalid,
     PkiAlreadyInitialized,
@@ -56,11 +56,11 @@ from zhengwu.seals.errors import (
     TrustAnchorInvalid,
     TrustAnchorNotFound,
 )
-from zhengwu.seals.keys import SOFTWARE_SCHEME, KeyRecord, KeyRing, keyring, short_id
-from zhengwu.seals.models import SealsCertificate, SealsCrl, SealsKey, SealsTrustAnchor
-from zhengwu.seals.repository import PkiRepository
+from zhengwu.pki.keys import SOFTWARE_SCHEME, KeyRecord, KeyRing, keyring, short_id
+from zhengwu.pki.models import PkiCertificate, PkiCrl, PkiKey, PkiTrustAnchor
+from zhengwu.pki.repository import PkiRepository
 
-log = get_logger("zhengwu.seals.pki")
+log = get_logger("zhengwu.pki")
 
 #: The two CAs of a node and the slug of their CRL / certificate URLs.
 CA_SLUGS: Final = {"root": CertProfile.ROOT_CA, "issuing": CertProfile.ISSUING_CA}
@@ -98,7 +98,7 @@ def crl_url(settings: Settings, slug: str) -> str:
 class Authority:
     """One of the node's own identities: its certificate row, parsed certificate and signer."""
 
-    row: SealsCertificate
+    row: PkiCertificate
     certificate: Certificate
     signer: DigestSigner
 
@@ -111,16 +111,16 @@ class InitSummary:
     certificates: dict[str, Certificate]
 
 
-def _record(row: SealsKey) -> KeyRecord:
+def _record(row: PkiKey) -> KeyRecord:
     return KeyRecord(row.key_ref, row.public_key, row.wrapped)
 
 
 def new_key(
     session: Session, settings: Settings, *, purpose: str, label: str, scheme: str = SOFTWARE_SCHEME
-) -> SealsKey:
+) -> PkiKey:
     """Generate a key in a backend (software by default, or a registered HSM) and store its reference."""
     generated = ring(settings).generate(label, scheme=scheme)
-    row = SealsKey(
+    row = PkiKey(
         key_ref=generated.key_ref,
         backend=generated.key_ref.split(":", 1)[0],
         purpose=purpose,
@@ -133,7 +133,7 @@ def new_key(
     return row
 
 
-def signer_for_key(settings: Settings, row: SealsKey) -> DigestSigner:
+def signer_for_key(settings: Settings, row: PkiKey) -> DigestSigner:
     """The signer of a stored key (software or HSM backend, by its reference)."""
     return ring(settings).signer(_record(row))
 
@@ -146,8 +146,8 @@ def _store(
     issuer_id: str | None,
     key_id: str | None,
     node_id: str | None = None,
-) -> SealsCertificate:
-    row = SealsCertificate(
+) -> PkiCertificate:
+    row = PkiCertificate(
         issuer_id=issuer_id,
         profile=profile,
         serial=f"{cert.serial_number:X}",
@@ -265,7 +265,7 @@ def _issue_own(
     not_after: datetime,
     crl: str,
     now: datetime,
-) -> SealsCertificate:
+) -> PkiCertificate:
     key = new_key(session, settings, purpose=profile.value, label=profile.value)
     cert = issue_certificate(
         issuer=issuer.certificate,
@@ -293,7 +293,7 @@ def issue_end_entity(
     extended_key_usage: Sequence[str] = (),
     dns_names: Sequence[str] = (),
     at: datetime | None = None,
-) -> tuple[SealsCertificate, Certificate]:
+) -> tuple[PkiCertificate, Certificate]:
     """An end-entity certificate from the issuing CA (validity clipped to the CA's), stored."""
     if profile in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA):
         raise PkiError("CA certificates come from init_pki", "CA 证书只能由 pki init 创建")
@@ -366,7 +366,7 @@ def issue_crl(
     *,
     at: datetime | None = None,
     reuse_concurrent: bool = False,
-) -> SealsCrl:
+) -> PkiCrl:
     """Sign and store the next CRL of one of the node's CAs, listing every certificate it revoked.
 
     Two transactions may issue "the next" CRL at once (a refresh and a revocation): the unique CRL number
@@ -390,7 +390,7 @@ def issue_crl(
             revoked=entries,
         )
         assert crl.crl_number is not None and crl.next_update is not None
-        row = SealsCrl(
+        row = PkiCrl(
             issuer_id=ca.row.id,
             number=crl.crl_number,
             this_update=crl.this_update,
@@ -412,7 +412,7 @@ def issue_crl(
     raise AssertionError("unreachable")
 
 
-def current_crl(session: Session, settings: Settings, slug: str, *, at: datetime | None = None) -> SealsCrl:
+def current_crl(session: Session, settings: Settings, slug: str, *, at: datetime | None = None) -> PkiCrl:
     """The CRL to publish for a CA slug, re-issued first when it is older than ``CRL_REFRESH``."""
     profile = CA_SLUGS.get(slug)
     if profile is None:
@@ -425,7 +425,7 @@ def current_crl(session: Session, settings: Settings, slug: str, *, at: datetime
     return latest
 
 
-def ca_certificate(session: Session, slug: str) -> SealsCertificate:
+def ca_certificate(session: Session, slug: str) -> PkiCertificate:
     """The certificate of one of the node's CAs by slug (root / issuing)."""
     profile = CA_SLUGS.get(slug)
     row = PkiRepository(session).current(profile.value) if profile is not None else None
@@ -437,12 +437,12 @@ def ca_certificate(session: Session, slug: str) -> SealsCertificate:
 def revoke_certificate(
     session: Session,
     settings: Settings,
-    row: SealsCertificate,
+    row: PkiCertificate,
     *,
     reason: RevocationReason = RevocationReason.UNSPECIFIED,
     actor: str,
     at: datetime | None = None,
-) -> SealsCrl | None:
+) -> PkiCrl | None:
     """Revoke one of the node's certificates and re-issue its CA's CRL (None if it was already revoked)."""
     if row.status == "revoked":
         return None
@@ -465,7 +465,7 @@ def revoke_certificate(
     return issue_crl(session, settings, authority(session, settings, profile), at=now)
 
 
-def find_certificate(session: Session, ident: str) -> SealsCertificate:
+def find_certificate(session: Session, ident: str) -> PkiCertificate:
     """A node certificate by hex serial number or SM3 fingerprint."""
     repo = PkiRepository(session)
     text = ident.strip()
@@ -523,7 +523,7 @@ def add_trust_anchors(
     actor: str,
     crl: bytes | None = None,
     crl_url: str | None = None,
-) -> list[SealsTrustAnchor]:
+) -> list[PkiTrustAnchor]:
     """Trust one CA certificate (or each of a PEM bundle) for the purposes; re-adding merges purposes."""
     wanted = _check_purposes(purposes)
     try:
@@ -552,7 +552,7 @@ def add_trust_anchors(
         crl_der = _check_crl_for(crl, cert).der if crl is not None else None
         row = repo.anchor(cert.fingerprint)
         if row is None:
-            row = SealsTrustAnchor(
+            row = PkiTrustAnchor(
                 fingerprint=cert.fingerprint,
                 subject=str(cert.subject)[:1000],
                 der=cert.der,
@@ -580,7 +580,7 @@ def add_trust_anchors(
     return result
 
 
-def update_anchor_crl(session: Session, fingerprint: str, crl: bytes) -> SealsTrustAnchor:
+def update_anchor_crl(session: Session, fingerprint: str, crl: bytes) -> PkiTrustAnchor:
     """Replace the stored CRL of a trust anchor (e.g. a newer one downloaded by an operator)."""
     row = remove_or_find(session, fingerprint, remove=False)
     checked = _check_crl_for(crl, load_certificate(row.der))
@@ -591,7 +591,7 @@ def update_anchor_crl(session: Session, fingerprint: str, crl: bytes) -> SealsTr
     return row
 
 
-def remove_or_find(session: Session, fingerprint: str, *, remove: bool) -> SealsTrustAnchor:
+def remove_or_find(session: Session, fingerprint: str, *, remove: bool) -> PkiTrustAnchor:
     """The anchor whose fingerprint starts with ``fingerprint`` (≥ 8 hex digits); deleted when asked."""
     prefix = fingerprint.strip().lower()
     if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
@@ -607,7 +607,7 @@ def remove_or_find(session: Session, fingerprint: str, *, remove: bool) -> Seals
     return row
 
 
-def list_trust_anchors(session: Session) -> Sequence[SealsTrustAnchor]:
+def list_trust_anchors(session: Session) -> Sequence[PkiTrustAnchor]:
     """Every configured external trust anchor."""
     return PkiRepository(session).anchors()
 

@@ -1,14 +1,16 @@
-"""A throw-away SM2 PKI with an electronic seal, for the seals tests and the seals benchmark."""
+"""A throw-away SM2 PKI with an electronic seal, and a node with its PKI initialised (seals and pki tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session
 
+from zhengwu.kernel.clock import set_clock
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import SM2PrivateKey, SoftwareSigner
 from zhengwu.kernel.pki import (
@@ -102,7 +104,7 @@ def make_kit(name: str = "河北省测试局电子政务办公室") -> SealKit:
     return kit
 
 
-# --- shared by the node-registry tests (their fixtures are in conftest.py) ---
+# --- the node registry (database tests): conftest.py of tests/seals and tests/pki import the fixtures ---
 
 
 class FakeClock:
@@ -127,3 +129,31 @@ class Node:
     settings: Settings
     department: Any
     credit_code: str
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """Freeze the kernel clock for the test (restored afterwards)."""
+    fake = FakeClock()
+    set_clock(fake)
+    try:
+        yield fake
+    finally:
+        set_clock(None)
+
+
+@pytest.fixture
+def node(session: Session, settings: Settings, clock: FakeClock) -> Node:
+    """`pki init` done and 河北省市场监督管理局 registered, in the per-test transaction."""
+    from zhengwu.orgs import service as orgs
+    from zhengwu.orgs.schemas import DepartmentCreate
+    from zhengwu.pki import authority
+    from zhengwu.seed import government_credit_code
+
+    authority.init_pki(session, settings)
+    code = government_credit_code("130000", 777)
+    department = orgs.add_department(
+        session, DepartmentCreate(credit_code=code, name="河北省市场监督管理局", division_code="130000")
+    )
+    session.flush()
+    return Node(session, settings, department, code)

@@ -1,4 +1,4 @@
-"""Private keys of the node's PKI and seals: SM4-wrapped at rest, signing through pluggable backends.
+"""Private keys of the node PKI (CAs, TSA, seal signers, exchange): SM4-wrapped at rest, pluggable backends.
 
 A key is named by a *key reference* whose scheme picks the backend that can sign with it:
 
@@ -31,11 +31,12 @@ from zhengwu.kernel.crypto import (
     sm4_gcm_encrypt,
 )
 from zhengwu.kernel.crypto.signer import DigestSigner
-from zhengwu.seals.errors import SealError
+from zhengwu.pki.errors import KeyUnavailable
 
 SOFTWARE_SCHEME: Final = "soft"
 _WRAP_VERSION: Final = b"\x01"
 _NONCE_BYTES: Final = 12
+# The labels keep their historic "seals" wording: they are part of every wrapped key already stored.
 _KDF_SALT: Final = b"zhengwu/seals/kek-salt/v1"
 
 
@@ -46,14 +47,6 @@ def short_id(value: str) -> str:
     """
     scheme, _, rest = value.rpartition(":")
     return f"{scheme}:{rest[:10]}" if scheme else rest[:10]
-
-
-class KeyUnavailable(SealError):
-    """A key cannot be used: unknown backend, wrong node secret or corrupt wrapped material."""
-
-    status_code = 503
-    code = "seals.key_unavailable"
-    default_detail = "签名密钥不可用"
 
 
 def derive_kek(secret: str | bytes, label: str = "key-wrap") -> bytes:
