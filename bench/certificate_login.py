@@ -4,7 +4,7 @@ Per CPU-second (``time.process_time``), interleaved rounds, one SQLite database 
 * baseline "SM2 verify + chain validation": parse the certificate, verify the SM2 signature over the
   challenge message, validate the chain to the login anchor with its CRL (what any implementation must do);
 * ``identity.certlogin.login`` + commit: challenge check and single-use row, the same verification through
-  the node trust store (``seals.login_trust``), identity from the GM/T 0015 extension, account lookup by
+  the node trust store (``pki.login_trust``), identity from the GM/T 0015 extension, account lookup by
   blind index, hash-chained audit rows, session row.
 
 The proofs (challenge + UKey signature) are made before timing: signing happens on the citizen's side.
@@ -28,7 +28,6 @@ from harness import Result, report
 from zhengwu.identity import certlogin, service
 from zhengwu.identity.audit import RequestMeta
 from zhengwu.identity.context import configure
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import SM2PrivateKey
 from zhengwu.kernel.db import make_engine
@@ -41,6 +40,7 @@ from zhengwu.kernel.session import make_session_factory, unit_of_work
 from zhengwu.main import import_models
 from zhengwu.pki import authority
 from zhengwu.pki.login_trust import LoginCertificateTrust
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 ISSUER = "http://127.0.0.1:8000"
 

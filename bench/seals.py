@@ -146,7 +146,7 @@ def main() -> None:
     tsa_certificate = load_certificate(tsa_cert)
 
     def stamp(value: bytes) -> bytes:
-        # What the node TSA runs (zhengwu.seals.tsa): the direct DER writer, same bytes as the kernel's.
+        # What the node TSA runs (zhengwu.pki.tsa): the direct DER writer, same bytes as the kernel's.
         return issue_token(
             build_timestamp_request(value),
             tsa_certificate=tsa_certificate,

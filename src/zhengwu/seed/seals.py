@@ -19,7 +19,7 @@ from zhengwu.pki import authority
 from zhengwu.seals import service
 from zhengwu.seals.models import Seal
 
-log = get_logger("zhengwu.seals.demo")
+log = get_logger("zhengwu.seed.seals")
 
 #: Seal kind by department kind (suffix of the department name); the first match wins.
 SEAL_KINDS: Final = (
