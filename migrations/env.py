@@ -31,11 +31,13 @@ def run_migrations_online() -> None:
             context.run_migrations()
         return
     engine = make_engine(_url())
-    with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
+    try:
+        with engine.connect() as conn:
+            context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()  # also when a migration refuses: no pooled connection outlives the engine
 
 
 if context.is_offline_mode():

@@ -32,6 +32,9 @@ def test_pki_publication_endpoints(client: Any, node: Node) -> None:
     assert load_crl(client.get("/pki/crl/root.crl").content).issuer == root.subject
     _envelope(client.get("/pki/crl/other.crl"), 404)
     _envelope(client.get("/pki/ca/other.crt"), 404)
+    # The exchange CA appears once the exchange first uses it (tests/exchange/test_exchange_pki.py).
+    _envelope(client.get("/pki/crl/exchange.crl"), 404, "pki.certificate_not_found")
+    _envelope(client.get("/pki/ca/exchange.crt"), 404)
 
 
 def test_status_answers_503_before_pki_init(client: Any, session: Session) -> None:

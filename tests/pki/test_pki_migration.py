@@ -12,6 +12,7 @@ from sqlalchemy import Engine, inspect, text
 
 from dbkit import scratch_database
 from seals_kit import make_kit
+from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.migrate import downgrade, upgrade
@@ -26,6 +27,7 @@ from zhengwu.seals.verify import Verdict
 from zhengwu.seed import government_credit_code
 
 BEFORE_PKI = "d8a3f61c0e47"
+BEFORE_EXCHANGE_KEYS = "5b0e8d2c7a41"
 ENTITIES = ("key", "trust_anchor", "certificate", "crl")
 
 
@@ -87,5 +89,34 @@ def test_pki_rows_survive_the_move_both_ways(scratch_url: str, tmp_path: Path) -
                 session, settings, es_id, doc, placement=service.Placement(keyword="准予"), actor="test"
             )
             assert service.verify_document(session, settings, signed).verdict is Verdict.VALID
+    finally:
+        engine.dispose()
+
+
+def test_exchange_keys_in_the_key_ring_block_a_downgrade_that_would_lose_them(scratch_url: str) -> None:
+    upgrade(scratch_url)
+    engine = make_engine(scratch_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO pki_key (id, key_ref, backend, purpose, public_key, fingerprint, created_at) "
+                    "VALUES ('k1', 'soft:1', 'soft', 'exchange-uplink', :pk, 'f', :now)"
+                ),
+                {"pk": b"\x30", "now": utcnow()},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO exchange_credential (id, purpose, status, key_id, created_at, updated_at) "
+                    "VALUES ('c1', 'uplink', 'active', 'k1', :now, :now)"
+                ),
+                {"now": utcnow()},
+            )
+        with pytest.raises(RuntimeError, match="key ring"):
+            downgrade(scratch_url, BEFORE_EXCHANGE_KEYS)
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM exchange_credential"))
+        downgrade(scratch_url, BEFORE_EXCHANGE_KEYS)
+        assert "key_id" not in {c["name"] for c in inspect(engine).get_columns("exchange_credential")}
     finally:
         engine.dispose()

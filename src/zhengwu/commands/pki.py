@@ -53,7 +53,7 @@ def init(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     out = {
         "created": list(summary.created),
         "certificates": {k: _cert_json(v) for k, v in summary.certificates.items()},
-        "crl_urls": {slug: authority.crl_url(config, slug) for slug in authority.CA_SLUGS},
+        "crl_urls": {slug: authority.crl_url(config, slug) for slug in authority.INIT_SLUGS},
     }
     if as_json:
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
@@ -68,7 +68,7 @@ def init(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @app.command("show")
 def show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show the node's CA, maker and TSA certificates and the current CRLs."""
+    """Show the node's CA, maker, TSA and exchange certificates and the current CRLs."""
     from zhengwu.kernel.pki import CertProfile, load_certificate
     from zhengwu.pki import authority
     from zhengwu.pki.repository import PkiRepository
@@ -78,13 +78,14 @@ def show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     with node_session(config) as session:
         repo = PkiRepository(session)
         out["initialized"] = authority.is_initialized(session)
-        for profile in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA, CertProfile.SEAL_MAKER, CertProfile.TSA):
-            row = repo.current(profile.value)
+        own = (CertProfile.ROOT_CA, CertProfile.ISSUING_CA, CertProfile.SEAL_MAKER, CertProfile.TSA)
+        for profile in (*own, authority.EXCHANGE_CA, authority.EXCHANGE_DOWNLINK):
+            row = repo.current(profile)
             if row is not None:
-                out["certificates"][profile.value] = _cert_json(load_certificate(row.der))
+                out["certificates"][profile] = _cert_json(load_certificate(row.der))
                 crl = repo.latest_crl(row.id)
                 if crl is not None:
-                    out["crls"][profile.value] = {
+                    out["crls"][profile] = {
                         "number": crl.number,
                         "this_update": crl.this_update.isoformat(),
                         "next_update": crl.next_update.isoformat(),
@@ -106,7 +107,7 @@ def show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command("crl")
 def crl(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the CRL.")],
-    ca: Annotated[str, typer.Option("--ca", help="root or issuing.")] = "issuing",
+    ca: Annotated[str, typer.Option("--ca", help="root, issuing or exchange.")] = "issuing",
     pem: Annotated[bool, typer.Option("--pem", help="PEM instead of DER.")] = False,
 ) -> None:
     """Write the current CRL of a node CA (re-issued first when due)."""
@@ -127,14 +128,16 @@ def crl(
 @app.command("export-ca")
 def export_ca(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the certificate(s) (PEM).")],
-    ca: Annotated[str, typer.Option("--ca", help="chain (root + issuing), root or issuing.")] = "chain",
+    ca: Annotated[
+        str, typer.Option("--ca", help="chain (root + issuing), root, issuing or exchange.")
+    ] = "chain",
 ) -> None:
     """Write the node CA certificates, for `pki trust add` / `seals verify --trust` elsewhere."""
     from zhengwu.kernel.pki import load_certificate
     from zhengwu.pki import authority
 
     config = settings()
-    slugs = list(authority.CA_SLUGS) if ca == "chain" else [ca]
+    slugs = list(authority.INIT_SLUGS) if ca == "chain" else [ca]
     try:
         with node_session(config) as session:
             ders = [authority.ca_certificate(session, slug).der for slug in slugs]

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import exlog
-from zhengwu.exchange.credentials import PURPOSE, key_password
+from zhengwu.exchange.credentials import PURPOSE, credential_signer, new_uplink_key, revocation_reason
 from zhengwu.exchange.errors import (
     InvalidJoinRequest,
     NodeNotFound,
@@ -33,8 +33,15 @@ from zhengwu.exchange.transports import TransportError
 from zhengwu.exchange.transports.http import API, raise_for_answer
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Tier
-from zhengwu.kernel.crypto import SM2PrivateKey
-from zhengwu.kernel.pki import PkiError, TrustStore, build_csr, load_certificate, load_certificates, load_csr
+from zhengwu.kernel.pki import (
+    PkiError,
+    RevocationReason,
+    TrustStore,
+    build_csr,
+    load_certificate,
+    load_certificates,
+    load_csr,
+)
 from zhengwu.kernel.session import unit_of_work
 
 NODE_ID_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -92,10 +99,10 @@ def join(runtime: ExchangeRuntime, *, client: httpx.Client | None = None, renew:
 
 def _request(runtime: ExchangeRuntime, session: Session, http: httpx.Client) -> JoinOutcome:
     settings = runtime.settings
-    key = SM2PrivateKey.generate()
+    key_id, signer = new_uplink_key(session, settings)
     csr = build_csr(
         subject={"C": "CN", "O": settings.node_name, "OU": settings.division_code, "CN": settings.node_id},
-        signer=key,
+        signer=signer,
     )
     payload = {
         "node_id": settings.node_id,
@@ -119,7 +126,7 @@ def _request(runtime: ExchangeRuntime, session: Session, http: httpx.Client) -> 
         ExchangeCredential(
             purpose="uplink",
             status="pending",
-            key_pem=key.to_pem(key_password(settings)).decode("ascii"),
+            key_id=key_id,
             trust_pem=ca.to_pem().decode("ascii"),
             upstream_url=settings.upstream_url,
             request_id=request_id,
@@ -149,7 +156,7 @@ def _collect(
         return JoinOutcome(
             "refused", pending.request_id, ca.fingerprint, None, f"接入申请未获批准（{status}）"
         )
-    key = SM2PrivateKey.from_pem(pending.key_pem.encode(), key_password(settings))
+    key = credential_signer(session, settings, pending)
     try:
         cert = load_certificate(str(answer["certificate"]).encode())
     except (KeyError, PkiError) as exc:
@@ -308,6 +315,7 @@ def approve(session: Session, runtime: ExchangeRuntime, ref: str) -> ExchangeNod
         old.status = "revoked"
         old.revoked_at = now
         old.revoke_reason = "superseded"
+        runtime.credentials.revoke(session, old, RevocationReason.SUPERSEDED)
     node.status = "approved"
     node.decided_at = now
     node.certificate_pem = cert.to_pem().decode("ascii")
@@ -315,8 +323,6 @@ def approve(session: Session, runtime: ExchangeRuntime, ref: str) -> ExchangeNod
     node.fingerprint = cert.fingerprint
     node.not_after = cert.not_after
     session.flush()
-    if superseded:
-        runtime.credentials.reissue_crl(session)
     exlog.append(
         session,
         direction="local",
@@ -341,7 +347,7 @@ def revoke(
     node.revoked_at = utcnow()
     node.revoke_reason = reason[:200]
     session.flush()
-    runtime.credentials.reissue_crl(session)
+    runtime.credentials.revoke(session, node, revocation_reason(reason))
     exlog.append(session, direction="local", kind="node.revoked", peer=node.node_id, ref=node.id,
                  digest=node.fingerprint, detail={"reason": reason[:200]})  # fmt: skip
     return node

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhengwu.kernel.clock import utcnow
@@ -15,16 +15,20 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class ExchangeCredential(IdMixin, Base):
-    """交换凭证 — this node's keys and certificates: its CA (``ca``), the certificate it signs receipts
-    with towards lower nodes (``downlink``) and the one its upstream issued it (``uplink``)."""
+    """交换凭证 — the certificate this node's upstream issued it (``uplink``) with the upstream CA it trusts.
+
+    ``ca`` and ``downlink`` rows are from before the node PKI held the exchange CA; the exchange adopts
+    them into it on first use and reads them no more."""
 
     __tablename__ = "exchange_credential"
     __table_args__ = (Index("ix_exchange_credential_purpose_status", "purpose", "status"),)
 
-    purpose: Mapped[str] = mapped_column(String(16))  # ca | downlink | uplink
+    purpose: Mapped[str] = mapped_column(String(16))  # uplink (ca | downlink: before the node PKI held them)
     status: Mapped[str] = mapped_column(String(16))  # pending | active | retired
-    # PKCS#8 PEM encrypted with a key derived from the node secret (keys encrypted at rest).
-    key_pem: Mapped[str] = mapped_column(Text)
+    # The key in the node's key ring (zhengwu.pki); rows made before it hold a PKCS#8 PEM encrypted with a
+    # key derived from the node secret instead.
+    key_id: Mapped[str | None] = mapped_column(ForeignKey("pki_key.id"))
+    key_pem: Mapped[str | None] = mapped_column(Text)
     certificate_pem: Mapped[str | None] = mapped_column(Text)
     # For an uplink credential: the upstream CA certificate(s) trusted for receipts and answers.
     trust_pem: Mapped[str | None] = mapped_column(Text)
@@ -61,7 +65,7 @@ class ExchangeNode(IdMixin, Base):
 
 
 class ExchangeCrl(IdMixin, Base):
-    """证书撤销列表 — the CRLs this node's exchange CA issued; the newest is used."""
+    """证书撤销列表 — the exchange CA's CRLs from before the node PKI issued them (adopted on first use)."""
 
     __tablename__ = "exchange_crl"
 

@@ -1,7 +1,10 @@
-"""The node's SM2 PKI: root and issuing CA, seal-maker and TSA identities, certificates, CRLs, trust anchors.
+"""The node's SM2 PKI: its CAs and service identities, certificates, CRLs, trust anchors.
 
-``init_pki`` creates the CAs once (never overwrites); certificates for seals and for node-to-node exchange
-are issued by the issuing CA; every revocation re-issues the CA's CRL, published at
+``init_pki`` creates the root CA, the issuing CA (seal signers, ``pki issue-exchange``), the seal maker and
+the TSA once (never overwrites). The exchange CA is a root of its own (lower nodes pinned it when they
+joined): the exchange creates it on first use with ``create_root`` (or brings an older one in with
+``adopt_root``) and issues lower nodes' certificates from it with ``issue_end_entity(issuer=EXCHANGE_CA)``.
+Every key is in the node's key ring; every revocation re-issues the CA's CRL, published at
 ``{public_url}/pki/crl/<ca>.crl``. ``trust_store`` assembles what verification trusts: the node's own root,
 the external roots added with ``zhengwu pki trust add``, their CRLs and a fetching CRL cache.
 """
@@ -20,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
-from zhengwu.kernel.crypto import SM2PublicKey, sm3
+from zhengwu.kernel.crypto import SM2PrivateKey, SM2PublicKey, sm3
 from zhengwu.kernel.crypto.signer import DigestSigner
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.pki import (
@@ -62,8 +65,20 @@ from zhengwu.pki.repository import PkiRepository
 
 log = get_logger("zhengwu.pki")
 
-#: The two CAs of a node and the slug of their CRL / certificate URLs.
-CA_SLUGS: Final = {"root": CertProfile.ROOT_CA, "issuing": CertProfile.ISSUING_CA}
+#: The exchange CA (its own root) and the certificate the exchange signs receipts with towards lower nodes.
+EXCHANGE_CA: Final = "exchange-ca"
+EXCHANGE_DOWNLINK: Final = "exchange-downlink"
+#: The node's CAs by the slug of their CRL / certificate URLs.
+CA_SLUGS: Final[dict[str, str]] = {
+    "root": CertProfile.ROOT_CA,
+    "issuing": CertProfile.ISSUING_CA,
+    "exchange": EXCHANGE_CA,
+}
+#: The CAs ``pki init`` creates (the exchange creates its CA on first use), and all it creates.
+INIT_SLUGS: Final = ("root", "issuing")
+_INIT_PROFILES: Final = tuple(
+    p.value for p in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA, CertProfile.SEAL_MAKER, CertProfile.TSA)
+)
 ROOT_YEARS: Final = 20
 ISSUING_YEARS: Final = 10
 SERVICE_YEARS: Final = 10  # seal maker and TSA certificates (clipped to the issuing CA)
@@ -164,15 +179,15 @@ def _store(
     return row
 
 
-def authority(session: Session, settings: Settings, profile: CertProfile) -> Authority:
-    """The node's current identity for a profile (root, issuing CA, seal maker, TSA)."""
+def authority(session: Session, settings: Settings, profile: str) -> Authority:
+    """The node's current identity for a profile (root, issuing CA, seal maker, TSA, exchange CA, ...)."""
     repo = PkiRepository(session)
-    row = repo.current(profile.value)
+    row = repo.current(str(profile))
     if row is None or row.key_id is None:
         raise PkiNotInitialized()
     key = repo.key(row.key_id)
     if key is None:
-        raise PkiNotInitialized(detail_en=f"key of the {profile.value} certificate is missing")
+        raise PkiNotInitialized(detail_en=f"key of the {profile} certificate is missing")
     return Authority(row, load_certificate(row.der), signer_for_key(settings, key))
 
 
@@ -207,15 +222,9 @@ def init_pki(session: Session, settings: Settings, *, at: datetime | None = None
             raise PkiAlreadyInitialized(
                 detail_en="an issuing CA exists without its root; refusing to replace"
             )
-        key = new_key(session, settings, purpose="root-ca", label="root CA")
-        signer = signer_for_key(settings, key)
-        cert = create_root_ca(
-            subject=names[CertProfile.ROOT_CA],
-            signer=signer,
-            not_before=now - CLOCK_SKEW,
-            not_after=_years(now, ROOT_YEARS),
+        create_root(
+            session, settings, CertProfile.ROOT_CA, names[CertProfile.ROOT_CA], years=ROOT_YEARS, at=now
         )
-        _store(session, cert, profile=CertProfile.ROOT_CA.value, issuer_id=None, key_id=key.id)
         created.append("root-ca")
     root = authority(session, settings, CertProfile.ROOT_CA)
     if repo.current(CertProfile.ISSUING_CA.value) is None:
@@ -244,7 +253,7 @@ def init_pki(session: Session, settings: Settings, *, at: datetime | None = None
                 now=now,
             )
             created.append(profile.value)
-    for slug in CA_SLUGS:
+    for slug in INIT_SLUGS:
         ca = authority(session, settings, CA_SLUGS[slug])
         if repo.latest_crl(ca.row.id) is None:
             issue_crl(session, settings, ca, at=now)
@@ -253,6 +262,98 @@ def init_pki(session: Session, settings: Settings, *, at: datetime | None = None
         for profile in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA, CertProfile.SEAL_MAKER, CertProfile.TSA)
     }
     return InitSummary(tuple(created), certificates)
+
+
+def create_root(
+    session: Session,
+    settings: Settings,
+    profile: str,
+    subject: NameInput,
+    *,
+    years: int,
+    at: datetime | None = None,
+) -> Authority:
+    """A new self-signed CA stored as ``profile``, its key in the key ring, with its first CRL."""
+    now = _now(at)
+    key = new_key(session, settings, purpose=str(profile), label=str(profile))
+    signer = signer_for_key(settings, key)
+    cert = create_root_ca(
+        subject=subject, signer=signer, not_before=now - CLOCK_SKEW, not_after=_years(now, years)
+    )
+    ca = Authority(_store(session, cert, profile=str(profile), issuer_id=None, key_id=key.id), cert, signer)
+    issue_crl(session, settings, ca, at=now)
+    return ca
+
+
+def import_key(session: Session, settings: Settings, key: SM2PrivateKey, *, purpose: str) -> PkiKey:
+    """Bring an existing software key into the key ring (SM4-wrapped from now on) and store its reference."""
+    imported = ring(settings).software.import_key(key)
+    row = PkiKey(
+        key_ref=imported.key_ref,
+        backend=SOFTWARE_SCHEME,
+        purpose=purpose,
+        public_key=imported.public_key.to_der(),
+        fingerprint=imported.public_key.fingerprint,
+        wrapped=imported.wrapped,
+    )
+    PkiRepository(session).add(row)
+    log.info("key_imported", purpose=purpose, key_ref=short_id(row.key_ref), key=short_id(row.fingerprint))
+    return row
+
+
+def adopt_root(
+    session: Session, settings: Settings, profile: str, certificate: Certificate, key: SM2PrivateKey
+) -> PkiCertificate:
+    """Make a CA created outside the node PKI (before it held every key) one of its identities."""
+    if not certificate.is_ca or not certificate.is_self_issued:
+        raise PkiError("only a self-issued CA certificate can be adopted", "只能纳入自签名的 CA 证书")
+    if certificate.public_key.point != key.public_key.point:
+        raise PkiError("the key does not belong to the certificate", "私钥与证书不符")
+    row = import_key(session, settings, key, purpose=str(profile))
+    return _store(session, certificate, profile=str(profile), issuer_id=None, key_id=row.id)
+
+
+def record_issued(
+    session: Session,
+    issuer: PkiCertificate,
+    certificate: Certificate,
+    *,
+    profile: str,
+    node_id: str | None = None,
+    revoked_at: datetime | None = None,
+    reason: RevocationReason | None = None,
+    actor: str = "",
+) -> PkiCertificate:
+    """Record a certificate one of the node's CAs issued earlier (its revocation, if any, as it was)."""
+    if certificate.issuer != load_certificate(issuer.der).subject:
+        raise PkiError("the certificate was not issued by this CA", "证书不是该 CA 签发的")
+    row = _store(session, certificate, profile=profile, issuer_id=issuer.id, key_id=None, node_id=node_id)
+    if revoked_at is not None:
+        row.status = "revoked"
+        row.revoked_at = revoked_at
+        row.revocation_reason = (reason or RevocationReason.UNSPECIFIED).value
+        row.revoked_by = actor[:100]
+        session.flush()
+    return row
+
+
+def record_crl(session: Session, issuer: PkiCertificate, crl: Crl) -> PkiCrl:
+    """Keep a CRL one of the node's CAs issued earlier (so that CRL numbers keep rising after it)."""
+    if (
+        crl.issuer != load_certificate(issuer.der).subject
+        or crl.crl_number is None
+        or crl.next_update is None
+    ):
+        raise PkiError("not a numbered CRL of this CA", "不是该 CA 的撤销列表")
+    row = PkiCrl(
+        issuer_id=issuer.id,
+        number=crl.crl_number,
+        this_update=crl.this_update,
+        next_update=crl.next_update,
+        der=crl.der,
+    )
+    PkiRepository(session).add(row)
+    return row
 
 
 def _issue_own(
@@ -292,12 +393,15 @@ def issue_end_entity(
     node_id: str | None = None,
     extended_key_usage: Sequence[str] = (),
     dns_names: Sequence[str] = (),
+    issuer_slug: str = "issuing",
+    stored_as: str | None = None,
     at: datetime | None = None,
 ) -> tuple[PkiCertificate, Certificate]:
-    """An end-entity certificate from the issuing CA (validity clipped to the CA's), stored."""
+    """An end-entity certificate from one of the node's CAs (validity clipped to the CA's), stored as
+    ``stored_as`` (by default the profile's name)."""
     if profile in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA):
         raise PkiError("CA certificates come from init_pki", "CA 证书只能由 pki init 创建")
-    issuer = authority(session, settings, CertProfile.ISSUING_CA)
+    issuer = authority(session, settings, CA_SLUGS[issuer_slug])
     now = _now(at)
     cert = issue_certificate(
         issuer=issuer.certificate,
@@ -307,12 +411,17 @@ def issue_end_entity(
         profile=profile,
         not_before=max(now - CLOCK_SKEW, issuer.certificate.not_before),
         not_after=min(not_after, issuer.certificate.not_after),
-        crl_urls=[crl_url(settings, "issuing")],
+        crl_urls=[crl_url(settings, issuer_slug)],
         extended_key_usage=extended_key_usage,
         dns_names=dns_names,
     )
     row = _store(
-        session, cert, profile=profile.value, issuer_id=issuer.row.id, key_id=key_id, node_id=node_id
+        session,
+        cert,
+        profile=stored_as or profile.value,
+        issuer_id=issuer.row.id,
+        key_id=key_id,
+        node_id=node_id,
     )
     return row, cert
 
@@ -415,7 +524,7 @@ def issue_crl(
 def current_crl(session: Session, settings: Settings, slug: str, *, at: datetime | None = None) -> PkiCrl:
     """The CRL to publish for a CA slug, re-issued first when it is older than ``CRL_REFRESH``."""
     profile = CA_SLUGS.get(slug)
-    if profile is None:
+    if profile is None or (slug not in INIT_SLUGS and PkiRepository(session).current(profile) is None):
         raise CertificateNotFound("证书撤销列表不存在", detail_en=f"no CA named {slug!r}")
     ca = authority(session, settings, profile)
     now = _now(at)
@@ -426,9 +535,9 @@ def current_crl(session: Session, settings: Settings, slug: str, *, at: datetime
 
 
 def ca_certificate(session: Session, slug: str) -> PkiCertificate:
-    """The certificate of one of the node's CAs by slug (root / issuing)."""
+    """The certificate of one of the node's CAs by slug (root / issuing / exchange)."""
     profile = CA_SLUGS.get(slug)
-    row = PkiRepository(session).current(profile.value) if profile is not None else None
+    row = PkiRepository(session).current(profile) if profile is not None else None
     if row is None:
         raise CertificateNotFound("CA 证书不存在", detail_en=f"no CA named {slug!r}")
     return row
@@ -461,8 +570,12 @@ def revoke_certificate(
     log.info("certificate_revoked", certificate=short_id(row.fingerprint), reason=reason.value)
     issuer_row = PkiRepository(session).certificate(row.issuer_id)
     assert issuer_row is not None
-    profile = CertProfile(issuer_row.profile)
-    return issue_crl(session, settings, authority(session, settings, profile), at=now)
+    key = PkiRepository(session).key(issuer_row.key_id) if issuer_row.key_id is not None else None
+    if key is None:
+        raise PkiNotInitialized(detail_en=f"key of the {issuer_row.profile} certificate is missing")
+    # The CRL of the CA that issued the certificate, even if a newer CA of that kind exists.
+    issuer = Authority(issuer_row, load_certificate(issuer_row.der), signer_for_key(settings, key))
+    return issue_crl(session, settings, issuer, at=now)
 
 
 def find_certificate(session: Session, ident: str) -> PkiCertificate:
@@ -723,7 +836,7 @@ _TRUST_LOCK = threading.Lock()
 def refresh_own_crls(session: Session, settings: Settings, *, at: datetime | None = None) -> None:
     """Re-issue the node CAs' CRLs that are due (a no-op when ``pki init`` has not run)."""
     if is_initialized(session):
-        for slug in CA_SLUGS:
+        for slug in INIT_SLUGS:
             current_crl(session, settings, slug, at=at)
 
 
@@ -781,25 +894,27 @@ def trust_store(session: Session, settings: Settings, *, at: datetime | None = N
 
 
 def health(session: Session, *, at: datetime | None = None) -> dict[str, object]:
-    """``/_status`` facts (conventions §18): CA, maker and TSA certificate expiry, CRL freshness, anchors."""
+    """``/_status`` facts (conventions §18): CA, maker, TSA and exchange CA certificate expiry, CRL
+    freshness, anchors."""
     now = at or utcnow()
     repo = PkiRepository(session)
     certificates: dict[str, int] = {}
     crls: dict[str, dict[str, object]] = {}
-    for profile in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA, CertProfile.SEAL_MAKER, CertProfile.TSA):
-        row = repo.current(profile.value)
+    cas = {CertProfile.ROOT_CA.value, CertProfile.ISSUING_CA.value, EXCHANGE_CA}
+    for profile in (*_INIT_PROFILES, EXCHANGE_CA):
+        row = repo.current(profile)
         if row is None:
             continue
-        certificates[profile.value] = (row.not_after - now).days
-        if profile in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA):
+        certificates[profile] = (row.not_after - now).days
+        if profile in cas:
             crl = repo.latest_crl(row.id)
-            crls[profile.value] = {
+            crls[profile] = {
                 "number": crl.number if crl is not None else None,
                 "next_update": crl.next_update.isoformat() if crl is not None else None,
                 "current": crl is not None and crl.next_update > now,
             }
     anchors = repo.anchors()
-    initialized = len(certificates) == 4
+    initialized = all(profile in certificates for profile in _INIT_PROFILES)
     return {
         "ok": initialized
         and all(days > 0 for days in certificates.values())
