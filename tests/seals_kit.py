@@ -157,3 +157,14 @@ def node(session: Session, settings: Settings, clock: FakeClock) -> Node:
     )
     session.flush()
     return Node(session, settings, department, code)
+
+
+def assert_envelope(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is the error envelope (ADR 3) with ``status`` (and ``code``); its body."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert {"error", "code", "detail", "status", "trace_id"} <= set(body)
+    assert body["status"] == status
+    if code is not None:
+        assert body["code"] == code
+    return body

@@ -131,6 +131,14 @@ def test_an_exchange_ca_from_before_the_node_pki_is_adopted_unchanged(province: 
             )
         )
         kept = _legacy_node(session, old_ca, old_key, "cangzhou", status="approved")
+        other_key = SM2PrivateKey.generate()
+        other_ca = create_root_ca(
+            subject={"CN": "another CA"},
+            signer=other_key,
+            not_before=old_ca.not_before,
+            not_after=old_ca.not_after,
+        )
+        _legacy_node(session, other_ca, other_key, "foreign", status="approved")  # not the CA's: left out
         gone = _legacy_node(
             session,
             old_ca,
@@ -166,6 +174,9 @@ def test_an_exchange_ca_from_before_the_node_pki_is_adopted_unchanged(province: 
         records = {row.node_id: row for row in repo.list_certificates() if row.issuer_id == ca_row.id}
         assert records["cangzhou"].status == "valid" and records["cangzhou"].serial == kept
         assert records["tangshan"].status == "revoked" and records["tangshan"].revoked_at == revoked_at
+        assert "foreign" not in records and not [
+            r for r in repo.list_certificates() if r.node_id == "foreign"
+        ]
         assert [c.number for c in session.scalars(select(ExchangeCrl))] == [7]  # left as it was
         assert (
             session.scalar(

@@ -6,17 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from seals_kit import FakeClock, Node
-
-
-def _envelope(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert {"error", "code", "detail", "status", "trace_id"} <= set(body)
-    assert body["status"] == status
-    if code is not None:
-        assert body["code"] == code
-    return body
+from seals_kit import FakeClock, Node, assert_envelope
 
 
 def test_pki_publication_endpoints(client: Any, node: Node) -> None:
@@ -30,15 +20,15 @@ def test_pki_publication_endpoints(client: Any, node: Node) -> None:
     assert parsed.issuer == issuing.subject and parsed.next_update is not None
     assert issuing.issuer == root.subject and root.is_self_issued
     assert load_crl(client.get("/pki/crl/root.crl").content).issuer == root.subject
-    _envelope(client.get("/pki/crl/other.crl"), 404)
-    _envelope(client.get("/pki/ca/other.crt"), 404)
+    assert_envelope(client.get("/pki/crl/other.crl"), 404)
+    assert_envelope(client.get("/pki/ca/other.crt"), 404)
     # The exchange CA appears once the exchange first uses it (tests/exchange/test_exchange_pki.py).
-    _envelope(client.get("/pki/crl/exchange.crl"), 404, "pki.certificate_not_found")
-    _envelope(client.get("/pki/ca/exchange.crt"), 404)
+    assert_envelope(client.get("/pki/crl/exchange.crl"), 404, "pki.certificate_not_found")
+    assert_envelope(client.get("/pki/ca/exchange.crt"), 404)
 
 
 def test_status_answers_503_before_pki_init(client: Any, session: Session) -> None:
-    _envelope(client.get("/pki/crl/root.crl"), 503, "pki.not_initialized")
+    assert_envelope(client.get("/pki/crl/root.crl"), 503, "pki.not_initialized")
 
 
 def test_status_page_reports_certificate_expiry_and_crl_freshness(

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from seals_kit import FakeClock, Node
+from seals_kit import assert_envelope as _envelope
 from zhengwu.identity import service as identity
 from zhengwu.seals import service
 from zhengwu.seals.ofd.container import OFDPackage
@@ -56,16 +57,6 @@ def _other_department(node: Node) -> Any:
             division_code="130100",
         ),
     )
-
-
-def _envelope(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert {"error", "code", "detail", "status", "trace_id"} <= set(body)
-    assert body["status"] == status
-    if code is not None:
-        assert body["code"] == code
-    return body
 
 
 def test_create_list_and_public_status(client: Any, node: Node) -> None:

@@ -299,26 +299,34 @@ class CredentialStore:
         for node in session.scalars(select(ExchangeNode).where(ExchangeNode.certificate_pem.is_not(None))):
             assert node.certificate_pem is not None
             revoked = node.status == "revoked"
-            record_issued(
-                session,
-                ca_row,
-                load_certificate(node.certificate_pem.encode()),
-                profile=CertProfile.NODE_EXCHANGE.value,
-                node_id=node.node_id,
-                revoked_at=(node.revoked_at or utcnow()) if revoked else None,
-                reason=_published_reason(node.revoke_reason) if revoked else None,
-                actor=_ACTOR,
-            )
+            try:
+                record_issued(
+                    session,
+                    ca_row,
+                    load_certificate(node.certificate_pem.encode()),
+                    profile=CertProfile.NODE_EXCHANGE.value,
+                    node_id=node.node_id,
+                    revoked_at=(node.revoked_at or utcnow()) if revoked else None,
+                    reason=_published_reason(node.revoke_reason) if revoked else None,
+                    actor=_ACTOR,
+                )
+            except PkiError as exc:  # not this CA's: nothing of ours to list (the node record stays)
+                log.warning("exchange_certificate_not_adopted", node=node.node_id, error=exc.message)
+                continue
             issued += 1
         for old in session.scalars(
             select(ExchangeCredential).where(ExchangeCredential.purpose == "downlink")
         ):
-            if old.certificate_pem is not None:
-                downlink = load_certificates(old.certificate_pem.encode())[0]
-                record_issued(session, ca_row, downlink, profile=EXCHANGE_DOWNLINK, actor=_ACTOR)
+            downlinks = load_certificates(old.certificate_pem.encode()) if old.certificate_pem else []
+            if downlinks and downlinks[0].issuer == cert.subject:
+                record_issued(session, ca_row, downlinks[0], profile=EXCHANGE_DOWNLINK, actor=_ACTOR)
         crls = 0
         for crl in session.scalars(select(ExchangeCrl).order_by(ExchangeCrl.number)):
-            record_crl(session, ca_row, load_crl(crl.pem.encode()))
+            try:
+                record_crl(session, ca_row, load_crl(crl.pem.encode()))
+            except PkiError as exc:
+                log.warning("exchange_crl_not_adopted", number=crl.number, error=exc.message)
+                continue
             crls += 1
         if crls == 0:
             issue_crl(session, self.settings, authority(session, self.settings, EXCHANGE_CA))

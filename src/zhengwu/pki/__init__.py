@@ -4,10 +4,11 @@ One PKI per node, used by seals, the exchange, identity (certificate login) and 
 is the pure X.509 library underneath (no database, no network); this package keeps the node's state.
 
 Public surface:
-- ``authority``: ``init_pki`` (root CA, issuing CA, seal maker, TSA), ``authority`` (a node identity's
-  certificate and signer), ``new_key`` / ``signer_for_key``, ``issue_end_entity``,
-  ``issue_exchange_certificate``, ``revoke_certificate``, ``current_crl`` (published at
-  ``/pki/crl/<ca>.crl``), ``ca_certificate``, ``find_certificate``, ``health``; trust anchors
+- ``authority``: ``init_pki`` (root CA, issuing CA, seal maker, TSA), ``create_root`` / ``adopt_root``
+  (the exchange CA, ``EXCHANGE_CA``), ``authority`` (a node identity's certificate and signer), ``new_key`` /
+  ``import_key`` / ``signer_for_key``, ``issue_end_entity`` (from any node CA), ``record_issued`` /
+  ``record_crl`` (adoption), ``issue_exchange_certificate``, ``revoke_certificate``, ``current_crl``
+  (published at ``/pki/crl/<ca>.crl``), ``ca_certificate``, ``find_certificate``, ``health``; trust anchors
   (``add_trust_anchors`` / ``list_trust_anchors`` / ``remove_or_find`` / ``update_anchor_crl``,
   ``exchange_trust_anchors``) and the verification trust store (``trust_store``, ``fetch_crl``,
   ``external_crl_source``);
