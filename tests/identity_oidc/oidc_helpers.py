@@ -135,6 +135,7 @@ def oidc_fixture(app: Any) -> Iterator[OidcRuntime]:
     # The token fast path group-commits issuance rows from a writer thread; on the shared test
     # connection everything must stay on the request's own transaction.
     runtime.settings.issuance_batch = False
+    runtime.ensure_signing_key()  # as the node's start-up does (tests may use the runtime without it)
     yield runtime
     runtime.close()
 

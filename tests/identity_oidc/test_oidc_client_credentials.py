@@ -205,7 +205,7 @@ def test_a_key_rotated_by_another_worker_is_picked_up_when_first_seen(
     made = _machine(session, oidc)
     cached = oidc.key_material()
     rotate_signing_key(session, oidc.node_keys, "hebei")  # as another worker process would
-    other = KeyRing(oidc.node_keys, "hebei").current(oidc.session_factory)
+    other = KeyRing(oidc.node_keys).current(oidc.session_factory)
     assert other.kid != cached.kid and oidc.key_material().kid == cached.kid
     token = access_token(
         other,

@@ -204,6 +204,16 @@ def clients_rotate_secret(
         console.print(f"client_secret: {secret}")
 
 
+def ensure_signing_key(settings: Settings) -> str | None:
+    """Give a freshly migrated node its first ES256 signing key (``zhengwu migrate`` calls this), so
+    that the first sign-in does not wait for the server's start-up to make one; the new kid or None."""
+    from zhengwu.identity.oidc.keys import ensure_signing_key as ensure
+
+    with _unit(settings) as session:
+        row = ensure(session, _keys(settings), settings.node_id)
+        return row.kid if row is not None else None
+
+
 @keys_app.command("list")
 def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Signing keys (kid, status, created)."""

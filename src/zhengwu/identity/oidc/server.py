@@ -56,6 +56,11 @@ def unbind_session(token: object) -> None:
     _db.reset(token)  # type: ignore[arg-type]
 
 
+def bound_session() -> Session | None:
+    """The session of the request being served, if a route bound one."""
+    return _db.get()
+
+
 def current_db() -> Session:
     """The session of the request being served (grants that persist need one)."""
     session = _db.get()
