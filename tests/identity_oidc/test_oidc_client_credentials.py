@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from oidc_helpers import MadeClient, make_client, oidc_fixture  # noqa: F401 - fixture
@@ -62,12 +63,52 @@ def test_issues_an_es256_jwt_access_token_that_verifies_against_the_jwks(
     assert event is not None and event.client_id == made.client_id and event.detail["count"] == 1
 
 
-def test_default_scope_is_everything_the_client_may_have(
+def test_default_scope_is_every_api_scope_of_the_client(
     client: Any, session: Session, oidc: OidcRuntime
 ) -> None:
     made = _machine(session, oidc)
     body = _token(client, made).json()
     assert set(body["scope"].split()) == {"exchange", "catalog.read"}
+
+
+def test_a_client_credentials_token_never_carries_person_scopes(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    # A department system that signs people in and also calls APIs: its person scopes are for the former.
+    both = make_client(
+        session,
+        oidc,
+        grant_types=["authorization_code", "client_credentials"],
+        scope="openid profile phone exchange catalog.read",
+    )
+    body = _token(client, both).json()
+    assert body["scope"] == "catalog.read exchange"
+    claims = jwt.decode(body["access_token"], KeySet.import_key_set(client.get("/oidc/jwks").json())).claims
+    assert claims["scope"] == "catalog.read exchange"
+    for person in ("openid", "profile", "phone", "exchange openid"):
+        refused = _token(client, both, scope=person)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope", person
+        assert "person scope" in refused.json()["error_description"]
+    # Without API scopes there is no default: the client is told to ask for one, not handed openid.
+    login_only = make_client(
+        session, oidc, grant_types=["authorization_code", "client_credentials"], scope="openid profile"
+    )
+    empty = _token(client, login_only)
+    assert empty.status_code == 400 and empty.json()["error"] == "invalid_scope"
+
+
+def test_a_client_credentials_only_client_cannot_be_registered_with_person_scopes(
+    session: Session, oidc: OidcRuntime
+) -> None:
+    from zhengwu.identity.oidc.errors import InvalidClientConfig
+
+    with pytest.raises(InvalidClientConfig) as caught:
+        _machine_with_scope(session, oidc, "exchange openid")
+    assert caught.value.detail_en is not None and "person scopes" in caught.value.detail_en
+
+
+def _machine_with_scope(session: Session, oidc: OidcRuntime, scope: str) -> MadeClient:
+    return make_client(session, oidc, grant_types=["client_credentials"], scope=scope)
 
 
 def test_bad_secret_unknown_client_and_wrong_grant_use_the_rfc_error_codes(

@@ -23,7 +23,6 @@ from authlib.oauth2.rfc6749 import (
     grants,
 )
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -252,6 +251,12 @@ def public_token(token: dict[str, Any]) -> dict[str, Any]:
 # --- grants ---------------------------------------------------------------------------------------
 
 
+_MACHINE_SCOPE_ONLY = (
+    "A client-credentials token carries only API scopes the client is registered for, never a person "
+    "scope such as openid, profile or phone; without scope it gets all of them, if the client has any."
+)
+
+
 class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]  # Authlib is untyped
     """RFC 6749 §4.4 for department systems and nodes; no database access when the client is cached."""
 
@@ -265,10 +270,10 @@ class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]  #
                 "The client is not authorized to use 'grant_type=client_credentials'"
             )
         self.request.client = client
-        requested = scope_to_list(self.request.payload.scope) or []
-        if not set(requested) <= client.scopes:
-            raise InvalidScopeError()
-        self.request.scope = " ".join(requested) if requested else " ".join(sorted(client.scopes))
+        scope = client.client_credentials_scope(self.request.payload.scope)
+        if scope is None:
+            raise InvalidScopeError(_MACHINE_SCOPE_ONLY)
+        self.request.scope = scope
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         """Sign an ES256 JWT access token (RFC 9068) and queue its audit record."""

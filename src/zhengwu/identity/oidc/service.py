@@ -9,15 +9,12 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhengwu.identity.oidc.clients import NO_AUTH
+from zhengwu.identity.oidc.clients import NO_AUTH, PERSON_SCOPES
 from zhengwu.identity.oidc.errors import ClientNotFound, InvalidClientConfig
 from zhengwu.identity.oidc.models import OidcClient
 from zhengwu.identity.oidc.schemas import ClientCreate, ClientStatusChange, ClientUpdate
 from zhengwu.identity.oidc.secrets import NodeKeys
 from zhengwu.kernel.clock import utcnow
-
-# Scopes that release personal claims; everything else is an API scope for machine clients.
-PERSON_SCOPES = ("openid", "profile", "phone", "email", "citizen_id", "enterprise", "offline_access")
 
 
 def is_loopback(host: str | None) -> bool:
@@ -79,6 +76,13 @@ def _check_config(data: ClientCreate, *, allow_http: bool) -> tuple[str, str]:
         )
     if "authorization_code" in grants and "openid" not in parts:
         raise InvalidClientConfig("登录应用的范围必须包含 openid", detail_en="scope must include openid")
+    if "authorization_code" not in grants and PERSON_SCOPES & set(parts):
+        # A client-credentials token has no person: openid, profile, phone ... would mean nothing in it.
+        raise InvalidClientConfig(
+            "仅使用客户端凭证模式的应用不能登记 openid、profile、phone 等个人信息范围",
+            detail_en="a client_credentials-only client cannot hold person scopes (openid, profile, phone ...)",
+            extra={"field": "scope"},
+        )
     sector = data.sector
     if not sector:
         hosts = {urlsplit(u).hostname for u in data.redirect_uris}
