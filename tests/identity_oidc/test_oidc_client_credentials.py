@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -117,7 +118,7 @@ def test_bad_secret_unknown_client_and_wrong_grant_use_the_rfc_error_codes(
     made = _machine(session, oidc)
     wrong = _token(client, made, secret="not-the-secret")
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
-    assert wrong.json()["detail"] == "接入应用身份校验失败"
+    assert wrong.json()["detail"].startswith("接入应用身份校验失败")
     unknown = client.post("/oidc/token", data={"grant_type": "client_credentials"}, auth=("nobody", "x"))
     assert unknown.status_code == 401 and unknown.json()["error"] == "invalid_client"
     scope = _token(client, made, scope="exchange admin")
@@ -140,6 +141,86 @@ def test_bad_secret_unknown_client_and_wrong_grant_use_the_rfc_error_codes(
         "invalid_scope",
         "unsupported_grant_type",
     }
+
+
+def _post_auth(client: Any, client_id: str, secret: str, **form: str) -> Any:
+    return client.post(
+        "/oidc/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, **form},
+    )
+
+
+def test_client_secret_post_works_for_clients_registered_for_it(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    post = _machine(session, oidc, token_endpoint_auth_method="client_secret_post")
+    assert post.secret is not None
+    answer = _post_auth(client, post.client_id, post.secret)
+    assert answer.status_code == 200 and answer.json()["scope"] == "catalog.read exchange"
+    info = client.post(
+        "/oidc/introspect",
+        data={
+            "token": answer.json()["access_token"],
+            "client_id": post.client_id,
+            "client_secret": post.secret,
+        },
+    )
+    assert info.status_code == 200 and info.json()["active"] is True
+
+
+def test_every_client_authentication_failure_answers_alike_and_is_audited_with_its_cause(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    basic = _machine(session, oidc)
+    post = _machine(session, oidc, token_endpoint_auth_method="client_secret_post")
+    assert basic.secret is not None and post.secret is not None
+    bearer = {"Authorization": f"Bearer {basic.secret}"}
+    form = {"grant_type": "client_credentials"}
+    cases = {
+        # cause: (response, expected status, WWW-Authenticate challenge expected)
+        "unknown_client": (_token(client, MadeClient("zw-nobody", "x", None)), 401, True),
+        "wrong_secret": (_token(client, basic, secret="not-the-secret"), 401, True),
+        "method_not_registered": (_token(client, post), 401, True),
+        "unknown_client/post": (_post_auth(client, "zw-nobody", "x"), 400, False),
+        "wrong_secret/post": (_post_auth(client, post.client_id, "not-the-secret"), 400, False),
+        "method_not_registered/post": (_post_auth(client, basic.client_id, basic.secret), 400, False),
+        "secret_missing": (
+            client.post("/oidc/token", data={**form, "client_id": basic.client_id}),
+            400,
+            False,
+        ),
+        "no_credentials": (client.post("/oidc/token", data=form), 401, True),
+        "unsupported_scheme": (client.post("/oidc/token", data=form, headers=bearer), 401, True),
+    }
+    bodies = set()
+    for cause, (response, status, challenge) in cases.items():
+        assert response.status_code == status, (cause, response.text)
+        body = response.json()
+        assert body["error"] == "invalid_client" and body["error_description"].isascii(), cause
+        assert "client_secret_post" in body["error_description"] and "认证方式" in body["detail"]
+        bodies.add(json.dumps({k: v for k, v in body.items() if k != "trace_id"}, sort_keys=True))
+        # RFC 6749 §5.2: a 401 names the scheme the client used at the Authorization header, Basic.
+        header = response.headers.get("www-authenticate")
+        assert (header == f'Basic realm="{oidc.issuer}", charset="UTF-8"') if challenge else header is None
+    assert len(bodies) == 1  # nothing in the answer tells the causes apart
+    denied = session.scalars(
+        select(AuthEvent).where(AuthEvent.event_type == "oidc_token_denied").order_by(AuthEvent.seq)
+    ).all()
+    assert [e.detail["client_auth"] for e in denied[-len(cases) :]] == [c.split("/")[0] for c in cases]
+    assert {e.detail["auth_method"] for e in denied[-len(cases) :]} == {
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+        None,
+        "Bearer",
+    }
+    # Two methods in one request is a malformed request (RFC 6749 §2.3, §5.2 invalid_request).
+    both = client.post(
+        "/oidc/token",
+        data={**form, "client_id": basic.client_id, "client_secret": basic.secret},
+        auth=(basic.client_id, basic.secret),
+    )
+    assert both.status_code == 400 and both.json()["error"] == "invalid_request"
 
 
 def test_suspended_client_and_rotated_secret_stop_working(

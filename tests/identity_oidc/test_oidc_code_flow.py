@@ -213,7 +213,16 @@ def test_public_clients_must_use_pkce_and_a_mismatch_fails(
     code2, _ = _code(client, public, citizen)
     assert _exchange(client, public, code2, None).json()["error"] == "invalid_request"
     code3, verifier3 = _code(client, public, citizen)
-    assert _exchange(client, public, code3, verifier3).status_code == 200
+    tokens = _exchange(client, public, code3, verifier3)
+    assert tokens.status_code == 200
+    # Discovery offers "none" at the revocation endpoint (RFC 7009 §2.1): a public client revokes its own.
+    revoked = client.post(
+        "/oidc/revoke", data={"token": tokens.json()["refresh_token"], "client_id": public.client_id}
+    )
+    assert revoked.status_code == 200, revoked.text
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"]}
+    again = client.post("/oidc/token", data={**refresh, "client_id": public.client_id})
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
 
 def test_replayed_code_revokes_the_tokens_issued_from_it(

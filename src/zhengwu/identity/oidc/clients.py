@@ -134,9 +134,12 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]  # Authlib is untyped
         return self.node_keys.check_digest(client_secret, self.secret_digest)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        """The token endpoint takes the registered method; other endpoints any secret method."""
+        """The token endpoint takes the registered method; revocation and introspection any method of
+        the client's kind (either secret method for a confidential client, ``none`` for a public one)."""
         if endpoint == "token":
             return method == self.token_endpoint_auth_method
+        if self.is_public:
+            return method == NO_AUTH
         return method in SECRET_METHODS and self.secret_digest is not None
 
     def check_response_type(self, response_type: str) -> bool:

@@ -528,7 +528,14 @@ def _audit_token_failure(runtime: OidcRuntime, db: Session, oreq: OAuthRequest, 
         success=False,
         client_id=client_id,
         meta=meta,
-        detail={"error": error, "grant_type": (oreq.form.get("grant_type") or "")[:32]},
+        detail={
+            "error": error,
+            "grant_type": (oreq.form.get("grant_type") or "")[:32],
+            # Why client authentication failed (unknown_client, wrong_secret, method_not_registered ...):
+            # the answer says only invalid_client (RFC 6749 §5.2), the trail says which.
+            "client_auth": oreq.auth_failure,
+            "auth_method": (oreq.auth_attempt or "")[:32] or None,
+        },
     )
 
 

@@ -48,6 +48,16 @@ def check_uri(uri: str, *, what: str, allow_http: bool) -> str:
 def _check_config(data: ClientCreate, *, allow_http: bool) -> tuple[str, str]:
     grants = set(data.grant_types)
     public = data.token_endpoint_auth_method == NO_AUTH or data.kind == "public"
+    if (
+        data.kind == "public"
+        and "token_endpoint_auth_method" in data.model_fields_set
+        and data.token_endpoint_auth_method != NO_AUTH
+    ):
+        raise InvalidClientConfig(
+            "公共客户端没有密钥，认证方式只能是 none",
+            detail_en="a public client has no secret: its token_endpoint_auth_method is none",
+            extra={"field": "token_endpoint_auth_method"},
+        )
     if public and "client_credentials" in grants:
         raise InvalidClientConfig(
             "公共客户端不能使用客户端凭证模式", detail_en="public clients cannot use client_credentials"
@@ -148,17 +158,31 @@ def list_clients(session: Session, *, offset: int = 0, limit: int = 50) -> tuple
     return list(rows), total
 
 
+_CLEARABLE = frozenset({"backchannel_logout_uri", "default_max_age"})
+
+
 def update_client(
     session: Session, client_id: str, data: ClientUpdate, *, allow_http: bool = False
 ) -> OidcClient:
     """Apply a partial change, re-checking the rules on the result."""
     row = get_client(session, client_id)
-    changes = data.model_dump(exclude_unset=True)
+    # An explicit null clears what may be empty and leaves required settings as they are.
+    changes = {
+        key: value
+        for key, value in data.model_dump(exclude_unset=True).items()
+        if value is not None or key in _CLEARABLE
+    }
+    if "token_endpoint_auth_method" in changes and row.secret_digest is None:
+        raise InvalidClientConfig(
+            "公共客户端没有密钥，不能改用密钥认证方式",
+            detail_en="a public client has no secret to authenticate with",
+            extra={"field": "token_endpoint_auth_method"},
+        )
     merged = ClientCreate(
         name=changes.get("name", row.name),
         grant_types=row.grant_types,
         kind=row.kind,
-        token_endpoint_auth_method=row.token_endpoint_auth_method,
+        token_endpoint_auth_method=changes.get("token_endpoint_auth_method", row.token_endpoint_auth_method),
         redirect_uris=changes.get("redirect_uris", row.redirect_uris),
         post_logout_redirect_uris=changes.get("post_logout_redirect_uris", row.post_logout_redirect_uris),
         scope=changes.get("scope", row.scope),
