@@ -685,15 +685,17 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]  # Authlib is 
         """The RFC 7662 §2.2 answer."""
         if token.kind == "refresh_token" and token.grant is not None:
             grant = token.grant
-            return {
+            body: dict[str, Any] = {
                 "active": True,
                 "token_type": "refresh_token",
                 "client_id": grant.client_id,
                 "scope": grant.scope,
-                "exp": _epoch(grant.refresh_expires_at) if grant.refresh_expires_at else None,
                 "iat": _epoch(grant.issued_at),
                 "iss": self.server.runtime.issuer,
             }
+            if grant.refresh_expires_at is not None:
+                body["exp"] = _epoch(grant.refresh_expires_at)
+            return body
         claims = token.claims
         keep = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "acr", "auth_time")
         body = {k: claims[k] for k in keep if k in claims}
