@@ -209,7 +209,8 @@ def departments_add(
         err_console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc
     except ValidationError as exc:
-        err_console.print(f"[red]参数无效 / invalid arguments:[/red] {exc.error_count()} error(s)")
+        reasons = "；".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        err_console.print(f"[red]参数无效 / invalid arguments:[/red] {reasons}")
         raise typer.Exit(1) from exc
     if as_json:
         sys.stdout.write(json.dumps(created.model_dump(), ensure_ascii=False) + "\n")

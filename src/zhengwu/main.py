@@ -23,6 +23,7 @@ from zhengwu.kernel.db import Base, make_engine
 from zhengwu.kernel.events import EventBus
 from zhengwu.kernel.files import FileStore
 from zhengwu.kernel.http import CorrelationMiddleware, SecurityHeadersMiddleware, install_error_handlers
+from zhengwu.kernel.limits import BodyLimitMiddleware
 from zhengwu.kernel.logging import configure_logging
 from zhengwu.kernel.session import make_session_factory
 
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.health_probes = probes
 
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(
         SecurityHeadersMiddleware,
         connect_src=(_origin(settings.identity.ukey_agent_url),),

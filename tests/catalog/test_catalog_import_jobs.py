@@ -126,7 +126,7 @@ def test_unusable_uploads_are_refused_at_once_and_nothing_is_queued(live: Live) 
     )
     assert garbage.status_code == 422 and garbage.json()["code"] == "catalog.import_refused"
     wrong = live.client.post(IMPORTS, content=b"{}", headers={"Content-Type": "text/csv"})
-    assert wrong.status_code == 422
+    assert wrong.status_code == 415 and wrong.json()["code"] == "catalog.import_unsupported_type"
     assert live.client.get(f"{IMPORTS}/{'0' * 32}").status_code == 404
 
 

@@ -34,6 +34,7 @@ from zhengwu.exchange.schemas import (
 from zhengwu.exchange.verification import Caller
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
+from zhengwu.kernel.limits import body_limit
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 
@@ -108,7 +109,13 @@ def _json_response(document: dict[str, Any]) -> Response:
     return Response(dumps_text(document).encode("utf-8"), media_type="application/json")
 
 
-@node_router.post("/batches", summary="接收下级节点的签名数据批次", response_class=Response)
+@node_router.post(
+    "/batches",
+    summary="接收下级节点的签名数据批次",
+    response_class=Response,
+    # _read_body counts the stream against this node setting.
+    openapi_extra=body_limit(setting="ZHENGWU_EXCHANGE__MAX_BATCH_BYTES"),
+)
 async def post_batch(request: Request, session: DbSession) -> Response:
     """Receive a signed batch; answer with a signed receipt (accepted and rejected rows with reasons)."""
     runtime = runtime_of(request)

@@ -60,6 +60,7 @@ from zhengwu.identity.web import end_read_phase, keeping_audit, require_json, re
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.errors import Forbidden, ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.limits import MAX_DB_BIGINT
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 
@@ -239,7 +240,7 @@ def my_events(
     auth: RequiredSession,
     db: DbSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_DB_BIGINT)] = None,
 ) -> list[AuthEventRead]:
     """The account's own audit trail, newest first (logins, MFA, who read its identity number)."""
     rows = events_for_account(db, auth.account.id, limit=limit, before_seq=before)

@@ -10,7 +10,9 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.params import Form
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -141,6 +143,19 @@ def _envelope_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _json_refused(request: Request) -> bool:
+    """A JSON-body route was sent a body of another type (FastAPI then reports it as a bad value)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None:
+        return False
+    if isinstance(route.body_field.field_info, Form):
+        return False
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not media_type:
+        return request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    return not (media_type == "application/json" or media_type.endswith("+json"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error — ours and the framework's — as the one envelope."""
 
@@ -152,12 +167,20 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         name, code, message = http_default(exc.status_code)
+        message = getattr(exc, "detail_zh", None) or message
         detail_en = exc.detail if isinstance(exc.detail, str) else None
         body = error_envelope(name, code, message, exc.status_code, current_trace_id(), detail_en=detail_en)
         return _envelope_response(body, exc.status_code, dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _json_refused(request):
+            name, code, _ = http_default(415)
+            body = error_envelope(
+                name, code, "请求内容类型必须为 application/json", 415, current_trace_id(),
+                detail_en="Content-Type must be application/json",
+            )  # fmt: skip
+            return _envelope_response(body, 415)
         errors = [
             {
                 "loc": [str(p) for p in err.get("loc", ())],
