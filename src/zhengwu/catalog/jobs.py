@@ -35,6 +35,7 @@ from zhengwu.kernel.db import new_id
 from zhengwu.kernel.errors import DomainError, NotFound
 from zhengwu.kernel.limits import MiB, body_limit
 from zhengwu.kernel.logging import error_origin, get_logger
+from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession, unit_of_work
 
 log = get_logger("zhengwu.catalog.jobs")
@@ -202,6 +203,7 @@ def _create(
     "",
     status_code=202,
     summary="上传事项文件并导入（异步）",
+    responses=errors(415, 422),
     openapi_extra=body_limit(
         MAX_UPLOAD_BYTES,
         requestBody={

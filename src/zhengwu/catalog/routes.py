@@ -36,6 +36,7 @@ from zhengwu.kernel.codes.types import USCC, CatalogCode, DivisionCode, TaskCode
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import MAX_DB_INT, SearchText
+from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog 事项管理"])
@@ -129,7 +130,7 @@ def list_directory(
     return [DirectoryRead.model_validate(r) for r in rows]
 
 
-@router.post("/directory", status_code=201, response_model=DirectoryRead)
+@router.post("/directory", status_code=201, response_model=DirectoryRead, responses=errors(409))
 def create_directory(request: Request, data: DirectoryCreate, session: DbSession, staff: Staff) -> Any:
     """Add a basic catalog entry as a draft (platform administrators)."""
     # Plain ``def`` routes run in the thread pool: database round trips must not hold up the event loop.
@@ -150,7 +151,7 @@ def get_directory(catalog_code: CatalogCodePath, session: DbSession, staff: Staf
     return DirectoryRead.model_validate(service.get_directory(session, catalog_code))
 
 
-@router.patch("/directory/{catalog_code}", response_model=DirectoryRead)
+@router.patch("/directory/{catalog_code}", response_model=DirectoryRead, responses=errors(409))
 def update_directory(
     catalog_code: CatalogCodePath,
     data: DirectoryUpdate,
@@ -165,14 +166,14 @@ def update_directory(
     )
 
 
-@router.post("/directory/{catalog_code}/publish", response_model=DirectoryRead)
+@router.post("/directory/{catalog_code}/publish", response_model=DirectoryRead, responses=errors(409))
 def publish_directory(catalog_code: CatalogCodePath, session: DbSession, staff: Staff) -> DirectoryRead:
     """Publish a basic catalog entry (new version, reported upward)."""
     staff.ensure_platform()
     return DirectoryRead.model_validate(service.publish_directory(session, catalog_code, actor=staff.actor))
 
 
-@router.post("/directory/{catalog_code}/suspend", response_model=DirectoryRead)
+@router.post("/directory/{catalog_code}/suspend", response_model=DirectoryRead, responses=errors(409))
 def suspend_directory(
     catalog_code: CatalogCodePath, data: StateChange, session: DbSession, staff: Staff
 ) -> DirectoryRead:
@@ -184,7 +185,7 @@ def suspend_directory(
     return DirectoryRead.model_validate(item)
 
 
-@router.post("/directory/{catalog_code}/cancel", response_model=DirectoryRead)
+@router.post("/directory/{catalog_code}/cancel", response_model=DirectoryRead, responses=errors(409))
 def cancel_directory(
     catalog_code: CatalogCodePath, data: StateChange, session: DbSession, staff: Staff
 ) -> DirectoryRead:
@@ -271,7 +272,7 @@ def _staff_read(item: Any) -> StaffTaskRead:
     )
 
 
-@router.post("/tasks", status_code=201, response_model=StaffTaskRead)
+@router.post("/tasks", status_code=201, response_model=StaffTaskRead, responses=errors(404, 409))
 def create_task(request: Request, data: TaskCreate, session: DbSession, staff: Staff) -> Any:
     """Claim a basic entry for a body: a draft implementation item with a derived 实施编码."""
     raw = data.model_dump(exclude_unset=True)
@@ -300,7 +301,7 @@ def get_task(task_code: TaskCodePath, session: DbSession, staff: Staff) -> Staff
     return _staff_read(_managed(session, staff, task_code))
 
 
-@router.patch("/tasks/{task_code}", response_model=StaffTaskRead)
+@router.patch("/tasks/{task_code}", response_model=StaffTaskRead, responses=errors(409))
 def update_task(
     task_code: TaskCodePath,
     data: TaskUpdate,
@@ -313,7 +314,7 @@ def update_task(
     return _staff_read(service.update_task(session, task_code, changes, actor=staff.actor))
 
 
-@router.delete("/tasks/{task_code}", status_code=204)
+@router.delete("/tasks/{task_code}", status_code=204, responses=errors(409))
 def delete_task(task_code: TaskCodePath, session: DbSession, staff: Staff) -> Response:
     """Delete a draft that was never published (published items can only be cancelled)."""
     _managed(session, staff, task_code)
@@ -321,14 +322,14 @@ def delete_task(task_code: TaskCodePath, session: DbSession, staff: Staff) -> Re
     return Response(status_code=204)
 
 
-@router.post("/tasks/{task_code}/publish", response_model=StaffTaskRead)
+@router.post("/tasks/{task_code}/publish", response_model=StaffTaskRead, responses=errors(409))
 def publish_task(task_code: TaskCodePath, session: DbSession, staff: Staff) -> StaffTaskRead:
     """Publish: completeness check, new immutable version, outbox records, search refresh."""
     _managed(session, staff, task_code)
     return _staff_read(service.publish_task(session, task_code, actor=staff.actor))
 
 
-@router.post("/tasks/{task_code}/suspend", response_model=StaffTaskRead)
+@router.post("/tasks/{task_code}/suspend", response_model=StaffTaskRead, responses=errors(409))
 def suspend_task(
     task_code: TaskCodePath, data: StateChange, session: DbSession, staff: Staff
 ) -> StaffTaskRead:
@@ -339,7 +340,7 @@ def suspend_task(
     )
 
 
-@router.post("/tasks/{task_code}/cancel", response_model=StaffTaskRead)
+@router.post("/tasks/{task_code}/cancel", response_model=StaffTaskRead, responses=errors(409))
 def cancel_task(
     task_code: TaskCodePath, data: StateChange, session: DbSession, staff: Staff
 ) -> StaffTaskRead:

@@ -47,7 +47,7 @@ class SecurityHeadersMiddleware:
     node itself, no framing (the login and consent pages must not be clickjacked), no plugins, no
     ``<base>`` rewriting. Inline ``<style>`` blocks stay allowed (the pages carry their CSS inline);
     inline scripts do not. ``connect_src`` adds origins the pages' scripts may call (the UKey agent).
-    Interactive API documentation (``/api/docs``) loads its own scripts and is left without the policy.
+    The API documentation (``/api/docs``, ``kernel.openapi``) lives under the same policy.
     """
 
     def __init__(
@@ -56,7 +56,6 @@ class SecurityHeadersMiddleware:
         *,
         connect_src: tuple[str, ...] = (),
         hsts: bool = False,
-        csp_exempt: tuple[str, ...] = ("/api/docs",),
     ) -> None:
         self.app = app
         connect = " ".join(("'self'", *connect_src))
@@ -67,13 +66,11 @@ class SecurityHeadersMiddleware:
         self._always: list[tuple[bytes, bytes]] = [(b"x-content-type-options", b"nosniff")]
         if hsts:
             self._always.append((b"strict-transport-security", b"max-age=31536000"))
-        self._exempt = csp_exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exempt = scope["path"].startswith(self._exempt)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -83,8 +80,7 @@ class SecurityHeadersMiddleware:
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 if content_type.startswith(b"text/html"):
                     extra.append((b"x-frame-options", b"DENY"))
-                    if not exempt:
-                        extra.append((b"content-security-policy", self._csp))
+                    extra.append((b"content-security-policy", self._csp))
                 message["headers"] = headers + [h for h in extra if h[0] not in present]
             await send(message)
 
