@@ -68,8 +68,11 @@ def serve(
     """Serve this node over HTTP."""
     import uvicorn
 
+    from zhengwu.kernel.logging import configure_logging
+
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    configure_logging(settings.log_level, json_output=settings.log_json)
     uvicorn.run(
         "zhengwu.main:create_app",
         factory=True,
@@ -77,7 +80,10 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        # uvicorn's own lines (start-up, errors with their tracebacks, access) go through the node's
+        # JSON logging instead of its plain-text handlers: one format, the scrubber, no exception texts.
+        log_config=None,
+        access_log=True,
     )
 
 

@@ -136,6 +136,7 @@ def test_demo_seed_is_refused_on_production_nodes(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path,
         production=True,
+        public_url="https://zwfw.hebei.gov.cn",
         security={"secret_key": "a-real-secret-of-enough-length-0001"},  # type: ignore[arg-type]
         identity={"federation_key": "a-real-federation-key-0000000001"},  # type: ignore[arg-type]
     )

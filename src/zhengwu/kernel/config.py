@@ -140,6 +140,12 @@ class Settings(BaseSettings):
             self.exchange.frontdb_url = self.frontdb_url
         if self.exchange.transport not in ("http", "frontdb"):
             raise ValueError("ZHENGWU_EXCHANGE_TRANSPORT must be http or frontdb")
+        if self.production:
+            # A production node is served over TLS, so its cookies are Secure (and __Host- prefixed)
+            # whatever ZHENGWU_SECURITY__SECURE_COOKIES says.
+            self.security.secure_cookies = True
+            if not self.public_url.startswith("https://"):
+                raise ValueError("ZHENGWU_PUBLIC_URL must be an https:// URL on a production node")
         if self.production and self.security.secret_key.get_secret_value().startswith("dev-only"):
             raise ValueError("ZHENGWU_SECURITY__SECRET_KEY must be set in production")
         if self.production and self.identity.federation_key.get_secret_value().startswith("dev-only"):

@@ -48,6 +48,11 @@ class SecurityHeadersMiddleware:
     ``<base>`` rewriting. Inline ``<style>`` blocks stay allowed (the pages carry their CSS inline);
     inline scripts do not. ``connect_src`` adds origins the pages' scripts may call (the UKey agent).
     The API documentation (``/api/docs``, ``kernel.openapi``) lives under the same policy.
+
+    ``Referrer-Policy``: identity and OIDC pages send no referrer at all (their URLs carry authorization
+    requests); everything else only its origin across sites. JSON and HTML answered to a request that
+    carried credentials (a cookie or an ``Authorization`` header) get ``Cache-Control: no-store`` unless
+    the route chose otherwise: personal data must not stay in shared or browser caches.
     """
 
     def __init__(
@@ -56,6 +61,7 @@ class SecurityHeadersMiddleware:
         *,
         connect_src: tuple[str, ...] = (),
         hsts: bool = False,
+        no_referrer: tuple[str, ...] = ("/identity", "/oidc", "/.well-known"),
     ) -> None:
         self.app = app
         connect = " ".join(("'self'", *connect_src))
@@ -66,18 +72,27 @@ class SecurityHeadersMiddleware:
         self._always: list[tuple[bytes, bytes]] = [(b"x-content-type-options", b"nosniff")]
         if hsts:
             self._always.append((b"strict-transport-security", b"max-age=31536000"))
+        self._no_referrer = no_referrer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        identity = scope["path"].startswith(self._no_referrer)
+        credentials = any(name in (b"cookie", b"authorization") for name, _ in scope["headers"])
+
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 extra = list(self._always)
+                extra.append(
+                    (b"referrer-policy", b"no-referrer" if identity else b"strict-origin-when-cross-origin")
+                )
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                if credentials and content_type.startswith((b"application/json", b"text/html")):
+                    extra.append((b"cache-control", b"no-store"))
                 if content_type.startswith(b"text/html"):
                     extra.append((b"x-frame-options", b"DENY"))
                     extra.append((b"content-security-policy", self._csp))
