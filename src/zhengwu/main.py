@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_routes.router)
     app.include_router(orgs_routes.router)
     app.include_router(catalog_routes.router)
-    app.include_router(catalog_jobs.router)
+    catalog_jobs.install(app)
     app.include_router(seals_routes.router)
     app.include_router(seals_routes.pki_router)
     app.state.health_probes["pki"] = seals_routes.health_probe(app)
