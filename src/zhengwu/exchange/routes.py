@@ -42,7 +42,7 @@ from zhengwu.kernel.openapi import (
     errors,
     security,
 )
-from zhengwu.kernel.ratelimit import per_address
+from zhengwu.kernel.ratelimit import client_address, per_address
 from zhengwu.kernel.session import DbSession
 
 node_router = APIRouter(prefix="/exchange/v1", tags=["exchange 节点间交换"])
@@ -173,7 +173,7 @@ async def post_feed(request: Request, session: DbSession) -> Response:
 )
 def post_join(request: Request, session: DbSession, payload: dict[str, Any]) -> dict[str, Any]:
     """Record a lower node's join request; answers with this node's exchange CA certificate."""
-    return join.accept_request(session, runtime_of(request), payload)
+    return join.accept_request(session, runtime_of(request), payload, source=client_address(request))
 
 
 @node_router.get("/join/{request_id}", summary="接入申请状态与签发的证书")

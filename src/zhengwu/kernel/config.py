@@ -75,8 +75,11 @@ class ExchangeSettings(BaseModel):
     frontdb_peer: str | None = None
     # Receiving side limits (oversized batches are refused whole).
     max_batch_rows: int = Field(default=5_000, ge=1, le=100_000)
-    # Join requests are unauthenticated (an operator approves them): bound how many can wait.
-    max_pending_joins: int = Field(default=100, ge=1, le=100_000)
+    # Join requests are unauthenticated (an operator approves them): bound how many can wait, in all and
+    # per client address, and for how long (days) before they expire unanswered.
+    max_pending_joins: int = Field(default=1_000, ge=1, le=100_000)
+    max_pending_joins_per_address: int = Field(default=5, ge=1, le=1_000)
+    join_request_days: int = Field(default=7, ge=1, le=365)
     max_batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     # Dispatcher: claim lease, retries with exponential backoff + jitter, dead letter after permanent errors.
     lease_seconds: float = Field(default=15.0, gt=0)
