@@ -244,7 +244,7 @@ def nodes_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         table.add_column(column)
     for i in items:
         table.add_row(i["node_id"], i["node_name"], i["division_code"], i["tier"], i["status"], i["request_id"],
-                      i["source_address"] or "—", i["key_fingerprint"][:16], i["not_after"] or "—")  # fmt: skip
+                      i["source_address"] or "—", str(i["key_fingerprint"])[:16], i["not_after"] or "—")  # fmt: skip
     console.print(table)
 
 
