@@ -25,8 +25,6 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from zhengwu.catalog.demo import task_row
-from zhengwu.catalog.demo_items import ITEMS, DemoItem
 from zhengwu.catalog.importexport import ImportOptions, directory_records, import_file, import_records
 from zhengwu.catalog.importexport.importer import BULK_CACHE_KIB, default_workers
 from zhengwu.kernel.codes import divisions
@@ -36,6 +34,8 @@ from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import make_session_factory, unit_of_work
 from zhengwu.main import import_models
 from zhengwu.orgs.models import Department
+from zhengwu.seed.catalog import task_row
+from zhengwu.seed.catalog_items import ITEMS, DemoItem
 
 TARGET_SECONDS_PER_MILLION = 300  # issue 4: 1,000,000 implementation items in under 5 minutes
 

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zhengwu.catalog.demo_items import ITEMS
 from zhengwu.catalog.search import SearchFilters, search
 from zhengwu.catalog.search.sqlite import fts_expression
 from zhengwu.catalog.search.tokens import document_tokens, name_key, parse_query
@@ -31,6 +30,7 @@ from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import make_session_factory
+from zhengwu.seed.catalog_items import ITEMS
 
 TARGET_P95_MS = 20.0  # issue 4: p95 ≤ 20 ms for keyword queries over 1,000,000 items
 SCENARIOS = (

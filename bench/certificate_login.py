@@ -28,7 +28,6 @@ from harness import Result, report
 from zhengwu.identity import certlogin, service
 from zhengwu.identity.audit import RequestMeta
 from zhengwu.identity.context import configure
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import SM2PrivateKey
 from zhengwu.kernel.db import make_engine
@@ -41,6 +40,7 @@ from zhengwu.kernel.session import make_session_factory, unit_of_work
 from zhengwu.main import import_models
 from zhengwu.seals import authority
 from zhengwu.seals.login_trust import LoginCertificateTrust
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 ISSUER = "http://127.0.0.1:8000"
 

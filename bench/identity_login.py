@@ -34,12 +34,12 @@ from harness import Result, report
 from zhengwu.identity import passwords, service
 from zhengwu.identity.audit import RequestMeta
 from zhengwu.identity.context import configure
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.logging import configure_logging
 from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import make_session_factory, unit_of_work
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 PASSWORD = "Bench-Passw0rd"
 TARGET_OVERHEAD = 0.20

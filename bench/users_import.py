@@ -29,13 +29,13 @@ from harness import Result, report
 from zhengwu.identity.context import configure
 from zhengwu.identity.importer import import_users
 from zhengwu.identity.models import Account
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import make_engine, new_id
 from zhengwu.kernel.logging import configure_logging
 from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import make_session_factory, unit_of_work
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 TARGET_ROWS_PER_SECOND = 1_000_000 / 600  # 1M rows in 10 minutes
 HEADER = ["user_id", "user_name", "cert_type", "cert_no", "user_mobile", "user_mail", "password_hash",

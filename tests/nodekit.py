@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 
 def free_port(host: str = "127.0.0.1") -> int:

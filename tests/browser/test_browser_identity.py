@@ -38,10 +38,10 @@ from nodekit import (
     register_person,
     start_node,
 )
-from zhengwu.identity.synthetic import nth_citizen_id
 from zhengwu.kernel.codes import make_task_code
 from zhengwu.kernel.crypto import SM2PrivateKey
 from zhengwu.kernel.pki import Certificate
+from zhengwu.seed.synthetic import nth_citizen_id
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 

@@ -9,8 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from zhengwu.catalog import service
-from zhengwu.catalog.demo import DIVERGENCES, INCOMPLETE_DRAFT
-from zhengwu.catalog.demo_items import ITEMS
 from zhengwu.catalog.models import BasicItem, Status, TaskItem
 from zhengwu.catalog.search import SearchFilters, search
 from zhengwu.kernel.codes import validate_catalog_code, validate_task_code
@@ -19,6 +17,8 @@ from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import make_session_factory, unit_of_work
 from zhengwu.seed import seed_demo
+from zhengwu.seed.catalog import DIVERGENCES, INCOMPLETE_DRAFT
+from zhengwu.seed.catalog_items import ITEMS
 
 
 def test_demo_items_are_well_formed() -> None:

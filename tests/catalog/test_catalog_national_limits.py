@@ -18,13 +18,14 @@ from sqlalchemy import Integer, String, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhengwu.catalog import codetables as ct
-from zhengwu.catalog import demo, rules, service
-from zhengwu.catalog.demo_items import ITEMS
+from zhengwu.catalog import rules, service
 from zhengwu.catalog.importexport import ImportOptions, import_records, task_records
 from zhengwu.catalog.models import BasicItem, FeeProject, Material, Question, TaskItem
 from zhengwu.exchange import national  # the receiving side (tests are not layer-checked)
 from zhengwu.kernel.events import OutboxRecord
+from zhengwu.seed import catalog as demo
 from zhengwu.seed import seed_departments
+from zhengwu.seed.catalog_items import ITEMS
 
 # Columns the catalog adds to child rows on purpose: the stable identity the exchange keys them by.
 CATALOG_EXTRA = frozenset({"row_key"})

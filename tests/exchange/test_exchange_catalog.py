@@ -10,12 +10,12 @@ import pytest
 from exchange_nodes import Node, http_transport
 from sqlalchemy import select, update
 
-from zhengwu.catalog import demo as catalog_demo
 from zhengwu.catalog.importexport import ImportOptions, directory_records, import_records, task_records
 from zhengwu.exchange import service
 from zhengwu.exchange.models import ExchangeInbox
 from zhengwu.exchange.relay import Relay
 from zhengwu.kernel.events import OutboxRecord
+from zhengwu.seed import catalog as catalog_demo
 from zhengwu.seed import seed_departments
 
 pytestmark = pytest.mark.db
@@ -79,7 +79,7 @@ def test_catalog_rows_travel_and_refresh(joined: tuple[Node, Node]) -> None:
 
 
 def test_user_rows_travel(joined: tuple[Node, Node]) -> None:
-    from zhengwu.identity.demo import seed_demo_accounts
+    from zhengwu.seed.accounts import seed_demo_accounts
 
     province, national = joined
     with province.uow() as session:

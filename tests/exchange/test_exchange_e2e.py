@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from zhengwu.exchange import registry_seed, service, verification
+from zhengwu.exchange import service
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.identity.oidc import service as oidc_service
 from zhengwu.identity.oidc.schemas import ClientCreate
@@ -27,6 +27,7 @@ from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import make_session_factory, unit_of_work
+from zhengwu.seed import registries as registry_seed
 
 pytestmark = pytest.mark.e2e
 
@@ -227,7 +228,7 @@ def test_two_nodes_over_http(nodes: tuple[dict[str, str], Server, dict[str, str]
     # Verification across the two nodes: a province client asks; the province asks the national registry.
     engine = make_engine(nenv["ZHENGWU_DATABASE_URL"])
     with unit_of_work(make_session_factory(engine)) as session:
-        verification.seed_registries(session, settings_for(nenv), people=10, companies=1)
+        registry_seed.seed_registries(session, settings_for(nenv), people_count=10, companies_count=1)
     engine.dispose()
     engine = make_engine(penv["ZHENGWU_DATABASE_URL"])
     with unit_of_work(make_session_factory(engine)) as session:

@@ -112,7 +112,7 @@ def test_province_to_national_through_the_frontdb(province: Node, national: Node
 def test_license_errors_come_back_in_dn_lic_data_error(
     province: Node, national: Node, frontdb: FrontDb
 ) -> None:
-    from zhengwu.exchange import registry_seed
+    from zhengwu.seed import registries as registry_seed
 
     national.runtime.settings.exchange.frontdb_settle_seconds = 0
     province.runtime.settings.exchange.frontdb_settle_seconds = 0

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.db
 
 
 def license_row(i: int, **over: Any) -> dict[str, Any]:
-    from zhengwu.exchange import registry_seed
+    from zhengwu.seed import registries as registry_seed
 
     companies = registry_seed.companies(10)
     company = companies[i % 10]

@@ -12,10 +12,11 @@ import pytest
 from exchange_nodes import Node, token
 from sqlalchemy import select, update
 
-from zhengwu.exchange import registry_seed, verification
+from zhengwu.exchange import verification
 from zhengwu.exchange.models import VerificationAudit, VerificationCache
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.events import emit
+from zhengwu.seed import registries as registry_seed
 
 pytestmark = pytest.mark.db
 
@@ -28,7 +29,7 @@ def ask(node: Node, kind: str, body: dict[str, Any], bearer: str | None) -> http
 @pytest.fixture
 def seeded(national: Node) -> Node:
     with national.uow() as session:
-        added = verification.seed_registries(session, national.settings, people=50, companies=10)
+        added = registry_seed.seed_registries(session, national.settings, people_count=50, companies_count=10)
     assert added == {"people": 50, "companies": 10, "licenses": 10}
     return national
 
@@ -104,7 +105,7 @@ def test_rate_limited(seeded: Node) -> None:
 def test_province_asks_upward_with_a_short_cache(joined: tuple[Node, Node]) -> None:
     province, national = joined
     with national.uow() as session:
-        verification.seed_registries(session, national.settings, people=20, companies=2)
+        registry_seed.seed_registries(session, national.settings, people_count=20, companies_count=2)
     province.runtime.extras["verify_client"] = national.client
     bearer = token(province)
     person = registry_seed.people(20)[5]

@@ -79,8 +79,8 @@ def test_housekeeping_closes_login_sessions_past_their_timeouts(province: Node) 
     from zhengwu.identity import service as identity
     from zhengwu.identity.context import current
     from zhengwu.identity.models import AuthEvent, UserSession
-    from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
     from zhengwu.kernel.clock import utcnow
+    from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
     from zhengwu.worker import housekeeping
 
     with province.uow() as session:

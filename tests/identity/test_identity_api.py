@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from zhengwu.identity.audit import verify_chain
 from zhengwu.identity.models import Account, AuthEvent, UserSession
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.kernel.events import OutboxRecord
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 PASSWORD = "Demo-Passw0rd"
 API = "/api/v1/identity"

@@ -30,13 +30,13 @@ from sqlalchemy.orm import Session
 from zhengwu.identity import certlogin
 from zhengwu.identity import service as identity
 from zhengwu.identity.models import Account, AuthEvent
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.kernel.codes.uscc import complete_uscc, org_check_digit
 from zhengwu.kernel.crypto import SM2PrivateKey
 from zhengwu.kernel.pki import load_certificate
 from zhengwu.kernel.pki.crl import RevokedCertificate
 from zhengwu.kernel.pki.issuance import CertProfile, issue_certificate
 from zhengwu.seals import authority
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 PASSWORD = "Demo-Passw0rd"
 

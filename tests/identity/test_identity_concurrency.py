@@ -16,11 +16,11 @@ import pytest
 from zhengwu.identity import service
 from zhengwu.identity.audit import verify_chain
 from zhengwu.identity.context import configure
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import make_session_factory, unit_of_work
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 PASSWORD = "Demo-Passw0rd"
 

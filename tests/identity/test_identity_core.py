@@ -13,9 +13,9 @@ from zhengwu.identity.audit import RequestMeta, verify_chain
 from zhengwu.identity.errors import AccountExists, AccountLocked, InvalidCredentials, InvalidRegistration
 from zhengwu.identity.levels import RealNameLevel, session_level
 from zhengwu.identity.models import Account, AuthEvent, UserSession
-from zhengwu.identity.synthetic import enterprise_credit_code, nth_citizen_id, nth_phone
 from zhengwu.kernel import clock
 from zhengwu.kernel.events import DomainEvent, EventBus, OutboxRecord
+from zhengwu.seed.synthetic import enterprise_credit_code, nth_citizen_id, nth_phone
 
 PASSWORD = "Demo-Passw0rd"
 META = RequestMeta(ip="192.0.2.10", user_agent="pytest")

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from zhengwu.identity import service as identity
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import AuthEvent
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.schemas import DepartmentCreate
 from zhengwu.seals import authority
 from zhengwu.seed import government_credit_code
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 PASSWORD = "Staff-Passw0rd!"
 

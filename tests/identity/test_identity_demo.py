@@ -9,7 +9,6 @@ import pyotp
 from sqlalchemy import func, select
 
 from zhengwu.identity import mfa, service
-from zhengwu.identity.demo import CITIZENS, DEMO_PASSWORD, DEMO_TOTP_SECRET, ENTERPRISES, STAFF_PASSWORD
 from zhengwu.identity.models import Account, StaffBinding
 from zhengwu.kernel.codes.citizen_id import validate_citizen_id
 from zhengwu.kernel.config import Settings
@@ -17,6 +16,7 @@ from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import make_session_factory, unit_of_work
 from zhengwu.seed import DEMO_ACCOUNTS, seed_demo
+from zhengwu.seed.accounts import CITIZENS, DEMO_PASSWORD, DEMO_TOTP_SECRET, ENTERPRISES, STAFF_PASSWORD
 
 
 def test_demo_identities_are_valid_and_fictional() -> None:

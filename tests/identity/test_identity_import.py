@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 from zhengwu.identity import service
 from zhengwu.identity.importer import import_users
 from zhengwu.identity.models import Account, AuthEvent, LegalEntity
-from zhengwu.identity.synthetic import citizen_id, enterprise_credit_code, nth_citizen_id
 from zhengwu.kernel.codes.citizen_id import check_digit, upgrade_15, validate_citizen_id
 from zhengwu.kernel.codes.uscc import validate_uscc
 from zhengwu.kernel.events import OutboxRecord
+from zhengwu.seed.synthetic import citizen_id, enterprise_credit_code, nth_citizen_id
 
 DATA = Path(__file__).parent / "data"
 SALT = "s4lt-演示"

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.models import Account, AuthEvent
-from zhengwu.identity.synthetic import enterprise_credit_code, nth_citizen_id, nth_phone
+from zhengwu.seed.synthetic import enterprise_credit_code, nth_citizen_id, nth_phone
 
 PASSWORD = "Demo-Passw0rd"
 

@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from zhengwu.exchange import registry_seed, verification
 from zhengwu.exchange.models import VerificationAudit
 from zhengwu.identity import service
 from zhengwu.identity.audit import verify_chain
@@ -20,9 +19,10 @@ from zhengwu.identity.errors import RealNameMismatch, RealNameNotApplicable, Rea
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, AuthEvent, LegalEntity
 from zhengwu.identity.realname import verify_real_name
-from zhengwu.identity.synthetic import enterprise_credit_code, nth_citizen_id, nth_phone
 from zhengwu.kernel.config import Settings, Tier
 from zhengwu.kernel.events import OutboxRecord
+from zhengwu.seed import registries as registry_seed
+from zhengwu.seed.synthetic import enterprise_credit_code, nth_citizen_id, nth_phone
 
 PASSWORD = "Demo-Passw0rd"
 API = "/api/v1/identity"
@@ -233,7 +233,9 @@ def test_national_registry_raises_a_seeded_person_and_refuses_a_wrong_name(
     national_client: tuple[TestClient, Settings], session: Session
 ) -> None:
     client, settings = national_client
-    assert verification.seed_registries(session, settings, people=20, companies=0)["people"] == 20
+    assert (
+        registry_seed.seed_registries(session, settings, people_count=20, companies_count=0)["people"] == 20
+    )
     session.commit()
     person = registry_seed.people(20)[4]
     _register_and_login(client, 1, name=person.name, id_number=person.id_number)

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from zhengwu.identity import mfa, service
 from zhengwu.identity.deps import StaffAuthenticated, require_staff
 from zhengwu.identity.models import AuthEvent
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.schemas import DepartmentCreate
 from zhengwu.seed import government_credit_code
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 PASSWORD = "Staff-Passw0rd!"
 API = "/api/v1/identity"

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from zhengwu.identity import service as identity
 from zhengwu.identity.models import Account, AuthEvent, StaffBinding
-from zhengwu.identity.synthetic import nth_citizen_id
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.schemas import DepartmentCreate
 from zhengwu.seals import authority
 from zhengwu.seed import government_credit_code
+from zhengwu.seed.synthetic import nth_citizen_id
 
 PASSWORD = "Staff-Passw0rd!"
 STAFF = f"{API}/staff"

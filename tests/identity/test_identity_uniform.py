@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from zhengwu.identity.models import Account, AuthEvent
 from zhengwu.identity.notifier import FileNotifier
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.kernel import clock
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 API = "/api/v1/identity"
 PASSWORD = "Demo-Passw0rd"

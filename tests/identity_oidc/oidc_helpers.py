@@ -19,8 +19,8 @@ from zhengwu.identity.models import Account
 from zhengwu.identity.oidc import service as oidc_service
 from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.identity.oidc.schemas import ClientCreate
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.orgs.models import Department
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 RP = "http://127.0.0.1:9/cb"
 

@@ -406,7 +406,7 @@ def test_an_agent_acting_for_an_enterprise_gets_the_enterprise_claims(
 ) -> None:
     from zhengwu.identity import service as core
     from zhengwu.identity.models import UserSession
-    from zhengwu.identity.synthetic import enterprise_credit_code
+    from zhengwu.seed.synthetic import enterprise_credit_code
 
     code = enterprise_credit_code("130102", 4242)
     core.register_legal_person(

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from zhengwu.identity.synthetic import nth_citizen_id, nth_phone
 from zhengwu.kernel.config import Settings
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 PASSWORD = "Demo-Passw0rd"
 SECRETS = {

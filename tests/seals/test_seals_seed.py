@@ -8,11 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhengwu.seals import authority, service
-from zhengwu.seals.demo import demo_seal_name, seed_demo_seals
 from zhengwu.seals.models import Seal
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd
 from zhengwu.seals.verify import Verdict
 from zhengwu.seed import demo_departments, seed_departments
+from zhengwu.seed.seals import demo_seal_name, seed_demo_seals
 
 
 def test_demo_seal_names_follow_the_department_kind() -> None:

@@ -5,7 +5,7 @@ Public surface: ``service`` (``create_directory``/``update_directory``/``publish
 ``delete_task``, ``get_public_item``, ``history``, ``get_version``, ``diff_versions``,
 ``validate_catalog``, synonyms), ``national`` (snapshots and ``up_task_*`` payloads in the national
 column names), ``search.search`` (Chinese search behind one interface: SQLite FTS5 or PostgreSQL
-tsvector), ``importexport`` (``import_file``, ``export_file``), ``demo.seed_catalog``, the staff
+tsvector), ``importexport`` (``import_file``, ``export_file``), the staff
 permission dependency in ``access`` and the ``routes`` router (``/api/v1/catalog/...``). Outbox topics
 are ``catalog.up_task_directory`` and ``catalog.up_task_{general|public}_{basic|extend|material|
 fee_project|questions}`` (see ``events``).

@@ -283,9 +283,9 @@ def seed_registries(
     companies: Annotated[int, typer.Option(help="Synthetic legal persons (each with a licence).")] = 500,
 ) -> None:
     """Load the deterministic synthetic registries the verification services answer from (demo/test nodes)."""
-    from zhengwu.exchange import verification
     from zhengwu.kernel.session import unit_of_work
+    from zhengwu.seed.registries import seed_registries as seed
 
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
-        added = verification.seed_registries(session, runtime.settings, people=people, companies=companies)
+        added = seed(session, runtime.settings, people_count=people, companies_count=companies)
     console.print(" ".join(f"{k}={v}" for k, v in added.items()))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +23,7 @@ import httpx
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import exlog, registry_seed
+from zhengwu.exchange import exlog
 from zhengwu.exchange.canonical import canonical_bytes
 from zhengwu.exchange.errors import (
     InvalidQuery,
@@ -412,24 +412,64 @@ def answer_child(session: Session, runtime: ExchangeRuntime, envelope: Any) -> d
 # --- registries ------------------------------------------------------------------------------------
 
 
-def seed_registries(
-    session: Session, settings: Settings, *, people: int = 2_000, companies: int = 500
+class PersonRecord(Protocol):
+    """A 人口库 entry as the registry loader reads it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def id_number(self) -> str: ...
+
+
+class LegalPersonRecord(Protocol):
+    """A 法人库 entry."""
+
+    @property
+    def credit_code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def legal_representative(self) -> str: ...
+    @property
+    def entity_type(self) -> str: ...
+
+
+class LicenseRecord(Protocol):
+    """A 证照库 entry."""
+
+    @property
+    def identifier(self) -> str: ...
+    @property
+    def holder(self) -> str: ...
+    @property
+    def holder_code(self) -> str: ...
+    @property
+    def license_type(self) -> str: ...
+
+
+def load_registries(
+    session: Session,
+    settings: Settings,
+    *,
+    people: Iterable[PersonRecord] = (),
+    companies: Iterable[LegalPersonRecord] = (),
+    licenses: Iterable[LicenseRecord] = (),
+    source: str = "seed",
 ) -> dict[str, int]:
-    """Load the deterministic synthetic registries (idempotent): persons, legal persons, licences."""
+    """Load registry entries (idempotent: entries already present are skipped); only keyed indexes are kept."""
     key = registry_key(settings)
     added = {"people": 0, "companies": 0, "licenses": 0}
     known = set(session.scalars(select(RegistryPerson.id_index)))
-    for p in registry_seed.people(people):
+    for p in people:
         idx = index(key, p.id_number)
         if idx not in known:
             session.add(
-                RegistryPerson(id_index=idx, name_index=index(key, p.name), status="正常", source="seed")
+                RegistryPerson(id_index=idx, name_index=index(key, p.name), status="正常", source=source)
             )
             known.add(idx)
             added["people"] += 1
-    orgs = registry_seed.companies(companies)
     known = set(session.scalars(select(RegistryLegalPerson.code_index)))
-    for c in orgs:
+    for c in companies:
         idx = index(key, c.credit_code)
         if idx not in known:
             session.add(
@@ -439,13 +479,13 @@ def seed_registries(
                     legal_rep_index=index(key, c.legal_representative),
                     status="存续",
                     entity_type=c.entity_type,
-                    source="seed",
+                    source=source,
                 )
             )
             known.add(idx)
             added["companies"] += 1
     known = set(session.scalars(select(RegistryLicense.identifier_index)))
-    for lic in registry_seed.licenses(orgs):
+    for lic in licenses:
         idx = index(key, lic.identifier)
         if idx not in known:
             session.add(
@@ -455,7 +495,7 @@ def seed_registries(
                     holder_code_index=index(key, lic.holder_code),
                     license_type=lic.license_type,
                     status="有效",
-                    source="seed",
+                    source=source,
                 )
             )
             known.add(idx)

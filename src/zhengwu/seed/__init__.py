@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from zhengwu.identity.demo import demo_account_lines, seed_demo_accounts
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.uscc import complete_uscc, org_check_digit
 from zhengwu.kernel.config import Settings
@@ -20,6 +19,7 @@ from zhengwu.kernel.session import make_session_factory, unit_of_work
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.errors import DepartmentNotFound
 from zhengwu.orgs.schemas import DepartmentCreate
+from zhengwu.seed.accounts import demo_account_lines, seed_demo_accounts
 
 PROVINCE = "130000"
 # 11 prefecture-level cities plus the two county-level cities the province administers directly.
@@ -162,12 +162,12 @@ def seed_demo(settings: Settings) -> dict[str, Any]:
             summary: dict[str, Any] = {"departments_added": seed_departments(session, national=national)}
             summary["accounts_added"] = seed_demo_accounts(session, settings)
             if not national:
-                from zhengwu.seals.demo import seed_demo_seals
+                from zhengwu.seed.seals import seed_demo_seals
 
                 codes = [d.credit_code for d in demo_departments()]
                 summary["seals_added"] = seed_demo_seals(session, settings, credit_codes=codes)
         if settings.tier.value == "province":
-            from zhengwu.catalog.demo import seed_catalog
+            from zhengwu.seed.catalog import seed_catalog
 
             summary["catalog"] = seed_catalog(make_session_factory(engine))
     finally:

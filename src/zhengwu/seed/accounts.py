@@ -16,9 +16,9 @@ from zhengwu.identity import service
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account
 from zhengwu.identity.protection import encrypt_field
-from zhengwu.identity.synthetic import citizen_id, enterprise_credit_code
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
+from zhengwu.seed.synthetic import citizen_id, enterprise_credit_code
 
 DEMO_PASSWORD = "Demo-Passw0rd"  # noqa: S105 - documented demo password
 STAFF_PASSWORD = "Staff-Passw0rd!"  # noqa: S105 - documented demo password

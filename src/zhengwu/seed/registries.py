@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final
 
+from sqlalchemy.orm import Session
+
+from zhengwu.exchange import verification
 from zhengwu.kernel.codes import divisions, make_license_id
 from zhengwu.kernel.codes.citizen_id import check_digit
 from zhengwu.kernel.codes.uscc import complete_uscc, org_check_digit
+from zhengwu.kernel.config import Settings
 
 SEED: Final = 20_240_601
 _SURNAMES: Final = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
@@ -120,3 +124,13 @@ def licenses(items: list[Company]) -> list[License]:
         License(make_license_id(type_code, issuer, f"{i + 1:08d}"), c.name, c.credit_code, LICENSE_TYPE_NAME)
         for i, c in enumerate(items)
     ]
+
+
+def seed_registries(
+    session: Session, settings: Settings, *, people_count: int = 2_000, companies_count: int = 500
+) -> dict[str, int]:
+    """Load the deterministic synthetic registries (idempotent): persons, legal persons, licences."""
+    orgs = companies(companies_count)
+    return verification.load_registries(
+        session, settings, people=people(people_count), companies=orgs, licenses=licenses(orgs)
+    )

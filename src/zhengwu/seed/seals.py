@@ -18,7 +18,7 @@ from zhengwu.orgs.models import Department
 from zhengwu.seals import authority, service
 from zhengwu.seals.models import Seal
 
-log = get_logger("zhengwu.seals.demo")
+log = get_logger("zhengwu.seed.seals")
 
 #: Seal kind by department kind (suffix of the department name); the first match wins.
 SEAL_KINDS: Final = (

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhengwu.catalog import service
-from zhengwu.catalog.demo_items import ITEMS, DemoItem
 from zhengwu.catalog.errors import ItemExists
 from zhengwu.catalog.importexport import ImportOptions, directory_records, import_records, task_records
 from zhengwu.kernel.codes import divisions
@@ -22,6 +21,7 @@ from zhengwu.kernel.codes.uscc import complete_uscc, org_check_digit
 from zhengwu.kernel.session import unit_of_work
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.schemas import DepartmentCreate
+from zhengwu.seed.catalog_items import ITEMS, DemoItem
 
 PROVINCE_CODE = "130000"
 PROVINCE_DEPARTMENTS = {
