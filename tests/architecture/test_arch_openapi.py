@@ -96,7 +96,9 @@ def test_bodies_and_parameters_declare_what_the_edge_answers(app: Any) -> None:
         responses = set(operation["responses"])
         where = f"{method} {context.path_format}"
         body = operation.get("requestBody", {}).get("content", {})
-        if body and "413" not in responses:
+        # The token endpoint is served ahead of the middleware and refuses an oversized form as an OAuth
+        # invalid_request (identity.oidc.routes.MAX_FORM), so it has no 413.
+        if body and "413" not in responses and context.path_format != "/oidc/token":
             missing.append(f"{where}: 413")
         if "application/json" in body and not {"415", "422"} <= responses:
             missing.append(f"{where}: 415/422")
