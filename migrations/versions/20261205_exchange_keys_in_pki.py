@@ -10,7 +10,7 @@ while such a credential exists (retire it, downgrade, then ``exchange join --ren
 
 Revision ID: 8f3c1a6d2e95
 Revises: 5b0e8d2c7a41
-Create Date: 2026-12-03 12:00:00
+Create Date: 2026-12-05 18:10:00
 """
 
 from collections.abc import Sequence
