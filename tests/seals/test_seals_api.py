@@ -33,7 +33,8 @@ def _staff(session: Session, department_id: str, roles: list[str]) -> str:
         department_id=department_id,
         roles=roles,
     )
-    user_session = identity.start_session(session, account, amr=["pwd"])
+    # Password and TOTP: staff actions need the second factor (identity.policy).
+    user_session = identity.start_session(session, account, amr=["pwd", "otp"])
     session.flush()
     return str(user_session.token)
 
