@@ -30,9 +30,7 @@ def _module(path: Path) -> str:
 
 def rights_modules() -> list[str]:
     """Dotted names of every ``rights.py`` of the package."""
-    return sorted(
-        "zhengwu." + _module(p)[: -len(".py")].replace("/", ".") for p in SRC.rglob("rights.py")
-    )
+    return sorted("zhengwu." + _module(p)[: -len(".py")].replace("/", ".") for p in SRC.rglob("rights.py"))
 
 
 def test_every_right_names_grantable_roles() -> None:
@@ -93,7 +91,9 @@ def binding_reads(tree: ast.AST) -> list[int]:
 
 
 def _exempt_from_role_scan(module: str) -> bool:
-    return module in ROLE_MODULES or module.endswith("/rights.py") or module.startswith(("seed/", "commands/"))
+    return (
+        module in ROLE_MODULES or module.endswith("/rights.py") or module.startswith(("seed/", "commands/"))
+    )
 
 
 def test_roles_are_checked_only_through_the_policy() -> None:
