@@ -244,6 +244,8 @@ def list_tasks(
     division: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
 ) -> list[TaskSummary]:
     """Implementation items in every state; department administrators see their departments' only."""
+    if department is not None:
+        staff.ensure_department(department)
     rows, total = service.list_tasks(
         session,
         q=q,
