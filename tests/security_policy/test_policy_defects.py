@@ -250,3 +250,18 @@ def test_the_second_factor_counts_only_within_its_window(
         assert {e.detail["reason"] for e in _events(session, "step_up_required")} == {"second_factor"}
     finally:
         configure(app.state.settings)
+
+
+def test_the_enrolment_page_replaces_a_factor_only_after_that_factor(
+    client: Any, session: Session, world: World, clock: FakeClock
+) -> None:
+    account, totp = _enrolled(client, world, clock)
+    clock.advance(minutes=10)
+    assert client.post(f"{API}/identity/step-up", json={"password": PASSWORD}).status_code == 200
+    page = client.get("/identity/mfa/setup", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/identity/step-up")
+    session.refresh(account)
+    assert account.totp_enabled  # still the old factor: nothing was replaced
+    clock.advance(seconds=30)
+    assert client.post(f"{API}/identity/step-up", json={"code": totp.at(clock.now)}).status_code == 200
+    assert client.get("/identity/mfa/setup", follow_redirects=False).status_code == 200
