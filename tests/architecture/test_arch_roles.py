@@ -42,7 +42,7 @@ def test_every_right_names_grantable_roles() -> None:
     for right in rights.values():
         assert right.roles and right.roles <= set(ROLES), right.name
         if right.scope is Scope.PLATFORM:
-            assert any(ROLES[r].reach is Reach.PLATFORM for r in right.roles), right.name
+            assert all(ROLES[r].reach is Reach.PLATFORM for r in right.roles), right.name
 
 
 def test_a_misspelt_role_is_refused_when_the_right_is_declared() -> None:

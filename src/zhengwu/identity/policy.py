@@ -75,8 +75,8 @@ class Right:
         unknown = sorted(set(self.roles) - set(ROLES))
         if unknown:
             raise ValueError(f"right {self.name}: unknown roles {unknown} (identity.roles.ROLES)")
-        if self.scope is Scope.PLATFORM and not any(ROLES[r].reach is Reach.PLATFORM for r in self.roles):
-            raise ValueError(f"platform right {self.name} names no role of platform reach")
+        if self.scope is Scope.PLATFORM and any(ROLES[r].reach is not Reach.PLATFORM for r in self.roles):
+            raise ValueError(f"platform right {self.name}: only roles of platform reach can hold it")
         known = _DECLARED.setdefault(self.name, self)
         if known != self:
             raise ValueError(f"right {self.name} declared twice, differently")
@@ -167,7 +167,7 @@ class StaffPrincipal:
         reached = self.departments(right)
         if reached is None:
             return True
-        return department_id is not None and department_id in reached and right.scope is Scope.DEPARTMENT
+        return right.scope is Scope.DEPARTMENT and department_id is not None and department_id in reached
 
     def ensure(self, right: Right, department_id: str | None = None, *, detail: str | None = None) -> None:
         """Go on if ``right`` covers ``department_id`` (None: the node's own objects); else refuse (403)."""
