@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from seals_kit import FakeClock, Node, SealKit, make_kit
+from seals_kit import Node, SealKit, make_kit
 from sqlalchemy.orm import Session
 
-from zhengwu.kernel.clock import set_clock
+from clockkit import FakeClock
 from zhengwu.kernel.config import Settings
 
 _HELPER = Path(__file__).resolve().parent.parent / "conformance_path.py"
@@ -38,17 +37,6 @@ def kit() -> SealKit:
 
 
 # --- the node registry (database tests) -----------------------------------------------------------
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    """Freeze the kernel clock for the test (restored afterwards)."""
-    fake = FakeClock()
-    set_clock(fake)
-    try:
-        yield fake
-    finally:
-        set_clock(None)
 
 
 @pytest.fixture

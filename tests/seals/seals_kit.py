@@ -105,20 +105,6 @@ def make_kit(name: str = "河北省测试局电子政务办公室") -> SealKit:
 # --- shared by the node-registry tests (their fixtures are in conftest.py) ---
 
 
-class FakeClock:
-    """A controllable kernel clock (whole seconds, like time-stamps and CRL dates)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
 @dataclass
 class Node:
     """A node with its PKI initialised and one department."""

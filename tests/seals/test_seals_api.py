@@ -9,9 +9,10 @@ import zipfile
 from typing import Any
 
 import pytest
-from seals_kit import FakeClock, Node
+from seals_kit import Node
 from sqlalchemy.orm import Session
 
+from clockkit import FakeClock
 from zhengwu.identity import service as identity
 from zhengwu.seals import service
 from zhengwu.seals.ofd.container import OFDPackage

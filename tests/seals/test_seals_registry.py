@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 from PIL import Image
-from seals_kit import FakeClock, Node
+from seals_kit import Node
 from sqlalchemy import select
 
+from clockkit import FakeClock
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.crypto import sm3
 from zhengwu.kernel.pki import CertProfile, RevocationReason, load_certificate, load_crl

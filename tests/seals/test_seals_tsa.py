@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from asn1crypto import core, tsp
-from seals_kit import FakeClock, Node
+from seals_kit import Node
 
+from clockkit import FakeClock
 from zhengwu.kernel.crypto import sm3
 from zhengwu.kernel.pki import (
     EKU_TIME_STAMPING,

@@ -1,15 +1,13 @@
-"""Fixtures of the staff-rights policy tests: the world of departments and people, a movable clock."""
+"""Fixtures of the staff-rights policy tests: cheap password hashing, the world of departments and people."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from policy_kit import FakeClock, World, make_world
+from policy_kit import World, make_world
 from sqlalchemy.orm import Session
 
-from zhengwu.kernel.clock import set_clock
 from zhengwu.kernel.config import IdentitySettings, Settings
 
 
@@ -29,14 +27,3 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 def world(app: object, session: Session) -> World:
     """Departments A (with a sub-department), B and the operator's office (the app configured identity)."""
     return make_world(session)
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    """The kernel clock, frozen and moved by the test."""
-    fake = FakeClock()
-    set_clock(fake)
-    try:
-        yield fake
-    finally:
-        set_clock(None)

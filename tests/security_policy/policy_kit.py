@@ -7,7 +7,6 @@ import importlib.util
 import itertools
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -167,21 +166,6 @@ def make_world(session: Session) -> World:
         b=add_department(session, "河北省公安厅", "130000"),
         office=add_department(session, "河北省政务服务管理办公室", "130000"),
     )
-
-
-class FakeClock:
-    """A kernel clock the test moves (``kernel.clock.set_clock``)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        """Move the clock forward."""
-        self.now += timedelta(**delta)
-        return self.now
 
 
 def init_pki(session: Session, settings: Any) -> None:

@@ -11,10 +11,11 @@ from typing import Any
 
 import pyotp
 import pytest
-from policy_kit import PASSWORD, FakeClock, World, as_, init_pki, make_seal
+from policy_kit import PASSWORD, World, as_, init_pki, make_seal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from clockkit import FakeClock
 from zhengwu.identity import mfa
 from zhengwu.identity.models import Account, AuthEvent, StaffBinding
 from zhengwu.identity.oidc import service as oidc_service
