@@ -92,6 +92,10 @@ def migrate(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url, revision)
     console.print(f"数据库已迁移到 {revision} / database migrated to {revision}")
+    if revision == "head":
+        kid = identity_commands.ensure_signing_key(settings)
+        if kid is not None:
+            console.print(f"已生成签名密钥 / signing key created: {kid}")
 
 
 @app.command()

@@ -44,6 +44,7 @@ def make_node(settings: Settings, factory: sessionmaker[Session]) -> Node:
     app.state.session_factory = factory
     runtime: ExchangeRuntime = app.state.exchange
     runtime.rebind(factory)
+    app.state.oidc.ensure_signing_key()  # the start-up's job; this client runs no lifespan
     client = TestClient(app, raise_server_exceptions=False, base_url=settings.public_url)
     return Node(settings, app, client, runtime)
 

@@ -125,6 +125,29 @@ def authorize(client: Any, made: MadeClient, *, cookie: str | None, **params: st
     return client.get("/oidc/authorize", params=query, follow_redirects=False)
 
 
+def code_for(client: Any, made: MadeClient, person: Citizen, **params: str) -> tuple[str, str]:
+    """An authorization code (PKCE S256) for ``person`` at ``made``; the code and its verifier."""
+    verifier, challenge = pkce()
+    response = authorize(
+        client, made, cookie=person.token, code_challenge=challenge, code_challenge_method="S256", **params
+    )
+    assert response.status_code == 302, response.text
+    query = query_of(response.headers["location"])
+    assert response.headers["location"].startswith(RP) and query["state"] == "st-1"
+    return query["code"], verifier
+
+
+def exchange_code(client: Any, made: MadeClient, code: str, verifier: str | None) -> Any:
+    """Redeem a code at the token endpoint, authenticated as the client was registered."""
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": RP}
+    if verifier is not None:
+        form["code_verifier"] = verifier
+    if made.secret is None:
+        form["client_id"] = made.client_id
+        return client.post("/oidc/token", data=form)
+    return client.post("/oidc/token", data=form, auth=(made.client_id, made.secret))
+
+
 # --- fixtures (imported by the test modules: a conftest.py here would shadow the root one) ---
 
 
@@ -136,6 +159,7 @@ def oidc_fixture(app: Any) -> Iterator[OidcRuntime]:
     # The token fast path group-commits issuance rows from a writer thread; on the shared test
     # connection everything must stay on the request's own transaction.
     runtime.settings.issuance_batch = False
+    runtime.ensure_signing_key()  # as the node's start-up does (tests may use the runtime without it)
     yield runtime
     runtime.close()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from oidc_helpers import MadeClient, make_client, oidc_fixture  # noqa: F401 - fixture
@@ -62,12 +64,52 @@ def test_issues_an_es256_jwt_access_token_that_verifies_against_the_jwks(
     assert event is not None and event.client_id == made.client_id and event.detail["count"] == 1
 
 
-def test_default_scope_is_everything_the_client_may_have(
+def test_default_scope_is_every_api_scope_of_the_client(
     client: Any, session: Session, oidc: OidcRuntime
 ) -> None:
     made = _machine(session, oidc)
     body = _token(client, made).json()
     assert set(body["scope"].split()) == {"exchange", "catalog.read"}
+
+
+def test_a_client_credentials_token_never_carries_person_scopes(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    # A department system that signs people in and also calls APIs: its person scopes are for the former.
+    both = make_client(
+        session,
+        oidc,
+        grant_types=["authorization_code", "client_credentials"],
+        scope="openid profile phone exchange catalog.read",
+    )
+    body = _token(client, both).json()
+    assert body["scope"] == "catalog.read exchange"
+    claims = jwt.decode(body["access_token"], KeySet.import_key_set(client.get("/oidc/jwks").json())).claims
+    assert claims["scope"] == "catalog.read exchange"
+    for person in ("openid", "profile", "phone", "exchange openid"):
+        refused = _token(client, both, scope=person)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope", person
+        assert "person scope" in refused.json()["error_description"]
+    # Without API scopes there is no default: the client is told to ask for one, not handed openid.
+    login_only = make_client(
+        session, oidc, grant_types=["authorization_code", "client_credentials"], scope="openid profile"
+    )
+    empty = _token(client, login_only)
+    assert empty.status_code == 400 and empty.json()["error"] == "invalid_scope"
+
+
+def test_a_client_credentials_only_client_cannot_be_registered_with_person_scopes(
+    session: Session, oidc: OidcRuntime
+) -> None:
+    from zhengwu.identity.oidc.errors import InvalidClientConfig
+
+    with pytest.raises(InvalidClientConfig) as caught:
+        _machine_with_scope(session, oidc, "exchange openid")
+    assert caught.value.detail_en is not None and "person scopes" in caught.value.detail_en
+
+
+def _machine_with_scope(session: Session, oidc: OidcRuntime, scope: str) -> MadeClient:
+    return make_client(session, oidc, grant_types=["client_credentials"], scope=scope)
 
 
 def test_bad_secret_unknown_client_and_wrong_grant_use_the_rfc_error_codes(
@@ -76,7 +118,7 @@ def test_bad_secret_unknown_client_and_wrong_grant_use_the_rfc_error_codes(
     made = _machine(session, oidc)
     wrong = _token(client, made, secret="not-the-secret")
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
-    assert wrong.json()["detail"] == "接入应用身份校验失败"
+    assert wrong.json()["detail"].startswith("接入应用身份校验失败")
     unknown = client.post("/oidc/token", data={"grant_type": "client_credentials"}, auth=("nobody", "x"))
     assert unknown.status_code == 401 and unknown.json()["error"] == "invalid_client"
     scope = _token(client, made, scope="exchange admin")
@@ -99,6 +141,86 @@ def test_bad_secret_unknown_client_and_wrong_grant_use_the_rfc_error_codes(
         "invalid_scope",
         "unsupported_grant_type",
     }
+
+
+def _post_auth(client: Any, client_id: str, secret: str, **form: str) -> Any:
+    return client.post(
+        "/oidc/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, **form},
+    )
+
+
+def test_client_secret_post_works_for_clients_registered_for_it(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    post = _machine(session, oidc, token_endpoint_auth_method="client_secret_post")
+    assert post.secret is not None
+    answer = _post_auth(client, post.client_id, post.secret)
+    assert answer.status_code == 200 and answer.json()["scope"] == "catalog.read exchange"
+    info = client.post(
+        "/oidc/introspect",
+        data={
+            "token": answer.json()["access_token"],
+            "client_id": post.client_id,
+            "client_secret": post.secret,
+        },
+    )
+    assert info.status_code == 200 and info.json()["active"] is True
+
+
+def test_every_client_authentication_failure_answers_alike_and_is_audited_with_its_cause(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    basic = _machine(session, oidc)
+    post = _machine(session, oidc, token_endpoint_auth_method="client_secret_post")
+    assert basic.secret is not None and post.secret is not None
+    bearer = {"Authorization": f"Bearer {basic.secret}"}
+    form = {"grant_type": "client_credentials"}
+    cases = {
+        # cause: (response, expected status, WWW-Authenticate challenge expected)
+        "unknown_client": (_token(client, MadeClient("zw-nobody", "x", None)), 401, True),
+        "wrong_secret": (_token(client, basic, secret="not-the-secret"), 401, True),
+        "method_not_registered": (_token(client, post), 401, True),
+        "unknown_client/post": (_post_auth(client, "zw-nobody", "x"), 400, False),
+        "wrong_secret/post": (_post_auth(client, post.client_id, "not-the-secret"), 400, False),
+        "method_not_registered/post": (_post_auth(client, basic.client_id, basic.secret), 400, False),
+        "secret_missing": (
+            client.post("/oidc/token", data={**form, "client_id": basic.client_id}),
+            400,
+            False,
+        ),
+        "no_credentials": (client.post("/oidc/token", data=form), 401, True),
+        "unsupported_scheme": (client.post("/oidc/token", data=form, headers=bearer), 401, True),
+    }
+    bodies = set()
+    for cause, (response, status, challenge) in cases.items():
+        assert response.status_code == status, (cause, response.text)
+        body = response.json()
+        assert body["error"] == "invalid_client" and body["error_description"].isascii(), cause
+        assert "client_secret_post" in body["error_description"] and "认证方式" in body["detail"]
+        bodies.add(json.dumps({k: v for k, v in body.items() if k != "trace_id"}, sort_keys=True))
+        # RFC 6749 §5.2: a 401 names the scheme the client used at the Authorization header, Basic.
+        header = response.headers.get("www-authenticate")
+        assert (header == f'Basic realm="{oidc.issuer}", charset="UTF-8"') if challenge else header is None
+    assert len(bodies) == 1  # nothing in the answer tells the causes apart
+    denied = session.scalars(
+        select(AuthEvent).where(AuthEvent.event_type == "oidc_token_denied").order_by(AuthEvent.seq)
+    ).all()
+    assert [e.detail["client_auth"] for e in denied[-len(cases) :]] == [c.split("/")[0] for c in cases]
+    assert {e.detail["auth_method"] for e in denied[-len(cases) :]} == {
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+        None,
+        "Bearer",
+    }
+    # Two methods in one request is a malformed request (RFC 6749 §2.3, §5.2 invalid_request).
+    both = client.post(
+        "/oidc/token",
+        data={**form, "client_id": basic.client_id, "client_secret": basic.secret},
+        auth=(basic.client_id, basic.secret),
+    )
+    assert both.status_code == 400 and both.json()["error"] == "invalid_request"
 
 
 def test_suspended_client_and_rotated_secret_stop_working(
@@ -205,7 +327,7 @@ def test_a_key_rotated_by_another_worker_is_picked_up_when_first_seen(
     made = _machine(session, oidc)
     cached = oidc.key_material()
     rotate_signing_key(session, oidc.node_keys, "hebei")  # as another worker process would
-    other = KeyRing(oidc.node_keys, "hebei").current(oidc.session_factory)
+    other = KeyRing(oidc.node_keys).current(oidc.session_factory)
     assert other.kid != cached.kid and oidc.key_material().kid == cached.kid
     token = access_token(
         other,

@@ -83,6 +83,51 @@ def test_bad_registrations_are_refused_with_reasons(client: Any, session: Sessio
     assert malformed.status_code == 422
 
 
+def test_the_token_endpoint_auth_method_is_chosen_at_registration_and_can_change(
+    client: Any, session: Session, oidc: OidcRuntime
+) -> None:
+    client.cookies.set("zw_session", make_admin(session))
+    created = client.post(
+        "/api/v1/identity/clients", json={**NEW_CLIENT, "token_endpoint_auth_method": "client_secret_post"}
+    )
+    assert created.status_code == 201 and created.json()["token_endpoint_auth_method"] == "client_secret_post"
+    client_id = created.json()["client_id"]
+    changed = client.patch(
+        f"/api/v1/identity/clients/{client_id}", json={"token_endpoint_auth_method": "client_secret_basic"}
+    )
+    assert (
+        changed.status_code == 200 and changed.json()["token_endpoint_auth_method"] == "client_secret_basic"
+    )
+    kept = client.patch(f"/api/v1/identity/clients/{client_id}", json={"name": None, "min_acr_level": 4})
+    assert kept.status_code == 200 and kept.json()["name"] == NEW_CLIENT["name"]
+    assert kept.json()["token_endpoint_auth_method"] == "client_secret_basic"
+    unsupported = client.patch(
+        f"/api/v1/identity/clients/{client_id}", json={"token_endpoint_auth_method": "private_key_jwt"}
+    )
+    assert unsupported.status_code == 422
+    public = client.post(
+        "/api/v1/identity/clients",
+        json={**NEW_CLIENT, "kind": "public", "backchannel_logout_uri": None},
+    )
+    assert public.status_code == 201 and public.json()["token_endpoint_auth_method"] == "none"
+    no_secret = client.patch(
+        f"/api/v1/identity/clients/{public.json()['client_id']}",
+        json={"token_endpoint_auth_method": "client_secret_post"},
+    )
+    assert no_secret.status_code == 400 and no_secret.json()["code"] == "identity.oidc.invalid_client_config"
+    mixed = client.post(
+        "/api/v1/identity/clients",
+        json={**NEW_CLIENT, "kind": "public", "token_endpoint_auth_method": "client_secret_basic"},
+    )
+    assert mixed.status_code == 400 and mixed.json()["code"] == "identity.oidc.invalid_client_config"
+    schema = client.get("/api/openapi.json").json()["components"]["schemas"]
+    assert schema["ClientCreate"]["properties"]["token_endpoint_auth_method"]["enum"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+
+
 def test_status_changes_and_logout_delivery_listing(client: Any, session: Session, oidc: OidcRuntime) -> None:
     client.cookies.set("zw_session", make_admin(session))
     client_id = client.post("/api/v1/identity/clients", json=NEW_CLIENT).json()["client_id"]
@@ -157,6 +202,19 @@ def test_cli_creates_a_client_and_prints_the_secret_once(tmp_path: Path) -> None
     )  # fmt: skip
     assert bad.returncode == 1 and "回调地址" in bad.stderr
 
+    def create_machine(*options: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "zhengwu", "identity", "clients", "create", "--name", "省税务局系统",
+             "--grant", "client_credentials", "--scope", "exchange", *options, "--json"],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+
+    post = create_machine("--auth-method", "client_secret_post")
+    assert post.returncode == 0, post.stderr
+    assert json.loads(post.stdout)["token_endpoint_auth_method"] == "client_secret_post"
+    unknown = create_machine("--auth-method", "private_key_jwt")  # not implemented: not offered
+    assert unknown.returncode == 2 and "client_secret_post" in unknown.stderr
+
 
 def test_cli_rotates_lists_and_revokes_signing_keys(tmp_path: Path) -> None:
     env = {
@@ -165,21 +223,27 @@ def test_cli_rotates_lists_and_revokes_signing_keys(tmp_path: Path) -> None:
         "ZHENGWU_DATA_DIR": str(tmp_path),
     }
     run = [sys.executable, "-m", "zhengwu"]
-    subprocess.run([*run, "migrate"], env=env, check=True, capture_output=True)
 
     def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*run, "identity", "keys", *args], env=env, capture_output=True, text=True, check=check
         )
 
+    def listed() -> set[tuple[str, str]]:
+        return {(k["kid"], k["status"]) for k in map(json.loads, cli("list", "--json").stdout.splitlines())}
+
+    # A migrated node has its first signing key before anything asks for one, and only one.
+    for _ in range(2):
+        subprocess.run([*run, "migrate"], env=env, check=True, capture_output=True)
+    ((initial, status),) = listed()
+    assert status == "active"
     first = json.loads(cli("rotate", "--json").stdout)["kid"]
     second = json.loads(cli("rotate", "--json").stdout)["kid"]
-    listed = [json.loads(line) for line in cli("list", "--json").stdout.splitlines()]
-    assert {(k["kid"], k["status"]) for k in listed} == {(first, "retired"), (second, "active")}
+    assert listed() == {(initial, "retired"), (first, "retired"), (second, "active")}
     assert cli("revoke", second, check=False).returncode == 1  # the active key cannot be withdrawn
     assert cli("revoke", first).returncode == 0
     statuses = {
         json.loads(line)["kid"]: json.loads(line)["status"]
         for line in cli("list", "--json").stdout.splitlines()
     }
-    assert statuses == {first: "revoked", second: "active"}
+    assert statuses == {initial: "retired", first: "revoked", second: "active"}

@@ -9,9 +9,10 @@ from joserfc.jwk import KeySet
 from oidc_helpers import (
     RP,
     Citizen,
-    MadeClient,
     authorize,
     citizen_fixture,  # noqa: F401 - fixture
+    code_for,
+    exchange_code,
     make_citizen,
     make_client,
     oidc_fixture,  # noqa: F401 - fixture
@@ -25,27 +26,6 @@ from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import AuthEvent
 from zhengwu.identity.oidc.models import OidcAuthorizationCode, OidcGrant, OidcIssuance, OidcRpSession
 from zhengwu.identity.oidc.runtime import OidcRuntime
-
-
-def _code(client: Any, made: MadeClient, person: Citizen, **params: str) -> tuple[str, str]:
-    verifier, challenge = pkce()
-    response = authorize(
-        client, made, cookie=person.token, code_challenge=challenge, code_challenge_method="S256", **params
-    )
-    assert response.status_code == 302, response.text
-    query = query_of(response.headers["location"])
-    assert response.headers["location"].startswith(RP) and query["state"] == "st-1"
-    return query["code"], verifier
-
-
-def _exchange(client: Any, made: MadeClient, code: str, verifier: str | None) -> Any:
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": RP}
-    if verifier is not None:
-        form["code_verifier"] = verifier
-    if made.secret is None:
-        form["client_id"] = made.client_id
-        return client.post("/oidc/token", data=form)
-    return client.post("/oidc/token", data=form, auth=(made.client_id, made.secret))
 
 
 def _claims(client: Any, token: str) -> dict[str, Any]:
@@ -75,8 +55,8 @@ def test_code_flow_with_pkce_issues_id_token_access_and_refresh_tokens(
     client: Any, session: Session, oidc: OidcRuntime, citizen: Citizen
 ) -> None:
     made = make_client(session, oidc, scope="openid profile", consent_required=False)
-    code, verifier = _code(client, made, citizen, nonce="n-123", scope="openid profile")
-    response = _exchange(client, made, code, verifier)
+    code, verifier = code_for(client, made, citizen, nonce="n-123", scope="openid profile")
+    response = exchange_code(client, made, code, verifier)
     assert response.status_code == 200, response.text
     tokens = response.json()
     assert {"access_token", "id_token", "refresh_token", "expires_in"} <= set(tokens)
@@ -144,8 +124,8 @@ def test_citizen_id_only_for_entitled_clients_and_every_read_is_audited(
     entitled = make_client(
         session, oidc, scope="openid profile citizen_id", may_receive_citizen_id=True, consent_required=False
     )
-    code, verifier = _code(client, entitled, citizen, scope="openid citizen_id")
-    access = _exchange(client, entitled, code, verifier).json()["access_token"]
+    code, verifier = code_for(client, entitled, citizen, scope="openid citizen_id")
+    access = exchange_code(client, entitled, code, verifier).json()["access_token"]
     info = client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {access}"}).json()
     assert info["citizen_id"] == citizen.id_number and info["cert_type"] == "111"
     reads = session.scalars(
@@ -205,24 +185,33 @@ def test_public_clients_must_use_pkce_and_a_mismatch_fails(
     assert public.secret is None
     response = authorize(client, public, cookie=citizen.token)
     assert query_of(response.headers["location"])["error"] == "invalid_request"
-    code, verifier = _code(client, public, citizen)
-    wrong = _exchange(client, public, code, verifier[:-2] + "xx")
+    code, verifier = code_for(client, public, citizen)
+    wrong = exchange_code(client, public, code, verifier[:-2] + "xx")
     assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
     # The code was consumed by the failed attempt: it cannot be retried.
-    assert _exchange(client, public, code, verifier).json()["error"] == "invalid_grant"
-    code2, _ = _code(client, public, citizen)
-    assert _exchange(client, public, code2, None).json()["error"] == "invalid_request"
-    code3, verifier3 = _code(client, public, citizen)
-    assert _exchange(client, public, code3, verifier3).status_code == 200
+    assert exchange_code(client, public, code, verifier).json()["error"] == "invalid_grant"
+    code2, _ = code_for(client, public, citizen)
+    assert exchange_code(client, public, code2, None).json()["error"] == "invalid_request"
+    code3, verifier3 = code_for(client, public, citizen)
+    tokens = exchange_code(client, public, code3, verifier3)
+    assert tokens.status_code == 200
+    # Discovery offers "none" at the revocation endpoint (RFC 7009 §2.1): a public client revokes its own.
+    revoked = client.post(
+        "/oidc/revoke", data={"token": tokens.json()["refresh_token"], "client_id": public.client_id}
+    )
+    assert revoked.status_code == 200, revoked.text
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"]}
+    again = client.post("/oidc/token", data={**refresh, "client_id": public.client_id})
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
 
 def test_replayed_code_revokes_the_tokens_issued_from_it(
     client: Any, session: Session, oidc: OidcRuntime, citizen: Citizen
 ) -> None:
     made = make_client(session, oidc, consent_required=False)
-    code, verifier = _code(client, made, citizen)
-    tokens = _exchange(client, made, code, verifier).json()
-    replay = _exchange(client, made, code, verifier)
+    code, verifier = code_for(client, made, citizen)
+    tokens = exchange_code(client, made, code, verifier).json()
+    replay = exchange_code(client, made, code, verifier)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     info = client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 401 and info.json()["error"] == "invalid_token"
@@ -239,7 +228,7 @@ def test_expired_code_and_wrong_client_are_invalid_grant(
 ) -> None:
     made = make_client(session, oidc, consent_required=False)
     other = make_client(session, oidc, consent_required=False)
-    code, verifier = _code(client, made, citizen)
+    code, verifier = code_for(client, made, citizen)
     stolen = client.post(
         "/oidc/token",
         data={
@@ -251,7 +240,7 @@ def test_expired_code_and_wrong_client_are_invalid_grant(
         auth=(other.client_id, other.secret),
     )
     assert stolen.json()["error"] == "invalid_grant"
-    code2, verifier2 = _code(client, made, citizen)
+    code2, verifier2 = code_for(client, made, citizen)
     row = session.scalar(
         select(OidcAuthorizationCode).where(OidcAuthorizationCode.code_digest == oidc.node_keys.digest(code2))
     )
@@ -259,15 +248,15 @@ def test_expired_code_and_wrong_client_are_invalid_grant(
 
     row.expires_at = row.expires_at - timedelta(hours=1)
     session.flush()
-    assert _exchange(client, made, code2, verifier2).json()["error"] == "invalid_grant"
+    assert exchange_code(client, made, code2, verifier2).json()["error"] == "invalid_grant"
 
 
 def test_refresh_tokens_rotate_and_reuse_revokes_the_family(
     client: Any, session: Session, oidc: OidcRuntime, citizen: Citizen
 ) -> None:
     made = make_client(session, oidc, scope="openid profile", consent_required=False)
-    code, verifier = _code(client, made, citizen, nonce="n-refresh", scope="openid profile")
-    first = _exchange(client, made, code, verifier).json()
+    code, verifier = code_for(client, made, citizen, nonce="n-refresh", scope="openid profile")
+    first = exchange_code(client, made, code, verifier).json()
 
     def refresh(token: str) -> Any:
         return client.post(
@@ -324,8 +313,8 @@ def test_client_minimum_level_and_step_up(client: Any, session: Session, oidc: O
     step = authorize(client, strict, cookie=verified.token)
     assert step.headers["location"].startswith("/identity/step-up?")
     strong = make_citizen(session, level=RealNameLevel.REAL_PERSON, amr=["pwd", "otp", "mfa"])
-    code, verifier = _code(client, strict, strong)
-    id_claims = _claims(client, _exchange(client, strict, code, verifier).json()["id_token"])
+    code, verifier = code_for(client, strict, strong)
+    id_claims = _claims(client, exchange_code(client, strict, code, verifier).json()["id_token"])
     assert id_claims["acr"] == "urn:zhengwu:loa:4"
     # acr_values from the request are honoured as well (step-up when the account can reach it).
     normal = make_client(session, oidc, consent_required=False)
@@ -370,7 +359,7 @@ def test_consent_is_asked_recorded_versioned_and_withdrawal_is_refused_next_time
     )
     assert approved.status_code == 302, approved.text
     code = query_of(approved.headers["location"])["code"]
-    access = _exchange(client, made, code, verifier).json()["access_token"]
+    access = exchange_code(client, made, code, verifier).json()["access_token"]
     assert client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {access}"}).status_code == 200
     # The next login does not ask again; a wider scope asks again and makes version 2.
     again = authorize(
@@ -422,8 +411,8 @@ def test_an_agent_acting_for_an_enterprise_gets_the_enterprise_claims(
     core.set_acting_for(session, session.get(UserSession, citizen.session_id), entity.id)
     session.flush()
     made = make_client(session, oidc, scope="openid profile enterprise", consent_required=False)
-    code_value, verifier = _code(client, made, citizen, scope="openid profile enterprise")
-    access = _exchange(client, made, code_value, verifier).json()["access_token"]
+    code_value, verifier = code_for(client, made, citizen, scope="openid profile enterprise")
+    access = exchange_code(client, made, code_value, verifier).json()["access_token"]
     info = client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {access}"}).json()
     assert info["name"] == "测试公民" and info["account_type"] == "natural"
     assert info["acting_for"]["name"] == "石家庄测试科技有限公司"

@@ -7,21 +7,18 @@ levels) and logout propagated both ways. Nodes are real ``python -m zhengwu serv
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
 
 import httpx
 import pytest
+from oidc_browser import PASSWORD, api_login, approve_consent, follow, page_login
 from oidc_reference_rp import RpServer, RpState, free_port, make_rp
 
 from nodekit import Node, database_urls, eventually, register_department_system, register_person, start_node
 
 pytestmark = pytest.mark.e2e
-
-PASSWORD = "Zhengwu-Test-2026!"
 
 
 @dataclass
@@ -76,57 +73,18 @@ def browser() -> Iterator[httpx.Client]:
         yield client
 
 
-def _follow(
-    browser: httpx.Client, response: httpx.Response, stop: Callable[[httpx.Response], bool] | None = None
-) -> httpx.Response:
-    """Follow redirects like a browser until ``stop`` says so (or a non-redirect)."""
-    for _ in range(20):
-        if stop is not None and stop(response):
-            return response
-        if response.status_code not in (301, 302, 303, 307):
-            return response
-        response = browser.get(urljoin(str(response.url), response.headers["location"]))
-    raise AssertionError("redirect loop")
-
-
 def _register(node: Node, n: int, name: str = "测试公民") -> tuple[str, dict[str, Any]]:
     return register_person(node, n, name, PASSWORD)
 
 
 def _api_login(browser: httpx.Client, node: Node, identifier: str) -> None:
-    response = browser.post(
-        f"{node.url}/api/v1/identity/login", json={"identifier": identifier, "password": PASSWORD}
-    )
-    assert response.status_code == 200, response.text
-
-
-def _page_login(browser: httpx.Client, page: httpx.Response, identifier: str) -> httpx.Response:
-    """Fill the node's HTML login form like a person would."""
-    html = page.text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
-    next_url = re.search(r'name="next" value="([^"]*)"', html).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
-    base = f"{page.url.scheme}://{page.url.netloc.decode()}"
-    return browser.post(
-        f"{base}/identity/login",
-        data={"csrf_token": csrf, "identifier": identifier, "password": PASSWORD, "next": next_url},
-    )
-
-
-def _approve_consent(browser: httpx.Client, page: httpx.Response) -> httpx.Response:
-    assert "授权确认" in page.text, page.text[:500]
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    params = re.search(r'name="request_params" value="([^"]+)"', page.text).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
-    base = f"{page.url.scheme}://{page.url.netloc.decode()}"
-    return browser.post(
-        f"{base}/oidc/authorize/decision",
-        data={"csrf_token": csrf, "decision": "approve", "request_params": params},
-    )
+    api_login(browser, node.url, identifier)
 
 
 def _rp_login(browser: httpx.Client, world: World) -> httpx.Response:
-    response = _follow(browser, browser.get(f"{world.rp_url}/login"))
+    response = follow(browser, browser.get(f"{world.rp_url}/login"))
     if response.status_code == 200 and "授权确认" in response.text:
-        response = _follow(browser, _approve_consent(browser, response))
+        response = follow(browser, approve_consent(browser, response))
     return response
 
 
@@ -164,9 +122,9 @@ def test_trust_transfer_from_the_national_node_and_logout_both_ways(
     login_page = httpx.get(f"{world.province.url}/identity/login")
     assert "使用国家政务服务平台账号登录" in login_page.text
     start = browser.get(f"{world.province.url}{options[0]['url']}&next=/identity/account")
-    page = _follow(browser, start)
+    page = follow(browser, start)
     assert page.status_code == 200 and page.url.host == "localhost" and "/identity/login" in page.url.path
-    arrived = _follow(browser, _page_login(browser, page, number))
+    arrived = follow(browser, page_login(browser, page, number))
     assert arrived.url.host == "127.0.0.1" and arrived.url.path == "/identity/account", arrived.text[:300]
     me = browser.get(f"{world.province.url}/api/v1/identity/me").json()
     assert me["account"]["display_name"] == "李四" and me["session"]["auth_level"] == 2
@@ -180,8 +138,8 @@ def test_trust_transfer_from_the_national_node_and_logout_both_ways(
     assert _eventually(lambda: browser.get(f"{world.rp_url}/me").status_code == 401)
 
     # The other way: log in again through the national node, then log out on the province.
-    page = _follow(browser, browser.get(f"{world.province.url}{options[0]['url']}&next=/identity/account"))
-    arrived = _follow(browser, _page_login(browser, page, number))
+    page = follow(browser, browser.get(f"{world.province.url}{options[0]['url']}&next=/identity/account"))
+    arrived = follow(browser, page_login(browser, page, number))
     assert browser.get(f"{world.national.url}/api/v1/identity/me").status_code == 200
     assert browser.get(f"{world.province.url}/api/v1/identity/me").status_code == 200
     me2 = browser.get(f"{world.province.url}/api/v1/identity/me").json()
@@ -196,8 +154,8 @@ def test_existing_province_account_is_linked_by_blind_index_with_the_lower_level
     number, province_account = _register(world.province, 7003, "王五")
     _register(world.national, 7003, "王五")
     options = httpx.get(f"{world.province.url}/api/v1/identity/login-options").json()
-    page = _follow(browser, browser.get(f"{world.province.url}{options[0]['url']}&next=/identity/account"))
-    _follow(browser, _page_login(browser, page, number))
+    page = follow(browser, browser.get(f"{world.province.url}{options[0]['url']}&next=/identity/account"))
+    follow(browser, page_login(browser, page, number))
     me = browser.get(f"{world.province.url}/api/v1/identity/me").json()
     assert me["account"]["id"] == province_account["id"]
     assert me["session"]["auth_level"] == min(province_account["real_name_level"], 2)
@@ -228,8 +186,8 @@ def test_the_national_node_can_trust_province_logins_when_configured(
     number, _ = _register(world.province, 7004, "赵六")
     options = httpx.get(f"{world.national.url}/api/v1/identity/login-options").json()
     assert [o["label"] for o in options] == ["使用河北省政务服务平台账号登录"]
-    page = _follow(browser, browser.get(f"{world.national.url}{options[0]['url']}&next=/identity/account"))
+    page = follow(browser, browser.get(f"{world.national.url}{options[0]['url']}&next=/identity/account"))
     assert page.url.host == "127.0.0.1"
-    arrived = _follow(browser, _page_login(browser, page, number))
+    arrived = follow(browser, page_login(browser, page, number))
     assert arrived.url.host == "localhost", arrived.text[:300]
     assert browser.get(f"{world.national.url}/api/v1/identity/me").json()["account"]["display_name"] == "赵六"

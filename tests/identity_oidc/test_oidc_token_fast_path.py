@@ -58,8 +58,9 @@ def machine(session: Session, oidc: OidcRuntime) -> tuple[OidcRuntime, str, str]
         session,
         oidc,
         name="省人社厅业务系统",
-        grant_types=["client_credentials"],
-        scope="exchange catalog.read",
+        # It signs people in too: its person scopes must never reach a client-credentials token.
+        grant_types=["authorization_code", "client_credentials"],
+        scope="openid profile exchange catalog.read",
     )
     assert oidc.clients.get(session, made.client_id) is not None
     oidc.key_material()
@@ -88,6 +89,9 @@ def test_a_clean_request_is_answered_with_the_grant_s_body(machine: tuple[OidcRu
         b"scope=catalog.read+exchange&grant_type=client_credentials",
     )
     assert encoded is not None and orjson.loads(encoded.body)["scope"] == "catalog.read exchange"
+    # Without scope: the client's API scopes, never its person scopes (openid, profile).
+    default = fastlane.prepare(runtime, _basic(client_id, secret), b"grant_type=client_credentials")
+    assert default is not None and orjson.loads(default.body)["scope"] == "catalog.read exchange"
 
 
 DECLINED = {
@@ -106,6 +110,7 @@ DECLINED = {
     ),
     "repeated scope": lambda c, s: (_basic(c, s), b"grant_type=client_credentials&scope=a&scope=b"),
     "scope not allowed": lambda c, s: (_basic(c, s), b"grant_type=client_credentials&scope=exchange+admin"),
+    "person scope": lambda c, s: (_basic(c, s), b"grant_type=client_credentials&scope=openid"),
     "client_id in form too": lambda c, s: (
         _basic(c, s),
         f"grant_type=client_credentials&client_id={c}".encode(),
@@ -211,7 +216,13 @@ def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
         row, secret = oidc_service.create_client(
             db,
             runtime.node_keys,
-            ClientCreate(name="省公安厅人口库", grant_types=["client_credentials"], scope="exchange verify"),
+            # Person scopes too: a client-credentials token must leave them out on both paths.
+            ClientCreate(
+                name="省公安厅人口库",
+                grant_types=["authorization_code", "client_credentials"],
+                redirect_uris=["http://127.0.0.1:9/cb"],
+                scope="openid profile phone exchange verify",
+            ),
             actor=None,
             allow_http=True,
         )
@@ -282,6 +293,8 @@ def test_errors_still_come_from_the_grant(live: Live) -> None:
     )
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
     assert live.token(scope="exchange admin").json()["error"] == "invalid_scope"
+    assert live.token(scope="openid").json()["error"] == "invalid_scope"
+    assert live.token().json()["scope"] == "exchange verify"
 
 
 def test_the_node_writes_directly_through_a_connection_of_its_own(live: Live) -> None:

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -31,6 +32,14 @@ app.add_typer(federation_app, name="federation")
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+class AuthMethodChoice(StrEnum):
+    """Token endpoint authentication methods the provider implements (schemas.AuthMethod)."""
+
+    client_secret_basic = "client_secret_basic"  # noqa: S105 - a method name, not a secret
+    client_secret_post = "client_secret_post"  # noqa: S105 - a method name, not a secret
+    none = "none"
 
 
 def _settings() -> Settings:
@@ -83,6 +92,15 @@ def clients_create(
     backchannel_logout_uri: Annotated[str | None, typer.Option("--backchannel-logout-uri")] = None,
     post_logout_redirect_uri: Annotated[list[str] | None, typer.Option("--post-logout-redirect-uri")] = None,
     kind: Annotated[str, typer.Option(help="department, node or public.")] = "department",
+    auth_method: Annotated[
+        AuthMethodChoice | None,
+        typer.Option(
+            "--auth-method",
+            help="How the client authenticates at the token endpoint: client_secret_basic (HTTP Basic, "
+            "the default), client_secret_post (secret in the form body), none (public clients, the "
+            "default with --kind public).",
+        ),
+    ] = None,
     audience: Annotated[str | None, typer.Option(help="Resource the access tokens are for (aud).")] = None,
     min_acr: Annotated[int, typer.Option("--min-acr", help="Minimum real-name level 2..5.")] = 2,
     max_age: Annotated[
@@ -112,7 +130,7 @@ def clients_create(
             name=name,
             grant_types=grants,
             kind=kind,
-            token_endpoint_auth_method="none" if kind == "public" else "client_secret_basic",
+            **({"token_endpoint_auth_method": auth_method.value} if auth_method is not None else {}),
             redirect_uris=redirect_uri or [],
             post_logout_redirect_uris=post_logout_redirect_uri or [],
             scope=scope,
@@ -135,6 +153,7 @@ def clients_create(
         _print(created.model_dump(mode="json"))
         return
     console.print(f"client_id: {created.client_id}")
+    console.print(f"token_endpoint_auth_method: {created.token_endpoint_auth_method}")
     if secret:
         console.print(f"client_secret: {secret}")
         console.print("[yellow]密钥只显示这一次，请妥善保存 / the secret is shown only once[/yellow]")
@@ -202,6 +221,16 @@ def clients_rotate_secret(
         _print({"client_id": client_id, "client_secret": secret})
     else:
         console.print(f"client_secret: {secret}")
+
+
+def ensure_signing_key(settings: Settings) -> str | None:
+    """Give a freshly migrated node its first ES256 signing key (``zhengwu migrate`` calls this), so
+    that the first sign-in does not wait for the server's start-up to make one; the new kid or None."""
+    from zhengwu.identity.oidc.keys import ensure_signing_key as ensure
+
+    with _unit(settings) as session:
+        row = ensure(session, _keys(settings), settings.node_id)
+        return row.kid if row is not None else None
 
 
 @keys_app.command("list")

@@ -23,6 +23,11 @@ from zhengwu.identity.oidc.secrets import NodeKeys
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 # "none" is the RFC 7591 method name of public clients (not a secret).
 NO_AUTH = "none"
+# Scopes about a person (OIDC Core §5.4 and ours): they mean nothing in a client-credentials token, which
+# has no person, so such a token never carries them; every other scope is an API (machine) scope.
+PERSON_SCOPES = frozenset(
+    {"openid", "profile", "phone", "email", "address", "citizen_id", "enterprise", "offline_access"}
+)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -100,6 +105,24 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]  # Authlib is untyped
             return None
         return " ".join(dict.fromkeys(requested))
 
+    @property
+    def machine_scopes(self) -> frozenset[str]:
+        """The client's API scopes: what a client-credentials token may carry."""
+        return self.scopes - PERSON_SCOPES
+
+    def client_credentials_scope(self, requested: str | None) -> str | None:
+        """The scope of a client-credentials token, or ``None`` to refuse it (``invalid_scope``).
+
+        Without ``scope`` (RFC 6749 §3.3: a pre-defined default) the client gets its machine scopes;
+        a request naming a person scope or one it was not registered for is refused. The Authlib grant
+        and the fast lane both decide with this."""
+        wanted = scope_to_list(requested) or []
+        if not wanted:
+            return " ".join(sorted(self.machine_scopes)) or None
+        if not set(wanted) <= self.machine_scopes:
+            return None
+        return " ".join(dict.fromkeys(wanted))
+
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         """Exact string match against a registered URI (no prefix or wildcard matching)."""
         return redirect_uri in self.redirect_uris
@@ -111,9 +134,12 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]  # Authlib is untyped
         return self.node_keys.check_digest(client_secret, self.secret_digest)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        """The token endpoint takes the registered method; other endpoints any secret method."""
+        """The token endpoint takes the registered method; revocation and introspection any method of
+        the client's kind (either secret method for a confidential client, ``none`` for a public one)."""
         if endpoint == "token":
             return method == self.token_endpoint_auth_method
+        if self.is_public:
+            return method == NO_AUTH
         return method in SECRET_METHODS and self.secret_digest is not None
 
     def check_response_type(self, response_type: str) -> bool:

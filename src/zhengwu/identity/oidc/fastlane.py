@@ -106,13 +106,9 @@ def prepare(runtime: OidcRuntime, authorization: bytes | None, body: bytes) -> F
     material = runtime.fresh_key_material()
     if material is None:
         return None
-    requested = form[1].split() if form[1] else []
-    if requested:
-        if not client.scopes.issuperset(requested):
-            return None
-        scope = " ".join(requested)
-    else:
-        scope = " ".join(sorted(client.scopes))
+    scope = client.client_credentials_scope(form[1])
+    if scope is None:
+        return None
     answer, record = machine_token(runtime, client, scope, material)
     return FastIssue(orjson.dumps(answer), record)
 

@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from zhengwu.identity import deps
 from zhengwu.identity.oidc import federation
-from zhengwu.identity.oidc.protocol import error_page, json_response
+from zhengwu.identity.oidc import openapi as doc
+from zhengwu.identity.oidc.protocol import error_page, oauth_error
 from zhengwu.identity.oidc.routes import _form, _params, runtime_of
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.session import DbSession
@@ -96,19 +97,22 @@ def _backchannel(request: Request, db: Session, logout_token: str) -> Response:
             runtime.audit(
                 db, "federated_logout_in", success=False, detail={"error": exc.detail_en or exc.instance_code}
             )
-            return json_response(
-                400, {"error": "invalid_request", "error_description": exc.detail_en or "rejected"}
-            )
+            reason = exc.detail_en if exc.detail_en and exc.detail_en.isascii() else "Logout token rejected."
+            return oauth_error(400, "invalid_request", reason)
     return Response(status_code=200, headers={"Cache-Control": "no-store"})
 
 
 @router.post(
-    "/oidc/federation/backchannel-logout", summary="接收对端平台的后端注销通知", response_class=Response
+    "/oidc/federation/backchannel-logout",
+    summary="接收对端平台的后端注销通知",
+    response_class=Response,
+    responses=doc.BACKCHANNEL_RESPONSES,
+    openapi_extra=doc.form_body(doc.BackchannelLogoutForm),
 )
 async def federation_backchannel_logout(request: Request, session: DbSession) -> Response:
     """OIDC Back-Channel Logout 1.0 §2.5 receiver (logout_token in a form body)."""
     form = await _form(request)
     token = form.get("logout_token", [None])[0] if form else None
     if not token:
-        return json_response(400, {"error": "invalid_request", "error_description": "Missing logout_token."})
+        return oauth_error(400, "invalid_request", "Missing logout_token.")
     return await run_in_threadpool(_backchannel, request, session, token)

@@ -1,7 +1,10 @@
 """ES256 signing keys of this node: generation, encryption at rest, rotation and the published JWKS.
 
-The key ring keeps the decrypted active key in memory (imported once, so that signing costs one ECDSA
-operation) and re-reads the table periodically so that a rotation on one worker reaches the others.
+The first key is made before any request needs it — by ``zhengwu migrate`` and again when a node starts
+(:func:`ensure_signing_key`) — never by a request: a code exchange holds the database's write lock, and a
+key written from a second session meanwhile would wait for that very lock. The key ring keeps the
+decrypted active key in memory (imported once, so that signing costs one ECDSA operation) and re-reads the
+table periodically so that a rotation on one worker reaches the others; it only ever reads.
 """
 
 from __future__ import annotations
@@ -16,8 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey, KeySet
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.oidc.models import OidcSigningKey
@@ -47,6 +49,42 @@ def generate_signing_key(session: Session, node_keys: NodeKeys, node_id: str) ->
     session.add(row)
     session.flush()
     return row
+
+
+class SigningKeyMissing(RuntimeError):
+    """The node has no active signing key (the start-up or ``zhengwu migrate`` did not make one)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no active OIDC signing key: run `zhengwu migrate` or restart the node "
+            "(无可用的签名密钥：请执行 zhengwu migrate 或重启节点)"
+        )
+
+
+def _lock_key_table(session: Session) -> None:
+    # Two workers starting at once must not both make a "first" key: take the table's write lock before
+    # looking. PostgreSQL: a self-conflicting table lock (readers go on). SQLite: a no-op UPDATE as the
+    # transaction's first statement takes the database write lock (waited for with busy_timeout).
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE identity_oidc_signing_key IN SHARE ROW EXCLUSIVE MODE"))
+    else:
+        session.execute(
+            update(OidcSigningKey)
+            .where(OidcSigningKey.id.is_(None))
+            .values(status=OidcSigningKey.status)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def ensure_signing_key(session: Session, node_keys: NodeKeys, node_id: str) -> OidcSigningKey | None:
+    """Make the node's first active key if it has none; the new row, or ``None`` when one exists.
+
+    Run it at the start of its own transaction (it locks the key table until that transaction ends)."""
+    _lock_key_table(session)
+    active = session.scalar(select(OidcSigningKey.id).where(OidcSigningKey.status == "active").limit(1))
+    if active is not None:
+        return None
+    return generate_signing_key(session, node_keys, node_id)
 
 
 def rotate_signing_key(session: Session, node_keys: NodeKeys, node_id: str) -> OidcSigningKey:
@@ -84,44 +122,35 @@ class KeyMaterial:
 
 
 class KeyRing:
-    """Cached signing and verification keys; loads (and on first use creates) keys from the database."""
+    """Cached signing and verification keys, loaded from the database."""
 
-    def __init__(self, node_keys: NodeKeys, node_id: str, refresh_seconds: float = 60.0) -> None:
+    def __init__(self, node_keys: NodeKeys, refresh_seconds: float = 60.0) -> None:
         self._node_keys = node_keys
-        self._node_id = node_id
         self._refresh = refresh_seconds
         self._lock = threading.Lock()
         self._material: KeyMaterial | None = None
         self._loaded_at = 0.0
 
-    def current(self, session_factory: Callable[[], Session]) -> KeyMaterial:
-        """The cached material, reloaded when older than the refresh interval."""
+    def current(self, session_factory: Callable[[], Session], session: Session | None = None) -> KeyMaterial:
+        """The cached material, reloaded when older than the refresh interval.
+
+        A reload reads with ``session`` when the caller has one open (a request: no second connection),
+        else in a short session of its own. It never writes: see :class:`SigningKeyMissing`."""
         material = self._material
         if material is not None and time.monotonic() - self._loaded_at < self._refresh:
             return material
         with self._lock:
             if self._material is not None and time.monotonic() - self._loaded_at < self._refresh:
                 return self._material
-            for attempt in range(3):
-                session = session_factory()
-                try:
-                    self._material = self._load(session)
-                    session.commit()
-                    break
-                except OperationalError:
-                    # Two workers creating the first key at once: SQLite refuses the later writer
-                    # (its read snapshot is stale); on retry it finds the other worker's key.
-                    session.rollback()
-                    if attempt == 2:
-                        raise
-                except BaseException:
-                    session.rollback()
-                    raise
-                finally:
-                    session.close()
+            if session is not None:
+                loaded = self._load(session)
+            else:
+                with session_factory() as own:
+                    loaded = self._load(own)
+                    own.rollback()
+            self._material = loaded
             self._loaded_at = time.monotonic()
-            assert self._material is not None
-            return self._material
+            return loaded
 
     def fresh(self) -> KeyMaterial | None:
         """The material if loaded and not due for a reload (never touches the database)."""
@@ -138,8 +167,7 @@ class KeyRing:
         rows = [r for r in list_signing_keys(session) if r.status in ("active", "retired")]
         active = [r for r in rows if r.status == "active"]
         if not active:
-            active = [generate_signing_key(session, self._node_keys, self._node_id)]
-            rows.insert(0, active[0])
+            raise SigningKeyMissing()
         signer_row = active[0]  # newest active key signs
         der = self._node_keys.open(signer_row.private_key_enc, _aad(signer_row.kid))
         private = serialization.load_der_private_key(der, password=None)

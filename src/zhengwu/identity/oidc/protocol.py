@@ -23,7 +23,10 @@ TEMPLATES = Environment(
 
 ERROR_ZH = {
     "invalid_request": "请求参数不完整或有误",
-    "invalid_client": "接入应用身份校验失败",
+    "invalid_client": (
+        "接入应用身份校验失败：应用不存在或已停用、密钥错误，或未使用该应用登记的认证方式"
+        "（client_secret_basic、client_secret_post 或 none）"
+    ),
     "invalid_grant": "授权码或刷新令牌无效、已过期或已被使用",
     "unauthorized_client": "该应用无权使用此授权方式",
     "unsupported_grant_type": "不支持的授权方式",

@@ -32,6 +32,7 @@ from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.identity.oidc import claims as claims_service
 from zhengwu.identity.oidc import fastlane
+from zhengwu.identity.oidc import openapi as doc
 from zhengwu.identity.oidc.clients import RegisteredClient
 from zhengwu.identity.oidc.issuance import write_issuance
 from zhengwu.identity.oidc.models import OidcGrant, OidcRpSession
@@ -158,7 +159,12 @@ def discovery_document(runtime: OidcRuntime) -> dict[str, Any]:
     }
 
 
-@router.get("/.well-known/openid-configuration", summary="OpenID 提供方元数据")
+@router.get(
+    "/.well-known/openid-configuration",
+    summary="OpenID 提供方元数据",
+    response_class=Response,
+    responses=doc.DISCOVERY_RESPONSES,
+)
 def openid_configuration(request: Request) -> Response:
     """OIDC Discovery document."""
     return json_response(
@@ -166,7 +172,12 @@ def openid_configuration(request: Request) -> Response:
     )
 
 
-@router.get("/.well-known/oauth-authorization-server", summary="OAuth 授权服务器元数据")
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    summary="OAuth 授权服务器元数据",
+    response_class=Response,
+    responses=doc.DISCOVERY_RESPONSES,
+)
 def oauth_metadata(request: Request) -> Response:
     """RFC 8414 metadata (same document)."""
     return json_response(
@@ -174,7 +185,7 @@ def oauth_metadata(request: Request) -> Response:
     )
 
 
-@router.get("/oidc/jwks", summary="签名公钥集")
+@router.get("/oidc/jwks", summary="签名公钥集", response_class=Response, responses=doc.JWKS_RESPONSES)
 def jwks(request: Request) -> Response:
     """The node's public ES256 keys (active and retired), by ``kid``."""
     material = runtime_of(request).key_material()
@@ -528,7 +539,14 @@ def _audit_token_failure(runtime: OidcRuntime, db: Session, oreq: OAuthRequest, 
         success=False,
         client_id=client_id,
         meta=meta,
-        detail={"error": error, "grant_type": (oreq.form.get("grant_type") or "")[:32]},
+        detail={
+            "error": error,
+            "grant_type": (oreq.form.get("grant_type") or "")[:32],
+            # Why client authentication failed (unknown_client, wrong_secret, method_not_registered ...):
+            # the answer says only invalid_client (RFC 6749 §5.2), the trail says which.
+            "client_auth": oreq.auth_failure,
+            "auth_method": (oreq.auth_attempt or "")[:32] or None,
+        },
     )
 
 
@@ -657,8 +675,20 @@ async def _send_json(send: Send, status: int, payload: bytes, extra: Mapping[str
     await send({"type": "http.response.body", "body": payload})
 
 
-# A plain Starlette route: no dependency injection or validation layers on the hottest endpoint.
-router.add_route("/oidc/token", token_endpoint, methods=["POST"], include_in_schema=False)
+# Served by the shortcut in ``wiring`` in front of everything; this route is its routed twin and what the
+# OpenAPI document describes (the form is read by hand: RFC 6749 errors, not the API's 422 envelope).
+router.add_api_route(
+    "/oidc/token",
+    token_endpoint,
+    methods=["POST"],
+    summary="令牌端点",
+    description="RFC 6749 §3.2 token endpoint: authorization code (with PKCE), refresh token and client "
+    "credentials grants. Clients authenticate with client_secret_basic, client_secret_post or, for "
+    "public clients, none.",
+    response_class=Response,
+    responses=doc.TOKEN_RESPONSES,
+    openapi_extra=doc.form_body(*doc.TOKEN_FORMS),
+)
 
 
 # --- userinfo ---------------------------------------------------------------------------------------
@@ -728,13 +758,21 @@ def _userinfo(request: Request, db: Session, form_token: str | None) -> Response
     return json_response(200, body)
 
 
-@router.get("/oidc/userinfo", summary="用户信息端点", response_class=Response)
+@router.get(
+    "/oidc/userinfo", summary="用户信息端点", response_class=Response, responses=doc.USERINFO_RESPONSES
+)
 def userinfo_get(request: Request, session: DbSession) -> Response:
     """OIDC Core §5.3 (bearer token in the Authorization header)."""
     return _userinfo(request, session, None)
 
 
-@router.post("/oidc/userinfo", summary="用户信息端点（POST）", response_class=Response)
+@router.post(
+    "/oidc/userinfo",
+    summary="用户信息端点（POST）",
+    response_class=Response,
+    responses=doc.USERINFO_RESPONSES,
+    openapi_extra=doc.form_body(doc.UserInfoForm, required=False),
+)
 async def userinfo_post(request: Request, session: DbSession) -> Response:
     """OIDC Core §5.3 with the token in the header or the form body (RFC 6750 §2.2)."""
     form = await _form(request)
@@ -759,7 +797,13 @@ def _endpoint(request: Request, db: Session, name: str, form: dict[str, list[str
     return from_authlib(status, body, headers)
 
 
-@router.post("/oidc/introspect", summary="令牌内省（RFC 7662）", response_class=Response)
+@router.post(
+    "/oidc/introspect",
+    summary="令牌内省（RFC 7662）",
+    response_class=Response,
+    responses=doc.INTROSPECTION_RESPONSES,
+    openapi_extra=doc.form_body(doc.IntrospectionForm),
+)
 async def introspect(request: Request, session: DbSession) -> Response:
     """For resource servers: is this token active, and what does it carry."""
     form = await _form(request)
@@ -768,7 +812,13 @@ async def introspect(request: Request, session: DbSession) -> Response:
     return await run_in_threadpool(_endpoint, request, session, "introspection", form)
 
 
-@router.post("/oidc/revoke", summary="令牌撤销（RFC 7009）", response_class=Response)
+@router.post(
+    "/oidc/revoke",
+    summary="令牌撤销（RFC 7009）",
+    response_class=Response,
+    responses=doc.REVOCATION_RESPONSES,
+    openapi_extra=doc.form_body(doc.RevocationForm),
+)
 async def revoke(request: Request, session: DbSession) -> Response:
     """Revoke an access or refresh token."""
     form = await _form(request)

@@ -19,9 +19,10 @@ from zhengwu.identity.audit import RequestMeta, record_auth_event
 from zhengwu.identity.oidc.claims import consent_scopes, covering_consent
 from zhengwu.identity.oidc.clients import ClientRegistry, RegisteredClient
 from zhengwu.identity.oidc.issuance import IssuanceRecorder, write_issuance
-from zhengwu.identity.oidc.keys import KeyMaterial, KeyRing
+from zhengwu.identity.oidc.keys import KeyMaterial, KeyRing, ensure_signing_key
 from zhengwu.identity.oidc.models import OidcGrant, OidcRevokedToken, OidcRpSession
 from zhengwu.identity.oidc.secrets import NodeKeys
+from zhengwu.identity.oidc.server import bound_session
 from zhengwu.identity.oidc.settings import OidcSettings
 from zhengwu.identity.oidc.tokens import TokenRejected, header_kid, id_token, verify
 from zhengwu.kernel.clock import utcnow
@@ -53,7 +54,7 @@ class OidcRuntime:
         self.node_keys = NodeKeys(settings.security.secret_key.get_secret_value())
         self.issuer = settings.public_url
         self.userinfo_audience = f"{self.issuer}{PREFIX}/userinfo"
-        self.keyring = KeyRing(self.node_keys, settings.node_id, self.settings.key_refresh_seconds)
+        self.keyring = KeyRing(self.node_keys, self.settings.key_refresh_seconds)
         self.clients = ClientRegistry(self.node_keys, self.settings.client_cache_seconds)
         self.issuance = IssuanceRecorder(session_factory, self.settings.issuance_batch_max)
         self.server: ZhengwuServer = ZhengwuServer(self)
@@ -76,8 +77,23 @@ class OidcRuntime:
         return f"{self.issuer}{PREFIX}{path}"
 
     def key_material(self) -> KeyMaterial:
-        """Signing and verification keys (cached; created on first use)."""
-        return self.keyring.current(self.session_factory)
+        """Signing and verification keys (cached; a reload reads with the request's session if bound)."""
+        return self.keyring.current(self.session_factory, bound_session())
+
+    def ensure_signing_key(self) -> str | None:
+        """Make the node's first signing key if it has none, in a transaction of its own (start-up);
+        returns the new key's ``kid``, or ``None`` when the node already had one."""
+        with self.session_factory() as db:
+            try:
+                row = ensure_signing_key(db, self.node_keys, self.node.node_id)
+                kid = row.kid if row is not None else None
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
+        if kid is not None:
+            self.keyring.invalidate()
+        return kid
 
     def fresh_key_material(self) -> KeyMaterial | None:
         """The cached material if it needs no reload (the event-loop fast path must not block)."""

@@ -8,7 +8,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 GrantType = Literal["authorization_code", "client_credentials", "refresh_token"]
+# The token endpoint authentication methods this provider implements (discovery lists the same).
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
+SecretAuthMethod = Literal["client_secret_basic", "client_secret_post"]
+AUTH_METHOD_HELP = (
+    "令牌端点的客户端认证方式 / how the client authenticates at the token endpoint (RFC 6749 §2.3): "
+    "client_secret_basic (HTTP Basic), client_secret_post (client_id and client_secret in the form "
+    "body), none (public clients, PKCE required). Other methods are refused with invalid_client."
+)
 ClientKind = Literal["department", "node", "public"]
 SCOPE_PATTERN = r"^[a-z][a-z0-9_.:-]{0,63}( [a-z][a-z0-9_.:-]{0,63})*$"
 
@@ -21,7 +28,9 @@ class ClientCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     grant_types: list[GrantType] = Field(min_length=1)
     kind: ClientKind = "department"
-    token_endpoint_auth_method: AuthMethod = "client_secret_basic"  # noqa: S105 - a method name
+    token_endpoint_auth_method: AuthMethod = Field(
+        default="client_secret_basic", description=AUTH_METHOD_HELP
+    )
     redirect_uris: list[str] = Field(default_factory=list, max_length=20)
     post_logout_redirect_uris: list[str] = Field(default_factory=list, max_length=20)
     scope: str | None = Field(default=None, pattern=SCOPE_PATTERN, max_length=500)
@@ -52,6 +61,11 @@ class ClientUpdate(BaseModel):
     may_receive_citizen_id: bool | None = None
     consent_required: bool | None = None
     access_token_ttl: int | None = Field(default=None, ge=60, le=24 * 3600)
+    token_endpoint_auth_method: SecretAuthMethod | None = Field(
+        default=None,
+        description="Switch a confidential client between client_secret_basic and client_secret_post "
+        "(a public client stays none).",
+    )
 
 
 class ClientStatusChange(BaseModel):

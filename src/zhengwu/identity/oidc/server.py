@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from authlib.oauth2.base import OAuth2Error
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
+    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
@@ -23,7 +25,7 @@ from authlib.oauth2.rfc6749 import (
     grants,
 )
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -54,6 +56,11 @@ def bind_session(session: Session | None) -> object:
 def unbind_session(token: object) -> None:
     """Undo :func:`bind_session`."""
     _db.reset(token)  # type: ignore[arg-type]
+
+
+def bound_session() -> Session | None:
+    """The session of the request being served, if a route bound one."""
+    return _db.get()
 
 
 def current_db() -> Session:
@@ -102,6 +109,9 @@ class OAuthRequest(OAuth2Request):  # type: ignore[misc]  # Authlib is untyped
         self.payload = _Payload(merged)
         self.issued: list[dict[str, Any]] = []
         self.subject: Subject | None = None
+        # How the client tried to authenticate and, if it failed, why (for the audit trail only).
+        self.auth_attempt: str | None = None
+        self.auth_failure: str | None = None
 
     @property
     def args(self) -> dict[str, str]:
@@ -131,6 +141,72 @@ class Subject:
     grant_id: str | None = None
 
 
+# --- client authentication (RFC 6749 §2.3, §5.2) -----------------------------------------------------
+
+CLIENT_AUTH_FAILED = (
+    "Client authentication failed: unknown or inactive client, wrong secret, or not the authentication "
+    "method registered for this client (client_secret_basic, client_secret_post or none)."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """The client credentials one request carries, before anything is looked up."""
+
+    method: str | None  # client_secret_basic, client_secret_post, none; None when unusable
+    client_id: str | None = None
+    secret: str | None = None
+    header_scheme: str | None = None  # the Authorization scheme the client used, if any
+    problem: str | None = None
+
+
+def presented_credentials(request: OAuthRequest) -> Presented:
+    """Read the credentials of a token, revocation or introspection request (RFC 6749 §2.3)."""
+    header = (request.headers.get("Authorization") or "").strip()
+    form_id = request.form.get("client_id")
+    form_secret = request.form.get("client_secret")
+    if header:
+        scheme = header.split(None, 1)[0]
+        if form_secret is not None:
+            # §2.3: "The client MUST NOT use more than one authentication method in each request."
+            return Presented(None, header_scheme=scheme, problem="several_methods")
+        if scheme.lower() != "basic":
+            return Presented(None, header_scheme=scheme, problem="unsupported_scheme")
+        try:
+            basic_id, basic_secret = extract_basic_authorization({"Authorization": header})
+        except ValueError:  # not UTF-8 after base64
+            basic_id = basic_secret = None
+        if not basic_id or not basic_secret:
+            return Presented(None, header_scheme=scheme, problem="malformed_basic")
+        if form_id is not None and form_id != basic_id:
+            return Presented(None, header_scheme=scheme, problem="client_id_mismatch")
+        return Presented("client_secret_basic", basic_id, basic_secret, header_scheme=scheme)
+    if form_secret is not None:
+        if not form_id or not form_secret:
+            return Presented(None, problem="malformed_post")
+        return Presented("client_secret_post", form_id, form_secret)
+    if form_id:
+        return Presented(NO_AUTH, form_id)
+    return Presented(None, problem="no_credentials")
+
+
+class ClientAuthenticationFailed(InvalidClientError):  # type: ignore[misc]  # Authlib is untyped
+    """``invalid_client`` with one body for every cause (unknown client, wrong secret, wrong method) and,
+    when the client used the Authorization header (or sent nothing), 401 with a challenge for the scheme
+    this server takes there; credentials in the form body get 400 (RFC 6749 §5.2)."""
+
+    def __init__(self, *, challenge: bool, realm: str) -> None:
+        super().__init__(description=CLIENT_AUTH_FAILED, status_code=401 if challenge else 400)
+        self.realm = realm
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        """The JSON headers, plus ``WWW-Authenticate: Basic`` on a 401 (RFC 7617 parameters only)."""
+        headers: list[tuple[str, str]] = OAuth2Error.get_headers(self)
+        if self.status_code == 401:
+            headers.append(("WWW-Authenticate", f'Basic realm="{self.realm}", charset="UTF-8"'))
+        return headers
+
+
 def acr_value(level: int) -> str:
     """The ``acr`` of a real-name level (standards §4.2; our own URN, published in discovery)."""
     return f"urn:zhengwu:loa:{level}"
@@ -146,6 +222,9 @@ def acr_level(value: str) -> int | None:
 
 def _epoch(value: datetime) -> int:
     return int(value.astimezone(UTC).timestamp())
+
+
+_DUMMY_DIGEST = "0" * 64
 
 
 class ZhengwuServer(AuthorizationServer):  # type: ignore[misc]  # Authlib is untyped
@@ -169,6 +248,46 @@ class ZhengwuServer(AuthorizationServer):  # type: ignore[misc]  # Authlib is un
         if session is not None:
             return self.runtime.clients.get(session, client_id)
         return self.runtime.clients.loader(self.runtime.session_factory)(client_id)
+
+    def authenticate_client(
+        self, request: OAuthRequest, methods: list[str], endpoint: str = "token"
+    ) -> RegisteredClient:
+        """Authenticate the client with one of ``methods``; every failure answers alike (see
+        :class:`ClientAuthenticationFailed`) and leaves its cause in ``request.auth_failure``."""
+        presented = presented_credentials(request)
+        request.auth_attempt = presented.method or presented.header_scheme
+        if presented.problem == "several_methods":
+            request.auth_failure = presented.problem
+            raise InvalidRequestError("The client used more than one authentication method.")
+        failure = presented.problem
+        client = None
+        if failure is None:
+            client = self.query_client(presented.client_id or "")
+            failure = self._auth_failure(client, presented, methods, endpoint)
+        if failure is not None or client is None:
+            request.auth_failure = failure or "unknown_client"
+            challenge = presented.header_scheme is not None or presented.problem == "no_credentials"
+            raise ClientAuthenticationFailed(challenge=challenge, realm=self.runtime.issuer)
+        request.auth_method = presented.method
+        return client
+
+    def _auth_failure(
+        self, client: RegisteredClient | None, presented: Presented, methods: list[str], endpoint: str
+    ) -> str | None:
+        if client is None:
+            # Spend the time a secret check takes, so that timing does not tell unknown ids apart.
+            self.runtime.node_keys.check_digest(presented.secret or "", _DUMMY_DIGEST)
+            return "unknown_client"
+        if presented.method == NO_AUTH:
+            if not client.is_public:
+                return "secret_missing"
+        elif not client.check_client_secret(presented.secret or ""):
+            return "wrong_secret"
+        if presented.method not in methods or not client.check_endpoint_auth_method(
+            str(presented.method), endpoint
+        ):
+            return "method_not_registered"
+        return None
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         """Requests arrive already adapted."""
@@ -247,6 +366,12 @@ def public_token(token: dict[str, Any]) -> dict[str, Any]:
 # --- grants ---------------------------------------------------------------------------------------
 
 
+_MACHINE_SCOPE_ONLY = (
+    "A client-credentials token carries only API scopes the client is registered for, never a person "
+    "scope such as openid, profile or phone; without scope it gets all of them, if the client has any."
+)
+
+
 class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]  # Authlib is untyped
     """RFC 6749 §4.4 for department systems and nodes; no database access when the client is cached."""
 
@@ -260,10 +385,10 @@ class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]  #
                 "The client is not authorized to use 'grant_type=client_credentials'"
             )
         self.request.client = client
-        requested = scope_to_list(self.request.payload.scope) or []
-        if not set(requested) <= client.scopes:
-            raise InvalidScopeError()
-        self.request.scope = " ".join(requested) if requested else " ".join(sorted(client.scopes))
+        scope = client.client_credentials_scope(self.request.payload.scope)
+        if scope is None:
+            raise InvalidScopeError(_MACHINE_SCOPE_ONLY)
+        self.request.scope = scope
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         """Sign an ES256 JWT access token (RFC 9068) and queue its audit record."""
@@ -560,15 +685,17 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]  # Authlib is 
         """The RFC 7662 §2.2 answer."""
         if token.kind == "refresh_token" and token.grant is not None:
             grant = token.grant
-            return {
+            body: dict[str, Any] = {
                 "active": True,
                 "token_type": "refresh_token",
                 "client_id": grant.client_id,
                 "scope": grant.scope,
-                "exp": _epoch(grant.refresh_expires_at) if grant.refresh_expires_at else None,
                 "iat": _epoch(grant.issued_at),
                 "iss": self.server.runtime.issuer,
             }
+            if grant.refresh_expires_at is not None:
+                body["exp"] = _epoch(grant.refresh_expires_at)
+            return body
         claims = token.claims
         keep = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "acr", "auth_time")
         body = {k: claims[k] for k in keep if k in claims}

@@ -9,15 +9,12 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhengwu.identity.oidc.clients import NO_AUTH
+from zhengwu.identity.oidc.clients import NO_AUTH, PERSON_SCOPES
 from zhengwu.identity.oidc.errors import ClientNotFound, InvalidClientConfig
 from zhengwu.identity.oidc.models import OidcClient
 from zhengwu.identity.oidc.schemas import ClientCreate, ClientStatusChange, ClientUpdate
 from zhengwu.identity.oidc.secrets import NodeKeys
 from zhengwu.kernel.clock import utcnow
-
-# Scopes that release personal claims; everything else is an API scope for machine clients.
-PERSON_SCOPES = ("openid", "profile", "phone", "email", "citizen_id", "enterprise", "offline_access")
 
 
 def is_loopback(host: str | None) -> bool:
@@ -51,6 +48,16 @@ def check_uri(uri: str, *, what: str, allow_http: bool) -> str:
 def _check_config(data: ClientCreate, *, allow_http: bool) -> tuple[str, str]:
     grants = set(data.grant_types)
     public = data.token_endpoint_auth_method == NO_AUTH or data.kind == "public"
+    if (
+        data.kind == "public"
+        and "token_endpoint_auth_method" in data.model_fields_set
+        and data.token_endpoint_auth_method != NO_AUTH
+    ):
+        raise InvalidClientConfig(
+            "公共客户端没有密钥，认证方式只能是 none",
+            detail_en="a public client has no secret: its token_endpoint_auth_method is none",
+            extra={"field": "token_endpoint_auth_method"},
+        )
     if public and "client_credentials" in grants:
         raise InvalidClientConfig(
             "公共客户端不能使用客户端凭证模式", detail_en="public clients cannot use client_credentials"
@@ -79,6 +86,13 @@ def _check_config(data: ClientCreate, *, allow_http: bool) -> tuple[str, str]:
         )
     if "authorization_code" in grants and "openid" not in parts:
         raise InvalidClientConfig("登录应用的范围必须包含 openid", detail_en="scope must include openid")
+    if "authorization_code" not in grants and PERSON_SCOPES & set(parts):
+        # A client-credentials token has no person: openid, profile, phone ... would mean nothing in it.
+        raise InvalidClientConfig(
+            "仅使用客户端凭证模式的应用不能登记 openid、profile、phone 等个人信息范围",
+            detail_en="a client_credentials-only client cannot hold person scopes (openid, profile, phone ...)",
+            extra={"field": "scope"},
+        )
     sector = data.sector
     if not sector:
         hosts = {urlsplit(u).hostname for u in data.redirect_uris}
@@ -144,17 +158,31 @@ def list_clients(session: Session, *, offset: int = 0, limit: int = 50) -> tuple
     return list(rows), total
 
 
+_CLEARABLE = frozenset({"backchannel_logout_uri", "default_max_age"})
+
+
 def update_client(
     session: Session, client_id: str, data: ClientUpdate, *, allow_http: bool = False
 ) -> OidcClient:
     """Apply a partial change, re-checking the rules on the result."""
     row = get_client(session, client_id)
-    changes = data.model_dump(exclude_unset=True)
+    # An explicit null clears what may be empty and leaves required settings as they are.
+    changes = {
+        key: value
+        for key, value in data.model_dump(exclude_unset=True).items()
+        if value is not None or key in _CLEARABLE
+    }
+    if "token_endpoint_auth_method" in changes and row.secret_digest is None:
+        raise InvalidClientConfig(
+            "公共客户端没有密钥，不能改用密钥认证方式",
+            detail_en="a public client has no secret to authenticate with",
+            extra={"field": "token_endpoint_auth_method"},
+        )
     merged = ClientCreate(
         name=changes.get("name", row.name),
         grant_types=row.grant_types,
         kind=row.kind,
-        token_endpoint_auth_method=row.token_endpoint_auth_method,
+        token_endpoint_auth_method=changes.get("token_endpoint_auth_method", row.token_endpoint_auth_method),
         redirect_uris=changes.get("redirect_uris", row.redirect_uris),
         post_logout_redirect_uris=changes.get("post_logout_redirect_uris", row.post_logout_redirect_uris),
         scope=changes.get("scope", row.scope),

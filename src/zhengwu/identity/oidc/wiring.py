@@ -44,17 +44,20 @@ def install(app: FastAPI) -> OidcRuntime:
     )
     app.build_middleware_stack = lambda: TokenEndpointShortcut(build(), counter)  # type: ignore[method-assign]
     app.state.health_probes["oidc"] = health_probe(runtime)
-    app.router.lifespan_context = _closing_issuance(app.router.lifespan_context, runtime)
+    app.router.lifespan_context = _provider_lifespan(app.router.lifespan_context, runtime)
     # The core's login page renders these buttons ("使用国家政务服务平台账号登录").
     web.TEMPLATES.env.globals["federated_login_options"] = federated_login_options
     return runtime
 
 
-def _closing_issuance(inner: Lifespan[Any], runtime: OidcRuntime) -> Lifespan[Any]:
-    """At shutdown, finish queued issuance batches and chain the rows not yet chained (see issuance.py)."""
+def _provider_lifespan(inner: Lifespan[Any], runtime: OidcRuntime) -> Lifespan[Any]:
+    """At start-up, make sure the node has a signing key before the first request can need one (a code
+    exchange must not create it: see keys.py) and load it; at shutdown, finish queued issuance batches and
+    chain the rows not yet chained (see issuance.py)."""
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
+        await run_in_threadpool(prepare_signing_key, runtime)
         async with inner(app) as state:
             yield state
         await run_in_threadpool(runtime.issuance.close)
@@ -62,13 +65,33 @@ def _closing_issuance(inner: Lifespan[Any], runtime: OidcRuntime) -> Lifespan[An
     return lifespan
 
 
+def prepare_signing_key(runtime: OidcRuntime) -> None:
+    """Ensure and load the signing key; a node whose database cannot do it yet still starts (its other
+    capabilities may work) and says so in the log and in ``/_status``."""
+    try:
+        kid = runtime.ensure_signing_key()
+        material = runtime.key_material()
+    except Exception as exc:
+        log.error("oidc_signing_key_unavailable", error_type=type(exc).__name__, origin=error_origin(exc))
+        return
+    if kid is not None:
+        log.info("oidc_signing_key_created", kid=kid)
+    else:
+        log.debug("oidc_signing_key_loaded", kid=material.kid)
+
+
 def health_probe(runtime: OidcRuntime) -> Callable[[], dict[str, Any]]:
-    """/_status section: signing key, active clients, back-channel logout backlog, trusted providers."""
+    """/_status section: active signing key, active clients, back-channel logout backlog, trusted providers."""
 
     def probe() -> dict[str, Any]:
         from sqlalchemy import func, select
 
-        from zhengwu.identity.oidc.models import OidcClient, OidcFederation, OidcLogoutDelivery
+        from zhengwu.identity.oidc.models import (
+            OidcClient,
+            OidcFederation,
+            OidcLogoutDelivery,
+            OidcSigningKey,
+        )
 
         try:
             with runtime.session_factory() as db:
@@ -81,12 +104,18 @@ def health_probe(runtime: OidcRuntime) -> Callable[[], dict[str, Any]]:
                 )
                 clients = db.scalar(select(func.count()).where(OidcClient.status == "active"))
                 federations = db.scalar(select(func.count()).where(OidcFederation.enabled.is_(True)))
-            material = runtime.keyring.fresh()
+                signing_kid = db.scalar(
+                    select(OidcSigningKey.kid)
+                    .where(OidcSigningKey.status == "active")
+                    .order_by(OidcSigningKey.created_at.desc())
+                    .limit(1)
+                )
         except Exception as exc:  # a probe reports, it does not raise
             return {"ok": False, "error": type(exc).__name__}
         return {
-            "ok": deliveries.get("dead", 0) == 0,
-            "signing_kid": material.kid if material is not None else None,
+            # Without an active key no token can be signed (see keys.py: start-up makes the first one).
+            "ok": deliveries.get("dead", 0) == 0 and signing_kid is not None,
+            "signing_kid": signing_kid,
             "active_clients": clients,
             "logout_deliveries_pending": deliveries.get("pending", 0),
             "logout_deliveries_dead": deliveries.get("dead", 0),
