@@ -1,8 +1,8 @@
 """identity: when a session last passed a second factor (second_factor_at), for the staff-rights policy
 
 Revision ID: e5b19c7a3d02
-Revises: d8a3f61c0e47
-Create Date: 2026-12-05 16:00:00
+Revises: 8b4f2e6d1a93
+Create Date: 2026-12-05 17:00:00
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 from zhengwu.kernel.db import UTCDateTime
 
 revision: str = "e5b19c7a3d02"
-down_revision: str | Sequence[str] | None = "d8a3f61c0e47"
+down_revision: str | Sequence[str] | None = "8b4f2e6d1a93"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

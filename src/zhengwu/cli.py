@@ -68,8 +68,11 @@ def serve(
     """Serve this node over HTTP."""
     import uvicorn
 
+    from zhengwu.kernel.logging import configure_logging
+
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    configure_logging(settings.log_level, json_output=settings.log_json)
     uvicorn.run(
         "zhengwu.main:create_app",
         factory=True,
@@ -77,7 +80,10 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        # uvicorn's own lines (start-up, errors with their tracebacks, access) go through the node's
+        # JSON logging instead of its plain-text handlers: one format, the scrubber, no exception texts.
+        log_config=None,
+        access_log=True,
     )
 
 
@@ -213,7 +219,8 @@ def departments_add(
         err_console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc
     except ValidationError as exc:
-        err_console.print(f"[red]参数无效 / invalid arguments:[/red] {exc.error_count()} error(s)")
+        reasons = "；".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        err_console.print(f"[red]参数无效 / invalid arguments:[/red] {reasons}")
         raise typer.Exit(1) from exc
     if as_json:
         sys.stdout.write(json.dumps(created.model_dump(), ensure_ascii=False) + "\n")
@@ -221,6 +228,63 @@ def departments_add(
         console.print(f"已添加 / added: {created.name} ({created.credit_code})")
 
 
+def database_problem(settings: Settings) -> str | None:
+    """Why the node's database cannot serve a command (unreachable, or never migrated), or None."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from zhengwu.kernel.db import make_engine
+
+    if (
+        settings.is_sqlite
+        and not (settings.data_dir / "zhengwu.db").exists()
+        and "zhengwu.db" in settings.database_url
+    ):
+        return "missing"
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            return None if inspect(connection).has_table("alembic_version") else "not_migrated"
+    except SQLAlchemyError:
+        return "unreachable"
+    finally:
+        engine.dispose()
+
+
+def explain_database(settings: Settings, problem: str) -> str:
+    """One sentence in Chinese and one in English: which data directory, and how to choose another."""
+    from sqlalchemy.engine import make_url
+
+    where = settings.data_dir.resolve()
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    zh_problem = "无法连接数据库" if problem == "unreachable" else "没有已迁移的数据库"
+    en_problem = "cannot reach its database" if problem == "unreachable" else "has no migrated database"
+    return (
+        f"数据目录 {where} {zh_problem}（{url}）：请先运行 zhengwu migrate，或用环境变量 ZHENGWU_DATA_DIR"
+        "（或 ZHENGWU_DATABASE_URL）指定另一个数据目录，演示节点的数据目录为 ./var/hebei 和 ./var/national。\n"
+        f"The data directory {where} {en_problem} ({url}): run `zhengwu migrate` first, or choose another "
+        "with ZHENGWU_DATA_DIR (or ZHENGWU_DATABASE_URL); the demo's nodes keep theirs in ./var/hebei and "
+        "./var/national."
+    )
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    A command that needs the database and finds none (a data directory never migrated, a database that
+    does not answer) says so in one sentence instead of a driver traceback that quotes SQL.
+    """
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    try:
+        app()
+    except (OperationalError, ProgrammingError) as exc:
+        try:
+            settings = Settings()
+        except ValueError:
+            raise exc from None
+        problem = database_problem(settings)
+        if problem is None:
+            raise
+        err_console.print(f"[red]{explain_database(settings, problem)}[/red]", soft_wrap=True)
+        raise SystemExit(3) from None

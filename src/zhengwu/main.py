@@ -18,11 +18,13 @@ from sqlalchemy import MetaData
 
 import zhengwu
 from zhengwu.exchange.topics import TopicRegistry
+from zhengwu.kernel import openapi
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import Base, make_engine
 from zhengwu.kernel.events import EventBus
 from zhengwu.kernel.files import FileStore
 from zhengwu.kernel.http import CorrelationMiddleware, SecurityHeadersMiddleware, install_error_handlers
+from zhengwu.kernel.limits import BodyLimitMiddleware
 from zhengwu.kernel.logging import configure_logging
 from zhengwu.kernel.session import make_session_factory
 
@@ -85,8 +87,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title=f"zhengwu — {settings.node_name}",
         version=zhengwu.__version__,
-        docs_url="/api/docs",
+        # kernel.openapi serves the docs page (no CDN, no inline script) and completes the document.
+        docs_url=None,
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         openapi_url="/api/openapi.json",
         # Nodes export Prometheus metrics (/metrics) and JSON logs with trace ids; FastAPI's native
         # OpenTelemetry hooks are off, which also spares every request the check for a configured
@@ -105,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.health_probes = probes
 
     install_error_handlers(app)
+    openapi.install(app)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(
         SecurityHeadersMiddleware,
         connect_src=(_origin(settings.identity.ukey_agent_url),),
@@ -123,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_routes.router)
     app.include_router(orgs_routes.router)
     app.include_router(catalog_routes.router)
-    app.include_router(catalog_jobs.router)
+    catalog_jobs.install(app)
     app.include_router(seals_routes.router)
     app.include_router(seals_routes.pki_router)
     app.state.health_probes["pki"] = seals_routes.health_probe(app)

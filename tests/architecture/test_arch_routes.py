@@ -34,7 +34,9 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "API documentation: describes the API, holds no data": (
         "GET /api/openapi.json",
         "GET /api/docs",
-        "GET /docs/oauth2-redirect",
+        "GET /api/docs/init.js",
+        "GET /api/docs/swagger-ui-bundle.js",
+        "GET /api/docs/swagger-ui.css",
     ),
     "monitoring: health and metrics, no personal data (docs/operations.md)": ("GET /_status", "GET /metrics"),
     "public registries: departments, published service guides and their search": (

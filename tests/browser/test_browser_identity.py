@@ -258,3 +258,29 @@ def test_an_item_above_the_account_level_is_explained_and_the_system_told(page: 
     page.get_by_role("link", name="返回「省人社厅社保业务系统」").click()
     page.wait_for_url(f"{world.rp_url}/callback**")
     assert "unmet_authentication_requirements" in page.locator("body").inner_text()
+
+
+def test_the_api_docs_render_offline_under_the_content_security_policy(page: Any, world: World) -> None:
+    """Swagger UI comes from the node (no CDN) and starts without inline script (the node's CSP)."""
+    node = world.province.url
+    outside: list[str] = []
+    refused: list[str] = []
+
+    def only_the_node(route: Any) -> None:
+        if route.request.url.startswith(node):
+            route.continue_()
+        else:  # as on a node without internet
+            outside.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    page.route("**/*", only_the_node)
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    response = page.goto(f"{node}/api/docs")
+    assert response is not None and "script-src 'self'" in response.headers["content-security-policy"]
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() > 50
+    page.get_by_text("/api/v1/catalog/search").first.click()
+    opened = page.locator(".opblock.is-open").first
+    opened.locator(".responses-table").first.wait_for()
+    assert "422" in opened.inner_text() and "503" in opened.inner_text()
+    assert outside == [] and refused == []

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from zhengwu.catalog.importexport import export_file
 from zhengwu.identity.deps import COOKIE
 from zhengwu.kernel.codes import make_task_code
+from zhengwu.kernel.limits import MAX_DB_INT
 
 BASE = "/api/v1/catalog"
 
@@ -202,4 +203,15 @@ def test_public_search_parameters_are_checked(client: Any) -> None:
     assert client.get(f"{BASE}/search", params={"q": "护照", "division": "13"}).status_code == 422
     assert client.get(f"{BASE}/search", params={"q": "护照", "service_object": "robot"}).status_code == 422
     assert client.get(f"{BASE}/items/NOT-A-CODE").status_code == 422
-    assert client.get(f"{BASE}/items/{'1' * 31}").status_code == 404
+    assert client.get(f"{BASE}/items/{'1' * 31}").status_code == 422  # the body's check character is wrong
+    assert client.get(f"{BASE}/items/11310000MB2F30661Y2312003564000").status_code == 404
+
+
+def test_versions_beyond_the_database_integers_are_422(client: Any, world: dict[str, Any]) -> None:
+    as_(client, world["explicit"])
+    for version in (2**31, 2**63, 2**70):
+        answer = client.get(f"{BASE}/directory/{PASSPORT}/versions/{version}")
+        assert answer.status_code == 422, (version, answer.text)
+        diff = client.get(f"{BASE}/directory/{PASSPORT}/diff", params={"from": 1, "to": version})
+        assert diff.status_code == 422
+    assert client.get(f"{BASE}/directory/{PASSPORT}/versions/{MAX_DB_INT}").status_code == 404

@@ -5,11 +5,13 @@ The job runs on a thread of the node, so the node here has a database of its own
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +129,7 @@ def test_unusable_uploads_are_refused_at_once_and_nothing_is_queued(live: Live) 
     )
     assert garbage.status_code == 422 and garbage.json()["code"] == "catalog.import_refused"
     wrong = live.client.post(IMPORTS, content=b"{}", headers={"Content-Type": "text/csv"})
-    assert wrong.status_code == 422
+    assert wrong.status_code == 415 and wrong.json()["code"] == "catalog.import_unsupported_type"
     assert live.client.get(f"{IMPORTS}/{'0' * 32}").status_code == 404
 
 
@@ -139,3 +141,71 @@ def test_only_platform_administrators_import(live: Live) -> None:
         IMPORTS, content=_jsonl([guide(live.city)]), headers={"Content-Type": "application/x-ndjson"}
     )
     assert refused.status_code == 403
+
+
+def _orphan(live: Live, body: bytes, *, owner: str, beat_ago: timedelta, actor: str | None = None) -> str:
+    """A job row as a process on this database left it (its file stored under the upload's digest)."""
+    from zhengwu.catalog.models import ImportJob
+    from zhengwu.kernel.clock import utcnow
+
+    app = live.client.app
+    folder = Path(app.state.settings.data_dir) / "catalog-imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(body).hexdigest()}.jsonl"
+    path.write_bytes(body)
+    with app.state.session_factory() as db:
+        if actor is None:
+            actor = db.scalars(select(ImportJob.actor).order_by(ImportJob.created_at.desc())).first() or "x"
+        job = ImportJob(
+            actor=actor,
+            filename="orphan.jsonl",
+            size=len(body),
+            publish=False,
+            file_path=str(path),
+            status="running",
+            owner=owner,
+            started_at=utcnow() - beat_ago,
+            heartbeat_at=utcnow() - beat_ago,
+        )
+        db.add(job)
+        db.commit()
+        return job.id
+
+
+def _post(live: Live, body: bytes) -> Any:
+    return live.client.post(IMPORTS, content=body, headers={"Content-Type": "application/x-ndjson"})
+
+
+def test_jobs_orphaned_by_a_crash_are_marked_at_start_up_and_a_retry_runs(live: Live) -> None:
+    from fastapi.testclient import TestClient
+
+    dead = _orphan(
+        live, _jsonl([guide(live.city)]), owner="gone-host:4242:dead", beat_ago=timedelta(minutes=10)
+    )
+    alive = _orphan(
+        live, _jsonl([guide(live.county)]), owner="other-host:7:live", beat_ago=timedelta(seconds=1)
+    )
+    with TestClient(live.client.app, raise_server_exceptions=False) as restarted:  # the node starts again
+        restarted.cookies.set(*next(iter(live.client.cookies.items())))
+        job = restarted.get(f"{IMPORTS}/{dead}").json()
+        assert job["status"] == "interrupted" and "导入进程已停止" in job["error"]
+        assert restarted.get(f"{IMPORTS}/{alive}").json()["status"] == "running"  # another live process's
+        retried = restarted.post(f"{IMPORTS}/{dead}/retry")
+        assert retried.status_code == 202 and retried.json()["id"] != dead
+        done = _wait(restarted, retried.headers["location"])
+        assert done["status"] == "done" and done["summary"]["inserted"] == 1, done
+        refused = restarted.post(f"{IMPORTS}/{alive}/retry")
+        assert refused.status_code == 409 and refused.json()["code"] == "catalog.import_not_retryable"
+
+
+def test_uploading_the_file_of_a_dead_job_again_starts_a_new_one(live: Live) -> None:
+    first = _post(live, _jsonl([guide(live.city)]))
+    assert _wait(live.client, first.headers["location"])["status"] == "done"
+    body = _jsonl([guide(live.county)])
+    dead = _orphan(live, body, owner="gone-host:4243:dead", beat_ago=timedelta(minutes=3))
+    again = _post(live, body)
+    assert again.status_code == 202 and again.json()["id"] != dead, (
+        "the dead job must not stand for the upload"
+    )
+    assert _wait(live.client, again.headers["location"])["status"] == "done"
+    assert live.client.get(f"{IMPORTS}/{dead}").json()["status"] == "interrupted"

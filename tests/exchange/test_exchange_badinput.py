@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from exchange_nodes import Node
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from zhengwu.exchange import join
 from zhengwu.exchange.credentials import NodeCredential
@@ -219,29 +219,73 @@ def test_oversized_and_malformed_batches(joined: tuple[Node, Node], kind: str) -
     assert refusals(national)
 
 
-def test_join_requests_waiting_for_approval_are_bounded(national: Node) -> None:
-    from zhengwu.exchange.errors import TooManyJoinRequests
+def test_join_requests_are_bounded_per_source_and_strangers_cannot_block_a_named_node(national: Node) -> None:
+    from datetime import timedelta
+
+    from zhengwu.exchange.errors import NodeStateConflict, TooManyJoinRequests
+    from zhengwu.exchange.models import ExchangeNode
+    from zhengwu.kernel.clock import utcnow
     from zhengwu.kernel.crypto import SM2PrivateKey
     from zhengwu.kernel.pki import build_csr
 
-    def ask(node_id: str) -> dict[str, object]:
+    def ask(node_id: str, source: str) -> dict[str, Any]:
         csr = build_csr(subject={"CN": node_id}, signer=SM2PrivateKey.generate())  # a new key every time
         with national.uow() as session:
             return join.accept_request(session, national.runtime, {
                 "node_id": node_id, "node_name": "演示", "division_code": "130000", "tier": "province",
-                "csr": csr.to_pem().decode()})  # fmt: skip
+                "csr": csr.to_pem().decode()}, source=source)  # fmt: skip
 
-    first = [ask("hebei") for _ in range(join.PENDING_PER_NODE)]
+    def pending(node_id: str) -> list[ExchangeNode]:
+        with national.uow() as session:
+            query = select(ExchangeNode).where(
+                ExchangeNode.node_id == node_id, ExchangeNode.status == "pending"
+            )
+            return list(session.scalars(query))
+
+    limits = national.settings.exchange
+    limits.max_pending_joins_per_address = 3
+    # A sender retrying its join (a new key each time) keeps one request, not one per try.
+    for _ in range(5):
+        ask("hebei", "192.0.2.10")
+    assert len(pending("hebei")) == 1
+    # A stranger's address is bounded whatever names it uses ...
+    for name in ("hebei", "shanxi", "henan"):
+        ask(name, "198.51.100.7")
+    with pytest.raises(TooManyJoinRequests) as refused:
+        ask("shandong", "198.51.100.7")
+    assert refused.value.status_code == 429
+    # ... and many strangers asking for the name do not keep the real node from asking.
+    for stranger in range(6):
+        ask("hebei", f"203.0.113.{stranger}")
+    real = ask("hebei", "192.0.2.10")
+    assert real["status"] == "pending" and len(pending("hebei")) == 8
+    # The operator approves one request by its id; by the bare name it is ambiguous.
+    with national.uow() as session, pytest.raises(NodeStateConflict) as ambiguous:
+        join.approve(session, national.runtime, "hebei")
+    assert real["request_id"] in ambiguous.value.extra["request_ids"]
+    with national.uow() as session:
+        approved = join.approve(session, national.runtime, str(real["request_id"]))
+        assert approved.status == "approved"
+    # Later requests under the name wait; they do not displace the approved node.
+    ask("hebei", "203.0.113.99")
+    with national.uow() as session:
+        assert session.get(ExchangeNode, real["request_id"]).status == "approved"  # type: ignore[union-attr]
+    # Unanswered requests expire and free their places.
+    with national.uow() as session:
+        session.execute(
+            update(ExchangeNode)
+            .where(ExchangeNode.source_address == "198.51.100.7")
+            .values(requested_at=utcnow() - timedelta(days=limits.join_request_days, minutes=1))
+        )
+    assert ask("shandong", "198.51.100.7")["status"] == "pending"
+    assert all(
+        n.source_address != "198.51.100.7" or n.node_id == "shandong"
+        for n in pending("henan") + pending("shandong")
+    )
+    # And everything waiting together stays bounded.
+    limits.max_pending_joins = len(pending("hebei")) + len(pending("shandong"))
     with pytest.raises(TooManyJoinRequests):
-        ask("hebei")
-    national.settings.exchange.max_pending_joins = join.PENDING_PER_NODE + 1
-    ask("shanxi")
-    with pytest.raises(TooManyJoinRequests) as full:
-        ask("henan")
-    assert full.value.status_code == 429
-    with national.uow() as session:  # the operator clears an unwanted request: room for another
-        join.revoke(session, national.runtime, str(first[0]["request_id"]), reason="unwanted")
-    assert ask("henan")["status"] == "pending"
+        ask("tianjin", "192.0.2.77")
 
 
 def test_join_requests_are_rate_limited_per_address(national: Node) -> None:

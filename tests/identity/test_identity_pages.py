@@ -36,6 +36,18 @@ def _register_form(n: int, token: str, **overrides: str) -> dict[str, str]:
     return form
 
 
+def _register_and_login(client: Any, n: int, token: str) -> None:
+    """Register on the page (which starts no session: ADR 0014), then log in on the login page."""
+    accepted = client.post("/identity/register", data=_register_form(n, token), follow_redirects=False)
+    assert accepted.status_code == 202 and "注册申请已受理" in accepted.text
+    login = client.post(
+        "/identity/login",
+        data={"identifier": nth_phone(n), "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert login.status_code == 303, login.text
+
+
 def test_pages_are_chinese_and_accessible(client: Any) -> None:
     page = client.get("/identity/login")
     assert page.status_code == 200 and '<html lang="zh-CN">' in page.text
@@ -48,7 +60,11 @@ def test_pages_are_chinese_and_accessible(client: Any) -> None:
 def test_register_then_logout_then_login(client: Any, session: Session) -> None:
     token = _csrf(client, "/identity/register")
     done = client.post("/identity/register", data=_register_form(1, token), follow_redirects=False)
-    assert done.status_code == 303 and done.headers["location"].startswith("/identity/account")
+    assert done.status_code == 202 and "注册申请已受理" in done.text and "set-cookie" not in done.headers
+    assert client.get("/identity/account", follow_redirects=False).status_code == 303  # not logged in
+    again = client.post("/identity/register", data=_register_form(1, token), follow_redirects=False)
+    assert again.status_code == 202 and again.text == done.text, "a known ID number reads the same"
+    _register_and_login(client, 1, token)
     account_page = client.get("/identity/account")
     assert (
         account_page.status_code == 200 and "演示用户一" in account_page.text and "二级" in account_page.text
@@ -106,7 +122,7 @@ def test_csrf_failures_are_refused_and_audited(client: Any, session: Session) ->
 
 def test_wrong_password_message_and_open_redirects_refused(client: Any) -> None:
     token = _csrf(client, "/identity/register")
-    client.post("/identity/register", data=_register_form(5, token), follow_redirects=False)
+    _register_and_login(client, 5, token)
     client.post("/identity/logout", data={"csrf_token": token})
     wrong = client.post(
         "/identity/login",
@@ -139,7 +155,7 @@ def test_wrong_password_message_and_open_redirects_refused(client: Any) -> None:
 
 def test_legal_registration_by_a_logged_in_agent(client: Any, session: Session) -> None:
     token = _csrf(client, "/identity/register")
-    client.post("/identity/register", data=_register_form(6, token), follow_redirects=False)
+    _register_and_login(client, 6, token)
     code = enterprise_credit_code("130100", 42)
     bad = client.post(
         "/identity/register/legal",
@@ -164,7 +180,7 @@ def test_legal_registration_by_a_logged_in_agent(client: Any, session: Session) 
             "csrf_token": token,
         },
     )
-    assert ok.status_code == 201 and "注册成功" in ok.text
+    assert ok.status_code == 202 and "注册申请已受理" in ok.text
     account = client.get("/identity/account")
     assert "演示商贸有限公司" in account.text
 
@@ -177,7 +193,7 @@ def test_second_factor_and_step_up_on_pages(client: Any, session: Session) -> No
     from zhengwu.kernel import clock
 
     token = _csrf(client, "/identity/register")
-    client.post("/identity/register", data=_register_form(7, token), follow_redirects=False)
+    _register_and_login(client, 7, token)
     setup = client.get("/identity/mfa/setup")
     assert setup.status_code == 200
     match = re.search(r'<code aria-label="密钥">([A-Z2-7]+)</code>', setup.text)

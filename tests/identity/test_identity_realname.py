@@ -155,7 +155,7 @@ def _register_and_login(
         "phone": nth_phone(n),
         "password": PASSWORD,
     }
-    assert client.post(f"{API}/register/natural", json=body).status_code == 201
+    assert client.post(f"{API}/register/natural", json=body).status_code == 202
     login = client.post(f"{API}/login", json={"identifier": nth_phone(n), "password": PASSWORD})
     assert login.status_code == 200, login.text
 

@@ -30,8 +30,8 @@ OPERATIONS: dict[tuple[str, str], dict[int | str, dict[str, Any]]] = {
     ("post", "/oidc/token"): doc.TOKEN_RESPONSES,
     ("post", "/oidc/introspect"): doc.INTROSPECTION_RESPONSES,
     ("post", "/oidc/revoke"): doc.REVOCATION_RESPONSES,
-    ("get", "/oidc/userinfo"): doc.USERINFO_RESPONSES,
-    ("post", "/oidc/userinfo"): doc.USERINFO_RESPONSES,
+    ("get", "/oidc/userinfo"): doc.USERINFO_GET_RESPONSES,
+    ("post", "/oidc/userinfo"): doc.USERINFO_POST_RESPONSES,
     ("get", "/oidc/jwks"): doc.JWKS_RESPONSES,
     ("get", "/.well-known/openid-configuration"): doc.DISCOVERY_RESPONSES,
     ("get", "/.well-known/oauth-authorization-server"): doc.DISCOVERY_RESPONSES,
@@ -80,7 +80,9 @@ def test_the_token_endpoint_documents_its_forms_statuses_and_challenge(traffic: 
     assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
     for (method, path), responses in OPERATIONS.items():
         documented = traffic.document["paths"][path][method]
-        assert set(documented["responses"]) == {str(s) for s in responses}, path
+        declared = {str(s) for s in responses}
+        # kernel.openapi adds 503 (database busy) to every route that opens a database session.
+        assert declared <= set(documented["responses"]) <= declared | {"503"}, path
         if method == "post":
             assert list(documented["requestBody"]["content"]) == [FORM], path
 
@@ -154,6 +156,12 @@ def test_real_answers_are_what_the_document_says(
     bcl = traffic.call("post", "/oidc/federation/backchannel-logout", data={"logout_token": "a.b.c"})
     assert bcl.status_code == 400 and bcl.json()["error"] == "invalid_request"
     assert traffic.call("post", "/oidc/federation/backchannel-logout", data={}).status_code == 400
+
+    # Beyond the token endpoint's own form limit, the node's body limit answers with its error envelope.
+    oversized = {"content": b"token=" + b"x" * (1024 * 1024), "headers": {"content-type": FORM}}
+    for method, path in OPERATIONS:
+        if method == "post" and path != "/oidc/token":
+            assert traffic.call(method, path, **oversized).status_code == 413, path
 
     for operation, responses in OPERATIONS.items():
         expected = {int(s) for s in responses} - {500}

@@ -46,4 +46,22 @@ def test_fail_fast_on_bad_settings(overrides: dict[str, object]) -> None:
 
 def test_production_refuses_development_keys() -> None:
     with pytest.raises(ValidationError, match="FEDERATION_KEY"):
-        Settings(production=True, security={"secret_key": "a-real-secret-of-enough-length-0001"})  # type: ignore[arg-type]
+        Settings(
+            production=True,
+            public_url="https://zwfw.hebei.gov.cn",
+            security={"secret_key": "a-real-secret-of-enough-length-0001"},  # type: ignore[arg-type]
+        )
+
+
+PRODUCTION = {
+    "production": True,
+    "public_url": "https://zwfw.hebei.gov.cn",
+    "security": {"secret_key": "a-real-secret-of-enough-length-0001", "secure_cookies": False},
+    "identity": {"federation_key": "a-real-federation-key-0000000001"},
+}
+
+
+def test_production_forces_secure_cookies_and_an_https_url() -> None:
+    assert Settings(**PRODUCTION).security.secure_cookies is True  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="https"):
+        Settings(**{**PRODUCTION, "public_url": "http://zwfw.hebei.gov.cn"})  # type: ignore[arg-type]

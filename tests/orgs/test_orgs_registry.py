@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from zhengwu.kernel.codes import validate_uscc
 from zhengwu.orgs import service
-from zhengwu.orgs.errors import DepartmentExists, InvalidDepartment
+from zhengwu.orgs.errors import DepartmentExists
 from zhengwu.orgs.schemas import DepartmentCreate
 from zhengwu.seed import demo_departments, government_credit_code, seed_departments
 
@@ -41,14 +42,17 @@ def test_add_department_derives_level_and_refuses_duplicates(session: Session) -
         service.add_department(session, _create())
 
 
-def test_bad_credit_code_and_unknown_division_are_refused(session: Session) -> None:
+def test_bad_credit_code_and_unknown_division_are_refused_by_the_code_types() -> None:
     good = government_credit_code("130100", 9003)
     broken = good[:-1] + ("0" if good[-1] != "0" else "1")
-    with pytest.raises(InvalidDepartment) as info:
-        service.add_department(session, _create(credit_code=broken))
-    assert "统一社会信用代码" in info.value.detail
-    with pytest.raises(InvalidDepartment):
-        service.add_department(session, _create(credit_code=good, division_code="139999"))
+    with pytest.raises(ValidationError) as info:
+        _create(credit_code=broken)
+    assert info.value.errors()[0]["type"].startswith("uscc.") and "校验码" in info.value.errors()[0]["msg"]
+    with pytest.raises(ValidationError):
+        _create(credit_code=good, division_code="139999")
+    with pytest.raises(ValidationError):
+        _create(parent_credit_code=broken)
+    assert _create(division_code="000000").division_code == "000000"  # the national level
 
 
 def test_demo_departments_are_valid_and_deterministic() -> None:
@@ -132,6 +136,7 @@ def test_demo_seed_is_refused_on_production_nodes(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path,
         production=True,
+        public_url="https://zwfw.hebei.gov.cn",
         security={"secret_key": "a-real-secret-of-enough-length-0001"},  # type: ignore[arg-type]
         identity={"federation_key": "a-real-federation-key-0000000001"},  # type: ignore[arg-type]
     )

@@ -224,9 +224,12 @@ ROWS: list[Row] = [
     platform("PUT /api/v1/catalog/synonyms",
              lambda c, d: Call(f"{CATALOG}/synonyms", {"term": "社保卡", "canonical": "社会保障卡"})),
     platform("DELETE /api/v1/catalog/synonyms/{term}", _synonym, 204),
-    # An authorised upload of the wrong type is refused before a job starts (422): the policy let it in.
+    # An authorised upload of the wrong type is refused before a job starts (415): the policy let it in.
     platform("POST /api/v1/catalog/imports",
-             lambda c, d: Call(f"{CATALOG}/imports", content=b"x", headers={"Content-Type": "text/plain"}), 422),
+             lambda c, d: Call(f"{CATALOG}/imports", content=b"x", headers={"Content-Type": "text/plain"}), 415),
+    # Likewise a finished job is not retried (409): past the policy, refused by the job's state.
+    platform("POST /api/v1/catalog/imports/{job_id}/retry",
+             lambda c, d: Call(f"{CATALOG}/imports/{c.job()}/retry"), 409),
     platform("GET /api/v1/catalog/imports/{job_id}", lambda c, d: Call(f"{CATALOG}/imports/{c.job()}")),
     platform("GET /api/v1/catalog/imports/{job_id}/rejects",
              lambda c, d: Call(f"{CATALOG}/imports/{c.job()}/rejects")),

@@ -4,45 +4,55 @@
 and answers ``202 Accepted`` with the ``Location`` of the job; ``GET`` on that location reports progress,
 then the summary and the first refused rows (``/rejects`` gives all of them as CSV while they are kept).
 The import itself is the CLI's (same validation, chunked commits, rejects report), run on one thread per
-process so that two large imports never compete for the write lock. A job whose process stopped is
-reported as interrupted (the chunks committed before stay); uploading the same file again while its job
-is queued or running answers with that job rather than starting a second one.
+process so that two large imports never compete for the write lock. Each job records the process that
+owns it, which refreshes its heartbeat while it is queued or running; a job whose owner stopped beating
+(the process crashed or was killed) is marked interrupted, with the reason, when a node starts and
+whenever an upload or a retry comes in, so that several processes on one database never take over a job
+of a live one. The chunks committed before stay; ``POST .../{id}/retry`` runs an interrupted job's file
+again, and uploading the same file again starts a new job unless a live one is queued or running for it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import secrets
 import shutil
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhengwu.catalog.access import Staff
-from zhengwu.catalog.errors import ImportRefused
 from zhengwu.catalog.importexport import ImportOptions, Reject, RejectWriter, detect, import_file
 from zhengwu.catalog.models import ImportJob
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.db import new_id
-from zhengwu.kernel.errors import DomainError, NotFound
+from zhengwu.kernel.errors import Conflict, DomainError, NotFound
+from zhengwu.kernel.limits import MiB, body_limit
 from zhengwu.kernel.logging import error_origin, get_logger
+from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession, unit_of_work
 
 log = get_logger("zhengwu.catalog.jobs")
 
-MAX_UPLOAD_BYTES: Final = 512 * 1024 * 1024
+MAX_UPLOAD_BYTES: Final = 512 * MiB
 KEPT_REJECTS: Final = 1000
 HEARTBEAT: Final = timedelta(seconds=5)
 STALE: Final = timedelta(minutes=2)
+ORPHANED: Final = "导入进程已停止（节点重启或异常退出），已提交的批次保留；请重试该任务或重新上传文件"
 TYPES: Final = {
     "application/x-ndjson": ".jsonl",
     "application/jsonl": ".jsonl",
@@ -54,6 +64,14 @@ TYPES: Final = {
 router = APIRouter(prefix="/api/v1/catalog/imports", tags=["catalog 事项管理"])
 
 
+class UnsupportedUpload(DomainError):
+    """The upload is neither JSON lines nor XLSX."""
+
+    status_code = 415
+    code = "catalog.import_unsupported_type"
+    default_detail = "请以 JSON lines（application/x-ndjson）或 XLSX 上传"
+
+
 class JobNotFound(NotFound):
     """No such import job."""
 
@@ -61,41 +79,107 @@ class JobNotFound(NotFound):
     default_detail = "导入任务不存在"
 
 
+class ImportFileGone(Conflict):
+    """The interrupted job's file is no longer on the node."""
+
+    code = "catalog.import_file_gone"
+    default_detail = "原上传文件已不在本节点，请重新上传"
+
+
+class NotRetryable(Conflict):
+    """Only an interrupted job can be retried."""
+
+    code = "catalog.import_not_retryable"
+    default_detail = "只有被中断的导入任务可以重试"
+
+
+def _process_id() -> str:
+    # Host and pid name the process for operators; the nonce tells a restarted process with a reused
+    # pid from its predecessor.
+    return f"{socket.gethostname()[:50]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def mark_orphans(db: Session, *, now: datetime | None = None) -> int:
+    """Mark the queued or running jobs whose owner stopped beating as interrupted; returns how many.
+
+    A job owned by a live process (of this node or another on the same database) has a fresh heartbeat
+    and is left alone; jobs from before owners were recorded count by their heartbeat or creation time.
+    """
+    now = now or utcnow()
+    last_sign = func.coalesce(ImportJob.heartbeat_at, ImportJob.started_at, ImportJob.created_at)
+    result = db.execute(
+        update(ImportJob)
+        .where(ImportJob.status.in_(("queued", "running")), last_sign < now - STALE)
+        .values(status="interrupted", error=ORPHANED, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        log.warning("catalog_import_jobs_orphaned", count=count)
+    return count
+
+
 class ImportRunner:
-    """Runs import jobs one at a time on a thread of this process."""
+    """Runs import jobs one at a time on a thread of this process, beating for the jobs it owns."""
 
     def __init__(self, session_factory: Callable[[], sessionmaker[Session]]) -> None:
         self._factory = session_factory
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-import")
+        self.owner = _process_id()
 
     def submit(self, job_id: str) -> None:
-        """Queue a job (it starts when the previous one has finished)."""
+        """Queue a job of this runner (it starts when the previous one has finished)."""
         self._executor.submit(self.run, job_id)
+
+    def beat(self, running: str | None = None, progress: int = 0) -> None:
+        """Refresh the heartbeat of every unfinished job this process owns (and the running one's progress)."""
+        now = utcnow()
+        with unit_of_work(self._factory()) as db:
+            db.execute(
+                update(ImportJob)
+                .where(ImportJob.owner == self.owner, ImportJob.status.in_(("queued", "running")))
+                .values(heartbeat_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if running is not None:
+                db.execute(
+                    update(ImportJob)
+                    .where(ImportJob.id == running)
+                    .values(progress=progress)
+                    .execution_options(synchronize_session=False)
+                )
+
+    def _beating(self, stop: threading.Event, job_id: str, done: list[int]) -> None:
+        while not stop.wait(HEARTBEAT.total_seconds()):
+            try:
+                self.beat(job_id, done[0])
+            except Exception as exc:  # a missed beat is retried; STALE allows many
+                log.warning("catalog_import_heartbeat_failed", error_type=type(exc).__name__)
 
     def run(self, job_id: str) -> None:
         """Import the job's file; the outcome (or the failure) is written to the job."""
         factory = self._factory()
         with unit_of_work(factory) as db:
             job = db.get(ImportJob, job_id)
-            if job is None or job.status != "queued":
+            if job is None or job.status != "queued" or job.owner != self.owner:
                 return
             job.status, job.started_at, job.heartbeat_at = "running", utcnow(), utcnow()
             path, publish, actor = Path(job.file_path), job.publish, job.actor
         rejects: list[dict[str, Any]] = []
-        beat = [utcnow()]
+        done = [0]  # bytes (JSON lines) or rows (XLSX) read so far
+        # Beats on a thread of its own: a long chunk must not make a live job look orphaned.
+        stop = threading.Event()
+        beating = threading.Thread(
+            target=self._beating, args=(stop, job_id, done), name="catalog-import-beat", daemon=True
+        )
+        beating.start()
 
         def on_reject(reject: Reject) -> None:
             if len(rejects) < KEPT_REJECTS:
                 rejects.append(asdict(reject))
 
-        def progress(done: int) -> None:
-            now = utcnow()
-            if now - beat[0] >= HEARTBEAT:
-                beat[0] = now
-                with unit_of_work(factory) as db:
-                    running = db.get(ImportJob, job_id)
-                    if running is not None:
-                        running.progress, running.heartbeat_at = int(done), now
+        def progress(position: int) -> None:
+            done[0] = int(position)
 
         outcome: dict[str, Any]
         try:
@@ -108,7 +192,7 @@ class ImportRunner:
             )
             outcome = {"status": "done", "summary": report.as_dict(), "progress": path.stat().st_size}
         except DomainError as exc:
-            outcome = {"status": "failed", "error": exc.detail[:500]}
+            outcome = {"status": "failed", "error": exc.detail[:500], "progress": done[0]}
         except Exception as exc:  # a bug must still end the job, not leave it "running"
             log.error(
                 "catalog_import_failed", job=job_id, error_type=type(exc).__name__, origin=error_origin(exc)
@@ -116,8 +200,11 @@ class ImportRunner:
             outcome = {
                 "status": "failed",
                 "error": "导入失败（系统内部错误），已提交的批次保留，请联系运维人员",
+                "progress": done[0],
             }
         finally:
+            stop.set()
+            beating.join()
             path.unlink(missing_ok=True)
         with unit_of_work(factory) as db:
             job = db.get(ImportJob, job_id)
@@ -133,7 +220,7 @@ class ImportRunner:
 
 
 def runner_of(request: Request) -> ImportRunner:
-    """The app's import runner (created on first use)."""
+    """The app's import runner (made by :func:`install`, or on first use)."""
     state = request.app.state
     runner: ImportRunner | None = getattr(state, "catalog_import_runner", None)
     if runner is None:
@@ -141,10 +228,34 @@ def runner_of(request: Request) -> ImportRunner:
     return runner
 
 
+def install(app: FastAPI) -> None:
+    """Route the imports; at start-up mark the jobs orphaned by a stopped process, at shutdown finish."""
+    app.include_router(router)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        state = application.state
+        runner = ImportRunner(lambda: state.session_factory)
+        state.catalog_import_runner = runner
+
+        def recover() -> None:
+            with unit_of_work(state.session_factory) as db:
+                mark_orphans(db)
+
+        await run_in_threadpool(recover)
+        async with inner(application) as inner_state:
+            yield inner_state
+        await run_in_threadpool(runner.close)
+
+    app.router.lifespan_context = lifespan
+
+
 def _read(job: ImportJob) -> dict[str, Any]:
-    status = job.status
-    if status == "running" and job.heartbeat_at is not None and utcnow() - job.heartbeat_at > STALE:
-        status = "interrupted"  # the process running it stopped; committed chunks stay
+    status, error = job.status, job.error
+    last_sign = job.heartbeat_at or job.started_at or job.created_at
+    if status in ("queued", "running") and utcnow() - last_sign > STALE:
+        status, error = "interrupted", ORPHANED  # not marked yet: the next upload or start-up will
     return {
         "id": job.id,
         "status": status,
@@ -155,7 +266,7 @@ def _read(job: ImportJob) -> dict[str, Any]:
         "summary": job.summary,
         "rejects": (job.rejects or [])[:100],
         "rejects_total": (job.summary or {}).get("rejects"),
-        "error": job.error,
+        "error": error,
         "created_at": job.created_at.isoformat(),
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
@@ -163,10 +274,11 @@ def _read(job: ImportJob) -> dict[str, Any]:
 
 
 def _create(
-    db: Session, staff_actor: str, path: Path, digest: str, name: str, publish: bool
+    db: Session, staff_actor: str, path: Path, digest: str, name: str, publish: bool, owner: str
 ) -> tuple[ImportJob, bool]:
-    """The job of this upload: an existing queued/running one for the same file, or a new one."""
+    """The job of this upload: a live queued/running one for the same file, or a new one."""
     detect(path)  # refuses what cannot be read (size, format, zip bombs) before anything is queued
+    mark_orphans(db)  # a job of the same file whose process died must not stand for this upload
     same = db.scalars(
         select(ImportJob).where(
             ImportJob.actor == staff_actor,
@@ -184,13 +296,27 @@ def _create(
         publish=publish,
         file_path=str(path),
         status="queued",
+        owner=owner,
+        heartbeat_at=utcnow(),
     )
     db.add(job)
     db.flush()
     return job, True
 
 
-@router.post("", status_code=202, summary="上传事项文件并导入（异步）")
+@router.post(
+    "",
+    status_code=202,
+    summary="上传事项文件并导入（异步）",
+    responses=errors(415, 422),
+    openapi_extra=body_limit(
+        MAX_UPLOAD_BYTES,
+        requestBody={
+            "required": True,
+            "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in TYPES},
+        },
+    ),
+)
 async def start_import(
     request: Request,
     staff: Staff,
@@ -202,24 +328,15 @@ async def start_import(
     await run_in_threadpool(staff.ensure_platform)  # a refusal is written to the audit trail
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type not in TYPES:
-        raise ImportRefused(
-            "请以 JSON lines（application/x-ndjson）或 XLSX 上传",
-            detail_en=f"unsupported type {media_type!r}",
-        )
+        raise UnsupportedUpload(detail_en=f"unsupported type {media_type!r}")
     folder = Path(request.app.state.settings.data_dir) / "catalog-imports"
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f"upload-{new_id()}.part"
     digest = hashlib.sha256()
-    size = 0
     try:
         with partial.open("wb") as handle:
+            # The edge (kernel.limits) stops the stream past MAX_UPLOAD_BYTES with a 413.
             async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_UPLOAD_BYTES:
-                    raise ImportRefused(
-                        f"上传文件超过 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB，请使用命令行导入",
-                        detail_en="upload too large; use `zhengwu catalog import`",
-                    )
                 digest.update(chunk)
                 handle.write(chunk)
         suffix = TYPES[media_type] or (".xlsx" if filename.lower().endswith(".xlsx") else ".jsonl")
@@ -227,15 +344,56 @@ async def start_import(
         shutil.move(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+    runner = runner_of(request)
     job, new = await run_in_threadpool(
-        _create, session, staff.actor, path, digest.hexdigest(), filename, publish
+        _create, session, staff.actor, path, digest.hexdigest(), filename, publish, runner.owner
     )
+    return await _accepted(request, session, job, new)
+
+
+async def _accepted(request: Request, session: Session, job: ImportJob, new: bool) -> JSONResponse:
     body = _read(job)
     await run_in_threadpool(session.commit)  # the runner reads the job from its own session
     if new:
         runner_of(request).submit(job.id)
-    location = f"{router.prefix}/{job.id}"
-    return JSONResponse(body, status_code=202, headers={"Location": location})
+    return JSONResponse(body, status_code=202, headers={"Location": f"{router.prefix}/{job.id}"})
+
+
+def _retry(db: Session, job_id: str, owner: str) -> ImportJob:
+    mark_orphans(db)
+    job = db.get(ImportJob, job_id)
+    if job is None:
+        raise JobNotFound()
+    if job.status != "interrupted":
+        raise NotRetryable(detail_en=f"the job is {job.status}")
+    if not Path(job.file_path).is_file():
+        raise ImportFileGone()
+    again = ImportJob(
+        actor=job.actor,
+        filename=job.filename,
+        size=job.size,
+        publish=job.publish,
+        file_path=job.file_path,
+        status="queued",
+        owner=owner,
+        heartbeat_at=utcnow(),
+    )
+    db.add(again)
+    db.flush()
+    return again
+
+
+@router.post(
+    "/{job_id}/retry",
+    status_code=202,
+    summary="重试被中断的导入任务",
+    responses=errors(409),
+)
+async def retry_import(request: Request, job_id: str, staff: Staff, session: DbSession) -> JSONResponse:
+    """Run an interrupted job's file again as a new job (the chunks committed before stay)."""
+    await run_in_threadpool(staff.ensure_platform)  # a refusal is written to the audit trail
+    job = await run_in_threadpool(_retry, session, job_id, runner_of(request).owner)
+    return await _accepted(request, session, job, True)
 
 
 @router.get("/{job_id}", summary="导入任务进度与结果")

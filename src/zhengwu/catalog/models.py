@@ -363,8 +363,10 @@ class ImportJob(IdMixin, Base):
 
     status: Mapped[str] = mapped_column(
         String(16), default="queued", index=True
-    )  # queued|running|done|failed
+    )  # queued|running|done|failed|interrupted
     actor: Mapped[str] = mapped_column(String(64))
+    # The process that queued and runs the job (host:pid:nonce); it refreshes heartbeat_at meanwhile.
+    owner: Mapped[str | None] = mapped_column(String(80))
     filename: Mapped[str] = mapped_column(String(200))
     size: Mapped[int] = mapped_column(Integer)
     publish: Mapped[bool] = mapped_column(Boolean, default=False)

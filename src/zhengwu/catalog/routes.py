@@ -32,14 +32,18 @@ from zhengwu.catalog.schemas import (
     VersionRead,
 )
 from zhengwu.catalog.search import SearchFilters, search
+from zhengwu.kernel.codes.types import USCC, CatalogCode, DivisionCode, TaskCode
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.limits import MAX_DB_INT, SearchText
+from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog 事项管理"])
 
-TaskCodePath = Annotated[str, Path(pattern=r"^[0-9A-Z]{31}$", description="实施编码（31位）")]
-CatalogCodePath = Annotated[str, Path(pattern=r"^\d{12}$", description="基本编码（12位）")]
+TaskCodePath = Annotated[TaskCode, Path(description="实施编码（31位）")]
+CatalogCodePath = Annotated[CatalogCode, Path(description="基本编码（12位）")]
+VersionPath = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="版本号")]
 Page = Annotated[PageParams, Depends(page_params)]
 
 
@@ -52,11 +56,11 @@ def search_items(
     response: Response,
     session: DbSession,
     page: Page,
-    q: Annotated[str, Query(max_length=64, description="关键词，如 护照、社保、个体工商户设立登记")] = "",
-    division: Annotated[str | None, Query(pattern=r"^\d{6}$", description="行政区划代码（含下级）")] = None,
-    department: Annotated[
-        str | None, Query(pattern=r"^[0-9A-Z]{18}$", description="实施主体（政府部门）的统一社会信用代码")
-    ] = None,
+    q: Annotated[
+        SearchText, Query(max_length=64, description="关键词，如 护照、社保、个体工商户设立登记")
+    ] = "",
+    division: Annotated[DivisionCode | None, Query(description="行政区划代码（含下级）")] = None,
+    department: Annotated[USCC | None, Query(description="实施主体（政府部门）的统一社会信用代码")] = None,
     task_type: Annotated[str | None, Query(pattern=r"^(0[1-9]|10|20)$", description="事项类型")] = None,
     level: Annotated[int | None, Query(ge=1, le=6, description="行使层级")] = None,
     service_object: Annotated[
@@ -114,7 +118,7 @@ def list_directory(
     session: DbSession,
     staff: Staff,
     page: Page,
-    q: Annotated[str | None, Query(max_length=64, description="名称包含")] = None,
+    q: Annotated[SearchText | None, Query(max_length=64, description="名称包含")] = None,
     status: Annotated[str | None, Query(pattern="^(draft|published|suspended|cancelled)$")] = None,
     task_type: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
 ) -> list[DirectoryRead]:
@@ -126,7 +130,7 @@ def list_directory(
     return [DirectoryRead.model_validate(r) for r in rows]
 
 
-@router.post("/directory", status_code=201, response_model=DirectoryRead)
+@router.post("/directory", status_code=201, response_model=DirectoryRead, responses=errors(409))
 def create_directory(request: Request, data: DirectoryCreate, session: DbSession, staff: Staff) -> Any:
     """Add a basic catalog entry as a draft (platform administrators)."""
     # Plain ``def`` routes run in the thread pool: database round trips must not hold up the event loop.
@@ -147,7 +151,7 @@ def get_directory(catalog_code: CatalogCodePath, session: DbSession, staff: Staf
     return DirectoryRead.model_validate(service.get_directory(session, catalog_code))
 
 
-@router.patch("/directory/{catalog_code}", response_model=DirectoryRead)
+@router.patch("/directory/{catalog_code}", response_model=DirectoryRead, responses=errors(409))
 def update_directory(
     catalog_code: CatalogCodePath,
     data: DirectoryUpdate,
@@ -162,14 +166,14 @@ def update_directory(
     )
 
 
-@router.post("/directory/{catalog_code}/publish", response_model=DirectoryRead)
+@router.post("/directory/{catalog_code}/publish", response_model=DirectoryRead, responses=errors(409))
 def publish_directory(catalog_code: CatalogCodePath, session: DbSession, staff: Staff) -> DirectoryRead:
     """Publish a basic catalog entry (new version, reported upward)."""
     staff.ensure_platform()
     return DirectoryRead.model_validate(service.publish_directory(session, catalog_code, actor=staff.actor))
 
 
-@router.post("/directory/{catalog_code}/suspend", response_model=DirectoryRead)
+@router.post("/directory/{catalog_code}/suspend", response_model=DirectoryRead, responses=errors(409))
 def suspend_directory(
     catalog_code: CatalogCodePath, data: StateChange, session: DbSession, staff: Staff
 ) -> DirectoryRead:
@@ -181,7 +185,7 @@ def suspend_directory(
     return DirectoryRead.model_validate(item)
 
 
-@router.post("/directory/{catalog_code}/cancel", response_model=DirectoryRead)
+@router.post("/directory/{catalog_code}/cancel", response_model=DirectoryRead, responses=errors(409))
 def cancel_directory(
     catalog_code: CatalogCodePath, data: StateChange, session: DbSession, staff: Staff
 ) -> DirectoryRead:
@@ -204,7 +208,7 @@ def directory_history(catalog_code: CatalogCodePath, session: DbSession, staff: 
 
 @router.get("/directory/{catalog_code}/versions/{version}", response_model=VersionRead)
 def directory_version(
-    catalog_code: CatalogCodePath, version: Annotated[int, Path(ge=1)], session: DbSession, staff: Staff
+    catalog_code: CatalogCodePath, version: VersionPath, session: DbSession, staff: Staff
 ) -> VersionRead:
     """One immutable version of a basic entry."""
     return VersionRead.model_validate(
@@ -217,8 +221,8 @@ def directory_diff(
     catalog_code: CatalogCodePath,
     session: DbSession,
     staff: Staff,
-    from_version: Annotated[int, Query(alias="from", ge=1)],
-    to_version: Annotated[int, Query(alias="to", ge=1)],
+    from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_DB_INT)],
+    to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_DB_INT)],
 ) -> DiffRead:
     """Field-level differences between two versions of a basic entry."""
     changes = service.diff_versions(session, service.DIRECTORY, catalog_code, from_version, to_version)
@@ -237,11 +241,11 @@ def list_tasks(
     session: DbSession,
     staff: Staff,
     page: Page,
-    q: Annotated[str | None, Query(max_length=64, description="名称包含")] = None,
+    q: Annotated[SearchText | None, Query(max_length=64, description="名称包含")] = None,
     status: Annotated[str | None, Query(pattern="^(draft|published|suspended|cancelled)$")] = None,
-    department: Annotated[str | None, Query(pattern=r"^[0-9A-Z]{18}$", description="实施主体编码")] = None,
-    catalog_code: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
-    division: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    department: Annotated[USCC | None, Query(description="实施主体编码")] = None,
+    catalog_code: Annotated[CatalogCode | None, Query()] = None,
+    division: Annotated[DivisionCode | None, Query()] = None,
 ) -> list[TaskSummary]:
     """Implementation items in every state; department administrators see their departments' only."""
     if department is not None:
@@ -270,7 +274,7 @@ def _staff_read(item: Any) -> StaffTaskRead:
     )
 
 
-@router.post("/tasks", status_code=201, response_model=StaffTaskRead)
+@router.post("/tasks", status_code=201, response_model=StaffTaskRead, responses=errors(404, 409))
 def create_task(request: Request, data: TaskCreate, session: DbSession, staff: Staff) -> Any:
     """Claim a basic entry for a body: a draft implementation item with a derived 实施编码."""
     raw = data.model_dump(exclude_unset=True)
@@ -299,7 +303,7 @@ def get_task(task_code: TaskCodePath, session: DbSession, staff: Staff) -> Staff
     return _staff_read(_managed(session, staff, task_code))
 
 
-@router.patch("/tasks/{task_code}", response_model=StaffTaskRead)
+@router.patch("/tasks/{task_code}", response_model=StaffTaskRead, responses=errors(409))
 def update_task(
     task_code: TaskCodePath,
     data: TaskUpdate,
@@ -312,7 +316,7 @@ def update_task(
     return _staff_read(service.update_task(session, task_code, changes, actor=staff.actor))
 
 
-@router.delete("/tasks/{task_code}", status_code=204)
+@router.delete("/tasks/{task_code}", status_code=204, responses=errors(409))
 def delete_task(task_code: TaskCodePath, session: DbSession, staff: Staff) -> Response:
     """Delete a draft that was never published (published items can only be cancelled)."""
     _managed(session, staff, task_code)
@@ -320,14 +324,14 @@ def delete_task(task_code: TaskCodePath, session: DbSession, staff: Staff) -> Re
     return Response(status_code=204)
 
 
-@router.post("/tasks/{task_code}/publish", response_model=StaffTaskRead)
+@router.post("/tasks/{task_code}/publish", response_model=StaffTaskRead, responses=errors(409))
 def publish_task(task_code: TaskCodePath, session: DbSession, staff: Staff) -> StaffTaskRead:
     """Publish: completeness check, new immutable version, outbox records, search refresh."""
     _managed(session, staff, task_code)
     return _staff_read(service.publish_task(session, task_code, actor=staff.actor))
 
 
-@router.post("/tasks/{task_code}/suspend", response_model=StaffTaskRead)
+@router.post("/tasks/{task_code}/suspend", response_model=StaffTaskRead, responses=errors(409))
 def suspend_task(
     task_code: TaskCodePath, data: StateChange, session: DbSession, staff: Staff
 ) -> StaffTaskRead:
@@ -338,7 +342,7 @@ def suspend_task(
     )
 
 
-@router.post("/tasks/{task_code}/cancel", response_model=StaffTaskRead)
+@router.post("/tasks/{task_code}/cancel", response_model=StaffTaskRead, responses=errors(409))
 def cancel_task(
     task_code: TaskCodePath, data: StateChange, session: DbSession, staff: Staff
 ) -> StaffTaskRead:
@@ -364,7 +368,7 @@ def task_history(task_code: TaskCodePath, session: DbSession, staff: Staff) -> H
 
 @router.get("/tasks/{task_code}/versions/{version}", response_model=VersionRead)
 def task_version(
-    task_code: TaskCodePath, version: Annotated[int, Path(ge=1)], session: DbSession, staff: Staff
+    task_code: TaskCodePath, version: VersionPath, session: DbSession, staff: Staff
 ) -> VersionRead:
     """One immutable version of an implementation item."""
     _managed(session, staff, task_code)
@@ -378,8 +382,8 @@ def task_diff(
     task_code: TaskCodePath,
     session: DbSession,
     staff: Staff,
-    from_version: Annotated[int, Query(alias="from", ge=1)],
-    to_version: Annotated[int, Query(alias="to", ge=1)],
+    from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_DB_INT)],
+    to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_DB_INT)],
 ) -> DiffRead:
     """Field-level differences between two versions."""
     _managed(session, staff, task_code)

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from zhengwu.catalog import codetables as ct
+from zhengwu.kernel.codes.types import USCC, CatalogCode
 
 Scalar = str | int | float | bool | None
 _IN = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -85,8 +86,8 @@ TaskCreate = create_model(
     "TaskCreate",
     __config__=_IN,
     __doc__="认领基本目录事项，新建实施清单（草稿）。实施编码由实施主体编码、行使层级和基本编码派生。",
-    dept_code=(str, Field(min_length=18, max_length=18, description="实施主体编码（统一社会信用代码）")),
-    catalog_code=(str, Field(min_length=12, max_length=12, description="基本编码")),
+    dept_code=(USCC, Field(description="实施主体编码（统一社会信用代码）")),
+    catalog_code=(CatalogCode, Field(description="基本编码")),
     use_level=(Scalar, Field(default=None, description="行使层级 1–6（省略时取实施主体所在区划的层级）")),
     task_code=(Scalar, Field(default=None, description="实施编码（可省略；若填写必须等于派生结果）")),
     **_scalar_fields(ct.GUIDE_FIELDS, _GUIDE | {"task_guid"}),
@@ -208,7 +209,7 @@ DirectoryCreate = create_model(
     "DirectoryCreate",
     __config__=_IN,
     __doc__="新增基本目录事项（草稿）。",
-    catalog_code=(str, Field(min_length=12, max_length=12, description="基本编码（12位）")),
+    catalog_code=(CatalogCode, Field(description="基本编码（12位）")),
     task_name=(str, Field(min_length=1, max_length=1000, description="事项名称")),
     task_type=(Scalar, Field(description="事项类型 01–10 / 20")),
     use_level=(Scalar | list[str], Field(description="行使层级，多个用 ^ 连接，如 2^3^4")),

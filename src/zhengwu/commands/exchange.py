@@ -220,6 +220,7 @@ def nodes_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         items = [
             {"request_id": n.id, "node_id": n.node_id, "node_name": n.node_name, "division_code": n.division_code,
              "tier": n.tier, "status": n.status, "fingerprint": n.fingerprint,
+             "key_fingerprint": n.key_fingerprint, "source_address": n.source_address,
              "not_after": n.not_after.isoformat() if n.not_after else None,
              "requested_at": n.requested_at.isoformat()}
             for n in joining.list_nodes(session)
@@ -229,11 +230,21 @@ def nodes_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
             _json(item)
         return
     table = Table(title="下级节点 / lower nodes")
-    for column in ("node_id", "node_name", "division", "tier", "status", "request id", "not after"):
+    for column in (
+        "node_id",
+        "node_name",
+        "division",
+        "tier",
+        "status",
+        "request id",
+        "source",
+        "key",
+        "not after",
+    ):
         table.add_column(column)
     for i in items:
         table.add_row(i["node_id"], i["node_name"], i["division_code"], i["tier"], i["status"], i["request_id"],
-                      i["not_after"] or "—")  # fmt: skip
+                      i["source_address"] or "—", str(i["key_fingerprint"])[:16], i["not_after"] or "—")  # fmt: skip
     console.print(table)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final
 
 import httpx
@@ -192,24 +193,46 @@ def _text(payload: dict[str, Any], name: str, limit: int) -> str:
     return value.strip()
 
 
-#: Join requests one node id may have waiting at once (a new key each time a join is retried).
-PENDING_PER_NODE: Final = 3
-
-
-def _check_waiting(session: Session, runtime: ExchangeRuntime, node_id: str) -> None:
-    """Anyone can ask to join; only so many requests may wait for the operator (revoke clears them)."""
-    pending = select(func.count()).select_from(ExchangeNode).where(ExchangeNode.status == "pending")
-    if (session.scalar(pending) or 0) >= runtime.settings.exchange.max_pending_joins:
-        raise TooManyJoinRequests(detail_en="the pending join request limit is reached")
-    if (session.scalar(pending.where(ExchangeNode.node_id == node_id)) or 0) >= PENDING_PER_NODE:
-        raise TooManyJoinRequests(
-            "该节点已有多份待审批的接入申请，请联系上级平台管理员",
-            detail_en="too many pending requests for the node",
+def expire_pending(session: Session, runtime: ExchangeRuntime) -> None:
+    """Pending requests nobody decided within ``join_request_days`` expire (they no longer count)."""
+    now = utcnow()
+    session.execute(
+        update(ExchangeNode)
+        .where(
+            ExchangeNode.status == "pending",
+            ExchangeNode.requested_at < now - timedelta(days=runtime.settings.exchange.join_request_days),
         )
+        .values(status="expired", decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def accept_request(session: Session, runtime: ExchangeRuntime, payload: dict[str, Any]) -> dict[str, Any]:
-    """Record a join request (pending) and answer with this node's exchange CA certificate."""
+def _check_waiting(session: Session, runtime: ExchangeRuntime, source: str | None) -> None:
+    """Anyone can ask to join: bound the requests waiting for the operator, per source address and in all.
+
+    Requests are bounded per address rather than per node id, so that strangers cannot use up a named
+    node's places; pending requests never displace an approved node (only the operator's approval of
+    one request does), and they expire (revoke clears one earlier).
+    """
+    limits = runtime.settings.exchange
+    pending = select(func.count()).select_from(ExchangeNode).where(ExchangeNode.status == "pending")
+    if (
+        source is not None
+        and (session.scalar(pending.where(ExchangeNode.source_address == source)) or 0)
+        >= limits.max_pending_joins_per_address
+    ):
+        raise TooManyJoinRequests(
+            "来自该地址的待审批接入申请过多，请等待上级平台管理员处理",
+            detail_en="too many pending join requests from this address",
+        )
+    if (session.scalar(pending) or 0) >= limits.max_pending_joins:
+        raise TooManyJoinRequests(detail_en="the pending join request limit is reached")
+
+
+def accept_request(
+    session: Session, runtime: ExchangeRuntime, payload: dict[str, Any], *, source: str | None = None
+) -> dict[str, Any]:
+    """Record a join request (pending) from client address ``source`` and answer with this node's CA."""
     ca = runtime.credentials.ca().certificate  # before any write of ours (creating it locks the log)
     node_id = _text(payload, "node_id", 63)
     if not NODE_ID_RE.match(node_id):
@@ -239,7 +262,20 @@ def accept_request(session: Session, runtime: ExchangeRuntime, payload: dict[str
         )
     ).first()
     if node is None:
-        _check_waiting(session, runtime, node_id)
+        expire_pending(session, runtime)
+        if source is not None:
+            # The same sender asking again for the node (a retried join, a new key) replaces its request.
+            session.execute(
+                update(ExchangeNode)
+                .where(
+                    ExchangeNode.status == "pending",
+                    ExchangeNode.node_id == node_id,
+                    ExchangeNode.source_address == source,
+                )
+                .values(status="superseded", decided_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+        _check_waiting(session, runtime, source)
         node = ExchangeNode(
             node_id=node_id,
             node_name=_text(payload, "node_name", 200),
@@ -249,6 +285,7 @@ def accept_request(session: Session, runtime: ExchangeRuntime, payload: dict[str
             status="pending",
             csr_pem=csr.to_pem().decode("ascii"),
             key_fingerprint=key_fp,
+            source_address=source[:45] if source else None,
         )
         session.add(node)
         session.flush()
@@ -291,6 +328,23 @@ def approve(session: Session, runtime: ExchangeRuntime, ref: str) -> ExchangeNod
     """Issue the exchange certificate of a pending node; an older certificate of the node is revoked."""
     runtime.credentials.ca()  # before the lock: creating the CA takes it in a transaction of its own
     exlog.lock_head(session)
+    expire_pending(session, runtime)
+    if not REQUEST_ID_RE.match(ref):
+        waiting = list(
+            session.scalars(
+                select(ExchangeNode).where(ExchangeNode.node_id == ref, ExchangeNode.status == "pending")
+            )
+        )
+        if len(waiting) > 1:
+            # Anyone may ask to join under any name: the operator picks the request whose key they checked.
+            choices = "；".join(
+                f"{n.id}（来源 {n.source_address or '—'}，密钥 {n.key_fingerprint[:16]}）" for n in waiting
+            )
+            raise NodeStateConflict(
+                f"节点 {ref} 有 {len(waiting)} 份待审批的接入申请，请按申请编号批准：{choices}",
+                detail_en=f"{len(waiting)} pending requests for {ref}: approve one by its request id",
+                extra={"request_ids": [n.id for n in waiting]},
+            )
     node = find_node(session, ref, status="pending")
     if node.status != "pending":
         raise NodeStateConflict(f"节点状态为 {node.status}，不能批准", detail_en=f"node is {node.status}")

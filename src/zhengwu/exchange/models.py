@@ -47,7 +47,9 @@ class ExchangeNode(IdMixin, Base):
     division_code: Mapped[str] = mapped_column(String(6))
     tier: Mapped[str] = mapped_column(String(16))
     public_url: Mapped[str | None] = mapped_column(String(512))
-    status: Mapped[str] = mapped_column(String(16))  # pending | approved | revoked | superseded
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | revoked | superseded | expired
+    # The client address the join request came from: pending requests are bounded per source.
+    source_address: Mapped[str | None] = mapped_column(String(45))
     csr_pem: Mapped[str] = mapped_column(Text)
     key_fingerprint: Mapped[str] = mapped_column(String(64))
     certificate_pem: Mapped[str | None] = mapped_column(Text)

@@ -10,8 +10,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -36,7 +37,15 @@ from zhengwu.exchange.verification import Caller
 from zhengwu.identity.policy import MachineGuard, StaffOrMachine, StaffPrincipal, guard
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
-from zhengwu.kernel.ratelimit import per_address
+from zhengwu.kernel.limits import body_limit
+from zhengwu.kernel.openapi import (
+    CLIENT_CREDENTIALS,
+    CLIENT_CREDENTIALS_SCHEME,
+    SIGNED_ENVELOPE,
+    errors,
+    security,
+)
+from zhengwu.kernel.ratelimit import client_address, per_address
 from zhengwu.kernel.session import DbSession
 
 node_router = APIRouter(prefix="/exchange/v1", tags=["exchange 节点间交换"])
@@ -46,6 +55,7 @@ page_router = APIRouter(tags=["exchange 数据交换"])
 
 _templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 ADMIN_SCOPE = "exchange:admin"
+G = TypeVar("G", bound=Callable[..., Any])
 
 
 def runtime_of(request: Request) -> ExchangeRuntime:
@@ -69,9 +79,14 @@ class ScopeGuard(MachineGuard):
         return caller
 
 
+def _documented(scope: str) -> Callable[[G], G]:
+    """The OpenAPI document names the client-credentials scheme and the scope (kernel.openapi)."""
+    return security(CLIENT_CREDENTIALS, CLIENT_CREDENTIALS_SCHEME, scopes=(scope,), statuses=(401, 403))
+
+
 def require(scope: str) -> ScopeGuard:
     """Dependency: the caller's client credentials must carry ``scope``."""
-    return ScopeGuard(scope)
+    return _documented(scope)(ScopeGuard(scope))
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -114,7 +129,14 @@ def _json_response(document: dict[str, Any]) -> Response:
     return Response(dumps_text(document).encode("utf-8"), media_type="application/json")
 
 
-@node_router.post("/batches", summary="接收下级节点的签名数据批次", response_class=Response)
+@node_router.post(
+    "/batches",
+    summary="接收下级节点的签名数据批次",
+    response_class=Response,
+    # _read_body counts the stream against this node setting.
+    openapi_extra=body_limit(setting="ZHENGWU_EXCHANGE__MAX_BATCH_BYTES", **SIGNED_ENVELOPE),
+    responses=errors(403, 409, 422),
+)
 async def post_batch(request: Request, session: DbSession) -> Response:
     """Receive a signed batch; answer with a signed receipt (accepted and rejected rows with reasons)."""
     runtime = runtime_of(request)
@@ -126,7 +148,13 @@ async def post_batch(request: Request, session: DbSession) -> Response:
     return _json_response(await run_in_threadpool(_signed, session, runtime, body, receive_batch))
 
 
-@node_router.post("/verify", summary="答复下级节点的共享核验请求", response_class=Response)
+@node_router.post(
+    "/verify",
+    summary="答复下级节点的共享核验请求",
+    response_class=Response,
+    openapi_extra=SIGNED_ENVELOPE,
+    responses=errors(403, 409, 413, 422, 429),
+)
 async def post_verify(request: Request, session: DbSession) -> Response:
     """Answer a lower node's signed verification query with a signed answer."""
     runtime = runtime_of(request)
@@ -134,7 +162,13 @@ async def post_verify(request: Request, session: DbSession) -> Response:
     return _json_response(await run_in_threadpool(_signed, session, runtime, body, verification.answer_child))
 
 
-@node_router.post("/feed", summary="下级节点获取下发数据", response_class=Response)
+@node_router.post(
+    "/feed",
+    summary="下级节点获取下发数据",
+    response_class=Response,
+    openapi_extra=SIGNED_ENVELOPE,
+    responses=errors(403, 409, 413, 422),
+)
 async def post_feed(request: Request, session: DbSession) -> Response:
     """One signed page of the downward feed after the lower node's last sequence."""
     runtime = runtime_of(request)
@@ -145,12 +179,13 @@ async def post_feed(request: Request, session: DbSession) -> Response:
 @node_router.post(
     "/join",
     summary="下级节点接入申请（证书请求）",
+    responses=errors(400, 429),
     # Unauthenticated by nature (the node has no certificate yet): limited per address.
     dependencies=[Depends(per_address("exchange.join", lambda s: s.security.public_rate_per_minute))],
 )
 def post_join(request: Request, session: DbSession, payload: dict[str, Any]) -> dict[str, Any]:
     """Record a lower node's join request; answers with this node's exchange CA certificate."""
-    return join.accept_request(session, runtime_of(request), payload)
+    return join.accept_request(session, runtime_of(request), payload, source=client_address(request))
 
 
 @node_router.get("/join/{request_id}", summary="接入申请状态与签发的证书")
@@ -178,7 +213,8 @@ def get_crl(request: Request) -> PlainTextResponse:
 
 # A bearer token is a machine operator (scope exchange:admin); a browser session goes through the policy.
 Admin = Annotated[
-    Caller | StaffPrincipal, Depends(StaffOrMachine(require(ADMIN_SCOPE), guard(rights.OPERATE)))
+    Caller | StaffPrincipal,
+    Depends(_documented(ADMIN_SCOPE)(StaffOrMachine(require(ADMIN_SCOPE), guard(rights.OPERATE)))),
 ]
 
 
@@ -206,7 +242,12 @@ def get_feedback(
     return [FeedbackRead.model_validate(r) for r in rows]
 
 
-@api_router.post("/feedback/{feedback_id}/resend", response_model=ResendResult, summary="修正后重新上报")
+@api_router.post(
+    "/feedback/{feedback_id}/resend",
+    response_model=ResendResult,
+    summary="修正后重新上报",
+    responses=errors(409),
+)
 def post_resend(request: Request, feedback_id: str, session: DbSession, _caller: Admin) -> ResendResult:
     """Resend a refused row as a new row (the owner's current version when it can supply one)."""
     counts = service.resend_feedback(session, runtime_of(request).registry, feedback_id=feedback_id)
@@ -254,7 +295,9 @@ def _answer(
         raise
 
 
-@verify_router.post("/person", response_model=VerifyAnswer, summary="人口核验（姓名 + 公民身份号码）")
+@verify_router.post(
+    "/person", response_model=VerifyAnswer, summary="人口核验（姓名 + 公民身份号码）", responses=errors(429)
+)
 def verify_person(
     request: Request,
     body: PersonQuery,
@@ -266,7 +309,10 @@ def verify_person(
 
 
 @verify_router.post(
-    "/legal-person", response_model=VerifyAnswer, summary="法人核验（信用代码 + 名称 + 法定代表人）"
+    "/legal-person",
+    response_model=VerifyAnswer,
+    summary="法人核验（信用代码 + 名称 + 法定代表人）",
+    responses=errors(429),
 )
 def verify_legal_person(
     request: Request,
@@ -278,7 +324,9 @@ def verify_legal_person(
     return _answer(request, session, caller, "legal_person", body)
 
 
-@verify_router.post("/license", response_model=VerifyAnswer, summary="证照核验（证照标识 + 持证主体）")
+@verify_router.post(
+    "/license", response_model=VerifyAnswer, summary="证照核验（证照标识 + 持证主体）", responses=errors(429)
+)
 def verify_license(
     request: Request,
     body: LicenseQuery,

@@ -203,6 +203,24 @@ def recent_registrations(db: Session, *, since: datetime, ip: str) -> int:
     return int(db.scalar(_REGISTRATIONS, {"since": since, "ip": ip}) or 0)
 
 
+_SUBJECT_LOCKOUT = select(func.max(AuthEvent.occurred_at)).where(
+    AuthEvent.subject_index == bindparam("subject"),
+    AuthEvent.event_type == "lockout",
+    AuthEvent.account_id.is_(None),
+)
+
+
+def unknown_subject_lockout(db: Session, subject_index: str) -> datetime | None:
+    """When an identifier that names no account was last locked like an account would have been."""
+    value: datetime | None = db.scalar(_SUBJECT_LOCKOUT, {"subject": subject_index})
+    return value
+
+
+def subject_failures(db: Session, *, since: datetime, subject_index: str) -> int:
+    """Failed logins for ``subject_index`` since ``since``."""
+    return int(db.scalar(_SUBJECT_FAILURES, {"since": since, "subject": subject_index}) or 0)
+
+
 def recent_failures(db: Session, *, since: datetime, ip: str | None, subject_index: str) -> tuple[int, int]:
     """Failed logins since ``since`` from ``ip`` and for ``subject_index`` (one query, two counts)."""
     if ip is None:

@@ -19,6 +19,7 @@ from zhengwu.identity.context import current
 from zhengwu.identity.errors import InsufficientLevel, NotAuthenticated, SessionExpired, StepUpRequired
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.openapi import SESSION_COOKIE, security
 from zhengwu.kernel.session import DbSession
 
 COOKIE = "zw_session"
@@ -99,6 +100,17 @@ def current_session(request: Request, db: DbSession) -> Authenticated | None:
 CurrentSession = Annotated[Authenticated | None, Depends(current_session)]
 
 
+def session_scheme() -> dict[str, str]:
+    """The session cookie as an OpenAPI security scheme (its name depends on Secure cookies)."""
+    return {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": cookie_name(),
+        "description": "登录后的会话 Cookie（HttpOnly）/ the session cookie set by a login",
+    }
+
+
+@security(SESSION_COOKIE, session_scheme)
 def require_session(request: Request, auth: CurrentSession) -> Authenticated:
     """A logged-in session, or 401 (``identity.session_expired`` when it just timed out)."""
     if auth is None:

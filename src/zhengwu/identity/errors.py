@@ -121,6 +121,10 @@ class AccountExists(KeepsAudit, Conflict):
     default_detail = "该证件号码已注册，请直接登录或找回密码"
 
 
+class PhoneInUse(InvalidRegistration):
+    """The mobile number is already bound to another account."""
+
+
 class AccountNotFound(NotFound):
     """No such account."""
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import certlogin, mfa, realname, reset, service
+from zhengwu.identity import certlogin, mfa, realname, registration, reset, service
 from zhengwu.identity.audit import events_for_account, record_auth_event
 from zhengwu.identity.deps import (
     Authenticated,
@@ -402,7 +402,7 @@ def register_submit(
     password2: str = Form(""),
     csrf_token: str = Form(""),
 ) -> Response:
-    """Register, then log in at level 2 and show the account."""
+    """Register (level 2), answered alike whether or not the ID number or phone was registered before."""
     # Only the name is echoed back into the form: ID number and phone are never put into a page twice.
     context: dict[str, Any] = {"form": {"name": name, "email": email}}
     try:
@@ -420,18 +420,30 @@ def register_submit(
             },
             status_code=422,
         )
-    meta = request_meta(request)
     try:
-        account = service.register_natural_person(
-            db, name=name, id_number=id_number, phone=phone, password=password, email=email or None, meta=meta
+        registration.register_natural(
+            db,
+            notifier_of(request),
+            name=name,
+            id_number=id_number,
+            phone=phone,
+            password=password,
+            email=email or None,
+            meta=request_meta(request),
         )
     except DomainError as exc:
         return _fail(request, db, exc, "identity/register.html", context)
-    user_session = service.start_session(db, account, amr=["pwd"], meta=meta)
-    response = _redirect("/identity/account?registered=1")
-    assert user_session.token is not None
-    set_session_cookie(response, user_session.token)
-    return response
+    return _registration_accepted(request, registration.ACCEPTED)
+
+
+def _registration_accepted(request: Request, message: str) -> Response:
+    # No session is started: a new account and an existing one must read the same (ADR 0014).
+    return render(
+        request,
+        "identity/message.html",
+        {"title": "注册申请已受理", "message": message, "link": "/identity/login"},
+        status_code=202,
+    )
 
 
 @router.get("/register/legal", response_class=HTMLResponse)
@@ -475,8 +487,9 @@ def register_legal_submit(
             status_code=422,
         )
     try:
-        service.register_legal_person(
+        registration.register_legal(
             db,
+            notifier_of(request),
             credit_code=credit_code,
             name=name,
             legal_rep_name=legal_rep_name,
@@ -487,16 +500,7 @@ def register_legal_submit(
         )
     except DomainError as exc:
         return _fail(request, db, exc, "identity/register_legal.html", context)
-    return render(
-        request,
-        "identity/message.html",
-        {
-            "title": "注册成功",
-            "message": "法人账号已注册，可使用统一社会信用代码和密码登录。",
-            "link": "/identity/login",
-        },
-        status_code=201,
-    )
+    return _registration_accepted(request, registration.ACCEPTED_LEGAL)
 
 
 # --- account, step-up, second factor ---------------------------------------------------------------
@@ -510,7 +514,7 @@ def _auth_or_login(request: Request, db: Session) -> Authenticated | RedirectRes
 
 
 @router.get("/account", response_class=HTMLResponse)
-def account_page(request: Request, db: DbSession, registered: int = 0, verified: int = 0) -> Response:
+def account_page(request: Request, db: DbSession, verified: int = 0) -> Response:
     """The citizen's own account: level, masked identifiers, enterprises, second factor, recent events."""
     auth = _auth_or_login(request, db)
     if isinstance(auth, RedirectResponse):
@@ -526,9 +530,7 @@ def account_page(request: Request, db: DbSession, registered: int = 0, verified:
             "claims": service.account_claims(db, auth.account, session=auth.session),
             "enterprises": service.agent_authorizations(db, auth.account.id),
             "events": [(e, _event_label(e)) for e in events],
-            "notice": "注册成功，您已登录（实名等级二级）"
-            if registered
-            else ("实名核验通过，实名等级已提升为三级" if verified else None),
+            "notice": "实名核验通过，实名等级已提升为三级" if verified else None,
             "can_verify": auth.account.kind in ("natural", "legal")
             and auth.account.real_name_level < RealNameLevel.REGISTRY_MATCHED,
         },

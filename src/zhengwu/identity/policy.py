@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, NoReturn
+from typing import Annotated, Any, ClassVar, NoReturn
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import service
@@ -36,16 +36,18 @@ from zhengwu.identity.audit import RequestMeta, record_auth_event
 from zhengwu.identity.context import current
 from zhengwu.identity.deps import (
     Authenticated,
+    CurrentSession,
     RequiredSession,
-    current_session,
     request_meta,
     require_session,
+    session_scheme,
 )
 from zhengwu.identity.errors import PasswordChangeRequired, PermissionDenied, StepUpRequired
 from zhengwu.identity.models import AccountKind
 from zhengwu.identity.roles import ROLES, Reach
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.openapi import SESSION_COOKIE, security
 from zhengwu.kernel.session import DbSession
 from zhengwu.orgs import service as orgs
 
@@ -332,7 +334,13 @@ class StaffOrMachine(Guard):
     def __repr__(self) -> str:
         return f"StaffOrMachine({self.machine!r}, {self.staff!r})"
 
-    def __call__(self, request: Request, db: DbSession) -> Any:
+    def __call__(self, request: Request, db: DbSession, auth: Annotated[Any, Depends(session_if_any)]) -> Any:
         if request.headers.get("authorization"):
             return self.machine.authorize(request)
-        return self.staff.decide(request, db, require_session(request, current_session(request, db)))
+        return self.staff.decide(request, db, require_session(request, auth))
+
+
+@security(SESSION_COOKIE, session_scheme, statuses=(401, 403))
+def session_if_any(auth: CurrentSession) -> Authenticated | None:
+    """The session of a guard that also takes other credentials (documented as the cookie scheme)."""
+    return auth

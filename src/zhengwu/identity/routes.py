@@ -15,7 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import certlogin, counter, mfa, passwords, realname, reset, service, staff
+from zhengwu.identity import certlogin, counter, mfa, passwords, realname, registration, reset, service, staff
 from zhengwu.identity.audit import events_for_account
 from zhengwu.identity.context import configure
 from zhengwu.identity.deps import (
@@ -60,6 +60,8 @@ from zhengwu.identity.web import end_read_phase, keeping_audit, require_json, re
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.errors import ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.limits import MAX_DB_BIGINT
+from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 
@@ -109,23 +111,25 @@ def session_read(user_session: UserSession) -> SessionRead:
     )
 
 
-def _created(idem: Idempotency, body: AccountRead) -> JSONResponse:
-    payload = body.model_dump(mode="json")
-    idem.remember(201, payload)
-    return JSONResponse(payload, status_code=201)
+def _accepted(idem: Idempotency, detail: str) -> JSONResponse:
+    payload = Accepted(detail=detail).model_dump(mode="json")
+    idem.remember(202, payload)
+    return JSONResponse(payload, status_code=202)
 
 
-@router.post("/register/natural", status_code=201, response_model=AccountRead)
+@router.post("/register/natural", status_code=202, response_model=Accepted, responses=errors(429))
 def register_natural(request: Request, data: NaturalRegistration, db: DbSession) -> JSONResponse:
-    """Register a natural person (实名等级二级); 409 when the ID number is already registered."""
+    """Register a natural person (实名等级二级), answered alike whether or not the ID number or phone
+    was registered before (the owner is told by SMS); log in afterwards."""
     # A plain ``def``: the password hash (tens of milliseconds) must not hold up the event loop.
     idem = Idempotency(db, request, scope="identity.register", payload=data.model_dump_json())
     replay = idem.replay()
     if replay is not None:
         return replay
     with keeping_audit(db):
-        account = service.register_natural_person(
+        registration.register_natural(
             db,
+            notifier_of(request),
             name=data.name,
             id_number=data.id_number,
             phone=data.phone,
@@ -133,12 +137,13 @@ def register_natural(request: Request, data: NaturalRegistration, db: DbSession)
             email=data.email,
             meta=request_meta(request),
         )
-    return _created(idem, account_read(account))
+    return _accepted(idem, registration.ACCEPTED)
 
 
-@router.post("/register/legal", status_code=201, response_model=AccountRead)
+@router.post("/register/legal", status_code=202, response_model=Accepted, responses=errors(429))
 def register_legal(request: Request, data: LegalRegistration, db: DbSession) -> JSONResponse:
-    """Register an enterprise's account; a logged-in natural person becomes its administrator agent."""
+    """Register an enterprise's account (a logged-in natural person becomes its administrator agent),
+    answered alike whether or not the credit code was registered before."""
     from zhengwu.identity.deps import current_session
 
     idem = Idempotency(db, request, scope="identity.register_legal", payload=data.model_dump_json())
@@ -148,8 +153,9 @@ def register_legal(request: Request, data: LegalRegistration, db: DbSession) -> 
     auth = current_session(request, db)
     agent = auth.account if auth is not None and auth.account.kind == "natural" else None
     with keeping_audit(db):
-        account = service.register_legal_person(
+        registration.register_legal(
             db,
+            notifier_of(request),
             credit_code=data.credit_code,
             name=data.name,
             legal_rep_name=data.legal_rep_name,
@@ -159,10 +165,10 @@ def register_legal(request: Request, data: LegalRegistration, db: DbSession) -> 
             agent=agent,
             meta=request_meta(request),
         )
-    return _created(idem, account_read(account))
+    return _accepted(idem, registration.ACCEPTED_LEGAL)
 
 
-@router.post("/login", response_model=LoginResult)
+@router.post("/login", response_model=LoginResult, responses=errors(401, 403, 423, 429))
 def login(request: Request, response: Response, data: LoginRequest, db: DbSession) -> LoginResult:
     """Password login; with a second factor on the account the session waits for ``/login/mfa``."""
     meta = request_meta(request)
@@ -195,7 +201,7 @@ def _pending_session(request: Request, db: Session) -> tuple[UserSession, Accoun
     return user_session, account
 
 
-@router.post("/login/mfa", response_model=LoginResult)
+@router.post("/login/mfa", response_model=LoginResult, responses=errors(401, 429))
 def login_mfa(request: Request, response: Response, data: CodeRequest, db: DbSession) -> LoginResult:
     """Second step of a login: a TOTP or recovery code; the session gets a new token."""
     user_session, account = _pending_session(request, db)
@@ -239,7 +245,7 @@ def my_events(
     auth: RequiredSession,
     db: DbSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_DB_BIGINT)] = None,
 ) -> list[AuthEventRead]:
     """The account's own audit trail, newest first (logins, MFA, who read its identity number)."""
     rows = events_for_account(db, auth.account.id, limit=limit, before_seq=before)

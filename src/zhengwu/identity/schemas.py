@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zhengwu.kernel.codes.types import CitizenId
+
 
 class _Strict(BaseModel):
     # Strict on citizen input (conventions §12): unknown fields are refused.
@@ -160,7 +162,7 @@ class Accepted(BaseModel):
 class CounterVerification(_Strict):
     """窗口核验: the clerk saw this person with the original ID card."""
 
-    id_number: str = Field(min_length=1, max_length=40)
+    id_number: CitizenId
     name: str = Field(min_length=1, max_length=60)
     evidence: str = Field(default="居民身份证原件", min_length=1, max_length=100)
     department_id: str | None = Field(default=None, max_length=32, description="the clerk's department")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import bindparam, select, update
@@ -22,6 +22,8 @@ from zhengwu.identity.audit import (
     recent_failures,
     recent_registrations,
     record_auth_event,
+    subject_failures,
+    unknown_subject_lockout,
 )
 from zhengwu.identity.context import current
 from zhengwu.identity.errors import (
@@ -32,6 +34,7 @@ from zhengwu.identity.errors import (
     InvalidRegistration,
     LoginRateLimited,
     NotAuthorizedAgent,
+    PhoneInUse,
     RegistrationRateLimited,
 )
 from zhengwu.identity.levels import RealNameLevel, session_level
@@ -68,6 +71,7 @@ PURPOSE_CREDIT_CODE = "identity_legal_entity.credit_code"
 PURPOSE_LEGAL_REP = "identity_legal_entity.legal_rep_cert"
 
 USER_LOGGED_OUT = "UserLoggedOut"
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 # --- lookups ---------------------------------------------------------------------------------------
@@ -174,11 +178,15 @@ class FieldProblem:
 
 
 def registration_failure(
-    db: Session, problems: list[FieldProblem], meta: RequestMeta, what: str = "register"
+    db: Session,
+    problems: list[FieldProblem],
+    meta: RequestMeta,
+    what: str = "register",
+    error: type[InvalidRegistration] = InvalidRegistration,
 ) -> InvalidRegistration:
     """Audit a refused submission and build its error (field messages, never the values)."""
     record_auth_event(db, what, success=False, meta=meta, detail={"reasons": [p.code for p in problems]})
-    return InvalidRegistration(
+    return error(
         "；".join(p.message for p in problems),
         detail_en="registration data failed validation",
         extra={"errors": [{"field": p.field, "code": p.code, "message": p.message} for p in problems]},
@@ -263,7 +271,7 @@ def register_natural_person(
     p_index = phone_index(clean_phone)
     if db.scalar(select(Account.id).where(Account.phone_index == p_index).limit(1)):
         raise registration_failure(
-            db, [FieldProblem("phone", "phone.taken", "该手机号已被其他账号使用")], meta
+            db, [FieldProblem("phone", "phone.taken", "该手机号已被其他账号使用")], meta, error=PhoneInUse
         )
     info = parse_citizen_id(number)
     now = utcnow()
@@ -605,6 +613,8 @@ class PasswordCheck:
     account: Account | None = None
     new_hash: str | None = None  # argon2id re-hash of a legacy or weaker hash, computed before any lock
     rehashed_from: str | None = None
+    # An identifier naming no account: its failures since its last (unknown-subject) lock ended.
+    unknown_failures: int = 0
 
 
 def _verify_account_password(account: Account, password: str) -> tuple[bool, bool]:
@@ -641,8 +651,9 @@ def check_password(
     account = resolve_identifier(db, identifier)
     if account is None:
         passwords.burn_time(password)
-        return PasswordCheck(subject, "unknown_account")
+        return _unknown_subject(db, subject)
     if account.locked_until is not None and account.locked_until > utcnow():
+        passwords.burn_time(password)  # as slow as any other answer: the lock must not show by timing
         return PasswordCheck(subject, "locked", account)
     ok, rehash = _verify_account_password(account, password)
     if not ok:
@@ -658,6 +669,22 @@ def check_password(
             account.legacy_scheme or "argon2id-params",
         )
     return PasswordCheck(subject, "ok", account)
+
+
+def _unknown_subject(db: Session, subject: str) -> PasswordCheck:
+    """An identifier naming no account is locked exactly as an account would be (uniform answers).
+
+    After ``lockout_threshold`` failures it answers "locked" for ``lockout_duration``, then counts
+    afresh, so that a run of attempts reads the same whether or not the account exists (ADR 0014).
+    """
+    ctx = current()
+    locked_at = unknown_subject_lockout(db, subject)
+    if locked_at is not None and utcnow() < locked_at + ctx.lockout_duration:
+        return PasswordCheck(subject, "locked")
+    since = locked_at + ctx.lockout_duration if locked_at is not None else _EPOCH
+    return PasswordCheck(
+        subject, "unknown_account", unknown_failures=subject_failures(db, since=since, subject_index=subject)
+    )
 
 
 def record_password_check(db: Session, check: PasswordCheck, *, meta: RequestMeta = NO_META) -> Account:
@@ -678,8 +705,16 @@ def record_password_check(db: Session, check: PasswordCheck, *, meta: RequestMet
         raise LoginRateLimited()
     if account is None:
         record_auth_event(
-            db, "login", success=False, subject_index=subject, meta=meta, detail={"reason": "unknown_account"}
-        )
+            db, "login", success=False, subject_index=subject, meta=meta,
+            detail={"reason": "unknown_account" if check.outcome == "unknown_account" else "locked_unknown"},
+        )  # fmt: skip
+        if check.outcome == "locked":
+            raise AccountLocked()
+        if check.unknown_failures + 1 >= current().lockout_threshold:
+            record_auth_event(
+                db, "lockout", success=True, subject_index=subject, meta=meta, detail={"unknown": True}
+            )
+            raise AccountLocked()
         raise InvalidCredentials()
     if check.outcome in ("locked", "disabled"):
         record_auth_event(

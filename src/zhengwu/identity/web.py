@@ -20,6 +20,7 @@ from zhengwu.identity.context import current
 from zhengwu.identity.errors import CsrfFailed, UnsupportedMediaType
 from zhengwu.identity.protection import token_mac
 from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.openapi import answers
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 CSRF_COOKIE = "zw_csrf"
@@ -118,6 +119,7 @@ def check_csrf(request: Request, submitted: str | None) -> None:
         raise CsrfFailed()
 
 
+@answers(415)
 async def require_json(request: Request) -> None:
     """API writes take JSON only: a cross-site form cannot send it without a CORS preflight (async: no thread hop)."""
     content_type = request.headers.get("content-type", "")

@@ -78,8 +78,11 @@ class ExchangeSettings(BaseModel):
     frontdb_peer: str | None = None
     # Receiving side limits (oversized batches are refused whole).
     max_batch_rows: int = Field(default=5_000, ge=1, le=100_000)
-    # Join requests are unauthenticated (an operator approves them): bound how many can wait.
-    max_pending_joins: int = Field(default=100, ge=1, le=100_000)
+    # Join requests are unauthenticated (an operator approves them): bound how many can wait, in all and
+    # per client address, and for how long (days) before they expire unanswered.
+    max_pending_joins: int = Field(default=1_000, ge=1, le=100_000)
+    max_pending_joins_per_address: int = Field(default=5, ge=1, le=1_000)
+    join_request_days: int = Field(default=7, ge=1, le=365)
     max_batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     # Dispatcher: claim lease, retries with exponential backoff + jitter, dead letter after permanent errors.
     lease_seconds: float = Field(default=15.0, gt=0)
@@ -143,6 +146,12 @@ class Settings(BaseSettings):
             self.exchange.frontdb_url = self.frontdb_url
         if self.exchange.transport not in ("http", "frontdb"):
             raise ValueError("ZHENGWU_EXCHANGE_TRANSPORT must be http or frontdb")
+        if self.production:
+            # A production node is served over TLS, so its cookies are Secure (and __Host- prefixed)
+            # whatever ZHENGWU_SECURITY__SECURE_COOKIES says.
+            self.security.secure_cookies = True
+            if not self.public_url.startswith("https://"):
+                raise ValueError("ZHENGWU_PUBLIC_URL must be an https:// URL on a production node")
         if self.production and self.security.secret_key.get_secret_value().startswith("dev-only"):
             raise ValueError("ZHENGWU_SECURITY__SECRET_KEY must be set in production")
         if self.production and self.identity.federation_key.get_secret_value().startswith("dev-only"):

@@ -86,7 +86,8 @@ def _sqlite_on_begin(conn: Any) -> None:
 
 def make_engine(url: str, *, echo: bool = False, static_pool: bool = False) -> Engine:
     """Create an engine with the per-dialect settings this project relies on."""
-    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    # Statement errors would quote their parameters (personal data) in their text, which reaches logs.
+    kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False}
         if static_pool or url in ("sqlite://", "sqlite:///:memory:"):

@@ -10,7 +10,9 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.params import Form
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -45,7 +47,12 @@ class SecurityHeadersMiddleware:
     node itself, no framing (the login and consent pages must not be clickjacked), no plugins, no
     ``<base>`` rewriting. Inline ``<style>`` blocks stay allowed (the pages carry their CSS inline);
     inline scripts do not. ``connect_src`` adds origins the pages' scripts may call (the UKey agent).
-    Interactive API documentation (``/api/docs``) loads its own scripts and is left without the policy.
+    The API documentation (``/api/docs``, ``kernel.openapi``) lives under the same policy.
+
+    ``Referrer-Policy``: identity and OIDC pages send no referrer at all (their URLs carry authorization
+    requests); everything else only its origin across sites. JSON and HTML answered to a request that
+    carried credentials (a cookie or an ``Authorization`` header) get ``Cache-Control: no-store`` unless
+    the route chose otherwise: personal data must not stay in shared or browser caches.
     """
 
     def __init__(
@@ -54,7 +61,7 @@ class SecurityHeadersMiddleware:
         *,
         connect_src: tuple[str, ...] = (),
         hsts: bool = False,
-        csp_exempt: tuple[str, ...] = ("/api/docs",),
+        no_referrer: tuple[str, ...] = ("/identity", "/oidc", "/.well-known"),
     ) -> None:
         self.app = app
         connect = " ".join(("'self'", *connect_src))
@@ -65,24 +72,30 @@ class SecurityHeadersMiddleware:
         self._always: list[tuple[bytes, bytes]] = [(b"x-content-type-options", b"nosniff")]
         if hsts:
             self._always.append((b"strict-transport-security", b"max-age=31536000"))
-        self._exempt = csp_exempt
+        self._no_referrer = no_referrer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exempt = scope["path"].startswith(self._exempt)
+
+        identity = scope["path"].startswith(self._no_referrer)
+        credentials = any(name in (b"cookie", b"authorization") for name, _ in scope["headers"])
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 extra = list(self._always)
+                extra.append(
+                    (b"referrer-policy", b"no-referrer" if identity else b"strict-origin-when-cross-origin")
+                )
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                if credentials and content_type.startswith((b"application/json", b"text/html")):
+                    extra.append((b"cache-control", b"no-store"))
                 if content_type.startswith(b"text/html"):
                     extra.append((b"x-frame-options", b"DENY"))
-                    if not exempt:
-                        extra.append((b"content-security-policy", self._csp))
+                    extra.append((b"content-security-policy", self._csp))
                 message["headers"] = headers + [h for h in extra if h[0] not in present]
             await send(message)
 
@@ -141,6 +154,19 @@ def _envelope_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _json_refused(request: Request) -> bool:
+    """A JSON-body route was sent a body of another type (FastAPI then reports it as a bad value)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None:
+        return False
+    if isinstance(route.body_field.field_info, Form):
+        return False
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not media_type:
+        return request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    return not (media_type == "application/json" or media_type.endswith("+json"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error — ours and the framework's — as the one envelope."""
 
@@ -152,12 +178,20 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         name, code, message = http_default(exc.status_code)
+        message = getattr(exc, "detail_zh", None) or message
         detail_en = exc.detail if isinstance(exc.detail, str) else None
         body = error_envelope(name, code, message, exc.status_code, current_trace_id(), detail_en=detail_en)
         return _envelope_response(body, exc.status_code, dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _json_refused(request):
+            name, code, _ = http_default(415)
+            body = error_envelope(
+                name, code, "请求内容类型必须为 application/json", 415, current_trace_id(),
+                detail_en="Content-Type must be application/json",
+            )  # fmt: skip
+            return _envelope_response(body, 415)
         errors = [
             {
                 "loc": [str(p) for p in err.get("loc", ())],

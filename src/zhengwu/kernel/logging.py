@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import sys
+import traceback
 from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
@@ -66,6 +67,42 @@ def _scrub_event(_logger: Any, _name: str, event_dict: MutableMapping[str, Any])
     return event_dict
 
 
+def exception_frames(exc: BaseException) -> str:
+    """A traceback with every frame but no exception message, causes included.
+
+    Messages are where driver errors quote SQL parameters and DETAIL lines quote row values (personal
+    data); the frames and the exception types are enough to find the fault.
+    """
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    chain: list[BaseException] = []
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for position, item in enumerate(reversed(chain)):
+        if position:
+            lines.append("-- during the handling of the above, another exception was raised --")
+        frames = traceback.extract_tb(item.__traceback__)
+        lines.extend(f"{f.filename}:{f.lineno} in {f.name}" for f in frames)
+        lines.append(f"{type(item).__module__}.{type(item).__qualname__}")
+    return "\n".join(lines)
+
+
+def _exception_without_messages(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and len(exc_info) == 3 and exc_info[1] is not None:
+        event_dict["exception"] = exception_frames(exc_info[1])
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
     """Configure structlog and the standard library to emit one line per event."""
     renderer: Any = (
@@ -87,7 +124,12 @@ def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _scrub_event, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _exception_without_messages,
+            _scrub_event,
+            renderer,
+        ],
     )
     root = logging.getLogger()
     for handler in list(root.handlers):

@@ -18,6 +18,7 @@ from fastapi import Request
 
 from zhengwu.kernel.errors import TooManyRequests
 from zhengwu.kernel.logging import get_logger
+from zhengwu.kernel.openapi import answers
 
 log = get_logger("zhengwu.security")
 
@@ -94,6 +95,7 @@ def per_address(name: str, rate_per_minute: Callable[[Any], float]) -> Callable[
     One limiter per app and ``name`` (kept on ``app.state``), its rate read from the app's settings.
     """
 
+    @answers(429)
     def dependency(request: Request) -> None:
         state = request.app.state
         limiters: dict[str, RateLimiter] | None = getattr(state, "rate_limiters", None)

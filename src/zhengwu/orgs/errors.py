@@ -1,6 +1,6 @@
 """Errors of the department registry."""
 
-from zhengwu.kernel.errors import Conflict, NotFound, ValidationFailed
+from zhengwu.kernel.errors import Conflict, NotFound
 
 
 class DepartmentNotFound(NotFound):
@@ -15,9 +15,3 @@ class DepartmentExists(Conflict):
 
     code = "orgs.department_exists"
     default_detail = "该统一社会信用代码的部门已存在"
-
-
-class InvalidDepartment(ValidationFailed):
-    """The department's codes do not check out."""
-
-    code = "orgs.invalid_department"

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zhengwu.kernel.codes.types import USCC, NodeDivisionCode
+
 
 class DepartmentCreate(BaseModel):
     """A new department or implementing body."""
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    credit_code: str = Field(min_length=18, max_length=18, description="统一社会信用代码")
+    credit_code: USCC
     name: str = Field(min_length=2, max_length=200, description="名称")
     short_name: str | None = Field(default=None, max_length=100, description="简称")
-    division_code: str = Field(pattern=r"^\d{6}$", description="行政区划代码 GB/T 2260")
-    parent_credit_code: str | None = Field(default=None, min_length=18, max_length=18)
+    division_code: NodeDivisionCode
+    parent_credit_code: USCC | None = None
 
 
 class DepartmentRead(BaseModel):

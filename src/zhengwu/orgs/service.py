@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from zhengwu.kernel.codes import divisions, validate_uscc
-from zhengwu.orgs.errors import DepartmentExists, DepartmentNotFound, InvalidDepartment
+from zhengwu.orgs.errors import DepartmentExists, DepartmentNotFound
 from zhengwu.orgs.models import Department
 from zhengwu.orgs.repository import DepartmentRepository
 from zhengwu.orgs.schemas import DepartmentCreate
@@ -25,23 +24,14 @@ def level_of_division(code: str) -> int:
 
 
 def add_department(session: Session, data: DepartmentCreate) -> Department:
-    """Register a department after checking its credit code and division."""
+    """Register a department (its credit code and division were checked by the schema's code types)."""
     repo = DepartmentRepository(session)
-    verdict = validate_uscc(data.credit_code)
-    if not verdict.ok:
-        raise InvalidDepartment(
-            f"统一社会信用代码无效：{verdict.reason_zh}",
-            detail_en=verdict.reason_en,
-            extra={"field": "credit_code"},
-        )
-    credit_code = verdict.value
-    if data.division_code != "000000" and divisions.lookup(data.division_code) is None:
-        raise InvalidDepartment("行政区划代码不存在", detail_en="unknown GB/T 2260 division code")
+    credit_code = data.credit_code
     if repo.by_credit_code(credit_code) is not None:
         raise DepartmentExists()
     parent_id = None
     if data.parent_credit_code:
-        parent = repo.by_credit_code(data.parent_credit_code.upper())
+        parent = repo.by_credit_code(data.parent_credit_code)
         if parent is None:
             raise DepartmentNotFound("上级部门不存在")
         parent_id = parent.id

@@ -27,6 +27,8 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.limits import KiB, MiB, body_limit
+from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.orgs import service as orgs
@@ -54,6 +56,16 @@ UPLOAD_LIMITS: Final = ZipLimits(
 )
 OFD_MEDIA_TYPE: Final = "application/ofd"
 _RAW_TYPES: Final = frozenset({OFD_MEDIA_TYPE, "application/octet-stream", "application/zip", ""})
+# The upload as the OpenAPI document states it (the routes read the stream themselves).
+_OFD_BODY: Final = {
+    "required": True,
+    "content": {
+        OFD_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {
+            "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+        },
+    },
+}
 
 
 def _settings(request: Request) -> Settings:
@@ -97,7 +109,15 @@ def _read(db: Session, seal: Seal) -> SealRead:
 # ---- registry --------------------------------------------------------------------------------------
 
 
-@router.post("", response_model=SealRead, status_code=201, summary="制作电子印章")
+# The seal picture travels Base64-encoded in the JSON body (up to 1.5 MB).
+@router.post(
+    "",
+    response_model=SealRead,
+    status_code=201,
+    summary="制作电子印章",
+    openapi_extra=body_limit(2 * MiB),
+    responses=errors(404, 409),
+)
 def create_seal(
     data: SealCreate, request: Request, response: Response, db: DbSession, staff: Staff
 ) -> SealRead | Response:
@@ -198,19 +218,19 @@ def _status_change(
     return _read(db, seal)
 
 
-@router.post("/{es_id}/suspend", response_model=SealRead, summary="挂起印章")
+@router.post("/{es_id}/suspend", response_model=SealRead, summary="挂起印章", responses=errors(409))
 def suspend_seal(es_id: str, data: StatusChange, request: Request, db: DbSession, staff: Staff) -> SealRead:
     """Suspend a seal (reversible); signatures made while suspended do not verify."""
     return _status_change(request, db, staff, es_id, "suspend", data.reason)
 
 
-@router.post("/{es_id}/resume", response_model=SealRead, summary="恢复印章")
+@router.post("/{es_id}/resume", response_model=SealRead, summary="恢复印章", responses=errors(409))
 def resume_seal(es_id: str, data: StatusChange, request: Request, db: DbSession, staff: Staff) -> SealRead:
     """Resume a suspended seal."""
     return _status_change(request, db, staff, es_id, "resume", data.reason)
 
 
-@router.post("/{es_id}/revoke", response_model=SealRead, summary="吊销印章")
+@router.post("/{es_id}/revoke", response_model=SealRead, summary="吊销印章", responses=errors(409))
 def revoke_seal(es_id: str, data: StatusChange, request: Request, db: DbSession, staff: Staff) -> SealRead:
     """Revoke a seal for good; its certificate is revoked and the CRL re-issued."""
     return _status_change(request, db, staff, es_id, "revoke", data.reason)
@@ -268,6 +288,8 @@ async def read_document(request: Request, *, limit: int = MAX_UPLOAD_BYTES) -> b
 @router.post(
     "/verify",
     summary="验证 OFD 签章（公开）",
+    openapi_extra=body_limit(MAX_UPLOAD_BYTES + 64 * KiB, requestBody=_OFD_BODY),
+    responses=errors(415, 422),
     dependencies=[Depends(per_address("seals.verify", lambda s: s.security.public_rate_per_minute))],
 )
 async def verify_document(request: Request, db: DbSession) -> JSONResponse:
@@ -283,7 +305,8 @@ async def verify_document(request: Request, db: DbSession) -> JSONResponse:
     "/{es_id}/sign",
     summary="OFD 签章",
     response_class=Response,
-    responses={200: {"content": {OFD_MEDIA_TYPE: {}}, "description": "签章后的 OFD"}},
+    openapi_extra=body_limit(MAX_UPLOAD_BYTES + 64 * KiB, requestBody=_OFD_BODY),
+    responses={200: {"content": {OFD_MEDIA_TYPE: {}}, "description": "签章后的 OFD"}, **errors(409, 415)},
 )
 async def sign_document(
     es_id: str,

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from zhengwu.kernel.codes.types import USCC
+
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
@@ -15,9 +17,7 @@ class SealCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    department_credit_code: Annotated[
-        str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[0-9A-Z]{18}$")
-    ]
+    department_credit_code: USCC
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)]
     seal_type: int = Field(default=1, ge=1, le=99, description="印章类型：1 单位印章")
     valid_years: int = Field(default=5, ge=1, le=20)

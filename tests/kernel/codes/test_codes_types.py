@@ -109,3 +109,13 @@ def test_fastapi_request_model() -> None:
     assert "校验码错误" in bad.text
     schema = client.get("/openapi.json").json()["components"]["schemas"]["Applicant"]["properties"]
     assert "GB 32100" in schema["credit_code"]["description"]
+
+
+def test_errors_are_typed_by_the_verdict_code_and_never_quote_the_value() -> None:
+    wrong = "91110000600037341N"
+    with pytest.raises(ValidationError) as info:
+        Applicant(credit_code=wrong, id_number="11010519491231001X", division="110103")
+    for error in info.value.errors():
+        assert error["type"].split(".")[0] in {"uscc", "citizen_id", "division"}, error["type"]
+        assert not error["msg"].startswith("Value error"), error["msg"]
+        assert wrong not in error["msg"] and "11010519491231001X" not in error["msg"]

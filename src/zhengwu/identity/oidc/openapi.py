@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
+from zhengwu.kernel.openapi import errors
+
 _STRICT = ConfigDict(extra="forbid")
 
 OAuthErrorCode = Literal[
@@ -274,6 +276,10 @@ _CLIENT_401 = _error(
     _BASIC_CHALLENGE,
 )
 
+# Everything but the token endpoint passes the node's body limit (kernel.limits), which answers with the
+# node's error envelope; the token endpoint reads at most MAX_FORM itself and answers invalid_request.
+_TOO_LARGE = errors(413)
+
 TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": TokenResponse, "description": "Tokens (Cache-Control: no-store)."},
     400: _error(
@@ -288,6 +294,7 @@ INTROSPECTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": IntrospectionResponse, "description": "Whether the token is active, and its claims."},
     400: _error("invalid_request; invalid_client with credentials in the form body."),
     401: _CLIENT_401,
+    **_TOO_LARGE,
 }
 
 REVOCATION_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -297,9 +304,10 @@ REVOCATION_RESPONSES: dict[int | str, dict[str, Any]] = {
         "invalid_client with credentials in the form body."
     ),
     401: _CLIENT_401,
+    **_TOO_LARGE,
 }
 
-USERINFO_RESPONSES: dict[int | str, dict[str, Any]] = {
+USERINFO_GET_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": UserInfoResponse, "description": "Claims of the granted, consented scopes."},
     401: _error(
         "invalid_token: missing, expired, revoked, not a person's token, or its consent was withdrawn.",
@@ -307,6 +315,7 @@ USERINFO_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
     403: _error("insufficient_scope: the token lacks the openid scope."),
 }
+USERINFO_POST_RESPONSES: dict[int | str, dict[str, Any]] = {**USERINFO_GET_RESPONSES, **_TOO_LARGE}
 
 JWKS_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"model": JwksResponse, "description": "JWK Set."}}
 DISCOVERY_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -315,4 +324,5 @@ DISCOVERY_RESPONSES: dict[int | str, dict[str, Any]] = {
 BACKCHANNEL_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Logout applied (empty body)."},
     400: _error("invalid_request: missing or rejected logout_token."),
+    **_TOO_LARGE,
 }

@@ -759,7 +759,7 @@ def _userinfo(request: Request, db: Session, form_token: str | None) -> Response
 
 
 @router.get(
-    "/oidc/userinfo", summary="用户信息端点", response_class=Response, responses=doc.USERINFO_RESPONSES
+    "/oidc/userinfo", summary="用户信息端点", response_class=Response, responses=doc.USERINFO_GET_RESPONSES
 )
 def userinfo_get(request: Request, session: DbSession) -> Response:
     """OIDC Core §5.3 (bearer token in the Authorization header)."""
@@ -770,7 +770,7 @@ def userinfo_get(request: Request, session: DbSession) -> Response:
     "/oidc/userinfo",
     summary="用户信息端点（POST）",
     response_class=Response,
-    responses=doc.USERINFO_RESPONSES,
+    responses=doc.USERINFO_POST_RESPONSES,
     openapi_extra=doc.form_body(doc.UserInfoForm, required=False),
 )
 async def userinfo_post(request: Request, session: DbSession) -> Response:

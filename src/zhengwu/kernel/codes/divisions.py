@@ -349,7 +349,8 @@ def validate_division(value: object, *, tolerant: bool = False) -> Verdict:
         return invalid(
             code,
             "division.format",
-            f"行政区划代码应为6位数字，实为“{_input.display(code)}”",
+            # The value is the verdict's (and the CLI's) to show; a reason never quotes it (422 bodies).
+            f"行政区划代码应为6位数字，实为{len(code)}个字符",
             "a division code has six digits",
             notices,
         )

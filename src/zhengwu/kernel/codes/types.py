@@ -1,7 +1,10 @@
-"""Pydantic v2 ``Annotated`` types for request models: normalise, or raise ValueError with the Chinese reason.
+"""Pydantic v2 ``Annotated`` types for request models and parameters: normalise, or refuse with the reason.
 
 They are strict (citizen input): retired division codes, pilot-era credit codes with a wrong check
 character and e-license identifiers with a wrong check character are rejected. Warnings are dropped.
+A refusal is a pydantic error whose ``type`` is the verdict's stable code (``uscc.check``, ...) and whose
+message is the Chinese reason, without the ``Value error,`` prefix; no reason quotes the value, so the
+422 envelope never echoes what was typed.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 from zhengwu.kernel.codes.citizen_id import validate_citizen_id
 from zhengwu.kernel.codes.divisions import validate_division
@@ -24,11 +28,15 @@ from zhengwu.kernel.codes.uscc import validate_uscc
 from zhengwu.kernel.codes.verdict import Verdict
 
 
+def _refuse(code: str, reason_zh: str) -> PydanticCustomError:
+    return PydanticCustomError(code, reason_zh)
+
+
 def _checked(validator: Callable[..., Verdict]) -> Callable[[str], str]:
     def check(value: str) -> str:
         verdict = validator(value)
         if not verdict.ok:
-            raise ValueError(verdict.reason_zh)
+            raise _refuse(verdict.code, verdict.reason_zh)
         return verdict.value
 
     check.__name__ = f"check_{validator.__name__.removeprefix('validate_')}"
@@ -38,18 +46,20 @@ def _checked(validator: Callable[..., Verdict]) -> Callable[[str], str]:
 def _task_code(value: str) -> str:
     verdict = validate_task_code(value)
     if not verdict.ok:
-        raise ValueError(verdict.reason_zh)
+        raise _refuse(verdict.code, verdict.reason_zh)
     if len(verdict.value) != TASK_LENGTH:
-        raise ValueError(f"实施编码应为{TASK_LENGTH}位，实为{len(verdict.value)}位")
+        raise _refuse("task_code.length", f"实施编码应为{TASK_LENGTH}位，实为{len(verdict.value)}位")
     return verdict.value
 
 
 def _handle_item_code(value: str) -> str:
     verdict = validate_task_code(value)
     if not verdict.ok:
-        raise ValueError(verdict.reason_zh)
+        raise _refuse(verdict.code, verdict.reason_zh)
     if len(verdict.value) == TASK_LENGTH:
-        raise ValueError(f"业务办理项编码应为{HANDLE_ITEM_LENGTH}位（实施编码+序号），这是31位实施编码")
+        raise _refuse(
+            "task_code.length", f"业务办理项编码应为{HANDLE_ITEM_LENGTH}位（实施编码+序号），这是31位实施编码"
+        )
     return verdict.value
 
 
@@ -70,6 +80,23 @@ DivisionCode = Annotated[
     str,
     AfterValidator(_checked(validate_division)),
     Field(description="行政区划代码 (GB/T 2260, current, 6 digits)", examples=["130100"]),
+]
+NATIONAL_DIVISION = "000000"
+
+
+def _node_division(value: str) -> str:
+    if value.strip() == NATIONAL_DIVISION:
+        return NATIONAL_DIVISION
+    return _checked(validate_division)(value)
+
+
+NodeDivisionCode = Annotated[
+    str,
+    AfterValidator(_node_division),
+    Field(
+        description="行政区划代码 (GB/T 2260, current), or 000000 for the national level",
+        examples=["130100", "000000"],
+    ),
 ]
 CatalogCode = Annotated[
     str,
@@ -101,4 +128,13 @@ LicenseId = Annotated[
     ),
 ]
 
-__all__ = ["USCC", "CatalogCode", "CitizenId", "DivisionCode", "HandleItemCode", "LicenseId", "TaskCode"]
+__all__ = [
+    "USCC",
+    "CatalogCode",
+    "CitizenId",
+    "DivisionCode",
+    "HandleItemCode",
+    "LicenseId",
+    "NodeDivisionCode",
+    "TaskCode",
+]
