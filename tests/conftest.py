@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from clockkit import FakeClock
 from dbkit import migrated_database, rolled_back
 from leakscan import LEAK_LOG, install_scanner
 from zhengwu.kernel.config import Settings
@@ -89,6 +90,19 @@ def client(app: Any) -> Iterator[Any]:
 
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """Freeze the kernel clock for the test (restored afterwards); ``clock.advance(minutes=5)`` moves it."""
+    from zhengwu.kernel.clock import set_clock
+
+    fake = FakeClock()
+    set_clock(fake)
+    try:
+        yield fake
+    finally:
+        set_clock(None)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from zhengwu.kernel.clock import set_clock
+from clockkit import FakeClock
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import SM2PrivateKey, SoftwareSigner
 from zhengwu.kernel.pki import (
@@ -104,21 +104,7 @@ def make_kit(name: str = "河北省测试局电子政务办公室") -> SealKit:
     return kit
 
 
-# --- the node registry (database tests): conftest.py of tests/seals and tests/pki import the fixtures ---
-
-
-class FakeClock:
-    """A controllable kernel clock (whole seconds, like time-stamps and CRL dates)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
+# --- the node registry (database tests): conftest.py of tests/seals and tests/pki import the fixture ---
 
 
 @dataclass
@@ -129,17 +115,6 @@ class Node:
     settings: Settings
     department: Any
     credit_code: str
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    """Freeze the kernel clock for the test (restored afterwards)."""
-    fake = FakeClock()
-    set_clock(fake)
-    try:
-        yield fake
-    finally:
-        set_clock(None)
 
 
 @pytest.fixture

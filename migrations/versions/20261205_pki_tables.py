@@ -7,7 +7,7 @@ names follow the new table name; the rebuild runs with deferred foreign keys, be
 table under PRAGMA foreign_keys counts its children as violations until the same rows are back.
 
 Revision ID: 5b0e8d2c7a41
-Revises: 8b4f2e6d1a93
+Revises: e5b19c7a3d02
 Create Date: 2026-12-05 18:00:00
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 import zhengwu.kernel.db
 
 revision: str = "5b0e8d2c7a41"
-down_revision: str | Sequence[str] | None = "8b4f2e6d1a93"
+down_revision: str | Sequence[str] | None = "e5b19c7a3d02"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

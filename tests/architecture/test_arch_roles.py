@@ -1,70 +1,122 @@
-"""Every staff role a capability checks is one an operator can grant (identity.roles.STAFF_ROLES).
+"""Roles are checked in one place: capabilities declare rights (``<capability>/rights.py``), identity decides.
 
-Capabilities keep their own role sets (catalog, seals, OIDC management, the counter); a misspelt role
-there would silently lock everybody out, or would have to be granted under a name nobody can type.
+* every right names roles an operator can grant (``identity.roles.ROLES``) — a misspelt role would lock
+  everybody out, or would have to be granted under a name nobody can type;
+* no module outside the rights modules compares role names or collects them in sets (the ad-hoc checks
+  the policy replaced, ADR 0010), and only identity reads staff bindings.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
-from zhengwu.identity.roles import ADMIN_ROLES, STAFF_ROLES
+from zhengwu.identity.policy import Scope, declared_rights
+from zhengwu.identity.roles import ROLES, Reach
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "zhengwu"
+# Where role names may be written down: their definition, the rights, the demo seed (which grants them).
+ROLE_MODULES = {"identity/roles.py"}
+# Identity itself keeps the bindings: its service and models, the policy that reads them, the staff API.
+BINDING_MODULES = {"identity/models.py", "identity/service.py", "identity/policy.py", "identity/staff.py"}
 ROLE_NAME = re.compile(r"(^|_)ROLES?$|^ROLE_")
 
 
-def _strings(node: ast.AST) -> list[str]:
-    """String constants of a literal, a set/frozenset/tuple/list display or frozenset({...}) call."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return [node.value]
-    if isinstance(node, ast.Set | ast.Tuple | ast.List):
-        return [s for elt in node.elts for s in _strings(elt)]
-    if isinstance(node, ast.Call) and getattr(node.func, "id", None) in {"frozenset", "set"} and node.args:
-        return _strings(node.args[0])
-    return []
+def _module(path: Path) -> str:
+    return str(path.relative_to(SRC))
 
 
-def roles_in(tree: ast.AST) -> set[str]:
-    """Role names in one module: module-level *ROLE(S) constants and require_staff(...) arguments."""
-    found: set[str] = set()
+def rights_modules() -> list[str]:
+    """Dotted names of every ``rights.py`` of the package."""
+    return sorted("zhengwu." + _module(p)[: -len(".py")].replace("/", ".") for p in SRC.rglob("rights.py"))
+
+
+def test_every_right_names_grantable_roles() -> None:
+    for name in rights_modules():
+        importlib.import_module(name)
+    rights = declared_rights()
+    # The capabilities that have staff routes each declare their rights.
+    assert {r.split(".")[0] for r in rights} >= {"catalog", "seals", "identity", "exchange"}
+    for right in rights.values():
+        assert right.roles and right.roles <= set(ROLES), right.name
+        if right.scope is Scope.PLATFORM:
+            assert all(ROLES[r].reach is Reach.PLATFORM for r in right.roles), right.name
+
+
+def test_a_misspelt_role_is_refused_when_the_right_is_declared() -> None:
+    from zhengwu.identity.policy import right
+
+    try:
+        right("test.typo", "拼写错误", {"seal_admn"})
+    except ValueError as exc:
+        assert "seal_admn" in str(exc)
+    else:  # pragma: no cover - the assertion message is the failure
+        raise AssertionError("a right naming an unknown role was accepted")
+
+
+def role_checks(tree: ast.AST) -> list[tuple[int, str]]:
+    """Role names compared with something, collected in a set, list or tuple display, or kept in a
+    ``*_ROLE(S)`` / ``ROLE_*`` constant."""
+    found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign | ast.AnnAssign):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+        elif isinstance(node, ast.Set | ast.List | ast.Tuple):
+            operands = list(node.elts)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names = [t.id for t in targets if isinstance(t, ast.Name)]
-            if node.value is not None and any(ROLE_NAME.search(n) for n in names):
-                found.update(_strings(node.value))
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "require_staff":
-            found.update(s for arg in node.args for s in _strings(arg))
+            if not any(isinstance(t, ast.Name) and ROLE_NAME.search(t.id) for t in targets):
+                continue
+            operands = [node.value]
+        else:
+            continue
+        found += [
+            (node.lineno, o.value)
+            for o in operands
+            if isinstance(o, ast.Constant) and isinstance(o.value, str) and o.value in ROLES
+        ]
     return found
 
 
-def checked_roles() -> dict[str, set[str]]:
-    """Role names per module of the package (identity.roles itself left out)."""
-    found = {
-        str(path.relative_to(SRC)): roles_in(ast.parse(path.read_text(encoding="utf-8")))
-        for path in sorted(SRC.rglob("*.py"))
-    }
-    return {where: roles for where, roles in found.items() if roles and where != "identity/roles.py"}
+def binding_reads(tree: ast.AST) -> list[int]:
+    """Lines naming StaffBinding or calling staff_bindings."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Name) and node.id in {"StaffBinding", "staff_bindings"})
+        or (isinstance(node, ast.Attribute) and node.attr in {"StaffBinding", "staff_bindings"})
+    ]
 
 
-def test_every_checked_role_can_be_granted() -> None:
-    found = checked_roles()
-    # The scan sees the role sets of catalog, seals, OIDC management and the counter.
-    assert {"catalog/access.py", "seals/routes.py", "identity/oidc/api.py", "identity/counter.py"} <= set(
-        found
+def _exempt_from_role_scan(module: str) -> bool:
+    return (
+        module in ROLE_MODULES or module.endswith("/rights.py") or module.startswith(("seed/", "commands/"))
     )
-    unknown = {
-        where: sorted(roles - set(STAFF_ROLES)) for where, roles in found.items() if roles - set(STAFF_ROLES)
-    }
-    assert unknown == {}
-    assert set(STAFF_ROLES) >= ADMIN_ROLES
 
 
-def test_the_scan_would_catch_a_misspelt_role() -> None:
+def test_roles_are_checked_only_through_the_policy() -> None:
+    ad_hoc: dict[str, list[tuple[int, str]]] = {}
+    bindings: dict[str, list[int]] = {}
+    for path in sorted(SRC.rglob("*.py")):
+        module = _module(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if not _exempt_from_role_scan(module) and (found := role_checks(tree)):
+            ad_hoc[module] = found
+        if module not in BINDING_MODULES and (lines := binding_reads(tree)):
+            bindings[module] = lines
+    assert ad_hoc == {}, "role names checked outside a rights module: declare a Right instead"
+    assert bindings == {}, "staff bindings read outside identity: ask identity.policy instead"
+
+
+def test_the_scans_would_catch_an_ad_hoc_check() -> None:
     source = (
-        'SEAL_ROLES: Final = frozenset({"seal_admn"})\nROLE_X = "x"\ndep = Depends(require_staff("countr"))\n'
+        'ADMIN_ROLES = frozenset({"admin", "platform_admin"})\n'
+        'if "seal_admin" in binding.roles: pass\n'
+        "rows = service.staff_bindings(db, account_id)\n"
+        'ROLE = "counter"\n'
     )
-    assert roles_in(ast.parse(source)) == {"seal_admn", "x", "countr"}
+    tree = ast.parse(source)
+    assert {name for _, name in role_checks(tree)} == {"admin", "platform_admin", "seal_admin", "counter"}
+    assert binding_reads(tree) == [3]

@@ -126,4 +126,5 @@ def staff_cookie(session: Session, dept: Department, roles: list[str], login: st
         department_id=dept.id,
         roles=roles,
     )
-    return identity.start_session(session, account, amr=["pwd"]).token
+    # A login with password and TOTP: staff actions need the second factor (identity.policy).
+    return identity.start_session(session, account, amr=["pwd", "otp"]).token

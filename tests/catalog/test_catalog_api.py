@@ -27,7 +27,7 @@ def world(session: Session) -> dict[str, Any]:
     found = {
         "city": city,
         "other": other,
-        "platform": staff_cookie(session, operator, ["admin"], "zwfw-admin"),
+        "platform": staff_cookie(session, operator, ["platform_admin"], "zwfw-admin"),
         "explicit": staff_cookie(session, other, ["platform_admin"], "platform-admin"),
         "dept": staff_cookie(session, city, ["admin"], "city-admin"),
         "viewer": staff_cookie(session, city, ["viewer"], "city-viewer"),
@@ -67,7 +67,7 @@ def test_staff_endpoints_need_a_catalog_role(client: Any, world: dict[str, Any])
     body = guide(world["city"].credit_code)
     assert as_(client, None).post(f"{BASE}/tasks", json=body).status_code == 401
     denied = as_(client, world["viewer"]).post(f"{BASE}/tasks", json=body)
-    assert denied.status_code == 403 and denied.json()["detail"] == "没有事项管理权限"
+    assert denied.status_code == 403 and denied.json()["detail"] == "您没有“管理本部门的实施清单事项”的权限"
     # A department administrator manages its own department only.
     other = as_(client, world["dept"]).post(f"{BASE}/tasks", json=guide(world["other"].credit_code))
     assert other.status_code == 403 and other.json()["code"] == "catalog.not_your_department"
@@ -76,7 +76,7 @@ def test_staff_endpoints_need_a_catalog_role(client: Any, world: dict[str, Any])
     assert created.status_code == 201, created.json()
     listing = as_(client, world["dept"]).get(f"{BASE}/tasks")
     assert [t["dept_code"] for t in listing.json()] == [world["city"].credit_code]
-    # Platform administrators (explicit role, or admins of the node's 政务服务管理办公室) manage everything.
+    # Platform administrators (in the operator's office or elsewhere) manage everything.
     for token in (world["platform"], world["explicit"]):
         assert (
             as_(client, token).get(f"{BASE}/tasks/{created.json()['guide']['task_code']}").status_code == 200

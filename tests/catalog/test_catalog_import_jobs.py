@@ -72,7 +72,8 @@ def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
                 department_id=dept.id,
                 roles=[role],
             )
-            tokens.append(identity.start_session(db, staff, amr=["pwd"]).token)
+            # Staff sessions passed the second factor (identity.policy).
+            tokens.append(identity.start_session(db, staff, amr=["pwd", "otp"]).token)
         db.commit()
         codes = (city.credit_code, county.credit_code)
     with TestClient(app, raise_server_exceptions=False) as client:

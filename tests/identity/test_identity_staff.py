@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import mfa, service
-from zhengwu.identity.deps import StaffAuthenticated, require_staff
 from zhengwu.identity.models import AuthEvent
+from zhengwu.identity.policy import StaffPrincipal, guard
+from zhengwu.identity.rights import STAFF_MANAGE
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.schemas import DepartmentCreate
 from zhengwu.seed import government_credit_code
@@ -23,8 +24,8 @@ API = "/api/v1/identity"
 
 def _install(app: Any) -> None:
     @app.get("/test-only/staff")
-    def staff_only(auth: Annotated[StaffAuthenticated, Depends(require_staff("admin"))]) -> dict[str, Any]:
-        return {"departments": auth.department_ids("admin")}
+    def staff_only(auth: Annotated[StaffPrincipal, Depends(guard(STAFF_MANAGE))]) -> dict[str, Any]:
+        return {"departments": list(auth.department_ids)}
 
 
 def _login(client: Any, identifier: str, password: str) -> Any:

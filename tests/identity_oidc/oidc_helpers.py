@@ -91,7 +91,8 @@ def make_admin(session: Session) -> str:
         department_id=dept.id,
         roles=["identity_admin"],
     )
-    user_session = core.start_session(session, account, amr=["pwd"])
+    # Password and TOTP: staff actions need the second factor (identity.policy).
+    user_session = core.start_session(session, account, amr=["pwd", "otp"])
     session.flush()
     return str(user_session.token)
 

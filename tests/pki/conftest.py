@@ -1,5 +1,5 @@
-"""Fixtures for the node PKI tests: a frozen clock and a node whose PKI is initialised (from seals_kit)."""
+"""Fixtures for the node PKI tests: a node whose PKI is initialised (from seals_kit; ``clock`` is global)."""
 
 from __future__ import annotations
 
-from seals_kit import clock, node  # noqa: F401 - the fixtures the seals tests use too
+from seals_kit import node  # noqa: F401 - the fixture the seals tests use too

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from seals_kit import FakeClock, Node, assert_envelope
+from clockkit import FakeClock
+from seals_kit import Node, assert_envelope
 
 
 def test_pki_publication_endpoints(client: Any, node: Node) -> None:

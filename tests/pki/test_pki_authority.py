@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from seals_kit import FakeClock, Node
+from clockkit import FakeClock
+from seals_kit import Node
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.pki import CertProfile, load_crl
 from zhengwu.pki import authority

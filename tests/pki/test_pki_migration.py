@@ -26,7 +26,7 @@ from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd
 from zhengwu.seals.verify import Verdict
 from zhengwu.seed import government_credit_code
 
-BEFORE_PKI = "8b4f2e6d1a93"
+BEFORE_PKI = "e5b19c7a3d02"
 BEFORE_EXCHANGE_KEYS = "5b0e8d2c7a41"
 ENTITIES = ("key", "trust_anchor", "certificate", "crl")
 

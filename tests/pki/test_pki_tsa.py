@@ -6,7 +6,8 @@ from typing import Any
 
 from asn1crypto import core, tsp
 
-from seals_kit import FakeClock, Node
+from clockkit import FakeClock
+from seals_kit import Node
 from zhengwu.kernel.crypto import sm3
 from zhengwu.kernel.pki import (
     EKU_TIME_STAMPING,

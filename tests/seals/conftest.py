@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seals_kit import SealKit, clock, make_kit, node  # noqa: F401 - fixtures shared with tests/pki
+from seals_kit import SealKit, make_kit, node  # noqa: F401 - the node fixture is shared with tests/pki
 
 _HELPER = Path(__file__).resolve().parent.parent / "conformance_path.py"
 

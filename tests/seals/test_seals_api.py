@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from seals_kit import FakeClock, Node
+from clockkit import FakeClock
+from seals_kit import Node
 from seals_kit import assert_envelope as _envelope
 from zhengwu.identity import service as identity
 from zhengwu.seals import service
@@ -34,7 +35,8 @@ def _staff(session: Session, department_id: str, roles: list[str]) -> str:
         department_id=department_id,
         roles=roles,
     )
-    user_session = identity.start_session(session, account, amr=["pwd"])
+    # Password and TOTP: staff actions need the second factor (identity.policy).
+    user_session = identity.start_session(session, account, amr=["pwd", "otp"])
     session.flush()
     return str(user_session.token)
 

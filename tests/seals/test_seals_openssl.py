@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from asn1crypto import cms
 
-from seals_kit import FakeClock, Node
+from clockkit import FakeClock
+from seals_kit import Node
 from zhengwu.kernel.crypto import SM2PrivateKey, SM2PublicKey, SoftwareSigner, sm2_sig_raw_to_der
 from zhengwu.kernel.pki import CertProfile, build_csr, load_certificate, load_crl
 from zhengwu.pki import authority, tsa

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from seals_kit import FakeClock, Node
+from clockkit import FakeClock
+from seals_kit import Node
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.crypto import sm3
 from zhengwu.kernel.pki import CertProfile, RevocationReason, load_certificate, load_crl

@@ -1,81 +1,61 @@
-"""Who may manage the catalog: one dependency on top of identity's staff sessions and bindings.
+"""Who may manage the catalog: identity's staff-rights policy (ADR 0010) over the rights in ``rights``.
 
-A staff account (identity) is bound to departments with roles. ``platform_admin`` (平台管理员) in any
-binding manages everything, including the basic catalog and synonyms; so does ``admin`` in the node's
-own 政务服务管理办公室 (the platform operator of architecture.md). ``admin`` or ``dept_admin``
-(部门管理员) elsewhere manages the implementation items of that department, and nothing else.
+The catalog names departments by credit code (实施主体编码) where the policy uses department ids; this
+module translates. ``platform_admin`` manages everything (basic catalog, synonyms, imports, every item);
+``admin`` the items of its department and sub-departments; ``dept_admin`` those of its department.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from sqlalchemy.orm import Session
 
-from zhengwu.catalog.errors import NotYourDepartment
-from zhengwu.identity import service as identity
-from zhengwu.identity.deps import RequiredSession
-from zhengwu.identity.models import AccountKind
-from zhengwu.kernel.errors import Forbidden
-from zhengwu.kernel.logging import get_logger
+from zhengwu.catalog.rights import ITEMS, PLATFORM
+from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.session import DbSession
 from zhengwu.orgs import service as orgs
-
-ROLE_PLATFORM_ADMIN = "platform_admin"
-DEPARTMENT_ADMIN_ROLES = frozenset({"admin", "dept_admin"})
-OPERATOR_SUFFIX = "政务服务管理办公室"
-
-log = get_logger("zhengwu.catalog.access")
+from zhengwu.orgs.errors import DepartmentNotFound
 
 
 @dataclass(frozen=True, slots=True)
 class CatalogStaff:
-    """The acting staff member: account id, platform-wide or per-department rights."""
+    """The acting staff member and the catalog's view of their rights."""
 
-    actor: str
+    principal: StaffPrincipal
     platform_admin: bool
-    departments: frozenset[str]  # credit codes of the departments administered
+    departments: frozenset[str]  # credit codes of the departments whose items they manage (all: platform)
+    db: Session = field(repr=False)
 
-    def can_manage(self, dept_code: str) -> bool:
-        """True when this staff member manages items of that body."""
-        return self.platform_admin or dept_code in self.departments
+    @property
+    def actor(self) -> str:
+        """The account id (what the catalog's history records)."""
+        return self.principal.account_id
 
     def ensure_department(self, dept_code: str) -> None:
-        """Raise NotYourDepartment unless the item's body is one of ours."""
-        if not self.can_manage(dept_code):
-            log.warning("catalog_permission_denied", actor=self.actor, scope="department")
-            raise NotYourDepartment(
-                detail_en="department administrators manage their own department's items only"
-            )
+        """Refuse (NotYourDepartment) unless the item's body is within reach."""
+        if self.platform_admin:
+            return
+        try:
+            department_id: str | None = orgs.get_by_credit_code(self.db, dept_code).id
+        except DepartmentNotFound:
+            department_id = None
+        self.principal.ensure(ITEMS, department_id)
 
     def ensure_platform(self) -> None:
-        """Raise Forbidden unless this is a platform administrator."""
-        if not self.platform_admin:
-            log.warning("catalog_permission_denied", actor=self.actor, scope="platform")
-            raise Forbidden("仅平台管理员可以执行此操作", detail_en="platform administrators only")
+        """Refuse unless this is a platform administrator."""
+        self.principal.ensure(PLATFORM, detail="仅平台管理员可以执行此操作")
 
 
-def catalog_staff(request: Request, db: DbSession, auth: RequiredSession) -> CatalogStaff:
-    """The logged-in staff member's catalog rights; 401 without a session, 403 without a catalog role."""
-    if auth.account.kind != AccountKind.STAFF:
-        raise Forbidden("仅限工作人员", detail_en="staff accounts only")
-    platform = False
-    departments: set[str] = set()
-    node_division = request.app.state.settings.division_code
-    for binding in identity.staff_bindings(db, auth.account.id):
-        roles = set(binding.roles or [])
-        if ROLE_PLATFORM_ADMIN in roles:
-            platform = True
-        if roles & DEPARTMENT_ADMIN_ROLES:
-            department = orgs.get_department(db, binding.department_id)
-            departments.add(department.credit_code)
-            if department.division_code == node_division and department.name.endswith(OPERATOR_SUFFIX):
-                platform = True
-    if not platform and not departments:
-        log.warning("catalog_permission_denied", actor=auth.account.id, scope="no_role")
-        raise Forbidden("没有事项管理权限", detail_en="no catalog role")
-    return CatalogStaff(actor=auth.account.id, platform_admin=platform, departments=frozenset(departments))
+def catalog_staff(
+    db: DbSession, principal: Annotated[StaffPrincipal, Depends(guard(ITEMS, PLATFORM))]
+) -> CatalogStaff:
+    """The logged-in staff member's catalog rights (the policy answers 401/403 before this runs)."""
+    reached = principal.departments(ITEMS)
+    codes = frozenset() if reached is None else frozenset(orgs.credit_codes(db, sorted(reached)).values())
+    return CatalogStaff(principal, platform_admin=reached is None, departments=codes, db=db)
 
 
 Staff = Annotated[CatalogStaff, Depends(catalog_staff)]

@@ -248,6 +248,8 @@ def list_tasks(
     division: Annotated[DivisionCode | None, Query()] = None,
 ) -> list[TaskSummary]:
     """Implementation items in every state; department administrators see their departments' only."""
+    if department is not None:
+        staff.ensure_department(department)
     rows, total = service.list_tasks(
         session,
         q=q,

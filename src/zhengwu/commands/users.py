@@ -147,7 +147,7 @@ def add_staff(
     """Create a staff account (工作人员账号) bound to a department with roles — the first administrator too."""
     from zhengwu.identity import service
     from zhengwu.identity.context import configure
-    from zhengwu.identity.roles import ADMIN_ROLES, STAFF_ROLES, unknown_roles
+    from zhengwu.identity.roles import STAFF_ROLES, unknown_roles
     from zhengwu.kernel.db import make_engine
     from zhengwu.kernel.errors import DomainError
     from zhengwu.kernel.session import make_session_factory, unit_of_work
@@ -204,8 +204,9 @@ def add_staff(
         Console().print(
             f"已创建工作人员账号 / staff account created: {created['login_name']} ({created['department']})"
         )
-    if set(role) & ADMIN_ROLES:
-        console.print(
-            "管理员须在首次登录后绑定动态验证码（/identity/account），之后方可使用管理功能。"
-            " / Administrators enrol a TOTP second factor after their first login before any admin action."
-        )
+    # 等保 8.1.4.1.d: every staff action asks for a second factor (identity.policy, ADR 0010).
+    console.print(
+        "工作人员须在首次登录后绑定动态验证码（/identity/account）或使用数字证书登录，之后方可执行工作人员操作。"
+        " / Staff enrol a TOTP second factor after their first login (or log in with a certificate) before"
+        " any staff action."
+    )

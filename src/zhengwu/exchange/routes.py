@@ -2,15 +2,17 @@
 
 * ``/exchange/v1/...`` node to node (versioned so tiers can upgrade on different days): signed batches,
   signed verification queries, joining (CSR in, certificate out), this node's CA certificate and CRL.
-* ``/api/v1/exchange/...`` operators: status, abnormal feedback, resend (client credentials + scope).
+* ``/api/v1/exchange/...`` operators: status, abnormal feedback, resend — a client with scope
+  ``exchange:admin``, or a staff member holding ``exchange.operate`` under identity's policy (ADR 0010).
 * ``/api/v1/verify/...`` verification services for authorised clients (personal data in POST bodies).
 * ``/exchange/overview`` the national page: lower nodes and per-topic received / applied / rejected, lag.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -18,7 +20,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import downward, join, service, verification
+from zhengwu.exchange import downward, join, rights, service, verification
 from zhengwu.exchange.canonical import dumps_text, loads
 from zhengwu.exchange.errors import BatchTooLarge, MalformedEnvelope, VerificationUnauthenticated
 from zhengwu.exchange.receiving import receive_batch, record_refusal
@@ -32,6 +34,7 @@ from zhengwu.exchange.schemas import (
     VerifyAnswer,
 )
 from zhengwu.exchange.verification import Caller
+from zhengwu.identity.policy import MachineGuard, StaffOrMachine, StaffPrincipal, guard
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.limits import body_limit
@@ -52,6 +55,7 @@ page_router = APIRouter(tags=["exchange 数据交换"])
 
 _templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 ADMIN_SCOPE = "exchange:admin"
+G = TypeVar("G", bound=Callable[..., Any])
 
 
 def runtime_of(request: Request) -> ExchangeRuntime:
@@ -61,20 +65,28 @@ def runtime_of(request: Request) -> ExchangeRuntime:
     return runtime
 
 
-def require(scope: str) -> Any:
-    """Dependency: the caller's client credentials must carry ``scope``."""
+class ScopeGuard(MachineGuard):
+    """Client credentials: a bearer access token of this node's provider that carries the scope."""
 
-    @security(CLIENT_CREDENTIALS, CLIENT_CREDENTIALS_SCHEME, scopes=(scope,), statuses=(401, 403))
-    def dependency(request: Request) -> Caller:
+    def authorize(self, request: Request) -> Caller:
+        """The calling client (401 without a valid token, 403 without the scope)."""
         authorizer = getattr(request.app.state, "exchange_authorizer", None)
         if authorizer is None:
             raise VerificationUnauthenticated(
                 "本节点未配置客户端凭证校验", detail_en="no client authoriser is configured on this node"
             )
-        caller: Caller = authorizer(request.headers.get("authorization"), scope)
+        caller: Caller = authorizer(request.headers.get("authorization"), self.scope)
         return caller
 
-    return dependency
+
+def _documented(scope: str) -> Callable[[G], G]:
+    """The OpenAPI document names the client-credentials scheme and the scope (kernel.openapi)."""
+    return security(CLIENT_CREDENTIALS, CLIENT_CREDENTIALS_SCHEME, scopes=(scope,), statuses=(401, 403))
+
+
+def require(scope: str) -> ScopeGuard:
+    """Dependency: the caller's client credentials must carry ``scope``."""
+    return _documented(scope)(ScopeGuard(scope))
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -199,7 +211,11 @@ def get_crl(request: Request) -> PlainTextResponse:
 
 # --- operators --------------------------------------------------------------------------------------
 
-Admin = Annotated[Caller, Depends(require(ADMIN_SCOPE))]
+# A bearer token is a machine operator (scope exchange:admin); a browser session goes through the policy.
+Admin = Annotated[
+    Caller | StaffPrincipal,
+    Depends(_documented(ADMIN_SCOPE)(StaffOrMachine(require(ADMIN_SCOPE), guard(rights.OPERATE)))),
+]
 
 
 @api_router.get("/status", summary="交换状态（按主题）")

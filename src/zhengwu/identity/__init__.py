@@ -3,7 +3,8 @@
 Public surface (``zhengwu.identity.service``): ``register_natural_person``, ``register_legal_person``,
 ``authenticate_password``, ``find_account_by_citizen_id``, ``start_session``, ``end_session``,
 ``end_all_sessions``, ``account_claims``, ``reveal_citizen_id``; FastAPI dependencies in
-``zhengwu.identity.deps`` (``current_session``, ``require_session``, ``require_level``); models in
+``zhengwu.identity.deps`` (``current_session``, ``require_session``, ``require_level``); the staff-rights
+policy every staff route goes through in ``zhengwu.identity.policy`` (``guard``, ``right``; ADR 0010); models in
 ``zhengwu.identity.models``; ``install(app)`` in ``zhengwu.identity.routes`` wires pages and API.
 Logout publishes ``DomainEvent("UserLoggedOut", {"session_id", "account_id", "reason"})`` on the bus.
 The OIDC provider lives in ``zhengwu.identity.oidc`` and builds on this surface.

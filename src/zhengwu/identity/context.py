@@ -54,6 +54,7 @@ class IdentityContext:
     argon2_time_cost: int
     argon2_parallelism: int
     notifier: str
+    staff_factor_max_age: timedelta
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IdentityContext:
@@ -78,6 +79,7 @@ class IdentityContext:
             argon2_time_cost=ident.argon2_time_cost,
             argon2_parallelism=ident.argon2_parallelism,
             notifier=ident.notifier,
+            staff_factor_max_age=timedelta(minutes=ident.staff_factor_max_age_minutes),
         )
 
 

@@ -3,7 +3,8 @@ and records real-name level 4 (实人: the real person was seen, not only the na
 
 Issue 3 places the counter at level 4 beside face verification; the Guangdong guide quoted in standards
 §4.2 puts it at 5 (UNCERTAIN nationally) — level 5 here is reserved for a digital certificate, which the
-account holder proves at every use. A higher level already held is kept.
+account holder proves at every use. A higher level already held is kept. Who may do it is the policy's
+(``identity.rights.COUNTER_VERIFY``: the ``counter`` role of the counter's own department).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from zhengwu.identity.models import Account
 from zhengwu.identity.normalize import normalize_name
 
 EVENT = "counter_verification"
-ROLE = "counter"
 
 
 def verify_at_counter(

@@ -1,4 +1,7 @@
-"""FastAPI dependencies: the session behind the cookie, ``require_session`` and ``require_level`` (step-up)."""
+"""FastAPI dependencies: the session behind the cookie, ``require_session`` and ``require_level`` (step-up).
+
+Staff routes use the staff-rights policy instead (``identity.policy.guard``, ADR 0010).
+"""
 
 from __future__ import annotations
 
@@ -13,16 +16,9 @@ from sqlalchemy.orm import Session
 from zhengwu.identity import service
 from zhengwu.identity.audit import RequestMeta, record_auth_event
 from zhengwu.identity.context import current
-from zhengwu.identity.errors import (
-    InsufficientLevel,
-    NotAuthenticated,
-    PasswordChangeRequired,
-    SessionExpired,
-    StepUpRequired,
-)
-from zhengwu.identity.models import Account, StaffBinding, UserSession
+from zhengwu.identity.errors import InsufficientLevel, NotAuthenticated, SessionExpired, StepUpRequired
+from zhengwu.identity.models import Account, UserSession
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.errors import Forbidden
 from zhengwu.kernel.openapi import SESSION_COOKIE, security
 from zhengwu.kernel.session import DbSession
 
@@ -161,51 +157,5 @@ def require_level(level: int, max_age: timedelta | int | None = None) -> Callabl
                 }
             )
         return auth
-
-    return dependency
-
-
-@dataclass(frozen=True, slots=True)
-class StaffAuthenticated:
-    """A staff session with the departments (and roles) the account is bound to."""
-
-    session: UserSession
-    account: Account
-    bindings: tuple[StaffBinding, ...]
-
-    def department_ids(self, role: str | None = None) -> list[str]:
-        """Departments where the account holds ``role`` (any role when None)."""
-        return [b.department_id for b in self.bindings if role is None or role in b.roles]
-
-
-def require_staff(*roles: str, mfa: bool = True) -> Callable[..., StaffAuthenticated]:
-    """A staff session holding one of ``roles`` somewhere; by default authenticated with a second factor.
-
-    等保 8.1.4.1.d: administrators authenticate with two factors, one of them cryptographic (TOTP here).
-    """
-
-    def dependency(request: Request, db: DbSession, auth: RequiredSession) -> StaffAuthenticated:
-        bindings = tuple(service.staff_bindings(db, auth.account.id)) if auth.account.kind == "staff" else ()
-        allowed = bool(bindings) and (not roles or any(set(roles) & set(b.roles) for b in bindings))
-        if not allowed:
-            record_auth_event(
-                db,
-                "permission_denied",
-                success=False,
-                account_id=auth.account.id,
-                session_id=auth.session.id,
-                meta=request_meta(request),
-                detail={"required_roles": sorted(roles), "path": request.url.path},
-            )
-            db.commit()
-            raise Forbidden("仅限具有相应权限的工作人员", detail_en="staff role required")
-        if auth.account.password_initial:
-            raise PasswordChangeRequired()
-        # A TOTP code, or a certificate login (the UKey and its PIN are two factors, one cryptographic).
-        if mfa and not {"otp", "hwk"} & set(auth.session.amr):
-            raise StepUpRequired(
-                "工作人员须使用动态验证码完成双因素认证", extra={"required_amr": ["pwd", "otp"]}
-            )
-        return StaffAuthenticated(auth.session, auth.account, bindings)
 
     return dependency

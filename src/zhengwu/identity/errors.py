@@ -223,3 +223,10 @@ class UnregisteredPerson(KeepsAudit, NotFound):
 
     code = "identity.unregistered_person"
     default_detail = "该身份证号码尚未注册"
+
+
+class PermissionDenied(Forbidden):
+    """The staff-rights policy refused the action (no such right, or not over that department)."""
+
+    code = "identity.permission_denied"
+    default_detail = "无权执行此操作"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 import pyotp
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.audit import NO_META, RequestMeta, record_auth_event
@@ -77,14 +78,33 @@ def confirm_enrolment(db: Session, account: Account, code: str, *, meta: Request
     return codes
 
 
-def disable_mfa(db: Session, account: Account, *, meta: RequestMeta = NO_META) -> None:
-    """Remove the second factor (callers demand a fresh step-up first)."""
+def disable_mfa(
+    db: Session,
+    account: Account,
+    *,
+    meta: RequestMeta = NO_META,
+    actor: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """Remove the second factor: by its owner (callers demand the factor itself, fresh) or, with ``actor``
+    and ``reason``, by a platform administrator (``mfa_reset`` in the audit trail)."""
     account.totp_secret_enc = None
     account.totp_enabled_at = None
     account.totp_last_step = None
     account.recovery_code_hashes = None
+    # Sessions keep no proof of a factor the account no longer has: staff actions wait for a new one.
+    db.execute(
+        update(UserSession)
+        .where(UserSession.account_id == account.id, UserSession.ended_at.is_(None))
+        .values(second_factor_at=None)
+        .execution_options(synchronize_session="fetch")
+    )
     db.flush()
-    record_auth_event(db, "mfa_disabled", success=True, account_id=account.id, meta=meta)
+    if actor is None:
+        record_auth_event(db, "mfa_disabled", success=True, account_id=account.id, meta=meta)
+    else:
+        detail = {"admin": actor, "reason": (reason or "")[:200]}
+        record_auth_event(db, "mfa_reset", success=True, account_id=account.id, meta=meta, detail=detail)
 
 
 def verify_second_factor(db: Session, account: Account, code: str, *, meta: RequestMeta = NO_META) -> str:

@@ -166,6 +166,9 @@ class UserSession(IdMixin, Base):
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     auth_level: Mapped[int] = mapped_column(Integer)
     amr: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
+    # When this session last passed a second factor of the node itself (TOTP or certificate): staff
+    # actions demand one within a window (identity.policy); ``auth_time`` also moves on a password step-up.
+    second_factor_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Waiting for the second factor: not a usable session yet.
     mfa_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     acting_for: Mapped[str | None] = mapped_column(ForeignKey("identity_legal_entity.id"))

@@ -634,7 +634,11 @@ def step_up_submit(
 
 
 def _fresh(auth: Authenticated) -> bool:
-    return utcnow() - auth.session.auth_time <= FRESH
+    if utcnow() - auth.session.auth_time > FRESH:
+        return False
+    # Enrolling again replaces the factor: with one enrolled, the step-up must have used it.
+    passed = auth.session.second_factor_at
+    return not auth.account.totp_enabled or (passed is not None and utcnow() - passed <= FRESH)
 
 
 @router.get("/mfa/setup", response_class=HTMLResponse)

@@ -1,28 +1,69 @@
-"""The staff roles this platform grants (工作人员角色), with what each one may do.
+"""The staff roles this platform grants (工作人员角色): what each means and how far it reaches.
 
-Capabilities check the roles they care about (catalog, seals and the OIDC management API keep their own
-sets); this is the list an operator may grant, so that a typo on the command line is refused rather than
-stored as a role nobody checks. tests/architecture/test_arch_roles.py checks that every role a capability
-names is in this list.
+A role is held in one department (an ``identity_staff_binding`` row). Its *reach* says which departments
+that binding covers:
+
+* ``department`` — the bound department only;
+* ``subtree`` — the bound department and its sub-departments (``orgs_department.parent_id``, any depth);
+* ``platform`` — every department and the node's own objects (basic catalog, OIDC clients, the exchange).
+
+Roles do not say what may be done: capabilities declare *rights* (``<capability>/rights.py``) naming the
+roles that grant them, and ``identity.policy`` decides (ADR 0010). This is the list an operator may grant,
+so that a typo on the command line is refused rather than stored as a role nobody checks;
+tests/architecture/test_arch_roles.py checks that every right names roles from here.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
-STAFF_ROLES: Final[dict[str, str]] = {
-    "platform_admin": "平台管理员：政务服务管理办公室，管理全部部门的事项、印章和接入应用",
-    "admin": "部门管理员：管理本部门的事项、印章和工作人员",
-    "dept_admin": "部门事项管理员：管理本部门的事项",
-    "identity_admin": "统一身份认证管理员：管理接入应用、签名密钥和对端平台",
-    "seal_admin": "印章管理员：制作、挂失、注销本部门印章",
-    "seal_user": "用章人：以本部门印章签章",
-    "counter": "窗口人员：现场核验身份证原件，将实名等级提升至四级",
+
+class Reach(StrEnum):
+    """How far a role held in one department reaches."""
+
+    DEPARTMENT = "department"
+    SUBTREE = "subtree"
+    PLATFORM = "platform"
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """A grantable staff role."""
+
+    name: str
+    label: str
+    reach: Reach
+
+
+ROLES: Final[dict[str, Role]] = {
+    role.name: role
+    for role in (
+        Role(
+            "platform_admin",
+            "平台管理员：管理全部部门的事项、印章、工作人员、接入应用和数据交换",
+            Reach.PLATFORM,
+        ),
+        Role("admin", "部门管理员：管理本部门及下级部门的事项、印章和工作人员", Reach.SUBTREE),
+        Role("dept_admin", "部门事项管理员：管理本部门的事项", Reach.DEPARTMENT),
+        Role("identity_admin", "统一身份认证管理员：管理接入应用、签名密钥和对端平台", Reach.PLATFORM),
+        Role("seal_admin", "印章管理员：制作、挂失、注销本部门印章", Reach.DEPARTMENT),
+        Role("seal_user", "用章人：以本部门印章签章", Reach.DEPARTMENT),
+        Role("counter", "窗口人员：现场核验身份证原件，将实名等级提升至四级", Reach.DEPARTMENT),
+    )
 }
 
-ADMIN_ROLES: Final = frozenset({"platform_admin", "admin", "dept_admin", "identity_admin", "seal_admin"})
+#: Role name → label (what ``zhengwu users add-staff`` and the staff API accept).
+STAFF_ROLES: Final[dict[str, str]] = {name: role.label for name, role in ROLES.items()}
+
+
+def reach_of(role: str) -> Reach | None:
+    """How far ``role`` reaches (None for a name that is not a staff role)."""
+    found = ROLES.get(role)
+    return found.reach if found is not None else None
 
 
 def unknown_roles(roles: list[str]) -> list[str]:
     """The names in ``roles`` that are not staff roles of this platform."""
-    return [role for role in roles if role not in STAFF_ROLES]
+    return [role for role in roles if role not in ROLES]

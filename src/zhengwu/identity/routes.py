@@ -21,19 +21,19 @@ from zhengwu.identity.context import configure
 from zhengwu.identity.deps import (
     Authenticated,
     RequiredSession,
-    StaffAuthenticated,
     clear_session_cookie,
     cookie_name,
     request_meta,
     require_level,
-    require_staff,
     set_session_cookie,
 )
 from zhengwu.identity.errors import AccountNotFound, MfaRequired, NotAuthenticated, SessionExpired
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.identity.notifier import Notifier, make_notifier
+from zhengwu.identity.policy import StaffPrincipal, guard, own_second_factor
 from zhengwu.identity.protection import decrypt_field, mask_id, mask_phone
+from zhengwu.identity.rights import COUNTER_VERIFY
 from zhengwu.identity.schemas import (
     Accepted,
     AccountRead,
@@ -58,7 +58,7 @@ from zhengwu.identity.schemas import (
 )
 from zhengwu.identity.web import end_read_phase, keeping_audit, require_json, retrying_when_busy
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.errors import Forbidden, ValidationFailed
+from zhengwu.kernel.errors import ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import MAX_DB_BIGINT
 from zhengwu.kernel.openapi import errors
@@ -385,18 +385,17 @@ def counter_verification(
     request: Request,
     data: CounterVerification,
     db: DbSession,
-    staff: Annotated[StaffAuthenticated, Depends(require_staff(counter.ROLE))],
+    staff: Annotated[StaffPrincipal, Depends(guard(COUNTER_VERIFY))],
 ) -> JSONResponse:
     """窗口核验: a clerk records that the person was seen with the original ID card (level 4).
 
-    ``Idempotency-Key`` honoured: a retried request records nothing twice.
+    The counter's department is ``department_id`` or the clerk's own; ``Idempotency-Key`` honoured: a
+    retried request records nothing twice.
     """
-    departments = staff.department_ids(counter.ROLE)
-    department = data.department_id or departments[0]
-    if department not in departments:
-        raise Forbidden("您不是该部门的窗口人员", detail_en="not a counter clerk of that department")
+    department = data.department_id or staff.bound_departments(COUNTER_VERIFY)[0]
+    staff.ensure(COUNTER_VERIFY, department, detail="您不是该部门的窗口人员")
     idem = Idempotency(
-        db, request, scope=f"identity.counter:{staff.account.id}", payload=data.model_dump_json()
+        db, request, scope=f"identity.counter:{staff.account_id}", payload=data.model_dump_json()
     )
     replay = idem.replay()
     if replay is not None:
@@ -404,7 +403,7 @@ def counter_verification(
     with keeping_audit(db):
         account = counter.verify_at_counter(
             db,
-            clerk=staff.account,
+            clerk=staff.auth.account,
             department_id=department,
             id_number=data.id_number,
             name=data.name,
@@ -435,12 +434,16 @@ def verify_own_real_name(
     return account_read(auth.account)
 
 
-@router.post("/mfa/enrol", response_model=EnrolmentRead)
+@router.post(
+    "/mfa/enrol",
+    response_model=EnrolmentRead,
+    dependencies=[Depends(own_second_factor(FRESH, if_enrolled=True))],
+)
 def mfa_enrol(
     db: DbSession,
     auth: Annotated[Authenticated, Depends(require_level(RealNameLevel.SELF_DECLARED, max_age=FRESH))],
 ) -> EnrolmentRead:
-    """Start TOTP enrolment (needs a fresh authentication)."""
+    """Start TOTP enrolment (needs a fresh authentication; replacing an enrolled factor needs that factor)."""
     secret, uri = mfa.begin_enrolment(db, auth.account)
     return EnrolmentRead(secret=secret, otpauth_uri=uri)
 
@@ -455,11 +458,12 @@ def mfa_confirm(request: Request, data: CodeRequest, auth: RequiredSession, db: 
 
 @router.post("/mfa/disable", status_code=204)
 def mfa_disable(
-    request: Request,
-    db: DbSession,
-    auth: Annotated[Authenticated, Depends(require_level(RealNameLevel.SELF_DECLARED, max_age=FRESH))],
+    request: Request, db: DbSession, auth: Annotated[Authenticated, Depends(own_second_factor(FRESH))]
 ) -> Response:
-    """Remove the second factor (needs a fresh authentication)."""
+    """Remove one's own second factor: the session must have passed that factor in the last 5 minutes.
+
+    A platform administrator removes someone else's (``POST /api/v1/identity/staff/{id}/mfa-reset``).
+    """
     mfa.disable_mfa(db, auth.account, meta=request_meta(request))
     return Response(status_code=204)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -843,6 +843,16 @@ def token_digest(token: str) -> str:
     return sm3(token.encode()).hex()
 
 
+#: Methods that prove a second factor of this node: a TOTP or recovery code (``otp``), a certificate on a
+#: UKey with its PIN (``hwk``). Methods a federated provider reports (``fed``) do not count here.
+SECOND_FACTORS: Final = frozenset({"otp", "hwk"})
+
+
+def passes_second_factor(amr: list[str]) -> bool:
+    """True when an authentication with these methods passed a second factor of this node."""
+    return bool(SECOND_FACTORS & set(amr)) and "fed" not in amr
+
+
 def start_session(
     db: Session,
     account: Account,
@@ -871,6 +881,7 @@ def start_session(
         amr=sorted(set(amr)),
         mfa_pending=mfa_pending,
         acting_for=acting_for,
+        second_factor_at=now if passes_second_factor(amr) and not mfa_pending else None,
     )
     db.add(user_session)
     user_session.token = token
@@ -1007,6 +1018,8 @@ def step_up(
     user_session.amr = methods
     user_session.auth_level = max(user_session.auth_level, new_level)
     user_session.auth_time = utcnow()
+    if passes_second_factor(amr):
+        user_session.second_factor_at = user_session.auth_time
     db.flush()
     record_auth_event(
         db,

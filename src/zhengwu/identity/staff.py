@@ -1,9 +1,12 @@
-"""工作人员管理 — staff accounts managed by administrators: create, list, change roles, disable.
+"""工作人员管理 — staff accounts managed by administrators: create, list, change roles, disable, and the
+removal of a second factor by a platform administrator.
 
-Who may manage whom: a ``platform_admin`` (政务服务管理办公室) manages staff of every department and may
-grant every role; a department ``admin`` manages the staff of the departments where it is admin and may
-not grant ``platform_admin``. Every change is in the authentication audit trail with the administrator.
-The first administrator of a node comes from ``zhengwu users add-staff``.
+Who may manage whom is the staff-rights policy's (``identity.rights.STAFF_MANAGE``, ADR 0010): an
+administrator manages the staff of the departments the right reaches (a department ``admin`` its
+department and sub-departments, ``platform_admin`` every department) and grants only roles within that
+reach — a role of platform reach (``platform_admin``, ``identity_admin``) only with platform reach. Every
+change is in the authentication audit trail with the administrator. The first administrator of a node
+comes from ``zhengwu users add-staff``.
 """
 
 from __future__ import annotations
@@ -16,24 +19,24 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import service
+from zhengwu.identity import mfa, service
 from zhengwu.identity.audit import record_auth_event
-from zhengwu.identity.deps import StaffAuthenticated, request_meta, require_staff
+from zhengwu.identity.deps import request_meta
 from zhengwu.identity.errors import AccountNotFound
 from zhengwu.identity.models import Account, AccountKind, AccountStatus, StaffBinding
-from zhengwu.identity.roles import STAFF_ROLES, unknown_roles
+from zhengwu.identity.policy import StaffPrincipal, guard
+from zhengwu.identity.rights import FACTOR_RESET, STAFF_MANAGE
+from zhengwu.identity.roles import STAFF_ROLES, Reach, reach_of, unknown_roles
 from zhengwu.identity.web import keeping_audit, require_json
 from zhengwu.kernel.errors import Forbidden, ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.session import DbSession
 from zhengwu.orgs import service as orgs
 
-PLATFORM_ADMIN = "platform_admin"
-DEPARTMENT_ADMIN = "admin"
-
 router = APIRouter(prefix="/api/v1/identity/staff", tags=["identity"], dependencies=[Depends(require_json)])
 read_router = APIRouter(prefix="/api/v1/identity/staff", tags=["identity"])
-Admin = Annotated[StaffAuthenticated, Depends(require_staff(PLATFORM_ADMIN, DEPARTMENT_ADMIN))]
+Admin = Annotated[StaffPrincipal, Depends(guard(STAFF_MANAGE))]
+Resetter = Annotated[StaffPrincipal, Depends(guard(FACTOR_RESET))]
 
 
 class StaffCreate(BaseModel):
@@ -59,7 +62,7 @@ class StaffRoles(BaseModel):
 
 
 class StaffDisable(BaseModel):
-    """停用 with a reason (kept in the audit trail)."""
+    """停用 (or the removal of a second factor) with a reason (kept in the audit trail)."""
 
     model_config = {"extra": "forbid"}
 
@@ -77,22 +80,19 @@ class StaffRead(BaseModel):
     departments: dict[str, list[str]]
 
 
-def _may_manage(admin: StaffAuthenticated, department_id: str) -> bool:
-    return bool(admin.department_ids(PLATFORM_ADMIN)) or department_id in admin.department_ids(
-        DEPARTMENT_ADMIN
-    )
+def _platform_roles(roles: list[str]) -> list[str]:
+    return [r for r in roles if reach_of(r) is Reach.PLATFORM]
 
 
-def _check_grant(db: Session, admin: StaffAuthenticated, department_id: str, roles: list[str]) -> None:
+def _check_grant(db: Session, admin: StaffPrincipal, department_id: str, roles: list[str]) -> None:
     orgs.get_department(db, department_id)  # 404 for an unknown department
     unknown = unknown_roles(roles)
     if unknown:
         raise ValidationFailed(f"未知角色：{'、'.join(unknown)}", detail_en="unknown role")
-    if not _may_manage(admin, department_id):
-        raise Forbidden("只能管理本部门的工作人员", detail_en="not an administrator of that department")
-    if PLATFORM_ADMIN in roles and not admin.department_ids(PLATFORM_ADMIN):
-        raise Forbidden(
-            "只有平台管理员可以授予平台管理员角色", detail_en="platform_admin grants platform_admin"
+    admin.ensure(STAFF_MANAGE, department_id, detail="只能管理本部门及下级部门的工作人员")
+    if _platform_roles(roles) and not admin.platform(STAFF_MANAGE):
+        admin.deny(
+            STAFF_MANAGE, "grant_platform_role", department_id, "只有平台管理员可以授予全平台范围的角色"
         )
 
 
@@ -120,7 +120,7 @@ def create_staff(request: Request, data: StaffCreate, db: DbSession, admin: Admi
     """Create a staff account bound to a department with roles (``Idempotency-Key`` honoured)."""
     _check_grant(db, admin, data.department_id, data.roles)
     idem = Idempotency(
-        db, request, scope=f"identity.staff:{admin.account.id}", payload=data.model_dump_json()
+        db, request, scope=f"identity.staff:{admin.account_id}", payload=data.model_dump_json()
     )
     replay = idem.replay()
     if replay is not None:
@@ -134,7 +134,7 @@ def create_staff(request: Request, data: StaffCreate, db: DbSession, admin: Admi
             department_id=data.department_id,
             roles=data.roles,
             phone=data.phone,
-            source=f"admin:{admin.account.id}",
+            source=f"admin:{admin.account_id}",
             initial_password=True,
             meta=request_meta(request),
         )
@@ -150,11 +150,12 @@ def list_staff(
     """Staff of the departments the caller administers (one department with ``department_id``)."""
     query = select(StaffBinding.account_id).distinct()
     if department_id is not None:
-        if not _may_manage(admin, department_id):
-            raise Forbidden("只能查看本部门的工作人员", detail_en="not an administrator of that department")
+        admin.ensure(STAFF_MANAGE, department_id, detail="只能查看本部门及下级部门的工作人员")
         query = query.where(StaffBinding.department_id == department_id)
-    elif not admin.department_ids(PLATFORM_ADMIN):
-        query = query.where(StaffBinding.department_id.in_(admin.department_ids(DEPARTMENT_ADMIN)))
+    else:
+        reached = admin.departments(STAFF_MANAGE)
+        if reached is not None:
+            query = query.where(StaffBinding.department_id.in_(sorted(reached)))
     ids = list(db.scalars(query.limit(1000)))
     accounts = db.scalars(select(Account).where(Account.id.in_(ids)).order_by(Account.login_name)).all()
     return [_read(db, a) for a in accounts]
@@ -171,8 +172,10 @@ def set_roles(request: Request, account_id: str, data: StaffRoles, db: DbSession
         )
     )
     before: list[str] = list(binding.roles) if binding is not None else []
-    if binding is not None and PLATFORM_ADMIN in before and not admin.department_ids(PLATFORM_ADMIN):
-        raise Forbidden("只有平台管理员可以变更平台管理员", detail_en="platform_admin changes platform_admin")
+    if _platform_roles(before) and not admin.platform(STAFF_MANAGE):
+        admin.deny(
+            STAFF_MANAGE, "change_platform_role", data.department_id, "只有平台管理员可以变更全平台范围的角色"
+        )
     after = sorted(set(data.roles))
     if binding is None and after:
         db.add(StaffBinding(account_id=account.id, department_id=data.department_id, roles=after))
@@ -185,7 +188,7 @@ def set_roles(request: Request, account_id: str, data: StaffRoles, db: DbSession
         "department_id": data.department_id,
         "from": before,
         "to": after,
-        "admin": admin.account.id,
+        "admin": admin.account_id,
     }
     record_auth_event(
         db, "staff_roles", success=True, account_id=account.id, meta=request_meta(request), detail=detail
@@ -199,18 +202,46 @@ def disable_staff(
 ) -> StaffRead:
     """停用: the account can no longer log in and its sessions end everywhere (back-channel logout)."""
     account = _staff(db, account_id)
-    departments = [b.department_id for b in service.staff_bindings(db, account.id)]
-    if not any(_may_manage(admin, d) for d in departments):
-        raise Forbidden("只能管理本部门的工作人员", detail_en="not an administrator of that department")
-    if account.id == admin.account.id:
+    _ensure_over(admin, account, service.staff_bindings(db, account.id))
+    if account.id == admin.account_id:
         raise Forbidden("不能停用自己的账号", detail_en="administrators cannot disable themselves")
     if account.status != AccountStatus.DISABLED:
         service.disable_account(
             db,
             account,
-            actor=f"admin:{admin.account.id}",
+            actor=f"admin:{admin.account_id}",
             reason=data.reason,
             bus=request.app.state.bus,
             meta=request_meta(request),
         )
+    return _read(db, account)
+
+
+def _ensure_over(admin: StaffPrincipal, account: Account, bindings: list[StaffBinding]) -> None:
+    """An action on the whole account (it acts in all its departments): reach over every one of them."""
+    if not bindings:
+        admin.ensure(STAFF_MANAGE, None, detail="只有平台管理员可以管理未归属部门的工作人员")
+    for binding in bindings:
+        admin.ensure(STAFF_MANAGE, binding.department_id, detail="该工作人员还属于您管理范围以外的部门")
+        if _platform_roles(list(binding.roles)) and not admin.platform(STAFF_MANAGE):
+            admin.deny(STAFF_MANAGE, "platform_role_holder", binding.department_id)
+
+
+@router.post("/{account_id}/mfa-reset", response_model=StaffRead)
+def reset_second_factor(
+    request: Request, account_id: str, data: StaffDisable, db: DbSession, admin: Resetter
+) -> StaffRead:
+    """Remove a staff member's TOTP (a lost phone): platform administrators, audited with the reason.
+
+    The person's open sessions lose their second factor: staff actions wait for a new enrolment.
+    """
+    account = _staff(db, account_id)
+    if account.id == admin.account_id:
+        # One's own factor is removed with the factor itself (POST /api/v1/identity/mfa/disable).
+        raise Forbidden(
+            "不能重置自己的动态验证码", detail_en="use /api/v1/identity/mfa/disable with the factor"
+        )
+    mfa.disable_mfa(
+        db, account, meta=request_meta(request), actor=f"admin:{admin.account_id}", reason=data.reason
+    )
     return _read(db, account)

@@ -58,6 +58,9 @@ class IdentitySettings(BaseModel):
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_parallelism: int = Field(default=1, ge=1)
     notifier: str = Field(default="file", pattern="^(file|console)$")
+    # 等保 8.1.4.1.d: every staff action needs a session that passed a second factor (TOTP or certificate)
+    # at most this long ago (identity.policy, ADR 0010); one working shift by default.
+    staff_factor_max_age_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
     # 证书助手: the local program on the citizen's computer that signs with the UKey (vendors' SKF or
     # PKCS#11 middleware behind it). The certificate login page posts the challenge to it (docs/ukey-agent.md).
     ukey_agent_url: str = Field(default="http://127.0.0.1:18088/zhengwu/v1/sign", pattern=r"^https?://\S+$")

@@ -44,3 +44,18 @@ class DepartmentRepository:
             .limit(limit)
         ).all()
         return rows, total
+
+    def children_of(self, parent_ids: Sequence[str]) -> Sequence[str]:
+        """Ids of the departments whose parent is one of ``parent_ids``."""
+        if not parent_ids:
+            return []
+        return list(self.session.scalars(select(Department.id).where(Department.parent_id.in_(parent_ids))))
+
+    def credit_codes(self, department_ids: Sequence[str]) -> dict[str, str]:
+        """Department id → credit code for the given ids (unknown ids left out)."""
+        if not department_ids:
+            return {}
+        rows = self.session.execute(
+            select(Department.id, Department.credit_code).where(Department.id.in_(department_ids))
+        )
+        return {row.id: row.credit_code for row in rows}

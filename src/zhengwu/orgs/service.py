@@ -68,3 +68,20 @@ def get_department(session: Session, department_id: str) -> Department:
     if department is None:
         raise DepartmentNotFound()
     return department
+
+
+def with_descendants(session: Session, department_ids: Sequence[str]) -> set[str]:
+    """``department_ids`` and every department below them (``parent_id``, any depth)."""
+    repo = DepartmentRepository(session)
+    found = set(department_ids)
+    frontier = list(found)
+    while frontier:
+        # One query per level of the tree (national to village is six); a cycle cannot loop forever.
+        frontier = [d for d in repo.children_of(frontier) if d not in found]
+        found.update(frontier)
+    return found
+
+
+def credit_codes(session: Session, department_ids: Sequence[str]) -> dict[str, str]:
+    """Department id → unified social credit code."""
+    return DepartmentRepository(session).credit_codes(list(department_ids))

@@ -1,9 +1,10 @@
 """HTTP API: seal registry (staff), public seal status and verification, signing.
 
-Staff authorisation uses identity sessions and the roles of their department bindings:
-``platform_admin`` / ``admin`` manage every seal; ``seal_admin`` manages (and uses) the seals of its own
-department; ``seal_user`` may sign with its department's seals. Department systems call the signing API
-with a staff service account of their department holding ``seal_user``.
+Staff authorisation is identity's staff-rights policy over ``seals.rights`` (ADR 0010): ``seal_admin``
+manages and uses the seals of its own department, ``admin`` manages those of its department and
+sub-departments, ``platform_admin`` those of every department; ``seal_user`` signs with its department's
+seals, and nobody signs with another department's. Department systems call the signing API with a staff
+service account of their department holding ``seal_user`` (and, like every staff session, a second factor).
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from zhengwu.identity import deps
-from zhengwu.identity import service as identity
-from zhengwu.identity.models import AccountKind
+from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
@@ -32,8 +31,8 @@ from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.orgs import service as orgs
-from zhengwu.seals import events, service
-from zhengwu.seals.errors import DocumentRejected, DocumentTooLarge, SealForbidden, SealInvalid
+from zhengwu.seals import events, rights, service
+from zhengwu.seals.errors import DocumentRejected, DocumentTooLarge, SealInvalid
 from zhengwu.seals.models import Seal
 from zhengwu.seals.ofd.container import ZipLimits
 from zhengwu.seals.schemas import SealCreate, SealRead, SealStatusRead, StatusChange
@@ -48,9 +47,6 @@ UPLOAD_LIMITS: Final = ZipLimits(
     max_entry_bytes=64 * 1024 * 1024,
     max_total_bytes=128 * 1024 * 1024,
 )
-PLATFORM_ADMIN_ROLES: Final = frozenset({"platform_admin", "admin"})
-DEPARTMENT_ADMIN_ROLES: Final = frozenset({"seal_admin"})
-SEAL_USER_ROLES: Final = frozenset({"seal_user", "seal_admin"})
 OFD_MEDIA_TYPE: Final = "application/ofd"
 _RAW_TYPES: Final = frozenset({OFD_MEDIA_TYPE, "application/octet-stream", "application/zip", ""})
 # The upload as the OpenAPI document states it (the routes read the stream themselves).
@@ -72,48 +68,12 @@ def _settings(request: Request) -> Settings:
 
 # ---- staff authorisation ---------------------------------------------------------------------------
 
-
-class StaffRoles:
-    """The roles a staff session holds, per department."""
-
-    def __init__(self, auth: deps.Authenticated, roles: dict[str, frozenset[str]]) -> None:
-        self.auth = auth
-        self.roles = roles
-
-    @property
-    def actor(self) -> str:
-        """How the account appears in status histories and usage records."""
-        return f"account:{self.auth.account.id}"
-
-    @property
-    def platform_admin(self) -> bool:
-        """May manage every seal of the node."""
-        return any(r & PLATFORM_ADMIN_ROLES for r in self.roles.values())
-
-    def may_manage(self, department_id: str) -> bool:
-        """Create, suspend, resume or revoke the department's seals."""
-        return self.platform_admin or bool(
-            self.roles.get(department_id, frozenset()) & DEPARTMENT_ADMIN_ROLES
-        )
-
-    def may_use(self, department_id: str) -> bool:
-        """Sign with the department's seals."""
-        return self.platform_admin or bool(self.roles.get(department_id, frozenset()) & SEAL_USER_ROLES)
-
-    def departments(self) -> list[str]:
-        """Departments where the account holds any seal role."""
-        return [d for d, r in self.roles.items() if r & (SEAL_USER_ROLES | DEPARTMENT_ADMIN_ROLES)]
+Staff = Annotated[StaffPrincipal, Depends(guard(rights.VIEW))]
 
 
-def staff_roles(db: DbSession, auth: deps.RequiredSession) -> StaffRoles:
-    """A logged-in staff account and its seal roles (403 for citizens and enterprises)."""
-    if auth.account.kind != AccountKind.STAFF:
-        raise SealForbidden("仅工作人员可管理或使用电子印章", detail_en="staff accounts only")
-    roles = {b.department_id: frozenset(b.roles) for b in identity.staff_bindings(db, auth.account.id)}
-    return StaffRoles(auth, roles)
-
-
-Staff = Annotated[StaffRoles, Depends(staff_roles)]
+def _actor(staff: StaffPrincipal) -> str:
+    """How the account appears in status histories and usage records."""
+    return f"account:{staff.account_id}"
 
 
 def _read(db: Session, seal: Seal) -> SealRead:
@@ -156,11 +116,8 @@ def create_seal(
 ) -> SealRead | Response:
     """Make a seal for a department (platform administrators, or the department's seal administrator)."""
     department = orgs.get_by_credit_code(db, data.department_credit_code)
-    if not staff.may_manage(department.id):
-        raise SealForbidden()
-    idem = Idempotency(
-        db, request, scope=f"seals.create:{staff.auth.account.id}", payload=data.model_dump_json()
-    )
+    staff.ensure(rights.MANAGE, department.id)
+    idem = Idempotency(db, request, scope=f"seals.create:{staff.account_id}", payload=data.model_dump_json())
     replay = idem.replay()
     if replay is not None:
         return replay
@@ -175,12 +132,12 @@ def create_seal(
         _settings(request),
         department_credit_code=data.department_credit_code,
         name=data.name,
-        actor=staff.actor,
+        actor=_actor(staff),
         picture=picture,
         seal_type=data.seal_type,
         valid_years=data.valid_years,
     )
-    events.publish(request.app.state.bus, db, events.SEAL_CREATED, seal, actor=staff.actor)
+    events.publish(request.app.state.bus, db, events.SEAL_CREATED, seal, actor=_actor(staff))
     result = _read(db, seal)
     idem.remember(201, result.model_dump(mode="json"))
     response.headers["Location"] = f"/api/v1/seals/{seal.es_id}"
@@ -198,10 +155,10 @@ def list_seals(
     department_id: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[SealRead]:
     """Seals the caller may see: all for platform administrators, else those of their departments."""
-    visible: list[str] | None = None if staff.platform_admin else staff.departments()
+    reached = staff.departments(rights.VIEW)
+    visible = None if reached is None else sorted(reached)
     if department_id is not None:
-        if visible is not None and department_id not in visible:
-            raise SealForbidden()
+        staff.ensure(rights.VIEW, department_id)
         visible = [department_id]
     rows, total = service.list_seals(
         db, department_ids=visible, status=status, offset=page.offset, limit=page.limit
@@ -234,24 +191,23 @@ def seal_status(es_id: str, db: DbSession) -> SealStatusRead:
 def get_seal(es_id: str, db: DbSession, staff: Staff) -> SealRead:
     """One seal (staff of its department or platform administrators)."""
     seal = service.get_seal(db, es_id)
-    if not (staff.may_use(seal.department_id) or staff.may_manage(seal.department_id)):
-        raise SealForbidden()
+    staff.ensure(rights.VIEW, seal.department_id)
     return _read(db, seal)
 
 
 def _status_change(
-    request: Request, db: Session, staff: StaffRoles, es_id: str, action: str, reason: str
+    request: Request, db: Session, staff: StaffPrincipal, es_id: str, action: str, reason: str
 ) -> SealRead:
     seal = service.get_seal(db, es_id)
-    if not staff.may_manage(seal.department_id):
-        raise SealForbidden()
+    staff.ensure(rights.MANAGE, seal.department_id)
+    actor = _actor(staff)
     if action == "suspend":
-        service.suspend_seal(db, es_id, reason=reason, actor=staff.actor)
+        service.suspend_seal(db, es_id, reason=reason, actor=actor)
     elif action == "resume":
-        service.resume_seal(db, es_id, reason=reason, actor=staff.actor)
+        service.resume_seal(db, es_id, reason=reason, actor=actor)
     else:
-        service.revoke_seal(db, _settings(request), es_id, reason=reason, actor=staff.actor)
-    events.publish(request.app.state.bus, db, events.SEAL_STATUS_CHANGED, seal, actor=staff.actor)
+        service.revoke_seal(db, _settings(request), es_id, reason=reason, actor=actor)
+    events.publish(request.app.state.bus, db, events.SEAL_STATUS_CHANGED, seal, actor=actor)
     return _read(db, seal)
 
 
@@ -356,14 +312,13 @@ async def sign_document(
     keyword: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> Response:
     """Seal an uploaded OFD at page/x/y (mm) or centred on a keyword; answers the signed OFD."""
-    seal = service.get_seal(db, es_id)
-    if not staff.may_use(seal.department_id):
-        raise SealForbidden()
+    seal = await run_in_threadpool(service.get_seal, db, es_id)
+    await run_in_threadpool(staff.ensure, rights.USE, seal.department_id)
     data = await read_document(request)
     placement = service.Placement(page=page, x=x, y=y, keyword=keyword)
     signed = await run_in_threadpool(
         lambda: service.sign_document(
-            db, _settings(request), es_id, data, placement=placement, actor=staff.actor
+            db, _settings(request), es_id, data, placement=placement, actor=_actor(staff)
         )
     )
     return Response(

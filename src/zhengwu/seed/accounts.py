@@ -58,13 +58,14 @@ ENTERPRISES = (
     DemoEnterprise(enterprise_credit_code("130100", 101), "演示科技有限公司", "演示用户二", "demo2"),
     DemoEnterprise(enterprise_credit_code("130600", 102), "演示商贸有限公司", "演示用户一", "demo1"),
 )
-# One staff administrator per kind of department (matched on the department's name).
+# One staff administrator per kind of department (matched on the department's name); the platform
+# operator's (政务服务管理办公室) is the platform administrator, the others administer their department.
 STAFF_KINDS = (
-    ("admin-zwfw", "演示管理员政务办", "政务服务管理办公室"),
-    ("admin-xzsp", "演示管理员审批局", "行政审批局"),
-    ("admin-scjg", "演示管理员市场监管", "市场监督管理局"),
-    ("admin-ga", "演示管理员公安", "公安局"),
-    ("admin-gb", "演示管理员国办", "国务院办公厅"),
+    ("admin-zwfw", "演示管理员政务办", "政务服务管理办公室", "platform_admin"),
+    ("admin-xzsp", "演示管理员审批局", "行政审批局", "admin"),
+    ("admin-scjg", "演示管理员市场监管", "市场监督管理局", "admin"),
+    ("admin-ga", "演示管理员公安", "公安局", "admin"),
+    ("admin-gb", "演示管理员国办", "国务院办公厅", "admin"),
 )
 
 
@@ -81,7 +82,7 @@ def demo_account_lines() -> list[str]:
     ]
     lines += [
         f"工作人员 {name}（{kind}）: 登录名 {login} / 密码 {STAFF_PASSWORD} (动态验证码密钥 {DEMO_TOTP_SECRET})"
-        for login, name, kind in STAFF_KINDS
+        for login, name, kind, _ in STAFF_KINDS
     ]
     return lines
 
@@ -136,7 +137,7 @@ def seed_demo_accounts(session: Session, settings: Settings | None = None) -> in
     departments = session.scalars(
         select(Department).order_by(Department.division_code, Department.name)
     ).all()
-    for login, name, kind in STAFF_KINDS:
+    for login, name, kind, role in STAFF_KINDS:
         if _by_login(session, login) is not None:
             continue
         department = next((d for d in departments if d.name.endswith(kind)), None)
@@ -148,7 +149,7 @@ def seed_demo_accounts(session: Session, settings: Settings | None = None) -> in
             login_name=login,
             password=STAFF_PASSWORD,
             department_id=department.id,
-            roles=["admin"],
+            roles=[role],
             source="demo",
         )
         # Administrators log in with two factors (等保 8.1.4.1.d): the same documented demo secret.

@@ -9,9 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import deps
-from zhengwu.identity import service as core
 from zhengwu.identity.audit import record_auth_event
-from zhengwu.identity.models import AccountKind
 from zhengwu.identity.oidc import claims as claims_service
 from zhengwu.identity.oidc import service
 from zhengwu.identity.oidc.models import OidcClient, OidcLogoutDelivery
@@ -27,47 +25,29 @@ from zhengwu.identity.oidc.schemas import (
     LogoutDeliveryRead,
     ReleaseRead,
 )
-from zhengwu.kernel.errors import Forbidden
+from zhengwu.identity.policy import StaffPrincipal, guard
+from zhengwu.identity.rights import CLIENTS_MANAGE
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.session import DbSession
 
 router = APIRouter(prefix="/api/v1/identity", tags=["identity 接入应用与授权管理"])
 
-# Staff roles that may manage the provider's clients (bound per department in identity_staff_binding).
-ADMIN_ROLES = frozenset({"admin", "identity_admin", "platform_admin"})
-
-
-class NotIdentityAdmin(Forbidden):
-    """Only identity administrators manage clients."""
-
-    code = "identity.oidc.admin_required"
-    default_detail = "仅统一身份认证管理员可管理接入应用"
-
-
-def require_identity_admin(db: DbSession, auth: deps.RequiredSession) -> deps.Authenticated:
-    """A staff session holding an identity administrator role."""
-    if auth.account.kind != AccountKind.STAFF or not any(
-        set(binding.roles) & ADMIN_ROLES for binding in core.staff_bindings(db, auth.account.id)
-    ):
-        raise NotIdentityAdmin()
-    return auth
-
-
-Admin = Annotated[deps.Authenticated, Depends(require_identity_admin)]
+# Identity administrators and platform administrators: the staff-rights policy decides (identity.rights).
+Admin = Annotated[StaffPrincipal, Depends(guard(CLIENTS_MANAGE))]
 
 
 def _runtime(request: Request) -> OidcRuntime:
     return request.app.state.oidc  # type: ignore[no-any-return]
 
 
-def _audit(db: Session, admin: deps.Authenticated, action: str, client_id: str, request: Request) -> None:
+def _audit(db: Session, admin: StaffPrincipal, action: str, client_id: str, request: Request) -> None:
     record_auth_event(
         db,
         f"oidc_client_{action}"[:32],
         success=True,
-        account_id=admin.account.id,
-        session_id=admin.session.id,
+        account_id=admin.account_id,
+        session_id=admin.session_id,
         client_id=client_id,
         meta=deps.request_meta(request),
     )
@@ -79,14 +59,14 @@ def create_client(
 ) -> ClientCreated | Response:
     """Register a client; the secret is in this answer only (a replay with the same key omits it)."""
     idem = Idempotency(
-        db, request, scope=f"identity.oidc.clients:{admin.account.id}", payload=data.model_dump_json()
+        db, request, scope=f"identity.oidc.clients:{admin.account_id}", payload=data.model_dump_json()
     )
     replay = idem.replay()
     if replay is not None:
         return replay
     runtime = _runtime(request)
     row, secret = service.create_client(
-        db, runtime.node_keys, data, actor=admin.account.id, allow_http=runtime.allow_http
+        db, runtime.node_keys, data, actor=admin.account_id, allow_http=runtime.allow_http
     )
     _audit(db, admin, "created", row.client_id, request)
     created = ClientCreated.model_validate(row)

@@ -45,3 +45,10 @@ class FederationRejected(Forbidden):
 
     code = "identity.oidc.federation_rejected"
     default_detail = "跨级登录未通过校验，请重新登录"
+
+
+class NotIdentityAdmin(Forbidden):
+    """Only identity administrators manage clients."""
+
+    code = "identity.oidc.admin_required"
+    default_detail = "仅统一身份认证管理员可管理接入应用"

@@ -1,0 +1,317 @@
+"""The authorisation matrix (ADR 0010): every staff route × every kind of caller, exact statuses.
+
+Columns (``policy_kit.World.principals``): anonymous; a citizen; an enterprise agent; the department
+principal of A acting on B's object and on A's own; a platform administrator — each with and without a
+second factor. A row names one route, how to build a call on an object of a given department, the status
+an allowed call answers, the role the department principal holds for it, and who may. Every cell runs on
+a fresh object inside a savepoint that is rolled back, so allowed cells do not disturb each other.
+
+A capability that adds staff routes adds rows here: ``test_every_staff_route_has_a_row`` fails until it
+does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from policy_kit import PASSWORD, Principal, World, as_, init_pki, load_test_helper, make_seal
+from sqlalchemy.orm import Session
+
+from routekit import routes
+from zhengwu.catalog import service as catalog
+from zhengwu.catalog.models import ImportJob
+from zhengwu.exchange.models import ExchangeFeedback
+from zhengwu.identity import mfa
+from zhengwu.identity import service as identity
+from zhengwu.identity.oidc import service as oidc_service
+from zhengwu.identity.oidc.schemas import ClientCreate
+from zhengwu.orgs.models import Department
+from zhengwu.seals import service as seals
+from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd
+from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
+
+kit = load_test_helper("catalog_kit", "catalog/catalog_kit.py")
+PASSPORT: str = kit.PASSPORT
+DRAFT_CODE = "000101002000"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: its URL and body."""
+
+    url: str
+    json: Any = None
+    content: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Ctx:
+    """What the rows build their objects with."""
+
+    app: Any
+    session: Session
+    world: World
+    numbers: Any = field(default_factory=lambda: iter(range(62_000, 10**6)))
+
+    @property
+    def settings(self) -> Any:
+        """The node's settings."""
+        return self.app.state.settings
+
+    def task(self, dept: Department, *, publish: bool = False) -> str:
+        """An implementation item of ``dept`` (a draft unless published)."""
+        item = catalog.create_task(self.session, kit.guide(dept.credit_code), actor="test")
+        if publish:
+            item = catalog.publish_task(self.session, item.task_code, actor="test")
+        self.session.flush()
+        return str(item.task_code)
+
+    def seal(self, dept: Department, *, suspended: bool = False) -> str:
+        """A seal of ``dept``."""
+        es_id = make_seal(self.session, self.settings, dept.credit_code)
+        if suspended:
+            seals.suspend_seal(self.session, es_id, reason="核查", actor="test")
+            self.session.flush()
+        return es_id
+
+    def client(self) -> str:
+        """An OIDC client of the node."""
+        data = ClientCreate(name="测试业务系统", grant_types=["client_credentials"], scope="verify:person")
+        row, _ = oidc_service.create_client(self.session, self.app.state.oidc.node_keys, data, actor=None)
+        self.session.flush()
+        return str(row.client_id)
+
+    def staff_in(self, dept: Department, *, totp: bool = False) -> str:
+        """A staff member of ``dept`` (with an enrolled TOTP when asked)."""
+        account = self.world.staff_account(dept, ["seal_user"])
+        if totp:
+            mfa.begin_enrolment(self.session, account)
+            account.totp_enabled_at = account.created_at
+            self.session.flush()
+        return str(account.id)
+
+    def person(self) -> tuple[str, str]:
+        """A registered person's ID number and name."""
+        n = next(self.numbers)
+        identity.register_natural_person(
+            self.session, name="窗口用户", id_number=nth_citizen_id(n), phone=nth_phone(n), password=None
+        )
+        self.session.flush()
+        return nth_citizen_id(n), "窗口用户"
+
+    def feedback(self) -> str:
+        """An open abnormal-feedback row (nothing to resend: the resend skips it)."""
+        row = ExchangeFeedback(
+            source="local", table_name="up_test", row_guid="r1", error_code="E1", reason="测试", status="open"
+        )
+        self.session.add(row)
+        self.session.flush()
+        return str(row.id)
+
+    def job(self) -> str:
+        """A finished catalog import job."""
+        job = ImportJob(
+            actor="test", filename="items.jsonl", size=1, file_path="/nonexistent", status="done", rejects=[]
+        )
+        self.session.add(job)
+        self.session.flush()
+        return str(job.id)
+
+
+Build = Callable[[Ctx, Department], Call]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One staff route and who may call it."""
+
+    route: str
+    call: Build
+    ok: int
+    role: str = "admin"  # what the department principal holds in A
+    department: bool = True  # the call is about an object of one department (A's or B's)
+    department_may: bool = True  # a department principal may (on its own department's object)
+    platform_may: bool = True  # a platform administrator may
+
+    def expect(self, principal: Principal, on: str | None) -> int:
+        """The status of this row's call by ``principal`` (acting on A's object, or B's)."""
+        if principal.kind == "anonymous":
+            return 401
+        if principal.kind in ("citizen", "agent"):
+            return 403
+        if not principal.factor:
+            return 401
+        if principal.kind == "platform":
+            return self.ok if self.platform_may else 403
+        if not self.department_may:
+            return 403
+        return self.ok if (on == "A" or not self.department) else 403
+
+
+def platform(route: str, call: Build, ok: int = 200) -> Row:
+    """A row about the node's own objects: platform administrators only."""
+    return Row(route, call, ok, department=False, department_may=False)
+
+
+def shared(route: str, call: Build, ok: int = 200) -> Row:
+    """A read of shared data by anyone holding the capability's right (no department touched)."""
+    return Row(route, call, ok, department=False)
+
+
+CATALOG = "/api/v1/catalog"
+NEW_ENTRY = {"catalog_code": "000101099000", "task_name": "测试事项", "task_type": "01", "use_level": "2",
+             "by_law": "《测试法》"}  # fmt: skip
+REASON = {"reason": "测试原因"}
+
+
+def _draft_basic(ctx: Ctx, _: Department) -> Call:
+    kit.make_basic(ctx.session, DRAFT_CODE, "测试基本目录事项", publish=False)
+    return Call(f"{CATALOG}/directory/{DRAFT_CODE}/publish")
+
+
+def _synonym(ctx: Ctx, _: Department) -> Call:
+    catalog.set_synonym(ctx.session, "护照本", "普通护照")
+    ctx.session.flush()
+    return Call(f"{CATALOG}/synonyms/护照本")
+
+
+def _document() -> bytes:
+    return write_ofd(DocumentSpec(title="行政许可决定书", blocks=[Paragraph("准予许可。")]))
+
+
+ROWS: list[Row] = [
+    # catalog: the basic catalog and synonyms are the platform's; items are their department's
+    shared("GET /api/v1/catalog/directory", lambda c, d: Call(f"{CATALOG}/directory")),
+    shared("GET /api/v1/catalog/directory/{catalog_code}", lambda c, d: Call(f"{CATALOG}/directory/{PASSPORT}")),
+    shared("GET /api/v1/catalog/directory/{catalog_code}/history",
+           lambda c, d: Call(f"{CATALOG}/directory/{PASSPORT}/history")),
+    shared("GET /api/v1/catalog/directory/{catalog_code}/versions/{version}",
+           lambda c, d: Call(f"{CATALOG}/directory/{PASSPORT}/versions/1")),
+    shared("GET /api/v1/catalog/directory/{catalog_code}/diff",
+           lambda c, d: Call(f"{CATALOG}/directory/{PASSPORT}/diff?from=1&to=1")),
+    platform("POST /api/v1/catalog/directory", lambda c, d: Call(f"{CATALOG}/directory", NEW_ENTRY), 201),
+    platform("PATCH /api/v1/catalog/directory/{catalog_code}",
+             lambda c, d: Call(f"{CATALOG}/directory/{PASSPORT}", {"task_name": "普通护照签发（修订）"})),
+    platform("POST /api/v1/catalog/directory/{catalog_code}/publish", _draft_basic),
+    platform("POST /api/v1/catalog/directory/{catalog_code}/suspend",
+             lambda c, d: Call(f"{CATALOG}/directory/{PASSPORT}/suspend", REASON)),
+    platform("POST /api/v1/catalog/directory/{catalog_code}/cancel",
+             lambda c, d: Call(f"{CATALOG}/directory/{PASSPORT}/cancel", REASON)),
+    Row("GET /api/v1/catalog/tasks", lambda c, d: Call(f"{CATALOG}/tasks?department={d.credit_code}"), 200),
+    Row("POST /api/v1/catalog/tasks", lambda c, d: Call(f"{CATALOG}/tasks", kit.guide(d.credit_code)), 201),
+    Row("GET /api/v1/catalog/tasks/{task_code}", lambda c, d: Call(f"{CATALOG}/tasks/{c.task(d)}"), 200),
+    Row("PATCH /api/v1/catalog/tasks/{task_code}",
+        lambda c, d: Call(f"{CATALOG}/tasks/{c.task(d)}", {"promise_day": 5}), 200),
+    Row("DELETE /api/v1/catalog/tasks/{task_code}", lambda c, d: Call(f"{CATALOG}/tasks/{c.task(d)}"), 204),
+    Row("POST /api/v1/catalog/tasks/{task_code}/publish",
+        lambda c, d: Call(f"{CATALOG}/tasks/{c.task(d)}/publish"), 200),
+    Row("POST /api/v1/catalog/tasks/{task_code}/suspend",
+        lambda c, d: Call(f"{CATALOG}/tasks/{c.task(d, publish=True)}/suspend", REASON), 200),
+    Row("POST /api/v1/catalog/tasks/{task_code}/cancel",
+        lambda c, d: Call(f"{CATALOG}/tasks/{c.task(d, publish=True)}/cancel", REASON), 200),
+    Row("GET /api/v1/catalog/tasks/{task_code}/history",
+        lambda c, d: Call(f"{CATALOG}/tasks/{c.task(d)}/history"), 200),
+    Row("GET /api/v1/catalog/tasks/{task_code}/versions/{version}",
+        lambda c, d: Call(f"{CATALOG}/tasks/{c.task(d, publish=True)}/versions/1"), 200),
+    Row("GET /api/v1/catalog/tasks/{task_code}/diff",
+        lambda c, d: Call(f"{CATALOG}/tasks/{c.task(d, publish=True)}/diff?from=1&to=1"), 200),
+    platform("GET /api/v1/catalog/validation", lambda c, d: Call(f"{CATALOG}/validation")),
+    shared("GET /api/v1/catalog/synonyms", lambda c, d: Call(f"{CATALOG}/synonyms")),
+    platform("PUT /api/v1/catalog/synonyms",
+             lambda c, d: Call(f"{CATALOG}/synonyms", {"term": "社保卡", "canonical": "社会保障卡"})),
+    platform("DELETE /api/v1/catalog/synonyms/{term}", _synonym, 204),
+    # An authorised upload of the wrong type is refused before a job starts (415): the policy let it in.
+    platform("POST /api/v1/catalog/imports",
+             lambda c, d: Call(f"{CATALOG}/imports", content=b"x", headers={"Content-Type": "text/plain"}), 415),
+    # Likewise a finished job is not retried (409): past the policy, refused by the job's state.
+    platform("POST /api/v1/catalog/imports/{job_id}/retry",
+             lambda c, d: Call(f"{CATALOG}/imports/{c.job()}/retry"), 409),
+    platform("GET /api/v1/catalog/imports/{job_id}", lambda c, d: Call(f"{CATALOG}/imports/{c.job()}")),
+    platform("GET /api/v1/catalog/imports/{job_id}/rejects",
+             lambda c, d: Call(f"{CATALOG}/imports/{c.job()}/rejects")),
+    # seals: admins manage their department's; only the department's own seal users sign
+    Row("POST /api/v1/seals",
+        lambda c, d: Call("/api/v1/seals", {"department_credit_code": d.credit_code, "name": "行政审批专用章"}), 201),
+    Row("GET /api/v1/seals", lambda c, d: Call(f"/api/v1/seals?department_id={d.id}"), 200),
+    Row("GET /api/v1/seals/{es_id}", lambda c, d: Call(f"/api/v1/seals/{c.seal(d)}"), 200),
+    Row("POST /api/v1/seals/{es_id}/suspend", lambda c, d: Call(f"/api/v1/seals/{c.seal(d)}/suspend", REASON), 200),
+    Row("POST /api/v1/seals/{es_id}/resume",
+        lambda c, d: Call(f"/api/v1/seals/{c.seal(d, suspended=True)}/resume", REASON), 200),
+    Row("POST /api/v1/seals/{es_id}/revoke", lambda c, d: Call(f"/api/v1/seals/{c.seal(d)}/revoke", REASON), 200),
+    Row("POST /api/v1/seals/{es_id}/sign",
+        lambda c, d: Call(f"/api/v1/seals/{c.seal(d)}/sign?page=1&x=10&y=10", content=_document(),
+                          headers={"Content-Type": "application/ofd"}),
+        200, role="seal_user", platform_may=False),
+    # OIDC clients: the node's own
+    platform("POST /api/v1/identity/clients", lambda c, d: Call("/api/v1/identity/clients", {
+        "name": "测试节点", "kind": "node", "grant_types": ["client_credentials"], "scope": "exchange:admin"}), 201),
+    platform("GET /api/v1/identity/clients", lambda c, d: Call("/api/v1/identity/clients")),
+    platform("GET /api/v1/identity/clients/{client_id}", lambda c, d: Call(f"/api/v1/identity/clients/{c.client()}")),
+    platform("PATCH /api/v1/identity/clients/{client_id}",
+             lambda c, d: Call(f"/api/v1/identity/clients/{c.client()}", {"name": "新名称"})),
+    platform("POST /api/v1/identity/clients/{client_id}/status",
+             lambda c, d: Call(f"/api/v1/identity/clients/{c.client()}/status",
+                               {"status": "suspended", "reason": "测试"})),
+    platform("POST /api/v1/identity/clients/{client_id}/secret",
+             lambda c, d: Call(f"/api/v1/identity/clients/{c.client()}/secret")),
+    platform("GET /api/v1/identity/clients/{client_id}/logout-deliveries",
+             lambda c, d: Call(f"/api/v1/identity/clients/{c.client()}/logout-deliveries")),
+    # staff management: admins in their departments; a lost factor is the platform's to reset
+    Row("POST /api/v1/identity/staff", lambda c, d: Call("/api/v1/identity/staff", {
+        "login_name": "new.clerk", "name": "张三", "department_id": d.id, "roles": ["seal_user"],
+        "password": PASSWORD}), 201),
+    Row("GET /api/v1/identity/staff", lambda c, d: Call(f"/api/v1/identity/staff?department_id={d.id}"), 200),
+    Row("PUT /api/v1/identity/staff/{account_id}/roles",
+        lambda c, d: Call(f"/api/v1/identity/staff/{c.staff_in(d)}/roles",
+                          {"department_id": d.id, "roles": ["seal_admin"]}), 200),
+    Row("POST /api/v1/identity/staff/{account_id}/disable",
+        lambda c, d: Call(f"/api/v1/identity/staff/{c.staff_in(d)}/disable", REASON), 200),
+    Row("POST /api/v1/identity/staff/{account_id}/mfa-reset",
+        lambda c, d: Call(f"/api/v1/identity/staff/{c.staff_in(d, totp=True)}/mfa-reset", REASON),
+        200, department_may=False),
+    # counter verification: a business act of the clerk's own department
+    Row("POST /api/v1/identity/counter-verifications",
+        lambda c, d: Call("/api/v1/identity/counter-verifications",
+                          dict(zip(("id_number", "name"), c.person(), strict=True), department_id=d.id)),
+        200, role="counter", platform_may=False),
+    # exchange operators (machine clients with exchange:admin are tested in tests/exchange)
+    platform("GET /api/v1/exchange/status", lambda c, d: Call("/api/v1/exchange/status")),
+    platform("GET /api/v1/exchange/feedback", lambda c, d: Call("/api/v1/exchange/feedback")),
+    platform("POST /api/v1/exchange/feedback/{feedback_id}/resend",
+             lambda c, d: Call(f"/api/v1/exchange/feedback/{c.feedback()}/resend")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.route for r in ROWS])
+def test_matrix(app: Any, client: Any, session: Session, world: World, row: Row) -> None:
+    ctx = Ctx(app, session, world)
+    kit.make_basic(session)  # the published basic entry the items implement
+    if row.route.startswith(("POST /api/v1/seals", "GET /api/v1/seals")):
+        init_pki(session, app.state.settings)
+    session.flush()
+    method = row.route.split(" ", 1)[0]
+    seen: dict[str, int] = {}
+    wanted: dict[str, int] = {}
+    for principal, on in world.principals([row.role]):
+        cell = f"{principal.label} on {on or '-'}"
+        savepoint = session.begin_nested()
+        session.connection()  # the SAVEPOINT now, before the app's own (they share the connection)
+        try:
+            call = row.call(ctx, world.b if on == "B" else world.a)
+            answer = as_(client, principal.token).request(
+                method, call.url, json=call.json, content=call.content, headers=call.headers
+            )
+        finally:
+            savepoint.rollback()
+        seen[cell] = answer.status_code
+        wanted[cell] = row.expect(principal, on)
+    assert seen == wanted
+
+
+def test_every_staff_route_has_a_row(app: Any) -> None:
+    staff = {r for r, kind in routes(app).items() if kind in ("staff", "staff-or-machine")}
+    assert staff == {r.route for r in ROWS}
