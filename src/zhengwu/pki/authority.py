@@ -59,7 +59,7 @@ from zhengwu.pki.errors import (
     TrustAnchorInvalid,
     TrustAnchorNotFound,
 )
-from zhengwu.pki.keys import SOFTWARE_SCHEME, KeyRecord, KeyRing, keyring, short_id
+from zhengwu.pki.keys import SOFTWARE_SCHEME, GeneratedKey, KeyRecord, KeyRing, keyring, short_id
 from zhengwu.pki.models import PkiCertificate, PkiCrl, PkiKey, PkiTrustAnchor
 from zhengwu.pki.repository import PkiRepository
 
@@ -134,17 +134,20 @@ def new_key(
     session: Session, settings: Settings, *, purpose: str, label: str, scheme: str = SOFTWARE_SCHEME
 ) -> PkiKey:
     """Generate a key in a backend (software by default, or a registered HSM) and store its reference."""
-    generated = ring(settings).generate(label, scheme=scheme)
+    return _store_key(session, ring(settings).generate(label, scheme=scheme), purpose, "key_created")
+
+
+def _store_key(session: Session, key: GeneratedKey, purpose: str, event: str) -> PkiKey:
     row = PkiKey(
-        key_ref=generated.key_ref,
-        backend=generated.key_ref.split(":", 1)[0],
+        key_ref=key.key_ref,
+        backend=key.key_ref.split(":", 1)[0],
         purpose=purpose,
-        public_key=generated.public_key.to_der(),
-        fingerprint=generated.public_key.fingerprint,
-        wrapped=generated.wrapped,
+        public_key=key.public_key.to_der(),
+        fingerprint=key.public_key.fingerprint,
+        wrapped=key.wrapped,
     )
     PkiRepository(session).add(row)
-    log.info("key_created", purpose=purpose, key_ref=short_id(row.key_ref), key=short_id(row.fingerprint))
+    log.info(event, purpose=purpose, key_ref=short_id(row.key_ref), key=short_id(row.fingerprint))
     return row
 
 
@@ -287,18 +290,7 @@ def create_root(
 
 def import_key(session: Session, settings: Settings, key: SM2PrivateKey, *, purpose: str) -> PkiKey:
     """Bring an existing software key into the key ring (SM4-wrapped from now on) and store its reference."""
-    imported = ring(settings).software.import_key(key)
-    row = PkiKey(
-        key_ref=imported.key_ref,
-        backend=SOFTWARE_SCHEME,
-        purpose=purpose,
-        public_key=imported.public_key.to_der(),
-        fingerprint=imported.public_key.fingerprint,
-        wrapped=imported.wrapped,
-    )
-    PkiRepository(session).add(row)
-    log.info("key_imported", purpose=purpose, key_ref=short_id(row.key_ref), key=short_id(row.fingerprint))
-    return row
+    return _store_key(session, ring(settings).software.import_key(key), purpose, "key_imported")
 
 
 def adopt_root(
