@@ -31,6 +31,7 @@ from zhengwu.kernel.session import make_session_factory
 
 def import_models() -> MetaData:
     """Import every capability's models so that the metadata is complete (Alembic, tests)."""
+    import zhengwu.audit.models
     import zhengwu.catalog.models
     import zhengwu.exchange.models
     import zhengwu.identity.models
@@ -46,9 +47,14 @@ def import_models() -> MetaData:
 
 def exchange_topics(settings: Settings) -> TopicRegistry:
     """Every capability's exchange topics (the server and ``zhengwu worker`` share this registry)."""
+    from zhengwu.audit import heads as audit_heads
     from zhengwu.exchange.wiring import default_topics
 
-    return default_topics(settings)
+    registry = default_topics(settings)
+    # Signed audit chain heads of lower nodes are kept by the upper node (ADR 0011).
+    registry.register(audit_heads.TOPIC, table=audit_heads.TABLE, key_column="head_key",
+                      apply=audit_heads.apply_reported_heads, label="审计链头 / audit chain heads")  # fmt: skip
+    return registry
 
 
 def git_commit() -> str | None:

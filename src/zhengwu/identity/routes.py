@@ -554,7 +554,8 @@ def health_probe(app: FastAPI) -> Callable[[], dict[str, Any]]:
     def probe() -> dict[str, Any]:
         from sqlalchemy import func, select
 
-        from zhengwu.identity.models import AuthChainHead
+        from zhengwu.audit import chain
+        from zhengwu.identity.audit import AUTH_CHAIN
 
         now = utcnow()
         try:
@@ -565,14 +566,14 @@ def health_probe(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 locked = db.scalar(
                     select(func.count()).select_from(Account).where(Account.locked_until > now)
                 )
-                head = db.get(AuthChainHead, 1)
+                head = chain.head(db, AUTH_CHAIN)
         except SQLAlchemyError as exc:
             return {"ok": False, "error": type(exc).__name__}
         return {
-            "ok": head is not None,
+            "ok": True,
             "open_sessions": int(sessions or 0),
             "locked_accounts": int(locked or 0),
-            "audit_events": head.last_seq if head is not None else 0,
+            "audit_events": head.seq,
             "notifier": type(app.state.identity_notifier).__name__,
         }
 
