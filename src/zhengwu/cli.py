@@ -214,7 +214,7 @@ def departments_add(
         engine = make_engine(settings.database_url)
         try:
             with unit_of_work(make_session_factory(engine)) as session:
-                created = DepartmentRead.model_validate(service.add_department(session, data))
+                created = DepartmentRead.model_validate(service.add_department(session, data, actor="cli"))
         finally:
             engine.dispose()
     except DomainError as exc:

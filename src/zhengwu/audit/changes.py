@@ -43,7 +43,8 @@ CHAIN: Final = chain.ChainSpec(CHANGES, AuditChange, _body, label="变更日志 
 def actor_of(account_id: str | None, *, cli: bool = False) -> str:
     """How an actor is named in the log: ``account:<id>``, ``client:<id>``, ``cli`` or ``system``."""
     if account_id:
-        return account_id if ":" in account_id else f"account:{account_id}"
+        plain = ":" in account_id or account_id in ("cli", SYSTEM)
+        return account_id if plain else f"account:{account_id}"
     return "cli" if cli else SYSTEM
 
 
@@ -73,7 +74,6 @@ def record_change(
     link = chain.append(session, CHANGES, _body(row))
     row.seq, row.prev_hash, row.hash = link.seq, link.prev_hash, link.hash
     session.add(row)
-    session.flush([row])
     return row
 
 

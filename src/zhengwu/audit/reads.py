@@ -51,7 +51,6 @@ def record_read(session: Session, subject_account_id: str, reader: str, purpose:
     link = chain.append(session, READS, _body(row))
     row.seq, row.prev_hash, row.hash = link.seq, link.prev_hash, link.hash
     session.add(row)
-    session.flush([row])
     return row
 
 
