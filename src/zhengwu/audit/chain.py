@@ -13,7 +13,7 @@ match. A chain rebuilt consistently after an edit is caught by the signed heads 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -188,12 +188,17 @@ def rows(session: Session, spec: ChainSpec, *, after: int = 0, batch: int = 2000
 
 def verify(session: Session, spec: ChainSpec) -> Verdict:
     """Walk the whole chain and report its first break (None when it holds)."""
-    verdict = Verdict(spec.name, head=head(session, spec.name))
+    return walk(spec, rows(session, spec), head(session, spec.name))
+
+
+def walk(spec: ChainSpec, records: Iterable[Any], stored_head: Head) -> Verdict:
+    """Check records given in sequence order against each other and against the chain's head."""
+    verdict = Verdict(spec.name, head=stored_head)
     name = spec.name
     prev = GENESIS
     expected = 1
     seen: dict[str, int] = {}
-    for row in rows(session, spec):
+    for row in records:
         seq = int(row.seq)
         stored = spec.hash_of(row)
         if seq != expected:

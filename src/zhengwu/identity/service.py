@@ -14,6 +14,7 @@ from typing import Any, Final
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.reads import record_read
 from zhengwu.identity import passwords, upward
 from zhengwu.identity.audit import (
     NO_META,
@@ -1120,6 +1121,9 @@ def _reveal(
     meta: RequestMeta,
 ) -> str:
     value = decrypt_field(sealed, purpose=purpose_key)
+    if reader != "owner":
+        # The person can list who read it (GET /api/v1/identity/me/reads); their own reads are not listed.
+        record_read(db, account.id, reader, purpose, f"account.{field}")
     record_auth_event(
         db,
         "pii_read",
