@@ -109,6 +109,7 @@ def test_canonical_bytes_are_sorted_compact_utf8_with_utc_times() -> None:
     assert chain.canonical_bytes(data) == (
         '{"a":[1,"二"],"at":"2026-12-05T00:00:00.000000+00:00","z":null}'.encode()
     )
-    assert datetime(2026, 12, 5, tzinfo=UTC).isoformat(timespec="microseconds") in chain.canonical_bytes(
-        {"at": beijing}
-    ).decode()
+    assert (
+        datetime(2026, 12, 5, tzinfo=UTC).isoformat(timespec="microseconds")
+        in chain.canonical_bytes({"at": beijing}).decode()
+    )

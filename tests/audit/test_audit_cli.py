@@ -111,7 +111,9 @@ def test_a_forged_signed_head_does_not_verify(node: Any) -> None:
         rebuild_from(session, 1)
         # Re-pointing the signed head at the rebuilt hash breaks its signature instead.
         new_hash = session.scalar(select(AuditChainHead.hash).where(AuditChainHead.name == changes.CHANGES))
-        session.execute(update(AuditSignedHead).where(AuditSignedHead.chain == changes.CHANGES).values(hash=new_hash))
+        session.execute(
+            update(AuditSignedHead).where(AuditSignedHead.chain == changes.CHANGES).values(hash=new_hash)
+        )
     bad = invoke("audit", "verify", "--json")
     assert bad.exit_code == 1
     (broken,) = [c for c in json.loads(bad.output)["chains"] if not c["ok"]]
