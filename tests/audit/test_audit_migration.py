@@ -35,7 +35,8 @@ def _old_trail(url: str, seqs: list[int], *, break_at: int | None = None) -> Non
     prev = chain.GENESIS
     with engine.begin() as conn:
         for n, seq in enumerate(seqs):
-            row = {"occurred_at": datetime(2026, 12, 1, 8, n, tzinfo=UTC), "event_type": "login"}
+            at = datetime(2026, 12, 1, 8, n, tzinfo=UTC)
+            row: dict[str, Any] = {"occurred_at": at, "event_type": "login"}
             digest = _old_hash(prev, row)
             conn.execute(
                 text(
@@ -44,7 +45,7 @@ def _old_trail(url: str, seqs: list[int], *, break_at: int | None = None) -> Non
                 ),
                 {
                     "seq": seq,
-                    "at": row["occurred_at"].isoformat(),
+                    "at": at.isoformat(),
                     "ok": True,
                     "prev": prev,
                     "hash": digest if seq != break_at else "f" * 64,
