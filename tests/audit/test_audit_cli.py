@@ -9,36 +9,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from typer.testing import CliRunner
 
+from clikit import cli_node, invoke
 from zhengwu.audit import chain, changes
 from zhengwu.audit.models import AuditChainHead, AuditChange
-from zhengwu.cli import app
-from zhengwu.kernel.db import make_engine
-from zhengwu.kernel.migrate import upgrade
-from zhengwu.kernel.session import make_session_factory, unit_of_work
-
-runner = CliRunner()
+from zhengwu.kernel.session import unit_of_work
 
 
 @pytest.fixture
 def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    url = f"sqlite:///{(tmp_path / 'audit.db').as_posix()}"
-    upgrade(url)
-    for key, value in {
-        "ZHENGWU_DATA_DIR": str(tmp_path),
-        "ZHENGWU_DATABASE_URL": url,
-        "ZHENGWU_NODE_ID": "hebei",
-        "ZHENGWU_LOG_LEVEL": "WARNING",
-    }.items():
-        monkeypatch.setenv(key, value)
-    engine = make_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
-
-
-def invoke(*args: str) -> Any:
-    return runner.invoke(app, list(args))
+    yield from cli_node(tmp_path, monkeypatch, ZHENGWU_NODE_ID="hebei")
 
 
 def write_changes(factory: Any, count: int) -> None:

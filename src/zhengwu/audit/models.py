@@ -24,7 +24,15 @@ class AuditChainHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class AuditChange(Base):
+class ChainedRecord:
+    """The columns a record of a hash chain carries (``audit.chain``): its number, previous hash, hash."""
+
+    seq: Mapped[int] = mapped_column(BigSeq, primary_key=True, autoincrement=False)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChange(ChainedRecord, Base):
     """变更日志 — one administrative write: who, what, which object, in which department, before and after."""
 
     __tablename__ = "audit_change"
@@ -33,7 +41,6 @@ class AuditChange(Base):
         Index("ix_audit_change_department", "department_id", "seq"),
     )
 
-    seq: Mapped[int] = mapped_column(BigSeq, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
@@ -43,25 +50,20 @@ class AuditChange(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     trace_id: Mapped[str | None] = mapped_column(String(64))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
 
 
-class AuditRead(Base):
+class AuditRead(ChainedRecord, Base):
     """读取审计 — a staff member or a machine read a person's data: who, why, what, when."""
 
     __tablename__ = "audit_read"
     __table_args__ = (Index("ix_audit_read_subject", "subject_account_id", "seq"),)
 
-    seq: Mapped[int] = mapped_column(BigSeq, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     subject_account_id: Mapped[str] = mapped_column(String(32))
     reader: Mapped[str] = mapped_column(String(128))
     purpose: Mapped[str] = mapped_column(String(64))
     what: Mapped[str] = mapped_column(String(128))
     trace_id: Mapped[str | None] = mapped_column(String(64))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
 
 
 class AuditSignedHead(Base):
