@@ -114,3 +114,19 @@ def test_seal_heads_and_changes_commands(node: Any) -> None:
     assert [(c["entity_id"], c["actor"], c["after"]) for c in found] == [("e0", "cli", {"n": 0})]
     table = invoke("audit", "changes")
     assert table.exit_code == 0 and "pki.init" in table.output
+
+
+def test_the_worker_seals_what_grew_when_a_seal_is_due(node: Any) -> None:
+    from zhengwu.commands.audit import seal_if_due
+    from zhengwu.kernel.config import AuditSettings, Settings
+
+    config = Settings()
+    assert seal_if_due(node, config) == 0  # no PKI yet: nothing signed, nothing raised
+    assert invoke("pki", "init").exit_code == 0
+    write_changes(node, 1)
+    assert seal_if_due(node, Settings(audit=AuditSettings(seal_minutes=0))) == 0  # switched off
+    assert seal_if_due(node, config) >= 1
+    write_changes(node, 1)
+    assert seal_if_due(node, config) == 0  # the last seal is younger than ZHENGWU_AUDIT__SEAL_MINUTES
+    sealed = json.loads(invoke("audit", "seal", "--json").output)["sealed"]
+    assert [h["chain"] for h in sealed] == ["audit.changes"]  # only the chain that grew

@@ -66,11 +66,13 @@ def seal_heads(
     """Sign the head of every chain that grew since its last signed head; queue each for the upper node."""
     sealed: list[AuditSignedHead] = []
     for spec in specs:
+        previous = last_signed(session, spec.name)
+        signed_seq = previous.seq if previous is not None else 0
+        # Unchanged chains are skipped without taking their lock (the worker asks every few minutes).
+        if chain.head(session, spec.name).seq <= signed_seq:
+            continue
         # The chain's lock: no record is appended between reading the head and signing it.
         current = chain.lock(session, spec.name)
-        previous = last_signed(session, spec.name)
-        if current.seq == 0 or (previous is not None and previous.seq >= current.seq):
-            continue
         at = utcnow()
         data = signed_bytes(
             node=node_signer.node, chain_name=spec.name, seq=current.seq, hash_hex=current.hash, at=at

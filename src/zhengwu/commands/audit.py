@@ -19,12 +19,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from zhengwu.audit import chain, changes, heads, reads
 from zhengwu.commands.seals import ReportingGroup, node_session, settings
 from zhengwu.kernel.config import Settings
+from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.logging import get_logger
+from zhengwu.kernel.session import unit_of_work
 
 app = typer.Typer(
     cls=ReportingGroup,
     help="安全审计 / audit: hash chains, signed chain heads, the change log.",
     no_args_is_help=True,
 )
+log = get_logger("zhengwu.audit")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -75,14 +79,17 @@ def seal(session: Session, config: Settings) -> list[Any] | None:
 
 def seal_if_due(factory: sessionmaker[Session], config: Settings) -> int:
     """The worker's periodic seal (``ZHENGWU_AUDIT__SEAL_MINUTES``); returns how many heads were signed."""
-    from zhengwu.kernel.session import unit_of_work
-
     if config.audit.seal_minutes <= 0:
         return 0
-    with unit_of_work(factory) as session:
-        if not heads.due(session, config.audit.seal_minutes):
-            return 0
-        sealed = seal(session, config)
+    try:
+        with unit_of_work(factory) as session:
+            if not heads.due(session, config.audit.seal_minutes):
+                return 0
+            sealed = seal(session, config)
+    except (DomainError, ValueError) as exc:
+        # A key the ring cannot unwrap (CryptoError is a ValueError) must not stop the worker's other duties.
+        log.warning("audit_seal_failed", error=type(exc).__name__)
+        return 0
     return len(sealed or [])
 
 
