@@ -119,3 +119,31 @@ def test_a_person_sees_who_read_their_data(client: Any, session: Session) -> Non
     assert nth_citizen_id(9103) not in listed.text
     assert chain.verify(session, reads.CHAIN).ok
     assert _count(session, AuditRead) >= 2
+
+
+def test_administrative_writes_of_several_capabilities_are_logged(session: Session) -> None:
+    hall = orgs.add_department(
+        session,
+        DepartmentCreate(
+            credit_code=government_credit_code("130100", 9104), name="变更日志局", division_code="130100"
+        ),
+        actor="cli",
+    )
+    staff = identity.register_staff(
+        session,
+        name="变更测试",
+        login_name="audit-change-9104",
+        password="Audit-Passw0rd!",
+        department_id=hall.id,
+        roles=["seal_admin"],
+        source="admin:abc123",
+    )
+    session.flush()
+    logged = {
+        (c.entity, c.action, c.actor, c.department_id)
+        for c in changes.list_changes(session, department_ids=[hall.id])
+    }
+    assert ("orgs.department", "department.create", "cli", hall.id) in logged
+    assert ("identity.staff", "staff.create", "account:abc123", hall.id) in logged
+    (created,) = changes.list_changes(session, entity="identity.staff", entity_id=staff.id)
+    assert created.after == {"login_name": "audit-change-9104", "roles": ["seal_admin"]}

@@ -139,9 +139,6 @@ def create_staff(request: Request, data: StaffCreate, db: DbSession, admin: Admi
             initial_password=True,
             meta=request_meta(request),
         )
-    record_change(db, actor=actor_of(admin.account_id), action="staff.create", entity="identity.staff",
-                  entity_id=account.id, department_id=data.department_id,
-                  after={"login_name": data.login_name, "roles": sorted(data.roles)})  # fmt: skip
     body = _read(db, account).model_dump(mode="json")
     idem.remember(201, body)
     return JSONResponse(body, status_code=201)
