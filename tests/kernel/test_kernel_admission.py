@@ -69,7 +69,7 @@ def _run(test: Callable[[httpx.AsyncClient], Awaitable[None]], app: FastAPI) -> 
 
 
 async def _until(check: Callable[[], bool]) -> None:
-    while not check():  # noqa: ASYNC110 - the condition is set by other tasks of this loop
+    while not check():
         await asyncio.sleep(0.01)
 
 

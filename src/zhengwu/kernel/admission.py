@@ -56,9 +56,7 @@ class NodeBusy(DomainError):
     default_detail = "当前访问人数较多，请稍后再试"
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            detail_en="The node is busy; try again later.", extra={"retry_after": retry_after}
-        )
+        super().__init__(detail_en="The node is busy; try again later.", extra={"retry_after": retry_after})
         self.headers = {"Retry-After": str(retry_after)}
 
 
