@@ -121,3 +121,20 @@ def test_a_lock_held_past_the_busy_timeout_is_reported_as_busy(sqlite_engine: En
     finally:
         holder.rollback()
         holder.close()
+
+
+def test_units_on_two_databases_in_one_call_stack_each_take_their_lock(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    other = make_engine(f"sqlite:///{(tmp_path / 'other.db').as_posix()}")
+    try:
+        with other.begin() as conn:
+            conn.execute(text("CREATE TABLE t (n INTEGER)"))
+        with unit_of_work(make_session_factory(sqlite_engine)) as db:
+            db.execute(text("UPDATE counter SET n = 1"))
+            with unit_of_work(make_session_factory(other)) as elsewhere:  # another file: not nested
+                elsewhere.execute(text("INSERT INTO t VALUES (1)"))
+        with other.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 1
+    finally:
+        other.dispose()

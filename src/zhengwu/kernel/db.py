@@ -90,11 +90,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 # front (ADR 0009); work that only reads (GET/HEAD/OPTIONS requests, a login's password check) runs
 # inside read_only_transactions() and begins deferred, so it never waits for a writer.
 _write_intent: ContextVar[bool] = ContextVar("zhengwu_sqlite_write_intent", default=True)
-# The write lock this call stack holds: (info dict of the holding connection, generation of its BEGIN).
-# Another write unit opened underneath in the same call stack would wait on that lock for the whole
-# busy timeout, i.e. on itself (ADR 0007); it begins deferred instead and may only read.
-_write_holder: ContextVar[tuple[dict[Any, Any], int] | None] = ContextVar(
-    "zhengwu_sqlite_write_holder", default=None
+# The write locks this call stack holds, per database file: (file, info dict of the holding connection,
+# generation of its BEGIN). Another write unit on the same file opened underneath in the same call
+# stack would wait on that lock for the whole busy timeout, i.e. on itself (ADR 0007); it begins
+# deferred instead and may only read. Replaced, never mutated: copies of the context share the tuple.
+_write_holders: ContextVar[tuple[tuple[str, dict[Any, Any], int], ...]] = ContextVar(
+    "zhengwu_sqlite_write_holders", default=()
 )
 _generation = itertools.count(1)
 _HELD = "zhengwu_write_lock"
@@ -130,15 +131,17 @@ def _sqlite_on_begin(conn: Any) -> None:
     if not _write_intent.get():
         conn.exec_driver_sql("BEGIN")
         return
-    holder = _write_holder.get()
-    if holder is not None and holder[0].get(_HELD) == holder[1] and holder[0] is not conn.info:
+    database = str(conn.engine.url.database)
+    # Holders whose transaction ended (their connection's generation moved on) no longer count.
+    live = tuple(h for h in _write_holders.get() if h[1].get(_HELD) == h[2])
+    if any(h[0] == database and h[1] is not conn.info for h in live):
         conn.exec_driver_sql("BEGIN")
         conn.info[_NESTED] = True
         return
     conn.exec_driver_sql("BEGIN IMMEDIATE")
     generation = next(_generation)
     conn.info[_HELD] = generation
-    _write_holder.set((conn.info, generation))
+    _write_holders.set((*live, (database, conn.info, generation)))
 
 
 def _sqlite_on_end(conn: Any) -> None:
