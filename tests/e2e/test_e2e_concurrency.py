@@ -21,7 +21,8 @@ from nodekit import Node, database_urls, start_node
 from zhengwu.identity.models import Account
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
-pytestmark = pytest.mark.e2e
+# db: the PostgreSQL pass runs them too (nodekit gives the node a fresh PostgreSQL database there).
+pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.slow]
 
 PASSWORD = "Conc-Passw0rd!"
 CLIENT_TIMEOUT = httpx.Timeout(300.0)
