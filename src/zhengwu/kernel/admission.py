@@ -147,7 +147,6 @@ class AdmissionMiddleware:
         self.max_wait = max_wait_seconds
         self.retry_after = retry_after_seconds
         self.enabled = enabled
-        self.rejected = 0
         self._sized_for: object = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -160,7 +159,6 @@ class AdmissionMiddleware:
                 await self.app(scope, receive, send)
                 return
             if not await self.gate.enter(self.max_wait):
-                self.rejected += 1
                 log.warning("admission_refused", waited_seconds=self.max_wait, waiting=self.gate.waiting)
                 busy = NodeBusy(self.retry_after)
                 response = JSONResponse(
