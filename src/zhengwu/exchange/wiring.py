@@ -13,11 +13,14 @@ from zhengwu.exchange import routes, verification
 from zhengwu.exchange.models import ExchangeCredential, ExchangeFeedback
 from zhengwu.exchange.national import RowError
 from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.exchange.servicekeys import AUTHORIZER, RUNTIME
 from zhengwu.exchange.topics import TopicRegistry
+from zhengwu.identity.servicekeys import OIDC
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes import validate_catalog_code, validate_license_id, validate_task_code, validate_uscc
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.node import Node
 from zhengwu.kernel.session import unit_of_work
 
 _TASK_TABLES = ("up_task_general_basic", "up_task_public_basic", "up_task_directory", "dn_task_general_basic")
@@ -108,18 +111,23 @@ def health(runtime: ExchangeRuntime) -> Callable[[], dict[str, Any]]:
     return probe
 
 
-def install(app: FastAPI, settings: Settings, registry: TopicRegistry) -> ExchangeRuntime:
-    """Create the runtime, include the routers and register the health probe."""
-    runtime = ExchangeRuntime.create(settings, app.state.session_factory, registry)
-    app.state.exchange = runtime
+def install(node: Node, registry: TopicRegistry) -> ExchangeRuntime:
+    """Register the runtime, its health probe and, when the node has a provider, the client authoriser."""
+    runtime = node.services.put(
+        RUNTIME, ExchangeRuntime.create(node.settings, node.session_factory, registry)
+    )
+    node.health_probes["exchange"] = health(runtime)
+    oidc = node.services.get(OIDC)
+    if oidc is not None:
+        from zhengwu.exchange.auth import oidc_authorizer
+
+        node.services.put(AUTHORIZER, oidc_authorizer(oidc))
+    return runtime
+
+
+def mount(app: FastAPI, node: Node) -> None:
+    """Include the node-to-node, operator, verification and page routers."""
     app.include_router(routes.node_router)
     app.include_router(routes.api_router)
     app.include_router(routes.verify_router)
     app.include_router(routes.page_router)
-    app.state.health_probes["exchange"] = health(runtime)
-    oidc = getattr(app.state, "oidc", None)
-    if oidc is not None and getattr(app.state, "exchange_authorizer", None) is None:
-        from zhengwu.exchange.auth import oidc_authorizer
-
-        app.state.exchange_authorizer = oidc_authorizer(oidc)
-    return runtime

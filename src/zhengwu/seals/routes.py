@@ -27,6 +27,7 @@ from zhengwu.kernel.config import Settings
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import KiB, MiB, body_limit
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
@@ -62,7 +63,7 @@ _OFD_BODY: Final = {
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = node_of(request).settings
     return settings
 
 
@@ -137,7 +138,7 @@ def create_seal(
         seal_type=data.seal_type,
         valid_years=data.valid_years,
     )
-    events.publish(request.app.state.bus, db, events.SEAL_CREATED, seal, actor=_actor(staff))
+    events.publish(node_of(request).bus, db, events.SEAL_CREATED, seal, actor=_actor(staff))
     result = _read(db, seal)
     idem.remember(201, result.model_dump(mode="json"))
     response.headers["Location"] = f"/api/v1/seals/{seal.es_id}"
@@ -207,7 +208,7 @@ def _status_change(
         service.resume_seal(db, es_id, reason=reason, actor=actor)
     else:
         service.revoke_seal(db, _settings(request), es_id, reason=reason, actor=actor)
-    events.publish(request.app.state.bus, db, events.SEAL_STATUS_CHANGED, seal, actor=actor)
+    events.publish(node_of(request).bus, db, events.SEAL_STATUS_CHANGED, seal, actor=actor)
     return _read(db, seal)
 
 

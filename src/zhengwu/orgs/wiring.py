@@ -1,0 +1,17 @@
+"""Orgs on the node: no services of its own; the department API in the app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from zhengwu.kernel.node import Node
+from zhengwu.orgs import routes
+
+
+def install(node: Node) -> None:
+    """Orgs keeps nothing on the node (its service functions take a session)."""
+
+
+def mount(app: FastAPI, node: Node) -> None:
+    """Include the department API."""
+    app.include_router(routes.router)
