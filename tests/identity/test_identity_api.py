@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.audit import verify_chain
+from zhengwu.identity.events import UserLoggedOut
 from zhengwu.identity.models import Account, AuthEvent, UserSession
 from zhengwu.identity.servicekeys import NOTIFIER
 from zhengwu.kernel.events import OutboxRecord
@@ -178,7 +179,7 @@ def test_idle_timeout_ends_the_session_and_publishes(client: Any, app: Any, sess
     from zhengwu.kernel import clock
 
     seen: list[str] = []
-    node_of(app).bus.subscribe("UserLoggedOut", lambda _db, event: seen.append(event.data["reason"]))
+    node_of(app).bus.subscribe(UserLoggedOut, lambda _db, event: seen.append(event.reason))
     _register(client)
     later = clock.utcnow() + timedelta(minutes=31)
     clock.set_clock(lambda: later)

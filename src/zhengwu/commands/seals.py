@@ -181,7 +181,7 @@ def create(
     config = settings()
     picture_bytes = read_file(picture, "印章图片") if picture is not None else None
     try:
-        with node_session(config) as session:
+        with node_and_session(config) as (node, session):
             seal = service.create_seal(
                 session,
                 config,
@@ -192,6 +192,7 @@ def create(
                 seal_type=seal_type,
                 valid_years=years,
                 key_scheme=key_backend,
+                bus=node.bus,
             )
             out = _seal_json(session, seal)
     except DomainError as exc:
@@ -236,13 +237,14 @@ def _status_command(es_id: str, reason: str | None, action: str, as_json: bool) 
 
     config = settings()
     try:
-        with node_session(config) as session:
+        with node_and_session(config) as (node, session):
+            who, bus = actor(), node.bus
             if action == "suspend":
-                seal = service.suspend_seal(session, es_id, reason=reason, actor=actor())
+                seal = service.suspend_seal(session, es_id, reason=reason, actor=who, bus=bus)
             elif action == "resume":
-                seal = service.resume_seal(session, es_id, reason=reason, actor=actor())
+                seal = service.resume_seal(session, es_id, reason=reason, actor=who, bus=bus)
             else:
-                seal = service.revoke_seal(session, config, es_id, reason=reason, actor=actor())
+                seal = service.revoke_seal(session, config, es_id, reason=reason, actor=who, bus=bus)
             out = _seal_json(session, seal)
     except DomainError as exc:
         fail(exc)

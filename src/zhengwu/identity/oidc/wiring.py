@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from zhengwu.identity import web
+from zhengwu.identity.events import UserLoggedOut
 from zhengwu.identity.oidc.backchannel import logout_subscriber
 from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.identity.oidc.secrets import random_id
@@ -53,7 +54,7 @@ def mount(app: FastAPI, node: Node) -> None:
 
 def subscribe(node: Node) -> None:
     """Back-channel logout to clients and logout at federated providers when a user logs out."""
-    node.bus.subscribe("UserLoggedOut", logout_subscriber(lambda: node.services.provide(OIDC)))
+    node.bus.subscribe(UserLoggedOut, logout_subscriber(lambda: node.services.provide(OIDC)))
 
 
 def _provider_lifespan(inner: Lifespan[Any], runtime: OidcRuntime) -> Lifespan[Any]:
