@@ -47,10 +47,12 @@ def import_models() -> MetaData:
 
 
 def exchange_topics(settings: Settings) -> TopicRegistry:
-    """Every capability's exchange topics (the server and ``zhengwu worker`` share this registry)."""
-    from zhengwu.exchange.wiring import default_topics
+    """The exchange's topic registry from every capability's declarations (``<capability>/topics.py`` or
+    its wiring): the exchange never imports the capabilities whose rows it carries."""
+    from zhengwu.catalog import topics as catalog
+    from zhengwu.exchange import wiring as exchange
 
-    return default_topics(settings)
+    return exchange.registry_of([*exchange.declarations(settings), *catalog.declarations(settings)])
 
 
 def git_commit() -> str | None:

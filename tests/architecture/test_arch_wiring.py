@@ -84,3 +84,31 @@ def test_every_capability_has_a_wiring_module_that_main_installs() -> None:
         assert next(iter(inspect.signature(wiring.install).parameters)) == "node", capability
         assert list(inspect.signature(wiring.mount).parameters) == ["app", "node"], capability
         assert capability == "exchange" or wiring.__name__ in installed, capability
+
+
+# What the exchange may use of identity: the one staff-rights policy (ADR 0010), the provider's token check
+# for client credentials, and the typed key of the provider on the node.
+EXCHANGE_MAY_IMPORT = ("zhengwu.identity.policy", "zhengwu.identity.oidc.tokens", "zhengwu.identity.servicekeys")
+
+
+def test_the_exchange_imports_no_capability_whose_rows_it_carries() -> None:
+    """Capabilities declare their topics (kernel.topics) and main collects them (ADR 0012)."""
+    capabilities = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    others = {f"zhengwu.{c}" for c in capabilities - {"exchange", "kernel", "orgs", "pki"}}
+    offenders: list[str] = []
+    for name, tree in _modules():
+        if not name.startswith("exchange/"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets = [node.module]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                if target.startswith(EXCHANGE_MAY_IMPORT):
+                    continue
+                if any(target == o or target.startswith(o + ".") for o in others):
+                    offenders.append(f"{name}:{node.lineno} {target}")
+    assert offenders == [], offenders
