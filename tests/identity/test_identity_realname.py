@@ -172,7 +172,7 @@ def test_api_match_no_match_unavailable(app: Any, client: Any, session: Session)
     node_of(app).services.remove(REAL_NAME_VERIFIER)
     down = client.post(VERIFY, json={})
     assert down.status_code == 503 and down.json()["code"] == "identity.real_name_unavailable"
-    node_of(app).services.replace(REAL_NAME_VERIFIER, FakeVerifier(True))
+    node_of(app).services.put(REAL_NAME_VERIFIER, FakeVerifier(True))
     ok = client.post(VERIFY, json={})
     assert ok.status_code == 200 and ok.json()["real_name_level"] == 3
     assert nth_citizen_id(1) not in ok.text
