@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from zhengwu.catalog import jobs, routes
+from zhengwu.catalog import jobs
 from zhengwu.kernel.node import Node
 
 
@@ -15,6 +15,8 @@ def install(node: Node) -> None:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the catalog and import routes; mark orphaned imports at start-up, finish at shutdown."""
+    from zhengwu.catalog import routes
+
     app.include_router(routes.router)
     app.include_router(jobs.router)
     app.router.lifespan_context = jobs.lifespan_hook(app.router.lifespan_context, node)

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client.core import CounterMetricFamily, Metric
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import certlogin, counter, mfa, passwords, realname, registration, reset, service
+from zhengwu.identity import certlogin, counter, mfa, realname, registration, reset, service
 from zhengwu.identity.audit import events_for_account
 from zhengwu.identity.deps import (
     Authenticated,
@@ -61,7 +58,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.errors import ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import MAX_DB_BIGINT
-from zhengwu.kernel.node import Node, node_of
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
@@ -513,50 +510,3 @@ def acting_for(request: Request, data: ActingForRequest, auth: RequiredSession, 
     with keeping_audit(db):
         service.set_acting_for(db, auth.session, data.legal_entity_id, meta=request_meta(request))
     return session_read(auth.session)
-
-
-class PasswordHashCollector:
-    """Prometheus collector of :data:`passwords.METER` (argon2 work of this worker process)."""
-
-    def collect(self) -> Iterator[Metric]:
-        """The two counters, read at scrape time."""
-        meter = passwords.METER
-        yield CounterMetricFamily(
-            "zhengwu_identity_password_hashes", "argon2id hashes and verifications", value=meter.count
-        )
-        yield CounterMetricFamily(
-            "zhengwu_identity_password_hash_cpu_seconds",
-            "CPU seconds spent in argon2id hashing and verification",
-            value=meter.cpu_seconds,
-        )
-
-
-def health_probe(node: Node) -> Callable[[], dict[str, Any]]:
-    """/_status section: open sessions, locked accounts, chained audit events, notifier kind."""
-
-    def probe() -> dict[str, Any]:
-        from sqlalchemy import func, select
-
-        from zhengwu.identity.models import AuthChainHead
-
-        now = utcnow()
-        try:
-            with node.session_factory() as db:
-                sessions = db.scalar(
-                    select(func.count()).select_from(UserSession).where(UserSession.ended_at.is_(None))
-                )
-                locked = db.scalar(
-                    select(func.count()).select_from(Account).where(Account.locked_until > now)
-                )
-                head = db.get(AuthChainHead, 1)
-        except SQLAlchemyError as exc:
-            return {"ok": False, "error": type(exc).__name__}
-        return {
-            "ok": head is not None,
-            "open_sessions": int(sessions or 0),
-            "locked_accounts": int(locked or 0),
-            "audit_events": head.last_seq if head is not None else 0,
-            "notifier": type(node.services.provide(NOTIFIER)).__name__,
-        }
-
-    return probe

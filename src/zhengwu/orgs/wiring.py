@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from zhengwu.kernel.node import Node
-from zhengwu.orgs import routes
 
 
 def install(node: Node) -> None:
@@ -14,4 +13,6 @@ def install(node: Node) -> None:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the department API."""
+    from zhengwu.orgs import routes
+
     app.include_router(routes.router)

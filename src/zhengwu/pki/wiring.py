@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from zhengwu.kernel.node import Node
-from zhengwu.pki import authority, routes
+from zhengwu.pki import authority
 
 
 def install(node: Node) -> None:
@@ -20,4 +20,6 @@ def install(node: Node) -> None:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Publish the PKI endpoints."""
+    from zhengwu.pki import routes
+
     app.include_router(routes.router)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from zhengwu.kernel.node import Node
-from zhengwu.seals import routes
 
 
 def install(node: Node) -> None:
@@ -14,4 +13,6 @@ def install(node: Node) -> None:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the seal registry, signing and verification API."""
+    from zhengwu.seals import routes
+
     app.include_router(routes.router)
