@@ -88,7 +88,11 @@ def test_every_capability_has_a_wiring_module_that_main_installs() -> None:
 
 # What the exchange may use of identity: the one staff-rights policy (ADR 0010), the provider's token check
 # for client credentials, and the typed key of the provider on the node.
-EXCHANGE_MAY_IMPORT = ("zhengwu.identity.policy", "zhengwu.identity.oidc.tokens", "zhengwu.identity.servicekeys")
+EXCHANGE_MAY_IMPORT = (
+    "zhengwu.identity.policy",
+    "zhengwu.identity.oidc.tokens",
+    "zhengwu.identity.servicekeys",
+)
 
 
 def test_the_exchange_imports_no_capability_whose_rows_it_carries() -> None:
