@@ -16,7 +16,7 @@ from sqlalchemy import MetaData
 
 import zhengwu
 from zhengwu.exchange.topics import TopicRegistry
-from zhengwu.kernel import openapi
+from zhengwu.kernel import admission, openapi
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import Base, make_engine
 from zhengwu.kernel.events import EventBus
@@ -172,6 +172,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     attach(app, node)
     install_error_handlers(app)
     openapi.install(app)
+    # Innermost: queues requests before they reach a thread or a connection (kernel.admission).
+    admission.install(app, settings.admission, node.engine)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(
         SecurityHeadersMiddleware,

@@ -41,6 +41,7 @@ from zhengwu.identity.web import (
     safe_next,
 )
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.db import read_only_transactions
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.node import node_of
 from zhengwu.kernel.session import DbSession
@@ -168,7 +169,9 @@ def login_submit(
         )
     meta = request_meta(request)
 
-    check = service.check_password(db, identifier, password, meta=meta)
+    # The check reads and hashes for tens of milliseconds: on SQLite without holding the write lock.
+    with read_only_transactions():
+        check = service.check_password(db, identifier, password, meta=meta)
     end_read_phase(db, check.account)
     try:
         account = service.record_password_check(db, check, meta=meta)

@@ -55,6 +55,7 @@ from zhengwu.identity.schemas import (
 from zhengwu.identity.servicekeys import NOTIFIER, REAL_NAME_VERIFIER
 from zhengwu.identity.web import end_read_phase, keeping_audit, require_json, retrying_when_busy
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.db import read_only_transactions
 from zhengwu.kernel.errors import ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import MAX_DB_BIGINT
@@ -171,7 +172,9 @@ def login(request: Request, response: Response, data: LoginRequest, db: DbSessio
     """Password login; with a second factor on the account the session waits for ``/login/mfa``."""
     meta = request_meta(request)
 
-    check = service.check_password(db, data.identifier, data.password, meta=meta)
+    # The check reads and hashes for tens of milliseconds: on SQLite without holding the write lock.
+    with read_only_transactions():
+        check = service.check_password(db, data.identifier, data.password, meta=meta)
     end_read_phase(db, check.account)
     with keeping_audit(db):
         account = service.record_password_check(db, check, meta=meta)

@@ -120,6 +120,19 @@ class OidcSettings(BaseModel):
     federation_http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
 
+class AdmissionSettings(BaseModel):
+    """How many requests run their database part at a time, and how long the others may queue
+    (kernel.admission, ADR 0009). Unset numbers follow the database pool."""
+
+    enabled: bool = True
+    # Requests admitted at a time; default: the pool's connections minus four kept for /_status, /metrics
+    # and the node's own background work.
+    slots: int | None = Field(default=None, ge=1, le=10_000)
+    # A request that queued longer than this is answered 503 with Retry-After instead of running late.
+    max_wait_seconds: float = Field(default=30.0, gt=0, le=600)
+    retry_after_seconds: int = Field(default=5, ge=1, le=3600)
+
+
 class Settings(BaseSettings):
     """Everything a node needs to know about itself."""
 
@@ -142,6 +155,7 @@ class Settings(BaseSettings):
     exchange: ExchangeSettings = ExchangeSettings()
     identity: IdentitySettings = IdentitySettings()
     oidc: OidcSettings = OidcSettings()
+    admission: AdmissionSettings = AdmissionSettings()
     # Flat aliases named in the exchange issue; they override the nested group when set.
     exchange_transport: str | None = None
     frontdb_url: str | None = None
