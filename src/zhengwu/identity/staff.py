@@ -31,6 +31,7 @@ from zhengwu.identity.roles import STAFF_ROLES, Reach, reach_of, unknown_roles
 from zhengwu.identity.web import keeping_audit, require_json
 from zhengwu.kernel.errors import Forbidden, ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.session import DbSession
 from zhengwu.orgs import service as orgs
 
@@ -215,7 +216,7 @@ def disable_staff(
             account,
             actor=f"admin:{admin.account_id}",
             reason=data.reason,
-            bus=request.app.state.bus,
+            bus=node_of(request).bus,
             meta=request_meta(request),
         )
         record_change(db, actor=actor_of(admin.account_id), action="staff.disable", entity="identity.staff",
