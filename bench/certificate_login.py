@@ -27,17 +27,16 @@ from asn1crypto import core
 from harness import Result, report
 from zhengwu.identity import certlogin, service
 from zhengwu.identity.audit import RequestMeta
-from zhengwu.identity.context import configure
+from zhengwu.identity.wiring import configure
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import SM2PrivateKey
-from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.logging import configure_logging
 from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.pki import TrustStore, load_certificate
 from zhengwu.kernel.pki.crl import build_crl
 from zhengwu.kernel.pki.issuance import CertProfile, create_root_ca, issue_certificate
-from zhengwu.kernel.session import make_session_factory, unit_of_work
-from zhengwu.main import import_models
+from zhengwu.kernel.session import unit_of_work
+from zhengwu.main import build_node, import_models
 from zhengwu.pki import authority
 from zhengwu.pki.login_trust import LoginCertificateTrust
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
@@ -68,9 +67,9 @@ def main() -> None:
         url = f"sqlite:///{(Path(tmp) / 'bench.db').as_posix()}"
         upgrade(url)
         settings = Settings(data_dir=Path(tmp), database_url=url, log_level="WARNING", public_url=ISSUER)
-        configure(settings)
-        engine = make_engine(url)
-        factory = make_session_factory(engine)
+        node = build_node(settings)
+        ctx = configure(node)
+        engine, factory = node.engine, node.session_factory
         start = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
         end = start + timedelta(days=3650)
         ca_key = SM2PrivateKey.generate()
@@ -106,7 +105,7 @@ def main() -> None:
         total = int(args.seconds * 2000) + 1000  # more proofs than either figure can use
         proofs = []
         for key, der in itertools.islice(itertools.cycle(people), total):
-            challenge, _ = certlogin.new_challenge()
+            challenge, _ = certlogin.new_challenge(ctx.keys)
             signature = key.sign(certlogin.message(ISSUER, challenge))
             proofs.append(certlogin.CertificateProof(challenge, der, (), signature))
         trust = LoginCertificateTrust(settings)

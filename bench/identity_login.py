@@ -31,14 +31,14 @@ from pathlib import Path
 import httpx
 
 from harness import Result, report
-from zhengwu.identity import passwords, service
+from zhengwu.identity import service
 from zhengwu.identity.audit import RequestMeta
-from zhengwu.identity.context import configure
+from zhengwu.identity.wiring import configure
 from zhengwu.kernel.config import Settings
-from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.logging import configure_logging
 from zhengwu.kernel.migrate import upgrade
-from zhengwu.kernel.session import make_session_factory, unit_of_work
+from zhengwu.kernel.session import unit_of_work
+from zhengwu.main import build_node
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 PASSWORD = "Bench-Passw0rd"
@@ -161,13 +161,13 @@ def main() -> None:
         url = f"sqlite:///{(Path(tmp) / 'bench.db').as_posix()}"
         upgrade(url)
         settings = Settings(data_dir=Path(tmp), database_url=url, log_level="WARNING")
-        ctx = configure(settings)
+        node = build_node(settings)
+        ctx = configure(node)
         print(
             f"argon2id m={ctx.argon2_memory_kib} KiB t={ctx.argon2_time_cost} p={ctx.argon2_parallelism}; "
             f"{args.accounts} accounts"
         )
-        engine = make_engine(url)
-        factory = make_session_factory(engine)
+        engine, factory = node.engine, node.session_factory
         with unit_of_work(factory) as db:
             for n in range(args.accounts):
                 service.register_natural_person(
@@ -177,7 +177,7 @@ def main() -> None:
             stored = service.resolve_identifier(db, nth_phone(0))
             assert stored is not None and stored.password_hash is not None
             stored_hash = stored.password_hash
-        hasher = passwords.hasher()
+        hasher = ctx.passwords.hasher
 
         phones = itertools.cycle([nth_phone(n) for n in range(args.accounts)])
         meta = RequestMeta(ip="192.0.2.1", user_agent="bench")

@@ -22,6 +22,7 @@ from dbkit import migrated_database, rolled_back
 from leakscan import LEAK_LOG, install_scanner
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import make_engine
+from zhengwu.kernel.node import NODE_INFO, Node
 
 # No per-example deadline: the suite asserts no timings (benchmarks do), and a loaded CI machine
 # would turn a slow example into a "flaky" failure. CI replays a fixed sequence of examples, so a
@@ -51,10 +52,40 @@ def connection(engine: Engine) -> Iterator[Connection]:
     yield from rolled_back(engine)
 
 
+@pytest.fixture(scope="session")
+def bare_node(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Node:
+    """A node with identity's configuration only, for tests that call services without an app: their
+    sessions carry it as a node's sessions do (no process-wide configuration exists)."""
+    from prometheus_client import CollectorRegistry
+
+    from zhengwu.identity.wiring import configure
+    from zhengwu.kernel.events import EventBus
+    from zhengwu.kernel.files import FileStore
+    from zhengwu.kernel.session import make_session_factory
+
+    data = tmp_path_factory.mktemp("identity")
+    node = Node(
+        settings=Settings(data_dir=data),
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        bus=EventBus(),
+        files=FileStore(data / "files"),
+        metrics=CollectorRegistry(),
+    )
+    configure(node)
+    return node
+
+
 @pytest.fixture
-def session_factory(connection: Connection) -> sessionmaker[Session]:
-    """Sessions bound to the test connection; their commits become SAVEPOINT releases."""
-    return sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
+def session_factory(connection: Connection, bare_node: Node) -> sessionmaker[Session]:
+    """Sessions bound to the test connection; their commits become SAVEPOINT releases. An app built by
+    the test takes the factory over (``Node.use_sessions``); until then its sessions carry the bare node."""
+    return sessionmaker(
+        bind=connection,
+        expire_on_commit=False,
+        join_transaction_mode="create_savepoint",
+        info={NODE_INFO: bare_node},
+    )
 
 
 @pytest.fixture
@@ -80,19 +111,10 @@ def app(settings: Settings, session_factory: sessionmaker[Session]) -> Iterator[
     application = create_app(settings)
     node = node_of(application)
     own_engine = node.engine
-    node.session_factory = session_factory
+    node.use_sessions(session_factory)
     yield application
     # The app's own engine may have opened pooled connections (background work, probes).
     own_engine.dispose()
-
-
-@pytest.fixture(autouse=True, scope="session")
-def identity_configured(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Identity's configuration for tests that call its services without building a node (a node's
-    ``identity.wiring.install`` sets it from that node's settings; nothing reads the environment)."""
-    from zhengwu.identity.context import configure
-
-    configure(Settings(data_dir=tmp_path_factory.mktemp("identity")))
 
 
 @pytest.fixture

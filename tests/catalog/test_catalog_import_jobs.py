@@ -52,6 +52,7 @@ def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
     from fastapi.testclient import TestClient
 
     from zhengwu.identity import service as identity
+    from zhengwu.identity.context import for_node
     from zhengwu.identity.deps import cookie_name
     from zhengwu.main import create_app
 
@@ -79,7 +80,7 @@ def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
         db.commit()
         codes = (city.credit_code, county.credit_code)
     with TestClient(app, raise_server_exceptions=False) as client:
-        client.cookies.set(cookie_name(), tokens[0])
+        client.cookies.set(cookie_name(for_node(node_of(app))), tokens[0])
         yield Live(client, tokens[0], tokens[1], *codes)
     node_of(app).services.provide(IMPORT_RUNNER).close()
     node_of(app).engine.dispose()
@@ -134,9 +135,10 @@ def test_unusable_uploads_are_refused_at_once_and_nothing_is_queued(live: Live) 
 
 
 def test_only_platform_administrators_import(live: Live) -> None:
+    from zhengwu.identity.context import for_node
     from zhengwu.identity.deps import cookie_name
 
-    live.client.cookies.set(cookie_name(), live.clerk)
+    live.client.cookies.set(cookie_name(for_node(node_of(live.client.app))), live.clerk)
     refused = live.client.post(
         IMPORTS, content=_jsonl([guide(live.city)]), headers={"Content-Type": "application/x-ndjson"}
     )

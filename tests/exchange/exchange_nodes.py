@@ -44,7 +44,7 @@ def make_node(settings: Settings, factory: sessionmaker[Session]) -> Node:
     from zhengwu.main import create_app
 
     app = create_app(settings)
-    node_of(app).session_factory = factory
+    node_of(app).use_sessions(factory)
     runtime: ExchangeRuntime = node_of(app).services.provide(RUNTIME)
     runtime.rebind(factory)
     node_of(app).services.provide(

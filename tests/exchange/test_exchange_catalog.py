@@ -84,7 +84,7 @@ def test_user_rows_travel(joined: tuple[Node, Node]) -> None:
     province, national = joined
     with province.uow() as session:
         seed_departments(session)
-        seed_demo_accounts(session, province.settings)
+        seed_demo_accounts(session)
     relay = Relay(province.runtime, http_transport(province, national))
     while relay.run_once().batches:
         pass

@@ -77,7 +77,7 @@ def test_housekeeping_closes_login_sessions_past_their_timeouts(province: Node) 
     from datetime import timedelta
 
     from zhengwu.identity import service as identity
-    from zhengwu.identity.context import current
+    from zhengwu.identity.context import of
     from zhengwu.identity.models import AuthEvent, UserSession
     from zhengwu.kernel.clock import utcnow
     from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
@@ -88,8 +88,8 @@ def test_housekeeping_closes_login_sessions_past_their_timeouts(province: Node) 
             session, name="演示用户九", id_number=nth_citizen_id(9090), phone=nth_phone(9090), password=None
         )
         idle, old, fresh = (identity.start_session(session, person, amr=["pwd"]) for _ in range(3))
-        idle.last_seen_at = utcnow() - current().idle_timeout - timedelta(minutes=1)
-        old.created_at = utcnow() - current().absolute_timeout - timedelta(minutes=1)
+        idle.last_seen_at = utcnow() - of(session).idle_timeout - timedelta(minutes=1)
+        old.created_at = utcnow() - of(session).absolute_timeout - timedelta(minutes=1)
         ids = {"idle": idle.id, "old": old.id, "fresh": fresh.id}
     assert housekeeping(province.runtime) == 2
     with province.uow() as session:

@@ -256,9 +256,10 @@ def test_status_reports_identity(client: Any) -> None:
 def test_registrations_per_address_are_limited(app: Any, client: Any, session: Session) -> None:
     from zhengwu.identity import service
     from zhengwu.identity.audit import RequestMeta
-    from zhengwu.identity.context import current
+    from zhengwu.identity.context import for_node
+    from zhengwu.kernel.node import node_of
 
-    limit = current().registration_ip_limit
+    limit = for_node(node_of(app)).registration_ip_limit
     for n in range(limit - 1):
         _register(client, 100 + n, login=False)
     refused = client.post(  # a refused form counts too (probing which ID numbers exist costs attempts)

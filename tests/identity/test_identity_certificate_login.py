@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.identity import certlogin
 from zhengwu.identity import service as identity
+from zhengwu.identity.context import of
 from zhengwu.identity.models import Account, AuthEvent
 from zhengwu.kernel.codes.uscc import complete_uscc, org_check_digit
 from zhengwu.kernel.crypto import SM2PrivateKey
@@ -117,7 +118,7 @@ def test_replayed_expired_forged_and_foreign_signatures_are_refused(
         fresh, challenge=fresh["challenge"][:-2] + ("AA" if fresh["challenge"][-2:] != "AA" else "BB")
     )
     assert prove(key, cert, challenge=forged).status_code == 401
-    stale, _ = certlogin.new_challenge(now=datetime.now(UTC).timestamp() - 600)
+    stale, _ = certlogin.new_challenge(of(session).keys, now=datetime.now(UTC).timestamp() - 600)
     old = {"challenge": stale, "message": certlogin.message("http://127.0.0.1:8000", stale).decode()}
     assert prove(key, cert, challenge=old).status_code == 401
     other_key = SM2PrivateKey.generate()

@@ -15,11 +15,11 @@ import pytest
 
 from zhengwu.identity import service
 from zhengwu.identity.audit import verify_chain
-from zhengwu.identity.context import configure
+from zhengwu.identity.wiring import configure
 from zhengwu.kernel.config import Settings
-from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.migrate import upgrade
-from zhengwu.kernel.session import make_session_factory, unit_of_work
+from zhengwu.kernel.session import unit_of_work
+from zhengwu.main import build_node
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 PASSWORD = "Demo-Passw0rd"
@@ -36,9 +36,9 @@ def test_concurrent_logins_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{(tmp_path / 'node.db').as_posix()}"
     upgrade(url)
     settings = Settings(data_dir=tmp_path, database_url=url)
-    configure(settings)
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
+    node = build_node(settings)
+    configure(node)
+    engine, factory = node.engine, node.session_factory
     with unit_of_work(factory) as db:
         for n in range(8):
             service.register_natural_person(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.identity import service
 from zhengwu.identity.audit import RequestMeta, verify_chain
+from zhengwu.identity.context import of
 from zhengwu.identity.errors import AccountExists, AccountLocked, InvalidCredentials, InvalidRegistration
 from zhengwu.identity.events import UserLoggedOut
 from zhengwu.identity.levels import RealNameLevel, session_level
@@ -102,15 +103,21 @@ def test_sessions_time_out_and_logout_publishes(session: Session) -> None:
     user_session = service.start_session(session, account, amr=["pwd"])
     assert user_session.token and user_session.auth_level == 2
     assert service.session_by_token(session, user_session.token) is user_session
-    assert service.session_expiry(user_session) is None
-    assert service.session_expiry(user_session, clock.utcnow() + timedelta(minutes=31)) == "idle_timeout"
-    assert service.session_expiry(user_session, clock.utcnow() + timedelta(hours=13)) == "absolute_timeout"
+    assert service.session_expiry(of(session), user_session) is None
+    assert (
+        service.session_expiry(of(session), user_session, clock.utcnow() + timedelta(minutes=31))
+        == "idle_timeout"
+    )
+    assert (
+        service.session_expiry(of(session), user_session, clock.utcnow() + timedelta(hours=13))
+        == "absolute_timeout"
+    )
     seen: list[UserLoggedOut] = []
     bus = EventBus()
     bus.subscribe(UserLoggedOut, lambda _db, event: seen.append(event))
     service.end_session(session, user_session.id, "logout", bus=bus)
     assert seen == [UserLoggedOut(session_id=user_session.id, account_id=account.id, reason="logout")]
-    assert service.session_expiry(user_session) == "logout"
+    assert service.session_expiry(of(session), user_session) == "logout"
 
 
 def test_end_all_sessions(session: Session) -> None:

@@ -8,13 +8,12 @@ from pathlib import Path
 import pyotp
 from sqlalchemy import func, select
 
+from zhengwu.commands.node import open_node
 from zhengwu.identity import mfa, service
 from zhengwu.identity.models import Account, StaffBinding
 from zhengwu.kernel.codes.citizen_id import validate_citizen_id
 from zhengwu.kernel.config import Settings
-from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.migrate import upgrade
-from zhengwu.kernel.session import make_session_factory, unit_of_work
 from zhengwu.seed import DEMO_ACCOUNTS, seed_demo
 from zhengwu.seed.accounts import CITIZENS, DEMO_PASSWORD, DEMO_TOTP_SECRET, ENTERPRISES, STAFF_PASSWORD
 
@@ -35,26 +34,22 @@ def test_seed_twice_and_log_in(tmp_path: Path) -> None:
     first = seed_demo(settings)
     assert first["accounts_added"] >= 10
     assert seed_demo(settings)["accounts_added"] == 0
-    engine = make_engine(url)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            demo1 = service.authenticate_password(session, "demo1", DEMO_PASSWORD)
-            assert demo1.display_name == "演示用户一"
-            by_phone = service.authenticate_password(session, CITIZENS[1].phone, DEMO_PASSWORD)
-            assert by_phone.login_name == "demo2"
-            legal = service.authenticate_password(session, ENTERPRISES[0].credit_code, DEMO_PASSWORD)
-            assert legal.kind == "legal" and legal.display_name == "演示科技有限公司"
-            demo3 = service.authenticate_password(session, "demo3", DEMO_PASSWORD)
-            assert demo3.totp_enabled
-            assert mfa.verify_second_factor(session, demo3, pyotp.TOTP(DEMO_TOTP_SECRET).now()) == "otp"
-            staff = service.authenticate_password(session, "admin-xzsp", STAFF_PASSWORD)
-            assert staff.kind == "staff"
-            bindings = session.scalar(select(func.count()).select_from(StaffBinding))
-            assert bindings == session.scalar(
-                select(func.count()).select_from(Account).where(Account.kind == "staff")
-            )
-            assert bindings == 4  # the province kinds; 国务院办公厅 only exists on the national node
-            entities = service.agent_authorizations(session, demo1.id)
-            assert [e.name for _, e in entities] == ["演示商贸有限公司"]
-    finally:
-        engine.dispose()
+    with open_node(settings) as node, node.unit() as session:
+        demo1 = service.authenticate_password(session, "demo1", DEMO_PASSWORD)
+        assert demo1.display_name == "演示用户一"
+        by_phone = service.authenticate_password(session, CITIZENS[1].phone, DEMO_PASSWORD)
+        assert by_phone.login_name == "demo2"
+        legal = service.authenticate_password(session, ENTERPRISES[0].credit_code, DEMO_PASSWORD)
+        assert legal.kind == "legal" and legal.display_name == "演示科技有限公司"
+        demo3 = service.authenticate_password(session, "demo3", DEMO_PASSWORD)
+        assert demo3.totp_enabled
+        assert mfa.verify_second_factor(session, demo3, pyotp.TOTP(DEMO_TOTP_SECRET).now()) == "otp"
+        staff = service.authenticate_password(session, "admin-xzsp", STAFF_PASSWORD)
+        assert staff.kind == "staff"
+        bindings = session.scalar(select(func.count()).select_from(StaffBinding))
+        assert bindings == session.scalar(
+            select(func.count()).select_from(Account).where(Account.kind == "staff")
+        )
+        assert bindings == 4  # the province kinds; 国务院办公厅 only exists on the national node
+        entities = service.agent_authorizations(session, demo1.id)
+        assert [e.name for _, e in entities] == ["演示商贸有限公司"]

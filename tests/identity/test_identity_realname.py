@@ -225,7 +225,7 @@ def national_client(
         log_level="DEBUG",
     )
     app = create_app(settings)
-    node_of(app).session_factory = session_factory
+    node_of(app).use_sessions(session_factory)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, settings
     node_of(app).engine.dispose()

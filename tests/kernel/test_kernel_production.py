@@ -41,7 +41,7 @@ def production_client(
         **SECRETS,  # type: ignore[arg-type]
     )
     app = create_app(settings)
-    node_of(app).session_factory = session_factory
+    node_of(app).use_sessions(session_factory)
     with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
         yield client
     node_of(app).engine.dispose()

@@ -232,11 +232,13 @@ def test_a_platform_admin_removes_a_lost_factor_and_it_is_audited(
 def test_the_second_factor_counts_only_within_its_window(
     app: Any, client: Any, session: Session, world: World, clock: FakeClock
 ) -> None:
-    from zhengwu.identity.context import configure
+    from zhengwu.identity.context import IdentityContext
+    from zhengwu.identity.servicekeys import CONTEXT
 
-    settings = node_of(app).settings.model_copy(deep=True)
+    node = node_of(app)
+    settings = node.settings.model_copy(deep=True)
     settings.identity.staff_factor_max_age_minutes = 10
-    configure(settings)
+    configured = node.services.replace(CONTEXT, IdentityContext.from_settings(settings))
     try:
         _, totp = _enrolled(client, world, clock)
         assert client.get(f"{API}/seals").status_code == 200
@@ -252,7 +254,7 @@ def test_the_second_factor_counts_only_within_its_window(
         assert client.get(f"{API}/seals").status_code == 200
         assert {e.detail["reason"] for e in _events(session, "step_up_required")} == {"second_factor"}
     finally:
-        configure(node_of(app).settings)
+        node.services.replace(CONTEXT, configured)
 
 
 def test_the_enrolment_page_replaces_a_factor_only_after_that_factor(

@@ -19,12 +19,18 @@ T = TypeVar("T")
 
 
 def factory_of(session: Session) -> sessionmaker[Session]:
-    """A session factory bound like ``session`` (same engine), for a unit of work beside it."""
+    """A session factory bound like ``session`` (same engine, same node in its info), for a unit of work
+    beside it."""
     bind = session.get_bind()
     if isinstance(bind, Connection):
         # A session joined to an outer transaction (tests): the unit of work commits a savepoint of it.
-        return sessionmaker(bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint")
-    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True)
+        return sessionmaker(
+            bind=bind,
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
+            info=dict(session.info),
+        )
+    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True, info=dict(session.info))
 
 
 def write_apart(session: Session, write: Callable[[Session], T]) -> T:

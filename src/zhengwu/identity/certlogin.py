@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.identity import service
 from zhengwu.identity.audit import NO_META, RequestMeta, record_auth_event
-from zhengwu.identity.context import current
+from zhengwu.identity.context import IdentityKeys, of
 from zhengwu.identity.errors import (
     AccountDisabled,
     CertificateAccountNotFound,
@@ -71,19 +71,19 @@ class CertificateSubject:
 # --- challenges --------------------------------------------------------------------------------------
 
 
-def _challenge_key() -> bytes:
-    return hmac_sm3(current().keys.token_key, b"zhengwu/identity/certificate-login-challenge/v1")
+def _challenge_key(keys: IdentityKeys) -> bytes:
+    return hmac_sm3(keys.token_key, b"zhengwu/identity/certificate-login-challenge/v1")
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def new_challenge(now: float | None = None) -> tuple[str, datetime]:
+def new_challenge(keys: IdentityKeys, now: float | None = None) -> tuple[str, datetime]:
     """A challenge (random, expiry, keyed MAC; nothing stored) and when it expires."""
     expires = int(now if now is not None else time.time()) + CHALLENGE_SECONDS
     body = os.urandom(16) + expires.to_bytes(8, "big")
-    mac = hmac_sm3(_challenge_key(), body)[:16]
+    mac = hmac_sm3(_challenge_key(keys), body)[:16]
     return _b64(body + mac), datetime.fromtimestamp(expires, UTC)
 
 
@@ -92,7 +92,7 @@ def message(issuer: str, challenge: str) -> bytes:
     return f"zhengwu-certificate-login\n{issuer}\n{challenge}".encode()
 
 
-def _open_challenge(challenge: str) -> datetime | None:
+def _open_challenge(keys: IdentityKeys, challenge: str) -> datetime | None:
     """The expiry of a genuine, unexpired challenge, else None."""
     try:
         raw = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))
@@ -101,7 +101,7 @@ def _open_challenge(challenge: str) -> datetime | None:
     if len(raw) != 40:
         return None
     body, mac = raw[:24], raw[24:]
-    if not hmac.compare_digest(mac, hmac_sm3(_challenge_key(), body)[:16]):
+    if not hmac.compare_digest(mac, hmac_sm3(_challenge_key(keys), body)[:16]):
         return None
     expires = datetime.fromtimestamp(int.from_bytes(body[16:], "big"), UTC)
     return expires if expires > utcnow() else None
@@ -197,7 +197,7 @@ def verify_proof(
     meta: RequestMeta = NO_META,
 ) -> CertificateSubject:
     """Steps 1–4 of the module docstring; every refusal is audited and raises (marked keep-writes)."""
-    expires = _open_challenge(proof.challenge)
+    expires = _open_challenge(of(db).keys, proof.challenge)
     if expires is None:
         _refuse(db, what, "challenge_invalid", "登录挑战无效或已过期，请重新发起证书认证", meta=meta)
     if not _use_challenge(db, proof.challenge, expires):

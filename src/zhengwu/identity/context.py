@@ -1,4 +1,8 @@
-"""Per-node identity configuration: derived keys, timeouts, lockout policy and the notifier."""
+"""Per-node identity configuration: derived keys, timeouts, lockout policy, password hasher, notifier.
+
+The context lives on the node (``servicekeys.CONTEXT``); a service reaches it through the session it
+was given (:func:`of`), a route without one through its node (:func:`for_node`). Two nodes in one process
+keep two configurations."""
 
 from __future__ import annotations
 
@@ -6,8 +10,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
+from zhengwu.identity.passwords import Passwords
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto.hashes import hmac_sm3
+from zhengwu.kernel.node import Node, node_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +44,7 @@ class IdentityKeys:
 
 @dataclass(frozen=True, slots=True)
 class IdentityContext:
-    """Everything identity services need from the node settings."""
+    """Everything identity services need from the node settings; one per node (ADR 0012)."""
 
     keys: IdentityKeys
     division_code: str
@@ -55,6 +63,7 @@ class IdentityContext:
     argon2_parallelism: int
     notifier: str
     staff_factor_max_age: timedelta
+    passwords: Passwords  # the argon2id hasher built from the three parameters above
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IdentityContext:
@@ -80,25 +89,21 @@ class IdentityContext:
             argon2_parallelism=ident.argon2_parallelism,
             notifier=ident.notifier,
             staff_factor_max_age=timedelta(minutes=ident.staff_factor_max_age_minutes),
+            passwords=Passwords(
+                memory_kib=ident.argon2_memory_kib,
+                time_cost=ident.argon2_time_cost,
+                parallelism=ident.argon2_parallelism,
+            ),
         )
 
 
-_current: IdentityContext | None = None
+def of(session: Session) -> IdentityContext:
+    """The identity context of the node whose session factory opened ``session``."""
+    return for_node(node_in(session))
 
 
-def configure(settings: Settings) -> IdentityContext:
-    """Make ``settings`` the node's identity configuration (called by the app factory and the CLI)."""
-    global _current
-    _current = IdentityContext.from_settings(settings)
-    from zhengwu.identity import passwords  # the hasher depends on the configured parameters
+def for_node(node: Node) -> IdentityContext:
+    """The identity context ``identity.wiring.install`` put on ``node`` (routes without a session)."""
+    from zhengwu.identity.servicekeys import CONTEXT
 
-    passwords.reset_hasher()
-    return _current
-
-
-def current() -> IdentityContext:
-    """The context of this process's node (``identity.wiring.install`` configures it from the node's
-    settings); there is no fallback to the environment, which would be a second settings object."""
-    if _current is None:
-        raise RuntimeError("identity is not installed on a node in this process (zhengwu.main.install)")
-    return _current
+    return node.services.provide(CONTEXT)

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from sqlalchemy.orm import Session
 
 from zhengwu.audit.apart import write_apart
 from zhengwu.identity import service
 from zhengwu.identity.audit import RequestMeta, record_auth_event
-from zhengwu.identity.context import current
+from zhengwu.identity.context import IdentityContext, for_node, of
 from zhengwu.identity.errors import InsufficientLevel, NotAuthenticated, SessionExpired, StepUpRequired
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.kernel.clock import utcnow
@@ -28,9 +28,9 @@ COOKIE = "zw_session"
 SECURE_COOKIE = "__Host-zw_session"
 
 
-def cookie_name() -> str:
+def cookie_name(ctx: IdentityContext) -> str:
     """``__Host-`` prefixed when cookies are Secure (then the browser pins it to this host and path /)."""
-    return SECURE_COOKIE if current().secure_cookies else COOKIE
+    return SECURE_COOKIE if ctx.secure_cookies else COOKIE
 
 
 def request_meta(request: Request) -> RequestMeta:
@@ -39,11 +39,10 @@ def request_meta(request: Request) -> RequestMeta:
     return RequestMeta(ip=ip, user_agent=request.headers.get("user-agent"))
 
 
-def set_session_cookie(response: Response, token: str) -> None:
+def set_session_cookie(ctx: IdentityContext, response: Response, token: str) -> None:
     """Secure (when configured), HttpOnly, SameSite=Lax, host-only; lives until the absolute timeout."""
-    ctx = current()
     response.set_cookie(
-        cookie_name(),
+        cookie_name(ctx),
         token,
         max_age=int(ctx.absolute_timeout.total_seconds()),
         path="/",
@@ -53,10 +52,11 @@ def set_session_cookie(response: Response, token: str) -> None:
     )
 
 
-def clear_session_cookie(response: Response) -> None:
+def clear_session_cookie(ctx: IdentityContext, response: Response) -> None:
     """Remove the session cookie."""
-    ctx = current()
-    response.delete_cookie(cookie_name(), path="/", secure=ctx.secure_cookies, httponly=True, samesite="lax")
+    response.delete_cookie(
+        cookie_name(ctx), path="/", secure=ctx.secure_cookies, httponly=True, samesite="lax"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +72,11 @@ def _resolve(request: Request, db: Session) -> Authenticated | None:
         cached: Authenticated | None = request.state.identity_auth
         return cached
     result: Authenticated | None = None
-    token = request.cookies.get(cookie_name())
+    token = request.cookies.get(cookie_name(of(db)))
     if token:
         user_session = service.session_by_token(db, token)
         if user_session is not None and not user_session.mfa_pending:
-            reason = service.session_expiry(user_session)
+            reason = service.session_expiry(of(db), user_session)
             if reason is None:
                 account = db.get(Account, user_session.account_id)
                 if account is not None and account.status == "active":
@@ -102,12 +102,12 @@ def current_session(request: Request, db: DbSession) -> Authenticated | None:
 CurrentSession = Annotated[Authenticated | None, Depends(current_session)]
 
 
-def session_scheme() -> dict[str, str]:
+def session_scheme(app: FastAPI) -> dict[str, str]:
     """The session cookie as an OpenAPI security scheme (its name depends on Secure cookies)."""
     return {
         "type": "apiKey",
         "in": "cookie",
-        "name": cookie_name(),
+        "name": cookie_name(for_node(node_of(app))),
         "description": "登录后的会话 Cookie（HttpOnly）/ the session cookie set by a login",
     }
 

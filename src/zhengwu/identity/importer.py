@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.identity import passwords
 from zhengwu.identity.audit import record_auth_event
-from zhengwu.identity.context import current
+from zhengwu.identity.context import of
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, AccountKind, LegalEntity
 from zhengwu.identity.normalize import (
@@ -376,7 +376,8 @@ class NaturalImporter:
         self.report = report
         self.source = f"import:{source}"[:64]
         self.batch_size = batch_size
-        self.region = current().division_code
+        self.ctx = of(db)
+        self.region = self.ctx.division_code
         # Blind index → (line, account id, name) of rows accepted from this file.
         self.seen: dict[str, tuple[int, str, str]] = {}
         # (name, phone) → (line, blind index) of rows accepted from this file.
@@ -433,7 +434,7 @@ class NaturalImporter:
                         "reason": "电子邮箱无效，已忽略",
                     }
                 )
-        index = blind_index(number, kind="cid")
+        index = blind_index(self.ctx.keys, number, kind="cid")
         legacy = _legacy_password(row, report)
         first = self.seen.get(index)
         if first is not None:
@@ -477,11 +478,11 @@ class NaturalImporter:
             "display_name": name,
             "real_name_level": int(level),
             "cert_type": "111",
-            "citizen_id_enc": encrypt_field(number, purpose=PURPOSE_CITIZEN_ID),
+            "citizen_id_enc": encrypt_field(self.ctx.keys, number, purpose=PURPOSE_CITIZEN_ID),
             "citizen_id_index": index,
-            "cert_key": cert_key(number),
-            "phone_enc": encrypt_field(phone, purpose=PURPOSE_PHONE) if phone else None,
-            "phone_index": blind_index(phone, kind="phone") if phone else None,
+            "cert_key": cert_key(self.ctx.keys, number),
+            "phone_enc": encrypt_field(self.ctx.keys, phone, purpose=PURPOSE_PHONE) if phone else None,
+            "phone_index": blind_index(self.ctx.keys, phone, kind="phone") if phone else None,
             "email": email,
             "legacy_scheme": legacy[0] if legacy else None,
             "legacy_hash": legacy[1] if legacy else None,
@@ -525,8 +526,8 @@ class NaturalImporter:
         filled: list[str] = []
         if phone and pending.phone is None:
             pending.phone = phone
-            values["phone_enc"] = encrypt_field(phone, purpose=PURPOSE_PHONE)
-            values["phone_index"] = blind_index(phone, kind="phone")
+            values["phone_enc"] = encrypt_field(self.ctx.keys, phone, purpose=PURPOSE_PHONE)
+            values["phone_index"] = blind_index(self.ctx.keys, phone, kind="phone")
             pending.upward["user_mobile"] = mask_phone(phone)
             filled.append("phone")
         if email and pending.email is None:
@@ -594,8 +595,8 @@ class NaturalImporter:
         changes: dict[str, Any] = {}
         filled: list[str] = []
         if phone and account.phone_enc is None:
-            changes["phone_enc"] = encrypt_field(phone, purpose=PURPOSE_PHONE)
-            changes["phone_index"] = blind_index(phone, kind="phone")
+            changes["phone_enc"] = encrypt_field(self.ctx.keys, phone, purpose=PURPOSE_PHONE)
+            changes["phone_index"] = blind_index(self.ctx.keys, phone, kind="phone")
             filled.append("phone")
         if email and not account.email:
             changes["email"] = email
@@ -718,6 +719,7 @@ class LegalImporter:
         self.report = report
         self.source = f"import:{source}"[:64]
         self.batch_size = batch_size
+        self.ctx = of(db)
         self.seen: dict[str, tuple[int, str, str]] = {}
         self.by_name: dict[str, tuple[int, str]] = {}
         self.batch: list[tuple[SourceRow, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
@@ -763,7 +765,7 @@ class LegalImporter:
                     }
                 )
         code = verdict.value
-        index = blind_index(code, kind="uscc")
+        index = blind_index(self.ctx.keys, code, kind="uscc")
         first = self.seen.get(index)
         if first is not None and first[1] in self.pending_ids:
             self.flush()
@@ -807,16 +809,18 @@ class LegalImporter:
         corp_type = clean(fields.get("corp_type", "")) or "1"
         entity = {
             "id": entity_id,
-            "credit_code_enc": encrypt_field(code, purpose=PURPOSE_CREDIT_CODE),
+            "credit_code_enc": encrypt_field(self.ctx.keys, code, purpose=PURPOSE_CREDIT_CODE),
             "credit_code_index": index,
-            "certificate_key": cert_key(code, cert_type="001"),
+            "certificate_key": cert_key(self.ctx.keys, code, cert_type="001"),
             "name": name,
             "corp_type": corp_type[:6],
             "legal_rep_name": rep,
-            "legal_rep_cert_enc": encrypt_field(rep_number, purpose=PURPOSE_LEGAL_REP)
+            "legal_rep_cert_enc": encrypt_field(self.ctx.keys, rep_number, purpose=PURPOSE_LEGAL_REP)
             if rep_number
             else None,
-            "legal_rep_cert_index": blind_index(rep_number, kind="cid") if rep_number else None,
+            "legal_rep_cert_index": blind_index(self.ctx.keys, rep_number, kind="cid")
+            if rep_number
+            else None,
             "real_name_level": int(RealNameLevel.SELF_DECLARED),
             "status": "active",
             "created_at": now,
@@ -828,8 +832,8 @@ class LegalImporter:
             "real_name_level": int(RealNameLevel.SELF_DECLARED),
             "cert_type": "001",
             "legal_entity_id": entity_id,
-            "phone_enc": encrypt_field(phone, purpose=PURPOSE_PHONE) if phone else None,
-            "phone_index": blind_index(phone, kind="phone") if phone else None,
+            "phone_enc": encrypt_field(self.ctx.keys, phone, purpose=PURPOSE_PHONE) if phone else None,
+            "phone_index": blind_index(self.ctx.keys, phone, kind="phone") if phone else None,
             "legacy_scheme": legacy[0] if legacy else None,
             "legacy_hash": legacy[1] if legacy else None,
             "legacy_params": legacy[2] if legacy else None,

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.audit import NO_META, RequestMeta, record_auth_event
-from zhengwu.identity.context import current
+from zhengwu.identity.context import IdentityKeys, of
 from zhengwu.identity.errors import AccountLocked, InvalidOtp, MfaRequired
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.identity.protection import decrypt_field, encrypt_field, token_mac
@@ -29,7 +29,7 @@ def _totp(secret: str) -> pyotp.TOTP:
 def begin_enrolment(db: Session, account: Account) -> tuple[str, str]:
     """Start TOTP enrolment: store a new (unconfirmed) secret; returns (secret, otpauth URI)."""
     secret = pyotp.random_base32(32)
-    account.totp_secret_enc = encrypt_field(secret, purpose=PURPOSE_TOTP)
+    account.totp_secret_enc = encrypt_field(of(db).keys, secret, purpose=PURPOSE_TOTP)
     account.totp_enabled_at = None
     account.totp_last_step = None
     db.flush()
@@ -46,13 +46,13 @@ def _normalise_code(code: str) -> str:
     return "".join(code.split()).replace("-", "").upper()
 
 
-def _check_totp(account: Account, code: str) -> bool:
+def _check_totp(keys: IdentityKeys, account: Account, code: str) -> bool:
     if account.totp_secret_enc is None:
         return False
     digits = "".join(code.split())
     if not (len(digits) == 6 and digits.isdigit()):
         return False
-    totp = _totp(decrypt_field(account.totp_secret_enc, purpose=PURPOSE_TOTP))
+    totp = _totp(decrypt_field(keys, account.totp_secret_enc, purpose=PURPOSE_TOTP))
     now_step = int(utcnow().timestamp()) // _STEP
     # One step of clock drift either way; a step already used is refused (replay protection).
     for step in (now_step - 1, now_step, now_step + 1):
@@ -66,12 +66,13 @@ def _check_totp(account: Account, code: str) -> bool:
 
 def confirm_enrolment(db: Session, account: Account, code: str, *, meta: RequestMeta = NO_META) -> list[str]:
     """Confirm enrolment with a first code; returns recovery codes (shown once, stored only as keyed hashes)."""
-    if account.totp_secret_enc is None or not _check_totp(account, code):
+    if account.totp_secret_enc is None or not _check_totp(of(db).keys, account, code):
         record_auth_event(db, "mfa_enrol", success=False, account_id=account.id, meta=meta)
         db.flush()
         raise InvalidOtp()
     codes = _new_recovery_codes()
-    account.recovery_code_hashes = [token_mac(c, purpose="recovery") for c in codes]
+    keys = of(db).keys
+    account.recovery_code_hashes = [token_mac(keys, c, purpose="recovery") for c in codes]
     account.totp_enabled_at = utcnow()
     db.flush()
     record_auth_event(db, "mfa_enrol", success=True, account_id=account.id, meta=meta)
@@ -116,13 +117,13 @@ def verify_second_factor(db: Session, account: Account, code: str, *, meta: Requ
             db, "mfa", success=False, account_id=account.id, meta=meta, detail={"reason": "locked"}
         )
         raise AccountLocked()
-    if _check_totp(account, code):
+    if _check_totp(of(db).keys, account, code):
         db.flush()
         record_auth_event(
             db, "mfa", success=True, account_id=account.id, meta=meta, detail={"method": "totp"}
         )
         return "otp"
-    digest = token_mac(_normalise_code(code), purpose="recovery")
+    digest = token_mac(of(db).keys, _normalise_code(code), purpose="recovery")
     remaining = list(account.recovery_code_hashes or [])
     if digest in remaining:
         remaining.remove(digest)
@@ -139,7 +140,7 @@ def verify_second_factor(db: Session, account: Account, code: str, *, meta: Requ
         return "otp"
     record_auth_event(db, "mfa", success=False, account_id=account.id, meta=meta)
     # Six digits are guessable at scale: second-factor failures count towards the same lockout.
-    ctx = current()
+    ctx = of(db)
     account.failed_logins = (account.failed_logins or 0) + 1
     account.last_failed_at = utcnow()
     if account.failed_logins >= ctx.lockout_threshold:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.identity import certlogin, mfa, realname, registration, reset, service
 from zhengwu.identity.audit import events_for_account, record_auth_event
+from zhengwu.identity.context import of
 from zhengwu.identity.deps import (
     Authenticated,
     clear_session_cookie,
@@ -181,7 +182,7 @@ def login_submit(
     user_session = service.start_session(db, account, amr=["pwd"], mfa_pending=pending, meta=meta)
     response = _redirect(("/identity/login/mfa?next=" + quote(target, safe="")) if pending else target)
     assert user_session.token is not None
-    set_session_cookie(response, user_session.token)
+    set_session_cookie(of(db), response, user_session.token)
     return response
 
 
@@ -252,7 +253,7 @@ def certificate_login_submit(
         return _fail(request, db, exc, template, context)
     response = _redirect(target)
     assert user_session.token is not None
-    set_session_cookie(response, user_session.token)
+    set_session_cookie(of(db), response, user_session.token)
     return response
 
 
@@ -299,7 +300,7 @@ def certificate_step_up_submit(
     except DomainError as exc:
         return _fail(request, db, exc, template, context)
     response = _redirect(target)
-    set_session_cookie(response, service.rotate_session_token(db, auth.session))
+    set_session_cookie(of(db), response, service.rotate_session_token(db, auth.session))
     return response
 
 
@@ -314,7 +315,7 @@ def certificate_login_script() -> FileResponse:
 
 
 def _pending(request: Request, db: Session) -> tuple[UserSession, Account] | None:
-    token = request.cookies.get(cookie_name())
+    token = request.cookies.get(cookie_name(of(db)))
     user_session = service.session_by_token(db, token) if token else None
     if user_session is None or not user_session.mfa_pending or user_session.ended_at is not None:
         return None
@@ -359,7 +360,7 @@ def mfa_submit(
         return _fail(request, db, exc, "identity/mfa.html", context)
     response = _redirect(target)
     assert user_session.token is not None
-    set_session_cookie(response, user_session.token)
+    set_session_cookie(of(db), response, user_session.token)
     return response
 
 
@@ -370,7 +371,7 @@ def logout_submit(request: Request, db: DbSession, csrf_token: str = Form("")) -
         check_csrf(request, csrf_token)
     except CsrfFailed:
         return _csrf_failed(request, db, "identity/message.html", {"title": "退出失败"})
-    token = request.cookies.get(cookie_name())
+    token = request.cookies.get(cookie_name(of(db)))
 
     def attempt() -> None:
         user_session = service.session_by_token(db, token) if token else None
@@ -381,7 +382,7 @@ def logout_submit(request: Request, db: DbSession, csrf_token: str = Form("")) -
 
     retrying_when_busy(db, attempt)
     response = _redirect("/identity/login?logged_out=1")
-    clear_session_cookie(response)
+    clear_session_cookie(of(db), response)
     return response
 
 
@@ -528,7 +529,7 @@ def account_page(request: Request, db: DbSession, verified: int = 0) -> Response
         request,
         "identity/account.html",
         {
-            "account": account_read(auth.account),
+            "account": account_read(of(db).keys, auth.account),
             "level_label": RealNameLevel(auth.account.real_name_level).label_zh,
             "session": auth.session,
             "claims": service.account_claims(db, auth.account, session=auth.session),
@@ -633,7 +634,7 @@ def step_up_submit(
     service.step_up(db, auth.session, auth.account, amr=amr, meta=meta)
     response = _redirect(target)
     token = service.rotate_session_token(db, auth.session)
-    set_session_cookie(response, token)
+    set_session_cookie(of(db), response, token)
     return response
 
 

@@ -12,10 +12,6 @@ from typing import Any
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from zhengwu.identity.context import current
-
-_hasher: PasswordHasher | None = None
-
 
 class HashMeter:
     """CPU time this process spent in argon2 (thread CPU time, so waiting for the GIL is not counted).
@@ -39,65 +35,55 @@ class HashMeter:
 METER = HashMeter()
 
 
-def reset_hasher() -> None:
-    """Forget the cached hasher (the parameters changed)."""
-    global _hasher
-    _hasher = None
+class Passwords:
+    """A node's argon2id hashing (m=19 MiB, t=2, p=1 unless configured stronger)."""
 
-
-def hasher() -> PasswordHasher:
-    """The node's argon2id hasher (m=19 MiB, t=2, p=1 unless configured stronger)."""
-    global _hasher
-    if _hasher is None:
-        ctx = current()
-        _hasher = PasswordHasher(
-            time_cost=ctx.argon2_time_cost,
-            memory_cost=ctx.argon2_memory_kib,
-            parallelism=ctx.argon2_parallelism,
+    def __init__(self, *, memory_kib: int, time_cost: int, parallelism: int) -> None:
+        self.hasher = PasswordHasher(
+            time_cost=time_cost,
+            memory_cost=memory_kib,
+            parallelism=parallelism,
             hash_len=32,
             salt_len=16,
             type=Type.ID,
         )
-    return _hasher
+        self._dummy: str | None = None
 
+    def __repr__(self) -> str:
+        return (
+            f"Passwords(m={self.hasher.memory_cost}, t={self.hasher.time_cost}, p={self.hasher.parallelism})"
+        )
 
-def hash_password(password: str) -> str:
-    """An argon2id PHC string for ``password``."""
-    started = time.thread_time()
-    try:
-        return hasher().hash(password)
-    finally:
-        METER.add(time.thread_time() - started)
+    def hash(self, password: str) -> str:
+        """An argon2id PHC string for ``password``."""
+        started = time.thread_time()
+        try:
+            return self.hasher.hash(password)
+        finally:
+            METER.add(time.thread_time() - started)
 
+    def verify(self, stored: str, password: str) -> bool:
+        """True when ``password`` matches the argon2 PHC string ``stored``."""
+        started = time.thread_time()
+        try:
+            return self.hasher.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+        finally:
+            METER.add(time.thread_time() - started)
 
-def verify_password(stored: str, password: str) -> bool:
-    """True when ``password`` matches the argon2 PHC string ``stored``."""
-    started = time.thread_time()
-    try:
-        return hasher().verify(stored, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-    finally:
-        METER.add(time.thread_time() - started)
+    def needs_rehash(self, stored: str) -> bool:
+        """True when ``stored`` was made with weaker parameters than the node's."""
+        try:
+            return self.hasher.check_needs_rehash(stored)
+        except InvalidHashError:
+            return True
 
-
-def needs_rehash(stored: str) -> bool:
-    """True when ``stored`` was made with weaker parameters than the node's."""
-    try:
-        return hasher().check_needs_rehash(stored)
-    except InvalidHashError:
-        return True
-
-
-_DUMMY: str | None = None
-
-
-def burn_time(password: str) -> None:
-    """Spend one verification's worth of time, so unknown accounts answer as slowly as known ones."""
-    global _DUMMY
-    if _DUMMY is None:
-        _DUMMY = hash_password("zhengwu-timing-equaliser")
-    verify_password(_DUMMY, password)
+    def burn_time(self, password: str) -> None:
+        """Spend one verification's worth of time, so unknown accounts answer as slowly as known ones."""
+        if self._dummy is None:
+            self._dummy = self.hash("zhengwu-timing-equaliser")
+        self.verify(self._dummy, password)
 
 
 # --- legacy schemes --------------------------------------------------------------------------------

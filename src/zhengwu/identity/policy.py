@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from zhengwu.audit.apart import write_apart
 from zhengwu.identity import service
 from zhengwu.identity.audit import RequestMeta, record_auth_event
-from zhengwu.identity.context import current
+from zhengwu.identity.context import of
 from zhengwu.identity.deps import (
     Authenticated,
     CurrentSession,
@@ -284,7 +284,7 @@ class StaffGuard(Guard):
             raise first.refusal("仅限具有相应权限的工作人员", detail_en="staff accounts only")
         if auth.account.password_initial:
             raise PasswordChangeRequired()
-        window = current().staff_factor_max_age
+        window = of(db).staff_factor_max_age
         if not _factor_fresh(auth, window):
             _factor_due(db, auth, meta, path, names, window)
         principal = StaffPrincipal(

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.identity import service, upward
 from zhengwu.identity.audit import NO_META, RequestMeta, record_auth_event
+from zhengwu.identity.context import of
 from zhengwu.identity.errors import RealNameMismatch, RealNameNotApplicable, RealNameUnavailable
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, AccountKind, LegalEntity
@@ -52,12 +53,12 @@ def _record(db: Session, account: Account, outcome: str, *, success: bool, meta:
 def _ask(db: Session, account: Account, verifier: RealNameVerifier) -> tuple[bool | None, LegalEntity | None]:
     """Ask the verifier with the account's own data (decrypted here, never logged nor returned)."""
     if account.kind == AccountKind.NATURAL and account.citizen_id_enc is not None:
-        number = decrypt_field(account.citizen_id_enc, purpose=service.PURPOSE_CITIZEN_ID)
+        number = decrypt_field(of(db).keys, account.citizen_id_enc, purpose=service.PURPOSE_CITIZEN_ID)
         return verifier.verify_person(db, account.display_name, number), None
     if account.kind == AccountKind.LEGAL and account.legal_entity_id is not None:
         entity = db.get(LegalEntity, account.legal_entity_id)
         if entity is not None:
-            code = service.legal_entity_credit_code(entity)
+            code = service.legal_entity_credit_code(of(db).keys, entity)
             return verifier.verify_legal_person(db, code, entity.name, entity.legal_rep_name), entity
     raise RealNameNotApplicable(detail_en="only natural and legal person accounts are verified")
 

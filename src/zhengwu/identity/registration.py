@@ -14,8 +14,9 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import passwords, service
+from zhengwu.identity import service
 from zhengwu.identity.audit import NO_META, RequestMeta, record_auth_event
+from zhengwu.identity.context import of
 from zhengwu.identity.errors import AccountExists, PhoneInUse
 from zhengwu.identity.models import Account, AccountKind
 from zhengwu.identity.normalize import normalize_phone
@@ -65,10 +66,10 @@ def _tell(
     )  # fmt: skip
 
 
-def _phone_of(account: Account | None) -> str | None:
+def _phone_of(db: Session, account: Account | None) -> str | None:
     if account is None or account.phone_enc is None:
         return None
-    return decrypt_field(account.phone_enc, purpose=service.PURPOSE_PHONE)
+    return decrypt_field(of(db).keys, account.phone_enc, purpose=service.PURPOSE_PHONE)
 
 
 def register_natural(
@@ -88,11 +89,11 @@ def register_natural(
             db, name=name, id_number=id_number, phone=phone, password=password, email=email, meta=meta
         )
     except AccountExists:
-        passwords.burn_time(password)  # as long as the hash of a new account
+        of(db).passwords.burn_time(password)  # as long as the hash of a new account
         owner = service.find_account_by_citizen_id(db, validate_citizen_id(id_number).value)
-        _tell(db, notifier, _phone_of(owner), _ID_TAKEN, owner.id if owner else None, meta)
+        _tell(db, notifier, _phone_of(db, owner), _ID_TAKEN, owner.id if owner else None, meta)
     except PhoneInUse:
-        passwords.burn_time(password)
+        of(db).passwords.burn_time(password)
         _tell(db, notifier, normalize_phone(phone), _PHONE_TAKEN, None, meta)
     return None
 
@@ -124,7 +125,7 @@ def register_legal(
             meta=meta,
         )
     except AccountExists:
-        passwords.burn_time(password)
+        of(db).passwords.burn_time(password)
         entity = service.find_legal_entity(db, validate_uscc(credit_code).value)
         owner = (
             db.scalar(
@@ -133,5 +134,5 @@ def register_legal(
             if entity is not None
             else None
         )
-        _tell(db, notifier, _phone_of(owner), _CREDIT_TAKEN, owner.id if owner else None, meta)
+        _tell(db, notifier, _phone_of(db, owner), _CREDIT_TAKEN, owner.id if owner else None, meta)
     return None

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.audit import NO_META, RequestMeta, record_auth_event
+from zhengwu.identity.context import of
 from zhengwu.identity.errors import InvalidResetCode, NotificationFailed
 from zhengwu.identity.models import Account, PasswordReset
 from zhengwu.identity.notifier import DeliveryFailed, Message, Notifier
@@ -31,8 +32,8 @@ MAX_ATTEMPTS = 5
 MAX_CODES_PER_HOUR = 5
 
 
-def _code_hash(reset_id: str, code: str) -> str:
-    return token_mac(f"{reset_id}:{code}", purpose="reset")
+def _code_hash(db: Session, reset_id: str, code: str) -> str:
+    return token_mac(of(db).keys, f"{reset_id}:{code}", purpose="reset")
 
 
 def request_reset(
@@ -43,7 +44,7 @@ def request_reset(
     The caller answers the same way whether or not the account exists (no account enumeration).
     """
     account = resolve_identifier(db, identifier)
-    subject = login_subject(identifier)
+    subject = login_subject(of(db).keys, identifier)
     if account is None:
         record_auth_event(
             db,
@@ -71,7 +72,7 @@ def request_reset(
         )
         return None
     if account.phone_enc is not None:
-        channel, to = "sms", decrypt_field(account.phone_enc, purpose=PURPOSE_PHONE)
+        channel, to = "sms", decrypt_field(of(db).keys, account.phone_enc, purpose=PURPOSE_PHONE)
     elif account.email:
         channel, to = "email", account.email
     else:
@@ -90,7 +91,7 @@ def request_reset(
     )
     db.add(reset)
     db.flush()
-    reset.code_hash = _code_hash(reset.id, code)
+    reset.code_hash = _code_hash(db, reset.id, code)
     body = f"您正在重置河北政务服务账号密码，验证码 {code}，{int(CODE_TTL.total_seconds() // 60)}分钟内有效。如非本人操作请忽略。"
     try:
         notifier.send(Message(channel=channel, to=to, subject="密码重置验证码", body=body))
@@ -133,7 +134,7 @@ def confirm_reset(
             db,
             "reset_confirm",
             success=False,
-            subject_index=login_subject(identifier),
+            subject_index=login_subject(of(db).keys, identifier),
             meta=meta,
             detail={"reason": "unknown_account"},
         )
@@ -160,7 +161,7 @@ def confirm_reset(
             detail={"reason": "no_valid_code"},
         )
         raise InvalidResetCode()
-    if not secrets.compare_digest(reset.code_hash, _code_hash(reset.id, digits)):
+    if not secrets.compare_digest(reset.code_hash, _code_hash(db, reset.id, digits)):
         reset.attempts += 1
         record_auth_event(
             db,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from zhengwu.audit.reads import count_reads_of, reads_of
 from zhengwu.identity import certlogin, counter, mfa, realname, registration, reset, service
 from zhengwu.identity.audit import events_for_account
+from zhengwu.identity.context import IdentityKeys, for_node, of
 from zhengwu.identity.deps import (
     Authenticated,
     RequiredSession,
@@ -80,13 +81,13 @@ def notifier_of(request: Request) -> Notifier:
     return node_of(request).services.provide(NOTIFIER)
 
 
-def account_read(account: Account) -> AccountRead:
+def account_read(keys: IdentityKeys, account: Account) -> AccountRead:
     """The owner's view of an account: identifiers masked."""
     cid = phone = None
     if account.citizen_id_enc is not None:
-        cid = mask_id(decrypt_field(account.citizen_id_enc, purpose=service.PURPOSE_CITIZEN_ID))
+        cid = mask_id(decrypt_field(keys, account.citizen_id_enc, purpose=service.PURPOSE_CITIZEN_ID))
     if account.phone_enc is not None:
-        phone = mask_phone(decrypt_field(account.phone_enc, purpose=service.PURPOSE_PHONE))
+        phone = mask_phone(decrypt_field(keys, account.phone_enc, purpose=service.PURPOSE_PHONE))
     return AccountRead(
         id=account.id,
         kind=account.kind,
@@ -184,20 +185,20 @@ def login(request: Request, response: Response, data: LoginRequest, db: DbSessio
     pending = account.totp_enabled
     user_session = service.start_session(db, account, amr=["pwd"], mfa_pending=pending, meta=meta)
     assert user_session.token is not None
-    set_session_cookie(response, user_session.token)
+    set_session_cookie(of(db), response, user_session.token)
     return LoginResult(
         session=session_read(user_session),
         mfa_required=pending,
-        account=None if pending else account_read(account),
+        account=None if pending else account_read(of(db).keys, account),
     )
 
 
 def _pending_session(request: Request, db: Session) -> tuple[UserSession, Account]:
-    token = request.cookies.get(cookie_name())
+    token = request.cookies.get(cookie_name(of(db)))
     user_session = service.session_by_token(db, token) if token else None
     if user_session is None or not user_session.mfa_pending:
         raise NotAuthenticated("请先输入账号和密码")
-    if service.session_expiry(user_session) is not None or utcnow() - user_session.created_at > FRESH:
+    if service.session_expiry(of(db), user_session) is not None or utcnow() - user_session.created_at > FRESH:
         raise SessionExpired("登录已超时，请重新输入账号和密码")
     account = db.get(Account, user_session.account_id)
     if account is None:
@@ -212,14 +213,16 @@ def login_mfa(request: Request, response: Response, data: CodeRequest, db: DbSes
     with keeping_audit(db):
         mfa.complete_login(db, user_session, account, data.code, meta=request_meta(request))
     assert user_session.token is not None
-    set_session_cookie(response, user_session.token)
-    return LoginResult(session=session_read(user_session), mfa_required=False, account=account_read(account))
+    set_session_cookie(of(db), response, user_session.token)
+    return LoginResult(
+        session=session_read(user_session), mfa_required=False, account=account_read(of(db).keys, account)
+    )
 
 
 @router.post("/logout", status_code=204)
 def logout(request: Request, db: DbSession) -> Response:
     """End the current session everywhere (back-channel logout follows from UserLoggedOut)."""
-    token = request.cookies.get(cookie_name())
+    token = request.cookies.get(cookie_name(of(db)))
 
     def attempt() -> None:
         user_session = service.session_by_token(db, token) if token else None
@@ -230,7 +233,7 @@ def logout(request: Request, db: DbSession) -> Response:
 
     retrying_when_busy(db, attempt)
     response = Response(status_code=204)
-    clear_session_cookie(response)
+    clear_session_cookie(of(db), response)
     return response
 
 
@@ -238,7 +241,7 @@ def logout(request: Request, db: DbSession) -> Response:
 def me(auth: RequiredSession, db: DbSession) -> MeRead:
     """The logged-in account, its session and the claims department systems would receive."""
     return MeRead(
-        account=account_read(auth.account),
+        account=account_read(of(db).keys, auth.account),
         session=session_read(auth.session),
         claims=service.account_claims(db, auth.account, session=auth.session),
     )
@@ -348,7 +351,7 @@ def _proof(data: CertificateAuthentication) -> certlogin.CertificateProof:
 )
 def certificate_challenge(request: Request) -> CertificateChallenge:
     """Start a certificate login or step-up (数字证书认证): a challenge valid for two minutes."""
-    challenge, expires = certlogin.new_challenge()
+    challenge, expires = certlogin.new_challenge(for_node(node_of(request)).keys)
     issuer = node_of(request).settings.public_url
     return CertificateChallenge(
         challenge=challenge, message=certlogin.message(issuer, challenge).decode(), expires_at=expires
@@ -370,8 +373,10 @@ def login_certificate(
             db, proof, issuer=node_of(request).settings.public_url, trust=trust, meta=request_meta(request)
         )
     assert user_session.token is not None
-    set_session_cookie(response, user_session.token)
-    return LoginResult(session=session_read(user_session), mfa_required=False, account=account_read(account))
+    set_session_cookie(of(db), response, user_session.token)
+    return LoginResult(
+        session=session_read(user_session), mfa_required=False, account=account_read(of(db).keys, account)
+    )
 
 
 @router.post("/step-up/certificate", response_model=SessionRead)
@@ -427,7 +432,7 @@ def counter_verification(
             evidence=data.evidence,
             meta=request_meta(request),
         )
-    body = account_read(account).model_dump(mode="json")
+    body = account_read(of(db).keys, account).model_dump(mode="json")
     idem.remember(200, body)
     return JSONResponse(body)
 
@@ -447,7 +452,7 @@ def verify_own_real_name(
     """Match one's own name and ID number (or enterprise data) against the registry: level 2 → 3."""
     with keeping_audit(db):
         realname.verify_real_name(db, auth.account, verifier, meta=request_meta(request))
-    return account_read(auth.account)
+    return account_read(of(db).keys, auth.account)
 
 
 @router.post(

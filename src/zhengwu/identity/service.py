@@ -27,7 +27,7 @@ from zhengwu.identity.audit import (
     subject_failures,
     unknown_subject_lockout,
 )
-from zhengwu.identity.context import current
+from zhengwu.identity.context import IdentityContext, IdentityKeys, of
 from zhengwu.identity.errors import (
     AccountDisabled,
     AccountExists,
@@ -58,6 +58,7 @@ from zhengwu.identity.normalize import (
     normalize_phone,
     password_problem,
 )
+from zhengwu.identity.passwords import Passwords
 from zhengwu.identity.protection import blind_index, cert_key, decrypt_field, encrypt_field
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes.citizen_id import parse_citizen_id, validate_citizen_id
@@ -79,19 +80,19 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 # --- lookups ---------------------------------------------------------------------------------------
 
 
-def citizen_index(number: str) -> str:
+def citizen_index(keys: IdentityKeys, number: str) -> str:
     """Blind index of a normalised (validated, upper-case) identity number."""
-    return blind_index(number, kind="cid")
+    return blind_index(keys, number, kind="cid")
 
 
-def phone_index(phone: str) -> str:
+def phone_index(keys: IdentityKeys, phone: str) -> str:
     """Blind index of a normalised mobile number."""
-    return blind_index(phone, kind="phone")
+    return blind_index(keys, phone, kind="phone")
 
 
-def credit_index(code: str) -> str:
+def credit_index(keys: IdentityKeys, code: str) -> str:
     """Blind index of a normalised credit code."""
-    return blind_index(code, kind="uscc")
+    return blind_index(keys, code, kind="uscc")
 
 
 def find_account_by_citizen_id(
@@ -102,7 +103,9 @@ def find_account_by_citizen_id(
     if not verdict.ok:
         return None
     return db.scalar(
-        select(Account).where(Account.kind == kind, Account.citizen_id_index == citizen_index(verdict.value))
+        select(Account).where(
+            Account.kind == kind, Account.citizen_id_index == citizen_index(of(db).keys, verdict.value)
+        )
     )
 
 
@@ -116,7 +119,9 @@ def find_legal_entity(db: Session, credit_code: str) -> LegalEntity | None:
     verdict = validate_uscc(credit_code)
     if not verdict.ok:
         return None
-    return db.scalar(select(LegalEntity).where(LegalEntity.credit_code_index == credit_index(verdict.value)))
+    return db.scalar(
+        select(LegalEntity).where(LegalEntity.credit_code_index == credit_index(of(db).keys, verdict.value))
+    )
 
 
 def get_account(db: Session, account_id: str) -> Account | None:
@@ -152,7 +157,7 @@ def resolve_identifier(db: Session, identifier: str) -> Account | None:
         )
     phone = normalize_phone(text)
     if phone is not None:
-        rows = db.scalars(_BY_PHONE, {"phone_index": phone_index(phone)}).all()
+        rows = db.scalars(_BY_PHONE, {"phone_index": phone_index(of(db).keys, phone)}).all()
         # A phone shared by two imported accounts names nobody: log in with the ID number instead.
         return rows[0] if len(rows) == 1 else None
     email = normalize_email(text)
@@ -162,9 +167,9 @@ def resolve_identifier(db: Session, identifier: str) -> Account | None:
     return db.scalar(select(Account).where(Account.login_name == text.lower()))
 
 
-def login_subject(identifier: str) -> str:
+def login_subject(keys: IdentityKeys, identifier: str) -> str:
     """Keyed hash of what was typed at login (rate limits per identifier without storing it)."""
-    return blind_index(identifier.strip().upper(), kind="login")
+    return blind_index(keys, identifier.strip().upper(), kind="login")
 
 
 # --- registration ----------------------------------------------------------------------------------
@@ -202,7 +207,7 @@ def check_registration_rate(db: Session, meta: RequestMeta, what: str) -> None:
     """
     if meta.ip is None:
         return
-    ctx = current()
+    ctx = of(db)
     since = utcnow() - ctx.registration_ip_window
     if recent_registrations(db, since=since, ip=meta.ip) >= ctx.registration_ip_limit:
         record_auth_event(db, what, success=False, meta=meta, detail={"reasons": ["rate_limited_ip"]})
@@ -264,13 +269,13 @@ def register_natural_person(
         raise registration_failure(db, problems, meta)
     assert clean_name is not None and clean_phone is not None
     number = verdict.value
-    index = citizen_index(number)
+    index = citizen_index(of(db).keys, number)
     if db.scalar(
         select(Account.id).where(Account.kind == AccountKind.NATURAL, Account.citizen_id_index == index)
     ):
         record_auth_event(db, "register", success=False, meta=meta, detail={"reasons": ["account_exists"]})
         raise AccountExists()
-    p_index = phone_index(clean_phone)
+    p_index = phone_index(of(db).keys, clean_phone)
     if db.scalar(select(Account.id).where(Account.phone_index == p_index).limit(1)):
         raise registration_failure(
             db, [FieldProblem("phone", "phone.taken", "该手机号已被其他账号使用")], meta, error=PhoneInUse
@@ -282,13 +287,13 @@ def register_natural_person(
         display_name=clean_name,
         real_name_level=int(real_name_level),
         cert_type=cert_type,
-        citizen_id_enc=encrypt_field(number, purpose=PURPOSE_CITIZEN_ID),
+        citizen_id_enc=encrypt_field(of(db).keys, number, purpose=PURPOSE_CITIZEN_ID),
         citizen_id_index=index,
-        cert_key=cert_key(number, cert_type=cert_type),
-        phone_enc=encrypt_field(clean_phone, purpose=PURPOSE_PHONE),
+        cert_key=cert_key(of(db).keys, number, cert_type=cert_type),
+        phone_enc=encrypt_field(of(db).keys, clean_phone, purpose=PURPOSE_PHONE),
         phone_index=p_index,
         email=clean_email,
-        password_hash=passwords.hash_password(password) if password is not None else None,
+        password_hash=of(db).passwords.hash(password) if password is not None else None,
         password_changed_at=now if password is not None else None,
         source=source,
         created_at=now,
@@ -299,7 +304,7 @@ def register_natural_person(
     upward.emit_province_user(
         db,
         account,
-        region=current().division_code,
+        region=of(db).division_code,
         sex=info.sex,
         birthday=info.birth_date.strftime("%Y%m%d"),
         phone=clean_phone,
@@ -363,7 +368,7 @@ def register_legal_person(
         raise registration_failure(db, problems, meta, "register_legal")
     assert clean_name is not None and rep_name is not None
     code = verdict.value
-    index = credit_index(code)
+    index = credit_index(of(db).keys, code)
     if db.scalar(select(LegalEntity.id).where(LegalEntity.credit_code_index == index)):
         record_auth_event(
             db, "register_legal", success=False, meta=meta, detail={"reasons": ["account_exists"]}
@@ -371,14 +376,16 @@ def register_legal_person(
         raise AccountExists("该统一社会信用代码已注册，请直接登录")
     now = utcnow()
     entity = LegalEntity(
-        credit_code_enc=encrypt_field(code, purpose=PURPOSE_CREDIT_CODE),
+        credit_code_enc=encrypt_field(of(db).keys, code, purpose=PURPOSE_CREDIT_CODE),
         credit_code_index=index,
-        certificate_key=cert_key(code, cert_type="001"),
+        certificate_key=cert_key(of(db).keys, code, cert_type="001"),
         name=clean_name,
         corp_type=corp_type,
         legal_rep_name=rep_name,
-        legal_rep_cert_enc=encrypt_field(rep_number, purpose=PURPOSE_LEGAL_REP) if rep_number else None,
-        legal_rep_cert_index=citizen_index(rep_number) if rep_number else None,
+        legal_rep_cert_enc=encrypt_field(of(db).keys, rep_number, purpose=PURPOSE_LEGAL_REP)
+        if rep_number
+        else None,
+        legal_rep_cert_index=citizen_index(of(db).keys, rep_number) if rep_number else None,
         real_name_level=int(RealNameLevel.SELF_DECLARED),
         created_at=now,
     )
@@ -390,9 +397,9 @@ def register_legal_person(
         real_name_level=int(RealNameLevel.SELF_DECLARED),
         cert_type="001",
         legal_entity_id=entity.id,
-        phone_enc=encrypt_field(clean_phone, purpose=PURPOSE_PHONE) if clean_phone else None,
-        phone_index=phone_index(clean_phone) if clean_phone else None,
-        password_hash=passwords.hash_password(password) if password is not None else None,
+        phone_enc=encrypt_field(of(db).keys, clean_phone, purpose=PURPOSE_PHONE) if clean_phone else None,
+        phone_index=phone_index(of(db).keys, clean_phone) if clean_phone else None,
+        password_hash=of(db).passwords.hash(password) if password is not None else None,
         password_changed_at=now if password is not None else None,
         source=source,
         created_at=now,
@@ -531,12 +538,12 @@ def register_staff(
         real_name_level=int(real_name_level),
         login_name=login,
         cert_type="111" if number else None,
-        citizen_id_enc=encrypt_field(number, purpose=PURPOSE_CITIZEN_ID) if number else None,
-        citizen_id_index=citizen_index(number) if number else None,
-        cert_key=cert_key(number) if number else None,
-        phone_enc=encrypt_field(clean_phone, purpose=PURPOSE_PHONE) if clean_phone else None,
-        phone_index=phone_index(clean_phone) if clean_phone else None,
-        password_hash=passwords.hash_password(password),
+        citizen_id_enc=encrypt_field(of(db).keys, number, purpose=PURPOSE_CITIZEN_ID) if number else None,
+        citizen_id_index=citizen_index(of(db).keys, number) if number else None,
+        cert_key=cert_key(of(db).keys, number) if number else None,
+        phone_enc=encrypt_field(of(db).keys, clean_phone, purpose=PURPOSE_PHONE) if clean_phone else None,
+        phone_index=phone_index(of(db).keys, clean_phone) if clean_phone else None,
+        password_hash=of(db).passwords.hash(password),
         password_changed_at=now,
         password_initial=initial_password,
         source=source,
@@ -593,11 +600,13 @@ def set_real_name_level(
         detail={"from": old, "to": int(level), "actor": actor, "evidence": evidence},
     )
     if account.kind == AccountKind.NATURAL and account.citizen_id_enc is not None:
-        info = parse_citizen_id(decrypt_field(account.citizen_id_enc, purpose=PURPOSE_CITIZEN_ID))
+        info = parse_citizen_id(
+            decrypt_field(of(db).keys, account.citizen_id_enc, purpose=PURPOSE_CITIZEN_ID)
+        )
         upward.emit_province_user(
             db,
             account,
-            region=current().division_code,
+            region=of(db).division_code,
             sex=info.sex,
             birthday=info.birth_date.strftime("%Y%m%d"),
             phone=None,
@@ -622,16 +631,16 @@ class PasswordCheck:
     unknown_failures: int = 0
 
 
-def _verify_account_password(account: Account, password: str) -> tuple[bool, bool]:
+def _verify_account_password(hashing: Passwords, account: Account, password: str) -> tuple[bool, bool]:
     """(matches, must re-hash)."""
     if account.password_hash:
-        ok = passwords.verify_password(account.password_hash, password)
-        return ok, ok and passwords.needs_rehash(account.password_hash)
+        ok = hashing.verify(account.password_hash, password)
+        return ok, ok and hashing.needs_rehash(account.password_hash)
     if account.legacy_scheme and account.legacy_hash:
         return passwords.verify_legacy(
             account.legacy_scheme, account.legacy_hash, account.legacy_params or {}, password
         ), True
-    passwords.burn_time(password)
+    hashing.burn_time(password)
     return False, False
 
 
@@ -643,8 +652,8 @@ def check_password(
     Nothing is written, so the caller may end the read transaction before :func:`record_password_check`
     (SQLite cannot upgrade a read snapshot that another writer overtook during the slow hash).
     """
-    ctx = current()
-    subject = login_subject(identifier)
+    ctx = of(db)
+    subject = login_subject(ctx.keys, identifier)
     from_ip, for_subject = recent_failures(
         db, since=utcnow() - ctx.ip_failure_window, ip=meta.ip, subject_index=subject
     )
@@ -655,12 +664,12 @@ def check_password(
         return PasswordCheck(subject, "rate_limited_subject")
     account = resolve_identifier(db, identifier)
     if account is None:
-        passwords.burn_time(password)
+        ctx.passwords.burn_time(password)
         return _unknown_subject(db, subject)
     if account.locked_until is not None and account.locked_until > utcnow():
-        passwords.burn_time(password)  # as slow as any other answer: the lock must not show by timing
+        ctx.passwords.burn_time(password)  # as slow as any other answer: the lock must not show by timing
         return PasswordCheck(subject, "locked", account)
-    ok, rehash = _verify_account_password(account, password)
+    ok, rehash = _verify_account_password(ctx.passwords, account, password)
     if not ok:
         return PasswordCheck(subject, "bad_password", account)
     if account.status != AccountStatus.ACTIVE:
@@ -670,7 +679,7 @@ def check_password(
             subject,
             "ok",
             account,
-            passwords.hash_password(password),
+            ctx.passwords.hash(password),
             account.legacy_scheme or "argon2id-params",
         )
     return PasswordCheck(subject, "ok", account)
@@ -682,7 +691,7 @@ def _unknown_subject(db: Session, subject: str) -> PasswordCheck:
     After ``lockout_threshold`` failures it answers "locked" for ``lockout_duration``, then counts
     afresh, so that a run of attempts reads the same whether or not the account exists (ADR 0014).
     """
-    ctx = current()
+    ctx = of(db)
     locked_at = unknown_subject_lockout(db, subject)
     if locked_at is not None and utcnow() < locked_at + ctx.lockout_duration:
         return PasswordCheck(subject, "locked")
@@ -715,7 +724,7 @@ def record_password_check(db: Session, check: PasswordCheck, *, meta: RequestMet
         )  # fmt: skip
         if check.outcome == "locked":
             raise AccountLocked()
-        if check.unknown_failures + 1 >= current().lockout_threshold:
+        if check.unknown_failures + 1 >= of(db).lockout_threshold:
             record_auth_event(
                 db, "lockout", success=True, subject_index=subject, meta=meta, detail={"unknown": True}
             )
@@ -729,7 +738,7 @@ def record_password_check(db: Session, check: PasswordCheck, *, meta: RequestMet
         raise AccountLocked() if check.outcome == "locked" else AccountDisabled()
     now = utcnow()
     if check.outcome == "bad_password":
-        ctx = current()
+        ctx = of(db)
         # Atomic increment: concurrent failures must all count.
         failures = int(
             db.execute(
@@ -790,10 +799,10 @@ def verify_current_password(
     db: Session, account: Account, password: str, *, meta: RequestMeta = NO_META
 ) -> None:
     """Re-check the password of a logged-in account (step-up, password change); failures count."""
-    ok, _ = _verify_account_password(account, password)
+    ctx = of(db)
+    ok, _ = _verify_account_password(ctx.passwords, account, password)
     if ok:
         return
-    ctx = current()
     now = utcnow()
     account.failed_logins = (account.failed_logins or 0) + 1
     account.last_failed_at = now
@@ -826,7 +835,7 @@ def change_password(
     check_password_policy(new_password, problems)
     if problems:
         raise registration_failure(db, problems, meta, "password_change")
-    account.password_hash = passwords.hash_password(new_password)
+    account.password_hash = of(db).passwords.hash(new_password)
     account.password_changed_at = utcnow()
     account.password_initial = False
     account.legacy_scheme = account.legacy_hash = None
@@ -911,11 +920,12 @@ def rotate_session_token(db: Session, user_session: UserSession) -> str:
     return token
 
 
-def session_expiry(user_session: UserSession, now: datetime | None = None) -> str | None:
+def session_expiry(
+    ctx: IdentityContext, user_session: UserSession, now: datetime | None = None
+) -> str | None:
     """Why the session is no longer valid (ended, idle_timeout, absolute_timeout), or None."""
     if user_session.ended_at is not None:
         return user_session.end_reason or "ended"
-    ctx = current()
     now = now or utcnow()
     if now - user_session.created_at >= ctx.absolute_timeout:
         return "absolute_timeout"
@@ -989,7 +999,7 @@ def end_all_sessions(
 
 def end_expired_sessions(db: Session, *, bus: EventBus | None = None, limit: int = 1000) -> int:
     """Close sessions whose idle or absolute timeout passed (a periodic job)."""
-    ctx = current()
+    ctx = of(db)
     now = utcnow()
     rows = db.scalars(
         select(UserSession)
@@ -1001,7 +1011,7 @@ def end_expired_sessions(db: Session, *, bus: EventBus | None = None, limit: int
         .limit(limit)
     ).all()
     for row in rows:
-        reason = session_expiry(row, now) or "idle_timeout"
+        reason = session_expiry(ctx, row, now) or "idle_timeout"
         end_session(db, row.id, reason, bus=bus)
     return len(rows)
 
@@ -1064,9 +1074,9 @@ def set_acting_for(
 # --- claims and audited reads ------------------------------------------------------------------------
 
 
-def legal_entity_credit_code(entity: LegalEntity) -> str:
+def legal_entity_credit_code(keys: IdentityKeys, entity: LegalEntity) -> str:
     """The entity's credit code (an enterprise identifier, released in claims)."""
-    return decrypt_field(entity.credit_code_enc, purpose=PURPOSE_CREDIT_CODE)
+    return decrypt_field(keys, entity.credit_code_enc, purpose=PURPOSE_CREDIT_CODE)
 
 
 def account_claims(db: Session, account: Account, *, session: UserSession | None = None) -> dict[str, Any]:
@@ -1095,7 +1105,7 @@ def account_claims(db: Session, account: Account, *, session: UserSession | None
             claims["acting_for"] = {
                 "id": entity.id,
                 "name": entity.name,
-                "credit_code": legal_entity_credit_code(entity),
+                "credit_code": legal_entity_credit_code(of(db).keys, entity),
                 "corp_type": entity.corp_type,
                 "role": role,
             }
@@ -1116,7 +1126,7 @@ def _reveal(
     purpose: str,
     meta: RequestMeta,
 ) -> str:
-    value = decrypt_field(sealed, purpose=purpose_key)
+    value = decrypt_field(of(db).keys, sealed, purpose=purpose_key)
     if reader != "owner":
         # The person can list who read it (GET /api/v1/identity/me/reads); their own reads are not listed.
         record_read(db, account.id, reader, purpose, f"account.{field}")

@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING
 from zhengwu.kernel.node import ServiceKey
 
 if TYPE_CHECKING:
+    from zhengwu.identity.context import IdentityContext
     from zhengwu.identity.notifier import Notifier
     from zhengwu.identity.oidc.runtime import OidcRuntime
     from zhengwu.identity.realname import RealNameVerifier
     from zhengwu.identity.requirements import ItemRequirements
 
+#: The node's identity configuration: keys, timeouts, lockout, password hasher (identity.context).
+CONTEXT: ServiceKey[IdentityContext] = ServiceKey("identity.context")
 #: Sends SMS / e-mail codes (file or console notifier in this project).
 NOTIFIER: ServiceKey[Notifier] = ServiceKey("identity.notifier")
 #: The node's OIDC provider: keys, client cache, issuance recorder, logout dispatcher.

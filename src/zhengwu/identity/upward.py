@@ -49,18 +49,19 @@ def emit_province_user(
     emit(db, TOPIC_USER, payload, key=account.id, operation=operation)
 
 
-def _credit_code(entity: LegalEntity) -> str:
+def _credit_code(db: Session, entity: LegalEntity) -> str:
+    from zhengwu.identity.context import of
     from zhengwu.identity.protection import decrypt_field
 
     # The organisation's public identifier: the national row requires it (相关法人标识 NN).
-    return decrypt_field(entity.credit_code_enc, purpose="identity_legal_entity.credit_code")
+    return decrypt_field(of(db).keys, entity.credit_code_enc, purpose="identity_legal_entity.credit_code")
 
 
 def emit_corporator_identity(db: Session, entity: LegalEntity, *, operation: str = "I") -> None:
     """Queue the 法人身份信息 row of a legal entity."""
     payload: dict[str, Any] = {
         "corp_id": entity.id,
-        "certificate_sno": _credit_code(entity),
+        "certificate_sno": _credit_code(db, entity),
         "certificate_key": entity.certificate_key,
         "corp_name": entity.name,
         "corp_type": entity.corp_type,
@@ -86,7 +87,7 @@ def emit_corporator_account(
     payload: dict[str, Any] = {
         "acct_id": authorization.id,
         "acct_type": authorization.role,
-        "certificate_sno": _credit_code(entity),
+        "certificate_sno": _credit_code(db, entity),
         "certificate_key": entity.certificate_key,
         "agent_name": agent.display_name,
         "agent_cert_type": agent.cert_type or "111",

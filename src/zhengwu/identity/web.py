@@ -16,10 +16,11 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from zhengwu.identity.context import current
+from zhengwu.identity.context import for_node
 from zhengwu.identity.errors import CsrfFailed, UnsupportedMediaType
 from zhengwu.identity.protection import token_mac
 from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import answers
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -100,7 +101,7 @@ def csrf_token(request: Request, response: Response | None = None) -> str:
     if not nonce:
         nonce = secrets.token_urlsafe(24)
         request.state.csrf_nonce = nonce
-    return token_mac(nonce, purpose="csrf")
+    return token_mac(for_node(node_of(request)).keys, nonce, purpose="csrf")
 
 
 def attach_csrf_cookie(request: Request, response: Response) -> None:
@@ -108,14 +109,25 @@ def attach_csrf_cookie(request: Request, response: Response) -> None:
     nonce = getattr(request.state, "csrf_nonce", None)
     if nonce and not request.cookies.get(CSRF_COOKIE):
         response.set_cookie(
-            CSRF_COOKIE, nonce, path="/", httponly=True, samesite="lax", secure=current().secure_cookies
+            CSRF_COOKIE,
+            nonce,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=for_node(node_of(request)).secure_cookies,
         )
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
     """Refuse a form whose token does not match this browser's nonce (raises CsrfFailed)."""
     nonce = request.cookies.get(CSRF_COOKIE)
-    if not nonce or not submitted or not secrets.compare_digest(token_mac(nonce, purpose="csrf"), submitted):
+    if (
+        not nonce
+        or not submitted
+        or not secrets.compare_digest(
+            token_mac(for_node(node_of(request)).keys, nonce, purpose="csrf"), submitted
+        )
+    ):
         raise CsrfFailed()
 
 

@@ -13,22 +13,29 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from sqlalchemy.exc import SQLAlchemyError
 
 from zhengwu.identity import passwords
-from zhengwu.identity.context import configure
+from zhengwu.identity.context import IdentityContext
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.identity.notifier import make_notifier
 from zhengwu.identity.oidc import wiring as oidc
-from zhengwu.identity.servicekeys import NOTIFIER
+from zhengwu.identity.servicekeys import CONTEXT, NOTIFIER
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.node import Node
 
 
 def install(node: Node) -> None:
-    """Register the notifier, the ``identity`` probe, the password-hash metrics and the provider."""
-    ctx = configure(node.settings)
+    """Register the context, the notifier, the ``identity`` probe, the password-hash metrics and the
+    provider."""
+    ctx = configure(node)
     node.services.put(NOTIFIER, make_notifier(ctx.notifier, ctx.data_dir))
     node.health_probes["identity"] = health_probe(node)
     node.metrics.register(PasswordHashCollector())
     oidc.install(node)
+
+
+def configure(node: Node) -> IdentityContext:
+    """Put the identity context built from the node's settings on the node (tests of services on a
+    bare node use this alone)."""
+    return node.services.put(CONTEXT, IdentityContext.from_settings(node.settings))
 
 
 def mount(app: FastAPI, node: Node) -> None:

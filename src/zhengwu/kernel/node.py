@@ -31,6 +31,10 @@ T = TypeVar("T")
 
 HealthProbe = Callable[[], dict[str, Any]]
 
+#: Where a node's sessions carry their node (``Session.info``): a service that holds a session reaches
+#: the node's configuration through it, with no process-wide setting (ADR 0012).
+NODE_INFO = "zhengwu.node"
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ServiceKey(Generic[T]):
@@ -108,6 +112,15 @@ class Node:
     health_probes: dict[str, HealthProbe] = field(default_factory=dict)
     services: ServiceRegistry = field(default_factory=ServiceRegistry)
 
+    def __post_init__(self) -> None:
+        self.use_sessions(self.session_factory)
+
+    def use_sessions(self, factory: sessionmaker[Session]) -> None:
+        """Open this node's sessions from ``factory`` (tests join them to a rolled-back transaction);
+        each session it opens carries this node (:func:`node_in`)."""
+        factory.configure(info={**factory.kw.get("info", {}), NODE_INFO: self})
+        self.session_factory = factory
+
     @contextmanager
     def unit(self) -> Iterator[Session]:
         """One unit of work on the node database (commit at the end, roll back on error)."""
@@ -138,6 +151,14 @@ def node_of(source: Request | Starlette) -> Node:
     node = getattr(app.state, "node", None)
     if not isinstance(node, Node):
         raise RuntimeError("this application has no node attached (build it with zhengwu.main.create_app)")
+    return node
+
+
+def node_in(session: Session) -> Node:
+    """The node whose session factory opened ``session``."""
+    node = session.info.get(NODE_INFO)
+    if not isinstance(node, Node):
+        raise RuntimeError("this session was not opened by a node's session factory (Node.use_sessions)")
     return node
 
 

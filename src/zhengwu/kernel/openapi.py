@@ -96,14 +96,15 @@ class Guard:
     """What a marked dependency demands: a security scheme (with scopes) and the statuses it answers."""
 
     scheme: str
-    definition: Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+    # A callable is asked with the application (a scheme may depend on the node's settings).
+    definition: Mapping[str, Any] | Callable[[FastAPI], Mapping[str, Any]]
     scopes: tuple[str, ...] = ()
     statuses: tuple[int, ...] = (401,)
 
 
 def security(
     scheme: str,
-    definition: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+    definition: Mapping[str, Any] | Callable[[FastAPI], Mapping[str, Any]],
     *,
     scopes: tuple[str, ...] = (),
     statuses: tuple[int, ...] = (401,),
@@ -239,7 +240,7 @@ def build_document(app: FastAPI) -> dict[str, Any]:
                 operation["security"] = found.requirements
     security_schemes = components.setdefault("securitySchemes", {})
     for name, guard in schemes.items():
-        definition = dict(guard.definition() if callable(guard.definition) else guard.definition)
+        definition = dict(guard.definition(app) if callable(guard.definition) else guard.definition)
         if definition.get("type") == "oauth2":
             for flow in definition.get("flows", {}).values():
                 flow["scopes"] = {scope: scope for scope in sorted(scopes.get(name, ()))}

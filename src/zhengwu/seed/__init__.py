@@ -159,7 +159,7 @@ def seed_demo(settings: Settings) -> dict[str, Any]:
         with node.unit() as session:
             national = settings.tier.value == "national"
             summary: dict[str, Any] = {"departments_added": seed_departments(session, national=national)}
-            summary["accounts_added"] = seed_demo_accounts(session, settings)
+            summary["accounts_added"] = seed_demo_accounts(session)
             if not national:
                 from zhengwu.seed.seals import seed_demo_seals
 

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import service
+from zhengwu.identity.context import of
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account
 from zhengwu.identity.protection import encrypt_field
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.config import Settings
 from zhengwu.seed.synthetic import citizen_id, enterprise_credit_code
 
 DEMO_PASSWORD = "Demo-Passw0rd"  # noqa: S105 - documented demo password
@@ -91,12 +91,8 @@ def _by_login(session: Session, login: str) -> Account | None:
     return session.scalar(select(Account).where(Account.login_name == login))
 
 
-def seed_demo_accounts(session: Session, settings: Settings | None = None) -> int:
+def seed_demo_accounts(session: Session) -> int:
     """Create the demo accounts that are missing; returns how many were added."""
-    if settings is not None:
-        from zhengwu.identity.context import configure
-
-        configure(settings)
     from zhengwu.orgs.models import Department
 
     added = 0
@@ -115,7 +111,9 @@ def seed_demo_accounts(session: Session, settings: Settings | None = None) -> in
             )
             account.login_name = c.login_name
             if c.totp:
-                account.totp_secret_enc = encrypt_field(DEMO_TOTP_SECRET, purpose=service.PURPOSE_TOTP)
+                account.totp_secret_enc = encrypt_field(
+                    of(session).keys, DEMO_TOTP_SECRET, purpose=service.PURPOSE_TOTP
+                )
                 account.totp_enabled_at = utcnow()
                 account.recovery_code_hashes = []
             session.flush()
@@ -153,7 +151,9 @@ def seed_demo_accounts(session: Session, settings: Settings | None = None) -> in
             source="demo",
         )
         # Administrators log in with two factors (等保 8.1.4.1.d): the same documented demo secret.
-        staff.totp_secret_enc = encrypt_field(DEMO_TOTP_SECRET, purpose=service.PURPOSE_TOTP)
+        staff.totp_secret_enc = encrypt_field(
+            of(session).keys, DEMO_TOTP_SECRET, purpose=service.PURPOSE_TOTP
+        )
         staff.totp_enabled_at = utcnow()
         staff.recovery_code_hashes = []
         session.flush()

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from zhengwu.identity import deps
+from zhengwu.identity.context import of
 from zhengwu.identity.oidc import federation
 from zhengwu.identity.oidc import openapi as doc
 from zhengwu.identity.oidc.protocol import error_page, oauth_error
@@ -77,7 +78,7 @@ def _callback(request: Request, db: Session) -> Response:
                 "access_denied", status=exc.status_code, message=exc.detail, node_name=runtime.node.node_name
             )
     response = RedirectResponse(return_to, status_code=303, headers={"Cache-Control": "no-store"})
-    deps.set_session_cookie(response, user_session.token)
+    deps.set_session_cookie(of(db), response, user_session.token)
     return response
 
 

@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from zhengwu.identity import deps
 from zhengwu.identity import service as core
 from zhengwu.identity.audit import RequestMeta
+from zhengwu.identity.context import of
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.identity.oidc import claims as claims_service
@@ -923,7 +924,7 @@ def _logout(request: Request, db: Session, params: dict[str, list[str]], confirm
             params=[],
             return_to=None,
         )
-    deps.clear_session_cookie(response)
+    deps.clear_session_cookie(of(db), response)
     return response
 
 
