@@ -4,6 +4,8 @@
   there is untyped and a typo is an ``AttributeError`` in some request instead of a failure at start-up;
 * there is one settings object: nothing but the composition root, the CLI and the worker reads
   ``Settings()`` from the environment, and no other module defines a ``BaseSettings``;
+* no module keeps configuration derived from settings in a module global: identity (keys, lockout,
+  password hasher) has no ``global`` statement at all — its context is the node's (issue 10);
 * every capability has ``wiring.py`` with ``install(node)`` and ``mount(app, node)``, and main installs it.
 """
 
@@ -73,6 +75,17 @@ def test_one_settings_object() -> None:
                 readers.append(f"{name}:{node.lineno}")
     assert declared == ["kernel/config.py:Settings"]
     assert readers == [], f"take the node's settings instead of reading the environment again: {readers}"
+
+
+def test_identity_keeps_no_module_global() -> None:
+    rebinds = [
+        f"{name}:{node.lineno}"
+        for name, tree in _modules()
+        if name.startswith("identity/")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Global)
+    ]
+    assert rebinds == [], f"identity's configuration is the node's (identity.context.of): {rebinds}"
 
 
 def test_every_capability_has_a_wiring_module_that_main_installs() -> None:
