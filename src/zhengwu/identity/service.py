@@ -269,13 +269,14 @@ def register_natural_person(
         raise registration_failure(db, problems, meta)
     assert clean_name is not None and clean_phone is not None
     number = verdict.value
-    index = citizen_index(of(db).keys, number)
+    ctx = of(db)
+    index = citizen_index(ctx.keys, number)
     if db.scalar(
         select(Account.id).where(Account.kind == AccountKind.NATURAL, Account.citizen_id_index == index)
     ):
         record_auth_event(db, "register", success=False, meta=meta, detail={"reasons": ["account_exists"]})
         raise AccountExists()
-    p_index = phone_index(of(db).keys, clean_phone)
+    p_index = phone_index(ctx.keys, clean_phone)
     if db.scalar(select(Account.id).where(Account.phone_index == p_index).limit(1)):
         raise registration_failure(
             db, [FieldProblem("phone", "phone.taken", "该手机号已被其他账号使用")], meta, error=PhoneInUse
@@ -287,13 +288,13 @@ def register_natural_person(
         display_name=clean_name,
         real_name_level=int(real_name_level),
         cert_type=cert_type,
-        citizen_id_enc=encrypt_field(of(db).keys, number, purpose=PURPOSE_CITIZEN_ID),
+        citizen_id_enc=encrypt_field(ctx.keys, number, purpose=PURPOSE_CITIZEN_ID),
         citizen_id_index=index,
-        cert_key=cert_key(of(db).keys, number, cert_type=cert_type),
-        phone_enc=encrypt_field(of(db).keys, clean_phone, purpose=PURPOSE_PHONE),
+        cert_key=cert_key(ctx.keys, number, cert_type=cert_type),
+        phone_enc=encrypt_field(ctx.keys, clean_phone, purpose=PURPOSE_PHONE),
         phone_index=p_index,
         email=clean_email,
-        password_hash=of(db).passwords.hash(password) if password is not None else None,
+        password_hash=ctx.passwords.hash(password) if password is not None else None,
         password_changed_at=now if password is not None else None,
         source=source,
         created_at=now,
@@ -304,7 +305,7 @@ def register_natural_person(
     upward.emit_province_user(
         db,
         account,
-        region=of(db).division_code,
+        region=ctx.division_code,
         sex=info.sex,
         birthday=info.birth_date.strftime("%Y%m%d"),
         phone=clean_phone,
@@ -368,7 +369,8 @@ def register_legal_person(
         raise registration_failure(db, problems, meta, "register_legal")
     assert clean_name is not None and rep_name is not None
     code = verdict.value
-    index = credit_index(of(db).keys, code)
+    ctx = of(db)
+    index = credit_index(ctx.keys, code)
     if db.scalar(select(LegalEntity.id).where(LegalEntity.credit_code_index == index)):
         record_auth_event(
             db, "register_legal", success=False, meta=meta, detail={"reasons": ["account_exists"]}
@@ -376,16 +378,16 @@ def register_legal_person(
         raise AccountExists("该统一社会信用代码已注册，请直接登录")
     now = utcnow()
     entity = LegalEntity(
-        credit_code_enc=encrypt_field(of(db).keys, code, purpose=PURPOSE_CREDIT_CODE),
+        credit_code_enc=encrypt_field(ctx.keys, code, purpose=PURPOSE_CREDIT_CODE),
         credit_code_index=index,
-        certificate_key=cert_key(of(db).keys, code, cert_type="001"),
+        certificate_key=cert_key(ctx.keys, code, cert_type="001"),
         name=clean_name,
         corp_type=corp_type,
         legal_rep_name=rep_name,
-        legal_rep_cert_enc=encrypt_field(of(db).keys, rep_number, purpose=PURPOSE_LEGAL_REP)
+        legal_rep_cert_enc=encrypt_field(ctx.keys, rep_number, purpose=PURPOSE_LEGAL_REP)
         if rep_number
         else None,
-        legal_rep_cert_index=citizen_index(of(db).keys, rep_number) if rep_number else None,
+        legal_rep_cert_index=citizen_index(ctx.keys, rep_number) if rep_number else None,
         real_name_level=int(RealNameLevel.SELF_DECLARED),
         created_at=now,
     )
@@ -397,9 +399,9 @@ def register_legal_person(
         real_name_level=int(RealNameLevel.SELF_DECLARED),
         cert_type="001",
         legal_entity_id=entity.id,
-        phone_enc=encrypt_field(of(db).keys, clean_phone, purpose=PURPOSE_PHONE) if clean_phone else None,
-        phone_index=phone_index(of(db).keys, clean_phone) if clean_phone else None,
-        password_hash=of(db).passwords.hash(password) if password is not None else None,
+        phone_enc=encrypt_field(ctx.keys, clean_phone, purpose=PURPOSE_PHONE) if clean_phone else None,
+        phone_index=phone_index(ctx.keys, clean_phone) if clean_phone else None,
+        password_hash=ctx.passwords.hash(password) if password is not None else None,
         password_changed_at=now if password is not None else None,
         source=source,
         created_at=now,
@@ -532,18 +534,19 @@ def register_staff(
     if db.scalar(select(Account.id).where(Account.login_name == login)):
         raise AccountExists("该登录名已被使用")
     now = utcnow()
+    ctx = of(db)
     account = Account(
         kind=AccountKind.STAFF,
         display_name=clean_name,
         real_name_level=int(real_name_level),
         login_name=login,
         cert_type="111" if number else None,
-        citizen_id_enc=encrypt_field(of(db).keys, number, purpose=PURPOSE_CITIZEN_ID) if number else None,
-        citizen_id_index=citizen_index(of(db).keys, number) if number else None,
-        cert_key=cert_key(of(db).keys, number) if number else None,
-        phone_enc=encrypt_field(of(db).keys, clean_phone, purpose=PURPOSE_PHONE) if clean_phone else None,
-        phone_index=phone_index(of(db).keys, clean_phone) if clean_phone else None,
-        password_hash=of(db).passwords.hash(password),
+        citizen_id_enc=encrypt_field(ctx.keys, number, purpose=PURPOSE_CITIZEN_ID) if number else None,
+        citizen_id_index=citizen_index(ctx.keys, number) if number else None,
+        cert_key=cert_key(ctx.keys, number) if number else None,
+        phone_enc=encrypt_field(ctx.keys, clean_phone, purpose=PURPOSE_PHONE) if clean_phone else None,
+        phone_index=phone_index(ctx.keys, clean_phone) if clean_phone else None,
+        password_hash=ctx.passwords.hash(password),
         password_changed_at=now,
         password_initial=initial_password,
         source=source,
@@ -599,14 +602,13 @@ def set_real_name_level(
         meta=meta,
         detail={"from": old, "to": int(level), "actor": actor, "evidence": evidence},
     )
+    ctx = of(db)
     if account.kind == AccountKind.NATURAL and account.citizen_id_enc is not None:
-        info = parse_citizen_id(
-            decrypt_field(of(db).keys, account.citizen_id_enc, purpose=PURPOSE_CITIZEN_ID)
-        )
+        info = parse_citizen_id(decrypt_field(ctx.keys, account.citizen_id_enc, purpose=PURPOSE_CITIZEN_ID))
         upward.emit_province_user(
             db,
             account,
-            region=of(db).division_code,
+            region=ctx.division_code,
             sex=info.sex,
             birthday=info.birth_date.strftime("%Y%m%d"),
             phone=None,
