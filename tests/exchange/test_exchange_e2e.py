@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from zhengwu.exchange import service
-from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.identity.oidc import service as oidc_service
 from zhengwu.identity.oidc.schemas import ClientCreate
 from zhengwu.identity.oidc.secrets import NodeKeys
@@ -75,18 +74,13 @@ def settings_for(env: dict[str, str]) -> Settings:
 
 def relay_until_idle(env: dict[str, str]) -> None:
     """The province's worker loop (in this process; the national node is a real server)."""
-    from zhengwu.main import exchange_topics
+    from zhengwu.commands.node import open_node
+    from zhengwu.exchange.servicekeys import RUNTIME
     from zhengwu.worker import run
 
-    settings = settings_for(env)
-    engine = make_engine(settings.database_url)
-    try:
-        run(
-            ExchangeRuntime.create(settings, make_session_factory(engine), exchange_topics(settings)),
-            until_idle=True,
-        )
-    finally:
-        engine.dispose()
+    # The worker's own composition: the node's runtime, whose sessions carry the node (identity's keys).
+    with open_node(settings_for(env)) as node:
+        run(node.services.provide(RUNTIME), until_idle=True)
 
 
 def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
