@@ -37,6 +37,7 @@ def import_models() -> MetaData:
     import zhengwu.identity.oidc.models
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
+    import zhengwu.licenses.models  # licenses
     import zhengwu.orgs.models
     import zhengwu.pki.models
     import zhengwu.seals.models  # noqa: F401
@@ -47,8 +48,11 @@ def import_models() -> MetaData:
 def exchange_topics(settings: Settings) -> TopicRegistry:
     """Every capability's exchange topics (the server and ``zhengwu worker`` share this registry)."""
     from zhengwu.exchange.wiring import default_topics
+    from zhengwu.licenses import topics as licenses_topics  # licenses
 
-    return default_topics(settings)
+    registry = default_topics(settings)
+    licenses_topics.declare(registry)  # licenses
+    return registry
 
 
 def git_commit() -> str | None:
@@ -134,6 +138,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     catalog_jobs.install(app)
     pki_routes.install(app)
     app.include_router(seals_routes.router)
+    from zhengwu.licenses import routes as licenses_routes  # licenses
+
+    app.include_router(licenses_routes.router)  # licenses
     identity_routes.install(app)
     from zhengwu.identity.oidc import wiring as oidc_wiring
 
