@@ -105,10 +105,13 @@ class Ctx:
         self.session.flush()
         return license_id
 
-    def license_type(self) -> str:
-        """A license type every level may issue (defined once per test)."""
+    def license_type(self, *, seal_of: Department | None = None) -> str:
+        """A license type every level may issue (defined once per test), and a seal of ``seal_of``."""
         from zhengwu.licenses import service as licenses
         from zhengwu.seed import government_credit_code
+
+        if seal_of is not None:
+            make_seal(self.session, self.settings, seal_of.credit_code)
 
         code = f"{government_credit_code('100000', 990)}001"
         if code not in {t.code for t in licenses.list_types(self.session)}:
@@ -320,7 +323,7 @@ ROWS: list[Row] = [
         200, role="counter", platform_may=False),
     # licenses: issuing seals with the department's seal (its license issuers only); admins manage
     Row("POST /api/v1/licenses", lambda c, d: Call("/api/v1/licenses", {
-        "type_code": c.license_type(), "department_credit_code": d.credit_code, "holder_name": "演示用户",
+        "type_code": c.license_type(seal_of=d), "department_credit_code": d.credit_code, "holder_name": "演示用户",
         "holder_code": nth_citizen_id(next(c.numbers)), "face": {"note": "测试"}}), 201,
         role="license_issuer", platform_may=False),
     Row("POST /api/v1/licenses/{license_id}/suspend",
