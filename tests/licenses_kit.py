@@ -34,7 +34,11 @@ def issuing(node: Node) -> Issuing:
     from zhengwu.seed.licenses import seed_license_types
 
     seal = seals.create_seal(
-        node.session, node.settings, department_credit_code=node.credit_code, name="河北省市场监督管理局行政审批专用章", actor="test"
+        node.session,
+        node.settings,
+        department_credit_code=node.credit_code,
+        name="河北省市场监督管理局行政审批专用章",
+        actor="test",
     )
     seed_license_types(node.session)
     node.session.flush()

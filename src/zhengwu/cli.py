@@ -14,8 +14,8 @@ from zhengwu.commands import catalog as catalog_commands
 from zhengwu.commands import codes as codes_commands
 from zhengwu.commands import exchange as exchange_commands
 from zhengwu.commands import identity as identity_commands
-from zhengwu.commands import pki as pki_commands
 from zhengwu.commands import licenses as licenses_commands
+from zhengwu.commands import pki as pki_commands
 from zhengwu.commands import seals as seals_commands
 from zhengwu.commands import users as users_commands
 from zhengwu.kernel.config import Settings

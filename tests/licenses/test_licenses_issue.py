@@ -35,7 +35,11 @@ def _issue(env: Issuing, **overrides: object) -> License:
 
 
 def _outbox(env: Issuing) -> list[OutboxRecord]:
-    return list(env.session.scalars(select(OutboxRecord).where(OutboxRecord.topic == topics.TOPIC).order_by(OutboxRecord.seq)))
+    return list(
+        env.session.scalars(
+            select(OutboxRecord).where(OutboxRecord.topic == topics.TOPIC).order_by(OutboxRecord.seq)
+        )
+    )
 
 
 def test_issue_seals_stores_and_queues_a_license(issuing: Issuing) -> None:
@@ -116,7 +120,12 @@ def test_status_changes_and_renewal_keep_history_and_queue_rows(issuing: Issuing
     assert lic.status == "superseded" and renewed.supersedes_id == lic.id
     assert parse_license_id(renewed.identifier).version == "002"
     assert parse_license_id(renewed.identifier).serial == lic.serial
-    assert [e.status for e in service.history(issuing.session, lic)] == ["valid", "suspended", "valid", "superseded"]
+    assert [e.status for e in service.history(issuing.session, lic)] == [
+        "valid",
+        "suspended",
+        "valid",
+        "superseded",
+    ]
     assert [r.operation for r in _outbox(issuing)] == ["I", "D", "U", "D", "I"]
     service.change_status(issuing.session, renewed.id, "revoke", reason="吊销", actor="test")
     answer = service.verify_by_identifier(issuing.session, renewed.identifier, COMPANY, caller=CLI)
@@ -136,7 +145,9 @@ def test_verification_by_identifier_file_and_qr(issuing: Issuing) -> None:
     token = _qr_token(issuing, lic)
     cert = service.offline_certificate(issuing.session, issuing.settings)
     check = offline.check_token(token, cert)
-    assert check.valid and check.claims["id"] == lic.identifier and check.claims["hn"] == "石" + "*" * 9 + "司"
+    assert (
+        check.valid and check.claims["id"] == lic.identifier and check.claims["hn"] == "石" + "*" * 9 + "司"
+    )
     assert service.verify_token(issuing.session, issuing.settings, token, caller=CLI).valid
     head, sig = token.split(".")
     forged = offline._b64(offline._unb64(head).replace(b'"vu":""', b'"vu":"2099-01-01"')) + "." + sig
@@ -180,6 +191,8 @@ def _drop_signatures(data: bytes) -> bytes:
             if "Signs" not in info.filename:
                 body = src.read(info)
                 if info.filename == "OFD.xml":
-                    body = body.replace(b"<ofd:Signatures>", b"<ofd:X>").replace(b"</ofd:Signatures>", b"</ofd:X>")
+                    body = body.replace(b"<ofd:Signatures>", b"<ofd:X>").replace(
+                        b"</ofd:Signatures>", b"</ofd:X>"
+                    )
                 dst.writestr(info, body)
     return out.getvalue()

@@ -69,7 +69,9 @@ def test_demo_types_are_at_least_ten_and_make_valid_identifiers() -> None:
     assert len(types) >= 10 and len({t.code for t in types}) == len(types)
     for spec in types:
         FaceSchema.from_json(spec.fields)
-        identifier = make_license_id(check_type_code(spec.code), enterprise_credit_code("130100", 1), "20260000001")
+        identifier = make_license_id(
+            check_type_code(spec.code), enterprise_credit_code("130100", 1), "20260000001"
+        )
         assert validate_license_id(identifier).ok
 
 
