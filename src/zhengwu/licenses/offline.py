@@ -5,7 +5,8 @@ name, dates — signed with SM2 by the node's license key, whose certificate the
 issued (``GET /api/v1/licenses/offline-certificate``). A verifier holding that certificate checks the
 payload without calling the node; the registry status (revoked since?) needs the online check.
 
-Token: ``base64url(payload) "." base64url(DER SM2 signature)``, carried in the fragment of the
+Token: ``base64url(payload) "." base64url(SM2 signature r‖s)`` (kept short: the QR code's size, and the
+time to draw it, grow with it), carried in the fragment of the
 verification URL so that it never reaches a server log.
 """
 
@@ -30,6 +31,7 @@ PROFILE: Final = "licenses-offline"
 VERSION: Final = 1
 MAX_TOKEN_CHARS: Final = 2000
 KEY_YEARS: Final = 5
+KEY_ID_CHARS: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +76,9 @@ def offline_authority(session: Session, settings: Settings, *, at: datetime) -> 
 def make_token(session: Session, settings: Settings, claims: dict[str, Any], *, at: datetime) -> str:
     """Sign ``claims`` (plus the version and key id) into a token."""
     signer = offline_authority(session, settings, at=at)
-    body = dict(claims, v=VERSION, k=signer.certificate.fingerprint[:16])
+    body = dict(claims, v=VERSION, k=signer.certificate.fingerprint[:KEY_ID_CHARS])
     data = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-    return f"{_b64(data)}.{_b64(signer.signer.sign(data))}"
+    return f"{_b64(data)}.{_b64(signer.signer.sign(data, raw=True))}"
 
 
 def check_token(token: str, certificate: bytes) -> OfflineCheck:
@@ -98,7 +100,7 @@ def check_token(token: str, certificate: bytes) -> OfflineCheck:
         cert = load_certificate(certificate)
     except PkiError:
         return OfflineCheck(False, "核验证书无效", {})
-    if claims.get("k") != cert.fingerprint[:16]:
+    if claims.get("k") != cert.fingerprint[:KEY_ID_CHARS]:
         return OfflineCheck(False, "二维码不是由该证书签名的", claims)
     if not cert.public_key.verify(signature, data):
         return OfflineCheck(False, "二维码签名无效（数据被篡改或伪造）", {})

@@ -192,8 +192,7 @@ def _verify_url(settings: Settings, token: str) -> str:
 
 def _offline_claims(lic: License) -> dict[str, Any]:
     return {
-        "id": lic.identifier,
-        "tc": lic.type_code,
+        "id": lic.identifier,  # names the type and the issuer by their codes
         "tn": lic.type_name,
         "in": lic.issuer_name,
         "hn": offline.mask_name(lic.holder_name),
