@@ -49,7 +49,9 @@ def qr_png(content: str) -> bytes:
     out = io.BytesIO()
     # A fixed mask: choosing the "best" of the eight (ISO/IEC 18004 §7.8.3 penalty scores) took 85% of
     # an issuance in pure Python, and any mask is a valid, readable code.
-    segno.make_qr(content, error="m", mask=QR_MASK, boost_error=False).save(out, kind="png", scale=2, border=2)
+    segno.make_qr(content, error="m", mask=QR_MASK, boost_error=False).save(
+        out, kind="png", scale=2, border=2
+    )
     return out.getvalue()
 
 
