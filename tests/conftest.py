@@ -74,13 +74,25 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 def app(settings: Settings, session_factory: sessionmaker[Session]) -> Iterator[Any]:
     """The app with its sessions joined to the per-test transaction."""
+    from zhengwu.kernel.node import node_of
     from zhengwu.main import create_app
 
     application = create_app(settings)
-    application.state.session_factory = session_factory
+    node = node_of(application)
+    own_engine = node.engine
+    node.session_factory = session_factory
     yield application
     # The app's own engine may have opened pooled connections (background work, probes).
-    application.state.engine.dispose()
+    own_engine.dispose()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def identity_configured(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Identity's configuration for tests that call its services without building a node (a node's
+    ``identity.wiring.install`` sets it from that node's settings; nothing reads the environment)."""
+    from zhengwu.identity.context import configure
+
+    configure(Settings(data_dir=tmp_path_factory.mktemp("identity")))
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ def start_node(
             "ZHENGWU_NODE_NAME": "国家政务服务平台（测试）" if national else "河北省政务服务平台（测试）",
             "ZHENGWU_PUBLIC_URL": url,
             "ZHENGWU_SECURITY__SECRET_KEY": f"test-secret-of-{name}-0123456789abcdef",
-            "ZHENGWU_OIDC_BACKCHANNEL_BACKOFF_SECONDS": "0.5",
+            "ZHENGWU_OIDC__BACKCHANNEL_BACKOFF_SECONDS": "0.5",
         }
     )
     if upstream:

@@ -54,11 +54,9 @@ def _root() -> None:
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        err_console.print(f"[red]配置错误 / configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    from zhengwu.commands.node import load_settings
+
+    return load_settings()
 
 
 @app.command()
@@ -159,19 +157,13 @@ def departments_list(
     division: Annotated[str | None, typer.Option(help="Division code prefix, e.g. 1301.")] = None,
 ) -> None:
     """List registered departments."""
-    from zhengwu.kernel.db import make_engine
-    from zhengwu.kernel.session import make_session_factory, unit_of_work
+    from zhengwu.commands.node import node_unit
     from zhengwu.orgs import service
     from zhengwu.orgs.schemas import DepartmentRead
 
-    settings = _settings()
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            rows, total = service.list_departments(session, division_prefix=division, limit=100_000)
-            items = [DepartmentRead.model_validate(r) for r in rows]
-    finally:
-        engine.dispose()
+    with node_unit(_settings()) as (_node, session):
+        rows, total = service.list_departments(session, division_prefix=division, limit=100_000)
+        items = [DepartmentRead.model_validate(r) for r in rows]
     if as_json:
         for item in items:
             sys.stdout.write(item.model_dump_json() + "\n")
@@ -196,9 +188,8 @@ def departments_add(
     """Register a department or implementing body."""
     from pydantic import ValidationError
 
-    from zhengwu.kernel.db import make_engine
+    from zhengwu.commands.node import node_unit
     from zhengwu.kernel.errors import DomainError
-    from zhengwu.kernel.session import make_session_factory, unit_of_work
     from zhengwu.orgs import service
     from zhengwu.orgs.schemas import DepartmentCreate, DepartmentRead
 
@@ -211,12 +202,8 @@ def departments_add(
             division_code=division,
             parent_credit_code=parent,
         )
-        engine = make_engine(settings.database_url)
-        try:
-            with unit_of_work(make_session_factory(engine)) as session:
-                created = DepartmentRead.model_validate(service.add_department(session, data))
-        finally:
-            engine.dispose()
+        with node_unit(settings) as (_node, session):
+            created = DepartmentRead.model_validate(service.add_department(session, data))
     except DomainError as exc:
         err_console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc

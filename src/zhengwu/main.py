@@ -1,4 +1,4 @@
-"""The composition root: settings → engine → app with every capability's router and subscriber.
+"""The composition root: settings → node → each capability's install → bridges → subscribers → app.
 
 This is the only module that wires capabilities together.
 """
@@ -6,10 +6,8 @@ This is the only module that wires capabilities together.
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -18,7 +16,7 @@ from sqlalchemy import MetaData
 
 import zhengwu
 from zhengwu.exchange.topics import TopicRegistry
-from zhengwu.kernel import openapi
+from zhengwu.kernel import admission, openapi
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import Base, make_engine
 from zhengwu.kernel.events import EventBus
@@ -26,7 +24,11 @@ from zhengwu.kernel.files import FileStore
 from zhengwu.kernel.http import CorrelationMiddleware, SecurityHeadersMiddleware, install_error_handlers
 from zhengwu.kernel.limits import BodyLimitMiddleware
 from zhengwu.kernel.logging import configure_logging
+from zhengwu.kernel.node import Node, attach
 from zhengwu.kernel.session import make_session_factory
+
+if TYPE_CHECKING:
+    from zhengwu.exchange.runtime import ExchangeRuntime
 
 
 def import_models() -> MetaData:
@@ -37,7 +39,7 @@ def import_models() -> MetaData:
     import zhengwu.identity.oidc.models
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
-    import zhengwu.licenses.models  # licenses
+    import zhengwu.licenses.models
     import zhengwu.orgs.models
     import zhengwu.pki.models
     import zhengwu.seals.models  # noqa: F401
@@ -46,13 +48,15 @@ def import_models() -> MetaData:
 
 
 def exchange_topics(settings: Settings) -> TopicRegistry:
-    """Every capability's exchange topics (the server and ``zhengwu worker`` share this registry)."""
-    from zhengwu.exchange.wiring import default_topics
-    from zhengwu.licenses import topics as licenses_topics  # licenses
+    """The exchange's topic registry from every capability's declarations (``<capability>/topics.py`` or
+    its wiring): the exchange never imports the capabilities whose rows it carries."""
+    from zhengwu.catalog import topics as catalog
+    from zhengwu.exchange import wiring as exchange
+    from zhengwu.licenses import topics as licenses
 
-    registry = default_topics(settings)
-    licenses_topics.declare(registry)  # licenses
-    return registry
+    return exchange.registry_of(
+        [*exchange.declarations(settings), *catalog.declarations(settings), *licenses.declarations(settings)]
+    )
 
 
 def git_commit() -> str | None:
@@ -77,18 +81,86 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def build_node(settings: Settings) -> Node:
+    """The node of this process: settings, database, bus, files, clock and metrics (no capability yet).
+
+    Logging and the data directory are the server's and the worker's business: a CLI command keeps its
+    stderr logging and must not create the data directory it was wrongly pointed at (cli.main explains)."""
+    import_models()
+    engine = make_engine(settings.database_url)
+    registry = CollectorRegistry()
+    # process_cpu_seconds_total, resident memory, open files of this worker (Linux /proc).
+    ProcessCollector(registry=registry)
+    return Node(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        bus=EventBus(),
+        files=FileStore(settings.data_dir / "files"),
+        metrics=registry,
+        git_commit=git_commit(),
+    )
+
+
+def _capabilities() -> list[Capability]:
+    """Every capability's wiring, lowest layer first (a capability may use what a lower one installed)."""
+    from zhengwu.catalog import wiring as catalog
+    from zhengwu.identity import wiring as identity
+    from zhengwu.licenses import wiring as licenses
+    from zhengwu.ops import wiring as ops
+    from zhengwu.orgs import wiring as orgs
+    from zhengwu.pki import wiring as pki
+    from zhengwu.seals import wiring as seals
+
+    return [ops, orgs, pki, identity, catalog, seals, licenses]
+
+
+def install(node: Node) -> Node:
+    """Each capability registers its services, health probes and metrics on the node; then the bridges
+    between capabilities and the event subscriptions. The server, the CLI and the worker all do this."""
+    for capability in _capabilities():
+        capability.install(node)
+    from zhengwu.exchange import wiring as exchange
+
+    exchange.install(node, exchange_topics(node.settings))
+    bridge(node)
+    subscribe(node)
+    return node
+
+
+def bridge(node: Node) -> None:
+    """Adapters across capabilities, wired here so that a lower capability never imports a higher one."""
+    from zhengwu.catalog.service import access_demand
+    from zhengwu.exchange.realname import ExchangeRealNameVerifier
+    from zhengwu.exchange.servicekeys import RUNTIME as EXCHANGE
+    from zhengwu.identity.requirements import ItemRequirements
+    from zhengwu.identity.servicekeys import ITEM_REQUIREMENTS, REAL_NAME_VERIFIER
+
+    def exchange_runtime() -> ExchangeRuntime:
+        runtime = node.services.provide(EXCHANGE)
+        runtime.rebind(node.session_factory)  # tests swap the node's factory after it is built
+        return runtime
+
+    # Identity's real-name level 3 asks the registries through the exchange.
+    node.services.put(REAL_NAME_VERIFIER, ExchangeRealNameVerifier(exchange_runtime))
+    # Items demand a real-name level and an authentication age at login; the catalog owns them.
+    requirements: ItemRequirements = access_demand
+    node.services.put(ITEM_REQUIREMENTS, requirements)
+
+
+def subscribe(node: Node) -> None:
+    """Typed event subscriptions across capabilities (a publisher never knows its subscribers)."""
+    from zhengwu.identity.oidc import wiring as oidc
+
+    oidc.subscribe(node)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build a node's ASGI application from its settings."""
     settings = settings or Settings()
     configure_logging(settings.log_level, json_output=settings.log_json)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    import_models()
-
-    engine = make_engine(settings.database_url)
-    registry = CollectorRegistry()
-    # process_cpu_seconds_total, resident memory, open files of this worker (Linux /proc).
-    ProcessCollector(registry=registry)
-
+    node = install(build_node(settings))
     app = FastAPI(
         title=f"zhengwu — {settings.node_name}",
         version=zhengwu.__version__,
@@ -102,59 +174,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # provider (about 15 µs, measured on the token endpoint).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
-    app.state.files = FileStore(settings.data_dir / "files")
-    app.state.bus = EventBus()
-    app.state.started_at = time.monotonic()
-    app.state.git_commit = git_commit()
-    app.state.metrics_registry = registry
-    probes: dict[str, Callable[[], dict[str, Any]]] = {}
-    app.state.health_probes = probes
-
+    attach(app, node)
     install_error_handlers(app)
     openapi.install(app)
+    # Innermost: queues requests before they reach a thread or a connection (kernel.admission).
+    admission.install(app, settings.admission, node.engine)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(
         SecurityHeadersMiddleware,
         connect_src=(_origin(settings.identity.ukey_agent_url),),
         hsts=settings.public_url.startswith("https://"),
     )
-    app.add_middleware(CorrelationMiddleware, registry=registry)
+    app.add_middleware(CorrelationMiddleware, registry=node.metrics)
+    for capability in _capabilities():
+        capability.mount(app, node)
+    from zhengwu.exchange import wiring as exchange
 
-    from zhengwu.catalog import jobs as catalog_jobs
-    from zhengwu.catalog import routes as catalog_routes
-    from zhengwu.identity import routes as identity_routes
-    from zhengwu.ops import routes as ops_routes
-    from zhengwu.orgs import routes as orgs_routes
-    from zhengwu.pki import routes as pki_routes
-    from zhengwu.seals import routes as seals_routes
-
-    app.state.outbox_gauge = ops_routes.install_metrics(registry)
-    app.include_router(ops_routes.router)
-    app.include_router(orgs_routes.router)
-    app.include_router(catalog_routes.router)
-    catalog_jobs.install(app)
-    pki_routes.install(app)
-    app.include_router(seals_routes.router)
-    from zhengwu.licenses import routes as licenses_routes  # licenses
-
-    app.include_router(licenses_routes.router)  # licenses
-    identity_routes.install(app)
-    from zhengwu.identity.oidc import wiring as oidc_wiring
-
-    oidc_wiring.install(app)
-    app.state.bus.subscribe("UserLoggedOut", oidc_wiring.logout_subscriber(app))
-    from zhengwu.exchange import wiring as exchange_wiring
-
-    exchange_wiring.install(app, settings, exchange_topics(settings))
-    from zhengwu.exchange.realname import ExchangeRealNameVerifier, runtime_getter
-
-    # Identity's real-name level 3 asks the registries through the exchange (identity never imports it).
-    app.state.real_name_verifier = ExchangeRealNameVerifier(runtime_getter(app))
-    from zhengwu.catalog.service import access_demand
-
-    # Items demand a real-name level and an authentication age at login; the catalog owns them.
-    app.state.item_requirements = access_demand
+    exchange.mount(app, node)
     return app
+
+
+class Capability(Protocol):
+    """What main expects of ``<capability>/wiring.py``."""
+
+    def install(self, node: Node) -> None:
+        """Register the capability's services, probes and metrics on the node."""
+
+    def mount(self, app: FastAPI, node: Node) -> None:
+        """Include the capability's routers (and lifespan hooks) in the app."""

@@ -23,20 +23,19 @@ from zhengwu.exchange.frontdb_sync import ingest_frontdb, poll_feedback
 from zhengwu.exchange.models import ExchangeNonce, VerificationCache
 from zhengwu.exchange.relay import Relay, RelayStats
 from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.exchange.servicekeys import RUNTIME
 from zhengwu.exchange.transports import Transport
 from zhengwu.exchange.transports.frontdb import FrontDb, FrontDbTransport
 from zhengwu.exchange.transports.http import HttpTransport
 from zhengwu.exchange.transports.local import LocalTransport
-from zhengwu.identity import context as identity_context
 from zhengwu.identity.certlogin import forget_answered_challenges
 from zhengwu.identity.service import end_expired_sessions
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings, Tier
-from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.idempotency import IdempotencyRecord
 from zhengwu.kernel.logging import configure_logging, get_logger
-from zhengwu.kernel.session import make_session_factory, unit_of_work
+from zhengwu.kernel.session import unit_of_work
 
 log = get_logger("zhengwu.worker")
 
@@ -215,13 +214,11 @@ def run_worker(
     on_progress: Callable[[WorkerStats], None] | None = None,
 ) -> WorkerStats:
     """Build the runtime from settings and run the loop; SIGTERM/SIGINT stop it after the current batch."""
-    from zhengwu.main import exchange_topics, import_models
+    from zhengwu.commands.node import open_node
 
     configure_logging(settings.log_level, json_output=settings.log_json)
-    import_models()
-    identity_context.configure(settings)  # session timeouts for housekeeping
-    engine = make_engine(settings.database_url)
-    runtime = ExchangeRuntime.create(settings, make_session_factory(engine), exchange_topics(settings))
+    node = open_node(settings)  # the server's node: same services, bus and subscribers
+    runtime = node.services.provide(RUNTIME)
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
@@ -234,6 +231,6 @@ def run_worker(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        engine.dispose()
+        node.close()
     log.info("worker_stopped", **stats.as_dict())
     return stats

@@ -20,8 +20,10 @@ from catalog_kit import guide, make_basic, make_department
 from sqlalchemy import func, select
 
 from dbkit import migrated_database
+from zhengwu.catalog.jobs import IMPORT_RUNNER
 from zhengwu.catalog.models import BasicItem
 from zhengwu.kernel.config import Settings
+from zhengwu.kernel.node import node_of
 
 pytestmark = pytest.mark.db
 
@@ -55,7 +57,7 @@ def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
 
     app = create_app(Settings(data_dir=tmp_path / "data", database_url=live_url, log_json=True))
     suffix = tmp_path.name[-12:]
-    with app.state.session_factory() as db:
+    with node_of(app).session_factory() as db:
         if db.scalar(select(func.count()).select_from(BasicItem)) == 0:
             make_basic(db)  # once for the module's database
         serial = next(SERIALS)
@@ -79,10 +81,8 @@ def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
     with TestClient(app, raise_server_exceptions=False) as client:
         client.cookies.set(cookie_name(), tokens[0])
         yield Live(client, tokens[0], tokens[1], *codes)
-    runner = getattr(app.state, "catalog_import_runner", None)
-    if runner is not None:
-        runner.close()
-    app.state.engine.dispose()
+    node_of(app).services.provide(IMPORT_RUNNER).close()
+    node_of(app).engine.dispose()
 
 
 def _jsonl(rows: list[Any]) -> bytes:
@@ -149,11 +149,11 @@ def _orphan(live: Live, body: bytes, *, owner: str, beat_ago: timedelta, actor: 
     from zhengwu.kernel.clock import utcnow
 
     app = live.client.app
-    folder = Path(app.state.settings.data_dir) / "catalog-imports"
+    folder = Path(node_of(app).settings.data_dir) / "catalog-imports"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{hashlib.sha256(body).hexdigest()}.jsonl"
     path.write_bytes(body)
-    with app.state.session_factory() as db:
+    with node_of(app).session_factory() as db:
         if actor is None:
             actor = db.scalars(select(ImportJob.actor).order_by(ImportJob.created_at.desc())).first() or "x"
         job = ImportJob(

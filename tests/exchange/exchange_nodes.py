@@ -11,11 +11,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from zhengwu.exchange import join
 from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.exchange.servicekeys import RUNTIME
 from zhengwu.exchange.transports.http import HttpTransport
 from zhengwu.identity.oidc import service as oidc_service
 from zhengwu.identity.oidc.schemas import ClientCreate
 from zhengwu.identity.oidc.secrets import NodeKeys
+from zhengwu.identity.servicekeys import OIDC
 from zhengwu.kernel.config import Settings, Tier
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.session import unit_of_work
 
 NATIONAL_URL = "http://national.test"
@@ -41,10 +44,12 @@ def make_node(settings: Settings, factory: sessionmaker[Session]) -> Node:
     from zhengwu.main import create_app
 
     app = create_app(settings)
-    app.state.session_factory = factory
-    runtime: ExchangeRuntime = app.state.exchange
+    node_of(app).session_factory = factory
+    runtime: ExchangeRuntime = node_of(app).services.provide(RUNTIME)
     runtime.rebind(factory)
-    app.state.oidc.ensure_signing_key()  # the start-up's job; this client runs no lifespan
+    node_of(app).services.provide(
+        OIDC
+    ).ensure_signing_key()  # the start-up's job; this client runs no lifespan
     client = TestClient(app, raise_server_exceptions=False, base_url=settings.public_url)
     return Node(settings, app, client, runtime)
 

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from zhengwu.exchange import national
 from zhengwu.exchange.canonical import canonical_bytes, reference_canonical
 from zhengwu.exchange.topics import TopicRegistry
-from zhengwu.exchange.wiring import default_topics
 from zhengwu.kernel.config import Settings
+from zhengwu.kernel.topics import RowError
+from zhengwu.main import exchange_topics
 
 
 def control(**over: Any) -> dict[str, Any]:
@@ -113,13 +114,13 @@ def test_registry_conventions_and_hooks() -> None:
     assert topic.key_column == "project_no"
     with pytest.raises(ValueError, match="already bound"):
         registry.register("tests.things", table="up_lic_data")
-    registry.check_table("up_pro_result", lambda row: [national.RowError("custom", "自定义校验", None)])
+    registry.check_table("up_pro_result", lambda row: [RowError("custom", "自定义校验", None)])
     errors, _ = registry.get("tests.things").check(result_row())  # type: ignore[union-attr]
     assert [e.code for e in errors] == ["custom"]
 
 
 def test_default_topics_check_national_codes(tmp_path: Any) -> None:
-    registry = default_topics(Settings(data_dir=tmp_path))
+    registry = exchange_topics(Settings(data_dir=tmp_path))
     topic = registry.get("catalog.up_task_directory")
     assert topic is not None
     row = {**control(), "by_law": "法", "catalog_code": "000110110000", "task_name": "演示", "task_state": "1",
@@ -130,6 +131,9 @@ def test_default_topics_check_national_codes(tmp_path: Any) -> None:
     assert any(e.column == "catalog_code" for e in errors)
     # The catalog's child rows are keyed by their stable row key.
     assert registry.get("catalog.up_task_general_material").key_column == "row_key"  # type: ignore[union-attr]
+    # License rows are checked by the exchange's own declarations (it indexes them for verification).
+    lic = registry.get("up_lic_data")
+    assert lic is not None and len(lic.validators) == 2 and len(lic.apply) == 1
 
 
 json_values = st.recursive(

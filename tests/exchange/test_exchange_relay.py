@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from zhengwu.exchange import service
 from zhengwu.exchange.models import ExchangeInbox, ExchangeLease, ExchangeTopicBackoff
-from zhengwu.exchange.national import RowError
 from zhengwu.exchange.relay import Relay, RelayStats, holder_is_dead
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.topics import TopicRegistry
@@ -22,6 +21,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import OutboxRecord, emit
 from zhengwu.kernel.session import unit_of_work
+from zhengwu.kernel.topics import RowError
 
 pytestmark = pytest.mark.db
 

@@ -12,8 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.audit import verify_chain
+from zhengwu.identity.events import UserLoggedOut
 from zhengwu.identity.models import Account, AuthEvent, UserSession
+from zhengwu.identity.servicekeys import NOTIFIER
 from zhengwu.kernel.events import OutboxRecord
+from zhengwu.kernel.node import node_of
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 PASSWORD = "Demo-Passw0rd"
@@ -176,7 +179,7 @@ def test_idle_timeout_ends_the_session_and_publishes(client: Any, app: Any, sess
     from zhengwu.kernel import clock
 
     seen: list[str] = []
-    app.state.bus.subscribe("UserLoggedOut", lambda _db, event: seen.append(event.data["reason"]))
+    node_of(app).bus.subscribe(UserLoggedOut, lambda _db, event: seen.append(event.reason))
     _register(client)
     later = clock.utcnow() + timedelta(minutes=31)
     clock.set_clock(lambda: later)
@@ -235,7 +238,7 @@ def test_reset_never_fakes_success_when_delivery_fails(client: Any, app: Any, se
             raise DeliveryFailed("gateway down")
 
     _register(client)
-    app.state.identity_notifier = Broken()
+    node_of(app).services.replace(NOTIFIER, Broken())
     response = client.post(f"{API}/password/forgot", json={"identifier": nth_phone(1)})
     assert response.status_code == 503 and response.json()["code"] == "identity.notification_failed"
     assert _events(session, "reset_request", success=False) == 1

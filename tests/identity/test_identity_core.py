@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 from zhengwu.identity import service
 from zhengwu.identity.audit import RequestMeta, verify_chain
 from zhengwu.identity.errors import AccountExists, AccountLocked, InvalidCredentials, InvalidRegistration
+from zhengwu.identity.events import UserLoggedOut
 from zhengwu.identity.levels import RealNameLevel, session_level
 from zhengwu.identity.models import Account, AuthEvent, UserSession
 from zhengwu.kernel import clock
-from zhengwu.kernel.events import DomainEvent, EventBus, OutboxRecord
+from zhengwu.kernel.events import EventBus, OutboxRecord
 from zhengwu.seed.synthetic import enterprise_credit_code, nth_citizen_id, nth_phone
 
 PASSWORD = "Demo-Passw0rd"
@@ -104,15 +105,11 @@ def test_sessions_time_out_and_logout_publishes(session: Session) -> None:
     assert service.session_expiry(user_session) is None
     assert service.session_expiry(user_session, clock.utcnow() + timedelta(minutes=31)) == "idle_timeout"
     assert service.session_expiry(user_session, clock.utcnow() + timedelta(hours=13)) == "absolute_timeout"
-    seen: list[DomainEvent] = []
+    seen: list[UserLoggedOut] = []
     bus = EventBus()
-    bus.subscribe("UserLoggedOut", lambda _db, event: seen.append(event))
+    bus.subscribe(UserLoggedOut, lambda _db, event: seen.append(event))
     service.end_session(session, user_session.id, "logout", bus=bus)
-    assert seen == [
-        DomainEvent(
-            "UserLoggedOut", {"session_id": user_session.id, "account_id": account.id, "reason": "logout"}
-        )
-    ]
+    assert seen == [UserLoggedOut(session_id=user_session.id, account_id=account.id, reason="logout")]
     assert service.session_expiry(user_session) == "logout"
 
 

@@ -19,8 +19,10 @@ from zhengwu.identity.errors import RealNameMismatch, RealNameNotApplicable, Rea
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, AuthEvent, LegalEntity
 from zhengwu.identity.realname import verify_real_name
+from zhengwu.identity.servicekeys import REAL_NAME_VERIFIER
 from zhengwu.kernel.config import Settings, Tier
 from zhengwu.kernel.events import OutboxRecord
+from zhengwu.kernel.node import node_of
 from zhengwu.seed import registries as registry_seed
 from zhengwu.seed.synthetic import enterprise_credit_code, nth_citizen_id, nth_phone
 
@@ -163,14 +165,14 @@ def _register_and_login(
 def test_api_match_no_match_unavailable(app: Any, client: Any, session: Session) -> None:
     _register_and_login(client)
     assert client.post(VERIFY).status_code == 415  # JSON only, like every identity write
-    app.state.real_name_verifier = FakeVerifier(False)
+    node_of(app).services.replace(REAL_NAME_VERIFIER, FakeVerifier(False))
     refused = client.post(VERIFY, json={})
     assert refused.status_code == 422 and refused.json()["code"] == "identity.real_name_mismatch"
     assert "实名核验未通过" in refused.json()["detail"]
-    app.state.real_name_verifier = None
+    node_of(app).services.remove(REAL_NAME_VERIFIER)
     down = client.post(VERIFY, json={})
     assert down.status_code == 503 and down.json()["code"] == "identity.real_name_unavailable"
-    app.state.real_name_verifier = FakeVerifier(True)
+    node_of(app).services.put(REAL_NAME_VERIFIER, FakeVerifier(True))
     ok = client.post(VERIFY, json={})
     assert ok.status_code == 200 and ok.json()["real_name_level"] == 3
     assert nth_citizen_id(1) not in ok.text
@@ -192,7 +194,7 @@ def test_account_page_offers_verification_with_csrf(app: Any, client: Any) -> No
     assert page.status_code == 200 and "实名核验" in page.text
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
     assert token is not None
-    app.state.real_name_verifier = FakeVerifier(True)
+    node_of(app).services.replace(REAL_NAME_VERIFIER, FakeVerifier(True))
     forged = client.post("/identity/real-name-verification", data={"csrf_token": "0" * 64})
     assert forged.status_code == 403
     done = client.post(
@@ -223,10 +225,10 @@ def national_client(
         log_level="DEBUG",
     )
     app = create_app(settings)
-    app.state.session_factory = session_factory
+    node_of(app).session_factory = session_factory
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, settings
-    app.state.engine.dispose()
+    node_of(app).engine.dispose()
 
 
 def test_national_registry_raises_a_seeded_person_and_refuses_a_wrong_name(

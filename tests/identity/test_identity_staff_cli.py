@@ -10,6 +10,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from zhengwu.kernel.config import Settings
+from zhengwu.kernel.node import node_of
 
 PASSWORD = "Staff-Passw0rd!2026"
 
@@ -69,12 +70,12 @@ def test_the_first_administrator_is_created_and_can_log_in(node: Settings) -> No
     with TestClient(app) as client:
         login = client.post("/api/v1/identity/login", json={"identifier": "zwb.admin", "password": PASSWORD})
         assert login.status_code == 200, login.text
-    with app.state.session_factory() as db:
+    with node_of(app).session_factory() as db:
         binding = db.scalar(select(StaffBinding).where(StaffBinding.account_id == created["account_id"]))
         assert binding is not None and binding.department_id == created["department_id"]
         event = db.scalar(select(AuthEvent).where(AuthEvent.event_type == "register_staff"))
         assert event is not None and event.success
-    app.state.engine.dispose()
+    node_of(app).engine.dispose()
 
 
 def test_bad_input_is_refused_and_nothing_is_created(node: Settings) -> None:

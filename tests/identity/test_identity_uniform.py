@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from zhengwu.identity.models import Account, AuthEvent
 from zhengwu.identity.notifier import FileNotifier
 from zhengwu.kernel import clock
+from zhengwu.kernel.node import node_of
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 API = "/api/v1/identity"
@@ -80,7 +81,7 @@ def test_registration_answers_alike_and_tells_the_owner(client: Any, app: Any, s
     assert fresh.status_code == known_id.status_code == known_phone.status_code == 202
     assert fresh.json() == known_id.json() == known_phone.json()
     assert session.scalar(select(func.count()).select_from(Account)) == 1
-    sent = FileNotifier(app.state.settings.data_dir).messages()
+    sent = FileNotifier(node_of(app).settings.data_dir).messages()
     assert [(m["to"], m["subject"]) for m in sent] == [(nth_phone(43), "注册提醒")] * 2
     assert "身份证号码" in sent[0]["body"] and "手机号码" in sent[1]["body"]
     assert all(nth_citizen_id(43) not in m["body"] for m in sent)

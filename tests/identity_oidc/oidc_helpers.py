@@ -19,6 +19,8 @@ from zhengwu.identity.models import Account
 from zhengwu.identity.oidc import service as oidc_service
 from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.identity.oidc.schemas import ClientCreate
+from zhengwu.identity.servicekeys import OIDC
+from zhengwu.kernel.node import node_of
 from zhengwu.orgs.models import Department
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
@@ -154,7 +156,7 @@ def exchange_code(client: Any, made: MadeClient, code: str, verifier: str | None
 @pytest.fixture(name="oidc")
 def oidc_fixture(app: Any) -> Iterator[OidcRuntime]:
     """The provider of the test app; logout deliveries run only when a test calls ``run_once``."""
-    runtime: OidcRuntime = app.state.oidc
+    runtime: OidcRuntime = node_of(app).services.provide(OIDC)
     runtime.dispatcher.autostart = False
     # The token fast path group-commits issuance rows from a writer thread; on the shared test
     # connection everything must stay on the request's own transaction.

@@ -31,6 +31,7 @@ from zhengwu.identity.models import UserSession
 from zhengwu.identity.oidc.models import OidcLogoutDelivery, OidcRpSession
 from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.identity.oidc.tokens import BACKCHANNEL_EVENT
+from zhengwu.kernel.node import node_of
 
 
 class FakeRp:
@@ -89,7 +90,7 @@ def test_logout_sends_a_signed_logout_token_to_every_client_of_the_session(
     _login(client, without, citizen)
     id_claims = jwt.decode(tokens["id_token"], _keys(client), algorithms=["ES256"]).claims
 
-    core.end_session(session, citizen.session_id, "logout", bus=app.state.bus)
+    core.end_session(session, citizen.session_id, "logout", bus=node_of(app).bus)
     session.flush()
     deliveries = session.scalars(select(OidcLogoutDelivery)).all()
     assert {d.client_id for d in deliveries} == {with_bcl.client_id, second.client_id}
@@ -120,7 +121,7 @@ def test_failed_deliveries_are_retried_with_backoff_then_given_up(
     oidc.settings.backchannel_max_attempts = 3
     made = make_client(session, oidc, consent_required=False, backchannel_logout_uri="http://rp.example/bcl")
     _login(client, made, citizen)
-    core.end_session(session, citizen.session_id, "logout", bus=app.state.bus)
+    core.end_session(session, citizen.session_id, "logout", bus=node_of(app).bus)
     session.flush()
     oidc.dispatcher.run_once()
     session.expire_all()
@@ -145,7 +146,7 @@ def test_failed_deliveries_are_retried_with_backoff_then_given_up(
 
     other = make_citizen(session)
     _login(client, made2, other)
-    core.end_session(session, other.session_id, "logout", bus=app.state.bus)
+    core.end_session(session, other.session_id, "logout", bus=node_of(app).bus)
     session.flush()
     oidc.dispatcher.run_once()
     session.expire_all()
@@ -165,7 +166,7 @@ def test_logout_that_rolls_back_sends_nothing(
     made = make_client(session, oidc, consent_required=False, backchannel_logout_uri="http://rp.example/bcl")
     _login(client, made, citizen)
     nested = session.begin_nested()
-    core.end_session(session, citizen.session_id, "logout", bus=app.state.bus)
+    core.end_session(session, citizen.session_id, "logout", bus=node_of(app).bus)
     session.flush()
     nested.rollback()
     assert session.scalars(select(OidcLogoutDelivery)).all() == []

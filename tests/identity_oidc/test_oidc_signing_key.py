@@ -18,9 +18,11 @@ from nodekit import database_urls
 from zhengwu.identity.oidc.keys import KeyRing, SigningKeyMissing, ensure_signing_key
 from zhengwu.identity.oidc.models import OidcSigningKey
 from zhengwu.identity.oidc.secrets import NodeKeys
+from zhengwu.identity.servicekeys import OIDC
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.migrate import upgrade
+from zhengwu.kernel.node import node_of
 
 pytestmark = pytest.mark.db
 
@@ -44,12 +46,12 @@ def test_a_node_starting_on_a_database_without_a_key_makes_one_before_serving(tm
     settings = Settings(data_dir=tmp_path / "startup", database_url=url, node_id="startup")
     for _ in range(2):  # a restart (or a second worker) keeps the key it finds
         app = create_app(settings)
-        app.state.oidc.dispatcher.autostart = False
+        node_of(app).services.provide(OIDC).dispatcher.autostart = False
         with TestClient(app) as client:
             status = client.get("/_status").json()["dependencies"]["oidc"]
             assert status["ok"] is True and status["signing_kid"]
             assert client.get("/oidc/jwks").json()["keys"][0]["kid"] == status["signing_kid"]
-        app.state.engine.dispose()
+        node_of(app).engine.dispose()
     ((kid, state),) = _keys(url)
     assert state == "active" and kid.startswith("startup-")
 

@@ -37,7 +37,9 @@ from zhengwu.identity.oidc.issuance import IssuanceRecorder, PostgresInsert, Sql
 from zhengwu.identity.oidc.models import OidcIssuance
 from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.identity.oidc.schemas import ClientCreate
+from zhengwu.identity.servicekeys import OIDC
 from zhengwu.kernel.config import Settings
+from zhengwu.kernel.node import node_of
 
 pytestmark = pytest.mark.db
 
@@ -199,7 +201,7 @@ class Live:
         )
 
     def session(self) -> Session:
-        return self.app.state.session_factory()  # type: ignore[no-any-return]
+        return node_of(self.app).session_factory()  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -210,9 +212,9 @@ def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
     from zhengwu.main import create_app
 
     app = create_app(Settings(data_dir=tmp_path / "data", database_url=live_url, log_json=True))
-    runtime: OidcRuntime = app.state.oidc
+    runtime: OidcRuntime = node_of(app).services.provide(OIDC)
     runtime.dispatcher.autostart = False
-    with app.state.session_factory() as db:
+    with node_of(app).session_factory() as db:
         row, secret = oidc_service.create_client(
             db,
             runtime.node_keys,
@@ -232,7 +234,7 @@ def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Live(app, client, runtime, client_id, secret, live_url.startswith("sqlite"))
     runtime.close()
-    app.state.engine.dispose()
+    node_of(app).engine.dispose()
 
 
 def _claims(live: Live, access: str) -> dict[str, Any]:
@@ -319,7 +321,7 @@ def _record(i: int, client_id: str = "zw-direct") -> dict[str, Any]:
 
 
 def test_direct_rows_read_back_as_the_orm_wrote_them(live: Live) -> None:
-    recorder = IssuanceRecorder(lambda: live.app.state.session_factory, checkpoint_seconds=3600)
+    recorder = IssuanceRecorder(lambda: node_of(live.app).session_factory, checkpoint_seconds=3600)
     records = [_record(i, "zw-readback") for i in range(30)]
 
     async def burst() -> None:
@@ -345,7 +347,7 @@ def test_direct_rows_read_back_as_the_orm_wrote_them(live: Live) -> None:
 
 
 def test_rows_are_chained_within_a_checkpoint_even_when_traffic_stops(live: Live) -> None:
-    recorder = IssuanceRecorder(lambda: live.app.state.session_factory, checkpoint_seconds=0.05)
+    recorder = IssuanceRecorder(lambda: node_of(live.app).session_factory, checkpoint_seconds=0.05)
     recorder._last_chain = time.monotonic()
 
     async def one_then_quiet() -> None:
@@ -364,11 +366,11 @@ def test_rows_are_chained_within_a_checkpoint_even_when_traffic_stops(live: Live
 def test_a_busy_sqlite_hands_the_batch_to_the_writer_thread(live: Live) -> None:
     if not live.sqlite:
         pytest.skip("SQLite's write lock; PostgreSQL writes are awaited in the loop")
-    path = live.app.state.engine.url.database
+    path = node_of(live.app).engine.url.database
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")  # another connection holds the write lock
     threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
-    recorder = IssuanceRecorder(lambda: live.app.state.session_factory, checkpoint_seconds=3600)
+    recorder = IssuanceRecorder(lambda: node_of(live.app).session_factory, checkpoint_seconds=3600)
     started = time.monotonic()
     asyncio.run(recorder.record([_record(0, "zw-busy")]))
     waited = time.monotonic() - started

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from zhengwu.kernel.errors import NotFound
 from zhengwu.kernel.events import OutboxRecord, emit
 from zhengwu.kernel.idempotency import Idempotency, IdempotencyRecord
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.session import DbSession
 
 
@@ -90,7 +91,7 @@ def test_failing_commit_answers_500_and_writes_nothing(
 
         return s
 
-    app.state.session_factory = failing_factory
+    node_of(app).session_factory = failing_factory
     r = client.post("/api/v1/_test/write")
     assert r.status_code == 500, "a failed commit must never answer 200"
     _envelope_ok(r.json(), 500)
@@ -166,12 +167,12 @@ def test_idempotency_key_replays_without_second_write(app: Any, client: TestClie
 
 
 def test_status_degrades_when_a_probe_fails(app: Any, client: TestClient) -> None:
-    app.state.health_probes["upstream"] = lambda: {"ok": False, "reason": "unreachable"}
+    node_of(app).health_probes["upstream"] = lambda: {"ok": False, "reason": "unreachable"}
 
     def broken() -> dict[str, Any]:
         raise RuntimeError("probe crashed")
 
-    app.state.health_probes["broken"] = broken
+    node_of(app).health_probes["broken"] = broken
     body = client.get("/_status").json()
     assert body["status"] == "degraded"
     assert body["dependencies"]["upstream"] == {"ok": False, "reason": "unreachable"}

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhengwu.kernel.config import Settings
+from zhengwu.kernel.node import node_of
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 PASSWORD = "Demo-Passw0rd"
@@ -40,10 +41,10 @@ def production_client(
         **SECRETS,  # type: ignore[arg-type]
     )
     app = create_app(settings)
-    app.state.session_factory = session_factory
+    node_of(app).session_factory = session_factory
     with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
         yield client
-    app.state.engine.dispose()
+    node_of(app).engine.dispose()
 
 
 def _register_and_login(client: TestClient, n: int) -> Any:

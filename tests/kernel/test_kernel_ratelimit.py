@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.ratelimit import RateLimiter
 
 
@@ -40,7 +41,7 @@ def test_memory_is_bounded_and_bad_rates_are_refused() -> None:
 
 
 def _limited(app: Any, rate: int) -> None:
-    app.state.settings.security.public_rate_per_minute = rate
+    node_of(app).settings.security.public_rate_per_minute = rate
 
 
 def test_public_ofd_verification_is_limited_per_address(app: Any, client: Any) -> None:

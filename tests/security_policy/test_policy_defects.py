@@ -20,6 +20,8 @@ from zhengwu.identity import mfa
 from zhengwu.identity.models import Account, AuthEvent, StaffBinding
 from zhengwu.identity.oidc import service as oidc_service
 from zhengwu.identity.oidc.schemas import ClientCreate
+from zhengwu.identity.servicekeys import OIDC
+from zhengwu.kernel.node import node_of
 from zhengwu.seals import service as seals
 from zhengwu.seals.models import Seal
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd
@@ -28,7 +30,7 @@ API = "/api/v1"
 
 
 def _seal(session: Session, app: Any, credit_code: str) -> str:
-    return make_seal(session, app.state.settings, credit_code)
+    return make_seal(session, node_of(app).settings, credit_code)
 
 
 def _events(session: Session, event_type: str) -> list[AuthEvent]:
@@ -84,7 +86,7 @@ def test_a_department_admin_cannot_administer_oidc_clients(
 ) -> None:
     row, _ = oidc_service.create_client(
         session,
-        app.state.oidc.node_keys,
+        node_of(app).services.provide(OIDC).node_keys,
         ClientCreate(name="省人社厅业务系统", grant_types=["client_credentials"], scope="verify:person"),
         actor=None,
     )
@@ -164,7 +166,7 @@ def test_a_password_only_staff_session_is_refused_and_a_second_factor_admits_it(
     body: dict[str, str] | None,
 ) -> None:
     if path == "/seals":
-        init_pki(session, app.state.settings)
+        init_pki(session, node_of(app).settings)
     if body is not None:
         body = {k: v.format(a=world.a.credit_code) for k, v in body.items()}
     department = world.office if "platform_admin" in roles or "identity_admin" in roles else world.a
@@ -232,7 +234,7 @@ def test_the_second_factor_counts_only_within_its_window(
 ) -> None:
     from zhengwu.identity.context import configure
 
-    settings = app.state.settings.model_copy(deep=True)
+    settings = node_of(app).settings.model_copy(deep=True)
     settings.identity.staff_factor_max_age_minutes = 10
     configure(settings)
     try:
@@ -250,7 +252,7 @@ def test_the_second_factor_counts_only_within_its_window(
         assert client.get(f"{API}/seals").status_code == 200
         assert {e.detail["reason"] for e in _events(session, "step_up_required")} == {"second_factor"}
     finally:
-        configure(app.state.settings)
+        configure(node_of(app).settings)
 
 
 def test_the_enrolment_page_replaces_a_factor_only_after_that_factor(

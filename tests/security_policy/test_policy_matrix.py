@@ -28,6 +28,8 @@ from zhengwu.identity import mfa
 from zhengwu.identity import service as identity
 from zhengwu.identity.oidc import service as oidc_service
 from zhengwu.identity.oidc.schemas import ClientCreate
+from zhengwu.identity.servicekeys import OIDC
+from zhengwu.kernel.node import node_of
 from zhengwu.orgs.models import Department
 from zhengwu.seals import service as seals
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd
@@ -60,7 +62,7 @@ class Ctx:
     @property
     def settings(self) -> Any:
         """The node's settings."""
-        return self.app.state.settings
+        return node_of(self.app).settings
 
     def task(self, dept: Department, *, publish: bool = False) -> str:
         """An implementation item of ``dept`` (a draft unless published)."""
@@ -124,7 +126,9 @@ class Ctx:
     def client(self) -> str:
         """An OIDC client of the node."""
         data = ClientCreate(name="测试业务系统", grant_types=["client_credentials"], scope="verify:person")
-        row, _ = oidc_service.create_client(self.session, self.app.state.oidc.node_keys, data, actor=None)
+        row, _ = oidc_service.create_client(
+            self.session, node_of(self.app).services.provide(OIDC).node_keys, data, actor=None
+        )
         self.session.flush()
         return str(row.client_id)
 
@@ -348,7 +352,7 @@ def test_matrix(app: Any, client: Any, session: Session, world: World, row: Row)
     ctx = Ctx(app, session, world)
     kit.make_basic(session)  # the published basic entry the items implement
     if row.route.startswith(("POST /api/v1/seals", "GET /api/v1/seals")):
-        init_pki(session, app.state.settings)
+        init_pki(session, node_of(app).settings)
     session.flush()
     method = row.route.split(" ", 1)[0]
     seen: dict[str, int] = {}

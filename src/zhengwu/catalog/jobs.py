@@ -29,11 +29,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import Lifespan
 
 from zhengwu.catalog.access import Staff
 from zhengwu.catalog.importexport import ImportOptions, Reject, RejectWriter, detect, import_file
@@ -43,6 +44,7 @@ from zhengwu.kernel.db import new_id
 from zhengwu.kernel.errors import Conflict, DomainError, NotFound
 from zhengwu.kernel.limits import MiB, body_limit
 from zhengwu.kernel.logging import error_origin, get_logger
+from zhengwu.kernel.node import Node, ServiceKey, node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession, unit_of_work
 
@@ -215,40 +217,35 @@ class ImportRunner:
         log.info("catalog_import_job_finished", job=job_id, status=outcome["status"])
 
     def close(self) -> None:
-        """Finish the running job and stop."""
+        """Finish the running job; the runner stays usable (an app started again submits new jobs)."""
         self._executor.shutdown(wait=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-import")
+
+
+#: The import runner of the node (one per process: imports never compete for the write lock).
+IMPORT_RUNNER: ServiceKey[ImportRunner] = ServiceKey("catalog.import_runner")
 
 
 def runner_of(request: Request) -> ImportRunner:
-    """The app's import runner (made by :func:`install`, or on first use)."""
-    state = request.app.state
-    runner: ImportRunner | None = getattr(state, "catalog_import_runner", None)
-    if runner is None:
-        runner = state.catalog_import_runner = ImportRunner(lambda: state.session_factory)
-    return runner
+    """The node's import runner (installed by ``catalog.wiring``)."""
+    return node_of(request).services.provide(IMPORT_RUNNER)
 
 
-def install(app: FastAPI) -> None:
-    """Route the imports; at start-up mark the jobs orphaned by a stopped process, at shutdown finish."""
-    app.include_router(router)
-    inner = app.router.lifespan_context
+def lifespan_hook(inner: Lifespan[Any], node: Node) -> Lifespan[Any]:
+    """At start-up mark the jobs orphaned by a stopped process; at shutdown finish the running job."""
 
     @asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[Any]:
-        state = application.state
-        runner = ImportRunner(lambda: state.session_factory)
-        state.catalog_import_runner = runner
-
         def recover() -> None:
-            with unit_of_work(state.session_factory) as db:
+            with unit_of_work(node.session_factory) as db:
                 mark_orphans(db)
 
         await run_in_threadpool(recover)
         async with inner(application) as inner_state:
             yield inner_state
-        await run_in_threadpool(runner.close)
+        await run_in_threadpool(node.services.provide(IMPORT_RUNNER).close)
 
-    app.router.lifespan_context = lifespan
+    return lifespan
 
 
 def _read(job: ImportJob) -> dict[str, Any]:
@@ -329,7 +326,7 @@ async def start_import(
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type not in TYPES:
         raise UnsupportedUpload(detail_en=f"unsupported type {media_type!r}")
-    folder = Path(request.app.state.settings.data_dir) / "catalog-imports"
+    folder = Path(node_of(request).settings.data_dir) / "catalog-imports"
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f"upload-{new_id()}.part"
     digest = hashlib.sha256()

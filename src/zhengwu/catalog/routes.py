@@ -36,6 +36,7 @@ from zhengwu.kernel.codes.types import USCC, CatalogCode, DivisionCode, TaskCode
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import MAX_DB_INT, SearchText
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
 
@@ -77,7 +78,7 @@ def search_items(
         service_object=service_object,
         online_depth=online_depth,
     )
-    settings = request.app.state.settings
+    settings = node_of(request).settings
     result = search(session, q, filters, offset=page.offset, limit=page.limit, scope=settings.division_code)
     set_page_headers(request, response, total=result.total, page=page)
     return SearchPage(

@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from zhengwu.kernel.config import Settings
+from zhengwu.commands.node import load_settings, open_node
 
 app = typer.Typer(
     help="事项管理库 / item catalog: import, export, validate.", no_args_is_help=True, add_completion=False
@@ -45,21 +45,8 @@ class ExportFormat(StrEnum):
 
 @contextmanager
 def _factory() -> Iterator[sessionmaker[Session]]:
-    from zhengwu.kernel.db import make_engine
-    from zhengwu.kernel.session import make_session_factory
-    from zhengwu.main import import_models
-
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        err.print(f"[red]配置错误 / configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    import_models()
-    engine = make_engine(settings.database_url)
-    try:
-        yield make_session_factory(engine)
-    finally:
-        engine.dispose()
+    with open_node(load_settings()) as node:
+        yield node.session_factory
 
 
 @app.command("import")

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from zhengwu.kernel.config import Settings
+from zhengwu.commands.node import load_settings, open_node
 
 if TYPE_CHECKING:
     from zhengwu.exchange.runtime import ExchangeRuntime
@@ -31,32 +31,17 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        err.print(f"[red]配置错误 / configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-
-
 @contextmanager
 def _runtime() -> Iterator[ExchangeRuntime]:
-    from zhengwu.exchange.runtime import ExchangeRuntime
-    from zhengwu.kernel.db import make_engine
+    from zhengwu.exchange.servicekeys import RUNTIME
     from zhengwu.kernel.errors import DomainError
-    from zhengwu.kernel.session import make_session_factory
-    from zhengwu.main import exchange_topics, import_models
 
-    settings = _settings()
-    import_models()
-    engine = make_engine(settings.database_url)
-    try:
-        yield ExchangeRuntime.create(settings, make_session_factory(engine), exchange_topics(settings))
-    except DomainError as exc:
-        err.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
+    with open_node(load_settings()) as node:
+        try:
+            yield node.services.provide(RUNTIME)
+        except DomainError as exc:
+            err.print(f"[red]{exc.detail}[/red]")
+            raise typer.Exit(1) from exc
 
 
 def _json(value: Any) -> None:

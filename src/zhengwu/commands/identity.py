@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from zhengwu.commands.node import load_settings, node_unit
 from zhengwu.kernel.config import Settings
 
 app = typer.Typer(help="统一身份认证 / identity: OIDC clients, keys, upstream trust.", no_args_is_help=True)
@@ -43,24 +44,13 @@ class AuthMethodChoice(StrEnum):
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        err_console.print(f"[red]配置错误 / configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    return load_settings()
 
 
 @contextmanager
 def _unit(settings: Settings) -> Iterator[Session]:
-    from zhengwu.kernel.db import make_engine
-    from zhengwu.kernel.session import make_session_factory, unit_of_work
-
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            yield session
-    finally:
-        engine.dispose()
+    with node_unit(settings) as (_node, session):
+        yield session
 
 
 def _keys(settings: Settings) -> Any:
@@ -320,8 +310,6 @@ def upstream_register(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Trust the upstream node (ZHENGWU_UPSTREAM_URL): fetch its discovery document and keys, store the client."""
-    from zhengwu.identity.oidc.settings import OidcSettings
-
     settings = _settings()
     if not settings.upstream_url:
         err_console.print("[red]未配置上级平台地址 / ZHENGWU_UPSTREAM_URL is not set[/red]")
@@ -331,7 +319,7 @@ def upstream_register(
         client_id,
         client_secret,
         "upstream",
-        label or OidcSettings().upstream_label,
+        label or settings.oidc.upstream_label,
         as_json,
     )
 

@@ -18,8 +18,10 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
+from zhengwu.commands.node import load_settings, node_unit
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.node import Node
 
 console = Console()
 err_console = Console(stderr=True)
@@ -76,11 +78,7 @@ EXIT_INDETERMINATE = 2
 
 def settings() -> Settings:
     """The node settings (exit 2 with a message when they are invalid); log lines go to stderr."""
-    try:
-        config = Settings()
-    except ValueError as exc:
-        err_console.print(f"[red]配置错误 / configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    config = load_settings()
     _logs_to_stderr(config.log_level)
     return config
 
@@ -111,15 +109,15 @@ def _logs_to_stderr(level: str) -> None:
 @contextmanager
 def node_session(config: Settings) -> Iterator[Session]:
     """One unit of work on the node database."""
-    from zhengwu.kernel.db import make_engine
-    from zhengwu.kernel.session import make_session_factory, unit_of_work
+    with node_unit(config) as (_node, session):
+        yield session
 
-    engine = make_engine(config.database_url)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            yield session
-    finally:
-        engine.dispose()
+
+@contextmanager
+def node_and_session(config: Settings) -> Iterator[tuple[Node, Session]]:
+    """The node (for its bus) and one unit of work on its database."""
+    with node_unit(config) as (node, session):
+        yield node, session
 
 
 def actor() -> str:
@@ -183,7 +181,7 @@ def create(
     config = settings()
     picture_bytes = read_file(picture, "印章图片") if picture is not None else None
     try:
-        with node_session(config) as session:
+        with node_and_session(config) as (node, session):
             seal = service.create_seal(
                 session,
                 config,
@@ -194,6 +192,7 @@ def create(
                 seal_type=seal_type,
                 valid_years=years,
                 key_scheme=key_backend,
+                bus=node.bus,
             )
             out = _seal_json(session, seal)
     except DomainError as exc:
@@ -238,13 +237,14 @@ def _status_command(es_id: str, reason: str | None, action: str, as_json: bool) 
 
     config = settings()
     try:
-        with node_session(config) as session:
+        with node_and_session(config) as (node, session):
+            who, bus = actor(), node.bus
             if action == "suspend":
-                seal = service.suspend_seal(session, es_id, reason=reason, actor=actor())
+                seal = service.suspend_seal(session, es_id, reason=reason, actor=who, bus=bus)
             elif action == "resume":
-                seal = service.resume_seal(session, es_id, reason=reason, actor=actor())
+                seal = service.resume_seal(session, es_id, reason=reason, actor=who, bus=bus)
             else:
-                seal = service.revoke_seal(session, config, es_id, reason=reason, actor=actor())
+                seal = service.revoke_seal(session, config, es_id, reason=reason, actor=who, bus=bus)
             out = _seal_json(session, seal)
     except DomainError as exc:
         fail(exc)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from zhengwu.commands.node import load_settings, open_node
 from zhengwu.kernel.config import Settings
 
 app = typer.Typer(help="用户 / users: legacy migration (历史用户迁移), audit checks.", no_args_is_help=True)
@@ -19,11 +20,7 @@ console = Console(stderr=True)
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        console.print(f"[red]配置错误 / configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    return load_settings()
 
 
 @app.command("import")
@@ -40,17 +37,13 @@ def import_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
     """Cleanse, validate, de-duplicate and import a legacy user file in one transaction."""
-    from zhengwu.identity.context import configure
     from zhengwu.identity.importer import ImportFileError, count_rows, import_users
-    from zhengwu.kernel.db import make_engine
-    from zhengwu.kernel.session import make_session_factory, unit_of_work
 
     settings = _settings()
-    configure(settings)
     if not source.strip() or len(source) > 50:
         console.print("[red]--source 必须是1至50个字符 / --source must be 1-50 characters[/red]")
         raise typer.Exit(2)
-    engine = make_engine(settings.database_url)
+    node = open_node(settings)
     try:
         total = count_rows(file)
         with Progress(
@@ -62,7 +55,7 @@ def import_command(
             transient=False,
         ) as progress:
             task = progress.add_task("rows", total=total)
-            with unit_of_work(make_session_factory(engine)) as session:
+            with node.unit() as session:
                 result = import_users(
                     session,
                     file,
@@ -74,7 +67,7 @@ def import_command(
         console.print(f"[red]无法导入 / cannot import:[/red] {exc}")
         raise typer.Exit(1) from exc
     finally:
-        engine.dispose()
+        node.close()
     body = result.to_dict()
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
@@ -106,18 +99,14 @@ def import_command(
 def verify_audit() -> None:
     """Recompute the SM3 hash chain of the authentication audit trail (exit 1 when broken)."""
     from zhengwu.identity.audit import verify_chain
-    from zhengwu.identity.context import configure
-    from zhengwu.kernel.db import make_engine
-    from zhengwu.kernel.session import make_session_factory, unit_of_work
 
     settings = _settings()
-    configure(settings)
-    engine = make_engine(settings.database_url)
+    node = open_node(settings)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with node.unit() as session:
             verdict = verify_chain(session)
     finally:
-        engine.dispose()
+        node.close()
     if verdict.ok:
         Console().print(f"审计链完整 / audit chain intact: {verdict.checked:,} events")
         return
@@ -146,11 +135,8 @@ def add_staff(
 ) -> None:
     """Create a staff account (工作人员账号) bound to a department with roles — the first administrator too."""
     from zhengwu.identity import service
-    from zhengwu.identity.context import configure
     from zhengwu.identity.roles import STAFF_ROLES, unknown_roles
-    from zhengwu.kernel.db import make_engine
     from zhengwu.kernel.errors import DomainError
-    from zhengwu.kernel.session import make_session_factory, unit_of_work
     from zhengwu.orgs import service as orgs
 
     unknown = unknown_roles(role)
@@ -164,10 +150,9 @@ def add_staff(
     else:
         password = typer.prompt("密码 / password", hide_input=True, confirmation_prompt=True, err=True)
     settings = _settings()
-    configure(settings)
-    engine = make_engine(settings.database_url)
+    node = open_node(settings)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with node.unit() as session:
             try:
                 found = (
                     orgs.get_by_credit_code(session, department)
@@ -197,7 +182,7 @@ def add_staff(
                 "roles": sorted(set(role)),
             }
     finally:
-        engine.dispose()
+        node.close()
     if as_json:
         print(json.dumps(created, ensure_ascii=False))
     else:

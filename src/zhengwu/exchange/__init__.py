@@ -9,6 +9,6 @@ Public surface: ``topics.TopicRegistry`` (capabilities register topic → nation
 validators, apply and refresh functions through the composition root), ``national`` (table specs,
 ``national_row`` for emitting rows), ``service`` (status, feedback, resend, overview, log verification),
 ``join`` (joining an upper node; approving/revoking lower nodes), ``verification`` (共享核验),
-``exlog`` (SM3 hash-chained exchange log), ``wiring.install(app, settings, registry)``; the worker loop
+``exlog`` (SM3 hash-chained exchange log), ``wiring.install(node, declarations)`` and ``wiring.mount``; the worker loop
 is ``zhengwu.worker``.
 """

@@ -15,7 +15,7 @@ log = get_logger("zhengwu.exchange.auth")
 
 def oidc_authorizer(oidc: Any) -> CallerAuthorizer:
     """Check bearer access tokens issued by this node's provider (signature, issuer, lifetime,
-    audience, revocation) and the scope; the provider object is ``app.state.oidc``."""
+    audience, revocation) and the scope; the provider is the node's ``identity.servicekeys.OIDC``."""
     from zhengwu.identity.oidc.tokens import TokenRejected, verify
 
     audiences = {oidc.issuer, f"{oidc.issuer}/api/v1/verify", f"{oidc.issuer}/api/v1/exchange"}

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.exchange import exlog, national
 from zhengwu.exchange.models import ExchangeFeedback, ExchangeNode, ExchangeWatermark
-from zhengwu.exchange.national import AUDIT_ABNORMAL, LIC_ERROR, UC_ABNORMAL, RowError
+from zhengwu.exchange.national import AUDIT_ABNORMAL, LIC_ERROR, UC_ABNORMAL
 from zhengwu.exchange.receiving import IncomingRecord, ingest
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.transports.frontdb import FrontDb, abnormal_rows, beijing_now_naive, compact
@@ -21,6 +21,7 @@ from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.session import unit_of_work
+from zhengwu.kernel.topics import RowError
 
 log = get_logger("zhengwu.exchange.frontdb")
 

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any, Final, Literal
 
 from zhengwu.kernel.clock import BEIJING
+from zhengwu.kernel.topics import RowError
 
 Kind = Literal["str", "int", "datetime"]
 
@@ -463,15 +464,6 @@ FEEDBACK_TABLES: Final = (AUDIT_ABNORMAL, UC_ABNORMAL, LIC_ERROR)
 def table(name: str) -> NationalTable | None:
     """The national table spec called ``name`` (``up_*`` or ``dn_*``), if known."""
     return UP_TABLES.get(name) or DN_TABLES.get(name)
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    """Why a row is refused: a stable code, a Chinese reason for operators, the column concerned."""
-
-    code: str
-    reason: str
-    column: str | None = None
 
 
 _DAYS: Final = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)

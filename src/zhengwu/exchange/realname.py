@@ -57,14 +57,3 @@ class ExchangeRealNameVerifier:
             log.warning("exchange_real_name_unavailable", kind=kind, error=type(exc).__name__)
             return None
         return bool(answer.get("match"))
-
-
-def runtime_getter(app: Any) -> Callable[[], ExchangeRuntime]:
-    """The app's exchange runtime, bound to the app's current session factory (as the routes do)."""
-
-    def get() -> ExchangeRuntime:
-        runtime: ExchangeRuntime = app.state.exchange
-        runtime.rebind(app.state.session_factory)
-        return runtime
-
-    return get

@@ -34,7 +34,7 @@ from zhengwu.exchange.models import (
     ExchangeNonce,
     ExchangeTopicStats,
 )
-from zhengwu.exchange.national import RowError, parse_compact
+from zhengwu.exchange.national import parse_compact
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.signing import Opened, check_certificate, check_signature, open_envelope, seal
 from zhengwu.exchange.topics import InboundRow, Topic, TopicRegistry
@@ -42,6 +42,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.pki import TrustStore
+from zhengwu.kernel.topics import RowError
 
 log = get_logger("zhengwu.exchange.receiving")
 

@@ -33,11 +33,13 @@ from zhengwu.exchange.schemas import (
     ResendResult,
     VerifyAnswer,
 )
+from zhengwu.exchange.servicekeys import AUTHORIZER, RUNTIME
 from zhengwu.exchange.verification import Caller
 from zhengwu.identity.policy import MachineGuard, StaffOrMachine, StaffPrincipal, guard
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.limits import body_limit
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import (
     CLIENT_CREDENTIALS,
     CLIENT_CREDENTIALS_SCHEME,
@@ -60,8 +62,9 @@ G = TypeVar("G", bound=Callable[..., Any])
 
 def runtime_of(request: Request) -> ExchangeRuntime:
     """The exchange runtime installed by the composition root."""
-    runtime: ExchangeRuntime = request.app.state.exchange
-    runtime.rebind(request.app.state.session_factory)
+    node = node_of(request)
+    runtime = node.services.provide(RUNTIME)
+    runtime.rebind(node.session_factory)
     return runtime
 
 
@@ -70,7 +73,7 @@ class ScopeGuard(MachineGuard):
 
     def authorize(self, request: Request) -> Caller:
         """The calling client (401 without a valid token, 403 without the scope)."""
-        authorizer = getattr(request.app.state, "exchange_authorizer", None)
+        authorizer = node_of(request).services.get(AUTHORIZER)
         if authorizer is None:
             raise VerificationUnauthenticated(
                 "本节点未配置客户端凭证校验", detail_en="no client authoriser is configured on this node"

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import national
-from zhengwu.exchange.national import NationalTable, RowError
+from zhengwu.exchange.national import NationalTable
+from zhengwu.kernel.topics import RowError
 
 TOPIC_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 

@@ -40,7 +40,6 @@ from zhengwu.exchange.models import (
     VerificationAudit,
     VerificationCache,
 )
-from zhengwu.exchange.national import RowError
 from zhengwu.exchange.receiving import authenticate_child, check_fresh, parse_time
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.signing import open_envelope, seal, verify
@@ -55,6 +54,7 @@ from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.logging import current_trace_id, get_logger
 from zhengwu.kernel.ratelimit import RateLimiter
+from zhengwu.kernel.topics import RowError
 
 log = get_logger("zhengwu.exchange.verification")
 

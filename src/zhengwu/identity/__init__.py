@@ -6,6 +6,6 @@ Public surface (``zhengwu.identity.service``): ``register_natural_person``, ``re
 ``zhengwu.identity.deps`` (``current_session``, ``require_session``, ``require_level``); the staff-rights
 policy every staff route goes through in ``zhengwu.identity.policy`` (``guard``, ``right``; ADR 0010); models in
 ``zhengwu.identity.models``; ``install(app)`` in ``zhengwu.identity.routes`` wires pages and API.
-Logout publishes ``DomainEvent("UserLoggedOut", {"session_id", "account_id", "reason"})`` on the bus.
+Ending a session publishes ``events.UserLoggedOut(session_id, account_id, reason)`` on the node's bus.
 The OIDC provider lives in ``zhengwu.identity.oidc`` and builds on this surface.
 """

@@ -97,7 +97,8 @@ def configure(settings: Settings) -> IdentityContext:
 
 
 def current() -> IdentityContext:
-    """The configured context; configured from the environment on first use if nobody did."""
+    """The context of this process's node (``identity.wiring.install`` configures it from the node's
+    settings); there is no fallback to the environment, which would be a second settings object."""
     if _current is None:
-        return configure(Settings())
+        raise RuntimeError("identity is not installed on a node in this process (zhengwu.main.install)")
     return _current

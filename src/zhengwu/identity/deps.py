@@ -19,6 +19,7 @@ from zhengwu.identity.context import current
 from zhengwu.identity.errors import InsufficientLevel, NotAuthenticated, SessionExpired, StepUpRequired
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import SESSION_COOKIE, security
 from zhengwu.kernel.session import DbSession
 
@@ -84,7 +85,7 @@ def _resolve(request: Request, db: Session) -> Authenticated | None:
                 # 等保 8.1.4.1.b: a timed-out session is ended for good, and the end is audited and
                 # published (back-channel logout) — committed here, at the edge, even if the route then fails.
                 service.end_session(
-                    db, user_session.id, reason, bus=request.app.state.bus, meta=request_meta(request)
+                    db, user_session.id, reason, bus=node_of(request).bus, meta=request_meta(request)
                 )
                 db.commit()
                 request.state.identity_expired = reason

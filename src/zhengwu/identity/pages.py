@@ -41,7 +41,9 @@ from zhengwu.identity.web import (
     safe_next,
 )
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.db import read_only_transactions
 from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.session import DbSession
 
 router = APIRouter(prefix="/identity", include_in_schema=False)
@@ -91,7 +93,7 @@ def render(
     """Render a page with a CSRF token and the logged-in account, if any."""
     ctx: dict[str, Any] = {
         "csrf_token": csrf_token(request),
-        "node_name": request.app.state.settings.node_name,
+        "node_name": node_of(request).settings.node_name,
     }
     ctx.update(context or {})
     response = TEMPLATES.TemplateResponse(request, template, ctx, status_code=status_code)
@@ -167,7 +169,9 @@ def login_submit(
         )
     meta = request_meta(request)
 
-    check = service.check_password(db, identifier, password, meta=meta)
+    # The check reads and hashes for tens of milliseconds: on SQLite without holding the write lock.
+    with read_only_transactions():
+        check = service.check_password(db, identifier, password, meta=meta)
     end_read_phase(db, check.account)
     try:
         account = service.record_password_check(db, check, meta=meta)
@@ -200,7 +204,7 @@ _STEP_UP_BY_CERTIFICATE = {
 
 
 def _certificate_context(request: Request, kind: dict[str, str], next_url: str) -> dict[str, Any]:
-    return {**kind, "next": next_url, "agent_url": request.app.state.settings.identity.ukey_agent_url}
+    return {**kind, "next": next_url, "agent_url": node_of(request).settings.identity.ukey_agent_url}
 
 
 def _certificate_answer(
@@ -240,7 +244,7 @@ def certificate_login_submit(
         _, user_session = certlogin.login(
             db,
             proof,
-            issuer=request.app.state.settings.public_url,
+            issuer=node_of(request).settings.public_url,
             trust=certificate_trust(request),
             meta=request_meta(request),
         )
@@ -288,7 +292,7 @@ def certificate_step_up_submit(
             auth.session,
             auth.account,
             proof,
-            issuer=request.app.state.settings.public_url,
+            issuer=node_of(request).settings.public_url,
             trust=certificate_trust(request),
             meta=request_meta(request),
         )
@@ -372,7 +376,7 @@ def logout_submit(request: Request, db: DbSession, csrf_token: str = Form("")) -
         user_session = service.session_by_token(db, token) if token else None
         if user_session is not None and user_session.ended_at is None:
             service.end_session(
-                db, user_session.id, "logout", bus=request.app.state.bus, meta=request_meta(request)
+                db, user_session.id, "logout", bus=node_of(request).bus, meta=request_meta(request)
             )
 
     retrying_when_busy(db, attempt)
@@ -714,7 +718,7 @@ def reset_submit(
     try:
         check_csrf(request, csrf_token)
         reset.confirm_reset(
-            db, identifier, code, new_password, bus=request.app.state.bus, meta=request_meta(request)
+            db, identifier, code, new_password, bus=node_of(request).bus, meta=request_meta(request)
         )
     except DomainError as exc:
         return _fail(request, db, exc, "identity/reset.html", {})

@@ -41,6 +41,6 @@ class ItemDemand:
 class ItemRequirements(Protocol):
     """Finds what signing in for a service item needs (实施编码 or 业务办理项编码); None: no such item."""
 
-    def __call__(self, db: Session, code: str) -> ItemDemand | None:
+    def __call__(self, db: Session, code: str, /) -> ItemDemand | None:
         """Look the item up in the caller's transaction."""
         ...

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client.core import CounterMetricFamily, Metric
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import certlogin, counter, mfa, passwords, realname, registration, reset, service, staff
+from zhengwu.identity import certlogin, counter, mfa, realname, registration, reset, service
 from zhengwu.identity.audit import events_for_account
-from zhengwu.identity.context import configure
 from zhengwu.identity.deps import (
     Authenticated,
     RequiredSession,
@@ -30,7 +26,7 @@ from zhengwu.identity.deps import (
 from zhengwu.identity.errors import AccountNotFound, MfaRequired, NotAuthenticated, SessionExpired
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, UserSession
-from zhengwu.identity.notifier import Notifier, make_notifier
+from zhengwu.identity.notifier import Notifier
 from zhengwu.identity.policy import StaffPrincipal, guard, own_second_factor
 from zhengwu.identity.protection import decrypt_field, mask_id, mask_phone
 from zhengwu.identity.rights import COUNTER_VERIFY
@@ -56,11 +52,14 @@ from zhengwu.identity.schemas import (
     SessionRead,
     StepUpRequest,
 )
+from zhengwu.identity.servicekeys import NOTIFIER, REAL_NAME_VERIFIER
 from zhengwu.identity.web import end_read_phase, keeping_audit, require_json, retrying_when_busy
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.db import read_only_transactions
 from zhengwu.kernel.errors import ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import MAX_DB_BIGINT
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
@@ -75,8 +74,7 @@ FRESH = timedelta(minutes=5)
 
 def notifier_of(request: Request) -> Notifier:
     """The node's notifier."""
-    notifier: Notifier = request.app.state.identity_notifier
-    return notifier
+    return node_of(request).services.provide(NOTIFIER)
 
 
 def account_read(account: Account) -> AccountRead:
@@ -174,7 +172,9 @@ def login(request: Request, response: Response, data: LoginRequest, db: DbSessio
     """Password login; with a second factor on the account the session waits for ``/login/mfa``."""
     meta = request_meta(request)
 
-    check = service.check_password(db, data.identifier, data.password, meta=meta)
+    # The check reads and hashes for tens of milliseconds: on SQLite without holding the write lock.
+    with read_only_transactions():
+        check = service.check_password(db, data.identifier, data.password, meta=meta)
     end_read_phase(db, check.account)
     with keeping_audit(db):
         account = service.record_password_check(db, check, meta=meta)
@@ -222,7 +222,7 @@ def logout(request: Request, db: DbSession) -> Response:
         user_session = service.session_by_token(db, token) if token else None
         if user_session is not None and user_session.ended_at is None:
             service.end_session(
-                db, user_session.id, "logout", bus=request.app.state.bus, meta=request_meta(request)
+                db, user_session.id, "logout", bus=node_of(request).bus, meta=request_meta(request)
             )
 
     retrying_when_busy(db, attempt)
@@ -288,7 +288,7 @@ def reveal_own_citizen_id(
 
 def certificate_trust(request: Request) -> LoginCertificateTrust:
     """The node trust store's judge of login certificates (anchors trusted ``--for login``)."""
-    return LoginCertificateTrust(request.app.state.settings)
+    return LoginCertificateTrust(node_of(request).settings)
 
 
 def certificate_proof(
@@ -332,7 +332,7 @@ def _proof(data: CertificateAuthentication) -> certlogin.CertificateProof:
 def certificate_challenge(request: Request) -> CertificateChallenge:
     """Start a certificate login or step-up (数字证书认证): a challenge valid for two minutes."""
     challenge, expires = certlogin.new_challenge()
-    issuer = request.app.state.settings.public_url
+    issuer = node_of(request).settings.public_url
     return CertificateChallenge(
         challenge=challenge, message=certlogin.message(issuer, challenge).decode(), expires_at=expires
     )
@@ -350,7 +350,7 @@ def login_certificate(
     proof = _proof(data)
     with keeping_audit(db):
         account, user_session = certlogin.login(
-            db, proof, issuer=request.app.state.settings.public_url, trust=trust, meta=request_meta(request)
+            db, proof, issuer=node_of(request).settings.public_url, trust=trust, meta=request_meta(request)
         )
     assert user_session.token is not None
     set_session_cookie(response, user_session.token)
@@ -373,7 +373,7 @@ def step_up_certificate(
             auth.session,
             auth.account,
             proof,
-            issuer=request.app.state.settings.public_url,
+            issuer=node_of(request).settings.public_url,
             trust=trust,
             meta=request_meta(request),
         )
@@ -417,8 +417,7 @@ def counter_verification(
 
 def real_name_verifier(request: Request) -> realname.RealNameVerifier | None:
     """The registry verifier the composition root installed (None: the service answers 503)."""
-    verifier: realname.RealNameVerifier | None = getattr(request.app.state, "real_name_verifier", None)
-    return verifier
+    return node_of(request).services.get(REAL_NAME_VERIFIER)
 
 
 @router.post("/me/real-name-verification", response_model=AccountRead)
@@ -485,7 +484,7 @@ def password_reset(request: Request, data: ResetRequest, db: DbSession) -> Respo
             data.identifier,
             data.code,
             data.new_password,
-            bus=request.app.state.bus,
+            bus=node_of(request).bus,
             meta=request_meta(request),
         )
     return Response(status_code=204)
@@ -501,7 +500,7 @@ def password_change(request: Request, data: PasswordChange, auth: RequiredSessio
             db,
             auth.account,
             data.new_password,
-            bus=request.app.state.bus,
+            bus=node_of(request).bus,
             keep_session_id=auth.session.id,
             meta=meta,
         )
@@ -514,66 +513,3 @@ def acting_for(request: Request, data: ActingForRequest, auth: RequiredSession, 
     with keeping_audit(db):
         service.set_acting_for(db, auth.session, data.legal_entity_id, meta=request_meta(request))
     return session_read(auth.session)
-
-
-def install(app: FastAPI) -> None:
-    """Wire identity into an app: node configuration, notifier, pages and API."""
-    from zhengwu.identity import pages
-
-    settings = app.state.settings
-    ctx = configure(settings)
-    app.state.identity_notifier = make_notifier(ctx.notifier, ctx.data_dir)
-    app.include_router(router)
-    app.include_router(read_router)
-    app.include_router(staff.router)
-    app.include_router(staff.read_router)
-    app.include_router(pages.router)
-    app.state.health_probes["identity"] = health_probe(app)
-    app.state.metrics_registry.register(PasswordHashCollector())
-
-
-class PasswordHashCollector:
-    """Prometheus collector of :data:`passwords.METER` (argon2 work of this worker process)."""
-
-    def collect(self) -> Iterator[Metric]:
-        """The two counters, read at scrape time."""
-        meter = passwords.METER
-        yield CounterMetricFamily(
-            "zhengwu_identity_password_hashes", "argon2id hashes and verifications", value=meter.count
-        )
-        yield CounterMetricFamily(
-            "zhengwu_identity_password_hash_cpu_seconds",
-            "CPU seconds spent in argon2id hashing and verification",
-            value=meter.cpu_seconds,
-        )
-
-
-def health_probe(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """/_status section: open sessions, locked accounts, chained audit events, notifier kind."""
-
-    def probe() -> dict[str, Any]:
-        from sqlalchemy import func, select
-
-        from zhengwu.identity.models import AuthChainHead
-
-        now = utcnow()
-        try:
-            with app.state.session_factory() as db:
-                sessions = db.scalar(
-                    select(func.count()).select_from(UserSession).where(UserSession.ended_at.is_(None))
-                )
-                locked = db.scalar(
-                    select(func.count()).select_from(Account).where(Account.locked_until > now)
-                )
-                head = db.get(AuthChainHead, 1)
-        except SQLAlchemyError as exc:
-            return {"ok": False, "error": type(exc).__name__}
-        return {
-            "ok": head is not None,
-            "open_sessions": int(sessions or 0),
-            "locked_accounts": int(locked or 0),
-            "audit_events": head.last_seq if head is not None else 0,
-            "notifier": type(app.state.identity_notifier).__name__,
-        }
-
-    return probe

@@ -37,6 +37,7 @@ from zhengwu.identity.errors import (
     PhoneInUse,
     RegistrationRateLimited,
 )
+from zhengwu.identity.events import UserLoggedOut
 from zhengwu.identity.levels import RealNameLevel, session_level
 from zhengwu.identity.models import (
     Account,
@@ -61,7 +62,7 @@ from zhengwu.kernel.codes.citizen_id import parse_citizen_id, validate_citizen_i
 from zhengwu.kernel.codes.uscc import validate_uscc
 from zhengwu.kernel.crypto.hashes import sm3
 from zhengwu.kernel.db import new_id
-from zhengwu.kernel.events import DomainEvent, EventBus
+from zhengwu.kernel.events import EventBus, publish_on
 
 # Purposes bound into the SM4-GCM AAD of each protected column.
 PURPOSE_CITIZEN_ID = "identity_account.citizen_id"
@@ -70,7 +71,6 @@ PURPOSE_TOTP = "identity_account.totp_secret"
 PURPOSE_CREDIT_CODE = "identity_legal_entity.credit_code"
 PURPOSE_LEGAL_REP = "identity_legal_entity.legal_rep_cert"
 
-USER_LOGGED_OUT = "UserLoggedOut"
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -934,18 +934,10 @@ def touch_session(user_session: UserSession, now: datetime | None = None) -> Non
 
 
 def _publish_logout(db: Session, bus: EventBus | None, user_session: UserSession) -> None:
-    if bus is not None:
-        bus.publish(
-            db,
-            DomainEvent(
-                USER_LOGGED_OUT,
-                {
-                    "session_id": user_session.id,
-                    "account_id": user_session.account_id,
-                    "reason": user_session.end_reason,
-                },
-            ),
-        )
+    event = UserLoggedOut(
+        session_id=user_session.id, account_id=user_session.account_id, reason=user_session.end_reason
+    )
+    publish_on(bus, db, event)
 
 
 def end_session(

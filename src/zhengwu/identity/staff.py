@@ -30,6 +30,7 @@ from zhengwu.identity.roles import STAFF_ROLES, Reach, reach_of, unknown_roles
 from zhengwu.identity.web import keeping_audit, require_json
 from zhengwu.kernel.errors import Forbidden, ValidationFailed
 from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.session import DbSession
 from zhengwu.orgs import service as orgs
 
@@ -211,7 +212,7 @@ def disable_staff(
             account,
             actor=f"admin:{admin.account_id}",
             reason=data.reason,
-            bus=request.app.state.bus,
+            bus=node_of(request).bus,
             meta=request_meta(request),
         )
     return _read(db, account)

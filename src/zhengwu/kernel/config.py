@@ -100,6 +100,39 @@ class ExchangeSettings(BaseModel):
     verify_rate_per_minute: int = Field(default=120, ge=1)
 
 
+class OidcSettings(BaseModel):
+    """Lifetimes, caches and delivery policy of the node's OIDC provider (``ZHENGWU_OIDC__*``)."""
+
+    # RFC 6749 §4.1.2 recommends at most 10 minutes; codes are redeemed within seconds.
+    code_ttl_seconds: int = Field(default=120, ge=10, le=600)
+    id_token_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    logout_token_ttl_seconds: int = Field(default=120, ge=30, le=600)
+    client_cache_seconds: float = Field(default=30.0, ge=0, le=600)
+    key_refresh_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # Group commit of issuance audit rows: the token response waits until its row is committed.
+    issuance_batch: bool = True
+    issuance_batch_max: int = Field(default=256, ge=1, le=10_000)
+    backchannel_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    backchannel_max_attempts: int = Field(default=6, ge=1, le=50)
+    backchannel_backoff_seconds: float = Field(default=2.0, gt=0, le=3600)
+    # Display name of the upstream provider on the login page (国家政务服务平台 for a province).
+    upstream_label: str = "使用国家政务服务平台账号登录"
+    federation_http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
+class AdmissionSettings(BaseModel):
+    """How many requests run their database part at a time, and how long the others may queue
+    (kernel.admission, ADR 0009). Unset numbers follow the database pool."""
+
+    enabled: bool = True
+    # Requests admitted at a time; default: the pool's connections minus four kept for /_status, /metrics
+    # and the node's own background work.
+    slots: int | None = Field(default=None, ge=1, le=10_000)
+    # A request that queued longer than this is answered 503 with Retry-After instead of running late.
+    max_wait_seconds: float = Field(default=30.0, gt=0, le=600)
+    retry_after_seconds: int = Field(default=5, ge=1, le=3600)
+
+
 class Settings(BaseSettings):
     """Everything a node needs to know about itself."""
 
@@ -121,6 +154,8 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     exchange: ExchangeSettings = ExchangeSettings()
     identity: IdentitySettings = IdentitySettings()
+    oidc: OidcSettings = OidcSettings()
+    admission: AdmissionSettings = AdmissionSettings()
     # Flat aliases named in the exchange issue; they override the nested group when set.
     exchange_transport: str | None = None
     frontdb_url: str | None = None

@@ -6,7 +6,11 @@ better native type per dialect (JSON → JSONB on PostgreSQL) and keep every tim
 
 from __future__ import annotations
 
+import itertools
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,8 +84,111 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# SQLite allows one writer. A deferred transaction that reads and later writes fails at once with
+# "database is locked" when another writer committed in between (its snapshot is stale; busy_timeout
+# cannot help). Transactions that may write therefore begin IMMEDIATE and queue for the write lock up
+# front (ADR 0009); work that only reads (GET/HEAD/OPTIONS requests, a login's password check) runs
+# inside read_only_transactions() and begins deferred, so it never waits for a writer.
+_write_intent: ContextVar[bool] = ContextVar("zhengwu_sqlite_write_intent", default=True)
+# The write locks this call stack holds, per database file: (file, info dict of the holding connection,
+# generation of its BEGIN). Another write unit on the same file opened underneath in the same call
+# stack would wait on that lock for the whole busy timeout, i.e. on itself (ADR 0007); it begins
+# deferred instead and may only read. Replaced, never mutated: copies of the context share the tuple.
+_write_holders: ContextVar[tuple[tuple[str, dict[Any, Any], int], ...]] = ContextVar(
+    "zhengwu_sqlite_write_holders", default=()
+)
+_generation = itertools.count(1)
+_HELD = "zhengwu_write_lock"
+_NESTED = "zhengwu_nested_unit"
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")  # REPLACE, cut to the prefix length
+
+
+class NestedWriteUnit(RuntimeError):
+    """A unit of work tried to write while an enclosing one in the same call stack holds SQLite's write
+    lock: it would wait for itself until the busy timeout. A programming error (ADR 0009)."""
+
+
+@contextmanager
+def read_only_transactions(read_only: bool = True) -> Iterator[None]:
+    """Within this block, SQLite transactions begin deferred (for work that only reads).
+
+    Set in the task or thread that runs the work: ``kernel.admission`` sets it per request, and the
+    thread-pool workers that run sync endpoints and dependencies inherit it with the copied context.
+    """
+    token = _write_intent.set(not read_only)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
+def begins_immediate() -> bool:
+    """Whether a SQLite transaction begun here would take the write lock up front."""
+    return _write_intent.get()
+
+
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    if not _write_intent.get():
+        conn.exec_driver_sql("BEGIN")
+        return
+    database = str(conn.engine.url.database)
+    # Holders whose transaction ended (their connection's generation moved on) no longer count.
+    live = tuple(h for h in _write_holders.get() if h[1].get(_HELD) == h[2])
+    if any(h[0] == database and h[1] is not conn.info for h in live):
+        conn.exec_driver_sql("BEGIN")
+        conn.info[_NESTED] = True
+        return
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    generation = next(_generation)
+    conn.info[_HELD] = generation
+    _write_holders.set((*live, (database, conn.info, generation)))
+
+
+def _sqlite_on_end(conn: Any) -> None:
+    conn.info.pop(_HELD, None)
+    conn.info.pop(_NESTED, None)
+
+
+def _sqlite_on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info.pop(_HELD, None)
+    record.info.pop(_NESTED, None)
+
+
+def _sqlite_before_execute(
+    conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+) -> None:
+    if conn.info.get(_NESTED) and statement.lstrip()[:6].upper() in _WRITES:
+        raise NestedWriteUnit(
+            "a nested unit of work writes while its caller holds the SQLite write lock (ADR 0009)"
+        )
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """SQLite stayed locked past busy_timeout, or the connection pool had nothing to give in time:
+    the request can be tried again later (503), it is not a fault of the request or of the code."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+# Connections per engine (pool_size + max_overflow). kernel.admission admits at most this many minus
+# CONNECTION_RESERVE requests and gives AnyIO as many threads as connections (ADR 0009 has the sums).
+POOL_SIZE = {"postgresql": 10, "sqlite": 8}
+MAX_OVERFLOW = {"postgresql": 20, "sqlite": 8}
+
+
+def pool_capacity(engine: Engine) -> int:
+    """How many connections the engine's pool hands out at most (1 for a shared single connection)."""
+    if isinstance(engine.pool, StaticPool):
+        return 1
+    size = getattr(engine.pool, "size", None)
+    overflow = getattr(engine.pool, "_max_overflow", 0)
+    if callable(size):
+        return int(size()) + max(int(overflow), 0)
+    return POOL_SIZE.get(engine.dialect.name, 5) + MAX_OVERFLOW.get(engine.dialect.name, 10)
 
 
 def make_engine(url: str, *, echo: bool = False, static_pool: bool = False) -> Engine:
@@ -92,14 +199,22 @@ def make_engine(url: str, *, echo: bool = False, static_pool: bool = False) -> E
         kwargs["connect_args"] = {"check_same_thread": False}
         if static_pool or url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
+        else:
+            # Readers run side by side in WAL mode; writers queue for the one write lock anyway.
+            kwargs["pool_size"] = POOL_SIZE["sqlite"]
+            kwargs["max_overflow"] = MAX_OVERFLOW["sqlite"]
     else:
         kwargs["pool_pre_ping"] = True
-        kwargs["pool_size"] = 10
-        kwargs["max_overflow"] = 20
+        kwargs["pool_size"] = POOL_SIZE["postgresql"]
+        kwargs["max_overflow"] = MAX_OVERFLOW["postgresql"]
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
+        event.listen(engine, "commit", _sqlite_on_end)
+        event.listen(engine, "rollback", _sqlite_on_end)
+        event.listen(engine, "checkin", _sqlite_on_checkin)
+        event.listen(engine, "before_cursor_execute", _sqlite_before_execute)
     return engine
 
 

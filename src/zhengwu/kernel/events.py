@@ -2,17 +2,19 @@
 
 A capability records an outbound message with :func:`emit` in the same session (hence the same
 transaction) as the business change; the exchange worker later relays pending rows. In-process
-subscribers registered by the composition root receive :class:`DomainEvent` objects synchronously,
-inside the publishing transaction.
+subscribers registered by the composition root receive typed :class:`DomainEvent` objects (frozen
+dataclasses declared by the publishing capability) synchronously, inside the publishing transaction.
+Services publish, not routes, so the CLI and the worker — which build the same node and bus — emit
+the same events as the HTTP API (ADR 0012).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -69,28 +71,52 @@ def emit(
     return record
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DomainEvent:
-    """Something that happened, named in the past tense (``ItemPublished``)."""
+    """Something that happened, named in the past tense; subclasses are frozen dataclasses declared in
+    the capability where it happens (``seals.events.SealStatusChanged``) with a ``topic`` naming them."""
 
-    name: str
-    data: dict[str, Any] = field(default_factory=dict)
+    #: ``<capability>.<EventName>`` — stable text for logs and for subscribers in other processes.
+    topic: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Explicit super(): dataclass(slots=True) re-creates the class, which breaks the implicit form.
+        super(DomainEvent, cls).__init_subclass__(**kwargs)
+        # Each event class names itself: an inherited topic would mix two kinds of event in logs.
+        if "." not in cls.__dict__.get("topic", ""):
+            raise TypeError(f"{cls.__name__} declares no topic '<capability>.<EventName>'")
 
 
-Handler = Callable[[Session, DomainEvent], None]
+E = TypeVar("E", bound=DomainEvent)
+Handler = Callable[[Session, E], None]
 
 
 class EventBus:
-    """In-process publish/subscribe; subscriptions are wired only in the composition root."""
+    """In-process publish/subscribe by event type; subscriptions are wired only in the composition root.
+
+    Handlers run synchronously inside the publisher's transaction: what they write commits or rolls
+    back with the change that caused the event.
+    """
 
     def __init__(self) -> None:
-        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._handlers: dict[type[DomainEvent], list[Callable[[Session, Any], None]]] = defaultdict(list)
 
-    def subscribe(self, name: str, handler: Handler) -> None:
-        """Call ``handler`` for every event named ``name``."""
-        self._handlers[name].append(handler)
+    def subscribe(self, event_type: type[E], handler: Handler[E]) -> None:
+        """Call ``handler`` for every published event of ``event_type`` (exactly that class)."""
+        self._handlers[event_type].append(handler)
 
     def publish(self, session: Session, event: DomainEvent) -> None:
         """Deliver ``event`` to its subscribers inside the caller's transaction."""
-        for handler in self._handlers.get(event.name, ()):
+        for handler in self._handlers.get(type(event), ()):
             handler(session, event)
+
+    def subscribers(self, event_type: type[DomainEvent]) -> int:
+        """How many handlers ``event_type`` has (start-up checks and tests)."""
+        return len(self._handlers.get(event_type, ()))
+
+
+def publish_on(bus: EventBus | None, session: Session, event: DomainEvent) -> None:
+    """Publish ``event`` on a service's bus; ``None`` only where no node exists (seed data, unit tests of
+    a service) — every node, be it the server's, a CLI command's or the worker's, passes its bus."""
+    if bus is not None:
+        bus.publish(session, event)

@@ -20,6 +20,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.crypto.hashes import hmac_sm3
 from zhengwu.kernel.db import Base, IdMixin, PortableJSON, UTCDateTime
 from zhengwu.kernel.errors import Conflict, ValidationFailed
+from zhengwu.kernel.node import node_of
 
 HEADER = "Idempotency-Key"
 
@@ -27,8 +28,7 @@ HEADER = "Idempotency-Key"
 def fingerprint(request: Request, payload: bytes) -> str:
     """A keyed SM3 digest of the payload: payloads carry personal data (a registration's ID number and
     password), and an unkeyed digest of a small space can be reversed by trying candidates."""
-    settings = getattr(request.app.state, "settings", None)
-    secret = settings.security.secret_key.get_secret_value().encode() if settings is not None else b""
+    secret = node_of(request).settings.security.secret_key.get_secret_value().encode()
     key = hmac_sm3(secret, b"zhengwu/kernel/idempotency/v1")
     return hmac_sm3(key, payload).hex()
 

@@ -18,9 +18,14 @@ from fastapi import Request
 
 from zhengwu.kernel.errors import TooManyRequests
 from zhengwu.kernel.logging import get_logger
+from zhengwu.kernel.node import ServiceKey, node_of
 from zhengwu.kernel.openapi import answers
 
 log = get_logger("zhengwu.security")
+
+#: The limiters of a node, by name (made on first use by :func:`per_address`).
+RATE_LIMITERS: ServiceKey[dict[str, RateLimiter]] = ServiceKey("kernel.rate_limiters")
+_install_lock = threading.Lock()
 
 
 class RateLimiter:
@@ -92,18 +97,19 @@ def client_address(request: Request) -> str:
 def per_address(name: str, rate_per_minute: Callable[[Any], float]) -> Callable[[Request], None]:
     """A route dependency: 429 with ``Retry-After`` when the client address is over the limit.
 
-    One limiter per app and ``name`` (kept on ``app.state``), its rate read from the app's settings.
+    One limiter per node and ``name`` (a node service), its rate read from the node's settings.
     """
 
     @answers(429)
     def dependency(request: Request) -> None:
-        state = request.app.state
-        limiters: dict[str, RateLimiter] | None = getattr(state, "rate_limiters", None)
-        if limiters is None:
-            limiters = state.rate_limiters = {}
+        node = node_of(request)
+        with _install_lock:
+            limiters = node.services.get(RATE_LIMITERS)
+            if limiters is None:
+                limiters = node.services.put(RATE_LIMITERS, {})
         limiter = limiters.get(name)
         if limiter is None:
-            limiter = limiters.setdefault(name, RateLimiter(rate_per_minute(state.settings)))
+            limiter = limiters.setdefault(name, RateLimiter(rate_per_minute(node.settings)))
         key = client_address(request)
         if not limiter.allow(key):
             # A security event (conventions §16); the address stays out of the log line.

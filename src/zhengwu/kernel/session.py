@@ -14,6 +14,8 @@ from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from zhengwu.kernel.node import node_of
+
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory whose objects stay usable after commit (responses are built from them)."""
@@ -22,8 +24,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def get_session(request: Request) -> Iterator[Session]:
     """Yield the request's session; commit when the endpoint returns, roll back on any error."""
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    with unit_of_work(factory) as session:
+    with unit_of_work(node_of(request).session_factory) as session:
         yield session
 
 

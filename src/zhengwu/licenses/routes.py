@@ -21,6 +21,7 @@ from zhengwu.kernel.errors import BadRequest
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import KiB, body_limit
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import client_address, per_address
 from zhengwu.kernel.session import DbSession
@@ -47,7 +48,7 @@ _VERIFY_LIMIT = Depends(per_address("licenses.verify", lambda s: s.security.publ
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = node_of(request).settings
     return settings
 
 

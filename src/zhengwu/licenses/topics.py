@@ -1,20 +1,24 @@
 """The licenses' exchange topic: every change of a license travels upward as an ``up_lic_data`` row.
 
-Declared here and registered by the composition root (``declare(registry)``), so that the exchange, a
-sibling capability, is never imported. The national table has no status column: a license that stops
+Declared here (``kernel.topics``) and collected by the composition root (``main.exchange_topics``), so
+that the exchange, a sibling capability, never imports licenses nor licenses the exchange (ADR 0012). The
+exchange declares, for the same national table, its code checks and the licence-registry index fed by
+accepted rows (``exchange.wiring.declarations``: table-level ``CodeCheck``/``TableHook``); this module
+declares the one topic that carries the rows. The national table has no status column: a license that stops
 being valid (suspended, revoked, superseded) is sent with operation ``D`` so that the national
 registry stops answering for it, and one that becomes valid again with ``U``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.protection import decrypt_field
+from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import emit
+from zhengwu.kernel.topics import Declaration, TopicDeclaration
 from zhengwu.licenses import lifecycle
 from zhengwu.licenses.models import License
 from zhengwu.licenses.repository import LicenseRepository
@@ -25,24 +29,9 @@ LABEL: Final = "电子证照目录信息"
 HOLDER_PURPOSE: Final = "licenses_license.holder_code"
 
 
-class TopicSink(Protocol):
-    """What the exchange's topic registry offers (structural, so this package does not import it)."""
-
-    def register(
-        self,
-        name: str,
-        *,
-        key_column: str | None = ...,
-        refresh: Callable[[Session, str], dict[str, Any] | None] | None = ...,
-        label: str = ...,
-    ) -> object:
-        """Register a topic."""
-        ...
-
-
-def declare(registry: TopicSink) -> None:
-    """Register the licenses topic (national table ``up_lic_data`` by naming convention)."""
-    registry.register(TOPIC, key_column=KEY_COLUMN, refresh=refresh, label=LABEL)
+def declarations(settings: Settings) -> list[Declaration]:
+    """The licenses topic (national table ``up_lic_data`` by naming convention), rebuilt on resend."""
+    return [TopicDeclaration(TOPIC, key_column=KEY_COLUMN, refresh=refresh, label=LABEL)]
 
 
 def row(lic: License) -> dict[str, Any]:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 import zhengwu
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
+from zhengwu.kernel.node import CurrentNode, ServiceKey
 from zhengwu.kernel.session import DbSession
 
 router = APIRouter(tags=["ops 运维"])
@@ -42,9 +42,9 @@ def _outbox_lag(session: DbSession) -> dict[str, dict[str, Any]]:
 
 
 @router.get("/_status", summary="Node health (健康状态)")
-def status(request: Request, response: Response, session: DbSession) -> dict[str, Any]:
+def status(response: Response, session: DbSession, node: CurrentNode) -> dict[str, Any]:
     """Version, commit, migration revision, tier, division, node id, uptime and dependency health."""
-    settings: Settings = request.app.state.settings
+    settings = node.settings
     db_ok = True
     try:
         session.execute(text("SELECT 1"))
@@ -53,7 +53,7 @@ def status(request: Request, response: Response, session: DbSession) -> dict[str
         db_ok = False
         outbox = {}
     probes: dict[str, Any] = {}
-    for name, probe in request.app.state.health_probes.items():
+    for name, probe in node.health_probes.items():
         try:
             probes[name] = probe()
         except Exception as exc:  # a broken probe is reported, not raised
@@ -65,7 +65,7 @@ def status(request: Request, response: Response, session: DbSession) -> dict[str
     return {
         "status": "ok" if db_ok and probes_ok else ("degraded" if db_ok else "down"),
         "version": zhengwu.__version__,
-        "git_commit": request.app.state.git_commit,
+        "git_commit": node.git_commit,
         "migration_revision": _migration_revision(session) if db_ok else None,
         "tier": settings.tier.value,
         "division_code": settings.division_code,
@@ -73,7 +73,7 @@ def status(request: Request, response: Response, session: DbSession) -> dict[str
         "node_name": settings.node_name,
         "public_url": settings.public_url,
         "upstream_url": settings.upstream_url,
-        "uptime_seconds": round(time.monotonic() - request.app.state.started_at, 3),
+        "uptime_seconds": round(time.monotonic() - node.started_at, 3),
         "dependencies": {
             "database": {"ok": db_ok, "dialect": session.get_bind().dialect.name},
             "outbox": outbox,
@@ -82,16 +82,20 @@ def status(request: Request, response: Response, session: DbSession) -> dict[str
     }
 
 
+#: The ``zhengwu_outbox_pending`` gauge, refreshed on every scrape.
+OUTBOX_GAUGE: ServiceKey[Gauge] = ServiceKey("ops.outbox_gauge")
+
+
 def install_metrics(registry: CollectorRegistry) -> Gauge:
     """Register node-level gauges; returns the outbox gauge refreshed on every scrape."""
     return Gauge("zhengwu_outbox_pending", "Outbox rows waiting for delivery", ["topic"], registry=registry)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(request: Request, session: DbSession) -> Response:
+def metrics(session: DbSession, node: CurrentNode) -> Response:
     """Prometheus text exposition of this node's metrics."""
-    gauge: Gauge = request.app.state.outbox_gauge
+    gauge = node.services.provide(OUTBOX_GAUGE)
     gauge.clear()
     for topic, info in _outbox_lag(session).items():
         gauge.labels(topic).set(info["pending"])
-    return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(node.metrics), media_type=CONTENT_TYPE_LATEST)

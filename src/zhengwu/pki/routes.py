@@ -1,4 +1,4 @@
-"""Public PKI endpoints: the node CAs' CRLs and certificates, the RFC 3161 TSA, and the ``pki`` health probe.
+"""Public PKI endpoints: the node CAs' CRLs and certificates, the RFC 3161 TSA.
 
 All three are public on purpose: relying parties (other nodes, document verifiers, OpenSSL) fetch CRLs and CA
 certificates without an account, and the TSA answers anyone's query (the token only attests a time).
@@ -6,15 +6,14 @@ certificates without an account, and the TSA answers anyone's query (the token o
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.orm import Session, sessionmaker
 
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.pki import build_timestamp_response
 from zhengwu.kernel.session import DbSession
 from zhengwu.pki import authority, tsa
@@ -24,7 +23,7 @@ router = APIRouter(tags=["pki 证书与时间戳服务"])
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = node_of(request).settings
     return settings
 
 
@@ -99,23 +98,3 @@ async def timestamp(request: Request, db: DbSession) -> Response:
 
 def _http_date(moment: datetime) -> str:
     return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
-
-
-def health_probe(app: FastAPI) -> Callable[[], dict[str, object]]:
-    """The ``/_status`` probe of the node PKI (reads only; CRLs are re-issued when served or used)."""
-
-    def probe() -> dict[str, object]:
-        factory: sessionmaker[Session] = app.state.session_factory
-        session = factory()
-        try:
-            return authority.health(session)
-        finally:
-            session.close()
-
-    return probe
-
-
-def install(app: FastAPI) -> None:
-    """Publish the PKI endpoints and register the ``pki`` health probe."""
-    app.include_router(router)
-    app.state.health_probes["pki"] = health_probe(app)

@@ -27,11 +27,12 @@ from zhengwu.kernel.config import Settings
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import KiB, MiB, body_limit
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.orgs import service as orgs
-from zhengwu.seals import events, rights, service
+from zhengwu.seals import rights, service
 from zhengwu.seals.errors import DocumentRejected, DocumentTooLarge, SealInvalid
 from zhengwu.seals.models import Seal
 from zhengwu.seals.ofd.container import ZipLimits
@@ -62,7 +63,7 @@ _OFD_BODY: Final = {
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = node_of(request).settings
     return settings
 
 
@@ -136,8 +137,8 @@ def create_seal(
         picture=picture,
         seal_type=data.seal_type,
         valid_years=data.valid_years,
+        bus=node_of(request).bus,
     )
-    events.publish(request.app.state.bus, db, events.SEAL_CREATED, seal, actor=_actor(staff))
     result = _read(db, seal)
     idem.remember(201, result.model_dump(mode="json"))
     response.headers["Location"] = f"/api/v1/seals/{seal.es_id}"
@@ -200,14 +201,13 @@ def _status_change(
 ) -> SealRead:
     seal = service.get_seal(db, es_id)
     staff.ensure(rights.MANAGE, seal.department_id)
-    actor = _actor(staff)
+    actor, bus = _actor(staff), node_of(request).bus
     if action == "suspend":
-        service.suspend_seal(db, es_id, reason=reason, actor=actor)
+        service.suspend_seal(db, es_id, reason=reason, actor=actor, bus=bus)
     elif action == "resume":
-        service.resume_seal(db, es_id, reason=reason, actor=actor)
+        service.resume_seal(db, es_id, reason=reason, actor=actor, bus=bus)
     else:
-        service.revoke_seal(db, _settings(request), es_id, reason=reason, actor=actor)
-    events.publish(request.app.state.bus, db, events.SEAL_STATUS_CHANGED, seal, actor=actor)
+        service.revoke_seal(db, _settings(request), es_id, reason=reason, actor=actor, bus=bus)
     return _read(db, seal)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import SM2PublicKey, sm3
+from zhengwu.kernel.events import EventBus, publish_on
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.pki import (
     CertProfile,
@@ -37,6 +38,7 @@ from zhengwu.pki.keys import SOFTWARE_SCHEME, short_id
 from zhengwu.pki.models import PkiCertificate
 from zhengwu.pki.repository import PkiRepository
 from zhengwu.seals.errors import SealInvalid, SealNotFound, SealStateConflict
+from zhengwu.seals.events import SealCreated, SealStatusChanged
 from zhengwu.seals.models import Seal, SealStatusEvent, SealUsage
 from zhengwu.seals.ofd.container import DEFAULT_LIMITS, ZipLimits
 from zhengwu.seals.ofd.signer import sign_ofd
@@ -140,8 +142,10 @@ def create_seal(
     valid_years: int = DEFAULT_VALID_YEARS,
     key_scheme: str = SOFTWARE_SCHEME,
     at: datetime | None = None,
+    bus: EventBus | None = None,
 ) -> Seal:
-    """Make and register a v4 seal for a department, with its own signer key (software or HSM) and certificate."""
+    """Make and register a v4 seal for a department, with its own signer key (software or HSM) and
+    certificate; publishes ``SealCreated``."""
     department = orgs.get_by_credit_code(session, department_credit_code)
     seal_name = _check_name(name)
     if not 1 <= seal_type <= 99:
@@ -208,6 +212,7 @@ def create_seal(
     repo.add(seal)
     _event(session, seal, ACTIVE, "印章制作", actor, now)
     log.info("seal_created", es_id=es_id, certificate=short_id(cert.fingerprint))
+    publish_on(bus, session, SealCreated.of(seal, actor=actor))
     return seal
 
 
@@ -237,7 +242,14 @@ def get_seal(session: Session, es_id: str) -> Seal:
 
 
 def _change(
-    session: Session, seal: Seal, status: str, *, reason: str | None, actor: str, at: datetime | None
+    session: Session,
+    seal: Seal,
+    status: str,
+    *,
+    reason: str | None,
+    actor: str,
+    at: datetime | None,
+    bus: EventBus | None,
 ) -> Seal:
     now = _now(at)
     seal.status = status
@@ -247,11 +259,18 @@ def _change(
     session.flush()
     _event(session, seal, status, reason, actor, now)
     log.info("seal_status_changed", es_id=seal.es_id, status=status)
+    publish_on(bus, session, SealStatusChanged.of(seal, actor=actor))
     return seal
 
 
 def suspend_seal(
-    session: Session, es_id: str, *, reason: str | None, actor: str, at: datetime | None = None
+    session: Session,
+    es_id: str,
+    *,
+    reason: str | None,
+    actor: str,
+    at: datetime | None = None,
+    bus: EventBus | None = None,
 ) -> Seal:
     """Suspend an active seal (reversible with ``resume_seal``); signatures made meanwhile are invalid."""
     seal = get_seal(session, es_id)
@@ -259,11 +278,17 @@ def suspend_seal(
         raise SealStateConflict(
             f"只有启用中的印章可以挂起（当前：{seal.status}）", detail_en="seal is not active"
         )
-    return _change(session, seal, SUSPENDED, reason=reason, actor=actor, at=at)
+    return _change(session, seal, SUSPENDED, reason=reason, actor=actor, at=at, bus=bus)
 
 
 def resume_seal(
-    session: Session, es_id: str, *, reason: str | None, actor: str, at: datetime | None = None
+    session: Session,
+    es_id: str,
+    *,
+    reason: str | None,
+    actor: str,
+    at: datetime | None = None,
+    bus: EventBus | None = None,
 ) -> Seal:
     """Put a suspended seal back into use."""
     seal = get_seal(session, es_id)
@@ -271,7 +296,7 @@ def resume_seal(
         raise SealStateConflict(
             f"只有挂起的印章可以恢复（当前：{seal.status}）", detail_en="seal is not suspended"
         )
-    return _change(session, seal, ACTIVE, reason=reason, actor=actor, at=at)
+    return _change(session, seal, ACTIVE, reason=reason, actor=actor, at=at, bus=bus)
 
 
 def revoke_seal(
@@ -283,17 +308,18 @@ def revoke_seal(
     actor: str,
     crl_reason: RevocationReason = RevocationReason.CESSATION_OF_OPERATION,
     at: datetime | None = None,
+    bus: EventBus | None = None,
 ) -> Seal:
     """Revoke a seal for good and its signer certificate (the CA's CRL is re-issued)."""
     seal = get_seal(session, es_id)
     if seal.status == REVOKED:
         raise SealStateConflict("印章已吊销", detail_en="seal already revoked")
     now = _now(at)
-    _change(session, seal, REVOKED, reason=reason, actor=actor, at=now)
     cert = PkiRepository(session).certificate(seal.certificate_id)
     if cert is not None:
         authority.revoke_certificate(session, settings, cert, reason=crl_reason, actor=actor, at=now)
-    return seal
+    # Subscribers hear of the revocation once the certificate is revoked too.
+    return _change(session, seal, REVOKED, reason=reason, actor=actor, at=now, bus=bus)
 
 
 def list_seals(

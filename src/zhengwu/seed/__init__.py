@@ -14,8 +14,6 @@ from sqlalchemy.orm import Session
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.uscc import complete_uscc, org_check_digit
 from zhengwu.kernel.config import Settings
-from zhengwu.kernel.db import make_engine
-from zhengwu.kernel.session import make_session_factory, unit_of_work
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.errors import DepartmentNotFound
 from zhengwu.orgs.schemas import DepartmentCreate
@@ -155,9 +153,10 @@ def seed_demo(settings: Settings) -> dict[str, Any]:
     """Load the whole demo seed into the node's database."""
     if settings.production:
         raise DemoSeedRefused("演示数据不能载入生产节点 / demo data is refused on a production node")
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
+    from zhengwu.commands.node import open_node
+
+    with open_node(settings) as node:
+        with node.unit() as session:
             national = settings.tier.value == "national"
             summary: dict[str, Any] = {"departments_added": seed_departments(session, national=national)}
             summary["accounts_added"] = seed_demo_accounts(session, settings)
@@ -172,7 +171,5 @@ def seed_demo(settings: Settings) -> dict[str, Any]:
         if settings.tier.value == "province":
             from zhengwu.seed.catalog import seed_catalog
 
-            summary["catalog"] = seed_catalog(make_session_factory(engine))
-    finally:
-        engine.dispose()
+            summary["catalog"] = seed_catalog(node.session_factory)
     return summary

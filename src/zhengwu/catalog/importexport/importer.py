@@ -342,6 +342,9 @@ class Importer:
             self._reject(record.where, record.row, checked.problems)
             return
         code = checked.values["catalog_code"]
+        # Loaded before the unit opens: the lookups take a unit of their own, and a second unit inside
+        # this one would wait for this one's SQLite write lock (ADR 0009).
+        basics = self.context.basics
         try:
             with self._unit() as session:
                 existing = CatalogRepository(session).basic(code)
@@ -359,7 +362,7 @@ class Importer:
                     and item.status != Status.CANCELLED
                 ):
                     item = service.publish_directory(session, code, actor=self.options.actor)
-                self.context.basics[code] = service.basic_info(item)
+                basics[code] = service.basic_info(item)
         except DomainError as exc:
             self._reject(record.where, record.row, _problems_of(exc))
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from zhengwu.exchange.national import RowError
+from zhengwu.kernel.topics import RowError
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,11 +43,11 @@ from zhengwu.exchange.national import (
     LIC_ERROR,
     UC_ABNORMAL,
     NationalTable,
-    RowError,
 )
 from zhengwu.exchange.transports import Delivery, OutboundBatch
 from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.kernel.db import make_engine
+from zhengwu.kernel.topics import RowError
 
 # Which control columns each kind of table carries (national DDL).
 _ABNORMAL_CONTROL: Final = ("row_guid", "cd_time")

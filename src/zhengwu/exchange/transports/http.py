@@ -9,12 +9,12 @@ from typing import Any, Final
 import httpx
 
 from zhengwu.exchange.credentials import CredentialStore
-from zhengwu.exchange.national import RowError
 from zhengwu.exchange.signing import seal_bytes, verify
 from zhengwu.exchange.transports import Delivery, OutboundBatch, TransportError
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.topics import RowError
 
 API: Final = "/exchange/v1"
 _TRANSIENT_STATUS: Final = frozenset({408, 425, 429, 500, 502, 503, 504})

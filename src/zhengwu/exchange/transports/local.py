@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from zhengwu.exchange import exlog
-from zhengwu.exchange.national import RowError
 from zhengwu.exchange.receiving import IncomingRecord, ingest
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.transports import Delivery, OutboundBatch, TransportError
 from zhengwu.kernel.session import unit_of_work
+from zhengwu.kernel.topics import RowError
 
 
 class LocalTransport:

@@ -4,6 +4,6 @@ Provider (Authlib server grants + joserfc, ES256): discovery, JWKS with rotation
 refresh-token rotation, client credentials (RFC 9068 JWT access tokens), introspection (RFC 7662),
 revocation (RFC 7009), userinfo with pairwise ``sub``, consent records, ``acr`` = real-name level,
 RP-initiated and back-channel logout. Relying party of the upstream node (trust transfer) in
-``federation``. Public surface: ``wiring.install(app)``, ``wiring.logout_subscriber(app)``,
+``federation``. Public surface: ``wiring.install(node)``, ``wiring.mount(app, node)``, ``wiring.subscribe(node)``,
 ``service`` (client management), ``claims`` (consents), ``keys`` (rotation), ``federation``.
 """

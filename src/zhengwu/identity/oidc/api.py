@@ -27,8 +27,10 @@ from zhengwu.identity.oidc.schemas import (
 )
 from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.identity.rights import CLIENTS_MANAGE
+from zhengwu.identity.servicekeys import OIDC
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.session import DbSession
 
 router = APIRouter(prefix="/api/v1/identity", tags=["identity 接入应用与授权管理"])
@@ -38,7 +40,7 @@ Admin = Annotated[StaffPrincipal, Depends(guard(CLIENTS_MANAGE))]
 
 
 def _runtime(request: Request) -> OidcRuntime:
-    return request.app.state.oidc  # type: ignore[no-any-return]
+    return node_of(request).services.provide(OIDC)
 
 
 def _audit(db: Session, admin: StaffPrincipal, action: str, client_id: str, request: Request) -> None:

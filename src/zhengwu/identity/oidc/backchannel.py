@@ -16,10 +16,10 @@ import httpx
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from zhengwu.identity.events import UserLoggedOut
 from zhengwu.identity.oidc.models import OidcLogoutDelivery, OidcRpSession
 from zhengwu.identity.oidc.tokens import logout_token
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.events import DomainEvent
 from zhengwu.kernel.logging import get_logger
 
 if TYPE_CHECKING:
@@ -73,21 +73,15 @@ def kick_after_commit(runtime: OidcRuntime, db: Session) -> None:
     event.listen(db, "after_commit", lambda _s: runtime.dispatcher.kick(), once=True)
 
 
-def logout_subscriber(get_runtime: Callable[[], OidcRuntime]) -> Callable[[Session, DomainEvent], None]:
+def logout_subscriber(get_runtime: Callable[[], OidcRuntime]) -> Callable[[Session, UserLoggedOut], None]:
     """The ``UserLoggedOut`` handler wired by the composition root."""
 
-    def handle(db: Session, evt: DomainEvent) -> None:
+    def handle(db: Session, evt: UserLoggedOut) -> None:
         runtime = get_runtime()
-        session_id = str(evt.data.get("session_id", ""))
-        if not session_id:
-            return
-        skip = evt.data.get("initiating_client")
-        queued = schedule_session_logout(
-            runtime, db, session_id, skip_client=skip if isinstance(skip, str) else None
-        )
+        queued = schedule_session_logout(runtime, db, evt.session_id)
         from zhengwu.identity.oidc.federation import schedule_federated_logout
 
-        queued += schedule_federated_logout(runtime, db, session_id)
+        queued += schedule_federated_logout(runtime, db, evt.session_id)
         if queued:
             kick_after_commit(runtime, db)
 

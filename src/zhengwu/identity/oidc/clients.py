@@ -1,7 +1,7 @@
 """Registered clients as Authlib sees them, and the cache that keeps the token endpoint off the database.
 
 A :class:`RegisteredClient` is an immutable snapshot of a client row; the :class:`ClientRegistry` keeps
-snapshots for a short time (``ZHENGWU_OIDC_CLIENT_CACHE_SECONDS``) and drops one at once when this worker
+snapshots for a short time (``ZHENGWU_OIDC__CLIENT_CACHE_SECONDS``) and drops one at once when this worker
 changes the client, so that a suspension takes effect within the cache lifetime on every worker.
 """
 

@@ -15,6 +15,7 @@ from zhengwu.identity.oidc import openapi as doc
 from zhengwu.identity.oidc.protocol import error_page, oauth_error
 from zhengwu.identity.oidc.routes import _form, _params, runtime_of
 from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.session import DbSession
 
 router = APIRouter(tags=["identity 信任传递"])
@@ -62,7 +63,7 @@ def _callback(request: Request, db: Session) -> Response:
                 error=first.get("error"),
                 http=http,
                 meta=deps.request_meta(request),
-                bus=request.app.state.bus,
+                bus=node_of(request).bus,
             )
         except DomainError as exc:
             runtime.audit(
@@ -91,7 +92,7 @@ def _backchannel(request: Request, db: Session, logout_token: str) -> Response:
     with _http(request) as http:
         try:
             federation.receive_backchannel_logout(
-                db, runtime, logout_token, http=http, bus=request.app.state.bus
+                db, runtime, logout_token, http=http, bus=node_of(request).bus
             )
         except DomainError as exc:
             runtime.audit(

@@ -57,9 +57,11 @@ from zhengwu.identity.oidc.server import (
 )
 from zhengwu.identity.oidc.tokens import TokenRejected
 from zhengwu.identity.requirements import AuthRequirement, ItemDemand, ItemRequirements
+from zhengwu.identity.servicekeys import ITEM_REQUIREMENTS, OIDC
 from zhengwu.identity.web import retrying_when_busy
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.logging import get_logger
+from zhengwu.kernel.node import node_of
 from zhengwu.kernel.session import DbSession
 
 log = get_logger("zhengwu.identity.oidc")
@@ -73,7 +75,7 @@ MAX_FORM = 16 * 1024
 
 def runtime_of(request: Request) -> OidcRuntime:
     """The node's provider."""
-    return request.app.state.oidc  # type: ignore[no-any-return]
+    return node_of(request).services.provide(OIDC)
 
 
 def _params(raw: str) -> dict[str, list[str]]:
@@ -305,8 +307,7 @@ def _subject(auth: deps.Authenticated) -> Subject:
 
 def item_requirements(request: Request) -> ItemRequirements | None:
     """The catalog's lookup of what signing in for an item demands (wired by the composition root)."""
-    lookup: ItemRequirements | None = getattr(request.app.state, "item_requirements", None)
-    return lookup
+    return node_of(request).services.get(ITEM_REQUIREMENTS)
 
 
 def _authorize(request: Request, db: Session, params: dict[str, list[str]]) -> Response:
@@ -615,7 +616,7 @@ _FORM_TYPE = b"application/x-www-form-urlencoded"
 
 async def token_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     """The token endpoint as a bare ASGI callable: no Request/Response objects on the hottest path."""
-    runtime: OidcRuntime = scope["app"].state.oidc
+    runtime = node_of(scope["app"]).services.provide(OIDC)
     authorization: bytes | None = None
     form_type = False
     for name, value in scope["headers"]:
@@ -868,7 +869,7 @@ def _logout(request: Request, db: Session, params: dict[str, list[str]], confirm
                 db,
                 rp_session.session_id,
                 "rp_logout",
-                bus=request.app.state.bus,
+                bus=node_of(request).bus,
                 meta=deps.request_meta(request),
             )
             runtime.audit(
@@ -902,7 +903,7 @@ def _logout(request: Request, db: Session, params: dict[str, list[str]], confirm
                 "invalid_request", status=403, message="页面已过期，请重新操作", node_name=node_name
             )
         core.end_session(
-            db, auth.session.id, "logout", bus=request.app.state.bus, meta=deps.request_meta(request)
+            db, auth.session.id, "logout", bus=node_of(request).bus, meta=deps.request_meta(request)
         )
     if return_to:
         sep = "&" if "?" in return_to else "?"

@@ -1,6 +1,6 @@
 """The provider of one node: keys, client cache, Authlib server, issuance recorder and logout dispatcher.
 
-One :class:`OidcRuntime` lives at ``app.state.oidc``; routes and subscribers reach everything through it.
+One :class:`OidcRuntime` is the node service ``identity.servicekeys.OIDC``; routes and subscribers reach everything through it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from zhengwu.identity.oidc.keys import KeyMaterial, KeyRing, ensure_signing_key
 from zhengwu.identity.oidc.models import OidcGrant, OidcRevokedToken, OidcRpSession
 from zhengwu.identity.oidc.secrets import NodeKeys
 from zhengwu.identity.oidc.server import bound_session
-from zhengwu.identity.oidc.settings import OidcSettings
 from zhengwu.identity.oidc.tokens import TokenRejected, header_kid, id_token, verify
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
@@ -43,13 +42,12 @@ class OidcRuntime:
         self,
         settings: Settings,
         session_factory: Callable[[], Callable[[], Session]],
-        oidc_settings: OidcSettings | None = None,
     ) -> None:
         from zhengwu.identity.oidc.backchannel import LogoutDispatcher
         from zhengwu.identity.oidc.server import ZhengwuServer
 
         self.node = settings
-        self.settings = oidc_settings or OidcSettings()
+        self.settings = settings.oidc
         self._factory_getter = session_factory
         self.node_keys = NodeKeys(settings.security.secret_key.get_secret_value())
         self.issuer = settings.public_url

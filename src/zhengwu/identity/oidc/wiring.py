@@ -1,4 +1,4 @@
-"""How the composition root plugs the provider into an app (routers, runtime, logout subscriber)."""
+"""The provider on the node (runtime, probe, logout subscriber) and in the app (routers, token shortcut)."""
 
 from __future__ import annotations
 
@@ -9,27 +9,34 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from prometheus_client import Counter
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from zhengwu.identity import web
-from zhengwu.identity.oidc.backchannel import logout_subscriber as _subscriber
+from zhengwu.identity.events import UserLoggedOut
+from zhengwu.identity.oidc.backchannel import logout_subscriber
 from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.identity.oidc.secrets import random_id
-from zhengwu.kernel.events import DomainEvent
+from zhengwu.identity.servicekeys import OIDC
 from zhengwu.kernel.http import trace_id_from_headers
 from zhengwu.kernel.logging import error_origin, get_logger, reset_trace_id, set_trace_id
+from zhengwu.kernel.node import Node, node_of
 
 log = get_logger("zhengwu.identity.oidc")
 
 
-def install(app: FastAPI) -> OidcRuntime:
-    """Create the node's provider at ``app.state.oidc`` and include its routers."""
+def install(node: Node) -> OidcRuntime:
+    """Create the node's provider (service ``OIDC``) and its ``oidc`` health probe."""
+    runtime = node.services.put(OIDC, OidcRuntime(node.settings, lambda: node.session_factory))
+    node.health_probes["oidc"] = health_probe(runtime)
+    return runtime
+
+
+def mount(app: FastAPI, node: Node) -> None:
+    """Include the provider's routers, its token-endpoint shortcut and its start-up/shutdown work."""
     from zhengwu.identity.oidc import api, federation_routes, routes
 
-    runtime = OidcRuntime(app.state.settings, lambda: app.state.session_factory)
-    app.state.oidc = runtime
+    runtime = node.services.provide(OIDC)
     app.include_router(routes.router)
     app.include_router(federation_routes.router)
     app.include_router(api.router)
@@ -37,17 +44,17 @@ def install(app: FastAPI) -> OidcRuntime:
     # of a client-credentials request; the shortcut keeps the correlation id and counts its requests.
     build = app.build_middleware_stack
     counter = Counter(
-        "zhengwu_oidc_token_requests",
-        "Token endpoint requests",
-        ["status"],
-        registry=app.state.metrics_registry,
+        "zhengwu_oidc_token_requests", "Token endpoint requests", ["status"], registry=node.metrics
     )
     app.build_middleware_stack = lambda: TokenEndpointShortcut(build(), counter)  # type: ignore[method-assign]
-    app.state.health_probes["oidc"] = health_probe(runtime)
     app.router.lifespan_context = _provider_lifespan(app.router.lifespan_context, runtime)
     # The core's login page renders these buttons ("使用国家政务服务平台账号登录").
     web.TEMPLATES.env.globals["federated_login_options"] = federated_login_options
-    return runtime
+
+
+def subscribe(node: Node) -> None:
+    """Back-channel logout to clients and logout at federated providers when a user logs out."""
+    node.bus.subscribe(UserLoggedOut, logout_subscriber(lambda: node.services.provide(OIDC)))
 
 
 def _provider_lifespan(inner: Lifespan[Any], runtime: OidcRuntime) -> Lifespan[Any]:
@@ -127,7 +134,7 @@ def health_probe(runtime: OidcRuntime) -> Callable[[], dict[str, Any]]:
 
 def federated_login_options(request: Request) -> list[dict[str, str]]:
     """Login-page buttons of the trusted providers of the request's node (cached briefly)."""
-    runtime: OidcRuntime | None = getattr(request.app.state, "oidc", None)
+    runtime = node_of(request).services.get(OIDC)
     return runtime.login_options() if runtime is not None else []
 
 
@@ -179,8 +186,3 @@ class TokenEndpointShortcut:
 
 
 _TRACE_HEADERS = (b"traceparent", b"x-request-id")
-
-
-def logout_subscriber(app: FastAPI) -> Callable[[Session, DomainEvent], None]:
-    """The ``UserLoggedOut`` handler: back-channel logout to clients, logout at federated providers."""
-    return _subscriber(lambda: app.state.oidc)

@@ -1,0 +1,79 @@
+"""Exchange topic declarations: what a capability says about the rows it sends and receives upward.
+
+Each capability that owns data travelling between tiers lists its declarations in ``<capability>/topics.py``
+(a ``declarations(settings)`` function); ``main.exchange_topics`` collects them into the exchange's topic
+registry. The exchange therefore never imports the capabilities whose rows it carries (ADR 0012).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from zhengwu.kernel.codes.verdict import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """Why a row is refused: a stable code, a Chinese reason for operators, the column concerned."""
+
+    code: str
+    reason: str
+    column: str | None = None
+
+
+class ReceivedRow(Protocol):
+    """A row accepted by the receiving node, as a table hook sees it."""
+
+    @property
+    def sender(self) -> str: ...
+    @property
+    def business_key(self) -> str: ...
+    @property
+    def operation(self) -> str: ...
+    @property
+    def order(self) -> int: ...
+    @property
+    def row(self) -> dict[str, Any]: ...
+
+
+#: The current national-format payload of the object with this business key (None: it is gone).
+Refresh = Callable[[Session, str], dict[str, Any] | None]
+#: Applies accepted rows inside the receiving transaction; returns the rows it refuses instead, by row_guid.
+Apply = Callable[[Session, Sequence[Any]], Mapping[str, RowError]]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicDeclaration:
+    """An outbox topic: ``<capability>.<national table>`` by convention, with its business key column and
+    the function that rebuilds a row when an operator resends a refused one."""
+
+    name: str
+    table: str | None = None
+    key_column: str | None = None
+    refresh: Refresh | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeCheck:
+    """A column of a national table that must hold a valid national code (whatever topic carries it)."""
+
+    table: str
+    column: str
+    check: Callable[[object], Verdict]
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableHook:
+    """Work to do with the accepted rows of a table on the receiving node (e.g. a registry index)."""
+
+    table: str
+    apply: Apply
+
+
+Declaration = TopicDeclaration | CodeCheck | TableHook
