@@ -82,6 +82,13 @@ def test_types_are_public(client: Any, issuing: Issuing) -> None:
 
 
 def test_issue_over_http_then_verify(client: Any, issuing: Issuing) -> None:
+    from zhengwu.kernel.node import node_of
+    from zhengwu.licenses.events import LicenseIssued, LicenseStatusChanged
+
+    heard: list[Any] = []
+    bus = node_of(client.app).bus
+    bus.subscribe(LicenseIssued, lambda _session, event: heard.append(event))
+    bus.subscribe(LicenseStatusChanged, lambda _session, event: heard.append(event))
     body = _issue_body(issuing, "营业执照", COMPANY, "石家庄演示科技有限公司", BUSINESS_FACE)
     assert_envelope(client.post(API, json=body), 401)
     _login(client, _staff(issuing.session, issuing.department.id, ["seal_user"]))
@@ -129,6 +136,11 @@ def test_issue_over_http_then_verify(client: Any, issuing: Issuing) -> None:
     revoked = client.post(f"{API}/{lic['id']}/revoke", json={"reason": "依法吊销"})
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
     assert_envelope(client.post(f"{API}/{lic['id']}/suspend", json={"reason": "核查"}), 409, "licenses.state")
+    # The node's bus heard the issuance (once: the idempotent replay issues nothing) and the revocation.
+    assert [(type(e).__name__, e.status, e.actor.startswith("account:")) for e in heard] == [
+        ("LicenseIssued", "valid", True),
+        ("LicenseStatusChanged", "revoked", True),
+    ]
     _login(client, None)
     after = client.post(f"{API}/verify", json={"identifier": lic["identifier"], "holder_code": COMPANY})
     assert after.json()["valid"] is False and after.json()["status"] == "revoked"

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from licenses_kit import BUSINESS_FACE, COMPANY, INSURANCE_FACE, PERSON, Issuing
 from zhengwu.kernel.codes import parse_license_id
-from zhengwu.kernel.events import OutboxRecord
+from zhengwu.kernel.events import EventBus, OutboxRecord
 from zhengwu.licenses import offline, service, topics
 from zhengwu.licenses.errors import FaceDataInvalid, HolderInvalid, LicenseStateConflict, SealUnavailable
+from zhengwu.licenses.events import LicenseIssued, LicenseStatusChanged
 from zhengwu.licenses.models import License, LicenseSerial, LicenseUsage
 from zhengwu.seals import service as seals
 from zhengwu.seals.ofd.container import OFDPackage
@@ -130,6 +131,31 @@ def test_status_changes_and_renewal_keep_history_and_queue_rows(issuing: Issuing
     service.change_status(issuing.session, renewed.id, "revoke", reason="吊销", actor="test")
     answer = service.verify_by_identifier(issuing.session, renewed.identifier, COMPANY, caller=CLI)
     assert not answer.valid and answer.status == "revoked"
+
+
+def test_the_service_publishes_typed_events_on_the_bus_it_is_given(issuing: Issuing) -> None:
+    bus, heard = EventBus(), []
+    bus.subscribe(LicenseIssued, lambda _session, event: heard.append(event))
+    bus.subscribe(LicenseStatusChanged, lambda _session, event: heard.append(event))
+    lic = _issue(issuing, bus=bus)
+    service.change_status(issuing.session, lic.id, "suspend", reason="核查", actor="staff:1", bus=bus)
+    service.change_status(issuing.session, lic.id, "resume", reason="核查完毕", actor="staff:1", bus=bus)
+    renewed = service.renew_license(
+        issuing.session, issuing.settings, lic.id, reason="换发", actor="t", bus=bus
+    )
+    assert [(type(e).__name__, e.license_id, e.status, e.reason) for e in heard] == [
+        ("LicenseIssued", lic.id, "valid", "签发"),
+        ("LicenseStatusChanged", lic.id, "suspended", "核查"),
+        ("LicenseStatusChanged", lic.id, "valid", "核查完毕"),
+        ("LicenseStatusChanged", lic.id, "superseded", "换发"),
+        ("LicenseIssued", renewed.id, "valid", "换发"),
+    ]
+    assert heard[1].actor == "staff:1" and heard[0].identifier == lic.identifier
+    assert all(COMPANY not in repr(e) for e in heard)  # the holder's code stays encrypted
+    # A refused change publishes nothing.
+    with pytest.raises(LicenseStateConflict):
+        service.change_status(issuing.session, renewed.id, "resume", reason="x", actor="t", bus=bus)
+    assert len(heard) == 5
 
 
 def test_verification_by_identifier_file_and_qr(issuing: Issuing) -> None:

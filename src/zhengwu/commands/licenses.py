@@ -16,6 +16,7 @@ from zhengwu.commands.seals import (
     console,
     err_console,
     fail_with,
+    node_and_session,
     node_session,
     read_file,
     settings,
@@ -85,7 +86,7 @@ def issue(
     if not isinstance(face, dict):
         fail_with("照面数据应为 JSON 对象", "face data must be a JSON object")
     config = settings()
-    with node_session(config) as session:
+    with node_and_session(config) as (node, session):
         dept = orgs.get_by_credit_code(session, department.strip().upper())
         lic = service.issue_license(
             session,
@@ -97,6 +98,7 @@ def issue(
             holder_code_type=holder_code_type,
             face=face,
             actor=actor(),
+            bus=node.bus,
         )
         path = service.files(config)._path(lic.file_sm3)
         body = {"license_id": lic.id, "identifier": lic.identifier, "file": str(path), "status": lic.status}
@@ -141,8 +143,8 @@ def verify(
 def _change(license_id: str, action: str, reason: str) -> None:
     from zhengwu.licenses import lifecycle, service
 
-    with node_session(settings()) as session:
-        lic = service.change_status(session, license_id, action, reason=reason, actor=actor())
+    with node_and_session(settings()) as (node, session):
+        lic = service.change_status(session, license_id, action, reason=reason, actor=actor(), bus=node.bus)
         console.print(f"{lic.identifier}: {lifecycle.label(lic.status)}")
 
 

@@ -21,7 +21,7 @@ from zhengwu.kernel.errors import BadRequest
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import KiB, body_limit
-from zhengwu.kernel.node import node_of
+from zhengwu.kernel.node import CurrentNode, node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import client_address, per_address
 from zhengwu.kernel.session import DbSession
@@ -120,6 +120,7 @@ def issue_license(
         valid_from=data.valid_from,
         valid_until=data.valid_until,
         actor=_actor(staff),
+        bus=node_of(request).bus,
     )
     result = _read(db, lic)
     idem.remember(201, result.model_dump(mode="json"))
@@ -127,28 +128,37 @@ def issue_license(
     return result
 
 
-def _manage(db: Session, staff: StaffPrincipal, license_id: str, action: str, reason: str) -> LicenseRead:
+def _manage(
+    db: Session, node: CurrentNode, staff: StaffPrincipal, license_id: str, action: str, reason: str
+) -> LicenseRead:
     lic = service.get_license(db, license_id)
     staff.ensure(rights.MANAGE, lic.department_id)
-    return _read(db, service.change_status(db, license_id, action, reason=reason, actor=_actor(staff)))
+    changed = service.change_status(db, license_id, action, reason=reason, actor=_actor(staff), bus=node.bus)
+    return _read(db, changed)
 
 
 @router.post("/{license_id}/suspend", response_model=LicenseRead, summary="挂起证照", responses=errors(409))
-def suspend_license(license_id: str, data: StatusChange, db: DbSession, staff: Manager) -> LicenseRead:
+def suspend_license(
+    license_id: str, data: StatusChange, db: DbSession, node: CurrentNode, staff: Manager
+) -> LicenseRead:
     """Suspend a valid license (reversible)."""
-    return _manage(db, staff, license_id, "suspend", data.reason)
+    return _manage(db, node, staff, license_id, "suspend", data.reason)
 
 
 @router.post("/{license_id}/resume", response_model=LicenseRead, summary="恢复证照", responses=errors(409))
-def resume_license(license_id: str, data: StatusChange, db: DbSession, staff: Manager) -> LicenseRead:
+def resume_license(
+    license_id: str, data: StatusChange, db: DbSession, node: CurrentNode, staff: Manager
+) -> LicenseRead:
     """Make a suspended license valid again."""
-    return _manage(db, staff, license_id, "resume", data.reason)
+    return _manage(db, node, staff, license_id, "resume", data.reason)
 
 
 @router.post("/{license_id}/revoke", response_model=LicenseRead, summary="注销证照", responses=errors(409))
-def revoke_license(license_id: str, data: StatusChange, db: DbSession, staff: Manager) -> LicenseRead:
+def revoke_license(
+    license_id: str, data: StatusChange, db: DbSession, node: CurrentNode, staff: Manager
+) -> LicenseRead:
     """Revoke a license for good."""
-    return _manage(db, staff, license_id, "revoke", data.reason)
+    return _manage(db, node, staff, license_id, "revoke", data.reason)
 
 
 @router.post(
@@ -172,6 +182,7 @@ def renew_license(
         face=data.face,
         valid_until=data.valid_until,
         actor=_actor(staff),
+        bus=node_of(request).bus,
     )
     return _read(db, renewed)
 

@@ -22,6 +22,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes import make_license_id, validate_license_id, validate_uscc
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import sm3
+from zhengwu.kernel.events import EventBus, publish_on
 from zhengwu.kernel.files import FileStore
 from zhengwu.kernel.logging import current_trace_id, get_logger
 from zhengwu.licenses import holders, lifecycle, offline, render, topics
@@ -32,6 +33,7 @@ from zhengwu.licenses.errors import (
     LicenseTypeNotFound,
     SealUnavailable,
 )
+from zhengwu.licenses.events import LicenseIssued, LicenseStatusChanged
 from zhengwu.licenses.face import FaceSchema
 from zhengwu.licenses.models import License, LicenseStatusEvent, LicenseType, LicenseUsage
 from zhengwu.licenses.repository import LicenseRepository
@@ -256,6 +258,7 @@ def issue_license(
     valid_from: date | None = None,
     valid_until: date | None = None,
     at: datetime | None = None,
+    bus: EventBus | None = None,
 ) -> License:
     """Issue version 001 of a license: checked, numbered, rendered, sealed, stored and queued upward."""
     kind = get_type(session, type_code)
@@ -287,6 +290,7 @@ def issue_license(
         actor=actor,
         now=now,
         supersedes=None,
+        bus=bus,
     )
 
 
@@ -306,6 +310,7 @@ def _stage(
     actor: str,
     now: datetime,
     supersedes: License | None,
+    bus: EventBus | None,
 ) -> License:
     name, code_type, code = holder
     identifier = make_license_id(kind.code, department.credit_code, serial, version)
@@ -344,8 +349,10 @@ def _stage(
     repo.add(lic)
     _seal_and_store(session, settings, lic, kind, at=now)
     session.flush()
-    _event(session, lic, lifecycle.VALID, "签发" if supersedes is None else "换发", actor, now)
+    reason = "签发" if supersedes is None else "换发"
+    _event(session, lic, lifecycle.VALID, reason, actor, now)
     topics.emit_change(session, lic, created=True)
+    publish_on(bus, session, LicenseIssued.of(lic, reason=reason, actor=actor))
     log.info("license_issued", license_id=lic.id, type_code=kind.code, version=version)
     return lic
 
@@ -373,7 +380,14 @@ def get_license(session: Session, license_id: str) -> License:
 
 
 def change_status(
-    session: Session, license_id: str, action: str, *, reason: str, actor: str, at: datetime | None = None
+    session: Session,
+    license_id: str,
+    action: str,
+    *,
+    reason: str,
+    actor: str,
+    at: datetime | None = None,
+    bus: EventBus | None = None,
 ) -> License:
     """Suspend, resume or revoke a license (with reason and actor); the change is queued upward."""
     if action not in ("suspend", "resume", "revoke"):
@@ -381,17 +395,20 @@ def change_status(
     lic = get_license(session, license_id)
     now = _now(at)
     lic.status = lifecycle.transition(action, lic.status, lic.valid_until, now.date())
-    _set_status(session, lic, reason=reason, actor=actor, now=now)
+    _set_status(session, lic, reason=reason, actor=actor, now=now, bus=bus)
     return lic
 
 
-def _set_status(session: Session, lic: License, *, reason: str, actor: str, now: datetime) -> None:
+def _set_status(
+    session: Session, lic: License, *, reason: str, actor: str, now: datetime, bus: EventBus | None
+) -> None:
     lic.status_reason = reason[:500]
     lic.status_changed_at = now
     lic.status_changed_by = actor[:100]
     session.flush()
     _event(session, lic, lic.status, reason, actor, now)
     topics.emit_change(session, lic)
+    publish_on(bus, session, LicenseStatusChanged.of(lic, reason=reason, actor=actor))
     log.info("license_status_changed", license_id=lic.id, status=lic.status)
 
 
@@ -405,6 +422,7 @@ def renew_license(
     face: dict[str, Any] | None = None,
     valid_until: date | None = None,
     at: datetime | None = None,
+    bus: EventBus | None = None,
 ) -> License:
     """Issue the next version of a license (same serial) and mark the old one superseded."""
     old = get_license(session, license_id)
@@ -416,7 +434,7 @@ def renew_license(
     department = orgs.get_department(session, old.department_id)
     values = FaceSchema.from_json(kind.fields).validate(face if face is not None else old.face)
     es_id = _active_seal(session, department)
-    _set_status(session, old, reason=reason, actor=actor, now=now)
+    _set_status(session, old, reason=reason, actor=actor, now=now, bus=bus)
     from zhengwu.identity.protection import decrypt_field
 
     code = decrypt_field(old.holder_code_enc, purpose=topics.HOLDER_PURPOSE)
@@ -435,6 +453,7 @@ def renew_license(
         actor=actor,
         now=now,
         supersedes=old,
+        bus=bus,
     )
 
 
