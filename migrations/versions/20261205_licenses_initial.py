@@ -1,7 +1,7 @@
 """licenses initial: license types, licenses with status history, serial counters, usage log
 
 Revision ID: 3c9e1f7a5b24
-Revises: 8f3c1a6d2e95
+Revises: 3d7a9c51e2b4
 Create Date: 2026-12-05 19:06:22.140721
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
 revision: str = "3c9e1f7a5b24"
-down_revision: str | Sequence[str] | None = "8f3c1a6d2e95"
+down_revision: str | Sequence[str] | None = "3d7a9c51e2b4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from zhengwu.commands import audit as audit_commands
 from zhengwu.commands import catalog as catalog_commands
 from zhengwu.commands import codes as codes_commands
 from zhengwu.commands import exchange as exchange_commands
@@ -38,6 +39,7 @@ app.add_typer(exchange_commands.app, name="exchange")
 app.add_typer(catalog_commands.app, name="catalog")
 app.add_typer(users_commands.app, name="users")
 app.add_typer(identity_commands.app, name="identity")
+app.add_typer(audit_commands.app, name="audit")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -203,7 +205,7 @@ def departments_add(
             parent_credit_code=parent,
         )
         with node_unit(settings) as (_node, session):
-            created = DepartmentRead.model_validate(service.add_department(session, data))
+            created = DepartmentRead.model_validate(service.add_department(session, data, actor="cli"))
     except DomainError as exc:
         err_console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 def import_models() -> MetaData:
     """Import every capability's models so that the metadata is complete (Alembic, tests)."""
+    import zhengwu.audit.models
     import zhengwu.catalog.models
     import zhengwu.exchange.models
     import zhengwu.identity.models
@@ -50,12 +51,18 @@ def import_models() -> MetaData:
 def exchange_topics(settings: Settings) -> TopicRegistry:
     """The exchange's topic registry from every capability's declarations (``<capability>/topics.py`` or
     its wiring): the exchange never imports the capabilities whose rows it carries."""
+    from zhengwu.audit import topics as audit
     from zhengwu.catalog import topics as catalog
     from zhengwu.exchange import wiring as exchange
     from zhengwu.licenses import topics as licenses
 
     return exchange.registry_of(
-        [*exchange.declarations(settings), *catalog.declarations(settings), *licenses.declarations(settings)]
+        [
+            *exchange.declarations(settings),
+            *catalog.declarations(settings),
+            *audit.declarations(settings),
+            *licenses.declarations(settings),
+        ]
     )
 
 

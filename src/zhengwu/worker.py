@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from sqlalchemy import delete
 
+from zhengwu.commands.audit import seal_if_due
 from zhengwu.exchange import downward, national
 from zhengwu.exchange.frontdb_sync import ingest_frontdb, poll_feedback
 from zhengwu.exchange.models import ExchangeNonce, VerificationCache
@@ -126,6 +127,8 @@ def housekeeping(runtime: ExchangeRuntime) -> int:
         session.execute(
             delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - IDEMPOTENCY_KEPT)
         )
+    # Signed audit chain heads, reported upward (ADR 0011).
+    seal_if_due(runtime.session_factory, runtime.settings)
     closed = 0
     for _ in range(SESSION_BATCHES):  # a bounded share of each round, even after a long outage
         with unit_of_work(runtime.session_factory) as session:

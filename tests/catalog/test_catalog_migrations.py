@@ -11,6 +11,7 @@ from catalog_kit import guide, make_basic, make_department
 from sqlalchemy import Engine, func, select, text, update
 
 from dbkit import scratch_database
+from zhengwu.audit.models import AuditChainHead, AuditChange
 from zhengwu.catalog import service
 from zhengwu.catalog.models import HandleItem, Material, TaskItem
 from zhengwu.kernel.db import make_engine
@@ -22,6 +23,8 @@ HANDLE_AREA_CODE = "10f90cae1d80"
 # Columns of catalog_task that later migrations add: the test writes through today's models at an
 # older revision, so it adds them for the while and drops them before upgrading to the head.
 LATER_COLUMNS = ("auth_level", "auth_max_age")
+# Tables of later revisions that today's catalog writes use (every catalog write is in the change log).
+LATER_TABLES = (AuditChainHead.__table__, AuditChange.__table__)
 
 
 def _later_columns(engine: Engine, *, present: bool) -> None:
@@ -31,6 +34,11 @@ def _later_columns(engine: Engine, *, present: bool) -> None:
                 conn.execute(text(f"ALTER TABLE catalog_task ADD COLUMN {name} INTEGER"))
             else:
                 conn.execute(text(f"ALTER TABLE catalog_task DROP COLUMN {name}"))
+        for table in LATER_TABLES:
+            if present:
+                table.create(conn)  # type: ignore[attr-defined]
+            else:
+                table.drop(conn)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

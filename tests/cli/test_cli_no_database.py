@@ -20,6 +20,7 @@ COMMANDS = [
     ["exchange", "status", "--json"],
     ["exchange", "nodes", "list"],
     ["users", "verify-audit"],
+    ["audit", "verify"],
     ["identity", "clients", "list"],
     ["worker", "--until-idle"],
     ["seed", "--demo"],

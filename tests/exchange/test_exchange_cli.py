@@ -8,40 +8,23 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
-from typer.testing import CliRunner
 
-from zhengwu.cli import app
+from clikit import cli_node, invoke
 from zhengwu.exchange.models import ExchangeLog
-from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.events import emit
-from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.pki import build_csr
-from zhengwu.kernel.session import make_session_factory, unit_of_work
-
-runner = CliRunner()
+from zhengwu.kernel.session import unit_of_work
 
 
 @pytest.fixture
 def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    url = f"sqlite:///{(tmp_path / 'cli.db').as_posix()}"
-    upgrade(url)
-    for key, value in {
-        "ZHENGWU_DATA_DIR": str(tmp_path),
-        "ZHENGWU_DATABASE_URL": url,
-        "ZHENGWU_TIER": "national",
-        "ZHENGWU_DIVISION_CODE": "000000",
-        "ZHENGWU_NODE_ID": "national",
-        "ZHENGWU_LOG_LEVEL": "WARNING",
-    }.items():
-        monkeypatch.setenv(key, value)
-    engine = make_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
-
-
-def invoke(*args: str) -> Any:
-    result = runner.invoke(app, list(args))
-    return result
+    yield from cli_node(
+        tmp_path,
+        monkeypatch,
+        ZHENGWU_TIER="national",
+        ZHENGWU_DIVISION_CODE="000000",
+        ZHENGWU_NODE_ID="national",
+    )
 
 
 def test_status_json_and_worker(node: Any) -> None:

@@ -171,4 +171,4 @@ def test_tampering_breaks_the_chain(session: Session) -> None:
     session.execute(update(AuthEvent).where(AuthEvent.seq == first.seq).values(success=False))
     session.expire_all()
     verdict = verify_chain(session)
-    assert not verdict.ok and verdict.broken_at == first.seq
+    assert verdict.broken is not None and verdict.broken.seq == first.seq

@@ -128,6 +128,17 @@ def test_status_changes_and_renewal_keep_history_and_queue_rows(issuing: Issuing
         "superseded",
     ]
     assert [r.operation for r in _outbox(issuing)] == ["I", "D", "U", "D", "I"]
+    from zhengwu.audit.changes import list_changes
+
+    logged = list_changes(issuing.session, entity="license")[::-1]
+    assert [(c.action, c.entity_id, (c.before or {}).get("status")) for c in logged] == [
+        ("license.issue", lic.identifier, None),
+        ("license.suspend", lic.identifier, "valid"),
+        ("license.resume", lic.identifier, "suspended"),
+        ("license.supersede", lic.identifier, "valid"),
+        ("license.renew", renewed.identifier, None),
+    ]
+    assert all(c.department_id == issuing.department.id and c.actor == "test" for c in logged)
     service.change_status(issuing.session, renewed.id, "revoke", reason="吊销", actor="test")
     answer = service.verify_by_identifier(issuing.session, renewed.identifier, COMPANY, caller=CLI)
     assert not answer.valid and answer.status == "revoked"

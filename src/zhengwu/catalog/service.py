@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.changes import record_change
 from zhengwu.catalog import codetables as ct
 from zhengwu.catalog import events, national, rules
 from zhengwu.catalog.errors import InvalidItem, ItemExists, ItemNotFound, VersionNotFound
@@ -88,6 +89,10 @@ def _record(
     actor: str | None,
     reason: str | None = None,
 ) -> None:
+    # Every catalog write goes through here: its change-log record commits or rolls back with it.
+    record_change(session, actor=actor, action=f"catalog.{kind}.{action}", entity=f"catalog.{kind}",
+                  entity_id=code, before={"status": before} if before else None,
+                  after={"status": after, "version": version, "reason": reason})  # fmt: skip
     session.add(
         History(
             kind=kind,

@@ -240,7 +240,7 @@ def nodes_approve(node_id: Annotated[str, typer.Argument(help="Node id or reques
     from zhengwu.kernel.session import unit_of_work
 
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
-        node = joining.approve(session, runtime, node_id)
+        node = joining.approve(session, runtime, node_id, actor="cli")
         console.print(
             f"已批准 approved: {node.node_id} certificate {node.fingerprint} valid until {node.not_after}"
         )
@@ -258,7 +258,7 @@ def nodes_revoke(
     from zhengwu.kernel.session import unit_of_work
 
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
-        node = joining.revoke(session, runtime, node_id, reason=reason)
+        node = joining.revoke(session, runtime, node_id, reason=reason, actor="cli")
         console.print(f"已撤销 revoked: {node.node_id} ({node.fingerprint})")
 
 

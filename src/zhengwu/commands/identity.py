@@ -187,7 +187,9 @@ def clients_set_status(
     settings = _settings()
     try:
         with _unit(settings) as session:
-            service.change_status(session, client_id, ClientStatusChange(status=status, reason=reason))
+            service.change_status(
+                session, client_id, ClientStatusChange(status=status, reason=reason), actor="cli"
+            )
     except (DomainError, ValidationError) as exc:
         raise _fail(exc) from exc
     console.print(f"{client_id}: {status}")
@@ -204,7 +206,7 @@ def clients_rotate_secret(
     settings = _settings()
     try:
         with _unit(settings) as session:
-            secret = service.rotate_secret(session, _keys(settings), client_id)
+            secret = service.rotate_secret(session, _keys(settings), client_id, actor="cli")
     except DomainError as exc:
         raise _fail(exc) from exc
     if as_json:

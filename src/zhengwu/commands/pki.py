@@ -279,7 +279,7 @@ def trust_remove(
     config = settings()
     try:
         with node_session(config) as session:
-            row = authority.remove_or_find(session, fingerprint, remove=True)
+            row = authority.remove_or_find(session, fingerprint, remove=True, actor=actor())
             subject = row.subject
     except DomainError as exc:
         fail(exc)

@@ -110,9 +110,8 @@ def verify_audit() -> None:
     if verdict.ok:
         Console().print(f"审计链完整 / audit chain intact: {verdict.checked:,} events")
         return
-    Console().print(
-        f"[red]审计链在第 {verdict.broken_at} 条处断裂 / chain broken at seq {verdict.broken_at}[/red]"
-    )
+    broken_at = verdict.broken.seq if verdict.broken else None
+    Console().print(f"[red]审计链在第 {broken_at} 条处断裂 / chain broken at seq {broken_at}[/red]")
     raise typer.Exit(1)
 
 

@@ -1,27 +1,43 @@
-"""The exchange log: every message in and out, chained by SM3 (entry_hash = SM3(prev_hash ‖ entry)).
+"""The exchange log: every message in and out, the chain ``exchange.log`` of the audit capability.
 
-Appending first updates the single head row, which takes the write lock on SQLite and a row lock on
-PostgreSQL, so concurrent appenders queue instead of forking the chain. ``verify`` walks the chain
-and says where an entry was edited, dropped, inserted or reordered, and whether the tail was cut.
+Each entry's hash is SM3(prev_hash ‖ canonical entry) (``zhengwu.audit.chain``). Appending first updates
+the chain's head row, which takes the write lock on SQLite and a row lock on PostgreSQL, so concurrent
+appenders queue instead of forking the chain. ``verify`` walks the chain and says where an entry was
+edited, dropped, inserted or reordered, and whether the tail was cut.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange.canonical import canonical_bytes
-from zhengwu.exchange.models import ExchangeLog, ExchangeLogHead
+from zhengwu.audit import chain
+from zhengwu.exchange.models import ExchangeLog
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.crypto import sm3
 
-GENESIS: Final = "0" * 64
-HEAD_ID: Final = 1
+GENESIS: Final = chain.GENESIS
+LOG_CHAIN: Final = "exchange.log"
+
+
+def _body(entry: ExchangeLog) -> dict[str, Any]:
+    return {
+        "at": entry.at,
+        "direction": entry.direction,
+        "kind": entry.kind,
+        "peer": entry.peer,
+        "ref": entry.ref,
+        "digest": entry.digest,
+        "detail": entry.detail,
+    }
+
+
+CHAIN: Final = chain.ChainSpec(
+    LOG_CHAIN, ExchangeLog, _body, hash_attr="entry_hash", label="交换日志 / exchange log"
+)
 
 
 def entry_hash(
@@ -37,30 +53,14 @@ def entry_hash(
     detail: dict[str, Any],
 ) -> str:
     """SM3(prev_hash ‖ canonical JSON of the entry) as hex."""
-    body = {
-        "seq": seq,
-        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "direction": direction,
-        "kind": kind,
-        "peer": peer,
-        "ref": ref,
-        "digest": digest,
-        "detail": detail,
-    }
-    return sm3(bytes.fromhex(prev_hash) + canonical_bytes(body)).hex()
+    body = {"seq": seq, "at": at, "direction": direction, "kind": kind, "peer": peer, "ref": ref}
+    return chain.link_hash(prev_hash, {**body, "digest": digest, "detail": detail})
 
 
 def lock_head(session: Session) -> tuple[int, str]:
     """Take the log's write lock (first statement of a writing transaction) and read the head."""
-    result = session.execute(
-        update(ExchangeLogHead).where(ExchangeLogHead.id == HEAD_ID).values(seq=ExchangeLogHead.seq)
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        session.execute(insert(ExchangeLogHead).values(id=HEAD_ID, seq=0, last_hash=GENESIS))
-    row = session.execute(
-        select(ExchangeLogHead.seq, ExchangeLogHead.last_hash).where(ExchangeLogHead.id == HEAD_ID)
-    ).one()
-    return int(row.seq), str(row.last_hash)
+    head = chain.lock(session, LOG_CHAIN)
+    return head.seq, head.hash
 
 
 def write_first(session: Session) -> None:
@@ -81,12 +81,8 @@ def append(
     detail: dict[str, Any] | None = None,
 ) -> int:
     """Append one entry in the caller's transaction; returns its sequence number."""
-    seq, last_hash = lock_head(session)
-    seq += 1
-    at = utcnow()
-    values = {
-        "seq": seq,
-        "at": at,
+    values: dict[str, Any] = {
+        "at": utcnow(),
         "direction": direction,
         "kind": kind,
         "peer": peer,
@@ -94,12 +90,11 @@ def append(
         "digest": digest,
         "detail": detail or {},
     }
-    hashed = entry_hash(prev_hash=last_hash, **values)  # type: ignore[arg-type]
-    session.execute(insert(ExchangeLog).values(**values, prev_hash=last_hash, entry_hash=hashed))
+    link = chain.append(session, LOG_CHAIN, values)
     session.execute(
-        update(ExchangeLogHead).where(ExchangeLogHead.id == HEAD_ID).values(seq=seq, last_hash=hashed)
+        insert(ExchangeLog).values(**values, seq=link.seq, prev_hash=link.prev_hash, entry_hash=link.hash)
     )
-    return seq
+    return link.seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,95 +122,12 @@ class LogVerdict:
         return not self.problems
 
 
-def _entries(session: Session, chunk: int = 5_000) -> Iterator[ExchangeLog]:
-    last = 0
-    while True:
-        rows = list(
-            session.scalars(
-                select(ExchangeLog).where(ExchangeLog.seq > last).order_by(ExchangeLog.seq).limit(chunk)
-            )
-        )
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1].seq
-
-
 def verify(session: Session, *, max_problems: int = 100) -> LogVerdict:
-    """Walk the whole chain and report every place it does not hold."""
-    verdict = LogVerdict()
-    expected_seq = 1
-    prev_hash = GENESIS
-    hashes: dict[str, int] = {}
-    for entry in _entries(session):
-        verdict.entries += 1
-        if entry.seq != expected_seq:
-            verdict.problems.append(
-                Problem(
-                    entry.seq,
-                    "dropped",
-                    f"entries {expected_seq}..{entry.seq - 1} are missing (dropped) before entry {entry.seq}",
-                    f"第 {expected_seq}～{entry.seq - 1} 条记录缺失（被删除），位于第 {entry.seq} 条之前",
-                )
-            )
-        elif entry.prev_hash != prev_hash:
-            linked = hashes.get(entry.prev_hash)
-            where = f"; it links to entry {linked}" if linked is not None else ""
-            verdict.problems.append(
-                Problem(
-                    entry.seq,
-                    "broken_link",
-                    f"entry {entry.seq} does not follow entry {entry.seq - 1}{where}: "
-                    "an entry was inserted, dropped or reordered here",
-                    f"第 {entry.seq} 条记录与第 {entry.seq - 1} 条不衔接：此处有记录被插入、删除或调换顺序",
-                )
-            )
-        recomputed = entry_hash(
-            prev_hash=entry.prev_hash,
-            seq=entry.seq,
-            at=entry.at,
-            direction=entry.direction,
-            kind=entry.kind,
-            peer=entry.peer,
-            ref=entry.ref,
-            digest=entry.digest,
-            detail=entry.detail,
-        )
-        if recomputed != entry.entry_hash:
-            verdict.problems.append(
-                Problem(
-                    entry.seq,
-                    "edited",
-                    f"entry {entry.seq} was edited (its hash does not match its content)",
-                    f"第 {entry.seq} 条记录被篡改（内容与哈希不符）",
-                )
-            )
-        hashes[entry.entry_hash] = entry.seq
-        prev_hash = entry.entry_hash
-        expected_seq = entry.seq + 1
-        if len(verdict.problems) >= max_problems:
-            break
-    head = session.execute(
-        select(ExchangeLogHead.seq, ExchangeLogHead.last_hash).where(ExchangeLogHead.id == HEAD_ID)
-    ).one_or_none()
-    verdict.head_seq, verdict.head_hash = (int(head.seq), str(head.last_hash)) if head else (0, GENESIS)
-    last_seq = expected_seq - 1
-    if verdict.head_seq > last_seq:
-        verdict.problems.append(
-            Problem(
-                last_seq + 1,
-                "truncated",
-                f"the head records {verdict.head_seq} entries but the log ends at {last_seq} (tail dropped)",
-                f"日志头记录了 {verdict.head_seq} 条，但日志只到第 {last_seq} 条（末尾被删除）",
-            )
-        )
-    elif verdict.head_seq != last_seq or verdict.head_hash != prev_hash:
-        verdict.problems.append(
-            Problem(
-                last_seq,
-                "head_mismatch",
-                f"the head (entry {verdict.head_seq}) does not match the last entry {last_seq}",
-                f"日志头（第 {verdict.head_seq} 条）与最后一条记录（第 {last_seq} 条）不符",
-            )
-        )
+    """Walk the whole chain and report the first place it does not hold."""
+    del max_problems  # the chain primitive stops at the first break
+    result = chain.verify(session, CHAIN)
+    verdict = LogVerdict(entries=result.checked, head_seq=result.head.seq, head_hash=result.head.hash)
+    if result.broken is not None:
+        b = result.broken
+        verdict.problems.append(Problem(b.seq, b.kind, b.message, b.message_zh))
     return verdict

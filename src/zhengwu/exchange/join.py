@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.changes import record_change
 from zhengwu.exchange import exlog
 from zhengwu.exchange.credentials import PURPOSE, credential_signer, new_uplink_key, revocation_reason
 from zhengwu.exchange.errors import (
@@ -331,7 +332,9 @@ def find_node(session: Session, ref: str, *, status: str | None = None) -> Excha
     return node
 
 
-def approve(session: Session, runtime: ExchangeRuntime, ref: str) -> ExchangeNode:
+def approve(
+    session: Session, runtime: ExchangeRuntime, ref: str, *, actor: str | None = None
+) -> ExchangeNode:
     """Issue the exchange certificate of a pending node; an older certificate of the node is revoked."""
     runtime.credentials.ca()  # before the lock: creating the CA takes it in a transaction of its own
     exlog.lock_head(session)
@@ -385,11 +388,19 @@ def approve(session: Session, runtime: ExchangeRuntime, ref: str) -> ExchangeNod
         ref=node.id,
         digest=cert.fingerprint,
     )
+    record_change(session, actor=actor, action="node.approve", entity="exchange.node", entity_id=node.id,
+                  before={"status": "pending", "superseded": [old.id for old in superseded]},
+                  after={"status": "approved", "node_id": node.node_id, "fingerprint": cert.fingerprint})  # fmt: skip
     return node
 
 
 def revoke(
-    session: Session, runtime: ExchangeRuntime, ref: str, *, reason: str = "cessation_of_operation"
+    session: Session,
+    runtime: ExchangeRuntime,
+    ref: str,
+    *,
+    reason: str = "cessation_of_operation",
+    actor: str | None = None,
 ) -> ExchangeNode:
     """Revoke a node's exchange certificate (CRL re-issued now); its batches are refused from then on."""
     runtime.credentials.ca()
@@ -397,10 +408,13 @@ def revoke(
     node = find_node(session, ref, status="approved")
     if node.status not in ("approved", "pending"):
         raise NodeStateConflict(f"节点状态为 {node.status}，不能撤销", detail_en=f"node is {node.status}")
+    before = node.status
     node.status = "revoked"
     node.revoked_at = utcnow()
     node.revoke_reason = reason[:200]
     session.flush()
+    record_change(session, actor=actor, action="node.revoke", entity="exchange.node", entity_id=node.id,
+                  before={"status": before}, after={"status": "revoked", "node_id": node.node_id, "reason": reason})  # fmt: skip
     runtime.credentials.revoke(session, node, revocation_reason(reason))
     exlog.append(session, direction="local", kind="node.revoked", peer=node.node_id, ref=node.id,
                  digest=node.fingerprint, detail={"reason": reason[:200]})  # fmt: skip

@@ -208,16 +208,6 @@ class ExchangeLog(Base):
     entry_hash: Mapped[str] = mapped_column(String(64))
 
 
-class ExchangeLogHead(Base):
-    """The head of the exchange log chain (one row): last sequence and hash, locked to append."""
-
-    __tablename__ = "exchange_log_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(BigInteger, default=0)
-    last_hash: Mapped[str] = mapped_column(String(64))
-
-
 class ExchangeLease(Base):
     """调度租约 — who may relay outbox rows of a scope (a topic, or ``*`` on SQLite) until when."""
 

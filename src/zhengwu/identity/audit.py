@@ -1,28 +1,27 @@
 """The authentication audit trail (等保 8.1.4.3): every success, failure, lockout, MFA step and logout.
 
-Rows are hash-chained with SM3 (each hash covers the previous one), and appends lock the chain head so
-the chain stays linear under concurrency. The security/audit capability will generalise this trail.
+Rows form the chain ``identity.auth`` of the audit capability (``zhengwu.audit.chain``): each hash is
+SM3(previous hash ‖ canonical event), appends lock the chain's head so the chain stays linear under
+concurrency, and ``zhengwu audit verify`` walks it with every other chain.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import bindparam, case, event, func, or_, select, update
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import bindparam, case, func, or_, select
+from sqlalchemy.orm import Session
 
-from zhengwu.identity.models import AuthChainHead, AuthEvent
+from zhengwu.audit import chain
+from zhengwu.identity.models import AuthEvent
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.crypto.hashes import sm3
 from zhengwu.kernel.logging import current_trace_id, get_logger
 
 log = get_logger("zhengwu.identity.audit")
 
-GENESIS = "0" * 64
+AUTH_CHAIN: Final = "identity.auth"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +35,9 @@ class RequestMeta:
 NO_META = RequestMeta()
 
 
-def _digest(prev_hash: str, event: AuthEvent) -> str:
-    body = {
-        "prev": prev_hash,
-        "at": event.occurred_at.isoformat(),
+def _body(event: AuthEvent) -> dict[str, Any]:
+    return {
+        "at": event.occurred_at,
         "type": event.event_type,
         "ok": bool(event.success),
         "account": event.account_id,
@@ -51,45 +49,14 @@ def _digest(prev_hash: str, event: AuthEvent) -> str:
         "detail": event.detail or {},
         "trace": event.trace_id,
     }
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return sm3(canonical.encode()).hex()
 
 
-_HEAD_KEY = "zhengwu.identity.chain_head"
-_LOCK_HEAD = (
-    update(AuthChainHead)
-    .where(AuthChainHead.id == 1)
-    .values(last_seq=AuthChainHead.last_seq)
-    .returning(AuthChainHead)
-)
-
-
-def _head(db: Session) -> AuthChainHead:
-    # The lock lasts until the transaction ends: take it once per transaction and remember the row.
-    cached: AuthChainHead | None = db.info.get(_HEAD_KEY)
-    if cached is not None and cached in db:
-        return cached
-    # A no-op UPDATE rather than SELECT ... FOR UPDATE: it is a real lock on SQLite too (the database
-    # write lock, waited for with busy_timeout when it is the transaction's first statement).
-    head = db.execute(_LOCK_HEAD, execution_options={"synchronize_session": False}).scalar_one_or_none()
-    if head is None:
-        head = AuthChainHead(id=1, last_seq=0, last_hash=GENESIS)
-        db.add(head)
-        db.flush()
-    db.info[_HEAD_KEY] = head
-    return head
+CHAIN: Final = chain.ChainSpec(AUTH_CHAIN, AuthEvent, _body, label="认证审计 / authentication audit")
 
 
 def lock_audit_chain(db: Session) -> None:
     """Take the audit chain's lock now (first statement of a write transaction: no stale SQLite snapshot)."""
-    _head(db)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_head(db: Session, transaction: SessionTransaction) -> None:
-    # Savepoints end too; only the end of the outermost transaction releases the lock.
-    if transaction.parent is None:
-        db.info.pop(_HEAD_KEY, None)
+    chain.lock(db, AUTH_CHAIN)
 
 
 def record_auth_event(
@@ -105,7 +72,6 @@ def record_auth_event(
     detail: dict[str, Any] | None = None,
 ) -> AuthEvent:
     """Append one event to the chain in the caller's transaction (never commits)."""
-    head = _head(db)
     event = AuthEvent(
         occurred_at=utcnow(),
         event_type=event_type,
@@ -118,54 +84,18 @@ def record_auth_event(
         user_agent=(meta.user_agent or "")[:200] or None,
         detail=detail or {},
         trace_id=current_trace_id(),
-        prev_hash=head.last_hash,
     )
-    event.hash = _digest(head.last_hash, event)
-    # No flush here: the unit of work inserts events in the order they were added, at the caller's flush.
+    link = chain.append(db, AUTH_CHAIN, _body(event))
+    event.seq, event.prev_hash, event.hash = link.seq, link.prev_hash, link.hash
     db.add(event)
-    # last_seq counts the chained events, so that a deleted row is detected even at the end of the chain.
-    head.last_seq = (head.last_seq or 0) + 1
-    head.last_hash = event.hash
     # Only ids and the event type: never identifiers typed by the user.
     log.info("auth_event", event_type=event_type, success=success, account_id=account_id)
     return event
 
 
-@dataclass(frozen=True, slots=True)
-class ChainVerdict:
-    """Result of checking the chain: ok, number of rows checked and the first broken sequence number."""
-
-    ok: bool
-    checked: int
-    broken_at: int | None = None
-
-
-def _rows(db: Session, batch: int = 1000) -> Iterator[AuthEvent]:
-    last = 0
-    while True:
-        rows = db.scalars(
-            select(AuthEvent).where(AuthEvent.seq > last).order_by(AuthEvent.seq).limit(batch)
-        ).all()
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1].seq
-
-
-def verify_chain(db: Session) -> ChainVerdict:
+def verify_chain(db: Session) -> chain.Verdict:
     """Recompute every hash; a modified, deleted or inserted row breaks the chain at that point."""
-    prev = GENESIS
-    checked = 0
-    for row in _rows(db):
-        if row.prev_hash != prev or _digest(prev, row) != row.hash:
-            return ChainVerdict(False, checked, row.seq)
-        prev = row.hash
-        checked += 1
-    head = db.get(AuthChainHead, 1)
-    if head is not None and (head.last_hash != prev or head.last_seq != checked):
-        # Rows removed from the end: the head remembers the last hash and how many events were chained.
-        return ChainVerdict(False, checked, checked + 1)
-    return ChainVerdict(True, checked)
+    return chain.verify(db, CHAIN)
 
 
 def events_for_account(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.reads import record_read
 from zhengwu.identity import service
 from zhengwu.identity.audit import NO_META, RequestMeta, record_auth_event
 from zhengwu.identity.errors import RealNameMismatch, UnregisteredPerson
@@ -37,6 +38,8 @@ def verify_at_counter(
     if account is None:
         record_auth_event(db, EVENT, success=False, meta=meta, detail={**detail, "reason": "unknown_account"})
         raise UnregisteredPerson("该身份证号码尚未注册，请先注册账号后再办理窗口核验")
+    # The clerk learns whether the card matches the account: a read of the person's data.
+    record_read(db, account.id, f"account:{clerk.id}", "窗口核验", "account.real_name")
     if normalize_name(name) != account.display_name:
         record_auth_event(
             db, EVENT, success=False, account_id=account.id, meta=meta, detail={**detail, "reason": "name"}

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.apart import write_apart
 from zhengwu.identity import service
 from zhengwu.identity.audit import RequestMeta, record_auth_event
 from zhengwu.identity.context import current
@@ -136,24 +137,25 @@ def require_level(level: int, max_age: timedelta | int | None = None) -> Callabl
             )
         too_old = limit is not None and utcnow() - auth.session.auth_time > limit
         if auth.session.auth_level < level or too_old:
-            record_auth_event(
+            account_id, session_id, session_level = auth.account.id, auth.session.id, auth.session.auth_level
+            meta = request_meta(request)
+            # The refusal is kept, the request's own writes are not: the event goes in a unit of its own.
+            write_apart(
                 db,
-                "step_up_required",
-                success=False,
-                account_id=auth.account.id,
-                session_id=auth.session.id,
-                meta=request_meta(request),
-                detail={
-                    "required_level": level,
-                    "session_level": auth.session.auth_level,
-                    "too_old": too_old,
-                },
+                lambda apart: record_auth_event(
+                    apart,
+                    "step_up_required",
+                    success=False,
+                    account_id=account_id,
+                    session_id=session_id,
+                    meta=meta,
+                    detail={"required_level": level, "session_level": session_level, "too_old": too_old},
+                ),
             )
-            db.commit()
             raise StepUpRequired(
                 extra={
                     "required_level": level,
-                    "session_level": auth.session.auth_level,
+                    "session_level": session_level,
                     "max_age": int(limit.total_seconds()) if limit is not None else None,
                 }
             )

@@ -228,17 +228,6 @@ class AuthEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class AuthChainHead(Base):
-    """The head of the auth-event hash chain; locked while appending so the chain stays linear."""
-
-    __tablename__ = "identity_auth_chain"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # Number of events chained so far (a row deleted anywhere, even the last one, is then detected).
-    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
-    last_hash: Mapped[str] = mapped_column(String(64))
-
-
 class LoginChallengeUse(Base):
     """数字证书登录挑战 — a certificate-login challenge that was answered (each answers only once).
 

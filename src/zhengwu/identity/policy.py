@@ -31,6 +31,7 @@ from typing import Annotated, Any, ClassVar, NoReturn
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.apart import write_apart
 from zhengwu.identity import service
 from zhengwu.identity.audit import RequestMeta, record_auth_event
 from zhengwu.identity.context import current
@@ -199,17 +200,24 @@ def _refuse(
     department_id: str | None = None,
 ) -> None:
     account_id, session_id = auth.account.id, auth.session.id
-    # A refused action writes nothing but its refusal (等保 8.1.4.3: security events are audited). The one
-    # commit of the policy: the audit capability will write the event in a session of its own instead.
-    db.rollback()
+    # A refused action writes nothing but its refusal (等保 8.1.4.3: security events are audited): the
+    # request's transaction is dropped and the event is written in a unit of work of its own.
     detail: dict[str, Any] = {"right": right, "reason": reason, "path": path[:200]}
     if department_id is not None:
         detail["department_id"] = department_id
     event = "step_up_required" if reason == "second_factor" else "permission_denied"
-    record_auth_event(
-        db, event, success=False, account_id=account_id, session_id=session_id, meta=meta, detail=detail
+    write_apart(
+        db,
+        lambda apart: record_auth_event(
+            apart,
+            event,
+            success=False,
+            account_id=account_id,
+            session_id=session_id,
+            meta=meta,
+            detail=detail,
+        ),
     )
-    db.commit()
 
 
 def _factor_fresh(auth: Authenticated, max_age: timedelta) -> bool:

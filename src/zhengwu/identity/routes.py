@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.reads import count_reads_of, reads_of
 from zhengwu.identity import certlogin, counter, mfa, realname, registration, reset, service
 from zhengwu.identity.audit import events_for_account
 from zhengwu.identity.deps import (
@@ -47,6 +48,7 @@ from zhengwu.identity.schemas import (
     MeRead,
     NaturalRegistration,
     PasswordChange,
+    PersonalDataReadRead,
     RecoveryCodes,
     ResetRequest,
     SessionRead,
@@ -57,6 +59,7 @@ from zhengwu.identity.web import end_read_phase, keeping_audit, require_json, re
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.db import read_only_transactions
 from zhengwu.kernel.errors import ValidationFailed
+from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import MAX_DB_BIGINT
 from zhengwu.kernel.node import node_of
@@ -251,6 +254,20 @@ def my_events(
     """The account's own audit trail, newest first (logins, MFA, who read its identity number)."""
     rows = events_for_account(db, auth.account.id, limit=limit, before_seq=before)
     return [AuthEventRead.model_validate(r) for r in rows]
+
+
+@read_router.get("/me/reads", response_model=list[PersonalDataReadRead], summary="谁读取了我的个人信息")
+def my_reads(
+    request: Request,
+    response: Response,
+    auth: RequiredSession,
+    db: DbSession,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> list[PersonalDataReadRead]:
+    """Who read the person's data — staff, department systems, verification services — newest first."""
+    rows = reads_of(db, auth.account.id, offset=page.offset, limit=page.limit)
+    set_page_headers(request, response, total=count_reads_of(db, auth.account.id), page=page)
+    return [PersonalDataReadRead.model_validate(r) for r in rows]
 
 
 @router.post("/step-up", response_model=SessionRead)

@@ -153,6 +153,18 @@ class AuthEventRead(BaseModel):
     detail: dict[str, Any]
 
 
+class PersonalDataReadRead(BaseModel):
+    """Who read the person's data: the reader, why, what (never the data itself) and when."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    at: datetime
+    reader: str
+    purpose: str
+    what: str
+
+
 class Accepted(BaseModel):
     """A request accepted without revealing whether the account exists."""
 

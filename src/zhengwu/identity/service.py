@@ -14,6 +14,8 @@ from typing import Any, Final
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.changes import record_change
+from zhengwu.audit.reads import record_read
 from zhengwu.identity import passwords, upward
 from zhengwu.identity.audit import (
     NO_META,
@@ -557,6 +559,9 @@ def register_staff(
         meta=meta,
         detail={"department_id": department_id},
     )
+    actor = f"account:{source.removeprefix('admin:')}" if source.startswith("admin:") else source
+    record_change(db, actor=actor, action="staff.create", entity="identity.staff", entity_id=account.id,
+                  department_id=department_id, after={"login_name": login, "roles": sorted(set(roles))})  # fmt: skip
     return account
 
 
@@ -1112,6 +1117,9 @@ def _reveal(
     meta: RequestMeta,
 ) -> str:
     value = decrypt_field(sealed, purpose=purpose_key)
+    if reader != "owner":
+        # The person can list who read it (GET /api/v1/identity/me/reads); their own reads are not listed.
+        record_read(db, account.id, reader, purpose, f"account.{field}")
     record_auth_event(
         db,
         "pii_read",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.changes import actor_of, record_change
 from zhengwu.identity import mfa, service
 from zhengwu.identity.audit import record_auth_event
 from zhengwu.identity.deps import request_meta
@@ -194,6 +195,9 @@ def set_roles(request: Request, account_id: str, data: StaffRoles, db: DbSession
     record_auth_event(
         db, "staff_roles", success=True, account_id=account.id, meta=request_meta(request), detail=detail
     )
+    record_change(db, actor=actor_of(admin.account_id), action="staff.roles", entity="identity.staff",
+                  entity_id=account.id, department_id=data.department_id,
+                  before={"roles": before}, after={"roles": after})  # fmt: skip
     return _read(db, account)
 
 
@@ -215,6 +219,9 @@ def disable_staff(
             bus=node_of(request).bus,
             meta=request_meta(request),
         )
+        record_change(db, actor=actor_of(admin.account_id), action="staff.disable", entity="identity.staff",
+                      entity_id=account.id, before={"status": "active"},
+                      after={"status": AccountStatus.DISABLED, "reason": data.reason})  # fmt: skip
     return _read(db, account)
 
 
@@ -245,4 +252,6 @@ def reset_second_factor(
     mfa.disable_mfa(
         db, account, meta=request_meta(request), actor=f"admin:{admin.account_id}", reason=data.reason
     )
+    record_change(db, actor=actor_of(admin.account_id), action="staff.mfa_reset", entity="identity.staff",
+                  entity_id=account.id, after={"second_factor": None, "reason": data.reason})  # fmt: skip
     return _read(db, account)

@@ -65,7 +65,8 @@ def health_probe(node: Node) -> Callable[[], dict[str, Any]]:
     def probe() -> dict[str, Any]:
         from sqlalchemy import func, select
 
-        from zhengwu.identity.models import AuthChainHead
+        from zhengwu.audit import chain
+        from zhengwu.identity.audit import AUTH_CHAIN
 
         now = utcnow()
         try:
@@ -76,14 +77,14 @@ def health_probe(node: Node) -> Callable[[], dict[str, Any]]:
                 locked = db.scalar(
                     select(func.count()).select_from(Account).where(Account.locked_until > now)
                 )
-                head = db.get(AuthChainHead, 1)
+                head = chain.head(db, AUTH_CHAIN)
         except SQLAlchemyError as exc:
             return {"ok": False, "error": type(exc).__name__}
         return {
-            "ok": head is not None,
+            "ok": True,
             "open_sessions": int(sessions or 0),
             "locked_accounts": int(locked or 0),
-            "audit_events": head.last_seq if head is not None else 0,
+            "audit_events": head.seq,
             "notifier": type(node.services.provide(NOTIFIER)).__name__,
         }
 

@@ -100,6 +100,13 @@ class ExchangeSettings(BaseModel):
     verify_rate_per_minute: int = Field(default=120, ge=1)
 
 
+class AuditSettings(BaseModel):
+    """The audit capability."""
+
+    # How often the worker signs the chain heads and reports them upward (ADR 0011); 0 disables it.
+    seal_minutes: int = Field(default=15, ge=0, le=24 * 60)
+
+
 class OidcSettings(BaseModel):
     """Lifetimes, caches and delivery policy of the node's OIDC provider (``ZHENGWU_OIDC__*``)."""
 
@@ -154,6 +161,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     exchange: ExchangeSettings = ExchangeSettings()
     identity: IdentitySettings = IdentitySettings()
+    audit: AuditSettings = AuditSettings()
     oidc: OidcSettings = OidcSettings()
     admission: AdmissionSettings = AdmissionSettings()
     # Flat aliases named in the exchange issue; they override the nested group when set.

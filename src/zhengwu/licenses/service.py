@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.changes import record_change
 from zhengwu.identity import service as identity
 from zhengwu.identity.models import Account, LegalEntity
 from zhengwu.identity.protection import encrypt_field
@@ -351,6 +352,9 @@ def _stage(
     session.flush()
     reason = "签发" if supersedes is None else "换发"
     _event(session, lic, lifecycle.VALID, reason, actor, now)
+    record_change(session, actor=actor, action="license.issue" if supersedes is None else "license.renew",
+                  entity="license", entity_id=lic.identifier, department_id=department.id,
+                  after={"status": lic.status, "type_code": kind.code, "version": version})  # fmt: skip
     topics.emit_change(session, lic, created=True)
     publish_on(bus, session, LicenseIssued.of(lic, reason=reason, actor=actor))
     log.info("license_issued", license_id=lic.id, type_code=kind.code, version=version)
@@ -394,19 +398,31 @@ def change_status(
         raise ValueError(f"unknown action {action}")
     lic = get_license(session, license_id)
     now = _now(at)
+    before = lic.status
     lic.status = lifecycle.transition(action, lic.status, lic.valid_until, now.date())
-    _set_status(session, lic, reason=reason, actor=actor, now=now, bus=bus)
+    _set_status(session, lic, reason=reason, actor=actor, now=now, bus=bus, action=action, before=before)
     return lic
 
 
 def _set_status(
-    session: Session, lic: License, *, reason: str, actor: str, now: datetime, bus: EventBus | None
+    session: Session,
+    lic: License,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+    bus: EventBus | None,
+    action: str,
+    before: str,
 ) -> None:
     lic.status_reason = reason[:500]
     lic.status_changed_at = now
     lic.status_changed_by = actor[:100]
     session.flush()
     _event(session, lic, lic.status, reason, actor, now)
+    record_change(session, actor=actor, action=f"license.{action}", entity="license", entity_id=lic.identifier,
+                  department_id=lic.department_id, before={"status": before},
+                  after={"status": lic.status, "reason": reason})  # fmt: skip
     topics.emit_change(session, lic)
     publish_on(bus, session, LicenseStatusChanged.of(lic, reason=reason, actor=actor))
     log.info("license_status_changed", license_id=lic.id, status=lic.status)
@@ -427,6 +443,7 @@ def renew_license(
     """Issue the next version of a license (same serial) and mark the old one superseded."""
     old = get_license(session, license_id)
     now = _now(at)
+    before = old.status
     old.status = lifecycle.transition("supersede", old.status, old.valid_until, now.date())
     if old.version >= MAX_VERSION:
         raise LicenseError("证照版本号已用尽", code="licenses.version")
@@ -434,7 +451,7 @@ def renew_license(
     department = orgs.get_department(session, old.department_id)
     values = FaceSchema.from_json(kind.fields).validate(face if face is not None else old.face)
     es_id = _active_seal(session, department)
-    _set_status(session, old, reason=reason, actor=actor, now=now, bus=bus)
+    _set_status(session, old, reason=reason, actor=actor, now=now, bus=bus, action="supersede", before=before)
     from zhengwu.identity.protection import decrypt_field
 
     code = decrypt_field(old.holder_code_enc, purpose=topics.HOLDER_PURPOSE)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.changes import record_change
 from zhengwu.orgs.errors import DepartmentExists, DepartmentNotFound
 from zhengwu.orgs.models import Department
 from zhengwu.orgs.repository import DepartmentRepository
@@ -23,7 +24,7 @@ def level_of_division(code: str) -> int:
     return 4
 
 
-def add_department(session: Session, data: DepartmentCreate) -> Department:
+def add_department(session: Session, data: DepartmentCreate, *, actor: str | None = None) -> Department:
     """Register a department (its credit code and division were checked by the schema's code types)."""
     repo = DepartmentRepository(session)
     credit_code = data.credit_code
@@ -35,7 +36,7 @@ def add_department(session: Session, data: DepartmentCreate) -> Department:
         if parent is None:
             raise DepartmentNotFound("上级部门不存在")
         parent_id = parent.id
-    return repo.add(
+    department = repo.add(
         Department(
             credit_code=credit_code,
             name=data.name,
@@ -45,6 +46,11 @@ def add_department(session: Session, data: DepartmentCreate) -> Department:
             parent_id=parent_id,
         )
     )
+    record_change(session, actor=actor, action="department.create", entity="orgs.department",
+                  entity_id=department.id, department_id=department.id,
+                  after={"credit_code": credit_code, "name": data.name, "division_code": data.division_code,
+                         "parent_id": parent_id})  # fmt: skip
+    return department
 
 
 def list_departments(

@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.changes import record_change
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import SM2PrivateKey, SM2PublicKey, sm3
@@ -260,6 +261,9 @@ def init_pki(session: Session, settings: Settings, *, at: datetime | None = None
         ca = authority(session, settings, CA_SLUGS[slug])
         if repo.latest_crl(ca.row.id) is None:
             issue_crl(session, settings, ca, at=now)
+    if created:
+        record_change(session, actor=None, action="pki.init", entity="pki", entity_id=settings.node_id,
+                      after={"created": created})  # fmt: skip
     certificates = {
         profile.value: authority(session, settings, profile).certificate
         for profile in (CertProfile.ROOT_CA, CertProfile.ISSUING_CA, CertProfile.SEAL_MAKER, CertProfile.TSA)
@@ -559,6 +563,9 @@ def revoke_certificate(
     row.revocation_reason = reason.value
     row.revoked_by = actor[:100]
     session.flush()
+    record_change(session, actor=actor, action="certificate.revoke", entity="pki.certificate",
+                  entity_id=row.fingerprint, before={"status": "valid"},
+                  after={"status": "revoked", "reason": reason.value, "profile": row.profile})  # fmt: skip
     log.info("certificate_revoked", certificate=short_id(row.fingerprint), reason=reason.value)
     issuer_row = PkiRepository(session).certificate(row.issuer_id)
     assert issuer_row is not None
@@ -680,6 +687,9 @@ def add_trust_anchors(
                 row.crl_url = url
             row.updated_at = now
             session.flush()
+        record_change(session, actor=actor, action="trust_anchor.add", entity="pki.trust_anchor",
+                      entity_id=cert.fingerprint, after={"subject": row.subject, "purposes": list(row.purposes),
+                                                         "crl_url": row.crl_url})  # fmt: skip
         log.info("trust_anchor_added", certificate=short_id(cert.fingerprint), purposes=wanted)
         result.append(row)
     return result
@@ -696,7 +706,9 @@ def update_anchor_crl(session: Session, fingerprint: str, crl: bytes) -> PkiTrus
     return row
 
 
-def remove_or_find(session: Session, fingerprint: str, *, remove: bool) -> PkiTrustAnchor:
+def remove_or_find(
+    session: Session, fingerprint: str, *, remove: bool, actor: str | None = None
+) -> PkiTrustAnchor:
     """The anchor whose fingerprint starts with ``fingerprint`` (≥ 8 hex digits); deleted when asked."""
     prefix = fingerprint.strip().lower()
     if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
@@ -708,6 +720,8 @@ def remove_or_find(session: Session, fingerprint: str, *, remove: bool) -> PkiTr
     if remove:
         session.delete(row)
         session.flush()
+        record_change(session, actor=actor, action="trust_anchor.remove", entity="pki.trust_anchor",
+                      entity_id=row.fingerprint, before={"subject": row.subject, "purposes": list(row.purposes)})  # fmt: skip
         log.info("trust_anchor_removed", certificate=short_id(row.fingerprint))
     return row
 

@@ -17,6 +17,7 @@ from typing import Final
 
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.changes import record_change
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import SM2PublicKey, sm3
@@ -210,13 +211,28 @@ def create_seal(
     )
     repo = SealRepository(session)
     repo.add(seal)
-    _event(session, seal, ACTIVE, "印章制作", actor, now)
+    _event(session, seal, ACTIVE, "印章制作", actor, now, None)
     log.info("seal_created", es_id=es_id, certificate=short_id(cert.fingerprint))
     publish_on(bus, session, SealCreated.of(seal, actor=actor))
     return seal
 
 
-def _event(session: Session, seal: Seal, status: str, reason: str | None, actor: str, at: datetime) -> None:
+_ACTIONS = {ACTIVE: "seal.resume", SUSPENDED: "seal.suspend", REVOKED: "seal.revoke"}
+
+
+def _event(
+    session: Session,
+    seal: Seal,
+    status: str,
+    reason: str | None,
+    actor: str,
+    at: datetime,
+    before: str | None,
+) -> None:
+    record_change(session, actor=actor, action=_ACTIONS.get(status, status) if before else "seal.create",
+                  entity="seal", entity_id=seal.es_id, department_id=seal.department_id,
+                  before={"status": before} if before else None,
+                  after={"status": status, "name": seal.name, "reason": reason})  # fmt: skip
     repo = SealRepository(session)
     repo.add(
         SealStatusEvent(
@@ -252,12 +268,13 @@ def _change(
     bus: EventBus | None,
 ) -> Seal:
     now = _now(at)
+    previous = seal.status
     seal.status = status
     seal.status_reason = reason[:500] if reason else None
     seal.status_changed_at = now
     seal.status_changed_by = actor[:100]
     session.flush()
-    _event(session, seal, status, reason, actor, now)
+    _event(session, seal, status, reason, actor, now, previous)
     log.info("seal_status_changed", es_id=seal.es_id, status=status)
     publish_on(bus, session, SealStatusChanged.of(seal, actor=actor))
     return seal

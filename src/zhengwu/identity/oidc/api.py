@@ -107,7 +107,7 @@ def update_client(
 ) -> ClientRead:
     """Change redirect URIs, scope, minimum level and the like."""
     runtime = _runtime(request)
-    row = service.update_client(db, client_id, data, allow_http=runtime.allow_http)
+    row = service.update_client(db, client_id, data, allow_http=runtime.allow_http, actor=admin.account_id)
     runtime.clients.invalidate(client_id)
     _audit(db, admin, "updated", client_id, request)
     return ClientRead.model_validate(row)
@@ -119,7 +119,7 @@ def change_status(
 ) -> ClientRead:
     """Suspend (reversible) or revoke (final) a client, with a reason."""
     runtime = _runtime(request)
-    row = service.change_status(db, client_id, data)
+    row = service.change_status(db, client_id, data, actor=admin.account_id)
     runtime.clients.invalidate(client_id)
     _audit(db, admin, data.status, client_id, request)
     return ClientRead.model_validate(row)
@@ -131,7 +131,7 @@ def rotate_secret(
 ) -> ClientCreated:
     """A new secret (shown once); the old one stops working at once."""
     runtime = _runtime(request)
-    secret = service.rotate_secret(db, runtime.node_keys, client_id)
+    secret = service.rotate_secret(db, runtime.node_keys, client_id, actor=admin.account_id)
     runtime.clients.invalidate(client_id)
     _audit(db, admin, "secret_rotated", client_id, request)
     created = ClientCreated.model_validate(service.get_client(db, client_id))

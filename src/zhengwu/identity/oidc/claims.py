@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.reads import record_read
 from zhengwu.identity import service as core
 from zhengwu.identity.audit import RequestMeta, record_auth_event
 from zhengwu.identity.models import Account, UserSession
@@ -214,6 +215,9 @@ def userinfo(
         )
         claims["cert_type"] = account.cert_type or "111"
     released = sorted(k for k in claims if k != "sub")
+    if released:
+        record_read(db, account.id, f"client:{client.client_id}", f"userinfo for {client.name}",
+                    "userinfo:" + ",".join(released))  # fmt: skip
     db.add(
         OidcClaimRelease(
             account_id=account.id,

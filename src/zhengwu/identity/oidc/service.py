@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.changes import actor_of, record_change
 from zhengwu.identity.oidc.clients import NO_AUTH, PERSON_SCOPES
 from zhengwu.identity.oidc.errors import ClientNotFound, InvalidClientConfig
 from zhengwu.identity.oidc.models import OidcClient
@@ -138,7 +140,25 @@ def create_client(
     )
     session.add(row)
     session.flush()
+    record_change(session, actor=actor_of(actor), action="client.create", entity="identity.client",
+                  entity_id=client_id, department_id=row.department_id, after=_snapshot(row))  # fmt: skip
     return row, secret
+
+
+def _snapshot(row: OidcClient) -> dict[str, Any]:
+    """What the change log keeps of a client (never its secret digest)."""
+    return {
+        "name": row.name,
+        "kind": row.kind,
+        "status": row.status,
+        "scope": row.scope,
+        "grant_types": list(row.grant_types or []),
+        "redirect_uris": list(row.redirect_uris or []),
+        "token_endpoint_auth_method": row.token_endpoint_auth_method,
+        "min_acr_level": row.min_acr_level,
+        "may_receive_citizen_id": row.may_receive_citizen_id,
+        "department_id": row.department_id,
+    }
 
 
 def get_client(session: Session, client_id: str) -> OidcClient:
@@ -162,10 +182,16 @@ _CLEARABLE = frozenset({"backchannel_logout_uri", "default_max_age"})
 
 
 def update_client(
-    session: Session, client_id: str, data: ClientUpdate, *, allow_http: bool = False
+    session: Session,
+    client_id: str,
+    data: ClientUpdate,
+    *,
+    allow_http: bool = False,
+    actor: str | None = None,
 ) -> OidcClient:
     """Apply a partial change, re-checking the rules on the result."""
     row = get_client(session, client_id)
+    before = _snapshot(row)
     # An explicit null clears what may be empty and leaves required settings as they are.
     changes = {
         key: value
@@ -196,22 +222,30 @@ def update_client(
         setattr(row, key, value)
     row.scope = scope
     session.flush()
+    record_change(session, actor=actor_of(actor), action="client.update", entity="identity.client",
+                  entity_id=client_id, department_id=row.department_id, before=before, after=_snapshot(row))  # fmt: skip
     return row
 
 
-def change_status(session: Session, client_id: str, data: ClientStatusChange) -> OidcClient:
+def change_status(
+    session: Session, client_id: str, data: ClientStatusChange, *, actor: str | None = None
+) -> OidcClient:
     """Suspend, reactivate or revoke a client; revocation is final."""
     row = get_client(session, client_id)
+    before = row.status
     if row.status == "revoked" and data.status != "revoked":
         raise InvalidClientConfig("已注销的应用不能恢复", detail_en="a revoked client cannot be reactivated")
     row.status = data.status
     row.status_reason = data.reason
     row.updated_at = utcnow()
     session.flush()
+    record_change(session, actor=actor_of(actor), action=f"client.{data.status}", entity="identity.client",
+                  entity_id=client_id, department_id=row.department_id, before={"status": before},
+                  after={"status": row.status, "reason": data.reason})  # fmt: skip
     return row
 
 
-def rotate_secret(session: Session, node_keys: NodeKeys, client_id: str) -> str:
+def rotate_secret(session: Session, node_keys: NodeKeys, client_id: str, *, actor: str | None = None) -> str:
     """Issue a new client secret (the old one stops working at once)."""
     row = get_client(session, client_id)
     if row.secret_digest is None:
@@ -219,4 +253,6 @@ def rotate_secret(session: Session, node_keys: NodeKeys, client_id: str) -> str:
     secret = secrets.token_urlsafe(32)
     row.secret_digest = node_keys.digest(secret)
     session.flush()
+    record_change(session, actor=actor_of(actor), action="client.secret_rotated", entity="identity.client",
+                  entity_id=client_id, department_id=row.department_id, after={"client_secret": "rotated"})  # fmt: skip
     return secret

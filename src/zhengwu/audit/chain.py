@@ -1,0 +1,261 @@
+"""The one SM3 hash chain of the platform (等保 8.1.4.3 c: audit records protected against modification).
+
+A chain has a name and a head row (``audit_chain_head``). Each record carries a sequence number of its
+chain (1, 2, 3 … without gaps), the previous record's hash and its own:
+``hash = SM3(previous hash ‖ canonical bytes of the record)``, where the canonical bytes are sorted-key
+compact UTF-8 JSON of the record's fields (its sequence number included). Appending first updates the
+head row, which takes the write lock on SQLite and a row lock on PostgreSQL, so concurrent appenders
+queue instead of forking the chain. ``verify`` walks a chain and reports the first place it does not
+hold: an edited record, a dropped one, a reordered or inserted one, a cut tail or a head that does not
+match. A chain rebuilt consistently after an edit is caught by the signed heads (``audit.heads``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from zhengwu.audit.models import AuditChainHead
+from zhengwu.kernel.crypto import sm3
+from zhengwu.kernel.db import dialect_insert
+
+GENESIS: Final = "0" * 64
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    raise TypeError(f"not canonical: {type(value).__name__}")
+
+
+def canonical_bytes(body: Mapping[str, Any]) -> bytes:
+    """Sorted-key compact UTF-8 JSON (datetimes as UTC ISO-8601 with microseconds); no floats' NaN."""
+    return json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_plain
+    ).encode("utf-8")
+
+
+def link_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
+    """SM3(previous hash ‖ canonical bytes of the record) as hex."""
+    return sm3(bytes.fromhex(prev_hash) + canonical_bytes(body)).hex()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSpec:
+    """A named chain over one table: its model, the hash column and the fields that are hashed."""
+
+    name: str
+    model: type[Any]
+    body: Callable[[Any], dict[str, Any]]
+    hash_attr: str = "hash"
+    label: str = ""
+
+    @property
+    def seq_column(self) -> Any:
+        """The model's ``seq`` column (every chained table numbers its records in ``seq``)."""
+        return self.model.seq
+
+    def hash_of(self, row: Any) -> str:
+        """The stored hash of a row."""
+        return str(getattr(row, self.hash_attr))
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A chain's head: how many records it holds and the last hash."""
+
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Where a new record goes: its sequence number, the previous hash and its own hash."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+
+
+def lock(session: Session, name: str) -> Head:
+    """Take the chain's lock (until the transaction ends) and read its head; creates the head if new."""
+    locking = update(AuditChainHead).where(AuditChainHead.name == name).values(seq=AuditChainHead.seq)
+    result = session.execute(locking, execution_options={"synchronize_session": False})
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        # Two first appenders may race: the loser's insert does nothing and its update then waits.
+        insert = dialect_insert(session, AuditChainHead).values(name=name, seq=0, hash=GENESIS)
+        session.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
+        session.execute(locking, execution_options={"synchronize_session": False})
+    row = session.execute(
+        select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.name == name)
+    ).one()
+    return Head(int(row.seq), str(row.hash))
+
+
+def append(session: Session, name: str, body_without_seq: Mapping[str, Any]) -> Link:
+    """Link one record into chain ``name`` in the caller's transaction (the caller inserts the row).
+
+    ``body_without_seq`` is the record's hashed fields; the sequence number is added here, so that the
+    hash covers it.
+    """
+    head = lock(session, name)
+    seq = head.seq + 1
+    hashed = link_hash(head.hash, {**body_without_seq, "seq": seq})
+    session.execute(
+        update(AuditChainHead).where(AuditChainHead.name == name).values(seq=seq, hash=hashed),
+        execution_options={"synchronize_session": False},
+    )
+    return Link(seq, head.hash, hashed)
+
+
+def head(session: Session, name: str) -> Head:
+    """The chain's head as stored, without locking (GENESIS for a chain never written)."""
+    row = session.execute(
+        select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.name == name)
+    ).one_or_none()
+    return Head(int(row.seq), str(row.hash)) if row is not None else Head(0, GENESIS)
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """Where a chain does not hold."""
+
+    chain: str
+    seq: int
+    kind: str  # edited | dropped | broken_link | truncated | head_mismatch | rebuilt | unsigned
+    message: str
+    message_zh: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for JSON output."""
+        return {
+            "chain": self.chain,
+            "seq": self.seq,
+            "kind": self.kind,
+            "message": self.message,
+            "message_zh": self.message_zh,
+        }
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The result of walking one chain."""
+
+    chain: str
+    checked: int = 0
+    head: Head = Head(0, GENESIS)
+    broken: Break | None = None
+    signed_seq: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the chain holds."""
+        return self.broken is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for JSON output."""
+        return {
+            "chain": self.chain,
+            "ok": self.ok,
+            "checked": self.checked,
+            "head_seq": self.head.seq,
+            "head_hash": self.head.hash,
+            "signed_seq": self.signed_seq,
+            "break": self.broken.as_dict() if self.broken else None,
+        }
+
+
+def rows(session: Session, spec: ChainSpec, *, after: int = 0, batch: int = 2000) -> Iterator[Any]:
+    """The chain's rows in sequence order, read in batches."""
+    last = after
+    while True:
+        chunk = list(
+            session.scalars(
+                select(spec.model).where(spec.seq_column > last).order_by(spec.seq_column).limit(batch)
+            )
+        )
+        if not chunk:
+            return
+        yield from chunk
+        last = int(chunk[-1].seq)
+
+
+def verify(session: Session, spec: ChainSpec) -> Verdict:
+    """Walk the whole chain and report its first break (None when it holds)."""
+    return walk(spec, rows(session, spec), head(session, spec.name))
+
+
+def walk(spec: ChainSpec, records: Iterable[Any], stored_head: Head) -> Verdict:
+    """Check records given in sequence order against each other and against the chain's head."""
+    verdict = Verdict(spec.name, head=stored_head)
+    name = spec.name
+    prev = GENESIS
+    expected = 1
+    seen: dict[str, int] = {}
+    for row in records:
+        seq = int(row.seq)
+        stored = spec.hash_of(row)
+        if seq != expected:
+            verdict.broken = Break(
+                name,
+                expected,
+                "dropped",
+                f"{name}: records {expected}..{seq - 1} are missing (deleted) before record {seq}",
+                f"{name}：第 {expected}～{seq - 1} 条记录缺失（被删除），位于第 {seq} 条之前",
+            )
+            return verdict
+        if row.prev_hash != prev:
+            linked = seen.get(row.prev_hash)
+            where = f" (it follows record {linked})" if linked is not None else ""
+            verdict.broken = Break(
+                name,
+                seq,
+                "broken_link",
+                f"{name}: record {seq} does not follow record {seq - 1}{where}: records were reordered, "
+                "inserted or replaced here",
+                f"{name}：第 {seq} 条记录与第 {seq - 1} 条不衔接：此处记录被调换顺序、插入或替换",
+            )
+            return verdict
+        if link_hash(row.prev_hash, {**spec.body(row), "seq": seq}) != stored:
+            verdict.broken = Break(
+                name,
+                seq,
+                "edited",
+                f"{name}: record {seq} was edited (its hash does not match its content)",
+                f"{name}：第 {seq} 条记录被篡改（内容与哈希不符）",
+            )
+            return verdict
+        seen[stored] = seq
+        prev = stored
+        expected = seq + 1
+        verdict.checked += 1
+    last = expected - 1
+    if verdict.head.seq > last:
+        verdict.broken = Break(
+            name,
+            last + 1,
+            "truncated",
+            f"{name}: the head counts {verdict.head.seq} records but the chain ends at {last} (tail deleted)",
+            f"{name}：链头记录了 {verdict.head.seq} 条，但链只到第 {last} 条（末尾被删除）",
+        )
+    elif verdict.head.seq != last or verdict.head.hash != prev:
+        verdict.broken = Break(
+            name,
+            last,
+            "head_mismatch",
+            f"{name}: the head (record {verdict.head.seq}) does not match the last record {last}",
+            f"{name}：链头（第 {verdict.head.seq} 条）与最后一条记录（第 {last} 条）不符",
+        )
+    return verdict
+
+
+def hash_at(session: Session, spec: ChainSpec, seq: int) -> str | None:
+    """The stored hash of record ``seq`` (None when there is no such record)."""
+    row = session.scalars(select(spec.model).where(spec.seq_column == seq)).one_or_none()
+    return spec.hash_of(row) if row is not None else None
