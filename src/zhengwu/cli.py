@@ -15,6 +15,7 @@ from zhengwu.commands import catalog as catalog_commands
 from zhengwu.commands import codes as codes_commands
 from zhengwu.commands import exchange as exchange_commands
 from zhengwu.commands import identity as identity_commands
+from zhengwu.commands import licenses as licenses_commands
 from zhengwu.commands import pki as pki_commands
 from zhengwu.commands import seals as seals_commands
 from zhengwu.commands import users as users_commands
@@ -33,6 +34,7 @@ app.add_typer(departments_app, name="departments")
 app.add_typer(codes_commands.app, name="codes")
 app.add_typer(pki_commands.app, name="pki")
 app.add_typer(seals_commands.app, name="seals")
+app.add_typer(licenses_commands.app, name="licenses")
 app.add_typer(exchange_commands.app, name="exchange")
 app.add_typer(catalog_commands.app, name="catalog")
 app.add_typer(users_commands.app, name="users")

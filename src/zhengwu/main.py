@@ -40,6 +40,7 @@ def import_models() -> MetaData:
     import zhengwu.identity.oidc.models
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
+    import zhengwu.licenses.models
     import zhengwu.orgs.models
     import zhengwu.pki.models
     import zhengwu.seals.models  # noqa: F401
@@ -53,9 +54,15 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
     from zhengwu.audit import topics as audit
     from zhengwu.catalog import topics as catalog
     from zhengwu.exchange import wiring as exchange
+    from zhengwu.licenses import topics as licenses
 
     return exchange.registry_of(
-        [*exchange.declarations(settings), *catalog.declarations(settings), *audit.declarations(settings)]
+        [
+            *exchange.declarations(settings),
+            *catalog.declarations(settings),
+            *audit.declarations(settings),
+            *licenses.declarations(settings),
+        ]
     )
 
 
@@ -106,12 +113,13 @@ def _capabilities() -> list[Capability]:
     """Every capability's wiring, lowest layer first (a capability may use what a lower one installed)."""
     from zhengwu.catalog import wiring as catalog
     from zhengwu.identity import wiring as identity
+    from zhengwu.licenses import wiring as licenses
     from zhengwu.ops import wiring as ops
     from zhengwu.orgs import wiring as orgs
     from zhengwu.pki import wiring as pki
     from zhengwu.seals import wiring as seals
 
-    return [ops, orgs, pki, identity, catalog, seals]
+    return [ops, orgs, pki, identity, catalog, seals, licenses]
 
 
 def install(node: Node) -> Node:

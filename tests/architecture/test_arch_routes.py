@@ -49,6 +49,13 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /api/v1/seals/{es_id}/status",
         "POST /api/v1/seals/verify",
     ),
+    "electronic licenses: the type catalog, minimal verification answers (rate-limited per address) and "
+    "the certificate that checks the 2-D codes offline": (
+        "GET /api/v1/licenses/types",
+        "POST /api/v1/licenses/verify",
+        "POST /api/v1/licenses/verify/file",
+        "GET /api/v1/licenses/offline-certificate",
+    ),
     "PKI publication: CA certificates, CRLs and the RFC 3161 time-stamp service": (
         "GET /pki/crl/{ca}.crl",
         "GET /pki/ca/{ca}.crt",

@@ -19,7 +19,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "zhengwu"
 NODE_MODULES = {"kernel/node.py"}
 ENTRY_POINTS = {"main.py", "cli.py", "worker.py", "demo.py"}
-CAPABILITIES = ("catalog", "exchange", "identity", "ops", "orgs", "pki", "seals")
+CAPABILITIES = ("catalog", "exchange", "identity", "licenses", "ops", "orgs", "pki", "seals")
 
 
 def _modules() -> list[tuple[str, ast.Module]]:

@@ -80,6 +80,49 @@ class Ctx:
             self.session.flush()
         return es_id
 
+    def license(self, dept: Department) -> str:
+        """A valid license issued by ``dept`` (with a seal of its own and a type any level may issue)."""
+        from zhengwu.licenses import service as licenses
+
+        make_seal(self.session, self.settings, dept.credit_code)
+        lic = licenses.issue_license(
+            self.session,
+            self.settings,
+            type_code=self.license_type(),
+            department_id=dept.id,
+            holder_name="演示用户",
+            holder_code=nth_citizen_id(next(self.numbers)),
+            face={"note": "测试"},
+            actor="test",
+        )
+        self.session.flush()
+        return str(lic.id)
+
+    def suspended_license(self, dept: Department) -> str:
+        """A suspended license of ``dept``."""
+        from zhengwu.licenses import service as licenses
+
+        license_id = self.license(dept)
+        licenses.change_status(self.session, license_id, "suspend", reason="核查", actor="test")
+        self.session.flush()
+        return license_id
+
+    def license_type(self, *, seal_of: Department | None = None) -> str:
+        """A license type every level may issue (defined once per test), and a seal of ``seal_of``."""
+        from zhengwu.licenses import service as licenses
+        from zhengwu.seed import government_credit_code
+
+        if seal_of is not None:
+            make_seal(self.session, self.settings, seal_of.credit_code)
+
+        code = f"{government_credit_code('100000', 990)}001"
+        if code not in {t.code for t in licenses.list_types(self.session)}:
+            licenses.define_type(self.session, licenses.TypeSpec(
+                code=code, name="测试证明", definer_name="测试部委", holder_kind="person",
+                issuing_levels=("national", "province", "city", "county"),
+                fields=[{"name": "note", "label": "备注"}]))  # fmt: skip
+        return code
+
     def client(self) -> str:
         """An OIDC client of the node."""
         data = ClientCreate(name="测试业务系统", grant_types=["client_credentials"], scope="verify:person")
@@ -282,6 +325,20 @@ ROWS: list[Row] = [
         lambda c, d: Call("/api/v1/identity/counter-verifications",
                           dict(zip(("id_number", "name"), c.person(), strict=True), department_id=d.id)),
         200, role="counter", platform_may=False),
+    # licenses: issuing seals with the department's seal (its license issuers only); admins manage
+    Row("POST /api/v1/licenses", lambda c, d: Call("/api/v1/licenses", {
+        "type_code": c.license_type(seal_of=d), "department_credit_code": d.credit_code, "holder_name": "演示用户",
+        "holder_code": nth_citizen_id(next(c.numbers)), "face": {"note": "测试"}}), 201,
+        role="license_issuer", platform_may=False),
+    Row("POST /api/v1/licenses/{license_id}/suspend",
+        lambda c, d: Call(f"/api/v1/licenses/{c.license(d)}/suspend", REASON), 200),
+    Row("POST /api/v1/licenses/{license_id}/resume", lambda c, d: Call(
+        f"/api/v1/licenses/{c.suspended_license(d)}/resume", REASON), 200),
+    Row("POST /api/v1/licenses/{license_id}/revoke",
+        lambda c, d: Call(f"/api/v1/licenses/{c.license(d)}/revoke", REASON), 200),
+    Row("POST /api/v1/licenses/{license_id}/renew",
+        lambda c, d: Call(f"/api/v1/licenses/{c.license(d)}/renew", REASON), 201,
+        role="license_issuer", platform_may=False),
     # exchange operators (machine clients with exchange:admin are tested in tests/exchange)
     platform("GET /api/v1/exchange/status", lambda c, d: Call("/api/v1/exchange/status")),
     platform("GET /api/v1/exchange/feedback", lambda c, d: Call("/api/v1/exchange/feedback")),

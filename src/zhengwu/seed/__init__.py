@@ -165,6 +165,9 @@ def seed_demo(settings: Settings) -> dict[str, Any]:
 
                 codes = [d.credit_code for d in demo_departments()]
                 summary["seals_added"] = seed_demo_seals(session, settings, credit_codes=codes)
+                from zhengwu.seed.licenses import seed_license_types
+
+                summary["license_types_added"] = seed_license_types(session)
         if settings.tier.value == "province":
             from zhengwu.seed.catalog import seed_catalog
 

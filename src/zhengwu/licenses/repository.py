@@ -1,0 +1,107 @@
+"""Queries of the licenses capability (types, licenses, history, serial counters, usage)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from zhengwu.licenses.models import License, LicenseSerial, LicenseStatusEvent, LicenseType, LicenseUsage
+
+
+class LicenseRepository:
+    """Every query on the licenses tables."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: LicenseType | License | LicenseStatusEvent | LicenseUsage) -> None:
+        """Stage a new row and flush it (ids and constraints are checked at once)."""
+        self.session.add(row)
+        self.session.flush()
+
+    def type_by_code(self, code: str) -> LicenseType | None:
+        """A license type by its 21-character code."""
+        return self.session.scalars(select(LicenseType).where(LicenseType.code == code)).first()
+
+    def types(self) -> Sequence[LicenseType]:
+        """Every license type, by code."""
+        return self.session.scalars(select(LicenseType).order_by(LicenseType.code)).all()
+
+    def license(self, license_id: str) -> License | None:
+        """A license by its row id."""
+        return self.session.get(License, license_id)
+
+    def by_identifier(self, identifier: str) -> License | None:
+        """A license by its GB/T 36904 identifier."""
+        return self.session.scalars(select(License).where(License.identifier == identifier)).first()
+
+    def by_file(self, file_sm3: str) -> License | None:
+        """The license whose sealed file has this SM3 digest."""
+        return self.session.scalars(select(License).where(License.file_sm3 == file_sm3)).first()
+
+    def of_holders(
+        self, holder_indexes: Collection[str], *, offset: int, limit: int
+    ) -> tuple[Sequence[License], int]:
+        """A page of the licenses of these holders (newest first) and their number."""
+        where = License.holder_index.in_(list(holder_indexes))
+        total = self.session.scalar(select(func.count()).select_from(License).where(where)) or 0
+        rows = self.session.scalars(
+            select(License)
+            .where(where)
+            .order_by(License.issued_at.desc(), License.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return rows, int(total)
+
+    def events(self, license_id: str) -> Sequence[LicenseStatusEvent]:
+        """A license's status history, oldest first."""
+        return self.session.scalars(
+            select(LicenseStatusEvent)
+            .where(LicenseStatusEvent.license_id == license_id)
+            .order_by(LicenseStatusEvent.seq)
+        ).all()
+
+    def next_event_seq(self, license_id: str) -> int:
+        """The sequence number of a license's next status event."""
+        top = self.session.scalar(
+            select(func.max(LicenseStatusEvent.seq)).where(LicenseStatusEvent.license_id == license_id)
+        )
+        return int(top or 0) + 1
+
+    def next_serial(self, scope: str) -> int:
+        """Bump the counter of ``scope`` in the caller's transaction and return the new value.
+
+        The UPDATE takes the row lock, so concurrent issuers of the same scope queue behind each other
+        and none gets a value twice; a rolled-back issuance rolls its bump back, burning no serial.
+        """
+        bumped = self.session.execute(
+            update(LicenseSerial)
+            .where(LicenseSerial.scope == scope)
+            .values(value=LicenseSerial.value + 1)
+            .returning(LicenseSerial.value)
+        ).scalar_one_or_none()
+        if bumped is not None:
+            return int(bumped)
+        try:
+            with self.session.begin_nested():
+                self.session.add(LicenseSerial(scope=scope, value=1))
+            return 1
+        except IntegrityError:
+            # Another transaction created the counter first; take the next value from it.
+            return self.next_serial(scope)
+
+    def usage_of_holders(
+        self, holder_indexes: Collection[str], *, offset: int, limit: int
+    ) -> tuple[Sequence[tuple[LicenseUsage, License]], int]:
+        """A page of usage records of these holders' licenses (newest first) and their number."""
+        where = License.holder_index.in_(list(holder_indexes))
+        base = select(LicenseUsage, License).join(License, License.id == LicenseUsage.license_id).where(where)
+        total = self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        rows = self.session.execute(
+            base.order_by(LicenseUsage.at.desc(), LicenseUsage.id).offset(offset).limit(limit)
+        ).all()
+        return [(u, lic) for u, lic in rows], int(total)

@@ -1,0 +1,26 @@
+"""Staff rights over electronic licenses (ADR 0010); identity's policy decides who holds them.
+
+Issuing seals the license with the department's own seal, so, as with seals, no administrator issues in
+a department's place: only its ``license_issuer`` does. Suspending and revoking are also open to the
+department's administrators and the platform administrator (a revocation ordered from above).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from zhengwu.identity.policy import Right, right
+from zhengwu.licenses.errors import LicenseForbidden
+
+#: Issue and renew a department's licenses (sealed with its seal).
+ISSUE: Final[Right] = right(
+    "licenses.issue", "签发、换发本部门电子证照", {"license_issuer"}, refusal=LicenseForbidden
+)
+
+#: Suspend, resume and revoke a department's licenses.
+MANAGE: Final[Right] = right(
+    "licenses.manage",
+    "挂起、恢复、注销本部门电子证照",
+    {"license_issuer", "admin", "platform_admin"},
+    refusal=LicenseForbidden,
+)
