@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -170,6 +171,40 @@ def test_a_database_that_stays_busy_answers_503_and_a_fault_still_500(engine: En
         assert broken.json()["code"] == "internal_error"
 
     _run(scenario, app)
+
+
+def test_a_read_request_that_writes_on_a_stale_snapshot_runs_again_as_a_write(engine: Engine) -> None:
+    # The CI failure of stop 18: a GET that stores something (an OIDC authorize, a license read's usage
+    # row) read first, another writer committed, and its write failed at once with "database is locked".
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    app, _, _ = _app(engine)
+    runs: list[bool] = []
+
+    @app.get("/read-then-write")
+    def read_then_write() -> dict[str, int]:
+        runs.append(begins_immediate())
+        with engine.begin() as conn:
+            conn.execute(text("SELECT count(*) FROM t")).scalar()
+            if len(runs) == 1:  # another writer commits after this request's snapshot was taken
+                with engine.begin() as other:
+                    other.execute(text("INSERT INTO t VALUES (1)"))
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+        return {"runs": len(runs)}
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        answer = await client.get("/read-then-write")
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"runs": 2}
+        assert "x-zhengwu-busy-deferred" not in answer.headers
+        # The second run took the write lock up front; the first wrote nothing.
+        assert runs == [False, True]
+        busy = await client.get("/locked")  # still busy on the second run: answered 503, marker removed
+        assert busy.status_code == 503 and "x-zhengwu-busy-deferred" not in busy.headers
+
+    _run(scenario, app)
+    with engine.connect() as conn:
+        assert sorted(n for (n,) in conn.execute(text("SELECT n FROM t"))) == [1, 2]
 
 
 def test_slots_and_threads_follow_the_pool(engine: Engine) -> None:

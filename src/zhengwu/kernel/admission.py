@@ -32,10 +32,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zhengwu.kernel.config import AdmissionSettings
-from zhengwu.kernel.db import is_database_busy, pool_capacity, read_only_transactions
+from zhengwu.kernel.db import begins_immediate, is_database_busy, pool_capacity, read_only_transactions
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.logging import current_trace_id, get_logger
 
@@ -46,6 +46,18 @@ log = get_logger("zhengwu.admission")
 RESERVE = 4
 STATUS_LANE = frozenset({"/_status", "/metrics"})
 _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Marks a busy answer to a request whose transactions began deferred: the middleware may run it again.
+_RETRY_HEADER = b"x-zhengwu-busy-deferred"
+
+
+def _without_retry_header(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k != _RETRY_HEADER]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
 
 
 class NodeBusy(DomainError):
@@ -167,9 +179,40 @@ class AdmissionMiddleware:
                 await response(scope, receive, send)
                 return
             try:
-                await self.app(scope, receive, send)
+                if scope["method"] in _READ_ONLY_METHODS:
+                    await self._read_then_write(scope, receive, send)
+                else:
+                    await self.app(scope, receive, send)
             finally:
                 self.gate.leave()
+
+    async def _read_then_write(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run a safe-method request; if it wrote and met a stale SQLite snapshot, run it once more as a
+        write unit.
+
+        A GET begins deferred. The few that also write (an OIDC authorize storing its request, a license
+        read logging its use) fail at once with "database is locked" when another writer committed after
+        their first read (SQLITE_BUSY_SNAPSHOT: no busy timeout helps). Nothing was sent yet and the
+        request's session rolled back, so the second run, whose transactions take the write lock up front,
+        queues behind the writer instead of failing. A GET carries no body to replay.
+        """
+        held: list[Message] = []
+
+        async def holding(message: Message) -> None:
+            if held or (
+                message["type"] == "http.response.start"
+                and any(k == _RETRY_HEADER for k, _ in message.get("headers", []))
+            ):
+                held.append(message)
+                return
+            await send(message)
+
+        await self.app(scope, receive, holding)
+        if not held:
+            return
+        log.info("read_request_retried_as_write", path=scope["path"])
+        with read_only_transactions(False):
+            await self.app(scope, receive, _without_retry_header(send))
 
     def _size_thread_pool(self) -> None:
         # AnyIO keeps one default limiter per event loop; size it in the loop that serves the requests.
@@ -205,8 +248,11 @@ def install(app: FastAPI, settings: AdmissionSettings, engine: Engine) -> None:
             raise exc  # a real fault: the generic handler answers 500 and logs it
         log.warning("database_busy", error_type=type(exc).__name__)
         error = DatabaseBusy(retry_after)
+        headers = dict(error.headers)
+        if not begins_immediate():
+            headers[_RETRY_HEADER.decode()] = "1"
         return JSONResponse(
-            error.envelope(current_trace_id()), status_code=error.status_code, headers=error.headers
+            error.envelope(current_trace_id()), status_code=error.status_code, headers=headers
         )
 
     app.add_exception_handler(OperationalError, busy)
