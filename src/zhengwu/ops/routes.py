@@ -15,6 +15,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
 from zhengwu.kernel.node import CurrentNode, ServiceKey
 from zhengwu.kernel.session import DbSession
+from zhengwu.ops.models import BackupRun
 
 router = APIRouter(tags=["ops 运维"])
 
@@ -49,9 +50,11 @@ def status(response: Response, session: DbSession, node: CurrentNode) -> dict[st
     try:
         session.execute(text("SELECT 1"))
         outbox = _outbox_lag(session)
+        last_backup = _last_backup(session)
     except SQLAlchemyError:
         db_ok = False
         outbox = {}
+        last_backup = None
     probes: dict[str, Any] = {}
     for name, probe in node.health_probes.items():
         try:
@@ -79,7 +82,22 @@ def status(response: Response, session: DbSession, node: CurrentNode) -> dict[st
             "outbox": outbox,
             **probes,
         },
+        "backup": last_backup,
     }
+
+
+def _last_backup(session: DbSession) -> dict[str, Any] | None:
+    """The newest finished backup and its age: how much a disaster now would lose at most (RPO)."""
+    row = session.execute(
+        select(BackupRun.set_name, BackupRun.snapshot_at)
+        .where(BackupRun.kind == "backup", BackupRun.status == "done")
+        .order_by(BackupRun.snapshot_at.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.snapshot_at is None:
+        return None
+    age = (utcnow() - row.snapshot_at).total_seconds()
+    return {"set": row.set_name, "snapshot_at": row.snapshot_at.isoformat(), "age_seconds": round(age, 1)}
 
 
 #: The ``zhengwu_outbox_pending`` gauge, refreshed on every scrape.

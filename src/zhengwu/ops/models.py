@@ -1,0 +1,32 @@
+"""Persistence of operations: the node's record of its backups and restore drills."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.db import Base, IdMixin, PortableJSON, UTCDateTime
+
+
+class BackupRun(IdMixin, Base):
+    """One backup set written (or tried), or one drill marker.
+
+    The row of a backup is committed as ``running`` before the database snapshot is taken, so every
+    backup carries the record of itself: a restored node knows which set it came from.
+    """
+
+    __tablename__ = "ops_backup_run"
+
+    kind: Mapped[str] = mapped_column(String(16))  # backup / drill_marker / drill
+    set_name: Mapped[str] = mapped_column(String(120), index=True)
+    target: Mapped[str] = mapped_column(String(1000), default="")
+    status: Mapped[str] = mapped_column(String(16))  # running / done / failed / marker
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    snapshot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    bytes: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)
+    detail: Mapped[dict[str, Any]] = mapped_column(PortableJSON, default=dict)

@@ -1,0 +1,207 @@
+"""Backup encryption: the backup key, SM4-GCM in chunks, and the SM3 digests of an artifact.
+
+A backup is only as private as its key, and an off-site copy is exactly where a stolen disk ends up, so
+the key lives in a file of its own (``ZHENGWU_BACKUP_KEY_FILE``, mode 600) that is never written into a
+target. Artifacts can be gigabytes, so they are encrypted in 1 MiB chunks: each chunk is one SM4-GCM
+message whose nonce carries the chunk's index and whose associated data binds the backup set, the
+artifact and whether the chunk is the last one — a chunk moved, dropped, swapped between artifacts or a
+file cut short after a chunk boundary fails authentication instead of restoring a shorter database.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from zhengwu.kernel.crypto.errors import CryptoError
+from zhengwu.kernel.crypto.hashes import hmac_sm3, new_sm3, sm3
+from zhengwu.kernel.crypto.sm4 import sm4_gcm_decrypt, sm4_gcm_encrypt
+
+CHUNK = 1 << 20
+_MAGIC = b"ZWBK1\n"
+_LENGTH = struct.Struct(">I")
+_TAG = 16
+
+
+class BackupError(Exception):
+    """A backup operation refused or failed for a reason a person can act on."""
+
+    def __init__(self, code: str, detail: str, detail_en: str) -> None:
+        super().__init__(detail_en)
+        self.code = code
+        self.detail = detail
+        self.detail_en = detail_en
+
+
+@dataclass(frozen=True)
+class BackupKey:
+    """The keys derived from the key file: SM4 for artifacts, HMAC-SM3 for the manifest."""
+
+    sm4: bytes
+    mac: bytes
+    key_id: str
+
+
+def derive_key(master: bytes) -> BackupKey:
+    return BackupKey(
+        sm4=hmac_sm3(master, b"zhengwu backup: artifact encryption")[:16],
+        mac=hmac_sm3(master, b"zhengwu backup: manifest authentication"),
+        key_id=sm3(b"zhengwu backup: key id" + master).hex()[:16],
+    )
+
+
+def load_key(path: Path, *, create: bool) -> BackupKey:
+    """Read the backup key file; with ``create`` make one (32 random bytes, mode 600) when absent."""
+    if not path.exists():
+        if not create:
+            raise BackupError(
+                "backup_key_missing",
+                f"找不到备份密钥文件 {path}，请设置 ZHENGWU_BACKUP_KEY_FILE 指向创建备份时使用的密钥",
+                f"backup key file {path} not found; set ZHENGWU_BACKUP_KEY_FILE to the key the backup was made with",
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(os.urandom(32).hex() + "\n")
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise BackupError(
+            "backup_key_exposed",
+            f"备份密钥文件 {path} 可被其他用户读取，请执行 chmod 600",
+            f"backup key file {path} is readable by others; chmod 600 it",
+        )
+    try:
+        master = bytes.fromhex(path.read_text().strip())
+    except ValueError:
+        master = b""
+    if len(master) < 16:
+        raise BackupError(
+            "backup_key_invalid",
+            f"备份密钥文件 {path} 内容无效（应为至少 32 位十六进制字符）",
+            f"backup key file {path} is not a hex key of at least 16 bytes",
+        )
+    return derive_key(master)
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """What the manifest records of one encrypted artifact."""
+
+    file: str
+    plain_bytes: int
+    cipher_bytes: int
+    chunks: int
+    sm3_plain: str
+    sm3_cipher: str
+
+
+def _aad(context: bytes, index: int, last: bool) -> bytes:
+    return context + struct.pack(">IB", index, 1 if last else 0)
+
+
+def _nonce(prefix: bytes, index: int) -> bytes:
+    return prefix + struct.pack(">I", index)
+
+
+def seal_file(key: BackupKey, src: Path, dst: Path, context: bytes) -> Sealed:
+    """Encrypt ``src`` into ``dst`` chunk by chunk; ``context`` names the set and the artifact."""
+    plain_hash = new_sm3()
+    cipher_hash = new_sm3()
+    prefix = os.urandom(8)
+    plain_bytes = 0
+    cipher_bytes = 0
+    chunks = 0
+    with src.open("rb") as inp, dst.open("wb") as out:
+        head = _MAGIC + prefix
+        out.write(head)
+        cipher_hash.update(head)
+        cipher_bytes += len(head)
+        current = inp.read(CHUNK)
+        while True:
+            following = inp.read(CHUNK) if current else b""
+            last = not following
+            plain_hash.update(current)
+            plain_bytes += len(current)
+            sealed = sm4_gcm_encrypt(key.sm4, _nonce(prefix, chunks), current, _aad(context, chunks, last))
+            record = _LENGTH.pack(len(sealed)) + sealed
+            out.write(record)
+            cipher_hash.update(record)
+            cipher_bytes += len(record)
+            chunks += 1
+            if last:
+                break
+            current = following
+        out.flush()
+        os.fsync(out.fileno())
+    return Sealed(
+        file=dst.name,
+        plain_bytes=plain_bytes,
+        cipher_bytes=cipher_bytes,
+        chunks=chunks,
+        sm3_plain=plain_hash.digest().hex(),
+        sm3_cipher=cipher_hash.digest().hex(),
+    )
+
+
+def cipher_digest(path: Path) -> str:
+    """SM3 of an encrypted artifact as stored (checked before anything is decrypted)."""
+    hasher = new_sm3()
+    with path.open("rb") as inp:
+        while block := inp.read(CHUNK):
+            hasher.update(block)
+    return hasher.digest().hex()
+
+
+def open_file(key: BackupKey, src: Path, dst: Path | None, context: bytes, expected: Sealed) -> None:
+    """Decrypt ``src`` (into ``dst``, or only check it when ``dst`` is None) and check it against the manifest."""
+    broken = BackupError(
+        "backup_corrupt",
+        f"备份文件 {src.name} 已损坏或被篡改",
+        f"backup artifact {src.name} is corrupt or was altered",
+    )
+    plain_hash = new_sm3()
+    plain_bytes = 0
+    out = dst.open("wb") if dst is not None else None
+    try:
+        with src.open("rb") as inp:
+            head = inp.read(len(_MAGIC) + 8)
+            if len(head) != len(_MAGIC) + 8 or not head.startswith(_MAGIC):
+                raise broken
+            prefix = head[len(_MAGIC) :]
+            index = 0
+            while True:
+                length_bytes = inp.read(_LENGTH.size)
+                if len(length_bytes) != _LENGTH.size:
+                    raise broken  # cut short before the chunk marked last
+                (length,) = _LENGTH.unpack(length_bytes)
+                if length < _TAG or length > CHUNK + _TAG:
+                    raise broken
+                sealed = inp.read(length)
+                if len(sealed) != length:
+                    raise broken
+                last = index + 1 == expected.chunks
+                try:
+                    plain = sm4_gcm_decrypt(
+                        key.sm4, _nonce(prefix, index), sealed, _aad(context, index, last)
+                    )
+                except CryptoError:
+                    raise broken from None
+                plain_hash.update(plain)
+                plain_bytes += len(plain)
+                if out is not None:
+                    out.write(plain)
+                index += 1
+                if last:
+                    break
+            if inp.read(1):
+                raise broken  # bytes after the last chunk
+        if plain_bytes != expected.plain_bytes or plain_hash.digest().hex() != expected.sm3_plain:
+            raise broken
+        if out is not None:
+            out.flush()
+            os.fsync(out.fileno())
+    finally:
+        if out is not None:
+            out.close()

@@ -1,0 +1,325 @@
+"""Off-site backup: a set restores exactly into a clean place; tampering, truncation, a wrong key, a
+non-empty target and a target that goes away are refused with nothing half-done; the drill measures RPO
+and RTO and fails when data from before the backup is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import Settings
+from zhengwu.kernel.migrate import upgrade
+from zhengwu.main import import_models
+from zhengwu.ops import backup
+from zhengwu.ops.models import BackupRun
+from zhengwu.ops.sealing import CHUNK, BackupError, derive_key, load_key, open_file, seal_file
+from zhengwu.orgs.models import Department
+
+
+def _node(tmp_path: Path, name: str, url: str | None = None) -> Settings:
+    data = tmp_path / name / "data"
+    return Settings(
+        data_dir=data,
+        database_url=url or f"sqlite:///{(tmp_path / name / 'zhengwu.db').as_posix()}",
+        node_id="hebei",
+    )
+
+
+def _fill(settings: Settings) -> None:
+    """A migrated node with a few rows and a stored file."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    departments = Department.__table__
+    with engine.begin() as conn:
+        for i in range(3):
+            conn.execute(
+                departments.insert().values(  # type: ignore[attr-defined]
+                    id=f"d{i}",
+                    credit_code=f"11130000MB000000{i}X",
+                    name=f"部门{i}",
+                    division_code="130000",
+                    level=2,
+                    created_at=utcnow() - timedelta(minutes=5),
+                )
+            )
+    engine.dispose()
+    stored = settings.data_dir / "files" / "ab"
+    stored.mkdir(parents=True, exist_ok=True)
+    (stored / "abcdef").write_bytes(os.urandom(3000))
+
+
+def _departments(url: str) -> list[str]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        names = [r[0] for r in conn.execute(text("SELECT name FROM orgs_department ORDER BY name"))]
+    engine.dispose()
+    return names
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> backup.BackupKey:
+    return load_key(tmp_path / "keys" / "backup.key", create=True)
+
+
+def test_a_set_restores_exactly_into_a_clean_node(tmp_path: Path, key: backup.BackupKey) -> None:
+    live = _node(tmp_path, "live")
+    _fill(live)
+    made = backup.create(live, tmp_path / "offsite", key, keep=5)
+    assert backup.verify(tmp_path / "offsite", key)["set"] == made["set"]
+    # Nothing readable in the target: no SQLite header, no file contents.
+    for artifact in Path(made["path"]).iterdir():
+        assert b"SQLite format 3" not in artifact.read_bytes()
+    clean = _node(tmp_path, "clean")
+    restored = backup.restore(clean, tmp_path / "offsite", key)
+    assert restored["set"] == made["set"]
+    assert _departments(clean.database_url) == ["部门0", "部门1", "部门2"]
+    original = (live.data_dir / "files" / "ab" / "abcdef").read_bytes()
+    assert (clean.data_dir / "files" / "ab" / "abcdef").read_bytes() == original
+    # The restored node carries the record of the backup it came from.
+    engine = create_engine(clean.database_url)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                text("SELECT status FROM ops_backup_run WHERE set_name = :s"), {"s": made["set"]}
+            ).scalar()
+            == "running"
+        )
+    engine.dispose()
+    engine = create_engine(live.database_url)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                text("SELECT status FROM ops_backup_run WHERE set_name = :s"), {"s": made["set"]}
+            ).scalar()
+            == "done"
+        )
+    engine.dispose()
+
+
+def test_the_key_file_is_private_and_never_inside_the_target(tmp_path: Path) -> None:
+    path = tmp_path / "k" / "backup.key"
+    load_key(path, create=True)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    live = _node(tmp_path, "live")
+    _fill(live)
+    with pytest.raises(BackupError) as refused:
+        backup.create(live, tmp_path / "k", load_key(path, create=False), key_file=path)
+    assert refused.value.code == "backup_key_in_target"
+    path.chmod(0o644)
+    with pytest.raises(BackupError) as exposed:
+        load_key(path, create=False)
+    assert exposed.value.code == "backup_key_exposed"
+    with pytest.raises(BackupError) as missing:
+        load_key(tmp_path / "nowhere.key", create=False)
+    assert missing.value.code == "backup_key_missing"
+
+
+def test_a_key_kept_inside_the_data_directory_is_not_backed_up(tmp_path: Path) -> None:
+    live = _node(tmp_path, "live")
+    _fill(live)
+    inside = live.data_dir / "secrets" / "backup.key"
+    key = load_key(inside, create=True)
+    made = backup.create(live, tmp_path / "offsite", key, key_file=inside)
+    clean = _node(tmp_path, "clean")
+    backup.restore(clean, tmp_path / "offsite", key, made["set"])
+    assert not (clean.data_dir / "secrets" / "backup.key").exists()
+
+
+@pytest.mark.parametrize("damage", ["flip_database", "truncate_files", "edit_manifest", "drop_mac"])
+def test_a_tampered_or_truncated_set_fails_verification(
+    tmp_path: Path, key: backup.BackupKey, damage: str
+) -> None:
+    live = _node(tmp_path, "live")
+    _fill(live)
+    made = Path(backup.create(live, tmp_path / "offsite", key)["path"])
+    if damage == "flip_database":
+        data = bytearray((made / "database.sm4").read_bytes())
+        data[len(data) // 2] ^= 0x01
+        (made / "database.sm4").write_bytes(bytes(data))
+    elif damage == "truncate_files":
+        data = (made / "files.sm4").read_bytes()
+        (made / "files.sm4").write_bytes(data[:-100])
+    elif damage == "edit_manifest":
+        manifest = json.loads((made / "manifest.json").read_text())
+        manifest["snapshot_at"] = "2030-01-01T00:00:00+00:00"
+        (made / "manifest.json").write_text(json.dumps(manifest))
+    else:
+        (made / "manifest.sm3mac").unlink()
+    with pytest.raises(BackupError) as failed:
+        backup.verify(tmp_path / "offsite", key)
+    assert failed.value.code in {"backup_corrupt", "backup_tampered"}
+    assert "篡改" in failed.value.detail or "损坏" in failed.value.detail
+    # And the restore refuses before touching the clean node.
+    clean = _node(tmp_path, "clean")
+    with pytest.raises(BackupError):
+        backup.restore(clean, tmp_path / "offsite", key)
+    assert not Path(clean.database_url.removeprefix("sqlite:///")).exists()
+
+
+def test_the_wrong_key_is_named_as_such(tmp_path: Path, key: backup.BackupKey) -> None:
+    live = _node(tmp_path, "live")
+    _fill(live)
+    backup.create(live, tmp_path / "offsite", key)
+    with pytest.raises(BackupError) as wrong:
+        backup.verify(tmp_path / "offsite", derive_key(os.urandom(32)))
+    assert wrong.value.code == "backup_wrong_key"
+
+
+def test_chunks_cannot_be_dropped_at_a_boundary_or_reordered(tmp_path: Path) -> None:
+    key = derive_key(os.urandom(32))
+    plain = tmp_path / "plain"
+    plain.write_bytes(os.urandom(2 * CHUNK + 77))
+    sealed = seal_file(key, plain, tmp_path / "sealed", b"ctx")
+    assert sealed.chunks == 3
+    open_file(key, tmp_path / "sealed", tmp_path / "back", b"ctx", sealed)
+    assert (tmp_path / "back").read_bytes() == plain.read_bytes()
+    # Cut after the second chunk and claim two chunks: the second is not marked last, so it fails.
+    data = (tmp_path / "sealed").read_bytes()
+    head = 6 + 8
+    first_two = head + 2 * (4 + CHUNK + 16)
+    (tmp_path / "cut").write_bytes(data[:first_two])
+    shorter = type(sealed)(**{**sealed.__dict__, "chunks": 2, "plain_bytes": 2 * CHUNK})
+    with pytest.raises(BackupError):
+        open_file(key, tmp_path / "cut", None, b"ctx", shorter)
+    # Another artifact's context (a swapped file) fails too.
+    with pytest.raises(BackupError):
+        open_file(key, tmp_path / "sealed", None, b"other", sealed)
+
+
+def test_a_restore_into_a_node_with_data_is_refused_and_changes_nothing(
+    tmp_path: Path, key: backup.BackupKey
+) -> None:
+    live = _node(tmp_path, "live")
+    _fill(live)
+    backup.create(live, tmp_path / "offsite", key)
+    with pytest.raises(BackupError) as refused:
+        backup.restore(live, tmp_path / "offsite", key)
+    assert refused.value.code == "restore_target_not_empty"
+    assert _departments(live.database_url) == ["部门0", "部门1", "部门2"]
+    other = _node(tmp_path, "other")
+    other.data_dir.mkdir(parents=True)
+    (other.data_dir / "files").mkdir()
+    (other.data_dir / "files" / "x").write_text("someone's file")
+    with pytest.raises(BackupError):
+        backup.restore(other, tmp_path / "offsite", key)
+    assert (other.data_dir / "files" / "x").read_text() == "someone's file"
+
+
+def test_a_target_that_is_not_there_is_reported_and_leaves_nothing(
+    tmp_path: Path, key: backup.BackupKey
+) -> None:
+    live = _node(tmp_path, "live")
+    _fill(live)
+    blocker = tmp_path / "mounted"
+    blocker.write_text("not a directory: the off-site mount went away")
+    with pytest.raises(BackupError) as gone:
+        backup.create(live, blocker / "offsite", key)
+    assert gone.value.code == "backup_target_unavailable"
+    assert "运行中的节点不受影响" in gone.value.detail
+    assert not [p for p in live.data_dir.iterdir() if p.name.startswith(".backup-scratch-")]
+    assert _departments(live.database_url) == ["部门0", "部门1", "部门2"]
+
+
+def test_retention_keeps_the_newest_sets(tmp_path: Path, key: backup.BackupKey) -> None:
+    live = _node(tmp_path, "live")
+    _fill(live)
+    names = [backup.create(live, tmp_path / "offsite", key, keep=2)["set"] for _ in range(4)]
+    assert [s.name for s in backup.list_sets(tmp_path / "offsite")] == names[:1:-1]
+
+
+def test_the_drill_measures_rpo_and_rto(tmp_path: Path, key: backup.BackupKey) -> None:
+    live = _node(tmp_path, "live")
+    _fill(live)
+    report = backup.drill(live, tmp_path / "offsite", key, import_models().tables.values())
+    assert report.ok, report
+    assert report.marker_before_restored and report.marker_after_absent
+    assert report.rpo_seconds >= 0 and report.rto_seconds > 0
+    assert report.tables_checked >= 5
+
+
+def test_the_drill_fails_when_data_from_before_the_backup_is_missing(
+    tmp_path: Path, key: backup.BackupKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = _node(tmp_path, "live")
+    _fill(live)
+    real = backup._snapshot_sqlite
+
+    def losing(place: backup.Place, out: Path) -> object:
+        at = real(place, out)
+        engine = create_engine(f"sqlite:///{out.as_posix()}")
+        with engine.begin() as conn:  # a snapshot that silently lost rows
+            conn.execute(text("DELETE FROM orgs_department WHERE id = 'd1'"))
+        engine.dispose()
+        return at
+
+    monkeypatch.setattr(backup, "_snapshot_sqlite", losing)
+    report = backup.drill(live, tmp_path / "offsite", key, import_models().tables.values())
+    assert not report.ok
+    assert report.missing == {"orgs_department": 1}
+
+
+# --- on the suite's database (PostgreSQL in the second CI pass) ------------------------------------
+
+
+@pytest.fixture
+def two_databases(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    if not database_url.startswith("postgresql"):
+        yield (
+            f"sqlite:///{(tmp_path / 'src.db').as_posix()}",
+            f"sqlite:///{(tmp_path / 'dst.db').as_posix()}",
+        )
+        return
+    server, _, name = database_url.rpartition("/")
+    names = [f"{name}_bksrc", f"{name}_bkdst"]
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for db in names:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{db}"'))
+    yield f"{server}/{names[0]}", f"{server}/{names[1]}"
+    with admin.connect() as conn:
+        for db in names:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_create_verify_restore_and_drill_on_the_suite_database(
+    tmp_path: Path, key: backup.BackupKey, two_databases: tuple[str, str]
+) -> None:
+    source, destination = two_databases
+    live = _node(tmp_path, "live", source)
+    _fill(live)
+    made = backup.create(live, tmp_path / "offsite", key)
+    assert made["database"]["kind"] in {"sqlite-online-backup", "pg_dump-custom"}
+    backup.verify(tmp_path / "offsite", key)
+    clean = _node(tmp_path, "clean", destination)
+    backup.restore(clean, tmp_path / "offsite", key)
+    assert _departments(destination) == ["部门0", "部门1", "部门2"]
+    with pytest.raises(BackupError) as refused:  # now it holds data
+        backup.restore(clean, tmp_path / "offsite", key)
+    assert refused.value.code == "restore_target_not_empty"
+    report = backup.drill(live, tmp_path / "offsite", key, import_models().tables.values())
+    assert report.ok, report
+
+
+def test_the_status_page_shows_the_last_backup(client: Any, session: Session) -> None:
+    assert client.get("/_status").json()["backup"] is None
+    session.add(
+        BackupRun(
+            kind="backup", set_name="hebei-x", status="done", snapshot_at=utcnow() - timedelta(seconds=90)
+        )
+    )
+    session.flush()
+    shown = client.get("/_status").json()["backup"]
+    assert shown["set"] == "hebei-x" and 80 < shown["age_seconds"] < 600
