@@ -109,10 +109,10 @@ def test_the_application_node_has_every_capability_installed(app: FastAPI) -> No
     from zhengwu.catalog.jobs import IMPORT_RUNNER
     from zhengwu.exchange.servicekeys import AUTHORIZER, RUNTIME
     from zhengwu.identity.servicekeys import ITEM_REQUIREMENTS, NOTIFIER, OIDC, REAL_NAME_VERIFIER
-    from zhengwu.ops.routes import OUTBOX_GAUGE
+    from zhengwu.ops.routes import SCRAPE_GAUGES
 
     node = node_of(app)
     for key in (IMPORT_RUNNER, RUNTIME, AUTHORIZER, NOTIFIER, OIDC, REAL_NAME_VERIFIER, ITEM_REQUIREMENTS):
         assert key in node.services, key
-    assert OUTBOX_GAUGE in node.services
+    assert SCRAPE_GAUGES in node.services
     assert set(node.health_probes) == {"pki", "identity", "oidc", "exchange"}

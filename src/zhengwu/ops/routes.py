@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -100,20 +101,70 @@ def _last_backup(session: DbSession) -> dict[str, Any] | None:
     return {"set": row.set_name, "snapshot_at": row.snapshot_at.isoformat(), "age_seconds": round(age, 1)}
 
 
-#: The ``zhengwu_outbox_pending`` gauge, refreshed on every scrape.
-OUTBOX_GAUGE: ServiceKey[Gauge] = ServiceKey("ops.outbox_gauge")
+@dataclass(frozen=True)
+class ScrapeGauges:
+    """Gauges refreshed from the database on every scrape (deploy/prometheus/rules alert on them)."""
+
+    pending: Gauge
+    oldest: Gauge
+    dead: Gauge
+    backup_age: Gauge
+    info: Gauge
 
 
-def install_metrics(registry: CollectorRegistry) -> Gauge:
-    """Register node-level gauges; returns the outbox gauge refreshed on every scrape."""
-    return Gauge("zhengwu_outbox_pending", "Outbox rows waiting for delivery", ["topic"], registry=registry)
+#: The node-level gauges, refreshed on every scrape.
+SCRAPE_GAUGES: ServiceKey[ScrapeGauges] = ServiceKey("ops.scrape_gauges")
+
+
+def install_metrics(registry: CollectorRegistry) -> ScrapeGauges:
+    """Register node-level gauges refreshed on every scrape."""
+    return ScrapeGauges(
+        pending=Gauge(
+            "zhengwu_outbox_pending", "Outbox rows waiting for delivery", ["topic"], registry=registry
+        ),
+        oldest=Gauge(
+            "zhengwu_outbox_oldest_seconds",
+            "Age of the oldest undelivered outbox row (exchange lag toward the upper node)",
+            ["topic"],
+            registry=registry,
+        ),
+        dead=Gauge(
+            "zhengwu_outbox_dead", "Outbox rows given up after their retries", ["topic"], registry=registry
+        ),
+        backup_age=Gauge(
+            "zhengwu_backup_age_seconds",
+            "Seconds since the snapshot of the newest finished backup (-1: none yet)",
+            registry=registry,
+        ),
+        info=Gauge(
+            "zhengwu_node_info",
+            "The node's identity (value 1)",
+            ["node_id", "tier", "version"],
+            registry=registry,
+        ),
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(session: DbSession, node: CurrentNode) -> Response:
     """Prometheus text exposition of this node's metrics."""
-    gauge = node.services.provide(OUTBOX_GAUGE)
-    gauge.clear()
+    gauges = node.services.provide(SCRAPE_GAUGES)
+    gauges.pending.clear()
+    gauges.oldest.clear()
     for topic, info in _outbox_lag(session).items():
-        gauge.labels(topic).set(info["pending"])
+        gauges.pending.labels(topic).set(info["pending"])
+        gauges.oldest.labels(topic).set(info["lag_seconds"])
+    gauges.dead.clear()
+    dead = session.execute(
+        select(OutboxRecord.topic, func.count())
+        .where(OutboxRecord.status == OutboxStatus.DEAD)
+        .group_by(OutboxRecord.topic)
+    ).all()
+    for topic, count in dead:
+        gauges.dead.labels(topic).set(count)
+    last = _last_backup(session)
+    gauges.backup_age.set(last["age_seconds"] if last else -1)
+    settings = node.settings
+    gauges.info.clear()
+    gauges.info.labels(settings.node_id, settings.tier.value, zhengwu.__version__).set(1)
     return Response(generate_latest(node.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -10,7 +10,7 @@ from zhengwu.ops import routes
 
 def install(node: Node) -> None:
     """Register the node-level gauges."""
-    node.services.put(routes.OUTBOX_GAUGE, routes.install_metrics(node.metrics))
+    node.services.put(routes.SCRAPE_GAUGES, routes.install_metrics(node.metrics))
 
 
 def mount(app: FastAPI, node: Node) -> None:
