@@ -17,6 +17,7 @@ from zhengwu.commands import codes as codes_commands
 from zhengwu.commands import exchange as exchange_commands
 from zhengwu.commands import identity as identity_commands
 from zhengwu.commands import licenses as licenses_commands
+from zhengwu.commands import ops as ops_commands
 from zhengwu.commands import pki as pki_commands
 from zhengwu.commands import seals as seals_commands
 from zhengwu.commands import users as users_commands
@@ -42,6 +43,7 @@ app.add_typer(users_commands.app, name="users")
 app.add_typer(identity_commands.app, name="identity")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(backup_commands.app, name="backup")
+app.add_typer(ops_commands.app, name="ops")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -56,6 +56,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
     from zhengwu.catalog import topics as catalog
     from zhengwu.exchange import wiring as exchange
     from zhengwu.licenses import topics as licenses
+    from zhengwu.ops import topics as ops
 
     return exchange.registry_of(
         [
@@ -63,6 +64,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
             *catalog.declarations(settings),
             *audit.declarations(settings),
             *licenses.declarations(settings),
+            *ops.declarations(settings),
         ]
     )
 

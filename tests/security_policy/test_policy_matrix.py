@@ -341,6 +341,8 @@ ROWS: list[Row] = [
         role="license_issuer", platform_may=False),
     # exchange operators (machine clients with exchange:admin are tested in tests/exchange)
     platform("GET /api/v1/exchange/status", lambda c, d: Call("/api/v1/exchange/status")),
+    # operations: statuses of lower nodes
+    platform("GET /api/v1/ops/nodes", lambda c, d: Call("/api/v1/ops/nodes")),
     platform("GET /api/v1/exchange/feedback", lambda c, d: Call("/api/v1/exchange/feedback")),
     platform("POST /api/v1/exchange/feedback/{feedback_id}/resend",
              lambda c, d: Call(f"/api/v1/exchange/feedback/{c.feedback()}/resend")),

@@ -107,6 +107,13 @@ class AuditSettings(BaseModel):
     seal_minutes: int = Field(default=15, ge=0, le=24 * 60)
 
 
+class OpsSettings(BaseModel):
+    """Operations (``ZHENGWU_OPS__*``)."""
+
+    # How often the worker reports this node's status (health, version, lag, backup age) upward; 0: never.
+    status_minutes: int = Field(default=5, ge=0, le=24 * 60)
+
+
 class OidcSettings(BaseModel):
     """Lifetimes, caches and delivery policy of the node's OIDC provider (``ZHENGWU_OIDC__*``)."""
 
@@ -162,6 +169,7 @@ class Settings(BaseSettings):
     exchange: ExchangeSettings = ExchangeSettings()
     identity: IdentitySettings = IdentitySettings()
     audit: AuditSettings = AuditSettings()
+    ops: OpsSettings = OpsSettings()
     oidc: OidcSettings = OidcSettings()
     admission: AdmissionSettings = AdmissionSettings()
     # Flat aliases named in the exchange issue; they override the nested group when set.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhengwu.kernel.clock import utcnow
@@ -30,3 +30,24 @@ class BackupRun(IdMixin, Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     bytes: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)
     detail: Mapped[dict[str, Any]] = mapped_column(PortableJSON, default=dict)
+
+
+class NodeStatus(IdMixin, Base):
+    """The latest status a lower node reported (one row per sender): what the upper node shows of it."""
+
+    __tablename__ = "ops_node_status"
+
+    sender: Mapped[str] = mapped_column(String(63), unique=True)
+    node_name: Mapped[str] = mapped_column(String(200), default="")
+    tier: Mapped[str] = mapped_column(String(16), default="")
+    division_code: Mapped[str] = mapped_column(String(6), default="")
+    version: Mapped[str] = mapped_column(String(40), default="")
+    migration: Mapped[str] = mapped_column(String(40), default="")
+    status: Mapped[str] = mapped_column(String(16), default="")
+    outbox_pending: Mapped[int] = mapped_column(Integer, default=0)
+    lag_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    dead_letters: Mapped[int] = mapped_column(Integer, default=0)
+    backup_age_seconds: Mapped[float | None] = mapped_column(Float)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reports: Mapped[int] = mapped_column(Integer, default=1)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 import zhengwu
+from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
 from zhengwu.kernel.node import CurrentNode, ServiceKey
 from zhengwu.kernel.session import DbSession
+from zhengwu.ops import reporting, rights
 from zhengwu.ops.models import BackupRun
 
 router = APIRouter(tags=["ops 运维"])
@@ -168,3 +170,14 @@ def metrics(session: DbSession, node: CurrentNode) -> Response:
     gauges.info.clear()
     gauges.info.labels(settings.node_id, settings.tier.value, zhengwu.__version__).set(1)
     return Response(generate_latest(node.metrics), media_type=CONTENT_TYPE_LATEST)
+
+
+api_router = APIRouter(prefix="/api/v1/ops", tags=["ops 运维"])
+Operator = Annotated[StaffPrincipal, Depends(guard(rights.READ))]
+
+
+@api_router.get("/nodes", summary="下级节点运行状态")
+def get_nodes(session: DbSession, node: CurrentNode, _staff: Operator) -> list[dict[str, Any]]:
+    """The newest status each lower node reported (health, version, migration, exchange lag, dead
+    letters, backup age); ``stale`` when a node stopped reporting for three intervals."""
+    return reporting.nodes(session, node.settings)

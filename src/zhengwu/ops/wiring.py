@@ -16,3 +16,4 @@ def install(node: Node) -> None:
 def mount(app: FastAPI, node: Node) -> None:
     """Include the health and metrics endpoints."""
     app.include_router(routes.router)
+    app.include_router(routes.api_router)

@@ -1,0 +1,64 @@
+"""``zhengwu ops``: the statuses lower nodes report, and this node's own report upward."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zhengwu.commands.node import load_settings, node_unit
+from zhengwu.kernel.clock import BEIJING
+from zhengwu.ops import reporting
+
+app = typer.Typer(help="运维 / operations: node statuses reported upward.", no_args_is_help=True)
+console = Console()
+
+_STATUS = {"ok": "正常", "degraded": "降级", "stale": "失联"}
+
+
+@app.command()
+def nodes(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """The newest status of every lower node that reports to this one."""
+    settings = load_settings()
+    with node_unit(settings) as (_node, session):
+        rows = reporting.nodes(session, settings)
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(
+        "节点 / node",
+        "层级",
+        "状态",
+        "版本",
+        "积压 / pending",
+        "延迟 s",
+        "死信",
+        "备份 s",
+        "上报时间（北京时间）",
+    )
+    for row in rows:
+        table.add_row(
+            f"{row['node_name']} ({row['node_id']})",
+            row["tier"],
+            _STATUS.get(row["status"], row["status"]),
+            row["version"],
+            str(row["outbox_pending"]),
+            f"{row['lag_seconds']:.0f}",
+            str(row["dead_letters"]),
+            "—" if row["backup_age_seconds"] is None else f"{row['backup_age_seconds']:.0f}",
+            datetime.fromisoformat(row["reported_at"]).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    console.print(table)
+
+
+@app.command()
+def report() -> None:
+    """Queue this node's status for the upper node now (the worker does it every ZHENGWU_OPS__STATUS_MINUTES)."""
+    settings = load_settings()
+    with node_unit(settings) as (_node, session):
+        row = reporting.report(session, settings)
+    console.print(f"已排队上报 / status queued: {row['status_key']}")

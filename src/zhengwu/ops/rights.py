@@ -1,0 +1,10 @@
+"""Operations rights (ADR 0010); identity's policy decides who holds them."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from zhengwu.identity.policy import Right, Scope, right
+
+#: See the statuses the lower nodes report (health, version, exchange lag, backup age).
+READ: Final[Right] = right("ops.read", "查看下级节点的运行状态", {"platform_admin"}, scope=Scope.PLATFORM)
