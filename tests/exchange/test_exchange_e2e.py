@@ -199,7 +199,8 @@ def test_two_nodes_over_http(nodes: tuple[dict[str, str], Server, dict[str, str]
 
     overview = httpx.get(f"{national.url}/api/v1/exchange/overview", timeout=5).json()
     (hebei,) = [n for n in overview["nodes"] if n["node_id"] == "hebei"]
-    (stats,) = hebei["topics"]
+    # The worker also reports the node's status (ops.node_status): look at the e2e topic only.
+    (stats,) = [t for t in hebei["topics"] if t["topic"] == "e2e.up_pro_result"]
     assert (stats["received"], stats["applied"], stats["rejected"]) == (41, 40, 1)
     page = httpx.get(f"{national.url}/exchange/overview", timeout=5).text
     assert "河北省（端到端测试）" in page and "e2e.up_pro_result" in page
@@ -217,7 +218,8 @@ def test_two_nodes_over_http(nodes: tuple[dict[str, str], Server, dict[str, str]
     assert (topic["acknowledged"], topic["pending"]) == (70, 0)
     overview = httpx.get(f"{national.url}/api/v1/exchange/overview", timeout=5).json()
     (hebei,) = [n for n in overview["nodes"] if n["node_id"] == "hebei"]
-    assert hebei["topics"][0]["applied"] == 70 and hebei["topics"][0]["duplicates"] == 0
+    (stats,) = [t for t in hebei["topics"] if t["topic"] == "e2e.up_pro_result"]
+    assert stats["applied"] == 70 and stats["duplicates"] == 0
 
     # Verification across the two nodes: a province client asks; the province asks the national registry.
     engine = make_engine(nenv["ZHENGWU_DATABASE_URL"])
