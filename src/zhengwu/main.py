@@ -40,6 +40,7 @@ def import_models() -> MetaData:
     import zhengwu.identity.oidc.models
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
+    import zhengwu.licenses.datamodels
     import zhengwu.licenses.models
     import zhengwu.orgs.models
     import zhengwu.pki.models
@@ -54,6 +55,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
     from zhengwu.audit import topics as audit
     from zhengwu.catalog import topics as catalog
     from zhengwu.exchange import wiring as exchange
+    from zhengwu.licenses import feedback as licenses_feedback
     from zhengwu.licenses import topics as licenses
 
     return exchange.registry_of(
@@ -62,6 +64,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
             *catalog.declarations(settings),
             *audit.declarations(settings),
             *licenses.declarations(settings),
+            *licenses_feedback.declarations(settings),
         ]
     )
 
