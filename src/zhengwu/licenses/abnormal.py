@@ -170,10 +170,10 @@ def list_entries(
     )
 
 
-def get_entry(session: Session, entry_id: str, departments: frozenset[str] | None = None) -> LicenseAbnormal:
-    """One entry (AbnormalNotFound also for an entry outside the caller's departments)."""
+def get_entry(session: Session, entry_id: str) -> LicenseAbnormal:
+    """One entry, or AbnormalNotFound (the caller checks the right over its department)."""
     entry = DataRepository(session).entry(entry_id)
-    if entry is None or (departments is not None and entry.department_id not in departments):
+    if entry is None:
         raise AbnormalNotFound()
     return entry
 
@@ -191,7 +191,7 @@ def detail(session: Session, entry: LicenseAbnormal) -> dict[str, Any]:
 def _open(entry: LicenseAbnormal) -> None:
     if entry.status != OPEN:
         raise AbnormalHandledAlready(
-            f"该异常数据已{STATUS_LABELS.get(entry.status, entry.status)}",
+            f"该异常数据的状态为“{STATUS_LABELS.get(entry.status, entry.status)}”，不能再处理",
             detail_en=f"entry is {entry.status}",
         )
 

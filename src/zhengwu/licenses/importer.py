@@ -23,9 +23,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any, Final
+from types import SimpleNamespace
+from typing import Any, Final, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from zhengwu.audit.changes import record_change
@@ -87,7 +88,7 @@ def _cell(value: object) -> str:
 
 
 @dataclass
-class Table:
+class SourceTable:
     """A table read from a file: its header, its rows (line number, cells) and its format."""
 
     fmt: str
@@ -96,7 +97,7 @@ class Table:
     total: int | None
 
 
-def read_table(path: Path) -> Table:
+def read_table(path: Path) -> SourceTable:
     """Open a CSV (UTF-8, with or without BOM; GB18030 accepted) or XLSX file."""
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
@@ -123,10 +124,10 @@ def read_table(path: Path) -> Table:
             if any(c.strip() for c in cells):
                 yield line, [c.strip() for c in cells]
 
-    return Table("csv", header, rows(), total)
+    return SourceTable("csv", header, rows(), total)
 
 
-def _read_xlsx(path: Path) -> Table:
+def _read_xlsx(path: Path) -> SourceTable:
     from openpyxl import load_workbook
 
     try:
@@ -154,7 +155,7 @@ def _read_xlsx(path: Path) -> Table:
         finally:
             book.close()
 
-    return Table("xlsx", header, rows(), total)
+    return SourceTable("xlsx", header, rows(), total)
 
 
 class RejectsWriter:
@@ -559,27 +560,20 @@ def _store(session: Session, settings: Settings, p: Plan, rows: Sequence[_Good],
                         "original_identifier": good.identifier, "identifier_allocated": good.identifier is None,
                         "warning": good.warning, "source_file": good.file[0] if good.file else None,
                         "imported_at": now, "actor": p.actor})  # fmt: skip
-        # The national row from the values themselves: a transient License, never added to the session.
-        payload = topics.row(session, License(**values))
+        # The national row from the values themselves (a plain namespace: an ORM instance per row costs more
+        # than the rest of the row's work, and it would never be added to the session anyway).
+        payload = topics.row(session, cast(License, SimpleNamespace(**values)))
         outbox.append({"message_id": new_id(), "topic": topics.TOPIC, "key": identifier, "operation": "I",
                        "payload": payload, "trace_id": None, "status": OutboxStatus.PENDING, "attempts": 0,
                        "created_at": now, "updated_at": now})  # fmt: skip
         if good.warning:
             outcome.warnings.append((good.line, good.warning))
         outcome.license_ids.append(lic_id)
-    session.execute(insert(License), licenses)
-    session.execute(insert(LicenseStatusEvent), events)
-    session.execute(insert(LicenseImport), imports)
-    session.execute(insert(OutboxRecord), outbox)
+    # Core multi-row INSERTs: every value is given, so the ORM's bulk bookkeeping would only slow them.
+    for model, values_list in ((License, licenses), (LicenseStatusEvent, events), (LicenseImport, imports),
+                               (OutboxRecord, outbox)):  # fmt: skip
+        session.execute(insert(cast(Table, model.__table__)), values_list)
     outcome.imported += len(rows)
-
-
-@dataclass
-class Source:
-    """An import source opened for a run: the table and its plan."""
-
-    table: Table
-    plan: Plan
 
 
 def chunks(rows: Iterator[tuple[int, list[str]]], size: int = CHUNK) -> Iterator[list[tuple[int, list[str]]]]:

@@ -1,7 +1,8 @@
 """HTTP API of the abnormal license data queue (staff with ``licenses.manage`` and a second factor).
 
-Lists are narrowed to the departments the right reaches; entries that name no department of this node
-(an upper refusal for a license it does not hold) are seen by platform-wide holders of the right only.
+Lists are narrowed to the departments the right reaches, and an entry is read or handled only by a holder
+of the right over its department; entries that name no department of this node (an upper refusal for a
+license it does not hold) are the platform administrators'.
 Included before the licenses router, whose ``/{license_id}`` would otherwise take ``/abnormal``.
 """
 
@@ -51,10 +52,14 @@ def list_abnormal(
     return [AbnormalRead.of(r) for r in rows]
 
 
-@router.get("/{entry_id}", response_model=AbnormalDetail, summary="证照异常数据详情", responses=errors(404))
+@router.get(
+    "/{entry_id}", response_model=AbnormalDetail, summary="证照异常数据详情", responses=errors(403, 404)
+)
 def get_abnormal(entry_id: str, db: DbSession, staff: Manager) -> AbnormalDetail:
     """One entry with the refused values (holder code masked)."""
-    return _detail(db, abnormal.get_entry(db, entry_id, staff.departments(rights.MANAGE)))
+    entry = abnormal.get_entry(db, entry_id)
+    staff.ensure(rights.MANAGE, entry.department_id)
+    return _detail(db, entry)
 
 
 @router.post(
@@ -67,7 +72,7 @@ def resubmit_abnormal(
     entry_id: str, data: AbnormalResubmit, db: DbSession, node: CurrentNode, staff: Manager
 ) -> AbnormalDetail:
     """Import the corrected row, or queue a corrected ``up_lic_data`` row for the upper node."""
-    entry = abnormal.get_entry(db, entry_id, staff.departments(rights.MANAGE))
+    entry = abnormal.get_entry(db, entry_id)
     staff.ensure(rights.MANAGE, entry.department_id)
     fix = abnormal.Correction(face=data.face, holder_name=data.holder_name, holder_code=data.holder_code,
                               holder_code_type=data.holder_code_type)  # fmt: skip
@@ -85,6 +90,6 @@ def dismiss_abnormal(
     entry_id: str, data: AbnormalDismiss, db: DbSession, node: CurrentNode, staff: Manager
 ) -> AbnormalDetail:
     """Close an entry without resubmitting it; the reason is kept."""
-    entry = abnormal.get_entry(db, entry_id, staff.departments(rights.MANAGE))
+    entry = abnormal.get_entry(db, entry_id)
     staff.ensure(rights.MANAGE, entry.department_id)
     return _detail(db, abnormal.dismiss(db, entry, reason=data.reason, actor=_actor(staff), bus=node.bus))
