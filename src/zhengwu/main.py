@@ -153,6 +153,11 @@ def bridge(node: Node) -> None:
 
     # Identity's real-name level 3 asks the registries through the exchange.
     node.services.put(REAL_NAME_VERIFIER, ExchangeRealNameVerifier(exchange_runtime))
+    # Materials name the license type that satisfies them; the licenses own the types.
+    from zhengwu.catalog.licensetypes import LICENSE_TYPES
+    from zhengwu.licenses.lookup import type_names
+
+    node.services.put(LICENSE_TYPES, type_names)
     # Items demand a real-name level and an authentication age at login; the catalog owns them.
     requirements: ItemRequirements = access_demand
     node.services.put(ITEM_REQUIREMENTS, requirements)

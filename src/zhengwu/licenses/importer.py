@@ -433,6 +433,7 @@ def import_rows(
     seen_keys: set[str] = set()
     seen_ids: set[str] = set()
     repo = DataRepository(session)
+    repo.widen_cache()
     refused: list[tuple[int, list[str], dict[str, str], str, str]] = []
     for line, cells in rows:
         values = {name: (cells[i] if i < len(cells) else "") for name, i in p.columns.items()}
