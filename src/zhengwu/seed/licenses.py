@@ -1,4 +1,4 @@
-"""Demo license types (证照类型): twelve common ones, defined by the national demo departments.
+"""Demo license types (证照类型): twelve common licenses and one of each other result kind, defined by the national demo departments.
 
 Definers' credit codes are the check-valid fictional codes of ``national_departments`` (and a few more
 central authorities numbered the same way); the type codes append a 3-digit sequence (GB/T 36904).
