@@ -17,6 +17,7 @@ from zhengwu.kernel.codes import make_license_id, validate_license_id
 from zhengwu.kernel.events import OutboxRecord
 from zhengwu.licenses import abnormal, importer, service, topics
 from zhengwu.licenses.datamodels import LicenseAbnormal, LicenseImport
+from zhengwu.licenses.errors import LicenseNotFound
 from zhengwu.licenses.models import License
 from zhengwu.seed.synthetic import enterprise_credit_code
 
@@ -84,6 +85,9 @@ def test_good_rows_become_imported_licenses_with_their_rows_queued(issuing: Issu
     assert {r.key for r in rows} == {lic.identifier for lic in licenses}
     assert {r.payload["issue_date"] for r in rows} == {"20190301"}
     assert service.metadata(first)["source"] == "imported"
+    with pytest.raises(LicenseNotFound) as missing:
+        service.license_file(issuing.settings, first)  # metadata only: a 404 for the holder, never a 500
+    assert "没有电子文件" in missing.value.detail
     answer = service.verify_by_identifier(
         issuing.session, first.identifier, enterprise_credit_code("130100", 5000), caller=service.Caller("t")
     )

@@ -496,7 +496,9 @@ def status_of(lic: License, at: datetime | None = None) -> str:
 
 
 def license_file(settings: Settings, lic: License) -> bytes:
-    """The sealed OFD of a license."""
+    """The sealed OFD of a license (LicenseNotFound for an imported one that came without a file)."""
+    if not lic.file_sm3:
+        raise LicenseNotFound("该证照是导入的历史数据，没有电子文件", detail_en="imported without a file")
     return files(settings).get(lic.file_sm3)
 
 
