@@ -148,7 +148,7 @@ def test_province_licenses_at_the_national_node(tmp_path: Path) -> None:
 
         with _unit(national) as session:
             feedback.report_error(session, row, "证照类型代码未在国家证照目录中登记")
-            feedback.push_status(session, old, "revoked", "国家系统注销")
+        _cli(national, "licenses", "push-status", old, "--status", "revoked", "--reason", "国家系统注销")
         _cli(national, "worker", "--until-idle")  # publishes the feed
         _cli(province, "worker", "--until-idle")  # pulls it, applies it, relays the revocation (D) upward
         queue = _json(_cli(province, "licenses", "abnormal", "list", "--json"))

@@ -107,3 +107,24 @@ def test_import_rejects_then_fix_through_the_queue(env: dict[str, str], tmp_path
         "resubmitted",
     ]
     assert _cli(env, "licenses", "abnormal", "list").exit_code == 0
+
+
+def test_push_status_queues_a_downward_row(env: dict[str, str]) -> None:
+    from sqlalchemy import select
+
+    from zhengwu.kernel.db import make_engine
+    from zhengwu.kernel.events import OutboxRecord
+    from zhengwu.kernel.session import make_session_factory, unit_of_work
+
+    ident = "1.2.156.3005.2.11100000MB0009021X001.11130000MB00001355.20260000001.001.X"
+    done = _cli(env, "licenses", "push-status", ident, "--status", "revoked", "--reason", "国家系统注销")
+    assert done.exit_code == 0, done.output
+    assert _cli(env, "licenses", "push-status", ident, "--status", "lost", "--reason", "x").exit_code == 1
+    engine = make_engine(env["ZHENGWU_DATABASE_URL"])
+    with unit_of_work(make_session_factory(engine)) as session:
+        [row] = session.scalars(
+            select(OutboxRecord).where(OutboxRecord.topic == "licenses.dn_lic_status")
+        ).all()
+        assert row.key == ident and row.payload == {"certificate_source_id": ident,
+                                                    "certificate_status": "revoked", "reason": "国家系统注销"}  # fmt: skip
+    engine.dispose()

@@ -183,7 +183,23 @@ def dismiss_abnormal(
     console.print(f"{entry_id}: 已忽略 dismissed")
 
 
+def push_status(
+    identifier: Annotated[str, typer.Argument(help="The license's identifier (as reported upward).")],
+    status: Annotated[str, typer.Option("--status", help="valid, suspended or revoked.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (the lower node keeps it in the history).")],
+) -> None:
+    """Upper node: send a license's status change down to the lower nodes (licenses.dn_lic_status)."""
+    from zhengwu.licenses import feedback
+
+    if not identifier.strip() or not reason.strip():
+        fail_with("请给出证照标识和原因", "identifier and reason are required")
+    with node_and_session(settings()) as (_node, session):
+        feedback.push_status(session, identifier, status, reason)
+    console.print(f"{identifier.strip()}: 已排队下发 queued for the feed ({status})")
+
+
 def register(app: typer.Typer) -> None:
     """Add the data-side commands to the ``licenses`` group."""
     app.command("import")(import_licenses)
+    app.command("push-status")(push_status)
     app.add_typer(abnormal_app, name="abnormal")
