@@ -40,6 +40,7 @@ def import_models() -> MetaData:
     import zhengwu.identity.oidc.models
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
+    import zhengwu.licenses.datamodels
     import zhengwu.licenses.models
     import zhengwu.ops.models
     import zhengwu.orgs.models
@@ -55,6 +56,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
     from zhengwu.audit import topics as audit
     from zhengwu.catalog import topics as catalog
     from zhengwu.exchange import wiring as exchange
+    from zhengwu.licenses import feedback as licenses_feedback
     from zhengwu.licenses import topics as licenses
     from zhengwu.ops import topics as ops
 
@@ -64,6 +66,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
             *catalog.declarations(settings),
             *audit.declarations(settings),
             *licenses.declarations(settings),
+            *licenses_feedback.declarations(settings),
             *ops.declarations(settings),
         ]
     )
@@ -153,6 +156,11 @@ def bridge(node: Node) -> None:
 
     # Identity's real-name level 3 asks the registries through the exchange.
     node.services.put(REAL_NAME_VERIFIER, ExchangeRealNameVerifier(exchange_runtime))
+    # Materials name the license type that satisfies them; the licenses own the types.
+    from zhengwu.catalog.licensetypes import LICENSE_TYPES
+    from zhengwu.licenses.lookup import type_names
+
+    node.services.put(LICENSE_TYPES, type_names)
     # Items demand a real-name level and an authentication age at login; the catalog owns them.
     requirements: ItemRequirements = access_demand
     node.services.put(ITEM_REQUIREMENTS, requirements)

@@ -159,6 +159,20 @@ class Ctx:
         self.session.flush()
         return str(row.id)
 
+    def abnormal(self, dept: Department) -> str:
+        """An open abnormal-data entry of ``dept``: an import row that imports as it is when resubmitted."""
+        from zhengwu.licenses import abnormal
+
+        values = {"holder_code": nth_citizen_id(next(self.numbers)), "holder_name": "演示用户",
+                  "issue_date": "2020-01-01", "note": "测试"}  # fmt: skip
+        origin = f"import:test:{next(self.numbers)}"
+        abnormal.record_import_failures(self.session, [abnormal.ImportFailure(
+            origin=origin, type_code=self.license_type(), department_id=dept.id,
+            row={"type_code": self.license_type(), "department_id": dept.id, "values": values},
+            row_key=origin, identifier=None, reason="测试", error_code="test")])  # fmt: skip
+        self.session.flush()
+        return next(e.id for e in abnormal.list_entries(self.session, departments={dept.id})[0])
+
     def job(self) -> str:
         """A finished catalog import job."""
         job = ImportJob(
@@ -339,6 +353,14 @@ ROWS: list[Row] = [
     Row("POST /api/v1/licenses/{license_id}/renew",
         lambda c, d: Call(f"/api/v1/licenses/{c.license(d)}/renew", REASON), 201,
         role="license_issuer", platform_may=False),
+    # abnormal license data: the managers of the department the entry belongs to
+    shared("GET /api/v1/licenses/abnormal", lambda c, d: Call("/api/v1/licenses/abnormal")),
+    Row("GET /api/v1/licenses/abnormal/{entry_id}",
+        lambda c, d: Call(f"/api/v1/licenses/abnormal/{c.abnormal(d)}"), 200),
+    Row("POST /api/v1/licenses/abnormal/{entry_id}/resubmit",
+        lambda c, d: Call(f"/api/v1/licenses/abnormal/{c.abnormal(d)}/resubmit", {}), 200),
+    Row("POST /api/v1/licenses/abnormal/{entry_id}/dismiss",
+        lambda c, d: Call(f"/api/v1/licenses/abnormal/{c.abnormal(d)}/dismiss", REASON), 200),
     # exchange operators (machine clients with exchange:admin are tested in tests/exchange)
     platform("GET /api/v1/exchange/status", lambda c, d: Call("/api/v1/exchange/status")),
     # operations: statuses of lower nodes

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from zhengwu.catalog import codetables as ct
-from zhengwu.catalog import service
+from zhengwu.catalog import licensetypes, service
 from zhengwu.catalog.access import Staff
 from zhengwu.catalog.errors import ItemNotFound
 from zhengwu.catalog.national import task_snapshot, with_names
@@ -106,7 +106,7 @@ def search_items(
 @router.get("/items/{task_code}", response_model=GuideRead)
 def get_item(task_code: TaskCodePath, session: DbSession) -> dict[str, Any]:
     """The published service guide of an implementation item (办事指南), national column names."""
-    return with_names(service.get_public_item(session, task_code))
+    return licensetypes.with_type_names(session, with_names(service.get_public_item(session, task_code)))
 
 
 # basic catalog (platform administrators) --------------------------------------------------------

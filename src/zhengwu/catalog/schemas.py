@@ -123,6 +123,9 @@ class MaterialRead(BaseModel):
     by_law: str | None = None
     remark: str | None = None
     license_type_code: str | None = None
+    license_type_name: str | None = Field(
+        default=None, description="可替代的电子证照类型名称（本节点定义的）"
+    )
 
 
 class FeeProjectRead(BaseModel):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.audit.changes import record_change
 from zhengwu.catalog import codetables as ct
-from zhengwu.catalog import events, national, rules
+from zhengwu.catalog import events, licensetypes, national, rules
 from zhengwu.catalog.errors import InvalidItem, ItemExists, ItemNotFound, VersionNotFound
 from zhengwu.catalog.lifecycle import transition
 from zhengwu.catalog.models import (
@@ -301,7 +301,9 @@ def create_task(session: Session, data: Mapping[str, Any], *, actor: str | None)
     task_code = None
     if body is not None and basic is not None and checked.values.get("use_level"):
         task_code = derive_task_code(body, int(checked.values["use_level"]), basic.catalog_code)
-    problems = checked.problems + _check_no_typed_code(data, task_code)
+    problems = (
+        checked.problems + _check_no_typed_code(data, task_code) + _license_types(session, checked.values)
+    )
     if problems or task_code is None or body is None or basic is None:
         raise InvalidItem.of(problems)
     if CatalogRepository(session).task(task_code) is not None:
@@ -397,6 +399,8 @@ def update_task(session: Session, task_code: str, data: Mapping[str, Any], *, ac
     merged = {**current, **{k: v for k, v in data.items() if k not in _IDENTITY_FIELDS}}
     checked, _, _ = rules.check_task(merged, bodies={}, basics={}, complete=False, body=body, basic=basic)
     problems += checked.problems
+    if "materials" in data:
+        problems += _license_types(session, checked.values)
     if problems:
         raise InvalidItem.of(problems)
     provided = {k for k in data if k not in _IDENTITY_FIELDS and k not in _DERIVED}
@@ -406,6 +410,19 @@ def update_task(session: Session, task_code: str, data: Mapping[str, Any], *, ac
         session.flush()
         _record(session, TASK, item.task_code, "update", item.status, item.status, item.task_version, actor)
     return item
+
+
+def _license_types(session: Session, values: Mapping[str, Any]) -> list[FieldProblem]:
+    """Materials naming a license type this node does not define (checked only where licenses exist)."""
+    return [
+        FieldProblem(
+            f"materials[{index}].license_type_code",
+            "unknown_license_type",
+            f"申请材料第{index}项：可替代的电子证照类型不存在：{code[:30]}",
+            "no license type with that code",
+        )
+        for index, code in licensetypes.unknown(session, values.get("materials") or [])
+    ]
 
 
 def _body_and_basic(session: Session, item: TaskItem) -> tuple[BodyInfo, BasicInfo]:

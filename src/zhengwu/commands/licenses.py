@@ -173,3 +173,13 @@ def resume(
 ) -> None:
     """Make a suspended license valid again."""
     _change(license_id, "resume", reason)
+
+
+def _register_data_commands() -> None:
+    # Historical import and the abnormal data queue live in their own module.
+    from zhengwu.commands.licenses_data import register
+
+    register(app)
+
+
+_register_data_commands()

@@ -29,6 +29,8 @@ class LicenseType(IdMixin, Base):
     validity_years: Mapped[int | None] = mapped_column(Integer)  # None: 长期有效
     trust_level: Mapped[str] = mapped_column(String(1))  # A-D (108号文)
     annotation: Mapped[str] = mapped_column(String(500))  # 加注 text
+    # license / proof / approval / appraisal (licenses.kinds): other results go the same way as licenses.
+    result_kind: Mapped[str] = mapped_column(String(16), default="license", server_default="license")
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -69,6 +71,8 @@ class License(IdMixin, Base):
     status_changed_by: Mapped[str] = mapped_column(String(100))
     supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("licenses_license.id"))
     created_by: Mapped[str] = mapped_column(String(100))
+    # issued (sealed here) or imported (historical data, licenses.importer), like DigiLocker's issued/uploaded.
+    source: Mapped[str] = mapped_column(String(16), default="issued", server_default="issued")
 
 
 class LicenseStatusEvent(IdMixin, Base):

@@ -43,6 +43,9 @@ class LicenseTypeRead(BaseModel):
     validity_years: int | None = Field(description="有效期年数；空为长期有效")
     trust_level: str = Field(description="可信等级 A–D")
     annotation: str = Field(description="加注文字")
+    result_kind: str = Field(
+        default="license", description="结果类型：license 证照、proof 证明、approval 批文、appraisal 鉴定报告"
+    )
 
 
 class LicenseIssue(BaseModel):

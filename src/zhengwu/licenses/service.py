@@ -27,7 +27,7 @@ from zhengwu.kernel.crypto import sm3
 from zhengwu.kernel.events import EventBus, publish_on
 from zhengwu.kernel.files import FileStore
 from zhengwu.kernel.logging import current_trace_id, get_logger
-from zhengwu.licenses import holders, lifecycle, offline, render, topics
+from zhengwu.licenses import holders, kinds, lifecycle, offline, render, topics
 from zhengwu.licenses.errors import (
     LicenseError,
     LicenseNotFound,
@@ -82,6 +82,7 @@ class TypeSpec:
     validity_years: int | None = None
     number_field: str | None = None
     holder_code_types: tuple[str, ...] | None = None
+    result_kind: str = kinds.LICENSE
 
 
 def check_type_code(code: str) -> str:
@@ -105,6 +106,8 @@ def define_type(session: Session, spec: TypeSpec) -> LicenseType:
         raise LicenseTypeInvalid("持证主体代码类型与持证主体类别不符")
     if not spec.issuing_levels or any(level not in LEVEL_LABELS for level in spec.issuing_levels):
         raise LicenseTypeInvalid("颁发层级应为 national、province、city、county 中的一个或多个")
+    if spec.result_kind not in kinds.KINDS:
+        raise LicenseTypeInvalid("结果类型应为 license、proof、approval、appraisal 之一")
     if spec.trust_level not in TRUST_LEVELS:
         raise LicenseTypeInvalid("可信等级应为 A、B、C、D 之一")
     if spec.validity_years is not None and not 1 <= spec.validity_years <= 100:
@@ -128,6 +131,7 @@ def define_type(session: Session, spec: TypeSpec) -> LicenseType:
         validity_years=spec.validity_years,
         trust_level=spec.trust_level,
         annotation=spec.annotation[:500],
+        result_kind=spec.result_kind,
     )
     repo.add(row)
     return row
@@ -492,7 +496,9 @@ def status_of(lic: License, at: datetime | None = None) -> str:
 
 
 def license_file(settings: Settings, lic: License) -> bytes:
-    """The sealed OFD of a license."""
+    """The sealed OFD of a license (LicenseNotFound for an imported one that came without a file)."""
+    if not lic.file_sm3:
+        raise LicenseNotFound("该证照是导入的历史数据，没有电子文件", detail_en="imported without a file")
     return files(settings).get(lic.file_sm3)
 
 
@@ -519,6 +525,8 @@ def metadata(lic: License, kind: LicenseType | None = None) -> dict[str, Any]:
         "extend_info": dict(lic.face),
         "trust_level": lic.trust_level,
         "status": status_of(lic),
+        "result_kind": kind.result_kind if kind is not None else None,
+        "source": lic.source,  # issued here, or imported historical data
     }
 
 

@@ -1,4 +1,4 @@
-"""Demo license types (证照类型): twelve common ones, defined by the national demo departments.
+"""Demo license types (证照类型): twelve common licenses and one of each other result kind, defined by the national demo departments.
 
 Definers' credit codes are the check-valid fictional codes of ``national_departments`` (and a few more
 central authorities numbered the same way); the type codes append a 3-digit sequence (GB/T 36904).
@@ -136,6 +136,26 @@ def demo_types() -> list[TypeSpec]:
             _f("scope", "执业范围", max_length=200),
             _f("institution", "执业地点"),
         ], number_field="certificate_no", levels=("province", "city")),
+        # Other results (证明、批文、鉴定报告), issued, sealed and verified the same way.
+        spec(POLICE, 2, "无犯罪记录证明", "person", [
+            _f("name", "姓名", max_length=100),
+            _f("purpose", "用途", max_length=200),
+            _f("proof_no", "证明编号", max_length=64),
+        ], validity_years=1, number_field="proof_no", levels=("city", "county"), result_kind="proof"),
+        spec(HOUSING, 2, "建设工程规划许可批复", "enterprise", [
+            _f("project", "建设项目名称"),
+            _f("approval_no", "批准文号", max_length=64),
+            _f("site", "建设位置"),
+            _f("scale", "建设规模", max_length=500),
+            _f("decision", "批复意见", max_length=2000),
+        ], number_field="approval_no", levels=("province", "city"), result_kind="approval"),
+        spec(DRUGS, 2, "医疗器械检验鉴定报告", "enterprise", [
+            _f("report_no", "报告编号", max_length=64),
+            _f("product", "产品名称"),
+            _f("model", "型号规格", max_length=200),
+            _f("conclusion", "鉴定结论", "enum", enum=["符合", "不符合"]),
+            _f("tested_on", "检验日期", "date"),
+        ], number_field="report_no", levels=("province",), result_kind="appraisal"),
     ]  # fmt: skip
 
 
