@@ -55,8 +55,7 @@ def test_relevance_on_the_demo_catalog(tmp_path: Path) -> None:
     """The measured share (bench/search_relevance.py prints it with the misses) stays at the target."""
     from zhengwu.kernel.db import make_engine
     from zhengwu.kernel.migrate import upgrade
-    from zhengwu.kernel.session import make_session_factory
-    from zhengwu.kernel.session import unit_of_work
+    from zhengwu.kernel.session import make_session_factory, unit_of_work
     from zhengwu.seed import seed_departments
     from zhengwu.seed.catalog import seed_catalog
 
