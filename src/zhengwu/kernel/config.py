@@ -123,7 +123,9 @@ class PortalSettings(BaseModel):
     logo_url: str = Field(default="", max_length=500)
     # Header colour and the accent of links and buttons (contrast with white must stay ≥ 4.5:1).
     header_colour: str = Field(default="#b5121b", pattern=r"^#[0-9a-fA-F]{6}$")
-    footer: str = Field(default="主办单位：本级人民政府办公厅　承办单位：本级政务服务管理部门", max_length=500)
+    footer: str = Field(
+        default="主办单位：本级人民政府办公厅　承办单位：本级政务服务管理部门", max_length=500
+    )
     # An operator's additions to the search vocabulary (same format as portal/vocabulary.tsv).
     vocabulary_file: Path | None = None
 
