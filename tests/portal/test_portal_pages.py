@@ -210,3 +210,23 @@ def test_my_licenses_for_the_holder_only(client: Any, issuing: Issuing) -> None:
     assert client.get(f"/me/licenses/{lic.id}").status_code == 404
     assert client.get(f"/me/licenses/{lic.id}/file").status_code == 404
     assert "您还没有电子证照" in client.get("/me/licenses").text
+
+
+@pytest.mark.db
+def test_a_logged_in_persons_place_narrows_later_searches(client: Any, session: Session) -> None:
+    codes = _passport_everywhere(session)
+    person = _person(session, nth_citizen_id(31))
+    client.cookies.set("zw_session", str(identity.start_session(session, person, amr=["pwd"]).token))
+    session.flush()
+    assert "演示用户" in client.get("/").text, "the header names the person"
+    chosen = client.get("/search", params={"q": "护照", "division": "130600"})
+    assert "1 个地方可办" in chosen.text and "zw_place=130600" in chosen.headers["set-cookie"]
+    assert "竞秀区" in chosen.text, "a chosen city lists its counties"
+    client.cookies.set("zw_place", "130600")
+    later = client.get("/search", params={"q": "护照"})
+    assert "已按您选择的地区“保定市”查找" in later.text and codes[0] not in later.text
+    everywhere = client.get("/search", params={"q": "护照", "division": "all"})
+    assert "3 个地方可办" in everywhere.text and "zw_place" in everywhere.headers["set-cookie"]
+    client.cookies.delete("zw_session")
+    client.cookies.set("zw_place", "130600")
+    assert "3 个地方可办" in client.get("/search", params={"q": "护照"}).text, "only for a logged-in person"

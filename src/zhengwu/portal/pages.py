@@ -25,6 +25,7 @@ from zhengwu.catalog import codetables as ct
 from zhengwu.catalog import service as catalog
 from zhengwu.catalog.errors import ItemNotFound
 from zhengwu.catalog.search import SearchFilters
+from zhengwu.catalog.search.engine import division_range
 from zhengwu.catalog.search.grouped import departments_in, items_by_theme
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
@@ -47,6 +48,7 @@ router = APIRouter(include_in_schema=False)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 _STATIC = Path(__file__).parent / "static"
 CARE_COOKIE = "zw_care"
+PLACE_COOKIE = "zw_place"
 CARE_SIZES = (1, 2, 3)
 PAGE_GROUPS = 10
 _HOLDER_CODE = re.compile(r"[0-9A-Za-z]{5,20}")
@@ -161,12 +163,22 @@ def home(request: Request, db: DbSession) -> HTMLResponse:
     )
 
 
-def _divisions_under(scope: str) -> list[tuple[str, str]]:
-    """The node's own division and the ones directly under it (the search's place filter)."""
-    own = divisions.name_of(scope)
-    rows = [(scope, own or scope)]
-    rows += [(d.code, d.name) for d in divisions.children(scope) if divisions.is_current(d.code)]
+def _divisions_under(scope: str, chosen: str) -> list[tuple[str, str]]:
+    """The node's own division, the ones directly under it, and the counties of a chosen city."""
+    rows = [(scope, divisions.name_of(scope) or scope)]
+    for d in divisions.children(scope):
+        if not divisions.is_current(d.code):
+            continue
+        rows.append((d.code, d.name))
+        if chosen != d.code and not (chosen.startswith(d.code[:4]) and chosen != scope):
+            continue
+        rows += [(c.code, f"　{c.name}") for c in divisions.children(d.code) if divisions.is_current(c.code)]
     return rows
+
+
+def _inside(scope: str, code: str) -> bool:
+    low, high = division_range(scope)
+    return len(code) == 6 and code.isdigit() and low <= code < high and divisions.is_current(code)
 
 
 @router.get("/search", response_class=HTMLResponse)
@@ -180,14 +192,28 @@ def search_page(
     task_type: Annotated[str, Query(max_length=4)] = "",
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
 ) -> HTMLResponse:
-    """Results grouped by item (one entry with the places offering it), with filters that keep the query."""
+    """Results grouped by item (one entry with the places offering it), with filters that keep the query.
+
+    A logged-in person's place choice is remembered (cookie) and narrows later searches until they
+    choose 全部地区: the account itself holds no place of residence.
+    """
     settings = node_of(request).settings
-    places = _divisions_under(settings.division_code)
-    known_places = {code for code, _ in places}
+    auth = current_session(request, db)
+    chose = "division" in request.query_params
+    remembered = None
     problems: list[str] = []
-    if division and division not in known_places:
+    if (
+        not chose
+        and auth is not None
+        and _inside(settings.division_code, request.cookies.get(PLACE_COOKIE, ""))
+    ):
+        division = remembered = request.cookies[PLACE_COOKIE]
+    if division == "all":
+        division = ""
+    if division and not _inside(settings.division_code, division):
         problems.append("所选地区不在本平台范围内，已按全部地区查找")
         division = ""
+    places = _divisions_under(settings.division_code, division)
     departments = departments_in(db, division or settings.division_code)
     if department and department not in {code for code, _ in departments}:
         department = ""
@@ -210,14 +236,14 @@ def search_page(
         k: v
         for k, v in {
             "q": text,
-            "division": division,
+            "division": division or ("all" if remembered is None and chose else ""),
             "department": department,
             "who": who,
             "task_type": task_type,
         }.items()
         if v
     }
-    return render(
+    response = render(
         request,
         db,
         "portal/search.html",
@@ -240,8 +266,16 @@ def search_page(
             "implied_place": divisions.name_of(found.implied["division"])
             if "division" in found.implied
             else None,
+            "remembered": divisions.name_of(remembered) if remembered else None,
+            "all_places": urlencode({**kept, "division": "all"}),
         },
     )
+    if auth is not None and chose:
+        if division:
+            response.set_cookie(PLACE_COOKIE, division, max_age=365 * 86400, path="/", samesite="lax")
+        else:
+            response.delete_cookie(PLACE_COOKIE, path="/")
+    return response
 
 
 # --- guide -----------------------------------------------------------------------------------------
