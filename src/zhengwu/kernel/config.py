@@ -119,7 +119,8 @@ class PortalSettings(BaseModel):
 
     # Shown in the red header; empty: the node's name.
     title: str = Field(default="", max_length=60)
-    # A same-site path or https URL of the logo image (empty: the national emblem-free text header).
+    # A same-site path of the logo image (the pages' Content-Security-Policy allows images from the node only);
+    # empty: the name alone.
     logo_url: str = Field(default="", max_length=500)
     # Header colour and the accent of links and buttons (contrast with white must stay ≥ 4.5:1).
     header_colour: str = Field(default="#b5121b", pattern=r"^#[0-9a-fA-F]{6}$")
