@@ -161,7 +161,7 @@ def test_search_guide_login_licenses_verify(chromium: Any, world: World, size: s
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url("**/items/**")  # back where the person was
-    page.locator("header nav.account a", has_text="我的证照").click()
+    page.locator("header nav.sections a", has_text="我的证照").click()
     page.wait_for_url("**/me/licenses")
     assert "社会保险参保证明" in page.inner_text("main")
     _check(page, f"{size}-my-licenses")
@@ -198,13 +198,13 @@ def test_care_mode_in_the_browser(chromium: Any, world: World) -> None:
     context = _context(chromium, "phone")
     page = context.new_page()
     page.goto(f"{world.node.url}/search?q=社保卡")
-    normal = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+    normal = page.evaluate("parseFloat(getComputedStyle(document.querySelector('h1')).fontSize)")
     page.locator("a", has_text="适老化模式").click()
-    assert page.locator("body").get_attribute("class") == "care care-1"
+    assert page.locator("html").get_attribute("class") == "care care-1"
     assert "社会保障卡申领" in page.inner_text("main"), "the page and query are kept"
     page.locator("a", has_text="字号加大").click()
-    assert page.locator("body").get_attribute("class") == "care care-2"
-    size = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+    assert page.locator("html").get_attribute("class") == "care care-2"
+    size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('h1')).fontSize)")
     line = page.evaluate("parseFloat(getComputedStyle(document.querySelector('main p, main li')).lineHeight)")
     main_size = page.evaluate(
         "parseFloat(getComputedStyle(document.querySelector('main p, main li')).fontSize)"
@@ -217,5 +217,5 @@ def test_care_mode_in_the_browser(chromium: Any, world: World) -> None:
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
     page.locator("a", has_text="退出适老化模式").click()
-    assert page.locator("body").get_attribute("class") in ("", None)
+    assert page.locator("html").get_attribute("class") in ("", None)
     context.close()

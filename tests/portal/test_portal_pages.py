@@ -46,7 +46,7 @@ def _groups(text: str) -> list[str]:
 def test_stylesheet_and_care_switch(client: Any) -> None:
     css = client.get("/portal/static/portal.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
-    assert "body.care" in css.text and "line-height: 1.8" in css.text and "http" not in css.text
+    assert "html.care-3" in css.text and "line-height: 1.8" in css.text and "http" not in css.text
     on = client.get("/care?mode=on&next=/search", follow_redirects=False)
     assert on.status_code == 303 and on.headers["location"] == "/search"
     assert "zw_care=1" in on.headers["set-cookie"]
@@ -72,7 +72,7 @@ def test_home_is_search_first_with_themes_and_events(client: Any, session: Sessi
     assert "生孩子" in page.text and "开饭店" in page.text  # life events of the vocabulary
     assert "/identity/login?next=%2F" in page.text
     client.cookies.set("zw_care", "2")
-    assert 'class="care care-2"' in client.get("/").text
+    assert '<html lang="zh-CN" class="care care-2">' in client.get("/").text
     assert "退出适老化模式" in client.get("/").text
 
 
@@ -198,6 +198,7 @@ def test_my_licenses_for_the_holder_only(client: Any, issuing: Issuing) -> None:
     assert "退出" in mine.text and "我的证照" in mine.text
     detail = client.get(f"/me/licenses/{lic.id}")
     assert detail.status_code == 200 and lic.identifier in detail.text and "年" in detail.text
+    assert "照面信息" in detail.text and "企业职工基本养老保险" in detail.text
     assert "valid" not in re.sub(r"<[^>]+>", " ", detail.text), "no raw status code"
     download = client.get(f"/me/licenses/{lic.id}/file")
     assert download.status_code == 200 and download.content == licenses.license_file(issuing.settings, lic)

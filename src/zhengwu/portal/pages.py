@@ -542,6 +542,18 @@ def _license_view(db: Session, lic: Any) -> dict[str, Any]:
     }
 
 
+def _face(db: Session, lic: Any) -> list[tuple[str, str]]:
+    """The 照面 items in the type's order, by their labels (values as issued)."""
+    kind = licenses.get_type(db, lic.type_code)
+    face = dict(lic.face)
+    rows = []
+    for spec in kind.fields:
+        value = face.get(spec.get("name"))
+        if value not in (None, ""):
+            rows.append((str(spec.get("label") or spec.get("name")), str(value)))
+    return rows
+
+
 @router.get("/me/licenses", response_class=HTMLResponse)
 def my_licenses(request: Request, db: DbSession, page: Annotated[int, Query(ge=1, le=1000)] = 1) -> Response:
     """我的证照: the person's licenses and those of the enterprises they act for."""
@@ -585,7 +597,9 @@ def my_license(license_id: str, request: Request, db: DbSession) -> Response:
         "ok",
         lic,
     )
-    return render(request, db, "portal/my_license.html", {"lic": _license_view(db, lic)})
+    return render(
+        request, db, "portal/my_license.html", {"lic": _license_view(db, lic), "face": _face(db, lic)}
+    )
 
 
 @router.get("/me/licenses/{license_id}/file")
