@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from catalog.catalog_kit import PASSPORT, make_basic, make_department, published_task
-from licenses_kit import INSURANCE_FACE, PERSON, Issuing
+from licenses_kit import BUSINESS_FACE, COMPANY, INSURANCE_FACE, PERSON, Issuing
 from zhengwu.identity import service as identity
 from zhengwu.licenses import service as licenses
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
@@ -178,9 +178,18 @@ def test_verification_page_answers_and_keeps_input(client: Any, issuing: Issuing
 def test_my_licenses_for_the_holder_only(client: Any, issuing: Issuing) -> None:
     person = _person(issuing.session, PERSON)
     stranger = _person(issuing.session, nth_citizen_id(77))
+    identity.register_legal_person(
+        issuing.session, credit_code=COMPANY, name="石家庄演示科技有限公司", legal_rep_name="演示用户", password=None,
+        agent=person,
+    )  # fmt: skip
     lic = licenses.issue_license(
         issuing.session, issuing.settings, type_code=issuing.type_code("社会保险参保证明"),
         department_id=issuing.department.id, holder_name="演示用户", holder_code=PERSON, face=INSURANCE_FACE, actor="t",
+    )  # fmt: skip
+    company = licenses.issue_license(
+        issuing.session, issuing.settings, type_code=issuing.type_code("营业执照"),
+        department_id=issuing.department.id, holder_name="石家庄演示科技有限公司", holder_code=COMPANY,
+        face=BUSINESS_FACE, actor="t",
     )  # fmt: skip
     issuing.session.flush()
     anonymous = client.get("/me/licenses", follow_redirects=False)
@@ -196,6 +205,10 @@ def test_my_licenses_for_the_holder_only(client: Any, issuing: Issuing) -> None:
         mine.status_code == 200 and "社会保险参保证明" in mine.text and f"/me/licenses/{lic.id}" in mine.text
     )
     assert "退出" in mine.text and "我的证照" in mine.text
+    assert "营业执照" in mine.text and "持证单位：石家庄演示科技有限公司" in mine.text, (
+        "the agent's enterprise"
+    )
+    assert client.get(f"/me/licenses/{company.id}").status_code == 200
     detail = client.get(f"/me/licenses/{lic.id}")
     assert detail.status_code == 200 and lic.identifier in detail.text and "年" in detail.text
     assert "照面信息" in detail.text and "企业职工基本养老保险" in detail.text
@@ -210,6 +223,7 @@ def test_my_licenses_for_the_holder_only(client: Any, issuing: Issuing) -> None:
     issuing.session.flush()
     assert client.get(f"/me/licenses/{lic.id}").status_code == 404
     assert client.get(f"/me/licenses/{lic.id}/file").status_code == 404
+    assert client.get(f"/me/licenses/{company.id}").status_code == 404
     assert "您还没有电子证照" in client.get("/me/licenses").text
 
 
