@@ -100,6 +100,8 @@ def test_search_groups_one_item_across_counties_and_filters(client: Any, session
     empty = client.get("/search", params={"q": "护造"})
     assert "您是不是要找" in empty.text and "护照" in empty.text
     assert client.get("/search", params={"division": "999999"}).status_code == 200
+    assert client.get("/search", params={"q": "护照", "page": "abc"}).status_code == 200
+    assert client.get("/search", params={"q": "护" * 500}).status_code == 200
 
 
 @pytest.mark.db

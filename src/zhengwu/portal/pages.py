@@ -106,6 +106,11 @@ def render(
     return response
 
 
+def _page_number(raw: str) -> int:
+    """A page number from the address bar: anything odd is the first page (a link, not a form)."""
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 1000 else 1
+
+
 def _vocabulary(request: Request) -> vocabulary.Vocabulary:
     return vocabulary.load(node_of(request).settings.portal.vocabulary_file)
 
@@ -185,12 +190,12 @@ def _inside(scope: str, code: str) -> bool:
 def search_page(
     request: Request,
     db: DbSession,
-    q: Annotated[str, Query(max_length=200)] = "",
+    q: Annotated[str, Query(max_length=2000)] = "",
     division: Annotated[str, Query(max_length=12)] = "",
     department: Annotated[str, Query(max_length=20)] = "",
     who: Annotated[str, Query(max_length=8)] = "",
     task_type: Annotated[str, Query(max_length=4)] = "",
-    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+    page: Annotated[str, Query(max_length=10)] = "1",
 ) -> HTMLResponse:
     """Results grouped by item (one entry with the places offering it), with filters that keep the query.
 
@@ -229,7 +234,8 @@ def search_page(
     )
     text = q.strip()[:64]
     found = finder.find(db, text, filters, _vocabulary(request), scope=settings.division_code)
-    offset = (page - 1) * PAGE_GROUPS
+    page_no = _page_number(page)
+    offset = (page_no - 1) * PAGE_GROUPS
     shown = finder.page(db, found, offset, PAGE_GROUPS)
     pages = max(1, -(-len(found.groups) // PAGE_GROUPS))
     kept = {
@@ -251,7 +257,7 @@ def search_page(
             "q": text,
             "found": found,
             "shown": shown,
-            "page": page,
+            "page": page_no,
             "pages": pages,
             "query_of": lambda n: urlencode({**kept, "page": n}),
             "division": division,
@@ -555,12 +561,15 @@ def _face(db: Session, lic: Any) -> list[tuple[str, str]]:
 
 
 @router.get("/me/licenses", response_class=HTMLResponse)
-def my_licenses(request: Request, db: DbSession, page: Annotated[int, Query(ge=1, le=1000)] = 1) -> Response:
+def my_licenses(
+    request: Request, db: DbSession, page: Annotated[str, Query(max_length=10)] = "1"
+) -> Response:
     """我的证照: the person's licenses and those of the enterprises they act for."""
     auth = _holder(request, db)
     if isinstance(auth, RedirectResponse):
         return auth
-    rows, total = licenses.holder_licenses(db, auth.account, offset=(page - 1) * 20, limit=20)
+    page_no = _page_number(page)
+    rows, total = licenses.holder_licenses(db, auth.account, offset=(page_no - 1) * 20, limit=20)
     return render(
         request,
         db,
@@ -568,7 +577,7 @@ def my_licenses(request: Request, db: DbSession, page: Annotated[int, Query(ge=1
         {
             "licenses": [_license_view(db, lic) for lic in rows],
             "total": total,
-            "page": page,
+            "page": page_no,
             "pages": max(1, -(-total // 20)),
         },
     )
