@@ -3,8 +3,8 @@
 One province node (a real ``zhengwu serve``) with the demo seed; a person registered over the API and a
 license issued to them with the CLI. The journey runs at desktop (1280×800) and phone (390×844) sizes;
 axe-core (the ``axe-playwright-python`` package) checks every page for serious or critical violations.
-Screenshots go to ``var/screenshots/portal/`` (``ZHENGWU_SCREENSHOTS`` names another folder), which CI
-keeps as artefacts.
+Screenshots go to ``var/screenshots/portal-*.png`` (``ZHENGWU_SCREENSHOTS`` names another folder), the
+folder for CI to keep as artefacts.
 
 Chromium comes from the machine (Debian's ``chromium``; ZHENGWU_CHROMIUM names another binary): the
 tests skip, saying why, where it or Playwright is missing.
