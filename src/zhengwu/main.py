@@ -123,9 +123,10 @@ def _capabilities() -> list[Capability]:
     from zhengwu.ops import wiring as ops
     from zhengwu.orgs import wiring as orgs
     from zhengwu.pki import wiring as pki
+    from zhengwu.portal import wiring as portal
     from zhengwu.seals import wiring as seals
 
-    return [ops, orgs, pki, identity, catalog, seals, licenses]
+    return [ops, orgs, pki, identity, catalog, seals, licenses, portal]
 
 
 def install(node: Node) -> Node:

@@ -109,6 +109,18 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /exchange/v1/ca",
         "GET /exchange/v1/crl",
     ),
+    "the portal's public pages: home, search, guides, the stylesheet and the 适老化 switch (a cookie)": (
+        "GET /",
+        "GET /search",
+        "GET /items/{task_code}",
+        "GET /portal/static/portal.css",
+        "GET /care",
+    ),
+    "public license verification in the portal (rate-limited, minimal answer as the licenses API)": (
+        "GET /licenses/verify",
+        "POST /licenses/verify",
+        "POST /licenses/verify/file",
+    ),
     "the national overview of lower nodes and topics: counts only, public by decision (operations.md)": (
         "GET /api/v1/exchange/overview",
         "GET /exchange/overview",
@@ -144,6 +156,9 @@ SESSION_PAGES: tuple[str, ...] = (
     "POST /identity/step-up/certificate",
     "GET /identity/mfa/setup",
     "POST /identity/mfa/setup",
+    "GET /me/licenses",
+    "GET /me/licenses/{license_id}",
+    "GET /me/licenses/{license_id}/file",
 )
 
 GUARDED = {"staff", "machine", "staff-or-machine", "self"}

@@ -114,6 +114,23 @@ class OpsSettings(BaseModel):
     status_minutes: int = Field(default=5, ge=0, le=24 * 60)
 
 
+class PortalSettings(BaseModel):
+    """The portal's look per node and its search vocabulary (``ZHENGWU_PORTAL__*``)."""
+
+    # Shown in the red header; empty: the node's name.
+    title: str = Field(default="", max_length=60)
+    # A same-site path of the logo image (the pages' Content-Security-Policy allows images from the node only);
+    # empty: the name alone.
+    logo_url: str = Field(default="", max_length=500)
+    # Header colour and the accent of links and buttons (contrast with white must stay ≥ 4.5:1).
+    header_colour: str = Field(default="#b5121b", pattern=r"^#[0-9a-fA-F]{6}$")
+    footer: str = Field(
+        default="主办单位：本级人民政府办公厅　承办单位：本级政务服务管理部门", max_length=500
+    )
+    # An operator's additions to the search vocabulary (same format as portal/vocabulary.tsv).
+    vocabulary_file: Path | None = None
+
+
 class OidcSettings(BaseModel):
     """Lifetimes, caches and delivery policy of the node's OIDC provider (``ZHENGWU_OIDC__*``)."""
 
@@ -171,6 +188,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     ops: OpsSettings = OpsSettings()
     oidc: OidcSettings = OidcSettings()
+    portal: PortalSettings = PortalSettings()
     admission: AdmissionSettings = AdmissionSettings()
     # Flat aliases named in the exchange issue; they override the nested group when set.
     exchange_transport: str | None = None

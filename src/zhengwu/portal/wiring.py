@@ -1,0 +1,19 @@
+"""The portal on the node: nothing to install (it reads the catalog's and licenses' services); its
+pages and stylesheet in the app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from zhengwu.kernel.node import Node
+
+
+def install(node: Node) -> None:
+    """The portal keeps no service of its own on the node (the vocabulary is read per request)."""
+
+
+def mount(app: FastAPI, node: Node) -> None:
+    """Include the pages (home at ``/``)."""
+    from zhengwu.portal import pages
+
+    app.include_router(pages.router)
