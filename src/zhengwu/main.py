@@ -41,6 +41,7 @@ def import_models() -> MetaData:
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
     import zhengwu.licenses.models
+    import zhengwu.licenses.sharing_models
     import zhengwu.orgs.models
     import zhengwu.pki.models
     import zhengwu.seals.models  # noqa: F401

@@ -14,6 +14,7 @@ def install(node: Node) -> None:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the license types, issuance, verification and holder API."""
-    from zhengwu.licenses import routes
+    from zhengwu.licenses import routes, routes_shares
 
+    app.include_router(routes_shares.router)  # before /{license_id}: its fixed paths come first
     app.include_router(routes.router)
