@@ -125,7 +125,9 @@ class VerifyAnswer(BaseModel):
     issuer_name: str | None
     reason: str
     seal_verdict: str | None = None
-    annotated_copy: dict[str, Any] | None = Field(default=None, description="加注件：原证照标识、制作事由、有效期")
+    annotated_copy: dict[str, Any] | None = Field(
+        default=None, description="加注件：原证照标识、制作事由、有效期"
+    )
 
 
 class UsageRead(BaseModel):

@@ -594,7 +594,9 @@ class Answer:
     issuer_name: str | None = None
     reason: str = ""
     seal_verdict: str | None = None
-    annotated_copy: dict[str, Any] | None = None  # an annotated copy (加注件): of which license, for what, until when
+    annotated_copy: dict[str, Any] | None = (
+        None  # an annotated copy (加注件): of which license, for what, until when
+    )
 
     def as_json(self) -> dict[str, Any]:
         """The public JSON shape."""
