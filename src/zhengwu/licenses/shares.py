@@ -17,7 +17,7 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -223,11 +223,14 @@ def _verifier_caller(
 
 def _refuse(
     session: Session, caller: service.Caller, result: str, lic: License | None, error: LicenseError
-) -> None:
-    # The request's transaction rolls back with the refusal; its usage record must stay.
+) -> NoReturn:
+    # The request's transaction rolls back with the refusal; its usage record must stay. The id is read
+    # first: write_apart rolls the request's session back, which expires ``lic``.
+    license_id = lic.id if lic is not None else None
+
     def write(apart: Session) -> None:
         service.record_usage(
-            apart, caller, "share_redeem", result, apart.get(License, lic.id) if lic else None
+            apart, caller, "share_redeem", result, apart.get(License, license_id) if license_id else None
         )
 
     write_apart(session, write)
@@ -263,7 +266,6 @@ def redeem(
         ).first()
     if share is None:
         _refuse(session, caller, "share_not_found", None, ShareNotFound(detail_en="no share with that token"))
-        raise AssertionError("unreachable")
     lic = service.get_license(session, share.license_id)
     state = status_of(share)
     if state != GRANTED:
