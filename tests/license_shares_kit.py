@@ -71,7 +71,7 @@ def machine(
             scope=scope,
             department_id=department_id,
             audience=f"{runtime.issuer}{API}",
-        ),  # fmt: skip
+        ),
         actor=None,
     )
     session.flush()
