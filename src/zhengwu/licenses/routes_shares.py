@@ -79,7 +79,86 @@ def _ofd(data: bytes, filename: str) -> Response:
     )
 
 
-# --- holder ------------------------------------------------------------------------------------------
+# --- verifier ----------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/shares/redeem",
+    response_model=ShareAnswer,
+    summary="使用共享（核验方出示共享令牌）",
+    responses=errors(401, 403, 404, 410),
+    dependencies=[_REDEEM_LIMIT],
+)
+def redeem_share(data: ShareRedeem, request: Request, db: DbSession) -> dict[str, Any]:
+    """What the holder's consent lets this verifier see; a named verifier also sends its bearer token."""
+    verifier = machine.authenticate(request, db, scope=None) if request.headers.get("authorization") else None
+    return shares.redeem(db, node_of(request).settings, data.token, verifier=verifier, purpose=data.purpose,
+                         client_ip=client_address(request))  # fmt: skip
+
+
+# --- department systems ------------------------------------------------------------------------------
+
+
+def _use(data: ServiceUse) -> services.Use:
+    return services.Use(data.purpose, data.item_code, data.case_number)
+
+
+@router.post("/services/query", response_model=LicenseRead, summary="部门查询证照（按标识）",
+             responses=errors(404))  # fmt: skip
+def service_query(data: ServiceQuery, request: Request, db: DbSession, client: Client) -> LicenseRead:
+    """QueryCertInfo: the license with its face, for a client holding the type's scope."""
+    lic = services.query(db, client, data.identifier, _use(data), client_ip=client_address(request))
+    return license_read(db, lic)
+
+
+@router.post("/services/query-by-holder", response_model=ServiceLicenses, summary="部门查询证照（按持证主体）",
+             responses=errors(404, 422))  # fmt: skip
+def service_query_holder(
+    data: ServiceHolderQuery, request: Request, db: DbSession, client: Client
+) -> ServiceLicenses:
+    """QueryCertInfoByHolderCode: a holder's licenses of one type."""
+    found = services.query_by_holder(db, client, holder_code=data.holder_code, type_code=data.type_code,
+                                     holder_code_type=data.holder_code_type, use=_use(data),
+                                     client_ip=client_address(request))  # fmt: skip
+    return ServiceLicenses(licenses=[license_read(db, lic) for lic in found])
+
+
+@router.post("/services/verify", response_model=VerifyAnswer, summary="部门核验证照")
+def service_verify(data: ServiceVerify, request: Request, db: DbSession, client: Client) -> dict[str, Any]:
+    """VerifyCertInfo: identifier + holder, minimal answer."""
+    answer = services.verify(db, client, data.identifier, data.holder_code, _use(data),
+                             client_ip=client_address(request))  # fmt: skip
+    return answer.as_json()
+
+
+@router.post("/services/download-url", response_model=TicketRead, summary="获取一次性下载地址",
+             responses=errors(404))  # fmt: skip
+def service_download_url(data: ServiceQuery, request: Request, db: DbSession, client: Client) -> TicketRead:
+    """DownLoadUrl: an address that delivers the sealed OFD once, within minutes."""
+    ticket = services.download_url(db, node_of(request).settings, client, data.identifier, _use(data),
+                                   client_ip=client_address(request))  # fmt: skip
+    return TicketRead(url=ticket.url, expires_at=ticket.expires_at)
+
+
+@router.post("/services/copies", response_model=TicketRead, status_code=201, summary="部门申请加注件",
+             responses=errors(404, 409))  # fmt: skip
+def service_copy(data: ServiceCopy, request: Request, db: DbSession, client: Client) -> TicketRead:
+    """CertRemark: an annotated copy for the stated purpose, fetched once through the address."""
+    made, ticket = services.request_copy(db, node_of(request).settings, client, data.identifier, _use(data),
+                                         expires_at=data.expires_at, client_ip=client_address(request))  # fmt: skip
+    return TicketRead(url=ticket.url, expires_at=ticket.expires_at, copy_id=made.row.id,
+                      copy_expires_at=made.row.expires_at)  # fmt: skip
+
+
+@router.get("/downloads/{ticket}", summary="一次性下载（部门系统）", response_class=Response,
+            responses={**_OFD, **errors(404, 410)})  # fmt: skip
+def download(ticket: str, request: Request, db: DbSession) -> Response:
+    """The file of a one-time address: the first use gets it, every later one 410."""
+    got = services.redeem_ticket(db, node_of(request).settings, ticket, client_ip=client_address(request))
+    return _ofd(got.data, got.filename)
+
+
+# --- holder (after the fixed paths above: /{license_id}/... would swallow /services/...) ------------------------------------------------------------------------------------------
 
 
 @router.post(
@@ -164,82 +243,3 @@ def holder_copy(
     answer.status_code = 201
     answer.headers["X-Copy-Id"] = made.row.id
     return answer
-
-
-# --- verifier ----------------------------------------------------------------------------------------
-
-
-@router.post(
-    "/shares/redeem",
-    response_model=ShareAnswer,
-    summary="使用共享（核验方出示共享令牌）",
-    responses=errors(401, 403, 404, 410),
-    dependencies=[_REDEEM_LIMIT],
-)
-def redeem_share(data: ShareRedeem, request: Request, db: DbSession) -> dict[str, Any]:
-    """What the holder's consent lets this verifier see; a named verifier also sends its bearer token."""
-    verifier = machine.authenticate(request, db, scope=None) if request.headers.get("authorization") else None
-    return shares.redeem(db, node_of(request).settings, data.token, verifier=verifier, purpose=data.purpose,
-                         client_ip=client_address(request))  # fmt: skip
-
-
-# --- department systems ------------------------------------------------------------------------------
-
-
-def _use(data: ServiceUse) -> services.Use:
-    return services.Use(data.purpose, data.item_code, data.case_number)
-
-
-@router.post("/services/query", response_model=LicenseRead, summary="部门查询证照（按标识）",
-             responses=errors(404))  # fmt: skip
-def service_query(data: ServiceQuery, request: Request, db: DbSession, client: Client) -> LicenseRead:
-    """QueryCertInfo: the license with its face, for a client holding the type's scope."""
-    lic = services.query(db, client, data.identifier, _use(data), client_ip=client_address(request))
-    return license_read(db, lic)
-
-
-@router.post("/services/query-by-holder", response_model=ServiceLicenses, summary="部门查询证照（按持证主体）",
-             responses=errors(404, 422))  # fmt: skip
-def service_query_holder(
-    data: ServiceHolderQuery, request: Request, db: DbSession, client: Client
-) -> ServiceLicenses:
-    """QueryCertInfoByHolderCode: a holder's licenses of one type."""
-    found = services.query_by_holder(db, client, holder_code=data.holder_code, type_code=data.type_code,
-                                     holder_code_type=data.holder_code_type, use=_use(data),
-                                     client_ip=client_address(request))  # fmt: skip
-    return ServiceLicenses(licenses=[license_read(db, lic) for lic in found])
-
-
-@router.post("/services/verify", response_model=VerifyAnswer, summary="部门核验证照")
-def service_verify(data: ServiceVerify, request: Request, db: DbSession, client: Client) -> dict[str, Any]:
-    """VerifyCertInfo: identifier + holder, minimal answer."""
-    answer = services.verify(db, client, data.identifier, data.holder_code, _use(data),
-                             client_ip=client_address(request))  # fmt: skip
-    return answer.as_json()
-
-
-@router.post("/services/download-url", response_model=TicketRead, summary="获取一次性下载地址",
-             responses=errors(404))  # fmt: skip
-def service_download_url(data: ServiceQuery, request: Request, db: DbSession, client: Client) -> TicketRead:
-    """DownLoadUrl: an address that delivers the sealed OFD once, within minutes."""
-    ticket = services.download_url(db, node_of(request).settings, client, data.identifier, _use(data),
-                                   client_ip=client_address(request))  # fmt: skip
-    return TicketRead(url=ticket.url, expires_at=ticket.expires_at)
-
-
-@router.post("/services/copies", response_model=TicketRead, status_code=201, summary="部门申请加注件",
-             responses=errors(404, 409))  # fmt: skip
-def service_copy(data: ServiceCopy, request: Request, db: DbSession, client: Client) -> TicketRead:
-    """CertRemark: an annotated copy for the stated purpose, fetched once through the address."""
-    made, ticket = services.request_copy(db, node_of(request).settings, client, data.identifier, _use(data),
-                                         expires_at=data.expires_at, client_ip=client_address(request))  # fmt: skip
-    return TicketRead(url=ticket.url, expires_at=ticket.expires_at, copy_id=made.row.id,
-                      copy_expires_at=made.row.expires_at)  # fmt: skip
-
-
-@router.get("/downloads/{ticket}", summary="一次性下载（部门系统）", response_class=Response,
-            responses={**_OFD, **errors(404, 410)})  # fmt: skip
-def download(ticket: str, request: Request, db: DbSession) -> Response:
-    """The file of a one-time address: the first use gets it, every later one 410."""
-    got = services.redeem_ticket(db, node_of(request).settings, ticket, client_ip=client_address(request))
-    return _ofd(got.data, got.filename)

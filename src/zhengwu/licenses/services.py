@@ -124,7 +124,9 @@ def verify(
     """VerifyCertInfo: identifier + holder, minimal answer (the type's scope is required)."""
     caller = caller_of(client, use, client_ip)
     parts = identifier.strip().split(".")
-    type_code = parts[5] if len(parts) == 11 else ""
+    type_code = (
+        parts[5] if len(parts) == 10 else ""
+    )  # 1.2.156.3005.2.<type>.<issuer>.<serial>.<version>.<check>
     if not client.may_use(type_code):
         raise _refused(session, caller, "service_verify", "denied", None, client.denial(type_code))
     return service.verify_by_identifier(session, identifier, holder_code, caller=caller)
