@@ -20,6 +20,7 @@ from zhengwu.licenses import lifecycle, render, service
 from zhengwu.licenses.errors import LicenseError, LicenseStateConflict
 from zhengwu.licenses.models import License
 from zhengwu.licenses.sharing_models import LicenseCopy
+from zhengwu.licenses.sharing_repository import SharingRepository
 
 MAX_DAYS: Final = 90
 
@@ -84,8 +85,7 @@ def make_copy(
         file_size=len(signed),
         created_at=now,
     )
-    session.add(row)
-    session.flush()
+    SharingRepository(session).add(row)
     record_change(session, actor=requested_by, action="license_copy.create", entity="license_copy",
                   entity_id=row.id, department_id=lic.department_id,
                   after={"license": lic.identifier, "purpose": purpose, "expires_at": expires_at.isoformat()})  # fmt: skip

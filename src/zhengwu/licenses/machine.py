@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from fastapi import Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhengwu.identity.oidc.models import OidcClient
 from zhengwu.identity.policy import MachineGuard
 from zhengwu.identity.servicekeys import OIDC
 from zhengwu.kernel.logging import get_logger
@@ -25,7 +23,8 @@ from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import CLIENT_CREDENTIALS, CLIENT_CREDENTIALS_SCHEME, security
 from zhengwu.kernel.session import DbSession
 from zhengwu.licenses.errors import ServiceDenied, ServiceUnauthenticated
-from zhengwu.orgs.models import Department
+from zhengwu.licenses.sharing_repository import SharingRepository
+from zhengwu.orgs import service as orgs
 
 log = get_logger("zhengwu.licenses.machine")
 
@@ -91,13 +90,13 @@ def authenticate(request: Request, db: Session, scope: str | None = USE_SCOPE) -
     if oidc.is_jti_revoked(db, str(claims.get("jti", ""))):
         raise ServiceUnauthenticated(detail_en="the access token was revoked")
     client_id = str(claims.get("client_id") or "")
-    row = db.scalars(select(OidcClient).where(OidcClient.client_id == client_id)).first()
+    row = SharingRepository(db).client(client_id)
     if row is None or row.status != "active":
         raise ServiceUnauthenticated(detail_en="the client is unknown or not active")
     scopes = frozenset(str(claims.get("scope", "")).split())
     if scope is not None and scope not in scopes:
         raise ServiceDenied(f"调用方缺少授权范围 {scope}", detail_en=f"scope {scope} is required")
-    department = db.get(Department, row.department_id) if row.department_id else None
+    department = orgs.get_department(db, row.department_id) if row.department_id else None
     return ServiceClient(
         client_id=client_id,
         name=row.name,

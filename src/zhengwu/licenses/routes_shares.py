@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from zhengwu.identity.deps import RequiredSession
 from zhengwu.kernel.node import CurrentNode, node_of
@@ -209,12 +208,10 @@ def revoke_share(
     response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "照面预览"}, **errors(404, 503)},
 )
-async def license_preview(
-    license_id: str, request: Request, db: DbSession, auth: RequiredSession
-) -> Response:
-    """The sealed face rasterised; the view is logged."""
+def license_preview(license_id: str, request: Request, db: DbSession, auth: RequiredSession) -> Response:
+    """The sealed face rasterised (a plain route: FastAPI runs it, rendering included, in its thread pool)."""
     lic = service.holder_license(db, auth.account, license_id)
-    png = await run_in_threadpool(preview.preview_png, node_of(request).settings, lic)
+    png = preview.preview_png(node_of(request).settings, lic)
     service.record_usage(db, service.Caller(f"holder:{auth.account.id}", "持证人预览", client_address(request)),
                          "holder_preview", "ok", lic)  # fmt: skip
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.audit.apart import write_apart
@@ -26,7 +25,8 @@ from zhengwu.licenses.errors import LicenseError, LicenseNotFound, ShareNotFound
 from zhengwu.licenses.machine import ServiceClient
 from zhengwu.licenses.models import License
 from zhengwu.licenses.repository import LicenseRepository
-from zhengwu.licenses.sharing_models import LicenseCopy, LicenseDownloadTicket
+from zhengwu.licenses.sharing_models import LicenseDownloadTicket
+from zhengwu.licenses.sharing_repository import SharingRepository
 
 TICKET_MINUTES: Final = 5
 TICKET_KIND: Final = "zld"
@@ -162,8 +162,7 @@ def _ticket(
         created_at=now,
         expires_at=now + timedelta(minutes=TICKET_MINUTES),
     )
-    session.add(row)
-    session.flush()
+    SharingRepository(session).add(row)
     return Ticket(f"{settings.public_url.rstrip('/')}/api/v1/licenses/downloads/{token}", row.expires_at)
 
 
@@ -216,11 +215,7 @@ def redeem_ticket(
     """Deliver the file of a ticket once: a second use or a late one is refused (410) and logged."""
     row = None
     if token and len(token) <= tickets.MAX_TOKEN_CHARS:
-        row = session.scalars(
-            select(LicenseDownloadTicket).where(
-                LicenseDownloadTicket.token_digest == tickets.digest(settings, token)
-            )
-        ).first()
+        row = SharingRepository(session).ticket_by_token(tickets.digest(settings, token))
     if row is None:
         raise ShareNotFound(
             "下载地址无效", detail_en="no download with that address", code="licenses.ticket_not_found"
@@ -232,16 +227,10 @@ def redeem_ticket(
     if row.used_at is not None or row.expires_at <= now:
         result = "ticket_used" if row.used_at is not None else "ticket_expired"
         raise _refused(session, caller, "download", result, lic, TicketGone(detail_en="used or expired"))
-    # One UPDATE decides between two concurrent uses: only the one that flips used_at gets the file.
-    taken = session.execute(
-        update(LicenseDownloadTicket)
-        .where(LicenseDownloadTicket.id == row.id, LicenseDownloadTicket.used_at.is_(None))
-        .values(used_at=now)
-    )
-    if getattr(taken, "rowcount", 0) != 1:
+    if not SharingRepository(session).take_ticket(row.id, now):
         raise _refused(session, caller, "download", "ticket_used", lic, TicketGone(detail_en="already used"))
     if row.copy_id is not None:
-        copy = session.get(LicenseCopy, row.copy_id)
+        copy = SharingRepository(session).copy(row.copy_id)
         if copy is None:  # pragma: no cover - a foreign key keeps it
             raise TicketGone()
         service.record_usage(session, caller, "download_copy", "ok", lic)

@@ -19,13 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, NoReturn
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhengwu.audit.apart import write_apart
 from zhengwu.audit.changes import record_change
 from zhengwu.identity.models import Account
-from zhengwu.identity.oidc.models import OidcClient
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import EventBus, publish_on
@@ -41,6 +39,7 @@ from zhengwu.licenses.events import ShareCreated, ShareEvent, ShareRevoked
 from zhengwu.licenses.machine import ServiceClient
 from zhengwu.licenses.models import License
 from zhengwu.licenses.sharing_models import LicenseShare
+from zhengwu.licenses.sharing_repository import SharingRepository
 from zhengwu.orgs import service as orgs
 
 DEPARTMENT: Final = "department"
@@ -87,7 +86,7 @@ def _audience(session: Session, kind: str, audience: str | None) -> tuple[str | 
         department = orgs.get_by_credit_code(session, text)
         return department.credit_code, department.name
     if kind == CLIENT:
-        row = session.scalars(select(OidcClient).where(OidcClient.client_id == text)).first()
+        row = SharingRepository(session).client(text)
         if row is None or row.status != "active":
             raise ShareNotFound("指定的核验方系统不存在或已停用", detail_en="no active client with that id",
                                 code="licenses.share_audience_unknown")  # fmt: skip
@@ -133,12 +132,9 @@ def create_share(
     if unknown:
         raise LicenseError("授权内容只能是 face（照面信息）", code="licenses.share_grants")
     target, name = _audience(session, audience_kind, audience)
-    same = (
-        LicenseShare.license_id == lic.id,
-        LicenseShare.audience_kind == audience_kind,
-        LicenseShare.audience.is_(None) if target is None else LicenseShare.audience == target,
-    )
-    version = int(session.scalar(select(func.count()).select_from(LicenseShare).where(*same)) or 0) + 1
+    repo = SharingRepository(session)
+    previous = repo.granted_shares(lic.id, audience_kind, target)
+    version = repo.share_versions(lic.id, audience_kind, target) + 1
     token = tickets.new_token(SHARE_KIND)
     actor = f"account:{account.id}"
     share = LicenseShare(
@@ -156,12 +152,10 @@ def create_share(
         expires_at=expires_at,
         uses=0,
     )
-    session.add(share)
-    session.flush()
-    for previous in session.scalars(select(LicenseShare).where(*same, LicenseShare.status == GRANTED)).all():
-        if previous.id != share.id:
-            previous.status = SUPERSEDED
-            previous.superseded_by = share.id
+    repo.add(share)
+    for old in previous:
+        old.status = SUPERSEDED
+        old.superseded_by = share.id
     record_change(session, actor=actor, action="license_share.create", entity="license_share",
                   entity_id=share.id, department_id=lic.department_id,
                   after={"license": lic.identifier, "audience_kind": audience_kind, "audience_name": name,
@@ -175,11 +169,7 @@ def create_share(
 def holder_shares(session: Session, account: Account, license_id: str) -> Sequence[LicenseShare]:
     """Every share (all versions) of one of the account's licenses, newest first."""
     lic = service.holder_license(session, account, license_id)
-    return session.scalars(
-        select(LicenseShare)
-        .where(LicenseShare.license_id == lic.id)
-        .order_by(LicenseShare.created_at.desc(), LicenseShare.version.desc())
-    ).all()
+    return SharingRepository(session).shares_of(lic.id)
 
 
 def revoke_share(
@@ -193,7 +183,7 @@ def revoke_share(
 ) -> LicenseShare:
     """End a share at once (a second revocation answers the same: nothing left to stop)."""
     lic = service.holder_license(session, account, license_id)
-    share = session.get(LicenseShare, share_id)
+    share = SharingRepository(session).share(share_id)
     if share is None or share.license_id != lic.id:
         raise ShareNotFound()
     if share.status == REVOKED:
@@ -261,9 +251,7 @@ def redeem(
     text = token.strip()
     share = None
     if text and len(text) <= tickets.MAX_TOKEN_CHARS:
-        share = session.scalars(
-            select(LicenseShare).where(LicenseShare.token_digest == tickets.digest(settings, text))
-        ).first()
+        share = SharingRepository(session).share_by_token(tickets.digest(settings, text))
     if share is None:
         _refuse(session, caller, "share_not_found", None, ShareNotFound(detail_en="no share with that token"))
     lic = service.get_license(session, share.license_id)
