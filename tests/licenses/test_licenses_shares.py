@@ -169,3 +169,27 @@ def test_bad_shares_are_refused(client: Any, issuing: Issuing, session: Session)
     issuing.session.flush()
     login(client, issuing.session, holder)
     assert_envelope(_share(client, lic.id), 409, "licenses.state")
+
+
+def test_an_agent_shares_the_enterprises_license(client: Any, issuing: Issuing) -> None:
+    from licenses_kit import BUSINESS_FACE, COMPANY
+    from zhengwu.identity import service as identity
+    from zhengwu.licenses import service
+
+    agent = person(issuing.session)
+    identity.register_legal_person(issuing.session, credit_code=COMPANY, name="石家庄演示科技有限公司",
+                                   legal_rep_name="演示用户", password=None, agent=agent)  # fmt: skip
+    lic = service.issue_license(
+        issuing.session, issuing.settings, type_code=issuing.type_code("营业执照"),
+        department_id=issuing.department.id, holder_name="石家庄演示科技有限公司", holder_code=COMPANY,
+        face=BUSINESS_FACE, actor="test",
+    )  # fmt: skip
+    issuing.session.flush()
+    login(client, issuing.session, agent)
+    made = _share(client, lic.id, purpose="招投标资格审查", grants=["face"])
+    assert made.status_code == 201, made.text
+    login(client, issuing.session, None)
+    seen = client.post(f"{API}/shares/redeem", json={"token": made.json()["token"]})
+    assert seen.json()["license"]["holder_name"] == "石家庄演示科技有限公司" and COMPANY not in seen.text
+    login(client, issuing.session, other_person(issuing.session))
+    assert_envelope(_share(client, lic.id), 404)
