@@ -58,6 +58,8 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     ),
     "a verifier presents a holder's share token (rate-limited; a share for a named department or client "
     "also checks that client's bearer token, licenses.shares)": ("POST /api/v1/licenses/shares/redeem",),
+    "the share view a holder's QR code leads to: a page and its script without data (the token stays in "
+    "the URL fragment)": ("GET /licenses/share", "GET /licenses/static/share.js"),
     "PKI publication: CA certificates, CRLs and the RFC 3161 time-stamp service": (
         "GET /pki/crl/{ca}.crl",
         "GET /pki/ca/{ca}.crt",

@@ -193,3 +193,13 @@ def test_an_agent_shares_the_enterprises_license(client: Any, issuing: Issuing) 
     assert seen.json()["license"]["holder_name"] == "石家庄演示科技有限公司" and COMPANY not in seen.text
     login(client, issuing.session, other_person(issuing.session))
     assert_envelope(_share(client, lic.id), 404)
+
+
+def test_the_share_view_is_a_page_without_data(client: Any) -> None:
+    shown = client.get("/licenses/share")
+    assert shown.status_code == 200 and shown.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in shown.headers["content-security-policy"]
+    assert '<script src="/licenses/static/share.js">' in shown.text
+    script = client.get("/licenses/static/share.js")
+    assert script.status_code == 200 and "/api/v1/licenses/shares/redeem" in script.text
+    assert "innerHTML" not in script.text  # answers are shown as text only

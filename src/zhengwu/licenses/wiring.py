@@ -14,7 +14,8 @@ def install(node: Node) -> None:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the license types, issuance, verification and holder API."""
-    from zhengwu.licenses import routes, routes_shares
+    from zhengwu.licenses import routes, routes_shares, share_page
 
+    app.include_router(share_page.router)
     app.include_router(routes_shares.router)  # before /{license_id}: its fixed paths come first
     app.include_router(routes.router)
