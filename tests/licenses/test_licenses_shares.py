@@ -203,3 +203,17 @@ def test_the_share_view_is_a_page_without_data(client: Any) -> None:
     script = client.get("/licenses/static/share.js")
     assert script.status_code == 200 and "/api/v1/licenses/shares/redeem" in script.text
     assert "innerHTML" not in script.text  # answers are shown as text only
+
+
+def test_a_share_of_a_license_revoked_since_shows_only_that(client: Any, issuing: Issuing) -> None:
+    from zhengwu.licenses import service
+
+    holder = person(issuing.session)
+    lic = insurance(issuing)
+    login(client, issuing.session, holder)
+    token = _share(client, lic.id, grants=["face"]).json()["token"]
+    service.change_status(issuing.session, lic.id, "revoke", reason="依法注销", actor="test")
+    issuing.session.flush()
+    login(client, issuing.session, None)
+    seen = client.post(f"{API}/shares/redeem", json={"token": token}).json()
+    assert seen["valid"] is False and seen["status"] == "revoked" and seen["license"] is None
