@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column("license_id", sa.String(length=32), nullable=False),
         sa.Column("granted_by", sa.String(length=32), nullable=False),
         sa.Column("audience_kind", sa.String(length=16), nullable=False),
-        sa.Column("audience", sa.String(length=64), nullable=True),
+        sa.Column("audience", sa.String(length=64), nullable=False),
         sa.Column("audience_name", sa.String(length=200), nullable=False),
         sa.Column("purpose", sa.String(length=200), nullable=False),
         sa.Column("grants", _JSON, nullable=False),
@@ -53,12 +53,16 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_licenses_share")),
         sa.UniqueConstraint("token_digest", name=op.f("uq_licenses_share_token_digest")),
+        sa.UniqueConstraint(
+            "license_id",
+            "audience_kind",
+            "audience",
+            "version",
+            name=op.f("uq_licenses_share_license_id_audience_kind_audience_version"),
+        ),
     )
     op.create_index(op.f("ix_licenses_share_license_id"), "licenses_share", ["license_id"])
     op.create_index(op.f("ix_licenses_share_granted_by"), "licenses_share", ["granted_by"])
-    op.create_index(
-        "ix_licenses_share_license_audience", "licenses_share", ["license_id", "audience_kind", "audience"]
-    )
     op.create_table(
         "licenses_copy",
         sa.Column("license_id", sa.String(length=32), nullable=False),
@@ -123,7 +127,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_licenses_copy_file_sm3"), table_name="licenses_copy")
     op.drop_index(op.f("ix_licenses_copy_license_id"), table_name="licenses_copy")
     op.drop_table("licenses_copy")
-    op.drop_index("ix_licenses_share_license_audience", table_name="licenses_share")
     op.drop_index(op.f("ix_licenses_share_granted_by"), table_name="licenses_share")
     op.drop_index(op.f("ix_licenses_share_license_id"), table_name="licenses_share")
     op.drop_table("licenses_share")

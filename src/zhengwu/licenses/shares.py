@@ -77,10 +77,10 @@ def status_of(share: LicenseShare, at: datetime | None = None) -> str:
     return share.status
 
 
-def _audience(session: Session, kind: str, audience: str | None) -> tuple[str | None, str]:
-    """The normalised verifier and its name (404 for an unknown department or client)."""
+def _audience(session: Session, kind: str, audience: str | None) -> tuple[str, str]:
+    """The normalised verifier ("" for anyone) and its name (404 for an unknown department or client)."""
     if kind == ANYONE:
-        return None, "任何持有共享链接的人"
+        return "", "任何持有共享链接的人"
     text = (audience or "").strip()
     if kind == DEPARTMENT:
         department = orgs.get_by_credit_code(session, text)
@@ -96,7 +96,7 @@ def _audience(session: Session, kind: str, audience: str | None) -> tuple[str | 
 
 def _event(cls: type[ShareEvent], share: LicenseShare, actor: str) -> ShareEvent:
     return cls(share_id=share.id, license_id=share.license_id, audience_kind=share.audience_kind,
-               audience=share.audience, version=share.version, actor=actor)  # fmt: skip
+               audience=share.audience or None, version=share.version, actor=actor)  # fmt: skip
 
 
 def share_url(settings: Settings, token: str) -> str:
@@ -152,7 +152,9 @@ def create_share(
         expires_at=expires_at,
         uses=0,
     )
-    repo.add(share)
+    if not repo.add_version(share):
+        raise LicenseStateConflict("同一核验方的共享正在同时创建，请重试", code="licenses.share_conflict",
+                                   detail_en="another share with this verifier was created at the same time")  # fmt: skip
     for old in previous:
         old.status = SUPERSEDED
         old.superseded_by = share.id

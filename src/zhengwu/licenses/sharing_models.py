@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhengwu.kernel.clock import utcnow
@@ -20,12 +20,13 @@ class LicenseShare(IdMixin, Base):
     """
 
     __tablename__ = "licenses_share"
-    __table_args__ = (Index("ix_licenses_share_license_audience", "license_id", "audience_kind", "audience"),)
+    # One row per version of the consent: two concurrent shares with one verifier cannot both be version n.
+    __table_args__ = (UniqueConstraint("license_id", "audience_kind", "audience", "version"),)
 
     license_id: Mapped[str] = mapped_column(ForeignKey("licenses_license.id"), index=True)
     granted_by: Mapped[str] = mapped_column(String(32), index=True)  # the holder's (or agent's) account
     audience_kind: Mapped[str] = mapped_column(String(16))  # department / client / anyone
-    audience: Mapped[str | None] = mapped_column(String(64))  # credit code or client id
+    audience: Mapped[str] = mapped_column(String(64), default="")  # credit code, client id, "" for anyone
     audience_name: Mapped[str] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(String(200))
     grants: Mapped[list[str]] = mapped_column(PortableJSON)  # "face": the face fields are shown

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.oidc.models import OidcClient
@@ -23,26 +24,33 @@ class SharingRepository:
         self.session.add(row)
         self.session.flush()
 
+    def add_version(self, share: LicenseShare) -> bool:
+        """Add the next version of a consent; False when a concurrent transaction took that version."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(share)
+        except IntegrityError:
+            return False
+        return True
+
     def client(self, client_id: str) -> OidcClient | None:
         """An OIDC client of the node by its client id."""
         return self.session.scalars(select(OidcClient).where(OidcClient.client_id == client_id)).first()
 
     @staticmethod
-    def _same(license_id: str, audience_kind: str, audience: str | None) -> tuple[ColumnElement[bool], ...]:
+    def _same(license_id: str, audience_kind: str, audience: str) -> tuple[ColumnElement[bool], ...]:
         return (
             LicenseShare.license_id == license_id,
             LicenseShare.audience_kind == audience_kind,
-            LicenseShare.audience.is_(None) if audience is None else LicenseShare.audience == audience,
+            LicenseShare.audience == audience,
         )
 
-    def share_versions(self, license_id: str, audience_kind: str, audience: str | None) -> int:
+    def share_versions(self, license_id: str, audience_kind: str, audience: str) -> int:
         """How many shares of a license one verifier was ever given (the consent's versions)."""
         where = self._same(license_id, audience_kind, audience)
         return int(self.session.scalar(select(func.count()).select_from(LicenseShare).where(*where)) or 0)
 
-    def granted_shares(
-        self, license_id: str, audience_kind: str, audience: str | None
-    ) -> Sequence[LicenseShare]:
+    def granted_shares(self, license_id: str, audience_kind: str, audience: str) -> Sequence[LicenseShare]:
         """The shares of a license with one verifier still marked granted."""
         where = self._same(license_id, audience_kind, audience)
         return self.session.scalars(
