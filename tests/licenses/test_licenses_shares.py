@@ -217,3 +217,21 @@ def test_a_share_of_a_license_revoked_since_shows_only_that(client: Any, issuing
     login(client, issuing.session, None)
     seen = client.post(f"{API}/shares/redeem", json={"token": token}).json()
     assert seen["valid"] is False and seen["status"] == "revoked" and seen["license"] is None
+
+
+def test_a_consent_version_is_taken_once(issuing: Issuing) -> None:
+    from zhengwu.licenses import shares
+    from zhengwu.licenses.sharing_models import LicenseShare
+    from zhengwu.licenses.sharing_repository import SharingRepository
+
+    holder = person(issuing.session)
+    lic = insurance(issuing)
+    made = shares.create_share(issuing.session, issuing.settings, holder, lic.id, audience_kind="anyone",
+                               audience=None, purpose="租房", expires_at=utcnow() + timedelta(days=1))  # fmt: skip
+    # What a concurrent transaction that counted the same versions would insert:
+    twin = LicenseShare(license_id=lic.id, granted_by=holder.id, audience_kind="anyone", audience="",
+                        audience_name="x", purpose="x", grants=[], version=made.share.version,
+                        token_digest="0" * 64, status="granted", expires_at=made.share.expires_at, uses=0)  # fmt: skip
+    repo = SharingRepository(issuing.session)
+    assert repo.add_version(twin) is False
+    assert [s.id for s in repo.shares_of(lic.id)] == [made.share.id]  # the session goes on
