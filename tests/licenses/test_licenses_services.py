@@ -66,6 +66,13 @@ def test_query_verify_and_the_usage_log(client: Any, issuing: Issuing) -> None:
     # The refused call of the system without the type's scope is in the log too.
     assert any(u["operation"] == "service_query" and u["result"] == "denied" for u in usage)
     assert all("client:" not in u["caller"] for u in usage)
+    # The machine reads of the person's license are in the person's read log too (conventions §3).
+    reads = client.get("/api/v1/identity/me/reads").json()
+    assert {(r["what"], r["purpose"]) for r in reads} >= {
+        (f"license:{lic.type_code}", "办理社保转移"),
+        (f"license:{lic.type_code}", "核对参保"),
+    }
+    assert all(r["reader"].startswith("client:") for r in reads)
 
 
 def test_one_time_download(client: Any, issuing: Issuing, clock: FakeClock) -> None:

@@ -18,6 +18,7 @@ from typing import Final
 from sqlalchemy.orm import Session
 
 from zhengwu.audit.apart import write_apart
+from zhengwu.audit.reads import record_read
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.licenses import copies, holders, service, tickets
@@ -49,6 +50,16 @@ class Use:
         if not (self.item_code or self.case_number):
             raise LicenseError("请填写关联事项编码或办件编号", code="licenses.item_required",
                                detail_en="item_code or case_number is required")  # fmt: skip
+
+
+def audit_read(session: Session, lic: License, reader: str, purpose: str) -> None:
+    """A person's license read by a machine is also in the person's read log (``/identity/me/reads``,
+    conventions §3) when the holder is a person with an account here; enterprises read the usage log."""
+    if lic.holder_code_type != holders.CITIZEN_ID:
+        return
+    account_id = SharingRepository(session).person_account_id(lic.holder_index)
+    if account_id is not None:
+        record_read(session, account_id, reader, purpose, f"license:{lic.type_code}")
 
 
 def caller_of(client: ServiceClient, use: Use, client_ip: str | None) -> service.Caller:
@@ -85,6 +96,7 @@ def query(
     caller = caller_of(client, use, client_ip)
     lic = _license(session, client, caller, identifier, "service_query")
     service.record_usage(session, caller, "service_query", service.status_of(lic), lic)
+    audit_read(session, lic, client.actor, use.purpose)
     return lic
 
 
@@ -109,6 +121,7 @@ def query_by_holder(
     )
     for lic in found:
         service.record_usage(session, caller, "service_query_holder", service.status_of(lic), lic)
+        audit_read(session, lic, client.actor, use.purpose)
     return found
 
 
@@ -234,6 +247,8 @@ def redeem_ticket(
         if copy is None:  # pragma: no cover - a foreign key keeps it
             raise TicketGone()
         service.record_usage(session, caller, "download_copy", "ok", lic)
+        audit_read(session, lic, caller.name, row.purpose)
         return Download(service.files(settings).get(copy.file_sm3), f"license-copy-{copy.id}.ofd")
     service.record_usage(session, caller, "download", "ok", lic)
+    audit_read(session, lic, caller.name, row.purpose)
     return Download(service.license_file(settings, lic), f"license-{lic.id}.ofd")

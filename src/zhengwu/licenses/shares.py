@@ -27,7 +27,7 @@ from zhengwu.identity.models import Account
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import EventBus, publish_on
-from zhengwu.licenses import lifecycle, render, service, tickets
+from zhengwu.licenses import lifecycle, render, service, services, tickets
 from zhengwu.licenses.errors import (
     LicenseError,
     LicenseStateConflict,
@@ -282,6 +282,7 @@ def redeem(
     }
     result["license"] = None
     if "face" in share.grants and answer.valid:
+        services.audit_read(session, lic, caller.name, f"共享：{share.purpose}")
         result["license"] = {
             "identifier": lic.identifier,
             "number": lic.number,

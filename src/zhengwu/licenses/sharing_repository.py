@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from zhengwu.identity.models import Account, AccountKind
 from zhengwu.identity.oidc.models import OidcClient
 from zhengwu.licenses.sharing_models import LicenseCopy, LicenseDownloadTicket, LicenseShare
 
@@ -32,6 +33,14 @@ class SharingRepository:
         except IntegrityError:
             return False
         return True
+
+    def person_account_id(self, holder_index: str) -> str | None:
+        """The natural person's account whose ID number has this keyed index (a holder with an account)."""
+        return self.session.scalar(
+            select(Account.id).where(
+                Account.kind == AccountKind.NATURAL, Account.citizen_id_index == holder_index
+            )
+        )
 
     def client(self, client_id: str) -> OidcClient | None:
         """An OIDC client of the node by its client id."""
