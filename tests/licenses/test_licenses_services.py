@@ -102,7 +102,7 @@ def test_one_time_download(client: Any, issuing: Issuing, clock: FakeClock) -> N
 
 
 def test_a_department_system_asks_for_an_annotated_copy(client: Any, issuing: Issuing) -> None:
-    person(issuing.session)
+    holder = person(issuing.session)
     lic = insurance(issuing)
     system = _system(client, issuing, "社会保险参保证明")
     until = (utcnow() + timedelta(days=3)).isoformat()
@@ -119,3 +119,10 @@ def test_a_department_system_asks_for_an_annotated_copy(client: Any, issuing: Is
     assert checked["annotated_copy"]["purpose"] == "办理社保转移"
     assert_envelope(client.post(f"{API}/services/copies", headers=system,
                                 json={"identifier": lic.identifier, "expires_at": until, "purpose": "x"}), 422)  # fmt: skip
+    past = (utcnow() - timedelta(hours=1)).isoformat()
+    assert_envelope(client.post(f"{API}/services/copies", headers=system,
+                                json={"identifier": lic.identifier, "expires_at": past, **USE}), 400,
+                    "licenses.copy_expiry")  # fmt: skip
+    login(client, issuing.session, holder)
+    copies = sorted(u["result"] for u in client.get(f"{API}/usage").json() if u["operation"] == "copy")
+    assert copies == ["made", "refused"]

@@ -208,8 +208,11 @@ def request_copy(
     """CertRemark / DownloadFile with a copy cause: an annotated copy for the purpose, fetched once."""
     caller = caller_of(client, use, client_ip)
     lic = _license(session, client, caller, identifier, "copy")
-    made = copies.make_copy(session, settings, lic, requested_by=client.actor, requester_name=client.display,
-                            purpose=use.purpose, expires_at=expires_at)  # fmt: skip
+    try:
+        made = copies.make_copy(session, settings, lic, requested_by=client.actor, requester_name=client.display,
+                                purpose=use.purpose, expires_at=expires_at)  # fmt: skip
+    except LicenseError as exc:  # not valid, a bad expiry, no usable seal: refused, and logged as such
+        raise _refused(session, caller, "copy", "refused", lic, exc) from None
     service.record_usage(session, caller, "copy", "made", lic)
     return made, _ticket(session, settings, client, lic, use, made.row.id, utcnow())
 
