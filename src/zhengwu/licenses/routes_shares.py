@@ -30,6 +30,7 @@ from zhengwu.licenses.schemas import LicenseRead, VerifyAnswer
 from zhengwu.licenses.sharing_models import LicenseShare
 from zhengwu.licenses.sharing_schemas import (
     CopyRequest,
+    NewShareRead,
     ServiceCopy,
     ServiceHolderQuery,
     ServiceLicenses,
@@ -38,7 +39,6 @@ from zhengwu.licenses.sharing_schemas import (
     ServiceVerify,
     ShareAnswer,
     ShareCreate,
-    ShareCreated,
     ShareRead,
     ShareRedeem,
     ShareRevoke,
@@ -162,7 +162,7 @@ def download(ticket: str, request: Request, db: DbSession) -> Response:
 
 @router.post(
     "/{license_id}/shares",
-    response_model=ShareCreated,
+    response_model=NewShareRead,
     status_code=201,
     summary="共享证照（持证人授权）",
     responses=errors(404, 409),

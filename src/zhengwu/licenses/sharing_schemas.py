@@ -54,7 +54,7 @@ class ShareRead(BaseModel):
     uses: int
 
 
-class ShareCreated(ShareRead):
+class NewShareRead(ShareRead):
     """A new share with its token, link and QR code — shown this once."""
 
     token: str = Field(description="共享令牌：交给核验方，仅此一次显示")
