@@ -68,9 +68,11 @@ def caller_of(client: ServiceClient, use: Use, client_ip: str | None) -> service
                           item_code=use.item_code, case_number=use.case_number)  # fmt: skip
 
 
-def _refused(session: Session, caller: service.Caller, operation: str, result: str, lic: License | None,
+def refused(session: Session, caller: service.Caller, operation: str, result: str, lic: License | None,
              error: LicenseError) -> LicenseError:  # fmt: skip
-    """Log a refused call in a transaction of its own (the request's rolls back) and hand back the error."""
+    """Log a refused call in a transaction of its own (the request's rolls back) and hand back the error.
+
+    The id is read first: ``write_apart`` rolls the request's session back, which expires ``lic``."""
     license_id = lic.id if lic is not None else None
     write_apart(session, lambda apart: service.record_usage(
         apart, caller, operation, result, apart.get(License, license_id) if license_id else None))  # fmt: skip
@@ -81,11 +83,11 @@ def _license(session: Session, client: ServiceClient, caller: service.Caller, id
              operation: str) -> License:  # fmt: skip
     lic = LicenseRepository(session).by_identifier(identifier.strip())
     if lic is None:
-        raise _refused(
+        raise refused(
             session, caller, operation, "not_found", None, LicenseNotFound(detail_en="no such license")
         )
     if not client.may_use(lic.type_code):
-        raise _refused(session, caller, operation, "denied", lic, client.denial(lic.type_code))
+        raise refused(session, caller, operation, "denied", lic, client.denial(lic.type_code))
     return lic
 
 
@@ -114,7 +116,7 @@ def query_by_holder(
     caller = caller_of(client, use, client_ip)
     kind = service.get_type(session, type_code)
     if not client.may_use(kind.code):
-        raise _refused(session, caller, "service_query_holder", "denied", None, client.denial(kind.code))
+        raise refused(session, caller, "service_query_holder", "denied", None, client.denial(kind.code))
     code_type, code = holders.check_holder(holder_code, kind.holder_code_types, holder_code_type)
     found = LicenseRepository(session).of_holder_and_type(
         service.holder_index(session, code_type, code), kind.code, limit=MAX_HOLDER_RESULTS
@@ -141,7 +143,7 @@ def verify(
         parts[5] if len(parts) == 10 else ""
     )  # 1.2.156.3005.2.<type>.<issuer>.<serial>.<version>.<check>
     if not client.may_use(type_code):
-        raise _refused(session, caller, "service_verify", "denied", None, client.denial(type_code))
+        raise refused(session, caller, "service_verify", "denied", None, client.denial(type_code))
     return service.verify_by_identifier(session, identifier, holder_code, caller=caller)
 
 
@@ -212,7 +214,7 @@ def request_copy(
         made = copies.make_copy(session, settings, lic, requested_by=client.actor, requester_name=client.display,
                                 purpose=use.purpose, expires_at=expires_at)  # fmt: skip
     except LicenseError as exc:  # not valid, a bad expiry, no usable seal: refused, and logged as such
-        raise _refused(session, caller, "copy", "refused", lic, exc) from None
+        raise refused(session, caller, "copy", "refused", lic, exc) from None
     service.record_usage(session, caller, "copy", "made", lic)
     return made, _ticket(session, settings, client, lic, use, made.row.id, utcnow())
 
@@ -242,9 +244,9 @@ def redeem_ticket(
     now = utcnow()
     if row.used_at is not None or row.expires_at <= now:
         result = "ticket_used" if row.used_at is not None else "ticket_expired"
-        raise _refused(session, caller, "download", result, lic, TicketGone(detail_en="used or expired"))
+        raise refused(session, caller, "download", result, lic, TicketGone(detail_en="used or expired"))
     if not SharingRepository(session).take_ticket(row.id, now):
-        raise _refused(session, caller, "download", "ticket_used", lic, TicketGone(detail_en="already used"))
+        raise refused(session, caller, "download", "ticket_used", lic, TicketGone(detail_en="already used"))
     if row.copy_id is not None:
         copy = SharingRepository(session).copy(row.copy_id)
         if copy is None:  # pragma: no cover - a foreign key keeps it

@@ -17,11 +17,10 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from zhengwu.audit.apart import write_apart
 from zhengwu.audit.changes import record_change
 from zhengwu.identity.models import Account
 from zhengwu.kernel.clock import utcnow
@@ -37,7 +36,6 @@ from zhengwu.licenses.errors import (
 )
 from zhengwu.licenses.events import ShareCreated, ShareEvent, ShareRevoked
 from zhengwu.licenses.machine import ServiceClient
-from zhengwu.licenses.models import License
 from zhengwu.licenses.sharing_models import LicenseShare
 from zhengwu.licenses.sharing_repository import SharingRepository
 from zhengwu.orgs import service as orgs
@@ -213,22 +211,6 @@ def _verifier_caller(
     return service.Caller(verifier.actor, purpose, client_ip, display=verifier.display)
 
 
-def _refuse(
-    session: Session, caller: service.Caller, result: str, lic: License | None, error: LicenseError
-) -> NoReturn:
-    # The request's transaction rolls back with the refusal; its usage record must stay. The id is read
-    # first: write_apart rolls the request's session back, which expires ``lic``.
-    license_id = lic.id if lic is not None else None
-
-    def write(apart: Session) -> None:
-        service.record_usage(
-            apart, caller, "share_redeem", result, apart.get(License, license_id) if license_id else None
-        )
-
-    write_apart(session, write)
-    raise error
-
-
 def _covers(share: LicenseShare, verifier: ServiceClient | None) -> bool:
     if share.audience_kind == ANYONE:
         return True
@@ -255,7 +237,14 @@ def redeem(
     if text and len(text) <= tickets.MAX_TOKEN_CHARS:
         share = SharingRepository(session).share_by_token(tickets.digest(settings, text))
     if share is None:
-        _refuse(session, caller, "share_not_found", None, ShareNotFound(detail_en="no share with that token"))
+        raise services.refused(
+            session,
+            caller,
+            "share_redeem",
+            "share_not_found",
+            None,
+            ShareNotFound(detail_en="no share with that token"),
+        )
     lic = service.get_license(session, share.license_id)
     state = status_of(share)
     if state != GRANTED:
@@ -264,11 +253,15 @@ def redeem(
             SUPERSEDED: ("持证人已用新的授权取代该共享", "the holder replaced this share by a newer one"),
             "expired": ("该共享已过期", "this share has expired"),
         }[state]
-        _refuse(session, caller, f"share_{state}", lic, ShareGone(detail[0], detail_en=detail[1]))
+        raise services.refused(
+            session, caller, "share_redeem", f"share_{state}", lic, ShareGone(detail[0], detail_en=detail[1])
+        )
     if not _covers(share, verifier):
-        _refuse(session, caller, "share_audience", lic,
-                ShareAudience(f"该共享仅限“{share.audience_name}”使用",
-                              detail_en="this share is for a named verifier; present its client credentials"))  # fmt: skip
+        refusal = ShareAudience(
+            f"该共享仅限“{share.audience_name}”使用",
+            detail_en="this share is for a named verifier; present its client credentials",
+        )
+        raise services.refused(session, caller, "share_redeem", "share_audience", lic, refusal)
     share.uses += 1
     answer = service.answer_of(lic, "证照有效，共享授权有效")
     service.record_usage(session, caller, "share_redeem", "valid" if answer.valid else answer.status or "invalid",
