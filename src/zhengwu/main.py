@@ -42,6 +42,7 @@ def import_models() -> MetaData:
     import zhengwu.kernel.idempotency
     import zhengwu.licenses.datamodels
     import zhengwu.licenses.models
+    import zhengwu.licenses.sharing_models
     import zhengwu.ops.models
     import zhengwu.orgs.models
     import zhengwu.pki.models

@@ -56,6 +56,10 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "POST /api/v1/licenses/verify/file",
         "GET /api/v1/licenses/offline-certificate",
     ),
+    "a verifier presents a holder's share token (rate-limited; a share for a named department or client "
+    "also checks that client's bearer token, licenses.shares)": ("POST /api/v1/licenses/shares/redeem",),
+    "the share view a holder's QR code leads to: a page and its script without data (the token stays in "
+    "the URL fragment)": ("GET /licenses/share", "GET /licenses/static/share.js"),
     "PKI publication: CA certificates, CRLs and the RFC 3161 time-stamp service": (
         "GET /pki/crl/{ca}.crl",
         "GET /pki/ca/{ca}.crt",
@@ -135,6 +139,8 @@ OWN_CREDENTIALS: dict[str, tuple[str, ...]] = {
         "POST /oidc/introspect",
         "POST /oidc/revoke",
     ),
+    "a one-time download address made for a department system: the unguessable ticket is the credential, "
+    "valid once within minutes (licenses.services)": ("GET /api/v1/licenses/downloads/{ticket}",),
     "a logout token signed by a trusted provider (OIDC Back-Channel Logout §2.6)": (
         "POST /oidc/federation/backchannel-logout",
     ),

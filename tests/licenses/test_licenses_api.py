@@ -113,7 +113,8 @@ def test_issue_over_http_then_verify(client: Any, issuing: Issuing) -> None:
     )
     assert ok.status_code == 200 and ok.json()["valid"] is True and ok.json()["type_name"] == "营业执照"
     assert set(ok.json()) == {
-        "valid", "status", "status_label", "type_code", "type_name", "issuer_name", "reason", "seal_verdict"
+        "valid", "status", "status_label", "type_code", "type_name", "issuer_name", "reason", "seal_verdict",
+        "annotated_copy",
     }  # fmt: skip
     assert_envelope(
         client.post(f"{API}/verify", json={"identifier": lic["identifier"]}), 400, "licenses.verify_request"
@@ -183,9 +184,9 @@ def test_holders_see_their_licenses_and_every_use(client: Any, issuing: Issuing)
     assert download.status_code == 200 and download.content == service.license_file(issuing.settings, own)
     usage = client.get(f"{API}/usage").json()
     assert [(u["operation"], u["caller"]) for u in sorted(usage, key=lambda u: u["operation"])] == [
-        ("holder_download", f"holder:{person.id}"),
-        ("holder_view", f"holder:{person.id}"),
-        ("verify_id", "client:bank"),
+        ("holder_download", "持证人本人"),
+        ("holder_view", "持证人本人"),
+        ("verify_id", "部门业务系统"),
     ]
     assert next(u for u in usage if u["operation"] == "verify_id")["purpose"] == "开户"
     stranger = _person(issuing.session, nth_citizen_id(5151), "另一用户")

@@ -75,3 +75,51 @@ class LicenseForbidden(LicenseError):
     status_code = 403
     code = "licenses.forbidden"
     default_detail = "无权签发或管理该部门的电子证照"
+
+
+class ShareNotFound(LicenseError):
+    """No share with that token (or id, for the holder)."""
+
+    status_code = 404
+    code = "licenses.share_not_found"
+    default_detail = "共享链接无效或不存在"
+
+
+class ShareGone(LicenseError):
+    """The share was revoked, superseded, or has expired: it no longer shows anything (410)."""
+
+    status_code = 410
+    code = "licenses.share_gone"
+    default_detail = "该共享已失效"
+
+
+class ShareAudience(LicenseError):
+    """The share is for a named verifier and the caller is not that verifier."""
+
+    status_code = 403
+    code = "licenses.share_audience"
+    default_detail = "该共享仅限指定的核验方使用"
+
+
+class ServiceDenied(LicenseError):
+    """A department system's credentials do not cover this license type or operation."""
+
+    status_code = 403
+    code = "licenses.service_denied"
+    default_detail = "调用方无权使用该类证照"
+
+
+class ServiceUnauthenticated(LicenseError):
+    """A department system presented no valid client-credentials token."""
+
+    status_code = 401
+    code = "licenses.service_unauthenticated"
+    default_detail = "请使用客户端凭证访问令牌调用"
+
+
+class TicketGone(LicenseError):
+    """A one-time download address was already used or has expired."""
+
+    status_code = 410
+    code = "licenses.ticket_gone"
+    default_detail = "下载地址已使用或已过期"

@@ -55,3 +55,31 @@ class LicenseStatusChanged(LicenseEvent):
     """A license was suspended, resumed, revoked or superseded (``status`` is the new one)."""
 
     topic: ClassVar[str] = "licenses.LicenseStatusChanged"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShareEvent(DomainEvent):
+    """A holder's consent to show a license to a verifier changed (never the token)."""
+
+    topic: ClassVar[str] = "licenses.ShareEvent"
+
+    share_id: str
+    license_id: str
+    audience_kind: str
+    audience: str | None
+    version: int
+    actor: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShareCreated(ShareEvent):
+    """A holder shared a license (a new version of the consent for that verifier)."""
+
+    topic: ClassVar[str] = "licenses.ShareCreated"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShareRevoked(ShareEvent):
+    """A holder revoked a share: it is refused from now on."""
+
+    topic: ClassVar[str] = "licenses.ShareRevoked"

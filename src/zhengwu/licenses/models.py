@@ -105,6 +105,7 @@ class LicenseUsage(IdMixin, Base):
 
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     caller: Mapped[str] = mapped_column(String(100))
+    caller_name: Mapped[str | None] = mapped_column(String(200))  # what the holder reads: 某某局业务系统
     purpose: Mapped[str | None] = mapped_column(String(200))  # 用证事由
     operation: Mapped[str] = mapped_column(String(32))
     result: Mapped[str] = mapped_column(String(32))
@@ -112,3 +113,5 @@ class LicenseUsage(IdMixin, Base):
     type_code: Mapped[str | None] = mapped_column(String(21))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     trace_id: Mapped[str | None] = mapped_column(String(64))
+    item_code: Mapped[str | None] = mapped_column(String(64))  # 关联事项（实施编码）
+    case_number: Mapped[str | None] = mapped_column(String(64))  # 办件编号

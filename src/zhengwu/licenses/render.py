@@ -55,14 +55,17 @@ def qr_png(content: str) -> bytes:
     return out.getvalue()
 
 
-def render_license(face: Face) -> bytes:
-    """The unsigned OFD of a license."""
+def render_license(face: Face, annotation: Sequence[str] = ()) -> bytes:
+    """The unsigned OFD of a license; an annotated copy (加注件) carries its annotation lines above the face."""
     rows: list[list[str]] = [["证照编号", face.number], ["持证主体", face.holder_name]]
     rows.append([face.holder_code_label, face.holder_code_masked])
     rows.extend([f.label, face.values[f.name]] for f in face.fields if f.name in face.values)
     until = face.valid_until.isoformat() if face.valid_until else "长期"
     rows.append(["有效期", f"{face.valid_from.isoformat()} 至 {until}"])
     blocks: list[Paragraph | Table | Image] = [
+        Paragraph(line, size_pt=12, align="center") for line in annotation
+    ]
+    blocks += [
         Table(rows, col_widths_mm=[45, 115], size_pt=11),
         Paragraph(f"电子证照标识：{face.identifier}", size_pt=8),
         Image(qr_png(face.verify_url), width_mm=QR_SIZE_MM, height_mm=QR_SIZE_MM, align="left"),

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhengwu.licenses.models import License, LicenseSerial, LicenseStatusEvent, LicenseType, LicenseUsage
+from zhengwu.licenses.sharing_models import LicenseCopy
 
 
 class LicenseRepository:
@@ -42,6 +43,10 @@ class LicenseRepository:
         """The license whose sealed file has this SM3 digest."""
         return self.session.scalars(select(License).where(License.file_sm3 == file_sm3)).first()
 
+    def copy_by_file(self, file_sm3: str) -> LicenseCopy | None:
+        """The annotated copy whose sealed file has this SM3 digest."""
+        return self.session.scalars(select(LicenseCopy).where(LicenseCopy.file_sm3 == file_sm3)).first()
+
     def of_holders(
         self, holder_indexes: Collection[str], *, offset: int, limit: int
     ) -> tuple[Sequence[License], int]:
@@ -56,6 +61,15 @@ class LicenseRepository:
             .limit(limit)
         ).all()
         return rows, int(total)
+
+    def of_holder_and_type(self, holder_index: str, type_code: str, *, limit: int) -> Sequence[License]:
+        """The licenses of one holder of one type, newest first."""
+        return self.session.scalars(
+            select(License)
+            .where(License.holder_index == holder_index, License.type_code == type_code)
+            .order_by(License.issued_at.desc(), License.id)
+            .limit(limit)
+        ).all()
 
     def events(self, license_id: str) -> Sequence[LicenseStatusEvent]:
         """A license's status history, oldest first."""

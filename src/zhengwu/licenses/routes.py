@@ -25,7 +25,7 @@ from zhengwu.kernel.node import CurrentNode, node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import client_address, per_address
 from zhengwu.kernel.session import DbSession
-from zhengwu.licenses import lifecycle, rights, service
+from zhengwu.licenses import lifecycle, rights, service, usage
 from zhengwu.licenses.models import License
 from zhengwu.licenses.schemas import (
     LicenseIssue,
@@ -54,6 +54,11 @@ def _settings(request: Request) -> Settings:
 
 def _actor(staff: StaffPrincipal) -> str:
     return f"account:{staff.account_id}"
+
+
+def license_read(db: Session, lic: License) -> LicenseRead:
+    """A license as its holder, issuer or an entitled department system reads it."""
+    return _read(db, lic)
 
 
 def _read(db: Session, lic: License) -> LicenseRead:
@@ -274,10 +279,13 @@ def my_usage(
     return [
         UsageRead(
             at=u.at,
-            caller=u.caller,
+            caller=usage.who(u),
             purpose=u.purpose,
             operation=u.operation,
+            operation_label=usage.operation_label(u.operation),
             result=u.result,
+            item_code=u.item_code,
+            case_number=u.case_number,
             license_id=u.license_id,
             identifier=lic.identifier,
             type_name=lic.type_name,

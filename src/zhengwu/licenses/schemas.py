@@ -128,16 +128,22 @@ class VerifyAnswer(BaseModel):
     issuer_name: str | None
     reason: str
     seal_verdict: str | None = None
+    annotated_copy: dict[str, Any] | None = Field(
+        default=None, description="加注件：原证照标识、制作事由、有效期"
+    )
 
 
 class UsageRead(BaseModel):
     """One use of the holder's license (用证记录)."""
 
     at: datetime
-    caller: str
+    caller: str = Field(description="使用方：部门及其业务系统名称、公众核验、持证人本人等（不含内部编号）")
     purpose: str | None
     operation: str
+    operation_label: str
     result: str
+    item_code: str | None = Field(default=None, description="关联事项实施编码")
+    case_number: str | None = Field(default=None, description="办件编号")
     license_id: str | None
     identifier: str
     type_name: str

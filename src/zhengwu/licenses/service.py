@@ -8,6 +8,7 @@ with a time-stamp from the node TSA, stored content-addressed, and the ``up_lic_
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -39,6 +40,7 @@ from zhengwu.licenses.events import LicenseIssued, LicenseStatusChanged
 from zhengwu.licenses.face import FaceSchema
 from zhengwu.licenses.models import License, LicenseStatusEvent, LicenseType, LicenseUsage
 from zhengwu.licenses.repository import LicenseRepository
+from zhengwu.licenses.sharing_models import LicenseCopy
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.models import Department
 from zhengwu.seals import service as seals
@@ -192,6 +194,11 @@ def _holder_index(session: Session, code_type: str, code: str) -> str:
     return identity.citizen_index(keys, f"{code_type}:{code}")
 
 
+def holder_index(session: Session, code_type: str, code: str) -> str:
+    """The keyed index under which a holder's licenses are found (the code already checked)."""
+    return _holder_index(session, code_type, code)
+
+
 def _masked(code: str) -> str:
     return code[:4] + "*" * (len(code) - 8) + code[-4:] if len(code) > 8 else "*" * len(code)
 
@@ -211,47 +218,64 @@ def _offline_claims(lic: License) -> dict[str, Any]:
     }
 
 
-def _seal_and_store(
+def face_of(
     session: Session, settings: Settings, lic: License, kind: LicenseType, *, at: datetime
-) -> None:
-    """Render, seal (trusted time) and store the file of a staged license."""
+) -> render.Face:
+    """What the license's file shows, with a freshly signed offline payload in its 2-D code."""
     token = offline.make_token(session, settings, _offline_claims(lic), at=at)
     from zhengwu.identity.protection import decrypt_field
 
     code = decrypt_field(
         identity_context.of(session).keys, lic.holder_code_enc, purpose=topics.HOLDER_PURPOSE
     )
-    unsigned = render.render_license(
-        render.Face(
-            identifier=lic.identifier,
-            type_name=lic.type_name,
-            number=lic.number,
-            holder_name=lic.holder_name,
-            holder_code_label=holders.label(lic.holder_code_type),
-            holder_code_masked=_masked(code),
-            fields=FaceSchema.from_json(kind.fields).fields,
-            values=lic.face,
-            issuer_name=lic.issuer_name,
-            issued_on=lic.issued_at.date(),
-            valid_from=lic.valid_from,
-            valid_until=lic.valid_until,
-            verify_url=_verify_url(settings, token),
-        )
+    return render.Face(
+        identifier=lic.identifier,
+        type_name=lic.type_name,
+        number=lic.number,
+        holder_name=lic.holder_name,
+        holder_code_label=holders.label(lic.holder_code_type),
+        holder_code_masked=_masked(code),
+        fields=FaceSchema.from_json(kind.fields).fields,
+        values=lic.face,
+        issuer_name=lic.issuer_name,
+        issued_on=lic.issued_at.date(),
+        valid_from=lic.valid_from,
+        valid_until=lic.valid_until,
+        verify_url=_verify_url(settings, token),
     )
+
+
+def seal_file(
+    session: Session, settings: Settings, es_id: str, unsigned: bytes, *, actor: str, at: datetime
+) -> bytes:
+    """Seal a rendered license file (or an annotated copy) with ``es_id`` and a trusted time."""
     try:
-        signed = seals.sign_document(
+        return seals.sign_document(
             session,
             settings,
-            lic.es_id,
+            es_id,
             unsigned,
             placement=seals.Placement(page=1, x=render.SEAL_X_MM, y=render.SEAL_Y_MM),
-            actor=lic.created_by,
+            actor=actor,
             at=at,
         )
     except SealError as exc:
         raise SealUnavailable(f"盖章失败：{exc.detail}", detail_en=exc.detail_en) from exc
+
+
+def _seal_and_store(
+    session: Session, settings: Settings, lic: License, kind: LicenseType, *, at: datetime
+) -> None:
+    """Render, seal (trusted time) and store the file of a staged license."""
+    unsigned = render.render_license(face_of(session, settings, lic, kind, at=at))
+    signed = seal_file(session, settings, lic.es_id, unsigned, actor=lic.created_by, at=at)
     lic.file_sm3 = files(settings).put(signed)
     lic.file_size = len(signed)
+
+
+def active_seal(session: Session, department_id: str) -> str:
+    """The esID of a department's active seal (SealUnavailable otherwise)."""
+    return _active_seal(session, orgs.get_department(session, department_id))
 
 
 def issue_license(
@@ -540,6 +564,9 @@ class Caller:
     name: str
     purpose: str | None = None
     client_ip: str | None = None
+    display: str | None = None  # the name the holder reads (a department system's), never an id
+    item_code: str | None = None
+    case_number: str | None = None
 
 
 def record_usage(
@@ -550,6 +577,9 @@ def record_usage(
         LicenseUsage(
             at=utcnow(),
             caller=caller.name[:100],
+            caller_name=caller.display[:200] if caller.display else None,
+            item_code=caller.item_code[:64] if caller.item_code else None,
+            case_number=caller.case_number[:64] if caller.case_number else None,
             purpose=caller.purpose[:200] if caller.purpose else None,
             operation=operation,
             result=result,
@@ -572,6 +602,9 @@ class Answer:
     issuer_name: str | None = None
     reason: str = ""
     seal_verdict: str | None = None
+    annotated_copy: dict[str, Any] | None = (
+        None  # an annotated copy (加注件): of which license, for what, until when
+    )
 
     def as_json(self) -> dict[str, Any]:
         """The public JSON shape."""
@@ -584,10 +617,11 @@ class Answer:
             "issuer_name": self.issuer_name,
             "reason": self.reason,
             "seal_verdict": self.seal_verdict,
+            "annotated_copy": self.annotated_copy,
         }
 
 
-def _answer(lic: License, reason_ok: str, **extra: Any) -> Answer:
+def answer_of(lic: License, reason_ok: str, **extra: Any) -> Answer:
     status = status_of(lic)
     valid = (
         status == lifecycle.VALID and extra.get("seal_verdict", Verdict.VALID.value) == Verdict.VALID.value
@@ -607,7 +641,7 @@ def verify_by_identifier(session: Session, identifier: str, holder_code: str, *,
         # The same answer for "no such license" and "another holder's": nothing to learn by probing.
         record_usage(session, caller, "verify_id", "no_match")
         return _NO_MATCH
-    answer = _answer(lic, "证照有效，持证主体相符")
+    answer = answer_of(lic, "证照有效，持证主体相符")
     record_usage(session, caller, "verify_id", "valid" if answer.valid else answer.status or "invalid", lic)
     return answer
 
@@ -629,7 +663,7 @@ def lookup_identifier(session: Session, identifier: str, *, caller: Caller) -> A
     if lic is None:
         record_usage(session, caller, "verify_id", "not_found")
         return Answer(False, reason="本节点没有这个电子证照")
-    answer = _answer(lic, "证照有效")
+    answer = answer_of(lic, "证照有效")
     record_usage(session, caller, "verify_id", "valid" if answer.valid else answer.status or "invalid", lic)
     return answer
 
@@ -644,13 +678,38 @@ def verify_file(
         else seals.verify_document(session, settings, data)
     )
     verdict = report.verdict.value
-    lic = LicenseRepository(session).by_file(sm3(data).hex())
+    digest = sm3(data).hex()
+    lic = LicenseRepository(session).by_file(digest)
+    copy = LicenseRepository(session).copy_by_file(digest) if lic is None else None
+    if copy is not None:
+        return _verify_copy(session, copy, verdict, caller)
     if lic is None:
         record_usage(session, caller, "verify_file", "not_registered")
         reason = "文件签章无效或被篡改" if verdict != Verdict.VALID.value else "文件不是本节点登记的电子证照"
         return Answer(False, reason=reason, seal_verdict=verdict)
-    answer = _answer(lic, "证照有效，签章有效", seal_verdict=verdict, reason="签章验证未通过")
+    answer = answer_of(lic, "证照有效，签章有效", seal_verdict=verdict, reason="签章验证未通过")
     record_usage(session, caller, "verify_file", "valid" if answer.valid else "invalid", lic)
+    return answer
+
+
+def _verify_copy(session: Session, copy: LicenseCopy, verdict: str, caller: Caller) -> Answer:
+    """An annotated copy: its seals, its own end of validity and the original's status."""
+    lic = get_license(session, copy.license_id)
+    about = {
+        "license_identifier": lic.identifier,
+        "purpose": copy.purpose,
+        "expires_at": copy.expires_at.isoformat(),
+        "made_at": copy.created_at.isoformat(),
+    }
+    if copy.expires_at <= utcnow():
+        answer = Answer(False, status_of(lic), lic.type_code, lic.type_name, lic.issuer_name,
+                        "加注件已超过有效期", seal_verdict=verdict, annotated_copy=about)  # fmt: skip
+    else:
+        answer = dataclasses.replace(
+            answer_of(lic, "加注件有效，原证照有效", seal_verdict=verdict, reason="签章验证未通过"),
+            annotated_copy=about,
+        )
+    record_usage(session, caller, "verify_copy", "valid" if answer.valid else "invalid", lic)
     return answer
 
 
@@ -665,7 +724,7 @@ def verify_token(session: Session, settings: Settings, token: str, *, caller: Ca
     if lic is None:
         record_usage(session, caller, "verify_qr", "not_found")
         return Answer(False, reason="本节点没有这个电子证照")
-    answer = _answer(lic, "二维码有效，证照有效")
+    answer = answer_of(lic, "二维码有效，证照有效")
     record_usage(session, caller, "verify_qr", "valid" if answer.valid else answer.status or "invalid", lic)
     return answer
 
