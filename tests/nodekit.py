@@ -37,6 +37,7 @@ class Node:
     url: str
     env: dict[str, str]
     proc: subprocess.Popen[bytes]
+    waf: Any = None  # the nginx + ModSecurity proxy in front (ZHENGWU_TEST_WAF=1), else None
 
     def cli(self, *args: str) -> dict[str, Any]:
         """Run a CLI command against this node's database (JSON output)."""
@@ -83,6 +84,9 @@ def start_node(
     """Migrate and serve a node; returns once its discovery document answers."""
     port = free_port(host)
     url = f"http://{host}:{port}"
+    waf_port = free_port(host) if os.environ.get("ZHENGWU_TEST_WAF") == "1" else None
+    if waf_port is not None:  # the world sees the node only through nginx + ModSecurity
+        url = f"http://{host}:{waf_port}"
     (tmp / name).mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGWU_")}
     env.update(
@@ -109,11 +113,16 @@ def start_node(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    waf = None
+    if waf_port is not None:
+        from waf_kit import front
+
+        waf = front(tmp / f"{name}-nginx", host, waf_port, port)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/.well-known/openid-configuration", timeout=2).status_code == 200:
-                return Node(name, url, env, proc)
+                return Node(name, url, env, proc, waf)
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()

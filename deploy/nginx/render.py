@@ -171,8 +171,11 @@ class Proxy:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"nginx exited: {self.rendered.error_log.read_text(errors='replace')[-2000:]}")
+            probe = urllib.request.Request(
+                f"{self.url}/_status", headers={"Accept": "application/json", "User-Agent": "zhengwu-nginx-probe"}
+            )
             try:
-                urllib.request.urlopen(f"{self.url}/_status", timeout=2).close()
+                urllib.request.urlopen(probe, timeout=2).close()
                 return self
             except urllib.error.HTTPError:
                 return self
