@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_render() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("zhengwu_nginx_render", ROOT / "deploy" / "nginx" / "render.py")
+    spec = importlib.util.spec_from_file_location(
+        "zhengwu_nginx_render", ROOT / "deploy" / "nginx" / "render.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve their module by name

@@ -18,13 +18,13 @@ and ``logs/`` (access, error and the JSON ModSecurity audit log).
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import shutil
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,7 +142,7 @@ def render(
 
 def check(rendered: Rendered) -> subprocess.CompletedProcess[str]:
     """``nginx -t`` on the rendered configuration (loads the module and every CRS rule)."""
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 (nginx with the paths this script wrote)
         [NGINX, "-t", "-q", "-p", str(rendered.root), "-c", str(rendered.nginx_conf)],
         capture_output=True,
         text=True,
@@ -160,7 +160,7 @@ class Proxy:
     def start(self, timeout: float = 30.0) -> Proxy:
         """Start nginx and wait until it answers (any HTTP status: the upstream may not be up yet)."""
         log = (self.rendered.root / "logs" / "nginx.stderr").open("wb")
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: S603 (nginx with the paths render() wrote)
             [NGINX, "-p", str(self.rendered.root), "-c", str(self.rendered.nginx_conf)],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -170,19 +170,28 @@ class Proxy:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self.rendered.error_log.read_text(errors='replace')[-2000:]}")
-            probe = urllib.request.Request(
-                f"{self.url}/_status", headers={"Accept": "application/json", "User-Agent": "zhengwu-nginx-probe"}
-            )
+                raise RuntimeError(
+                    f"nginx exited: {self.rendered.error_log.read_text(errors='replace')[-2000:]}"
+                )
             try:
-                urllib.request.urlopen(probe, timeout=2).close()
-                return self
-            except urllib.error.HTTPError:
+                self._probe()
                 return self
             except OSError:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("nginx did not answer")
+
+    def _probe(self) -> None:
+        """One GET of /_status through nginx (any HTTP answer will do; OSError while nothing listens)."""
+        parts = urllib.parse.urlsplit(self.url)
+        connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=2)
+        try:
+            connection.request(
+                "GET", "/_status", headers={"Accept": "application/json", "User-Agent": "zhengwu-nginx-probe"}
+            )
+            connection.getresponse().read()
+        finally:
+            connection.close()
 
     def stop(self) -> None:
         """Quit nginx and its workers."""
@@ -200,7 +209,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--out", type=Path, required=True, help="directory to write (created)")
     parser.add_argument("--listen", required=True, help="nginx listen address, e.g. 443 or 127.0.0.1:8080")
-    parser.add_argument("--upstream", required=True, help="the node's `zhengwu serve` address, e.g. 127.0.0.1:8000")
+    parser.add_argument(
+        "--upstream", required=True, help="the node's `zhengwu serve` address, e.g. 127.0.0.1:8000"
+    )
     parser.add_argument("--server-name", default="_")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--tls-cert")

@@ -18,6 +18,7 @@ from zhengwu.commands import identity as identity_commands
 from zhengwu.commands import licenses as licenses_commands
 from zhengwu.commands import pki as pki_commands
 from zhengwu.commands import seals as seals_commands
+from zhengwu.commands import security as security_commands
 from zhengwu.commands import users as users_commands
 from zhengwu.kernel.config import Settings
 
@@ -40,6 +41,7 @@ app.add_typer(catalog_commands.app, name="catalog")
 app.add_typer(users_commands.app, name="users")
 app.add_typer(identity_commands.app, name="identity")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(security_commands.app, name="security")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -43,7 +43,8 @@ def import_models() -> MetaData:
     import zhengwu.licenses.models
     import zhengwu.orgs.models
     import zhengwu.pki.models
-    import zhengwu.seals.models  # noqa: F401
+    import zhengwu.seals.models
+    import zhengwu.security.models  # noqa: F401
 
     return Base.metadata
 
@@ -118,8 +119,9 @@ def _capabilities() -> list[Capability]:
     from zhengwu.orgs import wiring as orgs
     from zhengwu.pki import wiring as pki
     from zhengwu.seals import wiring as seals
+    from zhengwu.security import wiring as security
 
-    return [ops, orgs, pki, identity, catalog, seals, licenses]
+    return [ops, orgs, pki, identity, catalog, seals, licenses, security]
 
 
 def install(node: Node) -> Node:
