@@ -66,7 +66,9 @@ def audit_entries(audit_log: Path) -> list[dict[str, Any]]:
     """The transactions of a ModSecurity JSON audit log."""
     if not audit_log.exists():
         return []
-    return [json.loads(line)["transaction"] for line in audit_log.read_text().splitlines() if line.strip()]
+    text = audit_log.read_bytes().decode("utf-8", errors="replace")  # ModSecurity copies raw request bytes
+    # "\n" only: str.splitlines() would also split at the control characters an attack may carry.
+    return [json.loads(line)["transaction"] for line in text.split("\n") if line.strip()]
 
 
 BLOCKING_RULES = frozenset({"949110", "1000003", "1000004", "1000005", "1000006", "1000007"})

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("inode", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("offset", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("line", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("head_digest", sa.String(length=64), nullable=False),
         sa.Column("updated_at", zhengwu.kernel.db.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("path", name=op.f("pk_security_waf_cursor")),
     )

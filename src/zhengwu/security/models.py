@@ -40,7 +40,7 @@ class SecurityEvent(IdMixin, Base):
 
 
 class WafCursor(Base):
-    """How far one ModSecurity audit log file has been ingested (by path; a new inode starts again)."""
+    """How far one ModSecurity audit log file has been ingested (by path; a new file starts again)."""
 
     __tablename__ = "security_waf_cursor"
 
@@ -48,4 +48,6 @@ class WafCursor(Base):
     inode: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     offset: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     line: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    # SM3 of the file's first line: a rotated file that got the old inode back is still a new file.
+    head_digest: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO, Final
 from sqlalchemy.orm import Session
 
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.crypto import sm3
 from zhengwu.kernel.events import EventBus, publish_on
 from zhengwu.security import repository
 from zhengwu.security.errors import AuditLogUnreadable
@@ -99,6 +100,7 @@ class IngestReport:
     summaries: int = 0  # summary rows written
     duplicates: int = 0  # records already stored by an earlier ingest
     malformed: int = 0
+    ignored: int = 0  # transactions no rule matched (a 502 while the node restarts, the node's own 403)
     malformed_lines: list[int] = field(default_factory=list)
     restarted: bool = False  # the file was replaced or truncated: read from its start
 
@@ -179,11 +181,13 @@ def ingest_waf(
         raise AuditLogUnreadable(detail_en=f"cannot open the audit log ({type(exc).__name__})") from exc
     with handle:
         stat = os.fstat(handle.fileno())
+        head = sm3(handle.readline()).hex()
         cursor = repository.cursor(session, name)
         report = IngestReport(path=name)
         start, first_line = 0, 1
         if cursor is not None:
-            if cursor.inode == stat.st_ino and cursor.offset <= stat.st_size:
+            same_file = cursor.inode == stat.st_ino and cursor.head_digest == head
+            if same_file and cursor.offset <= stat.st_size:
                 start, first_line = cursor.offset, cursor.line + 1
             else:
                 report.restarted = True
@@ -204,6 +208,9 @@ def ingest_waf(
                     report.malformed_lines.append(parsed.line)
                 continue
             report.records += 1
+            if not parsed.relevant:
+                report.ignored += 1
+                continue
             pending.append(parsed)
     known = repository.known_keys(session, {f"waf:{r.unique_id}" for r in pending})
     seen: set[str] = set()
@@ -234,7 +241,7 @@ def ingest_waf(
             ),
             bus=bus,
         )
-    _advance(session, cursor, name, stat.st_ino, report.end_offset, number)
+    _advance(session, cursor, name, (stat.st_ino, head), report.end_offset, number)
     return report
 
 
@@ -252,12 +259,14 @@ def _record_event(item: WafRecord, key: str) -> NewEvent:
 
 
 def _advance(
-    session: Session, cursor: WafCursor | None, path: str, inode: int, offset: int, line: int
+    session: Session, cursor: WafCursor | None, path: str, identity: tuple[int, str], offset: int, line: int
 ) -> None:
+    inode, head = identity
     if cursor is None:
-        session.add(WafCursor(path=path, inode=inode, offset=offset, line=line, updated_at=utcnow()))
-    else:
-        cursor.inode, cursor.offset, cursor.line, cursor.updated_at = inode, offset, line, utcnow()
+        cursor = WafCursor(path=path)
+        session.add(cursor)
+    cursor.inode, cursor.head_digest, cursor.offset, cursor.line = inode, head, offset, line
+    cursor.updated_at = utcnow()
     session.flush()
 
 

@@ -23,7 +23,8 @@ from zhengwu.security.severity import Severity
 # proxies of a node run in UTC (deploy/nginx/README.md), so the time is read as UTC.
 _TIME_FORMAT = "%a %b %d %H:%M:%S %Y"
 _SCORE = re.compile(r"Total Score: (\d+)")
-_BLOCKING_RULES = frozenset({"949110", "959100", "980130"})
+# The CRS's blocking evaluation and the engine's own refusals (deploy/nginx/modsecurity/modsecurity.conf.in).
+_BLOCKING_RULES = frozenset({"949110", "959100", "1000003", "1000004", "1000005", "1000006", "1000007"})
 
 # CRS severities (syslog numbers as ModSecurity writes them) → ours.
 _CRS_SEVERITY = {
@@ -53,6 +54,11 @@ class WafRecord:
     severity: Severity
     anomaly_score: int | None
     messages: tuple[str, ...] = field(default=())
+
+    @property
+    def relevant(self) -> bool:
+        """False for a transaction no rule matched (logged for its status only: a 502, the node's 403)."""
+        return bool(self.rule_ids)
 
     @property
     def event_type(self) -> str:
@@ -86,7 +92,9 @@ def parse_line(number: int, raw: bytes) -> WafRecord | Malformed | None:
     if not stripped:
         return None
     try:
-        document = json.loads(stripped)
+        # ModSecurity copies request bytes into its JSON as they came: an attack's invalid UTF-8
+        # (%c0%af) must not turn a refusal into a malformed line.
+        document = json.loads(stripped.decode("utf-8", errors="replace"))
         transaction = document["transaction"]
         request = transaction["request"]
         response = transaction.get("response") or {}
@@ -115,7 +123,8 @@ def parse_line(number: int, raw: bytes) -> WafRecord | Malformed | None:
             if text and text not in texts:
                 texts.append(text)
         status = int(response.get("http_code") or 0)
-        blocked = status == 403 or any(r in _BLOCKING_RULES for r in rule_ids)
+        # A 403 without a rule message is the node's own refusal passing through, not the WAF's.
+        blocked = any(r in _BLOCKING_RULES for r in rule_ids) or (status == 403 and bool(rule_ids))
         if blocked and severity.rank < Severity.MEDIUM.rank:
             severity = Severity.MEDIUM
         return WafRecord(
