@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import service as identity
+from zhengwu.identity.deps import COOKIE
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.node import node_of
-from zhengwu.identity.deps import COOKIE
 from zhengwu.orgs.models import Department
 from zhengwu.security import service, signals, wiring
 from zhengwu.security.models import SecurityEvent

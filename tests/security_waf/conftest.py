@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from waf_kit import require_waf
 
 from nodekit import Node, database_urls, start_node
+from waf_kit import require_waf
 
 
 @pytest.fixture(scope="module")

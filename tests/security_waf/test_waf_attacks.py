@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from corpus import load, send
-from waf_kit import refused, render, require_waf
 
 from nodekit import Node, eventually
+from waf_kit import refused, render, require_waf
 
 pytestmark = pytest.mark.e2e
 
