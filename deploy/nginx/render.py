@@ -101,8 +101,12 @@ def render(
     daemon: bool = False,
     module: Path = MODULE,
     crs_rules: Path = CRS_RULES,
+    waf: bool = True,
 ) -> Rendered:
-    """Write the configuration under ``out`` (created); every path in it is absolute."""
+    """Write the configuration under ``out`` (created); every path in it is absolute.
+
+    ``waf=False`` renders the same proxy with ModSecurity off: bench/waf.py measures the proxy's own cost.
+    """
     out = out.resolve()
     logs, run, modsec, tmp = out / "logs", out / "run", out / "modsecurity", out / "run" / "modsecurity"
     for folder in (logs, run, modsec, tmp):
@@ -120,6 +124,7 @@ def render(
         "LISTEN": listen + ssl,
         "TLS": tls,
         "SERVER_NAME": server_name,
+        "MODSECURITY": "on" if waf else "off",
         "MODSEC_CONF": str(modsec / "modsecurity.conf"),
         "MODSEC_DIR": str(modsec),
         "CRS_RULES": str(crs_rules),
@@ -170,9 +175,9 @@ class Proxy:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"nginx exited: {self.rendered.error_log.read_text(errors='replace')[-2000:]}"
-                )
+                logs = [self.rendered.root / "logs" / "nginx.stderr", self.rendered.error_log]
+                said = "".join(p.read_text(errors="replace") for p in logs if p.exists())
+                raise RuntimeError(f"nginx exited: {said[-2000:]}")
             try:
                 self._probe()
                 return self
