@@ -115,3 +115,19 @@ def test_the_overflow_becomes_an_event_of_its_own(session: Session) -> None:
         select(SecurityEvent).where(SecurityEvent.event_type == "security.signals_overflowed")
     )
     assert overflow is not None and overflow.count == 7
+
+
+def test_a_running_server_stores_its_signals_at_the_latest_when_it_stops(app: Any, session: Session) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(app):  # the lifespan attaches the buffer and starts the flusher
+        get_logger("zhengwu.identity.audit").warning(
+            "identity_account_locked", security_event=True, reason="mfa"
+        )
+    (locked,) = session.scalars(select(SecurityEvent).where(SecurityEvent.event_type == "identity.locked"))
+    assert locked.severity == "medium" and locked.detail == {
+        "signal": "identity_account_locked",
+        "reason": "mfa",
+    }
+    assert signals.SignalBuffer() not in logging.getLogger("zhengwu").handlers
+    assert not any(isinstance(h, signals.SignalBuffer) for h in logging.getLogger("zhengwu").handlers)
