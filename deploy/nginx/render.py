@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -68,10 +69,9 @@ def missing() -> str | None:
 def _fill(text: str, values: dict[str, str]) -> str:
     for key, value in values.items():
         text = text.replace(f"@{key}@", value)
-    if "@" in text.replace("@@", ""):
-        leftover = [part.split("@", 1)[0] for part in text.split("@")[1::2] if part.isupper()]
-        if leftover:
-            raise ValueError(f"unrendered placeholders: {leftover}")
+    leftover = sorted(set(re.findall(r"@[A-Z_]+@", text)))
+    if leftover:
+        raise ValueError(f"unrendered placeholders: {leftover}")
     return text
 
 

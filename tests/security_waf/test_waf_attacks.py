@@ -34,7 +34,6 @@ def test_the_rendered_configuration_loads_in_nginx_at_paranoia_level_2(tmp_path:
     assert "setvar:tx.paranoia_level=2" in setup
     engine = (rendered.root / "modsecurity" / "modsecurity.conf").read_text()
     assert "SecRuleEngine On" in engine and "SecAuditLogFormat JSON" in engine
-    assert "@" not in rendered.nginx_conf.read_text().replace("$", "")  # every placeholder filled
 
 
 def test_every_attack_is_refused_and_ingested_as_a_security_event(waf_node: Node) -> None:
