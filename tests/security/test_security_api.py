@@ -131,3 +131,16 @@ def test_a_running_server_stores_its_signals_at_the_latest_when_it_stops(app: An
     }
     assert signals.SignalBuffer() not in logging.getLogger("zhengwu").handlers
     assert not any(isinstance(h, signals.SignalBuffer) for h in logging.getLogger("zhengwu").handlers)
+
+
+def test_a_request_stores_the_signals_collected_before_it(
+    app: Any, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setattr(wiring, "FLUSH_SECONDS", 0.0)  # due at once: no waiting in a test
+    with TestClient(app) as running:
+        get_logger("zhengwu.security").warning("rate_limited", limiter="catalog.search", security_event=True)
+        assert running.get("/_status").status_code == 200
+        stored = session.scalars(select(SecurityEvent).where(SecurityEvent.event_type == "node.rate_limited"))
+        assert [e.detail["limiter"] for e in stored] == ["catalog.search"]  # before the server stops

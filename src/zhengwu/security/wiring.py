@@ -1,15 +1,17 @@
-"""Security on the node: the signal buffer and its flusher live with the server; the events API in the app."""
+"""Security on the node: the signal buffer listens while the server runs and is stored after requests and
+at shutdown; the events API in the app."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Lifespan
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.node import Node
@@ -17,7 +19,7 @@ from zhengwu.security import signals
 
 log = get_logger("zhengwu.security.wiring")
 
-#: How often the server stores the signals it collected.
+#: How often (at most) a request stores the signals collected so far.
 FLUSH_SECONDS: Final = 5.0
 
 
@@ -41,30 +43,47 @@ def flush(node: Node) -> int:
         raise
 
 
-def _flusher(node: Node, stop: threading.Event) -> None:
-    while not stop.wait(FLUSH_SECONDS):
+class FlushAfterRequests:
+    """Stores the collected signals after a request once ``FLUSH_SECONDS`` have passed since the last time.
+
+    After the request rather than on a timer thread: a flush is then one more unit of work of the
+    request's thread, never a second user of a connection behind the request's back (tests share
+    one connection between the test and the app). At most one request flushes at a time.
+    """
+
+    def __init__(self, app: ASGIApp, node: Node) -> None:
+        self.app, self.node = app, node
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+        if scope["type"] == "http" and time.monotonic() - self._last >= FLUSH_SECONDS:
+            await run_in_threadpool(self._flush_if_free)
+
+    def _flush_if_free(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            return
         try:
-            flush(node)
-        except Exception as exc:  # a busy or unreachable database: keep the lines, try again later
+            self._last = time.monotonic()
+            flush(self.node)
+        except Exception as exc:  # a busy database: the lines went back to the buffer, next time then
             log.warning("security_signals_flush_failed", error=type(exc).__name__)
+        finally:
+            self._lock.release()
 
 
 def lifespan_hook(inner: Lifespan[Any], node: Node) -> Lifespan[Any]:
-    """Listen for signals while the app runs; store them every few seconds and once more at shutdown."""
+    """Listen for signals while the app runs; store what is left at shutdown."""
 
     @asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[Any]:
         buffer = node.services.provide(signals.SIGNAL_BUFFER)
         signals.attach(buffer)
-        stop = threading.Event()
-        thread = threading.Thread(target=_flusher, args=(node, stop), name="security-signals", daemon=True)
-        thread.start()
         try:
             async with inner(application) as inner_state:
                 yield inner_state
         finally:
-            stop.set()
-            await run_in_threadpool(thread.join, 10)
             signals.detach(buffer)
             try:
                 await run_in_threadpool(flush, node)
@@ -80,3 +99,4 @@ def mount(app: FastAPI, node: Node) -> None:
 
     app.include_router(routes.router)
     app.router.lifespan_context = lifespan_hook(app.router.lifespan_context, node)
+    app.add_middleware(FlushAfterRequests, node=node)
