@@ -37,6 +37,7 @@ class Node:
     url: str
     env: dict[str, str]
     proc: subprocess.Popen[bytes]
+    waf: Any = None  # the nginx + ModSecurity proxy in front (ZHENGWU_TEST_WAF=1), else None
 
     def cli(self, *args: str) -> dict[str, Any]:
         """Run a CLI command against this node's database (JSON output)."""
@@ -79,10 +80,19 @@ def start_node(
     upstream: str | None,
     national: bool,
     extra_env: dict[str, str] | None = None,
+    *,
+    waf: bool = False,
 ) -> Node:
-    """Migrate and serve a node; returns once its discovery document answers."""
+    """Migrate and serve a node; returns once its discovery document answers.
+
+    With ``waf`` (or ZHENGWU_TEST_WAF=1) the node is reached only through nginx + ModSecurity + CRS
+    (deploy/nginx): ``Node.url`` and the node's public URL are the proxy's.
+    """
     port = free_port(host)
     url = f"http://{host}:{port}"
+    waf_port = free_port(host) if waf or os.environ.get("ZHENGWU_TEST_WAF") == "1" else None
+    if waf_port is not None:  # the world sees the node only through nginx + ModSecurity
+        url = f"http://{host}:{waf_port}"
     (tmp / name).mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGWU_")}
     env.update(
@@ -112,12 +122,28 @@ def start_node(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/.well-known/openid-configuration", timeout=2).status_code == 200:
-                return Node(name, url, env, proc)
+            if (
+                httpx.get(f"http://{host}:{port}/.well-known/openid-configuration", timeout=2).status_code
+                == 200
+            ):
+                break
         except httpx.HTTPError:
             time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError(f"{name} did not start: {(tmp / f'{name}.log').read_text()[-2000:]}")
+    if waf_port is None:
+        return Node(name, url, env, proc)
+    from waf_kit import front
+
+    proxy = front(tmp / f"{name}-nginx", host, waf_port, port)  # after the node: no 502s in its audit log
+    if httpx.get(f"{url}/.well-known/openid-configuration", timeout=10).status_code == 200:
+        return Node(name, url, env, proc, proxy)
     proc.kill()
-    raise RuntimeError(f"{name} did not start: {(tmp / f'{name}.log').read_text()[-2000:]}")
+    proxy.stop()
+    raise RuntimeError(
+        f"{name} does not answer through nginx: {proxy.rendered.error_log.read_text()[-2000:]}"
+    )
 
 
 def register_person(node: Node, n: int, name: str, password: str) -> tuple[str, dict[str, Any]]:
@@ -157,3 +183,21 @@ def register_department_system(node: Node, rp_url: str) -> dict[str, Any]:
         "--redirect-uri", f"{rp_url}/callback", "--backchannel-logout-uri", f"{rp_url}/backchannel-logout",
         "--scope", "openid profile",
     )  # fmt: skip
+
+
+def staff_client(node: Node, login_name: str, password: str) -> httpx.Client:
+    """A staff member's HTTP session with a second factor: enrol TOTP (confirmed with a current code),
+    then log in again with password and a recovery code. The caller closes the client."""
+    import pyotp
+
+    staff = httpx.Client(base_url=node.url, timeout=30)
+    login = staff.post("/api/v1/identity/login", json={"identifier": login_name, "password": password})
+    assert login.status_code == 200, login.text
+    secret = staff.post("/api/v1/identity/mfa/enrol", json={}).json()["secret"]
+    codes = staff.post("/api/v1/identity/mfa/confirm", json={"code": pyotp.TOTP(secret).now()}).json()
+    staff.post("/api/v1/identity/logout", json={})
+    login = staff.post("/api/v1/identity/login", json={"identifier": login_name, "password": password})
+    assert login.json()["mfa_required"] is True, login.text
+    second = staff.post("/api/v1/identity/login/mfa", json={"code": codes["recovery_codes"][0]})
+    assert second.status_code == 200, second.text
+    return staff

@@ -20,6 +20,7 @@ from zhengwu.commands import licenses as licenses_commands
 from zhengwu.commands import ops as ops_commands
 from zhengwu.commands import pki as pki_commands
 from zhengwu.commands import seals as seals_commands
+from zhengwu.commands import security as security_commands
 from zhengwu.commands import users as users_commands
 from zhengwu.kernel.config import Settings
 
@@ -44,6 +45,7 @@ app.add_typer(identity_commands.app, name="identity")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(backup_commands.app, name="backup")
 app.add_typer(ops_commands.app, name="ops")
+app.add_typer(security_commands.app, name="security")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -46,7 +46,8 @@ def import_models() -> MetaData:
     import zhengwu.ops.models
     import zhengwu.orgs.models
     import zhengwu.pki.models
-    import zhengwu.seals.models  # noqa: F401
+    import zhengwu.seals.models
+    import zhengwu.security.models  # noqa: F401
 
     return Base.metadata
 
@@ -126,8 +127,9 @@ def _capabilities() -> list[Capability]:
     from zhengwu.pki import wiring as pki
     from zhengwu.portal import wiring as portal
     from zhengwu.seals import wiring as seals
+    from zhengwu.security import wiring as security
 
-    return [ops, orgs, pki, identity, catalog, seals, licenses, portal]
+    return [ops, orgs, pki, identity, catalog, seals, licenses, portal, security]
 
 
 def install(node: Node) -> Node:

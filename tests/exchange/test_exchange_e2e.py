@@ -134,12 +134,19 @@ class Server:
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[tuple[dict[str, str], Server, dict[str, str], Server]]:
     nport, pport = free_port(), free_port()
+    # ZHENGWU_TEST_WAF=1 (tests/security_waf): the province reaches the national node through nginx +
+    # ModSecurity, so joins, signed batches and receipts cross the WAF.
+    waf_port = free_port() if os.environ.get("ZHENGWU_TEST_WAF") == "1" else None
     nenv = node_env(tmp_path, "national", nport, None)
-    penv = node_env(tmp_path, "hebei", pport, nport)
+    penv = node_env(tmp_path, "hebei", pport, waf_port or nport)
     for env in (nenv, penv):
         upgrade(env["ZHENGWU_DATABASE_URL"])
     national, province = Server(nenv, nport), Server(penv, pport)
     national.start()
+    if waf_port is not None:
+        from waf_kit import front
+
+        front(tmp_path / "national-nginx", "127.0.0.1", waf_port, nport)
     province.start()
     try:
         yield nenv, national, penv, province

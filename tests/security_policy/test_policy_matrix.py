@@ -368,6 +368,9 @@ ROWS: list[Row] = [
     platform("GET /api/v1/exchange/feedback", lambda c, d: Call("/api/v1/exchange/feedback")),
     platform("POST /api/v1/exchange/feedback/{feedback_id}/resend",
              lambda c, d: Call(f"/api/v1/exchange/feedback/{c.feedback()}/resend")),
+    # security events: the security administrator only (三员: not the platform administrator)
+    Row("GET /api/v1/security/events", lambda c, d: Call("/api/v1/security/events"), 200,
+        role="security_admin", department=False, platform_may=False),
 ]  # fmt: skip
 
 

@@ -97,6 +97,17 @@ def _out(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
 
 
+def _report_breaks(config: Settings, broken: list[chain.Verdict]) -> None:
+    """Each broken chain becomes a critical security event (its own unit: the verdict stands regardless)."""
+    from zhengwu.commands.node import node_unit
+    from zhengwu.security.service import chain_broken
+
+    with node_unit(config) as (node, session):
+        for verdict in broken:
+            if verdict.broken is not None:
+                chain_broken(session, verdict.chain, verdict.broken.seq, verdict.broken.kind, bus=node.bus)
+
+
 @app.command("verify")
 def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdicts as JSON.")] = False,
@@ -106,6 +117,8 @@ def verify(
     with node_session(config) as session:
         verdicts = heads.verify_all(session, chains(), signature_check(session), config.node_id)
     broken = [v for v in verdicts if not v.ok]
+    if broken:
+        _report_breaks(config, broken)
     if as_json:
         _out({"ok": not broken, "chains": [v.as_dict() for v in verdicts]})
     else:

@@ -545,4 +545,9 @@ def record_refusal(runtime: ExchangeRuntime, body: bytes, exc: Exception, claime
             digest=sm3_hex(body),
             detail={"code": str(code), "bytes": len(body)},
         )
-    log.warning("exchange_document_refused", code=str(code), sender=str(sender)[:63] if sender else None)
+    log.warning(
+        "exchange_document_refused",
+        code=str(code),
+        sender=str(sender)[:63] if sender else None,
+        security_event=True,  # conventions §16: zhengwu.security stores it as a security event
+    )

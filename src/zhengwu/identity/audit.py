@@ -90,6 +90,11 @@ def record_auth_event(
     db.add(event)
     # Only ids and the event type: never identifiers typed by the user.
     log.info("auth_event", event_type=event_type, success=success, account_id=account_id)
+    if event_type == "lockout":
+        # A security event (conventions §16), read by zhengwu.security's signal buffer; no subject.
+        log.warning(
+            "identity_account_locked", security_event=True, reason=str((detail or {}).get("during", "login"))
+        )
     return event
 
 

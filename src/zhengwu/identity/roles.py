@@ -52,6 +52,7 @@ ROLES: Final[dict[str, Role]] = {
         Role("seal_user", "用章人：以本部门印章签章", Reach.DEPARTMENT),
         Role("license_issuer", "证照签发员：以本部门印章签发、换发、挂起、注销电子证照", Reach.DEPARTMENT),
         Role("counter", "窗口人员：现场核验身份证原件，将实名等级提升至四级", Reach.DEPARTMENT),
+        Role("security_admin", "安全管理员：查看和处置本节点安全事件（三员之一）", Reach.PLATFORM),
     )
 }
 

@@ -1,0 +1,53 @@
+"""Persistence of security events and of how far the WAF audit log has been read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.db import Base, IdMixin, PortableJSON, UTCDateTime
+
+
+class SecurityEvent(IdMixin, Base):
+    """安全事件 — one event, or one summary of a flood of alike events (``count`` > 1).
+
+    ``detail`` never holds personal data: rule ids, tags, the request path without its query, counts.
+    ``peer`` is the remote address the event is about (等保 8.1.4.3 asks for the source of an event).
+    """
+
+    __tablename__ = "security_event"
+    __table_args__ = (
+        Index("ix_security_event_time", "occurred_at"),
+        Index("ix_security_event_type_time", "event_type", "occurred_at"),
+    )
+
+    event_type: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))  # the component that saw it: waf, node.ratelimit, ...
+    peer: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())  # = occurred_at unless a summary
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    summary: Mapped[str] = mapped_column(String(500))
+    detail: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    # The source's own id of the event (ModSecurity's unique_id): a line read twice is stored once.
+    source_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WafCursor(Base):
+    """How far one ModSecurity audit log file has been ingested (by path; a new file starts again)."""
+
+    __tablename__ = "security_waf_cursor"
+
+    path: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    inode: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    offset: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    line: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    # SM3 of the file's first line: a rotated file that got the old inode back is still a new file.
+    head_digest: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,17 @@
+"""Staff rights over security events (ADR 0010); identity's policy decides who holds them.
+
+Only the security administrator (安全管理员, one of the 三员) reads security events: not the platform
+administrator, whose own actions they may be about.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from zhengwu.identity.policy import Right, Scope, right
+from zhengwu.security.errors import SecurityForbidden
+
+#: Read the node's security events.
+READ: Final[Right] = right(
+    "security.read", "查看本节点安全事件", {"security_admin"}, scope=Scope.PLATFORM, refusal=SecurityForbidden
+)

@@ -1,0 +1,224 @@
+"""No false positives: real zhengwu traffic through nginx + ModSecurity + CRS at paranoia level 2.
+
+Two parts. Flows driven here against a node behind the WAF: a staff member with a second factor,
+catalog imports (XLSX and JSON lines with Chinese text), OFD uploads (raw and multipart) for seal
+verification, Chinese catalog searches, a department system's client-credentials token used on a JSON
+API. And the suite's own end-to-end tests (citizen registration and login, OIDC single sign-on with
+PKCE, userinfo and back-channel logout, trust transfer between nodes, licence issuing, verification and
+download, the signed exchange between two nodes) run again with ZHENGWU_TEST_WAF=1, which puts every
+node they start behind its own nginx: they must pass, and no audit log may show a WAF refusal.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openpyxl import Workbook
+
+from nodekit import Node, eventually, register_person, staff_client
+from waf_kit import ROOT, audit_entries, refused, require_waf
+from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, Table, write_ofd
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "Waf-Passw0rd-2026"
+
+
+def _catalog_kit() -> Any:
+    if "catalog_kit" not in sys.modules:  # the catalog tests' helper, imported by its path once
+        spec = importlib.util.spec_from_file_location(
+            "catalog_kit", ROOT / "tests" / "catalog" / "catalog_kit.py"
+        )
+        assert spec is not None and spec.loader is not None
+        sys.modules["catalog_kit"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["catalog_kit"])
+    return sys.modules["catalog_kit"]
+
+
+def _prepare(node: Node) -> str:
+    """The basic catalog entry and a department straight into the node's database, a platform
+    administrator through the CLI; returns the department's credit code."""
+    from zhengwu.kernel.db import make_engine
+    from zhengwu.kernel.session import make_session_factory, unit_of_work
+
+    kit = _catalog_kit()
+    engine = make_engine(node.env["ZHENGWU_DATABASE_URL"])
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            kit.make_basic(session)
+            code = str(kit.make_department(session, "130100", "石家庄市公安局", 21).credit_code)
+    finally:
+        engine.dispose()
+    added = subprocess.run(
+        [sys.executable, "-m", "zhengwu", "users", "add-staff", "--login-name", "waf.admin", "--name", "平台管理员",
+         "--department", code, "--role", "platform_admin", "--password-stdin"],
+        env=node.env, input=PASSWORD + "\n", capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    return code
+
+
+def _xlsx(item: dict[str, Any]) -> bytes:
+    from zhengwu.catalog import codetables as ct
+
+    scalar = [k for k, v in item.items() if not isinstance(v, list)]
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "实施清单"
+    sheet.append([ct.label(k) if k not in ("dept_code", "catalog_code") else k for k in scalar])
+    sheet.append([item[k] for k in scalar])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _import(staff: httpx.Client, body: bytes, media: str, filename: str) -> dict[str, Any]:
+    started = staff.post(
+        "/api/v1/catalog/imports",
+        params={"filename": filename},
+        content=body,
+        headers={"Content-Type": media},
+    )
+    assert started.status_code == 202, started.text
+    job_id = started.json()["id"]
+    final: dict[str, Any] = {}
+
+    def done() -> bool:
+        final.update(staff.get(f"/api/v1/catalog/imports/{job_id}").json())
+        return final.get("status") not in ("queued", "running")
+
+    assert eventually(done, 120), final
+    return final
+
+
+def test_staff_imports_ofd_uploads_searches_and_machine_tokens_pass_the_waf(waf_node: Node) -> None:
+    code = _prepare(waf_node)
+    kit = _catalog_kit()
+    staff = staff_client(waf_node, "waf.admin", PASSWORD)
+    try:
+        # XLSX with Chinese headers and text, then the same item as JSON lines with an edited guide.
+        item = {**kit.guide(code, is_fee="0"), "fee_projects": []}  # free of charge: no fee sheet
+        xlsx = _import(
+            staff,
+            _xlsx(item),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "事项.xlsx",
+        )
+        assert xlsx["status"] == "done" and xlsx["summary"]["inserted"] == 1, (
+            xlsx["summary"],
+            xlsx["rejects"],
+        )
+
+        edited = {
+            **item,
+            "handle_flow": "1. 申请人提交《护照申请表》（含照片）；2. 窗口受理、审核 & 签发——当场告知结果！",
+        }
+        jsonl = _import(
+            staff,
+            (json.dumps(edited, ensure_ascii=False) + "\n").encode(),
+            "application/x-ndjson",
+            "事项.jsonl",
+        )
+        summary = jsonl["summary"]
+        assert jsonl["status"] == "done" and summary["rejected_rows"] == 0, (summary, jsonl["rejects"])
+        assert summary["updated"] + summary["unchanged"] == 1, summary
+    finally:
+        staff.close()
+    # Searches people type: Chinese, with spaces, punctuation and quotes.
+    for q in ("护照", "普通护照 签发", "护照（补办）", "“护照”、签证", "身份证-换领", "营业执照#变更"):
+        answer = httpx.get(f"{waf_node.url}/api/v1/catalog/search", params={"q": q})
+        assert answer.status_code == 200, (q, answer.text[:200])
+    # OFD documents for verification: raw application/ofd and a multipart form upload.
+    ofd = write_ofd(
+        DocumentSpec(
+            title="河北省政务服务事项办理结果通知书",
+            blocks=[
+                Paragraph(
+                    "申请人：欧阳娜娜。您于 2026年12月5日 提交的申请（受理编号 SJZ-2026-000123）已办结。"
+                ),
+                Table([["事项名称", "办理结果"], ["普通护照签发", "准予许可"]]),
+            ],
+        )
+    )
+    raw = httpx.post(
+        f"{waf_node.url}/api/v1/seals/verify", content=ofd, headers={"Content-Type": "application/ofd"}
+    )
+    multipart = httpx.post(
+        f"{waf_node.url}/api/v1/seals/verify", files={"file": ("办理结果通知书.ofd", ofd, "application/ofd")}
+    )
+    assert raw.status_code == multipart.status_code == 200, (raw.text[:300], multipart.text[:300])
+    assert raw.json() == multipart.json()
+    # A department system: client-credentials token (HTTP Basic, form body), then a JSON API with the JWT.
+    client = waf_node.cli(
+        "identity", "clients", "create", "--name", "省人社厅社保业务系统", "--grant", "client_credentials",
+        "--scope", "verify:person",
+    )  # fmt: skip
+    token = httpx.post(
+        f"{waf_node.url}/oidc/token",
+        data={"grant_type": "client_credentials", "scope": "verify:person"},
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    assert token.status_code == 200, token.text
+    asked = httpx.post(
+        f"{waf_node.url}/api/v1/verify/person",
+        json={"name": "欧阳娜娜", "id_number": "110101199003070011"},
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+    )
+    assert asked.status_code in (200, 404, 503), asked.text  # the node's answer, whatever the registry says
+    # A citizen registers with a Chinese name and logs in with a password and a second factor.
+    number, account = register_person(waf_node, 4242, "欧阳娜娜", PASSWORD)
+    citizen = staff_client(waf_node, number, PASSWORD)  # the same steps as staff: password, TOTP, recovery
+    assert citizen.get("/api/v1/identity/me").json()["account"]["id"] == account["id"]
+    citizen.close()
+    audit_log = waf_node.waf.rendered.audit_log
+    assert refused(audit_log) == []
+    assert not [t for t in audit_entries(audit_log) if t["response"]["http_code"] == 403]
+
+
+SUITES = [
+    "tests/identity_oidc/test_oidc_e2e.py",
+    "tests/identity_oidc/test_oidc_rp_authlib.py",
+    "tests/e2e/test_e2e_licenses.py",
+    "tests/exchange/test_exchange_e2e.py",
+]
+
+
+@pytest.mark.slow
+def test_the_suites_end_to_end_flows_pass_through_the_waf(tmp_path: Path) -> None:
+    require_waf()
+    env = {**os.environ, "ZHENGWU_TEST_WAF": "1"}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-n",
+            "0",
+            "-p",
+            "no:cacheprovider",
+            f"--basetemp={tmp_path / 'run'}",
+            *SUITES,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-4000:]
+    logs = sorted((tmp_path / "run").rglob("modsec_audit.json"))
+    proxies = sorted((tmp_path / "run").rglob("access.log"))
+    assert len(proxies) >= 5 and all(p.stat().st_size > 0 for p in proxies)  # the traffic went through nginx
+    blocked = [line for log in logs for line in refused(log)]
+    assert blocked == []
