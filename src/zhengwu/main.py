@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 def import_models() -> MetaData:
     """Import every capability's models so that the metadata is complete (Alembic, tests)."""
     import zhengwu.audit.models
+    import zhengwu.cases.models
     import zhengwu.catalog.models
     import zhengwu.exchange.models
     import zhengwu.identity.models
@@ -52,6 +53,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
     """The exchange's topic registry from every capability's declarations (``<capability>/topics.py`` or
     its wiring): the exchange never imports the capabilities whose rows it carries."""
     from zhengwu.audit import topics as audit
+    from zhengwu.cases import topics as cases
     from zhengwu.catalog import topics as catalog
     from zhengwu.exchange import wiring as exchange
     from zhengwu.licenses import topics as licenses
@@ -62,6 +64,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
             *catalog.declarations(settings),
             *audit.declarations(settings),
             *licenses.declarations(settings),
+            *cases.declarations(settings),
         ]
     )
 
@@ -111,6 +114,7 @@ def build_node(settings: Settings) -> Node:
 
 def _capabilities() -> list[Capability]:
     """Every capability's wiring, lowest layer first (a capability may use what a lower one installed)."""
+    from zhengwu.cases import wiring as cases
     from zhengwu.catalog import wiring as catalog
     from zhengwu.identity import wiring as identity
     from zhengwu.licenses import wiring as licenses
@@ -119,7 +123,7 @@ def _capabilities() -> list[Capability]:
     from zhengwu.pki import wiring as pki
     from zhengwu.seals import wiring as seals
 
-    return [ops, orgs, pki, identity, catalog, seals, licenses]
+    return [ops, orgs, pki, identity, catalog, seals, licenses, cases]
 
 
 def install(node: Node) -> Node:
