@@ -183,7 +183,7 @@ def _materials(
     *,
     complete: bool,
 ) -> list[dict[str, Any]]:
-    listed = {str(m["id"]): m for m in guide.get("materials") or []}
+    listed = {str(m["row_guid"]): m for m in guide.get("materials") or []}
     if len(given) > MAX_MATERIALS:
         raise FormInvalid(f"材料不能超过{MAX_MATERIALS}份")
     unknown = [m.material_id for m in given if m.material_id not in listed]
@@ -390,7 +390,7 @@ def _refuse(refused: machine.Refused) -> ActionNotAllowed:
     return ActionNotAllowed(
         f"办件当前状态为“{machine.LABELS[refused.status]}”，不能进行该操作",
         detail_en=f"action {refused.action} is not allowed in status {refused.status}",
-        extra={"status": refused.status, "allowed": list(refused.allowed)},
+        extra={"case_status": refused.status, "allowed": list(refused.allowed)},
     )
 
 
@@ -490,7 +490,7 @@ def _precheck(case: Case, data: ActionInput) -> None:
                         extra={"allowed": list(codes.names("special_type"))})  # fmt: skip
     if data.action == "complete_step" and case.step_index >= len(Process.from_json(case.process).steps) - 1:
         raise ActionNotAllowed(
-            "已是最后一个办理环节，请办结", extra={"status": case.status, "allowed": ["conclude"]}
+            "已是最后一个办理环节，请办结", extra={"case_status": case.status, "allowed": ["conclude"]}
         )
     if data.action == "conclude":
         if data.outcome not in OUTCOMES:
@@ -511,7 +511,7 @@ def _asked(case: Case, data: ActionInput) -> dict[str, Any]:
 
 
 def _in_guide(case: Case, material_id: str) -> bool:
-    return any(str(m.get("id")) == material_id for m in _guide_materials(case))
+    return any(str(m.get("row_guid")) == material_id for m in _guide_materials(case))
 
 
 def _guide_materials(case: Case) -> list[dict[str, Any]]:
@@ -686,7 +686,7 @@ def evaluate(
     """好差评: the applicant's one evaluation after the conclusion, reported upward with the result."""
     case = _own(session, account, case_no)
     if case.status not in (machine.CONCLUDED, machine.DELIVERED):
-        raise EvaluationRefused("办结后才能评价", extra={"status": case.status})
+        raise EvaluationRefused("办结后才能评价", extra={"case_status": case.status})
     repo = CaseRepository(session)
     if repo.evaluation(case.id) is not None:
         raise EvaluationRefused("该办件已评价，不能重复评价")

@@ -1,0 +1,221 @@
+"""The cases API on a real database: apply with a held license → accept → supplement → resubmit →
+special procedure → conclude with a license issued → deliver → evaluation, and the refusals on the way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from cases_kit import WORKER_FACE, WORKER_TYPE, Casework, login
+from seals_kit import assert_envelope
+from zhengwu.seed.synthetic import nth_citizen_id
+
+API = "/api/v1/cases"
+
+
+def _outbox(session: Any, topic: str) -> list[Any]:
+    from zhengwu.kernel.events import OutboxRecord
+
+    return list(
+        session.scalars(select(OutboxRecord).where(OutboxRecord.topic == topic).order_by(OutboxRecord.seq))
+    )
+
+
+def _changes(session: Any, entity_id: str) -> list[str]:
+    from zhengwu.audit.models import AuditChange as ChangeRecord
+
+    return [
+        r.action for r in session.scalars(select(ChangeRecord).where(ChangeRecord.entity_id == entity_id))
+    ]
+
+
+def test_the_whole_case(client: Any, casework: Casework) -> None:
+    from zhengwu.cases.events import CaseSubmitted, CaseTransitioned
+    from zhengwu.kernel.node import node_of
+
+    heard: list[Any] = []
+    bus = node_of(client.app).bus
+    bus.subscribe(CaseSubmitted, lambda _s, e: heard.append(e))
+    bus.subscribe(CaseTransitioned, lambda _s, e: heard.append(e))
+    work, session = casework, casework.session
+    body = work.body()
+    assert_envelope(client.post(API, json=body), 401)
+    login(client, work.citizen_token)
+    made = client.post(API, json=body, headers={"Idempotency-Key": "apply-1"})
+    assert made.status_code == 201, made.text
+    created = made.json()
+    case_no, password = created["case_no"], created["password"]
+    assert created["status"] == "submitted" and case_no.startswith("130000") and len(case_no) == 20
+    assert created["deadline"] is not None and len(password) == 6
+    again = client.post(API, json=body, headers={"Idempotency-Key": "apply-1"})
+    assert again.status_code == 201 and again.json()["case_no"] == case_no
+    assert again.headers["idempotent-replayed"] == "true"
+    mine = client.get(API, params={"mine": 1})
+    assert [c["case_no"] for c in mine.json()] == [case_no] and mine.headers["x-total-count"] == "1"
+    detail = client.get(f"{API}/{case_no}").json()
+    assert detail["applicant_name"] == "演示用户" and detail["clock"] == "not_started"
+    assert {m["kind"] for m in detail["materials"]} == {"license", "upload"}
+    assert nth_citizen_id(4242) not in client.get(f"{API}/{case_no}").text
+
+    # Staff: the queue, then a refused action and the actions in order.
+    login(client, work.handler_token)
+    queue = client.get(API, params={"department": work.env.department.credit_code, "status": "submitted"})
+    assert queue.status_code == 200 and [c["case_no"] for c in queue.json()] == [case_no]
+    refused = assert_envelope(client.post(f"{API}/{case_no}/actions", json={"action": "conclude", "outcome": "approved"}), 409, "cases.action_not_allowed")  # fmt: skip
+    assert refused["allowed"] == ["accept", "reject", "request_supplement"]
+    accepted = client.post(
+        f"{API}/{case_no}/actions", json={"action": "accept", "opinion": "材料齐全，予以受理"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "accepted" and accepted.json()["clock"] == "running"
+    deadline = accepted.json()["deadline"]
+    assert_envelope(client.post(f"{API}/{case_no}/actions", json={"action": "request_supplement", "opinion": "请补正"}), 422)  # fmt: skip
+    asked = client.post(
+        f"{API}/{case_no}/actions",
+        json={"action": "request_supplement", "opinion": "申请表签名不清晰", "materials": [work.upload_material],
+              "fields": ["phone_note"]},
+    )  # fmt: skip
+    assert asked.status_code == 200 and asked.json()["status"] == "supplement_requested"
+    assert asked.json()["clock"] == "paused" and asked.json()["supplement"]["materials"] == [
+        work.upload_material
+    ]
+
+    # The applicant resubmits only what was asked.
+    login(client, work.citizen_token)
+    new_file = work.upload(b"%PDF-1.7 signed again")
+    too_much = {"form": {"phone_note": "x", "other": "y"}, "materials": [{"material_id": work.upload_material, "file_sm3": new_file}]}  # fmt: skip
+    problem = assert_envelope(
+        client.post(f"{API}/{case_no}/supplement", json=too_much), 422, "cases.form_invalid"
+    )
+    assert problem["fields"] == ["other"]
+    fixed = client.post(
+        f"{API}/{case_no}/supplement",
+        json={"form": {"phone_note": "周末也可联系"}, "materials": [{"material_id": work.upload_material, "file_sm3": new_file}]},
+    )  # fmt: skip
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["status"] == "accepted" and fixed.json()["form"]["phone_note"] == "周末也可联系"
+    assert (
+        next(m for m in fixed.json()["materials"] if m["material_id"] == work.upload_material)["file_sm3"]
+        == new_file
+    )
+    assert fixed.json()["deadline"] >= deadline
+    assert_envelope(client.post(f"{API}/{case_no}/evaluation", json={"channel": "1", "satisfaction": 5}), 409, "cases.evaluation_refused")  # fmt: skip
+
+    # Special procedure, then the conclusion with a license.
+    login(client, work.handler_token)
+    special = client.post(f"{API}/{case_no}/actions", json={"action": "start_special", "special_kind": "expert_review", "opinion": "组织专家评审"})  # fmt: skip
+    assert special.status_code == 200 and special.json()["status"] == "special_procedure"
+    assert client.post(f"{API}/{case_no}/actions", json={"action": "end_special", "opinion": "评审通过"}).json()["status"] == "in_process"  # fmt: skip
+    concluded = client.post(
+        f"{API}/{case_no}/actions",
+        json={"action": "conclude", "outcome": "approved", "result_kind": "license", "opinion": "准予许可",
+              "license_type_code": work.env.type_code(WORKER_TYPE), "license_face": WORKER_FACE},
+    )  # fmt: skip
+    assert concluded.status_code == 200, concluded.text
+    result = concluded.json()["result"]
+    assert (
+        concluded.json()["status"] == "concluded"
+        and result["license_number"] == WORKER_FACE["certificate_no"]
+    )
+    assert client.post(f"{API}/{case_no}/actions", json={"action": "deliver"}).json()["status"] == "delivered"
+
+    # The citizen sees the license, evaluates once, and anyone with the password sees the status.
+    login(client, work.citizen_token)
+    held = client.get("/api/v1/licenses/mine")
+    assert result["license_id"] in {lic["id"] for lic in held.json()}
+    rated = client.post(f"{API}/{case_no}/evaluation", json={"channel": "2", "satisfaction": 5, "detail_codes": ["101"], "text": "很快"})  # fmt: skip
+    assert rated.status_code == 201
+    assert_envelope(client.post(f"{API}/{case_no}/evaluation", json={"channel": "2", "satisfaction": 1}), 409)
+    login(client, None)
+    assert_envelope(client.post(f"{API}/lookup", json={"case_no": case_no, "password": f"{(int(password) + 1) % 10**6:06d}"}), 404, "cases.lookup_refused")  # fmt: skip
+    looked = client.post(f"{API}/lookup", json={"case_no": case_no, "password": password})
+    assert looked.status_code == 200 and looked.json()["status"] == "delivered"
+
+    # History, audit, national rows and events.
+    login(client, work.handler_token)
+    history = client.get(f"{API}/{case_no}").json()["history"]
+    assert [h["action"] for h in history] == [
+        "submit", "accept", "request_supplement", "supplement", "start_special", "end_special", "conclude", "deliver"
+    ]  # fmt: skip
+    assert history[2]["opinion"] == "申请表签名不清晰" and history[1]["actor"].startswith("account:")
+    assert _changes(session, case_no).count("case.accept") == 1
+    accept_rows = _outbox(session, "cases.up_pro_accept")
+    assert len(accept_rows) == 1 and accept_rows[0].payload["applyer_page_code"] == nth_citizen_id(4242)
+    assert accept_rows[0].payload["org_code"] == work.env.department.credit_code
+    assert len(_outbox(session, "cases.up_pro_material")) == 2
+    process = _outbox(session, "cases.up_pro_process")
+    assert [p.payload["event_name"] for p in process] == ["4", "5", "5", "6", "6", "1", "1"]
+    results = _outbox(session, "cases.up_pro_result")
+    assert [r.operation for r in results] == ["I", "U", "U"]
+    assert results[0].payload["result_cetr_no"] == WORKER_FACE["certificate_no"]
+    assert results[-1].payload["satisfaction"] == "5" and results[-1].payload["is_delivery_results"] == "1"
+    assert [type(e).__name__ for e in heard][:2] == ["CaseSubmitted", "CaseTransitioned"]
+    assert len(heard) == 8
+
+
+def test_required_materials_drafts_and_references(client: Any, casework: Casework) -> None:
+    work = casework
+    login(client, work.citizen_token)
+    only_upload = work.body(materials=[work.body()["materials"][1]])
+    problem = assert_envelope(client.post(API, json=only_upload), 422, "cases.form_invalid")
+    assert problem["materials"] == [work.license_material]
+    draft = client.post(API, json={**only_upload, "draft": True})
+    assert draft.status_code == 201 and draft.json()["status"] == "draft" and draft.json()["case_no"] is None
+    assert client.get(f"{API}/{draft.json()['id']}").json()["status"] == "draft"
+    resumed = client.post(API, json={**work.body(), "draft_id": draft.json()["id"]})
+    assert resumed.status_code == 201 and resumed.json()["id"] == draft.json()["id"]
+    assert resumed.json()["status"] == "submitted" and resumed.json()["case_no"]
+    # Somebody else's license, an unknown file, a material not in the guide.
+    _other, other_token = work.person(nth_citizen_id(5151))
+    login(client, other_token)
+    assert_envelope(client.post(API, json=work.body()), 404, "licenses.not_found")
+    bad_file = work.body(materials=[{"material_id": work.upload_material, "file_sm3": "0" * 64}])
+    assert_envelope(client.post(API, json=bad_file), 422, "cases.form_invalid")
+    stranger = work.body(materials=[{"material_id": "nope", "file_sm3": "0" * 64}])
+    assert assert_envelope(client.post(API, json=stranger), 422)["materials"] == ["nope"]
+    # Nobody else sees the case; a staff member of another department neither.
+    assert_envelope(client.get(f"{API}/{resumed.json()['case_no']}"), 404)
+
+
+def test_staff_rights_are_department_scoped(client: Any, casework: Casework) -> None:
+    from catalog_kit import make_department
+
+    work = casework
+    login(client, work.citizen_token)
+    case_no = client.post(API, json=work.body()).json()["case_no"]
+    other = make_department(work.session, "130100", "石家庄市行政审批局", 91)
+    login(client, work.staff(["case_handler"], other.id))
+    assert_envelope(
+        client.post(f"{API}/{case_no}/actions", json={"action": "accept"}), 403, "cases.forbidden"
+    )
+    assert_envelope(client.get(f"{API}/{case_no}"), 403)
+    assert client.get(API).json() == []
+    login(client, work.staff(["seal_user"]))
+    assert_envelope(client.post(f"{API}/{case_no}/actions", json={"action": "accept"}), 403)
+    # A handler without license_issuer cannot conclude with a license.
+    login(client, work.staff(["case_handler"]))
+    assert client.post(f"{API}/{case_no}/actions", json={"action": "accept"}).status_code == 200
+    body = {"action": "conclude", "outcome": "approved", "result_kind": "license",
+            "license_type_code": work.env.type_code(WORKER_TYPE), "license_face": WORKER_FACE}  # fmt: skip
+    assert_envelope(client.post(f"{API}/{case_no}/actions", json=body), 403, "licenses.forbidden")
+    refused = client.post(f"{API}/{case_no}/actions", json={"action": "conclude", "outcome": "refused", "opinion": "不符合条件"})  # fmt: skip
+    assert refused.status_code == 200 and refused.json()["result"]["outcome"] == "refused"
+
+
+def test_withdraw_and_reject(client: Any, casework: Casework) -> None:
+    work = casework
+    login(client, work.citizen_token)
+    first = client.post(API, json=work.body()).json()["case_no"]
+    second = client.post(API, json=work.body()).json()["case_no"]
+    assert int(second[-6:]) == int(first[-6:]) + 1
+    gone = client.post(f"{API}/{first}/withdraw", json={"reason": "不再需要"})
+    assert gone.status_code == 200 and gone.json()["status"] == "withdrawn"
+    assert_envelope(client.post(f"{API}/{first}/withdraw", json={}), 409, "cases.action_not_allowed")
+    login(client, work.handler_token)
+    assert_envelope(client.post(f"{API}/{second}/actions", json={"action": "reject"}), 422)
+    rejected = client.post(
+        f"{API}/{second}/actions", json={"action": "reject", "opinion": "不属于本部门职权"}
+    )
+    assert rejected.json()["status"] == "not_accepted" and rejected.json()["allowed_actions"] == []
+    assert_envelope(client.post(f"{API}/{second}/actions", json={"action": "accept"}), 409)
