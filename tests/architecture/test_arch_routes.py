@@ -56,6 +56,8 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "POST /api/v1/licenses/verify/file",
         "GET /api/v1/licenses/offline-certificate",
     ),
+    "cases: the status of a case for whoever holds its number and query password (rate-limited per "
+    "address; the same refusal for a wrong number or password)": ("POST /api/v1/cases/lookup",),
     "PKI publication: CA certificates, CRLs and the RFC 3161 time-stamp service": (
         "GET /pki/crl/{ca}.crl",
         "GET /pki/ca/{ca}.crt",
