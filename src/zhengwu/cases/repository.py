@@ -105,6 +105,7 @@ class CaseRepository:
         applicant_id: str | None = None,
         statuses: Collection[str] | None = None,
         due_before: date | None = None,
+        due_after: date | None = None,
     ) -> Select[Case]:
         query = select(Case)
         if department_ids is not None:
@@ -115,6 +116,8 @@ class CaseRepository:
             query = query.where(Case.status.in_(list(statuses)))
         if due_before is not None:
             query = query.where(Case.deadline.is_not(None), Case.deadline <= due_before)
+        if due_after is not None:
+            query = query.where(Case.deadline >= due_after)
         return query
 
     def page(
@@ -126,10 +129,15 @@ class CaseRepository:
         applicant_id: str | None = None,
         statuses: Collection[str] | None = None,
         due_before: date | None = None,
+        due_after: date | None = None,
     ) -> tuple[Sequence[Case], int]:
         """A page of cases (soonest deadline first, then newest) and their number."""
         query = self._listed(
-            department_ids=department_ids, applicant_id=applicant_id, statuses=statuses, due_before=due_before
+            department_ids=department_ids,
+            applicant_id=applicant_id,
+            statuses=statuses,
+            due_before=due_before,
+            due_after=due_after,
         )
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(

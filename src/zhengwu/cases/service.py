@@ -726,18 +726,26 @@ def queue(
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[Sequence[Case], int]:
-    """A department's cases, filtered by status and by due state (overdue / soon)."""
+    """A department's cases, filtered by status and by due state: ``overdue`` (deadline passed) or
+    ``soon`` (due today or within the soon-due window of working days); a stopped clock is neither."""
     today = beijing_day(utcnow())
     due_before: date | None = None
+    due_after: date | None = None
     running = sorted(machine.OPEN - machine.CLOCK_STOPPED)
     if due == "overdue":
         due_before = today - timedelta(days=1)
         statuses = [s for s in (statuses or running) if s in running]
     elif due == "soon":
         due_before = calendar(session).add_workdays(today, node_in(session).settings.cases.soon_due_days)
+        due_after = today
         statuses = [s for s in (statuses or running) if s in running]
     return CaseRepository(session).page(
-        offset=offset, limit=limit, department_ids=department_ids, statuses=statuses, due_before=due_before
+        offset=offset,
+        limit=limit,
+        department_ids=department_ids,
+        statuses=statuses,
+        due_before=due_before,
+        due_after=due_after,
     )
 
 
