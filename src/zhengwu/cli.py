@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from zhengwu.commands import audit as audit_commands
+from zhengwu.commands import cases as cases_commands
 from zhengwu.commands import catalog as catalog_commands
 from zhengwu.commands import codes as codes_commands
 from zhengwu.commands import exchange as exchange_commands
@@ -40,6 +41,8 @@ app.add_typer(catalog_commands.app, name="catalog")
 app.add_typer(users_commands.app, name="users")
 app.add_typer(identity_commands.app, name="identity")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(cases_commands.app, name="cases")
+app.add_typer(cases_commands.calendar_app, name="calendar")
 
 console = Console()
 err_console = Console(stderr=True)
