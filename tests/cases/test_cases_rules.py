@@ -172,11 +172,17 @@ def test_case_numbers() -> None:
 def test_query_password() -> None:
     password = numbering.new_password()
     assert len(password) == 6 and password.isdigit()
-    stored = numbering.hash_password(password)
+    key = b"k" * 32
+    stored = numbering.seal_password(key, "13000020261205000001", password)
     assert password not in stored
-    assert numbering.check_password(password, stored)
-    assert not numbering.check_password(f"{(int(password) + 1) % 10**6:06d}", stored)
-    assert not numbering.check_password(password, "zz$00")
+    assert numbering.check_password(key, "13000020261205000001", password, stored)
+    assert not numbering.check_password(
+        key, "13000020261205000001", f"{(int(password) + 1) % 10**6:06d}", stored
+    )
+    assert not numbering.check_password(key, "13000020261205000002", password, stored)  # bound to the case
+    assert not numbering.check_password(
+        b"x" * 32, "13000020261205000001", password, stored
+    )  # and to the node
 
 
 def test_code_mappings_are_configurable() -> None:

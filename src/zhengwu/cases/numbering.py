@@ -8,7 +8,6 @@ The prefix carries the division (and the optional node tag), so nodes of differe
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from datetime import date
 from typing import Final, Protocol
 
 from zhengwu.kernel.config import Settings
+from zhengwu.kernel.crypto.hashes import hmac_sm3
 
 PASSWORD_DIGITS: Final = 6
 
@@ -72,18 +72,15 @@ def new_password() -> str:
     return f"{secrets.randbelow(10**PASSWORD_DIGITS):0{PASSWORD_DIGITS}d}"
 
 
-def hash_password(password: str, salt: bytes | None = None) -> str:
-    """``salt$digest`` of a query password (PBKDF2-SHA256: a 6-digit secret needs a slow hash)."""
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 20_000)
-    return f"{salt.hex()}${digest.hex()}"
+def seal_password(key: bytes, case_no: str, password: str) -> str:
+    """The stored form of a query password: HMAC-SM3 under a node key, bound to the case number.
+
+    Six digits are too few for any hash to resist a search on their own; keyed with a secret that is not
+    in the database, a copied table reveals nothing, and the lookup itself is rate-limited per address.
+    """
+    return hmac_sm3(key, f"zhengwu/cases/query-password/v1:{case_no}:{password}".encode()).hex()
 
 
-def check_password(password: str, stored: str) -> bool:
-    """Whether ``password`` matches a stored ``salt$digest`` (constant-time)."""
-    salt_hex, _, _ = stored.partition("$")
-    try:
-        salt = bytes.fromhex(salt_hex)
-    except ValueError:
-        return False
-    return hmac.compare_digest(hash_password(password, salt), stored)
+def check_password(key: bytes, case_no: str, password: str, stored: str) -> bool:
+    """Whether ``password`` is the query password of ``case_no`` (constant-time)."""
+    return hmac.compare_digest(seal_password(key, case_no, password), stored)

@@ -33,7 +33,6 @@ from zhengwu.cases.process import DEFAULT, Process, ProcessInvalid, check_agains
 from zhengwu.cases.repository import CaseRepository
 from zhengwu.cases.servicekeys import LICENSES
 from zhengwu.catalog import service as catalog
-from zhengwu.catalog.errors import ItemNotFound
 from zhengwu.catalog.models import Status as ItemStatus
 from zhengwu.identity.context import of
 from zhengwu.identity.models import Account
@@ -129,13 +128,13 @@ class Submitted:
 
 
 def _guide(session: Session, task_code: str) -> tuple[Any, dict[str, Any]]:
-    try:
-        item = catalog.get_task(session, task_code)
-    except ItemNotFound as exc:
-        raise CaseNotFound("事项不存在", code="cases.item_not_found") from exc
-    if item.status != ItemStatus.PUBLISHED or item.task_version == 0:
+    found = catalog.published_guide(session, task_code)
+    if found is None:
+        raise CaseNotFound("事项不存在或尚未发布", code="cases.item_not_found")
+    item, guide = found
+    if item.status != ItemStatus.PUBLISHED:
         raise ItemNotOpen()
-    return item, catalog.get_public_item(session, task_code)
+    return item, guide
 
 
 def _check_form(form: Mapping[str, Any]) -> dict[str, str]:
@@ -264,11 +263,14 @@ def save(
         numbering.NumberRequest(item.division_code, item.task_code, beijing_day(now)), repo.next_serial
     )
     password = numbering.new_password()
-    case.password_hash = numbering.hash_password(password)
+    case.password_hash = numbering.seal_password(of(session).keys.token_key, case.case_no, password)
     case.submitted_at = now
     case.status = machine.SUBMITTED
     case.deadline = _deadline(session, case, now)
-    _record(session, case, "submit", machine.DRAFT, actor=f"account:{account.id}", opinion=None, now=now)
+    # Submission is a case's first history entry (a draft has none), so its sequence number is known.
+    _record(
+        session, case, "submit", machine.DRAFT, actor=f"account:{account.id}", opinion=None, now=now, seq=1
+    )
     session.flush()
     publish_on(bus, session, CaseSubmitted(**_event_fields(case, f"account:{account.id}")))
     return Submitted(case, password)
@@ -343,12 +345,13 @@ def _record(
     opinion: str | None,
     now: datetime,
     detail: dict[str, Any] | None = None,
+    seq: int | None = None,
 ) -> CaseHistory:
     repo = CaseRepository(session)
     step = machine.LABELS[case.status] if action in machine.APPLICANT_ACTIONS else _step_name(case)
     entry = CaseHistory(
         case_id=case.id,
-        seq=repo.next_seq(case.id),
+        seq=seq or repo.next_seq(case.id),
         action=action,
         from_status=before,
         to_status=case.status,
@@ -707,9 +710,10 @@ def evaluate(
 
 def lookup(session: Session, case_no: str, password: str) -> Case:
     """A case by number and query password (no login); the same refusal for either mistake."""
-    case = CaseRepository(session).by_number(case_no.strip())
-    stored = case.password_hash if case is not None else numbering.hash_password("000000")
-    if not numbering.check_password(password.strip(), stored or "") or case is None:
+    number = case_no.strip()
+    case = CaseRepository(session).by_number(number)
+    key = of(session).keys.token_key
+    if case is None or not numbering.check_password(key, number, password.strip(), case.password_hash or ""):
         raise LookupRefused()
     return case
 
