@@ -157,3 +157,20 @@ def register_department_system(node: Node, rp_url: str) -> dict[str, Any]:
         "--redirect-uri", f"{rp_url}/callback", "--backchannel-logout-uri", f"{rp_url}/backchannel-logout",
         "--scope", "openid profile",
     )  # fmt: skip
+
+
+def staff_session(node: Node, login_name: str, password: str) -> httpx.Client:
+    """A staff member's session with a second factor: enrol TOTP, then log in again with a recovery code."""
+    import pyotp
+
+    staff = httpx.Client(base_url=node.url)
+    first = staff.post("/api/v1/identity/login", json={"identifier": login_name, "password": password})
+    assert first.status_code == 200, first.text
+    secret = staff.post("/api/v1/identity/mfa/enrol", json={}).json()["secret"]
+    codes = staff.post("/api/v1/identity/mfa/confirm", json={"code": pyotp.TOTP(secret).now()}).json()
+    staff.post("/api/v1/identity/logout", json={})
+    login = staff.post("/api/v1/identity/login", json={"identifier": login_name, "password": password})
+    assert login.json()["mfa_required"] is True
+    second = staff.post("/api/v1/identity/login/mfa", json={"code": codes["recovery_codes"][0]})
+    assert second.status_code == 200, second.text
+    return staff

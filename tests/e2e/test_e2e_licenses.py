@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pyotp
 import pytest
 
 from licenses_kit import BUSINESS_FACE, COMPANY
-from nodekit import Node, database_urls, register_person, start_node
+from nodekit import Node, database_urls, register_person, staff_session, start_node
 from zhengwu.seed import government_credit_code
 
 PASSWORD = "Issuer-Passw0rd-2026"
@@ -64,22 +63,8 @@ def _seed(node: Node) -> str:
 
 
 def _issuer(node: Node) -> httpx.Client:
-    """The issuer's session with a second factor: enrol TOTP, then log in again with a recovery code."""
-    staff = httpx.Client(base_url=node.url)
-    assert (
-        staff.post(
-            "/api/v1/identity/login", json={"identifier": "lic.issuer", "password": PASSWORD}
-        ).status_code
-        == 200
-    )
-    secret = staff.post("/api/v1/identity/mfa/enrol", json={}).json()["secret"]
-    codes = staff.post("/api/v1/identity/mfa/confirm", json={"code": pyotp.TOTP(secret).now()}).json()
-    staff.post("/api/v1/identity/logout", json={})
-    login = staff.post("/api/v1/identity/login", json={"identifier": "lic.issuer", "password": PASSWORD})
-    assert login.json()["mfa_required"] is True
-    second = staff.post("/api/v1/identity/login/mfa", json={"code": codes["recovery_codes"][0]})
-    assert second.status_code == 200, second.text
-    return staff
+    """The issuer's session with a second factor."""
+    return staff_session(node, "lic.issuer", PASSWORD)
 
 
 @pytest.mark.e2e
