@@ -219,3 +219,17 @@ def test_withdraw_and_reject(client: Any, casework: Casework) -> None:
     )
     assert rejected.json()["status"] == "not_accepted" and rejected.json()["allowed_actions"] == []
     assert_envelope(client.post(f"{API}/{second}/actions", json={"action": "accept"}), 409)
+
+
+def test_the_items_login_demands_apply(client: Any, casework: Casework) -> None:
+    from zhengwu.catalog import service as catalog
+
+    work = casework
+    catalog.update_task(work.session, work.task_code, {"auth_level": 4}, actor="test")
+    catalog.publish_task(work.session, work.task_code, actor="test")
+    work.session.flush()
+    login(client, work.citizen_token)
+    assert work.citizen.real_name_level < 4
+    problem = assert_envelope(client.post(API, json=work.body()), 403, "identity.insufficient_level")
+    assert problem["required_level"] == 4
+    assert client.get(API, params={"mine": 1}).json() == []
