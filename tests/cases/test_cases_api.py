@@ -233,3 +233,27 @@ def test_the_items_login_demands_apply(client: Any, casework: Casework) -> None:
     problem = assert_envelope(client.post(API, json=work.body()), 403, "identity.insufficient_level")
     assert problem["required_level"] == 4
     assert client.get(API, params={"mine": 1}).json() == []
+
+
+def test_the_application_form_comes_from_the_guide(client: Any, casework: Casework) -> None:
+    work = casework
+    login(client, work.citizen_token)
+    form = client.get(f"{API}/form/{work.task_code}")
+    assert form.status_code == 200, form.text
+    body = form.json()
+    assert body["applicant"]["name"] == "演示用户"
+    assert (
+        body["applicant"]["id_number_masked"] != nth_citizen_id(4242)
+        and nth_citizen_id(4242) not in form.text
+    )
+    by_id = {m["material_id"]: m for m in body["materials"]}
+    assert by_id[work.license_material]["required"] is True
+    assert [lic["id"] for lic in by_id[work.license_material]["held_licenses"]] == [work.held_license_id]
+    assert (
+        by_id[work.optional_material]["required"] is False
+        and by_id[work.upload_material]["held_licenses"] == []
+    )
+    assert body["promise_days"] == 5 and body["deadline_if_accepted_today"]
+    assert_envelope(client.get(f"{API}/form/130000000000000000000000000000000"), 404)
+    login(client, None)
+    assert_envelope(client.get(f"{API}/form/{work.task_code}"), 401)

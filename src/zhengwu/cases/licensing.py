@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,10 @@ class LocalLicenses:
         if licenses.status_of(lic) != lifecycle.VALID:
             raise LicenseNotFound("该电子证照当前无效，不能作为申请材料")
         return lic
+
+    def holdings(self, session: Session, account: Account) -> Sequence[HeldLicense]:
+        rows, _ = licenses.holder_licenses(session, account, limit=200)
+        return [lic for lic in rows if licenses.status_of(lic) == lifecycle.VALID]
 
     def issue(
         self,

@@ -9,7 +9,7 @@ department's seal).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -149,6 +149,17 @@ def lookup(data: CaseLookup, db: DbSession) -> CaseStatusRead:
         submitted_at=case.submitted_at,
         concluded_at=case.concluded_at,
     )
+
+
+@router.get(
+    "/form/{task_code}", summary="申请表单（由办事指南生成，预填申请人信息）", responses=errors(403, 404, 409)
+)
+def application_form(
+    task_code: str, request: Request, db: DbSession, auth: RequiredSession
+) -> dict[str, Any]:
+    """The item's application form: materials (required or not), fitting held licenses, prefill."""
+    _demand(request, db, auth, task_code)
+    return service.application_form(db, auth.account, task_code)
 
 
 @router.get("/{case_no}", response_model=CaseRead, summary="办件详情", responses=errors(403, 404))

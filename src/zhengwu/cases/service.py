@@ -36,7 +36,7 @@ from zhengwu.catalog import service as catalog
 from zhengwu.catalog.models import Status as ItemStatus
 from zhengwu.identity.context import of
 from zhengwu.identity.models import Account
-from zhengwu.identity.protection import decrypt_field, encrypt_field
+from zhengwu.identity.protection import decrypt_field, encrypt_field, mask_id
 from zhengwu.identity.service import PURPOSE_CITIZEN_ID
 from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.kernel.events import EventBus, publish_on
@@ -135,6 +135,46 @@ def _guide(session: Session, task_code: str) -> tuple[Any, dict[str, Any]]:
     if item.status != ItemStatus.PUBLISHED:
         raise ItemNotOpen()
     return item, guide
+
+
+def application_form(session: Session, account: Account, task_code: str) -> dict[str, Any]:
+    """The application form of an item, derived from its published guide: its materials (required or
+    not, the license type a material takes), the applicant's prefilled name and masked ID number, the
+    applicant's valid licenses that fit each material, and the deadline if accepted today."""
+    item, guide = _guide(session, task_code)
+    held = node_in(session).services.provide(LICENSES).holdings(session, account)
+    number = (
+        decrypt_field(of(session).keys, account.citizen_id_enc, purpose=PURPOSE_CITIZEN_ID)
+        if account.citizen_id_enc is not None
+        else None
+    )
+    materials = []
+    for m in guide.get("materials") or []:
+        wanted = m.get("license_type_code")
+        materials.append(
+            {
+                "material_id": str(m["row_guid"]),
+                "name": m["material_name"],
+                "required": (m.get("is_need") or "1") == "1",
+                "license_type_code": wanted,
+                "held_licenses": [
+                    {"id": lic.id, "type_name": lic.type_name, "number": lic.number}
+                    for lic in held
+                    if wanted and lic.type_code == wanted
+                ],
+            }
+        )
+    projected: date | None = None
+    if item.promise_day is not None:
+        projected = calendar(session).add_workdays(beijing_day(utcnow()), item.promise_day)
+    return {
+        "task_code": item.task_code,
+        "task_name": item.task_name,
+        "promise_days": item.promise_day,
+        "deadline_if_accepted_today": projected,
+        "applicant": {"name": account.display_name, "id_number_masked": mask_id(number) if number else None},
+        "materials": materials,
+    }
 
 
 def _check_form(form: Mapping[str, Any]) -> dict[str, str]:

@@ -6,6 +6,7 @@ it behind a key lets a node (or a test) swap in another issuer, e.g. a remote li
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final, Protocol
 
@@ -31,6 +32,10 @@ class LicensePort(Protocol):
 
     def held(self, session: Session, account: Account, license_id: str) -> HeldLicense:
         """One of the applicant's valid licenses (raises a 404 error for anyone else's or an invalid one)."""
+        ...
+
+    def holdings(self, session: Session, account: Account) -> Sequence[HeldLicense]:
+        """The applicant's valid licenses (to offer them for the materials that take a license)."""
         ...
 
     def issue(
