@@ -150,6 +150,11 @@ def test_the_whole_case(client: Any, casework: Casework) -> None:
     assert [r.operation for r in results] == ["I", "U", "U"]
     assert results[0].payload["result_cetr_no"] == WORKER_FACE["certificate_no"]
     assert results[-1].payload["satisfaction"] == "5" and results[-1].payload["is_delivery_results"] == "1"
+    special = _outbox(session, "cases.up_pro_special_procedure")
+    assert [s.payload["special_type"] for s in special] == ["8"]
+    assert (
+        special[0].payload["special_reason"] == "组织专家评审" and special[0].payload["result"] == "评审通过"
+    )
     assert [type(e).__name__ for e in heard][:2] == ["CaseSubmitted", "CaseTransitioned"]
     assert len(heard) == 8
 

@@ -88,7 +88,9 @@ def test_case_records_are_applied_at_the_national_node(nodes: tuple[Any, Any], c
         refused = {(r.table_name, r.reason) for r in inbox if r.status != "applied"}
         assert refused == set()
         tables = sorted({r.table_name for r in inbox})
-        assert tables == ["up_pro_accept", "up_pro_material", "up_pro_process", "up_pro_result"]
+        assert tables == [
+            "up_pro_accept", "up_pro_material", "up_pro_process", "up_pro_result", "up_pro_special_procedure"
+        ]  # fmt: skip
         result = session.scalar(
             select(ExchangeAggregate).where(
                 ExchangeAggregate.table_name == "up_pro_result", ExchangeAggregate.business_key == case_no
@@ -97,3 +99,8 @@ def test_case_records_are_applied_at_the_national_node(nodes: tuple[Any, Any], c
         assert result is not None
         assert result.payload["result_cetr_no"] == WORKER_FACE["certificate_no"]
         assert result.payload["satisfaction"] == "4"
+        special = session.scalar(
+            select(ExchangeAggregate).where(ExchangeAggregate.table_name == "up_pro_special_procedure")
+        )
+        assert special is not None and special.payload["special_name"] == "听证"
+        assert special.payload["special_reason"] == "组织听证" and special.payload["result"] == "听证结束"

@@ -59,6 +59,20 @@ DEFAULTS: Final[Mapping[str, Mapping[str, str]]] = {
 }
 
 
+#: 特别程序种类名称 of the kinds above.
+SPECIAL_NAMES: Final[Mapping[str, str]] = {
+    "hearing": "听证",
+    "tender": "招标",
+    "auction": "拍卖",
+    "inspection": "检验",
+    "testing": "检测",
+    "quarantine": "检疫",
+    "appraisal": "鉴定",
+    "expert_review": "专家评审",
+    "other": "其他",
+}
+
+
 def code(settings: Settings, table: str, name: str) -> str:
     """The national code of ``name`` in the mapping ``table`` (the operator's override first)."""
     override = settings.cases.codes.get(table, {})

@@ -503,7 +503,7 @@ def act(
             detail = {"kind": data.special_kind}
         case "end_special":
             _resume(session, case, "special", today)
-            detail = {"kind": (case.special or {}).get("kind")}
+            detail = dict(case.special or {})  # kind, reason, started: the national special record
             case.special = None
         case "conclude":
             case.concluded_at = now
@@ -619,6 +619,8 @@ def _national(session: Session, case: Case, entry: CaseHistory) -> None:
         topics.emit_result(session, case)
     elif action == "deliver":
         topics.emit_result(session, case, update=True)
+    elif action == "end_special":
+        topics.emit_special(session, case, entry)
 
 
 # --- the applicant ---------------------------------------------------------------------------------------

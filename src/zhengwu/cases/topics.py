@@ -4,6 +4,7 @@ the transition that makes them.
 * ``up_pro_accept`` — at the decision on acceptance (受理 or 不予受理);
 * ``up_pro_material`` — the materials received, at that decision;
 * ``up_pro_process`` — one row per handling action (key ``<case_no>:<seq>``);
+* ``up_pro_special_procedure`` — when a special procedure ends (its end time is a required column);
 * ``up_pro_result`` — at the conclusion (and 不予受理, withdrawal after acceptance); sent again (``U``)
   when the result is delivered and when the applicant evaluates (the ``satisfaction`` column).
 
@@ -32,6 +33,7 @@ ACCEPT: Final = "cases.up_pro_accept"
 PROCESS: Final = "cases.up_pro_process"
 RESULT: Final = "cases.up_pro_result"
 MATERIAL: Final = "cases.up_pro_material"
+SPECIAL: Final = "cases.up_pro_special_procedure"
 APPLICANT_PURPOSE: Final = "cases_case.applicant_code"
 
 
@@ -42,6 +44,7 @@ def declarations(settings: Settings) -> list[Declaration]:
         TopicDeclaration(PROCESS, refresh=_refresh_process, label="办件过程信息"),
         TopicDeclaration(RESULT, key_column="project_no", refresh=_refresh_result, label="办件结果信息"),
         TopicDeclaration(MATERIAL, refresh=_refresh_material, label="办件材料目录"),
+        TopicDeclaration(SPECIAL, refresh=_refresh_special, label="办件特别程序信息"),
     ]
 
 
@@ -124,6 +127,25 @@ def result_row(session: Session, case: Case) -> dict[str, Any]:
     }
 
 
+def special_row(session: Session, case: Case, entry: CaseHistory) -> dict[str, Any]:
+    """The ``up_pro_special_procedure`` columns of a special procedure that ended (``entry`` is its end,
+    whose detail keeps the kind, the reason and the start)."""
+    detail = entry.detail or {}
+    kind = str(detail.get("kind") or "other")
+    return {
+        "project_no": case.case_no,
+        "special_type": codes.code(_settings(session), "special_type", kind),
+        "special_name": codes.SPECIAL_NAMES.get(kind, kind),
+        "special_reason": (detail.get("reason") or "")[:2000] or "（未填写）",
+        "special_time": detail.get("started"),
+        "end_time": _when(entry.at),
+        "special_explain": (entry.opinion or "")[:2000] or None,
+        "result": (entry.opinion or "")[:2000] or None,
+        "applyer_user_name": case.applicant_name[:100],
+        "handle_user": entry.actor[:100],
+    }
+
+
 def material_rows(session: Session, case: Case) -> list[dict[str, Any]]:
     """The ``up_pro_material`` rows: one per material received."""
     settings = _settings(session)
@@ -149,6 +171,11 @@ def emit_accept(session: Session, case: Case) -> None:
 def emit_process(session: Session, case: Case, entry: CaseHistory) -> None:
     """Queue one process record."""
     emit(session, PROCESS, process_row(session, case, entry), key=f"{case.case_no}:{entry.seq}")
+
+
+def emit_special(session: Session, case: Case, entry: CaseHistory) -> None:
+    """Queue the record of a special procedure that ended."""
+    emit(session, SPECIAL, special_row(session, case, entry), key=f"{case.case_no}:{entry.seq}")
 
 
 def emit_result(session: Session, case: Case, *, update: bool = False) -> None:
@@ -177,6 +204,15 @@ def _refresh_process(session: Session, key: str) -> dict[str, Any] | None:
         return None
     entry = next((h for h in CaseRepository(session).history(case.id) if h.seq == int(seq)), None)
     return process_row(session, case, entry) if entry is not None else None
+
+
+def _refresh_special(session: Session, key: str) -> dict[str, Any] | None:
+    number, _, seq = key.rpartition(":")
+    case = _case(session, number)
+    if case is None or not seq.isdigit():
+        return None
+    entry = next((h for h in CaseRepository(session).history(case.id) if h.seq == int(seq)), None)
+    return special_row(session, case, entry) if entry is not None and entry.action == "end_special" else None
 
 
 def _refresh_material(session: Session, key: str) -> dict[str, Any] | None:
