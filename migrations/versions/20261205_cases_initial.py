@@ -62,6 +62,7 @@ def upgrade() -> None:
     sa.Column('resume_to', sa.String(length=24), nullable=True),
     sa.Column('supplement', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True),
     sa.Column('special', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True),
+    sa.Column('joint', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True),
     sa.Column('process', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('step_index', sa.Integer(), nullable=False),
     sa.Column('promise_days', sa.Integer(), nullable=True),

@@ -262,3 +262,53 @@ def test_the_application_form_comes_from_the_guide(client: Any, casework: Casewo
     assert_envelope(client.get(f"{API}/form/130000000000000000000000000000000"), 404)
     login(client, None)
     assert_envelope(client.get(f"{API}/form/{work.task_code}"), 401)
+
+
+def test_joint_opinions(client: Any, casework: Casework) -> None:
+    """联办: two other departments are asked; each sees only what its opinion needs; one refusing ends
+    the round at once."""
+    from catalog_kit import make_department
+
+    work = casework
+    login(client, work.citizen_token)
+    case_no = client.post(API, json=work.body()).json()["case_no"]
+    fire = make_department(work.session, "130000", "河北省消防救援总队", 61)
+    plan = make_department(work.session, "130000", "河北省自然资源厅", 62)
+    other = make_department(work.session, "130000", "河北省交通运输厅", 63)
+    login(client, work.handler_token)
+    act = f"{API}/{case_no}/actions"
+    assert client.post(act, json={"action": "accept"}).status_code == 200
+    assert_envelope(client.post(act, json={"action": "request_opinions", "opinion": "请出具意见",
+                                           "departments": [work.env.department.credit_code]}), 422)  # fmt: skip
+    asked = client.post(act, json={"action": "request_opinions", "opinion": "请出具消防和用地意见",
+                                   "departments": [fire.credit_code, plan.credit_code]})  # fmt: skip
+    assert asked.status_code == 200 and asked.json()["status"] == "joint_review"
+    assert_envelope(client.post(act, json={"action": "conclude", "outcome": "approved"}), 409)
+
+    fire_staff, plan_staff = work.staff(["case_handler"], fire.id), work.staff(["case_handler"], plan.id)
+    login(client, fire_staff)
+    seen = client.get(f"{API}/{case_no}").json()
+    assert seen["form"] == {} and seen["history"] == [] and seen["allowed_actions"] == ["give_opinion"]
+    assert seen["joint"]["asked"] == "请出具消防和用地意见"
+    # Acting for another department, or for a department that was not asked, is refused.
+    assert_envelope(client.post(act, json={"action": "give_opinion", "verdict": "agree",
+                                           "department": plan.credit_code}), 403)  # fmt: skip
+    agreed = client.post(act, json={"action": "give_opinion", "verdict": "agree", "opinion": "符合消防要求",
+                                    "department": fire.credit_code})  # fmt: skip
+    assert agreed.status_code == 200 and agreed.json()["status"] == "joint_review"
+    assert_envelope(client.post(act, json={"action": "give_opinion", "verdict": "agree",
+                                           "department": fire.credit_code}), 409)  # fmt: skip
+    login(client, work.staff(["case_handler"], other.id))
+    assert_envelope(client.get(f"{API}/{case_no}"), 403)
+    login(client, plan_staff)
+    refused = client.post(act, json={"action": "give_opinion", "verdict": "refuse", "opinion": "用地不符合规划",
+                                     "department": plan.credit_code})  # fmt: skip
+    assert refused.status_code == 200 and refused.json()["status"] == "in_process"
+    joint = refused.json()["joint"]
+    assert joint["outcome"] == "refused"
+    assert {d["status"] for d in joint["departments"].values()} == {"agree", "refuse"}
+    login(client, work.handler_token)
+    full = client.get(f"{API}/{case_no}").json()
+    assert [h["action"] for h in full["history"]][-3:] == ["request_opinions", "give_opinion", "give_opinion"]
+    process = _outbox(work.session, "cases.up_pro_process")
+    assert [p.payload["event_name"] for p in process][-2:] == ["1", "0"]

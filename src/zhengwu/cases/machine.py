@@ -7,6 +7,7 @@ and its answer names the actions that are allowed now.
                    │  └reject→ not_accepted                    │
                    └request_supplement→ supplement_requested ─supplement→ (back to where it was)
     accepted / in_process ─start_special→ special_procedure ─end_special→ in_process
+    accepted / in_process ─request_opinions→ joint_review ─give_opinion (all agree, or one refuses)→ in_process
     withdraw: by the applicant, from any status before the conclusion.
 """
 
@@ -23,6 +24,7 @@ NOT_ACCEPTED: Final = "not_accepted"
 IN_PROCESS: Final = "in_process"
 SUPPLEMENT: Final = "supplement_requested"
 SPECIAL: Final = "special_procedure"
+JOINT: Final = "joint_review"
 CONCLUDED: Final = "concluded"
 DELIVERED: Final = "delivered"
 WITHDRAWN: Final = "withdrawn"
@@ -35,6 +37,7 @@ LABELS: Final[Mapping[str, str]] = {
     IN_PROCESS: "办理中",
     SUPPLEMENT: "待补正",
     SPECIAL: "特别程序中",
+    JOINT: "联办征求意见中",
     CONCLUDED: "已办结",
     DELIVERED: "已送达",
     WITHDRAWN: "已撤回",
@@ -46,6 +49,8 @@ STAFF_ACTIONS: Final = (
     "reject",
     "request_supplement",
     "complete_step",
+    "request_opinions",
+    "give_opinion",
     "start_special",
     "end_special",
     "conclude",
@@ -55,7 +60,7 @@ STAFF_ACTIONS: Final = (
 APPLICANT_ACTIONS: Final = ("submit", "supplement", "withdraw")
 
 _HANDLING: Final = (ACCEPTED, IN_PROCESS)
-_BEFORE_CONCLUSION: Final = (SUBMITTED, ACCEPTED, IN_PROCESS, SUPPLEMENT, SPECIAL)
+_BEFORE_CONCLUSION: Final = (SUBMITTED, ACCEPTED, IN_PROCESS, SUPPLEMENT, SPECIAL, JOINT)
 
 #: action → the statuses it may start from.
 FROM: Final[Mapping[str, tuple[str, ...]]] = {
@@ -65,6 +70,8 @@ FROM: Final[Mapping[str, tuple[str, ...]]] = {
     "request_supplement": (SUBMITTED, *_HANDLING),
     "supplement": (SUPPLEMENT,),
     "complete_step": _HANDLING,
+    "request_opinions": _HANDLING,
+    "give_opinion": (JOINT,),
     "start_special": _HANDLING,
     "end_special": (SPECIAL,),
     "conclude": _HANDLING,
@@ -77,7 +84,7 @@ CLOCK_STOPPED: Final = frozenset({SUPPLEMENT, SPECIAL})
 #: Statuses that end the case's handling.
 FINAL: Final = frozenset({NOT_ACCEPTED, CONCLUDED, DELIVERED, WITHDRAWN})
 #: Statuses a department's queue shows as open work.
-OPEN: Final = frozenset({SUBMITTED, ACCEPTED, IN_PROCESS, SUPPLEMENT, SPECIAL})
+OPEN: Final = frozenset({SUBMITTED, ACCEPTED, IN_PROCESS, SUPPLEMENT, SPECIAL, JOINT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +101,13 @@ def allowed(status: str, actions: tuple[str, ...] = STAFF_ACTIONS) -> tuple[str,
     return tuple(a for a in actions if status in FROM.get(a, ()))
 
 
-def transition(status: str, action: str, *, resume_to: str | None = None) -> str | Refused:
+def transition(
+    status: str, action: str, *, resume_to: str | None = None, opinions_done: bool = False
+) -> str | Refused:
     """The status after ``action``, or ``Refused`` when the current status does not allow it.
 
-    ``resume_to`` is where a supplement returns (the status the case had when it was asked for).
+    ``resume_to`` is where a supplement returns (the status the case had when it was asked for);
+    ``opinions_done`` says that an opinion completes a 联办 round (all agreed, or this one refuses).
     """
     if action not in FROM:
         raise ValueError(f"unknown action {action!r}")
@@ -119,6 +129,10 @@ def transition(status: str, action: str, *, resume_to: str | None = None) -> str
             return IN_PROCESS
         case "start_special":
             return SPECIAL
+        case "request_opinions":
+            return JOINT
+        case "give_opinion":
+            return IN_PROCESS if opinions_done else JOINT
         case "conclude":
             return CONCLUDED
         case "deliver":

@@ -42,6 +42,7 @@ class Case(IdMixin, Base):
     resume_to: Mapped[str | None] = mapped_column(String(24))  # where a supplement returns
     supplement: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)  # what was sent back
     special: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)  # the running special procedure
+    joint: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)  # 联办: the opinions asked and given
     process: Mapped[dict[str, Any]] = mapped_column(PortableJSON)  # the steps at submission
     step_index: Mapped[int] = mapped_column(Integer, default=0)
     promise_days: Mapped[int | None] = mapped_column(Integer)

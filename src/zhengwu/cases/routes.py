@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from zhengwu.cases import machine, rights, service
-from zhengwu.cases.errors import CaseNotFound
+from zhengwu.cases.errors import CaseInvalid, CaseNotFound
 from zhengwu.cases.schemas import (
     CaseAction,
     CaseApply,
@@ -170,7 +170,11 @@ def get_case(case_no: str, request: Request, db: DbSession, auth: RequiredSessio
         if auth.account.kind != "staff":
             raise CaseNotFound()
         staff = guard(rights.VIEW).decide(request, db, auth)
-        staff.ensure(rights.VIEW, case.department_id)
+        if not staff.reaches(rights.VIEW, case.department_id):
+            # A department asked for a 联办 opinion sees what its opinion needs, nothing more.
+            if any(staff.reaches(rights.VIEW, d) for d in service.joint_departments(case)):
+                return case_read(db, case, narrowed=True)
+            staff.ensure(rights.VIEW, case.department_id)
     return case_read(db, case)
 
 
@@ -183,7 +187,16 @@ def get_case(case_no: str, request: Request, db: DbSession, auth: RequiredSessio
 def act(case_no: str, data: CaseAction, db: DbSession, node: CurrentNode, staff: Handler) -> CaseRead:
     """A staff action; 409 with ``allowed`` when the case's status does not allow it."""
     case = service.get_case(db, case_no)
-    staff.ensure(rights.HANDLE, case.department_id)
+    acting: str | None = None
+    if data.action == "give_opinion":
+        # The opinion is the asked department's: its staff act, not the case's department.
+        if data.department is None:
+            raise CaseInvalid("请指明提出意见的部门", code="cases.opinion_department")
+        acting = orgs.get_by_credit_code(db, data.department).id
+        staff.ensure(rights.HANDLE, acting)
+    else:
+        staff.ensure(rights.HANDLE, case.department_id)
+    departments = tuple(orgs.get_by_credit_code(db, code).id for code in data.departments)
     if data.action == "conclude" and data.result_kind == "license" and data.outcome == "approved":
         staff.ensure(license_rights.ISSUE, case.department_id)
     changed = service.act(
@@ -200,6 +213,9 @@ def act(case_no: str, data: CaseAction, db: DbSession, node: CurrentNode, staff:
             license_type_code=data.license_type_code,
             license_face=data.license_face,
             is_express=data.is_express,
+            departments=departments,
+            verdict=data.verdict,
+            acting_department=acting,
         ),
         actor=f"account:{staff.account_id}",
         bus=node.bus,

@@ -60,6 +60,8 @@ class CaseAction(BaseModel):
         "reject",
         "request_supplement",
         "complete_step",
+        "request_opinions",
+        "give_opinion",
         "start_special",
         "end_special",
         "conclude",
@@ -74,6 +76,9 @@ class CaseAction(BaseModel):
     license_type_code: str | None = Field(default=None, max_length=21)
     license_face: dict[str, Any] = Field(default_factory=dict)
     is_express: bool = False
+    departments: list[str] = Field(default_factory=list, max_length=20)  # request_opinions: USCCs
+    verdict: Literal["agree", "refuse"] | None = None  # give_opinion
+    department: str | None = Field(default=None, max_length=18)  # give_opinion: for which department (USCC)
 
 
 class CaseLookup(BaseModel):
@@ -132,6 +137,7 @@ class CaseRead(BaseModel):
     concluded_at: datetime | None
     supplement: dict[str, Any] | None
     special: dict[str, Any] | None
+    joint: dict[str, Any] | None = None
     result: dict[str, Any] | None
     allowed_actions: list[str]
     history: list[HistoryRead] = Field(default_factory=list)

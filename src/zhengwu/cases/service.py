@@ -437,8 +437,8 @@ def _refuse(refused: machine.Refused) -> ActionNotAllowed:
     )
 
 
-def _move(case: Case, action: str) -> str:
-    after = machine.transition(case.status, action, resume_to=case.resume_to)
+def _move(case: Case, action: str, *, opinions_done: bool = False) -> str:
+    after = machine.transition(case.status, action, resume_to=case.resume_to, opinions_done=opinions_done)
     if isinstance(after, machine.Refused):
         raise _refuse(after)
     before = case.status
@@ -460,6 +460,9 @@ class ActionInput:
     license_type_code: str | None = None
     license_face: dict[str, Any] = field(default_factory=dict)
     is_express: bool = False
+    departments: tuple[str, ...] = ()  # request_opinions: the departments (ids) asked for an opinion
+    verdict: str | None = None  # give_opinion: agree / refuse
+    acting_department: str | None = None  # give_opinion: the department (id) whose opinion this is
 
 
 def act(
@@ -481,7 +484,8 @@ def act(
     today = beijing_day(now)
     detail: dict[str, Any] = {}
     _precheck(case, data)
-    before = _move(case, data.action)
+    joint = _opinion(case, data, actor=actor, now=now) if data.action == "give_opinion" else None
+    before = _move(case, data.action, opinions_done=bool(joint and joint["outcome"]))
     match data.action:
         case "accept":
             case.accepted_at, case.clock_start = now, today
@@ -497,6 +501,17 @@ def act(
             detail = asked
         case "complete_step":
             case.step_index += 1
+        case "request_opinions":
+            case.joint = {
+                "asked": data.opinion,
+                "by": actor,
+                "departments": {d: {"status": "pending"} for d in data.departments},
+                "outcome": None,
+            }
+            detail = {"departments": list(data.departments)}
+        case "give_opinion":
+            case.joint = joint
+            detail = {"department": data.acting_department, "verdict": data.verdict}
         case "start_special":
             case.special = {"kind": data.special_kind, "reason": data.opinion, "started": now.isoformat()}
             _pause(case, today)
@@ -535,6 +550,13 @@ def _precheck(case: Case, data: ActionInput) -> None:
         raise ActionNotAllowed(
             "已是最后一个办理环节，请办结", extra={"case_status": case.status, "allowed": ["conclude"]}
         )
+    if data.action == "request_opinions":
+        if not data.departments or case.department_id in data.departments:
+            raise CaseInvalid("请指明征求意见的其他部门", code="cases.joint_departments")
+        if not (data.opinion or "").strip():
+            raise CaseInvalid("请说明征求意见的事项", code="cases.opinion_required")
+    if data.action == "give_opinion" and data.verdict not in ("agree", "refuse"):
+        raise CaseInvalid("意见应为 agree（同意）或 refuse（不同意）", code="cases.verdict")
     if data.action == "conclude":
         if data.outcome not in OUTCOMES:
             raise CaseInvalid("办结结果应为 approved 或 refused", code="cases.outcome")
@@ -542,6 +564,34 @@ def _precheck(case: Case, data: ActionInput) -> None:
             raise CaseInvalid("结果类型无效", code="cases.result_kind", extra={"allowed": list(RESULT_KINDS)})
         if data.outcome == "approved" and data.result_kind == "license" and not data.license_type_code:
             raise CaseInvalid("证照类结果须指明证照类型", code="cases.license_type")
+
+
+def _opinion(case: Case, data: ActionInput, *, actor: str, now: datetime) -> dict[str, Any]:
+    """The 联办 state after one department's opinion: the round ends when all agreed or one refuses."""
+    joint = dict(case.joint or {})
+    asked = {k: dict(v) for k, v in (joint.get("departments") or {}).items()}
+    mine = asked.get(data.acting_department or "")
+    if mine is None or mine.get("status") != "pending":
+        raise ActionNotAllowed(
+            "该部门未被征求意见或已提出意见",
+            detail_en="this department was not asked or has already given its opinion",
+            extra={"case_status": case.status, "allowed": []},
+        )
+    mine.update(status=data.verdict, opinion=data.opinion, actor=actor, at=now.isoformat())
+    if data.verdict == "refuse":
+        joint["outcome"] = "refused"
+        for other in asked.values():
+            if other.get("status") == "pending":
+                other["status"] = "not_needed"
+    elif all(v.get("status") == "agree" for v in asked.values()):
+        joint["outcome"] = "agreed"
+    joint["departments"] = asked
+    return joint
+
+
+def joint_departments(case: Case) -> list[str]:
+    """The departments asked for an opinion in the case's current or last 联办 round."""
+    return list(((case.joint or {}).get("departments") or {}).keys())
 
 
 def _asked(case: Case, data: ActionInput) -> dict[str, Any]:

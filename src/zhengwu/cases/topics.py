@@ -94,10 +94,13 @@ def accept_row(session: Session, case: Case) -> dict[str, Any]:
 
 def process_row(session: Session, case: Case, entry: CaseHistory) -> dict[str, Any]:
     """The ``up_pro_process`` columns of one handling action."""
+    action = entry.action
+    if action == "give_opinion":  # a department's 联办 opinion: agree or refuse
+        action = "opinion_refuse" if (entry.detail or {}).get("verdict") == "refuse" else "opinion_agree"
     return {
         "project_no": case.case_no,
         "process_name": (entry.step or entry.action)[:200],
-        "event_name": codes.code(_settings(session), "event_name", entry.action),
+        "event_name": codes.code(_settings(session), "event_name", action),
         "event_start_time": _when(entry.at),
         "event_end_time": _when(entry.at),
         "handle_user_name": entry.actor[:100],
