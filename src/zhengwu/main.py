@@ -161,9 +161,11 @@ def bridge(node: Node) -> None:
 
 def subscribe(node: Node) -> None:
     """Typed event subscriptions across capabilities (a publisher never knows its subscribers)."""
+    from zhengwu.cases import wiring as cases
     from zhengwu.identity.oidc import wiring as oidc
 
     oidc.subscribe(node)
+    cases.subscribe(node)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

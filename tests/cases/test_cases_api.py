@@ -22,6 +22,12 @@ def _outbox(session: Any, topic: str) -> list[Any]:
     )
 
 
+def bus_node(client: Any) -> Any:
+    from zhengwu.kernel.node import node_of
+
+    return node_of(client.app)
+
+
 def _changes(session: Any, entity_id: str) -> list[str]:
     from zhengwu.audit.models import AuditChange as ChangeRecord
 
@@ -157,6 +163,12 @@ def test_the_whole_case(client: Any, casework: Casework) -> None:
     )
     assert [type(e).__name__ for e in heard][:2] == ["CaseSubmitted", "CaseTransitioned"]
     assert len(heard) == 8
+    # The applicant heard of the submission, acceptance, the supplement and the conclusion.
+    from zhengwu.identity.servicekeys import NOTIFIER
+
+    notices = [m for m in bus_node(client).services.provide(NOTIFIER).messages() if case_no in m["body"]]  # type: ignore[attr-defined]
+    assert [m["subject"] for m in notices] == ["办件进度"] * 4
+    assert "需要补正材料" in notices[2]["body"] and "已办结" in notices[3]["body"]
 
 
 def test_required_materials_drafts_and_references(client: Any, casework: Casework) -> None:
