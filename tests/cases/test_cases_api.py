@@ -324,3 +324,37 @@ def test_joint_opinions(client: Any, casework: Casework) -> None:
     assert [h["action"] for h in full["history"]][-3:] == ["request_opinions", "give_opinion", "give_opinion"]
     process = _outbox(work.session, "cases.up_pro_process")
     assert [p.payload["event_name"] for p in process][-2:] == ["1", "0"]
+
+
+def test_uploads_are_checked_then_named_by_the_application(client: Any, casework: Casework) -> None:
+    from zhengwu.cases.servicekeys import SCANNER
+
+    work = casework
+    upload = f"{API}/uploads"
+    pdf = b"%PDF-1.7\n% the signed application form\n"
+    assert_envelope(client.post(upload, content=pdf, headers={"Content-Type": "application/pdf"}), 401)
+    login(client, work.citizen_token)
+    stored = client.post(upload, content=pdf, headers={"Content-Type": "application/pdf"})
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["size"] == len(pdf) and len(stored.json()["file_sm3"]) == 64
+    assert_envelope(client.post(upload, content=pdf, headers={"Content-Type": "text/html"}), 415, "cases.material_type")  # fmt: skip
+    assert_envelope(client.post(upload, content=b"<html>", headers={"Content-Type": "application/pdf"}), 422, "cases.material_mismatch")  # fmt: skip
+    assert_envelope(client.post(upload, content=b"", headers={"Content-Type": "image/png"}), 422)
+
+    class Refusing:
+        def scan(self, data: bytes) -> str | None:
+            return "发现病毒 EICAR" if b"EICAR" in data else None
+
+    bus_node(client).services.put(SCANNER, Refusing())
+    try:
+        bad = client.post(upload, content=b"%PDF-1.7 EICAR", headers={"Content-Type": "application/pdf"})
+        assert assert_envelope(bad, 422, "cases.material_infected")["detail"].endswith("发现病毒 EICAR")
+        assert (
+            client.post(upload, content=pdf, headers={"Content-Type": "application/pdf"}).status_code == 201
+        )
+    finally:
+        bus_node(client).services.remove(SCANNER)
+    body = work.body()
+    body["materials"][1] = {"material_id": work.upload_material, "file_sm3": stored.json()["file_sm3"]}
+    made = client.post(API, json=body)
+    assert made.status_code == 201, made.text

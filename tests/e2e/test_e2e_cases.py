@@ -112,11 +112,15 @@ def test_case_over_http_to_the_national_node(tmp_path: Path) -> None:
 
         citizen = httpx.Client(base_url=province.url)
         assert citizen.post("/api/v1/identity/login", json={"identifier": number, "password": CITIZEN_PASSWORD}).status_code == 200  # fmt: skip
-        from zhengwu.kernel.files import FileStore
 
-        # Cases has no upload endpoint yet: the materials are put in the node's content-addressed store.
-        store = FileStore(Path(province.env["ZHENGWU_DATA_DIR"]) / "files")
-        form_file = store.put(b"%PDF-1.7 application form")
+        def upload(data: bytes) -> str:
+            stored = citizen.post(
+                "/api/v1/cases/uploads", content=data, headers={"Content-Type": "application/pdf"}
+            )
+            assert stored.status_code == 201, stored.text
+            return str(stored.json()["file_sm3"])
+
+        form_file = upload(b"%PDF-1.7 application form")
         body = {"task_code": task_code, "form": {"phone_note": "工作日"}, "materials": [
             {"material_id": ids["社会保险参保证明"], "license_id": held.json()["id"]},
             {"material_id": ids["申请表"], "file_sm3": form_file}]}  # fmt: skip
@@ -128,7 +132,7 @@ def test_case_over_http_to_the_national_node(tmp_path: Path) -> None:
         asked = clerk.post(act, json={"action": "request_supplement", "opinion": "申请表未签名",
                                       "materials": [ids["申请表"]]})  # fmt: skip
         assert asked.json()["status"] == "supplement_requested"
-        again = store.put(b"%PDF-1.7 application form, signed")
+        again = upload(b"%PDF-1.7 application form, signed")
         fixed = citizen.post(f"/api/v1/cases/{case_no}/supplement",
                              json={"materials": [{"material_id": ids["申请表"], "file_sm3": again}]})  # fmt: skip
         assert fixed.status_code == 200 and fixed.json()["status"] == "accepted", fixed.text

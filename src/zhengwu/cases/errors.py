@@ -75,3 +75,19 @@ class CaseInvalid(CaseError):
     status_code = 422
     code = "cases.invalid"
     default_detail = "办件操作内容无效"
+
+
+class MaterialRejected(CaseError):
+    """An uploaded material of a type not accepted, not what it claims to be, or refused by the scanner."""
+
+    status_code = 422
+    code = "cases.material_rejected"
+    default_detail = "上传的材料不符合要求"
+
+
+class MaterialTypeUnsupported(MaterialRejected):
+    """A media type the case materials do not accept."""
+
+    status_code = 415
+    code = "cases.material_type"
+    default_detail = "材料只接受 PDF、OFD、JPEG、PNG 文件"

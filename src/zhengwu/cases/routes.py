@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
-from zhengwu.cases import machine, rights, service
+from zhengwu.cases import machine, rights, service, uploads
 from zhengwu.cases.errors import CaseInvalid, CaseNotFound
 from zhengwu.cases.schemas import (
     CaseAction,
@@ -33,6 +34,7 @@ from zhengwu.identity.deps import Authenticated, RequiredSession, require_level
 from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.limits import body_limit
 from zhengwu.kernel.node import CurrentNode
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import per_address
@@ -95,6 +97,28 @@ def apply(
     idem.remember(201, result.model_dump(mode="json"))
     response.headers["Location"] = f"/api/v1/cases/{case.case_no or case.id}"
     return result
+
+
+@router.post(
+    "/uploads",
+    status_code=201,
+    summary="上传申请材料（PDF、OFD、JPEG、PNG）",
+    openapi_extra=body_limit(
+        uploads.MAX_MATERIAL_BYTES,
+        requestBody={
+            "required": True,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in uploads.SIGNATURES},
+        },
+    ),
+    responses=errors(413, 415, 422),
+)
+async def upload_material(request: Request, node: CurrentNode, auth: RequiredSession) -> dict[str, Any]:
+    """Store one material (type checked against the file's bytes, size-limited, the scan hook); answers
+    its SM3, which the application then names."""
+    data = await request.body()
+    media_type = request.headers.get("content-type", "")
+    digest = await run_in_threadpool(uploads.store, node, media_type, data)
+    return {"file_sm3": digest, "size": len(data), "media_type": media_type.split(";", 1)[0].strip().lower()}
 
 
 @router.get("", response_model=list[CaseRead], summary="我的办件，或部门办件队列", responses=errors(403, 404))

@@ -56,3 +56,15 @@ class LicensePort(Protocol):
 
 
 LICENSES: Final[ServiceKey[LicensePort]] = ServiceKey("cases.licenses")
+
+
+class MaterialScanner(Protocol):
+    """A virus scanner for uploaded materials (the hook a deployment plugs its scanner into)."""
+
+    def scan(self, data: bytes) -> str | None:
+        """None when the file is clean, else the reason it is refused (shown to the applicant)."""
+        ...
+
+
+#: Optional: without one, uploads are type- and size-checked only.
+SCANNER: Final[ServiceKey[MaterialScanner]] = ServiceKey("cases.scanner")
