@@ -119,6 +119,19 @@ def test_item_processes(casework: Casework) -> None:
     with pytest.raises(ActionNotAllowed) as refused:
         service.act(work.session, case.case_no, service.ActionInput("complete_step"), actor="t")
     assert refused.value.extra["allowed"] == ["conclude"]
+    # A step added to this case only, after the current one, validated like the rest.
+    with pytest.raises(CaseInvalid):
+        service.act(
+            work.session, case.case_no, service.ActionInput("add_step", step={"code": "x y"}), actor="t"
+        )
+    extra = {"code": "expert", "name": "专家复核", "role": "case_handler", "days": 2}
+    service.act(work.session, case.case_no, service.ActionInput("add_step", step=extra), actor="t")
+    assert [s["code"] for s in case.process["steps"]] == ["accept", "review", "sign", "expert"]
+    service.act(work.session, case.case_no, service.ActionInput("complete_step", opinion="已签发"), actor="t")
+    assert service.history(work.session, case)[-1].step == "专家复核"
+    assert (
+        service.process_for(work.session, work.task_code).steps[-1].code == "sign"
+    )  # the item's own is unchanged
 
 
 def test_overdue_and_soon_due_queue(casework: Casework) -> None:

@@ -30,6 +30,7 @@ DEFAULTS: Final[Mapping[str, Mapping[str, str]]] = {
         "request_supplement": "5",
         "supplement": "5",
         "complete_step": "1",
+        "add_step": "1",
         "request_opinions": "1",
         "opinion_agree": "1",
         "opinion_refuse": "0",

@@ -49,6 +49,7 @@ STAFF_ACTIONS: Final = (
     "reject",
     "request_supplement",
     "complete_step",
+    "add_step",
     "request_opinions",
     "give_opinion",
     "start_special",
@@ -70,6 +71,7 @@ FROM: Final[Mapping[str, tuple[str, ...]]] = {
     "request_supplement": (SUBMITTED, *_HANDLING),
     "supplement": (SUPPLEMENT,),
     "complete_step": _HANDLING,
+    "add_step": _HANDLING,
     "request_opinions": _HANDLING,
     "give_opinion": (JOINT,),
     "start_special": _HANDLING,
@@ -127,6 +129,8 @@ def transition(
             return resume_to if resume_to in (SUBMITTED, *_HANDLING) else SUBMITTED
         case "complete_step" | "end_special":
             return IN_PROCESS
+        case "add_step":
+            return status
         case "start_special":
             return SPECIAL
         case "request_opinions":

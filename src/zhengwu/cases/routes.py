@@ -237,6 +237,7 @@ def act(case_no: str, data: CaseAction, db: DbSession, node: CurrentNode, staff:
             license_type_code=data.license_type_code,
             license_face=data.license_face,
             is_express=data.is_express,
+            step=data.step,
             departments=departments,
             verdict=data.verdict,
             acting_department=acting,

@@ -60,6 +60,7 @@ class CaseAction(BaseModel):
         "reject",
         "request_supplement",
         "complete_step",
+        "add_step",
         "request_opinions",
         "give_opinion",
         "start_special",
@@ -76,6 +77,7 @@ class CaseAction(BaseModel):
     license_type_code: str | None = Field(default=None, max_length=21)
     license_face: dict[str, Any] = Field(default_factory=dict)
     is_express: bool = False
+    step: dict[str, Any] | None = None  # add_step: {"code", "name", "role", "days"}
     departments: list[str] = Field(default_factory=list, max_length=20)  # request_opinions: USCCs
     verdict: Literal["agree", "refuse"] | None = None  # give_opinion
     department: str | None = Field(default=None, max_length=18)  # give_opinion: for which department (USCC)

@@ -460,6 +460,7 @@ class ActionInput:
     license_type_code: str | None = None
     license_face: dict[str, Any] = field(default_factory=dict)
     is_express: bool = False
+    step: dict[str, Any] | None = None  # add_step: the step to insert after the current one
     departments: tuple[str, ...] = ()  # request_opinions: the departments (ids) asked for an opinion
     verdict: str | None = None  # give_opinion: agree / refuse
     acting_department: str | None = None  # give_opinion: the department (id) whose opinion this is
@@ -501,6 +502,9 @@ def act(
             detail = asked
         case "complete_step":
             case.step_index += 1
+        case "add_step":
+            case.process = _with_step(case, data.step)
+            detail = {"step": data.step}
         case "request_opinions":
             case.joint = {
                 "asked": data.opinion,
@@ -564,6 +568,16 @@ def _precheck(case: Case, data: ActionInput) -> None:
             raise CaseInvalid("结果类型无效", code="cases.result_kind", extra={"allowed": list(RESULT_KINDS)})
         if data.outcome == "approved" and data.result_kind == "license" and not data.license_type_code:
             raise CaseInvalid("证照类结果须指明证照类型", code="cases.license_type")
+
+
+def _with_step(case: Case, step: dict[str, Any] | None) -> dict[str, Any]:
+    """The case's process with ``step`` inserted after the current step (validated as a whole)."""
+    steps = list(case.process.get("steps") or [])
+    steps.insert(case.step_index + 1, dict(step or {}))
+    try:
+        return Process.from_json({"steps": steps}).as_json()
+    except ProcessInvalid as exc:
+        raise CaseInvalid(str(exc), code="cases.process_invalid") from exc
 
 
 def _opinion(case: Case, data: ActionInput, *, actor: str, now: datetime) -> dict[str, Any]:
