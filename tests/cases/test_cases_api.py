@@ -180,6 +180,9 @@ def test_required_materials_drafts_and_references(client: Any, casework: Casewor
     draft = client.post(API, json={**only_upload, "draft": True})
     assert draft.status_code == 201 and draft.json()["status"] == "draft" and draft.json()["case_no"] is None
     assert client.get(f"{API}/{draft.json()['id']}").json()["status"] == "draft"
+    login(client, work.handler_token)
+    assert_envelope(client.get(f"{API}/{draft.json()['id']}"), 404)  # not even its department's staff
+    login(client, work.citizen_token)
     resumed = client.post(API, json={**work.body(), "draft_id": draft.json()["id"]})
     assert resumed.status_code == 201 and resumed.json()["id"] == draft.json()["id"]
     assert resumed.json()["status"] == "submitted" and resumed.json()["case_no"]

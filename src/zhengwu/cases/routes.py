@@ -191,7 +191,7 @@ def get_case(case_no: str, request: Request, db: DbSession, auth: RequiredSessio
     """The applicant's own case (or draft by id), or, for staff of its department, any case of it."""
     case = service.get_case(db, case_no)
     if case.applicant_account_id != auth.account.id:
-        if auth.account.kind != "staff":
+        if auth.account.kind != "staff" or case.status == machine.DRAFT:  # a draft is the applicant's alone
             raise CaseNotFound()
         staff = guard(rights.VIEW).decide(request, db, auth)
         if not staff.reaches(rights.VIEW, case.department_id):

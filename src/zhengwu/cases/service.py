@@ -762,7 +762,7 @@ def withdraw(
     case = _own(session, account, case_no)
     now = _now(at)
     before = _move(case, "withdraw")
-    _resume(session, case, "supplement", beijing_day(now))
+    _resume(session, case, "special" if before == machine.SPECIAL else "supplement", beijing_day(now))
     case.concluded_at = now
     case.result = {
         "outcome": "withdrawn",
