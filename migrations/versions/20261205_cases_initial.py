@@ -118,6 +118,20 @@ def upgrade() -> None:
     with op.batch_alter_table('cases_history', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cases_history_case_id'), ['case_id'], unique=False)
 
+    op.create_table('cases_opinion',
+    sa.Column('case_id', sa.String(length=32), nullable=False),
+    sa.Column('department_id', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('asked_at', zhengwu.kernel.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['cases_case.id'], name=op.f('fk_cases_opinion_case_id_cases_case')),
+    sa.ForeignKeyConstraint(['department_id'], ['orgs_department.id'], name=op.f('fk_cases_opinion_department_id_orgs_department')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cases_opinion'))
+    )
+    with op.batch_alter_table('cases_opinion', schema=None) as batch_op:
+        batch_op.create_index('ix_cases_opinion_dept_status', ['department_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_cases_opinion_case_id'), ['case_id'], unique=False)
+
     op.create_table('cases_pause',
     sa.Column('case_id', sa.String(length=32), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
@@ -139,6 +153,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_cases_pause_case_id'))
 
     op.drop_table('cases_pause')
+    with op.batch_alter_table('cases_opinion', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cases_opinion_case_id'))
+        batch_op.drop_index('ix_cases_opinion_dept_status')
+
+    op.drop_table('cases_opinion')
     with op.batch_alter_table('cases_history', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cases_history_case_id'))
 

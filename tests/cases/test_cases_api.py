@@ -302,6 +302,9 @@ def test_joint_opinions(client: Any, casework: Casework) -> None:
 
     fire_staff, plan_staff = work.staff(["case_handler"], fire.id), work.staff(["case_handler"], plan.id)
     login(client, fire_staff)
+    queue = client.get(API, params={"department": fire.credit_code, "awaiting_opinion": 1})
+    assert [c["case_no"] for c in queue.json()] == [case_no] and queue.json()[0]["form"] == {}
+    assert client.get(API, params={"department": fire.credit_code}).json() == []  # not its own case
     seen = client.get(f"{API}/{case_no}").json()
     assert seen["form"] == {} and seen["history"] == [] and seen["allowed_actions"] == ["give_opinion"]
     assert seen["joint"]["asked"] == "请出具消防和用地意见"
@@ -313,12 +316,14 @@ def test_joint_opinions(client: Any, casework: Casework) -> None:
     assert agreed.status_code == 200 and agreed.json()["status"] == "joint_review"
     assert_envelope(client.post(act, json={"action": "give_opinion", "verdict": "agree",
                                            "department": fire.credit_code}), 409)  # fmt: skip
+    assert client.get(API, params={"department": fire.credit_code, "awaiting_opinion": 1}).json() == []
     login(client, work.staff(["case_handler"], other.id))
     assert_envelope(client.get(f"{API}/{case_no}"), 403)
     login(client, plan_staff)
     refused = client.post(act, json={"action": "give_opinion", "verdict": "refuse", "opinion": "用地不符合规划",
                                      "department": plan.credit_code})  # fmt: skip
     assert refused.status_code == 200 and refused.json()["status"] == "in_process"
+    assert client.get(API, params={"department": plan.credit_code, "awaiting_opinion": 1}).json() == []
     joint = refused.json()["joint"]
     assert joint["outcome"] == "refused"
     assert {d["status"] for d in joint["departments"].values()} == {"agree", "refuse"}

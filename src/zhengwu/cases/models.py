@@ -75,6 +75,18 @@ class CaseHistory(IdMixin, Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class CaseOpinion(IdMixin, Base):
+    """联办 — one department asked for its opinion on a case (the asked departments' queue)."""
+
+    __tablename__ = "cases_opinion"
+    __table_args__ = (Index("ix_cases_opinion_dept_status", "department_id", "status"),)
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases_case.id"), index=True)
+    department_id: Mapped[str] = mapped_column(ForeignKey("orgs_department.id"))
+    status: Mapped[str] = mapped_column(String(16))  # pending / agree / refuse / not_needed
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class CasePause(IdMixin, Base):
     """A stretch of days the legal clock did not run (补正 or 特别程序), both ends inclusive."""
 

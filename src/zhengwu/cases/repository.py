@@ -14,6 +14,7 @@ from zhengwu.cases.models import (
     Case,
     CaseEvaluation,
     CaseHistory,
+    CaseOpinion,
     CasePause,
     CaseProcess,
     CaseSerial,
@@ -27,7 +28,8 @@ class CaseRepository:
         self.session = session
 
     def add(
-        self, row: Case | CaseHistory | CasePause | CaseProcess | CaseEvaluation | CalendarOverride
+        self,
+        row: Case | CaseHistory | CasePause | CaseProcess | CaseEvaluation | CalendarOverride | CaseOpinion,
     ) -> None:
         """Stage a row and flush it."""
         self.session.add(row)
@@ -76,6 +78,24 @@ class CaseRepository:
             return 1
         except IntegrityError:
             return self.next_serial(scope)
+
+    def opinions(self, case_id: str) -> Sequence[CaseOpinion]:
+        """The departments asked for an opinion on a case."""
+        return self.session.scalars(select(CaseOpinion).where(CaseOpinion.case_id == case_id)).all()
+
+    def awaiting_opinion(
+        self, department_ids: Collection[str] | None, *, offset: int, limit: int
+    ) -> tuple[Sequence[Case], int]:
+        """A page of the cases waiting for an opinion of these departments (None: any), oldest ask first."""
+        where = [CaseOpinion.status == "pending", Case.status == "joint_review"]
+        if department_ids is not None:
+            where.append(CaseOpinion.department_id.in_(list(department_ids)))
+        query = select(Case).join(CaseOpinion, CaseOpinion.case_id == Case.id).where(*where)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(
+            query.order_by(CaseOpinion.asked_at, Case.id).offset(offset).limit(limit)
+        ).all()
+        return rows, int(total)
 
     def process_of(self, task_code: str) -> CaseProcess | None:
         """An item's stored process."""

@@ -132,8 +132,10 @@ def list_cases(
     department: Annotated[str | None, Query(max_length=18)] = None,
     status: Annotated[list[str] | None, Query(max_length=10)] = None,
     due: Annotated[str | None, Query(pattern="^(overdue|soon)$")] = None,
+    awaiting_opinion: Annotated[bool, Query()] = False,
 ) -> list[CaseRead]:
-    """``mine=1``: the applicant's own cases and drafts; otherwise a department's queue (staff, cases.view)."""
+    """``mine=1``: the applicant's own cases and drafts; otherwise a department's queue (staff, cases.view);
+    ``awaiting_opinion=1``: the cases other departments asked this department's opinion on (联办)."""
     if mine:
         rows, total = service.mine(db, auth.account, offset=page.offset, limit=page.limit)
     else:
@@ -146,6 +148,10 @@ def list_cases(
         else:
             reach = staff.departments(rights.VIEW)
             scope = None if reach is None else sorted(reach)
+        if awaiting_opinion:
+            rows, total = service.awaiting_opinion(db, scope, offset=page.offset, limit=page.limit)
+            set_page_headers(request, response, total=total, page=page)
+            return [case_read(db, c, narrowed=True) for c in rows]
         known = [s for s in (status or []) if s in machine.LABELS]
         rows, total = service.queue(
             db, department_ids=scope, statuses=known or None, due=due, offset=page.offset, limit=page.limit

@@ -28,7 +28,7 @@ from zhengwu.cases.errors import (
     LookupRefused,
 )
 from zhengwu.cases.events import CaseEvaluated, CaseSubmitted, CaseTransitioned
-from zhengwu.cases.models import Case, CaseEvaluation, CaseHistory, CasePause, CaseProcess
+from zhengwu.cases.models import Case, CaseEvaluation, CaseHistory, CaseOpinion, CasePause, CaseProcess
 from zhengwu.cases.process import DEFAULT, Process, ProcessInvalid, check_against
 from zhengwu.cases.repository import CaseRepository
 from zhengwu.cases.servicekeys import LICENSES
@@ -513,8 +513,20 @@ def act(
                 "outcome": None,
             }
             detail = {"departments": list(data.departments)}
+            repo = CaseRepository(session)
+            for row in repo.opinions(case.id):  # an earlier round's asks are settled
+                row.status = "not_needed" if row.status == "pending" else row.status
+            for department_id in data.departments:
+                repo.add(
+                    CaseOpinion(case_id=case.id, department_id=department_id, status="pending", asked_at=now)
+                )
         case "give_opinion":
             case.joint = joint
+            for row in CaseRepository(session).opinions(case.id):
+                if row.status == "pending":
+                    row.status = str(
+                        (joint or {})["departments"].get(row.department_id, {}).get("status", "pending")
+                    )
             detail = {"department": data.acting_department, "verdict": data.verdict}
         case "start_special":
             case.special = {"kind": data.special_kind, "reason": data.opinion, "started": now.isoformat()}
@@ -857,6 +869,13 @@ def queue(
         due_before=due_before,
         due_after=due_after,
     )
+
+
+def awaiting_opinion(
+    session: Session, department_ids: Sequence[str] | None, *, offset: int = 0, limit: int = 50
+) -> tuple[Sequence[Case], int]:
+    """The cases waiting for a 联办 opinion of these departments."""
+    return CaseRepository(session).awaiting_opinion(department_ids, offset=offset, limit=limit)
 
 
 def mine(
