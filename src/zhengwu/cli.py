@@ -12,6 +12,7 @@ from rich.table import Table
 
 from zhengwu.commands import audit as audit_commands
 from zhengwu.commands import backup as backup_commands
+from zhengwu.commands import cases as cases_commands
 from zhengwu.commands import catalog as catalog_commands
 from zhengwu.commands import codes as codes_commands
 from zhengwu.commands import exchange as exchange_commands
@@ -46,6 +47,8 @@ app.add_typer(audit_commands.app, name="audit")
 app.add_typer(backup_commands.app, name="backup")
 app.add_typer(ops_commands.app, name="ops")
 app.add_typer(security_commands.app, name="security")
+app.add_typer(cases_commands.app, name="cases")
+app.add_typer(cases_commands.calendar_app, name="calendar")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 def import_models() -> MetaData:
     """Import every capability's models so that the metadata is complete (Alembic, tests)."""
     import zhengwu.audit.models
+    import zhengwu.cases.models
     import zhengwu.catalog.models
     import zhengwu.exchange.models
     import zhengwu.identity.models
@@ -56,6 +57,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
     """The exchange's topic registry from every capability's declarations (``<capability>/topics.py`` or
     its wiring): the exchange never imports the capabilities whose rows it carries."""
     from zhengwu.audit import topics as audit
+    from zhengwu.cases import topics as cases
     from zhengwu.catalog import topics as catalog
     from zhengwu.exchange import wiring as exchange
     from zhengwu.licenses import feedback as licenses_feedback
@@ -70,6 +72,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
             *licenses.declarations(settings),
             *licenses_feedback.declarations(settings),
             *ops.declarations(settings),
+            *cases.declarations(settings),
         ]
     )
 
@@ -119,6 +122,7 @@ def build_node(settings: Settings) -> Node:
 
 def _capabilities() -> list[Capability]:
     """Every capability's wiring, lowest layer first (a capability may use what a lower one installed)."""
+    from zhengwu.cases import wiring as cases
     from zhengwu.catalog import wiring as catalog
     from zhengwu.identity import wiring as identity
     from zhengwu.licenses import wiring as licenses
@@ -129,7 +133,7 @@ def _capabilities() -> list[Capability]:
     from zhengwu.seals import wiring as seals
     from zhengwu.security import wiring as security
 
-    return [ops, orgs, pki, identity, catalog, seals, licenses, portal, security]
+    return [ops, orgs, pki, identity, catalog, seals, licenses, cases, portal, security]
 
 
 def install(node: Node) -> Node:
@@ -172,9 +176,11 @@ def bridge(node: Node) -> None:
 
 def subscribe(node: Node) -> None:
     """Typed event subscriptions across capabilities (a publisher never knows its subscribers)."""
+    from zhengwu.cases import wiring as cases
     from zhengwu.identity.oidc import wiring as oidc
 
     oidc.subscribe(node)
+    cases.subscribe(node)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

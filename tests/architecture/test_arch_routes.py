@@ -60,6 +60,8 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "also checks that client's bearer token, licenses.shares)": ("POST /api/v1/licenses/shares/redeem",),
     "the share view a holder's QR code leads to: a page and its script without data (the token stays in "
     "the URL fragment)": ("GET /licenses/share", "GET /licenses/static/share.js"),
+    "cases: the status of a case for whoever holds its number and query password (rate-limited per "
+    "address; the same refusal for a wrong number or password)": ("POST /api/v1/cases/lookup",),
     "PKI publication: CA certificates, CRLs and the RFC 3161 time-stamp service": (
         "GET /pki/crl/{ca}.crl",
         "GET /pki/ca/{ca}.crt",

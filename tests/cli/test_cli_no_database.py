@@ -21,6 +21,7 @@ COMMANDS = [
     ["exchange", "nodes", "list"],
     ["users", "verify-audit"],
     ["audit", "verify"],
+    ["cases", "list"],
     ["identity", "clients", "list"],
     ["worker", "--until-idle"],
     ["seed", "--demo"],

@@ -123,6 +123,28 @@ class Ctx:
                 fields=[{"name": "note", "label": "备注"}]))  # fmt: skip
         return code
 
+    def case(self, dept: Department) -> str:
+        """A submitted case for a published item of ``dept`` (its required materials uploaded)."""
+        from zhengwu.cases import service as cases
+        from zhengwu.catalog.service import get_public_item
+        from zhengwu.kernel.node import node_in
+
+        task_code = self.task(dept, publish=True)
+        n = next(self.numbers)
+        account = identity.register_natural_person(
+            self.session, name="申请用户", id_number=nth_citizen_id(n), phone=nth_phone(n), password=None
+        )
+        files = node_in(self.session).files
+        materials = [
+            cases.MaterialInput(str(m["row_guid"]), file_sm3=files.put(f"材料{n}".encode()))
+            for m in get_public_item(self.session, task_code)["materials"]
+        ]
+        done = cases.save(
+            self.session, account, task_code=task_code, form={}, materials=materials, submit=True
+        )
+        self.session.flush()
+        return str(done.case.case_no)
+
     def client(self) -> str:
         """An OIDC client of the node."""
         data = ClientCreate(name="测试业务系统", grant_types=["client_credentials"], scope="verify:person")
@@ -361,6 +383,10 @@ ROWS: list[Row] = [
         lambda c, d: Call(f"/api/v1/licenses/abnormal/{c.abnormal(d)}/resubmit", {}), 200),
     Row("POST /api/v1/licenses/abnormal/{entry_id}/dismiss",
         lambda c, d: Call(f"/api/v1/licenses/abnormal/{c.abnormal(d)}/dismiss", REASON), 200),
+    # cases: handled by the item's department (its case handlers and administrators)
+    Row("POST /api/v1/cases/{case_no}/actions",
+        lambda c, d: Call(f"/api/v1/cases/{c.case(d)}/actions", {"action": "accept", "opinion": "受理"}), 200,
+        role="case_handler", platform_may=False),
     # exchange operators (machine clients with exchange:admin are tested in tests/exchange)
     platform("GET /api/v1/exchange/status", lambda c, d: Call("/api/v1/exchange/status")),
     # operations: statuses of lower nodes

@@ -62,6 +62,19 @@ class CatalogRepository:
         """An implementation item (with its child rows) by 实施编码."""
         return self.session.scalar(select(TaskItem).where(TaskItem.task_code == task_code))
 
+    def task_header(self, task_code: str) -> TaskItem | None:
+        """An implementation item without its child rows (a hot path reads them from the published version)."""
+        return self.session.scalar(
+            select(TaskItem)
+            .where(TaskItem.task_code == task_code)
+            .options(
+                lazyload(TaskItem.materials),
+                lazyload(TaskItem.fee_projects),
+                lazyload(TaskItem.questions),
+                lazyload(TaskItem.handle_items),
+            )
+        )
+
     def tasks_by_codes(self, codes: Sequence[str]) -> Sequence[TaskItem]:
         """Implementation items (with child rows) by 实施编码."""
         return self.session.scalars(select(TaskItem).where(TaskItem.task_code.in_(codes))).all()

@@ -527,6 +527,17 @@ def get_public_item(session: Session, task_code: str) -> dict[str, Any]:
     return snapshot
 
 
+def published_guide(session: Session, task_code: str) -> tuple[TaskItem, dict[str, Any]] | None:
+    """An item (without its child rows) and its latest published guide, in two light queries; None when
+    the item does not exist or was never published. For applying (cases), where it runs per submission."""
+    repo = CatalogRepository(session)
+    item = repo.task_header(task_code)
+    if item is None or item.task_version == 0:
+        return None
+    version = repo.version(TASK, item.task_code, item.task_version)
+    return (item, dict(version.snapshot)) if version is not None else None
+
+
 def access_demand(session: Session, code: str) -> ItemDemand | None:
     """What signing in for a published item demands, by 实施编码 or 业务办理项编码 (None: no such item).
 

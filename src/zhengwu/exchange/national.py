@@ -387,6 +387,27 @@ _PRO_RESULT = (
     _s("handle_user_name", 100, comment="办理人员"),  # ours
     _s("remark", 1000, comment="备注"),  # ours
 )
+_PRO_MATERIAL = (
+    _s("project_no", 50, True, "办件编号"),
+    _s("material_name", 200, True, "材料名称"),
+    _s("material_attach_name", 200, comment="附件名称"),
+    _s("get_type", 2, comment="收取方式"),
+    _s("get_name", 5, comment="收取数量"),
+    _s("remark", 1000, comment="备注"),  # ours
+)
+_PRO_SPECIAL = (
+    _s("project_no", 50, True, "办件编号"),
+    _s("special_type", 2, True, "特别程序种类"),
+    _s("special_name", 1000, True, "特别程序种类名称"),
+    _s("special_reason", 2000, True, "特别程序启动理由或依据"),
+    _d("special_time", True, "特别程序开始时间"),
+    _d("end_time", True, "特别程序结束时间"),
+    _s("special_explain", 2000, comment="特别程序办理意见"),
+    _s("result", 2000, comment="特别程序结果"),
+    _s("applyer_user_name", 100, comment="申请人"),
+    _s("handle_user", 100, comment="办理人"),
+    _s("remark", 1000, comment="备注"),
+)
 # Standards §3.1: the abnormal-data feedback shape shared by dn_audit_abnormal and dn_uc_adult_abnormal.
 _ABNORMAL = (
     _s("err_type", 100, True, "异常类型"),
@@ -444,6 +465,8 @@ UP_TABLES: Final[dict[str, NationalTable]] = {
         NationalTable("up_pro_accept", "办件受理信息", "project_no", _PRO_ACCEPT, AUDIT_ABNORMAL),
         NationalTable("up_pro_process", "办件过程信息", None, _PRO_PROCESS, AUDIT_ABNORMAL),
         NationalTable("up_pro_result", "办件结果信息", "project_no", _PRO_RESULT, AUDIT_ABNORMAL),
+        NationalTable("up_pro_material", "办件材料目录", None, _PRO_MATERIAL, AUDIT_ABNORMAL),
+        NationalTable("up_pro_special_procedure", "办件特别程序信息", None, _PRO_SPECIAL, AUDIT_ABNORMAL),
     )
 }  # fmt: skip
 DN_TABLES: Final[dict[str, NationalTable]] = {

@@ -164,6 +164,23 @@ class AdmissionSettings(BaseModel):
     retry_after_seconds: int = Field(default=5, ge=1, le=3600)
 
 
+class CasesSettings(BaseModel):
+    """Cases (办件): the case number, the soon-due window and the national code mappings (``ZHENGWU_CASES__*``)."""
+
+    # The case number generator (standards §2.2 leaves the national rule open): ``division_date_serial``
+    # gives <division><yyyyMMdd><serial>, ``task_date_serial`` the 43-character <task code><yyyyMMdd><serial>.
+    number_scheme: str = Field(
+        default="division_date_serial", pattern="^(division_date_serial|task_date_serial)$"
+    )
+    # A digit or two naming this node among nodes of one division, so their serials never meet.
+    node_tag: str = Field(default="", pattern="^[0-9]{0,2}$")
+    serial_digits: int = Field(default=6, ge=4, le=8)
+    # A case is "soon due" when at most this many working days are left.
+    soon_due_days: int = Field(default=2, ge=0, le=30)
+    # Overrides of the UNCERTAIN national code values (cases.codes.DEFAULTS): {table: {name: code}}.
+    codes: dict[str, dict[str, str]] = {}
+
+
 class Settings(BaseSettings):
     """Everything a node needs to know about itself."""
 
@@ -190,6 +207,7 @@ class Settings(BaseSettings):
     oidc: OidcSettings = OidcSettings()
     portal: PortalSettings = PortalSettings()
     admission: AdmissionSettings = AdmissionSettings()
+    cases: CasesSettings = CasesSettings()
     # Flat aliases named in the exchange issue; they override the nested group when set.
     exchange_transport: str | None = None
     frontdb_url: str | None = None

@@ -1,0 +1,96 @@
+"""An item's handling process as data (办理流程): its steps, the role that acts in each and each step's
+time limit in working days. Loaded from JSON and validated before it is stored; an item without one
+follows ``DEFAULT``.
+
+The role names the staff who do the step (shown in the queue and the case); who may act is still
+decided by the rights policy (``cases.rights``), never by comparing role names here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from zhengwu.identity.roles import ROLES
+
+MAX_STEPS: Final = 30
+
+
+class ProcessInvalid(ValueError):
+    """A process definition that breaks a rule (the message names the rule, in Chinese)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step: a stable code, a name for people and the national ``process_name``, who acts, how long."""
+
+    code: str
+    name: str
+    role: str
+    days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    """The ordered steps of an item's handling."""
+
+    steps: tuple[Step, ...]
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Process:
+        """Validate a definition ``{"steps": [{"code", "name", "role", "days"}, ...]}``."""
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("steps"), Sequence):
+            raise ProcessInvalid("流程定义应为含 steps 列表的对象")
+        items = list(raw["steps"])
+        if not 1 <= len(items) <= MAX_STEPS:
+            raise ProcessInvalid(f"流程应有1至{MAX_STEPS}个环节")
+        steps: list[Step] = []
+        for n, item in enumerate(items, start=1):
+            if not isinstance(item, Mapping):
+                raise ProcessInvalid(f"第{n}个环节应为对象")
+            code, name, role, days = item.get("code"), item.get("name"), item.get("role"), item.get("days", 0)
+            if not isinstance(code, str) or not code.isidentifier() or len(code) > 32:
+                raise ProcessInvalid(f"第{n}个环节的代码应为不超过32位的字母、数字或下划线")
+            if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+                raise ProcessInvalid(f"第{n}个环节的名称应为1至100个字符")
+            if role not in ROLES:
+                raise ProcessInvalid(f"第{n}个环节的办理角色不是本平台的工作人员角色")
+            if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 365:
+                raise ProcessInvalid(f"第{n}个环节的时限应为0至365个工作日")
+            steps.append(Step(code, name.strip(), role, days))
+        if len({s.code for s in steps}) != len(steps):
+            raise ProcessInvalid("环节代码不能重复")
+        return cls(tuple(steps))
+
+    def as_json(self) -> dict[str, Any]:
+        """The stored shape."""
+        return {
+            "steps": [{"code": s.code, "name": s.name, "role": s.role, "days": s.days} for s in self.steps]
+        }
+
+    def total_days(self) -> int:
+        """The sum of the steps' time limits."""
+        return sum(s.days for s in self.steps)
+
+    def step(self, index: int) -> Step:
+        """The step at ``index`` (the last one past the end)."""
+        return self.steps[min(max(index, 0), len(self.steps) - 1)]
+
+
+#: 受理 → 审查 → 决定: the process of an item that has none of its own.
+DEFAULT: Final = Process(
+    (
+        Step("accept", "受理", "case_handler", 0),
+        Step("review", "审查", "case_handler", 0),
+        Step("decide", "决定", "case_handler", 0),
+    )
+)
+
+
+def check_against(process: Process, promise_days: int | None) -> None:
+    """The steps' time limits must fit in the item's promised time limit."""
+    if promise_days is not None and process.total_days() > promise_days:
+        raise ProcessInvalid(
+            f"各环节时限之和（{process.total_days()}个工作日）超过承诺时限（{promise_days}个工作日）"
+        )

@@ -1,0 +1,168 @@
+"""Every query on the cases tables."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from zhengwu.cases.models import (
+    CalendarOverride,
+    Case,
+    CaseEvaluation,
+    CaseHistory,
+    CaseOpinion,
+    CasePause,
+    CaseProcess,
+    CaseSerial,
+)
+
+
+class CaseRepository:
+    """Queries of cases, their history, pauses, counters, processes, overrides and evaluations."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(
+        self,
+        row: Case | CaseHistory | CasePause | CaseProcess | CaseEvaluation | CalendarOverride | CaseOpinion,
+    ) -> None:
+        """Stage a row and flush it."""
+        self.session.add(row)
+        self.session.flush()
+
+    def by_number(self, case_no: str, *, for_update: bool = False) -> Case | None:
+        """A case by its number (row-locked for an action on PostgreSQL)."""
+        query = select(Case).where(Case.case_no == case_no)
+        if for_update:
+            query = query.with_for_update()
+        return self.session.scalars(query).first()
+
+    def by_id(self, case_id: str) -> Case | None:
+        """A case by row id."""
+        return self.session.get(Case, case_id)
+
+    def history(self, case_id: str) -> Sequence[CaseHistory]:
+        """A case's transitions, oldest first."""
+        return self.session.scalars(
+            select(CaseHistory).where(CaseHistory.case_id == case_id).order_by(CaseHistory.seq)
+        ).all()
+
+    def next_seq(self, case_id: str) -> int:
+        """The sequence number of a case's next history entry."""
+        top = self.session.scalar(select(func.max(CaseHistory.seq)).where(CaseHistory.case_id == case_id))
+        return int(top or 0) + 1
+
+    def pauses(self, case_id: str) -> Sequence[CasePause]:
+        """The closed stretches of a case's stopped clock."""
+        return self.session.scalars(select(CasePause).where(CasePause.case_id == case_id)).all()
+
+    def next_serial(self, scope: str) -> int:
+        """Bump the counter of ``scope`` in the caller's transaction (the row lock queues concurrent
+        submitters; a rolled-back submission burns no number) and return the new value."""
+        bumped = self.session.execute(
+            update(CaseSerial)
+            .where(CaseSerial.scope == scope)
+            .values(value=CaseSerial.value + 1)
+            .returning(CaseSerial.value)
+        ).scalar_one_or_none()
+        if bumped is not None:
+            return int(bumped)
+        try:
+            with self.session.begin_nested():
+                self.session.add(CaseSerial(scope=scope, value=1))
+            return 1
+        except IntegrityError:
+            return self.next_serial(scope)
+
+    def opinions(self, case_id: str) -> Sequence[CaseOpinion]:
+        """The departments asked for an opinion on a case."""
+        return self.session.scalars(select(CaseOpinion).where(CaseOpinion.case_id == case_id)).all()
+
+    def awaiting_opinion(
+        self, department_ids: Collection[str] | None, *, offset: int, limit: int
+    ) -> tuple[Sequence[Case], int]:
+        """A page of the cases waiting for an opinion of these departments (None: any), oldest ask first."""
+        where = [CaseOpinion.status == "pending", Case.status == "joint_review"]
+        if department_ids is not None:
+            where.append(CaseOpinion.department_id.in_(list(department_ids)))
+        query = select(Case).join(CaseOpinion, CaseOpinion.case_id == Case.id).where(*where)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(
+            query.order_by(CaseOpinion.asked_at, Case.id).offset(offset).limit(limit)
+        ).all()
+        return rows, int(total)
+
+    def process_of(self, task_code: str) -> CaseProcess | None:
+        """An item's stored process."""
+        return self.session.scalars(select(CaseProcess).where(CaseProcess.task_code == task_code)).first()
+
+    def overrides(self) -> dict[date, bool]:
+        """Every calendar override."""
+        return {row.day: row.workday for row in self.session.scalars(select(CalendarOverride))}
+
+    def put_override(self, day: date, workday: bool) -> None:
+        """Set one day's override."""
+        row = self.session.get(CalendarOverride, day)
+        if row is None:
+            self.session.add(CalendarOverride(day=day, workday=workday))
+        else:
+            row.workday = workday
+        self.session.flush()
+
+    def evaluation(self, case_id: str) -> CaseEvaluation | None:
+        """A case's evaluation."""
+        return self.session.scalars(select(CaseEvaluation).where(CaseEvaluation.case_id == case_id)).first()
+
+    def _listed(
+        self,
+        *,
+        department_ids: Collection[str] | None = None,
+        applicant_id: str | None = None,
+        statuses: Collection[str] | None = None,
+        due_before: date | None = None,
+        due_after: date | None = None,
+    ) -> Select[Case]:
+        query = select(Case)
+        if department_ids is not None:
+            query = query.where(Case.department_id.in_(list(department_ids)))
+        if applicant_id is not None:
+            query = query.where(Case.applicant_account_id == applicant_id)
+        if statuses is not None:
+            query = query.where(Case.status.in_(list(statuses)))
+        if due_before is not None:
+            query = query.where(Case.deadline.is_not(None), Case.deadline <= due_before)
+        if due_after is not None:
+            query = query.where(Case.deadline >= due_after)
+        return query
+
+    def page(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        department_ids: Collection[str] | None = None,
+        applicant_id: str | None = None,
+        statuses: Collection[str] | None = None,
+        due_before: date | None = None,
+        due_after: date | None = None,
+    ) -> tuple[Sequence[Case], int]:
+        """A page of cases (soonest deadline first, then newest) and their number."""
+        query = self._listed(
+            department_ids=department_ids,
+            applicant_id=applicant_id,
+            statuses=statuses,
+            due_before=due_before,
+            due_after=due_after,
+        )
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(
+            query.order_by(Case.deadline.asc().nulls_last(), Case.created_at.desc(), Case.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return rows, int(total)

@@ -1,0 +1,895 @@
+"""Cases: applying for a published item (drafts, materials by upload or by held license, submission with
+a case number and query password), handling by the item's department through the state machine, the
+working-day clock, the result (a license issued through the license port) and the evaluation.
+
+Every transition is one unit: the status, a history entry with actor and opinion, the audit change
+record, the national ``up_pro_*`` rows and the typed event commit or roll back together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy.orm import Session
+
+from zhengwu.audit.changes import record_change
+from zhengwu.cases import codes, machine, numbering, topics, workdays
+from zhengwu.cases.errors import (
+    ActionNotAllowed,
+    CaseError,
+    CaseInvalid,
+    CaseNotFound,
+    EvaluationRefused,
+    FormInvalid,
+    ItemNotOpen,
+    LookupRefused,
+)
+from zhengwu.cases.events import CaseEvaluated, CaseSubmitted, CaseTransitioned
+from zhengwu.cases.models import Case, CaseEvaluation, CaseHistory, CaseOpinion, CasePause, CaseProcess
+from zhengwu.cases.process import DEFAULT, Process, ProcessInvalid, check_against
+from zhengwu.cases.repository import CaseRepository
+from zhengwu.cases.servicekeys import LICENSES
+from zhengwu.catalog import service as catalog
+from zhengwu.catalog.models import Status as ItemStatus
+from zhengwu.identity.context import of
+from zhengwu.identity.models import Account
+from zhengwu.identity.protection import decrypt_field, encrypt_field, mask_id
+from zhengwu.identity.service import PURPOSE_CITIZEN_ID
+from zhengwu.kernel.clock import BEIJING, utcnow
+from zhengwu.kernel.events import EventBus, publish_on
+from zhengwu.kernel.node import node_in
+
+MAX_FORM_FIELDS: Final = 50
+MAX_FIELD_CHARS: Final = 2000
+MAX_MATERIALS: Final = 50
+EVALUATION_CHANNELS: Final = ("1", "2", "3", "4", "5", "6", "7")
+OUTCOMES: Final = ("approved", "refused")
+RESULT_KINDS: Final = ("license", "approval", "certificate", "none")
+
+
+def _now(at: datetime | None) -> datetime:
+    return (at or utcnow()).replace(microsecond=0)
+
+
+def beijing_day(at: datetime) -> date:
+    """The calendar day in Beijing (deadlines are Beijing days)."""
+    return at.astimezone(BEIJING).date()
+
+
+def calendar(session: Session) -> workdays.Calendar:
+    """The working-day calendar with the operators' overrides."""
+    return workdays.Calendar(CaseRepository(session).overrides())
+
+
+def import_calendar(session: Session, text: str, *, actor: str) -> int:
+    """Store the overrides of an operator's file (``YYYY-MM-DD,workday|holiday`` lines); how many."""
+    try:
+        found = workdays.parse_overrides(text)
+    except ValueError as exc:
+        raise CaseError(str(exc), code="cases.calendar_invalid") from exc
+    repo = CaseRepository(session)
+    for day, workday in sorted(found.items()):
+        repo.put_override(day, workday)
+    record_change(session, actor=actor, action="calendar.import", entity="cases.calendar", entity_id="overrides",
+                  after={"days": len(found)})  # fmt: skip
+    return len(found)
+
+
+# --- processes -----------------------------------------------------------------------------------------
+
+
+def process_for(session: Session, task_code: str) -> Process:
+    """The item's process, or the default one."""
+    row = CaseRepository(session).process_of(task_code)
+    return Process.from_json(row.definition) if row is not None else DEFAULT
+
+
+def set_process(session: Session, task_code: str, definition: Any, *, actor: str) -> Process:
+    """Validate and store an item's process (its steps must fit the item's promised time limit)."""
+    item = catalog.get_task(session, task_code)
+    try:
+        process = Process.from_json(definition)
+        check_against(process, item.promise_day)
+    except ProcessInvalid as exc:
+        raise CaseInvalid(str(exc), code="cases.process_invalid") from exc
+    repo = CaseRepository(session)
+    row = repo.process_of(task_code)
+    if row is None:
+        repo.add(CaseProcess(task_code=task_code, definition=process.as_json(), updated_by=actor[:100]))
+    else:
+        row.definition, row.updated_by, row.updated_at = process.as_json(), actor[:100], utcnow()
+    record_change(session, actor=actor, action="case_process.set", entity="cases.process", entity_id=task_code,
+                  department_id=item.department_id, after={"steps": len(process.steps)})  # fmt: skip
+    return process
+
+
+# --- applying ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MaterialInput:
+    """One material of an application: an upload already in the file store, or a held license."""
+
+    material_id: str
+    file_sm3: str | None = None
+    file_name: str | None = None
+    license_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A submitted case and its query password (shown once)."""
+
+    case: Case
+    password: str | None
+
+
+def _guide(session: Session, task_code: str) -> tuple[Any, dict[str, Any]]:
+    found = catalog.published_guide(session, task_code)
+    if found is None:
+        raise CaseNotFound("事项不存在或尚未发布", code="cases.item_not_found")
+    item, guide = found
+    if item.status != ItemStatus.PUBLISHED:
+        raise ItemNotOpen()
+    return item, guide
+
+
+def application_form(session: Session, account: Account, task_code: str) -> dict[str, Any]:
+    """The application form of an item, derived from its published guide: its materials (required or
+    not, the license type a material takes), the applicant's prefilled name and masked ID number, the
+    applicant's valid licenses that fit each material, and the deadline if accepted today."""
+    item, guide = _guide(session, task_code)
+    held = node_in(session).services.provide(LICENSES).holdings(session, account)
+    number = (
+        decrypt_field(of(session).keys, account.citizen_id_enc, purpose=PURPOSE_CITIZEN_ID)
+        if account.citizen_id_enc is not None
+        else None
+    )
+    materials = []
+    for m in guide.get("materials") or []:
+        wanted = m.get("license_type_code")
+        materials.append(
+            {
+                "material_id": str(m["row_guid"]),
+                "name": m["material_name"],
+                "required": (m.get("is_need") or "1") == "1",
+                "license_type_code": wanted,
+                "held_licenses": [
+                    {"id": lic.id, "type_name": lic.type_name, "number": lic.number}
+                    for lic in held
+                    if wanted and lic.type_code == wanted
+                ],
+            }
+        )
+    projected: date | None = None
+    if item.promise_day is not None:
+        projected = calendar(session).add_workdays(beijing_day(utcnow()), item.promise_day)
+    return {
+        "task_code": item.task_code,
+        "task_name": item.task_name,
+        "promise_days": item.promise_day,
+        "deadline_if_accepted_today": projected,
+        "applicant": {"name": account.display_name, "id_number_masked": mask_id(number) if number else None},
+        "materials": materials,
+    }
+
+
+def _check_form(form: Mapping[str, Any]) -> dict[str, str]:
+    if len(form) > MAX_FORM_FIELDS:
+        raise FormInvalid(f"表单字段不能超过{MAX_FORM_FIELDS}个")
+    clean: dict[str, str] = {}
+    for key, value in form.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 64:
+            raise FormInvalid("表单字段名应为1至64个字符")
+        text = "" if value is None else str(value)
+        if len(text) > MAX_FIELD_CHARS:
+            raise FormInvalid(f"表单字段“{key}”过长", extra={"fields": [key]})
+        clean[key] = text
+    return clean
+
+
+def _material(
+    session: Session, account: Account, guide_material: Mapping[str, Any], given: MaterialInput
+) -> dict[str, Any]:
+    name = str(guide_material["material_name"])
+    entry: dict[str, Any] = {"material_id": given.material_id, "name": name}
+    if (given.file_sm3 is None) == (given.license_id is None):
+        raise FormInvalid(
+            f"材料“{name}”应为已上传的文件或持有的电子证照之一", extra={"materials": [given.material_id]}
+        )
+    if given.license_id is not None:
+        lic = node_in(session).services.provide(LICENSES).held(session, account, given.license_id)
+        wanted = guide_material.get("license_type_code")
+        if wanted and wanted != lic.type_code:
+            raise FormInvalid(f"材料“{name}”应为另一种电子证照", extra={"materials": [given.material_id]})
+        entry |= {"kind": "license", "license_id": lic.id, "license_identifier": lic.identifier}
+        return entry
+    digest = str(given.file_sm3).lower()
+    if len(digest) != 64 or not node_in(session).files.exists(digest):
+        raise FormInvalid(f"材料“{name}”的文件不存在，请先上传", extra={"materials": [given.material_id]})
+    entry |= {"kind": "upload", "file_sm3": digest, "file_name": (given.file_name or "")[:200] or None}
+    return entry
+
+
+def _materials(
+    session: Session,
+    account: Account,
+    guide: Mapping[str, Any],
+    given: Sequence[MaterialInput],
+    *,
+    complete: bool,
+) -> list[dict[str, Any]]:
+    listed = {str(m["row_guid"]): m for m in guide.get("materials") or []}
+    if len(given) > MAX_MATERIALS:
+        raise FormInvalid(f"材料不能超过{MAX_MATERIALS}份")
+    unknown = [m.material_id for m in given if m.material_id not in listed]
+    if unknown:
+        raise FormInvalid("材料不在事项的材料目录中", extra={"materials": unknown})
+    out = [_material(session, account, listed[m.material_id], m) for m in given]
+    if complete:
+        have = {m["material_id"] for m in out}
+        missing = [mid for mid, m in listed.items() if (m.get("is_need") or "1") == "1" and mid not in have]
+        if missing:
+            raise FormInvalid("缺少必要材料", extra={"materials": missing})
+    return out
+
+
+def _applicant(session: Session, account: Account) -> tuple[str, bytes | None]:
+    """The applicant's name and ID number from the account (prefill; re-encrypted for the case)."""
+    keys = of(session).keys
+    if account.citizen_id_enc is None:
+        return account.display_name, None
+    number = decrypt_field(keys, account.citizen_id_enc, purpose=PURPOSE_CITIZEN_ID)
+    return account.display_name, encrypt_field(keys, number, purpose=topics.APPLICANT_PURPOSE)
+
+
+def save(
+    session: Session,
+    account: Account,
+    *,
+    task_code: str,
+    form: Mapping[str, Any],
+    materials: Sequence[MaterialInput],
+    submit: bool,
+    draft_id: str | None = None,
+    bus: EventBus | None = None,
+    at: datetime | None = None,
+) -> Submitted:
+    """Save a draft (``submit=False``) or submit an application (a new one or a resumed draft)."""
+    item, guide = _guide(session, task_code)
+    clean = _check_form(form)
+    listed = _materials(session, account, guide, materials, complete=submit)
+    repo = CaseRepository(session)
+    now = _now(at)
+    if draft_id is not None:
+        case = repo.by_id(draft_id)
+        if case is None or case.applicant_account_id != account.id or case.status != machine.DRAFT:
+            raise CaseNotFound("草稿不存在")
+        if case.task_code != item.task_code:
+            raise FormInvalid("草稿属于另一个事项")
+        case.form, case.materials, case.updated_at = clean, listed, now
+    else:
+        name, code = _applicant(session, account)
+        case = Case(
+            task_code=item.task_code,
+            task_name=item.task_name,
+            task_version=item.task_version,
+            catalog_code=item.catalog_code,
+            project_type=item.project_type,
+            department_id=item.department_id,
+            division_code=item.division_code,
+            applicant_account_id=account.id,
+            applicant_kind="person",
+            applicant_name=name,
+            applicant_code_type="citizen_id",
+            applicant_code_enc=code,
+            form=clean,
+            materials=listed,
+            status=machine.DRAFT,
+            process=process_for(session, item.task_code).as_json(),
+            promise_days=item.promise_day,
+            created_at=now,
+            updated_at=now,
+        )
+        repo.add(case)
+    if not submit:
+        session.flush()
+        return Submitted(case, None)
+    settings = node_in(session).settings
+    case.case_no = numbering.generator(settings)(
+        numbering.NumberRequest(item.division_code, item.task_code, beijing_day(now)), repo.next_serial
+    )
+    password = numbering.new_password()
+    case.password_hash = numbering.seal_password(of(session).keys.token_key, case.case_no, password)
+    case.submitted_at = now
+    case.status = machine.SUBMITTED
+    case.deadline = _deadline(session, case, now)
+    # Submission is a case's first history entry (a draft has none), so its sequence number is known.
+    _record(
+        session, case, "submit", machine.DRAFT, actor=f"account:{account.id}", opinion=None, now=now, seq=1
+    )
+    session.flush()
+    publish_on(bus, session, CaseSubmitted(**_event_fields(case, f"account:{account.id}")))
+    return Submitted(case, password)
+
+
+def _event_fields(case: Case, actor: str) -> dict[str, Any]:
+    return {
+        "case_id": case.id,
+        "case_no": case.case_no or "",
+        "task_code": case.task_code,
+        "department_id": case.department_id,
+        "status": case.status,
+        "actor": actor,
+    }
+
+
+# --- the clock -----------------------------------------------------------------------------------------
+
+
+def _stopped_days(session: Session, case: Case, today: date) -> list[date]:
+    days = [d for p in CaseRepository(session).pauses(case.id) for d in workdays.days_in(p.start, p.end)]
+    if case.paused_since is not None:
+        days += workdays.days_in(case.paused_since + timedelta(days=1), today)
+    return days
+
+
+def _deadline(session: Session, case: Case, now: datetime) -> date | None:
+    """The legal deadline: the promised working days from acceptance (projected from today before it),
+    not counting the days the clock stood still."""
+    if case.promise_days is None:
+        return None
+    today = beijing_day(now)
+    start = case.clock_start or today
+    return calendar(session).add_workdays(start, case.promise_days, skip=_stopped_days(session, case, today))
+
+
+def _pause(case: Case, today: date) -> None:
+    if case.clock_start is not None and case.paused_since is None:
+        case.paused_since = today
+
+
+def _resume(session: Session, case: Case, kind: str, today: date) -> None:
+    if case.paused_since is not None:
+        if today > case.paused_since:
+            CaseRepository(session).add(
+                CasePause(case_id=case.id, kind=kind, start=case.paused_since + timedelta(days=1), end=today)
+            )
+        case.paused_since = None
+
+
+def due_state(session: Session, case: Case, *, today: date | None = None) -> str | None:
+    """``overdue``, ``soon`` or None for an open case with a deadline."""
+    if case.deadline is None or case.status not in machine.OPEN or case.status in machine.CLOCK_STOPPED:
+        return None
+    day = today or beijing_day(utcnow())
+    if case.deadline < day:
+        return "overdue"
+    soon = calendar(session).add_workdays(day, node_in(session).settings.cases.soon_due_days)
+    return "soon" if case.deadline <= soon else None
+
+
+# --- transitions ---------------------------------------------------------------------------------------
+
+
+def _record(
+    session: Session,
+    case: Case,
+    action: str,
+    before: str,
+    *,
+    actor: str,
+    opinion: str | None,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+    seq: int | None = None,
+) -> CaseHistory:
+    repo = CaseRepository(session)
+    step = machine.LABELS[case.status] if action in machine.APPLICANT_ACTIONS else _step_name(case)
+    entry = CaseHistory(
+        case_id=case.id,
+        seq=seq or repo.next_seq(case.id),
+        action=action,
+        from_status=before,
+        to_status=case.status,
+        step=step[:100],
+        actor=actor[:100],
+        opinion=opinion[:1000] if opinion else None,
+        detail=detail,
+        at=now,
+    )
+    repo.add(entry)
+    case.updated_at = now
+    record_change(session, actor=actor, action=f"case.{action}", entity="cases.case", entity_id=case.case_no or case.id,
+                  department_id=case.department_id, before={"status": before},
+                  after={"status": case.status, "opinion": opinion})  # fmt: skip
+    return entry
+
+
+def _step_name(case: Case) -> str:
+    return Process.from_json(case.process).step(case.step_index).name
+
+
+def _load(session: Session, case_no: str) -> Case:
+    case = CaseRepository(session).by_number(case_no, for_update=True)
+    if case is None:
+        raise CaseNotFound()
+    return case
+
+
+def get_case(session: Session, ref: str) -> Case:
+    """A case by its number, or a draft by its id."""
+    repo = CaseRepository(session)
+    case = repo.by_number(ref) or repo.by_id(ref)
+    if case is None:
+        raise CaseNotFound()
+    return case
+
+
+def _refuse(refused: machine.Refused) -> ActionNotAllowed:
+    return ActionNotAllowed(
+        f"办件当前状态为“{machine.LABELS[refused.status]}”，不能进行该操作",
+        detail_en=f"action {refused.action} is not allowed in status {refused.status}",
+        extra={"case_status": refused.status, "allowed": list(refused.allowed)},
+    )
+
+
+def _move(case: Case, action: str, *, opinions_done: bool = False) -> str:
+    after = machine.transition(case.status, action, resume_to=case.resume_to, opinions_done=opinions_done)
+    if isinstance(after, machine.Refused):
+        raise _refuse(after)
+    before = case.status
+    case.status = after
+    return before
+
+
+@dataclass(frozen=True, slots=True)
+class ActionInput:
+    """The body of a staff action."""
+
+    action: str
+    opinion: str | None = None
+    materials: tuple[str, ...] = ()  # request_supplement: the materials to send again
+    fields: tuple[str, ...] = ()  # request_supplement: the form fields to correct
+    special_kind: str | None = None
+    outcome: str | None = None  # conclude: approved / refused
+    result_kind: str | None = None  # conclude: license / approval / certificate / none
+    license_type_code: str | None = None
+    license_face: dict[str, Any] = field(default_factory=dict)
+    is_express: bool = False
+    step: dict[str, Any] | None = None  # add_step: the step to insert after the current one
+    departments: tuple[str, ...] = ()  # request_opinions: the departments (ids) asked for an opinion
+    verdict: str | None = None  # give_opinion: agree / refuse
+    acting_department: str | None = None  # give_opinion: the department (id) whose opinion this is
+
+
+def act(
+    session: Session,
+    case_no: str,
+    data: ActionInput,
+    *,
+    actor: str,
+    bus: EventBus | None = None,
+    at: datetime | None = None,
+) -> Case:
+    """Apply a staff action to a case (409 with the allowed actions when the status does not allow it)."""
+    if data.action not in machine.STAFF_ACTIONS:
+        raise CaseInvalid(
+            "未知的办件操作", code="cases.unknown_action", extra={"allowed": list(machine.STAFF_ACTIONS)}
+        )
+    case = _load(session, case_no)
+    now = _now(at)
+    today = beijing_day(now)
+    detail: dict[str, Any] = {}
+    _precheck(case, data)
+    joint = _opinion(case, data, actor=actor, now=now) if data.action == "give_opinion" else None
+    before = _move(case, data.action, opinions_done=bool(joint and joint["outcome"]))
+    match data.action:
+        case "accept":
+            case.accepted_at, case.clock_start = now, today
+            case.step_index = min(1, len(Process.from_json(case.process).steps) - 1)
+        case "reject":
+            case.concluded_at = now
+            case.result = {"outcome": "not_accepted", "explain": data.opinion, "actor": actor}
+        case "request_supplement":
+            asked = _asked(case, data)
+            case.supplement = asked
+            case.resume_to = before
+            _pause(case, today)
+            detail = asked
+        case "complete_step":
+            case.step_index += 1
+        case "add_step":
+            case.process = _with_step(case, data.step)
+            detail = {"step": data.step}
+        case "request_opinions":
+            case.joint = {
+                "asked": data.opinion,
+                "by": actor,
+                "departments": {d: {"status": "pending"} for d in data.departments},
+                "outcome": None,
+            }
+            detail = {"departments": list(data.departments)}
+            repo = CaseRepository(session)
+            for row in repo.opinions(case.id):  # an earlier round's asks are settled
+                row.status = "not_needed" if row.status == "pending" else row.status
+            for department_id in data.departments:
+                repo.add(
+                    CaseOpinion(case_id=case.id, department_id=department_id, status="pending", asked_at=now)
+                )
+        case "give_opinion":
+            case.joint = joint
+            for row in CaseRepository(session).opinions(case.id):
+                if row.status == "pending":
+                    row.status = str(
+                        (joint or {})["departments"].get(row.department_id, {}).get("status", "pending")
+                    )
+            detail = {"department": data.acting_department, "verdict": data.verdict}
+        case "start_special":
+            case.special = {"kind": data.special_kind, "reason": data.opinion, "started": now.isoformat()}
+            _pause(case, today)
+            detail = {"kind": data.special_kind}
+        case "end_special":
+            _resume(session, case, "special", today)
+            detail = dict(case.special or {})  # kind, reason, started: the national special record
+            case.special = None
+        case "conclude":
+            case.concluded_at = now
+            case.result = _conclude(session, case, data, actor=actor, now=now, bus=bus)
+            detail = {"outcome": case.result["outcome"], "kind": case.result["kind"]}
+        case "deliver":
+            case.result = {**(case.result or {}), "delivered": True, "express": data.is_express}
+    case.deadline = _deadline(session, case, now) if case.clock_start is not None else case.deadline
+    entry = _record(
+        session, case, data.action, before, actor=actor, opinion=data.opinion, now=now, detail=detail or None
+    )
+    session.flush()
+    _national(session, case, entry)
+    publish_on(
+        bus, session, CaseTransitioned(**_event_fields(case, actor), action=data.action, from_status=before)
+    )
+    return case
+
+
+def _precheck(case: Case, data: ActionInput) -> None:
+    """What an action's body must hold (checked before anything changes)."""
+    needs_opinion = ("reject", "request_supplement", "start_special")
+    if data.action in needs_opinion and not (data.opinion or "").strip():
+        raise CaseInvalid("请填写办理意见或理由", code="cases.opinion_required")
+    if data.action == "start_special" and data.special_kind not in codes.names("special_type"):
+        raise CaseInvalid("特别程序种类无效", code="cases.special_kind",
+                        extra={"allowed": list(codes.names("special_type"))})  # fmt: skip
+    if data.action == "complete_step" and case.step_index >= len(Process.from_json(case.process).steps) - 1:
+        raise ActionNotAllowed(
+            "已是最后一个办理环节，请办结", extra={"case_status": case.status, "allowed": ["conclude"]}
+        )
+    if data.action == "request_opinions":
+        if not data.departments or case.department_id in data.departments:
+            raise CaseInvalid("请指明征求意见的其他部门", code="cases.joint_departments")
+        if not (data.opinion or "").strip():
+            raise CaseInvalid("请说明征求意见的事项", code="cases.opinion_required")
+    if data.action == "give_opinion" and data.verdict not in ("agree", "refuse"):
+        raise CaseInvalid("意见应为 agree（同意）或 refuse（不同意）", code="cases.verdict")
+    if data.action == "conclude":
+        if data.outcome not in OUTCOMES:
+            raise CaseInvalid("办结结果应为 approved 或 refused", code="cases.outcome")
+        if (data.result_kind or "none") not in RESULT_KINDS:
+            raise CaseInvalid("结果类型无效", code="cases.result_kind", extra={"allowed": list(RESULT_KINDS)})
+        if data.outcome == "approved" and data.result_kind == "license" and not data.license_type_code:
+            raise CaseInvalid("证照类结果须指明证照类型", code="cases.license_type")
+
+
+def _with_step(case: Case, step: dict[str, Any] | None) -> dict[str, Any]:
+    """The case's process with ``step`` inserted after the current step (validated as a whole)."""
+    steps = list(case.process.get("steps") or [])
+    steps.insert(case.step_index + 1, dict(step or {}))
+    try:
+        return Process.from_json({"steps": steps}).as_json()
+    except ProcessInvalid as exc:
+        raise CaseInvalid(str(exc), code="cases.process_invalid") from exc
+
+
+def _opinion(case: Case, data: ActionInput, *, actor: str, now: datetime) -> dict[str, Any]:
+    """The 联办 state after one department's opinion: the round ends when all agreed or one refuses."""
+    joint = dict(case.joint or {})
+    asked = {k: dict(v) for k, v in (joint.get("departments") or {}).items()}
+    mine = asked.get(data.acting_department or "")
+    if mine is None or mine.get("status") != "pending":
+        raise ActionNotAllowed(
+            "该部门未被征求意见或已提出意见",
+            detail_en="this department was not asked or has already given its opinion",
+            extra={"case_status": case.status, "allowed": []},
+        )
+    mine.update(status=data.verdict, opinion=data.opinion, actor=actor, at=now.isoformat())
+    if data.verdict == "refuse":
+        joint["outcome"] = "refused"
+        for other in asked.values():
+            if other.get("status") == "pending":
+                other["status"] = "not_needed"
+    elif all(v.get("status") == "agree" for v in asked.values()):
+        joint["outcome"] = "agreed"
+    joint["departments"] = asked
+    return joint
+
+
+def joint_departments(case: Case) -> list[str]:
+    """The departments asked for an opinion in the case's current or last 联办 round."""
+    return list(((case.joint or {}).get("departments") or {}).keys())
+
+
+def _asked(case: Case, data: ActionInput) -> dict[str, Any]:
+    if not data.materials and not data.fields:
+        raise CaseInvalid("请指明需要补正的材料或字段", code="cases.supplement_empty")
+    unknown = [m for m in data.materials if not _in_guide(case, m)]
+    if unknown:
+        raise FormInvalid("补正材料不在事项的材料目录中", extra={"materials": unknown})
+    return {"materials": list(data.materials), "fields": list(data.fields), "reason": data.opinion}
+
+
+def _in_guide(case: Case, material_id: str) -> bool:
+    return any(str(m.get("row_guid")) == material_id for m in _guide_materials(case))
+
+
+def _guide_materials(case: Case) -> list[dict[str, Any]]:
+    version = catalog.get_version(_session_of(case), "task", case.task_code, case.task_version)
+    return list(version.snapshot.get("materials") or [])
+
+
+def _session_of(case: Case) -> Session:
+    from sqlalchemy.orm import object_session
+
+    session = object_session(case)
+    if session is None:  # pragma: no cover - a loaded case always has its session
+        raise RuntimeError("detached case")
+    return session
+
+
+def _conclude(
+    session: Session, case: Case, data: ActionInput, *, actor: str, now: datetime, bus: EventBus | None
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "outcome": data.outcome,
+        "kind": data.result_kind or "none",
+        "explain": data.opinion,
+        "actor": actor,
+    }
+    if data.outcome == "approved" and data.result_kind == "license":
+        if case.applicant_code_enc is None:
+            raise CaseInvalid("申请人没有证件号码，不能签发证照", code="cases.no_holder_code")
+        code = decrypt_field(of(session).keys, case.applicant_code_enc, purpose=topics.APPLICANT_PURPOSE)
+        lic = (
+            node_in(session)
+            .services.provide(LICENSES)
+            .issue(
+                session,
+                type_code=str(data.license_type_code),
+                department_id=case.department_id,
+                holder_name=case.applicant_name,
+                holder_code=code,
+                face=data.license_face,
+                actor=actor,
+                at=now,
+                bus=bus,
+            )
+        )
+        result |= {
+            "license_id": lic.id,
+            "license_identifier": lic.identifier,
+            "license_number": lic.number,
+            "license_type_name": lic.type_name,
+        }
+    return result
+
+
+def _national(session: Session, case: Case, entry: CaseHistory) -> None:
+    """The up_pro_* rows of a transition, in its transaction."""
+    action = entry.action
+    if action in ("accept", "reject"):
+        topics.emit_accept(session, case)
+    if case.accepted_at is not None or action == "reject":
+        topics.emit_process(session, case, entry)
+    if action in ("reject", "conclude") or (action == "withdraw" and case.accepted_at is not None):
+        topics.emit_result(session, case)
+    elif action == "deliver":
+        topics.emit_result(session, case, update=True)
+    elif action == "end_special":
+        topics.emit_special(session, case, entry)
+
+
+# --- the applicant ---------------------------------------------------------------------------------------
+
+
+def _own(session: Session, account: Account, case_no: str) -> Case:
+    case = _load(session, case_no)
+    if case.applicant_account_id != account.id:
+        raise CaseNotFound()
+    return case
+
+
+def supplement(
+    session: Session,
+    account: Account,
+    case_no: str,
+    *,
+    form: Mapping[str, Any],
+    materials: Sequence[MaterialInput],
+    bus: EventBus | None = None,
+    at: datetime | None = None,
+) -> Case:
+    """The applicant resubmits exactly what was sent back; the clock runs again."""
+    case = _own(session, account, case_no)
+    if case.status != machine.SUPPLEMENT:
+        raise _refuse(
+            machine.Refused(
+                "supplement", case.status, machine.allowed(case.status, machine.APPLICANT_ACTIONS)
+            )
+        )
+    asked = case.supplement or {}
+    extra_fields = [k for k in form if k not in asked.get("fields", [])]
+    extra_materials = [m.material_id for m in materials if m.material_id not in asked.get("materials", [])]
+    if extra_fields or extra_materials:
+        raise FormInvalid(
+            "只能补正被要求补正的材料和字段", extra={"fields": extra_fields, "materials": extra_materials}
+        )
+    missing = [m for m in asked.get("materials", []) if m not in {g.material_id for g in materials}]
+    missing_fields = [f for f in asked.get("fields", []) if f not in form]
+    if missing or missing_fields:
+        raise FormInvalid("补正内容不完整", extra={"fields": missing_fields, "materials": missing})
+    guide = {"materials": _guide_materials(case)}
+    given = _materials(session, account, guide, materials, complete=False)
+    by_id = {m["material_id"]: m for m in case.materials}
+    by_id.update({m["material_id"]: m for m in given})
+    case.materials = list(by_id.values())
+    case.form = {**case.form, **_check_form(form)}
+    now = _now(at)
+    before = _move(case, "supplement")
+    _resume(session, case, "supplement", beijing_day(now))
+    case.supplement, case.resume_to = None, None
+    if case.clock_start is not None:
+        case.deadline = _deadline(session, case, now)
+    actor = f"account:{account.id}"
+    entry = _record(session, case, "supplement", before, actor=actor, opinion="申请人已补正", now=now,
+                    detail={"materials": [m.material_id for m in materials], "fields": list(form)})  # fmt: skip
+    session.flush()
+    _national(session, case, entry)
+    publish_on(
+        bus, session, CaseTransitioned(**_event_fields(case, actor), action="supplement", from_status=before)
+    )
+    return case
+
+
+def withdraw(
+    session: Session,
+    account: Account,
+    case_no: str,
+    *,
+    reason: str | None,
+    bus: EventBus | None = None,
+    at: datetime | None = None,
+) -> Case:
+    """The applicant withdraws a case before its conclusion."""
+    case = _own(session, account, case_no)
+    now = _now(at)
+    before = _move(case, "withdraw")
+    _resume(session, case, "special" if before == machine.SPECIAL else "supplement", beijing_day(now))
+    case.concluded_at = now
+    case.result = {
+        "outcome": "withdrawn",
+        "kind": "none",
+        "explain": reason,
+        "actor": f"account:{account.id}",
+    }
+    actor = f"account:{account.id}"
+    entry = _record(session, case, "withdraw", before, actor=actor, opinion=reason or "申请人撤回", now=now)
+    session.flush()
+    _national(session, case, entry)
+    publish_on(
+        bus, session, CaseTransitioned(**_event_fields(case, actor), action="withdraw", from_status=before)
+    )
+    return case
+
+
+def evaluate(
+    session: Session,
+    account: Account,
+    case_no: str,
+    *,
+    channel: str,
+    satisfaction: int,
+    detail_codes: Sequence[str],
+    text: str | None,
+    bus: EventBus | None = None,
+    at: datetime | None = None,
+) -> CaseEvaluation:
+    """好差评: the applicant's one evaluation after the conclusion, reported upward with the result."""
+    case = _own(session, account, case_no)
+    if case.status not in (machine.CONCLUDED, machine.DELIVERED):
+        raise EvaluationRefused("办结后才能评价", extra={"case_status": case.status})
+    repo = CaseRepository(session)
+    if repo.evaluation(case.id) is not None:
+        raise EvaluationRefused("该办件已评价，不能重复评价")
+    if channel not in EVALUATION_CHANNELS or not 1 <= satisfaction <= 5:
+        raise CaseInvalid("评价渠道或满意度无效", code="cases.evaluation_invalid")
+    if len(detail_codes) > 20 or any(not 1 <= len(c) <= 16 for c in detail_codes):
+        raise CaseInvalid("评价细项代码无效", code="cases.evaluation_invalid")
+    now = _now(at)
+    evaluation = CaseEvaluation(case_id=case.id, account_id=account.id, channel=channel, satisfaction=satisfaction,
+                                detail_codes=list(detail_codes), text=(text or "")[:1000] or None, at=now)  # fmt: skip
+    repo.add(evaluation)
+    topics.emit_result(session, case, update=True)
+    publish_on(
+        bus, session, CaseEvaluated(**_event_fields(case, f"account:{account.id}"), satisfaction=satisfaction)
+    )
+    return evaluation
+
+
+def lookup(session: Session, case_no: str, password: str) -> Case:
+    """A case by number and query password (no login); the same refusal for either mistake."""
+    number = case_no.strip()
+    case = CaseRepository(session).by_number(number)
+    key = of(session).keys.token_key
+    if case is None or not numbering.check_password(key, number, password.strip(), case.password_hash or ""):
+        raise LookupRefused()
+    return case
+
+
+# --- lists -----------------------------------------------------------------------------------------------
+
+
+def queue(
+    session: Session,
+    *,
+    department_ids: Sequence[str] | None,
+    statuses: Sequence[str] | None,
+    due: str | None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[Sequence[Case], int]:
+    """A department's cases, filtered by status and by due state: ``overdue`` (deadline passed) or
+    ``soon`` (due today or within the soon-due window of working days); a stopped clock is neither."""
+    today = beijing_day(utcnow())
+    due_before: date | None = None
+    due_after: date | None = None
+    running = sorted(machine.OPEN - machine.CLOCK_STOPPED)
+    if due == "overdue":
+        due_before = today - timedelta(days=1)
+        statuses = [s for s in (statuses or running) if s in running]
+    elif due == "soon":
+        due_before = calendar(session).add_workdays(today, node_in(session).settings.cases.soon_due_days)
+        due_after = today
+        statuses = [s for s in (statuses or running) if s in running]
+    return CaseRepository(session).page(
+        offset=offset,
+        limit=limit,
+        department_ids=department_ids,
+        statuses=statuses,
+        due_before=due_before,
+        due_after=due_after,
+    )
+
+
+def awaiting_opinion(
+    session: Session, department_ids: Sequence[str] | None, *, offset: int = 0, limit: int = 50
+) -> tuple[Sequence[Case], int]:
+    """The cases waiting for a 联办 opinion of these departments."""
+    return CaseRepository(session).awaiting_opinion(department_ids, offset=offset, limit=limit)
+
+
+def mine(
+    session: Session, account: Account, *, offset: int = 0, limit: int = 50
+) -> tuple[Sequence[Case], int]:
+    """The applicant's own cases and drafts."""
+    return CaseRepository(session).page(offset=offset, limit=limit, applicant_id=account.id)
+
+
+def history(session: Session, case: Case) -> Sequence[CaseHistory]:
+    """A case's transitions, oldest first."""
+    return CaseRepository(session).history(case.id)
+
+
+def evaluation_of(session: Session, case: Case) -> CaseEvaluation | None:
+    """A case's evaluation."""
+    return CaseRepository(session).evaluation(case.id)

@@ -1,0 +1,39 @@
+"""Cases on the node: the license port (``cases.servicekeys.LICENSES``, licenses' own service by
+default), the applicant's notices (``subscribe``) and the API. The outbox topics are declared in ``cases.topics`` and collected by
+``main.exchange_topics``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from zhengwu.kernel.node import Node
+
+
+def install(node: Node) -> None:
+    """Put the default license port on the node."""
+    from zhengwu.cases.licensing import LocalLicenses
+    from zhengwu.cases.servicekeys import LICENSES
+
+    node.services.put(LICENSES, LocalLicenses())
+
+
+def subscribe(node: Node) -> None:
+    """The applicant hears of their case's progress through identity's notifier (main.subscribe)."""
+    from sqlalchemy.orm import Session
+
+    from zhengwu.cases.events import CaseSubmitted, CaseTransitioned
+    from zhengwu.cases.notify import tell_applicant
+    from zhengwu.identity.servicekeys import NOTIFIER
+
+    def handler(session: Session, event: CaseSubmitted | CaseTransitioned) -> None:
+        tell_applicant(node.services.provide(NOTIFIER), session, event)
+
+    node.bus.subscribe(CaseSubmitted, handler)
+    node.bus.subscribe(CaseTransitioned, handler)
+
+
+def mount(app: FastAPI, node: Node) -> None:
+    """Include the cases API."""
+    from zhengwu.cases import routes
+
+    app.include_router(routes.router)
