@@ -14,9 +14,9 @@ pytestmark = pytest.mark.db
 def test_operator_api_feedback_and_resend(joined: tuple[Node, Node]) -> None:
     province, national = joined
     with province.uow() as session:
-        emit(session, "cases.up_pro_result", {"project_no": "P1", "result_type": "0",
+        emit(session, "e2e.up_pro_result", {"project_no": "P1", "result_type": "0",
              "result_date": "20241201103000", "is_delivery_results": "0"}, key="P1")  # fmt: skip
-        emit(session, "cases.up_pro_result", {"project_no": "P2", "result_date": "20241201103000",
+        emit(session, "e2e.up_pro_result", {"project_no": "P2", "result_date": "20241201103000",
              "is_delivery_results": "0"}, key="P2")  # fmt: skip
     Relay(province.runtime, http_transport(province, national)).run_once()
     assert province.client.get("/api/v1/exchange/status").status_code == 401
@@ -51,7 +51,7 @@ def test_operator_api_feedback_and_resend(joined: tuple[Node, Node]) -> None:
     assert (
         page.status_code == 200
         and "河北省政务服务平台（测试）" in page.text
-        and "cases.up_pro_result" in page.text
+        and "e2e.up_pro_result" in page.text
     )
 
 

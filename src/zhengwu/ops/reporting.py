@@ -77,7 +77,8 @@ def due(session: Session, minutes: int) -> bool:
 
 def report_if_due(factory: sessionmaker[Session], settings: Settings) -> bool:
     """Queue a status report when one is due and this node reports upward (the worker's housekeeping)."""
-    if not settings.upstream_url or settings.ops.status_minutes == 0:
+    # The 前置库 holds the national tables only; our status row travels over the HTTP exchange.
+    if not settings.upstream_url or settings.ops.status_minutes == 0 or settings.exchange.transport != "http":
         return False
     with unit_of_work(factory) as session:
         if not due(session, settings.ops.status_minutes):
