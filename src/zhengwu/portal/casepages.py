@@ -302,18 +302,15 @@ async def apply_submit(task_code: str, request: Request, db: DbSession) -> Respo
                 request, db, form, _Application(errors={"form": problem}), None, status_code=422
             )
         )
-    try:
-        check_csrf(request, _text(posted, "csrf_token", 200))
-    except CsrfFailed as exc:
-        refused = exc.detail
-        return await run_in_threadpool(
-            lambda: _apply_page(
-                request, db, form, _Application(errors={"form": refused}), None, status_code=403
-            )
-        )
     node = node_of(request)
 
     def work() -> Response:
+        try:
+            check_csrf(request, _text(posted, "csrf_token", 200))
+        except CsrfFailed as exc:
+            return _apply_page(
+                request, db, form, _Application(errors={"form": exc.detail}), None, status_code=403
+            )
         submit = _text(posted, "action", 10) != "draft"
         draft = _own_draft(db, auth, _text(posted, "draft_id", 64), form["task_code"])
         app, inputs = _gather(node, form, posted, submit=submit)
@@ -368,7 +365,10 @@ async def apply_submit(task_code: str, request: Request, db: DbSession) -> Respo
             status_code=201,
         )
 
-    return await run_in_threadpool(work)
+    try:
+        return await run_in_threadpool(work)
+    finally:
+        await posted.close()
 
 
 # --- 我的办件 ----------------------------------------------------------------------------------------------
@@ -570,7 +570,10 @@ async def supplement_submit(case_no: str, request: Request, db: DbSession) -> Re
             )
         return RedirectResponse(f"/me/cases/{case.case_no}", status_code=303)
 
-    return await run_in_threadpool(work)
+    try:
+        return await run_in_threadpool(work)
+    finally:
+        await posted.close()
 
 
 @router.post("/me/cases/{case_no}/withdraw", response_class=HTMLResponse)
