@@ -79,8 +79,8 @@ def test_every_mistake_at_once_and_what_was_typed_stays(client: Any, casework: C
     text = _visible(wrong.text)
     assert "联系电话只能包含数字" in text and "所选证照不可用" in text and "文件内容与声明的类型不符" in text
     assert 'value="abc"' in wrong.text
-    forged = client.post(url, data={"csrf_token": "0" * 32, "action": "submit"})
-    assert forged.status_code == 403
+    forged = client.post(url, data={"csrf_token": "0" * 32, "action": "submit", "phone": "0311-1234567"})
+    assert forged.status_code == 403 and 'value="0311-1234567"' in forged.text, "refused, input kept"
     assert cases.mine(work.session, work.citizen)[1] == 0, "nothing was saved"
 
 

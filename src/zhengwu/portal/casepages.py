@@ -257,7 +257,10 @@ def _gather(
             data = upload.file.read()
             try:
                 got.file_sm3 = uploads.store(node, upload.content_type or "", data)
-                got.file_name, got.choice = upload.filename[:200], "kept"
+                got.file_name = upload.filename[:200]
+                # A chosen license stays chosen; otherwise the file just sent is the material.
+                if got.choice not in held:
+                    got.choice = "kept"
             except DomainError as exc:
                 got.error = f"“{m['name']}”：{exc.detail}（可上传 PDF、OFD、JPG、PNG，不超过 {_MB} MB）"
         if got.choice in held:
@@ -309,7 +312,14 @@ async def apply_submit(task_code: str, request: Request, db: DbSession) -> Respo
             check_csrf(request, _text(posted, "csrf_token", 200))
         except CsrfFailed as exc:
             return _apply_page(
-                request, db, form, _Application(errors={"form": exc.detail}), None, status_code=403
+                request,
+                db,
+                form,
+                _Application(
+                    values={name: _text(posted, name) for name, _ in FIELDS}, errors={"form": exc.detail}
+                ),
+                None,
+                status_code=403,
             )
         submit = _text(posted, "action", 10) != "draft"
         draft = _own_draft(db, auth, _text(posted, "draft_id", 64), form["task_code"])
