@@ -125,3 +125,19 @@ def test_draft_then_one_case_for_a_double_click(client: Any, casework: Casework)
     assert total == 1 and rows[0].case_no == case_no and rows[0].id == draft_id, "the draft became the case"
     assert {m["kind"] for m in rows[0].materials} == {"license", "upload"}
     assert cases.lookup(work.session, case_no, password).id == draft_id
+
+
+def test_the_items_login_demands_apply_to_the_page(client: Any, casework: Casework) -> None:
+    from zhengwu.catalog import service as catalog
+
+    work = casework
+    catalog.update_task(work.session, work.task_code, {"auth_level": 4}, actor="test")
+    catalog.publish_task(work.session, work.task_code, actor="test")
+    work.session.flush()
+    login(client, work.citizen_token)
+    url = f"/items/{work.task_code}/apply"
+    refused = client.get(url)
+    assert refused.status_code == 403 and "实名认证等级不足" in refused.text
+    token = _token(client.get("/me/cases"))
+    posted = client.post(url, data={"csrf_token": token, "action": "submit", "phone": "13812345678"})
+    assert posted.status_code == 403 and cases.mine(work.session, work.citizen)[1] == 0
