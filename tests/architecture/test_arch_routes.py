@@ -127,6 +127,10 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "POST /licenses/verify",
         "POST /licenses/verify/file",
     ),
+    "case lookup in the portal by case number and query password (rate-limited, as the cases API)": (
+        "GET /cases/lookup",
+        "POST /cases/lookup",
+    ),
     "the national overview of lower nodes and topics: counts only, public by decision (operations.md)": (
         "GET /api/v1/exchange/overview",
         "GET /exchange/overview",
@@ -167,6 +171,13 @@ SESSION_PAGES: tuple[str, ...] = (
     "GET /me/licenses",
     "GET /me/licenses/{license_id}",
     "GET /me/licenses/{license_id}/file",
+    "GET /items/{task_code}/apply",
+    "POST /items/{task_code}/apply",
+    "GET /me/cases",
+    "GET /me/cases/{case_no}",
+    "POST /me/cases/{case_no}/supplement",
+    "POST /me/cases/{case_no}/withdraw",
+    "POST /me/cases/{case_no}/evaluation",
 )
 
 GUARDED = {"staff", "machine", "staff-or-machine", "self"}

@@ -14,6 +14,7 @@ def install(node: Node) -> None:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the pages (home at ``/``)."""
-    from zhengwu.portal import pages
+    from zhengwu.portal import casepages, pages
 
     app.include_router(pages.router)
+    app.include_router(casepages.router)
