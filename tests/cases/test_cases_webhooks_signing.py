@@ -84,3 +84,25 @@ def test_missing_headers_and_bad_secrets() -> None:
         signing.sign(SECRET, MSG, STAMP, BODY, schemes=("v2",))
     fresh = signing.new_secret()
     assert fresh.startswith("whsec_") and len(signing.key_of(fresh)) == 24
+
+
+def test_the_documented_recipe_verifies_both_schemes() -> None:
+    """The snippet in docs/department-systems.md, run as a receiver would."""
+    import re
+    import time
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "department-systems.md").read_text(encoding="utf-8")
+    code = re.search(r"<!-- webhook-recipe -->\n```python\n(.*?)```", doc, re.S)
+    assert code is not None
+    scope: dict[str, object] = {}
+    exec(compile(code.group(1), "recipe", "exec"), scope)  # our own documentation, run as written
+    verify_webhook = scope["verify_webhook"]
+    now = int(time.time())
+    header = signing.sign(SECRET, MSG, now, BODY)
+    headers = {"webhook-id": MSG, "webhook-timestamp": str(now), "webhook-signature": header}
+    assert verify_webhook(SECRET, headers, BODY) == "v1"  # type: ignore[operator]
+    sm3_only = {**headers, "webhook-signature": header.split()[1]}
+    assert verify_webhook(SECRET, sm3_only, BODY) == "v1sm3"  # type: ignore[operator]
+    with pytest.raises(ValueError, match="no signature"):
+        verify_webhook(SECRET, headers, BODY + b"x")  # type: ignore[operator]
