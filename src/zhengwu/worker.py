@@ -192,8 +192,10 @@ def run(
                 worked += pushed.rows
             # Case webhooks to the department systems (bounded timeouts, in parallel: a hung receiver
             # delays this round by one timeout at most).
-            hooks = deliver_due(runtime.session_factory)
-            worked += hooks.attempted
+            try:
+                worked += deliver_due(runtime.session_factory).attempted
+            except Exception as exc:  # the rows stay pending; the exchange duties go on
+                log.error("case_webhooks_failed", error_type=type(exc).__name__)
             if time.monotonic() - last_housekeeping > HOUSEKEEPING_SECONDS:
                 housekeeping(runtime)
                 last_housekeeping = time.monotonic()

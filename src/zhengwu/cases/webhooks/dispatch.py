@@ -67,33 +67,45 @@ class _Job:
 
 
 def _claim(factory: sessionmaker[Session], now: datetime, limit: int) -> list[_Job]:
-    jobs: list[_Job] = []
+    """Lease up to ``limit`` due deliveries in one statement; the lease's end marks the rows this round
+    took (another worker's round leases with another instant, or finds them not due)."""
+    lease_end = now + LEASE
     with factory() as db:
-        due = db.execute(
-            select(WebhookDelivery.id, WebhookDelivery.client_id, WebhookDelivery.event_seq)
-            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-            .order_by(WebhookDelivery.next_attempt_at)
-            .limit(limit)
-        ).all()
-        for delivery_id, client_id, seq in due:
-            claimed = db.execute(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id == delivery_id,
-                    WebhookDelivery.status == "pending",
-                    WebhookDelivery.next_attempt_at <= now,
-                )
-                .values(next_attempt_at=now + LEASE)
-                .execution_options(synchronize_session=False)
+        due = list(
+            db.scalars(
+                select(WebhookDelivery.id)
+                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(limit)
             )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                continue
-            endpoint = db.scalar(select(WebhookEndpoint).where(WebhookEndpoint.client_id == client_id))
-            event = db.get(WebhookEvent, seq)
-            if endpoint is None or event is None:
-                continue
+        )
+        if not due:
+            return []
+        db.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id.in_(due),
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=lease_end)
+            .execution_options(synchronize_session=False)
+        )
+        rows = db.execute(
+            select(WebhookDelivery.id, WebhookEndpoint, WebhookEvent)
+            .join(WebhookEndpoint, WebhookEndpoint.client_id == WebhookDelivery.client_id)
+            .join(WebhookEvent, WebhookEvent.seq == WebhookDelivery.event_seq)
+            .where(WebhookDelivery.id.in_(due), WebhookDelivery.next_attempt_at == lease_end)
+        ).all()
+        secrets: dict[str, str] = {}
+        jobs = []
+        for delivery_id, endpoint, event in rows:
+            if endpoint.client_id not in secrets:
+                secrets[endpoint.client_id] = secret_of(db, endpoint)
             jobs.append(
-                _Job(delivery_id, endpoint.url, secret_of(db, endpoint), event.msg_id, event.body.encode())
+                _Job(
+                    delivery_id, endpoint.url, secrets[endpoint.client_id], event.msg_id, event.body.encode()
+                )
             )
         db.commit()
     return jobs
@@ -119,41 +131,54 @@ def _send(client: httpx.Client, job: _Job) -> tuple[int | None, str | None, int]
     return response.status_code, f"HTTP {response.status_code}", elapsed
 
 
-def _record(factory: sessionmaker[Session], job: _Job, outcome: tuple[int | None, str | None, int]) -> str:
-    code, error, elapsed = outcome
+def _record(
+    factory: sessionmaker[Session], outcomes: list[tuple[_Job, tuple[int | None, str | None, int]]]
+) -> DispatchStats:
+    """Write the round's outcomes and their attempt rows in one transaction."""
+    stats = DispatchStats()
     now = utcnow()
     with factory() as db:
-        row = db.get(WebhookDelivery, job.delivery_id)
-        if row is None:
-            return "gone"
-        row.attempts += 1
-        row.last_status_code = code
-        row.last_error = error
-        row.last_attempt_at = now
-        if error is None:
-            row.status = "delivered"
-            row.delivered_at = now
-        elif row.attempts >= MAX_ATTEMPTS:
-            row.status = "dead"
-            log.warning(
-                "case_webhook_dead", delivery_id=row.id, client_id=row.client_id, attempts=row.attempts
+        rows = {
+            r.id: r
+            for r in db.scalars(
+                select(WebhookDelivery).where(WebhookDelivery.id.in_([j.delivery_id for j, _ in outcomes]))
             )
-        else:
-            row.next_attempt_at = now + backoff(row.attempts)
-        db.add(WebhookAttempt(delivery_id=row.id, at=now, status_code=code, error=error, duration_ms=elapsed))
-        outcome_status = row.status
+        }
+        for job, (code, error, elapsed) in outcomes:
+            row = rows.get(job.delivery_id)
+            if row is None:
+                continue
+            row.attempts += 1
+            row.last_status_code = code
+            row.last_error = error
+            row.last_attempt_at = now
+            if error is None:
+                row.status = "delivered"
+                row.delivered_at = now
+                stats.delivered += 1
+            elif row.attempts >= MAX_ATTEMPTS:
+                row.status = "dead"
+                stats.dead += 1
+                log.warning(
+                    "case_webhook_dead", delivery_id=row.id, client_id=row.client_id, attempts=row.attempts
+                )
+            else:
+                row.next_attempt_at = now + backoff(row.attempts)
+                stats.failed += 1
+            db.add(
+                WebhookAttempt(delivery_id=row.id, at=now, status_code=code, error=error, duration_ms=elapsed)
+            )
         db.commit()
-    return outcome_status
+    return stats
 
 
 def deliver_due(
     factory: sessionmaker[Session], *, client: httpx.Client | None = None, limit: int = 200
 ) -> DispatchStats:
     """One round: claim up to ``limit`` due deliveries, send them, record the outcomes."""
-    stats = DispatchStats()
     jobs = _claim(factory, utcnow(), limit)
     if not jobs:
-        return stats
+        return DispatchStats()
     own = client is None
     http = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
     try:
@@ -162,12 +187,4 @@ def deliver_due(
     finally:
         if own:
             http.close()
-    for job, outcome in outcomes:
-        status = _record(factory, job, outcome)
-        if status == "delivered":
-            stats.delivered += 1
-        elif status == "dead":
-            stats.dead += 1
-        else:
-            stats.failed += 1
-    return stats
+    return _record(factory, outcomes)
