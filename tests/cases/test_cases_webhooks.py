@@ -97,6 +97,8 @@ def test_fan_out_retry_back_off_dead_letter_and_replay(
     with pytest.raises(CaseInvalid) as refused:
         service.register(db, other_dept_system, "https://x.example/h", actor="cli")
     assert "未绑定部门" in refused.value.detail
+    with pytest.raises(CaseInvalid):
+        service.register(db, system, "ftp://approvals.example.gov.cn/hooks", actor="cli")
     db.flush()
 
     case_no = _apply(client, work)

@@ -120,9 +120,15 @@ class Registered:
 
 def register(session: Session, client_id: str, url: str, *, actor: str) -> Registered:
     """Register (or re-register with a new secret) the endpoint of a department system."""
-    if not url.startswith(("https://", "http://")):
+    from zhengwu.kernel.node import node_in
+
+    # Plain http only off production (a local receiver in development and tests).
+    schemes = ("https://",) if node_in(session).settings.production else ("https://", "http://")
+    if not url.startswith(schemes):
         raise CaseInvalid(
-            "推送地址须为 http(s) 地址", code="cases.webhook_url", detail_en="url must be http(s)"
+            "推送地址须为 https 地址",
+            code="cases.webhook_url",
+            detail_en=f"url must start with {' or '.join(schemes)}",
         )
     client = session.scalar(select(OidcClient).where(OidcClient.client_id == client_id))
     if client is None or client.status != "active":
