@@ -196,8 +196,12 @@ def test_department_system_acts_idempotently_and_pulls_events(client: Any, casew
     history = db.scalars(select(CaseHistory).where(CaseHistory.action == "accept")).all()
     accepted = [h for h in history if h.actor == f"client:{system}"]
     assert len(accepted) == 1
-    # The same key with another body is a conflict, not a second transition.
-    assert client.post(f"/api/v1/cases/{case_no}/actions", json={"action": "reject", "opinion": "x"}, headers=headers).status_code in (409, 422)  # fmt: skip
+    # The same key with another body is refused, not a second transition.
+    reused = client.post(
+        f"/api/v1/cases/{case_no}/actions", json={"action": "reject", "opinion": "x"}, headers=headers
+    )
+    assert_envelope(reused, 422, "idempotency_key_reused")
+    assert second.headers.get("Idempotent-Replayed") == "true"
 
     later = client.get(f"/api/v1/cases/events?after={cursor}", headers=auth).json()["events"]
     assert [e["type"] for e in later] == ["case.accepted"] and later[0]["data"]["actor"] == f"client:{system}"
