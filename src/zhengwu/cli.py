@@ -23,6 +23,7 @@ from zhengwu.commands import pki as pki_commands
 from zhengwu.commands import seals as seals_commands
 from zhengwu.commands import security as security_commands
 from zhengwu.commands import users as users_commands
+from zhengwu.commands import webhooks as webhooks_commands
 from zhengwu.kernel.config import Settings
 
 app = typer.Typer(
@@ -49,6 +50,7 @@ app.add_typer(ops_commands.app, name="ops")
 app.add_typer(security_commands.app, name="security")
 app.add_typer(cases_commands.app, name="cases")
 app.add_typer(cases_commands.calendar_app, name="calendar")
+app.add_typer(webhooks_commands.app, name="webhooks")
 
 console = Console()
 err_console = Console(stderr=True)

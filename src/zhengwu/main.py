@@ -35,6 +35,7 @@ def import_models() -> MetaData:
     """Import every capability's models so that the metadata is complete (Alembic, tests)."""
     import zhengwu.audit.models
     import zhengwu.cases.models
+    import zhengwu.cases.webhooks.models
     import zhengwu.catalog.models
     import zhengwu.exchange.models
     import zhengwu.identity.models

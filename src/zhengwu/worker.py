@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from sqlalchemy import delete
 
+from zhengwu.cases.webhooks.dispatch import deliver_due
 from zhengwu.commands.audit import seal_if_due
 from zhengwu.exchange import downward, national
 from zhengwu.exchange.frontdb_sync import ingest_frontdb, poll_feedback
@@ -189,6 +190,12 @@ def run(
                 pushed = ingest_frontdb(runtime, duties.frontdb, sender="upstream", tables=DOWNWARD_TABLES)
                 stats.ingested += pushed.rows
                 worked += pushed.rows
+            # Case webhooks to the department systems (bounded timeouts, in parallel: a hung receiver
+            # delays this round by one timeout at most).
+            try:
+                worked += deliver_due(runtime.session_factory).attempted
+            except Exception as exc:  # the rows stay pending; the exchange duties go on
+                log.error("case_webhooks_failed", error_type=type(exc).__name__)
             if time.monotonic() - last_housekeeping > HOUSEKEEPING_SECONDS:
                 housekeeping(runtime)
                 last_housekeeping = time.monotonic()

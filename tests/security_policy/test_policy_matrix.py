@@ -154,6 +154,29 @@ class Ctx:
         self.session.flush()
         return str(row.client_id)
 
+    def department_client(self, dept: Department) -> str:
+        """An OIDC client of the node bound to ``dept`` (a department system)."""
+        data = ClientCreate(name="审批业务系统", grant_types=["client_credentials"], scope="cases.handle",
+                            department_id=dept.id)  # fmt: skip
+        row, _ = oidc_service.create_client(
+            self.session, node_of(self.app).services.provide(OIDC).node_keys, data, actor=None
+        )
+        self.session.flush()
+        return str(row.client_id)
+
+    def delivery(self, dept: Department) -> str:
+        """A dead webhook delivery of a case event of ``dept``."""
+        from zhengwu.cases.webhooks.models import WebhookDelivery, WebhookEvent
+
+        event = WebhookEvent(msg_id=f"msg_{next(self.numbers)}", type="case.submitted", department_id=dept.id,
+                             case_no="X", body="{}")  # fmt: skip
+        self.session.add(event)
+        self.session.flush()
+        row = WebhookDelivery(event_seq=event.seq, client_id="zwtest", status="dead", attempts=8)
+        self.session.add(row)
+        self.session.flush()
+        return str(row.id)
+
     def staff_in(self, dept: Department, *, totp: bool = False) -> str:
         """A staff member of ``dept`` (with an enrolled TOTP when asked)."""
         account = self.world.staff_account(dept, ["seal_user"])
@@ -387,6 +410,14 @@ ROWS: list[Row] = [
     Row("POST /api/v1/cases/{case_no}/actions",
         lambda c, d: Call(f"/api/v1/cases/{c.case(d)}/actions", {"action": "accept", "opinion": "受理"}), 200,
         role="case_handler", platform_may=False),
+    # department systems' case webhooks: the platform administrator registers endpoints and replays
+    platform("POST /api/v1/department-systems/webhooks", lambda c, d: Call(
+        "/api/v1/department-systems/webhooks",
+        {"client_id": c.department_client(d), "url": "https://approvals.example.gov.cn/hooks"}), 201),
+    platform("GET /api/v1/department-systems/webhooks/deliveries",
+             lambda c, d: Call("/api/v1/department-systems/webhooks/deliveries")),
+    platform("POST /api/v1/department-systems/webhooks/deliveries/{delivery_id}/replay",
+             lambda c, d: Call(f"/api/v1/department-systems/webhooks/deliveries/{c.delivery(d)}/replay")),
     # exchange operators (machine clients with exchange:admin are tested in tests/exchange)
     platform("GET /api/v1/exchange/status", lambda c, d: Call("/api/v1/exchange/status")),
     # operations: statuses of lower nodes

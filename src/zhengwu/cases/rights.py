@@ -21,3 +21,8 @@ VIEW: Final[Right] = right(
 HANDLE: Final[Right] = right(
     "cases.handle", "受理、办理、办结本部门办件", {"case_handler", "admin"}, refusal=CaseForbidden
 )
+
+#: Register department systems' webhook endpoints, read the delivery log, replay deliveries.
+WEBHOOKS: Final[Right] = right(
+    "cases.webhooks", "管理部门业务系统的办件推送", {"platform_admin"}, refusal=CaseForbidden
+)

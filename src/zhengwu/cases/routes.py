@@ -29,6 +29,7 @@ from zhengwu.cases.schemas import (
     MaterialRef,
 )
 from zhengwu.cases.views import case_read
+from zhengwu.cases.webhooks.guard import HANDLE_SCOPE, CaseClientGuard, StaffOrCaseClient, ensure_department
 from zhengwu.catalog.service import access_demand
 from zhengwu.identity.deps import Authenticated, RequiredSession, require_level
 from zhengwu.identity.policy import StaffPrincipal, guard
@@ -40,11 +41,16 @@ from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.licenses import rights as license_rights
+from zhengwu.licenses.machine import ServiceClient
 from zhengwu.orgs import service as orgs
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases 办件"])
 
 Handler = Annotated[StaffPrincipal, Depends(guard(rights.HANDLE))]
+HandlerOrSystem = Annotated[
+    StaffPrincipal | ServiceClient,
+    Depends(StaffOrCaseClient(CaseClientGuard(HANDLE_SCOPE), guard(rights.HANDLE))),
+]
 _LOOKUP_LIMIT = Depends(per_address("cases.lookup", lambda s: s.security.public_rate_per_minute))
 
 
@@ -214,8 +220,25 @@ def get_case(case_no: str, request: Request, db: DbSession, auth: RequiredSessio
     summary="办理办件（受理、补正、特别程序、办结、送达）",
     responses=errors(404, 409, 422),
 )
-def act(case_no: str, data: CaseAction, db: DbSession, node: CurrentNode, staff: Handler) -> CaseRead:
-    """A staff action; 409 with ``allowed`` when the case's status does not allow it."""
+def act(
+    case_no: str,
+    data: CaseAction,
+    request: Request,
+    db: DbSession,
+    node: CurrentNode,
+    caller: HandlerOrSystem,
+) -> CaseRead | Response:
+    """A staff action or a department system's; 409 with ``allowed`` when the case's status does not allow
+    it. ``Idempotency-Key``: a replay answers the first result and never transitions twice."""
+    if isinstance(caller, ServiceClient):
+        return _act_as_system(case_no, data, request, db, node, caller)
+    staff = caller
+    idem = Idempotency(
+        db, request, scope=f"cases.act:account:{staff.account_id}:{case_no}", payload=data.model_dump_json()
+    )
+    replay = idem.replay()
+    if replay is not None:
+        return replay
     case = service.get_case(db, case_no)
     acting: str | None = None
     if data.action == "give_opinion":
@@ -226,32 +249,63 @@ def act(case_no: str, data: CaseAction, db: DbSession, node: CurrentNode, staff:
         staff.ensure(rights.HANDLE, acting)
     else:
         staff.ensure(rights.HANDLE, case.department_id)
-    departments = tuple(orgs.get_by_credit_code(db, code).id for code in data.departments)
     if data.action == "conclude" and data.result_kind == "license" and data.outcome == "approved":
         staff.ensure(license_rights.ISSUE, case.department_id)
     changed = service.act(
         db,
         case_no,
-        service.ActionInput(
-            action=data.action,
-            opinion=data.opinion,
-            materials=tuple(data.materials),
-            fields=tuple(data.fields),
-            special_kind=data.special_kind,
-            outcome=data.outcome,
-            result_kind=data.result_kind,
-            license_type_code=data.license_type_code,
-            license_face=data.license_face,
-            is_express=data.is_express,
-            step=data.step,
-            departments=departments,
-            verdict=data.verdict,
-            acting_department=acting,
-        ),
+        _action_input(data, db, acting),
         actor=f"account:{staff.account_id}",
         bus=node.bus,
     )
-    return case_read(db, changed)
+    result = case_read(db, changed)
+    idem.remember(200, result.model_dump(mode="json"))
+    return result
+
+
+def _action_input(data: CaseAction, db: DbSession, acting: str | None) -> service.ActionInput:
+    return service.ActionInput(
+        action=data.action,
+        opinion=data.opinion,
+        materials=tuple(data.materials),
+        fields=tuple(data.fields),
+        special_kind=data.special_kind,
+        outcome=data.outcome,
+        result_kind=data.result_kind,
+        license_type_code=data.license_type_code,
+        license_face=data.license_face,
+        is_express=data.is_express,
+        step=data.step,
+        departments=tuple(orgs.get_by_credit_code(db, code).id for code in data.departments),
+        verdict=data.verdict,
+        acting_department=acting,
+    )
+
+
+def _act_as_system(
+    case_no: str, data: CaseAction, request: Request, db: DbSession, node: CurrentNode, client: ServiceClient
+) -> CaseRead | Response:
+    """A department system acts for its own department only (another department's case is 404), recorded
+    with the client as actor."""
+    idem = Idempotency(
+        db, request, scope=f"cases.act:{client.actor}:{case_no}", payload=data.model_dump_json()
+    )
+    replay = idem.replay()
+    if replay is not None:
+        return replay
+    case = service.get_case(db, case_no)
+    acting: str | None = None
+    if data.action == "give_opinion":
+        if data.department is None:
+            raise CaseInvalid("请指明提出意见的部门", code="cases.opinion_department")
+        acting = orgs.get_by_credit_code(db, data.department).id
+        ensure_department(client, acting)
+    else:
+        ensure_department(client, case.department_id)
+    changed = service.act(db, case_no, _action_input(data, db, acting), actor=client.actor, bus=node.bus)
+    result = case_read(db, changed)
+    idem.remember(200, result.model_dump(mode="json"))
+    return result
 
 
 @router.post(

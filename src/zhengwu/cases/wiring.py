@@ -30,10 +30,20 @@ def subscribe(node: Node) -> None:
 
     node.bus.subscribe(CaseSubmitted, handler)
     node.bus.subscribe(CaseTransitioned, handler)
+    # The department systems' webhooks: event and delivery rows in the transition's own transaction.
+    from zhengwu.cases.events import CaseEvaluated
+    from zhengwu.cases.webhooks.service import subscriber
+
+    for kind in (CaseSubmitted, CaseTransitioned, CaseEvaluated):
+        node.bus.subscribe(kind, subscriber)
 
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the cases API."""
     from zhengwu.cases import routes
+    from zhengwu.cases.webhooks import routes as webhooks
 
+    # Before the cases router: its ``/{case_no}`` would otherwise take ``/events``.
+    app.include_router(webhooks.router)
+    app.include_router(webhooks.admin_router)
     app.include_router(routes.router)

@@ -102,6 +102,10 @@ def clients_create(
     ] = False,
     no_consent: Annotated[bool, typer.Option("--no-consent", help="Release claims without asking.")] = False,
     no_refresh: Annotated[bool, typer.Option("--no-refresh", help="No refresh tokens.")] = False,
+    department: Annotated[
+        str | None,
+        typer.Option("--department", help="所属部门统一社会信用代码 / the system's department (USCC)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Register a client; prints its id and secret ONCE (only a keyed digest of the secret is stored)."""
@@ -132,6 +136,10 @@ def clients_create(
             consent_required=not no_consent and kind != "node",
         )
         with _unit(settings) as session:
+            if department is not None:
+                from zhengwu.orgs import service as orgs
+
+                data.department_id = orgs.get_by_credit_code(session, department).id
             row, secret = service.create_client(
                 session, _keys(settings), data, actor="cli", allow_http=not settings.production
             )

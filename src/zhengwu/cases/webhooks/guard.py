@@ -1,0 +1,54 @@
+"""Department systems as callers of the case API: a client-credentials token carrying ``cases.handle``
+from a client bound to a department (the client row's ``department_id``). It acts on and reads the cases
+of its department's items only; the audit log names it ``client:<client_id>``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+from fastapi import Depends, Request
+
+from zhengwu.cases.errors import CaseForbidden
+from zhengwu.identity.deps import require_session
+from zhengwu.identity.policy import MachineGuard, StaffGuard, StaffOrMachine, session_if_any
+from zhengwu.kernel.session import DbSession
+from zhengwu.licenses.machine import ServiceClient, authenticate
+
+HANDLE_SCOPE: Final = "cases.handle"
+
+
+class CaseClientGuard(MachineGuard):
+    """A department system's token with ``cases.handle`` (401 without a valid token, 403 without the
+    scope or without a department)."""
+
+    def __call__(self, request: Request, db: DbSession) -> ServiceClient:  # type: ignore[override]
+        client = authenticate(request, db, self.scope)
+        if client.department_id is None:
+            raise CaseForbidden("该接入应用未绑定部门", detail_en="the client is bound to no department")
+        return client
+
+    def authorize(self, request: Request) -> ServiceClient:
+        """Not used: the check needs the request's session (token revocation, the client row)."""
+        raise NotImplementedError
+
+
+class StaffOrCaseClient(StaffOrMachine):
+    """A bearer token is a department system's; anything else a staff session under the policy."""
+
+    machine: CaseClientGuard
+
+    def __init__(self, machine: CaseClientGuard, staff: StaffGuard) -> None:
+        super().__init__(machine, staff)
+
+    def __call__(self, request: Request, db: DbSession, auth: Annotated[Any, Depends(session_if_any)]) -> Any:
+        if request.headers.get("authorization"):
+            return self.machine(request, db)
+        return self.staff.decide(request, db, require_session(request, auth))
+
+
+def ensure_department(client: ServiceClient, department_id: str) -> None:
+    """A department system reaches its own department's cases only (404 keeps others' numbers secret)."""
+    from zhengwu.cases.errors import CaseNotFound
+
+    if client.department_id != department_id:
+        raise CaseNotFound()

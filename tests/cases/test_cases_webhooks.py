@@ -1,0 +1,232 @@
+"""Department systems and case webhooks on a real database: fan-out in the transition's transaction,
+signed deliveries, retries with back-off, the dead letter and replay, the pull feed, and a department
+system acting with its own client-credentials token (idempotent, its own department only)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from cases_kit import Casework, login
+from seals_kit import assert_envelope
+from zhengwu.cases.errors import CaseInvalid
+from zhengwu.cases.models import CaseHistory
+from zhengwu.cases.webhooks import dispatch, service, signing
+from zhengwu.cases.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEvent
+from zhengwu.kernel.clock import utcnow
+
+pytestmark = pytest.mark.db
+
+
+def _system(
+    client: Any, session: Session, department_id: str | None, scope: str = "cases.handle"
+) -> tuple[str, str]:
+    """A department system: (client id, a client-credentials access token)."""
+    from zhengwu.identity.oidc import service as oidc_service
+    from zhengwu.identity.oidc.schemas import ClientCreate
+    from zhengwu.identity.oidc.tokens import access_token
+    from zhengwu.identity.servicekeys import OIDC
+    from zhengwu.kernel.node import node_of
+
+    runtime = node_of(client.app).services.provide(OIDC)
+    data = ClientCreate(
+        name="审批系统", grant_types=["client_credentials"], scope=scope, department_id=department_id
+    )
+    row, _ = oidc_service.create_client(session, runtime.node_keys, data, actor=None)
+    session.flush()
+    issued = access_token(runtime.key_material(), issuer=runtime.issuer, client_id=row.client_id,
+                          subject=row.client_id, audience=runtime.issuer, scope=scope, ttl=600)  # fmt: skip
+    return str(row.client_id), issued.value
+
+
+class Receiver:
+    """An in-process receiver: verifies every message, answers the scripted status codes in turn."""
+
+    def __init__(self, secret: str, script: list[int | Exception]) -> None:
+        self.secret = secret
+        self.script = script
+        self.received: list[dict[str, Any]] = []
+        self.ids: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        scheme = signing.verify(self.secret, dict(request.headers), body, now=int(time.time()))
+        assert scheme == "v1"
+        assert signing.verify(
+            self.secret, dict(request.headers), body, now=int(time.time()), schemes=("v1sm3",)
+        )
+        step = self.script.pop(0) if self.script else 200
+        if isinstance(step, Exception):
+            raise step
+        self.received.append(json.loads(body))
+        self.ids.append(request.headers["webhook-id"])
+        return httpx.Response(step)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(transport=httpx.MockTransport(self))
+
+
+def _apply(client: Any, work: Casework) -> str:
+    login(client, work.citizen_token)
+    created = client.post("/api/v1/cases", json=work.body())
+    assert created.status_code == 201, created.text
+    login(client, None)
+    return str(created.json()["case_no"])
+
+
+def _due_now(session: Session) -> None:
+    session.execute(update(WebhookDelivery).values(next_attempt_at=utcnow()))
+    session.flush()
+
+
+def test_fan_out_retry_back_off_dead_letter_and_replay(
+    client: Any, casework: Casework, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = casework
+    db = work.session
+    system, _ = _system(client, db, work.env.department.id)
+    other_dept_system, _ = _system(client, db, None)
+    secret = service.register(db, system, "https://approvals.example.gov.cn/hooks", actor="cli").secret
+    with pytest.raises(CaseInvalid) as refused:
+        service.register(db, other_dept_system, "https://x.example/h", actor="cli")
+    assert "未绑定部门" in refused.value.detail
+    with pytest.raises(CaseInvalid):
+        service.register(db, system, "ftp://approvals.example.gov.cn/hooks", actor="cli")
+    db.flush()
+
+    case_no = _apply(client, work)
+    events = db.scalars(select(WebhookEvent).where(WebhookEvent.case_no == case_no)).all()
+    assert [e.type for e in events] == ["case.submitted"]
+    body = json.loads(events[0].body)
+    assert body["schema_version"] == "1" and body["data"]["case_no"] == case_no and body["timestamp"]
+    rows = db.scalars(select(WebhookDelivery).where(WebhookDelivery.event_seq == events[0].seq)).all()
+    assert [(r.client_id, r.status) for r in rows] == [(system, "pending")]
+
+    # The receiver fails once (500), then hangs (a timeout): two attempts, the back-off doubles.
+    receiver = Receiver(secret, [500, httpx.ReadTimeout("hung")])
+    before = utcnow()
+    stats = dispatch.deliver_due(session_factory, client=receiver.client())
+    assert (stats.delivered, stats.failed) == (0, 1)
+    row = db.get(WebhookDelivery, rows[0].id)
+    assert row is not None
+    db.refresh(row)
+    assert row.attempts == 1 and row.last_status_code == 500 and row.status == "pending"
+    assert row.next_attempt_at >= before + dispatch.backoff(1)
+    # Not due yet: nothing is sent.
+    assert dispatch.deliver_due(session_factory, client=receiver.client()).attempted == 0
+    _due_now(db)
+    dispatch.deliver_due(session_factory, client=receiver.client())
+    db.refresh(row)
+    assert row.attempts == 2 and row.last_status_code is None and "ReadTimeout" in (row.last_error or "")
+    assert dispatch.backoff(2) == 2 * dispatch.backoff(1)
+
+    # After the last attempt the delivery is dead; replay puts it back and it goes out once more.
+    monkeypatch.setattr(dispatch, "MAX_ATTEMPTS", 3)
+    _due_now(db)
+    assert dispatch.deliver_due(session_factory, client=Receiver(secret, [503]).client()).dead == 1
+    db.refresh(row)
+    assert row.status == "dead" and row.attempts == 3
+    assert [d.id for d in service.deliveries(db, status="dead")] == [row.id]
+    assert service.replay(db, dead=True, actor="cli") == [row.id]
+    db.flush()
+    good = Receiver(secret, [])
+    assert dispatch.deliver_due(session_factory, client=good.client()).delivered == 1
+    db.refresh(row)
+    assert row.status == "delivered" and row.delivered_at is not None
+    assert good.ids == [events[0].msg_id] and good.received[0]["type"] == "case.submitted"
+    attempts = db.scalar(
+        select(func.count()).select_from(WebhookAttempt).where(WebhookAttempt.delivery_id == row.id)
+    )
+    assert attempts == 4
+    # Replay of one delivered delivery sends the same webhook-id again (receivers deduplicate on it).
+    service.replay(db, delivery_id=row.id, actor="cli")
+    db.flush()
+    again = Receiver(secret, [])
+    dispatch.deliver_due(session_factory, client=again.client())
+    assert again.ids == [events[0].msg_id]
+
+
+def test_a_rolled_back_transition_writes_no_event(client: Any, casework: Casework) -> None:
+    work = casework
+    db = work.session
+    system, token = _system(client, db, work.env.department.id)
+    service.register(db, system, "https://approvals.example.gov.cn/hooks", actor="cli")
+    case_no = _apply(client, work)
+    # A refused action (conclude before acceptance) changes nothing and sends nothing.
+    refused = client.post(f"/api/v1/cases/{case_no}/actions", json={"action": "deliver"},
+                          headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert_envelope(refused, 409)
+    types = db.scalars(select(WebhookEvent.type).where(WebhookEvent.case_no == case_no)).all()
+    assert list(types) == ["case.submitted"]
+
+
+def test_department_system_acts_idempotently_and_pulls_events(client: Any, casework: Casework) -> None:
+    work = casework
+    db = work.session
+    system, token = _system(client, db, work.env.department.id)
+    auth = {"Authorization": f"Bearer {token}"}
+    case_no = _apply(client, work)
+
+    feed = client.get("/api/v1/cases/events?after=0", headers=auth)
+    assert feed.status_code == 200, feed.text
+    mine = [e for e in feed.json()["events"] if e["data"]["case_no"] == case_no]
+    assert [e["type"] for e in mine] == ["case.submitted"]
+    cursor = feed.json()["next_cursor"]
+
+    listed = client.get("/api/v1/department-systems/cases?status=submitted", headers=auth)
+    assert case_no in [c["case_no"] for c in listed.json()["cases"]]
+    assert client.get(f"/api/v1/department-systems/cases/{case_no}", headers=auth).status_code == 200
+
+    headers = {**auth, "Idempotency-Key": "accept-1"}
+    first = client.post(
+        f"/api/v1/cases/{case_no}/actions", json={"action": "accept", "opinion": "受理"}, headers=headers
+    )
+    assert first.status_code == 200, first.text
+    second = client.post(
+        f"/api/v1/cases/{case_no}/actions", json={"action": "accept", "opinion": "受理"}, headers=headers
+    )
+    assert second.status_code == 200 and second.json() == first.json()
+    history = db.scalars(select(CaseHistory).where(CaseHistory.action == "accept")).all()
+    accepted = [h for h in history if h.actor == f"client:{system}"]
+    assert len(accepted) == 1
+    # The same key with another body is refused, not a second transition.
+    reused = client.post(
+        f"/api/v1/cases/{case_no}/actions", json={"action": "reject", "opinion": "x"}, headers=headers
+    )
+    assert_envelope(reused, 422, "idempotency_key_reused")
+    assert second.headers.get("Idempotent-Replayed") == "true"
+
+    later = client.get(f"/api/v1/cases/events?after={cursor}", headers=auth).json()["events"]
+    assert [e["type"] for e in later] == ["case.accepted"] and later[0]["data"]["actor"] == f"client:{system}"
+
+    # Another department's system does not see or touch the case; a token without the scope is refused.
+    from zhengwu.orgs import service as orgs
+    from zhengwu.orgs.schemas import DepartmentCreate
+    from zhengwu.seed import government_credit_code
+
+    other = orgs.add_department(db, DepartmentCreate(credit_code=government_credit_code("130000", 778), name="河北省水利厅", division_code="130000"))  # fmt: skip
+    _, stranger = _system(client, db, other.id)
+    far = {"Authorization": f"Bearer {stranger}"}
+    assert_envelope(
+        client.post(f"/api/v1/cases/{case_no}/actions", json={"action": "deliver"}, headers=far), 404
+    )
+    assert_envelope(client.get(f"/api/v1/department-systems/cases/{case_no}", headers=far), 404)
+    assert all(
+        e["data"]["case_no"] != case_no
+        for e in client.get("/api/v1/cases/events", headers=far).json()["events"]
+    )
+    _, unscoped = _system(client, db, work.env.department.id, scope="licenses.use")
+    assert_envelope(client.get("/api/v1/cases/events", headers={"Authorization": f"Bearer {unscoped}"}), 403)
+    assert_envelope(client.get("/api/v1/cases/events"), 401)
+
+
+def test_backoff_is_capped() -> None:
+    assert dispatch.backoff(1) == timedelta(seconds=5)
+    assert dispatch.backoff(30) == dispatch.BACKOFF_CAP
