@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,6 +66,45 @@ def ingest_waf(
         )
 
 
+@app.command("posture")
+def list_posture(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
+) -> None:
+    """This node's own security posture, and the newest summary each lower node reported."""
+    from zhengwu.security import upward
+
+    config = settings()
+    with node_unit(config) as (_node, session):
+        own = upward.posture(session, config)
+        lower = upward.postures(session)
+    if as_json:
+        _out({"node": own, "lower_nodes": lower})
+        return
+    table = Table(title="安全态势 / security posture")
+    for column in (
+        "节点",
+        "版本",
+        "24 小时事件（严重/高/中）",
+        "证书（有效/已过期/即将到期）",
+        "审计链",
+        "上报时间（北京时间）",
+    ):
+        table.add_column(column)
+    for row in [{"node_id": config.node_id, **own}, *lower]:
+        events, certs = row["events_24h"], row["certificates"]
+        table.add_row(
+            escape(row["node_id"]),
+            escape(row["version"]),
+            f"{events['critical']}/{events['high']}/{events['medium']}",
+            f"{certs['valid']}/{certs['expired']}/{len(certs['expiring_soon'])}",
+            {"intact": "完整", "broken": "校验失败", "unverified": "未校验"}.get(
+                row["audit_chain"]["state"], "未知"
+            ),
+            datetime.fromisoformat(row["reported_at"]).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    console.print(table)
+
+
 @events_app.command("list")
 def list_events(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
@@ -98,7 +138,9 @@ def list_events(
             row.occurred_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
             event["severity_label"],
             event["type_label"],
-            escape(f"{event['source']} {event['peer'] or ''}".strip()),
+            escape(
+                f"{event['origin'] + ' · ' if event['origin'] else ''}{event['source']} {event['peer'] or ''}".strip()
+            ),
             str(event["count"]),
             escape(event["summary"]),
         )

@@ -37,6 +37,22 @@ class SecurityEvent(IdMixin, Base):
     # The source's own id of the event (ModSecurity's unique_id): a line read twice is stored once.
     source_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The lower node that reported the event upward (security.upward); None: seen on this node.
+    origin: Mapped[str | None] = mapped_column(String(63), index=True)
+
+
+class SecurityPosture(IdMixin, Base):
+    """The newest security posture summary a lower node reported (one row per sender)."""
+
+    __tablename__ = "security_posture"
+
+    sender: Mapped[str] = mapped_column(String(63), unique=True)
+    node_name: Mapped[str] = mapped_column(String(200), default="")
+    version: Mapped[str] = mapped_column(String(40), default="")
+    summary: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reports: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class WafCursor(Base):

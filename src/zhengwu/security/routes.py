@@ -27,7 +27,7 @@ def read(event: SecurityEvent) -> SecurityEventRead:
         id=event.id, event_type=event.event_type, type_label=service.EVENT_TYPES.get(event.event_type, event.event_type),
         severity=severity.value, severity_label=severity.label, source=event.source, peer=event.peer,
         occurred_at=event.occurred_at, last_at=event.last_at, count=event.count, summary=event.summary,
-        detail=event.detail,
+        detail=event.detail, origin=event.origin,
     )  # fmt: skip
 
 

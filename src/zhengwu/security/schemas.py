@@ -25,3 +25,4 @@ class SecurityEventRead(BaseModel):
     count: int
     summary: str
     detail: dict[str, Any]
+    origin: str | None = None  # the lower node that reported it; None: seen on this node

@@ -30,6 +30,7 @@ EVENT_TYPES: Final[dict[str, str]] = {
     "identity.locked": "账号因多次登录失败被锁定",
     "exchange.document_refused": "拒收了签名或格式无效的交换文档",
     "audit.chain_broken": "审计链校验失败",
+    "audit.chain_verified": "审计链校验通过",
     "security.signals_overflowed": "安全信号缓冲区溢出（已计数汇总）",
 }
 
@@ -297,6 +298,21 @@ def chain_broken(
             source="audit",
             summary=f"审计链 {chain} 校验失败（第 {seq} 条，{kind}）",
             detail={"chain": chain, "seq": seq, "kind": kind},
+        ),
+        bus=bus,
+    )
+
+
+def chain_verified(session: Session, chains: int, *, bus: EventBus | None) -> SecurityEvent:
+    """Record that every audit hash chain verified (the posture summary reports the last outcome)."""
+    return record(
+        session,
+        NewEvent(
+            event_type="audit.chain_verified",
+            severity=Severity.INFO,
+            source="audit",
+            summary=f"审计链校验通过（{chains} 条链）",
+            detail={"chains": chains},
         ),
         bus=bus,
     )
