@@ -145,3 +145,122 @@ def list_events(
             escape(event["summary"]),
         )
     console.print(table)
+
+
+notices_app = typer.Typer(
+    cls=ReportingGroup,
+    help="安全通报 / national security notices: issue, list, handle.",
+    no_args_is_help=True,
+)
+app.add_typer(notices_app, name="notices")
+
+
+def _notice_step(step: str, notice_id: str, as_json: bool, **kwargs: Any) -> None:
+    from zhengwu.audit.changes import actor_of
+    from zhengwu.security import notices
+    from zhengwu.security.routes import read_notice
+
+    with node_unit(settings()) as (_node, session):
+        notice = getattr(notices, step)(session, notice_id, actor=actor_of(None, cli=True), **kwargs)
+        shown = read_notice(notice, notices.trail(session, notice.id)).model_dump(mode="json")
+    if as_json:
+        _out(shown)
+        return
+    console.print(f"{escape(shown['title'])}：{shown['status_label']} / {shown['status']}")
+
+
+@notices_app.command("issue")
+def issue_notice(
+    title: Annotated[str, typer.Option("--title", help="通报标题 (1-200).")],
+    body: Annotated[str, typer.Option("--body", help="通报正文 (1-4000).")],
+    to: Annotated[str | None, typer.Option("--to", help="A joined lower node's id.")] = None,
+    to_all: Annotated[bool, typer.Option("--all", help="Every lower node.")] = False,
+    severity: Annotated[
+        str, typer.Option("--severity", help="info, low, medium, high or critical.")
+    ] = "high",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue a security notice to a lower node (or all); it goes down the exchange's feed."""
+    from zhengwu.audit.changes import actor_of
+    from zhengwu.security import notices
+    from zhengwu.security.routes import read_notice
+    from zhengwu.security.severity import Severity
+
+    if (to is None) == (not to_all):
+        console.print("[red]请指定 --to 节点 或 --all / give exactly one of --to NODE and --all[/red]")
+        raise typer.Exit(1)
+    try:
+        level = Severity(severity)
+    except ValueError:
+        console.print(f"[red]未知的严重程度 / unknown severity: {escape(severity)}[/red]")
+        raise typer.Exit(1) from None
+    config = settings()
+    with node_unit(config) as (_node, session):
+        notice = notices.issue(
+            session, config, to_node=to or notices.EVERY_NODE, title=title, body=body, severity=level,
+            actor=actor_of(None, cli=True),
+        )  # fmt: skip
+        shown = read_notice(notice).model_dump(mode="json")
+    if as_json:
+        _out(shown)
+        return
+    console.print(f"已下发 / issued {shown['id']} → {escape(shown['to_node'])}")
+
+
+@notices_app.command("list")
+def list_notices(
+    status: Annotated[
+        str | None, typer.Option("--status", help="open, assigned, acknowledged, closed, issued.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Security notices received (and issued), newest first."""
+    from zhengwu.security import notices
+    from zhengwu.security.routes import read_notice
+
+    with node_unit(settings()) as (_node, session):
+        rows = notices.list_notices(session, status=status)
+        shown = [read_notice(n).model_dump(mode="json") for n in rows]
+    if as_json:
+        _out({"notices": shown})
+        return
+    table = Table(title=f"安全通报 / security notices ({len(shown)})")
+    for column in ("编号", "下发时间（北京时间）", "来自", "严重程度", "状态", "处理人", "标题"):
+        table.add_column(column)
+    for row, notice in zip(rows, shown, strict=True):
+        table.add_row(
+            notice["id"],
+            row.issued_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
+            escape(notice["issuer"]),
+            notice["severity_label"],
+            notice["status_label"],
+            escape(notice["assignee"] or ""),
+            escape(notice["title"]),
+        )
+    console.print(table)
+
+
+@notices_app.command("assign")
+def assign_notice(
+    notice_id: str,
+    assignee: Annotated[str, typer.Option("--to", help="The staff member's login name.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Give a received notice to a staff member."""
+    _notice_step("assign", notice_id, as_json, assignee=assignee)
+
+
+@notices_app.command("ack")
+def acknowledge_notice(notice_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Acknowledge an assigned notice."""
+    _notice_step("acknowledge", notice_id, as_json)
+
+
+@notices_app.command("close")
+def close_notice(
+    notice_id: str,
+    note: Annotated[str, typer.Option("--note", help="What was done (1-2000).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Close an acknowledged notice with a note."""
+    _notice_step("close", notice_id, as_json, note=note)

@@ -55,6 +55,32 @@ class SecurityPosture(IdMixin, Base):
     reports: Mapped[int] = mapped_column(Integer, default=1)
 
 
+class SecurityNotice(IdMixin, Base):
+    """安全通报 — a notice from the national security centre (received) or one this node issued.
+
+    Received notices are handled here: assigned to a staff member, acknowledged, closed with a note;
+    each step is an audited change (``audit_change`` rows with entity ``security_notice``).
+    """
+
+    __tablename__ = "security_notice"
+
+    notice_key: Mapped[str] = mapped_column(String(100), unique=True)  # <issuer>:<id at the issuer>
+    direction: Mapped[str] = mapped_column(String(16))  # issued | received
+    issuer: Mapped[str] = mapped_column(String(63))
+    to_node: Mapped[str] = mapped_column(String(63))  # a node id, or * for every lower node
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(String(4000))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # issued | open | assigned | acknowledged | closed
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(2000))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class WafCursor(Base):
     """How far one ModSecurity audit log file has been ingested (by path; a new file starts again)."""
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.topics import Declaration, TableHook, TopicDeclaration
-from zhengwu.security import upward
+from zhengwu.security import notices, upward
 
 
 def declarations(settings: Settings) -> list[Declaration]:
-    """Two topics of our own (no national table); any node may have lower nodes reporting to it."""
-    del settings
+    """Our own topics (no national table): events and posture up, notices down."""
     return [
         TopicDeclaration(
             upward.EVENT_TOPIC,
@@ -26,4 +25,9 @@ def declarations(settings: Settings) -> list[Declaration]:
             label="安全态势上报 / security posture",
         ),
         TableHook(upward.POSTURE_TABLE, upward.apply_posture),
+        # Notices come down the feed (a dn_ table of our own; the national centre's shape is unpublished).
+        TopicDeclaration(
+            notices.TOPIC, table=notices.TABLE, key_column="notice_key", label="安全通报 / security notice"
+        ),
+        TableHook(notices.TABLE, notices.applier(settings)),
     ]
