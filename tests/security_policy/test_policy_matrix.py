@@ -417,6 +417,9 @@ ROWS: list[Row] = [
     # security events: the security administrator only (三员: not the platform administrator)
     Row("GET /api/v1/security/events", lambda c, d: Call("/api/v1/security/events"), 200,
         role="security_admin", department=False, platform_may=False),
+    # the audit change log: the audit administrator only (三员)
+    Row("GET /api/v1/security/audit/changes", lambda c, d: Call("/api/v1/security/audit/changes"), 200,
+        role="audit_admin", department=False, platform_may=False),
     # national security notices: handled by the security administrator only
     Row("GET /api/v1/security/notices", lambda c, d: Call("/api/v1/security/notices"), 200,
         role="security_admin", department=False, platform_may=False),

@@ -16,8 +16,7 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhengwu.audit.changes import record_change
-from zhengwu.audit.models import AuditChange
+from zhengwu.audit.changes import list_changes, record_change
 from zhengwu.exchange.models import ExchangeNode
 from zhengwu.identity.models import Account, AccountKind, AccountStatus
 from zhengwu.kernel.clock import utcnow
@@ -238,11 +237,7 @@ def list_notices(session: Session, *, status: str | None = None, limit: int = 10
 
 def trail(session: Session, notice_id: str) -> list[dict[str, Any]]:
     """The notice's audited steps, oldest first."""
-    rows = session.scalars(
-        select(AuditChange)
-        .where(AuditChange.entity == ENTITY, AuditChange.entity_id == notice_id)
-        .order_by(AuditChange.at, AuditChange.seq)
-    )
+    rows = reversed(list_changes(session, entity=ENTITY, entity_id=notice_id, limit=1000))
     return [
         {"at": r.at.isoformat(), "actor": r.actor, "action": r.action, "before": r.before, "after": r.after}
         for r in rows

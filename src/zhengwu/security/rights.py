@@ -24,3 +24,12 @@ HANDLE_NOTICES: Final[Right] = right(
     scope=Scope.PLATFORM,
     refusal=SecurityForbidden,
 )
+
+#: Read the audit change log (the audit administrator, the third of the 三员: audit and nothing else).
+AUDIT_READ: Final[Right] = right(
+    "security.audit_read",
+    "查阅审计变更日志",
+    {"audit_admin"},
+    scope=Scope.PLATFORM,
+    refusal=SecurityForbidden,
+)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from zhengwu.audit.changes import actor_of
+from zhengwu.audit.changes import actor_of, list_changes
 from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.openapi import errors
@@ -122,3 +122,24 @@ def close_notice(notice_id: str, body: NoticeClose, db: DbSession, staff: Notice
     """Close the acknowledged notice with what was done."""
     notice = notices.close(db, notice_id, note=body.note, actor=actor_of(staff.account_id))
     return read_notice(notice, notices.trail(db, notice.id))
+
+
+AuditAdmin = Annotated[StaffPrincipal, Depends(guard(rights.AUDIT_READ))]
+
+
+@router.get("/audit/changes", summary="审计变更日志（审计管理员）", responses=errors(422))
+def audit_changes(
+    db: DbSession,
+    staff: AuditAdmin,
+    entity: Annotated[str | None, Query(max_length=64, description="对象类型")] = None,
+    entity_id: Annotated[str | None, Query(max_length=128, description="对象编号")] = None,
+    before_seq: Annotated[int | None, Query(ge=1, description="只看此序号之前的记录")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[dict[str, Any]]:
+    """The hash-chained change log, newest first: who changed what, before and after."""
+    rows = list_changes(db, entity=entity, entity_id=entity_id, before_seq=before_seq, limit=limit)
+    return [
+        {"seq": r.seq, "at": r.at.isoformat(), "actor": r.actor, "action": r.action, "entity": r.entity,
+         "entity_id": r.entity_id, "department_id": r.department_id, "before": r.before, "after": r.after}
+        for r in rows
+    ]  # fmt: skip
