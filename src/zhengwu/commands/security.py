@@ -264,3 +264,56 @@ def close_notice(
 ) -> None:
     """Close an acknowledged notice with a note."""
     _notice_step("close", notice_id, as_json, note=note)
+
+
+@app.command("integrity")
+def integrity(
+    seal: Annotated[bool, typer.Option("--seal", help="Sign a new manifest of the installed files.")] = False,
+    manifest: Annotated[
+        Path | None,
+        typer.Option("--manifest", help="Manifest file (default: DATA_DIR/integrity-manifest.json)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check the installed code, templates and static assets against the signed SM3 manifest (or --seal one)."""
+    from zhengwu.commands.audit import node_signer, signature_check
+    from zhengwu.security import integrity as tamper
+    from zhengwu.security import service
+
+    config = settings()
+    path = manifest or config.data_dir / "integrity-manifest.json"
+    root = tamper.package_root()
+    if seal:
+        with node_unit(config) as (_node, session):
+            signer = node_signer(session, config)
+        if signer is None:
+            console.print("[red]本节点尚未初始化证书体系 / the node has no PKI: run `zhengwu pki init`[/red]")
+            raise typer.Exit(1)
+        sealed = tamper.seal(root, config.node_id, signer.thumbprint, signer.signer.sign)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(sealed, ensure_ascii=False, indent=1), encoding="utf-8")
+        result = {"sealed": str(path), "files": len(sealed["files"]), "sealed_at": sealed["sealed_at"]}
+        if as_json:
+            _out(result)
+        else:
+            console.print(
+                f"已签署清单 / manifest sealed: {len(sealed['files'])} 个文件 → {escape(str(path))}"
+            )
+        return
+    with node_unit(config) as (node, session):
+        report = tamper.check(root, path, signature_check(session))
+        if not report.intact:
+            service.integrity_finding(session, report.as_dict(), bus=node.bus)
+    if as_json:
+        _out(report.as_dict())
+    elif report.intact:
+        console.print(f"完整 / intact: {report.checked} 个文件与清单一致（签署于 {report.sealed_at}）")
+    elif not report.manifest_ok:
+        console.print(f"[red]清单无法验证 / manifest does not verify: {escape(report.problem or '')}[/red]")
+    else:
+        for label, names in (("改动 / changed", report.changed), ("新增 / added", report.added),
+                             ("删除 / removed", report.removed)):  # fmt: skip
+            for name in names:
+                console.print(f"[red]{label}: {escape(name)}[/red]")
+    if not report.intact:
+        raise typer.Exit(1)
