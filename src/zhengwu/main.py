@@ -64,6 +64,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
     from zhengwu.licenses import feedback as licenses_feedback
     from zhengwu.licenses import topics as licenses
     from zhengwu.ops import topics as ops
+    from zhengwu.security import topics as security
 
     return exchange.registry_of(
         [
@@ -74,6 +75,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
             *licenses_feedback.declarations(settings),
             *ops.declarations(settings),
             *cases.declarations(settings),
+            *security.declarations(settings),
         ]
     )
 

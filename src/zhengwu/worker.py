@@ -39,6 +39,7 @@ from zhengwu.kernel.idempotency import IdempotencyRecord
 from zhengwu.kernel.logging import configure_logging, get_logger
 from zhengwu.kernel.session import unit_of_work
 from zhengwu.ops.reporting import report_if_due
+from zhengwu.security.upward import report_posture_if_due
 
 log = get_logger("zhengwu.worker")
 
@@ -132,6 +133,7 @@ def housekeeping(runtime: ExchangeRuntime) -> int:
     # Signed audit chain heads, reported upward (ADR 0011); the node's status for the upper node's view.
     seal_if_due(runtime.session_factory, runtime.settings)
     report_if_due(runtime.session_factory, runtime.settings)
+    report_posture_if_due(runtime.session_factory, runtime.settings)
     closed = 0
     for _ in range(SESSION_BATCHES):  # a bounded share of each round, even after a long outage
         with unit_of_work(runtime.session_factory) as session:

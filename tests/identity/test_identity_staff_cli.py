@@ -106,3 +106,14 @@ def test_bad_input_is_refused_and_nothing_is_created(node: Settings) -> None:
     engine.dispose()
     assert logins == {"twice"}
     assert refused  # the weak password's refusal is audited
+
+
+def test_two_of_the_three_administrator_roles_are_refused(node: Settings) -> None:
+    from zhengwu.seed import government_credit_code
+
+    result = _add(
+        "--login-name", "sec.audit", "--name", "李安全", "--department", government_credit_code("130000", 9001),
+        "--role", "security_admin", "--role", "audit_admin",
+    )  # fmt: skip
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    assert "三员" in result.output and "未创建" in result.output  # type: ignore[attr-defined]

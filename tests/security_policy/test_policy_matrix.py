@@ -204,6 +204,26 @@ class Ctx:
         self.session.flush()
         return str(row.id)
 
+    def notice(self, status: str = "open") -> str:
+        """A security notice received from the upper node, in ``status``."""
+        from datetime import UTC, datetime
+
+        from zhengwu.security.models import SecurityNotice
+
+        n = next(self.numbers)
+        row = SecurityNotice(
+            notice_key=f"national:{n}", direction="received", issuer="national", to_node="*", title="通报",
+            body="正文", severity="high", status=status, assignee="duty" if status != "open" else None,
+            issued_at=datetime(2026, 12, 5, tzinfo=UTC), updated_at=datetime(2026, 12, 5, tzinfo=UTC),
+        )  # fmt: skip
+        self.session.add(row)
+        self.session.flush()
+        return str(row.id)
+
+    def staff_login(self) -> str:
+        """The login name of a staff member a notice can be assigned to."""
+        return str(self.world.staff_account(self.world.office, ["case_officer"]).login_name)
+
     def abnormal(self, dept: Department) -> str:
         """An open abnormal-data entry of ``dept``: an import row that imports as it is when resubmitted."""
         from zhengwu.licenses import abnormal
@@ -428,6 +448,23 @@ ROWS: list[Row] = [
     # security events: the security administrator only (三员: not the platform administrator)
     Row("GET /api/v1/security/events", lambda c, d: Call("/api/v1/security/events"), 200,
         role="security_admin", department=False, platform_may=False),
+    # the audit change log: the audit administrator only (三员)
+    Row("GET /api/v1/security/audit/changes", lambda c, d: Call("/api/v1/security/audit/changes"), 200,
+        role="audit_admin", department=False, platform_may=False),
+    # national security notices: handled by the security administrator only
+    Row("GET /api/v1/security/notices", lambda c, d: Call("/api/v1/security/notices"), 200,
+        role="security_admin", department=False, platform_may=False),
+    Row("GET /api/v1/security/notices/{notice_id}", lambda c, d: Call(f"/api/v1/security/notices/{c.notice()}"),
+        200, role="security_admin", department=False, platform_may=False),
+    Row("POST /api/v1/security/notices/{notice_id}/assign",
+        lambda c, d: Call(f"/api/v1/security/notices/{c.notice()}/assign", {"assignee": c.staff_login()}),
+        200, role="security_admin", department=False, platform_may=False),
+    Row("POST /api/v1/security/notices/{notice_id}/ack",
+        lambda c, d: Call(f"/api/v1/security/notices/{c.notice('assigned')}/ack"),
+        200, role="security_admin", department=False, platform_may=False),
+    Row("POST /api/v1/security/notices/{notice_id}/close",
+        lambda c, d: Call(f"/api/v1/security/notices/{c.notice('acknowledged')}/close", {"note": "已处置"}),
+        200, role="security_admin", department=False, platform_may=False),
 ]  # fmt: skip
 
 

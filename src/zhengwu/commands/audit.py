@@ -108,6 +108,15 @@ def _report_breaks(config: Settings, broken: list[chain.Verdict]) -> None:
                 chain_broken(session, verdict.chain, verdict.broken.seq, verdict.broken.kind, bus=node.bus)
 
 
+def _report_intact(config: Settings, chains: int) -> None:
+    """An intact verification is recorded too: the security posture reports the last outcome."""
+    from zhengwu.commands.node import node_unit
+    from zhengwu.security.service import chain_verified
+
+    with node_unit(config) as (node, session):
+        chain_verified(session, chains, bus=node.bus)
+
+
 @app.command("verify")
 def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdicts as JSON.")] = False,
@@ -119,6 +128,8 @@ def verify(
     broken = [v for v in verdicts if not v.ok]
     if broken:
         _report_breaks(config, broken)
+    else:
+        _report_intact(config, len(verdicts))
     if as_json:
         _out({"ok": not broken, "chains": [v.as_dict() for v in verdicts]})
     else:

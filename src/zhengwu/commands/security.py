@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,6 +66,45 @@ def ingest_waf(
         )
 
 
+@app.command("posture")
+def list_posture(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
+) -> None:
+    """This node's own security posture, and the newest summary each lower node reported."""
+    from zhengwu.security import upward
+
+    config = settings()
+    with node_unit(config) as (_node, session):
+        own = upward.posture(session, config)
+        lower = upward.postures(session)
+    if as_json:
+        _out({"node": own, "lower_nodes": lower})
+        return
+    table = Table(title="安全态势 / security posture")
+    for column in (
+        "节点",
+        "版本",
+        "24 小时事件（严重/高/中）",
+        "证书（有效/已过期/即将到期）",
+        "审计链",
+        "上报时间（北京时间）",
+    ):
+        table.add_column(column)
+    for row in [{"node_id": config.node_id, **own}, *lower]:
+        events, certs = row["events_24h"], row["certificates"]
+        table.add_row(
+            escape(row["node_id"]),
+            escape(row["version"]),
+            f"{events['critical']}/{events['high']}/{events['medium']}",
+            f"{certs['valid']}/{certs['expired']}/{len(certs['expiring_soon'])}",
+            {"intact": "完整", "broken": "校验失败", "unverified": "未校验"}.get(
+                row["audit_chain"]["state"], "未知"
+            ),
+            datetime.fromisoformat(row["reported_at"]).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    console.print(table)
+
+
 @events_app.command("list")
 def list_events(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
@@ -98,8 +138,182 @@ def list_events(
             row.occurred_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
             event["severity_label"],
             event["type_label"],
-            escape(f"{event['source']} {event['peer'] or ''}".strip()),
+            escape(
+                f"{event['origin'] + ' · ' if event['origin'] else ''}{event['source']} {event['peer'] or ''}".strip()
+            ),
             str(event["count"]),
             escape(event["summary"]),
         )
     console.print(table)
+
+
+notices_app = typer.Typer(
+    cls=ReportingGroup,
+    help="安全通报 / national security notices: issue, list, handle.",
+    no_args_is_help=True,
+)
+app.add_typer(notices_app, name="notices")
+
+
+def _notice_step(step: str, notice_id: str, as_json: bool, **kwargs: Any) -> None:
+    from zhengwu.audit.changes import actor_of
+    from zhengwu.security import notices
+    from zhengwu.security.routes import read_notice
+
+    with node_unit(settings()) as (_node, session):
+        notice = getattr(notices, step)(session, notice_id, actor=actor_of(None, cli=True), **kwargs)
+        shown = read_notice(notice, notices.trail(session, notice.id)).model_dump(mode="json")
+    if as_json:
+        _out(shown)
+        return
+    console.print(f"{escape(shown['title'])}：{shown['status_label']} / {shown['status']}")
+
+
+@notices_app.command("issue")
+def issue_notice(
+    title: Annotated[str, typer.Option("--title", help="通报标题 (1-200).")],
+    body: Annotated[str, typer.Option("--body", help="通报正文 (1-4000).")],
+    to: Annotated[str | None, typer.Option("--to", help="A joined lower node's id.")] = None,
+    to_all: Annotated[bool, typer.Option("--all", help="Every lower node.")] = False,
+    severity: Annotated[
+        str, typer.Option("--severity", help="info, low, medium, high or critical.")
+    ] = "high",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue a security notice to a lower node (or all); it goes down the exchange's feed."""
+    from zhengwu.audit.changes import actor_of
+    from zhengwu.security import notices
+    from zhengwu.security.routes import read_notice
+    from zhengwu.security.severity import Severity
+
+    if (to is None) == (not to_all):
+        console.print("[red]请指定 --to 节点 或 --all / give exactly one of --to NODE and --all[/red]")
+        raise typer.Exit(1)
+    try:
+        level = Severity(severity)
+    except ValueError:
+        console.print(f"[red]未知的严重程度 / unknown severity: {escape(severity)}[/red]")
+        raise typer.Exit(1) from None
+    config = settings()
+    with node_unit(config) as (_node, session):
+        notice = notices.issue(
+            session, config, to_node=to or notices.EVERY_NODE, title=title, body=body, severity=level,
+            actor=actor_of(None, cli=True),
+        )  # fmt: skip
+        shown = read_notice(notice).model_dump(mode="json")
+    if as_json:
+        _out(shown)
+        return
+    console.print(f"已下发 / issued {shown['id']} → {escape(shown['to_node'])}")
+
+
+@notices_app.command("list")
+def list_notices(
+    status: Annotated[
+        str | None, typer.Option("--status", help="open, assigned, acknowledged, closed, issued.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Security notices received (and issued), newest first."""
+    from zhengwu.security import notices
+    from zhengwu.security.routes import read_notice
+
+    with node_unit(settings()) as (_node, session):
+        rows = notices.list_notices(session, status=status)
+        shown = [read_notice(n).model_dump(mode="json") for n in rows]
+    if as_json:
+        _out({"notices": shown})
+        return
+    table = Table(title=f"安全通报 / security notices ({len(shown)})")
+    for column in ("编号", "下发时间（北京时间）", "来自", "严重程度", "状态", "处理人", "标题"):
+        table.add_column(column)
+    for row, notice in zip(rows, shown, strict=True):
+        table.add_row(
+            notice["id"],
+            row.issued_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
+            escape(notice["issuer"]),
+            notice["severity_label"],
+            notice["status_label"],
+            escape(notice["assignee"] or ""),
+            escape(notice["title"]),
+        )
+    console.print(table)
+
+
+@notices_app.command("assign")
+def assign_notice(
+    notice_id: str,
+    assignee: Annotated[str, typer.Option("--to", help="The staff member's login name.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Give a received notice to a staff member."""
+    _notice_step("assign", notice_id, as_json, assignee=assignee)
+
+
+@notices_app.command("ack")
+def acknowledge_notice(notice_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Acknowledge an assigned notice."""
+    _notice_step("acknowledge", notice_id, as_json)
+
+
+@notices_app.command("close")
+def close_notice(
+    notice_id: str,
+    note: Annotated[str, typer.Option("--note", help="What was done (1-2000).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Close an acknowledged notice with a note."""
+    _notice_step("close", notice_id, as_json, note=note)
+
+
+@app.command("integrity")
+def integrity(
+    seal: Annotated[bool, typer.Option("--seal", help="Sign a new manifest of the installed files.")] = False,
+    manifest: Annotated[
+        Path | None,
+        typer.Option("--manifest", help="Manifest file (default: DATA_DIR/integrity-manifest.json)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check the installed code, templates and static assets against the signed SM3 manifest (or --seal one)."""
+    from zhengwu.commands.audit import node_signer, signature_check
+    from zhengwu.security import integrity as tamper
+    from zhengwu.security import service
+
+    config = settings()
+    path = manifest or config.data_dir / "integrity-manifest.json"
+    root = tamper.package_root()
+    if seal:
+        with node_unit(config) as (_node, session):
+            signer = node_signer(session, config)
+        if signer is None:
+            console.print("[red]本节点尚未初始化证书体系 / the node has no PKI: run `zhengwu pki init`[/red]")
+            raise typer.Exit(1)
+        sealed = tamper.seal(root, config.node_id, signer.thumbprint, signer.signer.sign)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(sealed, ensure_ascii=False, indent=1), encoding="utf-8")
+        result = {"sealed": str(path), "files": len(sealed["files"]), "sealed_at": sealed["sealed_at"]}
+        if as_json:
+            _out(result)
+        else:
+            console.print(
+                f"已签署清单 / manifest sealed: {len(sealed['files'])} 个文件 → {escape(str(path))}"
+            )
+        return
+    with node_unit(config) as (node, session):
+        report = tamper.check(root, path, signature_check(session))
+        if not report.intact:
+            service.integrity_finding(session, report.as_dict(), bus=node.bus)
+    if as_json:
+        _out(report.as_dict())
+    elif report.intact:
+        console.print(f"完整 / intact: {report.checked} 个文件与清单一致（签署于 {report.sealed_at}）")
+    elif not report.manifest_ok:
+        console.print(f"[red]清单无法验证 / manifest does not verify: {escape(report.problem or '')}[/red]")
+    else:
+        for label, names in (("改动 / changed", report.changed), ("新增 / added", report.added),
+                             ("删除 / removed", report.removed)):  # fmt: skip
+            for name in names:
+                console.print(f"[red]{label}: {escape(name)}[/red]")
+    if not report.intact:
+        raise typer.Exit(1)

@@ -230,3 +230,10 @@ class PermissionDenied(Forbidden):
 
     code = "identity.permission_denied"
     default_detail = "无权执行此操作"
+
+
+class ThreeAdminsConflict(Conflict):
+    """A staff account would hold two of the 三员 roles (system, security, audit administrator)."""
+
+    code = "identity.three_admins"
+    default_detail = "系统管理员、安全管理员、审计管理员（三员）须由不同人员担任，同一账号不得兼任"

@@ -54,8 +54,12 @@ ROLES: Final[dict[str, Role]] = {
         Role("case_handler", "办件人员：受理、办理、办结本部门事项的办件", Reach.DEPARTMENT),
         Role("counter", "窗口人员：现场核验身份证原件，将实名等级提升至四级", Reach.DEPARTMENT),
         Role("security_admin", "安全管理员：查看和处置本节点安全事件（三员之一）", Reach.PLATFORM),
+        Role("audit_admin", "审计管理员：查阅审计日志和审计链校验结果（三员之一）", Reach.PLATFORM),
     )
 }
+
+#: 三员 (等保 level 3): system, security and audit administrator. No staff account holds two of them.
+THREE_ADMINS: Final[tuple[str, ...]] = ("platform_admin", "security_admin", "audit_admin")
 
 #: Role name → label (what ``zhengwu users add-staff`` and the staff API accept).
 STAFF_ROLES: Final[dict[str, str]] = {name: role.label for name, role in ROLES.items()}
@@ -70,3 +74,9 @@ def reach_of(role: str) -> Reach | None:
 def unknown_roles(roles: list[str]) -> list[str]:
     """The names in ``roles`` that are not staff roles of this platform."""
     return [role for role in roles if role not in ROLES]
+
+
+def three_admin_roles(roles: list[str]) -> list[str]:
+    """The 三员 roles among ``roles`` (more than one is a conflict), in their fixed order."""
+    held = set(roles)
+    return [role for role in THREE_ADMINS if role in held]

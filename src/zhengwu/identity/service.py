@@ -38,6 +38,7 @@ from zhengwu.identity.errors import (
     NotAuthorizedAgent,
     PhoneInUse,
     RegistrationRateLimited,
+    ThreeAdminsConflict,
 )
 from zhengwu.identity.events import UserLoggedOut
 from zhengwu.identity.levels import RealNameLevel, session_level
@@ -60,6 +61,7 @@ from zhengwu.identity.normalize import (
 )
 from zhengwu.identity.passwords import Passwords
 from zhengwu.identity.protection import blind_index, cert_key, decrypt_field, encrypt_field
+from zhengwu.identity.roles import ROLES, three_admin_roles
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes.citizen_id import parse_citizen_id, validate_citizen_id
 from zhengwu.kernel.codes.uscc import validate_uscc
@@ -489,6 +491,18 @@ def agent_authorizations(db: Session, account_id: str) -> list[tuple[AgentAuthor
     return [(a, e) for a, e in rows if a.active_at(now)]
 
 
+def ensure_three_admins_apart(roles: list[str]) -> None:
+    """Refuse a set of roles (all of one account's bindings) holding two of the 三员 (等保 level 3)."""
+    held = three_admin_roles(roles)
+    if len(held) > 1:
+        names = "、".join(ROLES[r].label.split("：", 1)[0] for r in held)
+        raise ThreeAdminsConflict(
+            f"同一账号不得兼任{names}（三员分离）：请由不同人员担任",
+            detail_en=f"one staff account may not hold {' and '.join(held)} (separation of the three administrators)",
+            extra={"roles": held},
+        )
+
+
 def register_staff(
     db: Session,
     *,
@@ -530,6 +544,7 @@ def register_staff(
     check_password_policy(password, problems)
     if problems:
         raise registration_failure(db, problems, meta, "register_staff")
+    ensure_three_admins_apart(roles)
     assert clean_name is not None
     if db.scalar(select(Account.id).where(Account.login_name == login)):
         raise AccountExists("该登录名已被使用")

@@ -179,6 +179,12 @@ def set_roles(request: Request, account_id: str, data: StaffRoles, db: DbSession
             STAFF_MANAGE, "change_platform_role", data.department_id, "只有平台管理员可以变更全平台范围的角色"
         )
     after = sorted(set(data.roles))
+    elsewhere = db.scalars(
+        select(StaffBinding.roles).where(
+            StaffBinding.account_id == account.id, StaffBinding.department_id != data.department_id
+        )
+    )
+    service.ensure_three_admins_apart([*after, *(role for roles in elsewhere for role in roles)])
     if binding is None and after:
         db.add(StaffBinding(account_id=account.id, department_id=data.department_id, roles=after))
     elif binding is not None and after:

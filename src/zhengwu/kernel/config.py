@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +36,10 @@ class SecuritySettings(BaseModel):
     # Public endpoints that cost CPU or could be harvested (OFD verification, certificate-login
     # challenges): requests per client address per minute, per worker process.
     public_rate_per_minute: int = Field(default=120, ge=1, le=1_000_000)
+    # Security events of this severity or higher go to the upper node as they are stored (security.upward).
+    upward_min_severity: Literal["info", "low", "medium", "high", "critical"] = "high"
+    # How often the worker reports the security posture summary upward; 0: never.
+    posture_minutes: int = Field(default=15, ge=0, le=24 * 60)
 
 
 class IdentitySettings(BaseModel):

@@ -27,3 +27,27 @@ class AuditLogUnreadable(SecurityError):
     status_code = 422
     code = "security.audit_log_unreadable"
     default_detail = "无法读取 WAF 审计日志文件"
+
+
+class UnknownNode(SecurityError):
+    """A notice names a node that has not joined this node's exchange (or was revoked)."""
+
+    status_code = 422
+    code = "security.unknown_node"
+    default_detail = "该节点未接入本节点的数据交换（或已被吊销），无法下发通报"
+
+
+class NoticeNotFound(SecurityError):
+    """No notice has this id on this node."""
+
+    status_code = 404
+    code = "security.notice_not_found"
+    default_detail = "没有该安全通报"
+
+
+class NoticeStateConflict(SecurityError):
+    """The step does not fit the notice's current state (closed already, acknowledged before assignment…)."""
+
+    status_code = 409
+    code = "security.notice_state"
+    default_detail = "安全通报当前状态不允许此操作"

@@ -37,6 +37,48 @@ class SecurityEvent(IdMixin, Base):
     # The source's own id of the event (ModSecurity's unique_id): a line read twice is stored once.
     source_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The lower node that reported the event upward (security.upward); None: seen on this node.
+    origin: Mapped[str | None] = mapped_column(String(63), index=True)
+
+
+class SecurityPosture(IdMixin, Base):
+    """The newest security posture summary a lower node reported (one row per sender)."""
+
+    __tablename__ = "security_posture"
+
+    sender: Mapped[str] = mapped_column(String(63), unique=True)
+    node_name: Mapped[str] = mapped_column(String(200), default="")
+    version: Mapped[str] = mapped_column(String(40), default="")
+    summary: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reports: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class SecurityNotice(IdMixin, Base):
+    """安全通报 — a notice from the national security centre (received) or one this node issued.
+
+    Received notices are handled here: assigned to a staff member, acknowledged, closed with a note;
+    each step is an audited change (``audit_change`` rows with entity ``security_notice``).
+    """
+
+    __tablename__ = "security_notice"
+
+    notice_key: Mapped[str] = mapped_column(String(100), unique=True)  # <issuer>:<id at the issuer>
+    direction: Mapped[str] = mapped_column(String(16))  # issued | received
+    issuer: Mapped[str] = mapped_column(String(63))
+    to_node: Mapped[str] = mapped_column(String(63))  # a node id, or * for every lower node
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(String(4000))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # issued | open | assigned | acknowledged | closed
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(2000))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class WafCursor(Base):

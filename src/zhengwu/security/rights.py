@@ -15,3 +15,21 @@ from zhengwu.security.errors import SecurityForbidden
 READ: Final[Right] = right(
     "security.read", "查看本节点安全事件", {"security_admin"}, scope=Scope.PLATFORM, refusal=SecurityForbidden
 )
+
+#: Handle the national security notices received: assign, acknowledge, close.
+HANDLE_NOTICES: Final[Right] = right(
+    "security.notices",
+    "处理国家安全通报",
+    {"security_admin"},
+    scope=Scope.PLATFORM,
+    refusal=SecurityForbidden,
+)
+
+#: Read the audit change log (the audit administrator, the third of the 三员: audit and nothing else).
+AUDIT_READ: Final[Right] = right(
+    "security.audit_read",
+    "查阅审计变更日志",
+    {"audit_admin"},
+    scope=Scope.PLATFORM,
+    refusal=SecurityForbidden,
+)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from zhengwu.audit.changes import actor_of, list_changes
 from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
-from zhengwu.security import rights, service
-from zhengwu.security.models import SecurityEvent
-from zhengwu.security.schemas import SecurityEventRead
+from zhengwu.security import notices, rights, service
+from zhengwu.security.models import SecurityEvent, SecurityNotice
+from zhengwu.security.schemas import NoticeAssign, NoticeClose, NoticeRead, SecurityEventRead
 from zhengwu.security.severity import Severity
 
 router = APIRouter(prefix="/api/v1/security", tags=["security 安全保障"])
@@ -27,7 +28,7 @@ def read(event: SecurityEvent) -> SecurityEventRead:
         id=event.id, event_type=event.event_type, type_label=service.EVENT_TYPES.get(event.event_type, event.event_type),
         severity=severity.value, severity_label=severity.label, source=event.source, peer=event.peer,
         occurred_at=event.occurred_at, last_at=event.last_at, count=event.count, summary=event.summary,
-        detail=event.detail,
+        detail=event.detail, origin=event.origin,
     )  # fmt: skip
 
 
@@ -52,3 +53,93 @@ def list_events(
     )
     set_page_headers(request, response, total=total, page=page)
     return [read(row) for row in rows]
+
+
+NoticeHandler = Annotated[StaffPrincipal, Depends(guard(rights.HANDLE_NOTICES))]
+
+
+def read_notice(notice: SecurityNotice, trail: list[dict[str, Any]] | None = None) -> NoticeRead:
+    """The API shape of a notice."""
+    severity = Severity(notice.severity)
+    return NoticeRead(
+        id=notice.id, direction=notice.direction, issuer=notice.issuer, to_node=notice.to_node,
+        title=notice.title, body=notice.body, severity=severity.value, severity_label=severity.label,
+        status=notice.status, status_label=notices.STATUS_LABELS.get(notice.status, notice.status),
+        assignee=notice.assignee, note=notice.note, issued_at=notice.issued_at, received_at=notice.received_at,
+        acknowledged_at=notice.acknowledged_at, closed_at=notice.closed_at, trail=trail or [],
+    )  # fmt: skip
+
+
+@router.get(
+    "/notices", response_model=list[NoticeRead], summary="安全通报列表（安全管理员）", responses=errors(422)
+)
+def list_notices(
+    db: DbSession,
+    staff: NoticeHandler,
+    status: Annotated[str | None, Query(max_length=16, description="状态")] = None,
+) -> list[NoticeRead]:
+    """Notices received from the national security centre (and those this node issued), newest first."""
+    return [read_notice(n) for n in notices.list_notices(db, status=status)]
+
+
+@router.get(
+    "/notices/{notice_id}", response_model=NoticeRead, summary="安全通报及处理记录", responses=errors(404)
+)
+def get_notice(notice_id: str, db: DbSession, staff: NoticeHandler) -> NoticeRead:
+    """One notice with its audited trail."""
+    notice = notices.get(db, notice_id)
+    return read_notice(notice, notices.trail(db, notice.id))
+
+
+@router.post(
+    "/notices/{notice_id}/assign",
+    response_model=NoticeRead,
+    summary="指派安全通报",
+    responses=errors(404, 409, 422),
+)
+def assign_notice(notice_id: str, body: NoticeAssign, db: DbSession, staff: NoticeHandler) -> NoticeRead:
+    """Give the notice to a staff member."""
+    notice = notices.assign(db, notice_id, assignee=body.assignee, actor=actor_of(staff.account_id))
+    return read_notice(notice, notices.trail(db, notice.id))
+
+
+@router.post(
+    "/notices/{notice_id}/ack", response_model=NoticeRead, summary="确认安全通报", responses=errors(404, 409)
+)
+def acknowledge_notice(notice_id: str, db: DbSession, staff: NoticeHandler) -> NoticeRead:
+    """Confirm the assigned notice is being handled."""
+    notice = notices.acknowledge(db, notice_id, actor=actor_of(staff.account_id))
+    return read_notice(notice, notices.trail(db, notice.id))
+
+
+@router.post(
+    "/notices/{notice_id}/close",
+    response_model=NoticeRead,
+    summary="关闭安全通报",
+    responses=errors(404, 409, 422),
+)
+def close_notice(notice_id: str, body: NoticeClose, db: DbSession, staff: NoticeHandler) -> NoticeRead:
+    """Close the acknowledged notice with what was done."""
+    notice = notices.close(db, notice_id, note=body.note, actor=actor_of(staff.account_id))
+    return read_notice(notice, notices.trail(db, notice.id))
+
+
+AuditAdmin = Annotated[StaffPrincipal, Depends(guard(rights.AUDIT_READ))]
+
+
+@router.get("/audit/changes", summary="审计变更日志（审计管理员）", responses=errors(422))
+def audit_changes(
+    db: DbSession,
+    staff: AuditAdmin,
+    entity: Annotated[str | None, Query(max_length=64, description="对象类型")] = None,
+    entity_id: Annotated[str | None, Query(max_length=128, description="对象编号")] = None,
+    before_seq: Annotated[int | None, Query(ge=1, description="只看此序号之前的记录")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[dict[str, Any]]:
+    """The hash-chained change log, newest first: who changed what, before and after."""
+    rows = list_changes(db, entity=entity, entity_id=entity_id, before_seq=before_seq, limit=limit)
+    return [
+        {"seq": r.seq, "at": r.at.isoformat(), "actor": r.actor, "action": r.action, "entity": r.entity,
+         "entity_id": r.entity_id, "department_id": r.department_id, "before": r.before, "after": r.after}
+        for r in rows
+    ]  # fmt: skip

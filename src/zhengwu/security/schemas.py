@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SecurityEventRead(BaseModel):
@@ -25,3 +25,42 @@ class SecurityEventRead(BaseModel):
     count: int
     summary: str
     detail: dict[str, Any]
+    origin: str | None = None  # the lower node that reported it; None: seen on this node
+
+
+class NoticeRead(BaseModel):
+    """One security notice with its audited trail; times in UTC."""
+
+    id: str
+    direction: str
+    issuer: str
+    to_node: str
+    title: str
+    body: str
+    severity: str
+    severity_label: str
+    status: str
+    status_label: str
+    assignee: str | None
+    note: str | None
+    issued_at: datetime
+    received_at: datetime | None
+    acknowledged_at: datetime | None
+    closed_at: datetime | None
+    trail: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class NoticeAssign(BaseModel):
+    """Whom to give the notice to (a staff login name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str = Field(min_length=1, max_length=64)
+
+
+class NoticeClose(BaseModel):
+    """What was done about the notice."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=2000)

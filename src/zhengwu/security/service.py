@@ -30,6 +30,9 @@ EVENT_TYPES: Final[dict[str, str]] = {
     "identity.locked": "账号因多次登录失败被锁定",
     "exchange.document_refused": "拒收了签名或格式无效的交换文档",
     "audit.chain_broken": "审计链校验失败",
+    "audit.chain_verified": "审计链校验通过",
+    "integrity.changed": "程序文件与签名清单不一致（防篡改）",
+    "integrity.manifest_invalid": "防篡改清单无效或签名不符",
     "security.signals_overflowed": "安全信号缓冲区溢出（已计数汇总）",
 }
 
@@ -300,3 +303,40 @@ def chain_broken(
         ),
         bus=bus,
     )
+
+
+def chain_verified(session: Session, chains: int, *, bus: EventBus | None) -> SecurityEvent:
+    """Record that every audit hash chain verified (the posture summary reports the last outcome)."""
+    return record(
+        session,
+        NewEvent(
+            event_type="audit.chain_verified",
+            severity=Severity.INFO,
+            source="audit",
+            summary=f"审计链校验通过（{chains} 条链）",
+            detail={"chains": chains},
+        ),
+        bus=bus,
+    )
+
+
+def integrity_finding(session: Session, report: dict[str, Any], *, bus: EventBus | None) -> SecurityEvent:
+    """Record what ``zhengwu security integrity`` found (a changed file or a manifest that does not verify)."""
+    if not report["manifest_ok"]:
+        return record(
+            session,
+            NewEvent(event_type="integrity.manifest_invalid", severity=Severity.CRITICAL, source="integrity",
+                     summary=f"防篡改清单无法验证：{report['problem']}", detail={"problem": report["problem"]}),
+            bus=bus,
+        )  # fmt: skip
+    changed, added, removed = report["changed"], report["added"], report["removed"]
+    return record(
+        session,
+        NewEvent(
+            event_type="integrity.changed", severity=Severity.HIGH, source="integrity",
+            summary=f"程序文件被改动：改动 {len(changed)}、新增 {len(added)}、删除 {len(removed)} 个",
+            detail={"changed": changed[:200], "added": added[:200], "removed": removed[:200],
+                    "sealed_at": report["sealed_at"]},
+        ),
+        bus=bus,
+    )  # fmt: skip

@@ -15,7 +15,8 @@ from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.node import Node
-from zhengwu.security import signals
+from zhengwu.security import signals, upward
+from zhengwu.security.events import SecurityEventRecorded
 
 log = get_logger("zhengwu.security.wiring")
 
@@ -27,6 +28,8 @@ def install(node: Node) -> None:
     """The signal buffer is a node service (tests and the flusher reach it there); it listens only while
     a server runs (``mount``), so CLI commands and tests building many nodes attach no handlers."""
     node.services.put(signals.SIGNAL_BUFFER, signals.SignalBuffer())
+    # Severe events go upward in the transaction that stores them.
+    node.bus.subscribe(SecurityEventRecorded, upward.subscriber(node.settings))
 
 
 def flush(node: Node) -> int:
