@@ -1,7 +1,7 @@
 """security upward: the origin of events reported by lower nodes, their newest posture summaries, notices
 
 Revision ID: 5c1f8a3e9d27
-Revises: 7b4e2c9d1a63
+Revises: 5d8e1f3a7c20
 Create Date: 2026-12-05 23:30:00
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import zhengwu.kernel.db
 
 revision: str = "5c1f8a3e9d27"
-down_revision: str | Sequence[str] | None = "7b4e2c9d1a63"
+down_revision: str | Sequence[str] | None = "5d8e1f3a7c20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
