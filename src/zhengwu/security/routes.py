@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from zhengwu.audit.changes import actor_of, list_changes
 from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
+from zhengwu.kernel.limits import MAX_DB_BIGINT
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
 from zhengwu.security import notices, rights, service
@@ -133,7 +134,9 @@ def audit_changes(
     staff: AuditAdmin,
     entity: Annotated[str | None, Query(max_length=64, description="对象类型")] = None,
     entity_id: Annotated[str | None, Query(max_length=128, description="对象编号")] = None,
-    before_seq: Annotated[int | None, Query(ge=1, description="只看此序号之前的记录")] = None,
+    before_seq: Annotated[
+        int | None, Query(ge=1, le=MAX_DB_BIGINT, description="只看此序号之前的记录")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
     """The hash-chained change log, newest first: who changed what, before and after."""

@@ -14,6 +14,7 @@ from zhengwu.cases import rights, service
 from zhengwu.cases.webhooks import service as hooks
 from zhengwu.cases.webhooks.guard import HANDLE_SCOPE, CaseClientGuard, ensure_department
 from zhengwu.identity.policy import StaffPrincipal, guard
+from zhengwu.kernel.limits import MAX_DB_BIGINT
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
 from zhengwu.licenses.machine import ServiceClient
@@ -29,7 +30,7 @@ Admin = Annotated[StaffPrincipal, Depends(guard(rights.WEBHOOKS))]
 def pull(
     db: DbSession,
     client: Client,
-    after: Annotated[int, Query(ge=0, description="上次取到的最后一个 cursor")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_DB_BIGINT, description="上次取到的最后一个 cursor")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """The events of the client's department after ``after``, oldest first, each with its cursor; the
@@ -46,7 +47,7 @@ def system_cases(
     client: Client,
     status: Annotated[list[str] | None, Query(max_length=10)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_BIGINT)] = 0,
 ) -> dict[str, Any]:
     """The queue of the client's department (the same rows staff see)."""
     from zhengwu.cases import machine
