@@ -50,7 +50,8 @@ def test_staff_without_a_second_factor_are_named(node: Any) -> None:
     code = government_credit_code("130000", 9001)
     with unit_of_work(node) as session:
         orgs.add_department(
-            session, DepartmentCreate(credit_code=code, name="河北省政务服务管理办公室", division_code="130000")
+            session,
+            DepartmentCreate(credit_code=code, name="河北省政务服务管理办公室", division_code="130000"),
         )
     added = CliRunner().invoke(
         app,
