@@ -63,3 +63,18 @@ def test_staff_without_a_second_factor_are_named(node: Any) -> None:
     _code, report = _report()
     factor = report["controls"]["staff_second_factor"]
     assert factor["ok"] is False and factor["without_totp"] == ["ops.one"] and factor["staff"] == 1
+    # An account granted two of the 三员 roles before the rule existed is named.
+    from sqlalchemy import select
+
+    from zhengwu.identity.models import Account, StaffBinding
+
+    with unit_of_work(node) as session:
+        account = session.scalars(select(Account).where(Account.login_name == "ops.one")).one()
+        binding = session.scalars(select(StaffBinding).where(StaffBinding.account_id == account.id)).one()
+        binding.roles = ["platform_admin", "security_admin"]
+        account_id = account.id
+    _code, report = _report()
+    assert report["controls"]["three_administrators_apart"] == {
+        "ok": False,
+        "accounts_holding_two": [account_id],
+    }

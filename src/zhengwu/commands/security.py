@@ -325,9 +325,9 @@ def control_report(session: Any, config: Any) -> dict[str, Any]:
 
     from zhengwu.audit import heads
     from zhengwu.commands.audit import chains, signature_check
-    from zhengwu.identity.models import Account, AccountKind, AccountStatus, StaffBinding
+    from zhengwu.identity.models import Account, AccountKind, AccountStatus
     from zhengwu.identity.oidc.models import OidcSigningKey
-    from zhengwu.identity.roles import THREE_ADMINS
+    from zhengwu.identity.service import accounts_holding_two_administrators
     from zhengwu.pki.models import PkiKey
 
     backends = dict(session.execute(select(PkiKey.backend, func.count()).group_by(PkiKey.backend)).all())
@@ -340,10 +340,7 @@ def control_report(session: Any, config: Any) -> dict[str, Any]:
         )
     )
     without_factor = sorted(a.login_name or a.id for a in staff if not a.totp_enabled)
-    held: dict[str, set[str]] = {}
-    for account_id, roles in session.execute(select(StaffBinding.account_id, StaffBinding.roles)).all():
-        held.setdefault(account_id, set()).update(r for r in roles or () if r in THREE_ADMINS)
-    doubled = sorted(a for a, roles in held.items() if len(roles) > 1)
+    doubled = accounts_holding_two_administrators(session)
     verdicts = heads.verify_all(session, chains(), signature_check(session), config.node_id)
     broken = [v.chain for v in verdicts if not v.ok]
     https = config.public_url.startswith("https://")

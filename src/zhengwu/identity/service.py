@@ -503,6 +503,15 @@ def ensure_three_admins_apart(roles: list[str]) -> None:
         )
 
 
+def accounts_holding_two_administrators(db: Session) -> list[str]:
+    """Ids of staff accounts whose bindings together hold two of the 三员 roles (for ``security report``:
+    accounts granted before the rule existed are only refused when their roles next change)."""
+    held: dict[str, list[str]] = {}
+    for account_id, roles in db.execute(select(StaffBinding.account_id, StaffBinding.roles)).all():
+        held.setdefault(account_id, []).extend(roles or ())
+    return sorted(a for a, roles in held.items() if len(three_admin_roles(roles)) > 1)
+
+
 def register_staff(
     db: Session,
     *,
