@@ -252,16 +252,25 @@ def _split_words(
     return remaining, division, sorted(departments) if departments is not None else None, dept_words
 
 
-def search(
-    session: Session,
-    q: str,
-    filters: SearchFilters | None = None,
-    *,
-    offset: int = 0,
-    limit: int = 20,
-    scope: str = "000000",
-) -> SearchResult:
-    """Search published implementation items; ``scope`` is the node's division (for place words)."""
+@dataclass
+class MatchedNames:
+    """The item names a query matches, with the filters its place and department words implied.
+
+    ``names`` is None when the query holds only punctuation: there is nothing to look for.
+    """
+
+    names: list[Any] | None
+    query: str
+    filters: SearchFilters
+    departments: list[str] | None = None
+    implied: dict[str, Any] = field(default_factory=dict)
+
+
+def match_names(session: Session, q: str, filters: SearchFilters | None, *, scope: str) -> MatchedNames:
+    """Candidate names for ``q``: words first, then place and department words taken as filters.
+
+    Shared by the flat search and the grouped one so that both rank and narrow the same way.
+    """
     filters = filters or SearchFilters()
     backend = backend_for(session)
     table = synonyms(session)
@@ -269,7 +278,7 @@ def search(
     implied: dict[str, Any] = {}
     departments: list[str] | None = None
     if query.empty and q.strip():
-        return SearchResult(hits=[], total=0, query=query.text)  # only punctuation: nothing to look for
+        return MatchedNames(None, query.text, filters)
     if query.empty:
         names = _all_names(session)
     else:
@@ -288,6 +297,23 @@ def search(
     if filters.task_type:
         # Names whose items have other types only cannot match: drop them before touching entries.
         names = [(row, tier) for row, tier in names if filters.task_type in row.task_types.split("^")]
+    return MatchedNames(names, query.text, filters, departments, implied)
+
+
+def search(
+    session: Session,
+    q: str,
+    filters: SearchFilters | None = None,
+    *,
+    offset: int = 0,
+    limit: int = 20,
+    scope: str = "000000",
+) -> SearchResult:
+    """Search published implementation items; ``scope`` is the node's division (for place words)."""
+    matched = match_names(session, q, filters, scope=scope)
+    if matched.names is None:
+        return SearchResult(hits=[], total=0, query=matched.query)  # only punctuation: nothing to look for
+    names, filters, departments = matched.names, matched.filters, matched.departments
     conditions = _entry_conditions(filters, departments)
     uniform_type = filters.task_type is not None and all(
         row.task_types == filters.task_type for row, _ in names
@@ -297,7 +323,7 @@ def search(
         conditions = []  # every item of these names has that type: the stored counts are exact
     counts = _counts(session, names, conditions)
     hits, total = _page(session, names, counts, conditions, offset, limit)
-    return SearchResult(hits=hits, total=total, query=query.text, implied=implied)
+    return SearchResult(hits=hits, total=total, query=matched.query, implied=matched.implied)
 
 
 def _as_dict(filters: SearchFilters) -> dict[str, Any]:

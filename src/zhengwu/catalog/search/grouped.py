@@ -19,16 +19,10 @@ from sqlalchemy.orm import Session
 from zhengwu.catalog.models import SearchEntry, Status, TaskItem
 from zhengwu.catalog.search.engine import (
     SearchFilters,
-    _all_names,
-    _as_dict,
-    _candidate_names,
     _counts,
     _entry_conditions,
-    _split_words,
-    backend_for,
-    synonyms,
+    match_names,
 )
-from zhengwu.catalog.search.tokens import parse_query
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,32 +63,11 @@ def rank_names(
     session: Session, q: str, filters: SearchFilters | None = None, *, scope: str = "000000"
 ) -> RankedNames:
     """The names matching ``q`` under ``filters`` (same ranking and place/department words as ``search``)."""
-    filters = filters or SearchFilters()
-    backend = backend_for(session)
-    table = synonyms(session)
-    query = parse_query(q, table)
-    implied: dict[str, Any] = {}
-    departments: list[str] | None = None
-    if query.empty and q.strip():
-        return RankedNames([], query.text)
-    if query.empty:
-        names = _all_names(session)
-    else:
-        names = _candidate_names(session, backend, query)
-        if not names:
-            remaining, division, departments, dept_words = _split_words(session, backend, query, scope, table)
-            if division and not filters.division:
-                filters = SearchFilters(**{**_as_dict(filters), "division": division})
-                implied["division"] = division
-            if departments is not None:
-                implied["departments"] = dept_words
-            if division or departments is not None:
-                names = (
-                    _all_names(session) if remaining.empty else _candidate_names(session, backend, remaining)
-                )
-    if filters.task_type:
-        names = [(row, tier) for row, tier in names if filters.task_type in row.task_types.split("^")]
-    conditions = _entry_conditions(filters, departments)
+    matched = match_names(session, q, filters, scope=scope)
+    if matched.names is None:
+        return RankedNames([], matched.query)
+    names, departments = matched.names, matched.departments
+    conditions = _entry_conditions(matched.filters, departments)
     counts = _counts(session, names, conditions)
     ranked = [
         RankedName(
@@ -107,7 +80,7 @@ def rank_names(
         for row, tier in names
         if counts.get(row.id, 0) > 0
     ]
-    return RankedNames(ranked, query.text, implied, conditions)
+    return RankedNames(ranked, matched.query, matched.implied, conditions)
 
 
 def places_of(
