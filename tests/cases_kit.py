@@ -90,7 +90,6 @@ class Casework:
 @pytest.fixture
 def casework(issuing: Issuing) -> Casework:
     from catalog_kit import guide, make_basic
-
     from zhengwu.cases.licensing import LocalLicenses
     from zhengwu.cases.servicekeys import LICENSES
     from zhengwu.catalog import service as catalog

@@ -3,13 +3,12 @@ sees who read their data."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cert_kit import API
 from zhengwu.audit import chain, changes, reads
 from zhengwu.audit.apart import write_apart
 from zhengwu.audit.minimise import PERSONAL, SECRET
@@ -22,9 +21,6 @@ from zhengwu.orgs import service as orgs
 from zhengwu.orgs.schemas import DepartmentCreate
 from zhengwu.seed import government_credit_code
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "identity"))
-from cert_kit import API
 
 
 def _count(session: Session, model: Any) -> int:

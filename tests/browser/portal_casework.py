@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "catalog"))
 
 from zhengwu.commands.node import node_unit
 from zhengwu.commands.seals import settings
@@ -22,7 +19,6 @@ ITEM_NAME = "建筑电工操作资格认定"
 
 def item(dept_code: str, license_type: str) -> dict[str, object]:
     from catalog_kit import guide, make_basic
-
     from zhengwu.catalog import service as catalog
 
     with node_unit(settings()) as (_node, session):

@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from catalog.catalog_kit import PASSPORT, credit_code, guide
-from identity.cert_kit import IDENTIFY_CODE, identify_code, make_ca
+from catalog_kit import PASSPORT, credit_code, guide
+from cert_kit import IDENTIFY_CODE, identify_code, make_ca
 from identity_oidc.oidc_reference_rp import RpServer, RpState, make_rp
 from nodekit import (
     Node,

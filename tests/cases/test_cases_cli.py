@@ -15,7 +15,6 @@ from clikit import cli_node, invoke
 @pytest.fixture
 def case_no(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     from catalog_kit import guide, make_basic, make_department
-
     from zhengwu.cases import service
     from zhengwu.catalog import service as catalog
     from zhengwu.commands.node import load_settings, node_unit

@@ -16,7 +16,6 @@ from clikit import cli_node, invoke
 def system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
     """(client id, case number): a department system of the item's department, and a submitted case."""
     from catalog_kit import guide, make_basic, make_department
-
     from zhengwu.cases import service
     from zhengwu.catalog import service as catalog
     from zhengwu.commands.node import load_settings, node_unit

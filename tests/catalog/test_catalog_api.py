@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalog_kit import PASSPORT, guide, make_basic, make_department, staff_cookie
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog_kit import PASSPORT, guide, make_basic, make_department, staff_cookie
 from zhengwu.catalog.importexport import export_file
 from zhengwu.identity.deps import COOKIE
 from zhengwu.kernel.codes import make_task_code

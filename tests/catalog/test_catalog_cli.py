@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalog_kit import guide, make_basic, make_department
 from typer.testing import CliRunner
 
+from catalog_kit import guide, make_basic, make_department
 from zhengwu.cli import app
 from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.migrate import upgrade

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalog_kit import PASSPORT, credit_code, guide, make_basic, make_department
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog_kit import PASSPORT, credit_code, guide, make_basic, make_department
 from zhengwu.catalog import codetables as ct
 from zhengwu.catalog import service
 from zhengwu.catalog.errors import ImportRefused

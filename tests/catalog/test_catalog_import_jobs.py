@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalog_kit import guide, make_basic, make_department
 from sqlalchemy import func, select
 
+from catalog_kit import guide, make_basic, make_department
 from dbkit import migrated_database
 from zhengwu.catalog.jobs import IMPORT_RUNNER
 from zhengwu.catalog.models import BasicItem

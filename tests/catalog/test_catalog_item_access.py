@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalog_kit import guide, make_basic, make_department, published_task
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog_kit import guide, make_basic, make_department, published_task
 from zhengwu.catalog import service
 from zhengwu.catalog.errors import InvalidItem
 from zhengwu.catalog.importexport.exporter import export_file

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from catalog_kit import guide, make_basic, make_department
 from sqlalchemy import Engine, func, select, text, update
 
+from catalog_kit import guide, make_basic, make_department
 from dbkit import scratch_database
 from zhengwu.audit.models import AuditChainHead, AuditChange
 from zhengwu.catalog import service

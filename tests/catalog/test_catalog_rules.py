@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from catalog_kit import credit_code, guide
 
+from catalog_kit import credit_code, guide
 from zhengwu.catalog import national, rules
 from zhengwu.catalog.errors import InvalidTransition
 from zhengwu.catalog.lifecycle import transition

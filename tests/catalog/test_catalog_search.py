@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from catalog_kit import credit_code, guide, make_department
 from sqlalchemy.orm import Session
 
+from catalog_kit import credit_code, guide, make_department
 from zhengwu.catalog import service
 from zhengwu.catalog.search import SearchFilters, forget_synonyms, search
 from zhengwu.catalog.search.engine import backend_for

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from catalog_kit import PASSPORT, SOCIAL, credit_code, guide, make_basic, make_department, published_task
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from catalog_kit import PASSPORT, SOCIAL, credit_code, guide, make_basic, make_department, published_task
 from zhengwu.catalog import service
 from zhengwu.catalog.errors import InvalidItem, InvalidTransition, ItemExists, ItemNotFound
 from zhengwu.catalog.models import History, Material, Status, TaskItem, Version

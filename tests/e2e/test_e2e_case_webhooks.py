@@ -6,7 +6,6 @@ idempotently — and hears of the acceptance."""
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,7 +62,6 @@ def _receiver(inbox: _Inbox) -> tuple[ThreadingHTTPServer, str]:
 
 @pytest.mark.e2e
 def test_department_system_gets_the_webhook_and_accepts_the_case(tmp_path: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "catalog"))  # catalog_kit's guides
     from test_e2e_cases import _cli, _seed
 
     inbox = _Inbox()

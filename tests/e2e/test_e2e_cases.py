@@ -35,7 +35,6 @@ def _cli(node: Node, *args: str, stdin: str | None = None) -> subprocess.Complet
 def _seed(node: Node) -> tuple[str, str]:
     """The department with its seal, a clerk, the license types and a published item; (credit code, task code)."""
     from catalog_kit import guide, make_basic
-
     from zhengwu.catalog import service as catalog
     from zhengwu.kernel.db import make_engine
     from zhengwu.kernel.session import make_session_factory, unit_of_work
@@ -90,7 +89,6 @@ def _applied(node: Node) -> dict[str, list[dict[str, Any]]]:
 
 @pytest.mark.e2e
 def test_case_over_http_to_the_national_node(tmp_path: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "catalog"))  # catalog_kit's guides
     urls = database_urls(tmp_path, ["national", "hebei"])
     national = start_node("national", "127.0.0.1", tmp_path, urls["national"], None, national=True)
     province = None

@@ -12,6 +12,9 @@ from functools import partial
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from cert_kit import (
     API,
     CREDIT_CODE,
@@ -24,9 +27,6 @@ from cert_kit import (
     identify_code,
     make_ca,
 )
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from zhengwu.identity import certlogin
 from zhengwu.identity import service as identity
 from zhengwu.identity.context import of

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cert_kit import API, IDENTIFY_CODE, answer_challenge, identify_code, make_ca
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cert_kit import API, IDENTIFY_CODE, answer_challenge, identify_code, make_ca
 from zhengwu.identity import service as identity
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import AuthEvent

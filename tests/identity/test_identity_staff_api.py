@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cert_kit import API, IDENTIFY_CODE, Ca, answer_challenge, identify_code, make_ca
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cert_kit import API, IDENTIFY_CODE, Ca, answer_challenge, identify_code, make_ca
 from zhengwu.identity import service as identity
 from zhengwu.identity.models import Account, AuthEvent, StaffBinding
 from zhengwu.orgs import service as orgs

@@ -24,7 +24,7 @@ from oidc_helpers import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.catalog_kit import make_basic, make_department, published_task
+from catalog_kit import make_basic, make_department, published_task
 from zhengwu.catalog.models import TaskItem
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import AuthEvent, UserSession

@@ -4,15 +4,12 @@ in the published guide with the type's name)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+import catalog_kit
 from licenses_kit import COMPANY, Issuing
 from zhengwu.catalog.errors import InvalidItem
 from zhengwu.licenses import kinds, service
@@ -22,19 +19,6 @@ from zhengwu.seals.verify import Verdict
 from zhengwu.seed.licenses import demo_types
 
 CLI = service.Caller("test", "单元测试")
-
-
-def _catalog_kit() -> ModuleType:
-    if "catalog_kit" in sys.modules:
-        return sys.modules["catalog_kit"]
-    spec = importlib.util.spec_from_file_location(
-        "catalog_kit", Path(__file__).parents[1] / "catalog/catalog_kit.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["catalog_kit"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_demo_defines_every_result_kind() -> None:
@@ -85,11 +69,10 @@ def test_a_catalog_material_names_the_license_type_that_satisfies_it(
 ) -> None:
     from zhengwu.seed.licenses import seed_license_types
 
-    kit = _catalog_kit()
     session = session_factory()  # opened after the app took the factory over: it carries the app's node
     seed_license_types(session)
-    kit.make_basic(session)
-    dept = kit.make_department(session, "130100", "石家庄市行政审批局", 41)
+    catalog_kit.make_basic(session)
+    dept = catalog_kit.make_department(session, "130100", "石家庄市行政审批局", 41)
     code = next(t.code for t in service.list_types(session) if t.name == "居民户籍证明")
     materials = [{"material_name": "户籍证明", "source_type": "20", "license_type_code": code},
                  {"material_name": "申请表", "source_type": "10"}]  # fmt: skip
@@ -97,9 +80,9 @@ def test_a_catalog_material_names_the_license_type_that_satisfies_it(
     from zhengwu.catalog import service as catalog
 
     with pytest.raises(InvalidItem) as caught:
-        catalog.create_task(session, kit.guide(dept.credit_code, materials=wrong), actor="test")
+        catalog.create_task(session, catalog_kit.guide(dept.credit_code, materials=wrong), actor="test")
     assert "电子证照类型不存在" in str(caught.value.extra)
-    item = kit.published_task(session, dept, materials=materials)
+    item = catalog_kit.published_task(session, dept, materials=materials)
     session.flush()
     guide = client.get(f"/api/v1/catalog/items/{item.task_code}")
     assert guide.status_code == 200, guide.text

@@ -3,12 +3,6 @@ an item to apply for, with a held license and a handler)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from cases_kit import casework  # noqa: F401 - fixture
 from licenses_kit import issuing  # noqa: F401 - fixture
 from seals_kit import node  # noqa: F401 - fixture
-
-# The cases kit builds its item with the catalog's guide factories (tests/catalog/catalog_kit.py).
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "catalog"))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from catalog.catalog_kit import PASSPORT, make_basic, make_department, published_task
+from catalog_kit import PASSPORT, make_basic, make_department, published_task
 from licenses_kit import BUSINESS_FACE, COMPANY, INSURANCE_FACE, PERSON, Issuing
 from zhengwu.identity import service as identity
 from zhengwu.licenses import service as licenses

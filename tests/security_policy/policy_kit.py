@@ -3,12 +3,9 @@ platform operator's office, and principals with and without a second factor."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,18 +21,6 @@ from zhengwu.seed.synthetic import enterprise_credit_code, nth_citizen_id, nth_p
 PASSWORD = "Policy-Passw0rd!"
 TESTS = Path(__file__).resolve().parents[1]
 _numbers = itertools.count(61_000)
-
-
-def load_test_helper(name: str, relative: str) -> ModuleType:
-    """A helper module of another test folder (``catalog/catalog_kit.py``), imported once by its path."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, TESTS / relative)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from policy_kit import PASSWORD, Principal, World, as_, init_pki, load_test_helper, make_seal
+from policy_kit import PASSWORD, Principal, World, as_, init_pki, make_seal
 from sqlalchemy.orm import Session
 
+import catalog_kit as kit
 from routekit import routes
 from zhengwu.catalog import service as catalog
 from zhengwu.catalog.models import ImportJob
@@ -35,7 +36,6 @@ from zhengwu.seals import service as seals
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
-kit = load_test_helper("catalog_kit", "catalog/catalog_kit.py")
 PASSPORT: str = kit.PASSPORT
 DRAFT_CODE = "000101002000"
 

@@ -11,7 +11,6 @@ node they start behind its own nginx: they must pass, and no audit log may show 
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -24,6 +23,7 @@ import httpx
 import pytest
 from openpyxl import Workbook
 
+import catalog_kit
 from nodekit import Node, eventually, register_person, staff_client
 from waf_kit import ROOT, audit_entries, refused, require_waf
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, Table, write_ofd
@@ -33,29 +33,17 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "Waf-Passw0rd-2026"
 
 
-def _catalog_kit() -> Any:
-    if "catalog_kit" not in sys.modules:  # the catalog tests' helper, imported by its path once
-        spec = importlib.util.spec_from_file_location(
-            "catalog_kit", ROOT / "tests" / "catalog" / "catalog_kit.py"
-        )
-        assert spec is not None and spec.loader is not None
-        sys.modules["catalog_kit"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules["catalog_kit"])
-    return sys.modules["catalog_kit"]
-
-
 def _prepare(node: Node) -> str:
     """The basic catalog entry and a department straight into the node's database, a platform
     administrator through the CLI; returns the department's credit code."""
     from zhengwu.kernel.db import make_engine
     from zhengwu.kernel.session import make_session_factory, unit_of_work
 
-    kit = _catalog_kit()
     engine = make_engine(node.env["ZHENGWU_DATABASE_URL"])
     try:
         with unit_of_work(make_session_factory(engine)) as session:
-            kit.make_basic(session)
-            code = str(kit.make_department(session, "130100", "石家庄市公安局", 21).credit_code)
+            catalog_kit.make_basic(session)
+            code = str(catalog_kit.make_department(session, "130100", "石家庄市公安局", 21).credit_code)
     finally:
         engine.dispose()
     added = subprocess.run(
@@ -103,11 +91,10 @@ def _import(staff: httpx.Client, body: bytes, media: str, filename: str) -> dict
 
 def test_staff_imports_ofd_uploads_searches_and_machine_tokens_pass_the_waf(waf_node: Node) -> None:
     code = _prepare(waf_node)
-    kit = _catalog_kit()
     staff = staff_client(waf_node, "waf.admin", PASSWORD)
     try:
         # XLSX with Chinese headers and text, then the same item as JSON lines with an edited guide.
-        item = {**kit.guide(code, is_fee="0"), "fee_projects": []}  # free of charge: no fee sheet
+        item = {**catalog_kit.guide(code, is_fee="0"), "fee_projects": []}  # free of charge: no fee sheet
         xlsx = _import(
             staff,
             _xlsx(item),
