@@ -181,7 +181,9 @@ SUITES = [
 
 
 @pytest.mark.slow
-def test_the_suites_end_to_end_flows_pass_through_the_waf(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suite", SUITES)
+def test_the_suites_end_to_end_flows_pass_through_the_waf(tmp_path: Path, suite: str) -> None:
+    # One suite per test so that xdist spreads the four runs over its workers (together ~5 minutes).
     require_waf()
     env = {**os.environ, "ZHENGWU_TEST_WAF": "1"}
     run = subprocess.run(
@@ -195,7 +197,7 @@ def test_the_suites_end_to_end_flows_pass_through_the_waf(tmp_path: Path) -> Non
             "-p",
             "no:cacheprovider",
             f"--basetemp={tmp_path / 'run'}",
-            *SUITES,
+            suite,
         ],
         cwd=ROOT,
         env=env,
@@ -206,6 +208,6 @@ def test_the_suites_end_to_end_flows_pass_through_the_waf(tmp_path: Path) -> Non
     assert run.returncode == 0, run.stdout[-4000:]
     logs = sorted((tmp_path / "run").rglob("modsec_audit.json"))
     proxies = sorted((tmp_path / "run").rglob("access.log"))
-    assert len(proxies) >= 5 and all(p.stat().st_size > 0 for p in proxies)  # the traffic went through nginx
+    assert proxies and all(p.stat().st_size > 0 for p in proxies)  # the traffic went through nginx
     blocked = [line for log in logs for line in refused(log)]
     assert blocked == []
