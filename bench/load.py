@@ -1,5 +1,6 @@
 """Load on a real node: 16 / 64 / 256 concurrent keep-alive clients on the public search, an item guide,
-the OIDC token endpoint (client credentials) and the password login (issue 10).
+the OIDC token endpoint (client credentials), the password login (issue 10) and license verification by
+identifier + holder code (issue 11; 20 licenses issued through the CLI before the node starts).
 
 Starts ``zhengwu serve`` (one uvicorn worker) on the seeded demo data (``zhengwu seed --demo``, seeded
 once into a cache directory and copied for every run on SQLite), then for every route and level lets N
@@ -74,6 +75,7 @@ def base_env(data: Path, url: str, port: int) -> dict[str, str]:
             "ZHENGWU_LOG_LEVEL": "WARNING",
             # The clients all come from 127.0.0.1: per-address limits are not what is measured.
             "ZHENGWU_IDENTITY__IP_FAILURE_LIMIT": "100000",
+            "ZHENGWU_SECURITY__PUBLIC_RATE_PER_MINUTE": "1000000",
         }
     )
     return env
@@ -142,7 +144,41 @@ class Burst:
 Request = Callable[[httpx.AsyncClient, random.Random], Any]
 
 
-def requests_for(task_codes: list[str], client_id: str, secret: str) -> dict[str, Request]:
+def issue_licenses(env: dict[str, str], run_dir: Path, count: int) -> list[dict[str, str]]:
+    """``count`` 营业执照 issued by the demo market regulator (CLI), for the verification route."""
+    from zhengwu.seed import demo_departments
+    from zhengwu.seed.synthetic import enterprise_credit_code
+
+    types = json.loads(run_cli(env, "licenses", "types", "list", "--json"))
+    type_code = next(t["code"] for t in types if t["name"] == "营业执照")
+    issuer = next(d for d in demo_departments() if d.name == "河北省市场监督管理局")
+    face = run_dir / "face.json"
+    issued = []
+    for n in range(count):
+        holder = enterprise_credit_code("130100", 500 + n)
+        name = f"石家庄负载测试{n}有限公司"
+        face.write_text(json.dumps({**LICENSE_FACE, "name": name}, ensure_ascii=False), encoding="utf-8")
+        out = run_cli(
+            env, "licenses", "issue", "--type", type_code, "--holder-code", holder, "--holder-name", name,
+            "--data", str(face), "--department", issuer.credit_code, "--json",
+        )  # fmt: skip
+        identifier = json.loads(out.strip().splitlines()[-1])["identifier"]
+        issued.append({"identifier": identifier, "holder_code": holder})
+    return issued
+
+
+LICENSE_FACE = {
+    "kind": "有限责任公司",
+    "legal_rep": "负载测试",
+    "founded": "2020-05-01",
+    "address": "河北省石家庄市长安区演示路1号",
+    "scope": "软件开发",
+}
+
+
+def requests_for(
+    task_codes: list[str], client_id: str, secret: str, licenses: list[dict[str, str]] | None = None
+) -> dict[str, Request]:
     """One request per route, as a client of that route would send it."""
 
     def search(c: httpx.AsyncClient, rnd: random.Random) -> Any:
@@ -162,7 +198,10 @@ def requests_for(task_codes: list[str], client_id: str, secret: str) -> dict[str
             "/api/v1/identity/login", json={"identifier": rnd.choice(ACCOUNTS), "password": DEMO_PASSWORD}
         )
 
-    return {"search": search, "guide": guide, "token": token, "login": login}
+    def verify(c: httpx.AsyncClient, rnd: random.Random) -> Any:
+        return c.post("/api/v1/licenses/verify", json=rnd.choice(licenses or [{}]))
+
+    return {"search": search, "guide": guide, "token": token, "login": login, "verify": verify}
 
 
 async def burst(base: str, route: str, send: Request, clients: int, seconds: float, timeout: float) -> Burst:
@@ -245,7 +284,7 @@ def main() -> None:
     )
     parser.add_argument("--levels", default="16,64,256", help="concurrent clients per burst")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of every burst")
-    parser.add_argument("--routes", default="search,guide,token,login")
+    parser.add_argument("--routes", default="search,guide,token,login,verify")
     parser.add_argument("--short", action="store_true", help="16 and 64 clients, 3 seconds each")
     parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL database to use (migrated, seeded)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "zhengwu-load-cache"))
@@ -266,11 +305,12 @@ def main() -> None:
                 "--grant", "client_credentials", "--scope", "api", "--json",
             ).strip().splitlines()[-1]
         )  # fmt: skip
+        licenses = issue_licenses(env, run_dir, 20) if "verify" in routes else []
         proc = start_node(env, port, run_dir / "node.log")
         base = f"http://127.0.0.1:{port}"
         try:
             codes = asyncio.run(fetch_task_codes(base))
-            send = requests_for(codes, created["client_id"], created["client_secret"])
+            send = requests_for(codes, created["client_id"], created["client_secret"], licenses)
             kind = "PostgreSQL" if args.postgres else "SQLite"
             print(
                 f"== load on one node ({kind}, one uvicorn worker, {os.cpu_count()} CPUs), {args.seconds:g} s per burst"

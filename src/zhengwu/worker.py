@@ -39,6 +39,7 @@ from zhengwu.kernel.idempotency import IdempotencyRecord
 from zhengwu.kernel.logging import configure_logging, get_logger
 from zhengwu.kernel.session import unit_of_work
 from zhengwu.ops.reporting import report_if_due
+from zhengwu.security import tamper
 from zhengwu.security.upward import report_posture_if_due
 
 log = get_logger("zhengwu.worker")
@@ -162,6 +163,7 @@ def run(
     stats = WorkerStats()
     started = time.monotonic()
     last_housekeeping = 0.0
+    last_integrity = 0.0
     try:
         while not stop.is_set():
             stats.loops += 1
@@ -201,6 +203,16 @@ def run(
             if time.monotonic() - last_housekeeping > HOUSEKEEPING_SECONDS:
                 housekeeping(runtime)
                 last_housekeeping = time.monotonic()
+            integrity_every = settings.security.integrity_minutes * 60
+            if integrity_every and (
+                not last_integrity or time.monotonic() - last_integrity > integrity_every
+            ):
+                # Anti-tamper: the installed files against the signed manifest; a finding is a security event.
+                try:
+                    tamper.periodic_check(runtime.session_factory, settings)
+                except Exception as exc:  # checked again next round; the exchange duties go on
+                    log.error("integrity_check_error", error_type=type(exc).__name__)
+                last_integrity = time.monotonic()
             if on_progress is not None:
                 on_progress(stats)
             if max_seconds is not None and time.monotonic() - started > max_seconds:

@@ -56,17 +56,9 @@ def node_signer(session: Session, config: Settings) -> heads.NodeSigner | None:
 
 def signature_check(session: Session) -> heads.SignatureCheck:
     """Verifies a head signature with this node's TSA certificate of that thumbprint (no other)."""
-    from zhengwu.kernel.pki import load_certificate
-    from zhengwu.kernel.pki.issuance import CertProfile
-    from zhengwu.pki.models import PkiCertificate
+    from zhengwu.pki.tsa import signature_check as tsa_check
 
-    def check(thumbprint: str, signature: bytes, data: bytes) -> bool:
-        row = session.query(PkiCertificate).filter_by(fingerprint=thumbprint).one_or_none()
-        if row is None or row.profile != CertProfile.TSA.value or row.key_id is None:
-            return False
-        return load_certificate(row.der).public_key.verify(signature, data)
-
-    return check
+    return tsa_check(session)
 
 
 def seal(session: Session, config: Settings) -> list[Any] | None:

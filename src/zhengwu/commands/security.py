@@ -279,9 +279,10 @@ def integrity(
     from zhengwu.commands.audit import node_signer, signature_check
     from zhengwu.security import integrity as tamper
     from zhengwu.security import service
+    from zhengwu.security.tamper import manifest_path
 
     config = settings()
-    path = manifest or config.data_dir / "integrity-manifest.json"
+    path = manifest or manifest_path(config)
     root = tamper.package_root()
     if seal:
         with node_unit(config) as (_node, session):

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import certlogin, mfa, realname, registration, reset, service
@@ -41,6 +41,7 @@ from zhengwu.identity.web import (
     retrying_when_busy,
     safe_next,
 )
+from zhengwu.kernel.assets import static_asset
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.db import read_only_transactions
 from zhengwu.kernel.errors import DomainError
@@ -305,13 +306,9 @@ def certificate_step_up_submit(
 
 
 @router.get("/static/certlogin.js", include_in_schema=False)
-def certificate_login_script() -> FileResponse:
+def certificate_login_script(request: Request, db: DbSession) -> Response:
     """The certificate login page's script (a file, so that a Content-Security-Policy can allow it)."""
-    return FileResponse(
-        _STATIC / "certlogin.js",
-        media_type="text/javascript; charset=utf-8",
-        headers={"Cache-Control": "public, max-age=3600"},
-    )
+    return static_asset(request, db, _STATIC / "certlogin.js", "text/javascript; charset=utf-8")
 
 
 def _pending(request: Request, db: Session) -> tuple[UserSession, Account] | None:

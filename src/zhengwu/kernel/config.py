@@ -40,6 +40,8 @@ class SecuritySettings(BaseModel):
     upward_min_severity: Literal["info", "low", "medium", "high", "critical"] = "high"
     # How often the worker reports the security posture summary upward; 0: never.
     posture_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    # How often the worker checks the installed files against the signed anti-tamper manifest; 0: never.
+    integrity_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
 
 
 class IdentitySettings(BaseModel):

@@ -8,8 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from zhengwu.kernel.assets import static_asset
+from zhengwu.kernel.session import DbSession
 
 router = APIRouter(tags=["licenses 电子证照"])
 _STATIC: Final = Path(__file__).parent / "static"
@@ -34,10 +37,6 @@ def share_view() -> HTMLResponse:
 
 
 @router.get("/licenses/static/share.js", include_in_schema=False)
-def share_script() -> FileResponse:
+def share_script(request: Request, session: DbSession) -> Response:
     """The page's script (a file, so that the Content-Security-Policy allows it)."""
-    return FileResponse(
-        _STATIC / "share.js",
-        media_type="text/javascript; charset=utf-8",
-        headers={"Cache-Control": "public, max-age=3600"},
-    )
+    return static_asset(request, session, _STATIC / "share.js", "text/javascript; charset=utf-8")

@@ -8,6 +8,7 @@ and stores it in the SES_Signature ``timeStamp`` field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
@@ -94,3 +95,20 @@ def respond(
             )
         raise
     return 200, build_timestamp_response(token)
+
+
+def signature_check(session: Session) -> Callable[[str, bytes, bytes], bool]:
+    """Checks a signature made with this node's TSA key: ``check(thumbprint, signature, data)``.
+
+    Only a TSA certificate of this node with that thumbprint verifies (signed audit heads, the
+    anti-tamper manifest); any other certificate, or none, is a failed check.
+    """
+    from zhengwu.pki.models import PkiCertificate
+
+    def check(thumbprint: str, signature: bytes, data: bytes) -> bool:
+        row = session.query(PkiCertificate).filter_by(fingerprint=thumbprint).one_or_none()
+        if row is None or row.profile != CertProfile.TSA.value or row.key_id is None:
+            return False
+        return load_certificate(row.der).public_key.verify(signature, data)
+
+    return check

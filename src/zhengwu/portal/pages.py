@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
@@ -30,6 +30,7 @@ from zhengwu.catalog.search.grouped import departments_in, items_by_theme
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import attach_csrf_cookie, check_csrf, csrf_token, safe_next
+from zhengwu.kernel.assets import static_asset
 from zhengwu.kernel.clock import BEIJING
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
@@ -119,11 +120,9 @@ def _vocabulary(request: Request) -> vocabulary.Vocabulary:
 
 
 @router.get("/portal/static/portal.css")
-def stylesheet() -> FileResponse:
-    """The portal's only stylesheet (served by the node: no CDN, no framework)."""
-    return FileResponse(
-        _STATIC / "portal.css", media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
-    )
+def stylesheet(request: Request, session: DbSession) -> Response:
+    """The portal's only stylesheet (served by the node: no CDN, no framework; refused when tampered)."""
+    return static_asset(request, session, _STATIC / "portal.css", "text/css")
 
 
 @router.get("/care")

@@ -33,6 +33,7 @@ EVENT_TYPES: Final[dict[str, str]] = {
     "audit.chain_verified": "审计链校验通过",
     "integrity.changed": "程序文件与签名清单不一致（防篡改）",
     "integrity.manifest_invalid": "防篡改清单无效或签名不符",
+    "integrity.asset_refused": "拒绝提供未通过完整性校验的页面资源（防篡改）",
     "security.signals_overflowed": "安全信号缓冲区溢出（已计数汇总）",
 }
 

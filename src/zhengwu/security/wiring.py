@@ -13,9 +13,10 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
+from zhengwu.kernel.assets import ASSET_GUARD
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.node import Node
-from zhengwu.security import signals, upward
+from zhengwu.security import signals, tamper, upward
 from zhengwu.security.events import SecurityEventRecorded
 
 log = get_logger("zhengwu.security.wiring")
@@ -28,6 +29,8 @@ def install(node: Node) -> None:
     """The signal buffer is a node service (tests and the flusher reach it there); it listens only while
     a server runs (``mount``), so CLI commands and tests building many nodes attach no handlers."""
     node.services.put(signals.SIGNAL_BUFFER, signals.SignalBuffer())
+    # Every capability's static assets are checked against the signed release manifest (anti-tamper).
+    node.services.put(ASSET_GUARD, tamper.ManifestGuard(node.settings))
     # Severe events go upward in the transaction that stores them.
     node.bus.subscribe(SecurityEventRecorded, upward.subscriber(node.settings))
 
