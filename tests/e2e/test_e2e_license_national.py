@@ -122,16 +122,10 @@ def test_province_licenses_at_the_national_node(tmp_path: Path) -> None:
         assert imported["imported"] == 1
         from sqlalchemy import select
 
-        from zhengwu.kernel.events import OutboxRecord
         from zhengwu.licenses.models import License
 
         with _unit(province) as session:
             old = session.scalars(select(License).where(License.source == "imported")).one().identifier
-            row = (
-                session.scalars(select(OutboxRecord).where(OutboxRecord.key == issued["identifier"]))
-                .one()
-                .payload
-            )
 
         # The province's worker relays both rows; the national registry answers for them.
         _cli(province, "worker", "--until-idle")
@@ -144,10 +138,14 @@ def test_province_licenses_at_the_national_node(tmp_path: Path) -> None:
         assert _national_says(national, token, issued["identifier"], HISTORIC)["match"] is False
 
         # The national system refuses the first row and revokes the historical license.
-        from zhengwu.licenses import feedback
-
-        with _unit(national) as session:
-            feedback.report_error(session, row, "证照类型代码未在国家证照目录中登记")
+        _cli(
+            national,
+            "licenses",
+            "refuse",
+            issued["identifier"],
+            "--reason",
+            "证照类型代码未在国家证照目录中登记",
+        )
         _cli(national, "licenses", "push-status", old, "--status", "revoked", "--reason", "国家系统注销")
         _cli(national, "worker", "--until-idle")  # publishes the feed
         _cli(province, "worker", "--until-idle")  # pulls it, applies it, relays the revocation (D) upward

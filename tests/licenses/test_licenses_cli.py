@@ -122,3 +122,11 @@ def test_bad_input_exits_1_with_a_reason(node_env: dict[str, str], tmp_path: Pat
                   "--holder-name", "某公司", "--data", str(face), "--department", node_env["DEPARTMENT"])  # fmt: skip
     assert unknown.exit_code == 1 and "证照类型不存在" in unknown.output
     assert run(node_env, "licenses", "verify").exit_code == 1
+
+
+def test_refusing_a_row_no_lower_node_reported_says_so(node_env: dict[str, str]) -> None:
+    # The reported rows live in the upper node's aggregate; this node has none, so nothing is queued.
+    unknown = run(node_env, "licenses", "refuse", "13000000000000000000000000", "--reason", "类型未登记")
+    assert unknown.exit_code == 1 and "没有下级节点上报过该证照" in unknown.output
+    blank = run(node_env, "licenses", "refuse", " ", "--reason", "x")
+    assert blank.exit_code == 1 and "请给出证照标识和原因" in blank.output

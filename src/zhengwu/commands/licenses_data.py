@@ -198,8 +198,50 @@ def push_status(
     console.print(f"{identifier.strip()}: 已排队下发 queued for the feed ({status})")
 
 
+def refuse(
+    identifier: Annotated[str, typer.Argument(help="The license's identifier (certificate_source_id).")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why the row is refused (the lower node shows it).")
+    ],
+    sender: Annotated[
+        str | None, typer.Option("--from", help="The lower node that reported it, when several did.")
+    ] = None,
+) -> None:
+    """Upper node: refuse a license row a lower node reported (dn_lic_data_error); it lands in that
+    node's abnormal-data queue with the reason."""
+    from sqlalchemy import select
+
+    from zhengwu.audit.changes import record_change
+    from zhengwu.exchange.models import ExchangeAggregate
+    from zhengwu.licenses import feedback
+
+    key, why = identifier.strip(), reason.strip()
+    if not key or not why:
+        fail_with("请给出证照标识和原因", "identifier and reason are required")
+    with node_and_session(settings()) as (_node, session):
+        query = select(ExchangeAggregate).where(
+            ExchangeAggregate.table_name == "up_lic_data", ExchangeAggregate.business_key == key
+        )
+        if sender:
+            query = query.where(ExchangeAggregate.sender == sender.strip())
+        rows = list(session.scalars(query))
+        if not rows:
+            fail_with("没有下级节点上报过该证照", f"no lower node reported {key}")
+        if len(rows) > 1:
+            senders = "、".join(sorted(r.sender for r in rows))
+            fail_with(
+                f"多个下级节点上报过该证照（{senders}），请用 --from 指定", "several senders: use --from"
+            )
+        [row] = rows
+        feedback.report_error(session, row.payload, why)
+        record_change(session, actor=actor(), action="license.refuse_reported", entity="license",
+                      entity_id=key, after={"sender": row.sender, "reason": why[:500]})  # fmt: skip
+    console.print(f"{key}: 已排队退回 {row.sender} · refusal queued for the feed")
+
+
 def register(app: typer.Typer) -> None:
     """Add the data-side commands to the ``licenses`` group."""
     app.command("import")(import_licenses)
     app.command("push-status")(push_status)
+    app.command("refuse")(refuse)
     app.add_typer(abnormal_app, name="abnormal")
