@@ -24,8 +24,13 @@ if TYPE_CHECKING:
 app = typer.Typer(help="数据共享交换 / data exchange with the upper and lower nodes.", no_args_is_help=True)
 nodes_app = typer.Typer(help="下级节点接入管理 / lower nodes that joined this node.", no_args_is_help=True)
 log_app = typer.Typer(help="交换日志 / the hash-chained exchange log.", no_args_is_help=True)
+schedule_app = typer.Typer(
+    help="交换计划 / per national table: frequency (realtime, every N minutes, daily window) and priority.",
+    no_args_is_help=True,
+)
 app.add_typer(nodes_app, name="nodes")
 app.add_typer(log_app, name="log")
+app.add_typer(schedule_app, name="schedule")
 
 console = Console()
 err = Console(stderr=True)
@@ -274,3 +279,58 @@ def seed_registries(
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
         added = seed(session, runtime.settings, people_count=people, companies_count=companies)
     console.print(" ".join(f"{k}={v}" for k, v in added.items()))
+
+
+@schedule_app.command("list")
+def schedule_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every upward table's frequency and priority (set by an operator, or the default)."""
+    from zhengwu.exchange import schedule
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        rules = [r.as_dict() for r in schedule.list_rules(session, schedule.tables_of(runtime.registry))]
+    if as_json:
+        for rule in rules:
+            _json(rule)
+        return
+    table = Table(title="交换计划 / exchange schedules (priority: higher first)")
+    for column in ("table", "frequency", "priority", "set by operator"):
+        table.add_column(column)
+    for r in rules:
+        table.add_row(r["table"], r["description"], str(r["priority"]), "是" if r["configured"] else "默认")
+    console.print(table)
+
+
+@schedule_app.command("set")
+def schedule_set(
+    table: Annotated[str, typer.Argument(help="National table, e.g. up_pro_process.")],
+    mode: Annotated[str, typer.Option("--mode", help="realtime | interval | window")] = "realtime",
+    every: Annotated[int | None, typer.Option("--every", help="interval: minutes (1–1440).")] = None,
+    window: Annotated[
+        str | None, typer.Option("--window", help="window: HH:MM-HH:MM, Beijing time (may span midnight).")
+    ] = None,
+    priority: Annotated[int | None, typer.Option("--priority", help="1–9, higher first.")] = None,
+) -> None:
+    """Set a table's frequency and priority (the relay follows it from its next pass)."""
+    from zhengwu.exchange import schedule
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        rule = schedule.set_rule(
+            session, table, mode=mode, every_minutes=every, window=window, priority=priority, actor="cli",
+            known_tables=schedule.tables_of(runtime.registry),
+        )  # fmt: skip
+    console.print(f"{rule.table}: {rule.describe()}，优先级 priority {rule.priority}")
+
+
+@schedule_app.command("clear")
+def schedule_clear(table: Annotated[str, typer.Argument(help="National table.")]) -> None:
+    """Back to real time at the default priority."""
+    from zhengwu.exchange import schedule
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        cleared = schedule.clear_rule(session, table, actor="cli")
+    console.print(
+        f"{table}: {'已恢复实时 / back to real time' if cleared else '未设置计划 / no schedule was set'}"
+    )
