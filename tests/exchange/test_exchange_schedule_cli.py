@@ -56,3 +56,24 @@ def test_refusals_say_why_in_chinese(node: Any, args: tuple[str, ...]) -> None:
     result = invoke("exchange", "schedule", "set", *args)
     assert result.exit_code == 1
     assert any("\u4e00" <= ch <= "\u9fff" for ch in result.output)
+
+
+def test_progress_json_xlsx_and_report(node: Any, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    shown = invoke("exchange", "progress", "--json")
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.output)
+    assert data["nodes"] == [] and [k["kind"] for k in data["kinds"]] == [
+        "items",
+        "cases",
+        "licenses",
+        "users",
+    ]
+    out = tmp_path / "progress.xlsx"
+    assert invoke("exchange", "progress", "--xlsx", str(out)).exit_code == 0
+    assert load_workbook(out).sheetnames == ["节点汇总", "部门明细", "退回原因"]
+    queued = invoke("exchange", "progress", "--report")
+    assert queued.exit_code == 0 and "1 行" in queued.output  # an empty node: no user, no department yet
+    status = json.loads(invoke("exchange", "status", "--json").output)
+    assert [(t["topic"], t["pending"]) for t in status["topics"]] == [("exchange.progress", 1)]

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -334,3 +335,64 @@ def schedule_clear(table: Annotated[str, typer.Argument(help="National table.")]
     console.print(
         f"{table}: {'已恢复实时 / back to real time' if cleared else '未设置计划 / no schedule was set'}"
     )
+
+
+@app.command("progress")
+def progress_report(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    xlsx: Annotated[
+        Path | None, typer.Option("--xlsx", help="Write the assessment workbook (XLSX) to this file.")
+    ] = None,
+    report: Annotated[
+        bool, typer.Option("--report", help="Queue this node's own counts for the upper node now.")
+    ] = False,
+) -> None:
+    """Connection progress (应上尽上) of the lower nodes: objects there against accepted here, rejection
+    rates and top reasons, lag, last contact."""
+    from zhengwu.exchange import progress
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        if report:
+            row = progress.report(session, runtime.registry, runtime.settings)
+            console.print(f"已排队上报本节点数量 / counts queued: {len(row['counts'])} 行")
+            return
+        data = progress.compute(session, runtime.settings)
+    if xlsx is not None:
+        xlsx.write_bytes(progress.to_xlsx(data))
+        console.print(f"已写入 / written: {xlsx}")
+        return
+    if as_json:
+        _json(data)
+        return
+    if not data["nodes"]:
+        console.print("尚无下级节点接入或上报数据 / no lower node yet.")
+    for node in data["nodes"]:
+        console.print(
+            f"[bold]{node['node_name']}[/bold] ({node['node_id']})  最近联系 last contact: "
+            f"{progress.beijing(node['last_contact']) or '—'}  延迟 lag: {node['lag_seconds'] or '—'} s"
+        )
+        table = Table()
+        for column in (
+            "类别 kind",
+            "应上 exists",
+            "入库 accepted",
+            "覆盖 coverage",
+            "接收 rows",
+            "退回 refused",
+            "退回率",
+        ):
+            table.add_column(column)
+        for kind in data["kinds"]:
+            n = node["kinds"][kind["kind"]]
+            table.add_row(
+                kind["label"], "—" if n["exists"] is None else str(n["exists"]), str(n["accepted"]),
+                _pct(n["coverage"]), str(n["received"]), str(n["rejected"]), _pct(n["rejection_rate"]),
+            )  # fmt: skip
+        console.print(table)
+        for reason in node["top_reasons"]:
+            console.print(f"  [{reason['code']}] {reason['reason']} × {reason['count']}")
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
