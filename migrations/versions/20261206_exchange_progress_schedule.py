@@ -34,6 +34,7 @@ def upgrade() -> None:
     op.create_table(
         "exchange_progress_count",
         sa.Column("sender", sa.String(length=63), nullable=False),
+        sa.Column("origin", sa.String(length=63), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("department_code", sa.String(length=64), nullable=False),
         sa.Column("count", sa.BigInteger(), nullable=False),
@@ -43,9 +44,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_exchange_progress_count")),
         sa.UniqueConstraint(
             "sender",
+            "origin",
             "kind",
             "department_code",
-            name=op.f("uq_exchange_progress_count_sender_kind_department_code"),
+            name=op.f("uq_exchange_progress_count_sender_origin_kind_department_code"),
         ),
     )
 

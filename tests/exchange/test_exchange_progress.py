@@ -19,7 +19,9 @@ from test_exchange_pipeline import license_row
 from zhengwu.exchange import progress, routes
 from zhengwu.exchange.models import ExchangeProgressCount
 from zhengwu.exchange.relay import Relay
+from zhengwu.exchange.topics import TopicRegistry
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import emit
 
 pytestmark = pytest.mark.db
@@ -49,7 +51,7 @@ def send_and_report(province: Node, national: Node, census: dict[str, int]) -> N
     province.runtime.registry.count("licenses", lambda session: census)
     with province.uow() as session:
         row = progress.report(session, province.runtime.registry, province.settings)
-    assert {"kind": "users", "department": "", "count": 0} in row["counts"]
+    assert {"kind": "users", "department": "", "count": 0, "origin": "hebei"} in row["counts"]
     assert relay.run_once().acknowledged == 1
 
 
@@ -166,3 +168,26 @@ def test_the_newest_report_wins_whole(session: Session) -> None:
     progress.apply_reports(session, [_report(now + timedelta(minutes=5), gone)])
     held = {r.department_code: r.count for r in session.scalars(select(ExchangeProgressCount))}
     assert held == {"D2": 3}  # D1 left the report, so it left here too; unknown kinds are dropped
+
+
+def test_a_report_carries_the_lower_nodes_counts(session: Session, settings: Settings) -> None:
+    """City → province → national: the province passes on what its city (and the city's county) reported."""
+    now = utcnow()
+    city = [{"kind": "items", "department": "C1", "count": 4},
+            {"kind": "items", "department": "K1", "count": 2, "origin": "county"}]  # fmt: skip
+    progress.apply_reports(session, [Report({"reported_at": now.isoformat(), "counts": city}, sender="city")])
+    registry = TopicRegistry()
+    registry.count("items", lambda s: {"P1": 7})
+    carried = progress.subtree(session, settings, registry)
+    assert sorted((c["origin"], c["department"], c["count"]) for c in carried) == [
+        ("city", "C1", 4), ("county", "K1", 2), (settings.node_id, "P1", 7)
+    ]  # fmt: skip
+    # At the national node (here the same database, the province as sender).
+    later = (now + timedelta(seconds=1)).isoformat()
+    progress.apply_reports(session, [Report({"reported_at": later, "counts": carried}, sender="hebei")])
+    data = progress.compute(session, settings)
+    hebei = next(n for n in data["nodes"] if n["node_id"] == "hebei")
+    assert hebei["kinds"]["items"]["exists"] == 13 and hebei["lower_nodes"] == ["city", "county"]
+    assert {d["department_code"]: d["kinds"]["items"]["exists"] for d in hebei["departments"]} == {
+        "C1": 4, "K1": 2, "P1": 7
+    }  # fmt: skip

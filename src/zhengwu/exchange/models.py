@@ -354,12 +354,14 @@ class ExchangeSchedule(Base):
 
 
 class ExchangeProgressCount(IdMixin, Base):
-    """应上尽上 — how many objects of a kind a lower node holds per department, as it last reported."""
+    """应上尽上 — how many objects of a kind a lower node holds per department, as it last reported; its
+    report carries its own lower nodes' counts too (``origin``), so every tier sees its whole subtree."""
 
     __tablename__ = "exchange_progress_count"
-    __table_args__ = (UniqueConstraint("sender", "kind", "department_code"),)
+    __table_args__ = (UniqueConstraint("sender", "origin", "kind", "department_code"),)
 
     sender: Mapped[str] = mapped_column(String(63))
+    origin: Mapped[str] = mapped_column(String(63))  # the node whose objects these are (the sender or below)
     kind: Mapped[str] = mapped_column(String(16))  # items | cases | licenses | users
     department_code: Mapped[str] = mapped_column(String(64))  # "" for objects of no department (users)
     count: Mapped[int] = mapped_column(BigInteger)

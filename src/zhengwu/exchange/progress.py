@@ -10,8 +10,9 @@ receiving statistics. Departments are those the national rows name (``dept_code`
 ``issue_dept_code``).
 
 Counts are of objects (one item, case, license, user), rates are of rows (every row received counts,
-including updates). A lower node that relays its own lower nodes' rows shows them under its name: the
-counts it reports are its own, so its coverage can exceed 100 %.
+including updates). A node's report carries, besides its own counts, the newest counts its own lower
+nodes reported to it (each with its ``origin``), so a province's numbers at the national node cover its
+cities and counties, whose rows it relays under its name.
 """
 
 from __future__ import annotations
@@ -80,8 +81,26 @@ def census(session: Session, registry: TopicRegistry) -> list[dict[str, Any]]:
     return result
 
 
+def subtree(session: Session, settings: Settings, registry: TopicRegistry) -> list[dict[str, Any]]:
+    """This node's counts and those its lower nodes last reported, each with the node it is about."""
+    own = [{**item, "origin": settings.node_id} for item in census(session, registry)]
+    lower = [
+        {"kind": r.kind, "department": r.department_code, "count": r.count, "origin": r.origin}
+        for r in session.scalars(
+            select(ExchangeProgressCount)
+            .where(ExchangeProgressCount.origin != settings.node_id)
+            .order_by(
+                ExchangeProgressCount.origin,
+                ExchangeProgressCount.kind,
+                ExchangeProgressCount.department_code,
+            )
+        )
+    ]
+    return own + lower
+
+
 def report(session: Session, registry: TopicRegistry, settings: Settings) -> dict[str, Any]:
-    """Queue this node's counts for the upper node (in the caller's transaction)."""
+    """Queue this node's counts, and its lower nodes', for the upper node (in the caller's transaction)."""
     now = utcnow().isoformat(timespec="microseconds")
     key = f"{settings.node_id}:{now}"
     row: dict[str, Any] = {
@@ -91,7 +110,7 @@ def report(session: Session, registry: TopicRegistry, settings: Settings) -> dic
         "division_code": settings.division_code,
         "reported_at": now,
         "report_key": key,
-        "counts": census(session, registry),
+        "counts": subtree(session, settings, registry),
     }
     emit(session, TOPIC, row, key=key)
     return row
@@ -133,7 +152,7 @@ def apply_reports(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str,
         if held is not None and _aware(held) >= at:
             continue
         session.execute(delete(ExchangeProgressCount).where(ExchangeProgressCount.sender == sender))
-        kept: dict[tuple[str, str], int] = {}
+        kept: dict[tuple[str, str, str], int] = {}
         for item in counts:
             if not isinstance(item, Mapping) or item.get("kind") not in LABELS:
                 continue
@@ -141,18 +160,20 @@ def apply_reports(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str,
                 n = max(0, int(item.get("count") or 0))
             except (TypeError, ValueError):
                 continue
-            kept[(str(item["kind"]), str(item.get("department") or "")[:64])] = n
+            origin = str(item.get("origin") or sender)[:63]
+            kept[(origin, str(item["kind"]), str(item.get("department") or "")[:64])] = n
         session.add_all(
             ExchangeProgressCount(
                 id=new_id(),
                 sender=sender[:63],
+                origin=origin,
                 kind=kind,
                 department_code=code,
                 count=n,
                 reported_at=at,
                 received_at=now,
             )
-            for (kind, code), n in kept.items()
+            for (origin, kind, code), n in kept.items()
         )
     session.flush()
     return {}
@@ -215,8 +236,10 @@ def compute(session: Session, settings: Settings) -> dict[str, Any]:
     names: dict[tuple[str, str], str] = {}
     dept_reasons: dict[tuple[str, str], Counter[tuple[str, str]]] = defaultdict(Counter)
     reported: dict[str, datetime] = {}
+    origins: dict[str, set[str]] = defaultdict(set)
 
     for row in session.scalars(select(ExchangeProgressCount)):
+        origins[row.sender].add(row.origin)
         total = kinds[row.sender][row.kind]
         total["exists"] = (total["exists"] or 0) + row.count
         per = depts[row.sender][row.department_code][row.kind]
@@ -310,6 +333,8 @@ def compute(session: Session, settings: Settings) -> dict[str, Any]:
                 "last_contact": contact.isoformat() if contact is not None else None,
                 "idle_seconds": round((now - contact).total_seconds(), 1) if contact is not None else None,
                 "counts_reported_at": reported[sender].isoformat() if sender in reported else None,
+                # The nodes below it whose counts its report carried (their rows come through it).
+                "lower_nodes": sorted(origins.get(sender, set()) - {sender}),
                 "departments": departments,
             }
         )
