@@ -22,7 +22,8 @@ from zhengwu.exchange.relay import Relay
 from zhengwu.exchange.topics import TopicRegistry
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
-from zhengwu.kernel.events import emit
+from zhengwu.kernel.events import OutboxRecord, emit
+from zhengwu.kernel.session import unit_of_work
 
 pytestmark = pytest.mark.db
 
@@ -191,3 +192,22 @@ def test_a_report_carries_the_lower_nodes_counts(session: Session, settings: Set
     assert {d["department_code"]: d["kinds"]["items"]["exists"] for d in hebei["departments"]} == {
         "C1": 4, "K1": 2, "P1": 7
     }  # fmt: skip
+
+
+def test_the_worker_queues_a_count_report_when_due(
+    settings: Settings, session_factory: Any, clock: Any
+) -> None:
+    registry = TopicRegistry()
+    settings.upstream_url = "http://national.test"
+    assert progress.report_if_due(session_factory, registry, settings) is True
+    assert progress.report_if_due(session_factory, registry, settings) is False  # within the hour
+    clock.advance(minutes=60)
+    assert progress.report_if_due(session_factory, registry, settings) is True
+    clock.advance(minutes=60)
+    settings.exchange.progress_minutes = 0
+    assert progress.report_if_due(session_factory, registry, settings) is False
+    settings.exchange.progress_minutes, settings.upstream_url = 60, None  # a national node reports to nobody
+    assert progress.report_if_due(session_factory, registry, settings) is False
+    with unit_of_work(session_factory) as session:
+        queued = session.scalars(select(OutboxRecord.topic)).all()
+    assert queued == [progress.TOPIC, progress.TOPIC]

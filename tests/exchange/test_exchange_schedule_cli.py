@@ -58,7 +58,7 @@ def test_refusals_say_why_in_chinese(node: Any, args: tuple[str, ...]) -> None:
     assert any("\u4e00" <= ch <= "\u9fff" for ch in result.output)
 
 
-def test_progress_json_xlsx_and_report(node: Any, tmp_path: Path) -> None:
+def test_progress_json_xlsx_and_report(node: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from openpyxl import load_workbook
 
     shown = invoke("exchange", "progress", "--json")
@@ -73,6 +73,8 @@ def test_progress_json_xlsx_and_report(node: Any, tmp_path: Path) -> None:
     out = tmp_path / "progress.xlsx"
     assert invoke("exchange", "progress", "--xlsx", str(out)).exit_code == 0
     assert load_workbook(out).sheetnames == ["节点汇总", "部门明细", "退回原因"]
+    assert invoke("exchange", "progress", "--report").exit_code == 1  # no upstream: nobody to report to
+    monkeypatch.setenv("ZHENGWU_UPSTREAM_URL", "http://national.test")
     queued = invoke("exchange", "progress", "--report")
     assert queued.exit_code == 0 and "1 行" in queued.output  # an empty node: no user, no department yet
     status = json.loads(invoke("exchange", "status", "--json").output)

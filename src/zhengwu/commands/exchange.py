@@ -354,6 +354,10 @@ def progress_report(
 
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
         if report:
+            if not runtime.settings.upstream_url or runtime.settings.exchange.transport != "http":
+                # The 前置库 holds the national tables only; a node without an upstream reports to nobody.
+                err.print("[red]本节点没有经 HTTP 交换的上级节点，数量报告无处可报 / no HTTP upstream[/red]")
+                raise typer.Exit(1)
             row = progress.report(session, runtime.registry, runtime.settings)
             console.print(f"已排队上报本节点数量 / counts queued: {len(row['counts'])} 行")
             return
