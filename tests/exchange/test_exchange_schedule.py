@@ -3,7 +3,7 @@ from delaying catalog rows by more than one batch, and the flood still drains.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,11 +13,12 @@ from test_exchange_relay import FakeTransport, queue, statuses
 from clockkit import FakeClock
 from zhengwu.exchange import schedule
 from zhengwu.exchange.errors import ScheduleInvalid
-from zhengwu.exchange.models import ExchangeSchedule
+from zhengwu.exchange.models import ExchangeLease, ExchangeSchedule
 from zhengwu.exchange.relay import Relay
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.topics import TopicRegistry
 from zhengwu.exchange.transports import OutboundBatch
+from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.session import unit_of_work
@@ -163,3 +164,19 @@ def test_a_flood_delays_a_catalog_row_by_one_batch_at_most(runtime: ExchangeRunt
     assert topics.count(CATALOG) == 5
     # ...and the flood was slowed, not starved: every case row went in the same pass.
     assert set(statuses(runtime).values()) == {"acknowledged"}
+
+
+@pytest.mark.db
+def test_a_topic_another_worker_holds_does_not_cut_streaks(runtime: ExchangeRuntime) -> None:
+    relay = Relay(runtime, FakeTransport())
+    if not relay.per_topic:
+        pytest.skip("leases per topic: PostgreSQL only (SQLite has one claimer)")
+    queue(runtime, FLOOD, [f"p{i}" for i in range(30)])
+    queue(runtime, CATALOG, ["t0"])
+    with unit_of_work(runtime.session_factory) as session:
+        session.add(ExchangeLease(scope=CATALOG, holder="elsewhere:1:abcd", fence=1,
+                                  expires_at=utcnow() + timedelta(hours=1)))  # fmt: skip
+    stats = relay.run_once()
+    # The other worker sends the catalog row; this one is not interrupted for it after every batch.
+    assert stats.skipped_topics == [CATALOG] and stats.batches == 10
+    assert statuses(runtime)["t0"] == "pending"

@@ -140,10 +140,12 @@ class Relay:
         self._fences: dict[str, int] = {}
         # SQLite: the last sequence claimed per topic during the current pass (in-flight rows stay pending).
         self._cursor: dict[str, int] = {}
-        # The schedules of the current pass; the topics it knows and those backing off.
+        # The schedules of the current pass; the topics it knows, those backing off and those another
+        # worker holds (PostgreSQL): only the others may cut a lower topic's streak.
         self._plan: schedule.Plan | None = None
         self._known: set[str] = set()
         self._waiting: set[str] = set()
+        self._elsewhere: set[str] = set()
         self._preempted = False
         # One sending thread: the HTTP round trip (or 前置库 write) overlaps the next claim.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exchange-send")
@@ -271,6 +273,7 @@ class Relay:
         stats = RelayStats()
         self._cursor.clear()  # nothing is in flight between passes; rows requeued meanwhile are seen again
         self._preempted = False
+        self._elsewhere.clear()
         topics = self.due_topics()
         if not topics:
             return stats
@@ -284,6 +287,7 @@ class Relay:
                 scope = topic if self.per_topic else ALL
                 if self.per_topic and not self._acquire(scope):
                     stats.skipped_topics.append(topic)
+                    self._elsewhere.add(topic)
                     continue
                 budget = STREAK if max_batches is None else max(0, min(STREAK, max_batches - stats.batches))
                 try:
@@ -351,7 +355,7 @@ class Relay:
         """True (and the streak ends) when a topic of higher priority has rows due."""
         if self._plan is None:
             return False
-        candidates = self._known - self._waiting
+        candidates = self._known - self._waiting - self._elsewhere
         if not candidates:
             return False
         with unit_of_work(self.runtime.session_factory) as session:
