@@ -61,6 +61,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
     from zhengwu.cases import topics as cases
     from zhengwu.catalog import topics as catalog
     from zhengwu.exchange import wiring as exchange
+    from zhengwu.identity import upward as identity
     from zhengwu.licenses import feedback as licenses_feedback
     from zhengwu.licenses import topics as licenses
     from zhengwu.ops import topics as ops
@@ -76,6 +77,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
             *ops.declarations(settings),
             *cases.declarations(settings),
             *security.declarations(settings),
+            *identity.declarations(settings),
         ]
     )
 

@@ -20,7 +20,7 @@ from sqlalchemy import delete
 
 from zhengwu.cases.webhooks.dispatch import deliver_due
 from zhengwu.commands.audit import seal_if_due
-from zhengwu.exchange import downward, national
+from zhengwu.exchange import downward, national, progress
 from zhengwu.exchange.frontdb_sync import ingest_frontdb, poll_feedback
 from zhengwu.exchange.models import ExchangeNonce, VerificationCache
 from zhengwu.exchange.relay import Relay, RelayStats
@@ -134,6 +134,7 @@ def housekeeping(runtime: ExchangeRuntime) -> int:
     # Signed audit chain heads, reported upward (ADR 0011); the node's status for the upper node's view.
     seal_if_due(runtime.session_factory, runtime.settings)
     report_if_due(runtime.session_factory, runtime.settings)
+    progress.report_if_due(runtime.session_factory, runtime.registry, runtime.settings)
     report_posture_if_due(runtime.session_factory, runtime.settings)
     closed = 0
     for _ in range(SESSION_BATCHES):  # a bounded share of each round, even after a long outage

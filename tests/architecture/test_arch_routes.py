@@ -222,6 +222,8 @@ def test_every_route_is_listed_or_guarded(tmp_path: Path) -> None:
             prefix
         )
     assert found["GET /api/v1/exchange/status"] == "staff-or-machine"
+    assert found["GET /api/v1/exchange/progress"] == "staff-or-machine"
+    assert found["GET /exchange/progress"] == found["GET /exchange/progress.xlsx"] == "staff"
     assert found["POST /api/v1/identity/counter-verifications"] == "staff"
 
 

@@ -440,6 +440,10 @@ ROWS: list[Row] = [
              lambda c, d: Call(f"/api/v1/department-systems/webhooks/deliveries/{c.delivery(d)}/replay")),
     # exchange operators (machine clients with exchange:admin are tested in tests/exchange)
     platform("GET /api/v1/exchange/status", lambda c, d: Call("/api/v1/exchange/status")),
+    # connection progress (应上尽上): the JSON API, the page and its workbook
+    platform("GET /api/v1/exchange/progress", lambda c, d: Call("/api/v1/exchange/progress")),
+    platform("GET /exchange/progress", lambda c, d: Call("/exchange/progress")),
+    platform("GET /exchange/progress.xlsx", lambda c, d: Call("/exchange/progress.xlsx")),
     # operations: statuses of lower nodes
     platform("GET /api/v1/ops/nodes", lambda c, d: Call("/api/v1/ops/nodes")),
     platform("GET /api/v1/exchange/feedback", lambda c, d: Call("/api/v1/exchange/feedback")),

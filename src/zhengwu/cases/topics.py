@@ -26,7 +26,7 @@ from zhengwu.identity.protection import decrypt_field
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.node import node_in
-from zhengwu.kernel.topics import Declaration, TopicDeclaration
+from zhengwu.kernel.topics import Census, Declaration, TopicDeclaration
 from zhengwu.orgs.models import Department
 
 ACCEPT: Final = "cases.up_pro_accept"
@@ -45,7 +45,24 @@ def declarations(settings: Settings) -> list[Declaration]:
         TopicDeclaration(RESULT, key_column="project_no", refresh=_refresh_result, label="办件结果信息"),
         TopicDeclaration(MATERIAL, refresh=_refresh_material, label="办件材料目录"),
         TopicDeclaration(SPECIAL, refresh=_refresh_special, label="办件特别程序信息"),
+        Census("cases", decided_cases),
     ]
+
+
+def decided_cases(session: Session) -> dict[str, int]:
+    """Cases with an acceptance decision (those that have an ``up_pro_accept`` row) per department
+    credit code (the row's ``org_code``)."""
+    from sqlalchemy import func, or_, select
+
+    from zhengwu.cases.machine import NOT_ACCEPTED
+
+    rows = session.execute(
+        select(Department.credit_code, func.count())
+        .join(Case, Case.department_id == Department.id)
+        .where(or_(Case.accepted_at.is_not(None), Case.status == NOT_ACCEPTED))
+        .group_by(Department.credit_code)
+    )
+    return {str(code or ""): int(n) for code, n in rows}
 
 
 def _settings(session: Session) -> Settings:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from zhengwu.kernel.codes import validate_catalog_code, validate_task_code
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.errors import DomainError
-from zhengwu.kernel.topics import CodeCheck, Declaration, TopicDeclaration
+from zhengwu.kernel.topics import Census, CodeCheck, Declaration, TopicDeclaration
 
 _TASK_TABLES = ("up_task_general_basic", "up_task_public_basic", "up_task_directory", "dn_task_general_basic")
 
@@ -30,7 +30,22 @@ def declarations(settings: Settings) -> list[Declaration]:
         declared.append(TopicDeclaration(f"catalog.up_task_{family}_basic", refresh=_refresh("basic")))
         declared.append(TopicDeclaration(f"catalog.up_task_{family}_extend", refresh=_refresh("extend")))
     declared.append(TopicDeclaration("catalog.up_task_directory", refresh=_refresh("directory")))
+    declared.append(Census("items", published_items))
     return declared
+
+
+def published_items(session: Session) -> dict[str, int]:
+    """Published implementation items per implementing department (``dept_code``): the 应上尽上 base."""
+    from sqlalchemy import func, select
+
+    from zhengwu.catalog.models import Status, TaskItem
+
+    rows = session.execute(
+        select(TaskItem.dept_code, func.count())
+        .where(TaskItem.status == Status.PUBLISHED)
+        .group_by(TaskItem.dept_code)
+    )
+    return {str(code or ""): int(n) for code, n in rows}
 
 
 def _refresh(kind: str) -> Callable[[Session, str], dict[str, Any] | None]:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -24,8 +25,13 @@ if TYPE_CHECKING:
 app = typer.Typer(help="数据共享交换 / data exchange with the upper and lower nodes.", no_args_is_help=True)
 nodes_app = typer.Typer(help="下级节点接入管理 / lower nodes that joined this node.", no_args_is_help=True)
 log_app = typer.Typer(help="交换日志 / the hash-chained exchange log.", no_args_is_help=True)
+schedule_app = typer.Typer(
+    help="交换计划 / per national table: frequency (realtime, every N minutes, daily window) and priority.",
+    no_args_is_help=True,
+)
 app.add_typer(nodes_app, name="nodes")
 app.add_typer(log_app, name="log")
+app.add_typer(schedule_app, name="schedule")
 
 console = Console()
 err = Console(stderr=True)
@@ -274,3 +280,123 @@ def seed_registries(
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
         added = seed(session, runtime.settings, people_count=people, companies_count=companies)
     console.print(" ".join(f"{k}={v}" for k, v in added.items()))
+
+
+@schedule_app.command("list")
+def schedule_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every upward table's frequency and priority (set by an operator, or the default)."""
+    from zhengwu.exchange import schedule
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        rules = [r.as_dict() for r in schedule.list_rules(session, schedule.tables_of(runtime.registry))]
+    if as_json:
+        for rule in rules:
+            _json(rule)
+        return
+    table = Table(title="交换计划 / exchange schedules (priority: higher first)")
+    for column in ("table", "frequency", "priority", "set by operator"):
+        table.add_column(column)
+    for r in rules:
+        table.add_row(r["table"], r["description"], str(r["priority"]), "是" if r["configured"] else "默认")
+    console.print(table)
+
+
+@schedule_app.command("set")
+def schedule_set(
+    table: Annotated[str, typer.Argument(help="National table, e.g. up_pro_process.")],
+    mode: Annotated[str, typer.Option("--mode", help="realtime | interval | window")] = "realtime",
+    every: Annotated[int | None, typer.Option("--every", help="interval: minutes (1–1440).")] = None,
+    window: Annotated[
+        str | None, typer.Option("--window", help="window: HH:MM-HH:MM, Beijing time (may span midnight).")
+    ] = None,
+    priority: Annotated[int | None, typer.Option("--priority", help="1–9, higher first.")] = None,
+) -> None:
+    """Set a table's frequency and priority (the relay follows it from its next pass)."""
+    from zhengwu.exchange import schedule
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        rule = schedule.set_rule(
+            session, table, mode=mode, every_minutes=every, window=window, priority=priority, actor="cli",
+            known_tables=schedule.tables_of(runtime.registry),
+        )  # fmt: skip
+    console.print(f"{rule.table}: {rule.describe()}，优先级 priority {rule.priority}")
+
+
+@schedule_app.command("clear")
+def schedule_clear(table: Annotated[str, typer.Argument(help="National table.")]) -> None:
+    """Back to real time at the default priority."""
+    from zhengwu.exchange import schedule
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        cleared = schedule.clear_rule(session, table, actor="cli")
+    console.print(
+        f"{table}: {'已恢复实时 / back to real time' if cleared else '未设置计划 / no schedule was set'}"
+    )
+
+
+@app.command("progress")
+def progress_report(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    xlsx: Annotated[
+        Path | None, typer.Option("--xlsx", help="Write the assessment workbook (XLSX) to this file.")
+    ] = None,
+    report: Annotated[
+        bool, typer.Option("--report", help="Queue this node's own counts for the upper node now.")
+    ] = False,
+) -> None:
+    """Connection progress (应上尽上) of the lower nodes: objects there against accepted here, rejection
+    rates and top reasons, lag, last contact."""
+    from zhengwu.exchange import progress
+    from zhengwu.kernel.session import unit_of_work
+
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        if report:
+            if not runtime.settings.upstream_url or runtime.settings.exchange.transport != "http":
+                # The 前置库 holds the national tables only; a node without an upstream reports to nobody.
+                err.print("[red]本节点没有经 HTTP 交换的上级节点，数量报告无处可报 / no HTTP upstream[/red]")
+                raise typer.Exit(1)
+            row = progress.report(session, runtime.registry, runtime.settings)
+            console.print(f"已排队上报本节点数量 / counts queued: {len(row['counts'])} 行")
+            return
+        data = progress.compute(session, runtime.settings)
+    if xlsx is not None:
+        xlsx.write_bytes(progress.to_xlsx(data))
+        console.print(f"已写入 / written: {xlsx}")
+        return
+    if as_json:
+        _json(data)
+        return
+    if not data["nodes"]:
+        console.print("尚无下级节点接入或上报数据 / no lower node yet.")
+    for node in data["nodes"]:
+        console.print(
+            f"[bold]{node['node_name']}[/bold] ({node['node_id']})  最近联系 last contact: "
+            f"{progress.beijing(node['last_contact']) or '—'}  延迟 lag: {node['lag_seconds'] or '—'} s"
+        )
+        table = Table()
+        for column in (
+            "类别 kind",
+            "应上 exists",
+            "入库 accepted",
+            "覆盖 coverage",
+            "接收 rows",
+            "退回 refused",
+            "退回率",
+        ):
+            table.add_column(column)
+        for kind in data["kinds"]:
+            n = node["kinds"][kind["kind"]]
+            table.add_row(
+                kind["label"], "—" if n["exists"] is None else str(n["exists"]), str(n["accepted"]),
+                _pct(n["coverage"]), str(n["received"]), str(n["rejected"]), _pct(n["rejection_rate"]),
+            )  # fmt: skip
+        console.print(table)
+        for reason in node["top_reasons"]:
+            console.print(f"  [{reason['code']}] {reason['reason']} × {reason['count']}")
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"

@@ -146,3 +146,10 @@ class InvalidQuery(ValidationFailed):
 
     code = "exchange.invalid_query"
     default_detail = "核验请求参数无效"
+
+
+class ScheduleInvalid(BadRequest):
+    """An exchange schedule an operator asked for cannot be kept (mode, interval, window, priority)."""
+
+    code = "exchange.schedule_invalid"
+    default_detail = "交换计划无效"

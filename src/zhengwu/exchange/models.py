@@ -333,3 +333,37 @@ class ExchangeDownward(Base):
         PortableJSON
     )  # the national row, control columns included
     published_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ExchangeSchedule(Base):
+    """交换计划 — when the rows of a national table leave and how they rank against other tables.
+
+    Tables without a row here go in real time at their default priority (``exchange.schedule``)."""
+
+    __tablename__ = "exchange_schedule"
+
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))  # realtime | interval | window
+    every_minutes: Mapped[int | None] = mapped_column(Integer)
+    # 北京时间 HH:MM; a window whose end is before its start runs over midnight.
+    window_start: Mapped[str | None] = mapped_column(String(5))
+    window_end: Mapped[str | None] = mapped_column(String(5))
+    priority: Mapped[int] = mapped_column(Integer)  # 1 … 9, higher first
+    updated_by: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class ExchangeProgressCount(IdMixin, Base):
+    """应上尽上 — how many objects of a kind a lower node holds per department, as it last reported; its
+    report carries its own lower nodes' counts too (``origin``), so every tier sees its whole subtree."""
+
+    __tablename__ = "exchange_progress_count"
+    __table_args__ = (UniqueConstraint("sender", "origin", "kind", "department_code"),)
+
+    sender: Mapped[str] = mapped_column(String(63))
+    origin: Mapped[str] = mapped_column(String(63))  # the node whose objects these are (the sender or below)
+    kind: Mapped[str] = mapped_column(String(16))  # items | cases | licenses | users
+    department_code: Mapped[str] = mapped_column(String(64))  # "" for objects of no department (users)
+    count: Mapped[int] = mapped_column(BigInteger)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -11,8 +11,12 @@ to be sent again, and the receiver's inbox is idempotent, so a batch sent twice 
 Back-pressure and retries. A failed batch holds back its whole topic (``exchange_topic_backoff``) so
 that rows never overtake each other; the delay grows exponentially with equal jitter up to a cap.
 Transient failures (network, 5xx, 429) are retried for ever — store and forward; permanent refusals
-(4xx) count attempts and end in ``dead`` after ``max_attempts``. Topics are served round-robin, one
-batch each per round, so a busy topic cannot starve the others.
+(4xx) count attempts and end in ``dead`` after ``max_attempts``. Topics are served round-robin, up to
+``STREAK`` batches each per round, so a busy topic cannot starve the others.
+
+Schedules (``exchange.schedule``). Only topics whose table's schedule is open take part in a pass, in
+priority order; a higher-priority topic whose rows appear during another topic's streak ends that streak
+after the batch in flight and goes next, and the round then carries on where it was.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from sqlalchemy import Table, bindparam, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import exlog
+from zhengwu.exchange import exlog, schedule
 from zhengwu.exchange.canonical import loads
 from zhengwu.exchange.downward import is_downward
 from zhengwu.exchange.models import ExchangeFeedback, ExchangeLease, ExchangeTopicBackoff
@@ -136,6 +140,13 @@ class Relay:
         self._fences: dict[str, int] = {}
         # SQLite: the last sequence claimed per topic during the current pass (in-flight rows stay pending).
         self._cursor: dict[str, int] = {}
+        # The schedules of the current pass; the topics it knows, those backing off and those another
+        # worker holds (PostgreSQL): only the others may cut a lower topic's streak.
+        self._plan: schedule.Plan | None = None
+        self._known: set[str] = set()
+        self._waiting: set[str] = set()
+        self._elsewhere: set[str] = set()
+        self._preempted = False
         # One sending thread: the HTTP round trip (or 前置库 write) overlaps the next claim.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exchange-send")
 
@@ -218,23 +229,28 @@ class Relay:
     # --- one pass ----------------------------------------------------------------------------------
 
     def due_topics(self) -> list[str]:
-        """Topics with rows to relay (pending, or "sent" by a worker that may have died) not backing off."""
+        """Topics with rows to relay (pending, or "sent" by a worker that may have died) not backing off
+        and whose schedule is open now, higher priority first."""
         now = utcnow()
         with unit_of_work(self.runtime.session_factory) as session:
             # A loose index scan over (topic, status, seq): one probe per topic, not one per outbox row
             # (the outbox keeps delivered rows, so it only grows).
-            every = session.execute(
-                text(
-                    "WITH RECURSIVE t(topic) AS (SELECT MIN(topic) FROM kernel_outbox UNION ALL "
-                    "SELECT (SELECT MIN(topic) FROM kernel_outbox WHERE topic > t.topic) FROM t "
-                    "WHERE t.topic IS NOT NULL) SELECT topic FROM t WHERE topic IS NOT NULL"
+            every = (
+                session.execute(
+                    text(
+                        "WITH RECURSIVE t(topic) AS (SELECT MIN(topic) FROM kernel_outbox UNION ALL "
+                        "SELECT (SELECT MIN(topic) FROM kernel_outbox WHERE topic > t.topic) FROM t "
+                        "WHERE t.topic IS NOT NULL) SELECT topic FROM t WHERE topic IS NOT NULL"
+                    )
                 )
-            ).scalars()
+                .scalars()
+                .all()
+            )
+            upward = [t for t in every if not is_downward(self.runtime, t)]  # downward: for lower nodes
             topics = {
                 topic
-                for topic in list(every)
-                if not is_downward(self.runtime, topic)  # published to lower nodes, never relayed up
-                and session.scalar(
+                for topic in upward
+                if session.scalar(
                     select(OutboxRecord.seq)
                     .where(
                         OutboxRecord.topic == topic,
@@ -247,12 +263,17 @@ class Relay:
             waiting = set(
                 session.scalars(select(ExchangeTopicBackoff.topic).where(ExchangeTopicBackoff.until > now))
             )
-        return sorted(topics - waiting)
+            self._plan = schedule.load(session, self.runtime.registry)
+            self._known = set(upward) | set(self.runtime.registry.names())
+            self._waiting = waiting
+            return schedule.open_now(session, self._plan, topics - waiting, now)
 
     def run_once(self, *, max_batches: int | None = None) -> RelayStats:
         """Relay batches round-robin over the due topics until nothing more is due now."""
         stats = RelayStats()
         self._cursor.clear()  # nothing is in flight between passes; rows requeued meanwhile are seen again
+        self._preempted = False
+        self._elsewhere.clear()
         topics = self.due_topics()
         if not topics:
             return stats
@@ -262,10 +283,11 @@ class Relay:
         active = list(topics)
         while active and not self.should_stop():
             still: list[str] = []
-            for topic in active:
+            for index, topic in enumerate(active):
                 scope = topic if self.per_topic else ALL
                 if self.per_topic and not self._acquire(scope):
                     stats.skipped_topics.append(topic)
+                    self._elsewhere.add(topic)
                     continue
                 budget = STREAK if max_batches is None else max(0, min(STREAK, max_batches - stats.batches))
                 try:
@@ -280,6 +302,14 @@ class Relay:
                 if max_batches is not None and stats.batches >= max_batches:
                     return stats
                 if self.should_stop():
+                    break
+                if self._preempted and self._plan is not None:
+                    # Topics above this one first, then the rest of this round in its order: a steady
+                    # flood of a higher topic slows the lower ones to a batch per streak, never to none.
+                    floor = self._plan.priority(topic)
+                    ahead = [t for t in self.due_topics() if self._plan.priority(t) > floor]
+                    still = ahead + [t for t in (*active[index + 1 :], *still) if t not in ahead]
+                    self._preempted = False
                     break
             active = still
         return stats
@@ -298,7 +328,7 @@ class Relay:
             future = self._pool.submit(self.transport.deliver, prepared)
             upcoming = None
             try:
-                if sent < budget and not self.should_stop():
+                if sent < budget and not self.should_stop() and not self._yield_to_higher(topic):
                     upcoming = self._prepare(topic, scope, stats)
                 delivery = future.result()
             except TransportError as exc:
@@ -319,7 +349,19 @@ class Relay:
                 raise
             self._delivered(batch, rows, scope, delivery, stats)
             current = upcoming
-        return sent >= budget > 0
+        return sent >= budget > 0 or self._preempted
+
+    def _yield_to_higher(self, topic: str) -> bool:
+        """True (and the streak ends) when a topic of higher priority has rows due."""
+        if self._plan is None:
+            return False
+        candidates = self._known - self._waiting - self._elsewhere
+        if not candidates:
+            return False
+        with unit_of_work(self.runtime.session_factory) as session:
+            found = schedule.first_waiting_above(session, self._plan, topic, candidates, utcnow())
+        self._preempted = found is not None
+        return self._preempted
 
     def _prepare(
         self, topic: str, scope: str, stats: RelayStats

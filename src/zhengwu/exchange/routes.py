@@ -6,6 +6,7 @@
   ``exchange:admin``, or a staff member holding ``exchange.operate`` under identity's policy (ADR 0010).
 * ``/api/v1/verify/...`` verification services for authorised clients (personal data in POST bodies).
 * ``/exchange/overview`` the national page: lower nodes and per-topic received / applied / rejected, lag.
+* ``/exchange/progress`` connection progress (应上尽上) for staff: page, XLSX, and ``/api/v1/exchange/progress``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import downward, join, rights, service, verification
+from zhengwu.exchange import downward, join, progress, rights, service, verification
 from zhengwu.exchange.canonical import dumps_text, loads
 from zhengwu.exchange.errors import BatchTooLarge, MalformedEnvelope, VerificationUnauthenticated
 from zhengwu.exchange.receiving import receive_batch, record_refusal
@@ -275,6 +276,37 @@ def overview_page(request: Request, session: DbSession) -> HTMLResponse:
             "node_name": runtime.settings.node_name,
             "tier": runtime.settings.tier.value,
         },
+    )
+
+
+# A page and its download for staff only (the policy's second factor); no bearer tokens in a browser.
+Operator = Annotated[StaffPrincipal, Depends(guard(rights.OPERATE))]
+
+
+@api_router.get("/progress", summary="接入进度（应上尽上）：各下级节点与部门")
+def get_progress(request: Request, session: DbSession, _caller: Admin) -> dict[str, Any]:
+    """Per lower node and department: objects held there against accepted here, rejection rate and top
+    reasons, lag and last contact."""
+    return progress.compute(session, runtime_of(request).settings)
+
+
+@page_router.get("/exchange/progress", response_class=HTMLResponse, include_in_schema=False)
+def progress_page(request: Request, session: DbSession, _staff: Operator) -> HTMLResponse:
+    """The connection progress page (zh-CN, 北京时间)."""
+    return _templates.TemplateResponse(
+        request, "progress.html", {"data": progress.compute(session, runtime_of(request).settings),
+                                   "beijing": progress.beijing, "labels": progress.LABELS}
+    )  # fmt: skip
+
+
+@page_router.get("/exchange/progress.xlsx", include_in_schema=False)
+def progress_xlsx(request: Request, session: DbSession, _staff: Operator) -> Response:
+    """The same numbers as a workbook for the periodic assessment report."""
+    data = progress.compute(session, runtime_of(request).settings)
+    return Response(
+        progress.to_xlsx(data),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="exchange-progress.xlsx"'},
     )
 
 

@@ -45,6 +45,8 @@ Validator = Callable[[Mapping[str, Any]], Iterable[RowError]]
 ApplyFn = Callable[[Session, Sequence[InboundRow]], Mapping[str, RowError]]
 # The current national-format payload of the object with this business key (None: it is gone).
 RefreshFn = Callable[[Session, str], dict[str, Any] | None]
+# How many objects of a kind this node holds, per department code.
+CensusFn = Callable[[Session], Mapping[str, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,7 @@ class TopicRegistry:
     _topics: dict[str, Topic] = field(default_factory=dict)
     _table_apply: dict[str, tuple[ApplyFn, ...]] = field(default_factory=dict)
     _table_checks: dict[str, tuple[Validator, ...]] = field(default_factory=dict)
+    _census: dict[str, tuple[CensusFn, ...]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def check_table(self, table: str, validator: Validator) -> None:
@@ -116,6 +119,16 @@ class TopicRegistry:
         """Run ``apply`` for accepted rows of ``table`` whatever topic carries them (e.g. a registry index)."""
         with self._lock:
             self._table_apply[table] = (*self._table_apply.get(table, ()), apply)
+
+    def count(self, kind: str, census: CensusFn) -> None:
+        """Count this node's objects of ``kind`` with ``census`` (department code → count) for the
+        connection progress report (exchange.progress)."""
+        with self._lock:
+            self._census[kind] = (*self._census.get(kind, ()), census)
+
+    def censuses(self) -> dict[str, tuple[CensusFn, ...]]:
+        """The census functions by kind."""
+        return dict(self._census)
 
     def register(
         self,

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from zhengwu.exchange import routes, verification
+from zhengwu.exchange import progress, routes, verification
 from zhengwu.exchange.models import ExchangeCredential, ExchangeFeedback
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.servicekeys import AUTHORIZER, RUNTIME
@@ -20,7 +20,7 @@ from zhengwu.kernel.codes import validate_license_id, validate_uscc
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.node import Node
 from zhengwu.kernel.session import unit_of_work
-from zhengwu.kernel.topics import CodeCheck, Declaration, RowError, TableHook
+from zhengwu.kernel.topics import Census, CodeCheck, Declaration, RowError, TableHook, TopicDeclaration
 
 
 def declarations(settings: Settings) -> list[Declaration]:
@@ -30,6 +30,11 @@ def declarations(settings: Settings) -> list[Declaration]:
         CodeCheck("up_lic_data", "certificate_source_id", validate_license_id, "电子证照标识"),
         CodeCheck("up_lic_data", "issue_dept_code", validate_uscc, "证照颁发机构代码"),
         TableHook("up_lic_data", verification.license_registry_apply(settings)),
+        # Connection progress (应上尽上): what each lower node says it holds, kept by the upper node.
+        TopicDeclaration(
+            progress.TOPIC, table=progress.TABLE, key_column="report_key", label="接入进度 / counts"
+        ),
+        TableHook(progress.TABLE, progress.apply_reports),
     ]
 
 
@@ -42,6 +47,8 @@ def registry_of(declared: Iterable[Declaration]) -> TopicRegistry:
             registry.check_table(item.table, _code_check(item))
         elif isinstance(item, TableHook):
             registry.on_table(item.table, item.apply)
+        elif isinstance(item, Census):
+            registry.count(item.kind, item.count)
         else:
             registry.register(
                 item.name,

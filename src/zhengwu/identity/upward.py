@@ -8,17 +8,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhengwu.identity.models import Account, AgentAuthorization, LegalEntity
+from zhengwu.identity.models import Account, AccountKind, AgentAuthorization, LegalEntity
 from zhengwu.identity.protection import mask_phone
 from zhengwu.kernel.clock import to_beijing_compact, utcnow
+from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import emit
+from zhengwu.kernel.topics import Census, Declaration
 
 TOPIC_USER = "up_uc_province_user"
 TOPIC_CORP_IDENTITY = "up_uc_corporator_identity"
 TOPIC_CORP_ACCOUNT = "up_uc_corporator_account"
 TOPIC_GOV_STAFF = "up_uc_gov_staff"
+
+
+def declarations(settings: Settings) -> list[Declaration]:
+    """The natural persons' accounts counted for the connection progress report (应上尽上)."""
+    del settings
+    return [Census("users", natural_persons)]
+
+
+def natural_persons(db: Session) -> dict[str, int]:
+    """Natural persons' accounts (each has its ``up_uc_province_user`` row); users have no department."""
+    count = db.scalar(select(func.count()).select_from(Account).where(Account.kind == AccountKind.NATURAL))
+    return {"": int(count or 0)}
 
 
 def emit_province_user(

@@ -104,6 +104,8 @@ class ExchangeSettings(BaseModel):
     # Verification services (共享核验).
     verify_cache_seconds: int = Field(default=60, ge=0)
     verify_rate_per_minute: int = Field(default=120, ge=1)
+    # Connection progress (应上尽上): how often this node reports its counts upward; 0 disables it.
+    progress_minutes: int = Field(default=60, ge=0, le=24 * 60)
 
 
 class AuditSettings(BaseModel):

@@ -76,4 +76,13 @@ class TableHook:
     apply: Apply
 
 
-Declaration = TopicDeclaration | CodeCheck | TableHook
+@dataclass(frozen=True, slots=True)
+class Census:
+    """How many objects of a kind this node holds that ought to reach the upper node (应上尽上), per
+    department code as its national rows carry it ("" for objects of no department)."""
+
+    kind: str  # items | cases | licenses | users (exchange.progress.KINDS)
+    count: Callable[[Session], Mapping[str, int]]
+
+
+Declaration = TopicDeclaration | CodeCheck | TableHook | Census

@@ -19,7 +19,7 @@ from zhengwu.identity.context import of
 from zhengwu.identity.protection import decrypt_field
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import emit
-from zhengwu.kernel.topics import Declaration, TopicDeclaration
+from zhengwu.kernel.topics import Census, Declaration, TopicDeclaration
 from zhengwu.licenses import lifecycle
 from zhengwu.licenses.models import License
 from zhengwu.licenses.repository import LicenseRepository
@@ -32,7 +32,22 @@ HOLDER_PURPOSE: Final = "licenses_license.holder_code"
 
 def declarations(settings: Settings) -> list[Declaration]:
     """The licenses topic (national table ``up_lic_data`` by naming convention), rebuilt on resend."""
-    return [TopicDeclaration(TOPIC, key_column=KEY_COLUMN, refresh=refresh, label=LABEL)]
+    return [
+        TopicDeclaration(TOPIC, key_column=KEY_COLUMN, refresh=refresh, label=LABEL),
+        Census("licenses", valid_licenses),
+    ]
+
+
+def valid_licenses(session: Session) -> dict[str, int]:
+    """Valid licenses per issuing department code (``issue_dept_code``): invalid ones went up as ``D``."""
+    from sqlalchemy import func, select
+
+    rows = session.execute(
+        select(License.issuer_code, func.count())
+        .where(License.status == lifecycle.VALID)
+        .group_by(License.issuer_code)
+    )
+    return {str(code or ""): int(n) for code, n in rows}
 
 
 def row(session: Session, lic: License) -> dict[str, Any]:
