@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from exchange_nodes import Node, http_transport, join_nodes, make_node
+from exchange_nodes import Node, http_transport, join_nodes, make_node, token
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -203,6 +203,18 @@ def test_bad_push_row_is_fed_back_and_not_passed_on(tiers: tuple[Node, Node, Nod
     back = [e for e in applied(national) if e.outcome == "refused_below"]
     assert [(e.peer, e.business_key, e.row_guid) for e in back] == [("hebei", SOCIAL, refused[0].row_guid)]
     assert "事项类型" in (back[0].reason or "")
+
+    # Operators read the apply log over the API (exchange:admin, or staff through the rights policy).
+    assert province.client.get("/api/v1/exchange/applied").status_code == 401
+    admin = {"Authorization": f"Bearer {token(province, scope='exchange:admin')}"}
+    listed = province.client.get("/api/v1/exchange/applied", params={"outcome": "refused"}, headers=admin)
+    assert listed.status_code == 200 and listed.headers["X-Total-Count"] == "1"
+    (item,) = listed.json()
+    assert (item["business_key"], item["table"], item["fed_back"]) == (SOCIAL, "dn_task_directory", True)
+    assert (
+        province.client.get("/api/v1/exchange/applied", params={"outcome": "x"}, headers=admin).status_code
+        == 422
+    )
 
 
 def test_divergence_check_runs_after_a_push(tiers: tuple[Node, Node, Node]) -> None:
