@@ -119,8 +119,10 @@ def after_pull(
     table_name: str,
     records: Sequence[IncomingRecord],
     result: IngestResult,
+    feed_back: bool = True,
 ) -> AppliedCounts:
-    """Log, pass on and feed back the rows of one ingested page (see the module docstring)."""
+    """Log, pass on and feed back the rows of one ingested page (see the module docstring). Rows read from
+    the 前置库 are not fed back (``feed_back=False``): the national centre reads no table of ours there."""
     notes = take_notes(session)
     topic = resolve_topic(runtime.registry, topic_name, table_name)
     handled = topic is not None and bool(topic.apply)
@@ -152,7 +154,7 @@ def after_pull(
             )  # fmt: skip
             session.execute(stmt.on_conflict_do_nothing(index_elements=["message_id"]))
             forwarded += 1
-        back = not verdict.applied and bool(settings.upstream_url)
+        back = feed_back and not verdict.applied and bool(settings.upstream_url)
         if back:
             _feed_back(session, settings, record, table_name, topic, key, verdict.code, verdict.reason)
             fed_back += 1
