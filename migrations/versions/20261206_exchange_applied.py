@@ -52,9 +52,11 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_exchange_applied_outcome_seq", "exchange_applied", ["outcome", "seq"], unique=False)
+    op.create_index("ix_exchange_applied_row_guid", "exchange_applied", ["row_guid"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_exchange_applied_row_guid", table_name="exchange_applied")
     op.drop_index("ix_exchange_applied_outcome_seq", table_name="exchange_applied")
     op.drop_table("exchange_applied")
     with op.batch_alter_table("exchange_downward") as batch:

@@ -217,6 +217,30 @@ def test_bad_push_row_is_fed_back_and_not_passed_on(tiers: tuple[Node, Node, Nod
     )
 
 
+def test_a_city_refusal_travels_back_to_the_national_node(tiers: tuple[Node, Node, Node]) -> None:
+    national, province, city = tiers
+    with city.uow() as session:  # the city had a local entry with this code and cancelled it
+        catalog.create_directory(session, directory(SOCIAL, "社会保险登记", use_level="3^4"), actor="test")
+        catalog.change_directory_state(session, SOCIAL, "cancel", actor="test")
+    push(national, [(directory(SOCIAL, "社会保险登记", use_level="3^4"), "I")])
+    at_province, at_city = down(national, province, city)
+    assert (at_province.applied, at_city.rejected) == (1, 1)
+    (refused,) = applied(city)
+    assert refused.outcome == "refused" and refused.fed_back
+
+    Relay(city.runtime, http_transport(city, province)).run_once()
+    below = [e for e in applied(province) if e.outcome == "refused_below"]
+    assert [(e.peer, e.row_guid, e.fed_back) for e in below] == [(CITY_ID, refused.row_guid, True)]
+    Relay(province.runtime, http_transport(province, national)).run_once()
+    (back,) = [e for e in applied(national) if e.outcome == "refused_below"]
+    assert (back.peer, back.row_guid, back.business_key) == (CITY_ID, refused.row_guid, SOCIAL)
+    with national.uow() as session:  # named by the national feed's own message id
+        published = session.scalar(
+            select(ExchangeDownward.message_id).where(ExchangeDownward.business_key == SOCIAL)
+        )
+    assert back.message_id == published and "状态" in (back.reason or "")
+
+
 def test_divergence_check_runs_after_a_push(tiers: tuple[Node, Node, Node]) -> None:
     national, province, city = tiers
     push(national, [(directory(), "I")])

@@ -13,17 +13,19 @@ owners' table hooks applying it); then, in the same transaction, :func:`after_pu
   columns (row_guid, data_source …); its message id is derived from the upper one, so it is passed on
   once however often it arrives;
 * queues a refused row's reason on ``exchange.apply_feedback`` for the upper node (relayed like any
-  upward row), which records it in its own apply log as ``refused_below``.
+  upward row), which records it in its own apply log as ``refused_below`` under the node that refused
+  it and, when it had passed the row on from its own upper node, sends the refusal on up: a refusal
+  travels back to the node the row came from.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import exlog
@@ -52,7 +54,7 @@ def declarations(settings: Settings) -> list[Declaration]:
         TopicDeclaration(
             FEEDBACK_TOPIC, table=FEEDBACK_TABLE, key_column="feedback_key", label="下发数据应用失败反馈"
         ),
-        TableHook(FEEDBACK_TABLE, record_feedback),
+        TableHook(FEEDBACK_TABLE, feedback_recorder(settings)),
     ]
 
 
@@ -177,6 +179,14 @@ def after_pull(
     return counts
 
 
+_FEEDBACK_FIELDS: Final = ("node_id", "division_code", "pushed_message_id", "pushed_row_guid", "topic",
+                            "table_name", "business_key", "cd_operation", "error_code", "reason")  # fmt: skip
+
+
+def _feedback_key(node_id: str, message_id: str, guid: str) -> str:
+    return sm3_hex(f"{node_id}:{message_id}:{guid}".encode())[:64]
+
+
 def _feed_back(
     session: Session,
     settings: Settings,
@@ -190,7 +200,7 @@ def _feed_back(
     row = record.row
     guid = str(row.get("row_guid") or "")[:50]
     payload = {
-        "feedback_key": sm3_hex(f"{settings.node_id}:{record.message_id}:{guid}".encode())[:64],
+        "feedback_key": _feedback_key(settings.node_id, record.message_id, guid),
         "node_id": settings.node_id,
         "division_code": settings.division_code,
         # Not row_guid/message_id: those are the control columns of the feedback row itself.
@@ -206,26 +216,59 @@ def _feed_back(
     emit(session, FEEDBACK_TOPIC, payload, key=payload["feedback_key"])
 
 
-def record_feedback(session: Session, rows: Sequence[Any]) -> Mapping[str, RowError]:
-    """Upper node: a lower node could not apply a row this node passed down; keep it in the apply log."""
-    now = utcnow()
-    for inbound in rows:
-        row = inbound.row
-        division = str(row.get("division_code") or "")
-        stmt = dialect_insert(session, ExchangeApplied).values(
-            at=now, direction="feedback", peer=str(inbound.sender)[:63],
-            message_id=str(row.get("pushed_message_id") or inbound.row_guid)[:64],
-            row_guid=str(row.get("pushed_row_guid") or inbound.row_guid)[:50],
-            topic=str(row.get("topic") or row.get("table_name") or "")[:64],
-            table_name=str(row.get("table_name") or "")[:64], business_key=(str(row["business_key"])[:256]
-                                                                            if row.get("business_key") else None),
-            cd_operation=str(row.get("cd_operation") or "")[:2] or None,
-            division_code=division if _DIVISION_RE.match(division) else None, outcome="refused_below",
-            error_code=str(row.get("error_code") or "refused")[:100], reason=str(row.get("reason") or "")[:2000],
-            forwarded=False, fed_back=False, notes=None,
-        )  # fmt: skip
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["peer", "message_id", "row_guid"]))
-    return {}
+def feedback_recorder(settings: Settings) -> Callable[[Session, Sequence[Any]], Mapping[str, RowError]]:
+    """Table hook of ``exchange_apply_feedback`` on an upper node: a node below could not apply a row this
+    node passed down. Kept in the apply log under the node that refused it; when this node had the row
+    from its own upper node, the refusal goes on up (the row's ``row_guid`` is the same at every tier)."""
+
+    def record(session: Session, rows: Sequence[Any]) -> Mapping[str, RowError]:
+        now = utcnow()
+        for inbound in rows:
+            row = inbound.row
+            origin = str(row.get("node_id") or inbound.sender)[:63]
+            guid = str(row.get("pushed_row_guid") or inbound.row_guid)[:50]
+            division = str(row.get("division_code") or "")
+            stmt = dialect_insert(session, ExchangeApplied).values(
+                at=now, direction="feedback", peer=origin,
+                message_id=str(row.get("pushed_message_id") or inbound.row_guid)[:64], row_guid=guid,
+                topic=str(row.get("topic") or row.get("table_name") or "")[:64],
+                table_name=str(row.get("table_name") or "")[:64],
+                business_key=str(row["business_key"])[:256] if row.get("business_key") else None,
+                cd_operation=str(row.get("cd_operation") or "")[:2] or None,
+                division_code=division if _DIVISION_RE.match(division) else None, outcome="refused_below",
+                error_code=str(row.get("error_code") or "refused")[:100], reason=str(row.get("reason") or "")[:2000],
+                forwarded=False, fed_back=False, notes=None,
+            )  # fmt: skip
+            stored = session.scalar(
+                stmt.on_conflict_do_nothing(index_elements=["peer", "message_id", "row_guid"]).returning(
+                    ExchangeApplied.seq
+                )
+            )
+            if stored is None or not settings.upstream_url:
+                continue
+            taken = session.scalar(
+                select(ExchangeApplied.message_id)
+                .where(
+                    ExchangeApplied.row_guid == guid,
+                    ExchangeApplied.direction == "in",
+                    ExchangeApplied.peer == UPSTREAM,
+                    ExchangeApplied.forwarded.is_(True),
+                )
+                .limit(1)
+            )
+            if taken is None:
+                continue  # this node published the row itself
+            payload = {name: row.get(name) for name in _FEEDBACK_FIELDS}
+            payload.update(
+                node_id=origin, pushed_message_id=taken, feedback_key=_feedback_key(origin, taken, guid)
+            )
+            emit(session, FEEDBACK_TOPIC, payload, key=payload["feedback_key"])
+            session.execute(
+                update(ExchangeApplied).where(ExchangeApplied.seq == stored).values(fed_back=True)
+            )
+        return {}
+
+    return record
 
 
 def list_applied(

@@ -346,6 +346,7 @@ class ExchangeApplied(Base):
     __table_args__ = (
         UniqueConstraint("peer", "message_id", "row_guid"),
         Index("ix_exchange_applied_outcome_seq", "outcome", "seq"),
+        Index("ix_exchange_applied_row_guid", "row_guid"),
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
