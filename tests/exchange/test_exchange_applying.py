@@ -165,6 +165,22 @@ def test_national_catalog_push_changes_province_and_reaches_city(tiers: tuple[No
         assert entry(node, SOCIAL).status == Status.CANCELLED  # type: ignore[union-attr]
 
 
+def test_the_national_basic_catalog_goes_down_when_it_is_published(tiers: tuple[Node, Node, Node]) -> None:
+    national, province, city = tiers
+    with national.uow() as session:  # national staff edit their catalog with the ordinary service
+        catalog.create_directory(session, directory(), actor="national-staff")
+        catalog.publish_directory(session, PASSPORT, actor="national-staff")
+    assert downward.publish(national.runtime) == 1
+    down(national, province, city)
+    with national.uow() as session:
+        catalog.change_directory_state(session, PASSPORT, "suspend", actor="national-staff")
+    downward.publish(national.runtime)
+    down(national, province, city)
+    for node in (province, city):
+        item = entry(node)
+        assert item is not None and (item.task_name, item.status) == ("普通护照签发", Status.SUSPENDED)
+
+
 def test_push_twice_is_applied_once(tiers: tuple[Node, Node, Node]) -> None:
     national, province, city = tiers
     # The same row published twice (two messages), then the whole feed read again after a lost watermark.
