@@ -143,12 +143,12 @@ def after_pull(
         division = division_of(route, row)
         key = topic.business_key(row) if topic is not None else None
         passes = (
-            verdict.applied
+            topic is not None
+            and verdict.applied
             and lower
             and (route == EVERY or (division is not None and division != own and within(division, own)))
         )
-        if passes:
-            assert topic is not None
+        if passes and topic is not None:
             message_id = sm3_hex(f"forward:{record.message_id}".encode())[:32]
             stmt = dialect_insert(session, ExchangeDownward).values(
                 message_id=message_id, topic=topic.name, table_name=topic.table, business_key=(key or "")[:128] or None,
