@@ -182,6 +182,22 @@ def test_delete_only_unpublished_drafts(session: Session, city) -> None:  # type
         service.delete_task(session, item.task_code, actor="t")
 
 
+def test_validate_codes_checks_only_those_codes_and_against_the_basic_entry(session: Session, city) -> None:  # type: ignore[no-untyped-def]
+    task = published_task(session, city)
+    county = make_department(session, "130123", "正定县公安局", 3)
+    published_task(session, county, anticipate_day=20)
+    assert [(i.field, i.other_task_code) for i in service.validate_codes(session, [PASSPORT])] == [
+        ("anticipate_day", task.task_code)
+    ]
+    service.update_directory(session, PASSPORT, {"task_name": "普通护照签发（新）"}, actor="t")
+    by_basic = [i for i in service.validate_codes(session, [PASSPORT]) if i.other_task_code is None]
+    assert (
+        sorted((i.field, i.value, i.other_value) for i in by_basic)
+        == [("task_name", "普通护照签发", "普通护照签发（新）")] * 2
+    )
+    assert service.validate_codes(session, [SOCIAL]) == [] and service.validate_codes(session, []) == []
+
+
 def test_validate_reports_divergence_and_missing(session: Session, city) -> None:  # type: ignore[no-untyped-def]
     published_task(session, city)
     county = make_department(session, "130123", "正定县公安局", 3)

@@ -80,3 +80,23 @@ def test_resend_and_seed(node: Any) -> None:
     again = invoke("exchange", "seed-registries", "--people", "5", "--companies", "2")
     assert "people=0" in again.output  # idempotent
     assert invoke("exchange", "feedback", "--json").output == ""
+
+
+def test_applied_lists_the_apply_log(node: Any) -> None:
+    from zhengwu.exchange.models import ExchangeApplied
+
+    with unit_of_work(node) as session:
+        for n, outcome in enumerate(("applied", "refused")):
+            session.add(ExchangeApplied(direction="in", peer="upstream", message_id=f"m{n}", row_guid=f"g{n}",
+                                        topic="catalog.dn_task_directory", table_name="dn_task_directory",
+                                        business_key="000101001000", cd_operation="U", outcome=outcome,
+                                        reason="事项类型无效" if outcome == "refused" else None,
+                                        forwarded=outcome == "applied", fed_back=outcome == "refused",
+                                        notes=["跨层级一致性检查：不一致 0 处"] if outcome == "applied" else None))  # fmt: skip
+    result = invoke("exchange", "applied", "--outcome", "refused", "--json")
+    assert result.exit_code == 0, result.output
+    (line,) = [json.loads(x) for x in result.output.splitlines()]
+    assert (line["row_guid"], line["fed_back"], line["reason"]) == ("g1", True, "事项类型无效")
+    table = invoke("exchange", "applied")
+    assert table.exit_code == 0 and "downward rows applied (2)" in table.output
+    assert invoke("exchange", "applied", "--outcome", "bogus").exit_code == 2

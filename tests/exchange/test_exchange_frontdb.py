@@ -134,3 +134,24 @@ def test_license_errors_come_back_in_dn_lic_data_error(
     with province.uow() as session:
         item = session.scalars(select(ExchangeFeedback)).one()
     assert item.business_key == lic.identifier and "证照颁发机构代码" in item.reason
+
+
+def test_catalog_push_read_from_the_frontdb_is_applied_and_logged(province: Node, frontdb: FrontDb) -> None:
+    from zhengwu.catalog.models import BasicItem
+    from zhengwu.exchange.models import ExchangeApplied
+
+    province.runtime.settings.exchange.frontdb_settle_seconds = 0
+    entry = {"catalog_code": "000101001000", "task_name": "普通护照签发", "task_type": "01", "use_level": "2^3^4",
+             "by_law": "《中华人民共和国护照法》第五条", "task_state": "1", "task_version": 1, "row_guid": "dn-1",
+             "cd_batch": "b1", "cd_operation": "I", "cd_time": "20261201103000", "data_source": "100"}  # fmt: skip
+    frontdb.append("dn_task_directory", [entry])
+    stats = ingest_frontdb(province.runtime, frontdb, sender="upstream", tables=("dn_task_directory",))
+    assert (stats.rows, stats.applied) == (1, 1)
+    assert (
+        ingest_frontdb(province.runtime, frontdb, sender="upstream", tables=("dn_task_directory",)).rows == 0
+    )
+    with province.uow() as session:
+        item = session.scalar(select(BasicItem).where(BasicItem.catalog_code == "000101001000"))
+        assert item is not None and (item.status, item.task_version) == ("published", 1)
+        (logged,) = session.scalars(select(ExchangeApplied))
+        assert (logged.table_name, logged.outcome, logged.fed_back) == ("dn_task_directory", "applied", False)

@@ -19,9 +19,10 @@ def _settings(tmp_path: Path) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp_path / 'n.db'}", data_dir=tmp_path)
 
 
-def test_licenses_declare_one_topic_and_nothing_about_the_table(tmp_path: Path) -> None:
+def test_licenses_declare_their_topics_and_nothing_about_the_table(tmp_path: Path) -> None:
     declared = topics.declarations(_settings(tmp_path))
-    assert [d.name for d in declared if isinstance(d, TopicDeclaration)] == [topics.TOPIC]
+    # up_lic_data upward; the share of licenses issued for a lower division downward.
+    assert [d.name for d in declared if isinstance(d, TopicDeclaration)] == [topics.TOPIC, topics.SHARE_TOPIC]
     assert not [d for d in declared if isinstance(d, CodeCheck | TableHook)]
 
 

@@ -447,6 +447,7 @@ ROWS: list[Row] = [
     # operations: statuses of lower nodes
     platform("GET /api/v1/ops/nodes", lambda c, d: Call("/api/v1/ops/nodes")),
     platform("GET /api/v1/exchange/feedback", lambda c, d: Call("/api/v1/exchange/feedback")),
+    platform("GET /api/v1/exchange/applied", lambda c, d: Call("/api/v1/exchange/applied")),
     platform("POST /api/v1/exchange/feedback/{feedback_id}/resend",
              lambda c, d: Call(f"/api/v1/exchange/feedback/{c.feedback()}/resend")),
     # security events: the security administrator only (三员: not the platform administrator)

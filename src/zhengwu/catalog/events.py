@@ -1,4 +1,5 @@
-"""Outbox records of the catalog (kernel.events.emit, same transaction): the upward ``up_task_*`` rows.
+"""Outbox records of the catalog (kernel.events.emit, same transaction): the upward ``up_task_*`` rows,
+and on the national node the downward ``dn_task_directory`` rows of its basic catalog.
 
 Topics: ``catalog.up_task_directory``, ``catalog.up_task_{general|public}_{basic|extend|material|
 fee_project|questions}``; payloads use the national column names; key = 基本编码 or 实施编码; operation
@@ -19,21 +20,31 @@ from zhengwu.catalog import national
 from zhengwu.catalog.bulk import insert_rows
 from zhengwu.catalog.models import new_row_ids, table_of
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import Tier
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus, emit
 from zhengwu.kernel.logging import current_trace_id
+from zhengwu.kernel.node import node_in
 
 DIRECTORY_TOPIC = national.topic("", "directory")
+#: The national node's basic catalog goes down to every province (and on to their cities).
+DOWNWARD_DIRECTORY_TOPIC = "catalog.dn_task_directory"
 
 
 def emit_directory(session: Session, snapshot: Mapping[str, Any], *, first: bool) -> None:
-    """Queue the up_task_directory row of a basic catalog entry."""
-    emit(
-        session,
-        DIRECTORY_TOPIC,
-        national.directory_payload(snapshot),
-        key=snapshot["catalog_code"],
-        operation="I" if first else "U",
-    )
+    """Queue the up_task_directory row of a basic catalog entry (on the national node also the
+    dn_task_directory row its lower nodes apply)."""
+    payload = national.directory_payload(snapshot)
+    operation = "I" if first else "U"
+    emit(session, DIRECTORY_TOPIC, payload, key=snapshot["catalog_code"], operation=operation)
+    if _on_national_node(session):
+        emit(session, DOWNWARD_DIRECTORY_TOPIC, payload, key=snapshot["catalog_code"], operation=operation)
+
+
+def _on_national_node(session: Session) -> bool:
+    try:
+        return node_in(session).settings.tier is Tier.NATIONAL
+    except RuntimeError:  # a session opened outside a node (a script's): no lower nodes to think of
+        return False
 
 
 Message = tuple[str, str, str, dict[str, Any]]  # topic, key, operation, payload

@@ -125,14 +125,19 @@ class CatalogRepository:
             query = query.where(TaskItem.division_code >= low, TaskItem.division_code < high)
         return self._page(query, TaskItem.task_code, offset, limit)
 
-    def tasks_for_validation(self, batch: int = 2000) -> Iterator[list[dict[str, Any]]]:
-        """Every implementation item that is not cancelled, grouped in batches of whole 基本编码 groups."""
+    def tasks_for_validation(
+        self, batch: int = 2000, *, catalog_codes: Sequence[str] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every implementation item that is not cancelled (of these 基本编码 only, when given), grouped in
+        batches of whole 基本编码 groups."""
         columns = [c for c in TaskItem.__table__.columns]
         query = (
             select(*columns)
             .where(TaskItem.status != "cancelled")
             .order_by(TaskItem.catalog_code, TaskItem.use_level, TaskItem.task_code)
         )
+        if catalog_codes is not None:
+            query = query.where(TaskItem.catalog_code.in_(list(catalog_codes)))
         pending: list[dict[str, Any]] = []
         for row in self.session.execute(query.execution_options(yield_per=batch)).mappings():
             if len(pending) >= batch and pending[-1]["catalog_code"] != row["catalog_code"]:

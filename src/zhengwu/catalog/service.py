@@ -681,6 +681,41 @@ def validate_catalog(session: Session) -> Iterator[Issue]:
             yield from _check_group(group)
 
 
+#: Elements of an implementation item that the basic catalog entry defines.
+_FROM_BASIC = ("task_name", "task_type", "by_law")
+
+
+def validate_codes(session: Session, catalog_codes: Sequence[str]) -> list[Issue]:
+    """The cross-tier check of the implementation items of these 基本编码 only (after a change of their
+    basic entries, e.g. one pushed by the national node), plus each item against its basic entry."""
+    codes = sorted(set(catalog_codes))
+    if not codes:
+        return []
+    repo = CatalogRepository(session)
+    issues: list[Issue] = []
+    for batch in repo.tasks_for_validation(catalog_codes=codes):
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for row in batch:
+            groups.setdefault(row["catalog_code"], []).append(row)
+        for code, group in groups.items():
+            issues.extend(_check_group(group))
+            basic = repo.basic(code)
+            if basic is None:
+                continue
+            for row in group:
+                for name in _FROM_BASIC:
+                    mine, theirs = unified_value(row, name), getattr(basic, name)
+                    theirs = theirs.strip() if isinstance(theirs, str) else theirs
+                    if mine not in (None, "") and mine != theirs:
+                        issues.append(
+                            Issue(
+                                "divergence", code, row["task_code"], name,
+                                f"{ct.label(name)}与基本目录不一致", value=mine, other_value=theirs,
+                            )
+                        )  # fmt: skip
+    return issues
+
+
 def _check_group(group: list[dict[str, Any]]) -> Iterator[Issue]:
     # Reference: the highest tier (lowest level), then the smallest code — deterministic.
     reference = group[0]

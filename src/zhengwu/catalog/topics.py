@@ -1,4 +1,5 @@
-"""The catalog's exchange topics (``kernel.topics``): the national ``up_task_*`` rows it sends upward."""
+"""The catalog's exchange topics (``kernel.topics``): the national ``up_task_*`` rows it sends upward, and
+the ``dn_task_*`` rows it applies when the upper node pushes them down (``catalog.national_push``)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from zhengwu.catalog import national_push
 from zhengwu.kernel.codes import validate_catalog_code, validate_task_code
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.errors import DomainError
-from zhengwu.kernel.topics import Census, CodeCheck, Declaration, TopicDeclaration
+from zhengwu.kernel.topics import Census, CodeCheck, Declaration, TableHook, TopicDeclaration
 
-_TASK_TABLES = ("up_task_general_basic", "up_task_public_basic", "up_task_directory", "dn_task_general_basic")
+_TASK_TABLES = (
+    "up_task_general_basic", "up_task_public_basic", "up_task_directory",
+    "dn_task_general_basic", "dn_task_public_basic", "dn_task_directory",
+)  # fmt: skip
+_DIRECTORY_TABLES = ("up_task_directory", "dn_task_directory")
 
 
 def declarations(settings: Settings) -> list[Declaration]:
@@ -21,7 +27,7 @@ def declarations(settings: Settings) -> list[Declaration]:
     declared: list[Declaration] = []
     for table in _TASK_TABLES:
         declared.append(CodeCheck(table, "catalog_code", validate_catalog_code, "基本编码"))
-        if table != "up_task_directory":
+        if table not in _DIRECTORY_TABLES:
             declared.append(CodeCheck(table, "task_code", validate_task_code, "实施编码"))
     declared.append(CodeCheck("up_task_general_material", "task_code", validate_task_code, "实施编码"))
     for family in ("general", "public"):
@@ -31,6 +37,11 @@ def declarations(settings: Settings) -> list[Declaration]:
         declared.append(TopicDeclaration(f"catalog.up_task_{family}_extend", refresh=_refresh("extend")))
     declared.append(TopicDeclaration("catalog.up_task_directory", refresh=_refresh("directory")))
     declared.append(Census("items", published_items))
+    # Catalog pushes from the upper node reach every lower node: each tier applies them and passes them on.
+    for table in (national_push.DIRECTORY_TABLE, *national_push.BASIC_TABLES):
+        declared.append(TopicDeclaration(f"catalog.{table}", route_column="*"))
+    declared.append(TableHook(national_push.DIRECTORY_TABLE, national_push.apply_directory))
+    declared.extend(TableHook(table, national_push.apply_basic) for table in national_push.BASIC_TABLES)
     return declared
 
 

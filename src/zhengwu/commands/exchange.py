@@ -125,6 +125,44 @@ def feedback(
     console.print(table)
 
 
+@app.command("applied")
+def applied(
+    outcome: Annotated[
+        str | None,
+        typer.Option(help="Only applied, stored, refused or refused_below (fed back by a lower node)."),
+    ] = None,
+    table: Annotated[str | None, typer.Option(help="Only this national table (dn_task_directory …).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many entries.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List what became of the rows the upper node pushed down, newest first."""
+    from zhengwu.exchange import applying
+    from zhengwu.kernel.session import unit_of_work
+
+    if outcome is not None and outcome not in applying.OUTCOMES:
+        err.print(f"--outcome must be one of {', '.join(applying.OUTCOMES)}")
+        raise typer.Exit(2)
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        rows, total = applying.list_applied(session, outcome=outcome, table=table, limit=limit)
+        items = [applying.as_dict(r) for r in rows]
+    if as_json:
+        for item in items:
+            _json(item)
+        return
+    labels = {"applied": "已应用", "stored": "已接收", "refused": "应用失败", "refused_below": "下级应用失败"}
+    table_view = Table(title=f"下发数据应用记录 / downward rows applied ({total})")
+    for column in ("seq", "time", "peer", "table", "key", "op", "outcome", "passed on", "reason / notes"):
+        table_view.add_column(column)
+    for i in items:
+        remark = i["reason"] or "；".join(i["notes"])
+        table_view.add_row(
+            str(i["seq"]), i["at"][:19], i["peer"], i["table"], str(i["business_key"] or i["row_guid"]),
+            str(i["cd_operation"] or ""), labels.get(i["outcome"], i["outcome"]),
+            "是" if i["forwarded"] else "", remark or "",
+        )  # fmt: skip
+    console.print(table_view)
+
+
 @app.command("resend")
 def resend(
     dead: Annotated[bool, typer.Option("--dead", help="Requeue dead-lettered rows.")] = False,

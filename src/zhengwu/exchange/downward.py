@@ -6,6 +6,9 @@ upper node's worker publishes such rows into ``exchange_downward`` (an append-on
 sequence) instead of relaying them upward. Lower nodes pull the feed over the signed exchange
 (``POST /exchange/v1/feed``, request/response like everything else) from their last sequence, verify
 the signed page, and take the rows into their inbox exactly once — the same path as received batches.
+A row routed to a division (its topic's ``route_column``) is served only to the lower node whose area
+holds it. What the lower node does with each row next (apply log, passing it on, feedback) is in
+``exchange.applying``.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ import secrets
 from typing import Any, Final
 
 import httpx
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import exlog
+from zhengwu.exchange import applying, exlog
 from zhengwu.exchange.errors import MalformedEnvelope, UpstreamFailed
 from zhengwu.exchange.frontdb_sync import PollStats
 from zhengwu.exchange.models import ExchangeDownward, ExchangeWatermark
@@ -92,9 +95,11 @@ def publish(runtime: ExchangeRuntime, *, limit: int = 5_000) -> int:
                 "cd_time": to_beijing_compact(record.created_at),
                 "data_source": runtime.settings.exchange.data_source,
             }
+            division = applying.division_of(applying.route_column(runtime.registry, spec), row)
             values.append(
                 {"message_id": record.message_id, "topic": record.topic, "table_name": spec.table,
-                 "business_key": record.key, "trace_id": record.trace_id, "content": row, "published_at": utcnow()}
+                 "business_key": record.key, "trace_id": record.trace_id, "content": row, "published_at": utcnow(),
+                 "division_code": division}
             )  # fmt: skip
             seqs.append(record.seq)
         if values:
@@ -133,7 +138,13 @@ def answer_feed(session: Session, runtime: ExchangeRuntime, envelope: Any) -> di
     limit = min(PAGE, max(1, int(doc.get("limit") or PAGE)))
     rows = session.scalars(
         select(ExchangeDownward)
-        .where(ExchangeDownward.seq > after)
+        .where(
+            ExchangeDownward.seq > after,
+            or_(
+                ExchangeDownward.division_code.is_(None),
+                ExchangeDownward.division_code.startswith(applying.area(node.division_code), autoescape=True),
+            ),
+        )
         .order_by(ExchangeDownward.seq)
         .limit(limit)
     ).all()
@@ -203,6 +214,8 @@ def pull(runtime: ExchangeRuntime, client: httpx.Client | None = None) -> PollSt
                                     batch_id=f"feed:{after}", topic_name=topic, table_name=table, records=items)  # fmt: skip
                     stats.applied += result.accepted
                     stats.rejected += result.rejected
+                    applying.after_pull(session, runtime, topic_name=topic, table_name=table, records=items,
+                                        result=result)  # fmt: skip
                 last = max(int(r.get("seq") or 0) for r in records)
                 stmt = dialect_insert(session, ExchangeWatermark).values(
                     name=FEED_MARK, cd_time="00000000000000", last_id=last, updated_at=utcnow()

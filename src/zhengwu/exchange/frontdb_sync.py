@@ -10,7 +10,7 @@ from typing import Any, Final
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import exlog, national
+from zhengwu.exchange import applying, exlog, national
 from zhengwu.exchange.models import ExchangeFeedback, ExchangeNode, ExchangeWatermark
 from zhengwu.exchange.national import AUDIT_ABNORMAL, LIC_ERROR, UC_ABNORMAL
 from zhengwu.exchange.receiving import IncomingRecord, ingest
@@ -93,6 +93,9 @@ def ingest_frontdb(
                     table_name=name,
                     records=records,
                 )
+                if sender == applying.UPSTREAM:  # dn_* rows the upper node published: log, pass on
+                    applying.after_pull(session, runtime, topic_name="", table_name=name, records=records,
+                                        result=result, feed_back=False)  # fmt: skip
                 refused = [
                     (record.row, RowError(v.code or "rejected", v.reason or "", v.column))
                     for record, v in zip(records, result.verdicts, strict=True)

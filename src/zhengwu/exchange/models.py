@@ -333,6 +333,9 @@ class ExchangeDownward(Base):
         PortableJSON
     )  # the national row, control columns included
     published_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The division the row is for (its topic's route column): served only to the lower node whose area
+    # holds it. None: served to every lower node.
+    division_code: Mapped[str | None] = mapped_column(String(6))
 
 
 class ExchangeSchedule(Base):
@@ -367,3 +370,35 @@ class ExchangeProgressCount(IdMixin, Base):
     count: Mapped[int] = mapped_column(BigInteger)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ExchangeApplied(Base):
+    """应用记录 — what became of each downward row taken from the upper node (applied, stored, refused),
+    and, on an upper node, the refusals its lower nodes fed back about the rows it passed down."""
+
+    __tablename__ = "exchange_applied"
+    __table_args__ = (
+        UniqueConstraint("peer", "message_id", "row_guid"),
+        Index("ix_exchange_applied_outcome_seq", "outcome", "seq"),
+        Index("ix_exchange_applied_row_guid", "row_guid"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    direction: Mapped[str] = mapped_column(
+        String(8)
+    )  # in (from the upper node) | feedback (from a lower one)
+    peer: Mapped[str] = mapped_column(String(63))
+    message_id: Mapped[str] = mapped_column(String(64))
+    row_guid: Mapped[str] = mapped_column(String(50))
+    topic: Mapped[str] = mapped_column(String(64))
+    table_name: Mapped[str] = mapped_column(String(64))
+    business_key: Mapped[str | None] = mapped_column(String(256))
+    cd_operation: Mapped[str | None] = mapped_column(String(2))
+    division_code: Mapped[str | None] = mapped_column(String(6))
+    outcome: Mapped[str] = mapped_column(String(16))  # applied | stored | refused | refused_below
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    forwarded: Mapped[bool] = mapped_column(Boolean, default=False)
+    fed_back: Mapped[bool] = mapped_column(Boolean, default=False)
+    notes: Mapped[list[str] | None] = mapped_column(PortableJSON)

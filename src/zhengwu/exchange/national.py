@@ -479,6 +479,11 @@ DN_TABLES: Final[dict[str, NationalTable]] = {
             "dn_task_general_basic", "许可、给付、奖励、确认、裁决、其他类事项 基本信息（下发）", "task_code",
             _GENERAL_BASIC,
         ),
+        NationalTable("dn_task_public_basic", "公共服务类事项 基本信息（下发）", "task_code", _PUBLIC_BASIC),
+        NationalTable(
+            "dn_task_directory", "政务服务事项基本目录（下发）", "catalog_code",
+            tuple(c for c in _DIRECTORY if c.name != "local_catalog_code"),
+        ),
     )
 }  # fmt: skip
 FEEDBACK_TABLES: Final = (AUDIT_ABNORMAL, UC_ABNORMAL, LIC_ERROR)

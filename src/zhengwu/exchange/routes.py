@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import downward, join, progress, rights, service, verification
+from zhengwu.exchange import applying, downward, join, progress, rights, service, verification
 from zhengwu.exchange.canonical import dumps_text, loads
 from zhengwu.exchange.errors import BatchTooLarge, MalformedEnvelope, VerificationUnauthenticated
 from zhengwu.exchange.receiving import receive_batch, record_refusal
@@ -244,6 +244,25 @@ def get_feedback(
     )
     set_page_headers(request, response, total=total, page=page)
     return [FeedbackRead.model_validate(r) for r in rows]
+
+
+@api_router.get("/applied", summary="下发数据应用记录")
+def get_applied(
+    request: Request,
+    response: Response,
+    session: DbSession,
+    _caller: Admin,
+    page: Annotated[PageParams, Depends(page_params)],
+    outcome: Literal["applied", "stored", "refused", "refused_below"] | None = None,
+    table: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    """What became of the rows the upper node pushed down (applied, stored, refused) and the refusals
+    lower nodes fed back (refused_below), newest first."""
+    rows, total = applying.list_applied(
+        session, outcome=outcome, table=table, offset=page.offset, limit=page.limit
+    )
+    set_page_headers(request, response, total=total, page=page)
+    return [applying.as_dict(r) for r in rows]
 
 
 @api_router.post(

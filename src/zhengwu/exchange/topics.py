@@ -61,6 +61,7 @@ class Topic:
     apply: tuple[ApplyFn, ...] = ()
     refresh: RefreshFn | None = None
     label: str = ""
+    route_column: str | None = None
 
     def business_key(self, row: Mapping[str, Any]) -> str | None:
         """The business key of a row (its row_guid when the table has no business key)."""
@@ -140,6 +141,7 @@ class TopicRegistry:
         apply: ApplyFn | None = None,
         refresh: RefreshFn | None = None,
         label: str = "",
+        route_column: str | None = None,
     ) -> Topic:
         """Register (or extend) a topic; the table defaults to the part after the first dot (or the name)."""
         if not TOPIC_RE.match(name) or len(name) > 64:
@@ -159,6 +161,7 @@ class TopicRegistry:
                 apply=(*current.apply, apply) if apply else current.apply,
                 refresh=refresh or current.refresh,
                 label=label or current.label,
+                route_column=route_column or current.route_column,
             )
             self._topics[name] = updated
             return updated

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from zhengwu.exchange import progress, routes, verification
+from zhengwu.exchange import applying, progress, routes, verification
 from zhengwu.exchange.models import ExchangeCredential, ExchangeFeedback
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.servicekeys import AUTHORIZER, RUNTIME
@@ -29,12 +29,17 @@ def declarations(settings: Settings) -> list[Declaration]:
     return [
         CodeCheck("up_lic_data", "certificate_source_id", validate_license_id, "电子证照标识"),
         CodeCheck("up_lic_data", "issue_dept_code", validate_uscc, "证照颁发机构代码"),
+        CodeCheck("dn_lic_share", "certificate_source_id", validate_license_id, "电子证照标识"),
+        CodeCheck("dn_lic_share", "issue_dept_code", validate_uscc, "证照颁发机构代码"),
         TableHook("up_lic_data", verification.license_registry_apply(settings)),
         # Connection progress (应上尽上): what each lower node says it holds, kept by the upper node.
         TopicDeclaration(
             progress.TOPIC, table=progress.TABLE, key_column="report_key", label="接入进度 / counts"
         ),
         TableHook(progress.TABLE, progress.apply_reports),
+        # Licenses an upper node issued for this node's area (licenses.dn_lic_share, up_lic_data columns).
+        TableHook("dn_lic_share", verification.license_registry_apply(settings)),
+        *applying.declarations(settings),
     ]
 
 
@@ -56,6 +61,7 @@ def registry_of(declared: Iterable[Declaration]) -> TopicRegistry:
                 key_column=item.key_column,
                 refresh=item.refresh,
                 label=item.label,
+                route_column=item.route_column,
             )
     return registry
 

@@ -56,6 +56,10 @@ class TopicDeclaration:
     key_column: str | None = None
     refresh: Refresh | None = None
     label: str = ""
+    #: For downward (``dn_*``) topics, whether a node that took a row from its upper node passes it on to
+    #: its own lower nodes: ``"*"`` to every one (catalog pushes), a column name to the lower node whose
+    #: area holds the division code in that column, None (default) not at all (it concerns this node).
+    route_column: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +90,18 @@ class Census:
 
 
 Declaration = TopicDeclaration | CodeCheck | TableHook | Census
+
+
+_NOTES = "zhengwu.topics.notes"
+
+
+def note(session: Session, text: str) -> None:
+    """Leave a remark about the rows a table hook just applied (e.g. the result of a check it ran
+    afterwards) for the exchange's apply log; it travels in the session, within the same transaction."""
+    session.info.setdefault(_NOTES, []).append(text[:2000])
+
+
+def take_notes(session: Session) -> list[str]:
+    """The remarks left since the last call (the exchange reads them after running the hooks)."""
+    notes: list[str] = session.info.pop(_NOTES, [])
+    return notes

@@ -7,6 +7,12 @@ accepted rows (``exchange.wiring.declarations``: table-level ``CodeCheck``/``Tab
 declares the one topic that carries the rows. The national table has no status column: a license that stops
 being valid (suspended, revoked, superseded) is sent with operation ``D`` so that the national
 registry stops answering for it, and one that becomes valid again with ``U``.
+
+A license issued on this node for a division below it (a city or county department registered on the
+province's platform, e.g. through a provincial vertical system) also goes down, on
+``licenses.dn_lic_share`` (our own table: the ``up_lic_data`` columns), routed by
+``certificate_area_code``: the exchange serves it only to the lower node whose area holds that division,
+and every tier on the way passes it on (``exchange.applying``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from zhengwu.identity.context import of
 from zhengwu.identity.protection import decrypt_field
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import emit
+from zhengwu.kernel.node import node_in
 from zhengwu.kernel.topics import Census, Declaration, TopicDeclaration
 from zhengwu.licenses import lifecycle
 from zhengwu.licenses.models import License
@@ -30,10 +37,23 @@ LABEL: Final = "电子证照目录信息"
 HOLDER_PURPOSE: Final = "licenses_license.holder_code"
 
 
+SHARE_TOPIC: Final = "licenses.dn_lic_share"
+SHARE_TABLE: Final = "dn_lic_share"
+ROUTE_COLUMN: Final = "certificate_area_code"
+
+
 def declarations(settings: Settings) -> list[Declaration]:
-    """The licenses topic (national table ``up_lic_data`` by naming convention), rebuilt on resend."""
+    """The licenses topic (national table ``up_lic_data`` by naming convention), rebuilt on resend; the
+    downward share of licenses issued for a lower division."""
     return [
         TopicDeclaration(TOPIC, key_column=KEY_COLUMN, refresh=refresh, label=LABEL),
+        TopicDeclaration(
+            SHARE_TOPIC,
+            table=SHARE_TABLE,
+            key_column=KEY_COLUMN,
+            route_column=ROUTE_COLUMN,
+            label="电子证照（下发至所在市县）",
+        ),
         Census("licenses", valid_licenses),
     ]
 
@@ -48,6 +68,16 @@ def valid_licenses(session: Session) -> dict[str, int]:
         .group_by(License.issuer_code)
     )
     return {str(code or ""): int(n) for code, n in rows}
+
+
+def _below(division: str, node_division: str) -> bool:
+    """True for a division strictly inside this node's (130100 and 130102 inside 130000)."""
+    if division == node_division or len(division) != 6:
+        return False
+    if node_division == "000000":
+        return True
+    prefix = node_division[:2] if node_division.endswith("0000") else node_division[:4]
+    return node_division.endswith("00") and division.startswith(prefix)
 
 
 def row(session: Session, lic: License) -> dict[str, Any]:
@@ -73,7 +103,14 @@ def row(session: Session, lic: License) -> dict[str, Any]:
 def emit_change(session: Session, lic: License, *, created: bool = False) -> None:
     """Queue the row of a license change in the caller's transaction."""
     operation = ("I" if created else "U") if lic.status == lifecycle.VALID else "D"
-    emit(session, TOPIC, row(session, lic), key=lic.identifier, operation=operation)
+    payload = row(session, lic)
+    emit(session, TOPIC, payload, key=lic.identifier, operation=operation)
+    try:
+        division = node_in(session).settings.division_code
+    except RuntimeError:  # a session opened outside a node (a script's): no lower nodes to think of
+        return
+    if _below(lic.area_code, division):
+        emit(session, SHARE_TOPIC, payload, key=lic.identifier, operation=operation)
 
 
 def refresh(session: Session, identifier: str) -> dict[str, Any] | None:

@@ -1,0 +1,119 @@
+"""Catalog changes the upper node pushes down (下发), applied to this node's basic catalog.
+
+* ``dn_task_directory`` (national DDL): a basic catalog entry. ``I``/``U`` create or change the entry
+  and publish it (事项状态 2 suspends it, 3 cancels it); ``D`` cancels it (a published entry is never
+  deleted, only cancelled).
+* ``dn_task_general_basic`` / ``dn_task_public_basic``: an implementation item of a national body. Its
+  basic-catalog elements (基本编码, 事项名称, 事项类型, 设定依据; 行使层级 for a new entry) become the
+  basic entry; the body's own guide stays in the exchange aggregate (no local department owns it).
+  Such an item being withdrawn (``D`` or 事项状态 3) leaves the basic entry as it is.
+
+Everything goes through the catalog service (rules, versions, history, change log, the ``up_task_directory``
+row reported upward). A row the rules refuse is refused with the reason, each row in a savepoint of its
+own. Applying the same row twice changes nothing the second time (no new version). Afterwards the
+cross-tier check of the items under the touched 基本编码 runs; its result goes into the exchange's
+apply log (``kernel.topics.note``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from sqlalchemy.orm import Session
+
+from zhengwu.catalog import service
+from zhengwu.catalog.models import Status
+from zhengwu.catalog.repository import CatalogRepository
+from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.topics import RowError, note
+
+DIRECTORY_TABLE: Final = "dn_task_directory"
+BASIC_TABLES: Final = ("dn_task_general_basic", "dn_task_public_basic")
+ACTOR: Final = "upper:catalog-push"
+_ENTRY_FIELDS: Final = (
+    "task_name",
+    "task_type",
+    "use_level",
+    "by_law",
+    "plan_effective_date",
+    "plan_cancel_date",
+)
+_FROM_ITEM: Final = ("task_name", "task_type", "by_law")
+_SHOWN: Final = 5
+
+
+def _refusal(exc: DomainError) -> RowError:
+    problems = exc.extra.get("errors") if isinstance(exc.extra, dict) else None
+    column = problems[0].get("field") if problems and isinstance(problems[0], dict) else None
+    return RowError(exc.instance_code[:100], f"本节点基本目录未能应用：{exc.detail}"[:2000], column)
+
+
+def _entry(session: Session, code: str, data: Mapping[str, Any], state: str | None) -> bool:
+    """Make the basic entry ``code`` say ``data`` in 事项状态 ``state`` (None: keep its state); True when
+    anything changed."""
+    item = CatalogRepository(session).basic(code)
+    if state == "3":
+        if item is None or item.status == Status.CANCELLED:
+            return False
+        service.change_directory_state(session, code, "cancel", actor=ACTOR, reason="上级下发：取消")
+        return True
+    before = None if item is None else (item.status, item.task_version)
+    if item is None:
+        item = service.create_directory(session, {"catalog_code": code, **data}, actor=ACTOR)
+    else:
+        item = service.update_directory(session, code, data, actor=ACTOR)
+    if item.dirty or item.status == Status.DRAFT or (state == "1" and item.status == Status.SUSPENDED):
+        item = service.publish_directory(session, code, actor=ACTOR)
+    if state == "2" and item.status == Status.PUBLISHED:
+        item = service.change_directory_state(session, code, "suspend", actor=ACTOR, reason="上级下发：暂停")
+    return before != (item.status, item.task_version)
+
+
+def _apply(session: Session, rows: Sequence[Any], *, basic_rows: bool) -> Mapping[str, RowError]:
+    refused: dict[str, RowError] = {}
+    touched: list[str] = []
+    changed = 0
+    # In the order the upper node published them: the last change of an entry wins.
+    for inbound in sorted(rows, key=lambda r: r.order):
+        row = inbound.row
+        code = str(row.get("catalog_code") or "").strip()
+        state: str | None = str(row.get("task_state") or "1").strip()
+        if inbound.operation == "D":
+            state = "3"
+        if basic_rows:
+            if state == "3":
+                continue  # a national body withdrew its item: the basic entry stays
+            state = None  # nor does its suspension suspend the entry
+        fields = _FROM_ITEM if basic_rows else _ENTRY_FIELDS
+        data = {name: row[name] for name in fields if name in row}
+        if basic_rows and CatalogRepository(session).basic(code) is None:
+            data["use_level"] = row.get("use_level")
+        try:
+            with session.begin_nested():
+                changed += _entry(session, code, data, state)
+        except DomainError as exc:
+            refused[inbound.row_guid] = _refusal(exc)
+            continue
+        touched.append(code)
+    if touched:
+        issues = service.validate_codes(session, touched)
+        divergent = [i for i in issues if i.kind == "divergence"]
+        summary = f"基本目录变更 {changed} 项；跨层级一致性检查（{len(set(touched))} 个基本编码）：不一致 {len(divergent)} 处"
+        others = len(issues) - len(divergent)
+        if others:
+            summary += f"，其他问题 {others} 处"
+        note(session, summary)
+        for issue in issues[:_SHOWN]:
+            note(session, f"{issue.task_code} {issue.reason}")
+    return refused
+
+
+def apply_directory(session: Session, rows: Sequence[Any]) -> Mapping[str, RowError]:
+    """Table hook of ``dn_task_directory``."""
+    return _apply(session, rows, basic_rows=False)
+
+
+def apply_basic(session: Session, rows: Sequence[Any]) -> Mapping[str, RowError]:
+    """Table hook of ``dn_task_general_basic`` and ``dn_task_public_basic``."""
+    return _apply(session, rows, basic_rows=True)
