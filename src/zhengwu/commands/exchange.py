@@ -1,4 +1,5 @@
-"""``zhengwu exchange``: status, resend, abnormal feedback, log verification, joining and lower nodes.
+"""``zhengwu exchange``: status, resend, abnormal feedback, log verification, joining, lower nodes and
+the interface self-test.
 
 Heavy modules are imported inside the commands so that other ``zhengwu`` commands start fast.
 """
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -170,6 +172,31 @@ def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         for p in verdict.problems:
             console.print(f"[red]seq {p.seq} {p.kind}[/red]: {p.message_zh} / {p.message}")
     if not verdict.ok:
+        raise typer.Exit(1)
+
+
+@app.command("selftest")
+def selftest_command(
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="Peer node URL (the upstream this node joined): signed round trip."),
+    ] = None,
+    ddl: Annotated[
+        Path | None, typer.Option("--ddl", help="Folder of the national DDL to compare the table specs with.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Interface self-test (联调): table specs and signing keys; with --against, a signed round trip of
+    sample rows of every national table. Exit status 1 when a check fails."""
+    from zhengwu.exchange import selftest
+
+    with _runtime() as runtime:
+        report = selftest.run(runtime, against=against, ddl=ddl)
+    if as_json:
+        _json(report.as_dict())
+    else:
+        sys.stdout.write(report.as_text() + "\n")
+    if not report.ok:
         raise typer.Exit(1)
 
 
