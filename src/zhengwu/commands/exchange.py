@@ -261,13 +261,29 @@ def nodes_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 
 
 @nodes_app.command("approve")
-def nodes_approve(node_id: Annotated[str, typer.Argument(help="Node id or request id.")]) -> None:
-    """Approve a pending join request: issue the node's exchange certificate."""
+def nodes_approve(
+    node_id: Annotated[str, typer.Argument(help="Node id or request id.")],
+    certificate: Annotated[
+        Path | None,
+        typer.Option(
+            "--certificate",
+            help="PEM certificate (then its issuers) the node holds from an external CA trusted for exchange.",
+        ),
+    ] = None,
+) -> None:
+    """Approve a pending join request: issue the node's exchange certificate, or pin the external one."""
     from zhengwu.exchange import join as joining
     from zhengwu.kernel.session import unit_of_work
 
+    pem = None
+    if certificate is not None:
+        try:
+            pem = certificate.read_bytes()
+        except OSError as exc:
+            err.print(f"[red]无法读取证书文件 {certificate}：{exc.strerror}[/red]")
+            raise typer.Exit(2) from exc
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
-        node = joining.approve(session, runtime, node_id, actor="cli")
+        node = joining.approve(session, runtime, node_id, actor="cli", certificate_pem=pem)
         console.print(
             f"已批准 approved: {node.node_id} certificate {node.fingerprint} valid until {node.not_after}"
         )
