@@ -30,6 +30,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     and_,
     or_,
     select,
@@ -71,7 +72,9 @@ def _sql_type(column: national.Column) -> Any:
         return Integer()
     if column.kind == "datetime":
         return DateTime()
-    return String(column.length or 255)
+    # The wider of the national DDL's two readings (docs/national-tables.md): a 前置库 written by
+    # another implementation must be readable; longtext there is Text here.
+    return Text() if column.accept_length is None else String(column.accept_length)
 
 
 def _build_table(metadata: MetaData, spec: NationalTable) -> Table:
@@ -85,7 +88,7 @@ def _build_table(metadata: MetaData, spec: NationalTable) -> Table:
             continue
         names.add(col.name)
         columns.append(
-            Column(col.name, _sql_type(col), nullable=not col.required, comment=col.comment or None)
+            Column(col.name, _sql_type(col), nullable=not col.accept_required, comment=col.comment or None)
         )
     for name in _AUDIT_COLUMNS:
         columns.append(Column(name, BigInteger, nullable=False, default=0))
