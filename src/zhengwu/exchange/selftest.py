@@ -10,8 +10,8 @@ Against a peer (the upstream node this node joined), one signed batch per nation
 sample row at the send limits of every column, plus one row lacking a required column; the peer checks
 the rows with its own national column rules only (``POST /exchange/v1/selftest``: nothing is applied,
 stored or forwarded) and answers with a receipt signed like every receipt. A table passes when the
-receipt verifies, answers this very batch and accepts the sample row; the broken row must come back
-refused with its column.
+receipt verifies (its signer not on the peer's CRL), answers this very batch and accepts the sample row;
+the broken row must come back refused with its column.
 """
 
 from __future__ import annotations
@@ -366,7 +366,7 @@ def _round_trip(
         body, digest = seal_bytes({**batch_document(runtime.settings, batch), "selftest": True}, credential)
         response = post_json(http, f"{url.rstrip('/')}{API}{PATH}", body, None)
         raise_for_answer(response)
-        receipt = _receipt(runtime, response, batch_id, digest)
+        receipt = _receipt(runtime, http, url, response, batch_id, digest)
     except TransportError as exc:
         return Check(group, name, False, f"往返失败：{exc.message}"), None
     accepted = {str(g) for g in receipt.get("accepted") or []}
@@ -390,12 +390,26 @@ def _round_trip(
 
 
 def _receipt(
-    runtime: ExchangeRuntime, response: httpx.Response, batch_id: str, digest: str
+    runtime: ExchangeRuntime,
+    http: httpx.Client,
+    url: str,
+    response: httpx.Response,
+    batch_id: str,
+    digest: str,
 ) -> dict[str, Any]:
-    """The verified receipt document answering this batch (the checks of every HTTP receipt)."""
+    """The verified receipt document answering this batch: the checks of every HTTP receipt, its
+    signer checked against the peer's CRL."""
+
+    def fetch() -> bytes:
+        answer = http.get(f"{url.rstrip('/')}{API}/crl")
+        if answer.status_code != 200:
+            raise LookupError(f"peer answered {answer.status_code} for its CRL")
+        return answer.content
+
     try:
-        opened = verify(response.json(), runtime.credentials.upstream_trust(), at=utcnow(), revocation="none")
-    except (ValueError, DomainError) as exc:
+        trust = runtime.credentials.upstream_receipt_trust(fetch)
+        opened = verify(response.json(), trust, at=utcnow(), revocation="leaf")
+    except (ValueError, LookupError, httpx.HTTPError, DomainError) as exc:
         raise TransportError(f"回执无法验证：{exc}", transient=False, code="bad_receipt") from exc
     document = opened.document
     if (
