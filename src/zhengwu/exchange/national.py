@@ -1,10 +1,12 @@
 """The national exchange tables (国家政务服务平台 前置库 ``up_*`` / ``dn_*``) as data: columns, keys, checks.
 
-Facts come from the public national DDL (standards §2.1, §3, §4.1, §5.3; JluKobe/MyRepo
-``TableConstruct``); the schema below is our own. Where the digest gives no length, the length chosen
-here is marked ``# ours`` and is generous — verify against the official 对接规范 before relying on it.
-Every exchanged row carries the control columns ``row_guid, cd_batch, cd_operation, cd_time,
-data_source`` (standards §3.1); datetimes travel as Beijing ``yyyyMMddHHmmss`` (conventions §13).
+Every table, column, type, length and NULL rule of the public national DDL (its per-table exports and
+``task_init.sql``, standards §2.1, §3, §4.1, §5.3), kept equal to it by
+tests/exchange/test_exchange_national_ddl.py, which reads ``../shared/national-ddl`` in place. Where
+the two sources disagree a column has a narrower send rule and a wider accept rule
+(docs/national-tables.md). Business keys and feedback tables are ours. Every row exchanged over HTTP
+carries the control columns ``row_guid, cd_batch, cd_operation, cd_time, data_source`` (standards
+§3.1); datetimes travel as Beijing ``yyyyMMddHHmmss`` (conventions §13).
 """
 
 from __future__ import annotations
