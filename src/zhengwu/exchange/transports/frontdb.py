@@ -318,15 +318,18 @@ class FrontDbTransport:
                 )
                 continue
             clean = spec.fast_clean(record.row)
-            if clean is not None:
-                valid.append(clean)
-                continue
-            errors = national.check_control(record.row) + national.check_columns(spec, record.row)
+            errors: list[RowError] = []
+            if clean is None:
+                errors = national.check_control(record.row) + national.check_columns(spec, record.row)
+                clean = national.keep_known(spec, record.row)
+            # What we write must pass the stricter reading of the DDL too (docs/national-tables.md): the
+            # national ETL may apply either.
+            errors = errors or national.check_send(spec, clean)
             if errors:
                 reason = "；".join(e.reason for e in errors)
                 rejected[record.row_guid] = RowError(errors[0].code, reason, errors[0].column)
             else:
-                valid.append(national.keep_known(spec, record.row))
+                valid.append(clean)
         return (spec.name if spec is not None else None), valid, rejected
 
     def deliver(self, prepared: tuple[str | None, list[dict[str, Any]], dict[str, RowError]]) -> Delivery:
