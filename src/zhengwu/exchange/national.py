@@ -49,6 +49,9 @@ class Column:
     accept_length: int | None = _SAME
     accept_required: bool | None = None
     aliases: tuple[str, ...] = ()
+    # (kind, length, required) of each rule, precomputed for the per-row checks.
+    send_rule: tuple[Kind, int | None, bool] = field(init=False, repr=False, compare=False)
+    accept_rule: tuple[Kind, int | None, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.accept_length == _SAME:
@@ -57,6 +60,11 @@ class Column:
             object.__setattr__(self, "accept_required", self.required)
         if self.accept_kind is None:
             object.__setattr__(self, "accept_kind", self.kind)
+        object.__setattr__(self, "send_rule", (self.kind, self.length, self.required))
+        accept: tuple[Kind, int | None, bool] = (
+            self.accept_kind or self.kind, self.accept_length, bool(self.accept_required)
+        )  # fmt: skip
+        object.__setattr__(self, "accept_rule", accept)
 
     @property
     def widened(self) -> bool:
@@ -958,7 +966,7 @@ def _fast_ok(columns: tuple[Column, ...], row: Mapping[str, Any], *, send: bool 
     get = row.get
     for column in columns:
         value = get(column.name)
-        kind, length, required = _rule(column, send)
+        kind, length, required = column.send_rule if send else column.accept_rule
         if kind == "str":
             if value is None:
                 if required:
@@ -982,9 +990,7 @@ def _fast_ok(columns: tuple[Column, ...], row: Mapping[str, Any], *, send: bool 
 
 def _rule(column: Column, send: bool) -> tuple[Kind, int | None, bool]:
     """(kind, length, required) of a column: the narrower rule to send, the wider to accept."""
-    if send:
-        return column.kind, column.length, column.required
-    return column.accept_kind or column.kind, column.accept_length, bool(column.accept_required)
+    return column.send_rule if send else column.accept_rule
 
 
 def check_control(row: Mapping[str, Any]) -> list[RowError]:
