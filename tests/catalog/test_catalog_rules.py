@@ -119,7 +119,10 @@ def test_public_service_needs_no_statutory_limit_or_power_source() -> None:
     for name in ("promise_day", "promise_type"):
         data.pop(name)
     checked, _, _ = rules.check_task(data, bodies=BODIES, basics={public.catalog_code: public}, complete=True)
-    assert {(p.field, p.code) for p in checked.problems} == {("promise_day", "required"), ("promise_type", "required")}
+    assert {(p.field, p.code) for p in checked.problems} == {
+        ("promise_day", "required"),
+        ("promise_type", "required"),
+    }
 
 
 def test_drafts_may_be_incomplete_but_not_malformed() -> None:
