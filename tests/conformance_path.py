@@ -20,3 +20,16 @@ def conformance_dir() -> Path:
     if os.environ.get("ZHENGWU_REQUIRE_CONFORMANCE") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def national_ddl_dir() -> Path:
+    """Return the national 前置库 DDL folder (``../shared/national-ddl``), or skip (fail when
+    ZHENGWU_REQUIRE_CONFORMANCE=1) if it is absent."""
+    configured = os.environ.get("ZHENGWU_NATIONAL_DDL_DIR")
+    path = Path(configured) if configured else _REPO.parent / "shared" / "national-ddl"
+    if path.is_dir():
+        return path
+    message = f"national DDL not found at {path} (set ZHENGWU_NATIONAL_DDL_DIR)"
+    if os.environ.get("ZHENGWU_REQUIRE_CONFORMANCE") == "1":
+        pytest.fail(message)
+    pytest.skip(message)

@@ -80,6 +80,19 @@ def test_case_records_are_applied_at_the_national_node(nodes: tuple[Any, Any], c
     assert client.post(f"/api/v1/cases/{case_no}/evaluation", json={"channel": "1", "satisfaction": 4}).status_code == 201  # fmt: skip
     work.session.commit()  # the fixture's session: its writes join the province's rolled-back transaction
 
+    # Every row is within the stricter reading of the national DDL (docs/national-tables.md).
+    from zhengwu.exchange import national as tables
+    from zhengwu.kernel.events import OutboxRecord
+
+    with province.uow() as session:
+        sent = list(session.scalars(select(OutboxRecord).where(OutboxRecord.topic.like("cases.%"))))
+    too_wide = [
+        (r.topic, e.column, e.code)
+        for r in sent
+        if (spec := tables.table(r.topic.split(".", 1)[1])) is not None
+        for e in tables.check_send(spec, r.payload) + tables.unknown_columns(spec, r.payload)
+    ]
+    assert len(sent) >= 5 and too_wide == []
     relay = Relay(province.runtime, http_transport(province, national))
     while relay.run_once().acknowledged:
         pass

@@ -108,13 +108,21 @@ def test_level_must_be_in_the_catalog_levels() -> None:
     assert [p.code for p in provincial.problems] == ["level_not_in_catalog"]
 
 
-def test_public_service_needs_no_time_limits_or_power_source() -> None:
+def test_public_service_needs_no_statutory_limit_or_power_source() -> None:
     public = BasicInfo("b2", "002030001000", "社会保险登记", "20", "2^3^4", "《社会保险法》", "published")
     data = guide(CITY.credit_code, public.catalog_code)
-    for name in ("power_source", "anticipate_day", "anticipate_type", "promise_day", "promise_type"):
+    for name in ("power_source", "anticipate_day", "anticipate_type"):
         data.pop(name)
     checked, _, _ = rules.check_task(data, bodies=BODIES, basics={public.catalog_code: public}, complete=True)
     assert checked.ok, checked.problems
+    # ... but a promised one: NOT NULL in the stricter national DDL (docs/national-tables.md)
+    for name in ("promise_day", "promise_type"):
+        data.pop(name)
+    checked, _, _ = rules.check_task(data, bodies=BODIES, basics={public.catalog_code: public}, complete=True)
+    assert {(p.field, p.code) for p in checked.problems} == {
+        ("promise_day", "required"),
+        ("promise_type", "required"),
+    }
 
 
 def test_drafts_may_be_incomplete_but_not_malformed() -> None:

@@ -100,3 +100,39 @@ def test_applied_lists_the_apply_log(node: Any) -> None:
     table = invoke("exchange", "applied")
     assert table.exit_code == 0 and "downward rows applied (2)" in table.output
     assert invoke("exchange", "applied", "--outcome", "bogus").exit_code == 2
+
+
+def test_nodes_approve_with_a_certificate_file(node: Any, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from zhengwu.exchange import join
+    from zhengwu.exchange.runtime import ExchangeRuntime
+    from zhengwu.exchange.topics import TopicRegistry
+    from zhengwu.kernel.clock import utcnow
+    from zhengwu.kernel.config import Settings
+    from zhengwu.kernel.crypto import SM2PrivateKey
+    from zhengwu.kernel.pki import EKU_CLIENT_AUTH, CertProfile, create_root_ca, issue_certificate
+
+    runtime = ExchangeRuntime.create(Settings(), node, TopicRegistry())
+    key = SM2PrivateKey.generate()
+    csr = build_csr(subject={"CN": "hebei", "O": "演示"}, signer=key)
+    with unit_of_work(node) as session:
+        join.accept_request(session, runtime, {"node_id": "hebei", "node_name": "河北（演示）",
+                                               "division_code": "130000", "tier": "province",
+                                               "csr": csr.to_pem().decode()})  # fmt: skip
+    now = utcnow()
+    ca_key = SM2PrivateKey.generate()
+    ca = create_root_ca(subject={"C": "CN", "CN": "未受信任的外部 CA"}, signer=ca_key,
+                        not_before=now - timedelta(hours=1), not_after=now + timedelta(days=60))  # fmt: skip
+    cert = issue_certificate(issuer=ca, issuer_signer=ca_key, subject={"C": "CN", "CN": "hebei"},
+                             public_key=key.public_key, profile=CertProfile.NODE_EXCHANGE,
+                             not_before=now - timedelta(hours=1), not_after=now + timedelta(days=30),
+                             extended_key_usage=[EKU_CLIENT_AUTH])  # fmt: skip
+    missing = invoke("exchange", "nodes", "approve", "hebei", "--certificate", str(tmp_path / "none.pem"))
+    assert missing.exit_code == 2
+    pem = tmp_path / "hebei.pem"
+    pem.write_bytes(cert.to_pem() + ca.to_pem())
+    untrusted = invoke("exchange", "nodes", "approve", "hebei", "--certificate", str(pem))
+    assert untrusted.exit_code == 1 and "pki trust add" in untrusted.output
+    listed = [json.loads(line) for line in invoke("exchange", "nodes", "list", "--json").output.splitlines()]
+    assert [n["status"] for n in listed] == ["pending"]

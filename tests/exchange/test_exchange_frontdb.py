@@ -155,3 +155,22 @@ def test_catalog_push_read_from_the_frontdb_is_applied_and_logged(province: Node
         assert item is not None and (item.status, item.task_version) == ("published", 1)
         (logged,) = session.scalars(select(ExchangeApplied))
         assert (logged.table_name, logged.outcome, logged.fed_back) == ("dn_task_directory", "applied", False)
+
+
+def test_the_writer_sends_within_the_stricter_rule(frontdb: FrontDb) -> None:
+    """remark of up_pro_result: varchar(1000) per table, varchar(256) in task_init.sql — written up to
+    256 characters, refused beyond (a reason, not a silent cut)."""
+    from zhengwu.exchange.transports import OutboundBatch, OutboundRecord
+
+    control = {"cd_batch": "b" * 32, "cd_operation": "I", "cd_time": "20241201103000", "data_source": "111"}
+    rows = [
+        {**result(1, remark="备" * 256), "row_guid": "1" * 32, **control},
+        {**result(2, remark="备" * 257), "row_guid": "2" * 32, **control},
+    ]
+    batch = OutboundBatch(
+        "b" * 32, "cases.up_pro_result", "up_pro_result",
+        tuple(OutboundRecord(i, r["row_guid"], None, None, r) for i, r in enumerate(rows)), None,
+    )  # fmt: skip
+    _table, valid, rejected = FrontDbTransport(frontdb).prepare(batch)
+    assert [r["row_guid"] for r in valid] == ["1" * 32]
+    assert rejected["2" * 32].code == "too_long" and rejected["2" * 32].column == "remark"

@@ -167,6 +167,12 @@ def test_legal_person_with_agent(session: Session) -> None:
     assert claims["acting_for"]["credit_code"] == code and claims["acting_for"]["role"] == "admin"
     topics = sorted(r.topic for r in session.scalars(select(OutboxRecord)))
     assert topics == ["up_uc_corporator_account", "up_uc_corporator_identity", "up_uc_province_user"]
+    # Within the stricter reading of the national DDL (docs/national-tables.md; tests are not layer-checked).
+    from zhengwu.exchange import national
+
+    for record in session.scalars(select(OutboxRecord)):
+        spec = national.table(record.topic)
+        assert spec is not None and national.check_send(spec, record.payload) == [], record.topic
 
 
 def test_tampering_breaks_the_chain(session: Session) -> None:

@@ -57,6 +57,11 @@ def test_issue_seals_stores_and_queues_a_license(issuing: Issuing) -> None:
     [row] = _outbox(issuing)
     assert row.operation == "I" and row.key == lic.identifier
     assert row.payload["certificate_holder_code"] == COMPANY and row.payload["certificate_type"] == "营业执照"
+    # Within the stricter reading of the national DDL (docs/national-tables.md; tests are not layer-checked).
+    from zhengwu.exchange import national
+
+    spec = national.table("up_lic_data")
+    assert spec is not None and national.check_send(spec, row.payload) == []
     meta = service.metadata(lic)
     assert meta["certificate_identifier"] == lic.identifier and meta["holder_code_type"] == "001"
     assert [e.status for e in service.history(issuing.session, lic)] == ["valid"]

@@ -8,12 +8,14 @@ the transition that makes them.
 * ``up_pro_result`` — at the conclusion (and 不予受理, withdrawal after acceptance); sent again (``U``)
   when the result is delivered and when the applicant evaluates (the ``satisfaction`` column).
 
-Code values come from ``cases.codes`` (configurable: the national lists are UNCERTAIN).
+Code values come from ``cases.codes`` (configurable: the national lists are UNCERTAIN). Free text
+(names, summaries, opinions) is cut to the national send length (docs/national-tables.md); codes and
+numbers are never cut.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
@@ -23,6 +25,7 @@ from zhengwu.cases.models import Case, CaseHistory
 from zhengwu.cases.repository import CaseRepository
 from zhengwu.identity.context import of
 from zhengwu.identity.protection import decrypt_field
+from zhengwu.kernel.clock import to_beijing_compact
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.node import node_in
@@ -70,8 +73,12 @@ def _settings(session: Session) -> Settings:
     return settings
 
 
-def _when(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
+def _when(at: datetime | str | None) -> str | None:
+    """A moment as the national tables send it: Beijing ``yyyyMMddHHmmss`` (stored naive values are UTC)."""
+    if at is None:
+        return None
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return to_beijing_compact(moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
 
 
 def accept_row(session: Session, case: Case) -> dict[str, Any]:
@@ -90,22 +97,22 @@ def accept_row(session: Session, case: Case) -> dict[str, Any]:
         "project_no": case.case_no,
         "project_name": f"{case.applicant_name}申请{case.task_name}"[:1000],
         "task_code": case.task_code,
-        "task_name": case.task_name,
+        "task_name": case.task_name[:1000],
         "task_version": case.task_version,
         "catalog_code": case.catalog_code,
         "apply_type": codes.code(settings, "apply_type", "online"),
         "project_type": case.project_type
         or codes.code(settings, "project_type", "promised" if case.promise_days else "immediate"),
         "applyer_type": codes.code(settings, "applyer_type", case.applicant_kind),
-        "applyer_name": case.applicant_name,
+        "applyer_name": case.applicant_name[:100],
         "applyer_page_type": codes.code(settings, "applyer_page_type", case.applicant_code_type),
         "applyer_page_code": code,
-        "org_name": department.name if department else "",
+        "org_name": department.name[:100] if department else "",
         "org_code": department.credit_code if department else "",
         "handle_user_name": accept.actor if accept else None,
         "apply_date": _when(case.submitted_at),
         "accept_date": _when(accept.at if accept else case.accepted_at),
-        "promise_date": case.deadline.isoformat() if case.deadline else None,
+        "promise_date": case.deadline.strftime("%Y%m%d000000") if case.deadline else None,
     }
 
 
@@ -116,12 +123,12 @@ def process_row(session: Session, case: Case, entry: CaseHistory) -> dict[str, A
         action = "opinion_refuse" if (entry.detail or {}).get("verdict") == "refuse" else "opinion_agree"
     return {
         "project_no": case.case_no,
-        "process_name": (entry.step or entry.action)[:200],
+        "process_name": (entry.step or entry.action)[:1000],
         "event_name": codes.code(_settings(session), "event_name", action),
         "event_start_time": _when(entry.at),
         "event_end_time": _when(entry.at),
         "handle_user_name": entry.actor[:100],
-        "handle_explain": (entry.opinion or "同意")[:1000],
+        "handle_explain": (entry.opinion or "同意")[:2000],
     }
 
 
@@ -134,8 +141,8 @@ def result_row(session: Session, case: Case) -> dict[str, Any]:
         "project_no": case.case_no,
         "result_type": codes.code(settings, "result_type", result.get("outcome", "approved")),
         "result_date": _when(case.concluded_at),
-        "result_explain": (result.get("explain") or "")[:1000] or None,
-        "result_cetr_name": result.get("license_type_name"),
+        "result_explain": (result.get("explain") or "")[:2000] or None,
+        "result_cetr_name": (result.get("license_type_name") or "")[:256] or None,
         "result_cetr_no": result.get("license_number"),
         "is_delivery_results": codes.code(
             settings, "is_delivery_results", "yes" if result.get("delivered") else "no"
@@ -157,7 +164,7 @@ def special_row(session: Session, case: Case, entry: CaseHistory) -> dict[str, A
         "special_type": codes.code(_settings(session), "special_type", kind),
         "special_name": codes.SPECIAL_NAMES.get(kind, kind),
         "special_reason": (detail.get("reason") or "")[:2000] or "（未填写）",
-        "special_time": detail.get("started"),
+        "special_time": _when(detail.get("started")),
         "end_time": _when(entry.at),
         "special_explain": (entry.opinion or "")[:2000] or None,
         "result": (entry.opinion or "")[:2000] or None,
@@ -175,7 +182,7 @@ def material_rows(session: Session, case: Case) -> list[dict[str, Any]]:
             "material_name": m["name"][:200],
             "material_attach_name": (m.get("license_identifier") or m.get("file_name") or "")[:200] or None,
             "get_type": codes.code(settings, "get_type", m["kind"]),
-            "get_name": "1",
+            "get_num": "1",
         }
         for m in case.materials
     ]

@@ -238,10 +238,10 @@ REQUIRED_GENERAL: tuple[str, ...] = (
     "is_pay_online",
     "result_type",
 )
+# 公共服务 items have no 权力来源 and may lack a statutory time limit, but must promise one: the
+# stricter national DDL (per-table files) makes promise_day/promise_type NOT NULL in up_task_public_basic.
 REQUIRED_PUBLIC: tuple[str, ...] = tuple(
-    f
-    for f in REQUIRED_GENERAL
-    if f not in {"power_source", "anticipate_day", "anticipate_type", "promise_day", "promise_type"}
+    f for f in REQUIRED_GENERAL if f not in {"power_source", "anticipate_day", "anticipate_type"}
 )
 REQUIRED_DIRECTORY: tuple[str, ...] = ("catalog_code", "task_name", "task_type", "use_level", "by_law")
 

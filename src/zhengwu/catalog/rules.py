@@ -77,7 +77,9 @@ class Checked:
 # Lengths (varchar(n), characters) of the national 前置库 columns the catalog emits: the DDL of
 # up_task_directory and the up_task_{general|public}_{basic|extend|material|fee_project|questions}
 # tables (standards §1.4–1.5). Where one name has several lengths the shortest is kept (remark: 256 in
-# *_material, 1000 in *_fee_project; result_type: 30 general, 2 public). The receiving side keeps its
+# *_material, 1000 in *_fee_project; result_type: 30 general, 2 public). Where the two national DDL
+# sources disagree the narrower length is the one we send within (docs/national-tables.md: task_guid
+# 36 not 50, service_type 200 not 500). The receiving side keeps its
 # own copy in zhengwu.exchange.national, which the catalog may not import (layering); the test
 # tests/catalog/test_catalog_national_limits.py holds the two equal.
 NATIONAL_LENGTHS: dict[str, int] = {
@@ -92,7 +94,7 @@ NATIONAL_LENGTHS: dict[str, int] = {
     "task_code": 36,
     "local_task_code": 50,
     "task_handle_item": 50,
-    "task_guid": 50,
+    "task_guid": 36,
     "dept_code": 50,
     "dept_name": 200,
     "dept_type": 2,
@@ -122,7 +124,7 @@ NATIONAL_LENGTHS: dict[str, int] = {
     "is_entry_center": 2,
     "handle_area": 2,
     "other_dept": 200,
-    "service_type": 500,
+    "service_type": 200,
     "limit_explain": 256,
     "result_type": 2,
     "result_name": 200,

@@ -1,4 +1,5 @@
-"""``zhengwu exchange``: status, resend, abnormal feedback, log verification, joining and lower nodes.
+"""``zhengwu exchange``: status, resend, abnormal feedback, log verification, joining, lower nodes and
+the interface self-test.
 
 Heavy modules are imported inside the commands so that other ``zhengwu`` commands start fast.
 """
@@ -217,6 +218,31 @@ def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         raise typer.Exit(1)
 
 
+@app.command("selftest")
+def selftest_command(
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="Peer node URL (the upstream this node joined): signed round trip."),
+    ] = None,
+    ddl: Annotated[
+        Path | None, typer.Option("--ddl", help="Folder of the national DDL to compare the table specs with.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Interface self-test (联调): table specs and signing keys; with --against, a signed round trip of
+    sample rows of every national table. Exit status 1 when a check fails."""
+    from zhengwu.exchange import selftest
+
+    with _runtime() as runtime:
+        report = selftest.run(runtime, against=against, ddl=ddl)
+    if as_json:
+        _json(report.as_dict())
+    else:
+        sys.stdout.write(report.as_text() + "\n")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @app.command("join")
 def join_upstream(
     renew: Annotated[
@@ -278,13 +304,29 @@ def nodes_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 
 
 @nodes_app.command("approve")
-def nodes_approve(node_id: Annotated[str, typer.Argument(help="Node id or request id.")]) -> None:
-    """Approve a pending join request: issue the node's exchange certificate."""
+def nodes_approve(
+    node_id: Annotated[str, typer.Argument(help="Node id or request id.")],
+    certificate: Annotated[
+        Path | None,
+        typer.Option(
+            "--certificate",
+            help="PEM certificate (then its issuers) the node holds from an external CA trusted for exchange.",
+        ),
+    ] = None,
+) -> None:
+    """Approve a pending join request: issue the node's exchange certificate, or pin the external one."""
     from zhengwu.exchange import join as joining
     from zhengwu.kernel.session import unit_of_work
 
+    pem = None
+    if certificate is not None:
+        try:
+            pem = certificate.read_bytes()
+        except OSError as exc:
+            err.print(f"[red]无法读取证书文件 {certificate}：{exc.strerror}[/red]")
+            raise typer.Exit(2) from exc
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
-        node = joining.approve(session, runtime, node_id, actor="cli")
+        node = joining.approve(session, runtime, node_id, actor="cli", certificate_pem=pem)
         console.print(
             f"已批准 approved: {node.node_id} certificate {node.fingerprint} valid until {node.not_after}"
         )

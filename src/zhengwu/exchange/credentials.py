@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import select
@@ -71,6 +72,8 @@ PURPOSE: Final = "exchange"
 CA_YEARS: Final = 20
 DOWNLINK_DAYS: Final = 2 * 365
 NODE_CERT_DAYS: Final = 365
+#: A lower node fetches the upstream exchange CA's CRL again after this (or when it is past nextUpdate).
+UPSTREAM_CRL_REFRESH: Final = timedelta(hours=1)
 #: The downlink certificate is renewed when it has less than this left.
 DOWNLINK_RENEWAL: Final = timedelta(days=30)
 UPLINK_KEY: Final = "exchange-uplink"
@@ -145,11 +148,13 @@ class CredentialStore:
         self.ttl = ttl
         self._lock = threading.RLock()
         self._cache: dict[str, tuple[float, object]] = {}
+        self._upstream_crl: tuple[Crl, datetime] | None = None
 
     def invalidate(self) -> None:
         """Forget everything cached (after a join, approval, revocation)."""
         with self._lock:
             self._cache.clear()
+            self._upstream_crl = None
 
     def _cached(self, name: str) -> object | None:
         entry = self._cache.get(name)
@@ -241,6 +246,30 @@ class CredentialStore:
                     store.add_anchors(row.trust_pem.encode(), [PURPOSE])
             self._remember("upstream_trust", store)
             return store
+
+    def upstream_receipt_trust(self, fetch: Callable[[], bytes]) -> TrustStore:
+        """:meth:`upstream_trust` holding a current CRL of the upstream exchange CA, so that a revoked
+        receipt-signing certificate is refused. The CRL comes from ``fetch`` (the upstream's
+        ``/exchange/v1/crl``) when this process holds none, its nextUpdate has passed or it was fetched
+        more than :data:`UPSTREAM_CRL_REFRESH` ago; it counts only if signed by the upstream CA (checked
+        at validation). A failed fetch keeps a CRL that is still current; without one, LookupError."""
+        store = self.upstream_trust()
+        now = utcnow()
+        with self._lock:
+            held = self._upstream_crl
+        if held is None or now - held[1] > UPSTREAM_CRL_REFRESH or not held[0].is_current_at(now):
+            try:
+                crl = load_crl(fetch())
+            except (PkiError, ValueError, OSError, LookupError) as exc:
+                if held is None or not held[0].is_current_at(now):
+                    raise LookupError(f"upstream CRL unavailable: {exc}") from exc
+                log.warning("exchange_upstream_crl_stale", error=str(exc)[:200])
+            else:
+                held = (crl, now)
+                with self._lock:
+                    self._upstream_crl = held
+        store.add_crl(held[0])
+        return store
 
     def children_trust(self) -> TrustStore:
         """Trust for documents from lower nodes: this node's exchange CA with its current CRL, and the

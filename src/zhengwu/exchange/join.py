@@ -36,6 +36,8 @@ from zhengwu.exchange.transports.http import API, raise_for_answer
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Tier
 from zhengwu.kernel.pki import (
+    Certificate,
+    CertificateRequest,
     PkiError,
     RevocationReason,
     TrustStore,
@@ -45,6 +47,7 @@ from zhengwu.kernel.pki import (
     load_csr,
 )
 from zhengwu.kernel.session import unit_of_work
+from zhengwu.pki.authority import exchange_trust_anchors
 
 NODE_ID_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 REQUEST_ID_RE: Final = re.compile(r"^[0-9a-f]{32}$")
@@ -160,8 +163,8 @@ def _collect(
         )
     key = credential_signer(session, settings, pending)
     try:
-        cert = load_certificate(str(answer["certificate"]).encode())
-    except (KeyError, PkiError) as exc:
+        cert, *issuers = load_certificates(str(answer["certificate"]).encode())
+    except (KeyError, ValueError, PkiError) as exc:
         raise UpstreamFailed("上级节点返回的证书无法解析", detail_en="unreadable certificate") from exc
     if cert.public_key.point != key.public_key.point:
         raise UpstreamFailed(
@@ -172,6 +175,23 @@ def _collect(
     result = trust.validate(
         cert, purpose=PURPOSE, at=utcnow(), check_revocation="none", key_usage=["digital_signature"]
     )
+    chain = [ca]
+    if not result.ok and issuers:
+        # Approved with a certificate from an external CA (`exchange nodes approve --certificate`): it must
+        # chain to a CA this node trusts for the exchange itself (`pki trust add --for exchange`).
+        external = TrustStore()
+        for anchor, _crl in exchange_trust_anchors(session):
+            external.add_anchor(anchor, [PURPOSE])
+        outcome = external.validate(
+            cert,
+            issuers,
+            purpose=PURPOSE,
+            at=utcnow(),
+            check_revocation="none",
+            key_usage=["digital_signature"],
+        )
+        if outcome.ok:
+            result, chain = outcome, issuers
     if not result.ok:
         raise UpstreamFailed(f"证书验证失败：{result.reason_zh}", detail_en=result.reason)
     session.execute(
@@ -180,7 +200,7 @@ def _collect(
         .values(status="retired")
     )
     pending.status = "active"
-    pending.certificate_pem = (cert.to_pem() + ca.to_pem()).decode("ascii")
+    pending.certificate_pem = b"".join(c.to_pem() for c in (cert, *chain)).decode("ascii")
     pending.fingerprint = cert.fingerprint
     pending.not_after = cert.not_after
     exlog.append(session, direction="in", kind="join.installed", peer=(pending.upstream_url or "")[:63],
@@ -333,9 +353,18 @@ def find_node(session: Session, ref: str, *, status: str | None = None) -> Excha
 
 
 def approve(
-    session: Session, runtime: ExchangeRuntime, ref: str, *, actor: str | None = None
+    session: Session,
+    runtime: ExchangeRuntime,
+    ref: str,
+    *,
+    actor: str | None = None,
+    certificate_pem: bytes | None = None,
 ) -> ExchangeNode:
-    """Issue the exchange certificate of a pending node; an older certificate of the node is revoked."""
+    """Issue the exchange certificate of a pending node; an older certificate of the node is revoked.
+
+    With ``certificate_pem`` (a certificate, then its issuers, from an external CA) nothing is issued:
+    the certificate must certify the key of the node's request, name the node and chain to a CA this
+    node trusts for the exchange (``pki trust add --for exchange --crl``), and is pinned instead."""
     runtime.credentials.ca()  # before the lock: creating the CA takes it in a transaction of its own
     exlog.lock_head(session)
     expire_pending(session, runtime)
@@ -359,7 +388,11 @@ def approve(
     if node.status != "pending":
         raise NodeStateConflict(f"节点状态为 {node.status}，不能批准", detail_en=f"node is {node.status}")
     csr = load_csr(node.csr_pem.encode())
-    cert = runtime.credentials.issue_for(session, node, csr)
+    if certificate_pem is None:
+        cert = runtime.credentials.issue_for(session, node, csr)
+        pinned = cert.to_pem().decode("ascii")
+    else:
+        cert, pinned = _external_certificate(runtime, node, csr, certificate_pem)
     now = utcnow()
     superseded = list(
         session.scalars(
@@ -375,11 +408,12 @@ def approve(
         runtime.credentials.revoke(session, old, RevocationReason.SUPERSEDED)
     node.status = "approved"
     node.decided_at = now
-    node.certificate_pem = cert.to_pem().decode("ascii")
+    node.certificate_pem = pinned
     node.serial = f"{cert.serial_number:x}"
     node.fingerprint = cert.fingerprint
     node.not_after = cert.not_after
     session.flush()
+    issuer = None if certificate_pem is None else str(cert.issuer)
     exlog.append(
         session,
         direction="local",
@@ -387,11 +421,46 @@ def approve(
         peer=node.node_id,
         ref=node.id,
         digest=cert.fingerprint,
+        detail={"external_issuer": issuer} if issuer else None,
     )
     record_change(session, actor=actor, action="node.approve", entity="exchange.node", entity_id=node.id,
                   before={"status": "pending", "superseded": [old.id for old in superseded]},
-                  after={"status": "approved", "node_id": node.node_id, "fingerprint": cert.fingerprint})  # fmt: skip
+                  after={"status": "approved", "node_id": node.node_id, "fingerprint": cert.fingerprint,
+                         "external_issuer": issuer})  # fmt: skip
     return node
+
+
+def _external_certificate(
+    runtime: ExchangeRuntime, node: ExchangeNode, csr: CertificateRequest, pem: bytes
+) -> tuple[Certificate, str]:
+    """The external certificate of a pending node, checked; and the PEM to pin (leaf and issuers)."""
+    try:
+        certs = load_certificates(pem)
+    except PkiError as exc:
+        raise InvalidJoinRequest("证书文件无法解析", detail_en=f"unreadable certificate: {exc}") from exc
+    if not certs:
+        raise InvalidJoinRequest("证书文件中没有证书", detail_en="no certificate in the file")
+    cert, chain = certs[0], certs[1:]
+    if cert.public_key.point != csr.public_key.point:
+        raise InvalidJoinRequest(
+            "证书与该节点接入申请中的密钥不符",
+            detail_en="certificate does not certify the key of the request",
+        )
+    if cert.subject.common_name != node.node_id:
+        raise InvalidJoinRequest(
+            f"证书主体（CN）应为节点标识 {node.node_id}",
+            detail_en="certificate subject does not name the node",
+        )
+    runtime.credentials.invalidate()  # anchors just added by `pki trust add` count at once
+    result = runtime.credentials.children_trust().validate(
+        cert, chain, purpose=PURPOSE, at=utcnow(), check_revocation="leaf", key_usage=["digital_signature"]
+    )
+    if not result.ok:
+        raise InvalidJoinRequest(
+            f"证书未通过验证：{result.reason_zh}（外部 CA 须先以 pki trust add --for exchange --crl 信任）",
+            detail_en=f"certificate not valid for the exchange: {result.reason}",
+        )
+    return cert, "".join(c.to_pem().decode("ascii") for c in certs)
 
 
 def revoke(

@@ -1,7 +1,8 @@
 """HTTP surface of the exchange.
 
 * ``/exchange/v1/...`` node to node (versioned so tiers can upgrade on different days): signed batches,
-  signed verification queries, joining (CSR in, certificate out), this node's CA certificate and CRL.
+  signed verification queries, joining (CSR in, certificate out), this node's CA certificate and CRL,
+  the interface self-test (联调: signed sample batches checked, never applied).
 * ``/api/v1/exchange/...`` operators: status, abnormal feedback, resend — a client with scope
   ``exchange:admin``, or a staff member holding ``exchange.operate`` under identity's policy (ADR 0010).
 * ``/api/v1/verify/...`` verification services for authorised clients (personal data in POST bodies).
@@ -21,7 +22,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import applying, downward, join, progress, rights, service, verification
+from zhengwu.exchange import applying, downward, join, progress, rights, selftest, service, verification
 from zhengwu.exchange.canonical import dumps_text, loads
 from zhengwu.exchange.errors import BatchTooLarge, MalformedEnvelope, VerificationUnauthenticated
 from zhengwu.exchange.receiving import receive_batch, record_refusal
@@ -178,6 +179,21 @@ async def post_feed(request: Request, session: DbSession) -> Response:
     runtime = runtime_of(request)
     body = await _read_body(request, 64 * 1024)
     return _json_response(await run_in_threadpool(_signed, session, runtime, body, downward.answer_feed))
+
+
+@node_router.post(
+    "/selftest",
+    summary="接口联调自测：按国家表字段规则校验下级节点的签名样例批次（不入库）",
+    response_class=Response,
+    openapi_extra=body_limit(setting="ZHENGWU_EXCHANGE__MAX_BATCH_BYTES", **SIGNED_ENVELOPE),
+    responses=errors(403, 409, 413, 422),
+)
+async def post_selftest(request: Request, session: DbSession) -> Response:
+    """Check a lower node's signed self-test batch by the national column rules; answer with a signed
+    receipt. Nothing is applied or stored but the nonce and an exchange log entry."""
+    runtime = runtime_of(request)
+    body = await _read_body(request, runtime.settings.exchange.max_batch_bytes)
+    return _json_response(await run_in_threadpool(_signed, session, runtime, body, selftest.answer))
 
 
 @node_router.post(

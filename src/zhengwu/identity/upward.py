@@ -36,6 +36,11 @@ def natural_persons(db: Session) -> dict[str, int]:
     return {"": int(count or 0)}
 
 
+def _cut(text: str | None, length: int) -> str | None:
+    """Names are cut to the national send length (docs/national-tables.md); identifiers never are."""
+    return text[:length] if text else text
+
+
 def emit_province_user(
     db: Session,
     account: Account,
@@ -51,7 +56,7 @@ def emit_province_user(
         "user_id": account.id,
         "cert_type": account.cert_type or "111",
         "cert_key": account.cert_key,
-        "user_name": account.display_name,
+        "user_name": _cut(account.display_name, 64),
         # GB/T 2261.1: 1 男 2 女.
         "user_sex": {"M": "1", "F": "2"}.get(sex or "", "0"),
         "user_birthday": birthday,
@@ -78,10 +83,10 @@ def emit_corporator_identity(db: Session, entity: LegalEntity, *, operation: str
         "corp_id": entity.id,
         "certificate_sno": _credit_code(db, entity),
         "certificate_key": entity.certificate_key,
-        "corp_name": entity.name,
+        "corp_name": _cut(entity.name, 128),
         "corp_type": entity.corp_type,
         "corp_status": entity.status,
-        "legal_name": entity.legal_rep_name,
+        "legal_name": _cut(entity.legal_rep_name, 64),
         "legal_cert_type": "111" if entity.legal_rep_cert_index else None,
         "real_lvl": str(entity.real_name_level),
         "create_time": to_beijing_compact(entity.created_at or utcnow()),
@@ -104,7 +109,7 @@ def emit_corporator_account(
         "acct_type": authorization.role,
         "certificate_sno": _credit_code(db, entity),
         "certificate_key": entity.certificate_key,
-        "agent_name": agent.display_name,
+        "agent_name": _cut(agent.display_name, 64),
         "agent_cert_type": agent.cert_type or "111",
         "agent_cert_key": agent.cert_key,
         "agent_channel": channel,

@@ -30,6 +30,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     and_,
     or_,
     select,
@@ -71,7 +72,9 @@ def _sql_type(column: national.Column) -> Any:
         return Integer()
     if column.kind == "datetime":
         return DateTime()
-    return String(column.length or 255)
+    # The wider of the national DDL's two readings (docs/national-tables.md): a 前置库 written by
+    # another implementation must be readable; longtext there is Text here.
+    return Text() if column.accept_length is None else String(column.accept_length)
 
 
 def _build_table(metadata: MetaData, spec: NationalTable) -> Table:
@@ -85,7 +88,7 @@ def _build_table(metadata: MetaData, spec: NationalTable) -> Table:
             continue
         names.add(col.name)
         columns.append(
-            Column(col.name, _sql_type(col), nullable=not col.required, comment=col.comment or None)
+            Column(col.name, _sql_type(col), nullable=not col.accept_required, comment=col.comment or None)
         )
     for name in _AUDIT_COLUMNS:
         columns.append(Column(name, BigInteger, nullable=False, default=0))
@@ -315,15 +318,18 @@ class FrontDbTransport:
                 )
                 continue
             clean = spec.fast_clean(record.row)
-            if clean is not None:
-                valid.append(clean)
-                continue
-            errors = national.check_control(record.row) + national.check_columns(spec, record.row)
+            errors: list[RowError] = []
+            if clean is None:
+                errors = national.check_control(record.row) + national.check_columns(spec, record.row)
+                clean = national.keep_known(spec, record.row)
+            # What we write must pass the stricter reading of the DDL too (docs/national-tables.md): the
+            # national ETL may apply either.
+            errors = errors or national.check_send(spec, clean)
             if errors:
                 reason = "；".join(e.reason for e in errors)
                 rejected[record.row_guid] = RowError(errors[0].code, reason, errors[0].column)
             else:
-                valid.append(national.keep_known(spec, record.row))
+                valid.append(clean)
         return (spec.name if spec is not None else None), valid, rejected
 
     def deliver(self, prepared: tuple[str | None, list[dict[str, Any]], dict[str, RowError]]) -> Delivery:

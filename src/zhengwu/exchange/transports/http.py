@@ -1,5 +1,6 @@
 """Signed HTTP between zhengwu nodes: ``POST {upstream}/exchange/v1/batches`` with a signed batch,
-answered by a receipt signed by the upper node (verified against the upstream CA kept at join)."""
+answered by a receipt signed by the upper node (verified against the upstream CA kept at join, its
+signer checked against the upstream's CRL from ``/exchange/v1/crl``)."""
 
 from __future__ import annotations
 
@@ -111,11 +112,23 @@ class HttpTransport:
         """Sign, post, and check the signed receipt."""
         return self.deliver(self.prepare(batch))
 
+    def _fetch_crl(self) -> bytes:
+        """The upstream exchange CA's CRL (PEM), as it publishes it."""
+        response = self.client.get(f"{self.settings.upstream_url}{API}/crl")
+        if response.status_code != 200:
+            raise LookupError(f"upstream answered {response.status_code} for its CRL")
+        return response.content
+
     def _read_receipt(self, response: httpx.Response, batch: OutboundBatch, digest: str) -> Delivery:
         try:
-            opened = verify(
-                response.json(), self.credentials.upstream_trust(), at=utcnow(), revocation="none"
-            )
+            trust = self.credentials.upstream_receipt_trust(self._fetch_crl)
+        except (LookupError, httpx.HTTPError) as exc:
+            # A receipt whose signer may be revoked proves nothing: keep the batch and ask again later.
+            raise TransportError(
+                f"upstream CRL unavailable: {exc}", transient=True, code="crl_unavailable"
+            ) from exc
+        try:
+            opened = verify(response.json(), trust, at=utcnow(), revocation="leaf")
         except (ValueError, DomainError) as exc:
             # An unreadable or unverifiable receipt proves nothing: send again (the inbox is idempotent).
             raise TransportError(f"bad receipt: {exc}", transient=True, code="bad_receipt") from exc
