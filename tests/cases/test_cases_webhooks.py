@@ -230,3 +230,39 @@ def test_department_system_acts_idempotently_and_pulls_events(client: Any, casew
 def test_backoff_is_capped() -> None:
     assert dispatch.backoff(1) == timedelta(seconds=5)
     assert dispatch.backoff(30) == dispatch.BACKOFF_CAP
+
+
+def test_an_endpoint_receives_only_the_event_types_it_subscribed_to(client: Any, casework: Casework) -> None:
+    work = casework
+    db = work.session
+    picky, token = _system(client, db, work.env.department.id)
+    everything, _ = _system(client, db, work.env.department.id)
+    with pytest.raises(CaseInvalid) as unknown:
+        service.register(db, picky, "https://a.example.gov.cn/h", actor="cli", event_types=["case.nothing"])
+    assert (
+        unknown.value.instance_code == "cases.webhook_event_types" and "case.nothing" in unknown.value.detail
+    )
+    with pytest.raises(CaseInvalid):
+        service.register(db, picky, "https://a.example.gov.cn/h", actor="cli", event_types=[])
+    done = service.register(db, picky, "https://a.example.gov.cn/h", actor="cli",
+                            event_types=["case.accepted", "case.accepted", "case.concluded"])  # fmt: skip
+    assert done.endpoint.event_types == ["case.accepted", "case.concluded"]
+    service.register(db, everything, "https://b.example.gov.cn/h", actor="cli")
+    db.flush()
+
+    case_no = _apply(client, work)
+    accepted = client.post(f"/api/v1/cases/{case_no}/actions", json={"action": "accept", "opinion": "受理"},
+                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert accepted.status_code == 200, accepted.text
+    sent = db.execute(
+        select(WebhookDelivery.client_id, WebhookEvent.type)
+        .join(WebhookEvent, WebhookEvent.seq == WebhookDelivery.event_seq)
+        .where(WebhookEvent.case_no == case_no)
+    ).all()
+    assert sorted(sent) == sorted([(everything, "case.submitted"), (everything, "case.accepted"),
+                                   (picky, "case.accepted")])  # fmt: skip
+    # The pull feed is not narrowed: it is the department's whole history.
+    feed = client.get("/api/v1/cases/events", headers={"Authorization": f"Bearer {token}"}).json()["events"]
+    assert [e["type"] for e in feed if e["data"]["case_no"] == case_no] == ["case.submitted", "case.accepted"]
+    # Registering again without types subscribes to everything again.
+    assert service.register(db, picky, "https://a.example.gov.cn/h", actor="cli").endpoint.event_types is None

@@ -88,6 +88,11 @@ class EndpointIn(BaseModel):
 
     client_id: str = Field(min_length=1, max_length=64)
     url: str = Field(min_length=8, max_length=500)
+    event_types: list[str] | None = Field(
+        default=None,
+        max_length=len(hooks.EVENT_KINDS),
+        description="订阅的事件类型（如 case.submitted）；不填为全部事件，包括以后新增的类型",
+    )
 
 
 @admin_router.post(
@@ -98,11 +103,14 @@ class EndpointIn(BaseModel):
 )
 def register(data: EndpointIn, db: DbSession, admin: Admin) -> dict[str, Any]:
     """Register or re-register (a new secret) the client's endpoint; the secret is in this answer only."""
-    done = hooks.register(db, data.client_id, data.url, actor=f"account:{admin.account_id}")
+    done = hooks.register(
+        db, data.client_id, data.url, actor=f"account:{admin.account_id}", event_types=data.event_types
+    )
     return {
         "client_id": done.endpoint.client_id,
         "url": done.endpoint.url,
         "department_id": done.endpoint.department_id,
+        "event_types": done.endpoint.event_types,
         "secret": done.secret,
         "schemes": ["v1", "v1sm3"],
     }

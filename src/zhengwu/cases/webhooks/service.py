@@ -46,6 +46,8 @@ EVENT_TYPES: Final = {
     "deliver": "case.delivered",
     "withdraw": "case.withdrawn",
 }
+#: Every event type an endpoint can subscribe to.
+EVENT_KINDS: Final = ("case.submitted", *EVENT_TYPES.values(), "case.evaluated")
 
 
 def event_type(event: CaseEvent) -> str:
@@ -100,8 +102,25 @@ def record_event(session: Session, event: CaseEvent) -> WebhookEvent:
         )
     )
     for endpoint in endpoints:
-        session.add(WebhookDelivery(event_seq=row.seq, client_id=endpoint.client_id, next_attempt_at=now))
+        if endpoint.event_types is None or kind in endpoint.event_types:
+            session.add(WebhookDelivery(event_seq=row.seq, client_id=endpoint.client_id, next_attempt_at=now))
     return row
+
+
+def _subscription(event_types: Sequence[str] | None) -> list[str] | None:
+    """The checked list of event types (``None``: all of them)."""
+    if event_types is None:
+        return None
+    wanted = list(dict.fromkeys(event_types))
+    unknown = [t for t in wanted if t not in EVENT_KINDS]
+    if unknown or not wanted:
+        raise CaseInvalid(
+            f"未知的事件类型：{'、'.join(unknown)}" if unknown else "请至少订阅一种事件",
+            code="cases.webhook_event_types",
+            detail_en=f"event types are some of {', '.join(EVENT_KINDS)}",
+            extra={"known": list(EVENT_KINDS)},
+        )
+    return wanted
 
 
 def subscriber(session: Session, event: CaseEvent) -> None:
@@ -118,9 +137,14 @@ class Registered:
     secret: str
 
 
-def register(session: Session, client_id: str, url: str, *, actor: str) -> Registered:
-    """Register (or re-register with a new secret) the endpoint of a department system."""
+def register(
+    session: Session, client_id: str, url: str, *, actor: str, event_types: Sequence[str] | None = None
+) -> Registered:
+    """Register (or re-register with a new secret) the endpoint of a department system, for the events
+    of ``event_types`` (``None``: every type, including types added later)."""
     from zhengwu.kernel.node import node_in
+
+    subscribed = _subscription(event_types)
 
     # Plain http only off production (a local receiver in development and tests).
     schemes = ("https://",) if node_in(session).settings.production else ("https://", "http://")
@@ -147,8 +171,9 @@ def register(session: Session, client_id: str, url: str, *, actor: str) -> Regis
         endpoint = WebhookEndpoint(client_id=client_id, department_id=client.department_id, url=url)
         session.add(endpoint)
     else:
-        before = {"url": endpoint.url, "active": endpoint.active}
+        before = {"url": endpoint.url, "active": endpoint.active, "event_types": endpoint.event_types}
     endpoint.url = url
+    endpoint.event_types = subscribed
     endpoint.department_id = client.department_id
     endpoint.secret_enc = enc
     endpoint.active = True
@@ -156,7 +181,7 @@ def register(session: Session, client_id: str, url: str, *, actor: str) -> Regis
     session.flush()
     record_change(session, actor=actor, action="case_webhook.register", entity="cases.webhook_endpoint",
                   entity_id=client_id, department_id=client.department_id, before=before,
-                  after={"url": url, "active": True, "secret": "issued"})  # fmt: skip
+                  after={"url": url, "active": True, "event_types": subscribed, "secret": "issued"})  # fmt: skip
     return Registered(endpoint, secret)
 
 
