@@ -46,6 +46,17 @@ class WebhookEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class WebhookAudience(Base):
+    """联办 — another department that hears of an event: one asked for its opinion on the case. The
+    item's own department is implied by the event; these rows make push and pull agree for the others."""
+
+    __tablename__ = "cases_webhook_audience"
+    __table_args__ = (Index("ix_cases_webhook_audience_dept_seq", "department_id", "event_seq"),)
+
+    event_seq: Mapped[int] = mapped_column(_SEQ, ForeignKey("cases_webhook_event.seq"), primary_key=True)
+    department_id: Mapped[str] = mapped_column(ForeignKey("orgs_department.id"), primary_key=True)
+
+
 class WebhookDelivery(IdMixin, Base):
     """投递 — one event to one endpoint: pending until delivered, dead after the last attempt fails."""
 
