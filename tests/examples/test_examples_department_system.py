@@ -142,3 +142,75 @@ def test_pages_need_the_node_sign_on_and_forms_their_token(config: Config) -> No
         web.cookies.set("deptsys_session", token)
         no_csrf = web.post("/cases/1300/actions", data={"action": "accept", "action_key": "k"})
         assert no_csrf.status_code == 403 and "请求已失效" in no_csrf.text
+
+
+class _Cases(Node):
+    """The node's case API, canned: one case as the node shows it; the calls made are kept."""
+
+    def __init__(self, config: Config, case: dict[str, Any], answer: Answer) -> None:
+        super().__init__(config)
+        self.shown = case
+        self.answer = answer
+        self.calls: list[tuple[str, dict[str, Any], str]] = []
+
+    def case(self, case_no: str) -> Answer:
+        return Answer(200, self.shown)
+
+    def act(self, case_no: str, body: dict[str, Any], idempotency_key: str) -> Answer:
+        self.calls.append((case_no, body, idempotency_key))
+        return self.answer
+
+    def license_types(self) -> list[dict[str, Any]]:
+        return []
+
+
+def _case(allowed: list[str]) -> dict[str, Any]:
+    return {"case_no": "C1", "task_name": "建筑施工特种作业人员操作资格认定", "applicant_name": "演示用户",
+            "status": "joint_review", "status_label": "联办征求意见中", "step": "审查", "deadline": None,
+            "form": {}, "materials": [{"material_id": "m1", "name": "申请表", "kind": "upload"}], "result": None,
+            "joint": {"asked": "请出具消防意见"}, "allowed_actions": allowed}  # fmt: skip
+
+
+def _clerk(web: TestClient, config: Config) -> str:
+    store = Store(config.database)
+    token = store.open_session("sub-1", "sid-1", "办件人员", "id.token.x")
+    web.cookies.set("deptsys_session", token)
+    return str(store.session(token)["csrf"])  # type: ignore[index]
+
+
+def test_a_joint_opinion_is_given_for_the_configured_department_with_the_form_key(config: Config) -> None:
+    from dataclasses import replace
+
+    configured = replace(config, department="11130000000000001X")
+    node = _Cases(configured, _case(["give_opinion"]), Answer(200, {}))
+    with TestClient(create_app(configured, node=node, store=Store(configured.database))) as web:
+        csrf = _clerk(web, configured)
+        page = web.get("/cases/C1")
+        assert (
+            "请出具消防意见" in page.text
+            and 'value="give_opinion"' in page.text
+            and "受理</button>" not in page.text
+        )
+        form = {"csrf_token": csrf, "action_key": "k-1", "action": "give_opinion", "verdict": "refuse",
+                "opinion": "消防通道不符合要求"}  # fmt: skip
+        done = web.post("/cases/C1/actions", data=form, follow_redirects=False)
+        assert done.status_code == 303 and done.headers["location"] == "/cases/C1?done=give_opinion"
+    assert node.calls == [("C1", {"action": "give_opinion", "opinion": "消防通道不符合要求",
+                                  "department": "11130000000000001X", "verdict": "refuse"}, "k-1")]  # fmt: skip
+
+
+def test_the_node_refusal_is_shown_and_the_typing_kept(config: Config) -> None:
+    refusal = Answer(409, {"detail": "当前状态不能办理该操作", "allowed": ["conclude"]})
+    node = _Cases(config, _case(["request_supplement"]), refusal)
+    store = Store(config.database)
+    with TestClient(create_app(config, node=node, store=store)) as web:
+        csrf = _clerk(web, config)
+        form = {"csrf_token": csrf, "action_key": "k-2", "action": "request_supplement", "materials": "m1",
+                "opinion": "申请表未签名"}  # fmt: skip
+        shown = web.post("/cases/C1/actions", data=form)
+        assert shown.status_code == 409
+        assert "当前状态不能办理该操作" in shown.text and 'value="申请表未签名"' in shown.text
+    assert node.calls[0][1]["materials"] == ["m1"] and node.calls[0][2] == "k-2"
+    assert [(r["action"], r["http_status"], r["clerk_name"]) for r in store.actions_of("C1")] == [
+        ("request_supplement", 409, "办件人员")
+    ]

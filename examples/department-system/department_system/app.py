@@ -62,7 +62,12 @@ EVENT_LABELS = {
     "case.withdrawn": "申请人撤回",
     "case.evaluated": "评价",
 }
-ACTION_LABELS = {"accept": "受理", "request_supplement": "一次性告知补正", "conclude": "办结"}
+ACTION_LABELS = {
+    "accept": "受理",
+    "request_supplement": "一次性告知补正",
+    "conclude": "办结",
+    "give_opinion": "联办意见",
+}
 
 
 def beijing(value: str | None) -> str:
@@ -343,6 +348,13 @@ def create_app(
         if action == "request_supplement":
             body["materials"] = [str(m) for m in form.getlist("materials")]
             body["fields"] = [f.strip() for f in fields.get("fields", "").split(",") if f.strip()]
+        if action == "give_opinion":
+            # 联办: another department's case, on which the node asked this department for its opinion.
+            if not config.department:
+                return case_page(clerk, case_no, error="未配置本部门统一社会信用代码（DEPTSYS_DEPARTMENT），不能提出联办意见。",
+                                 typed=fields, status=422)  # fmt: skip
+            body["department"] = config.department
+            body["verdict"] = "refuse" if fields.get("verdict") == "refuse" else "agree"
         if action == "conclude":
             body["outcome"] = fields.get("outcome", "approved")
             if body["outcome"] == "approved" and fields.get("license_type_code"):

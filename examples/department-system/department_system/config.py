@@ -19,6 +19,7 @@ class Config:
     schemes: tuple[str, ...] = ("v1", "v1sm3")
     tolerance: int = 300
     license_types: tuple[str, ...] = ()  # the license types its clerks issue; empty: ask the node
+    department: str = ""  # its department's 统一社会信用代码: the department its 联办 opinions are given for
     title: str = "部门业务系统"
 
     @property
@@ -55,5 +56,6 @@ class Config:
             schemes=split("DEPTSYS_SCHEMES", "v1,v1sm3"),
             tolerance=int(env.get("DEPTSYS_TOLERANCE", "300")),
             license_types=split("DEPTSYS_LICENSE_TYPES", ""),
+            department=env.get("DEPTSYS_DEPARTMENT", "").strip(),
             title=env.get("DEPTSYS_TITLE", "部门业务系统"),
         )
