@@ -211,6 +211,10 @@ def test_reference_department_system_handles_a_case_end_to_end(tmp_path: Path) -
         # Catching up through the pull feed finds nothing new (the same webhook-ids), and remembers the cursor.
         synced = clerk.post(f"{rp}/sync", data={"csrf_token": _hidden(queue, "csrf_token")})
         assert synced.status_code == 303 and f"synced={len(feed)}%3A0" in synced.headers["location"]
+
+        # The clerk logs out on the node: the node's back-channel logout ends the session here too.
+        assert clerk.post("/api/v1/identity/logout", json={}).status_code == 204
+        assert eventually(lambda: "请登录" in clerk.get(f"{rp}/").text)
         clerk.close()
     finally:
         if system is not None:

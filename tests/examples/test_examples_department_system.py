@@ -106,6 +106,8 @@ def test_webhooks_are_stored_once_per_id_and_pull_adds_only_what_was_missed(conf
         assert forged.status_code == 401
         stale = web.post("/webhooks", content=body, headers=_signed(body, "msg_8", NOW - 3600))
         assert stale.status_code == 401
+        huge = b" " * (300 * 1024)
+        assert web.post("/webhooks", content=huge, headers=_signed(huge, "msg_6")).status_code == 413
         future = json.dumps({**first, "schema_version": "2"}).encode()
         assert web.post("/webhooks", content=future, headers=_signed(future, "msg_7")).status_code == 422
     assert [r["webhook_id"] for r in store.query("SELECT webhook_id FROM events")] == ["msg_1"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import httpx
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -31,6 +32,7 @@ log = logging.getLogger("department_system")
 COOKIE = "deptsys_session"
 BEIJING = timezone(timedelta(hours=8))
 BCL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+MAX_BODY = 256 * 1024  # the node's case events are a few hundred bytes
 
 STATUS_LABELS = {
     "draft": "草稿",
@@ -153,17 +155,23 @@ def create_app(
             reason = {"access_denied": "您拒绝了授权或账号不满足要求。"}.get(params.get("error", ""), "")
             return render("message.html", 400, clerk=None, heading="未能登录", text=reason or "请重新登录。")
         verifier, nonce = pending
-        meta = node.metadata()
-        got = node.http.post(
-            meta["token_endpoint"],
-            data={
-                "grant_type": "authorization_code",
-                "code": params["code"],
-                "redirect_uri": config.redirect_uri,
-                "code_verifier": verifier,
-            },
-            auth=(config.client_id, config.client_secret),
-        )
+        try:
+            meta = node.metadata()
+            got = node.http.post(
+                meta["token_endpoint"],
+                data={
+                    "grant_type": "authorization_code",
+                    "code": params["code"],
+                    "redirect_uri": config.redirect_uri,
+                    "code_verifier": verifier,
+                },
+                auth=(config.client_id, config.client_secret),
+            )
+        except (NodeError, httpx.HTTPError) as exc:
+            log.warning("token endpoint unreachable: %s", exc)
+            return render(
+                "message.html", 502, clerk=None, heading="无法登录", text="无法连接政务服务平台，请稍后重试。"
+            )
         if got.status_code != 200:
             log.warning("token endpoint refused the code: %s", got.text[:300])
             return render("message.html", 400, clerk=None, heading="未能登录", text="请重新登录。")
@@ -226,6 +234,9 @@ def create_app(
     @app.post("/webhooks")
     async def webhook(request: Request) -> Response:
         """A signed case event: verified on the raw body before parsing, stored once per webhook-id."""
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            return JSONResponse({"error": "too large"}, status_code=413)
         body = await request.body()
         try:
             msg_id, scheme = signatures.verify(

@@ -13,8 +13,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+#: A clerk signs in again (through the node, usually without typing anything) after this long.
+SESSION_HOURS = timedelta(hours=12)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -222,7 +225,8 @@ class Store:
         """The clerk behind a cookie, if the session is open (sessions end at logout, ours or the node's)."""
         if not token:
             return None
-        rows = self.query("SELECT * FROM sessions WHERE token = ?", (token,))
+        oldest = (datetime.now(UTC) - SESSION_HOURS).isoformat()
+        rows = self.query("SELECT * FROM sessions WHERE token = ? AND created_at >= ?", (token, oldest))
         return dict(rows[0]) if rows else None
 
     def close_session(self, token: str) -> None:
