@@ -59,6 +59,8 @@ def _start_system(tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen[byte
 
 
 @pytest.mark.e2e
+@pytest.mark.db  # the nodes run on PostgreSQL too when the suite does (.ci/run's second pass)
+@pytest.mark.slow
 def test_reference_department_system_handles_a_case_end_to_end(tmp_path: Path) -> None:
     sys.path.insert(0, str(ROOT / "tests" / "catalog"))  # catalog_kit's guides
     sys.path.insert(0, str(ROOT / "tests" / "identity_oidc"))  # a browser's redirects and consent
