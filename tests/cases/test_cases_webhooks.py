@@ -230,3 +230,104 @@ def test_department_system_acts_idempotently_and_pulls_events(client: Any, casew
 def test_backoff_is_capped() -> None:
     assert dispatch.backoff(1) == timedelta(seconds=5)
     assert dispatch.backoff(30) == dispatch.BACKOFF_CAP
+
+
+def test_an_endpoint_receives_only_the_event_types_it_subscribed_to(client: Any, casework: Casework) -> None:
+    work = casework
+    db = work.session
+    picky, token = _system(client, db, work.env.department.id)
+    everything, _ = _system(client, db, work.env.department.id)
+    with pytest.raises(CaseInvalid) as unknown:
+        service.register(db, picky, "https://a.example.gov.cn/h", actor="cli", event_types=["case.nothing"])
+    assert (
+        unknown.value.instance_code == "cases.webhook_event_types" and "case.nothing" in unknown.value.detail
+    )
+    with pytest.raises(CaseInvalid):
+        service.register(db, picky, "https://a.example.gov.cn/h", actor="cli", event_types=[])
+    done = service.register(db, picky, "https://a.example.gov.cn/h", actor="cli",
+                            event_types=["case.accepted", "case.accepted", "case.concluded"])  # fmt: skip
+    assert done.endpoint.event_types == ["case.accepted", "case.concluded"]
+    service.register(db, everything, "https://b.example.gov.cn/h", actor="cli")
+    db.flush()
+
+    case_no = _apply(client, work)
+    accepted = client.post(f"/api/v1/cases/{case_no}/actions", json={"action": "accept", "opinion": "受理"},
+                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert accepted.status_code == 200, accepted.text
+    sent = db.execute(
+        select(WebhookDelivery.client_id, WebhookEvent.type)
+        .join(WebhookEvent, WebhookEvent.seq == WebhookDelivery.event_seq)
+        .where(WebhookEvent.case_no == case_no)
+    ).all()
+    assert sorted(sent) == sorted([(everything, "case.submitted"), (everything, "case.accepted"),
+                                   (picky, "case.accepted")])  # fmt: skip
+    # The pull feed is not narrowed: it is the department's whole history.
+    feed = client.get("/api/v1/cases/events", headers={"Authorization": f"Bearer {token}"}).json()["events"]
+    assert [e["type"] for e in feed if e["data"]["case_no"] == case_no] == ["case.submitted", "case.accepted"]
+    # Registering again without types subscribes to everything again.
+    assert service.register(db, picky, "https://a.example.gov.cn/h", actor="cli").endpoint.event_types is None
+
+
+def test_departments_asked_for_a_joint_opinion_hear_of_the_case_from_the_ask(
+    client: Any, casework: Casework
+) -> None:
+    """联办: the asked department's system gets the case's events from the ask onward (push and pull),
+    reads the case narrowed to its opinion, gives it, and a department not asked hears nothing."""
+    from catalog_kit import make_department
+
+    work = casework
+    db = work.session
+    fire = make_department(db, "130000", "河北省消防救援总队", 71)
+    bystander = make_department(db, "130000", "河北省交通运输厅", 72)
+    handler, handler_token = _system(client, db, work.env.department.id)
+    fire_system, fire_token = _system(client, db, fire.id)
+    far_system, far_token = _system(client, db, bystander.id)
+    for system in (handler, fire_system, far_system):
+        service.register(db, system, f"https://{system}.example.gov.cn/h", actor="cli")
+    db.flush()
+    case_no = _apply(client, work)
+    act = f"/api/v1/cases/{case_no}/actions"
+    own = {"Authorization": f"Bearer {handler_token}"}
+    fire_auth = {"Authorization": f"Bearer {fire_token}"}
+    assert client.get(f"/api/v1/department-systems/cases/{case_no}", headers=fire_auth).status_code == 404
+    assert client.post(act, json={"action": "accept"}, headers=own).status_code == 200
+    asked = client.post(act, json={"action": "request_opinions", "opinion": "请出具消防意见",
+                                   "departments": [fire.credit_code]}, headers=own)  # fmt: skip
+    assert asked.status_code == 200, asked.text
+
+    seen = client.get(f"/api/v1/department-systems/cases/{case_no}", headers=fire_auth)
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["form"] == {} and seen.json()["history"] == []
+    assert seen.json()["allowed_actions"] == ["give_opinion"]
+    given = client.post(act, json={"action": "give_opinion", "verdict": "agree", "opinion": "符合消防要求",
+                                   "department": fire.credit_code}, headers=fire_auth)  # fmt: skip
+    assert given.status_code == 200 and given.json()["status"] == "in_process", given.text
+
+    def pushed(system: str) -> list[str]:
+        return list(
+            db.scalars(
+                select(WebhookEvent.type)
+                .join(WebhookDelivery, WebhookDelivery.event_seq == WebhookEvent.seq)
+                .where(WebhookEvent.case_no == case_no, WebhookDelivery.client_id == system)
+                .order_by(WebhookEvent.seq)
+            )
+        )
+
+    assert pushed(handler) == [
+        "case.submitted",
+        "case.accepted",
+        "case.opinions_requested",
+        "case.opinion_given",
+    ]
+    assert pushed(fire_system) == ["case.opinions_requested", "case.opinion_given"]
+    assert pushed(far_system) == []
+    feed = client.get("/api/v1/cases/events", headers=fire_auth).json()["events"]
+    assert [e["type"] for e in feed if e["data"]["case_no"] == case_no] == pushed(fire_system)
+    far = client.get("/api/v1/cases/events", headers={"Authorization": f"Bearer {far_token}"}).json()
+    assert all(e["data"]["case_no"] != case_no for e in far["events"])
+    assert_envelope(
+        client.get(
+            f"/api/v1/department-systems/cases/{case_no}", headers={"Authorization": f"Bearer {far_token}"}
+        ),
+        404,
+    )

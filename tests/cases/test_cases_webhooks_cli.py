@@ -61,6 +61,8 @@ def test_register_list_and_replay(system: tuple[str, str]) -> None:
     assert json.loads(again.output)["secret"].startswith("whsec_")
     refused = invoke("webhooks", "register", "zwloose", "--url", "http://127.0.0.1:9/hooks")
     assert refused.exit_code == 1 and "未绑定部门" in refused.output
+    unknown = invoke("webhooks", "register", client_id, "--url", "http://127.0.0.1:9/h", "--event", "case.x")
+    assert unknown.exit_code == 1 and "未知的事件类型" in unknown.output
 
     listed = json.loads(invoke("webhooks", "list", "--json").output)
     assert listed["counts"] == {"pending": 1}
@@ -77,6 +79,13 @@ def test_register_list_and_replay(system: tuple[str, str]) -> None:
     assert replayed.exit_code == 0 and json.loads(replayed.output) == {"replayed": [row["id"]]}
     assert json.loads(invoke("webhooks", "list", "--json").output)["counts"] == {"pending": 1}
     assert invoke("webhooks", "replay", row["id"]).exit_code == 0
+
+    picky = invoke("webhooks", "register", client_id, "--url", "http://127.0.0.1:9/other",
+                   "--event", "case.concluded", "--event", "case.withdrawn", "--json")  # fmt: skip
+    assert picky.exit_code == 0 and json.loads(picky.output)["event_types"] == [
+        "case.concluded",
+        "case.withdrawn",
+    ]
 
     assert invoke("webhooks", "replay").exit_code == 1
     assert invoke("webhooks", "replay", "nope").exit_code == 1

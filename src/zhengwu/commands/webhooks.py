@@ -24,6 +24,10 @@ def _print_json(body: Any) -> None:
 def register(
     client_id: Annotated[str, typer.Argument(help="接入应用 client_id（须已绑定部门）.")],
     url: Annotated[str, typer.Option("--url", help="推送地址 / the endpoint URL.")],
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", help="只推送这种事件（可重复，如 case.submitted）；不指定为全部事件."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Register (or re-register with a new secret) a department system's endpoint; prints the secret once."""
@@ -31,10 +35,11 @@ def register(
     from zhengwu.cases.webhooks import service
 
     with node_session(settings()) as session:
-        done = service.register(session, client_id, url, actor=actor_of(None, cli=True))
+        done = service.register(session, client_id, url, actor=actor_of(None, cli=True), event_types=event)
         out = {
             "client_id": client_id,
             "url": done.endpoint.url,
+            "event_types": done.endpoint.event_types,
             "secret": done.secret,
             "schemes": ["v1", "v1sm3"],
         }

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBin
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.db import Base, IdMixin, UTCDateTime
+from zhengwu.kernel.db import Base, IdMixin, PortableJSON, UTCDateTime
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 _SEQ = BigInteger().with_variant(Integer(), "sqlite")
@@ -25,6 +25,8 @@ class WebhookEndpoint(IdMixin, Base):
     url: Mapped[str] = mapped_column(String(500))
     secret_enc: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted at rest; shown once at registration
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The event types it subscribed to; NULL: every type (also those added later).
+    event_types: Mapped[list[str] | None] = mapped_column(PortableJSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(64))
 
@@ -42,6 +44,17 @@ class WebhookEvent(Base):
     case_no: Mapped[str] = mapped_column(String(50))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookAudience(Base):
+    """联办 — another department that hears of an event: one asked for its opinion on the case. The
+    item's own department is implied by the event; these rows make push and pull agree for the others."""
+
+    __tablename__ = "cases_webhook_audience"
+    __table_args__ = (Index("ix_cases_webhook_audience_dept_seq", "department_id", "event_seq"),)
+
+    event_seq: Mapped[int] = mapped_column(_SEQ, ForeignKey("cases_webhook_event.seq"), primary_key=True)
+    department_id: Mapped[str] = mapped_column(ForeignKey("orgs_department.id"), primary_key=True)
 
 
 class WebhookDelivery(IdMixin, Base):

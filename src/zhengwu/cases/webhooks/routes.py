@@ -73,10 +73,15 @@ def system_cases(
     "/cases/{case_no}", summary="本部门办件详情（部门业务系统调用）", responses=errors(401, 403, 404)
 )
 def system_case(case_no: str, db: DbSession, client: Client) -> dict[str, Any]:
-    """One case of the client's department (404 for another department's)."""
+    """One case of the client's department; to a department asked for its 联办 opinion, the case narrowed
+    to what its opinion needs; 404 for any other."""
     from zhengwu.cases.views import case_read
 
     case = service.get_case(db, case_no)
+    if case.department_id != client.department_id and client.department_id in hooks.asked_departments(
+        db, case_no
+    ):
+        return case_read(db, case, narrowed=True).model_dump(mode="json")
     ensure_department(client, case.department_id)
     return case_read(db, case).model_dump(mode="json")
 
@@ -88,6 +93,11 @@ class EndpointIn(BaseModel):
 
     client_id: str = Field(min_length=1, max_length=64)
     url: str = Field(min_length=8, max_length=500)
+    event_types: list[str] | None = Field(
+        default=None,
+        max_length=len(hooks.EVENT_KINDS),
+        description="订阅的事件类型（如 case.submitted）；不填为全部事件，包括以后新增的类型",
+    )
 
 
 @admin_router.post(
@@ -98,11 +108,14 @@ class EndpointIn(BaseModel):
 )
 def register(data: EndpointIn, db: DbSession, admin: Admin) -> dict[str, Any]:
     """Register or re-register (a new secret) the client's endpoint; the secret is in this answer only."""
-    done = hooks.register(db, data.client_id, data.url, actor=f"account:{admin.account_id}")
+    done = hooks.register(
+        db, data.client_id, data.url, actor=f"account:{admin.account_id}", event_types=data.event_types
+    )
     return {
         "client_id": done.endpoint.client_id,
         "url": done.endpoint.url,
         "department_id": done.endpoint.department_id,
+        "event_types": done.endpoint.event_types,
         "secret": done.secret,
         "schemes": ["v1", "v1sm3"],
     }

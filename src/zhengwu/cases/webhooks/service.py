@@ -20,8 +20,15 @@ from sqlalchemy.orm import Session
 from zhengwu.audit.changes import record_change
 from zhengwu.cases.errors import CaseInvalid, CaseNotFound
 from zhengwu.cases.events import CaseEvaluated, CaseEvent, CaseSubmitted, CaseTransitioned
+from zhengwu.cases.models import Case, CaseOpinion
 from zhengwu.cases.webhooks import signing
-from zhengwu.cases.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from zhengwu.cases.webhooks.models import (
+    WebhookAttempt,
+    WebhookAudience,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from zhengwu.identity.context import of
 from zhengwu.identity.oidc.models import OidcClient
 from zhengwu.identity.protection import decrypt_field, encrypt_field
@@ -46,6 +53,8 @@ EVENT_TYPES: Final = {
     "deliver": "case.delivered",
     "withdraw": "case.withdrawn",
 }
+#: Every event type an endpoint can subscribe to.
+EVENT_KINDS: Final = ("case.submitted", *EVENT_TYPES.values(), "case.evaluated")
 
 
 def event_type(event: CaseEvent) -> str:
@@ -94,14 +103,48 @@ def record_event(session: Session, event: CaseEvent) -> WebhookEvent:
     )
     session.add(row)
     session.flush()
+    # 联办: the departments asked for an opinion on the case hear of it too, from the ask onward.
+    asked = set(asked_departments(session, event.case_no)) - {event.department_id}
+    for department_id in sorted(asked):
+        session.add(WebhookAudience(event_seq=row.seq, department_id=department_id))
+    audience = {event.department_id, *asked}
     endpoints = session.scalars(
         select(WebhookEndpoint).where(
-            WebhookEndpoint.department_id == event.department_id, WebhookEndpoint.active.is_(True)
+            WebhookEndpoint.department_id.in_(audience), WebhookEndpoint.active.is_(True)
         )
     )
     for endpoint in endpoints:
-        session.add(WebhookDelivery(event_seq=row.seq, client_id=endpoint.client_id, next_attempt_at=now))
+        if endpoint.event_types is None or kind in endpoint.event_types:
+            session.add(WebhookDelivery(event_seq=row.seq, client_id=endpoint.client_id, next_attempt_at=now))
     return row
+
+
+def asked_departments(session: Session, case_no: str) -> list[str]:
+    """The departments asked for a 联办 opinion on the case, in any round (ids)."""
+    return list(
+        session.scalars(
+            select(CaseOpinion.department_id)
+            .join(Case, Case.id == CaseOpinion.case_id)
+            .where(Case.case_no == case_no)
+            .distinct()
+        )
+    )
+
+
+def _subscription(event_types: Sequence[str] | None) -> list[str] | None:
+    """The checked list of event types (``None``: all of them)."""
+    if event_types is None:
+        return None
+    wanted = list(dict.fromkeys(event_types))
+    unknown = [t for t in wanted if t not in EVENT_KINDS]
+    if unknown or not wanted:
+        raise CaseInvalid(
+            f"未知的事件类型：{'、'.join(unknown)}" if unknown else "请至少订阅一种事件",
+            code="cases.webhook_event_types",
+            detail_en=f"event types are some of {', '.join(EVENT_KINDS)}",
+            extra={"known": list(EVENT_KINDS)},
+        )
+    return wanted
 
 
 def subscriber(session: Session, event: CaseEvent) -> None:
@@ -118,9 +161,14 @@ class Registered:
     secret: str
 
 
-def register(session: Session, client_id: str, url: str, *, actor: str) -> Registered:
-    """Register (or re-register with a new secret) the endpoint of a department system."""
+def register(
+    session: Session, client_id: str, url: str, *, actor: str, event_types: Sequence[str] | None = None
+) -> Registered:
+    """Register (or re-register with a new secret) the endpoint of a department system, for the events
+    of ``event_types`` (``None``: every type, including types added later)."""
     from zhengwu.kernel.node import node_in
+
+    subscribed = _subscription(event_types)
 
     # Plain http only off production (a local receiver in development and tests).
     schemes = ("https://",) if node_in(session).settings.production else ("https://", "http://")
@@ -147,8 +195,9 @@ def register(session: Session, client_id: str, url: str, *, actor: str) -> Regis
         endpoint = WebhookEndpoint(client_id=client_id, department_id=client.department_id, url=url)
         session.add(endpoint)
     else:
-        before = {"url": endpoint.url, "active": endpoint.active}
+        before = {"url": endpoint.url, "active": endpoint.active, "event_types": endpoint.event_types}
     endpoint.url = url
+    endpoint.event_types = subscribed
     endpoint.department_id = client.department_id
     endpoint.secret_enc = enc
     endpoint.active = True
@@ -156,7 +205,7 @@ def register(session: Session, client_id: str, url: str, *, actor: str) -> Regis
     session.flush()
     record_change(session, actor=actor, action="case_webhook.register", entity="cases.webhook_endpoint",
                   entity_id=client_id, department_id=client.department_id, before=before,
-                  after={"url": url, "active": True, "secret": "issued"})  # fmt: skip
+                  after={"url": url, "active": True, "event_types": subscribed, "secret": "issued"})  # fmt: skip
     return Registered(endpoint, secret)
 
 
@@ -265,15 +314,24 @@ def endpoint_of(session: Session, client_id: str) -> WebhookEndpoint | None:
 
 
 def pull(session: Session, department_id: str, *, after: int, limit: int) -> list[WebhookEvent]:
-    """The events of a department after the cursor (the pull alternative to push), oldest first."""
-    return list(
-        session.scalars(
-            select(WebhookEvent)
-            .where(WebhookEvent.department_id == department_id, WebhookEvent.seq > after)
-            .order_by(WebhookEvent.seq)
-            .limit(limit)
-        )
+    """The events of a department after the cursor (the pull alternative to push), oldest first: those of
+    its own items' cases, and those of other departments' cases from when it was asked for a 联办 opinion
+    (what push sends it). Two indexed reads merged, rather than one OR the planner cannot index."""
+    own = session.scalars(
+        select(WebhookEvent)
+        .where(WebhookEvent.department_id == department_id, WebhookEvent.seq > after)
+        .order_by(WebhookEvent.seq)
+        .limit(limit)
     )
+    asked = session.scalars(
+        select(WebhookEvent)
+        .join(WebhookAudience, WebhookAudience.event_seq == WebhookEvent.seq)
+        .where(WebhookAudience.department_id == department_id, WebhookAudience.event_seq > after)
+        .order_by(WebhookAudience.event_seq)
+        .limit(limit)
+    )
+    merged = {e.seq: e for e in [*own, *asked]}
+    return [merged[seq] for seq in sorted(merged)][:limit]
 
 
 def counts(session: Session) -> dict[str, int]:
