@@ -126,8 +126,11 @@ class CaseRepository:
         statuses: Collection[str] | None = None,
         due_before: date | None = None,
         due_after: date | None = None,
+        task_code: str | None = None,
     ) -> Select[Case]:
         query = select(Case)
+        if task_code is not None:
+            query = query.where(Case.task_code == task_code)
         if department_ids is not None:
             query = query.where(Case.department_id.in_(list(department_ids)))
         if applicant_id is not None:
@@ -150,6 +153,7 @@ class CaseRepository:
         statuses: Collection[str] | None = None,
         due_before: date | None = None,
         due_after: date | None = None,
+        task_code: str | None = None,
     ) -> tuple[Sequence[Case], int]:
         """A page of cases (soonest deadline first, then newest) and their number."""
         query = self._listed(
@@ -158,6 +162,7 @@ class CaseRepository:
             statuses=statuses,
             due_before=due_before,
             due_after=due_after,
+            task_code=task_code,
         )
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(
@@ -166,3 +171,18 @@ class CaseRepository:
             .limit(limit)
         ).all()
         return rows, int(total)
+
+    def status_counts(self, department_ids: Collection[str] | None) -> dict[str, int]:
+        """How many cases of these departments (None: any) are in each status (drafts are the applicant's)."""
+        query = select(Case.status, func.count()).where(Case.status != "draft").group_by(Case.status)
+        if department_ids is not None:
+            query = query.where(Case.department_id.in_(list(department_ids)))
+        return {status: int(n) for status, n in self.session.execute(query)}
+
+    def items_of(self, department_ids: Collection[str] | None) -> list[tuple[str, str]]:
+        """The items (code, name) these departments have cases of, by name."""
+        query = select(Case.task_code, func.max(Case.task_name)).where(Case.status != "draft")
+        if department_ids is not None:
+            query = query.where(Case.department_id.in_(list(department_ids)))
+        rows = self.session.execute(query.group_by(Case.task_code)).all()
+        return sorted(((str(code), str(name)) for code, name in rows), key=lambda r: (r[1], r[0]))

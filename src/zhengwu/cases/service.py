@@ -847,8 +847,9 @@ def queue(
     due: str | None,
     offset: int = 0,
     limit: int = 50,
+    task_code: str | None = None,
 ) -> tuple[Sequence[Case], int]:
-    """A department's cases, filtered by status and by due state: ``overdue`` (deadline passed) or
+    """A department's cases, filtered by status, item (``task_code``) and by due state: ``overdue`` (deadline passed) or
     ``soon`` (due today or within the soon-due window of working days); a stopped clock is neither."""
     today = beijing_day(utcnow())
     due_before: date | None = None
@@ -868,7 +869,18 @@ def queue(
         statuses=statuses,
         due_before=due_before,
         due_after=due_after,
+        task_code=task_code,
     )
+
+
+def queue_counts(session: Session, department_ids: Sequence[str] | None) -> dict[str, int]:
+    """How many of these departments' cases are in each status (the staff queue's tabs)."""
+    return CaseRepository(session).status_counts(department_ids)
+
+
+def queue_items(session: Session, department_ids: Sequence[str] | None) -> list[tuple[str, str]]:
+    """The items (code, name) these departments have cases of (the staff queue's item filter)."""
+    return CaseRepository(session).items_of(department_ids)
 
 
 def awaiting_opinion(
