@@ -6,6 +6,7 @@ no second factor, another department, a forged form."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -211,6 +212,8 @@ def test_a_department_asked_for_a_joint_opinion(client: Any, casework: Casework)
     clerk = work.staff(["case_handler"], fire.id)
     work.session.commit()
     login(client, clerk)
+    queue = _visible(client.get("/staff/cases").text)
+    assert "待本部门提出联办意见（1）" in queue and "请出具消防意见" in queue and case_no in queue
     page = client.get(f"/staff/cases/{case_no}")
     text = _visible(page.text)
     assert page.status_code == 200 and "只显示提出意见所需的内容" in text and "请出具消防意见" in text
@@ -224,3 +227,29 @@ def test_a_department_asked_for_a_joint_opinion(client: Any, casework: Casework)
     assert _status(work, case_no) == "in_process"
     # Acting for the case's own department is not this clerk's to do.
     assert _act(client, case_no, page, action="complete_step").status_code == 403
+
+
+def test_marks_and_paging(client: Any, casework: Casework, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zhengwu.portal import staffpages
+
+    work = casework
+    late, soon = _submitted(client, work), _submitted(client, work)
+    today = utcnow().date()
+    for case_no, deadline in ((late, today - timedelta(days=3)), (soon, today)):
+        cases.act(work.session, case_no, cases.ActionInput("accept"), actor="test")
+        cases.get_case(work.session, case_no).deadline = deadline
+    work.session.commit()
+    login(client, work.handler_token)
+    listed = client.get("/staff/cases").text.split('<ul class="results cases">', 1)[1]
+    rows = [_visible(r) for r in re.findall(r"<li>.*?</li>", listed, re.S)]
+    assert len(rows) == 2 and late in rows[0] and soon in rows[1], "the soonest deadline first"
+    assert "已逾期" in rows[0] and "即将到期" in rows[1] and "即将到期" not in rows[0]
+    overdue = _visible(client.get("/staff/cases?due=overdue").text)
+    assert late in overdue and soon not in overdue
+    monkeypatch.setattr(staffpages, "PAGE_SIZE", 1)
+    first = client.get("/staff/cases")
+    assert "第 1 / 2 页" in first.text and late in first.text and soon not in first.text
+    assert 'href="/staff/cases?state=open&amp;page=2"' in first.text
+    second = client.get("/staff/cases?state=open&page=2")
+    assert soon in second.text and late not in second.text and "上一页" in second.text
+    assert "第 1 / 2 页" in client.get("/staff/cases?page=abc").text, "an odd page number is the first"

@@ -176,9 +176,13 @@ def _department_names(db: Session, ids: list[str]) -> dict[str, str]:
 # --- the queue -------------------------------------------------------------------------------------------
 
 
-def _scope(staff: StaffPrincipal) -> list[str] | None:
-    reach = staff.departments(rights.VIEW)
+def _scope_of(staff: StaffPrincipal, right: Any) -> list[str] | None:
+    reach = staff.departments(right)
     return None if reach is None else sorted(reach)
+
+
+def _scope(staff: StaffPrincipal) -> list[str] | None:
+    return _scope_of(staff, rights.VIEW)
 
 
 def _queue_link(**params: str) -> str:
@@ -210,7 +214,9 @@ def queue_page(
         statuses = [state]
     rows, total = cases.queue(db, department_ids=scope, statuses=statuses, due=due or None,
                               offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE, task_code=item or None)  # fmt: skip
-    names = _department_names(db, sorted({c.department_id for c in rows}))
+    # 联办: the cases other departments asked this clerk's departments about (first page, oldest ask first).
+    asked, asked_total = cases.awaiting_opinion(db, _scope_of(staff, rights.HANDLE), limit=PAGE_SIZE)
+    names = _department_names(db, sorted({c.department_id for c in (*rows, *asked)}))
     pages = max(1, -(-total // PAGE_SIZE))
     tabs = [(OPEN_TAB, "待办", sum(counts.get(s, 0) for s in machine.OPEN))]
     tabs += [(s, machine.LABELS[s], counts.get(s, 0)) for s in _STATE_ORDER if counts.get(s)]
@@ -233,6 +239,16 @@ def queue_page(
                 }
                 for c in rows
             ],
+            "asked": [
+                {
+                    "case_no": c.case_no,
+                    "task_name": c.task_name,
+                    "department": names.get(c.department_id, ""),
+                    "question": (c.joint or {}).get("asked") or "",
+                }
+                for c in asked
+            ],
+            "asked_total": asked_total,
             "many_departments": scope is None or len(scope) > 1,
             "tabs": [
                 {"key": k, "label": label, "count": n, "url": _queue_link(state=k, item=item, due=due)}
