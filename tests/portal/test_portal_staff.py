@@ -218,6 +218,7 @@ def test_a_department_asked_for_a_joint_opinion(client: Any, casework: Casework)
     text = _visible(page.text)
     assert page.status_code == 200 and "只显示提出意见所需的内容" in text and "请出具消防意见" in text
     assert "办理过程" not in text and "138****5678" not in text and "显示完整信息" not in text
+    assert "工作日可联系" not in text and mask_id(PERSON) not in text, "no form, no ID number"
     assert "受理" not in re.sub(r"已受理", "", text.split("联办意见", 1)[1]), "no handling actions offered"
     empty = _act(client, case_no, page, action="give_opinion", department=fire.credit_code, opinion="")
     assert empty.status_code == 422 and "请选择同意或不同意" in empty.text and "请填写联办意见" in empty.text

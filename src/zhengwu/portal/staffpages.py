@@ -414,7 +414,9 @@ def _case_page(
             "accepted_at": beijing(case.accepted_at) if case.accepted_at else None,
             "masked": personal.masked(db, case),
             "revealed": revealed,
-            "form_values": [
+            "form_values": []
+            if narrowed
+            else [
                 (labels.get(k, k), v) for k, v in (case.form or {}).items() if v and k != personal.PHONE_FIELD
             ],
             "materials": _materials(db, case),
