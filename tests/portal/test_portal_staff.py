@@ -104,8 +104,13 @@ def test_queue_case_page_accept_and_conclude_with_a_license(client: Any, casewor
     accepted = _act(client, case_no, page, action="accept", opinion="材料齐全")
     assert accepted.status_code == 303 and accepted.headers["location"].endswith("?done=accept")
     assert _status(work, case_no) == "accepted"
-    again = _act(client, case_no, page, action="accept", opinion="材料齐全")
-    assert again.status_code == 409 and "不能进行该操作" in again.text, "a second click moves nothing"
+    again = _act(client, case_no, page, action="accept", opinion="材料齐全", seen="submitted")
+    assert again.status_code == 409 and "刚刚已被办理，当前状态为“已受理”" in again.text, "a second click"
+    stale = _act(client, case_no, page, action="reject", opinion="重复")
+    assert stale.status_code == 409 and "不能进行该操作" in stale.text, (
+        "the service refuses what the status does not allow"
+    )
+    assert _status(work, case_no) == "accepted"
 
     page = client.get(f"/staff/cases/{case_no}?done=accept")
     assert "已受理。" in _visible(page.text) and "办件人员（工作人员）" in page.text

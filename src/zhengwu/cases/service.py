@@ -874,13 +874,8 @@ def queue(
 
 
 def queue_counts(session: Session, department_ids: Sequence[str] | None) -> dict[str, int]:
-    """How many of these departments' cases are in each status (the staff queue's tabs)."""
-    return CaseRepository(session).status_counts(department_ids)
-
-
-def queue_items(session: Session, department_ids: Sequence[str] | None) -> list[tuple[str, str]]:
-    """The items (code, name) these departments have cases of (the staff queue's item filter)."""
-    return CaseRepository(session).items_of(department_ids)
+    """How many of these departments' open cases are in each open status (the staff queue's tabs)."""
+    return CaseRepository(session).status_counts(department_ids, machine.OPEN)
 
 
 def awaiting_opinion(

@@ -185,6 +185,17 @@ def _scope(staff: StaffPrincipal) -> list[str] | None:
     return _scope_of(staff, rights.VIEW)
 
 
+def _items(db: Session, scope: list[str] | None) -> list[tuple[str, str]]:
+    """The item filter's choices: the catalog's items of these departments (every state), by name."""
+    from zhengwu.catalog import service as catalog
+
+    codes = None if scope is None else sorted(orgs.credit_codes(db, scope).values())
+    if codes == []:
+        return []
+    rows, _ = catalog.list_tasks(db, dept_codes=codes, limit=500)
+    return sorted(((t.task_code, t.task_name) for t in rows), key=lambda r: (r[1], r[0]))
+
+
 def _queue_link(**params: str) -> str:
     kept = {k: v for k, v in params.items() if v}
     return HOME + (f"?{urlencode(kept)}" if kept else "")
@@ -200,7 +211,7 @@ def queue_page(
         return staff
     scope = _scope(staff)
     counts = cases.queue_counts(db, scope)
-    items = cases.queue_items(db, scope)
+    items = _items(db, scope)
     state = state if state in (OPEN_TAB, ALL_TAB, *_STATE_ORDER) else OPEN_TAB
     item = item if item in {code for code, _ in items} else ""
     due = due if due in _DUE else ""
@@ -218,9 +229,10 @@ def queue_page(
     asked, asked_total = cases.awaiting_opinion(db, _scope_of(staff, rights.HANDLE), limit=PAGE_SIZE)
     names = _department_names(db, sorted({c.department_id for c in (*rows, *asked)}))
     pages = max(1, -(-total // PAGE_SIZE))
-    tabs = [(OPEN_TAB, "待办", sum(counts.get(s, 0) for s in machine.OPEN))]
-    tabs += [(s, machine.LABELS[s], counts.get(s, 0)) for s in _STATE_ORDER if counts.get(s)]
-    tabs.append((ALL_TAB, "全部", sum(counts.get(s, 0) for s in _STATE_ORDER)))
+    # Open work is counted; the finished cases (the bulk of a department's years) are not.
+    tabs: list[tuple[str, str, int | None]] = [(OPEN_TAB, "待办", sum(counts.values()))]
+    tabs += [(s, machine.LABELS[s], counts.get(s, 0) if s in machine.OPEN else None) for s in _STATE_ORDER]
+    tabs.append((ALL_TAB, "全部", None))
     return render(
         request,
         db,
@@ -684,6 +696,12 @@ async def action_submit(case_no: str, request: Request, db: DbSession) -> Respon
             check_csrf(request, _text(posted, "csrf_token", 200))
         except CsrfFailed as exc:
             return _case_page(request, db, staff, case, errors={"form": exc.detail}, status_code=403)
+        seen = _text(posted, "seen", 40)
+        if seen and seen != case.status:
+            # A second click, or another clerk was quicker: nothing is done twice.
+            now = machine.LABELS.get(case.status, "办理中")
+            problem = f"这个办件刚刚已被办理，当前状态为“{now}”。请查看最新情况后再操作。"
+            return _case_page(request, db, staff, case, errors={"form": problem}, status_code=409)
         chosen = _text(posted, "license_type", 21)
         face_fields = next((t.fields for t in _license_types(db) if t.code == chosen), None)
         values, errors = _read_action(posted, case, face_fields)
