@@ -67,7 +67,9 @@ def _act(client: Any, case_no: str, page: Any, **form: Any) -> Any:
 def test_queue_case_page_accept_and_conclude_with_a_license(client: Any, casework: Casework) -> None:
     work = casework
     case_no = _submitted(client, work)
+    assert 'href="/staff/cases"' not in client.get("/").text, "no 工作台 link for a citizen"
     login(client, work.handler_token)
+    assert 'href="/staff/cases">工作台</a>' in client.get("/").text
     queue = client.get("/staff/cases")
     text = _visible(queue.text)
     assert queue.status_code == 200 and case_no in text and "已申报，待受理" in text
