@@ -116,9 +116,9 @@ def test_queue_case_page_accept_and_conclude_with_a_license(client: Any, casewor
 
     page = client.get(f"/staff/cases/{case_no}?done=accept")
     assert "已受理。" in _visible(page.text) and "办件人员（工作人员）" in page.text
-    unchosen = _act(client, case_no, page, action="request_supplement", opinion="申请表签名不清晰")
+    unchosen = _act(client, case_no, page, action="request_supplement", opinion="申请表签名不清晰<b>")
     assert unchosen.status_code == 422 and "请至少选择一项" in unchosen.text
-    assert "申请表签名不清晰</textarea>" in unchosen.text, "what was typed is kept"
+    assert "申请表签名不清晰&lt;b&gt;</textarea>" in unchosen.text, "what was typed is kept, escaped"
 
     no_type = _act(client, case_no, page, action="conclude", outcome="approved", result_kind="license")
     assert no_type.status_code == 422 and "请先选择要签发的证照类型" in no_type.text
