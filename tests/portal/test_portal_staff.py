@@ -214,8 +214,21 @@ def test_a_department_asked_for_a_joint_opinion(client: Any, casework: Casework)
     case_no = _submitted(client, work)
     fire = make_department(work.session, "130000", "河北省消防救援总队", 72)
     cases.act(work.session, case_no, cases.ActionInput("accept"), actor="test")
-    cases.act(work.session, case_no, cases.ActionInput("request_opinions", opinion="请出具消防意见",
-              departments=(fire.id,)), actor="test")  # fmt: skip
+    work.session.commit()
+    login(client, work.handler_token)
+    page = client.get(f"/staff/cases/{case_no}")
+    assert "河北省消防救援总队" in page.text, "the division's other departments to ask"
+    none = _act(client, case_no, page, action="request_opinions", opinion="请出具消防意见")
+    assert none.status_code == 422 and "请至少选择一个征求意见的部门" in none.text
+    ask = _act(
+        client,
+        case_no,
+        page,
+        action="request_opinions",
+        departments=fire.credit_code,
+        opinion="请出具消防意见",
+    )
+    assert ask.status_code == 303 and _status(work, case_no) == "joint_review"
     clerk = work.staff(["case_handler"], fire.id)
     work.session.commit()
     login(client, clerk)

@@ -69,6 +69,7 @@ ACTIONS: Final = {
     "complete_step": "完成本环节",
     "start_special": "进入特别程序",
     "end_special": "结束特别程序",
+    "request_opinions": "征求联办意见",
     "give_opinion": "提出联办意见",
     "conclude": "办结",
     "deliver": "送达",
@@ -407,6 +408,10 @@ def _case_page(
         [a for a in machine.allowed(case.status) if a in ACTIONS and a != "give_opinion"] if handles else []
     )
     due = cases.due_state(db, case)
+    peers: list[tuple[str, str]] = []
+    if "request_opinions" in allowed:
+        found, _ = orgs.list_departments(db, division_prefix=case.division_code, limit=100)
+        peers = [(d.credit_code, d.name) for d in found if d.id != case.department_id]
     return render(
         request,
         db,
@@ -469,6 +474,7 @@ def _case_page(
             "outcomes": _OUTCOMES,
             "result_kinds": _RESULT_KINDS,
             "specials": _SPECIAL,
+            "peers": peers,
             "verdicts": _VERDICTS,
             "license_types": [(t.code, t.name) for t in types],
             "chosen_type": chosen_type if face_fields is not None else "",
@@ -611,6 +617,7 @@ def _read_action(form: FormData, case: Case, face_fields: list[dict[str, Any]] |
         "opinion": _text(form, "opinion"),
         "materials": _many(form, "materials"),
         "fields": _many(form, "fields"),
+        "departments": _many(form, "departments"),
         "outcome": _text(form, "outcome", 20),
         "result_kind": _text(form, "result_kind", 20),
         "license_type": _text(form, "license_type", 21),
@@ -643,6 +650,11 @@ def _read_action(form: FormData, case: Case, face_fields: list[dict[str, Any]] |
                         errors[f"face_{f['name']}"] = f"请填写照面信息“{f['label']}”"
     if action == "start_special" and values["special_kind"] not in _SPECIAL:
         errors["start_special-kind"] = "请选择特别程序的种类"
+    if action == "request_opinions":
+        if not values["departments"]:
+            errors["request_opinions-departments"] = "请至少选择一个征求意见的部门"
+        if not values["opinion"]:
+            errors["request_opinions-opinion"] = "请写明征求意见的事项"
     if action == "give_opinion":
         if values["verdict"] not in _VERDICTS:
             errors["give_opinion-verdict"] = "请选择同意或不同意"
@@ -651,7 +663,7 @@ def _read_action(form: FormData, case: Case, face_fields: list[dict[str, Any]] |
     return values, errors
 
 
-def _action_input(db: Session, values: dict[str, Any], acting: str | None) -> cases.ActionInput:
+def _action_input(values: dict[str, Any], acting: str | None, asked: tuple[str, ...]) -> cases.ActionInput:
     approved_license = (
         values["action"] == "conclude"
         and values["outcome"] == "approved"
@@ -669,6 +681,7 @@ def _action_input(db: Session, values: dict[str, Any], acting: str | None) -> ca
         license_face={k: v for k, v in values["face"].items() if v} if approved_license else {},
         is_express=values["is_express"],
         verdict=values["verdict"] or None,
+        departments=asked,
         acting_department=acting,
     )
 
@@ -700,8 +713,8 @@ async def action_submit(case_no: str, request: Request, db: DbSession) -> Respon
         if seen and seen != case.status:
             # A second click, or another clerk was quicker: nothing is done twice.
             now = machine.LABELS.get(case.status, "办理中")
-            problem = f"这个办件刚刚已被办理，当前状态为“{now}”。请查看最新情况后再操作。"
-            return _case_page(request, db, staff, case, errors={"form": problem}, status_code=409)
+            notice = f"这个办件刚刚已被办理，当前状态为“{now}”。请查看最新情况后再操作。"
+            return _case_page(request, db, staff, case, errors={"form": notice}, status_code=409)
         chosen = _text(posted, "license_type", 21)
         face_fields = next((t.fields for t in _license_types(db) if t.code == chosen), None)
         values, errors = _read_action(posted, case, face_fields)
@@ -723,6 +736,12 @@ async def action_submit(case_no: str, request: Request, db: DbSession) -> Respon
                     staff.ensure(rights.HANDLE, acting)
             else:
                 staff.ensure(rights.HANDLE, case.department_id)
+            asked: list[str] = []
+            for code in values["departments"] if values["action"] == "request_opinions" else []:
+                try:
+                    asked.append(orgs.get_by_credit_code(db, code).id)
+                except DepartmentNotFound:
+                    errors["request_opinions-departments"] = "所选的部门不存在，请重新选择"
             if (
                 values["action"] == "conclude"
                 and values["outcome"] == "approved"
@@ -734,7 +753,7 @@ async def action_submit(case_no: str, request: Request, db: DbSession) -> Respon
         if errors:
             return _case_page(request, db, staff, case, errors=errors, values=values, status_code=422)
         try:
-            cases.act(db, case.case_no or case_no, _action_input(db, values, acting),
+            cases.act(db, case.case_no or case_no, _action_input(values, acting, tuple(asked)),
                       actor=f"account:{staff.account_id}", bus=node.bus)  # fmt: skip
         except DomainError as exc:
             db.rollback()
