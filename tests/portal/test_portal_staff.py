@@ -120,6 +120,13 @@ def test_queue_case_page_accept_and_conclude_with_a_license(client: Any, casewor
     assert unchosen.status_code == 422 and "请至少选择一项" in unchosen.text
     assert "申请表签名不清晰&lt;b&gt;</textarea>" in unchosen.text, "what was typed is kept, escaped"
 
+    assert 'id="face_category"' not in page.text, "the item names no result: the clerk chooses the type"
+    from zhengwu.catalog import service as catalog
+
+    catalog.get_task(work.session, work.task_code).result_name = WORKER_TYPE
+    work.session.commit()
+    named = client.get(f"/staff/cases/{case_no}")
+    assert 'id="face_category"' in named.text, "the guide's 审批结果名称 chooses the license type"
     no_type = _act(client, case_no, page, action="conclude", outcome="approved", result_kind="license")
     assert no_type.status_code == 422 and "请先选择要签发的证照类型" in no_type.text
     type_code = work.env.type_code(WORKER_TYPE)

@@ -345,6 +345,17 @@ def _license_types(db: Session) -> list[Any]:
     return [t for t in licenses.list_types(db) if t.status == "active" and t.result_kind == "license"]
 
 
+def _result_type(db: Session, case: Case, types: list[Any]) -> str:
+    """The license type the item's guide names as its result (审批结果名称), if one is defined."""
+    from zhengwu.catalog import service as catalog
+
+    try:
+        named = (catalog.get_task(db, case.task_code).result_name or "").strip()
+    except DomainError:
+        return ""
+    return next((t.code for t in types if named and t.name == named), "")
+
+
 def _joint(db: Session, case: Case, staff: StaffPrincipal) -> dict[str, Any] | None:
     joint = case.joint or {}
     asked = joint.get("departments") or {}
@@ -397,6 +408,8 @@ def _case_page(
     values = values or {}
     chosen_type = str(values.get("license_type") or request.query_params.get("license_type") or "")[:21]
     types = _license_types(db) if handles and case.status in machine.FROM["conclude"] else []
+    if types and not chosen_type:
+        chosen_type = _result_type(db, case, types)
     face_fields = next((t.fields for t in types if t.code == chosen_type), None)
     labels = dict(FIELDS)
     result = case.result or {}
