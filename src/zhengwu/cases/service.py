@@ -363,13 +363,24 @@ def _resume(session: Session, case: Case, kind: str, today: date) -> None:
 
 def due_state(session: Session, case: Case, *, today: date | None = None) -> str | None:
     """``overdue``, ``soon`` or None for an open case with a deadline."""
-    if case.deadline is None or case.status not in machine.OPEN or case.status in machine.CLOCK_STOPPED:
-        return None
+    return due_states(session, [case], today=today)[0]
+
+
+def due_states(session: Session, rows: Sequence[Case], *, today: date | None = None) -> list[str | None]:
+    """``due_state`` of each case (a queue page: the calendar is read once, and only when needed)."""
     day = today or beijing_day(utcnow())
-    if case.deadline < day:
-        return "overdue"
-    soon = calendar(session).add_workdays(day, node_in(session).settings.cases.soon_due_days)
-    return "soon" if case.deadline <= soon else None
+    soon: date | None = None
+    states: list[str | None] = []
+    for case in rows:
+        if case.deadline is None or case.status not in machine.OPEN or case.status in machine.CLOCK_STOPPED:
+            states.append(None)
+        elif case.deadline < day:
+            states.append("overdue")
+        else:
+            if soon is None:
+                soon = calendar(session).add_workdays(day, node_in(session).settings.cases.soon_due_days)
+            states.append("soon" if case.deadline <= soon else None)
+    return states
 
 
 # --- transitions ---------------------------------------------------------------------------------------

@@ -247,10 +247,10 @@ def queue_page(
                     "status": machine.LABELS.get(c.status, "办理中"),
                     "department": names.get(c.department_id, ""),
                     "deadline": beijing(c.deadline, with_time=False) if c.deadline else None,
-                    "due": cases.due_state(db, c),
+                    "due": due,
                     "submitted_at": beijing(c.submitted_at),
                 }
-                for c in rows
+                for c, due in zip(rows, cases.due_states(db, rows), strict=True)
             ],
             "asked": [
                 {
