@@ -12,6 +12,7 @@ Forms are plain POSTs with identity's CSRF token; a form with mistakes comes bac
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote, urlencode
 
@@ -25,6 +26,8 @@ from zhengwu.cases import machine, personal, rights
 from zhengwu.cases import service as cases
 from zhengwu.cases.errors import CaseNotFound
 from zhengwu.cases.models import Case
+from zhengwu.cases.process import Process
+from zhengwu.catalog import service as catalog
 from zhengwu.identity import service as identity
 from zhengwu.identity.deps import current_session, request_meta
 from zhengwu.identity.errors import CsrfFailed, PasswordChangeRequired, StepUpRequired
@@ -188,8 +191,6 @@ def _scope(staff: StaffPrincipal) -> list[str] | None:
 
 def _items(db: Session, scope: list[str] | None) -> list[tuple[str, str]]:
     """The item filter's choices: the catalog's items of these departments (every state), by name."""
-    from zhengwu.catalog import service as catalog
-
     codes = None if scope is None else sorted(orgs.credit_codes(db, scope).values())
     if codes == []:
         return []
@@ -313,8 +314,6 @@ def _timeline(db: Session, case: Case) -> list[dict[str, str]]:
 
 
 def _guide_materials(db: Session, case: Case) -> list[tuple[str, str]]:
-    from zhengwu.catalog import service as catalog
-
     try:
         version = catalog.get_version(db, "task", case.task_code, case.task_version)
     except DomainError:
@@ -347,8 +346,6 @@ def _license_types(db: Session) -> list[Any]:
 
 def _result_type(db: Session, case: Case, types: list[Any]) -> str:
     """The license type the item's guide names as its result (审批结果名称), if one is defined."""
-    from zhengwu.catalog import service as catalog
-
     try:
         named = (catalog.get_task(db, case.task_code).result_name or "").strip()
     except DomainError:
@@ -384,8 +381,6 @@ def _joint(db: Session, case: Case, staff: StaffPrincipal) -> dict[str, Any] | N
 
 
 def _parse(value: Any) -> Any:
-    from datetime import datetime
-
     try:
         return datetime.fromisoformat(str(value))
     except ValueError:
@@ -502,8 +497,6 @@ def _case_page(
 
 
 def _step(case: Case) -> str:
-    from zhengwu.cases.process import Process
-
     return Process.from_json(case.process).step(case.step_index).name
 
 
