@@ -114,7 +114,7 @@ _CLOCK: Final = {
     "not_started": "受理后开始计时",
     "running": "计时中",
     "paused": "已暂停计时（补正或特别程序期间不计入）",
-    "stopped": "已结束",
+    "stopped": "计时已结束",
 }
 _MEDIA: Final = {
     b"%PDF-": ("application/pdf", ".pdf"),
