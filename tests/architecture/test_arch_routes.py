@@ -179,6 +179,14 @@ SESSION_PAGES: tuple[str, ...] = (
     "POST /me/cases/{case_no}/supplement",
     "POST /me/cases/{case_no}/withdraw",
     "POST /me/cases/{case_no}/evaluation",
+    # 工作台 (portal.staffpages): the handler itself asks the staff-rights policy (guard(...).decide, the
+    # rights of the cases API, second factor included) and renders its refusal as a page;
+    # tests/portal/test_portal_staff.py holds the refusals (citizen, no second factor, other department).
+    "GET /staff/cases",
+    "GET /staff/cases/{case_no}",
+    "GET /staff/cases/{case_no}/materials/{material_id}",
+    "POST /staff/cases/{case_no}/reveal",
+    "POST /staff/cases/{case_no}/actions",
 )
 
 GUARDED = {"staff", "machine", "staff-or-machine", "self"}

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+
+# Run as a script by the browser tests, outside pytest's pythonpath: the kits live in tests/.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from zhengwu.commands.node import node_unit
 from zhengwu.commands.seals import settings

@@ -126,8 +126,11 @@ class CaseRepository:
         statuses: Collection[str] | None = None,
         due_before: date | None = None,
         due_after: date | None = None,
+        task_code: str | None = None,
     ) -> Select[Case]:
         query = select(Case)
+        if task_code is not None:
+            query = query.where(Case.task_code == task_code)
         if department_ids is not None:
             query = query.where(Case.department_id.in_(list(department_ids)))
         if applicant_id is not None:
@@ -150,6 +153,7 @@ class CaseRepository:
         statuses: Collection[str] | None = None,
         due_before: date | None = None,
         due_after: date | None = None,
+        task_code: str | None = None,
     ) -> tuple[Sequence[Case], int]:
         """A page of cases (soonest deadline first, then newest) and their number."""
         query = self._listed(
@@ -158,6 +162,7 @@ class CaseRepository:
             statuses=statuses,
             due_before=due_before,
             due_after=due_after,
+            task_code=task_code,
         )
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(
@@ -166,3 +171,13 @@ class CaseRepository:
             .limit(limit)
         ).all()
         return rows, int(total)
+
+    def status_counts(
+        self, department_ids: Collection[str] | None, statuses: Collection[str]
+    ) -> dict[str, int]:
+        """How many cases of these departments (None: any) are in each of ``statuses`` (index range scans
+        on department and status: the open statuses are few rows, the concluded ones are not counted)."""
+        query = select(Case.status, func.count()).where(Case.status.in_(list(statuses))).group_by(Case.status)
+        if department_ids is not None:
+            query = query.where(Case.department_id.in_(list(department_ids)))
+        return {status: int(n) for status, n in self.session.execute(query)}

@@ -363,13 +363,24 @@ def _resume(session: Session, case: Case, kind: str, today: date) -> None:
 
 def due_state(session: Session, case: Case, *, today: date | None = None) -> str | None:
     """``overdue``, ``soon`` or None for an open case with a deadline."""
-    if case.deadline is None or case.status not in machine.OPEN or case.status in machine.CLOCK_STOPPED:
-        return None
+    return due_states(session, [case], today=today)[0]
+
+
+def due_states(session: Session, rows: Sequence[Case], *, today: date | None = None) -> list[str | None]:
+    """``due_state`` of each case (a queue page: the calendar is read once, and only when needed)."""
     day = today or beijing_day(utcnow())
-    if case.deadline < day:
-        return "overdue"
-    soon = calendar(session).add_workdays(day, node_in(session).settings.cases.soon_due_days)
-    return "soon" if case.deadline <= soon else None
+    soon: date | None = None
+    states: list[str | None] = []
+    for case in rows:
+        if case.deadline is None or case.status not in machine.OPEN or case.status in machine.CLOCK_STOPPED:
+            states.append(None)
+        elif case.deadline < day:
+            states.append("overdue")
+        else:
+            if soon is None:
+                soon = calendar(session).add_workdays(day, node_in(session).settings.cases.soon_due_days)
+            states.append("soon" if case.deadline <= soon else None)
+    return states
 
 
 # --- transitions ---------------------------------------------------------------------------------------
@@ -847,8 +858,9 @@ def queue(
     due: str | None,
     offset: int = 0,
     limit: int = 50,
+    task_code: str | None = None,
 ) -> tuple[Sequence[Case], int]:
-    """A department's cases, filtered by status and by due state: ``overdue`` (deadline passed) or
+    """A department's cases, filtered by status, item (``task_code``) and by due state: ``overdue`` (deadline passed) or
     ``soon`` (due today or within the soon-due window of working days); a stopped clock is neither."""
     today = beijing_day(utcnow())
     due_before: date | None = None
@@ -868,7 +880,13 @@ def queue(
         statuses=statuses,
         due_before=due_before,
         due_after=due_after,
+        task_code=task_code,
     )
+
+
+def queue_counts(session: Session, department_ids: Sequence[str] | None) -> dict[str, int]:
+    """How many of these departments' open cases are in each open status (the staff queue's tabs)."""
+    return CaseRepository(session).status_counts(department_ids, machine.OPEN)
 
 
 def awaiting_opinion(
