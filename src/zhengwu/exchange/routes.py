@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import downward, join, rights, service, verification
+from zhengwu.exchange import downward, join, rights, service, tiers, verification
 from zhengwu.exchange.canonical import dumps_text, loads
 from zhengwu.exchange.errors import BatchTooLarge, MalformedEnvelope, VerificationUnauthenticated
 from zhengwu.exchange.receiving import receive_batch, record_refusal
@@ -180,6 +180,20 @@ async def post_feed(request: Request, session: DbSession) -> Response:
 
 
 @node_router.post(
+    "/feedback",
+    summary="下级节点获取上级对其上报记录的异常反馈",
+    response_class=Response,
+    openapi_extra=SIGNED_ENVELOPE,
+    responses=errors(403, 409, 413, 422),
+)
+async def post_feedback(request: Request, session: DbSession) -> Response:
+    """One signed page of the refusals queued for the asking lower node after its last sequence."""
+    runtime = runtime_of(request)
+    body = await _read_body(request, 64 * 1024)
+    return _json_response(await run_in_threadpool(_signed, session, runtime, body, tiers.answer_feedback))
+
+
+@node_router.post(
     "/join",
     summary="下级节点接入申请（证书请求）",
     responses=errors(400, 429),
@@ -257,9 +271,10 @@ def post_resend(request: Request, feedback_id: str, session: DbSession, _caller:
     return ResendResult(**counts)
 
 
-@api_router.get("/overview", summary="国家节点：各省接收情况")
+@api_router.get("/overview", summary="下级节点（逐级）接收情况")
 def get_overview(session: DbSession) -> dict[str, Any]:
-    """Lower nodes and per topic received / applied / rejected counts and lag."""
+    """Lower nodes and per topic received / applied / rejected counts and lag; under each, the nodes
+    beneath it (recursively) with per-table counts of the rows each one made."""
     return service.overview(session)
 
 

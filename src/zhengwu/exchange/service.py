@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import exlog
+from zhengwu.exchange import exlog, tiers
 from zhengwu.exchange.errors import FeedbackNotFound
 from zhengwu.exchange.models import (
     ExchangeCredential,
@@ -227,6 +227,12 @@ def overview(session: Session) -> dict[str, Any]:
                 "idle_seconds": _seconds(stats.last_received_at, now),
             }
         )
+    tree = tiers.lower_tree(session)
+    for node_id, entry in nodes.items():
+        below = tree.get(node_id)
+        entry["tables"] = below["tables"] if below else []
+        entry["totals"] = below["totals"] if below else {"received": 0, "applied": 0, "rejected": 0}
+        entry["lower"] = below["lower"] if below else []
     return {"generated_at": now.isoformat(), "nodes": list(nodes.values())}
 
 
