@@ -135,8 +135,9 @@ def test_four_tiers_over_http(tmp_path: Path) -> None:
         assert len(guids) == len(set(guids))
         # Every national-table row the city took from the county, and only those (the nodes' own reports
         # to their direct upper node — status, security, audit heads — stay one hop).
-        county_guids = {r[1] for r in _inbox(city) if r[2] == "zhengding" and r[0].startswith("up_")}
-        assert set(guids) == county_guids
+        at_city = [r for r in _inbox(city) if r[2] == "zhengding" and r[0].startswith("up_")]
+        county_guids = {r[1] for r in at_city if r[7] == "applied"}
+        assert set(guids) == county_guids, [r for r in at_city if r[1] not in guids]
 
         tree = httpx.get(f"{national.url}/api/v1/exchange/overview", timeout=10).json()
         (hebei,) = [n for n in tree["nodes"] if n["node_id"] == "hebei"]

@@ -267,3 +267,17 @@ def test_origin_claims_are_checked(three: tuple[Node, Node, Node]) -> None:
         (inbox,) = session.scalars(select(ExchangeInbox).where(ExchangeInbox.status == "applied")).all()
     assert (inbox.origin, inbox.route, inbox.origin_division) == ("xinji", "xinji/sjz", "130181")
     assert dumps_text(outbox(province)) == dumps_text({"m1": "pending"})
+
+
+def test_a_business_key_outside_the_national_columns_survives_the_hop(three: tuple[Node, Node, Node]) -> None:
+    city, province, national = three
+    topic = "catalog.up_task_general_questions"  # child rows keyed by row_key (catalog.topics)
+    question = {"answer": "可以", "order_num": 1, "question": "能否网上办理？", "task_code": "T" * 36,
+                "task_guid": "g1", "row_key": "Q-0001"}  # fmt: skip
+    with city.uow() as session:
+        emit(session, topic, question, key="Q-0001")
+    assert relay(city, province).acknowledged == 1
+    assert relay(province, national).acknowledged == 1
+    with national.uow() as session:
+        (stored,) = session.scalars(select(ExchangeAggregate)).all()
+    assert (stored.business_key, stored.origin) == ("Q-0001", "sjz")

@@ -196,7 +196,7 @@ def ingest(
     applied = [r for r in inbound if r.row_guid not in refused]
     _upsert_aggregate(session, applied, origins, now)
     if relay and topic is not None and tiers.belongs_upward(topic):
-        tiers.queue_upward(session, applied, origins, traces, now)
+        tiers.queue_upward(session, applied, origins, traces, now, topic.key_column)
 
     inserts: list[tuple[Any, ...]] = []
     stamp = bulk.timestamp(session, now)

@@ -161,9 +161,11 @@ def queue_upward(
     origins: Mapping[str, Origin],
     traces: Mapping[str, str | None],
     now: datetime,
+    key_column: str | None = None,
 ) -> int:
     """Queue applied rows for the upper node in the receiving transaction (a row already queued, e.g.
-    by another lower node sending the same row_guid, is not queued twice)."""
+    by another lower node sending the same row_guid, is not queued twice). A business key outside the
+    national columns (``row_key`` of child rows) was dropped from the stored row: it goes back in."""
     if not rows:
         return 0
     stamp = bulk.timestamp(session, now)
@@ -172,6 +174,8 @@ def queue_upward(
         origin = origins[r.row_guid]
         payload = {**r.row, RELAY_KEY: {"path": list(origin.path), "division": origin.division,
                                         "tier": origin.tier}}  # fmt: skip
+        if key_column is not None and key_column not in payload:
+            payload[key_column] = r.business_key
         values.append(
             (
                 relay_message_id(r.row_guid), r.topic, r.business_key[:128], r.operation[:1],
