@@ -161,6 +161,8 @@ def test_city_rows_reach_the_national_node_with_their_origin(three: tuple[Node, 
         0,
     )
     assert hebei["totals"]["applied"] == 5
+    page = national.client.get("/exchange/overview").text
+    assert "经本节点转报的下级节点" in page and "sjz · 130100 · 市级" in page and "up_pro_result" in page
     # The province sees the city directly, with the refused row counted.
     (direct,) = [
         n for n in province.client.get("/api/v1/exchange/overview").json()["nodes"] if n["node_id"] == "sjz"

@@ -57,6 +57,7 @@ page_router = APIRouter(tags=["exchange 数据交换"])
 
 _templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 ADMIN_SCOPE = "exchange:admin"
+TIER_NAMES = {"national": "国家级", "province": "省级", "city": "市级", "county": "县级"}
 G = TypeVar("G", bound=Callable[..., Any])
 
 
@@ -289,6 +290,7 @@ def overview_page(request: Request, session: DbSession) -> HTMLResponse:
             "data": service.overview(session),
             "node_name": runtime.settings.node_name,
             "tier": runtime.settings.tier.value,
+            "tier_names": TIER_NAMES,
         },
     )
 
