@@ -17,6 +17,7 @@ when every row arrived exactly once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import signal
 import sys
@@ -189,12 +190,20 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=0, help="SIGKILLs during the three-tier run")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the node directories and logs")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     print(f"seed={seed} records={args.records} batch={args.batch} kills={args.kills}")
     code = 1
-    with tempfile.TemporaryDirectory(prefix="zw-exchange-tiers-") as tmp:
+    kept = tempfile.mkdtemp(prefix="zw-exchange-tiers-") if args.keep else None
+    with (
+        contextlib.nullcontext(kept)
+        if kept
+        else tempfile.TemporaryDirectory(prefix="zw-exchange-tiers-") as tmp
+    ):
+        if kept:
+            print(f"nodes in {tmp}")
         trio = Trio(Path(tmp), args.batch)
         try:
             trio.start()

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import sessionmaker
 
 from dbkit import migrated_database, rolled_back
-from zhengwu.exchange import tiers
+from zhengwu.exchange import service, tiers
 from zhengwu.exchange.models import (
     ExchangeAggregate,
     ExchangeFeedback,
@@ -211,6 +211,8 @@ def test_a_national_refusal_comes_back_to_the_city(three: tuple[Node, Node, Node
         "national_rule",
     )
 
+    with province.uow() as session:  # the province only passed the row on: the city fixes and resends it
+        assert service.resend_feedback(session, province.runtime.registry)["skipped"] == 1
     got = tiers.pull_feedback(city.runtime, client=province.client)
     assert (got.rows, got.own, got.passed_down) == (1, 1, 0)
     assert outbox(city)[guid] == "rejected"

@@ -167,7 +167,8 @@ def resend_feedback(
     now = utcnow()
     for item in items:
         original = session.get(OutboxRecord, item.outbox_seq) if item.outbox_seq is not None else None
-        if original is None:
+        if original is None or tiers.RELAY_KEY in (original.payload or {}):
+            # A lower node's row we only passed on: it is fixed and resent where it was made.
             counts["skipped"] += 1
             continue
         spec = registry.get(original.topic)
