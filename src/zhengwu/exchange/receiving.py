@@ -3,7 +3,9 @@
 The inbox is idempotent on (sender, message id, row_guid): a batch sent again after a crash on either
 side gets the same verdicts back and changes nothing. Rows are validated against the national table
 and the topic owner's validators; refused rows are kept with their reasons and travel back in the
-receipt (HTTP) or as ``dn_*`` abnormal rows (前置库) as abnormal feedback.
+receipt (HTTP) or as ``dn_*`` abnormal rows (前置库) as abnormal feedback. A row a lower node passed on
+carries its origin, which is checked and kept; on every tier but the national one the applied ``up_*``
+rows are queued for the upper node in the same transaction (exchange.tiers).
 """
 
 from __future__ import annotations
