@@ -285,3 +285,31 @@ def test_a_business_key_outside_the_national_columns_survives_the_hop(three: tup
     with national.uow() as session:
         (stored,) = session.scalars(select(ExchangeAggregate)).all()
     assert (stored.business_key, stored.origin) == ("Q-0001", "sjz")
+
+
+def test_a_crash_between_apply_and_relay_leaves_nothing_half_done(
+    three: tuple[Node, Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    city, province, national = three
+    with city.uow() as session:
+        for i in range(3):
+            emit(session, TOPIC, row(i), key=f"k{i}")
+    real = tiers.queue_upward
+
+    def crash(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError("the province died after applying, before queueing")
+
+    monkeypatch.setattr(tiers, "queue_upward", crash)
+    city_relay = Relay(city.runtime, up(city, province))
+    stats = city_relay.run_once()
+    assert stats.acknowledged == 0 and stats.failed_batches == 1
+    with province.uow() as session:  # the apply went with the failed transaction
+        assert session.scalar(select(func.count()).select_from(ExchangeInbox)) == 0
+        assert session.scalar(select(func.count()).select_from(ExchangeAggregate)) == 0
+    monkeypatch.setattr(tiers, "queue_upward", real)
+    import time
+
+    time.sleep(0.06)  # the test backoff (at most 0.05 s) expires
+    assert city_relay.run_once().acknowledged == 3
+    assert len(outbox(province)) == 3
+    assert relay(province, national).acknowledged == 3
