@@ -5,7 +5,8 @@ The national and the province nodes are ``zhengwu serve`` processes; the provinc
 run a ``zhengwu worker`` process. First the province relays N rows of its own to the national node (the
 two-tier reference); then the city relays N rows that the province takes, queues in the same
 transaction and passes on. With ``--kills K`` the script SIGKILLs, at random moments while rows move,
-the city's worker, the province (server and worker together) or the national node, and restarts it.
+the city's worker, the province (server and worker together) and the national node in turn, and
+restarts it.
 It ends by comparing the city's outbox with what the national node holds from the city (counts and an
 SM3 checksum of the row_guids, which stay the city's end to end) and prints ``lost=0 duplicated=0``
 when every row arrived exactly once.
@@ -63,10 +64,10 @@ def runtime_of(env: dict[str, str]) -> ExchangeRuntime:
 class Trio:
     """National and province servers, province and city workers; the city's rows are emitted here."""
 
-    def __init__(self, root: Path, batch: int) -> None:
+    def __init__(self, root: Path, batch: int, log_level: str = "WARNING") -> None:
         import_models()
         nport, pport, cport = free_port(), free_port(), free_port()
-        extra = {**FAST, "ZHENGWU_EXCHANGE__BATCH_SIZE": str(batch)}
+        extra = {**FAST, "ZHENGWU_EXCHANGE__BATCH_SIZE": str(batch), "ZHENGWU_LOG_LEVEL": log_level}
         self.national_env = node_env(root, "national", nport, None)
         self.province_env = node_env(root, "hebei", pport, nport, **extra)
         self.city_env = node_env(root, "sjz", cport, pport, ZHENGWU_TIER="city", ZHENGWU_DIVISION_CODE="130100",
@@ -191,6 +192,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the node directories and logs")
+    parser.add_argument("--log-level", default="WARNING", help="of the workers (their logs with --keep)")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -204,7 +206,7 @@ def main() -> None:
     ):
         if kept:
             print(f"nodes in {tmp}")
-        trio = Trio(Path(tmp), args.batch)
+        trio = Trio(Path(tmp), args.batch, args.log_level)
         try:
             trio.start()
             trio.join()
@@ -218,6 +220,7 @@ def main() -> None:
             started = time.monotonic()
             trio.city_worker.start()
             kills = {"city": 0, "province": 0, "national": 0}
+            order = rng.sample(list(kills), 3)
             while sum(kills.values()) < args.kills and trio.arrived("sjz") < args.records:
                 before, since = trio.arrived("sjz") + trio.acknowledged("sjz"), time.monotonic()
                 while (
@@ -225,7 +228,7 @@ def main() -> None:
                 ):
                     time.sleep(0.1)
                 time.sleep(rng.uniform(0.05, 1.5))
-                victim = rng.choice(("city", "province", "national"))
+                victim = order[sum(kills.values()) % 3]  # each of the three in turn
                 kills[victim] += 1
                 kill_round(trio, rng, victim)
                 print(f"kill {sum(kills.values()):>2}: {victim:<8} at {trio.arrived('sjz'):>7} arrived "
