@@ -20,7 +20,7 @@ from sqlalchemy import delete
 
 from zhengwu.cases.webhooks.dispatch import deliver_due
 from zhengwu.commands.audit import seal_if_due
-from zhengwu.exchange import downward, national, progress
+from zhengwu.exchange import downward, national, progress, tiers
 from zhengwu.exchange.frontdb_sync import ingest_frontdb, poll_feedback
 from zhengwu.exchange.models import ExchangeNonce, VerificationCache
 from zhengwu.exchange.relay import Relay, RelayStats
@@ -183,6 +183,13 @@ def run(
                 else:
                     stats.ingested += pulled.rows
                     worked += pulled.rows
+                try:  # refusals of rows we made or passed on, from the upper node (exchange.tiers)
+                    refusals = tiers.pull_feedback(runtime, duties.client)
+                except DomainError as exc:
+                    log.warning("exchange_feedback_pull_failed", code=exc.instance_code)
+                else:
+                    stats.feedback += refusals.rows
+                    worked += refusals.rows
             if duties.frontdb is not None and duties.ingest_from is not None:
                 ingested = ingest_frontdb(runtime, duties.frontdb, sender=duties.ingest_from)
                 stats.ingested += ingested.rows

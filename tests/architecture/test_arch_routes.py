@@ -155,6 +155,7 @@ OWN_CREDENTIALS: dict[str, tuple[str, ...]] = {
         "POST /exchange/v1/verify",
         "POST /exchange/v1/feed",
         "POST /exchange/v1/selftest",
+        "POST /exchange/v1/feedback",
     ),
 }
 

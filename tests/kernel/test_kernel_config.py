@@ -13,15 +13,15 @@ def test_defaults_derive_sqlite_under_data_dir(tmp_path: Path) -> None:
 
 
 def test_env_prefix_and_nested_groups(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ZHENGWU_TIER", "national")
-    monkeypatch.setenv("ZHENGWU_DIVISION_CODE", "000000")
-    monkeypatch.setenv("ZHENGWU_NODE_ID", "national")
+    monkeypatch.setenv("ZHENGWU_TIER", "city")
+    monkeypatch.setenv("ZHENGWU_DIVISION_CODE", "130100")
+    monkeypatch.setenv("ZHENGWU_NODE_ID", "sjz")
     monkeypatch.setenv("ZHENGWU_PUBLIC_URL", "http://127.0.0.1:9000/")
     monkeypatch.setenv("ZHENGWU_UPSTREAM_URL", "http://up.example/")
     monkeypatch.setenv("ZHENGWU_SECURITY__SESSION_IDLE_MINUTES", "15")
     monkeypatch.setenv("ZHENGWU_EXCHANGE_TRANSPORT", "frontdb")
     s = Settings()
-    assert s.tier is Tier.NATIONAL
+    assert s.tier is Tier.CITY
     assert s.public_url == "http://127.0.0.1:9000"
     assert s.upstream_url == "http://up.example"
     assert s.security.session_idle_minutes == 15
@@ -33,6 +33,7 @@ def test_env_prefix_and_nested_groups(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         {"division_code": "13000"},
         {"tier": "national", "division_code": "130000"},
+        {"tier": "national", "division_code": "000000", "upstream_url": "http://up.example"},
         {"tier": "planet"},
         {"node_id": "Bad Id"},
         {"exchange_transport": "carrier-pigeon"},

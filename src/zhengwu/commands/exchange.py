@@ -1,5 +1,5 @@
-"""``zhengwu exchange``: status, resend, abnormal feedback, log verification, joining, lower nodes and
-the interface self-test.
+"""``zhengwu exchange``: status, resend, refuse, abnormal feedback, log verification, joining, lower nodes
+and the interface self-test.
 
 Heavy modules are imported inside the commands so that other ``zhengwu`` commands start fast.
 """
@@ -187,6 +187,28 @@ def resend(
                 service.resend_feedback(session, runtime.registry, feedback_id=feedback_id, topic=topic)
             )
     console.print(" ".join(f"{k}={v}" for k, v in result.items()))
+
+
+@app.command("refuse")
+def refuse(
+    row_guid: Annotated[str, typer.Argument(help="row_guid of a lower node's row this node accepted.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown to the node that made the row).")],
+) -> None:
+    """Refuse a lower node's row after it was accepted: it leaves the aggregate, is not passed upward
+    if it has not gone yet, and the abnormal feedback travels down to the node where the row was made."""
+    import getpass
+
+    from zhengwu.exchange import tiers
+    from zhengwu.kernel.session import unit_of_work
+
+    if not reason.strip():
+        err.print("--reason must say why")
+        raise typer.Exit(2)
+    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+        count = tiers.refuse_received(
+            session, runtime, row_guid, reason.strip()[:2000], actor=getpass.getuser()
+        )
+    console.print(f"refused={count}")
 
 
 @log_app.command("verify")

@@ -10,7 +10,7 @@ from typing import Any, Final
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import applying, exlog, national
+from zhengwu.exchange import applying, exlog, national, tiers
 from zhengwu.exchange.models import ExchangeFeedback, ExchangeNode, ExchangeWatermark
 from zhengwu.exchange.national import AUDIT_ABNORMAL, LIC_ERROR, UC_ABNORMAL
 from zhengwu.exchange.receiving import IncomingRecord, ingest
@@ -92,6 +92,7 @@ def ingest_frontdb(
                     topic_name="",
                     table_name=name,
                     records=records,
+                    relay=sender != "upstream" and tiers.relays(runtime),
                 )
                 if sender == applying.UPSTREAM:  # dn_* rows the upper node published: log, pass on
                     applying.after_pull(session, runtime, topic_name="", table_name=name, records=records,

@@ -124,6 +124,11 @@ class ExchangeInbox(Base):
     # Kept for refused rows (operators, dn_lic_data_error); an applied row's content is in the aggregate.
     payload: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Where the row was made and the nodes that passed it on, origin first, the sender last
+    # (``county-x/city-y/hebei``); the sender alone for its own rows (exchange.tiers).
+    origin: Mapped[str | None] = mapped_column(String(63))
+    origin_division: Mapped[str | None] = mapped_column(String(6))
+    route: Mapped[str | None] = mapped_column(String(255))
 
 
 class ExchangeAggregate(Base):
@@ -145,6 +150,8 @@ class ExchangeAggregate(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     payload: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    origin: Mapped[str | None] = mapped_column(String(63))
+    route: Mapped[str | None] = mapped_column(String(255))
 
 
 class ExchangeTopicStats(Base):
@@ -402,3 +409,46 @@ class ExchangeApplied(Base):
     forwarded: Mapped[bool] = mapped_column(Boolean, default=False)
     fed_back: Mapped[bool] = mapped_column(Boolean, default=False)
     notes: Mapped[list[str] | None] = mapped_column(PortableJSON)
+
+
+class ExchangeRouteStats(Base):
+    """各级来源统计 — per route (origin … sender) and national table: rows received, applied, refused."""
+
+    __tablename__ = "exchange_route_stats"
+    __table_args__ = (UniqueConstraint("route", "table_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    route: Mapped[str] = mapped_column(String(255))
+    origin: Mapped[str] = mapped_column(String(63))
+    origin_division: Mapped[str | None] = mapped_column(String(6))
+    origin_tier: Mapped[str | None] = mapped_column(String(16))
+    table_name: Mapped[str] = mapped_column(String(64))
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    applied: Mapped[int] = mapped_column(BigInteger, default=0)
+    rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ExchangeFeedbackDown(Base):
+    """下传异常反馈 — a refusal of a row a lower node sent us, waiting for that node to fetch it.
+
+    Refusals made after our receipt accepted the row (an upper tier refused it, or an operator did)
+    travel down the way the row came up, one hop at a time, keyed by the first refusal's id."""
+
+    __tablename__ = "exchange_feedback_down"
+    __table_args__ = (
+        UniqueConstraint("target", "feedback_guid", "row_guid"),
+        Index("ix_exchange_feedback_down_target_seq", "target", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(63))
+    feedback_guid: Mapped[str] = mapped_column(String(64))
+    row_guid: Mapped[str] = mapped_column(String(50))
+    topic: Mapped[str | None] = mapped_column(String(64))
+    table_name: Mapped[str] = mapped_column(String(64))
+    business_key: Mapped[str | None] = mapped_column(String(256))
+    error_code: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    refused_by: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

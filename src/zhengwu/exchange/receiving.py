@@ -3,7 +3,9 @@
 The inbox is idempotent on (sender, message id, row_guid): a batch sent again after a crash on either
 side gets the same verdicts back and changes nothing. Rows are validated against the national table
 and the topic owner's validators; refused rows are kept with their reasons and travel back in the
-receipt (HTTP) or as ``dn_*`` abnormal rows (前置库) as abnormal feedback.
+receipt (HTTP) or as ``dn_*`` abnormal rows (前置库) as abnormal feedback. A row a lower node passed on
+carries its origin, which is checked and kept; on every tier but the national one the applied ``up_*``
+rows are queued for the upper node in the same transaction (exchange.tiers).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import bulk, exlog
+from zhengwu.exchange import bulk, exlog, tiers
 from zhengwu.exchange.canonical import canonical_bytes, sm3_hex
 from zhengwu.exchange.errors import (
     BatchConflict,
@@ -50,7 +52,8 @@ ID_RE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 CHUNK: Final = 500
 _INBOX_COLUMNS: Final = (
     "sender", "message_id", "row_guid", "batch_id", "topic", "table_name", "business_key", "cd_operation",
-    "cd_time", "data_source", "status", "error_code", "reason", "trace_id", "payload", "received_at",
+    "cd_time", "data_source", "status", "error_code", "reason", "trace_id", "payload", "received_at", "origin",
+    "origin_division", "route",
 )  # fmt: skip
 
 
@@ -62,6 +65,8 @@ class IncomingRecord:
     order: int
     trace_id: str | None
     row: dict[str, Any]
+    # The origin the sender claims for a row it passes on (exchange.tiers); None for its own rows.
+    origin: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +129,11 @@ def ingest(
     topic_name: str,
     table_name: str,
     records: Sequence[IncomingRecord],
+    sender_tier: str | None = None,
+    relay: bool = False,
 ) -> IngestResult:
-    """Take a batch of rows into the inbox exactly once and apply the valid new ones."""
+    """Take a batch of rows into the inbox exactly once and apply the valid new ones; with ``relay``,
+    queue the applied rows of national ``up_*`` tables for the upper node in the same transaction."""
     now = utcnow()
     topic = resolve_topic(registry, topic_name, table_name)
     topic_label = topic.name if topic else (topic_name or f"exchange.{table_name}")
@@ -144,6 +152,8 @@ def ingest(
 
     result = IngestResult()
     pending: dict[tuple[str, str], tuple[IncomingRecord, dict[str, Any], list[RowError]]] = {}
+    origins: dict[str, tiers.Origin] = {}
+    traces: dict[str, str | None] = {}
     order: list[tuple[str, str]] = []
     inbound: list[InboundRow] = []
     for record, guid in zip(records, guids, strict=True):
@@ -157,12 +167,18 @@ def ingest(
             clean = dict(row)
         else:
             errors, clean = topic.check(row)
+        origin = tiers.origin_of(record.origin, sender=sender, division=division_code, tier=sender_tier)
+        if isinstance(origin, RowError):
+            errors = [*errors, origin]
+            origin = tiers.Origin((sender,), division_code, sender_tier)
+        origins[guid] = origin
+        traces[guid] = record.trace_id
         pending[key] = (record, clean, errors)
         if not errors and topic is not None:
             inbound.append(
                 InboundRow(
                     sender=sender,
-                    division_code=division_code,
+                    division_code=origin.division or division_code,
                     message_id=record.message_id,
                     row_guid=guid,
                     topic=topic.name,
@@ -180,15 +196,25 @@ def ingest(
         for apply in topic.apply:
             refused.update(apply(session, [r for r in inbound if r.row_guid not in refused]))
     applied = [r for r in inbound if r.row_guid not in refused]
-    _upsert_aggregate(session, applied, now)
+    _upsert_aggregate(session, applied, origins, now)
+    if relay and topic is not None and tiers.belongs_upward(topic):
+        tiers.queue_upward(session, applied, origins, traces, now, topic.key_column)
 
     inserts: list[tuple[Any, ...]] = []
     stamp = bulk.timestamp(session, now)
     verdicts: dict[tuple[str, str], RowVerdict] = dict(existing)
+    routes: dict[str, tuple[tiers.Origin, int, int]] = {}
     for key, (record, clean, found) in pending.items():
         guid = key[1]
         errors = [refused[guid]] if guid in refused else found
         ok = not errors
+        origin = origins[guid]
+        seen_route = routes.get(origin.route)
+        routes[origin.route] = (
+            origin,
+            (seen_route[1] if seen_route else 0) + 1,
+            (seen_route[2] if seen_route else 0) + int(ok),
+        )
         verdict = RowVerdict(
             guid,
             record.message_id,
@@ -217,6 +243,9 @@ def ingest(
                 # Applied rows live on in the aggregate; the inbox keeps the content of refused ones.
                 None if ok else bulk.json_text(clean),
                 stamp,
+                origin.node,
+                origin.division,
+                origin.route[:255],
             )
         )
     for chunk in _chunks(inserts):
@@ -234,6 +263,8 @@ def ingest(
         seen.add(key)
         result.verdicts.append(verdict)
     _update_stats(session, sender, topic_label, table_name, result, records, now)
+    if sender != tiers.UPSTREAM:
+        tiers.update_route_stats(session, topic.table if topic else table_name, routes, now)
     return result
 
 
@@ -241,7 +272,9 @@ def _short(value: Any, length: int) -> str | None:
     return None if value is None else str(value)[:length]
 
 
-def _upsert_aggregate(session: Session, rows: Sequence[InboundRow], now: datetime) -> None:
+def _upsert_aggregate(
+    session: Session, rows: Sequence[InboundRow], origins: Mapping[str, tiers.Origin], now: datetime
+) -> None:
     # Keep the newest row per business object (the sender's order), so one statement never touches a key twice.
     latest: dict[tuple[str, str], InboundRow] = {}
     for row in rows:
@@ -256,11 +289,12 @@ def _upsert_aggregate(session: Session, rows: Sequence[InboundRow], now: datetim
         (
             r.sender, r.table_name, r.business_key, r.division_code, r.row_guid, r.operation, r.cd_time, r.order,
             (r.operation == "D") if pg else int(r.operation == "D"), bulk.json_text(r.row), stamp,
+            origins[r.row_guid].node, origins[r.row_guid].route[:255],
         )
         for r in latest.values()
     ]  # fmt: skip
     updated = ("division_code", "row_guid", "cd_operation", "cd_time", "source_order", "deleted", "payload",
-               "updated_at")  # fmt: skip
+               "updated_at", "origin", "route")  # fmt: skip
     conflict = (
         "ON CONFLICT (sender, table_name, business_key) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in updated)
@@ -387,7 +421,9 @@ def parse_batch(document: Mapping[str, Any], *, max_rows: int) -> ParsedBatch:
         if isinstance(seq, bool) or not isinstance(seq, int):
             raise MalformedEnvelope(f"第 {index + 1} 条记录缺少序号", detail_en=f"record {index}: seq")
         records.append(
-            IncomingRecord(message_id, seq, trace if isinstance(trace, str) else None, item["row"])
+            IncomingRecord(
+                message_id, seq, trace if isinstance(trace, str) else None, item["row"], item.get("origin")
+            )
         )
     trace_id = document.get("trace_id")
     return ParsedBatch(
@@ -477,6 +513,8 @@ def receive_batch(session: Session, runtime: ExchangeRuntime, envelope: Any) -> 
         topic_name=batch.topic,
         table_name=batch.table,
         records=batch.records,
+        sender_tier=node.tier,
+        relay=tiers.relays(runtime),
     )
     receipt_doc = {
         "type": "receipt",

@@ -35,7 +35,7 @@ from sqlalchemy import Table, bindparam, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import exlog, schedule
+from zhengwu.exchange import exlog, schedule, tiers
 from zhengwu.exchange.canonical import loads
 from zhengwu.exchange.downward import is_downward
 from zhengwu.exchange.models import ExchangeFeedback, ExchangeLease, ExchangeTopicBackoff
@@ -437,11 +437,23 @@ class Relay:
             if cd_time is None:
                 cd_time = times[r.created_at] = _compact_beijing(r.created_at)
             payload = loads(r.payload) if isinstance(r.payload, (str, bytes)) else (r.payload or {})
-            payload.update(
-                row_guid=r.message_id, cd_batch=batch_id, cd_operation=r.operation, cd_time=cd_time,
-                data_source=data_source,
-            )  # fmt: skip
-            records.append(OutboundRecord(r.seq, r.message_id, r.trace_id, r.key, payload))
+            passed = payload.pop(tiers.RELAY_KEY, None)
+            origin = None
+            if passed is None:
+                payload.update(
+                    row_guid=r.message_id, cd_batch=batch_id, cd_operation=r.operation, cd_time=cd_time,
+                    data_source=data_source,
+                )  # fmt: skip
+            else:
+                # A lower node's row passed on: its row_guid, data_source and cd_time stay the origin's.
+                payload.update(cd_batch=batch_id, cd_operation=r.operation)
+                payload.setdefault("row_guid", r.message_id)
+                payload.setdefault("cd_time", cd_time)
+                payload.setdefault("data_source", data_source)
+                origin = tiers.Origin(
+                    tuple(passed.get("path") or ()), passed.get("division"), passed.get("tier")
+                ).onward(self.runtime.node_id)
+            records.append(OutboundRecord(r.seq, r.message_id, r.trace_id, r.key, payload, origin))
         trace = next((r.trace_id for r in rows if r.trace_id), None)
         return OutboundBatch(batch_id, topic, spec.table, tuple(records), trace), rows
 
@@ -527,6 +539,17 @@ class Relay:
                         for g, e in rejected.items()
                     ],
                 )
+                # Rows we only passed on: the refusal goes down to the node that sent them to us.
+                tiers.pass_down(
+                    session,
+                    [
+                        tiers.Refusal(lower, g, batch.topic, batch.table, by_guid[g].key, e.code, e.reason)
+                        for g, e in rejected.items()
+                        if (lower := tiers.lower_sender(by_guid[g].origin)) is not None
+                    ],
+                    feedback_guid=batch.batch_id,
+                    refused_by=delivery.peer or "upstream",
+                )  # fmt: skip
             if unanswered:
                 self._cursor.pop(batch.topic, None)
                 session.execute(

@@ -22,7 +22,17 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import applying, downward, join, progress, rights, selftest, service, verification
+from zhengwu.exchange import (
+    applying,
+    downward,
+    join,
+    progress,
+    rights,
+    selftest,
+    service,
+    tiers,
+    verification,
+)
 from zhengwu.exchange.canonical import dumps_text, loads
 from zhengwu.exchange.errors import BatchTooLarge, MalformedEnvelope, VerificationUnauthenticated
 from zhengwu.exchange.receiving import receive_batch, record_refusal
@@ -59,6 +69,7 @@ page_router = APIRouter(tags=["exchange 数据交换"])
 
 _templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 ADMIN_SCOPE = "exchange:admin"
+TIER_NAMES = {"national": "国家级", "province": "省级", "city": "市级", "county": "县级"}
 G = TypeVar("G", bound=Callable[..., Any])
 
 
@@ -197,6 +208,20 @@ async def post_selftest(request: Request, session: DbSession) -> Response:
 
 
 @node_router.post(
+    "/feedback",
+    summary="下级节点获取上级对其上报记录的异常反馈",
+    response_class=Response,
+    openapi_extra=SIGNED_ENVELOPE,
+    responses=errors(403, 409, 413, 422),
+)
+async def post_feedback(request: Request, session: DbSession) -> Response:
+    """One signed page of the refusals queued for the asking lower node after its last sequence."""
+    runtime = runtime_of(request)
+    body = await _read_body(request, 64 * 1024)
+    return _json_response(await run_in_threadpool(_signed, session, runtime, body, tiers.answer_feedback))
+
+
+@node_router.post(
     "/join",
     summary="下级节点接入申请（证书请求）",
     responses=errors(400, 429),
@@ -293,9 +318,10 @@ def post_resend(request: Request, feedback_id: str, session: DbSession, _caller:
     return ResendResult(**counts)
 
 
-@api_router.get("/overview", summary="国家节点：各省接收情况")
+@api_router.get("/overview", summary="下级节点（逐级）接收情况")
 def get_overview(session: DbSession) -> dict[str, Any]:
-    """Lower nodes and per topic received / applied / rejected counts and lag."""
+    """Lower nodes and per topic received / applied / rejected counts and lag; under each, the nodes
+    beneath it (recursively) with per-table counts of the rows each one made."""
     return service.overview(session)
 
 
@@ -310,6 +336,7 @@ def overview_page(request: Request, session: DbSession) -> HTMLResponse:
             "data": service.overview(session),
             "node_name": runtime.settings.node_name,
             "tier": runtime.settings.tier.value,
+            "tier_names": TIER_NAMES,
         },
     )
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import exlog
+from zhengwu.exchange import exlog, tiers
 from zhengwu.exchange.errors import FeedbackNotFound
 from zhengwu.exchange.models import (
     ExchangeCredential,
@@ -167,7 +167,8 @@ def resend_feedback(
     now = utcnow()
     for item in items:
         original = session.get(OutboxRecord, item.outbox_seq) if item.outbox_seq is not None else None
-        if original is None:
+        if original is None or tiers.RELAY_KEY in (original.payload or {}):
+            # A lower node's row we only passed on: it is fixed and resent where it was made.
             counts["skipped"] += 1
             continue
         spec = registry.get(original.topic)
@@ -227,6 +228,12 @@ def overview(session: Session) -> dict[str, Any]:
                 "idle_seconds": _seconds(stats.last_received_at, now),
             }
         )
+    tree = tiers.lower_tree(session)
+    for node_id, entry in nodes.items():
+        below = tree.get(node_id)
+        entry["tables"] = below["tables"] if below else []
+        entry["totals"] = below["totals"] if below else {"received": 0, "applied": 0, "rejected": 0}
+        entry["lower"] = below["lower"] if below else []
     return {"generated_at": now.isoformat(), "nodes": list(nodes.values())}
 
 

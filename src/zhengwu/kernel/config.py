@@ -228,6 +228,8 @@ class Settings(BaseSettings):
             )
         if self.tier is Tier.NATIONAL and self.division_code != "000000":
             raise ValueError("a national node has ZHENGWU_DIVISION_CODE=000000")
+        if self.tier is Tier.NATIONAL and self.upstream_url:
+            raise ValueError("a national node has no upstream: unset ZHENGWU_UPSTREAM_URL")
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", self.node_id):
             raise ValueError("ZHENGWU_NODE_ID: lowercase letters, digits and '-', at most 63 characters")
         self.public_url = self.public_url.rstrip("/")

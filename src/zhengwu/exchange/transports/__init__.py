@@ -18,6 +18,8 @@ class OutboundRecord:
     trace_id: str | None
     key: str | None
     row: dict[str, Any]
+    # For a lower node's row passed on: where it was made and the path it took (exchange.tiers).
+    origin: dict[str, Any] | None = None
 
     @property
     def row_guid(self) -> str:

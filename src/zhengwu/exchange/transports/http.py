@@ -74,6 +74,14 @@ def batch_document(settings: Settings, batch: OutboundBatch) -> dict[str, Any]:
         "trace_id": batch.trace_id,
         "records": [
             {"message_id": r.message_id, "seq": r.seq, "trace_id": r.trace_id, "row": r.row}
+            if r.origin is None
+            else {
+                "message_id": r.message_id,
+                "seq": r.seq,
+                "trace_id": r.trace_id,
+                "row": r.row,
+                "origin": r.origin,
+            }
             for r in batch.records
         ],
     }
