@@ -181,9 +181,11 @@ def subscribe(node: Node) -> None:
     """Typed event subscriptions across capabilities (a publisher never knows its subscribers)."""
     from zhengwu.cases import wiring as cases
     from zhengwu.identity.oidc import wiring as oidc
+    from zhengwu.ops import wiring as ops
 
     oidc.subscribe(node)
     cases.subscribe(node)
+    ops.subscribe(node)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

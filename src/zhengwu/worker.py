@@ -38,6 +38,7 @@ from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.idempotency import IdempotencyRecord
 from zhengwu.kernel.logging import configure_logging, get_logger
 from zhengwu.kernel.session import unit_of_work
+from zhengwu.ops import liveness
 from zhengwu.ops.reporting import report_if_due
 from zhengwu.security.upward import report_posture_if_due
 
@@ -162,6 +163,7 @@ def run(
     stats = WorkerStats()
     started = time.monotonic()
     last_housekeeping = 0.0
+    me, started_at = liveness.worker_name(), utcnow()
     try:
         while not stop.is_set():
             stats.loops += 1
@@ -199,6 +201,9 @@ def run(
             except Exception as exc:  # the rows stay pending; the exchange duties go on
                 log.error("case_webhooks_failed", error_type=type(exc).__name__)
             if time.monotonic() - last_housekeeping > HOUSEKEEPING_SECONDS:
+                # The heartbeat first: a housekeeping duty that fails must not hide a live worker.
+                with unit_of_work(runtime.session_factory) as session:
+                    liveness.beat(session, me, started_at, stats.loops)
                 housekeeping(runtime)
                 last_housekeeping = time.monotonic()
             if on_progress is not None:

@@ -51,3 +51,16 @@ class NodeStatus(IdMixin, Base):
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     reports: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class WorkerBeat(IdMixin, Base):
+    """A worker process's heartbeat (one row per worker): the servers read it to say whether a worker runs.
+
+    Written by the worker itself at most once a minute, never on a request."""
+
+    __tablename__ = "ops_worker_beat"
+
+    worker: Mapped[str] = mapped_column(String(120), unique=True)  # host:pid
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    loops: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)

@@ -17,6 +17,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
 from zhengwu.kernel.node import CurrentNode, ServiceKey
 from zhengwu.kernel.session import DbSession
+from zhengwu.ops import metrics as capability_metrics
 from zhengwu.ops import reporting, rights
 from zhengwu.ops.models import BackupRun
 
@@ -169,6 +170,7 @@ def metrics(session: DbSession, node: CurrentNode) -> Response:
     settings = node.settings
     gauges.info.clear()
     gauges.info.labels(settings.node_id, settings.tier.value, zhengwu.__version__).set(1)
+    capability_metrics.refresh(session, node)
     return Response(generate_latest(node.metrics), media_type=CONTENT_TYPE_LATEST)
 
 
