@@ -442,6 +442,7 @@ ROWS: list[Row] = [
     platform("GET /api/v1/exchange/status", lambda c, d: Call("/api/v1/exchange/status")),
     # operations: statuses of lower nodes
     platform("GET /api/v1/ops/nodes", lambda c, d: Call("/api/v1/ops/nodes")),
+    platform("GET /ops", lambda c, d: Call("/ops")),
     platform("GET /api/v1/exchange/feedback", lambda c, d: Call("/api/v1/exchange/feedback")),
     platform("POST /api/v1/exchange/feedback/{feedback_id}/resend",
              lambda c, d: Call(f"/api/v1/exchange/feedback/{c.feedback()}/resend")),

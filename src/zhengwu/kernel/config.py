@@ -116,6 +116,9 @@ class OpsSettings(BaseModel):
 
     # How often the worker reports this node's status (health, version, lag, backup age) upward; 0: never.
     status_minutes: int = Field(default=5, ge=0, le=24 * 60)
+    # The ops page (/ops): how often each server process samples its numbers, and how many samples it keeps.
+    sample_seconds: int = Field(default=60, ge=5, le=3600)
+    samples: int = Field(default=360, ge=10, le=10_000)
 
 
 class PortalSettings(BaseModel):

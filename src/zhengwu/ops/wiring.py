@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from zhengwu.kernel.node import Node
-from zhengwu.ops import metrics, routes
+from zhengwu.ops import metrics, pages, routes, samples
 
 
 def install(node: Node) -> None:
     """Register the node-level gauges and the per-capability metrics."""
     node.services.put(routes.SCRAPE_GAUGES, routes.install_metrics(node.metrics))
     metrics.install(node)
+    node.services.put(samples.RING, samples.Ring(node.settings.ops.samples))
 
 
 def subscribe(node: Node) -> None:
@@ -23,3 +24,5 @@ def mount(app: FastAPI, node: Node) -> None:
     """Include the health and metrics endpoints."""
     app.include_router(routes.router)
     app.include_router(routes.api_router)
+    app.include_router(pages.router)
+    app.router.lifespan_context = samples.lifespan(app.router.lifespan_context, node)
