@@ -1,4 +1,4 @@
-"""ops: worker heartbeats
+"""ops: worker heartbeats and synthetic probe runs
 
 Revision ID: 8e4a1c6b2d70
 Revises: 5c1f8a3e9d27
@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import Text
+from sqlalchemy.dialects import postgresql
 
 import zhengwu.kernel.db
 
@@ -29,7 +31,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ops_worker_beat")),
         sa.UniqueConstraint("worker", name=op.f("uq_ops_worker_beat_worker")),
     )
+    op.create_table(
+        "ops_probe_run",
+        sa.Column("started_at", zhengwu.kernel.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("url", sa.String(length=500), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("seconds", sa.Float(), nullable=False),
+        sa.Column(
+            "steps",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ops_probe_run")),
+    )
+    op.create_index(op.f("ix_ops_probe_run_started_at"), "ops_probe_run", ["started_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_ops_probe_run_started_at"), table_name="ops_probe_run")
+    op.drop_table("ops_probe_run")
     op.drop_table("ops_worker_beat")

@@ -38,7 +38,7 @@ from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.idempotency import IdempotencyRecord
 from zhengwu.kernel.logging import configure_logging, get_logger
 from zhengwu.kernel.session import unit_of_work
-from zhengwu.ops import liveness
+from zhengwu.ops import liveness, probe
 from zhengwu.ops.reporting import report_if_due
 from zhengwu.security.upward import report_posture_if_due
 
@@ -135,6 +135,9 @@ def housekeeping(runtime: ExchangeRuntime) -> int:
     seal_if_due(runtime.session_factory, runtime.settings)
     report_if_due(runtime.session_factory, runtime.settings)
     report_posture_if_due(runtime.session_factory, runtime.settings)
+    ran = probe.run_if_due(runtime.session_factory, runtime.settings)
+    if ran is not None and not ran.ok:
+        log.warning("probe_failed", steps=[s.name for s in ran.steps if not s.ok])
     closed = 0
     for _ in range(SESSION_BATCHES):  # a bounded share of each round, even after a long outage
         with unit_of_work(runtime.session_factory) as session:

@@ -119,6 +119,12 @@ class OpsSettings(BaseModel):
     # The ops page (/ops): how often each server process samples its numbers, and how many samples it keeps.
     sample_seconds: int = Field(default=60, ge=5, le=3600)
     samples: int = Field(default=360, ge=10, le=10_000)
+    # The worker walks the public citizen journey (ops.probe) every N minutes; 0: never.
+    probe_minutes: int = Field(default=0, ge=0, le=24 * 60)
+    # Where the probe goes; empty: the node's public URL (ZHENGWU_PUBLIC_URL).
+    probe_url: str = Field(default="", max_length=500)
+    # What the probe searches for (a word that finds a published item on this node).
+    probe_query: str = Field(default="办理", min_length=1, max_length=50)
 
 
 class PortalSettings(BaseModel):

@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session
 from zhengwu.cases import service as cases
 from zhengwu.cases.events import CaseSubmitted, CaseTransitioned
 from zhengwu.exchange import service as exchange
+from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.metrics import CounterSpec, count, register
 from zhengwu.kernel.node import Node, ServiceKey
 from zhengwu.licenses.events import LicenseIssued, LicenseStatusChanged
-from zhengwu.ops import liveness
+from zhengwu.ops import liveness, probe
 
 CASES_SUBMITTED: Final = CounterSpec("zhengwu_cases_submitted", "Cases submitted by applicants")
 CASE_TRANSITIONS: Final = CounterSpec(
@@ -48,6 +49,9 @@ class CapabilityGauges:
     worker_age: Gauge
     received_lag: Gauge
     received_idle: Gauge
+    probe_ok: Gauge
+    probe_seconds: Gauge
+    probe_age: Gauge
 
 
 GAUGES: ServiceKey[CapabilityGauges] = ServiceKey("ops.capability_gauges")
@@ -108,6 +112,22 @@ def _gauges(registry: CollectorRegistry) -> CapabilityGauges:
             ["sender", "table"],
             registry=registry,
         ),
+        probe_ok=Gauge(
+            "zhengwu_probe_ok",
+            "Whether the last synthetic journey passed (1), failed (0), or none ran yet (-1)",
+            registry=registry,
+        ),
+        probe_seconds=Gauge(
+            "zhengwu_probe_step_seconds",
+            "Time of each step of the last synthetic journey",
+            ["step"],
+            registry=registry,
+        ),
+        probe_age=Gauge(
+            "zhengwu_probe_age_seconds",
+            "Seconds since the last synthetic journey (-1: none yet)",
+            registry=registry,
+        ),
     )
 
 
@@ -124,6 +144,16 @@ def refresh(session: Session, node: Node) -> None:
     for worker, age, _alive in beats:
         gauges.worker_age.labels(worker).set(age)
     gauges.workers_alive.set(sum(1 for *_, alive in beats if alive))
+    last = probe.latest(session)
+    gauges.probe_seconds.clear()
+    if last is None:
+        gauges.probe_ok.set(-1)
+        gauges.probe_age.set(-1)
+    else:
+        gauges.probe_ok.set(1 if last.ok else 0)
+        gauges.probe_age.set(round((utcnow() - last.started_at).total_seconds(), 1))
+        for step in last.steps:
+            gauges.probe_seconds.labels(str(step.get("name", ""))).set(float(step.get("seconds") or 0.0))
     gauges.received_lag.clear()
     gauges.received_idle.clear()
     for sender, table, lag, idle in exchange.received_lag(session):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, String
+from sqlalchemy import BigInteger, Boolean, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhengwu.kernel.clock import utcnow
@@ -64,3 +64,15 @@ class WorkerBeat(IdMixin, Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
     loops: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)
+
+
+class ProbeRun(IdMixin, Base):
+    """One run of the synthetic journey probe (ops.probe), kept a week."""
+
+    __tablename__ = "ops_probe_run"
+
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    seconds: Mapped[float] = mapped_column(Float)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(PortableJSON, default=list)

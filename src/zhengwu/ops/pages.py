@@ -18,7 +18,7 @@ from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.kernel.node import CurrentNode
 from zhengwu.kernel.session import DbSession
-from zhengwu.ops import charts, liveness, rights, samples
+from zhengwu.ops import charts, liveness, probe, rights, samples
 
 router = APIRouter(tags=["ops 运维"])
 _templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -64,6 +64,12 @@ def ops_page(request: Request, session: DbSession, node: CurrentNode, _staff: Mo
         ("登录失败", "次/分钟", series("login_failures"), "#cf222e"),
     ]
     alive = sum(1 for *_, ok in liveness.beats(session) if ok)
+    last = probe.latest(session)
+    if last is None:
+        probe_text = "尚未运行"
+    else:
+        at = last.started_at.astimezone(BEIJING).strftime("%m月%d日 %H:%M")
+        probe_text = f"{'通过' if last.ok else '失败'}（{at}，{last.seconds:.2f} 秒）"
     settings = node.settings
     return _templates.TemplateResponse(
         request,
@@ -85,7 +91,8 @@ def ops_page(request: Request, session: DbSession, node: CurrentNode, _staff: Mo
                 "cases_overdue": now.cases_overdue,
             },
             "workers_alive": alive,
-            "probe_text": "未启用",
+            "probe_text": probe_text,
+            "probe_bad": last is not None and not last.ok,
             "charts": [
                 {"caption": f"{title}（{unit}）", "svg": Markup(charts.line_chart(title, unit, pts, colour))}  # noqa: S704 - built with escape()
                 for title, unit, pts, colour in charts_shown

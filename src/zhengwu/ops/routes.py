@@ -18,6 +18,7 @@ from zhengwu.kernel.events import OutboxRecord, OutboxStatus
 from zhengwu.kernel.node import CurrentNode, ServiceKey
 from zhengwu.kernel.session import DbSession
 from zhengwu.ops import metrics as capability_metrics
+from zhengwu.ops import probe as journey
 from zhengwu.ops import reporting, rights
 from zhengwu.ops.models import BackupRun
 
@@ -55,10 +56,12 @@ def status(response: Response, session: DbSession, node: CurrentNode) -> dict[st
         session.execute(text("SELECT 1"))
         outbox = _outbox_lag(session)
         last_backup = _last_backup(session)
+        last_probe = _last_probe(session)
     except SQLAlchemyError:
         db_ok = False
         outbox = {}
         last_backup = None
+        last_probe = None
     probes: dict[str, Any] = {}
     for name, probe in node.health_probes.items():
         try:
@@ -87,6 +90,20 @@ def status(response: Response, session: DbSession, node: CurrentNode) -> dict[st
             **probes,
         },
         "backup": last_backup,
+        "probe": last_probe,
+    }
+
+
+def _last_probe(session: DbSession) -> dict[str, Any] | None:
+    """The newest synthetic journey (ops.probe): pass or fail, when, and each step's time."""
+    row = journey.latest(session)
+    if row is None:
+        return None
+    return {
+        "ok": row.ok,
+        "started_at": row.started_at.isoformat(),
+        "seconds": row.seconds,
+        "steps": {s["name"]: {"ok": s["ok"], "seconds": s["seconds"]} for s in row.steps},
     }
 
 
