@@ -1,4 +1,4 @@
-"""ops: worker heartbeats and synthetic probe runs
+"""ops: worker heartbeats and synthetic probe runs; kernel: rate-limit buckets shared by the processes
 
 Revision ID: 8e4a1c6b2d70
 Revises: 5c1f8a3e9d27
@@ -46,9 +46,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ops_probe_run")),
     )
     op.create_index(op.f("ix_ops_probe_run_started_at"), "ops_probe_run", ["started_at"], unique=False)
+    op.create_table(
+        "kernel_rate_bucket",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("at", sa.Float(), nullable=False),
+        sa.Column("allowed", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("name", "key", name=op.f("pk_kernel_rate_bucket")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("kernel_rate_bucket")
     op.drop_index(op.f("ix_ops_probe_run_started_at"), table_name="ops_probe_run")
     op.drop_table("ops_probe_run")
     op.drop_table("ops_worker_beat")

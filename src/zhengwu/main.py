@@ -42,6 +42,7 @@ def import_models() -> MetaData:
     import zhengwu.identity.oidc.models
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
+    import zhengwu.kernel.ratelimit
     import zhengwu.licenses.datamodels
     import zhengwu.licenses.models
     import zhengwu.licenses.sharing_models

@@ -37,6 +37,7 @@ from zhengwu.kernel.config import Settings, Tier
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.idempotency import IdempotencyRecord
 from zhengwu.kernel.logging import configure_logging, get_logger
+from zhengwu.kernel.ratelimit import forget_full_buckets
 from zhengwu.kernel.session import unit_of_work
 from zhengwu.ops import liveness, probe
 from zhengwu.ops.reporting import report_if_due
@@ -114,7 +115,7 @@ SESSION_BATCHES = 20
 
 def housekeeping(runtime: ExchangeRuntime) -> int:
     """Forget nonces older than the freshness window, expired verification answers, answered
-    certificate-login challenges and idempotency keys older than a day; close login sessions whose idle or absolute timeout passed (returns
+    certificate-login challenges, rate-limit buckets idle for an hour and idempotency keys older than a day; close login sessions whose idle or absolute timeout passed (returns
     how many were closed).
 
     Requests already refuse an expired session; closing its row records the logout in the audit trail
@@ -127,6 +128,7 @@ def housekeeping(runtime: ExchangeRuntime) -> int:
         session.execute(delete(ExchangeNonce).where(ExchangeNonce.seen_at < now - window))
         session.execute(delete(VerificationCache).where(VerificationCache.expires_at < now))
         forget_answered_challenges(session, now=now)
+        forget_full_buckets(session)
         # Idempotency keys protect retries for a day (as public APIs commonly promise), not for ever.
         session.execute(
             delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - IDEMPOTENCY_KEPT)

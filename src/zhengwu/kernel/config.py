@@ -34,8 +34,12 @@ class SecuritySettings(BaseModel):
     session_absolute_hours: int = Field(default=12, ge=1, le=7 * 24)
     secure_cookies: bool = False
     # Public endpoints that cost CPU or could be harvested (OFD verification, certificate-login
-    # challenges): requests per client address per minute, per worker process.
+    # challenges): requests per client address per minute, for the whole node.
     public_rate_per_minute: int = Field(default=120, ge=1, le=1_000_000)
+    # Where the per-address and per-client rate limits keep their buckets: ``database`` (shared by every
+    # server process on the node's database: one small upsert per limited request) or ``memory`` (each
+    # process its own: N processes let N times the rate through; a single process only).
+    rate_limit_store: Literal["database", "memory"] = "database"
     # Security events of this severity or higher go to the upper node as they are stored (security.upward).
     upward_min_severity: Literal["info", "low", "medium", "high", "critical"] = "high"
     # How often the worker reports the security posture summary upward; 0: never.
