@@ -54,3 +54,16 @@ def test_the_page_needs_the_right_and_shows_the_node(client: Any, casework: Case
     assert len(re.findall(r"<svg class=\"chart\"", html)) == 9
     assert html.count("<polyline") >= 2  # request rate and latency from the ring
     assert "运行中的后台进程" in html and "尚无备份" in html
+
+
+def test_the_sampler_takes_the_node_numbers_into_the_ring(client: Any) -> None:
+    node = node_of(client.app)
+    ring = node.services.provide(samples.RING)
+    before = len(ring.samples())
+    assert client.get("/_status").status_code == 200  # one request counted by this process
+    samples.sample_now(node)
+    taken = ring.samples()
+    assert len(taken) == before + 1
+    last = taken[-1]
+    assert last.requests >= 1 and last.outbox_pending >= 0 and last.backup_age is None
+    assert last.cases_open == 0 and last.cases_overdue == 0
