@@ -53,6 +53,18 @@ def test_logins_and_their_failures_are_counted(client: Any) -> None:
     assert _value(client.get("/metrics").text, series) == before + 2
 
 
+def test_public_license_verifications_are_counted(client: Any) -> None:
+    from zhengwu.ops.probe import PROBE_HOLDER, PROBE_LICENSE
+
+    series = 'zhengwu_license_uses_total{operation="verify_id",result="no_match"}'
+    before = _value(client.get("/metrics").text, series) or 0.0
+    asked = client.post(
+        "/api/v1/licenses/verify", json={"identifier": PROBE_LICENSE, "holder_code": PROBE_HOLDER}
+    )
+    assert asked.status_code == 200 and asked.json()["valid"] is False
+    assert _value(client.get("/metrics").text, series) == before + 1
+
+
 def test_cases_are_counted_by_event_and_by_status(client: Any, casework: Casework) -> None:
     login(client, casework.citizen_token)
     made = client.post("/api/v1/cases", json=casework.body())
