@@ -105,3 +105,14 @@ def test_a_wrong_answer_on_one_step_fails_that_step() -> None:
     result = probe.run("http://node.test", transport=httpx.MockTransport(answer))
     assert [s.ok for s in result.steps] == [True, True, True, False]
     assert result.ok is False and result.steps[3].detail == "HTTP 200"
+
+
+def test_a_verification_answered_with_a_page_fails_without_raising() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/licenses/verify":
+            return httpx.Response(200, text="<html>维护中</html>")
+        return httpx.Response(200, text="<html>首页</html>")
+
+    result = probe.run("http://node.test", transport=httpx.MockTransport(answer))
+    assert [s.ok for s in result.steps] == [True, True, True, False]
+    assert result.steps[2].detail == "skipped" and result.ok is False

@@ -82,6 +82,14 @@ def _timed(client: httpx.Client, step: Step, method: str, path: str, **kwargs: A
     return response
 
 
+def _says_not_valid(answer: httpx.Response) -> bool:
+    try:
+        body = answer.json()
+    except ValueError:  # a proxy's error page, not the node's answer
+        return False
+    return isinstance(body, dict) and body.get("valid") is False
+
+
 def run(
     url: str, *, query: str = "办理", timeout: float = 10.0, transport: httpx.BaseTransport | None = None
 ) -> Result:
@@ -115,7 +123,7 @@ def run(
             "/api/v1/licenses/verify",
             json={"identifier": PROBE_LICENSE, "holder_code": PROBE_HOLDER},
         )
-        verify.ok = answer is not None and answer.status_code == 200 and answer.json().get("valid") is False
+        verify.ok = answer is not None and answer.status_code == 200 and _says_not_valid(answer)
     for step in result.steps:
         if not step.ok and not step.detail:
             step.detail = f"HTTP {step.status}"
