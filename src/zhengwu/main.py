@@ -42,6 +42,7 @@ def import_models() -> MetaData:
     import zhengwu.identity.oidc.models
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
+    import zhengwu.kernel.ratelimit
     import zhengwu.licenses.datamodels
     import zhengwu.licenses.models
     import zhengwu.licenses.sharing_models
@@ -183,9 +184,11 @@ def subscribe(node: Node) -> None:
     """Typed event subscriptions across capabilities (a publisher never knows its subscribers)."""
     from zhengwu.cases import wiring as cases
     from zhengwu.identity.oidc import wiring as oidc
+    from zhengwu.ops import wiring as ops
 
     oidc.subscribe(node)
     cases.subscribe(node)
+    ops.subscribe(node)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

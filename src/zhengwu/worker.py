@@ -37,7 +37,9 @@ from zhengwu.kernel.config import Settings, Tier
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.idempotency import IdempotencyRecord
 from zhengwu.kernel.logging import configure_logging, get_logger
+from zhengwu.kernel.ratelimit import forget_full_buckets
 from zhengwu.kernel.session import unit_of_work
+from zhengwu.ops import liveness, probe
 from zhengwu.ops.reporting import report_if_due
 from zhengwu.security import tamper
 from zhengwu.security.upward import report_posture_if_due
@@ -114,7 +116,7 @@ SESSION_BATCHES = 20
 
 def housekeeping(runtime: ExchangeRuntime) -> int:
     """Forget nonces older than the freshness window, expired verification answers, answered
-    certificate-login challenges and idempotency keys older than a day; close login sessions whose idle or absolute timeout passed (returns
+    certificate-login challenges, rate-limit buckets idle for an hour and idempotency keys older than a day; close login sessions whose idle or absolute timeout passed (returns
     how many were closed).
 
     Requests already refuse an expired session; closing its row records the logout in the audit trail
@@ -127,6 +129,7 @@ def housekeeping(runtime: ExchangeRuntime) -> int:
         session.execute(delete(ExchangeNonce).where(ExchangeNonce.seen_at < now - window))
         session.execute(delete(VerificationCache).where(VerificationCache.expires_at < now))
         forget_answered_challenges(session, now=now)
+        forget_full_buckets(session)
         # Idempotency keys protect retries for a day (as public APIs commonly promise), not for ever.
         session.execute(
             delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - IDEMPOTENCY_KEPT)
@@ -136,6 +139,9 @@ def housekeeping(runtime: ExchangeRuntime) -> int:
     report_if_due(runtime.session_factory, runtime.settings)
     progress.report_if_due(runtime.session_factory, runtime.registry, runtime.settings)
     report_posture_if_due(runtime.session_factory, runtime.settings)
+    ran = probe.run_if_due(runtime.session_factory, runtime.settings)
+    if ran is not None and not ran.ok:
+        log.warning("probe_failed", steps=[s.name for s in ran.steps if not s.ok])
     closed = 0
     for _ in range(SESSION_BATCHES):  # a bounded share of each round, even after a long outage
         with unit_of_work(runtime.session_factory) as session:
@@ -165,6 +171,7 @@ def run(
     started = time.monotonic()
     last_housekeeping = 0.0
     last_integrity = 0.0
+    me, started_at = liveness.worker_name(), utcnow()
     try:
         while not stop.is_set():
             stats.loops += 1
@@ -209,6 +216,9 @@ def run(
             except Exception as exc:  # the rows stay pending; the exchange duties go on
                 log.error("case_webhooks_failed", error_type=type(exc).__name__)
             if time.monotonic() - last_housekeeping > HOUSEKEEPING_SECONDS:
+                # The heartbeat first: a housekeeping duty that fails must not hide a live worker.
+                with unit_of_work(runtime.session_factory) as session:
+                    liveness.beat(session, me, started_at, stats.loops)
                 housekeeping(runtime)
                 last_housekeeping = time.monotonic()
             integrity_every = settings.security.integrity_minutes * 60

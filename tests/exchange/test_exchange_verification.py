@@ -12,7 +12,6 @@ import pytest
 from exchange_nodes import Node, token
 from sqlalchemy import select, update
 
-from zhengwu.exchange import verification
 from zhengwu.exchange.models import VerificationAudit, VerificationCache
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.events import emit
@@ -89,8 +88,11 @@ def test_only_authorised_clients(seeded: Node) -> None:
     assert denied.status_code == 403 and denied.json()["code"] == "exchange.verification_forbidden"
 
 
-def test_rate_limited(seeded: Node) -> None:
-    seeded.runtime.extras["verify_limiter"] = verification.RateLimiter(6)  # burst of 1
+@pytest.mark.parametrize("store", ["database", "memory"])
+def test_rate_limited(seeded: Node, store: str) -> None:
+    seeded.runtime.settings.security.rate_limit_store = store  # type: ignore[assignment]
+    seeded.runtime.settings.exchange.verify_rate_per_minute = 6  # burst of 1
+    seeded.runtime.extras.pop("verify_limiter", None)
     bearer = token(seeded)
     person = registry_seed.people(1)[0]
     body = {"name": person.name, "id_number": person.id_number}

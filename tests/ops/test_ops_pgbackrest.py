@@ -200,6 +200,11 @@ def test_a_change_after_the_last_full_backup_survives_losing_the_data_directory(
         "河北省恢复演练局".encode() in p.read_bytes() for p in cluster.repo.rglob("*") if p.is_file()
     )
 
+    # pgBackRest refuses to restore over a running cluster (delta restores over a stopped one are allowed).
+    over = subprocess.run(["runuser", "-u", "postgres", "--", "env", f"PGBACKREST_REPO1_CIPHER_PASS={PASSPHRASE}",
+                           "pgbackrest", f"--config={cluster.conf.config}", "--stanza=zhengwu", "restore"],
+                          capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+    assert over.returncode != 0
     # Disaster: the node's database server and its data directory are gone.
     cluster.stop("immediate")
     shutil.rmtree(cluster.data)

@@ -446,6 +446,7 @@ ROWS: list[Row] = [
     platform("GET /exchange/progress.xlsx", lambda c, d: Call("/exchange/progress.xlsx")),
     # operations: statuses of lower nodes
     platform("GET /api/v1/ops/nodes", lambda c, d: Call("/api/v1/ops/nodes")),
+    platform("GET /ops", lambda c, d: Call("/ops")),
     platform("GET /api/v1/exchange/feedback", lambda c, d: Call("/api/v1/exchange/feedback")),
     platform("GET /api/v1/exchange/applied", lambda c, d: Call("/api/v1/exchange/applied")),
     platform("POST /api/v1/exchange/feedback/{feedback_id}/resend",

@@ -46,6 +46,18 @@ class CaseRepository:
         """A case by row id."""
         return self.session.get(Case, case_id)
 
+    def count_by_status(self) -> dict[str, int]:
+        """How many cases are in each status (the operators' gauge)."""
+        rows = self.session.execute(select(Case.status, func.count()).group_by(Case.status)).all()
+        return {str(status): int(n) for status, n in rows}
+
+    def count_due_before(self, statuses: Collection[str], day: date) -> int:
+        """How many cases in ``statuses`` have a deadline before ``day``."""
+        found = self.session.scalar(
+            select(func.count()).where(Case.status.in_(sorted(statuses)), Case.deadline < day)
+        )
+        return int(found or 0)
+
     def history(self, case_id: str) -> Sequence[CaseHistory]:
         """A case's transitions, oldest first."""
         return self.session.scalars(

@@ -889,6 +889,16 @@ def queue_counts(session: Session, department_ids: Sequence[str] | None) -> dict
     return CaseRepository(session).status_counts(department_ids, machine.OPEN)
 
 
+def counts(session: Session) -> tuple[dict[str, int], int]:
+    """Cases per status and how many running cases are overdue (deadline passed, clock not stopped) —
+    the same rule as the department queue's ``overdue`` filter."""
+    today = beijing_day(utcnow())
+    repository = CaseRepository(session)
+    return repository.count_by_status(), repository.count_due_before(
+        machine.OPEN - machine.CLOCK_STOPPED, today
+    )
+
+
 def awaiting_opinion(
     session: Session, department_ids: Sequence[str] | None, *, offset: int = 0, limit: int = 50
 ) -> tuple[Sequence[Case], int]:

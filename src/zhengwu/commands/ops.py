@@ -62,3 +62,34 @@ def report() -> None:
     with node_unit(settings) as (_node, session):
         row = reporting.report(session, settings)
     console.print(f"已排队上报 / status queued: {row['status_key']}")
+
+
+_STEP_OK = {True: "通过", False: "失败"}
+
+
+@app.command()
+def probe(
+    url: Annotated[
+        str | None, typer.Option("--url", help="The node to walk (default: ZHENGWU_PUBLIC_URL).")
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", help="What to search for (default: ZHENGWU_OPS__PROBE_QUERY).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Walk the public citizen journey (home → search → guide → license verification) against a running node."""
+    from zhengwu.ops import probe as journey
+
+    settings = load_settings()
+    result = journey.run(url or journey.target(settings), query=query or settings.ops.probe_query)
+    if as_json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+    else:
+        table = Table("步骤 / step", "结果", "HTTP", "耗时 s", "说明")
+        for step in result.steps:
+            shown = "跳过" if step.detail == "skipped" else _STEP_OK[step.ok]
+            table.add_row(step.label, shown, str(step.status or "—"), f"{step.seconds:.3f}", step.detail)
+        console.print(table)
+        console.print(f"{_STEP_OK[result.ok]} / {'pass' if result.ok else 'fail'} · {result.seconds:.3f} s")
+    if not result.ok:
+        raise typer.Exit(1)

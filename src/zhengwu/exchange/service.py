@@ -237,6 +237,16 @@ def overview(session: Session) -> dict[str, Any]:
     return {"generated_at": now.isoformat(), "nodes": list(nodes.values())}
 
 
+def received_lag(session: Session) -> list[tuple[str, str, float | None, float | None]]:
+    """Per lower node and national table: (sender, table, lag of the last batch received, seconds since it
+    arrived) — the inbound half of the exchange lag."""
+    now = utcnow()
+    return [
+        (s.sender, s.table_name, s.last_lag_seconds, _seconds(s.last_received_at, now))
+        for s in session.scalars(select(ExchangeTopicStats).order_by(ExchangeTopicStats.sender))
+    ]
+
+
 def verify_log(session: Session) -> exlog.LogVerdict:
     """Verify the exchange log's hash chain."""
     return exlog.verify(session)

@@ -53,7 +53,7 @@ from zhengwu.kernel.crypto import hmac_sm3
 from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.logging import current_trace_id, get_logger
-from zhengwu.kernel.ratelimit import RateLimiter
+from zhengwu.kernel.ratelimit import RateLimiter, SharedRateLimiter
 from zhengwu.kernel.topics import RowError
 
 log = get_logger("zhengwu.exchange.verification")
@@ -168,12 +168,20 @@ def answer_from_registry(session: Session, key: bytes, kind: str, query: Mapping
 
 
 def limiter(runtime: ExchangeRuntime) -> RateLimiter:
-    """The process-wide rate limiter of the verification services."""
+    """The process's own rate limiter of the verification services (``rate_limit_store=memory``)."""
     found = runtime.extras.get("verify_limiter")
     if not isinstance(found, RateLimiter):
         found = RateLimiter(runtime.settings.exchange.verify_rate_per_minute)
         runtime.extras["verify_limiter"] = found
     return found
+
+
+def _allowed(runtime: ExchangeRuntime, key: str) -> bool:
+    """Take one verification for ``key``: from the node-wide bucket in the database, or this process's."""
+    if runtime.settings.security.rate_limit_store == "database":
+        shared = SharedRateLimiter("exchange.verify", runtime.settings.exchange.verify_rate_per_minute)
+        return shared.allow(runtime.session_factory, key)[0]
+    return limiter(runtime).allow(key)
 
 
 def _audit(
@@ -220,7 +228,7 @@ def check(
         _audit_apart(runtime, kind, caller, purpose, query_index(key, kind, raw), "invalid", "validation")
         raise
     qindex = query_index(key, kind, query)
-    if not limiter(runtime).allow(f"{caller.node or ''}/{caller.client_id}"):
+    if not _allowed(runtime, f"{caller.node or ''}/{caller.client_id}"):
         _audit_apart(runtime, kind, caller, purpose, qindex, "refused", "rate_limit")
         raise VerificationRateLimited()
     try:

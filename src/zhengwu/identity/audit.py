@@ -18,10 +18,18 @@ from zhengwu.audit import chain
 from zhengwu.identity.models import AuthEvent
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.logging import current_trace_id, get_logger
+from zhengwu.kernel.metrics import CounterSpec, count
 
 log = get_logger("zhengwu.identity.audit")
 
 AUTH_CHAIN: Final = "identity.auth"
+
+#: Authentication events by type (login, mfa, lockout, logout …) and outcome, counted when they commit.
+AUTH_EVENTS: Final = CounterSpec(
+    "zhengwu_identity_auth_events",
+    "Authentication events recorded (login, mfa, lockout …)",
+    ("event", "outcome"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +96,7 @@ def record_auth_event(
     link = chain.append(db, AUTH_CHAIN, _body(event))
     event.seq, event.prev_hash, event.hash = link.seq, link.prev_hash, link.hash
     db.add(event)
+    count(db, AUTH_EVENTS, event=event_type, outcome="success" if success else "failure")
     # Only ids and the event type: never identifiers typed by the user.
     log.info("auth_event", event_type=event_type, success=success, account_id=account_id)
     if event_type == "lockout":

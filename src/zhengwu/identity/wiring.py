@@ -13,12 +13,14 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from sqlalchemy.exc import SQLAlchemyError
 
 from zhengwu.identity import passwords
+from zhengwu.identity.audit import AUTH_EVENTS
 from zhengwu.identity.context import IdentityContext
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.identity.notifier import make_notifier
 from zhengwu.identity.oidc import wiring as oidc
 from zhengwu.identity.servicekeys import CONTEXT, NOTIFIER
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.metrics import register
 from zhengwu.kernel.node import Node
 
 
@@ -29,6 +31,7 @@ def install(node: Node) -> None:
     node.services.put(NOTIFIER, make_notifier(ctx.notifier, ctx.data_dir))
     node.health_probes["identity"] = health_probe(node)
     node.metrics.register(PasswordHashCollector())
+    register(node, AUTH_EVENTS)
     oidc.install(node)
 
 

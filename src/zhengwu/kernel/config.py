@@ -34,8 +34,12 @@ class SecuritySettings(BaseModel):
     session_absolute_hours: int = Field(default=12, ge=1, le=7 * 24)
     secure_cookies: bool = False
     # Public endpoints that cost CPU or could be harvested (OFD verification, certificate-login
-    # challenges): requests per client address per minute, per worker process.
+    # challenges): requests per client address per minute, for the whole node.
     public_rate_per_minute: int = Field(default=120, ge=1, le=1_000_000)
+    # Where the per-address and per-client rate limits keep their buckets: ``database`` (shared by every
+    # server process on the node's database: one small upsert per limited request) or ``memory`` (each
+    # process its own: N processes let N times the rate through; a single process only).
+    rate_limit_store: Literal["database", "memory"] = "database"
     # Security events of this severity or higher go to the upper node as they are stored (security.upward).
     upward_min_severity: Literal["info", "low", "medium", "high", "critical"] = "high"
     # How often the worker reports the security posture summary upward; 0: never.
@@ -120,6 +124,15 @@ class OpsSettings(BaseModel):
 
     # How often the worker reports this node's status (health, version, lag, backup age) upward; 0: never.
     status_minutes: int = Field(default=5, ge=0, le=24 * 60)
+    # The ops page (/ops): how often each server process samples its numbers, and how many samples it keeps.
+    sample_seconds: int = Field(default=60, ge=5, le=3600)
+    samples: int = Field(default=360, ge=10, le=10_000)
+    # The worker walks the public citizen journey (ops.probe) every N minutes; 0: never.
+    probe_minutes: int = Field(default=0, ge=0, le=24 * 60)
+    # Where the probe goes; empty: the node's public URL (ZHENGWU_PUBLIC_URL).
+    probe_url: str = Field(default="", max_length=500)
+    # What the probe searches for (a word that finds a published item on this node).
+    probe_query: str = Field(default="办理", min_length=1, max_length=50)
 
 
 class PortalSettings(BaseModel):

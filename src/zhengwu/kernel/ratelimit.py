@@ -1,9 +1,12 @@
-"""Token buckets per key (a client address, a calling system), kept in this process.
+"""Token buckets per key (a client address, a calling system).
 
 For public endpoints whose work is expensive (verifying an uploaded OFD, answering a verification query)
-or whose answers must not be harvested. Each worker process keeps its own buckets, so a node with N
-workers lets through up to N times the rate; limits that must hold node-wide belong in the database
-(as identity's login and registration limits do) or a shared store.
+or whose answers must not be harvested. By default the buckets live in the node's database
+(``kernel_rate_bucket``, :class:`SharedRateLimiter`): every server process of a node takes from the same
+bucket, so N processes behind a load balancer still let the rate through once. One atomic upsert per
+limited request decides (refill, take, remember the decision), in a unit of work of its own. With
+``ZHENGWU_SECURITY__RATE_LIMIT_STORE=memory`` each process keeps its own (:class:`RateLimiter`).
+Identity's login and registration limits and lockouts are the database's already (its audit trail).
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
+from sqlalchemy import Boolean, Float, String, case, delete
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from zhengwu.kernel.db import Base, dialect_insert
 from zhengwu.kernel.errors import TooManyRequests
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.node import ServiceKey, node_of
 from zhengwu.kernel.openapi import answers
+from zhengwu.kernel.session import unit_of_work
 
 log = get_logger("zhengwu.security")
 
@@ -81,6 +88,73 @@ class RateLimiter:
             self._buckets.clear()
 
 
+class RateBucket(Base):
+    """One token bucket of a limiter (``name``) for one key (a client address, a calling system)."""
+
+    __tablename__ = "kernel_rate_bucket"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    at: Mapped[float] = mapped_column(Float)  # Unix seconds of the last take (wall clock: shared by hosts)
+    allowed: Mapped[bool] = mapped_column(Boolean)  # the last take's decision, returned by the upsert
+
+
+class SharedRateLimiter:
+    """The token bucket of :class:`RateLimiter`, kept in the database for every process of the node."""
+
+    def __init__(
+        self,
+        name: str,
+        rate_per_minute: float,
+        *,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if rate_per_minute <= 0:
+            raise ValueError("rate_per_minute must be positive")
+        self.name = name
+        self.rate = rate_per_minute / 60.0
+        self.burst = max(1.0, burst if burst is not None else rate_per_minute / 6.0)
+        self._clock = clock
+
+    def take(self, session: Session, key: str) -> tuple[bool, int]:
+        """Take one token for ``key`` in the caller's transaction: (allowed, seconds until a token is back).
+
+        One statement: the row lock of the upsert orders concurrent takes of the same key, on PostgreSQL
+        and SQLite alike, so two processes never both spend the last token."""
+        now = self._clock()
+        table = RateBucket.__table__
+        refilled = table.c.tokens + (now - table.c.at) * self.rate
+        refilled = case((refilled > self.burst, self.burst), else_=refilled)
+        insert = dialect_insert(session, RateBucket).values(
+            name=self.name, key=key[:128], tokens=self.burst - 1.0, at=now, allowed=True
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=["name", "key"],
+            set_={
+                "tokens": case((refilled >= 1.0, refilled - 1.0), else_=refilled),
+                "at": now,
+                "allowed": refilled >= 1.0,
+            },
+        ).returning(table.c.allowed, table.c.tokens)
+        allowed, tokens = session.execute(statement).one()
+        if allowed:
+            return True, 0
+        return False, max(1, math.ceil((1.0 - float(tokens)) / self.rate))
+
+    def allow(self, factory: sessionmaker[Session], key: str) -> tuple[bool, int]:
+        """:meth:`take` in a unit of work of its own (committed before the request goes on)."""
+        with unit_of_work(factory) as session:
+            return self.take(session, key)
+
+
+def forget_full_buckets(session: Session, *, older_than_seconds: float = 3600.0) -> int:
+    """Delete buckets untouched for an hour: refilled long since, they say nothing (worker housekeeping)."""
+    result = session.execute(delete(RateBucket).where(RateBucket.at < time.time() - older_than_seconds))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 class RateLimited(TooManyRequests):
     """This client address is over the limit of an endpoint (answered with ``Retry-After``)."""
 
@@ -97,12 +171,21 @@ def client_address(request: Request) -> str:
 def per_address(name: str, rate_per_minute: Callable[[Any], float]) -> Callable[[Request], None]:
     """A route dependency: 429 with ``Retry-After`` when the client address is over the limit.
 
-    One limiter per node and ``name`` (a node service), its rate read from the node's settings.
+    One limiter per node and ``name`` (a node service), its rate read from the node's settings; shared by
+    the node's processes through the database unless the settings keep it in memory.
     """
 
     @answers(429)
     def dependency(request: Request) -> None:
         node = node_of(request)
+        key = client_address(request)
+        if node.settings.security.rate_limit_store == "database":
+            shared = SharedRateLimiter(name, rate_per_minute(node.settings))
+            allowed, retry_after = shared.allow(node.session_factory, key)
+            if not allowed:
+                log.warning("rate_limited", limiter=name, security_event=True)
+                raise RateLimited(retry_after)
+            return
         with _install_lock:
             limiters = node.services.get(RATE_LIMITERS)
             if limiters is None:
@@ -110,7 +193,6 @@ def per_address(name: str, rate_per_minute: Callable[[Any], float]) -> Callable[
         limiter = limiters.get(name)
         if limiter is None:
             limiter = limiters.setdefault(name, RateLimiter(rate_per_minute(node.settings)))
-        key = client_address(request)
         if not limiter.allow(key):
             # A security event (conventions §16); the address stays out of the log line.
             log.warning("rate_limited", limiter=name, security_event=True)

@@ -28,6 +28,7 @@ from zhengwu.kernel.crypto import sm3
 from zhengwu.kernel.events import EventBus, publish_on
 from zhengwu.kernel.files import FileStore
 from zhengwu.kernel.logging import current_trace_id, get_logger
+from zhengwu.kernel.metrics import CounterSpec, count
 from zhengwu.licenses import holders, kinds, lifecycle, offline, render, topics
 from zhengwu.licenses.errors import (
     LicenseError,
@@ -54,6 +55,13 @@ LEVELS: Final = {1: "national", 2: "province", 3: "city", 4: "county"}
 LEVEL_LABELS: Final = {"national": "国家级", "province": "省级", "city": "市级", "county": "县级"}
 TRUST_LEVELS: Final = ("A", "B", "C", "D")
 MAX_VERSION: Final = 999
+#: Uses of licenses by operation (verify_id, verify_qr, verify_file, verify_copy, download …) and result,
+#: counted as the usage records (用证记录) commit; verifications are the ``verify_*`` operations.
+LICENSE_USES: Final = CounterSpec(
+    "zhengwu_license_uses",
+    "License uses recorded (verifications, downloads, queries)",
+    ("operation", "result"),
+)
 
 
 def _now(at: datetime | None) -> datetime:
@@ -573,6 +581,7 @@ def record_usage(
     session: Session, caller: Caller, operation: str, result: str, lic: License | None = None
 ) -> None:
     """Append one usage record (用证记录) in the caller's transaction."""
+    count(session, LICENSE_USES, operation=operation, result=result)
     LicenseRepository(session).add(
         LicenseUsage(
             at=utcnow(),

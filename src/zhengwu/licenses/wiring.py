@@ -9,7 +9,12 @@ from zhengwu.kernel.node import Node
 
 
 def install(node: Node) -> None:
-    """Licenses keeps nothing on the node: its services take the session, settings and bus they need."""
+    """Licenses keeps nothing on the node but its usage counter: its services take the session, settings and
+    bus they need."""
+    from zhengwu.kernel.metrics import register
+    from zhengwu.licenses.service import LICENSE_USES
+
+    register(node, LICENSE_USES)
 
 
 def mount(app: FastAPI, node: Node) -> None:

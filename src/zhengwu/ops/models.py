@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, String
+from sqlalchemy import BigInteger, Boolean, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhengwu.kernel.clock import utcnow
@@ -51,3 +51,28 @@ class NodeStatus(IdMixin, Base):
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     reports: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class WorkerBeat(IdMixin, Base):
+    """A worker process's heartbeat (one row per worker): the servers read it to say whether a worker runs.
+
+    Written by the worker itself at most once a minute, never on a request."""
+
+    __tablename__ = "ops_worker_beat"
+
+    worker: Mapped[str] = mapped_column(String(120), unique=True)  # host:pid
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    loops: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)
+
+
+class ProbeRun(IdMixin, Base):
+    """One run of the synthetic journey probe (ops.probe), kept a week."""
+
+    __tablename__ = "ops_probe_run"
+
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    seconds: Mapped[float] = mapped_column(Float)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(PortableJSON, default=list)

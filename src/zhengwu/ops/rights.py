@@ -8,3 +8,6 @@ from zhengwu.identity.policy import Right, Scope, right
 
 #: See the statuses the lower nodes report (health, version, exchange lag, backup age).
 READ: Final[Right] = right("ops.read", "查看下级节点的运行状态", {"platform_admin"}, scope=Scope.PLATFORM)
+
+#: The node's own ops page (/ops): request rate and latency, exchange lag, backups, cases, logins.
+MONITOR: Final[Right] = right("ops.monitor", "查看本节点运行监控", {"platform_admin"}, scope=Scope.PLATFORM)

@@ -17,6 +17,8 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
 from zhengwu.kernel.node import CurrentNode, ServiceKey
 from zhengwu.kernel.session import DbSession
+from zhengwu.ops import metrics as capability_metrics
+from zhengwu.ops import probe as journey
 from zhengwu.ops import reporting, rights
 from zhengwu.ops.models import BackupRun
 
@@ -54,10 +56,12 @@ def status(response: Response, session: DbSession, node: CurrentNode) -> dict[st
         session.execute(text("SELECT 1"))
         outbox = _outbox_lag(session)
         last_backup = _last_backup(session)
+        last_probe = _last_probe(session)
     except SQLAlchemyError:
         db_ok = False
         outbox = {}
         last_backup = None
+        last_probe = None
     probes: dict[str, Any] = {}
     for name, probe in node.health_probes.items():
         try:
@@ -86,6 +90,20 @@ def status(response: Response, session: DbSession, node: CurrentNode) -> dict[st
             **probes,
         },
         "backup": last_backup,
+        "probe": last_probe,
+    }
+
+
+def _last_probe(session: DbSession) -> dict[str, Any] | None:
+    """The newest synthetic journey (ops.probe): pass or fail, when, and each step's time."""
+    row = journey.latest(session)
+    if row is None:
+        return None
+    return {
+        "ok": row.ok,
+        "started_at": row.started_at.isoformat(),
+        "seconds": row.seconds,
+        "steps": {s["name"]: {"ok": s["ok"], "seconds": s["seconds"]} for s in row.steps},
     }
 
 
@@ -169,6 +187,7 @@ def metrics(session: DbSession, node: CurrentNode) -> Response:
     settings = node.settings
     gauges.info.clear()
     gauges.info.labels(settings.node_id, settings.tier.value, zhengwu.__version__).set(1)
+    capability_metrics.refresh(session, node)
     return Response(generate_latest(node.metrics), media_type=CONTENT_TYPE_LATEST)
 
 

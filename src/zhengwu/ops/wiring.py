@@ -1,19 +1,28 @@
-"""Ops on the node: the outbox gauge; ``/_status`` and ``/metrics`` in the app."""
+"""Ops on the node: the node-level and per-capability metrics; ``/_status`` and ``/metrics`` in the app."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from zhengwu.kernel.node import Node
-from zhengwu.ops import routes
+from zhengwu.ops import metrics, pages, routes, samples
 
 
 def install(node: Node) -> None:
-    """Register the node-level gauges."""
+    """Register the node-level gauges and the per-capability metrics."""
     node.services.put(routes.SCRAPE_GAUGES, routes.install_metrics(node.metrics))
+    metrics.install(node)
+    node.services.put(samples.RING, samples.Ring(node.settings.ops.samples))
+
+
+def subscribe(node: Node) -> None:
+    """Count the domain events operators watch (main.subscribe)."""
+    metrics.subscribe(node)
 
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the health and metrics endpoints."""
     app.include_router(routes.router)
     app.include_router(routes.api_router)
+    app.include_router(pages.router)
+    app.router.lifespan_context = samples.lifespan(app.router.lifespan_context, node)
