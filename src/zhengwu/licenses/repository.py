@@ -119,3 +119,15 @@ class LicenseRepository:
             base.order_by(LicenseUsage.at.desc(), LicenseUsage.id).offset(offset).limit(limit)
         ).all()
         return [(u, lic) for u, lic in rows], int(total)
+
+    def usage_of_license(
+        self, license_id: str, *, offset: int, limit: int
+    ) -> tuple[Sequence[LicenseUsage], int]:
+        """A page of one license's usage records (newest first) and their number."""
+        where = LicenseUsage.license_id == license_id
+        total = self.session.scalar(select(func.count()).select_from(LicenseUsage).where(where)) or 0
+        rows = self.session.scalars(
+            select(LicenseUsage).where(where).order_by(LicenseUsage.at.desc(), LicenseUsage.id)
+            .offset(offset).limit(limit)
+        ).all()  # fmt: skip
+        return rows, int(total)

@@ -777,3 +777,11 @@ def holder_usage(
     if not indexes:
         return [], 0
     return LicenseRepository(session).usage_of_holders(indexes, offset=offset, limit=limit)
+
+
+def holder_license_usage(
+    session: Session, account: Account, license_id: str, *, offset: int = 0, limit: int = 50
+) -> tuple[Sequence[LicenseUsage], int]:
+    """A page of the usage records of one of the person's licenses (LicenseNotFound for anybody else's)."""
+    lic = holder_license(session, account, license_id)
+    return LicenseRepository(session).usage_of_license(lic.id, offset=offset, limit=limit)

@@ -14,7 +14,8 @@ def install(node: Node) -> None:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the pages (home at ``/``)."""
-    from zhengwu.portal import casepages, pages
+    from zhengwu.portal import casepages, licensepages, pages
 
     app.include_router(pages.router)
     app.include_router(casepages.router)
+    app.include_router(licensepages.router)
