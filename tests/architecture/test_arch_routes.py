@@ -175,6 +175,8 @@ SESSION_PAGES: tuple[str, ...] = (
     "POST /me/licenses/{license_id}/shares/{share_id}/revoke",
     "POST /me/licenses/{license_id}/copies",
     "GET /me/licenses/{license_id}/copies/{copy_id}/file",
+    "GET /me/consents",
+    "POST /me/consents/{consent_id}/withdraw",
     "GET /items/{task_code}/apply",
     "POST /items/{task_code}/apply",
     "GET /me/cases",
