@@ -177,6 +177,7 @@ SESSION_PAGES: tuple[str, ...] = (
     "GET /me/licenses/{license_id}/copies/{copy_id}/file",
     "GET /me/consents",
     "POST /me/consents/{consent_id}/withdraw",
+    "GET /me/data-use",
     "GET /items/{task_code}/apply",
     "POST /items/{task_code}/apply",
     "GET /me/cases",

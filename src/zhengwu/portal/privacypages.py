@@ -4,6 +4,9 @@
   released, why, since when) and the shares of the person's licenses, each with its withdrawal; withdrawing
   asks first on a page of its own (no pop-up). Withdrawing an OIDC consent also revokes the app's tokens
   that relied on it, as identity's API does.
+* ``/me/data-use`` (我的数据使用记录) merges identity's read records (staff, apps, department systems)
+  with the usage log of the person's licenses (verifications, department queries, share redemptions),
+  newest first, in plain Chinese: who by name, what in words, why as recorded.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.reads import count_reads_of, reads_of
 from zhengwu.identity import deps
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.oidc import claims as consents
@@ -24,7 +28,8 @@ from zhengwu.identity.web import check_csrf
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.node import node_of
 from zhengwu.kernel.session import DbSession
-from zhengwu.licenses import shares
+from zhengwu.licenses import service as licenses
+from zhengwu.licenses import shares, usage
 from zhengwu.orgs import service as orgs
 from zhengwu.portal.licensepages import share_row
 from zhengwu.portal.pages import _holder, _page_number, render
@@ -141,3 +146,100 @@ def withdraw_submit(
         db, auth.account.id, consent.client_id, reason="consent_withdrawn"
     )
     return RedirectResponse("/me/consents?done=consent", status_code=303)
+
+
+# --- 我的数据使用记录 ------------------------------------------------------------------------------------
+
+USES_PER_PAGE: Final = 20
+#: The merged log is read from the top of both logs, so its depth is bounded (50 pages of 20).
+MAX_USE_PAGES: Final = 50
+_LICENSE_READS: Final = "license:"  # reads of licenses: the licenses' usage log lists them, with more detail
+_READERS: Final = {
+    "account": "政务服务工作人员",
+    "node": "其他政务服务平台",
+    "share": "共享链接持有人",
+    "public": "公众核验",
+}
+_FIELDS: Final = {
+    "account.citizen_id": "身份证号码",
+    "account.phone": "手机号码",
+    "account.real_name": "姓名和身份证号码（实名核验）",
+}
+_CLAIMS: Final = {
+    "name": "姓名",
+    "real_name_level": "实名等级",
+    "account_type": "账号类型",
+    "phone_number": "手机号码",
+    "citizen_id": "身份证号码",
+    "cert_type": "证件类型",
+    "email": "电子邮箱",
+    "acting_for": "所代理的企业",
+    "auth_level": "登录认证等级",
+    "amr": "登录方式",
+    "auth_time": "登录时间",
+}
+_QUIET_CLAIMS: Final = {"phone_number_verified", "email_verified", "sub"}
+
+
+def _what(what: str) -> str:
+    """The data read, in words (never the field's code)."""
+    if what in _FIELDS:
+        return _FIELDS[what]
+    if what.startswith("userinfo:"):
+        words: list[str] = []
+        for claim in what.split(":", 1)[1].split(","):
+            word = _CLAIMS.get(claim, "其他账号信息") if claim not in _QUIET_CLAIMS else ""
+            if word and word not in words:
+                words.append(word)
+        return "、".join(words) or "账号信息"
+    return "个人信息"
+
+
+def _why(purpose: str) -> str:
+    """The reason as recorded; the provider's own wording of a release becomes a sentence."""
+    if purpose.startswith("userinfo"):
+        return "您登录该应用时，按您的授权提供"
+    return purpose or "未说明"
+
+
+def _read_rows(db: Session, rows: list[Any]) -> list[dict[str, Any]]:
+    apps = client_names(
+        db, {r.reader.split(":", 1)[1] for r in rows if r.reader.split(":", 1)[0] in ("client", "oidc")}
+    )
+    result = []
+    for r in rows:
+        kind, _, rest = r.reader.partition(":")
+        who = apps[rest] if kind in ("client", "oidc") else _READERS.get(kind, "其他")
+        result.append({"at": r.at, "who": who, "what": f"读取了您的{_what(r.what)}", "why": _why(r.purpose),
+                       "result": ""})  # fmt: skip
+    return result
+
+
+@router.get("/me/data-use", response_class=HTMLResponse)
+def my_data_use(request: Request, db: DbSession) -> Response:
+    """我的数据使用记录: who read the person's data or used or verified their licenses, when and why."""
+    auth = _holder(request, db)
+    if isinstance(auth, RedirectResponse):
+        return auth
+    page_no = min(_page_number(request.query_params.get("page", "1")), MAX_USE_PAGES)
+    depth = page_no * USES_PER_PAGE
+    reads = reads_of(db, auth.account.id, limit=depth, excluding=_LICENSE_READS)
+    uses, use_total = licenses.holder_usage(db, auth.account, limit=depth, others_only=True)
+    merged = _read_rows(db, reads) + [
+        {"at": u.at, "who": usage.who(u), "what": f"{usage.operation_label(u.operation)}您的{lic.type_name}",
+         "why": u.purpose or "未说明", "result": usage.result_label(u.result)}
+        for u, lic in uses
+    ]  # fmt: skip
+    merged.sort(key=lambda row: row["at"], reverse=True)
+    total = count_reads_of(db, auth.account.id, excluding=_LICENSE_READS) + use_total
+    return render(
+        request,
+        db,
+        "portal/data_use.html",
+        {
+            "rows": merged[depth - USES_PER_PAGE : depth],
+            "page": page_no,
+            "pages": min(MAX_USE_PAGES, max(1, -(-total // USES_PER_PAGE))),
+            "more": total > MAX_USE_PAGES * USES_PER_PAGE,
+        },
+    )
