@@ -122,6 +122,14 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /portal/static/portal.css",
         "GET /care",
     ),
+    "the portal as an installable web app: manifest, icons, service worker and its registration script, "
+    "the offline page (static, the same for everyone, no data)": (
+        "GET /manifest.webmanifest",
+        "GET /sw.js",
+        "GET /portal/static/pwa.js",
+        "GET /portal/static/{name}.png",
+        "GET /offline",
+    ),
     "public license verification in the portal (rate-limited, minimal answer as the licenses API)": (
         "GET /licenses/verify",
         "POST /licenses/verify",

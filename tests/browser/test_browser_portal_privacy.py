@@ -148,3 +148,30 @@ def test_privacy_pages_in_care_mode(chromium: Any, holder: Holder) -> None:  # n
     page.goto(f"{holder.node.url}/me/data-use")
     _check(page, "phone-care-data-use")
     context.close()
+
+
+def test_installable_app_with_an_offline_page_and_no_personal_cache(chromium: Any, holder: Holder) -> None:  # noqa: F811
+    context = _context(chromium, "phone")
+    page = context.new_page()
+    _login(page, holder, "/me/licenses")
+    assert page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()  # the page is now controlled by the service worker
+    assert page.evaluate("navigator.serviceWorker.controller !== null")
+    manifest = page.evaluate("fetch('/manifest.webmanifest').then(r => r.json())")
+    assert manifest["display"] == "standalone"
+    page.goto(f"{holder.node.url}/me/licenses/{holder.license_id}")
+    context.set_offline(True)
+    page.goto(f"{holder.node.url}/me/licenses/{holder.license_id}")
+    assert page.locator("h1").inner_text() == "暂时无法连接"
+    assert "演示用户" not in page.inner_text("body"), "the offline page holds no session"
+    _check(page, "phone-offline")
+    cached = page.evaluate(
+        "caches.keys().then(ks => Promise.all(ks.map(k => caches.open(k).then(c => c.keys()))))"
+        ".then(lists => lists.flat().map(r => new URL(r.url).pathname))"
+    )
+    assert "/offline" in cached and "/portal/static/portal.css" in cached
+    assert not [p for p in cached if p.startswith(("/me", "/api", "/identity"))], cached
+    context.set_offline(False)
+    page.goto(f"{holder.node.url}/me/licenses/{holder.license_id}")
+    assert page.locator("h1").inner_text() == "社会保险参保证明"
+    context.close()
