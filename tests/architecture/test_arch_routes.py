@@ -130,6 +130,10 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /portal/static/{name}.png",
         "GET /offline",
     ),
+    "the mobile API's public part: the home page's content and the search, as the portal's pages": (
+        "GET /api/v1/mobile/home",
+        "GET /api/v1/mobile/search",
+    ),
     "public license verification in the portal (rate-limited, minimal answer as the licenses API)": (
         "GET /licenses/verify",
         "POST /licenses/verify",
