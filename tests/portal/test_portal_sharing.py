@@ -40,6 +40,7 @@ def test_share_by_link_shown_once_then_revoked_on_the_page(client: Any, issuing:
         f"{page_url}/shares", data={"purpose": "租房", "audience_kind": "anyone", "days": "7"}
     )
     assert refused.status_code == 403 and 'value="租房"' in refused.text, "CSRF refused, typed value kept"
+    assert 'href="#share"' in refused.text and 'id="share"' in refused.text, "the summary links to the form"
     wrong = client.post(
         f"{page_url}/shares",
         data={"csrf_token": token, "audience_kind": "department", "purpose": "", "days": "999"},
