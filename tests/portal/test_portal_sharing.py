@@ -87,6 +87,10 @@ def test_share_by_link_shown_once_then_revoked_on_the_page(client: Any, issuing:
     assert done.status_code == 303 and done.headers["location"].endswith("?done=revoked#shares")
     issuing.session.refresh(row)
     assert row.status == shares.REVOKED
+    twice = client.post(
+        f"{page_url}/shares/{row.id}/revoke", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert twice.status_code == 303, "nothing left to revoke: no second confirmation"
     after = client.get(done.headers["location"])
     assert "共享已撤销" in after.text and "✘ 已撤销" in after.text
     # Somebody else can neither see nor revoke it.

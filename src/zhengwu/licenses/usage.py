@@ -73,4 +73,6 @@ def result_label(result: str) -> str:
     if result in _RESULTS:
         return _RESULTS[result]
     named = lifecycle.label(result)
-    return f"证照{named}" if named != result else "已记录"
+    if named == result:
+        return "已记录"
+    return f"证照{named}" if named.startswith(("已", "有")) else f"证照已{named}"

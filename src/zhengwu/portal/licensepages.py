@@ -259,6 +259,9 @@ def revoke_submit(
         return render(request, db, "portal/message.html",
                       {"title": "没有找到这项共享", "message": "共享不存在，或不属于您的证照。"}, status_code=404)  # fmt: skip
     back = back if back in _BACK else ""
+    if shares.status_of(share) != shares.GRANTED:
+        # Already revoked, replaced or expired: nothing left to stop (a second click lands here too).
+        return RedirectResponse(_BACK.get(back) or f"/me/licenses/{lic.id}#shares", status_code=303)
     try:
         check_csrf(request, csrf_token)
     except CsrfFailed as exc:
