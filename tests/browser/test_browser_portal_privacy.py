@@ -147,6 +147,14 @@ def test_privacy_pages_in_care_mode(chromium: Any, holder: Holder) -> None:  # n
     _check(page, "phone-care-license-sharing")
     page.goto(f"{holder.node.url}/me/data-use")
     _check(page, "phone-care-data-use")
+    # The narrowest phone the pages are made for: 360 px, standard mode.
+    page.goto(f"{holder.node.url}/care?mode=off&next=/me/consents")
+    page.set_viewport_size({"width": 360, "height": 740})
+    for path, name in (("/me/consents", "consents"), (f"/me/licenses/{holder.license_id}", "license-sharing"),
+                       ("/me/data-use", "data-use")):  # fmt: skip
+        page.goto(f"{holder.node.url}{path}")
+        assert page.locator("html").get_attribute("class") in ("", None)
+        _check(page, f"360-{name}")
     context.close()
 
 
