@@ -122,6 +122,18 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /portal/static/portal.css",
         "GET /care",
     ),
+    "the portal as an installable web app: manifest, icons, service worker and its registration script, "
+    "the offline page (static, the same for everyone, no data)": (
+        "GET /manifest.webmanifest",
+        "GET /sw.js",
+        "GET /portal/static/pwa.js",
+        "GET /portal/static/{name}.png",
+        "GET /offline",
+    ),
+    "the mobile API's public part: the home page's content and the search, as the portal's pages": (
+        "GET /api/v1/mobile/home",
+        "GET /api/v1/mobile/search",
+    ),
     "public license verification in the portal (rate-limited, minimal answer as the licenses API)": (
         "GET /licenses/verify",
         "POST /licenses/verify",
@@ -173,6 +185,13 @@ SESSION_PAGES: tuple[str, ...] = (
     "GET /me/licenses",
     "GET /me/licenses/{license_id}",
     "GET /me/licenses/{license_id}/file",
+    "POST /me/licenses/{license_id}/shares",
+    "POST /me/licenses/{license_id}/shares/{share_id}/revoke",
+    "POST /me/licenses/{license_id}/copies",
+    "GET /me/licenses/{license_id}/copies/{copy_id}/file",
+    "GET /me/consents",
+    "POST /me/consents/{consent_id}/withdraw",
+    "GET /me/data-use",
     "GET /items/{task_code}/apply",
     "POST /items/{task_code}/apply",
     "GET /me/cases",

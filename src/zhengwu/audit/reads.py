@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from zhengwu.audit import chain
@@ -54,13 +54,26 @@ def record_read(session: Session, subject_account_id: str, reader: str, purpose:
     return row
 
 
+def _of(subject_account_id: str, excluding: str | None) -> list[ColumnElement[bool]]:
+    where = [AuditRead.subject_account_id == subject_account_id]
+    if excluding:
+        where.append(~AuditRead.what.startswith(excluding, autoescape=True))
+    return where
+
+
 def reads_of(
-    session: Session, subject_account_id: str, *, offset: int = 0, limit: int = 50
+    session: Session,
+    subject_account_id: str,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    excluding: str | None = None,
 ) -> list[AuditRead]:
-    """Who read the person's data, newest first."""
+    """Who read the person's data, newest first (``excluding``: leave out what starts with this prefix,
+    for a caller that lists those reads from a more precise log of its own)."""
     query = (
         select(AuditRead)
-        .where(AuditRead.subject_account_id == subject_account_id)
+        .where(*_of(subject_account_id, excluding))
         .order_by(AuditRead.seq.desc())
         .offset(offset)
         .limit(limit)
@@ -68,9 +81,7 @@ def reads_of(
     return list(session.scalars(query))
 
 
-def count_reads_of(session: Session, subject_account_id: str) -> int:
+def count_reads_of(session: Session, subject_account_id: str, *, excluding: str | None = None) -> int:
     """How many reads of the person's data are recorded."""
-    query = (
-        select(func.count()).select_from(AuditRead).where(AuditRead.subject_account_id == subject_account_id)
-    )
+    query = select(func.count()).select_from(AuditRead).where(*_of(subject_account_id, excluding))
     return int(session.scalar(query) or 0)

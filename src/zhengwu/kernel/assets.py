@@ -40,13 +40,22 @@ class AssetTampered(DomainError):
 
 
 def static_asset(
-    request: Request, session: Session, path: Path, media_type: str, *, max_age: int = 3600
+    request: Request,
+    session: Session,
+    path: Path,
+    media_type: str,
+    *,
+    max_age: int = 3600,
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    """The asset's bytes, after the node's guard accepted exactly those bytes (read once: no race)."""
+    """The asset's bytes, after the node's guard accepted exactly those bytes (read once: no race).
+
+    ``headers`` replace the default ``Cache-Control`` (a service worker is revalidated on every load)."""
     content = path.read_bytes()
     guard = node_of(request).services.get(ASSET_GUARD)
     if guard is not None:
         reason = guard.refusal(session, path, content)
         if reason is not None:
             raise AssetTampered(detail_en=f"{path.name}: {reason}")
-    return Response(content, media_type=media_type, headers={"Cache-Control": f"public, max-age={max_age}"})
+    sent = headers if headers is not None else {"Cache-Control": f"public, max-age={max_age}"}
+    return Response(content, media_type=media_type, headers=sent)

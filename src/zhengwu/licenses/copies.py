@@ -7,6 +7,7 @@ purpose P valid until E" and fails once E has passed or the original is no longe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -14,10 +15,11 @@ from typing import Final
 from sqlalchemy.orm import Session
 
 from zhengwu.audit.changes import record_change
+from zhengwu.identity.models import Account
 from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.licenses import lifecycle, render, service
-from zhengwu.licenses.errors import LicenseError, LicenseStateConflict
+from zhengwu.licenses.errors import LicenseError, LicenseNotFound, LicenseStateConflict
 from zhengwu.licenses.models import License
 from zhengwu.licenses.sharing_models import LicenseCopy
 from zhengwu.licenses.sharing_repository import SharingRepository
@@ -90,3 +92,20 @@ def make_copy(
                   entity_id=row.id, department_id=lic.department_id,
                   after={"license": lic.identifier, "purpose": purpose, "expires_at": expires_at.isoformat()})  # fmt: skip
     return Copy(row, signed)
+
+
+def holder_copies(session: Session, account: Account, license_id: str) -> Sequence[LicenseCopy]:
+    """The annotated copies of one of the person's licenses, newest first (whoever requested them)."""
+    lic = service.holder_license(session, account, license_id)
+    return SharingRepository(session).copies_of(lic.id)
+
+
+def holder_copy_file(
+    session: Session, settings: Settings, account: Account, license_id: str, copy_id: str
+) -> tuple[License, LicenseCopy, bytes]:
+    """One annotated copy of one of the person's licenses with its sealed file (404 for anybody else's)."""
+    lic = service.holder_license(session, account, license_id)
+    row = SharingRepository(session).copy(copy_id)
+    if row is None or row.license_id != lic.id:
+        raise LicenseNotFound("没有找到这份加注件", detail_en="no such copy of this license")
+    return lic, row, service.files(settings).get(row.file_sm3)

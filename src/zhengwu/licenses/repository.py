@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -109,13 +109,30 @@ class LicenseRepository:
             return self.next_serial(scope)
 
     def usage_of_holders(
-        self, holder_indexes: Collection[str], *, offset: int, limit: int
+        self, holder_indexes: Collection[str], *, offset: int, limit: int, others_only: bool = False
     ) -> tuple[Sequence[tuple[LicenseUsage, License]], int]:
-        """A page of usage records of these holders' licenses (newest first) and their number."""
-        where = License.holder_index.in_(list(holder_indexes))
-        base = select(LicenseUsage, License).join(License, License.id == LicenseUsage.license_id).where(where)
+        """A page of usage records of these holders' licenses (newest first) and their number
+        (``others_only``: leaving out the records of holders acting on their own licenses)."""
+        where: list[ColumnElement[bool]] = [License.holder_index.in_(list(holder_indexes))]
+        if others_only:
+            where.append(~LicenseUsage.caller.startswith("holder:"))
+        base = (
+            select(LicenseUsage, License).join(License, License.id == LicenseUsage.license_id).where(*where)
+        )
         total = self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
         rows = self.session.execute(
             base.order_by(LicenseUsage.at.desc(), LicenseUsage.id).offset(offset).limit(limit)
         ).all()
         return [(u, lic) for u, lic in rows], int(total)
+
+    def usage_of_license(
+        self, license_id: str, *, offset: int, limit: int
+    ) -> tuple[Sequence[LicenseUsage], int]:
+        """A page of one license's usage records (newest first) and their number."""
+        where = LicenseUsage.license_id == license_id
+        total = self.session.scalar(select(func.count()).select_from(LicenseUsage).where(where)) or 0
+        rows = self.session.scalars(
+            select(LicenseUsage).where(where).order_by(LicenseUsage.at.desc(), LicenseUsage.id)
+            .offset(offset).limit(limit)
+        ).all()  # fmt: skip
+        return rows, int(total)

@@ -779,10 +779,21 @@ def holder_license(session: Session, account: Account, license_id: str) -> Licen
 
 
 def holder_usage(
-    session: Session, account: Account, *, offset: int = 0, limit: int = 50
+    session: Session, account: Account, *, offset: int = 0, limit: int = 50, others_only: bool = False
 ) -> tuple[Sequence[tuple[LicenseUsage, License]], int]:
-    """A page of the usage records of the person's licenses."""
+    """A page of the usage records of the person's licenses (``others_only``: without the holders' own
+    views, downloads and copies)."""
     indexes = holder_indexes(session, account)
     if not indexes:
         return [], 0
-    return LicenseRepository(session).usage_of_holders(indexes, offset=offset, limit=limit)
+    return LicenseRepository(session).usage_of_holders(
+        indexes, offset=offset, limit=limit, others_only=others_only
+    )
+
+
+def holder_license_usage(
+    session: Session, account: Account, license_id: str, *, offset: int = 0, limit: int = 50
+) -> tuple[Sequence[LicenseUsage], int]:
+    """A page of the usage records of one of the person's licenses (LicenseNotFound for anybody else's)."""
+    lic = holder_license(session, account, license_id)
+    return LicenseRepository(session).usage_of_license(lic.id, offset=offset, limit=limit)

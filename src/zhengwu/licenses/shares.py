@@ -36,6 +36,7 @@ from zhengwu.licenses.errors import (
 )
 from zhengwu.licenses.events import ShareCreated, ShareEvent, ShareRevoked
 from zhengwu.licenses.machine import ServiceClient
+from zhengwu.licenses.models import License
 from zhengwu.licenses.sharing_models import LicenseShare
 from zhengwu.licenses.sharing_repository import SharingRepository
 from zhengwu.orgs import service as orgs
@@ -170,6 +171,16 @@ def holder_shares(session: Session, account: Account, license_id: str) -> Sequen
     """Every share (all versions) of one of the account's licenses, newest first."""
     lic = service.holder_license(session, account, license_id)
     return SharingRepository(session).shares_of(lic.id)
+
+
+def holder_all_shares(
+    session: Session, account: Account, *, offset: int = 0, limit: int = 50
+) -> tuple[Sequence[tuple[LicenseShare, License]], int]:
+    """A page of the shares of every license the person holds or acts for (授权管理), newest first."""
+    indexes = service.holder_indexes(session, account)
+    if not indexes:
+        return [], 0
+    return SharingRepository(session).shares_of_holders(indexes, offset=offset, limit=limit)
 
 
 def revoke_share(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.identity.models import Account, AccountKind
 from zhengwu.identity.oidc.models import OidcClient
+from zhengwu.licenses.models import License
 from zhengwu.licenses.sharing_models import LicenseCopy, LicenseDownloadTicket, LicenseShare
 
 
@@ -103,3 +104,26 @@ class SharingRepository:
     def copy(self, copy_id: str) -> LicenseCopy | None:
         """An annotated copy by id."""
         return self.session.get(LicenseCopy, copy_id)
+
+    def copies_of(self, license_id: str) -> Sequence[LicenseCopy]:
+        """Every annotated copy of a license, newest first."""
+        return self.session.scalars(
+            select(LicenseCopy)
+            .where(LicenseCopy.license_id == license_id)
+            .order_by(LicenseCopy.created_at.desc(), LicenseCopy.id)
+        ).all()
+
+    def shares_of_holders(
+        self, holder_indexes: Sequence[str], *, offset: int, limit: int
+    ) -> tuple[Sequence[tuple[LicenseShare, License]], int]:
+        """A page of the shares of these holders' licenses (newest first) and their number."""
+        base = (
+            select(LicenseShare, License)
+            .join(License, License.id == LicenseShare.license_id)
+            .where(License.holder_index.in_(list(holder_indexes)))
+        )
+        total = self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        rows = self.session.execute(
+            base.order_by(LicenseShare.created_at.desc(), LicenseShare.id).offset(offset).limit(limit)
+        ).all()
+        return [(share, lic) for share, lic in rows], int(total)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from zhengwu.licenses import lifecycle
 from zhengwu.licenses.models import LicenseUsage
 
 _KINDS: Final = {
@@ -45,3 +46,33 @@ def who(row: LicenseUsage) -> str:
 def operation_label(operation: str) -> str:
     """The operation in plain Chinese."""
     return OPERATIONS.get(operation, operation)
+
+
+_RESULTS: Final = {
+    "ok": "完成",
+    "valid": "证照有效",
+    "made": "已制作",
+    "no_match": "证照与持证主体不符",
+    "not_found": "没有找到证照",
+    "not_registered": "不是本平台登记的证照文件",
+    "bad_signature": "二维码无效",
+    "denied": "被拒绝：无权使用这类证照",
+    "refused": "被拒绝",
+    "share_audience": "被拒绝：不是您指定的核验方",
+    "share_not_found": "被拒绝：共享不存在",
+    "share_revoked": "被拒绝：您已撤销共享",
+    "share_superseded": "被拒绝：共享已被新的授权取代",
+    "share_expired": "被拒绝：共享已过期",
+    "ticket_used": "被拒绝：下载地址已使用",
+    "ticket_expired": "被拒绝：下载地址已过期",
+}
+
+
+def result_label(result: str) -> str:
+    """The outcome in plain Chinese (a license status as its name; never a code)."""
+    if result in _RESULTS:
+        return _RESULTS[result]
+    named = lifecycle.label(result)
+    if named == result:
+        return "已记录"
+    return f"证照{named}" if named.startswith(("已", "有")) else f"证照已{named}"

@@ -1,4 +1,5 @@
-"""The portal's pages: home, search, guides, public license verification, 我的证照, 适老化 mode.
+"""The portal's pages: home, search, guides, public license verification, 我的证照 (the list and the file;
+the license page with its shares and copies is ``licensepages``), 适老化 mode.
 
 Thin handlers: they read the catalog's and licenses' public services and render zh-CN templates that
 work without JavaScript. Holder pages send a visitor without a session to identity's login page with
@@ -579,34 +580,6 @@ def my_licenses(
             "page": page_no,
             "pages": max(1, -(-total // 20)),
         },
-    )
-
-
-@router.get("/me/licenses/{license_id}", response_class=HTMLResponse)
-def my_license(license_id: str, request: Request, db: DbSession) -> Response:
-    """One license with its face and the download link (the view is logged in its usage record)."""
-    auth = _holder(request, db)
-    if isinstance(auth, RedirectResponse):
-        return auth
-    try:
-        lic = licenses.holder_license(db, auth.account, license_id[:64])
-    except LicenseError:
-        return render(
-            request,
-            db,
-            "portal/message.html",
-            {"title": "没有找到这个证照", "message": "证照不存在，或不属于您和您代办的企业。"},
-            status_code=404,
-        )
-    licenses.record_usage(
-        db,
-        licenses.Caller(f"holder:{auth.account.id}", "持证人查看", client_address(request)),
-        "holder_view",
-        "ok",
-        lic,
-    )
-    return render(
-        request, db, "portal/my_license.html", {"lic": _license_view(db, lic), "face": _face(db, lic)}
     )
 
 

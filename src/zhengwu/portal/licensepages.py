@@ -1,0 +1,359 @@
+"""我的证照, one license: its face and file, sharing by QR code and link (共享授权), annotated copies
+(加注件) and the license's usage log (用证记录).
+
+Thin handlers over the licenses capability's holder functions (``shares``, ``copies``, ``service``). A new
+share's token and QR code are shown once, in the answer to the POST that made it (the node keeps only the
+token's digest), as the API does. Revoking asks first on a page of its own (no pop-up).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Final
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from zhengwu.identity.deps import Authenticated
+from zhengwu.identity.errors import CsrfFailed
+from zhengwu.identity.web import check_csrf
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.errors import DomainError
+from zhengwu.kernel.node import node_of
+from zhengwu.kernel.ratelimit import client_address
+from zhengwu.kernel.session import DbSession
+from zhengwu.licenses import copies, shares, usage
+from zhengwu.licenses import service as licenses
+from zhengwu.licenses.errors import LicenseError
+from zhengwu.orgs import service as orgs
+from zhengwu.portal.pages import _face, _holder, _license_view, _page_number, render
+from zhengwu.seals.routes import OFD_MEDIA_TYPE
+
+router = APIRouter(include_in_schema=False)
+#: How long a share or a copy serves: the choices offered (days), within the services' limits.
+SHARE_DAYS: Final = {"1": "1天", "7": "7天", "30": "30天", "90": "90天"}
+COPY_DAYS: Final = {"1": "1天", "7": "7天", "30": "30天", "90": "90天"}
+USES_PER_PAGE: Final = 10
+_KINDS: Final = {shares.ANYONE: "任何持有链接或二维码的人", shares.DEPARTMENT: "指定的政府部门"}
+
+
+def _not_found(request: Request, db: Session) -> HTMLResponse:
+    return render(
+        request,
+        db,
+        "portal/message.html",
+        {"title": "没有找到这个证照", "message": "证照不存在，或不属于您和您代办的企业。"},
+        status_code=404,
+    )
+
+
+def share_row(share: Any) -> dict[str, Any]:
+    """A share as the holder reads it (no codes: the verifier's name, the status in words)."""
+    state = shares.status_of(share)
+    return {
+        "id": share.id,
+        "license_id": share.license_id,
+        "audience": share.audience_name,
+        "anyone": share.audience_kind == shares.ANYONE,
+        "purpose": share.purpose,
+        "face": "face" in share.grants,
+        "created_at": share.created_at,
+        "expires_at": share.expires_at,
+        "revoked_at": share.revoked_at,
+        "status": shares.STATUS_LABELS[state],
+        "active": state == shares.GRANTED,
+        "uses": share.uses,
+    }
+
+
+def usage_row(row: Any) -> dict[str, Any]:
+    """One usage record in plain Chinese: who, what, why, the outcome."""
+    return {
+        "at": row.at,
+        "who": "您本人" if row.caller.startswith("holder:") else usage.who(row),
+        "what": usage.operation_label(row.operation),
+        "purpose": "" if row.caller.startswith("holder:") else (row.purpose or ""),
+        "result": usage.result_label(row.result),
+    }
+
+
+def _copy_row(row: Any, made: str) -> dict[str, Any]:
+    return {"id": row.id, "purpose": row.purpose, "by": row.requester_name, "created_at": row.created_at,
+            "expires_at": row.expires_at, "expired": row.expires_at <= utcnow(), "new": row.id == made}  # fmt: skip
+
+
+def _departments(db: Session) -> list[tuple[str, str]]:
+    rows, _ = orgs.list_departments(db, limit=500)
+    return sorted(((d.credit_code, d.name) for d in rows), key=lambda r: r[1])
+
+
+def license_page(
+    request: Request,
+    db: Session,
+    auth: Authenticated,
+    lic: Any,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The license page with its shares, copies and a page of its usage log."""
+    uses_page = _page_number(request.query_params.get("uses", "1"))
+    rows, total = licenses.holder_license_usage(
+        db, auth.account, lic.id, offset=(uses_page - 1) * USES_PER_PAGE, limit=USES_PER_PAGE
+    )
+    made = request.query_params.get("copy", "")
+    return render(
+        request,
+        db,
+        "portal/my_license.html",
+        {
+            "lic": _license_view(db, lic),
+            "face": _face(db, lic),
+            "shares": [share_row(s) for s in shares.holder_shares(db, auth.account, lic.id)],
+            "copies": [
+                {
+                    "id": c.id,
+                    "purpose": c.purpose,
+                    "by": c.requester_name,
+                    "created_at": c.created_at,
+                    "expires_at": c.expires_at,
+                    "expired": c.expires_at <= utcnow(),
+                    "new": c.id == made,
+                }
+                for c in copies.holder_copies(db, auth.account, lic.id)
+            ],
+            "uses": [usage_row(u) for u in rows],
+            "uses_page": uses_page,
+            "uses_pages": max(1, -(-total // USES_PER_PAGE)),
+            "departments": _departments(db),
+            "share_days": SHARE_DAYS,
+            "copy_days": COPY_DAYS,
+            "kinds": _KINDS,
+            "errors": errors or {},
+            "values": values or {},
+            "notice": {
+                "revoked": "共享已撤销，核验方再打开链接或扫码时将被拒绝。",
+                "copied": "加注件已制作，可以在下面下载。",
+            }.get(request.query_params.get("done", "")),
+        },
+        status_code=status_code,
+    )
+
+
+def _own(request: Request, db: Session, license_id: str) -> tuple[Authenticated, Any] | Response:
+    auth = _holder(request, db)
+    if isinstance(auth, RedirectResponse):
+        # After logging in the person comes back to the license's page, never to a form's POST address.
+        return RedirectResponse(
+            "/identity/login?next=" + quote(f"/me/licenses/{license_id[:64]}", safe=""), status_code=303
+        )
+    try:
+        return auth, licenses.holder_license(db, auth.account, license_id[:64])
+    except LicenseError:
+        return _not_found(request, db)
+
+
+@router.get("/me/licenses/{license_id}", response_class=HTMLResponse)
+def my_license(license_id: str, request: Request, db: DbSession) -> Response:
+    """One license: face, download, shares, annotated copies and its usage log (the view is logged)."""
+    found = _own(request, db, license_id)
+    if isinstance(found, Response):
+        return found
+    auth, lic = found
+    licenses.record_usage(
+        db,
+        licenses.Caller(f"holder:{auth.account.id}", "持证人查看", client_address(request)),
+        "holder_view",
+        "ok",
+        lic,
+    )
+    return license_page(request, db, auth, lic)
+
+
+# --- shares --------------------------------------------------------------------------------------------
+
+
+@router.post("/me/licenses/{license_id}/shares", response_class=HTMLResponse)
+def share_submit(
+    license_id: str,
+    request: Request,
+    db: DbSession,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    audience_kind: Annotated[str, Form(max_length=20)] = "",
+    department: Annotated[str, Form(max_length=40)] = "",
+    purpose: Annotated[str, Form(max_length=400)] = "",
+    grants: Annotated[str, Form(max_length=10)] = "",
+    days: Annotated[str, Form(max_length=4)] = "",
+) -> Response:
+    """Make a share; the answer shows its link, QR code and token this once."""
+    found = _own(request, db, license_id)
+    if isinstance(found, Response):
+        return found
+    auth, lic = found
+    values = {"audience_kind": audience_kind, "department": department, "purpose": purpose.strip(),
+              "grants": grants, "days": days}  # fmt: skip
+    try:
+        check_csrf(request, csrf_token)
+    except CsrfFailed as exc:
+        return license_page(
+            request, db, auth, lic, errors={"share": exc.detail}, values=values, status_code=403
+        )
+    errors: dict[str, str] = {}
+    if audience_kind not in _KINDS:
+        errors["share_kind"] = "请选择给谁看"
+    elif audience_kind == shares.DEPARTMENT and department not in {c for c, _ in _departments(db)}:
+        errors["share_department"] = "请选择要给哪个部门看"
+    if not values["purpose"]:
+        errors["share_purpose"] = "请填写共享事由，例如：租房、入学报名"
+    elif len(values["purpose"]) > 200:
+        errors["share_purpose"] = "共享事由不能超过200个字"
+    if days not in SHARE_DAYS:
+        errors["share_days"] = "请选择共享多长时间"
+    if errors:
+        return license_page(request, db, auth, lic, errors=errors, values=values, status_code=422)
+    node = node_of(request)
+    try:
+        made = shares.create_share(
+            db, node.settings, auth.account, lic.id, audience_kind=audience_kind,
+            audience=department if audience_kind == shares.DEPARTMENT else None, purpose=values["purpose"],
+            expires_at=utcnow() + timedelta(days=int(days)), grants=["face"] if grants == "face" else [],
+            bus=node.bus,
+        )  # fmt: skip
+    except DomainError as exc:
+        db.rollback()
+        return license_page(request, db, auth, lic, errors={"share": exc.detail}, values=values,
+                            status_code=exc.status_code)  # fmt: skip
+    return render(
+        request,
+        db,
+        "portal/share_made.html",
+        {"lic": _license_view(db, lic), "share": share_row(made.share), "url": made.url,
+         "token": made.token, "qr": made.qr_data_uri},
+        status_code=201,
+    )  # fmt: skip
+
+
+_BACK: Final = {"consents": "/me/consents?done=share"}
+
+
+@router.post("/me/licenses/{license_id}/shares/{share_id}/revoke", response_class=HTMLResponse)
+def revoke_submit(
+    license_id: str,
+    share_id: str,
+    request: Request,
+    db: DbSession,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    confirmed: Annotated[str, Form(max_length=4)] = "",
+    back: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Revoke in two steps on the page itself (no pop-up): ask, then confirm; effective at once."""
+    found = _own(request, db, license_id)
+    if isinstance(found, Response):
+        return found
+    auth, lic = found
+    share = next((s for s in shares.holder_shares(db, auth.account, lic.id) if s.id == share_id[:64]), None)
+    if share is None:
+        return render(request, db, "portal/message.html",
+                      {"title": "没有找到这项共享", "message": "共享不存在，或不属于您的证照。"}, status_code=404)  # fmt: skip
+    back = back if back in _BACK else ""
+    if shares.status_of(share) != shares.GRANTED:
+        # Already revoked, replaced or expired: nothing left to stop (a second click lands here too).
+        return RedirectResponse(_BACK.get(back) or f"/me/licenses/{lic.id}#shares", status_code=303)
+    try:
+        check_csrf(request, csrf_token)
+    except CsrfFailed as exc:
+        return render(request, db, "portal/revoke_share.html",
+                      {"lic": _license_view(db, lic), "share": share_row(share), "back": back,
+                       "errors": {"form": exc.detail}}, status_code=403)  # fmt: skip
+    if confirmed != "yes":
+        return render(request, db, "portal/revoke_share.html",
+                      {"lic": _license_view(db, lic), "share": share_row(share), "back": back, "errors": {}})  # fmt: skip
+    shares.revoke_share(
+        db, auth.account, lic.id, share.id, reason="持证人在门户撤销", bus=node_of(request).bus
+    )
+    return RedirectResponse(_BACK.get(back) or f"/me/licenses/{lic.id}?done=revoked#shares", status_code=303)
+
+
+# --- annotated copies ----------------------------------------------------------------------------------
+
+
+@router.post("/me/licenses/{license_id}/copies", response_class=HTMLResponse)
+def copy_submit(
+    license_id: str,
+    request: Request,
+    db: DbSession,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    copy_purpose: Annotated[str, Form(max_length=400)] = "",
+    copy_days: Annotated[str, Form(max_length=4)] = "",
+) -> Response:
+    """Make an annotated copy (sealed again by the issuer) for a purpose; it is listed for download."""
+    found = _own(request, db, license_id)
+    if isinstance(found, Response):
+        return found
+    auth, lic = found
+    values = {"copy_purpose": copy_purpose.strip(), "copy_days": copy_days}
+    try:
+        check_csrf(request, csrf_token)
+    except CsrfFailed as exc:
+        return license_page(
+            request, db, auth, lic, errors={"copy": exc.detail}, values=values, status_code=403
+        )
+    errors: dict[str, str] = {}
+    if not values["copy_purpose"]:
+        errors["copy_purpose"] = "请填写加注件的用途，例如：办理入学报名"
+    elif len(values["copy_purpose"]) > 200:
+        errors["copy_purpose"] = "用途不能超过200个字"
+    if copy_days not in COPY_DAYS:
+        errors["copy_days"] = "请选择加注件的有效期"
+    if errors:
+        return license_page(request, db, auth, lic, errors=errors, values=values, status_code=422)
+    try:
+        made = copies.make_copy(
+            db, node_of(request).settings, lic, requested_by=f"holder:{auth.account.id}",
+            requester_name="持证人本人", purpose=values["copy_purpose"],
+            expires_at=utcnow() + timedelta(days=int(copy_days)),
+        )  # fmt: skip
+    except DomainError as exc:
+        db.rollback()
+        return license_page(request, db, auth, lic, errors={"copy": exc.detail}, values=values,
+                            status_code=exc.status_code)  # fmt: skip
+    licenses.record_usage(
+        db,
+        licenses.Caller(f"holder:{auth.account.id}", values["copy_purpose"], client_address(request)),
+        "holder_copy",
+        "made",
+        lic,
+    )
+    return RedirectResponse(f"/me/licenses/{lic.id}?done=copied&copy={made.row.id}#copies", status_code=303)
+
+
+@router.get("/me/licenses/{license_id}/copies/{copy_id}/file")
+def copy_file(license_id: str, copy_id: str, request: Request, db: DbSession) -> Response:
+    """The sealed OFD of one annotated copy of the person's license (the download is logged)."""
+    auth = _holder(request, db)
+    if isinstance(auth, RedirectResponse):
+        return auth
+    try:
+        lic, row, data = copies.holder_copy_file(
+            db, node_of(request).settings, auth.account, license_id[:64], copy_id[:64]
+        )
+    except LicenseError:
+        return _not_found(request, db)
+    licenses.record_usage(
+        db,
+        licenses.Caller(f"holder:{auth.account.id}", row.purpose, client_address(request)),
+        "download_copy",
+        "ok",
+        lic,
+    )
+    return Response(
+        data,
+        media_type=OFD_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="license-copy-{row.id}.ofd"',
+            "Cache-Control": "no-store",
+        },
+    )
