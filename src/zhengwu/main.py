@@ -17,6 +17,7 @@ from sqlalchemy import MetaData
 import zhengwu
 from zhengwu.exchange.topics import TopicRegistry
 from zhengwu.kernel import admission, openapi
+from zhengwu.kernel.assets import GuardContext
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import Base, make_engine
 from zhengwu.kernel.events import EventBus
@@ -216,6 +217,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Innermost: queues requests before they reach a thread or a connection (kernel.admission).
     admission.install(app, settings.admission, node.engine)
     app.add_middleware(BodyLimitMiddleware)
+    # The node's anti-tamper guard for the template loader (kernel.assets), per request.
+    app.add_middleware(GuardContext, node=node)
     app.add_middleware(
         SecurityHeadersMiddleware,
         connect_src=(_origin(settings.identity.ukey_agent_url),),

@@ -1,5 +1,6 @@
-"""Anti-tamper on a running node: a static asset whose bytes are not the sealed release's is not served
-(and the refusal is a security event), and the worker's periodic check reports a changed file."""
+"""Anti-tamper on a running node: a static asset or page template whose bytes are not the sealed
+release's is not served or rendered (and the refusal is a security event), and the worker's periodic
+check reports a changed file."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from clikit import cli_node, invoke
 from zhengwu.commands.node import open_node
+from zhengwu.kernel.assets import GuardedLoader
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.session import unit_of_work
 from zhengwu.main import create_app
@@ -35,9 +37,12 @@ def release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def _nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for _ in cli_node(tmp_path, monkeypatch, ZHENGWU_NODE_ID="hebei"):
         root = tmp_path / "installed"
-        shutil.copytree(integrity.package_root() / "portal" / "static", root / "portal" / "static")
+        for part in ("static", "templates"):
+            shutil.copytree(integrity.package_root() / "portal" / part, root / "portal" / part)
         monkeypatch.setattr(integrity, "package_root", lambda root=root: root)
         monkeypatch.setattr(pages, "_STATIC", root / "portal" / "static")
+        monkeypatch.setattr(pages.TEMPLATES.env, "loader", GuardedLoader(str(root / "portal" / "templates")))
+        pages.TEMPLATES.env.cache.clear()  # type: ignore[union-attr]
         assert invoke("pki", "init").exit_code == 0
         yield root
 
@@ -72,6 +77,27 @@ def test_a_tampered_stylesheet_is_refused_until_it_is_restored(release: Path) ->
     events = _events(settings, "integrity.asset_refused")
     assert len(events) == 1  # once per tampered version, not per request
     assert events[0].detail["file"] == "portal/static/portal.css" and events[0].severity == "high"
+
+
+def test_an_edited_template_is_reported_and_refused_by_the_portal(release: Path) -> None:
+    assert invoke("security", "integrity", "--seal").exit_code == 0
+    home = release / "portal" / "templates" / "portal" / "home.html"
+    original = home.read_bytes()
+    settings = Settings()
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/").status_code == 200
+        home.write_bytes(original + b"<script>steal()</script>")
+        refused = client.get("/")
+        assert refused.status_code == 503 and "steal()" not in refused.text
+        assert refused.json()["code"] == "asset_integrity_failed"
+        found = invoke("security", "integrity", "--json")
+        assert found.exit_code == 1 and json.loads(found.output)["changed"] == [
+            "portal/templates/portal/home.html"
+        ]
+        home.write_bytes(original)
+        assert client.get("/").status_code == 200
+    [event] = _events(settings, "integrity.asset_refused")
+    assert event.detail["file"] == "portal/templates/portal/home.html"
 
 
 def test_a_forged_manifest_refuses_every_asset_and_no_manifest_serves_them(release: Path) -> None:

@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import (
@@ -48,6 +47,7 @@ from zhengwu.exchange.schemas import (
 from zhengwu.exchange.servicekeys import AUTHORIZER, RUNTIME
 from zhengwu.exchange.verification import Caller
 from zhengwu.identity.policy import MachineGuard, StaffOrMachine, StaffPrincipal, guard
+from zhengwu.kernel.assets import guarded_templates
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.limits import body_limit
@@ -67,7 +67,7 @@ api_router = APIRouter(prefix="/api/v1/exchange", tags=["exchange 数据交换"]
 verify_router = APIRouter(prefix="/api/v1/verify", tags=["exchange 共享核验"])
 page_router = APIRouter(tags=["exchange 数据交换"])
 
-_templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+_templates = guarded_templates(Path(__file__).parent / "templates")
 ADMIN_SCOPE = "exchange:admin"
 TIER_NAMES = {"national": "国家级", "province": "省级", "city": "市级", "county": "县级"}
 G = TypeVar("G", bound=Callable[..., Any])

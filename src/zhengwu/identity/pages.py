@@ -306,9 +306,9 @@ def certificate_step_up_submit(
 
 
 @router.get("/static/certlogin.js", include_in_schema=False)
-def certificate_login_script(request: Request, db: DbSession) -> Response:
+def certificate_login_script(request: Request) -> Response:
     """The certificate login page's script (a file, so that a Content-Security-Policy can allow it)."""
-    return static_asset(request, db, _STATIC / "certlogin.js", "text/javascript; charset=utf-8")
+    return static_asset(request, _STATIC / "certlogin.js", "text/javascript; charset=utf-8")
 
 
 def _pending(request: Request, db: Session) -> tuple[UserSession, Account] | None:

@@ -12,18 +12,18 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.context import for_node
 from zhengwu.identity.errors import CsrfFailed, UnsupportedMediaType
 from zhengwu.identity.protection import token_mac
+from zhengwu.kernel.assets import guarded_templates
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import answers
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES = guarded_templates(Path(__file__).parent / "templates")
 CSRF_COOKIE = "zw_csrf"
 CSRF_FIELD = "csrf_token"
 

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from zhengwu.kernel.assets import static_asset
-from zhengwu.kernel.session import DbSession
 
 router = APIRouter(tags=["licenses 电子证照"])
 _STATIC: Final = Path(__file__).parent / "static"
@@ -37,6 +36,6 @@ def share_view() -> HTMLResponse:
 
 
 @router.get("/licenses/static/share.js", include_in_schema=False)
-def share_script(request: Request, session: DbSession) -> Response:
+def share_script(request: Request) -> Response:
     """The page's script (a file, so that the Content-Security-Policy allows it)."""
-    return static_asset(request, session, _STATIC / "share.js", "text/javascript; charset=utf-8")
+    return static_asset(request, _STATIC / "share.js", "text/javascript; charset=utf-8")

@@ -10,18 +10,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 import zhengwu
 from zhengwu.identity.policy import StaffPrincipal, guard
+from zhengwu.kernel.assets import guarded_templates
 from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.kernel.node import CurrentNode
 from zhengwu.kernel.session import DbSession
 from zhengwu.ops import charts, liveness, probe, rights, samples
 
 router = APIRouter(tags=["ops 运维"])
-_templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+_templates = guarded_templates(Path(__file__).parent / "templates")
 Monitor = Annotated[StaffPrincipal, Depends(guard(rights.MONITOR))]
 
 

@@ -17,7 +17,6 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -31,7 +30,7 @@ from zhengwu.catalog.search.grouped import departments_in, items_by_theme
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import attach_csrf_cookie, check_csrf, csrf_token, safe_next
-from zhengwu.kernel.assets import static_asset
+from zhengwu.kernel.assets import guarded_templates, static_asset
 from zhengwu.kernel.clock import BEIJING
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
@@ -47,7 +46,7 @@ from zhengwu.portal import finder, vocabulary
 from zhengwu.seals.routes import MAX_UPLOAD_BYTES, OFD_MEDIA_TYPE, UPLOAD_LIMITS
 
 router = APIRouter(include_in_schema=False)
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES = guarded_templates(Path(__file__).parent / "templates")
 _STATIC = Path(__file__).parent / "static"
 CARE_COOKIE = "zw_care"
 PLACE_COOKIE = "zw_place"
@@ -121,9 +120,9 @@ def _vocabulary(request: Request) -> vocabulary.Vocabulary:
 
 
 @router.get("/portal/static/portal.css")
-def stylesheet(request: Request, session: DbSession) -> Response:
+def stylesheet(request: Request) -> Response:
     """The portal's only stylesheet (served by the node: no CDN, no framework; refused when tampered)."""
-    return static_asset(request, session, _STATIC / "portal.css", "text/css")
+    return static_asset(request, _STATIC / "portal.css", "text/css")
 
 
 @router.get("/care")

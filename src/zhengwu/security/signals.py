@@ -33,10 +33,11 @@ SIGNALS: Final[dict[str, tuple[str, Severity, str]]] = {
     "identity_account_locked": ("identity.locked", Severity.MEDIUM, "identity"),
     "exchange_document_refused": ("exchange.document_refused", Severity.HIGH, "exchange"),
     "audit_chain_broken": ("audit.chain_broken", Severity.CRITICAL, "audit"),
+    "asset_refused": ("integrity.asset_refused", Severity.HIGH, "integrity"),
 }
 
 #: Fields of a log line that may go into an event's detail (never addresses, names or numbers).
-_DETAIL_FIELDS: Final = ("limiter", "code", "sender", "chain", "reason", "kind")
+_DETAIL_FIELDS: Final = ("limiter", "code", "sender", "chain", "reason", "kind", "file")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """Anti-tamper on a running node: the periodic check of the installed files and the guard that refuses to
-serve a static asset whose bytes are not the released ones (``kernel.assets``).
+use a static asset or template whose bytes are not the released ones (``kernel.assets``).
 
 Both trust only a manifest signed with this node's TSA key (``zhengwu security integrity --seal``).
 A node whose release was never sealed has nothing to compare with: the guard serves assets as they are
@@ -16,17 +16,14 @@ from typing import Final
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from zhengwu.audit.apart import write_apart
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import sm3
 from zhengwu.kernel.db import read_only_transactions
 from zhengwu.kernel.logging import get_logger
-from zhengwu.kernel.node import node_in
+from zhengwu.kernel.node import Node, node_in
 from zhengwu.kernel.session import unit_of_work
 from zhengwu.pki.tsa import signature_check
 from zhengwu.security import integrity, service
-from zhengwu.security.service import NewEvent
-from zhengwu.security.severity import Severity
 
 log = get_logger("zhengwu.security.tamper")
 
@@ -65,23 +62,26 @@ class _Manifest:
 
 
 class ManifestGuard:
-    """The node's asset guard: an asset is served only when its SM3 is the manifest's.
+    """The node's asset guard: a static asset or template is used only when its SM3 is the manifest's.
 
-    The manifest is read and its signature checked once per version of the file (mtime and size). A
-    manifest that does not verify refuses every asset: nothing says which bytes are the released ones.
-    Each refusal of a (file, digest) pair is recorded once per process as a security event.
+    The manifest is read and its signature checked once per version of the file (mtime and size), in a
+    read-only unit of its own. A manifest that does not verify refuses every file: nothing says which
+    bytes are the released ones. A refusal is logged as a security signal (``asset_refused``), stored
+    as the event ``integrity.asset_refused`` by the signal buffer — never a write inside the request
+    that is being refused — once per (file, digest) and process.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        self._path = manifest_path(settings)
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._path = manifest_path(node.settings)
         self._root = integrity.package_root()
         self._lock = threading.Lock()
         self._loaded: _Manifest | None = None
         self._reported: set[tuple[str, str]] = set()
 
-    def refusal(self, session: Session, path: Path, content: bytes) -> str | None:
+    def refusal(self, path: Path, content: bytes) -> str | None:
         """None when ``content`` is what the release holds for ``path``; otherwise why it is refused."""
-        manifest = self._manifest(session)
+        manifest = self._manifest()
         if manifest is None:
             return None
         try:
@@ -97,10 +97,14 @@ class ManifestGuard:
             reason = "the file differs from the signed manifest"
         else:
             return None
-        self._report(session, name, digest, reason)
+        with self._lock:
+            first = (name, digest) not in self._reported
+            self._reported.add((name, digest))
+        if first:
+            log.error("asset_refused", security_event=True, file=name, reason=reason)
         return reason
 
-    def _manifest(self, session: Session) -> _Manifest | None:
+    def _manifest(self) -> _Manifest | None:
         try:
             stat = self._path.stat()
         except FileNotFoundError:
@@ -109,13 +113,12 @@ class ManifestGuard:
         with self._lock:
             if self._loaded is not None and self._loaded.stamp == stamp:
                 return self._loaded
-        files = self._verified_files(session)
-        loaded = _Manifest(stamp, files)
+        loaded = _Manifest(stamp, self._verified_files())
         with self._lock:
             self._loaded = loaded
         return loaded
 
-    def _verified_files(self, session: Session) -> dict[str, str] | None:
+    def _verified_files(self) -> dict[str, str] | None:
         try:
             manifest = json.loads(self._path.read_text(encoding="utf-8"))
             files, node, sealed_at = manifest["files"], str(manifest["node"]), str(manifest["sealed_at"])
@@ -125,20 +128,7 @@ class ManifestGuard:
         if not isinstance(files, dict):
             return None
         body = integrity.signed_body(node, sealed_at, files)
-        if not signature_check(session)(thumbprint, signature, body):
-            return None
+        with read_only_transactions(), unit_of_work(self._node.session_factory) as session:
+            if not signature_check(session)(thumbprint, signature, body):
+                return None
         return {str(k): str(v) for k, v in files.items()}
-
-    def _report(self, session: Session, name: str, digest: str, reason: str) -> None:
-        with self._lock:
-            if (name, digest) in self._reported:
-                return
-            self._reported.add((name, digest))
-        log.error("asset_refused", asset=name, reason=reason)
-        new = NewEvent(
-            event_type="integrity.asset_refused", severity=Severity.HIGH, source="integrity",
-            summary=f"拒绝提供未通过完整性校验的页面资源：{name}",
-            detail={"file": name, "sm3": digest, "reason": reason},
-        )  # fmt: skip
-        bus = node_in(session).bus
-        write_apart(session, lambda apart: service.record(apart, new, bus=bus))

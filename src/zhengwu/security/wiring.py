@@ -30,7 +30,7 @@ def install(node: Node) -> None:
     a server runs (``mount``), so CLI commands and tests building many nodes attach no handlers."""
     node.services.put(signals.SIGNAL_BUFFER, signals.SignalBuffer())
     # Every capability's static assets are checked against the signed release manifest (anti-tamper).
-    node.services.put(ASSET_GUARD, tamper.ManifestGuard(node.settings))
+    node.services.put(ASSET_GUARD, tamper.ManifestGuard(node))
     # Severe events go upward in the transaction that stores them.
     node.bus.subscribe(SecurityEventRecorded, upward.subscriber(node.settings))
 
