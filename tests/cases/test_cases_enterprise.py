@@ -149,3 +149,39 @@ def test_every_agent_in_force_sees_the_enterprises_cases(client: Any, enterprise
     assert_envelope(client.post(API, json=enterprise.body()), 403)
     login(client, colleague_token)
     assert client.get(f"{API}/{case_no}").status_code == 200
+
+
+def test_the_enterprise_is_the_holder_of_the_result_and_the_staff_see_the_agent(
+    client: Any, enterprise: Enterprise
+) -> None:
+    from sqlalchemy import select
+
+    from licenses_kit import BUSINESS_FACE
+    from zhengwu.cases import topics
+    from zhengwu.identity.protection import mask_id
+    from zhengwu.kernel.events import OutboxRecord
+
+    work, session = enterprise.work, enterprise.work.session
+    login(client, work.citizen_token)
+    case_no = client.post(API, json=enterprise.body()).json()["case_no"]
+    login(client, work.handler_token)
+    page = client.get(f"/staff/cases/{case_no}")
+    assert page.status_code == 200
+    assert "单位名称" in page.text and "张法人" in page.text and "演示用户" in page.text
+    assert COMPANY not in page.text and mask_id(COMPANY) in page.text and mask_id(PERSON) not in page.text
+    accepted = client.post(f"{API}/{case_no}/actions", json={"action": "accept", "opinion": "材料齐全"})
+    assert accepted.status_code == 200, accepted.text
+    rows = session.scalars(select(OutboxRecord).where(OutboxRecord.topic == topics.ACCEPT)).all()
+    sent = [r.payload for r in rows if (r.payload or {}).get("project_no") == case_no]
+    assert sent and sent[-1]["applyer_type"] == "2" and sent[-1]["legal"] == "张法人"
+    face = {**BUSINESS_FACE, "scope": "建筑工程施工"}
+    concluded = client.post(
+        f"{API}/{case_no}/actions",
+        json={"action": "conclude", "outcome": "approved", "result_kind": "license", "opinion": "准予",
+              "license_type_code": work.env.type_code("营业执照"), "license_face": face},
+    )  # fmt: skip
+    assert concluded.status_code == 200, concluded.text
+    issued = concluded.json()["result"]["license_id"]
+    login(client, work.citizen_token)
+    held = {lic["id"]: lic for lic in client.get("/api/v1/licenses/mine").json()}
+    assert held[issued]["holder_name"] == "石家庄演示科技有限公司"
