@@ -67,6 +67,8 @@ def test_an_agent_applies_for_the_enterprise_on_the_page(client: Any, enterprise
     assert "申请单位 石家庄演示科技有限公司（经办人：演示用户）" in listed
     detail = _visible(client.get(f"/me/cases/{rows[0].case_no}").text)
     assert "申请单位 石家庄演示科技有限公司" in detail and "经办人 演示用户" in detail
+    mobile = client.get("/api/v1/mobile/me/cases").json()
+    assert [c["enterprise"] for c in mobile] == ["石家庄演示科技有限公司"]
 
 
 def test_a_person_only_item_refuses_the_enterprise_and_keeps_the_typing(
