@@ -103,3 +103,34 @@ def test_an_enterprise_one_does_not_act_for_is_refused(client: Any, enterprise: 
     own = client.get(f"/items/{enterprise.task_code}/apply")
     assert own.status_code == 200 and "以谁的名义申请" not in own.text, "no enterprise to choose"
     assert "本事项仅面向法人和其他组织办理" in _visible(own.text)
+
+
+def test_an_enterprise_draft_resumes_for_the_enterprise(client: Any, enterprise: Enterprise) -> None:
+    work = enterprise.work
+    url = f"/items/{enterprise.task_code}/apply"
+    login(client, work.citizen_token)
+    page = client.get(url, params={"applicant": enterprise.entity_id})
+    saved = client.post(
+        _action(page),
+        data={"csrf_token": _token(page), "action": "draft", "phone": "13812345678",
+              f"choice_{enterprise.license_material}": enterprise.license_id},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert saved.status_code == 303 and "draft=" in saved.headers["location"]
+    resumed = client.get(saved.headers["location"])
+    text = _visible(resumed.text)
+    assert "申请单位 石家庄演示科技有限公司" in text and "以谁的名义申请" not in text, (
+        "the draft keeps its applicant"
+    )
+    assert "draft=" in _action(resumed)
+    assert re.search(rf'value="{enterprise.license_id}" checked', resumed.text)
+    done = client.post(
+        _action(resumed),
+        data={"csrf_token": _token(resumed), "action": "submit", "phone": "13812345678",
+              "draft_id": re.search(r'name="draft_id" value="([^"]+)"', resumed.text).group(1),  # type: ignore[union-attr]
+              f"choice_{enterprise.license_material}": enterprise.license_id},
+        files={f"file_{enterprise.upload_material}": ("申请表.pdf", PDF, "application/pdf")},
+    )  # fmt: skip
+    assert done.status_code == 201, _visible(done.text)[:800]
+    rows, total = cases.mine(work.session, work.citizen)
+    assert total == 1 and rows[0].applicant_entity_id == enterprise.entity_id and rows[0].case_no
