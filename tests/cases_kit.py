@@ -151,3 +151,76 @@ def login(client: Any, token: str | None) -> None:
     client.cookies.clear()
     if token is not None:
         client.cookies.set("zw_session", token)
+
+
+@dataclass
+class Enterprise:
+    """An enterprise the casework citizen is the agent of, holding a business license, and an item for
+    法人 only that takes that license."""
+
+    work: Casework
+    entity_id: str
+    task_code: str
+    license_material: str
+    upload_material: str
+    license_id: str
+
+    def body(self, **overrides: Any) -> dict[str, Any]:
+        """A complete application of the enterprise (the business license by reference)."""
+        body: dict[str, Any] = {
+            "task_code": self.task_code,
+            "on_behalf_of": self.entity_id,
+            "form": {"phone": "13812345678"},
+            "materials": [
+                {"material_id": self.license_material, "license_id": self.license_id},
+                {
+                    "material_id": self.upload_material,
+                    "file_sm3": self.work.upload(b"%PDF-1.7 enterprise application"),
+                    "file_name": "申请表.pdf",
+                },
+            ],
+        }
+        body.update(overrides)
+        return body
+
+
+@pytest.fixture
+def enterprise(casework: Casework) -> Enterprise:
+    from catalog_kit import guide, make_basic
+    from licenses_kit import BUSINESS_FACE, COMPANY
+    from zhengwu.catalog import service as catalog
+    from zhengwu.identity.models import Account
+    from zhengwu.licenses import service as licenses
+
+    work, session = casework, casework.session
+    account = identity.register_legal_person(
+        session, credit_code=COMPANY, name="石家庄演示科技有限公司", legal_rep_name="张法人", password=None,
+        agent=work.citizen,
+    )  # fmt: skip
+    assert isinstance(account, Account) and account.legal_entity_id is not None
+    make_basic(session, "000132002000", "建筑业企业资质认定", "01")
+    data = guide(
+        work.env.department.credit_code,
+        "000132002000",
+        promise_day=10,
+        server_type="2",
+        materials=[
+            {"material_name": "营业执照", "source_type": "20", "license_type_code": work.env.type_code("营业执照")},
+            {"material_name": "资质申请表", "source_type": "10"},
+        ],
+    )  # fmt: skip
+    item = catalog.publish_task(
+        session, catalog.create_task(session, data, actor="test").task_code, actor="test"
+    )
+    ids = {
+        m["material_name"]: str(m["row_guid"])
+        for m in catalog.get_public_item(session, item.task_code)["materials"]
+    }
+    held = licenses.issue_license(
+        session, work.env.settings, type_code=work.env.type_code("营业执照"), department_id=work.env.department.id,
+        holder_name="石家庄演示科技有限公司", holder_code=COMPANY, face=dict(BUSINESS_FACE), actor="test",
+    )  # fmt: skip
+    session.flush()
+    return Enterprise(
+        work, account.legal_entity_id, item.task_code, ids["营业执照"], ids["资质申请表"], held.id
+    )

@@ -91,3 +91,16 @@ class MaterialTypeUnsupported(MaterialRejected):
     status_code = 415
     code = "cases.material_type"
     default_detail = "材料只接受 PDF、OFD、JPEG、PNG 文件"
+
+
+class NotAuthorizedAgent(CaseForbidden):
+    """The person holds no authorisation in force for the enterprise they apply for."""
+
+    code = "cases.not_authorized_agent"
+    default_detail = "您没有该企业的有效经办授权，不能以该企业名义申请"
+
+
+class ApplicantKindRefused(FormInvalid):
+    """The item serves only persons, or only enterprises, and the applicant is the other kind."""
+
+    code = "cases.applicant_kind"

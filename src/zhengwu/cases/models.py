@@ -20,6 +20,7 @@ class Case(IdMixin, Base):
     __table_args__ = (
         Index("ix_cases_case_dept_status_deadline", "department_id", "status", "deadline"),
         Index("ix_cases_case_applicant", "applicant_account_id", "created_at"),
+        Index("ix_cases_case_applicant_entity", "applicant_entity_id", "created_at"),
     )
 
     case_no: Mapped[str | None] = mapped_column(String(50), unique=True)  # 办件编号, given at submission
@@ -30,8 +31,15 @@ class Case(IdMixin, Base):
     project_type: Mapped[str | None] = mapped_column(String(2))
     department_id: Mapped[str] = mapped_column(ForeignKey("orgs_department.id"))
     division_code: Mapped[str] = mapped_column(String(6))
+    # The account that filed the case: the applicant, or for an enterprise the agent (经办人).
     applicant_account_id: Mapped[str] = mapped_column(ForeignKey("identity_account.id"))
     applicant_kind: Mapped[str] = mapped_column(String(16))  # person / enterprise
+    # An enterprise applicant (identity_legal_entity.id; no foreign key, like the sessions' acting-for
+    # of OIDC grants): every agent currently authorised for it sees the case.
+    applicant_entity_id: Mapped[str | None] = mapped_column(String(32))
+    applicant_legal_rep: Mapped[str | None] = mapped_column(String(100))  # 法定代表人
+    agent_name: Mapped[str | None] = mapped_column(String(100))  # 经办人
+    agent_code_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # the agent's ID number, encrypted
     applicant_name: Mapped[str] = mapped_column(String(200))
     # The applicant's ID number or credit code as it goes into up_pro_accept: encrypted at rest.
     applicant_code_type: Mapped[str] = mapped_column(String(16))

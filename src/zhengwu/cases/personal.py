@@ -42,7 +42,8 @@ def reveal(
     """The applicant's ID number and contact phone in clear, the read recorded (identity's read audit
     for the account's number, a ``case.reveal`` change on the case)."""
     account = identity.get_account(session, case.applicant_account_id)
-    if account is not None and account.citizen_id_enc is not None:
+    # For an enterprise the filing account is the agent: the applicant's number is the credit code.
+    if case.applicant_entity_id is None and account is not None and account.citizen_id_enc is not None:
         number: str | None = identity.reveal_citizen_id(
             session, account, reader=reader, purpose=purpose, meta=meta
         )

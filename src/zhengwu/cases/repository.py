@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import date
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from zhengwu.cases.machine import DRAFT
 from zhengwu.cases.models import (
     CalendarOverride,
     Case,
@@ -176,6 +177,28 @@ class CaseRepository:
             due_after=due_after,
             task_code=task_code,
         )
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(
+            query.order_by(Case.deadline.asc().nulls_last(), Case.created_at.desc(), Case.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return rows, int(total)
+
+    def mine(
+        self, account_id: str, entity_ids: Collection[str], *, offset: int, limit: int
+    ) -> tuple[Sequence[Case], int]:
+        """A page of a person's cases: those they applied for themself (drafts too), and those of the
+        enterprises ``entity_ids`` (another agent's drafts excepted); newest first."""
+        mine = and_(Case.applicant_entity_id.is_(None), Case.applicant_account_id == account_id)
+        if entity_ids:
+            theirs = and_(
+                Case.applicant_entity_id.in_(list(entity_ids)),
+                or_(Case.status != DRAFT, Case.applicant_account_id == account_id),
+            )
+            query = select(Case).where(or_(mine, theirs))
+        else:
+            query = select(Case).where(mine)
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(
             query.order_by(Case.deadline.asc().nulls_last(), Case.created_at.desc(), Case.id)

@@ -58,6 +58,14 @@ def _inputs(refs: list[MaterialRef]) -> list[service.MaterialInput]:
     return [service.MaterialInput(r.material_id, r.file_sm3, r.file_name, r.license_id) for r in refs]
 
 
+def _on_behalf_of(data: CaseApply, auth: Authenticated) -> str | None:
+    """The enterprise applied for: the body's ``on_behalf_of`` when given (null: oneself), else the
+    enterprise the session acts for (``POST /identity/acting-for``)."""
+    if "on_behalf_of" in data.model_fields_set:
+        return data.on_behalf_of
+    return auth.session.acting_for
+
+
 def _demand(request: Request, db: DbSession, auth: Authenticated, task_code: str) -> None:
     """The item's login demands (real-name level, authentication age) apply to applying for it."""
     demand = access_demand(db, task_code)
@@ -94,6 +102,7 @@ def apply(
         materials=_inputs(data.materials),
         submit=not data.draft,
         draft_id=data.draft_id,
+        on_behalf_of=_on_behalf_of(data, auth),
         bus=node.bus,
     )
     case = done.case
@@ -191,18 +200,26 @@ def lookup(data: CaseLookup, db: DbSession) -> CaseStatusRead:
     "/form/{task_code}", summary="申请表单（由办事指南生成，预填申请人信息）", responses=errors(403, 404, 409)
 )
 def application_form(
-    task_code: str, request: Request, db: DbSession, auth: RequiredSession
+    task_code: str,
+    request: Request,
+    db: DbSession,
+    auth: RequiredSession,
+    on_behalf_of: Annotated[
+        str | None, Query(max_length=32, description="代为申请的企业（法人）编号")
+    ] = None,
 ) -> dict[str, Any]:
-    """The item's application form: materials (required or not), fitting held licenses, prefill."""
+    """The item's application form: materials (required or not), fitting held licenses, prefill
+    (for an enterprise the person acts for with ``on_behalf_of``, else the session's acting-for)."""
     _demand(request, db, auth, task_code)
-    return service.application_form(db, auth.account, task_code)
+    entity = on_behalf_of if on_behalf_of is not None else auth.session.acting_for
+    return service.application_form(db, auth.account, task_code, on_behalf_of=entity)
 
 
 @router.get("/{case_no}", response_model=CaseRead, summary="办件详情", responses=errors(403, 404))
 def get_case(case_no: str, request: Request, db: DbSession, auth: RequiredSession) -> CaseRead:
     """The applicant's own case (or draft by id), or, for staff of its department, any case of it."""
     case = service.get_case(db, case_no)
-    if case.applicant_account_id != auth.account.id:
+    if not service.may_see(db, auth.account, case):
         if auth.account.kind != "staff" or case.status == machine.DRAFT:  # a draft is the applicant's alone
             raise CaseNotFound()
         staff = guard(rights.VIEW).decide(request, db, auth)

@@ -31,6 +31,8 @@ class CaseApply(BaseModel):
     materials: list[MaterialRef] = Field(default_factory=list, max_length=50)
     draft: bool = False
     draft_id: str | None = Field(default=None, max_length=64)
+    # The legal entity an agent applies for (null: oneself; absent: the session's acting-for).
+    on_behalf_of: str | None = Field(default=None, max_length=32)
 
 
 class CaseSupplement(BaseModel):
@@ -127,6 +129,8 @@ class CaseRead(BaseModel):
     task_name: str
     department_id: str
     applicant_name: str
+    applicant_kind: Literal["person", "enterprise"] = "person"
+    agent_name: str | None = None  # 经办人 of an enterprise applicant
     form: dict[str, Any]
     materials: list[dict[str, Any]]
     step: str

@@ -19,6 +19,7 @@ from zhengwu.audit.changes import record_change
 from zhengwu.cases import codes, machine, numbering, topics, workdays
 from zhengwu.cases.errors import (
     ActionNotAllowed,
+    ApplicantKindRefused,
     CaseError,
     CaseInvalid,
     CaseNotFound,
@@ -26,16 +27,19 @@ from zhengwu.cases.errors import (
     FormInvalid,
     ItemNotOpen,
     LookupRefused,
+    NotAuthorizedAgent,
 )
 from zhengwu.cases.events import CaseEvaluated, CaseSubmitted, CaseTransitioned
 from zhengwu.cases.models import Case, CaseEvaluation, CaseHistory, CaseOpinion, CasePause, CaseProcess
 from zhengwu.cases.process import DEFAULT, Process, ProcessInvalid, check_against
 from zhengwu.cases.repository import CaseRepository
 from zhengwu.cases.servicekeys import LICENSES
+from zhengwu.catalog import codetables as catalog_codes
 from zhengwu.catalog import service as catalog
 from zhengwu.catalog.models import Status as ItemStatus
+from zhengwu.identity import service as identity
 from zhengwu.identity.context import of
-from zhengwu.identity.models import Account
+from zhengwu.identity.models import Account, AccountKind, LegalEntity
 from zhengwu.identity.protection import decrypt_field, encrypt_field, mask_id
 from zhengwu.identity.service import PURPOSE_CITIZEN_ID
 from zhengwu.kernel.clock import BEIJING, utcnow
@@ -137,17 +141,99 @@ def _guide(session: Session, task_code: str) -> tuple[Any, dict[str, Any]]:
     return item, guide
 
 
-def application_form(session: Session, account: Account, task_code: str) -> dict[str, Any]:
+def acting_entities(session: Session, account: Account) -> dict[str, LegalEntity]:
+    """The enterprises a person may apply for and whose cases they see, by id: those they hold an
+    authorisation in force for (identity's acting-for model), or, for an enterprise's own account, itself.
+    Read at every use, so a withdrawn authorisation takes effect at once."""
+    found = {entity.id: entity for _, entity in identity.agent_authorizations(session, account.id)}
+    if account.kind == AccountKind.LEGAL and account.legal_entity_id and account.legal_entity_id not in found:
+        own = session.get(LegalEntity, account.legal_entity_id)
+        if own is not None:
+            found[own.id] = own
+    return found
+
+
+def applicant_entity(session: Session, account: Account, on_behalf_of: str | None) -> LegalEntity | None:
+    """The enterprise an application is for (None: the person themself); an enterprise's own account
+    always applies as the enterprise. NotAuthorizedAgent without an authorisation in force."""
+    if account.kind == AccountKind.LEGAL and on_behalf_of is None:
+        on_behalf_of = account.legal_entity_id
+    if on_behalf_of is None:
+        return None
+    entity = acting_entities(session, account).get(on_behalf_of)
+    if entity is None:
+        raise NotAuthorizedAgent()
+    return entity
+
+
+def may_see(session: Session, account: Account, case: Case) -> bool:
+    """Whether a case is the person's own: one they applied for themself, or one of an enterprise they
+    act for now (a draft stays its author's alone)."""
+    if case.applicant_entity_id is None:
+        return case.applicant_account_id == account.id
+    if case.status == machine.DRAFT and case.applicant_account_id != account.id:
+        return False
+    return case.applicant_entity_id in acting_entities(session, account)
+
+
+def serves(item: Any, guide: Mapping[str, Any]) -> tuple[bool, bool]:
+    """Whether an item serves persons and enterprises (服务对象; an item that names none serves both)."""
+    value = guide.get("server_type") or getattr(item, "server_type", None)
+    named = {part for part in str(value or "").split("^") if part}
+    if not named:
+        return True, True
+    return bool(named & catalog_codes.PERSON_TYPES), bool(named & catalog_codes.LEGAL_TYPES)
+
+
+def _check_serves(item: Any, guide: Mapping[str, Any], entity: LegalEntity | None) -> None:
+    person, legal = serves(item, guide)
+    if entity is None and not person:
+        raise ApplicantKindRefused(
+            "该事项仅面向法人和其他组织办理，请选择您经办的企业作为申请人", extra={"fields": ["on_behalf_of"]}
+        )
+    if entity is not None and not legal:
+        raise ApplicantKindRefused(
+            "该事项仅面向个人办理，不能以企业名义申请，请选择“为本人申请”", extra={"fields": ["on_behalf_of"]}
+        )
+
+
+def application_form(
+    session: Session, account: Account, task_code: str, *, on_behalf_of: str | None = None
+) -> dict[str, Any]:
     """The application form of an item, derived from its published guide: its materials (required or
-    not, the license type a material takes), the applicant's prefilled name and masked ID number, the
-    applicant's valid licenses that fit each material, and the deadline if accepted today."""
+    not, the license type a material takes), the applicant prefilled (the person's name and masked ID
+    number, or the enterprise's name, masked credit code and legal representative with the person as
+    经办人), the applicant's valid licenses that fit each material, the enterprises the person may apply
+    for, whom the item serves, and the deadline if accepted today."""
     item, guide = _guide(session, task_code)
-    held = node_in(session).services.provide(LICENSES).holdings(session, account)
+    entity = applicant_entity(session, account, on_behalf_of)
+    held = (
+        node_in(session)
+        .services.provide(LICENSES)
+        .holdings(session, account, entity_id=entity.id if entity is not None else None)
+    )
     number = (
         decrypt_field(of(session).keys, account.citizen_id_enc, purpose=PURPOSE_CITIZEN_ID)
         if account.citizen_id_enc is not None
         else None
     )
+    person, legal = serves(item, guide)
+    if entity is None:
+        applicant: dict[str, Any] = {
+            "kind": "person",
+            "name": account.display_name,
+            "id_number_masked": mask_id(number) if number else None,
+        }
+    else:
+        credit_code = identity.legal_entity_credit_code(of(session).keys, entity)
+        applicant = {
+            "kind": "enterprise",
+            "entity_id": entity.id,
+            "name": entity.name,
+            "credit_code_masked": mask_id(credit_code),
+            "legal_rep_name": entity.legal_rep_name,
+            "agent_name": account.display_name if account.kind != AccountKind.LEGAL else None,
+        }
     materials = []
     for m in guide.get("materials") or []:
         wanted = m.get("license_type_code")
@@ -172,7 +258,12 @@ def application_form(session: Session, account: Account, task_code: str) -> dict
         "task_name": item.task_name,
         "promise_days": item.promise_day,
         "deadline_if_accepted_today": projected,
-        "applicant": {"name": account.display_name, "id_number_masked": mask_id(number) if number else None},
+        "applicant": applicant,
+        "serves": {"person": person, "legal": legal},
+        "enterprises": [
+            {"entity_id": e.id, "name": e.name}
+            for e in sorted(acting_entities(session, account).values(), key=lambda e: e.name)
+        ],
         "materials": materials,
     }
 
@@ -192,7 +283,11 @@ def _check_form(form: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _material(
-    session: Session, account: Account, guide_material: Mapping[str, Any], given: MaterialInput
+    session: Session,
+    account: Account,
+    guide_material: Mapping[str, Any],
+    given: MaterialInput,
+    entity_id: str | None,
 ) -> dict[str, Any]:
     name = str(guide_material["material_name"])
     entry: dict[str, Any] = {"material_id": given.material_id, "name": name}
@@ -201,7 +296,11 @@ def _material(
             f"材料“{name}”应为已上传的文件或持有的电子证照之一", extra={"materials": [given.material_id]}
         )
     if given.license_id is not None:
-        lic = node_in(session).services.provide(LICENSES).held(session, account, given.license_id)
+        lic = (
+            node_in(session)
+            .services.provide(LICENSES)
+            .held(session, account, given.license_id, entity_id=entity_id)
+        )
         wanted = guide_material.get("license_type_code")
         if wanted and wanted != lic.type_code:
             raise FormInvalid(f"材料“{name}”应为另一种电子证照", extra={"materials": [given.material_id]})
@@ -221,6 +320,7 @@ def _materials(
     given: Sequence[MaterialInput],
     *,
     complete: bool,
+    entity_id: str | None = None,
 ) -> list[dict[str, Any]]:
     listed = {str(m["row_guid"]): m for m in guide.get("materials") or []}
     if len(given) > MAX_MATERIALS:
@@ -228,7 +328,7 @@ def _materials(
     unknown = [m.material_id for m in given if m.material_id not in listed]
     if unknown:
         raise FormInvalid("材料不在事项的材料目录中", extra={"materials": unknown})
-    out = [_material(session, account, listed[m.material_id], m) for m in given]
+    out = [_material(session, account, listed[m.material_id], m, entity_id) for m in given]
     if complete:
         have = {m["material_id"] for m in out}
         missing = [mid for mid, m in listed.items() if (m.get("is_need") or "1") == "1" and mid not in have]
@@ -246,6 +346,33 @@ def _applicant(session: Session, account: Account) -> tuple[str, bytes | None]:
     return account.display_name, encrypt_field(keys, number, purpose=topics.APPLICANT_PURPOSE)
 
 
+def _applicant_fields(session: Session, account: Account, entity: LegalEntity | None) -> dict[str, Any]:
+    """The applicant columns of a new case: the person, or the enterprise with the person as 经办人."""
+    name, code = _applicant(session, account)
+    if entity is None:
+        return {"applicant_kind": "person", "applicant_name": name, "applicant_code_type": "citizen_id",
+                "applicant_code_enc": code}  # fmt: skip
+    keys = of(session).keys
+    credit_code = identity.legal_entity_credit_code(keys, entity)
+    agent_number = (
+        decrypt_field(keys, account.citizen_id_enc, purpose=PURPOSE_CITIZEN_ID)
+        if account.kind == AccountKind.NATURAL and account.citizen_id_enc is not None
+        else None
+    )
+    return {
+        "applicant_kind": "enterprise",
+        "applicant_name": entity.name,
+        "applicant_code_type": "credit_code",
+        "applicant_code_enc": encrypt_field(keys, credit_code, purpose=topics.APPLICANT_PURPOSE),
+        "applicant_entity_id": entity.id,
+        "applicant_legal_rep": entity.legal_rep_name[:100],
+        "agent_name": account.display_name[:100] if account.kind == AccountKind.NATURAL else None,
+        "agent_code_enc": encrypt_field(keys, agent_number, purpose=topics.AGENT_PURPOSE)
+        if agent_number
+        else None,
+    }
+
+
 def save(
     session: Session,
     account: Account,
@@ -255,24 +382,32 @@ def save(
     materials: Sequence[MaterialInput],
     submit: bool,
     draft_id: str | None = None,
+    on_behalf_of: str | None = None,
     bus: EventBus | None = None,
     at: datetime | None = None,
 ) -> Submitted:
-    """Save a draft (``submit=False``) or submit an application (a new one or a resumed draft)."""
+    """Save a draft (``submit=False``) or submit an application (a new one or a resumed draft);
+    ``on_behalf_of``: the legal entity an agent applies for (a resumed draft keeps its applicant)."""
     item, guide = _guide(session, task_code)
     clean = _check_form(form)
-    listed = _materials(session, account, guide, materials, complete=submit)
     repo = CaseRepository(session)
     now = _now(at)
+    draft: Case | None = None
     if draft_id is not None:
-        case = repo.by_id(draft_id)
-        if case is None or case.applicant_account_id != account.id or case.status != machine.DRAFT:
+        draft = repo.by_id(draft_id)
+        if draft is None or draft.applicant_account_id != account.id or draft.status != machine.DRAFT:
             raise CaseNotFound("草稿不存在")
-        if case.task_code != item.task_code:
+        if draft.task_code != item.task_code:
             raise FormInvalid("草稿属于另一个事项")
+        on_behalf_of = draft.applicant_entity_id
+    entity = applicant_entity(session, account, on_behalf_of)
+    _check_serves(item, guide, entity)
+    entity_id = entity.id if entity is not None else None
+    listed = _materials(session, account, guide, materials, complete=submit, entity_id=entity_id)
+    if draft is not None:
+        case = draft
         case.form, case.materials, case.updated_at = clean, listed, now
     else:
-        name, code = _applicant(session, account)
         case = Case(
             task_code=item.task_code,
             task_name=item.task_name,
@@ -282,10 +417,7 @@ def save(
             department_id=item.department_id,
             division_code=item.division_code,
             applicant_account_id=account.id,
-            applicant_kind="person",
-            applicant_name=name,
-            applicant_code_type="citizen_id",
-            applicant_code_enc=code,
+            **_applicant_fields(session, account, entity),
             form=clean,
             materials=listed,
             status=machine.DRAFT,
@@ -715,7 +847,7 @@ def _national(session: Session, case: Case, entry: CaseHistory) -> None:
 
 def _own(session: Session, account: Account, case_no: str) -> Case:
     case = _load(session, case_no)
-    if case.applicant_account_id != account.id:
+    if not may_see(session, account, case):
         raise CaseNotFound()
     return case
 
@@ -750,7 +882,7 @@ def supplement(
     if missing or missing_fields:
         raise FormInvalid("补正内容不完整", extra={"fields": missing_fields, "materials": missing})
     guide = {"materials": _guide_materials(case)}
-    given = _materials(session, account, guide, materials, complete=False)
+    given = _materials(session, account, guide, materials, complete=False, entity_id=case.applicant_entity_id)
     by_id = {m["material_id"]: m for m in case.materials}
     by_id.update({m["material_id"]: m for m in given})
     case.materials = list(by_id.values())
@@ -909,8 +1041,10 @@ def awaiting_opinion(
 def mine(
     session: Session, account: Account, *, offset: int = 0, limit: int = 50
 ) -> tuple[Sequence[Case], int]:
-    """The applicant's own cases and drafts."""
-    return CaseRepository(session).page(offset=offset, limit=limit, applicant_id=account.id)
+    """The applicant's own cases and drafts, with the cases of the enterprises they act for now."""
+    return CaseRepository(session).mine(
+        account.id, list(acting_entities(session, account)), offset=offset, limit=limit
+    )
 
 
 def history(session: Session, case: Case) -> Sequence[CaseHistory]:

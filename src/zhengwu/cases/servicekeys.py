@@ -30,12 +30,18 @@ class HeldLicense(Protocol):
 class LicensePort(Protocol):
     """Licenses as cases needs them."""
 
-    def held(self, session: Session, account: Account, license_id: str) -> HeldLicense:
-        """One of the applicant's valid licenses (raises a 404 error for anyone else's or an invalid one)."""
+    def held(
+        self, session: Session, account: Account, license_id: str, *, entity_id: str | None = None
+    ) -> HeldLicense:
+        """One of the applicant's valid licenses (raises a 404 error for anyone else's or an invalid one):
+        held by the person, or with ``entity_id`` by that enterprise the person acts for."""
         ...
 
-    def holdings(self, session: Session, account: Account) -> Sequence[HeldLicense]:
-        """The applicant's valid licenses (to offer them for the materials that take a license)."""
+    def holdings(
+        self, session: Session, account: Account, *, entity_id: str | None = None
+    ) -> Sequence[HeldLicense]:
+        """The applicant's valid licenses (to offer them for the materials that take a license): the
+        person's own, or with ``entity_id`` that enterprise's."""
         ...
 
     def issue(

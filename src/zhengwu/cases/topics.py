@@ -38,6 +38,7 @@ RESULT: Final = "cases.up_pro_result"
 MATERIAL: Final = "cases.up_pro_material"
 SPECIAL: Final = "cases.up_pro_special_procedure"
 APPLICANT_PURPOSE: Final = "cases_case.applicant_code"
+AGENT_PURPOSE: Final = "cases_case.agent_code"
 
 
 def declarations(settings: Settings) -> list[Declaration]:
@@ -81,6 +82,26 @@ def _when(at: datetime | str | None) -> str | None:
     return to_beijing_compact(moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
 
 
+def _agent_columns(session: Session, case: Case, settings: Settings) -> dict[str, Any]:
+    """法定代表人 and 联系人/代理人 of an enterprise applicant: the agent who filed the case (and the
+    contact phone typed in the form when it is a mobile number); nothing for a person."""
+    if case.applicant_kind != "enterprise":
+        return {}
+    code = (
+        decrypt_field(of(session).keys, case.agent_code_enc, purpose=AGENT_PURPOSE)
+        if case.agent_code_enc is not None
+        else None
+    )
+    phone = str((case.form or {}).get("phone") or "").strip()
+    return {
+        "legal": (case.applicant_legal_rep or "")[:100] or None,
+        "contact_name": (case.agent_name or "")[:100] or None,
+        "contact_type": codes.code(settings, "applyer_page_type", "citizen_id") if code else None,
+        "contact_code": code,
+        "contact_mobile": phone if len(phone) == 11 and phone.isdigit() else None,
+    }
+
+
 def accept_row(session: Session, case: Case) -> dict[str, Any]:
     """The ``up_pro_accept`` columns of a case (at its acceptance decision)."""
     settings = _settings(session)
@@ -107,6 +128,7 @@ def accept_row(session: Session, case: Case) -> dict[str, Any]:
         "applyer_name": case.applicant_name[:100],
         "applyer_page_type": codes.code(settings, "applyer_page_type", case.applicant_code_type),
         "applyer_page_code": code,
+        **_agent_columns(session, case, settings),
         "org_name": department.name[:100] if department else "",
         "org_code": department.credit_code if department else "",
         "handle_user_name": accept.actor if accept else None,

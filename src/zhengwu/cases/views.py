@@ -41,6 +41,8 @@ def case_read(session: Session, case: Case, *, with_history: bool = True, narrow
         task_name=case.task_name,
         department_id=case.department_id,
         applicant_name=case.applicant_name,
+        applicant_kind="enterprise" if case.applicant_kind == "enterprise" else "person",
+        agent_name=case.agent_name,
         form=dict(case.form),
         materials=list(case.materials),
         step=process.step(case.step_index).name,

@@ -191,14 +191,25 @@ def _apply_page(
     )
 
 
+def _applicant_choice(request: Request, auth: Authenticated) -> str | None:
+    """The applicant chosen on the page (``?applicant=self`` or an enterprise's id), else the enterprise
+    the session acts for (切换办事身份)."""
+    chosen = request.query_params.get("applicant", "")[:32]
+    if chosen == "self":
+        return None
+    return chosen or auth.session.acting_for
+
+
 def _load_form(
-    request: Request, db: Session, auth: Authenticated, task_code: str
+    request: Request, db: Session, auth: Authenticated, task_code: str, *, draft: Any | None = None
 ) -> dict[str, Any] | Response:
     refused = _demand_refusal(request, db, auth, task_code[:40])
     if refused is not None:
         return refused
+    # A resumed draft keeps the applicant it was saved for.
+    entity = draft.applicant_entity_id if draft is not None else _applicant_choice(request, auth)
     try:
-        return cases.application_form(db, auth.account, task_code[:40])
+        return cases.application_form(db, auth.account, task_code[:40], on_behalf_of=entity)
     except CaseError as exc:
         return _message(request, db, "暂时不能在线办理", exc.detail, exc.status_code)
 
@@ -213,7 +224,7 @@ def _own_draft(db: Session, auth: Authenticated, draft_id: str, task_code: str) 
     if (
         case.applicant_account_id != auth.account.id
         or case.status != machine.DRAFT
-        or case.task_code != task_code
+        or case.task_code[:40] != task_code[:40]
     ):
         return None
     return case
@@ -225,10 +236,10 @@ def apply_page(task_code: str, request: Request, db: DbSession, draft: str = "")
     auth = current_session(request, db)
     if auth is None:
         return _login(request)
-    form = _load_form(request, db, auth, task_code)
+    case = _own_draft(db, auth, draft, task_code)
+    form = _load_form(request, db, auth, task_code, draft=case)
     if isinstance(form, Response):
         return form
-    case = _own_draft(db, auth, draft, form["task_code"])
     app = _from_case(case) if case is not None else _Application()
     return _apply_page(request, db, form, app, case.id if case is not None else None)
 
@@ -293,7 +304,10 @@ async def apply_submit(task_code: str, request: Request, db: DbSession) -> Respo
     auth = await run_in_threadpool(current_session, request, db)
     if auth is None:
         return _login(request)
-    form = await run_in_threadpool(_load_form, request, db, auth, task_code)
+    # The draft (and so the applicant) is named in the query string: the form is derived before the
+    # multipart body is read.
+    early = await run_in_threadpool(_own_draft, db, auth, request.query_params.get("draft", ""), task_code)
+    form = await run_in_threadpool(lambda: _load_form(request, db, auth, task_code, draft=early))
     if isinstance(form, Response):
         return form
     try:
@@ -345,10 +359,11 @@ async def apply_submit(task_code: str, request: Request, db: DbSession) -> Respo
                     db.flush([record])
             except IntegrityError:
                 return _message(request, db, "正在提交", "您的申请正在提交，请稍后在“我的办件”中查看。", 409)
+        entity = form["applicant"].get("entity_id")
         try:
             done = cases.save(
                 db, auth.account, task_code=form["task_code"], form=app.values, materials=inputs,
-                submit=submit, draft_id=draft_id, bus=node.bus,
+                submit=submit, draft_id=draft_id, on_behalf_of=entity, bus=node.bus,
             )  # fmt: skip
         except CaseError as exc:
             db.rollback()
@@ -386,6 +401,8 @@ async def apply_submit(task_code: str, request: Request, db: DbSession) -> Respo
 
 def _case_row(case: Any) -> dict[str, Any]:
     return {
+        "enterprise": case.applicant_name if case.applicant_kind == "enterprise" else None,
+        "agent": case.agent_name,
         "ref": case.case_no or case.id,
         "case_no": case.case_no,
         "task_name": case.task_name,
@@ -510,8 +527,10 @@ def _mine(request: Request, db: Session, case_no: str) -> Any | Response:
         case = cases.get_case(db, case_no[:64])
     except CaseNotFound:
         case = None
-    if case is None or case.applicant_account_id != auth.account.id:
-        return _message(request, db, "没有找到这个办件", "办件不存在，或不是您申请的。", 404)
+    if case is None or not cases.may_see(db, auth.account, case):
+        return _message(
+            request, db, "没有找到这个办件", "办件不存在，或不是您（或您经办的企业）申请的。", 404
+        )
     return auth, case
 
 

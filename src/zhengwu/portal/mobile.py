@@ -91,6 +91,7 @@ class MyCase(BaseModel):
     status_label: str
     submitted_at: datetime | None
     deadline: date | None
+    enterprise: str | None = None  # the enterprise applied for (the person as its agent)
 
 
 class MyLicense(BaseModel):
@@ -189,6 +190,7 @@ def my_cases(
             status_label=machine.LABELS.get(c.status, "办理中"),
             submitted_at=c.submitted_at,
             deadline=c.deadline,
+            enterprise=c.applicant_name if c.applicant_kind == "enterprise" else None,
         )
         for c in rows
     ]
