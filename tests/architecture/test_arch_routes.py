@@ -8,6 +8,8 @@ A route is classified by the dependencies FastAPI resolves for it (router-level 
   anything else to the staff policy;
 * ``self`` — ``identity.deps.require_session`` (through ``RequiredSession`` or ``require_level``): a
   logged-in person acting on their own account (profile, second factor, consents);
+* ``person`` — an ``identity.oidc.bearer.PersonGuard``: a person's access token of this node's provider
+  carrying the guard's scope (the mobile app's ``mobile``), or without a token the person's session;
 
 or it is listed below, with the reason, as
 
@@ -209,7 +211,7 @@ SESSION_PAGES: tuple[str, ...] = (
     "POST /staff/cases/{case_no}/actions",
 )
 
-GUARDED = {"staff", "machine", "staff-or-machine", "self"}
+GUARDED = {"staff", "machine", "staff-or-machine", "self", "person"}
 
 
 def listed() -> dict[str, str]:
@@ -254,6 +256,8 @@ def test_every_route_is_listed_or_guarded(tmp_path: Path) -> None:
     assert found["GET /api/v1/exchange/progress"] == "staff-or-machine"
     assert found["GET /exchange/progress"] == found["GET /exchange/progress.xlsx"] == "staff"
     assert found["POST /api/v1/identity/counter-verifications"] == "staff"
+    mine = [r for r in found if r.split(" ", 1)[1].startswith("/api/v1/mobile/me")]
+    assert mine and all(found[r] == "person" for r in mine), "the mobile API's personal routes take a person"
 
 
 def test_a_new_unguarded_route_would_fail(tmp_path: Path) -> None:

@@ -1,10 +1,9 @@
 """A small JSON API for a mobile app (``/api/v1/mobile``): the home page's content, the search that
 understands people, the person's cases and licenses — the portal's pages as data, over the same services.
 
-Authentication is identity's session (the cookie ``POST /api/v1/identity/login`` sets; a native app keeps
-it in its cookie store). Bearer access tokens from the node's OIDC provider are not accepted yet:
-identity has no dependency that turns a person's access token into an account outside ``/oidc/userinfo``
-(docs/portal.md, "Mobile API").
+The person's routes (``/me/*``) take an ``Authorization: Bearer`` access token of the node's provider
+issued to a client registered for the ``mobile`` scope (the app: a public client with PKCE), or
+identity's session cookie (``identity.oidc.bearer``; docs/portal.md, "Mobile API").
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from zhengwu.cases import machine
 from zhengwu.cases import service as cases
 from zhengwu.catalog.search import SearchFilters
 from zhengwu.catalog.search.grouped import items_by_theme
-from zhengwu.identity.deps import RequiredSession
+from zhengwu.identity.oidc.bearer import Person, person
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.node import node_of
@@ -28,6 +27,8 @@ from zhengwu.licenses import lifecycle
 from zhengwu.licenses import service as licenses
 from zhengwu.portal import finder
 from zhengwu.portal.pages import _inside, _vocabulary
+
+Me = Annotated[Person, Depends(person())]
 
 router = APIRouter(prefix="/api/v1/mobile", tags=["mobile 移动端"])
 
@@ -173,7 +174,7 @@ def my_cases(
     request: Request,
     response: Response,
     db: DbSession,
-    auth: RequiredSession,
+    auth: Me,
     page: Annotated[PageParams, Depends(page_params)],
 ) -> list[MyCase]:
     """The person's cases and drafts, newest first (``X-Total-Count`` and ``Link`` for paging)."""
@@ -199,7 +200,7 @@ def my_licenses(
     request: Request,
     response: Response,
     db: DbSession,
-    auth: RequiredSession,
+    auth: Me,
     page: Annotated[PageParams, Depends(page_params)],
 ) -> list[MyLicense]:
     """The person's licenses and those of the enterprises they act for (paged like every list)."""

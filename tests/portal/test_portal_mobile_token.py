@@ -1,0 +1,89 @@
+"""The mobile API with a person's bearer token: the app (a public client with PKCE registered for the
+``mobile`` scope) gets a token by the authorization-code flow and reads the person's cases and licenses;
+a token of another client, a client-credentials token, a forged or a revoked token is refused."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from cases_kit import Casework, login
+from identity_oidc.oidc_helpers import code_for, exchange_code, make_client, oidc_fixture  # noqa: F401
+from seals_kit import assert_envelope
+from zhengwu.identity.oidc.errors import InvalidClientConfig
+from zhengwu.identity.oidc.runtime import OidcRuntime
+from zhengwu.identity.oidc.schemas import ClientCreate
+from zhengwu.identity.oidc.service import create_client
+
+pytestmark = pytest.mark.db
+API = "/api/v1/mobile"
+
+
+def _token(client: Any, made: Any, casework: Casework, scope: str) -> str:
+    person = SimpleNamespace(token=casework.citizen_token)
+    code, verifier = code_for(client, made, person, scope=scope)
+    answer = exchange_code(client, made, code, verifier)
+    assert answer.status_code == 200, answer.text
+    client.cookies.clear()  # from here on only the token speaks for the person
+    return str(answer.json()["access_token"])
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_app_reads_the_persons_cases_with_its_token(
+    client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+) -> None:
+    login(client, casework.citizen_token)
+    made = client.post("/api/v1/cases", json=casework.body())
+    assert made.status_code == 201, made.text
+    app = make_client(
+        session,
+        oidc,
+        kind="public",
+        token_endpoint_auth_method="none",
+        consent_required=False,
+        scope="openid mobile",
+    )
+    token = _token(client, app, casework, "openid mobile")
+    mine = client.get(f"{API}/me/cases", headers=_bearer(token))
+    assert mine.status_code == 200, mine.text
+    assert [c["case_no"] for c in mine.json()] == [made.json()["case_no"]]
+    held = client.get(f"{API}/me/licenses", headers=_bearer(token))
+    assert held.status_code == 200 and held.json()[0]["id"] == casework.held_license_id
+    # The app revokes its token (logout in the app): the next call is refused.
+    revoked = client.post("/oidc/revoke", data={"token": token, "client_id": app.client_id})
+    assert revoked.status_code == 200, revoked.text
+    assert_envelope(client.get(f"{API}/me/cases", headers=_bearer(token)), 401)
+
+
+def test_tokens_not_for_the_mobile_api_are_refused(
+    client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+) -> None:
+    # A department's app logs the same person in: its token cannot read their cases.
+    department = make_client(session, oidc, consent_required=False, scope="openid profile")
+    other = _token(client, department, casework, "openid")
+    assert_envelope(client.get(f"{API}/me/cases", headers=_bearer(other)), 403)
+    # The mobile app's client, asked without the scope, gets a token without it.
+    app = make_client(session, oidc, kind="public", token_endpoint_auth_method="none", scope="openid mobile")
+    narrow = _token(client, app, casework, "openid")
+    assert_envelope(client.get(f"{API}/me/licenses", headers=_bearer(narrow)), 403)
+    # A client-credentials token speaks for no person.
+    machine = make_client(session, oidc, grant_types=["client_credentials"], scope="api")
+    issued = client.post(
+        "/oidc/token", data={"grant_type": "client_credentials"}, auth=(machine.client_id, machine.secret)
+    )
+    assert issued.status_code == 200, issued.text
+    assert_envelope(client.get(f"{API}/me/cases", headers=_bearer(issued.json()["access_token"])), 401)
+    assert_envelope(client.get(f"{API}/me/cases", headers=_bearer("not-a-token")), 401)
+    assert_envelope(client.get(f"{API}/me/cases", headers={"Authorization": "Basic eDp5"}), 401)
+
+
+def test_only_login_clients_hold_the_mobile_scope(session: Session, oidc: OidcRuntime) -> None:
+    data = ClientCreate(name="机器", grant_types=["client_credentials"], scope="mobile")
+    with pytest.raises(InvalidClientConfig):
+        create_client(session, oidc.node_keys, data, actor=None, allow_http=True)
