@@ -132,9 +132,11 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /portal/static/{name}.png",
         "GET /offline",
     ),
-    "the mobile API's public part: the home page's content and the search, as the portal's pages": (
+    "the mobile API's public part: the home page's content, the search and the guides, as the portal's "
+    "pages": (
         "GET /api/v1/mobile/home",
         "GET /api/v1/mobile/search",
+        "GET /api/v1/mobile/items/{task_code}",
     ),
     "public license verification in the portal (rate-limited, minimal answer as the licenses API)": (
         "GET /licenses/verify",

@@ -17,6 +17,7 @@ from zhengwu.identity.oidc.errors import InvalidClientConfig
 from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.identity.oidc.schemas import ClientCreate
 from zhengwu.identity.oidc.service import create_client
+from zhengwu.seed.synthetic import nth_citizen_id
 
 pytestmark = pytest.mark.db
 API = "/api/v1/mobile"
@@ -87,3 +88,36 @@ def test_only_login_clients_hold_the_mobile_scope(session: Session, oidc: OidcRu
     data = ClientCreate(name="机器", grant_types=["client_credentials"], scope="mobile")
     with pytest.raises(InvalidClientConfig):
         create_client(session, oidc.node_keys, data, actor=None, allow_http=True)
+
+
+def test_one_case_with_its_timeline_and_a_guide(
+    client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+) -> None:
+    login(client, casework.citizen_token)
+    made = client.post("/api/v1/cases", json=casework.body())
+    case_no = made.json()["case_no"]
+    app = make_client(
+        session,
+        oidc,
+        kind="public",
+        token_endpoint_auth_method="none",
+        consent_required=False,
+        scope="openid mobile",
+    )
+    token = _token(client, app, casework, "openid mobile")
+    one = client.get(f"{API}/me/cases/{case_no}", headers=_bearer(token))
+    assert one.status_code == 200, one.text
+    body = one.json()
+    assert body["case_no"] == case_no and body["status_label"] == "已申报，待受理"
+    assert body["timeline"] and body["timeline"][-1]["status"] == body["status"]
+    assert body["supplement_opinion"] is None
+    # Another person's case and a case that does not exist answer the same.
+    _, other_token = casework.person(nth_citizen_id(6262))
+    login(client, other_token)
+    assert_envelope(client.get(f"{API}/me/cases/{case_no}"), 404)
+    assert_envelope(client.get(f"{API}/me/cases/NOSUCHCASE"), 404)
+    client.cookies.clear()
+    guide = client.get(f"{API}/items/{casework.task_code}")
+    assert guide.status_code == 200, guide.text
+    assert guide.json()["task_code"] == casework.task_code and guide.json()["materials"]
+    assert_envelope(client.get(f"{API}/items/not-a-code"), 404)
