@@ -5,14 +5,16 @@ a token of another client, a client-credentials token, a forged or a revoked tok
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from fastapi import Depends
 from sqlalchemy.orm import Session
 
 from cases_kit import Casework, login
 from identity_oidc.oidc_helpers import code_for, exchange_code, make_client, oidc_fixture  # noqa: F401
 from seals_kit import assert_envelope
+from zhengwu.identity.oidc.bearer import Person, person
 from zhengwu.identity.oidc.errors import InvalidClientConfig
 from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.identity.oidc.schemas import ClientCreate
@@ -121,3 +123,26 @@ def test_one_case_with_its_timeline_and_a_guide(
     assert guide.status_code == 200, guide.text
     assert guide.json()["task_code"] == casework.task_code and guide.json()["materials"]
     assert_envelope(client.get(f"{API}/items/not-a-code"), 404)
+
+
+def test_a_route_asking_a_level_refuses_a_weaker_token(
+    app: Any, client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+) -> None:
+    @app.get("/test-only/strong")
+    def strong(who: Annotated[Person, Depends(person(level=4))]) -> dict[str, str]:
+        return {"id": who.account.id}
+
+    mobile = make_client(
+        session,
+        oidc,
+        kind="public",
+        token_endpoint_auth_method="none",
+        consent_required=False,
+        scope="openid mobile",
+    )
+    token = _token(client, mobile, casework, "openid mobile")
+    assert client.get(f"{API}/me/cases", headers=_bearer(token)).status_code == 200
+    # The citizen's account is below level 4 (no certificate): a level-4 route refuses it.
+    refused = client.get("/test-only/strong", headers=_bearer(token))
+    assert_envelope(refused, 403)
+    assert refused.json()["code"] == "identity.insufficient_level"
