@@ -117,11 +117,13 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /exchange/v1/ca",
         "GET /exchange/v1/crl",
     ),
-    "the portal's public pages: home, search, guides, the stylesheet and the 适老化 switch (a cookie)": (
+    "the portal's public pages: home, search, guides, the stylesheet, the 适老化 switch (a cookie) and its "
+    "read-aloud script": (
         "GET /",
         "GET /search",
         "GET /items/{task_code}",
         "GET /portal/static/portal.css",
+        "GET /portal/static/readaloud.js",
         "GET /care",
     ),
     "the portal as an installable web app: manifest, icons, service worker and its registration script, "
