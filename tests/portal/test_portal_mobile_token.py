@@ -9,12 +9,15 @@ from typing import Annotated, Any
 
 import pytest
 from fastapi import Depends
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases_kit import Casework, login
 from identity_oidc.oidc_helpers import code_for, exchange_code, make_client, oidc_fixture  # noqa: F401
 from seals_kit import assert_envelope
+from zhengwu.identity.models import AuthEvent
 from zhengwu.identity.oidc.bearer import Person, person
+from zhengwu.identity.oidc.claims import grant_consent, withdraw_consent
 from zhengwu.identity.oidc.errors import InvalidClientConfig
 from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.identity.oidc.schemas import ClientCreate
@@ -146,3 +149,27 @@ def test_a_route_asking_a_level_refuses_a_weaker_token(
     refused = client.get("/test-only/strong", headers=_bearer(token))
     assert_envelope(refused, 403)
     assert refused.json()["code"] == "identity.insufficient_level"
+
+
+def test_a_withdrawn_consent_refuses_the_token_and_is_audited(
+    client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+) -> None:
+    app = make_client(
+        session, oidc, kind="public", token_endpoint_auth_method="none", scope="openid profile mobile"
+    )
+    registered = oidc.clients.get(session, app.client_id)
+    assert registered is not None and registered.consent_required
+    # Consented beforehand (as on the consent page): the authorization does not ask again.
+    consent = grant_consent(session, casework.citizen.id, registered, "openid profile mobile")
+    session.flush()
+    token = _token(client, app, casework, "openid profile mobile")
+    assert client.get(f"{API}/me/cases", headers=_bearer(token)).status_code == 200
+    withdraw_consent(session, casework.citizen.id, consent.id, reason="不再使用")
+    session.flush()
+    assert_envelope(client.get(f"{API}/me/cases", headers=_bearer(token)), 401)
+    refused = session.scalars(
+        select(AuthEvent).where(
+            AuthEvent.event_type == "oidc_consent_refused", AuthEvent.client_id == app.client_id
+        )
+    ).all()
+    assert len(refused) == 1 and refused[0].success is False
