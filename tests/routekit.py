@@ -27,7 +27,7 @@ def category(dependant: Dependant | None) -> str | None:
         return None
     calls = list(_calls(dependant))
     guards = {c.category for c in calls if isinstance(c, Guard)}
-    for kind in ("staff-or-machine", "staff", "machine"):
+    for kind in ("staff-or-machine", "staff", "machine", "person"):
         if kind in guards:
             return kind
     return "self" if require_session in calls else None

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from zhengwu.exchange.verification import Caller
 from zhengwu.identity.deps import require_session
+from zhengwu.identity.oidc.bearer import PersonGuard
 
 # OAuth 2.0 endpoints answer errors in RFC 6749's own format, which clients expect.
 OAUTH_FORMAT = ("/oidc/", "/.well-known/")
@@ -73,6 +74,13 @@ def test_guarded_routes_declare_their_security_and_refusals(app: Any) -> None:
                     missing.append(f"{where}: client-credentials scope")
                 if not {"401", "403"} <= set(operation["responses"]):
                     missing.append(f"{where}: 401/403")
+        # A person's guard (identity.oidc.bearer): the token with its scope, or the cookie; 401 and 403.
+        for call in calls:
+            if isinstance(call, PersonGuard):
+                if declared.get("personToken") != [call.scope] or "sessionCookie" not in declared:
+                    missing.append(f"{where}: person token scope and session cookie")
+                if not {"401", "403"} <= set(operation["responses"]):
+                    missing.append(f"{where}: 401/403")
         # Staff rights, real-name levels: guards built on the session can refuse with 403.
         layered = [
             d for d in _walk(context.dependant) if any(s.call is require_session for s in d.dependencies)
@@ -88,6 +96,8 @@ def test_security_schemes_are_described(client: TestClient) -> None:
     flow = schemes["clientCredentials"]["flows"]["clientCredentials"]
     assert flow["tokenUrl"] == "/oidc/token" and "verify:person" in flow["scopes"]
     assert schemes["signedEnvelope"]["type"] == "http"
+    person = schemes["personToken"]["flows"]["authorizationCode"]
+    assert person["authorizationUrl"] == "/oidc/authorize" and "mobile" in person["scopes"]
 
 
 def test_bodies_and_parameters_declare_what_the_edge_answers(app: Any) -> None:

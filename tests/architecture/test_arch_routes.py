@@ -8,6 +8,8 @@ A route is classified by the dependencies FastAPI resolves for it (router-level 
   anything else to the staff policy;
 * ``self`` — ``identity.deps.require_session`` (through ``RequiredSession`` or ``require_level``): a
   logged-in person acting on their own account (profile, second factor, consents);
+* ``person`` — an ``identity.oidc.bearer.PersonGuard``: a person's access token of this node's provider
+  carrying the guard's scope (the mobile app's ``mobile``), or without a token the person's session;
 
 or it is listed below, with the reason, as
 
@@ -115,11 +117,13 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /exchange/v1/ca",
         "GET /exchange/v1/crl",
     ),
-    "the portal's public pages: home, search, guides, the stylesheet and the 适老化 switch (a cookie)": (
+    "the portal's public pages: home, search, guides, the stylesheet, the 适老化 switch (a cookie) and its "
+    "read-aloud script": (
         "GET /",
         "GET /search",
         "GET /items/{task_code}",
         "GET /portal/static/portal.css",
+        "GET /portal/static/readaloud.js",
         "GET /care",
     ),
     "the portal as an installable web app: manifest, icons, service worker and its registration script, "
@@ -130,9 +134,11 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /portal/static/{name}.png",
         "GET /offline",
     ),
-    "the mobile API's public part: the home page's content and the search, as the portal's pages": (
+    "the mobile API's public part: the home page's content, the search and the guides, as the portal's "
+    "pages": (
         "GET /api/v1/mobile/home",
         "GET /api/v1/mobile/search",
+        "GET /api/v1/mobile/items/{task_code}",
     ),
     "public license verification in the portal (rate-limited, minimal answer as the licenses API)": (
         "GET /licenses/verify",
@@ -209,7 +215,7 @@ SESSION_PAGES: tuple[str, ...] = (
     "POST /staff/cases/{case_no}/actions",
 )
 
-GUARDED = {"staff", "machine", "staff-or-machine", "self"}
+GUARDED = {"staff", "machine", "staff-or-machine", "self", "person"}
 
 
 def listed() -> dict[str, str]:
@@ -254,6 +260,8 @@ def test_every_route_is_listed_or_guarded(tmp_path: Path) -> None:
     assert found["GET /api/v1/exchange/progress"] == "staff-or-machine"
     assert found["GET /exchange/progress"] == found["GET /exchange/progress.xlsx"] == "staff"
     assert found["POST /api/v1/identity/counter-verifications"] == "staff"
+    mine = [r for r in found if r.split(" ", 1)[1].startswith("/api/v1/mobile/me")]
+    assert mine and all(found[r] == "person" for r in mine), "the mobile API's personal routes take a person"
 
 
 def test_a_new_unguarded_route_would_fail(tmp_path: Path) -> None:

@@ -125,6 +125,12 @@ def stylesheet(request: Request) -> Response:
     return static_asset(request, _STATIC / "portal.css", "text/css")
 
 
+@router.get("/portal/static/readaloud.js")
+def read_aloud_script(request: Request) -> Response:
+    """适老化 mode's 朗读 button: the browser's speech synthesis reads the main content (a file, for the CSP)."""
+    return static_asset(request, _STATIC / "readaloud.js", "text/javascript; charset=utf-8")
+
+
 @router.get("/care")
 def care_mode(
     mode: Annotated[str, Query(pattern="^(on|off|larger|smaller)$")] = "on",

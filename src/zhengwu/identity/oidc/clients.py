@@ -25,8 +25,9 @@ SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 NO_AUTH = "none"
 # Scopes about a person (OIDC Core §5.4 and ours): they mean nothing in a client-credentials token, which
 # has no person, so such a token never carries them; every other scope is an API (machine) scope.
+# ``mobile`` lets a person's token call the mobile API (identity.oidc.bearer): a person scope too.
 PERSON_SCOPES = frozenset(
-    {"openid", "profile", "phone", "email", "address", "citizen_id", "enterprise", "offline_access"}
+    {"openid", "profile", "phone", "email", "address", "citizen_id", "enterprise", "offline_access", "mobile"}
 )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zhengwu.kernel.errors import BadRequest, Conflict, Forbidden, NotFound, UpstreamUnavailable
+from zhengwu.kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, UpstreamUnavailable
 
 
 class ClientNotFound(NotFound):
@@ -52,3 +52,17 @@ class NotIdentityAdmin(Forbidden):
 
     code = "identity.oidc.admin_required"
     default_detail = "仅统一身份认证管理员可管理接入应用"
+
+
+class PersonTokenRejected(Unauthorized):
+    """A person's bearer token that is not (or no longer) valid here."""
+
+    code = "identity.oidc.invalid_token"
+    default_detail = "访问令牌无效、已过期或已撤销"
+
+
+class PersonTokenScope(Forbidden):
+    """A valid person's token issued for something else (another client's scope)."""
+
+    code = "identity.oidc.insufficient_scope"
+    default_detail = "该访问令牌未获准调用此接口"

@@ -1,0 +1,123 @@
+"""The portal's pages under load: home, search and guide at 64 concurrent keep-alive clients on a real node,
+each as a ratio of the same node's static stylesheet (``/portal/static/portal.css``) in the same run.
+
+Starts ``zhengwu serve`` (one uvicorn worker) on the seeded demo data exactly as ``bench/load.py`` does
+(its helpers: the seeded SQLite cache copied per run, or ``--postgres``), measures the stylesheet first as
+the node's floor (a route that touches neither the database nor a template), then every page. The clients
+run in this process on the same machine, so the absolute figures depend on that machine and its load; the
+ratio to the static route measured minutes apart in the same run is what to compare.
+
+Also prints the size of the first page a visitor loads: the home page's HTML and the stylesheet, as sent
+(``Content-Length`` of the body over the wire, compressed when the node compresses) and uncompressed.
+
+    .venv/bin/python bench/portal.py [--clients 64] [--seconds 10] [--postgres URL] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from load import QUERIES, Burst, burst, fetch_task_codes, free_port, prepare_database, print_burst, start_node
+
+STATIC = "/portal/static/portal.css"
+# Portal searches as people type them: life events and short forms go through the vocabulary.
+PAGE_QUERIES = (*QUERIES, "开饭店", "生孩子", "身份证丢了", "办护照")
+
+
+def pages(task_codes: list[str]) -> dict[str, Any]:
+    """One request per measured route, as a browser would send it."""
+
+    def static(c: httpx.AsyncClient, _rnd: random.Random) -> Any:
+        return c.get(STATIC)
+
+    def home(c: httpx.AsyncClient, _rnd: random.Random) -> Any:
+        return c.get("/")
+
+    def search(c: httpx.AsyncClient, rnd: random.Random) -> Any:
+        return c.get("/search", params={"q": rnd.choice(PAGE_QUERIES)})
+
+    def guide(c: httpx.AsyncClient, rnd: random.Random) -> Any:
+        return c.get(f"/items/{rnd.choice(task_codes)}")
+
+    return {"static": static, "home": home, "search": search, "guide": guide}
+
+
+async def first_page(base: str) -> None:
+    """What the home page and its stylesheet weigh, over the wire and uncompressed."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        sizes = []
+        for path in ("/", STATIC):
+            answer = await c.get(path)
+            sizes.append((path, answer.num_bytes_downloaded, len(answer.content), answer.headers))
+    wire = sum(s[1] for s in sizes)
+    raw = sum(s[2] for s in sizes)
+    print(
+        f"== first page: home HTML + portal.css = {wire / 1024:.1f} KiB sent, {raw / 1024:.1f} KiB uncompressed"
+    )
+    for path, sent, plain, headers in sizes:
+        encoding = headers.get("content-encoding", "none")
+        print(f"   {path:<28} {sent:>7} B sent ({encoding}), {plain:>7} B uncompressed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=64, help="concurrent keep-alive clients")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of every burst")
+    parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL database to use (migrated, seeded)")
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "zhengwu-load-cache"))
+    parser.add_argument("--client-timeout", type=float, default=120.0)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="zhengwu-portal-") as tmp:
+        run_dir = Path(tmp)
+        port = free_port()
+        env = prepare_database(args, run_dir, port)
+        proc = start_node(env, port, run_dir / "node.log")
+        base = f"http://127.0.0.1:{port}"
+        try:
+            send = pages(asyncio.run(fetch_task_codes(base)))
+            kind = "PostgreSQL" if args.postgres else "SQLite"
+            print(
+                f"== portal pages on one node ({kind}, one uvicorn worker, {os.cpu_count()} CPUs), "
+                f"{args.clients} clients, {args.seconds:g} s per burst"
+            )
+            asyncio.run(first_page(base))
+            results: dict[str, Burst] = {}
+            for route, request in send.items():
+                results[route] = asyncio.run(
+                    burst(base, route, request, args.clients, args.seconds, args.client_timeout)
+                )
+                print_burst(results[route])
+            floor = results["static"].result.per_second
+            print("== throughput as a share of the static stylesheet's (same node, same run)")
+            for route in ("home", "search", "guide"):
+                r = results[route].result
+                share = r.per_second / floor if floor else float("nan")
+                print(f"   {route:<7} {share:6.1%}  ({r.per_second:.1f} vs {floor:.1f} req/s)")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log = (run_dir / "node.log").read_text(errors="replace").splitlines()
+            problems = [line for line in log if '"level": "error"' in line or "Traceback" in line]
+            if problems:
+                print(f"node log: {len(problems)} error lines, e.g. {problems[0][:300]}")
+
+
+if __name__ == "__main__":
+    main()

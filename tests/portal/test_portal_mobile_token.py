@@ -1,0 +1,175 @@
+"""The mobile API with a person's bearer token: the app (a public client with PKCE registered for the
+``mobile`` scope) gets a token by the authorization-code flow and reads the person's cases and licenses;
+a token of another client, a client-credentials token, a forged or a revoked token is refused."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Annotated, Any
+
+import pytest
+from fastapi import Depends
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cases_kit import Casework, login
+from identity_oidc.oidc_helpers import code_for, exchange_code, make_client, oidc_fixture  # noqa: F401
+from seals_kit import assert_envelope
+from zhengwu.identity.models import AuthEvent
+from zhengwu.identity.oidc.bearer import Person, person
+from zhengwu.identity.oidc.claims import grant_consent, withdraw_consent
+from zhengwu.identity.oidc.errors import InvalidClientConfig
+from zhengwu.identity.oidc.runtime import OidcRuntime
+from zhengwu.identity.oidc.schemas import ClientCreate
+from zhengwu.identity.oidc.service import create_client
+from zhengwu.seed.synthetic import nth_citizen_id
+
+pytestmark = pytest.mark.db
+API = "/api/v1/mobile"
+
+
+def _token(client: Any, made: Any, casework: Casework, scope: str) -> str:
+    person = SimpleNamespace(token=casework.citizen_token)
+    code, verifier = code_for(client, made, person, scope=scope)
+    answer = exchange_code(client, made, code, verifier)
+    assert answer.status_code == 200, answer.text
+    client.cookies.clear()  # from here on only the token speaks for the person
+    return str(answer.json()["access_token"])
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_app_reads_the_persons_cases_with_its_token(
+    client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+) -> None:
+    login(client, casework.citizen_token)
+    made = client.post("/api/v1/cases", json=casework.body())
+    assert made.status_code == 201, made.text
+    app = make_client(
+        session,
+        oidc,
+        kind="public",
+        token_endpoint_auth_method="none",
+        consent_required=False,
+        scope="openid mobile",
+    )
+    token = _token(client, app, casework, "openid mobile")
+    mine = client.get(f"{API}/me/cases", headers=_bearer(token))
+    assert mine.status_code == 200, mine.text
+    assert [c["case_no"] for c in mine.json()] == [made.json()["case_no"]]
+    held = client.get(f"{API}/me/licenses", headers=_bearer(token))
+    assert held.status_code == 200 and held.json()[0]["id"] == casework.held_license_id
+    # The app revokes its token (logout in the app): the next call is refused.
+    revoked = client.post("/oidc/revoke", data={"token": token, "client_id": app.client_id})
+    assert revoked.status_code == 200, revoked.text
+    assert_envelope(client.get(f"{API}/me/cases", headers=_bearer(token)), 401)
+
+
+def test_tokens_not_for_the_mobile_api_are_refused(
+    client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+) -> None:
+    # A department's app logs the same person in: its token cannot read their cases.
+    department = make_client(session, oidc, consent_required=False, scope="openid profile")
+    other = _token(client, department, casework, "openid")
+    assert_envelope(client.get(f"{API}/me/cases", headers=_bearer(other)), 403)
+    # The mobile app's client, asked without the scope, gets a token without it.
+    app = make_client(session, oidc, kind="public", token_endpoint_auth_method="none", scope="openid mobile")
+    narrow = _token(client, app, casework, "openid")
+    assert_envelope(client.get(f"{API}/me/licenses", headers=_bearer(narrow)), 403)
+    # A client-credentials token speaks for no person.
+    machine = make_client(session, oidc, grant_types=["client_credentials"], scope="api")
+    issued = client.post(
+        "/oidc/token", data={"grant_type": "client_credentials"}, auth=(machine.client_id, machine.secret)
+    )
+    assert issued.status_code == 200, issued.text
+    assert_envelope(client.get(f"{API}/me/cases", headers=_bearer(issued.json()["access_token"])), 401)
+    assert_envelope(client.get(f"{API}/me/cases", headers=_bearer("not-a-token")), 401)
+    assert_envelope(client.get(f"{API}/me/cases", headers={"Authorization": "Basic eDp5"}), 401)
+
+
+def test_only_login_clients_hold_the_mobile_scope(session: Session, oidc: OidcRuntime) -> None:
+    data = ClientCreate(name="机器", grant_types=["client_credentials"], scope="mobile")
+    with pytest.raises(InvalidClientConfig):
+        create_client(session, oidc.node_keys, data, actor=None, allow_http=True)
+
+
+def test_one_case_with_its_timeline_and_a_guide(
+    client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+) -> None:
+    login(client, casework.citizen_token)
+    made = client.post("/api/v1/cases", json=casework.body())
+    case_no = made.json()["case_no"]
+    app = make_client(
+        session,
+        oidc,
+        kind="public",
+        token_endpoint_auth_method="none",
+        consent_required=False,
+        scope="openid mobile",
+    )
+    token = _token(client, app, casework, "openid mobile")
+    one = client.get(f"{API}/me/cases/{case_no}", headers=_bearer(token))
+    assert one.status_code == 200, one.text
+    body = one.json()
+    assert body["case_no"] == case_no and body["status_label"] == "已申报，待受理"
+    assert body["timeline"] and body["timeline"][-1]["status"] == body["status"]
+    assert body["supplement_opinion"] is None
+    # Another person's case and a case that does not exist answer the same.
+    _, other_token = casework.person(nth_citizen_id(6262))
+    login(client, other_token)
+    assert_envelope(client.get(f"{API}/me/cases/{case_no}"), 404)
+    assert_envelope(client.get(f"{API}/me/cases/NOSUCHCASE"), 404)
+    client.cookies.clear()
+    guide = client.get(f"{API}/items/{casework.task_code}")
+    assert guide.status_code == 200, guide.text
+    assert guide.json()["task_code"] == casework.task_code and guide.json()["materials"]
+    assert_envelope(client.get(f"{API}/items/not-a-code"), 404)
+
+
+def test_a_route_asking_a_level_refuses_a_weaker_token(
+    app: Any, client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+) -> None:
+    @app.get("/test-only/strong")
+    def strong(who: Annotated[Person, Depends(person(level=4))]) -> dict[str, str]:
+        return {"id": who.account.id}
+
+    mobile = make_client(
+        session,
+        oidc,
+        kind="public",
+        token_endpoint_auth_method="none",
+        consent_required=False,
+        scope="openid mobile",
+    )
+    token = _token(client, mobile, casework, "openid mobile")
+    assert client.get(f"{API}/me/cases", headers=_bearer(token)).status_code == 200
+    # The citizen's account is below level 4 (no certificate): a level-4 route refuses it.
+    refused = client.get("/test-only/strong", headers=_bearer(token))
+    assert_envelope(refused, 403)
+    assert refused.json()["code"] == "identity.insufficient_level"
+
+
+def test_a_withdrawn_consent_refuses_the_token_and_is_audited(
+    client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+) -> None:
+    app = make_client(
+        session, oidc, kind="public", token_endpoint_auth_method="none", scope="openid profile mobile"
+    )
+    registered = oidc.clients.get(session, app.client_id)
+    assert registered is not None and registered.consent_required
+    # Consented beforehand (as on the consent page): the authorization does not ask again.
+    consent = grant_consent(session, casework.citizen.id, registered, "openid profile mobile")
+    session.flush()
+    token = _token(client, app, casework, "openid profile mobile")
+    assert client.get(f"{API}/me/cases", headers=_bearer(token)).status_code == 200
+    withdraw_consent(session, casework.citizen.id, consent.id, reason="不再使用")
+    session.flush()
+    assert_envelope(client.get(f"{API}/me/cases", headers=_bearer(token)), 401)
+    refused = session.scalars(
+        select(AuthEvent).where(
+            AuthEvent.event_type == "oidc_consent_refused", AuthEvent.client_id == app.client_id
+        )
+    ).all()
+    assert len(refused) == 1 and refused[0].success is False
