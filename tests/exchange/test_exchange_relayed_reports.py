@@ -206,3 +206,35 @@ def test_the_posture_of_every_tier_reaches_the_national_node(three: tuple[Node, 
     assert relay(city, province).rows == 0 and relay(province, national).rows == 0
     with national.uow() as session:
         assert {row["node_id"]: row["reports"] for row in upward.postures(session)} == {"hebei": 1, "sjz": 1}
+
+
+def test_a_city_signed_heads_are_kept_at_the_national_node_under_the_city(
+    three: tuple[Node, Node, Node],
+) -> None:
+    from zhengwu.audit import changes, heads
+    from zhengwu.audit.models import AuditReportedHead
+    from zhengwu.commands.audit import seal
+    from zhengwu.pki import authority
+
+    city, province, national = three
+    with city.uow() as session:
+        authority.init_pki(session, city.settings)
+        changes.record_change(session, actor="cli", action="test.change", entity="test", entity_id="t1")
+        signed = {(row.chain, row.seq, row.signature) for row in seal(session, city.settings)}
+        payloads = [heads.report_payload("sjz", row) for row in heads.signed_heads(session)]
+    assert signed
+    rounds(city, province, national)
+
+    def kept(node: Node) -> set[tuple[str, str, int, str]]:
+        with node.uow() as session:
+            rows = session.scalars(select(AuditReportedHead))
+            return {(r.sender, r.chain, r.seq, r.signature) for r in rows}
+
+    assert kept(national) == {("sjz", *s) for s in signed} == kept(province)
+    # Reported again by the city: passed on again by the province, kept once at the top.
+    with city.uow() as session:
+        for payload in payloads:
+            emit(session, heads.TOPIC, payload, key=f"{payload['head_key']}:again")
+    assert relay(city, province).acknowledged == len(payloads)
+    assert relay(province, national).acknowledged == len(payloads)
+    assert kept(national) == {("sjz", *s) for s in signed}
