@@ -129,14 +129,25 @@ def test_four_tiers_over_http(tmp_path: Path) -> None:
         assert {(r[2], r[4], r[5], r[6], r[7]) for r in from_county} == {
             ("hebei", "130123", "zhengding/sjz/hebei", "413", "applied")
         }
-        # Each row arrived once, under the county's own row_guid.
-        guids = [r[1] for r in from_county]
+        # Each national-table row arrived once, under the county's own row_guid.
+        guids = [r[1] for r in from_county if r[0].startswith("up_")]
         assert len(guids) == len(set(guids))
-        # Every national-table row the city took from the county, and only those (the nodes' own reports
-        # to their direct upper node — status, security, audit heads — stay one hop).
+        # Every national-table row the city took from the county, and only those.
         at_city = [r for r in _inbox(city) if r[2] == "zhengding" and r[0].startswith("up_")]
         county_guids = {r[1] for r in at_city if r[7] == "applied"}
         assert set(guids) == county_guids, [r for r in at_city if r[1] not in guids]
+
+        # The nodes' own status reports go all the way up too: the county's (queued by its first worker
+        # round) reaches the national node through the city and the province. (Whether the city's and
+        # province's own statuses went in the same rounds depends on when their housekeeping ran.)
+        statuses = json.loads(_cli(national, "ops", "nodes", "--json").stdout)
+        seen = {(n["node_id"], n["tier"], n["route"], n["via"]) for n in statuses}
+        assert ("zhengding", "county", "zhengding/sjz/hebei", "hebei") in seen, statuses
+        assert seen <= {
+            ("hebei", "province", "hebei", None),
+            ("sjz", "city", "sjz/hebei", "hebei"),
+            ("zhengding", "county", "zhengding/sjz/hebei", "hebei"),
+        }, statuses
 
         tree = httpx.get(f"{national.url}/api/v1/exchange/overview", timeout=10).json()
         (hebei,) = [n for n in tree["nodes"] if n["node_id"] == "hebei"]

@@ -25,7 +25,8 @@ def test_signed_heads_reach_the_upper_node(joined: tuple[Node, Node]) -> None:
         assert sealed
         signed = {(row.chain, row.seq, row.hash, row.signature) for row in sealed}
         assert "audit.changes" in {row.chain for row in sealed}
-    stats = Relay(province.runtime, http_transport(province, national)).run_once()
+    worker = Relay(province.runtime, http_transport(province, national))
+    stats = worker.run_once()
     assert stats.rejected == 0 and stats.acknowledged >= len(signed)
     with national.uow() as session:
         kept = list(session.scalars(select(AuditReportedHead).where(AuditReportedHead.sender == "hebei")))
@@ -42,7 +43,8 @@ def test_signed_heads_reach_the_upper_node(joined: tuple[Node, Node]) -> None:
     with province.uow() as session:
         for row in heads.signed_heads(session):
             emit(session, heads.TOPIC, heads.report_payload("hebei", row), key=f"{row.chain}:{row.seq}:again")
-    Relay(province.runtime, http_transport(province, national)).run_once()
+    assert worker.run_once().acknowledged == len(kept)  # sent again, kept once
+    worker.close()
     with national.uow() as session:
         again = list(session.scalars(select(AuditReportedHead).where(AuditReportedHead.sender == "hebei")))
     assert len(again) == len(kept)

@@ -91,7 +91,14 @@ def up(lower: Node, upper: Node) -> HttpTransport:
 
 
 def relay(lower: Node, upper: Node) -> RelayStats:
-    return Relay(lower.runtime, up(lower, upper)).run_once()
+    worker = Relay(lower.runtime, up(lower, upper))
+    try:
+        stats = worker.run_once()
+    finally:
+        worker.release()  # as at a clean stop: the next round's worker takes the lease at once
+        worker.close()
+    assert not stats.skipped_topics
+    return stats
 
 
 def outbox(node: Node, topic: str = TOPIC) -> dict[str, str]:

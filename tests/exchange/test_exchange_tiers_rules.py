@@ -62,3 +62,30 @@ def test_a_national_node_has_no_upstream() -> None:
     with pytest.raises(ValueError, match="no upstream"):
         Settings(tier=Tier.NATIONAL, division_code="000000", node_id="national",
                  upstream_url="http://elsewhere.test")  # fmt: skip
+
+
+def test_own_reports_go_on_only_when_declared_relayed_and_the_node_can_pass_them() -> None:
+    from types import SimpleNamespace
+
+    from zhengwu.exchange.topics import Topic, TopicRegistry
+
+    registry = TopicRegistry()
+    relayed = registry.register("ops.node_status", table="ops_node_status", relayed=True)
+    kept = registry.register("exchange.progress_report", table="exchange_progress_report")
+    national = registry.get("cases.up_pro_result")
+    assert isinstance(national, Topic)
+    assert tiers.belongs_upward(relayed, reports=True) and not tiers.belongs_upward(relayed)
+    assert not tiers.belongs_upward(kept, reports=True)
+    assert tiers.belongs_upward(national) and tiers.belongs_upward(national, reports=True)
+
+    def runtime(**values: object) -> object:
+        base = {"tier": Tier.CITY, "division_code": "130100", "node_id": "sjz",
+                "upstream_url": "http://hebei.test"}  # fmt: skip
+        return SimpleNamespace(settings=Settings(**{**base, **values}))
+
+    assert tiers.relays_reports(runtime())  # type: ignore[arg-type]
+    # A 前置库 has no table for them; a node with no upper node has nobody to pass them to.
+    assert not tiers.relays_reports(runtime(exchange={"transport": "frontdb"}))  # type: ignore[arg-type]
+    assert not tiers.relays_reports(runtime(upstream_url=None))  # type: ignore[arg-type]
+    top = runtime(tier=Tier.NATIONAL, division_code="000000", node_id="national", upstream_url=None)
+    assert not tiers.relays_reports(top)  # type: ignore[arg-type]

@@ -189,15 +189,19 @@ class InboundHead(Protocol):
     def sender(self) -> str: ...
 
     @property
+    def origin(self) -> str: ...
+
+    @property
     def row(self) -> dict[str, Any]: ...
 
 
 def apply_reported_heads(session: Session, rows: Sequence[InboundHead]) -> Mapping[str, Any]:
-    """The upper node keeps each signed head a lower node reports (idempotent; nothing is refused)."""
+    """The upper node keeps each signed head a node below reports (idempotent; nothing is refused),
+    under the node that signed it: a middle node passes its lower nodes' heads on (audit.topics)."""
     for inbound in rows:
         data = inbound.row
         values = {
-            "sender": inbound.sender[:63],
+            "sender": (inbound.origin or inbound.sender)[:63],
             "chain": str(data.get("chain", ""))[:64],
             "seq": int(data.get("seq", 0)),
             "hash": str(data.get("hash", ""))[:64],

@@ -1,5 +1,6 @@
-"""The audit's exchange topic (``kernel.topics``): signed chain heads a lower node reports upward, kept by
-the upper node so that a rebuilt chain below is caught against heads it can no longer change (ADR 0011)."""
+"""The audit's exchange topic (``kernel.topics``): signed chain heads reported upward and passed on through
+every tier, kept by each node above so that a rebuilt chain below is caught against heads it can no
+longer change (ADR 0011)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ def declarations(settings: Settings) -> list[Declaration]:
     del settings  # the same on every tier: any node may have a lower node reporting to it
     return [
         TopicDeclaration(
-            heads.TOPIC, table=heads.TABLE, key_column="head_key", label="审计链头 / audit chain heads"
+            heads.TOPIC,
+            table=heads.TABLE,
+            key_column="head_key",
+            label="审计链头 / audit chain heads",
+            relayed=True,  # the national node keeps every node's heads, out of reach of all below it
         ),
         TableHook(heads.TABLE, heads.apply_reported_heads),
     ]

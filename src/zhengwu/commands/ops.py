@@ -22,7 +22,8 @@ _STATUS = {"ok": "正常", "degraded": "降级", "stale": "失联"}
 
 @app.command()
 def nodes(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
-    """The newest status of every lower node that reports to this one."""
+    """The newest status of every node below this one: the lower nodes that report to it and, passed
+    on by them, the nodes beneath (经由: the direct lower node a status came through)."""
     settings = load_settings()
     with node_unit(settings) as (_node, session):
         rows = reporting.nodes(session, settings)
@@ -32,6 +33,7 @@ def nodes(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable
     table = Table(
         "节点 / node",
         "层级",
+        "经由 / via",
         "状态",
         "版本",
         "积压 / pending",
@@ -44,6 +46,7 @@ def nodes(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable
         table.add_row(
             f"{row['node_name']} ({row['node_id']})",
             row["tier"],
+            row["via"] or "直连",
             _STATUS.get(row["status"], row["status"]),
             row["version"],
             str(row["outbox_pending"]),

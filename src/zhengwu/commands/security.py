@@ -70,7 +70,8 @@ def ingest_waf(
 def list_posture(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
 ) -> None:
-    """This node's own security posture, and the newest summary each lower node reported."""
+    """This node's own security posture, and the newest summary of every node below (passed on by the
+    lower nodes: the node column names the one it came through)."""
     from zhengwu.security import upward
 
     config = settings()
@@ -93,7 +94,7 @@ def list_posture(
     for row in [{"node_id": config.node_id, **own}, *lower]:
         events, certs = row["events_24h"], row["certificates"]
         table.add_row(
-            escape(row["node_id"]),
+            escape(row["node_id"] + (f"（经 {row['via']}）" if row.get("via") else "")),
             escape(row["version"]),
             f"{events['critical']}/{events['high']}/{events['medium']}",
             f"{certs['valid']}/{certs['expired']}/{len(certs['expiring_soon'])}",

@@ -131,9 +131,11 @@ def ingest(
     records: Sequence[IncomingRecord],
     sender_tier: str | None = None,
     relay: bool = False,
+    relay_reports: bool = False,
 ) -> IngestResult:
     """Take a batch of rows into the inbox exactly once and apply the valid new ones; with ``relay``,
-    queue the applied rows of national ``up_*`` tables for the upper node in the same transaction."""
+    queue the applied rows of national ``up_*`` tables for the upper node in the same transaction (with
+    ``relay_reports`` too, the rows of topics declared relayed)."""
     now = utcnow()
     topic = resolve_topic(registry, topic_name, table_name)
     topic_label = topic.name if topic else (topic_name or f"exchange.{table_name}")
@@ -188,6 +190,8 @@ def ingest(
                     cd_time=str(row.get("cd_time")),
                     order=record.order,
                     row=clean,
+                    origin=origin.node,
+                    route=origin.route,
                 )
             )
 
@@ -197,7 +201,7 @@ def ingest(
             refused.update(apply(session, [r for r in inbound if r.row_guid not in refused]))
     applied = [r for r in inbound if r.row_guid not in refused]
     _upsert_aggregate(session, applied, origins, now)
-    if relay and topic is not None and tiers.belongs_upward(topic):
+    if relay and topic is not None and tiers.belongs_upward(topic, reports=relay_reports):
         tiers.queue_upward(session, applied, origins, traces, now, topic.key_column)
 
     inserts: list[tuple[Any, ...]] = []
@@ -515,6 +519,7 @@ def receive_batch(session: Session, runtime: ExchangeRuntime, envelope: Any) -> 
         records=batch.records,
         sender_tier=node.tier,
         relay=tiers.relays(runtime),
+        relay_reports=tiers.relays_reports(runtime),
     )
     receipt_doc = {
         "type": "receipt",

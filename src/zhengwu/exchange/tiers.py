@@ -10,8 +10,10 @@ leave a row applied but not queued, and a batch sent again is taken once by the 
 queued once. The relay sends the origin with the path extended by this node; the upper node checks
 that the path ends with the authenticated sender and that the origin's division lies within the
 sender's, and keeps the route with the row (inbox, aggregate, per-route counts). zhengwu's own reports
-between a node and its direct upper node (status, security events, audit heads) are not national
-tables and stay there. A national node has no upper node: it queues nothing.
+(node status, security events and posture, audit heads) are not national tables: their owners declare
+them ``relayed`` (``kernel.topics.TopicDeclaration``) and they go up the same way, over the HTTP exchange
+only (the 前置库 holds national tables), so the top node hears from every node with the origin the
+exchange checked (``InboundRow.origin``/``route``). A national node has no upper node: it queues nothing.
 
 A refusal made after our receipt accepted a row — the upper node refused it when we passed it on, or
 an operator here refused it — is queued for the node that sent us the row (``exchange_feedback_down``).
@@ -137,8 +139,18 @@ def relays(runtime: ExchangeRuntime) -> bool:
     return runtime.settings.tier is not Tier.NATIONAL
 
 
-def belongs_upward(topic: Topic) -> bool:
-    """National ``up_*`` tables travel to the top; zhengwu's own node-to-node reports do not."""
+def relays_reports(runtime: ExchangeRuntime) -> bool:
+    """True when this node also passes its lower nodes' own reports on: it relays and talks to its
+    upper node over HTTP (a 前置库 has no table for them)."""
+    settings = runtime.settings
+    return relays(runtime) and bool(settings.upstream_url) and settings.exchange.transport == "http"
+
+
+def belongs_upward(topic: Topic, *, reports: bool = False) -> bool:
+    """National ``up_*`` tables travel to the top; zhengwu's own reports do when their owner declared
+    them relayed and ``reports`` (``relays_reports``) says this node can pass them on."""
+    if topic.relayed:
+        return reports
     return topic.spec is not None and topic.table.startswith("up_")
 
 

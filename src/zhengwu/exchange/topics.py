@@ -38,6 +38,8 @@ class InboundRow:
     cd_time: str | None
     order: int
     row: dict[str, Any]
+    origin: str = ""  # the node that made the row (exchange.tiers.Origin.node)
+    route: str = ""  # origin/…/sender
 
 
 Validator = Callable[[Mapping[str, Any]], Iterable[RowError]]
@@ -62,6 +64,7 @@ class Topic:
     refresh: RefreshFn | None = None
     label: str = ""
     route_column: str | None = None
+    relayed: bool = False  # a report of our own passed on through every tier (exchange.tiers)
 
     def business_key(self, row: Mapping[str, Any]) -> str | None:
         """The business key of a row (its row_guid when the table has no business key)."""
@@ -142,6 +145,7 @@ class TopicRegistry:
         refresh: RefreshFn | None = None,
         label: str = "",
         route_column: str | None = None,
+        relayed: bool = False,
     ) -> Topic:
         """Register (or extend) a topic; the table defaults to the part after the first dot (or the name)."""
         if not TOPIC_RE.match(name) or len(name) > 64:
@@ -162,6 +166,7 @@ class TopicRegistry:
                 refresh=refresh or current.refresh,
                 label=label or current.label,
                 route_column=route_column or current.route_column,
+                relayed=relayed or current.relayed,
             )
             self._topics[name] = updated
             return updated

@@ -62,6 +62,7 @@ def registry_of(declared: Iterable[Declaration]) -> TopicRegistry:
                 refresh=item.refresh,
                 label=item.label,
                 route_column=item.route_column,
+                relayed=item.relayed,
             )
     return registry
 

@@ -38,6 +38,15 @@ class ReceivedRow(Protocol):
     def order(self) -> int: ...
     @property
     def row(self) -> dict[str, Any]: ...
+    @property
+    def origin(self) -> str:
+        """The node that made the row (the sender itself, or where a relayed row came from)."""
+        ...
+
+    @property
+    def route(self) -> str:
+        """``origin/…/sender``: the nodes the row passed through to reach us."""
+        ...
 
 
 #: The current national-format payload of the object with this business key (None: it is gone).
@@ -60,6 +69,10 @@ class TopicDeclaration:
     #: its own lower nodes: ``"*"`` to every one (catalog pushes), a column name to the lower node whose
     #: area holds the division code in that column, None (default) not at all (it concerns this node).
     route_column: str | None = None
+    #: For a report of our own (no national table), whether a middle node passes the rows its lower nodes
+    #: send on to its own upper node with their origin, like the national ``up_*`` rows (exchange.tiers),
+    #: so that the top node hears from every node of the federation.
+    relayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

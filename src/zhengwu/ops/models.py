@@ -33,11 +33,15 @@ class BackupRun(IdMixin, Base):
 
 
 class NodeStatus(IdMixin, Base):
-    """The latest status a lower node reported (one row per sender): what the upper node shows of it."""
+    """The latest status a node below reported (one row per node): what the upper node shows of it.
+
+    ``sender`` is the node the status describes — the direct lower node, or the node deeper down whose
+    status a middle node passed on — and ``route`` the way it came (``origin/…/direct lower node``)."""
 
     __tablename__ = "ops_node_status"
 
     sender: Mapped[str] = mapped_column(String(63), unique=True)
+    route: Mapped[str | None] = mapped_column(String(255))
     node_name: Mapped[str] = mapped_column(String(200), default="")
     tier: Mapped[str] = mapped_column(String(16), default="")
     division_code: Mapped[str] = mapped_column(String(6), default="")

@@ -1,5 +1,7 @@
 """Node status reported upward (运维监测上报): each node's health, version, exchange lag and backup age
-reaches the upper node through the exchange, so the national node sees every node it is connected to.
+reaches the upper node through the exchange. The topic is declared relayed (ops.topics): a middle node
+passes its lower nodes' statuses on with their origin, so the national node sees every node of the
+federation — county, city, province — and which of its direct lower nodes each came through.
 
 What the national operations system expects is not published (standards §9 marks it uncertain): the row
 is our own (``ops_node_status``), small and self-describing, and the upper node keeps the latest per
@@ -88,7 +90,8 @@ def report_if_due(factory: sessionmaker[Session], settings: Settings) -> bool:
 
 
 def apply_reported_status(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str, RowError]:
-    """Keep the newest status of each sender; an older report arriving late changes nothing."""
+    """Keep the newest status of each node (the origin the exchange checked, not what the row claims);
+    an older report arriving late changes nothing."""
     for inbound in rows:
         data = inbound.row
         try:
@@ -97,7 +100,8 @@ def apply_reported_status(session: Session, rows: Sequence[ReceivedRow]) -> Mapp
             continue  # a status without its time says nothing usable; the next one will
         backup_age = data.get("backup_age_seconds")
         values = {
-            "sender": inbound.sender[:63],
+            "sender": (inbound.origin or inbound.sender)[:63],
+            "route": (inbound.route or inbound.sender)[:255],
             "node_name": str(data.get("node_name", ""))[:200],
             "tier": str(data.get("tier", ""))[:16],
             "division_code": str(data.get("division_code", ""))[:6],
@@ -125,16 +129,22 @@ def apply_reported_status(session: Session, rows: Sequence[ReceivedRow]) -> Mapp
 
 
 def nodes(session: Session, settings: Settings) -> list[dict[str, Any]]:
-    """Every node that reported, with 失联 (stale) when its last report is older than three intervals."""
+    """Every node that reported, directly or passed on, with 失联 (stale) when its last report is older
+    than three intervals; ``via`` is the direct lower node a passed-on status came through (None when
+    the node reports to us itself)."""
     interval = max(settings.ops.status_minutes, 1)
     stale_after = timedelta(minutes=3 * interval)
     now = utcnow()
     shown = []
     for row in session.scalars(select(NodeStatus).order_by(NodeStatus.division_code, NodeStatus.sender)):
         age = now - row.reported_at
+        route = row.route or row.sender
+        hops = route.split("/")
         shown.append(
             {
                 "node_id": row.sender,
+                "route": route,
+                "via": hops[-1] if len(hops) > 1 else None,
                 "node_name": row.node_name,
                 "tier": row.tier,
                 "division_code": row.division_code,

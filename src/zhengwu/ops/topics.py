@@ -1,5 +1,5 @@
-"""The ops exchange topic (``kernel.topics``): node statuses a lower node reports upward; the upper node
-keeps the newest per sender (ops.reporting)."""
+"""The ops exchange topic (``kernel.topics``): node statuses reported upward and passed on through every
+tier (relayed); each upper node keeps the newest per node (ops.reporting)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def declarations(settings: Settings) -> list[Declaration]:
             table=reporting.TABLE,
             key_column="status_key",
             label="节点运行状态 / node status",
+            relayed=True,
         ),
         TableHook(reporting.TABLE, reporting.apply_reported_status),
     ]

@@ -42,11 +42,13 @@ class SecurityEvent(IdMixin, Base):
 
 
 class SecurityPosture(IdMixin, Base):
-    """The newest security posture summary a lower node reported (one row per sender)."""
+    """The newest security posture summary of a node below (one row per node): ``sender`` is the node
+    it describes (a middle node passes its lower nodes' summaries on), ``route`` the way it came."""
 
     __tablename__ = "security_posture"
 
     sender: Mapped[str] = mapped_column(String(63), unique=True)
+    route: Mapped[str | None] = mapped_column(String(255))
     node_name: Mapped[str] = mapped_column(String(200), default="")
     version: Mapped[str] = mapped_column(String(40), default="")
     summary: Mapped[dict[str, Any]] = mapped_column(PortableJSON)

@@ -1,5 +1,6 @@
-"""The security exchange topics (``kernel.topics``): severe events and the posture summary a lower node
-reports upward; the upper node stores events with their origin and keeps the newest posture per sender."""
+"""The security exchange topics (``kernel.topics``): severe events and the posture summary reported
+upward and passed on through every tier (relayed); each upper node stores events with their origin and
+keeps the newest posture per node."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ def declarations(settings: Settings) -> list[Declaration]:
             table=upward.EVENT_TABLE,
             key_column="report_key",
             label="安全事件上报 / security event",
+            relayed=True,
         ),
         TableHook(upward.EVENT_TABLE, upward.apply_events),
         TopicDeclaration(
@@ -23,6 +25,7 @@ def declarations(settings: Settings) -> list[Declaration]:
             table=upward.POSTURE_TABLE,
             key_column="posture_key",
             label="安全态势上报 / security posture",
+            relayed=True,
         ),
         TableHook(upward.POSTURE_TABLE, upward.apply_posture),
         # Notices come down the feed (a dn_ table of our own; the national centre's shape is unpublished).

@@ -4,6 +4,9 @@ A lower node queues each event of ``security.upward_min_severity`` or higher in 
 stores it (a subscriber of ``SecurityEventRecorded``); the worker relays it like any outbox row, so it
 reaches the upper node on the relay's next round. Every ``security.posture_minutes`` the worker also
 queues a posture summary. Both travel over the HTTP exchange only: the 前置库 holds national tables.
+Both topics are declared relayed (security.topics): a middle node passes its lower nodes' events and
+summaries on with their origin, so a city's event reaches the national node once, with the city as
+its origin, on the province's next relay round.
 
 The national security centre's format is not published (standards §8 marks it uncertain). Everything
 that decides what goes on the wire is in this module — the row shapes (``event_payload``,
@@ -223,8 +226,9 @@ def apply_events(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str, 
                 "security_event_incomplete", "上报的安全事件缺少时间或编号"
             )
             continue
-        # The event's first reporter stays its origin when a province passes a city's event on.
-        origin = str(data.get("origin") or inbound.sender)[:63]
+        # The event's first reporter stays its origin when a province passes a city's event on: the
+        # origin the exchange checked against the route, not the one the row claims.
+        origin = (inbound.origin or str(data.get("origin") or "") or inbound.sender)[:63]
         detail = data.get("detail")
         values = {
             "id": new_id(),
@@ -236,7 +240,11 @@ def apply_events(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str, 
             "last_at": last,
             "count": max(1, int(data.get("count") or 1)),
             "summary": str(data.get("summary", ""))[:500],
-            "detail": {**(detail if isinstance(detail, dict) else {}), "reported_by": inbound.sender},
+            "detail": {
+                **(detail if isinstance(detail, dict) else {}),
+                "reported_by": inbound.sender,
+                "route": inbound.route or inbound.sender,
+            },
             "source_key": f"up:{origin}:{event_id}"[:128],
             "recorded_at": utcnow(),
             "origin": origin,
@@ -247,7 +255,8 @@ def apply_events(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str, 
 
 
 def apply_posture(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str, RowError]:
-    """Keep the newest posture of each sender; a late older one changes nothing."""
+    """Keep the newest posture of each node (its origin, as the exchange checked it); a late older one
+    changes nothing."""
     for inbound in rows:
         data = inbound.row
         try:
@@ -259,12 +268,13 @@ def apply_posture(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str,
             "node_name": str(data.get("origin_name", ""))[:200],
             "version": str(data.get("version", ""))[:40],
             "summary": summary,
+            "route": (inbound.route or inbound.sender)[:255],
             "reported_at": reported_at,
             "received_at": utcnow(),
         }
         table = SecurityPosture.__table__
         insert = dialect_insert(session, SecurityPosture).values(
-            id=new_id(), sender=inbound.sender[:63], reports=1, **values
+            id=new_id(), sender=(inbound.origin or inbound.sender)[:63], reports=1, **values
         )
         session.execute(
             insert.on_conflict_do_update(
@@ -277,10 +287,13 @@ def apply_posture(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str,
 
 
 def postures(session: Session) -> list[dict[str, Any]]:
-    """Every lower node's newest posture summary."""
+    """The newest posture summary of every node below, directly or passed on (``via``: the direct lower
+    node a passed-on summary came through)."""
     return [
         {
             "node_id": row.sender,
+            "route": row.route or row.sender,
+            "via": (row.route or row.sender).split("/")[-1] if "/" in (row.route or "") else None,
             "node_name": row.node_name,
             "version": row.version,
             "reported_at": row.reported_at.isoformat(),
