@@ -1,0 +1,33 @@
+"""The license's QR code drawn as OFD vector paths: the rectangles cover exactly the dark modules."""
+
+from __future__ import annotations
+
+import segno
+
+from zhengwu.licenses.render import QR_BORDER, QR_MASK, qr_shape
+
+URL = "https://zw.example.gov.cn/licenses/verify#eyJpIjoiMTEwMDAwMDAwIn0.c2lnbmF0dXJl"
+
+
+def _modules(path: str, size: int, module: float) -> set[tuple[int, int]]:
+    tokens = path.split()
+    dark: set[tuple[int, int]] = set()
+    for start in range(0, len(tokens), 13):  # M x y L x y L x y L x y C
+        rect = tokens[start : start + 13]
+        assert rect[0] == "M" and rect[-1] == "C"
+        xs = [float(rect[i]) for i in (1, 4, 7, 10)]
+        ys = [float(rect[i]) for i in (2, 5, 8, 11)]
+        left, right = round(min(xs) / module) - QR_BORDER, round(max(xs) / module) - QR_BORDER
+        top, bottom = round(min(ys) / module) - QR_BORDER, round(max(ys) / module) - QR_BORDER
+        assert bottom - top == 1 and 0 <= left < right <= size
+        dark.update((top, x) for x in range(left, right))
+    return dark
+
+
+def test_vector_qr_matches_the_code_matrix() -> None:
+    matrix = segno.make_qr(URL, error="m", mask=QR_MASK, boost_error=False).matrix
+    shape = qr_shape(URL, size_mm=40.0)
+    module = 40.0 / (len(matrix) + 2 * QR_BORDER)
+    expected = {(y, x) for y, row in enumerate(matrix) for x, bit in enumerate(row) if bit}
+    assert _modules(shape.path, len(matrix), module) == expected
+    assert shape.width_mm == shape.height_mm == 40.0
