@@ -59,14 +59,13 @@ def _qr(content: str) -> segno.QRCode:
 
 
 def qr_shape(content: str, size_mm: float = QR_SIZE_MM) -> Shape:
-    """The same QR code as an OFD vector drawing: one rectangle per run of dark modules in a row. Encoding
-    a PNG (and zipping it as a resource) was a third of an issuance; the path is smaller and stays sharp."""
+    """The same QR code as an OFD vector drawing: one rectangle per run of dark modules in a row, in
+    module units (short integers; the CTM scales them to the box). Encoding a PNG (and zipping it as a
+    resource) was a third of an issuance; the path is cheaper and stays sharp at any zoom."""
     matrix = _qr(content).matrix
-    module = size_mm / (len(matrix) + 2 * QR_BORDER)
-    at = [f"{(i + QR_BORDER) * module:.3f}".rstrip("0").rstrip(".") for i in range(len(matrix) + 1)]
     parts: list[str] = []
-    for y, row in enumerate(matrix):
-        top, bottom = at[y], at[y + 1]
+    for y, row in enumerate(matrix, start=QR_BORDER):
+        top, bottom = y, y + 1
         x, width = 0, len(row)
         while x < width:
             if not row[x]:
@@ -75,9 +74,10 @@ def qr_shape(content: str, size_mm: float = QR_SIZE_MM) -> Shape:
             start = x
             while x < width and row[x]:
                 x += 1
-            left, right = at[start], at[x]
+            left, right = start + QR_BORDER, x + QR_BORDER
             parts.append(f"M {left} {top} L {right} {top} L {right} {bottom} L {left} {bottom} C")
-    return Shape(" ".join(parts), width_mm=size_mm, height_mm=size_mm, align="left")
+    unit = size_mm / (len(matrix) + 2 * QR_BORDER)
+    return Shape(" ".join(parts), width_mm=size_mm, height_mm=size_mm, align="left", unit_mm=unit)
 
 
 def render_license(face: Face, annotation: Sequence[str] = ()) -> bytes:

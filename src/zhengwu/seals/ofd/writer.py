@@ -49,7 +49,7 @@ class Image:
 
 @dataclass(frozen=True)
 class Shape:
-    """A filled vector drawing (OFD AbbreviatedData, in mm from the shape's top-left) in a box of its own
+    """A filled vector drawing (OFD AbbreviatedData, in ``unit_mm`` from the shape's top-left) in a box of its own
     width and height: e.g. a QR code as rectangles, which costs neither a PNG encoder nor a resource file
     and stays sharp at any zoom."""
 
@@ -57,6 +57,9 @@ class Shape:
     width_mm: float
     height_mm: float
     align: str = "left"
+    #: Path units per mm-box: the path is drawn in a ``scale``-times-larger grid (e.g. QR modules, whose
+    #: integer coordinates keep the content short), mapped into the box by the object's CTM.
+    unit_mm: float = 1.0
 
 
 Block = Paragraph | Table | Image | Shape
@@ -234,6 +237,8 @@ class _Writer:
             Stroke="false",
             Fill="true",
         )
+        if shape.unit_mm != 1.0:
+            path.set("CTM", f"{_fmt(shape.unit_mm)} 0 0 {_fmt(shape.unit_mm)} 0 0")
         sub(path, "FillColor", Value="0 0 0")
         sub(path, "AbbreviatedData", shape.path)
         self.y += shape.height_mm + 2
