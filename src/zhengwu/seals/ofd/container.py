@@ -397,10 +397,6 @@ _DOS_TIME = 0
 _MADE_BY = (3 << 8) | 20  # Unix, zip 2.0 (so that external_attr carries the 0644 mode)
 _UTF8_FLAG = 0x800
 _STORE_BELOW = 2048
-#: XML parts at least this large (a page drawn with many paths, e.g. a license's QR code) deflate at level 1:
-#: their markup repeats so much that level 1 keeps most of the gain (47 KB → 14 KB instead of 11 KB for a
-#: QR code) at a tenth of the time of level 6.
-_FAST_XML_ABOVE = 16 * 1024
 _ZIP32_LIMIT = 0xFFFFFFFF
 
 
@@ -468,8 +464,7 @@ def _compress(name: str, content: bytes) -> _RawEntry:
     # A window (and hash table) no larger than the entry compresses exactly as well, and zlib spends most of
     # the time on small parts initialising the default 32 KiB window and 256 KiB of hash chains.
     bits = min(15, max(9, (len(content) - 1).bit_length()))
-    level = 1 if len(content) >= _FAST_XML_ABOVE and lower.endswith(".xml") else 6
-    deflate = zlib.compressobj(level, zlib.DEFLATED, -bits, max(1, min(8, bits - 6)))
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -bits, max(1, min(8, bits - 6)))
     payload = deflate.compress(content) + deflate.flush()
     return _RawEntry(name, content, zipfile.ZIP_DEFLATED, zlib.crc32(content), payload)
 
