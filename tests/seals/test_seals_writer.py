@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image as PILImage
@@ -14,7 +15,7 @@ from zhengwu.seals.ofd.container import OFDPackage, pages, read_layout
 from zhengwu.seals.ofd.preview import render_pdf, render_preview
 from zhengwu.seals.ofd.signer import sign_ofd
 from zhengwu.seals.ofd.text import expand_deltas, find_text
-from zhengwu.seals.ofd.writer import DocumentSpec, FontSpec, Image, Paragraph, Table, wrap, write_ofd
+from zhengwu.seals.ofd.writer import DocumentSpec, FontSpec, Image, Paragraph, Shape, Table, wrap, write_ofd
 
 
 def _png(color: tuple[int, int, int]) -> bytes:
@@ -124,3 +125,17 @@ def test_preview_png_shows_text_and_seal(kit: SealKit) -> None:
     assert any(sum(p) < 200 for p in title.get_flattened_data())  # dark title glyphs
     blue = image.crop((int(25 * scale), 0, int(65 * scale), 842))
     assert any(p[2] > 150 and p[0] < 60 for p in blue.get_flattened_data())  # the embedded image
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (Debian poppler-utils) not installed")
+def test_preview_fills_a_vector_shape_through_its_ctm() -> None:
+    def dark_pixels(blocks: list[Any]) -> int:
+        data = render_preview(write_ofd(DocumentSpec(title="图形", blocks=blocks)), dpi=72)
+        image = PILImage.open(io.BytesIO(data)).convert("L")
+        return sum(image.histogram()[:128])
+
+    # Two squares of 1 x 1 units, the unit 10 mm: 2 x (10 mm)^2 at 72 dpi is about 2 x 28^2 pixels.
+    path = "M 0 0 L 1 0 L 1 1 L 0 1 C M 2 1 L 3 1 L 3 2 L 2 2 C"
+    shape = Shape(path, width_mm=30, height_mm=20, unit_mm=10.0)
+    added = dark_pixels([shape]) - dark_pixels([])
+    assert 2 * 26 * 26 <= added <= 2 * 30 * 30

@@ -21,7 +21,7 @@ from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.session import unit_of_work
-from zhengwu.kernel.topics import RowError
+from zhengwu.kernel.topics import RefusedRow, RowError
 
 log = get_logger("zhengwu.exchange.frontdb")
 
@@ -146,7 +146,7 @@ def poll_feedback(runtime: ExchangeRuntime, frontdb: FrontDb, *, limit: int = 5_
                     break
                 for values in rows:
                     row = frontdb.from_db(table, values)
-                    stats.feedback += _one_feedback(session, name, row, int(values["id"]))
+                    stats.feedback += _one_feedback(session, runtime, name, row, int(values["id"]))
                 last = rows[-1]
                 _advance(session, mark, compact(last["cd_time"]), int(last["id"]))
                 exlog.append(
@@ -159,7 +159,9 @@ def poll_feedback(runtime: ExchangeRuntime, frontdb: FrontDb, *, limit: int = 5_
     return stats
 
 
-def _one_feedback(session: Session, name: str, row: dict[str, Any], row_id: int) -> int:
+def _one_feedback(
+    session: Session, runtime: ExchangeRuntime, name: str, row: dict[str, Any], row_id: int
+) -> int:
     now = utcnow()
     if name == LIC_ERROR:
         source_id = str(row.get("certificate_source_id") or "")
@@ -201,6 +203,17 @@ def _one_feedback(session: Session, name: str, row: dict[str, Any], row_id: int)
         received_at=now,
     )
     inserted = len(session.execute(stmt.on_conflict_do_nothing().returning(ExchangeFeedback.id)).all())
+    if inserted:
+        # The owner of the table queues the refusal too (e.g. licenses' abnormal data), once: only when
+        # this feedback row is new. Without its outbox row, the 前置库 row's id names the refusal.
+        refused = RefusedRow(
+            "frontdb",
+            outbox.message_id if outbox else f"{name}:{row_id}",
+            outbox.key if outbox else (str(row.get("certificate_source_id") or "") or None),
+            row,
+            RowError(code, reason or code),
+        )
+        runtime.registry.refused(session, table_name, [refused])
     if outbox is not None:
         session.execute(
             update(OutboxRecord)

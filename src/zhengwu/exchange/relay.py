@@ -46,6 +46,7 @@ from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.session import unit_of_work
+from zhengwu.kernel.topics import RefusedRow
 
 log = get_logger("zhengwu.exchange.relay")
 
@@ -537,6 +538,17 @@ class Relay:
                             "received_at": now,
                         }
                         for g, e in rejected.items()
+                    ],
+                )
+                # Our own rows: their owners queue them too (e.g. licenses' abnormal data), in this
+                # transaction, so that a refusal is recorded in both places or in neither.
+                self.runtime.registry.refused(
+                    session,
+                    batch.table,
+                    [
+                        RefusedRow("receipt", g, by_guid[g].key, by_guid[g].row, e)
+                        for g, e in rejected.items()
+                        if tiers.lower_sender(by_guid[g].origin) is None
                     ],
                 )
                 # Rows we only passed on: the refusal goes down to the node that sent them to us.

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.exchange import national
 from zhengwu.exchange.national import NationalTable
-from zhengwu.kernel.topics import RowError
+from zhengwu.kernel.topics import OnRefused, RefusedRow, RowError
 
 TOPIC_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 
@@ -112,6 +112,7 @@ class TopicRegistry:
     _table_apply: dict[str, tuple[ApplyFn, ...]] = field(default_factory=dict)
     _table_checks: dict[str, tuple[Validator, ...]] = field(default_factory=dict)
     _census: dict[str, tuple[CensusFn, ...]] = field(default_factory=dict)
+    _table_refused: dict[str, tuple[OnRefused, ...]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def check_table(self, table: str, validator: Validator) -> None:
@@ -123,6 +124,17 @@ class TopicRegistry:
         """Run ``apply`` for accepted rows of ``table`` whatever topic carries them (e.g. a registry index)."""
         with self._lock:
             self._table_apply[table] = (*self._table_apply.get(table, ()), apply)
+
+    def on_refused(self, table: str, hook: OnRefused) -> None:
+        """Run ``hook`` when the upper node refuses rows of ``table`` this node sent."""
+        with self._lock:
+            self._table_refused[table] = (*self._table_refused.get(table, ()), hook)
+
+    def refused(self, session: Session, table: str, rows: Sequence[RefusedRow]) -> None:
+        """Tell the owners of ``table`` about refused rows, in the caller's transaction."""
+        if rows:
+            for hook in self._table_refused.get(table, ()):
+                hook(session, rows)
 
     def count(self, kind: str, census: CensusFn) -> None:
         """Count this node's objects of ``kind`` with ``census`` (department code → count) for the

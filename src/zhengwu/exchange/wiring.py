@@ -20,7 +20,15 @@ from zhengwu.kernel.codes import validate_license_id, validate_uscc
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.node import Node
 from zhengwu.kernel.session import unit_of_work
-from zhengwu.kernel.topics import Census, CodeCheck, Declaration, RowError, TableHook, TopicDeclaration
+from zhengwu.kernel.topics import (
+    Census,
+    CodeCheck,
+    Declaration,
+    RefusalHook,
+    RowError,
+    TableHook,
+    TopicDeclaration,
+)
 
 
 def declarations(settings: Settings) -> list[Declaration]:
@@ -52,6 +60,8 @@ def registry_of(declared: Iterable[Declaration]) -> TopicRegistry:
             registry.check_table(item.table, _code_check(item))
         elif isinstance(item, TableHook):
             registry.on_table(item.table, item.apply)
+        elif isinstance(item, RefusalHook):
+            registry.on_refused(item.table, item.on_refused)
         elif isinstance(item, Census):
             registry.count(item.kind, item.count)
         else:

@@ -94,6 +94,35 @@ class TableHook:
 
 
 @dataclass(frozen=True, slots=True)
+class RefusedRow:
+    """A row of this node that the upper node refused — in the receipt of the batch that carried it, or
+    through the 前置库's feedback tables — as a refusal hook sees it."""
+
+    via: str  # "receipt" | "frontdb"
+    #: The refused row's id (its outbox message id when the exchange still knows it; else an id of the
+    #: feedback that reported it): the same refusal reported twice carries the same id.
+    row_guid: str
+    business_key: str | None
+    #: The refused row's national columns as far as the exchange knows them: the row sent (receipt), or
+    #: the feedback row (前置库: ``dn_lic_data_error`` repeats the ``up_lic_data`` columns).
+    row: Mapping[str, Any]
+    error: RowError
+
+
+#: Records refusals inside the transaction that stores them in the exchange's feedback list.
+OnRefused = Callable[[Session, Sequence[RefusedRow]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalHook:
+    """Work to do when the upper node refuses rows of a table this node sent (e.g. an owner's queue of
+    abnormal data, so that staff correct and resubmit them where they fix everything else)."""
+
+    table: str
+    on_refused: OnRefused
+
+
+@dataclass(frozen=True, slots=True)
 class Census:
     """How many objects of a kind this node holds that ought to reach the upper node (应上尽上), per
     department code as its national rows carry it ("" for objects of no department)."""
@@ -102,7 +131,7 @@ class Census:
     count: Callable[[Session], Mapping[str, int]]
 
 
-Declaration = TopicDeclaration | CodeCheck | TableHook | Census
+Declaration = TopicDeclaration | CodeCheck | TableHook | RefusalHook | Census
 
 
 _NOTES = "zhengwu.topics.notes"

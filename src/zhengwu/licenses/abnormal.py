@@ -1,5 +1,7 @@
 """The abnormal license data queue (证照异常数据): rows refused by the historical import or by the upper
-node (``dn_lic_data_error``: the national e-license system answers a refused row with its reason).
+node (``dn_lic_data_error``: the national e-license system answers a refused row with its reason; a
+refusal in the upper node's receipt, or in the 前置库's ``dn_lic_data_error``, arrives through the
+exchange's refusal hook).
 
 Staff with ``licenses.manage`` over the department list the entries, correct the license data (face
 fields, holder) and resubmit — which stores the license (an import row) or queues a new ``up_lic_data``
@@ -23,7 +25,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import EventBus, publish_on
-from zhengwu.kernel.topics import RowError
+from zhengwu.kernel.topics import RefusedRow, RowError
 from zhengwu.licenses import holders, service, topics
 from zhengwu.licenses.dataevents import AbnormalHandled
 from zhengwu.licenses.datamodels import LicenseAbnormal
@@ -153,6 +155,27 @@ def record_upper_errors(session: Session, rows: Sequence[Any]) -> Mapping[str, R
               "summary": {c: row.get(c) for c in SUMMARY_COLUMNS}, "received_at": now}],
         )  # fmt: skip
     return {}
+
+
+def record_refusals(session: Session, refused: Sequence[RefusedRow]) -> None:
+    """Refusal hook of ``up_lic_data``: a row of ours the upper node refused in its receipt, or through
+    the 前置库's ``dn_lic_data_error``, becomes an entry like one pulled from the feed (once per refused
+    row: the exchange names it by the row's message id)."""
+    repo = LicenseRepository(session)
+    now = utcnow()
+    for item in refused:
+        row: dict[str, Any] = dict(item.row)
+        identifier = (item.business_key or str(row.get("certificate_source_id") or ""))[:128] or None
+        lic = repo.by_identifier(identifier) if identifier else None
+        session.execute(
+            dialect_insert(session, LicenseAbnormal).on_conflict_do_nothing(index_elements=["origin"]),
+            [{"id": new_id(), "source": "upper", "status": OPEN, "error_code": item.error.code[:100],
+              "reason": item.error.reason or "上级系统未说明原因",
+              "type_code": str(row.get("certificate_type_code") or "")[:64] or None, "identifier": identifier,
+              "license_id": lic.id if lic else None, "department_id": lic.department_id if lic else None,
+              "origin": f"refused:{item.row_guid}"[:100], "row_key": None, "row_enc": _encrypt(session, row),
+              "summary": {c: row.get(c) for c in SUMMARY_COLUMNS}, "received_at": now}],
+        )  # fmt: skip
 
 
 def list_entries(

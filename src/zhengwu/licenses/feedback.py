@@ -2,6 +2,8 @@
 
 * ``licenses.dn_lic_data_error`` (national table ``dn_lic_data_error``): the national e-license system's
   refusal of an ``up_lic_data`` row, with ``error_remark``; each row lands in the abnormal data queue.
+* A refusal of one of our ``up_lic_data`` rows in the upper node's receipt, or in the 前置库's
+  ``dn_lic_data_error`` table, reaches the same queue through a refusal hook the exchange calls.
 * ``licenses.dn_lic_status``: status changes made at the upper node (a license revoked at the national
   system). The national DDL has no such table, so its columns are ours and read tolerantly: the
   identifier from ``certificate_source_id`` (or ``certificate_identifier``), the status from
@@ -23,8 +25,8 @@ from sqlalchemy.orm import Session
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.node import node_in
-from zhengwu.kernel.topics import Declaration, RowError, TableHook, TopicDeclaration
-from zhengwu.licenses import abnormal, lifecycle, service
+from zhengwu.kernel.topics import Declaration, RefusalHook, RowError, TableHook, TopicDeclaration
+from zhengwu.licenses import abnormal, lifecycle, service, topics
 from zhengwu.licenses.errors import LicenseError
 from zhengwu.licenses.repository import LicenseRepository
 
@@ -52,6 +54,8 @@ def declarations(settings: Settings) -> list[Declaration]:
     return [
         TopicDeclaration(ERROR_TOPIC, label="电子证照共享异常数据"),
         TableHook(ERROR_TABLE, abnormal.record_upper_errors),
+        # Refusals of our up_lic_data rows in a receipt or through the 前置库 land in the same queue.
+        RefusalHook(topics.TABLE, abnormal.record_refusals),
         TopicDeclaration(
             STATUS_TOPIC,
             table=STATUS_TABLE,

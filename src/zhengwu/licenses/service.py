@@ -392,7 +392,7 @@ def _stage(
     _seal_and_store(session, settings, lic, kind, at=now)
     session.flush()
     reason = "签发" if supersedes is None else "换发"
-    _event(session, lic, lifecycle.VALID, reason, actor, now)
+    _event(session, lic, lifecycle.VALID, reason, actor, now, seq=1)  # a new license: its first event
     record_change(session, actor=actor, action="license.issue" if supersedes is None else "license.renew",
                   entity="license", entity_id=lic.identifier, department_id=department.id,
                   after={"status": lic.status, "type_code": kind.code, "version": version})  # fmt: skip
@@ -402,12 +402,21 @@ def _stage(
     return lic
 
 
-def _event(session: Session, lic: License, status: str, reason: str | None, actor: str, at: datetime) -> None:
+def _event(
+    session: Session,
+    lic: License,
+    status: str,
+    reason: str | None,
+    actor: str,
+    at: datetime,
+    *,
+    seq: int | None = None,
+) -> None:
     repo = LicenseRepository(session)
     repo.add(
         LicenseStatusEvent(
             license_id=lic.id,
-            seq=repo.next_event_seq(lic.id),
+            seq=seq or repo.next_event_seq(lic.id),
             status=status,
             reason=reason[:500] if reason else None,
             actor=actor[:100],

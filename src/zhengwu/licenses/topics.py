@@ -32,6 +32,7 @@ from zhengwu.licenses.models import License
 from zhengwu.licenses.repository import LicenseRepository
 
 TOPIC: Final = "licenses.up_lic_data"
+TABLE: Final = "up_lic_data"
 KEY_COLUMN: Final = "certificate_source_id"
 LABEL: Final = "电子证照目录信息"
 HOLDER_PURPOSE: Final = "licenses_license.holder_code"

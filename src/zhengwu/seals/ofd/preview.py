@@ -65,13 +65,16 @@ def _media_paths(pkg: OFDPackage, doc_root: str) -> dict[str, str]:
 
 def _draw_path(pdf: canvas.Canvas, el: Element, height: float) -> None:
     bx, by, _, _ = _numbers(el.get("Boundary"), 4)
+    a, b, c, d, e, f = _numbers(el.get("CTM"), 6) if el.get("CTM") else (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
     data = child_text(el, "AbbreviatedData") or ""
     tokens = data.split()
     path = pdf.beginPath()
     i = 0
 
     def pt(ix: int) -> tuple[float, float]:
-        return (bx + float(tokens[ix])) * MM, height - (by + float(tokens[ix + 1])) * MM
+        # The path's coordinates pass through the object's CTM into its boundary (GB/T 33190 §9.1).
+        x, y = float(tokens[ix]), float(tokens[ix + 1])
+        return (bx + a * x + c * y + e) * MM, height - (by + b * x + d * y + f) * MM
 
     while i < len(tokens):
         op = tokens[i]
