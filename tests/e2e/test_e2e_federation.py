@@ -1,0 +1,285 @@
+"""Federation across every tier with four real nodes over HTTP — county → city → province → national:
+
+1. a basic catalog entry the national node publishes (``dn_task_directory``) changes the province's basic
+   catalog and reaches the city and the county;
+2. a license issued at the city travels up through the province and the national node's verification
+   service answers for it;
+3. a person whose account is on the national node logs in at a city department system: the city sends
+   them to the province, the province to the national node (trust transfer across two hops), and the
+   accounts created on the way are linked by the ID number;
+4. the connection progress (``GET /api/v1/exchange/progress``) of the province and the national node
+   shows each lower node's numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from licenses_kit import BUSINESS_FACE, COMPANY
+from nodekit import Node, database_urls, register_person, staff_client, start_node
+from zhengwu.seed import government_credit_code
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "identity_oidc"))  # the browser and the RP
+from oidc_browser import PASSWORD, approve_consent, follow, page_login
+from oidc_reference_rp import RpServer, free_port, make_rp
+
+pytestmark = [pytest.mark.e2e, pytest.mark.db]
+
+PASSPORT = "000101001000"
+STAFF_PASSWORD = "Staff-Passw0rd-2026"
+NODE_SCOPE = "openid profile phone citizen_id"
+
+
+def _cli(node: Node, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "zhengwu", *args], env=node.env, capture_output=True, text=True, check=False,
+        timeout=180, input=stdin,
+    )  # fmt: skip
+    assert done.returncode == 0, f"zhengwu {' '.join(args)}: {done.stdout[-1000:]} {done.stderr[-2000:]}"
+    return done
+
+
+def _json(done: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _join(lower: Node, upper: Node) -> None:
+    assert "requested" in _cli(lower, "exchange", "join").stdout
+    _cli(upper, "exchange", "nodes", "approve", lower.name)
+    assert "joined" in _cli(lower, "exchange", "join").stdout
+
+
+def _work(*nodes: Node) -> None:
+    """One ``zhengwu worker --until-idle`` per node, in the order given."""
+    for node in nodes:
+        _cli(node, "worker", "--until-idle")
+
+
+class _Unit:
+    """A unit of work on a node's database from the test process."""
+
+    def __init__(self, node: Node) -> None:
+        self.url = node.env["ZHENGWU_DATABASE_URL"]
+
+    def __enter__(self) -> Any:
+        from zhengwu.kernel.db import make_engine
+        from zhengwu.kernel.session import make_session_factory, unit_of_work
+
+        self.engine = make_engine(self.url)
+        self.cm = unit_of_work(make_session_factory(self.engine))
+        return self.cm.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.cm.__exit__(*exc)
+        self.engine.dispose()
+
+
+def _basic_entry(node: Node) -> tuple[str, str] | None:
+    from zhengwu.catalog.models import BasicItem
+
+    with _Unit(node) as session:
+        item = session.scalar(select(BasicItem).where(BasicItem.catalog_code == PASSPORT))
+        return None if item is None else (item.task_name, str(item.status))
+
+
+def _platform_admin(national: Node) -> httpx.Client:
+    """National staff (a platform administrator with a second factor) who edit the basic catalog."""
+    code = government_credit_code("110000", 7)
+    _cli(national, "departments", "add", "--credit-code", code, "--name", "国务院办公厅电子政务办公室",
+         "--division", "110000")  # fmt: skip
+    _cli(national, "users", "add-staff", "--login-name", "catalog.admin", "--name", "目录管理员", "--department",
+         code, "--role", "platform_admin", "--password-stdin", stdin=STAFF_PASSWORD + "\n")  # fmt: skip
+    return staff_client(national, "catalog.admin", STAFF_PASSWORD)
+
+
+def _admin_token(node: Node, scope: str) -> str:
+    client = _json(_cli(node, "identity", "clients", "create", "--name", "运维接口（测试）", "--grant",
+                        "client_credentials", "--scope", scope, "--json"))  # fmt: skip
+    answer = httpx.post(f"{node.url}/oidc/token", data={"grant_type": "client_credentials", "scope": scope},
+                        auth=(client["client_id"], client["client_secret"]), timeout=10)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def _trust(upper: Node, lower: Node, name: str) -> None:
+    """``upper`` registers ``lower`` as a node client; ``lower`` registers it as its upstream provider."""
+    client = upper.cli(
+        "identity", "clients", "create", "--name", name, "--kind", "node", "--grant", "authorization_code",
+        "--redirect-uri", f"{lower.url}/oidc/federation/callback",
+        "--backchannel-logout-uri", f"{lower.url}/oidc/federation/backchannel-logout",
+        "--scope", NODE_SCOPE, "--citizen-id",
+    )  # fmt: skip
+    lower.cli("identity", "upstream", "register", "--client-id", client["client_id"],
+              "--client-secret", client["client_secret"])  # fmt: skip
+
+
+def _provider_link(page: httpx.Response) -> str:
+    """The "使用…账号登录" link of a node's login page (the person's next step, with ``next`` kept)."""
+    found = re.search(r'<a href="(/oidc/federation/login\?[^"]+)">', page.text)
+    assert found is not None, page.text[:1500]
+    return found.group(1).replace("&amp;", "&")
+
+
+def _issue_city_license(city: Node, tmp: Path) -> str:
+    from zhengwu.seed.licenses import seed_license_types
+
+    department = government_credit_code("130100", 31)
+    _cli(city, "pki", "init")
+    _cli(city, "departments", "add", "--credit-code", department, "--name", "石家庄市市场监督管理局",
+         "--division", "130100")  # fmt: skip
+    _cli(
+        city, "seals", "create", "--department", department, "--name", "石家庄市市场监督管理局行政审批专用章"
+    )
+    with _Unit(city) as session:
+        seed_license_types(session)
+    types = _json(_cli(city, "licenses", "types", "list", "--json"))
+    type_code = next(t["code"] for t in types if t["name"] == "营业执照")
+    face = tmp / "face.json"
+    face.write_text(json.dumps(BUSINESS_FACE, ensure_ascii=False), encoding="utf-8")
+    issued = _json(_cli(city, "licenses", "issue", "--type", type_code, "--holder-code", COMPANY,
+                        "--holder-name", "石家庄演示科技有限公司", "--data", str(face), "--department",
+                        department, "--json"))  # fmt: skip
+    return str(issued["identifier"])
+
+
+def _catalog_push(national: Node, province: Node, city: Node, county: Node, tmp_path: Path) -> None:
+    """National staff publish a basic catalog entry; it is applied at every tier below."""
+    staff = _platform_admin(national)
+    try:
+        made = staff.post("/api/v1/catalog/directory", json={
+            "catalog_code": PASSPORT, "task_name": "普通护照签发", "task_type": "01", "use_level": "2^3^4",
+            "by_law": "《中华人民共和国护照法》第五条",
+        })  # fmt: skip
+        assert made.status_code == 201, made.text
+        assert staff.post(f"/api/v1/catalog/directory/{PASSPORT}/publish").status_code == 200
+        assert _basic_entry(province) is None
+        _work(national, province, city, county)
+        for node in (province, city, county):
+            assert _basic_entry(node) == ("普通护照签发", "published"), node.name
+        suspended = staff.post(f"/api/v1/catalog/directory/{PASSPORT}/suspend", json={"reason": "国家调整"})
+        assert suspended.status_code == 200, suspended.text
+    finally:
+        staff.close()
+    _work(national, province, city, county)
+    for node in (province, city, county):
+        assert _basic_entry(node) == ("普通护照签发", "suspended"), node.name
+
+
+def _city_license_nationally(
+    national: Node, province: Node, city: Node, county: Node, tmp_path: Path
+) -> None:
+    """A license issued at the city verifies at the national node."""
+    identifier = _issue_city_license(city, tmp_path)
+    _work(county, city, province, national)
+    verifier = {"Authorization": f"Bearer {_admin_token(national, 'verify:license')}"}
+
+    def national_says(holder: str) -> bool:
+        answer = httpx.post(f"{national.url}/api/v1/verify/license", headers=verifier, timeout=10,
+                            json={"identifier": identifier, "holder": holder})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        return bool(answer.json()["match"])
+
+    assert national_says(COMPANY) is True
+    assert national_says("石家庄演示科技有限公司") is True
+    assert national_says(government_credit_code("130100", 32)) is False
+
+
+def _national_login_at_city(national: Node, province: Node, city: Node, county: Node, tmp_path: Path) -> None:
+    """A national account logs in at a city department system: city → province → national."""
+    _trust(national, province, "河北省政务服务平台")
+    _trust(province, city, "石家庄市政务服务平台")
+    number, _ = register_person(national, 7301, "国家账号用户", PASSWORD)
+    rp_port = free_port("127.0.0.3")
+    rp_url = f"http://127.0.0.3:{rp_port}"
+    rp_client = city.cli(
+        "identity", "clients", "create", "--name", "石家庄市人社局业务系统", "--grant", "authorization_code",
+        "--redirect-uri", f"{rp_url}/callback", "--backchannel-logout-uri", f"{rp_url}/backchannel-logout",
+        "--scope", "openid profile",
+    )  # fmt: skip
+    app, _state = make_rp(city.url, rp_client["client_id"], rp_client["client_secret"], rp_url)
+    with RpServer(app, "127.0.0.3", rp_port), httpx.Client(timeout=30, follow_redirects=False) as browser:
+        at_city = follow(browser, browser.get(f"{rp_url}/login"))
+        assert at_city.url.host == "127.0.0.2" and "/identity/login" in at_city.url.path, at_city.text[:300]
+        at_province = follow(browser, browser.get(at_city.url.join(_provider_link(at_city))))
+        assert at_province.url.host == "127.0.0.1" and "/identity/login" in at_province.url.path
+        at_national = follow(browser, browser.get(at_province.url.join(_provider_link(at_province))))
+        assert at_national.url.host == "localhost" and "/identity/login" in at_national.url.path
+        done = follow(browser, page_login(browser, at_national, number))
+        if done.status_code == 200 and "授权确认" in done.text:  # the department system asks consent
+            done = follow(browser, approve_consent(browser, done))
+        assert done.status_code == 200 and done.url.host == "127.0.0.3", done.text[:500]
+        assert done.json()["claims"]["name"] == "国家账号用户"
+        for node in (province, city):
+            me = browser.get(f"{node.url}/api/v1/identity/me").json()
+            assert me["account"]["display_name"] == "国家账号用户" and "fed" in me["session"]["amr"]
+
+
+def _progress(national: Node, province: Node, city: Node, county: Node, tmp_path: Path) -> None:
+    """Connection progress on the province and the national node, after the count reports travel."""
+    # Count reports are hourly; operators (here the test) queue one now, bottom up, each carrying the
+    # counts its lower nodes reported.
+    for node in (county, city, province):
+        _cli(node, "exchange", "progress", "--report")
+        _work(node)
+    province_view = httpx.get(f"{province.url}/api/v1/exchange/progress", timeout=10, headers={
+        "Authorization": f"Bearer {_admin_token(province, 'exchange:admin')}"}).json()  # fmt: skip
+    national_view = httpx.get(f"{national.url}/api/v1/exchange/progress", timeout=10, headers={
+        "Authorization": f"Bearer {_admin_token(national, 'exchange:admin')}"}).json()  # fmt: skip
+    # The province: the city's line, with the county beneath it and the city department's numbers.
+    (sjz,) = [n for n in province_view["nodes"] if n["node_id"] == "sjz"]
+    licenses = sjz["kinds"]["licenses"]
+    assert (licenses["exists"], licenses["accepted"], licenses["rejected"]) == (1, 1, 0), sjz
+    assert sjz["lower_nodes"] == ["zhengding"] and sjz["last_contact"] and sjz["counts_reported_at"]
+    department = government_credit_code("130100", 31)
+    (market,) = [d for d in sjz["departments"] if d["department_code"] == department]
+    assert market["department_name"] == "石家庄市市场监督管理局"
+    assert (market["kinds"]["licenses"]["exists"], market["kinds"]["licenses"]["accepted"]) == (1, 1)
+    # The national node: the province's subtree as one line, the city's counts carried within it.
+    (hebei,) = [n for n in national_view["nodes"] if n["node_id"] == "hebei"]
+    assert (hebei["kinds"]["licenses"]["exists"], hebei["kinds"]["licenses"]["accepted"]) == (1, 1), hebei
+    assert sorted(hebei["lower_nodes"]) == ["sjz", "zhengding"] and hebei["last_contact"]
+    (market,) = [d for d in hebei["departments"] if d["department_code"] == department]
+    assert market["kinds"]["licenses"]["coverage"] == 1.0
+
+
+def test_federation_across_four_tiers(tmp_path: Path) -> None:
+    urls = database_urls(tmp_path, ["national", "hebei", "sjz", "zhengding"])
+    started: list[Node] = []
+    # One host per node: a browser keeps each node's session cookie apart by host, not by port.
+    try:
+        national = start_node("national", "localhost", tmp_path, urls["national"], None, national=True)
+        started.append(national)
+        province = start_node("hebei", "127.0.0.1", tmp_path, urls["hebei"], national.url, national=False)
+        started.append(province)
+        city = start_node("sjz", "127.0.0.2", tmp_path, urls["sjz"], province.url, national=False, extra_env={
+            "ZHENGWU_TIER": "city", "ZHENGWU_DIVISION_CODE": "130100",
+            "ZHENGWU_NODE_NAME": "石家庄市政务服务平台（测试）"})  # fmt: skip
+        started.append(city)
+        county = start_node("zhengding", "127.0.0.4", tmp_path, urls["zhengding"], city.url, national=False,
+                            extra_env={"ZHENGWU_TIER": "county", "ZHENGWU_DIVISION_CODE": "130123",
+                                       "ZHENGWU_NODE_NAME": "正定县政务服务平台（测试）"})  # fmt: skip
+        started.append(county)
+        _join(province, national)
+        _join(city, province)
+        _join(county, city)
+
+        _catalog_push(national, province, city, county, tmp_path)
+        _city_license_nationally(national, province, city, county, tmp_path)
+        _national_login_at_city(national, province, city, county, tmp_path)
+        _progress(national, province, city, county, tmp_path)
+    finally:
+        for node in reversed(started):
+            node.proc.terminate()
+            try:
+                node.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                node.proc.kill()
