@@ -176,11 +176,15 @@ def limiter(runtime: ExchangeRuntime) -> RateLimiter:
     return found
 
 
-def _allowed(runtime: ExchangeRuntime, key: str) -> bool:
-    """Take one verification for ``key``: from the node-wide bucket in the database, or this process's."""
+def _allowed(session: Session, runtime: ExchangeRuntime, key: str) -> bool:
+    """Take one verification for ``key``: from the node-wide bucket in the database, or this process's.
+
+    The database bucket is taken in the request's own transaction: by now it may hold SQLite's write lock
+    (the signed exchange route has stored its nonce), so a unit of work beside it would wait for itself.
+    A refused query rolls back and spends nothing; an answered one commits its token with the answer."""
     if runtime.settings.security.rate_limit_store == "database":
         shared = SharedRateLimiter("exchange.verify", runtime.settings.exchange.verify_rate_per_minute)
-        return shared.allow(runtime.session_factory, key)[0]
+        return shared.take(session, key)[0]
     return limiter(runtime).allow(key)
 
 
@@ -228,7 +232,7 @@ def check(
         _audit_apart(runtime, kind, caller, purpose, query_index(key, kind, raw), "invalid", "validation")
         raise
     qindex = query_index(key, kind, query)
-    if not _allowed(runtime, f"{caller.node or ''}/{caller.client_id}"):
+    if not _allowed(session, runtime, f"{caller.node or ''}/{caller.client_id}"):
         _audit_apart(runtime, kind, caller, purpose, qindex, "refused", "rate_limit")
         raise VerificationRateLimited()
     try:
