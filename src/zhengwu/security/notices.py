@@ -135,7 +135,7 @@ def applier(settings: Settings) -> Callable[[Session, Sequence[ReceivedRow]], Ma
                 issued_at = datetime.fromisoformat(str(data["issued_at"]))
                 key, title, body = str(data["notice_key"]), str(data["title"]), str(data["body"])
             except (KeyError, ValueError):
-                errors[inbound.business_key] = RowError(
+                errors[inbound.row_guid] = RowError(
                     "security_notice_incomplete", "安全通报缺少编号、标题或时间"
                 )
                 continue
