@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "identity_oidc")
 from oidc_browser import PASSWORD, approve_consent, follow, page_login
 from oidc_reference_rp import RpServer, free_port, make_rp
 
-pytestmark = [pytest.mark.e2e, pytest.mark.db]
+pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.slow]  # minutes: handed out first
 
 PASSPORT = "000101001000"
 STAFF_PASSWORD = "Staff-Passw0rd-2026"
