@@ -172,6 +172,33 @@ def test_staff_imports_ofd_uploads_searches_and_machine_tokens_pass_the_waf(waf_
     assert not [t for t in audit_entries(audit_log) if t["response"]["http_code"] == 403]
 
 
+# Random base64url credentials: one in a few hundred holds "--…-" (CRS 942440, "SQL comment"), or "0x"
+# and hex digits (942450), or a dozen "-" (942430). They must never cost a citizen their session.
+UNLUCKY = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiIxIn0.ab--cd-0x1f2e3d-ab-cd-ef-gh-ij-kl-mn-op-qr-st-uv"
+
+
+def test_credentials_that_look_like_sql_pass_the_waf(waf_node: Node) -> None:
+    session_cookie = "Ab--cD-0x1f2e3dEf-gh-ij-kl-mn-op-qr-st"
+    with httpx.Client(base_url=waf_node.url, timeout=30) as client:
+        for name in ("zw_session", "__Host-zw_session", "zw_csrf"):
+            page = client.get("/", headers={"Cookie": f"{name}={session_cookie}"})
+            assert page.status_code == 200, (name, page.status_code)
+        answers = [
+            client.post("/oidc/introspect", data={"token": UNLUCKY}),
+            client.post("/oidc/revoke", data={"token": UNLUCKY, "token_type_hint": "access_token"}),
+            client.post("/oidc/token", data={"grant_type": "authorization_code", "code": UNLUCKY,
+                                             "code_verifier": UNLUCKY, "redirect_uri": "https://rp.example/cb"}),
+            client.post("/oidc/token", data={"grant_type": "refresh_token", "refresh_token": UNLUCKY}),
+            client.post("/oidc/token", data={"grant_type": "client_credentials", "client_assertion": UNLUCKY,
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}),
+            client.get("/oidc/logout", params={"id_token_hint": UNLUCKY}),
+            client.post("/oidc/backchannel-logout", data={"logout_token": UNLUCKY}),
+        ]  # fmt: skip
+        assert [a.status_code for a in answers if a.status_code == 403] == []
+        # The exclusions name credentials only: the same text in a search query is still refused.
+        assert client.get("/api/v1/catalog/search", params={"q": "1' OR '1'='1' --"}).status_code == 403
+
+
 SUITES = [
     "tests/identity_oidc/test_oidc_e2e.py",
     "tests/identity_oidc/test_oidc_rp_authlib.py",
