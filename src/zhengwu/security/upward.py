@@ -222,9 +222,7 @@ def apply_events(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str, 
             event_id = str(data["event_id"])
             severity = _severity(data)
         except (KeyError, TypeError, ValueError):
-            errors[inbound.row_guid] = RowError(
-                "security_event_incomplete", "上报的安全事件缺少时间或编号"
-            )
+            errors[inbound.row_guid] = RowError("security_event_incomplete", "上报的安全事件缺少时间或编号")
             continue
         # The event's first reporter stays its origin when a province passes a city's event on: the
         # origin the exchange checked against the route, not the one the row claims.
