@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from dbkit import migrate_fresh
 from zhengwu.cli import app
 from zhengwu.kernel.db import make_engine
-from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import make_session_factory
 
 runner = CliRunner()
@@ -21,7 +21,7 @@ runner = CliRunner()
 def cli_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[sessionmaker[Session]]:
     """Migrate ``tmp_path/cli.db``, set the node's environment (``env`` adds or overrides), yield sessions."""
     url = f"sqlite:///{(tmp_path / 'cli.db').as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     settings = {
         "ZHENGWU_DATA_DIR": str(tmp_path),
         "ZHENGWU_DATABASE_URL": url,

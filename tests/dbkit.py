@@ -4,12 +4,52 @@ default, PostgreSQL when ZHENGWU_TEST_DATABASE_URL names one) and rolled-back co
 from __future__ import annotations
 
 import os
+import sqlite3
+import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
+
+_template_lock = threading.Lock()
+_template: Path | None = None
+
+
+def _sqlite_template() -> Path:
+    """A SQLite file migrated to head once per test process: running every migration costs seconds of CPU,
+    and the suite wants a fresh migrated database hundreds of times."""
+    global _template
+    with _template_lock:
+        if _template is None:
+            from zhengwu.kernel.migrate import upgrade
+
+            path = Path(tempfile.mkdtemp(prefix="zw-template-")) / "template.db"
+            upgrade(f"sqlite:///{path.as_posix()}")
+            _template = path
+        return _template
+
+
+def migrate_fresh(url: str) -> None:
+    """Bring a database to the head revision. A SQLite file that does not exist yet becomes a copy of the
+    per-process template (the same schema, as the migrations read no settings); anything else is migrated.
+    Tests of the migrations themselves call ``upgrade`` and never this."""
+    from zhengwu.kernel.migrate import upgrade
+
+    path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if path is None or path.exists():
+        upgrade(url)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(_sqlite_template())
+    target = sqlite3.connect(path)
+    try:
+        source.backup(target)  # the online backup API: a consistent copy whatever the journal mode
+    finally:
+        target.close()
+        source.close()
 
 
 def worker_name() -> str:
@@ -40,7 +80,7 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory, role: str = "") 
         return
     path = tmp_path_factory.mktemp(f"db{suffix}") / "test.db"
     url = f"sqlite:///{path.as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     yield url
 
 

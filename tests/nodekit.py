@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from dbkit import migrate_fresh
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 
@@ -111,7 +112,7 @@ def start_node(
     if upstream:
         env["ZHENGWU_UPSTREAM_URL"] = upstream
     env.update(extra_env or {})
-    subprocess.run([sys.executable, "-m", "zhengwu", "migrate"], env=env, check=True, capture_output=True)
+    migrate_fresh(db_url)  # a copy of the migrated template on SQLite: `zhengwu migrate` has tests of its own
     with (tmp / f"{name}.log").open("wb") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
             [sys.executable, "-m", "zhengwu", "serve", "--host", host, "--port", str(port)],

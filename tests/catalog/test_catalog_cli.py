@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from catalog_kit import guide, make_basic, make_department
+from dbkit import migrate_fresh
 from zhengwu.cli import app
 from zhengwu.kernel.db import make_engine
-from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import make_session_factory, unit_of_work
 from zhengwu.main import import_models
 
@@ -23,7 +23,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A migrated SQLite node with a published basic entry and two bodies."""
     root = tmp_path_factory.mktemp("catalog-cli")
     url = f"sqlite:///{(root / 'node.db').as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     import_models()
     engine = make_engine(url)
     with unit_of_work(make_session_factory(engine)) as session:

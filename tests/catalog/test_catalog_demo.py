@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from dbkit import migrate_fresh
 from zhengwu.catalog import service
 from zhengwu.catalog.models import BasicItem, Status, TaskItem
 from zhengwu.catalog.search import SearchFilters, search
 from zhengwu.kernel.codes import validate_catalog_code, validate_task_code
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import make_engine
-from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import make_session_factory, unit_of_work
 from zhengwu.seed import seed_demo
 from zhengwu.seed.catalog import DIVERGENCES, INCOMPLETE_DRAFT
@@ -36,7 +36,7 @@ def test_demo_items_are_well_formed() -> None:
 @pytest.mark.slow
 def test_seed_demo_loads_the_catalog_once(tmp_path: Path) -> None:
     url = f"sqlite:///{(tmp_path / 'demo.db').as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     settings = Settings(data_dir=tmp_path / "data", database_url=url)
     summary = seed_demo(settings)["catalog"]
     assert summary["basic_items"] == len(ITEMS) and summary["rejected"] == []

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dbkit import migrate_fresh
 from zhengwu.exchange import service
 from zhengwu.identity.oidc import service as oidc_service
 from zhengwu.identity.oidc.schemas import ClientCreate
@@ -24,7 +25,6 @@ from zhengwu.identity.oidc.secrets import NodeKeys
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import make_engine
 from zhengwu.kernel.events import emit
-from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import make_session_factory, unit_of_work
 from zhengwu.seed import registries as registry_seed
 
@@ -140,7 +140,7 @@ def nodes(tmp_path: Path) -> Iterator[tuple[dict[str, str], Server, dict[str, st
     nenv = node_env(tmp_path, "national", nport, None)
     penv = node_env(tmp_path, "hebei", pport, waf_port or nport)
     for env in (nenv, penv):
-        upgrade(env["ZHENGWU_DATABASE_URL"])
+        migrate_fresh(env["ZHENGWU_DATABASE_URL"])
     national, province = Server(nenv, nport), Server(penv, pport)
     national.start()
     if waf_port is not None:

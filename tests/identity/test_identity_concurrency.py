@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dbkit import migrate_fresh
 from zhengwu.identity import service
 from zhengwu.identity.audit import verify_chain
 from zhengwu.identity.wiring import configure
 from zhengwu.kernel.config import Settings
-from zhengwu.kernel.migrate import upgrade
 from zhengwu.kernel.session import unit_of_work
 from zhengwu.main import build_node
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
@@ -34,7 +34,7 @@ def _free_port() -> int:
 @pytest.mark.e2e
 def test_concurrent_logins_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{(tmp_path / 'node.db').as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     settings = Settings(data_dir=tmp_path, database_url=url)
     node = build_node(settings)
     configure(node)

@@ -8,12 +8,12 @@ from pathlib import Path
 import pyotp
 from sqlalchemy import func, select
 
+from dbkit import migrate_fresh
 from zhengwu.commands.node import open_node
 from zhengwu.identity import mfa, service
 from zhengwu.identity.models import Account, StaffBinding
 from zhengwu.kernel.codes.citizen_id import validate_citizen_id
 from zhengwu.kernel.config import Settings
-from zhengwu.kernel.migrate import upgrade
 from zhengwu.seed import DEMO_ACCOUNTS, seed_demo
 from zhengwu.seed.accounts import CITIZENS, DEMO_PASSWORD, DEMO_TOTP_SECRET, ENTERPRISES, STAFF_PASSWORD
 
@@ -29,7 +29,7 @@ def test_demo_identities_are_valid_and_fictional() -> None:
 
 def test_seed_twice_and_log_in(tmp_path: Path) -> None:
     url = f"sqlite:///{(tmp_path / 'demo.db').as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     settings = Settings(data_dir=tmp_path, database_url=url)
     first = seed_demo(settings)
     assert first["accounts_added"] >= 10

@@ -296,9 +296,9 @@ def test_cli_import_writes_the_report(
     path, _ = natural_file
     data_dir = tmp_path / "node"
     db_url = f"sqlite:///{(tmp_path / 'cli.db').as_posix()}"
-    from zhengwu.kernel.migrate import upgrade
+    from dbkit import migrate_fresh
 
-    upgrade(db_url)
+    migrate_fresh(db_url)
     monkeypatch.setenv("ZHENGWU_DATABASE_URL", db_url)
     monkeypatch.setenv("ZHENGWU_DATA_DIR", str(data_dir))
     out = tmp_path / "report.json"

@@ -18,15 +18,15 @@ PASSWORD = "Staff-Passw0rd!2026"
 @pytest.fixture
 def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A migrated node of its own with one department (the CLI commits for real)."""
+    from dbkit import migrate_fresh
     from zhengwu.kernel.db import make_engine
-    from zhengwu.kernel.migrate import upgrade
     from zhengwu.kernel.session import make_session_factory, unit_of_work
     from zhengwu.orgs import service as orgs
     from zhengwu.orgs.schemas import DepartmentCreate
     from zhengwu.seed import government_credit_code
 
     url = f"sqlite:///{(tmp_path / 'staff.db').as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     monkeypatch.setenv("ZHENGWU_DATABASE_URL", url)
     monkeypatch.setenv("ZHENGWU_DATA_DIR", str(tmp_path / "data"))
     engine = make_engine(url)

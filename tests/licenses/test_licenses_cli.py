@@ -17,15 +17,15 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def node_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    from dbkit import migrate_fresh
     from zhengwu.kernel.config import Settings
     from zhengwu.kernel.db import make_engine
-    from zhengwu.kernel.migrate import upgrade
     from zhengwu.kernel.session import make_session_factory, unit_of_work
     from zhengwu.seed.licenses import seed_license_types
 
     folder = tmp_path_factory.mktemp("licenses-cli")
     url = f"sqlite:///{(folder / 'node.db').as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     env = {"ZHENGWU_DATABASE_URL": url, "ZHENGWU_DATA_DIR": str(folder), "ZHENGWU_LOG_LEVEL": "WARNING"}
     engine = make_engine(Settings(database_url=url, data_dir=folder).database_url)
     with unit_of_work(make_session_factory(engine)) as session:

@@ -37,13 +37,13 @@ def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> Any:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
+    from dbkit import migrate_fresh
     from zhengwu.kernel.db import make_engine
-    from zhengwu.kernel.migrate import upgrade
     from zhengwu.kernel.session import make_session_factory, unit_of_work
     from zhengwu.seed.licenses import seed_license_types
 
     url = f"sqlite:///{(tmp_path / 'node.db').as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     engine = make_engine(url)
     with unit_of_work(make_session_factory(engine)) as session:
         seed_license_types(session)

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from dbkit import migrate_fresh
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
-from zhengwu.kernel.migrate import upgrade
 from zhengwu.main import import_models
 from zhengwu.ops import backup
 from zhengwu.ops.models import BackupRun
@@ -38,7 +38,7 @@ def _node(tmp_path: Path, name: str, url: str | None = None) -> Settings:
 def _fill(settings: Settings) -> None:
     """A migrated node with a few rows and a stored file."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.database_url)
+    migrate_fresh(settings.database_url)
     engine = create_engine(settings.database_url)
     departments = Department.__table__
     with engine.begin() as conn:

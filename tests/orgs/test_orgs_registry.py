@@ -94,11 +94,11 @@ def test_list_api_paginates_with_headers(session: Session, client: TestClient) -
 
 
 def test_cli_departments_add_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dbkit import migrate_fresh
     from zhengwu.cli import app
-    from zhengwu.kernel.migrate import upgrade
 
     url = f"sqlite:///{(tmp_path / 'cli.db').as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     monkeypatch.setenv("ZHENGWU_DATABASE_URL", url)
     monkeypatch.setenv("ZHENGWU_DATA_DIR", str(tmp_path))
     runner = CliRunner()

@@ -53,14 +53,14 @@ def test_relevance_set_is_large_and_names_demo_items() -> None:
 @pytest.mark.db
 def test_relevance_on_the_demo_catalog(tmp_path: Path) -> None:
     """The measured share (bench/search_relevance.py prints it with the misses) stays at the target."""
+    from dbkit import migrate_fresh
     from zhengwu.kernel.db import make_engine
-    from zhengwu.kernel.migrate import upgrade
     from zhengwu.kernel.session import make_session_factory, unit_of_work
     from zhengwu.seed import seed_departments
     from zhengwu.seed.catalog import seed_catalog
 
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    upgrade(url)
+    migrate_fresh(url)
     engine = make_engine(url)
     try:
         factory = make_session_factory(engine)

@@ -21,11 +21,11 @@ SEAL_NAME = "河北省市场监督管理局行政审批专用章"
 
 @pytest.fixture(scope="module")
 def node_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    from zhengwu.kernel.migrate import upgrade
+    from dbkit import migrate_fresh
 
     folder = tmp_path_factory.mktemp("cli-node")
     url = f"sqlite:///{(folder / 'node.db').as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     return {"ZHENGWU_DATABASE_URL": url, "ZHENGWU_DATA_DIR": str(folder), "ZHENGWU_LOG_LEVEL": "WARNING"}
 
 

@@ -18,11 +18,11 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def node_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    from zhengwu.kernel.migrate import upgrade
+    from dbkit import migrate_fresh
 
     folder = tmp_path_factory.mktemp("cli-errors")
     url = f"sqlite:///{(folder / 'node.db').as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     env = {"ZHENGWU_DATABASE_URL": url, "ZHENGWU_DATA_DIR": str(folder), "ZHENGWU_LOG_LEVEL": "WARNING"}
     assert run(env, "pki", "init").exit_code == 0
     return env

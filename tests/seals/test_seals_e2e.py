@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from zhengwu.kernel.migrate import upgrade
+from dbkit import migrate_fresh
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd
 from zhengwu.seed import government_credit_code
 
@@ -63,8 +63,8 @@ def test_a_second_node_verifies_with_crls_fetched_over_http(tmp_path: Path) -> N
     node_b.mkdir()
     port = _free_port()
     env_a, env_b = _env(node_a, port), _env(node_b, _free_port())
-    upgrade(env_a["ZHENGWU_DATABASE_URL"])
-    upgrade(env_b["ZHENGWU_DATABASE_URL"])
+    migrate_fresh(env_a["ZHENGWU_DATABASE_URL"])
+    migrate_fresh(env_b["ZHENGWU_DATABASE_URL"])
     assert _cli(env_a, "pki", "init").returncode == 0
     code = government_credit_code("130000", 21)
     added = _cli(

@@ -25,10 +25,10 @@ runner = CliRunner()
 
 @pytest.fixture
 def node_dir(tmp_path: Path) -> dict[str, str]:
-    from zhengwu.kernel.migrate import upgrade
+    from dbkit import migrate_fresh
 
     url = f"sqlite:///{(tmp_path / 'node.db').as_posix()}"
-    upgrade(url)
+    migrate_fresh(url)
     return {"ZHENGWU_DATABASE_URL": url, "ZHENGWU_DATA_DIR": str(tmp_path), "ZHENGWU_LOG_LEVEL": "WARNING"}
 
 
