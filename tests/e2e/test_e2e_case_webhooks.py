@@ -61,6 +61,7 @@ def _receiver(inbox: _Inbox) -> tuple[ThreadingHTTPServer, str]:
 
 
 @pytest.mark.e2e
+@pytest.mark.db  # the nodes run on PostgreSQL too in .ci/run's second pass
 def test_department_system_gets_the_webhook_and_accepts_the_case(tmp_path: Path) -> None:
     from test_e2e_cases import _cli, _seed
 

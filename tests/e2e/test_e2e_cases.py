@@ -88,6 +88,7 @@ def _applied(node: Node) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.mark.e2e
+@pytest.mark.db  # the nodes run on PostgreSQL too in .ci/run's second pass
 def test_case_over_http_to_the_national_node(tmp_path: Path) -> None:
     urls = database_urls(tmp_path, ["national", "hebei"])
     national = start_node("national", "127.0.0.1", tmp_path, urls["national"], None, national=True)

@@ -22,7 +22,7 @@ from nodekit import Node, database_urls, start_node
 from zhengwu.seed import government_credit_code
 from zhengwu.seed.synthetic import enterprise_credit_code
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.db]
 HISTORIC = enterprise_credit_code("130100", 8123)
 
 

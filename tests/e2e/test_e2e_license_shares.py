@@ -21,6 +21,7 @@ ITEM = "11450721MB155808114000104002000"
 
 
 @pytest.mark.e2e
+@pytest.mark.db  # the nodes run on PostgreSQL too in .ci/run's second pass
 def test_share_revoke_and_department_services(tmp_path: Path) -> None:
     urls = database_urls(tmp_path, ["province"])
     node = start_node("province", "127.0.0.1", tmp_path, urls["province"], None, national=False)

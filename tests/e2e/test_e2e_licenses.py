@@ -68,6 +68,7 @@ def _issuer(node: Node) -> httpx.Client:
 
 
 @pytest.mark.e2e
+@pytest.mark.db  # the nodes run on PostgreSQL too in .ci/run's second pass
 def test_issue_over_http_verify_and_download(tmp_path: Path) -> None:
     urls = database_urls(tmp_path, ["province"])
     node = start_node("province", "127.0.0.1", tmp_path, urls["province"], None, national=False)

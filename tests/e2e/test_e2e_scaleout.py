@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from licenses_kit import INSURANCE_FACE
 from nodekit import Node, database_urls, eventually, free_port, register_person, staff_client, start_node
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # minutes: handed out first
+pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.slow]  # minutes: handed out first
 
 CITIZEN_PASSWORD = "Citizen-Passw0rd-2026"
 CASES = 4

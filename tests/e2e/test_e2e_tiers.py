@@ -18,7 +18,7 @@ from sqlalchemy import select
 from nodekit import Node, database_urls, register_person, start_node
 from zhengwu.seed import government_credit_code
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # minutes: handed out first
+pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.slow]  # minutes: handed out first
 
 PASSWORD = "Citizen-Passw0rd-2026"
 
