@@ -45,10 +45,10 @@ from zhengwu.kernel.logging import get_logger
 from zhengwu.ops.models import BackupRun
 from zhengwu.ops.pgbackrest import Backrest, scratch_cluster, wait_promoted
 from zhengwu.ops.sealing import (
+    CHUNK,
     BackupError,
     BackupKey,
     Sealed,
-    cipher_digest,
     open_file,
     seal_file,
 )
@@ -365,7 +365,7 @@ def create(
             "snapshot_at": snapshot_at.isoformat(),
             "database": database,
             "files": entries,
-            "cipher": "SM4-GCM, 1 MiB chunks",
+            "cipher": f"SM4-GCM, {CHUNK >> 20} MiB chunks",
             "digest": "SM3",
             "key_id": key.key_id,
             "artifacts": {k: asdict(v) for k, v in artifacts.items()},
@@ -451,15 +451,16 @@ def _names(manifest: dict[str, Any]) -> tuple[str, ...]:
     return ("database", "files")
 
 
-def _check_digests(found: BackupSet) -> None:
+def _check_present(found: BackupSet) -> None:
+    """Every artifact is there at its recorded size (the SM3 of each is checked as it is decrypted)."""
     for name in _names(found.manifest):
         sealed = _artifact(found.manifest, name)
         path = found.path / sealed.file
-        if not path.is_file() or cipher_digest(path) != sealed.sm3_cipher:
+        if not path.is_file() or path.stat().st_size != sealed.cipher_bytes:
             raise BackupError(
                 "backup_corrupt",
-                f"备份 {found.name} 的 {name} 文件缺失、被截断或被篡改（SM3 不符）",
-                f"the {name} artifact of {found.name} is missing, truncated or altered (SM3 mismatch)",
+                f"备份 {found.name} 的 {name} 文件缺失、被截断或被篡改",
+                f"the {name} artifact of {found.name} is missing, truncated or extended",
             )
 
 
@@ -519,14 +520,27 @@ def verify(
 ) -> dict[str, Any]:
     """Check a set completely: manifest HMAC, SM3 of every artifact, every chunk's tag, the database
     (for a pgBackRest set: ``pgbackrest verify`` of the repository and the backup it names)."""
-    found = find_set(target, set_name)
-    manifest = _read_manifest(found.path, key)
-    found = BackupSet(found.name, found.path, manifest)
-    _check_digests(found)
     with tempfile.TemporaryDirectory(prefix="zhengwu-verify-") as tmp:
-        db, _files = _open_all(found, key, Path(tmp))
-        repository = _check_database(found, db, Backrest.of(settings) if settings else None)
-    return {
+        report, _found, _db, _files = _opened(_authentic(target, key, set_name), key, settings, Path(tmp))
+    return report
+
+
+def _authentic(target: Path, key: BackupKey, set_name: str | None) -> BackupSet:
+    """The set, its manifest authenticated under ``key``."""
+    found = find_set(target, set_name)
+    return BackupSet(found.name, found.path, _read_manifest(found.path, key))
+
+
+def _opened(
+    found: BackupSet, key: BackupKey, settings: Settings | None, into: Path
+) -> tuple[dict[str, Any], BackupSet, Path, Path]:
+    """Decrypt a set into ``into`` once, checking everything on the way (a restore then uses the very
+    bytes that were checked instead of decrypting twice)."""
+    manifest = found.manifest
+    _check_present(found)
+    db, files = _open_all(found, key, into)
+    repository = _check_database(found, db, Backrest.of(settings) if settings else None)
+    report = {
         **({"pgbackrest": repository} if repository else {}),
         "ok": True,
         "set": found.name,
@@ -536,6 +550,7 @@ def verify(
         "migration": manifest["migration"],
         "bytes": sum(_artifact(manifest, n).cipher_bytes for n in _names(manifest)),
     }
+    return report, found, db, files
 
 
 # --- restore ----------------------------------------------------------------------------------------
@@ -602,8 +617,7 @@ def restore(
     configuration names), which must be empty and not running; PostgreSQL replays the archived WAL to
     its end when it is next started."""
     place = Place.of(settings)
-    report = verify(target, key, set_name, settings)
-    found = find_set(target, report["set"])
+    found = _authentic(target, key, set_name)
     manifest = found.manifest
     if manifest["database"]["dialect"] != place.dialect:
         raise BackupError(
@@ -625,7 +639,7 @@ def restore(
     started = time.monotonic()
     place.data_dir.mkdir(parents=True, exist_ok=True)
     with _scratch(place) as scratch:
-        db, files = _open_all(found, key, scratch)
+        report, found, db, files = _opened(found, key, settings, scratch)
         unpacked = scratch / "files"
         with tarfile.open(files) as tar:
             tar.extractall(unpacked, filter="data")
