@@ -25,6 +25,11 @@ from typing import Any
 
 import pytest
 
+from zhengwu.kernel.config import Settings
+from zhengwu.main import import_models
+from zhengwu.ops import backup
+from zhengwu.ops.pgbackrest import Backrest
+from zhengwu.ops.sealing import load_key
 from zhengwu.seed import government_credit_code
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -297,6 +302,36 @@ def test_zhengwu_backup_drives_pgbackrest_create_verify_drill_and_restore(
     assert (clean_node / "files" / "ab" / "stored").read_bytes() == b"stored file \xe4\xb8\xad"
     cluster.start()
     assert {before, after} <= _departments(cluster.url, clean_node)
+
+
+def test_the_pgbackrest_drill_fails_when_the_archived_wal_is_not_replayed(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drill can fail: a restore that stops where the backup became consistent (the WAL archived
+    after it not replayed) loses rows written before the shipped point, and the drill says so."""
+    cluster.initdb()
+    cluster.start()
+    _as_postgres(str(PG_BIN[-1] / "createdb"), "-h", str(cluster.socket), "-p", str(cluster.port), "zhengwu")
+    cluster.backrest("stanza-create")
+    node_dir = tmp_path / "node"
+    _zhengwu(cluster.url, node_dir, "migrate")
+    monkeypatch.setenv("PGBACKREST_REPO1_CIPHER_PASS", PASSPHRASE)
+    settings = Settings(
+        database_url=cluster.url,
+        data_dir=node_dir,
+        ops={"pgbackrest_config": str(cluster.conf.config), "pgbackrest_run_as": "runuser -u postgres --",
+             "pg_bin_dir": str(PG_BIN[-1])},
+    )  # fmt: skip
+
+    def only_the_backup(self: Backrest, label: str, pg_path: Path, *, archive_off: bool = False) -> None:
+        self.run("restore", f"--set={label}", f"--pg1-path={pg_path}", "--type=immediate",
+                 "--target-action=promote", "--archive-mode=off", what="恢复")  # fmt: skip
+
+    monkeypatch.setattr(Backrest, "restore", only_the_backup)
+    key = load_key(tmp_path / "keys" / "backup.key", create=True)
+    report = backup.drill(settings, tmp_path / "offsite", key, import_models().tables.values(), kind="full")
+    assert not report.ok
+    assert report.lost_before_shipped > 0 and report.rows_restored < report.shipped_row
 
 
 def test_the_rendered_configuration_names_every_place_and_keeps_the_passphrase_out(tmp_path: Path) -> None:
