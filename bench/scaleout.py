@@ -105,12 +105,16 @@ class Where:
     wall: float = 0.0
     cores: dict[str, float] = field(default_factory=dict)
     waits: Counter[str] = field(default_factory=Counter)
+    rounds: int = 0
 
     def lines(self) -> list[str]:
         shares = ", ".join(f"{name} {value:.2f}" for name, value in self.cores.items())
-        samples = sum(self.waits.values()) or 1
-        waits = ", ".join(f"{k} {100 * v / samples:.0f}%" for k, v in self.waits.most_common())
-        return [f"  cores used: {shares}", f"  active backends' samples ({samples}): {waits or 'none'}"]
+        seen = sum(self.waits.values())
+        waits = ", ".join(f"{k} {100 * v / seen:.0f}%" for k, v in self.waits.most_common()) if seen else "-"
+        return [
+            f"  cores used: {shares}",
+            f"  pg_stat_activity sampled {self.rounds} times: {seen} active backends seen ({waits})",
+        ]
 
 
 class Probe:
@@ -142,6 +146,7 @@ class Probe:
         with self.engine.connect() as conn:
             while not self._stop.wait(0.1):
                 self.where.waits.update(conn.execute(query).scalars())
+                self.where.rounds += 1
 
     def measure(self, work: Callable[[], object]) -> object:
         backends = self._backends()
@@ -163,7 +168,7 @@ class Probe:
         machine_busy = (busy_after - busy) / wall
         cores["rest of the machine"] = max(0.0, machine_busy - sum(cores.values()))
         cores["idle"] = max(0.0, (total_after - total - (busy_after - busy)) / wall)
-        self.where = Where(wall, cores, self.where.waits)
+        self.where = Where(wall, cores, self.where.waits, self.where.rounds)
         self.engine.dispose()
         return result
 
