@@ -323,3 +323,20 @@ def test_the_status_page_shows_the_last_backup(client: Any, session: Session) ->
     session.flush()
     shown = client.get("/_status").json()["backup"]
     assert shown["set"] == "hebei-x" and 80 < shown["age_seconds"] < 600
+
+
+def test_sets_sealed_in_the_earlier_1_mib_chunks_still_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks grew to 4 MiB; a reader bounds a record's length, not to the writer's current size."""
+    from zhengwu.ops import sealing
+
+    key = derive_key(os.urandom(32))
+    plain = tmp_path / "plain"
+    plain.write_bytes(os.urandom(3 * (1 << 20) + 5))
+    monkeypatch.setattr(sealing, "CHUNK", 1 << 20)
+    sealed = seal_file(key, plain, tmp_path / "sealed", b"ctx")
+    monkeypatch.undo()
+    assert sealed.chunks == 4 and sealing.CHUNK == 4 << 20
+    open_file(key, tmp_path / "sealed", tmp_path / "back", b"ctx", sealed)
+    assert (tmp_path / "back").read_bytes() == plain.read_bytes()

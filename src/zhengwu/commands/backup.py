@@ -33,6 +33,10 @@ Target = Annotated[Path, typer.Option("--to", help="Backup target directory (the
 Source = Annotated[Path, typer.Option("--from", help="Backup target directory to read from.")]
 SetName = Annotated[str | None, typer.Option("--set", help="Backup set name (default: the newest).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+Kind = Annotated[
+    str,
+    typer.Option("--type", help="pgBackRest backup type: full, diff or incr (the first one is always full)."),
+]
 
 
 def key_file(settings: Settings) -> Path:
@@ -73,20 +77,31 @@ def _emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
 def create(
     to: Target,
     keep: Annotated[int | None, typer.Option(help="Keep only the newest N sets of this node.")] = None,
+    kind: Kind = "incr",
     as_json: AsJson = False,
 ) -> None:
-    """Write one encrypted backup set (database, stored files) into the target."""
+    """Write one encrypted backup set (database, stored files) into the target; on PostgreSQL with
+    pgBackRest configured, the database goes into pgBackRest's repository as a full/diff/incr backup."""
     settings = load_settings()
     try:
         path, key = _key(settings, create=True)
-        result = backup.create(settings, to, key, key_file=path, keep=keep)
+        result = backup.create(settings, to, key, key_file=path, keep=keep, kind=kind)
     except BackupError as exc:
         raise _fail(exc, as_json) from None
+    database = result["database"]
     _emit(
-        {"ok": True, **{k: result[k] for k in ("set", "path", "snapshot_at", "bytes", "migration")}},
+        {
+            "ok": True,
+            **{k: result[k] for k in ("set", "path", "snapshot_at", "bytes", "migration", "database")},
+        },
         as_json,
         [
             f"备份已完成 / backup written: {result['set']}",
+            *(
+                [f"pgBackRest {database['type']} 备份 / backup {database['label']}"]
+                if database.get("kind") == "pgbackrest"
+                else []
+            ),
             f"位置 / at: {result['path']}  大小 / bytes: {result['bytes']}",
             f"数据截至 / data as of (UTC): {result['snapshot_at']}",
             f"密钥文件 / key file: {path} (请另行保管 / keep it apart from the backups)",
@@ -100,7 +115,7 @@ def verify(source: Source, set_name: SetName = None, as_json: AsJson = False) ->
     settings = load_settings()
     try:
         _path, key = _key(settings, create=False)
-        result = backup.verify(source, key, set_name)
+        result = backup.verify(source, key, set_name, settings)
     except BackupError as exc:
         raise _fail(exc, as_json) from None
     _emit(
@@ -109,12 +124,24 @@ def verify(source: Source, set_name: SetName = None, as_json: AsJson = False) ->
 
 
 @app.command()
-def restore(source: Source, set_name: SetName = None, as_json: AsJson = False) -> None:
-    """Restore a set into this node's database and data directory, which must be clean."""
+def restore(
+    source: Source,
+    set_name: SetName = None,
+    pg_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--pg-path",
+            help="pgBackRest sets: the clean PostgreSQL data directory (default: pg1-path of the configuration).",
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Restore a set into this node's database and data directory, which must be clean (pgBackRest: into
+    a clean data directory of a stopped cluster; start it afterwards to replay the archived WAL)."""
     settings = load_settings()
     try:
         _path, key = _key(settings, create=False)
-        result = backup.restore(settings, source, key, set_name)
+        result = backup.restore(settings, source, key, set_name, pg_path=pg_path)
     except BackupError as exc:
         raise _fail(exc, as_json) from None
     _emit(
@@ -123,6 +150,14 @@ def restore(source: Source, set_name: SetName = None, as_json: AsJson = False) -
         [
             f"已恢复 / restored: {result['set']} in {result['seconds']} s",
             f"数据截至 / data as of (UTC): {result['snapshot_at']}; 迁移版本 / migration {result['migration']}",
+            *(
+                [
+                    f"PostgreSQL 数据目录 / data directory: {result['restored_into']}；"
+                    "请启动数据库，它会重放已归档的 WAL / start the cluster: it replays the archived WAL"
+                ]
+                if "pgbackrest" in result
+                else []
+            ),
             "如代码版本更新，请运行 zhengwu migrate / run `zhengwu migrate` if the code is newer",
         ],
     )
@@ -173,6 +208,7 @@ def ship(
 @app.command()
 def drill(
     to: Target,
+    kind: Kind = "incr",
     as_json: AsJson = False,
 ) -> None:
     """Restore drill: back up, write on, restore into a clean place, check nothing before the backup is
@@ -183,7 +219,7 @@ def drill(
     metadata = import_models()
     try:
         path, key = _key(settings, create=True)
-        report = backup.drill(settings, to, key, metadata.tables.values(), key_file=path)
+        report = backup.drill(settings, to, key, metadata.tables.values(), key_file=path, kind=kind)
     except BackupError as exc:
         raise _fail(exc, as_json) from None
     _emit(
@@ -191,7 +227,16 @@ def drill(
         as_json,
         [
             f"演练{'通过' if report.ok else '失败'} / drill {'passed' if report.ok else 'FAILED'}: {report.set}",
-            f"RPO {report.rpo_seconds} s   RTO {report.rto_seconds} s   ({report.tables_checked} tables checked)",
+            f"RPO {report.rpo_seconds} s   RTO {report.rto_seconds} s   ({report.tables_checked} tables checked,"
+            f" {report.method}, load average {report.load_average})",
+            *(
+                [
+                    f"写入 / rows written {report.rows_written}, 已归档点 / shipped up to row {report.shipped_row},"
+                    f" 恢复 / restored {report.rows_restored}, 归档点前缺失 / lost before it {report.lost_before_shipped}"
+                ]
+                if report.rows_written
+                else []
+            ),
             *(f"缺失 / missing: {name} × {count}" for name, count in report.missing.items()),
         ],
     )

@@ -133,6 +133,15 @@ class OpsSettings(BaseModel):
     probe_url: str = Field(default="", max_length=500)
     # What the probe searches for (a word that finds a published item on this node).
     probe_query: str = Field(default="办理", min_length=1, max_length=50)
+    # PostgreSQL through pgBackRest (deploy/pgbackrest): the rendered pgbackrest.conf. Set, ``zhengwu backup``
+    # runs pgBackRest (WAL archived continuously) instead of pg_dump; empty: pg_dump.
+    pgbackrest_config: str = Field(default="", max_length=500)
+    pgbackrest_stanza: str = Field(default="zhengwu", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # Words put before pgbackrest and pg_ctl so they run as the cluster's owner, e.g. "sudo -u postgres".
+    pgbackrest_run_as: str = Field(default="", max_length=200)
+    # PostgreSQL's server programs (pg_ctl) for the drill's scratch cluster; empty: the newest under
+    # /usr/lib/postgresql.
+    pg_bin_dir: str = Field(default="", max_length=500)
 
 
 class PortalSettings(BaseModel):

@@ -7,9 +7,12 @@ is written under a ``.partial-`` name and renamed when complete, so a target tha
 mid-run never holds something that looks like a backup. Plaintext never touches the target: snapshots
 are taken into a scratch folder inside the node's own data directory, next to the data they copy.
 
-SQLite is copied through its online backup API (one consistent snapshot while the node runs);
-PostgreSQL through ``pg_dump`` in custom format and ``pg_restore --single-transaction`` (continuous WAL
-archiving with pgBackRest is the way for large nodes; docs/operations.md).
+SQLite is copied through its online backup API (one consistent snapshot while the node runs).
+PostgreSQL goes through pgBackRest when the node names its configuration (``ops.pgbackrest``: a
+full/diff/incr backup in the pgBackRest repository plus the WAL archived continuously, so the recovery
+point is the last archived segment, not the last set); the set then records which pgBackRest backup goes
+with the sealed data directory. Without pgBackRest, small nodes use ``pg_dump`` in custom format and
+``pg_restore --single-transaction``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -39,11 +43,12 @@ from zhengwu.kernel.crypto.hashes import hmac_sm3, hmac_sm3_verify
 from zhengwu.kernel.db import make_engine, new_id
 from zhengwu.kernel.logging import get_logger
 from zhengwu.ops.models import BackupRun
+from zhengwu.ops.pgbackrest import Backrest, scratch_cluster, wait_promoted
 from zhengwu.ops.sealing import (
+    CHUNK,
     BackupError,
     BackupKey,
     Sealed,
-    cipher_digest,
     open_file,
     seal_file,
 )
@@ -291,9 +296,13 @@ def create(
     key_file: Path | None = None,
     engine: Engine | None = None,
     keep: int | None = None,
+    kind: str = "incr",
 ) -> dict[str, Any]:
-    """Write one backup set of the node into ``target``; returns its manifest (with ``set`` and ``path``)."""
+    """Write one backup set of the node into ``target``; returns its manifest (with ``set`` and ``path``).
+
+    ``kind`` is the pgBackRest backup type (full/diff/incr; pgBackRest makes the first one full)."""
     place = Place.of(settings)
+    rest = Backrest.of(settings)
     target = target.resolve()
     if key_file is not None and key_file.resolve().is_relative_to(target):
         raise BackupError(
@@ -316,12 +325,18 @@ def create(
         skip = _skipped(place, [target, *([key_file] if key_file else [])])
         with _scratch(place) as scratch:
             raw_db = scratch / "database"
+            database: dict[str, Any] = {"dialect": place.dialect}
             if place.dialect == "sqlite":
                 snapshot_at = _snapshot_sqlite(place, raw_db)
-                db_kind = "sqlite-online-backup"
+                database["kind"] = "sqlite-online-backup"
+            elif rest is not None:
+                # The database stays in pgBackRest's repository; the set names the backup it pairs with.
+                record = rest.backup(kind)
+                snapshot_at = rest.stopped_at(record)
+                database.update(kind="pgbackrest", **record)
             else:
                 snapshot_at = _snapshot_postgres(place, raw_db)
-                db_kind = "pg_dump-custom"
+                database["kind"] = "pg_dump-custom"
             # Stored files are written before the rows that name them commit, so packing them after
             # the snapshot finds every file the snapshot refers to.
             raw_files = scratch / "files.tar"
@@ -329,9 +344,12 @@ def create(
             try:
                 partial.mkdir()
                 artifacts = {
-                    "database": seal_file(key, raw_db, partial / "database.sm4", _context(name, "database")),
                     "files": seal_file(key, raw_files, partial / "files.sm4", _context(name, "files")),
                 }
+                if raw_db.exists():
+                    artifacts["database"] = seal_file(
+                        key, raw_db, partial / "database.sm4", _context(name, "database")
+                    )
             except OSError as exc:
                 raise _unavailable(target, exc) from None
         manifest: dict[str, Any] = {
@@ -345,9 +363,9 @@ def create(
             "migration": _migration(engine),
             "created_at": started.isoformat(),
             "snapshot_at": snapshot_at.isoformat(),
-            "database": {"dialect": place.dialect, "kind": db_kind},
+            "database": database,
             "files": entries,
-            "cipher": "SM4-GCM, 1 MiB chunks",
+            "cipher": f"SM4-GCM, {CHUNK >> 20} MiB chunks",
             "digest": "SM3",
             "key_id": key.key_id,
             "artifacts": {k: asdict(v) for k, v in artifacts.items()},
@@ -426,40 +444,43 @@ def _artifact(manifest: dict[str, Any], name: str) -> Sealed:
         ) from None
 
 
-def _check_digests(found: BackupSet) -> None:
-    for name in ("database", "files"):
+def _names(manifest: dict[str, Any]) -> tuple[str, ...]:
+    """The sealed artifacts a set must hold: a pgBackRest set keeps its database in the repository."""
+    if manifest.get("database", {}).get("kind") == "pgbackrest":
+        return ("files",)
+    return ("database", "files")
+
+
+def _check_present(found: BackupSet) -> None:
+    """Every artifact is there at its recorded size (the SM3 of each is checked as it is decrypted)."""
+    for name in _names(found.manifest):
         sealed = _artifact(found.manifest, name)
         path = found.path / sealed.file
-        if not path.is_file() or cipher_digest(path) != sealed.sm3_cipher:
+        if not path.is_file() or path.stat().st_size != sealed.cipher_bytes:
             raise BackupError(
                 "backup_corrupt",
-                f"备份 {found.name} 的 {name} 文件缺失、被截断或被篡改（SM3 不符）",
-                f"the {name} artifact of {found.name} is missing, truncated or altered (SM3 mismatch)",
+                f"备份 {found.name} 的 {name} 文件缺失、被截断或被篡改",
+                f"the {name} artifact of {found.name} is missing, truncated or extended",
             )
 
 
 def _open_all(found: BackupSet, key: BackupKey, into: Path) -> tuple[Path, Path]:
-    db = into / "database"
-    files = into / "files.tar"
-    open_file(
-        key,
-        found.path / _artifact(found.manifest, "database").file,
-        db,
-        _context(found.name, "database"),
-        _artifact(found.manifest, "database"),
-    )
-    open_file(
-        key,
-        found.path / _artifact(found.manifest, "files").file,
-        files,
-        _context(found.name, "files"),
-        _artifact(found.manifest, "files"),
-    )
-    return db, files
+    paths = {"database": into / "database", "files": into / "files.tar"}
+    for name in _names(found.manifest):
+        sealed = _artifact(found.manifest, name)
+        open_file(key, found.path / sealed.file, paths[name], _context(found.name, name), sealed)
+    return paths["database"], paths["files"]
 
 
-def _check_database(found: BackupSet, db: Path) -> None:
-    if found.manifest["database"]["dialect"] == "sqlite":
+def _check_database(found: BackupSet, db: Path, rest: Backrest | None) -> dict[str, Any]:
+    """The database of the set is sound; returns what pgBackRest says of its repository, if it holds it."""
+    checked: dict[str, Any] = {}
+    database = found.manifest["database"]
+    if database.get("kind") == "pgbackrest":
+        if rest is None:
+            raise _no_backrest()
+        checked = rest.verify(database)
+    elif database["dialect"] == "sqlite":
         conn = sqlite3.connect(f"file:{db.as_posix()}?mode=ro", uri=True)
         try:
             result = conn.execute("PRAGMA integrity_check").fetchone()
@@ -483,33 +504,62 @@ def _check_database(found: BackupSet, db: Path) -> None:
                     f"备份 {found.name} 的文件包含不安全的路径",
                     f"the files of {found.name} hold an unsafe path {member.name!r}",
                 )
+    return checked
 
 
-def verify(target: Path, key: BackupKey, set_name: str | None = None) -> dict[str, Any]:
-    """Check a set completely: manifest HMAC, SM3 of every artifact, every chunk's tag, the database."""
-    found = find_set(target, set_name)
-    manifest = _read_manifest(found.path, key)
-    found = BackupSet(found.name, found.path, manifest)
-    _check_digests(found)
+def _no_backrest() -> BackupError:
+    return BackupError(
+        "backup_unsupported",
+        "该备份的数据库在 pgBackRest 仓库中，请设置 ZHENGWU_OPS__PGBACKREST_CONFIG 指向其配置",
+        "this set keeps its database in a pgBackRest repository: set ZHENGWU_OPS__PGBACKREST_CONFIG",
+    )
+
+
+def verify(
+    target: Path, key: BackupKey, set_name: str | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Check a set completely: manifest HMAC, SM3 of every artifact, every chunk's tag, the database
+    (for a pgBackRest set: ``pgbackrest verify`` of the repository and the backup it names)."""
     with tempfile.TemporaryDirectory(prefix="zhengwu-verify-") as tmp:
-        db, _files = _open_all(found, key, Path(tmp))
-        _check_database(found, db)
-    return {
+        report, _found, _db, _files = _opened(_authentic(target, key, set_name), key, settings, Path(tmp))
+    return report
+
+
+def _authentic(target: Path, key: BackupKey, set_name: str | None) -> BackupSet:
+    """The set, its manifest authenticated under ``key``."""
+    found = find_set(target, set_name)
+    return BackupSet(found.name, found.path, _read_manifest(found.path, key))
+
+
+def _opened(
+    found: BackupSet, key: BackupKey, settings: Settings | None, into: Path
+) -> tuple[dict[str, Any], BackupSet, Path, Path]:
+    """Decrypt a set into ``into`` once, checking everything on the way (a restore then uses the very
+    bytes that were checked instead of decrypting twice)."""
+    manifest = found.manifest
+    _check_present(found)
+    db, files = _open_all(found, key, into)
+    repository = _check_database(found, db, Backrest.of(settings) if settings else None)
+    report = {
+        **({"pgbackrest": repository} if repository else {}),
         "ok": True,
         "set": found.name,
         "node_id": manifest["node_id"],
         "created_at": manifest["created_at"],
         "snapshot_at": manifest["snapshot_at"],
         "migration": manifest["migration"],
-        "bytes": sum(_artifact(manifest, n).cipher_bytes for n in ("database", "files")),
+        "bytes": sum(_artifact(manifest, n).cipher_bytes for n in _names(manifest)),
     }
+    return report, found, db, files
 
 
 # --- restore ----------------------------------------------------------------------------------------
 
 
-def _refuse_if_not_clean(place: Place, entries: Iterable[str]) -> None:
-    if place.dialect == "sqlite":
+def _refuse_if_not_clean(place: Place, entries: Iterable[str], *, database: bool = True) -> None:
+    if not database:
+        pass
+    elif place.dialect == "sqlite":
         path = place.sqlite_path
         if path.exists() and path.stat().st_size > 0:
             conn = sqlite3.connect(f"file:{path.as_posix()}?mode=ro", uri=True)
@@ -538,6 +588,13 @@ def _refuse_if_not_clean(place: Place, entries: Iterable[str]) -> None:
             raise _not_clean(f"数据目录中的 {existing}")
 
 
+def _place_files(unpacked: Path, data_dir: Path, entries: Iterable[str]) -> None:
+    for entry in entries:
+        if (unpacked / entry).exists():
+            shutil.rmtree(data_dir / entry, ignore_errors=True)
+            (unpacked / entry).rename(data_dir / entry)
+
+
 def _not_clean(what: str) -> BackupError:
     return BackupError(
         "restore_target_not_empty",
@@ -546,11 +603,21 @@ def _not_clean(what: str) -> BackupError:
     )
 
 
-def restore(settings: Settings, target: Path, key: BackupKey, set_name: str | None = None) -> dict[str, Any]:
-    """Restore a set into the (clean) database and data directory that ``settings`` name."""
+def restore(
+    settings: Settings,
+    target: Path,
+    key: BackupKey,
+    set_name: str | None = None,
+    *,
+    pg_path: Path | None = None,
+) -> dict[str, Any]:
+    """Restore a set into the (clean) database and data directory that ``settings`` name.
+
+    A pgBackRest set is restored into the cluster's data directory (``pg_path``, default the one its
+    configuration names), which must be empty and not running; PostgreSQL replays the archived WAL to
+    its end when it is next started."""
     place = Place.of(settings)
-    report = verify(target, key, set_name)
-    found = find_set(target, report["set"])
+    found = _authentic(target, key, set_name)
     manifest = found.manifest
     if manifest["database"]["dialect"] != place.dialect:
         raise BackupError(
@@ -559,22 +626,32 @@ def restore(settings: Settings, target: Path, key: BackupKey, set_name: str | No
             f"the backup holds a {manifest['database']['dialect']} database, the node runs {place.dialect}",
         )
     entries = [str(e) for e in manifest.get("files", [])]
-    _refuse_if_not_clean(place, entries)
+    database = manifest["database"]
+    rest = Backrest.of(settings)
+    if database.get("kind") == "pgbackrest":
+        if rest is None:
+            raise _no_backrest()
+        pg_path = pg_path or rest.pg_path()
+        rest.refuse_unless_clean(pg_path)
+        _refuse_if_not_clean(Place(place.database_url, place.data_dir), entries, database=False)
+    else:
+        _refuse_if_not_clean(place, entries)
     started = time.monotonic()
     place.data_dir.mkdir(parents=True, exist_ok=True)
     with _scratch(place) as scratch:
-        db, files = _open_all(found, key, scratch)
+        report, found, db, files = _opened(found, key, settings, scratch)
         unpacked = scratch / "files"
         with tarfile.open(files) as tar:
             tar.extractall(unpacked, filter="data")
-        if place.dialect == "sqlite":
+        if database.get("kind") == "pgbackrest":
+            assert rest is not None and pg_path is not None
+            rest.restore(database["label"], pg_path)
+            _place_files(unpacked, place.data_dir, entries)
+        elif place.dialect == "sqlite":
             # Into place last and by rename: a failure before leaves no database at all, never half of one.
             path = place.sqlite_path
             path.parent.mkdir(parents=True, exist_ok=True)
-            for entry in entries:
-                if (unpacked / entry).exists():
-                    shutil.rmtree(place.data_dir / entry, ignore_errors=True)
-                    (unpacked / entry).rename(place.data_dir / entry)
+            _place_files(unpacked, place.data_dir, entries)
             staged = path.with_name(path.name + ".restoring")
             shutil.move(db, staged)
             os.replace(staged, path)
@@ -592,14 +669,17 @@ def restore(settings: Settings, target: Path, key: BackupKey, set_name: str | No
                 ],
                 "恢复 PostgreSQL 数据库",
             )
-            for entry in entries:
-                if (unpacked / entry).exists():
-                    shutil.rmtree(place.data_dir / entry, ignore_errors=True)
-                    (unpacked / entry).rename(place.data_dir / entry)
+            _place_files(unpacked, place.data_dir, entries)
     log.info("backup_restored", set=found.name)
     return {
         **report,
-        "restored_into": place.database_url if place.dialect == "sqlite" else "postgresql",
+        "restored_into": (
+            place.database_url
+            if place.dialect == "sqlite"
+            else str(pg_path)
+            if database.get("kind") == "pgbackrest"
+            else "postgresql"
+        ),
         "seconds": round(time.monotonic() - started, 3),
     }
 
@@ -618,6 +698,32 @@ class DrillReport:
     marker_after_absent: bool
     tables_checked: int
     missing: dict[str, int]
+    method: str = ""
+    # pgBackRest: rows written during the drill, the last one committed before the shipped WAL point,
+    # how many came back, and which of those before the shipped point did not.
+    rows_written: int = 0
+    shipped_row: int = 0
+    rows_restored: int = 0
+    lost_before_shipped: int = 0
+    load_average: float = 0.0
+
+
+def _missing(expected: dict[str, int], have: dict[str, int]) -> dict[str, int]:
+    return {
+        name: expected[name] - have.get(name, 0) for name in expected if have.get(name, 0) < expected[name]
+    }
+
+
+def _recorded(engine: Engine, report: DrillReport) -> DrillReport:
+    _record(
+        engine,
+        kind="drill",
+        set_name=report.set,
+        status="done" if report.ok else "failed",
+        finished_at=utcnow(),
+        detail=asdict(report),
+    )
+    return report
 
 
 def _count_before(engine: Engine, table: Table, cutoff: datetime) -> int:
@@ -661,12 +767,18 @@ def drill(
     *,
     key_file: Path | None = None,
     grace: timedelta = timedelta(seconds=5),
+    kind: str = "incr",
 ) -> DrillReport:
     """Back up, keep writing, lose the node, restore into a clean place, and measure RPO and RTO.
 
     Fails (``ok`` false) when a marker written before the backup, or any row of ``tables`` created before
     the snapshot (less ``grace`` for transactions still open at that instant), is missing after the restore.
     """
+    rest = Backrest.of(settings)
+    if rest is not None:
+        return _drill_pgbackrest(
+            settings, rest, target, key, tables, key_file=key_file, grace=grace, kind=kind
+        )
     place = Place.of(settings)
     engine = make_engine(settings.database_url)
     try:
@@ -699,11 +811,7 @@ def drill(
                 have = {t.name: _count_before(restored, t, cutoff) for t in counted}
             finally:
                 restored.dispose()
-        missing = {
-            name: expected[name] - have.get(name, 0)
-            for name in expected
-            if have.get(name, 0) < expected[name]
-        }
+        missing = _missing(expected, have)
         report = DrillReport(
             ok=f"drill-{drill_id}-before" in markers and not missing,
             set=manifest["set"],
@@ -714,15 +822,113 @@ def drill(
             marker_after_absent=f"drill-{drill_id}-after" not in markers,
             tables_checked=len(counted),
             missing=missing,
+            method=str(manifest["database"]["kind"]),
+            load_average=round(os.getloadavg()[0], 2),
         )
-        _record(
-            engine,
-            kind="drill",
-            set_name=manifest["set"],
-            status="done" if report.ok else "failed",
-            finished_at=utcnow(),
-            detail=asdict(report),
+        return _recorded(engine, report)
+    finally:
+        engine.dispose()
+
+
+def _drill_pgbackrest(
+    settings: Settings,
+    rest: Backrest,
+    target: Path,
+    key: BackupKey,
+    tables: Iterable[Table],
+    *,
+    key_file: Path | None,
+    grace: timedelta,
+    kind: str,
+) -> DrillReport:
+    """The drill on pgBackRest: rows are written all along; a backup; more rows that only the WAL holds;
+    the WAL segment switched and archived (the shipped point); more rows; the node is lost. The backup is
+    restored into a clean scratch directory and started there, replaying the archive; every row committed
+    before the shipped point must be back. RPO is the age of the newest row that came back when the node
+    was lost; RTO the time from the start of the restore to the copy answering, out of recovery."""
+    engine = make_engine(settings.database_url)
+    drill_id = new_id()[:12]
+    committed: list[tuple[int, datetime]] = []
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        seq = 0
+        try:
+            while not stop.is_set():
+                seq += 1
+                _record(engine, kind="drill_marker", set_name=f"drill-{drill_id}-{seq:07d}", status="marker")
+                committed.append((seq, utcnow()))
+                stop.wait(0.05)
+        except BaseException as exc:  # reported by the drill, not lost in the thread
+            failure.append(exc)
+
+    try:
+        writer = threading.Thread(target=write, name="drill-writer", daemon=True)
+        writer.start()
+        try:
+            time.sleep(0.5)
+            manifest = create(settings, target, key, key_file=key_file, engine=engine, kind=kind)
+            time.sleep(1.0)  # rows the backup does not hold: only the archived WAL carries them
+            shipped = committed[-1][0] if committed else 0
+            rest.check()  # pg_switch_wal, and wait until the closed segment is in the repository
+            time.sleep(0.5)  # rows in the open segment: lost with the node
+        finally:
+            stop.set()
+            writer.join()
+        if failure:
+            raise failure[0]
+        lost_at = utcnow()
+        written = committed[-1][0] if committed else 0
+        times = dict(committed)
+        snapshot_at = datetime.fromisoformat(manifest["snapshot_at"])
+        cutoff = snapshot_at - grace
+        counted = [t for t in tables if "created_at" in t.c]
+        expected = {t.name: _count_before(engine, t, cutoff) for t in counted}
+        started = time.monotonic()
+        with scratch_cluster(rest, manifest["database"]["label"]) as (scratch, _restored_in):
+            restored = make_engine(scratch.url(settings.database_url))
+            try:
+
+                def in_recovery() -> bool:
+                    with restored.connect() as conn:
+                        return bool(conn.execute(text("SELECT pg_is_in_recovery()")).scalar())
+
+                wait_promoted(in_recovery)
+                rto = time.monotonic() - started
+                with restored.connect() as conn:
+                    names = conn.execute(
+                        select(_RUNS.c.set_name).where(_RUNS.c.set_name.like(f"drill-{drill_id}-%"))
+                    ).scalars()
+                    back = {int(n.rsplit("-", 1)[1]) for n in names}
+                have = {t.name: _count_before(restored, t, cutoff) for t in counted}
+            finally:
+                restored.dispose()
+        missing = _missing(expected, have)
+        lost_before = sum(1 for seq in range(1, shipped + 1) if seq not in back)
+        newest = max(back, default=0)
+        rpo = (
+            (lost_at - times[newest]).total_seconds()
+            if newest in times
+            else (lost_at - snapshot_at).total_seconds()
         )
-        return report
+        report = DrillReport(
+            ok=bool(back) and lost_before == 0 and not missing,
+            set=manifest["set"],
+            snapshot_at=manifest["snapshot_at"],
+            rpo_seconds=round(rpo, 3),
+            rto_seconds=round(rto, 3),
+            marker_before_restored=1 in back,
+            marker_after_absent=newest < written,
+            tables_checked=len(counted),
+            missing=missing,
+            method=f"pgbackrest-{manifest['database']['type']}",
+            rows_written=written,
+            shipped_row=shipped,
+            rows_restored=len(back),
+            lost_before_shipped=lost_before,
+            load_average=round(os.getloadavg()[0], 2),
+        )
+        return _recorded(engine, report)
     finally:
         engine.dispose()

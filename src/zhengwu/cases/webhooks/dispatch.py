@@ -68,7 +68,11 @@ class _Job:
 
 def _claim(factory: sessionmaker[Session], now: datetime, limit: int) -> list[_Job]:
     """Lease up to ``limit`` due deliveries in one statement; the lease's end marks the rows this round
-    took (another worker's round leases with another instant, or finds them not due)."""
+    took (another worker's round leases with another instant, or finds them not due).
+
+    On PostgreSQL the due rows are locked with SKIP LOCKED: a second worker takes the next due rows
+    instead of queueing behind the first one's lease and then finding the same rows no longer due
+    (SQLite has one writer and no row locks; the clause is left out there)."""
     lease_end = now + LEASE
     with factory() as db:
         due = list(
@@ -77,6 +81,7 @@ def _claim(factory: sessionmaker[Session], now: datetime, limit: int) -> list[_J
                 .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
                 .order_by(WebhookDelivery.next_attempt_at)
                 .limit(limit)
+                .with_for_update(skip_locked=True)
             )
         )
         if not due:
