@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
 from zhengwu.commands.node import load_settings, node_unit
+from zhengwu.commands.operator import operator_actor, privileged
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.node import Node
+from zhengwu.seals import rights as seal_rights
 
 console = Console()
 err_console = Console(stderr=True)
@@ -121,11 +123,13 @@ def node_and_session(config: Settings) -> Iterator[tuple[Node, Session]]:
 
 
 def actor() -> str:
-    """Who runs the command, for status histories (the OS account)."""
+    """Who runs the command, for status histories: the verified operator (commands.operator), else the OS
+    account."""
     try:
-        return f"cli:{getpass.getuser()}"[:100]
+        fallback = f"cli:{getpass.getuser()}"[:100]
     except (KeyError, OSError):
-        return "cli"
+        fallback = "cli"
+    return operator_actor(fallback)
 
 
 def read_file(path: Path, what: str) -> bytes:
@@ -162,6 +166,7 @@ def _seal_json(session: Session, seal: Any) -> dict[str, Any]:
 
 
 @app.command("create")
+@privileged(seal_rights.MANAGE)
 def create(
     department: Annotated[str, typer.Option("--department", help="部门统一社会信用代码 (USCC).")],
     name: Annotated[str, typer.Option("--name", help="印章名称, e.g. 河北省市场监督管理局行政审批专用章.")],
@@ -255,6 +260,7 @@ def _status_command(es_id: str, reason: str | None, action: str, as_json: bool) 
 
 
 @app.command("revoke")
+@privileged(seal_rights.MANAGE)
 def revoke(
     es_id: Annotated[str, typer.Argument(help="esID of the seal.")],
     reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded with the actor).")] = None,
@@ -265,6 +271,7 @@ def revoke(
 
 
 @app.command("suspend")
+@privileged(seal_rights.MANAGE)
 def suspend(
     es_id: Annotated[str, typer.Argument(help="esID of the seal.")],
     reason: Annotated[str | None, typer.Option("--reason")] = None,
@@ -275,6 +282,7 @@ def suspend(
 
 
 @app.command("resume")
+@privileged(seal_rights.MANAGE)
 def resume(
     es_id: Annotated[str, typer.Argument(help="esID of the seal.")],
     reason: Annotated[str | None, typer.Option("--reason")] = None,
@@ -312,6 +320,7 @@ def status(
 
 
 @app.command("sign")
+@privileged(seal_rights.USE)
 def sign(
     source: Annotated[Path, typer.Argument(help="The OFD file to seal.")],
     seal: Annotated[str, typer.Option("--seal", help="esID of the seal.")],

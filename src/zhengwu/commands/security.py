@@ -18,8 +18,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from zhengwu.commands.node import node_unit
+from zhengwu.commands.operator import OperatorOption, authorise, operator_actor, privileged
 from zhengwu.commands.seals import ReportingGroup, settings
 from zhengwu.kernel.clock import BEIJING
+from zhengwu.security import rights as security_rights
 
 app = typer.Typer(
     cls=ReportingGroup,
@@ -162,7 +164,9 @@ def _notice_step(step: str, notice_id: str, as_json: bool, **kwargs: Any) -> Non
     from zhengwu.security.routes import read_notice
 
     with node_unit(settings()) as (_node, session):
-        notice = getattr(notices, step)(session, notice_id, actor=actor_of(None, cli=True), **kwargs)
+        notice = getattr(notices, step)(
+            session, notice_id, actor=operator_actor(actor_of(None, cli=True)), **kwargs
+        )
         shown = read_notice(notice, notices.trail(session, notice.id)).model_dump(mode="json")
     if as_json:
         _out(shown)
@@ -171,6 +175,7 @@ def _notice_step(step: str, notice_id: str, as_json: bool, **kwargs: Any) -> Non
 
 
 @notices_app.command("issue")
+@privileged(security_rights.HANDLE_NOTICES)
 def issue_notice(
     title: Annotated[str, typer.Option("--title", help="通报标题 (1-200).")],
     body: Annotated[str, typer.Option("--body", help="通报正文 (1-4000).")],
@@ -199,7 +204,7 @@ def issue_notice(
     with node_unit(config) as (_node, session):
         notice = notices.issue(
             session, config, to_node=to or notices.EVERY_NODE, title=title, body=body, severity=level,
-            actor=actor_of(None, cli=True),
+            actor=operator_actor(actor_of(None, cli=True)),
         )  # fmt: skip
         shown = read_notice(notice).model_dump(mode="json")
     if as_json:
@@ -242,6 +247,7 @@ def list_notices(
 
 
 @notices_app.command("assign")
+@privileged(security_rights.HANDLE_NOTICES)
 def assign_notice(
     notice_id: str,
     assignee: Annotated[str, typer.Option("--to", help="The staff member's login name.")],
@@ -252,12 +258,14 @@ def assign_notice(
 
 
 @notices_app.command("ack")
+@privileged(security_rights.HANDLE_NOTICES)
 def acknowledge_notice(notice_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Acknowledge an assigned notice."""
     _notice_step("acknowledge", notice_id, as_json)
 
 
 @notices_app.command("close")
+@privileged(security_rights.HANDLE_NOTICES)
 def close_notice(
     notice_id: str,
     note: Annotated[str, typer.Option("--note", help="What was done (1-2000).")],
@@ -275,6 +283,7 @@ def integrity(
         typer.Option("--manifest", help="Manifest file (default: DATA_DIR/integrity-manifest.json)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    operator: OperatorOption = None,
 ) -> None:
     """Check the installed code, templates and static assets against the signed SM3 manifest (or --seal one)."""
     from zhengwu.commands.audit import node_signer, signature_check
@@ -286,6 +295,8 @@ def integrity(
     path = manifest or manifest_path(config)
     root = tamper.package_root()
     if seal:
+        # Sealing decides what the check trusts from now on: the security administrator's act.
+        authorise("security integrity --seal", (security_rights.INTEGRITY,), operator, bootstrap=False)
         with node_unit(config) as (_node, session):
             signer = node_signer(session, config)
         if signer is None:
