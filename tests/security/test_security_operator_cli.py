@@ -167,3 +167,33 @@ def test_without_enforcement_commands_run_as_before(tmp_path: Path, monkeypatch:
     with unit_of_work(factory) as session:
         assert session.scalar(select(AuthEvent).where(AuthEvent.event_type == "break_glass")) is None
     nodes.close()
+
+
+def test_a_department_right_reaches_only_its_departments(node: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = government_credit_code("130000", 14)
+    for code_, name in ((CODE, "河北省市场监督管理局"), (other, "河北省公安厅")):
+        assert invoke("departments", "add", "--credit-code", code_, "--name", name,
+                      "--division", "130000").exit_code == 0  # fmt: skip
+    assert invoke("pki", "init").exit_code == 0
+    assert staff("root", "platform_admin").exit_code == 0
+    assert staff("sealer", "seal_admin").exit_code == 0  # in CODE's department only
+    root, sealer = enrol("root"), enrol("sealer")
+    made = as_operator(monkeypatch, "root", code(root), "seals", "create", "--department", other, "--name",
+                       "河北省公安厅行政审批专用章", "--json")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    es_id = json.loads(made.stdout.strip().splitlines()[-1])["es_id"]
+    # The seal administrator of another department holds seals.manage, but not for this seal.
+    # (Each code once, in step order: -1, 0, +1 of the fixed clock.)
+    refused = as_operator(
+        monkeypatch, "sealer", code(sealer, -1), "seals", "revoke", es_id, "--reason", "测试"
+    )
+    assert refused.exit_code == 1 and "该部门" in refused.output
+    denied = events(node, "permission_denied")[-1]
+    assert denied.detail["reason"] == "department" and denied.detail["command"] == "seals revoke"
+    # Nor make one there; in their own department they can.
+    elsewhere = as_operator(monkeypatch, "sealer", code(sealer, 0), "seals", "create", "--department", other,
+                            "--name", "河北省公安厅合同专用章")  # fmt: skip
+    assert elsewhere.exit_code == 1
+    own = as_operator(monkeypatch, "sealer", code(sealer, 1), "seals", "create", "--department", CODE,
+                      "--name", "河北省市场监督管理局合同专用章")  # fmt: skip
+    assert own.exit_code == 0, own.output

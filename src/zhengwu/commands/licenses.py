@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from zhengwu.commands.operator import privileged
+from zhengwu.commands.operator import ensure_department, privileged
 from zhengwu.commands.seals import (
     ReportingGroup,
     actor,
@@ -147,6 +147,9 @@ def _change(license_id: str, action: str, reason: str) -> None:
     from zhengwu.licenses import lifecycle, service
 
     with node_and_session(settings()) as (node, session):
+        ensure_department(
+            session, license_rights.MANAGE, service.get_license(session, license_id).department_id
+        )
         lic = service.change_status(session, license_id, action, reason=reason, actor=actor(), bus=node.bus)
         console.print(f"{lic.identifier}: {lifecycle.label(lic.status)}")
 

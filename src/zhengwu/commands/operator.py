@@ -59,6 +59,16 @@ def operator_actor(default: str) -> str:
     return str(operator.actor) if operator is not None else default
 
 
+def ensure_department(session: Any, right: Right, department_id: str | None) -> None:
+    """Inside a privileged command, once the object is loaded: the operator's ``right`` must reach its
+    department (a seal's, a license's), as over HTTP. Refused: recorded apart, the command's work undone."""
+    from zhengwu.identity.operator import ensure_reach
+
+    operator = _current.get()
+    if operator is not None:
+        ensure_reach(session, operator, right, department_id)
+
+
 def _code() -> str:
     given = os.environ.get(OTP_ENV)
     if given:

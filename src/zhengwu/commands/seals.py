@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
 from zhengwu.commands.node import load_settings, node_unit
-from zhengwu.commands.operator import operator_actor, privileged
+from zhengwu.commands.operator import ensure_department, operator_actor, privileged
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.node import Node
@@ -181,12 +181,18 @@ def create(
     as_json: Annotated[bool, typer.Option("--json", help="Print the seal as JSON.")] = False,
 ) -> None:
     """Make a GB/T 38540 v4 seal for a department (with its own signer key and certificate)."""
+    from zhengwu.orgs import service as orgs
     from zhengwu.seals import service
 
     config = settings()
     picture_bytes = read_file(picture, "印章图片") if picture is not None else None
     try:
         with node_and_session(config) as (node, session):
+            owner = None
+            with suppress(DomainError):  # an unknown department is create_seal's refusal, in its words
+                owner = orgs.get_by_credit_code(session, department.strip().upper())
+            if owner is not None:
+                ensure_department(session, seal_rights.MANAGE, owner.id)
             seal = service.create_seal(
                 session,
                 config,
@@ -243,6 +249,7 @@ def _status_command(es_id: str, reason: str | None, action: str, as_json: bool) 
     config = settings()
     try:
         with node_and_session(config) as (node, session):
+            ensure_department(session, seal_rights.MANAGE, service.get_seal(session, es_id).department_id)
             who, bus = actor(), node.bus
             if action == "suspend":
                 seal = service.suspend_seal(session, es_id, reason=reason, actor=who, bus=bus)

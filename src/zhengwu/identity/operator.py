@@ -28,11 +28,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.apart import write_apart
 from zhengwu.identity.audit import RequestMeta, record_auth_event
 from zhengwu.identity.errors import KeepsAudit
 from zhengwu.identity.mfa import verify_second_factor
 from zhengwu.identity.models import Account, AccountKind, AccountStatus
-from zhengwu.identity.policy import Right, anyone_could_authorise, bindings_hold, bindings_of
+from zhengwu.identity.policy import Right, anyone_could_authorise, bindings_hold, bindings_of, bindings_reach
 from zhengwu.kernel.errors import DomainError
 
 
@@ -52,6 +53,7 @@ class Operator:
     account_id: str | None = None
     login_name: str | None = None
     break_glass: bool = False
+    command: str = ""
 
     @property
     def actor(self) -> str:
@@ -116,7 +118,7 @@ def check_operator(
             record_auth_event(
                 db, "break_glass", success=True, meta=meta, detail=_detail(command, rights, user)
             )
-            return Operator(user, break_glass=True)
+            return Operator(user, break_glass=True, command=command)
         raise _refuse(
             db, command, rights, user, "no_operator",
             "该命令须指明执行的工作人员：--operator 登录名（或环境变量 ZHENGWU_OPERATOR）及其动态验证码",
@@ -141,4 +143,25 @@ def check_operator(
     record_auth_event(
         db, "privileged_cli", success=True, account_id=account.id, meta=meta, detail=_detail(command, rights, user)
     )  # fmt: skip
-    return Operator(user, account.id, account.login_name)
+    return Operator(user, account.id, account.login_name, command=command)
+
+
+def ensure_reach(db: Session, operator: Operator, right: Right, department_id: str | None) -> None:
+    """Go on if the verified ``operator``'s ``right`` covers the department of the object the command
+    touches (as ``StaffPrincipal.ensure`` over HTTP); else record the refusal apart and refuse.
+
+    Break-glass and unchecked runs (no account) are not narrowed: they were decided before.
+    """
+    if operator.account_id is None:
+        return
+    if bindings_reach(db, bindings_of(db, operator.account_id), right, department_id):
+        return
+    account_id = operator.account_id
+    refusal = write_apart(
+        db,
+        lambda apart: _refuse(
+            apart, operator.command, (right,), operator.os_user, "department", f"您没有该部门的“{right.label}”权限",
+            account_id=account_id,
+        ),
+    )  # fmt: skip
+    raise refusal

@@ -136,6 +136,27 @@ def bindings_hold(bindings: Iterable[Binding], right: Right) -> bool:
     return bool(reaches)
 
 
+def bindings_departments(db: Session, bindings: Iterable[Binding], right: Right) -> frozenset[str] | None:
+    """The departments ``right`` reaches through ``bindings``: None for every department, else their ids."""
+    reaches = list(_reaches(bindings, right))
+    if any(reach is Reach.PLATFORM for _, reach in reaches):
+        return None
+    direct = {b.department_id for b, reach in reaches if reach is Reach.DEPARTMENT}
+    roots = [b.department_id for b, reach in reaches if reach is Reach.SUBTREE]
+    return frozenset(direct | orgs.with_descendants(db, roots))
+
+
+def _covers(reached: frozenset[str] | None, right: Right, department_id: str | None) -> bool:
+    if reached is None:
+        return True
+    return right.scope is Scope.DEPARTMENT and department_id is not None and department_id in reached
+
+
+def bindings_reach(db: Session, bindings: Iterable[Binding], right: Right, department_id: str | None) -> bool:
+    """True when ``right`` through ``bindings`` covers ``department_id`` (None: the node's own objects)."""
+    return _covers(bindings_departments(db, bindings, right), right, department_id)
+
+
 def anyone_could_authorise(db: Session, rights: Iterable[Right]) -> bool:
     """True when an active staff account with a TOTP second factor holds one of ``rights`` (break-glass test)."""
     rows = db.execute(
@@ -194,24 +215,13 @@ class StaffPrincipal:
 
     def departments(self, right: Right) -> frozenset[str] | None:
         """The departments ``right`` reaches: None for every department, else their ids."""
-        if right.name in self._reach_cache:
-            return self._reach_cache[right.name]
-        result: frozenset[str] | None
-        if self.platform(right):
-            result = None
-        else:
-            direct = {b.department_id for b, reach in self._reaches(right) if reach is Reach.DEPARTMENT}
-            roots = [b.department_id for b, reach in self._reaches(right) if reach is Reach.SUBTREE]
-            result = frozenset(direct | orgs.with_descendants(self._db, roots))
-        self._reach_cache[right.name] = result
-        return result
+        if right.name not in self._reach_cache:
+            self._reach_cache[right.name] = bindings_departments(self._db, self.bindings, right)
+        return self._reach_cache[right.name]
 
     def reaches(self, right: Right, department_id: str | None) -> bool:
         """True when ``right`` covers ``department_id`` (None: an action on the node's own objects)."""
-        reached = self.departments(right)
-        if reached is None:
-            return True
-        return right.scope is Scope.DEPARTMENT and department_id is not None and department_id in reached
+        return _covers(self.departments(right), right, department_id)
 
     def ensure(self, right: Right, department_id: str | None = None, *, detail: str | None = None) -> None:
         """Go on if ``right`` covers ``department_id`` (None: the node's own objects); else refuse (403)."""
