@@ -91,6 +91,7 @@ def issue(
     config = settings()
     with node_and_session(config) as (node, session):
         dept = orgs.get_by_credit_code(session, department.strip().upper())
+        ensure_department(session, license_rights.ISSUE, dept.id)
         lic = service.issue_license(
             session,
             config,

@@ -347,6 +347,7 @@ def sign(
     data = read_file(source, "OFD 文件")
     try:
         with node_session(config) as session:
+            ensure_department(session, seal_rights.USE, service.get_seal(session, seal).department_id)
             signed = service.sign_document(
                 session,
                 config,
