@@ -24,6 +24,8 @@ from zhengwu.commands import seals as seals_commands
 from zhengwu.commands import security as security_commands
 from zhengwu.commands import users as users_commands
 from zhengwu.commands import webhooks as webhooks_commands
+from zhengwu.commands.operator import operator_actor, privileged
+from zhengwu.identity import rights as identity_rights
 from zhengwu.kernel.config import Settings
 
 app = typer.Typer(
@@ -118,6 +120,7 @@ def migrate(
 
 
 @app.command()
+@privileged(identity_rights.STAFF_MANAGE, bootstrap=True)
 def seed(
     demo: Annotated[bool, typer.Option("--demo", help="Load the deterministic Hebei demo data.")] = False,
 ) -> None:
@@ -190,6 +193,7 @@ def departments_list(
 
 
 @departments_app.command("add")
+@privileged(identity_rights.STAFF_MANAGE, bootstrap=True)
 def departments_add(
     credit_code: Annotated[str, typer.Option("--credit-code", help="统一社会信用代码 (18 characters).")],
     name: Annotated[str, typer.Option(help="Full name.")],
@@ -216,7 +220,9 @@ def departments_add(
             parent_credit_code=parent,
         )
         with node_unit(settings) as (_node, session):
-            created = DepartmentRead.model_validate(service.add_department(session, data, actor="cli"))
+            created = DepartmentRead.model_validate(
+                service.add_department(session, data, actor=operator_actor("cli"))
+            )
     except DomainError as exc:
         err_console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc

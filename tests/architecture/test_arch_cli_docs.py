@@ -103,11 +103,34 @@ def test_every_option_is_documented(operations: str, commands: list[tuple[tuple[
         section = section_of(operations, path)
         if section is None:
             continue  # reported by test_every_command_is_documented
+        privileged = getattr(command.callback, "privileged_rights", None) is not None
         for option in long_options(command):
+            if privileged and option == "--operator":
+                continue  # one section for all of them: test_every_privileged_command_is_in_the_table
             if not re.search(rf"{re.escape(option)}(?![\w-])", section):
                 undocumented.append(f"zhengwu {' '.join(path)} {option}")
     assert undocumented == [], "options missing from their docs/operations.md section: " + ", ".join(
         undocumented
+    )
+
+
+def test_every_privileged_command_is_in_the_table(
+    operations: str, commands: list[tuple[tuple[str, ...], Any]]
+) -> None:
+    """Each ``@privileged`` command is listed, with its rights, where ``--operator`` is documented."""
+    start = operations.index("### Privileged commands: operator and second factor")
+    section = operations[start : operations.index("\n### ", start + 1)]
+    assert "--operator" in section and "ZHENGWU_OPERATOR_OTP" in section
+    missing = []
+    for path, command in commands:
+        rights = getattr(command.callback, "privileged_rights", None)
+        if rights is None:
+            continue
+        row = re.search(rf"^\| `zhengwu {re.escape(' '.join(path))}` \|(.*)$", section, re.MULTILINE)
+        if row is None or any(f"`{r.name}`" not in row.group(1) for r in rights):
+            missing.append(" ".join(path))
+    assert missing == [], "privileged commands missing from the table (with their rights): " + ", ".join(
+        missing
     )
 
 

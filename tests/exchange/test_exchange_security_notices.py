@@ -3,17 +3,20 @@ and its security administrator assigns, acknowledges and closes it over the API,
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from exchange_nodes import Node
+from exchange_nodes import Node, http_transport
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import downward
+from zhengwu.exchange.relay import Relay
 from zhengwu.identity import service as identity
 from zhengwu.identity.deps import COOKIE
-from zhengwu.kernel.events import emit
+from zhengwu.kernel.events import OutboxRecord, emit
 from zhengwu.orgs.models import Department
 from zhengwu.security import notices
 from zhengwu.security.errors import UnknownNode
@@ -126,3 +129,111 @@ def test_a_notice_for_a_sibling_is_not_taken(joined: tuple[Node, Node]) -> None:
     assert downward.pull(province.runtime, national.client).rows == 1
     with province.uow() as session:
         assert notices.list_notices(session) == []
+
+
+def _relay(province: Node, national: Node) -> Any:
+    worker = Relay(province.runtime, http_transport(province, national))
+    try:
+        return worker.run_once()
+    finally:
+        worker.release()
+        worker.close()
+
+
+def test_the_handling_of_a_notice_goes_back_up_as_receipts(
+    joined: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    province, national = joined
+    to_hebei = _issue(national, "hebei", "关于排查 Struts 漏洞的通报")
+    to_all = _issue(national, notices.EVERY_NODE, "全国安全通报：加强口令管理")
+    downward.publish(national.runtime)
+    downward.pull(province.runtime, national.client)
+    with province.uow() as session:
+        token = _staff(session, "secadmin", ["security_admin"])
+        _staff(session, "duty", ["case_officer"])
+        received = {n.title: n.id for n in notices.list_notices(session)}
+    client = province.client
+    client.cookies.set(COOKIE, token)
+    first = f"/api/v1/security/notices/{received['关于排查 Struts 漏洞的通报']}"
+    second = f"/api/v1/security/notices/{received['全国安全通报：加强口令管理']}"
+    for base in (first, second):
+        assert client.post(f"{base}/assign", json={"assignee": "duty"}).status_code == 200
+        assert client.post(f"{base}/ack").status_code == 200
+    assert client.post(f"{first}/close", json={"note": "已升级 Struts 并复测"}).status_code == 200
+    with province.uow() as session:
+        queued = session.scalars(
+            select(OutboxRecord.payload).where(OutboxRecord.topic == notices.RECEIPT_TOPIC)
+        ).all()
+    assert sorted(p["status"] for p in queued) == ["acknowledged", "acknowledged", "closed"]
+
+    stats = _relay(province, national)
+    assert stats.rejected == 0, stats
+
+    # On the national node: per notice, which nodes acknowledged or closed it, and when.
+    with national.uow() as session:
+        token = _staff(session, "natsec", ["security_admin"])
+    national.client.cookies.set(COOKIE, token)
+    listed = {n["id"]: n for n in national.client.get("/api/v1/security/notices").json()}
+    closed = listed[to_hebei]["receipts"]
+    assert [(r["node_id"], r["status"], r["status_label"]) for r in closed] == [("hebei", "closed", "已关闭")]
+    assert (
+        closed[0]["note"] == "已升级 Struts 并复测"
+        and closed[0]["acknowledged_at"]
+        and closed[0]["closed_at"]
+    )
+    acked = listed[to_all]["receipts"]
+    assert [(r["node_id"], r["status"]) for r in acked] == [("hebei", "acknowledged")]
+    assert acked[0]["closed_at"] is None and acked[0]["note"] is None
+    one = national.client.get(f"/api/v1/security/notices/{to_hebei}").json()
+    assert one["receipts"][0]["status"] == "closed"
+
+    # ...and on the command line of the national node.
+    from contextlib import contextmanager
+
+    from clikit import invoke
+    from zhengwu.commands import security as security_commands
+
+    @contextmanager
+    def national_unit(_config: Any) -> Any:
+        with national.uow() as session:
+            yield None, session
+
+    monkeypatch.setattr(security_commands, "node_unit", national_unit)
+    shown = invoke("security", "notices", "list", "--json")
+    assert shown.exit_code == 0, shown.output
+    by_id = {n["id"]: n for n in json.loads(shown.output)["notices"]}
+    assert by_id[to_hebei]["receipts"][0]["node_id"] == "hebei"
+    monkeypatch.setattr(security_commands.console, "width", 200)  # one line per notice
+    table = invoke("security", "notices", "list")
+    assert table.exit_code == 0 and "hebei 已关闭" in table.output and "hebei 已确认" in table.output
+
+    # A late acknowledgement never undoes the closing; a receipt of a notice not issued here is refused.
+    with national.uow() as session:
+        refused = notices.apply_receipts(
+            session,
+            [
+                _Inbound("r1", {"notice_key": f"national:{to_hebei}", "status": "acknowledged",
+                                "acknowledged_at": "2026-12-06T01:00:00+00:00"}),
+                _Inbound("r2", {"notice_key": "national:nope", "status": "closed",
+                                "closed_at": "2026-12-06T01:00:00+00:00"}),
+                _Inbound("r3", {"notice_key": f"national:{to_hebei}", "status": "closed"}),
+            ],
+        )  # fmt: skip
+        assert {k: v.code for k, v in refused.items()} == {
+            "r2": "security_receipt_unknown_notice",
+            "r3": "security_receipt_incomplete",
+        }
+        kept = notices.receipts(session, [f"national:{to_hebei}"])[f"national:{to_hebei}"]
+        assert [r.status for r in kept] == ["closed"]
+
+
+@dataclass
+class _Inbound:
+    row_guid: str
+    row: dict[str, Any]
+    sender: str = "hebei"
+    origin: str = "hebei"
+    route: str = "hebei"
+    business_key: str = ""
+    operation: str = "I"
+    order: int = 0

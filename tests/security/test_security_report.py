@@ -33,9 +33,32 @@ def test_a_development_node_reports_each_control(node: Any) -> None:
         "transport",
     }
     assert controls["audit_chains"]["ok"] and controls["audit_chains"]["chains"] >= 4
-    assert controls["staff_second_factor"] == {"ok": True, "staff": 0, "with_totp": 0, "without_totp": []}
+    # No staff yet, but privileged commands do not ask for the operator's second factor here.
+    assert controls["staff_second_factor"] == {
+        "ok": False, "staff": 0, "with_totp": 0, "without_totp": [], "cli_second_factor": False,
+        "cli_privileged_30d": 0, "cli_break_glass_30d": 0,
+    }  # fmt: skip
     # Not production, not https: the transport control is not met, so the report exits 1.
-    assert controls["transport"]["ok"] is False and report["ok"] is False and code == 1
+    transport = controls["transport"]
+    assert transport["ok"] is False and report["ok"] is False and code == 1
+    assert transport["forwarded_allow_ips"] == "127.0.0.1" and transport["forwarded_trust_narrow"] is True
+    assert "TLCP" in transport["tls_termination"] and "not observable" in transport["tls_termination"]
+
+
+def test_the_cli_second_factor_and_proxy_trust_are_reported(
+    node: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZHENGWU_SECURITY__CLI_SECOND_FACTOR", "true")
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")
+    from zhengwu.seed import government_credit_code
+
+    added = invoke("departments", "add", "--credit-code", government_credit_code("130000", 9002), "--name",
+                   "河北省网络安全中心", "--division", "130000")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    _code, report = _report()
+    factor, transport = report["controls"]["staff_second_factor"], report["controls"]["transport"]
+    assert factor["ok"] is True and factor["cli_second_factor"] is True and factor["cli_break_glass_30d"] == 1
+    assert transport["forwarded_allow_ips"] == "*" and transport["forwarded_trust_narrow"] is False
 
 
 def test_staff_without_a_second_factor_are_named(node: Any) -> None:

@@ -19,8 +19,10 @@ from rich.console import Console
 from rich.table import Table
 
 from zhengwu.commands.node import load_settings
+from zhengwu.commands.operator import privileged
 from zhengwu.kernel.config import Settings
 from zhengwu.ops import backup
+from zhengwu.ops import rights as ops_rights
 from zhengwu.ops.sealing import BackupError, BackupKey, load_key
 
 app = typer.Typer(
@@ -124,6 +126,7 @@ def verify(source: Source, set_name: SetName = None, as_json: AsJson = False) ->
 
 
 @app.command()
+@privileged(ops_rights.RESTORE)
 def restore(
     source: Source,
     set_name: SetName = None,

@@ -27,7 +27,9 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
+from zhengwu.catalog import rights as catalog_rights
 from zhengwu.commands.node import load_settings, open_node
+from zhengwu.commands.operator import privileged
 
 app = typer.Typer(
     help="事项管理库 / item catalog: import, export, validate.", no_args_is_help=True, add_completion=False
@@ -50,6 +52,7 @@ def _factory() -> Iterator[sessionmaker[Session]]:
 
 
 @app.command("import")
+@privileged(catalog_rights.PLATFORM)
 def import_command(
     file: Annotated[
         Path, typer.Argument(help="JSON lines or XLSX file (national column names or Chinese headers).")

@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from zhengwu.commands.node import load_settings, open_node
+from zhengwu.commands.operator import operator_actor, privileged
+from zhengwu.exchange import rights as exchange_rights
 
 if TYPE_CHECKING:
     from zhengwu.exchange.runtime import ExchangeRuntime
@@ -165,6 +167,7 @@ def applied(
 
 
 @app.command("resend")
+@privileged(exchange_rights.OPERATE)
 def resend(
     dead: Annotated[bool, typer.Option("--dead", help="Requeue dead-lettered rows.")] = False,
     rejected: Annotated[bool, typer.Option("--rejected", help="Resend every open refused row.")] = False,
@@ -190,6 +193,7 @@ def resend(
 
 
 @app.command("refuse")
+@privileged(exchange_rights.OPERATE)
 def refuse(
     row_guid: Annotated[str, typer.Argument(help="row_guid of a lower node's row this node accepted.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (shown to the node that made the row).")],
@@ -206,7 +210,7 @@ def refuse(
         raise typer.Exit(2)
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
         count = tiers.refuse_received(
-            session, runtime, row_guid, reason.strip()[:2000], actor=getpass.getuser()
+            session, runtime, row_guid, reason.strip()[:2000], actor=operator_actor(getpass.getuser())
         )
     console.print(f"refused={count}")
 
@@ -266,6 +270,7 @@ def selftest_command(
 
 
 @app.command("join")
+@privileged(exchange_rights.OPERATE)
 def join_upstream(
     renew: Annotated[
         bool, typer.Option("--renew", help="Request a new certificate although one is active.")
@@ -326,6 +331,7 @@ def nodes_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 
 
 @nodes_app.command("approve")
+@privileged(exchange_rights.OPERATE)
 def nodes_approve(
     node_id: Annotated[str, typer.Argument(help="Node id or request id.")],
     certificate: Annotated[
@@ -348,13 +354,14 @@ def nodes_approve(
             err.print(f"[red]无法读取证书文件 {certificate}：{exc.strerror}[/red]")
             raise typer.Exit(2) from exc
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
-        node = joining.approve(session, runtime, node_id, actor="cli", certificate_pem=pem)
+        node = joining.approve(session, runtime, node_id, actor=operator_actor("cli"), certificate_pem=pem)
         console.print(
             f"已批准 approved: {node.node_id} certificate {node.fingerprint} valid until {node.not_after}"
         )
 
 
 @nodes_app.command("revoke")
+@privileged(exchange_rights.OPERATE)
 def nodes_revoke(
     node_id: Annotated[str, typer.Argument(help="Node id or request id.")],
     reason: Annotated[
@@ -366,11 +373,12 @@ def nodes_revoke(
     from zhengwu.kernel.session import unit_of_work
 
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
-        node = joining.revoke(session, runtime, node_id, reason=reason, actor="cli")
+        node = joining.revoke(session, runtime, node_id, reason=reason, actor=operator_actor("cli"))
         console.print(f"已撤销 revoked: {node.node_id} ({node.fingerprint})")
 
 
 @app.command("seed-registries")
+@privileged(exchange_rights.OPERATE)
 def seed_registries(
     people: Annotated[int, typer.Option(help="Synthetic persons.")] = 2_000,
     companies: Annotated[int, typer.Option(help="Synthetic legal persons (each with a licence).")] = 500,
@@ -405,6 +413,7 @@ def schedule_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
 
 
 @schedule_app.command("set")
+@privileged(exchange_rights.OPERATE)
 def schedule_set(
     table: Annotated[str, typer.Argument(help="National table, e.g. up_pro_process.")],
     mode: Annotated[str, typer.Option("--mode", help="realtime | interval | window")] = "realtime",
@@ -420,20 +429,21 @@ def schedule_set(
 
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
         rule = schedule.set_rule(
-            session, table, mode=mode, every_minutes=every, window=window, priority=priority, actor="cli",
+            session, table, mode=mode, every_minutes=every, window=window, priority=priority, actor=operator_actor("cli"),
             known_tables=schedule.tables_of(runtime.registry),
         )  # fmt: skip
     console.print(f"{rule.table}: {rule.describe()}，优先级 priority {rule.priority}")
 
 
 @schedule_app.command("clear")
+@privileged(exchange_rights.OPERATE)
 def schedule_clear(table: Annotated[str, typer.Argument(help="National table.")]) -> None:
     """Back to real time at the default priority."""
     from zhengwu.exchange import schedule
     from zhengwu.kernel.session import unit_of_work
 
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
-        cleared = schedule.clear_rule(session, table, actor="cli")
+        cleared = schedule.clear_rule(session, table, actor=operator_actor("cli"))
     console.print(
         f"{table}: {'已恢复实时 / back to real time' if cleared else '未设置计划 / no schedule was set'}"
     )

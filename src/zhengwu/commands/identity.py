@@ -15,6 +15,8 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from zhengwu.commands.node import load_settings, node_unit
+from zhengwu.commands.operator import operator_actor, privileged
+from zhengwu.identity import rights as identity_rights
 from zhengwu.kernel.config import Settings
 
 app = typer.Typer(help="统一身份认证 / identity: OIDC clients, keys, upstream trust.", no_args_is_help=True)
@@ -72,6 +74,7 @@ def _print(data: dict[str, Any]) -> None:
 
 
 @clients_app.command("create")
+@privileged(identity_rights.CLIENTS_MANAGE)
 def clients_create(
     name: Annotated[str, typer.Option(help="应用名称 / client name.")],
     grant: Annotated[list[str], typer.Option(help="authorization_code or client_credentials (repeatable).")],
@@ -141,7 +144,11 @@ def clients_create(
 
                 data.department_id = orgs.get_by_credit_code(session, department).id
             row, secret = service.create_client(
-                session, _keys(settings), data, actor="cli", allow_http=not settings.production
+                session,
+                _keys(settings),
+                data,
+                actor=operator_actor("cli"),
+                allow_http=not settings.production,
             )
             created = ClientCreated.model_validate(row)
             created.client_secret = secret
@@ -180,6 +187,7 @@ def clients_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
 
 
 @clients_app.command("set-status")
+@privileged(identity_rights.CLIENTS_MANAGE)
 def clients_set_status(
     client_id: Annotated[str, typer.Argument()],
     status: Annotated[str, typer.Option(help="active, suspended or revoked.")],
@@ -196,7 +204,10 @@ def clients_set_status(
     try:
         with _unit(settings) as session:
             service.change_status(
-                session, client_id, ClientStatusChange(status=status, reason=reason), actor="cli"
+                session,
+                client_id,
+                ClientStatusChange(status=status, reason=reason),
+                actor=operator_actor("cli"),
             )
     except (DomainError, ValidationError) as exc:
         raise _fail(exc) from exc
@@ -204,6 +215,7 @@ def clients_set_status(
 
 
 @clients_app.command("rotate-secret")
+@privileged(identity_rights.CLIENTS_MANAGE)
 def clients_rotate_secret(
     client_id: Annotated[str, typer.Argument()], as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
@@ -214,7 +226,7 @@ def clients_rotate_secret(
     settings = _settings()
     try:
         with _unit(settings) as session:
-            secret = service.rotate_secret(session, _keys(settings), client_id, actor="cli")
+            secret = service.rotate_secret(session, _keys(settings), client_id, actor=operator_actor("cli"))
     except DomainError as exc:
         raise _fail(exc) from exc
     if as_json:
@@ -252,6 +264,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @keys_app.command("rotate")
+@privileged(identity_rights.CLIENTS_MANAGE)
 def keys_rotate(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Make a new ES256 key active; earlier keys stay in the JWKS (retired) so issued tokens still verify."""
     from zhengwu.identity.oidc.keys import rotate_signing_key
@@ -267,6 +280,7 @@ def keys_rotate(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 
 
 @keys_app.command("revoke")
+@privileged(identity_rights.CLIENTS_MANAGE)
 def keys_revoke(kid: Annotated[str, typer.Argument(help="kid of a retired key.")]) -> None:
     """Withdraw a retired key from the JWKS (tokens it signed stop verifying); the active key cannot be."""
     from zhengwu.identity.oidc.keys import revoke_signing_key
@@ -311,6 +325,7 @@ def _register(
 
 
 @upstream_app.command("register")
+@privileged(identity_rights.CLIENTS_MANAGE)
 def upstream_register(
     client_id: Annotated[
         str, typer.Option("--client-id", help="Client id created for this node on the upstream.")
@@ -335,6 +350,7 @@ def upstream_register(
 
 
 @federation_app.command("add")
+@privileged(identity_rights.CLIENTS_MANAGE)
 def federation_add(
     issuer: Annotated[str, typer.Option(help="Base URL (issuer) of the other node.")],
     client_id: Annotated[str, typer.Option("--client-id")],

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from zhengwu.commands.operator import ensure_department, privileged
 from zhengwu.commands.seals import (
     ReportingGroup,
     actor,
@@ -21,6 +22,7 @@ from zhengwu.commands.seals import (
     read_file,
     settings,
 )
+from zhengwu.licenses import rights as license_rights
 
 app = typer.Typer(
     cls=ReportingGroup,
@@ -63,6 +65,7 @@ def list_types(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
 
 
 @app.command()
+@privileged(license_rights.ISSUE)
 def issue(
     type_code: Annotated[str, typer.Option("--type", help="License type code (21 characters).")],
     holder_code: Annotated[str, typer.Option("--holder-code", help="Holder's ID number or credit code.")],
@@ -88,6 +91,7 @@ def issue(
     config = settings()
     with node_and_session(config) as (node, session):
         dept = orgs.get_by_credit_code(session, department.strip().upper())
+        ensure_department(session, license_rights.ISSUE, dept.id)
         lic = service.issue_license(
             session,
             config,
@@ -144,11 +148,15 @@ def _change(license_id: str, action: str, reason: str) -> None:
     from zhengwu.licenses import lifecycle, service
 
     with node_and_session(settings()) as (node, session):
+        ensure_department(
+            session, license_rights.MANAGE, service.get_license(session, license_id).department_id
+        )
         lic = service.change_status(session, license_id, action, reason=reason, actor=actor(), bus=node.bus)
         console.print(f"{lic.identifier}: {lifecycle.label(lic.status)}")
 
 
 @app.command()
+@privileged(license_rights.MANAGE)
 def revoke(
     license_id: Annotated[str, typer.Argument(help="The license's id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the history).")],
@@ -158,6 +166,7 @@ def revoke(
 
 
 @app.command()
+@privileged(license_rights.MANAGE)
 def suspend(
     license_id: Annotated[str, typer.Argument(help="The license's id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the history).")],
@@ -167,6 +176,7 @@ def suspend(
 
 
 @app.command()
+@privileged(license_rights.MANAGE)
 def resume(
     license_id: Annotated[str, typer.Argument(help="The license's id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the history).")],

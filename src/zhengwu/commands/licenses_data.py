@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from zhengwu.commands.node import open_node
+from zhengwu.commands.operator import privileged
 from zhengwu.commands.seals import (
     ReportingGroup,
     actor,
@@ -22,6 +23,8 @@ from zhengwu.commands.seals import (
     node_and_session,
     settings,
 )
+from zhengwu.exchange import rights as exchange_rights
+from zhengwu.licenses import rights as license_rights
 
 abnormal_app = typer.Typer(
     cls=ReportingGroup, help="证照异常数据 / abnormal license data.", no_args_is_help=True
@@ -47,6 +50,7 @@ def _department_id(session: Any, credit_code: str | None) -> str:
     return departments[0].id
 
 
+@privileged(license_rights.ISSUE)
 def import_licenses(
     source: Annotated[Path, typer.Argument(help="CSV or XLSX file, one license per row.")],
     type_code: Annotated[str, typer.Option("--type", help="License type code (21 characters).")],
@@ -134,6 +138,7 @@ def list_abnormal(
 
 
 @abnormal_app.command("resubmit")
+@privileged(license_rights.MANAGE)
 def resubmit_abnormal(
     entry_id: Annotated[str, typer.Argument(help="The entry's id.")],
     face: Annotated[Path | None, typer.Option("--face", help="JSON file with corrected face fields.")] = None,
@@ -170,6 +175,7 @@ def resubmit_abnormal(
 
 
 @abnormal_app.command("dismiss")
+@privileged(license_rights.MANAGE)
 def dismiss_abnormal(
     entry_id: Annotated[str, typer.Argument(help="The entry's id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why it needs no resubmission (kept).")],
@@ -183,6 +189,7 @@ def dismiss_abnormal(
     console.print(f"{entry_id}: 已忽略 dismissed")
 
 
+@privileged(exchange_rights.OPERATE)
 def push_status(
     identifier: Annotated[str, typer.Argument(help="The license's identifier (as reported upward).")],
     status: Annotated[str, typer.Option("--status", help="valid, suspended or revoked.")],
@@ -198,6 +205,7 @@ def push_status(
     console.print(f"{identifier.strip()}: 已排队下发 queued for the feed ({status})")
 
 
+@privileged(exchange_rights.OPERATE)
 def refuse(
     identifier: Annotated[str, typer.Argument(help="The license's identifier (certificate_source_id).")],
     reason: Annotated[

@@ -11,7 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from zhengwu.commands.operator import privileged
 from zhengwu.commands.seals import ReportingGroup, actor, fail, node_session, read_file, settings
+from zhengwu.identity import rights as identity_rights
 from zhengwu.kernel.errors import DomainError
 
 # ReportingGroup: PkiError / CryptoError / domain errors of any command become a message and exit 1.
@@ -40,6 +42,7 @@ def _cert_json(cert: Any) -> dict[str, Any]:
 
 
 @app.command("init")
+@privileged(identity_rights.PKI_MANAGE, bootstrap=True)
 def init(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Create the node's SM2 root CA, issuing CA, seal maker and TSA (idempotent, never overwrites)."""
     from zhengwu.pki import authority
@@ -148,6 +151,7 @@ def export_ca(
 
 
 @app.command("revoke")
+@privileged(identity_rights.PKI_MANAGE)
 def revoke(
     certificate: Annotated[str, typer.Argument(help="Serial number (hex) or SM3 fingerprint.")],
     reason: Annotated[str, typer.Option("--reason", help="CRLReason, e.g. key_compromise.")] = "unspecified",
@@ -175,6 +179,7 @@ def revoke(
 
 
 @app.command("issue-exchange")
+@privileged(identity_rights.PKI_MANAGE)
 def issue_exchange(
     csr: Annotated[Path, typer.Argument(help="The peer node's SM2 CSR (PEM or DER).")],
     node_id: Annotated[str, typer.Option("--node-id", help="The peer node's id.")],
@@ -196,6 +201,7 @@ def issue_exchange(
 
 
 @trust_app.command("add")
+@privileged(identity_rights.PKI_MANAGE)
 def trust_add(
     certificate: Annotated[Path, typer.Argument(help="CA certificate (PEM/DER, or a PEM bundle).")],
     purposes: Annotated[
@@ -270,6 +276,7 @@ def trust_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON 
 
 
 @trust_app.command("remove")
+@privileged(identity_rights.PKI_MANAGE)
 def trust_remove(
     fingerprint: Annotated[str, typer.Argument(help="SM3 fingerprint (at least 8 hex digits).")],
 ) -> None:

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
 from zhengwu.commands.node import load_settings, node_unit
+from zhengwu.commands.operator import ensure_department, operator_actor, privileged
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.node import Node
+from zhengwu.seals import rights as seal_rights
 
 console = Console()
 err_console = Console(stderr=True)
@@ -121,11 +123,13 @@ def node_and_session(config: Settings) -> Iterator[tuple[Node, Session]]:
 
 
 def actor() -> str:
-    """Who runs the command, for status histories (the OS account)."""
+    """Who runs the command, for status histories: the verified operator (commands.operator), else the OS
+    account."""
     try:
-        return f"cli:{getpass.getuser()}"[:100]
+        fallback = f"cli:{getpass.getuser()}"[:100]
     except (KeyError, OSError):
-        return "cli"
+        fallback = "cli"
+    return operator_actor(fallback)
 
 
 def read_file(path: Path, what: str) -> bytes:
@@ -162,6 +166,7 @@ def _seal_json(session: Session, seal: Any) -> dict[str, Any]:
 
 
 @app.command("create")
+@privileged(seal_rights.MANAGE)
 def create(
     department: Annotated[str, typer.Option("--department", help="部门统一社会信用代码 (USCC).")],
     name: Annotated[str, typer.Option("--name", help="印章名称, e.g. 河北省市场监督管理局行政审批专用章.")],
@@ -176,12 +181,18 @@ def create(
     as_json: Annotated[bool, typer.Option("--json", help="Print the seal as JSON.")] = False,
 ) -> None:
     """Make a GB/T 38540 v4 seal for a department (with its own signer key and certificate)."""
+    from zhengwu.orgs import service as orgs
     from zhengwu.seals import service
 
     config = settings()
     picture_bytes = read_file(picture, "印章图片") if picture is not None else None
     try:
         with node_and_session(config) as (node, session):
+            owner = None
+            with suppress(DomainError):  # an unknown department is create_seal's refusal, in its words
+                owner = orgs.get_by_credit_code(session, department.strip().upper())
+            if owner is not None:
+                ensure_department(session, seal_rights.MANAGE, owner.id)
             seal = service.create_seal(
                 session,
                 config,
@@ -238,6 +249,7 @@ def _status_command(es_id: str, reason: str | None, action: str, as_json: bool) 
     config = settings()
     try:
         with node_and_session(config) as (node, session):
+            ensure_department(session, seal_rights.MANAGE, service.get_seal(session, es_id).department_id)
             who, bus = actor(), node.bus
             if action == "suspend":
                 seal = service.suspend_seal(session, es_id, reason=reason, actor=who, bus=bus)
@@ -255,6 +267,7 @@ def _status_command(es_id: str, reason: str | None, action: str, as_json: bool) 
 
 
 @app.command("revoke")
+@privileged(seal_rights.MANAGE)
 def revoke(
     es_id: Annotated[str, typer.Argument(help="esID of the seal.")],
     reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded with the actor).")] = None,
@@ -265,6 +278,7 @@ def revoke(
 
 
 @app.command("suspend")
+@privileged(seal_rights.MANAGE)
 def suspend(
     es_id: Annotated[str, typer.Argument(help="esID of the seal.")],
     reason: Annotated[str | None, typer.Option("--reason")] = None,
@@ -275,6 +289,7 @@ def suspend(
 
 
 @app.command("resume")
+@privileged(seal_rights.MANAGE)
 def resume(
     es_id: Annotated[str, typer.Argument(help="esID of the seal.")],
     reason: Annotated[str | None, typer.Option("--reason")] = None,
@@ -312,6 +327,7 @@ def status(
 
 
 @app.command("sign")
+@privileged(seal_rights.USE)
 def sign(
     source: Annotated[Path, typer.Argument(help="The OFD file to seal.")],
     seal: Annotated[str, typer.Option("--seal", help="esID of the seal.")],
@@ -331,6 +347,7 @@ def sign(
     data = read_file(source, "OFD 文件")
     try:
         with node_session(config) as session:
+            ensure_department(session, seal_rights.USE, service.get_seal(session, seal).department_id)
             signed = service.sign_document(
                 session,
                 config,

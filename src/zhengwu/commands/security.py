@@ -7,8 +7,9 @@ that met malformed lines still exits 0: the lines are counted, reported and stor
 from __future__ import annotations
 
 import json
+import os
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,8 +19,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from zhengwu.commands.node import node_unit
+from zhengwu.commands.operator import OperatorOption, authorise, operator_actor, privileged, required
 from zhengwu.commands.seals import ReportingGroup, settings
-from zhengwu.kernel.clock import BEIJING
+from zhengwu.kernel.clock import BEIJING, utcnow
+from zhengwu.security import rights as security_rights
 
 app = typer.Typer(
     cls=ReportingGroup,
@@ -162,7 +165,9 @@ def _notice_step(step: str, notice_id: str, as_json: bool, **kwargs: Any) -> Non
     from zhengwu.security.routes import read_notice
 
     with node_unit(settings()) as (_node, session):
-        notice = getattr(notices, step)(session, notice_id, actor=actor_of(None, cli=True), **kwargs)
+        notice = getattr(notices, step)(
+            session, notice_id, actor=operator_actor(actor_of(None, cli=True)), **kwargs
+        )
         shown = read_notice(notice, notices.trail(session, notice.id)).model_dump(mode="json")
     if as_json:
         _out(shown)
@@ -171,6 +176,7 @@ def _notice_step(step: str, notice_id: str, as_json: bool, **kwargs: Any) -> Non
 
 
 @notices_app.command("issue")
+@privileged(security_rights.HANDLE_NOTICES)
 def issue_notice(
     title: Annotated[str, typer.Option("--title", help="通报标题 (1-200).")],
     body: Annotated[str, typer.Option("--body", help="通报正文 (1-4000).")],
@@ -199,7 +205,7 @@ def issue_notice(
     with node_unit(config) as (_node, session):
         notice = notices.issue(
             session, config, to_node=to or notices.EVERY_NODE, title=title, body=body, severity=level,
-            actor=actor_of(None, cli=True),
+            actor=operator_actor(actor_of(None, cli=True)),
         )  # fmt: skip
         shown = read_notice(notice).model_dump(mode="json")
     if as_json:
@@ -217,18 +223,25 @@ def list_notices(
 ) -> None:
     """Security notices received (and issued), newest first."""
     from zhengwu.security import notices
-    from zhengwu.security.routes import read_notice
+    from zhengwu.security.routes import read_notices
 
     with node_unit(settings()) as (_node, session):
         rows = notices.list_notices(session, status=status)
-        shown = [read_notice(n).model_dump(mode="json") for n in rows]
+        read = read_notices(session, rows)
+        shown = [n.model_dump(mode="json") for n in read]
     if as_json:
         _out({"notices": shown})
         return
     table = Table(title=f"安全通报 / security notices ({len(shown)})")
-    for column in ("编号", "下发时间（北京时间）", "来自", "严重程度", "状态", "处理人", "标题"):
+    for column in ("编号", "下发时间（北京时间）", "来自", "严重程度", "状态", "处理人", "标题", "下级回执"):
         table.add_column(column)
-    for row, notice in zip(rows, shown, strict=True):
+    for row, notice, full in zip(rows, shown, read, strict=True):
+        # Issued here: which lower nodes acknowledged or closed it, and when (北京时间).
+        receipts = "；".join(
+            f"{escape(r.node_id)} {r.status_label} "
+            f"{(r.closed_at or r.acknowledged_at or r.received_at).astimezone(BEIJING):%m-%d %H:%M}"
+            for r in full.receipts
+        )
         table.add_row(
             notice["id"],
             row.issued_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
@@ -237,11 +250,13 @@ def list_notices(
             notice["status_label"],
             escape(notice["assignee"] or ""),
             escape(notice["title"]),
+            receipts or ("尚无" if row.direction == "issued" else ""),
         )
     console.print(table)
 
 
 @notices_app.command("assign")
+@privileged(security_rights.HANDLE_NOTICES)
 def assign_notice(
     notice_id: str,
     assignee: Annotated[str, typer.Option("--to", help="The staff member's login name.")],
@@ -252,12 +267,14 @@ def assign_notice(
 
 
 @notices_app.command("ack")
+@privileged(security_rights.HANDLE_NOTICES)
 def acknowledge_notice(notice_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Acknowledge an assigned notice."""
     _notice_step("acknowledge", notice_id, as_json)
 
 
 @notices_app.command("close")
+@privileged(security_rights.HANDLE_NOTICES)
 def close_notice(
     notice_id: str,
     note: Annotated[str, typer.Option("--note", help="What was done (1-2000).")],
@@ -275,6 +292,7 @@ def integrity(
         typer.Option("--manifest", help="Manifest file (default: DATA_DIR/integrity-manifest.json)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    operator: OperatorOption = None,
 ) -> None:
     """Check the installed code, templates and static assets against the signed SM3 manifest (or --seal one)."""
     from zhengwu.commands.audit import node_signer, signature_check
@@ -286,6 +304,8 @@ def integrity(
     path = manifest or manifest_path(config)
     root = tamper.package_root()
     if seal:
+        # Sealing decides what the check trusts from now on: the security administrator's act.
+        authorise("security integrity --seal", (security_rights.INTEGRITY,), operator, bootstrap=False)
         with node_unit(config) as (_node, session):
             signer = node_signer(session, config)
         if signer is None:
@@ -327,7 +347,7 @@ def control_report(session: Any, config: Any) -> dict[str, Any]:
 
     from zhengwu.audit import heads
     from zhengwu.commands.audit import chains, signature_check
-    from zhengwu.identity.models import Account, AccountKind, AccountStatus
+    from zhengwu.identity.models import Account, AccountKind, AccountStatus, AuthEvent
     from zhengwu.identity.oidc.models import OidcSigningKey
     from zhengwu.identity.service import accounts_holding_two_administrators
     from zhengwu.pki.models import PkiKey
@@ -342,6 +362,21 @@ def control_report(session: Any, config: Any) -> dict[str, Any]:
         )
     )
     without_factor = sorted(a.login_name or a.id for a in staff if not a.totp_enabled)
+    since = utcnow() - timedelta(days=30)
+    cli_events = dict(
+        session.execute(
+            select(AuthEvent.event_type, func.count())
+            .where(
+                AuthEvent.event_type.in_(("privileged_cli", "break_glass")), AuthEvent.occurred_at >= since
+            )
+            .group_by(AuthEvent.event_type)
+        ).all()
+    )
+    cli_factor = required(config)
+    # uvicorn believes X-Forwarded-For/-Proto only from these addresses (its default: 127.0.0.1, the nginx
+    # on the same host); "*" would let any client claim https or another address.
+    forwarded = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    forwarded_ok = "*" not in forwarded
     doubled = accounts_holding_two_administrators(session)
     verdicts = heads.verify_all(session, chains(), signature_check(session), config.node_id)
     broken = [v.chain for v in verdicts if not v.ok]
@@ -362,19 +397,28 @@ def control_report(session: Any, config: Any) -> dict[str, Any]:
             "note": "OIDC tokens are signed with ES256 for standard relying parties; SM2 is used everywhere else",
         },
         "staff_second_factor": {
-            "ok": not without_factor,
+            "ok": not without_factor and cli_factor,
             "staff": len(staff),
             "with_totp": len(staff) - len(without_factor),
             "without_totp": without_factor,
+            # Privileged commands need the operator's TOTP too (commands.operator): production or
+            # ZHENGWU_SECURITY__CLI_SECOND_FACTOR; how often it was used, and break-glass, in 30 days.
+            "cli_second_factor": cli_factor,
+            "cli_privileged_30d": int(cli_events.get("privileged_cli", 0)),
+            "cli_break_glass_30d": int(cli_events.get("break_glass", 0)),
         },
         "three_administrators_apart": {"ok": not doubled, "accounts_holding_two": doubled},
         "audit_chains": {"ok": not broken, "chains": len(verdicts), "broken": broken},
         "transport": {
-            "ok": bool(config.production and https),
+            "ok": bool(config.production and https and forwarded_ok),
             "production": bool(config.production),
             "public_url_https": https,
-            "secure_cookies": bool(config.security.secure_cookies),
-            "note": "TLS itself terminates at nginx (deploy/nginx); the node refuses production without https",
+            "secure_cookies": bool(config.security.secure_cookies or config.production),
+            "forwarded_allow_ips": forwarded,
+            "forwarded_trust_narrow": forwarded_ok,
+            # What the node cannot see, said as such: the handshake happens before the request reaches it.
+            "tls_termination": "nginx (deploy/nginx: TLS 1.2/1.3); TLCP (GB/T 38636) at a certified 国密 SSL"
+            " gateway in front of it (docs/security.md) — not observable from the node",
         },
     }
     return {"ok": all(c["ok"] for c in controls.values()), "node_id": config.node_id, "controls": controls}
@@ -383,10 +427,10 @@ def control_report(session: Any, config: Any) -> dict[str, Any]:
 _CONTROL_LABELS = {
     "keys_wrapped": "密钥保护 / keys wrapped",
     "algorithms": "密码算法 / algorithms",
-    "staff_second_factor": "工作人员双因素 / staff second factor",
+    "staff_second_factor": "工作人员双因素 / staff second factor (pages, API and privileged CLI)",
     "three_administrators_apart": "三员分立 / three administrators apart",
     "audit_chains": "审计链完整 / audit chains intact",
-    "transport": "传输安全 / transport (HTTPS, secure cookies)",
+    "transport": "传输安全 / transport (HTTPS, secure cookies, proxy trust, TLCP)",
 }
 
 

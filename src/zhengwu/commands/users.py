@@ -13,6 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from zhengwu.commands.node import load_settings, open_node
+from zhengwu.commands.operator import operator_actor, privileged
+from zhengwu.identity import rights as identity_rights
 from zhengwu.kernel.config import Settings
 
 app = typer.Typer(help="用户 / users: legacy migration (历史用户迁移), audit checks.", no_args_is_help=True)
@@ -24,6 +26,7 @@ def _settings() -> Settings:
 
 
 @app.command("import")
+@privileged(identity_rights.STAFF_MANAGE)
 def import_command(
     file: Annotated[
         Path,
@@ -116,6 +119,7 @@ def verify_audit() -> None:
 
 
 @app.command("add-staff")
+@privileged(identity_rights.STAFF_MANAGE, bootstrap=True)
 def add_staff(
     login_name: Annotated[str, typer.Option("--login-name", help="Login name (3–64 of a-z 0-9 . _ -).")],
     name: Annotated[str, typer.Option("--name", help="The person's name (姓名).")],
@@ -166,7 +170,7 @@ def add_staff(
                     department_id=found.id,
                     roles=role,
                     phone=phone,
-                    source="cli",
+                    source=operator_actor("cli"),
                 )
             except DomainError as exc:
                 if getattr(exc, "keep_writes", False):

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from zhengwu.cases import rights as case_rights
+from zhengwu.commands.operator import operator_actor, privileged
 from zhengwu.commands.seals import ReportingGroup, console, fail_with, node_session, settings
 
 app = typer.Typer(
@@ -21,6 +23,7 @@ def _print_json(body: Any) -> None:
 
 
 @app.command("register")
+@privileged(case_rights.WEBHOOKS)
 def register(
     client_id: Annotated[str, typer.Argument(help="接入应用 client_id（须已绑定部门）.")],
     url: Annotated[str, typer.Option("--url", help="推送地址 / the endpoint URL.")],
@@ -35,7 +38,9 @@ def register(
     from zhengwu.cases.webhooks import service
 
     with node_session(settings()) as session:
-        done = service.register(session, client_id, url, actor=actor_of(None, cli=True), event_types=event)
+        done = service.register(
+            session, client_id, url, actor=operator_actor(actor_of(None, cli=True)), event_types=event
+        )
         out = {
             "client_id": client_id,
             "url": done.endpoint.url,
@@ -89,6 +94,7 @@ def list_deliveries(
 
 
 @app.command("replay")
+@privileged(case_rights.WEBHOOKS)
 def replay(
     delivery_id: Annotated[str | None, typer.Argument(help="投递编号 / the delivery id.")] = None,
     dead: Annotated[bool, typer.Option("--dead", help="重投所有已放弃的投递 / every dead delivery.")] = False,
@@ -101,7 +107,9 @@ def replay(
     if (delivery_id is None) == (not dead):
         fail_with("请给出一个投递编号，或者 --dead", "give a delivery id or --dead (not both)")
     with node_session(settings()) as session:
-        ids = service.replay(session, delivery_id=delivery_id, dead=dead, actor=actor_of(None, cli=True))
+        ids = service.replay(
+            session, delivery_id=delivery_id, dead=dead, actor=operator_actor(actor_of(None, cli=True))
+        )
     if as_json:
         _print_json({"replayed": ids})
         return

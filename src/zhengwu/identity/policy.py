@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, NoReturn
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhengwu.audit.apart import write_apart
@@ -44,7 +45,7 @@ from zhengwu.identity.deps import (
     session_scheme,
 )
 from zhengwu.identity.errors import PasswordChangeRequired, PermissionDenied, StepUpRequired
-from zhengwu.identity.models import AccountKind
+from zhengwu.identity.models import Account, AccountKind, AccountStatus, StaffBinding
 from zhengwu.identity.roles import ROLES, Reach
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.errors import DomainError
@@ -110,6 +111,71 @@ class Binding:
     roles: frozenset[str]
 
 
+def bindings_of(db: Session, account_id: str) -> tuple[Binding, ...]:
+    """The departments a staff account is bound to, with its roles in each."""
+    return tuple(
+        Binding(b.department_id, frozenset(b.roles or ())) for b in service.staff_bindings(db, account_id)
+    )
+
+
+def _reaches(bindings: Iterable[Binding], right: Right) -> Iterable[tuple[Binding, Reach]]:
+    for binding in bindings:
+        for role in binding.roles & right.roles:
+            yield binding, ROLES[role].reach
+
+
+def bindings_hold(bindings: Iterable[Binding], right: Right) -> bool:
+    """The one decision of the policy: ``right`` is held somewhere (a platform right: with platform reach).
+
+    The guard of a staff route and the operator check of a privileged command (``identity.operator``)
+    both ask here, so the 三员 separation and every role's reach are the same on the CLI as over HTTP.
+    """
+    reaches = [reach for _, reach in _reaches(bindings, right)]
+    if right.scope is Scope.PLATFORM:
+        return Reach.PLATFORM in reaches
+    return bool(reaches)
+
+
+def bindings_departments(db: Session, bindings: Iterable[Binding], right: Right) -> frozenset[str] | None:
+    """The departments ``right`` reaches through ``bindings``: None for every department, else their ids."""
+    reaches = list(_reaches(bindings, right))
+    if any(reach is Reach.PLATFORM for _, reach in reaches):
+        return None
+    direct = {b.department_id for b, reach in reaches if reach is Reach.DEPARTMENT}
+    roots = [b.department_id for b, reach in reaches if reach is Reach.SUBTREE]
+    return frozenset(direct | orgs.with_descendants(db, roots))
+
+
+def _covers(reached: frozenset[str] | None, right: Right, department_id: str | None) -> bool:
+    if reached is None:
+        return True
+    return right.scope is Scope.DEPARTMENT and department_id is not None and department_id in reached
+
+
+def bindings_reach(db: Session, bindings: Iterable[Binding], right: Right, department_id: str | None) -> bool:
+    """True when ``right`` through ``bindings`` covers ``department_id`` (None: the node's own objects)."""
+    return _covers(bindings_departments(db, bindings, right), right, department_id)
+
+
+def anyone_could_authorise(db: Session, rights: Iterable[Right]) -> bool:
+    """True when an active staff account with a TOTP second factor holds one of ``rights`` (break-glass test)."""
+    rows = db.execute(
+        select(StaffBinding.account_id, StaffBinding.department_id, StaffBinding.roles)
+        .join(Account, Account.id == StaffBinding.account_id)
+        .where(
+            Account.kind == AccountKind.STAFF,
+            Account.status == AccountStatus.ACTIVE,
+            Account.totp_enabled_at.is_not(None),
+            Account.totp_secret_enc.is_not(None),
+        )
+    )
+    held: dict[str, list[Binding]] = {}
+    for account_id, department_id, roles in rows:
+        held.setdefault(account_id, []).append(Binding(department_id, frozenset(roles or ())))
+    wanted = list(rights)
+    return any(bindings_hold(bindings, right) for bindings in held.values() for right in wanted)
+
+
 @dataclass(slots=True)
 class StaffPrincipal:
     """The staff member a guard let through: who, from which session, bound where; decides per department."""
@@ -137,15 +203,11 @@ class StaffPrincipal:
         return tuple(b.department_id for b in self.bindings)
 
     def _reaches(self, right: Right) -> Iterable[tuple[Binding, Reach]]:
-        for binding in self.bindings:
-            for role in binding.roles & right.roles:
-                yield binding, ROLES[role].reach
+        return _reaches(self.bindings, right)
 
     def holds(self, right: Right) -> bool:
         """True when the account holds ``right`` somewhere (a platform right: with platform reach)."""
-        if right.scope is Scope.PLATFORM:
-            return self.platform(right)
-        return any(True for _ in self._reaches(right))
+        return bindings_hold(self.bindings, right)
 
     def platform(self, right: Right) -> bool:
         """True when the account holds ``right`` with platform reach (every department, and the node's own)."""
@@ -153,24 +215,13 @@ class StaffPrincipal:
 
     def departments(self, right: Right) -> frozenset[str] | None:
         """The departments ``right`` reaches: None for every department, else their ids."""
-        if right.name in self._reach_cache:
-            return self._reach_cache[right.name]
-        result: frozenset[str] | None
-        if self.platform(right):
-            result = None
-        else:
-            direct = {b.department_id for b, reach in self._reaches(right) if reach is Reach.DEPARTMENT}
-            roots = [b.department_id for b, reach in self._reaches(right) if reach is Reach.SUBTREE]
-            result = frozenset(direct | orgs.with_descendants(self._db, roots))
-        self._reach_cache[right.name] = result
-        return result
+        if right.name not in self._reach_cache:
+            self._reach_cache[right.name] = bindings_departments(self._db, self.bindings, right)
+        return self._reach_cache[right.name]
 
     def reaches(self, right: Right, department_id: str | None) -> bool:
         """True when ``right`` covers ``department_id`` (None: an action on the node's own objects)."""
-        reached = self.departments(right)
-        if reached is None:
-            return True
-        return right.scope is Scope.DEPARTMENT and department_id is not None and department_id in reached
+        return _covers(self.departments(right), right, department_id)
 
     def ensure(self, right: Right, department_id: str | None = None, *, detail: str | None = None) -> None:
         """Go on if ``right`` covers ``department_id`` (None: the node's own objects); else refuse (403)."""
@@ -287,16 +338,7 @@ class StaffGuard(Guard):
         window = of(db).staff_factor_max_age
         if not _factor_fresh(auth, window):
             _factor_due(db, auth, meta, path, names, window)
-        principal = StaffPrincipal(
-            auth,
-            tuple(
-                Binding(b.department_id, frozenset(b.roles or ()))
-                for b in service.staff_bindings(db, auth.account.id)
-            ),
-            db,
-            meta,
-            path,
-        )
+        principal = StaffPrincipal(auth, bindings_of(db, auth.account.id), db, meta, path)
         if not any(principal.holds(r) for r in self.rights):
             _refuse(db, auth, meta, path, names, "no_right")
             raise first.refusal(f"您没有“{first.label}”的权限", detail_en=f"no right {names}")

@@ -27,3 +27,9 @@ CLIENTS_MANAGE: Final[Right] = right(
     scope=Scope.PLATFORM,
     refusal=NotIdentityAdmin,
 )
+
+#: The node's certificate authority (``zhengwu pki``): exchange certificates issued, certificates revoked,
+#: trust anchors added or removed. Declared here because pki sits below the policy's layer.
+PKI_MANAGE: Final[Right] = right(
+    "identity.pki", "管理本节点的证书签发、吊销和信任锚", {"platform_admin"}, scope=Scope.PLATFORM
+)

@@ -46,6 +46,9 @@ class SecuritySettings(BaseModel):
     posture_minutes: int = Field(default=15, ge=0, le=24 * 60)
     # How often the worker checks the installed files against the signed anti-tamper manifest; 0: never.
     integrity_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    # Privileged CLI commands name their staff operator and take a TOTP code of theirs (commands.operator);
+    # always so on a production node, and with this set elsewhere too.
+    cli_second_factor: bool = False
 
 
 class IdentitySettings(BaseModel):

@@ -11,3 +11,6 @@ READ: Final[Right] = right("ops.read", "查看下级节点的运行状态", {"pl
 
 #: The node's own ops page (/ops): request rate and latency, exchange lag, backups, cases, logins.
 MONITOR: Final[Right] = right("ops.monitor", "查看本节点运行监控", {"platform_admin"}, scope=Scope.PLATFORM)
+
+#: Restore the node's data from a backup set (``zhengwu backup restore``): a system administrator's act.
+RESTORE: Final[Right] = right("ops.restore", "从备份恢复本节点数据", {"platform_admin"}, scope=Scope.PLATFORM)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhengwu.kernel.clock import utcnow
@@ -81,6 +81,26 @@ class SecurityNotice(IdMixin, Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SecurityNoticeReceipt(IdMixin, Base):
+    """What a lower node reported about a notice this node issued: acknowledged (when), closed (when, note).
+
+    One row per notice and node, moved forward by the receipts the node sends up (a later step never
+    goes back: an acknowledgement arriving after the closing changes nothing).
+    """
+
+    __tablename__ = "security_notice_receipt"
+    __table_args__ = (UniqueConstraint("notice_key", "node_id"),)
+
+    notice_key: Mapped[str] = mapped_column(String(100))
+    node_id: Mapped[str] = mapped_column(String(63))  # the node that handled it (as the exchange checked)
+    route: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # acknowledged | closed
+    note: Mapped[str | None] = mapped_column(String(2000))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class WafCursor(Base):

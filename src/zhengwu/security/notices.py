@@ -4,7 +4,11 @@ The upper node issues a notice to one lower node or to all; it travels on ``secu
 through the exchange's downward feed (the feed is one for every lower node, so the row names its
 addressee and a lower node takes only the notices addressed to it or to all). The lower node assigns
 it to a staff member, acknowledges it and closes it with a note. Every step is an audited change
-(entity ``security_notice``): the notice's trail is its audit rows. Takes the session, never commits.
+(entity ``security_notice``): the notice's trail is its audit rows.
+
+The acknowledgement and the closing go back up as receipts (``security.notice_receipt``, in the
+transaction of the step), so the issuing node sees per notice which nodes acknowledged and closed it,
+when, and with what note. Takes the session, never commits.
 """
 
 from __future__ import annotations
@@ -25,11 +29,15 @@ from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.topics import ReceivedRow, RowError
 from zhengwu.security.errors import NoticeNotFound, NoticeStateConflict, SecurityError, UnknownNode
-from zhengwu.security.models import SecurityNotice
+from zhengwu.security.models import SecurityNotice, SecurityNoticeReceipt
 from zhengwu.security.severity import Severity
 
 TOPIC: Final = "security.dn_security_notice"
 TABLE: Final = "dn_security_notice"
+RECEIPT_TOPIC: Final = "security.notice_receipt"
+RECEIPT_TABLE: Final = "security_notice_receipt"
+#: How far a receipt moves a notice on at the issuer (a late acknowledgement never undoes a closing).
+_RECEIPT_RANK: Final = {"acknowledged": 1, "closed": 2}
 ENTITY: Final = "security_notice"
 EVERY_NODE: Final = "*"
 
@@ -186,7 +194,88 @@ def _step(
         session, actor=actor, action=f"security.notice.{action}", entity=ENTITY, entity_id=notice.id,
         before=before, after=_state(notice),
     )  # fmt: skip
+    if notice.status in _RECEIPT_RANK:
+        _queue_receipt(session, notice)
     return notice
+
+
+def _queue_receipt(session: Session, notice: SecurityNotice) -> None:
+    """The step, for the issuer (a received notice came over the HTTP exchange: there is an upstream)."""
+    row = {
+        "receipt_key": f"{notice.notice_key}:{notice.status}"[:160],
+        "notice_key": notice.notice_key,
+        "status": notice.status,
+        "acknowledged_at": notice.acknowledged_at.isoformat() if notice.acknowledged_at else None,
+        "closed_at": notice.closed_at.isoformat() if notice.closed_at else None,
+        "note": notice.note,
+    }
+    emit(session, RECEIPT_TOPIC, row, key=row["receipt_key"])
+
+
+def _moment(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+def apply_receipts(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str, RowError]:
+    """Keep, per notice this node issued and lower node, the furthest step reported; refuse receipts of
+    notices this node did not issue to that node."""
+    errors: dict[str, RowError] = {}
+    for inbound in rows:
+        data = inbound.row
+        node = (inbound.origin or inbound.sender)[:63]
+        status = str(data.get("status") or "")
+        try:
+            acknowledged, closed = _moment(data.get("acknowledged_at")), _moment(data.get("closed_at"))
+        except ValueError:
+            acknowledged = closed = None
+            status = ""
+        key = str(data.get("notice_key") or "")[:100]
+        if status not in _RECEIPT_RANK or (status == "closed" and closed is None):
+            errors[inbound.row_guid] = RowError("security_receipt_incomplete", "通报回执缺少状态或时间")
+            continue
+        notice = session.scalar(
+            select(SecurityNotice).where(
+                SecurityNotice.notice_key == key, SecurityNotice.direction == "issued"
+            )
+        )
+        if notice is None or notice.to_node not in (EVERY_NODE, node):
+            errors[inbound.row_guid] = RowError(
+                "security_receipt_unknown_notice", "回执所指的安全通报不是本节点向该节点下发的"
+            )
+            continue
+        receipt = session.scalar(
+            select(SecurityNoticeReceipt).where(
+                SecurityNoticeReceipt.notice_key == key, SecurityNoticeReceipt.node_id == node
+            )
+        )
+        if receipt is None:
+            receipt = SecurityNoticeReceipt(id=new_id(), notice_key=key, node_id=node, status=status)
+            session.add(receipt)
+        elif _RECEIPT_RANK[status] < _RECEIPT_RANK.get(receipt.status, 0):
+            continue  # late: the node has gone further already
+        receipt.status = status
+        receipt.route = (inbound.route or inbound.sender)[:255]
+        receipt.acknowledged_at = acknowledged or receipt.acknowledged_at
+        receipt.closed_at = closed
+        receipt.note = str(data["note"])[:2000] if status == "closed" and data.get("note") else None
+        receipt.received_at = utcnow()
+        session.flush()
+    return errors
+
+
+def receipts(session: Session, notice_keys: Sequence[str]) -> dict[str, list[SecurityNoticeReceipt]]:
+    """The lower nodes' receipts of the notices ``notice_keys`` (issued here), by notice key, by node."""
+    found: dict[str, list[SecurityNoticeReceipt]] = {key: [] for key in notice_keys}
+    if not notice_keys:
+        return found
+    query = (
+        select(SecurityNoticeReceipt)
+        .where(SecurityNoticeReceipt.notice_key.in_(list(notice_keys)))
+        .order_by(SecurityNoticeReceipt.node_id)
+    )
+    for row in session.scalars(query):
+        found[row.notice_key].append(row)
+    return found
 
 
 def assign(session: Session, notice_id: str, *, assignee: str, actor: str) -> SecurityNotice:

@@ -33,3 +33,13 @@ AUDIT_READ: Final[Right] = right(
     scope=Scope.PLATFORM,
     refusal=SecurityForbidden,
 )
+
+#: Sign a new anti-tamper manifest of the installed files (``zhengwu security integrity --seal``): what
+#: the periodic check then trusts, so the security administrator's act.
+INTEGRITY: Final[Right] = right(
+    "security.integrity",
+    "签署防篡改清单",
+    {"security_admin"},
+    scope=Scope.PLATFORM,
+    refusal=SecurityForbidden,
+)

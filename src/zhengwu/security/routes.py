@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from zhengwu.audit.changes import actor_of, list_changes
 from zhengwu.identity.policy import StaffPrincipal, guard
@@ -13,8 +15,14 @@ from zhengwu.kernel.limits import MAX_DB_BIGINT
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
 from zhengwu.security import notices, rights, service
-from zhengwu.security.models import SecurityEvent, SecurityNotice
-from zhengwu.security.schemas import NoticeAssign, NoticeClose, NoticeRead, SecurityEventRead
+from zhengwu.security.models import SecurityEvent, SecurityNotice, SecurityNoticeReceipt
+from zhengwu.security.schemas import (
+    NoticeAssign,
+    NoticeClose,
+    NoticeRead,
+    NoticeReceiptRead,
+    SecurityEventRead,
+)
 from zhengwu.security.severity import Severity
 
 router = APIRouter(prefix="/api/v1/security", tags=["security 安全保障"])
@@ -59,8 +67,12 @@ def list_events(
 NoticeHandler = Annotated[StaffPrincipal, Depends(guard(rights.HANDLE_NOTICES))]
 
 
-def read_notice(notice: SecurityNotice, trail: list[dict[str, Any]] | None = None) -> NoticeRead:
-    """The API shape of a notice."""
+def read_notice(
+    notice: SecurityNotice,
+    trail: list[dict[str, Any]] | None = None,
+    receipts: Sequence[SecurityNoticeReceipt] = (),
+) -> NoticeRead:
+    """The API shape of a notice (with, for one this node issued, the lower nodes' receipts)."""
     severity = Severity(notice.severity)
     return NoticeRead(
         id=notice.id, direction=notice.direction, issuer=notice.issuer, to_node=notice.to_node,
@@ -68,7 +80,19 @@ def read_notice(notice: SecurityNotice, trail: list[dict[str, Any]] | None = Non
         status=notice.status, status_label=notices.STATUS_LABELS.get(notice.status, notice.status),
         assignee=notice.assignee, note=notice.note, issued_at=notice.issued_at, received_at=notice.received_at,
         acknowledged_at=notice.acknowledged_at, closed_at=notice.closed_at, trail=trail or [],
+        receipts=[
+            NoticeReceiptRead(node_id=r.node_id, route=r.route or r.node_id, status=r.status,
+                              status_label=notices.STATUS_LABELS.get(r.status, r.status), note=r.note,
+                              acknowledged_at=r.acknowledged_at, closed_at=r.closed_at, received_at=r.received_at)
+            for r in receipts
+        ],
     )  # fmt: skip
+
+
+def read_notices(db: Session, rows: Sequence[SecurityNotice]) -> list[NoticeRead]:
+    """Notices in their API shape, each issued one with its receipts (one query for all)."""
+    found = notices.receipts(db, [n.notice_key for n in rows if n.direction == "issued"])
+    return [read_notice(n, receipts=found.get(n.notice_key, ())) for n in rows]
 
 
 @router.get(
@@ -80,7 +104,7 @@ def list_notices(
     status: Annotated[str | None, Query(max_length=16, description="状态")] = None,
 ) -> list[NoticeRead]:
     """Notices received from the national security centre (and those this node issued), newest first."""
-    return [read_notice(n) for n in notices.list_notices(db, status=status)]
+    return read_notices(db, notices.list_notices(db, status=status))
 
 
 @router.get(
@@ -89,7 +113,8 @@ def list_notices(
 def get_notice(notice_id: str, db: DbSession, staff: NoticeHandler) -> NoticeRead:
     """One notice with its audited trail."""
     notice = notices.get(db, notice_id)
-    return read_notice(notice, notices.trail(db, notice.id))
+    found = notices.receipts(db, [notice.notice_key]) if notice.direction == "issued" else {}
+    return read_notice(notice, notices.trail(db, notice.id), found.get(notice.notice_key, ()))
 
 
 @router.post(

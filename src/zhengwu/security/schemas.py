@@ -28,6 +28,19 @@ class SecurityEventRead(BaseModel):
     origin: str | None = None  # the lower node that reported it; None: seen on this node
 
 
+class NoticeReceiptRead(BaseModel):
+    """What one lower node reported about a notice this node issued; times in UTC."""
+
+    node_id: str
+    route: str
+    status: str
+    status_label: str
+    note: str | None
+    acknowledged_at: datetime | None
+    closed_at: datetime | None
+    received_at: datetime
+
+
 class NoticeRead(BaseModel):
     """One security notice with its audited trail; times in UTC."""
 
@@ -48,6 +61,8 @@ class NoticeRead(BaseModel):
     acknowledged_at: datetime | None
     closed_at: datetime | None
     trail: list[dict[str, Any]] = Field(default_factory=list)
+    #: For a notice this node issued: the lower nodes that acknowledged or closed it, by node.
+    receipts: list[NoticeReceiptRead] = Field(default_factory=list)
 
 
 class NoticeAssign(BaseModel):

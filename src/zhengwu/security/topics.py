@@ -33,4 +33,13 @@ def declarations(settings: Settings) -> list[Declaration]:
             notices.TOPIC, table=notices.TABLE, key_column="notice_key", label="安全通报 / security notice"
         ),
         TableHook(notices.TABLE, notices.applier(settings)),
+        # ...and their acknowledgement and closing go back up to the issuer (not relayed: a notice goes one
+        # tier down, so its receipts come one tier up).
+        TopicDeclaration(
+            notices.RECEIPT_TOPIC,
+            table=notices.RECEIPT_TABLE,
+            key_column="receipt_key",
+            label="安全通报回执 / security notice receipt",
+        ),
+        TableHook(notices.RECEIPT_TABLE, notices.apply_receipts),
     ]
