@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness import latency, rate, report
 from zhengwu.kernel.config import Settings
@@ -34,10 +36,9 @@ FACE = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    args = parser.parse_args()
+def build() -> tuple[Settings, Any, Callable[[], str], str]:
+    """A node on a fresh SQLite file with a sealing department; returns settings, node, issue() and the
+    holder code issue() uses."""
     folder = Path(tempfile.mkdtemp(prefix="zw-bench-licenses-"))
     url = f"sqlite:///{(folder / 'node.db').as_posix()}"
     upgrade(url)
@@ -86,6 +87,28 @@ def main() -> None:
             )  # fmt: skip
             return lic.identifier
 
+    return settings, node, issue, holder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--profile", type=int, default=0, help="cProfile this many issuances instead")
+    args = parser.parse_args()
+    settings, node, issue, holder = build()
+    if args.profile:
+        import cProfile
+        import pstats
+
+        issue()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(args.profile):
+            issue()
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+        node.close()
+        return
     signer = SoftwareSigner(SM2PrivateKey.generate())
     message = b"x" * 256
     raw = rate("raw SM2 sign (same backend)", lambda: signer.sign(message), seconds=args.seconds)
