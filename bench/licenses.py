@@ -50,6 +50,9 @@ def build() -> tuple[Settings, Any, Callable[[], str], str]:
         security={"public_rate_per_minute": 1_000_000},
     )
     from zhengwu.commands.node import open_node
+    from zhengwu.kernel.logging import configure_logging
+
+    configure_logging(settings.log_level)  # as `zhengwu serve` does: no console lines per issuance
 
     node = open_node(settings)  # sessions carry their node (identity's field keys come from it)
     factory = node.session_factory

@@ -201,7 +201,17 @@ def requests_for(
     def verify(c: httpx.AsyncClient, rnd: random.Random) -> Any:
         return c.post("/api/v1/licenses/verify", json=rnd.choice(licenses or [{}]))
 
-    return {"search": search, "guide": guide, "token": token, "login": login, "verify": verify}
+    def status(c: httpx.AsyncClient, _rnd: random.Random) -> Any:
+        return c.get("/_status")  # the baseline: the node's cheapest answer through the same stack
+
+    return {
+        "status": status,
+        "search": search,
+        "guide": guide,
+        "token": token,
+        "login": login,
+        "verify": verify,
+    }
 
 
 async def burst(base: str, route: str, send: Request, clients: int, seconds: float, timeout: float) -> Burst:
