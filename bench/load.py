@@ -201,11 +201,13 @@ def requests_for(
     def verify(c: httpx.AsyncClient, rnd: random.Random) -> Any:
         return c.post("/api/v1/licenses/verify", json=rnd.choice(licenses or [{}]))
 
-    def status(c: httpx.AsyncClient, _rnd: random.Random) -> Any:
-        return c.get("/_status")  # the baseline: the node's cheapest answer through the same stack
+    def static(c: httpx.AsyncClient, _rnd: random.Random) -> Any:
+        # The baseline: a static file through the same middleware stack. Not /_status: its probes each
+        # take a second pooled connection while it holds one, so 16 concurrent calls exhaust the pool.
+        return c.get("/portal/static/portal.css")
 
     return {
-        "status": status,
+        "static": static,
         "search": search,
         "guide": guide,
         "token": token,

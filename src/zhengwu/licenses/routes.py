@@ -83,6 +83,9 @@ def _verify_identifier(
     through the node's group commit — answered once the record is committed (``licenses.batch``)."""
     with read_only_transactions():
         answer, result, license_ref = service.answer_identifier(db, identifier, holder_code)
+    # End the read: its connection goes back to the pool before this request may lead a batch on
+    # another one (an admitted request holds at most one connection at a time, ADR 0009).
+    db.commit()
     settings = node_of(request).settings
     shared = settings.security.rate_limit_store == "database"
     if not shared:
