@@ -403,11 +403,11 @@ def _stage(
         supersedes_id=supersedes.id if supersedes is not None else None,
         created_by=actor[:100],
     )
-    repo = LicenseRepository(session)
-    repo.add(lic)
+    # Rendered and sealed before the row is written, so the row goes in once with its file's digest
+    # and size (not an INSERT and then an UPDATE); its unique identifier is still checked at the flush.
     pending = _seal_and_store(session, settings, lic, kind, at=now)
     try:
-        session.flush()
+        LicenseRepository(session).add(lic)
         reason = "签发" if supersedes is None else "换发"
         _event(session, lic, lifecycle.VALID, reason, actor, now, seq=1)  # a new license: its first event
         record_change(session, actor=actor, action="license.issue" if supersedes is None else "license.renew",
