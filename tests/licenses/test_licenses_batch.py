@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
@@ -97,3 +98,21 @@ def test_a_failed_commit_fails_the_jobs_of_its_batch(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="no database"):
         broken.run(lambda s: 1)
     assert broken.jobs == 1
+
+
+def test_in_a_batch_a_failing_job_loses_only_its_own_writes(tmp_path: Path) -> None:
+    from zhengwu.licenses.batch import _Job
+
+    commit, reader = _setup(tmp_path)
+
+    def bad(session: Session) -> None:
+        session.execute(insert(ROWS).values(who="bad"))
+        raise ValueError("refused")
+
+    jobs: list[_Job[Any]] = [_Job(_insert("first")), _Job(bad), _Job(_insert("last"))]
+    commit._commit(jobs)  # what a leader does with three queued jobs
+    assert [j.done for j in jobs] == [True, True, True]
+    assert [j.result for j in jobs] == [1, None, 1]
+    assert jobs[0].error is None and isinstance(jobs[1].error, ValueError) and jobs[2].error is None
+    reader.rollback()
+    assert sorted(reader.scalars(select(ROWS.c.who))) == ["first", "last"]

@@ -70,15 +70,21 @@ class GroupCommit:
         return job.result  # type: ignore[return-value]  # set when work returned
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
+        solo = len(batch) == 1  # no contention: no savepoint, the transaction is the job's own
         try:
             # The writer takes SQLite's write lock up front even when its caller reads (ADR 0009).
             with read_only_transactions(False), unit_of_work(self._factory()) as session:
                 for job in batch:
                     try:
-                        with session.begin_nested():
+                        if solo:
                             job.result = job.work(session)
+                        else:
+                            with session.begin_nested():
+                                job.result = job.work(session)
                     except Exception as exc:  # this job's own failure: only its savepoint rolled back
                         job.error = exc
+                        if solo:
+                            raise  # ...or, alone, its whole transaction
         except Exception as exc:  # the commit failed: none of the batch's writes is durable
             for job in batch:
                 if job.error is None:
