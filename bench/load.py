@@ -12,7 +12,10 @@ they take CPU from it: the figures are for comparing levels and versions on one 
 
     .venv/bin/python bench/load.py [--levels 16,64,256] [--seconds 15] [--routes search,guide,token,login]
                                    [--short] [--postgres postgresql+psycopg://user@host/db]
-                                   [--cache DIR] [--client-timeout 120]
+                                   [--cache DIR] [--client-timeout 120] [--licenses 20]
+
+``--routes types,verify`` measures verification next to its baseline in the same run: ``types`` is the
+public list of license types, a read of a few rows through the same middleware stack.
 
 ``--short`` runs 16 and 64 clients for 3 seconds each (a smoke run). To measure another version of the
 code, run this script with ``PYTHONPATH=<checkout>/src``: the node is started from the same path.
@@ -201,7 +204,20 @@ def requests_for(
     def verify(c: httpx.AsyncClient, rnd: random.Random) -> Any:
         return c.post("/api/v1/licenses/verify", json=rnd.choice(licenses or [{}]))
 
-    return {"search": search, "guide": guide, "token": token, "login": login, "verify": verify}
+    def types(c: httpx.AsyncClient, _rnd: random.Random) -> Any:
+        # A baseline for verify: a public read of a few rows through the same stack. Not /_status (its
+        # probes each take a second pooled connection while it holds one: 16 concurrent calls exhaust
+        # the pool until its timeout) nor a portal stylesheet (checked against the signed manifest).
+        return c.get("/api/v1/licenses/types")
+
+    return {
+        "types": types,
+        "search": search,
+        "guide": guide,
+        "token": token,
+        "login": login,
+        "verify": verify,
+    }
 
 
 async def burst(base: str, route: str, send: Request, clients: int, seconds: float, timeout: float) -> Burst:
@@ -289,6 +305,7 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL database to use (migrated, seeded)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "zhengwu-load-cache"))
     parser.add_argument("--client-timeout", type=float, default=120.0)
+    parser.add_argument("--licenses", type=int, default=20, help="licenses issued for the verify route")
     args = parser.parse_args()
     if args.short:
         args.levels, args.seconds = "16,64", 3.0
@@ -305,7 +322,7 @@ def main() -> None:
                 "--grant", "client_credentials", "--scope", "api", "--json",
             ).strip().splitlines()[-1]
         )  # fmt: skip
-        licenses = issue_licenses(env, run_dir, 20) if "verify" in routes else []
+        licenses = issue_licenses(env, run_dir, args.licenses) if "verify" in routes else []
         proc = start_node(env, port, run_dir / "node.log")
         base = f"http://127.0.0.1:{port}"
         try:

@@ -194,3 +194,43 @@ def test_holders_see_their_licenses_and_every_use(client: Any, issuing: Issuing)
     assert_envelope(client.get(f"{API}/{own.id}"), 404, "licenses.not_found")
     assert_envelope(client.get(f"{API}/{own.id}/file"), 404)
     assert client.get(f"{API}/mine").json() == [] and client.get(f"{API}/usage").json() == []
+
+
+def test_verification_limit_is_taken_with_the_usage_record(client: Any, issuing: Issuing) -> None:
+    """/verify takes the per-address token in its own transaction: a refusal is a 429 and logs no use,
+    an answer logs exactly one (the bucket and the record commit together)."""
+    from sqlalchemy import func, select
+
+    from zhengwu.kernel.node import node_of
+    from zhengwu.kernel.ratelimit import RateBucket
+    from zhengwu.licenses import service
+    from zhengwu.licenses.models import LicenseUsage
+
+    lic = service.issue_license(
+        issuing.session, issuing.settings, type_code=issuing.type_code("营业执照"),
+        department_id=issuing.department.id, holder_name="石家庄演示科技有限公司", holder_code=COMPANY,
+        face=BUSINESS_FACE, actor="t",
+    )  # fmt: skip
+    issuing.session.flush()
+    settings = node_of(client.app).settings
+    settings.security.public_rate_per_minute = 6  # a burst of one
+    assert settings.security.rate_limit_store == "database"
+    body = {"identifier": lic.identifier, "holder_code": COMPANY}
+
+    def uses() -> int:
+        query = select(func.count()).select_from(LicenseUsage).where(LicenseUsage.operation == "verify_id")
+        return int(issuing.session.scalar(query) or 0)
+
+    first = client.post(f"{API}/verify", json=body)
+    assert first.status_code == 200 and first.json()["valid"] is True
+    assert uses() == 1
+    refused = client.post(f"{API}/verify", json=body)
+    assert_envelope(refused, 429, "rate_limited")
+    assert int(refused.headers["retry-after"]) >= 1
+    assert uses() == 1
+    bucket = issuing.session.scalars(select(RateBucket).where(RateBucket.name == "licenses.verify")).one()
+    assert bucket.tokens < 1.0
+    # A wrong holder is answered (and logged) like an unknown license: one more use, no holder data.
+    settings.security.public_rate_per_minute = 1_000_000
+    other = client.post(f"{API}/verify", json={**body, "holder_code": "91130100MA0000000X"})
+    assert other.status_code == 200 and other.json()["valid"] is False and uses() == 2

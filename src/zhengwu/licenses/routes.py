@@ -17,15 +17,18 @@ from sqlalchemy.orm import Session
 from zhengwu.identity.deps import Authenticated, RequiredSession
 from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.config import Settings
+from zhengwu.kernel.db import read_only_transactions
 from zhengwu.kernel.errors import BadRequest
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import KiB, body_limit
+from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.node import CurrentNode, node_of
 from zhengwu.kernel.openapi import errors
-from zhengwu.kernel.ratelimit import client_address, per_address
+from zhengwu.kernel.ratelimit import RateLimited, SharedRateLimiter, client_address, per_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.licenses import lifecycle, rights, service, usage
+from zhengwu.licenses.batch import group_commit
 from zhengwu.licenses.models import License
 from zhengwu.licenses.schemas import (
     LicenseIssue,
@@ -44,7 +47,65 @@ router = APIRouter(prefix="/api/v1/licenses", tags=["licenses 电子证照"])
 
 Issuer = Annotated[StaffPrincipal, Depends(guard(rights.ISSUE))]
 Manager = Annotated[StaffPrincipal, Depends(guard(rights.MANAGE))]
-_VERIFY_LIMIT = Depends(per_address("licenses.verify", lambda s: s.security.public_rate_per_minute))
+log = get_logger("zhengwu.security")  # a refused verification is a security event, as the limiter logs it
+
+
+def _verify_rate(settings: Settings) -> float:
+    return settings.security.public_rate_per_minute
+
+
+_VERIFY_LIMITER = per_address("licenses.verify", _verify_rate)
+_VERIFY_LIMIT = Depends(_VERIFY_LIMITER)
+
+
+def _take_verify_token(request: Request, db: Session) -> None:
+    """The per-address limit of /verify, taken in the request's own transaction.
+
+    The dependency form commits the bucket in a transaction of its own: a second SQLite write
+    transaction on every verification. Here the bucket's upsert commits with the usage record. A
+    refusal rolls the upsert back, which changes nothing: the bucket refills linearly from its last
+    stored level either way."""
+    settings = node_of(request).settings
+    if settings.security.rate_limit_store != "database":
+        _VERIFY_LIMITER(request)
+        return
+    limiter = SharedRateLimiter("licenses.verify", _verify_rate(settings))
+    allowed, retry_after = limiter.take(db, client_address(request))
+    if not allowed:
+        log.warning("rate_limited", limiter="licenses.verify", security_event=True)
+        raise RateLimited(retry_after)
+
+
+def _verify_identifier(
+    request: Request, db: Session, identifier: str, holder_code: str, caller: service.Caller
+) -> dict[str, Any]:
+    """Verification by identifier: read in a deferred transaction, then the token and the usage record
+    through the node's group commit — answered once the record is committed (``licenses.batch``)."""
+    with read_only_transactions():
+        answer, result, license_ref = service.answer_identifier(db, identifier, holder_code)
+    # End the read: its connection goes back to the pool before this request may lead a batch on
+    # another one (an admitted request holds at most one connection at a time, ADR 0009).
+    db.commit()
+    settings = node_of(request).settings
+    shared = settings.security.rate_limit_store == "database"
+    if not shared:
+        _VERIFY_LIMITER(request)
+    limiter = SharedRateLimiter("licenses.verify", _verify_rate(settings)) if shared else None
+    address = client_address(request)
+
+    def writes(session: Session) -> int:
+        if limiter is not None:
+            allowed, retry_after = limiter.take(session, address)
+            if not allowed:
+                return retry_after
+        service.record_usage(session, caller, "verify_id", result, license_ref=license_ref)
+        return 0
+
+    retry_after = group_commit(node_of(request)).run(writes)
+    if retry_after:
+        log.warning("rate_limited", limiter="licenses.verify", security_event=True)
+        raise RateLimited(retry_after)
+    return answer.as_json()
 
 
 def _settings(request: Request) -> Settings:
@@ -200,16 +261,17 @@ def _caller(request: Request, who: str, purpose: str | None) -> service.Caller:
     "/verify",
     response_model=VerifyAnswer,
     summary="核验电子证照（公开）：标识+持证主体代码，或二维码",
-    responses=errors(400),
-    dependencies=[_VERIFY_LIMIT],
+    responses=errors(400, 429),
 )
 def verify(data: VerifyRequest, request: Request, db: DbSession) -> dict[str, Any]:
     """Valid or not, status, type and issuer; never the holder's data (conventions §4)."""
     caller = _caller(request, "public", data.purpose)
+    if data.qr is not None:
+        _take_verify_token(request, db)
     if data.qr is not None and data.identifier is None and data.holder_code is None:
         return service.verify_token(db, _settings(request), data.qr, caller=caller).as_json()
     if data.identifier is not None and data.holder_code is not None and data.qr is None:
-        return service.verify_by_identifier(db, data.identifier, data.holder_code, caller=caller).as_json()
+        return _verify_identifier(request, db, data.identifier, data.holder_code, caller)
     raise BadRequest(
         "请提供电子证照标识和持证主体代码，或二维码内容（二者择一）",
         detail_en="give identifier + holder_code, or qr",

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from zhengwu.audit.changes import record_change
@@ -25,6 +27,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes import make_license_id, validate_license_id, validate_uscc
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.crypto import sm3
+from zhengwu.kernel.db import new_id
 from zhengwu.kernel.events import EventBus, publish_on
 from zhengwu.kernel.files import FileStore
 from zhengwu.kernel.logging import current_trace_id, get_logger
@@ -165,11 +168,10 @@ def get_type(session: Session, code: str) -> LicenseType:
 
 def _active_seal(session: Session, department: Department) -> str:
     """The esID of the department's active seal; SealUnavailable (never a silent fallback) otherwise."""
-    active, _ = seals.list_seals(session, department_ids=[department.id], status=seals.ACTIVE, limit=1)
-    if active:
-        return active[0].es_id
-    _, total = seals.list_seals(session, department_ids=[department.id], limit=1)
-    if total:
+    active = seals.first_seal(session, department.id, status=seals.ACTIVE)
+    if active is not None:
+        return active.es_id
+    if seals.first_seal(session, department.id) is not None:
         raise SealUnavailable(
             "颁发部门的电子印章已挂起或吊销，不能签发证照",
             detail_en="the department's seal is suspended or revoked",
@@ -273,12 +275,26 @@ def seal_file(
 
 def _seal_and_store(
     session: Session, settings: Settings, lic: License, kind: LicenseType, *, at: datetime
-) -> None:
-    """Render, seal (trusted time) and store the file of a staged license."""
+) -> Future[str]:
+    """Render and seal (trusted time) a staged license's file, and start storing it.
+
+    The store's fsync is most of a millisecond to tens of them on a busy disk, and releases the GIL:
+    it runs on a thread while the caller writes the license's rows, and the caller waits for it
+    before returning — so the file is on disk before the transaction can commit, as before."""
     unsigned = render.render_license(face_of(session, settings, lic, kind, at=at))
     signed = seal_file(session, settings, lic.es_id, unsigned, actor=lic.created_by, at=at)
-    lic.file_sm3 = files(settings).put(signed)
+    lic.file_sm3 = sm3(signed).hex()
     lic.file_size = len(signed)
+    return _STORE_POOL.submit(files(settings).put, signed)
+
+
+def _stored(pending: Future[str], lic: License) -> None:
+    if pending.result() != lic.file_sm3:  # the store names files by the same SM3 digest
+        raise RuntimeError("stored license file digest differs from the sealed file's")
+
+
+#: Threads that store sealed files (see _seal_and_store); two, as a node has few concurrent issuers.
+_STORE_POOL: Final = ThreadPoolExecutor(max_workers=2, thread_name_prefix="licenses-store")
 
 
 def active_seal(session: Session, department_id: str) -> str:
@@ -387,16 +403,21 @@ def _stage(
         supersedes_id=supersedes.id if supersedes is not None else None,
         created_by=actor[:100],
     )
-    repo = LicenseRepository(session)
-    repo.add(lic)
-    _seal_and_store(session, settings, lic, kind, at=now)
-    session.flush()
-    reason = "签发" if supersedes is None else "换发"
-    _event(session, lic, lifecycle.VALID, reason, actor, now, seq=1)  # a new license: its first event
-    record_change(session, actor=actor, action="license.issue" if supersedes is None else "license.renew",
-                  entity="license", entity_id=lic.identifier, department_id=department.id,
-                  after={"status": lic.status, "type_code": kind.code, "version": version})  # fmt: skip
-    topics.emit_change(session, lic, created=True)
+    # Rendered and sealed before the row is written, so the row goes in once with its file's digest
+    # and size (not an INSERT and then an UPDATE); its unique identifier is still checked at the flush.
+    pending = _seal_and_store(session, settings, lic, kind, at=now)
+    try:
+        LicenseRepository(session).add(lic)
+        reason = "签发" if supersedes is None else "换发"
+        _event(session, lic, lifecycle.VALID, reason, actor, now, seq=1)  # a new license: its first event
+        record_change(session, actor=actor, action="license.issue" if supersedes is None else "license.renew",
+                      entity="license", entity_id=lic.identifier, department_id=department.id,
+                      after={"status": lic.status, "type_code": kind.code, "version": version})  # fmt: skip
+        topics.emit_change(session, lic, created=True)
+    except BaseException:
+        pending.exception()  # the rows failed: let the store finish (a stored orphan is harmless)
+        raise
+    _stored(pending, lic)  # a failed store raises here, and the transaction rolls back
     publish_on(bus, session, LicenseIssued.of(lic, reason=reason, actor=actor))
     log.info("license_issued", license_id=lic.id, type_code=kind.code, version=version)
     return lic
@@ -587,12 +608,24 @@ class Caller:
 
 
 def record_usage(
-    session: Session, caller: Caller, operation: str, result: str, lic: License | None = None
+    session: Session,
+    caller: Caller,
+    operation: str,
+    result: str,
+    lic: License | None = None,
+    *,
+    license_ref: tuple[str, str] | None = None,
 ) -> None:
-    """Append one usage record (用证记录) in the caller's transaction."""
+    """Append one usage record (用证记录) in the caller's transaction.
+
+    One Core INSERT (no ORM instance, no flush of the whole session): it is on every verification's
+    path. ``license_ref`` (license id, type code) stands for ``lic`` where only those were read."""
     count(session, LICENSE_USES, operation=operation, result=result)
-    LicenseRepository(session).add(
-        LicenseUsage(
+    if lic is not None:
+        license_ref = (lic.id, lic.type_code)
+    session.execute(
+        insert(LicenseUsage).values(
+            id=new_id(),
             at=utcnow(),
             caller=caller.name[:100],
             caller_name=caller.display[:200] if caller.display else None,
@@ -601,8 +634,8 @@ def record_usage(
             purpose=caller.purpose[:200] if caller.purpose else None,
             operation=operation,
             result=result,
-            license_id=lic.id if lic is not None else None,
-            type_code=lic.type_code if lic is not None else None,
+            license_id=license_ref[0] if license_ref is not None else None,
+            type_code=license_ref[1] if license_ref is not None else None,
             client_ip=caller.client_ip[:64] if caller.client_ip else None,
             trace_id=current_trace_id(),
         )
@@ -652,25 +685,52 @@ def answer_of(lic: License, reason_ok: str, **extra: Any) -> Answer:
 _NO_MATCH: Final = Answer(False, reason="没有与标识和持证主体相符的电子证照")
 
 
+#: What verification by identifier reads of a license: one indexed row, no ORM instance.
+_VERIFY_COLUMNS: Final = (
+    License.id,
+    License.type_code,
+    License.type_name,
+    License.issuer_name,
+    License.holder_code_type,
+    License.holder_index,
+    License.status,
+    License.valid_until,
+)
+
+
 def verify_by_identifier(session: Session, identifier: str, holder_code: str, *, caller: Caller) -> Answer:
-    """Check that a license with this identifier belongs to this holder and is valid (minimal answer)."""
-    lic = LicenseRepository(session).by_identifier(identifier.strip())
-    if lic is None or not _holder_matches(session, lic, holder_code):
-        # The same answer for "no such license" and "another holder's": nothing to learn by probing.
-        record_usage(session, caller, "verify_id", "no_match")
-        return _NO_MATCH
-    answer = answer_of(lic, "证照有效，持证主体相符")
-    record_usage(session, caller, "verify_id", "valid" if answer.valid else answer.status or "invalid", lic)
+    """Check that a license with this identifier belongs to this holder and is valid (minimal answer),
+    and record the use in the same transaction."""
+    answer, result, license_ref = answer_identifier(session, identifier, holder_code)
+    record_usage(session, caller, "verify_id", result, license_ref=license_ref)
     return answer
 
 
-def _holder_matches(session: Session, lic: License, holder_code: str) -> bool:
+def answer_identifier(
+    session: Session, identifier: str, holder_code: str
+) -> tuple[Answer, str, tuple[str, str] | None]:
+    """The reading half of ``verify_by_identifier``: the answer, the usage record's result and the
+    license it names (id, type code) — one Core SELECT of the columns the answer needs, no writes.
+
+    The public route records the use through the group commit (``licenses.batch``)."""
+    row = session.execute(select(*_VERIFY_COLUMNS).where(License.identifier == identifier.strip())).first()
+    if row is None or not _holder_code_matches(session, row.holder_code_type, row.holder_index, holder_code):
+        # The same answer for "no such license" and "another holder's": nothing to learn by probing.
+        return _NO_MATCH, "no_match", None
+    status = lifecycle.effective_status(row.status, row.valid_until, utcnow().date())
+    valid = status == lifecycle.VALID
+    reason = "证照有效，持证主体相符" if valid else f"证照状态为“{lifecycle.label(status)}”"
+    answer = Answer(valid, status, row.type_code, row.type_name, row.issuer_name, reason)
+    return answer, "valid" if valid else status or "invalid", (row.id, row.type_code)
+
+
+def _holder_code_matches(session: Session, code_type: str, index: str, holder_code: str) -> bool:
     text = holder_code.strip().upper()
     try:
-        code_type, code = holders.check_holder(text, [lic.holder_code_type], lic.holder_code_type)
+        checked_type, code = holders.check_holder(text, [code_type], code_type)
     except LicenseError:
         return False
-    return _holder_index(session, code_type, code) == lic.holder_index
+    return _holder_index(session, checked_type, code) == index
 
 
 def lookup_identifier(session: Session, identifier: str, *, caller: Caller) -> Answer:

@@ -48,6 +48,13 @@ class SealRepository:
         rows = self.session.scalars(query.order_by(Seal.es_id).offset(offset).limit(limit)).all()
         return rows, int(total)
 
+    def first_of(self, department_id: str, status: str | None = None) -> Seal | None:
+        """A department's first seal by esID (with that status), in one query."""
+        query = select(Seal).where(Seal.department_id == department_id)
+        if status is not None:
+            query = query.where(Seal.status == status)
+        return self.session.scalars(query.order_by(Seal.es_id).limit(1)).first()
+
     def events(self, seal_id: str) -> Sequence[SealStatusEvent]:
         """A seal's status history, oldest first."""
         return self.session.scalars(

@@ -339,6 +339,11 @@ def revoke_seal(
     return _change(session, seal, REVOKED, reason=reason, actor=actor, at=now, bus=bus)
 
 
+def first_seal(session: Session, department_id: str, *, status: str | None = None) -> Seal | None:
+    """A department's first seal by esID, optionally only with that status (one query, no count)."""
+    return SealRepository(session).first_of(department_id, status)
+
+
 def list_seals(
     session: Session,
     *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 import uuid
 from collections.abc import Sequence
@@ -89,6 +90,7 @@ class DocumentSpec:
     doc_id: str | None = None
 
 
+@functools.lru_cache(maxsize=8192)
 def char_advance(ch: str, size_mm: float) -> float:
     """Advance width used for layout: full-width (CJK) characters one em, others half an em."""
     return size_mm if unicodedata.east_asian_width(ch) in ("W", "F", "A") else size_mm * 0.5
@@ -110,6 +112,7 @@ def wrap(text: str, width: float, size_mm: float, *, indent: float = 0.0) -> lis
     return lines
 
 
+@functools.lru_cache(maxsize=8192)  # a page repeats few distinct numbers (advances, sizes, margins)
 def _fmt(value: float) -> str:
     text = f"{value:.3f}".rstrip("0").rstrip(".")
     return text if text not in ("", "-0") else "0"
