@@ -134,11 +134,13 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /portal/static/{name}.png",
         "GET /offline",
     ),
-    "the mobile API's public part: the home page's content, the search and the guides, as the portal's "
-    "pages": (
+    "the mobile API's public part: the home page's content, the search, the guides and the notices, as "
+    "the portal's pages": (
         "GET /api/v1/mobile/home",
         "GET /api/v1/mobile/search",
         "GET /api/v1/mobile/items/{task_code}",
+        "GET /api/v1/mobile/notices",
+        "GET /api/v1/mobile/notices/{notice_id}",
     ),
     "public license verification in the portal (rate-limited, minimal answer as the licenses API)": (
         "GET /licenses/verify",
@@ -148,6 +150,10 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "case lookup in the portal by case number and query password (rate-limited, as the cases API)": (
         "GET /cases/lookup",
         "POST /cases/lookup",
+    ),
+    "the portal's notices (通知公告): published to be read by anyone": (
+        "GET /notices",
+        "GET /notices/{notice_id}",
     ),
     "the national overview of lower nodes and topics: counts only, public by decision (operations.md)": (
         "GET /api/v1/exchange/overview",

@@ -27,12 +27,14 @@ from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.node import node_of
+from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
 from zhengwu.licenses import lifecycle
 from zhengwu.licenses import service as licenses
-from zhengwu.portal import finder
+from zhengwu.portal import finder, notices
 from zhengwu.portal.casepages import _ACTIONS
 from zhengwu.portal.pages import _LEVEL_LABELS, _days, _inside, _vocabulary
+from zhengwu.portal.schemas import NoticeRead, read_notice
 
 Me = Annotated[Person, Depends(person())]
 
@@ -290,6 +292,29 @@ def guide(task_code: str, request: Request, db: DbSession) -> Guide:
             for q in g.get("questions") or []
         ],
     )
+
+
+@router.get("/notices", response_model=list[NoticeRead], summary="通知公告或栏目（本平台和上级平台的）")
+def list_notices(
+    request: Request,
+    response: Response,
+    db: DbSession,
+    page: Annotated[PageParams, Depends(page_params)],
+    kind: Annotated[
+        str, Query(pattern="^(notice|column)$", description="notice 通知公告 / column 栏目")
+    ] = "notice",
+) -> list[NoticeRead]:
+    """The notices (or columns) the portal shows, newest first: this node's and its upper nodes'."""
+    rows, total = notices.current(db, kind, offset=page.offset, limit=page.limit)
+    set_page_headers(request, response, total=total, page=page)
+    own = node_of(request).settings.node_id
+    return [read_notice(n, own) for n in rows]
+
+
+@router.get("/notices/{notice_id}", response_model=NoticeRead, summary="一条通知公告", responses=errors(404))
+def get_notice(notice_id: str, request: Request, db: DbSession) -> NoticeRead:
+    """One notice or column entry (a withdrawn one: 404)."""
+    return read_notice(notices.shown(db, notice_id), node_of(request).settings.node_id)
 
 
 @router.get("/me/cases", response_model=list[MyCase], summary="我的办件")
