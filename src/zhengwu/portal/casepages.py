@@ -481,7 +481,7 @@ def _detail(request: Request, db: Session, case: Any, *, errors: dict[str, str] 
             ],
             "form_values": [(labels.get(k, k), v) for k, v in (case.form or {}).items() if v],
             "supplement": {
-                "opinion": asked.get("opinion") or "",
+                "opinion": asked.get("reason") or "",  # the service keeps the department's words as reason
                 "materials": [(mid, names.get(mid, "材料")) for mid in asked.get("materials", [])],
                 "fields": [(f, labels.get(f, f)) for f in asked.get("fields", [])],
             }
