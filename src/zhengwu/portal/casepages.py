@@ -31,12 +31,14 @@ from zhengwu.catalog.service import access_demand
 from zhengwu.identity.deps import Authenticated, current_session, require_level
 from zhengwu.identity.errors import CsrfFailed, InsufficientLevel, StepUpRequired
 from zhengwu.identity.web import check_csrf
+from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.idempotency import IdempotencyRecord
 from zhengwu.kernel.limits import KiB, body_limit
 from zhengwu.kernel.node import node_of
 from zhengwu.kernel.ratelimit import RateLimited, per_address
 from zhengwu.kernel.session import DbSession
+from zhengwu.portal import keptform
 from zhengwu.portal.pages import beijing, render
 
 router = APIRouter(include_in_schema=False)
@@ -169,7 +171,7 @@ def _from_case(case: Any) -> _Application:
 
 def _apply_page(
     request: Request, db: Session, form: Mapping[str, Any], app: _Application, draft_id: str | None, *,
-    status_code: int = 200,
+    status_code: int = 200, restored: bool = False,
 ) -> HTMLResponse:  # fmt: skip
     return render(
         request,
@@ -181,6 +183,7 @@ def _apply_page(
             "draft_id": draft_id or "",
             "fields": FIELDS,
             "submit_key": secrets.token_urlsafe(18),
+            "restored": restored,
             "max_mb": _MB,
             "accept": _ACCEPT,
             "deadline": beijing(form.get("deadline_if_accepted_today"), with_time=False)
@@ -241,7 +244,20 @@ def apply_page(task_code: str, request: Request, db: DbSession, draft: str = "")
     if isinstance(form, Response):
         return form
     app = _from_case(case) if case is not None else _Application()
-    return _apply_page(request, db, form, app, case.id if case is not None else None)
+    kept = keptform.take(request, db, account_id=auth.account.id, task_code=form["task_code"])
+    if kept is not None:
+        names = {name for name, _ in FIELDS}
+        app.values.update({k: str(v)[:500] for k, v in kept["v"].items() if k in names})
+        for m in form["materials"]:
+            chosen = kept["c"].get(m["material_id"])
+            if chosen in {h["id"] for h in m["held_licenses"]}:
+                app.choices[m["material_id"]] = _Choice(choice=chosen)
+    response = _apply_page(
+        request, db, form, app, case.id if case is not None else None, restored=kept is not None
+    )
+    if keptform.COOKIE in request.cookies:
+        keptform.forget(response, form["task_code"])
+    return response
 
 
 def _gather(
@@ -300,10 +316,11 @@ def _replayed(db: Session, scope: str, key: str) -> IdempotencyRecord | None:
     openapi_extra=body_limit(MAX_FORM_BYTES),
 )
 async def apply_submit(task_code: str, request: Request, db: DbSession) -> Response:
-    """Save a draft or submit; a double click (the same hidden key) makes one case."""
+    """Save a draft or submit; a double click (the same hidden key) makes one case. After a session
+    timeout what was typed is kept for the next login (``keptform``)."""
     auth = await run_in_threadpool(current_session, request, db)
     if auth is None:
-        return _login(request)
+        return await _keep_and_login(request, db, task_code)
     # The draft (and so the applicant) is named in the query string: the form is derived before the
     # multipart body is read.
     early = await run_in_threadpool(_own_draft, db, auth, request.query_params.get("draft", ""), task_code)
@@ -394,6 +411,49 @@ async def apply_submit(task_code: str, request: Request, db: DbSession) -> Respo
         return await run_in_threadpool(work)
     finally:
         await posted.close()
+
+
+async def _keep_and_login(request: Request, db: Session, task_code: str) -> Response:
+    """To the login page and back to this form; the typed fields and chosen licenses go along encrypted
+    when the browser holds a real session of this node and the form is its own (CSRF)."""
+    target = f"/items/{task_code[:40]}/apply"
+    for name in ("draft", "applicant"):
+        value = request.query_params.get(name, "")[:64]
+        if value:
+            target += f"?{name}={quote(value, safe='')}"
+            break
+    response = RedirectResponse("/identity/login?next=" + quote(target, safe=""), status_code=303)
+    account_id = await run_in_threadpool(keptform.expired_account, request, db)
+    if account_id is None or not validate_task_code(task_code).ok:
+        return response
+    try:
+        posted = await _read_form(request, max_files=100)
+    except _FormProblem:
+        return response
+    try:
+        check_csrf(request, _text(posted, "csrf_token", 200))
+        choices = {
+            key[len("choice_") :][:64]: value[:64]
+            for key, value in posted.multi_items()
+            if key.startswith("choice_") and isinstance(value, str) and value not in ("", "upload", "kept")
+        }
+        values = {name: _text(posted, name) for name, _ in FIELDS}
+        await run_in_threadpool(
+            lambda: keptform.keep(
+                response,
+                request,
+                db,
+                account_id=account_id,
+                task_code=task_code,
+                values=values,
+                choices=choices,
+            )
+        )
+    except CsrfFailed:
+        pass  # not this browser's form: nothing kept
+    finally:
+        await posted.close()
+    return response
 
 
 # --- 我的办件 ----------------------------------------------------------------------------------------------
