@@ -117,13 +117,14 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /exchange/v1/ca",
         "GET /exchange/v1/crl",
     ),
-    "the portal's public pages: home, search, guides, the stylesheet, the 适老化 switch (a cookie) and its "
-    "read-aloud script": (
+    "the portal's public pages: home, search, guides, the stylesheet, the 适老化 switch (a cookie), its "
+    "read-aloud script and the forms' upload-progress script": (
         "GET /",
         "GET /search",
         "GET /items/{task_code}",
         "GET /portal/static/portal.css",
         "GET /portal/static/readaloud.js",
+        "GET /portal/static/upload.js",
         "GET /care",
     ),
     "the portal as an installable web app: manifest, icons, service worker and its registration script, "

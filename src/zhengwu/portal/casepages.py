@@ -39,7 +39,7 @@ from zhengwu.kernel.node import node_of
 from zhengwu.kernel.ratelimit import RateLimited, per_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.portal import keptform
-from zhengwu.portal.pages import beijing, render
+from zhengwu.portal.pages import beijing, form_post, render
 
 router = APIRouter(include_in_schema=False)
 # Checked in the handler, so that too many tries get a page rather than the API's problem envelope.
@@ -665,6 +665,16 @@ async def supplement_submit(case_no: str, request: Request, db: DbSession) -> Re
         await posted.close()
 
 
+def _case_post(
+    request: Request, db: Session, case_no: str, csrf_token: str
+) -> tuple[Authenticated, Any] | Response:
+    """The preamble of a form POST on one of the person's cases (the case's page answers a refusal)."""
+    return form_post(
+        request, csrf_token, lambda: _mine(request, db, case_no),
+        lambda _auth, case, refusal: _detail(request, db, case, errors={"form": refusal}, status_code=403),
+    )  # fmt: skip
+
+
 @router.post("/me/cases/{case_no}/withdraw", response_class=HTMLResponse)
 def withdraw_submit(
     case_no: str,
@@ -675,14 +685,10 @@ def withdraw_submit(
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """Withdraw in two steps on the page itself (no pop-up): ask, then confirm."""
-    found = _mine(request, db, case_no)
+    found = _case_post(request, db, case_no, csrf_token)
     if isinstance(found, Response):
         return found
     auth, case = found
-    try:
-        check_csrf(request, csrf_token)
-    except CsrfFailed as exc:
-        return _detail(request, db, case, errors={"form": exc.detail}, status_code=403)
     if confirmed != "yes":
         return _detail(request, db, case, confirm=True)
     try:
@@ -705,14 +711,10 @@ def evaluation_submit(
     text: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     """好差评 after the conclusion: a score from 1 to 5, each with its words, and an optional comment."""
-    found = _mine(request, db, case_no)
+    found = _case_post(request, db, case_no, csrf_token)
     if isinstance(found, Response):
         return found
     auth, case = found
-    try:
-        check_csrf(request, csrf_token)
-    except CsrfFailed as exc:
-        return _detail(request, db, case, errors={"form": exc.detail}, status_code=403)
     values = {"satisfaction": satisfaction, "text": text}
     if satisfaction not in {"1", "2", "3", "4", "5"}:
         return _detail(

@@ -9,10 +9,10 @@ work without JavaScript. Holder pages send a visitor without a session to identi
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -109,6 +109,29 @@ def render(
     return response
 
 
+_T = TypeVar("_T")
+
+
+def form_post(
+    request: Request,
+    csrf_token: str,
+    load: Callable[[], tuple[Authenticated, _T] | Response],
+    refuse: Callable[[Authenticated, _T, str], Response],
+) -> tuple[Authenticated, _T] | Response:
+    """The preamble of a person's form POST on one of their objects: the session and the object (else
+    ``load``'s login or not-found page), then the form's CSRF token (else ``refuse``: the object's page
+    with the refusal, what was typed kept)."""
+    found = load()
+    if isinstance(found, Response):
+        return found
+    auth, thing = found
+    try:
+        check_csrf(request, csrf_token)
+    except CsrfFailed as exc:
+        return refuse(auth, thing, exc.detail)
+    return auth, thing
+
+
 def _page_number(raw: str) -> int:
     """A page number from the address bar: anything odd is the first page (a link, not a form)."""
     return int(raw) if raw.isdigit() and 1 <= int(raw) <= 1000 else 1
@@ -131,6 +154,12 @@ def stylesheet(request: Request) -> Response:
 def read_aloud_script(request: Request) -> Response:
     """适老化 mode's 朗读 button: the browser's speech synthesis reads the main content (a file, for the CSP)."""
     return static_asset(request, _STATIC / "readaloud.js", "text/javascript; charset=utf-8")
+
+
+@router.get("/portal/static/upload.js")
+def upload_script(request: Request) -> Response:
+    """The apply and supplement forms' upload progress (progressive: the forms work without it)."""
+    return static_asset(request, _STATIC / "upload.js", "text/javascript; charset=utf-8")
 
 
 @router.get("/care")
