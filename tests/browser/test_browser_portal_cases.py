@@ -25,6 +25,24 @@ from test_browser_portal import FACE, PASSWORD
 from nodekit import Node, register_person
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
+# Records what the upload-progress line says while a form's files are sent (kept across the page the
+# answer is written into).
+WATCH_UPLOADS = """
+(function () {
+  var send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (body) {
+    function note() {
+      var line = document.querySelector(".upload-progress-text");
+      var seen = JSON.parse(sessionStorage.getItem("zwUploads") || "[]");
+      if (line && line.textContent) { seen.push(line.textContent); }
+      sessionStorage.setItem("zwUploads", JSON.stringify(seen));
+    }
+    this.upload.addEventListener("progress", function () { setTimeout(note, 0); });
+    this.upload.addEventListener("load", function () { setTimeout(note, 0); });
+    return send.call(this, body);
+  };
+})();
+"""
 
 CLERK = Path(__file__).resolve().parent / "portal_casework.py"
 WORKER_FACE = {
@@ -81,6 +99,7 @@ def test_apply_supplement_result_evaluation(
     tmp_path: Path,
 ) -> None:
     context = new_context(chromium, size)
+    context.add_init_script(WATCH_UPLOADS)
     page = context.new_page()
     base = world.node.url
     name = f"cases-{size}"
@@ -108,6 +127,9 @@ def test_apply_supplement_result_evaluation(
     page.locator("input[type=file]").nth(1).set_input_files(str(form))
     check_page(page, f"{name}-apply")
     page.locator("button", has_text="提交申请").click()
+    page.wait_for_selector(".case-no")  # sent by the upload script, its answer written into the page
+    shown = page.evaluate("JSON.parse(sessionStorage.getItem('zwUploads') || '[]')")
+    assert shown and all(t.startswith(("正在上传：", "上传完成")) for t in shown), shown
     assert "申请已提交" in page.inner_text("main")
     case_no = page.inner_text(".case-no")
     password = page.inner_text(".password")
@@ -130,6 +152,7 @@ def test_apply_supplement_result_evaluation(
     signed.write_bytes(b"%PDF-1.7 signed")
     page.locator("#supplement input[type=file]").set_input_files(str(signed))
     page.locator("button", has_text="提交补正").click()
+    page.get_by_text("您已补正").first.wait_for()  # the script follows the answer's redirect
     assert "您已补正" in page.inner_text("main") and "已受理" in page.inner_text("main")
 
     _clerk(world.node, "act", case_no, json.dumps({"action": "conclude", "outcome": "approved",

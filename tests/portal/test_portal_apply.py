@@ -48,6 +48,11 @@ def test_apply_needs_a_login_and_shows_the_guides_form(client: Any, casework: Ca
     assert "演示用户" in text and "必要材料" in text and "选交材料" in text
     assert "社会保险参保证明" in text and "使用我的电子证照" in text and "10 MB" in text
     assert f'value="{work.held_license_id}"' in page.text, "the held license offered by reference"
+    # Upload progress is an addition: the form posts by itself, the script only takes over when it runs.
+    assert 'src="/portal/static/upload.js"' in page.text and "data-upload-progress" in page.text
+    assert 'class="upload-progress" role="status" aria-live="polite" hidden' in page.text
+    script = client.get("/portal/static/upload.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
     number = cases.application_form(work.session, work.citizen, work.task_code)["applicant"]
     assert number["id_number_masked"] in text and "*" in number["id_number_masked"]
 
