@@ -209,6 +209,18 @@ def current(
     return list(rows), int(total)
 
 
+def latest(session: Session, kind: str, limit: int) -> list[PortalNotice]:
+    """The newest entries of one kind in force (one query: the home page does not count them)."""
+    return list(
+        session.scalars(
+            select(PortalNotice)
+            .where(PortalNotice.kind == kind, PortalNotice.withdrawn_at.is_(None))
+            .order_by(PortalNotice.published_at.desc(), PortalNotice.id)
+            .limit(limit)
+        )
+    )
+
+
 def _text(data: Mapping[str, Any], name: str, limit: int) -> str:
     return str(data.get(name) or "").strip()[:limit]
 

@@ -200,8 +200,8 @@ def home(request: Request, db: DbSession) -> HTMLResponse:
             "person_themes": items_by_theme(db, legal=False),
             "legal_themes": items_by_theme(db, legal=True),
             "events": _vocabulary(request).events,
-            "notices": notices.current(db, "notice", limit=HOME_NOTICES)[0],
-            "columns": notices.current(db, "column", limit=HOME_COLUMNS)[0],
+            "notices": notices.latest(db, "notice", HOME_NOTICES),
+            "columns": notices.latest(db, "column", HOME_COLUMNS),
             "own_node": node_of(request).settings.node_id,
         },
     )
@@ -223,7 +223,7 @@ def notices_page(
         "portal/notices.html",
         {
             "notices": rows,
-            "columns": notices.current(db, "column", limit=HOME_COLUMNS)[0],
+            "columns": notices.latest(db, "column", HOME_COLUMNS),
             "own_node": node_of(request).settings.node_id,
             "page": page_no,
             "pages": max(1, -(-total // 20)),
