@@ -20,6 +20,7 @@ from zhengwu.commands import identity as identity_commands
 from zhengwu.commands import licenses as licenses_commands
 from zhengwu.commands import ops as ops_commands
 from zhengwu.commands import pki as pki_commands
+from zhengwu.commands import portal as portal_commands
 from zhengwu.commands import seals as seals_commands
 from zhengwu.commands import security as security_commands
 from zhengwu.commands import users as users_commands
@@ -53,6 +54,7 @@ app.add_typer(security_commands.app, name="security")
 app.add_typer(cases_commands.app, name="cases")
 app.add_typer(cases_commands.calendar_app, name="calendar")
 app.add_typer(webhooks_commands.app, name="webhooks")
+app.add_typer(portal_commands.app, name="portal")
 
 console = Console()
 err_console = Console(stderr=True)

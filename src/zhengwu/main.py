@@ -50,6 +50,7 @@ def import_models() -> MetaData:
     import zhengwu.ops.models
     import zhengwu.orgs.models
     import zhengwu.pki.models
+    import zhengwu.portal.models
     import zhengwu.seals.models
     import zhengwu.security.models  # noqa: F401
 
@@ -67,6 +68,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
     from zhengwu.licenses import feedback as licenses_feedback
     from zhengwu.licenses import topics as licenses
     from zhengwu.ops import topics as ops
+    from zhengwu.portal import topics as portal
     from zhengwu.security import topics as security
 
     return exchange.registry_of(
@@ -80,6 +82,7 @@ def exchange_topics(settings: Settings) -> TopicRegistry:
             *cases.declarations(settings),
             *security.declarations(settings),
             *identity.declarations(settings),
+            *portal.declarations(settings),
         ]
     )
 

@@ -117,13 +117,14 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /exchange/v1/ca",
         "GET /exchange/v1/crl",
     ),
-    "the portal's public pages: home, search, guides, the stylesheet, the 适老化 switch (a cookie) and its "
-    "read-aloud script": (
+    "the portal's public pages: home, search, guides, the stylesheet, the 适老化 switch (a cookie), its "
+    "read-aloud script and the forms' upload-progress script": (
         "GET /",
         "GET /search",
         "GET /items/{task_code}",
         "GET /portal/static/portal.css",
         "GET /portal/static/readaloud.js",
+        "GET /portal/static/upload.js",
         "GET /care",
     ),
     "the portal as an installable web app: manifest, icons, service worker and its registration script, "
@@ -134,11 +135,13 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /portal/static/{name}.png",
         "GET /offline",
     ),
-    "the mobile API's public part: the home page's content, the search and the guides, as the portal's "
-    "pages": (
+    "the mobile API's public part: the home page's content, the search, the guides and the notices, as "
+    "the portal's pages": (
         "GET /api/v1/mobile/home",
         "GET /api/v1/mobile/search",
         "GET /api/v1/mobile/items/{task_code}",
+        "GET /api/v1/mobile/notices",
+        "GET /api/v1/mobile/notices/{notice_id}",
     ),
     "public license verification in the portal (rate-limited, minimal answer as the licenses API)": (
         "GET /licenses/verify",
@@ -148,6 +151,10 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "case lookup in the portal by case number and query password (rate-limited, as the cases API)": (
         "GET /cases/lookup",
         "POST /cases/lookup",
+    ),
+    "the portal's notices (通知公告): published to be read by anyone": (
+        "GET /notices",
+        "GET /notices/{notice_id}",
     ),
     "the national overview of lower nodes and topics: counts only, public by decision (operations.md)": (
         "GET /api/v1/exchange/overview",

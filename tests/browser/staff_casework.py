@@ -1,6 +1,7 @@
 """The set-up of the 工作台 browser journey, run against a node's database with its env.
 
-``clerk DEPT_CODE LOGIN SECRET`` makes a case handler (who may also issue licenses) of the department,
+``clerk DEPT_CODE LOGIN SECRET [ROLES]`` makes a case handler (who may also issue licenses; or the roles
+named, comma-separated) of the department,
 with the password ``PASSWORD`` and a TOTP authenticator on ``SECRET``; ``submit TASK_CODE ID_NUMBER``
 submits an application for the person through the cases service, attaching the licenses they hold
 and uploading the other materials. Each prints one JSON line.
@@ -17,7 +18,9 @@ from zhengwu.commands.seals import settings
 PASSWORD = "Clerk-Passw0rd-2026!"
 
 
-def clerk(dept_code: str, login: str, secret: str) -> dict[str, object]:
+def clerk(
+    dept_code: str, login: str, secret: str, roles: str = "case_handler,license_issuer"
+) -> dict[str, object]:
     from zhengwu.identity import service as identity
     from zhengwu.identity.context import of
     from zhengwu.identity.protection import encrypt_field
@@ -27,7 +30,7 @@ def clerk(dept_code: str, login: str, secret: str) -> dict[str, object]:
     with node_unit(settings()) as (_node, session):
         department = orgs.get_by_credit_code(session, dept_code)
         account = identity.register_staff(session, name=f"窗口人员{login[-1]}", login_name=login, password=PASSWORD,
-                                          department_id=department.id, roles=["case_handler", "license_issuer"])  # fmt: skip
+                                          department_id=department.id, roles=roles.split(","))  # fmt: skip
         account.totp_secret_enc = encrypt_field(of(session).keys, secret, purpose=identity.PURPOSE_TOTP)
         account.totp_enabled_at = utcnow()
         account.recovery_code_hashes = []

@@ -19,11 +19,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser_portal import FACE, PASSWORD, _check, _context, _run, chromium  # noqa: F401 - fixture
+from browserkit import check_page, chromium, cli, new_context, province  # noqa: F401 - fixture
+from test_browser_portal import FACE, PASSWORD
 
-from nodekit import Node, database_urls, register_person, start_node
+from nodekit import Node, register_person
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
+# Records what the upload-progress line says while a form's files are sent (kept across the page the
+# answer is written into).
+WATCH_UPLOADS = """
+(function () {
+  var send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (body) {
+    function note() {
+      var line = document.querySelector(".upload-progress-text");
+      var seen = JSON.parse(sessionStorage.getItem("zwUploads") || "[]");
+      if (line && line.textContent) { seen.push(line.textContent); }
+      sessionStorage.setItem("zwUploads", JSON.stringify(seen));
+    }
+    this.upload.addEventListener("progress", function () { setTimeout(note, 0); });
+    this.upload.addEventListener("load", function () { setTimeout(note, 0); });
+    return send.call(this, body);
+  };
+})();
+"""
 
 CLERK = Path(__file__).resolve().parent / "portal_casework.py"
 WORKER_FACE = {
@@ -54,30 +73,22 @@ def _clerk(node: Node, *args: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("portal-cases")
-    node = start_node(
-        "province", "127.0.0.1", tmp, database_urls(tmp, ["province"])["province"], None, False, {}
-    )
-    try:
-        subprocess.run([sys.executable, "-m", "zhengwu", "seed", "--demo"], env=node.env, check=True,
-                       capture_output=True)  # fmt: skip
-        seal = _run(node, "seals", "list", "--json")[0]
-        kinds = {t["name"]: t["code"] for t in _run(node, "licenses", "types", "list", "--json")[0]}
+    with province(tmp, demo=True) as node:
+        seal = cli(node, "seals", "list", "--json")[0]
+        kinds = {t["name"]: t["code"] for t in cli(node, "licenses", "types", "list", "--json")[0]}
         made = _clerk(node, "item", seal["department_credit_code"], kinds["社会保险参保证明"])
         numbers = {}
         for n, size in ((8911, "desktop"), (8912, "phone")):
             number, _ = register_person(node, n, "赵六", PASSWORD)
             face = tmp / f"face-{n}.json"
             face.write_text(json.dumps({**FACE, "name": "赵六"}, ensure_ascii=False), encoding="utf-8")
-            _run(
+            cli(
                 node, "licenses", "issue", "--type", kinds["社会保险参保证明"], "--holder-code", number,
                 "--holder-name", "赵六", "--data", str(face), "--department", seal["department_credit_code"],
                 "--json",
             )  # fmt: skip
             numbers[size] = number
         yield World(node, numbers, made["task_code"], kinds["建筑施工特种作业人员操作资格证书"])
-    finally:
-        node.proc.terminate()
-        node.proc.wait(timeout=15)
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
@@ -87,7 +98,8 @@ def test_apply_supplement_result_evaluation(
     size: str,
     tmp_path: Path,
 ) -> None:
-    context = _context(chromium, size)
+    context = new_context(chromium, size)
+    context.add_init_script(WATCH_UPLOADS)
     page = context.new_page()
     base = world.node.url
     name = f"cases-{size}"
@@ -107,19 +119,22 @@ def test_apply_supplement_result_evaluation(
     # First a submit with nothing chosen: every mistake at once.
     page.locator("button", has_text="提交申请").click()
     assert page.locator(".error-summary li").count() == 3, "the phone and both required materials"
-    _check(page, f"{name}-apply-errors")
+    check_page(page, f"{name}-apply-errors")
     page.fill("#phone", "13812345678")
     page.locator("label", has_text="使用我的电子证照").first.click()
     form = tmp_path / "申请表.pdf"
     form.write_bytes(b"%PDF-1.7 the application form")
     page.locator("input[type=file]").nth(1).set_input_files(str(form))
-    _check(page, f"{name}-apply")
+    check_page(page, f"{name}-apply")
     page.locator("button", has_text="提交申请").click()
+    page.wait_for_selector(".case-no")  # sent by the upload script, its answer written into the page
+    shown = page.evaluate("JSON.parse(sessionStorage.getItem('zwUploads') || '[]')")
+    assert shown and all(t.startswith(("正在上传：", "上传完成")) for t in shown), shown
     assert "申请已提交" in page.inner_text("main")
     case_no = page.inner_text(".case-no")
     password = page.inner_text(".password")
     assert "北京时间" in page.inner_text("main") and len(password) == 6
-    _check(page, f"{name}-applied")
+    check_page(page, f"{name}-applied")
 
     _clerk(world.node, "act", case_no, json.dumps({"action": "accept", "opinion": "材料齐全"}))
     materials = {"申请表"}
@@ -129,14 +144,15 @@ def test_apply_supplement_result_evaluation(
     page.locator("header nav.sections a", has_text="我的办件").click()
     page.wait_for_url("**/me/cases")
     assert "待补正" in page.inner_text("main")
-    _check(page, f"{name}-my-cases")
+    check_page(page, f"{name}-my-cases")
     page.locator("main a", has_text="建筑电工操作资格认定").first.click()
     assert "需要您补正" in page.inner_text("main") and "申请表未签名" in page.inner_text("main")
-    _check(page, f"{name}-supplement")
+    check_page(page, f"{name}-supplement")
     signed = tmp_path / "申请表（已签名）.pdf"
     signed.write_bytes(b"%PDF-1.7 signed")
     page.locator("#supplement input[type=file]").set_input_files(str(signed))
     page.locator("button", has_text="提交补正").click()
+    page.get_by_text("您已补正").first.wait_for()  # the script follows the answer's redirect
     assert "您已补正" in page.inner_text("main") and "已受理" in page.inner_text("main")
 
     _clerk(world.node, "act", case_no, json.dumps({"action": "conclude", "outcome": "approved",
@@ -144,7 +160,7 @@ def test_apply_supplement_result_evaluation(
            "license_face": WORKER_FACE}, ensure_ascii=False))  # fmt: skip
     page.reload()
     assert "准予许可" in page.inner_text("#result")
-    _check(page, f"{name}-result")
+    check_page(page, f"{name}-result")
     page.locator("#result a").click()
     page.wait_for_url("**/me/licenses/**")
     assert "建筑施工特种作业人员操作资格证书" in page.inner_text("main")
@@ -153,17 +169,17 @@ def test_apply_supplement_result_evaluation(
     page.fill("#text", "办得很快")
     page.locator("button", has_text="提交评价").click()
     assert "5 分：非常满意" in page.inner_text("#evaluation")
-    _check(page, f"{name}-evaluated")
+    check_page(page, f"{name}-evaluated")
 
     # Anyone with the number and the password sees the status, without logging in.
-    other = _context(chromium, size)
+    other = new_context(chromium, size)
     look = other.new_page()
     look.goto(f"{base}/cases/lookup")
     look.fill("#case_no", case_no)
     look.fill("#password", password)
     look.locator("main button", has_text="查询").click()
     assert "已办结" in look.inner_text(".answer")
-    _check(look, f"{name}-lookup")
+    check_page(look, f"{name}-lookup")
     other.close()
     context.close()
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_browser_portal import VIEWPORTS, _check, _context, chromium  # noqa: F401 - fixture
+from browserkit import VIEWPORTS, check_page, chromium, new_context  # noqa: F401 - fixture
 
 from e2e.test_e2e_licenses import _issuer, _seed
 from licenses_kit import INSURANCE_FACE
@@ -66,12 +66,12 @@ def _login(page: Any, holder: Holder, target: str) -> None:
 @pytest.mark.parametrize("size", list(VIEWPORTS))
 def test_share_revoke_from_consents_and_see_the_uses(chromium: Any, holder: Holder, size: str) -> None:  # noqa: F811
     base = holder.node.url
-    context = _context(chromium, size)
+    context = new_context(chromium, size)
     page = context.new_page()
     license_page = f"/me/licenses/{holder.license_id}"
     _login(page, holder, license_page)
     assert "亮证和共享" in page.inner_text("main")
-    _check(page, f"{size}-license-sharing")
+    check_page(page, f"{size}-license-sharing")
     # Every mistake at once, what was chosen is kept.
     page.check("#kind_department")
     page.locator("form[action$='/shares'] button").click()
@@ -79,7 +79,7 @@ def test_share_revoke_from_consents_and_see_the_uses(chromium: Any, holder: Hold
     assert summary.count() == 1 and "请选择要给哪个部门看" in summary.inner_text()
     assert "请填写共享事由" in summary.inner_text()
     assert page.is_checked("#kind_department")
-    _check(page, f"{size}-license-sharing-errors")
+    check_page(page, f"{size}-license-sharing-errors")
     page.check("#kind_anyone")
     page.fill("#share_purpose", f"租房{size}")
     page.check("#grants_face")
@@ -89,9 +89,9 @@ def test_share_revoke_from_consents_and_see_the_uses(chromium: Any, holder: Hold
     assert page.locator("img.qr").is_visible()
     url = page.input_value("#share_url")
     assert "/licenses/share#zls_" in url
-    _check(page, f"{size}-share-made")
+    check_page(page, f"{size}-share-made")
     # A verifier opens the link in another browser.
-    verifier = _context(chromium, size)
+    verifier = new_context(chromium, size)
     check = verifier.new_page()
     check.goto(url)
     check.get_by_text("证照类型：").wait_for()
@@ -100,10 +100,10 @@ def test_share_revoke_from_consents_and_see_the_uses(chromium: Any, holder: Hold
     page.locator("header nav.sections a", has_text="授权管理").click()
     page.wait_for_url("**/me/consents")
     assert f"租房{size}" in page.inner_text("main")
-    _check(page, f"{size}-consents")
+    check_page(page, f"{size}-consents")
     page.locator("li", has_text=f"租房{size}").locator("button", has_text="撤销共享").click()
     assert "确定撤销这项共享吗" in page.inner_text("h1")
-    _check(page, f"{size}-consents-confirm")
+    check_page(page, f"{size}-consents-confirm")
     page.locator("button", has_text="确认撤销").click()
     page.wait_for_url("**/me/consents?done=share")
     assert "共享已撤销" in page.inner_text("main")
@@ -119,7 +119,7 @@ def test_share_revoke_from_consents_and_see_the_uses(chromium: Any, holder: Hold
     assert "共享链接持有人：使用共享您的社会保险参保证明" in text
     assert "结果：证照有效" in text and "结果：被拒绝：您已撤销共享" in text
     assert not re.search(r"share_|holder:|valid\b", text)
-    _check(page, f"{size}-data-use")
+    check_page(page, f"{size}-data-use")
     # An annotated copy, made and downloaded.
     page.goto(f"{base}{license_page}")
     page.fill("#copy_purpose", "入学报名")
@@ -136,17 +136,17 @@ def test_share_revoke_from_consents_and_see_the_uses(chromium: Any, holder: Hold
 
 
 def test_privacy_pages_in_care_mode(chromium: Any, holder: Holder) -> None:  # noqa: F811
-    context = _context(chromium, "phone")
+    context = new_context(chromium, "phone")
     page = context.new_page()
     _login(page, holder, "/me/consents")
     page.goto(f"{holder.node.url}/care?mode=on&next=/me/consents")
     page.locator("a", has_text="字号加大").click()
     assert page.locator("html").get_attribute("class") == "care care-2"
-    _check(page, "phone-care-consents")
+    check_page(page, "phone-care-consents")
     page.goto(f"{holder.node.url}/me/licenses/{holder.license_id}")
-    _check(page, "phone-care-license-sharing")
+    check_page(page, "phone-care-license-sharing")
     page.goto(f"{holder.node.url}/me/data-use")
-    _check(page, "phone-care-data-use")
+    check_page(page, "phone-care-data-use")
     # The narrowest phone the pages are made for: 360 px, standard mode.
     page.goto(f"{holder.node.url}/care?mode=off&next=/me/consents")
     page.set_viewport_size({"width": 360, "height": 740})
@@ -154,12 +154,12 @@ def test_privacy_pages_in_care_mode(chromium: Any, holder: Holder) -> None:  # n
                        ("/me/data-use", "data-use")):  # fmt: skip
         page.goto(f"{holder.node.url}{path}")
         assert page.locator("html").get_attribute("class") in ("", None)
-        _check(page, f"360-{name}")
+        check_page(page, f"360-{name}")
     context.close()
 
 
 def test_installable_app_with_an_offline_page_and_no_personal_cache(chromium: Any, holder: Holder) -> None:  # noqa: F811
-    context = _context(chromium, "phone")
+    context = new_context(chromium, "phone")
     page = context.new_page()
     _login(page, holder, "/me/licenses")
     assert page.evaluate("navigator.serviceWorker.ready.then(() => true)")
@@ -172,7 +172,7 @@ def test_installable_app_with_an_offline_page_and_no_personal_cache(chromium: An
     page.goto(f"{holder.node.url}/me/licenses/{holder.license_id}")
     assert page.locator("h1").inner_text() == "暂时无法连接"
     assert "演示用户" not in page.inner_text("body"), "the offline page holds no session"
-    _check(page, "phone-offline")
+    check_page(page, "phone-offline")
     cached = page.evaluate(
         "caches.keys().then(ks => Promise.all(ks.map(k => caches.open(k).then(c => c.keys()))))"
         ".then(lists => lists.flat().map(r => new URL(r.url).pathname))"

@@ -4,18 +4,16 @@ press; outside care mode there is no button. A node without the demo seed: the h
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from browserkit import chromium, province  # noqa: F401 - fixture
 
-from nodekit import Node, database_urls, start_node
+from nodekit import Node
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 # Records what would be spoken instead of speaking it.
 STUB = """
 window.__spoken = [];
@@ -33,35 +31,11 @@ Object.defineProperty(window, "speechSynthesis", {
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    tmp = tmp_path_factory.mktemp("readaloud")
-    started = start_node(
-        "province", "127.0.0.1", tmp, database_urls(tmp, ["province"])["province"], None, False, {}
-    )
-    try:
+    with province(tmp_path_factory.mktemp("readaloud")) as started:
         yield started
-    finally:
-        started.proc.terminate()
-        started.proc.wait(timeout=15)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    binary = (
-        os.environ.get("ZHENGWU_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    )
-    if not binary:
-        pytest.skip("no Chromium on this machine (apt-get install chromium, or set ZHENGWU_CHROMIUM)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-    with sync_api.sync_playwright() as playwright:
-        try:
-            browser = playwright.chromium.launch(executable_path=binary, headless=True, args=CHROMIUM_FLAGS)
-        except sync_api.Error as exc:
-            pytest.skip(f"Chromium at {binary} did not start: {str(exc).splitlines()[0]}")
-        yield browser
-        browser.close()
-
-
-def test_read_aloud_button_speaks_the_main_content(chromium: Any, node: Node) -> None:
+def test_read_aloud_button_speaks_the_main_content(chromium: Any, node: Node) -> None:  # noqa: F811 - the kit's fixture
     context = chromium.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
     context.set_default_timeout(20_000)
     context.add_init_script(STUB)
@@ -83,7 +57,7 @@ def test_read_aloud_button_speaks_the_main_content(chromium: Any, node: Node) ->
     context.close()
 
 
-def test_without_javascript_the_button_stays_hidden(chromium: Any, node: Node) -> None:
+def test_without_javascript_the_button_stays_hidden(chromium: Any, node: Node) -> None:  # noqa: F811 - the kit's fixture
     context = chromium.new_context(locale="zh-CN", java_script_enabled=False)
     page = context.new_page()
     page.goto(f"{node.url}/care?mode=on&next=/")

@@ -20,9 +20,10 @@ from typing import Any
 
 import pyotp
 import pytest
-from test_browser_portal import FACE, PASSWORD, _check, _context, _run, chromium  # noqa: F401 - fixture
+from browserkit import check_page, chromium, cli, new_context, province  # noqa: F401 - fixture
+from test_browser_portal import FACE, PASSWORD
 
-from nodekit import Node, database_urls, register_person, start_node
+from nodekit import Node, register_person
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
@@ -57,22 +58,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from staff_casework import PASSWORD as CLERK_PASSWORD
 
     tmp = tmp_path_factory.mktemp("staff-cases")
-    node = start_node(
-        "province", "127.0.0.1", tmp, database_urls(tmp, ["province"])["province"], None, False, {}
-    )
-    try:
-        subprocess.run([sys.executable, "-m", "zhengwu", "seed", "--demo"], env=node.env, check=True,
-                       capture_output=True)  # fmt: skip
-        seal = _run(node, "seals", "list", "--json")[0]
+    with province(tmp, demo=True) as node:
+        seal = cli(node, "seals", "list", "--json")[0]
         dept = seal["department_credit_code"]
-        kinds = {t["name"]: t["code"] for t in _run(node, "licenses", "types", "list", "--json")[0]}
+        kinds = {t["name"]: t["code"] for t in cli(node, "licenses", "types", "list", "--json")[0]}
         made = _script(node, "portal_casework.py", "item", dept, kinds["社会保险参保证明"])
         cases, clerks = {}, {}
         for n, size in ((8921, "desktop"), (8922, "phone")):
             number, _ = register_person(node, n, "孙七", PASSWORD)
             face = tmp / f"face-{n}.json"
             face.write_text(json.dumps({**FACE, "name": "孙七"}, ensure_ascii=False), encoding="utf-8")
-            _run(
+            cli(
                 node, "licenses", "issue", "--type", kinds["社会保险参保证明"], "--holder-code", number,
                 "--holder-name", "孙七", "--data", str(face), "--department", dept, "--json",
             )  # fmt: skip
@@ -81,9 +77,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 "login"
             ]
         yield World(node, cases, clerks, CLERK_PASSWORD)
-    finally:
-        node.proc.terminate()
-        node.proc.wait(timeout=15)
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
@@ -92,7 +85,7 @@ def test_clerk_logs_in_with_totp_accepts_and_concludes(
     world: World,
     size: str,
 ) -> None:
-    context = _context(chromium, size)
+    context = new_context(chromium, size)
     page = context.new_page()
     base = world.node.url
     name = f"staff-{size}"
@@ -108,13 +101,13 @@ def test_clerk_logs_in_with_totp_accepts_and_concludes(
     page.wait_for_url("**/staff/cases")
     main = page.inner_text("main")
     assert "办件队列" in main and case_no in main and "已申报，待受理" in main
-    _check(page, f"{name}-queue")
+    check_page(page, f"{name}-queue")
 
     page.locator(f"main a[href='/staff/cases/{case_no}']").click()
     page.wait_for_url(f"**/staff/cases/{case_no}")
     main = page.inner_text("main")
     assert "孙七" in main and "138****5678" in main and "社会保险参保证明" in main
-    _check(page, f"{name}-case")
+    check_page(page, f"{name}-case")
     page.fill("#accept-opinion", "材料齐全，予以受理")
     page.locator("form:has(input[name=action][value=accept]) button").click()
     page.wait_for_url("**?done=accept")
@@ -133,12 +126,12 @@ def test_clerk_logs_in_with_totp_accepts_and_concludes(
     conclude.click()  # no outcome chosen yet
     assert "请选择办理结果" in page.inner_text(".error-summary")
     assert page.input_value("#face_certificate_no") == WORKER_FACE["certificate_no"], "what was typed is kept"
-    _check(page, f"{name}-conclude-errors")
+    check_page(page, f"{name}-conclude-errors")
     page.locator("label[for=outcome-approved]").click()
     conclude.click()
     page.wait_for_url("**?done=conclude**")
     result = page.inner_text("#result")
     assert "准予许可" in result and "建筑施工特种作业人员操作资格证书" in result
     assert WORKER_FACE["certificate_no"] in result and "北京时间" in page.inner_text("footer")
-    _check(page, f"{name}-concluded")
+    check_page(page, f"{name}-concluded")
     context.close()

@@ -48,6 +48,11 @@ def test_apply_needs_a_login_and_shows_the_guides_form(client: Any, casework: Ca
     assert "演示用户" in text and "必要材料" in text and "选交材料" in text
     assert "社会保险参保证明" in text and "使用我的电子证照" in text and "10 MB" in text
     assert f'value="{work.held_license_id}"' in page.text, "the held license offered by reference"
+    # Upload progress is an addition: the form posts by itself, the script only takes over when it runs.
+    assert 'src="/portal/static/upload.js"' in page.text and "data-upload-progress" in page.text
+    assert 'class="upload-progress" role="status" aria-live="polite" hidden' in page.text
+    script = client.get("/portal/static/upload.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
     number = cases.application_form(work.session, work.citizen, work.task_code)["applicant"]
     assert number["id_number_masked"] in text and "*" in number["id_number_masked"]
 
@@ -141,3 +146,50 @@ def test_the_items_login_demands_apply_to_the_page(client: Any, casework: Casewo
     token = _token(client.get("/me/cases"))
     posted = client.post(url, data={"csrf_token": token, "action": "submit", "phone": "13812345678"})
     assert posted.status_code == 403 and cases.mine(work.session, work.citizen)[1] == 0
+
+
+def test_what_was_typed_survives_an_expired_session(client: Any, casework: Casework) -> None:
+    from zhengwu.identity import service as identity
+
+    work = casework
+    url = f"/items/{work.task_code}/apply"
+    login(client, work.citizen_token)
+    token = _token(client.get(url))
+    # The session times out while the person types (ended as the idle timeout ends it).
+    ended = identity.session_by_token(work.session, work.citizen_token)
+    assert ended is not None
+    identity.end_session(work.session, ended.id, "idle_timeout")
+    work.session.flush()
+    typed = {"csrf_token": token, "action": "submit", "phone": "0311-87654321", "note": "周末可联系",
+             f"choice_{work.license_material}": work.held_license_id}  # fmt: skip
+    posted = client.post(url, data=typed, files={f"file_{work.upload_material}": ("表.pdf", PDF, "application/pdf")},
+                         follow_redirects=False)  # fmt: skip
+    assert posted.status_code == 303
+    assert posted.headers["location"] == "/identity/login?next=" + url.replace("/", "%2F")
+    kept = client.cookies.get("zw_kept_form")
+    assert kept and "0311" not in kept and "周末" not in kept, "kept encrypted, never in the clear"
+    assert "HttpOnly" in posted.headers["set-cookie"] and f"Path={url}" in posted.headers["set-cookie"]
+
+    # Someone else logs in on this browser: nothing of it is shown to them.
+    _, other = work.person("130102199001011237", "另一位")
+    client.cookies.set("zw_session", other)
+    assert "0311-87654321" not in client.get(url).text
+    # The person logs in again (the cookie was deleted above, so keep it again) and gets it back, once.
+    client.cookies.set("zw_kept_form", kept, path=url)
+    again = str(identity.start_session(work.session, work.citizen, amr=["pwd"]).token)
+    work.session.flush()
+    client.cookies.set("zw_session", again)
+    back = client.get(url)
+    assert back.status_code == 200
+    assert 'value="0311-87654321"' in back.text and 'value="周末可联系"' in back.text
+    assert "刚才填写的内容已为您保留" in back.text and "上传的文件需要重新选择" in back.text
+    chosen = re.search(rf'value="{work.held_license_id}"[^>]*>', back.text)
+    assert chosen is not None and "checked" in chosen.group(0)
+    assert "zw_kept_form=" in back.headers["set-cookie"] and "Max-Age=0" in back.headers["set-cookie"]
+    client.cookies.delete("zw_kept_form", path=url)
+    assert "刚才填写的内容" not in client.get(url).text
+
+    # A browser without a real session keeps nothing (an anonymous post is not stored anywhere).
+    login(client, None)
+    anonymous = client.post(url, data=typed, follow_redirects=False)
+    assert anonymous.status_code == 303 and "zw_kept_form" not in anonymous.headers.get("set-cookie", "")

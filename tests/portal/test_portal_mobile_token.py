@@ -4,6 +4,7 @@ a token of another client, a client-credentials token, a forged or a revoked tok
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Annotated, Any
 
@@ -173,3 +174,77 @@ def test_a_withdrawn_consent_refuses_the_token_and_is_audited(
         )
     ).all()
     assert len(refused) == 1 and refused[0].success is False
+
+
+def test_the_whole_journey_through_the_app_with_its_token(
+    client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+) -> None:
+    app = make_client(session, oidc, kind="public", token_endpoint_auth_method="none", consent_required=False,
+                      scope="openid mobile")  # fmt: skip
+    token = _token(client, app, casework, "openid mobile")
+    me = _bearer(token)
+    # The form of the apply page: the held license is offered for its material.
+    form = client.get(f"{API}/items/{casework.task_code}/form", headers=me)
+    assert form.status_code == 200, form.text
+    offered = {m["material_id"]: m["held_licenses"] for m in form.json()["materials"]}
+    assert casework.held_license_id in {h["id"] for h in offered[casework.license_material]}
+    # An upload, checked against its bytes.
+    assert_envelope(client.post(f"{API}/me/uploads", content=b"MZ not a pdf", headers={**me, "Content-Type": "application/pdf"}), 422)  # fmt: skip
+    stored = client.post(f"{API}/me/uploads", content=b"%PDF-1.7 form", headers={**me, "Content-Type": "application/pdf"})  # fmt: skip
+    assert stored.status_code == 201, stored.text
+    body = casework.body()
+    body["materials"][1]["file_sm3"] = stored.json()["file_sm3"]
+    made = client.post(f"{API}/me/cases", json=body, headers={**me, "Idempotency-Key": "app-apply-1"})
+    assert made.status_code == 201, made.text
+    case_no = made.json()["case_no"]
+    again = client.post(f"{API}/me/cases", json=body, headers={**me, "Idempotency-Key": "app-apply-1"})
+    assert again.json()["case_no"] == case_no and again.headers["idempotent-replayed"] == "true"
+    assert made.headers["Location"] == f"{API}/me/cases/{case_no}"
+
+    # The department asks for a supplement; the app answers it.
+    login(client, casework.handler_token)
+    for action in ({"action": "accept", "opinion": "受理"},
+                   {"action": "request_supplement", "opinion": "申请表签名不清晰", "materials": [casework.upload_material]}):  # fmt: skip
+        assert client.post(f"/api/v1/cases/{case_no}/actions", json=action).status_code == 200
+    client.cookies.clear()
+    asked = client.get(f"{API}/me/cases/{case_no}", headers=me).json()
+    assert asked["supplement_opinion"] == "申请表签名不清晰"
+    again_file = client.post(f"{API}/me/uploads", content=b"%PDF-1.7 signed", headers={**me, "Content-Type": "application/pdf"}).json()  # fmt: skip
+    answered = client.post(f"{API}/me/cases/{case_no}/supplement", headers=me,
+                           json={"materials": [{"material_id": casework.upload_material, "file_sm3": again_file["file_sm3"]}]})  # fmt: skip
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "accepted" and answered.json()["supplement_opinion"] is None
+
+    # Concluded: the app evaluates once.
+    login(client, casework.handler_token)
+    done = client.post(f"/api/v1/cases/{case_no}/actions", json={"action": "conclude", "outcome": "refused", "opinion": "不符合条件"})  # fmt: skip
+    assert done.status_code == 200, done.text
+    client.cookies.clear()
+    rated = client.post(
+        f"{API}/me/cases/{case_no}/evaluation", headers=me, json={"channel": "2", "satisfaction": 4}
+    )
+    assert rated.status_code == 201, rated.text
+    assert_envelope(client.post(f"{API}/me/cases/{case_no}/evaluation", headers=me, json={"channel": "2", "satisfaction": 1}), 409)  # fmt: skip
+
+    # A second application, withdrawn from the app.
+    second = client.post(f"{API}/me/cases", json=casework.body(), headers=me).json()["case_no"]
+    gone = client.post(f"{API}/me/cases/{second}/withdraw", headers=me, json={"reason": "不需要了"})
+    assert gone.status_code == 200 and gone.json()["status"] == "withdrawn"
+
+    # The license shared by link, used, revoked: the next use is refused.
+    SOON = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    lic = casework.held_license_id
+    shared = client.post(f"{API}/me/licenses/{lic}/shares", headers=me, json={
+        "audience_kind": "anyone", "purpose": "租房", "expires_at": SOON})  # fmt: skip
+    assert shared.status_code == 201, shared.text
+    share = shared.json()
+    assert share["token"] and share["qr_png"].startswith("data:image/png;base64,")
+    assert client.post("/api/v1/licenses/shares/redeem", json={"token": share["token"]}).status_code == 200
+    listed = client.get(f"{API}/me/licenses/{lic}/shares", headers=me).json()
+    assert [s["id"] for s in listed] == [share["id"]] and "token" not in listed[0]
+    revoked = client.post(f"{API}/me/licenses/{lic}/shares/{share['id']}/revoke", headers=me)
+    assert revoked.status_code == 200, revoked.text
+    assert_envelope(client.post("/api/v1/licenses/shares/redeem", json={"token": share["token"]}), 410)
+    # Not the person's: the same 404 as a license that does not exist.
+    assert_envelope(client.post(f"{API}/me/licenses/NOSUCH/shares", headers=me, json={
+        "audience_kind": "anyone", "purpose": "租房", "expires_at": SOON}), 404)  # fmt: skip

@@ -204,6 +204,16 @@ class Ctx:
         self.session.flush()
         return str(row.id)
 
+    def portal_notice(self) -> str:
+        """A notice this node published on its portal."""
+        from zhengwu.portal import notices
+
+        notice = notices.publish(
+            self.session, self.settings, kind="notice", title="测试通知", body="正文", actor="test"
+        )
+        self.session.flush()
+        return notice.id
+
     def notice(self, status: str = "open") -> str:
         """A security notice received from the upper node, in ``status``."""
         from datetime import UTC, datetime
@@ -471,6 +481,17 @@ ROWS: list[Row] = [
     Row("POST /api/v1/security/notices/{notice_id}/close",
         lambda c, d: Call(f"/api/v1/security/notices/{c.notice('acknowledged')}/close", {"note": "已处置"}),
         200, role="security_admin", department=False, platform_may=False),
+    # the portal's notices, columns and style (sent down to lower nodes): the platform administrator
+    platform("GET /api/v1/portal/notices", lambda c, d: Call("/api/v1/portal/notices")),
+    platform("POST /api/v1/portal/notices",
+             lambda c, d: Call("/api/v1/portal/notices", {"title": "测试通知", "body": "正文"}), 201),
+    platform("PUT /api/v1/portal/notices/{notice_id}",
+             lambda c, d: Call(f"/api/v1/portal/notices/{c.portal_notice()}", {"title": "改", "body": "正文"})),
+    platform("POST /api/v1/portal/notices/{notice_id}/withdraw",
+             lambda c, d: Call(f"/api/v1/portal/notices/{c.portal_notice()}/withdraw")),
+    platform("GET /api/v1/portal/style", lambda c, d: Call("/api/v1/portal/style")),
+    platform("POST /api/v1/portal/style/offer", lambda c, d: Call("/api/v1/portal/style/offer")),
+    platform("POST /api/v1/portal/style/adopt", lambda c, d: Call("/api/v1/portal/style/adopt", {"origin": None})),
 ]  # fmt: skip
 
 

@@ -70,6 +70,8 @@ page_router = APIRouter(tags=["exchange 数据交换"])
 _templates = guarded_templates(Path(__file__).parent / "templates")
 ADMIN_SCOPE = "exchange:admin"
 TIER_NAMES = {"national": "国家级", "province": "省级", "city": "市级", "county": "县级"}
+NODE_STATUS_NAMES = {"pending": "待审批", "approved": "已接入", "revoked": "已吊销", "superseded": "已换发证书",
+                     "expired": "证书已过期"}  # fmt: skip
 G = TypeVar("G", bound=Callable[..., Any])
 
 
@@ -337,6 +339,8 @@ def overview_page(request: Request, session: DbSession) -> HTMLResponse:
             "node_name": runtime.settings.node_name,
             "tier": runtime.settings.tier.value,
             "tier_names": TIER_NAMES,
+            "status_names": NODE_STATUS_NAMES,
+            "beijing": progress.beijing,
         },
     )
 

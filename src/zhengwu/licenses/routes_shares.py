@@ -53,7 +53,8 @@ _REDEEM_LIMIT = Depends(per_address("licenses.redeem", lambda s: s.security.publ
 _OFD: dict[int | str, dict[str, Any]] = {200: {"content": {OFD_MEDIA_TYPE: {}}, "description": "签章的 OFD"}}
 
 
-def _share_read(share: LicenseShare) -> dict[str, Any]:
+def share_read(share: LicenseShare) -> dict[str, Any]:
+    """A share as its holder reads it (the token is never kept)."""
     state = shares.status_of(share)
     return {
         "id": share.id,
@@ -176,13 +177,13 @@ def create_share(
         audience=data.audience, purpose=data.purpose, expires_at=data.expires_at, grants=data.grants,
         bus=node_of(request).bus,
     )  # fmt: skip
-    return {**_share_read(made.share), "token": made.token, "url": made.url, "qr_png": made.qr_data_uri}
+    return {**share_read(made.share), "token": made.token, "url": made.url, "qr_png": made.qr_data_uri}
 
 
 @router.get("/{license_id}/shares", response_model=list[ShareRead], summary="证照的共享记录（持证人）")
 def list_shares(license_id: str, db: DbSession, auth: RequiredSession) -> list[dict[str, Any]]:
     """Every share of the license, every version, newest first."""
-    return [_share_read(s) for s in shares.holder_shares(db, auth.account, license_id)]
+    return [share_read(s) for s in shares.holder_shares(db, auth.account, license_id)]
 
 
 @router.delete(
@@ -199,7 +200,7 @@ def revoke_share(
     share = shares.revoke_share(
         db, auth.account, license_id, share_id, reason=data.reason if data else None, bus=node.bus
     )
-    return _share_read(share)
+    return share_read(share)
 
 
 @router.get(

@@ -31,13 +31,15 @@ from zhengwu.catalog.service import access_demand
 from zhengwu.identity.deps import Authenticated, current_session, require_level
 from zhengwu.identity.errors import CsrfFailed, InsufficientLevel, StepUpRequired
 from zhengwu.identity.web import check_csrf
+from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.idempotency import IdempotencyRecord
 from zhengwu.kernel.limits import KiB, body_limit
 from zhengwu.kernel.node import node_of
 from zhengwu.kernel.ratelimit import RateLimited, per_address
 from zhengwu.kernel.session import DbSession
-from zhengwu.portal.pages import beijing, render
+from zhengwu.portal import keptform
+from zhengwu.portal.pages import beijing, form_post, render
 
 router = APIRouter(include_in_schema=False)
 # Checked in the handler, so that too many tries get a page rather than the API's problem envelope.
@@ -169,7 +171,7 @@ def _from_case(case: Any) -> _Application:
 
 def _apply_page(
     request: Request, db: Session, form: Mapping[str, Any], app: _Application, draft_id: str | None, *,
-    status_code: int = 200,
+    status_code: int = 200, restored: bool = False,
 ) -> HTMLResponse:  # fmt: skip
     return render(
         request,
@@ -181,6 +183,7 @@ def _apply_page(
             "draft_id": draft_id or "",
             "fields": FIELDS,
             "submit_key": secrets.token_urlsafe(18),
+            "restored": restored,
             "max_mb": _MB,
             "accept": _ACCEPT,
             "deadline": beijing(form.get("deadline_if_accepted_today"), with_time=False)
@@ -241,7 +244,20 @@ def apply_page(task_code: str, request: Request, db: DbSession, draft: str = "")
     if isinstance(form, Response):
         return form
     app = _from_case(case) if case is not None else _Application()
-    return _apply_page(request, db, form, app, case.id if case is not None else None)
+    kept = keptform.take(request, db, account_id=auth.account.id, task_code=form["task_code"])
+    if kept is not None:
+        names = {name for name, _ in FIELDS}
+        app.values.update({k: str(v)[:500] for k, v in kept["v"].items() if k in names})
+        for m in form["materials"]:
+            chosen = kept["c"].get(m["material_id"])
+            if chosen in {h["id"] for h in m["held_licenses"]}:
+                app.choices[m["material_id"]] = _Choice(choice=chosen)
+    response = _apply_page(
+        request, db, form, app, case.id if case is not None else None, restored=kept is not None
+    )
+    if keptform.COOKIE in request.cookies:
+        keptform.forget(response, form["task_code"])
+    return response
 
 
 def _gather(
@@ -300,10 +316,11 @@ def _replayed(db: Session, scope: str, key: str) -> IdempotencyRecord | None:
     openapi_extra=body_limit(MAX_FORM_BYTES),
 )
 async def apply_submit(task_code: str, request: Request, db: DbSession) -> Response:
-    """Save a draft or submit; a double click (the same hidden key) makes one case."""
+    """Save a draft or submit; a double click (the same hidden key) makes one case. After a session
+    timeout what was typed is kept for the next login (``keptform``)."""
     auth = await run_in_threadpool(current_session, request, db)
     if auth is None:
-        return _login(request)
+        return await _keep_and_login(request, db, task_code)
     # The draft (and so the applicant) is named in the query string: the form is derived before the
     # multipart body is read.
     early = await run_in_threadpool(_own_draft, db, auth, request.query_params.get("draft", ""), task_code)
@@ -396,6 +413,49 @@ async def apply_submit(task_code: str, request: Request, db: DbSession) -> Respo
         await posted.close()
 
 
+async def _keep_and_login(request: Request, db: Session, task_code: str) -> Response:
+    """To the login page and back to this form; the typed fields and chosen licenses go along encrypted
+    when the browser holds a real session of this node and the form is its own (CSRF)."""
+    target = f"/items/{task_code[:40]}/apply"
+    for name in ("draft", "applicant"):
+        value = request.query_params.get(name, "")[:64]
+        if value:
+            target += f"?{name}={quote(value, safe='')}"
+            break
+    response = RedirectResponse("/identity/login?next=" + quote(target, safe=""), status_code=303)
+    account_id = await run_in_threadpool(keptform.expired_account, request, db)
+    if account_id is None or not validate_task_code(task_code).ok:
+        return response
+    try:
+        posted = await _read_form(request, max_files=100)
+    except _FormProblem:
+        return response
+    try:
+        check_csrf(request, _text(posted, "csrf_token", 200))
+        choices = {
+            key[len("choice_") :][:64]: value[:64]
+            for key, value in posted.multi_items()
+            if key.startswith("choice_") and isinstance(value, str) and value not in ("", "upload", "kept")
+        }
+        values = {name: _text(posted, name) for name, _ in FIELDS}
+        await run_in_threadpool(
+            lambda: keptform.keep(
+                response,
+                request,
+                db,
+                account_id=account_id,
+                task_code=task_code,
+                values=values,
+                choices=choices,
+            )
+        )
+    except CsrfFailed:
+        pass  # not this browser's form: nothing kept
+    finally:
+        await posted.close()
+    return response
+
+
 # --- 我的办件 ----------------------------------------------------------------------------------------------
 
 
@@ -481,7 +541,7 @@ def _detail(request: Request, db: Session, case: Any, *, errors: dict[str, str] 
             ],
             "form_values": [(labels.get(k, k), v) for k, v in (case.form or {}).items() if v],
             "supplement": {
-                "opinion": asked.get("opinion") or "",
+                "opinion": asked.get("reason") or "",  # the service keeps the department's words as reason
                 "materials": [(mid, names.get(mid, "材料")) for mid in asked.get("materials", [])],
                 "fields": [(f, labels.get(f, f)) for f in asked.get("fields", [])],
             }
@@ -605,6 +665,16 @@ async def supplement_submit(case_no: str, request: Request, db: DbSession) -> Re
         await posted.close()
 
 
+def _case_post(
+    request: Request, db: Session, case_no: str, csrf_token: str
+) -> tuple[Authenticated, Any] | Response:
+    """The preamble of a form POST on one of the person's cases (the case's page answers a refusal)."""
+    return form_post(
+        request, csrf_token, lambda: _mine(request, db, case_no),
+        lambda _auth, case, refusal: _detail(request, db, case, errors={"form": refusal}, status_code=403),
+    )  # fmt: skip
+
+
 @router.post("/me/cases/{case_no}/withdraw", response_class=HTMLResponse)
 def withdraw_submit(
     case_no: str,
@@ -615,14 +685,10 @@ def withdraw_submit(
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """Withdraw in two steps on the page itself (no pop-up): ask, then confirm."""
-    found = _mine(request, db, case_no)
+    found = _case_post(request, db, case_no, csrf_token)
     if isinstance(found, Response):
         return found
     auth, case = found
-    try:
-        check_csrf(request, csrf_token)
-    except CsrfFailed as exc:
-        return _detail(request, db, case, errors={"form": exc.detail}, status_code=403)
     if confirmed != "yes":
         return _detail(request, db, case, confirm=True)
     try:
@@ -645,14 +711,10 @@ def evaluation_submit(
     text: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     """好差评 after the conclusion: a score from 1 to 5, each with its words, and an optional comment."""
-    found = _mine(request, db, case_no)
+    found = _case_post(request, db, case_no, csrf_token)
     if isinstance(found, Response):
         return found
     auth, case = found
-    try:
-        check_csrf(request, csrf_token)
-    except CsrfFailed as exc:
-        return _detail(request, db, case, errors={"form": exc.detail}, status_code=403)
     values = {"satisfaction": satisfaction, "text": text}
     if satisfaction not in {"1", "2", "3", "4", "5"}:
         return _detail(

@@ -28,7 +28,7 @@ from zhengwu.licenses import copies, shares, usage
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.errors import LicenseError
 from zhengwu.orgs import service as orgs
-from zhengwu.portal.pages import _face, _holder, _license_view, _page_number, render
+from zhengwu.portal.pages import _face, _holder, _license_view, _page_number, form_post, render
 from zhengwu.seals.routes import OFD_MEDIA_TYPE
 
 router = APIRouter(include_in_schema=False)
@@ -189,18 +189,16 @@ def share_submit(
     days: Annotated[str, Form(max_length=4)] = "",
 ) -> Response:
     """Make a share; the answer shows its link, QR code and token this once."""
-    found = _own(request, db, license_id)
+    values = {"audience_kind": audience_kind, "department": department, "purpose": purpose.strip(),
+              "grants": grants, "days": days}  # fmt: skip
+    found = form_post(
+        request, csrf_token, lambda: _own(request, db, license_id),
+        lambda auth, lic, refusal: license_page(request, db, auth, lic, errors={"share": refusal}, values=values,
+                                                status_code=403),
+    )  # fmt: skip
     if isinstance(found, Response):
         return found
     auth, lic = found
-    values = {"audience_kind": audience_kind, "department": department, "purpose": purpose.strip(),
-              "grants": grants, "days": days}  # fmt: skip
-    try:
-        check_csrf(request, csrf_token)
-    except CsrfFailed as exc:
-        return license_page(
-            request, db, auth, lic, errors={"share": exc.detail}, values=values, status_code=403
-        )
     errors: dict[str, str] = {}
     if audience_kind not in _KINDS:
         errors["share_kind"] = "请选择给谁看"
@@ -290,17 +288,15 @@ def copy_submit(
     copy_days: Annotated[str, Form(max_length=4)] = "",
 ) -> Response:
     """Make an annotated copy (sealed again by the issuer) for a purpose; it is listed for download."""
-    found = _own(request, db, license_id)
+    values = {"copy_purpose": copy_purpose.strip(), "copy_days": copy_days}
+    found = form_post(
+        request, csrf_token, lambda: _own(request, db, license_id),
+        lambda auth, lic, refusal: license_page(request, db, auth, lic, errors={"copy": refusal}, values=values,
+                                                status_code=403),
+    )  # fmt: skip
     if isinstance(found, Response):
         return found
     auth, lic = found
-    values = {"copy_purpose": copy_purpose.strip(), "copy_days": copy_days}
-    try:
-        check_csrf(request, csrf_token)
-    except CsrfFailed as exc:
-        return license_page(
-            request, db, auth, lic, errors={"copy": exc.detail}, values=values, status_code=403
-        )
     errors: dict[str, str] = {}
     if not values["copy_purpose"]:
         errors["copy_purpose"] = "请填写加注件的用途，例如：办理入学报名"

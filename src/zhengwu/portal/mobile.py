@@ -9,30 +9,50 @@ identity's session cookie (``identity.oidc.bearer``; docs/portal.md, "Mobile API
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from zhengwu.cases import machine
+from zhengwu.cases import machine, uploads
 from zhengwu.cases import service as cases
 from zhengwu.cases.errors import CaseNotFound
+from zhengwu.cases.schemas import (
+    CaseApply,
+    CaseCreated,
+    CaseEvaluationIn,
+    CaseSupplement,
+    CaseWithdraw,
+    MaterialRef,
+)
 from zhengwu.catalog import codetables as ct
 from zhengwu.catalog import service as catalog
 from zhengwu.catalog.errors import ItemNotFound
 from zhengwu.catalog.search import SearchFilters
 from zhengwu.catalog.search.grouped import items_by_theme
-from zhengwu.identity.oidc.bearer import Person, person
+from zhengwu.catalog.service import access_demand
+from zhengwu.identity.deps import Authenticated, require_level
+from zhengwu.identity.oidc.bearer import MOBILE_SCOPE, Person, person, person_by_token
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
-from zhengwu.kernel.node import node_of
+from zhengwu.kernel.idempotency import Idempotency
+from zhengwu.kernel.limits import body_limit
+from zhengwu.kernel.node import CurrentNode, node_of
+from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
-from zhengwu.licenses import lifecycle
 from zhengwu.licenses import service as licenses
-from zhengwu.portal import finder
+from zhengwu.licenses import shares
+from zhengwu.licenses.routes import license_read
+from zhengwu.licenses.routes_shares import share_read
+from zhengwu.licenses.schemas import LicenseRead
+from zhengwu.licenses.sharing_schemas import NewShareRead, ShareCreate, ShareRead
+from zhengwu.portal import finder, notices
 from zhengwu.portal.casepages import _ACTIONS
 from zhengwu.portal.pages import _LEVEL_LABELS, _days, _inside, _vocabulary
+from zhengwu.portal.schemas import NoticeRead, read_notice
 
 Me = Annotated[Person, Depends(person())]
 
@@ -101,20 +121,6 @@ class MyCase(BaseModel):
     enterprise: str | None = None  # the enterprise applied for (the person as its agent)
 
 
-class MyLicense(BaseModel):
-    """One of the person's licenses (or of an enterprise they act for)."""
-
-    id: str
-    type_name: str
-    holder_name: str
-    number: str
-    issuer_name: str
-    status: str
-    status_label: str
-    valid_from: date
-    valid_until: date | None
-
-
 class GuideMaterial(BaseModel):
     """One material of a guide, codes turned into words."""
 
@@ -168,6 +174,8 @@ class CaseDetail(MyCase):
 
     timeline: list[Step]
     supplement_opinion: str | None
+    supplement_materials: list[str] = Field(description="要求补正的材料编号（material_id）")
+    supplement_fields: list[str] = Field(description="要求补正的表单字段")
     can_withdraw: bool
 
 
@@ -292,6 +300,29 @@ def guide(task_code: str, request: Request, db: DbSession) -> Guide:
     )
 
 
+@router.get("/notices", response_model=list[NoticeRead], summary="通知公告或栏目（本平台和上级平台的）")
+def list_notices(
+    request: Request,
+    response: Response,
+    db: DbSession,
+    page: Annotated[PageParams, Depends(page_params)],
+    kind: Annotated[
+        str, Query(pattern="^(notice|column)$", description="notice 通知公告 / column 栏目")
+    ] = "notice",
+) -> list[NoticeRead]:
+    """The notices (or columns) the portal shows, newest first: this node's and its upper nodes'."""
+    rows, total = notices.current(db, kind, offset=page.offset, limit=page.limit)
+    set_page_headers(request, response, total=total, page=page)
+    own = node_of(request).settings.node_id
+    return [read_notice(n, own) for n in rows]
+
+
+@router.get("/notices/{notice_id}", response_model=NoticeRead, summary="一条通知公告", responses=errors(404))
+def get_notice(notice_id: str, request: Request, db: DbSession) -> NoticeRead:
+    """One notice or column entry (a withdrawn one: 404)."""
+    return read_notice(notices.shown(db, notice_id), node_of(request).settings.node_id)
+
+
 @router.get("/me/cases", response_model=list[MyCase], summary="我的办件")
 def my_cases(
     request: Request,
@@ -326,13 +357,22 @@ def my_cases(
 )
 def my_case(case_no: str, db: DbSession, auth: Me) -> CaseDetail:
     """One of the person's cases: its status, the timeline, what a supplement asks (404 for others')."""
+    return case_detail(db, _own_case(db, auth, case_no))
+
+
+def _own_case(db: Session, auth: Person, case_no: str) -> Any:
     try:
         case = cases.get_case(db, case_no[:64])
     except CaseNotFound:
         case = None
-    if case is None or case.applicant_account_id != auth.account.id:
+    if case is None or not cases.may_see(db, auth.account, case):
         # The same answer for a case that does not exist and another person's.
         raise CaseNotFound("办件不存在，或不是您申请的")
+    return case
+
+
+def case_detail(db: Session, case: Any) -> CaseDetail:
+    """The API shape of one case with its timeline."""
     asked = case.supplement or {}
     return CaseDetail(
         case_no=case.case_no,
@@ -353,36 +393,213 @@ def my_case(case_no: str, db: DbSession, auth: Me) -> CaseDetail:
             )
             for h in cases.history(db, case)
         ],
-        supplement_opinion=str(asked.get("opinion") or "") if case.status == machine.SUPPLEMENT else None,
+        # The service keeps the department's words as ``reason``.
+        supplement_opinion=str(asked.get("reason") or "") if case.status == machine.SUPPLEMENT else None,
+        supplement_materials=list(asked.get("materials") or []) if case.status == machine.SUPPLEMENT else [],
+        supplement_fields=list(asked.get("fields") or []) if case.status == machine.SUPPLEMENT else [],
         can_withdraw=case.status in machine.FROM.get("withdraw", ()),
     )
 
 
-@router.get("/me/licenses", response_model=list[MyLicense], summary="我的证照")
+@router.get("/me/licenses", response_model=list[LicenseRead], summary="我的证照")
 def my_licenses(
     request: Request,
     response: Response,
     db: DbSession,
     auth: Me,
     page: Annotated[PageParams, Depends(page_params)],
-) -> list[MyLicense]:
-    """The person's licenses and those of the enterprises they act for (paged like every list)."""
+) -> list[LicenseRead]:
+    """The person's licenses and those of the enterprises they act for, as the licenses API shows them."""
     rows, total = licenses.holder_licenses(db, auth.account, offset=page.offset, limit=page.limit)
     set_page_headers(request, response, total=total, page=page)
-    result = []
-    for lic in rows:
-        status = licenses.status_of(lic)
-        result.append(
-            MyLicense(
-                id=lic.id,
-                type_name=lic.type_name,
-                holder_name=lic.holder_name,
-                number=lic.number,
-                issuer_name=lic.issuer_name,
-                status=status,
-                status_label=lifecycle.label(status),
-                valid_from=lic.valid_from,
-                valid_until=lic.valid_until,
-            )
+    return [license_read(db, lic) for lic in rows]
+
+
+# --- applying, supplements, withdrawal, evaluation, shares (the portal's forms as JSON) ----------------
+
+
+def _demand(request: Request, db: Session, auth: Person, task_code: str) -> None:
+    """The item's login demands apply to applying for it: by session as the pages do; by token, the
+    person's real-name level and the level of the login behind the token (a new authorization raises it).
+    The item's maximum login age is checked for sessions only: an access token lives minutes."""
+    demand = access_demand(db, task_code)
+    if demand is None or not demand.requirement.level:
+        return
+    level = demand.requirement.level
+    if auth.session is not None:
+        require_level(level, demand.requirement.max_age)(
+            request, db, Authenticated(auth.session, auth.account)
         )
+    else:
+        person_by_token(request, db, request.headers["authorization"][7:].strip(), MOBILE_SCOPE, level)
+
+
+def _entity(auth: Person, asked: str | None, given: bool) -> str | None:
+    """The enterprise applied for: the one asked (null: oneself), else the one the person acts for."""
+    return asked if given else auth.acting_for
+
+
+@router.get(
+    "/items/{task_code}/form",
+    summary="申请表单（由办事指南生成，含可用的电子证照）",
+    responses=errors(403, 404, 409),
+)
+def application_form(
+    task_code: str,
+    request: Request,
+    db: DbSession,
+    auth: Me,
+    on_behalf_of: Annotated[
+        str | None, Query(max_length=32, description="代为申请的企业（法人）编号")
+    ] = None,
+) -> dict[str, Any]:
+    """The application form of the apply page: materials, the held licenses that satisfy them, prefill."""
+    _demand(request, db, auth, task_code)
+    return cases.application_form(
+        db, auth.account, task_code[:40], on_behalf_of=_entity(auth, on_behalf_of, on_behalf_of is not None)
+    )
+
+
+@router.post(
+    "/me/uploads",
+    status_code=201,
+    summary="上传申请材料（PDF、OFD、JPEG、PNG）",
+    openapi_extra=body_limit(
+        uploads.MAX_MATERIAL_BYTES,
+        requestBody={
+            "required": True,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in uploads.SIGNATURES},
+        },
+    ),
+    responses=errors(413, 415, 422),
+)
+async def upload_material(request: Request, node: CurrentNode, auth: Me) -> dict[str, Any]:
+    """Store one material (the file's type checked against its bytes); its SM3 names it in the application."""
+    data = await request.body()
+    media_type = request.headers.get("content-type", "")
+    digest = await run_in_threadpool(uploads.store, node, media_type, data)
+    return {"file_sm3": digest, "size": len(data), "media_type": media_type.split(";", 1)[0].strip().lower()}
+
+
+def _inputs(refs: list[MaterialRef]) -> list[cases.MaterialInput]:
+    return [cases.MaterialInput(r.material_id, license_id=r.license_id, file_sm3=r.file_sm3, file_name=r.file_name)
+            for r in refs]  # fmt: skip
+
+
+@router.post(
+    "/me/cases",
+    response_model=CaseCreated,
+    status_code=201,
+    summary="申办事项（保存草稿或提交；提交支持 Idempotency-Key）",
+    responses=errors(403, 404, 409, 422),
+)
+def apply(
+    data: CaseApply, request: Request, response: Response, db: DbSession, node: CurrentNode, auth: Me
+) -> CaseCreated | Response:
+    """Save a draft or submit, as the apply page does; the query password is in the answer this once."""
+    _demand(request, db, auth, data.task_code)
+    idem = Idempotency(db, request, scope=f"cases.apply:{auth.account.id}", payload=data.model_dump_json())
+    replay = idem.replay()
+    if replay is not None:
+        return replay
+    done = cases.save(
+        db, auth.account, task_code=data.task_code, form=data.form, materials=_inputs(data.materials),
+        submit=not data.draft, draft_id=data.draft_id,
+        on_behalf_of=_entity(auth, data.on_behalf_of, "on_behalf_of" in data.model_fields_set), bus=node.bus,
+    )  # fmt: skip
+    case = done.case
+    result = CaseCreated(
+        id=case.id, case_no=case.case_no, status=case.status, deadline=case.deadline, password=done.password
+    )
+    idem.remember(201, result.model_dump(mode="json"))
+    response.headers["Location"] = f"/api/v1/mobile/me/cases/{case.case_no or case.id}"
     return result
+
+
+@router.post(
+    "/me/cases/{case_no}/supplement",
+    response_model=CaseDetail,
+    summary="补正材料（只交被退回的内容）",
+    responses=errors(404, 409, 422),
+)
+def supplement(case_no: str, data: CaseSupplement, db: DbSession, node: CurrentNode, auth: Me) -> CaseDetail:
+    """Answer the supplement the department asked for; the case goes back to it."""
+    case = cases.supplement(
+        db, auth.account, _own_case(db, auth, case_no).case_no, form=data.form,
+        materials=_inputs(data.materials), bus=node.bus,
+    )  # fmt: skip
+    return case_detail(db, case)
+
+
+@router.post(
+    "/me/cases/{case_no}/withdraw", response_model=CaseDetail, summary="撤回申请", responses=errors(404, 409)
+)
+def withdraw(case_no: str, data: CaseWithdraw, db: DbSession, node: CurrentNode, auth: Me) -> CaseDetail:
+    """Withdraw before the conclusion."""
+    case = cases.withdraw(
+        db, auth.account, _own_case(db, auth, case_no).case_no, reason=data.reason, bus=node.bus
+    )
+    return case_detail(db, case)
+
+
+@router.post(
+    "/me/cases/{case_no}/evaluation",
+    status_code=201,
+    summary="评价办件（好差评）",
+    responses=errors(404, 409, 422),
+)
+def evaluate(
+    case_no: str, data: CaseEvaluationIn, db: DbSession, node: CurrentNode, auth: Me
+) -> dict[str, object]:
+    """The one evaluation after the conclusion, reported upward with the result record."""
+    evaluation = cases.evaluate(
+        db, auth.account, _own_case(db, auth, case_no).case_no, channel=data.channel,
+        satisfaction=data.satisfaction, detail_codes=data.detail_codes, text=data.text, bus=node.bus,
+    )  # fmt: skip
+    return {"case_no": case_no, "satisfaction": evaluation.satisfaction, "at": evaluation.at.isoformat()}
+
+
+@router.get(
+    "/me/licenses/{license_id}/shares",
+    response_model=list[ShareRead],
+    summary="证照的共享记录",
+    responses=errors(404),
+)
+def list_shares(license_id: str, db: DbSession, auth: Me) -> list[dict[str, Any]]:
+    """Every share of one of the person's licenses, newest first."""
+    return [share_read(s) for s in shares.holder_shares(db, auth.account, license_id[:64])]
+
+
+@router.post(
+    "/me/licenses/{license_id}/shares",
+    response_model=NewShareRead,
+    status_code=201,
+    summary="共享证照（链接和二维码，令牌仅此一次显示）",
+    responses=errors(404, 409, 422),
+)
+def create_share(
+    license_id: str, data: ShareCreate, request: Request, db: DbSession, auth: Me
+) -> dict[str, Any]:
+    """Share with a department, a client or anyone with the link, as the license page does."""
+    node = node_of(request)
+    made = shares.create_share(
+        db, node.settings, auth.account, license_id[:64], audience_kind=data.audience_kind,
+        audience=data.audience, purpose=data.purpose, expires_at=data.expires_at, grants=data.grants, bus=node.bus,
+    )  # fmt: skip
+    return {**share_read(made.share), "token": made.token, "url": made.url, "qr_png": made.qr_data_uri}
+
+
+@router.post(
+    "/me/licenses/{license_id}/shares/{share_id}/revoke",
+    response_model=ShareRead,
+    summary="撤销共享（立即生效）",
+    responses=errors(404),
+)
+def revoke_share(
+    license_id: str, share_id: str, db: DbSession, node: CurrentNode, auth: Me
+) -> dict[str, Any]:
+    """The next use of the share is refused."""
+    share = shares.revoke_share(
+        db, auth.account, license_id[:64], share_id[:64], reason="持证人在移动端撤销", bus=node.bus
+    )
+    return share_read(share)

@@ -9,10 +9,10 @@ work without JavaScript. Holder pages send a visitor without a session to identi
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -42,7 +42,8 @@ from zhengwu.kernel.session import DbSession
 from zhengwu.licenses import holders, lifecycle
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.errors import LicenseError
-from zhengwu.portal import finder, vocabulary
+from zhengwu.portal import finder, notices, vocabulary
+from zhengwu.portal.errors import NoticeNotFound
 from zhengwu.seals.routes import MAX_UPLOAD_BYTES, OFD_MEDIA_TYPE, UPLOAD_LIMITS
 
 router = APIRouter(include_in_schema=False)
@@ -52,6 +53,8 @@ CARE_COOKIE = "zw_care"
 PLACE_COOKIE = "zw_place"
 CARE_SIZES = (1, 2, 3)
 PAGE_GROUPS = 10
+HOME_NOTICES = 5
+HOME_COLUMNS = 12
 _HOLDER_CODE = re.compile(r"[0-9A-Za-z]{5,20}")
 _VERIFY_LIMIT = Depends(per_address("portal.verify", lambda s: s.security.public_rate_per_minute))
 
@@ -85,16 +88,15 @@ def render(
     status_code: int = 200,
 ) -> HTMLResponse:
     """Render a portal page with the node's look, the visitor's session, CSRF token and 适老化 step."""
-    settings = node_of(request).settings
-    look = settings.portal
+    look = notices.effective_look(db, node_of(request).settings)
     auth = current_session(request, db)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     ctx: dict[str, Any] = {
         "csrf_token": csrf_token(request),
-        "node_name": look.title or settings.node_name,
-        "logo_url": look.logo_url,
-        "header_colour": look.header_colour,
-        "footer": look.footer,
+        "node_name": look["title"],
+        "logo_url": look["logo_url"],
+        "header_colour": look["header_colour"],
+        "footer": look["footer"],
         "account": auth.account if auth else None,
         "care": care_level(request),
         "here": here,
@@ -105,6 +107,29 @@ def render(
     response.headers["Cache-Control"] = "no-store"
     attach_csrf_cookie(request, response)
     return response
+
+
+_T = TypeVar("_T")
+
+
+def form_post(
+    request: Request,
+    csrf_token: str,
+    load: Callable[[], tuple[Authenticated, _T] | Response],
+    refuse: Callable[[Authenticated, _T, str], Response],
+) -> tuple[Authenticated, _T] | Response:
+    """The preamble of a person's form POST on one of their objects: the session and the object (else
+    ``load``'s login or not-found page), then the form's CSRF token (else ``refuse``: the object's page
+    with the refusal, what was typed kept)."""
+    found = load()
+    if isinstance(found, Response):
+        return found
+    auth, thing = found
+    try:
+        check_csrf(request, csrf_token)
+    except CsrfFailed as exc:
+        return refuse(auth, thing, exc.detail)
+    return auth, thing
 
 
 def _page_number(raw: str) -> int:
@@ -129,6 +154,12 @@ def stylesheet(request: Request) -> Response:
 def read_aloud_script(request: Request) -> Response:
     """适老化 mode's 朗读 button: the browser's speech synthesis reads the main content (a file, for the CSP)."""
     return static_asset(request, _STATIC / "readaloud.js", "text/javascript; charset=utf-8")
+
+
+@router.get("/portal/static/upload.js")
+def upload_script(request: Request) -> Response:
+    """The apply and supplement forms' upload progress (progressive: the forms work without it)."""
+    return static_asset(request, _STATIC / "upload.js", "text/javascript; charset=utf-8")
 
 
 @router.get("/care")
@@ -169,7 +200,57 @@ def home(request: Request, db: DbSession) -> HTMLResponse:
             "person_themes": items_by_theme(db, legal=False),
             "legal_themes": items_by_theme(db, legal=True),
             "events": _vocabulary(request).events,
+            "notices": notices.latest(db, "notice", HOME_NOTICES),
+            "columns": notices.latest(db, "column", HOME_COLUMNS),
+            "own_node": node_of(request).settings.node_id,
         },
+    )
+
+
+# --- 通知公告 ---------------------------------------------------------------------------------------
+
+
+@router.get("/notices", response_class=HTMLResponse)
+def notices_page(
+    request: Request, db: DbSession, page: Annotated[str, Query(max_length=10)] = "1"
+) -> HTMLResponse:
+    """通知公告: this node's and the upper nodes' notices together, newest first, with who published each."""
+    page_no = _page_number(page)
+    rows, total = notices.current(db, "notice", offset=(page_no - 1) * 20, limit=20)
+    return render(
+        request,
+        db,
+        "portal/notices.html",
+        {
+            "notices": rows,
+            "columns": notices.latest(db, "column", HOME_COLUMNS),
+            "own_node": node_of(request).settings.node_id,
+            "page": page_no,
+            "pages": max(1, -(-total // 20)),
+        },
+    )
+
+
+@router.get("/notices/{notice_id}", response_class=HTMLResponse)
+def notice_page(notice_id: str, request: Request, db: DbSession) -> HTMLResponse:
+    """One notice in full (a withdrawn one is not found)."""
+    try:
+        notice = notices.shown(db, notice_id)
+        if notice.kind != "notice":
+            raise NoticeNotFound()
+    except NoticeNotFound:
+        return render(
+            request,
+            db,
+            "portal/message.html",
+            {"title": "没有找到这条通知", "message": "通知不存在或已撤回。请回到通知公告列表查看。"},
+            status_code=404,
+        )
+    return render(
+        request,
+        db,
+        "portal/notice.html",
+        {"notice": notice, "own_node": node_of(request).settings.node_id},
     )
 
 

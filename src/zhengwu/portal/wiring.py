@@ -14,7 +14,7 @@ def install(node: Node) -> None:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the pages (home at ``/``)."""
-    from zhengwu.portal import casepages, licensepages, mobile, pages, privacypages, pwa, staffpages
+    from zhengwu.portal import casepages, licensepages, mobile, pages, privacypages, pwa, routes, staffpages
 
     app.include_router(pages.router)
     app.include_router(casepages.router)
@@ -23,3 +23,4 @@ def mount(app: FastAPI, node: Node) -> None:
     app.include_router(privacypages.router)
     app.include_router(pwa.router)
     app.include_router(mobile.router)
+    app.include_router(routes.router)

@@ -1,0 +1,158 @@
+"""``zhengwu portal``: publish notices and columns for this node's portal and its lower nodes', offer and
+adopt the header style. Exit codes: 0 done; 1 a refusal the operator must fix (message on the console)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from zhengwu.commands.node import node_unit
+from zhengwu.commands.seals import ReportingGroup, settings
+from zhengwu.kernel.clock import BEIJING
+
+app = typer.Typer(
+    cls=ReportingGroup,
+    help="门户 / portal: notices, columns and the header style across tiers.",
+    no_args_is_help=True,
+)
+notices_app = typer.Typer(
+    cls=ReportingGroup, help="通知公告和栏目 / notices and columns.", no_args_is_help=True
+)
+style_app = typer.Typer(cls=ReportingGroup, help="页面样式 / the header style.", no_args_is_help=True)
+app.add_typer(notices_app, name="notices")
+app.add_typer(style_app, name="style")
+console = Console()
+
+
+def _out(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
+
+
+@notices_app.command("publish")
+def publish(
+    title: Annotated[str, typer.Option("--title", help="标题 (1-200).")],
+    body: Annotated[str, typer.Option("--body", help="正文 (a notice: required; a column: one line).")] = "",
+    column: Annotated[
+        bool, typer.Option("--column", help="A column entry (栏目) instead of a notice.")
+    ] = False,
+    url: Annotated[
+        str | None, typer.Option("--url", help="The column's link: http(s):// or a path /…")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Publish a notice (or a column entry) here; lower nodes receive it through the downward feed."""
+    from zhengwu.audit.changes import actor_of
+    from zhengwu.portal import notices
+    from zhengwu.portal.schemas import read_notice
+
+    config = settings()
+    with node_unit(config) as (_node, session):
+        notice = notices.publish(
+            session, config, kind="column" if column else "notice", title=title, body=body, url=url,
+            actor=actor_of(None, cli=True),
+        )  # fmt: skip
+        shown = read_notice(notice, config.node_id).model_dump(mode="json")
+    if as_json:
+        _out(shown)
+        return
+    console.print(f"已发布 / published {shown['id']}：{escape(shown['title'])}")
+
+
+@notices_app.command("withdraw")
+def withdraw(notice_id: Annotated[str, typer.Argument(help="The entry's id.")]) -> None:
+    """Withdraw an entry this node published, here and on the lower nodes."""
+    from zhengwu.audit.changes import actor_of
+    from zhengwu.portal import notices
+
+    config = settings()
+    with node_unit(config) as (_node, session):
+        notice = notices.withdraw(session, config, notice_id, actor=actor_of(None, cli=True))
+        title = notice.title
+    console.print(f"已撤回 / withdrawn：{escape(title)}")
+
+
+@notices_app.command("list")
+def list_entries(
+    column: Annotated[bool, typer.Option("--column", help="Columns instead of notices.")] = False,
+    withdrawn: Annotated[bool, typer.Option("--withdrawn", help="Include withdrawn entries.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """This node's and the upper nodes' notices (or columns), newest first."""
+    from zhengwu.portal import notices
+    from zhengwu.portal.schemas import read_notice
+
+    config = settings()
+    with node_unit(config) as (_node, session):
+        rows, total = notices.current(
+            session, "column" if column else "notice", limit=500, withdrawn=withdrawn
+        )
+        shown = [read_notice(n, config.node_id).model_dump(mode="json") for n in rows]
+    if as_json:
+        _out({"total": total, "entries": shown})
+        return
+    table = Table(title=f"{'栏目' if column else '通知公告'} ({total})")
+    for name in ("编号", "发布时间（北京时间）", "来源", "标题", "状态"):
+        table.add_column(name)
+    for row, entry in zip(rows, shown, strict=True):
+        table.add_row(
+            entry["id"], row.published_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
+            "本平台" if entry["local"] else escape(entry["origin_name"]), escape(entry["title"]),
+            "已撤回" if entry["withdrawn_at"] else "有效",
+        )  # fmt: skip
+    console.print(table)
+
+
+@style_app.command("offer")
+def offer() -> None:
+    """Offer this node's look (header text, logo, colour, footer) to the lower nodes."""
+    from zhengwu.audit.changes import actor_of
+    from zhengwu.portal import notices
+
+    config = settings()
+    with node_unit(config) as (_node, session):
+        payload = notices.offer_style(session, config, actor=actor_of(None, cli=True))
+    console.print(f"已下发页面样式 / style offered: {escape(payload['title'])} {payload['header_colour']}")
+
+
+@style_app.command("adopt")
+def adopt(
+    origin: Annotated[str | None, typer.Argument(help="The upper node whose style to adopt.")] = None,
+    own: Annotated[bool, typer.Option("--own", help="Go back to this node's own look.")] = False,
+) -> None:
+    """Adopt the style an upper node offered (or, with --own, this node's own look again)."""
+    from zhengwu.audit.changes import actor_of
+    from zhengwu.portal import notices
+
+    if (origin is None) == (not own):
+        console.print("[red]请指定上级节点 或 --own / give exactly one of ORIGIN and --own[/red]")
+        raise typer.Exit(1)
+    config = settings()
+    with node_unit(config) as (_node, session):
+        notices.adopt_style(session, None if own else origin, actor=actor_of(None, cli=True))
+    console.print("已采用 / adopted" if origin else "已恢复本平台样式 / own look")
+
+
+@style_app.command("show")
+def show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The look the pages show now and the styles upper nodes offered."""
+    from zhengwu.portal import notices
+    from zhengwu.portal.schemas import read_offer
+
+    config = settings()
+    with node_unit(config) as (_node, session):
+        look = notices.effective_look(session, config)
+        offered = [read_offer(s).model_dump(mode="json") for s in notices.offers(session)]
+    if as_json:
+        _out({"look": look, "offers": offered})
+        return
+    console.print(f"当前样式 / look: {escape(look['title'])} {look['header_colour']}")
+    for o in offered:
+        console.print(
+            f"  {escape(o['origin_name'])} ({o['origin']}) {o['header_colour']}{' 已采用' if o['adopted'] else ''}"
+        )

@@ -1,0 +1,45 @@
+"""Errors of the portal's notices, columns and style, each with its status, stable code and Chinese message."""
+
+from __future__ import annotations
+
+from zhengwu.kernel.errors import DomainError
+
+
+class PortalError(DomainError):
+    """Base of every error raised on purpose by the portal's publishing."""
+
+    status_code = 422
+    code = "portal.invalid"
+    default_detail = "发布内容不完整或格式不对"
+
+
+class PortalForbidden(PortalError):
+    """The staff member may not publish on the portal."""
+
+    status_code = 403
+    code = "portal.forbidden"
+    default_detail = "仅平台管理员可发布门户通知公告和栏目"
+
+
+class NoticeNotFound(PortalError):
+    """No notice or column has this id on this node."""
+
+    status_code = 404
+    code = "portal.notice_not_found"
+    default_detail = "没有该通知公告或栏目"
+
+
+class NotOurs(PortalError):
+    """A notice that came down from an upper node is changed there, not here."""
+
+    status_code = 409
+    code = "portal.not_ours"
+    default_detail = "该内容由上级平台发布，只能由上级平台修改或撤回"
+
+
+class StyleNotOffered(PortalError):
+    """No upper node has offered a style to adopt."""
+
+    status_code = 404
+    code = "portal.style_not_offered"
+    default_detail = "上级平台尚未下发页面样式"

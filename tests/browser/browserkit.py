@@ -1,0 +1,104 @@
+"""The browser tests' kit: Chromium from the machine, the two viewports, a page's checks (screenshot,
+axe-core, nothing wider than the viewport), the CLI against a node's database, one started node.
+
+Chromium comes from the machine (Debian's ``chromium``; ZHENGWU_CHROMIUM names another binary): the
+tests skip, saying why, where it or Playwright is missing. Screenshots go to ``var/screenshots/`` (or
+``ZHENGWU_SCREENSHOTS``), the folder CI keeps as artefacts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nodekit import Node, database_urls, start_node
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+SHOTS = Path(
+    os.environ.get("ZHENGWU_SCREENSHOTS") or Path(__file__).resolve().parents[2] / "var" / "screenshots"
+)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium for the module (skips, saying why, where it cannot start)."""
+    binary = (
+        os.environ.get("ZHENGWU_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+    if not binary:
+        pytest.skip("no Chromium on this machine (apt-get install chromium, or set ZHENGWU_CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(executable_path=binary, headless=True, args=CHROMIUM_FLAGS)
+        except sync_api.Error as exc:
+            pytest.skip(f"Chromium at {binary} did not start: {str(exc).splitlines()[0]}")
+        yield browser
+        browser.close()
+
+
+def new_context(chromium: Any, size: str, **options: Any) -> Any:
+    """A zh-CN browser context at the named viewport."""
+    made = chromium.new_context(locale="zh-CN", viewport=VIEWPORTS[size], accept_downloads=True, **options)
+    made.set_default_timeout(20_000)
+    return made
+
+
+def check_page(page: Any, name: str) -> None:
+    """Save a screenshot and assert axe-core finds no serious or critical violation on the page."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"portal-{name}.png"), full_page=True)
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright", reason="axe-playwright-python missing")
+    results = axe.Axe().run(page)
+    bad = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]
+    assert not bad, f"{name}: {bad}"
+    # Nothing wider than the viewport: the layout holds from 360 px up.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), name
+
+
+def cli(node: Node, *args: str) -> list[Any]:
+    """A CLI command against the node's database; its JSON lines."""
+    out = subprocess.run(
+        [sys.executable, "-m", "zhengwu", *args], env=node.env, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith(("{", "["))]
+
+
+@contextmanager
+def province(tmp: Path, *, demo: bool = False) -> Iterator[Node]:
+    """A started province node (``zhengwu serve``) on its own database, the demo seed loaded if asked."""
+    node = start_node(
+        "province", "127.0.0.1", tmp, database_urls(tmp, ["province"])["province"], None, False, {}
+    )
+    try:
+        if demo:
+            subprocess.run([sys.executable, "-m", "zhengwu", "seed", "--demo"], env=node.env, check=True,
+                           capture_output=True)  # fmt: skip
+        yield node
+    finally:
+        node.proc.terminate()
+        node.proc.wait(timeout=15)
