@@ -148,3 +148,24 @@ class CaseEvaluation(IdMixin, Base):
     detail_codes: Mapped[list[str]] = mapped_column(PortableJSON)
     text: Mapped[str | None] = mapped_column(String(1000))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseNotice(IdMixin, Base):
+    """待发通知 — a notice to the applicant, queued in the transition's transaction and sent by the worker
+    after the commit, so a slow or failing SMS gateway never holds or undoes the transition. The phone
+    number is read from the account when sending (never copied here)."""
+
+    __tablename__ = "cases_notice"
+    __table_args__ = (Index("ix_cases_notice_due", "status", "next_attempt_at"),)
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases_case.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("identity_account.id"))
+    channel: Mapped[str] = mapped_column(String(8))  # sms
+    subject: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending / sent / dead / dropped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

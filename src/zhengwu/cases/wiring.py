@@ -18,15 +18,15 @@ def install(node: Node) -> None:
 
 
 def subscribe(node: Node) -> None:
-    """The applicant hears of their case's progress through identity's notifier (main.subscribe)."""
+    """The applicant hears of their case's progress: a notice queued in the transition's transaction,
+    sent by the worker through identity's notifier (main.subscribe)."""
     from sqlalchemy.orm import Session
 
     from zhengwu.cases.events import CaseSubmitted, CaseTransitioned
-    from zhengwu.cases.notify import tell_applicant
-    from zhengwu.identity.servicekeys import NOTIFIER
+    from zhengwu.cases.notify import queue_notice
 
     def handler(session: Session, event: CaseSubmitted | CaseTransitioned) -> None:
-        tell_applicant(node.services.provide(NOTIFIER), session, event)
+        queue_notice(session, event)
 
     node.bus.subscribe(CaseSubmitted, handler)
     node.bus.subscribe(CaseTransitioned, handler)
