@@ -10,11 +10,21 @@ from zhengwu.kernel.node import Node
 
 
 def install(node: Node) -> None:
-    """Put the default license port on the node."""
+    """Put the default license port on the node, and the ClamAV scanner when one is configured."""
     from zhengwu.cases.licensing import LocalLicenses
-    from zhengwu.cases.servicekeys import LICENSES
+    from zhengwu.cases.servicekeys import LICENSES, SCANNER
 
     node.services.put(LICENSES, LocalLicenses())
+    config = node.settings.cases
+    if config.clamd_socket:
+        from zhengwu.cases.clamav import ClamdScanner
+
+        node.services.put(
+            SCANNER,
+            ClamdScanner(
+                config.clamd_socket, timeout=config.clamd_timeout_seconds, fail_open=config.scan_fail_open
+            ),
+        )
 
 
 def subscribe(node: Node) -> None:

@@ -221,6 +221,12 @@ class CasesSettings(BaseModel):
     # Webhooks to department systems and notices to applicants (``ZHENGWU_CASES__WEBHOOKS__MAX_ATTEMPTS``…).
     webhooks: RetrySettings = RetrySettings()
     notices: NoticeRetrySettings = NoticeRetrySettings()
+    # The ClamAV daemon every uploaded material is scanned by: a unix socket path or tcp://host:port;
+    # empty: no scanner (uploads are type- and size-checked only).
+    clamd_socket: str = ""
+    clamd_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # When clamd cannot be asked: refuse the upload with 503 (false) or take it unscanned (true, logged).
+    scan_fail_open: bool = False
 
 
 class Settings(BaseSettings):
