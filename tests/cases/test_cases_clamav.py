@@ -76,7 +76,8 @@ def _stored(client: Any, data: bytes) -> bool:
 
 
 def test_an_infected_upload_is_refused_and_not_stored(client: Any, casework: Casework) -> None:
-    assert isinstance(node_of(client.app).services.get(SCANNER), ClamdScanner)
+    scanner = node_of(client.app).services.get(SCANNER)
+    assert isinstance(scanner, ClamdScanner)
     login(client, casework.citizen_token)
     infected = b"%PDF-1.7\n% a form with a payload\n" + EICAR + b"\n%%EOF\n"
     problem = assert_envelope(

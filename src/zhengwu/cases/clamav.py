@@ -70,15 +70,18 @@ class ClamdScanner:
         try:
             answer = self.ask(data)
         except (OSError, ValueError) as exc:
-            return self._unavailable(f"{type(exc).__name__}: {exc}")
+            self._unavailable(f"{type(exc).__name__}: {exc}")
+            return None
         if answer.endswith(" FOUND"):
             log.warning("material_infected", signature=answer.removeprefix("stream:").strip()[:-6].strip())
             return INFECTED
         if answer.endswith(": OK"):
             return None
-        return self._unavailable(answer[:200] or "empty answer")
+        self._unavailable(answer[:200] or "empty answer")
+        return None
 
     def _unavailable(self, why: str) -> None:
+        """Log that the file goes unscanned (failing open), or refuse it."""
         if self.fail_open:
             log.warning("material_not_scanned", reason=why)
             return None
