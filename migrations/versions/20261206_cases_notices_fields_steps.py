@@ -1,4 +1,5 @@
-"""cases: notices to applicants queued for the worker (sent after the transition's commit)
+"""cases: notices to applicants queued for the worker (sent after the transition's commit); items' own
+form fields and their snapshot in each case
 
 Revision ID: cecb7c71cac4
 Revises: 6d1f2b8c4e90
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import zhengwu.kernel.db
 
@@ -18,6 +20,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _TS = zhengwu.kernel.db.UTCDateTime(timezone=True)
+_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -45,9 +48,24 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_cases_notice_case_id"), "cases_notice", ["case_id"])
     op.create_index("ix_cases_notice_due", "cases_notice", ["status", "next_attempt_at"])
+    op.create_table(
+        "cases_item_fields",
+        sa.Column("task_code", sa.String(length=36), nullable=False),
+        sa.Column("definition", _JSON, nullable=False),
+        sa.Column("updated_at", _TS, nullable=False),
+        sa.Column("updated_by", sa.String(length=100), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cases_item_fields")),
+        sa.UniqueConstraint("task_code", name=op.f("uq_cases_item_fields_task_code")),
+    )
+    with op.batch_alter_table("cases_case") as batch:
+        batch.add_column(sa.Column("form_fields", _JSON, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("cases_case") as batch:
+        batch.drop_column("form_fields")
+    op.drop_table("cases_item_fields")
     op.drop_index("ix_cases_notice_due", table_name="cases_notice")
     op.drop_index(op.f("ix_cases_notice_case_id"), table_name="cases_notice")
     op.drop_table("cases_notice")

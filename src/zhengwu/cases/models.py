@@ -52,6 +52,8 @@ class Case(IdMixin, Base):
     special: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)  # the running special procedure
     joint: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)  # 联办: the opinions asked and given
     process: Mapped[dict[str, Any]] = mapped_column(PortableJSON)  # the steps at submission
+    # The item's own form fields as the applicant saw them (cases.fields), so staff read the same labels.
+    form_fields: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     step_index: Mapped[int] = mapped_column(Integer, default=0)
     promise_days: Mapped[int | None] = mapped_column(Integer)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -119,6 +121,17 @@ class CaseProcess(IdMixin, Base):
     """An item's handling process (cases.process), validated when stored."""
 
     __tablename__ = "cases_process"
+
+    task_code: Mapped[str] = mapped_column(String(36), unique=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class CaseItemFields(IdMixin, Base):
+    """An item's own form fields (cases.fields), validated when stored."""
+
+    __tablename__ = "cases_item_fields"
 
     task_code: Mapped[str] = mapped_column(String(36), unique=True)
     definition: Mapped[dict[str, Any]] = mapped_column(PortableJSON)

@@ -15,6 +15,7 @@ from zhengwu.cases.models import (
     Case,
     CaseEvaluation,
     CaseHistory,
+    CaseItemFields,
     CaseOpinion,
     CasePause,
     CaseProcess,
@@ -30,7 +31,14 @@ class CaseRepository:
 
     def add(
         self,
-        row: Case | CaseHistory | CasePause | CaseProcess | CaseEvaluation | CalendarOverride | CaseOpinion,
+        row: Case
+        | CaseHistory
+        | CasePause
+        | CaseProcess
+        | CaseEvaluation
+        | CalendarOverride
+        | CaseOpinion
+        | CaseItemFields,
     ) -> None:
         """Stage a row and flush it."""
         self.session.add(row)
@@ -113,6 +121,12 @@ class CaseRepository:
     def process_of(self, task_code: str) -> CaseProcess | None:
         """An item's stored process."""
         return self.session.scalars(select(CaseProcess).where(CaseProcess.task_code == task_code)).first()
+
+    def item_fields_of(self, task_code: str) -> CaseItemFields | None:
+        """An item's stored own form fields."""
+        return self.session.scalars(
+            select(CaseItemFields).where(CaseItemFields.task_code == task_code)
+        ).first()
 
     def overrides(self) -> dict[date, bool]:
         """Every calendar override."""

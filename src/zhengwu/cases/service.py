@@ -30,7 +30,16 @@ from zhengwu.cases.errors import (
     NotAuthorizedAgent,
 )
 from zhengwu.cases.events import CaseEvaluated, CaseSubmitted, CaseTransitioned
-from zhengwu.cases.models import Case, CaseEvaluation, CaseHistory, CaseOpinion, CasePause, CaseProcess
+from zhengwu.cases.fields import FieldsInvalid, ItemFields
+from zhengwu.cases.models import (
+    Case,
+    CaseEvaluation,
+    CaseHistory,
+    CaseItemFields,
+    CaseOpinion,
+    CasePause,
+    CaseProcess,
+)
 from zhengwu.cases.process import DEFAULT, Process, ProcessInvalid, check_against
 from zhengwu.cases.repository import CaseRepository
 from zhengwu.cases.servicekeys import LICENSES
@@ -108,6 +117,47 @@ def set_process(session: Session, task_code: str, definition: Any, *, actor: str
     record_change(session, actor=actor, action="case_process.set", entity="cases.process", entity_id=task_code,
                   department_id=item.department_id, after={"steps": len(process.steps)})  # fmt: skip
     return process
+
+
+# --- the item's own form fields -------------------------------------------------------------------------
+
+
+def item_fields(session: Session, task_code: str) -> ItemFields:
+    """The item's own form fields (none when it has no list)."""
+    row = CaseRepository(session).item_fields_of(task_code)
+    return ItemFields.from_json(row.definition) if row is not None else ItemFields()
+
+
+def set_item_fields(session: Session, task_code: str, definition: Any, *, actor: str) -> ItemFields:
+    """Validate and store an item's own form fields (applications submitted later are checked against
+    them; a case keeps the list it was submitted with)."""
+    item = catalog.get_task(session, task_code)
+    try:
+        fields = ItemFields.from_json(definition)
+    except FieldsInvalid as exc:
+        raise CaseInvalid(str(exc), code="cases.fields_invalid") from exc
+    repo = CaseRepository(session)
+    row = repo.item_fields_of(task_code)
+    if row is None:
+        repo.add(CaseItemFields(task_code=task_code, definition=fields.as_json(), updated_by=actor[:100]))
+    else:
+        row.definition, row.updated_by, row.updated_at = fields.as_json(), actor[:100], utcnow()
+    record_change(session, actor=actor, action="case_fields.set", entity="cases.item_fields", entity_id=task_code,
+                  department_id=item.department_id, after={"fields": [f.code for f in fields.fields]})  # fmt: skip
+    return fields
+
+
+def _checked_fields(fields: ItemFields, form: dict[str, str], *, complete: bool) -> dict[str, str]:
+    """The form with the item's fields normalised; FormInvalid naming each wrong field otherwise."""
+    clean, errors = fields.check(form, complete=complete)
+    if errors:
+        raise FormInvalid("；".join(errors.values()), extra={"fields": list(errors), "field_errors": errors})
+    return clean
+
+
+def form_labels(case: Case) -> dict[str, str]:
+    """The labels of the case's own form fields, as the applicant saw them."""
+    return ItemFields.from_json(case.form_fields).labels() if case.form_fields else {}
 
 
 # --- applying ------------------------------------------------------------------------------------------
@@ -265,6 +315,7 @@ def application_form(
             for e in sorted(acting_entities(session, account).values(), key=lambda e: e.name)
         ],
         "materials": materials,
+        "fields": item_fields(session, item.task_code).as_json()["fields"],
     }
 
 
@@ -389,7 +440,8 @@ def save(
     """Save a draft (``submit=False``) or submit an application (a new one or a resumed draft);
     ``on_behalf_of``: the legal entity an agent applies for (a resumed draft keeps its applicant)."""
     item, guide = _guide(session, task_code)
-    clean = _check_form(form)
+    own_fields = item_fields(session, item.task_code)
+    clean = _checked_fields(own_fields, _check_form(form), complete=submit)
     repo = CaseRepository(session)
     now = _now(at)
     draft: Case | None = None
@@ -407,6 +459,7 @@ def save(
     if draft is not None:
         case = draft
         case.form, case.materials, case.updated_at = clean, listed, now
+        case.form_fields = own_fields.as_json() if own_fields.fields else None
     else:
         case = Case(
             task_code=item.task_code,
@@ -419,6 +472,7 @@ def save(
             applicant_account_id=account.id,
             **_applicant_fields(session, account, entity),
             form=clean,
+            form_fields=own_fields.as_json() if own_fields.fields else None,
             materials=listed,
             status=machine.DRAFT,
             process=process_for(session, item.task_code).as_json(),
@@ -886,7 +940,9 @@ def supplement(
     by_id = {m["material_id"]: m for m in case.materials}
     by_id.update({m["material_id"]: m for m in given})
     case.materials = list(by_id.values())
-    case.form = {**case.form, **_check_form(form)}
+    asked_fields = ItemFields(tuple(f for f in ItemFields.from_json(case.form_fields or {"fields": []}).fields
+                                    if f.code in form))  # fmt: skip
+    case.form = {**case.form, **_checked_fields(asked_fields, _check_form(form), complete=True)}
     now = _now(at)
     before = _move(case, "supplement")
     _resume(session, case, "supplement", beijing_day(now))

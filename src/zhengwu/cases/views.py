@@ -44,6 +44,7 @@ def case_read(session: Session, case: Case, *, with_history: bool = True, narrow
         applicant_kind="enterprise" if case.applicant_kind == "enterprise" else "person",
         agent_name=case.agent_name,
         form=dict(case.form),
+        form_fields=list((case.form_fields or {}).get("fields") or []),
         materials=list(case.materials),
         step=process.step(case.step_index).name,
         steps=process.as_json()["steps"],

@@ -25,6 +25,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from zhengwu.cases import machine, uploads
 from zhengwu.cases import service as cases
 from zhengwu.cases.errors import CaseError, CaseNotFound, LookupRefused
+from zhengwu.cases.fields import ItemFields
 from zhengwu.catalog import service as catalog
 from zhengwu.catalog.errors import ItemNotFound
 from zhengwu.catalog.service import access_demand
@@ -254,6 +255,7 @@ def _gather(
         app.errors["phone"] = "请填写联系电话，以便部门联系您"
     elif app.values["phone"] and not app.values["phone"].replace("-", "").replace(" ", "").isdigit():
         app.errors["phone"] = "联系电话只能包含数字和连字符，例如 0311-12345678 或 13812345678"
+    _gather_item_fields(form, posted, app, submit=submit)
     inputs: list[cases.MaterialInput] = []
     for m in form["materials"]:
         mid = m["material_id"]
@@ -286,6 +288,24 @@ def _gather(
             app.errors[f"material_{mid}"] = got.error
         app.choices[mid] = got
     return app, inputs
+
+
+def _gather_item_fields(
+    form: Mapping[str, Any], posted: FormData, app: _Application, *, submit: bool
+) -> None:
+    """The item's own fields (``item_<code>`` on the page): kept as typed, checked with the item's rules
+    (the service checks them again)."""
+    own = ItemFields.from_json({"fields": form.get("fields") or []})
+    typed = {f.code: _text(posted, f"item_{f.code}", 2000) for f in own.fields}
+    app.values.update(typed)
+    _, errors = own.check(typed, complete=submit)
+    app.errors.update({f"item_{code}": message for code, message in errors.items()})
+
+
+def _service_field_errors(exc: CaseError) -> dict[str, str]:
+    """The service's errors of the item's own fields, keyed as the page's inputs."""
+    found = exc.extra.get("field_errors")
+    return {f"item_{k}": str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
 def _replayed(db: Session, scope: str, key: str) -> IdempotencyRecord | None:
@@ -367,7 +387,7 @@ async def apply_submit(task_code: str, request: Request, db: DbSession) -> Respo
             )  # fmt: skip
         except CaseError as exc:
             db.rollback()
-            app.errors["form"] = exc.detail
+            app.errors.update(_service_field_errors(exc) or {"form": exc.detail})
             return _apply_page(request, db, form, app, draft_id, status_code=exc.status_code)
         case = done.case
         if not submit:
@@ -465,7 +485,7 @@ def _detail(request: Request, db: Session, case: Any, *, errors: dict[str, str] 
             values: dict[str, str] | None = None, status_code: int = 200, confirm: bool = False) -> HTMLResponse:  # fmt: skip
     names = _names(db, case)
     asked = case.supplement or {}
-    labels = dict(FIELDS)
+    labels = {**dict(FIELDS), **cases.form_labels(case)}
     result = case.result or {}
     evaluation = cases.evaluation_of(db, case)
     return render(
@@ -574,7 +594,7 @@ async def supplement_submit(case_no: str, request: Request, db: DbSession) -> Re
         values = {f: _text(posted, f"field_{f}") for f in asked.get("fields", [])}
         for f, v in values.items():
             if not v:
-                errors[f"field_{f}"] = f"请填写“{dict(FIELDS).get(f, f)}”"
+                errors[f"field_{f}"] = f"请填写“{({**dict(FIELDS), **cases.form_labels(case)}).get(f, f)}”"
         names = _names(db, case)
         inputs = []
         for mid in asked.get("materials", []):
@@ -594,8 +614,14 @@ async def supplement_submit(case_no: str, request: Request, db: DbSession) -> Re
             cases.supplement(db, auth.account, case.case_no, form=values, materials=inputs, bus=node.bus)
         except CaseError as exc:
             db.rollback()
+            found = {k.replace("item_", "field_", 1): v for k, v in _service_field_errors(exc).items()}
             return _detail(
-                request, db, case, errors={"form": exc.detail}, values=values, status_code=exc.status_code
+                request,
+                db,
+                case,
+                errors=found or {"form": exc.detail},
+                values=values,
+                status_code=exc.status_code,
             )
         return RedirectResponse(f"/me/cases/{case.case_no}", status_code=303)
 

@@ -406,7 +406,7 @@ def _case_page(
     if types and not chosen_type:
         chosen_type = _result_type(db, case, types)
     face_fields = next((t.fields for t in types if t.code == chosen_type), None)
-    labels = dict(FIELDS)
+    labels = {**dict(FIELDS), **cases.form_labels(case)}
     result = case.result or {}
     asked = case.supplement or {}
     guide = _guide_materials(db, case)
@@ -478,7 +478,7 @@ def _case_page(
             "allowed": allowed,
             "actions": ACTIONS,
             "guide_materials": guide,
-            "supplement_fields": list(FIELDS),
+            "supplement_fields": list(FIELDS) + list(cases.form_labels(case).items()),
             "outcomes": _OUTCOMES,
             "result_kinds": _RESULT_KINDS,
             "specials": _SPECIAL,
