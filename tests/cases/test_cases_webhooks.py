@@ -347,3 +347,41 @@ def test_departments_asked_for_a_joint_opinion_hear_of_the_case_from_the_ask(
         ),
         404,
     )
+
+
+def test_a_system_concludes_with_a_license_only_with_the_issue_scope(client: Any, casework: Casework) -> None:
+    from cases_kit import WORKER_FACE, WORKER_TYPE
+
+    work = casework
+    db = work.session
+    _, handle_only = _system(client, db, work.env.department.id)
+    _, issuer = _system(client, db, work.env.department.id, scope="cases.handle licenses.issue")
+    case_no = _apply(client, work)
+    plain = {"Authorization": f"Bearer {handle_only}"}
+    assert (
+        client.post(f"/api/v1/cases/{case_no}/actions", json={"action": "accept"}, headers=plain).status_code
+        == 200
+    )
+    with_license = {
+        "action": "conclude", "outcome": "approved", "result_kind": "license", "opinion": "准予许可",
+        "license_type_code": work.env.type_code(WORKER_TYPE), "license_face": WORKER_FACE,
+    }  # fmt: skip
+    refused = client.post(f"/api/v1/cases/{case_no}/actions", json=with_license, headers=plain)
+    problem = assert_envelope(refused, 403, "cases.issue_scope_required")
+    assert "licenses.issue" in problem["detail"] and "不能以证照结果办结" in problem["detail"]
+    assert (
+        client.get(f"/api/v1/department-systems/cases/{case_no}", headers=plain).json()["status"]
+        == "accepted"
+    )
+    # Other conclusions need no more than cases.handle; the license one goes through with the scope.
+    done = client.post(f"/api/v1/cases/{case_no}/actions", json=with_license,
+                       headers={"Authorization": f"Bearer {issuer}"})  # fmt: skip
+    assert done.status_code == 200, done.text
+    assert done.json()["result"]["license_number"] == WORKER_FACE["certificate_no"]
+    other = _apply(client, work)
+    assert (
+        client.post(f"/api/v1/cases/{other}/actions", json={"action": "accept"}, headers=plain).status_code
+        == 200
+    )
+    refusal = {"action": "conclude", "outcome": "refused", "result_kind": "none", "opinion": "不符合条件"}
+    assert client.post(f"/api/v1/cases/{other}/actions", json=refusal, headers=plain).status_code == 200

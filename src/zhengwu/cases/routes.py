@@ -3,8 +3,8 @@ rights policy with the second factor), lookup by number and query password (publ
 the evaluation.
 
 Handling a case touches the item's department, so every action ensures ``cases.handle`` there; a
-conclusion with a license result also ensures ``licenses.issue`` (the license is sealed with the
-department's seal).
+conclusion with a license result also needs ``licenses.issue`` — the right in that department for staff,
+the scope of its token for a department system — since the license is sealed with the department's seal.
 """
 
 from __future__ import annotations
@@ -29,7 +29,13 @@ from zhengwu.cases.schemas import (
     MaterialRef,
 )
 from zhengwu.cases.views import case_read
-from zhengwu.cases.webhooks.guard import HANDLE_SCOPE, CaseClientGuard, StaffOrCaseClient, ensure_department
+from zhengwu.cases.webhooks.guard import (
+    HANDLE_SCOPE,
+    CaseClientGuard,
+    StaffOrCaseClient,
+    ensure_department,
+    ensure_may_issue,
+)
 from zhengwu.catalog.service import access_demand
 from zhengwu.identity.deps import Authenticated, RequiredSession, require_level
 from zhengwu.identity.policy import StaffPrincipal, guard
@@ -319,6 +325,8 @@ def _act_as_system(
         ensure_department(client, acting)
     else:
         ensure_department(client, case.department_id)
+    if data.action == "conclude" and data.result_kind == "license" and data.outcome == "approved":
+        ensure_may_issue(client)
     changed = service.act(db, case_no, _action_input(data, db, acting), actor=client.actor, bus=node.bus)
     result = case_read(db, changed)
     idem.remember(200, result.model_dump(mode="json"))
