@@ -1,5 +1,5 @@
 """cases: notices to applicants queued for the worker (sent after the transition's commit); items' own
-form fields and their snapshot in each case
+form fields and their snapshot in each case; the state of each other department's step (联办 as steps)
 
 Revision ID: cecb7c71cac4
 Revises: 6d1f2b8c4e90
@@ -60,10 +60,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("cases_case") as batch:
         batch.add_column(sa.Column("form_fields", _JSON, nullable=True))
+        batch.add_column(sa.Column("step_states", _JSON, nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("cases_case") as batch:
+        batch.drop_column("step_states")
         batch.drop_column("form_fields")
     op.drop_table("cases_item_fields")
     op.drop_index("ix_cases_notice_due", table_name="cases_notice")

@@ -55,6 +55,9 @@ class Case(IdMixin, Base):
     # The item's own form fields as the applicant saw them (cases.fields), so staff read the same labels.
     form_fields: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     step_index: Mapped[int] = mapped_column(Integer, default=0)
+    # 联办 as steps: each other department's step by its code — {"state": accepted|done, "department_id",
+    # "accepted_at", "accepted_by", "done_at", "done_by"} (cases.service.step_view reads the rest).
+    step_states: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     promise_days: Mapped[int | None] = mapped_column(Integer)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

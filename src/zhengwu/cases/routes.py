@@ -231,7 +231,7 @@ def get_case(case_no: str, request: Request, db: DbSession, auth: RequiredSessio
         staff = guard(rights.VIEW).decide(request, db, auth)
         if not staff.reaches(rights.VIEW, case.department_id):
             # A department asked for a 联办 opinion sees what its opinion needs, nothing more.
-            if any(staff.reaches(rights.VIEW, d) for d in service.joint_departments(case)):
+            if any(staff.reaches(rights.VIEW, d) for d in service.involved_departments(case)):
                 return case_read(db, case, narrowed=True)
             staff.ensure(rights.VIEW, case.department_id)
     return case_read(db, case)
@@ -271,7 +271,8 @@ def act(
         acting = orgs.get_by_credit_code(db, data.department).id
         staff.ensure(rights.HANDLE, acting)
     else:
-        staff.ensure(rights.HANDLE, case.department_id)
+        # A 联办 step's department accepts, completes or concludes at its own step.
+        staff.ensure(rights.HANDLE, service.acting_department(db, case, data.action))
     if data.action == "conclude" and data.result_kind == "license" and data.outcome == "approved":
         staff.ensure(license_rights.ISSUE, case.department_id)
     changed = service.act(
@@ -324,7 +325,7 @@ def _act_as_system(
         acting = orgs.get_by_credit_code(db, data.department).id
         ensure_department(client, acting)
     else:
-        ensure_department(client, case.department_id)
+        ensure_department(client, service.acting_department(db, case, data.action))
     if data.action == "conclude" and data.result_kind == "license" and data.outcome == "approved":
         ensure_may_issue(client)
     changed = service.act(db, case_no, _action_input(data, db, acting), actor=client.actor, bus=node.bus)

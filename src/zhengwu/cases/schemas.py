@@ -61,6 +61,7 @@ class CaseAction(BaseModel):
         "accept",
         "reject",
         "request_supplement",
+        "accept_step",
         "complete_step",
         "add_step",
         "request_opinions",

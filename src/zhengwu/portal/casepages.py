@@ -55,6 +55,7 @@ _ACTIONS = {
     "reject": "不予受理",
     "request_supplement": "部门要求补正",
     "supplement": "您已补正",
+    "accept_step": "部门接收办理环节",
     "complete_step": "完成办理环节",
     "add_step": "增加办理环节",
     "request_opinions": "征求其他部门意见",
@@ -463,6 +464,7 @@ def _timeline(db: Session, case: Any) -> list[dict[str, str]]:
             {
                 "at": beijing(h.at),
                 "what": _ACTIONS.get(h.action, "办件状态更新"),
+                "step": (h.step or "") if h.action in ("accept_step", "complete_step") else "",
                 "status": machine.LABELS.get(h.to_status, ""),
                 "opinion": h.opinion or "",
             }
@@ -495,6 +497,7 @@ def _detail(request: Request, db: Session, case: Any, *, errors: dict[str, str] 
         {
             "c": _case_row(case),
             "timeline": _timeline(db, case),
+            "steps": cases.step_view(db, case) if cases.is_joint(case) else [],
             "materials": [
                 {"name": m.get("name", ""), "license": m.get("kind") == "license", "file": m.get("file_name")}
                 for m in case.materials or []
