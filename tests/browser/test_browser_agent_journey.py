@@ -10,18 +10,16 @@ come from tests/browser/portal_casework.py against the node's database. Desktop 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser_portal import PASSWORD, _check, _context, _run, chromium  # noqa: F401 - fixture
-from test_browser_portal_cases import _clerk
+from test_browser_portal import PASSWORD, _check, _context, chromium  # noqa: F401 - fixture
+from test_browser_portal_cases import _clerk, demo_province
 
-from nodekit import Node, database_urls, register_person, start_node
+from nodekit import Node, register_person
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
@@ -38,23 +36,12 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("agent-journey")
-    node = start_node(
-        "province", "127.0.0.1", tmp, database_urls(tmp, ["province"])["province"], None, False, {}
-    )
-    try:
-        subprocess.run([sys.executable, "-m", "zhengwu", "seed", "--demo"], env=node.env, check=True,
-                       capture_output=True)  # fmt: skip
-        seal = _run(node, "seals", "list", "--json")[0]
-        kinds = {t["name"]: t["code"] for t in _run(node, "licenses", "types", "list", "--json")[0]}
+    with demo_province(tmp_path_factory.mktemp("agent-journey")) as (node, seal, kinds):
         admin, _ = register_person(node, 8921, "钱七", PASSWORD)
         colleagues = {"desktop": "周九", "phone": "吴十"}
         agents = [register_person(node, n, name, PASSWORD)[0] for n, name in ((8923, "周九"), (8924, "吴十"))]
         made = _clerk(node, "enterprise", seal["department_credit_code"], kinds["营业执照"], admin, *agents)
         yield World(node, admin, colleagues, str(made["task_code"]))
-    finally:
-        node.proc.terminate()
-        node.proc.wait(timeout=15)
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])

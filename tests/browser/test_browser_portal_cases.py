@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,10 @@ def _clerk(node: Node, *args: str) -> dict[str, Any]:
     return answer
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("portal-cases")
+@contextmanager
+def demo_province(tmp: Path) -> Iterator[tuple[Node, dict[str, Any], dict[str, str]]]:
+    """A real province node with the demo seed: the node, its first seal and the license types by name
+    (stopped on leaving)."""
     node = start_node(
         "province", "127.0.0.1", tmp, database_urls(tmp, ["province"])["province"], None, False, {}
     )
@@ -62,6 +64,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                        capture_output=True)  # fmt: skip
         seal = _run(node, "seals", "list", "--json")[0]
         kinds = {t["name"]: t["code"] for t in _run(node, "licenses", "types", "list", "--json")[0]}
+        yield node, seal, kinds
+    finally:
+        node.proc.terminate()
+        node.proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("portal-cases")
+    with demo_province(tmp) as (node, seal, kinds):
         made = _clerk(node, "item", seal["department_credit_code"], kinds["社会保险参保证明"])
         numbers = {}
         for n, size in ((8911, "desktop"), (8912, "phone")):
@@ -75,9 +87,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             )  # fmt: skip
             numbers[size] = number
         yield World(node, numbers, made["task_code"], kinds["建筑施工特种作业人员操作资格证书"])
-    finally:
-        node.proc.terminate()
-        node.proc.wait(timeout=15)
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
