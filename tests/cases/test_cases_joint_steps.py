@@ -57,6 +57,7 @@ def test_a_joint_case_passes_through_its_departments_steps_in_order(client: Any,
     assert _states(client, case_no) == [("accept", "done"), ("review", "current"), ("water", "pending")]
     login(client, water_token)
     assert client.get(f"{API}/{case_no}").status_code in (403, 404), "not its business before its step"
+    assert client.get(API, params={"joint_steps": 1}).json() == []
 
     login(client, work.handler_token)
     early = {"action": "conclude", "outcome": "approved", "result_kind": "none", "opinion": "同意"}
@@ -82,6 +83,8 @@ def test_a_joint_case_passes_through_its_departments_steps_in_order(client: Any,
 
     # The water department sees the case from its step on, accepts it, then concludes at the last step.
     login(client, water_token)
+    queued = client.get(API, params={"joint_steps": 1}).json()
+    assert [c["case_no"] for c in queued] == [case_no] and queued[0]["steps"][-1]["state"] == "waiting"
     narrowed = client.get(f"{API}/{case_no}")
     assert narrowed.status_code == 200 and narrowed.json()["form"] == {}
     assert "accept_step" in narrowed.json()["allowed_actions"]

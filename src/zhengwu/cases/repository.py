@@ -9,7 +9,7 @@ from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from zhengwu.cases.machine import DRAFT
+from zhengwu.cases.machine import DRAFT, OPEN
 from zhengwu.cases.models import (
     CalendarOverride,
     Case,
@@ -109,6 +109,21 @@ class CaseRepository:
     ) -> tuple[Sequence[Case], int]:
         """A page of the cases waiting for an opinion of these departments (None: any), oldest ask first."""
         where = [CaseOpinion.status == "pending", Case.status == "joint_review"]
+        if department_ids is not None:
+            where.append(CaseOpinion.department_id.in_(list(department_ids)))
+        query = select(Case).join(CaseOpinion, CaseOpinion.case_id == Case.id).where(*where)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(
+            query.order_by(CaseOpinion.asked_at, Case.id).offset(offset).limit(limit)
+        ).all()
+        return rows, int(total)
+
+    def in_joint_steps(
+        self, department_ids: Collection[str] | None, *, offset: int, limit: int
+    ) -> tuple[Sequence[Case], int]:
+        """A page of the open cases that reached a 联办 step of these departments (None: any), the case
+        reaching it first first."""
+        where = [CaseOpinion.status == "step", Case.status.in_(sorted(OPEN))]
         if department_ids is not None:
             where.append(CaseOpinion.department_id.in_(list(department_ids)))
         query = select(Case).join(CaseOpinion, CaseOpinion.case_id == Case.id).where(*where)

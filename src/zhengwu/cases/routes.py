@@ -154,9 +154,11 @@ def list_cases(
     status: Annotated[list[str] | None, Query(max_length=10)] = None,
     due: Annotated[str | None, Query(pattern="^(overdue|soon)$")] = None,
     awaiting_opinion: Annotated[bool, Query()] = False,
+    joint_steps: Annotated[bool, Query()] = False,
 ) -> list[CaseRead]:
     """``mine=1``: the applicant's own cases and drafts; otherwise a department's queue (staff, cases.view);
-    ``awaiting_opinion=1``: the cases other departments asked this department's opinion on (联办)."""
+    ``awaiting_opinion=1``: the cases other departments asked this department's opinion on (联办);
+    ``joint_steps=1``: the open cases of other departments' items that reached a step of this department."""
     if mine:
         rows, total = service.mine(db, auth.account, offset=page.offset, limit=page.limit)
     else:
@@ -169,8 +171,9 @@ def list_cases(
         else:
             reach = staff.departments(rights.VIEW)
             scope = None if reach is None else sorted(reach)
-        if awaiting_opinion:
-            rows, total = service.awaiting_opinion(db, scope, offset=page.offset, limit=page.limit)
+        if awaiting_opinion or joint_steps:
+            pick = service.awaiting_opinion if awaiting_opinion else service.in_joint_steps
+            rows, total = pick(db, scope, offset=page.offset, limit=page.limit)
             set_page_headers(request, response, total=total, page=page)
             return [case_read(db, c, narrowed=True) for c in rows]
         known = [s for s in (status or []) if s in machine.LABELS]

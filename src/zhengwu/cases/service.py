@@ -1258,6 +1258,13 @@ def awaiting_opinion(
     return CaseRepository(session).awaiting_opinion(department_ids, offset=offset, limit=limit)
 
 
+def in_joint_steps(
+    session: Session, department_ids: Sequence[str] | None, *, offset: int = 0, limit: int = 50
+) -> tuple[Sequence[Case], int]:
+    """The open cases that reached a 联办 step of these departments."""
+    return CaseRepository(session).in_joint_steps(department_ids, offset=offset, limit=limit)
+
+
 def mine(
     session: Session, account: Account, *, offset: int = 0, limit: int = 50
 ) -> tuple[Sequence[Case], int]:
