@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 from sqlalchemy import delete
 
+from zhengwu.cases.notify import deliver_notices
+from zhengwu.cases.retry import Retry
 from zhengwu.cases.webhooks.dispatch import deliver_due
 from zhengwu.commands.audit import seal_if_due
 from zhengwu.exchange import downward, national, progress, tiers
@@ -212,9 +214,18 @@ def run(
             # Case webhooks to the department systems (bounded timeouts, in parallel: a hung receiver
             # delays this round by one timeout at most).
             try:
-                worked += deliver_due(runtime.session_factory).attempted
+                worked += deliver_due(
+                    runtime.session_factory, retry=Retry.of(settings.cases.webhooks)
+                ).attempted
             except Exception as exc:  # the rows stay pending; the exchange duties go on
                 log.error("case_webhooks_failed", error_type=type(exc).__name__)
+            # Notices to applicants, queued by the cases' transitions (sent after their commit).
+            try:
+                worked += deliver_notices(
+                    runtime.session_factory, retry=Retry.of(settings.cases.notices)
+                ).attempted
+            except Exception as exc:  # the rows stay pending; the other duties go on
+                log.error("case_notices_failed", error_type=type(exc).__name__)
             if time.monotonic() - last_housekeeping > HOUSEKEEPING_SECONDS:
                 # The heartbeat first: a housekeeping duty that fails must not hide a live worker.
                 with unit_of_work(runtime.session_factory) as session:

@@ -205,6 +205,8 @@ SESSION_PAGES: tuple[str, ...] = (
     "GET /me/consents",
     "POST /me/consents/{consent_id}/withdraw",
     "GET /me/data-use",
+    "GET /me/enterprises",
+    "POST /me/enterprises/{entity_id}/agents/{authorization_id}/withdraw",
     "GET /items/{task_code}/apply",
     "POST /items/{task_code}/apply",
     "GET /me/cases",

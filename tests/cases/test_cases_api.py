@@ -164,9 +164,15 @@ def test_the_whole_case(client: Any, casework: Casework) -> None:
     assert [type(e).__name__ for e in heard][:2] == ["CaseSubmitted", "CaseTransitioned"]
     assert len(heard) == 8
     # The applicant heard of the submission, acceptance, the supplement and the conclusion.
+    # The requests sent nothing: the notices waited for the worker, which sends them after the commit.
+    from zhengwu.cases.notify import deliver_notices
     from zhengwu.identity.servicekeys import NOTIFIER
 
-    notices = [m for m in bus_node(client).services.provide(NOTIFIER).messages() if case_no in m["body"]]  # type: ignore[attr-defined]
+    notifier = bus_node(client).services.provide(NOTIFIER)
+    assert not [m for m in notifier.messages() if case_no in m["body"]]  # type: ignore[attr-defined]
+    session.commit()
+    assert deliver_notices(bus_node(client).session_factory).sent == 4
+    notices = [m for m in notifier.messages() if case_no in m["body"]]  # type: ignore[attr-defined]
     assert [m["subject"] for m in notices] == ["办件进度"] * 4
     assert "需要补正材料" in notices[2]["body"] and "已办结" in notices[3]["body"]
 

@@ -74,3 +74,32 @@ def test_calendar_import(case_no: str, tmp_path: Path) -> None:
     refused = invoke("calendar", "import", str(bad))
     assert refused.exit_code == 1 and "line 1" in refused.output
     assert invoke("calendar", "import", str(tmp_path / "none.csv")).exit_code == 1
+
+
+def test_item_fields_are_set_and_shown(case_no: str, tmp_path: Path) -> None:
+    shown = invoke("cases", "show", case_no, "--json")
+    task_code = json.loads(shown.output)["task_code"]
+    good = tmp_path / "fields.json"
+    good.write_text(json.dumps({"fields": [
+        {"code": "years", "label": "从业年限", "type": "number", "required": True, "min": 0, "max": 50},
+        {"code": "work_type", "label": "作业类别", "type": "choice", "options": ["建筑电工", "架子工"]},
+    ]}, ensure_ascii=False))  # fmt: skip
+    stored = invoke("cases", "fields", task_code, "--set", str(good))
+    assert stored.exit_code == 0, stored.output
+    assert (
+        "已保存 2 个字段" in stored.output
+        and "从业年限" in stored.output
+        and "建筑电工、架子工" in stored.output
+    )
+    listed = json.loads(invoke("cases", "fields", task_code, "--json").output)
+    assert [f["code"] for f in listed["fields"]] == ["years", "work_type"] and listed["fields"][0][
+        "max"
+    ] == 50
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"fields": [{"code": "years", "label": "年限", "type": "colour"}]}))
+    refused = invoke("cases", "fields", task_code, "--set", str(bad))
+    assert refused.exit_code == 1 and "类型" in refused.output
+    assert json.loads(invoke("cases", "fields", task_code, "--json").output) == listed, "nothing changed"
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert "不是有效的 JSON" in invoke("cases", "fields", task_code, "--set", str(broken)).output

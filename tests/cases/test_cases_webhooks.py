@@ -18,9 +18,11 @@ from cases_kit import Casework, login
 from seals_kit import assert_envelope
 from zhengwu.cases.errors import CaseInvalid
 from zhengwu.cases.models import CaseHistory
+from zhengwu.cases.retry import Retry
 from zhengwu.cases.webhooks import dispatch, service, signing
 from zhengwu.cases.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEvent
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import RetrySettings, Settings
 
 pytestmark = pytest.mark.db
 
@@ -128,9 +130,11 @@ def test_fan_out_retry_back_off_dead_letter_and_replay(
     assert dispatch.backoff(2) == 2 * dispatch.backoff(1)
 
     # After the last attempt the delivery is dead; replay puts it back and it goes out once more.
-    monkeypatch.setattr(dispatch, "MAX_ATTEMPTS", 3)
+    three = Retry.of(RetrySettings(max_attempts=3))
     _due_now(db)
-    assert dispatch.deliver_due(session_factory, client=Receiver(secret, [503]).client()).dead == 1
+    assert (
+        dispatch.deliver_due(session_factory, client=Receiver(secret, [503]).client(), retry=three).dead == 1
+    )
     db.refresh(row)
     assert row.status == "dead" and row.attempts == 3
     assert [d.id for d in service.deliveries(db, status="dead")] == [row.id]
@@ -229,7 +233,19 @@ def test_department_system_acts_idempotently_and_pulls_events(client: Any, casew
 
 def test_backoff_is_capped() -> None:
     assert dispatch.backoff(1) == timedelta(seconds=5)
-    assert dispatch.backoff(30) == dispatch.BACKOFF_CAP
+    assert dispatch.backoff(30) == timedelta(hours=1)
+
+
+def test_the_retry_policy_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZHENGWU_CASES__WEBHOOKS__MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("ZHENGWU_CASES__WEBHOOKS__BACKOFF_SECONDS", "2")
+    monkeypatch.setenv("ZHENGWU_CASES__WEBHOOKS__BACKOFF_CAP_SECONDS", "7")
+    monkeypatch.setenv("ZHENGWU_CASES__NOTICES__TIMEOUT_SECONDS", "1.5")
+    settings = Settings()
+    hooks, notices = Retry.of(settings.cases.webhooks), Retry.of(settings.cases.notices)
+    assert [hooks.backoff(n).total_seconds() for n in (1, 2, 3)] == [2, 4, 7]
+    assert not hooks.gives_up(2) and hooks.gives_up(3)
+    assert notices.timeout == 1.5 and notices.max_attempts == 6
 
 
 def test_an_endpoint_receives_only_the_event_types_it_subscribed_to(client: Any, casework: Casework) -> None:
@@ -331,3 +347,41 @@ def test_departments_asked_for_a_joint_opinion_hear_of_the_case_from_the_ask(
         ),
         404,
     )
+
+
+def test_a_system_concludes_with_a_license_only_with_the_issue_scope(client: Any, casework: Casework) -> None:
+    from cases_kit import WORKER_FACE, WORKER_TYPE
+
+    work = casework
+    db = work.session
+    _, handle_only = _system(client, db, work.env.department.id)
+    _, issuer = _system(client, db, work.env.department.id, scope="cases.handle licenses.issue")
+    case_no = _apply(client, work)
+    plain = {"Authorization": f"Bearer {handle_only}"}
+    assert (
+        client.post(f"/api/v1/cases/{case_no}/actions", json={"action": "accept"}, headers=plain).status_code
+        == 200
+    )
+    with_license = {
+        "action": "conclude", "outcome": "approved", "result_kind": "license", "opinion": "准予许可",
+        "license_type_code": work.env.type_code(WORKER_TYPE), "license_face": WORKER_FACE,
+    }  # fmt: skip
+    refused = client.post(f"/api/v1/cases/{case_no}/actions", json=with_license, headers=plain)
+    problem = assert_envelope(refused, 403, "cases.issue_scope_required")
+    assert "licenses.issue" in problem["detail"] and "不能以证照结果办结" in problem["detail"]
+    assert (
+        client.get(f"/api/v1/department-systems/cases/{case_no}", headers=plain).json()["status"]
+        == "accepted"
+    )
+    # Other conclusions need no more than cases.handle; the license one goes through with the scope.
+    done = client.post(f"/api/v1/cases/{case_no}/actions", json=with_license,
+                       headers={"Authorization": f"Bearer {issuer}"})  # fmt: skip
+    assert done.status_code == 200, done.text
+    assert done.json()["result"]["license_number"] == WORKER_FACE["certificate_no"]
+    other = _apply(client, work)
+    assert (
+        client.post(f"/api/v1/cases/{other}/actions", json={"action": "accept"}, headers=plain).status_code
+        == 200
+    )
+    refusal = {"action": "conclude", "outcome": "refused", "result_kind": "none", "opinion": "不符合条件"}
+    assert client.post(f"/api/v1/cases/{other}/actions", json=refusal, headers=plain).status_code == 200

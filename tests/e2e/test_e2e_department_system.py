@@ -84,7 +84,7 @@ def test_reference_department_system_handles_a_case_end_to_end(tmp_path: Path) -
             province, "identity", "clients", "create", "--name", "住建厅审批系统",
             "--grant", "authorization_code", "--grant", "client_credentials",
             "--redirect-uri", f"{rp}/callback", "--backchannel-logout-uri", f"{rp}/backchannel-logout",
-            "--post-logout-redirect-uri", f"{rp}/", "--scope", "openid profile cases.handle",
+            "--post-logout-redirect-uri", f"{rp}/", "--scope", "openid profile cases.handle licenses.issue",
             "--department", department, "--json").stdout)  # fmt: skip
         hook = json.loads(
             _cli(

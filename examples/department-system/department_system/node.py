@@ -1,5 +1,5 @@
 """Talking to the node: its discovery document and keys, the system's own token (client credentials,
-scope ``cases.handle``) and the case API. Endpoints come from discovery, never hard-coded."""
+scopes ``cases.handle`` and ``licenses.issue``, the latter for concluding with a license) and the case API. Endpoints come from discovery, never hard-coded."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from joserfc.jwk import KeySet
 
 from department_system.config import Config
 
-SCOPE = "cases.handle"
+SCOPE = "cases.handle licenses.issue"
 
 
 @dataclass
@@ -97,7 +97,7 @@ class Node:
     # the system's own token --------------------------------------------------------------------------
 
     def token(self) -> str:
-        """A client-credentials access token with ``cases.handle`` (renewed a minute before it expires)."""
+        """A client-credentials access token with ``SCOPE`` (renewed a minute before it expires)."""
         with self._lock:
             if self._token is not None and self._token[1] > time.monotonic() + 60:
                 return self._token[0]

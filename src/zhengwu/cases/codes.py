@@ -29,6 +29,7 @@ DEFAULTS: Final[Mapping[str, Mapping[str, str]]] = {
         "reject": "3",
         "request_supplement": "5",
         "supplement": "5",
+        "accept_step": "1",
         "complete_step": "1",
         "add_step": "1",
         "request_opinions": "1",

@@ -104,3 +104,12 @@ class ApplicantKindRefused(FormInvalid):
     """The item serves only persons, or only enterprises, and the applicant is the other kind."""
 
     code = "cases.applicant_kind"
+
+
+class ScannerUnavailable(CaseError):
+    """The virus scanner could not be asked (down, hung, or it answered with an error): a file is never
+    taken unscanned unless the operator chose so (``ZHENGWU_CASES__SCAN_FAIL_OPEN``)."""
+
+    status_code = 503
+    code = "cases.scanner_unavailable"
+    default_detail = "文件安全检查服务暂时不可用，请稍后再上传"

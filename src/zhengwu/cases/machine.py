@@ -7,6 +7,7 @@ and its answer names the actions that are allowed now.
                    │  └reject→ not_accepted                    │
                    └request_supplement→ supplement_requested ─supplement→ (back to where it was)
     accepted / in_process ─start_special→ special_procedure ─end_special→ in_process
+    accepted / in_process ─accept_step→ (the same; another department took its 联办 step)
     accepted / in_process ─request_opinions→ joint_review ─give_opinion (all agree, or one refuses)→ in_process
     withdraw: by the applicant, from any status before the conclusion.
 """
@@ -48,6 +49,7 @@ STAFF_ACTIONS: Final = (
     "accept",
     "reject",
     "request_supplement",
+    "accept_step",
     "complete_step",
     "add_step",
     "request_opinions",
@@ -70,6 +72,7 @@ FROM: Final[Mapping[str, tuple[str, ...]]] = {
     "reject": (SUBMITTED,),
     "request_supplement": (SUBMITTED, *_HANDLING),
     "supplement": (SUPPLEMENT,),
+    "accept_step": _HANDLING,
     "complete_step": _HANDLING,
     "add_step": _HANDLING,
     "request_opinions": _HANDLING,
@@ -129,7 +132,7 @@ def transition(
             return resume_to if resume_to in (SUBMITTED, *_HANDLING) else SUBMITTED
         case "complete_step" | "end_special":
             return IN_PROCESS
-        case "add_step":
+        case "add_step" | "accept_step":
             return status
         case "start_special":
             return SPECIAL

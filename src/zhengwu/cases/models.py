@@ -52,7 +52,12 @@ class Case(IdMixin, Base):
     special: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)  # the running special procedure
     joint: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)  # 联办: the opinions asked and given
     process: Mapped[dict[str, Any]] = mapped_column(PortableJSON)  # the steps at submission
+    # The item's own form fields as the applicant saw them (cases.fields), so staff read the same labels.
+    form_fields: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     step_index: Mapped[int] = mapped_column(Integer, default=0)
+    # 联办 as steps: each other department's step by its code — {"state": accepted|done, "department_id",
+    # "accepted_at", "accepted_by", "done_at", "done_by"} (cases.service.step_view reads the rest).
+    step_states: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     promise_days: Mapped[int | None] = mapped_column(Integer)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -126,6 +131,17 @@ class CaseProcess(IdMixin, Base):
     updated_by: Mapped[str] = mapped_column(String(100))
 
 
+class CaseItemFields(IdMixin, Base):
+    """An item's own form fields (cases.fields), validated when stored."""
+
+    __tablename__ = "cases_item_fields"
+
+    task_code: Mapped[str] = mapped_column(String(36), unique=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
 class CalendarOverride(Base):
     """An operator's word on one day (working day or holiday), over the calendar library's."""
 
@@ -148,3 +164,24 @@ class CaseEvaluation(IdMixin, Base):
     detail_codes: Mapped[list[str]] = mapped_column(PortableJSON)
     text: Mapped[str | None] = mapped_column(String(1000))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseNotice(IdMixin, Base):
+    """待发通知 — a notice to the applicant, queued in the transition's transaction and sent by the worker
+    after the commit, so a slow or failing SMS gateway never holds or undoes the transition. The phone
+    number is read from the account when sending (never copied here)."""
+
+    __tablename__ = "cases_notice"
+    __table_args__ = (Index("ix_cases_notice_due", "status", "next_attempt_at"),)
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases_case.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("identity_account.id"))
+    channel: Mapped[str] = mapped_column(String(8))  # sms
+    subject: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending / sent / dead / dropped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

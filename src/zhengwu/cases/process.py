@@ -4,6 +4,10 @@ follows ``DEFAULT``.
 
 The role names the staff who do the step (shown in the queue and the case); who may act is still
 decided by the rights policy (``cases.rights``), never by comparing role names here.
+
+联办 as steps: a step may name another ``department`` (its 统一社会信用代码). That department accepts its
+step and handles it when the case reaches it; the steps run in order, so a 联办 case passes through its
+departments one after another and concludes at the last step (``cases.service``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from zhengwu.identity.roles import ROLES
+from zhengwu.kernel.codes.uscc import validate_uscc
 
 MAX_STEPS: Final = 30
 
@@ -29,6 +34,7 @@ class Step:
     name: str
     role: str
     days: int
+    department: str | None = None  # 联办: the other department's credit code (None: the item's own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +45,7 @@ class Process:
 
     @classmethod
     def from_json(cls, raw: Any) -> Process:
-        """Validate a definition ``{"steps": [{"code", "name", "role", "days"}, ...]}``."""
+        """Validate a definition ``{"steps": [{"code", "name", "role", "days", "department"?}, ...]}``."""
         if not isinstance(raw, Mapping) or not isinstance(raw.get("steps"), Sequence):
             raise ProcessInvalid("流程定义应为含 steps 列表的对象")
         items = list(raw["steps"])
@@ -58,16 +64,24 @@ class Process:
                 raise ProcessInvalid(f"第{n}个环节的办理角色不是本平台的工作人员角色")
             if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 365:
                 raise ProcessInvalid(f"第{n}个环节的时限应为0至365个工作日")
-            steps.append(Step(code, name.strip(), role, days))
+            department = item.get("department")
+            if department is not None:
+                verdict = validate_uscc(department) if isinstance(department, str) else None
+                if verdict is None or not verdict.ok:
+                    raise ProcessInvalid(f"第{n}个环节的办理部门应为有效的统一社会信用代码")
+                department = verdict.value
+            steps.append(Step(code, name.strip(), role, days, department))
         if len({s.code for s in steps}) != len(steps):
             raise ProcessInvalid("环节代码不能重复")
         return cls(tuple(steps))
 
     def as_json(self) -> dict[str, Any]:
         """The stored shape."""
-        return {
-            "steps": [{"code": s.code, "name": s.name, "role": s.role, "days": s.days} for s in self.steps]
-        }
+        return {"steps": [_step_json(s) for s in self.steps]}
+
+    def joint(self) -> bool:
+        """Whether some step is another department's (联办 as steps)."""
+        return any(s.department for s in self.steps)
 
     def total_days(self) -> int:
         """The sum of the steps' time limits."""
@@ -76,6 +90,13 @@ class Process:
     def step(self, index: int) -> Step:
         """The step at ``index`` (the last one past the end)."""
         return self.steps[min(max(index, 0), len(self.steps) - 1)]
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": step.code, "name": step.name, "role": step.role, "days": step.days}
+    if step.department:
+        out["department"] = step.department
+    return out
 
 
 #: 受理 → 审查 → 决定: the process of an item that has none of its own.

@@ -9,12 +9,13 @@ from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from zhengwu.cases.machine import DRAFT
+from zhengwu.cases.machine import DRAFT, OPEN
 from zhengwu.cases.models import (
     CalendarOverride,
     Case,
     CaseEvaluation,
     CaseHistory,
+    CaseItemFields,
     CaseOpinion,
     CasePause,
     CaseProcess,
@@ -30,7 +31,14 @@ class CaseRepository:
 
     def add(
         self,
-        row: Case | CaseHistory | CasePause | CaseProcess | CaseEvaluation | CalendarOverride | CaseOpinion,
+        row: Case
+        | CaseHistory
+        | CasePause
+        | CaseProcess
+        | CaseEvaluation
+        | CalendarOverride
+        | CaseOpinion
+        | CaseItemFields,
     ) -> None:
         """Stage a row and flush it."""
         self.session.add(row)
@@ -110,9 +118,30 @@ class CaseRepository:
         ).all()
         return rows, int(total)
 
+    def in_joint_steps(
+        self, department_ids: Collection[str] | None, *, offset: int, limit: int
+    ) -> tuple[Sequence[Case], int]:
+        """A page of the open cases that reached a 联办 step of these departments (None: any), the case
+        reaching it first first."""
+        where = [CaseOpinion.status == "step", Case.status.in_(sorted(OPEN))]
+        if department_ids is not None:
+            where.append(CaseOpinion.department_id.in_(list(department_ids)))
+        query = select(Case).join(CaseOpinion, CaseOpinion.case_id == Case.id).where(*where)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(
+            query.order_by(CaseOpinion.asked_at, Case.id).offset(offset).limit(limit)
+        ).all()
+        return rows, int(total)
+
     def process_of(self, task_code: str) -> CaseProcess | None:
         """An item's stored process."""
         return self.session.scalars(select(CaseProcess).where(CaseProcess.task_code == task_code)).first()
+
+    def item_fields_of(self, task_code: str) -> CaseItemFields | None:
+        """An item's stored own form fields."""
+        return self.session.scalars(
+            select(CaseItemFields).where(CaseItemFields.task_code == task_code)
+        ).first()
 
     def overrides(self) -> dict[date, bool]:
         """Every calendar override."""

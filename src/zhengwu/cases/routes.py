@@ -3,8 +3,8 @@ rights policy with the second factor), lookup by number and query password (publ
 the evaluation.
 
 Handling a case touches the item's department, so every action ensures ``cases.handle`` there; a
-conclusion with a license result also ensures ``licenses.issue`` (the license is sealed with the
-department's seal).
+conclusion with a license result also needs ``licenses.issue`` — the right in that department for staff,
+the scope of its token for a department system — since the license is sealed with the department's seal.
 """
 
 from __future__ import annotations
@@ -29,7 +29,13 @@ from zhengwu.cases.schemas import (
     MaterialRef,
 )
 from zhengwu.cases.views import case_read
-from zhengwu.cases.webhooks.guard import HANDLE_SCOPE, CaseClientGuard, StaffOrCaseClient, ensure_department
+from zhengwu.cases.webhooks.guard import (
+    HANDLE_SCOPE,
+    CaseClientGuard,
+    StaffOrCaseClient,
+    ensure_department,
+    ensure_may_issue,
+)
 from zhengwu.catalog.service import access_demand
 from zhengwu.identity.deps import Authenticated, RequiredSession, require_level
 from zhengwu.identity.policy import StaffPrincipal, guard
@@ -148,9 +154,11 @@ def list_cases(
     status: Annotated[list[str] | None, Query(max_length=10)] = None,
     due: Annotated[str | None, Query(pattern="^(overdue|soon)$")] = None,
     awaiting_opinion: Annotated[bool, Query()] = False,
+    joint_steps: Annotated[bool, Query()] = False,
 ) -> list[CaseRead]:
     """``mine=1``: the applicant's own cases and drafts; otherwise a department's queue (staff, cases.view);
-    ``awaiting_opinion=1``: the cases other departments asked this department's opinion on (联办)."""
+    ``awaiting_opinion=1``: the cases other departments asked this department's opinion on (联办);
+    ``joint_steps=1``: the open cases of other departments' items that reached a step of this department."""
     if mine:
         rows, total = service.mine(db, auth.account, offset=page.offset, limit=page.limit)
     else:
@@ -163,8 +171,9 @@ def list_cases(
         else:
             reach = staff.departments(rights.VIEW)
             scope = None if reach is None else sorted(reach)
-        if awaiting_opinion:
-            rows, total = service.awaiting_opinion(db, scope, offset=page.offset, limit=page.limit)
+        if awaiting_opinion or joint_steps:
+            pick = service.awaiting_opinion if awaiting_opinion else service.in_joint_steps
+            rows, total = pick(db, scope, offset=page.offset, limit=page.limit)
             set_page_headers(request, response, total=total, page=page)
             return [case_read(db, c, narrowed=True) for c in rows]
         known = [s for s in (status or []) if s in machine.LABELS]
@@ -225,7 +234,7 @@ def get_case(case_no: str, request: Request, db: DbSession, auth: RequiredSessio
         staff = guard(rights.VIEW).decide(request, db, auth)
         if not staff.reaches(rights.VIEW, case.department_id):
             # A department asked for a 联办 opinion sees what its opinion needs, nothing more.
-            if any(staff.reaches(rights.VIEW, d) for d in service.joint_departments(case)):
+            if any(staff.reaches(rights.VIEW, d) for d in service.involved_departments(case)):
                 return case_read(db, case, narrowed=True)
             staff.ensure(rights.VIEW, case.department_id)
     return case_read(db, case)
@@ -265,7 +274,8 @@ def act(
         acting = orgs.get_by_credit_code(db, data.department).id
         staff.ensure(rights.HANDLE, acting)
     else:
-        staff.ensure(rights.HANDLE, case.department_id)
+        # A 联办 step's department accepts, completes or concludes at its own step.
+        staff.ensure(rights.HANDLE, service.acting_department(db, case, data.action))
     if data.action == "conclude" and data.result_kind == "license" and data.outcome == "approved":
         staff.ensure(license_rights.ISSUE, case.department_id)
     changed = service.act(
@@ -318,7 +328,9 @@ def _act_as_system(
         acting = orgs.get_by_credit_code(db, data.department).id
         ensure_department(client, acting)
     else:
-        ensure_department(client, case.department_id)
+        ensure_department(client, service.acting_department(db, case, data.action))
+    if data.action == "conclude" and data.result_kind == "license" and data.outcome == "approved":
+        ensure_may_issue(client)
     changed = service.act(db, case_no, _action_input(data, db, acting), actor=client.actor, bus=node.bus)
     result = case_read(db, changed)
     idem.remember(200, result.model_dump(mode="json"))

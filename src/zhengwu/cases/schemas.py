@@ -61,6 +61,7 @@ class CaseAction(BaseModel):
         "accept",
         "reject",
         "request_supplement",
+        "accept_step",
         "complete_step",
         "add_step",
         "request_opinions",
@@ -132,6 +133,8 @@ class CaseRead(BaseModel):
     applicant_kind: Literal["person", "enterprise"] = "person"
     agent_name: str | None = None  # 经办人 of an enterprise applicant
     form: dict[str, Any]
+    # The item's own form fields the applicant filled (code, label, type …), to read ``form`` by.
+    form_fields: list[dict[str, Any]] = Field(default_factory=list)
     materials: list[dict[str, Any]]
     step: str
     steps: list[dict[str, Any]]

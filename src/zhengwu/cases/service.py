@@ -30,7 +30,16 @@ from zhengwu.cases.errors import (
     NotAuthorizedAgent,
 )
 from zhengwu.cases.events import CaseEvaluated, CaseSubmitted, CaseTransitioned
-from zhengwu.cases.models import Case, CaseEvaluation, CaseHistory, CaseOpinion, CasePause, CaseProcess
+from zhengwu.cases.fields import FieldsInvalid, ItemFields
+from zhengwu.cases.models import (
+    Case,
+    CaseEvaluation,
+    CaseHistory,
+    CaseItemFields,
+    CaseOpinion,
+    CasePause,
+    CaseProcess,
+)
 from zhengwu.cases.process import DEFAULT, Process, ProcessInvalid, check_against
 from zhengwu.cases.repository import CaseRepository
 from zhengwu.cases.servicekeys import LICENSES
@@ -43,8 +52,10 @@ from zhengwu.identity.models import Account, AccountKind, LegalEntity
 from zhengwu.identity.protection import decrypt_field, encrypt_field, mask_id
 from zhengwu.identity.service import PURPOSE_CITIZEN_ID
 from zhengwu.kernel.clock import BEIJING, utcnow
+from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.events import EventBus, publish_on
 from zhengwu.kernel.node import node_in
+from zhengwu.orgs import service as orgs
 
 MAX_FORM_FIELDS: Final = 50
 MAX_FIELD_CHARS: Final = 2000
@@ -99,6 +110,7 @@ def set_process(session: Session, task_code: str, definition: Any, *, actor: str
         check_against(process, item.promise_day)
     except ProcessInvalid as exc:
         raise CaseInvalid(str(exc), code="cases.process_invalid") from exc
+    _check_step_departments(session, process, item.department_id)
     repo = CaseRepository(session)
     row = repo.process_of(task_code)
     if row is None:
@@ -108,6 +120,60 @@ def set_process(session: Session, task_code: str, definition: Any, *, actor: str
     record_change(session, actor=actor, action="case_process.set", entity="cases.process", entity_id=task_code,
                   department_id=item.department_id, after={"steps": len(process.steps)})  # fmt: skip
     return process
+
+
+def _check_step_departments(session: Session, process: Process, own_department_id: str) -> None:
+    """A 联办 step names a department registered on this node, other than the item's own."""
+    for n, step in enumerate(process.steps, start=1):
+        if step.department is None:
+            continue
+        try:
+            department = orgs.get_by_credit_code(session, step.department)
+        except DomainError as exc:
+            raise CaseInvalid(f"第{n}个环节的办理部门未在本平台登记", code="cases.process_invalid") from exc
+        if department.id == own_department_id:
+            raise CaseInvalid(f"第{n}个环节的办理部门是事项所属部门，无需指明", code="cases.process_invalid")
+
+
+# --- the item's own form fields -------------------------------------------------------------------------
+
+
+def item_fields(session: Session, task_code: str) -> ItemFields:
+    """The item's own form fields (none when it has no list)."""
+    row = CaseRepository(session).item_fields_of(task_code)
+    return ItemFields.from_json(row.definition) if row is not None else ItemFields()
+
+
+def set_item_fields(session: Session, task_code: str, definition: Any, *, actor: str) -> ItemFields:
+    """Validate and store an item's own form fields (applications submitted later are checked against
+    them; a case keeps the list it was submitted with)."""
+    item = catalog.get_task(session, task_code)
+    try:
+        fields = ItemFields.from_json(definition)
+    except FieldsInvalid as exc:
+        raise CaseInvalid(str(exc), code="cases.fields_invalid") from exc
+    repo = CaseRepository(session)
+    row = repo.item_fields_of(task_code)
+    if row is None:
+        repo.add(CaseItemFields(task_code=task_code, definition=fields.as_json(), updated_by=actor[:100]))
+    else:
+        row.definition, row.updated_by, row.updated_at = fields.as_json(), actor[:100], utcnow()
+    record_change(session, actor=actor, action="case_fields.set", entity="cases.item_fields", entity_id=task_code,
+                  department_id=item.department_id, after={"fields": [f.code for f in fields.fields]})  # fmt: skip
+    return fields
+
+
+def _checked_fields(fields: ItemFields, form: dict[str, str], *, complete: bool) -> dict[str, str]:
+    """The form with the item's fields normalised; FormInvalid naming each wrong field otherwise."""
+    clean, errors = fields.check(form, complete=complete)
+    if errors:
+        raise FormInvalid("；".join(errors.values()), extra={"fields": list(errors), "field_errors": errors})
+    return clean
+
+
+def form_labels(case: Case) -> dict[str, str]:
+    """The labels of the case's own form fields, as the applicant saw them."""
+    return ItemFields.from_json(case.form_fields).labels() if case.form_fields else {}
 
 
 # --- applying ------------------------------------------------------------------------------------------
@@ -265,6 +331,7 @@ def application_form(
             for e in sorted(acting_entities(session, account).values(), key=lambda e: e.name)
         ],
         "materials": materials,
+        "fields": item_fields(session, item.task_code).as_json()["fields"],
     }
 
 
@@ -389,7 +456,8 @@ def save(
     """Save a draft (``submit=False``) or submit an application (a new one or a resumed draft);
     ``on_behalf_of``: the legal entity an agent applies for (a resumed draft keeps its applicant)."""
     item, guide = _guide(session, task_code)
-    clean = _check_form(form)
+    own_fields = item_fields(session, item.task_code)
+    clean = _checked_fields(own_fields, _check_form(form), complete=submit)
     repo = CaseRepository(session)
     now = _now(at)
     draft: Case | None = None
@@ -407,6 +475,7 @@ def save(
     if draft is not None:
         case = draft
         case.form, case.materials, case.updated_at = clean, listed, now
+        case.form_fields = own_fields.as_json() if own_fields.fields else None
     else:
         case = Case(
             task_code=item.task_code,
@@ -419,6 +488,7 @@ def save(
             applicant_account_id=account.id,
             **_applicant_fields(session, account, entity),
             form=clean,
+            form_fields=own_fields.as_json() if own_fields.fields else None,
             materials=listed,
             status=machine.DRAFT,
             process=process_for(session, item.task_code).as_json(),
@@ -553,7 +623,13 @@ def _record(
 
 
 def _step_name(case: Case) -> str:
-    return Process.from_json(case.process).step(case.step_index).name
+    step = Process.from_json(case.process).step(case.step_index)
+    if step.department is None:
+        return step.name
+    try:
+        return f"{step.name}（{orgs.get_by_credit_code(_session_of(case), step.department).name}）"
+    except DomainError:
+        return step.name
 
 
 def _load(session: Session, case_no: str) -> Case:
@@ -628,12 +704,16 @@ def act(
     today = beijing_day(now)
     detail: dict[str, Any] = {}
     _precheck(case, data)
+    _precheck_step(session, case, data)
     joint = _opinion(case, data, actor=actor, now=now) if data.action == "give_opinion" else None
     before = _move(case, data.action, opinions_done=bool(joint and joint["outcome"]))
     match data.action:
         case "accept":
             case.accepted_at, case.clock_start = now, today
             case.step_index = min(1, len(Process.from_json(case.process).steps) - 1)
+            _reach_step(session, case, now)
+        case "accept_step":
+            detail = _step_state(session, case, "accepted", actor=actor, now=now)
         case "reject":
             case.concluded_at = now
             case.result = {"outcome": "not_accepted", "explain": data.opinion, "actor": actor}
@@ -644,7 +724,9 @@ def act(
             _pause(case, today)
             detail = asked
         case "complete_step":
+            detail = _step_state(session, case, "done", actor=actor, now=now)
             case.step_index += 1
+            _reach_step(session, case, now)
         case "add_step":
             case.process = _with_step(case, data.step)
             detail = {"step": data.step}
@@ -680,6 +762,7 @@ def act(
             detail = dict(case.special or {})  # kind, reason, started: the national special record
             case.special = None
         case "conclude":
+            _step_state(session, case, "done", actor=actor, now=now)
             case.concluded_at = now
             case.result = _conclude(session, case, data, actor=actor, now=now, bus=bus)
             detail = {"outcome": case.result["outcome"], "kind": case.result["kind"]}
@@ -725,14 +808,149 @@ def _precheck(case: Case, data: ActionInput) -> None:
             raise CaseInvalid("证照类结果须指明证照类型", code="cases.license_type")
 
 
+# --- 联办 as process steps ------------------------------------------------------------------------------
+
+#: What a step's state reads as (cases.views, the pages' step lists).
+STEP_LABELS: Final = {
+    "done": "已完成",
+    "current": "办理中",
+    "waiting": "待接收",
+    "pending": "未开始",
+}
+#: The actions a department takes on its own step (the route asks that department's right or token).
+STEP_ACTIONS: Final = ("accept_step", "complete_step", "conclude")
+
+
+def is_joint(case: Case) -> bool:
+    """Whether the case's process has another department's step (联办 as steps)."""
+    return Process.from_json(case.process).joint()
+
+
+def _current_step(case: Case) -> Any:
+    return Process.from_json(case.process).step(case.step_index)
+
+
+def acting_department(session: Session, case: Case, action: str) -> str:
+    """The department whose staff or system may take ``action`` on the case now: for accepting,
+    completing or concluding a 联办 step, the department the current step names; otherwise the item's."""
+    step = _current_step(case)
+    if action in STEP_ACTIONS and step.department and case.status in (machine.ACCEPTED, machine.IN_PROCESS):
+        return orgs.get_by_credit_code(session, step.department).id
+    return case.department_id
+
+
+def step_departments(case: Case) -> list[str]:
+    """The other departments whose steps the case has reached (ids): they see the case from then on."""
+    return [str(v["department_id"]) for v in (case.step_states or {}).values() if v.get("department_id")]
+
+
+def involved_departments(case: Case) -> list[str]:
+    """The other departments that see the case narrowed to their part: those asked for a 联办 opinion and
+    those whose 联办 step it reached."""
+    return list(dict.fromkeys([*joint_departments(case), *step_departments(case)]))
+
+
+def _precheck_step(session: Session, case: Case, data: ActionInput) -> None:
+    """联办 steps: another department's step is accepted by it before it is completed, and an approving
+    conclusion waits for the last step."""
+    if case.status not in (machine.ACCEPTED, machine.IN_PROCESS):
+        return  # the state machine's refusal names what is allowed
+    process = Process.from_json(case.process)
+    step = process.step(case.step_index)
+    state = (case.step_states or {}).get(step.code, {}).get("state")
+    if data.action == "accept_step" and (step.department is None or state == "accepted"):
+        raise ActionNotAllowed(
+            "当前环节无需接收" if step.department is None else "本环节已接收，请办理",
+            detail_en="the current step is not another department's, or it was accepted already",
+            extra={"case_status": case.status, "allowed": ["complete_step"]},
+        )
+    if data.action in ("complete_step", "conclude") and step.department and state != "accepted":
+        name = orgs.get_by_credit_code(session, step.department).name
+        raise ActionNotAllowed(
+            f"“{step.name}”环节由{name}办理，请先由该部门接收",
+            detail_en="the current step is another department's and it has not accepted it",
+            extra={"case_status": case.status, "allowed": ["accept_step"]},
+        )
+    last = case.step_index >= len(process.steps) - 1
+    if data.action == "conclude" and data.outcome == "approved" and process.joint() and not last:
+        raise ActionNotAllowed(
+            "联办事项须依次办完各部门的办理环节，在最后一个环节办结",
+            detail_en="a joint case is approved at its last step",
+            extra={"case_status": case.status, "allowed": ["complete_step"]},
+        )
+
+
+def _reach_step(session: Session, case: Case, now: datetime) -> None:
+    """The case reached its current step: another department's step waits for that department, which
+    from now on sees the case and hears of it (its 联办 audience row)."""
+    step = _current_step(case)
+    if step.department is None:
+        return
+    department = orgs.get_by_credit_code(session, step.department)
+    states = dict(case.step_states or {})
+    states[step.code] = {"state": "waiting", "department_id": department.id, "reached_at": now.isoformat()}
+    case.step_states = states
+    repo = CaseRepository(session)
+    if all(row.department_id != department.id for row in repo.opinions(case.id)):
+        repo.add(CaseOpinion(case_id=case.id, department_id=department.id, status="step", asked_at=now))
+
+
+def _step_state(session: Session, case: Case, state: str, *, actor: str, now: datetime) -> dict[str, Any]:
+    """Record that another department accepted or finished the current step (the history's detail)."""
+    step = _current_step(case)
+    if step.department is None:
+        return {}
+    states = dict(case.step_states or {})
+    entry = dict(states.get(step.code) or {})
+    entry.update({"state": state, f"{state}_at": now.isoformat(), f"{state}_by": actor})
+    states[step.code] = entry
+    case.step_states = states
+    return {"step": step.code, "department": step.department}
+
+
+def step_view(session: Session, case: Case) -> list[dict[str, Any]]:
+    """The case's steps in order, each with its state and, for a 联办 step, the department's name."""
+    process = Process.from_json(case.process)
+    finished = case.status in (machine.CONCLUDED, machine.DELIVERED)
+    names: dict[str, str] = {}
+    out = []
+    for n, step in enumerate(process.steps):
+        recorded = (case.step_states or {}).get(step.code, {}).get("state")
+        if finished or n < case.step_index or recorded == "done":
+            state = "done"
+        elif n == case.step_index and case.accepted_at is not None and case.status in machine.OPEN:
+            state = "waiting" if step.department and recorded != "accepted" else "current"
+        else:
+            state = "pending"
+        row: dict[str, Any] = {**_step_dict(step), "state": state, "state_label": STEP_LABELS[state]}
+        if step.department:
+            if step.department not in names:
+                try:
+                    names[step.department] = orgs.get_by_credit_code(session, step.department).name
+                except DomainError:
+                    names[step.department] = "其他部门"
+            row["department_name"] = names[step.department]
+            if state == "waiting":
+                row["state_label"] = f"待{names[step.department]}接收"
+        out.append(row)
+    return out
+
+
+def _step_dict(step: Any) -> dict[str, Any]:
+    shaped: dict[str, Any] = Process((step,)).as_json()["steps"][0]
+    return shaped
+
+
 def _with_step(case: Case, step: dict[str, Any] | None) -> dict[str, Any]:
     """The case's process with ``step`` inserted after the current step (validated as a whole)."""
     steps = list(case.process.get("steps") or [])
     steps.insert(case.step_index + 1, dict(step or {}))
     try:
-        return Process.from_json({"steps": steps}).as_json()
+        process = Process.from_json({"steps": steps})
     except ProcessInvalid as exc:
         raise CaseInvalid(str(exc), code="cases.process_invalid") from exc
+    _check_step_departments(_session_of(case), process, case.department_id)
+    return process.as_json()
 
 
 def _opinion(case: Case, data: ActionInput, *, actor: str, now: datetime) -> dict[str, Any]:
@@ -886,7 +1104,9 @@ def supplement(
     by_id = {m["material_id"]: m for m in case.materials}
     by_id.update({m["material_id"]: m for m in given})
     case.materials = list(by_id.values())
-    case.form = {**case.form, **_check_form(form)}
+    asked_fields = ItemFields(tuple(f for f in ItemFields.from_json(case.form_fields or {"fields": []}).fields
+                                    if f.code in form))  # fmt: skip
+    case.form = {**case.form, **_checked_fields(asked_fields, _check_form(form), complete=True)}
     now = _now(at)
     before = _move(case, "supplement")
     _resume(session, case, "supplement", beijing_day(now))
@@ -1036,6 +1256,13 @@ def awaiting_opinion(
 ) -> tuple[Sequence[Case], int]:
     """The cases waiting for a 联办 opinion of these departments."""
     return CaseRepository(session).awaiting_opinion(department_ids, offset=offset, limit=limit)
+
+
+def in_joint_steps(
+    session: Session, department_ids: Sequence[str] | None, *, offset: int = 0, limit: int = 50
+) -> tuple[Sequence[Case], int]:
+    """The open cases that reached a 联办 step of these departments."""
+    return CaseRepository(session).in_joint_steps(department_ids, offset=offset, limit=limit)
 
 
 def mine(

@@ -27,10 +27,12 @@ def case_read(session: Session, case: Case, *, with_history: bool = True, narrow
             id=case.id, case_no=case.case_no, status=case.status, status_label=machine.LABELS[case.status],
             task_code=case.task_code, task_name=case.task_name, department_id=case.department_id,
             applicant_name=case.applicant_name, form={}, materials=list(case.materials),
-            step=process.step(case.step_index).name, steps=[], deadline=case.deadline, due=None,
+            step=process.step(case.step_index).name, steps=service.step_view(session, case),
+            deadline=case.deadline, due=None,
             clock=_clock(case), submitted_at=case.submitted_at, accepted_at=case.accepted_at,
             concluded_at=None, supplement=None, special=None, joint=case.joint, result=None,
-            allowed_actions=["give_opinion"] if case.status == machine.JOINT else [],
+            allowed_actions=["give_opinion"] if case.status == machine.JOINT
+            else [a for a in machine.allowed(case.status) if a in service.STEP_ACTIONS],
         )  # fmt: skip
     return CaseRead(
         id=case.id,
@@ -44,9 +46,10 @@ def case_read(session: Session, case: Case, *, with_history: bool = True, narrow
         applicant_kind="enterprise" if case.applicant_kind == "enterprise" else "person",
         agent_name=case.agent_name,
         form=dict(case.form),
+        form_fields=list((case.form_fields or {}).get("fields") or []),
         materials=list(case.materials),
         step=process.step(case.step_index).name,
-        steps=process.as_json()["steps"],
+        steps=service.step_view(session, case),
         deadline=case.deadline,
         due=service.due_state(session, case),
         clock=_clock(case),

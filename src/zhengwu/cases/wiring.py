@@ -10,23 +10,33 @@ from zhengwu.kernel.node import Node
 
 
 def install(node: Node) -> None:
-    """Put the default license port on the node."""
+    """Put the default license port on the node, and the ClamAV scanner when one is configured."""
     from zhengwu.cases.licensing import LocalLicenses
-    from zhengwu.cases.servicekeys import LICENSES
+    from zhengwu.cases.servicekeys import LICENSES, SCANNER
 
     node.services.put(LICENSES, LocalLicenses())
+    config = node.settings.cases
+    if config.clamd_socket:
+        from zhengwu.cases.clamav import ClamdScanner
+
+        node.services.put(
+            SCANNER,
+            ClamdScanner(
+                config.clamd_socket, timeout=config.clamd_timeout_seconds, fail_open=config.scan_fail_open
+            ),
+        )
 
 
 def subscribe(node: Node) -> None:
-    """The applicant hears of their case's progress through identity's notifier (main.subscribe)."""
+    """The applicant hears of their case's progress: a notice queued in the transition's transaction,
+    sent by the worker through identity's notifier (main.subscribe)."""
     from sqlalchemy.orm import Session
 
     from zhengwu.cases.events import CaseSubmitted, CaseTransitioned
-    from zhengwu.cases.notify import tell_applicant
-    from zhengwu.identity.servicekeys import NOTIFIER
+    from zhengwu.cases.notify import queue_notice
 
     def handler(session: Session, event: CaseSubmitted | CaseTransitioned) -> None:
-        tell_applicant(node.services.provide(NOTIFIER), session, event)
+        queue_notice(session, event)
 
     node.bus.subscribe(CaseSubmitted, handler)
     node.bus.subscribe(CaseTransitioned, handler)

@@ -102,3 +102,45 @@ def import_calendar(
     with node_session(settings()) as session:
         count = service.import_calendar(session, text, actor=actor_of(None, cli=True))
     console.print(f"已导入 {count} 天 / {count} days imported")
+
+
+@app.command("fields")
+def item_fields(
+    task_code: Annotated[str, typer.Argument(help="事项实施编码 / the item's task code.")],
+    set_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--set", help='JSON 文件 {"fields": [...]}，见 docs/cases.md / a JSON definition to store.'
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show an item's own form fields, or store them from a JSON file (validated; audited)."""
+    from zhengwu.audit.changes import actor_of
+    from zhengwu.cases import service
+    from zhengwu.cases.fields import TYPES
+
+    raw: Any = None
+    if set_from is not None:
+        try:
+            raw = json.loads(read_file(set_from, "表单定义文件 / fields file").decode("utf-8-sig"))
+        except ValueError as exc:
+            fail_with(f"表单定义文件不是有效的 JSON：{exc}", "the file is not valid JSON")
+    with node_session(settings()) as session:
+        if raw is not None:
+            fields = service.set_item_fields(session, task_code, raw, actor=actor_of(None, cli=True))
+        else:
+            fields = service.item_fields(session, task_code)
+    if as_json:
+        _print_json(fields.as_json())
+        return
+    if set_from is not None:
+        console.print(f"已保存 {len(fields.fields)} 个字段 / {len(fields.fields)} fields stored")
+    table = Table("代码 code", "名称 label", "类型 type", "必填 required", "限制 limits")
+    for f in fields.fields:
+        shown = f.as_json()
+        limits = "、".join(shown.get("options", [])) or " ~ ".join(
+            str(shown[k]) for k in ("min", "max") if k in shown
+        )
+        table.add_row(f.code, f.label, TYPES[f.type], "是" if f.required else "否", limits)
+    console.print(table)

@@ -237,3 +237,17 @@ class ThreeAdminsConflict(Conflict):
 
     code = "identity.three_admins"
     default_detail = "系统管理员、安全管理员、审计管理员（三员）须由不同人员担任，同一账号不得兼任"
+
+
+class AgentsNotManaged(Forbidden):
+    """The person may not manage that enterprise's agents."""
+
+    code = "identity.agents_not_managed"
+    default_detail = "只有企业法人账号或该企业的管理员才能管理经办人"
+
+
+class AgentAuthorizationNotFound(NotFound):
+    """No authorisation in force with that id for that enterprise."""
+
+    code = "identity.agent_authorization_not_found"
+    default_detail = "经办授权不存在或已经撤销"

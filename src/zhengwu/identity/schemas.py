@@ -83,6 +83,41 @@ class ActingForRequest(_Strict):
     legal_entity_id: str | None = Field(default=None, max_length=32)
 
 
+class AgentRead(BaseModel):
+    """One agent in force of an enterprise (for those who manage its agents)."""
+
+    authorization_id: str
+    account_id: str
+    name: str
+    role: str
+    role_label: str
+    valid_from: datetime
+    valid_until: datetime | None
+
+
+class EnterpriseAgentsRead(BaseModel):
+    """An enterprise and its agents in force."""
+
+    legal_entity_id: str
+    name: str
+    agents: list[AgentRead]
+
+
+class AgentWithdrawRequest(_Strict):
+    """Why an agent's authorisation is withdrawn (optional, kept in the audit record)."""
+
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class AgentWithdrawn(BaseModel):
+    """The withdrawn authorisation."""
+
+    authorization_id: str
+    legal_entity_id: str
+    account_id: str
+    revoked_at: datetime
+
+
 class AccountRead(BaseModel):
     """An account as its owner sees it (identifiers masked)."""
 

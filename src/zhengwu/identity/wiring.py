@@ -43,10 +43,12 @@ def configure(node: Node) -> IdentityContext:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the identity API, the staff API and the pages, then the provider's endpoints."""
-    from zhengwu.identity import pages, routes, staff
+    from zhengwu.identity import agentroutes, pages, routes, staff
 
     app.include_router(routes.router)
     app.include_router(routes.read_router)
+    app.include_router(agentroutes.read_router)
+    app.include_router(agentroutes.router)
     app.include_router(staff.router)
     app.include_router(staff.read_router)
     app.include_router(pages.router)

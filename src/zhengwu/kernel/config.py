@@ -197,6 +197,24 @@ class AdmissionSettings(BaseModel):
     retry_after_seconds: int = Field(default=5, ge=1, le=3600)
 
 
+class RetrySettings(BaseModel):
+    """How a queued delivery (a webhook, a notice) is retried: the n-th failure waits
+    backoff·2^(n−1) seconds, at most the cap; after ``max_attempts`` failures it is dead (kept, replayable)."""
+
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_seconds: float = Field(default=5.0, gt=0, le=86_400)
+    backoff_cap_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
+    # One attempt's limit (a receiver that hangs counts as failed after it).
+    timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+
+
+class NoticeRetrySettings(RetrySettings):
+    """Notices to applicants: fewer, slower retries than webhooks (an SMS gateway is down for minutes)."""
+
+    max_attempts: int = Field(default=6, ge=1, le=100)
+    backoff_seconds: float = Field(default=30.0, gt=0, le=86_400)
+
+
 class CasesSettings(BaseModel):
     """Cases (办件): the case number, the soon-due window and the national code mappings (``ZHENGWU_CASES__*``)."""
 
@@ -212,6 +230,15 @@ class CasesSettings(BaseModel):
     soon_due_days: int = Field(default=2, ge=0, le=30)
     # Overrides of the UNCERTAIN national code values (cases.codes.DEFAULTS): {table: {name: code}}.
     codes: dict[str, dict[str, str]] = {}
+    # Webhooks to department systems and notices to applicants (``ZHENGWU_CASES__WEBHOOKS__MAX_ATTEMPTS``…).
+    webhooks: RetrySettings = RetrySettings()
+    notices: NoticeRetrySettings = NoticeRetrySettings()
+    # The ClamAV daemon every uploaded material is scanned by: a unix socket path or tcp://host:port;
+    # empty: no scanner (uploads are type- and size-checked only).
+    clamd_socket: str = ""
+    clamd_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # When clamd cannot be asked: refuse the upload with 503 (false) or take it unscanned (true, logged).
+    scan_fail_open: bool = False
 
 
 class Settings(BaseSettings):

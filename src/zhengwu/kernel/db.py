@@ -7,6 +7,8 @@ better native type per dialect (JSON → JSONB on PostgreSQL) and keep every tim
 from __future__ import annotations
 
 import itertools
+import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,6 +64,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 def new_id() -> str:
     """A new random identifier (UUID4 as 32 hex characters)."""
     return uuid.uuid4().hex
+
+
+def new_ordered_id() -> str:
+    """A 32-hex identifier that sorts by creation time (UUIDv7 layout: 48 bits of Unix milliseconds, 80
+    random bits), for rows whose order matters where the time columns hold whole seconds."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 class IdMixin:

@@ -25,6 +25,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from zhengwu.cases import machine, uploads
 from zhengwu.cases import service as cases
 from zhengwu.cases.errors import CaseError, CaseNotFound, LookupRefused
+from zhengwu.cases.fields import ItemFields
 from zhengwu.catalog import service as catalog
 from zhengwu.catalog.errors import ItemNotFound
 from zhengwu.catalog.service import access_demand
@@ -56,6 +57,7 @@ _ACTIONS = {
     "reject": "不予受理",
     "request_supplement": "部门要求补正",
     "supplement": "您已补正",
+    "accept_step": "部门接收办理环节",
     "complete_step": "完成办理环节",
     "add_step": "增加办理环节",
     "request_opinions": "征求其他部门意见",
@@ -270,6 +272,7 @@ def _gather(
         app.errors["phone"] = "请填写联系电话，以便部门联系您"
     elif app.values["phone"] and not app.values["phone"].replace("-", "").replace(" ", "").isdigit():
         app.errors["phone"] = "联系电话只能包含数字和连字符，例如 0311-12345678 或 13812345678"
+    _gather_item_fields(form, posted, app, submit=submit)
     inputs: list[cases.MaterialInput] = []
     for m in form["materials"]:
         mid = m["material_id"]
@@ -302,6 +305,24 @@ def _gather(
             app.errors[f"material_{mid}"] = got.error
         app.choices[mid] = got
     return app, inputs
+
+
+def _gather_item_fields(
+    form: Mapping[str, Any], posted: FormData, app: _Application, *, submit: bool
+) -> None:
+    """The item's own fields (``item_<code>`` on the page): kept as typed, checked with the item's rules
+    (the service checks them again)."""
+    own = ItemFields.from_json({"fields": form.get("fields") or []})
+    typed = {f.code: _text(posted, f"item_{f.code}", 2000) for f in own.fields}
+    app.values.update(typed)
+    _, errors = own.check(typed, complete=submit)
+    app.errors.update({f"item_{code}": message for code, message in errors.items()})
+
+
+def _service_field_errors(exc: CaseError) -> dict[str, str]:
+    """The service's errors of the item's own fields, keyed as the page's inputs."""
+    found = exc.extra.get("field_errors")
+    return {f"item_{k}": str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
 def _replayed(db: Session, scope: str, key: str) -> IdempotencyRecord | None:
@@ -384,7 +405,7 @@ async def apply_submit(task_code: str, request: Request, db: DbSession) -> Respo
             )  # fmt: skip
         except CaseError as exc:
             db.rollback()
-            app.errors["form"] = exc.detail
+            app.errors.update(_service_field_errors(exc) or {"form": exc.detail})
             return _apply_page(request, db, form, app, draft_id, status_code=exc.status_code)
         case = done.case
         if not submit:
@@ -503,6 +524,7 @@ def _timeline(db: Session, case: Any) -> list[dict[str, str]]:
             {
                 "at": beijing(h.at),
                 "what": _ACTIONS.get(h.action, "办件状态更新"),
+                "step": (h.step or "") if h.action in ("accept_step", "complete_step") else "",
                 "status": machine.LABELS.get(h.to_status, ""),
                 "opinion": h.opinion or "",
             }
@@ -525,7 +547,7 @@ def _detail(request: Request, db: Session, case: Any, *, errors: dict[str, str] 
             values: dict[str, str] | None = None, status_code: int = 200, confirm: bool = False) -> HTMLResponse:  # fmt: skip
     names = _names(db, case)
     asked = case.supplement or {}
-    labels = dict(FIELDS)
+    labels = {**dict(FIELDS), **cases.form_labels(case)}
     result = case.result or {}
     evaluation = cases.evaluation_of(db, case)
     return render(
@@ -535,6 +557,7 @@ def _detail(request: Request, db: Session, case: Any, *, errors: dict[str, str] 
         {
             "c": _case_row(case),
             "timeline": _timeline(db, case),
+            "steps": cases.step_view(db, case) if cases.is_joint(case) else [],
             "materials": [
                 {"name": m.get("name", ""), "license": m.get("kind") == "license", "file": m.get("file_name")}
                 for m in case.materials or []
@@ -634,7 +657,7 @@ async def supplement_submit(case_no: str, request: Request, db: DbSession) -> Re
         values = {f: _text(posted, f"field_{f}") for f in asked.get("fields", [])}
         for f, v in values.items():
             if not v:
-                errors[f"field_{f}"] = f"请填写“{dict(FIELDS).get(f, f)}”"
+                errors[f"field_{f}"] = f"请填写“{({**dict(FIELDS), **cases.form_labels(case)}).get(f, f)}”"
         names = _names(db, case)
         inputs = []
         for mid in asked.get("materials", []):
@@ -654,8 +677,14 @@ async def supplement_submit(case_no: str, request: Request, db: DbSession) -> Re
             cases.supplement(db, auth.account, case.case_no, form=values, materials=inputs, bus=node.bus)
         except CaseError as exc:
             db.rollback()
+            found = {k.replace("item_", "field_", 1): v for k, v in _service_field_errors(exc).items()}
             return _detail(
-                request, db, case, errors={"form": exc.detail}, values=values, status_code=exc.status_code
+                request,
+                db,
+                case,
+                errors=found or {"form": exc.detail},
+                values=values,
+                status_code=exc.status_code,
             )
         return RedirectResponse(f"/me/cases/{case.case_no}", status_code=303)
 

@@ -69,6 +69,7 @@ ACTIONS: Final = {
     "accept": "受理",
     "reject": "不予受理",
     "request_supplement": "要求补正",
+    "accept_step": "接收本环节",
     "complete_step": "完成本环节",
     "start_special": "进入特别程序",
     "end_special": "结束特别程序",
@@ -402,19 +403,17 @@ def _case_page(
     handles = not narrowed and staff.reaches(rights.HANDLE, case.department_id)
     values = values or {}
     chosen_type = str(values.get("license_type") or request.query_params.get("license_type") or "")[:21]
-    types = _license_types(db) if handles and case.status in machine.FROM["conclude"] else []
+    allowed = _allowed(db, staff, case, handles)
+    types = _license_types(db) if "conclude" in allowed else []
     if types and not chosen_type:
         chosen_type = _result_type(db, case, types)
     face_fields = next((t.fields for t in types if t.code == chosen_type), None)
-    labels = dict(FIELDS)
+    labels = {**dict(FIELDS), **cases.form_labels(case)}
     result = case.result or {}
     asked = case.supplement or {}
     guide = _guide_materials(db, case)
     guide_names = dict(guide)
     joint = _joint(db, case, staff)
-    allowed = (
-        [a for a in machine.allowed(case.status) if a in ACTIONS and a != "give_opinion"] if handles else []
-    )
     due = cases.due_state(db, case)
     peers: list[tuple[str, str]] = []
     if "request_opinions" in allowed:
@@ -430,6 +429,8 @@ def _case_page(
             "can_reveal": handles,
             "status": machine.LABELS.get(case.status, "办理中"),
             "step": _step(case),
+            # An opinion-asked department sees no process; a 联办 step's department sees where its step is.
+            "steps": cases.step_view(db, case) if not narrowed or cases.is_joint(case) else [],
             "department": _department_names(db, [case.department_id])[case.department_id],
             "deadline": beijing(case.deadline, with_time=False) if case.deadline else None,
             "due": _DUE.get(due or "", ""),
@@ -478,7 +479,7 @@ def _case_page(
             "allowed": allowed,
             "actions": ACTIONS,
             "guide_materials": guide,
-            "supplement_fields": list(FIELDS),
+            "supplement_fields": list(FIELDS) + list(cases.form_labels(case).items()),
             "outcomes": _OUTCOMES,
             "result_kinds": _RESULT_KINDS,
             "specials": _SPECIAL,
@@ -524,7 +525,7 @@ def _visible_case(
             request, db, "没有找到这个办件", "办件不存在，请核对办件编号。", 404, (HOME, "返回办件队列")
         )
     if not staff.reaches(rights.VIEW, case.department_id) and not any(
-        staff.reaches(rights.VIEW, d) for d in cases.joint_departments(case)
+        staff.reaches(rights.VIEW, d) for d in cases.involved_departments(case)
     ):
         try:
             staff.ensure(rights.VIEW, case.department_id)
@@ -699,6 +700,28 @@ def _face_errors(exc: DomainError) -> dict[str, str]:
     return {f"face_{p['field']}": f"“{p['label']}”{p['reason']}" for p in problems if isinstance(p, dict)}
 
 
+def _allowed(db: Session, staff: StaffPrincipal, case: Case, handles: bool) -> list[str]:
+    """The action forms this clerk gets: the item's department handles the case, except a 联办 step's
+    acceptance, completion and conclusion, which belong to the department the current step names."""
+    out = []
+    for action in machine.allowed(case.status):
+        if action not in ACTIONS or action == "give_opinion":
+            continue
+        if action in cases.STEP_ACTIONS:
+            if staff.reaches(rights.HANDLE, cases.acting_department(db, case, action)):
+                out.append(action)
+        elif handles:
+            out.append(action)
+    step = next((s for s in cases.step_view(db, case) if s["state"] in ("waiting", "current")), None)
+    if step is not None and step.get("department_name"):
+        # Another department's step: it is accepted before it is done.
+        drop = "accept_step" if step["state"] == "current" else "complete_step"
+        out = [a for a in out if a not in (drop, "conclude" if step["state"] == "waiting" else "")]
+    else:
+        out = [a for a in out if a != "accept_step"]
+    return out
+
+
 @router.post("/staff/cases/{case_no}/actions", response_class=HTMLResponse)
 async def action_submit(case_no: str, request: Request, db: DbSession) -> Response:
     """One action from the case page, decided by the policy in the department it touches and taken by the
@@ -741,7 +764,8 @@ async def action_submit(case_no: str, request: Request, db: DbSession) -> Respon
                     acting = department.id
                     staff.ensure(rights.HANDLE, acting)
             else:
-                staff.ensure(rights.HANDLE, case.department_id)
+                # A 联办 step's department accepts, completes or concludes at its own step.
+                staff.ensure(rights.HANDLE, cases.acting_department(db, case, values["action"]))
             asked: list[str] = []
             for code in values["departments"] if values["action"] == "request_opinions" else []:
                 try:

@@ -14,13 +14,24 @@ def install(node: Node) -> None:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the pages (home at ``/``)."""
-    from zhengwu.portal import casepages, licensepages, mobile, pages, privacypages, pwa, routes, staffpages
+    from zhengwu.portal import (
+        agentpages,
+        casepages,
+        licensepages,
+        mobile,
+        pages,
+        privacypages,
+        pwa,
+        routes,
+        staffpages,
+    )
 
     app.include_router(pages.router)
     app.include_router(casepages.router)
     app.include_router(staffpages.router)
     app.include_router(licensepages.router)
     app.include_router(privacypages.router)
+    app.include_router(agentpages.router)
     app.include_router(pwa.router)
     app.include_router(mobile.router)
     app.include_router(routes.router)

@@ -17,30 +17,37 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from zhengwu.cases.retry import Retry
 from zhengwu.cases.webhooks import signing
 from zhengwu.cases.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from zhengwu.cases.webhooks.service import secret_of
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import RetrySettings
 from zhengwu.kernel.logging import get_logger
 
 log = get_logger("zhengwu.cases.webhooks")
 
-#: After this many failed attempts a delivery is dead (kept, replayable with ``zhengwu webhooks replay``).
-MAX_ATTEMPTS: Final = 8
-#: Back-off after attempt n: BASE·2^(n−1), at most CAP (5 s, 10 s, 20 s … 1 h).
-BACKOFF_BASE: Final = timedelta(seconds=5)
-BACKOFF_CAP: Final = timedelta(hours=1)
-#: A receiver gets this long to connect and to answer; then the attempt counts as failed.
-TIMEOUT: Final = httpx.Timeout(5.0, connect=2.0)
+#: The default policy (``ZHENGWU_CASES__WEBHOOKS__*`` sets the worker's): dead after 8 failed attempts
+#: (kept, replayable with ``zhengwu webhooks replay``), back-off 5 s, 10 s, 20 s … at most 1 h, and a
+#: receiver gets 5 s to answer.
+DEFAULT_RETRY: Final = Retry.of(RetrySettings())
+MAX_ATTEMPTS: Final = DEFAULT_RETRY.max_attempts
 LEASE: Final = timedelta(seconds=60)
 PARALLEL: Final = 8
 USER_AGENT: Final = "zhengwu-webhooks/1"
 
 
 def backoff(attempts: int) -> timedelta:
-    """The wait after the ``attempts``-th failure."""
-    wait: timedelta = BACKOFF_BASE * (2 ** max(0, attempts - 1))
-    return min(BACKOFF_CAP, wait)
+    """The wait after the ``attempts``-th failure under the default policy."""
+    return DEFAULT_RETRY.backoff(attempts)
+
+
+def _timeout(retry: Retry) -> httpx.Timeout:
+    """A receiver gets the policy's time to answer, and at most 2 s of it to accept the connection."""
+    return httpx.Timeout(retry.timeout, connect=min(2.0, retry.timeout))
+
+
+TIMEOUT: Final = _timeout(DEFAULT_RETRY)
 
 
 @dataclass
@@ -137,7 +144,9 @@ def _send(client: httpx.Client, job: _Job) -> tuple[int | None, str | None, int]
 
 
 def _record(
-    factory: sessionmaker[Session], outcomes: list[tuple[_Job, tuple[int | None, str | None, int]]]
+    factory: sessionmaker[Session],
+    outcomes: list[tuple[_Job, tuple[int | None, str | None, int]]],
+    retry: Retry = DEFAULT_RETRY,
 ) -> DispatchStats:
     """Write the round's outcomes and their attempt rows in one transaction."""
     stats = DispatchStats()
@@ -161,14 +170,14 @@ def _record(
                 row.status = "delivered"
                 row.delivered_at = now
                 stats.delivered += 1
-            elif row.attempts >= MAX_ATTEMPTS:
+            elif retry.gives_up(row.attempts):
                 row.status = "dead"
                 stats.dead += 1
                 log.warning(
                     "case_webhook_dead", delivery_id=row.id, client_id=row.client_id, attempts=row.attempts
                 )
             else:
-                row.next_attempt_at = now + backoff(row.attempts)
+                row.next_attempt_at = now + retry.backoff(row.attempts)
                 stats.failed += 1
             db.add(
                 WebhookAttempt(delivery_id=row.id, at=now, status_code=code, error=error, duration_ms=elapsed)
@@ -178,18 +187,22 @@ def _record(
 
 
 def deliver_due(
-    factory: sessionmaker[Session], *, client: httpx.Client | None = None, limit: int = 200
+    factory: sessionmaker[Session],
+    *,
+    client: httpx.Client | None = None,
+    limit: int = 200,
+    retry: Retry = DEFAULT_RETRY,
 ) -> DispatchStats:
-    """One round: claim up to ``limit`` due deliveries, send them, record the outcomes."""
+    """One round: claim up to ``limit`` due deliveries, send them, record the outcomes under ``retry``."""
     jobs = _claim(factory, utcnow(), limit)
     if not jobs:
         return DispatchStats()
     own = client is None
-    http = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+    http = client or httpx.Client(timeout=_timeout(retry), follow_redirects=False)
     try:
         with ThreadPoolExecutor(max_workers=min(PARALLEL, len(jobs))) as pool:
             outcomes = list(pool.map(lambda job: (job, _send(http, job)), jobs))
     finally:
         if own:
             http.close()
-    return _record(factory, outcomes)
+    return _record(factory, outcomes, retry)

@@ -15,6 +15,9 @@ from zhengwu.kernel.session import DbSession
 from zhengwu.licenses.machine import ServiceClient, authenticate
 
 HANDLE_SCOPE: Final = "cases.handle"
+#: A department system concluding with a license result issues a license sealed with the department's
+#: seal: its token needs this scope too, as staff need the ``licenses.issue`` right.
+ISSUE_SCOPE: Final = "licenses.issue"
 
 
 class CaseClientGuard(MachineGuard):
@@ -52,3 +55,13 @@ def ensure_department(client: ServiceClient, department_id: str) -> None:
 
     if client.department_id != department_id:
         raise CaseNotFound()
+
+
+def ensure_may_issue(client: ServiceClient) -> None:
+    """A conclusion issuing a license needs the ``licenses.issue`` scope besides ``cases.handle``."""
+    if ISSUE_SCOPE not in client.scopes:
+        raise CaseForbidden(
+            f"该接入应用没有签发电子证照的授权范围 {ISSUE_SCOPE}，不能以证照结果办结",
+            detail_en=f"concluding with a license result needs the scope {ISSUE_SCOPE}",
+            code="cases.issue_scope_required",
+        )

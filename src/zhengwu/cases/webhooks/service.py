@@ -43,6 +43,7 @@ EVENT_TYPES: Final = {
     "reject": "case.rejected",
     "request_supplement": "case.supplement_requested",
     "supplement": "case.resubmitted",
+    "accept_step": "case.step_accepted",
     "complete_step": "case.step_completed",
     "add_step": "case.step_added",
     "request_opinions": "case.opinions_requested",
