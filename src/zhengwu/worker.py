@@ -19,6 +19,7 @@ import httpx
 from sqlalchemy import delete
 
 from zhengwu.cases.webhooks.dispatch import deliver_due
+from zhengwu.cases.webhooks.transport import KeepAlive
 from zhengwu.commands.audit import seal_if_due
 from zhengwu.exchange import downward, national, progress, tiers
 from zhengwu.exchange.frontdb_sync import ingest_frontdb, poll_feedback
@@ -172,6 +173,7 @@ def run(
     last_housekeeping = 0.0
     last_integrity = 0.0
     me, started_at = liveness.worker_name(), utcnow()
+    hooks = KeepAlive()  # the department systems' connections, kept between rounds
     try:
         while not stop.is_set():
             stats.loops += 1
@@ -212,7 +214,7 @@ def run(
             # Case webhooks to the department systems (bounded timeouts, in parallel: a hung receiver
             # delays this round by one timeout at most).
             try:
-                worked += deliver_due(runtime.session_factory).attempted
+                worked += deliver_due(runtime.session_factory, transport=hooks).attempted
             except Exception as exc:  # the rows stay pending; the exchange duties go on
                 log.error("case_webhooks_failed", error_type=type(exc).__name__)
             if time.monotonic() - last_housekeeping > HOUSEKEEPING_SECONDS:
@@ -240,6 +242,7 @@ def run(
                     break
                 stop.wait(settings.exchange.poll_seconds)
     finally:
+        hooks.close()
         if relay is not None:
             relay.close()
             relay.release()
