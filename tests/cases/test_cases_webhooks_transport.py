@@ -156,6 +156,10 @@ def test_failures_are_bounded_and_named(receiver: Receiver) -> None:
             hooks.post(f"http://127.0.0.1:{port}/hooks", b"{}", HEADERS)
         with pytest.raises(TransportFailed, match="not an http"):
             hooks.post("ftp://127.0.0.1/hooks", b"{}", HEADERS)
+        with pytest.raises(TransportFailed):
+            hooks.post("http://127.0.0.1:99999/hooks", b"{}", HEADERS)  # no such port
+        with pytest.raises(TransportFailed):
+            hooks.post(receiver.url, b"{}", {"webhook-id": "bad\r\nheader"})
     finally:
         hooks.close()
 

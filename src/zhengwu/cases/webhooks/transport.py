@@ -166,7 +166,9 @@ class KeepAlive:
             if reusable:
                 response.read()
             status = response.status
-        except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+        # ValueError: a URL or header http.client refuses (a non-ASCII host, say) is that receiver's
+        # failed attempt, not an error that stops the round for every other receiver.
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             if conn is not None:
                 conn.close()
             raise _failure(exc) from exc
