@@ -21,6 +21,7 @@ from sqlalchemy import delete
 from zhengwu.cases.notify import deliver_notices
 from zhengwu.cases.retry import Retry
 from zhengwu.cases.webhooks.dispatch import deliver_due
+from zhengwu.cases.webhooks.transport import KeepAlive
 from zhengwu.commands.audit import seal_if_due
 from zhengwu.exchange import downward, national, progress, tiers
 from zhengwu.exchange.frontdb_sync import ingest_frontdb, poll_feedback
@@ -174,6 +175,9 @@ def run(
     last_housekeeping = 0.0
     last_integrity = 0.0
     me, started_at = liveness.worker_name(), utcnow()
+    hook_retry = Retry.of(settings.cases.webhooks)
+    # the department systems' connections, kept between rounds; a receiver gets the policy's time to answer
+    hooks = KeepAlive(connect_seconds=min(2.0, hook_retry.timeout), read_seconds=hook_retry.timeout)
     try:
         while not stop.is_set():
             stats.loops += 1
@@ -214,9 +218,7 @@ def run(
             # Case webhooks to the department systems (bounded timeouts, in parallel: a hung receiver
             # delays this round by one timeout at most).
             try:
-                worked += deliver_due(
-                    runtime.session_factory, retry=Retry.of(settings.cases.webhooks)
-                ).attempted
+                worked += deliver_due(runtime.session_factory, retry=hook_retry, transport=hooks).attempted
             except Exception as exc:  # the rows stay pending; the exchange duties go on
                 log.error("case_webhooks_failed", error_type=type(exc).__name__)
             # Notices to applicants, queued by the cases' transitions (sent after their commit).
@@ -251,6 +253,7 @@ def run(
                     break
                 stop.wait(settings.exchange.poll_seconds)
     finally:
+        hooks.close()
         if relay is not None:
             relay.close()
             relay.release()

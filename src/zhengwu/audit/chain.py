@@ -16,9 +16,9 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.audit.models import AuditChainHead
@@ -83,18 +83,33 @@ class Link:
     hash: str
 
 
+# Prebuilt Core statements on the head table: appends run in every audited write, and building,
+# cache-keying and ORM-dispatching an ``update(AuditChainHead)`` per call cost more than the SQL itself.
+_HEADS = cast(Table, AuditChainHead.__table__)
+# A no-op update takes the lock (SQLite: the transaction's write lock; PostgreSQL: the row lock, and under
+# READ COMMITTED the returned values are the row as re-read after the lock is granted, i.e. the head the
+# previous appender committed) and returns the head in the same round trip.
+_CLAIM = (
+    update(_HEADS)
+    .where(_HEADS.c.name == bindparam("chain_name"))
+    .values(seq=_HEADS.c.seq)
+    .returning(_HEADS.c.seq, _HEADS.c.hash)
+)
+_ADVANCE = (
+    update(_HEADS)
+    .where(_HEADS.c.name == bindparam("chain_name"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
+
 def lock(session: Session, name: str) -> Head:
     """Take the chain's lock (until the transaction ends) and read its head; creates the head if new."""
-    locking = update(AuditChainHead).where(AuditChainHead.name == name).values(seq=AuditChainHead.seq)
-    result = session.execute(locking, execution_options={"synchronize_session": False})
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        # Two first appenders may race: the loser's insert does nothing and its update then waits.
+    row = session.execute(_CLAIM, {"chain_name": name}).one_or_none()
+    if row is None:
+        # Two first appenders may race: the loser's insert does nothing and its claim then waits.
         insert = dialect_insert(session, AuditChainHead).values(name=name, seq=0, hash=GENESIS)
         session.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
-        session.execute(locking, execution_options={"synchronize_session": False})
-    row = session.execute(
-        select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.name == name)
-    ).one()
+        row = session.execute(_CLAIM, {"chain_name": name}).one()
     return Head(int(row.seq), str(row.hash))
 
 
@@ -102,15 +117,12 @@ def append(session: Session, name: str, body_without_seq: Mapping[str, Any]) -> 
     """Link one record into chain ``name`` in the caller's transaction (the caller inserts the row).
 
     ``body_without_seq`` is the record's hashed fields; the sequence number is added here, so that the
-    hash covers it.
+    hash covers it. Two statements: the claim (lock and read) and the head's advance.
     """
     head = lock(session, name)
     seq = head.seq + 1
     hashed = link_hash(head.hash, {**body_without_seq, "seq": seq})
-    session.execute(
-        update(AuditChainHead).where(AuditChainHead.name == name).values(seq=seq, hash=hashed),
-        execution_options={"synchronize_session": False},
-    )
+    session.execute(_ADVANCE, {"chain_name": name, "new_seq": seq, "new_hash": hashed})
     return Link(seq, head.hash, hashed)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import date
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,20 @@ from zhengwu.cases.models import (
     CaseProcess,
     CaseSerial,
 )
+
+# Statements of the submission path, built once on the tables: constructing, cache-keying and
+# ORM-dispatching them per call cost more than running them (bench/cases.py).
+_SERIALS = cast(Table, CaseSerial.__table__)
+_BUMP = (
+    update(_SERIALS)
+    .where(_SERIALS.c.scope == bindparam("counter"))
+    .values(value=_SERIALS.c.value + 1)
+    .returning(_SERIALS.c.value)
+)
+_PROCESSES = cast(Table, CaseProcess.__table__)
+_DEFINITION = select(_PROCESSES.c.definition).where(_PROCESSES.c.task_code == bindparam("task_code"))
+_OVERRIDES = cast(Table, CalendarOverride.__table__)
+_ALL_OVERRIDES = select(_OVERRIDES.c.day, _OVERRIDES.c.workday)
 
 
 class CaseRepository:
@@ -85,12 +100,7 @@ class CaseRepository:
     def next_serial(self, scope: str) -> int:
         """Bump the counter of ``scope`` in the caller's transaction (the row lock queues concurrent
         submitters; a rolled-back submission burns no number) and return the new value."""
-        bumped = self.session.execute(
-            update(CaseSerial)
-            .where(CaseSerial.scope == scope)
-            .values(value=CaseSerial.value + 1)
-            .returning(CaseSerial.value)
-        ).scalar_one_or_none()
+        bumped = self.session.execute(_BUMP, {"counter": scope}).scalar_one_or_none()
         if bumped is not None:
             return int(bumped)
         try:
@@ -143,9 +153,13 @@ class CaseRepository:
             select(CaseItemFields).where(CaseItemFields.task_code == task_code)
         ).first()
 
+    def process_definition(self, task_code: str) -> Any:
+        """An item's stored process definition (None: the item has none)."""
+        return self.session.execute(_DEFINITION, {"task_code": task_code}).scalar_one_or_none()
+
     def overrides(self) -> dict[date, bool]:
         """Every calendar override."""
-        return {row.day: row.workday for row in self.session.scalars(select(CalendarOverride))}
+        return {day: bool(workday) for day, workday in self.session.execute(_ALL_OVERRIDES)}
 
     def put_override(self, day: date, workday: bool) -> None:
         """Set one day's override."""

@@ -52,6 +52,7 @@ from zhengwu.identity.models import Account, AccountKind, LegalEntity
 from zhengwu.identity.protection import decrypt_field, encrypt_field, mask_id
 from zhengwu.identity.service import PURPOSE_CITIZEN_ID
 from zhengwu.kernel.clock import BEIJING, utcnow
+from zhengwu.kernel.db import new_id
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.events import EventBus, publish_on
 from zhengwu.kernel.node import node_in
@@ -98,8 +99,8 @@ def import_calendar(session: Session, text: str, *, actor: str) -> int:
 
 def process_for(session: Session, task_code: str) -> Process:
     """The item's process, or the default one."""
-    row = CaseRepository(session).process_of(task_code)
-    return Process.from_json(row.definition) if row is not None else DEFAULT
+    definition = CaseRepository(session).process_definition(task_code)
+    return Process.from_json(definition) if definition is not None else DEFAULT
 
 
 def set_process(session: Session, task_code: str, definition: Any, *, actor: str) -> Process:
@@ -478,6 +479,7 @@ def save(
         case.form_fields = own_fields.as_json() if own_fields.fields else None
     else:
         case = Case(
+            id=new_id(),
             task_code=item.task_code,
             task_name=item.task_name,
             task_version=item.task_version,
@@ -496,8 +498,8 @@ def save(
             created_at=now,
             updated_at=now,
         )
-        repo.add(case)
     if not submit:
+        session.add(case)
         session.flush()
         return Submitted(case, None)
     settings = node_in(session).settings
@@ -509,6 +511,9 @@ def save(
     case.submitted_at = now
     case.status = machine.SUBMITTED
     case.deadline = _deadline(session, case, now)
+    # A new case joins the session only now, complete: the reads above would otherwise autoflush it
+    # half-filled (an INSERT, then an UPDATE per read), and the flush below writes it in one INSERT.
+    session.add(case)
     # Submission is a case's first history entry (a draft has none), so its sequence number is known.
     _record(
         session, case, "submit", machine.DRAFT, actor=f"account:{account.id}", opinion=None, now=now, seq=1
@@ -533,6 +538,8 @@ def _event_fields(case: Case, actor: str) -> dict[str, Any]:
 
 
 def _stopped_days(session: Session, case: Case, today: date) -> list[date]:
+    if case.clock_start is None:  # the clock stops only once it runs: no pauses to read (every submission)
+        return []
     days = [d for p in CaseRepository(session).pauses(case.id) for d in workdays.days_in(p.start, p.end)]
     if case.paused_since is not None:
         days += workdays.days_in(case.paused_since + timedelta(days=1), today)
@@ -614,7 +621,8 @@ def _record(
         detail=detail,
         at=now,
     )
-    repo.add(entry)
+    # Flushed by the caller with the case and the change record (every caller flushes right after).
+    session.add(entry)
     case.updated_at = now
     record_change(session, actor=actor, action=f"case.{action}", entity="cases.case", entity_id=case.case_no or case.id,
                   department_id=case.department_id, before={"status": before},

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session, lazyload
 
 from zhengwu.catalog.models import BasicItem, History, Material, Synonym, TaskItem, Version
@@ -62,18 +63,11 @@ class CatalogRepository:
         """An implementation item (with its child rows) by 实施编码."""
         return self.session.scalar(select(TaskItem).where(TaskItem.task_code == task_code))
 
-    def task_header(self, task_code: str) -> TaskItem | None:
-        """An implementation item without its child rows (a hot path reads them from the published version)."""
-        return self.session.scalar(
-            select(TaskItem)
-            .where(TaskItem.task_code == task_code)
-            .options(
-                lazyload(TaskItem.materials),
-                lazyload(TaskItem.fee_projects),
-                lazyload(TaskItem.questions),
-                lazyload(TaskItem.handle_items),
-            )
-        )
+    def published_header(self, task_code: str, kind: str) -> tuple[TaskItem, dict[str, Any] | None] | None:
+        """An item without its child rows and the snapshot of its current version (None: never
+        published or gone), in one query: every submission reads it."""
+        row = self.session.execute(_published_header(), {"task_code": task_code, "kind": kind}).first()
+        return None if row is None else (row[0], row[1])
 
     def tasks_by_codes(self, codes: Sequence[str]) -> Sequence[TaskItem]:
         """Implementation items (with child rows) by 实施编码."""
@@ -196,3 +190,27 @@ class CatalogRepository:
         total = self.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
         rows = self.session.scalars(query.order_by(order).offset(offset).limit(limit)).all()
         return rows, total
+
+
+@cache
+def _published_header() -> Select[tuple[TaskItem, dict[str, Any]]]:
+    # Built once (on first use, when the mappers are configured): constructing, option-parsing and
+    # cache-keying the statement per call cost more than running it.
+    return (
+        select(TaskItem, Version.snapshot)
+        .outerjoin(
+            Version,
+            and_(
+                Version.kind == bindparam("kind"),
+                Version.code == TaskItem.task_code,
+                Version.version == TaskItem.task_version,
+            ),
+        )
+        .where(TaskItem.task_code == bindparam("task_code"))
+        .options(
+            lazyload(TaskItem.materials),
+            lazyload(TaskItem.fee_projects),
+            lazyload(TaskItem.questions),
+            lazyload(TaskItem.handle_items),
+        )
+    )

@@ -528,14 +528,12 @@ def get_public_item(session: Session, task_code: str) -> dict[str, Any]:
 
 
 def published_guide(session: Session, task_code: str) -> tuple[TaskItem, dict[str, Any]] | None:
-    """An item (without its child rows) and its latest published guide, in two light queries; None when
+    """An item (without its child rows) and its latest published guide, in one light query; None when
     the item does not exist or was never published. For applying (cases), where it runs per submission."""
-    repo = CatalogRepository(session)
-    item = repo.task_header(task_code)
-    if item is None or item.task_version == 0:
+    found = CatalogRepository(session).published_header(task_code, TASK)
+    if found is None or found[0].task_version == 0 or found[1] is None:
         return None
-    version = repo.version(TASK, item.task_code, item.task_version)
-    return (item, dict(version.snapshot)) if version is not None else None
+    return found[0], dict(found[1])
 
 
 def access_demand(session: Session, code: str) -> ItemDemand | None:

@@ -10,6 +10,9 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Final
+
+_HEX: Final = frozenset("0123456789abcdef")
 
 
 class FileStore:
@@ -19,7 +22,7 @@ class FileStore:
         self.root = root
 
     def _path(self, digest: str) -> Path:
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        if len(digest) != 64 or not _HEX.issuperset(digest):
             raise ValueError("not an SM3 hex digest")
         return self.root / digest[:2] / digest[2:4] / digest
 
