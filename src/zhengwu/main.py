@@ -184,10 +184,12 @@ def bridge(node: Node) -> None:
 def subscribe(node: Node) -> None:
     """Typed event subscriptions across capabilities (a publisher never knows its subscribers)."""
     from zhengwu.cases import wiring as cases
+    from zhengwu.exchange import wiring as exchange
     from zhengwu.identity.oidc import wiring as oidc
     from zhengwu.ops import wiring as ops
 
     oidc.subscribe(node)
+    exchange.subscribe(node)
     cases.subscribe(node)
     ops.subscribe(node)
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import exlog, tiers
@@ -22,6 +22,7 @@ from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.topics import TopicRegistry
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus, emit
+from zhengwu.kernel.topics import RefusalSettled
 
 STATUSES = (
     OutboxStatus.PENDING,
@@ -178,14 +179,44 @@ def resend_feedback(
         if payload is None:
             item.status, item.resolved_at = "resolved", now
             counts["resolved"] += 1
-            continue
-        record = emit(session, original.topic, payload, key=original.key, operation=original.operation)
-        session.flush()
-        item.status, item.resent_message_id, item.resolved_at = "resent", record.message_id, now
-        counts["resent"] += 1
+        else:
+            record = emit(session, original.topic, payload, key=original.key, operation=original.operation)
+            session.flush()
+            item.status, item.resent_message_id, item.resolved_at = "resent", record.message_id, now
+            counts["resent"] += 1
+        # The owner of the table queued the same refusal (e.g. licenses' abnormal data): it closes too.
+        registry.settled(session, item.table_name, [item.row_guid])
     if counts["resent"] or counts["resolved"]:
         exlog.append(session, direction="local", kind="resend.feedback", detail={"topic": topic, **counts})
     return counts
+
+
+def settle_feedback(session: Session, event: RefusalSettled) -> int:
+    """Close the open feedback entries of a refusal its owner settled in its own queue (subscriber of
+    ``kernel.topics.RefusalSettled``, in the owner's transaction): resubmitted → ``resent``, dismissed →
+    ``resolved``. The owner names the refusal by the guid its refusal hook was given: the refused row's
+    message id, or, for a 前置库 feedback row without its outbox row, ``<feedback table>:<row id>``."""
+    match = or_(ExchangeFeedback.row_guid == event.row_guid, ExchangeFeedback.message_id == event.row_guid)
+    name, _, row_id = event.row_guid.rpartition(":")
+    if name and row_id:
+        match = or_(
+            match, and_(ExchangeFeedback.source == "frontdb", ExchangeFeedback.feedback_guid == row_id)
+        )
+    status = "resent" if event.outcome == "resubmitted" else "resolved"
+    items = list(
+        session.scalars(
+            select(ExchangeFeedback).where(
+                ExchangeFeedback.status == "open", ExchangeFeedback.table_name == event.table, match
+            )
+        )
+    )
+    now = utcnow()
+    for item in items:
+        item.status, item.resolved_at = status, now
+    if items:
+        exlog.append(session, direction="local", kind="feedback.settled",
+                     detail={"table": event.table, "outcome": event.outcome, "entries": len(items)})  # fmt: skip
+    return len(items)
 
 
 def overview(session: Session) -> dict[str, Any]:

@@ -92,6 +92,17 @@ class DataRepository:
         """An abnormal data entry by id."""
         return self.session.get(LicenseAbnormal, entry_id)
 
+    def open_by_origins(self, origins: Collection[str]) -> Sequence[LicenseAbnormal]:
+        """Open entries made from the given origins (a few at a time: one refusal resent, or a batch)."""
+        items = list(origins)
+        found: list[LicenseAbnormal] = []
+        for i in range(0, len(items), _IN):
+            query = select(LicenseAbnormal).where(
+                LicenseAbnormal.origin.in_(items[i : i + _IN]), LicenseAbnormal.status == "open"
+            )
+            found.extend(self.session.scalars(query))
+        return found
+
     def open_by_row_keys(self, keys: Collection[str]) -> Sequence[LicenseAbnormal]:
         """Open import entries whose row fingerprint is among ``keys``."""
         found: list[LicenseAbnormal] = []
