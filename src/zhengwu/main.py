@@ -45,6 +45,7 @@ def import_models() -> MetaData:
     import zhengwu.kernel.idempotency
     import zhengwu.kernel.ratelimit
     import zhengwu.licenses.datamodels
+    import zhengwu.licenses.grant_models
     import zhengwu.licenses.models
     import zhengwu.licenses.sharing_models
     import zhengwu.ops.models

@@ -131,7 +131,7 @@ def test_status_pushes_are_applied(issuing: Issuing) -> None:
 
 
 def test_the_status_push_mapping_is_configurable_and_unknown_values_are_warned(
-    issuing: Issuing, capsys: pytest.CaptureFixture[str]
+    issuing: Issuing, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from zhengwu.kernel.config import LicensesSettings, StatusPushMapping
     from zhengwu.kernel.node import node_in
@@ -150,13 +150,17 @@ def test_the_status_push_mapping_is_configurable_and_unknown_values_are_warned(
         )
     )
     odd = Inbound({"zzbs": lic.identifier, "zt": "作废"})
-    capsys.readouterr()
+    warned: list[tuple[str, dict[str, Any]]] = []
+
+    class Recorder:
+        def warning(self, event: str, **fields: Any) -> None:
+            warned.append((event, fields))
+
+    monkeypatch.setattr(feedback, "log", Recorder())
     refused = feedback.apply_status(issuing.session, [upper_words, odd])
     assert set(refused) == {odd.row_guid} and "作废" in refused[odd.row_guid].reason
-    warned = [
-        line for line in capsys.readouterr().out.splitlines() if "licenses_status_push_unknown_value" in line
-    ]
-    assert len(warned) == 1 and "作废" in warned[0]
+    assert warned == [("licenses_status_push_unknown_value", {"value": "作废", "row_guid": odd.row_guid,
+                                                               "columns": ["zt", "zzbs"]})]  # fmt: skip
     assert lic.status == "suspended" and lic.status_reason == "上级系统：年报未报"
     builtin = Inbound({"certificate_source_id": lic.identifier, "certificate_status": "zx"})
     assert feedback.apply_status(issuing.session, [builtin]) == {} and lic.status == "revoked"

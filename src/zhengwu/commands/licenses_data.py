@@ -245,3 +245,6 @@ def register(app: typer.Typer) -> None:
     app.command("push-status")(push_status)
     app.command("refuse")(refuse)
     app.add_typer(abnormal_app, name="abnormal")
+    from zhengwu.commands.licenses_grants import register as register_grants
+
+    register_grants(app)

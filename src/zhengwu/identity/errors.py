@@ -237,3 +237,17 @@ class ThreeAdminsConflict(Conflict):
 
     code = "identity.three_admins"
     default_detail = "系统管理员、安全管理员、审计管理员（三员）须由不同人员担任，同一账号不得兼任"
+
+
+class MachineUnauthenticated(Unauthorized):
+    """A machine caller presented no valid client-credentials access token of this node's provider."""
+
+    code = "identity.machine_unauthenticated"
+    default_detail = "请使用客户端凭证访问令牌调用"
+
+
+class MachineDenied(Forbidden):
+    """A machine caller's token lacks the scope the route demands (or its client no department)."""
+
+    code = "identity.machine_denied"
+    default_detail = "调用方缺少所需的授权范围"
