@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from zhengwu.licenses import grants
 from zhengwu.licenses.grant_models import LicenseClientGrant
@@ -28,8 +28,10 @@ class GrantCreate(BaseModel):
     purpose: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
         description="授权用途"
     )
-    valid_from: datetime | None = Field(default=None, description="生效时间（缺省：立即）")
-    valid_until: datetime | None = Field(default=None, description="截止时间（缺省：撤销前一直有效）")
+    valid_from: AwareDatetime | None = Field(default=None, description="生效时间，带时区（缺省：立即）")
+    valid_until: AwareDatetime | None = Field(
+        default=None, description="截止时间，带时区（缺省：撤销前一直有效）"
+    )
 
 
 class GrantRevoke(BaseModel):

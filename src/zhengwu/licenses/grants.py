@@ -12,7 +12,7 @@ another department than the one it was granted to. Every use names its grant in 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from sqlalchemy.orm import Session
@@ -121,7 +121,9 @@ def refusal(
 def _window(
     valid_from: datetime | None, valid_until: datetime | None, now: datetime
 ) -> tuple[datetime, datetime | None]:
-    start = valid_from or now
+    # Stored and answered in UTC whatever zone the operator typed (北京时间 on screens).
+    start = (valid_from or now).astimezone(UTC)
+    valid_until = valid_until.astimezone(UTC) if valid_until is not None else None
     if valid_until is not None and valid_until <= max(start, now):
         raise GrantInvalid("授权截止时间应晚于开始时间和当前时间", detail_en="valid_until must be later")
     return start, valid_until
