@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from zhengwu.exchange import exlog, tiers
 from zhengwu.exchange.errors import FeedbackNotFound
 from zhengwu.exchange.models import (
+    ExchangeAggregate,
     ExchangeCredential,
     ExchangeFeedback,
     ExchangeNode,
@@ -189,6 +190,39 @@ def resend_feedback(
     if counts["resent"] or counts["resolved"]:
         exlog.append(session, direction="local", kind="resend.feedback", detail={"topic": topic, **counts})
     return counts
+
+
+def received_rows(
+    session: Session,
+    table: str,
+    *,
+    business_key: str | None = None,
+    sender: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[ExchangeAggregate], int]:
+    """The rows of ``table`` lower nodes reported, as they stand (one per sender and key; deleted ones
+    left out), newest first — what upper-node staff look through before refusing one."""
+    query = select(ExchangeAggregate).where(
+        ExchangeAggregate.table_name == table, ExchangeAggregate.deleted.is_(False)
+    )
+    if business_key:
+        query = query.where(ExchangeAggregate.business_key == business_key)
+    if sender:
+        query = query.where(ExchangeAggregate.sender == sender)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(ExchangeAggregate.updated_at.desc(), ExchangeAggregate.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows), int(total)
+
+
+def received_row(session: Session, row_id: int) -> ExchangeAggregate | None:
+    """One reported row by its id (None when unknown or deleted since)."""
+    row = session.get(ExchangeAggregate, row_id)
+    return row if row is not None and not row.deleted else None
 
 
 def settle_feedback(session: Session, event: RefusalSettled) -> int:

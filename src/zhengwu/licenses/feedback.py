@@ -26,12 +26,14 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.changes import record_change
 from zhengwu.kernel.config import Settings, StatusPushMapping
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.node import node_in
 from zhengwu.kernel.topics import Declaration, RefusalHook, RowError, TableHook, TopicDeclaration
 from zhengwu.licenses import abnormal, lifecycle, service, topics
+from zhengwu.licenses.datarepo import DataRepository
 from zhengwu.licenses.errors import LicenseError
 from zhengwu.licenses.repository import LicenseRepository
 
@@ -162,7 +164,45 @@ def push_status(session: Session, identifier: str, status: str, reason: str) -> 
          key=identifier.strip())  # fmt: skip
 
 
-def report_error(session: Session, row: Mapping[str, Any], remark: str) -> None:
+class RefusedAlready(LicenseError):
+    """This version of a reported row was refused already (a second click, another operator)."""
+
+    status_code = 409
+    code = "licenses.refused_already"
+    default_detail = "这条数据已经退回过，等待下级节点更正后重新上报"
+
+
+def refusal_key(sender: str, row_guid: str) -> str:
+    """The outbox key of a refusal of one reported row (one refusal per version a lower node sent)."""
+    return f"{sender}:{row_guid}"[:128]
+
+
+def refused_already(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which refusal keys were already queued (the staff page marks those rows, a second click is void)."""
+    return DataRepository(session).keys_emitted(ERROR_TOPIC, keys)
+
+
+def refuse_reported(session: Session, row: Mapping[str, Any], *, sender: str, row_guid: str, reason: str,
+                    actor: str) -> None:  # fmt: skip
+    """Upper node: refuse a license row a lower node reported (its national columns, as received) — a
+    ``dn_lic_data_error`` row goes down with the reason, to land in that node's abnormal queue; audited.
+    The CLI (``zhengwu licenses refuse``) and the staff page both come here; the same version of a row
+    is refused once."""
+    why = " ".join(reason.split())
+    if not 2 <= len(why) <= 500:
+        raise LicenseError("请填写退回原因（2至500字）", code="licenses.refuse_reason",
+                           detail_en="a reason of 2 to 500 characters is required")  # fmt: skip
+    key = refusal_key(sender, row_guid)
+    if refused_already(session, [key]):
+        raise RefusedAlready(detail_en="this version of the row was already refused")
+    report_error(session, row, why, key=key)
+    identifier = str(row.get("certificate_source_id") or "")
+    record_change(session, actor=actor, action="license.refuse_reported", entity="license", entity_id=identifier,
+                  after={"sender": sender, "reason": why})  # fmt: skip
+
+
+def report_error(session: Session, row: Mapping[str, Any], remark: str, *, key: str | None = None) -> None:
     """Upper node: send a refused ``up_lic_data`` row back down with the reason (``dn_lic_data_error``)."""
     emit(session, ERROR_TOPIC, {**{k: v for k, v in row.items() if not k.startswith("cd_")
-                                   and k not in ("row_guid", "data_source")}, "error_remark": remark[:512]})  # fmt: skip
+                                   and k not in ("row_guid", "data_source")}, "error_remark": remark[:512]},
+         key=key)  # fmt: skip

@@ -116,6 +116,25 @@ def query(
     return lic
 
 
+def query_by_qr(
+    session: Session, settings: Settings, client: ServiceClient, content: str, use: Use, *,
+    client_ip: str | None = None,
+) -> License:  # fmt: skip
+    """QueryCertInfoByQrCode: the license a genuine 2-D code names (its signature checked first), under
+    the client's grant for ``query``; a code that does not verify is refused and logged."""
+    from zhengwu.licenses import qr
+
+    caller = caller_of(client, use, client_ip)
+    try:
+        identifier = qr.identifier_of(session, settings, content)
+    except qr.NotALicenseCode as exc:
+        raise refused(session, caller, "service_query_qr", "bad_code", None, exc) from None
+    lic, caller = _license(session, client, caller, identifier, "service_query_qr")
+    service.record_usage(session, caller, "service_query_qr", service.status_of(lic), lic)
+    audit_read(session, lic, client.actor, use.purpose)
+    return lic
+
+
 def query_by_holder(
     session: Session,
     client: ServiceClient,

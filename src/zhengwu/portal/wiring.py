@@ -14,11 +14,21 @@ def install(node: Node) -> None:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the pages (home at ``/``)."""
-    from zhengwu.portal import casepages, licensepages, mobile, pages, privacypages, pwa, staffpages
+    from zhengwu.portal import (
+        casepages,
+        licensepages,
+        mobile,
+        pages,
+        privacypages,
+        pwa,
+        receivedpages,
+        staffpages,
+    )
 
     app.include_router(pages.router)
     app.include_router(casepages.router)
     app.include_router(staffpages.router)
+    app.include_router(receivedpages.router)
     app.include_router(licensepages.router)
     app.include_router(privacypages.router)
     app.include_router(pwa.router)
