@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from licenses_kit import BUSINESS_FACE, COMPANY, Issuing
 from zhengwu.audit.models import AuditChange
-from zhengwu.exchange.models import ExchangeAggregate
+from zhengwu.exchange.models import ExchangeAggregate, ExchangeNode
 from zhengwu.identity import service as identity
 from zhengwu.kernel.events import OutboxRecord
 from zhengwu.licenses import feedback, offline, service, topics
@@ -53,6 +53,11 @@ def staff(session: Session, department_id: str, roles: list[str], *, factor: boo
 def test_upper_staff_refuse_a_reported_row(client: Any, issuing: Issuing) -> None:
     row = reported(issuing)
     other = reported(issuing, "hebei-tangshan")
+    # The node that joined as 石家庄: its name on the pages, not its id.
+    issuing.session.add(ExchangeNode(node_id="hebei-shijiazhuang", node_name="石家庄市政务服务平台",
+                                     division_code="130100", tier="city", status="approved", csr_pem="-",
+                                     key_fingerprint="0" * 64))  # fmt: skip
+    issuing.session.flush()
     anonymous = client.get(HOME, follow_redirects=False)
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/identity/login")
     client.cookies.set("zw_session", staff(issuing.session, issuing.department.id, ["admin"]))
@@ -62,7 +67,8 @@ def test_upper_staff_refuse_a_reported_row(client: Any, issuing: Issuing) -> Non
     listed = client.get(HOME)
     assert listed.status_code == 200 and "共 2 条" in listed.text
     assert "营业执照" in listed.text and offline.mask_name("石家庄演示科技有限公司") in listed.text
-    assert COMPANY not in listed.text and "hebei-tangshan" in listed.text
+    assert COMPANY not in listed.text and "hebei-tangshan" in listed.text  # a node that never joined here
+    assert "石家庄市政务服务平台" in listed.text and "hebei-shijiazhuang" not in listed.text
     found = client.get(HOME, params={"identifier": row.business_key})
     assert "共 1 条" in found.text and other.business_key not in found.text
     form = client.get(f"{HOME}/{row.id}")
@@ -75,7 +81,7 @@ def test_upper_staff_refuse_a_reported_row(client: Any, issuing: Issuing) -> Non
     assert empty.status_code == 422 and "请填写退回原因" in empty.text
     done = client.post(f"{HOME}/{row.id}/refuse",
                        data={"csrf_token": _token(form), "reason": "证照类型代码未在国家证照目录中登记"})  # fmt: skip
-    assert done.status_code == 200 and "已退回" in done.text and "hebei-shijiazhuang" in done.text
+    assert done.status_code == 200 and "已退回" in done.text and "石家庄市政务服务平台" in done.text
     queued = list(
         issuing.session.scalars(select(OutboxRecord).where(OutboxRecord.topic == feedback.ERROR_TOPIC))
     )

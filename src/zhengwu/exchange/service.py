@@ -219,6 +219,16 @@ def received_rows(
     return list(rows), int(total)
 
 
+def node_names(session: Session, node_ids: list[str]) -> dict[str, str]:
+    """The names lower nodes joined with, by node id (the latest request of each; unknown ids left out)."""
+    if not node_ids:
+        return {}
+    query = select(ExchangeNode.node_id, ExchangeNode.node_name).where(
+        ExchangeNode.node_id.in_(sorted(set(node_ids)))
+    )
+    return {node_id: name for node_id, name in session.execute(query.order_by(ExchangeNode.requested_at))}
+
+
 def received_row(session: Session, row_id: int) -> ExchangeAggregate | None:
     """One reported row by its id (None when unknown or deleted since)."""
     row = session.get(ExchangeAggregate, row_id)

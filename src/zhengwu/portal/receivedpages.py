@@ -44,7 +44,7 @@ def _date(text: str) -> str:
     return text or "—"
 
 
-def _card(row: ExchangeAggregate, refused: set[str]) -> dict[str, Any]:
+def _card(row: ExchangeAggregate, refused: set[str], names: dict[str, str]) -> dict[str, Any]:
     data = row.payload or {}
     holder = str(data.get("certificate_holder") or data.get("holder_name") or "")
     return {
@@ -55,7 +55,7 @@ def _card(row: ExchangeAggregate, refused: set[str]) -> dict[str, Any]:
         "holder": offline.mask_name(holder) if holder else "—",
         "issuer": str(data.get("issue_dept") or "—"),
         "issued_on": _date(str(data.get("issue_date") or "")),
-        "sender": row.sender,
+        "sender": names.get(row.sender, row.sender),
         "received_at": beijing(row.updated_at),
         "refused": feedback.refusal_key(row.sender, row.row_guid) in refused,
     }
@@ -63,7 +63,8 @@ def _card(row: ExchangeAggregate, refused: set[str]) -> dict[str, Any]:
 
 def _cards(db: Session, rows: list[ExchangeAggregate]) -> list[dict[str, Any]]:
     refused = feedback.refused_already(db, [feedback.refusal_key(r.sender, r.row_guid) for r in rows])
-    return [_card(r, refused) for r in rows]
+    names = exchange.node_names(db, [r.sender for r in rows])
+    return [_card(r, refused, names) for r in rows]
 
 
 @router.get("/staff/licenses/received", response_class=HTMLResponse)
@@ -147,8 +148,9 @@ async def refuse_submit(row_id: str, request: Request, db: DbSession) -> Respons
             db.rollback()
             return _refuse_page(request, db, row, values={"reason": reason}, errors={"form": exc.detail},
                                 status_code=exc.status_code)  # fmt: skip
+        sender = exchange.node_names(db, [row.sender]).get(row.sender, row.sender)
         return _message(request, db, "已退回",
-                        f"已将这条电子证照数据退回{row.sender}，原因：{reason}。下级节点会在“证照异常数据”中看到它。",
+                        f"已将这条电子证照数据退回{sender}，原因：{reason}。下级节点会在“证照异常数据”中看到它。",
                         200, (HOME, "返回上报列表"))  # fmt: skip
 
     return await run_in_threadpool(work)
