@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
+from staff_casework import login_with_totp
 from test_browser_portal import _check, _context, chromium  # noqa: F401 - fixture
 
 from nodekit import Node, database_urls, start_node
@@ -78,15 +78,9 @@ def test_an_operator_refuses_a_reported_license_row(
     base = world.node.url
     name = f"received-{size}"
     mine = world.rows[size]
-    page.goto(f"{base}/staff/licenses/received")
-    page.wait_for_url("**/identity/login?next=**")
-    page.fill("#identifier", world.admins[size])
-    page.fill("#password", world.password)
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/identity/login/mfa**")
-    page.fill("#code", pyotp.TOTP(SECRETS[size]).now())
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/staff/licenses/received")
+    login_with_totp(
+        page, f"{base}/staff/licenses/received", world.admins[size], world.password, SECRETS[size]
+    )
     main = page.inner_text("main")
     assert "下级上报的电子证照" in main and mine["identifier"] in main and "营业执照" in main
     assert "91130100MA0000000X" not in page.content(), "the holder's code is never shown"
