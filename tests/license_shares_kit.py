@@ -87,3 +87,18 @@ def machine(
 def other_person(session: Session) -> Any:
     """Somebody else."""
     return person(session, nth_citizen_id(5151), "另一用户")
+
+
+def grant(
+    session: Session,
+    client_id: str,
+    type_code: str,
+    operations: tuple[str, ...] = ("query", "download", "verify"),
+) -> Any:
+    """A grant in force (用证授权) of ``client_id`` for ``type_code``, made by the platform's console."""
+    from zhengwu.licenses import grants
+
+    made = grants.add(session, client_id=client_id, type_code=type_code, operations=operations,
+                      purpose="测试授权", actor="cli:test")  # fmt: skip
+    session.flush()
+    return made

@@ -45,6 +45,7 @@ def import_models() -> MetaData:
     import zhengwu.kernel.idempotency
     import zhengwu.kernel.ratelimit
     import zhengwu.licenses.datamodels
+    import zhengwu.licenses.grant_models
     import zhengwu.licenses.models
     import zhengwu.licenses.sharing_models
     import zhengwu.ops.models
@@ -187,10 +188,12 @@ def bridge(node: Node) -> None:
 def subscribe(node: Node) -> None:
     """Typed event subscriptions across capabilities (a publisher never knows its subscribers)."""
     from zhengwu.cases import wiring as cases
+    from zhengwu.exchange import wiring as exchange
     from zhengwu.identity.oidc import wiring as oidc
     from zhengwu.ops import wiring as ops
 
     oidc.subscribe(node)
+    exchange.subscribe(node)
     cases.subscribe(node)
     ops.subscribe(node)
 

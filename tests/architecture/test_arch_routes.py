@@ -58,6 +58,10 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "POST /api/v1/licenses/verify/file",
         "GET /api/v1/licenses/offline-certificate",
     ),
+    "anyone scanning a license's 2-D code reads what the code itself shows once its signature holds, and "
+    "the registry's minimal answer (QueryCertInfoByQrCode, rate-limited per address)": (
+        "POST /api/v1/licenses/qr-lookup",
+    ),
     "a verifier presents a holder's share token (rate-limited; a share for a named department or client "
     "also checks that client's bearer token, licenses.shares)": ("POST /api/v1/licenses/shares/redeem",),
     "the share view a holder's QR code leads to: a page and its script without data (the token stays in "
@@ -222,6 +226,11 @@ SESSION_PAGES: tuple[str, ...] = (
     "GET /staff/cases/{case_no}/materials/{material_id}",
     "POST /staff/cases/{case_no}/reveal",
     "POST /staff/cases/{case_no}/actions",
+    # 下级上报的电子证照 (portal.receivedpages): the same policy call with ``exchange.operate`` (platform
+    # reach, second factor); tests/portal/test_portal_received.py holds the refusals.
+    "GET /staff/licenses/received",
+    "GET /staff/licenses/received/{row_id}",
+    "POST /staff/licenses/received/{row_id}/refuse",
 )
 
 GUARDED = {"staff", "machine", "staff-or-machine", "self", "person"}

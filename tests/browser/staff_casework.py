@@ -11,11 +11,29 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 from zhengwu.commands.node import node_unit
 from zhengwu.commands.seals import settings
 
 PASSWORD = "Clerk-Passw0rd-2026!"
+
+
+def login_with_totp(page: object, url: str, login: str, password: str, secret: str) -> None:
+    """Open a staff page, sign in with password and the authenticator's current code, and come back to it
+    (the browser journeys of the 工作台 pages)."""
+    import pyotp
+
+    p: Any = page
+    p.goto(url)
+    p.wait_for_url("**/identity/login?next=**")
+    p.fill("#identifier", login)
+    p.fill("#password", password)
+    p.click("main button[type=submit]")
+    p.wait_for_url("**/identity/login/mfa**")
+    p.fill("#code", pyotp.TOTP(secret).now())
+    p.click("main button[type=submit]")
+    p.wait_for_url(url)
 
 
 def clerk(

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
 from browserkit import check_page, chromium, cli, new_context, province  # noqa: F401 - fixture
+from staff_casework import login_with_totp
 from test_browser_portal import FACE, PASSWORD
 
 from nodekit import Node, register_person
@@ -90,15 +90,7 @@ def test_clerk_logs_in_with_totp_accepts_and_concludes(
     base = world.node.url
     name = f"staff-{size}"
     case_no = world.cases[size]
-    page.goto(f"{base}/staff/cases")
-    page.wait_for_url("**/identity/login?next=**")
-    page.fill("#identifier", world.clerks[size])
-    page.fill("#password", world.clerk_password)
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/identity/login/mfa**")
-    page.fill("#code", pyotp.TOTP(SECRETS[size]).now())
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/staff/cases")
+    login_with_totp(page, f"{base}/staff/cases", world.clerks[size], world.clerk_password, SECRETS[size])
     main = page.inner_text("main")
     assert "办件队列" in main and case_no in main and "已申报，待受理" in main
     check_page(page, f"{name}-queue")

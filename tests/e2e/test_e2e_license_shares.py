@@ -37,9 +37,13 @@ def test_share_revoke_and_department_services(tmp_path: Path) -> None:
         staff.close()
         assert issued.status_code == 201, issued.text
         lic = issued.json()
+        # A department system: bound to its department, and granted the type's use by the platform.
         bank = node.cli("identity", "clients", "create", "--name", "某银行开户系统", "--grant", "client_credentials",
-                        "--scope", f"licenses.use {type_scope(type_code)}",
+                        "--scope", f"licenses.use {type_scope(type_code)}", "--department", department,
                         "--audience", f"{node.url}/api/v1/licenses")  # fmt: skip
+        granted = node.cli("licenses", "grants", "add", "--client", bank["client_id"], "--type", type_code,
+                           "--operations", "query,download", "--purpose", "开户核验")  # fmt: skip
+        assert granted["status"] == "active" and granted["operations"] == ["download", "query"]
         token = httpx.post(f"{node.url}/oidc/token", data={"grant_type": "client_credentials"},
                            auth=(bank["client_id"], bank["client_secret"])).json()["access_token"]  # fmt: skip
         as_bank = {"Authorization": f"Bearer {token}"}
@@ -76,7 +80,8 @@ def test_share_revoke_and_department_services(tmp_path: Path) -> None:
             second = httpx.get(ticket.json()["url"])
             assert second.status_code == 410 and second.json()["code"] == "licenses.ticket_gone"
             usage = holder.get("/api/v1/licenses/usage").json()
-        uses = {(u["operation"], u["caller"], u["result"]) for u in usage}
+        # The system is named with its department: 某部门·某银行开户系统.
+        uses = {(u["operation"], u["caller"].rsplit("·", 1)[-1], u["result"]) for u in usage}
         assert {
             ("share_redeem", "某银行开户系统", "valid"),
             ("share_redeem", "共享链接持有人", "share_audience"),

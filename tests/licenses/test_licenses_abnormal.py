@@ -130,6 +130,42 @@ def test_status_pushes_are_applied(issuing: Issuing) -> None:
     assert set(feedback.apply_status(issuing.session, [resume])) == {resume.row_guid}  # revoked is final
 
 
+def test_the_status_push_mapping_is_configurable_and_unknown_values_are_warned(
+    issuing: Issuing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zhengwu.kernel.config import LicensesSettings, StatusPushMapping
+    from zhengwu.kernel.node import node_in
+
+    lic = _issue(issuing)
+    upper_words = Inbound({"zzbs": lic.identifier, "zt": "GS", "yy": "年报未报"})
+    not_yet = feedback.apply_status(issuing.session, [upper_words])  # columns not mapped yet
+    assert set(not_yet) == {upper_words.row_guid}
+    assert lic.status == "valid"
+    node_in(issuing.session).settings.licenses = LicensesSettings(
+        status_push=StatusPushMapping(
+            identifier_columns=["zzbs"],
+            status_columns=["zt"],
+            reason_columns=["yy"],
+            status_values={"gs": "suspended", "ZX": "revoked"},
+        )
+    )
+    odd = Inbound({"zzbs": lic.identifier, "zt": "作废"})
+    warned: list[tuple[str, dict[str, Any]]] = []
+
+    class Recorder:
+        def warning(self, event: str, **fields: Any) -> None:
+            warned.append((event, fields))
+
+    monkeypatch.setattr(feedback, "log", Recorder())
+    refused = feedback.apply_status(issuing.session, [upper_words, odd])
+    assert set(refused) == {odd.row_guid} and "作废" in refused[odd.row_guid].reason
+    assert warned == [("licenses_status_push_unknown_value", {"value": "作废", "row_guid": odd.row_guid,
+                                                               "columns": ["zt", "zzbs"]})]  # fmt: skip
+    assert lic.status == "suspended" and lic.status_reason == "上级系统：年报未报"
+    builtin = Inbound({"certificate_source_id": lic.identifier, "certificate_status": "zx"})
+    assert feedback.apply_status(issuing.session, [builtin]) == {} and lic.status == "revoked"
+
+
 def test_push_status_and_report_error_queue_downward_rows(issuing: Issuing) -> None:
     lic = _issue(issuing)
     feedback.push_status(issuing.session, lic.identifier, "revoked", "国家系统注销")

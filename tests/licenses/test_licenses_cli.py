@@ -130,3 +130,31 @@ def test_refusing_a_row_no_lower_node_reported_says_so(node_env: dict[str, str])
     assert unknown.exit_code == 1 and "没有下级节点上报过该证照" in unknown.output
     blank = run(node_env, "licenses", "refuse", " ", "--reason", "x")
     assert blank.exit_code == 1 and "请给出证照标识和原因" in blank.output
+
+
+def test_grants_add_list_revoke(node_env: dict[str, str]) -> None:
+    listed = run(node_env, "licenses", "types", "list", "--json")
+    code = next(t["code"] for t in last_json(listed) if t["name"] == "社会保险参保证明")
+    made = run(node_env, "identity", "clients", "create", "--name", "社保业务系统", "--grant", "client_credentials",
+               "--scope", "licenses.use", "--department", node_env["DEPARTMENT"], "--json")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    client_id = last_json(made)["client_id"]
+    bad = run(node_env, "licenses", "grants", "add", "--client", client_id, "--type", code, "--operations",
+              "query,erase", "--purpose", "社保转移")  # fmt: skip
+    assert bad.exit_code == 1 and "query" in bad.output
+    late = run(node_env, "licenses", "grants", "add", "--client", client_id, "--type", code, "--operations",
+               "query", "--purpose", "社保转移", "--until", "2020-01-01T00:00")  # fmt: skip
+    assert late.exit_code == 1 and "截止时间" in late.output
+    added = run(node_env, "licenses", "grants", "add", "--client", client_id, "--type", code, "--operations",
+                "query,verify", "--purpose", "社保转移", "--until", "2099-12-31T23:59", "--json")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    grant = last_json(added)
+    assert grant["operations"] == ["query", "verify"] and grant["status"] == "active"
+    assert grant["valid_until"].startswith("2099-12-31T15:59")  # 北京时间 when no zone is given
+    current = last_json(run(node_env, "licenses", "grants", "list", "--current", "--json"))
+    assert [g["id"] for g in current["items"]] == [grant["id"]]
+    assert run(node_env, "licenses", "grants", "list").exit_code == 0
+    revoked = run(node_env, "licenses", "grants", "revoke", grant["id"], "--reason", "系统下线")
+    assert revoked.exit_code == 0, revoked.output
+    assert run(node_env, "licenses", "grants", "revoke", grant["id"], "--reason", "again").exit_code == 1
+    assert last_json(run(node_env, "licenses", "grants", "list", "--current", "--json"))["total"] == 0

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from clockkit import FakeClock
-from license_shares_kit import API, ITEM, insurance, login, machine, person
+from license_shares_kit import API, ITEM, grant, insurance, login, machine, person
 from licenses_kit import PERSON, Issuing
 from seals_kit import assert_envelope
 from zhengwu.kernel.clock import utcnow
@@ -19,9 +19,11 @@ USE = {"purpose": "办理社保转移", "item_code": ITEM}
 
 def _system(client: Any, issuing: Issuing, *types: str) -> dict[str, str]:
     scope = " ".join(["licenses.use", *(type_scope(issuing.type_code(t)) for t in types)])
-    _, token = machine(
+    client_id, token = machine(
         client, issuing.session, department_id=issuing.department.id, scope=scope, name="社保业务系统"
     )
+    for name in types:
+        grant(issuing.session, client_id, issuing.type_code(name))
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -248,6 +248,15 @@ class Ctx:
         self.session.flush()
         return next(e.id for e in abnormal.list_entries(self.session, departments={dept.id})[0])
 
+    def license_grant(self, dept: Department) -> str:
+        """A grant in force of a department system of ``dept`` for a license type."""
+        from zhengwu.licenses import grants
+
+        made = grants.add(self.session, client_id=self.department_client(dept), type_code=self.license_type(),
+                          operations=["verify"], purpose="测试授权", actor="test")  # fmt: skip
+        self.session.flush()
+        return str(made.id)
+
     def job(self) -> str:
         """A finished catalog import job."""
         job = ImportJob(
@@ -428,6 +437,15 @@ ROWS: list[Row] = [
     Row("POST /api/v1/licenses/{license_id}/renew",
         lambda c, d: Call(f"/api/v1/licenses/{c.license(d)}/renew", REASON), 201,
         role="license_issuer", platform_may=False),
+    # per-client grants (用证授权): the platform's decision
+    platform("GET /api/v1/licenses/grants", lambda c, d: Call("/api/v1/licenses/grants")),
+    platform("POST /api/v1/licenses/grants", lambda c, d: Call("/api/v1/licenses/grants", {
+        "client_id": c.department_client(d), "type_code": c.license_type(), "operations": ["query"],
+        "purpose": "测试授权"}), 201),
+    platform("GET /api/v1/licenses/grants/{grant_id}",
+             lambda c, d: Call(f"/api/v1/licenses/grants/{c.license_grant(d)}")),
+    platform("POST /api/v1/licenses/grants/{grant_id}/revoke",
+             lambda c, d: Call(f"/api/v1/licenses/grants/{c.license_grant(d)}/revoke", REASON)),
     # abnormal license data: the managers of the department the entry belongs to
     shared("GET /api/v1/licenses/abnormal", lambda c, d: Call("/api/v1/licenses/abnormal")),
     Row("GET /api/v1/licenses/abnormal/{entry_id}",

@@ -38,6 +38,7 @@ from zhengwu.cases.webhooks.guard import (
 )
 from zhengwu.catalog.service import access_demand
 from zhengwu.identity.deps import Authenticated, RequiredSession, require_level
+from zhengwu.identity.machine import MachineClient
 from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
@@ -47,14 +48,13 @@ from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.licenses import rights as license_rights
-from zhengwu.licenses.machine import ServiceClient
 from zhengwu.orgs import service as orgs
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases 办件"])
 
 Handler = Annotated[StaffPrincipal, Depends(guard(rights.HANDLE))]
 HandlerOrSystem = Annotated[
-    StaffPrincipal | ServiceClient,
+    StaffPrincipal | MachineClient,
     Depends(StaffOrCaseClient(CaseClientGuard(HANDLE_SCOPE), guard(rights.HANDLE))),
 ]
 _LOOKUP_LIMIT = Depends(per_address("cases.lookup", lambda s: s.security.public_rate_per_minute))
@@ -256,7 +256,7 @@ def act(
 ) -> CaseRead | Response:
     """A staff action or a department system's; 409 with ``allowed`` when the case's status does not allow
     it. ``Idempotency-Key``: a replay answers the first result and never transitions twice."""
-    if isinstance(caller, ServiceClient):
+    if isinstance(caller, MachineClient):
         return _act_as_system(case_no, data, request, db, node, caller)
     staff = caller
     idem = Idempotency(
@@ -310,7 +310,7 @@ def _action_input(data: CaseAction, db: DbSession, acting: str | None) -> servic
 
 
 def _act_as_system(
-    case_no: str, data: CaseAction, request: Request, db: DbSession, node: CurrentNode, client: ServiceClient
+    case_no: str, data: CaseAction, request: Request, db: DbSession, node: CurrentNode, client: MachineClient
 ) -> CaseRead | Response:
     """A department system acts for its own department only (another department's case is 404), recorded
     with the client as actor."""

@@ -217,22 +217,16 @@ def refuse(
 ) -> None:
     """Upper node: refuse a license row a lower node reported (dn_lic_data_error); it lands in that
     node's abnormal-data queue with the reason."""
-    from sqlalchemy import select
-
-    from zhengwu.audit.changes import record_change
-    from zhengwu.exchange.models import ExchangeAggregate
+    from zhengwu.exchange import service as exchange
     from zhengwu.licenses import feedback
 
     key, why = identifier.strip(), reason.strip()
     if not key or not why:
         fail_with("请给出证照标识和原因", "identifier and reason are required")
     with node_and_session(settings()) as (_node, session):
-        query = select(ExchangeAggregate).where(
-            ExchangeAggregate.table_name == "up_lic_data", ExchangeAggregate.business_key == key
+        rows, _ = exchange.received_rows(
+            session, "up_lic_data", business_key=key, sender=(sender or "").strip() or None, limit=20
         )
-        if sender:
-            query = query.where(ExchangeAggregate.sender == sender.strip())
-        rows = list(session.scalars(query))
         if not rows:
             fail_with("没有下级节点上报过该证照", f"no lower node reported {key}")
         if len(rows) > 1:
@@ -241,9 +235,9 @@ def refuse(
                 f"多个下级节点上报过该证照（{senders}），请用 --from 指定", "several senders: use --from"
             )
         [row] = rows
-        feedback.report_error(session, row.payload, why)
-        record_change(session, actor=actor(), action="license.refuse_reported", entity="license",
-                      entity_id=key, after={"sender": row.sender, "reason": why[:500]})  # fmt: skip
+        feedback.refuse_reported(
+            session, row.payload, sender=row.sender, row_guid=row.row_guid, reason=why, actor=actor()
+        )
     console.print(f"{key}: 已排队退回 {row.sender} · refusal queued for the feed")
 
 
@@ -253,3 +247,6 @@ def register(app: typer.Typer) -> None:
     app.command("push-status")(push_status)
     app.command("refuse")(refuse)
     app.add_typer(abnormal_app, name="abnormal")
+    from zhengwu.commands.licenses_grants import register as register_grants
+
+    register_grants(app)

@@ -6,12 +6,13 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import exlog, tiers
 from zhengwu.exchange.errors import FeedbackNotFound
 from zhengwu.exchange.models import (
+    ExchangeAggregate,
     ExchangeCredential,
     ExchangeFeedback,
     ExchangeNode,
@@ -22,6 +23,7 @@ from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.topics import TopicRegistry
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus, emit
+from zhengwu.kernel.topics import RefusalSettled
 
 STATUSES = (
     OutboxStatus.PENDING,
@@ -178,14 +180,87 @@ def resend_feedback(
         if payload is None:
             item.status, item.resolved_at = "resolved", now
             counts["resolved"] += 1
-            continue
-        record = emit(session, original.topic, payload, key=original.key, operation=original.operation)
-        session.flush()
-        item.status, item.resent_message_id, item.resolved_at = "resent", record.message_id, now
-        counts["resent"] += 1
+        else:
+            record = emit(session, original.topic, payload, key=original.key, operation=original.operation)
+            session.flush()
+            item.status, item.resent_message_id, item.resolved_at = "resent", record.message_id, now
+            counts["resent"] += 1
+        # The owner of the table queued the same refusal (e.g. licenses' abnormal data): it closes too.
+        registry.settled(session, item.table_name, [item.row_guid])
     if counts["resent"] or counts["resolved"]:
         exlog.append(session, direction="local", kind="resend.feedback", detail={"topic": topic, **counts})
     return counts
+
+
+def received_rows(
+    session: Session,
+    table: str,
+    *,
+    business_key: str | None = None,
+    sender: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[ExchangeAggregate], int]:
+    """The rows of ``table`` lower nodes reported, as they stand (one per sender and key; deleted ones
+    left out), newest first — what upper-node staff look through before refusing one."""
+    query = select(ExchangeAggregate).where(
+        ExchangeAggregate.table_name == table, ExchangeAggregate.deleted.is_(False)
+    )
+    if business_key:
+        query = query.where(ExchangeAggregate.business_key == business_key)
+    if sender:
+        query = query.where(ExchangeAggregate.sender == sender)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(ExchangeAggregate.updated_at.desc(), ExchangeAggregate.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows), int(total)
+
+
+def node_names(session: Session, node_ids: list[str]) -> dict[str, str]:
+    """The names lower nodes joined with, by node id (the latest request of each; unknown ids left out)."""
+    if not node_ids:
+        return {}
+    query = select(ExchangeNode.node_id, ExchangeNode.node_name).where(
+        ExchangeNode.node_id.in_(sorted(set(node_ids)))
+    )
+    return {node_id: name for node_id, name in session.execute(query.order_by(ExchangeNode.requested_at))}
+
+
+def received_row(session: Session, row_id: int) -> ExchangeAggregate | None:
+    """One reported row by its id (None when unknown or deleted since)."""
+    row = session.get(ExchangeAggregate, row_id)
+    return row if row is not None and not row.deleted else None
+
+
+def settle_feedback(session: Session, event: RefusalSettled) -> int:
+    """Close the open feedback entries of a refusal its owner settled in its own queue (subscriber of
+    ``kernel.topics.RefusalSettled``, in the owner's transaction): resubmitted → ``resent``, dismissed →
+    ``resolved``. The owner names the refusal by the guid its refusal hook was given: the refused row's
+    message id, or, for a 前置库 feedback row without its outbox row, ``<feedback table>:<row id>``."""
+    match = or_(ExchangeFeedback.row_guid == event.row_guid, ExchangeFeedback.message_id == event.row_guid)
+    name, _, row_id = event.row_guid.rpartition(":")
+    if name and row_id:
+        match = or_(
+            match, and_(ExchangeFeedback.source == "frontdb", ExchangeFeedback.feedback_guid == row_id)
+        )
+    status = "resent" if event.outcome == "resubmitted" else "resolved"
+    items = list(
+        session.scalars(
+            select(ExchangeFeedback).where(
+                ExchangeFeedback.status == "open", ExchangeFeedback.table_name == event.table, match
+            )
+        )
+    )
+    now = utcnow()
+    for item in items:
+        item.status, item.resolved_at = status, now
+    if items:
+        exlog.append(session, direction="local", kind="feedback.settled",
+                     detail={"table": event.table, "outcome": event.outcome, "entries": len(items)})  # fmt: skip
+    return len(items)
 
 
 def overview(session: Session) -> dict[str, Any]:

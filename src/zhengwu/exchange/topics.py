@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from zhengwu.exchange import national
 from zhengwu.exchange.national import NationalTable
-from zhengwu.kernel.topics import OnRefused, RefusedRow, RowError
+from zhengwu.kernel.topics import OnRefused, OnSettled, RefusedRow, RowError
 
 TOPIC_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 
@@ -113,6 +113,7 @@ class TopicRegistry:
     _table_checks: dict[str, tuple[Validator, ...]] = field(default_factory=dict)
     _census: dict[str, tuple[CensusFn, ...]] = field(default_factory=dict)
     _table_refused: dict[str, tuple[OnRefused, ...]] = field(default_factory=dict)
+    _table_settled: dict[str, tuple[OnSettled, ...]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def check_table(self, table: str, validator: Validator) -> None:
@@ -129,6 +130,17 @@ class TopicRegistry:
         """Run ``hook`` when the upper node refuses rows of ``table`` this node sent."""
         with self._lock:
             self._table_refused[table] = (*self._table_refused.get(table, ()), hook)
+
+    def on_settled(self, table: str, hook: OnSettled) -> None:
+        """Run ``hook`` when operators resend refused rows of ``table`` from the feedback list."""
+        with self._lock:
+            self._table_settled[table] = (*self._table_settled.get(table, ()), hook)
+
+    def settled(self, session: Session, table: str, row_guids: Sequence[str]) -> None:
+        """Tell the owners of ``table`` that refused rows were resent, in the caller's transaction."""
+        if row_guids:
+            for hook in self._table_settled.get(table, ()):
+                hook(session, row_guids)
 
     def refused(self, session: Session, table: str, rows: Sequence[RefusedRow]) -> None:
         """Tell the owners of ``table`` about refused rows, in the caller's transaction."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from zhengwu.exchange import applying, progress, routes, verification
 from zhengwu.exchange.models import ExchangeCredential, ExchangeFeedback
@@ -62,6 +63,8 @@ def registry_of(declared: Iterable[Declaration]) -> TopicRegistry:
             registry.on_table(item.table, item.apply)
         elif isinstance(item, RefusalHook):
             registry.on_refused(item.table, item.on_refused)
+            if item.on_settled is not None:
+                registry.on_settled(item.table, item.on_settled)
         elif isinstance(item, Census):
             registry.count(item.kind, item.count)
         else:
@@ -130,6 +133,17 @@ def install(node: Node, registry: TopicRegistry) -> ExchangeRuntime:
 
         node.services.put(AUTHORIZER, oidc_authorizer(oidc))
     return runtime
+
+
+def subscribe(node: Node) -> None:
+    """A refusal its owner settled (licenses' abnormal queue) closes in the feedback list too."""
+    from zhengwu.exchange.service import settle_feedback
+    from zhengwu.kernel.topics import RefusalSettled
+
+    def settle(session: Session, event: RefusalSettled) -> None:
+        settle_feedback(session, event)
+
+    node.bus.subscribe(RefusalSettled, settle)
 
 
 def mount(app: FastAPI, node: Node) -> None:

@@ -251,3 +251,17 @@ class AgentAuthorizationNotFound(NotFound):
 
     code = "identity.agent_authorization_not_found"
     default_detail = "经办授权不存在或已经撤销"
+
+
+class MachineUnauthenticated(Unauthorized):
+    """A machine caller presented no valid client-credentials access token of this node's provider."""
+
+    code = "identity.machine_unauthenticated"
+    default_detail = "请使用客户端凭证访问令牌调用"
+
+
+class MachineDenied(Forbidden):
+    """A machine caller's token lacks the scope the route demands (or its client no department)."""
+
+    code = "identity.machine_denied"
+    default_detail = "调用方缺少所需的授权范围"

@@ -241,6 +241,26 @@ class CasesSettings(BaseModel):
     scan_fail_open: bool = False
 
 
+class StatusPushMapping(BaseModel):
+    """How this node reads the upper node's license status pushes (``dn_lic_status``, standards §5: the
+    national DDL has no such table, so its columns and code values are the upper system's choice).
+
+    Each list names columns tried before the built-in ones; ``status_values`` adds or overrides status
+    words (value → ``valid`` | ``suspended`` | ``revoked``, compared case-insensitively). A value known
+    to neither is refused for that row and logged as a warning."""
+
+    identifier_columns: list[str] = []
+    status_columns: list[str] = []
+    reason_columns: list[str] = []
+    status_values: dict[str, Literal["valid", "suspended", "revoked"]] = {}
+
+
+class LicensesSettings(BaseModel):
+    """Electronic licenses (``ZHENGWU_LICENSES__*``)."""
+
+    status_push: StatusPushMapping = StatusPushMapping()
+
+
 class Settings(BaseSettings):
     """Everything a node needs to know about itself."""
 
@@ -268,6 +288,7 @@ class Settings(BaseSettings):
     portal: PortalSettings = PortalSettings()
     admission: AdmissionSettings = AdmissionSettings()
     cases: CasesSettings = CasesSettings()
+    licenses: LicensesSettings = LicensesSettings()
     # Flat aliases named in the exchange issue; they override the nested group when set.
     exchange_transport: str | None = None
     frontdb_url: str | None = None

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy.orm import Session
 
 from zhengwu.kernel.codes.verdict import Verdict
+from zhengwu.kernel.events import DomainEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +117,34 @@ class RefusedRow:
 
 #: Records refusals inside the transaction that stores them in the exchange's feedback list.
 OnRefused = Callable[[Session, Sequence[RefusedRow]], None]
+#: Closes the owner's entries of refusals the exchange's operators resent (by ``RefusedRow.row_guid``).
+OnSettled = Callable[[Session, Sequence[str]], None]
 
 
 @dataclass(frozen=True, slots=True)
 class RefusalHook:
     """Work to do when the upper node refuses rows of a table this node sent (e.g. an owner's queue of
-    abnormal data, so that staff correct and resubmit them where they fix everything else)."""
+    abnormal data, so that staff correct and resubmit them where they fix everything else), and when
+    the exchange's operators resend such a row from the feedback list (``on_settled``), so the owner's
+    entry does not stay open beside the closed feedback."""
 
     table: str
     on_refused: OnRefused
+    on_settled: OnSettled | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefusalSettled(DomainEvent):
+    """The owner of a refused row settled it in its own queue (corrected and resubmitted, or dismissed):
+    the exchange closes the matching feedback entry in the same transaction, so the refusal is open in
+    both places or in neither. ``row_guid`` is the ``RefusedRow.row_guid`` the refusal hook was given."""
+
+    topic: ClassVar[str] = "kernel.RefusalSettled"
+
+    table: str
+    row_guid: str
+    outcome: str  # "resubmitted" | "dismissed"
+    actor: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import EventBus, publish_on
-from zhengwu.kernel.topics import RefusedRow, RowError
+from zhengwu.kernel.topics import RefusalSettled, RefusedRow, RowError
 from zhengwu.licenses import holders, service, topics
 from zhengwu.licenses.dataevents import AbnormalHandled
 from zhengwu.licenses.datamodels import LicenseAbnormal
@@ -43,6 +43,8 @@ STATUS_LABELS: Final = {OPEN: "待处理", RESUBMITTED: "已更正重报", RESOL
 SOURCE_LABELS: Final = {"import": "历史证照导入", "upper": "上级系统反馈"}
 ROW_PURPOSE: Final = "licenses_abnormal.row"
 #: Columns of a refused national row shown in lists (the holder and the holder's code are personal data).
+#: Origin prefix of entries made by the exchange's refusal hook; the rest is the refused row's guid.
+REFUSED_PREFIX: Final = "refused:"
 SUMMARY_COLUMNS: Final = ("certificate_name", "certificate_number", "certificate_type_code", "issue_dept",
                           "issue_date", "certificate_area_code")  # fmt: skip
 
@@ -173,7 +175,7 @@ def record_refusals(session: Session, refused: Sequence[RefusedRow]) -> None:
               "reason": item.error.reason or "上级系统未说明原因",
               "type_code": str(row.get("certificate_type_code") or "")[:64] or None, "identifier": identifier,
               "license_id": lic.id if lic else None, "department_id": lic.department_id if lic else None,
-              "origin": f"refused:{item.row_guid}"[:100], "row_key": None, "row_enc": _encrypt(session, row),
+              "origin": f"{REFUSED_PREFIX}{item.row_guid}"[:100], "row_key": None, "row_enc": _encrypt(session, row),
               "summary": {c: row.get(c) for c in SUMMARY_COLUMNS}, "received_at": now}],
         )  # fmt: skip
 
@@ -239,7 +241,24 @@ def _done(
     publish_on(
         bus, session, AbnormalHandled(entry_id=entry.id, status=status, license_id=license_id, actor=actor)
     )
+    if entry.origin.startswith(REFUSED_PREFIX):
+        # The same refusal is in the exchange's feedback list: it closes there in this transaction.
+        outcome = "resubmitted" if status == RESUBMITTED else "dismissed"
+        publish_on(bus, session, RefusalSettled(table=topics.TABLE, row_guid=entry.origin[len(REFUSED_PREFIX):],
+                                                outcome=outcome, actor=actor))  # fmt: skip
     return entry
+
+
+def settle_resent(session: Session, row_guids: Sequence[str]) -> None:
+    """Settled hook of ``up_lic_data``: operators resent refused rows from the exchange's feedback list
+    (the current license, rebuilt), so their open entries here are resolved, not left open twice."""
+    now = utcnow()
+    for entry in DataRepository(session).open_by_origins([f"{REFUSED_PREFIX}{g}"[:100] for g in row_guids]):
+        entry.status, entry.handled_at, entry.handled_by = RESOLVED, now, "system"
+        entry.note = "已在数据交换的异常反馈中重新上报"
+        record_change(session, actor="system", action="license_abnormal.resolved", entity="license_abnormal",
+                      entity_id=entry.id, department_id=entry.department_id, before={"status": OPEN},
+                      after={"status": RESOLVED})  # fmt: skip
 
 
 def dismiss(

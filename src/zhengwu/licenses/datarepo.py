@@ -8,6 +8,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from zhengwu.kernel.events import OutboxRecord
 from zhengwu.licenses.datamodels import LicenseAbnormal, LicenseImport
 from zhengwu.licenses.models import License, LicenseSerial, LicenseType
 
@@ -91,6 +92,24 @@ class DataRepository:
     def entry(self, entry_id: str) -> LicenseAbnormal | None:
         """An abnormal data entry by id."""
         return self.session.get(LicenseAbnormal, entry_id)
+
+    def keys_emitted(self, topic: str, keys: Collection[str]) -> set[str]:
+        """Which of ``keys`` this node already queued rows of ``topic`` for (a refusal sent once)."""
+        if not keys:
+            return set()
+        query = select(OutboxRecord.key).where(OutboxRecord.topic == topic, OutboxRecord.key.in_(list(keys)))
+        return {k for k in self.session.scalars(query) if k is not None}
+
+    def open_by_origins(self, origins: Collection[str]) -> Sequence[LicenseAbnormal]:
+        """Open entries made from the given origins (a few at a time: one refusal resent, or a batch)."""
+        items = list(origins)
+        found: list[LicenseAbnormal] = []
+        for i in range(0, len(items), _IN):
+            query = select(LicenseAbnormal).where(
+                LicenseAbnormal.origin.in_(items[i : i + _IN]), LicenseAbnormal.status == "open"
+            )
+            found.extend(self.session.scalars(query))
+        return found
 
     def open_by_row_keys(self, keys: Collection[str]) -> Sequence[LicenseAbnormal]:
         """Open import entries whose row fingerprint is among ``keys``."""

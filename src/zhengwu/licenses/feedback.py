@@ -8,8 +8,11 @@
   system). The national DDL has no such table, so its columns are ours and read tolerantly: the
   identifier from ``certificate_source_id`` (or ``certificate_identifier``), the status from
   ``certificate_status`` (or ``status``) as our words, the national 有效/挂起/注销 or the digits 1/2/3,
-  the reason from ``reason`` (or ``error_remark``). Rows naming a license this node does not hold, or a
-  status it does not know, are refused with a reason (they stay in the exchange inbox for operators).
+  the reason from ``reason`` (or ``error_remark``). Operators name further columns and status words in
+  ``ZHENGWU_LICENSES__STATUS_PUSH__*`` (``kernel.config.StatusPushMapping``), tried before the built-in
+  ones. Rows naming a license this node does not hold, or a status it knows in neither list, are refused
+  with a reason (they stay in the exchange inbox for operators); an unknown status word is also logged
+  as a warning, so the mapping can be completed.
 
 Both are ``dn_*`` topics: an upper node publishes them into its feed (``kernel.events.emit``), a lower
 node applies them through these table hooks when it pulls the feed (``exchange.downward``).
@@ -18,15 +21,19 @@ node applies them through these table hooks when it pulls the feed (``exchange.d
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from zhengwu.kernel.config import Settings
+from zhengwu.audit.changes import record_change
+from zhengwu.kernel.config import Settings, StatusPushMapping
 from zhengwu.kernel.events import emit
+from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.node import node_in
 from zhengwu.kernel.topics import Declaration, RefusalHook, RowError, TableHook, TopicDeclaration
 from zhengwu.licenses import abnormal, lifecycle, service, topics
+from zhengwu.licenses.datarepo import DataRepository
 from zhengwu.licenses.errors import LicenseError
 from zhengwu.licenses.repository import LicenseRepository
 
@@ -46,6 +53,8 @@ STATUS_WORDS: Final = {
     "revoked": lifecycle.REVOKED, "注销": lifecycle.REVOKED, "撤销": lifecycle.REVOKED, "吊销": lifecycle.REVOKED,
     "3": lifecycle.REVOKED,
 }  # fmt: skip
+log = get_logger("zhengwu.licenses.feedback")
+
 _ACTION: Final = {lifecycle.VALID: "resume", lifecycle.SUSPENDED: "suspend", lifecycle.REVOKED: "revoke"}
 
 
@@ -55,7 +64,7 @@ def declarations(settings: Settings) -> list[Declaration]:
         TopicDeclaration(ERROR_TOPIC, label="电子证照共享异常数据"),
         TableHook(ERROR_TABLE, abnormal.record_upper_errors),
         # Refusals of our up_lic_data rows in a receipt or through the 前置库 land in the same queue.
-        RefusalHook(topics.TABLE, abnormal.record_refusals),
+        RefusalHook(topics.TABLE, abnormal.record_refusals, abnormal.settle_resent),
         TopicDeclaration(
             STATUS_TOPIC,
             table=STATUS_TABLE,
@@ -74,6 +83,35 @@ def _first(row: Mapping[str, Any], columns: Sequence[str]) -> str:
     return ""
 
 
+@dataclass(frozen=True, slots=True)
+class StatusReading:
+    """The built-in columns and words of ``dn_lic_status`` with the operator's mapping in front."""
+
+    identifier_columns: tuple[str, ...]
+    status_columns: tuple[str, ...]
+    reason_columns: tuple[str, ...]
+    words: Mapping[str, str]
+
+    @classmethod
+    def of(cls, mapping: StatusPushMapping | None) -> StatusReading:
+        """The reading for a node's mapping (None: the built-in one)."""
+        m = mapping or StatusPushMapping()
+
+        def cols(extra: Sequence[str], builtin: Sequence[str]) -> tuple[str, ...]:
+            return tuple(dict.fromkeys([*(c.strip() for c in extra if c.strip()), *builtin]))
+
+        words = {**STATUS_WORDS, **{k.strip().lower(): v for k, v in m.status_values.items()}}
+        return cls(cols(m.identifier_columns, IDENTIFIER_COLUMNS), cols(m.status_columns, STATUS_COLUMNS),
+                   cols(m.reason_columns, REASON_COLUMNS), words)  # fmt: skip
+
+
+def _reading(session: Session) -> StatusReading:
+    try:
+        return StatusReading.of(node_in(session).settings.licenses.status_push)
+    except RuntimeError:  # a session opened outside a node (a script's): the built-in reading
+        return StatusReading.of(None)
+
+
 def _bus(session: Session) -> Any:
     try:
         return node_in(session).bus
@@ -86,22 +124,29 @@ def apply_status(session: Session, rows: Sequence[Any]) -> Mapping[str, RowError
     refused: dict[str, RowError] = {}
     repo = LicenseRepository(session)
     bus = _bus(session)
+    reading = _reading(session)
     for inbound in rows:
         row = inbound.row
-        identifier = _first(row, IDENTIFIER_COLUMNS)
-        target = STATUS_WORDS.get(_first(row, STATUS_COLUMNS).lower())
+        identifier = _first(row, reading.identifier_columns)
+        value = _first(row, reading.status_columns)
+        target = reading.words.get(value.lower())
         if target is None:
-            refused[inbound.row_guid] = RowError("unknown_status", "证照状态无法识别", STATUS_COLUMNS[0])
+            # The value is the upper system's code, not personal data: operators add it to the mapping.
+            log.warning("licenses_status_push_unknown_value", value=value[:40], row_guid=inbound.row_guid,
+                        columns=sorted(str(c) for c in row)[:40])  # fmt: skip
+            refused[inbound.row_guid] = RowError(
+                "unknown_status", f"证照状态“{value[:40]}”无法识别", reading.status_columns[0]
+            )
             continue
         lic = repo.by_identifier(identifier) if identifier else None
         if lic is None:
             refused[inbound.row_guid] = RowError(
-                "unknown_license", "本节点没有这个电子证照", IDENTIFIER_COLUMNS[0]
+                "unknown_license", "本节点没有这个电子证照", reading.identifier_columns[0]
             )
             continue
         if lic.status == target:
             continue  # already so: a repeated push changes nothing
-        reason = f"上级系统：{_first(row, REASON_COLUMNS) or '未说明原因'}"[:500]
+        reason = f"上级系统：{_first(row, reading.reason_columns) or '未说明原因'}"[:500]
         try:
             service.change_status(session, lic.id, _ACTION[target], reason=reason, actor=UPPER_ACTOR, bus=bus)
         except LicenseError as exc:
@@ -119,7 +164,45 @@ def push_status(session: Session, identifier: str, status: str, reason: str) -> 
          key=identifier.strip())  # fmt: skip
 
 
-def report_error(session: Session, row: Mapping[str, Any], remark: str) -> None:
+class RefusedAlready(LicenseError):
+    """This version of a reported row was refused already (a second click, another operator)."""
+
+    status_code = 409
+    code = "licenses.refused_already"
+    default_detail = "这条数据已经退回过，等待下级节点更正后重新上报"
+
+
+def refusal_key(sender: str, row_guid: str) -> str:
+    """The outbox key of a refusal of one reported row (one refusal per version a lower node sent)."""
+    return f"{sender}:{row_guid}"[:128]
+
+
+def refused_already(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which refusal keys were already queued (the staff page marks those rows, a second click is void)."""
+    return DataRepository(session).keys_emitted(ERROR_TOPIC, keys)
+
+
+def refuse_reported(session: Session, row: Mapping[str, Any], *, sender: str, row_guid: str, reason: str,
+                    actor: str) -> None:  # fmt: skip
+    """Upper node: refuse a license row a lower node reported (its national columns, as received) — a
+    ``dn_lic_data_error`` row goes down with the reason, to land in that node's abnormal queue; audited.
+    The CLI (``zhengwu licenses refuse``) and the staff page both come here; the same version of a row
+    is refused once."""
+    why = " ".join(reason.split())
+    if not 2 <= len(why) <= 500:
+        raise LicenseError("请填写退回原因（2至500字）", code="licenses.refuse_reason",
+                           detail_en="a reason of 2 to 500 characters is required")  # fmt: skip
+    key = refusal_key(sender, row_guid)
+    if refused_already(session, [key]):
+        raise RefusedAlready(detail_en="this version of the row was already refused")
+    report_error(session, row, why, key=key)
+    identifier = str(row.get("certificate_source_id") or "")
+    record_change(session, actor=actor, action="license.refuse_reported", entity="license", entity_id=identifier,
+                  after={"sender": sender, "reason": why})  # fmt: skip
+
+
+def report_error(session: Session, row: Mapping[str, Any], remark: str, *, key: str | None = None) -> None:
     """Upper node: send a refused ``up_lic_data`` row back down with the reason (``dn_lic_data_error``)."""
     emit(session, ERROR_TOPIC, {**{k: v for k, v in row.items() if not k.startswith("cd_")
-                                   and k not in ("row_guid", "data_source")}, "error_remark": remark[:512]})  # fmt: skip
+                                   and k not in ("row_guid", "data_source")}, "error_remark": remark[:512]},
+         key=key)  # fmt: skip

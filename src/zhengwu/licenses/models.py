@@ -115,3 +115,4 @@ class LicenseUsage(IdMixin, Base):
     trace_id: Mapped[str | None] = mapped_column(String(64))
     item_code: Mapped[str | None] = mapped_column(String(64))  # 关联事项（实施编码）
     case_number: Mapped[str | None] = mapped_column(String(64))  # 办件编号
+    grant_id: Mapped[str | None] = mapped_column(String(32))  # the 用证授权 a department system used

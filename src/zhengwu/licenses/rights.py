@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from zhengwu.identity.policy import Right, right
+from zhengwu.identity.policy import Right, Scope, right
 from zhengwu.licenses.errors import LicenseForbidden
 
 #: Issue and renew a department's licenses (sealed with its seal).
@@ -22,5 +22,15 @@ MANAGE: Final[Right] = right(
     "licenses.manage",
     "挂起、恢复、注销本部门电子证照",
     {"license_issuer", "admin", "platform_admin"},
+    refusal=LicenseForbidden,
+)
+
+#: Grant and revoke department systems' use of license types (用证授权): the platform's decision, so a
+#: right of platform reach (the administrators who also manage the systems' registrations).
+GRANTS: Final[Right] = right(
+    "licenses.grants",
+    "授予、撤销部门系统的用证授权",
+    {"platform_admin", "identity_admin"},
+    scope=Scope.PLATFORM,
     refusal=LicenseForbidden,
 )

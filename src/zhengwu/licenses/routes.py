@@ -35,6 +35,8 @@ from zhengwu.licenses.schemas import (
     LicenseRead,
     LicenseRenew,
     LicenseTypeRead,
+    QrAnswer,
+    QrLookup,
     StatusChange,
     UsageRead,
     VerifyAnswer,
@@ -106,6 +108,9 @@ def _verify_identifier(
         log.warning("rate_limited", limiter="licenses.verify", security_event=True)
         raise RateLimited(retry_after)
     return answer.as_json()
+
+
+_QR_LIMIT = Depends(per_address("licenses.qr_lookup", _verify_rate))
 
 
 def _settings(request: Request) -> Settings:
@@ -277,6 +282,22 @@ def verify(data: VerifyRequest, request: Request, db: DbSession) -> dict[str, An
         detail_en="give identifier + holder_code, or qr",
         code="licenses.verify_request",
     )
+
+
+@router.post(
+    "/qr-lookup",
+    response_model=QrAnswer,
+    summary="按二维码查询电子证照（公开）：核验结果与二维码所示信息",
+    responses=errors(422),
+    dependencies=[_QR_LIMIT],
+)
+def qr_lookup(data: QrLookup, request: Request, db: DbSession) -> dict[str, Any]:
+    """QueryCertInfoByQrCode for anyone: valid or not, status, type, issuer, and what the code shows
+    (identifier, masked holder name, dates) — the signature is checked before anything is said."""
+    from zhengwu.licenses import qrlookup as qr
+
+    caller = _caller(request, "public", data.purpose)
+    return qr.lookup(db, _settings(request), data.qr, caller=caller).as_json()
 
 
 @router.post(

@@ -6,7 +6,7 @@
 * Verifier: ``POST /shares/redeem`` with the share token in the body — public and rate-limited; a share
   for a named department or client also needs that client's bearer token.
 * Department systems (client credentials, ``licenses.use`` plus one scope per license type):
-  ``/services/query``, ``/services/query-by-holder``, ``/services/verify``, ``/services/download-url``,
+  ``/services/query``, ``/services/query-by-qr``, ``/services/query-by-holder``, ``/services/verify``, ``/services/download-url``,
   ``/services/copies``; the one-time address ``GET /downloads/{ticket}`` is its own credential.
 
 Every use lands in the usage log the holder reads at ``GET /api/v1/licenses/usage``.
@@ -34,6 +34,7 @@ from zhengwu.licenses.sharing_schemas import (
     ServiceCopy,
     ServiceHolderQuery,
     ServiceLicenses,
+    ServiceQrQuery,
     ServiceQuery,
     ServiceUse,
     ServiceVerify,
@@ -108,6 +109,18 @@ def _use(data: ServiceUse) -> services.Use:
 def service_query(data: ServiceQuery, request: Request, db: DbSession, client: Client) -> LicenseRead:
     """QueryCertInfo: the license with its face, for a client holding the type's scope."""
     lic = services.query(db, client, data.identifier, _use(data), client_ip=client_address(request))
+    return license_read(db, lic)
+
+
+@router.post("/services/query-by-qr", response_model=LicenseRead, summary="部门查询证照（按二维码）",
+             responses=errors(404, 422))  # fmt: skip
+def service_query_qr(
+    data: ServiceQrQuery, request: Request, db: DbSession, node: CurrentNode, client: Client
+) -> LicenseRead:
+    """QueryCertInfoByQrCode: the license the scanned 2-D code names, for a client granted ``query``."""
+    lic = services.query_by_qr(
+        db, node.settings, client, data.qr, _use(data), client_ip=client_address(request)
+    )
     return license_read(db, lic)
 
 

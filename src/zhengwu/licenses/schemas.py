@@ -117,6 +117,26 @@ class VerifyRequest(BaseModel):
     purpose: Purpose | None = Field(default=None, description="用证事由")
 
 
+class QrLookup(BaseModel):
+    """按二维码查询: the content of a license's 2-D code (the verification address, or its payload)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    qr: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2500)]
+    purpose: Purpose | None = Field(default=None, description="用证事由")
+
+
+class QrPublicFace(BaseModel):
+    """What the 2-D code itself shows: nothing beyond what the paper's reader sees."""
+
+    identifier: str
+    type_name: str
+    issuer_name: str
+    holder_name_masked: str = Field(description="持证主体名称（部分隐去）")
+    issued_on: str | None
+    valid_until: str | None = Field(description="有效期至（空：长期有效）")
+
+
 class VerifyAnswer(BaseModel):
     """Valid or not, with the minimum: status, type and issuer (never the holder)."""
 
@@ -147,3 +167,9 @@ class UsageRead(BaseModel):
     license_id: str | None
     identifier: str
     type_name: str
+
+
+class QrAnswer(VerifyAnswer):
+    """The verification answer, with the code's public face when its signature holds."""
+
+    face: QrPublicFace | None = None

@@ -605,6 +605,7 @@ class Caller:
     display: str | None = None  # the name the holder reads (a department system's), never an id
     item_code: str | None = None
     case_number: str | None = None
+    grant_id: str | None = None  # the 用证授权 a department system's use went through (licenses.grants)
 
 
 def record_usage(
@@ -638,6 +639,7 @@ def record_usage(
             type_code=license_ref[1] if license_ref is not None else None,
             client_ip=caller.client_ip[:64] if caller.client_ip else None,
             trace_id=current_trace_id(),
+            grant_id=caller.grant_id,
         )
     )
 

@@ -4,12 +4,14 @@ address, verification and annotated copies, for department systems holding clien
 Every call names its 用证事由 (purpose) and the item (实施编码) or case (办件编号) it serves, and is
 written to the usage log with the client's department and name, the operation and the result — the
 holder reads exactly that at ``GET /api/v1/licenses/usage``. A client uses only the license types its
-token carries (``licenses.machine``); a license of another type is refused (403) and the refusal is
-logged too.
+token carries (``licenses.machine``) and, of those, only the types and operations a grant in force
+allows it (``licenses.grants``); anything else is refused (403) and the refusal is logged too. Each use
+names the grant it went through.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +23,7 @@ from zhengwu.audit.apart import write_apart
 from zhengwu.audit.reads import record_read
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
-from zhengwu.licenses import copies, holders, service, tickets
+from zhengwu.licenses import copies, grants, holders, service, tickets
 from zhengwu.licenses.errors import LicenseError, LicenseNotFound, ShareNotFound, TicketGone
 from zhengwu.licenses.machine import ServiceClient
 from zhengwu.licenses.models import License
@@ -79,25 +81,56 @@ def refused(session: Session, caller: service.Caller, operation: str, result: st
     return error
 
 
+def _granted(session: Session, client: ServiceClient, caller: service.Caller, operation: str, type_code: str,
+             lic: License | None) -> service.Caller:  # fmt: skip
+    """The caller with the grant that allows ``operation`` on ``type_code``; else the refusal, logged."""
+    if not client.may_use(type_code):
+        raise refused(session, caller, operation, "denied", lic, client.denial(type_code))
+    need = grants.OPERATION_OF[operation]
+    grant = grants.find(session, client, type_code, need)
+    if grant is None:
+        name = lic.type_name if lic is not None else None
+        raise refused(
+            session, caller, operation, "no_grant", lic, grants.refusal(client, type_code, need, name)
+        )
+    return dataclasses.replace(caller, grant_id=grant.id)
+
+
 def _license(session: Session, client: ServiceClient, caller: service.Caller, identifier: str,
-             operation: str) -> License:  # fmt: skip
+             operation: str) -> tuple[License, service.Caller]:  # fmt: skip
     lic = LicenseRepository(session).by_identifier(identifier.strip())
     if lic is None:
         raise refused(
             session, caller, operation, "not_found", None, LicenseNotFound(detail_en="no such license")
         )
-    if not client.may_use(lic.type_code):
-        raise refused(session, caller, operation, "denied", lic, client.denial(lic.type_code))
-    return lic
+    return lic, _granted(session, client, caller, operation, lic.type_code, lic)
 
 
 def query(
     session: Session, client: ServiceClient, identifier: str, use: Use, *, client_ip: str | None = None
 ) -> License:
     """QueryCertInfo: one license by identifier, for a client that may use its type."""
-    caller = caller_of(client, use, client_ip)
-    lic = _license(session, client, caller, identifier, "service_query")
+    lic, caller = _license(session, client, caller_of(client, use, client_ip), identifier, "service_query")
     service.record_usage(session, caller, "service_query", service.status_of(lic), lic)
+    audit_read(session, lic, client.actor, use.purpose)
+    return lic
+
+
+def query_by_qr(
+    session: Session, settings: Settings, client: ServiceClient, content: str, use: Use, *,
+    client_ip: str | None = None,
+) -> License:  # fmt: skip
+    """QueryCertInfoByQrCode: the license a genuine 2-D code names (its signature checked first), under
+    the client's grant for ``query``; a code that does not verify is refused and logged."""
+    from zhengwu.licenses import qrlookup as qr
+
+    caller = caller_of(client, use, client_ip)
+    try:
+        identifier = qr.identifier_of(session, settings, content)
+    except qr.NotALicenseCode as exc:
+        raise refused(session, caller, "service_query_qr", "bad_code", None, exc) from None
+    lic, caller = _license(session, client, caller, identifier, "service_query_qr")
+    service.record_usage(session, caller, "service_query_qr", service.status_of(lic), lic)
     audit_read(session, lic, client.actor, use.purpose)
     return lic
 
@@ -115,8 +148,7 @@ def query_by_holder(
     """QueryCertInfoByHolderCode: a holder's licenses of one type (the type's scope is required)."""
     caller = caller_of(client, use, client_ip)
     kind = service.get_type(session, type_code)
-    if not client.may_use(kind.code):
-        raise refused(session, caller, "service_query_holder", "denied", None, client.denial(kind.code))
+    caller = _granted(session, client, caller, "service_query_holder", kind.code, None)
     code_type, code = holders.check_holder(holder_code, kind.holder_code_types, holder_code_type)
     found = LicenseRepository(session).of_holder_and_type(
         service.holder_index(session, code_type, code), kind.code, limit=MAX_HOLDER_RESULTS
@@ -142,8 +174,7 @@ def verify(
     type_code = (
         parts[5] if len(parts) == 10 else ""
     )  # 1.2.156.3005.2.<type>.<issuer>.<serial>.<version>.<check>
-    if not client.may_use(type_code):
-        raise refused(session, caller, "service_verify", "denied", None, client.denial(type_code))
+    caller = _granted(session, client, caller, "service_verify", type_code, None)
     return service.verify_by_identifier(session, identifier, holder_code, caller=caller)
 
 
@@ -163,6 +194,7 @@ def _ticket(
     use: Use,
     copy_id: str | None,
     now: datetime,
+    grant_id: str | None,
 ) -> Ticket:
     token = tickets.new_token(TICKET_KIND)
     row = LicenseDownloadTicket(
@@ -174,6 +206,7 @@ def _ticket(
         purpose=use.purpose[:200],
         item_code=use.item_code,
         case_number=use.case_number,
+        grant_id=grant_id,
         created_at=now,
         expires_at=now + timedelta(minutes=TICKET_MINUTES),
     )
@@ -191,10 +224,9 @@ def download_url(
     client_ip: str | None = None,
 ) -> Ticket:
     """DownLoadUrl: an address that delivers the sealed OFD once, within a few minutes."""
-    caller = caller_of(client, use, client_ip)
-    lic = _license(session, client, caller, identifier, "download_url")
+    lic, caller = _license(session, client, caller_of(client, use, client_ip), identifier, "download_url")
     service.record_usage(session, caller, "download_url", service.status_of(lic), lic)
-    return _ticket(session, settings, client, lic, use, None, utcnow())
+    return _ticket(session, settings, client, lic, use, None, utcnow(), caller.grant_id)
 
 
 def request_copy(
@@ -208,15 +240,14 @@ def request_copy(
     client_ip: str | None = None,
 ) -> tuple[copies.Copy, Ticket]:
     """CertRemark / DownloadFile with a copy cause: an annotated copy for the purpose, fetched once."""
-    caller = caller_of(client, use, client_ip)
-    lic = _license(session, client, caller, identifier, "copy")
+    lic, caller = _license(session, client, caller_of(client, use, client_ip), identifier, "copy")
     try:
         made = copies.make_copy(session, settings, lic, requested_by=client.actor, requester_name=client.display,
                                 purpose=use.purpose, expires_at=expires_at)  # fmt: skip
     except LicenseError as exc:  # not valid, a bad expiry, no usable seal: refused, and logged as such
         raise refused(session, caller, "copy", "refused", lic, exc) from None
     service.record_usage(session, caller, "copy", "made", lic)
-    return made, _ticket(session, settings, client, lic, use, made.row.id, utcnow())
+    return made, _ticket(session, settings, client, lic, use, made.row.id, utcnow(), caller.grant_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,12 +270,16 @@ def redeem_ticket(
             "下载地址无效", detail_en="no download with that address", code="licenses.ticket_not_found"
         )
     caller = service.Caller(f"client:{row.client_id}", row.purpose, client_ip, display=row.client_name,
-                            item_code=row.item_code, case_number=row.case_number)  # fmt: skip
+                            item_code=row.item_code, case_number=row.case_number, grant_id=row.grant_id)  # fmt: skip
     lic = service.get_license(session, row.license_id)
     now = utcnow()
     if row.used_at is not None or row.expires_at <= now:
         result = "ticket_used" if row.used_at is not None else "ticket_expired"
         raise refused(session, caller, "download", result, lic, TicketGone(detail_en="used or expired"))
+    if row.grant_id is not None and not grants.in_force(session, row.grant_id, now):
+        # Revoked (or ended) in the minutes since the address was made: the file is not delivered.
+        raise refused(session, caller, "download", "no_grant", lic, TicketGone("用证授权已撤销或过期，下载地址作废",
+                                                                            detail_en="the grant has ended"))  # fmt: skip
     if not SharingRepository(session).take_ticket(row.id, now):
         raise refused(session, caller, "download", "ticket_used", lic, TicketGone(detail_en="already used"))
     if row.copy_id is not None:

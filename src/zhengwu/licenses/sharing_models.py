@@ -71,6 +71,7 @@ class LicenseDownloadTicket(IdMixin, Base):
     purpose: Mapped[str] = mapped_column(String(200))
     item_code: Mapped[str | None] = mapped_column(String(64))
     case_number: Mapped[str | None] = mapped_column(String(64))
+    grant_id: Mapped[str | None] = mapped_column(String(32))  # the 用证授权 the ticket was made under
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

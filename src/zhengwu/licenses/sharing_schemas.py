@@ -138,6 +138,14 @@ class ServiceQuery(ServiceUse):
     identifier: LicenseId
 
 
+class ServiceQrQuery(ServiceUse):
+    """QueryCertInfoByQrCode: by the content of the license's 2-D code."""
+
+    qr: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2500)] = Field(
+        description="证照二维码内容（核验地址或其中的离线数据）"
+    )
+
+
 class ServiceHolderQuery(ServiceUse):
     """QueryCertInfoByHolderCode: a holder's licenses of one type."""
 

@@ -19,10 +19,11 @@ def install(node: Node) -> None:
 
 def mount(app: FastAPI, node: Node) -> None:
     """Include the license types, issuance, verification and holder API."""
-    from zhengwu.licenses import routes, routes_data, routes_shares, share_page
+    from zhengwu.licenses import routes, routes_data, routes_grants, routes_shares, share_page
 
     app.include_router(share_page.router)
     # Before /{license_id}, which would otherwise take /abnormal, /shares/redeem and /downloads.
     app.include_router(routes_data.router)
+    app.include_router(routes_grants.router)
     app.include_router(routes_shares.router)
     app.include_router(routes.router)

@@ -22,6 +22,7 @@ def mount(app: FastAPI, node: Node) -> None:
         pages,
         privacypages,
         pwa,
+        receivedpages,
         routes,
         staffpages,
     )
@@ -29,6 +30,7 @@ def mount(app: FastAPI, node: Node) -> None:
     app.include_router(pages.router)
     app.include_router(casepages.router)
     app.include_router(staffpages.router)
+    app.include_router(receivedpages.router)
     app.include_router(licensepages.router)
     app.include_router(privacypages.router)
     app.include_router(agentpages.router)

@@ -10,9 +10,9 @@ from fastapi import Depends, Request
 
 from zhengwu.cases.errors import CaseForbidden
 from zhengwu.identity.deps import require_session
+from zhengwu.identity.machine import MachineClient, authenticate
 from zhengwu.identity.policy import MachineGuard, StaffGuard, StaffOrMachine, session_if_any
 from zhengwu.kernel.session import DbSession
-from zhengwu.licenses.machine import ServiceClient, authenticate
 
 HANDLE_SCOPE: Final = "cases.handle"
 #: A department system concluding with a license result issues a license sealed with the department's
@@ -24,13 +24,14 @@ class CaseClientGuard(MachineGuard):
     """A department system's token with ``cases.handle`` (401 without a valid token, 403 without the
     scope or without a department)."""
 
-    def __call__(self, request: Request, db: DbSession) -> ServiceClient:  # type: ignore[override]
-        client = authenticate(request, db, self.scope)
+    def __call__(self, request: Request, db: DbSession) -> MachineClient:  # type: ignore[override]
+        # The licenses' audience is kept: systems that call both APIs hold one token for both.
+        client = authenticate(request, db, self.scope, audience_paths=("/api/v1/cases", "/api/v1/licenses"))
         if client.department_id is None:
             raise CaseForbidden("该接入应用未绑定部门", detail_en="the client is bound to no department")
         return client
 
-    def authorize(self, request: Request) -> ServiceClient:
+    def authorize(self, request: Request) -> MachineClient:
         """Not used: the check needs the request's session (token revocation, the client row)."""
         raise NotImplementedError
 
@@ -49,7 +50,7 @@ class StaffOrCaseClient(StaffOrMachine):
         return self.staff.decide(request, db, require_session(request, auth))
 
 
-def ensure_department(client: ServiceClient, department_id: str) -> None:
+def ensure_department(client: MachineClient, department_id: str) -> None:
     """A department system reaches its own department's cases only (404 keeps others' numbers secret)."""
     from zhengwu.cases.errors import CaseNotFound
 
@@ -57,7 +58,7 @@ def ensure_department(client: ServiceClient, department_id: str) -> None:
         raise CaseNotFound()
 
 
-def ensure_may_issue(client: ServiceClient) -> None:
+def ensure_may_issue(client: MachineClient) -> None:
     """A conclusion issuing a license needs the ``licenses.issue`` scope besides ``cases.handle``."""
     if ISSUE_SCOPE not in client.scopes:
         raise CaseForbidden(

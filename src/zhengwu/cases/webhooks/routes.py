@@ -13,16 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhengwu.cases import rights, service
 from zhengwu.cases.webhooks import service as hooks
 from zhengwu.cases.webhooks.guard import HANDLE_SCOPE, CaseClientGuard, ensure_department
+from zhengwu.identity.machine import MachineClient
 from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.limits import MAX_DB_BIGINT
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
-from zhengwu.licenses.machine import ServiceClient
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases 办件"])
 admin_router = APIRouter(prefix="/api/v1/department-systems", tags=["cases 办件"])
 
-Client = Annotated[ServiceClient, Depends(CaseClientGuard(HANDLE_SCOPE))]
+Client = Annotated[MachineClient, Depends(CaseClientGuard(HANDLE_SCOPE))]
 Admin = Annotated[StaffPrincipal, Depends(guard(rights.WEBHOOKS))]
 
 

@@ -1,0 +1,109 @@
+"""下级上报的电子证照 in a real browser: a platform administrator logs in with password and TOTP → the list
+of license rows lower nodes reported → opens one → tries to refuse it without a reason (the mistake is on
+the page) → refuses it with a reason → the list marks it 已退回.
+
+One province node (a real ``zhengwu serve``) with the demo seed; the administrator and the reported rows
+come from tests/browser/received_rows.py against the node's database. Desktop (1280×800) and phone
+(390×844); axe-core on every page; screenshots ``var/screenshots/portal-received-*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browserkit import check_page, chromium, new_context  # noqa: F401 - fixture
+from staff_casework import login_with_totp
+
+from nodekit import Node, database_urls, start_node
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
+
+HERE = Path(__file__).resolve().parent
+SECRETS = {"desktop": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "phone": "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"}
+
+
+@dataclass
+class World:
+    node: Node
+    rows: dict[str, dict[str, Any]]
+    admins: dict[str, str]
+    password: str
+
+
+def _script(node: Node, *args: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, str(HERE / "received_rows.py"), *args], env=node.env,
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    answer: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return answer
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    from received_rows import PASSWORD
+
+    tmp = tmp_path_factory.mktemp("received")
+    node = start_node(
+        "province", "127.0.0.1", tmp, database_urls(tmp, ["province"])["province"], None, False, {}
+    )
+    try:
+        subprocess.run([sys.executable, "-m", "zhengwu", "seed", "--demo"], env=node.env, check=True,
+                       capture_output=True)  # fmt: skip
+        rows = {"desktop": _script(node, "row", "hebei-shijiazhuang", "20260000101"),
+                "phone": _script(node, "row", "hebei-tangshan", "20260000102")}  # fmt: skip
+        admins = {
+            size: _script(node, "admin", f"operator-{size}", SECRETS[size])["login"] for size in SECRETS
+        }
+        yield World(node, rows, admins, PASSWORD)
+    finally:
+        node.proc.terminate()
+        node.proc.wait(timeout=15)
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_an_operator_refuses_a_reported_license_row(
+    chromium: Any,  # noqa: F811 - the fixture imported above
+    world: World,
+    size: str,
+) -> None:
+    context = new_context(chromium, size)
+    page = context.new_page()
+    base = world.node.url
+    name = f"received-{size}"
+    mine = world.rows[size]
+    login_with_totp(
+        page, f"{base}/staff/licenses/received", world.admins[size], world.password, SECRETS[size]
+    )
+    main = page.inner_text("main")
+    assert "下级上报的电子证照" in main and mine["identifier"] in main and "营业执照" in main
+    assert "91130100MA0000000X" not in page.content(), "the holder's code is never shown"
+    check_page(page, f"{name}-list")
+
+    page.fill("#identifier", mine["identifier"])
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url("**identifier=**")
+    assert "共 1 条" in page.inner_text("main")
+    page.locator(f"main a[href='/staff/licenses/received/{mine['id']}']").click()
+    page.wait_for_url(f"**/staff/licenses/received/{mine['id']}")
+    main = page.inner_text("main")
+    assert "2026年12月5日" in main and "石家庄市行政审批局" in main
+    check_page(page, f"{name}-row")
+    page.locator("main form button[type=submit]").click()  # no reason yet
+    assert "请填写退回原因" in page.inner_text("main")
+    check_page(page, f"{name}-errors")
+    page.fill("#reason", "证照类型代码未在国家证照目录中登记")
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url(f"**/staff/licenses/received/{mine['id']}/refuse")
+    main = page.inner_text("main")
+    assert "已退回" in main and "证照类型代码未在国家证照目录中登记" in main
+    check_page(page, f"{name}-done")
+    page.goto(f"{base}/staff/licenses/received?identifier={mine['identifier']}")
+    assert "已退回" in page.inner_text("main") and "北京时间" in page.inner_text("footer")
+    context.close()
