@@ -137,13 +137,11 @@ def test_national_catalog_push_changes_province_and_reaches_city(tiers: tuple[No
         assert item is not None and (item.status, item.task_version, item.task_name) == (
             Status.PUBLISHED, 1, "普通护照签发",
         )  # fmt: skip
-    # Through the catalog service: history, and the up_task_directory row the province reports upward.
+    # Through the catalog service (history), but not echoed back up as the province's own up_task_directory.
     with province.uow() as session:
         actions = [h.action for h in session.scalars(select(History).where(History.code == PASSPORT))]
         assert actions == ["create", "publish"]
-        assert session.scalar(
-            select(func.count()).select_from(OutboxRecord).where(OutboxRecord.topic == "catalog.up_task_directory")
-        ) == 2  # fmt: skip
+    assert reported_upward(province) == reported_upward(city) == 0
     log = applied(province)
     assert [(e.outcome, e.forwarded, e.peer) for e in log] == [("applied", True, "upstream")] * 2
     assert any("跨层级一致性检查" in n for n in log[0].notes or [])
@@ -163,6 +161,23 @@ def test_national_catalog_push_changes_province_and_reaches_city(tiers: tuple[No
     for node in (province, city):
         assert entry(node).status == Status.SUSPENDED  # type: ignore[union-attr]
         assert entry(node, SOCIAL).status == Status.CANCELLED  # type: ignore[union-attr]
+    # No loop: neither tier reported the pushed changes upward, so nothing came back to the national node.
+    assert reported_upward(province) == reported_upward(city) == 0
+    Relay(city.runtime, http_transport(city, province)).run_once()
+    Relay(province.runtime, http_transport(province, national)).run_once()
+    with national.uow() as session:
+        assert session.scalar(select(func.count()).select_from(ExchangeAggregate)) == 0
+    # A local change of the same entry afterwards is the province's own and is reported as usual.
+    with province.uow() as session:
+        catalog.change_directory_state(session, PASSPORT, "cancel", actor="province-staff")
+    assert reported_upward(province) == 1
+
+
+def reported_upward(node: Node) -> int:
+    with node.uow() as session:
+        return session.scalar(
+            select(func.count()).select_from(OutboxRecord).where(OutboxRecord.topic == "catalog.up_task_directory")
+        ) or 0  # fmt: skip
 
 
 def test_the_national_basic_catalog_goes_down_when_it_is_published(tiers: tuple[Node, Node, Node]) -> None:

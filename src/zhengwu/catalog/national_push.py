@@ -8,8 +8,9 @@
   basic entry; the body's own guide stays in the exchange aggregate (no local department owns it).
   Such an item being withdrawn (``D`` or 事项状态 3) leaves the basic entry as it is.
 
-Everything goes through the catalog service (rules, versions, history, change log, the ``up_task_directory``
-row reported upward). A row the rules refuse is refused with the reason, each row in a savepoint of its
+Everything goes through the catalog service (rules, versions, history, change log) — except the
+``up_task_directory`` row a local change reports upward: the upper node made this change, so reporting
+it would echo it back up as this node's own (and on to the national node, a loop of one's own push). A row the rules refuse is refused with the reason, each row in a savepoint of its
 own. Applying the same row twice changes nothing the second time (no new version). Afterwards the
 cross-tier check of the items under the touched 基本编码 runs; its result goes into the exchange's
 apply log (``kernel.topics.note``).
@@ -56,7 +57,9 @@ def _entry(session: Session, code: str, data: Mapping[str, Any], state: str | No
     if state == "3":
         if item is None or item.status == Status.CANCELLED:
             return False
-        service.change_directory_state(session, code, "cancel", actor=ACTOR, reason="上级下发：取消")
+        service.change_directory_state(
+            session, code, "cancel", actor=ACTOR, reason="上级下发：取消", upward=False
+        )
         return True
     before = None if item is None else (item.status, item.task_version)
     if item is None:
@@ -64,9 +67,11 @@ def _entry(session: Session, code: str, data: Mapping[str, Any], state: str | No
     else:
         item = service.update_directory(session, code, data, actor=ACTOR)
     if item.dirty or item.status == Status.DRAFT or (state == "1" and item.status == Status.SUSPENDED):
-        item = service.publish_directory(session, code, actor=ACTOR)
+        item = service.publish_directory(session, code, actor=ACTOR, upward=False)
     if state == "2" and item.status == Status.PUBLISHED:
-        item = service.change_directory_state(session, code, "suspend", actor=ACTOR, reason="上级下发：暂停")
+        item = service.change_directory_state(
+            session, code, "suspend", actor=ACTOR, reason="上级下发：暂停", upward=False
+        )
     return before != (item.status, item.task_version)
 
 
