@@ -145,7 +145,8 @@ def test_national_catalog_push_changes_province_and_reaches_city(tiers: tuple[No
     log = applied(province)
     assert [(e.outcome, e.forwarded, e.peer) for e in log] == [("applied", True, "upstream")] * 2
     assert any("跨层级一致性检查" in n for n in log[0].notes or [])
-    assert [(e.outcome, e.forwarded) for e in applied(city)] == [("applied", False)] * 2  # no lower node
+    # The city has no lower node yet, but keeps them in its feed for a county joining later.
+    assert [(e.outcome, e.forwarded) for e in applied(city)] == [("applied", True)] * 2
 
     push(national, [(directory(name="普通护照签发（含换发）", task_version=2), "U")])
     down(national, province, city)
@@ -362,3 +363,44 @@ def guide(dept_code: str) -> dict[str, Any]:
         "online_handle_depth": "1", "user_topic_type": "出入境",
         "materials": [{"material_name": "居民身份证", "source_type": "20"}],
     }  # fmt: skip
+
+
+def test_pushes_made_before_a_lower_node_joined_reach_it_when_it_joins(
+    province: Node, national: Node, city: Node
+) -> None:
+    join_nodes(province, national)
+    push(national, [(directory(), "I"), (directory(SOCIAL, "社会保险登记", use_level="3^4"), "I")])
+    downward.pull(province.runtime, national.client)
+    push(national, [(directory(task_state="2"), "U")])
+    downward.pull(province.runtime, national.client)
+    # A province that took these before it kept a feed for lower nodes (an older version, or a county
+    # before anyone asked to join it): nothing was passed on.
+    with province.uow() as session:
+        session.execute(ExchangeDownward.__table__.delete())
+        session.execute(ExchangeApplied.__table__.update().values(forwarded=False))
+    assert join.join(city.runtime, client=province.client).status == "requested"
+    with province.uow() as session:
+        join.approve(session, province.runtime, CITY_ID)
+        # The entries' current rows, once each (the suspension superseded the first passport row).
+        assert session.scalar(select(func.count()).select_from(ExchangeDownward)) == 2
+        assert applying.replay_backlog(session, province.runtime) == 0  # idempotent
+    assert join.join(city.runtime, client=province.client).status == "joined"
+    at_city = downward.pull(city.runtime, province.client)
+    assert (at_city.rows, at_city.applied) == (2, 2)
+    assert entry(city).status == Status.SUSPENDED  # type: ignore[union-attr]
+    assert entry(city, SOCIAL).status == Status.PUBLISHED  # type: ignore[union-attr]
+    # Pushes after the join go on as usual, and nothing arrives twice.
+    push(national, [(directory(task_state="1"), "U")])
+    down(national, province, city)
+    assert downward.pull(city.runtime, province.client).rows == 0
+    assert entry(city).status == Status.PUBLISHED  # type: ignore[union-attr]
+    assert len(applied(city)) == 3
+
+
+def test_a_city_passes_pushes_on_to_a_county_that_joins_later(tiers: tuple[Node, Node, Node]) -> None:
+    national, province, city = tiers
+    push(national, [(directory(), "I")])
+    down(national, province, city)
+    with city.uow() as session:  # kept in the city's feed with no county below it yet
+        (kept,) = session.scalars(select(ExchangeDownward))
+        assert (kept.table_name, kept.business_key) == ("dn_task_directory", PASSPORT)
