@@ -404,3 +404,99 @@ def test_a_city_passes_pushes_on_to_a_county_that_joins_later(tiers: tuple[Node,
     with city.uow() as session:  # kept in the city's feed with no county below it yet
         (kept,) = session.scalars(select(ExchangeDownward))
         assert (kept.table_name, kept.business_key) == ("dn_task_directory", PASSPORT)
+
+
+def _city_license(node: Node) -> str:
+    """A business licence issued by a Shijiazhuang department on the city node (area 130100)."""
+    from zhengwu.licenses import service
+    from zhengwu.pki import authority
+    from zhengwu.seals import service as seals
+    from zhengwu.seed import government_credit_code
+    from zhengwu.seed.licenses import seed_license_types
+    from zhengwu.seed.synthetic import enterprise_credit_code
+
+    code = government_credit_code("130100", 778)
+    face = {"name": "石家庄演示科技有限公司", "kind": "有限责任公司", "legal_rep": "演示用户", "capital": "100",
+            "founded": "2020-05-01", "address": "河北省石家庄市长安区演示路1号", "scope": "软件开发"}  # fmt: skip
+    with node.uow() as session:
+        authority.init_pki(session, node.settings)
+        department = orgs.add_department(
+            session, DepartmentCreate(credit_code=code, name="石家庄市市场监督管理局", division_code="130100")
+        )
+        seals.create_seal(session, node.settings, department_credit_code=code,
+                          name="石家庄市市场监督管理局行政审批专用章", actor="test")  # fmt: skip
+        seed_license_types(session)
+        type_code = next(t.code for t in service.list_types(session) if t.name == "营业执照")
+        lic = service.issue_license(session, node.settings, type_code=type_code, department_id=department.id,
+                                    holder_name="石家庄演示科技有限公司", holder_code=enterprise_credit_code("130100", 7),
+                                    face=dict(face), actor="test")  # fmt: skip
+        return str(lic.identifier)
+
+
+def test_license_status_and_data_errors_go_down_to_the_node_of_the_area(
+    tiers: tuple[Node, Node, Node],
+) -> None:
+    from zhengwu.licenses import abnormal, feedback
+    from zhengwu.licenses.models import License
+
+    national, province, city = tiers
+    identifier = _city_license(city)
+    with city.uow() as session:
+        area = session.scalar(select(License.area_code).where(License.identifier == identifier))
+    assert area is not None and area.startswith("1301")
+    with national.uow() as session:  # the national system revokes it, and refuses a row of it
+        feedback.push_status(session, identifier, "revoked", "吊销营业执照", area_code=area)
+        feedback.report_error(
+            session,
+            {"certificate_source_id": identifier, "certificate_area_code": area, "certificate_name": "营业执照",
+             "certificate_number": identifier[-12:], "certificate_type": "营业执照",
+             "certificate_holder": "石家庄演示科技有限公司", "certificate_holder_code": "91130100MA0000000X",
+             "certificate_type_code": "11100000000013338W011", "issue_date": "20261201", "issue_dept": "演示局",
+             "issue_dept_code": "11130100MB0000019C"},
+            "持证主体代码与登记信息不符",
+        )  # fmt: skip
+        # And one for a license the province itself should hold but does not: refused there, not passed on.
+        feedback.push_status(session, "NO-SUCH-LICENSE", "revoked", "测试", area_code="130000")
+    downward.publish(national.runtime)
+    at_province, at_city = down(national, province, city)
+    assert (at_province.applied, at_province.rejected) == (2, 1)
+    assert (at_city.rows, at_city.applied) == (2, 2)
+    with city.uow() as session:
+        assert session.scalar(select(License.status).where(License.identifier == identifier)) == "revoked"
+        entries, total = abnormal.list_entries(session, departments=None, status="open")
+        assert total == 1 and entries[0].identifier == identifier
+        assert "持证主体代码" in entries[0].reason
+    with province.uow() as session:  # passed on, not kept in the province's own queue
+        assert abnormal.list_entries(session, departments=None, status="open")[1] == 0
+    assert sorted((e.table_name, e.outcome, e.forwarded) for e in applied(province)) == [
+        ("dn_lic_data_error", "applied", True),
+        ("dn_lic_status", "applied", True),
+        ("dn_lic_status", "refused", False),
+    ]
+
+
+def test_a_notice_to_all_goes_down_every_tier_and_one_to_the_province_stops_there(
+    tiers: tuple[Node, Node, Node],
+) -> None:
+    from zhengwu.security import notices
+    from zhengwu.security.severity import Severity
+
+    national, province, city = tiers
+    with national.uow() as session:
+        for to_node, title in (
+            (notices.EVERY_NODE, "全国安全通报：加强口令管理"),
+            ("hebei", "河北省专项通报"),
+        ):
+            notices.issue(session, national.settings, to_node=to_node, title=title, body="正文",
+                          severity=Severity.HIGH, actor="national-staff")  # fmt: skip
+    downward.publish(national.runtime)
+    down(national, province, city)
+    with province.uow() as session:
+        assert sorted(n.title for n in notices.list_notices(session)) == [
+            "全国安全通报：加强口令管理",
+            "河北省专项通报",
+        ]
+    with city.uow() as session:
+        assert [(n.title, n.issuer) for n in notices.list_notices(session)] == [
+            ("全国安全通报：加强口令管理", "national")
+        ]

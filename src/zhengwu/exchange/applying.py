@@ -10,7 +10,8 @@ owners' table hooks applying it); then, in the same transaction, :func:`after_pu
 * passes accepted rows on through this node's own feed when their topic says so (``route_column``) —
   at a province or city always, whether or not a lower node has joined yet, so that one joining later
   reads them from the feed's start (``replay_backlog`` adds what an older node never passed on):
-  ``*`` to every lower node, a column name to the lower node whose area holds the division in it
+  ``*`` to every lower node, a column name to the lower node whose area holds the division in it (or
+  to every lower node when the row's column holds ``*``)
   (``exchange_downward.division_code``, filtered when the feed is served). The row keeps its control
   columns (row_guid, data_source …); its message id is derived from the upper one, so it is passed on
   once however often it arrives;
@@ -134,9 +135,15 @@ def _forward(
     session.execute(stmt.on_conflict_do_nothing(index_elements=["message_id"]))
 
 
-def _routed_here(route: str | None, division: str | None, own: str) -> bool:
+def for_every_node(route: str | None, row: Mapping[str, Any]) -> bool:
+    """The row goes to every lower node: its topic says so, or its route column holds ``*`` (a notice
+    addressed to all)."""
+    return route == EVERY or (route is not None and str(row.get(route) or "").strip() == EVERY)
+
+
+def _routed_here(route: str | None, row: Mapping[str, Any], division: str | None, own: str) -> bool:
     """A row of this route goes on below this node: to everyone, or to a division inside ours."""
-    return route == EVERY or (division is not None and division != own and within(division, own))
+    return for_every_node(route, row) or (division is not None and division != own and within(division, own))
 
 
 def replay_backlog(session: Session, runtime: ExchangeRuntime) -> int:
@@ -172,7 +179,7 @@ def replay_backlog(session: Session, runtime: ExchangeRuntime) -> int:
         if topic is None or route is None or not isinstance(payload, dict):
             continue
         division = division_of(route, payload)
-        if not _routed_here(route, division, own):
+        if not _routed_here(route, payload, division, own):
             continue
         _forward(session, topic, entry.message_id, entry.business_key, None, payload, division, now)
         replayed.append(entry.seq)
@@ -213,7 +220,7 @@ def after_pull(
         row = record.row
         division = division_of(route, row)
         key = topic.business_key(row) if topic is not None else None
-        passes = topic is not None and verdict.applied and lower and _routed_here(route, division, own)
+        passes = topic is not None and verdict.applied and lower and _routed_here(route, row, division, own)
         if passes and topic is not None:
             _forward(session, topic, record.message_id, key, record.trace_id, row, division, now)
             forwarded += 1
