@@ -320,3 +320,32 @@ def test_a_crash_between_apply_and_relay_leaves_nothing_half_done(
     assert city_relay.run_once().acknowledged == 3
     assert len(outbox(province)) == 3
     assert relay(province, national).acknowledged == 3
+
+
+def test_two_cities_with_the_same_business_key_stay_apart_at_the_national_node(
+    joined: tuple[Node, Node],
+) -> None:
+    from zhengwu.exchange.receiving import IncomingRecord, ingest
+
+    _province, national = joined
+
+    def record(n: int, city: str, division: str, result_type: str) -> IncomingRecord:
+        values = {**row(1, result_type=result_type), "row_guid": f"{city}-{n}", "cd_operation": "I", "cd_batch": f"b{n}",
+                  "cd_time": "20261206100000", "data_source": "222"}  # fmt: skip
+        return IncomingRecord(f"{city}-{n}", n, None, values, {"path": [city, "hebei"], "division": division})
+
+    for records in (
+        [record(1, "sjz", "130100", "0"), record(2, "ts", "130200", "1")],
+        [record(3, "ts", "130200", "2")],  # a later change of Tangshan's object: only Tangshan's row moves
+    ):
+        with national.uow() as session:
+            result = ingest(session, national.runtime.registry, sender="hebei", division_code="130000",
+                            batch_id=records[0].message_id, topic_name=TOPIC, table_name="up_pro_result",
+                            records=records, sender_tier="province")  # fmt: skip
+        assert result.accepted == len(records), result.verdicts
+    with national.uow() as session:
+        kept = {
+            (a.origin, a.business_key, a.payload["result_type"])
+            for a in session.scalars(select(ExchangeAggregate))
+        }
+    assert kept == {("sjz", "SJZ00000001", "0"), ("ts", "SJZ00000001", "2")}

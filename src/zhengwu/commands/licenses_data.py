@@ -242,13 +242,15 @@ def refuse(
         query = select(ExchangeAggregate).where(
             ExchangeAggregate.table_name == "up_lic_data", ExchangeAggregate.business_key == key
         )
-        if sender:
-            query = query.where(ExchangeAggregate.sender == sender.strip())
+        if sender:  # the node that sent it, or the one below that made it (two cities, one province)
+            query = query.where(
+                (ExchangeAggregate.sender == sender.strip()) | (ExchangeAggregate.origin == sender.strip())
+            )
         rows = list(session.scalars(query))
         if not rows:
             fail_with("没有下级节点上报过该证照", f"no lower node reported {key}")
         if len(rows) > 1:
-            senders = "、".join(sorted(r.sender for r in rows))
+            senders = "、".join(sorted(r.origin for r in rows))
             fail_with(
                 f"多个下级节点上报过该证照（{senders}），请用 --from 指定", "several senders: use --from"
             )
