@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import applying, exlog, national, tiers
+from zhengwu.exchange.canonical import loads
 from zhengwu.exchange.models import ExchangeFeedback, ExchangeNode, ExchangeWatermark
 from zhengwu.exchange.national import AUDIT_ABNORMAL, LIC_ERROR, UC_ABNORMAL
 from zhengwu.exchange.receiving import IncomingRecord, ingest
@@ -166,7 +167,13 @@ def _one_feedback(
     if name == LIC_ERROR:
         source_id = str(row.get("certificate_source_id") or "")
         outbox = session.execute(
-            select(OutboxRecord.seq, OutboxRecord.message_id, OutboxRecord.topic, OutboxRecord.key)
+            select(
+                OutboxRecord.seq,
+                OutboxRecord.message_id,
+                OutboxRecord.topic,
+                OutboxRecord.key,
+                OutboxRecord.payload,
+            )
             .where(OutboxRecord.topic.like("%.up_lic_data"), OutboxRecord.key == source_id)
             .order_by(OutboxRecord.seq.desc())
             .limit(1)
@@ -177,9 +184,13 @@ def _one_feedback(
     else:
         row_guid = str(row.get("table_row_guid") or "")
         outbox = session.execute(
-            select(OutboxRecord.seq, OutboxRecord.message_id, OutboxRecord.topic, OutboxRecord.key).where(
-                OutboxRecord.message_id == row_guid
-            )
+            select(
+                OutboxRecord.seq,
+                OutboxRecord.message_id,
+                OutboxRecord.topic,
+                OutboxRecord.key,
+                OutboxRecord.payload,
+            ).where(OutboxRecord.message_id == row_guid)
         ).first()
         code, reason = (
             str(row.get("err_type") or "abnormal"),
@@ -203,7 +214,16 @@ def _one_feedback(
         received_at=now,
     )
     inserted = len(session.execute(stmt.on_conflict_do_nothing().returning(ExchangeFeedback.id)).all())
-    if inserted:
+    payload = outbox.payload if outbox is not None else None
+    if isinstance(payload, str):
+        payload = loads(payload)
+    lower = tiers.sender_of(payload.get(tiers.RELAY_KEY)) if isinstance(payload, dict) else None
+    if inserted and outbox is not None and lower is not None:
+        # A lower node's row we only passed on: the refusal goes down to it, as a receipt's would.
+        guid = str(payload.get("row_guid") or row_guid) if isinstance(payload, dict) else row_guid
+        refusal = tiers.Refusal(lower, guid[:50], outbox.topic, table_name, outbox.key, code, reason or code)
+        tiers.pass_down(session, [refusal], feedback_guid=f"frontdb:{feedback_guid}", refused_by="frontdb")
+    if inserted and lower is None:
         # The owner of the table queues the refusal too (e.g. licenses' abnormal data), once: only when
         # this feedback row is new. Without its outbox row, the 前置库 row's id names the refusal.
         refused = RefusedRow(

@@ -317,17 +317,10 @@ class FrontDbTransport:
                     "unknown_table", f"前置库中没有数据表 {batch.table}", None
                 )
                 continue
-            clean = spec.fast_clean(record.row)
-            errors: list[RowError] = []
-            if clean is None:
-                errors = national.check_control(record.row) + national.check_columns(spec, record.row)
-                clean = national.keep_known(spec, record.row)
-            # What we write must pass the stricter reading of the DDL too (docs/national-tables.md): the
-            # national ETL may apply either.
-            errors = errors or national.check_send(spec, clean)
-            if errors:
-                reason = "；".join(e.reason for e in errors)
-                rejected[record.row_guid] = RowError(errors[0].code, reason, errors[0].column)
+            # What we write must pass the stricter reading of the DDL too: the national ETL may apply either.
+            clean, error = national.outgoing(spec, record.row)
+            if error is not None:
+                rejected[record.row_guid] = error
             else:
                 valid.append(clean)
         return (spec.name if spec is not None else None), valid, rejected
