@@ -500,3 +500,54 @@ def test_a_notice_to_all_goes_down_every_tier_and_one_to_the_province_stops_ther
         assert [(n.title, n.issuer) for n in notices.list_notices(session)] == [
             ("全国安全通报：加强口令管理", "national")
         ]
+
+
+def _filled(table: str, **values: Any) -> dict[str, Any]:
+    """A row of a national dn_* table with every required column filled, then ``values``."""
+    from zhengwu.exchange import national
+
+    row: dict[str, Any] = {}
+    for column in national.DN_TABLES[table].columns:
+        kind, length, required = column.send_rule
+        if not required:
+            continue
+        if kind == "int":
+            row[column.name] = 1
+        elif kind == "datetime":
+            row[column.name] = "20261201000000"
+        else:
+            row[column.name] = "1"[: length or 1]
+    return {**row, **values}
+
+
+def test_a_national_punish_item_and_its_guide_rows_go_down_every_tier(tiers: tuple[Node, Node, Node]) -> None:
+    from zhengwu.kernel.codes.task_code import make_task_code
+
+    national, province, city = tiers
+    punish_code = "000102001000"
+    ministry = complete_uscc("11100000MB000002" + org_check_digit("MB000002"))  # a national body
+    task_code = make_task_code(ministry, 1, punish_code)
+    basic = _filled("dn_task_punish_basic", catalog_code=punish_code, task_code=task_code, task_name="违反护照管理规定的处罚",
+                    task_type="02", by_law="《中华人民共和国护照法》第二十条", use_level="1", task_state="1")  # fmt: skip
+    material = _filled("dn_task_general_material", task_code=task_code, material_name="居民身份证")
+    with national.uow() as session:
+        emit(session, "catalog.dn_task_punish_basic", basic, key=task_code)
+        emit(session, "catalog.dn_task_general_material", material, key=task_code)
+    assert downward.publish(national.runtime) == 2
+    at_province, at_city = down(national, province, city)
+    assert (at_province.applied, at_province.rejected) == (2, 0), [
+        (e.table_name, e.reason) for e in applied(province)
+    ]
+    assert (at_city.rows, at_city.applied) == (2, 2)
+    for node in (province, city):
+        item = entry(node, punish_code)
+        assert item is not None and (item.task_name, item.task_type, item.status) == (
+            "违反护照管理规定的处罚", "02", Status.PUBLISHED,
+        )  # fmt: skip
+        outcomes = {(e.table_name, e.outcome) for e in applied(node)}
+        assert outcomes == {("dn_task_punish_basic", "applied"), ("dn_task_general_material", "stored")}
+        with node.uow() as session:  # the national body's guide row is held at every tier
+            kept = session.scalars(
+                select(ExchangeAggregate).where(ExchangeAggregate.table_name == "dn_task_general_material")
+            ).one()
+            assert kept.payload["material_name"] == "居民身份证"

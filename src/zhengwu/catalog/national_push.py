@@ -3,10 +3,11 @@
 * ``dn_task_directory`` (national DDL): a basic catalog entry. ``I``/``U`` create or change the entry
   and publish it (事项状态 2 suspends it, 3 cancels it); ``D`` cancels it (a published entry is never
   deleted, only cancelled).
-* ``dn_task_general_basic`` / ``dn_task_public_basic``: an implementation item of a national body. Its
+* ``dn_task_{general|public|check|handle|punish}_basic``: an implementation item of a national body. Its
   basic-catalog elements (基本编码, 事项名称, 事项类型, 设定依据; 行使层级 for a new entry) become the
   basic entry; the body's own guide stays in the exchange aggregate (no local department owns it).
-  Such an item being withdrawn (``D`` or 事项状态 3) leaves the basic entry as it is.
+  Such an item being withdrawn (``D`` or 事项状态 3) leaves the basic entry as it is. The item's other
+  rows (``GUIDE_TABLES``: extend, materials, fees, questions) stay in the aggregate and go on down.
 
 Everything goes through the catalog service (rules, versions, history, change log) — except the
 ``up_task_directory`` row a local change reports upward: the upper node made this change, so reporting
@@ -30,7 +31,19 @@ from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.topics import RowError, note
 
 DIRECTORY_TABLE: Final = "dn_task_directory"
-BASIC_TABLES: Final = ("dn_task_general_basic", "dn_task_public_basic")
+BASIC_TABLES: Final = (
+    "dn_task_general_basic", "dn_task_public_basic", "dn_task_check_basic", "dn_task_handle_basic",
+    "dn_task_punish_basic",
+)  # fmt: skip
+#: The rest of a national body's item guide (extend, materials, fees, questions): no department of this
+#: node owns that item, so nothing here applies them; they are kept in the exchange aggregate, logged,
+#: and passed on to every lower node with the basic rows, so every tier holds the whole national guide.
+GUIDE_TABLES: Final = (
+    "dn_task_general_extend", "dn_task_general_material", "dn_task_general_fee_project",
+    "dn_task_general_questions", "dn_task_public_extend", "dn_task_public_material",
+    "dn_task_public_fee_project", "dn_task_public_questions", "dn_task_check_questions",
+    "dn_task_handle_material", "dn_task_handle_questions", "dn_task_punish_questions",
+)  # fmt: skip
 ACTOR: Final = "upper:catalog-push"
 _ENTRY_FIELDS: Final = (
     "task_name",
