@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from exchange_nodes import Node, http_transport, join_nodes, make_node, token
+from exchange_nodes import Node, http_transport, issue_business_license, join_nodes, make_node, token
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -406,33 +406,6 @@ def test_a_city_passes_pushes_on_to_a_county_that_joins_later(tiers: tuple[Node,
         assert (kept.table_name, kept.business_key) == ("dn_task_directory", PASSPORT)
 
 
-def _city_license(node: Node) -> str:
-    """A business licence issued by a Shijiazhuang department on the city node (area 130100)."""
-    from zhengwu.licenses import service
-    from zhengwu.pki import authority
-    from zhengwu.seals import service as seals
-    from zhengwu.seed import government_credit_code
-    from zhengwu.seed.licenses import seed_license_types
-    from zhengwu.seed.synthetic import enterprise_credit_code
-
-    code = government_credit_code("130100", 778)
-    face = {"name": "石家庄演示科技有限公司", "kind": "有限责任公司", "legal_rep": "演示用户", "capital": "100",
-            "founded": "2020-05-01", "address": "河北省石家庄市长安区演示路1号", "scope": "软件开发"}  # fmt: skip
-    with node.uow() as session:
-        authority.init_pki(session, node.settings)
-        department = orgs.add_department(
-            session, DepartmentCreate(credit_code=code, name="石家庄市市场监督管理局", division_code="130100")
-        )
-        seals.create_seal(session, node.settings, department_credit_code=code,
-                          name="石家庄市市场监督管理局行政审批专用章", actor="test")  # fmt: skip
-        seed_license_types(session)
-        type_code = next(t.code for t in service.list_types(session) if t.name == "营业执照")
-        lic = service.issue_license(session, node.settings, type_code=type_code, department_id=department.id,
-                                    holder_name="石家庄演示科技有限公司", holder_code=enterprise_credit_code("130100", 7),
-                                    face=dict(face), actor="test")  # fmt: skip
-        return str(lic.identifier)
-
-
 def test_license_status_and_data_errors_go_down_to_the_node_of_the_area(
     tiers: tuple[Node, Node, Node],
 ) -> None:
@@ -440,7 +413,7 @@ def test_license_status_and_data_errors_go_down_to_the_node_of_the_area(
     from zhengwu.licenses.models import License
 
     national, province, city = tiers
-    identifier = _city_license(city)
+    identifier = issue_business_license(city, division="130100", department_name="石家庄市市场监督管理局")
     with city.uow() as session:
         area = session.scalar(select(License.area_code).where(License.identifier == identifier))
     assert area is not None and area.startswith("1301")

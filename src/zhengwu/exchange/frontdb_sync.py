@@ -220,6 +220,11 @@ def poll_feedback(runtime: ExchangeRuntime, frontdb: FrontDb, *, limit: int = 5_
     return stats
 
 
+_OUTBOX_ROW: Final = select(
+    OutboxRecord.seq, OutboxRecord.message_id, OutboxRecord.topic, OutboxRecord.key, OutboxRecord.payload
+)
+
+
 def _one_feedback(
     session: Session, runtime: ExchangeRuntime, name: str, row: dict[str, Any], row_id: int
 ) -> int:
@@ -227,14 +232,7 @@ def _one_feedback(
     if name == LIC_ERROR:
         source_id = str(row.get("certificate_source_id") or "")
         outbox = session.execute(
-            select(
-                OutboxRecord.seq,
-                OutboxRecord.message_id,
-                OutboxRecord.topic,
-                OutboxRecord.key,
-                OutboxRecord.payload,
-            )
-            .where(OutboxRecord.topic.like("%.up_lic_data"), OutboxRecord.key == source_id)
+            _OUTBOX_ROW.where(OutboxRecord.topic.like("%.up_lic_data"), OutboxRecord.key == source_id)
             .order_by(OutboxRecord.seq.desc())
             .limit(1)
         ).first()
@@ -243,15 +241,7 @@ def _one_feedback(
         table_name, feedback_guid = "up_lic_data", f"{row_id}"
     else:
         row_guid = str(row.get("table_row_guid") or "")
-        outbox = session.execute(
-            select(
-                OutboxRecord.seq,
-                OutboxRecord.message_id,
-                OutboxRecord.topic,
-                OutboxRecord.key,
-                OutboxRecord.payload,
-            ).where(OutboxRecord.message_id == row_guid)
-        ).first()
+        outbox = session.execute(_OUTBOX_ROW.where(OutboxRecord.message_id == row_guid)).first()
         code, reason = (
             str(row.get("err_type") or "abnormal"),
             str(row.get("remark") or row.get("err_type") or ""),
