@@ -102,10 +102,13 @@ def held_back(batch: OutboundBatch) -> tuple[OutboundBatch, dict[str, RowError]]
         return batch, {}
     refused: dict[str, RowError] = {}
     for record in batch.records:
-        _clean, error = national.outgoing(spec, record.row)
-        if error is not None:
+        # The narrower rule implies the wider one for every national column: one pass (the receiver
+        # drops unknown columns itself).
+        errors = national.check_control(record.row) or national.check_send(spec, record.row)
+        if errors:
+            reason = "；".join(e.reason for e in errors)
             refused[record.row_guid] = RowError(
-                error.code, f"不符合国家接口发送规则：{error.reason}"[:2000], error.column
+                errors[0].code, f"不符合国家接口发送规则：{reason}"[:2000], errors[0].column
             )
     if not refused:
         return batch, {}
