@@ -11,8 +11,15 @@ It ends by comparing the city's outbox with what the national node holds from th
 SM3 checksum of the row_guids, which stay the city's end to end) and prints ``lost=0 duplicated=0``
 when every row arrived exactly once.
 
+With ``--steady`` it measures instead the arrival latency of the city's rows at the national node under a
+steady load (``--rate`` records/s for ``--seconds``; p50/p95/max from the city's outbox time to the national
+inbox time), then takes the province down (server and worker) for ``--outage`` seconds while the city keeps
+producing at that rate, brings it back and times the drain of the backlog (restart included, no new
+production meanwhile) against the production rate.
+
     .venv/bin/python bench/exchange_tiers.py --records 20000
     .venv/bin/python bench/exchange_tiers.py --records 20000 --kills 12
+    .venv/bin/python bench/exchange_tiers.py --steady --rate 1000 --seconds 60 --outage 600
 """
 
 from __future__ import annotations
@@ -153,6 +160,79 @@ class Trio:
         self.national.stop()
 
 
+def latencies(trio: Trio, after: int) -> list[float]:
+    """Seconds from the city's outbox (created) to the national inbox (received) of the city's rows
+    numbered from ``after`` on (row_guid = the city's message id, end to end)."""
+    with unit_of_work(trio.rt["sjz"].session_factory) as session:
+        made = dict(
+            session.execute(
+                select(OutboxRecord.message_id, OutboxRecord.created_at).where(
+                    OutboxRecord.topic == TOPIC, OutboxRecord.seq > after
+                )
+            ).all()
+        )
+    with unit_of_work(trio.rt["national"].session_factory) as session:
+        got = session.execute(
+            select(ExchangeInbox.row_guid, ExchangeInbox.received_at).where(
+                ExchangeInbox.origin == "sjz", ExchangeInbox.table_name == "up_pro_accept"
+            )
+        ).all()
+    return sorted((at - made[guid]).total_seconds() for guid, at in got if guid in made)
+
+
+def last_seq(trio: Trio) -> int:
+    """The city's last outbox sequence so far."""
+    with unit_of_work(trio.rt["sjz"].session_factory) as session:
+        return int(session.scalar(select(func.max(OutboxRecord.seq))) or 0)
+
+
+def produce(trio: Trio, rate: float, seconds: float, first: int) -> int:
+    """Emit ``rate`` city rows per second for ``seconds`` (in tenths of a second); rows emitted."""
+    emitted, start = 0, time.monotonic()
+    while (elapsed := time.monotonic() - start) < seconds:
+        due = int(rate * elapsed) - emitted
+        if due > 0:
+            trio.emit("sjz", [case_row(first + emitted + i) for i in range(due)])
+            emitted += due
+        time.sleep(0.1)
+    return emitted
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The ``share`` percentile of sorted ``values``."""
+    return values[min(len(values) - 1, int(share * len(values)))] if values else float("nan")
+
+
+def steady_and_outage(trio: Trio, args: argparse.Namespace) -> int:
+    """Steady load through three tiers (p95 arrival latency), then a province outage under the same
+    load and the drain of its backlog once it is back (rate against the production rate)."""
+    trio.city_worker.start()
+    trio.province_worker.start()
+    base = last_seq(trio)
+    emitted = produce(trio, args.rate, args.seconds, 20_000_000)
+    wait(lambda: trio.arrived("sjz") >= emitted, args.timeout)
+    values = latencies(trio, base)
+    print(f"steady {args.rate:,.0f} records/s for {args.seconds:.0f} s: {len(values):,} rows, arrival latency "
+          f"p50 {percentile(values, 0.5):.2f} s p95 {percentile(values, 0.95):.2f} s max {values[-1]:.2f} s")  # fmt: skip
+    # The province goes down (server and worker); the city keeps producing at the same rate.
+    trio.province_worker.stop()
+    trio.province.stop()
+    before = trio.arrived("sjz")
+    backlog = produce(trio, args.rate, args.outage, 30_000_000)
+    trio.province.start()
+    trio.province_worker.start()
+    drained = wait(lambda: trio.arrived("sjz") >= before + backlog, args.timeout, 0.1)
+    # The drain is measured without new production: the backlog of the outage alone.
+    drain_rate = backlog / drained if drained else float("inf")
+    print(f"outage {args.outage:.0f} s of the province at {args.rate:,.0f} records/s: backlog {backlog:,} rows "
+          f"drained in {drained:.1f} s after its restart (restart included) = {drain_rate:,.0f} records/s, "
+          f"{drain_rate / args.rate:.1f}× the production rate")  # fmt: skip
+    made, received, distinct, city_sum, national_sum = trio.check()
+    lost, duplicated = made - distinct, received - distinct
+    print(f"lost={lost} duplicated={duplicated}")
+    return 0 if lost == 0 and duplicated == 0 and city_sum == national_sum else 1
+
+
 def wait(cond: Any, timeout: float, step: float = 0.2) -> float:
     """Seconds until ``cond()`` came true (raises after ``timeout``)."""
     start = time.monotonic()
@@ -181,6 +261,48 @@ def kill_round(trio: Trio, rng: random.Random, victim: str) -> None:
         trio.national.start()
 
 
+def rates_and_kills(trio: Trio, args: argparse.Namespace, rng: random.Random) -> int:
+    """Two tiers, then three tiers with kills: the rates, their ratio, and exactly-once delivery."""
+    # Two tiers: the province's own rows to the national node.
+    trio.emit("hebei", [case_row(i) for i in range(args.records)])
+    trio.province_worker.start()
+    two = wait(lambda: trio.acknowledged("hebei") >= args.records, args.timeout)
+    two_rate = args.records / two
+    # Three tiers: the city's rows through the province (its worker keeps running).
+    trio.emit("sjz", [case_row(10_000_000 + i) for i in range(args.records)])
+    started = time.monotonic()
+    trio.city_worker.start()
+    kills = {"city": 0, "province": 0, "national": 0}
+    order = rng.sample(list(kills), 3)
+    while sum(kills.values()) < args.kills and trio.arrived("sjz") < args.records:
+        before, since = trio.arrived("sjz") + trio.acknowledged("sjz"), time.monotonic()
+        while trio.arrived("sjz") + trio.acknowledged("sjz") == before and time.monotonic() - since < 30:
+            time.sleep(0.1)
+        time.sleep(rng.uniform(0.05, 1.5))
+        victim = order[sum(kills.values()) % 3]  # each of the three in turn
+        kills[victim] += 1
+        kill_round(trio, rng, victim)
+        print(f"kill {sum(kills.values()):>2}: {victim:<8} at {trio.arrived('sjz'):>7} arrived "
+              f"({time.monotonic() - started:5.1f} s)")  # fmt: skip
+    wait(lambda: trio.arrived("sjz") >= args.records and trio.acknowledged("sjz") >= args.records,
+         args.timeout)  # fmt: skip
+    three = time.monotonic() - started
+    three_rate = args.records / three
+    trio.city_worker.stop()
+    trio.province_worker.stop()
+    made, received, distinct, city_sum, national_sum = trio.check()
+    lost, duplicated = made - distinct, received - distinct
+    print(f"two tiers   province → national          {two_rate:9,.0f} records/s ({two:6.1f} s)")
+    print(f"three tiers city → province → national   {three_rate:9,.0f} records/s ({three:6.1f} s)")
+    print(f"ratio three/two tiers: {three_rate / two_rate:.2f}"
+          + (f" (with kills: city={kills['city']} province={kills['province']} "
+             f"national={kills['national']})" if args.kills else ""))  # fmt: skip
+    same = "match" if city_sum == national_sum else "MISMATCH"
+    print(f"checksum sm3(row_guids): city {city_sum[:16]}… national {national_sum[:16]}… {same}")
+    print(f"lost={lost} duplicated={duplicated}")
+    return 0 if lost == 0 and duplicated == 0 and same == "match" else 1
+
+
 def main() -> None:
     """Run the benchmark."""
     parser = argparse.ArgumentParser(
@@ -193,6 +315,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the node directories and logs")
     parser.add_argument("--log-level", default="WARNING", help="of the workers (their logs with --keep)")
+    parser.add_argument("--steady", action="store_true",
+                        help="instead: steady load (p95 arrival latency), then a province outage and its drain")  # fmt: skip
+    parser.add_argument("--rate", type=float, default=1_000.0, help="records/s of the steady load")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the steady load")
+    parser.add_argument("--outage", type=float, default=600.0, help="seconds the province is down")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -210,46 +337,7 @@ def main() -> None:
         try:
             trio.start()
             trio.join()
-            # Two tiers: the province's own rows to the national node.
-            trio.emit("hebei", [case_row(i) for i in range(args.records)])
-            trio.province_worker.start()
-            two = wait(lambda: trio.acknowledged("hebei") >= args.records, args.timeout)
-            two_rate = args.records / two
-            # Three tiers: the city's rows through the province (its worker keeps running).
-            trio.emit("sjz", [case_row(10_000_000 + i) for i in range(args.records)])
-            started = time.monotonic()
-            trio.city_worker.start()
-            kills = {"city": 0, "province": 0, "national": 0}
-            order = rng.sample(list(kills), 3)
-            while sum(kills.values()) < args.kills and trio.arrived("sjz") < args.records:
-                before, since = trio.arrived("sjz") + trio.acknowledged("sjz"), time.monotonic()
-                while (
-                    trio.arrived("sjz") + trio.acknowledged("sjz") == before and time.monotonic() - since < 30
-                ):
-                    time.sleep(0.1)
-                time.sleep(rng.uniform(0.05, 1.5))
-                victim = order[sum(kills.values()) % 3]  # each of the three in turn
-                kills[victim] += 1
-                kill_round(trio, rng, victim)
-                print(f"kill {sum(kills.values()):>2}: {victim:<8} at {trio.arrived('sjz'):>7} arrived "
-                      f"({time.monotonic() - started:5.1f} s)")  # fmt: skip
-            wait(lambda: trio.arrived("sjz") >= args.records and trio.acknowledged("sjz") >= args.records,
-                 args.timeout)  # fmt: skip
-            three = time.monotonic() - started
-            three_rate = args.records / three
-            trio.city_worker.stop()
-            trio.province_worker.stop()
-            made, received, distinct, city_sum, national_sum = trio.check()
-            lost, duplicated = made - distinct, received - distinct
-            print(f"two tiers   province → national          {two_rate:9,.0f} records/s ({two:6.1f} s)")
-            print(f"three tiers city → province → national   {three_rate:9,.0f} records/s ({three:6.1f} s)")
-            print(f"ratio three/two tiers: {three_rate / two_rate:.2f}"
-                  + (f" (with kills: city={kills['city']} province={kills['province']} "
-                     f"national={kills['national']})" if args.kills else ""))  # fmt: skip
-            same = "match" if city_sum == national_sum else "MISMATCH"
-            print(f"checksum sm3(row_guids): city {city_sum[:16]}… national {national_sum[:16]}… {same}")
-            print(f"lost={lost} duplicated={duplicated}")
-            code = 0 if lost == 0 and duplicated == 0 and same == "match" else 1
+            code = steady_and_outage(trio, args) if args.steady else rates_and_kills(trio, args, rng)
         finally:
             trio.close()
     sys.exit(code)

@@ -45,7 +45,7 @@ def row(sender: str, serial: str) -> dict[str, object]:
                "issue_dept": "石家庄市行政审批局", "issue_dept_code": "11130100MB0007771Q", "issue_date": "20261205",
                "certificate_area_code": "130100"}  # fmt: skip
     with node_unit(settings()) as (_node, session):
-        found = ExchangeAggregate(sender=sender, division_code="130100", table_name="up_lic_data",
+        found = ExchangeAggregate(sender=sender, origin=sender, division_code="130100", table_name="up_lic_data",
                                   business_key=identifier, row_guid=secrets.token_hex(16), cd_operation="I",
                                   source_order=int(serial[-4:]), payload=payload)  # fmt: skip
         session.add(found)

@@ -104,3 +104,35 @@ def token(node: Node, scope: str = ALL_SCOPES, grant_scope: str | None = None) -
     )
     assert answer.status_code == 200, answer.text
     return str(answer.json()["access_token"])
+
+
+BUSINESS_FACE = {"name": "石家庄演示科技有限公司", "kind": "有限责任公司", "legal_rep": "演示用户", "capital": "100",
+                 "founded": "2020-05-01", "address": "河北省石家庄市长安区演示路1号", "scope": "软件开发"}  # fmt: skip
+
+
+def issue_business_license(node: Node, *, division: str, department_name: str) -> str:
+    """A business licence issued on ``node`` by a market-regulation department of ``division`` (its PKI,
+    the department, its seal and the demo license types set up first); its identifier."""
+    from zhengwu.licenses import service
+    from zhengwu.orgs import service as orgs
+    from zhengwu.orgs.schemas import DepartmentCreate
+    from zhengwu.pki import authority
+    from zhengwu.seals import service as seals
+    from zhengwu.seed import government_credit_code
+    from zhengwu.seed.licenses import seed_license_types
+    from zhengwu.seed.synthetic import enterprise_credit_code
+
+    code = government_credit_code(division, 778)
+    with node.uow() as session:
+        authority.init_pki(session, node.settings)
+        department = orgs.add_department(
+            session, DepartmentCreate(credit_code=code, name=department_name, division_code=division)
+        )
+        seals.create_seal(session, node.settings, department_credit_code=code,
+                          name=f"{department_name}行政审批专用章", actor="test")  # fmt: skip
+        seed_license_types(session)
+        type_code = next(t.code for t in service.list_types(session) if t.name == "营业执照")
+        lic = service.issue_license(session, node.settings, type_code=type_code, department_id=department.id,
+                                    holder_name=BUSINESS_FACE["name"], holder_code=enterprise_credit_code("130100", 7),
+                                    face=dict(BUSINESS_FACE), actor="test")  # fmt: skip
+        return str(lic.identifier)

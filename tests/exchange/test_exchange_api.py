@@ -46,7 +46,8 @@ def test_operator_api_feedback_and_resend(joined: tuple[Node, Node]) -> None:
     overview = national.client.get("/api/v1/exchange/overview").json()
     (hebei,) = overview["nodes"]
     assert hebei["node_id"] == "hebei" and hebei["status"] == "approved"
-    assert (hebei["topics"][0]["received"], hebei["topics"][0]["rejected"]) == (2, 1)
+    # P2 broke the national send rule: the province's relay held it back, so only P1 ever arrived.
+    assert (hebei["topics"][0]["received"], hebei["topics"][0]["rejected"]) == (1, 0)
     page = national.client.get("/exchange/overview")
     assert (
         page.status_code == 200

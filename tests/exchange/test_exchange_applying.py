@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from exchange_nodes import Node, http_transport, join_nodes, make_node, token
+from exchange_nodes import Node, http_transport, issue_business_license, join_nodes, make_node, token
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -137,17 +137,16 @@ def test_national_catalog_push_changes_province_and_reaches_city(tiers: tuple[No
         assert item is not None and (item.status, item.task_version, item.task_name) == (
             Status.PUBLISHED, 1, "普通护照签发",
         )  # fmt: skip
-    # Through the catalog service: history, and the up_task_directory row the province reports upward.
+    # Through the catalog service (history), but not echoed back up as the province's own up_task_directory.
     with province.uow() as session:
         actions = [h.action for h in session.scalars(select(History).where(History.code == PASSPORT))]
         assert actions == ["create", "publish"]
-        assert session.scalar(
-            select(func.count()).select_from(OutboxRecord).where(OutboxRecord.topic == "catalog.up_task_directory")
-        ) == 2  # fmt: skip
+    assert reported_upward(province) == reported_upward(city) == 0
     log = applied(province)
     assert [(e.outcome, e.forwarded, e.peer) for e in log] == [("applied", True, "upstream")] * 2
     assert any("跨层级一致性检查" in n for n in log[0].notes or [])
-    assert [(e.outcome, e.forwarded) for e in applied(city)] == [("applied", False)] * 2  # no lower node
+    # The city has no lower node yet, but keeps them in its feed for a county joining later.
+    assert [(e.outcome, e.forwarded) for e in applied(city)] == [("applied", True)] * 2
 
     push(national, [(directory(name="普通护照签发（含换发）", task_version=2), "U")])
     down(national, province, city)
@@ -163,6 +162,23 @@ def test_national_catalog_push_changes_province_and_reaches_city(tiers: tuple[No
     for node in (province, city):
         assert entry(node).status == Status.SUSPENDED  # type: ignore[union-attr]
         assert entry(node, SOCIAL).status == Status.CANCELLED  # type: ignore[union-attr]
+    # No loop: neither tier reported the pushed changes upward, so nothing came back to the national node.
+    assert reported_upward(province) == reported_upward(city) == 0
+    Relay(city.runtime, http_transport(city, province)).run_once()
+    Relay(province.runtime, http_transport(province, national)).run_once()
+    with national.uow() as session:
+        assert session.scalar(select(func.count()).select_from(ExchangeAggregate)) == 0
+    # A local change of the same entry afterwards is the province's own and is reported as usual.
+    with province.uow() as session:
+        catalog.change_directory_state(session, PASSPORT, "cancel", actor="province-staff")
+    assert reported_upward(province) == 1
+
+
+def reported_upward(node: Node) -> int:
+    with node.uow() as session:
+        return session.scalar(
+            select(func.count()).select_from(OutboxRecord).where(OutboxRecord.topic == "catalog.up_task_directory")
+        ) or 0  # fmt: skip
 
 
 def test_the_national_basic_catalog_goes_down_when_it_is_published(tiers: tuple[Node, Node, Node]) -> None:
@@ -347,3 +363,164 @@ def guide(dept_code: str) -> dict[str, Any]:
         "online_handle_depth": "1", "user_topic_type": "出入境",
         "materials": [{"material_name": "居民身份证", "source_type": "20"}],
     }  # fmt: skip
+
+
+def test_pushes_made_before_a_lower_node_joined_reach_it_when_it_joins(
+    province: Node, national: Node, city: Node
+) -> None:
+    join_nodes(province, national)
+    push(national, [(directory(), "I"), (directory(SOCIAL, "社会保险登记", use_level="3^4"), "I")])
+    downward.pull(province.runtime, national.client)
+    push(national, [(directory(task_state="2"), "U")])
+    downward.pull(province.runtime, national.client)
+    # A province that took these before it kept a feed for lower nodes (an older version, or a county
+    # before anyone asked to join it): nothing was passed on.
+    with province.uow() as session:
+        session.execute(ExchangeDownward.__table__.delete())
+        session.execute(ExchangeApplied.__table__.update().values(forwarded=False))
+    assert join.join(city.runtime, client=province.client).status == "requested"
+    with province.uow() as session:
+        join.approve(session, province.runtime, CITY_ID)
+        # The entries' current rows, once each (the suspension superseded the first passport row).
+        assert session.scalar(select(func.count()).select_from(ExchangeDownward)) == 2
+        assert applying.replay_backlog(session, province.runtime) == 0  # idempotent
+    assert join.join(city.runtime, client=province.client).status == "joined"
+    at_city = downward.pull(city.runtime, province.client)
+    assert (at_city.rows, at_city.applied) == (2, 2)
+    assert entry(city).status == Status.SUSPENDED  # type: ignore[union-attr]
+    assert entry(city, SOCIAL).status == Status.PUBLISHED  # type: ignore[union-attr]
+    # Pushes after the join go on as usual, and nothing arrives twice.
+    push(national, [(directory(task_state="1"), "U")])
+    down(national, province, city)
+    assert downward.pull(city.runtime, province.client).rows == 0
+    assert entry(city).status == Status.PUBLISHED  # type: ignore[union-attr]
+    assert len(applied(city)) == 3
+
+
+def test_a_city_passes_pushes_on_to_a_county_that_joins_later(tiers: tuple[Node, Node, Node]) -> None:
+    national, province, city = tiers
+    push(national, [(directory(), "I")])
+    down(national, province, city)
+    with city.uow() as session:  # kept in the city's feed with no county below it yet
+        (kept,) = session.scalars(select(ExchangeDownward))
+        assert (kept.table_name, kept.business_key) == ("dn_task_directory", PASSPORT)
+
+
+def test_license_status_and_data_errors_go_down_to_the_node_of_the_area(
+    tiers: tuple[Node, Node, Node],
+) -> None:
+    from zhengwu.licenses import abnormal, feedback
+    from zhengwu.licenses.models import License
+
+    national, province, city = tiers
+    identifier = issue_business_license(city, division="130100", department_name="石家庄市市场监督管理局")
+    with city.uow() as session:
+        area = session.scalar(select(License.area_code).where(License.identifier == identifier))
+    assert area is not None and area.startswith("1301")
+    with national.uow() as session:  # the national system revokes it, and refuses a row of it
+        feedback.push_status(session, identifier, "revoked", "吊销营业执照", area_code=area)
+        feedback.report_error(
+            session,
+            {"certificate_source_id": identifier, "certificate_area_code": area, "certificate_name": "营业执照",
+             "certificate_number": identifier[-12:], "certificate_type": "营业执照",
+             "certificate_holder": "石家庄演示科技有限公司", "certificate_holder_code": "91130100MA0000000X",
+             "certificate_type_code": "11100000000013338W011", "issue_date": "20261201", "issue_dept": "演示局",
+             "issue_dept_code": "11130100MB0000019C"},
+            "持证主体代码与登记信息不符",
+        )  # fmt: skip
+        # And one for a license the province itself should hold but does not: refused there, not passed on.
+        feedback.push_status(session, "NO-SUCH-LICENSE", "revoked", "测试", area_code="130000")
+    downward.publish(national.runtime)
+    at_province, at_city = down(national, province, city)
+    assert (at_province.applied, at_province.rejected) == (2, 1)
+    assert (at_city.rows, at_city.applied) == (2, 2)
+    with city.uow() as session:
+        assert session.scalar(select(License.status).where(License.identifier == identifier)) == "revoked"
+        entries, total = abnormal.list_entries(session, departments=None, status="open")
+        assert total == 1 and entries[0].identifier == identifier
+        assert "持证主体代码" in entries[0].reason
+    with province.uow() as session:  # passed on, not kept in the province's own queue
+        assert abnormal.list_entries(session, departments=None, status="open")[1] == 0
+    assert sorted((e.table_name, e.outcome, e.forwarded) for e in applied(province)) == [
+        ("dn_lic_data_error", "applied", True),
+        ("dn_lic_status", "applied", True),
+        ("dn_lic_status", "refused", False),
+    ]
+
+
+def test_a_notice_to_all_goes_down_every_tier_and_one_to_the_province_stops_there(
+    tiers: tuple[Node, Node, Node],
+) -> None:
+    from zhengwu.security import notices
+    from zhengwu.security.severity import Severity
+
+    national, province, city = tiers
+    with national.uow() as session:
+        for to_node, title in (
+            (notices.EVERY_NODE, "全国安全通报：加强口令管理"),
+            ("hebei", "河北省专项通报"),
+        ):
+            notices.issue(session, national.settings, to_node=to_node, title=title, body="正文",
+                          severity=Severity.HIGH, actor="national-staff")  # fmt: skip
+    downward.publish(national.runtime)
+    down(national, province, city)
+    with province.uow() as session:
+        assert sorted(n.title for n in notices.list_notices(session)) == [
+            "全国安全通报：加强口令管理",
+            "河北省专项通报",
+        ]
+    with city.uow() as session:
+        assert [(n.title, n.issuer) for n in notices.list_notices(session)] == [
+            ("全国安全通报：加强口令管理", "national")
+        ]
+
+
+def _filled(table: str, **values: Any) -> dict[str, Any]:
+    """A row of a national dn_* table with every required column filled, then ``values``."""
+    from zhengwu.exchange import national
+
+    row: dict[str, Any] = {}
+    for column in national.DN_TABLES[table].columns:
+        kind, length, required = column.send_rule
+        if not required:
+            continue
+        if kind == "int":
+            row[column.name] = 1
+        elif kind == "datetime":
+            row[column.name] = "20261201000000"
+        else:
+            row[column.name] = "1"[: length or 1]
+    return {**row, **values}
+
+
+def test_a_national_punish_item_and_its_guide_rows_go_down_every_tier(tiers: tuple[Node, Node, Node]) -> None:
+    from zhengwu.kernel.codes.task_code import make_task_code
+
+    national, province, city = tiers
+    punish_code = "000102001000"
+    ministry = complete_uscc("11100000MB000002" + org_check_digit("MB000002"))  # a national body
+    task_code = make_task_code(ministry, 1, punish_code)
+    basic = _filled("dn_task_punish_basic", catalog_code=punish_code, task_code=task_code, task_name="违反护照管理规定的处罚",
+                    task_type="02", by_law="《中华人民共和国护照法》第二十条", use_level="1", task_state="1")  # fmt: skip
+    material = _filled("dn_task_general_material", task_code=task_code, material_name="居民身份证")
+    with national.uow() as session:
+        emit(session, "catalog.dn_task_punish_basic", basic, key=task_code)
+        emit(session, "catalog.dn_task_general_material", material, key=task_code)
+    assert downward.publish(national.runtime) == 2
+    at_province, at_city = down(national, province, city)
+    assert (at_province.applied, at_province.rejected) == (2, 0), [
+        (e.table_name, e.reason) for e in applied(province)
+    ]
+    assert (at_city.rows, at_city.applied) == (2, 2)
+    for node in (province, city):
+        item = entry(node, punish_code)
+        assert item is not None and (item.task_name, item.task_type, item.status) == (
+            "违反护照管理规定的处罚", "02", Status.PUBLISHED,
+        )  # fmt: skip
+        outcomes = {(e.table_name, e.outcome) for e in applied(node)}
+        assert outcomes == {("dn_task_punish_basic", "applied"), ("dn_task_general_material", "stored")}
+        with node.uow() as session:  # the national body's guide row is held at every tier
+            kept = session.scalars(
+                select(ExchangeAggregate).where(ExchangeAggregate.table_name == "dn_task_general_material")
+            ).one()
+            assert kept.payload["material_name"] == "居民身份证"

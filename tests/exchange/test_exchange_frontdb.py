@@ -171,6 +171,70 @@ def test_the_writer_sends_within_the_stricter_rule(frontdb: FrontDb) -> None:
         "b" * 32, "cases.up_pro_result", "up_pro_result",
         tuple(OutboundRecord(i, r["row_guid"], None, None, r) for i, r in enumerate(rows)), None,
     )  # fmt: skip
-    _table, valid, rejected = FrontDbTransport(frontdb).prepare(batch)
+    _table, valid, rejected, _origins = FrontDbTransport(frontdb).prepare(batch)
     assert [r["row_guid"] for r in valid] == ["1" * 32]
     assert rejected["2" * 32].code == "too_long" and rejected["2" * 32].column == "remark"
+
+
+def test_a_row_passed_on_through_the_frontdb_keeps_its_origin_and_its_refusal_goes_down(
+    province: Node, national: Node, frontdb: FrontDb
+) -> None:
+    from zhengwu.exchange.models import ExchangeFeedbackDown
+    from zhengwu.exchange.national import RowError
+    from zhengwu.exchange.receiving import IncomingRecord, ingest
+
+    national.runtime.settings.exchange.frontdb_settle_seconds = 0
+    province.runtime.settings.exchange.frontdb_settle_seconds = 0
+    records = [
+        IncomingRecord(f"sjz-{i}", i, None, {**result(i), "result_date": "20241201103000", "row_guid": f"sjz-{i}",
+                       "cd_batch": "b1", "cd_operation": "I", "cd_time": "20261206100000", "data_source": "222"})
+        for i in (1, 2)
+    ]  # fmt: skip
+    with province.uow() as session:  # a city's rows the province took and queued for its upper node
+        taken = ingest(session, province.runtime.registry, sender="sjz", division_code="130100", batch_id="b1",
+                       topic_name="cases.up_pro_result", table_name="up_pro_result", records=records,
+                       sender_tier="city", relay=True)  # fmt: skip
+    assert taken.accepted == 2
+    assert Relay(province.runtime, FrontDbTransport(frontdb)).run_once().acknowledged == 2
+    national.runtime.registry.register(
+        "exchange.up_pro_result",
+        validator=lambda row: [RowError("dup_case", "办件编号重复", "project_no")] if row.get("project_no") == "P00002" else [],
+    )  # fmt: skip
+    assert ingest_frontdb(national.runtime, frontdb, sender="hebei").applied == 1
+    with national.uow() as session:
+        inbox = {r.row_guid: (r.origin, r.route) for r in session.scalars(select(ExchangeInbox))}
+        (kept,) = session.scalars(select(ExchangeAggregate)).all()
+    assert inbox == {"sjz-1": ("sjz", "sjz/hebei"), "sjz-2": ("sjz", "sjz/hebei")}
+    assert (kept.origin, kept.payload["data_source"]) == ("sjz", "222")
+    # The refusal comes back through dn_audit_abnormal and goes on down to the city, as over HTTP.
+    assert poll_feedback(province.runtime, frontdb).feedback == 1
+    with province.uow() as session:
+        (down,) = session.scalars(select(ExchangeFeedbackDown)).all()
+    assert (down.target, down.row_guid, down.error_code) == ("sjz", "sjz-2", "dup_case")
+
+
+def test_rows_committed_late_are_taken_by_the_trailing_cursor(
+    province: Node, national: Node, frontdb: FrontDb
+) -> None:
+    from datetime import timedelta
+
+    from zhengwu.exchange.transports.frontdb import beijing_now_naive, compact
+
+    national.runtime.settings.exchange.frontdb_settle_seconds = 0
+    national.runtime.settings.exchange.frontdb_late_seconds = 300
+    province.runtime.settings.exchange.frontdb_settle_seconds = 0
+    with province.uow() as session:
+        for i in range(3):
+            emit(session, "cases.up_pro_result", result(i), key=f"P{i:05d}")
+    Relay(province.runtime, FrontDbTransport(frontdb)).run_once()
+    assert ingest_frontdb(national.runtime, frontdb, sender="hebei").rows == 3
+    # A writer whose transaction began ten minutes ago commits only now: its cd_time lies behind the
+    # first cursor, which has moved on.
+    late = compact(beijing_now_naive() - timedelta(minutes=10))
+    frontdb.append("up_pro_result", [{**result(7), "result_date": "20241201103000", "row_guid": "late-7",
+                                      "cd_batch": "b7", "cd_operation": "I", "cd_time": late, "data_source": "111"}])  # fmt: skip
+    again = ingest_frontdb(national.runtime, frontdb, sender="hebei")
+    assert (again.rows, again.applied, again.late) == (1, 1, 0 + 1)
+    assert ingest_frontdb(national.runtime, frontdb, sender="hebei").rows == 0  # taken once
+    with national.uow() as session:
+        assert session.scalar(select(func.count()).select_from(ExchangeInbox)) == 4

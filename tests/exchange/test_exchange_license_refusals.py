@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exchange_nodes import Node, http_transport
+from exchange_nodes import Node, http_transport, issue_business_license
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -26,9 +26,6 @@ from zhengwu.licenses import abnormal, topics
 
 pytestmark = pytest.mark.db
 
-FACE = {"name": "石家庄演示科技有限公司", "kind": "有限责任公司", "legal_rep": "演示用户", "capital": "100",
-        "founded": "2020-05-01", "address": "河北省石家庄市长安区演示路1号", "scope": "软件开发"}  # fmt: skip
-
 
 @pytest.fixture
 def frontdb(tmp_path: Path) -> Iterator[FrontDb]:
@@ -39,33 +36,13 @@ def frontdb(tmp_path: Path) -> Iterator[FrontDb]:
 
 def _issue(node: Node) -> str:
     """Issue a license on the province and make its pending up_lic_data row one the upper node refuses."""
-    from zhengwu.licenses import service
-    from zhengwu.orgs import service as orgs
-    from zhengwu.orgs.schemas import DepartmentCreate
-    from zhengwu.pki import authority
-    from zhengwu.seals import service as seals
-    from zhengwu.seed import government_credit_code
-    from zhengwu.seed.licenses import seed_license_types
-    from zhengwu.seed.synthetic import enterprise_credit_code
-
-    code = government_credit_code("130000", 778)
+    identifier = issue_business_license(node, division="130000", department_name="河北省市场监督管理局")
     with node.uow() as session:
-        authority.init_pki(session, node.settings)
-        department = orgs.add_department(
-            session, DepartmentCreate(credit_code=code, name="河北省市场监督管理局", division_code="130000")
-        )
-        seals.create_seal(session, node.settings, department_credit_code=code,
-                          name="河北省市场监督管理局行政审批专用章", actor="test")  # fmt: skip
-        seed_license_types(session)
-        type_code = next(t.code for t in service.list_types(session) if t.name == "营业执照")
-        lic = service.issue_license(session, node.settings, type_code=type_code, department_id=department.id,
-                                    holder_name="石家庄演示科技有限公司", holder_code=enterprise_credit_code("130100", 7),
-                                    face=dict(FACE), actor="test")  # fmt: skip
         # A wrong issuing department code: the upper node's code check refuses the row.
-        [outbox] = _pending(session, lic.identifier)
+        [outbox] = _pending(session, identifier)
         payload: dict[str, Any] = {**outbox.payload, "issue_dept_code": "NOT-A-CREDIT-CODE"}
         session.execute(update(OutboxRecord).where(OutboxRecord.seq == outbox.seq).values(payload=payload))
-        return lic.identifier
+    return identifier
 
 
 def _pending(session: Session, key: str) -> list[OutboxRecord]:

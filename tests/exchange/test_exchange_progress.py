@@ -24,6 +24,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import OutboxRecord, emit
 from zhengwu.kernel.session import unit_of_work
+from zhengwu.kernel.topics import RowError
 
 pytestmark = pytest.mark.db
 
@@ -35,13 +36,25 @@ def departments() -> tuple[str, str]:
     return str(license_row(0)["issue_dept_code"]), registry_seed.companies(1)[0].credit_code
 
 
+UNKNOWN_HOLDER = "（登记信息中没有的持证主体）"
+
+
 def send_and_report(province: Node, national: Node, census: dict[str, int]) -> None:
     """Three licenses accepted, three refused (two for one reason, one for another), then the counts."""
     d1 = departments()[1]
     rows = {"ok0": license_row(0), "ok1": license_row(1, issue_dept_code=d1), "ok2": license_row(2),
-            "bad1": license_row(3, certificate_holder=None),
-            "bad2": license_row(4, certificate_holder=None, issue_dept_code=d1),
+            "bad1": license_row(3, certificate_holder=UNKNOWN_HOLDER),
+            "bad2": license_row(4, certificate_holder=UNKNOWN_HOLDER, issue_dept_code=d1),
             "bad3": license_row(5, certificate_source_id="1.2.156.X")}  # fmt: skip
+    # A rule of the national node's own (rows breaking the national send rule never leave the province).
+    national.runtime.registry.check_table(
+        "up_lic_data",
+        lambda row: (
+            [RowError("holder_unknown", "持证主体在登记信息中不存在", "certificate_holder")]
+            if row.get("certificate_holder") == UNKNOWN_HOLDER
+            else []
+        ),
+    )
     with province.uow() as session:
         for key, row in rows.items():
             emit(session, "licenses.up_lic_data", row, key=key)

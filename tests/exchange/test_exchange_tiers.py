@@ -112,7 +112,7 @@ def test_city_rows_reach_the_national_node_with_their_origin(three: tuple[Node, 
     with city.uow() as session:
         for i in range(5):
             emit(session, TOPIC, row(i), key=f"SJZ{i:08d}")
-        emit(session, TOPIC, row(9, result_type=None), key="SJZ00000009")  # the province refuses it
+        emit(session, TOPIC, row(9, result_type=None), key="SJZ00000009")  # breaks the send rule: held back
     stats = relay(city, province)
     made = outbox(city)
     assert (stats.acknowledged, stats.rejected) == (5, 1)
@@ -170,11 +170,11 @@ def test_city_rows_reach_the_national_node_with_their_origin(three: tuple[Node, 
     assert hebei["totals"]["applied"] == 5
     page = national.client.get("/exchange/overview").text
     assert "经本节点转报的下级节点" in page and "sjz · 130100 · 市级" in page and "up_pro_result" in page
-    # The province sees the city directly, with the refused row counted.
+    # The province sees the city directly; the bad row never left the city (the relay's send rule).
     (direct,) = [
         n for n in province.client.get("/api/v1/exchange/overview").json()["nodes"] if n["node_id"] == "sjz"
     ]
-    assert (direct["tables"][0]["received"], direct["tables"][0]["rejected"]) == (6, 1)
+    assert (direct["tables"][0]["received"], direct["tables"][0]["rejected"]) == (5, 0)
 
 
 def test_a_batch_sent_again_is_passed_on_once(three: tuple[Node, Node, Node]) -> None:
@@ -320,3 +320,58 @@ def test_a_crash_between_apply_and_relay_leaves_nothing_half_done(
     assert city_relay.run_once().acknowledged == 3
     assert len(outbox(province)) == 3
     assert relay(province, national).acknowledged == 3
+
+
+def test_two_cities_with_the_same_business_key_stay_apart_at_the_national_node(
+    joined: tuple[Node, Node],
+) -> None:
+    from zhengwu.exchange.receiving import IncomingRecord, ingest
+
+    _province, national = joined
+
+    def record(n: int, city: str, division: str, result_type: str) -> IncomingRecord:
+        values = {**row(1, result_type=result_type), "row_guid": f"{city}-{n}", "cd_operation": "I", "cd_batch": f"b{n}",
+                  "cd_time": "20261206100000", "data_source": "222"}  # fmt: skip
+        return IncomingRecord(f"{city}-{n}", n, None, values, {"path": [city, "hebei"], "division": division})
+
+    for records in (
+        [record(1, "sjz", "130100", "0"), record(2, "ts", "130200", "1")],
+        [record(3, "ts", "130200", "2")],  # a later change of Tangshan's object: only Tangshan's row moves
+    ):
+        with national.uow() as session:
+            result = ingest(session, national.runtime.registry, sender="hebei", division_code="130000",
+                            batch_id=records[0].message_id, topic_name=TOPIC, table_name="up_pro_result",
+                            records=records, sender_tier="province")  # fmt: skip
+        assert result.accepted == len(records), result.verdicts
+    with national.uow() as session:
+        kept = {
+            (a.origin, a.business_key, a.payload["result_type"])
+            for a in session.scalars(select(ExchangeAggregate))
+        }
+    assert kept == {("sjz", "SJZ00000001", "0"), ("ts", "SJZ00000001", "2")}
+
+
+def test_the_province_passes_on_only_rows_within_the_send_rule(three: tuple[Node, Node, Node]) -> None:
+    from zhengwu.exchange.receiving import IncomingRecord, ingest
+
+    _city, province, national = three
+    # A lower node's rows the province accepts by the wider rule: 备注 up to 1000 characters is read,
+    # but 256 is what may be sent (docs/national-tables.md).
+    records = [
+        IncomingRecord(f"sjz-{n}", n, None, {**row(n, remark=remark), "row_guid": f"sjz-{n}", "cd_batch": "b1",
+                       "cd_operation": "I", "cd_time": "20261206100000", "data_source": "222"})
+        for n, remark in ((1, "短备注"), (2, "备" * 600))
+    ]  # fmt: skip
+    with province.uow() as session:
+        result = ingest(session, province.runtime.registry, sender="sjz", division_code="130100",
+                        batch_id="b1", topic_name=TOPIC, table_name="up_pro_result", records=records,
+                        sender_tier="city", relay=True)  # fmt: skip
+    assert result.accepted == 2
+    stats = relay(province, national)
+    assert (stats.acknowledged, stats.rejected) == (1, 1)
+    with national.uow() as session:
+        assert [r.row_guid for r in session.scalars(select(ExchangeInbox))] == ["sjz-1"]
+    assert outbox(province) == {"sjz-1": "acknowledged", "sjz-2": "rejected"}
+    with province.uow() as session:  # the refusal goes back down to the city that sent the row
+        (down,) = session.scalars(select(ExchangeFeedbackDown)).all()
+    assert (down.target, down.row_guid) == ("sjz", "sjz-2") and "发送规则" in down.reason

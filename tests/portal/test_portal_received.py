@@ -34,7 +34,7 @@ def reported(env: Issuing, sender: str = "hebei-shijiazhuang") -> ExchangeAggreg
     lic = service.issue_license(env.session, env.settings, type_code=env.type_code("营业执照"),
                                 department_id=env.department.id, holder_name="石家庄演示科技有限公司",
                                 holder_code=COMPANY, face=dict(BUSINESS_FACE), actor="test")  # fmt: skip
-    row = ExchangeAggregate(sender=sender, division_code="130100", table_name="up_lic_data",
+    row = ExchangeAggregate(sender=sender, origin=sender, division_code="130100", table_name="up_lic_data",
                             business_key=lic.identifier, row_guid=secrets.token_hex(16), cd_operation="I",
                             source_order=1, payload=topics.row(env.session, lic))  # fmt: skip
     env.session.add(row)

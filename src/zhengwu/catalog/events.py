@@ -30,12 +30,16 @@ DIRECTORY_TOPIC = national.topic("", "directory")
 DOWNWARD_DIRECTORY_TOPIC = "catalog.dn_task_directory"
 
 
-def emit_directory(session: Session, snapshot: Mapping[str, Any], *, first: bool) -> None:
+def emit_directory(
+    session: Session, snapshot: Mapping[str, Any], *, first: bool, upward: bool = True
+) -> None:
     """Queue the up_task_directory row of a basic catalog entry (on the national node also the
-    dn_task_directory row its lower nodes apply)."""
+    dn_task_directory row its lower nodes apply). ``upward=False``: the change came down from the upper
+    node, which knows it already — reporting it back would echo it up as this node's own."""
     payload = national.directory_payload(snapshot)
     operation = "I" if first else "U"
-    emit(session, DIRECTORY_TOPIC, payload, key=snapshot["catalog_code"], operation=operation)
+    if upward:
+        emit(session, DIRECTORY_TOPIC, payload, key=snapshot["catalog_code"], operation=operation)
     if _on_national_node(session):
         emit(session, DOWNWARD_DIRECTORY_TOPIC, payload, key=snapshot["catalog_code"], operation=operation)
 

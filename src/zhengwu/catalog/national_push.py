@@ -3,13 +3,15 @@
 * ``dn_task_directory`` (national DDL): a basic catalog entry. ``I``/``U`` create or change the entry
   and publish it (事项状态 2 suspends it, 3 cancels it); ``D`` cancels it (a published entry is never
   deleted, only cancelled).
-* ``dn_task_general_basic`` / ``dn_task_public_basic``: an implementation item of a national body. Its
+* ``dn_task_{general|public|check|handle|punish}_basic``: an implementation item of a national body. Its
   basic-catalog elements (基本编码, 事项名称, 事项类型, 设定依据; 行使层级 for a new entry) become the
   basic entry; the body's own guide stays in the exchange aggregate (no local department owns it).
-  Such an item being withdrawn (``D`` or 事项状态 3) leaves the basic entry as it is.
+  Such an item being withdrawn (``D`` or 事项状态 3) leaves the basic entry as it is. The item's other
+  rows (``GUIDE_TABLES``: extend, materials, fees, questions) stay in the aggregate and go on down.
 
-Everything goes through the catalog service (rules, versions, history, change log, the ``up_task_directory``
-row reported upward). A row the rules refuse is refused with the reason, each row in a savepoint of its
+Everything goes through the catalog service (rules, versions, history, change log) — except the
+``up_task_directory`` row a local change reports upward: the upper node made this change, so reporting
+it would echo it back up as this node's own (and on to the national node, a loop of one's own push). A row the rules refuse is refused with the reason, each row in a savepoint of its
 own. Applying the same row twice changes nothing the second time (no new version). Afterwards the
 cross-tier check of the items under the touched 基本编码 runs; its result goes into the exchange's
 apply log (``kernel.topics.note``).
@@ -29,7 +31,19 @@ from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.topics import RowError, note
 
 DIRECTORY_TABLE: Final = "dn_task_directory"
-BASIC_TABLES: Final = ("dn_task_general_basic", "dn_task_public_basic")
+BASIC_TABLES: Final = (
+    "dn_task_general_basic", "dn_task_public_basic", "dn_task_check_basic", "dn_task_handle_basic",
+    "dn_task_punish_basic",
+)  # fmt: skip
+#: The rest of a national body's item guide (extend, materials, fees, questions): no department of this
+#: node owns that item, so nothing here applies them; they are kept in the exchange aggregate, logged,
+#: and passed on to every lower node with the basic rows, so every tier holds the whole national guide.
+GUIDE_TABLES: Final = (
+    "dn_task_general_extend", "dn_task_general_material", "dn_task_general_fee_project",
+    "dn_task_general_questions", "dn_task_public_extend", "dn_task_public_material",
+    "dn_task_public_fee_project", "dn_task_public_questions", "dn_task_check_questions",
+    "dn_task_handle_material", "dn_task_handle_questions", "dn_task_punish_questions",
+)  # fmt: skip
 ACTOR: Final = "upper:catalog-push"
 _ENTRY_FIELDS: Final = (
     "task_name",
@@ -56,7 +70,9 @@ def _entry(session: Session, code: str, data: Mapping[str, Any], state: str | No
     if state == "3":
         if item is None or item.status == Status.CANCELLED:
             return False
-        service.change_directory_state(session, code, "cancel", actor=ACTOR, reason="上级下发：取消")
+        service.change_directory_state(
+            session, code, "cancel", actor=ACTOR, reason="上级下发：取消", upward=False
+        )
         return True
     before = None if item is None else (item.status, item.task_version)
     if item is None:
@@ -64,9 +80,11 @@ def _entry(session: Session, code: str, data: Mapping[str, Any], state: str | No
     else:
         item = service.update_directory(session, code, data, actor=ACTOR)
     if item.dirty or item.status == Status.DRAFT or (state == "1" and item.status == Status.SUSPENDED):
-        item = service.publish_directory(session, code, actor=ACTOR)
+        item = service.publish_directory(session, code, actor=ACTOR, upward=False)
     if state == "2" and item.status == Status.PUBLISHED:
-        item = service.change_directory_state(session, code, "suspend", actor=ACTOR, reason="上级下发：暂停")
+        item = service.change_directory_state(
+            session, code, "suspend", actor=ACTOR, reason="上级下发：暂停", upward=False
+        )
     return before != (item.status, item.task_version)
 
 

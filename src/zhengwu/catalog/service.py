@@ -182,8 +182,11 @@ def update_directory(
     return item
 
 
-def publish_directory(session: Session, catalog_code: str, *, actor: str | None) -> BasicItem:
-    """Publish a basic entry: a new immutable version, an up_task_directory outbox record."""
+def publish_directory(
+    session: Session, catalog_code: str, *, actor: str | None, upward: bool = True
+) -> BasicItem:
+    """Publish a basic entry: a new immutable version, an up_task_directory outbox record (not with
+    ``upward=False``: a change pushed down by the upper node)."""
     item = get_directory(session, catalog_code)
     before = item.status
     after = transition(before, "publish", dirty=item.dirty or item.task_version == 0)
@@ -205,21 +208,28 @@ def publish_directory(session: Session, catalog_code: str, *, actor: str | None)
         snapshot = national.directory_snapshot(item)
     item.dirty = False
     session.flush()
-    events.emit_directory(session, snapshot, first=first)
+    events.emit_directory(session, snapshot, first=first, upward=upward)
     _record(session, DIRECTORY, item.catalog_code, "publish", before, after, item.task_version, actor)
     return item
 
 
 def change_directory_state(
-    session: Session, catalog_code: str, action: str, *, actor: str | None, reason: str | None = None
+    session: Session,
+    catalog_code: str,
+    action: str,
+    *,
+    actor: str | None,
+    reason: str | None = None,
+    upward: bool = True,
 ) -> BasicItem:
-    """Suspend or cancel a basic entry; published ones are reported upward with the new 事项状态."""
+    """Suspend or cancel a basic entry; published ones are reported upward with the new 事项状态 (not
+    with ``upward=False``: a change pushed down by the upper node)."""
     item = get_directory(session, catalog_code)
     before = item.status
     item.status = transition(before, action)
     session.flush()
     if item.task_version > 0:
-        events.emit_directory(session, national.directory_snapshot(item), first=False)
+        events.emit_directory(session, national.directory_snapshot(item), first=False, upward=upward)
     _record(
         session, DIRECTORY, item.catalog_code, action, before, item.status, item.task_version, actor, reason
     )

@@ -15,8 +15,8 @@ from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.topics import Census, CodeCheck, Declaration, TableHook, TopicDeclaration
 
 _TASK_TABLES = (
-    "up_task_general_basic", "up_task_public_basic", "up_task_directory",
-    "dn_task_general_basic", "dn_task_public_basic", "dn_task_directory",
+    "up_task_general_basic", "up_task_public_basic", "up_task_directory", "dn_task_directory",
+    *national_push.BASIC_TABLES,
 )  # fmt: skip
 _DIRECTORY_TABLES = ("up_task_directory", "dn_task_directory")
 
@@ -38,7 +38,7 @@ def declarations(settings: Settings) -> list[Declaration]:
     declared.append(TopicDeclaration("catalog.up_task_directory", refresh=_refresh("directory")))
     declared.append(Census("items", published_items))
     # Catalog pushes from the upper node reach every lower node: each tier applies them and passes them on.
-    for table in (national_push.DIRECTORY_TABLE, *national_push.BASIC_TABLES):
+    for table in (national_push.DIRECTORY_TABLE, *national_push.BASIC_TABLES, *national_push.GUIDE_TABLES):
         declared.append(TopicDeclaration(f"catalog.{table}", route_column="*"))
     declared.append(TableHook(national_push.DIRECTORY_TABLE, national_push.apply_directory))
     declared.extend(TableHook(table, national_push.apply_basic) for table in national_push.BASIC_TABLES)

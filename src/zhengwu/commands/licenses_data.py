@@ -194,14 +194,34 @@ def push_status(
     identifier: Annotated[str, typer.Argument(help="The license's identifier (as reported upward).")],
     status: Annotated[str, typer.Option("--status", help="valid, suspended or revoked.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (the lower node keeps it in the history).")],
+    area: Annotated[
+        str | None,
+        typer.Option(
+            "--area",
+            help="The license's area code (certificate_area_code): it goes to the lower node of that area. "
+            "Default: the license held here, else the area a lower node reported it with.",
+        ),
+    ] = None,
 ) -> None:
-    """Upper node: send a license's status change down to the lower nodes (licenses.dn_lic_status)."""
+    """Upper node: send a license's status change down to the lower node of its area (licenses.dn_lic_status)."""
+    from sqlalchemy import select
+
+    from zhengwu.exchange.models import ExchangeAggregate
     from zhengwu.licenses import feedback
 
     if not identifier.strip() or not reason.strip():
         fail_with("请给出证照标识和原因", "identifier and reason are required")
     with node_and_session(settings()) as (_node, session):
-        feedback.push_status(session, identifier, status, reason)
+        if area is None:  # reported from below: the area it was reported with
+            reported = session.scalars(
+                select(ExchangeAggregate.payload).where(
+                    ExchangeAggregate.table_name == "up_lic_data",
+                    ExchangeAggregate.business_key == identifier.strip(),
+                )
+            ).first()
+            found = reported.get("certificate_area_code") if isinstance(reported, dict) else None
+            area = str(found) if found else None
+        feedback.push_status(session, identifier, status, reason, area_code=area)
     console.print(f"{identifier.strip()}: 已排队下发 queued for the feed ({status})")
 
 
@@ -230,7 +250,7 @@ def refuse(
         if not rows:
             fail_with("没有下级节点上报过该证照", f"no lower node reported {key}")
         if len(rows) > 1:
-            senders = "、".join(sorted(r.sender for r in rows))
+            senders = "、".join(sorted(r.origin for r in rows))
             fail_with(
                 f"多个下级节点上报过该证照（{senders}），请用 --from 指定", "several senders: use --from"
             )

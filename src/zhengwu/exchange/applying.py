@@ -7,8 +7,11 @@ owners' table hooks applying it); then, in the same transaction, :func:`after_pu
 * writes one ``exchange_applied`` row per new row: ``applied`` (a hook took it), ``stored`` (no hook:
   kept in the aggregate only) or ``refused`` with the reason, plus the remarks hooks left
   (``kernel.topics.note``, e.g. the catalog's cross-tier check);
-* passes accepted rows on through this node's own feed when their topic says so (``route_column``):
-  ``*`` to every lower node, a column name to the lower node whose area holds the division in it
+* passes accepted rows on through this node's own feed when their topic says so (``route_column``) —
+  at a province or city always, whether or not a lower node has joined yet, so that one joining later
+  reads them from the feed's start (``replay_backlog`` adds what an older node never passed on):
+  ``*`` to every lower node, a column name to the lower node whose area holds the division in it (or
+  to every lower node when the row's column holds ``*``)
   (``exchange_downward.division_code``, filtered when the feed is served). The row keeps its control
   columns (row_guid, data_source …); its message id is derived from the upper one, so it is passed on
   once however often it arrives;
@@ -23,19 +26,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import exlog
 from zhengwu.exchange.canonical import sm3_hex
-from zhengwu.exchange.models import ExchangeApplied, ExchangeDownward, ExchangeNode
+from zhengwu.exchange.models import ExchangeAggregate, ExchangeApplied, ExchangeDownward, ExchangeNode
 from zhengwu.exchange.receiving import IncomingRecord, IngestResult, resolve_topic
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.topics import Topic, TopicRegistry
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.config import Settings
+from zhengwu.kernel.config import Settings, Tier
 from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.topics import Declaration, RowError, TableHook, TopicDeclaration, take_notes
@@ -106,11 +110,85 @@ class AppliedCounts:
     fed_back: int = 0
 
 
-def _has_lower_nodes(session: Session) -> bool:
+def _passes_on(session: Session, settings: Settings) -> bool:
+    """True when this node keeps passed-on rows in its feed: a province or city always (a lower node
+    joining later reads the feed from its start), a county only once a node below it asked to join."""
+    if settings.tier is not Tier.COUNTY:
+        return True
     found = session.scalar(
         select(ExchangeNode.id).where(ExchangeNode.status.in_(("approved", "pending"))).limit(1)
     )
     return found is not None
+
+
+def _forward(
+    session: Session, topic: Topic, message_id: str, key: str | None, trace_id: str | None,
+    row: Mapping[str, Any], division: str | None, now: datetime,
+) -> None:  # fmt: skip
+    """Put a row taken from the upper node into this node's feed, once: its message id derives from the
+    upper node's, so however often it arrives (or is replayed) it is passed on once."""
+    stmt = dialect_insert(session, ExchangeDownward).values(
+        message_id=sm3_hex(f"forward:{message_id}".encode())[:32], topic=topic.name, table_name=topic.table,
+        business_key=(key or "")[:128] or None, trace_id=trace_id, content=dict(row), published_at=now,
+        division_code=division,
+    )  # fmt: skip
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["message_id"]))
+
+
+def for_every_node(route: str | None, row: Mapping[str, Any]) -> bool:
+    """The row goes to every lower node: its topic says so, or its route column holds ``*`` (a notice
+    addressed to all)."""
+    return route == EVERY or (route is not None and str(row.get(route) or "").strip() == EVERY)
+
+
+def _routed_here(route: str | None, row: Mapping[str, Any], division: str | None, own: str) -> bool:
+    """A row of this route goes on below this node: to everyone, or to a division inside ours."""
+    return for_every_node(route, row) or (division is not None and division != own and within(division, own))
+
+
+def replay_backlog(session: Session, runtime: ExchangeRuntime) -> int:
+    """Put into the feed the rows taken from the upper node that were never passed on — taken while
+    this node kept no feed (a county before anyone asked to join it, or before this rule existed) — in
+    their current state (the aggregate's newest row per business object). Run when a lower node is
+    approved: it reads the feed from its start, so it gets everything pushed before it joined. Idempotent
+    (the feed's message id derives from the upper node's)."""
+    own = runtime.settings.division_code
+    now = utcnow()
+    pending = session.execute(
+        select(ExchangeApplied, ExchangeAggregate.payload)
+        .join(
+            ExchangeAggregate,
+            and_(
+                ExchangeAggregate.sender == UPSTREAM,
+                ExchangeAggregate.table_name == ExchangeApplied.table_name,
+                ExchangeAggregate.row_guid == ExchangeApplied.row_guid,
+            ),
+        )
+        .where(
+            ExchangeApplied.direction == "in",
+            ExchangeApplied.peer == UPSTREAM,
+            ExchangeApplied.outcome.in_(("applied", "stored")),
+            ExchangeApplied.forwarded.is_(False),
+        )
+        .order_by(ExchangeApplied.seq)
+    ).all()
+    replayed = []
+    for entry, payload in pending:
+        topic = resolve_topic(runtime.registry, entry.topic, entry.table_name)
+        route = route_column(runtime.registry, topic)
+        if topic is None or route is None or not isinstance(payload, dict):
+            continue
+        division = division_of(route, payload)
+        if not _routed_here(route, payload, division, own):
+            continue
+        _forward(session, topic, entry.message_id, entry.business_key, None, payload, division, now)
+        replayed.append(entry.seq)
+    if replayed:
+        session.execute(
+            update(ExchangeApplied).where(ExchangeApplied.seq.in_(replayed)).values(forwarded=True)
+        )
+        exlog.append(session, direction="local", kind="downward.replayed", detail={"rows": len(replayed)})
+    return len(replayed)
 
 
 def after_pull(
@@ -131,7 +209,7 @@ def after_pull(
     route = route_column(runtime.registry, topic)
     settings = runtime.settings
     own = settings.division_code
-    lower = route is not None and _has_lower_nodes(session)
+    lower = route is not None and _passes_on(session, settings)
     by_key = {(r.message_id, str(r.row.get("row_guid") or "")[:50]): r for r in records}
     now = utcnow()
     applied = refused = forwarded = fed_back = 0
@@ -142,19 +220,9 @@ def after_pull(
         row = record.row
         division = division_of(route, row)
         key = topic.business_key(row) if topic is not None else None
-        passes = (
-            topic is not None
-            and verdict.applied
-            and lower
-            and (route == EVERY or (division is not None and division != own and within(division, own)))
-        )
+        passes = topic is not None and verdict.applied and lower and _routed_here(route, row, division, own)
         if passes and topic is not None:
-            message_id = sm3_hex(f"forward:{record.message_id}".encode())[:32]
-            stmt = dialect_insert(session, ExchangeDownward).values(
-                message_id=message_id, topic=topic.name, table_name=topic.table, business_key=(key or "")[:128] or None,
-                trace_id=record.trace_id, content=row, published_at=now, division_code=division,
-            )  # fmt: skip
-            session.execute(stmt.on_conflict_do_nothing(index_elements=["message_id"]))
+            _forward(session, topic, record.message_id, key, record.trace_id, row, division, now)
             forwarded += 1
         back = feed_back and not verdict.applied and bool(settings.upstream_url)
         if back:

@@ -13,18 +13,16 @@ holds it. What the lower node does with each row next (apply log, passing it on,
 
 from __future__ import annotations
 
-import json
-import secrets
 from typing import Any, Final
 
 import httpx
 from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import applying, exlog
-from zhengwu.exchange.errors import MalformedEnvelope, UpstreamFailed
+from zhengwu.exchange import applying, exlog, pulling
+from zhengwu.exchange.errors import MalformedEnvelope
 from zhengwu.exchange.frontdb_sync import PollStats
-from zhengwu.exchange.models import ExchangeDownward, ExchangeWatermark
+from zhengwu.exchange.models import ExchangeDownward
 from zhengwu.exchange.receiving import (
     IncomingRecord,
     authenticate_child,
@@ -33,15 +31,12 @@ from zhengwu.exchange.receiving import (
     parse_time,
 )
 from zhengwu.exchange.runtime import ExchangeRuntime
-from zhengwu.exchange.signing import open_envelope, seal, verify
-from zhengwu.exchange.transports import TransportError
-from zhengwu.exchange.transports.http import API, post_json, raise_for_answer
+from zhengwu.exchange.signing import open_envelope, seal
 from zhengwu.kernel.clock import to_beijing_compact, utcnow
-from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
 from zhengwu.kernel.session import unit_of_work
 
-PAGE: Final = 1_000
+PAGE: Final = pulling.PAGE
 FEED_MARK: Final = "feed:upstream"
 
 
@@ -165,71 +160,30 @@ def answer_feed(session: Session, runtime: ExchangeRuntime, envelope: Any) -> di
     return seal(page, signer)
 
 
+FEED: Final = pulling.PullKind(
+    "feed", FEED_MARK, "feed.received", "获取上级下发数据失败", "上级下发数据应答无效"
+)
+
+
 def pull(runtime: ExchangeRuntime, client: httpx.Client | None = None) -> PollStats:
     """Lower node: fetch and take in the upstream's new downward rows (all pages)."""
     stats = PollStats()
-    credential = runtime.credentials.uplink()
-    if credential is None or not runtime.settings.upstream_url:
-        return stats
-    http = client or httpx.Client(timeout=runtime.settings.exchange.request_timeout_seconds)
-    try:
-        while True:
-            with unit_of_work(runtime.session_factory) as session:
-                mark = session.get(ExchangeWatermark, FEED_MARK)
-                after = mark.last_id if mark is not None else 0
-            nonce = secrets.token_hex(16)
-            request = {"type": "feed", "sender": runtime.node_id, "after": after, "limit": PAGE,
-                       "sent_at": utcnow().isoformat(), "nonce": nonce}  # fmt: skip
-            body = json.dumps(seal(request, credential), ensure_ascii=False).encode()
-            try:
-                response = post_json(http, f"{runtime.settings.upstream_url}{API}/feed", body, None)
-                raise_for_answer(response)
-                opened = verify(
-                    response.json(), runtime.credentials.upstream_trust(), at=utcnow(), revocation="none"
-                )
-            except (TransportError, ValueError) as exc:
-                raise UpstreamFailed("获取上级下发数据失败", detail_en=f"feed: {exc}") from exc
-            page = opened.document
-            if page.get("type") != "feed.page" or page.get("nonce") != nonce or page.get("after") != after:
-                raise UpstreamFailed(
-                    "上级下发数据应答无效", detail_en="feed page does not answer the request"
-                )
-            records = [
-                r for r in page.get("records") or [] if isinstance(r, dict) and isinstance(r.get("row"), dict)
-            ]
-            if not records:
-                return stats
-            with unit_of_work(runtime.session_factory) as session:
-                exlog.write_first(session)
-                by_table: dict[tuple[str, str], list[IncomingRecord]] = {}
-                for r in records:
-                    key = (str(r.get("topic") or ""), str(r.get("table") or ""))
-                    by_table.setdefault(key, []).append(
-                        IncomingRecord(
-                            str(r.get("message_id")), int(r.get("seq") or 0), r.get("trace_id"), r["row"]
-                        )
-                    )
-                for (topic, table), items in by_table.items():
-                    result = ingest(session, runtime.registry, sender="upstream", division_code=None,
-                                    batch_id=f"feed:{after}", topic_name=topic, table_name=table, records=items)  # fmt: skip
-                    stats.applied += result.accepted
-                    stats.rejected += result.rejected
-                    applying.after_pull(session, runtime, topic_name=topic, table_name=table, records=items,
-                                        result=result)  # fmt: skip
-                last = max(int(r.get("seq") or 0) for r in records)
-                stmt = dialect_insert(session, ExchangeWatermark).values(
-                    name=FEED_MARK, cd_time="00000000000000", last_id=last, updated_at=utcnow()
-                )
-                session.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["name"], set_={"last_id": last, "updated_at": utcnow()}
-                    )
-                )
-                exlog.append(session, direction="in", kind="feed.received", peer="upstream", ref=str(after),
-                             digest=opened.digest, detail={"rows": len(records)})  # fmt: skip
-            stats.rows += len(records)
-            if len(records) < PAGE:
-                return stats
-    finally:
-        if client is None:
-            http.close()
+
+    def take(session: Session, records: list[dict[str, Any]], after: int) -> None:
+        by_table: dict[tuple[str, str], list[IncomingRecord]] = {}
+        for r in records:
+            key = (str(r.get("topic") or ""), str(r.get("table") or ""))
+            by_table.setdefault(key, []).append(
+                IncomingRecord(str(r.get("message_id")), int(r.get("seq") or 0), r.get("trace_id"), r["row"])
+            )
+        for (topic, table), items in by_table.items():
+            result = ingest(session, runtime.registry, sender="upstream", division_code=None,
+                            batch_id=f"feed:{after}", topic_name=topic, table_name=table, records=items)  # fmt: skip
+            stats.applied += result.accepted
+            stats.rejected += result.rejected
+            applying.after_pull(session, runtime, topic_name=topic, table_name=table, records=items,
+                                result=result)  # fmt: skip
+        stats.rows += len(records)
+
+    pulling.pull_pages(runtime, client, FEED, take, usable=lambda r: isinstance(r.get("row"), dict))
+    return stats

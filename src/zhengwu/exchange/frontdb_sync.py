@@ -3,7 +3,7 @@ rows with ``dn_*`` abnormal rows); a lower node collects the abnormal feedback a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -11,9 +11,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.exchange import applying, exlog, national, tiers
-from zhengwu.exchange.models import ExchangeFeedback, ExchangeNode, ExchangeWatermark
+from zhengwu.exchange.canonical import loads
+from zhengwu.exchange.models import ExchangeFeedback, ExchangeInbox, ExchangeNode, ExchangeWatermark
 from zhengwu.exchange.national import AUDIT_ABNORMAL, LIC_ERROR, UC_ABNORMAL
-from zhengwu.exchange.receiving import IncomingRecord, ingest
+from zhengwu.exchange.receiving import IncomingRecord, IngestResult, ingest
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.transports.frontdb import FrontDb, abnormal_rows, beijing_now_naive, compact
 from zhengwu.kernel.clock import utcnow
@@ -36,6 +37,7 @@ class PollStats:
     applied: int = 0
     rejected: int = 0
     feedback: int = 0
+    late: int = 0  # rows the trailing cursor took (their writers committed late)
 
 
 def _watermark(session: Session, name: str) -> tuple[str, int]:
@@ -53,6 +55,20 @@ def _advance(session: Session, name: str, cd_time: str, last_id: int) -> None:
     session.execute(stmt)
 
 
+def _taken(session: Session, sender: str, guids: Sequence[str]) -> set[str]:
+    """Which of these 前置库 rows (message id = row_guid) the inbox already holds from ``sender``."""
+    held: set[str] = set()
+    for start in range(0, len(guids), 500):
+        held.update(
+            session.scalars(
+                select(ExchangeInbox.message_id).where(
+                    ExchangeInbox.sender == sender, ExchangeInbox.message_id.in_(guids[start : start + 500])
+                )
+            )
+        )
+    return held
+
+
 def ingest_frontdb(
     runtime: ExchangeRuntime,
     frontdb: FrontDb,
@@ -61,74 +77,119 @@ def ingest_frontdb(
     tables: Iterable[str] | None = None,
     limit: int = 5_000,
 ) -> PollStats:
-    """Upper node: apply new ``up_*`` rows of a lower node's 前置库; refused rows go back as ``dn_*``."""
+    """Upper node: apply new ``up_*`` rows of a lower node's 前置库; refused rows go back as ``dn_*``.
+
+    Two cursors per table: the first takes rows once their ``cd_time`` is ``frontdb_settle_seconds``
+    old; the second trails by ``frontdb_late_seconds`` and takes the rows the first passed over because
+    their writer committed after the first had moved on (a row's ``cd_time`` is set before its commit)."""
     stats = PollStats()
-    settle = runtime.settings.exchange.frontdb_settle_seconds
+    exchange = runtime.settings.exchange
     for name in tables if tables is not None else national.UP_TABLES:
         spec = national.table(name)
         if spec is None:
             continue
-        while True:
-            with unit_of_work(runtime.session_factory) as session:
-                exlog.lock_head(session)
-                mark = f"up:{sender}:{name}"
-                rows = frontdb.read_since(name, _watermark(session, mark), settle_seconds=settle, limit=limit)
-                if not rows:
-                    break
-                table = frontdb.table(name)
-                records = []
-                for values in rows:
-                    row = frontdb.from_db(table, values)
-                    records.append(IncomingRecord(str(row.get("row_guid")), int(values["id"]), None, row))
-                division = session.scalar(
-                    select(ExchangeNode.division_code).where(ExchangeNode.node_id == sender).limit(1)
-                )
-                result = ingest(
-                    session,
-                    runtime.registry,
-                    sender=sender,
-                    division_code=division,
-                    batch_id=f"frontdb:{rows[0]['id']}",
-                    topic_name="",
-                    table_name=name,
-                    records=records,
-                    relay=sender != "upstream" and tiers.relays(runtime),
-                )
-                if sender == applying.UPSTREAM:  # dn_* rows the upper node published: log, pass on
-                    applying.after_pull(session, runtime, topic_name="", table_name=name, records=records,
-                                        result=result, feed_back=False)  # fmt: skip
-                refused = [
-                    (record.row, RowError(v.code or "rejected", v.reason or "", v.column))
-                    for record, v in zip(records, result.verdicts, strict=True)
-                    if not v.applied and not v.duplicate
-                ]
-                if refused:
-                    # Written before the inbox commits: a crash in between re-reads the rows, which
-                    # produce the same refusals, which the 前置库 de-duplicates.
-                    target, feedback = abnormal_rows(spec, refused, ingested_at=beijing_now_naive())
-                    unique = ("certificate_source_id", "cd_batch") if target == LIC_ERROR else ("row_guid",)
-                    frontdb.append(target, feedback, unique=unique)
-                last = rows[-1]
-                _advance(session, mark, compact(last["cd_time"]), int(last["id"]))
-                exlog.append(
-                    session,
-                    direction="in",
-                    kind="frontdb.ingested",
-                    peer=sender,
-                    ref=f"{name}:{rows[0]['id']}",
-                    detail={
-                        "table": name,
-                        "rows": len(rows),
-                        "applied": result.accepted,
-                        "rejected": result.rejected,
-                    },
-                )
-            stats.rows += len(rows)
-            stats.applied += result.accepted
-            stats.rejected += result.rejected
-            if len(rows) < limit:
-                break
+        _read_table(runtime, frontdb, spec, sender, f"up:{sender}:{name}", exchange.frontdb_settle_seconds,
+                    limit, stats, late=False)  # fmt: skip
+        _read_table(runtime, frontdb, spec, sender, f"late:up:{sender}:{name}", exchange.frontdb_late_seconds,
+                    limit, stats, late=True)  # fmt: skip
     return stats
+
+
+def _read_table(
+    runtime: ExchangeRuntime,
+    frontdb: FrontDb,
+    spec: national.NationalTable,
+    sender: str,
+    mark: str,
+    settle: float,
+    limit: int,
+    stats: PollStats,
+    *,
+    late: bool,
+) -> None:
+    name = spec.name
+    while True:
+        with unit_of_work(runtime.session_factory) as session:
+            exlog.lock_head(session)
+            rows = frontdb.read_since(name, _watermark(session, mark), settle_seconds=settle, limit=limit)
+            if not rows:
+                return
+            page = len(rows)
+            last = rows[-1]
+            if late:  # only what the first cursor missed
+                held = _taken(session, sender, [str(v.get("row_guid") or "") for v in rows])
+                rows = [v for v in rows if str(v.get("row_guid") or "") not in held]
+            if rows:
+                result = _take(session, runtime, frontdb, spec, sender, rows)
+                stats.rows += len(rows)
+                stats.applied += result.accepted
+                stats.rejected += result.rejected
+                stats.late += len(rows) if late else 0
+            _advance(session, mark, compact(last["cd_time"]), int(last["id"]))
+        if page < limit:
+            return
+
+
+def _take(
+    session: Session,
+    runtime: ExchangeRuntime,
+    frontdb: FrontDb,
+    spec: national.NationalTable,
+    sender: str,
+    rows: Sequence[dict[str, Any]],
+) -> IngestResult:
+    """Ingest one page of 前置库 rows (with the origins a middle tier kept for them) and answer the refused
+    ones with ``dn_*`` abnormal rows."""
+    name = spec.name
+    table = frontdb.table(name)
+    found = [frontdb.from_db(table, values) for values in rows]
+    upstream = sender == applying.UPSTREAM
+    origins = {} if upstream else frontdb.origins(name, [str(r.get("row_guid") or "") for r in found])
+    records = [
+        IncomingRecord(
+            str(row.get("row_guid")), int(values["id"]), None, row, origins.get(str(row.get("row_guid")))
+        )
+        for row, values in zip(found, rows, strict=True)
+    ]
+    division = session.scalar(
+        select(ExchangeNode.division_code).where(ExchangeNode.node_id == sender).limit(1)
+    )
+    tier = session.scalar(select(ExchangeNode.tier).where(ExchangeNode.node_id == sender).limit(1))
+    result = ingest(
+        session,
+        runtime.registry,
+        sender=sender,
+        division_code=division,
+        batch_id=f"frontdb:{rows[0]['id']}",
+        topic_name="",
+        table_name=name,
+        records=records,
+        sender_tier=tier,
+        relay=not upstream and tiers.relays(runtime),
+    )
+    if upstream:  # dn_* rows the upper node published: log, pass on
+        applying.after_pull(session, runtime, topic_name="", table_name=name, records=records,
+                            result=result, feed_back=False)  # fmt: skip
+    refused = [
+        (record.row, RowError(v.code or "rejected", v.reason or "", v.column))
+        for record, v in zip(records, result.verdicts, strict=True)
+        if not v.applied and not v.duplicate
+    ]
+    if refused:
+        # Written before the inbox commits: a crash in between re-reads the rows, which
+        # produce the same refusals, which the 前置库 de-duplicates.
+        target, feedback = abnormal_rows(spec, refused, ingested_at=beijing_now_naive())
+        unique = ("certificate_source_id", "cd_batch") if target == LIC_ERROR else ("row_guid",)
+        frontdb.append(target, feedback, unique=unique)
+    exlog.append(
+        session,
+        direction="in",
+        kind="frontdb.ingested",
+        peer=sender,
+        ref=f"{name}:{rows[0]['id']}",
+        detail={"table": name, "rows": len(rows), "applied": result.accepted, "rejected": result.rejected},
+    )
+    return result
 
 
 def poll_feedback(runtime: ExchangeRuntime, frontdb: FrontDb, *, limit: int = 5_000) -> PollStats:
@@ -159,6 +220,11 @@ def poll_feedback(runtime: ExchangeRuntime, frontdb: FrontDb, *, limit: int = 5_
     return stats
 
 
+_OUTBOX_ROW: Final = select(
+    OutboxRecord.seq, OutboxRecord.message_id, OutboxRecord.topic, OutboxRecord.key, OutboxRecord.payload
+)
+
+
 def _one_feedback(
     session: Session, runtime: ExchangeRuntime, name: str, row: dict[str, Any], row_id: int
 ) -> int:
@@ -166,8 +232,7 @@ def _one_feedback(
     if name == LIC_ERROR:
         source_id = str(row.get("certificate_source_id") or "")
         outbox = session.execute(
-            select(OutboxRecord.seq, OutboxRecord.message_id, OutboxRecord.topic, OutboxRecord.key)
-            .where(OutboxRecord.topic.like("%.up_lic_data"), OutboxRecord.key == source_id)
+            _OUTBOX_ROW.where(OutboxRecord.topic.like("%.up_lic_data"), OutboxRecord.key == source_id)
             .order_by(OutboxRecord.seq.desc())
             .limit(1)
         ).first()
@@ -176,11 +241,7 @@ def _one_feedback(
         table_name, feedback_guid = "up_lic_data", f"{row_id}"
     else:
         row_guid = str(row.get("table_row_guid") or "")
-        outbox = session.execute(
-            select(OutboxRecord.seq, OutboxRecord.message_id, OutboxRecord.topic, OutboxRecord.key).where(
-                OutboxRecord.message_id == row_guid
-            )
-        ).first()
+        outbox = session.execute(_OUTBOX_ROW.where(OutboxRecord.message_id == row_guid)).first()
         code, reason = (
             str(row.get("err_type") or "abnormal"),
             str(row.get("remark") or row.get("err_type") or ""),
@@ -203,7 +264,16 @@ def _one_feedback(
         received_at=now,
     )
     inserted = len(session.execute(stmt.on_conflict_do_nothing().returning(ExchangeFeedback.id)).all())
-    if inserted:
+    payload = outbox.payload if outbox is not None else None
+    if isinstance(payload, str):
+        payload = loads(payload)
+    lower = tiers.sender_of(payload.get(tiers.RELAY_KEY)) if isinstance(payload, dict) else None
+    if inserted and outbox is not None and lower is not None:
+        # A lower node's row we only passed on: the refusal goes down to it, as a receipt's would.
+        guid = str(payload.get("row_guid") or row_guid) if isinstance(payload, dict) else row_guid
+        refusal = tiers.Refusal(lower, guid[:50], outbox.topic, table_name, outbox.key, code, reason or code)
+        tiers.pass_down(session, [refusal], feedback_guid=f"frontdb:{feedback_guid}", refused_by="frontdb")
+    if inserted and lower is None:
         # The owner of the table queues the refusal too (e.g. licenses' abnormal data), once: only when
         # this feedback row is new. Without its outbox row, the 前置库 row's id names the refusal.
         refused = RefusedRow(

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.audit.changes import record_change
-from zhengwu.exchange import exlog
+from zhengwu.exchange import applying, exlog
 from zhengwu.exchange.credentials import PURPOSE, credential_signer, new_uplink_key, revocation_reason
 from zhengwu.exchange.errors import (
     InvalidJoinRequest,
@@ -413,6 +413,8 @@ def approve(
     node.fingerprint = cert.fingerprint
     node.not_after = cert.not_after
     session.flush()
+    # The new node reads our feed from its start: what we took from above before it joined goes in too.
+    applying.replay_backlog(session, runtime)
     issuer = None if certificate_pem is None else str(cert.issuer)
     exlog.append(
         session,

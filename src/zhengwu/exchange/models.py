@@ -132,10 +132,12 @@ class ExchangeInbox(Base):
 
 
 class ExchangeAggregate(Base):
-    """汇聚数据 — the current state of each business object per lower node and national table."""
+    """汇聚数据 — the current state of each business object per lower node and national table; keyed by
+    the node that made it too (``origin``), so objects of two cities with the same business key, passed
+    on by one province, stay apart."""
 
     __tablename__ = "exchange_aggregate"
-    __table_args__ = (UniqueConstraint("sender", "table_name", "business_key"),)
+    __table_args__ = (UniqueConstraint("sender", "origin", "table_name", "business_key"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     sender: Mapped[str] = mapped_column(String(63))
@@ -150,7 +152,7 @@ class ExchangeAggregate(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     payload: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    origin: Mapped[str | None] = mapped_column(String(63))
+    origin: Mapped[str] = mapped_column(String(63))
     route: Mapped[str | None] = mapped_column(String(255))
 
 

@@ -1031,6 +1031,22 @@ def check_send(spec: NationalTable, row: Mapping[str, Any]) -> list[RowError]:
     return errors
 
 
+def outgoing(spec: NationalTable, row: Mapping[str, Any]) -> tuple[dict[str, Any], RowError | None]:
+    """A row about to leave for the upper node, as the national table keeps it, and why it may not
+    leave (None: it may): its control and national columns by the wider rule, then by the narrower one
+    (docs/national-tables.md) — the receiver may apply either. Our own rows and the rows of lower nodes
+    we pass on alike (they were accepted by the wider rule)."""
+    clean = spec.fast_clean(row)
+    errors: list[RowError] = []
+    if clean is None:
+        errors = check_control(row) + check_columns(spec, row)
+        clean = keep_known(spec, row)
+    errors = errors or check_send(spec, clean)
+    if not errors:
+        return clean, None
+    return clean, RowError(errors[0].code, "；".join(e.reason for e in errors), errors[0].column)
+
+
 def unknown_columns(spec: NationalTable, row: Mapping[str, Any]) -> list[RowError]:
     """Columns of ``row`` the national table does not have (receivers drop them; our own nodes may use
     them, e.g. the catalog's ``row_key``)."""

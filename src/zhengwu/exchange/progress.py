@@ -262,6 +262,7 @@ def compute(session: Session, settings: Settings) -> dict[str, Any]:
         # Applied rows take their department from the object they made (the inbox keeps no content).
         joined = and_(
             ExchangeAggregate.sender == ExchangeInbox.sender,
+            ExchangeAggregate.origin == func.coalesce(ExchangeInbox.origin, ExchangeInbox.sender),
             ExchangeAggregate.table_name == ExchangeInbox.table_name,
             ExchangeAggregate.business_key == ExchangeInbox.business_key,
         )

@@ -279,10 +279,11 @@ def _short(value: Any, length: int) -> str | None:
 def _upsert_aggregate(
     session: Session, rows: Sequence[InboundRow], origins: Mapping[str, tiers.Origin], now: datetime
 ) -> None:
-    # Keep the newest row per business object (the sender's order), so one statement never touches a key twice.
-    latest: dict[tuple[str, str], InboundRow] = {}
+    # Keep the newest row per business object (the sender's order), so one statement never touches a key
+    # twice; an object is the origin's (two cities may use the same key).
+    latest: dict[tuple[str, str, str], InboundRow] = {}
     for row in rows:
-        key = (row.table_name, row.business_key)
+        key = (origins[row.row_guid].node, row.table_name, row.business_key)
         if key not in latest or row.order >= latest[key].order:
             latest[key] = row
     if not latest:
@@ -291,16 +292,16 @@ def _upsert_aggregate(
     pg = bulk.is_postgres(session)
     values = [
         (
-            r.sender, r.table_name, r.business_key, r.division_code, r.row_guid, r.operation, r.cd_time, r.order,
-            (r.operation == "D") if pg else int(r.operation == "D"), bulk.json_text(r.row), stamp,
-            origins[r.row_guid].node, origins[r.row_guid].route[:255],
+            r.sender, origins[r.row_guid].node, r.table_name, r.business_key, r.division_code, r.row_guid,
+            r.operation, r.cd_time, r.order, (r.operation == "D") if pg else int(r.operation == "D"),
+            bulk.json_text(r.row), stamp, origins[r.row_guid].route[:255],
         )
         for r in latest.values()
     ]  # fmt: skip
     updated = ("division_code", "row_guid", "cd_operation", "cd_time", "source_order", "deleted", "payload",
-               "updated_at", "origin", "route")  # fmt: skip
+               "updated_at", "route")  # fmt: skip
     conflict = (
-        "ON CONFLICT (sender, table_name, business_key) DO UPDATE SET "
+        "ON CONFLICT (sender, origin, table_name, business_key) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in updated)
         + " WHERE excluded.source_order >= exchange_aggregate.source_order"
     )
@@ -308,7 +309,7 @@ def _upsert_aggregate(
         bulk.insert_many(
             session,
             "exchange_aggregate",
-            ("sender", "table_name", "business_key", *updated),
+            ("sender", "origin", "table_name", "business_key", *updated),
             chunk,
             json_columns=frozenset({"payload"}),
             conflict=conflict,

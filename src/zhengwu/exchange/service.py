@@ -208,8 +208,8 @@ def received_rows(
     )
     if business_key:
         query = query.where(ExchangeAggregate.business_key == business_key)
-    if sender:
-        query = query.where(ExchangeAggregate.sender == sender)
+    if sender:  # the node that sent it, or the one below that made it (two cities, one province)
+        query = query.where((ExchangeAggregate.sender == sender) | (ExchangeAggregate.origin == sender))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(ExchangeAggregate.updated_at.desc(), ExchangeAggregate.id.desc())

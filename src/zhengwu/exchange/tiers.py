@@ -24,9 +24,7 @@ row on, it queues the refusal for the node below, and so on down to where the ro
 
 from __future__ import annotations
 
-import json
 import re
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,9 +34,9 @@ import httpx
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from zhengwu.exchange import bulk, exlog
+from zhengwu.exchange import bulk, exlog, pulling
 from zhengwu.exchange.canonical import loads, sm3_hex
-from zhengwu.exchange.errors import FeedbackNotFound, MalformedEnvelope, UpstreamFailed
+from zhengwu.exchange.errors import FeedbackNotFound, MalformedEnvelope
 from zhengwu.exchange.models import (
     ExchangeAggregate,
     ExchangeFeedback,
@@ -47,7 +45,6 @@ from zhengwu.exchange.models import (
     ExchangeNode,
     ExchangeRouteStats,
     ExchangeTopicStats,
-    ExchangeWatermark,
 )
 from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.topics import InboundRow, Topic
@@ -56,14 +53,13 @@ from zhengwu.kernel.config import Tier
 from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
 from zhengwu.kernel.logging import get_logger
-from zhengwu.kernel.session import unit_of_work
 from zhengwu.kernel.topics import RowError
 
 log = get_logger("zhengwu.exchange.tiers")
 
 RELAY_KEY: Final = "_zw_relay"  # in a relayed row's outbox payload: the origin (never sent as a column)
 MAX_PATH: Final = 6
-PAGE: Final = 1_000
+PAGE: Final = pulling.PAGE
 FEEDBACK_MARK: Final = "feedback:upstream"
 UPSTREAM: Final = "upstream"  # the sender name of rows pulled from the upper node
 NODE_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -478,64 +474,21 @@ def take_feedback(session: Session, records: Sequence[Mapping[str, Any]], stats:
         stats.rows += 1
 
 
+FEEDBACK: Final = pulling.PullKind(
+    "feedback", FEEDBACK_MARK, "feedback.received", "获取上级异常反馈失败", "上级异常反馈应答无效"
+)
+
+
 def pull_feedback(runtime: ExchangeRuntime, client: httpx.Client | None = None) -> FeedbackStats:
     """Lower node: fetch and take in the refusals the upper node queued for us (all pages)."""
-    from zhengwu.exchange.signing import seal, verify
-    from zhengwu.exchange.transports import TransportError
-    from zhengwu.exchange.transports.http import API, post_json, raise_for_answer
-
     stats = FeedbackStats()
-    credential = runtime.credentials.uplink()
-    if credential is None or not runtime.settings.upstream_url:
-        return stats
-    http = client or httpx.Client(timeout=runtime.settings.exchange.request_timeout_seconds)
-    try:
-        while True:
-            with unit_of_work(runtime.session_factory) as session:
-                mark = session.get(ExchangeWatermark, FEEDBACK_MARK)
-                after = mark.last_id if mark is not None else 0
-            nonce = secrets.token_hex(16)
-            request = {"type": "feedback", "sender": runtime.node_id, "after": after, "limit": PAGE,
-                       "sent_at": utcnow().isoformat(), "nonce": nonce}  # fmt: skip
-            body = json.dumps(seal(request, credential), ensure_ascii=False).encode()
-            try:
-                response = post_json(http, f"{runtime.settings.upstream_url}{API}/feedback", body, None)
-                raise_for_answer(response)
-                opened = verify(
-                    response.json(), runtime.credentials.upstream_trust(), at=utcnow(), revocation="none"
-                )
-            except (TransportError, ValueError) as exc:
-                raise UpstreamFailed("获取上级异常反馈失败", detail_en=f"feedback: {exc}") from exc
-            page = opened.document
-            if (
-                page.get("type") != "feedback.page"
-                or page.get("nonce") != nonce
-                or page.get("after") != after
-            ):
-                raise UpstreamFailed("上级异常反馈应答无效", detail_en="feedback page does not answer")
-            records = [r for r in page.get("records") or [] if isinstance(r, dict)]
-            if not records:
-                return stats
-            with unit_of_work(runtime.session_factory) as session:
-                exlog.write_first(session)
-                take_feedback(session, records, stats)
-                last = max(int(r.get("seq") or 0) for r in records)
-                stmt = dialect_insert(session, ExchangeWatermark).values(
-                    name=FEEDBACK_MARK, cd_time="00000000000000", last_id=last, updated_at=utcnow()
-                )
-                session.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["name"], set_={"last_id": last, "updated_at": utcnow()}
-                    )
-                )
-                exlog.append(session, direction="in", kind="feedback.received", peer=UPSTREAM,
-                             ref=str(after), digest=opened.digest, detail={"rows": len(records)})  # fmt: skip
-            log.info("exchange_feedback_pulled", rows=len(records), passed_down=stats.passed_down)
-            if len(records) < PAGE:
-                return stats
-    finally:
-        if client is None:
-            http.close()
+
+    def take(session: Session, records: list[dict[str, Any]], _after: int) -> None:
+        take_feedback(session, records, stats)
+        log.info("exchange_feedback_pulled", rows=len(records), passed_down=stats.passed_down)
+
+    pulling.pull_pages(runtime, client, FEEDBACK, take)
+    return stats
 
 
 # --- the recursive overview -------------------------------------------------------------------------

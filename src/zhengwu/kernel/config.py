@@ -108,6 +108,8 @@ class ExchangeSettings(BaseModel):
     freshness_seconds: int = Field(default=300, ge=5)
     # 前置库 readers only take rows whose cd_time is at least this old (writers' transactions settle).
     frontdb_settle_seconds: float = Field(default=2.0, ge=0)
+    # …and read again once this old, taking the rows whose writers committed after the first reading.
+    frontdb_late_seconds: float = Field(default=600.0, ge=0)
     # Verification services (共享核验).
     verify_cache_seconds: int = Field(default=60, ge=0)
     verify_rate_per_minute: int = Field(default=120, ge=1)

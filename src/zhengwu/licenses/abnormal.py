@@ -147,6 +147,8 @@ def record_upper_errors(session: Session, rows: Sequence[Any]) -> Mapping[str, R
         row: dict[str, Any] = dict(inbound.row)
         identifier = str(row.get("certificate_source_id") or "")[:128] or None
         lic = repo.by_identifier(identifier) if identifier else None
+        if lic is None and topics.for_lower_node(session, row):
+            continue  # a lower node's row: passed on to the node of its area, not this node's to handle
         session.execute(
             dialect_insert(session, LicenseAbnormal).on_conflict_do_nothing(index_elements=["origin"]),
             [{"id": new_id(), "source": "upper", "status": OPEN, "error_code": "lic_data_error",

@@ -61,15 +61,17 @@ _ACTION: Final = {lifecycle.VALID: "resume", lifecycle.SUSPENDED: "suspend", lif
 def declarations(settings: Settings) -> list[Declaration]:
     """The two downward topics and the hooks that apply their rows on the receiving (lower) node."""
     return [
-        TopicDeclaration(ERROR_TOPIC, label="电子证照共享异常数据"),
+        TopicDeclaration(ERROR_TOPIC, label="电子证照共享异常数据", route_column=topics.ROUTE_COLUMN),
         TableHook(ERROR_TABLE, abnormal.record_upper_errors),
         # Refusals of our up_lic_data rows in a receipt or through the 前置库 land in the same queue.
         RefusalHook(topics.TABLE, abnormal.record_refusals, abnormal.settle_resent),
+        # Both go on down to the node of the license's area (exchange.applying routes by the column).
         TopicDeclaration(
             STATUS_TOPIC,
             table=STATUS_TABLE,
             key_column="certificate_source_id",
             label="电子证照状态变更（下发）",
+            route_column=topics.ROUTE_COLUMN,
         ),
         TableHook(STATUS_TABLE, apply_status),
     ]
@@ -139,6 +141,8 @@ def apply_status(session: Session, rows: Sequence[Any]) -> Mapping[str, RowError
             )
             continue
         lic = repo.by_identifier(identifier) if identifier else None
+        if lic is None and topics.for_lower_node(session, row):
+            continue  # not ours: taken only to be passed on to the node of its area
         if lic is None:
             refused[inbound.row_guid] = RowError(
                 "unknown_license", "本节点没有这个电子证照", reading.identifier_columns[0]
@@ -154,14 +158,27 @@ def apply_status(session: Session, rows: Sequence[Any]) -> Mapping[str, RowError
     return refused
 
 
-def push_status(session: Session, identifier: str, status: str, reason: str) -> None:
-    """Upper node: send a license's status change down to the lower nodes (through the feed)."""
+def push_status(
+    session: Session, identifier: str, status: str, reason: str, *, area_code: str | None = None
+) -> None:
+    """Upper node: send a license's status change down (through the feed) to the lower node whose area
+    holds the license's ``certificate_area_code`` — the one given, else that of a license this node holds;
+    without one it goes to every lower node."""
     target = STATUS_WORDS.get(status.strip().lower())
     if target is None:
         raise LicenseError("证照状态应为 valid、suspended 或 revoked", code="licenses.status_word")
-    emit(session, STATUS_TOPIC,
-         {"certificate_source_id": identifier.strip(), "certificate_status": target, "reason": reason[:500]},
-         key=identifier.strip())  # fmt: skip
+    held = LicenseRepository(session).by_identifier(identifier.strip())
+    area = (area_code or (held.area_code if held is not None else "") or "").strip()
+    if area and not (len(area) == 6 and area.isdigit()):
+        raise LicenseError("证照所属管辖属地编码应为 6 位数字", code="licenses.area_code")
+    payload = {
+        "certificate_source_id": identifier.strip(),
+        "certificate_status": target,
+        "reason": reason[:500],
+    }
+    if area:
+        payload[topics.ROUTE_COLUMN] = area
+    emit(session, STATUS_TOPIC, payload, key=identifier.strip())
 
 
 class RefusedAlready(LicenseError):

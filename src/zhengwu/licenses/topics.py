@@ -17,12 +17,14 @@ and every tier on the way passes it on (``exchange.applying``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
 from zhengwu.identity.context import of
 from zhengwu.identity.protection import decrypt_field
+from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.node import node_in
@@ -57,6 +59,16 @@ def declarations(settings: Settings) -> list[Declaration]:
         ),
         Census("licenses", valid_licenses),
     ]
+
+
+def for_lower_node(session: Session, row: Mapping[str, Any]) -> bool:
+    """The row concerns a division below this node's (its ``certificate_area_code``): a middle tier that
+    does not hold the license passes it on (``exchange.applying``) instead of refusing or keeping it."""
+    try:
+        own = node_in(session).settings.division_code
+    except RuntimeError:  # a session opened outside a node: no lower nodes to think of
+        return False
+    return divisions.below(str(row.get(ROUTE_COLUMN) or "").strip(), own)
 
 
 def valid_licenses(session: Session) -> dict[str, int]:

@@ -1,8 +1,10 @@
 """National security notices (安全通报) coming down: issued at the upper node, handled at the lower one.
 
 The upper node issues a notice to one lower node or to all; it travels on ``security.dn_security_notice``
-through the exchange's downward feed (the feed is one for every lower node, so the row names its
-addressee and a lower node takes only the notices addressed to it or to all). The lower node assigns
+through the exchange's downward feed, routed by ``to_division`` (the addressee's division, or ``*``): the
+feed serves it only to the lower node of that division, and a notice to all goes on down through every
+tier (province → city → county), each taking it. A lower node takes only the notices addressed to it or
+to all. The lower node assigns
 it to a staff member, acknowledges it and closes it with a note. Every step is an audited change
 (entity ``security_notice``): the notice's trail is its audit rows.
 
@@ -38,6 +40,7 @@ RECEIPT_TOPIC: Final = "security.notice_receipt"
 RECEIPT_TABLE: Final = "security_notice_receipt"
 #: How far a receipt moves a notice on at the issuer (a late acknowledgement never undoes a closing).
 _RECEIPT_RANK: Final = {"acknowledged": 1, "closed": 2}
+ROUTE_COLUMN: Final = "to_division"
 ENTITY: Final = "security_notice"
 EVERY_NODE: Final = "*"
 
@@ -63,9 +66,11 @@ def _state(notice: SecurityNotice) -> dict[str, Any]:
     return {"status": notice.status, "assignee": notice.assignee, "note": notice.note}
 
 
-def _payload(notice: SecurityNotice) -> dict[str, Any]:
+def _payload(notice: SecurityNotice, to_division: str) -> dict[str, Any]:
     return {
         "notice_key": notice.notice_key,
+        # The route through the tiers (exchange.applying): the addressee's division, or * for all.
+        ROUTE_COLUMN: to_division,
         "issuer": notice.issuer,
         "to_node": notice.to_node,
         "title": notice.title,
@@ -75,13 +80,13 @@ def _payload(notice: SecurityNotice) -> dict[str, Any]:
     }
 
 
-def _known_node(session: Session, node_id: str) -> bool:
-    found = session.scalar(
-        select(ExchangeNode.id)
+def _known_node(session: Session, node_id: str) -> str | None:
+    """The division of a joined lower node (None: not joined, or revoked)."""
+    return session.scalar(
+        select(ExchangeNode.division_code)
         .where(ExchangeNode.node_id == node_id, ExchangeNode.status == "approved")
         .limit(1)
     )
-    return found is not None
 
 
 def issue(
@@ -101,7 +106,8 @@ def issue(
             "通报标题（1–200 字）和正文（1–4000 字）均须填写",
             detail_en="title (1-200) and body (1-4000 characters) are required",
         )
-    if to_node != EVERY_NODE and not _known_node(session, to_node):
+    to_division = EVERY_NODE if to_node == EVERY_NODE else _known_node(session, to_node)
+    if to_division is None:
         raise UnknownNode(
             f"节点 {to_node[:63]} 未接入本节点的数据交换（或已被吊销），无法下发通报",
             detail_en=f"node {to_node[:63]!r} has not joined this node's exchange (or was revoked)",
@@ -122,7 +128,7 @@ def issue(
     )
     session.add(notice)
     session.flush()
-    emit(session, TOPIC, _payload(notice), key=notice.notice_key)
+    emit(session, TOPIC, _payload(notice, to_division), key=notice.notice_key)
     record_change(
         session, actor=actor, action="security.notice.issue", entity=ENTITY, entity_id=notice.id,
         after={"to_node": to_node, "title": title, "severity": severity.value, "status": "issued"},

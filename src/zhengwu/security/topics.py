@@ -30,7 +30,11 @@ def declarations(settings: Settings) -> list[Declaration]:
         TableHook(upward.POSTURE_TABLE, upward.apply_posture),
         # Notices come down the feed (a dn_ table of our own; the national centre's shape is unpublished).
         TopicDeclaration(
-            notices.TOPIC, table=notices.TABLE, key_column="notice_key", label="安全通报 / security notice"
+            notices.TOPIC,
+            table=notices.TABLE,
+            key_column="notice_key",
+            label="安全通报 / security notice",
+            route_column=notices.ROUTE_COLUMN,
         ),
         TableHook(notices.TABLE, notices.applier(settings)),
         # ...and their acknowledgement and closing go back up to the issuer (not relayed: a notice goes one

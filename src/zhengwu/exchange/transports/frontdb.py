@@ -9,11 +9,15 @@ the rows through its inbox and writes refused rows back as ``dn_*`` abnormal row
 The DDL follows the national shape (snowflake ``id`` primary key, business columns, control columns,
 tenant/audit columns, ``version``) and adds two things of ours: an index on ``(cd_time, id)`` for the
 watermark and a unique index on ``row_guid`` so that a write repeated after a crash is not duplicated.
-``cd_time`` and other datetimes are stored as Beijing wall time, as the national tables do.
+``cd_time`` and other datetimes are stored as Beijing wall time, as the national tables do. A third
+thing of ours, the table ``zw_row_origin``, keeps the origin path of the rows a middle tier passed on
+(the national columns have no place for it), so a zhengwu upper node reading the 前置库 sees where a
+row was made as it would over HTTP.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -104,11 +108,24 @@ def _build_table(metadata: MetaData, spec: NationalTable) -> Table:
     return Table(spec.name, metadata, *columns, *extras, comment=spec.comment)
 
 
+#: Ours, beside the national tables (the national ETL never reads it): where a row a middle tier passed
+#: on was made and the nodes it came through, keyed like the row; the HTTP batch carries the same.
+ORIGIN_TABLE: Final = "zw_row_origin"
+
+
 def build_metadata() -> MetaData:
-    """Our schema of the national 前置库: every known ``up_*`` and ``dn_*`` table."""
+    """Our schema of the national 前置库: every known ``up_*`` and ``dn_*`` table, and the origins."""
     metadata = MetaData()
     for spec in (*national.UP_TABLES.values(), *national.DN_TABLES.values()):
         _build_table(metadata, spec)
+    Table(
+        ORIGIN_TABLE,
+        metadata,
+        Column("table_name", String(64), primary_key=True),
+        Column("row_guid", String(50), primary_key=True),
+        Column("origin", Text, nullable=False, comment="来源节点路径（JSON）"),
+        comment="行来源（zhengwu 转报路径）",
+    )
     return metadata
 
 
@@ -293,9 +310,44 @@ class FrontDb:
             conn.exec_driver_sql(sql, values)
         return len(values)
 
+    def record_origins(self, name: str, origins: Mapping[str, Mapping[str, Any]]) -> None:
+        """Keep the origin of rows passed on, before the rows themselves (idempotent)."""
+        if not origins:
+            return
+        mark = "%s" if self.postgres else "?"
+        sql = (
+            f"INSERT INTO {ORIGIN_TABLE} (table_name, row_guid, origin) VALUES ({mark}, {mark}, {mark}) "  # noqa: S608 - fixed names
+            "ON CONFLICT (table_name, row_guid) DO NOTHING"
+        )
+        values = [
+            (name, guid[:50], json.dumps(dict(origin), ensure_ascii=False))
+            for guid, origin in origins.items()
+        ]
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(sql, values)
+
+    def origins(self, name: str, guids: Sequence[str]) -> dict[str, Any]:
+        """The origins kept for these rows of ``name`` (rows made by the writer itself have none)."""
+        table = self.table(ORIGIN_TABLE)
+        found: dict[str, Any] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(guids), 500):
+                query = select(table.c.row_guid, table.c.origin).where(
+                    table.c.table_name == name, table.c.row_guid.in_(guids[start : start + 500])
+                )
+                for guid, text in conn.execute(query):
+                    try:
+                        found[guid] = json.loads(text)
+                    except ValueError:
+                        found[guid] = text  # refused as malformed by the reader's origin check
+        return found
+
     def dispose(self) -> None:
         """Close the pool."""
         self.engine.dispose()
+
+
+Prepared = tuple[str | None, list[dict[str, Any]], dict[str, RowError], dict[str, dict[str, Any]]]
 
 
 class FrontDbTransport:
@@ -306,36 +358,34 @@ class FrontDbTransport:
     def __init__(self, frontdb: FrontDb) -> None:
         self.frontdb = frontdb
 
-    def prepare(self, batch: OutboundBatch) -> tuple[str | None, list[dict[str, Any]], dict[str, RowError]]:
+    def prepare(self, batch: OutboundBatch) -> Prepared:
         """Check rows against the national DDL (a bad row must not block the table)."""
         spec = national.UP_TABLES.get(batch.table)
         rejected: dict[str, RowError] = {}
         valid: list[dict[str, Any]] = []
+        origins = {r.row_guid: r.origin for r in batch.records if r.origin is not None}
         for record in batch.records:
             if spec is None:
                 rejected[record.row_guid] = RowError(
                     "unknown_table", f"前置库中没有数据表 {batch.table}", None
                 )
                 continue
-            clean = spec.fast_clean(record.row)
-            errors: list[RowError] = []
-            if clean is None:
-                errors = national.check_control(record.row) + national.check_columns(spec, record.row)
-                clean = national.keep_known(spec, record.row)
-            # What we write must pass the stricter reading of the DDL too (docs/national-tables.md): the
-            # national ETL may apply either.
-            errors = errors or national.check_send(spec, clean)
-            if errors:
-                reason = "；".join(e.reason for e in errors)
-                rejected[record.row_guid] = RowError(errors[0].code, reason, errors[0].column)
+            # What we write must pass the stricter reading of the DDL too: the national ETL may apply either.
+            clean, error = national.outgoing(spec, record.row)
+            if error is not None:
+                rejected[record.row_guid] = error
             else:
                 valid.append(clean)
-        return (spec.name if spec is not None else None), valid, rejected
+        kept = {
+            str(r["row_guid"]): origins[str(r["row_guid"])] for r in valid if str(r["row_guid"]) in origins
+        }
+        return (spec.name if spec is not None else None), valid, rejected, kept
 
-    def deliver(self, prepared: tuple[str | None, list[dict[str, Any]], dict[str, RowError]]) -> Delivery:
-        """Append the valid rows; the append is the acknowledgement."""
-        table, valid, rejected = prepared
+    def deliver(self, prepared: Prepared) -> Delivery:
+        """Append the valid rows (their origins first); the append is the acknowledgement."""
+        table, valid, rejected, origins = prepared
         if valid and table is not None:
+            self.frontdb.record_origins(table, origins)
             self.frontdb.append(table, valid)
         return Delivery(
             accepted=frozenset(str(r["row_guid"]) for r in valid),

@@ -5,10 +5,12 @@ signer checked against the upstream's CRL from ``/exchange/v1/crl``)."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from typing import Any, Final
 
 import httpx
 
+from zhengwu.exchange import national
 from zhengwu.exchange.credentials import CredentialStore
 from zhengwu.exchange.signing import seal_bytes, verify
 from zhengwu.exchange.transports import Delivery, OutboundBatch, TransportError
@@ -87,6 +89,33 @@ def batch_document(settings: Settings, batch: OutboundBatch) -> dict[str, Any]:
     }
 
 
+Prepared = tuple[OutboundBatch, bytes, str, dict[str, RowError]]
+
+
+def held_back(batch: OutboundBatch) -> tuple[OutboundBatch, dict[str, RowError]]:
+    """The batch without the rows of a national ``up_*`` table that break its send rule, and why each
+    was held back. Checked at every hop: a province passes a city's row on only when it meets the
+    narrower rule (it accepted it by the wider one), so the national node never sees a row it may
+    refuse, and the refusal travels back down to the city like a receipt's (exchange.relay)."""
+    spec = national.UP_TABLES.get(batch.table)
+    if spec is None:  # zhengwu's own reports: no national rule to keep
+        return batch, {}
+    refused: dict[str, RowError] = {}
+    for record in batch.records:
+        # The narrower rule implies the wider one for every national column: one pass (the receiver
+        # drops unknown columns itself).
+        errors = national.check_control(record.row) or national.check_send(spec, record.row)
+        if errors:
+            reason = "；".join(e.reason for e in errors)
+            refused[record.row_guid] = RowError(
+                errors[0].code, f"不符合国家接口发送规则：{reason}"[:2000], errors[0].column
+            )
+    if not refused:
+        return batch, {}
+    kept = tuple(r for r in batch.records if r.row_guid not in refused)
+    return replace(batch, records=kept), refused
+
+
 class HttpTransport:
     """Delivers batches to ``ZHENGWU_UPSTREAM_URL`` over signed HTTP."""
 
@@ -99,22 +128,31 @@ class HttpTransport:
         self.credentials = credentials
         self.client = client or httpx.Client(timeout=settings.exchange.request_timeout_seconds)
 
-    def prepare(self, batch: OutboundBatch) -> tuple[OutboundBatch, bytes, str]:
-        """Sign the batch (a fresh nonce and time per attempt) and serialise the request body."""
+    def prepare(self, batch: OutboundBatch) -> Prepared:
+        """Hold back the rows of a national table that break its send rule, sign the rest (a fresh nonce
+        and time per attempt) and serialise the request body."""
         credential = self.credentials.uplink()
         if credential is None:
             raise TransportError("not joined to the upstream node", transient=True, code="not_joined")
+        batch, refused = held_back(batch)
+        if not batch.records:
+            return batch, b"", "", refused
         body, digest = seal_bytes(batch_document(self.settings, batch), credential)
-        return batch, body, digest
+        return batch, body, digest, refused
 
-    def deliver(self, prepared: tuple[OutboundBatch, bytes, str]) -> Delivery:
-        """Post a prepared batch and check the signed receipt."""
-        batch, body, digest = prepared
+    def deliver(self, prepared: Prepared) -> Delivery:
+        """Post a prepared batch and check the signed receipt; the rows held back are refused with it."""
+        batch, body, digest, refused = prepared
+        if not batch.records:
+            return Delivery(accepted=frozenset(), rejected=refused, detail={"held_back": len(refused)})
         if not self.settings.upstream_url:
             raise TransportError("no upstream configured", transient=True, code="no_upstream")
         response = post_json(self.client, f"{self.settings.upstream_url}{API}/batches", body, batch.trace_id)
         raise_for_answer(response)
-        return self._read_receipt(response, batch, digest)
+        delivery = self._read_receipt(response, batch, digest)
+        if not refused:
+            return delivery
+        return replace(delivery, rejected={**refused, **delivery.rejected})
 
     def send(self, batch: OutboundBatch) -> Delivery:
         """Sign, post, and check the signed receipt."""

@@ -39,7 +39,9 @@ from zhengwu.identity.oidc.secrets import NodeKeys
 from zhengwu.identity.oidc.server import acr_level
 from zhengwu.identity.oidc.tokens import BACKCHANNEL_EVENT, TokenRejected, verify_with
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.config import Tier
 from zhengwu.kernel.logging import get_logger
+from zhengwu.kernel.node import node_in
 
 if TYPE_CHECKING:
     from zhengwu.identity.oidc.runtime import OidcRuntime
@@ -50,6 +52,11 @@ CALLBACK_PATH = "/oidc/federation/callback"
 BACKCHANNEL_PATH = "/oidc/federation/backchannel-logout"
 LOGIN_PATH = "/oidc/federation/login"
 FEDERATION_SCOPE = "openid profile phone citizen_id"
+#: In an authorization request to a zhengwu node: "the person logs in with an account of the top tier".
+#: A node that has no session for them and trusts an upper node passes the request straight on to it
+#: (with the same marker), instead of showing its own login page — a national account logs in at a
+#: county in one click, however many tiers lie between. Other providers ignore unknown parameters.
+ONWARD_PARAM = "zw_onward"
 _PENDING_TTL = timedelta(minutes=10)
 
 
@@ -114,9 +121,37 @@ def list_federations(db: Session, *, enabled_only: bool = True) -> list[OidcFede
     return list(db.scalars(query))
 
 
-def login_options(db: Session) -> list[dict[str, str]]:
-    """Buttons for the login page: "使用国家政务服务平台账号登录" and any configured peers."""
-    return [{"label": f.label, "url": f"{LOGIN_PATH}?provider={f.id}"} for f in list_federations(db)]
+def login_options(db: Session, *, tier: Tier | None = None) -> list[dict[str, str]]:
+    """Buttons for the login page: "使用国家政务服务平台账号登录" and any configured peers; on a city or
+    county node (``tier``, else the session's node) also "its upper node's account", passed on through
+    every tier to the top one (a province's upper node is the national one: nothing lies beyond it)."""
+    options = []
+    if tier is None:
+        try:
+            tier = node_in(db).settings.tier
+        except RuntimeError:
+            tier = None
+    beyond = tier in (Tier.CITY, Tier.COUNTY)
+    for f in list_federations(db):
+        options.append({"label": f.label, "url": f"{LOGIN_PATH}?provider={f.id}"})
+        if f.direction == "upstream" and beyond:
+            options.append(
+                {
+                    "label": "使用国家政务服务平台账号登录（经各级平台自动转接）",
+                    "url": f"{LOGIN_PATH}?provider={f.id}&onward=1",
+                }
+            )
+    return options
+
+
+def upstream_federation(db: Session) -> OidcFederation | None:
+    """The upper node this node logs people in with (None when it trusts none)."""
+    return db.scalar(
+        select(OidcFederation)
+        .where(OidcFederation.direction == "upstream", OidcFederation.enabled.is_(True))
+        .order_by(OidcFederation.created_at)
+        .limit(1)
+    )
 
 
 def safe_return_to(value: str | None) -> str:
@@ -135,8 +170,16 @@ def _pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def begin_login(db: Session, runtime: OidcRuntime, federation_id: str | None, return_to: str | None) -> str:
-    """Create the pending login (state, nonce, PKCE) and return the provider's authorization URL."""
+def begin_login(
+    db: Session,
+    runtime: OidcRuntime,
+    federation_id: str | None,
+    return_to: str | None,
+    *,
+    onward: bool = False,
+) -> str:
+    """Create the pending login (state, nonce, PKCE) and return the provider's authorization URL; with
+    ``onward`` the provider is asked to pass the person on to its own upper node (``ONWARD_PARAM``)."""
     federation = db.get(OidcFederation, federation_id) if federation_id else None
     if federation is None or not federation.enabled:
         raise FederationNotConfigured()
@@ -164,6 +207,8 @@ def begin_login(db: Session, runtime: OidcRuntime, federation_id: str | None, re
         "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
+    if onward:
+        query[ONWARD_PARAM] = "1"
     return f"{federation.metadata_doc['authorization_endpoint']}?{urlencode(query)}"
 
 

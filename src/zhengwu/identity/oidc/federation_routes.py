@@ -37,8 +37,9 @@ def _begin(request: Request, db: Session) -> Response:
     params = _params(request.url.query)
     provider = params.get("provider", [None])[0]
     return_to = params.get("next", [None])[0]
+    onward = params.get("onward", [None])[0] == "1"
     try:
-        url = federation.begin_login(db, runtime_of(request), provider, return_to)
+        url = federation.begin_login(db, runtime_of(request), provider, return_to, onward=onward)
     except DomainError as exc:
         return error_page("temporarily_unavailable", status=exc.status_code, message=exc.detail)
     return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})

@@ -32,7 +32,7 @@ from zhengwu.identity.context import of
 from zhengwu.identity.levels import RealNameLevel
 from zhengwu.identity.models import Account, UserSession
 from zhengwu.identity.oidc import claims as claims_service
-from zhengwu.identity.oidc import fastlane
+from zhengwu.identity.oidc import fastlane, federation
 from zhengwu.identity.oidc import openapi as doc
 from zhengwu.identity.oidc.clients import RegisteredClient
 from zhengwu.identity.oidc.issuance import write_issuance
@@ -248,6 +248,25 @@ def _login_redirect(
     )
 
 
+def _pass_on(runtime: OidcRuntime, db: Session, params: dict[str, list[str]]) -> Response | None:
+    """A lower node asked for a top-tier login and nobody is logged in here: log the person in at our
+    own upper node (passing the marker on), then come back to this very authorization request. None
+    when this node trusts no upper node (the top tier): its own login page answers."""
+    upper = federation.upstream_federation(db)
+    if upper is None:
+        return None
+    target = f"/oidc/authorize?{urlencode([(k, v) for k, values in params.items() for v in values])}"
+    provider, issuer = upper.id, upper.issuer[:200]
+
+    def begin() -> str:  # a GET that writes (the pending login): again on SQLite's busy snapshot
+        url = federation.begin_login(db, runtime, provider, target, onward=True)
+        runtime.audit(db, "federated_login_passed_on", success=True, detail={"provider": issuer})
+        return url
+
+    url = retrying_when_busy(db, begin)
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
 def _audit_unmet(
     runtime: OidcRuntime,
     db: Session,
@@ -373,6 +392,10 @@ def _authorize_bound(
     wanted = max(requirement.level or 2, min(requested) if requested else 2)
 
     if auth is None or subject is None:
+        if first.get(federation.ONWARD_PARAM) == "1":
+            onward = _pass_on(runtime, db, params)
+            if onward is not None:
+                return onward
         return _login_redirect(runtime, params, reauth=False)
     # No login can raise the account's own level: the person must be verified first.
     if auth.account.real_name_level < client.min_acr_level:

@@ -330,7 +330,7 @@ class OidcRuntime:
         from zhengwu.identity.oidc.federation import login_options
 
         with self.session_factory() as db:
-            options = login_options(db)
+            options = login_options(db, tier=self.node.tier)
         self._login_options = (time.monotonic(), options)
         return options
 

@@ -369,3 +369,14 @@ def validate_division(value: object, *, tolerant: bool = False) -> Verdict:
     if tolerant:
         return Verdict(code, True, "division.ok", zh, en, (*notices, Notice("division.retired", zh, en)))
     return invalid(code, "division.retired", zh, en, notices)
+
+
+def below(code: str, parent: str) -> bool:
+    """Whether ``code`` lies inside ``parent`` and is not ``parent`` itself, by the GB/T 2260 prefixes
+    (000000 holds every code; no list lookup, so a division the list does not know yet still routes)."""
+    if code == parent or len(code) != 6 or not code.isdigit():
+        return False
+    prefix = parent
+    while prefix.endswith("00"):
+        prefix = prefix[:-2]
+    return code.startswith(prefix)
