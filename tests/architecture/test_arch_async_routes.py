@@ -19,6 +19,9 @@ from zhengwu.kernel.config import Settings
 ALLOWED = {
     # Routed variant of the token endpoint: ``issue_token`` signs from memory, database work in threads.
     "zhengwu.identity.oidc.routes.token_endpoint",
+    # Uploads read the body here; ``cases.routes.store_material`` stores it with ``run_in_threadpool``.
+    "zhengwu.cases.routes.upload_material",
+    "zhengwu.portal.mobile.upload_material",
 }
 
 

@@ -118,24 +118,25 @@ class CaseRepository:
         self, department_ids: Collection[str] | None, *, offset: int, limit: int
     ) -> tuple[Sequence[Case], int]:
         """A page of the cases waiting for an opinion of these departments (None: any), oldest ask first."""
-        where = [CaseOpinion.status == "pending", Case.status == "joint_review"]
-        if department_ids is not None:
-            where.append(CaseOpinion.department_id.in_(list(department_ids)))
-        query = select(Case).join(CaseOpinion, CaseOpinion.case_id == Case.id).where(*where)
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = self.session.scalars(
-            query.order_by(CaseOpinion.asked_at, Case.id).offset(offset).limit(limit)
-        ).all()
-        return rows, int(total)
+        return self._asked_of(
+            [CaseOpinion.status == "pending", Case.status == "joint_review"], department_ids, offset, limit
+        )
 
     def in_joint_steps(
         self, department_ids: Collection[str] | None, *, offset: int, limit: int
     ) -> tuple[Sequence[Case], int]:
         """A page of the open cases that reached a 联办 step of these departments (None: any), the case
         reaching it first first."""
-        where = [CaseOpinion.status == "step", Case.status.in_(sorted(OPEN))]
+        return self._asked_of(
+            [CaseOpinion.status == "step", Case.status.in_(sorted(OPEN))], department_ids, offset, limit
+        )
+
+    def _asked_of(
+        self, where: list[Any], department_ids: Collection[str] | None, offset: int, limit: int
+    ) -> tuple[Sequence[Case], int]:
+        """A page of the cases whose 联办 rows (opinions asked, steps) match ``where``, by the ask's time."""
         if department_ids is not None:
-            where.append(CaseOpinion.department_id.in_(list(department_ids)))
+            where = [*where, CaseOpinion.department_id.in_(list(department_ids))]
         query = select(Case).join(CaseOpinion, CaseOpinion.case_id == Case.id).where(*where)
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(

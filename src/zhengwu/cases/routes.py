@@ -9,10 +9,11 @@ the scope of its token for a department system — since the license is sealed w
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from zhengwu.cases import machine, rights, service, uploads
 from zhengwu.cases.errors import CaseInvalid, CaseNotFound
@@ -39,11 +40,12 @@ from zhengwu.cases.webhooks.guard import (
 from zhengwu.catalog.service import access_demand
 from zhengwu.identity.deps import Authenticated, RequiredSession, require_level
 from zhengwu.identity.machine import MachineClient
+from zhengwu.identity.models import Account
 from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.limits import body_limit
-from zhengwu.kernel.node import CurrentNode
+from zhengwu.kernel.node import CurrentNode, Node
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
@@ -60,7 +62,8 @@ HandlerOrSystem = Annotated[
 _LOOKUP_LIMIT = Depends(per_address("cases.lookup", lambda s: s.security.public_rate_per_minute))
 
 
-def _inputs(refs: list[MaterialRef]) -> list[service.MaterialInput]:
+def material_inputs(refs: list[MaterialRef]) -> list[service.MaterialInput]:
+    """The materials an application or supplement names, as the service takes them."""
     return [service.MaterialInput(r.material_id, r.file_sm3, r.file_name, r.license_id) for r in refs]
 
 
@@ -96,19 +99,37 @@ def apply(
 ) -> CaseCreated | Response:
     """Save a draft or submit an application; submission honours ``Idempotency-Key``."""
     _demand(request, db, auth, data.task_code)
-    idem = Idempotency(db, request, scope=f"cases.apply:{auth.account.id}", payload=data.model_dump_json())
+    return apply_for(
+        data, request, response, db, node, auth.account, _on_behalf_of(data, auth), location="/api/v1/cases"
+    )
+
+
+def apply_for(
+    data: CaseApply,
+    request: Request,
+    response: Response,
+    db: Session,
+    node: Node,
+    account: Account,
+    on_behalf_of: str | None,
+    *,
+    location: str,
+) -> CaseCreated | Response:
+    """Save or submit for ``account`` once its login demands are met (this API and the mobile one): a
+    repeated ``Idempotency-Key`` replays the first answer; the query password is in the answer this once."""
+    idem = Idempotency(db, request, scope=f"cases.apply:{account.id}", payload=data.model_dump_json())
     replay = idem.replay()
     if replay is not None:
         return replay
     done = service.save(
         db,
-        auth.account,
+        account,
         task_code=data.task_code,
         form=data.form,
-        materials=_inputs(data.materials),
+        materials=material_inputs(data.materials),
         submit=not data.draft,
         draft_id=data.draft_id,
-        on_behalf_of=_on_behalf_of(data, auth),
+        on_behalf_of=on_behalf_of,
         bus=node.bus,
     )
     case = done.case
@@ -116,30 +137,38 @@ def apply(
         id=case.id, case_no=case.case_no, status=case.status, deadline=case.deadline, password=done.password
     )
     idem.remember(201, result.model_dump(mode="json"))
-    response.headers["Location"] = f"/api/v1/cases/{case.case_no or case.id}"
+    response.headers["Location"] = f"{location}/{case.case_no or case.id}"
     return result
 
 
-@router.post(
-    "/uploads",
-    status_code=201,
-    summary="上传申请材料（PDF、OFD、JPEG、PNG）",
-    openapi_extra=body_limit(
+#: The upload route's declaration, shared with the mobile API's.
+UPLOAD_ROUTE: Final[dict[str, Any]] = {
+    "status_code": 201,
+    "summary": "上传申请材料（PDF、OFD、JPEG、PNG）",
+    "openapi_extra": body_limit(
         uploads.MAX_MATERIAL_BYTES,
         requestBody={
             "required": True,
             "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in uploads.SIGNATURES},
         },
     ),
-    responses=errors(413, 415, 422),
-)
-async def upload_material(request: Request, node: CurrentNode, auth: RequiredSession) -> dict[str, Any]:
-    """Store one material (type checked against the file's bytes, size-limited, the scan hook); answers
-    its SM3, which the application then names."""
+    "responses": errors(413, 415, 422),
+}
+
+
+async def store_material(request: Request, node: Node) -> dict[str, Any]:
+    """Store the request's body as one material (type checked against the file's bytes, size-limited, the
+    scan hook); answers its SM3, which the application then names."""
     data = await request.body()
     media_type = request.headers.get("content-type", "")
     digest = await run_in_threadpool(uploads.store, node, media_type, data)
     return {"file_sm3": digest, "size": len(data), "media_type": media_type.split(";", 1)[0].strip().lower()}
+
+
+@router.post("/uploads", **UPLOAD_ROUTE)
+async def upload_material(request: Request, node: CurrentNode, auth: RequiredSession) -> dict[str, Any]:
+    """Store one material; its SM3 names it in the application."""
+    return await store_material(request, node)
 
 
 @router.get("", response_model=list[CaseRead], summary="我的办件，或部门办件队列", responses=errors(403, 404))
@@ -345,7 +374,7 @@ def resubmit(
 ) -> CaseRead:
     """The applicant resubmits only the fields and materials that were sent back."""
     case = service.supplement(
-        db, auth.account, case_no, form=data.form, materials=_inputs(data.materials), bus=node.bus
+        db, auth.account, case_no, form=data.form, materials=material_inputs(data.materials), bus=node.bus
     )
     return case_read(db, case)
 

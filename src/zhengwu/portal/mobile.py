@@ -12,11 +12,11 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from zhengwu.cases import machine, uploads
+from zhengwu.cases import machine
+from zhengwu.cases import routes as case_routes
 from zhengwu.cases import service as cases
 from zhengwu.cases.errors import CaseNotFound
 from zhengwu.cases.schemas import (
@@ -25,7 +25,6 @@ from zhengwu.cases.schemas import (
     CaseEvaluationIn,
     CaseSupplement,
     CaseWithdraw,
-    MaterialRef,
 )
 from zhengwu.catalog import codetables as ct
 from zhengwu.catalog import service as catalog
@@ -38,8 +37,6 @@ from zhengwu.identity.oidc.bearer import MOBILE_SCOPE, Person, person, person_by
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
-from zhengwu.kernel.idempotency import Idempotency
-from zhengwu.kernel.limits import body_limit
 from zhengwu.kernel.node import CurrentNode, node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
@@ -460,30 +457,10 @@ def application_form(
     )
 
 
-@router.post(
-    "/me/uploads",
-    status_code=201,
-    summary="上传申请材料（PDF、OFD、JPEG、PNG）",
-    openapi_extra=body_limit(
-        uploads.MAX_MATERIAL_BYTES,
-        requestBody={
-            "required": True,
-            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in uploads.SIGNATURES},
-        },
-    ),
-    responses=errors(413, 415, 422),
-)
+@router.post("/me/uploads", **case_routes.UPLOAD_ROUTE)
 async def upload_material(request: Request, node: CurrentNode, auth: Me) -> dict[str, Any]:
-    """Store one material (the file's type checked against its bytes); its SM3 names it in the application."""
-    data = await request.body()
-    media_type = request.headers.get("content-type", "")
-    digest = await run_in_threadpool(uploads.store, node, media_type, data)
-    return {"file_sm3": digest, "size": len(data), "media_type": media_type.split(";", 1)[0].strip().lower()}
-
-
-def _inputs(refs: list[MaterialRef]) -> list[cases.MaterialInput]:
-    return [cases.MaterialInput(r.material_id, license_id=r.license_id, file_sm3=r.file_sm3, file_name=r.file_name)
-            for r in refs]  # fmt: skip
+    """Store one material; its SM3 names it in the application."""
+    return await case_routes.store_material(request, node)
 
 
 @router.post(
@@ -498,22 +475,10 @@ def apply(
 ) -> CaseCreated | Response:
     """Save a draft or submit, as the apply page does; the query password is in the answer this once."""
     _demand(request, db, auth, data.task_code)
-    idem = Idempotency(db, request, scope=f"cases.apply:{auth.account.id}", payload=data.model_dump_json())
-    replay = idem.replay()
-    if replay is not None:
-        return replay
-    done = cases.save(
-        db, auth.account, task_code=data.task_code, form=data.form, materials=_inputs(data.materials),
-        submit=not data.draft, draft_id=data.draft_id,
-        on_behalf_of=_entity(auth, data.on_behalf_of, "on_behalf_of" in data.model_fields_set), bus=node.bus,
-    )  # fmt: skip
-    case = done.case
-    result = CaseCreated(
-        id=case.id, case_no=case.case_no, status=case.status, deadline=case.deadline, password=done.password
+    entity = _entity(auth, data.on_behalf_of, "on_behalf_of" in data.model_fields_set)
+    return case_routes.apply_for(
+        data, request, response, db, node, auth.account, entity, location="/api/v1/mobile/me/cases"
     )
-    idem.remember(201, result.model_dump(mode="json"))
-    response.headers["Location"] = f"/api/v1/mobile/me/cases/{case.case_no or case.id}"
-    return result
 
 
 @router.post(
@@ -526,7 +491,7 @@ def supplement(case_no: str, data: CaseSupplement, db: DbSession, node: CurrentN
     """Answer the supplement the department asked for; the case goes back to it."""
     case = cases.supplement(
         db, auth.account, _own_case(db, auth, case_no).case_no, form=data.form,
-        materials=_inputs(data.materials), bus=node.bus,
+        materials=case_routes.material_inputs(data.materials), bus=node.bus,
     )  # fmt: skip
     return case_detail(db, case)
 
