@@ -62,6 +62,12 @@ def status(response: Response, session: DbSession, node: CurrentNode) -> dict[st
         outbox = {}
         last_backup = None
         last_probe = None
+    revision = _migration_revision(session) if db_ok else None
+    dialect = session.get_bind().dialect.name
+    # The connection goes back to the pool before the probes, which take their own: /_status skips the
+    # admission gate, so a burst of calls each holding one connection while waiting for a second would
+    # empty the pool and stall the node until the pool's timeout.
+    session.close()
     probes: dict[str, Any] = {}
     for name, probe in node.health_probes.items():
         try:
@@ -76,7 +82,7 @@ def status(response: Response, session: DbSession, node: CurrentNode) -> dict[st
         "status": "ok" if db_ok and probes_ok else ("degraded" if db_ok else "down"),
         "version": zhengwu.__version__,
         "git_commit": node.git_commit,
-        "migration_revision": _migration_revision(session) if db_ok else None,
+        "migration_revision": revision,
         "tier": settings.tier.value,
         "division_code": settings.division_code,
         "node_id": settings.node_id,
@@ -85,7 +91,7 @@ def status(response: Response, session: DbSession, node: CurrentNode) -> dict[st
         "upstream_url": settings.upstream_url,
         "uptime_seconds": round(time.monotonic() - node.started_at, 3),
         "dependencies": {
-            "database": {"ok": db_ok, "dialect": session.get_bind().dialect.name},
+            "database": {"ok": db_ok, "dialect": dialect},
             "outbox": outbox,
             **probes,
         },
