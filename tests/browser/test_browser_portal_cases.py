@@ -37,8 +37,10 @@ WATCH_UPLOADS = """
       if (line && line.textContent) { seen.push(line.textContent); }
       sessionStorage.setItem("zwUploads", JSON.stringify(seen));
     }
-    this.upload.addEventListener("progress", function () { setTimeout(note, 0); });
-    this.upload.addEventListener("load", function () { setTimeout(note, 0); });
+    // Synchronously: these listeners come after the page's own handlers (set before send), so the line
+    // already says what they wrote; a deferred read could run after the answer replaced the page.
+    this.upload.addEventListener("progress", note);
+    this.upload.addEventListener("load", note);
     return send.call(this, body);
   };
 })();
