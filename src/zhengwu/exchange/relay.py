@@ -26,12 +26,12 @@ import random
 import socket
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, bindparam, delete, select, text, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -148,8 +148,15 @@ class Relay:
         self._waiting: set[str] = set()
         self._elsewhere: set[str] = set()
         self._preempted = False
-        # One sending thread: the HTTP round trip (or 前置库 write) overlaps the next claim.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exchange-send")
+        # One sending thread: the HTTP round trip (or 前置库 write) overlaps the next claim. Sessions
+        # bound to one Connection rather than an Engine (in-process test nodes, embedded callers) must
+        # not be used from two threads at once — the transport's CRL and credential lookups open units
+        # too — so such a relay sends inline, without the overlap.
+        self._pool = (
+            None
+            if isinstance(bind, Connection)
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="exchange-send")
+        )
 
     # --- leases ------------------------------------------------------------------------------------
 
@@ -326,7 +333,7 @@ class Relay:
             stats.batches += 1
             stats.rows += len(rows)
             sent += 1
-            future = self._pool.submit(self.transport.deliver, prepared)
+            future = self._send(prepared)
             upcoming = None
             try:
                 if sent < budget and not self.should_stop() and not self._yield_to_higher(topic):
@@ -390,9 +397,20 @@ class Relay:
                 .values(status=OutboxStatus.PENDING)
             )
 
+    def _send(self, prepared: Any) -> Future[Delivery]:
+        if self._pool is not None:
+            return self._pool.submit(self.transport.deliver, prepared)
+        done: Future[Delivery] = Future()
+        try:
+            done.set_result(self.transport.deliver(prepared))
+        except BaseException as exc:  # handed to the caller through the future, as the pool would
+            done.set_exception(exc)
+        return done
+
     def close(self) -> None:
         """Stop the sending thread."""
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def _claim(self, topic: str, scope: str, stats: RelayStats) -> tuple[OutboundBatch, Sequence[Any]] | None:
         now = utcnow()
