@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browserkit import check_page, chromium, new_context  # noqa: F401 - fixture
+from browserkit import check_page, chromium, new_context, province  # noqa: F401 - fixture
 from staff_casework import login_with_totp
 
-from nodekit import Node, database_urls, start_node
+from nodekit import Node
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
@@ -49,22 +49,13 @@ def _script(node: Node, *args: str) -> dict[str, Any]:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from received_rows import PASSWORD
 
-    tmp = tmp_path_factory.mktemp("received")
-    node = start_node(
-        "province", "127.0.0.1", tmp, database_urls(tmp, ["province"])["province"], None, False, {}
-    )
-    try:
-        subprocess.run([sys.executable, "-m", "zhengwu", "seed", "--demo"], env=node.env, check=True,
-                       capture_output=True)  # fmt: skip
+    with province(tmp_path_factory.mktemp("received"), demo=True) as node:
         rows = {"desktop": _script(node, "row", "hebei-shijiazhuang", "20260000101"),
                 "phone": _script(node, "row", "hebei-tangshan", "20260000102")}  # fmt: skip
         admins = {
             size: _script(node, "admin", f"operator-{size}", SECRETS[size])["login"] for size in SECRETS
         }
         yield World(node, rows, admins, PASSWORD)
-    finally:
-        node.proc.terminate()
-        node.proc.wait(timeout=15)
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
