@@ -2,7 +2,8 @@
 
 Tests skip when the Debian packages are missing locally, and fail instead under ``ZHENGWU_CI=1``
 (``.ci/run`` installs them). ``ZHENGWU_TEST_WAF=1`` makes ``nodekit.start_node`` put every node it
-starts behind its own nginx, so any end-to-end test can run through the WAF unchanged.
+starts behind its own nginx, so any end-to-end test can run through the WAF unchanged; a module that uses
+the ``behind_the_waf`` fixture runs that way wherever the WAF is installed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib.util
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -86,3 +88,31 @@ def refused(audit_log: Path) -> list[str]:
         if BLOCKING_RULES.intersection(rules):
             out.append(f"{t['request']['method']} {t['request']['uri'][:160]}: {','.join(rules)}")
     return out
+
+
+@pytest.fixture(scope="module")
+def behind_the_waf() -> Iterator[None]:
+    """Every node the module starts is reached through its own nginx + ModSecurity + CRS where they are
+    installed (always in CI), and when the module ends no audit log may show a WAF refusal: the suite's
+    end-to-end flows are the false-positive corpus, run once and through the WAF rather than twice.
+    Without the packages (a developer's machine) the module runs directly against the nodes."""
+    if render.missing() is not None:
+        if os.environ.get("ZHENGWU_CI") == "1":
+            require_waf()  # fails: CI must run these flows through the WAF
+        yield
+        return
+    before = len(_running)
+    previous = os.environ.get("ZHENGWU_TEST_WAF")
+    os.environ["ZHENGWU_TEST_WAF"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("ZHENGWU_TEST_WAF", None)
+        else:
+            os.environ["ZHENGWU_TEST_WAF"] = previous
+    proxies = _running[before:]
+    assert proxies, "the module started no node behind the WAF"
+    assert all(p.rendered.access_log.stat().st_size > 0 for p in proxies), "no traffic went through nginx"
+    blocked = [line for p in proxies for line in refused(p.rendered.audit_log)]
+    assert blocked == [], f"the WAF refused the suite's own traffic: {blocked}"

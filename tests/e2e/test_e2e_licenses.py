@@ -15,6 +15,7 @@ import pytest
 
 from licenses_kit import BUSINESS_FACE, COMPANY
 from nodekit import Node, database_urls, register_person, staff_client, start_node
+from waf_kit import behind_the_waf  # noqa: F401 - fixture
 from zhengwu.seed import government_credit_code
 
 PASSWORD = "Issuer-Passw0rd-2026"
@@ -69,6 +70,7 @@ def _issuer(node: Node) -> httpx.Client:
 
 @pytest.mark.e2e
 @pytest.mark.db  # the nodes run on PostgreSQL too in .ci/run's second pass
+@pytest.mark.usefixtures("behind_the_waf")  # through nginx + ModSecurity + CRS where installed
 def test_issue_over_http_verify_and_download(tmp_path: Path) -> None:
     urls = database_urls(tmp_path, ["province"])
     node = start_node("province", "127.0.0.1", tmp_path, urls["province"], None, national=False)

@@ -17,8 +17,10 @@ from oidc_browser import PASSWORD, api_login, approve_consent, follow, page_logi
 from oidc_reference_rp import RpServer, RpState, free_port, make_rp
 
 from nodekit import Node, database_urls, eventually, register_department_system, register_person, start_node
+from waf_kit import behind_the_waf  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.e2e
+# Through nginx + ModSecurity + CRS wherever they are installed (tests/waf_kit.py): no false positive.
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("behind_the_waf")]
 
 
 @dataclass

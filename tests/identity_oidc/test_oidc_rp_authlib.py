@@ -26,13 +26,15 @@ from joserfc.jws import JWSRegistry
 from oidc_browser import PASSWORD, api_login, authorization_response
 
 from nodekit import Node, database_urls, register_person, start_node
+from waf_kit import behind_the_waf  # noqa: F401 - fixture
 
 with warnings.catch_warnings():
     # Authlib's httpx integration prefers the httpx2 fork and warns when it finds httpx, which we use.
     warnings.simplefilter("ignore", AuthlibDeprecationWarning)
     from authlib.integrations.httpx_client import OAuth2Client
 
-pytestmark = pytest.mark.e2e
+# Through nginx + ModSecurity + CRS wherever they are installed (tests/waf_kit.py): no false positive.
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("behind_the_waf")]
 
 REDIRECT = "http://127.0.0.1:9/callback"
 

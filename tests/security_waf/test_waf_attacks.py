@@ -39,7 +39,11 @@ def test_the_rendered_configuration_loads_in_nginx_at_paranoia_level_2(tmp_path:
 def test_every_attack_is_refused_and_ingested_as_a_security_event(waf_node: Node) -> None:
     host, port = urlsplit(waf_node.url).hostname or "", urlsplit(waf_node.url).port or 0
     # A clean request passes first: the refusals below are the WAF's judgement, not a broken proxy.
-    assert httpx.get(f"{waf_node.url}/api/v1/catalog/search", params={"q": "护照"}).status_code == 200
+    # (the first search warms the node up: a loaded host can take more than httpx's default 5 s)
+    assert (
+        httpx.get(f"{waf_node.url}/api/v1/catalog/search", params={"q": "护照"}, timeout=60).status_code
+        == 200
+    )
     statuses = {a.id: send(host, port, a.request("zwfw.example.gov.cn")) for a in load()}
     passed = {k: v for k, v in statuses.items() if v != 403}
     assert passed == {}, passed
