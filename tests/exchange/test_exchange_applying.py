@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dbkit import migrated_database, rolled_back
+from zhengwu.audit.models import AuditChange as Change
 from zhengwu.catalog import service as catalog
 from zhengwu.catalog.models import BasicItem, History, Status
 from zhengwu.exchange import applying, downward, join
@@ -518,9 +519,92 @@ def test_a_national_punish_item_and_its_guide_rows_go_down_every_tier(tiers: tup
             "违反护照管理规定的处罚", "02", Status.PUBLISHED,
         )  # fmt: skip
         outcomes = {(e.table_name, e.outcome) for e in applied(node)}
-        assert outcomes == {("dn_task_punish_basic", "applied"), ("dn_task_general_material", "stored")}
-        with node.uow() as session:  # the national body's guide row is held at every tier
-            kept = session.scalars(
-                select(ExchangeAggregate).where(ExchangeAggregate.table_name == "dn_task_general_material")
-            ).one()
-            assert kept.payload["material_name"] == "居民身份证"
+        assert outcomes == {("dn_task_punish_basic", "applied"), ("dn_task_general_material", "applied")}
+        with node.uow() as session:  # the national body's guide is kept at every tier, by its 基本编码
+            (kept,) = catalog.national_guide(session, punish_code)
+            assert kept["task_code"] == task_code and kept["basic"]["task_name"] == "违反护照管理规定的处罚"
+            assert [m["material_name"] for m in kept["materials"]] == ["居民身份证"]
+
+
+def test_a_national_guide_is_kept_idempotently_and_local_items_inherit_it(
+    tiers: tuple[Node, Node, Node],
+) -> None:
+    """Guide child rows of a national body's item: kept once however often they come, changed in place,
+    removed by ``D``, shown with the local items of the same 基本编码; a bad row refused and fed back."""
+    from zhengwu.kernel.codes.task_code import make_task_code
+
+    national, province, city = tiers
+    push(national, [(directory(), "I")])
+    down(national, province, city)
+    ministry = complete_uscc("11100000MB000003" + org_check_digit("MB000003"))
+    task_code = make_task_code(ministry, 1, PASSPORT)
+    with province.uow() as session:  # a local item of the passport entry, published by its department
+        body = "MT000002"
+        dept = orgs.add_department(session, DepartmentCreate(
+            credit_code=complete_uscc(f"11130000{body}{org_check_digit(body)}"), name="河北省公安厅",
+            short_name="公安厅", division_code="130000"))  # fmt: skip
+        local = catalog.create_task(session, guide(dept.credit_code), actor="test")
+        catalog.publish_task(session, local.task_code, actor="test")
+        local_code = local.task_code
+
+    def emit_rows(rows: list[tuple[str, dict[str, Any], str]]) -> None:
+        with national.uow() as session:
+            for table, row, operation in rows:
+                emit(session, f"catalog.{table}", row, key=str(row["task_code"]), operation=operation)
+        assert downward.publish(national.runtime) == len(rows)
+
+    passport = _filled(
+        "dn_task_general_material", task_code=task_code, material_name="护照申请表", order_num=1
+    )
+    photo = _filled(
+        "dn_task_general_material", task_code=task_code, material_name="近期免冠照片", order_num=2
+    )
+    fee = _filled(
+        "dn_task_general_fee_project", task_code=task_code, fee_name="护照工本费", fee_stand="120元"
+    )
+    question = _filled(
+        "dn_task_general_questions", task_code=task_code, question="多久能拿到？", answer="7个工作日"
+    )
+    emit_rows([("dn_task_general_material", passport, "I"), ("dn_task_general_material", photo, "I"),
+               ("dn_task_general_fee_project", fee, "I"), ("dn_task_general_questions", question, "I")])  # fmt: skip
+    at_province, at_city = down(national, province, city)
+    assert (at_province.applied, at_province.rejected, at_city.applied) == (4, 0, 4)
+    # The same rows again (new messages: a resend at the national node) change nothing.
+    emit_rows([("dn_task_general_material", passport, "I"), ("dn_task_general_fee_project", fee, "I")])
+    down(national, province, city)
+    # A changed fee, a withdrawn material, a row for an invalid 实施编码.
+    emit_rows([("dn_task_general_fee_project", {**fee, "fee_stand": "100元"}, "U"),
+               ("dn_task_general_material", photo, "D"),
+               ("dn_task_general_questions", {**question, "task_code": "not-a-code"}, "I")])  # fmt: skip
+    at_province, _ = down(national, province, city)
+    assert (at_province.applied, at_province.rejected) == (2, 1)
+    for node in (province, city):
+        with node.uow() as session:
+            (kept,) = catalog.national_guide(session, PASSPORT)
+            assert [m["material_name"] for m in kept["materials"]] == ["护照申请表"]
+            assert [(f["fee_name"], f["fee_stand"]) for f in kept["fee_projects"]] == [
+                ("护照工本费", "100元")
+            ]
+            assert [q["answer"] for q in kept["questions"]] == ["7个工作日"]
+            changes = session.scalar(select(func.count()).select_from(Change).where(
+                Change.entity == "catalog.national_guide"))  # fmt: skip
+            assert changes == 6  # four first rows, the fee change, the removal: the repeats wrote nothing
+    with province.uow() as session:  # the local item of the passport entry shows the national guide
+        shown = catalog.get_public_item(session, local_code)
+        assert shown["national_guide"][0]["task_code"] == task_code
+    (refused,) = [e for e in applied(province) if e.outcome == "refused"]
+    assert refused.table_name == "dn_task_general_questions" and refused.fed_back and not refused.forwarded
+    Relay(province.runtime, http_transport(province, national)).run_once()
+    assert [e.table_name for e in applied(national) if e.outcome == "refused_below"] == [
+        "dn_task_general_questions"
+    ]
+
+    # A push about an item this node holds changes that item's working copy; its department publishes.
+    emit_rows([("dn_task_general_material",
+                _filled("dn_task_general_material", task_code=local_code, material_name="居民户口簿", order_num=2), "I")])  # fmt: skip
+    at_province, _ = down(national, province, city)
+    assert (at_province.applied, at_province.rejected) == (1, 0)
+    with province.uow() as session:
+        item = catalog.get_task(session, local_code)
+        assert [m.material_name for m in item.materials] == ["居民身份证", "居民户口簿"] and item.dirty
+        assert item.status == Status.PUBLISHED and item.task_version == 1
