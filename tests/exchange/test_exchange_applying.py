@@ -449,6 +449,49 @@ def test_license_status_and_data_errors_go_down_to_the_node_of_the_area(
     ]
 
 
+def test_a_status_change_of_a_license_the_province_issued_for_a_city_is_not_refused_there(
+    tiers: tuple[Node, Node, Node],
+) -> None:
+    """The province issued a license for the city's area (the city holds only the shared copy): the
+    national revocation is applied at the province and not passed on as such; the city's copy changes
+    through the province's own change, and nobody refuses anything — also for a county joining later."""
+    from zhengwu.exchange.verification import index, registry_key
+    from zhengwu.licenses import feedback
+    from zhengwu.licenses.models import License
+
+    national, province, city = tiers
+    identifier = issue_business_license(
+        province, division="130100", department_name="石家庄市行政审批局（省平台）"
+    )
+    downward.publish(province.runtime)
+    downward.pull(city.runtime, province.client)  # the city's shared copy
+
+    def copy_at_city() -> list[str]:
+        with city.uow() as session:
+            idx = index(registry_key(city.settings), identifier)
+            return list(
+                session.scalars(select(RegistryLicense.status).where(RegistryLicense.identifier_index == idx))
+            )
+
+    assert copy_at_city() == ["有效"]
+    with national.uow() as session:
+        feedback.push_status(session, identifier, "revoked", "吊销营业执照", area_code="130100")
+    downward.publish(national.runtime)
+    at_province = downward.pull(province.runtime, national.client)
+    assert (at_province.applied, at_province.rejected) == (1, 0)
+    with province.uow() as session:
+        assert session.scalar(select(License.status).where(License.identifier == identifier)) == "revoked"
+    (status_row,) = [e for e in applied(province) if e.table_name == "dn_lic_status"]
+    assert not status_row.forwarded and applying.SETTLED_NOTE in (status_row.notes or [])
+    downward.publish(province.runtime)
+    at_city = downward.pull(city.runtime, province.client)
+    assert at_city.rejected == 0
+    assert [e.outcome for e in applied(city) if e.outcome != "applied"] == []
+    assert copy_at_city() == []  # the copy went with the province's own change (a D row of the share)
+    with province.uow() as session:  # a lower node joining later is not sent it either
+        assert applying.replay_backlog(session, province.runtime) == 0
+
+
 def test_a_notice_to_all_goes_down_every_tier_and_one_to_the_province_stops_there(
     tiers: tuple[Node, Node, Node],
 ) -> None:

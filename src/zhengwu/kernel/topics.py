@@ -172,3 +172,19 @@ def take_notes(session: Session) -> list[str]:
     """The remarks left since the last call (the exchange reads them after running the hooks)."""
     notes: list[str] = session.info.pop(_NOTES, [])
     return notes
+
+
+_SETTLED = "zhengwu.topics.settled"
+
+
+def settled_here(session: Session, row_guid: str) -> None:
+    """A table hook applied a downward row to what this node itself holds (a license it issued): the
+    exchange does not pass the row on to the lower nodes — what they hold of it (a shared copy) reaches
+    them as this node's own change, so the row would only be refused below."""
+    session.info.setdefault(_SETTLED, set()).add(row_guid)
+
+
+def take_settled(session: Session) -> set[str]:
+    """The rows marked :func:`settled_here` since the last call."""
+    settled: set[str] = session.info.pop(_SETTLED, set())
+    return settled
