@@ -211,8 +211,9 @@ def after_pull(
     result: IngestResult,
     feed_back: bool = True,
 ) -> AppliedCounts:
-    """Log, pass on and feed back the rows of one ingested page (see the module docstring). Rows read from
-    the 前置库 are not fed back (``feed_back=False``): the national centre reads no table of ours there."""
+    """Log, pass on and feed back the rows of one ingested page (see the module docstring). Refusals of
+    rows read from the 前置库 go up through it too (the relay writes them into ``zw_apply_feedback``, which
+    a zhengwu upper node reads; the national centre does not)."""
     notes = take_notes(session)
     settled = take_settled(session)  # applied to what this node holds: not passed on
     topic = resolve_topic(runtime.registry, topic_name, table_name)
