@@ -519,6 +519,65 @@ def test_a_notice_to_all_goes_down_every_tier_and_one_to_the_province_stops_ther
         ]
 
 
+def test_a_city_acknowledgement_of_a_national_notice_reaches_the_national_node(
+    tiers: tuple[Node, Node, Node],
+) -> None:
+    """National → province → city notice; the city's receipt goes through the province (relayed with its
+    origin) to the issuer; the receipt of a notice the province issued itself ends at the province."""
+    from zhengwu.exchange.models import ExchangeInbox
+    from zhengwu.security import notices
+    from zhengwu.security.severity import Severity
+
+    national, province, city = tiers
+    with national.uow() as session:
+        issued = notices.issue(session, national.settings, to_node=notices.EVERY_NODE, title="全国安全通报：加强口令管理",
+                               body="正文", severity=Severity.HIGH, actor="national-staff")  # fmt: skip
+        national_key = issued.notice_key
+    with province.uow() as session:
+        own = notices.issue(session, province.settings, to_node=CITY_ID, title="河北省专项通报", body="正文",
+                            severity=Severity.MEDIUM, actor="province-staff")  # fmt: skip
+        province_key = own.notice_key
+    downward.publish(national.runtime)
+    downward.publish(province.runtime)
+    down(national, province, city)
+
+    def handle(node: Node, keys: set[str]) -> None:
+        """Assign to a duty officer of the node, then acknowledge."""
+        from zhengwu.identity import service as identity
+        from zhengwu.orgs.models import Department
+
+        with node.uow() as session:
+            office = Department(credit_code=complete_uscc("11130000MB000011" + org_check_digit("MB000011")),
+                                name="网络安全中心", division_code=node.settings.division_code, level=2)  # fmt: skip
+            session.add(office)
+            session.flush()
+            identity.register_staff(session, name="值班员", login_name="duty", password="Sec-Passw0rd-2026",
+                                    department_id=office.id, roles=["case_officer"])  # fmt: skip
+            for notice in notices.list_notices(session):
+                if notice.notice_key in keys:
+                    notices.assign(session, notice.id, assignee="duty", actor="secadmin")
+                    notices.acknowledge(session, notice.id, actor="secadmin")
+
+    with city.uow() as session:
+        assert {n.notice_key for n in notices.list_notices(session)} == {national_key, province_key}
+    handle(city, {national_key, province_key})
+    handle(province, {national_key})  # the province acknowledges the national notice too
+    assert Relay(city.runtime, http_transport(city, province)).run_once().rejected == 0
+    assert Relay(province.runtime, http_transport(province, national)).run_once().rejected == 0
+    with province.uow() as session:  # its own notice's receipt is kept here, and goes no further
+        (kept,) = notices.receipts(session, [province_key])[province_key]
+        assert (kept.node_id, kept.status, kept.route) == (CITY_ID, "acknowledged", CITY_ID)
+    with national.uow() as session:
+        receipts = notices.receipts(session, [national_key])[national_key]
+        assert sorted((r.node_id, r.status, r.route) for r in receipts) == [
+            ("hebei", "acknowledged", "hebei"),
+            (CITY_ID, "acknowledged", f"{CITY_ID}/hebei"),
+        ]
+        arrived = session.scalars(select(ExchangeInbox.business_key).where(
+            ExchangeInbox.table_name == notices.RECEIPT_TABLE)).all()  # fmt: skip
+        assert sorted(arrived) == sorted([f"{national_key}:acknowledged"] * 2)
+
+
 def _filled(table: str, **values: Any) -> dict[str, Any]:
     """A row of a national dn_* table with every required column filled, then ``values``."""
     from zhengwu.exchange import national

@@ -178,10 +178,17 @@ _SETTLED = "zhengwu.topics.settled"
 
 
 def settled_here(session: Session, row_guid: str) -> None:
-    """A table hook applied a downward row to what this node itself holds (a license it issued): the
-    exchange does not pass the row on to the lower nodes — what they hold of it (a shared copy) reaches
-    them as this node's own change, so the row would only be refused below."""
+    """A table hook applied a row to what this node itself holds, so the row ends here. Downward (a
+    status change of a license it issued): the exchange does not pass it on to the lower nodes — what
+    they hold of it (a shared copy) reaches them as this node's own change, so the row would only be
+    refused below. Upward (a receipt of a notice this node issued): a relayed topic's row is not passed
+    on to the upper node."""
     session.info.setdefault(_SETTLED, set()).add(row_guid)
+
+
+def settled_rows(session: Session) -> frozenset[str]:
+    """The rows marked :func:`settled_here` so far, left in place (the receiver does not relay them)."""
+    return frozenset(session.info.get(_SETTLED, ()))
 
 
 def take_settled(session: Session) -> set[str]:
