@@ -710,3 +710,87 @@ def test_a_national_guide_is_kept_idempotently_and_local_items_inherit_it(
         item = catalog.get_task(session, local_code)
         assert [m.material_name for m in item.materials] == ["居民身份证", "居民户口簿"] and item.dirty
         assert item.status == Status.PUBLISHED and item.task_version == 1
+
+
+def test_verification_is_answered_by_the_nearest_tier_holding_the_record_with_a_cache_at_every_hop(
+    tiers: tuple[Node, Node, Node],
+) -> None:
+    """City → province → national verification: each hop audits and caches; a license the province holds
+    (reported by the city) is answered there; a revoked signer of the upstream refuses its answers and
+    its feed pages (the CRL)."""
+    from exchange_nodes import token
+
+    from zhengwu.exchange.errors import UpstreamFailed
+    from zhengwu.exchange.models import VerificationAudit, VerificationCache
+    from zhengwu.kernel.clock import utcnow
+    from zhengwu.kernel.pki import RevocationReason
+    from zhengwu.pki.authority import EXCHANGE_DOWNLINK, revoke_certificate
+    from zhengwu.pki.repository import PkiRepository
+    from zhengwu.seed import registries as registry_seed
+
+    national, province, city = tiers
+    with national.uow() as session:
+        registry_seed.seed_registries(session, national.settings, people_count=20, companies_count=2)
+    city.runtime.extras["verify_client"] = province.client
+    province.runtime.extras["verify_client"] = national.client
+    bearer = {"Authorization": f"Bearer {token(city)}"}
+    person = registry_seed.people(20)[3]
+
+    def ask(kind: str, body: dict[str, Any]) -> Any:
+        return city.client.post(f"/api/v1/verify/{kind}", json=body, headers=bearer)
+
+    def hops() -> list[list[tuple[str | None, str]]]:
+        seen = []
+        for node in (city, province, national):
+            with node.uow() as session:
+                rows = session.scalars(select(VerificationAudit).order_by(VerificationAudit.at))
+                seen.append([(a.caller_node, a.answered_by) for a in rows])
+        return seen
+
+    def expire(node: Node) -> None:
+        with node.uow() as session:
+            session.execute(VerificationCache.__table__.update().values(expires_at=utcnow()))
+
+    body = {"name": person.name, "id_number": person.id_number}
+    assert ask("person", body).json()["match"] is True
+    assert hops() == [[(None, "upstream")], [(CITY_ID, "upstream")], [("hebei", "registry")]]
+    assert ask("person", body).json()["match"] is True  # the city's cache
+    expire(city)
+    assert ask("person", body).json()["match"] is True  # the province's cache
+    assert hops() == [
+        [(None, "upstream"), (None, "cache"), (None, "upstream")],
+        [(CITY_ID, "upstream"), (CITY_ID, "cache")],
+        [("hebei", "registry")],
+    ]
+
+    # A license the city reported is held by the province: answered there, the national node not asked.
+    companies = registry_seed.companies(2)
+    lic = registry_seed.licenses(companies)[0]
+    row = {"certificate_source_id": lic.identifier, "certificate_name": "演示营业执照", "certificate_number": "1",
+           "certificate_type": lic.license_type, "certificate_type_code": registry_seed.license_type_code(),
+           "certificate_holder": lic.holder, "certificate_holder_code": lic.holder_code, "issue_dept": "演示局",
+           "issue_dept_code": lic.identifier.split(".")[6], "issue_date": "20240101",
+           "certificate_area_code": "130100"}  # fmt: skip
+    with city.uow() as session:
+        emit(session, "licenses.up_lic_data", row, key=lic.identifier)
+    assert Relay(city.runtime, http_transport(city, province)).run_once().acknowledged == 1
+    answer = ask("license", {"identifier": lic.identifier, "holder": lic.holder}).json()
+    assert answer["match"] is True and answer["license_type"] == lic.license_type
+    assert [h[-1] for h in hops()] == [(None, "upstream"), (CITY_ID, "registry"), ("hebei", "registry")]
+
+    # The national node's signing certificate is revoked: its answers and feed pages prove nothing now.
+    with national.uow() as session:
+        current = PkiRepository(session).current(EXCHANGE_DOWNLINK)
+        assert current is not None
+        revoke_certificate(
+            session, national.settings, current, reason=RevocationReason.KEY_COMPROMISE, actor="test"
+        )
+    province.runtime.credentials.invalidate()
+    for node in (city, province):
+        expire(node)
+    refused = ask("person", body)
+    assert refused.status_code == 503 and person.name not in refused.text
+    push(national, [(directory(), "I")])
+    with pytest.raises(UpstreamFailed):
+        downward.pull(province.runtime, national.client)
+    assert entry(province) is None
