@@ -694,6 +694,8 @@ def test_a_national_guide_is_kept_idempotently_and_local_items_inherit_it(
     with province.uow() as session:  # the local item of the passport entry shows the national guide
         shown = catalog.get_public_item(session, local_code)
         assert shown["national_guide"][0]["task_code"] == task_code
+    public = province.client.get(f"/api/v1/catalog/items/{local_code}").json()
+    assert [m["material_name"] for m in public["national_guide"][0]["materials"]] == ["护照申请表"]
     (refused,) = [e for e in applied(province) if e.outcome == "refused"]
     assert refused.table_name == "dn_task_general_questions" and refused.fed_back and not refused.forwarded
     Relay(province.runtime, http_transport(province, national)).run_once()
