@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dbkit import migrated_database, rolled_back
+from zhengwu.audit.models import AuditChange as Change
 from zhengwu.catalog import service as catalog
 from zhengwu.catalog.models import BasicItem, History, Status
 from zhengwu.exchange import applying, downward, join
@@ -448,6 +449,49 @@ def test_license_status_and_data_errors_go_down_to_the_node_of_the_area(
     ]
 
 
+def test_a_status_change_of_a_license_the_province_issued_for_a_city_is_not_refused_there(
+    tiers: tuple[Node, Node, Node],
+) -> None:
+    """The province issued a license for the city's area (the city holds only the shared copy): the
+    national revocation is applied at the province and not passed on as such; the city's copy changes
+    through the province's own change, and nobody refuses anything — also for a county joining later."""
+    from zhengwu.exchange.verification import index, registry_key
+    from zhengwu.licenses import feedback
+    from zhengwu.licenses.models import License
+
+    national, province, city = tiers
+    identifier = issue_business_license(
+        province, division="130100", department_name="石家庄市行政审批局（省平台）"
+    )
+    downward.publish(province.runtime)
+    downward.pull(city.runtime, province.client)  # the city's shared copy
+
+    def copy_at_city() -> list[str]:
+        with city.uow() as session:
+            idx = index(registry_key(city.settings), identifier)
+            return list(
+                session.scalars(select(RegistryLicense.status).where(RegistryLicense.identifier_index == idx))
+            )
+
+    assert copy_at_city() == ["有效"]
+    with national.uow() as session:
+        feedback.push_status(session, identifier, "revoked", "吊销营业执照", area_code="130100")
+    downward.publish(national.runtime)
+    at_province = downward.pull(province.runtime, national.client)
+    assert (at_province.applied, at_province.rejected) == (1, 0)
+    with province.uow() as session:
+        assert session.scalar(select(License.status).where(License.identifier == identifier)) == "revoked"
+    (status_row,) = [e for e in applied(province) if e.table_name == "dn_lic_status"]
+    assert not status_row.forwarded and applying.SETTLED_NOTE in (status_row.notes or [])
+    downward.publish(province.runtime)
+    at_city = downward.pull(city.runtime, province.client)
+    assert at_city.rejected == 0
+    assert [e.outcome for e in applied(city) if e.outcome != "applied"] == []
+    assert copy_at_city() == []  # the copy went with the province's own change (a D row of the share)
+    with province.uow() as session:  # a lower node joining later is not sent it either
+        assert applying.replay_backlog(session, province.runtime) == 0
+
+
 def test_a_notice_to_all_goes_down_every_tier_and_one_to_the_province_stops_there(
     tiers: tuple[Node, Node, Node],
 ) -> None:
@@ -473,6 +517,65 @@ def test_a_notice_to_all_goes_down_every_tier_and_one_to_the_province_stops_ther
         assert [(n.title, n.issuer) for n in notices.list_notices(session)] == [
             ("全国安全通报：加强口令管理", "national")
         ]
+
+
+def test_a_city_acknowledgement_of_a_national_notice_reaches_the_national_node(
+    tiers: tuple[Node, Node, Node],
+) -> None:
+    """National → province → city notice; the city's receipt goes through the province (relayed with its
+    origin) to the issuer; the receipt of a notice the province issued itself ends at the province."""
+    from zhengwu.exchange.models import ExchangeInbox
+    from zhengwu.security import notices
+    from zhengwu.security.severity import Severity
+
+    national, province, city = tiers
+    with national.uow() as session:
+        issued = notices.issue(session, national.settings, to_node=notices.EVERY_NODE, title="全国安全通报：加强口令管理",
+                               body="正文", severity=Severity.HIGH, actor="national-staff")  # fmt: skip
+        national_key = issued.notice_key
+    with province.uow() as session:
+        own = notices.issue(session, province.settings, to_node=CITY_ID, title="河北省专项通报", body="正文",
+                            severity=Severity.MEDIUM, actor="province-staff")  # fmt: skip
+        province_key = own.notice_key
+    downward.publish(national.runtime)
+    downward.publish(province.runtime)
+    down(national, province, city)
+
+    def handle(node: Node, keys: set[str]) -> None:
+        """Assign to a duty officer of the node, then acknowledge."""
+        from zhengwu.identity import service as identity
+        from zhengwu.orgs.models import Department
+
+        with node.uow() as session:
+            office = Department(credit_code=complete_uscc("11130000MB000011" + org_check_digit("MB000011")),
+                                name="网络安全中心", division_code=node.settings.division_code, level=2)  # fmt: skip
+            session.add(office)
+            session.flush()
+            identity.register_staff(session, name="值班员", login_name="duty", password="Sec-Passw0rd-2026",
+                                    department_id=office.id, roles=["case_officer"])  # fmt: skip
+            for notice in notices.list_notices(session):
+                if notice.notice_key in keys:
+                    notices.assign(session, notice.id, assignee="duty", actor="secadmin")
+                    notices.acknowledge(session, notice.id, actor="secadmin")
+
+    with city.uow() as session:
+        assert {n.notice_key for n in notices.list_notices(session)} == {national_key, province_key}
+    handle(city, {national_key, province_key})
+    handle(province, {national_key})  # the province acknowledges the national notice too
+    assert Relay(city.runtime, http_transport(city, province)).run_once().rejected == 0
+    assert Relay(province.runtime, http_transport(province, national)).run_once().rejected == 0
+    with province.uow() as session:  # its own notice's receipt is kept here, and goes no further
+        (kept,) = notices.receipts(session, [province_key])[province_key]
+        assert (kept.node_id, kept.status, kept.route) == (CITY_ID, "acknowledged", CITY_ID)
+    with national.uow() as session:
+        receipts = notices.receipts(session, [national_key])[national_key]
+        assert sorted((r.node_id, r.status, r.route) for r in receipts) == [
+            ("hebei", "acknowledged", "hebei"),
+            (CITY_ID, "acknowledged", f"{CITY_ID}/hebei"),
+        ]
+        arrived = session.scalars(select(ExchangeInbox.business_key).where(
+            ExchangeInbox.table_name == notices.RECEIPT_TABLE)).all()  # fmt: skip
+        assert sorted(arrived) == sorted([f"{national_key}:acknowledged"] * 2)
 
 
 def _filled(table: str, **values: Any) -> dict[str, Any]:
@@ -518,9 +621,178 @@ def test_a_national_punish_item_and_its_guide_rows_go_down_every_tier(tiers: tup
             "违反护照管理规定的处罚", "02", Status.PUBLISHED,
         )  # fmt: skip
         outcomes = {(e.table_name, e.outcome) for e in applied(node)}
-        assert outcomes == {("dn_task_punish_basic", "applied"), ("dn_task_general_material", "stored")}
-        with node.uow() as session:  # the national body's guide row is held at every tier
-            kept = session.scalars(
-                select(ExchangeAggregate).where(ExchangeAggregate.table_name == "dn_task_general_material")
-            ).one()
-            assert kept.payload["material_name"] == "居民身份证"
+        assert outcomes == {("dn_task_punish_basic", "applied"), ("dn_task_general_material", "applied")}
+        with node.uow() as session:  # the national body's guide is kept at every tier, by its 基本编码
+            (kept,) = catalog.national_guide(session, punish_code)
+            assert kept["task_code"] == task_code and kept["basic"]["task_name"] == "违反护照管理规定的处罚"
+            assert [m["material_name"] for m in kept["materials"]] == ["居民身份证"]
+
+
+def test_a_national_guide_is_kept_idempotently_and_local_items_inherit_it(
+    tiers: tuple[Node, Node, Node],
+) -> None:
+    """Guide child rows of a national body's item: kept once however often they come, changed in place,
+    removed by ``D``, shown with the local items of the same 基本编码; a bad row refused and fed back."""
+    from zhengwu.kernel.codes.task_code import make_task_code
+
+    national, province, city = tiers
+    push(national, [(directory(), "I")])
+    down(national, province, city)
+    ministry = complete_uscc("11100000MB000003" + org_check_digit("MB000003"))
+    task_code = make_task_code(ministry, 1, PASSPORT)
+    with province.uow() as session:  # a local item of the passport entry, published by its department
+        body = "MT000002"
+        dept = orgs.add_department(session, DepartmentCreate(
+            credit_code=complete_uscc(f"11130000{body}{org_check_digit(body)}"), name="河北省公安厅",
+            short_name="公安厅", division_code="130000"))  # fmt: skip
+        local = catalog.create_task(session, guide(dept.credit_code), actor="test")
+        catalog.publish_task(session, local.task_code, actor="test")
+        local_code = local.task_code
+
+    def emit_rows(rows: list[tuple[str, dict[str, Any], str]]) -> None:
+        with national.uow() as session:
+            for table, row, operation in rows:
+                emit(session, f"catalog.{table}", row, key=str(row["task_code"]), operation=operation)
+        assert downward.publish(national.runtime) == len(rows)
+
+    passport = _filled(
+        "dn_task_general_material", task_code=task_code, material_name="护照申请表", order_num=1
+    )
+    photo = _filled(
+        "dn_task_general_material", task_code=task_code, material_name="近期免冠照片", order_num=2
+    )
+    fee = _filled(
+        "dn_task_general_fee_project", task_code=task_code, fee_name="护照工本费", fee_stand="120元"
+    )
+    question = _filled(
+        "dn_task_general_questions", task_code=task_code, question="多久能拿到？", answer="7个工作日"
+    )
+    emit_rows([("dn_task_general_material", passport, "I"), ("dn_task_general_material", photo, "I"),
+               ("dn_task_general_fee_project", fee, "I"), ("dn_task_general_questions", question, "I")])  # fmt: skip
+    at_province, at_city = down(national, province, city)
+    assert (at_province.applied, at_province.rejected, at_city.applied) == (4, 0, 4)
+    # The same rows again (new messages: a resend at the national node) change nothing.
+    emit_rows([("dn_task_general_material", passport, "I"), ("dn_task_general_fee_project", fee, "I")])
+    down(national, province, city)
+    # A changed fee, a withdrawn material, a row for an invalid 实施编码.
+    emit_rows([("dn_task_general_fee_project", {**fee, "fee_stand": "100元"}, "U"),
+               ("dn_task_general_material", photo, "D"),
+               ("dn_task_general_questions", {**question, "task_code": "not-a-code"}, "I")])  # fmt: skip
+    at_province, _ = down(national, province, city)
+    assert (at_province.applied, at_province.rejected) == (2, 1)
+    for node in (province, city):
+        with node.uow() as session:
+            (kept,) = catalog.national_guide(session, PASSPORT)
+            assert [m["material_name"] for m in kept["materials"]] == ["护照申请表"]
+            assert [(f["fee_name"], f["fee_stand"]) for f in kept["fee_projects"]] == [
+                ("护照工本费", "100元")
+            ]
+            assert [q["answer"] for q in kept["questions"]] == ["7个工作日"]
+            changes = session.scalar(select(func.count()).select_from(Change).where(
+                Change.entity == "catalog.national_guide"))  # fmt: skip
+            assert changes == 6  # four first rows, the fee change, the removal: the repeats wrote nothing
+    with province.uow() as session:  # the local item of the passport entry shows the national guide
+        shown = catalog.get_public_item(session, local_code)
+        assert shown["national_guide"][0]["task_code"] == task_code
+    public = province.client.get(f"/api/v1/catalog/items/{local_code}").json()
+    assert [m["material_name"] for m in public["national_guide"][0]["materials"]] == ["护照申请表"]
+    (refused,) = [e for e in applied(province) if e.outcome == "refused"]
+    assert refused.table_name == "dn_task_general_questions" and refused.fed_back and not refused.forwarded
+    Relay(province.runtime, http_transport(province, national)).run_once()
+    assert [e.table_name for e in applied(national) if e.outcome == "refused_below"] == [
+        "dn_task_general_questions"
+    ]
+
+    # A push about an item this node holds changes that item's working copy; its department publishes.
+    emit_rows([("dn_task_general_material",
+                _filled("dn_task_general_material", task_code=local_code, material_name="居民户口簿", order_num=2), "I")])  # fmt: skip
+    at_province, _ = down(national, province, city)
+    assert (at_province.applied, at_province.rejected) == (1, 0)
+    with province.uow() as session:
+        item = catalog.get_task(session, local_code)
+        assert [m.material_name for m in item.materials] == ["居民身份证", "居民户口簿"] and item.dirty
+        assert item.status == Status.PUBLISHED and item.task_version == 1
+
+
+def test_verification_is_answered_by_the_nearest_tier_holding_the_record_with_a_cache_at_every_hop(
+    tiers: tuple[Node, Node, Node],
+) -> None:
+    """City → province → national verification: each hop audits and caches; a license the province holds
+    (reported by the city) is answered there; a revoked signer of the upstream refuses its answers and
+    its feed pages (the CRL)."""
+    from exchange_nodes import token
+
+    from zhengwu.exchange.errors import UpstreamFailed
+    from zhengwu.exchange.models import VerificationAudit, VerificationCache
+    from zhengwu.kernel.clock import utcnow
+    from zhengwu.kernel.pki import RevocationReason
+    from zhengwu.pki.authority import EXCHANGE_DOWNLINK, revoke_certificate
+    from zhengwu.pki.repository import PkiRepository
+    from zhengwu.seed import registries as registry_seed
+
+    national, province, city = tiers
+    with national.uow() as session:
+        registry_seed.seed_registries(session, national.settings, people_count=20, companies_count=2)
+    city.runtime.extras["verify_client"] = province.client
+    province.runtime.extras["verify_client"] = national.client
+    bearer = {"Authorization": f"Bearer {token(city)}"}
+    person = registry_seed.people(20)[3]
+
+    def ask(kind: str, body: dict[str, Any]) -> Any:
+        return city.client.post(f"/api/v1/verify/{kind}", json=body, headers=bearer)
+
+    def hops() -> list[list[tuple[str | None, str]]]:
+        seen = []
+        for node in (city, province, national):
+            with node.uow() as session:
+                rows = session.scalars(select(VerificationAudit).order_by(VerificationAudit.at))
+                seen.append([(a.caller_node, a.answered_by) for a in rows])
+        return seen
+
+    def expire(node: Node) -> None:
+        with node.uow() as session:
+            session.execute(VerificationCache.__table__.update().values(expires_at=utcnow()))
+
+    body = {"name": person.name, "id_number": person.id_number}
+    assert ask("person", body).json()["match"] is True
+    assert hops() == [[(None, "upstream")], [(CITY_ID, "upstream")], [("hebei", "registry")]]
+    assert ask("person", body).json()["match"] is True  # the city's cache
+    expire(city)
+    assert ask("person", body).json()["match"] is True  # the province's cache
+    assert hops() == [
+        [(None, "upstream"), (None, "cache"), (None, "upstream")],
+        [(CITY_ID, "upstream"), (CITY_ID, "cache")],
+        [("hebei", "registry")],
+    ]
+
+    # A license the city reported is held by the province: answered there, the national node not asked.
+    companies = registry_seed.companies(2)
+    lic = registry_seed.licenses(companies)[0]
+    row = {"certificate_source_id": lic.identifier, "certificate_name": "演示营业执照", "certificate_number": "1",
+           "certificate_type": lic.license_type, "certificate_type_code": registry_seed.license_type_code(),
+           "certificate_holder": lic.holder, "certificate_holder_code": lic.holder_code, "issue_dept": "演示局",
+           "issue_dept_code": lic.identifier.split(".")[6], "issue_date": "20240101",
+           "certificate_area_code": "130100"}  # fmt: skip
+    with city.uow() as session:
+        emit(session, "licenses.up_lic_data", row, key=lic.identifier)
+    assert Relay(city.runtime, http_transport(city, province)).run_once().acknowledged == 1
+    answer = ask("license", {"identifier": lic.identifier, "holder": lic.holder}).json()
+    assert answer["match"] is True and answer["license_type"] == lic.license_type
+    assert [h[-1] for h in hops()] == [(None, "upstream"), (CITY_ID, "registry"), ("hebei", "registry")]
+
+    # The national node's signing certificate is revoked: its answers and feed pages prove nothing now.
+    with national.uow() as session:
+        current = PkiRepository(session).current(EXCHANGE_DOWNLINK)
+        assert current is not None
+        revoke_certificate(
+            session, national.settings, current, reason=RevocationReason.KEY_COMPROMISE, actor="test"
+        )
+    province.runtime.credentials.invalidate()
+    for node in (city, province):
+        expire(node)
+    refused = ask("person", body)
+    assert refused.status_code == 503 and person.name not in refused.text
+    push(national, [(directory(), "I")])
+    with pytest.raises(UpstreamFailed):
+        downward.pull(province.runtime, national.client)
+    assert entry(province) is None

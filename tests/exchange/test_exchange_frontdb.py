@@ -157,6 +157,46 @@ def test_catalog_push_read_from_the_frontdb_is_applied_and_logged(province: Node
         assert (logged.table_name, logged.outcome, logged.fed_back) == ("dn_task_directory", "applied", False)
 
 
+def test_a_refused_push_read_from_the_frontdb_is_fed_back_up_through_it(
+    province: Node, national: Node, frontdb: FrontDb
+) -> None:
+    """A dn_* row the province cannot apply goes back as over HTTP: the relay writes the refusal into
+    zw_apply_feedback, the upper node's reader logs it as refused below — once, however often read."""
+    from zhengwu.exchange.models import ExchangeApplied
+    from zhengwu.exchange.transports.frontdb import APPLY_FEEDBACK_TABLE
+
+    province.runtime.settings.exchange.frontdb_settle_seconds = 0
+    national.runtime.settings.exchange.frontdb_settle_seconds = 0
+    control = {"cd_batch": "b1", "cd_operation": "I", "cd_time": "20261201103000", "data_source": "100"}
+    good = {"catalog_code": "000101001000", "task_name": "普通护照签发", "task_type": "01", "use_level": "2^3^4",
+            "by_law": "《中华人民共和国护照法》第五条", "task_state": "1", "task_version": 1, "row_guid": "dn-1", **control}  # fmt: skip
+    bad = {
+        **good,
+        "catalog_code": "002030001000",
+        "task_name": "社会保险登记",
+        "task_type": "99",
+        "row_guid": "dn-2",
+    }
+    frontdb.append("dn_task_directory", [good, bad])
+    stats = ingest_frontdb(province.runtime, frontdb, sender="upstream", tables=("dn_task_directory",))
+    assert (stats.applied, stats.rejected) == (1, 1)
+    with province.uow() as session:
+        (refused,) = session.scalars(select(ExchangeApplied).where(ExchangeApplied.outcome == "refused"))
+        assert (refused.row_guid, refused.fed_back) == ("dn-2", True)
+    assert Relay(province.runtime, FrontDbTransport(frontdb)).run_once().acknowledged == 1
+    assert Relay(province.runtime, FrontDbTransport(frontdb)).run_once().acknowledged == 0
+    assert count(frontdb, APPLY_FEEDBACK_TABLE) == 1
+    taken = ingest_frontdb(national.runtime, frontdb, sender="hebei")
+    assert taken.feedback == 1
+    assert ingest_frontdb(national.runtime, frontdb, sender="hebei").feedback == 0
+    with national.uow() as session:
+        (back,) = session.scalars(select(ExchangeApplied).where(ExchangeApplied.outcome == "refused_below"))
+    assert (back.peer, back.row_guid, back.business_key, back.table_name) == (
+        "hebei", "dn-2", "002030001000", "dn_task_directory",
+    )  # fmt: skip
+    assert "事项类型" in (back.reason or "")
+
+
 def test_the_writer_sends_within_the_stricter_rule(frontdb: FrontDb) -> None:
     """remark of up_pro_result: varchar(1000) per table, varchar(256) in task_init.sql — written up to
     256 characters, refused beyond (a reason, not a silent cut)."""

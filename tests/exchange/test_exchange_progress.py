@@ -224,3 +224,63 @@ def test_the_worker_queues_a_count_report_when_due(
     with unit_of_work(session_factory) as session:
         queued = session.scalars(select(OutboxRecord.topic)).all()
     assert queued == [progress.TOPIC, progress.TOPIC]
+
+
+def test_numbers_are_split_by_origin_and_kept_until_something_changes(joined: tuple[Node, Node]) -> None:
+    """The national node's numbers for the province, split by the node that made the objects (the province
+    and a city below it, whose rows and counts it relays); ``current`` computes again only on change."""
+    from zhengwu.exchange.receiving import IncomingRecord, ingest
+
+    _province, national = joined
+    national.runtime.registry.check_table(
+        "up_lic_data",
+        lambda row: [RowError("holder_unknown", "持证主体在登记信息中不存在", "certificate_holder")]
+        if row.get("certificate_holder") == UNKNOWN_HOLDER else [],
+    )  # fmt: skip
+    control = {"cd_batch": "b1", "cd_operation": "I", "cd_time": "20261206100000", "data_source": "130"}
+    city = {"path": ["sjz", "hebei"], "division": "130100", "tier": "city"}
+    made = [(0, None, {}), (1, city, {}), (2, city, {}), (3, city, {"certificate_holder": UNKNOWN_HOLDER})]
+    records = [
+        IncomingRecord(f"r{i}", i, None, {**license_row(i, **over), **control, "row_guid": f"r{i}"}, origin)
+        for i, origin, over in made
+    ]
+    with national.uow() as session:
+        taken = ingest(session, national.runtime.registry, sender="hebei", division_code="130000", batch_id="b1",
+                       topic_name="licenses.up_lic_data", table_name="up_lic_data", records=records,
+                       sender_tier="province")  # fmt: skip
+        assert taken.accepted == 3
+        reported = [
+            {"kind": "licenses", "department": "d", "count": n, "origin": o}
+            for o, n in (("hebei", 2), ("sjz", 4))
+        ]
+        progress.apply_reports(session, [_Report({"reported_at": utcnow().isoformat(), "counts": reported})])  # fmt: skip
+        data = progress.current(session, national.runtime)
+    (hebei,) = data["nodes"]
+    split = {o["origin"]: o["kinds"]["licenses"] for o in hebei["origins"]}
+    assert {o: (n["exists"], n["accepted"], n["received"], n["rejected"]) for o, n in split.items()} == {
+        "hebei": (2, 1, 1, 0),
+        "sjz": (4, 2, 3, 1),
+    }
+    assert split["sjz"]["coverage"] == 0.5 and hebei["lower_nodes"] == ["sjz"]
+
+    with national.uow() as session:  # nothing changed: the same numbers, not computed again
+        assert progress.current(session, national.runtime)["generated_at"] == data["generated_at"]
+    with national.uow() as session:  # a new row arrives: computed again
+        more = IncomingRecord("r4", 4, None, {**license_row(4), **control, "row_guid": "r4"}, city)
+        ingest(session, national.runtime.registry, sender="hebei", division_code="130000", batch_id="b2",
+               topic_name="licenses.up_lic_data", table_name="up_lic_data", records=[more], sender_tier="province")  # fmt: skip
+        again = progress.current(session, national.runtime)
+    assert again["generated_at"] != data["generated_at"]
+    assert {o["origin"]: o["kinds"]["licenses"]["accepted"] for o in again["nodes"][0]["origins"]} == {
+        "hebei": 1,
+        "sjz": 3,
+    }
+    national.runtime.settings.exchange.progress_cache_seconds = 0  # off: every call computes
+    with national.uow() as session:
+        assert progress.current(session, national.runtime)["generated_at"] != again["generated_at"]
+
+
+@dataclass
+class _Report:
+    row: dict[str, Any]
+    sender: str = "hebei"

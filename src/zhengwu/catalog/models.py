@@ -253,6 +253,28 @@ class HandleItem(IdMixin, Base):
     remark: Mapped[str | None] = mapped_column(Text)
 
 
+class NationalGuidePart(IdMixin, Base):
+    """国家部门事项指南 — one part (basic, extend, a material, fee or question) of the guide of a national
+    body's implementation item, pushed down by the upper node (``dn_task_*``). No department of this node
+    owns such an item, so its guide is kept here by 实施编码, and the local items of the same 基本编码 show
+    it as the national guide they implement (``catalog.service.national_guide``)."""
+
+    __tablename__ = "catalog_national_guide"
+    __table_args__ = (UniqueConstraint("task_code", "part", "part_key"),)
+
+    task_code: Mapped[str] = mapped_column(String(36))
+    catalog_code: Mapped[str] = mapped_column(String(12), index=True)
+    # basic | extend | material | fee_project | questions
+    part: Mapped[str] = mapped_column(String(16))
+    # What names the part within the item: "" for basic and extend, a digest of the material's, fee's or
+    # question's title for the others (the national rows carry no stable id of their own).
+    part_key: Mapped[str] = mapped_column(String(64))
+    order_num: Mapped[int] = mapped_column(Integer, default=1)
+    content: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+
+
 class Version(IdMixin, Base):
     """事项版本 — an immutable snapshot of a catalog entry taken when it was published."""
 

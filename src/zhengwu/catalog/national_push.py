@@ -5,9 +5,15 @@
   deleted, only cancelled).
 * ``dn_task_{general|public|check|handle|punish}_basic``: an implementation item of a national body. Its
   basic-catalog elements (基本编码, 事项名称, 事项类型, 设定依据; 行使层级 for a new entry) become the
-  basic entry; the body's own guide stays in the exchange aggregate (no local department owns it).
-  Such an item being withdrawn (``D`` or 事项状态 3) leaves the basic entry as it is. The item's other
-  rows (``GUIDE_TABLES``: extend, materials, fees, questions) stay in the aggregate and go on down.
+  basic entry, and the item itself is kept as the national guide of that 基本编码 (below). Such an item
+  being withdrawn (``D`` or 事项状态 3) leaves the basic entry as it is and drops the kept guide.
+* The item's other rows (``GUIDE_TABLES``: extend, materials, fees, questions) are applied to the item
+  the push concerns, by its 实施编码: when this node holds that item, into its working copy (through
+  ``update_task``; the department that owns it publishes); otherwise — the usual case, a national
+  body's item no department here owns — into the kept national guide (``catalog_national_guide``),
+  which the local items of the same 基本编码 show as the national guide they implement
+  (``service.national_guide``, the ``national_guide`` of an item's public guide). A row whose
+  实施编码 is invalid, or that the item's rules refuse, is refused and fed back up.
 
 Everything goes through the catalog service (rules, versions, history, change log) — except the
 ``up_task_directory`` row a local change reports upward: the upper node made this change, so reporting
@@ -35,9 +41,9 @@ BASIC_TABLES: Final = (
     "dn_task_general_basic", "dn_task_public_basic", "dn_task_check_basic", "dn_task_handle_basic",
     "dn_task_punish_basic",
 )  # fmt: skip
-#: The rest of a national body's item guide (extend, materials, fees, questions): no department of this
-#: node owns that item, so nothing here applies them; they are kept in the exchange aggregate, logged,
-#: and passed on to every lower node with the basic rows, so every tier holds the whole national guide.
+#: The rest of a national body's item guide (extend, materials, fees, questions): applied to the item
+#: they concern (``apply_guide``) and passed on to every lower node with the basic rows, so every tier
+#: holds the whole national guide.
 GUIDE_TABLES: Final = (
     "dn_task_general_extend", "dn_task_general_material", "dn_task_general_fee_project",
     "dn_task_general_questions", "dn_task_public_extend", "dn_task_public_material",
@@ -88,6 +94,17 @@ def _entry(session: Session, code: str, data: Mapping[str, Any], state: str | No
     return before != (item.status, item.task_version)
 
 
+def _guide_part(table_name: str) -> str:
+    """dn_task_general_fee_project → fee_project; a basic table → basic."""
+    part = table_name.split("_", 3)[3]
+    return "basic" if part == "basic" else part
+
+
+def _keep_guide(session: Session, inbound: Any, *, remove: bool) -> str:
+    return service.apply_pushed_guide(session, str(inbound.row.get("task_code") or "").strip(),
+                                      _guide_part(inbound.table_name), inbound.row, remove=remove, actor=ACTOR)  # fmt: skip
+
+
 def _apply(session: Session, rows: Sequence[Any], *, basic_rows: bool) -> Mapping[str, RowError]:
     refused: dict[str, RowError] = {}
     touched: list[str] = []
@@ -101,7 +118,12 @@ def _apply(session: Session, rows: Sequence[Any], *, basic_rows: bool) -> Mappin
             state = "3"
         if basic_rows:
             if state == "3":
-                continue  # a national body withdrew its item: the basic entry stays
+                try:  # a national body withdrew its item: the basic entry stays, its kept guide goes
+                    with session.begin_nested():
+                        _keep_guide(session, inbound, remove=True)
+                except DomainError as exc:
+                    refused[inbound.row_guid] = _refusal(exc)
+                continue
             state = None  # nor does its suspension suspend the entry
         fields = _FROM_ITEM if basic_rows else _ENTRY_FIELDS
         data = {name: row[name] for name in fields if name in row}
@@ -110,6 +132,8 @@ def _apply(session: Session, rows: Sequence[Any], *, basic_rows: bool) -> Mappin
         try:
             with session.begin_nested():
                 changed += _entry(session, code, data, state)
+                if basic_rows:
+                    _keep_guide(session, inbound, remove=False)
         except DomainError as exc:
             refused[inbound.row_guid] = _refusal(exc)
             continue
@@ -135,3 +159,22 @@ def apply_directory(session: Session, rows: Sequence[Any]) -> Mapping[str, RowEr
 def apply_basic(session: Session, rows: Sequence[Any]) -> Mapping[str, RowError]:
     """Table hook of ``dn_task_general_basic`` and ``dn_task_public_basic``."""
     return _apply(session, rows, basic_rows=True)
+
+
+def apply_guide(session: Session, rows: Sequence[Any]) -> Mapping[str, RowError]:
+    """Table hook of the ``GUIDE_TABLES``: each row applied to the item it concerns (module docstring);
+    the same row twice changes nothing; ``D`` removes the material, fee or question."""
+    refused: dict[str, RowError] = {}
+    outcomes = {"item": 0, "national": 0, "unchanged": 0}
+    for inbound in sorted(rows, key=lambda r: r.order):
+        try:
+            with session.begin_nested():
+                outcomes[_keep_guide(session, inbound, remove=inbound.operation == "D")] += 1
+        except DomainError as exc:
+            refused[inbound.row_guid] = RowError(
+                exc.instance_code[:100], f"本节点未能应用事项指南：{exc.detail}"[:2000], None
+            )
+    if outcomes["item"] or outcomes["national"]:
+        note(session, f"事项指南：本节点事项工作稿更新 {outcomes['item']} 项（待部门发布），"
+                      f"国家部门事项指南更新 {outcomes['national']} 项，未变 {outcomes['unchanged']} 项")  # fmt: skip
+    return refused

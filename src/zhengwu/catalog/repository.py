@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session, lazyload
 
-from zhengwu.catalog.models import BasicItem, History, Material, Synonym, TaskItem, Version
+from zhengwu.catalog.models import BasicItem, History, Material, NationalGuidePart, Synonym, TaskItem, Version
 from zhengwu.catalog.rules import BasicInfo
 from zhengwu.catalog.search.backend import like_pattern
 from zhengwu.catalog.search.engine import division_range
@@ -57,6 +57,34 @@ class CatalogRepository:
         if task_type:
             query = query.where(BasicItem.task_type == task_type)
         return self._page(query, BasicItem.catalog_code, offset, limit)
+
+    # the guides of national bodies' items ---------------------------------------------------------
+    def national_part(self, task_code: str, part: str, part_key: str) -> NationalGuidePart | None:
+        """One kept part of a national body's item guide."""
+        return self.session.scalar(
+            select(NationalGuidePart).where(
+                NationalGuidePart.task_code == task_code,
+                NationalGuidePart.part == part,
+                NationalGuidePart.part_key == part_key,
+            )
+        )
+
+    def national_parts(
+        self, *, catalog_code: str | None = None, task_code: str | None = None
+    ) -> list[NationalGuidePart]:
+        """The kept guide parts of the national items of a 基本编码 (or of one item), in guide order."""
+        query = select(NationalGuidePart)
+        if catalog_code is not None:
+            query = query.where(NationalGuidePart.catalog_code == catalog_code)
+        if task_code is not None:
+            query = query.where(NationalGuidePart.task_code == task_code)
+        order = (
+            NationalGuidePart.task_code,
+            NationalGuidePart.part,
+            NationalGuidePart.order_num,
+            NationalGuidePart.id,
+        )
+        return list(self.session.scalars(query.order_by(*order)))
 
     # implementation items ------------------------------------------------------------------------
     def task(self, task_code: str) -> TaskItem | None:

@@ -160,6 +160,18 @@ class HandleItemRead(BaseModel):
     remark: str | None = None
 
 
+class NationalGuideRead(BaseModel):
+    """The guide of a national body's item of the same 基本编码, pushed down from above (national columns
+    as pushed; catalog.service.national_guide)."""
+
+    task_code: str
+    basic: dict[str, Any] | None = None
+    extend: dict[str, Any] | None = None
+    materials: list[dict[str, Any]] = Field(default_factory=list)
+    fee_projects: list[dict[str, Any]] = Field(default_factory=list)
+    questions: list[dict[str, Any]] = Field(default_factory=list)
+
+
 _READ_INT = {"anticipate_day", "promise_day", "limit_scene_num", "task_version", *ct.ACCESS_FIELDS}
 _GUIDE_FIELDS: dict[str, Any] = {
     n: ((int | None) if n in _READ_INT else (str | None), Field(default=None, description=ct.label(n)))
@@ -173,6 +185,10 @@ _GUIDE_FIELDS.update(
     fee_projects=(list[FeeProjectRead], Field(default_factory=list, description="收费项目")),
     questions=(list[QuestionRead], Field(default_factory=list, description="常见问题")),
     handle_items=(list[HandleItemRead], Field(default_factory=list, description="业务办理项")),
+    national_guide=(
+        list[NationalGuideRead],
+        Field(default_factory=list, description="国家部门同一基本编码事项的办事指南（上级下发）"),
+    ),
 )
 GuideRead = create_model(
     "GuideRead",

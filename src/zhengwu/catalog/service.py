@@ -6,6 +6,7 @@ Services flush, never commit. Publishing takes an immutable snapshot (a version)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from zhengwu.catalog.models import (
     HandleItem,
     History,
     Material,
+    NationalGuidePart,
     Question,
     Status,
     Synonym,
@@ -534,6 +536,9 @@ def get_public_item(session: Session, task_code: str) -> dict[str, Any]:
         raise ItemNotFound("事项不存在或尚未发布")
     snapshot = dict(version.snapshot)
     snapshot["task_state"] = TASK_STATE_OF[item.status]
+    inherited = national_guide(session, item.catalog_code)
+    if inherited:  # the national bodies' guide this item implements, when the upper node pushed one
+        snapshot["national_guide"] = inherited
     return snapshot
 
 
@@ -595,6 +600,117 @@ def history(session: Session, kind: str, code: str) -> HistoryView:
     if not actions:
         raise ItemNotFound()
     return HistoryView(actions=actions, versions=repo.versions(kind, code))
+
+
+# guides pushed down from the upper node ----------------------------------------------------------
+
+#: A pushed guide table's part → the item's child list and the column naming one of its rows.
+GUIDE_PARTS: dict[str, tuple[str, str]] = {
+    "material": ("materials", "material_name"),
+    "fee_project": ("fee_projects", "fee_name"),
+    "questions": ("questions", "question"),
+}
+
+
+def _part_key(part: str, row: Mapping[str, Any]) -> str:
+    if part not in GUIDE_PARTS:
+        return ""
+    title = str(row.get(GUIDE_PARTS[part][1]) or "").strip()
+    if not title:
+        raise InvalidItem.of(
+            [FieldProblem(GUIDE_PARTS[part][1], "required", "名称不能为空", "title missing")]
+        )
+    return hashlib.sha256(title.encode()).hexdigest()
+
+
+def _pushed_into_item(session: Session, item: TaskItem, part: str, row: Mapping[str, Any], *, remove: bool,
+                      actor: str) -> bool:  # fmt: skip
+    """A pushed guide row about an item of this node: its working copy changes through ``update_task``
+    (rules, history, change log); publishing stays with the department that owns the item."""
+    if part == "extend":
+        if remove:
+            return False  # the extend columns are the item's own; a withdrawn extend row clears nothing
+        data: dict[str, Any] = {f: row.get(f) for f in ct.EXTEND_FIELDS if f in row and f != "task_guid"}
+    else:
+        key, title = GUIDE_PARTS[part]
+        fields = national.CHILD_LISTS[key]
+        name = str(row.get(title) or "").strip()
+        rows = [{f: c.get(f) for f in ("order_num", *fields)} for c in national.task_snapshot(item)[key]]
+        kept = [r for r in rows if r.get(title) != name]
+        if not remove:
+            pushed = {f: row.get(f) for f in ("order_num", *fields) if f in row and f != "task_handle_item"}
+            old = next((r for r in rows if r.get(title) == name), {})
+            kept.append({**old, **pushed, title: name})
+            kept.sort(key=lambda r: int(r.get("order_num") or 0))
+        data = {key: kept}
+    before = national.content_key(national.task_snapshot(item))
+    update_task(session, item.task_code, data, actor=actor)
+    return national.content_key(national.task_snapshot(item)) != before
+
+
+def apply_pushed_guide(
+    session: Session, task_code: str, part: str, row: Mapping[str, Any], *, remove: bool, actor: str
+) -> str:
+    """Apply one pushed part (``basic``, ``extend``, ``material``, ``fee_project``, ``questions``) of the
+    guide of item ``task_code``: into that item when this node holds it (``"item"``), else into the kept
+    national guide (``"national"``); ``"unchanged"`` when it already said so. Idempotent."""
+    checked = validate_task_code(task_code)
+    if not checked.ok:
+        raise InvalidItem.of([FieldProblem("task_code", "invalid", "实施编码无效", "invalid task_code")])
+    item = CatalogRepository(session).task(task_code)
+    if item is not None:
+        if part == "basic":
+            return "unchanged"  # the basic columns of a local item are its department's to set
+        return (
+            "item" if _pushed_into_item(session, item, part, row, remove=remove, actor=actor) else "unchanged"
+        )
+    repo = CatalogRepository(session)
+    if remove and part == "basic":
+        gone = repo.national_parts(task_code=task_code)
+        for part_row in gone:
+            session.delete(part_row)
+        changed = bool(gone)
+    else:
+        key = _part_key(part, row)
+        found = repo.national_part(task_code, part, key)
+        content = {
+            k: v for k, v in row.items() if k not in ("row_guid", "cd_batch", "cd_time", "cd_operation")
+        }
+        if remove:
+            changed = found is not None
+            if found is not None:
+                session.delete(found)
+        elif found is None:
+            session.add(NationalGuidePart(task_code=task_code, catalog_code=task_code[19:31], part=part,
+                                          part_key=key, order_num=int(row.get("order_num") or 1),
+                                          content=content, updated_by=actor))  # fmt: skip
+            changed = True
+        else:
+            changed = found.content != content
+            if changed:
+                found.content = content
+                found.order_num = int(row.get("order_num") or 1)
+                found.updated_by = actor
+    if changed:
+        session.flush()
+        record_change(session, actor=actor, action="catalog.national_guide." + ("remove" if remove else "apply"),
+                      entity="catalog.national_guide", entity_id=task_code, before=None,
+                      after={"part": part, "removed": remove})  # fmt: skip
+    return "national" if changed else "unchanged"
+
+
+def national_guide(session: Session, catalog_code: str) -> list[dict[str, Any]]:
+    """The guides national bodies keep for a 基本编码 (pushed down from above), one per national item:
+    what a local item of that 基本编码 implements. Material, fee and question lists in guide order."""
+    guides: dict[str, dict[str, Any]] = {}
+    for found in CatalogRepository(session).national_parts(catalog_code=catalog_code):
+        guide = guides.setdefault(found.task_code, {"task_code": found.task_code, "basic": None, "extend": None,
+                                                    "materials": [], "fee_projects": [], "questions": []})  # fmt: skip
+        if found.part in GUIDE_PARTS:
+            guide[GUIDE_PARTS[found.part][0]].append(dict(found.content))
+        else:
+            guide[found.part] = dict(found.content)
+    return list(guides.values())
 
 
 def get_version(session: Session, kind: str, code: str, number: int) -> Version:

@@ -42,6 +42,7 @@ def declarations(settings: Settings) -> list[Declaration]:
         declared.append(TopicDeclaration(f"catalog.{table}", route_column="*"))
     declared.append(TableHook(national_push.DIRECTORY_TABLE, national_push.apply_directory))
     declared.extend(TableHook(table, national_push.apply_basic) for table in national_push.BASIC_TABLES)
+    declared.extend(TableHook(table, national_push.apply_guide) for table in national_push.GUIDE_TABLES)
     return declared
 
 

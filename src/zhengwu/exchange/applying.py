@@ -7,7 +7,9 @@ owners' table hooks applying it); then, in the same transaction, :func:`after_pu
 * writes one ``exchange_applied`` row per new row: ``applied`` (a hook took it), ``stored`` (no hook:
   kept in the aggregate only) or ``refused`` with the reason, plus the remarks hooks left
   (``kernel.topics.note``, e.g. the catalog's cross-tier check);
-* passes accepted rows on through this node's own feed when their topic says so (``route_column``) —
+* passes accepted rows on through this node's own feed when their topic says so (``route_column``)
+  and no hook settled them here (``kernel.topics.settled_here``: a license status change applied to a
+  license this node issued reaches the lower node's shared copy as this node's own change) —
   at a province or city always, whether or not a lower node has joined yet, so that one joining later
   reads them from the feed's start (``replay_backlog`` adds what an older node never passed on):
   ``*`` to every lower node, a column name to the lower node whose area holds the division in it (or
@@ -42,7 +44,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings, Tier
 from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.events import emit
-from zhengwu.kernel.topics import Declaration, RowError, TableHook, TopicDeclaration, take_notes
+from zhengwu.kernel.topics import Declaration, RowError, TableHook, TopicDeclaration, take_notes, take_settled
 
 FEEDBACK_TOPIC: Final = "exchange.apply_feedback"
 FEEDBACK_TABLE: Final = "exchange_apply_feedback"
@@ -50,6 +52,9 @@ EVERY: Final = "*"
 UPSTREAM: Final = "upstream"
 OUTCOMES: Final = ("applied", "stored", "refused", "refused_below")
 _DIVISION_RE: Final = re.compile(r"^\d{6}$")
+#: The apply-log remark of a row a hook settled here (``kernel.topics.settled_here``); a replay for a
+#: lower node that joins later skips such rows as the first pass did.
+SETTLED_NOTE: Final = "本节点持有该数据，已在本节点应用，不再下传"
 
 
 def declarations(settings: Settings) -> list[Declaration]:
@@ -176,7 +181,12 @@ def replay_backlog(session: Session, runtime: ExchangeRuntime) -> int:
     for entry, payload in pending:
         topic = resolve_topic(runtime.registry, entry.topic, entry.table_name)
         route = route_column(runtime.registry, topic)
-        if topic is None or route is None or not isinstance(payload, dict):
+        if (
+            topic is None
+            or route is None
+            or not isinstance(payload, dict)
+            or SETTLED_NOTE in (entry.notes or [])
+        ):
             continue
         division = division_of(route, payload)
         if not _routed_here(route, payload, division, own):
@@ -201,9 +211,11 @@ def after_pull(
     result: IngestResult,
     feed_back: bool = True,
 ) -> AppliedCounts:
-    """Log, pass on and feed back the rows of one ingested page (see the module docstring). Rows read from
-    the 前置库 are not fed back (``feed_back=False``): the national centre reads no table of ours there."""
+    """Log, pass on and feed back the rows of one ingested page (see the module docstring). Refusals of
+    rows read from the 前置库 go up through it too (the relay writes them into ``zw_apply_feedback``, which
+    a zhengwu upper node reads; the national centre does not)."""
     notes = take_notes(session)
+    settled = take_settled(session)  # applied to what this node holds: not passed on
     topic = resolve_topic(runtime.registry, topic_name, table_name)
     handled = topic is not None and bool(topic.apply)
     route = route_column(runtime.registry, topic)
@@ -220,7 +232,8 @@ def after_pull(
         row = record.row
         division = division_of(route, row)
         key = topic.business_key(row) if topic is not None else None
-        passes = topic is not None and verdict.applied and lower and _routed_here(route, row, division, own)
+        passes = (topic is not None and verdict.applied and lower and verdict.row_guid not in settled
+                  and _routed_here(route, row, division, own))  # fmt: skip
         if passes and topic is not None:
             _forward(session, topic, record.message_id, key, record.trace_id, row, division, now)
             forwarded += 1
@@ -237,7 +250,7 @@ def after_pull(
             outcome=("applied" if handled else "stored") if verdict.applied else "refused",
             error_code=None if verdict.applied else (verdict.code or "refused")[:100],
             reason=verdict.reason, forwarded=passes, fed_back=back,
-            notes=notes if verdict.applied and notes else None,
+            notes=(([*notes, SETTLED_NOTE] if verdict.row_guid in settled else notes) or None) if verdict.applied else None,
         )  # fmt: skip
         session.execute(stmt.on_conflict_do_nothing(index_elements=["peer", "message_id", "row_guid"]))
     counts = AppliedCounts(applied, refused, forwarded, fed_back)

@@ -1,5 +1,7 @@
 """Polling a 前置库 by ``cd_time`` watermark: an upper node ingests ``up_*`` rows (and answers refused
-rows with ``dn_*`` abnormal rows); a lower node collects the abnormal feedback addressed to it."""
+rows with ``dn_*`` abnormal rows) and a zhengwu lower node's refusals of downward rows
+(``zw_apply_feedback``); a lower node collects the abnormal feedback addressed to it, and applies the
+``dn_*`` rows pushed to it, its refusals going back up through ``zw_apply_feedback`` as over HTTP."""
 
 from __future__ import annotations
 
@@ -16,7 +18,13 @@ from zhengwu.exchange.models import ExchangeFeedback, ExchangeInbox, ExchangeNod
 from zhengwu.exchange.national import AUDIT_ABNORMAL, LIC_ERROR, UC_ABNORMAL
 from zhengwu.exchange.receiving import IncomingRecord, IngestResult, ingest
 from zhengwu.exchange.runtime import ExchangeRuntime
-from zhengwu.exchange.transports.frontdb import FrontDb, abnormal_rows, beijing_now_naive, compact
+from zhengwu.exchange.transports.frontdb import (
+    APPLY_FEEDBACK_TABLE,
+    FrontDb,
+    abnormal_rows,
+    beijing_now_naive,
+    compact,
+)
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus
@@ -92,7 +100,46 @@ def ingest_frontdb(
                     limit, stats, late=False)  # fmt: skip
         _read_table(runtime, frontdb, spec, sender, f"late:up:{sender}:{name}", exchange.frontdb_late_seconds,
                     limit, stats, late=True)  # fmt: skip
+    if tables is None and sender != applying.UPSTREAM:
+        _read_refusals(runtime, frontdb, sender, limit, stats)
     return stats
+
+
+def _read_refusals(
+    runtime: ExchangeRuntime, frontdb: FrontDb, sender: str, limit: int, stats: PollStats
+) -> None:
+    """Upper node: the lower node's refusals of downward rows, taken like its ``exchange.apply_feedback``
+    rows over HTTP (the inbox takes each once; ``applying.feedback_recorder`` logs it and sends it on up
+    when the row came from further up). Late writers: a refusal is written after its pull's commit, by
+    the relay, so the settle delay covers it as it does the ``up_*`` rows."""
+    mark = f"fb:{sender}"
+    settle = runtime.settings.exchange.frontdb_settle_seconds
+    while True:
+        with unit_of_work(runtime.session_factory) as session:
+            exlog.lock_head(session)
+            rows = frontdb.read_since(APPLY_FEEDBACK_TABLE, _watermark(session, mark), settle_seconds=settle,
+                                      limit=limit)  # fmt: skip
+            if not rows:
+                return
+            records = []
+            for values in rows:
+                content = loads(values["content"])
+                if isinstance(content, dict):
+                    records.append(IncomingRecord(str(values["row_guid"]), int(values["id"]), None, content))
+            division = session.scalar(
+                select(ExchangeNode.division_code).where(ExchangeNode.node_id == sender).limit(1)
+            )
+            result = ingest(session, runtime.registry, sender=sender, division_code=division,
+                            batch_id=f"frontdb:fb:{rows[0]['id']}", topic_name=applying.FEEDBACK_TOPIC,
+                            table_name=applying.FEEDBACK_TABLE, records=records)  # fmt: skip
+            stats.rows += len(records)
+            stats.feedback += result.accepted
+            last = rows[-1]
+            _advance(session, mark, compact(last["cd_time"]), int(last["id"]))
+            exlog.append(session, direction="in", kind="frontdb.apply_feedback", peer=sender,
+                         ref=f"{APPLY_FEEDBACK_TABLE}:{rows[0]['id']}", detail={"rows": len(records)})  # fmt: skip
+        if len(rows) < limit:
+            return
 
 
 def _read_table(
@@ -167,9 +214,8 @@ def _take(
         sender_tier=tier,
         relay=not upstream and tiers.relays(runtime),
     )
-    if upstream:  # dn_* rows the upper node published: log, pass on
-        applying.after_pull(session, runtime, topic_name="", table_name=name, records=records,
-                            result=result, feed_back=False)  # fmt: skip
+    if upstream:  # dn_* rows the upper node published: log, pass on, feed refusals back (zw_apply_feedback)
+        applying.after_pull(session, runtime, topic_name="", table_name=name, records=records, result=result)
     refused = [
         (record.row, RowError(v.code or "rejected", v.reason or "", v.column))
         for record, v in zip(records, result.verdicts, strict=True)

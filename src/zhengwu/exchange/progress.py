@@ -12,7 +12,10 @@ receiving statistics. Departments are those the national rows name (``dept_code`
 Counts are of objects (one item, case, license, user), rates are of rows (every row received counts,
 including updates). A node's report carries, besides its own counts, the newest counts its own lower
 nodes reported to it (each with its ``origin``), so a province's numbers at the national node cover its
-cities and counties, whose rows it relays under its name.
+cities and counties, whose rows it relays under its name; each sender's numbers are also split by the
+node that made the objects (``origins``: exists from the counts' origin, accepted, received and refused
+from the origin the exchange checked). Pages and the API read :func:`current`, which keeps the result
+until something it reads changes or ``progress_cache_seconds`` pass.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from zhengwu.exchange.models import (
     ExchangeProgressCount,
     ExchangeTopicStats,
 )
+from zhengwu.exchange.runtime import ExchangeRuntime
 from zhengwu.exchange.topics import TopicRegistry
 from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.kernel.config import Settings
@@ -237,11 +241,18 @@ def compute(session: Session, settings: Settings) -> dict[str, Any]:
     dept_reasons: dict[tuple[str, str], Counter[tuple[str, str]]] = defaultdict(Counter)
     reported: dict[str, datetime] = {}
     origins: dict[str, set[str]] = defaultdict(set)
+    # Per sender, per node the objects were made at (the sender itself or a node below it).
+    by_origin: dict[str, dict[str, dict[str, dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(_blank))
+    )
+    inbox_origin = func.coalesce(ExchangeInbox.origin, ExchangeInbox.sender)
 
     for row in session.scalars(select(ExchangeProgressCount)):
         origins[row.sender].add(row.origin)
         total = kinds[row.sender][row.kind]
         total["exists"] = (total["exists"] or 0) + row.count
+        mine = by_origin[row.sender][row.origin][row.kind]
+        mine["exists"] = (mine["exists"] or 0) + row.count
         per = depts[row.sender][row.department_code][row.kind]
         per["exists"] = (per["exists"] or 0) + row.count
         reported[row.sender] = max(reported.get(row.sender, row.received_at), row.received_at)
@@ -250,12 +261,15 @@ def compute(session: Session, settings: Settings) -> dict[str, Any]:
         agg_dept = _json_text(ExchangeAggregate.payload, kind.department)
         agg_name = _json_text(ExchangeAggregate.payload, kind.department_name)
         live = and_(ExchangeAggregate.table_name.in_(kind.tables), ExchangeAggregate.deleted.is_(False))
-        for sender, code, name, n in session.execute(
-            select(ExchangeAggregate.sender, agg_dept, func.max(agg_name), func.count())
+        for sender, origin, code, name, n in session.execute(
+            select(
+                ExchangeAggregate.sender, ExchangeAggregate.origin, agg_dept, func.max(agg_name), func.count()
+            )
             .where(live)
-            .group_by(ExchangeAggregate.sender, agg_dept)
+            .group_by(ExchangeAggregate.sender, ExchangeAggregate.origin, agg_dept)
         ):
             kinds[sender][kind.name]["accepted"] += int(n)
+            by_origin[sender][origin or sender][kind.name]["accepted"] += int(n)
             depts[sender][code][kind.name]["accepted"] += int(n)
             if name:
                 names[(sender, code)] = str(name)
@@ -266,23 +280,24 @@ def compute(session: Session, settings: Settings) -> dict[str, Any]:
             ExchangeAggregate.table_name == ExchangeInbox.table_name,
             ExchangeAggregate.business_key == ExchangeInbox.business_key,
         )
-        for sender, code, n in session.execute(
-            select(ExchangeInbox.sender, agg_dept, func.count())
+        for sender, origin, code, n in session.execute(
+            select(ExchangeInbox.sender, inbox_origin, agg_dept, func.count())
             .join(ExchangeAggregate, joined)
             .where(ExchangeInbox.table_name.in_(kind.tables), ExchangeInbox.status == "applied")
-            .group_by(ExchangeInbox.sender, agg_dept)
+            .group_by(ExchangeInbox.sender, inbox_origin, agg_dept)
         ):
             kinds[sender][kind.name]["received"] += int(n)
+            by_origin[sender][origin][kind.name]["received"] += int(n)
             depts[sender][code][kind.name]["received"] += int(n)
         inbox_dept = _json_text(ExchangeInbox.payload, kind.department)
-        for sender, code, error, reason, n in session.execute(
-            select(
-                ExchangeInbox.sender, inbox_dept, ExchangeInbox.error_code, ExchangeInbox.reason, func.count()
-            )
+        for sender, origin, code, error, reason, n in session.execute(
+            select(ExchangeInbox.sender, inbox_origin, inbox_dept, ExchangeInbox.error_code, ExchangeInbox.reason,
+                   func.count())
             .where(ExchangeInbox.table_name.in_(kind.tables), ExchangeInbox.status == "rejected")
-            .group_by(ExchangeInbox.sender, inbox_dept, ExchangeInbox.error_code, ExchangeInbox.reason)
-        ):
-            for numbers in (kinds[sender][kind.name], depts[sender][code][kind.name]):
+            .group_by(ExchangeInbox.sender, inbox_origin, inbox_dept, ExchangeInbox.error_code, ExchangeInbox.reason)
+        ):  # fmt: skip
+            for numbers in (kinds[sender][kind.name], depts[sender][code][kind.name],
+                            by_origin[sender][origin][kind.name]):  # fmt: skip
                 numbers["received"] += int(n)
                 numbers["rejected"] += int(n)
             dept_reasons[(sender, code)][(str(error or ""), str(reason or ""))] += int(n)
@@ -336,6 +351,11 @@ def compute(session: Session, settings: Settings) -> dict[str, Any]:
                 "counts_reported_at": reported[sender].isoformat() if sender in reported else None,
                 # The nodes below it whose counts its report carried (their rows come through it).
                 "lower_nodes": sorted(origins.get(sender, set()) - {sender}),
+                # The same numbers split by the node that made the objects (the sender and those below it).
+                "origins": [
+                    {"origin": origin, "kinds": {k.name: _finish(dict(split[k.name])) for k in KINDS}}
+                    for origin, split in sorted(by_origin.get(sender, {}).items())
+                ],
                 "departments": departments,
             }
         )
@@ -347,6 +367,41 @@ def compute(session: Session, settings: Settings) -> dict[str, Any]:
         "kinds": [{"kind": k.name, "label": k.label, "tables": list(k.tables)} for k in KINDS],
         "nodes": shown,
     }
+
+
+def _fingerprint(session: Session) -> tuple[Any, ...]:
+    """What changes when anything :func:`compute` reads changes: the newest inbox row (every row taken,
+    applied or refused, is one), the newest count report, the joined nodes."""
+    return (
+        session.scalar(select(func.max(ExchangeInbox.seq))),
+        session.scalar(select(func.max(ExchangeProgressCount.received_at))),
+        session.scalar(select(func.count()).select_from(ExchangeProgressCount)),
+        tuple(
+            session.execute(select(ExchangeNode.node_id, ExchangeNode.status).order_by(ExchangeNode.node_id))
+        ),
+    )
+
+
+_CACHE: Final = "progress_cache"
+
+
+def current(session: Session, runtime: ExchangeRuntime) -> dict[str, Any]:
+    """:func:`compute`, kept in this process for the page, the API and the workbook: computing reads the
+    whole inbox and aggregate, so it is done again only when something it reads changed (a new inbox
+    row, count report or node state: :func:`_fingerprint`) or after ``progress_cache_seconds`` — an
+    operator's refusal changes an inbox row in place and lag and idle times move with the clock. With
+    the setting at 0, every request computes."""
+    ttl = runtime.settings.exchange.progress_cache_seconds
+    if ttl <= 0:
+        return compute(session, runtime.settings)
+    mark = _fingerprint(session)
+    now = utcnow()
+    held = runtime.extras.get(_CACHE)
+    if isinstance(held, tuple) and held[0] == mark and (now - held[1]).total_seconds() < ttl:
+        return dict(held[2])
+    data = compute(session, runtime.settings)
+    runtime.extras[_CACHE] = (mark, now, data)
+    return dict(data)
 
 
 # --- the periodic assessment report -------------------------------------------------------------------

@@ -5,6 +5,7 @@ Both ask the same way: a signed request naming the sender, the last sequence tak
 node) and a fresh nonce; the upper node answers with a signed page of the same ``type`` + ``.page``
 echoing the nonce and ``after``. Each page is taken in one unit of work together with the new watermark
 and its line in the exchange log, so a crash takes a page again at most (the takers are idempotent).
+A page's signer is checked against the upper node's current CRL, as a receipt's is.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from zhengwu.exchange import exlog
 from zhengwu.exchange.errors import UpstreamFailed
 from zhengwu.exchange.models import ExchangeWatermark
 from zhengwu.exchange.runtime import ExchangeRuntime
-from zhengwu.exchange.signing import seal, verify
+from zhengwu.exchange.signing import seal
 from zhengwu.exchange.transports import TransportError
-from zhengwu.exchange.transports.http import API, post_json, raise_for_answer
+from zhengwu.exchange.transports.http import API, open_from_upstream, post_json, raise_for_answer
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.db import dialect_insert
+from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.session import unit_of_work
 
 PAGE: Final = 1_000
@@ -90,10 +92,10 @@ def pull_pages(
             try:
                 response = post_json(http, url, body, None)
                 raise_for_answer(response)
-                opened = verify(
-                    response.json(), runtime.credentials.upstream_trust(), at=utcnow(), revocation="none"
+                opened = open_from_upstream(
+                    runtime.credentials, http, runtime.settings.upstream_url, response.json()
                 )
-            except (TransportError, ValueError) as exc:
+            except (TransportError, ValueError, DomainError) as exc:
                 raise UpstreamFailed(kind.failed, detail_en=f"{kind.request_type}: {exc}") from exc
             page = opened.document
             if (

@@ -44,7 +44,7 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.pki import TrustStore
-from zhengwu.kernel.topics import RowError
+from zhengwu.kernel.topics import RowError, settled_rows
 
 log = get_logger("zhengwu.exchange.receiving")
 
@@ -202,7 +202,9 @@ def ingest(
     applied = [r for r in inbound if r.row_guid not in refused]
     _upsert_aggregate(session, applied, origins, now)
     if relay and topic is not None and tiers.belongs_upward(topic, reports=relay_reports):
-        tiers.queue_upward(session, applied, origins, traces, now, topic.key_column)
+        ended = settled_rows(session)  # rows that end here (e.g. a receipt of a notice this node issued)
+        onward = [r for r in applied if r.row_guid not in ended] if ended else applied
+        tiers.queue_upward(session, onward, origins, traces, now, topic.key_column)
 
     inserts: list[tuple[Any, ...]] = []
     stamp = bulk.timestamp(session, now)

@@ -353,14 +353,14 @@ Operator = Annotated[StaffPrincipal, Depends(guard(rights.OPERATE))]
 def get_progress(request: Request, session: DbSession, _caller: Admin) -> dict[str, Any]:
     """Per lower node and department: objects held there against accepted here, rejection rate and top
     reasons, lag and last contact."""
-    return progress.compute(session, runtime_of(request).settings)
+    return progress.current(session, runtime_of(request))
 
 
 @page_router.get("/exchange/progress", response_class=HTMLResponse, include_in_schema=False)
 def progress_page(request: Request, session: DbSession, _staff: Operator) -> HTMLResponse:
     """The connection progress page (zh-CN, 北京时间)."""
     return _templates.TemplateResponse(
-        request, "progress.html", {"data": progress.compute(session, runtime_of(request).settings),
+        request, "progress.html", {"data": progress.current(session, runtime_of(request)),
                                    "beijing": progress.beijing, "labels": progress.LABELS}
     )  # fmt: skip
 
@@ -368,7 +368,7 @@ def progress_page(request: Request, session: DbSession, _staff: Operator) -> HTM
 @page_router.get("/exchange/progress.xlsx", include_in_schema=False)
 def progress_xlsx(request: Request, session: DbSession, _staff: Operator) -> Response:
     """The same numbers as a workbook for the periodic assessment report."""
-    data = progress.compute(session, runtime_of(request).settings)
+    data = progress.current(session, runtime_of(request))
     return Response(
         progress.to_xlsx(data),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

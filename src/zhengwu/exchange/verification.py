@@ -4,8 +4,11 @@ Answers are match / no-match plus the minimum fields (status, type) and never ec
 data (conventions §4). Only authorised clients may ask (client credentials + scope, checked by the
 authoriser the composition root installs); each caller is rate-limited; every query is audited with a
 keyed SM3 index of the query, never the query itself (conventions §3). The national node answers from
-its registries, which hold keyed SM3 indexes only; a lower node asks its upstream over the signed
-exchange and keeps the answer for a short time.
+its registries, which hold keyed SM3 indexes only. A lower node answers a match from what it holds itself
+(a license a node below it reported, a copy shared down to it, a registry loaded here) and otherwise asks
+its upstream over the signed exchange — which does the same, so the nearest tier holding the record
+answers — keeping the answer for a short time (``verify_cache_seconds``) at every hop. Every hop audits
+the query, and checks the upstream's signed answer against the upstream's current CRL.
 """
 
 from __future__ import annotations
@@ -42,10 +45,10 @@ from zhengwu.exchange.models import (
 )
 from zhengwu.exchange.receiving import authenticate_child, check_fresh, parse_time
 from zhengwu.exchange.runtime import ExchangeRuntime
-from zhengwu.exchange.signing import open_envelope, seal, verify
+from zhengwu.exchange.signing import open_envelope, seal
 from zhengwu.exchange.topics import InboundRow
 from zhengwu.exchange.transports import TransportError
-from zhengwu.exchange.transports.http import API, post_json, raise_for_answer
+from zhengwu.exchange.transports.http import API, open_from_upstream, post_json, raise_for_answer
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes import validate_citizen_id, validate_license_id, validate_uscc
 from zhengwu.kernel.config import Settings
@@ -308,8 +311,14 @@ def _resolve(
     with unit_of_work(runtime.session_factory) as reader:
         cached = reader.get(VerificationCache, qindex)
         hit = dict(cached.answer) if cached is not None and cached.expires_at > now else None
+        # What this tier holds itself (licenses its lower nodes reported, copies shared down to it, a
+        # registry loaded here) answers a match at once; only a no-match here goes on up, where the
+        # registries are whole: the nearest tier holding the record answers.
+        held = answer_from_registry(reader, key, kind, query) if hit is None else None
     if hit is not None:
         return hit, "cache"
+    if held is not None and held.get("match"):
+        return held, "registry"
     answer = ask_upstream(runtime, kind, query, caller, purpose)
     ttl = runtime.settings.exchange.verify_cache_seconds
     if ttl > 0:
@@ -354,7 +363,9 @@ def ask_upstream(
     try:
         response = post_json(client, f"{runtime.settings.upstream_url}{API}/verify", body, current_trace_id())
         raise_for_answer(response)
-        opened = verify(response.json(), runtime.credentials.upstream_trust(), at=utcnow(), revocation="none")
+        opened = open_from_upstream(
+            runtime.credentials, client, runtime.settings.upstream_url, response.json()
+        )
     except (TransportError, DomainError, ValueError) as exc:
         log.warning("exchange_verification_upstream_failed", error=type(exc).__name__)
         raise UpstreamFailed("上级节点核验服务暂时不可用", detail_en="upstream verification failed") from exc

@@ -115,6 +115,9 @@ class ExchangeSettings(BaseModel):
     verify_rate_per_minute: int = Field(default=120, ge=1)
     # Connection progress (应上尽上): how often this node reports its counts upward; 0 disables it.
     progress_minutes: int = Field(default=60, ge=0, le=24 * 60)
+    # How long the progress page and API may show numbers computed earlier when nothing they read has
+    # changed (exchange.progress.current); 0 computes on every request.
+    progress_cache_seconds: int = Field(default=30, ge=0, le=3600)
 
 
 class AuditSettings(BaseModel):

@@ -172,3 +172,26 @@ def take_notes(session: Session) -> list[str]:
     """The remarks left since the last call (the exchange reads them after running the hooks)."""
     notes: list[str] = session.info.pop(_NOTES, [])
     return notes
+
+
+_SETTLED = "zhengwu.topics.settled"
+
+
+def settled_here(session: Session, row_guid: str) -> None:
+    """A table hook applied a row to what this node itself holds, so the row ends here. Downward (a
+    status change of a license it issued): the exchange does not pass it on to the lower nodes — what
+    they hold of it (a shared copy) reaches them as this node's own change, so the row would only be
+    refused below. Upward (a receipt of a notice this node issued): a relayed topic's row is not passed
+    on to the upper node."""
+    session.info.setdefault(_SETTLED, set()).add(row_guid)
+
+
+def settled_rows(session: Session) -> frozenset[str]:
+    """The rows marked :func:`settled_here` so far, left in place (the receiver does not relay them)."""
+    return frozenset(session.info.get(_SETTLED, ()))
+
+
+def take_settled(session: Session) -> set[str]:
+    """The rows marked :func:`settled_here` since the last call."""
+    settled: set[str] = session.info.pop(_SETTLED, set())
+    return settled

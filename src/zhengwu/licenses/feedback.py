@@ -12,7 +12,9 @@
   ``ZHENGWU_LICENSES__STATUS_PUSH__*`` (``kernel.config.StatusPushMapping``), tried before the built-in
   ones. Rows naming a license this node does not hold, or a status it knows in neither list, are refused
   with a reason (they stay in the exchange inbox for operators); an unknown status word is also logged
-  as a warning, so the mapping can be completed.
+  as a warning, so the mapping can be completed. A change applied to a license this node holds is
+  not passed on (``kernel.topics.settled_here``): a lower node holds at most the shared copy of it, which
+  the change itself updates (``dn_lic_share``); one for a license of a lower area goes on down.
 
 Both are ``dn_*`` topics: an upper node publishes them into its feed (``kernel.events.emit``), a lower
 node applies them through these table hooks when it pulls the feed (``exchange.downward``).
@@ -31,7 +33,14 @@ from zhengwu.kernel.config import Settings, StatusPushMapping
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.node import node_in
-from zhengwu.kernel.topics import Declaration, RefusalHook, RowError, TableHook, TopicDeclaration
+from zhengwu.kernel.topics import (
+    Declaration,
+    RefusalHook,
+    RowError,
+    TableHook,
+    TopicDeclaration,
+    settled_here,
+)
 from zhengwu.licenses import abnormal, lifecycle, service, topics
 from zhengwu.licenses.datarepo import DataRepository
 from zhengwu.licenses.errors import LicenseError
@@ -148,6 +157,9 @@ def apply_status(session: Session, rows: Sequence[Any]) -> Mapping[str, RowError
                 "unknown_license", "本节点没有这个电子证照", reading.identifier_columns[0]
             )
             continue
+        # Ours: applied here, not passed on. A license issued here for a lower node's area reaches that
+        # node as a shared copy (licenses.dn_lic_share), and the change below sends the copy down too.
+        settled_here(session, inbound.row_guid)
         if lic.status == target:
             continue  # already so: a repeated push changes nothing
         reason = f"上级系统：{_first(row, reading.reason_columns) or '未说明原因'}"[:500]

@@ -10,7 +10,10 @@ it to a staff member, acknowledges it and closes it with a note. Every step is a
 
 The acknowledgement and the closing go back up as receipts (``security.notice_receipt``, in the
 transaction of the step), so the issuing node sees per notice which nodes acknowledged and closed it,
-when, and with what note. Takes the session, never commits.
+when, and with what note. A receipt travels through the tiers like the node's other reports (the topic
+is relayed, with its origin): a middle node passes on the receipts of notices issued above it and keeps
+those of its own notices, so a city's acknowledgement of a national notice reaches the national node,
+named by the city and the route it took. Takes the session, never commits.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import emit
-from zhengwu.kernel.topics import ReceivedRow, RowError
+from zhengwu.kernel.node import node_in
+from zhengwu.kernel.topics import ReceivedRow, RowError, settled_here
 from zhengwu.security.errors import NoticeNotFound, NoticeStateConflict, SecurityError, UnknownNode
 from zhengwu.security.models import SecurityNotice, SecurityNoticeReceipt
 from zhengwu.security.severity import Severity
@@ -222,9 +226,21 @@ def _moment(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value)) if value else None
 
 
+def _issued_above(session: Session, notice_key: str) -> bool:
+    """The notice was issued by a node other than this one (its key starts with the issuer's node id)
+    and came down through here: a middle tier passes its receipts on up."""
+    try:
+        own = node_in(session).settings.node_id
+    except RuntimeError:  # a session opened outside a node: nothing to pass on
+        return False
+    issuer = notice_key.split(":", 1)[0]
+    return bool(issuer) and issuer != own and ":" in notice_key
+
+
 def apply_receipts(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str, RowError]:
-    """Keep, per notice this node issued and lower node, the furthest step reported; refuse receipts of
-    notices this node did not issue to that node."""
+    """Keep, per notice this node issued and lower node (the origin: a receipt may come through a middle
+    tier), the furthest step reported; pass on receipts of notices issued further up (the topic is
+    relayed); refuse receipts of notices this node issued, but not to that node."""
     errors: dict[str, RowError] = {}
     for inbound in rows:
         data = inbound.row
@@ -244,11 +260,14 @@ def apply_receipts(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str
                 SecurityNotice.notice_key == key, SecurityNotice.direction == "issued"
             )
         )
+        if notice is None and _issued_above(session, key):
+            continue  # a notice issued further up: the receipt goes on up to its issuer (relayed)
         if notice is None or notice.to_node not in (EVERY_NODE, node):
             errors[inbound.row_guid] = RowError(
                 "security_receipt_unknown_notice", "回执所指的安全通报不是本节点向该节点下发的"
             )
             continue
+        settled_here(session, inbound.row_guid)  # issued here: the receipt ends here
         receipt = session.scalar(
             select(SecurityNoticeReceipt).where(
                 SecurityNoticeReceipt.notice_key == key, SecurityNoticeReceipt.node_id == node

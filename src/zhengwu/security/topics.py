@@ -37,13 +37,14 @@ def declarations(settings: Settings) -> list[Declaration]:
             route_column=notices.ROUTE_COLUMN,
         ),
         TableHook(notices.TABLE, notices.applier(settings)),
-        # ...and their acknowledgement and closing go back up to the issuer (not relayed: a notice goes one
-        # tier down, so its receipts come one tier up).
+        # ...and their acknowledgement and closing go back up to the issuer, through every tier between
+        # (relayed: a notice to all reaches the county, whose receipt passes the city and the province).
         TopicDeclaration(
             notices.RECEIPT_TOPIC,
             table=notices.RECEIPT_TABLE,
             key_column="receipt_key",
             label="安全通报回执 / security notice receipt",
+            relayed=True,
         ),
         TableHook(notices.RECEIPT_TABLE, notices.apply_receipts),
     ]

@@ -12,7 +12,9 @@ watermark and a unique index on ``row_guid`` so that a write repeated after a cr
 ``cd_time`` and other datetimes are stored as Beijing wall time, as the national tables do. A third
 thing of ours, the table ``zw_row_origin``, keeps the origin path of the rows a middle tier passed on
 (the national columns have no place for it), so a zhengwu upper node reading the 前置库 sees where a
-row was made as it would over HTTP.
+row was made as it would over HTTP. A fourth, ``zw_apply_feedback``, carries a lower node's refusals of
+the downward rows it read here up to a zhengwu upper node (over HTTP they travel as the
+``exchange.apply_feedback`` topic); the national centre does not read it.
 """
 
 from __future__ import annotations
@@ -113,6 +115,14 @@ def _build_table(metadata: MetaData, spec: NationalTable) -> Table:
 ORIGIN_TABLE: Final = "zw_row_origin"
 
 
+#: Ours too: a lower node's refusals of the downward rows it read from the 前置库 (``dn_*`` it could not
+#: apply), the ``exchange.apply_feedback`` rows it would send over HTTP; a zhengwu upper node reads them
+#: by the same (cd_time, id) watermark. The national tables have no place for them either.
+APPLY_FEEDBACK_TABLE: Final = "zw_apply_feedback"
+#: The exchange table whose outbox rows go into it (``exchange.applying.FEEDBACK_TABLE``).
+APPLY_FEEDBACK_SOURCE: Final = "exchange_apply_feedback"
+
+
 def build_metadata() -> MetaData:
     """Our schema of the national 前置库: every known ``up_*`` and ``dn_*`` table, and the origins."""
     metadata = MetaData()
@@ -125,6 +135,17 @@ def build_metadata() -> MetaData:
         Column("row_guid", String(50), primary_key=True),
         Column("origin", Text, nullable=False, comment="来源节点路径（JSON）"),
         comment="行来源（zhengwu 转报路径）",
+    )
+    Table(
+        APPLY_FEEDBACK_TABLE,
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=False),
+        Column("row_guid", String(64), nullable=False, comment="反馈标识"),
+        Column("cd_time", DateTime, nullable=False, comment="写入时间（北京时间）"),
+        Column("content", Text, nullable=False, comment="反馈内容（JSON）"),
+        Index(f"ix_{APPLY_FEEDBACK_TABLE}_cd_time_id", "cd_time", "id"),
+        Index(f"ux_{APPLY_FEEDBACK_TABLE}_row_guid", "row_guid", unique=True),
+        comment="下发数据应用失败反馈（zhengwu）",
     )
     return metadata
 
@@ -342,6 +363,25 @@ class FrontDb:
                         found[guid] = text  # refused as malformed by the reader's origin check
         return found
 
+    def append_feedback(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Append refusals of downward rows (``exchange_apply_feedback`` payloads, each with its
+        ``feedback_key``); one already written is skipped (idempotent)."""
+        if not rows:
+            return 0
+        mark = "%s" if self.postgres else "?"
+        sql = (
+            f"INSERT INTO {APPLY_FEEDBACK_TABLE} (id, row_guid, cd_time, content) "  # noqa: S608 - fixed names
+            f"VALUES ({mark}, {mark}, {mark}, {mark}) ON CONFLICT (row_guid) DO NOTHING"
+        )
+        when = self.storage_time(beijing_now_naive())
+        values = [
+            (self.ids.next(), str(row["feedback_key"])[:64], when, json.dumps(dict(row), ensure_ascii=False))
+            for row in rows
+        ]
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(sql, values)
+        return len(values)
+
     def dispose(self) -> None:
         """Close the pool."""
         self.engine.dispose()
@@ -360,6 +400,8 @@ class FrontDbTransport:
 
     def prepare(self, batch: OutboundBatch) -> Prepared:
         """Check rows against the national DDL (a bad row must not block the table)."""
+        if batch.table == APPLY_FEEDBACK_SOURCE:  # our refusal of a downward row: into our own table
+            return APPLY_FEEDBACK_TABLE, [dict(r.row) for r in batch.records], {}, {}
         spec = national.UP_TABLES.get(batch.table)
         rejected: dict[str, RowError] = {}
         valid: list[dict[str, Any]] = []
@@ -384,7 +426,9 @@ class FrontDbTransport:
     def deliver(self, prepared: Prepared) -> Delivery:
         """Append the valid rows (their origins first); the append is the acknowledgement."""
         table, valid, rejected, origins = prepared
-        if valid and table is not None:
+        if table == APPLY_FEEDBACK_TABLE:
+            self.frontdb.append_feedback(valid)
+        elif valid and table is not None:
             self.frontdb.record_origins(table, origins)
             self.frontdb.append(table, valid)
         return Delivery(

@@ -62,6 +62,30 @@ def raise_for_answer(response: httpx.Response) -> None:
     )
 
 
+def fetch_crl(client: httpx.Client, upstream_url: str | None) -> bytes:
+    """The upstream exchange CA's CRL (PEM), as it publishes it."""
+    response = client.get(f"{upstream_url}{API}/crl")
+    if response.status_code != 200:
+        raise LookupError(f"upstream answered {response.status_code} for its CRL")
+    return response.content
+
+
+def open_from_upstream(
+    credentials: CredentialStore, client: httpx.Client, upstream_url: str | None, document: Any
+) -> Any:
+    """A signed document the upstream answered (a feed or feedback page, a verification answer), its
+    signer checked against the upstream's current CRL as a receipt's is: a revoked signing certificate
+    refuses the document (DomainError), no current CRL refuses it too (TransportError
+    ``crl_unavailable``) — an answer whose signer may be revoked proves nothing."""
+    try:
+        trust = credentials.upstream_receipt_trust(lambda: fetch_crl(client, upstream_url))
+    except (LookupError, httpx.HTTPError) as exc:
+        raise TransportError(
+            f"upstream CRL unavailable: {exc}", transient=True, code="crl_unavailable"
+        ) from exc
+    return verify(document, trust, at=utcnow(), revocation="leaf")
+
+
 def batch_document(settings: Settings, batch: OutboundBatch) -> dict[str, Any]:
     """The batch as signed: one fresh nonce and send time per attempt, the same records every time."""
     return {
@@ -159,11 +183,7 @@ class HttpTransport:
         return self.deliver(self.prepare(batch))
 
     def _fetch_crl(self) -> bytes:
-        """The upstream exchange CA's CRL (PEM), as it publishes it."""
-        response = self.client.get(f"{self.settings.upstream_url}{API}/crl")
-        if response.status_code != 200:
-            raise LookupError(f"upstream answered {response.status_code} for its CRL")
-        return response.content
+        return fetch_crl(self.client, self.settings.upstream_url)
 
     def _read_receipt(self, response: httpx.Response, batch: OutboundBatch, digest: str) -> Delivery:
         try:
