@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from zhengwu.kernel.db import new_id
 from zhengwu.licenses.models import License, LicenseSerial, LicenseStatusEvent, LicenseType, LicenseUsage
 from zhengwu.licenses.sharing_models import LicenseCopy
 
@@ -22,6 +23,10 @@ class LicenseRepository:
         """Stage a new row and flush it (ids and constraints are checked at once)."""
         self.session.add(row)
         self.session.flush()
+
+    def add_event(self, **values: object) -> None:
+        """Append a status event: a Core INSERT (events are read only through queries, never held)."""
+        self.session.execute(insert(LicenseStatusEvent).values(id=new_id(), **values))
 
     def type_by_code(self, code: str) -> LicenseType | None:
         """A license type by its 21-character code."""
