@@ -444,6 +444,8 @@ ROWS: list[Row] = [
         "purpose": "测试授权"}), 201),
     platform("GET /api/v1/licenses/grants/{grant_id}",
              lambda c, d: Call(f"/api/v1/licenses/grants/{c.license_grant(d)}")),
+    platform("GET /api/v1/licenses/grants/{grant_id}/usage",
+             lambda c, d: Call(f"/api/v1/licenses/grants/{c.license_grant(d)}/usage")),
     platform("POST /api/v1/licenses/grants/{grant_id}/revoke",
              lambda c, d: Call(f"/api/v1/licenses/grants/{c.license_grant(d)}/revoke", REASON)),
     # abnormal license data: the managers of the department the entry belongs to

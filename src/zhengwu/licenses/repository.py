@@ -121,6 +121,17 @@ class LicenseRepository:
         where: list[ColumnElement[bool]] = [License.holder_index.in_(list(holder_indexes))]
         if others_only:
             where.append(~LicenseUsage.caller.startswith("holder:"))
+        return self._usage_page(where, offset=offset, limit=limit)
+
+    def usage_under_grant(
+        self, grant_id: str, *, offset: int, limit: int
+    ) -> tuple[Sequence[tuple[LicenseUsage, License]], int]:
+        """A page of the uses made under one grant (用证授权), newest first, and their number."""
+        return self._usage_page([LicenseUsage.grant_id == grant_id], offset=offset, limit=limit)
+
+    def _usage_page(
+        self, where: Sequence[ColumnElement[bool]], *, offset: int, limit: int
+    ) -> tuple[Sequence[tuple[LicenseUsage, License]], int]:
         base = (
             select(LicenseUsage, License).join(License, License.id == LicenseUsage.license_id).where(*where)
         )

@@ -42,6 +42,7 @@ from zhengwu.licenses.errors import (
 )
 from zhengwu.licenses.events import LicenseIssued, LicenseStatusChanged
 from zhengwu.licenses.face import FaceSchema
+from zhengwu.licenses.grant_repository import GrantRepository
 from zhengwu.licenses.models import License, LicenseStatusEvent, LicenseType, LicenseUsage
 from zhengwu.licenses.repository import LicenseRepository
 from zhengwu.licenses.sharing_models import LicenseCopy
@@ -859,6 +860,11 @@ def holder_usage(
     return LicenseRepository(session).usage_of_holders(
         indexes, offset=offset, limit=limit, others_only=others_only
     )
+
+
+def grant_purposes(session: Session, rows: Sequence[LicenseUsage]) -> dict[str, str]:
+    """The purpose of each grant these usage records went through, by grant id."""
+    return GrantRepository(session).purposes({r.grant_id for r in rows if r.grant_id})
 
 
 def holder_license_usage(
