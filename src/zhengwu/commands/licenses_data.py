@@ -211,7 +211,7 @@ def dismiss_abnormal(
     console.print(f"{entry_id}: 已忽略 dismissed")
 
 
-@privileged(exchange_rights.OPERATE)
+@privileged(license_rights.PUSH_STATUS)
 def push_status(
     identifier: Annotated[str, typer.Argument(help="The license's identifier (as reported upward).")],
     status: Annotated[str, typer.Option("--status", help="valid, suspended or revoked.")],
@@ -226,24 +226,12 @@ def push_status(
     ] = None,
 ) -> None:
     """Upper node: send a license's status change down to the lower node of its area (licenses.dn_lic_status)."""
-    from sqlalchemy import select
-
-    from zhengwu.exchange.models import ExchangeAggregate
     from zhengwu.licenses import feedback
 
     if not identifier.strip() or not reason.strip():
         fail_with("请给出证照标识和原因", "identifier and reason are required")
     with node_and_session(settings()) as (_node, session):
-        if area is None:  # reported from below: the area it was reported with
-            reported = session.scalars(
-                select(ExchangeAggregate.payload).where(
-                    ExchangeAggregate.table_name == "up_lic_data",
-                    ExchangeAggregate.business_key == identifier.strip(),
-                )
-            ).first()
-            found = reported.get("certificate_area_code") if isinstance(reported, dict) else None
-            area = str(found) if found else None
-        feedback.push_status(session, identifier, status, reason, area_code=area)
+        feedback.push_status(session, identifier, status, reason, area_code=area, actor=actor())
     console.print(f"{identifier.strip()}: 已排队下发 queued for the feed ({status})")
 
 
