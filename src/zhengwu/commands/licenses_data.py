@@ -74,7 +74,11 @@ def import_licenses(
     ] = None,
     department: Annotated[
         str | None,
-        typer.Option("--department", help="Issuing department's credit code (if the node has several)."),
+        typer.Option(
+            "--department",
+            help="Issuing department's credit code for every row. Without it, on a node of several "
+            "departments, each row's own: its 颁发机构代码 column, the identifier's issuer or the type's definer.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
