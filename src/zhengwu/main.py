@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import MetaData
+from sqlalchemy.orm import Session
 
 import zhengwu
 from zhengwu.exchange.topics import TopicRegistry
@@ -180,6 +181,15 @@ def bridge(node: Node) -> None:
     from zhengwu.licenses.lookup import type_names
 
     node.services.put(LICENSE_TYPES, type_names)
+    # An upper node sends a license's status change to the lower node that reported it.
+    from zhengwu.exchange.service import reported_value
+    from zhengwu.licenses.servicekeys import REPORTED_AREA, ReportedArea
+
+    def reported_area(session: Session, identifier: str) -> str | None:
+        return reported_value(session, "up_lic_data", identifier, "certificate_area_code")
+
+    area: ReportedArea = reported_area
+    node.services.put(REPORTED_AREA, area)
     # Items demand a real-name level and an authentication age at login; the catalog owns them.
     requirements: ItemRequirements = access_demand
     node.services.put(ITEM_REQUIREMENTS, requirements)

@@ -419,7 +419,7 @@ def test_license_status_and_data_errors_go_down_to_the_node_of_the_area(
         area = session.scalar(select(License.area_code).where(License.identifier == identifier))
     assert area is not None and area.startswith("1301")
     with national.uow() as session:  # the national system revokes it, and refuses a row of it
-        feedback.push_status(session, identifier, "revoked", "吊销营业执照", area_code=area)
+        feedback.push_status(session, identifier, "revoked", "吊销营业执照", area_code=area, actor="test")
         feedback.report_error(
             session,
             {"certificate_source_id": identifier, "certificate_area_code": area, "certificate_name": "营业执照",
@@ -430,7 +430,9 @@ def test_license_status_and_data_errors_go_down_to_the_node_of_the_area(
             "持证主体代码与登记信息不符",
         )  # fmt: skip
         # And one for a license the province itself should hold but does not: refused there, not passed on.
-        feedback.push_status(session, "NO-SUCH-LICENSE", "revoked", "测试", area_code="130000")
+        feedback.push_status(
+            session, "NO-SUCH-LICENSE", "revoked", "测试原因", area_code="130000", actor="test"
+        )
     downward.publish(national.runtime)
     at_province, at_city = down(national, province, city)
     assert (at_province.applied, at_province.rejected) == (2, 1)

@@ -168,7 +168,7 @@ def test_the_status_push_mapping_is_configurable_and_unknown_values_are_warned(
 
 def test_push_status_and_report_error_queue_downward_rows(issuing: Issuing) -> None:
     lic = _issue(issuing)
-    feedback.push_status(issuing.session, lic.identifier, "revoked", "国家系统注销")
+    feedback.push_status(issuing.session, lic.identifier, "revoked", "国家系统注销", actor="test")
     feedback.report_error(
         issuing.session, {**topics.row(issuing.session, lic), "cd_batch": "x"}, "类型未登记"
     )
@@ -178,7 +178,9 @@ def test_push_status_and_report_error_queue_downward_rows(issuing: Issuing) -> N
     assert rows[feedback.ERROR_TOPIC].payload["error_remark"] == "类型未登记"
     assert "cd_batch" not in rows[feedback.ERROR_TOPIC].payload
     with pytest.raises(LicenseError):
-        feedback.push_status(issuing.session, lic.identifier, "lost", "x")
+        feedback.push_status(issuing.session, lic.identifier, "lost", "原因", actor="test")
+    with pytest.raises(LicenseError):  # a reason the lower node can keep
+        feedback.push_status(issuing.session, lic.identifier, "revoked", " ", actor="test")
 
 
 def _staff(session: Session, department_id: str, roles: list[str]) -> str:
@@ -219,3 +221,49 @@ def test_the_queue_over_http(client: Any, issuing: Issuing) -> None:
     assert dismissed.status_code == 200 and dismissed.json()["note"] == "与前一条重复"
     assert client.get(API).headers["X-Total-Count"] == "0"
     assert client.get(f"{API}?status=dismissed").headers["X-Total-Count"] == "1"
+
+
+def test_status_pushes_over_http(client: Any, issuing: Issuing) -> None:
+    from zhengwu.audit.models import AuditChange
+    from zhengwu.exchange.models import ExchangeAggregate
+
+    pushes = "/api/v1/licenses/status-pushes"
+    lic = _issue(issuing)
+    body = {"identifier": lic.identifier, "status": "suspended", "reason": "年报未报"}
+    assert_envelope(client.post(pushes, json=body), 401)
+    # A department's administrator holds licenses.manage there, not the platform's push.
+    client.cookies.set("zw_session", _staff(issuing.session, issuing.department.id, ["admin"]))
+    assert_envelope(client.post(pushes, json=body), 403)
+    client.cookies.set("zw_session", _staff(issuing.session, issuing.department.id, ["platform_admin"]))
+    assert_envelope(client.post(pushes, json={**body, "status": "lost"}), 422)
+    assert_envelope(client.post(pushes, json={**body, "area_code": "13010"}), 422)
+    done = client.post(pushes, json=body, headers={"Idempotency-Key": "push-1"})
+    assert done.status_code == 202, done.text
+    # Held here: it goes to the lower node of the license's own area.
+    assert done.json() == {"identifier": lic.identifier, "status": "suspended", "reason": "年报未报",
+                           "area_code": lic.area_code, "queued": True}  # fmt: skip
+    again = client.post(pushes, json=body, headers={"Idempotency-Key": "push-1"})
+    assert again.status_code == 202 and again.json() == done.json()
+    # Reported from below only: the area it was reported with (the exchange's aggregate, through the bridge).
+    below = "1.2.156.3005.2.11100000MB0009021X001.11130100MB00001355.20260000007.001.X"
+    issuing.session.add(ExchangeAggregate(sender="hebei-sjz", division_code="130100", table_name="up_lic_data",
+                                          business_key=below, row_guid="r-1", cd_operation="I", source_order=1,
+                                          payload={"certificate_source_id": below, "certificate_area_code": "130100"},
+                                          origin="hebei-sjz"))  # fmt: skip
+    issuing.session.flush()
+    reported = client.post(pushes, json={"identifier": below, "status": "revoked", "reason": "国家系统注销"})
+    assert reported.status_code == 202 and reported.json()["area_code"] == "130100", reported.text
+    rows = issuing.session.scalars(
+        select(OutboxRecord)
+        .where(OutboxRecord.topic == feedback.STATUS_TOPIC)
+        .order_by(OutboxRecord.created_at)
+    ).all()
+    assert [(r.key, r.payload["certificate_status"], r.payload[topics.ROUTE_COLUMN]) for r in rows] == [
+        (lic.identifier, "suspended", lic.area_code),
+        (below, "revoked", "130100"),
+    ]  # one row despite the retry
+    audited = issuing.session.scalars(
+        select(AuditChange).where(AuditChange.action == "license.push_status")
+    ).all()
+    assert {a.entity_id for a in audited} == {lic.identifier, below}
+    assert all(a.actor.startswith("account:") for a in audited)

@@ -76,3 +76,58 @@ def test_bad_copy_requests(client: Any, issuing: Issuing) -> None:
     assert_envelope(client.post(f"{API}/{lic.id}/copies", json={"expires_at": soon}), 422)
     login(client, issuing.session, other_person(issuing.session))
     assert_envelope(client.post(f"{API}/{lic.id}/copies", json={"purpose": "x", "expires_at": soon}), 404)
+
+
+def _greys(png: bytes) -> tuple[int, int]:
+    """Light grey pixels (the watermark's colour over white) in the left and the right half of the page."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    width = image.size[0]
+    red, green, blue = (channel.tobytes() for channel in image.split())
+    left = right = 0
+    for index, (r, g, b) in enumerate(zip(red, green, blue, strict=True)):
+        if 185 <= r <= 230 and abs(r - g) < 8 and abs(g - b) < 8:
+            if index % width < width // 2:
+                left += 1
+            else:
+                right += 1
+    return left, right
+
+
+def test_the_copy_carries_its_annotation_diagonally_across_the_face(client: Any, issuing: Issuing) -> None:
+    import math
+    import shutil
+
+    from zhengwu.licenses import service
+    from zhengwu.seals.ofd.container import OFDPackage
+    from zhengwu.seals.ofd.preview import render_preview
+    from zhengwu.seals.ofd.text import glyphs_of_text_object
+    from zhengwu.seals.ofd.xml import descendants
+
+    holder = person(issuing.session)
+    lic = insurance(issuing)
+    login(client, issuing.session, holder)
+    until = utcnow() + timedelta(days=2)
+    made = client.post(
+        f"{API}/{lic.id}/copies", json={"purpose": "申请公租房", "expires_at": until.isoformat()}
+    )
+    assert made.status_code == 201, made.text
+    page = OFDPackage.from_bytes(made.content).xml("Doc_0/Pages/Page_0/Content.xml")
+    layers = {layer.get("Type") for layer in descendants(page, "Layer")}
+    assert layers == {"Body", "Foreground"}  # the 加注 over the face, not in the flow of the text
+    marks = [t for t in descendants(page, "TextObject") if t.get("CTM")]
+    assert len(marks) >= 3 and all(
+        "仅供办理政务服务事项时使用" in "".join(c.text or "" for c in t) for t in marks
+    )
+    glyphs = glyphs_of_text_object(marks[0])
+    assert all(math.isclose(g.angle, 30.0, abs_tol=0.01) for g in glyphs)
+    # The line climbs to the right across the page: its last glyph is right of and above its first.
+    assert glyphs[-1].x - glyphs[0].x > 60 and glyphs[0].y - glyphs[-1].y > 30
+    assert "有效期至" in "".join(g.char for g in glyphs)
+    if shutil.which("pdftoppm") is None:
+        return
+    # The preview shows it: light grey across both halves of the face, which the license itself lacks.
+    copy_left, copy_right = _greys(render_preview(made.content))
+    plain_left, plain_right = _greys(render_preview(service.license_file(issuing.settings, lic)))
+    assert copy_left > plain_left + 1500 and copy_right > plain_right + 1500, (copy_left, plain_left)

@@ -192,3 +192,33 @@ def test_grants_over_http(client: Any, issuing: Issuing) -> None:
         issuing.session.scalars(select(AuditChange.action).where(AuditChange.entity == "license_grant"))
     )
     assert actions == {"license_grant.add", "license_grant.revoke"}
+
+
+def test_usage_views_name_the_grant_and_its_purpose(client: Any, issuing: Issuing) -> None:
+    holder = person(issuing.session)
+    lic = insurance(issuing)
+    client_id, system = _system(client, issuing, "社会保险参保证明")
+    made = grants.add(issuing.session, client_id=client_id, type_code=lic.type_code, operations=["verify"],
+                      purpose="社保关系转移核验", actor="test")  # fmt: skip
+    verified = client.post(f"{API}/services/verify", headers=system,
+                           json={"identifier": lic.identifier, "holder_code": PERSON, **USE})  # fmt: skip
+    assert verified.status_code == 200 and verified.json()["valid"] is True
+    # The holder sees which grant the department system used, and what it was granted for.
+    login(client, issuing.session, holder)
+    mine = client.get(f"{API}/usage")
+    assert mine.status_code == 200, mine.text
+    [through] = [u for u in mine.json() if u["operation"] == "verify_id"]
+    assert through["grant_id"] == made.id and through["grant_purpose"] == "社保关系转移核验"
+    assert through["purpose"] == USE["purpose"]  # the call's own 用证事由 stays beside it
+    # Staff holding licenses.grants list the uses made under a grant; others are refused.
+    login(client, issuing.session, None)
+    client.cookies.set("zw_session", _staff(issuing.session, issuing.department.id, ["admin"]))
+    assert_envelope(client.get(f"{API}/grants/{made.id}/usage"), 403)
+    client.cookies.set("zw_session", _staff(issuing.session, issuing.department.id, ["platform_admin"]))
+    under = client.get(f"{API}/grants/{made.id}/usage")
+    assert under.status_code == 200 and under.headers["X-Total-Count"] == "1", under.text
+    [use] = under.json()
+    assert use["grant_id"] == made.id and use["grant_purpose"] == "社保关系转移核验"
+    assert use["identifier"] == lic.identifier and use["result"] == "valid"
+    assert use["caller"].endswith("社保业务系统")
+    assert_envelope(client.get(f"{API}/grants/{'0' * 32}/usage"), 404, "licenses.grant_not_found")

@@ -437,6 +437,8 @@ ROWS: list[Row] = [
     Row("POST /api/v1/licenses/{license_id}/renew",
         lambda c, d: Call(f"/api/v1/licenses/{c.license(d)}/renew", REASON), 201,
         role="license_issuer", platform_may=False),
+    platform("POST /api/v1/licenses/status-pushes", lambda c, d: Call("/api/v1/licenses/status-pushes", {
+        "identifier": c.license(d), "status": "suspended", "reason": "测试下发"}), 202),
     # per-client grants (用证授权): the platform's decision
     platform("GET /api/v1/licenses/grants", lambda c, d: Call("/api/v1/licenses/grants")),
     platform("POST /api/v1/licenses/grants", lambda c, d: Call("/api/v1/licenses/grants", {
@@ -444,6 +446,8 @@ ROWS: list[Row] = [
         "purpose": "测试授权"}), 201),
     platform("GET /api/v1/licenses/grants/{grant_id}",
              lambda c, d: Call(f"/api/v1/licenses/grants/{c.license_grant(d)}")),
+    platform("GET /api/v1/licenses/grants/{grant_id}/usage",
+             lambda c, d: Call(f"/api/v1/licenses/grants/{c.license_grant(d)}/usage")),
     platform("POST /api/v1/licenses/grants/{grant_id}/revoke",
              lambda c, d: Call(f"/api/v1/licenses/grants/{c.license_grant(d)}/revoke", REASON)),
     # abnormal license data: the managers of the department the entry belongs to

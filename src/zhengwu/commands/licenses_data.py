@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from zhengwu.commands.node import open_node
-from zhengwu.commands.operator import privileged
+from zhengwu.commands.operator import departments_reached, ensure_department, privileged
 from zhengwu.commands.seals import (
     ReportingGroup,
     actor,
@@ -37,17 +37,31 @@ def _print_json(body: Any) -> None:
     sys.stdout.write(json.dumps(body, ensure_ascii=False, default=str) + "\n")
 
 
-def _department_id(session: Any, credit_code: str | None) -> str:
+def _department_id(session: Any, credit_code: str | None) -> str | None:
+    """The department named with --department (the operator must reach it), the node's only one, or
+    None: each row's own department is derived (颁发机构代码, the identifier's issuer, the type's definer)."""
     from zhengwu.orgs import service as orgs
 
     if credit_code:
-        return orgs.get_by_credit_code(session, credit_code.strip().upper()).id
+        department_id = orgs.get_by_credit_code(session, credit_code.strip().upper()).id
+        ensure_department(session, license_rights.ISSUE, department_id)
+        return department_id
     departments, total = orgs.list_departments(session, limit=2)
-    if total != 1:
-        fail_with(
-            "请用 --department 指明颁发部门（统一社会信用代码）", "--department is required on this node"
-        )
-    return departments[0].id
+    return departments[0].id if total == 1 else None
+
+
+def _reach_check(session: Any, right: Any) -> Any:
+    """Refuses each row whose department the operator's ``right`` does not reach (None: no limit)."""
+    reached = departments_reached(session, right)
+    if reached is None:
+        return None
+
+    def check(department: Any) -> str | None:
+        if department.id in reached:
+            return None
+        return f"您没有“{department.name}”的“{right.label}”权限，该行未导入"
+
+    return check
 
 
 @privileged(license_rights.ISSUE)
@@ -60,7 +74,11 @@ def import_licenses(
     ] = None,
     department: Annotated[
         str | None,
-        typer.Option("--department", help="Issuing department's credit code (if the node has several)."),
+        typer.Option(
+            "--department",
+            help="Issuing department's credit code for every row. Without it, on a node of several "
+            "departments, each row's own: its 颁发机构代码 column, the identifier's issuer or the type's definer.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -78,7 +96,8 @@ def import_licenses(
     with open_node(config) as node:
         with node.unit() as session:
             p = importer.plan(session, type_code=type_code, department_id=_department_id(session, department),
-                              header=table.header, actor=actor(), files_dir=files)  # fmt: skip
+                              header=table.header, actor=actor(), files_dir=files,
+                              check_department=_reach_check(session, license_rights.ISSUE))  # fmt: skip
         progress = Progress(
             TextColumn("导入 importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=err_console, disable=as_json or not err_console.is_terminal,
@@ -110,6 +129,7 @@ def import_licenses(
 
 
 @abnormal_app.command("list")
+@privileged(license_rights.MANAGE)
 def list_abnormal(
     status: Annotated[
         str, typer.Option("--status", help="open, resubmitted, resolved, dismissed or all.")
@@ -117,13 +137,17 @@ def list_abnormal(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List abnormal license data (refused import rows, refusals from the upper node)."""
+    """List abnormal license data (refused import rows, refusals from the upper node) of the departments
+    the operator reaches."""
     from zhengwu.licenses import abnormal
     from zhengwu.licenses.dataschemas import AbnormalRead
 
     with node_and_session(settings()) as (_node, session):
         rows, total = abnormal.list_entries(
-            session, departments=None, status=None if status == "all" else status, limit=limit
+            session,
+            departments=departments_reached(session, license_rights.MANAGE),
+            status=None if status == "all" else status,
+            limit=limit,
         )
         items = [AbnormalRead.of(r).model_dump(mode="json") for r in rows]
     if as_json:
@@ -165,6 +189,7 @@ def resubmit_abnormal(
     config = settings()
     with node_and_session(config) as (node, session):
         entry = abnormal.get_entry(session, entry_id)
+        ensure_department(session, license_rights.MANAGE, entry.department_id)
         fix = abnormal.Correction(face=fixed_face, holder_name=holder_name, holder_code=holder_code)
         done = abnormal.resubmit(session, config, entry, fix, actor=actor(), bus=node.bus)
         body = {"id": done.id, "status": done.status, "license_id": done.resubmitted_license_id}
@@ -185,11 +210,12 @@ def dismiss_abnormal(
 
     with node_and_session(settings()) as (node, session):
         entry = abnormal.get_entry(session, entry_id)
+        ensure_department(session, license_rights.MANAGE, entry.department_id)
         abnormal.dismiss(session, entry, reason=reason, actor=actor(), bus=node.bus)
     console.print(f"{entry_id}: 已忽略 dismissed")
 
 
-@privileged(exchange_rights.OPERATE)
+@privileged(license_rights.PUSH_STATUS)
 def push_status(
     identifier: Annotated[str, typer.Argument(help="The license's identifier (as reported upward).")],
     status: Annotated[str, typer.Option("--status", help="valid, suspended or revoked.")],
@@ -204,24 +230,12 @@ def push_status(
     ] = None,
 ) -> None:
     """Upper node: send a license's status change down to the lower node of its area (licenses.dn_lic_status)."""
-    from sqlalchemy import select
-
-    from zhengwu.exchange.models import ExchangeAggregate
     from zhengwu.licenses import feedback
 
     if not identifier.strip() or not reason.strip():
         fail_with("请给出证照标识和原因", "identifier and reason are required")
     with node_and_session(settings()) as (_node, session):
-        if area is None:  # reported from below: the area it was reported with
-            reported = session.scalars(
-                select(ExchangeAggregate.payload).where(
-                    ExchangeAggregate.table_name == "up_lic_data",
-                    ExchangeAggregate.business_key == identifier.strip(),
-                )
-            ).first()
-            found = reported.get("certificate_area_code") if isinstance(reported, dict) else None
-            area = str(found) if found else None
-        feedback.push_status(session, identifier, status, reason, area_code=area)
+        feedback.push_status(session, identifier, status, reason, area_code=area, actor=actor())
     console.print(f"{identifier.strip()}: 已排队下发 queued for the feed ({status})")
 
 

@@ -69,6 +69,18 @@ def ensure_department(session: Any, right: Right, department_id: str | None) -> 
         ensure_reach(session, operator, right, department_id)
 
 
+def departments_reached(session: Any, right: Right) -> frozenset[str] | None:
+    """The departments the running command's operator reaches with ``right``, for commands that act on
+    many objects at once (an import's rows, a queue's entries) and refuse only those outside it.
+    None: every department (platform reach, break-glass, or a run without a named operator)."""
+    from zhengwu.identity.policy import bindings_departments, bindings_of
+
+    operator = _current.get()
+    if operator is None or operator.account_id is None:
+        return None
+    return bindings_departments(session, bindings_of(session, operator.account_id), right)
+
+
 def _code() -> str:
     given = os.environ.get(OTP_ENV)
     if given:

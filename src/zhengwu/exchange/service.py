@@ -192,6 +192,19 @@ def resend_feedback(
     return counts
 
 
+def reported_value(session: Session, table: str, business_key: str, column: str) -> str | None:
+    """A column of the newest row lower nodes reported under ``business_key`` — withdrawn (``D``) rows
+    too: a license suspended below is still where it was — or None when none reported it."""
+    payload = session.scalars(
+        select(ExchangeAggregate.payload)
+        .where(ExchangeAggregate.table_name == table, ExchangeAggregate.business_key == business_key)
+        .order_by(ExchangeAggregate.updated_at.desc(), ExchangeAggregate.id.desc())
+        .limit(1)
+    ).first()
+    found = payload.get(column) if isinstance(payload, dict) else None
+    return str(found) if found not in (None, "") else None
+
+
 def received_rows(
     session: Session,
     table: str,

@@ -87,7 +87,7 @@ class ImportFailure:
 
     origin: str
     type_code: str
-    department_id: str
+    department_id: str | None  # None: the row named no department of this node
     row: dict[str, Any]
     row_key: str
     identifier: str | None
@@ -331,7 +331,7 @@ def _reimport(
     if fix.holder_code_type:
         values["holder_code_type"] = fix.holder_code_type
     header = list(values)
-    p = importer.plan(session, type_code=str(row["type_code"]), department_id=str(row["department_id"]),
+    p = importer.plan(session, type_code=str(row["type_code"]), department_id=row.get("department_id") or None,
                       header=header, actor=actor)  # fmt: skip
     outcome = importer.import_rows(session, settings, p, [(1, [values[h] for h in header])], bus=bus,
                                    queue_failures=False)  # fmt: skip

@@ -73,7 +73,8 @@ def make_copy(
     kind = service.get_type(session, lic.type_code)
     es_id = service.active_seal(session, lic.department_id)
     lines = annotation_lines(lic, kind.annotation, purpose, expires_at, now)
-    unsigned = render.render_license(service.face_of(session, settings, lic, kind, at=now), lines)
+    # The 加注 line also goes diagonally across the face, so no crop of the face loses it.
+    unsigned = render.render_license(service.face_of(session, settings, lic, kind, at=now), lines, lines[1])
     signed = service.seal_file(session, settings, es_id, unsigned, actor=requested_by, at=now)
     row = LicenseCopy(
         license_id=lic.id,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from zhengwu.kernel.codes.types import DivisionCode
 from zhengwu.licenses import abnormal
 from zhengwu.licenses.datamodels import LicenseAbnormal
 
@@ -83,3 +84,31 @@ class AbnormalDismiss(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)]
+
+
+class StatusPushCreate(BaseModel):
+    """A status change for a license a lower node holds (an upper node's decision)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    identifier: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] = (
+        Field(description="证照标识（下级节点上报时的 certificate_source_id）")
+    )
+    status: Literal["valid", "suspended", "revoked"] = Field(description="有效 / 挂起 / 注销")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)] = Field(
+        description="原因：下级节点记入证照的状态历史"
+    )
+    area_code: DivisionCode | None = Field(
+        default=None,
+        description="证照所属管辖属地（6位行政区划代码）；缺省时取本节点持有的证照或下级上报时的属地",
+    )
+
+
+class StatusPushRead(BaseModel):
+    """What was queued: the row goes down the feed to the lower node of ``area_code`` (None: every one)."""
+
+    identifier: str
+    status: str
+    reason: str
+    area_code: str | None
+    queued: bool = True

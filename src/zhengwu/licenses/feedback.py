@@ -45,6 +45,7 @@ from zhengwu.licenses import abnormal, lifecycle, service, topics
 from zhengwu.licenses.datarepo import DataRepository
 from zhengwu.licenses.errors import LicenseError
 from zhengwu.licenses.repository import LicenseRepository
+from zhengwu.licenses.servicekeys import REPORTED_AREA
 
 ERROR_TOPIC: Final = "licenses.dn_lic_data_error"
 ERROR_TABLE: Final = "dn_lic_data_error"
@@ -170,27 +171,62 @@ def apply_status(session: Session, rows: Sequence[Any]) -> Mapping[str, RowError
     return refused
 
 
+@dataclass(frozen=True, slots=True)
+class StatusPush:
+    """A status change queued for the lower node: the license, its new status, the area it goes to."""
+
+    identifier: str
+    status: str
+    reason: str
+    area_code: str | None  # None: every lower node (nobody here knows where the license lives)
+
+
+def _reported_area(session: Session, identifier: str) -> str | None:
+    try:
+        lookup = node_in(session).services.get(REPORTED_AREA)
+    except RuntimeError:  # a session opened outside a node: no exchange to ask
+        return None
+    return lookup(session, identifier) if lookup is not None else None
+
+
 def push_status(
-    session: Session, identifier: str, status: str, reason: str, *, area_code: str | None = None
-) -> None:
+    session: Session,
+    identifier: str,
+    status: str,
+    reason: str,
+    *,
+    actor: str,
+    area_code: str | None = None,
+) -> StatusPush:
     """Upper node: send a license's status change down (through the feed) to the lower node whose area
-    holds the license's ``certificate_area_code`` — the one given, else that of a license this node holds;
-    without one it goes to every lower node."""
+    holds the license's ``certificate_area_code`` — the one given, else that of a license this node
+    holds, else the one a lower node reported it with; without any it goes to every lower node.
+    The API, the CLI and (later) a page come here; the decision is in the audit change log."""
     target = STATUS_WORDS.get(status.strip().lower())
     if target is None:
         raise LicenseError("证照状态应为 valid、suspended 或 revoked", code="licenses.status_word")
-    held = LicenseRepository(session).by_identifier(identifier.strip())
-    area = (area_code or (held.area_code if held is not None else "") or "").strip()
+    key = identifier.strip()
+    why = " ".join(reason.split())
+    if not key or len(key) > 128:
+        raise LicenseError("请给出证照标识（不超过128个字符）", code="licenses.identifier")
+    if not 2 <= len(why) <= 500:
+        raise LicenseError(
+            "请填写原因（2至500字），下级节点会把它记入证照的状态历史", code="licenses.push_reason"
+        )
+    held = LicenseRepository(session).by_identifier(key)
+    area = (
+        area_code or (held.area_code if held is not None else "") or _reported_area(session, key) or ""
+    ).strip()
     if area and not (len(area) == 6 and area.isdigit()):
         raise LicenseError("证照所属管辖属地编码应为 6 位数字", code="licenses.area_code")
-    payload = {
-        "certificate_source_id": identifier.strip(),
-        "certificate_status": target,
-        "reason": reason[:500],
-    }
+    payload = {"certificate_source_id": key, "certificate_status": target, "reason": why}
     if area:
         payload[topics.ROUTE_COLUMN] = area
-    emit(session, STATUS_TOPIC, payload, key=identifier.strip())
+    emit(session, STATUS_TOPIC, payload, key=key)
+    record_change(session, actor=actor, action="license.push_status", entity="license", entity_id=key,
+                  department_id=held.department_id if held is not None else None,
+                  after={"status": target, "reason": why, "area_code": area or None})  # fmt: skip
+    return StatusPush(key, target, why, area or None)
 
 
 class RefusedAlready(LicenseError):

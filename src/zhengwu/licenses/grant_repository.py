@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, or_, select, true
@@ -81,6 +81,17 @@ class GrantRepository:
             .limit(limit)
         )
         return list(rows), int(total)
+
+    def purposes(self, grant_ids: Collection[str]) -> dict[str, str]:
+        """The purpose (授权用途) of each of these grants, by id (one query; none for no ids)."""
+        if not grant_ids:
+            return {}
+        rows = self.session.execute(
+            select(LicenseClientGrant.id, LicenseClientGrant.purpose).where(
+                LicenseClientGrant.id.in_(list(grant_ids))
+            )
+        )
+        return {grant_id: purpose for grant_id, purpose in rows}
 
     def add(self, grant: LicenseClientGrant) -> None:
         """Stage a new grant."""

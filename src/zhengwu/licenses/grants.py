@@ -24,6 +24,8 @@ from zhengwu.licenses import service
 from zhengwu.licenses.errors import LicenseError, ServiceDenied
 from zhengwu.licenses.grant_models import LicenseClientGrant
 from zhengwu.licenses.grant_repository import GrantRepository
+from zhengwu.licenses.models import License, LicenseUsage
+from zhengwu.licenses.repository import LicenseRepository
 from zhengwu.licenses.sharing_repository import SharingRepository
 from zhengwu.orgs import service as orgs
 
@@ -219,3 +221,11 @@ def list_grants(
         offset=offset,
         limit=limit,
     )
+
+
+def usage(
+    session: Session, grant_id: str, *, offset: int = 0, limit: int = 50
+) -> tuple[Sequence[tuple[LicenseUsage, License]], int]:
+    """A page of the uses made under a grant (NotFound for an unknown grant)."""
+    grant = get(session, grant_id)
+    return LicenseRepository(session).usage_under_grant(grant.id, offset=offset, limit=limit)

@@ -19,7 +19,7 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -59,9 +59,11 @@ FIXED: Final = {
     "valid_until": ("valid_until", "有效期截止日期", "有效期至"),
     "identifier": ("identifier", "证照标识", "电子证照标识"),
     "file": ("file", "证照文件", "文件名"),
+    "issuer_code": ("issuer_code", "颁发机构代码", "颁发机构统一社会信用代码"),
 }
 REQUIRED: Final = ("holder_code", "holder_name", "issue_date")
 IMPORT_REASON: Final = "导入历史证照"
+FORBIDDEN: Final = "licenses.import_forbidden"
 
 
 class ImportFileInvalid(LicenseError):
@@ -194,42 +196,54 @@ class RejectsWriter:
 # --- the plan of one import --------------------------------------------------------------------------
 
 
+#: Whether the operator may import into a department: None when allowed, else the reason (per row).
+DepartmentCheck = Callable[[Department], str | None]
+
+
 @dataclass
 class Plan:
-    """What one import run needs: the type, the department, the column of each value."""
+    """What one import run needs: the type, the department (None: each row's own, see ``_department``),
+    the column of each value, and the check of the operator's reach over each row's department."""
 
     kind: LicenseType
     schema: FaceSchema
-    department: Department
+    department: Department | None
     header: list[str]
     columns: dict[str, int]  # canonical name (fixed column or face field) → cell index
     batch_id: str
     actor: str
     files_dir: Path | None = None
+    check_department: DepartmentCheck | None = None
+    # Departments of this node by credit code as rows name them (None: no such department), per chunk.
+    known: dict[str, Department | None] = field(default_factory=dict)
 
     def bound(self, session: Session) -> Plan:
         """The same plan with its type and department loaded in ``session`` (one per chunk's unit)."""
         kind = session.get(LicenseType, self.kind.id)
-        department = session.get(Department, self.department.id)
-        if kind is None or department is None:
+        department = session.get(Department, self.department.id) if self.department is not None else None
+        if kind is None or (self.department is not None and department is None):
             raise ImportFileInvalid("导入过程中证照类型或颁发部门被删除", detail_en="type or department gone")
-        return replace(self, kind=kind, department=department)
+        return replace(self, kind=kind, department=department, known={})
 
 
 def plan(
     session: Session,
     *,
     type_code: str,
-    department_id: str,
+    department_id: str | None,
     header: Sequence[str],
     actor: str,
     files_dir: Path | None = None,
+    check_department: DepartmentCheck | None = None,
 ) -> Plan:
-    """Check the header against the type; ImportFileInvalid names unknown, repeated or missing columns."""
+    """Check the header against the type; ImportFileInvalid names unknown, repeated or missing columns.
+
+    Without ``department_id`` each row's issuing department is derived (``_department``);
+    ``check_department`` refuses the rows of departments the operator does not reach."""
     from zhengwu.orgs import service as orgs
 
     kind = service.get_type(session, type_code)
-    department = orgs.get_department(session, department_id)
+    department = orgs.get_department(session, department_id) if department_id else None
     schema = FaceSchema.from_json(kind.fields)
     names: dict[str, str] = {}
     for canonical, aliases in FIXED.items():
@@ -263,7 +277,9 @@ def plan(
         raise ImportFileInvalid(
             "文件中有“证照文件”列，请用 --files 指明文件所在目录", detail_en="--files needed"
         )
-    return Plan(kind, schema, department, list(header), columns, new_id(), actor[:100], files_dir)
+    return Plan(
+        kind, schema, department, list(header), columns, new_id(), actor[:100], files_dir, check_department
+    )
 
 
 # --- checking and storing rows -----------------------------------------------------------------------
@@ -302,6 +318,7 @@ class Outcome:
 
 @dataclass
 class _Good:
+    department: Department
     line: int
     values: dict[str, str]
     holder: tuple[str, str, str]  # name, code type, code
@@ -342,11 +359,50 @@ def row_key(type_code: str, values: dict[str, str]) -> str:
     return sm3("|".join(parts).encode()).hex()
 
 
+def _by_code(session: Session, p: Plan, code: str) -> Department | None:
+    if code not in p.known:
+        from zhengwu.orgs.repository import DepartmentRepository
+
+        p.known[code] = DepartmentRepository(session).by_credit_code(code)
+    return p.known[code]
+
+
+def _department(session: Session, p: Plan, values: dict[str, str]) -> Department:
+    """The row's issuing department: the run's (``--department``), else the one the row names — its
+    颁发机构代码 column, or the issuer part of a GB/T 36904 identifier —, else the type's defining
+    authority when it is a department of this node. Anything else is ambiguous and the row is refused."""
+    if p.department is not None:
+        return p.department
+    named = values.get("issuer_code", "").strip().upper()
+    identifier = values.get("identifier") or ""
+    from_id = identifier.split(".")[-4].upper() if validate_license_id(identifier).ok else ""
+    if named and from_id and named != from_id:
+        raise _Refused("颁发机构代码与证照标识中的颁发机构不一致", "licenses.import_department")
+    code = named or from_id
+    if code:
+        found = _by_code(session, p, code)
+        if found is None:
+            raise _Refused(f"颁发机构代码 {code[:18]} 不是本节点的部门", "licenses.import_department")
+        return found
+    definer = _by_code(session, p, p.kind.definer_code)
+    if definer is not None:
+        return definer
+    raise _Refused(
+        "无法确定颁发部门：请在“颁发机构代码”列填写颁发部门的统一社会信用代码，或用 --department 指定",
+        "licenses.import_department",
+    )
+
+
 def _check(session: Session, p: Plan, line: int, values: dict[str, str]) -> _Good:
     kind = p.kind
     missing = [FIXED[c][1] for c in REQUIRED if not values.get(c)]
     if missing:
         raise _Refused(f"缺少{'、'.join(missing)}")
+    department = _department(session, p, values)
+    if p.check_department is not None:
+        refusal = p.check_department(department)
+        if refusal is not None:
+            raise _Refused(refusal, FORBIDDEN)
     try:
         code_type, code = holders.check_holder(
             values["holder_code"], kind.holder_code_types, values.get("holder_code_type") or None
@@ -384,7 +440,7 @@ def _check(session: Session, p: Plan, line: int, values: dict[str, str]) -> _Goo
     holder_index = service._holder_index(session, code_type, code)
     number = face.get(kind.number_field or "", "") or identifier or json.dumps(face, sort_keys=True)
     key = sm3("|".join((kind.code, holder_index, number, issued_on.isoformat())).encode()).hex()
-    return _Good(line, values, (name, code_type, code), holder_index, face, issued_on, valid_until,
+    return _Good(department, line, values, (name, code_type, code), holder_index, face, issued_on, valid_until,
                  identifier, warning, stored, key, row_key(kind.code, values))  # fmt: skip
 
 
@@ -434,16 +490,19 @@ def import_rows(
     seen_ids: set[str] = set()
     repo = DataRepository(session)
     repo.widen_cache()
-    refused: list[tuple[int, list[str], dict[str, str], str, str]] = []
+    refused: list[_Rejected] = []
     for line, cells in rows:
         values = {name: (cells[i] if i < len(cells) else "") for name, i in p.columns.items()}
         try:
             good = _check(session, p, line, values)
         except _Refused as exc:
-            refused.append((line, cells, values, exc.reason, exc.code))
+            refused.append(
+                _Rejected(line, cells, values, exc.reason, exc.code, _known_department(session, p, values))
+            )
             continue
         if good.key in seen_keys or (good.identifier is not None and good.identifier in seen_ids):
-            refused.append((line, cells, values, "与本文件中前面的一行重复", "licenses.import_duplicate_row"))
+            refused.append(_Rejected(line, cells, values, "与本文件中前面的一行重复", "licenses.import_duplicate_row",
+                                     good.department.id))  # fmt: skip
             continue
         seen_keys.add(good.key)
         if good.identifier is not None:
@@ -451,7 +510,7 @@ def import_rows(
         goods.append(good)
     known_keys = repo.existing_import_keys([g.key for g in goods])
     holders_of = repo.holders_of_identifiers([g.identifier for g in goods if g.identifier])
-    fresh: list[_Good] = []
+    fresh: dict[str, list[_Good]] = {}  # by department, in the order met
     for good in goods:
         if good.key in known_keys:
             outcome.duplicates += 1
@@ -460,45 +519,68 @@ def import_rows(
             if holders_of[good.identifier] == (p.kind.code, good.holder_index):
                 outcome.duplicates += 1
             else:
-                refused.append((good.line, [], good.values, "证照标识已被本节点的另一张证照使用",
-                                "licenses.import_identifier_taken"))  # fmt: skip
+                refused.append(_Rejected(good.line, [], good.values, "证照标识已被本节点的另一张证照使用",
+                                         "licenses.import_identifier_taken", good.department.id))  # fmt: skip
             continue
-        fresh.append(good)
-    _store(session, settings, p, fresh, outcome)
-    for line, cells, values, reason, _code in refused:
-        outcome.rejects.append((line, cells or [values.get(n, "") for n in _ordered(p)], reason))
+        fresh.setdefault(good.department.id, []).append(good)
+    for group in fresh.values():
+        _store(session, settings, p, group[0].department, group, outcome)
+    for r in refused:
+        outcome.rejects.append((r.line, r.cells or [r.values.get(n, "") for n in _ordered(p)], r.reason))
     outcome.rejected = len(refused)
     if queue_failures:
         _queue(session, p, refused)
-    abnormal.close_reimported(session, [g.row_key for g in fresh], actor=p.actor)
-    if fresh or refused:
+    abnormal.close_reimported(session, [g.row_key for group in fresh.values() for g in group], actor=p.actor)
+    # One change record and one event a department: each department's staff follow their own imports.
+    counts: dict[str | None, dict[str, int]] = {}
+    for department_id, group in fresh.items():
+        counts.setdefault(department_id, {"imported": 0, "rejected": 0})["imported"] = len(group)
+    for r in refused:
+        counts.setdefault(r.department_id, {"imported": 0, "rejected": 0})["rejected"] += 1
+    for changed, count in counts.items():
         record_change(session, actor=p.actor, action="license.import", entity="license_import",
-                      entity_id=p.batch_id, department_id=p.department.id,
-                      after={"type_code": p.kind.code, "imported": outcome.imported,
-                             "duplicates": outcome.duplicates, "rejected": outcome.rejected})  # fmt: skip
-    if fresh:
+                      entity_id=p.batch_id, department_id=changed,
+                      after={"type_code": p.kind.code, **count, "duplicates": outcome.duplicates})  # fmt: skip
+    for department_id, group in fresh.items():
         publish_on(bus, session, LicensesImported(batch_id=p.batch_id, type_code=p.kind.code,
-                                                   department_id=p.department.id, count=len(fresh)))  # fmt: skip
+                                                   department_id=department_id, count=len(group)))  # fmt: skip
     return outcome
 
 
-def _queue(
-    session: Session, p: Plan, refused: Sequence[tuple[int, list[str], dict[str, str], str, str]]
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Rejected:
+    line: int
+    cells: list[str]
+    values: dict[str, str]
+    reason: str
+    code: str
+    department_id: str | None  # None: not known (the entry is then for platform administrators)
+
+
+def _known_department(session: Session, p: Plan, values: dict[str, str]) -> str | None:
+    try:
+        return _department(session, p, values).id
+    except _Refused:
+        return None
+
+
+def _queue(session: Session, p: Plan, refused: Sequence[_Rejected]) -> None:
     abnormal.record_import_failures(
         session,
         [
             abnormal.ImportFailure(
-                origin=f"import:{p.batch_id}:{line}",
+                origin=f"import:{p.batch_id}:{r.line}",
                 type_code=p.kind.code,
-                department_id=p.department.id,
-                row={"type_code": p.kind.code, "department_id": p.department.id, "values": values},
-                row_key=row_key(p.kind.code, values),
-                identifier=(values.get("identifier") or None),
-                reason=reason,
-                error_code=code,
+                department_id=r.department_id,
+                row={"type_code": p.kind.code, "department_id": r.department_id, "values": r.values},
+                row_key=row_key(p.kind.code, r.values),
+                identifier=(r.values.get("identifier") or None),
+                reason=r.reason,
+                error_code=r.code,
             )
-            for line, _, values, reason, code in refused
+            for r in refused
+            # A row refused for the operator's reach is the operator's matter, not the department's data.
+            if r.code != FORBIDDEN
         ],
     )
 
@@ -509,10 +591,17 @@ def _ordered(p: Plan) -> list[str]:
     return [by_index.get(i, "") for i in range(len(p.header))]
 
 
-def _store(session: Session, settings: Settings, p: Plan, rows: Sequence[_Good], outcome: Outcome) -> None:
+def _store(
+    session: Session,
+    settings: Settings,
+    p: Plan,
+    department: Department,
+    rows: Sequence[_Good],
+    outcome: Outcome,
+) -> None:
     if not rows:
         return
-    kind, department = p.kind, p.department
+    kind = p.kind
     keys = identity_context.of(session).keys
     now = utcnow().replace(microsecond=0)
     need = sum(1 for g in rows if g.identifier is None)

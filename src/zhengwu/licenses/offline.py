@@ -51,10 +51,10 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def offline_authority(session: Session, settings: Settings, *, at: datetime) -> authority.Authority:
+def offline_authority(session: Session, settings: Settings, *, at: datetime) -> authority.SigningIdentity:
     """The node's license key and certificate, made on first use from the issuing CA."""
     try:
-        return authority.authority(session, settings, PROFILE)
+        return authority.signing_identity(session, settings, PROFILE)
     except PkiNotInitialized:
         if not authority.is_initialized(session):
             raise
@@ -70,7 +70,7 @@ def offline_authority(session: Session, settings: Settings, *, at: datetime) -> 
         stored_as=PROFILE,
         at=at,
     )
-    return authority.authority(session, settings, PROFILE)
+    return authority.signing_identity(session, settings, PROFILE)
 
 
 def make_token(session: Session, settings: Settings, claims: dict[str, Any], *, at: datetime) -> str:

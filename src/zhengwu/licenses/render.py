@@ -16,7 +16,7 @@ from typing import Final
 
 from zhengwu.licenses import qr
 from zhengwu.licenses.face import FaceField
-from zhengwu.seals.ofd.writer import DocumentSpec, Image, Paragraph, Table, write_ofd
+from zhengwu.seals.ofd.writer import DocumentSpec, Image, Paragraph, Table, Watermark, write_ofd
 
 QR_SIZE_MM: Final = 40.0
 QR_MASK: Final = 2
@@ -73,8 +73,10 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def render_license(face: Face, annotation: Sequence[str] = ()) -> bytes:
-    """The unsigned OFD of a license; an annotated copy (加注件) carries its annotation lines above the face."""
+def render_license(face: Face, annotation: Sequence[str] = (), watermark: str | None = None) -> bytes:
+    """The unsigned OFD of a license; an annotated copy (加注件) carries its annotation lines above the face
+    and its 加注 text (``watermark``) diagonally across it, as the 加注 of 国办函〔2016〕108号 is laid over the
+    license's face."""
     rows: list[list[str]] = [["证照编号", face.number], ["持证主体", face.holder_name]]
     rows.append([face.holder_code_label, face.holder_code_masked])
     rows.extend([f.label, face.values[f.name]] for f in face.fields if f.name in face.values)
@@ -92,7 +94,13 @@ def render_license(face: Face, annotation: Sequence[str] = ()) -> bytes:
         Paragraph(f"颁发日期：{face.issued_on.isoformat()}", size_pt=12, align="right"),
     ]
     return write_ofd(
-        DocumentSpec(title=face.type_name, blocks=blocks, author=face.issuer_name, doc_id=_doc_id(face))
+        DocumentSpec(
+            title=face.type_name,
+            blocks=blocks,
+            author=face.issuer_name,
+            doc_id=_doc_id(face),
+            watermark=Watermark(watermark) if watermark else None,
+        )
     )
 
 

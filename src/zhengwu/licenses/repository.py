@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from zhengwu.kernel.db import new_id
 from zhengwu.licenses.models import License, LicenseSerial, LicenseStatusEvent, LicenseType, LicenseUsage
 from zhengwu.licenses.sharing_models import LicenseCopy
 
@@ -22,6 +23,10 @@ class LicenseRepository:
         """Stage a new row and flush it (ids and constraints are checked at once)."""
         self.session.add(row)
         self.session.flush()
+
+    def add_event(self, **values: object) -> None:
+        """Append a status event: a Core INSERT (events are read only through queries, never held)."""
+        self.session.execute(insert(LicenseStatusEvent).values(id=new_id(), **values))
 
     def type_by_code(self, code: str) -> LicenseType | None:
         """A license type by its 21-character code."""
@@ -116,6 +121,17 @@ class LicenseRepository:
         where: list[ColumnElement[bool]] = [License.holder_index.in_(list(holder_indexes))]
         if others_only:
             where.append(~LicenseUsage.caller.startswith("holder:"))
+        return self._usage_page(where, offset=offset, limit=limit)
+
+    def usage_under_grant(
+        self, grant_id: str, *, offset: int, limit: int
+    ) -> tuple[Sequence[tuple[LicenseUsage, License]], int]:
+        """A page of the uses made under one grant (用证授权), newest first, and their number."""
+        return self._usage_page([LicenseUsage.grant_id == grant_id], offset=offset, limit=limit)
+
+    def _usage_page(
+        self, where: Sequence[ColumnElement[bool]], *, offset: int, limit: int
+    ) -> tuple[Sequence[tuple[LicenseUsage, License]], int]:
         base = (
             select(LicenseUsage, License).join(License, License.id == LicenseUsage.license_id).where(*where)
         )

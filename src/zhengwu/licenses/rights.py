@@ -34,3 +34,13 @@ GRANTS: Final[Right] = right(
     scope=Scope.PLATFORM,
     refusal=LicenseForbidden,
 )
+
+#: Send a license's status change down to the lower node of its area (licenses.dn_lic_status): an upper
+#: node's decision about another node's license, so platform reach, as the exchange's operators have.
+PUSH_STATUS: Final[Right] = right(
+    "licenses.push_status",
+    "向下级节点下发电子证照状态变更",
+    {"platform_admin"},
+    scope=Scope.PLATFORM,
+    refusal=LicenseForbidden,
+)

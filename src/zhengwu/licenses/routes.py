@@ -27,7 +27,7 @@ from zhengwu.kernel.node import CurrentNode, node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.ratelimit import RateLimited, SharedRateLimiter, client_address, per_address
 from zhengwu.kernel.session import DbSession
-from zhengwu.licenses import lifecycle, rights, service, usage
+from zhengwu.licenses import lifecycle, rights, service
 from zhengwu.licenses.batch import group_commit
 from zhengwu.licenses.models import License
 from zhengwu.licenses.schemas import (
@@ -359,22 +359,8 @@ def my_usage(
     """Who used the person's licenses, when, why and with what result."""
     rows, total = service.holder_usage(db, auth.account, offset=page.offset, limit=page.limit)
     set_page_headers(request, response, total=total, page=page)
-    return [
-        UsageRead(
-            at=u.at,
-            caller=usage.who(u),
-            purpose=u.purpose,
-            operation=u.operation,
-            operation_label=usage.operation_label(u.operation),
-            result=u.result,
-            item_code=u.item_code,
-            case_number=u.case_number,
-            license_id=u.license_id,
-            identifier=lic.identifier,
-            type_name=lic.type_name,
-        )
-        for u, lic in rows
-    ]
+    purposes = service.grant_purposes(db, [u for u, _ in rows])
+    return [UsageRead.of(u, lic, purposes) for u, lic in rows]
 
 
 @router.get("/{license_id}", response_model=LicenseRead, summary="证照详情（持证人）")

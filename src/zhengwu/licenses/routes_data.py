@@ -15,12 +15,20 @@ from sqlalchemy.orm import Session
 
 from zhengwu.identity.policy import StaffPrincipal, guard
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
+from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.node import CurrentNode
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
-from zhengwu.licenses import abnormal, rights
+from zhengwu.licenses import abnormal, feedback, rights
 from zhengwu.licenses.datamodels import LicenseAbnormal
-from zhengwu.licenses.dataschemas import AbnormalDetail, AbnormalDismiss, AbnormalRead, AbnormalResubmit
+from zhengwu.licenses.dataschemas import (
+    AbnormalDetail,
+    AbnormalDismiss,
+    AbnormalRead,
+    AbnormalResubmit,
+    StatusPushCreate,
+    StatusPushRead,
+)
 
 router = APIRouter(prefix="/api/v1/licenses/abnormal", tags=["licenses 电子证照"])
 
@@ -93,3 +101,34 @@ def dismiss_abnormal(
     entry = abnormal.get_entry(db, entry_id)
     staff.ensure(rights.MANAGE, entry.department_id)
     return _detail(db, abnormal.dismiss(db, entry, reason=data.reason, actor=_actor(staff), bus=node.bus))
+
+
+status_router = APIRouter(prefix="/api/v1/licenses/status-pushes", tags=["licenses 电子证照"])
+
+Pusher = Annotated[StaffPrincipal, Depends(guard(rights.PUSH_STATUS))]
+
+
+@status_router.post(
+    "",
+    response_model=StatusPushRead,
+    status_code=202,
+    summary="向下级节点下发证照状态变更",
+    responses=errors(422),
+)
+def push_status(
+    data: StatusPushCreate, request: Request, response: Response, db: DbSession, staff: Pusher
+) -> StatusPushRead | Response:
+    """Queue a ``licenses.dn_lic_status`` row for the feed; the lower node holding the license applies it
+    (reason ``上级系统：…``). Send ``Idempotency-Key`` so that a retry queues nothing twice."""
+    idem = Idempotency(
+        db, request, scope=f"licenses.status_push:{staff.account_id}", payload=data.model_dump_json()
+    )
+    replay = idem.replay()
+    if replay is not None:
+        return replay
+    pushed = feedback.push_status(db, data.identifier, data.status, data.reason, area_code=data.area_code,
+                                  actor=_actor(staff))  # fmt: skip
+    result = StatusPushRead(identifier=pushed.identifier, status=pushed.status, reason=pushed.reason,
+                            area_code=pushed.area_code)  # fmt: skip
+    idem.remember(202, result.model_dump(mode="json"))
+    return result

@@ -13,8 +13,9 @@ from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.idempotency import Idempotency
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
-from zhengwu.licenses import grants, rights
+from zhengwu.licenses import grants, rights, service
 from zhengwu.licenses.grant_schemas import GrantCreate, GrantRead, GrantRevoke
+from zhengwu.licenses.schemas import UsageRead
 
 router = APIRouter(prefix="/api/v1/licenses/grants", tags=["licenses 电子证照"])
 
@@ -77,3 +78,21 @@ def get_grant(grant_id: str, db: DbSession, staff: Granter) -> GrantRead:
 def revoke_grant(grant_id: str, data: GrantRevoke, db: DbSession, staff: Granter) -> GrantRead:
     """End a grant at once; uses already made keep naming it."""
     return GrantRead.of(grants.revoke(db, grant_id, reason=data.reason, actor=_actor(staff)))
+
+
+@router.get(
+    "/{grant_id}/usage", response_model=list[UsageRead], summary="依据该授权的用证记录", responses=errors(404)
+)
+def grant_usage(
+    grant_id: str,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    staff: Granter,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> list[UsageRead]:
+    """What department systems did under one grant (newest first): who, when, why, the result."""
+    rows, total = grants.usage(db, grant_id, offset=page.offset, limit=page.limit)
+    set_page_headers(request, response, total=total, page=page)
+    purposes = service.grant_purposes(db, [u for u, _ in rows])
+    return [UsageRead.of(u, lic, purposes) for u, lic in rows]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from zhengwu.kernel.codes.types import USCC, LicenseId
+from zhengwu.licenses import usage
+from zhengwu.licenses.models import License, LicenseUsage
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Purpose = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -167,6 +170,27 @@ class UsageRead(BaseModel):
     license_id: str | None
     identifier: str
     type_name: str
+    grant_id: str | None = Field(default=None, description="部门系统此次使用所依据的用证授权（编号）")
+    grant_purpose: str | None = Field(default=None, description="该用证授权的授权用途")
+
+    @classmethod
+    def of(cls, row: LicenseUsage, lic: License, grant_purposes: Mapping[str, str]) -> UsageRead:
+        """One record as the holder and staff read it (the grant's purpose from ``grant_purposes``)."""
+        return cls(
+            at=row.at,
+            caller=usage.who(row),
+            purpose=row.purpose,
+            operation=row.operation,
+            operation_label=usage.operation_label(row.operation),
+            result=row.result,
+            item_code=row.item_code,
+            case_number=row.case_number,
+            license_id=row.license_id,
+            identifier=lic.identifier,
+            type_name=lic.type_name,
+            grant_id=row.grant_id,
+            grant_purpose=grant_purposes.get(row.grant_id) if row.grant_id else None,
+        )
 
 
 class QrAnswer(VerifyAnswer):

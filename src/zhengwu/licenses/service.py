@@ -42,6 +42,7 @@ from zhengwu.licenses.errors import (
 )
 from zhengwu.licenses.events import LicenseIssued, LicenseStatusChanged
 from zhengwu.licenses.face import FaceSchema
+from zhengwu.licenses.grant_repository import GrantRepository
 from zhengwu.licenses.models import License, LicenseStatusEvent, LicenseType, LicenseUsage
 from zhengwu.licenses.repository import LicenseRepository
 from zhengwu.licenses.sharing_models import LicenseCopy
@@ -49,6 +50,7 @@ from zhengwu.orgs import service as orgs
 from zhengwu.orgs.models import Department
 from zhengwu.seals import service as seals
 from zhengwu.seals.errors import SealError
+from zhengwu.seals.models import Seal
 from zhengwu.seals.ofd.container import ZipLimits
 from zhengwu.seals.verify import Verdict
 
@@ -166,11 +168,11 @@ def get_type(session: Session, code: str) -> LicenseType:
 # --- issuance ----------------------------------------------------------------------------------------
 
 
-def _active_seal(session: Session, department: Department) -> str:
-    """The esID of the department's active seal; SealUnavailable (never a silent fallback) otherwise."""
+def _active_seal(session: Session, department: Department) -> Seal:
+    """The department's active seal; SealUnavailable (never a silent fallback) otherwise."""
     active = seals.first_seal(session, department.id, status=seals.ACTIVE)
     if active is not None:
-        return active.es_id
+        return active
     if seals.first_seal(session, department.id) is not None:
         raise SealUnavailable(
             "颁发部门的电子印章已挂起或吊销，不能签发证照",
@@ -256,9 +258,9 @@ def face_of(
 
 
 def seal_file(
-    session: Session, settings: Settings, es_id: str, unsigned: bytes, *, actor: str, at: datetime
+    session: Session, settings: Settings, es_id: str | Seal, unsigned: bytes, *, actor: str, at: datetime
 ) -> bytes:
-    """Seal a rendered license file (or an annotated copy) with ``es_id`` and a trusted time."""
+    """Seal a rendered license file (or an annotated copy) with a seal (or its esID) and a trusted time."""
     try:
         return seals.sign_document(
             session,
@@ -274,7 +276,7 @@ def seal_file(
 
 
 def _seal_and_store(
-    session: Session, settings: Settings, lic: License, kind: LicenseType, *, at: datetime
+    session: Session, settings: Settings, lic: License, kind: LicenseType, seal: Seal, *, at: datetime
 ) -> Future[str]:
     """Render and seal (trusted time) a staged license's file, and start storing it.
 
@@ -282,7 +284,7 @@ def _seal_and_store(
     it runs on a thread while the caller writes the license's rows, and the caller waits for it
     before returning — so the file is on disk before the transaction can commit, as before."""
     unsigned = render.render_license(face_of(session, settings, lic, kind, at=at))
-    signed = seal_file(session, settings, lic.es_id, unsigned, actor=lic.created_by, at=at)
+    signed = seal_file(session, settings, seal, unsigned, actor=lic.created_by, at=at)
     lic.file_sm3 = sm3(signed).hex()
     lic.file_size = len(signed)
     return _STORE_POOL.submit(files(settings).put, signed)
@@ -299,7 +301,7 @@ _STORE_POOL: Final = ThreadPoolExecutor(max_workers=2, thread_name_prefix="licen
 
 def active_seal(session: Session, department_id: str) -> str:
     """The esID of a department's active seal (SealUnavailable otherwise)."""
-    return _active_seal(session, orgs.get_department(session, department_id))
+    return _active_seal(session, orgs.get_department(session, department_id)).es_id
 
 
 def issue_license(
@@ -329,7 +331,7 @@ def issue_license(
     if not 1 <= len(name) <= 200:
         raise LicenseError("持证主体名称应为1至200个字符", code="licenses.holder_name")
     values = FaceSchema.from_json(kind.fields).validate(face)
-    es_id = _active_seal(session, department)
+    seal = _active_seal(session, department)
     now = _now(at)
     repo = LicenseRepository(session)
     serial = f"{now.year}{repo.next_serial(f'{kind.code}.{department.credit_code}.{now.year}'):07d}"
@@ -342,7 +344,7 @@ def issue_license(
         version=1,
         holder=(name, code_type, code),
         values=values,
-        es_id=es_id,
+        seal=seal,
         valid_from=valid_from or now.date(),
         valid_until=valid_until,
         actor=actor,
@@ -362,7 +364,7 @@ def _stage(
     version: int,
     holder: tuple[str, str, str],
     values: dict[str, str],
-    es_id: str,
+    seal: Seal,
     valid_from: date,
     valid_until: date | None,
     actor: str,
@@ -394,7 +396,7 @@ def _stage(
         valid_from=valid_from,
         valid_until=_validity(kind, valid_from, valid_until),
         trust_level=kind.trust_level,
-        es_id=es_id,
+        es_id=seal.es_id,
         file_sm3="",
         file_size=0,
         status=lifecycle.VALID,
@@ -405,7 +407,7 @@ def _stage(
     )
     # Rendered and sealed before the row is written, so the row goes in once with its file's digest
     # and size (not an INSERT and then an UPDATE); its unique identifier is still checked at the flush.
-    pending = _seal_and_store(session, settings, lic, kind, at=now)
+    pending = _seal_and_store(session, settings, lic, kind, seal, at=now)
     try:
         LicenseRepository(session).add(lic)
         reason = "签发" if supersedes is None else "换发"
@@ -434,15 +436,13 @@ def _event(
     seq: int | None = None,
 ) -> None:
     repo = LicenseRepository(session)
-    repo.add(
-        LicenseStatusEvent(
-            license_id=lic.id,
-            seq=seq or repo.next_event_seq(lic.id),
-            status=status,
-            reason=reason[:500] if reason else None,
-            actor=actor[:100],
-            at=at,
-        )
+    repo.add_event(
+        license_id=lic.id,
+        seq=seq or repo.next_event_seq(lic.id),
+        status=status,
+        reason=reason[:500] if reason else None,
+        actor=actor[:100],
+        at=at,
     )
 
 
@@ -521,7 +521,7 @@ def renew_license(
     kind = get_type(session, old.type_code)
     department = orgs.get_department(session, old.department_id)
     values = FaceSchema.from_json(kind.fields).validate(face if face is not None else old.face)
-    es_id = _active_seal(session, department)
+    seal = _active_seal(session, department)
     _set_status(session, old, reason=reason, actor=actor, now=now, bus=bus, action="supersede", before=before)
     from zhengwu.identity.protection import decrypt_field
 
@@ -537,7 +537,7 @@ def renew_license(
         version=old.version + 1,
         holder=(old.holder_name, old.holder_code_type, code),
         values=values,
-        es_id=es_id,
+        seal=seal,
         valid_from=now.date(),
         valid_until=valid_until,
         actor=actor,
@@ -860,6 +860,11 @@ def holder_usage(
     return LicenseRepository(session).usage_of_holders(
         indexes, offset=offset, limit=limit, others_only=others_only
     )
+
+
+def grant_purposes(session: Session, rows: Sequence[LicenseUsage]) -> dict[str, str]:
+    """The purpose of each grant these usage records went through, by grant id."""
+    return GrantRepository(session).purposes({r.grant_id for r in rows if r.grant_id})
 
 
 def holder_license_usage(

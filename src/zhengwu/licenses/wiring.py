@@ -24,6 +24,7 @@ def mount(app: FastAPI, node: Node) -> None:
     app.include_router(share_page.router)
     # Before /{license_id}, which would otherwise take /abnormal, /shares/redeem and /downloads.
     app.include_router(routes_data.router)
+    app.include_router(routes_data.status_router)
     app.include_router(routes_grants.router)
     app.include_router(routes_shares.router)
     app.include_router(routes.router)

@@ -195,6 +195,82 @@ def authority(session: Session, settings: Settings, profile: str) -> Authority:
     return Authority(row, load_certificate(row.der), signer_for_key(settings, key))
 
 
+@dataclass(frozen=True, slots=True)
+class SigningIdentity:
+    """What signing with one of the node's identities needs: the parsed certificate, the issuer's
+    (the chain a time-stamp token carries) and the signer. Kept per process by ``signing_identity``."""
+
+    certificate_id: str
+    certificate: Certificate
+    issuer: Certificate | None
+    signer: DigestSigner
+
+
+#: Parsed identities by (key ring, certificate id, key id). A certificate row's DER and a key row's
+#: reference and wrapped key never change (rotation adds rows, revocation only flips a status), so an
+#: entry is never stale; whether it is still the one to use is asked of the database on every use.
+_IDENTITIES: dict[tuple[int, str, str], SigningIdentity] = {}
+_IDENTITIES_LOCK = threading.Lock()
+
+
+def signing_identity(session: Session, settings: Settings, profile: str) -> SigningIdentity:
+    """The node's current identity for a profile, for signing (the TSA, the license key …).
+
+    One small query a use finds the newest valid certificate of the profile, so a rotation or a
+    revocation committed by any process of the node takes effect on the next signature; only the
+    parsing of that certificate and its issuer and the unwrapping of its key are cached."""
+    repo = PkiRepository(session)
+    current = repo.current_ids(str(profile))
+    if current is None:
+        raise PkiNotInitialized()
+    cert_id, key_id, issuer_id = current
+    keys = ring(settings)
+    index = (id(keys), cert_id, key_id)
+    with _IDENTITIES_LOCK:
+        found = _IDENTITIES.get(index)
+    if found is not None:
+        return found
+    row, key = repo.certificate(cert_id), repo.key(key_id)
+    if row is None or key is None:
+        raise PkiNotInitialized(detail_en=f"key of the {profile} certificate is missing")
+    issuer_row = repo.certificate(issuer_id) if issuer_id is not None else None
+    made = SigningIdentity(
+        cert_id,
+        load_certificate(row.der),
+        load_certificate(issuer_row.der) if issuer_row is not None else None,
+        keys.signer(_record(key)),
+    )
+    with _IDENTITIES_LOCK:
+        if len(_IDENTITIES) > 256:
+            _IDENTITIES.clear()
+        _IDENTITIES[index] = made
+    return made
+
+
+#: Signers by (key ring, key id): a key row never changes, so its signer can be reused by id.
+_SIGNERS: dict[tuple[int, str], DigestSigner] = {}
+
+
+def signer_for_key_id(session: Session, settings: Settings, key_id: str) -> DigestSigner | None:
+    """The signer of a stored key by its id (None when no such key), without reading the row again
+    once this process has used it."""
+    keys = ring(settings)
+    index = (id(keys), key_id)
+    with _IDENTITIES_LOCK:
+        found = _SIGNERS.get(index)
+    if found is not None:
+        return found
+    row = PkiRepository(session).key(key_id)
+    if row is None:
+        return None
+    signer = keys.signer(_record(row))
+    with _IDENTITIES_LOCK:
+        if len(_SIGNERS) > 4096:
+            _SIGNERS.clear()
+        _SIGNERS[index] = signer
+    return signer
+
+
 def is_initialized(session: Session) -> bool:
     """Whether ``pki init`` has run (root and issuing CA exist)."""
     repo = PkiRepository(session)

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVarTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from zhengwu.pki.models import PkiCertificate, PkiCrl, PkiKey, PkiTrustAnchor
 
+_Ts = TypeVarTuple("_Ts")
 _PkiRow = PkiKey | PkiCertificate | PkiCrl | PkiTrustAnchor
+
+
+def _newest_valid(query: Select[*_Ts], profile: str) -> Select[*_Ts]:
+    """``query`` narrowed to the newest valid certificate of ``profile`` that has a key of this node."""
+    return (
+        query.where(
+            PkiCertificate.profile == profile,
+            PkiCertificate.status == "valid",
+            PkiCertificate.key_id.is_not(None),
+        )
+        .order_by(PkiCertificate.created_at.desc())
+        .limit(1)
+    )
 
 
 class PkiRepository:
@@ -33,16 +48,14 @@ class PkiRepository:
 
     def current(self, profile: str) -> PkiCertificate | None:
         """The newest valid certificate of a node-owned profile (root, issuing CA, maker, TSA)."""
-        return self.session.scalars(
-            select(PkiCertificate)
-            .where(
-                PkiCertificate.profile == profile,
-                PkiCertificate.status == "valid",
-                PkiCertificate.key_id.is_not(None),
-            )
-            .order_by(PkiCertificate.created_at.desc())
-            .limit(1)
+        return self.session.scalars(_newest_valid(select(PkiCertificate), profile)).first()
+
+    def current_ids(self, profile: str) -> tuple[str, str, str | None] | None:
+        """(id, key id, issuer id) of what ``current`` finds: one Core row, no ORM instance."""
+        row = self.session.execute(
+            _newest_valid(select(PkiCertificate.id, PkiCertificate.key_id, PkiCertificate.issuer_id), profile)
         ).first()
+        return None if row is None or row[1] is None else (row[0], row[1], row[2])
 
     def by_serial(self, serial_hex: str) -> list[PkiCertificate]:
         """Certificates with that serial number (any issuer of this node)."""

@@ -27,8 +27,7 @@ from zhengwu.kernel.pki import (
     load_certificate,
     load_timestamp_request,
 )
-from zhengwu.pki.authority import authority
-from zhengwu.pki.repository import PkiRepository
+from zhengwu.pki.authority import signing_identity
 from zhengwu.pki.tstoken import issue_token
 
 log = get_logger("zhengwu.pki.tsa")
@@ -41,8 +40,9 @@ MAX_QUERY_BYTES: Final = 16 * 1024
 
 
 def _issue(session: Session, settings: Settings, request: TimeStampRequest, at: datetime | None) -> bytes:
-    tsa = authority(session, settings, CertProfile.TSA)
-    issuer = load_certificate(_issuer_der(session, tsa.row.issuer_id))
+    tsa = signing_identity(session, settings, CertProfile.TSA)
+    if tsa.issuer is None:
+        raise PkiError("TSA issuer certificate missing", "时间戳服务证书的签发者不存在")
     moment = (at or utcnow()).replace(microsecond=0)
     if request.policy is not None and request.policy != TSA_POLICY:
         raise PkiError(f"unaccepted policy {request.policy}", "不支持请求的时间戳策略")
@@ -52,17 +52,10 @@ def _issue(session: Session, settings: Settings, request: TimeStampRequest, at: 
         signer=tsa.signer,
         gen_time=moment,
         policy=TSA_POLICY,
-        chain=[issuer],
+        chain=[tsa.issuer],
     )
     log.debug("timestamp_issued", gen_time=moment.isoformat())
     return token
-
-
-def _issuer_der(session: Session, issuer_id: str | None) -> bytes:
-    row = PkiRepository(session).certificate(issuer_id) if issuer_id else None
-    if row is None:
-        raise PkiError("TSA issuer certificate missing", "时间戳服务证书的签发者不存在")
-    return row.der
 
 
 def timestamp_token(

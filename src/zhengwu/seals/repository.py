@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from zhengwu.seals.models import Seal, SealStatusEvent
+from zhengwu.kernel.db import new_id
+from zhengwu.seals.models import Seal, SealStatusEvent, SealUsage
 
 
 class SealRepository:
@@ -21,6 +22,10 @@ class SealRepository:
         """Add a row and flush it."""
         self.session.add(row)
         self.session.flush()
+
+    def add_usage(self, **values: object) -> None:
+        """Record one use of a seal: a Core INSERT (nothing reads the row back in the transaction)."""
+        self.session.execute(insert(SealUsage).values(id=new_id(), **values))
 
     def by_es_id(self, es_id: str) -> Seal | None:
         """A seal by its esID."""

@@ -40,7 +40,7 @@ from zhengwu.pki.models import PkiCertificate
 from zhengwu.pki.repository import PkiRepository
 from zhengwu.seals.errors import SealInvalid, SealNotFound, SealStateConflict
 from zhengwu.seals.events import SealCreated, SealStatusChanged
-from zhengwu.seals.models import Seal, SealStatusEvent, SealUsage
+from zhengwu.seals.models import Seal, SealStatusEvent
 from zhengwu.seals.ofd.container import DEFAULT_LIMITS, ZipLimits
 from zhengwu.seals.ofd.signer import sign_ofd
 from zhengwu.seals.ofd.verifier import verify_ofd
@@ -417,15 +417,16 @@ class Placement:
 def sign_document(
     session: Session,
     settings: Settings,
-    es_id: str,
+    es_id: str | Seal,
     data: bytes,
     *,
     placement: Placement,
     actor: str,
     at: datetime | None = None,
 ) -> bytes:
-    """Seal an OFD with a registered, active seal; the signature carries a token of the node TSA."""
-    seal = get_seal(session, es_id)
+    """Seal an OFD with a registered, active seal (its esID, or its row already loaded in this session);
+    the signature carries a token of the node TSA."""
+    seal = es_id if isinstance(es_id, Seal) else get_seal(session, es_id)
     now = _now(at)
     if seal.status != ACTIVE:
         raise SealStateConflict(
@@ -436,10 +437,9 @@ def sign_document(
         raise SealStateConflict("印章证书已撤销，不能用印", detail_en="seal certificate revoked")
     if cert_row.key_id is None:
         raise CertificateNotFound(detail_en="seal certificate has no key")
-    key = PkiRepository(session).key(cert_row.key_id)
-    if key is None:
+    signer = authority.signer_for_key_id(session, settings, cert_row.key_id)
+    if signer is None:
         raise CertificateNotFound(detail_en="seal key missing")
-    signer = authority.signer_for_key(settings, key)
     signed = sign_ofd(
         data,
         seal=seal.der,
@@ -452,17 +452,14 @@ def sign_document(
         timestamp_provider=lambda value: tsa.timestamp_token(session, settings, value, at=now),
         signed_at=now,
     )
-    session.add(
-        SealUsage(
-            seal_id=seal.id,
-            actor=actor[:100],
-            signed_at=now,
-            document_sm3=sm3(data).hex(),
-            signed_sm3=sm3(signed).hex(),
-            detail={"page": placement.page, "keyword": bool(placement.keyword)},
-        )
+    SealRepository(session).add_usage(
+        seal_id=seal.id,
+        actor=actor[:100],
+        signed_at=now,
+        document_sm3=sm3(data).hex(),
+        signed_sm3=sm3(signed).hex(),
+        detail={"page": placement.page, "keyword": bool(placement.keyword)},
     )
-    session.flush()
     log.info("document_sealed", es_id=seal.es_id, size=len(data))
     return signed
 

@@ -100,6 +100,35 @@ def _draw_path(pdf: canvas.Canvas, el: Element, height: float) -> None:
     pdf.drawPath(path, stroke=1 if stroke else 0, fill=1 if fill else 0)
 
 
+def _draw_text(pdf: canvas.Canvas, el: Element, height: float) -> None:
+    size = float(el.get("Size") or 3.5)
+    color = _numbers(_fill(el), 3)
+    pdf.saveState()
+    pdf.setFillColorRGB(*(max(0.0, min(255.0, v)) / 255 for v in color))
+    alpha = el.get("Alpha")
+    if alpha:
+        pdf.setFillAlpha(max(0.0, min(255.0, float(alpha))) / 255)
+    for glyph in glyphs_of_text_object(el):
+        pdf.setFont(CJK_FONT, glyph.height * MM or size * MM)
+        if glyph.baseline is None:
+            pdf.drawString(glyph.x * MM, height - (glyph.y + glyph.height * 0.88) * MM, glyph.char)
+            continue
+        # Rotated text (a watermark): draw at the baseline point, turned by the glyph's angle.
+        pdf.saveState()
+        pdf.translate(glyph.baseline[0] * MM, height - glyph.baseline[1] * MM)
+        pdf.rotate(glyph.angle)
+        pdf.drawString(0, 0, glyph.char)
+        pdf.restoreState()
+    pdf.restoreState()
+
+
+def _fill(el: Element) -> str:
+    """The TextObject's FillColor value (black when none is given)."""
+    for item in children(el, "FillColor"):
+        return item.get("Value") or "0 0 0"
+    return "0 0 0"
+
+
 def _draw_image(pdf: canvas.Canvas, data: bytes, box: list[float], height: float) -> None:
     x, y, w, h = box
     try:
@@ -148,10 +177,7 @@ def render_pdf(data: bytes, *, page: int = 1) -> bytes:
             continue
         name = local(el)
         if name == "TextObject":
-            size = float(el.get("Size") or 3.5)
-            for glyph in glyphs_of_text_object(el):
-                pdf.setFont(CJK_FONT, glyph.height * MM or size * MM)
-                pdf.drawString(glyph.x * MM, height - (glyph.y + glyph.height * 0.88) * MM, glyph.char)
+            _draw_text(pdf, el, height)
         elif name == "PathObject":
             _draw_path(pdf, el, height)
         elif name == "ImageObject":

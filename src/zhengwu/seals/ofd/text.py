@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from zhengwu.seals.errors import OFDFormatError
@@ -18,6 +19,11 @@ class Glyph:
     y: float
     width: float
     height: float
+    #: Rotation of the text's baseline, degrees counter-clockwise as the page is read (0: horizontal).
+    angle: float = 0.0
+    #: Where the glyph's baseline starts (page mm), for drawing rotated text; None: at ``height`` * 0.88
+    #: below ``y`` (horizontal text).
+    baseline: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,11 +72,15 @@ def expand_deltas(text: str | None) -> list[float]:
 
 
 def glyphs_of_text_object(obj: Element) -> list[Glyph]:
-    """Character boxes of one TextObject (CTM scale/translation honoured, rotation ignored)."""
+    """Character boxes of one TextObject (the CTM honoured: a rotated glyph's box is where its
+    unrotated box's corner lands, with its ``angle`` and ``baseline``)."""
     bx, by, _, _ = (_floats(obj.get("Boundary")) + [0.0] * 4)[:4]
     size = float(obj.get("Size") or 3.5)
     ctm = _floats(obj.get("CTM"))
-    a, d, e, f = (ctm[0], ctm[3], ctm[4], ctm[5]) if len(ctm) == 6 else (1.0, 1.0, 0.0, 0.0)
+    a, b, c, d, e, f = ctm if len(ctm) == 6 else (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+    rotated = b != 0.0 or c != 0.0
+    angle = math.degrees(math.atan2(-b, a)) if rotated else 0.0
+    scale_x, scale_y = (math.hypot(a, b), math.hypot(c, d)) if rotated else (abs(a), abs(d))
     out: list[Glyph] = []
     x_pos = y_pos = 0.0
     for code in children(obj, "TextCode"):
@@ -83,8 +93,10 @@ def glyphs_of_text_object(obj: Element) -> list[Glyph]:
         deltas_y = expand_deltas(code.get("DeltaY"))
         for index, ch in enumerate(text):
             advance = deltas_x[index] if index < len(deltas_x) else size
-            gx, gy = bx + e + a * x_pos, by + f + d * (y_pos - size)
-            out.append(Glyph(ch, gx, gy, abs(a) * size, abs(d) * size))
+            top = y_pos - size
+            gx, gy = bx + e + a * x_pos + c * top, by + f + b * x_pos + d * top
+            base = (bx + e + a * x_pos + c * y_pos, by + f + b * x_pos + d * y_pos) if rotated else None
+            out.append(Glyph(ch, gx, gy, scale_x * size, scale_y * size, angle, base))
             x_pos += advance
             if index < len(deltas_y):
                 y_pos += deltas_y[index]
