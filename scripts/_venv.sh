@@ -18,3 +18,6 @@ if [ ! -f "$_stamp" ] || [ "$_lock" -nt "$_stamp" ] || [ "$_root/pyproject.toml"
   touch "$_stamp"
 fi
 export PATH="$_root/.venv/bin:$PATH"
+# pytest keeps its rewritten test modules as bytecode in __pycache__ (ignored by git); an environment that
+# forbids bytecode makes every xdist worker of every pass rewrite all test modules again (~10 s of CPU each).
+export PYTHONDONTWRITEBYTECODE=

@@ -73,6 +73,36 @@ def database_urls(tmp: Path, names: list[str]) -> dict[str, str]:
     return urls
 
 
+def node_env(
+    name: str,
+    data_dir: Path,
+    db_url: str,
+    url: str,
+    upstream: str | None = None,
+    national: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a test node's processes (server and CLI): its settings and nothing else of ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGWU_")}
+    env.update(
+        {
+            "ZHENGWU_DATA_DIR": str(data_dir),
+            "ZHENGWU_DATABASE_URL": db_url,
+            "ZHENGWU_TIER": "national" if national else "province",
+            "ZHENGWU_DIVISION_CODE": "000000" if national else "130000",
+            "ZHENGWU_NODE_ID": name,
+            "ZHENGWU_NODE_NAME": "国家政务服务平台（测试）" if national else "河北省政务服务平台（测试）",
+            "ZHENGWU_PUBLIC_URL": url,
+            "ZHENGWU_SECURITY__SECRET_KEY": f"test-secret-of-{name}-0123456789abcdef",
+            "ZHENGWU_OIDC__BACKCHANNEL_BACKOFF_SECONDS": "0.5",
+        }
+    )
+    if upstream:
+        env["ZHENGWU_UPSTREAM_URL"] = upstream
+    env.update(extra_env or {})
+    return env
+
+
 def start_node(
     name: str,
     host: str,
@@ -95,23 +125,7 @@ def start_node(
     if waf_port is not None:  # the world sees the node only through nginx + ModSecurity
         url = f"http://{host}:{waf_port}"
     (tmp / name).mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGWU_")}
-    env.update(
-        {
-            "ZHENGWU_DATA_DIR": str(tmp / name),
-            "ZHENGWU_DATABASE_URL": db_url,
-            "ZHENGWU_TIER": "national" if national else "province",
-            "ZHENGWU_DIVISION_CODE": "000000" if national else "130000",
-            "ZHENGWU_NODE_ID": name,
-            "ZHENGWU_NODE_NAME": "国家政务服务平台（测试）" if national else "河北省政务服务平台（测试）",
-            "ZHENGWU_PUBLIC_URL": url,
-            "ZHENGWU_SECURITY__SECRET_KEY": f"test-secret-of-{name}-0123456789abcdef",
-            "ZHENGWU_OIDC__BACKCHANNEL_BACKOFF_SECONDS": "0.5",
-        }
-    )
-    if upstream:
-        env["ZHENGWU_UPSTREAM_URL"] = upstream
-    env.update(extra_env or {})
+    env = node_env(name, tmp / name, db_url, url, upstream, national, extra_env)
     migrate_fresh(db_url)  # a copy of the migrated template on SQLite: `zhengwu migrate` has tests of its own
     with (tmp / f"{name}.log").open("wb") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
