@@ -160,6 +160,13 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "GET /notices",
         "GET /notices/{notice_id}",
     ),
+    "the registered department apps (接入应用): their list, icons and the opening link, which itself sends "
+    "a visitor without a session to the login page (it only reads and redirects)": (
+        "GET /apps",
+        "GET /apps/{app_id}/open",
+        "GET /portal/apps/{app_id}/icon",
+        "GET /api/v1/mobile/apps",
+    ),
     "the national overview of lower nodes and topics: counts only, public by decision (operations.md)": (
         "GET /api/v1/exchange/overview",
         "GET /exchange/overview",

@@ -46,10 +46,10 @@ from zhengwu.licenses.routes import license_read
 from zhengwu.licenses.routes_shares import share_read
 from zhengwu.licenses.schemas import LicenseRead
 from zhengwu.licenses.sharing_schemas import NewShareRead, ShareCreate, ShareRead
-from zhengwu.portal import finder, notices
+from zhengwu.portal import apps, finder, notices
 from zhengwu.portal.casepages import _ACTIONS
 from zhengwu.portal.pages import _LEVEL_LABELS, _days, _inside, _vocabulary
-from zhengwu.portal.schemas import NoticeRead, read_notice
+from zhengwu.portal.schemas import AppShown, NoticeRead, read_notice, shown_app
 
 Me = Annotated[Person, Depends(person())]
 
@@ -154,6 +154,7 @@ class Guide(BaseModel):
     visits: int | None = Field(description="到现场次数")
     materials: list[GuideMaterial]
     questions: list[Question]
+    apps: list[AppShown] = Field(description="可办理本事项的部门应用（单点登录打开）")
 
 
 class Step(BaseModel):
@@ -294,7 +295,15 @@ def guide(task_code: str, request: Request, db: DbSession) -> Guide:
             Question(question=str(q.get("question") or ""), answer=str(q.get("answer") or ""))
             for q in g.get("questions") or []
         ],
+        apps=[shown_app(a) for a in apps.serving(db, task_code, str(g.get("catalog_code") or ""))],
     )
+
+
+@router.get("/apps", response_model=list[AppShown], summary="接入应用")
+def list_apps(db: DbSession) -> list[AppShown]:
+    """The departments' H5 apps, by name. ``open_url`` (on this node) opens one with single sign-on in the
+    browser that holds the person's session: it logs in here if need be, then hands over to the app."""
+    return [shown_app(a) for a in apps.listing(db)]
 
 
 @router.get("/notices", response_model=list[NoticeRead], summary="通知公告或栏目（本平台和上级平台的）")

@@ -42,7 +42,7 @@ from zhengwu.kernel.session import DbSession
 from zhengwu.licenses import holders, lifecycle
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.errors import LicenseError
-from zhengwu.portal import finder, notices, vocabulary
+from zhengwu.portal import apps, finder, notices, vocabulary
 from zhengwu.portal.errors import NoticeNotFound
 from zhengwu.seals.routes import MAX_UPLOAD_BYTES, OFD_MEDIA_TYPE, UPLOAD_LIMITS
 
@@ -443,6 +443,7 @@ def guide_page(task_code: str, request: Request, db: DbSession) -> HTMLResponse:
             "questions": guide.get("questions") or [],
             "handle_items": [h.get("handle_item_name") for h in guide.get("handle_items") or []],
             "result_type": ct.RESULT_TYPES.get(str(guide.get("result_type")), ""),
+            "apps": apps.serving(db, task_code, str(guide.get("catalog_code") or "")),
         },
     )
 

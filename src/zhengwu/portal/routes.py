@@ -1,8 +1,11 @@
-"""The portal's publishing API: notices, columns and the style, for the platform administrator (ADR 0010
-guard, second factor). Reading them is public: the mobile API and the pages."""
+"""The portal's publishing API: notices, columns and the style, for the platform administrator, and the
+registered apps (接入应用) for platform and identity administrators (ADR 0010 guard, second factor).
+Reading them is public: the mobile API and the pages."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -13,13 +16,17 @@ from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
-from zhengwu.portal import notices, rights
+from zhengwu.portal import apps, notices, rights
+from zhengwu.portal.errors import PortalError
 from zhengwu.portal.schemas import (
+    AppRead,
+    AppWrite,
     NoticeChange,
     NoticeCreate,
     NoticeRead,
     StyleAdopt,
     StyleRead,
+    read_app,
     read_notice,
     read_offer,
 )
@@ -27,6 +34,7 @@ from zhengwu.portal.schemas import (
 router = APIRouter(prefix="/api/v1/portal", tags=["portal 门户"])
 
 Publisher = Annotated[StaffPrincipal, Depends(guard(rights.PUBLISH))]
+AppKeeper = Annotated[StaffPrincipal, Depends(guard(rights.APPS))]
 
 
 @router.get(
@@ -129,3 +137,48 @@ def adopt_style(request: Request, body: StyleAdopt, db: DbSession, staff: Publis
     """Show the upper node's style (origin), or this node's own again (null)."""
     notices.adopt_style(db, body.origin, actor=actor_of(staff.account_id))
     return _style(request, db)
+
+
+# --- 接入应用 ----------------------------------------------------------------------------------------
+
+
+def _icon(body: AppWrite) -> bytes | None:
+    if body.icon_base64 is None:
+        return None
+    try:
+        return base64.b64decode(body.icon_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise PortalError("图标须是 Base64 编码的 PNG 或 JPEG 图片", detail_en="icon is not base64") from None
+
+
+def _spec(request: Request, body: AppWrite) -> apps.AppSpec:
+    return apps.AppSpec(
+        name=body.name, entry_url=body.entry_url, client_id=body.client_id, description=body.description,
+        items=body.items, allow_http=not node_of(request).settings.production,
+    )  # fmt: skip
+
+
+@router.get("/apps", response_model=list[AppRead], summary="接入应用（含已下架）")
+def list_apps(db: DbSession, staff: AppKeeper) -> list[AppRead]:
+    """Every registered app by name, taken-down ones included."""
+    return [read_app(a) for a in apps.listing(db, withdrawn=True)]
+
+
+@router.post("/apps", response_model=AppRead, status_code=201, summary="登记接入应用", responses=errors(422))
+def register_app(request: Request, body: AppWrite, db: DbSession, staff: AppKeeper) -> AppRead:
+    """Register a department's H5 app: listed in the mobile front end and opened with single sign-on."""
+    app = apps.register(db, _spec(request, body), icon=_icon(body), actor=actor_of(staff.account_id))
+    return read_app(app)
+
+
+@router.put("/apps/{app_id}", response_model=AppRead, summary="修改接入应用", responses=errors(404, 422))
+def change_app(app_id: str, request: Request, body: AppWrite, db: DbSession, staff: AppKeeper) -> AppRead:
+    """Change an app's registration (without ``icon_base64`` the icon stays)."""
+    app = apps.change(db, app_id, _spec(request, body), icon=_icon(body), actor=actor_of(staff.account_id))
+    return read_app(app)
+
+
+@router.post("/apps/{app_id}/withdraw", response_model=AppRead, summary="下架接入应用", responses=errors(404))
+def withdraw_app(app_id: str, db: DbSession, staff: AppKeeper) -> AppRead:
+    """Take an app off the front end at once (its OIDC client stays identity's to disable)."""
+    return read_app(apps.withdraw(db, app_id, actor=actor_of(staff.account_id)))
