@@ -209,6 +209,7 @@ SESSION_PAGES: tuple[str, ...] = (
     "GET /me/licenses",
     "GET /me/licenses/{license_id}",
     "GET /me/licenses/{license_id}/file",
+    "GET /me/licenses/{license_id}/qr",
     "POST /me/licenses/{license_id}/shares",
     "POST /me/licenses/{license_id}/shares/{share_id}/revoke",
     "POST /me/licenses/{license_id}/copies",

@@ -8,6 +8,7 @@ token's digest), as the API does. Revoking asks first on a page of its own (no p
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Annotated, Any, Final
 from urllib.parse import quote
@@ -25,8 +26,10 @@ from zhengwu.kernel.node import node_of
 from zhengwu.kernel.ratelimit import client_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.licenses import copies, shares, usage
+from zhengwu.licenses import render as render_license
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.errors import LicenseError
+from zhengwu.licenses.offline import mask_name
 from zhengwu.orgs import service as orgs
 from zhengwu.portal.pages import _face, _holder, _license_view, _page_number, form_post, render
 from zhengwu.seals.routes import OFD_MEDIA_TYPE
@@ -171,6 +174,37 @@ def my_license(license_id: str, request: Request, db: DbSession) -> Response:
         lic,
     )
     return license_page(request, db, auth, lic)
+
+
+@router.get("/me/licenses/{license_id}/qr", response_class=HTMLResponse)
+def show_code(license_id: str, request: Request, db: DbSession) -> Response:
+    """扫码亮证: the license's 2-D code, large, with what a verifier compares (masked name, type, dates).
+
+    The code holds the signed offline payload, so a verifier checks it without the node; the service
+    worker keeps this page on the holder's device so that it opens without a network too (deleted at
+    logout). Only a valid license is shown this way."""
+    found = _own(request, db, license_id)
+    if isinstance(found, Response):
+        return found
+    auth, lic = found
+    view = _license_view(db, lic)
+    if not view["valid"]:
+        return render(request, db, "portal/message.html", {
+            "title": "该证照目前不能亮证",
+            "message": f"证照状态：{view['status']}。只有有效的证照可以出示二维码。"}, status_code=409)  # fmt: skip
+    settings = node_of(request).settings
+    content = licenses.showing_code(db, settings, lic, at=utcnow())
+    licenses.record_usage(
+        db,
+        licenses.Caller(f"holder:{auth.account.id}", "持证人亮证", client_address(request)),
+        "holder_view",
+        "ok",
+        lic,
+    )
+    png = base64.b64encode(render_license.qr_png(content, scale=4)).decode()
+    return render(request, db, "portal/license_qr.html", {
+        "lic": view, "masked_name": mask_name(lic.holder_name), "qr": f"data:image/png;base64,{png}",
+        "made_at": utcnow()})  # fmt: skip
 
 
 # --- shares --------------------------------------------------------------------------------------------
