@@ -312,6 +312,46 @@ def revoke_submit(
 # --- annotated copies ----------------------------------------------------------------------------------
 
 
+def make_holder_copy(
+    request: Request, db: Session, account: Any, lic: Any, purpose: str, expires_at: Any
+) -> Any:
+    """Make and log an annotated copy for the holder (the page's and the mobile API's)."""
+    made = copies.make_copy(
+        db, node_of(request).settings, lic, requested_by=f"holder:{account.id}", requester_name="持证人本人",
+        purpose=purpose, expires_at=expires_at,
+    )  # fmt: skip
+    licenses.record_usage(
+        db,
+        licenses.Caller(f"holder:{account.id}", purpose, client_address(request)),
+        "holder_copy",
+        "made",
+        lic,
+    )
+    return made
+
+
+def copy_download(request: Request, db: Session, account: Any, license_id: str, copy_id: str) -> Response:
+    """One annotated copy's sealed OFD, the download logged (``LicenseError`` when it is not the person's)."""
+    lic, row, data = copies.holder_copy_file(
+        db, node_of(request).settings, account, license_id[:64], copy_id[:64]
+    )
+    licenses.record_usage(
+        db,
+        licenses.Caller(f"holder:{account.id}", row.purpose, client_address(request)),
+        "download_copy",
+        "ok",
+        lic,
+    )
+    return Response(
+        data,
+        media_type=OFD_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="license-copy-{row.id}.ofd"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @router.post("/me/licenses/{license_id}/copies", response_class=HTMLResponse)
 def copy_submit(
     license_id: str,
@@ -341,22 +381,12 @@ def copy_submit(
     if errors:
         return license_page(request, db, auth, lic, errors=errors, values=values, status_code=422)
     try:
-        made = copies.make_copy(
-            db, node_of(request).settings, lic, requested_by=f"holder:{auth.account.id}",
-            requester_name="持证人本人", purpose=values["copy_purpose"],
-            expires_at=utcnow() + timedelta(days=int(copy_days)),
-        )  # fmt: skip
+        made = make_holder_copy(request, db, auth.account, lic, values["copy_purpose"],
+                                utcnow() + timedelta(days=int(copy_days)))  # fmt: skip
     except DomainError as exc:
         db.rollback()
         return license_page(request, db, auth, lic, errors={"copy": exc.detail}, values=values,
                             status_code=exc.status_code)  # fmt: skip
-    licenses.record_usage(
-        db,
-        licenses.Caller(f"holder:{auth.account.id}", values["copy_purpose"], client_address(request)),
-        "holder_copy",
-        "made",
-        lic,
-    )
     return RedirectResponse(f"/me/licenses/{lic.id}?done=copied&copy={made.row.id}#copies", status_code=303)
 
 
@@ -367,23 +397,6 @@ def copy_file(license_id: str, copy_id: str, request: Request, db: DbSession) ->
     if isinstance(auth, RedirectResponse):
         return auth
     try:
-        lic, row, data = copies.holder_copy_file(
-            db, node_of(request).settings, auth.account, license_id[:64], copy_id[:64]
-        )
+        return copy_download(request, db, auth.account, license_id, copy_id)
     except LicenseError:
         return _not_found(request, db)
-    licenses.record_usage(
-        db,
-        licenses.Caller(f"holder:{auth.account.id}", row.purpose, client_address(request)),
-        "download_copy",
-        "ok",
-        lic,
-    )
-    return Response(
-        data,
-        media_type=OFD_MEDIA_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="license-copy-{row.id}.ofd"',
-            "Cache-Control": "no-store",
-        },
-    )
