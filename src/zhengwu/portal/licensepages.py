@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from zhengwu.identity.deps import Authenticated
+from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import check_csrf
 from zhengwu.kernel.clock import utcnow
@@ -31,6 +31,7 @@ from zhengwu.licenses import service as licenses
 from zhengwu.licenses.errors import LicenseError
 from zhengwu.licenses.offline import mask_name
 from zhengwu.orgs import service as orgs
+from zhengwu.portal import keptform
 from zhengwu.portal.pages import _face, _holder, _license_view, _page_number, form_post, render
 from zhengwu.seals.routes import OFD_MEDIA_TYPE
 
@@ -101,6 +102,7 @@ def license_page(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
+    restored: bool = False,
 ) -> HTMLResponse:
     """The license page with its shares, copies and a page of its usage log."""
     uses_page = _page_number(request.query_params.get("uses", "1"))
@@ -137,7 +139,9 @@ def license_page(
             "kinds": _KINDS,
             "errors": errors or {},
             "values": values or {},
-            "notice": {
+            "notice": "您的登录已过期。刚才填写的共享内容已为您保留，请核对后再提交。"
+            if restored
+            else {
                 "revoked": "共享已撤销，核验方再打开链接或扫码时将被拒绝。",
                 "copied": "加注件已制作，可以在下面下载。",
             }.get(request.query_params.get("done", "")),
@@ -173,7 +177,12 @@ def my_license(license_id: str, request: Request, db: DbSession) -> Response:
         "ok",
         lic,
     )
-    return license_page(request, db, auth, lic)
+    kept = keptform.kept_values(request, db, account_id=auth.account.id, key=f"license:{lic.id}")
+    values = (
+        {k: v for k, v in (kept or {}).items() if k != "form"} if (kept or {}).get("form") == "share" else {}
+    )
+    response = license_page(request, db, auth, lic, values=values, restored=bool(values))
+    return keptform.forget_on(request, response, f"/me/licenses/{quote(lic.id, safe='')}")
 
 
 @router.get("/me/licenses/{license_id}/qr", response_class=HTMLResponse)
@@ -225,6 +234,11 @@ def share_submit(
     """Make a share; the answer shows its link, QR code and token this once."""
     values = {"audience_kind": audience_kind, "department": department, "purpose": purpose.strip(),
               "grants": grants, "days": days}  # fmt: skip
+    if current_session(request, db) is None:
+        return keptform.keep_and_login(
+            request, db, page=f"/me/licenses/{quote(license_id[:64], safe='')}", key=f"license:{license_id[:64]}",
+            csrf_token=csrf_token, values={"form": "share", **values},
+        )  # fmt: skip
     found = form_post(
         request, csrf_token, lambda: _own(request, db, license_id),
         lambda auth, lic, refusal: license_page(request, db, auth, lic, errors={"share": refusal}, values=values,
