@@ -159,6 +159,8 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "the portal's notices (通知公告): published to be read by anyone": (
         "GET /notices",
         "GET /notices/{notice_id}",
+        "GET /columns",
+        "GET /portal/style/{origin}/logo",
     ),
     "the registered department apps (接入应用): their list, icons and the opening link, which itself sends "
     "a visitor without a session to the login page (it only reads and redirects)": (

@@ -116,6 +116,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(node, number, h5, app["id"])
     finally:
         h5.server.shutdown()
+        h5.server.server_close()
         node.proc.terminate()
         node.proc.wait(timeout=30)
 
@@ -147,6 +148,12 @@ def test_open_an_app_logged_in(chromium: Any, world: World, size: str) -> None: 
     page.goto(f"{base}/apps")
     assert "需要先登录" not in page.inner_text("main")
     check_page(page, f"apps-{size}-list-logged-in")
+    if size == "phone":  # the narrowest phone the pages are made for, and 适老化 mode
+        page.set_viewport_size({"width": 360, "height": 740})
+        check_page(page, "apps-360-list")
+        page.goto(f"{base}/care?mode=on&next=/apps")
+        check_page(page, "apps-360-care-list")
+        page.goto(f"{base}/care?mode=off&next=/apps")
     page.locator("main a", has_text="打开河北人社").click()
     page.wait_for_url(f"{world.app.url}/cb*")
     assert page.inner_text("h1") == "已登录人社应用"

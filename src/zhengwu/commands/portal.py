@@ -115,15 +115,31 @@ def list_entries(
     console.print(table)
 
 
+def _icon(path: Path | None) -> bytes | None:
+    """An image file's bytes (an icon or a logo; checked by the portal), or exit 1 naming the problem."""
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        console.print(f"[red]无法读取图片文件 / cannot read the image: {escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
+
+
 @style_app.command("offer")
-def offer() -> None:
+def offer(
+    logo: Annotated[
+        Path | None, typer.Option("--logo", help="The logo image to send (PNG or JPEG, at most 64 KB).")
+    ] = None,
+) -> None:
     """Offer this node's look (header text, logo, colour, footer) to the lower nodes."""
     from zhengwu.audit.changes import actor_of
     from zhengwu.portal import notices
 
     config = settings()
+    image = _icon(logo)
     with node_unit(config) as (_node, session):
-        payload = notices.offer_style(session, config, actor=actor_of(None, cli=True))
+        payload = notices.offer_style(session, config, actor=actor_of(None, cli=True), logo=image)
     console.print(f"已下发页面样式 / style offered: {escape(payload['title'])} {payload['header_colour']}")
 
 
@@ -163,16 +179,6 @@ def show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         console.print(
             f"  {escape(o['origin_name'])} ({o['origin']}) {o['header_colour']}{' 已采用' if o['adopted'] else ''}"
         )
-
-
-def _icon(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        console.print(f"[red]无法读取图标文件 / cannot read the icon: {escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
 
 
 _ITEM_HELP = "A served item: its implementation code or basic catalog code (repeat the option)."

@@ -48,7 +48,10 @@ class PortalStyle(IdMixin, Base):
     origin: Mapped[str] = mapped_column(String(63), unique=True)
     origin_name: Mapped[str] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(60), default="")
-    logo_url: Mapped[str] = mapped_column(String(500), default="")
+    logo_url: Mapped[str] = mapped_column(String(500), default="")  # a path, from nodes before the bytes
+    # The logo itself (PNG or JPEG, checked on arrival): served by this node, so nothing to copy by hand.
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    logo_type: Mapped[str | None] = mapped_column(String(16))
     header_colour: Mapped[str] = mapped_column(String(7))
     footer: Mapped[str] = mapped_column(String(500), default="")
     offered_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -25,6 +25,7 @@ from zhengwu.portal.schemas import (
     NoticeCreate,
     NoticeRead,
     StyleAdopt,
+    StyleOfferIn,
     StyleRead,
     read_app,
     read_notice,
@@ -123,10 +124,15 @@ def get_style(request: Request, db: DbSession, staff: Publisher) -> StyleRead:
     return _style(request, db)
 
 
-@router.post("/style/offer", response_model=StyleRead, summary="向下级平台下发本平台页面样式")
-def offer_style(request: Request, db: DbSession, staff: Publisher) -> StyleRead:
-    """Send this node's look down the feed; lower nodes may adopt it."""
-    notices.offer_style(db, node_of(request).settings, actor=actor_of(staff.account_id))
+@router.post(
+    "/style/offer", response_model=StyleRead, summary="向下级平台下发本平台页面样式", responses=errors(422)
+)
+def offer_style(
+    request: Request, db: DbSession, staff: Publisher, body: StyleOfferIn | None = None
+) -> StyleRead:
+    """Send this node's look down the feed, with the logo's bytes; lower nodes may adopt it."""
+    logo = _decoded(body.logo_base64, "标志图片") if body is not None else None
+    notices.offer_style(db, node_of(request).settings, actor=actor_of(staff.account_id), logo=logo)
     return _style(request, db)
 
 
@@ -142,13 +148,17 @@ def adopt_style(request: Request, body: StyleAdopt, db: DbSession, staff: Publis
 # --- 接入应用 ----------------------------------------------------------------------------------------
 
 
-def _icon(body: AppWrite) -> bytes | None:
-    if body.icon_base64 is None:
+def _decoded(text: str | None, what: str) -> bytes | None:
+    if text is None:
         return None
     try:
-        return base64.b64decode(body.icon_base64, validate=True)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise PortalError("图标须是 Base64 编码的 PNG 或 JPEG 图片", detail_en="icon is not base64") from None
+        raise PortalError(f"{what}须是 Base64 编码的 PNG 或 JPEG 图片", detail_en="not base64") from None
+
+
+def _icon(body: AppWrite) -> bytes | None:
+    return _decoded(body.icon_base64, "图标")
 
 
 def _spec(request: Request, body: AppWrite) -> apps.AppSpec:

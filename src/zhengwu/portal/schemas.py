@@ -56,8 +56,20 @@ class StyleAdopt(BaseModel):
     origin: str | None = Field(default=None, max_length=63)
 
 
+class StyleOfferIn(BaseModel):
+    """What goes with an offer besides the look: the logo image the lower nodes will show."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    logo_base64: str | None = Field(
+        default=None,
+        max_length=90_000,
+        description="标志图片：PNG 或 JPEG，不超过 64 KB，Base64；不填则转发已采用样式的标志",
+    )
+
+
 class StyleOffer(BaseModel):
-    """A style an upper node offered."""
+    """A style an upper node offered (``logo_url``: where this node serves the logo it sent)."""
 
     origin: str
     origin_name: str
@@ -88,7 +100,8 @@ def read_notice(notice: PortalNotice, own_node: str) -> NoticeRead:
 def read_offer(style: PortalStyle) -> StyleOffer:
     """The API shape of an offer."""
     return StyleOffer(
-        origin=style.origin, origin_name=style.origin_name, title=style.title, logo_url=style.logo_url,
+        origin=style.origin, origin_name=style.origin_name, title=style.title,
+        logo_url=notices.logo_path(style) if style.logo_type else style.logo_url,
         header_colour=style.header_colour, footer=style.footer, offered_at=style.offered_at, adopted=style.adopted,
     )  # fmt: skip
 
