@@ -22,7 +22,9 @@ from cases_kit import Casework, login
 from identity_oidc.oidc_helpers import make_client, oidc_fixture, pkce  # noqa: F401
 from seals_kit import assert_envelope
 from zhengwu.audit.models import AuditChange
+from zhengwu.identity.oidc import service as oidc_clients
 from zhengwu.identity.oidc.runtime import OidcRuntime
+from zhengwu.identity.oidc.schemas import ClientStatusChange
 
 pytestmark = pytest.mark.db
 API = "/api/v1/portal/apps"
@@ -136,6 +138,13 @@ def test_an_app_is_registered_listed_and_opened_without_a_second_login(
         follow_redirects=False,
     )  # fmt: skip
     assert again.status_code in (302, 303) and "/identity/login" in again.headers["location"]
+
+    # Identity suspends the app's client: opening says so here instead of failing at the app.
+    oidc_clients.change_status(session, h5.client_id, ClientStatusChange(status="suspended", reason="整改"))
+    session.flush()
+    login(client, casework.citizen_token)
+    paused = client.get(app["open_url"], follow_redirects=False)
+    assert paused.status_code == 409 and "暂停服务" in paused.text
 
 
 def test_registration_refuses_what_would_mislead_people(

@@ -59,6 +59,11 @@ def open_app(app_id: str, request: Request, db: DbSession) -> Response:
         return _missing(request, db)
     if current_session(request, db) is None:
         return RedirectResponse(f"/identity/login?{urlencode({'next': request.url.path})}", status_code=303)
+    if not apps.client_active(db, app):
+        # Identity suspended or revoked the app's client: its login would fail there, so say it here.
+        return render(request, db, "portal/message.html", {
+            "title": f"{app.name}暂停服务", "message": "该应用目前无法登录。请稍后再试，或通过本平台在线办理。"},
+            status_code=409)  # fmt: skip
     issuer = node_of(request).settings.public_url
     response = RedirectResponse(launch_url(app.entry_url, issuer), status_code=303)
     response.headers["Cache-Control"] = "no-store"

@@ -215,3 +215,11 @@ def serving(session: Session, task_code: str, catalog_code: str) -> list[PortalA
     """The active apps that serve an item, named by its implementation code or its basic catalog code."""
     wanted = {task_code, catalog_code} - {""}
     return [app for app in listing(session) if wanted & set(app.items or [])]
+
+
+def client_active(session: Session, app: PortalApp) -> bool:
+    """Whether the app's OIDC client can log people in now (identity may have suspended or revoked it)."""
+    try:
+        return oidc_clients.get_client(session, app.client_id).status == "active"
+    except ClientNotFound:
+        return False
