@@ -159,6 +159,15 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "the portal's notices (通知公告): published to be read by anyone": (
         "GET /notices",
         "GET /notices/{notice_id}",
+        "GET /columns",
+        "GET /portal/style/{origin}/logo",
+    ),
+    "the registered department apps (接入应用): their list, icons and the opening link, which itself sends "
+    "a visitor without a session to the login page (it only reads and redirects)": (
+        "GET /apps",
+        "GET /apps/{app_id}/open",
+        "GET /portal/apps/{app_id}/icon",
+        "GET /api/v1/mobile/apps",
     ),
     "the national overview of lower nodes and topics: counts only, public by decision (operations.md)": (
         "GET /api/v1/exchange/overview",
@@ -202,6 +211,7 @@ SESSION_PAGES: tuple[str, ...] = (
     "GET /me/licenses",
     "GET /me/licenses/{license_id}",
     "GET /me/licenses/{license_id}/file",
+    "GET /me/licenses/{license_id}/qr",
     "POST /me/licenses/{license_id}/shares",
     "POST /me/licenses/{license_id}/shares/{share_id}/revoke",
     "POST /me/licenses/{license_id}/copies",

@@ -5,7 +5,11 @@ portal's pages beside the lower node's own; the offered style is shown only once
 
 from __future__ import annotations
 
+import base64
 import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 import test_exchange_applying as three_tiers
@@ -152,3 +156,68 @@ def test_bad_entries_are_refused_in_plain_chinese(tiers: tuple[Node, Node, Node]
         notices.publish(session, national.settings, kind="notice", title="  ", actor="cli")
     assert "标题" in refused.value.detail and "正文" in refused.value.detail
     assert not notices.readable_on_white("#ffcc00") and notices.readable_on_white("#b5121b")
+
+
+LOGO = (Path(__file__).resolve().parents[2] / "src/zhengwu/portal/static/icon-192.png").read_bytes()
+
+
+def test_the_logo_travels_with_the_style_as_bytes(tiers: tuple[Node, Node, Node]) -> None:
+    national, province, city = tiers
+    national.settings.portal = PortalSettings(title="国家政务服务平台", header_colour="#0b3d91")
+    with national.uow() as session:
+        sent = notices.offer_style(session, national.settings, actor="cli", logo=LOGO)
+    assert sent["logo_url"] == "" and sent["logo_type"] == "image/png"
+    _down(national, province, city)
+    with province.uow() as session:
+        notices.adopt_style(session, "national", actor="cli")
+    home = province.client.get("/").text
+    found = re.search(r'<img src="(/portal/style/national/logo\?v=\d+)"', home)
+    assert found is not None, "the province shows the logo from its own address"
+    served = province.client.get(found.group(1))
+    assert (
+        served.status_code == 200 and served.content == LOGO and served.headers["content-type"] == "image/png"
+    )
+    assert served.headers["x-content-type-options"] == "nosniff"
+    # The province passes its adopted look on: the city receives the same bytes in the province's offer.
+    with province.uow() as session:
+        notices.offer_style(session, province.settings, actor="cli")
+    _down(national, province, city)
+    with city.uow() as session:
+        assert {o.origin: notices.offered_logo(session, o.origin) for o in notices.offers(session)} == {
+            "national": (LOGO, "image/png"), province.settings.node_id: (LOGO, "image/png")}  # fmt: skip
+        notices.adopt_style(session, province.settings.node_id, actor="cli")
+    assert city.client.get(f"/portal/style/{province.settings.node_id}/logo").content == LOGO
+    assert city.client.get("/portal/style/nowhere/logo").status_code == 404
+
+
+@dataclass(frozen=True)
+class _Row:
+    row: dict[str, Any]
+    row_guid: str = "g1"
+    sender: str = "national"
+    origin: str = "national"
+    business_key: str = "national"
+    operation: str = "U"
+    order: int = 1
+
+
+def test_a_logo_that_is_not_a_small_png_or_jpeg_is_refused(tiers: tuple[Node, Node, Node]) -> None:
+    _national, province, _city = tiers
+    base = {"origin": "national", "origin_name": "国家", "header_colour": "#0b3d91",
+            "offered_at": "2026-12-06T08:00:00+00:00"}  # fmt: skip
+    svg = base64.b64encode(b"<svg xmlns='http://www.w3.org/2000/svg'><script/></svg>").decode()
+    big = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 70_000).decode()
+    lying = base64.b64encode(LOGO).decode()
+    rows = [
+        _Row({**base, "logo": svg, "logo_type": "image/svg+xml"}, row_guid="svg"),
+        _Row({**base, "logo": big, "logo_type": "image/png"}, row_guid="big"),
+        _Row({**base, "logo": lying, "logo_type": "image/jpeg"}, row_guid="lying"),
+        _Row({**base, "logo": "不是base64"}, row_guid="garbled"),
+    ]
+    with province.uow() as session:
+        refused = notices.style_applier(province.settings)(session, rows)  # type: ignore[arg-type]
+        assert set(refused) == {"svg", "big", "lying", "garbled"}
+        assert all(r.reason.startswith("页面样式无法采用") for r in refused.values())
+        assert "PNG 或 JPEG" in refused["svg"].reason and "64 KB" in refused["big"].reason
+        assert "不符" in refused["lying"].reason
+        assert notices.offers(session) == []

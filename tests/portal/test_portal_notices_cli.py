@@ -3,6 +3,7 @@ style shown and an offer that does not exist refused."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,3 +76,21 @@ def test_style_show_offer_adopt(node: sessionmaker[Session]) -> None:
     assert missing.exit_code == 1 and "尚未下发页面样式" in missing.output
     assert invoke("portal", "style", "adopt", "--own").exit_code == 0
     assert invoke("portal", "style", "adopt").exit_code == 1
+
+
+def test_the_offer_carries_the_logo_bytes(node: sessionmaker[Session], tmp_path: Path) -> None:
+    svg = tmp_path / "logo.svg"
+    svg.write_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    refused = invoke("portal", "style", "offer", "--logo", str(svg))
+    assert refused.exit_code == 1 and "PNG 或 JPEG" in refused.output
+    assert invoke("portal", "style", "offer", "--logo", str(tmp_path / "missing.png")).exit_code == 1
+    png = tmp_path / "logo.png"
+    png.write_bytes(
+        (Path(__file__).resolve().parents[2] / "src/zhengwu/portal/static/icon-192.png").read_bytes()
+    )
+    assert invoke("portal", "style", "offer", "--logo", str(png)).exit_code == 0
+    with node() as session:
+        sent = session.scalars(select(OutboxRecord).where(OutboxRecord.topic == notices.STYLE_TOPIC)).all()
+        assert len(sent) == 1, "the refused offers queued nothing"
+        assert base64.b64decode(sent[0].payload["logo"]) == png.read_bytes()
+        assert sent[0].payload["logo_type"] == "image/png" and sent[0].payload["logo_url"] == ""

@@ -32,7 +32,7 @@ def test_manifest_and_icons(client: Any) -> None:
     assert client.get("/portal/static/..%2Fpwa.png").status_code == 404
 
 
-def test_service_worker_keeps_the_shell_only(client: Any) -> None:
+def test_service_worker_keeps_the_shell_and_the_license_codes_only(client: Any) -> None:
     sw = client.get("/sw.js")
     assert sw.status_code == 200 and sw.headers["content-type"].startswith("text/javascript")
     assert sw.headers["cache-control"] == "no-cache" and sw.headers["service-worker-allowed"] == "/"
@@ -41,8 +41,22 @@ def test_service_worker_keeps_the_shell_only(client: Any) -> None:
     kept = [*re.findall(r'"(/[^"]*)"', files.group(1)), "/offline"]
     assert not [path for path in kept if path.startswith(("/me", "/api", "/items", "/identity", "/cases"))]
     assert 'credentials: "omit"' in sw.text, "the shell is fetched without the person's cookies"
-    # Pages go to the network; the only cache.put-like call is the install's addAll of the shell.
-    assert "cache.put" not in sw.text and sw.text.count("addAll") == 1
+    # Pages go to the network; the install's addAll keeps the shell, and the one cache.put keeps the
+    # 扫码亮证 page, whose address pattern matches nothing else of the person's.
+    assert sw.text.count("cache.put") == 1 and sw.text.count("addAll") == 1
+    pattern = re.search(r"var CODE_PAGE = /(.*?)/;", sw.text)
+    assert pattern is not None
+    code_page = re.compile(pattern.group(1).replace("\\/", "/"))
+    assert code_page.match("/me/licenses/6a1b2c/qr")
+    for other in (
+        "/me/licenses/6a1b2c",
+        "/me/licenses",
+        "/me/cases/1/qr",
+        "/me/licenses/a/qr/x",
+        "/me/consents",
+    ):
+        assert not code_page.match(other), other
+    assert "caches.delete(CODES)" in sw.text and '"/identity/logout"' in sw.text
     for path in kept:
         assert client.get(path).status_code == 200, path
     script = client.get("/portal/static/pwa.js")

@@ -154,6 +154,16 @@ class Ctx:
         self.session.flush()
         return str(row.client_id)
 
+    def app_client(self) -> str:
+        """An OIDC client logging people in at an H5 app (authorization code)."""
+        data = ClientCreate(name="测试应用", grant_types=["authorization_code"],
+                            redirect_uris=["https://app.example.gov.cn/cb"])  # fmt: skip
+        row, _ = oidc_service.create_client(
+            self.session, node_of(self.app).services.provide(OIDC).node_keys, data, actor=None
+        )
+        self.session.flush()
+        return str(row.client_id)
+
     def department_client(self, dept: Department) -> str:
         """An OIDC client of the node bound to ``dept`` (a department system)."""
         data = ClientCreate(name="审批业务系统", grant_types=["client_credentials"], scope="cases.handle",
@@ -213,6 +223,17 @@ class Ctx:
         )
         self.session.flush()
         return notice.id
+
+    def portal_app(self) -> str:
+        """A department app registered in the portal, with its OIDC client."""
+        from zhengwu.portal import apps
+
+        spec = apps.AppSpec(
+            name="测试应用", entry_url="https://app.example.gov.cn/sso", client_id=self.app_client()
+        )
+        app = apps.register(self.session, spec, actor="test")
+        self.session.flush()
+        return app.id
 
     def notice(self, status: str = "open") -> str:
         """A security notice received from the upper node, in ``status``."""
@@ -514,6 +535,14 @@ ROWS: list[Row] = [
     platform("GET /api/v1/portal/style", lambda c, d: Call("/api/v1/portal/style")),
     platform("POST /api/v1/portal/style/offer", lambda c, d: Call("/api/v1/portal/style/offer")),
     platform("POST /api/v1/portal/style/adopt", lambda c, d: Call("/api/v1/portal/style/adopt", {"origin": None})),
+    # the registered department apps of the mobile front end: platform (and identity) administrators
+    platform("GET /api/v1/portal/apps", lambda c, d: Call("/api/v1/portal/apps")),
+    platform("POST /api/v1/portal/apps", lambda c, d: Call("/api/v1/portal/apps", {
+        "name": "测试应用", "entry_url": "https://app.example.gov.cn/sso", "client_id": c.app_client()}), 201),
+    platform("PUT /api/v1/portal/apps/{app_id}", lambda c, d: Call(f"/api/v1/portal/apps/{c.portal_app()}", {
+        "name": "改名应用", "entry_url": "https://app.example.gov.cn/sso", "client_id": c.app_client()})),
+    platform("POST /api/v1/portal/apps/{app_id}/withdraw",
+             lambda c, d: Call(f"/api/v1/portal/apps/{c.portal_app()}/withdraw")),
 ]  # fmt: skip
 
 

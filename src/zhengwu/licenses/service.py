@@ -230,11 +230,16 @@ def _offline_claims(lic: License) -> dict[str, Any]:
     }
 
 
+def showing_code(session: Session, settings: Settings, lic: License, *, at: datetime) -> str:
+    """What a license's 2-D code holds for 扫码亮证: the verification address with a freshly signed
+    offline payload (masked name, no holder code) in its fragment, as on the license's file."""
+    return _verify_url(settings, offline.make_token(session, settings, _offline_claims(lic), at=at))
+
+
 def face_of(
     session: Session, settings: Settings, lic: License, kind: LicenseType, *, at: datetime
 ) -> render.Face:
     """What the license's file shows, with a freshly signed offline payload in its 2-D code."""
-    token = offline.make_token(session, settings, _offline_claims(lic), at=at)
     from zhengwu.identity.protection import decrypt_field
 
     code = decrypt_field(
@@ -253,7 +258,7 @@ def face_of(
         issued_on=lic.issued_at.date(),
         valid_from=lic.valid_from,
         valid_until=lic.valid_until,
-        verify_url=_verify_url(settings, token),
+        verify_url=showing_code(session, settings, lic, at=at),
     )
 
 

@@ -8,7 +8,7 @@ identity's CSRF token, and a form with mistakes comes back with every mistake li
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -48,6 +48,7 @@ _LOOKUP_LIMIT = per_address("portal.case_lookup", lambda s: s.security.public_ra
 #: A whole application form: a few materials of up to the cases' per-file limit each.
 MAX_FORM_BYTES = 3 * uploads.MAX_MATERIAL_BYTES + 64 * KiB
 _MB = uploads.MAX_MATERIAL_BYTES // (1024 * 1024)
+MAX_COMMENT = 1000  # the cases service's limit of an evaluation's comment
 _ACCEPT = ".pdf,.ofd,.jpg,.jpeg,.png," + ",".join(uploads.SIGNATURES)
 #: The form fields of every application (the guide defines materials, not fields).
 FIELDS = (("phone", "联系电话"), ("note", "补充说明"))
@@ -246,7 +247,7 @@ def apply_page(task_code: str, request: Request, db: DbSession, draft: str = "")
     if isinstance(form, Response):
         return form
     app = _from_case(case) if case is not None else _Application()
-    kept = keptform.take(request, db, account_id=auth.account.id, task_code=form["task_code"])
+    kept = keptform.take(request, db, account_id=auth.account.id, key=form["task_code"])
     if kept is not None:
         names = {name for name, _ in FIELDS}
         app.values.update({k: str(v)[:500] for k, v in kept["v"].items() if k in names})
@@ -258,7 +259,7 @@ def apply_page(task_code: str, request: Request, db: DbSession, draft: str = "")
         request, db, form, app, case.id if case is not None else None, restored=kept is not None
     )
     if keptform.COOKIE in request.cookies:
-        keptform.forget(response, form["task_code"])
+        keptform.forget(response, f"/items/{form['task_code']}/apply")
     return response
 
 
@@ -443,37 +444,52 @@ async def _keep_and_login(request: Request, db: Session, task_code: str) -> Resp
         if value:
             target += f"?{name}={quote(value, safe='')}"
             break
-    response = RedirectResponse("/identity/login?next=" + quote(target, safe=""), status_code=303)
-    account_id = await run_in_threadpool(keptform.expired_account, request, db)
-    if account_id is None or not validate_task_code(task_code).ok:
-        return response
-    try:
-        posted = await _read_form(request, max_files=100)
-    except _FormProblem:
-        return response
-    try:
-        check_csrf(request, _text(posted, "csrf_token", 200))
+    if not validate_task_code(task_code).ok:
+        return _login(request)
+
+    def fields(posted: FormData) -> tuple[dict[str, str], dict[str, str]]:
         choices = {
             key[len("choice_") :][:64]: value[:64]
             for key, value in posted.multi_items()
             if key.startswith("choice_") and isinstance(value, str) and value not in ("", "upload", "kept")
         }
-        values = {name: _text(posted, name) for name, _ in FIELDS}
-        await run_in_threadpool(
-            lambda: keptform.keep(
-                response,
+        return {name: _text(posted, name) for name, _ in FIELDS}, choices
+
+    return await _keep_posted(request, db, target, task_code, fields, path=f"/items/{task_code}/apply")
+
+
+async def _keep_posted(
+    request: Request,
+    db: Session,
+    target: str,
+    key: str,
+    fields: Callable[[FormData], tuple[dict[str, str], dict[str, str]]],
+    *,
+    path: str,
+) -> Response:
+    """A multipart form posted without a session: read it (bounded) and keep what was typed for ``key``
+    (``keptform.keep_and_login``), the login page with ``next`` = ``target`` in any case."""
+    try:
+        posted = await _read_form(request, max_files=100)
+    except _FormProblem:
+        return RedirectResponse("/identity/login?next=" + quote(target, safe=""), status_code=303)
+    try:
+        values, choices = fields(posted)
+        response = await run_in_threadpool(
+            lambda: keptform.keep_and_login(
                 request,
                 db,
-                account_id=account_id,
-                task_code=task_code,
+                page=path,
+                key=key,
+                csrf_token=_text(posted, "csrf_token", 200),
                 values=values,
                 choices=choices,
             )
         )
-    except CsrfFailed:
-        pass  # not this browser's form: nothing kept
     finally:
         await posted.close()
+    if target != path:  # the apply page's query (draft, applicant) rides in ``next``, the cookie on its path
+        response.headers["location"] = "/identity/login?next=" + quote(target, safe="")
     return response
 
 
@@ -544,7 +560,8 @@ def _names(db: Session, case: Any) -> dict[str, str]:
 
 
 def _detail(request: Request, db: Session, case: Any, *, errors: dict[str, str] | None = None,
-            values: dict[str, str] | None = None, status_code: int = 200, confirm: bool = False) -> HTMLResponse:  # fmt: skip
+            values: dict[str, str] | None = None, status_code: int = 200, confirm: bool = False,
+            restored: bool = False) -> HTMLResponse:  # fmt: skip
     names = _names(db, case)
     asked = case.supplement or {}
     labels = {**dict(FIELDS), **cases.form_labels(case)}
@@ -595,6 +612,7 @@ def _detail(request: Request, db: Session, case: Any, *, errors: dict[str, str] 
             "errors": errors or {},
             "values": values or {},
             "again": request.query_params.get("again") == "1",
+            "restored": restored,
             "max_mb": _MB,
             "accept": _ACCEPT,
         },
@@ -623,10 +641,17 @@ def my_case(case_no: str, request: Request, db: DbSession) -> Response:
     found = _mine(request, db, case_no)
     if isinstance(found, Response):
         return found
-    _, case = found
+    auth, case = found
     if case.status == machine.DRAFT:
         return RedirectResponse(f"/items/{case.task_code}/apply?draft={case.id}", status_code=303)
-    return _detail(request, db, case)
+    kept = keptform.kept_values(request, db, account_id=auth.account.id, key=f"case:{case.case_no}")
+    values: dict[str, str] = {}
+    if kept is not None and kept.get("form") == "supplement" and case.status == machine.SUPPLEMENT:
+        values = {k.removeprefix("field_"): v for k, v in kept.items() if k.startswith("field_")}
+    elif kept is not None and kept.get("form") == "evaluation":
+        values = {k: kept.get(k, "") for k in ("satisfaction", "text")}
+    response = _detail(request, db, case, values=values, restored=bool(values))
+    return keptform.forget_on(request, response, f"/me/cases/{quote(case.case_no, safe='')}")
 
 
 @router.post(
@@ -634,6 +659,14 @@ def my_case(case_no: str, request: Request, db: DbSession) -> Response:
 )
 async def supplement_submit(case_no: str, request: Request, db: DbSession) -> Response:
     """Answer a supplement request with exactly the asked materials and fields."""
+    if await run_in_threadpool(current_session, request, db) is None:
+        page = f"/me/cases/{quote(case_no[:64], safe='')}"
+
+        def fields(posted: FormData) -> tuple[dict[str, str], dict[str, str]]:
+            typed = {k: _text(posted, k) for k in posted if k.startswith("field_")}
+            return {"form": "supplement", **typed}, {}
+
+        return await _keep_posted(request, db, page, f"case:{case_no[:64]}", fields, path=page)
     found = await run_in_threadpool(_mine, request, db, case_no)
     if isinstance(found, Response):
         return found
@@ -737,18 +770,26 @@ def evaluation_submit(
     db: DbSession,
     csrf_token: Annotated[str, Form(max_length=200)] = "",
     satisfaction: Annotated[str, Form(max_length=2)] = "",
-    text: Annotated[str, Form(max_length=1000)] = "",
+    text: Annotated[str, Form(max_length=4 * MAX_COMMENT)] = "",
 ) -> Response:
     """好差评 after the conclusion: a score from 1 to 5, each with its words, and an optional comment."""
+    values = {"satisfaction": satisfaction, "text": text}
+    if current_session(request, db) is None:
+        return keptform.keep_and_login(
+            request, db, page=f"/me/cases/{quote(case_no[:64], safe='')}", key=f"case:{case_no[:64]}",
+            csrf_token=csrf_token, values={"form": "evaluation", **values},
+        )  # fmt: skip
     found = _case_post(request, db, case_no, csrf_token)
     if isinstance(found, Response):
         return found
     auth, case = found
-    values = {"satisfaction": satisfaction, "text": text}
+    errors = {}
     if satisfaction not in {"1", "2", "3", "4", "5"}:
-        return _detail(
-            request, db, case, errors={"satisfaction": "请选择满意程度"}, values=values, status_code=422
-        )
+        errors["satisfaction"] = "请选择满意程度"
+    if len(text.strip()) > MAX_COMMENT:
+        errors["text"] = f"评价内容不能超过{MAX_COMMENT}个字（现在{len(text.strip())}个字）"
+    if errors:
+        return _detail(request, db, case, errors=errors, values=values, status_code=422)
     try:
         cases.evaluate(db, auth.account, case.case_no, channel="1", satisfaction=int(satisfaction),
                        detail_codes=[], text=text.strip() or None, bus=node_of(request).bus)  # fmt: skip

@@ -43,3 +43,19 @@ class StyleNotOffered(PortalError):
     status_code = 404
     code = "portal.style_not_offered"
     default_detail = "上级平台尚未下发页面样式"
+
+
+class AppNotFound(PortalError):
+    """No app has this id on this node, or it was withdrawn."""
+
+    status_code = 404
+    code = "portal.app_not_found"
+    default_detail = "没有该应用或应用已下架"
+
+
+class AppsForbidden(PortalError):
+    """The staff member may not register apps."""
+
+    status_code = 403
+    code = "portal.apps_forbidden"
+    default_detail = "仅平台管理员和统一身份认证管理员可登记接入应用"

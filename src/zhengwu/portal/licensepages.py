@@ -8,6 +8,7 @@ token's digest), as the API does. Revoking asks first on a page of its own (no p
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Annotated, Any, Final
 from urllib.parse import quote
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from zhengwu.identity.deps import Authenticated
+from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import check_csrf
 from zhengwu.kernel.clock import utcnow
@@ -25,9 +26,12 @@ from zhengwu.kernel.node import node_of
 from zhengwu.kernel.ratelimit import client_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.licenses import copies, shares, usage
+from zhengwu.licenses import render as render_license
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.errors import LicenseError
+from zhengwu.licenses.offline import mask_name
 from zhengwu.orgs import service as orgs
+from zhengwu.portal import keptform
 from zhengwu.portal.pages import _face, _holder, _license_view, _page_number, form_post, render
 from zhengwu.seals.routes import OFD_MEDIA_TYPE
 
@@ -98,6 +102,7 @@ def license_page(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
+    restored: bool = False,
 ) -> HTMLResponse:
     """The license page with its shares, copies and a page of its usage log."""
     uses_page = _page_number(request.query_params.get("uses", "1"))
@@ -134,7 +139,9 @@ def license_page(
             "kinds": _KINDS,
             "errors": errors or {},
             "values": values or {},
-            "notice": {
+            "notice": "您的登录已过期。刚才填写的共享内容已为您保留，请核对后再提交。"
+            if restored
+            else {
                 "revoked": "共享已撤销，核验方再打开链接或扫码时将被拒绝。",
                 "copied": "加注件已制作，可以在下面下载。",
             }.get(request.query_params.get("done", "")),
@@ -170,7 +177,43 @@ def my_license(license_id: str, request: Request, db: DbSession) -> Response:
         "ok",
         lic,
     )
-    return license_page(request, db, auth, lic)
+    kept = keptform.kept_values(request, db, account_id=auth.account.id, key=f"license:{lic.id}")
+    values = (
+        {k: v for k, v in (kept or {}).items() if k != "form"} if (kept or {}).get("form") == "share" else {}
+    )
+    response = license_page(request, db, auth, lic, values=values, restored=bool(values))
+    return keptform.forget_on(request, response, f"/me/licenses/{quote(lic.id, safe='')}")
+
+
+@router.get("/me/licenses/{license_id}/qr", response_class=HTMLResponse)
+def show_code(license_id: str, request: Request, db: DbSession) -> Response:
+    """扫码亮证: the license's 2-D code, large, with what a verifier compares (masked name, type, dates).
+
+    The code holds the signed offline payload, so a verifier checks it without the node; the service
+    worker keeps this page on the holder's device so that it opens without a network too (deleted at
+    logout). Only a valid license is shown this way."""
+    found = _own(request, db, license_id)
+    if isinstance(found, Response):
+        return found
+    auth, lic = found
+    view = _license_view(db, lic)
+    if not view["valid"]:
+        return render(request, db, "portal/message.html", {
+            "title": "该证照目前不能亮证",
+            "message": f"证照状态：{view['status']}。只有有效的证照可以出示二维码。"}, status_code=409)  # fmt: skip
+    settings = node_of(request).settings
+    content = licenses.showing_code(db, settings, lic, at=utcnow())
+    licenses.record_usage(
+        db,
+        licenses.Caller(f"holder:{auth.account.id}", "持证人亮证", client_address(request)),
+        "holder_view",
+        "ok",
+        lic,
+    )
+    png = base64.b64encode(render_license.qr_png(content, scale=4)).decode()
+    return render(request, db, "portal/license_qr.html", {
+        "lic": view, "masked_name": mask_name(lic.holder_name), "qr": f"data:image/png;base64,{png}",
+        "made_at": utcnow()})  # fmt: skip
 
 
 # --- shares --------------------------------------------------------------------------------------------
@@ -191,6 +234,11 @@ def share_submit(
     """Make a share; the answer shows its link, QR code and token this once."""
     values = {"audience_kind": audience_kind, "department": department, "purpose": purpose.strip(),
               "grants": grants, "days": days}  # fmt: skip
+    if current_session(request, db) is None:
+        return keptform.keep_and_login(
+            request, db, page=f"/me/licenses/{quote(license_id[:64], safe='')}", key=f"license:{license_id[:64]}",
+            csrf_token=csrf_token, values={"form": "share", **values},
+        )  # fmt: skip
     found = form_post(
         request, csrf_token, lambda: _own(request, db, license_id),
         lambda auth, lic, refusal: license_page(request, db, auth, lic, errors={"share": refusal}, values=values,
@@ -278,6 +326,46 @@ def revoke_submit(
 # --- annotated copies ----------------------------------------------------------------------------------
 
 
+def make_holder_copy(
+    request: Request, db: Session, account: Any, lic: Any, purpose: str, expires_at: Any
+) -> Any:
+    """Make and log an annotated copy for the holder (the page's and the mobile API's)."""
+    made = copies.make_copy(
+        db, node_of(request).settings, lic, requested_by=f"holder:{account.id}", requester_name="持证人本人",
+        purpose=purpose, expires_at=expires_at,
+    )  # fmt: skip
+    licenses.record_usage(
+        db,
+        licenses.Caller(f"holder:{account.id}", purpose, client_address(request)),
+        "holder_copy",
+        "made",
+        lic,
+    )
+    return made
+
+
+def copy_download(request: Request, db: Session, account: Any, license_id: str, copy_id: str) -> Response:
+    """One annotated copy's sealed OFD, the download logged (``LicenseError`` when it is not the person's)."""
+    lic, row, data = copies.holder_copy_file(
+        db, node_of(request).settings, account, license_id[:64], copy_id[:64]
+    )
+    licenses.record_usage(
+        db,
+        licenses.Caller(f"holder:{account.id}", row.purpose, client_address(request)),
+        "download_copy",
+        "ok",
+        lic,
+    )
+    return Response(
+        data,
+        media_type=OFD_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="license-copy-{row.id}.ofd"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @router.post("/me/licenses/{license_id}/copies", response_class=HTMLResponse)
 def copy_submit(
     license_id: str,
@@ -307,22 +395,12 @@ def copy_submit(
     if errors:
         return license_page(request, db, auth, lic, errors=errors, values=values, status_code=422)
     try:
-        made = copies.make_copy(
-            db, node_of(request).settings, lic, requested_by=f"holder:{auth.account.id}",
-            requester_name="持证人本人", purpose=values["copy_purpose"],
-            expires_at=utcnow() + timedelta(days=int(copy_days)),
-        )  # fmt: skip
+        made = make_holder_copy(request, db, auth.account, lic, values["copy_purpose"],
+                                utcnow() + timedelta(days=int(copy_days)))  # fmt: skip
     except DomainError as exc:
         db.rollback()
         return license_page(request, db, auth, lic, errors={"copy": exc.detail}, values=values,
                             status_code=exc.status_code)  # fmt: skip
-    licenses.record_usage(
-        db,
-        licenses.Caller(f"holder:{auth.account.id}", values["copy_purpose"], client_address(request)),
-        "holder_copy",
-        "made",
-        lic,
-    )
     return RedirectResponse(f"/me/licenses/{lic.id}?done=copied&copy={made.row.id}#copies", status_code=303)
 
 
@@ -333,23 +411,6 @@ def copy_file(license_id: str, copy_id: str, request: Request, db: DbSession) ->
     if isinstance(auth, RedirectResponse):
         return auth
     try:
-        lic, row, data = copies.holder_copy_file(
-            db, node_of(request).settings, auth.account, license_id[:64], copy_id[:64]
-        )
+        return copy_download(request, db, auth.account, license_id, copy_id)
     except LicenseError:
         return _not_found(request, db)
-    licenses.record_usage(
-        db,
-        licenses.Caller(f"holder:{auth.account.id}", row.purpose, client_address(request)),
-        "download_copy",
-        "ok",
-        lic,
-    )
-    return Response(
-        data,
-        media_type=OFD_MEDIA_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="license-copy-{row.id}.ofd"',
-            "Cache-Control": "no-store",
-        },
-    )

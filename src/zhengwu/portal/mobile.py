@@ -34,22 +34,25 @@ from zhengwu.catalog.search.grouped import items_by_theme
 from zhengwu.catalog.service import access_demand
 from zhengwu.identity.deps import Authenticated, require_level
 from zhengwu.identity.oidc.bearer import MOBILE_SCOPE, Person, person, person_by_token
+from zhengwu.identity.oidc.schemas import ConsentWithdraw
+from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.node import CurrentNode, node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
+from zhengwu.licenses import copies, shares
 from zhengwu.licenses import service as licenses
-from zhengwu.licenses import shares
 from zhengwu.licenses.routes import license_read
 from zhengwu.licenses.routes_shares import share_read
 from zhengwu.licenses.schemas import LicenseRead
-from zhengwu.licenses.sharing_schemas import NewShareRead, ShareCreate, ShareRead
-from zhengwu.portal import finder, notices
+from zhengwu.licenses.sharing_schemas import CopyRequest, NewShareRead, ShareCreate, ShareRead
+from zhengwu.portal import apps, finder, licensepages, notices, privacypages
 from zhengwu.portal.casepages import _ACTIONS
 from zhengwu.portal.pages import _LEVEL_LABELS, _days, _inside, _vocabulary
-from zhengwu.portal.schemas import NoticeRead, read_notice
+from zhengwu.portal.schemas import AppShown, NoticeRead, read_notice, shown_app
+from zhengwu.seals.routes import OFD_MEDIA_TYPE
 
 Me = Annotated[Person, Depends(person())]
 
@@ -154,6 +157,7 @@ class Guide(BaseModel):
     visits: int | None = Field(description="到现场次数")
     materials: list[GuideMaterial]
     questions: list[Question]
+    apps: list[AppShown] = Field(description="可办理本事项的部门应用（单点登录打开）")
 
 
 class Step(BaseModel):
@@ -294,7 +298,15 @@ def guide(task_code: str, request: Request, db: DbSession) -> Guide:
             Question(question=str(q.get("question") or ""), answer=str(q.get("answer") or ""))
             for q in g.get("questions") or []
         ],
+        apps=[shown_app(a) for a in apps.serving(db, task_code, str(g.get("catalog_code") or ""))],
     )
+
+
+@router.get("/apps", response_model=list[AppShown], summary="接入应用")
+def list_apps(db: DbSession) -> list[AppShown]:
+    """The departments' H5 apps, by name. ``open_url`` (on this node) opens one with single sign-on in the
+    browser that holds the person's session: it logs in here if need be, then hands over to the app."""
+    return [shown_app(a) for a in apps.listing(db)]
 
 
 @router.get("/notices", response_model=list[NoticeRead], summary="通知公告或栏目（本平台和上级平台的）")
@@ -568,3 +580,131 @@ def revoke_share(
         db, auth.account, license_id[:64], share_id[:64], reason="持证人在移动端撤销", bus=node.bus
     )
     return share_read(share)
+
+
+# --- 授权管理 and 加注件 ------------------------------------------------------------------------------------
+
+
+class MyConsent(BaseModel):
+    """A consent the person gave an app or a department system, in words (授权管理)."""
+
+    id: str
+    app: str = Field(description="应用或部门系统（部门·系统）")
+    what: str = Field(description="授权提供的信息（文字）")
+    purpose: str
+    granted_at: datetime
+    withdrawn_at: datetime | None
+    status_label: str = Field(description="有效 / 已撤回 / 已被新的授权取代")
+    active: bool
+
+
+class MyShare(ShareRead):
+    """A share of one of the person's licenses, with the license's type (授权管理 lists them all)."""
+
+    license_type: str
+
+
+class MyCopy(BaseModel):
+    """An annotated copy (加注件) of one of the person's licenses."""
+
+    id: str
+    purpose: str
+    requested_by: str = Field(description="谁申请的（持证人本人或部门·系统）")
+    created_at: datetime
+    expires_at: datetime
+    expired: bool
+    file_url: str = Field(description="下载加注件 OFD 的地址（同样需要令牌）")
+
+
+@router.get("/me/consents", response_model=list[MyConsent], summary="授权管理：我给应用和部门系统的授权")
+def my_consents(db: DbSession, auth: Me) -> list[MyConsent]:
+    """Every consent version the person gave, newest first, as 授权管理 lists them."""
+    return [
+        MyConsent(
+            id=r["id"],
+            app=r["app"],
+            what=r["what"],
+            purpose=r["purpose"],
+            granted_at=r["granted_at"],
+            withdrawn_at=r["withdrawn_at"],
+            status_label=r["status"],
+            active=r["active"],
+        )
+        for r in privacypages.consent_rows(db, auth.account.id)
+    ]
+
+
+@router.post(
+    "/me/consents/{consent_id}/withdraw",
+    response_model=MyConsent,
+    summary="撤回授权（该应用的令牌随即失效）",
+    responses=errors(404),
+)
+def withdraw_consent(
+    consent_id: str, data: ConsentWithdraw, request: Request, db: DbSession, auth: Me
+) -> MyConsent:
+    """Withdraw a consent of the person's; the app's tokens relying on it are revoked at once."""
+    privacypages.withdraw_app_consent(request, db, auth.account.id, consent_id[:64], data.reason)
+    return next(c for c in my_consents(db, auth) if c.id == consent_id[:64])
+
+
+@router.get("/me/shares", response_model=list[MyShare], summary="授权管理：我的全部证照共享")
+def my_shares(
+    request: Request,
+    response: Response,
+    db: DbSession,
+    auth: Me,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> list[dict[str, Any]]:
+    """The shares of every license the person holds or acts for, newest first (revoke one with
+    ``POST /me/licenses/{license_id}/shares/{share_id}/revoke``)."""
+    rows, total = shares.holder_all_shares(db, auth.account, offset=page.offset, limit=page.limit)
+    set_page_headers(request, response, total=total, page=page)
+    return [{**share_read(s), "license_type": lic.type_name} for s, lic in rows]
+
+
+def _copy(row: Any, license_id: str) -> MyCopy:
+    return MyCopy(
+        id=row.id, purpose=row.purpose, requested_by=row.requester_name, created_at=row.created_at,
+        expires_at=row.expires_at, expired=row.expires_at <= utcnow(),
+        file_url=f"/api/v1/mobile/me/licenses/{license_id}/copies/{row.id}/file",
+    )  # fmt: skip
+
+
+@router.get(
+    "/me/licenses/{license_id}/copies",
+    response_model=list[MyCopy],
+    summary="证照的加注件",
+    responses=errors(404),
+)
+def list_copies(license_id: str, db: DbSession, auth: Me) -> list[MyCopy]:
+    """The annotated copies of one of the person's licenses, newest first (whoever requested them)."""
+    return [_copy(c, license_id[:64]) for c in copies.holder_copies(db, auth.account, license_id[:64])]
+
+
+@router.post(
+    "/me/licenses/{license_id}/copies",
+    response_model=MyCopy,
+    status_code=201,
+    summary="制作加注件（用途印在件上，由发证机关印章重新签章）",
+    responses=errors(404, 409, 422),
+)
+def make_copy(license_id: str, data: CopyRequest, request: Request, response: Response, db: DbSession,
+              auth: Me) -> MyCopy:  # fmt: skip
+    """An annotated copy for a purpose, until a time; download it from ``file_url``."""
+    lic = licenses.holder_license(db, auth.account, license_id[:64])
+    made = licensepages.make_holder_copy(request, db, auth.account, lic, data.purpose, data.expires_at)
+    shown = _copy(made.row, lic.id)
+    response.headers["Location"] = shown.file_url
+    return shown
+
+
+@router.get(
+    "/me/licenses/{license_id}/copies/{copy_id}/file",
+    summary="下载加注件（OFD）",
+    response_class=Response,
+    responses={200: {"content": {OFD_MEDIA_TYPE: {}}, "description": "加注并签章的 OFD"}, **errors(404)},
+)
+def copy_file(license_id: str, copy_id: str, request: Request, db: DbSession, auth: Me) -> Response:
+    """The sealed OFD of one annotated copy (the download goes into the license's usage log)."""
+    return licensepages.copy_download(request, db, auth.account, license_id, copy_id)

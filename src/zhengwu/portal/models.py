@@ -1,4 +1,5 @@
-"""Persistence of the portal's notices, columns and the header style offered by upper nodes.
+"""Persistence of the portal's notices, columns, the header style offered by upper nodes and the
+department H5 apps registered in the mobile front end.
 
 Rows made here and rows that came down the exchange's feed share one table: ``origin`` says which node
 published it (this node's id for local ones), so a lower node shows the upper node's notices beside its
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, String
+from sqlalchemy import Boolean, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhengwu.kernel.clock import utcnow
-from zhengwu.kernel.db import Base, IdMixin, UTCDateTime
+from zhengwu.kernel.db import Base, IdMixin, PortableJSON, UTCDateTime
 
 
 class PortalNotice(IdMixin, Base):
@@ -47,9 +48,35 @@ class PortalStyle(IdMixin, Base):
     origin: Mapped[str] = mapped_column(String(63), unique=True)
     origin_name: Mapped[str] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(60), default="")
-    logo_url: Mapped[str] = mapped_column(String(500), default="")
+    logo_url: Mapped[str] = mapped_column(String(500), default="")  # a path, from nodes before the bytes
+    # The logo itself (PNG or JPEG, checked on arrival): served by this node, so nothing to copy by hand.
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    logo_type: Mapped[str | None] = mapped_column(String(16))
     header_colour: Mapped[str] = mapped_column(String(7))
     footer: Mapped[str] = mapped_column(String(500), default="")
     offered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     adopted: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PortalApp(IdMixin, Base):
+    """接入应用 of the mobile front end: a department's H5 app, opened with the node's single sign-on.
+
+    ``client_id`` names the app's registration at this node's OIDC provider: opening the app sends the
+    person to ``entry_url`` as an OIDC third-party-initiated login, and the app's own authorize request
+    finds the person's session here. ``items`` are the implementation or basic catalog codes it serves
+    (its guide pages link it). The icon is kept as bytes: the pages allow images from the node only.
+    """
+
+    __tablename__ = "portal_app"
+
+    name: Mapped[str] = mapped_column(String(60))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    entry_url: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(64))
+    items: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
+    icon: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # listings do not load it
+    icon_type: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | withdrawn
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

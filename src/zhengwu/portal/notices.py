@@ -7,13 +7,17 @@ often it arrives, changed by ``U``, withdrawn by ``D``) and passes it on to its 
 ``*``). A lower node shows the upper nodes' entries beside its own and may add local ones; it cannot change
 or withdraw what came from above.
 
-The style (header text, logo path, header colour, footer) travels the same way on ``portal.dn_portal_style``:
+The style (header text, logo, header colour, footer) travels the same way on ``portal.dn_portal_style``:
 what the upper node shows is offered, and a lower node keeps its own look until an operator adopts the
-offer (:func:`adopt_style`). Every step is an audited change. Takes the session, never commits.
+offer (:func:`adopt_style`). The logo travels as its bytes (PNG or JPEG, at most 64 KB, checked again on
+arrival) and the lower node serves it itself: a path would name a file the lower node does not have.
+Every step is an audited change. Takes the session, never commits.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -28,6 +32,7 @@ from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.topics import ReceivedRow, RowError
+from zhengwu.portal import images
 from zhengwu.portal.errors import NoticeNotFound, NotOurs, PortalError, StyleNotOffered
 from zhengwu.portal.models import PortalNotice, PortalStyle
 
@@ -271,14 +276,28 @@ def notice_applier(settings: Settings) -> Callable[[Session, Sequence[ReceivedRo
 # --- the style -------------------------------------------------------------------------------------
 
 
-def offer_style(session: Session, settings: Settings, *, actor: str) -> dict[str, Any]:
-    """Offer this node's look (``ZHENGWU_PORTAL__*``, or the one it adopted) to the lower nodes."""
+def offer_style(
+    session: Session, settings: Settings, *, actor: str, logo: bytes | None = None
+) -> dict[str, Any]:
+    """Offer this node's look (``ZHENGWU_PORTAL__*``, or the one it adopted) to the lower nodes.
+
+    ``logo``: the image the lower nodes show (PNG or JPEG, ≤ 64 KB); without it, the logo of the style this
+    node adopted is passed on, else none (the node's own ``logo_url`` is a path only this node serves)."""
     look = effective_look(session, settings)
+    logo_type = None
+    if logo is not None:
+        logo_type = images.image_type(logo, what="标志图片")
+    else:
+        adopted = _adopted(session)
+        if adopted is not None and adopted.logo and adopted.logo_type:
+            logo, logo_type = adopted.logo, adopted.logo_type
     payload = {
         "origin": settings.node_id,
         "origin_name": (settings.portal.title or settings.node_name)[:100],
         "title": look["title"],
-        "logo_url": look["logo_url"],
+        "logo_url": "",
+        "logo": base64.b64encode(logo).decode() if logo else "",
+        "logo_type": logo_type or "",
         "header_colour": look["header_colour"],
         "footer": look["footer"],
         "offered_at": utcnow().isoformat(),
@@ -286,9 +305,24 @@ def offer_style(session: Session, settings: Settings, *, actor: str) -> dict[str
     emit(session, STYLE_TOPIC, payload, key=settings.node_id, operation="U")
     record_change(
         session, actor=actor, action="portal.style.offer", entity="portal_style", entity_id=settings.node_id,
-        after={k: payload[k] for k in ("title", "logo_url", "header_colour", "footer")},
+        after={**{k: payload[k] for k in ("title", "header_colour", "footer", "logo_type")},
+               "logo_bytes": len(logo or b"")},
     )  # fmt: skip
     return payload
+
+
+def _offered_logo(data: Mapping[str, Any]) -> tuple[bytes | None, str | None]:
+    """The logo an offer carries, checked as on the offering node; (None, None) without one."""
+    text = str(data.get("logo") or "")
+    if not text:
+        return None, None
+    if len(text) > images.MAX_IMAGE_BYTES * 4 // 3 + 4:
+        raise PortalError("标志图片不能超过 64 KB", detail_en="logo too large")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise PortalError("标志图片的编码不对", detail_en="logo is not base64") from None
+    return raw, images.image_type(raw, what="标志图片", declared=str(data.get("logo_type") or "") or None)
 
 
 def style_applier(settings: Settings) -> Callable[[Session, Sequence[ReceivedRow]], Mapping[str, RowError]]:
@@ -305,6 +339,11 @@ def style_applier(settings: Settings) -> Callable[[Session, Sequence[ReceivedRow
                 offered_at = datetime.fromisoformat(str(data["offered_at"]))
             except (KeyError, ValueError):
                 offered_at = None
+            try:
+                logo_bytes, logo_type = _offered_logo(data)
+            except PortalError as exc:
+                errors[inbound.row_guid] = RowError("portal_style_logo", f"页面样式无法采用：{exc.detail}")
+                continue
             if (
                 not origin
                 or offered_at is None
@@ -321,7 +360,7 @@ def style_applier(settings: Settings) -> Callable[[Session, Sequence[ReceivedRow
             values = {
                 "origin_name": _text(data, "origin_name", 100) or origin, "title": _text(data, "title", 60),
                 "logo_url": logo, "header_colour": colour, "footer": _text(data, "footer", 500),
-                "offered_at": offered_at, "updated_at": utcnow(),
+                "offered_at": offered_at, "updated_at": utcnow(), "logo": logo_bytes, "logo_type": logo_type,
             }  # fmt: skip
             insert = dialect_insert(session, PortalStyle).values(
                 id=new_id(), origin=origin, adopted=False, **values
@@ -361,10 +400,29 @@ def effective_look(session: Session, settings: Settings) -> dict[str, str]:
     own = settings.portal
     look = {"title": own.title or settings.node_name, "logo_url": own.logo_url,
             "header_colour": own.header_colour, "footer": own.footer}  # fmt: skip
-    adopted = session.scalar(select(PortalStyle).where(PortalStyle.adopted.is_(True)).limit(1))
+    adopted = _adopted(session)
     if adopted is not None:
         for name in look:
             value = getattr(adopted, name)
             if value:
                 look[name] = value
+        if adopted.logo_type:
+            look["logo_url"] = logo_path(adopted)
     return look
+
+
+def _adopted(session: Session) -> PortalStyle | None:
+    return session.scalar(select(PortalStyle).where(PortalStyle.adopted.is_(True)).limit(1))
+
+
+def logo_path(style: PortalStyle) -> str:
+    """Where this node serves the logo an upper node sent (the time of the offer keeps caches honest)."""
+    return f"/portal/style/{style.origin}/logo?v={int(style.offered_at.timestamp())}"
+
+
+def offered_logo(session: Session, origin: str) -> tuple[bytes, str] | None:
+    """The logo bytes and type an upper node offered, or None."""
+    style = session.scalar(select(PortalStyle).where(PortalStyle.origin == origin[:63]))
+    if style is None or not style.logo or not style.logo_type:
+        return None
+    return style.logo, style.logo_type

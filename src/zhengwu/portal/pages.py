@@ -42,7 +42,7 @@ from zhengwu.kernel.session import DbSession
 from zhengwu.licenses import holders, lifecycle
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.errors import LicenseError
-from zhengwu.portal import finder, notices, vocabulary
+from zhengwu.portal import apps, finder, notices, vocabulary
 from zhengwu.portal.errors import NoticeNotFound
 from zhengwu.seals.routes import MAX_UPLOAD_BYTES, OFD_MEDIA_TYPE, UPLOAD_LIMITS
 
@@ -162,6 +162,17 @@ def upload_script(request: Request) -> Response:
     return static_asset(request, _STATIC / "upload.js", "text/javascript; charset=utf-8")
 
 
+@router.get("/portal/style/{origin}/logo")
+def offered_logo(origin: str, db: DbSession) -> Response:
+    """The logo an upper node sent with its style (PNG or JPEG, checked on arrival), served from here."""
+    found = notices.offered_logo(db, origin)
+    if found is None:
+        return Response(status_code=404)
+    data, media_type = found
+    return Response(data, media_type=media_type,
+                    headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})  # fmt: skip
+
+
 @router.get("/care")
 def care_mode(
     mode: Annotated[str, Query(pattern="^(on|off|larger|smaller)$")] = "on",
@@ -210,25 +221,34 @@ def home(request: Request, db: DbSession) -> HTMLResponse:
 # --- 通知公告 ---------------------------------------------------------------------------------------
 
 
+def _entries(
+    request: Request, db: Session, kind: str, template: str, page: str, **extra: Any
+) -> HTMLResponse:
+    page_no = _page_number(page)
+    rows, total = notices.current(db, kind, offset=(page_no - 1) * 20, limit=20)
+    context = {
+        "own_node": node_of(request).settings.node_id,
+        "page": page_no,
+        "pages": max(1, -(-total // 20)),
+    }
+    return render(request, db, template, {kind + "s": rows, **context, **extra})
+
+
 @router.get("/notices", response_class=HTMLResponse)
 def notices_page(
     request: Request, db: DbSession, page: Annotated[str, Query(max_length=10)] = "1"
 ) -> HTMLResponse:
     """通知公告: this node's and the upper nodes' notices together, newest first, with who published each."""
-    page_no = _page_number(page)
-    rows, total = notices.current(db, "notice", offset=(page_no - 1) * 20, limit=20)
-    return render(
-        request,
-        db,
-        "portal/notices.html",
-        {
-            "notices": rows,
-            "columns": notices.latest(db, "column", HOME_COLUMNS),
-            "own_node": node_of(request).settings.node_id,
-            "page": page_no,
-            "pages": max(1, -(-total // 20)),
-        },
-    )
+    columns = notices.latest(db, "column", HOME_COLUMNS)
+    return _entries(request, db, "notice", "portal/notices.html", page, columns=columns)
+
+
+@router.get("/columns", response_class=HTMLResponse)
+def columns_page(
+    request: Request, db: DbSession, page: Annotated[str, Query(max_length=10)] = "1"
+) -> HTMLResponse:
+    """栏目 (办事资源): this node's and the upper nodes' application resources, newest first, 20 a page."""
+    return _entries(request, db, "column", "portal/columns.html", page)
 
 
 @router.get("/notices/{notice_id}", response_class=HTMLResponse)
@@ -443,6 +463,7 @@ def guide_page(task_code: str, request: Request, db: DbSession) -> HTMLResponse:
             "questions": guide.get("questions") or [],
             "handle_items": [h.get("handle_item_name") for h in guide.get("handle_items") or []],
             "result_type": ct.RESULT_TYPES.get(str(guide.get("result_type")), ""),
+            "apps": apps.serving(db, task_code, str(guide.get("catalog_code") or "")),
         },
     )
 

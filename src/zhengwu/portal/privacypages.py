@@ -58,7 +58,20 @@ def client_names(db: Session, client_ids: set[str]) -> dict[str, str]:
     return names
 
 
-def _consent_rows(db: Session, account_id: str) -> list[dict[str, Any]]:
+def withdraw_app_consent(request: Request, db: Session, account_id: str, consent_id: str, reason: str) -> Any:
+    """Withdraw one of the person's consents (404 ``ConsentNotFound`` otherwise) and revoke the app's tokens
+    that relied on it — the page's and the mobile API's withdrawal, as identity's API does it."""
+    consent = consents.withdraw_consent(
+        db, account_id, consent_id, reason=reason, meta=deps.request_meta(request)
+    )
+    node_of(request).services.provide(OIDC).revoke_consent_grants(
+        db, account_id, consent.client_id, reason="consent_withdrawn"
+    )
+    return consent
+
+
+def consent_rows(db: Session, account_id: str) -> list[dict[str, Any]]:
+    """The person's consents to apps and department systems in words, newest first."""
     rows = consents.list_consents(db, account_id)
     names = client_names(db, {r.client_id for r in rows})
     return [
@@ -89,7 +102,7 @@ def _page(
         db,
         "portal/consents.html",
         {
-            "consents": _consent_rows(db, auth.account.id),
+            "consents": consent_rows(db, auth.account.id),
             "shares": [{**share_row(s), "license": lic.type_name} for s, lic in rows],
             "page": page_no,
             "pages": max(1, -(-total // SHARES_PER_PAGE)),
@@ -124,7 +137,7 @@ def withdraw_submit(
     auth = _holder(request, db)
     if isinstance(auth, RedirectResponse):
         return RedirectResponse("/identity/login?next=%2Fme%2Fconsents", status_code=303)
-    row = next((c for c in _consent_rows(db, auth.account.id) if c["id"] == consent_id[:64]), None)
+    row = next((c for c in consent_rows(db, auth.account.id) if c["id"] == consent_id[:64]), None)
     if row is None or not row["active"]:
         return render(request, db, "portal/message.html",
                       {"title": "没有找到这项授权", "message": "授权不存在、不属于您，或已经撤回。"}, status_code=404)  # fmt: skip
@@ -136,15 +149,10 @@ def withdraw_submit(
     if confirmed != "yes":
         return render(request, db, "portal/withdraw_consent.html", {"consent": row, "errors": {}})
     try:
-        consent = consents.withdraw_consent(
-            db, auth.account.id, row["id"], reason="本人在授权管理中撤回", meta=deps.request_meta(request)
-        )
+        withdraw_app_consent(request, db, auth.account.id, row["id"], "本人在授权管理中撤回")
     except ConsentNotFound:
         return render(request, db, "portal/message.html",
                       {"title": "没有找到这项授权", "message": "授权不存在或不属于您。"}, status_code=404)  # fmt: skip
-    node_of(request).services.provide(OIDC).revoke_consent_grants(
-        db, auth.account.id, consent.client_id, reason="consent_withdrawn"
-    )
     return RedirectResponse("/me/consents?done=consent", status_code=303)
 
 

@@ -1,8 +1,11 @@
-"""The portal's publishing API: notices, columns and the style, for the platform administrator (ADR 0010
-guard, second factor). Reading them is public: the mobile API and the pages."""
+"""The portal's publishing API: notices, columns and the style, for the platform administrator, and the
+registered apps (接入应用) for platform and identity administrators (ADR 0010 guard, second factor).
+Reading them is public: the mobile API and the pages."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -13,13 +16,18 @@ from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.node import node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
-from zhengwu.portal import notices, rights
+from zhengwu.portal import apps, notices, rights
+from zhengwu.portal.errors import PortalError
 from zhengwu.portal.schemas import (
+    AppRead,
+    AppWrite,
     NoticeChange,
     NoticeCreate,
     NoticeRead,
     StyleAdopt,
+    StyleOfferIn,
     StyleRead,
+    read_app,
     read_notice,
     read_offer,
 )
@@ -27,6 +35,7 @@ from zhengwu.portal.schemas import (
 router = APIRouter(prefix="/api/v1/portal", tags=["portal 门户"])
 
 Publisher = Annotated[StaffPrincipal, Depends(guard(rights.PUBLISH))]
+AppKeeper = Annotated[StaffPrincipal, Depends(guard(rights.APPS))]
 
 
 @router.get(
@@ -115,10 +124,15 @@ def get_style(request: Request, db: DbSession, staff: Publisher) -> StyleRead:
     return _style(request, db)
 
 
-@router.post("/style/offer", response_model=StyleRead, summary="向下级平台下发本平台页面样式")
-def offer_style(request: Request, db: DbSession, staff: Publisher) -> StyleRead:
-    """Send this node's look down the feed; lower nodes may adopt it."""
-    notices.offer_style(db, node_of(request).settings, actor=actor_of(staff.account_id))
+@router.post(
+    "/style/offer", response_model=StyleRead, summary="向下级平台下发本平台页面样式", responses=errors(422)
+)
+def offer_style(
+    request: Request, db: DbSession, staff: Publisher, body: StyleOfferIn | None = None
+) -> StyleRead:
+    """Send this node's look down the feed, with the logo's bytes; lower nodes may adopt it."""
+    logo = _decoded(body.logo_base64, "标志图片") if body is not None else None
+    notices.offer_style(db, node_of(request).settings, actor=actor_of(staff.account_id), logo=logo)
     return _style(request, db)
 
 
@@ -129,3 +143,52 @@ def adopt_style(request: Request, body: StyleAdopt, db: DbSession, staff: Publis
     """Show the upper node's style (origin), or this node's own again (null)."""
     notices.adopt_style(db, body.origin, actor=actor_of(staff.account_id))
     return _style(request, db)
+
+
+# --- 接入应用 ----------------------------------------------------------------------------------------
+
+
+def _decoded(text: str | None, what: str) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise PortalError(f"{what}须是 Base64 编码的 PNG 或 JPEG 图片", detail_en="not base64") from None
+
+
+def _icon(body: AppWrite) -> bytes | None:
+    return _decoded(body.icon_base64, "图标")
+
+
+def _spec(request: Request, body: AppWrite) -> apps.AppSpec:
+    return apps.AppSpec(
+        name=body.name, entry_url=body.entry_url, client_id=body.client_id, description=body.description,
+        items=body.items, allow_http=not node_of(request).settings.production,
+    )  # fmt: skip
+
+
+@router.get("/apps", response_model=list[AppRead], summary="接入应用（含已下架）")
+def list_apps(db: DbSession, staff: AppKeeper) -> list[AppRead]:
+    """Every registered app by name, taken-down ones included."""
+    return [read_app(a) for a in apps.listing(db, withdrawn=True)]
+
+
+@router.post("/apps", response_model=AppRead, status_code=201, summary="登记接入应用", responses=errors(422))
+def register_app(request: Request, body: AppWrite, db: DbSession, staff: AppKeeper) -> AppRead:
+    """Register a department's H5 app: listed in the mobile front end and opened with single sign-on."""
+    app = apps.register(db, _spec(request, body), icon=_icon(body), actor=actor_of(staff.account_id))
+    return read_app(app)
+
+
+@router.put("/apps/{app_id}", response_model=AppRead, summary="修改接入应用", responses=errors(404, 422))
+def change_app(app_id: str, request: Request, body: AppWrite, db: DbSession, staff: AppKeeper) -> AppRead:
+    """Change an app's registration (without ``icon_base64`` the icon stays)."""
+    app = apps.change(db, app_id, _spec(request, body), icon=_icon(body), actor=actor_of(staff.account_id))
+    return read_app(app)
+
+
+@router.post("/apps/{app_id}/withdraw", response_model=AppRead, summary="下架接入应用", responses=errors(404))
+def withdraw_app(app_id: str, db: DbSession, staff: AppKeeper) -> AppRead:
+    """Take an app off the front end at once (its OIDC client stays identity's to disable)."""
+    return read_app(apps.withdraw(db, app_id, actor=actor_of(staff.account_id)))

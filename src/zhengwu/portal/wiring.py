@@ -16,6 +16,7 @@ def mount(app: FastAPI, node: Node) -> None:
     """Include the pages (home at ``/``)."""
     from zhengwu.portal import (
         agentpages,
+        apppages,
         casepages,
         licensepages,
         mobile,
@@ -34,6 +35,7 @@ def mount(app: FastAPI, node: Node) -> None:
     app.include_router(licensepages.router)
     app.include_router(privacypages.router)
     app.include_router(agentpages.router)
+    app.include_router(apppages.router)
     app.include_router(pwa.router)
     app.include_router(mobile.router)
     app.include_router(routes.router)

@@ -1,10 +1,15 @@
 // The portal's service worker. It keeps the static shell (stylesheet, icons, manifest and the offline
-// page) and, when a page cannot be fetched for want of a network, answers with the offline page. It never
-// stores a page or an API answer: personal pages (我的办件, 我的证照, 授权管理 …) come from the node every
-// time, so nothing personal lands in the browser's cache. The shell is fetched without cookies.
+// page) and, when a page cannot be fetched for want of a network, answers with the offline page. The
+// shell is fetched without cookies. Of the personal pages it keeps one kind only: 扫码亮证
+// (/me/licenses/<id>/qr), the license's signed 2-D code with a masked name — what the holder shows to
+// anyone anyway — so that it opens without a network. Those copies are dropped when the node no longer
+// shows the page to this browser, and all of them at logout. Every other page and API answer (我的办件,
+// 我的证照, 授权管理 …) comes from the node every time and never lands in the browser's cache.
 "use strict";
 var SHELL = "zw-shell-v1";
+var CODES = "zw-license-codes-v1";
 var OFFLINE = "/offline";
+var CODE_PAGE = /^\/me\/licenses\/[0-9A-Za-z_-]{1,64}\/qr$/;
 var FILES = [
   OFFLINE,
   "/portal/static/portal.css",
@@ -38,7 +43,7 @@ self.addEventListener("activate", function (event) {
         return Promise.all(
           keys
             .filter(function (key) {
-              return key !== SHELL;
+              return key !== SHELL && key !== CODES;
             })
             .map(function (key) {
               return caches.delete(key);
@@ -51,13 +56,46 @@ self.addEventListener("activate", function (event) {
   );
 });
 
+// The 2-D code page: the node's answer when there is one (kept, or dropped if it is no longer this
+// browser's to see), the kept copy without a network, the offline page when none was kept.
+function licenseCode(request, path) {
+  return fetch(request)
+    .then(function (response) {
+      return caches.open(CODES).then(function (cache) {
+        var done =
+          response.ok && !response.redirected
+            ? cache.put(path, response.clone())
+            : cache.delete(path);
+        return done.then(function () {
+          return response;
+        });
+      });
+    })
+    .catch(function () {
+      return caches.open(CODES).then(function (cache) {
+        return cache.match(path).then(function (kept) {
+          return kept || caches.match(OFFLINE);
+        });
+      });
+    });
+}
+
 self.addEventListener("fetch", function (event) {
   var request = event.request;
+  var url = new URL(request.url);
+  if (url.origin !== self.location.origin) {
+    return;
+  }
+  if (request.method === "POST" && url.pathname === "/identity/logout") {
+    // Logging out forgets the kept codes; the logout itself goes on untouched.
+    event.waitUntil(caches.delete(CODES));
+    return;
+  }
   if (request.method !== "GET") {
     return;
   }
-  var url = new URL(request.url);
-  if (url.origin !== self.location.origin) {
+  if (request.mode === "navigate" && CODE_PAGE.test(url.pathname)) {
+    event.respondWith(licenseCode(request, url.pathname));
     return;
   }
   if (request.mode === "navigate") {

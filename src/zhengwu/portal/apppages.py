@@ -1,0 +1,86 @@
+"""接入应用 in the portal: the 应用 page, opening an app with single sign-on, the apps' icons.
+
+Opening (``/apps/{id}/open``) asks for the person's session here (else the login page, and back), then
+sends the browser to the app's entry address as an OIDC third-party-initiated login (OIDC Core §4):
+``iss`` names this node's provider and ``target_link_uri`` the entry. The app starts its own
+authorization-code request (its state, its PKCE); the provider finds the session and answers with a code,
+so the person does not log in a second time. Nothing is written here: a GET only reads and redirects.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from zhengwu.identity.deps import current_session
+from zhengwu.kernel.node import node_of
+from zhengwu.kernel.session import DbSession
+from zhengwu.portal import apps
+from zhengwu.portal.errors import AppNotFound
+from zhengwu.portal.pages import render
+from zhengwu.portal.schemas import icon_url
+
+router = APIRouter(include_in_schema=False)
+
+
+def _missing(request: Request, db: DbSession) -> HTMLResponse:
+    return render(
+        request,
+        db,
+        "portal/message.html",
+        {"title": "没有找到这个应用", "message": "应用不存在或已下架。请回到应用列表查看。"},
+        status_code=404,
+    )
+
+
+@router.get("/apps", response_class=HTMLResponse)
+def apps_page(request: Request, db: DbSession) -> HTMLResponse:
+    """应用: the departments' apps that open with this node's login, by name."""
+    shown = [(app, icon_url(app)) for app in apps.listing(db)]
+    return render(request, db, "portal/apps.html", {"apps": shown})
+
+
+def launch_url(entry_url: str, issuer: str) -> str:
+    """The entry address with the third-party-initiated login's parameters added to its own."""
+    parts = urlsplit(entry_url)
+    extra = urlencode({"iss": issuer, "target_link_uri": entry_url})
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+@router.get("/apps/{app_id}/open")
+def open_app(app_id: str, request: Request, db: DbSession) -> Response:
+    """Open an app: log in here first if need be, then on to the app, which finds this login."""
+    try:
+        app = apps.shown(db, app_id)
+    except AppNotFound:
+        return _missing(request, db)
+    if current_session(request, db) is None:
+        return RedirectResponse(f"/identity/login?{urlencode({'next': request.url.path})}", status_code=303)
+    if not apps.client_active(db, app):
+        # Identity suspended or revoked the app's client: its login would fail there, so say it here.
+        return render(request, db, "portal/message.html", {
+            "title": f"{app.name}暂停服务", "message": "该应用目前无法登录。请稍后再试，或通过本平台在线办理。"},
+            status_code=409)  # fmt: skip
+    issuer = node_of(request).settings.public_url
+    response = RedirectResponse(launch_url(app.entry_url, issuer), status_code=303)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/portal/apps/{app_id}/icon")
+def app_icon(app_id: str, db: DbSession) -> Response:
+    """An app's icon, as it was checked on registration (PNG or JPEG)."""
+    try:
+        app = apps.shown(db, app_id)
+    except AppNotFound:
+        return Response(status_code=404)
+    if not app.icon or not app.icon_type:
+        return Response(status_code=404)
+    return Response(
+        app.icon,
+        media_type=app.icon_type,
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
