@@ -49,6 +49,9 @@ class SecuritySettings(BaseModel):
     # Privileged CLI commands name their staff operator and take a TOTP code of theirs (commands.operator);
     # always so on a production node, and with this set elsewhere too.
     cli_second_factor: bool = False
+    # After one second-factor check, later privileged commands of the same operator on the same terminal
+    # run without a new code for this many minutes (like sudo's timestamp; not extended by use); 0: never.
+    cli_session_minutes: int = Field(default=5, ge=0, le=15)
 
 
 class IdentitySettings(BaseModel):
