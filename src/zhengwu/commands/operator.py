@@ -188,6 +188,27 @@ def authorise(command: str, rights: tuple[Right, ...], login: str | None, *, boo
     return verified
 
 
+def _typed(context: Any, command: Callable[..., Any]) -> str:
+    """The command as typed, without the program's name: "seals revoke"."""
+    path = str(getattr(context, "command_path", "") or command.__name__)
+    return " ".join(path.split()[1:]) or path
+
+
+def _extend(run: Callable[..., Any], command: Callable[..., Any], *extra: inspect.Parameter) -> None:
+    """Give the wrapper ``run`` the command's parameters, ``extra`` and the typer context
+    (``operator_context``), so typer builds the command line from it."""
+    signature = inspect.signature(command, eval_str=True)
+    context = inspect.Parameter("operator_context", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+    params = [*signature.parameters.values(), *extra, context]
+    run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    # typer reads the hints too (resolved in the command's own module, which ``__wrapped__`` names).
+    run.__annotations__ = {
+        **command.__annotations__,
+        **{p.name: p.annotation for p in extra},
+        "operator_context": typer.Context,
+    }
+
+
 def privileged(*rights: Right, bootstrap: bool = False) -> Callable[[F], F]:
     """Mark a command as a privileged staff action needing one of ``rights`` (see the module docstring).
 
@@ -198,35 +219,71 @@ def privileged(*rights: Right, bootstrap: bool = False) -> Callable[[F], F]:
         raise ValueError("a privileged command names at least one right")
 
     def decorate(command: F) -> F:
-        signature = inspect.signature(command, eval_str=True)
-        option = inspect.Parameter(
-            "operator", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=OperatorOption
-        )
-        context = inspect.Parameter(
-            "operator_context", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context
-        )
-
         @functools.wraps(command)
         def run(*args: Any, operator: str | None = None, operator_context: Any = None, **kwargs: Any) -> Any:
-            # As typed, without the program's name: "seals revoke".
-            path = str(getattr(operator_context, "command_path", "") or command.__name__)
-            name = " ".join(path.split()[1:]) or path
-            verified = authorise(name, rights, operator, bootstrap=bootstrap)
+            verified = authorise(_typed(operator_context, command), rights, operator, bootstrap=bootstrap)
             token = _current.set(verified)
             try:
                 return command(*args, **kwargs)
             finally:
                 _current.reset(token)
 
-        params = list(signature.parameters.values())
-        run.__signature__ = signature.replace(parameters=[*params, option, context])  # type: ignore[attr-defined]
-        # typer reads the hints too (resolved in the command's own module, which ``__wrapped__`` names).
-        run.__annotations__ = {
-            **command.__annotations__,
-            "operator": option.annotation,
-            "operator_context": typer.Context,
-        }
+        option = inspect.Parameter(
+            "operator", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=OperatorOption
+        )
+        _extend(run, command, option)
         run.privileged_rights = rights  # type: ignore[attr-defined]
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
+def _data_owner(settings: Settings) -> int | None:
+    try:
+        return Path(settings.data_dir).stat().st_uid
+    except OSError:
+        return None
+
+
+def routine(reason: str, *, record: bool = True) -> Callable[[F], F]:
+    """Mark a command run by cron, systemd or the worker's side (backups, chain-head seals, WAF ingest):
+    no person is at the keyboard to give a code, so it runs as the node's **service identity** instead.
+
+    Where privileged commands need an operator, a routine command runs only as the OS account that owns
+    the data directory (the account the server and worker run as; a person reaches it through the bastion,
+    which records them), else it is refused and recorded. ``record``: each run is a ``service_cli`` event
+    of the authentication audit (commands that run every minute and store their own result do not).
+    ``reason`` is why it is routine; docs/operations.md lists every such command with it.
+    """
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def run(*args: Any, operator_context: Any = None, **kwargs: Any) -> Any:
+            from zhengwu.identity.operator import Operator, os_user, service_run
+            from zhengwu.kernel.errors import DomainError
+
+            settings = load_settings()
+            name = _typed(operator_context, command)
+            user = os_user()
+            enforced = required(settings)
+            owner = _data_owner(settings)
+            if enforced or record:
+                with node_unit(settings) as (_node, session):
+                    try:
+                        service_run(
+                            session, command=name, user=user, reason=reason, record=record,
+                            service_account=not enforced or owner is None or owner == os.getuid(),
+                        )  # fmt: skip
+                    except DomainError as exc:
+                        _refused(session, exc)
+            token = _current.set(Operator(user, command=name, service=True))
+            try:
+                return command(*args, **kwargs)
+            finally:
+                _current.reset(token)
+
+        _extend(run, command)
+        run.routine_reason = reason  # type: ignore[attr-defined]
         return run  # type: ignore[return-value]
 
     return decorate

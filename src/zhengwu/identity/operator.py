@@ -77,10 +77,14 @@ class Operator:
     command: str = ""
     #: The operator session the command ran under (None: a code was given, or no account).
     session_id: str | None = None
+    #: A routine command run as the node's service identity (cron, systemd), no person behind it.
+    service: bool = False
 
     @property
     def actor(self) -> str:
         """The actor of change records: the person (``account:<id>``) and the OS account it came through."""
+        if self.service:
+            return f"service:{self.os_user}"[:64]
         if self.account_id is None:
             return f"cli:{self.os_user}"[:64]
         return f"account:{self.account_id} cli:{self.os_user}"[:64]
@@ -216,6 +220,32 @@ def ensure_reach(db: Session, operator: Operator, right: Right, department_id: s
         ),
     )  # fmt: skip
     raise refusal
+
+
+def service_run(
+    db: Session, *, command: str, user: str, reason: str, record: bool, service_account: bool
+) -> None:
+    """A routine command (``commands.operator.routine``) under the node's service identity.
+
+    ``service_account``: the OS user owns the node's data directory (or nobody demands it). Otherwise refused
+    and recorded; else recorded as ``service_cli`` when ``record``.
+    """
+    meta = RequestMeta(user_agent=f"zhengwu-cli {command}"[:200])
+    if not service_account:
+        record_auth_event(
+            db, "permission_denied", success=False, meta=meta,
+            detail={"command": command[:100], "os_user": user, "reason": "not_service_account",
+                    "path": f"cli:{command}"[:200]},
+        )  # fmt: skip
+        db.flush()
+        raise OperatorRefused(
+            "例行命令须以本节点的服务账号（数据目录的属主）运行", detail_en="not_service_account"
+        )
+    if record:
+        record_auth_event(
+            db, "service_cli", success=True, meta=meta,
+            detail={"command": command[:100], "os_user": user, "reason": reason[:200]},
+        )  # fmt: skip
 
 
 # --- operator sessions ----------------------------------------------------------------------------------
