@@ -130,6 +130,10 @@ class AuditSettings(BaseModel):
 class OpsSettings(BaseModel):
     """Operations (``ZHENGWU_OPS__*``)."""
 
+    # Worker processes that en- and decrypt large backup artifacts (ops.sealing); 1: the calling process
+    # alone, 0: one per usable core. More processes shorten the wall time on free cores and cost CPU for
+    # starting them and passing chunks (bench/backup.py: +50 % CPU, slower on the shared 2-core machine).
+    backup_processes: int = Field(default=1, ge=0, le=16)
     # How often the worker reports this node's status (health, version, lag, backup age) upward; 0: never.
     status_minutes: int = Field(default=5, ge=0, le=24 * 60)
     # The ops page (/ops): how often each server process samples its numbers, and how many samples it keeps.
