@@ -7,25 +7,31 @@ backup of this database must at least do), ``backup create`` (snapshot + SM4-GCM
 The issue's target (a node with 1,000,000 items and 100,000 users backed up in 2 minutes) is
 extrapolated from the measured MB/s and the size given with ``--target-gb``; say so when quoting it
 (``--megabytes 4096`` measures a database of that size itself). Each step also prints the CPU seconds
-of this process (all its threads): on a shared machine the wall clock measures the neighbours too.
+of this process (all its threads) and of the cipher's worker processes: on a shared machine the wall
+clock measures the neighbours too. ``--compare`` then runs create and restore again in alternating rounds
+with the cipher in this process alone (1 worker) and in worker processes (one per usable core), and
+prints both with the load average of each round.
 
-    .venv/bin/python bench/backup.py [--megabytes 128] [--target-gb 4]
+    .venv/bin/python bench/backup.py [--megabytes 128] [--target-gb 4] [--compare --rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import shutil
 import sqlite3
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from harness import Result, report
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.migrate import upgrade
-from zhengwu.ops import backup
-from zhengwu.ops.sealing import load_key
+from zhengwu.ops import backup, sealing
+from zhengwu.ops.sealing import BackupKey, load_key
 
 
 def _pad(db: Path, megabytes: int) -> None:
@@ -42,11 +48,17 @@ def _pad(db: Path, megabytes: int) -> None:
 CPU: dict[str, float] = {}
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the cipher's worker processes)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def _timed(name: str, megabytes: float, fn: object) -> Result:
-    cpu = time.process_time()
+    cpu = _cpu()
     start = time.perf_counter()
     fn()  # type: ignore[operator]
-    CPU[name] = time.process_time() - cpu
+    CPU[name] = _cpu() - cpu
     return Result(name, round(megabytes), time.perf_counter() - start, unit="MB")
 
 
@@ -54,6 +66,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--megabytes", type=int, default=128)
     parser.add_argument("--target-gb", type=float, default=4.0)
+    parser.add_argument("--compare", action="store_true", help="1 worker against worker processes")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -91,6 +105,26 @@ def main() -> None:
             f"extrapolated (not measured) for {args.target_gb:g} GB: create "
             f"{target_mb / create.per_second:.0f} s, restore {target_mb / restore.per_second:.0f} s"
         )
+        if args.compare:
+            _compare(live, root, key, size, args.rounds)
+
+
+def _compare(live: Settings, root: Path, key: BackupKey, size: float, rounds: int) -> None:
+    auto = sealing.parallel_workers()
+    for round_ in range(rounds):
+        for workers in (1, auto) if round_ % 2 == 0 else (auto, 1):
+            node = live.model_copy(update={"ops": live.ops.model_copy(update={"backup_processes": workers})})
+            clean = node.model_copy(
+                update={"data_dir": root / "c" / "data", "database_url": f"sqlite:///{root}/c/zhengwu.db"}
+            )
+            target = root / f"offsite-{workers}-{round_}"
+            made = _timed(f"create w={workers}", size, partial(backup.create, node, target, key))
+            done = _timed(f"restore w={workers}", size, partial(backup.restore, clean, target, key))
+            shutil.rmtree(root / "c")
+            shutil.rmtree(target)
+            for step in (made, done):
+                print(f"round {round_} {step.name:<12} wall {step.seconds:6.1f} s  CPU {CPU[step.name]:6.1f} s"
+                      f"  load {os.getloadavg()[0]:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

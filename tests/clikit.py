@@ -26,6 +26,8 @@ def cli_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Ite
         "ZHENGWU_DATA_DIR": str(tmp_path),
         "ZHENGWU_DATABASE_URL": url,
         "ZHENGWU_LOG_LEVEL": "WARNING",
+        # Operator session secrets of privileged commands stay in the test's folder, never in $HOME.
+        "ZHENGWU_OPERATOR_SESSION_DIR": str(tmp_path / "operator-sessions"),
     }
     for key, value in {**settings, **env}.items():
         monkeypatch.setenv(key, value)

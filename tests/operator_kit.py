@@ -16,20 +16,24 @@ from sqlalchemy.orm import Session, sessionmaker
 from clikit import cli_node, invoke, runner
 from zhengwu.cli import app
 from zhengwu.identity import mfa
-from zhengwu.identity.models import Account
+from zhengwu.identity.models import Account, AuthEvent
 from zhengwu.kernel import clock
 from zhengwu.kernel.config import Settings
+from zhengwu.kernel.session import unit_of_work
 from zhengwu.seed import government_credit_code
 
 NOW = datetime(2026, 12, 6, 4, 30, 15, tzinfo=UTC)
 CODE = government_credit_code("130000", 13)
 
 
-def operator_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sessionmaker[Session]]:
-    """A CLI node with ``ZHENGWU_SECURITY__CLI_SECOND_FACTOR=true`` and the kernel clock fixed at NOW."""
+def operator_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str
+) -> Iterator[sessionmaker[Session]]:
+    """A CLI node with ``ZHENGWU_SECURITY__CLI_SECOND_FACTOR=true`` (and ``env``) and the kernel clock
+    fixed at NOW."""
     clock.set_clock(lambda: NOW)
     try:
-        yield from cli_node(tmp_path, monkeypatch, ZHENGWU_SECURITY__CLI_SECOND_FACTOR="true")
+        yield from cli_node(tmp_path, monkeypatch, ZHENGWU_SECURITY__CLI_SECOND_FACTOR="true", **env)
     finally:
         clock.set_clock(None)
 
@@ -68,3 +72,11 @@ def as_operator(monkeypatch: pytest.MonkeyPatch, login: str | None, otp: str | N
         else:
             monkeypatch.setenv(name, value)
     return invoke(*args)
+
+
+def events(node: Any, kind: str) -> list[AuthEvent]:
+    """The node's authentication events of ``kind``."""
+    with unit_of_work(node) as session:
+        found = list(session.scalars(select(AuthEvent).where(AuthEvent.event_type == kind)))
+        session.expunge_all()
+    return found

@@ -18,6 +18,7 @@ from zhengwu.commands import codes as codes_commands
 from zhengwu.commands import exchange as exchange_commands
 from zhengwu.commands import identity as identity_commands
 from zhengwu.commands import licenses as licenses_commands
+from zhengwu.commands import operator as operator_commands
 from zhengwu.commands import ops as ops_commands
 from zhengwu.commands import pki as pki_commands
 from zhengwu.commands import portal as portal_commands
@@ -55,6 +56,7 @@ app.add_typer(cases_commands.app, name="cases")
 app.add_typer(cases_commands.calendar_app, name="calendar")
 app.add_typer(webhooks_commands.app, name="webhooks")
 app.add_typer(portal_commands.app, name="portal")
+app.add_typer(operator_commands.app, name="operator")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -12,7 +12,7 @@ from exchange_nodes import Node, http_transport
 from zhengwu.exchange.relay import Relay
 from zhengwu.kernel.clock import set_clock, utcnow
 from zhengwu.kernel.events import emit
-from zhengwu.ops import reporting
+from zhengwu.ops import reporting, walarchive
 from zhengwu.ops.models import BackupRun
 
 pytestmark = pytest.mark.db
@@ -86,3 +86,25 @@ def test_a_node_that_stops_reporting_shows_as_stale(joined: tuple[Node, Node]) -
         assert _shown(national)[0]["status"] == "stale"
     finally:
         set_clock(None)
+
+
+def test_a_failing_wal_archive_goes_up_with_the_status(
+    joined: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL province whose archiver fails reports itself degraded with the archive's lag; a node
+    without an archive (SQLite, archive_mode off) reports none (None, not 0)."""
+    province, national = joined
+    with province.uow() as session:
+        reporting.report(session, province.settings)
+    _relay(province, national)
+    [quiet] = _shown(national)
+    assert quiet["wal_archive_lag_seconds"] is None and quiet["wal_archive_failing"] is None
+    failing = {"archive_mode": "on", "failing": True, "lag_seconds": 420.0, "ok": False}
+    monkeypatch.setattr(walarchive, "state", lambda _session: dict(failing))
+    with province.uow() as session:
+        sent = reporting.report(session, province.settings)
+    assert sent["status"] == "degraded"
+    _relay(province, national)
+    [shown] = _shown(national)
+    assert shown["status"] == "degraded"
+    assert shown["wal_archive_failing"] is True and shown["wal_archive_lag_seconds"] == 420.0

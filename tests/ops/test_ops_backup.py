@@ -197,6 +197,36 @@ def test_chunks_cannot_be_dropped_at_a_boundary_or_reordered(tmp_path: Path) -> 
         open_file(key, tmp_path / "sealed", None, b"other", sealed)
 
 
+def test_worker_processes_seal_and_open_the_same_format(tmp_path: Path) -> None:
+    """Chunks en- and decrypted by two worker processes: the file opens in one process and the other way
+    round, a tampered or reordered chunk is refused on the parallel path, and what went wrong in a worker
+    stops the whole artifact."""
+    key = derive_key(os.urandom(32))
+    plain = tmp_path / "plain"
+    plain.write_bytes(os.urandom(5 * CHUNK + 1234))
+    parallel = seal_file(key, plain, tmp_path / "parallel", b"ctx", workers=2)
+    single = seal_file(key, plain, tmp_path / "single", b"ctx", workers=1)
+    assert parallel.chunks == single.chunks == 6 and parallel.sm3_plain == single.sm3_plain
+    assert parallel.cipher_bytes == single.cipher_bytes
+    open_file(key, tmp_path / "parallel", tmp_path / "back1", b"ctx", parallel, workers=1)
+    open_file(key, tmp_path / "single", tmp_path / "back2", b"ctx", single, workers=2)
+    assert (tmp_path / "back1").read_bytes() == (tmp_path / "back2").read_bytes() == plain.read_bytes()
+    data = bytearray((tmp_path / "parallel").read_bytes())
+    record = 4 + CHUNK + 16
+    third = 6 + 8 + 2 * record
+    data[third + 100] ^= 1  # a bit of the third chunk
+    (tmp_path / "tampered").write_bytes(bytes(data))
+    with pytest.raises(BackupError):
+        open_file(key, tmp_path / "tampered", tmp_path / "nope", b"ctx", parallel, workers=2)
+    original = (tmp_path / "parallel").read_bytes()
+    swapped = (
+        original[: 6 + 8] + original[6 + 8 + record : 6 + 8 + 2 * record] + original[6 + 8 : 6 + 8 + record]
+    )
+    (tmp_path / "swapped").write_bytes(swapped + original[6 + 8 + 2 * record :])
+    with pytest.raises(BackupError):
+        open_file(key, tmp_path / "swapped", None, b"ctx", parallel, workers=2)
+
+
 def test_a_restore_into_a_node_with_data_is_refused_and_changes_nothing(
     tmp_path: Path, key: backup.BackupKey
 ) -> None:
@@ -340,3 +370,18 @@ def test_sets_sealed_in_the_earlier_1_mib_chunks_still_open(
     assert sealed.chunks == 4 and sealing.CHUNK == 4 << 20
     open_file(key, tmp_path / "sealed", tmp_path / "back", b"ctx", sealed)
     assert (tmp_path / "back").read_bytes() == plain.read_bytes()
+
+
+def test_the_setting_decides_the_cipher_processes() -> None:
+    from zhengwu.ops.backup import cipher_workers
+    from zhengwu.ops.sealing import PARALLEL_MIN_CHUNKS, parallel_workers
+
+    def node(processes: int) -> Settings:
+        return Settings(ops={"backup_processes": processes})
+
+    big = PARALLEL_MIN_CHUNKS
+    assert cipher_workers(None, 10 * big) == 1  # verify without settings: this process
+    assert cipher_workers(node(1), 10 * big) == 1  # the default
+    assert cipher_workers(node(3), 10 * big) == 3
+    assert cipher_workers(node(0), 10 * big) == parallel_workers() >= 1
+    assert cipher_workers(node(3), big - 1) == 1  # too small to pay for starting processes

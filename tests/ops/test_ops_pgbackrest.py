@@ -345,3 +345,57 @@ def test_the_rendered_configuration_names_every_place_and_keeps_the_passphrase_o
     assert "@" not in config + archive
     with pytest.raises(ValueError):
         render.render(tmp_path / "bad", stanza="a b", pg_path=Path("/x"), repo_path=Path("/y"))
+
+
+def test_the_archive_lag_and_a_failing_archive_are_reported(cluster: Cluster, tmp_path: Path) -> None:
+    """pg_stat_archiver as the node reads it (ops.walarchive): archiving through pgBackRest works, then the
+    repository becomes unreachable and the archive fails — /_status degrades, the gauges and the status
+    reported upward say so."""
+    from sqlalchemy import text
+
+    from zhengwu.commands.node import open_node
+    from zhengwu.ops import reporting, walarchive
+
+    cluster.initdb()
+    cluster.start()
+    _as_postgres(str(PG_BIN[-1] / "createdb"), "-h", str(cluster.socket), "-p", str(cluster.port), "zhengwu")
+    cluster.backrest("stanza-create")
+    _zhengwu(cluster.url, tmp_path / "node", "migrate")
+    cluster.backrest("check")  # one segment switched and archived
+    settings = Settings(database_url=cluster.url, data_dir=tmp_path / "node")
+    with open_node(settings) as node:
+        with node.session_factory() as session:
+            working = walarchive.state(session)
+        assert working is not None and working["archive_mode"] == "on", working
+        assert working["archived_count"] >= 1 and working["failing"] is False and working["ok"] is True
+        assert working["age_seconds"] is not None and working["age_seconds"] < 300
+        assert node.health_probes["wal_archive"]()["ok"] is True
+
+        # The off-site repository goes away: PostgreSQL's archive_command now fails.
+        cluster.repo.chmod(0o000)
+        try:
+            deadline = time.monotonic() + 90
+            failing: dict[str, Any] | None = None
+            while time.monotonic() < deadline:
+                with node.session_factory() as session, session.begin():
+                    session.execute(text("CREATE TABLE IF NOT EXISTS walfill (n int)"))
+                    session.execute(text("INSERT INTO walfill SELECT generate_series(1, 20000)"))
+                with node.session_factory() as session, session.begin():
+                    session.execute(text("SELECT pg_switch_wal()"))
+                time.sleep(2)
+                with node.session_factory() as session:
+                    failing = walarchive.state(session)
+                if failing and failing["failing"]:
+                    break
+            assert failing is not None and failing["failing"] is True, failing
+            assert failing["ok"] is False and failing["failed_count"] >= 1
+            assert failing["pending_segments"] is not None and failing["pending_segments"] >= 1
+            assert node.health_probes["wal_archive"]()["failing"] is True
+            gauges = walarchive.install_gauges(type(node.metrics)())
+            with node.session_factory() as session:
+                walarchive.refresh(session, gauges)
+                status = reporting.snapshot(session, settings)
+            assert gauges.failing._value.get() == 1.0 and gauges.pending._value.get() >= 1
+            assert status["status"] == "degraded" and status["wal_archive_failing"] is True
+        finally:
+            cluster.repo.chmod(0o750)

@@ -9,6 +9,7 @@ and count toward lockout; the change records name the person and the OS account.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from clikit import cli_node, invoke
-from operator_kit import CODE, as_operator, code, enrol, operator_node, staff
+from operator_kit import CODE, as_operator, code, enrol, events, operator_node, staff
 from zhengwu.audit.models import AuditChange
 from zhengwu.identity.models import Account, AuthEvent
 from zhengwu.kernel.session import unit_of_work
@@ -25,14 +26,8 @@ from zhengwu.seed import government_credit_code
 
 @pytest.fixture
 def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    yield from operator_node(tmp_path, monkeypatch)
-
-
-def events(node: Any, kind: str) -> list[AuthEvent]:
-    with unit_of_work(node) as session:
-        found = list(session.scalars(select(AuthEvent).where(AuthEvent.event_type == kind)))
-        session.expunge_all()
-    return found
+    # Without operator sessions: each command takes a code of its own (test_security_operator_sessions).
+    yield from operator_node(tmp_path, monkeypatch, ZHENGWU_SECURITY__CLI_SESSION_MINUTES="0")
 
 
 def test_break_glass_then_operator_with_second_factor(node: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,3 +147,60 @@ def test_a_department_right_reaches_only_its_departments(node: Any, monkeypatch:
     own = as_operator(monkeypatch, "sealer", code(sealer, 1), "seals", "create", "--department", CODE,
                       "--name", "河北省市场监督管理局合同专用章")  # fmt: skip
     assert own.exit_code == 0, own.output
+
+
+def test_routine_commands_run_as_the_service_identity(
+    node: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zhengwu.audit.models import AuditSignedHead
+    from zhengwu.commands import operator as operator_commands
+
+    assert invoke("pki", "init").exit_code == 0  # break-glass: nobody could authorise yet
+    monkeypatch.setenv("ZHENGWU_BACKUP_KEY_FILE", str(tmp_path / "keys" / "backup.key"))
+    # The test's OS user owns the data directory: it is the node's service identity.
+    backup = invoke("backup", "create", "--to", str(tmp_path / "offsite"), "--json")
+    assert backup.exit_code == 0, backup.output
+    (run,) = events(node, "service_cli")
+    assert run.detail["command"] == "backup create" and run.account_id is None and run.detail["reason"]
+    # The minutely WAF ingest and the chain-head seal store their own result, no service_cli event.
+    sealed = invoke("audit", "seal", "--json")
+    assert sealed.exit_code == 0, sealed.output
+    with unit_of_work(node) as session:
+        heads = len(session.scalars(select(AuditSignedHead)).all())
+    assert heads > 0
+    log = tmp_path / "modsec.json"
+    log.write_text("")
+    assert invoke("security", "ingest-waf", str(log)).exit_code == 0
+    assert len(events(node, "service_cli")) == 1
+
+    # Another OS account (a person's own) is refused and recorded; nothing is sealed.
+    monkeypatch.setattr(operator_commands, "_data_owner", lambda _settings: os.getuid() + 1)
+    refused = invoke("audit", "seal", "--json")
+    assert refused.exit_code == 1 and "服务账号" in refused.output
+    assert events(node, "permission_denied")[-1].detail["reason"] == "not_service_account"
+    assert invoke("security", "ingest-waf", str(log)).exit_code == 1
+    assert invoke("backup", "create", "--to", str(tmp_path / "offsite")).exit_code == 1
+    with unit_of_work(node) as session:
+        assert len(session.scalars(select(AuditSignedHead)).all()) == heads
+
+
+def test_the_calendar_is_a_privileged_command(
+    node: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke("departments", "add", "--credit-code", CODE, "--name", "河北省市场监督管理局",
+                  "--division", "130000").exit_code == 0  # fmt: skip
+    assert staff("root", "platform_admin").exit_code == 0
+    assert staff("clerk", "case_handler").exit_code == 0
+    root, clerk = enrol("root"), enrol("clerk")
+    days = tmp_path / "calendar.csv"
+    days.write_text("2027-02-06,workday\n2027-02-10,holiday\n")
+    bare = as_operator(monkeypatch, None, None, "calendar", "import", str(days))
+    assert bare.exit_code == 1 and "--operator" in bare.output
+    handler = as_operator(monkeypatch, "clerk", code(clerk), "calendar", "import", str(days))
+    assert handler.exit_code == 1 and "工作日历" in handler.output
+    done = as_operator(monkeypatch, "root", code(root), "calendar", "import", str(days))
+    assert done.exit_code == 0, done.output
+    with unit_of_work(node) as session:
+        root_id = session.scalars(select(Account.id).where(Account.login_name == "root")).one()
+        (actor,) = session.scalars(select(AuditChange.actor).where(AuditChange.action == "calendar.import"))
+    assert actor.startswith(f"account:{root_id} cli:")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 from zhengwu.cases.errors import CaseForbidden
-from zhengwu.identity.policy import Right, right
+from zhengwu.identity.policy import Right, Scope, right
 
 #: See a department's cases (queue and detail).
 VIEW: Final[Right] = right(
@@ -25,4 +25,9 @@ HANDLE: Final[Right] = right(
 #: Register department systems' webhook endpoints, read the delivery log, replay deliveries.
 WEBHOOKS: Final[Right] = right(
     "cases.webhooks", "管理部门业务系统的办件推送", {"platform_admin"}, refusal=CaseForbidden
+)
+
+#: Change the working-day calendar every department's deadlines are counted in (``zhengwu calendar import``).
+CALENDAR: Final[Right] = right(
+    "cases.calendar", "维护办件工作日历", {"platform_admin"}, scope=Scope.PLATFORM, refusal=CaseForbidden
 )

@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhengwu.audit import chain, changes, heads, reads
+from zhengwu.commands.operator import routine
 from zhengwu.commands.seals import ReportingGroup, node_session, settings
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.errors import DomainError
@@ -139,6 +140,11 @@ def verify(
 
 
 @app.command("seal")
+@routine(
+    "与 zhengwu worker 每隔若干分钟所做相同 / the worker does the same every few minutes",
+    # Its signed heads are its record; an event of its own would make the chain it signs grow every run.
+    record=False,
+)
 def seal_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Sign every chain head that grew since its last seal (node TSA key) and report it upward."""
     config = settings()

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from zhengwu.commands.node import load_settings
-from zhengwu.commands.operator import privileged
+from zhengwu.commands.operator import privileged, routine
 from zhengwu.kernel.config import Settings
 from zhengwu.ops import backup
 from zhengwu.ops import rights as ops_rights
@@ -76,6 +76,7 @@ def _emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
 
 
 @app.command()
+@routine("定时备份（cron/systemd，无人值守）/ scheduled backup")
 def create(
     to: Target,
     keep: Annotated[int | None, typer.Option(help="Keep only the newest N sets of this node.")] = None,
@@ -184,6 +185,7 @@ def list_sets(source: Source, as_json: AsJson = False) -> None:
 
 
 @app.command()
+@routine("持续异地备份服务 / continuous off-site shipping service")
 def ship(
     to: Target,
     every: Annotated[float, typer.Option(help="Seconds between backups (the RPO bound).")] = 60.0,
@@ -209,6 +211,7 @@ def ship(
 
 
 @app.command()
+@routine("定期恢复演练 / scheduled restore drill")
 def drill(
     to: Target,
     kind: Kind = "incr",

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from zhengwu.cases.rights import CALENDAR
+from zhengwu.commands.operator import operator_actor, privileged
 from zhengwu.commands.seals import ReportingGroup, console, fail_with, node_session, read_file, settings
 
 app = typer.Typer(cls=ReportingGroup, help="办件 / cases: list and show.", no_args_is_help=True)
@@ -89,18 +91,18 @@ def show_case(
 
 
 @calendar_app.command("import")
+@privileged(CALENDAR)
 def import_calendar(
     file: Annotated[
         Path, typer.Argument(help="每行“YYYY-MM-DD,workday|holiday” / one DATE,workday|holiday a line.")
     ],
 ) -> None:
     """Import working-day overrides (e.g. next year's holiday arrangement before the library knows it)."""
-    from zhengwu.audit.changes import actor_of
     from zhengwu.cases import service
 
     text = read_file(file, "日历文件 / calendar file").decode("utf-8-sig", errors="replace")
     with node_session(settings()) as session:
-        count = service.import_calendar(session, text, actor=actor_of(None, cli=True))
+        count = service.import_calendar(session, text, actor=operator_actor("cli"))
     console.print(f"已导入 {count} 天 / {count} days imported")
 
 

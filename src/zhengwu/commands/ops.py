@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +18,13 @@ app = typer.Typer(help="运维 / operations: node statuses reported upward.", no
 console = Console()
 
 _STATUS = {"ok": "正常", "degraded": "降级", "stale": "失联"}
+
+
+def _archive(row: dict[str, Any]) -> str:
+    if row.get("wal_archive_failing"):
+        return "失败"
+    lag = row.get("wal_archive_lag_seconds")
+    return "—" if lag is None else f"{lag:.0f}"
 
 
 @app.command()
@@ -40,6 +47,7 @@ def nodes(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable
         "延迟 s",
         "死信",
         "备份 s",
+        "WAL 归档 s",
         "上报时间（北京时间）",
     )
     for row in rows:
@@ -53,6 +61,7 @@ def nodes(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable
             f"{row['lag_seconds']:.0f}",
             str(row["dead_letters"]),
             "—" if row["backup_age_seconds"] is None else f"{row['backup_age_seconds']:.0f}",
+            _archive(row),
             datetime.fromisoformat(row["reported_at"]).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
         )
     console.print(table)

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from zhengwu.commands.node import node_unit
-from zhengwu.commands.operator import OperatorOption, authorise, operator_actor, privileged, required
+from zhengwu.commands.operator import OperatorOption, authorise, operator_actor, privileged, required, routine
 from zhengwu.commands.seals import ReportingGroup, settings
 from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.security import rights as security_rights
@@ -39,6 +39,10 @@ def _out(value: Any) -> None:
 
 
 @app.command("ingest-waf")
+@routine(
+    "每分钟由 cron 运行，结果（游标、事件）即其记录 / cron every minute; its cursor and events are its record",
+    record=False,
+)
 def ingest_waf(
     path: Annotated[Path, typer.Argument(help="ModSecurity JSON audit log (SecAuditLogFormat JSON).")],
     allowance: Annotated[

@@ -241,3 +241,30 @@ class LoginChallengeUse(Base):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OperatorSession(IdMixin, Base):
+    """特权命令会话 — after one second-factor check, an operator's later privileged commands (sudo's timestamp).
+
+    The operator's terminal keeps a random secret in a file only its OS user can read; only its SM3 digest
+    is stored. A session is bound to the staff account, the OS user, the host and the terminal it was opened
+    on, and to the account's roles at that moment (``rights_digest``): another terminal, a changed role, a
+    disabled or locked account or a reset second factor end it.
+    """
+
+    __tablename__ = "identity_operator_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("identity_account.id"), index=True)
+    os_user: Mapped[str] = mapped_column(String(40))
+    host: Mapped[str] = mapped_column(String(255))
+    terminal: Mapped[str] = mapped_column(String(255))
+    rights_digest: Mapped[str] = mapped_column(String(64))
+    # The second factor the session stands for: a factor reset or re-enrolled since ends it.
+    factor_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_reason: Mapped[str | None] = mapped_column(String(32))

@@ -49,6 +49,9 @@ class SecuritySettings(BaseModel):
     # Privileged CLI commands name their staff operator and take a TOTP code of theirs (commands.operator);
     # always so on a production node, and with this set elsewhere too.
     cli_second_factor: bool = False
+    # After one second-factor check, later privileged commands of the same operator on the same terminal
+    # run without a new code for this many minutes (like sudo's timestamp; not extended by use); 0: never.
+    cli_session_minutes: int = Field(default=5, ge=0, le=15)
 
 
 class IdentitySettings(BaseModel):
@@ -130,6 +133,10 @@ class AuditSettings(BaseModel):
 class OpsSettings(BaseModel):
     """Operations (``ZHENGWU_OPS__*``)."""
 
+    # Worker processes that en- and decrypt large backup artifacts (ops.sealing); 1: the calling process
+    # alone, 0: one per usable core. More processes shorten the wall time on free cores and cost CPU for
+    # starting them and passing chunks (bench/backup.py: +50 % CPU, slower on the shared 2-core machine).
+    backup_processes: int = Field(default=1, ge=0, le=16)
     # How often the worker reports this node's status (health, version, lag, backup age) upward; 0: never.
     status_minutes: int = Field(default=5, ge=0, le=24 * 60)
     # The ops page (/ops): how often each server process samples its numbers, and how many samples it keeps.

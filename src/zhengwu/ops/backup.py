@@ -46,10 +46,12 @@ from zhengwu.ops.models import BackupRun
 from zhengwu.ops.pgbackrest import Backrest, scratch_cluster, wait_promoted
 from zhengwu.ops.sealing import (
     CHUNK,
+    PARALLEL_MIN_CHUNKS,
     BackupError,
     BackupKey,
     Sealed,
     open_file,
+    parallel_workers,
     seal_file,
 )
 
@@ -341,15 +343,23 @@ def create(
             # the snapshot finds every file the snapshot refers to.
             raw_files = scratch / "files.tar"
             entries = _pack_files(place, raw_files, skip | {scratch.resolve()})
+
             try:
                 partial.mkdir()
                 artifacts = {
-                    "files": seal_file(key, raw_files, partial / "files.sm4", _context(name, "files")),
+                    "files": seal_file(
+                        key,
+                        raw_files,
+                        partial / "files.sm4",
+                        _context(name, "files"),
+                        workers=cipher_workers(settings, _chunks(raw_files)),
+                    ),
                 }
                 if raw_db.exists():
                     artifacts["database"] = seal_file(
-                        key, raw_db, partial / "database.sm4", _context(name, "database")
-                    )
+                        key, raw_db, partial / "database.sm4", _context(name, "database"),
+                        workers=cipher_workers(settings, _chunks(raw_db)),
+                    )  # fmt: skip
             except OSError as exc:
                 raise _unavailable(target, exc) from None
         manifest: dict[str, Any] = {
@@ -464,11 +474,26 @@ def _check_present(found: BackupSet) -> None:
             )
 
 
-def _open_all(found: BackupSet, key: BackupKey, into: Path) -> tuple[Path, Path]:
+def _chunks(path: Path) -> int:
+    return -(-path.stat().st_size // CHUNK)
+
+
+def cipher_workers(settings: Settings | None, chunks: int) -> int:
+    """Worker processes for an artifact of ``chunks`` chunks (``ZHENGWU_OPS__BACKUP_PROCESSES``)."""
+    wanted = settings.ops.backup_processes if settings is not None else 1
+    if wanted == 1 or chunks < PARALLEL_MIN_CHUNKS:
+        return 1
+    return wanted or parallel_workers()
+
+
+def _open_all(found: BackupSet, key: BackupKey, into: Path, settings: Settings | None) -> tuple[Path, Path]:
     paths = {"database": into / "database", "files": into / "files.tar"}
     for name in _names(found.manifest):
         sealed = _artifact(found.manifest, name)
-        open_file(key, found.path / sealed.file, paths[name], _context(found.name, name), sealed)
+        workers = cipher_workers(settings, sealed.chunks)
+        open_file(
+            key, found.path / sealed.file, paths[name], _context(found.name, name), sealed, workers=workers
+        )
     return paths["database"], paths["files"]
 
 
@@ -538,7 +563,7 @@ def _opened(
     bytes that were checked instead of decrypting twice)."""
     manifest = found.manifest
     _check_present(found)
-    db, files = _open_all(found, key, into)
+    db, files = _open_all(found, key, into, settings)
     repository = _check_database(found, db, Backrest.of(settings) if settings else None)
     report = {
         **({"pgbackrest": repository} if repository else {}),

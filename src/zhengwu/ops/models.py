@@ -52,6 +52,9 @@ class NodeStatus(IdMixin, Base):
     lag_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     dead_letters: Mapped[int] = mapped_column(Integer, default=0)
     backup_age_seconds: Mapped[float | None] = mapped_column(Float)
+    # PostgreSQL nodes archiving their WAL (ops.walarchive); None: no archive (SQLite, archive_mode off).
+    wal_archive_lag_seconds: Mapped[float | None] = mapped_column(Float)
+    wal_archive_failing: Mapped[bool | None] = mapped_column(Boolean)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     reports: Mapped[int] = mapped_column(Integer, default=1)

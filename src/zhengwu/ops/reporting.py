@@ -25,6 +25,7 @@ from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import OutboxRecord, OutboxStatus, emit
 from zhengwu.kernel.session import unit_of_work
 from zhengwu.kernel.topics import ReceivedRow, RowError
+from zhengwu.ops import walarchive
 from zhengwu.ops.models import BackupRun, NodeStatus
 
 TOPIC: Final = "ops.node_status"
@@ -47,6 +48,8 @@ def snapshot(session: Session, settings: Settings) -> dict[str, Any]:
         migration = session.execute(text("SELECT version_num FROM alembic_version")).scalar() or ""
     except SQLAlchemyError:
         migration = ""
+    archive = walarchive.state(session)
+    archiving = archive is not None and archive.get("archive_mode", "off") != "off"
     return {
         "node_id": settings.node_id,
         "node_name": settings.node_name,
@@ -54,11 +57,14 @@ def snapshot(session: Session, settings: Settings) -> dict[str, Any]:
         "division_code": settings.division_code,
         "version": zhengwu.__version__,
         "migration": str(migration),
-        "status": "ok",
+        # A WAL archive that fails widens the recovery point unseen: the node is degraded, not down.
+        "status": "degraded" if archive and archiving and archive.get("failing") else "ok",
         "outbox_pending": int(pending or 0),
         "lag_seconds": round((now - oldest).total_seconds(), 3) if oldest is not None else 0.0,
         "dead_letters": int(dead),
         "backup_age_seconds": round((now - backup_at).total_seconds(), 1) if backup_at is not None else None,
+        "wal_archive_lag_seconds": archive.get("lag_seconds") if archive is not None and archiving else None,
+        "wal_archive_failing": bool(archive.get("failing")) if archive and archiving else None,
         "reported_at": now.isoformat(timespec="microseconds"),
         "status_key": f"{settings.node_id}:{now.isoformat(timespec='microseconds')}",
     }
@@ -89,6 +95,14 @@ def report_if_due(factory: sessionmaker[Session], settings: Settings) -> bool:
     return True
 
 
+def _number(value: Any) -> float | None:
+    # Tolerant of what another version sends (conventions §12): a missing or odd value is no value.
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def apply_reported_status(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str, RowError]:
     """Keep the newest status of each node (the origin the exchange checked, not what the row claims);
     an older report arriving late changes nothing."""
@@ -112,6 +126,10 @@ def apply_reported_status(session: Session, rows: Sequence[ReceivedRow]) -> Mapp
             "lag_seconds": float(data.get("lag_seconds") or 0.0),
             "dead_letters": int(data.get("dead_letters") or 0),
             "backup_age_seconds": float(backup_age) if backup_age is not None else None,
+            "wal_archive_lag_seconds": _number(data.get("wal_archive_lag_seconds")),
+            "wal_archive_failing": (
+                bool(data["wal_archive_failing"]) if data.get("wal_archive_failing") is not None else None
+            ),
             "reported_at": reported_at,
             "received_at": utcnow(),
         }
@@ -155,6 +173,8 @@ def nodes(session: Session, settings: Settings) -> list[dict[str, Any]]:
                 "lag_seconds": row.lag_seconds,
                 "dead_letters": row.dead_letters,
                 "backup_age_seconds": row.backup_age_seconds,
+                "wal_archive_lag_seconds": row.wal_archive_lag_seconds,
+                "wal_archive_failing": row.wal_archive_failing,
                 "reported_at": row.reported_at.isoformat(),
                 "report_age_seconds": round(age.total_seconds(), 1),
                 "reports": row.reports,

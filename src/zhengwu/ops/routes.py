@@ -19,7 +19,7 @@ from zhengwu.kernel.node import CurrentNode, ServiceKey
 from zhengwu.kernel.session import DbSession
 from zhengwu.ops import metrics as capability_metrics
 from zhengwu.ops import probe as journey
-from zhengwu.ops import reporting, rights
+from zhengwu.ops import reporting, rights, walarchive
 from zhengwu.ops.models import BackupRun
 
 router = APIRouter(tags=["ops 运维"])
@@ -194,6 +194,7 @@ def metrics(session: DbSession, node: CurrentNode) -> Response:
     gauges.info.clear()
     gauges.info.labels(settings.node_id, settings.tier.value, zhengwu.__version__).set(1)
     capability_metrics.refresh(session, node)
+    walarchive.refresh(session, node.services.provide(walarchive.GAUGES))
     return Response(generate_latest(node.metrics), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from zhengwu.kernel.node import Node
-from zhengwu.ops import metrics, pages, routes, samples
+from zhengwu.ops import metrics, pages, routes, samples, walarchive
 
 
 def install(node: Node) -> None:
@@ -13,6 +13,10 @@ def install(node: Node) -> None:
     node.services.put(routes.SCRAPE_GAUGES, routes.install_metrics(node.metrics))
     metrics.install(node)
     node.services.put(samples.RING, samples.Ring(node.settings.ops.samples))
+    # Exported on every node (enabled 0 without an archive), so one rule file serves SQLite nodes too.
+    node.services.put(walarchive.GAUGES, walarchive.install_gauges(node.metrics))
+    if node.engine.dialect.name == "postgresql":
+        node.health_probes["wal_archive"] = walarchive.probe(node)
 
 
 def subscribe(node: Node) -> None:
