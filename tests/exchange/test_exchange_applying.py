@@ -477,7 +477,7 @@ def test_a_status_change_of_a_license_the_province_issued_for_a_city_is_not_refu
 
     assert copy_at_city() == ["有效"]
     with national.uow() as session:
-        feedback.push_status(session, identifier, "revoked", "吊销营业执照", area_code="130100")
+        feedback.push_status(session, identifier, "revoked", "吊销营业执照", area_code="130100", actor="test")
     downward.publish(national.runtime)
     at_province = downward.pull(province.runtime, national.client)
     assert (at_province.applied, at_province.rejected) == (1, 0)
