@@ -16,7 +16,7 @@ from sqlalchemy import MetaData
 
 import zhengwu
 from zhengwu.exchange.topics import TopicRegistry
-from zhengwu.kernel import admission, openapi
+from zhengwu.kernel import admission, openapi, routeindex
 from zhengwu.kernel.assets import GuardContext
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import Base, make_engine
@@ -236,6 +236,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from zhengwu.exchange import wiring as exchange
 
     exchange.mount(app, node)
+    # Last, once every router is in: requests skip the routers that cannot hold their path.
+    routeindex.index_routes(app)
     return app
 
 
