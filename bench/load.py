@@ -113,10 +113,10 @@ def prepare_database(args: argparse.Namespace, run_dir: Path, port: int) -> dict
     return env
 
 
-def start_node(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_node(env: dict[str, str], port: int, log: Path, *, workers: int = 1) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "zhengwu", "serve", "--port", str(port)],
+            [sys.executable, "-m", "zhengwu", "serve", "--port", str(port), "--workers", str(workers)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -44,6 +44,7 @@ def import_models() -> MetaData:
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
     import zhengwu.kernel.ratelimit
+    import zhengwu.kernel.stamps
     import zhengwu.licenses.datamodels
     import zhengwu.licenses.grant_models
     import zhengwu.licenses.models

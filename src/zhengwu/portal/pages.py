@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -27,6 +28,7 @@ from zhengwu.catalog.errors import ItemNotFound
 from zhengwu.catalog.search import SearchFilters
 from zhengwu.catalog.search.engine import division_range
 from zhengwu.catalog.search.grouped import departments_in, items_by_theme
+from zhengwu.catalog.search.index import PUBLISHED_STAMP
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import attach_csrf_cookie, check_csrf, csrf_token, safe_next
@@ -36,9 +38,10 @@ from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.limits import KiB, body_limit
-from zhengwu.kernel.node import node_of
+from zhengwu.kernel.node import ServiceKey, node_of
 from zhengwu.kernel.ratelimit import client_address, per_address
 from zhengwu.kernel.session import DbSession
+from zhengwu.kernel.stamps import StampedCache, remember
 from zhengwu.licenses import holders, lifecycle
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.errors import LicenseError
@@ -57,6 +60,9 @@ HOME_NOTICES = 5
 HOME_COLUMNS = 12
 _HOLDER_CODE = re.compile(r"[0-9A-Za-z]{5,20}")
 _VERIFY_LIMIT = Depends(per_address("portal.verify", lambda s: s.security.public_rate_per_minute))
+# The home page's life events and items by theme (counted over the whole catalog, some 160 links): the
+# same for every visitor, rendered once and kept until the published items change (kernel.stamps).
+HOME_THEMES: ServiceKey[StampedCache[tuple[object, Markup]]] = ServiceKey("portal.home_themes")
 
 
 def beijing(value: datetime | date | None, with_time: bool = True) -> str:
@@ -88,7 +94,7 @@ def render(
     status_code: int = 200,
 ) -> HTMLResponse:
     """Render a portal page with the node's look, the visitor's session, CSRF token and 适老化 step."""
-    look = notices.effective_look(db, node_of(request).settings)
+    look = notices.page_look(db, node_of(request).settings)
     auth = current_session(request, db)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     ctx: dict[str, Any] = {
@@ -197,14 +203,25 @@ def home(request: Request, db: DbSession) -> HTMLResponse:
         db,
         "portal/home.html",
         {
-            "person_themes": items_by_theme(db, legal=False),
-            "legal_themes": items_by_theme(db, legal=True),
-            "events": _vocabulary(request).events,
+            "themes_html": _home_themes(db, _vocabulary(request)),
             "notices": notices.latest(db, "notice", HOME_NOTICES),
             "columns": notices.latest(db, "column", HOME_COLUMNS),
             "own_node": node_of(request).settings.node_id,
         },
     )
+
+
+def _home_themes(db: Session, words: vocabulary.Vocabulary) -> Markup:
+    # Jinja hands out a new template object when the file changed (and its guard checked the new
+    # bytes), and the vocabulary is a new object when its file changed: either is a new key.
+    fragment = TEMPLATES.get_template("portal/_home_themes.html")
+
+    def rendered() -> tuple[object, Markup]:
+        themes = {"person_themes": items_by_theme(db, legal=False),
+                  "legal_themes": items_by_theme(db, legal=True)}  # fmt: skip
+        return words, Markup(fragment.render(events=words.events, **themes))  # noqa: S704 - autoescaped
+
+    return remember(db, HOME_THEMES, (PUBLISHED_STAMP,), (fragment, id(words)), rendered)[1]
 
 
 # --- 通知公告 ---------------------------------------------------------------------------------------
