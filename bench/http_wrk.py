@@ -43,6 +43,7 @@ from load import (
     issue_licenses,
     prepare_database,
     start_node,
+    stop_node,
 )
 from portal import PAGE_QUERIES, STATIC
 
@@ -226,15 +227,7 @@ def main() -> None:
             ]
             report(runs)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log = (run_dir / "node.log").read_text(errors="replace").splitlines()
-            problems = [line for line in log if '"level": "error"' in line or "Traceback" in line]
-            if problems:
-                print(f"node log: {len(problems)} error lines, e.g. {problems[0][:300]}")
+            stop_node(proc, run_dir / "node.log")
 
 
 if __name__ == "__main__":
