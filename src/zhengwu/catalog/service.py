@@ -34,7 +34,7 @@ from zhengwu.catalog.models import (
 from zhengwu.catalog.repository import CatalogRepository
 from zhengwu.catalog.rules import BasicInfo, BodyInfo, FieldProblem
 from zhengwu.catalog.search import forget_synonyms
-from zhengwu.catalog.search.index import PUBLISHED_STAMP, EntryData, index_item, unindex_item
+from zhengwu.catalog.search.index import PUBLISHED_STAMP, SYNONYMS_STAMP, EntryData, index_item, unindex_item
 from zhengwu.identity.requirements import AuthRequirement, ItemDemand
 from zhengwu.kernel.codes import make_handle_item_code, make_task_code, validate_task_code, validate_uscc
 from zhengwu.kernel.stamps import bump
@@ -775,6 +775,7 @@ def set_synonym(session: Session, term: str, canonical: str) -> Synonym:
         synonym.canonical = canonical
     session.flush()
     forget_synonyms()
+    bump(session, SYNONYMS_STAMP)
     return synonym
 
 
@@ -784,3 +785,4 @@ def delete_synonym(session: Session, term: str) -> None:
     if getattr(deleted, "rowcount", 0) == 0:
         raise ItemNotFound("同义词不存在")
     forget_synonyms()
+    bump(session, SYNONYMS_STAMP)

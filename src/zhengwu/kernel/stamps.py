@@ -104,6 +104,8 @@ def remember(
     names: tuple[str, ...],
     key: Hashable,
     compute: Callable[[], T],
+    *,
+    max_keys: int = 64,
 ) -> T:
     """The value for ``key`` from the session's node's cache ``cache`` over the stamps ``names`` (made on
     first use). Each node keeps its own: two nodes in one process (tests, the demo) never share values.
@@ -114,7 +116,7 @@ def remember(
     with _install:
         found = node.services.get(cache)
         if found is None:
-            found = node.services.put(cache, StampedCache(*names))
+            found = node.services.put(cache, StampedCache(*names, max_keys=max_keys))
     return found.get(session, key, compute)
 
 

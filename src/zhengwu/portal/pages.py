@@ -8,6 +8,7 @@ work without JavaScript. Holder pages send a visitor without a session to identi
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncGenerator, Callable
 from datetime import date, datetime
@@ -28,7 +29,7 @@ from zhengwu.catalog.errors import ItemNotFound
 from zhengwu.catalog.search import SearchFilters
 from zhengwu.catalog.search.engine import division_range
 from zhengwu.catalog.search.grouped import departments_in, items_by_theme
-from zhengwu.catalog.search.index import PUBLISHED_STAMP
+from zhengwu.catalog.search.index import PUBLISHED_STAMP, SYNONYMS_STAMP
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import attach_csrf_cookie, check_csrf, csrf_token, safe_next
@@ -45,6 +46,7 @@ from zhengwu.kernel.stamps import StampedCache, remember
 from zhengwu.licenses import holders, lifecycle
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.errors import LicenseError
+from zhengwu.licenses.lookup import type_names as type_names_of
 from zhengwu.portal import finder, notices, vocabulary
 from zhengwu.portal.errors import NoticeNotFound
 from zhengwu.seals.routes import MAX_UPLOAD_BYTES, OFD_MEDIA_TYPE, UPLOAD_LIMITS
@@ -62,6 +64,12 @@ _HOLDER_CODE = re.compile(r"[0-9A-Za-z]{5,20}")
 _VERIFY_LIMIT = Depends(per_address("portal.verify", lambda s: s.security.public_rate_per_minute))
 # The home page's life events and items by theme (counted over the whole catalog, some 160 links): the
 # same for every visitor, rendered once and kept until the published items change (kernel.stamps).
+# A search's groups and first places depend on the catalog, its synonyms and the vocabulary only: the
+# answers to the queries people repeat are kept until one of those changes (the page itself is not).
+SEARCHES: ServiceKey[StampedCache[tuple[object, finder.Found, list[finder.Shown]]]] = ServiceKey(
+    "portal.searches"
+)
+DEPARTMENTS: ServiceKey[StampedCache[list[tuple[str, str]]]] = ServiceKey("portal.departments")
 HOME_THEMES: ServiceKey[StampedCache[tuple[object, Markup]]] = ServiceKey("portal.home_themes")
 
 
@@ -271,6 +279,7 @@ def notice_page(notice_id: str, request: Request, db: DbSession) -> HTMLResponse
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _divisions_under(scope: str, chosen: str) -> list[tuple[str, str]]:
     """The node's own division, the ones directly under it, and the counties of a chosen city."""
     rows = [(scope, divisions.name_of(scope) or scope)]
@@ -322,7 +331,8 @@ def search_page(
         problems.append("所选地区不在本平台范围内，已按全部地区查找")
         division = ""
     places = _divisions_under(settings.division_code, division)
-    departments = departments_in(db, division or settings.division_code)
+    where = division or settings.division_code
+    departments = remember(db, DEPARTMENTS, (PUBLISHED_STAMP,), where, lambda: departments_in(db, where))
     if department and department not in {code for code, _ in departments}:
         department = ""
     if who not in ("", "person", "legal"):
@@ -336,10 +346,17 @@ def search_page(
         task_type=task_type or None,
     )
     text = q.strip()[:64]
-    found = finder.find(db, text, filters, _vocabulary(request), scope=settings.division_code)
     page_no = _page_number(page)
     offset = (page_no - 1) * PAGE_GROUPS
-    shown = finder.page(db, found, offset, PAGE_GROUPS)
+    words = _vocabulary(request)
+
+    def search() -> tuple[object, finder.Found, list[finder.Shown]]:
+        found = finder.find(db, text, filters, words, scope=settings.division_code)
+        return words, found, finder.page(db, found, offset, PAGE_GROUPS)
+
+    key = (text, filters, settings.division_code, offset, id(words))
+    stamps = (PUBLISHED_STAMP, SYNONYMS_STAMP)
+    _, found, shown = remember(db, SEARCHES, stamps, key, search, max_keys=512)
     pages = max(1, -(-len(found.groups) // PAGE_GROUPS))
     kept = {
         k: v
@@ -414,7 +431,9 @@ def guide_page(task_code: str, request: Request, db: DbSession) -> HTMLResponse:
             {"title": "没有找到这个事项", "message": "事项不存在、尚未发布或已取消。请通过搜索查找。"},
             status_code=404,
         )
-    type_names = {t.code: t.name for t in licenses.list_types(db)}
+    # Only the names of the types the materials cite (one indexed read, not every type with its schema).
+    cited = {str(m["license_type_code"]) for m in guide.get("materials") or [] if m.get("license_type_code")}
+    type_names = type_names_of(db, cited) if cited else {}
     materials = [
         {
             "name": m.get("material_name"),

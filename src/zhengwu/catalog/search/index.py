@@ -19,6 +19,8 @@ from zhengwu.kernel.stamps import bump
 
 #: Raised with every change of the published items (kernel.stamps): pages that count them keep counts.
 PUBLISHED_STAMP = "catalog.published"
+#: Raised with every change of the search's synonyms (what a query finds changes with them).
+SYNONYMS_STAMP = "catalog.synonyms"
 
 _PERSON = ct.PERSON_TYPES
 _LEGAL = ct.LEGAL_TYPES
