@@ -65,6 +65,22 @@ def test_home_themes_are_kept_until_the_published_items_change(
     assert PASSPORT  # the item the kit publishes
 
 
+@pytest.mark.db
+def test_a_kept_search_answer_follows_publications_and_synonyms(client: Any, session: Session) -> None:
+    make_basic(session)
+    published_task(session, make_department(session, "130102", "石家庄市长安区公安局", 1))
+    session.flush()
+    assert "石家庄市长安区公安局" in client.get("/search?q=护照").text
+    assert "石家庄市桥西区公安局" not in client.get("/search?q=护照").text
+    published_task(session, make_department(session, "130104", "石家庄市桥西区公安局", 2))
+    session.flush()
+    assert "石家庄市桥西区公安局" in client.get("/search?q=护照").text, "a kept answer is not shown stale"
+    assert "普通护照签发" not in client.get("/search?q=小红本本").text
+    catalog.set_synonym(session, "小红本本", "护照")
+    session.flush()
+    assert "普通护照签发" in client.get("/search?q=小红本本").text, "a new synonym is used at once"
+
+
 def test_a_stamp_written_elsewhere_is_seen_and_restores_do_not_alias(session: Session) -> None:
     assert stamps.read(session).get("test.kind", 0) == 0
     stamps.bump(session, "test.kind")

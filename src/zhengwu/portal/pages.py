@@ -62,14 +62,14 @@ HOME_NOTICES = 5
 HOME_COLUMNS = 12
 _HOLDER_CODE = re.compile(r"[0-9A-Za-z]{5,20}")
 _VERIFY_LIMIT = Depends(per_address("portal.verify", lambda s: s.security.public_rate_per_minute))
-# The home page's life events and items by theme (counted over the whole catalog, some 160 links): the
-# same for every visitor, rendered once and kept until the published items change (kernel.stamps).
 # A search's groups and first places depend on the catalog, its synonyms and the vocabulary only: the
 # answers to the queries people repeat are kept until one of those changes (the page itself is not).
 SEARCHES: ServiceKey[StampedCache[tuple[object, finder.Found, list[finder.Shown]]]] = ServiceKey(
     "portal.searches"
 )
 DEPARTMENTS: ServiceKey[StampedCache[list[tuple[str, str]]]] = ServiceKey("portal.departments")
+# The home page's life events and items by theme (counted over the whole catalog, some 160 links): the
+# same for every visitor, rendered once and kept until the published items change (kernel.stamps).
 HOME_THEMES: ServiceKey[StampedCache[tuple[object, Markup]]] = ServiceKey("portal.home_themes")
 
 
