@@ -113,10 +113,10 @@ def prepare_database(args: argparse.Namespace, run_dir: Path, port: int) -> dict
     return env
 
 
-def start_node(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_node(env: dict[str, str], port: int, log: Path, *, workers: int = 1) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "zhengwu", "serve", "--port", str(port)],
+            [sys.executable, "-m", "zhengwu", "serve", "--port", str(port), "--workers", str(workers)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -130,6 +130,19 @@ def start_node(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[by
             time.sleep(0.3)
     proc.kill()
     raise SystemExit(f"the node did not start:\n{log.read_text()[-3000:]}")
+
+
+def stop_node(proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Stop the node and say whether its log holds errors."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    lines = log.read_text(errors="replace").splitlines()
+    problems = [line for line in lines if '"level": "error"' in line or "Traceback" in line]
+    if problems:
+        print(f"node log: {len(problems)} error lines, e.g. {problems[0][:300]}")
 
 
 @dataclass
@@ -340,15 +353,7 @@ def main() -> None:
                         )
                     )
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            tail = (run_dir / "node.log").read_text(errors="replace").splitlines()
-            problems = [line for line in tail if '"level": "error"' in line or "Traceback" in line]
-            if problems:
-                print(f"node log: {len(problems)} error lines, e.g. {problems[0][:300]}")
+            stop_node(proc, run_dir / "node.log")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import os
 import random
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,17 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from load import QUERIES, Burst, burst, fetch_task_codes, free_port, prepare_database, print_burst, start_node
+from load import (
+    QUERIES,
+    Burst,
+    burst,
+    fetch_task_codes,
+    free_port,
+    prepare_database,
+    print_burst,
+    start_node,
+    stop_node,
+)
 
 STATIC = "/portal/static/portal.css"
 # Portal searches as people type them: life events and short forms go through the vocabulary.
@@ -108,15 +117,7 @@ def main() -> None:
                 share = r.per_second / floor if floor else float("nan")
                 print(f"   {route:<7} {share:6.1%}  ({r.per_second:.1f} vs {floor:.1f} req/s)")
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log = (run_dir / "node.log").read_text(errors="replace").splitlines()
-            problems = [line for line in log if '"level": "error"' in line or "Traceback" in line]
-            if problems:
-                print(f"node log: {len(problems)} error lines, e.g. {problems[0][:300]}")
+            stop_node(proc, run_dir / "node.log")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 import zhengwu
 from zhengwu.exchange.topics import TopicRegistry
-from zhengwu.kernel import admission, openapi
+from zhengwu.kernel import admission, openapi, routeindex
 from zhengwu.kernel.assets import GuardContext
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import Base, make_engine
@@ -45,6 +45,7 @@ def import_models() -> MetaData:
     import zhengwu.kernel.events
     import zhengwu.kernel.idempotency
     import zhengwu.kernel.ratelimit
+    import zhengwu.kernel.stamps
     import zhengwu.licenses.datamodels
     import zhengwu.licenses.grant_models
     import zhengwu.licenses.models
@@ -246,6 +247,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from zhengwu.exchange import wiring as exchange
 
     exchange.mount(app, node)
+    # Last, once every router is in: requests skip the routers that cannot hold their path.
+    routeindex.index_routes(app)
     return app
 
 

@@ -36,9 +36,10 @@ from zhengwu.catalog.models import (
 from zhengwu.catalog.repository import CatalogRepository
 from zhengwu.catalog.rules import BasicInfo, BodyInfo, FieldProblem
 from zhengwu.catalog.search import forget_synonyms
-from zhengwu.catalog.search.index import EntryData, index_item, unindex_item
+from zhengwu.catalog.search.index import PUBLISHED_STAMP, SYNONYMS_STAMP, EntryData, index_item, unindex_item
 from zhengwu.identity.requirements import AuthRequirement, ItemDemand
 from zhengwu.kernel.codes import make_handle_item_code, make_task_code, validate_task_code, validate_uscc
+from zhengwu.kernel.stamps import bump
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.errors import DepartmentNotFound
 from zhengwu.orgs.models import Department
@@ -420,6 +421,8 @@ def update_task(session: Session, task_code: str, data: Mapping[str, Any], *, ac
         item.dirty = True
         item.updated_by = actor
         session.flush()
+        if item.status == Status.PUBLISHED:  # its live row is what the home page counts by theme
+            bump(session, PUBLISHED_STAMP)
         _record(session, TASK, item.task_code, "update", item.status, item.status, item.task_version, actor)
     return item
 
@@ -888,6 +891,7 @@ def set_synonym(session: Session, term: str, canonical: str) -> Synonym:
         synonym.canonical = canonical
     session.flush()
     forget_synonyms()
+    bump(session, SYNONYMS_STAMP)
     return synonym
 
 
@@ -897,3 +901,4 @@ def delete_synonym(session: Session, term: str) -> None:
     if getattr(deleted, "rowcount", 0) == 0:
         raise ItemNotFound("同义词不存在")
     forget_synonyms()
+    bump(session, SYNONYMS_STAMP)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Boolean, Float, String, case, delete
+from sqlalchemy import Boolean, Float, String, bindparam, case, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from zhengwu.kernel.db import Base, dialect_insert
@@ -100,6 +100,36 @@ class RateBucket(Base):
     allowed: Mapped[bool] = mapped_column(Boolean)  # the last take's decision, returned by the upsert
 
 
+_TAKE: dict[str, Any] = {}
+
+
+def _take_statement(session: Session) -> Any:
+    """The bucket's upsert for the session's dialect, built once: every value is a bound parameter, so a
+    take neither builds nor compiles a statement (it is on every limited request's path)."""
+    dialect = session.get_bind().dialect.name
+    found = _TAKE.get(dialect)
+    if found is not None:
+        return found
+    table = RateBucket.__table__
+    now = bindparam("now", type_=Float)
+    burst = bindparam("burst", type_=Float)
+    refilled = table.c.tokens + (now - table.c.at) * bindparam("rate", type_=Float)
+    refilled = case((refilled > burst, burst), else_=refilled)
+    insert = dialect_insert(session, RateBucket).values(
+        name=bindparam("name"), key=bindparam("key"), tokens=bindparam("first", type_=Float), at=now,
+        allowed=True,
+    )  # fmt: skip
+    statement = insert.on_conflict_do_update(
+        index_elements=["name", "key"],
+        set_={
+            "tokens": case((refilled >= 1.0, refilled - 1.0), else_=refilled),
+            "at": now,
+            "allowed": refilled >= 1.0,
+        },
+    ).returning(table.c.allowed, table.c.tokens)
+    return _TAKE.setdefault(dialect, statement)
+
+
 class SharedRateLimiter:
     """The token bucket of :class:`RateLimiter`, kept in the database for every process of the node."""
 
@@ -123,22 +153,9 @@ class SharedRateLimiter:
 
         One statement: the row lock of the upsert orders concurrent takes of the same key, on PostgreSQL
         and SQLite alike, so two processes never both spend the last token."""
-        now = self._clock()
-        table = RateBucket.__table__
-        refilled = table.c.tokens + (now - table.c.at) * self.rate
-        refilled = case((refilled > self.burst, self.burst), else_=refilled)
-        insert = dialect_insert(session, RateBucket).values(
-            name=self.name, key=key[:128], tokens=self.burst - 1.0, at=now, allowed=True
-        )
-        statement = insert.on_conflict_do_update(
-            index_elements=["name", "key"],
-            set_={
-                "tokens": case((refilled >= 1.0, refilled - 1.0), else_=refilled),
-                "at": now,
-                "allowed": refilled >= 1.0,
-            },
-        ).returning(table.c.allowed, table.c.tokens)
-        allowed, tokens = session.execute(statement).one()
+        params = {"name": self.name, "key": key[:128], "now": self._clock(), "rate": self.rate,
+                  "burst": self.burst, "first": self.burst - 1.0}  # fmt: skip
+        allowed, tokens = session.execute(_take_statement(session), params).one()
         if allowed:
             return True, 0
         return False, max(1, math.ceil((1.0 - float(tokens)) / self.rate))

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from zhengwu.audit.changes import record_change
@@ -629,24 +629,29 @@ def record_usage(
     count(session, LICENSE_USES, operation=operation, result=result)
     if lic is not None:
         license_ref = (lic.id, lic.type_code)
+    # The table's INSERT with the values as parameters: no statement is built per record.
     session.execute(
-        insert(LicenseUsage).values(
-            id=new_id(),
-            at=utcnow(),
-            caller=caller.name[:100],
-            caller_name=caller.display[:200] if caller.display else None,
-            item_code=caller.item_code[:64] if caller.item_code else None,
-            case_number=caller.case_number[:64] if caller.case_number else None,
-            purpose=caller.purpose[:200] if caller.purpose else None,
-            operation=operation,
-            result=result,
-            license_id=license_ref[0] if license_ref is not None else None,
-            type_code=license_ref[1] if license_ref is not None else None,
-            client_ip=caller.client_ip[:64] if caller.client_ip else None,
-            trace_id=current_trace_id(),
-            grant_id=caller.grant_id,
-        )
+        _USAGE_INSERT,
+        {
+            "id": new_id(),
+            "at": utcnow(),
+            "caller": caller.name[:100],
+            "caller_name": caller.display[:200] if caller.display else None,
+            "item_code": caller.item_code[:64] if caller.item_code else None,
+            "case_number": caller.case_number[:64] if caller.case_number else None,
+            "purpose": caller.purpose[:200] if caller.purpose else None,
+            "operation": operation,
+            "result": result,
+            "license_id": license_ref[0] if license_ref is not None else None,
+            "type_code": license_ref[1] if license_ref is not None else None,
+            "client_ip": caller.client_ip[:64] if caller.client_ip else None,
+            "trace_id": current_trace_id(),
+            "grant_id": caller.grant_id,
+        },
     )
+
+
+_USAGE_INSERT: Final = insert(cast(Table, LicenseUsage.__table__))
 
 
 @dataclass(frozen=True, slots=True)
@@ -692,17 +697,20 @@ def answer_of(lic: License, reason_ok: str, **extra: Any) -> Answer:
 _NO_MATCH: Final = Answer(False, reason="没有与标识和持证主体相符的电子证照")
 
 
+_LICENSE: Final = License.__table__
 #: What verification by identifier reads of a license: one indexed row, no ORM instance.
 _VERIFY_COLUMNS: Final = (
-    License.id,
-    License.type_code,
-    License.type_name,
-    License.issuer_name,
-    License.holder_code_type,
-    License.holder_index,
-    License.status,
-    License.valid_until,
+    _LICENSE.c.id,
+    _LICENSE.c.type_code,
+    _LICENSE.c.type_name,
+    _LICENSE.c.issuer_name,
+    _LICENSE.c.holder_code_type,
+    _LICENSE.c.holder_index,
+    _LICENSE.c.status,
+    _LICENSE.c.valid_until,
 )
+# Built once (Core columns, the identifier a bound parameter): the public verification's only read.
+_VERIFY_SELECT: Final = select(*_VERIFY_COLUMNS).where(_LICENSE.c.identifier == bindparam("identifier"))
 
 
 def verify_by_identifier(session: Session, identifier: str, holder_code: str, *, caller: Caller) -> Answer:
@@ -720,7 +728,7 @@ def answer_identifier(
     license it names (id, type code) — one Core SELECT of the columns the answer needs, no writes.
 
     The public route records the use through the group commit (``licenses.batch``)."""
-    row = session.execute(select(*_VERIFY_COLUMNS).where(License.identifier == identifier.strip())).first()
+    row = session.execute(_VERIFY_SELECT, {"identifier": identifier.strip()}).first()
     if row is None or not _holder_code_matches(session, row.holder_code_type, row.holder_index, holder_code):
         # The same answer for "no such license" and "another holder's": nothing to learn by probing.
         return _NO_MATCH, "no_match", None

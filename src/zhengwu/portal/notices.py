@@ -31,6 +31,8 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import emit
+from zhengwu.kernel.node import ServiceKey
+from zhengwu.kernel.stamps import StampedCache, bump, remember
 from zhengwu.kernel.topics import ReceivedRow, RowError
 from zhengwu.portal import images
 from zhengwu.portal.errors import NoticeNotFound, NotOurs, PortalError, StyleNotOffered
@@ -366,6 +368,7 @@ def style_applier(settings: Settings) -> Callable[[Session, Sequence[ReceivedRow
                 id=new_id(), origin=origin, adopted=False, **values
             )
             session.execute(insert.on_conflict_do_update(index_elements=["origin"], set_=values))
+            bump(session, STYLE_STAMP)  # the adopted offer may be the one that changed
         return errors
 
     return apply
@@ -387,11 +390,27 @@ def adopt_style(session: Session, origin: str | None, *, actor: str) -> PortalSt
     if chosen is not None:
         chosen.adopted = True
     session.flush()
+    bump(session, STYLE_STAMP)
     record_change(
         session, actor=actor, action="portal.style.adopt", entity="portal_style", entity_id=origin or "own",
         after={"adopted": origin},
     )  # fmt: skip
     return chosen
+
+
+#: Raised with every change of the offered or adopted styles (kernel.stamps): pages keep the look.
+STYLE_STAMP = "portal.style"
+LOOKS: ServiceKey[StampedCache[dict[str, str]]] = ServiceKey("portal.looks")
+
+
+def page_look(session: Session, settings: Settings) -> dict[str, str]:
+    """:func:`effective_look` kept in the process until a style changes (every page shows it)."""
+    own = settings.portal
+    key = (settings.node_name, own.title, own.logo_url, own.header_colour, own.footer)
+    kept: dict[str, str] = remember(
+        session, LOOKS, (STYLE_STAMP,), key, lambda: effective_look(session, settings)
+    )
+    return dict(kept)
 
 
 def effective_look(session: Session, settings: Settings) -> dict[str, str]:

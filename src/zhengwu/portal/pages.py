@@ -8,6 +8,7 @@ work without JavaScript. Holder pages send a visitor without a session to identi
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncGenerator, Callable
 from datetime import date, datetime
@@ -17,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -27,6 +29,7 @@ from zhengwu.catalog.errors import ItemNotFound
 from zhengwu.catalog.search import SearchFilters
 from zhengwu.catalog.search.engine import division_range
 from zhengwu.catalog.search.grouped import departments_in, items_by_theme
+from zhengwu.catalog.search.index import PUBLISHED_STAMP, SYNONYMS_STAMP
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import attach_csrf_cookie, check_csrf, csrf_token, safe_next
@@ -36,12 +39,14 @@ from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.limits import KiB, body_limit
-from zhengwu.kernel.node import node_of
+from zhengwu.kernel.node import ServiceKey, node_of
 from zhengwu.kernel.ratelimit import client_address, per_address
 from zhengwu.kernel.session import DbSession
+from zhengwu.kernel.stamps import StampedCache, remember
 from zhengwu.licenses import holders, lifecycle
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.errors import LicenseError
+from zhengwu.licenses.lookup import type_names as type_names_of
 from zhengwu.portal import apps, finder, notices, vocabulary
 from zhengwu.portal.errors import NoticeNotFound
 from zhengwu.seals.routes import MAX_UPLOAD_BYTES, OFD_MEDIA_TYPE, UPLOAD_LIMITS
@@ -57,6 +62,15 @@ HOME_NOTICES = 5
 HOME_COLUMNS = 12
 _HOLDER_CODE = re.compile(r"[0-9A-Za-z]{5,20}")
 _VERIFY_LIMIT = Depends(per_address("portal.verify", lambda s: s.security.public_rate_per_minute))
+# A search's groups and first places depend on the catalog, its synonyms and the vocabulary only: the
+# answers to the queries people repeat are kept until one of those changes (the page itself is not).
+SEARCHES: ServiceKey[StampedCache[tuple[object, finder.Found, list[finder.Shown]]]] = ServiceKey(
+    "portal.searches"
+)
+DEPARTMENTS: ServiceKey[StampedCache[list[tuple[str, str]]]] = ServiceKey("portal.departments")
+# The home page's life events and items by theme (counted over the whole catalog, some 160 links): the
+# same for every visitor, rendered once and kept until the published items change (kernel.stamps).
+HOME_THEMES: ServiceKey[StampedCache[tuple[object, Markup]]] = ServiceKey("portal.home_themes")
 
 
 def beijing(value: datetime | date | None, with_time: bool = True) -> str:
@@ -88,7 +102,7 @@ def render(
     status_code: int = 200,
 ) -> HTMLResponse:
     """Render a portal page with the node's look, the visitor's session, CSRF token and 适老化 step."""
-    look = notices.effective_look(db, node_of(request).settings)
+    look = notices.page_look(db, node_of(request).settings)
     auth = current_session(request, db)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     ctx: dict[str, Any] = {
@@ -208,14 +222,25 @@ def home(request: Request, db: DbSession) -> HTMLResponse:
         db,
         "portal/home.html",
         {
-            "person_themes": items_by_theme(db, legal=False),
-            "legal_themes": items_by_theme(db, legal=True),
-            "events": _vocabulary(request).events,
+            "themes_html": _home_themes(db, _vocabulary(request)),
             "notices": notices.latest(db, "notice", HOME_NOTICES),
             "columns": notices.latest(db, "column", HOME_COLUMNS),
             "own_node": node_of(request).settings.node_id,
         },
     )
+
+
+def _home_themes(db: Session, words: vocabulary.Vocabulary) -> Markup:
+    # Jinja hands out a new template object when the file changed (and its guard checked the new
+    # bytes), and the vocabulary is a new object when its file changed: either is a new key.
+    fragment = TEMPLATES.get_template("portal/_home_themes.html")
+
+    def rendered() -> tuple[object, Markup]:
+        themes = {"person_themes": items_by_theme(db, legal=False),
+                  "legal_themes": items_by_theme(db, legal=True)}  # fmt: skip
+        return words, Markup(fragment.render(events=words.events, **themes))  # noqa: S704 - autoescaped
+
+    return remember(db, HOME_THEMES, (PUBLISHED_STAMP,), (fragment, id(words)), rendered)[1]
 
 
 # --- 通知公告 ---------------------------------------------------------------------------------------
@@ -274,6 +299,7 @@ def notice_page(notice_id: str, request: Request, db: DbSession) -> HTMLResponse
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _divisions_under(scope: str, chosen: str) -> list[tuple[str, str]]:
     """The node's own division, the ones directly under it, and the counties of a chosen city."""
     rows = [(scope, divisions.name_of(scope) or scope)]
@@ -325,7 +351,8 @@ def search_page(
         problems.append("所选地区不在本平台范围内，已按全部地区查找")
         division = ""
     places = _divisions_under(settings.division_code, division)
-    departments = departments_in(db, division or settings.division_code)
+    where = division or settings.division_code
+    departments = remember(db, DEPARTMENTS, (PUBLISHED_STAMP,), where, lambda: departments_in(db, where))
     if department and department not in {code for code, _ in departments}:
         department = ""
     if who not in ("", "person", "legal"):
@@ -339,10 +366,17 @@ def search_page(
         task_type=task_type or None,
     )
     text = q.strip()[:64]
-    found = finder.find(db, text, filters, _vocabulary(request), scope=settings.division_code)
     page_no = _page_number(page)
     offset = (page_no - 1) * PAGE_GROUPS
-    shown = finder.page(db, found, offset, PAGE_GROUPS)
+    words = _vocabulary(request)
+
+    def search() -> tuple[object, finder.Found, list[finder.Shown]]:
+        found = finder.find(db, text, filters, words, scope=settings.division_code)
+        return words, found, finder.page(db, found, offset, PAGE_GROUPS)
+
+    key = (text, filters, settings.division_code, offset, id(words))
+    stamps = (PUBLISHED_STAMP, SYNONYMS_STAMP)
+    _, found, shown = remember(db, SEARCHES, stamps, key, search, max_keys=512)
     pages = max(1, -(-len(found.groups) // PAGE_GROUPS))
     kept = {
         k: v
@@ -417,7 +451,9 @@ def guide_page(task_code: str, request: Request, db: DbSession) -> HTMLResponse:
             {"title": "没有找到这个事项", "message": "事项不存在、尚未发布或已取消。请通过搜索查找。"},
             status_code=404,
         )
-    type_names = {t.code: t.name for t in licenses.list_types(db)}
+    # Only the names of the types the materials cite (one indexed read, not every type with its schema).
+    cited = {str(m["license_type_code"]) for m in guide.get("materials") or [] if m.get("license_type_code")}
+    type_names = type_names_of(db, cited) if cited else {}
     materials = [
         {
             "name": m.get("material_name"),

@@ -15,6 +15,12 @@ from zhengwu.catalog import codetables as ct
 from zhengwu.catalog.bulk import insert_rows
 from zhengwu.catalog.models import SearchDept, SearchEntry, SearchName, table_of
 from zhengwu.catalog.search.tokens import document_tokens, name_key
+from zhengwu.kernel.stamps import bump
+
+#: Raised with every change of the published items (kernel.stamps): pages that count them keep counts.
+PUBLISHED_STAMP = "catalog.published"
+#: Raised with every change of the search's synonyms (what a query finds changes with them).
+SYNONYMS_STAMP = "catalog.synonyms"
 
 _PERSON = ct.PERSON_TYPES
 _LEGAL = ct.LEGAL_TYPES
@@ -178,6 +184,7 @@ def index_item(session: Session, data: EntryData) -> None:
             SearchEntry.task_id == data.task_id
         )
     ).first()
+    bump(session, PUBLISHED_STAMP)
     if old is None:
         session.execute(insert(SearchEntry).values(**data.row(name_id)))
         _bump_name(session, name_id, 1)
@@ -201,6 +208,7 @@ def unindex_item(session: Session, task_id: str) -> None:
             SearchEntry.task_id == task_id
         )
     ).first()
+    bump(session, PUBLISHED_STAMP)  # also when it was not indexed: its row changed status
     if old is None:
         return
     session.execute(delete(SearchEntry).where(SearchEntry.task_id == task_id))
@@ -226,6 +234,7 @@ class BulkIndexer:
             per_dept[(data.dept_code, data.dept_name)] += 1
         if not rows:
             return 0
+        bump(session, PUBLISHED_STAMP)
         insert_rows(session.connection(), table_of(SearchEntry), rows)
         for name_id, n in per_name.items():
             _bump_name(session, name_id, n)
