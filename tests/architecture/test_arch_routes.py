@@ -223,6 +223,7 @@ SESSION_PAGES: tuple[str, ...] = (
     # tests/portal/test_portal_staff.py holds the refusals (citizen, no second factor, other department).
     "GET /staff/cases",
     "GET /staff/cases/{case_no}",
+    "GET /staff/joint-steps",
     "GET /staff/cases/{case_no}/materials/{material_id}",
     "POST /staff/cases/{case_no}/reveal",
     "POST /staff/cases/{case_no}/actions",
