@@ -210,6 +210,8 @@ SESSION_PAGES: tuple[str, ...] = (
     "POST /me/consents/{consent_id}/withdraw",
     "GET /me/data-use",
     "GET /me/enterprises",
+    "GET /me/enterprises/{entity_id}/agents/new",
+    "POST /me/enterprises/{entity_id}/agents",
     "POST /me/enterprises/{entity_id}/agents/{authorization_id}/withdraw",
     "GET /items/{task_code}/apply",
     "POST /items/{task_code}/apply",
