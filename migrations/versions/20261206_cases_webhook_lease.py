@@ -20,8 +20,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("cases_webhook_delivery") as batch:
         batch.add_column(sa.Column("lease", sa.String(length=32), nullable=True))
+        batch.create_index("ix_cases_webhook_delivery_lease", ["lease"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("cases_webhook_delivery") as batch:
+        batch.drop_index("ix_cases_webhook_delivery_lease")
         batch.drop_column("lease")

@@ -98,6 +98,7 @@ _DUE = (
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
+_HELD = select(_DELIVERIES.c.id).where(_DELIVERIES.c.lease == bindparam("token")).with_for_update()
 _DELIVERED = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.id == bindparam("delivery"), _DELIVERIES.c.lease == bindparam("token"))
@@ -223,16 +224,10 @@ class _Lease:
             with self.factory() as db:
                 db.execute(
                     update(_DELIVERIES)
-                    .where(_DELIVERIES.c.id.in_(self.held), _DELIVERIES.c.lease == self.token)
+                    .where(_DELIVERIES.c.lease == self.token)
                     .values(next_attempt_at=utcnow() + self.length)
                 )
-                held = set(
-                    db.scalars(
-                        select(_DELIVERIES.c.id).where(
-                            _DELIVERIES.c.id.in_(self.held), _DELIVERIES.c.lease == self.token
-                        )
-                    )
-                )
+                held = set(db.scalars(_HELD, {"token": self.token})) & self.held
                 db.commit()
             if len(held) < len(self.held):
                 log.warning("case_webhook_lease_lost", token=self.token, deliveries=len(self.held - held))
@@ -252,16 +247,8 @@ def _record(
     stats = DispatchStats()
     now = utcnow()
     with factory() as db:
-        held = set(
-            db.scalars(
-                select(_DELIVERIES.c.id)
-                .where(
-                    _DELIVERIES.c.id.in_([job.delivery_id for job, _ in outcomes]),
-                    _DELIVERIES.c.lease == token,
-                )
-                .with_for_update()
-            )
-        )
+        # The token is the round's alone: its index finds the rows without a list of their ids.
+        held = set(db.scalars(_HELD, {"token": token}))
         if len(held) < len(outcomes):
             log.warning("case_webhook_outcome_fenced", token=token, deliveries=len(outcomes) - len(held))
         outcomes = [(job, result) for job, result in outcomes if job.delivery_id in held]
