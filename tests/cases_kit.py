@@ -224,3 +224,17 @@ def enterprise(casework: Casework) -> Enterprise:
     return Enterprise(
         work, account.legal_entity_id, item.task_code, ids["营业执照"], ids["资质申请表"], held.id
     )
+
+
+def legal_token(enterprise: Enterprise) -> str:
+    """A session of the enterprise's own legal-person account."""
+    from sqlalchemy import select
+
+    from zhengwu.identity.models import Account
+
+    session = enterprise.work.session
+    account = session.scalar(select(Account).where(Account.legal_entity_id == enterprise.entity_id))
+    assert account is not None
+    token = str(identity.start_session(session, account, amr=["pwd"]).token)
+    session.flush()
+    return token

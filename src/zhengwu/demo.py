@@ -1,4 +1,6 @@
-"""``zhengwu demo``: a Hebei province node and a national node on loopback, migrated and seeded."""
+"""``zhengwu demo``: a Hebei province node and a national node on loopback, migrated and seeded, and the
+reference department system (examples/department-system) beside the province, registered with it as a
+client of the demo's 行政审批局 with its case webhook, so a clerk handles the cases citizens submit."""
 
 from __future__ import annotations
 
@@ -109,6 +111,93 @@ def wire_nodes(national_env: dict[str, str], province_env: dict[str, str]) -> li
     return problems
 
 
+#: The department the reference system serves: that of the demo's 审批局 administrator (``admin-xzsp``,
+#: seed.accounts: the first department of this kind by division code and name).
+DEPARTMENT_SYSTEM_KIND = "行政审批局"
+#: Where the reference system's registration is kept between runs (the client secret and the webhook
+#: secret are shown once, so a second run reuses them instead of registering another client).
+REGISTRATION = "registration.json"
+
+
+def department_system_source() -> Path | None:
+    """The reference department system's folder in this checkout (None when installed without it)."""
+    folder = Path(__file__).resolve().parents[2] / "examples" / "department-system"
+    return folder if (folder / "department_system" / "__main__.py").exists() else None
+
+
+def _pick_department(province_env: dict[str, str]) -> dict[str, str] | None:
+    listed = _try(["departments", "list", "--json"], province_env)
+    rows = [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("{")]
+    rows.sort(key=lambda d: (d["division_code"], d["name"]))
+    return next((d for d in rows if d["name"].endswith(DEPARTMENT_SYSTEM_KIND)), None)
+
+
+def prepare_department_system(
+    province_env: dict[str, str], *, port: int, root: Path
+) -> tuple[dict[str, str] | None, list[str]]:
+    """Register the reference department system with the province — an OIDC client of the department
+    (clerks sign in; the system calls the case API with ``cases.handle`` and ``licenses.issue``) and its
+    webhook endpoint — and answer the environment to start it with, and the problems found. A second run
+    on the same data reuses the registration kept under ``<root>/department-system``."""
+    folder = root / "department-system"
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = folder / REGISTRATION
+    base = f"http://127.0.0.1:{port}"
+    if kept.exists():
+        registration = json.loads(kept.read_text(encoding="utf-8"))
+    else:
+        department = _pick_department(province_env)
+        if department is None:
+            return None, [f"department system: no {DEPARTMENT_SYSTEM_KIND} registered on the province"]
+        created = _try(
+            [
+                "identity", "clients", "create", "--name", f"{department['name']}审批系统（演示）",
+                "--grant", "authorization_code", "--grant", "client_credentials",
+                "--redirect-uri", f"{base}/callback", "--backchannel-logout-uri", f"{base}/backchannel-logout",
+                "--post-logout-redirect-uri", f"{base}/",
+                "--scope", "openid profile cases.handle licenses.issue",
+                "--department", department["credit_code"], "--json",
+            ],
+            province_env,
+        )  # fmt: skip
+        try:
+            client = json.loads(created.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return None, [f"department system: identity clients create: {created.stderr.strip()[-300:]}"]
+        hook = _try(["webhooks", "register", client["client_id"], "--url", f"{base}/webhooks", "--json"],
+                    province_env)  # fmt: skip
+        try:
+            secret = json.loads(hook.stdout.strip().splitlines()[-1])["secret"]
+        except (ValueError, IndexError, KeyError):
+            return None, [f"department system: webhooks register: {hook.stderr.strip()[-300:]}"]
+        registration = {
+            "client_id": client["client_id"],
+            "client_secret": client["client_secret"],
+            "webhook_secret": secret,
+            "department": department["credit_code"],
+            "department_name": department["name"],
+        }
+        kept.write_text(json.dumps(registration, ensure_ascii=False), encoding="utf-8")
+        kept.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZHENGWU_", "DEPTSYS_"))}
+    source = department_system_source()
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH", "")]))
+    env.update(
+        {
+            "DEPTSYS_NODE_URL": province_env["ZHENGWU_PUBLIC_URL"],
+            "DEPTSYS_BASE_URL": base,
+            "DEPTSYS_CLIENT_ID": registration["client_id"],
+            "DEPTSYS_CLIENT_SECRET": registration["client_secret"],
+            "DEPTSYS_WEBHOOK_SECRET": registration["webhook_secret"],
+            "DEPTSYS_DEPARTMENT": registration["department"],
+            "DEPTSYS_DATABASE": str(folder / "department-system.db"),
+            "DEPTSYS_TITLE": f"{registration['department_name']}审批系统（演示）",
+        }
+    )
+    return env, []
+
+
 def _wait_ready(url: str, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -122,7 +211,8 @@ def _wait_ready(url: str, timeout: float = 60.0) -> bool:
 
 
 def run_demo(*, base_port: int = 8000, data_dir: str = "var", transport: str = "http") -> int:
-    """Prepare and start both nodes; block until Ctrl-C, then stop both. Returns an exit code."""
+    """Prepare and start both nodes and the department system; block until Ctrl-C, then stop them all.
+    Returns an exit code."""
     if transport not in TRANSPORTS:
         console.print(f"[red]unknown transport {transport!r}: http or frontdb[/red]")
         return 2
@@ -170,6 +260,33 @@ def run_demo(*, base_port: int = 8000, data_dir: str = "var", transport: str = "
         console.print("连接省级节点与国家节点 / joining the province to the national node …")
         for problem in wire_nodes(envs["national"], envs["hebei"]):
             console.print(f"[yellow]warning:[/yellow] {problem}")
+        system_port = base_port + 2
+        system_env: dict[str, str] | None = None
+        if department_system_source() is None:
+            console.print(
+                "[yellow]warning:[/yellow] examples/department-system not found: no department system"
+            )
+        else:
+            console.print("登记参考部门业务系统 / registering the reference department system …")
+            system_env, problems = prepare_department_system(envs["hebei"], port=system_port, root=root)
+            for problem in problems:
+                console.print(f"[yellow]warning:[/yellow] {problem}")
+        if system_env is not None:
+            procs.append(
+                subprocess.Popen(  # noqa: S603
+                    [
+                        sys.executable,
+                        "-m",
+                        "department_system",
+                        "serve",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(system_port),
+                    ],
+                    env=system_env,
+                )
+            )
         # The province worker reports its outbox upward; the national worker publishes the downward
         # feed, aggregates the national node's own rows and, in frontdb mode, reads the 前置库.
         # Workers log warnings only (the servers log requests).
@@ -189,12 +306,17 @@ def run_demo(*, base_port: int = 8000, data_dir: str = "var", transport: str = "
             f"国家政务服务平台 national node   : http://localhost:{base_port + 1}  "
             "(/_status, /api/docs, /exchange/overview)"
         )
+        if system_env is not None:
+            console.print(
+                f"{system_env['DEPTSYS_TITLE']} department system : http://127.0.0.1:{system_port}  "
+                "(登录: admin-xzsp)"
+            )
         from zhengwu.seed import DEMO_ACCOUNTS
 
         console.print("演示账号 / demo accounts:")
         for account in DEMO_ACCOUNTS:
             console.print(f"  {account}")
-        console.print("Ctrl-C 停止两个节点 / stops both nodes")
+        console.print("Ctrl-C 停止全部 / stops the nodes and the department system")
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
         return 1

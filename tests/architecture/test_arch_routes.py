@@ -220,6 +220,8 @@ SESSION_PAGES: tuple[str, ...] = (
     "POST /me/consents/{consent_id}/withdraw",
     "GET /me/data-use",
     "GET /me/enterprises",
+    "GET /me/enterprises/{entity_id}/agents/new",
+    "POST /me/enterprises/{entity_id}/agents",
     "POST /me/enterprises/{entity_id}/agents/{authorization_id}/withdraw",
     "GET /items/{task_code}/apply",
     "POST /items/{task_code}/apply",
@@ -233,6 +235,7 @@ SESSION_PAGES: tuple[str, ...] = (
     # tests/portal/test_portal_staff.py holds the refusals (citizen, no second factor, other department).
     "GET /staff/cases",
     "GET /staff/cases/{case_no}",
+    "GET /staff/joint-steps",
     "GET /staff/cases/{case_no}/materials/{material_id}",
     "POST /staff/cases/{case_no}/reveal",
     "POST /staff/cases/{case_no}/actions",

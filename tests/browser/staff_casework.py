@@ -4,7 +4,8 @@
 named, comma-separated) of the department,
 with the password ``PASSWORD`` and a TOTP authenticator on ``SECRET``; ``submit TASK_CODE ID_NUMBER``
 submits an application for the person through the cases service, attaching the licenses they hold
-and uploading the other materials. Each prints one JSON line.
+and uploading the other materials; ``process TASK_CODE JSON`` gives the item a process. Each prints one
+JSON line.
 """
 
 from __future__ import annotations
@@ -79,7 +80,17 @@ def submit(task_code: str, id_number: str) -> dict[str, object]:
         return {"case_no": done.case.case_no}
 
 
+def process(task_code: str, body: str) -> dict[str, object]:
+    """Give the item the process ``body`` (JSON: its steps, 联办 and parallel ones included)."""
+    from zhengwu.cases import service as cases
+
+    with node_unit(settings()) as (_node, session):
+        cases.set_process(session, task_code, json.loads(body), actor="test")
+        return {"task_code": task_code}
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    answer = clerk(*args) if command == "clerk" else submit(*args)
+    commands: dict[str, Any] = {"clerk": clerk, "submit": submit, "process": process}
+    answer = commands[command](*args)
     sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")

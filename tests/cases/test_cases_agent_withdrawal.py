@@ -10,25 +10,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from cases_kit import Enterprise, login
+from cases_kit import Enterprise, legal_token, login
 from seals_kit import assert_envelope
 from zhengwu.identity import service as identity
-from zhengwu.identity.models import Account, AgentAuthorization, AuthEvent, LegalEntity, UserSession
+from zhengwu.identity.models import AgentAuthorization, AuthEvent, LegalEntity, UserSession
 from zhengwu.seed.synthetic import nth_citizen_id
 
 pytestmark = pytest.mark.db
 
 API = "/api/v1/cases"
 AGENTS = "/api/v1/identity/enterprises"
-
-
-def _legal_token(enterprise: Enterprise) -> str:
-    session = enterprise.work.session
-    account = session.scalar(select(Account).where(Account.legal_entity_id == enterprise.entity_id))
-    assert account is not None
-    token = str(identity.start_session(session, account, amr=["pwd"]).token)
-    session.flush()
-    return token
 
 
 def _grant(enterprise: Enterprise, n: int, name: str) -> tuple[Any, str, str]:
@@ -44,7 +35,7 @@ def test_the_enterprise_withdraws_an_agent_who_then_cannot_act_for_it(
 ) -> None:
     work, session = enterprise.work, enterprise.work.session
     colleague, colleague_token, grant_id = _grant(enterprise, 714, "同事")
-    legal = _legal_token(enterprise)
+    legal = legal_token(enterprise)
 
     # The colleague acts for the enterprise and applies; a plain agent manages no agents.
     login(client, colleague_token)

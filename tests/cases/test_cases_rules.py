@@ -149,6 +149,56 @@ def test_process_definitions_are_validated() -> None:
     assert process.Process.from_json(process.DEFAULT.as_json()) == process.DEFAULT
 
 
+def _step(
+    code: str, days: int = 1, department: str | None = None, parallel: str | None = None
+) -> dict[str, object]:
+    raw: dict[str, object] = {"code": code, "name": code, "role": "case_handler", "days": days}
+    if department:
+        raw["department"] = department
+    if parallel:
+        raw["parallel"] = parallel
+    return raw
+
+
+def test_parallel_steps_are_groups_of_neighbours_each_of_another_department() -> None:
+    from zhengwu.seed import government_credit_code
+
+    water, land = government_credit_code("130000", 901), government_credit_code("130000", 902)
+    defined = process.Process.from_json(
+        {
+            "steps": [
+                _step("accept"),
+                _step("own", 2, parallel="review"),
+                _step("water", 5, water, "review"),
+                _step("land", 3, land, "review"),
+                _step("decide", 1),
+            ]
+        }
+    )
+    assert [list(g) for g in defined.groups()] == [[0], [1, 2, 3], [4]]
+    assert defined.group_at(2) == range(1, 4) and not defined.is_last_group(3) and defined.is_last_group(4)
+    # The group lasts as long as its longest step: 1 + max(2, 5, 3) + 1.
+    assert defined.total_days() == 7
+    assert process.Process.from_json(defined.as_json()) == defined
+    refused = {
+        "相邻": [
+            _step("accept"),
+            _step("a", 1, water, "g"),
+            _step("c", 1, land, "g"),
+            _step("b"),
+            _step("d", parallel="g"),
+        ],
+        "至少有两个环节": [_step("accept"), _step("a", 1, water, "g"), _step("b")],
+        "只能有一个环节": [_step("accept"), _step("a", 1, water, "g"), _step("b", 1, water, "g")],
+        "只能有一个环节 ": [_step("accept"), _step("a", parallel="g"), _step("b", parallel="g")],
+        "受理": [_step("accept", parallel="g"), _step("a", 1, water, "g")],
+        "并行组名": [_step("accept"), _step("a", 1, water, "g h"), _step("b", 1, land, "g h")],
+    }
+    for words, steps in refused.items():
+        with pytest.raises(process.ProcessInvalid, match=words.strip()):
+            process.Process.from_json({"steps": steps})
+
+
 def test_case_numbers() -> None:
     counters: dict[str, int] = {}
 

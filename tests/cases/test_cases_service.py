@@ -51,6 +51,38 @@ def test_concurrent_serials_are_unique(engine: Engine) -> None:
             session.execute(delete(CaseSerial).where(CaseSerial.scope == scope))
 
 
+def test_a_serial_is_not_held_until_the_submission_commits(engine: Engine) -> None:
+    """PostgreSQL: a submission still open does not hold its prefix's counter — another takes the next
+    serial meanwhile — and one that rolls back leaves a gap. SQLite: the bump is part of the submitting
+    transaction (one writer at a time there), so a rollback burns no number."""
+    factory = make_session_factory(engine)
+    scope = f"test{secrets.token_hex(6)}"
+    open_unit = factory()
+    try:
+        assert CaseRepository(open_unit).next_serial(scope) == 1
+        if engine.dialect.name == "postgresql":
+            other: list[int] = []
+
+            def submit() -> None:
+                with unit_of_work(factory) as session:
+                    other.append(CaseRepository(session).next_serial(scope))
+
+            # Had the first unit kept the row locked, this thread would wait on it for ever.
+            thread = threading.Thread(target=submit, daemon=True)
+            thread.start()
+            thread.join(60)
+            assert not thread.is_alive(), "the counter row was held by the open submission"
+            assert other == [2]
+        open_unit.rollback()
+        with unit_of_work(factory) as session:
+            after = CaseRepository(session).next_serial(scope)
+        assert after == (3 if engine.dialect.name == "postgresql" else 1)
+    finally:
+        open_unit.close()
+        with unit_of_work(factory) as session:
+            session.execute(delete(CaseSerial).where(CaseSerial.scope == scope))
+
+
 def _apply(work: Casework, at: datetime) -> Any:
     return service.save(
         work.session,

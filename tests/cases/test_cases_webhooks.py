@@ -385,3 +385,101 @@ def test_a_system_concludes_with_a_license_only_with_the_issue_scope(client: Any
     )
     refusal = {"action": "conclude", "outcome": "refused", "result_kind": "none", "opinion": "不符合条件"}
     assert client.post(f"/api/v1/cases/{other}/actions", json=refusal, headers=plain).status_code == 200
+
+
+class _Steered:
+    """A transport that answers 200 and, before answering, runs the test's hook for the n-th POST (moving
+    the clocks, letting another worker's round run)."""
+
+    def __init__(self, hooks: dict[int, Any] | None = None) -> None:
+        self.hooks = hooks or {}
+        self.sent: list[str] = []
+
+    def post(self, url: str, body: bytes, headers: Any) -> int:
+        self.sent.append(headers["webhook-id"])
+        hook = self.hooks.get(len(self.sent))
+        if hook is not None:
+            hook()
+        return 200
+
+    def close(self) -> None:
+        pass
+
+
+def _attempts_of(db: Session, ids: list[str]) -> dict[str, int]:
+    rows = db.execute(
+        select(WebhookAttempt.delivery_id, func.count())
+        .where(WebhookAttempt.delivery_id.in_(ids))
+        .group_by(WebhookAttempt.delivery_id)
+    ).all()
+    return {str(k): int(n) for k, n in rows}
+
+
+def test_a_round_renews_its_lease_and_a_round_that_lost_it_neither_sends_nor_records(
+    client: Any, casework: Casework, session_factory: sessionmaker[Session]
+) -> None:
+    from zhengwu.kernel.clock import set_clock
+
+    work = casework
+    db = work.session
+    system, _ = _system(client, db, work.env.department.id)
+    service.register(db, system, "https://approvals.example.gov.cn/hooks", actor="cli")
+    db.flush()
+    for _ in range(3):
+        _apply(client, work)
+    ids = [d.id for d in db.scalars(select(WebhookDelivery).order_by(WebhookDelivery.created_at))]
+    assert len(ids) == 3
+    _due_now(db)
+
+    # Both clocks are the test's: the wall clock (lease ends, due times) and the round's monotonic one.
+    base = utcnow()
+    moved = [0.0]
+    set_clock(lambda: base + timedelta(seconds=moved[0]))
+    clock = lambda: moved[0]  # noqa: E731
+
+    def later(seconds: float) -> None:
+        moved[0] += seconds
+
+    try:
+        # 1. Every send takes 40 s: before its second and third send the round renews the lease of the
+        #    rows it has not sent, so another worker 80 s in (past the first lease's 60 s) finds nothing due.
+        other = _Steered()
+        rival: list[dispatch.DispatchStats] = []
+        slow = _Steered(
+            {
+                1: lambda: later(40),
+                2: lambda: (later(40), rival.append(dispatch.deliver_due(session_factory, transport=other))),
+                3: lambda: later(40),
+            }
+        )
+        stats = dispatch.deliver_due(session_factory, transport=slow, parallel=1, clock=clock)
+        assert stats.delivered == 3 and rival[0].attempted == 0 and other.sent == []
+        assert len(set(slow.sent)) == 3
+        assert _attempts_of(db, ids) == dict.fromkeys(ids, 1)
+        rows = db.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids))).all()
+        for row in rows:
+            db.refresh(row)
+        assert {(r.status, r.lease) for r in rows} == {("delivered", None)}
+
+        # 2. The round stalls 61 s in its first send (its lease runs out) and another worker takes all
+        #    three over and delivers them. The stale round then sends nothing more and records nothing:
+        #    only the send already on the wire went twice (receivers drop a webhook-id seen before).
+        for delivery_id in ids:
+            service.replay(db, delivery_id=delivery_id, actor="cli")
+        db.flush()
+        _due_now(db)
+        takeover = _Steered()
+        taken: list[dispatch.DispatchStats] = []
+        stalled = _Steered(
+            {1: lambda: (later(61), taken.append(dispatch.deliver_due(session_factory, transport=takeover)))}
+        )
+        stale = dispatch.deliver_due(session_factory, transport=stalled, parallel=1, clock=clock)
+        assert taken[0].delivered == 3 and len(set(takeover.sent)) == 3
+        assert len(stalled.sent) == 1 and stale.attempted == 0
+        assert _attempts_of(db, ids) == dict.fromkeys(ids, 2)  # the first round's and the takeover's
+        for row in rows:
+            db.refresh(row)
+        # (a replay starts the count afresh: one attempt, the takeover's)
+        assert {(r.status, r.attempts, r.lease) for r in rows} == {("delivered", 1, None)}
+    finally:
+        set_clock(None)

@@ -23,7 +23,7 @@ def _free_pair() -> int:
     for _ in range(50):
         base = random.randint(20000, 40000)
         ok = True
-        for port in (base, base + 1):
+        for port in (base, base + 1, base + 2):
             with socket.socket() as s:
                 try:
                     s.bind(("127.0.0.1", port))
@@ -89,6 +89,18 @@ def test_demo_serves_both_nodes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert received > 0, "province records must reach the national node"
         login = httpx.get(f"http://127.0.0.1:{base}/identity/login", timeout=5)
         assert login.status_code == 200 and "使用国家政务服务平台账号登录" in login.text
+        # The reference department system runs beside the province, registered with it.
+        system = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and system is None:
+            try:
+                system = httpx.get(f"http://127.0.0.1:{base + 2}/", timeout=2)
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert system is not None and system.status_code == 200
+        assert (
+            "石家庄市行政审批局审批系统（演示）" in system.text and "使用政务服务平台账号登录" in system.text
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -96,7 +108,7 @@ def test_demo_serves_both_nodes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             out, _ = proc.communicate()
-    for port in (base, base + 1):
+    for port in (base, base + 1, base + 2):
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/_status", timeout=1)
     assert proc.returncode == 0, out.decode(errors="replace")[-2000:]

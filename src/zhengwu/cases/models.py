@@ -130,7 +130,8 @@ class CasePause(IdMixin, Base):
 
 
 class CaseSerial(Base):
-    """办件编号流水号 — the last serial per number prefix; bumped inside the submitting transaction."""
+    """办件编号流水号 — the last serial per number prefix (``cases.serials``: taken apart from the
+    submitting transaction on PostgreSQL, inside it on SQLite)."""
 
     __tablename__ = "cases_serial"
 

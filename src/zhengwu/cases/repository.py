@@ -10,6 +10,7 @@ from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from zhengwu.cases import serials
 from zhengwu.cases.machine import DRAFT, OPEN
 from zhengwu.cases.models import (
     CalendarOverride,
@@ -98,8 +99,12 @@ class CaseRepository:
         return self.session.scalars(select(CasePause).where(CasePause.case_id == case_id)).all()
 
     def next_serial(self, scope: str) -> int:
-        """Bump the counter of ``scope`` in the caller's transaction (the row lock queues concurrent
-        submitters; a rolled-back submission burns no number) and return the new value."""
+        """The next serial of ``scope``: on PostgreSQL taken and committed apart (``cases.serials``: the
+        counter row is not held for the submission; a rolled-back submission leaves a gap); on SQLite
+        bumped in the caller's transaction (one writer at a time anyway; a rollback burns no number)."""
+        bind = self.session.get_bind()
+        if bind.dialect.name == "postgresql":
+            return serials.take(bind.engine, scope)
         bumped = self.session.execute(_BUMP, {"counter": scope}).scalar_one_or_none()
         if bumped is not None:
             return int(bumped)

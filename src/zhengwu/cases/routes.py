@@ -303,10 +303,15 @@ def act(
         acting = orgs.get_by_credit_code(db, data.department).id
         staff.ensure(rights.HANDLE, acting)
     else:
-        # A 联办 step's department accepts, completes or concludes at its own step.
-        staff.ensure(rights.HANDLE, service.acting_department(db, case, data.action))
+        # A 联办 step's department accepts, completes or concludes at its own step (in a parallel
+        # group: the one named in ``department``, else the first the clerk handles for).
+        named = orgs.get_by_credit_code(db, data.department).id if data.department else None
+        reached = [d for d in service.step_actors(db, case) if staff.reaches(rights.HANDLE, d)]
+        acting = service.acting_department(db, case, data.action, prefer=named or next(iter(reached), None))
+        staff.ensure(rights.HANDLE, acting)
     if data.action == "conclude" and data.result_kind == "license" and data.outcome == "approved":
-        staff.ensure(license_rights.ISSUE, case.department_id)
+        # The license is the concluding department's, sealed with its seal.
+        staff.ensure(license_rights.ISSUE, acting)
     changed = service.act(
         db,
         case_no,
@@ -357,7 +362,8 @@ def _act_as_system(
         acting = orgs.get_by_credit_code(db, data.department).id
         ensure_department(client, acting)
     else:
-        ensure_department(client, service.acting_department(db, case, data.action))
+        acting = service.acting_department(db, case, data.action, prefer=client.department_id)
+        ensure_department(client, acting)
     if data.action == "conclude" and data.result_kind == "license" and data.outcome == "approved":
         ensure_may_issue(client)
     changed = service.act(db, case_no, _action_input(data, db, acting), actor=client.actor, bus=node.bus)

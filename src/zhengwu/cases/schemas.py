@@ -83,7 +83,9 @@ class CaseAction(BaseModel):
     step: dict[str, Any] | None = None  # add_step: {"code", "name", "role", "days"}
     departments: list[str] = Field(default_factory=list, max_length=20)  # request_opinions: USCCs
     verdict: Literal["agree", "refuse"] | None = None  # give_opinion
-    department: str | None = Field(default=None, max_length=18)  # give_opinion: for which department (USCC)
+    # give_opinion: for which department (USCC); a step action in a parallel group: whose step (default:
+    # the first open one the caller handles for)
+    department: str | None = Field(default=None, max_length=18)
 
 
 class CaseLookup(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from sqlalchemy.orm import Session
 
@@ -608,7 +608,12 @@ def _record(
     seq: int | None = None,
 ) -> CaseHistory:
     repo = CaseRepository(session)
-    step = machine.LABELS[case.status] if action in machine.APPLICANT_ACTIONS else _step_name(case)
+    code = (detail or {}).get("step")
+    step = (
+        machine.LABELS[case.status]
+        if action in machine.APPLICANT_ACTIONS
+        else _step_name(case, code if isinstance(code, str) else None)
+    )
     entry = CaseHistory(
         case_id=case.id,
         seq=seq or repo.next_seq(case.id),
@@ -630,8 +635,10 @@ def _record(
     return entry
 
 
-def _step_name(case: Case) -> str:
-    step = Process.from_json(case.process).step(case.step_index)
+def _step_name(case: Case, code: str | None = None) -> str:
+    """The name of the step ``code`` (a parallel step the action touched), else of the current step."""
+    process = Process.from_json(case.process)
+    step = next((s for s in process.steps if s.code == code), None) or process.step(case.step_index)
     if step.department is None:
         return step.name
     try:
@@ -712,7 +719,7 @@ def act(
     today = beijing_day(now)
     detail: dict[str, Any] = {}
     _precheck(case, data)
-    _precheck_step(session, case, data)
+    at_step = _precheck_step(session, case, data)
     joint = _opinion(case, data, actor=actor, now=now) if data.action == "give_opinion" else None
     before = _move(case, data.action, opinions_done=bool(joint and joint["outcome"]))
     match data.action:
@@ -721,7 +728,7 @@ def act(
             case.step_index = min(1, len(Process.from_json(case.process).steps) - 1)
             _reach_step(session, case, now)
         case "accept_step":
-            detail = _step_state(session, case, "accepted", actor=actor, now=now)
+            detail = _step_state(session, case, "accepted", actor=actor, now=now, index=at_step)
         case "reject":
             case.concluded_at = now
             case.result = {"outcome": "not_accepted", "explain": data.opinion, "actor": actor}
@@ -732,9 +739,10 @@ def act(
             _pause(case, today)
             detail = asked
         case "complete_step":
-            detail = _step_state(session, case, "done", actor=actor, now=now)
-            case.step_index += 1
-            _reach_step(session, case, now)
+            detail = _step_state(session, case, "done", actor=actor, now=now, index=at_step)
+            if not _open_steps(case):  # a parallel group goes on when all its steps are done
+                case.step_index = Process.from_json(case.process).group_at(case.step_index).stop
+                _reach_step(session, case, now)
         case "add_step":
             case.process = _with_step(case, data.step)
             detail = {"step": data.step}
@@ -770,9 +778,10 @@ def act(
             detail = dict(case.special or {})  # kind, reason, started: the national special record
             case.special = None
         case "conclude":
-            _step_state(session, case, "done", actor=actor, now=now)
+            _step_state(session, case, "done", actor=actor, now=now, index=at_step)
             case.concluded_at = now
-            case.result = _conclude(session, case, data, actor=actor, now=now, bus=bus)
+            issuer = _department_of(session, case, Process.from_json(case.process).steps[at_step])
+            case.result = _conclude(session, case, data, issuer=issuer, actor=actor, now=now, bus=bus)
             detail = {"outcome": case.result["outcome"], "kind": case.result["kind"]}
         case "deliver":
             case.result = {**(case.result or {}), "delivered": True, "express": data.is_express}
@@ -796,7 +805,12 @@ def _precheck(case: Case, data: ActionInput) -> None:
     if data.action == "start_special" and data.special_kind not in codes.names("special_type"):
         raise CaseInvalid("特别程序种类无效", code="cases.special_kind",
                         extra={"allowed": list(codes.names("special_type"))})  # fmt: skip
-    if data.action == "complete_step" and case.step_index >= len(Process.from_json(case.process).steps) - 1:
+    process = Process.from_json(case.process)
+    if (
+        data.action == "complete_step"
+        and len(process.group_at(case.step_index)) == 1
+        and case.step_index >= len(process.steps) - 1
+    ):
         raise ActionNotAllowed(
             "已是最后一个办理环节，请办结", extra={"case_status": case.status, "allowed": ["conclude"]}
         )
@@ -838,13 +852,63 @@ def _current_step(case: Case) -> Any:
     return Process.from_json(case.process).step(case.step_index)
 
 
-def acting_department(session: Session, case: Case, action: str) -> str:
+def _department_of(session: Session, case: Case, step: Any) -> str:
+    """The department (id) doing ``step``: the one it names, or the item's own."""
+    return orgs.get_by_credit_code(session, step.department).id if step.department else case.department_id
+
+
+def _state_of(case: Case, step: Any) -> str | None:
+    return cast(str | None, (case.step_states or {}).get(step.code, {}).get("state"))
+
+
+def _open_steps(case: Case) -> list[int]:
+    """The indexes of the current group's steps not done yet (a parallel group waits for all of them)."""
+    process = Process.from_json(case.process)
+    group = process.group_at(case.step_index)
+    if len(group) == 1:
+        return []
+    return [i for i in group if _state_of(case, process.steps[i]) != "done"]
+
+
+def step_actors(session: Session, case: Case) -> list[str]:
+    """The departments (ids) that may accept, complete or conclude at the case's current steps: the one of
+    its current step, or those of a parallel group's steps not done yet."""
+    process = Process.from_json(case.process)
+    group = process.group_at(case.step_index)
+    if len(group) == 1:
+        return [_department_of(session, case, process.steps[group.start])]
+    return [_department_of(session, case, process.steps[i]) for i in _open_steps(case)]
+
+
+def acting_department(session: Session, case: Case, action: str, prefer: str | None = None) -> str:
     """The department whose staff or system may take ``action`` on the case now: for accepting,
-    completing or concluding a 联办 step, the department the current step names; otherwise the item's."""
-    step = _current_step(case)
-    if action in STEP_ACTIONS and step.department and case.status in (machine.ACCEPTED, machine.IN_PROCESS):
-        return orgs.get_by_credit_code(session, step.department).id
+    completing or concluding a 联办 step, the department the current step names (in a parallel group,
+    ``prefer`` when it has a step there, else the first with a step not done); otherwise the item's."""
+    if action in STEP_ACTIONS and case.status in (machine.ACCEPTED, machine.IN_PROCESS):
+        actors = step_actors(session, case)
+        if prefer in actors:
+            return str(prefer)
+        if actors:
+            return actors[0]
     return case.department_id
+
+
+def _acting_index(session: Session, case: Case, data: ActionInput) -> int:
+    """The step of the current group that the acting department acts on."""
+    process = Process.from_json(case.process)
+    group = process.group_at(case.step_index)
+    if len(group) == 1:
+        return case.step_index
+    department = data.acting_department or acting_department(session, case, data.action)
+    for i in group:
+        step = process.steps[i]
+        if _department_of(session, case, step) == department and _state_of(case, step) != "done":
+            return i
+    raise ActionNotAllowed(
+        "本部门在当前并行环节中没有待办的环节",
+        detail_en="the acting department has no open step in the current parallel group",
+        extra={"case_status": case.status, "allowed": []},
+    )
 
 
 def step_departments(case: Case) -> list[str]:
@@ -858,14 +922,16 @@ def involved_departments(case: Case) -> list[str]:
     return list(dict.fromkeys([*joint_departments(case), *step_departments(case)]))
 
 
-def _precheck_step(session: Session, case: Case, data: ActionInput) -> None:
-    """联办 steps: another department's step is accepted by it before it is completed, and an approving
-    conclusion waits for the last step."""
-    if case.status not in (machine.ACCEPTED, machine.IN_PROCESS):
-        return  # the state machine's refusal names what is allowed
+def _precheck_step(session: Session, case: Case, data: ActionInput) -> int:
+    """联办 steps: another department's step is accepted by it before it is completed, an approving
+    conclusion waits for the last step, and a parallel group's last open step is where it concludes.
+    Answers the index of the step the action touches."""
+    if case.status not in (machine.ACCEPTED, machine.IN_PROCESS) or data.action not in STEP_ACTIONS:
+        return case.step_index  # the state machine's refusal names what is allowed
     process = Process.from_json(case.process)
-    step = process.step(case.step_index)
-    state = (case.step_states or {}).get(step.code, {}).get("state")
+    index = _acting_index(session, case, data)
+    step = process.steps[index]
+    state = _state_of(case, step)
     if data.action == "accept_step" and (step.department is None or state == "accepted"):
         raise ActionNotAllowed(
             "当前环节无需接收" if step.department is None else "本环节已接收，请办理",
@@ -879,69 +945,115 @@ def _precheck_step(session: Session, case: Case, data: ActionInput) -> None:
             detail_en="the current step is another department's and it has not accepted it",
             extra={"case_status": case.status, "allowed": ["accept_step"]},
         )
-    last = case.step_index >= len(process.steps) - 1
+    others = [i for i in _open_steps(case) if i != index]
+    last = process.is_last_group(case.step_index)
+    if data.action == "complete_step" and last and len(process.group_at(index)) > 1 and not others:
+        raise ActionNotAllowed(
+            "这是最后一个未办完的并行环节，请办结",
+            detail_en="the last open step of the last parallel group concludes",
+            extra={"case_status": case.status, "allowed": ["conclude"]},
+        )
+    if data.action == "conclude" and data.outcome == "approved" and others:
+        raise ActionNotAllowed(
+            "并行办理的环节尚未全部办完，不能以准予办结",
+            detail_en="the other steps of the parallel group are not done",
+            extra={"case_status": case.status, "allowed": ["complete_step"]},
+        )
     if data.action == "conclude" and data.outcome == "approved" and process.joint() and not last:
         raise ActionNotAllowed(
             "联办事项须依次办完各部门的办理环节，在最后一个环节办结",
             detail_en="a joint case is approved at its last step",
             extra={"case_status": case.status, "allowed": ["complete_step"]},
         )
+    return index
 
 
 def _reach_step(session: Session, case: Case, now: datetime) -> None:
-    """The case reached its current step: another department's step waits for that department, which
-    from now on sees the case and hears of it (its 联办 audience row)."""
-    step = _current_step(case)
-    if step.department is None:
-        return
-    department = orgs.get_by_credit_code(session, step.department)
+    """The case reached its current step (or parallel group): another department's step waits for that
+    department, which from now on sees the case and hears of it (its 联办 audience row); the item's own
+    step in a parallel group is in hand at once."""
+    process = Process.from_json(case.process)
+    group = process.group_at(case.step_index)
     states = dict(case.step_states or {})
-    states[step.code] = {"state": "waiting", "department_id": department.id, "reached_at": now.isoformat()}
-    case.step_states = states
     repo = CaseRepository(session)
-    if all(row.department_id != department.id for row in repo.opinions(case.id)):
-        repo.add(CaseOpinion(case_id=case.id, department_id=department.id, status="step", asked_at=now))
+    asked = {row.department_id for row in repo.opinions(case.id)}
+    for index in group:
+        step = process.steps[index]
+        if step.department is None:
+            if len(group) > 1:
+                states[step.code] = {"state": "accepted", "reached_at": now.isoformat()}
+            continue
+        department = orgs.get_by_credit_code(session, step.department)
+        states[step.code] = {
+            "state": "waiting",
+            "department_id": department.id,
+            "reached_at": now.isoformat(),
+        }
+        if department.id not in asked:
+            repo.add(CaseOpinion(case_id=case.id, department_id=department.id, status="step", asked_at=now))
+            asked.add(department.id)
+    case.step_states = states
 
 
-def _step_state(session: Session, case: Case, state: str, *, actor: str, now: datetime) -> dict[str, Any]:
-    """Record that another department accepted or finished the current step (the history's detail)."""
-    step = _current_step(case)
-    if step.department is None:
+def _step_state(
+    session: Session, case: Case, state: str, *, actor: str, now: datetime, index: int
+) -> dict[str, Any]:
+    """Record that a department accepted or finished its step (the history's detail): another
+    department's step, or any step of a parallel group."""
+    process = Process.from_json(case.process)
+    step = process.steps[index]
+    if step.department is None and len(process.group_at(index)) == 1:
         return {}
     states = dict(case.step_states or {})
     entry = dict(states.get(step.code) or {})
     entry.update({"state": state, f"{state}_at": now.isoformat(), f"{state}_by": actor})
     states[step.code] = entry
     case.step_states = states
-    return {"step": step.code, "department": step.department}
+    detail: dict[str, Any] = {"step": step.code, "department": step.department}
+    if step.parallel:
+        detail["parallel"] = step.parallel
+    return detail
 
 
 def step_view(session: Session, case: Case) -> list[dict[str, Any]]:
-    """The case's steps in order, each with its state and, for a 联办 step, the department's name."""
+    """The case's steps in order, each with its state and, for a 联办 step, the department's name; the
+    steps of a parallel group carry ``parallel`` and each its own state."""
     process = Process.from_json(case.process)
     finished = case.status in (machine.CONCLUDED, machine.DELIVERED)
-    names: dict[str, str] = {}
+    group = process.group_at(case.step_index)
+    found: dict[str, tuple[str, str]] = {}  # credit code → (id, name)
     out = []
     for n, step in enumerate(process.steps):
-        recorded = (case.step_states or {}).get(step.code, {}).get("state")
-        if finished or n < case.step_index or recorded == "done":
+        recorded = _state_of(case, step)
+        if finished or n < group.start or recorded == "done":
             state = "done"
-        elif n == case.step_index and case.accepted_at is not None and case.status in machine.OPEN:
+        elif n in group and case.accepted_at is not None and case.status in machine.OPEN:
             state = "waiting" if step.department and recorded != "accepted" else "current"
         else:
             state = "pending"
         row: dict[str, Any] = {**_step_dict(step), "state": state, "state_label": STEP_LABELS[state]}
+        row["department_id"] = case.department_id
         if step.department:
-            if step.department not in names:
+            if step.department not in found:
                 try:
-                    names[step.department] = orgs.get_by_credit_code(session, step.department).name
+                    department = orgs.get_by_credit_code(session, step.department)
+                    found[step.department] = (department.id, department.name)
                 except DomainError:
-                    names[step.department] = "其他部门"
-            row["department_name"] = names[step.department]
+                    found[step.department] = ("", "其他部门")
+            row["department_id"], row["department_name"] = found[step.department]
             if state == "waiting":
-                row["state_label"] = f"待{names[step.department]}接收"
+                row["state_label"] = f"待{row['department_name']}接收"
         out.append(row)
     return out
+
+
+def current_step_name(case: Case) -> str:
+    """The current step's name; a parallel group's names joined, marked 并行."""
+    process = Process.from_json(case.process)
+    group = process.group_at(case.step_index)
+    if len(group) == 1:
+        return process.steps[group.start].name
+    return "、".join(process.steps[i].name for i in group) + "（并行）"
 
 
 def _step_dict(step: Any) -> dict[str, Any]:
@@ -952,7 +1064,8 @@ def _step_dict(step: Any) -> dict[str, Any]:
 def _with_step(case: Case, step: dict[str, Any] | None) -> dict[str, Any]:
     """The case's process with ``step`` inserted after the current step (validated as a whole)."""
     steps = list(case.process.get("steps") or [])
-    steps.insert(case.step_index + 1, dict(step or {}))
+    # After the current step, or after the whole of its parallel group.
+    steps.insert(Process.from_json(case.process).group_at(case.step_index).stop, dict(step or {}))
     try:
         process = Process.from_json({"steps": steps})
     except ProcessInvalid as exc:
@@ -1017,8 +1130,17 @@ def _session_of(case: Case) -> Session:
 
 
 def _conclude(
-    session: Session, case: Case, data: ActionInput, *, actor: str, now: datetime, bus: EventBus | None
+    session: Session,
+    case: Case,
+    data: ActionInput,
+    *,
+    issuer: str,
+    actor: str,
+    now: datetime,
+    bus: EventBus | None,
 ) -> dict[str, Any]:
+    """The result; a license is issued by ``issuer``, the department concluding at its step (the item's
+    own, or the 联办 department whose step it is), under its seal."""
     result: dict[str, Any] = {
         "outcome": data.outcome,
         "kind": data.result_kind or "none",
@@ -1035,7 +1157,7 @@ def _conclude(
             .issue(
                 session,
                 type_code=str(data.license_type_code),
-                department_id=case.department_id,
+                department_id=issuer,
                 holder_name=case.applicant_name,
                 holder_code=code,
                 face=data.license_face,

@@ -6,7 +6,6 @@ from sqlalchemy.orm import Session
 
 from zhengwu.cases import machine, service
 from zhengwu.cases.models import Case
-from zhengwu.cases.process import Process
 from zhengwu.cases.schemas import CaseRead, HistoryRead
 
 
@@ -21,13 +20,12 @@ def _clock(case: Case) -> str:
 def case_read(session: Session, case: Case, *, with_history: bool = True, narrowed: bool = False) -> CaseRead:
     """The view of a case; ``narrowed`` for a department asked for a 联办 opinion, which sees what its
     opinion needs (the item, the materials, the question) and not the form, history or result."""
-    process = Process.from_json(case.process)
     if narrowed:
         return CaseRead(
             id=case.id, case_no=case.case_no, status=case.status, status_label=machine.LABELS[case.status],
             task_code=case.task_code, task_name=case.task_name, department_id=case.department_id,
             applicant_name=case.applicant_name, form={}, materials=list(case.materials),
-            step=process.step(case.step_index).name, steps=service.step_view(session, case),
+            step=service.current_step_name(case), steps=service.step_view(session, case),
             deadline=case.deadline, due=None,
             clock=_clock(case), submitted_at=case.submitted_at, accepted_at=case.accepted_at,
             concluded_at=None, supplement=None, special=None, joint=case.joint, result=None,
@@ -48,7 +46,7 @@ def case_read(session: Session, case: Case, *, with_history: bool = True, narrow
         form=dict(case.form),
         form_fields=list((case.form_fields or {}).get("fields") or []),
         materials=list(case.materials),
-        step=process.step(case.step_index).name,
+        step=service.current_step_name(case),
         steps=service.step_view(session, case),
         deadline=case.deadline,
         due=service.due_state(session, case),

@@ -1,5 +1,5 @@
-"""The API of an enterprise's agents (identity.agents): list them, withdraw one's authorisation. For the
-enterprise's own legal-person account and its administrators; the session is the credential."""
+"""The API of an enterprise's agents (identity.agents): list them, grant an authorisation, withdraw one.
+For the enterprise's own legal-person account and its administrators; the session is the credential."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from fastapi import APIRouter, Depends, Request
 
 from zhengwu.identity import agents
 from zhengwu.identity.deps import RequiredSession, request_meta
-from zhengwu.identity.schemas import AgentRead, AgentWithdrawn, AgentWithdrawRequest, EnterpriseAgentsRead
+from zhengwu.identity.schemas import (
+    AgentGrantRequest,
+    AgentRead,
+    AgentWithdrawn,
+    AgentWithdrawRequest,
+    EnterpriseAgentsRead,
+)
 from zhengwu.identity.web import require_json
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
@@ -32,6 +38,28 @@ def managed(db: DbSession, auth: RequiredSession) -> list[EnterpriseAgentsRead]:
 def list_agents(legal_entity_id: str, db: DbSession, auth: RequiredSession) -> EnterpriseAgentsRead:
     """An enterprise's agents in force (403 unless the person manages its agents)."""
     return _read(db, auth, legal_entity_id)
+
+
+@router.post(
+    "/{legal_entity_id}/agents",
+    response_model=AgentRead,
+    status_code=201,
+    summary="经办人授权",
+    responses=errors(403, 404, 422),
+)
+def grant(
+    legal_entity_id: str, data: AgentGrantRequest, request: Request, db: DbSession, auth: RequiredSession
+) -> AgentRead:
+    """Authorise a registered real-name person (name and identity number in the body, both must match)
+    to act for the enterprise as 经办人 or 管理员; a person already authorised gets the new role and term."""
+    done = agents.grant_agent_for(
+        db, by=auth.account, entity_id=legal_entity_id[:32], name=data.name, id_number=data.id_number,
+        role=data.role, valid_until=data.valid_until, meta=request_meta(request),
+    )  # fmt: skip
+    _, rows = agents.agents_of(db, auth.account, done.legal_entity_id)
+    return AgentRead.model_validate(
+        next(r for r in rows if r.authorization_id == done.id), from_attributes=True
+    )
 
 
 @router.post(

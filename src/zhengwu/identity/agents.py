@@ -2,23 +2,31 @@
 authorisation (撤销经办授权).
 
 The enterprise manages its agents: its own legal-person account, or a person holding an authorisation in
-force for it as 管理员 or 法定代表人. Withdrawing takes effect at once everywhere that reads the
-authorisations (``agent_authorizations`` is read at every use: applying, acting on and seeing the
-enterprise's cases): the agent's sessions stop acting for the enterprise, the withdrawal is an audited
-identity event, and the national 法人账号信息 row is sent again with ``revoked``.
+force for it as 管理员 or 法定代表人. It grants one (经办人授权) to a registered real-name person named by
+name and identity number (both must match; one refusal for either). Withdrawing takes effect at once
+everywhere that reads the authorisations (``agent_authorizations`` is read at every use: applying, acting
+on and seeing the enterprise's cases): the agent's sessions stop acting for the enterprise, the tokens
+department systems and apps obtained while the agent acted for it are revoked (the enterprise's claims
+went with them), the consents that released the enterprise's data to those apps are withdrawn, the
+withdrawal is an audited identity event, and the national 法人账号信息 row is sent again with ``revoked``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhengwu.identity import upward
 from zhengwu.identity.audit import NO_META, RequestMeta, record_auth_event
-from zhengwu.identity.errors import AgentAuthorizationNotFound, AgentsNotManaged
+from zhengwu.identity.errors import (
+    AgentAuthorizationNotFound,
+    AgentGrantInvalid,
+    AgentPersonNotFound,
+    AgentsNotManaged,
+)
 from zhengwu.identity.models import (
     Account,
     AccountKind,
@@ -27,12 +35,18 @@ from zhengwu.identity.models import (
     LegalEntity,
     UserSession,
 )
-from zhengwu.identity.service import agent_authorizations
-from zhengwu.kernel.clock import utcnow
+from zhengwu.identity.oidc.models import OidcAuthorizationCode, OidcConsent, OidcGrant
+from zhengwu.identity.oidc.revocation import revoke_grants
+from zhengwu.identity.service import agent_authorizations, find_account_by_citizen_id, grant_agent
+from zhengwu.kernel.clock import BEIJING, utcnow
 
 #: Roles of an authorisation that manage the enterprise's other agents.
 MANAGING_ROLES = frozenset({AgentRole.ADMIN, AgentRole.LEGAL_REP})
 ROLE_LABELS = {AgentRole.ADMIN: "管理员", AgentRole.AGENT: "经办人", AgentRole.LEGAL_REP: "法定代表人"}
+#: Roles an enterprise grants itself (法定代表人 comes from the registry, not from a grant).
+GRANTABLE_ROLES = (AgentRole.AGENT, AgentRole.ADMIN)
+#: The scope whose consent released the enterprise's data to an app (identity.oidc.claims).
+ENTERPRISE_SCOPE = "enterprise"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +104,72 @@ def agents_of(db: Session, account: Account, entity_id: str) -> tuple[LegalEntit
     ]
 
 
+def grant_agent_for(
+    db: Session,
+    *,
+    by: Account,
+    entity_id: str,
+    name: str,
+    id_number: str,
+    role: str = AgentRole.AGENT,
+    valid_until: date | None = None,
+    meta: RequestMeta = NO_META,
+) -> AgentAuthorization:
+    """Authorise the registered person with ``name`` and ``id_number`` to act for the enterprise ``by``
+    manages, as 经办人 or 管理员, until the end of ``valid_until`` (Beijing time) or without end; a
+    person already authorised gets the new role and term."""
+    entity = _managed(db, by, entity_id)
+    if role not in GRANTABLE_ROLES:
+        raise AgentGrantInvalid("授权角色应为经办人或管理员")
+    until = None
+    if valid_until is not None:
+        until = datetime.combine(valid_until, time(23, 59, 59), BEIJING).astimezone(UTC)
+        if until <= utcnow():
+            raise AgentGrantInvalid("授权截止日期应晚于今天")
+    agent = find_account_by_citizen_id(db, id_number)
+    if agent is None or agent.display_name.strip() != name.strip():
+        raise AgentPersonNotFound()
+    if agent.id == by.id:
+        raise AgentGrantInvalid("不能给自己授权")
+    return grant_agent(
+        db, entity=entity, agent=agent, role=role, valid_until=until, granted_by=by.id, meta=meta
+    )
+
+
+def _clear_app_grants(db: Session, agent_id: str, entity_id: str, now: datetime) -> dict[str, int]:
+    """Revoke what apps obtained while the agent acted for the enterprise: their tokens (the access
+    tokens on the deny list until they expire, the refresh tokens dead), the codes not yet exchanged, and
+    the consents that released the enterprise's data to them."""
+    grants = list(
+        db.scalars(
+            select(OidcGrant).where(OidcGrant.account_id == agent_id, OidcGrant.acting_for == entity_id)
+        )
+    )
+    revoked = revoke_grants(db, grants, "agent_withdrawn")
+    codes = db.execute(
+        update(OidcAuthorizationCode)
+        .where(
+            OidcAuthorizationCode.account_id == agent_id,
+            OidcAuthorizationCode.acting_for == entity_id,
+            OidcAuthorizationCode.used_at.is_(None),
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    relied = {g.consent_id for g in grants if g.consent_id}
+    withdrawn = 0
+    if relied:
+        for consent in db.scalars(
+            select(OidcConsent).where(OidcConsent.id.in_(relied), OidcConsent.status == "granted")
+        ):
+            if ENTERPRISE_SCOPE in (consent.scopes or []):
+                consent.status, consent.withdrawn_at = "withdrawn", now
+                consent.withdrawn_reason = "经办授权已撤销"
+                withdrawn += 1
+    db.flush()
+    return {"tokens": revoked, "codes": int(getattr(codes, "rowcount", 0) or 0), "consents": withdrawn}
+
+
 def withdraw_agent(
     db: Session,
     *,
@@ -121,6 +201,7 @@ def withdraw_agent(
         .execution_options(synchronize_session="fetch")
     )
     db.flush()
+    cleared = _clear_app_grants(db, agent.id, entity.id, now)
     upward.emit_corporator_account(
         db, authorization, entity=entity, agent=agent, channel="web", operation="U"
     )
@@ -136,6 +217,7 @@ def withdraw_agent(
             "role": authorization.role,
             "by": by.id,
             "reason": (reason or "")[:200] or None,
+            "cleared": cleared,
         },
     )
     return authorization

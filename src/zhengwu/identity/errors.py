@@ -253,6 +253,20 @@ class AgentAuthorizationNotFound(NotFound):
     default_detail = "经办授权不存在或已经撤销"
 
 
+class AgentPersonNotFound(NotFound):
+    """No real-name natural person with that name and identity number (one answer for both, so the
+    form tells nothing of who is registered)."""
+
+    code = "identity.agent_person_not_found"
+    default_detail = "未找到姓名与身份证号码相符的实名用户，请核对；经办人须先在本平台注册"
+
+
+class AgentGrantInvalid(ValidationFailed):
+    """An agent's authorisation that breaks a rule (its role, its end date, granting oneself)."""
+
+    code = "identity.agent_grant_invalid"
+
+
 class MachineUnauthenticated(Unauthorized):
     """A machine caller presented no valid client-credentials access token of this node's provider."""
 

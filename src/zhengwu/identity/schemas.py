@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,6 +101,15 @@ class EnterpriseAgentsRead(BaseModel):
     legal_entity_id: str
     name: str
     agents: list[AgentRead]
+
+
+class AgentGrantRequest(_Strict):
+    """经办人授权: the registered person (name and identity number, both must match), the role, the term."""
+
+    name: str = Field(min_length=1, max_length=60)
+    id_number: CitizenId
+    role: str = Field(default="agent", max_length=16, description="agent（经办人）或 admin（管理员）")
+    valid_until: date | None = Field(default=None, description="授权截止日期（含当日，北京时间）；不填为长期")
 
 
 class AgentWithdrawRequest(_Strict):

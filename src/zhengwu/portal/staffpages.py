@@ -26,7 +26,6 @@ from zhengwu.cases import machine, personal, rights
 from zhengwu.cases import service as cases
 from zhengwu.cases.errors import CaseNotFound
 from zhengwu.cases.models import Case
-from zhengwu.cases.process import Process
 from zhengwu.catalog import service as catalog
 from zhengwu.identity import service as identity
 from zhengwu.identity.deps import current_session, request_meta
@@ -230,6 +229,8 @@ def queue_page(
                               offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE, task_code=item or None)  # fmt: skip
     # 联办: the cases other departments asked this clerk's departments about (first page, oldest ask first).
     asked, asked_total = cases.awaiting_opinion(db, _scope_of(staff, rights.HANDLE), limit=PAGE_SIZE)
+    # 联办环节: how many cases reached a step of these departments (the list is a page of its own).
+    _, joint_total = cases.in_joint_steps(db, _scope_of(staff, rights.HANDLE), offset=0, limit=1)
     names = _department_names(db, sorted({c.department_id for c in (*rows, *asked)}))
     pages = max(1, -(-total // PAGE_SIZE))
     # Open work is counted; the finished cases (the bulk of a department's years) are not.
@@ -264,6 +265,7 @@ def queue_page(
                 for c in asked
             ],
             "asked_total": asked_total,
+            "joint_total": joint_total,
             "many_departments": scope is None or len(scope) > 1,
             "tabs": [
                 {"key": k, "label": label, "count": n, "url": _queue_link(state=k, item=item, due=due)}
@@ -281,6 +283,55 @@ def queue_page(
             "next_url": _queue_link(state=state, item=item, due=due, page=str(page_no + 1)),
         },
     )
+
+
+JOINT_STEPS: Final = "/staff/joint-steps"
+
+
+@router.get(JOINT_STEPS, response_class=HTMLResponse)
+def joint_steps_page(request: Request, db: DbSession, page: str = "1") -> Response:
+    """联办环节: the open cases of other departments' items that reached a step of this clerk's
+    departments, the case reaching it first first, each with that step's state for the department."""
+    staff = _principal(request, db, rights.HANDLE)
+    if isinstance(staff, Response):
+        return staff
+    scope = _scope_of(staff, rights.HANDLE)
+    page_no = int(page) if page.isdigit() and 1 <= int(page) <= 10_000 else 1
+    rows, total = cases.in_joint_steps(db, scope, offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    names = _department_names(db, sorted({c.department_id for c in rows}))
+    pages = max(1, -(-total // PAGE_SIZE))
+    shown = []
+    for c in rows:
+        mine = [
+            s
+            for s in cases.step_view(db, c)
+            if s.get("department_name") and (scope is None or s["department_id"] in scope)
+        ]
+        shown.append(
+            {
+                "case_no": c.case_no,
+                "task_name": c.task_name,
+                "department": names.get(c.department_id, ""),
+                "steps": [
+                    {
+                        "name": s["name"],
+                        "state": s["state"],
+                        "label": s["state_label"],
+                        "parallel": bool(s.get("parallel")),
+                    }
+                    for s in mine
+                ],
+                "deadline": beijing(c.deadline, with_time=False) if c.deadline else None,
+                "submitted_at": beijing(c.submitted_at),
+            }
+        )
+    return render(
+        request,
+        db,
+        "staff/joint_steps.html",
+        {"rows": shown, "total": total, "page": page_no, "pages": pages,
+         "prev_url": f"{JOINT_STEPS}?page={page_no - 1}", "next_url": f"{JOINT_STEPS}?page={page_no + 1}"},
+    )  # fmt: skip
 
 
 # --- one case --------------------------------------------------------------------------------------------
@@ -498,7 +549,7 @@ def _case_page(
 
 
 def _step(case: Case) -> str:
-    return Process.from_json(case.process).step(case.step_index).name
+    return cases.current_step_name(case)
 
 
 def _clock(case: Case) -> str:
@@ -704,15 +755,24 @@ def _allowed(db: Session, staff: StaffPrincipal, case: Case, handles: bool) -> l
     """The action forms this clerk gets: the item's department handles the case, except a 联办 step's
     acceptance, completion and conclusion, which belong to the department the current step names."""
     out = []
+    actors = [d for d in cases.step_actors(db, case) if staff.reaches(rights.HANDLE, d)]
     for action in machine.allowed(case.status):
         if action not in ACTIONS or action == "give_opinion":
             continue
         if action in cases.STEP_ACTIONS:
-            if staff.reaches(rights.HANDLE, cases.acting_department(db, case, action)):
+            if actors:
                 out.append(action)
         elif handles:
             out.append(action)
-    step = next((s for s in cases.step_view(db, case) if s["state"] in ("waiting", "current")), None)
+    # The clerk's own step among the current ones (a parallel group has several).
+    step = next(
+        (
+            s
+            for s in cases.step_view(db, case)
+            if s["state"] in ("waiting", "current") and (s["department_id"] in actors or not actors)
+        ),
+        None,
+    )
     if step is not None and step.get("department_name"):
         # Another department's step: it is accepted before it is done.
         drop = "accept_step" if step["state"] == "current" else "complete_step"
@@ -764,8 +824,11 @@ async def action_submit(case_no: str, request: Request, db: DbSession) -> Respon
                     acting = department.id
                     staff.ensure(rights.HANDLE, acting)
             else:
-                # A 联办 step's department accepts, completes or concludes at its own step.
-                staff.ensure(rights.HANDLE, cases.acting_department(db, case, values["action"]))
+                # A 联办 step's department accepts, completes or concludes at its own step (in a
+                # parallel group: the first open one this clerk handles for).
+                reached = [d for d in cases.step_actors(db, case) if staff.reaches(rights.HANDLE, d)]
+                acting = cases.acting_department(db, case, values["action"], next(iter(reached), None))
+                staff.ensure(rights.HANDLE, acting)
             asked: list[str] = []
             for code in values["departments"] if values["action"] == "request_opinions" else []:
                 try:
@@ -777,7 +840,8 @@ async def action_submit(case_no: str, request: Request, db: DbSession) -> Respon
                 and values["outcome"] == "approved"
                 and values["result_kind"] == "license"
             ):
-                staff.ensure(license_rights.ISSUE, case.department_id)
+                # The license is the concluding department's, sealed with its seal.
+                staff.ensure(license_rights.ISSUE, acting or case.department_id)
         except DomainError as exc:
             return _refused(request, db, exc)
         if errors:

@@ -3,11 +3,22 @@
 The worker calls ``deliver_due`` each round. Due rows are claimed with a lease (another worker skips
 them), then sent in parallel by a small pool, so a receiver that hangs holds one thread for at most the
 timeout and never the others; each outcome is written to the row and to the attempt log.
+
+A round can outlast its lease (200 receivers that each hang for the timeout take minutes), and a row
+whose lease ran out is due again for any worker. So the round renews the lease of the rows it has not
+sent yet whenever a third of it has passed, before its next send; a row another worker has meanwhile
+taken is dropped from the round, not sent. Every row carries the round's token (``lease``), and outcomes
+are written only to rows that still carry it, so a round that was paused past its lease (a stopped
+process) records nothing over the newer round's. What fencing cannot undo is a send already on the wire
+when the lease was lost: delivery stays at least once, and receivers drop a ``webhook-id`` seen before.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -87,10 +98,12 @@ _DUE = (
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
+_HELD = select(_DELIVERIES.c.id).where(_DELIVERIES.c.lease == bindparam("token")).with_for_update()
 _DELIVERED = (
     update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("delivery"))
+    .where(_DELIVERIES.c.id == bindparam("delivery"), _DELIVERIES.c.lease == bindparam("token"))
     .values(
+        lease=None,
         status="delivered",
         attempts=_DELIVERIES.c.attempts + 1,
         last_status_code=bindparam("code"),
@@ -101,8 +114,9 @@ _DELIVERED = (
 )
 _FAILED = (
     update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("delivery"))
+    .where(_DELIVERIES.c.id == bindparam("delivery"), _DELIVERIES.c.lease == bindparam("token"))
     .values(
+        lease=None,
         status=bindparam("outcome"),
         attempts=bindparam("count"),
         last_status_code=bindparam("code"),
@@ -113,14 +127,15 @@ _FAILED = (
 )
 
 
-def _claim(factory: sessionmaker[Session], now: datetime, limit: int) -> list[_Job]:
-    """Lease up to ``limit`` due deliveries in one statement; the lease's end marks the rows this round
-    took (another worker's round leases with another instant, or finds them not due).
+def _claim(
+    factory: sessionmaker[Session], now: datetime, limit: int, token: str, lease: timedelta = LEASE
+) -> list[_Job]:
+    """Lease up to ``limit`` due deliveries in one statement, marking them with the round's ``token``.
 
     On PostgreSQL the due rows are locked with SKIP LOCKED: a second worker takes the next due rows
     instead of queueing behind the first one's lease and then finding the same rows no longer due
     (SQLite has one writer and no row locks; the clause is left out there)."""
-    lease_end = now + LEASE
+    lease_end = now + lease
     with factory() as db:
         due = list(db.scalars(_DUE, {"now": now, "limit": limit}))
         if not due:
@@ -132,12 +147,12 @@ def _claim(factory: sessionmaker[Session], now: datetime, limit: int) -> list[_J
                 _DELIVERIES.c.status == "pending",
                 _DELIVERIES.c.next_attempt_at <= now,
             )
-            .values(next_attempt_at=lease_end)
+            .values(next_attempt_at=lease_end, lease=token)
         )
         rows = db.execute(
             select(_DELIVERIES.c.id, _DELIVERIES.c.client_id, _EVENTS.c.msg_id, _EVENTS.c.body)
             .join(_EVENTS, _EVENTS.c.seq == _DELIVERIES.c.event_seq)
-            .where(_DELIVERIES.c.id.in_(due), _DELIVERIES.c.next_attempt_at == lease_end)
+            .where(_DELIVERIES.c.id.in_(due), _DELIVERIES.c.lease == token)
         ).all()
         clients = {row.client_id for row in rows}
         endpoints = db.scalars(select(WebhookEndpoint).where(WebhookEndpoint.client_id.in_(clients)))
@@ -172,22 +187,80 @@ def _send(transport: Transport, job: _Job) -> tuple[int | None, str | None, int]
     return code, f"HTTP {code}", elapsed
 
 
+class _Lease:
+    """The rows one round holds: renewed while the round runs (sent or not, until their outcome is
+    written), checked before each send.
+
+    ``clock`` is a monotonic clock (seconds); tests hand in one they move, so no test waits a minute."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        token: str,
+        jobs: list[_Job],
+        length: timedelta,
+        clock: Callable[[], float],
+    ) -> None:
+        self.factory = factory
+        self.token = token
+        self.length = length
+        self.clock = clock
+        self.held = {job.delivery_id for job in jobs}
+        self.renewed_at = clock()
+        self._lock = threading.Lock()
+
+    def take(self, job: _Job) -> bool:
+        """Whether the round may send ``job`` now: renews the lease first when a third of it has passed,
+        and says no for a row the round no longer holds."""
+        with self._lock:
+            if self.clock() - self.renewed_at >= self.length.total_seconds() / 3:
+                self._renew()
+            return job.delivery_id in self.held
+
+    def _renew(self) -> None:
+        """Move the lease's end of the rows still carrying the token; the others were taken over."""
+        started = self.clock()
+        if self.held:
+            with self.factory() as db:
+                db.execute(
+                    update(_DELIVERIES)
+                    .where(_DELIVERIES.c.lease == self.token)
+                    .values(next_attempt_at=utcnow() + self.length)
+                )
+                held = set(db.scalars(_HELD, {"token": self.token})) & self.held
+                db.commit()
+            if len(held) < len(self.held):
+                log.warning("case_webhook_lease_lost", token=self.token, deliveries=len(self.held - held))
+            self.held = held
+        self.renewed_at = started
+
+
 def _record(
     factory: sessionmaker[Session],
     outcomes: list[tuple[_Job, tuple[int | None, str | None, int]]],
     retry: Retry = DEFAULT_RETRY,
+    token: str = "",
 ) -> DispatchStats:
     """Write the round's outcomes and their attempt rows in one transaction, a statement per kind of
-    outcome (executemany)."""
+    outcome (executemany) — only for the rows that still carry the round's ``token`` (locked first, so
+    no claim slips in between; on SQLite the transaction holds the one write lock from its start)."""
     stats = DispatchStats()
     now = utcnow()
-    delivered = [
-        {"delivery": job.delivery_id, "code": code, "at": now}
-        for job, (code, error, _) in outcomes
-        if error is None
-    ]
-    failed = [(job, code, error) for job, (code, error, _) in outcomes if error is not None]
     with factory() as db:
+        # The token is the round's alone: its index finds the rows without a list of their ids.
+        held = set(db.scalars(_HELD, {"token": token}))
+        if len(held) < len(outcomes):
+            log.warning("case_webhook_outcome_fenced", token=token, deliveries=len(outcomes) - len(held))
+        outcomes = [(job, result) for job, result in outcomes if job.delivery_id in held]
+        if not outcomes:
+            db.commit()
+            return stats
+        delivered = [
+            {"delivery": job.delivery_id, "token": token, "code": code, "at": now}
+            for job, (code, error, _) in outcomes
+            if error is None
+        ]
+        failed = [(job, code, error) for job, (code, error, _) in outcomes if error is not None]
         if delivered:
             db.execute(_DELIVERED, delivered)
             stats.delivered = len(delivered)
@@ -213,6 +286,7 @@ def _record(
                 changes.append(
                     {
                         "delivery": row.id,
+                        "token": token,
                         "outcome": "dead" if dead else "pending",
                         "count": count,
                         "code": code,
@@ -241,6 +315,12 @@ def _record(
     return stats
 
 
+def lease_for(retry: Retry) -> timedelta:
+    """A round's lease: at least ``LEASE``, and three receiver timeouts, so one hanging send never
+    outlasts the two thirds left after a renewal."""
+    return max(LEASE, timedelta(seconds=3 * retry.timeout))
+
+
 def deliver_due(
     factory: sessionmaker[Session],
     *,
@@ -248,23 +328,34 @@ def deliver_due(
     transport: Transport | None = None,
     limit: int = 200,
     retry: Retry = DEFAULT_RETRY,
+    parallel: int = PARALLEL,
+    clock: Callable[[], float] = time.monotonic,
 ) -> DispatchStats:
     """One round: claim up to ``limit`` due deliveries, send them, record the outcomes under ``retry``. The
     worker hands in its ``KeepAlive`` transport (connections kept between rounds); ``client``: through
     that ``httpx.Client`` instead; neither: a transport for this round only, with the policy's timeout."""
-    jobs = _claim(factory, utcnow(), limit)
+    token = uuid.uuid4().hex
+    length = lease_for(retry)
+    jobs = _claim(factory, utcnow(), limit, token, length)
     if not jobs:
         return DispatchStats()
+    lease = _Lease(factory, token, jobs, length, clock)
     own = client is None and transport is None
     sender: Transport = (
         HttpxTransport(client)
         if client is not None
         else transport or KeepAlive(connect_seconds=min(2.0, retry.timeout), read_seconds=retry.timeout)
     )
+
+    def attempt(job: _Job) -> tuple[_Job, tuple[int | None, str | None, int]] | None:
+        return (job, _send(sender, job)) if lease.take(job) else None
+
     try:
-        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(jobs))) as pool:
-            outcomes = list(pool.map(lambda job: (job, _send(sender, job)), jobs))
+        with ThreadPoolExecutor(max_workers=min(parallel, len(jobs))) as pool:
+            outcomes = [done for done in pool.map(attempt, jobs) if done is not None]
     finally:
         if own:
             sender.close()
-    return _record(factory, outcomes, retry)
+    if not outcomes:
+        return DispatchStats()
+    return _record(factory, outcomes, retry, token)

@@ -68,6 +68,9 @@ class WebhookDelivery(IdMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending / delivered / dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The token of the dispatch round holding the row (NULL: none); its outcome is written only while
+    # the row still names it, so a round that outlived its lease cannot overwrite a newer round's.
+    lease: Mapped[str | None] = mapped_column(String(32), index=True)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(300))
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -21,6 +21,7 @@ from zhengwu.identity.oidc.clients import ClientRegistry, RegisteredClient
 from zhengwu.identity.oidc.issuance import IssuanceRecorder, write_issuance
 from zhengwu.identity.oidc.keys import KeyMaterial, KeyRing, ensure_signing_key
 from zhengwu.identity.oidc.models import OidcGrant, OidcRevokedToken, OidcRpSession
+from zhengwu.identity.oidc.revocation import revoke_grants
 from zhengwu.identity.oidc.secrets import NodeKeys
 from zhengwu.identity.oidc.server import bound_session
 from zhengwu.identity.oidc.tokens import TokenRejected, header_kid, id_token, verify
@@ -272,24 +273,7 @@ class OidcRuntime:
         return db.get(OidcRevokedToken, jti) is not None
 
     def _revoke_grants(self, db: Session, rows: list[OidcGrant], reason: str) -> int:
-        now = utcnow()
-        count = 0
-        for row in rows:
-            if row.revoked_at is None:
-                row.revoked_at = now
-                row.revoked_reason = reason
-                count += 1
-            if row.access_expires_at > now and db.get(OidcRevokedToken, row.access_jti) is None:
-                db.add(
-                    OidcRevokedToken(
-                        jti=row.access_jti,
-                        client_id=row.client_id,
-                        expires_at=row.access_expires_at,
-                        reason=reason,
-                    )
-                )
-        db.flush()
-        return count
+        return revoke_grants(db, rows, reason)
 
     def revoke_family(self, db: Session, family_id: str, *, reason: str) -> int:
         """Revoke every grant of a refresh-token family (rotation replay, client revocation)."""
