@@ -364,8 +364,15 @@ def test_the_archive_lag_and_a_failing_archive_are_reported(cluster: Cluster, tm
     cluster.backrest("check")  # one segment switched and archived
     settings = Settings(database_url=cluster.url, data_dir=tmp_path / "node")
     with open_node(settings) as node:
-        with node.session_factory() as session:
-            working = walarchive.state(session)
+        # `check` returns once the segment is in the repository; the archiver counts it in
+        # pg_stat_archiver a moment later (seen in CI as archived_count 0), so ask until it has.
+        deadline = time.monotonic() + 60
+        while True:
+            with node.session_factory() as session:
+                working = walarchive.state(session)
+            if (working and working["archived_count"] >= 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert working is not None and working["archive_mode"] == "on", working
         assert working["archived_count"] >= 1 and working["failing"] is False and working["ok"] is True
         assert working["age_seconds"] is not None and working["age_seconds"] < 300
