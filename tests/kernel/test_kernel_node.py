@@ -115,4 +115,6 @@ def test_the_application_node_has_every_capability_installed(app: FastAPI) -> No
     for key in (IMPORT_RUNNER, RUNTIME, AUTHORIZER, NOTIFIER, OIDC, REAL_NAME_VERIFIER, ITEM_REQUIREMENTS):
         assert key in node.services, key
     assert SCRAPE_GAUGES in node.services
-    assert set(node.health_probes) == {"pki", "identity", "oidc", "exchange"}
+    # A PostgreSQL node also watches its WAL archive (ops.walarchive); SQLite has none.
+    archive = {"wal_archive"} if node.engine.dialect.name == "postgresql" else set()
+    assert set(node.health_probes) == {"pki", "identity", "oidc", "exchange"} | archive
