@@ -42,7 +42,7 @@ from zhengwu.kernel.http import PageParams, page_params, set_page_headers
 from zhengwu.kernel.node import CurrentNode, node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
-from zhengwu.licenses import copies, shares
+from zhengwu.licenses import copies, preview, shares
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.routes import license_read
 from zhengwu.licenses.routes_shares import share_read
@@ -50,7 +50,8 @@ from zhengwu.licenses.schemas import LicenseRead
 from zhengwu.licenses.sharing_schemas import CopyRequest, NewShareRead, ShareCreate, ShareRead
 from zhengwu.portal import apps, finder, licensepages, notices, privacypages
 from zhengwu.portal.casepages import _ACTIONS
-from zhengwu.portal.pages import _LEVEL_LABELS, _days, _inside, _vocabulary
+from zhengwu.portal.errors import NotShowable
+from zhengwu.portal.pages import _LEVEL_LABELS, _days, _face, _inside, _license_view, _vocabulary
 from zhengwu.portal.schemas import AppShown, NoticeRead, read_notice, shown_app
 from zhengwu.seals.routes import OFD_MEDIA_TYPE
 
@@ -422,6 +423,169 @@ def my_licenses(
     rows, total = licenses.holder_licenses(db, auth.account, offset=page.offset, limit=page.limit)
     set_page_headers(request, response, total=total, page=page)
     return [license_read(db, lic) for lic in rows]
+
+
+class FaceItem(BaseModel):
+    """One 照面 item by its label, in the license type's order."""
+
+    label: str
+    value: str
+
+
+class LicenseShown(BaseModel):
+    """One of the person's licenses as the 我的证照 page shows it: facts in words, the face by labels, and
+    where to fetch its preview picture, its file and (valid ones) the 2-D code for 扫码亮证."""
+
+    id: str
+    identifier: str
+    type_name: str
+    number: str
+    issuer_name: str
+    holder_name: str
+    holder_kind: str
+    status_label: str
+    valid: bool
+    issued_at: datetime
+    valid_from: date
+    valid_until: date | None
+    face: list[FaceItem]
+    preview_url: str = Field(description="证照预览图 PNG（签章后的证照文件第一页）")
+    file_url: str = Field(description="下载证照文件 OFD")
+    code_url: str | None = Field(description="扫码亮证的二维码（仅有效证照）")
+
+
+class LicenseCode(BaseModel):
+    """扫码亮证: the signed 2-D code (a verifier checks it without a network) and what a verifier compares."""
+
+    qr_png: str = Field(description="二维码，data:image/png;base64")
+    masked_name: str = Field(description="部分隐藏的持证人姓名")
+    type_name: str
+    issuer_name: str
+    valid_until: date | None
+    made_at: datetime
+
+
+class LicenseUse(BaseModel):
+    """One entry of a license's usage log (用证记录): who, what, why, the outcome, in words."""
+
+    at: datetime
+    who: str
+    what: str
+    purpose: str
+    result: str
+
+
+class DataUse(BaseModel):
+    """One entry of 我的数据使用记录: who read or used the person's data or licenses, when and why."""
+
+    at: datetime
+    who: str
+    what: str
+    why: str
+    result: str
+
+
+def _own_license(db: Session, auth: Person, license_id: str) -> Any:
+    return licenses.holder_license(db, auth.account, license_id[:64])
+
+
+@router.get(
+    "/me/licenses/{license_id}",
+    response_model=LicenseShown,
+    summary="证照详情（照面信息）",
+    responses=errors(404),
+)
+def my_license(license_id: str, request: Request, db: DbSession, auth: Me) -> LicenseShown:
+    """One license as its page shows it; the look goes into its usage log, as the page's does."""
+    lic = _own_license(db, auth, license_id)
+    view = _license_view(db, lic)
+    licensepages.holder_view(request, db, auth.account, lic, "持证人查看")
+    here = f"{router.prefix}/me/licenses/{lic.id}"
+    return LicenseShown(
+        **{k: view[k] for k in ("id", "identifier", "type_name", "number", "issuer_name", "holder_name",
+                                "holder_kind", "valid", "issued_at", "valid_from", "valid_until")},
+        status_label=view["status"], face=[FaceItem(label=k, value=v) for k, v in _face(db, lic)],
+        preview_url=f"{here}/preview", file_url=f"{here}/file", code_url=f"{here}/code" if view["valid"] else None,
+    )  # fmt: skip
+
+
+@router.get(
+    "/me/licenses/{license_id}/preview",
+    summary="证照预览图（PNG）",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "证照预览"}, **errors(404, 503)},
+)
+def license_preview(license_id: str, request: Request, db: DbSession, auth: Me) -> Response:
+    """The sealed file's first page as a picture — the face, the 2-D code and the seal as issued."""
+    lic = _own_license(db, auth, license_id)
+    png = preview.preview_png(node_of(request).settings, lic)
+    licensepages.holder_view(request, db, auth.account, lic, "持证人预览")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get(
+    "/me/licenses/{license_id}/file",
+    summary="下载证照文件（OFD，带电子签章）",
+    response_class=Response,
+    responses={200: {"content": {OFD_MEDIA_TYPE: {}}, "description": "签章的 OFD"}, **errors(404)},
+)
+def license_file(license_id: str, request: Request, db: DbSession, auth: Me) -> Response:
+    """The sealed OFD, the download logged."""
+    return licensepages.license_download(request, db, auth.account, _own_license(db, auth, license_id))
+
+
+@router.get(
+    "/me/licenses/{license_id}/code",
+    response_model=LicenseCode,
+    summary="扫码亮证（带签名的二维码）",
+    responses=errors(404, 409),
+)
+def license_code(license_id: str, request: Request, db: DbSession, auth: Me) -> LicenseCode:
+    """A freshly signed 2-D code of a valid license (409 otherwise), as the 扫码亮证 page shows it."""
+    lic = _own_license(db, auth, license_id)
+    view = _license_view(db, lic)
+    if not view["valid"]:
+        raise NotShowable(f"证照状态：{view['status']}。只有有效的证照可以出示二维码。")
+    shown = licensepages.showing(request, db, auth.account, lic)
+    return LicenseCode(qr_png=shown["qr"], masked_name=shown["masked_name"], type_name=lic.type_name,
+                       issuer_name=lic.issuer_name, valid_until=lic.valid_until, made_at=shown["made_at"])  # fmt: skip
+
+
+@router.get(
+    "/me/licenses/{license_id}/uses",
+    response_model=list[LicenseUse],
+    summary="用证记录（谁在什么时候、为什么使用或核验了这本证照）",
+    responses=errors(404),
+)
+def license_uses(
+    license_id: str,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    auth: Me,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> list[LicenseUse]:
+    """The license's usage log, newest first, as its page lists it (the holder's own looks included)."""
+    rows, total = licenses.holder_license_usage(
+        db, auth.account, license_id[:64], offset=page.offset, limit=page.limit
+    )
+    set_page_headers(request, response, total=total, page=page)
+    return [LicenseUse(**licensepages.usage_row(u)) for u in rows]
+
+
+@router.get("/me/data-use", response_model=list[DataUse], summary="我的数据使用记录")
+def my_data_use(
+    request: Request,
+    response: Response,
+    db: DbSession,
+    auth: Me,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> list[DataUse]:
+    """Who read the person's data (staff, apps, department systems) or used or verified their licenses,
+    newest first, as the page lists it; the newest 1,000 entries are reachable (``X-Total-Count`` counts all)."""
+    rows, total = privacypages.data_use(db, auth.account, offset=page.offset, limit=page.limit)
+    set_page_headers(request, response, total=total, page=page)
+    return [DataUse(**row) for row in rows]
 
 
 # --- applying, supplements, withdrawal, evaluation, shares (the portal's forms as JSON) ----------------
