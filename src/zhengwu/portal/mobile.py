@@ -31,6 +31,7 @@ from zhengwu.catalog import service as catalog
 from zhengwu.catalog.errors import ItemNotFound
 from zhengwu.catalog.search import SearchFilters
 from zhengwu.catalog.search.grouped import items_by_theme
+from zhengwu.catalog.search.index import PUBLISHED_STAMP
 from zhengwu.catalog.service import access_demand
 from zhengwu.identity.deps import Authenticated, require_level
 from zhengwu.identity.oidc.bearer import MOBILE_SCOPE, Person, person, person_by_token
@@ -39,9 +40,10 @@ from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
-from zhengwu.kernel.node import CurrentNode, node_of
+from zhengwu.kernel.node import CurrentNode, ServiceKey, node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
+from zhengwu.kernel.stamps import StampedCache, remember
 from zhengwu.licenses import copies, preview, shares
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.routes import license_read
@@ -51,7 +53,16 @@ from zhengwu.licenses.sharing_schemas import CopyRequest, NewShareRead, ShareCre
 from zhengwu.portal import apps, finder, licensepages, notices, privacypages
 from zhengwu.portal.casepages import _ACTIONS
 from zhengwu.portal.errors import NotShowable
-from zhengwu.portal.pages import _LEVEL_LABELS, _days, _face, _inside, _license_view, _vocabulary
+from zhengwu.portal.pages import (
+    _LEVEL_LABELS,
+    HOME_COLUMNS,
+    HOME_NOTICES,
+    _days,
+    _face,
+    _inside,
+    _license_view,
+    _vocabulary,
+)
 from zhengwu.portal.schemas import AppShown, NoticeRead, read_notice, shown_app
 from zhengwu.seals.routes import OFD_MEDIA_TYPE
 
@@ -76,11 +87,25 @@ class Theme(BaseModel):
 
 
 class Home(BaseModel):
-    """What the home page shows: life events (each a search query) and items by theme."""
+    """What the home page shows: life events (each a search query), items by theme, the newest notices and
+    columns (this node's and its upper nodes')."""
 
     events: list[str] = Field(description="人生事件：作为搜索词使用")
     person_themes: list[Theme]
     legal_themes: list[Theme]
+    notices: list[NoticeRead] = Field(description="最新的通知公告")
+    columns: list[NoticeRead] = Field(description="栏目")
+
+
+# The home's themes are counted over the whole catalog and its notices read per request otherwise: both are
+# the same for everyone and kept until the published items, or the notices, change (kernel.stamps), as the
+# home page keeps its themes.
+HOME_THEMES: ServiceKey[StampedCache[tuple[object, list[Theme], list[Theme]]]] = ServiceKey(
+    "portal.mobile_home_themes"
+)
+HOME_ENTRIES: ServiceKey[StampedCache[tuple[list[NoticeRead], list[NoticeRead]]]] = ServiceKey(
+    "portal.mobile_home_notices"
+)
 
 
 class Place(BaseModel):
@@ -181,25 +206,44 @@ class CaseDetail(MyCase):
     can_withdraw: bool
 
 
-@router.get("/home", response_model=Home, summary="首页内容（人生事件、按主题的热门事项）")
+@router.get("/home", response_model=Home, summary="首页内容（人生事件、按主题的热门事项、通知公告和栏目）")
 def home(request: Request, db: DbSession) -> Home:
-    """The life events of the vocabulary and the items by theme, as on the portal's home page."""
+    """The life events of the vocabulary, the items by theme and the newest notices and columns, as on the
+    portal's home page."""
+    words = _vocabulary(request)
 
-    def themes(legal: bool) -> list[Theme]:
-        return [
-            Theme(
-                name=name,
-                items=[
-                    ThemeItem(task_name=i.task_name, places=i.places, task_code=i.task_code) for i in items
-                ],
-            )
-            for name, items in items_by_theme(db, legal=legal).items()
-        ]
+    def themes() -> tuple[object, list[Theme], list[Theme]]:
+        def of(legal: bool) -> list[Theme]:
+            return [
+                Theme(
+                    name=name,
+                    items=[
+                        ThemeItem(task_name=i.task_name, places=i.places, task_code=i.task_code)
+                        for i in items
+                    ],
+                )
+                for name, items in items_by_theme(db, legal=legal).items()
+            ]
 
+        # The vocabulary is kept in the value so that its id, the key, is not reused by another object.
+        return words, of(False), of(True)
+
+    own = node_of(request).settings.node_id
+
+    def entries() -> tuple[list[NoticeRead], list[NoticeRead]]:
+        return (
+            [read_notice(n, own) for n in notices.latest(db, "notice", HOME_NOTICES)],
+            [read_notice(n, own) for n in notices.latest(db, "column", HOME_COLUMNS)],
+        )
+
+    _, person_themes, legal_themes = remember(db, HOME_THEMES, (PUBLISHED_STAMP,), id(words), themes)
+    shown_notices, shown_columns = remember(db, HOME_ENTRIES, (notices.NOTICES_STAMP,), own, entries)
     return Home(
-        events=[e.label for e in _vocabulary(request).events],
-        person_themes=themes(False),
-        legal_themes=themes(True),
+        events=[e.label for e in words.events],
+        person_themes=person_themes,
+        legal_themes=legal_themes,
+        notices=shown_notices,
+        columns=shown_columns,
     )
 
 
