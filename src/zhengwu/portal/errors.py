@@ -67,3 +67,11 @@ class NotShowable(PortalError):
     status_code = 409
     code = "portal.not_showable"
     default_detail = "只有有效的证照可以出示二维码"
+
+
+class AppSuspended(PortalError):
+    """The app's OIDC client is suspended or revoked at identity: its login would fail there."""
+
+    status_code = 409
+    code = "portal.app_suspended"
+    default_detail = "该应用目前无法登录，请稍后再试，或通过本平台在线办理"

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhengwu.cases import machine
@@ -33,9 +34,12 @@ from zhengwu.catalog.search import SearchFilters
 from zhengwu.catalog.search.grouped import items_by_theme
 from zhengwu.catalog.search.index import PUBLISHED_STAMP
 from zhengwu.catalog.service import access_demand
-from zhengwu.identity.deps import Authenticated, require_level
+from zhengwu.identity.deps import Authenticated, request_meta
 from zhengwu.identity.oidc.bearer import MOBILE_SCOPE, Person, person, person_by_token
+from zhengwu.identity.oidc.errors import PersonTokenRejected
+from zhengwu.identity.oidc.models import OidcGrant
 from zhengwu.identity.oidc.schemas import ConsentWithdraw
+from zhengwu.identity.servicekeys import OIDC
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
@@ -50,9 +54,9 @@ from zhengwu.licenses.routes import license_read
 from zhengwu.licenses.routes_shares import share_read
 from zhengwu.licenses.schemas import LicenseRead
 from zhengwu.licenses.sharing_schemas import CopyRequest, NewShareRead, ShareCreate, ShareRead
-from zhengwu.portal import apps, finder, licensepages, notices, privacypages
+from zhengwu.portal import apps, finder, launch, licensepages, notices, privacypages
 from zhengwu.portal.casepages import _ACTIONS
-from zhengwu.portal.errors import NotShowable
+from zhengwu.portal.errors import AppSuspended, NotShowable
 from zhengwu.portal.pages import (
     _LEVEL_LABELS,
     HOME_COLUMNS,
@@ -354,6 +358,41 @@ def list_apps(db: DbSession) -> list[AppShown]:
     return [shown_app(a) for a in apps.listing(db)]
 
 
+class AppLaunch(BaseModel):
+    """A one-time address that opens a department app, logged in, in the mobile app's web view."""
+
+    url: str = Field(description="在应用内网页视图中打开的地址（一次有效）")
+    expires_at: datetime
+    expires_in: int = Field(description="有效秒数")
+
+
+@router.post(
+    "/me/apps/{app_id}/launch",
+    response_model=AppLaunch,
+    status_code=201,
+    summary="打开接入应用（单点登录，一次性地址）",
+    responses=errors(401, 404, 409),
+)
+def launch_app(app_id: str, request: Request, db: DbSession, auth: Me) -> AppLaunch:
+    """An address valid once for a minute: opened in the app's web view it logs the person in there (at
+    the level and login time of the token's login) and hands over to the department app's single sign-on.
+    Only the app's token asks for one: a browser with a session opens the app's ``open_url`` directly."""
+    if auth.session is not None:
+        raise PersonTokenRejected(
+            "网页中请直接打开应用；打开链接只发给持访问令牌的手机应用",
+            detail_en="launch codes are for bearer tokens",
+        )
+    app = apps.shown(db, app_id)
+    if not apps.client_active(db, app):
+        raise AppSuspended()
+    claims = node_of(request).services.provide(OIDC).verify_own(_token(request), typ="at+jwt", leeway=0)
+    grant = db.scalars(select(OidcGrant).where(OidcGrant.access_jti == str(claims.get("jti", "")))).one()
+    made = launch.issue(db, app, grant, meta=request_meta(request))
+    base = node_of(request).settings.public_url.rstrip("/")
+    return AppLaunch(url=f"{base}/apps/launch/{made.code}", expires_at=made.expires_at,
+                     expires_in=launch.LAUNCH_SECONDS)  # fmt: skip
+
+
 @router.get("/notices", response_model=list[NoticeRead], summary="通知公告或栏目（本平台和上级平台的）")
 def list_notices(
     request: Request,
@@ -635,20 +674,21 @@ def my_data_use(
 # --- applying, supplements, withdrawal, evaluation, shares (the portal's forms as JSON) ----------------
 
 
+def _token(request: Request) -> str:
+    """The bearer token of a request the person guard took by its token (it checked the header's form)."""
+    return request.headers["authorization"][7:].strip()
+
+
 def _demand(request: Request, db: Session, auth: Person, task_code: str) -> None:
     """The item's login demands apply to applying for it: by session as the pages do; by token, the
     person's real-name level and the level of the login behind the token (a new authorization raises it).
     The item's maximum login age is checked for sessions only: an access token lives minutes."""
-    demand = access_demand(db, task_code)
-    if demand is None or not demand.requirement.level:
-        return
-    level = demand.requirement.level
     if auth.session is not None:
-        require_level(level, demand.requirement.max_age)(
-            request, db, Authenticated(auth.session, auth.account)
-        )
-    else:
-        person_by_token(request, db, request.headers["authorization"][7:].strip(), MOBILE_SCOPE, level)
+        case_routes.demand_login(request, db, Authenticated(auth.session, auth.account), task_code)
+        return
+    demand = access_demand(db, task_code)
+    if demand is not None and demand.requirement.level:
+        person_by_token(request, db, _token(request), MOBILE_SCOPE, demand.requirement.level)
 
 
 def _entity(auth: Person, asked: str | None, given: bool) -> str | None:
@@ -709,11 +749,8 @@ def apply(
 )
 def supplement(case_no: str, data: CaseSupplement, db: DbSession, node: CurrentNode, auth: Me) -> CaseDetail:
     """Answer the supplement the department asked for; the case goes back to it."""
-    case = cases.supplement(
-        db, auth.account, _own_case(db, auth, case_no).case_no, form=data.form,
-        materials=case_routes.material_inputs(data.materials), bus=node.bus,
-    )  # fmt: skip
-    return case_detail(db, case)
+    own = _own_case(db, auth, case_no).case_no
+    return case_detail(db, case_routes.answer_supplement(db, node, auth.account, own, data))
 
 
 @router.post(
@@ -721,10 +758,8 @@ def supplement(case_no: str, data: CaseSupplement, db: DbSession, node: CurrentN
 )
 def withdraw(case_no: str, data: CaseWithdraw, db: DbSession, node: CurrentNode, auth: Me) -> CaseDetail:
     """Withdraw before the conclusion."""
-    case = cases.withdraw(
-        db, auth.account, _own_case(db, auth, case_no).case_no, reason=data.reason, bus=node.bus
-    )
-    return case_detail(db, case)
+    own = _own_case(db, auth, case_no).case_no
+    return case_detail(db, case_routes.withdraw_case(db, node, auth.account, own, data))
 
 
 @router.post(
@@ -737,11 +772,7 @@ def evaluate(
     case_no: str, data: CaseEvaluationIn, db: DbSession, node: CurrentNode, auth: Me
 ) -> dict[str, object]:
     """The one evaluation after the conclusion, reported upward with the result record."""
-    evaluation = cases.evaluate(
-        db, auth.account, _own_case(db, auth, case_no).case_no, channel=data.channel,
-        satisfaction=data.satisfaction, detail_codes=data.detail_codes, text=data.text, bus=node.bus,
-    )  # fmt: skip
-    return {"case_no": case_no, "satisfaction": evaluation.satisfaction, "at": evaluation.at.isoformat()}
+    return case_routes.evaluate_case(db, node, auth.account, _own_case(db, auth, case_no).case_no, data)
 
 
 @router.get(
