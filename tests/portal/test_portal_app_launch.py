@@ -2,8 +2,9 @@
 its bearer token it asks for a one-time launch address (60 s, one registered app), the web view opens it,
 gets a session of the token's person (the token's login level and time, no second factor of its own) and
 goes on to the app's single sign-on, whose authorization request then finds that session. Taken once:
-a replay, an expired code, an unknown one, a re-registered or suspended app are refused in words, and
-every step is in identity's audit chain. Only the app's token asks for one (a session is refused)."""
+a replay, an expired code, an unknown one, a re-registered or suspended app, a browser logged in as
+someone else are refused in words, and every step is in identity's audit chain. Only the app's token asks
+for one (a session is refused)."""
 
 from __future__ import annotations
 
@@ -168,19 +169,26 @@ def test_a_code_lives_a_minute_and_follows_the_app(
     assert_envelope(client.post(f"{API}/me/apps/{app_id}/launch"), 401)
 
 
-def test_another_persons_session_in_the_web_view_is_ended(
+def test_a_browser_logged_in_as_someone_else_is_not_switched(
     client: Any, session: Session, oidc: OidcRuntime, casework: Casework
 ) -> None:
+    """A launch address sent to somebody else must not swap their login for the code's person."""
     app_id, _ = _app(client, session, oidc, casework)
     token = _app_token(client, session, oidc, casework)
     path = urlsplit(_launch(client, token, app_id)["url"]).path
     other, other_token = casework.person(nth_citizen_id(7441))
     login(client, other_token)
+    refused = client.get(path, follow_redirects=False)
+    assert refused.status_code == 409 and "已登录了另一个账号" in refused.text
+    assert COOKIE not in refused.headers.get("set-cookie", "")
+    theirs = session.scalar(select(UserSession).where(UserSession.token_hash == token_digest(other_token)))
+    assert theirs is not None and theirs.ended_at is None
+    assert [e.detail.get("reason") for e in _events(session, "app_launch")] == ["other_person"]
+    assert other.id != casework.citizen.id
+
+    # The person's own session in the web view: kept as it is, on to the app.
+    path = urlsplit(_launch(client, token, app_id)["url"]).path
+    login(client, casework.citizen_token)
     opened = client.get(path, follow_redirects=False)
-    assert opened.status_code == 303
-    given = opened.cookies.get(COOKIE)
-    assert given and given != other_token
-    ended = session.scalar(select(UserSession).where(UserSession.token_hash == token_digest(other_token)))
-    assert ended is not None and ended.ended_at is not None and ended.end_reason == "replaced"
-    now = session.scalar(select(UserSession).where(UserSession.token_hash == token_digest(given)))
-    assert now is not None and now.account_id == casework.citizen.id != other.id
+    assert opened.status_code == 303 and opened.headers["location"] == f"/apps/{app_id}/open"
+    assert COOKIE not in opened.headers.get("set-cookie", "")

@@ -94,30 +94,35 @@ def app_icon(app_id: str, db: DbSession) -> Response:
 
 
 _REFUSED_STATUS: Final = {"unknown": 404, "replayed": 410, "expired": 410, "app_gone": 404, "app_suspended": 409,
-                          "account": 403}  # fmt: skip
+                          "account": 403, "other_person": 409}  # fmt: skip
 
 
 @router.get("/apps/launch/{code}")
 def launch_app(code: str, request: Request, db: DbSession) -> Response:
     """Take a one-time launch code: a session for its person in this browser (the web view of the mobile
-    app), then on to the app's single sign-on. The code never travels on: no referrer, nothing cached."""
-    meta = request_meta(request)
+    app) unless it holds theirs already, then on to the app's single sign-on. A browser logged in as
+    someone else is refused, not switched. The code never travels on: no referrer, nothing cached."""
     private = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    held = current_session(request, db)
     try:
-        row, app, account = launch.redeem(db, code[:100], meta=meta)
+        row, app, account = launch.redeem(
+            db, code[:100], held_by=held.account.id if held else None, meta=request_meta(request)
+        )
     except launch.LaunchRefused as exc:
         refused = render(request, db, "portal/message.html", {"title": "无法打开应用",
                          "message": launch.REFUSALS[exc.reason]}, status_code=_REFUSED_STATUS[exc.reason])  # fmt: skip
         refused.headers.update(private)
         return refused
     response = RedirectResponse(f"/apps/{app.id}/open", status_code=303, headers=private)
-    held = current_session(request, db)
-    if held is not None and held.account.id == account.id:
-        return response  # this web view is already logged in as the person
     if held is not None:
-        identity_service.end_session(db, held.session.id, "replaced", bus=node_of(request).bus, meta=meta)
+        return response  # this web view is already logged in as the person
     started = identity_service.start_session(
-        db, account, auth_level=row.auth_level, amr=list(row.amr), acting_for=row.acting_for, meta=meta
+        db,
+        account,
+        auth_level=row.auth_level,
+        amr=list(row.amr),
+        acting_for=row.acting_for,
+        meta=request_meta(request),
     )
     # Never fresher nor stronger than the login behind the app's token: its time, no second factor here.
     started.auth_time, started.second_factor_at = row.auth_time, None

@@ -50,6 +50,7 @@ REFUSALS: Final = {
     "app_gone": "该应用已下架，或已更换登录方式。请回到手机应用查看。",
     "app_suspended": "该应用目前无法登录。请稍后再试，或通过本平台在线办理。",
     "account": "您的账号目前不能登录。请联系平台客服。",
+    "other_person": "这个浏览器已登录了另一个账号。请先在本页面上方退出，再回到手机应用重新打开。",
 }
 
 
@@ -102,9 +103,13 @@ def _refuse(session: Session, row: PortalAppLaunch | None, reason: str, meta: Re
     return LaunchRefused(reason)
 
 
-def redeem(session: Session, code: str, *, meta: RequestMeta) -> tuple[PortalAppLaunch, PortalApp, Account]:
+def redeem(
+    session: Session, code: str, *, held_by: str | None, meta: RequestMeta
+) -> tuple[PortalAppLaunch, PortalApp, Account]:
     """Take a launch code once: its record, the app it opens and the person it logs in
-    (:class:`LaunchRefused` when it opens nothing — unknown, used, expired, the app or person gone)."""
+    (:class:`LaunchRefused` when it opens nothing — unknown, used, expired, the app or person gone, or the
+    browser logged in as someone else: ``held_by``, its session's account. A code opened in somebody
+    else's browser must not swap their login for the code's person — what a link sent to them would do)."""
     row = session.scalar(select(PortalAppLaunch).where(PortalAppLaunch.code_hash == _digest(code))) if len(
         code) in _CODE_LENGTH else None  # fmt: skip
     if row is None:
@@ -133,6 +138,8 @@ def redeem(session: Session, code: str, *, meta: RequestMeta) -> tuple[PortalApp
     account = session.get(Account, row.account_id)
     if account is None or account.status != "active":
         raise _refuse(session, row, "account", meta)
+    if held_by is not None and held_by != account.id:
+        raise _refuse(session, row, "other_person", meta)
     record_auth_event(
         session, "app_launch", success=True, account_id=row.account_id, client_id=row.client_id, meta=meta,
         detail={"launch": row.id, "app": app.id, "issued_to": row.issued_to},
