@@ -31,6 +31,7 @@ from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.identity.oidc.schemas import ClientStatusChange
 from zhengwu.identity.service import token_digest
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.node import node_of
 from zhengwu.portal.models import PortalAppLaunch
 from zhengwu.seed.synthetic import nth_citizen_id
 
@@ -192,3 +193,18 @@ def test_a_browser_logged_in_as_someone_else_is_not_switched(
     opened = client.get(path, follow_redirects=False)
     assert opened.status_code == 303 and opened.headers["location"] == f"/apps/{app_id}/open"
     assert COOKIE not in opened.headers.get("set-cookie", "")
+
+
+def test_guessing_codes_is_limited_per_address(client: Any, session: Session) -> None:
+    """Unknown codes are refused and recorded; past the public rate a guesser gets 429 and no record."""
+    settings = node_of(client.app).settings
+    rate, settings.security.public_rate_per_minute = (
+        settings.security.public_rate_per_minute,
+        6,
+    )  # a burst of one
+    try:
+        assert client.get(f"/apps/launch/{secrets.token_urlsafe(32)}").status_code == 404
+        assert_envelope(client.get(f"/apps/launch/{secrets.token_urlsafe(32)}"), 429, "rate_limited")
+    finally:
+        settings.security.public_rate_per_minute = rate
+    assert [e.detail.get("reason") for e in _events(session, "app_launch")] == ["unknown"]

@@ -16,13 +16,14 @@ from __future__ import annotations
 from typing import Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from zhengwu.identity import context as identity_context
 from zhengwu.identity import service as identity_service
 from zhengwu.identity.deps import current_session, request_meta, set_session_cookie
 from zhengwu.kernel.node import node_of
+from zhengwu.kernel.ratelimit import per_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.portal import apps, launch
 from zhengwu.portal.errors import AppNotFound
@@ -97,7 +98,11 @@ _REFUSED_STATUS: Final = {"unknown": 404, "replayed": 410, "expired": 410, "app_
                           "account": 403, "other_person": 409}  # fmt: skip
 
 
-@router.get("/apps/launch/{code}")
+# Unknown codes are refused and recorded; the limit keeps a guesser from filling the audit chain.
+_LAUNCH_LIMIT = Depends(per_address("portal.launch", lambda s: s.security.public_rate_per_minute))
+
+
+@router.get("/apps/launch/{code}", dependencies=[_LAUNCH_LIMIT])
 def launch_app(code: str, request: Request, db: DbSession) -> Response:
     """Take a one-time launch code: a session for its person in this browser (the web view of the mobile
     app) unless it holds theirs already, then on to the app's single sign-on. A browser logged in as
