@@ -185,6 +185,8 @@ OWN_CREDENTIALS: dict[str, tuple[str, ...]] = {
     ),
     "a one-time download address made for a department system: the unguessable ticket is the credential, "
     "valid once within minutes (licenses.services)": ("GET /api/v1/licenses/downloads/{ticket}",),
+    "a one-time launch address made for the person's mobile app: the unguessable code is the credential, "
+    "taken once within 60 seconds, bound to one registered app (portal.launch)": ("GET /apps/launch/{code}",),
     "a logout token signed by a trusted provider (OIDC Back-Channel Logout §2.6)": (
         "POST /oidc/federation/backchannel-logout",
     ),

@@ -2,7 +2,8 @@
 H5 app (registered with the CLI, icon included); a person logs in on the portal, presses 打开, and lands in
 the app logged in — a small real app here, an HTTP server beside the node that starts its own
 authorization-code request (state, nonce, PKCE) and redeems the code server to server — with no login page
-on the way. axe-core on the page, nothing wider than the viewport; screenshots
+on the way; and the native app, holding only a token, opens it in a fresh web view through a one-time
+launch address (refused the second time). axe-core on the page, nothing wider than the viewport; screenshots
 ``var/screenshots/portal-apps-*.png``.
 """
 
@@ -161,3 +162,60 @@ def test_open_an_app_logged_in(chromium: Any, world: World, size: str) -> None: 
     assert seen and seen[-1].startswith(f"{world.app.url}/cb")
     assert not [u for u in seen if "/identity/login" in u], seen
     assert world.app.logged_in[-1] == world.app.logged_in[-2]  # the same person, by the app's own sub
+
+
+def _mobile_token(world: World) -> str:
+    """The native app's token: a public client with PKCE for ``openid mobile``, the person's login."""
+    made = cli(world.node, "identity", "clients", "create", "--name", "掌上办事", "--kind", "public",
+               "--grant", "authorization_code", "--redirect-uri", "https://app.example.gov.cn/cb",
+               "--scope", "openid mobile", "--no-consent", "--json")[-1]  # fmt: skip
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    with httpx.Client(base_url=world.node.url) as browser:
+        login = browser.post(
+            "/api/v1/identity/login", json={"identifier": world.number, "password": PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        asked = browser.get("/oidc/authorize", params={
+            "response_type": "code", "client_id": made["client_id"], "redirect_uri": "https://app.example.gov.cn/cb",
+            "scope": "openid mobile", "state": "s", "nonce": "n", "code_challenge": challenge,
+            "code_challenge_method": "S256"})  # fmt: skip
+        assert asked.status_code == 302, asked.text
+        code = parse_qs(urlsplit(asked.headers["location"]).query)["code"][0]
+    tokens = httpx.post(f"{world.node.url}/oidc/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": "https://app.example.gov.cn/cb",
+        "client_id": made["client_id"], "code_verifier": verifier})  # fmt: skip
+    assert tokens.status_code == 200, tokens.text
+    return str(tokens.json()["access_token"])
+
+
+def test_the_native_app_opens_an_app_in_its_web_view(chromium: Any, world: World) -> None:  # noqa: F811
+    """The native app holds a token, never a session: it asks for a one-time address and its web view (a
+    fresh browser context, no cookies) lands in the department app logged in, with no login page; the same
+    address in another web view is refused in words."""
+    token = _mobile_token(world)
+    launch = httpx.post(f"{world.node.url}/api/v1/mobile/me/apps/{world.app_id}/launch",
+                        headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert launch.status_code == 201, launch.text
+    url = launch.json()["url"]
+    assert token not in url
+    web_view = new_context(chromium, "phone")
+    page = web_view.new_page()
+    seen: list[str] = []
+    page.on("framenavigated", lambda frame: seen.append(frame.url))
+    before = len(world.app.logged_in)
+    page.goto(url)
+    page.wait_for_url(f"{world.app.url}/cb*")
+    assert page.inner_text("h1") == "已登录人社应用" and len(world.app.logged_in) == before + 1
+    assert not [u for u in seen if "/identity/login" in u], seen
+    if before:  # the same person the tests above logged in on the portal, by the app's own sub
+        assert world.app.logged_in[-1] == world.app.logged_in[0]
+    web_view.close()
+
+    again = new_context(chromium, "phone")
+    page = again.new_page()
+    answer = page.goto(url)
+    assert answer is not None and answer.status == 410
+    assert "已经用过" in page.inner_text("main")
+    check_page(page, "apps-launch-used")
+    again.close()

@@ -1,6 +1,7 @@
 """扫码亮证 without a network, in a real browser at desktop (1280×800) and phone (390×844): the holder opens
 the license's 2-D code page once, the network goes (``context.set_offline(True)``), and the page still opens
-with its code; other personal pages give the offline page; after logging out the kept code is gone.
+with its code; other personal pages give the offline page; the kept copy lasts as long as the session would
+unused and is neither shown nor kept past that; after logging out the kept code is gone.
 axe-core on the code page online and offline; screenshots ``var/screenshots/portal-qr-*.png``.
 """
 
@@ -59,9 +60,28 @@ def test_the_license_code_opens_offline(chromium: Any, holder: Holder, size: str
     kept = page.evaluate(KEPT)
     assert [p for p in kept if p.startswith("/me")] == [code_page], kept
 
-    # Online again: logging out forgets the kept code.
+    # The copy lasts as long as the session would unused (30 minutes idle): past that it is not shown.
+    left = page.evaluate(
+        f"caches.open('zw-license-codes-v1').then(c => c.match('{code_page}'))"
+        ".then(r => Number(r.headers.get('X-Kept-Until')) - Date.now())"
+    )
+    assert 29 * 60_000 < left <= 30 * 60_000, left
+    page.evaluate(
+        f"caches.open('zw-license-codes-v1').then(c => c.match('{code_page}').then(r => r.blob().then(b => {{"
+        " const h = new Headers(r.headers); h.set('X-Kept-Until', String(Date.now() - 1000));"
+        f" return c.put('{code_page}', new Response(b, {{headers: h}})); }})))"
+    )
+    page.goto(f"{base}{code_page}")
+    assert page.locator("h1").inner_text() == "暂时无法连接", "an expired copy is not shown"
+    assert not _code_shown(page)
+    assert [p for p in page.evaluate(KEPT) if p.startswith("/me")] == [], "and it is gone"
+
+    # Online again: the page is kept anew; logging out forgets it.
     context.set_offline(False)
     page.goto(f"{base}{code_page}")
+    page.wait_for_function(
+        f"caches.open('zw-license-codes-v1').then(c => c.match('{code_page}')).then(Boolean)"
+    )
     page.locator("header button", has_text="退出").click()
     page.wait_for_load_state()
     page.wait_for_function("caches.has('zw-license-codes-v1').then(has => !has)")

@@ -5,13 +5,17 @@ a license no longer valid is not shown this way; the view goes into the usage lo
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases_kit import Casework, login
-from zhengwu.kernel.clock import utcnow
+from clockkit import FakeClock
+from zhengwu.identity.models import UserSession
+from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.kernel.node import node_of
 from zhengwu.licenses import offline
 from zhengwu.licenses import service as licenses
@@ -30,7 +34,7 @@ def test_the_holder_shows_the_code_a_verifier_checks_offline(
     assert anonymous.status_code == 303 and "/identity/login" in anonymous.headers["location"]
     login(client, casework.citizen_token)
     page = client.get(url)
-    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    assert page.status_code == 200 and page.headers["cache-control"] == "private, no-store"
     main = page.text.split('<main id="main"', 1)[1]
     lic = session.get(License, casework.held_license_id)
     assert lic is not None
@@ -65,3 +69,30 @@ def test_the_holder_shows_the_code_a_verifier_checks_offline(
     refused = client.get(url)
     assert refused.status_code == 409 and "不能亮证" in refused.text and "data:image/png" not in refused.text
     assert url not in client.get(f"/me/licenses/{casework.held_license_id}").text
+
+
+def test_the_offline_copy_is_bound_to_the_session(
+    client: Any, session: Session, casework: Casework, clock: FakeClock
+) -> None:
+    """The page tells the service worker how long it may keep it: until the session would end unused (its
+    idle limit from now, 30 minutes by default) or its absolute end, whichever comes first; no HTTP cache
+    keeps it at all, and the page says until when it is kept (北京时间)."""
+    url = f"/me/licenses/{casework.held_license_id}/qr"
+    login(client, casework.citizen_token)
+    clock.advance(minutes=10)  # the session was used 10 minutes ago: this use moves its idle end
+    page = client.get(url)
+    assert page.status_code == 200 and page.headers["cache-control"] == "private, no-store"
+    assert page.headers["x-offline-max-age"] == str(30 * 60)
+    until = (clock.now + timedelta(minutes=30)).astimezone(BEIJING)
+    assert f"{until.month}月{until.day}日 {until:%H:%M}" in page.text.split('id="kept-until"', 1)[1][:80]
+
+    # Near its absolute end (12 hours by default) the session has less than its idle limit left.
+    held = session.scalars(select(UserSession).where(UserSession.account_id == casework.citizen.id,
+                                                     UserSession.ended_at.is_(None))).all()  # fmt: skip
+    for row in held:
+        row.created_at = clock.now - timedelta(hours=11, minutes=50)
+    session.commit()
+    assert client.get(url).headers["x-offline-max-age"] == str(10 * 60)
+    # Once it has ended the page is not given (the worker then drops its copy): the login page instead.
+    clock.advance(minutes=11)
+    assert client.get(url, follow_redirects=False).status_code == 303

@@ -3,6 +3,7 @@ licenses behind identity's session (401 envelope without one), paged like every 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -10,7 +11,11 @@ from sqlalchemy.orm import Session
 from test_portal_pages import _passport_everywhere
 
 from cases_kit import Casework, login
+from catalog_kit import make_department, published_task
 from seals_kit import assert_envelope
+from zhengwu.kernel import stamps
+from zhengwu.kernel.node import node_of
+from zhengwu.portal import mobile, notices
 
 pytestmark = pytest.mark.db
 API = "/api/v1/mobile"
@@ -56,3 +61,66 @@ def test_my_cases_and_licenses(client: Any, casework: Casework) -> None:
     assert licenses.status_code == 200 and licenses.headers["x-total-count"] == "1"
     held = licenses.json()[0]
     assert held["id"] == casework.held_license_id and held["status_label"] == "有效"
+
+
+@dataclass(frozen=True)
+class _Received:
+    """A notice as the exchange's downward feed hands it to the table hook."""
+
+    row_guid: str
+    row: dict[str, Any]
+    operation: str = "I"
+    order: int = 1
+    origin: str = "130000"
+
+
+def _computed(app: Any, key: Any) -> int:
+    cache = stamps.cache_of(node_of(app), key)
+    return cache.computed if cache is not None else 0
+
+
+def test_the_home_is_kept_until_the_items_or_the_notices_change(
+    app: Any, client: Any, session: Session
+) -> None:
+    """Themes are counted and notices read once, then kept (kernel.stamps) until a publication, a notice
+    of this node's (published, changed, withdrawn) or one from above changes them — seen on the next call."""
+    settings = node_of(app).settings
+    _passport_everywhere(session)
+    first = notices.publish(
+        session, settings, kind="notice", title="系统维护通知", body="今晚停机两小时", actor="test"
+    )
+    session.flush()
+    body = client.get(f"{API}/home").json()
+    assert [n["title"] for n in body["notices"]] == ["系统维护通知"] and body["notices"][0]["local"]
+    themes, entries = _computed(app, mobile.HOME_THEMES), _computed(app, mobile.HOME_ENTRIES)
+    for _ in range(3):
+        assert client.get(f"{API}/home").json() == body
+    assert (_computed(app, mobile.HOME_THEMES), _computed(app, mobile.HOME_ENTRIES)) == (themes, entries)
+
+    notices.publish(session, settings, kind="column", title="社保查询", url="/items/search", actor="test")
+    session.flush()
+    body = client.get(f"{API}/home").json()
+    assert [c["title"] for c in body["columns"]] == ["社保查询"]
+    assert _computed(app, mobile.HOME_ENTRIES) == entries + 1 and _computed(app, mobile.HOME_THEMES) == themes
+    notices.change(
+        session, settings, first.id, title="系统维护通知（已更新）", body="今晚停机一小时", actor="test"
+    )
+    session.flush()
+    assert client.get(f"{API}/home").json()["notices"][0]["title"] == "系统维护通知（已更新）"
+    notices.withdraw(session, settings, first.id, actor="test")
+    session.flush()
+    assert client.get(f"{API}/home").json()["notices"] == []
+    # A notice from the upper node, applied from the downward feed.
+    sent = {"notice_key": "130000:n1", "kind": "notice", "origin": "130000", "origin_name": "河北省政务服务平台",
+            "title": "省级通知", "body": "全省通办", "published_at": "2026-12-01T00:00:00+00:00"}  # fmt: skip
+    assert notices.notice_applier(settings)(session, [_Received("g1", sent)]) == {}
+    session.flush()
+    upper = client.get(f"{API}/home").json()["notices"]
+    assert [(n["title"], n["local"]) for n in upper] == [("省级通知", False)]
+
+    # A new publication of the catalog recounts the themes, and only them.
+    entries = _computed(app, mobile.HOME_ENTRIES)
+    published_task(session, make_department(session, "130108", "石家庄市裕华区公安局", 8))
+    session.flush()
+    client.get(f"{API}/home")
+    assert _computed(app, mobile.HOME_THEMES) == themes + 1 and _computed(app, mobile.HOME_ENTRIES) == entries

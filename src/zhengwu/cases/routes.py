@@ -75,8 +75,9 @@ def _on_behalf_of(data: CaseApply, auth: Authenticated) -> str | None:
     return auth.session.acting_for
 
 
-def _demand(request: Request, db: DbSession, auth: Authenticated, task_code: str) -> None:
-    """The item's login demands (real-name level, authentication age) apply to applying for it."""
+def demand_login(request: Request, db: Session, auth: Authenticated, task_code: str) -> None:
+    """The item's login demands (real-name level, authentication age) apply to applying for it (by session:
+    this API, the pages' and the mobile API's)."""
     demand = access_demand(db, task_code)
     if demand is not None and demand.requirement.level:
         require_level(demand.requirement.level, demand.requirement.max_age)(request, db, auth)
@@ -98,7 +99,7 @@ def apply(
     auth: RequiredSession,
 ) -> CaseCreated | Response:
     """Save a draft or submit an application; submission honours ``Idempotency-Key``."""
-    _demand(request, db, auth, data.task_code)
+    demand_login(request, db, auth, data.task_code)
     return apply_for(
         data, request, response, db, node, auth.account, _on_behalf_of(data, auth), location="/api/v1/cases"
     )
@@ -248,7 +249,7 @@ def application_form(
 ) -> dict[str, Any]:
     """The item's application form: materials (required or not), fitting held licenses, prefill
     (for an enterprise the person acts for with ``on_behalf_of``, else the session's acting-for)."""
-    _demand(request, db, auth, task_code)
+    demand_login(request, db, auth, task_code)
     entity = on_behalf_of if on_behalf_of is not None else auth.session.acting_for
     return service.application_form(db, auth.account, task_code, on_behalf_of=entity)
 
@@ -372,6 +373,30 @@ def _act_as_system(
     return result
 
 
+def answer_supplement(db: Session, node: Node, account: Account, case_no: str, data: CaseSupplement) -> Any:
+    """The applicant resubmits only what was sent back (this API and the mobile one, by session or token)."""
+    return service.supplement(
+        db, account, case_no, form=data.form, materials=material_inputs(data.materials), bus=node.bus
+    )
+
+
+def withdraw_case(db: Session, node: Node, account: Account, case_no: str, data: CaseWithdraw) -> Any:
+    """The applicant withdraws before the conclusion (this API and the mobile one)."""
+    return service.withdraw(db, account, case_no, reason=data.reason, bus=node.bus)
+
+
+def evaluate_case(
+    db: Session, node: Node, account: Account, case_no: str, data: CaseEvaluationIn
+) -> dict[str, object]:
+    """The applicant's one evaluation after the conclusion, reported upward with the result record (this
+    API and the mobile one)."""
+    evaluation = service.evaluate(
+        db, account, case_no, channel=data.channel, satisfaction=data.satisfaction,
+        detail_codes=data.detail_codes, text=data.text, bus=node.bus,
+    )  # fmt: skip
+    return {"case_no": case_no, "satisfaction": evaluation.satisfaction, "at": evaluation.at.isoformat()}
+
+
 @router.post(
     "/{case_no}/supplement", response_model=CaseRead, summary="补正材料", responses=errors(404, 409, 422)
 )
@@ -379,10 +404,7 @@ def resubmit(
     case_no: str, data: CaseSupplement, db: DbSession, node: CurrentNode, auth: RequiredSession
 ) -> CaseRead:
     """The applicant resubmits only the fields and materials that were sent back."""
-    case = service.supplement(
-        db, auth.account, case_no, form=data.form, materials=material_inputs(data.materials), bus=node.bus
-    )
-    return case_read(db, case)
+    return case_read(db, answer_supplement(db, node, auth.account, case_no, data))
 
 
 @router.post("/{case_no}/withdraw", response_model=CaseRead, summary="撤回申请", responses=errors(404, 409))
@@ -390,7 +412,7 @@ def withdraw(
     case_no: str, data: CaseWithdraw, db: DbSession, node: CurrentNode, auth: RequiredSession
 ) -> CaseRead:
     """The applicant withdraws the case before its conclusion."""
-    return case_read(db, service.withdraw(db, auth.account, case_no, reason=data.reason, bus=node.bus))
+    return case_read(db, withdraw_case(db, node, auth.account, case_no, data))
 
 
 @router.post(
@@ -403,14 +425,4 @@ def evaluate(
     case_no: str, data: CaseEvaluationIn, db: DbSession, node: CurrentNode, auth: RequiredSession
 ) -> dict[str, object]:
     """The applicant's one evaluation after the conclusion, reported upward with the result record."""
-    evaluation = service.evaluate(
-        db,
-        auth.account,
-        case_no,
-        channel=data.channel,
-        satisfaction=data.satisfaction,
-        detail_codes=data.detail_codes,
-        text=data.text,
-        bus=node.bus,
-    )
-    return {"case_no": case_no, "satisfaction": evaluation.satisfaction, "at": evaluation.at.isoformat()}
+    return evaluate_case(db, node, auth.account, case_no, data)

@@ -72,6 +72,8 @@ EVENT_LABELS = {
     "acting_for": "切换办事身份",
     "agent_granted": "获得经办授权",
     "token_issued": "向应用签发令牌",
+    "app_launch_issued": "手机应用申请打开接入应用",
+    "app_launch": "在手机应用中打开接入应用（单点登录）",
     "csrf": "页面令牌校验失败",
     "real_name_verification": "实名核验（人口库/法人库比对）",
     "real_name_level": "实名等级变更",

@@ -59,3 +59,19 @@ class AppsForbidden(PortalError):
     status_code = 403
     code = "portal.apps_forbidden"
     default_detail = "仅平台管理员和统一身份认证管理员可登记接入应用"
+
+
+class NotShowable(PortalError):
+    """Only a valid license is shown by its 2-D code (扫码亮证)."""
+
+    status_code = 409
+    code = "portal.not_showable"
+    default_detail = "只有有效的证照可以出示二维码"
+
+
+class AppSuspended(PortalError):
+    """The app's OIDC client is suspended or revoked at identity: its login would fail there."""
+
+    status_code = 409
+    code = "portal.app_suspended"
+    default_detail = "该应用目前无法登录，请稍后再试，或通过本平台在线办理"

@@ -9,7 +9,7 @@ token's digest), as the API does. Revoking asks first on a page of its own (no p
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from zhengwu.identity import context as identity_context
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import check_csrf
@@ -170,13 +171,7 @@ def my_license(license_id: str, request: Request, db: DbSession) -> Response:
     if isinstance(found, Response):
         return found
     auth, lic = found
-    licenses.record_usage(
-        db,
-        licenses.Caller(f"holder:{auth.account.id}", "持证人查看", client_address(request)),
-        "holder_view",
-        "ok",
-        lic,
-    )
+    holder_view(request, db, auth.account, lic, "持证人查看")
     kept = keptform.kept_values(request, db, account_id=auth.account.id, key=f"license:{lic.id}")
     values = (
         {k: v for k, v in (kept or {}).items() if k != "form"} if (kept or {}).get("form") == "share" else {}
@@ -185,13 +180,81 @@ def my_license(license_id: str, request: Request, db: DbSession) -> Response:
     return keptform.forget_on(request, response, f"/me/licenses/{quote(lic.id, safe='')}")
 
 
+#: The header that tells the service worker how many seconds it may keep a page for use without a network.
+OFFLINE_MAX_AGE: Final = "X-Offline-Max-Age"
+
+
+def offline_until(db: Session, auth: Authenticated) -> datetime:
+    """When the session the page is shown in ends at the latest without further use: its idle limit from
+    its last recorded use (recorded at most a minute late: the end comes no later), or its absolute limit.
+    A copy kept for use without a network must not outlive it."""
+    ctx = identity_context.of(db)
+    session = auth.session
+    return min(session.created_at + ctx.absolute_timeout, session.last_seen_at + ctx.idle_timeout)
+
+
+def offline_headers(until: datetime) -> dict[str, str]:
+    """Headers of a page the service worker may keep until ``until``: no HTTP cache keeps it at all, and the
+    worker is told the seconds left (relative, so a device clock that is off does not stretch them)."""
+    seconds = max(0, int((until - utcnow()).total_seconds()))
+    return {"Cache-Control": "private, no-store", OFFLINE_MAX_AGE: str(seconds)}
+
+
+def holder_view(request: Request, db: Session, account: Any, lic: Any, why: str) -> None:
+    """Log the holder's own look at a license (the page, the 2-D code, the mobile API's preview)."""
+    caller = licenses.Caller(f"holder:{account.id}", why, client_address(request))
+    licenses.record_usage(db, caller, "holder_view", "ok", lic)
+
+
+def showing(request: Request, db: Session, account: Any, lic: Any) -> dict[str, Any]:
+    """扫码亮证 for a valid license: a freshly signed 2-D code (PNG data URI) and what a verifier compares,
+    the look logged — the page's and the mobile API's."""
+    content = licenses.showing_code(db, node_of(request).settings, lic, at=utcnow())
+    holder_view(request, db, account, lic, "持证人亮证")
+    png = base64.b64encode(render_license.qr_png(content, scale=4)).decode()
+    return {
+        "masked_name": mask_name(lic.holder_name),
+        "qr": f"data:image/png;base64,{png}",
+        "made_at": utcnow(),
+    }
+
+
+def license_download(request: Request, db: Session, account: Any, lic: Any) -> Response:
+    """The sealed OFD of one of the person's licenses, the download logged (page and mobile API)."""
+    data = licenses.license_file(node_of(request).settings, lic)
+    caller = licenses.Caller(f"holder:{account.id}", "持证人下载", client_address(request))
+    licenses.record_usage(db, caller, "holder_download", "ok", lic)
+    return Response(
+        data,
+        media_type=OFD_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="license-{lic.id}.ofd"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/me/licenses/{license_id}/file")
+def my_license_file(license_id: str, request: Request, db: DbSession) -> Response:
+    """The sealed OFD of one of the person's licenses (the download is logged)."""
+    auth = _holder(request, db)
+    if isinstance(auth, RedirectResponse):
+        return auth
+    try:
+        lic = licenses.holder_license(db, auth.account, license_id[:64])
+    except LicenseError:
+        return _not_found(request, db)
+    return license_download(request, db, auth.account, lic)
+
+
 @router.get("/me/licenses/{license_id}/qr", response_class=HTMLResponse)
 def show_code(license_id: str, request: Request, db: DbSession) -> Response:
     """扫码亮证: the license's 2-D code, large, with what a verifier compares (masked name, type, dates).
 
     The code holds the signed offline payload, so a verifier checks it without the node; the service
-    worker keeps this page on the holder's device so that it opens without a network too (deleted at
-    logout). Only a valid license is shown this way."""
+    worker keeps this page on the holder's device so that it opens without a network too, until the
+    session it was shown in would have ended (``offline_headers``) or the holder logs out. Only a valid
+    license is shown this way."""
     found = _own(request, db, license_id)
     if isinstance(found, Response):
         return found
@@ -201,19 +264,11 @@ def show_code(license_id: str, request: Request, db: DbSession) -> Response:
         return render(request, db, "portal/message.html", {
             "title": "该证照目前不能亮证",
             "message": f"证照状态：{view['status']}。只有有效的证照可以出示二维码。"}, status_code=409)  # fmt: skip
-    settings = node_of(request).settings
-    content = licenses.showing_code(db, settings, lic, at=utcnow())
-    licenses.record_usage(
-        db,
-        licenses.Caller(f"holder:{auth.account.id}", "持证人亮证", client_address(request)),
-        "holder_view",
-        "ok",
-        lic,
-    )
-    png = base64.b64encode(render_license.qr_png(content, scale=4)).decode()
-    return render(request, db, "portal/license_qr.html", {
-        "lic": view, "masked_name": mask_name(lic.holder_name), "qr": f"data:image/png;base64,{png}",
-        "made_at": utcnow()})  # fmt: skip
+    until = offline_until(db, auth)
+    response = render(request, db, "portal/license_qr.html",
+                      {"lic": view, **showing(request, db, auth.account, lic), "kept_until": until})  # fmt: skip
+    response.headers.update(offline_headers(until))
+    return response
 
 
 # --- shares --------------------------------------------------------------------------------------------

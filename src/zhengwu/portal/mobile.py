@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhengwu.cases import machine
@@ -31,26 +32,41 @@ from zhengwu.catalog import service as catalog
 from zhengwu.catalog.errors import ItemNotFound
 from zhengwu.catalog.search import SearchFilters
 from zhengwu.catalog.search.grouped import items_by_theme
+from zhengwu.catalog.search.index import PUBLISHED_STAMP
 from zhengwu.catalog.service import access_demand
-from zhengwu.identity.deps import Authenticated, require_level
+from zhengwu.identity.deps import Authenticated, request_meta
 from zhengwu.identity.oidc.bearer import MOBILE_SCOPE, Person, person, person_by_token
+from zhengwu.identity.oidc.errors import PersonTokenRejected
+from zhengwu.identity.oidc.models import OidcGrant
 from zhengwu.identity.oidc.schemas import ConsentWithdraw
+from zhengwu.identity.servicekeys import OIDC
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.http import PageParams, page_params, set_page_headers
-from zhengwu.kernel.node import CurrentNode, node_of
+from zhengwu.kernel.node import CurrentNode, ServiceKey, node_of
 from zhengwu.kernel.openapi import errors
 from zhengwu.kernel.session import DbSession
-from zhengwu.licenses import copies, shares
+from zhengwu.kernel.stamps import StampedCache, remember
+from zhengwu.licenses import copies, preview, shares
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.routes import license_read
 from zhengwu.licenses.routes_shares import share_read
 from zhengwu.licenses.schemas import LicenseRead
 from zhengwu.licenses.sharing_schemas import CopyRequest, NewShareRead, ShareCreate, ShareRead
-from zhengwu.portal import apps, finder, licensepages, notices, privacypages
+from zhengwu.portal import apps, finder, launch, licensepages, notices, privacypages
 from zhengwu.portal.casepages import _ACTIONS
-from zhengwu.portal.pages import _LEVEL_LABELS, _days, _inside, _vocabulary
+from zhengwu.portal.errors import AppSuspended, NotShowable
+from zhengwu.portal.pages import (
+    _LEVEL_LABELS,
+    HOME_COLUMNS,
+    HOME_NOTICES,
+    _days,
+    _face,
+    _inside,
+    _license_view,
+    _vocabulary,
+)
 from zhengwu.portal.schemas import AppShown, NoticeRead, read_notice, shown_app
 from zhengwu.seals.routes import OFD_MEDIA_TYPE
 
@@ -75,11 +91,25 @@ class Theme(BaseModel):
 
 
 class Home(BaseModel):
-    """What the home page shows: life events (each a search query) and items by theme."""
+    """What the home page shows: life events (each a search query), items by theme, the newest notices and
+    columns (this node's and its upper nodes')."""
 
     events: list[str] = Field(description="人生事件：作为搜索词使用")
     person_themes: list[Theme]
     legal_themes: list[Theme]
+    notices: list[NoticeRead] = Field(description="最新的通知公告")
+    columns: list[NoticeRead] = Field(description="栏目")
+
+
+# The home's themes are counted over the whole catalog and its notices read per request otherwise: both are
+# the same for everyone and kept until the published items, or the notices, change (kernel.stamps), as the
+# home page keeps its themes.
+HOME_THEMES: ServiceKey[StampedCache[tuple[object, list[Theme], list[Theme]]]] = ServiceKey(
+    "portal.mobile_home_themes"
+)
+HOME_ENTRIES: ServiceKey[StampedCache[tuple[list[NoticeRead], list[NoticeRead]]]] = ServiceKey(
+    "portal.mobile_home_notices"
+)
 
 
 class Place(BaseModel):
@@ -180,25 +210,44 @@ class CaseDetail(MyCase):
     can_withdraw: bool
 
 
-@router.get("/home", response_model=Home, summary="首页内容（人生事件、按主题的热门事项）")
+@router.get("/home", response_model=Home, summary="首页内容（人生事件、按主题的热门事项、通知公告和栏目）")
 def home(request: Request, db: DbSession) -> Home:
-    """The life events of the vocabulary and the items by theme, as on the portal's home page."""
+    """The life events of the vocabulary, the items by theme and the newest notices and columns, as on the
+    portal's home page."""
+    words = _vocabulary(request)
 
-    def themes(legal: bool) -> list[Theme]:
-        return [
-            Theme(
-                name=name,
-                items=[
-                    ThemeItem(task_name=i.task_name, places=i.places, task_code=i.task_code) for i in items
-                ],
-            )
-            for name, items in items_by_theme(db, legal=legal).items()
-        ]
+    def themes() -> tuple[object, list[Theme], list[Theme]]:
+        def of(legal: bool) -> list[Theme]:
+            return [
+                Theme(
+                    name=name,
+                    items=[
+                        ThemeItem(task_name=i.task_name, places=i.places, task_code=i.task_code)
+                        for i in items
+                    ],
+                )
+                for name, items in items_by_theme(db, legal=legal).items()
+            ]
 
+        # The vocabulary is kept in the value so that its id, the key, is not reused by another object.
+        return words, of(False), of(True)
+
+    own = node_of(request).settings.node_id
+
+    def entries() -> tuple[list[NoticeRead], list[NoticeRead]]:
+        return (
+            [read_notice(n, own) for n in notices.latest(db, "notice", HOME_NOTICES)],
+            [read_notice(n, own) for n in notices.latest(db, "column", HOME_COLUMNS)],
+        )
+
+    _, person_themes, legal_themes = remember(db, HOME_THEMES, (PUBLISHED_STAMP,), id(words), themes)
+    shown_notices, shown_columns = remember(db, HOME_ENTRIES, (notices.NOTICES_STAMP,), own, entries)
     return Home(
-        events=[e.label for e in _vocabulary(request).events],
-        person_themes=themes(False),
-        legal_themes=themes(True),
+        events=[e.label for e in words.events],
+        person_themes=person_themes,
+        legal_themes=legal_themes,
+        notices=shown_notices,
+        columns=shown_columns,
     )
 
 
@@ -307,6 +356,41 @@ def list_apps(db: DbSession) -> list[AppShown]:
     """The departments' H5 apps, by name. ``open_url`` (on this node) opens one with single sign-on in the
     browser that holds the person's session: it logs in here if need be, then hands over to the app."""
     return [shown_app(a) for a in apps.listing(db)]
+
+
+class AppLaunch(BaseModel):
+    """A one-time address that opens a department app, logged in, in the mobile app's web view."""
+
+    url: str = Field(description="在应用内网页视图中打开的地址（一次有效）")
+    expires_at: datetime
+    expires_in: int = Field(description="有效秒数")
+
+
+@router.post(
+    "/me/apps/{app_id}/launch",
+    response_model=AppLaunch,
+    status_code=201,
+    summary="打开接入应用（单点登录，一次性地址）",
+    responses=errors(401, 404, 409),
+)
+def launch_app(app_id: str, request: Request, db: DbSession, auth: Me) -> AppLaunch:
+    """An address valid once for a minute: opened in the app's web view it logs the person in there (at
+    the level and login time of the token's login) and hands over to the department app's single sign-on.
+    Only the app's token asks for one: a browser with a session opens the app's ``open_url`` directly."""
+    if auth.session is not None:
+        raise PersonTokenRejected(
+            "网页中请直接打开应用；打开链接只发给持访问令牌的手机应用",
+            detail_en="launch codes are for bearer tokens",
+        )
+    app = apps.shown(db, app_id)
+    if not apps.client_active(db, app):
+        raise AppSuspended()
+    claims = node_of(request).services.provide(OIDC).verify_own(_token(request), typ="at+jwt", leeway=0)
+    grant = db.scalars(select(OidcGrant).where(OidcGrant.access_jti == str(claims.get("jti", "")))).one()
+    made = launch.issue(db, app, grant, meta=request_meta(request))
+    base = node_of(request).settings.public_url.rstrip("/")
+    return AppLaunch(url=f"{base}/apps/launch/{made.code}", expires_at=made.expires_at,
+                     expires_in=launch.LAUNCH_SECONDS)  # fmt: skip
 
 
 @router.get("/notices", response_model=list[NoticeRead], summary="通知公告或栏目（本平台和上级平台的）")
@@ -424,23 +508,187 @@ def my_licenses(
     return [license_read(db, lic) for lic in rows]
 
 
+class FaceItem(BaseModel):
+    """One 照面 item by its label, in the license type's order."""
+
+    label: str
+    value: str
+
+
+class LicenseShown(BaseModel):
+    """One of the person's licenses as the 我的证照 page shows it: facts in words, the face by labels, and
+    where to fetch its preview picture, its file and (valid ones) the 2-D code for 扫码亮证."""
+
+    id: str
+    identifier: str
+    type_name: str
+    number: str
+    issuer_name: str
+    holder_name: str
+    holder_kind: str
+    status_label: str
+    valid: bool
+    issued_at: datetime
+    valid_from: date
+    valid_until: date | None
+    face: list[FaceItem]
+    preview_url: str = Field(description="证照预览图 PNG（签章后的证照文件第一页）")
+    file_url: str = Field(description="下载证照文件 OFD")
+    code_url: str | None = Field(description="扫码亮证的二维码（仅有效证照）")
+
+
+class LicenseCode(BaseModel):
+    """扫码亮证: the signed 2-D code (a verifier checks it without a network) and what a verifier compares."""
+
+    qr_png: str = Field(description="二维码，data:image/png;base64")
+    masked_name: str = Field(description="部分隐藏的持证人姓名")
+    type_name: str
+    issuer_name: str
+    valid_until: date | None
+    made_at: datetime
+
+
+class LicenseUse(BaseModel):
+    """One entry of a license's usage log (用证记录): who, what, why, the outcome, in words."""
+
+    at: datetime
+    who: str
+    what: str
+    purpose: str
+    result: str
+
+
+class DataUse(BaseModel):
+    """One entry of 我的数据使用记录: who read or used the person's data or licenses, when and why."""
+
+    at: datetime
+    who: str
+    what: str
+    why: str
+    result: str
+
+
+def _own_license(db: Session, auth: Person, license_id: str) -> Any:
+    return licenses.holder_license(db, auth.account, license_id[:64])
+
+
+@router.get(
+    "/me/licenses/{license_id}",
+    response_model=LicenseShown,
+    summary="证照详情（照面信息）",
+    responses=errors(404),
+)
+def my_license(license_id: str, request: Request, db: DbSession, auth: Me) -> LicenseShown:
+    """One license as its page shows it; the look goes into its usage log, as the page's does."""
+    lic = _own_license(db, auth, license_id)
+    view = _license_view(db, lic)
+    licensepages.holder_view(request, db, auth.account, lic, "持证人查看")
+    here = f"{router.prefix}/me/licenses/{lic.id}"
+    return LicenseShown(
+        **{k: view[k] for k in ("id", "identifier", "type_name", "number", "issuer_name", "holder_name",
+                                "holder_kind", "valid", "issued_at", "valid_from", "valid_until")},
+        status_label=view["status"], face=[FaceItem(label=k, value=v) for k, v in _face(db, lic)],
+        preview_url=f"{here}/preview", file_url=f"{here}/file", code_url=f"{here}/code" if view["valid"] else None,
+    )  # fmt: skip
+
+
+@router.get(
+    "/me/licenses/{license_id}/preview",
+    summary="证照预览图（PNG）",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "证照预览"}, **errors(404, 503)},
+)
+def license_preview(license_id: str, request: Request, db: DbSession, auth: Me) -> Response:
+    """The sealed file's first page as a picture — the face, the 2-D code and the seal as issued."""
+    lic = _own_license(db, auth, license_id)
+    png = preview.preview_png(node_of(request).settings, lic)
+    licensepages.holder_view(request, db, auth.account, lic, "持证人预览")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get(
+    "/me/licenses/{license_id}/file",
+    summary="下载证照文件（OFD，带电子签章）",
+    response_class=Response,
+    responses={200: {"content": {OFD_MEDIA_TYPE: {}}, "description": "签章的 OFD"}, **errors(404)},
+)
+def license_file(license_id: str, request: Request, db: DbSession, auth: Me) -> Response:
+    """The sealed OFD, the download logged."""
+    return licensepages.license_download(request, db, auth.account, _own_license(db, auth, license_id))
+
+
+@router.get(
+    "/me/licenses/{license_id}/code",
+    response_model=LicenseCode,
+    summary="扫码亮证（带签名的二维码）",
+    responses=errors(404, 409),
+)
+def license_code(license_id: str, request: Request, db: DbSession, auth: Me) -> LicenseCode:
+    """A freshly signed 2-D code of a valid license (409 otherwise), as the 扫码亮证 page shows it."""
+    lic = _own_license(db, auth, license_id)
+    view = _license_view(db, lic)
+    if not view["valid"]:
+        raise NotShowable(f"证照状态：{view['status']}。只有有效的证照可以出示二维码。")
+    shown = licensepages.showing(request, db, auth.account, lic)
+    return LicenseCode(qr_png=shown["qr"], masked_name=shown["masked_name"], type_name=lic.type_name,
+                       issuer_name=lic.issuer_name, valid_until=lic.valid_until, made_at=shown["made_at"])  # fmt: skip
+
+
+@router.get(
+    "/me/licenses/{license_id}/uses",
+    response_model=list[LicenseUse],
+    summary="用证记录（谁在什么时候、为什么使用或核验了这本证照）",
+    responses=errors(404),
+)
+def license_uses(
+    license_id: str,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    auth: Me,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> list[LicenseUse]:
+    """The license's usage log, newest first, as its page lists it (the holder's own looks included)."""
+    rows, total = licenses.holder_license_usage(
+        db, auth.account, license_id[:64], offset=page.offset, limit=page.limit
+    )
+    set_page_headers(request, response, total=total, page=page)
+    return [LicenseUse(**licensepages.usage_row(u)) for u in rows]
+
+
+@router.get("/me/data-use", response_model=list[DataUse], summary="我的数据使用记录")
+def my_data_use(
+    request: Request,
+    response: Response,
+    db: DbSession,
+    auth: Me,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> list[DataUse]:
+    """Who read the person's data (staff, apps, department systems) or used or verified their licenses,
+    newest first, as the page lists it; the newest 1,000 entries are reachable (``X-Total-Count`` counts all)."""
+    rows, total = privacypages.data_use(db, auth.account, offset=page.offset, limit=page.limit)
+    set_page_headers(request, response, total=total, page=page)
+    return [DataUse(**row) for row in rows]
+
+
 # --- applying, supplements, withdrawal, evaluation, shares (the portal's forms as JSON) ----------------
+
+
+def _token(request: Request) -> str:
+    """The bearer token of a request the person guard took by its token (it checked the header's form)."""
+    return request.headers["authorization"][7:].strip()
 
 
 def _demand(request: Request, db: Session, auth: Person, task_code: str) -> None:
     """The item's login demands apply to applying for it: by session as the pages do; by token, the
     person's real-name level and the level of the login behind the token (a new authorization raises it).
     The item's maximum login age is checked for sessions only: an access token lives minutes."""
-    demand = access_demand(db, task_code)
-    if demand is None or not demand.requirement.level:
-        return
-    level = demand.requirement.level
     if auth.session is not None:
-        require_level(level, demand.requirement.max_age)(
-            request, db, Authenticated(auth.session, auth.account)
-        )
-    else:
-        person_by_token(request, db, request.headers["authorization"][7:].strip(), MOBILE_SCOPE, level)
+        case_routes.demand_login(request, db, Authenticated(auth.session, auth.account), task_code)
+        return
+    demand = access_demand(db, task_code)
+    if demand is not None and demand.requirement.level:
+        person_by_token(request, db, _token(request), MOBILE_SCOPE, demand.requirement.level)
 
 
 def _entity(auth: Person, asked: str | None, given: bool) -> str | None:
@@ -501,11 +749,8 @@ def apply(
 )
 def supplement(case_no: str, data: CaseSupplement, db: DbSession, node: CurrentNode, auth: Me) -> CaseDetail:
     """Answer the supplement the department asked for; the case goes back to it."""
-    case = cases.supplement(
-        db, auth.account, _own_case(db, auth, case_no).case_no, form=data.form,
-        materials=case_routes.material_inputs(data.materials), bus=node.bus,
-    )  # fmt: skip
-    return case_detail(db, case)
+    own = _own_case(db, auth, case_no).case_no
+    return case_detail(db, case_routes.answer_supplement(db, node, auth.account, own, data))
 
 
 @router.post(
@@ -513,10 +758,8 @@ def supplement(case_no: str, data: CaseSupplement, db: DbSession, node: CurrentN
 )
 def withdraw(case_no: str, data: CaseWithdraw, db: DbSession, node: CurrentNode, auth: Me) -> CaseDetail:
     """Withdraw before the conclusion."""
-    case = cases.withdraw(
-        db, auth.account, _own_case(db, auth, case_no).case_no, reason=data.reason, bus=node.bus
-    )
-    return case_detail(db, case)
+    own = _own_case(db, auth, case_no).case_no
+    return case_detail(db, case_routes.withdraw_case(db, node, auth.account, own, data))
 
 
 @router.post(
@@ -529,11 +772,7 @@ def evaluate(
     case_no: str, data: CaseEvaluationIn, db: DbSession, node: CurrentNode, auth: Me
 ) -> dict[str, object]:
     """The one evaluation after the conclusion, reported upward with the result record."""
-    evaluation = cases.evaluate(
-        db, auth.account, _own_case(db, auth, case_no).case_no, channel=data.channel,
-        satisfaction=data.satisfaction, detail_codes=data.detail_codes, text=data.text, bus=node.bus,
-    )  # fmt: skip
-    return {"case_no": case_no, "satisfaction": evaluation.satisfaction, "at": evaluation.at.isoformat()}
+    return case_routes.evaluate_case(db, node, auth.account, _own_case(db, auth, case_no).case_no, data)
 
 
 @router.get(

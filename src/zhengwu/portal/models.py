@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, LargeBinary, String
+from sqlalchemy import Boolean, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhengwu.kernel.clock import utcnow
@@ -80,3 +80,28 @@ class PortalApp(IdMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | withdrawn
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PortalAppLaunch(IdMixin, Base):
+    """A one-time code with which the person's mobile app opens a department app in its web view, logged
+    in (the token stays in the app; only this code's SM3 digest is stored).
+
+    The code is bound to the app and to the OIDC client the app was registered with when it was made,
+    lives ``LAUNCH_SECONDS`` and is taken once (``used_at``); the login it opens carries the level, methods
+    and time of the login behind the app's token, so it is never fresher or stronger than that one.
+    """
+
+    __tablename__ = "portal_app_launch"
+
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[str] = mapped_column(String(32))
+    client_id: Mapped[str] = mapped_column(String(64))  # the app's client when the code was made
+    issued_to: Mapped[str] = mapped_column(String(64))  # the mobile app's client that asked for it
+    account_id: Mapped[str] = mapped_column(String(32))
+    acting_for: Mapped[str | None] = mapped_column(String(32))
+    auth_level: Mapped[int] = mapped_column(Integer)
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    amr: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -39,6 +39,9 @@ from zhengwu.portal.errors import NoticeNotFound, NotOurs, PortalError, StyleNot
 from zhengwu.portal.models import PortalNotice, PortalStyle
 
 NOTICE_TOPIC: Final = "portal.dn_portal_notice"
+#: Raised with every change of the notices and columns shown here, this node's or come from above
+#: (kernel.stamps): lists derived from them are kept until it moves.
+NOTICES_STAMP: Final = "portal.notices"
 NOTICE_TABLE: Final = "dn_portal_notice"
 STYLE_TOPIC: Final = "portal.dn_portal_style"
 STYLE_TABLE: Final = "dn_portal_style"
@@ -125,6 +128,7 @@ def publish(
     )  # fmt: skip
     session.add(notice)
     session.flush()
+    bump(session, NOTICES_STAMP)
     emit(session, NOTICE_TOPIC, _payload(notice), key=notice.notice_key)
     record_change(
         session, actor=actor, action=f"portal.{kind}.publish", entity=ENTITY, entity_id=notice.id,
@@ -158,6 +162,7 @@ def change(
     notice.title, notice.body, notice.url = _checked(notice.kind, title, body, url)
     notice.updated_at = utcnow()
     session.flush()
+    bump(session, NOTICES_STAMP)
     emit(session, NOTICE_TOPIC, _payload(notice), key=notice.notice_key, operation="U")
     record_change(
         session, actor=actor, action=f"portal.{notice.kind}.change", entity=ENTITY, entity_id=notice.id,
@@ -174,6 +179,7 @@ def withdraw(session: Session, settings: Settings, notice_id: str, *, actor: str
     before = _state(notice)
     notice.withdrawn_at = notice.updated_at = utcnow()
     session.flush()
+    bump(session, NOTICES_STAMP)
     emit(session, NOTICE_TOPIC, _payload(notice), key=notice.notice_key, operation="D")
     record_change(
         session, actor=actor, action=f"portal.{notice.kind}.withdraw", entity=ENTITY, entity_id=notice.id,
@@ -238,6 +244,8 @@ def notice_applier(settings: Settings) -> Callable[[Session, Sequence[ReceivedRo
     def apply(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str, RowError]:
         errors: dict[str, RowError] = {}
         now = utcnow()
+        if rows:
+            bump(session, NOTICES_STAMP)  # what the lower node shows changes with the rows applied
         for inbound in sorted(rows, key=lambda r: r.order):
             data = inbound.row
             key, kind = _text(data, "notice_key", 100), _text(data, "kind", 16)

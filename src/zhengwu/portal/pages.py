@@ -45,11 +45,10 @@ from zhengwu.kernel.session import DbSession
 from zhengwu.kernel.stamps import StampedCache, remember
 from zhengwu.licenses import holders, lifecycle
 from zhengwu.licenses import service as licenses
-from zhengwu.licenses.errors import LicenseError
 from zhengwu.licenses.lookup import type_names as type_names_of
 from zhengwu.portal import apps, finder, notices, vocabulary
 from zhengwu.portal.errors import NoticeNotFound
-from zhengwu.seals.routes import MAX_UPLOAD_BYTES, OFD_MEDIA_TYPE, UPLOAD_LIMITS
+from zhengwu.seals.routes import MAX_UPLOAD_BYTES, UPLOAD_LIMITS
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = guarded_templates(Path(__file__).parent / "templates")
@@ -722,39 +721,5 @@ def my_licenses(
             "total": total,
             "page": page_no,
             "pages": max(1, -(-total // 20)),
-        },
-    )
-
-
-@router.get("/me/licenses/{license_id}/file")
-def my_license_file(license_id: str, request: Request, db: DbSession) -> Response:
-    """The sealed OFD of one of the person's licenses (the download is logged)."""
-    auth = _holder(request, db)
-    if isinstance(auth, RedirectResponse):
-        return auth
-    try:
-        lic = licenses.holder_license(db, auth.account, license_id[:64])
-    except LicenseError:
-        return render(
-            request,
-            db,
-            "portal/message.html",
-            {"title": "没有找到这个证照", "message": "证照不存在，或不属于您和您代办的企业。"},
-            status_code=404,
-        )
-    data = licenses.license_file(node_of(request).settings, lic)
-    licenses.record_usage(
-        db,
-        licenses.Caller(f"holder:{auth.account.id}", "持证人下载", client_address(request)),
-        "holder_download",
-        "ok",
-        lic,
-    )
-    return Response(
-        data,
-        media_type=OFD_MEDIA_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="license-{lic.id}.ofd"',
-            "Cache-Control": "no-store",
         },
     )

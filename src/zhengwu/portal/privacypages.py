@@ -223,6 +223,29 @@ def _read_rows(db: Session, rows: list[Any]) -> list[dict[str, Any]]:
     return result
 
 
+def data_use(db: Session, account: Any, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """A slice of the person's merged data-use log (the page's and the mobile API's) and its size.
+
+    Both logs are read from their newest down to ``offset + limit`` rows and merged, so a slice lies
+    within the first ``MAX_USE_PAGES * USES_PER_PAGE`` rows: deeper is empty (the total says how many)."""
+    depth = min(offset + limit, MAX_USE_PAGES * USES_PER_PAGE)
+    if offset >= depth:
+        reads: list[Any] = []
+        uses: Any = []
+        _, use_total = licenses.holder_usage(db, account, limit=1, others_only=True)
+    else:
+        reads = list(reads_of(db, account.id, limit=depth, excluding=_LICENSE_READS))
+        uses, use_total = licenses.holder_usage(db, account, limit=depth, others_only=True)
+    merged = _read_rows(db, reads) + [
+        {"at": u.at, "who": usage.who(u), "what": f"{usage.operation_label(u.operation)}您的{lic.type_name}",
+         "why": u.purpose or "未说明", "result": usage.result_label(u.result)}
+        for u, lic in uses
+    ]  # fmt: skip
+    merged.sort(key=lambda row: row["at"], reverse=True)
+    total = count_reads_of(db, account.id, excluding=_LICENSE_READS) + use_total
+    return merged[offset:depth], total
+
+
 @router.get("/me/data-use", response_class=HTMLResponse)
 def my_data_use(request: Request, db: DbSession) -> Response:
     """我的数据使用记录: who read the person's data or used or verified their licenses, when and why."""
@@ -230,22 +253,13 @@ def my_data_use(request: Request, db: DbSession) -> Response:
     if isinstance(auth, RedirectResponse):
         return auth
     page_no = min(_page_number(request.query_params.get("page", "1")), MAX_USE_PAGES)
-    depth = page_no * USES_PER_PAGE
-    reads = reads_of(db, auth.account.id, limit=depth, excluding=_LICENSE_READS)
-    uses, use_total = licenses.holder_usage(db, auth.account, limit=depth, others_only=True)
-    merged = _read_rows(db, reads) + [
-        {"at": u.at, "who": usage.who(u), "what": f"{usage.operation_label(u.operation)}您的{lic.type_name}",
-         "why": u.purpose or "未说明", "result": usage.result_label(u.result)}
-        for u, lic in uses
-    ]  # fmt: skip
-    merged.sort(key=lambda row: row["at"], reverse=True)
-    total = count_reads_of(db, auth.account.id, excluding=_LICENSE_READS) + use_total
+    rows, total = data_use(db, auth.account, offset=(page_no - 1) * USES_PER_PAGE, limit=USES_PER_PAGE)
     return render(
         request,
         db,
         "portal/data_use.html",
         {
-            "rows": merged[depth - USES_PER_PAGE : depth],
+            "rows": rows,
             "page": page_no,
             "pages": min(MAX_USE_PAGES, max(1, -(-total // USES_PER_PAGE))),
             "more": total > MAX_USE_PAGES * USES_PER_PAGE,

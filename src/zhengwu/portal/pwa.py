@@ -1,9 +1,10 @@
 """The portal as an installable web app (PWA): the web app manifest, icons, the service worker, its
 registration script and the offline page.
 
-The service worker (``static/sw.js``) keeps only the static shell and the offline page, fetched without
-cookies; it never stores a page or an API answer, so personal pages stay on the node. Everything here is
-public and holds no data; the pages work the same without JavaScript.
+The service worker (``static/sw.js``) keeps the static shell and the offline page, fetched without
+cookies, and of the personal pages only 扫码亮证 (what the holder shows anyone anyway), for no longer than
+the session it was shown in would last unused (``licensepages.offline_headers``); it stores no other page
+and no API answer. Everything here is public and holds no data; the pages work the same without JavaScript.
 """
 
 from __future__ import annotations

@@ -2,8 +2,11 @@
 // page) and, when a page cannot be fetched for want of a network, answers with the offline page. The
 // shell is fetched without cookies. Of the personal pages it keeps one kind only: 扫码亮证
 // (/me/licenses/<id>/qr), the license's signed 2-D code with a masked name — what the holder shows to
-// anyone anyway — so that it opens without a network. Those copies are dropped when the node no longer
-// shows the page to this browser, and all of them at logout. Every other page and API answer (我的办件,
+// anyone anyway — so that it opens without a network, and no longer than the session it was shown in
+// would last unused: the node says how many seconds that is (X-Offline-Max-Age), the copy carries its
+// deadline on this device's clock (X-Kept-Until) and is dropped once past it, even without a network.
+// All copies go when the node sends this browser to the login page instead (the session has ended) and
+// at logout; one goes when the node no longer shows that page. Every other page and API answer (我的办件,
 // 我的证照, 授权管理 …) comes from the node every time and never lands in the browser's cache.
 "use strict";
 var SHELL = "zw-shell-v1";
@@ -51,30 +54,79 @@ self.addEventListener("activate", function (event) {
         );
       })
       .then(function () {
+        return dropExpired(Date.now());
+      })
+      .then(function () {
         return self.clients.claim();
       })
   );
 });
 
-// The 2-D code page: the node's answer when there is one (kept, or dropped if it is no longer this
-// browser's to see), the kept copy without a network, the offline page when none was kept.
+// How long a kept code page may still be shown (ms since the epoch on this device; 0: not at all).
+function keptUntil(response) {
+  var until = Number(response.headers.get("X-Kept-Until"));
+  return isFinite(until) ? until : 0;
+}
+
+// The node's answer, stamped with its deadline for keeping: its seconds from now, on this clock.
+function stamped(response, now) {
+  var seconds = Number(response.headers.get("X-Offline-Max-Age"));
+  if (!(seconds > 0)) {
+    return Promise.resolve(null);
+  }
+  return response.blob().then(function (body) {
+    var headers = new Headers(response.headers);
+    headers.set("X-Kept-Until", String(now + seconds * 1000));
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: headers });
+  });
+}
+
+// Drop every kept code whose session would have ended by now.
+function dropExpired(now) {
+  return caches.open(CODES).then(function (cache) {
+    return cache.keys().then(function (requests) {
+      return Promise.all(
+        requests.map(function (request) {
+          return cache.match(request).then(function (kept) {
+            return kept && keptUntil(kept) > now ? null : cache.delete(request);
+          });
+        })
+      );
+    });
+  });
+}
+
+// The 2-D code page: the node's answer when there is one (kept until the session's end, or dropped if it
+// is no longer this browser's to see), the kept copy without a network while it lasts, else the offline
+// page.
 function licenseCode(request, path) {
   return fetch(request)
     .then(function (response) {
+      // A navigation's redirect comes back unfollowed ("opaqueredirect"); a followed one says so.
+      if (response.type === "opaqueredirect" || response.redirected) {
+        // Sent to the login page: the session is over, and with it every kept code.
+        return caches.delete(CODES).then(function () {
+          return response;
+        });
+      }
       return caches.open(CODES).then(function (cache) {
-        var done =
-          response.ok && !response.redirected
-            ? cache.put(path, response.clone())
-            : cache.delete(path);
+        var done = response.ok
+          ? stamped(response.clone(), Date.now()).then(function (copy) {
+              return copy ? cache.put(path, copy) : cache.delete(path);
+            })
+          : cache.delete(path);
         return done.then(function () {
           return response;
         });
       });
     })
     .catch(function () {
-      return caches.open(CODES).then(function (cache) {
-        return cache.match(path).then(function (kept) {
-          return kept || caches.match(OFFLINE);
+      var now = Date.now();
+      return dropExpired(now).then(function () {
+        return caches.open(CODES).then(function (cache) {
+          return cache.match(path).then(function (kept) {
+            return (kept && keptUntil(kept) > now && kept) || caches.match(OFFLINE);
+          });
         });
       });
     });

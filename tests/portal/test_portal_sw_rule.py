@@ -1,0 +1,163 @@
+"""The service worker's rule for the kept 扫码亮证 pages, run in Node.js against the worker's own file: a
+copy is kept for the seconds the node allows (``X-Offline-Max-Age``: the session's remaining life) on the
+device's clock and shown without a network only until then — past it the offline page answers and the
+copy is gone; an answer without the header (or with 0) is not kept; a redirect (to the login page: the
+session ended) drops every kept copy; a copy kept by an older worker (no deadline) goes on activation.
+
+Node comes from the machine or, failing that, from Playwright's driver (which bundles one). The browser
+test (tests/browser/test_browser_portal_offline_qr.py) checks the same rule in Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SW = Path(__file__).resolve().parents[2] / "src" / "zhengwu" / "portal" / "static" / "sw.js"
+
+HARNESS = r"""
+const fs = require("fs");
+const vm = require("vm");
+const stores = new Map();
+function store(name) {
+  if (!stores.has(name)) stores.set(name, new Map());
+  const entries = stores.get(name);
+  const key = (r) => (typeof r === "string" ? r : new URL(r.url).pathname);
+  return {
+    put: async (r, response) => { entries.set(key(r), response); },
+    match: async (r) => { const found = entries.get(key(r)); return found ? found.clone() : undefined; },
+    delete: async (r) => entries.delete(key(r)),
+    keys: async () => [...entries.keys()].map((p) => new Request("https://node.test" + p)),
+    addAll: async () => {},
+  };
+}
+const caches = {
+  open: async (name) => store(name),
+  delete: async (name) => stores.delete(name),
+  has: async (name) => stores.has(name),
+  keys: async () => [...stores.keys()],
+  match: async (r) => { for (const n of stores.keys()) { const f = await store(n).match(r); if (f) return f; } },
+};
+let clock = 1_000_000_000;
+let network = null;  // a function giving the node's answer, or null: no network
+const handlers = {};
+const self = {
+  location: { origin: "https://node.test" },
+  addEventListener: (type, fn) => { handlers[type] = fn; },
+  skipWaiting: async () => {},
+  clients: { claim: async () => {} },
+};
+const context = vm.createContext({
+  self, caches, Response, Headers, Request, URL, Promise, Number, String, isFinite,
+  Date: { now: () => clock },
+  fetch: async () => { if (!network) throw new TypeError("Failed to fetch"); return network(); },
+});
+vm.runInContext(fs.readFileSync(process.argv[2], "utf8"), context);
+
+async function open(path) {
+  let answer;
+  const event = {
+    request: { url: "https://node.test" + path, method: "GET", mode: "navigate" },
+    respondWith: (p) => { answer = p; },
+    waitUntil: () => {},
+  };
+  handlers.fetch(event);
+  const response = await answer;
+  return response.type === "opaqueredirect" ? "(redirect)" : await response.text();
+}
+async function kept() {
+  const codes = stores.get("zw-license-codes-v1");
+  if (!codes) return {};
+  const out = {};
+  for (const [path, response] of codes) out[path] = response.headers.get("X-Kept-Until");
+  return out;
+}
+const page = (body, seconds) => () =>
+  new Response(body, { headers: seconds === undefined ? {} : { "X-Offline-Max-Age": String(seconds) } });
+
+(async () => {
+  await store("zw-shell-v1").put("/offline", new Response("offline page"));
+  const steps = {};
+  const A = "/me/licenses/A/qr", B = "/me/licenses/B/qr";
+  network = page("code A", 1800);
+  steps.online = await open(A);
+  network = page("code B", 600);
+  await open(B);
+  steps.kept = await kept();
+  network = null;
+  clock += 599_000;
+  steps.before_end = [await open(A), await open(B)];
+  clock += 2_000;  // B's session would have ended; A's not yet
+  steps.after_b = [await open(A), await open(B)];
+  steps.kept_after_b = await kept();
+  clock += 1_200_000;
+  steps.after_a = await open(A);
+  steps.kept_after_a = await kept();
+
+  network = page("code A", 1800);
+  await open(A);
+  network = page("code B, no header");
+  steps.no_header = await open(B);
+  network = page("code B, none left", 0);
+  await open(B);
+  steps.kept_without_header = await kept();
+  network = () => ({ type: "opaqueredirect", ok: false, status: 0, redirected: false });
+  steps.redirect = await open(B);
+  steps.codes_after_redirect = stores.has("zw-license-codes-v1");
+
+  // A copy an older worker kept (no deadline) is dropped when this worker activates.
+  await store("zw-license-codes-v1").put(A, new Response("old copy"));
+  await new Promise((done) => handlers.activate({ waitUntil: (p) => p.then(done) }));
+  steps.kept_after_activate = await kept();
+  process.stdout.write(JSON.stringify(steps));
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+
+
+def _node() -> str:
+    found = shutil.which("node")
+    if found:
+        return found
+    try:
+        import playwright
+
+        bundled = Path(playwright.__file__).parent / "driver" / "node"
+    except ImportError:
+        bundled = None
+    if bundled is not None and os.access(bundled, os.X_OK):
+        return str(bundled)
+    pytest.skip("no Node.js on this machine (nor Playwright's)")
+
+
+@pytest.fixture(scope="module")
+def steps() -> dict[str, Any]:
+    """What the worker did at each step of the harness (one run for the module)."""
+    done = subprocess.run(
+        [_node(), "-", str(SW)], input=HARNESS, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_kept_codes_last_as_long_as_the_session_and_no_longer(steps: dict[str, Any]) -> None:
+    a, b = "/me/licenses/A/qr", "/me/licenses/B/qr"
+    assert steps["online"] == "code A"
+    start = 1_000_000_000
+    assert steps["kept"] == {a: str(start + 1_800_000), b: str(start + 600_000)}
+    assert steps["before_end"] == ["code A", "code B"], "kept copies open without a network"
+    assert steps["after_b"] == ["code A", "offline page"], "past its deadline a copy is not shown"
+    assert list(steps["kept_after_b"]) == [a], "and it is gone"
+    assert steps["after_a"] == "offline page" and steps["kept_after_a"] == {}
+
+
+def test_no_deadline_no_copy_and_a_redirect_drops_all(steps: dict[str, Any]) -> None:
+    assert steps["no_header"] == "code B, no header"
+    assert list(steps["kept_without_header"]) == ["/me/licenses/A/qr"]
+    assert steps["redirect"] == "(redirect)" and steps["codes_after_redirect"] is False
+    assert steps["kept_after_activate"] == {}
