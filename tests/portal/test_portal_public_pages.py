@@ -51,6 +51,12 @@ def test_an_anonymous_page_is_kept_revalidated_and_compressed(app: Any, client: 
     assert again.headers["etag"] == first.headers["etag"]
     assert again.headers["cache-control"] == "private, no-cache"
     assert "content-security-policy" in again.headers, "a kept answer gets the node's headers too"
+    labels = {"method": "GET", "route": "/", "status": "200"}
+    counted = node_of(app).metrics.get_sample_value("zhengwu_http_requests_total", labels)
+    client.get("/")
+    assert (
+        node_of(app).metrics.get_sample_value("zhengwu_http_requests_total", labels) == (counted or 0) + 1
+    ), "a kept answer is counted under its route"
     packed = client.get("/", headers={"Accept-Encoding": "gzip"})
     assert packed.headers["content-encoding"] == "gzip" and packed.content == first.content
     assert int(packed.headers["content-length"]) < len(first.content) / 2

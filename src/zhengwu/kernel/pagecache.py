@@ -88,6 +88,7 @@ class Kept:
     etag: bytes
     gzipped: bytes | None = None
     gzip_etag: bytes = b""
+    route: object = None  # the route that rendered it: the request metrics label a kept answer with it
     size: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -173,6 +174,7 @@ class PageCache:
             if kept is not None and kept.generation == generation and kept.stamps == stamps:
                 self._kept.move_to_end(key)
                 self.hits += 1
+                scope["route"] = kept.route
             else:
                 kept = None
         if kept is None:
@@ -209,6 +211,7 @@ class PageCache:
                 await send(message)
             return None
         kept = _kept(generation, stamps, headers, body)
+        kept.route = scope.get("route")
         with self._lock:
             self.rendered += 1
             old = self._kept.pop(key, None)
