@@ -4,6 +4,7 @@ request, another process's within the one-second bound (driven clock here)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from typing import Any
@@ -152,6 +153,30 @@ def test_a_watched_table_moves_its_stamp_in_the_writers_transaction(app: Any, se
     session.rollback()
     session.commit()
     assert stamps.read(session)["portal.notices"] == quiet, "a rolled-back write bumps nothing"
+
+
+def test_requests_finding_the_stamps_stale_share_one_read(app: Any, client: Any) -> None:
+    client.get("/")
+    cache = _cache(app)
+    now = [time.monotonic() + 3600]
+    cache.view.clock = lambda: now[0]
+
+    async def many() -> list[tuple[int, dict[str, int]]]:
+        return await asyncio.gather(*(cache._read_stamps() for _ in range(20)))
+
+    handed_off: list[int] = []
+    read = cache.view.current
+
+    def counted(factory: Any) -> tuple[int, dict[str, int]]:
+        handed_off.append(1)
+        return read(factory)
+
+    cache.view.current = counted  # type: ignore[method-assign]
+    answers = asyncio.run(many())
+    assert len(handed_off) == 1 and all(a == answers[0] for a in answers), "one thread hand-off, not 20"
+    now[0] += stamps.CROSS_PROCESS_BOUND
+    asyncio.run(many())
+    assert len(handed_off) == 2
 
 
 def test_pages_that_are_not_public_are_passed_on(client: Any) -> None:

@@ -29,6 +29,7 @@ they carry no secret for BREACH to recover, unlike pages rendered for a session 
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import threading
@@ -122,6 +123,9 @@ class PageCache:
         self.max_bytes = max_bytes
         self.view = ProcessView()
         self._pages: list[PublicPages] | None = None
+        self._reading: tuple[asyncio.AbstractEventLoop, asyncio.Task[tuple[int, dict[str, int]]]] | None = (
+            None
+        )
         self._kept: OrderedDict[Hashable, Kept] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -165,10 +169,7 @@ class PageCache:
             await self.app(scope, receive, send)
             return
         key = (scope["path"], scope["query_string"], pages.vary(cookies), pages.version())
-        found = self.view.fresh()
-        if found is None:
-            found = await run_in_threadpool(self.view.current, self.node.session_factory)
-        generation, stamps = found
+        generation, stamps = self.view.fresh() or await self._read_stamps()
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None and kept.generation == generation and kept.stamps == stamps:
@@ -182,6 +183,20 @@ class PageCache:
             if kept is None:
                 return  # answered as rendered: not a page to keep
         await _answer(kept, bool(gzip_ok), wanted, send)
+
+    async def _read_stamps(self) -> tuple[int, dict[str, int]]:
+        """Re-read the stamps in a worker thread; the requests that find them stale meanwhile await the
+        same read (one thread hand-off a second, not one per request in flight at that moment)."""
+        loop = asyncio.get_running_loop()
+        if self._reading is None or self._reading[0] is not loop:
+            task = loop.create_task(run_in_threadpool(self.view.current, self.node.session_factory))
+            self._reading = (loop, task)
+            task.add_done_callback(self._read_done)
+        return await asyncio.shield(self._reading[1])
+
+    def _read_done(self, task: asyncio.Task[tuple[int, dict[str, int]]]) -> None:
+        if self._reading is not None and self._reading[1] is task:
+            self._reading = None
 
     async def _render(
         self,
