@@ -17,8 +17,10 @@ copied from a cache per run; ``--licenses`` licenses issued through the CLI for 
 
 Every line reports throughput, p50/p99 from wrk's latency distribution (``--latency``: corrected for
 coordinated omission is not needed here, as each connection sends its next request when the answer
-came), non-2xx answers and socket errors, the 1-minute load average before and after the run, and the
-ratio to the static route at the same connection count. The machine's other processes share its cores
+came), non-2xx answers and socket errors, the node's CPU per request (all its processes, from /proc:
+the figure that a loaded machine distorts least), the 1-minute load average before and after the run, and
+the ratio to the static route at the same connection count. wrk sends no ``Accept-Encoding``: pages and
+the stylesheet are measured uncompressed. The machine's other processes share its cores
 with the node and with wrk: report the load average with any figure and alternate versions.
 """
 
@@ -64,6 +66,7 @@ class Run:
     socket_errors: int
     load_before: float
     load_after: float
+    cpu_ms: float  # the node's CPU (every process of it) per request, from /proc
 
 
 def lua_script(method: str, paths: list[str], bodies: list[str] | None = None) -> str:
@@ -109,8 +112,25 @@ def parse(output: str) -> tuple[float, float, float, int, int, int]:
     return rate, p50, p99, requests, non_2xx, socket_errors
 
 
-def run_wrk(base: str, route: str, script: Path, connections: int, seconds: float, threads: int) -> Run:
+def node_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the node's process and its children (uvicorn's workers), from Linux /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a process that ended meanwhile
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent's id
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def run_wrk(
+    base: str, route: str, script: Path, connections: int, seconds: float, threads: int, pid: int
+) -> Run:
     before = os.getloadavg()[0]
+    cpu_before = node_cpu_seconds(pid)
     done = subprocess.run(
         [
             "wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{seconds:g}s",
@@ -120,8 +140,12 @@ def run_wrk(base: str, route: str, script: Path, connections: int, seconds: floa
     )  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"wrk failed on {route}:\n{done.stdout}\n{done.stderr}")
+    cpu = node_cpu_seconds(pid) - cpu_before
     rate, p50, p99, requests, non_2xx, errors = parse(done.stdout)
-    return Run(route, connections, rate, p50, p99, requests, non_2xx, errors, before, os.getloadavg()[0])
+    return Run(
+        route, connections, rate, p50, p99, requests, non_2xx, errors, before, os.getloadavg()[0],
+        1000 * cpu / max(requests, 1),
+    )  # fmt: skip
 
 
 def scripts(folder: Path, codes: list[str], licenses: list[dict[str, str]]) -> dict[str, Path]:
@@ -171,13 +195,14 @@ def report(runs: list[Run]) -> None:
     static = {r.connections: r.rate for r in runs if r.route == "static"}
     print(
         f"{'route':<7} {'conns':>5} {'req/s':>9} {'x static':>9} {'p50 ms':>8} {'p99 ms':>8}"
-        f" {'requests':>9} {'non-2xx':>8} {'sock err':>8}  load 1-min before/after"
+        f" {'requests':>9} {'non-2xx':>8} {'sock err':>8} {'node CPU ms/req':>15}  load 1-min before/after"
     )
     for r in runs:
         ratio = r.rate / static[r.connections] if static.get(r.connections) else float("nan")
         print(
             f"{r.route:<7} {r.connections:>5} {r.rate:>9.1f} {ratio:>9.2f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f}"
-            f" {r.requests:>9} {r.non_2xx:>8} {r.socket_errors:>8}  {r.load_before:.1f} / {r.load_after:.1f}",
+            f" {r.requests:>9} {r.non_2xx:>8} {r.socket_errors:>8} {r.cpu_ms:>15.3f}"
+            f"  {r.load_before:.1f} / {r.load_after:.1f}",
             flush=True,
         )
 
@@ -221,7 +246,7 @@ def main() -> None:
                 flush=True,
             )
             runs = [
-                run_wrk(base, route, paths[route], level, args.seconds, args.threads)
+                run_wrk(base, route, paths[route], level, args.seconds, args.threads, proc.pid)
                 for level in levels
                 for route in routes
             ]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 import zhengwu
 from zhengwu.exchange.topics import TopicRegistry
-from zhengwu.kernel import admission, openapi, routeindex
+from zhengwu.kernel import admission, gcpolicy, openapi, pagecache, routeindex
 from zhengwu.kernel.assets import GuardContext
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import Base, make_engine
@@ -236,6 +236,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     # The node's anti-tamper guard for the template loader (kernel.assets), per request.
     app.add_middleware(GuardContext, node=node)
+    # Anonymous visitors' public pages from kept bytes, before the guard, admission and the routes; inside
+    # the security headers and the request metrics, which every answer gets (kernel.pagecache).
+    from zhengwu.identity.deps import COOKIE, SECURE_COOKIE
+
+    app.add_middleware(pagecache.PageCache, node=node, private_cookies=(COOKIE, SECURE_COOKIE))
     app.add_middleware(
         SecurityHeadersMiddleware,
         connect_src=(_origin(settings.identity.ukey_agent_url),),
@@ -249,6 +254,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     exchange.mount(app, node)
     # Last, once every router is in: requests skip the routers that cannot hold their path.
     routeindex.index_routes(app)
+    # Outermost start-up step: freeze what start-up built out of the collector's walks (kernel.gcpolicy).
+    app.router.lifespan_context = gcpolicy.lifespan(app.router.lifespan_context)
     return app
 
 

@@ -531,13 +531,13 @@ def delete_task(session: Session, task_code: str, *, actor: str | None) -> None:
 
 def get_public_item(session: Session, task_code: str) -> dict[str, Any]:
     """The latest published guide (as the national columns) with the current 事项状态."""
-    item = CatalogRepository(session).task(task_code)
-    if item is None or item.task_version == 0:
+    # The item's header and its version's snapshot in one query: the guide is the snapshot, so the
+    # item's child rows (four more queries, half a guide page's CPU) are not loaded.
+    found = CatalogRepository(session).published_header(task_code, TASK)
+    if found is None or found[0].task_version == 0 or found[1] is None:
         raise ItemNotFound("事项不存在或尚未发布")
-    version = CatalogRepository(session).version(TASK, item.task_code, item.task_version)
-    if version is None:
-        raise ItemNotFound("事项不存在或尚未发布")
-    snapshot = dict(version.snapshot)
+    item = found[0]
+    snapshot = dict(found[1])
     snapshot["task_state"] = TASK_STATE_OF[item.status]
     inherited = national_guide(session, item.catalog_code)
     if inherited:  # the national bodies' guide this item implements, when the upper node pushed one

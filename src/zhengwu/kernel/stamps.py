@@ -11,17 +11,24 @@ lose, no time-to-live to wait for.
 
 A new stamp is a fresh random number, not the old one plus one: a database restored from a backup, or
 a transaction rolled back, can never bring back a value that a process has kept for other data.
+
+Whole public pages kept for anonymous visitors (``kernel.pagecache``) cannot afford even that one query
+per request. They use :class:`ProcessView` instead, under a weaker rule (ADR 15): this process's own
+changes are seen at once (every :func:`bump` and every write to a :func:`watch`-ed table moves the
+process's :func:`local_generation`), another process's within :data:`CROSS_PROCESS_BOUND` seconds (the view
+re-reads the stamps when it is older than that). :class:`StampedCache` keeps the exact rule.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import Any, Final, Generic, TypeVar
 
-from sqlalchemy import BigInteger, Integer, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import BigInteger, Integer, String, event, select
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, UOWTransaction, mapped_column
 
 from zhengwu.kernel.db import Base, dialect_insert
 from zhengwu.kernel.node import NODE_INFO, Node, ServiceKey
@@ -29,6 +36,10 @@ from zhengwu.kernel.node import NODE_INFO, Node, ServiceKey
 T = TypeVar("T")
 
 _READ_KEY: Final = "zhengwu.stamps"
+_BUMPED: Final = "zhengwu.stamps.bumped"
+_WRITTEN: Final = "zhengwu.stamps.written"
+#: How stale another process's change may look through a :class:`ProcessView` (seconds).
+CROSS_PROCESS_BOUND: Final = 1.0
 
 
 class Stamp(Base):
@@ -46,6 +57,77 @@ def bump(session: Session, name: str) -> None:
     statement = dialect_insert(session, Stamp).values(name=name, version=version)
     session.execute(statement.on_conflict_do_update(index_elements=["name"], set_={"version": version}))
     session.info.pop(_READ_KEY, None)  # this transaction's own reads see its change
+    session.info[_BUMPED] = True
+    _moved()
+
+
+# --- this process's own changes ---------------------------------------------------------------------
+
+_generation = 0
+_generation_lock = threading.Lock()
+
+
+def _moved() -> None:
+    global _generation
+    with _generation_lock:
+        _generation += 1
+
+
+def local_generation() -> int:
+    """A number that moves whenever a session of this process bumped a stamp or wrote a watched table
+    (when it did, and again when that transaction committed): what was kept under an older number may
+    predate a change this process made."""
+    return _generation
+
+
+_watched: dict[str, str] = {}
+
+
+def watch(table: str, stamp: str) -> None:
+    """Bump ``stamp`` in every transaction of this process that writes ``table`` through a session (ORM
+    objects or DML statements; SQL sent on a bare connection is not seen), for data whose writers do not
+    call :func:`bump` themselves."""
+    _watched[table] = stamp
+
+
+def _written(session: Session, table: Any) -> None:
+    stamp = _watched.get(getattr(table, "name", ""))
+    if stamp is not None:
+        session.info.setdefault(_WRITTEN, set()).add(stamp)
+        _moved()  # kept pages of this process go at once, before the commit makes the stamp move
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _flush: UOWTransaction) -> None:
+    if _watched:
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            _written(session, getattr(obj, "__table__", None))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if _watched and (state.is_insert or state.is_update or state.is_delete):
+        _written(state.session, getattr(state.statement, "table", None))
+
+
+@event.listens_for(Session, "before_commit")
+def _stamp_written(session: Session) -> None:
+    for stamp in sorted(session.info.pop(_WRITTEN, ())):
+        bump(session, stamp)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    if session.info.pop(_BUMPED, False):
+        _moved()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, previous: Any) -> None:
+    if previous.parent is not None:  # a savepoint: the outer transaction's writes still stand
+        return
+    session.info.pop(_WRITTEN, None)
+    session.info.pop(_BUMPED, None)
 
 
 def read(session: Session) -> dict[str, int]:
@@ -123,3 +205,46 @@ def remember(
 def cache_of(node: Node, cache: ServiceKey[StampedCache[Any]]) -> StampedCache[Any] | None:
     """A node's cache, if made (tests look at how often it computed)."""
     return node.services.get(cache)
+
+
+class ProcessView:
+    """The node's stamps as this process last read them: re-read when older than ``bound`` seconds or
+    when this process changed something since (:func:`local_generation`). One read at a time; the
+    requests that find it stale meanwhile wait for that read instead of starting their own."""
+
+    def __init__(
+        self, bound: float = CROSS_PROCESS_BOUND, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.bound = bound
+        self.clock = clock
+        self._stamps: dict[str, int] | None = None
+        self._read_at = 0.0
+        self._generation = -1
+        self._lock = threading.Lock()
+        self.reads = 0  # for tests and benchmarks
+
+    def fresh(self) -> tuple[int, dict[str, int]] | None:
+        """(generation, stamps) when the last read is still good, else None (without touching the
+        database: the caller reads in a worker thread)."""
+        generation = _generation
+        if (
+            self._stamps is not None
+            and generation == self._generation
+            and self.clock() - self._read_at < self.bound
+        ):
+            return generation, self._stamps
+        return None
+
+    def current(self, factory: Callable[[], Session]) -> tuple[int, dict[str, int]]:
+        """(generation, stamps), re-read from the database through ``factory`` when not fresh."""
+        with self._lock:
+            found = self.fresh()
+            if found is not None:
+                return found
+            generation = _generation  # before the read: a change made meanwhile moves it again
+            at = self.clock()
+            with factory() as session:
+                stamps = {name: int(v) for name, v in session.execute(select(Stamp.name, Stamp.version))}
+            self._stamps, self._read_at, self._generation = stamps, at, generation
+            self.reads += 1
+            return generation, stamps

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -33,13 +33,15 @@ from zhengwu.catalog.search.index import PUBLISHED_STAMP, SYNONYMS_STAMP
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import attach_csrf_cookie, check_csrf, csrf_token, safe_next
+from zhengwu.kernel import stamps
 from zhengwu.kernel.assets import guarded_templates, static_asset
 from zhengwu.kernel.clock import BEIJING
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.limits import KiB, body_limit
-from zhengwu.kernel.node import ServiceKey, node_of
+from zhengwu.kernel.node import Node, ServiceKey, node_of
+from zhengwu.kernel.pagecache import PUBLIC_HEADER, PublicPages, serve_public
 from zhengwu.kernel.ratelimit import client_address, per_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.kernel.stamps import StampedCache, remember
@@ -88,8 +90,7 @@ TEMPLATES.env.filters["beijing"] = beijing
 
 def care_level(request: Request) -> int:
     """The 适老化 type step chosen in this browser (0: standard mode)."""
-    raw = request.cookies.get(CARE_COOKIE, "")
-    return int(raw) if raw.isdigit() and int(raw) in CARE_SIZES else 0
+    return _public_vary(request.cookies)
 
 
 def render(
@@ -99,13 +100,20 @@ def render(
     context: dict[str, Any] | None = None,
     *,
     status_code: int = 200,
+    public: bool = False,
 ) -> HTMLResponse:
-    """Render a portal page with the node's look, the visitor's session, CSRF token and 适老化 step."""
+    """Render a portal page with the node's look, the visitor's session, CSRF token and 适老化 step.
+
+    ``public``: the page shows a visitor without a session nothing but the page itself (its templates
+    print the CSRF token only for an account), so such a visitor's answer carries no token, sets no
+    cookie and may be kept for the next anonymous visitor (kernel.pagecache, keyed as
+    :func:`keep_public_pages` says)."""
     look = notices.page_look(db, node_of(request).settings)
     auth = current_session(request, db)
+    anonymous_public = public and auth is None
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     ctx: dict[str, Any] = {
-        "csrf_token": csrf_token(request),
+        "csrf_token": "" if anonymous_public else csrf_token(request),
         "node_name": look["title"],
         "logo_url": look["logo_url"],
         "header_colour": look["header_colour"],
@@ -118,8 +126,42 @@ def render(
     ctx.update(context or {})
     response = TEMPLATES.TemplateResponse(request, template, ctx, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
-    attach_csrf_cookie(request, response)
+    if anonymous_public:
+        response.headers[PUBLIC_HEADER] = "1"
+    else:
+        attach_csrf_cookie(request, response)
     return response
+
+
+_PUBLIC_PATHS = frozenset({"/", "/search", "/notices", "/columns"})
+_PUBLIC_UNDER = re.compile(r"/(items|notices)/[^/]+")
+# What the kept public pages read besides the stamps the catalog and the style bump: notices and columns,
+# the apps serving an item, the license types materials cite, the national guides pushed from above.
+_WATCHED = {
+    "portal_notice": "portal.notices",
+    "portal_app": "portal.apps",
+    "licenses_type": "licenses.types",
+    "catalog_national_guide": "catalog.national_guides",
+}
+
+
+def _public_path(path: str) -> bool:
+    return path in _PUBLIC_PATHS or _PUBLIC_UNDER.fullmatch(path) is not None
+
+
+def _public_vary(cookies: Mapping[str, str]) -> int:
+    """Of the cookies, an anonymous visitor's page reads only the 适老化 type step."""
+    raw = cookies.get(CARE_COOKIE, "")
+    return int(raw) if raw.isdigit() and int(raw) in CARE_SIZES else 0
+
+
+def keep_public_pages(node: Node) -> None:
+    """Home, search, guides and notices are kept for anonymous visitors, per 适老化 step, until a stamp
+    of what they show moves."""
+    for table, stamp in _WATCHED.items():
+        stamps.watch(table, stamp)
+    extra = node.settings.portal.vocabulary_file
+    serve_public(node, PublicPages(_public_path, _public_vary, lambda: id(vocabulary.load(extra))))
 
 
 _T = TypeVar("_T")
@@ -226,6 +268,7 @@ def home(request: Request, db: DbSession) -> HTMLResponse:
             "columns": notices.latest(db, "column", HOME_COLUMNS),
             "own_node": node_of(request).settings.node_id,
         },
+        public=True,
     )
 
 
@@ -255,7 +298,7 @@ def _entries(
         "page": page_no,
         "pages": max(1, -(-total // 20)),
     }
-    return render(request, db, template, {kind + "s": rows, **context, **extra})
+    return render(request, db, template, {kind + "s": rows, **context, **extra}, public=True)
 
 
 @router.get("/notices", response_class=HTMLResponse)
@@ -295,6 +338,7 @@ def notice_page(notice_id: str, request: Request, db: DbSession) -> HTMLResponse
         db,
         "portal/notice.html",
         {"notice": notice, "own_node": node_of(request).settings.node_id},
+        public=True,
     )
 
 
@@ -414,6 +458,7 @@ def search_page(
             "remembered": divisions.name_of(remembered) if remembered else None,
             "all_places": urlencode({**kept, "division": "all"}),
         },
+        public=True,
     )
     if auth is not None and chose:
         if division:
@@ -500,6 +545,7 @@ def guide_page(task_code: str, request: Request, db: DbSession) -> HTMLResponse:
             "result_type": ct.RESULT_TYPES.get(str(guide.get("result_type")), ""),
             "apps": apps.serving(db, task_code, str(guide.get("catalog_code") or "")),
         },
+        public=True,
     )
 
 

@@ -9,7 +9,11 @@ from zhengwu.kernel.node import Node
 
 
 def install(node: Node) -> None:
-    """The portal keeps no service of its own on the node (the vocabulary is read per request)."""
+    """The portal's public pages, kept for anonymous visitors (kernel.pagecache); no other service (the
+    vocabulary is read per request)."""
+    from zhengwu.portal import pages
+
+    pages.keep_public_pages(node)
 
 
 def mount(app: FastAPI, node: Node) -> None:
