@@ -20,6 +20,8 @@ from zhengwu.kernel.crypto.signature import decode_der, encode_der
 _ffi: Any = _tongsuo._ffi
 _lib: Any = _tongsuo._lib
 _NULL: Any = _ffi.NULL
+#: Draws of k before giving up on a non-zero key stream (each fails with p = 2^-8 for one byte).
+_ENCRYPT_ATTEMPTS = 16
 _SIG_MAX = 80  # DER of two 33-byte INTEGERs is at most 72 bytes
 
 
@@ -65,6 +67,16 @@ class _TongsuoPublic:
         return bool(ok)
 
     def encrypt(self, plaintext: bytes) -> SM2Ciphertext:
+        # GB/T 32918.4 step A5: an all-zero KDF output t needs a new k, and a conforming decrypter
+        # refuses such a ciphertext (step B4). Tongsuo does not redraw, so about 1 in 256 one-byte
+        # messages came out with t = 0 — visible as C2 equal to the message, since C2 = M xor t.
+        for _ in range(_ENCRYPT_ATTEMPTS):
+            ciphertext = self._encrypt_once(plaintext)
+            if ciphertext.c2 != plaintext or not plaintext:
+                return ciphertext
+        raise CryptoError("SM2 encryption failed: Tongsuo kept giving an all-zero key stream")
+
+    def _encrypt_once(self, plaintext: bytes) -> SM2Ciphertext:
         size = _ffi.new("size_t *", 0)
         with _Ctx(self._pkey) as ctx:
             if (
