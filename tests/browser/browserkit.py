@@ -18,6 +18,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,39 @@ def check_page(page: Any, name: str) -> None:
     assert not bad, f"{name}: {bad}"
     # Nothing wider than the viewport: the layout holds from 360 px up.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), name
+
+
+def login_with_totp(page: Any, url: str, login: str, password: str, secret: str) -> None:
+    """Open a staff page, sign in with password and the authenticator's current code, and come back to it."""
+    import pyotp
+
+    page.goto(url)
+    page.wait_for_url("**/identity/login?next=**")
+    page.fill("#identifier", login)
+    page.fill("#password", password)
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/identity/login/mfa**")
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.click("main button[type=submit]")
+    page.wait_for_url(url)
+
+
+@dataclass
+class StaffWorld:
+    """A started node with, per viewport, a staff member who signs in with a password and an authenticator
+    (the 工作台 journeys); a module's world adds what its journey works on."""
+
+    node: Node
+    logins: dict[str, str]
+    password: str
+    secrets: dict[str, str]
+
+    def signed_in(self, chromium: Any, size: str, path: str) -> Any:
+        """A new page at ``size``, that size's staff member signed in, on ``path`` (the caller closes
+        ``page.context``)."""
+        page = new_context(chromium, size).new_page()
+        login_with_totp(page, f"{self.node.url}{path}", self.logins[size], self.password, self.secrets[size])
+        return page
 
 
 def cli(node: Node, *args: str) -> list[Any]:

@@ -20,23 +20,6 @@ from zhengwu.commands.seals import settings
 PASSWORD = "Clerk-Passw0rd-2026!"
 
 
-def login_with_totp(page: object, url: str, login: str, password: str, secret: str) -> None:
-    """Open a staff page, sign in with password and the authenticator's current code, and come back to it
-    (the browser journeys of the 工作台 pages)."""
-    import pyotp
-
-    p: Any = page
-    p.goto(url)
-    p.wait_for_url("**/identity/login?next=**")
-    p.fill("#identifier", login)
-    p.fill("#password", password)
-    p.click("main button[type=submit]")
-    p.wait_for_url("**/identity/login/mfa**")
-    p.fill("#code", pyotp.TOTP(secret).now())
-    p.click("main button[type=submit]")
-    p.wait_for_url(url)
-
-
 def clerk(
     dept_code: str, login: str, secret: str, roles: str = "case_handler,license_issuer"
 ) -> dict[str, object]:

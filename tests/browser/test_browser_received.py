@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browserkit import check_page, chromium, new_context, province  # noqa: F401 - fixture
-from staff_casework import login_with_totp
+from browserkit import StaffWorld, check_page, chromium, province  # noqa: F401 - fixture
 
 from nodekit import Node
 
@@ -30,11 +29,8 @@ SECRETS = {"desktop": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "phone": "KRSXG5CTMVRX
 
 
 @dataclass
-class World:
-    node: Node
+class World(StaffWorld):
     rows: dict[str, dict[str, Any]]
-    admins: dict[str, str]
-    password: str
 
 
 def _script(node: Node, *args: str) -> dict[str, Any]:
@@ -55,7 +51,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         admins = {
             size: _script(node, "admin", f"operator-{size}", SECRETS[size])["login"] for size in SECRETS
         }
-        yield World(node, rows, admins, PASSWORD)
+        yield World(node, admins, PASSWORD, SECRETS, rows)
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
@@ -64,14 +60,9 @@ def test_an_operator_refuses_a_reported_license_row(
     world: World,
     size: str,
 ) -> None:
-    context = new_context(chromium, size)
-    page = context.new_page()
-    base = world.node.url
+    page = world.signed_in(chromium, size, "/staff/licenses/received")
     name = f"received-{size}"
     mine = world.rows[size]
-    login_with_totp(
-        page, f"{base}/staff/licenses/received", world.admins[size], world.password, SECRETS[size]
-    )
     main = page.inner_text("main")
     assert "下级上报的电子证照" in main and mine["identifier"] in main and "营业执照" in main
     assert "91130100MA0000000X" not in page.content(), "the holder's code is never shown"
@@ -95,6 +86,6 @@ def test_an_operator_refuses_a_reported_license_row(
     main = page.inner_text("main")
     assert "已退回" in main and "证照类型代码未在国家证照目录中登记" in main
     check_page(page, f"{name}-done")
-    page.goto(f"{base}/staff/licenses/received?identifier={mine['identifier']}")
+    page.goto(f"{world.node.url}/staff/licenses/received?identifier={mine['identifier']}")
     assert "已退回" in page.inner_text("main") and "北京时间" in page.inner_text("footer")
-    context.close()
+    page.context.close()

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browserkit import check_page, chromium, cli, new_context, province  # noqa: F401 - fixture
-from staff_casework import login_with_totp
+from browserkit import StaffWorld, check_page, chromium, cli, province  # noqa: F401 - fixture
 from test_browser_portal import FACE, PASSWORD
 
 from nodekit import Node, register_person
@@ -38,11 +37,8 @@ WORKER_FACE = {
 
 
 @dataclass
-class World:
-    node: Node
+class World(StaffWorld):
     cases: dict[str, str]
-    clerks: dict[str, str]
-    clerk_password: str
 
 
 def _script(node: Node, script: str, *args: str) -> dict[str, Any]:
@@ -76,7 +72,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             clerks[size] = _script(node, "staff_casework.py", "clerk", dept, f"clerk-{size}", SECRETS[size])[
                 "login"
             ]
-        yield World(node, cases, clerks, CLERK_PASSWORD)
+        yield World(node, clerks, CLERK_PASSWORD, SECRETS, cases)
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
@@ -85,12 +81,9 @@ def test_clerk_logs_in_with_totp_accepts_and_concludes(
     world: World,
     size: str,
 ) -> None:
-    context = new_context(chromium, size)
-    page = context.new_page()
-    base = world.node.url
+    page = world.signed_in(chromium, size, "/staff/cases")
     name = f"staff-{size}"
     case_no = world.cases[size]
-    login_with_totp(page, f"{base}/staff/cases", world.clerks[size], world.clerk_password, SECRETS[size])
     main = page.inner_text("main")
     assert "办件队列" in main and case_no in main and "已申报，待受理" in main
     check_page(page, f"{name}-queue")
@@ -126,4 +119,4 @@ def test_clerk_logs_in_with_totp_accepts_and_concludes(
     assert "准予许可" in result and "建筑施工特种作业人员操作资格证书" in result
     assert WORKER_FACE["certificate_no"] in result and "北京时间" in page.inner_text("footer")
     check_page(page, f"{name}-concluded")
-    context.close()
+    page.context.close()

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from browserkit import check_page, chromium, cli, new_context, province  # noqa: F401 - fixture
-from staff_casework import login_with_totp
+from browserkit import StaffWorld, check_page, chromium, cli, province  # noqa: F401 - fixture
 from test_browser_portal import FACE, PASSWORD
 from test_browser_staff_cases import _script
 
-from nodekit import Node, register_person
+from nodekit import register_person
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
@@ -29,11 +28,8 @@ SECRETS = {"desktop": "MFRGGZDFMZTWQ2LKMFRGGZDFMZTWQ2LK", "phone": "NBSWY3DPO5XX
 
 
 @dataclass
-class World:
-    node: Node
+class World(StaffWorld):
     cases: dict[str, str]
-    clerks: dict[str, str]
-    clerk_password: str
     other: str
 
 
@@ -79,7 +75,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 SECRETS[size],
                 "case_handler",
             )["login"]
-        yield World(node, cases, clerks, CLERK_PASSWORD, other["name"])
+        yield World(node, clerks, CLERK_PASSWORD, SECRETS, cases, other["name"])
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
@@ -88,12 +84,9 @@ def test_a_step_department_finds_and_accepts_the_cases_at_its_step(
     world: World,
     size: str,
 ) -> None:
-    context = new_context(chromium, size)
-    page = context.new_page()
-    base = world.node.url
+    page = world.signed_in(chromium, size, "/staff/cases")
     name = f"joint-{size}"
     case_no = world.cases[size]
-    login_with_totp(page, f"{base}/staff/cases", world.clerks[size], world.clerk_password, SECRETS[size])
     page.locator("main a[href='/staff/joint-steps']").click()
     page.wait_for_url("**/staff/joint-steps")
     main = page.inner_text("main")
@@ -107,6 +100,6 @@ def test_a_step_department_finds_and_accepts_the_cases_at_its_step(
     check_page(page, f"{name}-case")
     page.locator("form:has(input[name=action][value=accept_step]) button").click()
     page.wait_for_url("**?done=accept_step")
-    page.goto(f"{base}/staff/joint-steps")
+    page.goto(f"{world.node.url}/staff/joint-steps")
     assert "会同审查〔并行办理〕：办理中" in page.inner_text("main")
-    context.close()
+    page.context.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a minute each on two cores: handed out first
 
 
 def _free_pair() -> int:

@@ -1,4 +1,14 @@
-"""Federation across every tier with four real nodes over HTTP — county → city → province → national:
+"""Federation across every tier with four real nodes over HTTP — county → city → province → national.
+
+The nodes are started and joined once for the module (``chain``): starting and joining four nodes costs
+more than either test's own steps. Each test works on its own objects and asserts only about them, so
+either passes alone, first or second.
+
+``test_four_tiers_over_http``: a user registered and an item published at the county reach the national
+node with their origin (county via city via province), the national overview lists the nodes beneath the
+province, and a refusal at the national node comes back down to the county's abnormal feedback.
+
+``test_federation_across_four_tiers``:
 
 1. a basic catalog entry the national node publishes (``dn_task_directory``) changes the province's basic
    catalog and reaches the city and the county;
@@ -17,6 +27,8 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -254,31 +266,41 @@ def _progress(national: Node, province: Node, city: Node, county: Node, tmp_path
     assert market["kinds"]["licenses"]["coverage"] == 1.0
 
 
-def test_federation_across_four_tiers(tmp_path: Path) -> None:
-    urls = database_urls(tmp_path, ["national", "hebei", "sjz", "zhengding"])
+@dataclass
+class Chain:
+    """The four joined nodes."""
+
+    national: Node
+    province: Node
+    city: Node
+    county: Node
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+    """County → city → province → national, started and joined once for the module."""
+    tmp = tmp_path_factory.mktemp("tiers")
+    urls = database_urls(tmp, ["national", "hebei", "sjz", "zhengding"])
     started: list[Node] = []
     # One host per node: a browser keeps each node's session cookie apart by host, not by port.
     try:
-        national = start_node("national", "localhost", tmp_path, urls["national"], None, national=True)
+        national = start_node("national", "localhost", tmp, urls["national"], None, national=True)
         started.append(national)
-        province = start_node("hebei", "127.0.0.1", tmp_path, urls["hebei"], national.url, national=False)
+        province = start_node("hebei", "127.0.0.1", tmp, urls["hebei"], national.url, national=False)
         started.append(province)
-        city = start_node("sjz", "127.0.0.2", tmp_path, urls["sjz"], province.url, national=False, extra_env={
+        city = start_node("sjz", "127.0.0.2", tmp, urls["sjz"], province.url, national=False, extra_env={
             "ZHENGWU_TIER": "city", "ZHENGWU_DIVISION_CODE": "130100",
             "ZHENGWU_NODE_NAME": "石家庄市政务服务平台（测试）"})  # fmt: skip
         started.append(city)
-        county = start_node("zhengding", "127.0.0.4", tmp_path, urls["zhengding"], city.url, national=False,
+        county = start_node("zhengding", "127.0.0.4", tmp, urls["zhengding"], city.url, national=False,
                             extra_env={"ZHENGWU_TIER": "county", "ZHENGWU_DIVISION_CODE": "130123",
-                                       "ZHENGWU_NODE_NAME": "正定县政务服务平台（测试）"})  # fmt: skip
+                                       "ZHENGWU_NODE_NAME": "正定县政务服务平台（测试）",
+                                       "ZHENGWU_EXCHANGE__DATA_SOURCE": "413"})  # fmt: skip
         started.append(county)
         _join(province, national)
         _join(city, province)
         _join(county, city)
-
-        _catalog_push(national, province, city, county, tmp_path)
-        _city_license_nationally(national, province, city, county, tmp_path)
-        _national_login_at_city(national, province, city, county, tmp_path)
-        _progress(national, province, city, county, tmp_path)
+        yield Chain(national, province, city, county)
     finally:
         for node in reversed(started):
             node.proc.terminate()
@@ -286,3 +308,101 @@ def test_federation_across_four_tiers(tmp_path: Path) -> None:
                 node.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 node.proc.kill()
+
+
+def _inbox(node: Node) -> list[Any]:
+    from zhengwu.exchange.models import ExchangeInbox
+
+    with _Unit(node) as session:
+        return [
+            (
+                r.table_name,
+                r.row_guid,
+                r.sender,
+                r.origin,
+                r.origin_division,
+                r.route,
+                r.data_source,
+                r.status,
+            )
+            for r in session.scalars(select(ExchangeInbox))
+        ]
+
+
+def _publish_item(county: Node) -> str:
+    """A department of the county and one published implementation item; its task code."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "catalog"))  # catalog_kit's guides
+    from catalog_kit import guide, make_basic
+    from zhengwu.catalog import service as catalog
+
+    code = government_credit_code("130123", 41)
+    _cli(county, "departments", "add", "--credit-code", code, "--name", "正定县行政审批局",
+         "--division", "130123")  # fmt: skip
+    with _Unit(county) as session:
+        make_basic(session, "000132001000", "建筑施工特种作业人员操作资格认定", "01")
+        item = catalog.create_task(session, guide(code, "000132001000"), actor="e2e")
+        return catalog.publish_task(session, item.task_code, actor="e2e").task_code
+
+
+def test_four_tiers_over_http(chain: Chain) -> None:
+    national, province, city, county = chain.national, chain.province, chain.city, chain.county
+    register_person(county, 5151, "演示县民", PASSWORD)
+    _publish_item(county)
+    _work(county, city, province)
+
+    at_national = _inbox(national)
+    from_county = [r for r in at_national if r[3] == "zhengding"]
+    tables = {r[0] for r in from_county}
+    assert "up_uc_province_user" in tables and "up_task_general_basic" in tables, at_national
+    assert {(r[2], r[4], r[5], r[6], r[7]) for r in from_county} == {
+        ("hebei", "130123", "zhengding/sjz/hebei", "413", "applied")
+    }
+    # Each national-table row arrived once, under the county's own row_guid.
+    guids = [r[1] for r in from_county if r[0].startswith("up_")]
+    assert len(guids) == len(set(guids))
+    # Every national-table row the city took from the county, and only those.
+    at_city = [r for r in _inbox(city) if r[2] == "zhengding" and r[0].startswith("up_")]
+    county_guids = {r[1] for r in at_city if r[7] == "applied"}
+    assert set(guids) == county_guids, [r for r in at_city if r[1] not in guids]
+
+    # The nodes' own status reports go all the way up too: the county's (queued by its first worker
+    # round) reaches the national node through the city and the province. (Whether the city's and
+    # province's own statuses went in the same rounds depends on when their housekeeping ran.)
+    statuses = json.loads(_cli(national, "ops", "nodes", "--json").stdout)
+    seen = {(n["node_id"], n["tier"], n["route"], n["via"]) for n in statuses}
+    assert ("zhengding", "county", "zhengding/sjz/hebei", "hebei") in seen, statuses
+    assert seen <= {
+        ("hebei", "province", "hebei", None),
+        ("sjz", "city", "sjz/hebei", "hebei"),
+        ("zhengding", "county", "zhengding/sjz/hebei", "hebei"),
+    }, statuses
+
+    tree = httpx.get(f"{national.url}/api/v1/exchange/overview", timeout=10).json()
+    (hebei,) = [n for n in tree["nodes"] if n["node_id"] == "hebei"]
+    (sjz,) = [n for n in hebei["lower"] if n["node_id"] == "sjz"]
+    (zhengding,) = [n for n in sjz["lower"] if n["node_id"] == "zhengding"]
+    assert zhengding["division_code"] == "130123" and zhengding["tier"] == "county"
+    assert {t["table"] for t in zhengding["tables"]} >= {"up_uc_province_user", "up_task_general_basic"}
+
+    # The national node refuses the county's user row; the refusal travels back down to the county.
+    (user_guid,) = [r[1] for r in from_county if r[0] == "up_uc_province_user"]
+    assert (
+        "refused=1"
+        in _cli(national, "exchange", "refuse", user_guid, "--reason", "国家核查：用户信息不完整").stdout
+    )
+    _work(province, city, county)
+    feedback = [
+        json.loads(line) for line in _cli(county, "exchange", "feedback", "--json").stdout.splitlines()
+    ]
+    mine = [f for f in feedback if f["row_guid"] == user_guid]
+    assert len(mine) == 1, feedback
+    assert mine[0]["source"] == "upstream" and mine[0]["table"] == "up_uc_province_user"
+    assert "国家核查" in mine[0]["reason"] and "national" in mine[0]["reason"]
+
+
+def test_federation_across_four_tiers(chain: Chain, tmp_path: Path) -> None:
+    nodes = (chain.national, chain.province, chain.city, chain.county)
+    _catalog_push(*nodes, tmp_path)
+    _city_license_nationally(*nodes, tmp_path)
+    _national_login_at_city(*nodes, tmp_path)
+    _progress(*nodes, tmp_path)

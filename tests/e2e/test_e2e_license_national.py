@@ -22,7 +22,7 @@ from nodekit import Node, database_urls, start_node
 from zhengwu.seed import government_credit_code
 from zhengwu.seed.synthetic import enterprise_credit_code
 
-pytestmark = [pytest.mark.e2e, pytest.mark.db]
+pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.slow]  # a minute on two cores: handed out first
 HISTORIC = enterprise_credit_code("130100", 8123)
 
 

@@ -42,28 +42,27 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.fixture
+def mobile_app(session: Session, oidc: OidcRuntime) -> Any:
+    """The app: a public client with PKCE for the ``mobile`` scope, asking no consent."""
+    return make_client(session, oidc, kind="public", token_endpoint_auth_method="none", consent_required=False,
+                       scope="openid mobile")  # fmt: skip
+
+
 def test_the_app_reads_the_persons_cases_with_its_token(
-    client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+    client: Any, mobile_app: Any, casework: Casework
 ) -> None:
     login(client, casework.citizen_token)
     made = client.post("/api/v1/cases", json=casework.body())
     assert made.status_code == 201, made.text
-    app = make_client(
-        session,
-        oidc,
-        kind="public",
-        token_endpoint_auth_method="none",
-        consent_required=False,
-        scope="openid mobile",
-    )
-    token = _token(client, app, casework, "openid mobile")
+    token = _token(client, mobile_app, casework, "openid mobile")
     mine = client.get(f"{API}/me/cases", headers=_bearer(token))
     assert mine.status_code == 200, mine.text
     assert [c["case_no"] for c in mine.json()] == [made.json()["case_no"]]
     held = client.get(f"{API}/me/licenses", headers=_bearer(token))
     assert held.status_code == 200 and held.json()[0]["id"] == casework.held_license_id
     # The app revokes its token (logout in the app): the next call is refused.
-    revoked = client.post("/oidc/revoke", data={"token": token, "client_id": app.client_id})
+    revoked = client.post("/oidc/revoke", data={"token": token, "client_id": mobile_app.client_id})
     assert revoked.status_code == 200, revoked.text
     assert_envelope(client.get(f"{API}/me/cases", headers=_bearer(token)), 401)
 
@@ -96,21 +95,11 @@ def test_only_login_clients_hold_the_mobile_scope(session: Session, oidc: OidcRu
         create_client(session, oidc.node_keys, data, actor=None, allow_http=True)
 
 
-def test_one_case_with_its_timeline_and_a_guide(
-    client: Any, session: Session, oidc: OidcRuntime, casework: Casework
-) -> None:
+def test_one_case_with_its_timeline_and_a_guide(client: Any, mobile_app: Any, casework: Casework) -> None:
     login(client, casework.citizen_token)
     made = client.post("/api/v1/cases", json=casework.body())
     case_no = made.json()["case_no"]
-    app = make_client(
-        session,
-        oidc,
-        kind="public",
-        token_endpoint_auth_method="none",
-        consent_required=False,
-        scope="openid mobile",
-    )
-    token = _token(client, app, casework, "openid mobile")
+    token = _token(client, mobile_app, casework, "openid mobile")
     one = client.get(f"{API}/me/cases/{case_no}", headers=_bearer(token))
     assert one.status_code == 200, one.text
     body = one.json()
@@ -130,21 +119,13 @@ def test_one_case_with_its_timeline_and_a_guide(
 
 
 def test_a_route_asking_a_level_refuses_a_weaker_token(
-    app: Any, client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+    app: Any, client: Any, mobile_app: Any, casework: Casework
 ) -> None:
     @app.get("/test-only/strong")
     def strong(who: Annotated[Person, Depends(person(level=4))]) -> dict[str, str]:
         return {"id": who.account.id}
 
-    mobile = make_client(
-        session,
-        oidc,
-        kind="public",
-        token_endpoint_auth_method="none",
-        consent_required=False,
-        scope="openid mobile",
-    )
-    token = _token(client, mobile, casework, "openid mobile")
+    token = _token(client, mobile_app, casework, "openid mobile")
     assert client.get(f"{API}/me/cases", headers=_bearer(token)).status_code == 200
     # The citizen's account is below level 4 (no certificate): a level-4 route refuses it.
     refused = client.get("/test-only/strong", headers=_bearer(token))
@@ -177,11 +158,9 @@ def test_a_withdrawn_consent_refuses_the_token_and_is_audited(
 
 
 def test_the_whole_journey_through_the_app_with_its_token(
-    client: Any, session: Session, oidc: OidcRuntime, casework: Casework
+    client: Any, mobile_app: Any, casework: Casework
 ) -> None:
-    app = make_client(session, oidc, kind="public", token_endpoint_auth_method="none", consent_required=False,
-                      scope="openid mobile")  # fmt: skip
-    token = _token(client, app, casework, "openid mobile")
+    token = _token(client, mobile_app, casework, "openid mobile")
     me = _bearer(token)
     # The form of the apply page: the held license is offered for its material.
     form = client.get(f"{API}/items/{casework.task_code}/form", headers=me)

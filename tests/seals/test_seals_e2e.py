@@ -57,6 +57,7 @@ def _verdict(result: subprocess.CompletedProcess[str]) -> Any:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # most of a minute on two cores: handed out first
 def test_a_second_node_verifies_with_crls_fetched_over_http(tmp_path: Path) -> None:
     node_a, node_b = tmp_path / "a", tmp_path / "b"
     node_a.mkdir()

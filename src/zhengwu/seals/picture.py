@@ -44,6 +44,13 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 def render_seal_png(name: str, *, center_text: str = "", size_px: int = 400) -> bytes:
     """A round seal: red ring, five-pointed star, `name` along the upper arc, `center_text` below the star."""
+    out = io.BytesIO()
+    draw_seal(name, center_text=center_text, size_px=size_px).save(out, "PNG")
+    return out.getvalue()
+
+
+def draw_seal(name: str, *, center_text: str = "", size_px: int = 400) -> Image.Image:
+    """The seal of ``render_seal_png`` as an RGBA image, for a caller that encodes it its own way."""
     image = Image.new("RGBA", (size_px, size_px), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
     c = size_px / 2
@@ -72,6 +79,4 @@ def render_seal_png(name: str, *, center_text: str = "", size_px: int = 400) -> 
     if center_text:
         font = _font(int(size_px * 0.08))
         draw.text((c, c + star_r * 1.9), center_text, font=font, fill=RED, anchor="mm")
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
+    return image

@@ -45,7 +45,7 @@ from zhengwu.seals.ofd.container import DEFAULT_LIMITS, ZipLimits
 from zhengwu.seals.ofd.signer import sign_ofd
 from zhengwu.seals.ofd.verifier import verify_ofd
 from zhengwu.seals.ofd.xml import parse_xml
-from zhengwu.seals.picture import render_seal_png
+from zhengwu.seals.picture import draw_seal
 from zhengwu.seals.repository import SealRepository
 from zhengwu.seals.ses import SealSpec, make_seal
 from zhengwu.seals.trust import PkiChainValidator, PkiTimestampVerifier, SealState
@@ -102,14 +102,14 @@ def picture_type_of(data: bytes) -> str:
 def default_picture(department: Department, name: str) -> bytes:
     """A round red seal: the department along the arc, the rest of the seal name under the star."""
     center = name.removeprefix(department.name).strip() if name != department.name else ""
-    drawn = render_seal_png(department.name, center_text=center, size_px=400)
+    drawn = draw_seal(department.name, center_text=center, size_px=400)
     # A red seal needs few colours: a 32-colour palette (alpha kept) is a quarter of the size, and the
-    # seal travels twice in every sealed document (Seal.esl and inside SignedValue.dat).
+    # seal travels twice in every sealed document (Seal.esl and inside SignedValue.dat). Quantised as
+    # drawn, not through a first PNG: the same pixels, half the CPU (the demo seed draws 59 seals).
     from PIL import Image
 
-    with Image.open(io.BytesIO(drawn)) as image:
-        out = io.BytesIO()
-        image.quantize(colors=32, method=Image.Quantize.FASTOCTREE).save(out, "PNG", optimize=True)
+    out = io.BytesIO()
+    drawn.quantize(colors=32, method=Image.Quantize.FASTOCTREE).save(out, "PNG", optimize=True)
     return out.getvalue()
 
 

@@ -14,8 +14,10 @@ import threading
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import jieba
+if TYPE_CHECKING:  # imported where the tokenizer is built: jieba's import costs every process ~0.2 s
+    import jieba
 
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")
@@ -70,6 +72,8 @@ def tokenizer() -> jieba.Tokenizer:
     if _tokenizer is None:
         with _lock:
             if _tokenizer is None:
+                import jieba
+
                 jieba.setLogLevel(logging.WARNING)
                 tok = jieba.Tokenizer()
                 tok.initialize()

@@ -19,6 +19,7 @@ the downward rows it read here up to a zhengwu upper node (over HTTP they travel
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -150,7 +151,11 @@ def build_metadata() -> MetaData:
     return metadata
 
 
-FRONTDB_METADATA: Final = build_metadata()
+@functools.cache
+def frontdb_metadata() -> MetaData:
+    """The schema, built on first use: a few tenths of a second of CPU that every process importing the
+    exchange (each CLI command, each server) would otherwise pay without ever opening a 前置库."""
+    return build_metadata()
 
 
 class Snowflake:
@@ -202,7 +207,7 @@ class FrontDb:
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.engine: Engine = make_engine(url)
-        self.metadata = FRONTDB_METADATA
+        self.metadata = frontdb_metadata()
         self.ids = Snowflake()
         self.postgres = self.engine.dialect.name == "postgresql"
         if create:

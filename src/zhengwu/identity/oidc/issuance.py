@@ -14,10 +14,9 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import psycopg
 from sqlalchemy import Engine, Table, insert
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
@@ -28,6 +27,9 @@ from zhengwu.identity.oidc.secrets import ordered_id
 from zhengwu.kernel.crypto.hashes import sm3
 from zhengwu.kernel.db import Base
 from zhengwu.kernel.logging import current_trace_id, get_logger
+
+if TYPE_CHECKING:  # imported by the PostgreSQL writer only: a SQLite node never pays for it
+    import psycopg
 
 log = get_logger("zhengwu.identity.oidc.issuance")
 
@@ -172,6 +174,8 @@ class PostgresInsert:
             self.reset()
         try:
             if self._connection is None:
+                import psycopg
+
                 self._connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
                 self._loop = loop
             await self._connection.execute(self._sql, (orjson.dumps(rows).decode(),))
