@@ -621,8 +621,10 @@ def record_usage(
     lic: License | None = None,
     *,
     license_ref: tuple[str, str] | None = None,
+    trace_id: str | None = None,
 ) -> None:
-    """Append one usage record (用证记录) in the caller's transaction.
+    """Append one usage record (用证记录) in the caller's transaction (``trace_id``: the request's, where
+    another thread writes the record).
 
     One Core INSERT (no ORM instance, no flush of the whole session): it is on every verification's
     path. ``license_ref`` (license id, type code) stands for ``lic`` where only those were read."""
@@ -645,7 +647,7 @@ def record_usage(
             "license_id": license_ref[0] if license_ref is not None else None,
             "type_code": license_ref[1] if license_ref is not None else None,
             "client_ip": caller.client_ip[:64] if caller.client_ip else None,
-            "trace_id": current_trace_id(),
+            "trace_id": trace_id or current_trace_id(),
             "grant_id": caller.grant_id,
         },
     )
