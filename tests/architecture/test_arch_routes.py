@@ -246,6 +246,10 @@ SESSION_PAGES: tuple[str, ...] = (
     "GET /staff/licenses/received",
     "GET /staff/licenses/received/{row_id}",
     "POST /staff/licenses/received/{row_id}/refuse",
+    # 下发证照状态变更 (portal.receivedpages): the same policy call with ``licenses.push_status`` (platform
+    # reach, second factor); tests/portal/test_portal_received.py holds the refusals.
+    "GET /staff/licenses/status-push",
+    "POST /staff/licenses/status-push",
 )
 
 GUARDED = {"staff", "machine", "staff-or-machine", "self", "person"}

@@ -1,6 +1,7 @@
 """下级上报的电子证照 in a real browser: a platform administrator logs in with password and TOTP → the list
 of license rows lower nodes reported → opens one → tries to refuse it without a reason (the mistake is on
-the page) → refuses it with a reason → the list marks it 已退回.
+the page) → refuses it with a reason → the list marks it 已退回 → from the row, sends a status change down
+(a first try without a status keeps the reason typed) and reads the confirmation in 北京时间.
 
 One province node (a real ``zhengwu serve``) with the demo seed; the administrator and the reported rows
 come from tests/browser/received_rows.py against the node's database. Desktop (1280×800) and phone
@@ -88,4 +89,21 @@ def test_an_operator_refuses_a_reported_license_row(
     check_page(page, f"{name}-done")
     page.goto(f"{world.node.url}/staff/licenses/received?identifier={mine['identifier']}")
     assert "已退回" in page.inner_text("main") and "北京时间" in page.inner_text("footer")
+
+    page.goto(f"{world.node.url}/staff/licenses/received/{mine['id']}")
+    page.locator("main a[href^='/staff/licenses/status-push']").click()
+    page.wait_for_url("**/staff/licenses/status-push?identifier=**")
+    assert page.input_value("#identifier") == mine["identifier"]
+    check_page(page, f"{name}-push")
+    page.fill("#reason", "经核查，该证照所载经营场所不实")
+    page.locator("main form button[type=submit]").click()  # no status chosen yet
+    assert "请选择要下发的状态" in page.inner_text("main")
+    assert page.input_value("#reason") == "经核查，该证照所载经营场所不实", "what was typed is kept"
+    check_page(page, f"{name}-push-errors")
+    page.locator("#status-suspended").check()
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_selector("main [role=status]")
+    main = page.inner_text("main")
+    assert "已下发" in main and "挂起" in main and "石家庄市（130100）" in main and "北京时间" in main
+    check_page(page, f"{name}-pushed")
     page.context.close()

@@ -234,3 +234,10 @@ def test_verification_limit_is_taken_with_the_usage_record(client: Any, issuing:
     settings.security.public_rate_per_minute = 1_000_000
     other = client.post(f"{API}/verify", json={**body, "holder_code": "91130100MA0000000X"})
     assert other.status_code == 200 and other.json()["valid"] is False and uses() == 2
+    # The record carries its own request's trace, whichever request's thread commits the batch.
+    traced = client.post(f"{API}/verify", json=body, headers={"X-Request-ID": "verify-trace-7"})
+    assert traced.status_code == 200 and uses() == 3
+    mine = issuing.session.scalars(
+        select(LicenseUsage).where(LicenseUsage.trace_id == "verify-trace-7")
+    ).all()
+    assert [(u.operation, u.result) for u in mine] == [("verify_id", "valid")]

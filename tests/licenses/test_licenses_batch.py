@@ -116,3 +116,31 @@ def test_in_a_batch_a_failing_job_loses_only_its_own_writes(tmp_path: Path) -> N
     assert jobs[0].error is None and isinstance(jobs[1].error, ValueError) and jobs[2].error is None
     reader.rollback()
     assert sorted(reader.scalars(select(ROWS.c.who))) == ["first", "last"]
+
+
+def test_a_job_beyond_a_full_batch_waits_for_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With more jobs queued than a batch takes, a caller whose job was left for the next batch does not
+    return before that batch has committed it (each caller gets its own job's result)."""
+    import zhengwu.licenses.batch as batch
+
+    monkeypatch.setattr(batch, "MAX_BATCH", 2)
+    commit, reader = _setup(tmp_path)
+    results: dict[int, int] = {}
+    start = threading.Barrier(10)
+
+    def client(n: int) -> None:
+        start.wait()
+
+        def work(session: Session) -> int:
+            session.execute(insert(ROWS).values(who=str(n)))
+            return n
+
+        results[n] = commit.run(work)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {n: n for n in range(10)}
+    assert _count(reader) == 10 and commit.jobs == 10 and commit.batches >= 5

@@ -238,3 +238,36 @@ def _drop_signatures(data: bytes) -> bytes:
                     )
                 dst.writestr(info, body)
     return out.getvalue()
+
+
+def test_issuing_types_are_kept_until_a_type_is_added(issuing: Issuing) -> None:
+    """Issuance reads its type from a per-process copy under the ``licenses.types`` stamp: the same copy
+    while no type is added, outside every session (a session's expiry cannot touch it), and read again
+    in the transaction that defines a new type."""
+    from zhengwu.kernel.node import NODE_INFO
+    from zhengwu.kernel.stamps import cache_of
+    from zhengwu.licenses.errors import LicenseTypeNotFound
+
+    code = issuing.type_code("营业执照")
+    kind, schema = service.issuing_type(issuing.session, code)
+    assert service.issuing_type(issuing.session, f" {code.lower()} ")[0] is kind
+    assert kind.id == service.get_type(issuing.session, code).id and kind not in issuing.session
+    assert [f.name for f in schema.fields] == [f["name"] for f in kind.fields]
+    issuing.session.expire_all()
+    assert kind.name == "营业执照"
+    cache = cache_of(issuing.session.info[NODE_INFO], service._ISSUING_TYPES)
+    assert cache is not None
+    computed = cache.computed
+    made = service.define_type(issuing.session, service.TypeSpec(
+        code=code[:18] + "987", name="测试许可证", definer_name="测试机关", issuing_levels=("province",),
+        holder_kind="enterprise", fields=[{"name": "scope", "label": "许可范围"}],
+    ))  # fmt: skip
+    again, _ = service.issuing_type(issuing.session, code)
+    assert again is not kind and again.id == kind.id and cache.computed == computed + 1
+    assert service.issuing_type(issuing.session, made.code)[0].name == "测试许可证"
+    with pytest.raises(LicenseTypeNotFound):
+        service.issuing_type(issuing.session, code[:18] + "986")
+    lic = service.issue_license(issuing.session, issuing.settings, type_code=made.code,
+                                department_id=issuing.department.id, holder_name="石家庄演示科技有限公司",
+                                holder_code=COMPANY, face={"scope": "软件"}, actor="t")  # fmt: skip
+    assert lic.type_id == made.id and lic.type_name == "测试许可证"

@@ -120,3 +120,55 @@ def test_without_a_second_factor_the_page_asks_for_it(client: Any, issuing: Issu
         assert page.headers["location"].startswith("/identity/step-up")
     else:
         assert "动态验证码" in page.text
+
+
+PUSH = "/staff/licenses/status-push"
+
+
+def test_upper_staff_push_a_status_change_down(client: Any, issuing: Issuing) -> None:
+    row = reported(issuing)
+    key = row.business_key
+    client.cookies.set("zw_session", staff(issuing.session, issuing.department.id, ["admin"]))
+    refused_page = client.get(PUSH)
+    assert refused_page.status_code == 403 and "没有权限" in refused_page.text
+    client.cookies.set("zw_session", staff(issuing.session, issuing.department.id, ["platform_admin"]))
+    assert f'href="{PUSH}?identifier=' in client.get(f"{HOME}/{row.id}").text  # reached from the row
+    form = client.get(PUSH, params={"identifier": key})
+    assert form.status_code == 200 and f'value="{key}"' in form.text
+    token = _token(form)
+
+    def pushes() -> list[OutboxRecord]:
+        return list(
+            issuing.session.scalars(select(OutboxRecord).where(OutboxRecord.topic == feedback.STATUS_TOPIC))
+        )
+
+    forged = client.post(PUSH, data={"csrf_token": "0" * 32, "identifier": key, "status": "suspended",
+                                     "reason": "经营场所不实"})  # fmt: skip
+    assert forged.status_code == 403 and "经营场所不实" in forged.text and pushes() == []
+    # Every mistake named at once, and what was typed is kept.
+    wrong = client.post(PUSH, data={"csrf_token": token, "identifier": key, "status": "gone", "reason": "x",
+                                    "area_code": "13010"})  # fmt: skip
+    assert wrong.status_code == 422 and pushes() == []
+    assert "请选择要下发的状态" in wrong.text and "请填写原因" in wrong.text and "应为6位数字" in wrong.text
+    assert f'value="{key}"' in wrong.text and 'value="13010"' in wrong.text and ">x</textarea>" in wrong.text
+    blank = client.post(
+        PUSH, data={"csrf_token": token, "identifier": " ", "status": "revoked", "reason": "核查"}
+    )
+    assert blank.status_code == 422 and "请填写电子证照标识" in blank.text
+    assert 'id="status-revoked" name="status" value="revoked" checked' in blank.text
+    done = client.post(PUSH, data={"csrf_token": token, "identifier": key, "status": "suspended",
+                                   "reason": "经营场所  不实", "area_code": "130100"})  # fmt: skip
+    assert done.status_code == 200 and "已下发" in done.text and "挂起" in done.text
+    assert "石家庄市（130100）" in done.text and "北京时间" in done.text and "年" in done.text
+    queued = pushes()
+    assert len(queued) == 1
+    assert queued[0].payload["certificate_source_id"] == key
+    assert (
+        queued[0].payload["certificate_status"] == "suspended"
+        and queued[0].payload["reason"] == "经营场所 不实"
+    )
+    assert queued[0].payload[topics.ROUTE_COLUMN] == "130100"
+    actions = list(
+        issuing.session.scalars(select(AuditChange).where(AuditChange.action == "license.push_status"))
+    )
+    assert len(actions) == 1 and actions[0].actor.startswith("account:")

@@ -139,3 +139,16 @@ def test_preview_fills_a_vector_shape_through_its_ctm() -> None:
     shape = Shape(path, width_mm=30, height_mm=20, unit_mm=10.0)
     added = dark_pixels([shape]) - dark_pixels([])
     assert 2 * 26 * 26 <= added <= 2 * 30 * 30
+
+
+def test_page_text_is_escaped_and_control_characters_are_refused() -> None:
+    """The page content is written as text: markup characters in a face value come back as typed, and
+    what XML cannot carry is refused as lxml refused it (never a file a reader cannot parse)."""
+    typed = "经营范围：A&B <软件> \"开发\" '服务'"
+    pkg = OFDPackage.from_bytes(write_ofd(DocumentSpec(title="营业执照", blocks=[Paragraph(typed)])))
+    content = pkg.xml("Doc_0/Pages/Page_0/Content.xml")
+    lines = "".join(code.text or "" for code in content.iter("{*}TextCode"))
+    assert typed.replace(" ", "") in lines.replace(" ", "")
+    assert len(find_text(pkg, "Doc_0/Document.xml", '<软件>"开发"')) == 1
+    with pytest.raises(ValueError, match="XML compatible"):
+        write_ofd(DocumentSpec(title="营业执照", blocks=[Paragraph("名称\x01")]))

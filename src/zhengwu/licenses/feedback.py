@@ -201,7 +201,7 @@ def push_status(
     """Upper node: send a license's status change down (through the feed) to the lower node whose area
     holds the license's ``certificate_area_code`` — the one given, else that of a license this node
     holds, else the one a lower node reported it with; without any it goes to every lower node.
-    The API, the CLI and (later) a page come here; the decision is in the audit change log."""
+    The API, the CLI and the staff page come here; the decision is in the audit change log."""
     target = STATUS_WORDS.get(status.strip().lower())
     if target is None:
         raise LicenseError("证照状态应为 valid、suspended 或 revoked", code="licenses.status_word")

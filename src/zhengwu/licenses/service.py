@@ -8,6 +8,7 @@ with a time-stamp from the node TSA, stored content-addressed, and the ``up_lic_
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,8 @@ from zhengwu.kernel.events import EventBus, publish_on
 from zhengwu.kernel.files import FileStore
 from zhengwu.kernel.logging import current_trace_id, get_logger
 from zhengwu.kernel.metrics import CounterSpec, count
+from zhengwu.kernel.node import ServiceKey
+from zhengwu.kernel.stamps import StampedCache, bump, remember
 from zhengwu.licenses import holders, kinds, lifecycle, offline, render, topics
 from zhengwu.licenses.errors import (
     LicenseError,
@@ -149,12 +152,34 @@ def define_type(session: Session, spec: TypeSpec) -> LicenseType:
         result_kind=spec.result_kind,
     )
     repo.add(row)
+    bump(session, TYPES_STAMP)
     return row
 
 
 def list_types(session: Session) -> Sequence[LicenseType]:
     """Every license type."""
     return LicenseRepository(session).types()
+
+
+#: Raised with every new license type (kernel.stamps): issuance keeps the parsed types per process.
+TYPES_STAMP: Final = "licenses.types"
+_ISSUING_TYPES: Final[ServiceKey[StampedCache[tuple[LicenseType, FaceSchema]]]] = ServiceKey(
+    "licenses.issuing_types"
+)
+
+
+def issuing_type(session: Session, code: str) -> tuple[LicenseType, FaceSchema]:
+    """A license type and its parsed face schema, for issuing: kept per process until a type is added
+    (a type's row is never changed once defined). What is kept is a transient copy of the row, in no
+    session, so that no session's rollback or close can expire it under another thread."""
+    key = code.strip().upper()
+
+    def compute() -> tuple[LicenseType, FaceSchema]:
+        row = get_type(session, key)
+        columns = {c.key: copy.deepcopy(getattr(row, c.key)) for c in LicenseType.__table__.columns}
+        return LicenseType(**columns), FaceSchema.from_json(row.fields)
+
+    return remember(session, _ISSUING_TYPES, (TYPES_STAMP,), key, compute, max_keys=256)
 
 
 def get_type(session: Session, code: str) -> LicenseType:
@@ -237,12 +262,21 @@ def showing_code(session: Session, settings: Settings, lic: License, *, at: date
 
 
 def face_of(
-    session: Session, settings: Settings, lic: License, kind: LicenseType, *, at: datetime
+    session: Session,
+    settings: Settings,
+    lic: License,
+    kind: LicenseType,
+    *,
+    at: datetime,
+    schema: FaceSchema | None = None,
+    holder_code: str | None = None,
 ) -> render.Face:
-    """What the license's file shows, with a freshly signed offline payload in its 2-D code."""
+    """What the license's file shows, with a freshly signed offline payload in its 2-D code
+    (``schema``, ``holder_code``: the type's parsed schema and the holder's code where the caller has
+    them — an issuance has just encrypted the code)."""
     from zhengwu.identity.protection import decrypt_field
 
-    code = decrypt_field(
+    code = holder_code or decrypt_field(
         identity_context.of(session).keys, lic.holder_code_enc, purpose=topics.HOLDER_PURPOSE
     )
     return render.Face(
@@ -252,7 +286,7 @@ def face_of(
         holder_name=lic.holder_name,
         holder_code_label=holders.label(lic.holder_code_type),
         holder_code_masked=_masked(code),
-        fields=FaceSchema.from_json(kind.fields).fields,
+        fields=(schema or FaceSchema.from_json(kind.fields)).fields,
         values=lic.face,
         issuer_name=lic.issuer_name,
         issued_on=lic.issued_at.date(),
@@ -281,14 +315,23 @@ def seal_file(
 
 
 def _seal_and_store(
-    session: Session, settings: Settings, lic: License, kind: LicenseType, seal: Seal, *, at: datetime
+    session: Session,
+    settings: Settings,
+    lic: License,
+    kind: LicenseType,
+    seal: Seal,
+    *,
+    at: datetime,
+    schema: FaceSchema,
+    holder_code: str,
 ) -> Future[str]:
     """Render and seal (trusted time) a staged license's file, and start storing it.
 
     The store's fsync is most of a millisecond to tens of them on a busy disk, and releases the GIL:
     it runs on a thread while the caller writes the license's rows, and the caller waits for it
     before returning — so the file is on disk before the transaction can commit, as before."""
-    unsigned = render.render_license(face_of(session, settings, lic, kind, at=at))
+    face = face_of(session, settings, lic, kind, at=at, schema=schema, holder_code=holder_code)
+    unsigned = render.render_license(face)
     signed = seal_file(session, settings, seal, unsigned, actor=lic.created_by, at=at)
     lic.file_sm3 = sm3(signed).hex()
     lic.file_size = len(signed)
@@ -326,7 +369,7 @@ def issue_license(
     bus: EventBus | None = None,
 ) -> License:
     """Issue version 001 of a license: checked, numbered, rendered, sealed, stored and queued upward."""
-    kind = get_type(session, type_code)
+    kind, schema = issuing_type(session, type_code)
     department = orgs.get_department(session, department_id)
     level = LEVELS.get(department.level, "county")
     if level not in kind.issuing_levels:
@@ -335,7 +378,7 @@ def issue_license(
     name = " ".join(holder_name.split())
     if not 1 <= len(name) <= 200:
         raise LicenseError("持证主体名称应为1至200个字符", code="licenses.holder_name")
-    values = FaceSchema.from_json(kind.fields).validate(face)
+    values = schema.validate(face)
     seal = _active_seal(session, department)
     now = _now(at)
     repo = LicenseRepository(session)
@@ -344,6 +387,7 @@ def issue_license(
         session,
         settings,
         kind=kind,
+        schema=schema,
         department=department,
         serial=serial,
         version=1,
@@ -364,6 +408,7 @@ def _stage(
     settings: Settings,
     *,
     kind: LicenseType,
+    schema: FaceSchema,
     department: Department,
     serial: str,
     version: int,
@@ -412,7 +457,7 @@ def _stage(
     )
     # Rendered and sealed before the row is written, so the row goes in once with its file's digest
     # and size (not an INSERT and then an UPDATE); its unique identifier is still checked at the flush.
-    pending = _seal_and_store(session, settings, lic, kind, seal, at=now)
+    pending = _seal_and_store(session, settings, lic, kind, seal, at=now, schema=schema, holder_code=code)
     try:
         LicenseRepository(session).add(lic)
         reason = "签发" if supersedes is None else "换发"
@@ -523,9 +568,9 @@ def renew_license(
     old.status = lifecycle.transition("supersede", old.status, old.valid_until, now.date())
     if old.version >= MAX_VERSION:
         raise LicenseError("证照版本号已用尽", code="licenses.version")
-    kind = get_type(session, old.type_code)
+    kind, schema = issuing_type(session, old.type_code)
     department = orgs.get_department(session, old.department_id)
-    values = FaceSchema.from_json(kind.fields).validate(face if face is not None else old.face)
+    values = schema.validate(face if face is not None else old.face)
     seal = _active_seal(session, department)
     _set_status(session, old, reason=reason, actor=actor, now=now, bus=bus, action="supersede", before=before)
     from zhengwu.identity.protection import decrypt_field
@@ -537,6 +582,7 @@ def renew_license(
         session,
         settings,
         kind=kind,
+        schema=schema,
         department=department,
         serial=old.serial,
         version=old.version + 1,
@@ -621,8 +667,10 @@ def record_usage(
     lic: License | None = None,
     *,
     license_ref: tuple[str, str] | None = None,
+    trace_id: str | None = None,
 ) -> None:
-    """Append one usage record (用证记录) in the caller's transaction.
+    """Append one usage record (用证记录) in the caller's transaction (``trace_id``: the request's, where
+    another thread writes the record).
 
     One Core INSERT (no ORM instance, no flush of the whole session): it is on every verification's
     path. ``license_ref`` (license id, type code) stands for ``lic`` where only those were read."""
@@ -645,7 +693,7 @@ def record_usage(
             "license_id": license_ref[0] if license_ref is not None else None,
             "type_code": license_ref[1] if license_ref is not None else None,
             "client_ip": caller.client_ip[:64] if caller.client_ip else None,
-            "trace_id": current_trace_id(),
+            "trace_id": trace_id or current_trace_id(),
             "grant_id": caller.grant_id,
         },
     )

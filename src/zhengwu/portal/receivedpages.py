@@ -7,6 +7,11 @@ like the exchange's own operator pages; refusing is the licenses' service (``fee
 also behind ``zhengwu licenses refuse``). The rows are read through the exchange's service; only their
 non-personal columns are shown (the holder's code never). Forms are plain POSTs with identity's CSRF token
 and keep what was typed; a second click refuses nothing twice.
+
+下发证照状态变更 (``/staff/licenses/status-push``) is the page over ``feedback.push_status`` (also
+``POST /api/v1/licenses/status-pushes`` and ``zhengwu licenses push-status``), behind the licenses' own
+``licenses.push_status`` right. A second click queues the same change again, which the lower node applies
+as "already so", so no token guards it.
 """
 
 from __future__ import annotations
@@ -24,9 +29,12 @@ from zhengwu.exchange import service as exchange
 from zhengwu.exchange.models import ExchangeAggregate
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import check_csrf
+from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.session import DbSession
-from zhengwu.licenses import feedback, offline
+from zhengwu.licenses import feedback, lifecycle, offline
+from zhengwu.licenses import rights as license_rights
 from zhengwu.portal.pages import beijing, render
 from zhengwu.portal.staffpages import _message, _principal, _text
 
@@ -34,6 +42,14 @@ router = APIRouter(include_in_schema=False)
 HOME: Final = "/staff/licenses/received"
 TABLE: Final = "up_lic_data"
 PAGE_SIZE: Final = 20
+PUSH: Final = "/staff/licenses/status-push"
+#: The choices of the status-push form, in the words the lower node's staff will read in the history.
+PUSH_CHOICES: Final = (
+    (lifecycle.SUSPENDED, "挂起（暂停使用，可恢复）"),
+    (lifecycle.REVOKED, "注销（不可恢复）"),
+    (lifecycle.VALID, "恢复有效"),
+)
+_PUSHED_WORDS: Final = {lifecycle.SUSPENDED: "挂起", lifecycle.REVOKED: "注销", lifecycle.VALID: "恢复有效"}
 
 
 def _date(text: str) -> str:
@@ -152,5 +168,76 @@ async def refuse_submit(row_id: str, request: Request, db: DbSession) -> Respons
         return _message(request, db, "已退回",
                         f"已将这条电子证照数据退回{sender}，原因：{reason}。下级节点会在“证照异常数据”中看到它。",
                         200, (HOME, "返回上报列表"))  # fmt: skip
+
+    return await run_in_threadpool(work)
+
+
+def _push_page(request: Request, db: Session, *, values: dict[str, str], errors: dict[str, str] | None = None,
+               done: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:  # fmt: skip
+    return render(request, db, "staff/status_push.html", {"values": values, "errors": errors or {}, "done": done,
+                                                           "choices": PUSH_CHOICES}, status_code=status_code)  # fmt: skip
+
+
+@router.get(PUSH, response_class=HTMLResponse)
+def push_form(request: Request, db: DbSession, identifier: str = "") -> Response:
+    """The form to send a license's status change down (the identifier filled in from a reported row)."""
+    staff = _principal(request, db, license_rights.PUSH_STATUS)
+    if isinstance(staff, Response):
+        return staff
+    return _push_page(request, db, values={"identifier": identifier.strip()[:128]})
+
+
+def _push_mistakes(values: dict[str, str]) -> dict[str, str]:
+    """What the page can name before the service is asked (the service checks the same again)."""
+    errors: dict[str, str] = {}
+    if not values["identifier"]:
+        errors["identifier"] = "请填写电子证照标识"
+    if values["status"] not in _PUSHED_WORDS:
+        errors["status"] = "请选择要下发的状态"
+    if len(" ".join(values["reason"].split())) < 2:
+        errors["reason"] = "请填写原因（至少2个字），下级节点会把它记入证照的状态历史"
+    area = values["area_code"]
+    if area and not (len(area) == 6 and area.isdigit()):
+        errors["area_code"] = "管辖属地编码应为6位数字，例如 130100；不清楚时可不填"
+    return errors
+
+
+@router.post(PUSH, response_class=HTMLResponse)
+async def push_submit(request: Request, db: DbSession) -> Response:
+    """Queue the status change; mistakes come back on the page with what was typed, success says where the
+    change goes and when it was queued."""
+    posted = await request.form(max_files=0, max_fields=10)
+
+    def work() -> Response:
+        staff = _principal(request, db, license_rights.PUSH_STATUS)
+        if isinstance(staff, Response):
+            return staff
+        values = {"identifier": _text(posted, "identifier", 128), "status": _text(posted, "status", 20),
+                  "reason": _text(posted, "reason", 500), "area_code": _text(posted, "area_code", 12)}  # fmt: skip
+        try:
+            check_csrf(request, _text(posted, "csrf_token", 200))
+        except CsrfFailed as exc:
+            return _push_page(request, db, values=values, errors={"form": exc.detail}, status_code=403)
+        mistakes = _push_mistakes(values)
+        if mistakes:
+            return _push_page(request, db, values=values, errors=mistakes, status_code=422)
+        try:
+            pushed = feedback.push_status(db, values["identifier"], values["status"], values["reason"],
+                                          area_code=values["area_code"] or None,
+                                          actor=f"account:{staff.account_id}")  # fmt: skip
+        except DomainError as exc:
+            db.rollback()
+            return _push_page(
+                request, db, values=values, errors={"form": exc.detail}, status_code=exc.status_code
+            )
+        where = (
+            # the place in words first: a clerk reads 石家庄市, the code is there to check against the form
+            f"{divisions.name_of(pushed.area_code) or '管辖属地'}（{pushed.area_code}）的下级节点"
+            if pushed.area_code
+            else "所有下级节点（未找到证照所属属地）"
+        )
+        done = {"identifier": pushed.identifier, "status": _PUSHED_WORDS[pushed.status], "reason": pushed.reason,
+                "where": where, "at": beijing(utcnow())}  # fmt: skip
+        return _push_page(request, db, values={}, done=done)
 
     return await run_in_threadpool(work)

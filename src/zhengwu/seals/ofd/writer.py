@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 from zhengwu.seals.errors import SealError
 from zhengwu.seals.ofd.container import OFDPackage
-from zhengwu.seals.ofd.xml import Element, new_root, serialize, sub
+from zhengwu.seals.ofd.xml import OFD_NS, Element, new_root, serialize, sub
 
 PT_TO_MM = 25.4 / 72
 DEFAULT_FONT = "Noto Serif CJK SC"
@@ -133,13 +135,46 @@ def _fmt(value: float) -> str:
     return text if text not in ("", "-0") else "0"
 
 
+#: What XML 1.0 cannot carry at all (lxml refused these with ValueError; so does the page writer).
+_NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_TEXT_ESCAPES: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ATTR_ESCAPES: Final = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
+)
+_DECLARATION: Final = "<?xml version='1.0' encoding='UTF-8'?>\n"
+
+
+def _xml_safe(text: str) -> str:
+    if _NOT_XML.search(text):
+        raise ValueError(
+            "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters"
+        )
+    return text
+
+
+def _element(name: str, attrs: dict[str, str], inner: str | None = None) -> str:
+    """One ``ofd:`` element as text: attributes in the order given, ``inner`` already escaped."""
+    head = (
+        "<ofd:" + name + "".join(f' {k}="{_xml_safe(v).translate(_ATTR_ESCAPES)}"' for k, v in attrs.items())
+    )
+    return head + "/>" if inner is None else f"{head}>{inner}</ofd:{name}>"
+
+
+def _text(text: str) -> str:
+    return _xml_safe(text).translate(_TEXT_ESCAPES)
+
+
 class _Writer:
+    """Lays the blocks out onto pages. A page's content is written as text, element by element: a face
+    of a few dozen text and path objects took lxml a microsecond or ten per element, most of a document's
+    writing; the other parts are few and stay lxml trees."""
+
     def __init__(self, spec: DocumentSpec) -> None:
         self.spec = spec
         self.next_id = 1
         self.font_id = self._id()
-        self.pages: list[Element] = []
-        self.layer: Element | None = None
+        self.pages: list[tuple[str, list[str], list[str]]] = []  # (body layer id, body, foreground)
+        self.layer: list[str] = []  # the current page's body layer
         self.y = spec.margin
         self.media: list[tuple[str, str, bytes]] = []  # (resource id, file name, data)
         self._new_page()
@@ -150,11 +185,18 @@ class _Writer:
         return value
 
     def _new_page(self) -> None:
-        page = new_root("Page")
-        content = sub(page, "Content")
-        self.layer = sub(content, "Layer", ID=self._id(), Type="Body")
-        self.pages.append(page)
+        self.layer = []
+        self.pages.append((self._id(), self.layer, []))
         self.y = self.spec.margin
+
+    def page_xml(self, number: int) -> bytes:
+        """Content.xml of one page, as lxml wrote it: the body layer, then any foreground layer."""
+        layer_id, body, foreground = self.pages[number]
+        return (
+            f'{_DECLARATION}<ofd:Page xmlns:ofd="{OFD_NS}"><ofd:Content>'
+            f"{_element('Layer', {'ID': layer_id, 'Type': 'Body'}, ''.join(body))}{''.join(foreground)}"
+            "</ofd:Content></ofd:Page>"
+        ).encode()
 
     def _ensure(self, height: float) -> None:
         if self.y + height > self.spec.page_height - self.spec.margin and self.y > self.spec.margin:
@@ -165,24 +207,16 @@ class _Writer:
         return self.spec.page_width - 2 * self.spec.margin
 
     def text_line(self, line: str, x: float, y: float, size_mm: float) -> None:
-        assert self.layer is not None
         advances = [char_advance(ch, size_mm) for ch in line]
         width = sum(advances) or size_mm
-        height = size_mm * 1.2
-        obj = sub(
-            self.layer,
-            "TextObject",
-            ID=self._id(),
-            Boundary=f"{_fmt(x)} {_fmt(y)} {_fmt(width)} {_fmt(height)}",
-            Font=self.font_id,
-            Size=_fmt(size_mm),
+        size = _fmt(size_mm)
+        # The numbers are _fmt's digits: only the line itself needs escaping.
+        delta = f' DeltaX="{" ".join(_fmt(a) for a in advances[:-1])}"' if len(line) > 1 else ""
+        self.layer.append(
+            f'<ofd:TextObject ID="{self._id()}" Boundary="{_fmt(x)} {_fmt(y)} {_fmt(width)} {_fmt(size_mm * 1.2)}"'
+            f' Font="{self.font_id}" Size="{size}">{_FILL_BLACK}<ofd:TextCode X="0" Y="{size}"{delta}>'
+            f"{_text(line)}</ofd:TextCode></ofd:TextObject>"
         )
-        sub(obj, "FillColor", Value="0 0 0")
-        attrs = {"X": "0", "Y": _fmt(size_mm)}
-        if len(line) > 1:
-            attrs["DeltaX"] = " ".join(_fmt(a) for a in advances[:-1])
-        code = sub(obj, "TextCode", **attrs)
-        code.text = line
 
     def paragraph(self, para: Paragraph) -> None:
         size = para.size_pt * PT_TO_MM
@@ -230,42 +264,33 @@ class _Writer:
         self.y += size
 
     def box(self, x: float, y: float, w: float, h: float) -> None:
-        assert self.layer is not None
-        path = sub(
-            self.layer,
-            "PathObject",
-            ID=self._id(),
-            Boundary=f"{_fmt(x)} {_fmt(y)} {_fmt(w)} {_fmt(h)}",
-            LineWidth="0.25",
+        w_, h_ = _fmt(w), _fmt(h)
+        self.layer.append(
+            f'<ofd:PathObject ID="{self._id()}" Boundary="{_fmt(x)} {_fmt(y)} {w_} {h_}" LineWidth="0.25">'
+            f"{_STROKE_BLACK}<ofd:AbbreviatedData>M 0 0 L {w_} 0 L {w_} {h_} L 0 {h_} C</ofd:AbbreviatedData>"
+            "</ofd:PathObject>"
         )
-        sub(path, "StrokeColor", Value="0 0 0")
-        sub(path, "AbbreviatedData", f"M 0 0 L {_fmt(w)} 0 L {_fmt(w)} {_fmt(h)} L 0 {_fmt(h)} C")
 
     def shape(self, shape: Shape) -> None:
-        assert self.layer is not None
         self._ensure(shape.height_mm + 2)
         x = self.spec.margin
         if shape.align == "center":
             x += (self.width - shape.width_mm) / 2
-        path = sub(
-            self.layer,
-            "PathObject",
-            ID=self._id(),
-            Boundary=f"{_fmt(x)} {_fmt(self.y)} {_fmt(shape.width_mm)} {_fmt(shape.height_mm)}",
-            Stroke="false",
-            Fill="true",
-        )
+        attrs = {"ID": self._id(),
+                 "Boundary": f"{_fmt(x)} {_fmt(self.y)} {_fmt(shape.width_mm)} {_fmt(shape.height_mm)}",
+                 "Stroke": "false", "Fill": "true"}  # fmt: skip
         if shape.unit_mm != 1.0:
-            path.set("CTM", f"{_fmt(shape.unit_mm)} 0 0 {_fmt(shape.unit_mm)} 0 0")
-        sub(path, "FillColor", Value="0 0 0")
-        sub(path, "AbbreviatedData", shape.path)
+            attrs["CTM"] = f"{_fmt(shape.unit_mm)} 0 0 {_fmt(shape.unit_mm)} 0 0"
+        self.layer.append(
+            _element("PathObject", attrs, _FILL_BLACK + _element("AbbreviatedData", {}, _text(shape.path)))
+        )
         self.y += shape.height_mm + 2
 
-    def watermark(self, page: Element, mark: Watermark) -> None:
+    def watermark(self, number: int, mark: Watermark) -> None:
         """``mark`` in ``rows`` diagonal lines across the page, each a rotated TextObject: the CTM turns
         the text's x axis up to the right (y points down on an OFD page), its Boundary is the page."""
-        content = page[0]
-        layer = sub(content, "Layer", ID=self._id(), Type="Foreground")
+        layer_id = self._id()
+        objects: list[str] = []
         cos, sin = math.cos(math.radians(mark.angle_deg)), math.sin(math.radians(mark.angle_deg))
         width, height = self.spec.page_width, self.spec.page_height
         size = mark.size_pt * PT_TO_MM
@@ -280,18 +305,20 @@ class _Writer:
             # Each line centred on the page's vertical middle line, spread from top to bottom, whole.
             cx, cy = width / 2, rise + step * row if mark.rows > 1 else height / 2
             ex, ey = cx - cos * length / 2, cy + sin * length / 2
-            obj = sub(layer, "TextObject", ID=self._id(), Boundary=f"0 0 {_fmt(width)} {_fmt(height)}",
-                      Font=self.font_id, Size=_fmt(size), Alpha=str(mark.alpha),
-                      CTM=" ".join(_fmt(v) for v in (cos, -sin, sin, cos, ex, ey)))  # fmt: skip
-            sub(obj, "FillColor", Value=mark.color)
             attrs = {"X": "0", "Y": "0"}
             if len(mark.text) > 1:
                 attrs["DeltaX"] = " ".join(_fmt(a) for a in advances[:-1])
-            code = sub(obj, "TextCode", **attrs)
-            code.text = mark.text
+            objects.append(_element(
+                "TextObject",
+                {"ID": self._id(), "Boundary": f"0 0 {_fmt(width)} {_fmt(height)}", "Font": self.font_id,
+                 "Size": _fmt(size), "Alpha": str(mark.alpha), "CTM": " ".join(_fmt(v) for v in (cos, -sin, sin, cos, ex, ey))},
+                _element("FillColor", {"Value": mark.color}) + _element("TextCode", attrs, _text(mark.text)),
+            ))  # fmt: skip
+        self.pages[number][2].append(
+            _element("Layer", {"ID": layer_id, "Type": "Foreground"}, "".join(objects))
+        )
 
     def image(self, image: Image) -> None:
-        assert self.layer is not None
         fmt = image.format.upper()
         if fmt not in ("PNG", "JPEG", "JPG"):
             raise SealError("图片格式仅支持 PNG/JPEG", detail_en="image format must be PNG or JPEG")
@@ -303,15 +330,15 @@ class _Writer:
         if image.align == "center":
             x += (self.width - image.width_mm) / 2
         w, h = image.width_mm, image.height_mm
-        sub(
-            self.layer,
-            "ImageObject",
-            ID=self._id(),
-            Boundary=f"{_fmt(x)} {_fmt(self.y)} {_fmt(w)} {_fmt(h)}",
-            CTM=f"{_fmt(w)} 0 0 {_fmt(h)} 0 0",
-            ResourceID=res_id,
-        )
+        self.layer.append(_element("ImageObject", {
+            "ID": self._id(), "Boundary": f"{_fmt(x)} {_fmt(self.y)} {_fmt(w)} {_fmt(h)}",
+            "CTM": f"{_fmt(w)} 0 0 {_fmt(h)} 0 0", "ResourceID": res_id,
+        }))  # fmt: skip
         self.y += h + 2
+
+
+_FILL_BLACK: Final = _element("FillColor", {"Value": "0 0 0"})
+_STROKE_BLACK: Final = _element("StrokeColor", {"Value": "0 0 0"})
 
 
 def write_ofd(spec: DocumentSpec) -> bytes:
@@ -328,8 +355,8 @@ def write_ofd(spec: DocumentSpec) -> bytes:
         else:
             writer.image(block)
     if spec.watermark is not None:
-        for page in writer.pages:
-            writer.watermark(page, spec.watermark)
+        for number in range(len(writer.pages)):
+            writer.watermark(number, spec.watermark)
     files: dict[str, bytes] = {}
     files["OFD.xml"] = serialize(_ofd_xml(spec))
     page_ids = [writer._id() for _ in writer.pages]
@@ -361,8 +388,8 @@ def write_ofd(spec: DocumentSpec) -> bytes:
             sub(media, "MediaFile", name)
             files[f"Doc_0/Res/{name}"] = data
         files["Doc_0/DocumentRes.xml"] = serialize(res)
-    for number, page in enumerate(writer.pages):
-        files[f"Doc_0/Pages/Page_{number}/Content.xml"] = serialize(page)
+    for number in range(len(writer.pages)):
+        files[f"Doc_0/Pages/Page_{number}/Content.xml"] = writer.page_xml(number)
     return OFDPackage(files).to_bytes()
 
 
