@@ -37,6 +37,8 @@ def test_a_development_node_reports_each_control(node: Any) -> None:
     assert controls["staff_second_factor"] == {
         "ok": False, "staff": 0, "with_totp": 0, "without_totp": [], "cli_second_factor": False,
         "cli_privileged_30d": 0, "cli_break_glass_30d": 0,
+        "cli_sessions_30d": {"opened": 0, "commands": 0, "open_now": 0,
+                             "ended": {"expiry": 0, "logout": 0, "other_terminal": 0, "account_change": 0}},
     }  # fmt: skip
     # Not production, not https: the transport control is not met, so the report exits 1.
     transport = controls["transport"]
