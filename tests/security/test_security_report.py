@@ -45,6 +45,7 @@ def test_a_development_node_reports_each_control(node: Any) -> None:
     assert transport["ok"] is False and report["ok"] is False and code == 1
     assert transport["forwarded_allow_ips"] == "127.0.0.1" and transport["forwarded_trust_narrow"] is True
     assert "TLCP" in transport["tls_termination"] and "not observable" in transport["tls_termination"]
+    assert transport["tlcp_gateway"]["configured"] is False
 
 
 def test_the_cli_second_factor_and_proxy_trust_are_reported(
