@@ -13,6 +13,13 @@ with the cipher in this process alone (1 worker) and in worker processes (one pe
 prints both with the load average of each round.
 
     .venv/bin/python bench/backup.py [--megabytes 128] [--target-gb 4] [--compare --rounds 2]
+
+``--node DIR`` measures an existing SQLite node instead (its ``zhengwu.db`` and key folders, e.g. the
+real-shaped node ``bench/bignode.py`` builds with 1,000,000 items and 100,000 users): the node is
+only read; the backup, the raw copy and the restore go to ``--work`` (default: a temporary folder on
+the same file system as the node would be best — each needs the node's size again).
+
+    .venv/bin/python bench/bignode.py --out /tmp/bignode && .venv/bin/python bench/backup.py --node /tmp/bignode
 """
 
 from __future__ import annotations
@@ -68,18 +75,25 @@ def main() -> None:
     parser.add_argument("--target-gb", type=float, default=4.0)
     parser.add_argument("--compare", action="store_true", help="1 worker against worker processes")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--node", type=Path, help="an existing SQLite node folder to back up (read only)")
+    parser.add_argument("--work", type=Path, help="where the backup and the restore go (default: temporary)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         root = Path(tmp)
-        live = Settings(data_dir=root / "live" / "data", database_url=f"sqlite:///{root}/live/zhengwu.db")
-        live.data_dir.mkdir(parents=True)
-        upgrade(live.database_url)
-        _pad(root / "live" / "zhengwu.db", args.megabytes)
-        size = (root / "live" / "zhengwu.db").stat().st_size / 1e6
+        if args.node is not None:
+            live_db = args.node / "zhengwu.db"
+            live = Settings(data_dir=args.node, database_url=f"sqlite:///{live_db}")
+        else:
+            live_db = root / "live" / "zhengwu.db"
+            live = Settings(data_dir=root / "live" / "data", database_url=f"sqlite:///{live_db}")
+            live.data_dir.mkdir(parents=True)
+            upgrade(live.database_url)
+            _pad(live_db, args.megabytes)
+        size = live_db.stat().st_size / 1e6
         key = load_key(root / "backup.key", create=True)
 
         def raw() -> None:
-            source = sqlite3.connect(root / "live" / "zhengwu.db")
+            source = sqlite3.connect(live_db)
             dest = sqlite3.connect(root / "raw.db")
             source.backup(dest)
             dest.close()
@@ -92,6 +106,7 @@ def main() -> None:
         )
         verify = _timed("backup verify", size, lambda: backup.verify(root / "offsite", key))
         clean = Settings(data_dir=root / "clean" / "data", database_url=f"sqlite:///{root}/clean/zhengwu.db")
+        (root / "raw.db").unlink()  # the raw copy was only the baseline; its space is the restore's
         restore = _timed("backup restore", size, lambda: backup.restore(clean, root / "offsite", key))
         report([base, create, verify, restore], baseline=base, title=f"backup of a {size:.0f} MB SQLite node")
         for step in (base, create, verify, restore):
