@@ -64,9 +64,14 @@ def _cpu() -> float:
 def _timed(name: str, megabytes: float, fn: object) -> Result:
     cpu = _cpu()
     start = time.perf_counter()
+    load = os.getloadavg()[0]
     fn()  # type: ignore[operator]
     CPU[name] = _cpu() - cpu
-    return Result(name, round(megabytes), time.perf_counter() - start, unit="MB")
+    wall = time.perf_counter() - start
+    # Printed as it ends: a step of a multi-gigabyte node takes minutes, and a run cut short keeps its figures.
+    print(f"{name}: wall {wall:.1f} s, CPU {CPU[name]:.1f} s, load average {load:.2f} -> {os.getloadavg()[0]:.2f}",
+          flush=True)  # fmt: skip
+    return Result(name, round(megabytes), wall, unit="MB")
 
 
 def main() -> None:

@@ -307,6 +307,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--routes", default="tokens,cases")
+    parser.add_argument(
+        "--settle", type=float, default=8.0, help="seconds after starting the 2 + 2 processes"
+    )
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", "")
     if not url.startswith("postgresql"):
@@ -357,6 +360,8 @@ def main() -> None:
                         second, port_b = _server(env, tmp)
                         extra = [second, _worker_process(env)]
                         ports.append(port_b)
+                        # A worker just started spends seconds importing and connecting: not in the figures.
+                        time.sleep(args.settle)
                     procs = {"servers": [first, *extra[:1]], "workers": [worker_a, *extra[1:]]}
                     try:
                         for route in routes:
