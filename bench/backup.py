@@ -105,13 +105,13 @@ def main() -> None:
             source.close()
 
         base = _timed("raw SQLite online backup", size, raw)
+        (root / "raw.db").unlink()  # only the baseline: its space is the backup's and the restore's
         made: dict[str, str] = {}
         create = _timed(
             "backup create", size, lambda: made.update(backup.create(live, root / "offsite", key))
         )
         verify = _timed("backup verify", size, lambda: backup.verify(root / "offsite", key))
         clean = Settings(data_dir=root / "clean" / "data", database_url=f"sqlite:///{root}/clean/zhengwu.db")
-        (root / "raw.db").unlink()  # the raw copy was only the baseline; its space is the restore's
         restore = _timed("backup restore", size, lambda: backup.restore(clean, root / "offsite", key))
         report([base, create, verify, restore], baseline=base, title=f"backup of a {size:.0f} MB SQLite node")
         for step in (base, create, verify, restore):
