@@ -13,6 +13,13 @@ with the cipher in this process alone (1 worker) and in worker processes (one pe
 prints both with the load average of each round.
 
     .venv/bin/python bench/backup.py [--megabytes 128] [--target-gb 4] [--compare --rounds 2]
+
+``--node DIR`` measures an existing SQLite node instead (its ``zhengwu.db`` and key folders, e.g. the
+real-shaped node ``bench/bignode.py`` builds with 1,000,000 items and 100,000 users): the node is
+only read; the backup, the raw copy and the restore go to ``--work`` (default: a temporary folder on
+the same file system as the node would be best — each needs the node's size again).
+
+    .venv/bin/python bench/bignode.py --out /tmp/bignode && .venv/bin/python bench/backup.py --node /tmp/bignode
 """
 
 from __future__ import annotations
@@ -57,9 +64,14 @@ def _cpu() -> float:
 def _timed(name: str, megabytes: float, fn: object) -> Result:
     cpu = _cpu()
     start = time.perf_counter()
+    load = os.getloadavg()[0]
     fn()  # type: ignore[operator]
     CPU[name] = _cpu() - cpu
-    return Result(name, round(megabytes), time.perf_counter() - start, unit="MB")
+    wall = time.perf_counter() - start
+    # Printed as it ends: a step of a multi-gigabyte node takes minutes, and a run cut short keeps its figures.
+    print(f"{name}: wall {wall:.1f} s, CPU {CPU[name]:.1f} s, load average {load:.2f} -> {os.getloadavg()[0]:.2f}",
+          flush=True)  # fmt: skip
+    return Result(name, round(megabytes), wall, unit="MB")
 
 
 def main() -> None:
@@ -68,24 +80,32 @@ def main() -> None:
     parser.add_argument("--target-gb", type=float, default=4.0)
     parser.add_argument("--compare", action="store_true", help="1 worker against worker processes")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--node", type=Path, help="an existing SQLite node folder to back up (read only)")
+    parser.add_argument("--work", type=Path, help="where the backup and the restore go (default: temporary)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         root = Path(tmp)
-        live = Settings(data_dir=root / "live" / "data", database_url=f"sqlite:///{root}/live/zhengwu.db")
-        live.data_dir.mkdir(parents=True)
-        upgrade(live.database_url)
-        _pad(root / "live" / "zhengwu.db", args.megabytes)
-        size = (root / "live" / "zhengwu.db").stat().st_size / 1e6
+        if args.node is not None:
+            live_db = args.node / "zhengwu.db"
+            live = Settings(data_dir=args.node, database_url=f"sqlite:///{live_db}")
+        else:
+            live_db = root / "live" / "zhengwu.db"
+            live = Settings(data_dir=root / "live" / "data", database_url=f"sqlite:///{live_db}")
+            live.data_dir.mkdir(parents=True)
+            upgrade(live.database_url)
+            _pad(live_db, args.megabytes)
+        size = live_db.stat().st_size / 1e6
         key = load_key(root / "backup.key", create=True)
 
         def raw() -> None:
-            source = sqlite3.connect(root / "live" / "zhengwu.db")
+            source = sqlite3.connect(live_db)
             dest = sqlite3.connect(root / "raw.db")
             source.backup(dest)
             dest.close()
             source.close()
 
         base = _timed("raw SQLite online backup", size, raw)
+        (root / "raw.db").unlink()  # only the baseline: its space is the backup's and the restore's
         made: dict[str, str] = {}
         create = _timed(
             "backup create", size, lambda: made.update(backup.create(live, root / "offsite", key))

@@ -1,21 +1,25 @@
-"""Scale-out: client-credentials token throughput of one node on one PostgreSQL with 1 server + 1 worker
-process, then 2 servers + 2 workers, in the same run and against the same database (docs/scaling.md).
+"""Scale-out: token and case-submission throughput of one node on one PostgreSQL with 1 server + 1 worker
+process against 2 servers + 2 workers, alternating the two layouts round by round in the same run, against
+the same database (docs/scaling.md; issue 16 asks for a ratio >= 1.6).
 
-The same load generator (bench/oidc_tokens.py: keep-alive HTTP/1.1 connections POSTing
-``grant_type=client_credentials``) spreads its connections over the servers. Figures: tokens/s per layout
-and the ratio 2+2 / 1+1. Issue 16 asks ≥ 1.6; on a machine with fewer cores than server processes plus
-the load generator, the ratio measures the machine, not the node — the script prints the core count.
-Case submission throughput is not measured here.
+The load comes from ``wrk`` (a C program: ``apt-get install -y wrk``), so the generator costs little of
+the machine the servers share; with two servers, two wrk processes run at once, each with half the
+connections on one server. Measured per layout and round, each for ``--seconds``:
 
-Where each layout is bound: during the measured seconds the script reads the CPU time of every server
-and worker process, of the PostgreSQL backends serving this database, of itself (the load generator)
-and of the whole machine (/proc), and samples what the active backends wait on (``pg_stat_activity``
-ten times a second: on the CPU, a lock, a light-weight lock, I/O, the client). Shares are in cores
-(CPU seconds / wall seconds): when servers + generator + PostgreSQL + the rest of the machine fill every
-core and the backends seldom wait on a lock, the run is bound by the machine, not by contention.
+- tokens: ``POST /oidc/token`` with ``grant_type=client_credentials`` (HTTP Basic);
+- cases: ``POST /api/v1/cases`` submitting a published item with three uploaded materials, as one
+  logged-in citizen (session cookie) — a real submission each time (case number, history, audit,
+  outbox rows for the exchange, which the workers relay).
+
+A layout's second server and worker are started before its rounds and stopped after them, so the 1 + 1
+rounds run with nothing else of the node alive. Figures: successful answers per second (wrk's requests
+minus non-2xx), the ratio 2+2 / 1+1 per round and over all rounds, the load average around each run, and
+where the CPU went (servers, workers, the database's PostgreSQL backends, wrk, the rest of the machine).
+On a machine with fewer cores than server processes plus PostgreSQL plus the generator, the ratio
+measures the machine, not the node — the script prints the core count.
 
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/zw_bench_scale \
-        .venv/bin/python bench/scaleout.py [--seconds 10] [--concurrency 16]
+        .venv/bin/python bench/scaleout.py [--seconds 10] [--connections 16] [--rounds 2]
 
 The database named must be empty or absent (it is dropped and created).
 """
@@ -23,11 +27,11 @@ The database named must be empty or absent (it is dropped and created).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,11 +41,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cases import _guide
 from harness import Result, report
-from oidc_tokens import _runner, _worker, free_port, wait_http
+from http_wrk import INSTALL_HINT, parse
+from oidc_tokens import free_port, wait_http
 
 
 def _fresh_database(url: str) -> None:
@@ -94,8 +101,11 @@ def _machine() -> tuple[float, float]:
 
 
 def _own() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU of this process and its finished children: wrk runs to completion inside a measurement (the
+    servers and workers, still running, are counted by pid instead)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + done.ru_utime + done.ru_stime
 
 
 @dataclass
@@ -164,7 +174,7 @@ class Probe:
         after = {name: sum(_cpu(p) for p in group) for name, group in pids.items()}
         busy_after, total_after = _machine()
         cores = {name: (after[name] - before[name]) / wall for name in pids}
-        cores["load generator"] = (_own() - own) / wall
+        cores["wrk + this script"] = (_own() - own) / wall
         machine_busy = (busy_after - busy) / wall
         cores["rest of the machine"] = max(0.0, machine_busy - sum(cores.values()))
         cores["idle"] = max(0.0, (total_after - total - (busy_after - busy)) / wall)
@@ -173,56 +183,139 @@ class Probe:
         return result
 
 
-def drive(
-    name: str,
-    ports: list[int],
-    client_id: str,
-    secret: str,
-    *,
-    seconds: float,
-    concurrency: int,
-    probe: Probe | None = None,
-) -> Result:
-    """Warm up 2 s, then measure; connections are spread evenly over ``ports``."""
-    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    body = b"grant_type=client_credentials"
+def _lua(path: str, body: str, headers: dict[str, str]) -> str:
+    """A wrk script sending one fixed POST (static request: wrk builds it once)."""
+    lines = ['wrk.method = "POST"', f"wrk.path = {json.dumps(path)}", f"wrk.body = {json.dumps(body)}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    return "\n".join(lines) + "\n"
 
-    def request(port: int) -> bytes:
-        return (
-            f"POST /oidc/token HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {basic}\r\n"
-            f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
 
-    async def run(duration: float) -> tuple[int, list[float], list[int], float]:
-        latencies: list[float] = []
-        errors: list[int] = []
-        start = time.perf_counter()
-        counts = await asyncio.gather(
-            *(
-                _worker(port, request(port), start + duration, latencies, errors)
-                for i in range(concurrency)
-                for port in [ports[i % len(ports)]]
-            )
+def _wrk(ports: list[int], script: Path, connections: int, seconds: float) -> tuple[int, int, int, float]:
+    """Run one wrk per port at once (connections split evenly); (ok answers, non-2xx, socket errors, wall)."""
+    share = max(1, connections // len(ports))
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [
+                "wrk",
+                "-t1",
+                f"-c{share}",
+                f"-d{seconds:g}s",
+                "--timeout",
+                "30s",
+                "--latency",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{port}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        return sum(counts), latencies, errors, time.perf_counter() - start
+        for port in ports
+    ]
+    ok = bad = errors = 0
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"wrk failed:\n{out}\n{err}")
+        _rate, _p50, _p99, requests, non_2xx, socket_errors = parse(out)
+        ok += requests - non_2xx
+        bad += non_2xx
+        errors += socket_errors
+    return ok, bad, errors, time.perf_counter() - started
 
-    runner = _runner()
-    runner(run(2.0))
-    measured = probe.measure(lambda: runner(run(seconds))) if probe else runner(run(seconds))
-    ops, latencies, errors, elapsed = measured  # type: ignore[misc]
-    result = Result(name, ops, elapsed, latencies=latencies, unit="tokens")
-    result.errors = len(errors)  # type: ignore[attr-defined]
-    return result
+
+@dataclass
+class Measured:
+    """One layout, one route, one round."""
+
+    layout: str
+    route: str
+    round: int
+    ok: int
+    non_2xx: int
+    socket_errors: int
+    seconds: float
+    load_before: float
+    load_after: float
+    where: Where
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds
+
+
+def measure(layout: str, route: str, round_: int, url: str, procs: dict[str, list[subprocess.Popen[bytes]]],
+            ports: list[int], script: Path, args: argparse.Namespace) -> Measured:  # fmt: skip
+    """Warm up 2 s, then measure with the CPU probe around the wrk runs."""
+    _wrk(ports, script, args.connections, 2)
+    probe = Probe(url, [p.pid for p in procs["servers"]], [p.pid for p in procs["workers"]])
+    before = os.getloadavg()[0]
+    ok, bad, errors, wall = probe.measure(lambda: _wrk(ports, script, args.connections, args.seconds))  # type: ignore[misc]
+    return Measured(layout, route, round_, ok, bad, errors, wall, before, os.getloadavg()[0], probe.where)
+
+
+def _case_setup(url: str, data_dir: Path) -> dict[str, Any]:
+    """A department, a published item with three materials, a citizen with a session and three uploads."""
+    from zhengwu.catalog import service as catalog
+    from zhengwu.commands.node import open_node
+    from zhengwu.identity import service as identity
+    from zhengwu.identity.deps import COOKIE
+    from zhengwu.kernel.config import Settings
+    from zhengwu.kernel.session import unit_of_work
+    from zhengwu.orgs import service as orgs
+    from zhengwu.orgs.schemas import DepartmentCreate
+    from zhengwu.seed import government_credit_code
+    from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
+
+    node = open_node(Settings(database_url=url, data_dir=data_dir, log_level="WARNING"))
+    try:
+        with unit_of_work(node.session_factory) as session:
+            dept = orgs.add_department(session, DepartmentCreate(
+                credit_code=government_credit_code("130000", 88), name="河北省住房和城乡建设厅",
+                division_code="130000"))  # fmt: skip
+            catalog.create_directory(
+                session,
+                {"catalog_code": "000132001000", "task_name": "建筑施工特种作业人员操作资格认定", "task_type": "01",
+                 "use_level": "2^3^4", "by_law": "《建设工程安全生产管理条例》"},
+                actor="bench",
+            )  # fmt: skip
+            catalog.publish_directory(session, "000132001000", actor="bench")
+            item = catalog.publish_task(
+                session,
+                catalog.create_task(session, _guide(dept.credit_code), actor="bench").task_code,
+                actor="bench",
+            )
+            ids = [str(m["row_guid"]) for m in catalog.get_public_item(session, item.task_code)["materials"]]
+            person = identity.register_natural_person(
+                session, name="演示用户", id_number=nth_citizen_id(1), phone=nth_phone(1), password=None
+            )
+            token = identity.start_session(session, person, amr=["pwd"]).token
+            task_code = item.task_code
+        files = [node.files.put(f"材料{n}".encode() * 50) for n in range(3)]
+    finally:
+        node.close()
+    body = {"task_code": task_code, "form": {"note": "bench"},
+            "materials": [{"material_id": m, "file_sm3": f} for m, f in zip(ids, files, strict=True)]}  # fmt: skip
+    return {"body": json.dumps(body, ensure_ascii=False), "cookie": f"{COOKIE}={token}"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--routes", default="tokens,cases")
+    parser.add_argument(
+        "--settle", type=float, default=8.0, help="seconds after starting the 2 + 2 processes"
+    )
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", "")
     if not url.startswith("postgresql"):
         sys.exit("BENCH_DATABASE_URL must name a PostgreSQL database (scale-out needs one)")
+    if shutil.which("wrk") is None:
+        sys.exit(INSTALL_HINT)
     _fresh_database(url)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -241,33 +334,77 @@ def main() -> None:
             env=env, check=True, capture_output=True, text=True,
         )  # fmt: skip
         client = json.loads(created.stdout)
-        procs: list[subprocess.Popen[bytes]] = []
+        basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+        case = _case_setup(url, tmp / "node")
+        scripts = {
+            "tokens": _lua("/oidc/token", "grant_type=client_credentials",
+                           {"Authorization": f"Basic {basic}",
+                            "Content-Type": "application/x-www-form-urlencoded"}),
+            "cases": _lua("/api/v1/cases", case["body"],
+                          {"Cookie": case["cookie"], "Content-Type": "application/json"}),
+        }  # fmt: skip
+        paths = {}
+        for route, text in scripts.items():
+            paths[route] = tmp / f"{route}.lua"
+            paths[route].write_text(text)
+        routes = [r for r in args.routes.split(",") if r in scripts]
+        results: list[Measured] = []
+        first, port_a = _server(env, tmp)
+        worker_a = _worker_process(env)
         try:
-            first, port_a = _server(env, tmp)
-            worker_a = _worker_process(env)
-            procs += [first, worker_a]
-            probe_one = Probe(url, [first.pid], [worker_a.pid])
-            one = drive("1 server + 1 worker", [port_a], client["client_id"], client["client_secret"],
-                        seconds=args.seconds, concurrency=args.concurrency, probe=probe_one)  # fmt: skip
-            second, port_b = _server(env, tmp)
-            worker_b = _worker_process(env)
-            procs += [second, worker_b]
-            probe_two = Probe(url, [first.pid, second.pid], [worker_a.pid, worker_b.pid])
-            two = drive("2 servers + 2 workers", [port_a, port_b], client["client_id"], client["client_secret"],
-                        seconds=args.seconds, concurrency=args.concurrency, probe=probe_two)  # fmt: skip
+            for round_ in range(args.rounds):
+                for layout in ("1 + 1", "2 + 2") if round_ % 2 == 0 else ("2 + 2", "1 + 1"):
+                    extra: list[subprocess.Popen[bytes]] = []
+                    ports = [port_a]
+                    if layout == "2 + 2":
+                        second, port_b = _server(env, tmp)
+                        extra = [second, _worker_process(env)]
+                        ports.append(port_b)
+                        # A worker just started spends seconds importing and connecting: not in the figures.
+                        time.sleep(args.settle)
+                    procs = {"servers": [first, *extra[:1]], "workers": [worker_a, *extra[1:]]}
+                    try:
+                        for route in routes:
+                            found = measure(layout, route, round_, url, procs, ports, paths[route], args)
+                            results.append(found)
+                            print(f"round {round_} {layout} {route}: {found.rate:.1f}/s ({found.non_2xx} non-2xx, "
+                                  f"{found.socket_errors} socket errors; load {found.load_before:.2f} -> "
+                                  f"{found.load_after:.2f})", flush=True)  # fmt: skip
+                    finally:
+                        for proc in extra:
+                            proc.terminate()
+                        for proc in extra:
+                            proc.wait(timeout=30)
         finally:
-            for proc in procs:
+            for proc in (first, worker_a):
                 proc.terminate()
-            for proc in procs:
+            for proc in (first, worker_a):
                 proc.wait(timeout=30)
-    print(f"cores: {os.cpu_count()}  concurrency: {args.concurrency}  seconds: {args.seconds}")
-    report([one, two], baseline=one, title="token throughput, one PostgreSQL (target ratio >= 1.6)")
-    print(f"errors: 1+1 {one.errors}, 2+2 {two.errors}")  # type: ignore[attr-defined]
-    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
-    for label, probe in (("1 + 1", probe_one), ("2 + 2", probe_two)):
-        print(f"where {label} went ({probe.where.wall:.1f} s measured):")
-        for line in probe.where.lines():
-            print(line)
+    _summary(results, args)
+
+
+def _summary(results: list[Measured], args: argparse.Namespace) -> None:
+    print(
+        f"cores: {os.cpu_count()}  connections: {args.connections}  seconds: {args.seconds}  rounds: {args.rounds}"
+    )
+    for route in sorted({r.route for r in results}):
+        mine = [r for r in results if r.route == route]
+        by = {layout: [r for r in mine if r.layout == layout] for layout in ("1 + 1", "2 + 2")}
+        totals = {k: Result(f"{k} ({route})", sum(r.ok for r in v), sum(r.seconds for r in v), unit=route)
+                  for k, v in by.items()}  # fmt: skip
+        report(
+            list(totals.values()),
+            baseline=totals["1 + 1"],
+            title=f"{route}, all rounds (target ratio >= 1.6)",
+        )
+        for round_ in range(args.rounds):
+            one = next(r for r in by["1 + 1"] if r.round == round_)
+            two = next(r for r in by["2 + 2"] if r.round == round_)
+            print(f"  round {round_}: {one.rate:.1f}/s vs {two.rate:.1f}/s, ratio {two.rate / one.rate:.2f}")
+        for r in mine:
+            print(f"  where round {r.round} {r.layout} went ({r.seconds:.1f} s):")
+            for line in r.where.lines():
+                print("  " + line)
 
 
 if __name__ == "__main__":

@@ -215,3 +215,53 @@ def test_sessions_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert sessions(node) == [] and not the_file().exists()
     assert as_operator(monkeypatch, "root", None, "identity", "keys", "rotate").exit_code == 1
     factory.close()
+
+
+def test_the_security_report_counts_the_sessions_of_its_period(
+    node: Any, root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Outside the report's 30 days: opened and ended by logout, counted nowhere.
+    clock.set_clock(lambda: NOW - timedelta(days=40))
+    mine = operator_module.here()
+    with unit_of_work(node) as session:
+        account = session.scalars(select(Account).where(Account.login_name == "root")).one()
+        me = operator_module.Operator(mine.os_user, account.id, "root", command="seals create")
+        operator_module.end_session(session, operator_module.open_session(session, me, mine, 10), mine)
+    clock.set_clock(lambda: NOW)
+
+    # Opened with a code, used by two commands, ended by logout.
+    made = create_seal(monkeypatch, "root", code(root))
+    es_id = json.loads(made.stdout.strip().splitlines()[-1])["es_id"]
+    assert as_operator(monkeypatch, None, None, "seals", "suspend", es_id, "--reason", "测试").exit_code == 0
+    assert as_operator(monkeypatch, None, None, "seals", "resume", es_id).exit_code == 0
+    assert "已结束" in invoke("operator", "logout").output
+    # Opened, then expired under the next command.
+    assert (
+        create_seal(monkeypatch, "root", code(root, 1), name="河北省市场监督管理局合同专用章").exit_code == 0
+    )
+    later = NOW + timedelta(minutes=11)
+    clock.set_clock(lambda: later)
+    assert as_operator(monkeypatch, None, None, "seals", "suspend", es_id, "--reason", "测试").exit_code == 1
+
+    with unit_of_work(node) as session:
+        account = session.scalars(select(Account).where(Account.login_name == "root")).one()
+        me = operator_module.Operator(mine.os_user, account.id, "root", command="seals create")
+        stolen = operator_module.open_session(session, me, mine, 10)
+        elsewhere = replace(mine, terminal="/dev/pts/9 sid=4242")
+        assert operator_module.resume(session, token=stolen, command="x", rights=(), place=elsewhere,
+                                      login=None) is None  # fmt: skip
+        left_open = operator_module.open_session(session, me, mine, 10)
+        changed = operator_module.open_session(session, me, mine, 10)
+        account.locked_until = later + timedelta(minutes=15)
+        assert operator_module.resume(session, token=changed, command="x", rights=(), place=mine,
+                                      login=None) is None  # fmt: skip
+        assert left_open
+
+    done = invoke("security", "report", "--json")
+    counted = json.loads(done.output)["controls"]["staff_second_factor"]["cli_sessions_30d"]
+    assert counted == {
+        "opened": 5,
+        "commands": 2,
+        "ended": {"expiry": 1, "logout": 1, "other_terminal": 1, "account_change": 1},
+        "open_now": 1,
+    }

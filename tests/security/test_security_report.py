@@ -37,12 +37,15 @@ def test_a_development_node_reports_each_control(node: Any) -> None:
     assert controls["staff_second_factor"] == {
         "ok": False, "staff": 0, "with_totp": 0, "without_totp": [], "cli_second_factor": False,
         "cli_privileged_30d": 0, "cli_break_glass_30d": 0,
+        "cli_sessions_30d": {"opened": 0, "commands": 0, "open_now": 0,
+                             "ended": {"expiry": 0, "logout": 0, "other_terminal": 0, "account_change": 0}},
     }  # fmt: skip
     # Not production, not https: the transport control is not met, so the report exits 1.
     transport = controls["transport"]
     assert transport["ok"] is False and report["ok"] is False and code == 1
     assert transport["forwarded_allow_ips"] == "127.0.0.1" and transport["forwarded_trust_narrow"] is True
     assert "TLCP" in transport["tls_termination"] and "not observable" in transport["tls_termination"]
+    assert transport["tlcp_gateway"]["configured"] is False
 
 
 def test_the_cli_second_factor_and_proxy_trust_are_reported(

@@ -7,6 +7,7 @@ start-up so that a misconfigured node never serves a request.
 from __future__ import annotations
 
 import re
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Self
@@ -52,6 +53,16 @@ class SecuritySettings(BaseModel):
     # After one second-factor check, later privileged commands of the same operator on the same terminal
     # run without a new code for this many minutes (like sudo's timestamp; not extended by use); 0: never.
     cli_session_minutes: int = Field(default=5, ge=0, le=15)
+    # The TLCP (国密 SSL) gateway in front of the node, ``host:port``; empty: none configured. The node
+    # checks its handshake and certificates (security.tlcp), not that the product is certified: the
+    # certification is recorded here (number, expiry) and warned about before it expires.
+    tlcp_gateway: str = ""
+    tlcp_ca_file: Path | None = None
+    tlcp_product_certificate: str = ""
+    tlcp_product_certificate_expires: date | None = None
+    tlcp_warn_days: int = Field(default=30, ge=1, le=365)
+    # How long /_status reuses the last handshake with the gateway (each check is a TCP connection).
+    tlcp_check_minutes: int = Field(default=10, ge=1, le=24 * 60)
 
 
 class IdentitySettings(BaseModel):

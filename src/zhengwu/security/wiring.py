@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 from zhengwu.kernel.assets import ASSET_GUARD
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.node import Node
-from zhengwu.security import signals, tamper, upward
+from zhengwu.security import signals, tamper, tlcp, upward
 from zhengwu.security.events import SecurityEventRecorded
 
 log = get_logger("zhengwu.security.wiring")
@@ -33,6 +33,11 @@ def install(node: Node) -> None:
     node.services.put(ASSET_GUARD, tamper.ManifestGuard(node))
     # Severe events go upward in the transaction that stores them.
     node.bus.subscribe(SecurityEventRecorded, upward.subscriber(node.settings))
+    gateway = tlcp.configured(node.settings)
+    if gateway is not None:
+        node.health_probes["tlcp_gateway"] = tlcp.CachedProbe(
+            gateway, node.settings.security.tlcp_check_minutes
+        )
 
 
 def flush(node: Node) -> int:
