@@ -51,6 +51,19 @@ def test_concurrent_serials_are_unique(engine: Engine) -> None:
             session.execute(delete(CaseSerial).where(CaseSerial.scope == scope))
 
 
+def test_serial_bumps_do_not_wait_for_their_flush(engine: Engine) -> None:
+    """PostgreSQL: the allocating pool commits asynchronously (the submission's own commit flushes the bump
+    with it), while the node's sessions keep the server's setting."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite bumps the serial in the submitting transaction")
+    from zhengwu.cases import serials
+
+    with serials._pool_of(engine).connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "off"
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
+
+
 def test_a_serial_is_not_held_until_the_submission_commits(engine: Engine) -> None:
     """PostgreSQL: a submission still open does not hold its prefix's counter — another takes the next
     serial meanwhile — and one that rolls back leaves a gap. SQLite: the bump is part of the submitting

@@ -12,6 +12,14 @@ Standards §2.2 asks of the case number only that it be unique nationwide and re
 records; nothing counts cases by their serials (the national statistics count rows), so a gap is
 harmless, while uniqueness still rests on the one row per prefix.
 
+The bump commits without waiting for its WAL to reach the disk (``synchronous_commit`` off on this
+pool only): many submitters of one prefix queue on the row for one statement each, not for one WAL flush
+each.
+Durability is unchanged where it matters: the submission commits afterwards with the node's own setting,
+and flushing its commit record flushes every WAL record written before it, the bump included — so a
+committed case never has a serial that a crash can hand out again. A crash before the submission commits
+may lose the bump; the number then goes to a later case, as no committed case holds it.
+
 SQLite keeps the bump in the submitting transaction: it runs one writing transaction at a time anyway,
 so the row lock costs nothing there, and a second connection would wait on the submitter's own write lock.
 """
@@ -53,6 +61,7 @@ def _pool_of(engine: Engine) -> Engine:
                 max_overflow=MAX_OVERFLOW,
                 pool_pre_ping=True,
                 hide_parameters=True,
+                connect_args={"options": "-c synchronous_commit=off"},  # see the module's docstring
             )
             _pools[engine] = own
             event.listen(engine, "engine_disposed", lambda _engine: own.dispose())
