@@ -52,14 +52,30 @@ def test_concurrent_serials_are_unique(engine: Engine) -> None:
 
 
 def test_serial_bumps_do_not_wait_for_their_flush(engine: Engine) -> None:
-    """PostgreSQL: the allocating pool commits asynchronously (the submission's own commit flushes the bump
-    with it), while the node's sessions keep the server's setting."""
+    """PostgreSQL: the serial's own transaction commits asynchronously (the submission's commit flushes
+    the bump with it); the node's sessions keep the server's setting."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite bumps the serial in the submitting transaction")
+    from sqlalchemy import event
+
     from zhengwu.cases import serials
 
-    with serials._pool_of(engine).connect() as conn:
-        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "off"
+    seen: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("INSERT INTO cases_serial"):
+            seen.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar_one())
+
+    pool = serials._pool_of(engine)
+    event.listen(pool, "before_cursor_execute", before)
+    scope = f"test{secrets.token_hex(6)}"
+    try:
+        assert serials.take(engine, scope) == 1
+    finally:
+        event.remove(pool, "before_cursor_execute", before)
+        with engine.begin() as conn:
+            conn.execute(delete(CaseSerial).where(CaseSerial.scope == scope))
+    assert seen == ["off"]
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
 

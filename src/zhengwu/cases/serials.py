@@ -13,7 +13,7 @@ records; nothing counts cases by their serials (the national statistics count ro
 harmless, while uniqueness still rests on the one row per prefix.
 
 The bump commits without waiting for its WAL to reach the disk (``synchronous_commit`` off on this
-pool only): many submitters of one prefix queue on the row for one statement each, not for one WAL flush
+pool's transactions only): many submitters of one prefix queue on the row for one statement each, not for one WAL flush
 each.
 Durability is unchanged where it matters: the submission commits afterwards with the node's own setting,
 and flushing its commit record flushes every WAL record written before it, the bump included — so a
@@ -46,6 +46,9 @@ _UPSERT = (
     .returning(_SERIALS.c.value)
 )
 
+#: See the module's docstring: the submission's own commit makes the bump durable.
+_ASYNC_COMMIT: Final = "SET LOCAL synchronous_commit TO OFF"
+
 _pools: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
@@ -61,7 +64,6 @@ def _pool_of(engine: Engine) -> Engine:
                 max_overflow=MAX_OVERFLOW,
                 pool_pre_ping=True,
                 hide_parameters=True,
-                connect_args={"options": "-c synchronous_commit=off"},  # see the module's docstring
             )
             _pools[engine] = own
             event.listen(engine, "engine_disposed", lambda _engine: own.dispose())
@@ -71,4 +73,6 @@ def _pool_of(engine: Engine) -> Engine:
 def take(engine: Engine, scope: str) -> int:
     """The next serial of ``scope``, committed before this returns (PostgreSQL only)."""
     with _pool_of(engine).begin() as conn:
+        # per transaction, not per connection: a startup option would be refused by PgBouncer in front
+        conn.exec_driver_sql(_ASYNC_COMMIT)
         return int(conn.execute(_UPSERT, {"scope": scope, "value": 1}).scalar_one())
