@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from typing import Any
 import httpx
 
 from dbkit import migrate_fresh
+from zhengwu.kernel.config import SecuritySettings, Settings
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 
@@ -216,3 +220,59 @@ def staff_client(node: Node, login_name: str, password: str) -> httpx.Client:
     second = staff.post("/api/v1/identity/login/mfa", json={"code": codes["recovery_codes"][0]})
     assert second.status_code == 200, second.text
     return staff
+
+
+@dataclass(frozen=True)
+class DemoTemplate:
+    """A SQLite database migrated and loaded with the demo seed, with what the seed said and the node
+    settings it ran under (the seeded accounts' keys derive from the node's secret)."""
+
+    database: Path
+    env: dict[str, str]
+    summary: dict[str, Any]
+
+    def copy_to(self, target: Path) -> None:
+        """A copy of the seeded database at ``target`` (SQLite's online backup)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source, copy = sqlite3.connect(self.database), sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+
+    def settings(self, data_dir: Path, database_url: str) -> Settings:
+        """The template node's settings on another data directory and database."""
+        return Settings(
+            data_dir=data_dir,
+            database_url=database_url,
+            node_id=self.env["ZHENGWU_NODE_ID"],
+            security=SecuritySettings(secret_key=self.env["ZHENGWU_SECURITY__SECRET_KEY"]),
+        )
+
+
+_SEED_AND_SAY = (
+    "import json; from zhengwu.cli import _settings; from zhengwu.seed import seed_demo; "
+    "print(json.dumps(seed_demo(_settings())))"
+)
+_demo_lock = threading.Lock()
+_demo: DemoTemplate | None = None
+
+
+def demo_template() -> DemoTemplate:
+    """The demo seed, run once per test process in a child process (seconds of CPU that the browser,
+    demo and end-to-end tests would otherwise each pay); callers take copies of its database."""
+    global _demo
+    with _demo_lock:
+        if _demo is None:
+            root = Path(tempfile.mkdtemp(prefix="zw-demo-template-"))
+            url = f"sqlite:///{(root / 'demo.db').as_posix()}"
+            migrate_fresh(url)
+            env = node_env("province", root / "data", url, "http://127.0.0.1:9")
+            out = subprocess.run(
+                [sys.executable, "-c", _SEED_AND_SAY], env=env, capture_output=True, text=True, check=False
+            )
+            assert out.returncode == 0, out.stderr[-2000:]
+            summary = json.loads(out.stdout.strip().splitlines()[-1])
+            _demo = DemoTemplate(root / "demo.db", env, summary)
+        return _demo

@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
-import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,8 +21,7 @@ from typing import Any
 
 import pytest
 
-from dbkit import migrate_fresh
-from nodekit import Node, database_urls, node_env, start_node
+from nodekit import Node, database_urls, demo_template, start_node
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -126,26 +122,6 @@ def cli(node: Node, *args: str) -> list[Any]:
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith(("{", "["))]
 
 
-_demo_lock = threading.Lock()
-_demo_template: Path | None = None
-
-
-def _seeded_template() -> Path:
-    """A SQLite database migrated and seeded with the demo once per test process: the seed writes only
-    the database (catalog, seals, accounts) and costs seconds of CPU, and most browser modules want it."""
-    global _demo_template
-    with _demo_lock:
-        if _demo_template is None:
-            root = Path(tempfile.mkdtemp(prefix="zw-demo-template-"))
-            url = f"sqlite:///{(root / 'demo.db').as_posix()}"
-            migrate_fresh(url)
-            env = node_env("province", root / "data", url, "http://127.0.0.1:9")
-            subprocess.run([sys.executable, "-m", "zhengwu", "seed", "--demo"], env=env, check=True,
-                           capture_output=True)  # fmt: skip
-            _demo_template = root / "demo.db"
-        return _demo_template
-
-
 @contextmanager
 def province(tmp: Path, *, demo: bool = False) -> Iterator[Node]:
     """A started province node (``zhengwu serve``) on its own database, the demo seed loaded if asked
@@ -154,14 +130,7 @@ def province(tmp: Path, *, demo: bool = False) -> Iterator[Node]:
     url = database_urls(tmp, ["province"])["province"]
     seeded = demo and url.startswith("sqlite:///")
     if seeded:
-        target = Path(url.removeprefix("sqlite:///"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source, copy = sqlite3.connect(_seeded_template()), sqlite3.connect(target)
-        try:
-            source.backup(copy)
-        finally:
-            copy.close()
-            source.close()
+        demo_template().copy_to(Path(url.removeprefix("sqlite:///")))
     node = start_node("province", "127.0.0.1", tmp, url, None, False, {})
     try:
         if demo and not seeded:

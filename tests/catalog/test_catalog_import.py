@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import zipfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from zhengwu.catalog.importexport import (
     import_file,
 )
 from zhengwu.catalog.importexport import importer as importer_module
-from zhengwu.catalog.models import Material, Status, TaskItem
+from zhengwu.catalog.models import Material, SearchDept, SearchEntry, SearchName, Status, TaskItem
 from zhengwu.catalog.search import search
 from zhengwu.kernel.codes import make_task_code
 from zhengwu.kernel.events import OutboxRecord
@@ -350,3 +351,32 @@ def test_unknown_body_is_reported_without_its_code(
     _, rejects = run(session_factory, write_jsonl(tmp_path / "s.jsonl", [guide(stranger)]))
     assert [r.field for r in rejects] == ["dept_code"]
     assert stranger not in rejects[0].reason  # credit codes stay out of reasons (they end up in logs)
+
+
+def test_search_counters_add_up_across_chunks_and_imports(
+    tmp_path: Path, session_factory: sessionmaker[Session], session: Session, bodies: dict[str, Any]
+) -> None:
+    # The bulk indexer sums a chunk's items per department and name and writes each counter once:
+    # new departments, departments an earlier chunk or import created, several items of one department.
+    city, county = bodies["city"], bodies["county"]
+    social = {"_table": "up_task_directory", "catalog_code": "002030001000", "task_name": "社会保险登记",
+              "task_type": "20", "use_level": "3^4", "by_law": "《中华人民共和国社会保险法》"}  # fmt: skip
+    pension = {**social, "catalog_code": "002030002000", "task_name": "城乡居民养老保险参保登记"}
+    first = [social, guide(city.credit_code), guide(city.credit_code, "002030001000", power_source=None),
+             guide(county.credit_code)]  # fmt: skip
+    report, rejects = run(
+        session_factory, write_jsonl(tmp_path / "1.jsonl", first), publish=True, chunk_size=2
+    )
+    assert (report.inserted, rejects) == (3, [])
+    second = [pension, guide(city.credit_code, "002030002000", power_source=None),
+              guide(county.credit_code, "002030001000", power_source=None)]  # fmt: skip
+    report, rejects = run(
+        session_factory, write_jsonl(tmp_path / "2.jsonl", second), publish=True, chunk_size=1
+    )
+    assert (report.inserted, rejects) == (2, [])
+    depts = {d.dept_code: (d.dept_name, d.item_count) for d in session.scalars(select(SearchDept))}
+    entries = Counter(session.scalars(select(SearchEntry.dept_code)))
+    assert {code: n for code, (_, n) in depts.items()} == dict(entries)
+    assert depts[city.credit_code] == (city.name, 3) and depts[county.credit_code] == (county.name, 2)
+    names = {n.task_name: n.item_count for n in session.scalars(select(SearchName))}
+    assert names == {"普通护照签发": 2, "社会保险登记": 2, "城乡居民养老保险参保登记": 1}

@@ -8,12 +8,11 @@ from pathlib import Path
 import pyotp
 from sqlalchemy import func, select
 
-from dbkit import migrate_fresh
+from nodekit import demo_template
 from zhengwu.commands.node import open_node
 from zhengwu.identity import mfa, service
 from zhengwu.identity.models import Account, StaffBinding
 from zhengwu.kernel.codes.citizen_id import validate_citizen_id
-from zhengwu.kernel.config import Settings
 from zhengwu.seed import DEMO_ACCOUNTS, seed_demo
 from zhengwu.seed.accounts import CITIZENS, DEMO_PASSWORD, DEMO_TOTP_SECRET, ENTERPRISES, STAFF_PASSWORD
 
@@ -28,10 +27,13 @@ def test_demo_identities_are_valid_and_fictional() -> None:
 
 
 def test_seed_twice_and_log_in(tmp_path: Path) -> None:
+    # The first seed is the per-process template's (a child process, under its node's secret, which
+    # the settings here share); the second runs here.
+    demo = demo_template()
+    demo.copy_to(tmp_path / "demo.db")
     url = f"sqlite:///{(tmp_path / 'demo.db').as_posix()}"
-    migrate_fresh(url)
-    settings = Settings(data_dir=tmp_path, database_url=url)
-    first = seed_demo(settings)
+    settings = demo.settings(tmp_path, url)
+    first = demo.summary
     assert first["accounts_added"] >= 10
     assert seed_demo(settings)["accounts_added"] == 0
     with open_node(settings) as node, node.unit() as session:

@@ -6,6 +6,7 @@ enterprise name is visibly fictional (演示/示例). Running the seed twice cha
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,21 +156,29 @@ def seed_demo(settings: Settings) -> dict[str, Any]:
         raise DemoSeedRefused("演示数据不能载入生产节点 / demo data is refused on a production node")
     from zhengwu.commands.node import open_node
 
-    with open_node(settings) as node:
-        with node.unit() as session:
-            national = settings.tier.value == "national"
-            summary: dict[str, Any] = {"departments_added": seed_departments(session, national=national)}
-            summary["accounts_added"] = seed_demo_accounts(session)
-            if not national:
-                from zhengwu.seed.seals import seed_demo_seals
+    frozen_before = gc.get_freeze_count()
+    try:
+        with open_node(settings) as node:
+            # The node's start-up heap (modules, models, mappers) lives as long as the seed: frozen, the
+            # full collections that the seed's hundreds of thousands of new objects trigger skip it.
+            gc.freeze()
+            with node.unit() as session:
+                national = settings.tier.value == "national"
+                summary: dict[str, Any] = {"departments_added": seed_departments(session, national=national)}
+                summary["accounts_added"] = seed_demo_accounts(session)
+                if not national:
+                    from zhengwu.seed.seals import seed_demo_seals
 
-                codes = [d.credit_code for d in demo_departments()]
-                summary["seals_added"] = seed_demo_seals(session, settings, credit_codes=codes)
-                from zhengwu.seed.licenses import seed_license_types
+                    codes = [d.credit_code for d in demo_departments()]
+                    summary["seals_added"] = seed_demo_seals(session, settings, credit_codes=codes)
+                    from zhengwu.seed.licenses import seed_license_types
 
-                summary["license_types_added"] = seed_license_types(session)
-        if settings.tier.value == "province":
-            from zhengwu.seed.catalog import seed_catalog
+                    summary["license_types_added"] = seed_license_types(session)
+            if settings.tier.value == "province":
+                from zhengwu.seed.catalog import seed_catalog
 
-            summary["catalog"] = seed_catalog(node.session_factory)
+                summary["catalog"] = seed_catalog(node.session_factory)
+    finally:
+        if not frozen_before:  # a caller's own freeze stays in place
+            gc.unfreeze()
     return summary

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -236,8 +236,40 @@ class BulkIndexer:
             return 0
         bump(session, PUBLISHED_STAMP)
         insert_rows(session.connection(), table_of(SearchEntry), rows)
-        for name_id, n in per_name.items():
-            _bump_name(session, name_id, n)
-        for (code, name), n in per_dept.items():
-            _bump_dept(session, code, name, n)
+        connection = session.connection()
+        # One executemany per counter table instead of a statement (or two) per name and department: an
+        # import chunk touches a hundred or more departments.
+        connection.execute(
+            update(SearchName)
+            .where(SearchName.id == bindparam("b_id"))
+            .values(item_count=SearchName.item_count + bindparam("b_delta")),
+            [{"b_id": i, "b_delta": n} for i, n in per_name.items()],
+        )
+        _bump_depts(connection, per_dept)
         return len(rows)
+
+
+def _bump_depts(connection: Connection, per_dept: Counter[tuple[str, str]]) -> None:
+    """What ``_bump_dept`` does for each (code, name) in turn, in three statements: a department's count
+    grows by its items under every name, and it keeps the name it was last seen with."""
+    totals: dict[str, tuple[str, int]] = {}
+    for (code, name), n in per_dept.items():
+        totals[code] = (name, totals.get(code, ("", 0))[1] + n)
+    stored = set(
+        connection.scalars(select(SearchDept.dept_code).where(SearchDept.dept_code.in_(list(totals))))
+    )
+    known = [{"b_code": c, "b_name": nm, "b_delta": n} for c, (nm, n) in totals.items() if c in stored]
+    fresh = [
+        {"dept_code": c, "dept_name": nm, "item_count": n}
+        for c, (nm, n) in totals.items()
+        if c not in stored and n > 0
+    ]
+    if known:
+        connection.execute(
+            update(SearchDept)
+            .where(SearchDept.dept_code == bindparam("b_code"))
+            .values(item_count=SearchDept.item_count + bindparam("b_delta"), dept_name=bindparam("b_name")),
+            known,
+        )
+    if fresh:
+        connection.execute(insert(SearchDept), fresh)

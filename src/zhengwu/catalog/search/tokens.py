@@ -8,6 +8,7 @@ a conjunction of *groups*, each group a disjunction of *alternatives* (token con
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import threading
@@ -76,7 +77,15 @@ def tokenizer() -> jieba.Tokenizer:
 
                 jieba.setLogLevel(logging.WARNING)
                 tok = jieba.Tokenizer()
-                tok.initialize()
+                # The dictionary is half a million small objects unmarshalled at once: collections
+                # triggered while it loads find nothing to free and cost a tenth of the load.
+                enabled = gc.isenabled()
+                gc.disable()
+                try:
+                    tok.initialize()
+                finally:
+                    if enabled:
+                        gc.enable()
                 for word in DOMAIN_WORDS:
                     tok.add_word(word, freq=50_000)
                 _tokenizer = tok
