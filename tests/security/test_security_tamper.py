@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from clikit import cli_node, invoke
 from zhengwu.commands.node import open_node
 from zhengwu.kernel.assets import GuardedLoader
 from zhengwu.kernel.config import Settings
+from zhengwu.kernel.node import node_of
+from zhengwu.kernel.pagecache import PAGE_CACHE
 from zhengwu.kernel.session import unit_of_work
 from zhengwu.main import create_app
 from zhengwu.portal import pages
@@ -84,9 +87,17 @@ def test_an_edited_template_is_reported_and_refused_by_the_portal(release: Path)
     home = release / "portal" / "templates" / "portal" / "home.html"
     original = home.read_bytes()
     settings = Settings()
-    with TestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    now = [time.monotonic() + 3600]  # a driven clock for the kept anonymous pages' one-second bound
+    with TestClient(app) as client:  # its start built the middleware, the page cache among them
+        node_of(app).services.provide(PAGE_CACHE).view.clock = lambda: now[0]
         assert client.get("/").status_code == 200
         home.write_bytes(original + b"<script>steal()</script>")
+        # Within the bound a visitor without a session may still get the page kept from the released
+        # template — never the edited bytes; past it the page is rendered again and the guard refuses.
+        kept = client.get("/")
+        assert kept.status_code == 200 and "steal()" not in kept.text
+        now[0] += 2
         refused = client.get("/")
         assert refused.status_code == 503 and "steal()" not in refused.text
         assert refused.json()["code"] == "asset_integrity_failed"
@@ -95,6 +106,7 @@ def test_an_edited_template_is_reported_and_refused_by_the_portal(release: Path)
             "portal/templates/portal/home.html"
         ]
         home.write_bytes(original)
+        now[0] += 2
         assert client.get("/").status_code == 200
     [event] = _events(settings, "integrity.asset_refused")
     assert event.detail["file"] == "portal/templates/portal/home.html"

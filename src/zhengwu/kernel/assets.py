@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -138,11 +139,19 @@ def static_asset(
     return Response(body, media_type=media_type, headers=sent)
 
 
+#: Every live template loader: the page cache watches the files under their directories (below).
+_LOADERS: weakref.WeakSet[GuardedLoader] = weakref.WeakSet()
+
+
 class GuardedLoader(jinja2.FileSystemLoader):
     """Loads a template from the package only when the request's node guard accepts its bytes.
 
     Jinja calls this when a template is first used and again whenever its file changed (auto reload), so
     an edited template is checked before it is compiled; a refusal is not cached."""
+
+    def __init__(self, searchpath: str | PathLike[str], encoding: str = "utf-8") -> None:
+        super().__init__(searchpath, encoding=encoding)
+        _LOADERS.add(self)
 
     def get_source(
         self, environment: jinja2.Environment, template: str
@@ -157,6 +166,22 @@ def guarded_templates(directory: str | PathLike[str]) -> Jinja2Templates:
     """Jinja2 templates of a capability, checked by the node's guard when they are loaded."""
     env = jinja2.Environment(loader=GuardedLoader(str(directory)), autoescape=True)
     return Jinja2Templates(env=env)
+
+
+def template_files_version() -> int:
+    """A number that changes when any template file is added, removed or written (inode, size,
+    modification time): a page kept from rendered templates (kernel.pagecache) is rendered again — and so
+    checked by the guard again — once a file it may have read changed."""
+    seen: list[tuple[str, int, int, int]] = []
+    directories = {Path(place) for loader in list(_LOADERS) for place in loader.searchpath}
+    for directory in sorted(directories):
+        for path in directory.rglob("*"):
+            try:
+                stat = path.stat()
+            except OSError:  # removed while listed
+                continue
+            seen.append((str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return hash(tuple(sorted(seen)))
 
 
 class GuardContext:

@@ -21,6 +21,11 @@ What decides that a kept answer may be sent to someone else:
   without a writer that bumps a stamp is :func:`~zhengwu.kernel.stamps.watch`-ed by table.
 - **How stale.** This process's own changes show on its next request; another process's within
   :data:`~zhengwu.kernel.stamps.CROSS_PROCESS_BOUND` (1 s: the view re-reads the stamps when older).
+- **The templates.** An edited template file is refused by the anti-tamper guard when it is loaded
+  (kernel.assets); a kept page would never load it. The template files' version
+  (:func:`~zhengwu.kernel.assets.template_files_version`, re-read with the stamps, at most once a second)
+  is part of the key, so within that second the page rendered from the released files is still sent —
+  never the edited bytes — and then the page is rendered again, and the guard refuses it.
 
 The answer's ``Cache-Control`` becomes ``private, no-cache`` (a browser keeps it and revalidates:
 ``If-None-Match`` gets a ``304``), with ``Vary: Cookie, Accept-Encoding``. Kept pages are compressed:
@@ -42,6 +47,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from zhengwu.kernel.assets import template_files_version
 from zhengwu.kernel.node import Node, ServiceKey
 from zhengwu.kernel.stamps import ProcessView
 
@@ -126,6 +132,7 @@ class PageCache:
         self._reading: tuple[asyncio.AbstractEventLoop, asyncio.Task[tuple[int, dict[str, int]]]] | None = (
             None
         )
+        self._files: tuple[float, int] | None = None  # when the template files were looked at, their version
         self._kept: OrderedDict[Hashable, Kept] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -168,8 +175,14 @@ class PageCache:
         if any(name in cookies for name in self.private):
             await self.app(scope, receive, send)
             return
-        key = (scope["path"], scope["query_string"], pages.vary(cookies), pages.version())
         generation, stamps = self.view.fresh() or await self._read_stamps()
+        key = (
+            scope["path"],
+            scope["query_string"],
+            pages.vary(cookies),
+            pages.version(),
+            self._files_version(),
+        )
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None and kept.generation == generation and kept.stamps == stamps:
@@ -183,6 +196,13 @@ class PageCache:
             if kept is None:
                 return  # answered as rendered: not a page to keep
         await _answer(kept, bool(gzip_ok), wanted, send)
+
+    def _files_version(self) -> int:
+        # A few hundred stat calls, once per bound at most: not worth a thread hand-off per second.
+        now = self.view.clock()
+        if self._files is None or now - self._files[0] >= self.view.bound:
+            self._files = (now, template_files_version())
+        return self._files[1]
 
     async def _read_stamps(self) -> tuple[int, dict[str, int]]:
         """Re-read the stamps in a worker thread; the requests that find them stale meanwhile await the
