@@ -195,3 +195,33 @@ def test_credentials_that_look_like_sql_pass_the_waf(waf_node: Node) -> None:
         assert [a.status_code for a in answers if a.status_code == 403] == []
         # The exclusions name credentials only: the same text in a search query is still refused.
         assert client.get("/api/v1/catalog/search", params={"q": "1' OR '1'='1' --"}).status_code == 403
+
+
+# The base64 members of a signed exchange envelope (exchange/signing.py): a fresh SM2 signature on every
+# request and the sender's certificates. About one signature in 1,400 ends like "…7onAbc=", which is
+# CRS 941120's "event handler" (…onload=); a certificate that did would refuse its node on every request.
+UNLUCKY_BASE64 = "MEUCIQC7x2+aL/y--9onLoad=MEYCIQD0x1f2e3d/onerror="
+
+
+@pytest.mark.parametrize("route", ["batches", "verify", "feed", "selftest", "feedback"])
+def test_signed_exchange_envelopes_pass_the_waf_whatever_their_base64(waf_node: Node, route: str) -> None:
+    envelope = {
+        "protocol": "zhengwu-exchange/1",
+        "document": {"type": "feed", "after": 0, "nonce": "0f" * 16},
+        "signature": {
+            "algorithm": "SM2-with-SM3",
+            "digest": "ab" * 32,
+            "value": UNLUCKY_BASE64,
+            "certificate": UNLUCKY_BASE64,
+            "chain": [UNLUCKY_BASE64, UNLUCKY_BASE64],
+        },
+    }
+    audit_log = waf_node.waf.rendered.audit_log
+    before = len(refused(audit_log))
+    answer = httpx.post(f"{waf_node.url}/exchange/v1/{route}", json=envelope, timeout=30)
+    assert answer.status_code == 422 and answer.json()["code"] == "exchange.malformed", answer.text[:300]
+    assert refused(audit_log)[before:] == []
+    # Only the signature's members: the same text in the signed document is still refused.
+    envelope["document"]["note"] = "<body onload=alert(1)>"
+    assert httpx.post(f"{waf_node.url}/exchange/v1/{route}", json=envelope, timeout=30).status_code == 403
+    assert [line.split(":")[0] for line in refused(audit_log)[before:]] == [f"POST /exchange/v1/{route}"]
