@@ -9,7 +9,7 @@ token's digest), as the API does. Revoking asks first on a page of its own (no p
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -17,7 +17,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import context as identity_context
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import check_csrf
@@ -33,7 +32,7 @@ from zhengwu.licenses.errors import LicenseError
 from zhengwu.licenses.offline import mask_name
 from zhengwu.orgs import service as orgs
 from zhengwu.portal import keptform
-from zhengwu.portal.pages import _face, _holder, _license_view, _page_number, form_post, render
+from zhengwu.portal.pages import _face, _holder, _license_view, _page_number, form_post, offline_until, render
 from zhengwu.seals.routes import OFD_MEDIA_TYPE
 
 router = APIRouter(include_in_schema=False)
@@ -180,26 +179,6 @@ def my_license(license_id: str, request: Request, db: DbSession) -> Response:
     return keptform.forget_on(request, response, f"/me/licenses/{quote(lic.id, safe='')}")
 
 
-#: The header that tells the service worker how many seconds it may keep a page for use without a network.
-OFFLINE_MAX_AGE: Final = "X-Offline-Max-Age"
-
-
-def offline_until(db: Session, auth: Authenticated) -> datetime:
-    """When the session the page is shown in ends at the latest without further use: its idle limit from
-    its last recorded use (recorded at most a minute late: the end comes no later), or its absolute limit.
-    A copy kept for use without a network must not outlive it."""
-    ctx = identity_context.of(db)
-    session = auth.session
-    return min(session.created_at + ctx.absolute_timeout, session.last_seen_at + ctx.idle_timeout)
-
-
-def offline_headers(until: datetime) -> dict[str, str]:
-    """Headers of a page the service worker may keep until ``until``: no HTTP cache keeps it at all, and the
-    worker is told the seconds left (relative, so a device clock that is off does not stretch them)."""
-    seconds = max(0, int((until - utcnow()).total_seconds()))
-    return {"Cache-Control": "private, no-store", OFFLINE_MAX_AGE: str(seconds)}
-
-
 def holder_view(request: Request, db: Session, account: Any, lic: Any, why: str) -> None:
     """Log the holder's own look at a license (the page, the 2-D code, the mobile API's preview)."""
     caller = licenses.Caller(f"holder:{account.id}", why, client_address(request))
@@ -253,7 +232,8 @@ def show_code(license_id: str, request: Request, db: DbSession) -> Response:
 
     The code holds the signed offline payload, so a verifier checks it without the node; the service
     worker keeps this page on the holder's device so that it opens without a network too, until the
-    session it was shown in would have ended (``offline_headers``) or the holder logs out. Only a valid
+    session it was shown in would have ended (``pages.offline_headers``, sent with every page, renews it
+    while that session is used) or the holder logs out. Only a valid
     license is shown this way."""
     found = _own(request, db, license_id)
     if isinstance(found, Response):
@@ -267,7 +247,8 @@ def show_code(license_id: str, request: Request, db: DbSession) -> Response:
     until = offline_until(db, auth)
     response = render(request, db, "portal/license_qr.html",
                       {"lic": view, **showing(request, db, auth.account, lic), "kept_until": until})  # fmt: skip
-    response.headers.update(offline_headers(until))
+    # The worker keeps this page; no HTTP cache, shared or the browser's own, may.
+    response.headers["Cache-Control"] = "private, no-store"
     return response
 
 

@@ -9,11 +9,12 @@ work without JavaScript. Holder pages send a visitor without a session to identi
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -30,12 +31,13 @@ from zhengwu.catalog.search import SearchFilters
 from zhengwu.catalog.search.engine import division_range
 from zhengwu.catalog.search.grouped import departments_in, items_by_theme
 from zhengwu.catalog.search.index import PUBLISHED_STAMP, SYNONYMS_STAMP
+from zhengwu.identity import context as identity_context
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import attach_csrf_cookie, check_csrf, csrf_token, safe_next
 from zhengwu.kernel import stamps
 from zhengwu.kernel.assets import guarded_templates, static_asset
-from zhengwu.kernel.clock import BEIJING
+from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.errors import DomainError
@@ -93,6 +95,34 @@ def care_level(request: Request) -> int:
     return _public_vary(request.cookies)
 
 
+#: The header that tells the service worker how many seconds the kept 扫码亮证 pages may still be shown
+#: without a network (0: this browser has no session here, so none may).
+OFFLINE_MAX_AGE: Final = "X-Offline-Max-Age"
+#: Which session the page was shown in: the worker keeps a code page with it and lets only pages of that
+#: same session renew it, so a later login (someone else's, or the same person's) does not revive it.
+OFFLINE_SESSION: Final = "X-Offline-Session"
+
+
+def offline_until(db: Session, auth: Authenticated) -> datetime:
+    """When the session the page is shown in ends at the latest without further use: its idle limit from
+    its last recorded use (recorded at most a minute late: the end comes no later), or its absolute limit.
+    A copy kept for use without a network must not outlive it."""
+    ctx = identity_context.of(db)
+    session = auth.session
+    return min(session.created_at + ctx.absolute_timeout, session.last_seen_at + ctx.idle_timeout)
+
+
+def offline_headers(db: Session, auth: Authenticated | None) -> dict[str, str]:
+    """Headers of a page shown to this browser: the service worker is told the seconds its kept codes may
+    last (relative, so a device clock that is off does not stretch them) and, for a session, a digest
+    standing for it (the page does not expose the session's own identifier)."""
+    if auth is None:
+        return {OFFLINE_MAX_AGE: "0"}
+    seconds = max(0, int((offline_until(db, auth) - utcnow()).total_seconds()))
+    tag = hashlib.sha256(f"zhengwu-offline-session:{auth.session.id}".encode()).hexdigest()[:32]
+    return {OFFLINE_MAX_AGE: str(seconds), OFFLINE_SESSION: tag}
+
+
 def render(
     request: Request,
     db: Session,
@@ -126,6 +156,9 @@ def render(
     ctx.update(context or {})
     response = TEMPLATES.TemplateResponse(request, template, ctx, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
+    # Every page says whether this browser's session goes on (and for how long), so that the kept
+    # 扫码亮证 copies live as long as the session the holder keeps using, and go when it has ended.
+    response.headers.update(offline_headers(db, auth))
     if anonymous_public:
         response.headers[PUBLIC_HEADER] = "1"
     else:
