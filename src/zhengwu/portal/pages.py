@@ -52,6 +52,7 @@ from zhengwu.licenses import service as licenses
 from zhengwu.licenses.lookup import type_names as type_names_of
 from zhengwu.portal import apps, finder, notices, vocabulary
 from zhengwu.portal.errors import NoticeNotFound
+from zhengwu.portal.schemas import NoticeRead, read_notice
 from zhengwu.seals.routes import MAX_UPLOAD_BYTES, UPLOAD_LIMITS
 
 router = APIRouter(include_in_schema=False)
@@ -74,6 +75,11 @@ DEPARTMENTS: ServiceKey[StampedCache[list[tuple[str, str]]]] = ServiceKey("porta
 # The home page's life events and items by theme (counted over the whole catalog, some 160 links): the
 # same for every visitor, rendered once and kept until the published items change (kernel.stamps).
 HOME_THEMES: ServiceKey[StampedCache[tuple[object, Markup]]] = ServiceKey("portal.home_themes")
+# The home's newest notices and columns, for the page and the mobile API alike: read per request
+# otherwise, the same for everyone, kept until the notices' stamp moves (a change here or from above).
+HOME_ENTRIES: ServiceKey[StampedCache[tuple[list[NoticeRead], list[NoticeRead]]]] = ServiceKey(
+    "portal.home_notices"
+)
 
 
 def beijing(value: datetime | date | None, with_time: bool = True) -> str:
@@ -168,10 +174,10 @@ def render(
 
 _PUBLIC_PATHS = frozenset({"/", "/search", "/notices", "/columns"})
 _PUBLIC_UNDER = re.compile(r"/(items|notices)/[^/]+")
-# What the kept public pages read besides the stamps the catalog and the style bump: notices and columns,
-# the apps serving an item, the license types materials cite, the national guides pushed from above.
+# What the kept public pages read besides the stamps the catalog and the style bump: the apps serving an
+# item, the license types materials cite, the national guides pushed from above (notices and columns:
+# their table is watched where they are written, ``notices``).
 _WATCHED = {
-    "portal_notice": "portal.notices",
     "portal_app": "portal.apps",
     "licenses_type": "licenses.types",
     "catalog_national_guide": "catalog.national_guides",
@@ -291,18 +297,31 @@ def care_mode(
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, db: DbSession) -> HTMLResponse:
     """Search first, then items by theme (个人 and 法人) and the life events of the vocabulary."""
+    own = node_of(request).settings.node_id
     return render(
         request,
         db,
         "portal/home.html",
         {
             "themes_html": _home_themes(db, _vocabulary(request)),
-            "notices": notices.latest(db, "notice", HOME_NOTICES),
-            "columns": notices.latest(db, "column", HOME_COLUMNS),
-            "own_node": node_of(request).settings.node_id,
+            **dict(zip(("notices", "columns"), home_entries(db, own), strict=True)),
+            "own_node": own,
         },
         public=True,
     )
+
+
+def home_entries(db: Session, own_node: str) -> tuple[list[NoticeRead], list[NoticeRead]]:
+    """The newest notices and columns in force (this node's and the upper nodes'), kept under the notices'
+    stamp: the home page and the mobile API's home read them from here."""
+
+    def entries() -> tuple[list[NoticeRead], list[NoticeRead]]:
+        return (
+            [read_notice(n, own_node) for n in notices.latest(db, "notice", HOME_NOTICES)],
+            [read_notice(n, own_node) for n in notices.latest(db, "column", HOME_COLUMNS)],
+        )
+
+    return remember(db, HOME_ENTRIES, (notices.NOTICES_STAMP,), own_node, entries)
 
 
 def _home_themes(db: Session, words: vocabulary.Vocabulary) -> Markup:
