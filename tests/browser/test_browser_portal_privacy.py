@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from browserkit import VIEWPORTS, check_page, chromium, new_context  # noqa: F40
 from e2e.test_e2e_licenses import _issuer, _seed
 from licenses_kit import INSURANCE_FACE
 from nodekit import Node, database_urls, register_person, start_node
+from zhengwu.kernel.clock import BEIJING
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 PASSWORD = "Holder-Privacy-2026!"
@@ -132,6 +134,62 @@ def test_share_revoke_from_consents_and_see_the_uses(chromium: Any, holder: Hold
     assert copy is not None and Path(copy).read_bytes()[:2] == b"PK"
     page.reload()
     assert "下载加注件" in page.inner_text("#uses ~ ol, main"), "the download is in the usage log"
+    context.close()
+
+
+@pytest.mark.parametrize("size", list(VIEWPORTS))
+def test_share_with_a_named_verifier_until_an_exact_time(chromium: Any, holder: Holder, size: str) -> None:  # noqa: F811
+    """The holder picks a registered department system by its name and an exact end (北京时间); an end
+    already past is refused in words with everything chosen kept; the share made is the one that system,
+    and only it, redeems."""
+    base = holder.node.url
+    name = f"某银行开户核验系统{size}"
+    system = holder.node.cli("identity", "clients", "create", "--name", name, "--grant", "client_credentials",
+                             "--scope", "licenses.use")  # fmt: skip
+    context = new_context(chromium, size)
+    page = context.new_page()
+    license_page = f"/me/licenses/{holder.license_id}"
+    _login(page, holder, license_page)
+    assert system["client_id"] not in page.inner_text("main"), "chosen by name, no id on the screen"
+    page.check("#kind_client")
+    page.select_option("#share_client", label=name)
+    page.fill("#share_purpose", f"开户{size}")
+    page.check("#days_until")
+    now = datetime.now(BEIJING)
+    past, end = now - timedelta(days=1), now + timedelta(days=20)
+    page.fill("#share_until", f"{past:%Y-%m-%d}")
+    page.fill("#share_until_time", "18:30")
+    page.locator("form[action$='/shares'] button").click()
+    summary = page.locator(".error-summary")
+    assert summary.count() == 1 and "已经过去，请选一个以后的时间" in summary.inner_text()
+    assert page.is_checked("#kind_client") and page.is_checked("#days_until")
+    assert page.input_value("#share_client") == system["client_id"]
+    assert page.input_value("#share_purpose") == f"开户{size}"
+    assert (page.input_value("#share_until"), page.input_value("#share_until_time")) == (
+        f"{past:%Y-%m-%d}",
+        "18:30",
+    )
+    check_page(page, f"{size}-share-until-errors")
+    summary.locator("a").first.click()
+    assert page.evaluate("document.activeElement.id") == "share_until", "the summary leads to the field"
+    page.fill("#share_until", f"{end:%Y-%m-%d}")
+    page.locator("form[action$='/shares'] button").click()
+    assert page.locator("h1").inner_text() == "共享已生成"
+    shown = page.inner_text("main")
+    assert f"{end.year}年{end.month}月{end.day}日 18:30" in shown and name in shown
+    check_page(page, f"{size}-share-until-made")
+    token = page.input_value("#share_url").split("#", 1)[1]
+    redeem = f"{base}/api/v1/licenses/shares/redeem"
+    assert httpx.post(redeem, json={"token": token}, timeout=10).status_code != 200, "nobody else"
+    bearer = httpx.post(f"{base}/oidc/token", data={"grant_type": "client_credentials", "scope": "licenses.use"},
+                        auth=(system["client_id"], system["client_secret"]), timeout=10).json()["access_token"]  # fmt: skip
+    seen = httpx.post(
+        redeem, json={"token": token}, headers={"Authorization": f"Bearer {bearer}"}, timeout=10
+    )
+    assert seen.status_code == 200, seen.text
+    page.goto(f"{base}{license_page}")
+    listed = page.locator("li", has_text=f"开户{size}")
+    assert name in listed.inner_text() and f"{end.month}月{end.day}日 18:30" in listed.inner_text()
     context.close()
 
 

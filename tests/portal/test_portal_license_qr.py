@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cases_kit import Casework, login
 from clockkit import FakeClock
+from zhengwu.identity import service as identity
 from zhengwu.identity.models import UserSession
 from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.kernel.node import node_of
@@ -96,3 +97,44 @@ def test_the_offline_copy_is_bound_to_the_session(
     # Once it has ended the page is not given (the worker then drops its copy): the login page instead.
     clock.advance(minutes=11)
     assert client.get(url, follow_redirects=False).status_code == 303
+
+
+def test_every_page_says_whether_the_session_goes_on(
+    client: Any, session: Session, casework: Casework, clock: FakeClock
+) -> None:
+    """Not only the code page: every portal page shown in a session tells the worker the session's time
+    left and which session it is (a digest, not the session's identifier), so the kept codes are renewed
+    while the holder uses the portal online; a page shown without a session says 0 (drop them), and
+    another session — even the same person's — carries another mark (it does not renew the old copies)."""
+    code = client.get(f"/me/licenses/{casework.held_license_id}/qr", follow_redirects=False)
+    assert code.status_code == 303 and "x-offline-session" not in code.headers
+    login(client, casework.citizen_token)
+    mark = client.get(f"/me/licenses/{casework.held_license_id}/qr").headers["x-offline-session"]
+    assert re.fullmatch(r"[0-9a-f]{32}", mark)
+    held = session.scalars(select(UserSession).where(UserSession.account_id == casework.citizen.id,
+                                                     UserSession.ended_at.is_(None))).all()  # fmt: skip
+    assert all(row.id not in mark and row.token_hash not in mark for row in held)
+    clock.advance(minutes=20)
+    for path in ("/", "/me/cases", "/me/licenses", "/notices", f"/items/{casework.task_code}"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert page.headers["x-offline-max-age"] == str(30 * 60), path
+        assert page.headers["x-offline-session"] == mark, path
+        assert "no-store" in page.headers["cache-control"], path
+
+    # The same person in another browser: another session, another mark.
+    other = str(identity.start_session(session, casework.citizen, amr=["pwd"]).token)
+    session.commit()
+    login(client, other)
+    assert client.get("/me/licenses").headers["x-offline-session"] not in ("", mark)
+
+    # Without a session (never had one, or it has ended): 0, and no mark — on the kept public pages too.
+    login(client, None)
+    for _ in range(2):  # the second answer comes from the kept bytes (kernel.pagecache)
+        home = client.get("/")
+        assert home.headers["x-offline-max-age"] == "0" and "x-offline-session" not in home.headers
+    login(client, casework.citizen_token)
+    clock.advance(minutes=31)
+    ended = client.get("/")
+    assert ended.status_code == 200 and ended.headers["x-offline-max-age"] == "0"
+    assert "x-offline-session" not in ended.headers

@@ -15,7 +15,7 @@ from catalog_kit import make_department, published_task
 from seals_kit import assert_envelope
 from zhengwu.kernel import stamps
 from zhengwu.kernel.node import node_of
-from zhengwu.portal import mobile, notices
+from zhengwu.portal import mobile, notices, pages
 
 pytestmark = pytest.mark.db
 API = "/api/v1/mobile"
@@ -79,48 +79,94 @@ def _computed(app: Any, key: Any) -> int:
     return cache.computed if cache is not None else 0
 
 
+def test_the_home_page_and_the_mobile_home_read_one_notices_cache(
+    app: Any, client: Any, session: Session
+) -> None:
+    """The home page reads its notices and columns through the mobile home's cache (stamp
+    ``portal.notices``): read once for both, and a new notice, a change or a withdrawal shows on the
+    very next page once written — moved by the table watch alone."""
+    settings = node_of(app).settings
+    first = notices.publish(
+        session, settings, kind="notice", title="办事大厅搬迁公告", body="下周一起", actor="test"
+    )
+    session.commit()
+    # Any session cookie is rendered for (never the kept bytes of kernel.pagecache): the page itself reads.
+    client.cookies.set("zw_session", "not-a-session")
+    assert "办事大厅搬迁公告" in client.get("/").text
+    entries = _computed(app, pages.HOME_ENTRIES)
+    assert [n["title"] for n in client.get(f"{API}/home").json()["notices"]] == ["办事大厅搬迁公告"]
+    assert "办事大厅搬迁公告" in client.get("/").text
+    assert _computed(app, pages.HOME_ENTRIES) == entries, "read once for the page and the API"
+
+    notices.publish(session, settings, kind="notice", title="端午节假期安排", body="三天", actor="test")
+    session.commit()
+    home = client.get("/").text
+    assert "端午节假期安排" in home and home.index("端午节假期安排") < home.index("办事大厅搬迁公告")
+    assert _computed(app, pages.HOME_ENTRIES) == entries + 1
+    notices.change(
+        session, settings, first.id, title="办事大厅搬迁公告（更正）", body="下周二起", actor="test"
+    )
+    session.commit()
+    assert "办事大厅搬迁公告（更正）" in client.get("/").text
+    notices.withdraw(session, settings, first.id, actor="test")
+    session.commit()
+    assert "办事大厅搬迁公告" not in client.get("/").text
+    assert [n["title"] for n in client.get(f"{API}/home").json()["notices"]] == ["端午节假期安排"]
+    assert _computed(app, pages.HOME_ENTRIES) == entries + 3
+    # No writer bumps the stamp itself: the watch moves it once per committed change.
+    before = stamps.read(session)["portal.notices"]
+    notices.publish(
+        session, settings, kind="column", title="公积金查询", url="/search?q=公积金", actor="test"
+    )
+    assert stamps.read(session)["portal.notices"] == before, "not bumped before the commit"
+    session.commit()
+    assert stamps.read(session)["portal.notices"] != before
+    assert "公积金查询" in client.get("/").text
+
+
 def test_the_home_is_kept_until_the_items_or_the_notices_change(
     app: Any, client: Any, session: Session
 ) -> None:
     """Themes are counted and notices read once, then kept (kernel.stamps) until a publication, a notice
-    of this node's (published, changed, withdrawn) or one from above changes them — seen on the next call."""
+    of this node's (published, changed, withdrawn) or one from above changes them — seen on the next call
+    once the writer commits (the notices' table is watched: no writer bumps the stamp itself)."""
     settings = node_of(app).settings
     _passport_everywhere(session)
     first = notices.publish(
         session, settings, kind="notice", title="系统维护通知", body="今晚停机两小时", actor="test"
     )
-    session.flush()
+    session.commit()
     body = client.get(f"{API}/home").json()
     assert [n["title"] for n in body["notices"]] == ["系统维护通知"] and body["notices"][0]["local"]
-    themes, entries = _computed(app, mobile.HOME_THEMES), _computed(app, mobile.HOME_ENTRIES)
+    themes, entries = _computed(app, mobile.HOME_THEMES), _computed(app, pages.HOME_ENTRIES)
     for _ in range(3):
         assert client.get(f"{API}/home").json() == body
-    assert (_computed(app, mobile.HOME_THEMES), _computed(app, mobile.HOME_ENTRIES)) == (themes, entries)
+    assert (_computed(app, mobile.HOME_THEMES), _computed(app, pages.HOME_ENTRIES)) == (themes, entries)
 
     notices.publish(session, settings, kind="column", title="社保查询", url="/items/search", actor="test")
-    session.flush()
+    session.commit()
     body = client.get(f"{API}/home").json()
     assert [c["title"] for c in body["columns"]] == ["社保查询"]
-    assert _computed(app, mobile.HOME_ENTRIES) == entries + 1 and _computed(app, mobile.HOME_THEMES) == themes
+    assert _computed(app, pages.HOME_ENTRIES) == entries + 1 and _computed(app, mobile.HOME_THEMES) == themes
     notices.change(
         session, settings, first.id, title="系统维护通知（已更新）", body="今晚停机一小时", actor="test"
     )
-    session.flush()
+    session.commit()
     assert client.get(f"{API}/home").json()["notices"][0]["title"] == "系统维护通知（已更新）"
     notices.withdraw(session, settings, first.id, actor="test")
-    session.flush()
+    session.commit()
     assert client.get(f"{API}/home").json()["notices"] == []
     # A notice from the upper node, applied from the downward feed.
     sent = {"notice_key": "130000:n1", "kind": "notice", "origin": "130000", "origin_name": "河北省政务服务平台",
             "title": "省级通知", "body": "全省通办", "published_at": "2026-12-01T00:00:00+00:00"}  # fmt: skip
     assert notices.notice_applier(settings)(session, [_Received("g1", sent)]) == {}
-    session.flush()
+    session.commit()
     upper = client.get(f"{API}/home").json()["notices"]
     assert [(n["title"], n["local"]) for n in upper] == [("省级通知", False)]
 
     # A new publication of the catalog recounts the themes, and only them.
-    entries = _computed(app, mobile.HOME_ENTRIES)
+    entries = _computed(app, pages.HOME_ENTRIES)
     published_task(session, make_department(session, "130108", "石家庄市裕华区公安局", 8))
     session.flush()
     client.get(f"{API}/home")
-    assert _computed(app, mobile.HOME_THEMES) == themes + 1 and _computed(app, mobile.HOME_ENTRIES) == entries
+    assert _computed(app, mobile.HOME_THEMES) == themes + 1 and _computed(app, pages.HOME_ENTRIES) == entries

@@ -41,9 +41,11 @@ def test_service_worker_keeps_the_shell_and_the_license_codes_only(client: Any) 
     kept = [*re.findall(r'"(/[^"]*)"', files.group(1)), "/offline"]
     assert not [path for path in kept if path.startswith(("/me", "/api", "/items", "/identity", "/cases"))]
     assert 'credentials: "omit"' in sw.text, "the shell is fetched without the person's cookies"
-    # Pages go to the network; the install's addAll keeps the shell, and the one cache.put keeps the
-    # 扫码亮证 page, whose address pattern matches nothing else of the person's.
-    assert sw.text.count("cache.put") == 1 and sw.text.count("addAll") == 1
+    # Pages go to the network; the install's addAll keeps the shell, one cache.put keeps the 扫码亮证
+    # page, whose address pattern matches nothing else of the person's, and the other puts a renewed copy
+    # back under the address it was kept at (the keys of that same cache).
+    assert sw.text.count("cache.put") == 2 and sw.text.count("addAll") == 1
+    assert "cache.put(path, copy)" in sw.text and "cache.put(request, renewed)" in sw.text
     pattern = re.search(r"var CODE_PAGE = /(.*?)/;", sw.text)
     assert pattern is not None
     code_page = re.compile(pattern.group(1).replace("\\/", "/"))

@@ -4,14 +4,17 @@ annotated copies made and downloaded, and the license's usage log in plain Chine
 from __future__ import annotations
 
 import re
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
 
-from license_shares_kit import insurance, login, other_person, person
+from license_shares_kit import API, insurance, login, machine, other_person, person
 from licenses_kit import Issuing
+from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses import shares
+from zhengwu.licenses.sharing_repository import SharingRepository
 
 pytestmark = pytest.mark.db
 
@@ -168,3 +171,76 @@ def test_the_usage_log_names_verifiers_and_pages(client: Any, issuing: Issuing) 
     assert "第 1 页，共 2 页" in text and f"/me/licenses/{lic.id}?uses=2#uses" in first.text
     second = client.get(f"/me/licenses/{lic.id}?uses=2")
     assert "第 2 页，共 2 页" in _text(second.text)
+
+
+def test_a_share_with_a_named_verifier_until_an_exact_time(client: Any, issuing: Issuing) -> None:
+    """The holder names one registered department system (listed by its Chinese name, never its id) and
+    an exact end (date and time, 北京时间); bad input — an end past or beyond the service's limit, a
+    malformed one, a system not (or no longer) registered — is refused in Chinese with what was typed kept.
+    The share is the licenses service's own: only that system redeems it, until that minute."""
+    holder = person(issuing.session)
+    lic = insurance(issuing)
+    bank, bank_token = machine(client, issuing.session, department_id=None, scope="licenses.use",
+                               name="某银行开户核验系统")  # fmt: skip
+    gone, _ = machine(
+        client, issuing.session, department_id=None, scope="licenses.use", name="已停用核验系统"
+    )
+    _, other_token = machine(client, issuing.session, department_id=None, scope="licenses.use")
+    stopped = SharingRepository(issuing.session).client(gone)
+    assert stopped is not None
+    stopped.status = "suspended"
+    issuing.session.flush()
+    login(client, issuing.session, holder)
+    page_url = f"/me/licenses/{lic.id}"
+    token = _csrf(client, page_url)
+    page = client.get(page_url)
+    assert "某银行开户核验系统" in page.text and "已停用核验系统" not in page.text
+    assert bank not in _text(page.text), "the system is chosen by its name; its id is on no screen"
+    assert 'type="date" id="share_until"' in page.text and 'type="time" id="share_until_time"' in page.text
+
+    now = utcnow().astimezone(BEIJING)
+    end = (now + timedelta(days=10)).replace(hour=18, minute=30, second=0, microsecond=0)
+    form = {"csrf_token": token, "audience_kind": "client", "client": bank, "purpose": "开户",
+            "days": "until", "until_date": f"{end:%Y-%m-%d}", "until_time": "18:30"}  # fmt: skip
+    past = now - timedelta(days=1)
+    far = now + timedelta(days=shares.MAX_DAYS + 2)
+    for changed, problem in (
+        ({"until_date": f"{past:%Y-%m-%d}"}, "已经过去，请选一个以后的时间"),
+        ({"until_date": f"{far:%Y-%m-%d}"}, f"共享最长{shares.MAX_DAYS}天：截止时间不能晚于"),
+        ({"until_date": "2027/1/5", "until_time": "下午六点"}, "截止时间的写法不对"),
+        ({"until_date": f"{end:%Y-%m-%d}", "until_time": "25:00"}, "截止时间的写法不对"),
+        ({"until_time": ""}, "请填写共享截止的日期和时间（北京时间）"),
+        ({"client": gone}, "没有找到这个核验方系统"),
+        ({"client": "zwnobody"}, "没有找到这个核验方系统"),
+        ({"client": ""}, "请选择要给哪个核验方系统看"),
+    ):
+        refused = client.post(f"{page_url}/shares", data={**form, **changed})
+        assert refused.status_code == 422, (changed, refused.text[:300])
+        assert problem in refused.text, changed
+        assert 'value="开户"' in refused.text and 'value="until" checked' in refused.text, "typed values kept"
+        assert 'value="client" checked' in refused.text
+        typed_date = changed.get("until_date", form["until_date"])
+        assert f'name="until_date" value="{typed_date}"' in refused.text, changed
+        if changed.get("client", bank) == bank:
+            assert f'value="{bank}" selected' in refused.text
+        assert "Traceback" not in refused.text and "client_id" not in refused.text
+    assert shares.holder_shares(issuing.session, holder, lic.id) == []
+
+    made = client.post(f"{page_url}/shares", data=form)
+    assert made.status_code == 201, made.text
+    assert f"{end.year}年{end.month}月{end.day}日 18:30" in _text(made.text), "the exact end, 北京时间"
+    assert "某银行开户核验系统" in _text(made.text)
+    row = shares.holder_shares(issuing.session, holder, lic.id)[0]
+    assert (row.audience_kind, row.audience, row.audience_name) == ("client", bank, "某银行开户核验系统")
+    assert row.expires_at == end.astimezone(UTC)
+    secret = re.search(r'id="share_url" value="[^"#]+#([^"]+)"', made.text)
+    assert secret is not None
+    login(client, issuing.session, None)
+    redeem = f"{API}/shares/redeem"
+    assert client.post(redeem, json={"token": secret.group(1)}).status_code in (401, 403)
+    assert client.post(redeem, json={"token": secret.group(1)},
+                       headers={"Authorization": f"Bearer {other_token}"}).status_code == 403  # fmt: skip
+    seen = client.post(
+        redeem, json={"token": secret.group(1)}, headers={"Authorization": f"Bearer {bank_token}"}
+    )
+    assert seen.status_code == 200, seen.text

@@ -1,8 +1,10 @@
 """The service worker's rule for the kept 扫码亮证 pages, run in Node.js against the worker's own file: a
 copy is kept for the seconds the node allows (``X-Offline-Max-Age``: the session's remaining life) on the
 device's clock and shown without a network only until then — past it the offline page answers and the
-copy is gone; an answer without the header (or with 0) is not kept; a redirect (to the login page: the
-session ended) drops every kept copy; a copy kept by an older worker (no deadline) goes on activation.
+copy is gone; any page of the same session (``X-Offline-Session``) moves the copies' deadline on, a page
+of another session drops them, and so does a page shown without a session (0); an answer without the
+header is not kept and changes nothing; a redirect (to the login page: the session ended) drops every
+kept copy; a copy kept by an older worker (no deadline) goes on activation.
 
 Node comes from the machine or, failing that, from Playwright's driver (which bundles one). The browser
 test (tests/browser/test_browser_portal_offline_qr.py) checks the same rule in Chromium."""
@@ -77,8 +79,13 @@ async function kept() {
   for (const [path, response] of codes) out[path] = response.headers.get("X-Kept-Until");
   return out;
 }
-const page = (body, seconds) => () =>
-  new Response(body, { headers: seconds === undefined ? {} : { "X-Offline-Max-Age": String(seconds) } });
+// A page of the node: its seconds and session as every portal page sends them (none: not a portal page).
+const page = (body, seconds, session = "s1") => () =>
+  new Response(body, {
+    headers: seconds === undefined ? {} : seconds > 0
+      ? { "X-Offline-Max-Age": String(seconds), "X-Offline-Session": session }
+      : { "X-Offline-Max-Age": String(seconds) },
+  });
 
 (async () => {
   await store("zw-shell-v1").put("/offline", new Response("offline page"));
@@ -92,21 +99,56 @@ const page = (body, seconds) => () =>
   network = null;
   clock += 599_000;
   steps.before_end = [await open(A), await open(B)];
-  clock += 2_000;  // B's session would have ended; A's not yet
-  steps.after_b = [await open(A), await open(B)];
-  steps.kept_after_b = await kept();
-  clock += 1_200_000;
-  steps.after_a = await open(A);
-  steps.kept_after_a = await kept();
+  clock += 2_000;  // the session would have ended by the time its latest page said
+  steps.after_end = [await open(A), await open(B)];
+  steps.kept_after_end = await kept();
 
   network = page("code A", 1800);
   await open(A);
   network = page("code B, no header");
   steps.no_header = await open(B);
-  network = page("code B, none left", 0);
-  await open(B);
   steps.kept_without_header = await kept();
-  network = () => ({ type: "opaqueredirect", ok: false, status: 0, redirected: false });
+
+  // Any page of the same session moves the deadline of the kept copies on; one that is not the portal's
+  // (no header) changes nothing; without a network a renewed copy lasts to its new deadline.
+  const renewed_at = clock;
+  network = page("code A", 1800);
+  await open(A);
+  network = page("code B", 1800);
+  await open(B);
+  clock += 1_000_000;
+  network = page("我的办件", 1500);
+  steps.other_page = await open("/me/cases");
+  steps.kept_renewed = await kept();
+  clock += 60_000;
+  network = page("API docs");
+  await open("/api/docs");
+  steps.kept_after_plain_page = await kept();
+  network = null;
+  clock += 1_400_000;  // past the first deadline (renewed_at + 1800 s), before the renewed one
+  steps.offline_after_renewal = [await open(A), await open(B)];
+  steps.first_deadline_passed = clock > renewed_at + 1_800_000;
+  clock += 100_000;
+  steps.offline_past_renewal = await open(A);
+  steps.kept_past_renewal = await kept();
+
+  // Another session's page does not renew them: it drops them (even the same person's next login).
+  network = page("code A", 1800);
+  await open(A);
+  network = page("首页", 1800, "s2");
+  steps.other_session = await open("/");
+  steps.kept_after_other_session = await kept();
+  // A page shown without a session (0): none may stay.
+  network = page("code A", 1800, "s2");
+  await open(A);
+  steps.kept_in_s2 = Object.keys(await kept());
+  network = page("首页", 0);
+  await open("/");
+  steps.codes_after_no_session = stores.has("zw-license-codes-v1");
+
+  network = page("code A", 1800);
+  await open(A);
+  network = () => ({ type: "opaqueredirect", ok: false, status: 0, redirected: false, headers: new Headers() });
   steps.redirect = await open(B);
   steps.codes_after_redirect = stores.has("zw-license-codes-v1");
 
@@ -149,11 +191,24 @@ def test_kept_codes_last_as_long_as_the_session_and_no_longer(steps: dict[str, A
     a, b = "/me/licenses/A/qr", "/me/licenses/B/qr"
     assert steps["online"] == "code A"
     start = 1_000_000_000
-    assert steps["kept"] == {a: str(start + 1_800_000), b: str(start + 600_000)}
+    # The session's latest word holds for all its copies, even a shorter one (near its absolute end).
+    assert steps["kept"] == {a: str(start + 600_000), b: str(start + 600_000)}
     assert steps["before_end"] == ["code A", "code B"], "kept copies open without a network"
-    assert steps["after_b"] == ["code A", "offline page"], "past its deadline a copy is not shown"
-    assert list(steps["kept_after_b"]) == [a], "and it is gone"
-    assert steps["after_a"] == "offline page" and steps["kept_after_a"] == {}
+    assert steps["after_end"] == ["offline page", "offline page"], "past the deadline no copy is shown"
+    assert steps["kept_after_end"] == {}, "and they are gone"
+
+
+def test_pages_of_the_session_renew_its_copies_and_no_other_does(steps: dict[str, Any]) -> None:
+    a, b = "/me/licenses/A/qr", "/me/licenses/B/qr"
+    assert steps["other_page"] == "我的办件", "the page itself comes from the node as it is"
+    renewed = steps["kept_renewed"]
+    assert list(renewed) == [a, b] and renewed[a] == renewed[b]
+    assert steps["kept_after_plain_page"] == renewed, "a page without the header changes nothing"
+    assert steps["first_deadline_passed"] and steps["offline_after_renewal"] == ["code A", "code B"]
+    assert steps["offline_past_renewal"] == "offline page" and steps["kept_past_renewal"] == {}
+    assert steps["other_session"] == "首页" and steps["kept_after_other_session"] == {}
+    assert steps["kept_in_s2"] == [a], "the new session keeps its own copies"
+    assert steps["codes_after_no_session"] is False
 
 
 def test_no_deadline_no_copy_and_a_redirect_drops_all(steps: dict[str, Any]) -> None:

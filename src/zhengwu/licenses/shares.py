@@ -93,6 +93,23 @@ def _audience(session: Session, kind: str, audience: str | None) -> tuple[str, s
     raise LicenseError("核验方类别应为 department、client 或 anyone", code="licenses.share_audience_kind")
 
 
+def verifier_clients(session: Session) -> list[tuple[str, str]]:
+    """The systems a holder may name as a share's only verifier (``audience_kind`` ``client``): their client
+    id and the name people read — the system's, with its department's when it has one."""
+    return [
+        (
+            row.client_id,
+            f"{row.name}（{department}）" if department and department not in row.name else row.name,
+        )
+        for row, department in SharingRepository(session).verifier_clients()
+    ]
+
+
+def latest_expiry(at: datetime | None = None) -> datetime:
+    """The latest end a share made now may have."""
+    return (at or utcnow()) + timedelta(days=MAX_DAYS)
+
+
 def _event(cls: type[ShareEvent], share: LicenseShare, actor: str) -> ShareEvent:
     return cls(share_id=share.id, license_id=share.license_id, audience_kind=share.audience_kind,
                audience=share.audience or None, version=share.version, actor=actor)  # fmt: skip
@@ -124,7 +141,7 @@ def create_share(
         raise LicenseStateConflict(
             "证照当前不是有效状态，不能共享", detail_en="only a valid license can be shared"
         )
-    if expires_at <= now or expires_at > now + timedelta(days=MAX_DAYS):
+    if expires_at <= now or expires_at > latest_expiry(now):
         raise LicenseError(f"共享有效期应晚于现在且不超过{MAX_DAYS}天", code="licenses.share_expiry",
                            detail_en=f"expiry must be in the future and within {MAX_DAYS} days")  # fmt: skip
     unknown = sorted(set(grants) - set(GRANTS))

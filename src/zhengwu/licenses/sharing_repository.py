@@ -13,6 +13,7 @@ from zhengwu.identity.models import Account, AccountKind
 from zhengwu.identity.oidc.models import OidcClient
 from zhengwu.licenses.models import License
 from zhengwu.licenses.sharing_models import LicenseCopy, LicenseDownloadTicket, LicenseShare
+from zhengwu.orgs.models import Department
 
 
 class SharingRepository:
@@ -42,6 +43,18 @@ class SharingRepository:
                 Account.kind == AccountKind.NATURAL, Account.citizen_id_index == holder_index
             )
         )
+
+    def verifier_clients(self, limit: int = 500) -> list[tuple[OidcClient, str | None]]:
+        """The node's active department systems that call with client credentials (those that can redeem a
+        share), by name, each with its department's name (None: no department)."""
+        rows = self.session.execute(
+            select(OidcClient, Department.name)
+            .outerjoin(Department, Department.id == OidcClient.department_id)
+            .where(OidcClient.status == "active", OidcClient.kind == "department")
+            .order_by(OidcClient.name, OidcClient.client_id)
+            .limit(limit)
+        )
+        return [(row, name) for row, name in rows if "client_credentials" in (row.grant_types or [])]
 
     def client(self, client_id: str) -> OidcClient | None:
         """An OIDC client of the node by its client id."""

@@ -9,7 +9,8 @@ token's digest), as the API does. Revoking asks first on a page of its own (no p
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -17,11 +18,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from zhengwu.identity import context as identity_context
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import check_csrf
-from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.node import node_of
 from zhengwu.kernel.ratelimit import client_address
@@ -33,7 +33,16 @@ from zhengwu.licenses.errors import LicenseError
 from zhengwu.licenses.offline import mask_name
 from zhengwu.orgs import service as orgs
 from zhengwu.portal import keptform
-from zhengwu.portal.pages import _face, _holder, _license_view, _page_number, form_post, render
+from zhengwu.portal.pages import (
+    _face,
+    _holder,
+    _license_view,
+    _page_number,
+    beijing,
+    form_post,
+    offline_until,
+    render,
+)
 from zhengwu.seals.routes import OFD_MEDIA_TYPE
 
 router = APIRouter(include_in_schema=False)
@@ -41,7 +50,15 @@ router = APIRouter(include_in_schema=False)
 SHARE_DAYS: Final = {"1": "1天", "7": "7天", "30": "30天", "90": "90天"}
 COPY_DAYS: Final = {"1": "1天", "7": "7天", "30": "30天", "90": "90天"}
 USES_PER_PAGE: Final = 10
-_KINDS: Final = {shares.ANYONE: "任何持有链接或二维码的人", shares.DEPARTMENT: "指定的政府部门"}
+_KINDS: Final = {
+    shares.ANYONE: "任何持有链接或二维码的人",
+    shares.DEPARTMENT: "指定的政府部门",
+    shares.CLIENT: "指定的核验方系统（只有它能查看）",
+}
+#: The share's end chosen as a date and time (北京时间) instead of one of the durations.
+UNTIL: Final = "until"
+_DATE: Final = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_TIME: Final = re.compile(r"(\d{2}):(\d{2})")
 
 
 def _not_found(request: Request, db: Session) -> HTMLResponse:
@@ -94,6 +111,34 @@ def _departments(db: Session) -> list[tuple[str, str]]:
     return sorted(((d.credit_code, d.name) for d in rows), key=lambda r: r[1])
 
 
+def beijing_input(at: datetime) -> str:
+    """The 北京时间 date of ``at`` as a date field takes it (``2027-01-31``)."""
+    return at.astimezone(BEIJING).strftime("%Y-%m-%d")
+
+
+def share_until(day: str, clock: str, now: datetime) -> tuple[datetime | None, str]:
+    """The end a holder typed (a date and a time, 北京时间) as UTC, or None with what is wrong in words:
+    missing, not a date or time, already past, or later than a share may last."""
+    day, clock = day.strip(), clock.strip()
+    if not day or not clock:
+        return None, "请填写共享截止的日期和时间（北京时间）"
+    found_day, found_clock = _DATE.fullmatch(day), _TIME.fullmatch(clock)
+    try:
+        if found_day is None or found_clock is None:
+            raise ValueError(day)
+        year, month, date_ = (int(g) for g in found_day.groups())
+        hour, minute = (int(g) for g in found_clock.groups())
+        until = datetime(year, month, date_, hour, minute, tzinfo=BEIJING).astimezone(UTC)
+    except ValueError:
+        return None, "截止时间的写法不对：日期如 2027-01-31，时间如 18:00（北京时间）"
+    if until <= now:
+        return None, f"截止时间 {beijing(until)} 已经过去，请选一个以后的时间"
+    latest = shares.latest_expiry(now)
+    if until > latest:
+        return None, f"共享最长{shares.MAX_DAYS}天：截止时间不能晚于 {beijing(latest)}"
+    return until, ""
+
+
 def license_page(
     request: Request,
     db: Session,
@@ -135,6 +180,10 @@ def license_page(
             "uses_page": uses_page,
             "uses_pages": max(1, -(-total // USES_PER_PAGE)),
             "departments": _departments(db),
+            "clients": shares.verifier_clients(db),
+            "max_days": shares.MAX_DAYS,
+            "until_min": beijing_input(utcnow()),
+            "until_max": beijing_input(shares.latest_expiry()),
             "share_days": SHARE_DAYS,
             "copy_days": COPY_DAYS,
             "kinds": _KINDS,
@@ -178,26 +227,6 @@ def my_license(license_id: str, request: Request, db: DbSession) -> Response:
     )
     response = license_page(request, db, auth, lic, values=values, restored=bool(values))
     return keptform.forget_on(request, response, f"/me/licenses/{quote(lic.id, safe='')}")
-
-
-#: The header that tells the service worker how many seconds it may keep a page for use without a network.
-OFFLINE_MAX_AGE: Final = "X-Offline-Max-Age"
-
-
-def offline_until(db: Session, auth: Authenticated) -> datetime:
-    """When the session the page is shown in ends at the latest without further use: its idle limit from
-    its last recorded use (recorded at most a minute late: the end comes no later), or its absolute limit.
-    A copy kept for use without a network must not outlive it."""
-    ctx = identity_context.of(db)
-    session = auth.session
-    return min(session.created_at + ctx.absolute_timeout, session.last_seen_at + ctx.idle_timeout)
-
-
-def offline_headers(until: datetime) -> dict[str, str]:
-    """Headers of a page the service worker may keep until ``until``: no HTTP cache keeps it at all, and the
-    worker is told the seconds left (relative, so a device clock that is off does not stretch them)."""
-    seconds = max(0, int((until - utcnow()).total_seconds()))
-    return {"Cache-Control": "private, no-store", OFFLINE_MAX_AGE: str(seconds)}
 
 
 def holder_view(request: Request, db: Session, account: Any, lic: Any, why: str) -> None:
@@ -253,7 +282,8 @@ def show_code(license_id: str, request: Request, db: DbSession) -> Response:
 
     The code holds the signed offline payload, so a verifier checks it without the node; the service
     worker keeps this page on the holder's device so that it opens without a network too, until the
-    session it was shown in would have ended (``offline_headers``) or the holder logs out. Only a valid
+    session it was shown in would have ended (``pages.offline_headers``, sent with every page, renews it
+    while that session is used) or the holder logs out. Only a valid
     license is shown this way."""
     found = _own(request, db, license_id)
     if isinstance(found, Response):
@@ -267,7 +297,8 @@ def show_code(license_id: str, request: Request, db: DbSession) -> Response:
     until = offline_until(db, auth)
     response = render(request, db, "portal/license_qr.html",
                       {"lic": view, **showing(request, db, auth.account, lic), "kept_until": until})  # fmt: skip
-    response.headers.update(offline_headers(until))
+    # The worker keeps this page; no HTTP cache, shared or the browser's own, may.
+    response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
@@ -284,11 +315,15 @@ def share_submit(
     department: Annotated[str, Form(max_length=40)] = "",
     purpose: Annotated[str, Form(max_length=400)] = "",
     grants: Annotated[str, Form(max_length=10)] = "",
-    days: Annotated[str, Form(max_length=4)] = "",
+    days: Annotated[str, Form(max_length=5)] = "",
+    client: Annotated[str, Form(max_length=64)] = "",
+    until_date: Annotated[str, Form(max_length=20)] = "",
+    until_time: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """Make a share; the answer shows its link, QR code and token this once."""
-    values = {"audience_kind": audience_kind, "department": department, "purpose": purpose.strip(),
-              "grants": grants, "days": days}  # fmt: skip
+    values = {"audience_kind": audience_kind, "department": department, "client": client,
+              "purpose": purpose.strip(), "grants": grants, "days": days, "until_date": until_date.strip(),
+              "until_time": until_time.strip()}  # fmt: skip
     if current_session(request, db) is None:
         return keptform.keep_and_login(
             request, db, page=f"/me/licenses/{quote(license_id[:64], safe='')}", key=f"license:{license_id[:64]}",
@@ -307,21 +342,35 @@ def share_submit(
         errors["share_kind"] = "请选择给谁看"
     elif audience_kind == shares.DEPARTMENT and department not in {c for c, _ in _departments(db)}:
         errors["share_department"] = "请选择要给哪个部门看"
+    elif audience_kind == shares.CLIENT and client not in {c for c, _ in shares.verifier_clients(db)}:
+        errors["share_client"] = (
+            "没有找到这个核验方系统，它可能已停用，请从列表中重新选择"
+            if client
+            else "请选择要给哪个核验方系统看"
+        )
     if not values["purpose"]:
         errors["share_purpose"] = "请填写共享事由，例如：租房、入学报名"
     elif len(values["purpose"]) > 200:
         errors["share_purpose"] = "共享事由不能超过200个字"
-    if days not in SHARE_DAYS:
+    now = utcnow()
+    until: datetime | None = None
+    if days == UNTIL:
+        until, problem = share_until(values["until_date"], values["until_time"], now)
+        if problem:
+            errors["share_until"] = problem
+    elif days in SHARE_DAYS:
+        until = now + timedelta(days=int(days))
+    else:
         errors["share_days"] = "请选择共享多长时间"
-    if errors:
+    if errors or until is None:
         return license_page(request, db, auth, lic, errors=errors, values=values, status_code=422)
     node = node_of(request)
     try:
         made = shares.create_share(
             db, node.settings, auth.account, lic.id, audience_kind=audience_kind,
-            audience=department if audience_kind == shares.DEPARTMENT else None, purpose=values["purpose"],
-            expires_at=utcnow() + timedelta(days=int(days)), grants=["face"] if grants == "face" else [],
-            bus=node.bus,
+            audience={shares.DEPARTMENT: department, shares.CLIENT: client}.get(audience_kind),
+            purpose=values["purpose"], expires_at=until, grants=["face"] if grants == "face" else [],
+            bus=node.bus, at=now,
         )  # fmt: skip
     except DomainError as exc:
         db.rollback()

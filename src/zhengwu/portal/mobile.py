@@ -59,13 +59,12 @@ from zhengwu.portal.casepages import _ACTIONS
 from zhengwu.portal.errors import AppSuspended, NotShowable
 from zhengwu.portal.pages import (
     _LEVEL_LABELS,
-    HOME_COLUMNS,
-    HOME_NOTICES,
     _days,
     _face,
     _inside,
     _license_view,
     _vocabulary,
+    home_entries,
 )
 from zhengwu.portal.schemas import AppShown, NoticeRead, read_notice, shown_app
 from zhengwu.seals.routes import OFD_MEDIA_TYPE
@@ -101,14 +100,11 @@ class Home(BaseModel):
     columns: list[NoticeRead] = Field(description="栏目")
 
 
-# The home's themes are counted over the whole catalog and its notices read per request otherwise: both are
-# the same for everyone and kept until the published items, or the notices, change (kernel.stamps), as the
-# home page keeps its themes.
+# The home's themes are counted over the whole catalog: the same for everyone and kept until the published
+# items change (kernel.stamps), as the home page keeps its themes; its notices are the home page's
+# (``pages.home_entries``, kept under the notices' stamp).
 HOME_THEMES: ServiceKey[StampedCache[tuple[object, list[Theme], list[Theme]]]] = ServiceKey(
     "portal.mobile_home_themes"
-)
-HOME_ENTRIES: ServiceKey[StampedCache[tuple[list[NoticeRead], list[NoticeRead]]]] = ServiceKey(
-    "portal.mobile_home_notices"
 )
 
 
@@ -232,16 +228,8 @@ def home(request: Request, db: DbSession) -> Home:
         # The vocabulary is kept in the value so that its id, the key, is not reused by another object.
         return words, of(False), of(True)
 
-    own = node_of(request).settings.node_id
-
-    def entries() -> tuple[list[NoticeRead], list[NoticeRead]]:
-        return (
-            [read_notice(n, own) for n in notices.latest(db, "notice", HOME_NOTICES)],
-            [read_notice(n, own) for n in notices.latest(db, "column", HOME_COLUMNS)],
-        )
-
     _, person_themes, legal_themes = remember(db, HOME_THEMES, (PUBLISHED_STAMP,), id(words), themes)
-    shown_notices, shown_columns = remember(db, HOME_ENTRIES, (notices.NOTICES_STAMP,), own, entries)
+    shown_notices, shown_columns = home_entries(db, node_of(request).settings.node_id)
     return Home(
         events=[e.label for e in words.events],
         person_themes=person_themes,

@@ -32,7 +32,7 @@ from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import dialect_insert, new_id
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.node import ServiceKey
-from zhengwu.kernel.stamps import StampedCache, bump, remember
+from zhengwu.kernel.stamps import StampedCache, bump, remember, watch
 from zhengwu.kernel.topics import ReceivedRow, RowError
 from zhengwu.portal import images
 from zhengwu.portal.errors import NoticeNotFound, NotOurs, PortalError, StyleNotOffered
@@ -42,6 +42,10 @@ NOTICE_TOPIC: Final = "portal.dn_portal_notice"
 #: Raised with every change of the notices and columns shown here, this node's or come from above
 #: (kernel.stamps): lists derived from them are kept until it moves.
 NOTICES_STAMP: Final = "portal.notices"
+# Every write of the notices' table, here or applied from above, moves the stamp in the writer's own
+# transaction (kernel.stamps.watch): the writers need not bump it, and none is missed. Watched where the
+# rows are written, so a command or a worker that writes them watches it too.
+watch(PortalNotice.__tablename__, NOTICES_STAMP)
 NOTICE_TABLE: Final = "dn_portal_notice"
 STYLE_TOPIC: Final = "portal.dn_portal_style"
 STYLE_TABLE: Final = "dn_portal_style"
@@ -128,7 +132,6 @@ def publish(
     )  # fmt: skip
     session.add(notice)
     session.flush()
-    bump(session, NOTICES_STAMP)
     emit(session, NOTICE_TOPIC, _payload(notice), key=notice.notice_key)
     record_change(
         session, actor=actor, action=f"portal.{kind}.publish", entity=ENTITY, entity_id=notice.id,
@@ -162,7 +165,6 @@ def change(
     notice.title, notice.body, notice.url = _checked(notice.kind, title, body, url)
     notice.updated_at = utcnow()
     session.flush()
-    bump(session, NOTICES_STAMP)
     emit(session, NOTICE_TOPIC, _payload(notice), key=notice.notice_key, operation="U")
     record_change(
         session, actor=actor, action=f"portal.{notice.kind}.change", entity=ENTITY, entity_id=notice.id,
@@ -179,7 +181,6 @@ def withdraw(session: Session, settings: Settings, notice_id: str, *, actor: str
     before = _state(notice)
     notice.withdrawn_at = notice.updated_at = utcnow()
     session.flush()
-    bump(session, NOTICES_STAMP)
     emit(session, NOTICE_TOPIC, _payload(notice), key=notice.notice_key, operation="D")
     record_change(
         session, actor=actor, action=f"portal.{notice.kind}.withdraw", entity=ENTITY, entity_id=notice.id,
@@ -244,8 +245,6 @@ def notice_applier(settings: Settings) -> Callable[[Session, Sequence[ReceivedRo
     def apply(session: Session, rows: Sequence[ReceivedRow]) -> Mapping[str, RowError]:
         errors: dict[str, RowError] = {}
         now = utcnow()
-        if rows:
-            bump(session, NOTICES_STAMP)  # what the lower node shows changes with the rows applied
         for inbound in sorted(rows, key=lambda r: r.order):
             data = inbound.row
             key, kind = _text(data, "notice_key", 100), _text(data, "kind", 16)

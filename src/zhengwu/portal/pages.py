@@ -9,11 +9,12 @@ work without JavaScript. Holder pages send a visitor without a session to identi
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -30,12 +31,13 @@ from zhengwu.catalog.search import SearchFilters
 from zhengwu.catalog.search.engine import division_range
 from zhengwu.catalog.search.grouped import departments_in, items_by_theme
 from zhengwu.catalog.search.index import PUBLISHED_STAMP, SYNONYMS_STAMP
+from zhengwu.identity import context as identity_context
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import attach_csrf_cookie, check_csrf, csrf_token, safe_next
 from zhengwu.kernel import stamps
 from zhengwu.kernel.assets import guarded_templates, static_asset
-from zhengwu.kernel.clock import BEIJING
+from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
 from zhengwu.kernel.errors import DomainError
@@ -50,6 +52,7 @@ from zhengwu.licenses import service as licenses
 from zhengwu.licenses.lookup import type_names as type_names_of
 from zhengwu.portal import apps, finder, notices, vocabulary
 from zhengwu.portal.errors import NoticeNotFound
+from zhengwu.portal.schemas import NoticeRead, read_notice
 from zhengwu.seals.routes import MAX_UPLOAD_BYTES, UPLOAD_LIMITS
 
 router = APIRouter(include_in_schema=False)
@@ -72,6 +75,11 @@ DEPARTMENTS: ServiceKey[StampedCache[list[tuple[str, str]]]] = ServiceKey("porta
 # The home page's life events and items by theme (counted over the whole catalog, some 160 links): the
 # same for every visitor, rendered once and kept until the published items change (kernel.stamps).
 HOME_THEMES: ServiceKey[StampedCache[tuple[object, Markup]]] = ServiceKey("portal.home_themes")
+# The home's newest notices and columns, for the page and the mobile API alike: read per request
+# otherwise, the same for everyone, kept until the notices' stamp moves (a change here or from above).
+HOME_ENTRIES: ServiceKey[StampedCache[tuple[list[NoticeRead], list[NoticeRead]]]] = ServiceKey(
+    "portal.home_notices"
+)
 
 
 def beijing(value: datetime | date | None, with_time: bool = True) -> str:
@@ -91,6 +99,34 @@ TEMPLATES.env.filters["beijing"] = beijing
 def care_level(request: Request) -> int:
     """The 适老化 type step chosen in this browser (0: standard mode)."""
     return _public_vary(request.cookies)
+
+
+#: The header that tells the service worker how many seconds the kept 扫码亮证 pages may still be shown
+#: without a network (0: this browser has no session here, so none may).
+OFFLINE_MAX_AGE: Final = "X-Offline-Max-Age"
+#: Which session the page was shown in: the worker keeps a code page with it and lets only pages of that
+#: same session renew it, so a later login (someone else's, or the same person's) does not revive it.
+OFFLINE_SESSION: Final = "X-Offline-Session"
+
+
+def offline_until(db: Session, auth: Authenticated) -> datetime:
+    """When the session the page is shown in ends at the latest without further use: its idle limit from
+    its last recorded use (recorded at most a minute late: the end comes no later), or its absolute limit.
+    A copy kept for use without a network must not outlive it."""
+    ctx = identity_context.of(db)
+    session = auth.session
+    return min(session.created_at + ctx.absolute_timeout, session.last_seen_at + ctx.idle_timeout)
+
+
+def offline_headers(db: Session, auth: Authenticated | None) -> dict[str, str]:
+    """Headers of a page shown to this browser: the service worker is told the seconds its kept codes may
+    last (relative, so a device clock that is off does not stretch them) and, for a session, a digest
+    standing for it (the page does not expose the session's own identifier)."""
+    if auth is None:
+        return {OFFLINE_MAX_AGE: "0"}
+    seconds = max(0, int((offline_until(db, auth) - utcnow()).total_seconds()))
+    tag = hashlib.sha256(f"zhengwu-offline-session:{auth.session.id}".encode()).hexdigest()[:32]
+    return {OFFLINE_MAX_AGE: str(seconds), OFFLINE_SESSION: tag}
 
 
 def render(
@@ -126,6 +162,9 @@ def render(
     ctx.update(context or {})
     response = TEMPLATES.TemplateResponse(request, template, ctx, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
+    # Every page says whether this browser's session goes on (and for how long), so that the kept
+    # 扫码亮证 copies live as long as the session the holder keeps using, and go when it has ended.
+    response.headers.update(offline_headers(db, auth))
     if anonymous_public:
         response.headers[PUBLIC_HEADER] = "1"
     else:
@@ -135,10 +174,10 @@ def render(
 
 _PUBLIC_PATHS = frozenset({"/", "/search", "/notices", "/columns"})
 _PUBLIC_UNDER = re.compile(r"/(items|notices)/[^/]+")
-# What the kept public pages read besides the stamps the catalog and the style bump: notices and columns,
-# the apps serving an item, the license types materials cite, the national guides pushed from above.
+# What the kept public pages read besides the stamps the catalog and the style bump: the apps serving an
+# item, the license types materials cite, the national guides pushed from above (notices and columns:
+# their table is watched where they are written, ``notices``).
 _WATCHED = {
-    "portal_notice": "portal.notices",
     "portal_app": "portal.apps",
     "licenses_type": "licenses.types",
     "catalog_national_guide": "catalog.national_guides",
@@ -258,18 +297,31 @@ def care_mode(
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, db: DbSession) -> HTMLResponse:
     """Search first, then items by theme (个人 and 法人) and the life events of the vocabulary."""
+    own = node_of(request).settings.node_id
     return render(
         request,
         db,
         "portal/home.html",
         {
             "themes_html": _home_themes(db, _vocabulary(request)),
-            "notices": notices.latest(db, "notice", HOME_NOTICES),
-            "columns": notices.latest(db, "column", HOME_COLUMNS),
-            "own_node": node_of(request).settings.node_id,
+            **dict(zip(("notices", "columns"), home_entries(db, own), strict=True)),
+            "own_node": own,
         },
         public=True,
     )
+
+
+def home_entries(db: Session, own_node: str) -> tuple[list[NoticeRead], list[NoticeRead]]:
+    """The newest notices and columns in force (this node's and the upper nodes'), kept under the notices'
+    stamp: the home page and the mobile API's home read them from here."""
+
+    def entries() -> tuple[list[NoticeRead], list[NoticeRead]]:
+        return (
+            [read_notice(n, own_node) for n in notices.latest(db, "notice", HOME_NOTICES)],
+            [read_notice(n, own_node) for n in notices.latest(db, "column", HOME_COLUMNS)],
+        )
+
+    return remember(db, HOME_ENTRIES, (notices.NOTICES_STAMP,), own_node, entries)
 
 
 def _home_themes(db: Session, words: vocabulary.Vocabulary) -> Markup:

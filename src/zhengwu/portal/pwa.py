@@ -3,7 +3,8 @@ registration script and the offline page.
 
 The service worker (``static/sw.js``) keeps the static shell and the offline page, fetched without
 cookies, and of the personal pages only 扫码亮证 (what the holder shows anyone anyway), for no longer than
-the session it was shown in would last unused (``licensepages.offline_headers``); it stores no other page
+the session it was shown in would last unused, renewed by every page of that session
+(``pages.offline_headers``); it stores no other page
 and no API answer. Everything here is public and holds no data; the pages work the same without JavaScript.
 """
 
