@@ -191,3 +191,83 @@ def test_the_serving_process_freezes_start_up_once(app: Any) -> None:
         assert running.get("/portal/static/portal.css").status_code == 200
     assert gc.get_freeze_count() > 0, "start-up's objects are out of the collector's walks"
     assert gcpolicy.settle() is False, "once per process"
+
+
+def _concurrently(
+    app: Any, cache: PageCache, path: str, count: int, *, fail_first: bool = False
+) -> list[Any]:
+    """``count`` anonymous GETs of ``path`` arriving together while the first render is held back."""
+    import httpx
+
+    inner = cache.app
+    calls: list[int] = []
+
+    async def run() -> list[Any]:
+        release = asyncio.Event()
+        one_at_a_time = asyncio.Lock()  # the test database is one connection: renders must not overlap
+
+        async def held(scope: Any, receive: Any, send: Any) -> None:
+            calls.append(1)
+            await release.wait()
+            if fail_first and len(calls) == 1:
+                raise RuntimeError("the first render fails")
+            async with one_at_a_time:
+                await inner(scope, receive, send)
+
+        cache.app = held
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            tasks = [asyncio.create_task(c.get(path)) for _ in range(count)]
+            for _ in range(50):  # every request reaches the render or the wait for it
+                await asyncio.sleep(0)
+            release.set()
+            return await asyncio.gather(*tasks)
+
+    try:
+        return asyncio.run(run())
+    finally:
+        cache.app = inner
+
+
+def test_requests_for_a_page_being_rendered_wait_for_that_render(app: Any, client: Any) -> None:
+    client.get("/")
+    cache = _cache(app)
+    cache.clear()
+    rendered, joined = cache.rendered, cache.joined
+    answers = _concurrently(app, cache, "/", 20)
+    assert [a.status_code for a in answers] == [200] * 20
+    assert len({a.content for a in answers}) == 1
+    assert cache.rendered == rendered + 1 and cache.joined == joined + 19, "one render, not twenty"
+
+
+def test_waiters_render_for_themselves_when_the_first_render_is_not_kept(app: Any, client: Any) -> None:
+    client.get("/")
+    cache = _cache(app)
+    cache.clear()
+    joined = cache.joined
+    # A page shown with a form token is never kept: the waiter gets its own, with its own cookie.
+    answers = _concurrently(app, cache, "/licenses/verify", 2)
+    assert [a.status_code for a in answers] == [200, 200] and cache.joined == joined
+    assert len({a.cookies.get("zw_csrf") for a in answers}) == 2
+    # The first render fails: the other is not left waiting, and renders the page itself.
+    answers = _concurrently(app, cache, "/", 2, fail_first=True)
+    assert sorted(a.status_code for a in answers) == [200, 500]
+    assert cache.joined == joined
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_the_search_dictionary_loads_while_the_node_starts(
+    settings: Any, session_factory: Any, monkeypatch: pytest.MonkeyPatch, warm: bool
+) -> None:
+    from zhengwu.catalog.search import tokens
+    from zhengwu.main import create_app
+
+    loaded: list[int] = []
+    monkeypatch.setattr(tokens, "tokenizer", lambda: loaded.append(1))
+    portal = settings.portal.model_copy(update={"warm_search": warm})
+    application = create_app(settings.model_copy(update={"portal": portal}))
+    node_of(application).use_sessions(session_factory)
+    with TestClient(application) as running:
+        assert loaded == ([1] if warm else []), "before the first request, not on the first search"
+        assert running.get("/portal/static/portal.css").status_code == 200
+    node_of(application).engine.dispose()
