@@ -34,7 +34,7 @@ from zhengwu.kernel.files import FileStore
 from zhengwu.kernel.logging import current_trace_id, get_logger
 from zhengwu.kernel.metrics import CounterSpec, count
 from zhengwu.kernel.node import ServiceKey
-from zhengwu.kernel.stamps import StampedCache, bump, remember
+from zhengwu.kernel.stamps import StampedCache, bump, remember, watch
 from zhengwu.licenses import holders, kinds, lifecycle, offline, render, topics
 from zhengwu.licenses.errors import (
     LicenseError,
@@ -161,8 +161,10 @@ def list_types(session: Session) -> Sequence[LicenseType]:
     return LicenseRepository(session).types()
 
 
-#: Raised with every new license type (kernel.stamps): issuance keeps the parsed types per process.
+#: Raised with every new license type (kernel.stamps), and by any session's write to the types' table
+#: (``watch``): issuance keeps the parsed types per process, the public route its encoded list.
 TYPES_STAMP: Final = "licenses.types"
+watch(LicenseType.__tablename__, TYPES_STAMP)
 _ISSUING_TYPES: Final[ServiceKey[StampedCache[tuple[LicenseType, FaceSchema]]]] = ServiceKey(
     "licenses.issuing_types"
 )
@@ -170,7 +172,7 @@ _ISSUING_TYPES: Final[ServiceKey[StampedCache[tuple[LicenseType, FaceSchema]]]] 
 
 def issuing_type(session: Session, code: str) -> tuple[LicenseType, FaceSchema]:
     """A license type and its parsed face schema, for issuing: kept per process until a type is added
-    (a type's row is never changed once defined). What is kept is a transient copy of the row, in no
+    or changed (``TYPES_STAMP``). What is kept is a transient copy of the row, in no
     session, so that no session's rollback or close can expire it under another thread."""
     key = code.strip().upper()
 
