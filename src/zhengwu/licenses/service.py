@@ -428,6 +428,7 @@ def _stage(
     identifier = make_license_id(kind.code, department.credit_code, serial, version)
     number = values.get(kind.number_field or "", "") or serial
     lic = License(
+        id=new_id(),
         identifier=identifier,
         type_id=kind.id,
         type_code=kind.code,
@@ -456,12 +457,13 @@ def _stage(
         status_changed_by=actor[:100],
         supersedes_id=supersedes.id if supersedes is not None else None,
         created_by=actor[:100],
+        source="issued",
     )
     # Rendered and sealed before the row is written, so the row goes in once with its file's digest
-    # and size (not an INSERT and then an UPDATE); its unique identifier is still checked at the flush.
+    # and size (not an INSERT and then an UPDATE); its unique identifier is still checked by the INSERT.
     pending = _seal_and_store(session, settings, lic, kind, seal, at=now, schema=schema, holder_code=code)
     try:
-        LicenseRepository(session).add(lic)
+        LicenseRepository(session).insert_license(lic)
         reason = "签发" if supersedes is None else "换发"
         _event(session, lic, lifecycle.VALID, reason, actor, now, seq=1)  # a new license: its first event
         record_change(session, actor=actor, action="license.issue" if supersedes is None else "license.renew",
