@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from licenses_kit import BUSINESS_FACE, COMPANY, INSURANCE_FACE, PERSON, Issuing
 from seals_kit import assert_envelope
 from zhengwu.identity import service as identity
+from zhengwu.licenses.schemas import VerifyAnswer
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 API = "/api/v1/licenses"
@@ -142,6 +143,9 @@ def test_issue_over_http_then_verify(client: Any, issuing: Issuing) -> None:
         "valid", "status", "status_label", "type_code", "type_name", "issuer_name", "reason", "seal_verdict",
         "annotated_copy",
     }  # fmt: skip
+    # The route sends the service's answer as encoded JSON: it must be the documented model, value for value.
+    assert VerifyAnswer.model_validate(ok.json()).model_dump() == ok.json()
+    assert ok.headers["content-type"] == "application/json"
     assert_envelope(
         client.post(f"{API}/verify", json={"identifier": lic["identifier"]}), 400, "licenses.verify_request"
     )

@@ -26,6 +26,7 @@ _BUMP_SERIAL = (
 _LICENSE: Table = cast(Table, License.__table__)
 # An issuance's row through the ORM's unit of work cost about as much as its SQL: built once instead.
 _INSERT_LICENSE = insert(_LICENSE)
+_INSERT_EVENT = insert(cast(Table, LicenseStatusEvent.__table__))
 
 
 class LicenseRepository:
@@ -55,7 +56,7 @@ class LicenseRepository:
 
     def add_event(self, **values: object) -> None:
         """Append a status event: a Core INSERT (events are read only through queries, never held)."""
-        self.session.execute(insert(LicenseStatusEvent).values(id=new_id(), **values))
+        self.session.execute(_INSERT_EVENT, {"id": new_id(), **values})
 
     def type_by_code(self, code: str) -> LicenseType | None:
         """A license type by its 21-character code."""
