@@ -5,11 +5,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from licenses_kit import BUSINESS_FACE, COMPANY, INSURANCE_FACE, PERSON, Issuing
 from seals_kit import assert_envelope
 from zhengwu.identity import service as identity
+from zhengwu.licenses.schemas import VerifyAnswer
 from zhengwu.seed.synthetic import nth_citizen_id, nth_phone
 
 API = "/api/v1/licenses"
@@ -81,6 +83,31 @@ def test_types_are_public(client: Any, issuing: Issuing) -> None:
     assert business["holder_code_types"] == ["001"] and business["fields"][0]["label"] == "名称"
 
 
+def test_type_list_is_kept_until_a_type_is_added_or_changed(
+    client: Any, issuing: Issuing, session_factory: sessionmaker[Session]
+) -> None:
+    from zhengwu.kernel.session import unit_of_work
+    from zhengwu.licenses import service
+    from zhengwu.licenses.models import LicenseType
+
+    first = client.get(f"{API}/types")
+    assert first.status_code == 200 and first.headers["content-type"] == "application/json"
+    assert client.get(f"{API}/types").content == first.content  # kept: the same bytes
+    code = issuing.type_code("营业执照")
+    with unit_of_work(session_factory) as session:  # an edit through any session, no explicit bump
+        row = session.scalars(select(LicenseType).where(LicenseType.code == code)).one()
+        row.name = "营业执照（新版）"
+    names = {t["code"]: t["name"] for t in client.get(f"{API}/types").json()}
+    assert names[code] == "营业执照（新版）"
+    with unit_of_work(session_factory) as session:
+        added = service.define_type(session, service.TypeSpec(
+            code=code[:18] + "986", name="测试许可证", definer_name="测试机关", issuing_levels=("province",),
+            holder_kind="enterprise", fields=[{"name": "scope", "label": "许可范围"}],
+        )).code  # fmt: skip
+    listed = {t["code"]: t for t in client.get(f"{API}/types").json()}
+    assert listed[added]["name"] == "测试许可证" and listed[added]["fields"][0]["label"] == "许可范围"
+
+
 def test_issue_over_http_then_verify(client: Any, issuing: Issuing) -> None:
     from zhengwu.kernel.node import node_of
     from zhengwu.licenses.events import LicenseIssued, LicenseStatusChanged
@@ -116,6 +143,9 @@ def test_issue_over_http_then_verify(client: Any, issuing: Issuing) -> None:
         "valid", "status", "status_label", "type_code", "type_name", "issuer_name", "reason", "seal_verdict",
         "annotated_copy",
     }  # fmt: skip
+    # The route sends the service's answer as encoded JSON: it must be the documented model, value for value.
+    assert VerifyAnswer.model_validate(ok.json()).model_dump() == ok.json()
+    assert ok.headers["content-type"] == "application/json"
     assert_envelope(
         client.post(f"{API}/verify", json={"identifier": lic["identifier"]}), 400, "licenses.verify_request"
     )

@@ -112,6 +112,10 @@ def _executed(state: ORMExecuteState) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _stamp_written(session: Session) -> None:
+    if _watched and (session.new or session.dirty or session.deleted):
+        # commit() calls this hook before its own last flush: changes still pending would otherwise be
+        # written after the stamps were, and a watched table changed that way would move no stamp.
+        session.flush()
     for stamp in sorted(session.info.pop(_WRITTEN, ())):
         bump(session, stamp)
 

@@ -34,7 +34,7 @@ from zhengwu.kernel.files import FileStore
 from zhengwu.kernel.logging import current_trace_id, get_logger
 from zhengwu.kernel.metrics import CounterSpec, count
 from zhengwu.kernel.node import ServiceKey
-from zhengwu.kernel.stamps import StampedCache, bump, remember
+from zhengwu.kernel.stamps import StampedCache, bump, remember, watch
 from zhengwu.licenses import holders, kinds, lifecycle, offline, render, topics
 from zhengwu.licenses.errors import (
     LicenseError,
@@ -161,8 +161,10 @@ def list_types(session: Session) -> Sequence[LicenseType]:
     return LicenseRepository(session).types()
 
 
-#: Raised with every new license type (kernel.stamps): issuance keeps the parsed types per process.
+#: Raised with every new license type (kernel.stamps), and by any session's write to the types' table
+#: (``watch``): issuance keeps the parsed types per process, the public route its encoded list.
 TYPES_STAMP: Final = "licenses.types"
+watch(LicenseType.__tablename__, TYPES_STAMP)
 _ISSUING_TYPES: Final[ServiceKey[StampedCache[tuple[LicenseType, FaceSchema]]]] = ServiceKey(
     "licenses.issuing_types"
 )
@@ -170,7 +172,7 @@ _ISSUING_TYPES: Final[ServiceKey[StampedCache[tuple[LicenseType, FaceSchema]]]] 
 
 def issuing_type(session: Session, code: str) -> tuple[LicenseType, FaceSchema]:
     """A license type and its parsed face schema, for issuing: kept per process until a type is added
-    (a type's row is never changed once defined). What is kept is a transient copy of the row, in no
+    or changed (``TYPES_STAMP``). What is kept is a transient copy of the row, in no
     session, so that no session's rollback or close can expire it under another thread."""
     key = code.strip().upper()
 
@@ -426,6 +428,7 @@ def _stage(
     identifier = make_license_id(kind.code, department.credit_code, serial, version)
     number = values.get(kind.number_field or "", "") or serial
     lic = License(
+        id=new_id(),
         identifier=identifier,
         type_id=kind.id,
         type_code=kind.code,
@@ -454,12 +457,13 @@ def _stage(
         status_changed_by=actor[:100],
         supersedes_id=supersedes.id if supersedes is not None else None,
         created_by=actor[:100],
+        source="issued",
     )
     # Rendered and sealed before the row is written, so the row goes in once with its file's digest
-    # and size (not an INSERT and then an UPDATE); its unique identifier is still checked at the flush.
+    # and size (not an INSERT and then an UPDATE); its unique identifier is still checked by the INSERT.
     pending = _seal_and_store(session, settings, lic, kind, seal, at=now, schema=schema, holder_code=code)
     try:
-        LicenseRepository(session).add(lic)
+        LicenseRepository(session).insert_license(lic)
         reason = "签发" if supersedes is None else "换发"
         _event(session, lic, lifecycle.VALID, reason, actor, now, seq=1)  # a new license: its first event
         record_change(session, actor=actor, action="license.issue" if supersedes is None else "license.renew",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVarTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import BindParameter, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from zhengwu.pki.models import PkiCertificate, PkiCrl, PkiKey, PkiTrustAnchor
@@ -14,7 +14,7 @@ _Ts = TypeVarTuple("_Ts")
 _PkiRow = PkiKey | PkiCertificate | PkiCrl | PkiTrustAnchor
 
 
-def _newest_valid(query: Select[*_Ts], profile: str) -> Select[*_Ts]:
+def _newest_valid(query: Select[*_Ts], profile: str | BindParameter[str]) -> Select[*_Ts]:
     """``query`` narrowed to the newest valid certificate of ``profile`` that has a key of this node."""
     return (
         query.where(
@@ -25,6 +25,13 @@ def _newest_valid(query: Select[*_Ts], profile: str) -> Select[*_Ts]:
         .order_by(PkiCertificate.created_at.desc())
         .limit(1)
     )
+
+
+# Built once, the profile a bound parameter: asked before every signature of the node's own keys (the
+# TSA's token, a license's offline payload), where building the query cost more than running it.
+_CURRENT_IDS = _newest_valid(
+    select(PkiCertificate.id, PkiCertificate.key_id, PkiCertificate.issuer_id), bindparam("profile")
+)
 
 
 class PkiRepository:
@@ -52,9 +59,7 @@ class PkiRepository:
 
     def current_ids(self, profile: str) -> tuple[str, str, str | None] | None:
         """(id, key id, issuer id) of what ``current`` finds: one Core row, no ORM instance."""
-        row = self.session.execute(
-            _newest_valid(select(PkiCertificate.id, PkiCertificate.key_id, PkiCertificate.issuer_id), profile)
-        ).first()
+        row = self.session.execute(_CURRENT_IDS, {"profile": profile}).first()
         return None if row is None or row[1] is None else (row[0], row[1], row[2])
 
     def by_serial(self, serial_hex: str) -> list[PkiCertificate]:

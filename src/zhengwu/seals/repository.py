@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from zhengwu.kernel.db import new_id
 from zhengwu.seals.models import Seal, SealStatusEvent, SealUsage
+
+# Built once, values as parameters: every sealing writes one.
+_INSERT_USAGE = insert(cast(Table, SealUsage.__table__))
+# Built once: an issuance asks for its department's active seal every time.
+_FIRST_OF = select(Seal).where(Seal.department_id == bindparam("department_id")).order_by(Seal.es_id).limit(1)
+_FIRST_WITH_STATUS = (
+    select(Seal)
+    .where(Seal.department_id == bindparam("department_id"), Seal.status == bindparam("status"))
+    .order_by(Seal.es_id)
+    .limit(1)
+)
 
 
 class SealRepository:
@@ -25,7 +37,7 @@ class SealRepository:
 
     def add_usage(self, **values: object) -> None:
         """Record one use of a seal: a Core INSERT (nothing reads the row back in the transaction)."""
-        self.session.execute(insert(SealUsage).values(id=new_id(), **values))
+        self.session.execute(_INSERT_USAGE, {"id": new_id(), **values})
 
     def by_es_id(self, es_id: str) -> Seal | None:
         """A seal by its esID."""
@@ -55,10 +67,11 @@ class SealRepository:
 
     def first_of(self, department_id: str, status: str | None = None) -> Seal | None:
         """A department's first seal by esID (with that status), in one query."""
-        query = select(Seal).where(Seal.department_id == department_id)
-        if status is not None:
-            query = query.where(Seal.status == status)
-        return self.session.scalars(query.order_by(Seal.es_id).limit(1)).first()
+        if status is None:
+            return self.session.scalars(_FIRST_OF, {"department_id": department_id}).first()
+        return self.session.scalars(
+            _FIRST_WITH_STATUS, {"department_id": department_id, "status": status}
+        ).first()
 
     def events(self, seal_id: str) -> Sequence[SealStatusEvent]:
         """A seal's status history, oldest first."""
