@@ -46,3 +46,43 @@ def test_rendering_fills_every_placeholder_and_tls_when_asked(tmp_path: Path) ->
         ), path
     off = render.render(tmp_path / "off", listen="127.0.0.1:1", upstream="127.0.0.1:2", waf=False)
     assert "modsecurity off;" in off.site_conf.read_text()
+
+
+def test_the_rendered_crs_keeps_the_credentials_out_of_the_sql_rules_only(tmp_path: Path) -> None:
+    rules = (
+        'SecRule REQUEST_COOKIES|!REQUEST_COOKIES:/__utm/|ARGS_NAMES|ARGS "@rx x" \\\n'
+        "    \"id:942001,phase:2,block,tag:'attack-sqli',chain\"\n"
+        '    SecRule ARGS "@rx y" "t:none"\n'
+        'SecRule ARGS "@rx z" "id:942002,phase:2,block,tag:\'attack-sqli\'"\n'
+        'SecRule REQUEST_COOKIES|ARGS "@rx w" "id:941001,phase:2,block,tag:\'attack-xss\'"\n'
+        'SecRule REQUEST_BASENAME "@detectSQLi" "id:942003,phase:2,block,tag:\'attack-sqli\'"\n'
+    )
+    lines = render.exclude_credentials(rules).splitlines()
+    assert lines[0].startswith(
+        "SecRule REQUEST_COOKIES|!REQUEST_COOKIES:/__utm/|ARGS_NAMES|ARGS|!REQUEST_COOKIES:zw_session|"
+        "!REQUEST_COOKIES:__Host-zw_session|!REQUEST_COOKIES:zw_csrf|!ARGS:csrf_token "
+    )
+    # A chain's later rules carry no tag (the tag exclusion does not reach them either); other attack
+    # classes and other targets are untouched.
+    assert lines[2:] == [
+        '    SecRule ARGS "@rx y" "t:none"',
+        'SecRule ARGS|!ARGS:csrf_token "@rx z" "id:942002,phase:2,block,tag:\'attack-sqli\'"',
+        rules.splitlines()[4],
+        rules.splitlines()[5],
+    ]
+    if render.missing() is None:  # the installed CRS: only target lists change, every SQL rule is reached
+        rendered = render.render(tmp_path / "out", listen="127.0.0.1:1", upstream="127.0.0.1:2")
+        for source in render.CRS_RULES.glob("*.conf"):
+            copy = (rendered.root / "modsecurity" / "crs" / source.name).read_text()
+            assert (
+                copy.replace(
+                    "|!REQUEST_COOKIES:zw_session|!REQUEST_COOKIES:__Host-zw_session"
+                    "|!REQUEST_COOKIES:zw_csrf",
+                    "",
+                ).replace("|!ARGS:csrf_token", "")
+                == source.read_text()
+            )
+        sqli = (
+            rendered.root / "modsecurity" / "crs" / "REQUEST-942-APPLICATION-ATTACK-SQLI.conf"
+        ).read_text()
+        assert sqli.count("!REQUEST_COOKIES:zw_csrf") > 30 and sqli.count("!ARGS:csrf_token") > 30
