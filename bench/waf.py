@@ -3,10 +3,13 @@
 One node (``zhengwu serve``, SQLite in a temporary directory, the demo catalog with ``--demo``) and, in
 the same run, three ways to reach it: directly (the baseline), through nginx without ModSecurity (the
 proxy's own cost) and through nginx + ModSecurity v3 + OWASP CRS at paranoia level 2 as deploy/nginx
-configures it. Each is driven by the same load generator: ``--concurrency`` keep-alive HTTP/1.1
-clients for ``--seconds`` in all, in ``--rounds`` slices that take every way in turn (the order
-rotating each round), so that a shared machine's load drifting during the run weighs on all alike
-instead of on whichever came last. Figures: requests/s, p50/p99 latency, errors; ratio = through / direct.
+configures it. Each is driven by the same load generator (``--client``: wrk when installed, one thread,
+a few microseconds of CPU per request; else httpx, about a millisecond): ``--concurrency`` keep-alive
+HTTP/1.1 connections for ``--seconds`` in all, in ``--rounds`` slices that take every way in turn (the
+order rotating each round), so that a shared machine's load drifting during the run weighs on all alike
+instead of on whichever came last. Figures: requests/s, p50/p99 latency, errors; ratio = through / direct;
+the CPU seconds the node and each nginx (master and workers) spent per request, read from /proc, and
+from them how many WAF cores per node core the goal needs where each has cores of its own.
 Goal (issue 15): the WAF costs at most 20 % of the direct throughput (ratio >= 0.80).
 
 Two layouts, measured in the same run (``--layout both``, the default), each against its own direct
@@ -18,10 +21,13 @@ baseline:
   reserved for nginx). The node (every thread of ``zhengwu serve``) is pinned to one core in the direct
   and in the proxied runs alike; a second nginx pair (one worker, the master too) is pinned to the other
   core. The load generator is pinned to the WAF's core in all of that layout's runs: it is the same
-  Python client in every run, so the direct and the proxied runs pay the same for it, and it never takes
-  the node's core (which would make the baseline the slower one and flatter the WAF). The price of the
-  choice: behind the WAF the client competes with nginx for its core, so the figure is, if anything, a
-  little worse than a gateway reached by clients on other machines. ``--cores NODE,WAF`` picks the two.
+  client in every run, so the direct and the proxied runs pay the same for it, and it never takes the
+  node's core (which would slow the baseline and flatter the WAF). The price of the choice: behind the
+  WAF the client competes with nginx for its core, so the figure is, if anything, a little worse than a
+  gateway reached by clients on other machines (with wrk, by a few microseconds per request; with the
+  httpx client, which costs more than the WAF, by much more). Neither layout keeps other processes off
+  the two cores: on a shared machine each pinned process gets only its share of its core.
+  ``--cores NODE,WAF`` picks the two.
 
 ``--before DIR`` adds, in each layout, a fourth way: nginx + ModSecurity rendered from another copy of
 deploy/nginx (``git archive REV deploy/nginx | tar -x -C DIR``, then ``--before DIR/deploy/nginx``), so a
@@ -335,9 +341,16 @@ def _measure(
                 ]
                 print(f"   {way.name}: WAF cost {cost:.1%} of direct throughput (goal <= 20%), "
                       f"per round {', '.join(f'{c:.0%}' for c in spread)}")  # fmt: skip
+        direct_node_ms = mine[0].cpu[0] / max(1, results[0].ops) * 1000
         for way, result in zip(mine, results, strict=True):
             node_ms, proxy_ms = (seconds / max(1, result.ops) * 1000 for seconds in way.cpu)
             print(f"   CPU per request, {way.name}: node {node_ms:.2f} ms + proxy {proxy_ms:.2f} ms")
+            if way.name.startswith(WAF) and direct_node_ms:
+                # Where each side has cores of its own and is busy: the WAF keeps 80 % of the node's
+                # throughput when its cores serve 0.8 x the requests the node's cores can.
+                print(
+                    f"      cores this WAF needs per core of the node for the goal: {0.8 * proxy_ms / direct_node_ms:.1f}"
+                )
 
 
 def _merge(name: str, parts: list[Result]) -> Result:
