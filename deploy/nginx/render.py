@@ -40,20 +40,6 @@ NGINX = "nginx"
 
 _STATIC = ("crs-setup.conf", "zhengwu-exclusions-before-crs.conf", "zhengwu-exclusions-after-crs.conf")
 
-# The node's session and CSRF cookies and the CSRF form field: out of every CRS rule tagged attack-sqli
-# (why: zhengwu-exclusions-before-crs.conf, "Credentials the node mints"). Written into those rules' own
-# target lists in the rendered copy of the CRS, as the CRS itself does for the "__utm" cookies. The same
-# exclusion as `SecRuleUpdateTargetByTag "attack-sqli" "!REQUEST_COOKIES:zw_session|..."`, which
-# libmodsecurity 3.0.9 pays for on every request: it compares the tag with every tag of every rule it
-# evaluates (a string built per comparison), about 0.12 ms of nginx CPU per request (docs/benchmarks.md).
-SQLI_TAG = "attack-sqli"
-SQLI_EXCLUDED = {
-    "REQUEST_COOKIES": ("zw_session", "__Host-zw_session", "zw_csrf"),
-    "ARGS": ("csrf_token",),
-}
-_RULE_START = re.compile(r"(?m)^(?=Sec(?:Rule|Action|Marker)\b)")
-_TARGETS = re.compile(r"SecRule\s+(\S+)")
-
 
 @dataclass(frozen=True)
 class Rendered:
@@ -103,36 +89,6 @@ def _tls(cert: str | None, key: str | None) -> tuple[str, str]:
     return " ssl", "\n".join(lines)
 
 
-def exclude_credentials(rules: str) -> str:
-    """``rules`` (one CRS file) with the node's credentials out of each rule tagged attack-sqli that
-    inspects their whole collection. Only a chain's first rule carries tags, so only it is changed, as
-    the tag exclusion would."""
-    blocks = _RULE_START.split(rules)
-    for index, block in enumerate(blocks):
-        found = _TARGETS.match(block)
-        if found is None or not re.search(rf"\btag:'?{SQLI_TAG}'?[,\"\\\s]", block):
-            continue
-        targets = found.group(1).split("|")
-        extra = [f"!{collection}:{name}" for collection, names in SQLI_EXCLUDED.items() if collection in targets
-                 for name in names]  # fmt: skip
-        if extra:
-            blocks[index] = block[: found.end(1)] + "|" + "|".join(extra) + block[found.end(1) :]
-    return "".join(blocks)
-
-
-def _copy_crs(source: Path, target: Path) -> None:
-    """The CRS rules and their data files under ``target``, the credentials out of the SQL-injection rules.
-    A copy: render again after upgrading modsecurity-crs (README.md)."""
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for path in sorted(source.iterdir()):
-        if path.suffix == ".conf":
-            (target / path.name).write_text(exclude_credentials(path.read_text()))
-        elif path.is_file():
-            shutil.copyfile(path, target / path.name)
-
-
 def render(
     out: Path,
     *,
@@ -171,7 +127,7 @@ def render(
         "MODSECURITY": "on" if waf else "off",
         "MODSEC_CONF": str(modsec / "modsecurity.conf"),
         "MODSEC_DIR": str(modsec),
-        "CRS_RULES": str(modsec / "crs"),
+        "CRS_RULES": str(crs_rules),
         "TMP_DIR": str(tmp),
         "UNICODE_MAP": str(UNICODE_MAP),
         "AUDIT_LOG": str(logs / "modsec_audit.json"),
@@ -183,7 +139,6 @@ def render(
     )
     for name in _STATIC:
         shutil.copyfile(HERE / "modsecurity" / name, modsec / name)
-    _copy_crs(crs_rules, modsec / "crs")
     return Rendered(
         out, out / "nginx.conf", out / "zhengwu-site.conf", logs / "modsec_audit.json",
         logs / "access.log", logs / "error.log",

@@ -193,22 +193,8 @@ def test_credentials_that_look_like_sql_pass_the_waf(waf_node: Node) -> None:
             client.post("/oidc/backchannel-logout", data={"logout_token": UNLUCKY}),
         ]  # fmt: skip
         assert [a.status_code for a in answers if a.status_code == 403] == []
-        # The CSRF field of every form (the node refuses the unknown token itself, not the WAF).
-        audit_log = waf_node.waf.rendered.audit_log
-        before = len(refused(audit_log))
-        client.post(
-            "/identity/login", data={"csrf_token": session_cookie, "login_name": "x", "password": "y"}
-        )
-        # The exclusions name credentials only: the same text in a search query or in another cookie is
-        # still refused.
+        # The exclusions name credentials only: the same text in a search query is still refused.
         assert client.get("/api/v1/catalog/search", params={"q": "1' OR '1'='1' --"}).status_code == 403
-        assert client.get("/", headers={"Cookie": f"zw_other={session_cookie}"}).status_code == 403
-    # nginx writes the audit log after it has answered.
-    assert eventually(lambda: len(refused(audit_log)) >= before + 2, 10)
-    assert [line.split(":")[0].split("?")[0] for line in refused(audit_log)[before:]] == [
-        "GET /api/v1/catalog/search",
-        "GET /",
-    ]
 
 
 # The base64 members of a signed exchange envelope (exchange/signing.py): a fresh SM2 signature on every
