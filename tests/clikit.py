@@ -18,9 +18,12 @@ from zhengwu.kernel.session import make_session_factory
 runner = CliRunner()
 
 
-def cli_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[sessionmaker[Session]]:
-    """Migrate ``tmp_path/cli.db``, set the node's environment (``env`` adds or overrides), yield sessions."""
-    url = f"sqlite:///{(tmp_path / 'cli.db').as_posix()}"
+def cli_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str | None = None, **env: str
+) -> Iterator[sessionmaker[Session]]:
+    """Migrate ``url`` (default: ``tmp_path/cli.db``), set the node's environment (``env`` adds or
+    overrides), yield sessions."""
+    url = url or f"sqlite:///{(tmp_path / 'cli.db').as_posix()}"
     migrate_fresh(url)
     settings = {
         "ZHENGWU_DATA_DIR": str(tmp_path),

@@ -96,14 +96,14 @@ def rolled_back(engine: Engine) -> Iterator[Connection]:
         conn.close()
 
 
-def scratch_database(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database of the same kind as the test database (its own PostgreSQL database), for
-    migration tests that must upgrade and downgrade freely; dropped afterwards."""
+def scratch_database(database_url: str, tmp_path: Path, suffix: str = "scratch") -> Iterator[str]:
+    """An empty database of the same kind as the test database (its own PostgreSQL database, named after
+    it with ``suffix``), for tests that must migrate or commit freely; dropped afterwards."""
     if not database_url.startswith("postgresql"):
-        yield f"sqlite:///{(tmp_path / 'scratch.db').as_posix()}"
+        yield f"sqlite:///{(tmp_path / f'{suffix}.db').as_posix()}"
         return
     server, _, name = database_url.rpartition("/")
-    scratch = f"{name}_scratch"
+    scratch = f"{name}_{suffix}"
     admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:

@@ -27,13 +27,13 @@ CODE = government_credit_code("130000", 13)
 
 
 def operator_node(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str | None = None, **env: str
 ) -> Iterator[sessionmaker[Session]]:
-    """A CLI node with ``ZHENGWU_SECURITY__CLI_SECOND_FACTOR=true`` (and ``env``) and the kernel clock
-    fixed at NOW."""
+    """A CLI node with ``ZHENGWU_SECURITY__CLI_SECOND_FACTOR=true`` (and ``env``) on ``url`` (default a
+    SQLite file) and the kernel clock fixed at NOW."""
     clock.set_clock(lambda: NOW)
     try:
-        yield from cli_node(tmp_path, monkeypatch, ZHENGWU_SECURITY__CLI_SECOND_FACTOR="true", **env)
+        yield from cli_node(tmp_path, monkeypatch, url, ZHENGWU_SECURITY__CLI_SECOND_FACTOR="true", **env)
     finally:
         clock.set_clock(None)
 

@@ -9,6 +9,7 @@ and ends the session. Every step is in the authentication audit.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 from collections.abc import Callable
@@ -21,6 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from clikit import invoke
+from dbkit import scratch_database, worker_name
 from operator_kit import CODE, NOW, as_operator, code, enrol, events, operator_node, staff
 from zhengwu.audit.models import AuditChange
 from zhengwu.commands.operator import session_file
@@ -35,8 +37,17 @@ SEAL = "河北省市场监督管理局行政审批专用章"
 
 
 @pytest.fixture
-def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    yield from operator_node(tmp_path, monkeypatch, ZHENGWU_SECURITY__CLI_SESSION_MINUTES="10")
+def node(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A SQLite node, or (``indirect`` parameter "postgresql") a PostgreSQL one of its own when
+    ZHENGWU_TEST_DATABASE_URL names a server."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield from operator_node(tmp_path, monkeypatch, ZHENGWU_SECURITY__CLI_SESSION_MINUTES="10")
+        return
+    base = os.environ.get("ZHENGWU_TEST_DATABASE_URL", "")
+    if not base.startswith("postgresql"):
+        pytest.skip("the PostgreSQL case needs ZHENGWU_TEST_DATABASE_URL")
+    for url in scratch_database(f"{base}_{worker_name()}", tmp_path, suffix="operator"):
+        yield from operator_node(tmp_path, monkeypatch, url, ZHENGWU_SECURITY__CLI_SESSION_MINUTES="10")
 
 
 @pytest.fixture
@@ -217,6 +228,9 @@ def test_sessions_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     factory.close()
 
 
+# The report's counts are SQL (count, group by, comparisons of time zone aware timestamps): the
+# production database too.
+@pytest.mark.parametrize("node", ["sqlite", "postgresql"], indirect=True)
 def test_the_security_report_counts_the_sessions_of_its_period(
     node: Any, root: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
