@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from clikit import runner
+from clikit import run_in
 from zhengwu import demo
-from zhengwu.cli import app
 from zhengwu.demo import node_env, prepare_department_system
 from zhengwu.seed import government_credit_code
 
@@ -24,9 +23,7 @@ def _in_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedPro
     """``zhengwu <args>`` with ``env`` as the whole environment, in this process: what the demo's wiring
     step runs, without an interpreter start per command (``zhengwu demo`` itself, whose steps are real
     processes, is run end to end by tests/e2e/test_e2e_demo.py)."""
-    unset: dict[str, str | None] = {k: None for k in os.environ if k not in env}
-    result = runner.invoke(app, args, env={**unset, **env})
-    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+    return run_in(env, *args)
 
 
 def _cli(env: dict[str, str], *args: str) -> str:
