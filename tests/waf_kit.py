@@ -69,8 +69,11 @@ def audit_entries(audit_log: Path) -> list[dict[str, Any]]:
     if not audit_log.exists():
         return []
     text = audit_log.read_bytes().decode("utf-8", errors="replace")  # ModSecurity copies raw request bytes
+    # Each entry ends with "\n"; what follows the last one is an entry nginx is still writing (read half
+    # written, it failed to parse under load), so a poll sees it on its next read.
+    complete = text.rpartition("\n")[0]
     # "\n" only: str.splitlines() would also split at the control characters an attack may carry.
-    return [json.loads(line)["transaction"] for line in text.split("\n") if line.strip()]
+    return [json.loads(line)["transaction"] for line in complete.split("\n") if line.strip()]
 
 
 BLOCKING_RULES = frozenset({"949110", "1000003", "1000004", "1000005", "1000006", "1000007"})

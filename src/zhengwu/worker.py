@@ -228,7 +228,8 @@ def run(
                 ).attempted
             except Exception as exc:  # the rows stay pending; the other duties go on
                 log.error("case_notices_failed", error_type=type(exc).__name__)
-            if time.monotonic() - last_housekeeping > HOUSEKEEPING_SECONDS:
+            # The first round always: the monotonic clock counts from the machine's boot, not from 0.
+            if not last_housekeeping or time.monotonic() - last_housekeeping > HOUSEKEEPING_SECONDS:
                 # The heartbeat first: a housekeeping duty that fails must not hide a live worker.
                 with unit_of_work(runtime.session_factory) as session:
                     liveness.beat(session, me, started_at, stats.loops)

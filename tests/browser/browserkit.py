@@ -8,6 +8,7 @@ tests skip, saying why, where it or Playwright is missing. Screenshots go to ``v
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from clikit import environment_of, invoke_in
 from nodekit import Node, database_urls, demo_template, start_node
 
 CHROMIUM_FLAGS = [
@@ -114,12 +116,27 @@ class StaffWorld:
 
 
 def cli(node: Node, *args: str) -> list[Any]:
-    """A CLI command against the node's database; its JSON lines."""
-    out = subprocess.run(
-        [sys.executable, "-m", "zhengwu", *args], env=node.env, capture_output=True, text=True, check=False
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
+    """A CLI command against the node's database, run in this process with the node's environment (an
+    interpreter start per command cost the set-ups seconds each; ``python -m zhengwu`` has tests of its
+    own); its JSON lines."""
+    out = invoke_in(node.env, *args)
+    assert out.exit_code == 0, (out.output + repr(out.exception))[-2000:]
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith(("{", "["))]
+
+
+def kit(node: Node, script: str, command: str, *args: str) -> dict[str, Any]:
+    """One of this folder's set-up scripts (``staff_casework``, ``portal_casework``, ``received_rows``)
+    against the node's database: its function ``command``, run in this process with the node's
+    environment; the answer as the script prints it (a JSON object)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in environment_of(node.env).items():
+            if value is None:
+                patch.delenv(key)
+            else:
+                patch.setenv(key, value)
+        answer = getattr(importlib.import_module(script), command)(*args)
+    decoded: dict[str, Any] = json.loads(json.dumps(answer, ensure_ascii=False))
+    return decoded
 
 
 @contextmanager

@@ -7,9 +7,6 @@ password + TOTP login. axe-core on every page, nothing wider than the viewport; 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +14,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from browserkit import VIEWPORTS, check_page, chromium, cli, new_context, province  # noqa: F401 - fixture
+from browserkit import VIEWPORTS, check_page, chromium, cli, kit, new_context, province  # noqa: F401 - fixture
 
 from nodekit import Node
 
@@ -43,12 +40,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         dept = cli(node, "seals", "list", "--json")[0]["department_credit_code"]
         admins = {}
         for size, secret in SECRETS.items():
-            out = subprocess.run(
-                [sys.executable, str(HERE / "staff_casework.py"), "clerk", dept, f"ops-{size}", secret, "platform_admin"],
-                env=node.env, capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            assert out.returncode == 0, out.stderr[-2000:]
-            admins[size] = json.loads(out.stdout.strip().splitlines()[-1])["login"]
+            admins[size] = kit(
+                node, "staff_casework", "clerk", dept, f"ops-{size}", secret, "platform_admin"
+            )["login"]
         cli(node, "portal", "notices", "publish", "--title", "关于元旦假期窗口办理时间的通知",
             "--body", "1月1日窗口暂停办理。\n网上办理照常受理。", "--json")  # fmt: skip
         cli(node, "portal", "notices", "publish", "--column", "--title", "国家政务服务平台",

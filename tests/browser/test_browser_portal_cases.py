@@ -11,15 +11,13 @@ test's (``var/screenshots/portal-cases-*.png``).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browserkit import check_page, chromium, cli, new_context, province  # noqa: F401 - fixture
+from browserkit import check_page, chromium, cli, kit, new_context, province  # noqa: F401 - fixture
 from test_browser_portal import FACE, PASSWORD
 
 from nodekit import Node, register_person
@@ -64,12 +62,8 @@ class World:
     worker_type: str
 
 
-def _clerk(node: Node, *args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, str(CLERK), *args], env=node.env, capture_output=True, text=True,
-                         check=False)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    answer: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return answer
+def _clerk(node: Node, command: str, *args: str) -> dict[str, Any]:
+    return kit(node, "portal_casework", command, *args)
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,13 @@ come from tests/browser/received_rows.py against the node's database. Desktop (1
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browserkit import StaffWorld, check_page, chromium, province  # noqa: F401 - fixture
+from browserkit import StaffWorld, check_page, chromium, kit, province  # noqa: F401 - fixture
 
 from nodekit import Node
 
@@ -34,12 +31,8 @@ class World(StaffWorld):
     rows: dict[str, dict[str, Any]]
 
 
-def _script(node: Node, *args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, str(HERE / "received_rows.py"), *args], env=node.env,
-                         capture_output=True, text=True, check=False)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    answer: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return answer
+def _script(node: Node, command: str, *args: str) -> dict[str, Any]:
+    return kit(node, "received_rows", command, *args)
 
 
 @pytest.fixture(scope="module")

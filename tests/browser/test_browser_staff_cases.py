@@ -11,15 +11,13 @@ and phone (390×844); axe-core on every page; screenshots ``var/screenshots/port
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browserkit import StaffWorld, check_page, chromium, cli, province  # noqa: F401 - fixture
+from browserkit import StaffWorld, check_page, chromium, cli, kit, province  # noqa: F401 - fixture
 from test_browser_portal import FACE, PASSWORD
 
 from nodekit import Node, register_person
@@ -42,11 +40,7 @@ class World(StaffWorld):
 
 
 def _script(node: Node, script: str, *args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, str(HERE / script), *args], env=node.env, capture_output=True,
-                         text=True, check=False)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    answer: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return answer
+    return kit(node, script.removesuffix(".py"), *args)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ province's worker delivers the ``up_pro_*`` rows, which the national node applie
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from cases_kit import WORKER_FACE, WORKER_TYPE
+from clikit import run_in
 from licenses_kit import INSURANCE_FACE
 from nodekit import Node, database_urls, register_person, staff_client, start_node
 from zhengwu.seed import government_credit_code
@@ -24,10 +24,9 @@ CITIZEN_PASSWORD = "Citizen-Passw0rd-2026"
 
 
 def _cli(node: Node, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "zhengwu", *args], env=node.env, input=stdin, capture_output=True, text=True,
-        check=False, timeout=120,
-    )  # fmt: skip
+    # In this process with the node's environment (the worker's rounds too): the nodes are real servers;
+    # an interpreter start per command cost seconds each.
+    done = run_in(node.env, *args, stdin=stdin)
     assert done.returncode == 0, f"zhengwu {' '.join(args)}: {done.stdout[-1000:]} {done.stderr[-2000:]}"
     return done
 

@@ -36,6 +36,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from clikit import run_in
 from licenses_kit import BUSINESS_FACE, COMPANY
 from nodekit import Node, database_urls, register_person, staff_client, start_node
 from zhengwu.seed import government_credit_code
@@ -52,16 +53,20 @@ NODE_SCOPE = "openid profile phone citizen_id"
 
 
 def _cli(node: Node, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "zhengwu", *args], env=node.env, capture_output=True, text=True, check=False,
-        timeout=180, input=stdin,
-    )  # fmt: skip
+    """A node's command (the worker's rounds too) in this process with the node's environment: the nodes
+    themselves are real servers; an interpreter start per command cost this module minutes of CPU."""
+    done = run_in(node.env, *args, stdin=stdin)
     assert done.returncode == 0, f"zhengwu {' '.join(args)}: {done.stdout[-1000:]} {done.stderr[-2000:]}"
     return done
 
 
 def _json(done: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _node_json(node: Node, *args: str) -> Any:
+    """What ``Node.cli`` answers, in this process."""
+    return _json(_cli(node, *args, "--json"))
 
 
 def _join(lower: Node, upper: Node) -> None:
@@ -124,14 +129,15 @@ def _admin_token(node: Node, scope: str) -> str:
 
 def _trust(upper: Node, lower: Node, name: str) -> None:
     """``upper`` registers ``lower`` as a node client; ``lower`` registers it as its upstream provider."""
-    client = upper.cli(
+    client = _node_json(
+        upper,
         "identity", "clients", "create", "--name", name, "--kind", "node", "--grant", "authorization_code",
         "--redirect-uri", f"{lower.url}/oidc/federation/callback",
         "--backchannel-logout-uri", f"{lower.url}/oidc/federation/backchannel-logout",
         "--scope", NODE_SCOPE, "--citizen-id",
     )  # fmt: skip
-    lower.cli("identity", "upstream", "register", "--client-id", client["client_id"],
-              "--client-secret", client["client_secret"])  # fmt: skip
+    _node_json(lower, "identity", "upstream", "register", "--client-id", client["client_id"],
+               "--client-secret", client["client_secret"])  # fmt: skip
 
 
 def _provider_link(page: httpx.Response, *, onward: bool = False) -> str:
@@ -216,7 +222,8 @@ def _national_login_at_city(national: Node, province: Node, city: Node, county: 
     number, _ = register_person(national, 7301, "国家账号用户", PASSWORD)
     rp_port = free_port("127.0.0.3")
     rp_url = f"http://127.0.0.3:{rp_port}"
-    rp_client = city.cli(
+    rp_client = _node_json(
+        city,
         "identity", "clients", "create", "--name", "石家庄市人社局业务系统", "--grant", "authorization_code",
         "--redirect-uri", f"{rp_url}/callback", "--backchannel-logout-uri", f"{rp_url}/backchannel-logout",
         "--scope", "openid profile",

@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from clikit import run_in
 from licenses_kit import BUSINESS_FACE, COMPANY
 from nodekit import Node, database_urls, start_node
 from zhengwu.seed import government_credit_code
@@ -27,8 +27,9 @@ HISTORIC = enterprise_credit_code("130100", 8123)
 
 
 def _cli(node: Node, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "zhengwu", *args], env=node.env, capture_output=True, text=True,
-                          check=False, timeout=120)  # fmt: skip
+    # In this process with the node's environment (the worker's rounds too): the two nodes are real
+    # servers; an interpreter start per command cost this test most of its CPU.
+    done = run_in(node.env, *args)
     assert done.returncode in ok, f"zhengwu {' '.join(args)}: {done.stdout[-1500:]}{done.stderr[-1500:]}"
     return done
 

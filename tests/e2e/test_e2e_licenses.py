@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from clikit import run_in
 from licenses_kit import BUSINESS_FACE, COMPANY
 from nodekit import Node, database_urls, register_person, staff_client, start_node
 from waf_kit import behind_the_waf  # noqa: F401 - fixture
@@ -22,14 +22,9 @@ PASSWORD = "Issuer-Passw0rd-2026"
 
 
 def _cli(node: Node, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "zhengwu", *args],
-        env=node.env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    # In this process with the node's environment: the node is a real server; an interpreter start per
+    # command cost seconds each.
+    return run_in(node.env, *args, stdin=stdin)
 
 
 def _seed(node: Node) -> str:

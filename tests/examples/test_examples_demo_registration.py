@@ -1,7 +1,7 @@
 """`zhengwu demo` prepares the reference department system beside the province: it registers it as a
 client of the demo's 行政审批局 (both grants, the case scopes, its callback and logout addresses) with
 its case webhook, hands it the environment it starts with, and reuses the registration on a second run
-(the secrets are shown once). Run against a migrated province data folder through the real CLI."""
+(the secrets are shown once). Run against a migrated province data folder through the CLI's commands."""
 
 from __future__ import annotations
 
@@ -9,25 +9,33 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from clikit import run_in
+from zhengwu import demo
 from zhengwu.demo import node_env, prepare_department_system
 from zhengwu.seed import government_credit_code
 
 
+def _in_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``zhengwu <args>`` with ``env`` as the whole environment, in this process: what the demo's wiring
+    step runs, without an interpreter start per command (``zhengwu demo`` itself, whose steps are real
+    processes, is run end to end by tests/e2e/test_e2e_demo.py)."""
+    return run_in(env, *args)
+
+
 def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "zhengwu", *args], env=env, capture_output=True, text=True, check=False
-    )
+    done = _in_process(list(args), env)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
 
-@pytest.mark.slow
-def test_the_demo_registers_the_department_system_once(tmp_path: Path) -> None:
+def test_the_demo_registers_the_department_system_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(demo, "_try", _in_process)
     root = tmp_path / "var"
     (root / "hebei").mkdir(parents=True)
     env = node_env("hebei", root, 18000, 18001)

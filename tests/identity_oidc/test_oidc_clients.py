@@ -6,13 +6,16 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from oidc_helpers import Citizen, citizen_fixture, make_admin, oidc_fixture  # noqa: F401 - fixtures
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from clikit import cli_node, invoke
 from zhengwu.identity.oidc.keys import rotate_signing_key
 from zhengwu.identity.oidc.models import OidcClient, OidcSigningKey
 from zhengwu.identity.oidc.runtime import OidcRuntime
@@ -176,72 +179,82 @@ def test_signing_keys_are_sealed_at_rest_and_rotation_keeps_old_keys_published(
     assert oidc.key_material().kid != first[0]["kid"]
 
 
-def test_cli_creates_a_client_and_prints_the_secret_once(tmp_path: Path) -> None:
-    db = tmp_path / "cli.db"
-    env = {**os.environ, "ZHENGWU_DATABASE_URL": f"sqlite:///{db}", "ZHENGWU_DATA_DIR": str(tmp_path)}
-    subprocess.run([sys.executable, "-m", "zhengwu", "migrate"], env=env, check=True, capture_output=True)
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sessionmaker[Session]]:
+    yield from cli_node(tmp_path, monkeypatch)
+
+
+def test_the_real_entry_point_creates_a_client(cli_db: sessionmaker[Session]) -> None:
+    # The one run through ``python -m zhengwu`` (interpreter, console entry point, JSON on stdout); the
+    # command's behaviour is tested in-process below, which spares an interpreter start per call.
     result = subprocess.run(
         [
             sys.executable, "-m", "zhengwu", "identity", "clients", "create",
             "--name", "省公安厅业务系统", "--grant", "authorization_code",
-            "--redirect-uri", "https://ga.hebei.example/cb", "--scope", "openid profile",
-            "--backchannel-logout-uri", "https://ga.hebei.example/bcl", "--json",
+            "--redirect-uri", "https://ga.hebei.example/cb", "--scope", "openid profile", "--json",
         ],
-        env=env, capture_output=True, text=True, check=True,
+        env=dict(os.environ), capture_output=True, text=True, check=False,
     )  # fmt: skip
+    assert result.returncode == 0, result.stderr
     created = json.loads(result.stdout)
     assert created["client_secret"] and created["grant_types"] == ["authorization_code", "refresh_token"]
-    listed = subprocess.run(
-        [sys.executable, "-m", "zhengwu", "identity", "clients", "list", "--json"],
-        env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert created["client_id"] in listed.stdout and created["client_secret"] not in listed.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "zhengwu", "identity", "clients", "create", "--name", "x", "--grant", "authorization_code"],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert bad.returncode == 1 and "回调地址" in bad.stderr
+    with cli_db() as session:
+        assert session.scalar(select(OidcClient.client_id)) == created["client_id"]
 
-    def create_machine(*options: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "zhengwu", "identity", "clients", "create", "--name", "省税务局系统",
-             "--grant", "client_credentials", "--scope", "exchange", *options, "--json"],
-            env=env, capture_output=True, text=True, check=False,
+
+def test_cli_creates_a_client_and_prints_the_secret_once(cli_db: sessionmaker[Session]) -> None:
+    result = invoke(
+        "identity", "clients", "create",
+        "--name", "省公安厅业务系统", "--grant", "authorization_code",
+        "--redirect-uri", "https://ga.hebei.example/cb", "--scope", "openid profile",
+        "--backchannel-logout-uri", "https://ga.hebei.example/bcl", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert created["client_secret"] and created["grant_types"] == ["authorization_code", "refresh_token"]
+    listed = invoke("identity", "clients", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert created["client_id"] in listed.stdout and created["client_secret"] not in listed.stdout
+    bad = invoke("identity", "clients", "create", "--name", "x", "--grant", "authorization_code")
+    assert bad.exit_code == 1 and "回调地址" in bad.stderr
+
+    def create_machine(*options: str) -> Any:
+        return invoke(
+            "identity", "clients", "create", "--name", "省税务局系统",
+            "--grant", "client_credentials", "--scope", "exchange", *options, "--json",
         )  # fmt: skip
 
     post = create_machine("--auth-method", "client_secret_post")
-    assert post.returncode == 0, post.stderr
+    assert post.exit_code == 0, post.output
     assert json.loads(post.stdout)["token_endpoint_auth_method"] == "client_secret_post"
     unknown = create_machine("--auth-method", "private_key_jwt")  # not implemented: not offered
-    assert unknown.returncode == 2 and "client_secret_post" in unknown.stderr
+    assert unknown.exit_code == 2 and "client_secret_post" in unknown.stderr
 
 
-def test_cli_rotates_lists_and_revokes_signing_keys(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "ZHENGWU_DATABASE_URL": f"sqlite:///{tmp_path / 'keys.db'}",
-        "ZHENGWU_DATA_DIR": str(tmp_path),
-    }
-    run = [sys.executable, "-m", "zhengwu"]
-
-    def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*run, "identity", "keys", *args], env=env, capture_output=True, text=True, check=check
-        )
+def test_cli_rotates_lists_and_revokes_signing_keys(cli_db: sessionmaker[Session]) -> None:
+    def cli(*args: str, check: bool = True) -> Any:
+        result = invoke("identity", "keys", *args)
+        assert not check or result.exit_code == 0, result.output
+        return result
 
     def listed() -> set[tuple[str, str]]:
         return {(k["kid"], k["status"]) for k in map(json.loads, cli("list", "--json").stdout.splitlines())}
 
     # A migrated node has its first signing key before anything asks for one, and only one.
+    with cli_db() as session:
+        assert (
+            session.scalar(select(OidcSigningKey)) is None
+        )  # the schema alone has none: ``migrate`` makes it
     for _ in range(2):
-        subprocess.run([*run, "migrate"], env=env, check=True, capture_output=True)
+        migrated = invoke("migrate")
+        assert migrated.exit_code == 0, migrated.output
     ((initial, status),) = listed()
     assert status == "active"
     first = json.loads(cli("rotate", "--json").stdout)["kid"]
     second = json.loads(cli("rotate", "--json").stdout)["kid"]
     assert listed() == {(initial, "retired"), (first, "retired"), (second, "active")}
-    assert cli("revoke", second, check=False).returncode == 1  # the active key cannot be withdrawn
-    assert cli("revoke", first).returncode == 0
+    assert cli("revoke", second, check=False).exit_code == 1  # the active key cannot be withdrawn
+    assert cli("revoke", first).exit_code == 0
     statuses = {
         json.loads(line)["kid"]: json.loads(line)["status"]
         for line in cli("list", "--json").stdout.splitlines()

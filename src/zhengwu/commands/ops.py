@@ -93,7 +93,11 @@ def probe(
     from zhengwu.ops import probe as journey
 
     settings = load_settings()
-    result = journey.run(url or journey.target(settings), query=query or settings.ops.probe_query)
+    result = journey.run(
+        url or journey.target(settings),
+        query=query or settings.ops.probe_query,
+        timeout=settings.ops.probe_timeout_seconds,
+    )
     if as_json:
         print(json.dumps(result.as_dict(), ensure_ascii=False))
     else:

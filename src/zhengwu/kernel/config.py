@@ -159,6 +159,8 @@ class OpsSettings(BaseModel):
     probe_url: str = Field(default="", max_length=500)
     # What the probe searches for (a word that finds a published item on this node).
     probe_query: str = Field(default="办理", min_length=1, max_length=50)
+    # How long the probe waits for each step's answer before it counts the step as failed.
+    probe_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # PostgreSQL through pgBackRest (deploy/pgbackrest): the rendered pgbackrest.conf. Set, ``zhengwu backup``
     # runs pgBackRest (WAL archived continuously) instead of pg_dump; empty: pg_dump.
     pgbackrest_config: str = Field(default="", max_length=500)

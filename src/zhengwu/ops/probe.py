@@ -163,7 +163,7 @@ def run_if_due(factory: sessionmaker[Session], settings: Settings) -> Result | N
         last = latest(session)
         if last is not None and utcnow() - last.started_at < timedelta(minutes=minutes):
             return None
-    result = run(target(settings), query=settings.ops.probe_query)
+    result = run(target(settings), query=settings.ops.probe_query, timeout=settings.ops.probe_timeout_seconds)
     with unit_of_work(factory) as session:
         record(session, result)
     return result
