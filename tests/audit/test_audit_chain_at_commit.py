@@ -91,7 +91,8 @@ def test_a_rolled_back_transaction_leaves_nothing_even_in_the_sessions_next_one(
 def test_a_transaction_reads_its_own_records_before_commit(session: Session) -> None:
     made = _record(session, "own-read")
     assert made.seq is None  # not linked yet
-    assert session.scalar(select(func.count()).select_from(AuditChange).where(AuditChange.entity_id == "own-read")) == 1  # fmt: skip
+    own = select(func.count()).select_from(AuditChange).where(AuditChange.entity_id == "own-read")
+    assert session.scalar(own) == 1
     assert made.seq is not None and chain.head(session, changes.CHANGES).seq == made.seq
     read = reads.record_read(session, "a" * 32, "client:x", "核对", "userinfo:name")
     assert chain.verify(session, reads.CHAIN).ok and read.seq == chain.head(session, reads.READS).seq

@@ -5,12 +5,12 @@ chain (1, 2, 3 … without gaps), the previous record's hash and its own:
 ``hash = SM3(previous hash ‖ canonical bytes of the record)``, where the canonical bytes are sorted-key
 compact UTF-8 JSON of the record's fields (its sequence number included). Appending first updates the
 head row, which takes the write lock on SQLite and a row lock on PostgreSQL, so concurrent appenders
-queue instead of forking the chain. The lock is held until the transaction ends, so the change log and the
-read audit, written in the middle of long transactions (a case submission), do not append where they
-record: ``append_at_commit`` keeps the record on the session and links it just before the commit (ADR
-0016), and the head is locked only for the last statements and the commit itself. ``verify`` walks a chain and reports the first place it does not
-hold: an edited record, a dropped one, a reordered or inserted one, a cut tail or a head that does not
-match. A chain rebuilt consistently after an edit is caught by the signed heads (``audit.heads``).
+queue instead of forking the chain. The lock is held until the transaction ends, so the change log and
+the read audit, written in the middle of long transactions (a case submission), do not append where
+they record: ``append_at_commit`` keeps the record on the session and links it just before the commit
+(ADR 0016), and the head is locked only for the last statements and the commit itself. ``verify`` walks
+a chain and reports the first place it does not hold: an edited record, a dropped one, a reordered or
+inserted one, a cut tail or a head that does not match. A chain rebuilt consistently after an edit is caught by the signed heads (``audit.heads``).
 """
 
 from __future__ import annotations
@@ -166,8 +166,8 @@ def append_at_commit(session: Session, spec: ChainSpec, row: Any) -> None:
 
     Its ``seq``, ``prev_hash`` and hash are set, and the row added to the session, just before the
     commit (or earlier, when the transaction itself selects from the chain's table or the heads: it
-    reads its own records). Recorded inside a savepoint that is rolled back, or in a transaction that is, it is never
-    linked. The hashed fields are read from the row then, so the row must not change in between.
+    reads its own records). Recorded inside a savepoint that is rolled back, or in a transaction that
+    is, it is never linked. The hashed fields are read from the row then, so it must not change before.
     """
     # Begun now if not yet: a rollback of a session that never began is no event, and the record would
     # survive it into the session's next transaction.
