@@ -1,5 +1,6 @@
 """Appenders in parallel transactions queue on the chain's head: no fork, no gap, no lost record (SQLite's
-write lock; PostgreSQL's row lock, where the claim returns the head its predecessor committed)."""
+write lock; PostgreSQL's row lock, where the claim returns the head its predecessor committed). They
+queue only at commit: a change recorded in an open transaction does not hold the head (ADR 0016)."""
 
 from __future__ import annotations
 
@@ -60,4 +61,39 @@ def test_parallel_appenders_keep_one_unbroken_chain(scratch: str) -> None:
         assert ids == {f"{k}-{i}" for k in range(THREADS) for i in range(EACH) if i % 5 != 4}
         assert verdict.head.seq == verdict.checked >= kept
     finally:
+        engine.dispose()
+
+
+def test_a_second_transaction_appends_while_the_first_is_still_open(scratch: str) -> None:
+    upgrade(scratch)
+    engine = make_engine(scratch)
+    factory = make_session_factory(engine)
+    first = factory()
+    try:
+        changes.record_change(first, actor="cli", action="test.late", entity="test", entity_id="first")
+        first.flush()
+        recorded = threading.Event()
+
+        def second() -> None:
+            with unit_of_work(factory) as session:
+                changes.record_change(
+                    session, actor="cli", action="test.late", entity="test", entity_id="second"
+                )
+            recorded.set()
+
+        with ThreadPoolExecutor(1) as pool:
+            done = pool.submit(second)
+            # Before, the first transaction held the head from its append: this waited until it ended.
+            finished = recorded.wait(10)
+            if not finished:
+                first.rollback()  # let the blocked appender go, then fail
+            done.result()
+            assert finished, "the second appender waited for the first transaction"
+        first.commit()
+        with unit_of_work(factory) as check:
+            query = select(AuditChange.entity_id).where(AuditChange.action == "test.late")
+            assert list(check.scalars(query.order_by(AuditChange.seq))) == ["second", "first"]
+            assert chain.verify(check, changes.CHAIN).ok
+    finally:
+        first.close()
         engine.dispose()

@@ -98,7 +98,7 @@ def test_a_person_sees_who_read_their_data(client: Any, session: Session) -> Non
     identity.reveal_citizen_id(session, person, reader="account:clerk-1", purpose="窗口办件")
     identity.reveal_citizen_id(session, person, reader="owner", purpose="本人查看")  # not listed
     reads.record_read(session, person.id, "client:zwdept", "userinfo for 部门系统", "userinfo:name")
-    session.flush()
+    session.commit()  # read records are linked into their chain at commit, not at a flush
     assert client.get(f"{API}/me/reads").status_code == 401
     token = identity.start_session(session, person, amr=["pwd"]).token
     session.flush()

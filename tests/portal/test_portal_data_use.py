@@ -47,7 +47,7 @@ def test_reads_and_license_uses_in_plain_chinese(client: Any, issuing: Issuing, 
     licenses.record_usage(
         issuing.session, licenses.Caller(f"holder:{holder.id}", "持证人查看", None), "holder_view", "ok", lic
     )
-    issuing.session.flush()
+    issuing.session.commit()  # read records are linked into their chain at commit
     login(client, issuing.session, holder)
     page = client.get("/me/data-use")
     assert page.status_code == 200
@@ -81,7 +81,7 @@ def test_the_merged_log_pages(client: Any, issuing: Issuing, clock: FakeClock) -
             issuing.session, licenses.Caller("public", f"核验{n}", None), "verify_id", "valid", lic
         )
         clock.advance(minutes=1)
-    issuing.session.flush()
+    issuing.session.commit()  # read records are linked into their chain at commit
     login(client, issuing.session, holder)
     first = _text(client.get("/me/data-use").text)
     second = _text(client.get("/me/data-use?page=2").text)

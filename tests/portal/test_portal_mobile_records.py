@@ -119,7 +119,7 @@ def test_data_use_records_with_the_token_as_the_page_lists_them(
             "valid",
             licenses.holder_license(session, person, casework.held_license_id),
         )
-    session.flush()
+    session.commit()  # read records are linked into their chain at commit
     token = _app_token(client, session, oidc, casework)
     listed = client.get(f"{API}/me/data-use", headers=_bearer(token))
     assert listed.status_code == 200, listed.text

@@ -93,7 +93,7 @@ def test_the_audit_administrator_reads_the_change_log_and_nothing_else(client: A
     office = _department(session, "11130000MB0000001X", "河北省网络安全中心")
     auditor = _staff(session, "auditor", ["audit_admin"], office)
     token = identity.start_session(session, auditor, amr=["pwd", "otp"]).token
-    session.flush()
+    session.commit()  # change records are linked into their chain at commit
     client.cookies.set(COOKIE, str(token))
     log = client.get("/api/v1/security/audit/changes?entity=identity.staff")
     assert log.status_code == 200, log.text

@@ -4,9 +4,11 @@ Sits above the kernel and below every capability that writes audit records (orgs
 
 Public surface:
 - ``chain``: the one SM3 hash-chain primitive — ``ChainSpec`` (a named chain over a table), ``append``
-  (lock the chain's head, link a record), ``lock``, ``verify`` (first break: edited, dropped, reordered,
+  (lock the chain's head, link a record), ``append_at_commit`` (link it just before the commit, ADR 0016),
+  ``lock``, ``verify`` (first break: edited, dropped, reordered,
   truncated) and ``canonical_bytes``;
-- ``changes``: the change log, ``record_change`` in the caller's transaction, ``list_changes``;
+- ``changes``: the change log, ``record_change`` in the caller's transaction (linked at its commit),
+  ``list_changes``;
 - ``reads``: the read audit of personal data, ``record_read`` and ``reads_of``;
 - ``apart``: ``write_apart`` — audit rows that must outlive a failed request, in a unit of work of their own;
 - ``heads``: signed chain heads (``seal_heads``, ``verify_against_heads``), the ``audit.chain_head``

@@ -5,21 +5,27 @@ chain (1, 2, 3 … without gaps), the previous record's hash and its own:
 ``hash = SM3(previous hash ‖ canonical bytes of the record)``, where the canonical bytes are sorted-key
 compact UTF-8 JSON of the record's fields (its sequence number included). Appending first updates the
 head row, which takes the write lock on SQLite and a row lock on PostgreSQL, so concurrent appenders
-queue instead of forking the chain. ``verify`` walks a chain and reports the first place it does not
-hold: an edited record, a dropped one, a reordered or inserted one, a cut tail or a head that does not
-match. A chain rebuilt consistently after an edit is caught by the signed heads (``audit.heads``).
+queue instead of forking the chain. The lock is held until the transaction ends, so the change log and
+the read audit, written in the middle of long transactions (a case submission), do not append where
+they record: ``append_at_commit`` keeps the record on the session and links it just before the commit
+(ADR 0016), and the head is locked only for the last statements and the commit itself. ``verify`` walks
+a chain and reports the first place it does not hold: an edited record, a dropped one, a reordered or
+inserted one, a cut tail or a head that does not match. A chain rebuilt consistently after an edit is caught by the signed heads (``audit.heads``).
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, event, select, update
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.util import find_tables
 
 from zhengwu.audit.models import AuditChainHead
 from zhengwu.kernel.crypto import sm3
@@ -124,6 +130,125 @@ def append(session: Session, name: str, body_without_seq: Mapping[str, Any]) -> 
     hashed = link_hash(head.hash, {**body_without_seq, "seq": seq})
     session.execute(_ADVANCE, {"chain_name": name, "new_seq": seq, "new_hash": hashed})
     return Link(seq, head.hash, hashed)
+
+
+# --- records linked at commit -----------------------------------------------------------------------
+# A chain's head stays locked from the append to the end of the transaction, and every appender of the
+# node queues on it: appending where a service records its change would serialise whole requests. The
+# record is kept on the session instead, tagged with the (sub)transaction it was made in, and linked by
+# the ``before_commit`` hook below once the rest of the unit of work is flushed. A rolled-back savepoint
+# drops what was recorded inside it; a rolled-back transaction drops everything.
+
+_PENDING: Final = "zhengwu.audit.chain.pending"
+
+
+@dataclass(slots=True)
+class _Pending:
+    # The session the list belongs to: a session factory made from another session's ``info``
+    # (``audit.apart``) copies the dict, and must not inherit, then link, the other session's records.
+    owner: weakref.ReferenceType[Session]
+    records: list[tuple[ChainSpec, Any, SessionTransaction]] = field(default_factory=list)
+
+
+def _pending(session: Session, *, create: bool) -> _Pending | None:
+    found = session.info.get(_PENDING)
+    if isinstance(found, _Pending) and found.owner() is session:
+        return found
+    if not create:
+        return None
+    made = _Pending(weakref.ref(session))
+    session.info[_PENDING] = made
+    return made
+
+
+def append_at_commit(session: Session, spec: ChainSpec, row: Any) -> None:
+    """Link ``row`` (a new record of ``spec``'s table) into its chain when the session commits.
+
+    Its ``seq``, ``prev_hash`` and hash are set, and the row added to the session, just before the
+    commit (or earlier, when the transaction itself selects from the chain's table or the heads: it
+    reads its own records). Recorded inside a savepoint that is rolled back, or in a transaction that
+    is, it is never linked. The hashed fields are read from the row then, so it must not change before.
+    """
+    # Begun now if not yet: a rollback of a session that never began is no event, and the record would
+    # survive it into the session's next transaction.
+    root = session.get_transaction() or session.begin()
+    tag = session.get_nested_transaction() or root
+    pending = _pending(session, create=True)
+    assert pending is not None
+    pending.records.append((spec, row, tag))
+
+
+def link_pending(session: Session) -> int:
+    """Link the session's kept records now (each chain locked once, chains in name order so that two
+    transactions never wait for each other's heads); returns how many were linked."""
+    pending = _pending(session, create=False)
+    if pending is None or not pending.records:
+        return 0
+    records, pending.records = pending.records, []
+    by_chain: dict[str, list[tuple[ChainSpec, Any]]] = {}
+    for spec, row, _tag in records:
+        by_chain.setdefault(spec.name, []).append((spec, row))
+    # What the unit of work wrote goes out first: the head is locked for as few statements as possible.
+    session.flush()
+    for name in sorted(by_chain):
+        current = lock(session, name)
+        prev, seq = current.hash, current.seq
+        for spec, row in by_chain[name]:
+            seq += 1
+            hashed = link_hash(prev, {**spec.body(row), "seq": seq})
+            row.seq, row.prev_hash = seq, prev
+            setattr(row, spec.hash_attr, hashed)
+            prev = hashed
+        session.execute(_ADVANCE, {"chain_name": name, "new_seq": seq, "new_hash": prev})
+        session.add_all(row for _spec, row in by_chain[name])
+    session.flush()
+    return len(records)
+
+
+def _inside(tag: SessionTransaction, ended: SessionTransaction) -> bool:
+    """Whether a record tagged ``tag`` was made in ``ended`` or in a savepoint within it."""
+    current: SessionTransaction | None = tag
+    while current is not None:
+        if current is ended:
+            return True
+        current = current.parent
+    return False
+
+
+@event.listens_for(Session, "before_commit")
+def _link_before_commit(session: Session) -> None:
+    # Fired for savepoint releases too: those keep their records for the enclosing transaction.
+    if session.get_nested_transaction() is None:
+        link_pending(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
+    pending = _pending(session, create=False)
+    if pending is not None and pending.records:
+        pending.records = [r for r in pending.records if not _inside(r[2], previous)]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
+    # A session closed without commit or rollback ends its transaction here, without a rollback event.
+    pending = _pending(session, create=False)
+    if transaction.parent is None and pending is not None:
+        pending.records.clear()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _link_before_own_read(state: ORMExecuteState) -> None:
+    pending = _pending(state.session, create=False)
+    statement = state.statement
+    if pending is None or not pending.records or not isinstance(statement, ClauseElement):
+        return
+    if not state.is_select:
+        return
+    # Its own records, or a chain's head (``head``, ``verify``, a seal in the same transaction).
+    tables = {_HEADS, *(spec.model.__table__ for spec, _row, _tag in pending.records)}
+    if any(table in tables for table in find_tables(statement, include_joins=True)):
+        link_pending(state.session)
 
 
 def head(session: Session, name: str) -> Head:

@@ -59,7 +59,10 @@ def record_change(
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
 ) -> AuditChange:
-    """Append one change in the caller's transaction (never commits; rolls back with the change)."""
+    """Record one change in the caller's transaction (never commits; rolls back with the change).
+
+    The row is linked into the chain just before the commit (``chain.append_at_commit``): its ``seq`` and
+    hash are unset until then."""
     row = AuditChange(
         at=utcnow(),
         actor=(actor or SYSTEM)[:64],
@@ -71,9 +74,7 @@ def record_change(
         after=minimise(after),
         trace_id=current_trace_id(),
     )
-    link = chain.append(session, CHANGES, _body(row))
-    row.seq, row.prev_hash, row.hash = link.seq, link.prev_hash, link.hash
-    session.add(row)
+    chain.append_at_commit(session, CHAIN, row)
     return row
 
 

@@ -39,6 +39,7 @@ def record_read(session: Session, subject_account_id: str, reader: str, purpose:
 
     ``reader`` names the reader (``account:<id>``, ``client:<id>``, ``node:<id>``); ``what`` names the data
     read (``account.profile``, ``verification.real_name``, ``userinfo:phone``), never the data itself.
+    Linked into the chain just before the commit (``chain.append_at_commit``).
     """
     row = AuditRead(
         at=utcnow(),
@@ -48,9 +49,7 @@ def record_read(session: Session, subject_account_id: str, reader: str, purpose:
         what=scrub(what[:128]),
         trace_id=current_trace_id(),
     )
-    link = chain.append(session, READS, _body(row))
-    row.seq, row.prev_hash, row.hash = link.seq, link.prev_hash, link.hash
-    session.add(row)
+    chain.append_at_commit(session, CHAIN, row)
     return row
 
 
