@@ -180,7 +180,8 @@ def test_chunks_cannot_be_dropped_at_a_boundary_or_reordered(tmp_path: Path) -> 
     key = derive_key(os.urandom(32))
     plain = tmp_path / "plain"
     plain.write_bytes(os.urandom(2 * CHUNK + 77))
-    sealed = seal_file(key, plain, tmp_path / "sealed", b"ctx")
+    # Uncompressed chunks have fixed record sizes to cut at; zstd chunks are framed the same way.
+    sealed = seal_file(key, plain, tmp_path / "sealed", b"ctx", compression="none")
     assert sealed.chunks == 3
     open_file(key, tmp_path / "sealed", tmp_path / "back", b"ctx", sealed)
     assert (tmp_path / "back").read_bytes() == plain.read_bytes()
@@ -204,8 +205,8 @@ def test_worker_processes_seal_and_open_the_same_format(tmp_path: Path) -> None:
     key = derive_key(os.urandom(32))
     plain = tmp_path / "plain"
     plain.write_bytes(os.urandom(5 * CHUNK + 1234))
-    parallel = seal_file(key, plain, tmp_path / "parallel", b"ctx", workers=2)
-    single = seal_file(key, plain, tmp_path / "single", b"ctx", workers=1)
+    parallel = seal_file(key, plain, tmp_path / "parallel", b"ctx", workers=2, compression="none")
+    single = seal_file(key, plain, tmp_path / "single", b"ctx", workers=1, compression="none")
     assert parallel.chunks == single.chunks == 6 and parallel.sm3_plain == single.sm3_plain
     assert parallel.cipher_bytes == single.cipher_bytes
     open_file(key, tmp_path / "parallel", tmp_path / "back1", b"ctx", parallel, workers=1)
@@ -385,3 +386,131 @@ def test_the_setting_decides_the_cipher_processes() -> None:
     assert cipher_workers(node(3), 10 * big) == 3
     assert cipher_workers(node(0), 10 * big) == parallel_workers() >= 1
     assert cipher_workers(node(3), big - 1) == 1  # too small to pay for starting processes
+
+
+def _records(path: Path) -> list[tuple[int, int]]:
+    """(offset, length) of each sealed record of an artifact."""
+    data = path.read_bytes()
+    at, found = 6 + 8, []
+    while at < len(data):
+        length = int.from_bytes(data[at : at + 4], "big")
+        found.append((at, 4 + length))
+        at += 4 + length
+    return found
+
+
+def test_compressed_chunks_shrink_text_and_open_in_worker_processes(tmp_path: Path) -> None:
+    """Text-like pages shrink several times; the same plain text comes back in one process or two, and a
+    tampered or swapped compressed chunk is refused."""
+    key = derive_key(os.urandom(32))
+    plain = tmp_path / "plain"
+    rows = "".join(
+        f"{i:08d}|行政许可事项实施清单|河北省市场监督管理局|{i * 7919 % 100003}\n" for i in range(400_000)
+    )
+    plain.write_bytes(rows.encode())
+    assert plain.stat().st_size > 4 * CHUNK
+    sealed = seal_file(key, plain, tmp_path / "sealed", b"ctx", workers=2)
+    assert sealed.compression == "zstd" and sealed.chunks >= 5
+    assert sealed.cipher_bytes * 3 < sealed.plain_bytes
+    open_file(key, tmp_path / "sealed", tmp_path / "back1", b"ctx", sealed, workers=1)
+    open_file(key, tmp_path / "sealed", tmp_path / "back2", b"ctx", sealed, workers=2)
+    assert (tmp_path / "back1").read_bytes() == (tmp_path / "back2").read_bytes() == plain.read_bytes()
+    records = _records(tmp_path / "sealed")
+    assert len(records) == sealed.chunks
+    data = bytearray((tmp_path / "sealed").read_bytes())
+    at, length = records[2]
+    data[at + length // 2] ^= 1
+    (tmp_path / "tampered").write_bytes(bytes(data))
+    with pytest.raises(BackupError):
+        open_file(key, tmp_path / "tampered", None, b"ctx", sealed, workers=2)
+    original = (tmp_path / "sealed").read_bytes()
+    (a, la), (b, lb) = records[0], records[1]
+    (tmp_path / "swapped").write_bytes(
+        original[:a] + original[b : b + lb] + original[a : a + la] + original[b + lb :]
+    )
+    with pytest.raises(BackupError):
+        open_file(key, tmp_path / "swapped", None, b"ctx", sealed)
+    # A manifest that names an unknown compression is refused as a format, not opened.
+    with pytest.raises(BackupError) as unknown:
+        open_file(
+            key, tmp_path / "sealed", None, b"ctx", type(sealed)(**{**sealed.__dict__, "compression": "lz4"})
+        )
+    assert unknown.value.code == "backup_format"
+
+
+def test_a_chunk_declaring_more_than_a_chunk_is_refused_before_it_expands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame that decompresses to more than a reader's largest chunk (here 17 MiB of zeros, a few
+    hundred bytes compressed, properly encrypted under the key) or that does not declare its size is
+    refused, not expanded."""
+    import zstandard
+
+    from zhengwu.ops import sealing
+
+    key = derive_key(os.urandom(32))
+    plain = tmp_path / "plain"
+    plain.write_bytes(bytes(17 << 20))
+    monkeypatch.setattr(sealing, "CHUNK", 17 << 20)
+    sealed = seal_file(key, plain, tmp_path / "bomb", b"ctx")
+    monkeypatch.undo()
+    assert sealed.chunks == 1 and sealed.cipher_bytes < 4096
+    with pytest.raises(BackupError) as refused:
+        open_file(key, tmp_path / "bomb", None, b"ctx", sealed)
+    assert refused.value.code == "backup_corrupt"
+    # Without a declared size: one chunk's frame, written by hand with the key, is refused too.
+    frame = zstandard.ZstdCompressor(write_content_size=False).compress(b"x" * 1000)
+    prefix = os.urandom(8)
+    record = sealing.sm4_gcm_encrypt(key.sm4, sealing._nonce(prefix, 0), frame, sealing._aad(b"ctx", 0, True))
+    (tmp_path / "undeclared").write_bytes(b"ZWBK1\n" + prefix + len(record).to_bytes(4, "big") + record)
+    undeclared = type(sealed)(**{**sealed.__dict__, "plain_bytes": 1000})
+    with pytest.raises(BackupError):
+        open_file(key, tmp_path / "undeclared", None, b"ctx", undeclared)
+
+
+def _as_format_1(set_path: Path, key: backup.BackupKey) -> None:
+    """Rewrite a set as the code before compression wrote it: format /1, plain chunks sealed under the /1
+    context, no ``compression`` in the manifest, the manifest's HMAC made again with the key."""
+    from zhengwu.kernel.crypto.hashes import hmac_sm3
+
+    manifest = json.loads((set_path / backup.MANIFEST).read_text())
+    artifacts = {}
+    for name, entry in manifest["artifacts"].items():
+        sealed = backup.Sealed(**entry)
+        raw = set_path / f"{name}.raw"
+        open_file(key, set_path / sealed.file, raw, backup._context(set_path.name, name), sealed)
+        old = seal_file(
+            key, raw, set_path / sealed.file, backup._context(set_path.name, name, "zhengwu-backup/1"),
+            compression="none",
+        )  # fmt: skip
+        raw.unlink()
+        artifacts[name] = {k: v for k, v in old.__dict__.items() if k != "compression"}
+    manifest.update(format="zhengwu-backup/1", artifacts=artifacts, cipher="SM4-GCM, 4 MiB chunks")
+    data = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True).encode()
+    (set_path / backup.MANIFEST).write_bytes(data)
+    (set_path / backup.MANIFEST_MAC).write_text(hmac_sm3(key.mac, data).hex() + "\n")
+
+
+def test_a_set_made_before_compression_verifies_and_restores(tmp_path: Path, key: backup.BackupKey) -> None:
+    live = _node(tmp_path, "live")
+    _fill(live)
+    made = backup.create(live, tmp_path / "offsite", key)
+    assert made["format"] == "zhengwu-backup/2"
+    assert {a["compression"] for a in made["artifacts"].values()} == {"zstd"}
+    set_path = Path(made["path"])
+    _as_format_1(set_path, key)
+    old = json.loads((set_path / backup.MANIFEST).read_text())
+    assert old["format"] == "zhengwu-backup/1" and "compression" not in old["artifacts"]["database"]
+    assert backup.verify(tmp_path / "offsite", key)["set"] == made["set"]
+    clean = _node(tmp_path, "clean")
+    backup.restore(clean, tmp_path / "offsite", key)
+    assert _departments(clean.database_url) == ["部门0", "部门1", "部门2"]
+    original = (live.data_dir / "files" / "ab" / "abcdef").read_bytes()
+    assert (clean.data_dir / "files" / "ab" / "abcdef").read_bytes() == original
+    # A /1 set claiming compressed chunks fails: its manifest no longer authenticates.
+    forged = json.loads((set_path / backup.MANIFEST).read_text())
+    forged["artifacts"]["database"]["compression"] = "zstd"
+    (set_path / backup.MANIFEST).write_text(json.dumps(forged))
+    with pytest.raises(BackupError) as tampered:
+        backup.verify(tmp_path / "offsite", key)
+    assert tampered.value.code == "backup_tampered"

@@ -47,6 +47,7 @@ from zhengwu.ops.pgbackrest import Backrest, scratch_cluster, wait_promoted
 from zhengwu.ops.sealing import (
     CHUNK,
     PARALLEL_MIN_CHUNKS,
+    ZSTD_LEVEL,
     BackupError,
     BackupKey,
     Sealed,
@@ -57,7 +58,9 @@ from zhengwu.ops.sealing import (
 
 log = get_logger("zhengwu.backup")
 
-FORMAT = "zhengwu-backup/1"
+#: /2: each artifact names the compression of its chunks (zstd); /1 sets (uncompressed chunks) are still read.
+FORMAT = "zhengwu-backup/2"
+_FORMATS = ("zhengwu-backup/1", FORMAT)
 MANIFEST = "manifest.json"
 MANIFEST_MAC = "manifest.sm3mac"
 _PARTIAL = ".partial-"
@@ -148,7 +151,7 @@ def _read_manifest(path: Path, key: BackupKey | None) -> dict[str, Any]:
                 f"备份 {path.name} 的清单校验失败，可能被篡改",
                 f"manifest of {path.name} fails its HMAC-SM3 check: altered",
             )
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in _FORMATS:
         raise BackupError(
             "backup_format",
             f"备份 {path.name} 的格式不受支持",
@@ -299,10 +302,12 @@ def create(
     engine: Engine | None = None,
     keep: int | None = None,
     kind: str = "incr",
+    compression: str = "zstd",
 ) -> dict[str, Any]:
     """Write one backup set of the node into ``target``; returns its manifest (with ``set`` and ``path``).
 
-    ``kind`` is the pgBackRest backup type (full/diff/incr; pgBackRest makes the first one full)."""
+    ``kind`` is the pgBackRest backup type (full/diff/incr; pgBackRest makes the first one full).
+    ``compression`` of the chunks: ``zstd``, or ``none`` to measure against (bench/backup.py)."""
     place = Place.of(settings)
     rest = Backrest.of(settings)
     target = target.resolve()
@@ -353,12 +358,13 @@ def create(
                         partial / "files.sm4",
                         _context(name, "files"),
                         workers=cipher_workers(settings, _chunks(raw_files)),
+                        compression=compression,
                     ),
                 }
                 if raw_db.exists():
                     artifacts["database"] = seal_file(
                         key, raw_db, partial / "database.sm4", _context(name, "database"),
-                        workers=cipher_workers(settings, _chunks(raw_db)),
+                        workers=cipher_workers(settings, _chunks(raw_db)), compression=compression,
                     )  # fmt: skip
             except OSError as exc:
                 raise _unavailable(target, exc) from None
@@ -375,7 +381,8 @@ def create(
             "snapshot_at": snapshot_at.isoformat(),
             "database": database,
             "files": entries,
-            "cipher": f"SM4-GCM, {CHUNK >> 20} MiB chunks",
+            "cipher": (f"zstd level {ZSTD_LEVEL}, then " if compression == "zstd" else "")
+            + f"SM4-GCM, {CHUNK >> 20} MiB chunks",
             "digest": "SM3",
             "key_id": key.key_id,
             "artifacts": {k: asdict(v) for k, v in artifacts.items()},
@@ -409,8 +416,8 @@ def create(
             engine.dispose()
 
 
-def _context(name: str, artifact: str) -> bytes:
-    return f"{FORMAT}\0{name}\0{artifact}\0".encode()
+def _context(name: str, artifact: str, form: str = FORMAT) -> bytes:
+    return f"{form}\0{name}\0{artifact}\0".encode()
 
 
 def _unavailable(target: Path, exc: OSError) -> BackupError:
@@ -491,9 +498,8 @@ def _open_all(found: BackupSet, key: BackupKey, into: Path, settings: Settings |
     for name in _names(found.manifest):
         sealed = _artifact(found.manifest, name)
         workers = cipher_workers(settings, sealed.chunks)
-        open_file(
-            key, found.path / sealed.file, paths[name], _context(found.name, name), sealed, workers=workers
-        )
+        context = _context(found.name, name, found.manifest["format"])
+        open_file(key, found.path / sealed.file, paths[name], context, sealed, workers=workers)
     return paths["database"], paths["files"]
 
 
