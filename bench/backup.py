@@ -12,7 +12,12 @@ clock measures the neighbours too. ``--compare`` then runs create and restore ag
 with the cipher in this process alone (1 worker) and in worker processes (one per usable core), and
 prints both with the load average of each round.
 
+``--compression both`` measures create, verify and restore with zstd-compressed chunks (the default)
+and with uncompressed chunks (what sets made before held) in the same run, alternating which goes
+first round by round, with the sealed size of each; ``none`` or ``zstd`` measures one.
+
     .venv/bin/python bench/backup.py [--megabytes 128] [--target-gb 4] [--compare --rounds 2]
+        [--compression both --rounds 2]
 
 ``--node DIR`` measures an existing SQLite node instead (its ``zhengwu.db`` and key folders, e.g. the
 real-shaped node ``bench/bignode.py`` builds with 1,000,000 items and 100,000 users): the node is
@@ -82,6 +87,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--node", type=Path, help="an existing SQLite node folder to back up (read only)")
     parser.add_argument("--work", type=Path, help="where the backup and the restore go (default: temporary)")
+    parser.add_argument("--compression", choices=("zstd", "none", "both"), default="zstd")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         root = Path(tmp)
@@ -106,27 +112,58 @@ def main() -> None:
 
         base = _timed("raw SQLite online backup", size, raw)
         (root / "raw.db").unlink()  # only the baseline: its space is the backup's and the restore's
-        made: dict[str, str] = {}
-        create = _timed(
-            "backup create", size, lambda: made.update(backup.create(live, root / "offsite", key))
-        )
-        verify = _timed("backup verify", size, lambda: backup.verify(root / "offsite", key))
-        clean = Settings(data_dir=root / "clean" / "data", database_url=f"sqlite:///{root}/clean/zhengwu.db")
-        restore = _timed("backup restore", size, lambda: backup.restore(clean, root / "offsite", key))
-        report([base, create, verify, restore], baseline=base, title=f"backup of a {size:.0f} MB SQLite node")
-        for step in (base, create, verify, restore):
-            print(
-                f"{step.name:<28} wall {step.seconds:7.1f} s  CPU {CPU[step.name]:7.1f} s"
-                f"  ({size / max(CPU[step.name], 1e-9):.0f} MB per CPU second)"
-            )
-        print(f"load average {os.getloadavg()[0]:.2f}; cores {os.cpu_count()}")
-        target_mb = args.target_gb * 1000
-        print(
-            f"extrapolated (not measured) for {args.target_gb:g} GB: create "
-            f"{target_mb / create.per_second:.0f} s, restore {target_mb / restore.per_second:.0f} s"
-        )
+        kinds = ("zstd", "none") if args.compression == "both" else (args.compression,)
+        rounds = args.rounds if len(kinds) > 1 else 1
+        for round_ in range(rounds):
+            for compression in kinds if round_ % 2 == 0 else kinds[::-1]:
+                label = f" [{compression}, round {round_}]" if len(kinds) > 1 else ""
+                _steps(live, root, key, size, base, compression, label, args.target_gb)
         if args.compare:
             _compare(live, root, key, size, args.rounds)
+
+
+def _steps(
+    live: Settings,
+    root: Path,
+    key: BackupKey,
+    size: float,
+    base: Result,
+    compression: str,
+    label: str,
+    target_gb: float,
+) -> None:
+    made: dict[str, object] = {}
+    offsite = root / "offsite"
+    create = _timed(
+        f"backup create{label}",
+        size,
+        lambda: made.update(backup.create(live, offsite, key, compression=compression)),
+    )
+    verify = _timed(f"backup verify{label}", size, lambda: backup.verify(offsite, key))
+    clean = Settings(data_dir=root / "clean" / "data", database_url=f"sqlite:///{root}/clean/zhengwu.db")
+    restore = _timed(f"backup restore{label}", size, lambda: backup.restore(clean, offsite, key))
+    sealed = sum(p.stat().st_size for p in Path(str(made["path"])).iterdir())
+    report(
+        [base, create, verify, restore],
+        baseline=base,
+        title=f"backup of a {size:.0f} MB SQLite node, chunks {compression}",
+    )
+    for step in (base, create, verify, restore):
+        print(
+            f"{step.name:<40} wall {step.seconds:7.1f} s  CPU {CPU[step.name]:7.1f} s"
+            f"  ({size / max(CPU[step.name], 1e-9):.0f} MB per CPU second)"
+        )
+    print(f"sealed set {sealed / 1e6:.0f} MB ({size * 1e6 / sealed:.1f}x smaller than the database)")
+    print(f"load average {os.getloadavg()[0]:.2f}; cores {os.cpu_count()}")
+    target_mb = target_gb * 1000
+    print(
+        f"extrapolated (not measured) for {target_gb:g} GB: create "
+        f"{target_mb / create.per_second:.0f} s, verify {target_mb / verify.per_second:.0f} s,"
+        f" restore {target_mb / restore.per_second:.0f} s",
+        flush=True,
+    )
+    shutil.rmtree(offsite)
+    shutil.rmtree(root / "clean")
 
 
 def _compare(live: Settings, root: Path, key: BackupKey, size: float, rounds: int) -> None:
