@@ -463,7 +463,19 @@ def test_a_chunk_declaring_more_than_a_chunk_is_refused_before_it_expands(
     prefix = os.urandom(8)
     record = sealing.sm4_gcm_encrypt(key.sm4, sealing._nonce(prefix, 0), frame, sealing._aad(b"ctx", 0, True))
     (tmp_path / "undeclared").write_bytes(b"ZWBK1\n" + prefix + len(record).to_bytes(4, "big") + record)
-    undeclared = type(sealed)(**{**sealed.__dict__, "plain_bytes": 1000})
+    from zhengwu.kernel.crypto.hashes import sm3
+
+    written = (tmp_path / "undeclared").read_bytes()
+    # Everything else in the manifest matches, so only the missing size can refuse it.
+    undeclared = type(sealed)(
+        file="undeclared",
+        plain_bytes=1000,
+        cipher_bytes=len(written),
+        chunks=1,
+        sm3_plain=sm3(b"x" * 1000).hex(),
+        sm3_cipher=sm3(written).hex(),
+        compression="zstd",
+    )
     with pytest.raises(BackupError):
         open_file(key, tmp_path / "undeclared", None, b"ctx", undeclared)
 
