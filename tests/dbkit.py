@@ -57,8 +57,25 @@ def worker_name() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+#: Roles whose database is in use in this process: on PostgreSQL the role names the database, so two
+#: fixtures with one role would drop each other's (a CI run lost "city" that way).
+_ROLES_IN_USE: set[str] = set()
+
+
 def migrated_database(tmp_path_factory: pytest.TempPathFactory, role: str = "") -> Iterator[str]:
     """Yield the URL of a freshly migrated database for this worker (and role); drop it afterwards."""
+    if role in _ROLES_IN_USE:
+        raise RuntimeError(
+            f"the database role {role!r} is already in use: give each fixture a role of its own"
+        )
+    _ROLES_IN_USE.add(role)
+    try:
+        yield from _migrated_database(tmp_path_factory, role)
+    finally:
+        _ROLES_IN_USE.discard(role)
+
+
+def _migrated_database(tmp_path_factory: pytest.TempPathFactory, role: str) -> Iterator[str]:
     from zhengwu.kernel.migrate import upgrade
 
     suffix = f"_{role}" if role else ""

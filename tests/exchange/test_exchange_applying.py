@@ -51,7 +51,7 @@ CITY_ID = "shijiazhuang"
 @pytest.fixture(scope="module")
 def city_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A third migrated database: the city node's."""
-    yield from migrated_database(tmp_path_factory, "city")
+    yield from migrated_database(tmp_path_factory, "applying_city")
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ TOPIC = "e2e.up_pro_result"
 
 @pytest.fixture(scope="session")
 def city_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from migrated_database(tmp_path_factory, "city")
+    yield from migrated_database(tmp_path_factory, "tiers_city")
 
 
 @pytest.fixture(scope="session")
