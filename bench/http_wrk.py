@@ -12,7 +12,7 @@ copied from a cache per run; ``--licenses`` licenses issued through the CLI for 
 
     .venv/bin/python bench/http_wrk.py [--routes static,types,verify,home,search,guide]
                                        [--connections 16,64] [--seconds 10] [--workers 1] [--threads 1]
-                                       [--cache DIR] [--postgres URL] [--licenses 5]
+                                       [--cache DIR] [--postgres URL] [--licenses 5] [--node DIR]
     PYTHONPATH=<checkout of another commit>/src .venv/bin/python bench/http_wrk.py ...   # another version
 
 Every line reports throughput, p50/p99 from wrk's latency distribution (``--latency``: corrected for
@@ -40,10 +40,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from load import (
+    base_env,
     fetch_task_codes,
     free_port,
     issue_licenses,
     prepare_database,
+    run_cli,
     start_node,
     stop_node,
 )
@@ -219,6 +221,9 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL database to use (migrated, seeded)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "zhengwu-load-cache"))
     parser.add_argument("--licenses", type=int, default=5, help="licenses issued for the verify route")
+    parser.add_argument(
+        "--node", type=Path, help="an existing SQLite node's data directory used in place (bench/bignode.py)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit(INSTALL_HINT)
@@ -230,7 +235,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="zhengwu-wrk-") as tmp:
         run_dir = Path(tmp)
         port = free_port()
-        env = prepare_database(args, run_dir, port)
+        if args.node:
+            env = base_env(args.node, f"sqlite:///{(args.node / 'zhengwu.db').as_posix()}", port)
+            run_cli(env, "migrate")
+        else:
+            env = prepare_database(args, run_dir, port)
         licenses = issue_licenses(env, run_dir, args.licenses) if "verify" in routes else []
         proc = start_node(env, port, run_dir / "node.log", workers=args.workers)
         base = f"http://127.0.0.1:{port}"

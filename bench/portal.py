@@ -13,8 +13,9 @@ Also prints the size of the first page a visitor loads: the home page's HTML and
     .venv/bin/python bench/portal.py [--clients 64] [--seconds 10] [--postgres URL] [--cache DIR]
     .venv/bin/python bench/portal.py --node /tmp/bignode      # a node built by bench/bignode.py, in place
 
-Kept pages (ADR 15) make repeated home, search and guide pages cost the same whatever the catalog's size,
-so two more bursts measure first renders, which do depend on it: ``guide-cold`` opens guides of
+Kept pages (ADR 15) make repeated home, search and guide pages cost the same whatever the catalog's size:
+every page those bursts ask for is opened once first (the steady state of a node in service; the time it
+took is printed), and two more bursts measure first renders, which do depend on it: ``guide-cold`` opens guides of
 implementation items drawn at random from the whole catalog (most never opened before in the run), and
 ``search-cold`` searches the page queries narrowed to a random division (county) of the catalog, so
 nearly every request is a new page.
@@ -51,6 +52,19 @@ from load import (
 STATIC = "/portal/static/portal.css"
 # Portal searches as people type them: life events and short forms go through the vocabulary.
 PAGE_QUERIES = (*QUERIES, "开饭店", "生孩子", "身份证丢了", "办护照")
+
+
+async def warm(base: str, task_codes: list[str]) -> tuple[int, float]:
+    """Open every page the home/search/guide bursts ask for once, as a node in service has them kept:
+    those bursts then measure the steady state, and the cold bursts measure first renders."""
+    import time
+
+    paths = ["/", *(f"/search?q={q}" for q in PAGE_QUERIES), *(f"/items/{c}" for c in task_codes)]
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, timeout=120) as c:
+        for path in paths:
+            (await c.get(path)).raise_for_status()
+    return len(paths), time.perf_counter() - started
 
 
 def catalog_sample(database: Path, count: int) -> tuple[list[str], list[str], int]:
@@ -152,7 +166,8 @@ def main() -> None:
         proc = start_node(env, port, run_dir / "node.log")
         base = f"http://127.0.0.1:{port}"
         try:
-            send = pages(asyncio.run(fetch_task_codes(base)))
+            task_codes = asyncio.run(fetch_task_codes(base))
+            send = pages(task_codes)
             items = "?"
             if database is not None:
                 codes, divisions, total = catalog_sample(database, args.cold)
@@ -164,6 +179,10 @@ def main() -> None:
                 f"{os.cpu_count()} CPUs), {args.clients} clients, {args.seconds:g} s per burst"
             )
             asyncio.run(first_page(base))
+            opened, took = asyncio.run(warm(base, task_codes))
+            print(
+                f"== warmed: {opened} pages opened once in {took:.1f} s ({took / opened * 1000:.1f} ms each)"
+            )
             results: dict[str, Burst] = {}
             for route, request in send.items():
                 results[route] = asyncio.run(
