@@ -6,8 +6,10 @@ ZHENGWU_TEST_DATABASE_URL names a PostgreSQL server.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -266,6 +268,7 @@ def demo_template() -> DemoTemplate:
     with _demo_lock:
         if _demo is None:
             root = Path(tempfile.mkdtemp(prefix="zw-demo-template-"))
+            atexit.register(shutil.rmtree, root, True)  # ~100 MB per test process, left behind before
             url = f"sqlite:///{(root / 'demo.db').as_posix()}"
             migrate_fresh(url)
             env = node_env("province", root / "data", url, "http://127.0.0.1:9")
