@@ -201,6 +201,25 @@ def test_credentials_that_look_like_sql_pass_the_waf(waf_node: Node) -> None:
     )
 
 
+def test_a_relying_partys_random_oidc_values_pass_the_waf(waf_node: Node) -> None:
+    # state, nonce and the PKCE challenge are the relying party's random base64url, alone on
+    # /oidc/authorize and inside the whole request carried by `next` and the consent form (942440 refused
+    # a consent form in CI). The node's answers vary (unknown client, no session): never nginx's 403.
+    query = (
+        f"response_type=code&client_id=zwc0000&redirect_uri=https://rp.example/cb&scope=openid"
+        f"&state={UNLUCKY}&nonce={UNLUCKY}&code_challenge={UNLUCKY}&code_challenge_method=S256"
+    )
+    with httpx.Client(base_url=waf_node.url, timeout=30) as client:
+        answers = {
+            "authorize": client.get(f"/oidc/authorize?{query}"),
+            "decision": client.post("/oidc/authorize/decision", data={"request_params": query, "allow": "1"}),
+            "login": client.get("/identity/login", params={"next": f"/oidc/authorize?{query}"}),
+        }
+        assert {k: a.status_code for k, a in answers.items() if "<center>nginx</center>" in a.text} == {}
+        # Only those arguments: the same text under another name is still refused.
+        assert "<center>nginx</center>" in client.get("/identity/login", params={"other": UNLUCKY}).text
+
+
 # The base64 members of a signed exchange envelope (exchange/signing.py): a fresh SM2 signature on every
 # request and the sender's certificates. About one signature in 1,400 ends like "…7onAbc=", which is
 # CRS 941120's "event handler" (…onload=); a certificate that did would refuse its node on every request.
