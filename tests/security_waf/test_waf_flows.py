@@ -220,6 +220,25 @@ def test_a_relying_partys_random_oidc_values_pass_the_waf(waf_node: Node) -> Non
         assert "<center>nginx</center>" in client.get("/identity/login", params={"other": UNLUCKY}).text
 
 
+def test_passwords_and_posted_client_secrets_pass_the_waf(waf_node: Node) -> None:
+    # People choose passwords with symbols (the rule asks for them); a client may post its secret.
+    password = "Zw--Secret-2026'; 0x1f-ab-cd!"
+    with httpx.Client(base_url=waf_node.url, timeout=30) as client:
+        answers = {
+            "api login": client.post("/api/v1/identity/login", json={"identifier": "13800000000", "password": password}),
+            "page login": client.post("/identity/login", data={"identifier": "13800000000", "password": password}),
+            "page register": client.post("/identity/register", data={"password": password, "password2": password}),
+            "change": client.post("/api/v1/identity/password/change",
+                                  json={"current_password": password, "new_password": password}),
+            "token": client.post("/oidc/token", data={"grant_type": "client_credentials", "client_id": "zwc0000",
+                                                      "client_secret": UNLUCKY}),
+        }  # fmt: skip
+        assert {k: a.status_code for k, a in answers.items() if "<center>nginx</center>" in a.text} == {}
+        # Only the password fields: the same text as the account name is still refused.
+        refusal = client.post("/api/v1/identity/login", json={"identifier": password, "password": password})
+        assert "<center>nginx</center>" in refusal.text
+
+
 # The base64 members of a signed exchange envelope (exchange/signing.py): a fresh SM2 signature on every
 # request and the sender's certificates. About one signature in 1,400 ends like "…7onAbc=", which is
 # CRS 941120's "event handler" (…onload=); a certificate that did would refuse its node on every request.
