@@ -209,6 +209,8 @@ def test_a_relying_partys_random_oidc_values_pass_the_waf(waf_node: Node) -> Non
         f"response_type=code&client_id=zwc0000&redirect_uri=https://rp.example/cb&scope=openid"
         f"&state={UNLUCKY}&nonce={UNLUCKY}&code_challenge={UNLUCKY}&code_challenge_method=S256"
     )
+    audit_log = waf_node.waf.rendered.audit_log
+    before = len(refused(audit_log))
     with httpx.Client(base_url=waf_node.url, timeout=30) as client:
         answers = {
             "authorize": client.get(f"/oidc/authorize?{query}"),
@@ -218,11 +220,15 @@ def test_a_relying_partys_random_oidc_values_pass_the_waf(waf_node: Node) -> Non
         assert {k: a.status_code for k, a in answers.items() if "<center>nginx</center>" in a.text} == {}
         # Only those arguments: the same text under another name is still refused.
         assert "<center>nginx</center>" in client.get("/identity/login", params={"other": UNLUCKY}).text
+    # nginx writes the audit log after it has answered: let that refusal land before the next test counts.
+    assert eventually(lambda: len(refused(audit_log)) > before, 10)
 
 
 def test_passwords_and_posted_client_secrets_pass_the_waf(waf_node: Node) -> None:
     # People choose passwords with symbols (the rule asks for them); a client may post its secret.
     password = "Zw--Secret-2026'; 0x1f-ab-cd!"
+    audit_log = waf_node.waf.rendered.audit_log
+    before = len(refused(audit_log))
     with httpx.Client(base_url=waf_node.url, timeout=30) as client:
         answers = {
             "api login": client.post("/api/v1/identity/login", json={"identifier": "13800000000", "password": password}),
@@ -237,6 +243,7 @@ def test_passwords_and_posted_client_secrets_pass_the_waf(waf_node: Node) -> Non
         # Only the password fields: the same text as the account name is still refused.
         refusal = client.post("/api/v1/identity/login", json={"identifier": password, "password": password})
         assert "<center>nginx</center>" in refusal.text
+    assert eventually(lambda: len(refused(audit_log)) > before, 10)
 
 
 # The base64 members of a signed exchange envelope (exchange/signing.py): a fresh SM2 signature on every
