@@ -19,7 +19,7 @@ from zhengwu.cases import service as cases
 from zhengwu.identity import service as identity
 from zhengwu.identity.context import of
 from zhengwu.identity.protection import encrypt_field, mask_id
-from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.clock import BEIJING, utcnow
 
 pytestmark = pytest.mark.db
 API = "/api/v1/cases"
@@ -262,7 +262,7 @@ def test_marks_and_paging(client: Any, casework: Casework, monkeypatch: pytest.M
 
     work = casework
     late, soon = _submitted(client, work), _submitted(client, work)
-    today = utcnow().date()
+    today = utcnow().astimezone(BEIJING).date()  # deadlines and their marks are Beijing days
     for case_no, deadline in ((late, today - timedelta(days=3)), (soon, today)):
         cases.act(work.session, case_no, cases.ActionInput("accept"), actor="test")
         cases.get_case(work.session, case_no).deadline = deadline
