@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 import zhengwu
 from zhengwu.exchange.topics import TopicRegistry
-from zhengwu.kernel import admission, gcpolicy, openapi, pagecache, routeindex
+from zhengwu.kernel import admission, fastpath, gcpolicy, openapi, pagecache, routeindex
 from zhengwu.kernel.assets import GuardContext
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.db import Base, make_engine
@@ -241,6 +241,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from zhengwu.identity.deps import COOKIE, SECURE_COOKIE
 
     app.add_middleware(pagecache.PageCache, node=node, private_cookies=(COOKIE, SECURE_COOKIE))
+    # Hot routes a capability answers itself when the request is clean, inside the security headers and
+    # the request metrics, before everything else (kernel.fastpath, ADR 17).
+    app.add_middleware(fastpath.FastRouteMiddleware, node=node)
     app.add_middleware(
         SecurityHeadersMiddleware,
         connect_src=(_origin(settings.identity.ukey_agent_url),),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
+
+from zhengwu.kernel.logging import get_logger
+
+_log = get_logger("zhengwu.db")
+
+#: How long a SQLite connection of the node waits for another's write lock before it gives up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -85,7 +93,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # The busy timeout first: "journal_mode=WAL" takes a lock, and a new connection opened while another
     # one commits must wait for it, not fail ("database is locked" when a pool grows under load).
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -229,6 +237,116 @@ def make_engine(url: str, *, echo: bool = False, static_pool: bool = False) -> E
 def dialect_insert(session: Session, table: Any) -> Any:
     """``INSERT`` with ON CONFLICT support (``on_conflict_do_nothing`` / ``_do_update``) for the
     session's dialect: SQLite or PostgreSQL."""
-    name = session.get_bind().dialect.name
+    return dialect_insert_for(session.get_bind().dialect.name, table)
+
+
+def dialect_insert_for(name: str, table: Any) -> Any:
+    """:func:`dialect_insert` for the dialect called ``name`` (``postgresql`` or ``sqlite``)."""
     target: Table = table.__table__ if hasattr(table, "__table__") else table
     return postgresql.insert(target) if name == "postgresql" else sqlite.insert(target)
+
+
+class RawStatement:
+    """A Core statement compiled once for the DBAPI driver of ``dialect``: its SQL text and what turns a
+    dict of values into the driver's positional parameters (and a fetched tuple into a row).
+
+    For the few hot paths that run on a driver connection of their own in the event loop (the public
+    license verification, ``licenses.fastverify``): a SQLAlchemy ``Connection.execute`` costs tens of
+    microseconds of Python per statement, more than the statement itself on SQLite. The values pass
+    through the columns' own bind processors and the row's through their result processors, so what is
+    stored and read is what the ORM would store and read. Literal values of the statement (``1.0`` in an
+    expression, a constant ``True``) are bound as compiled.
+    """
+
+    def __init__(self, dialect: Any, statement: Any, *, columns: bool = False) -> None:
+        compiled = statement.compile(
+            dialect=dialect, column_keys=list(statement.table.c.keys()) if columns else None
+        )
+        self.sql: str = compiled.string
+        names = compiled.positiontup or []
+        self._plan = [
+            (
+                name,
+                compiled.binds[name].value if compiled.binds[name].value is not None else _REQUIRED,
+                compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect),
+            )
+            for name in names
+        ]
+        selected = getattr(statement, "selected_columns", None) if not columns else None
+        self._fields = tuple(c.key for c in selected) if selected is not None else ()
+        self._results = (
+            tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected)
+            if selected is not None
+            else ()
+        )
+
+    def bind(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        """The driver's parameters for ``values`` (every parameter named in the statement)."""
+        out = []
+        for name, default, process in self._plan:
+            value = values[name] if default is _REQUIRED else values.get(name, default)
+            out.append(process(value) if process is not None else value)
+        return tuple(out)
+
+    def row(self, found: tuple[Any, ...]) -> Any:
+        """A fetched tuple as a row with attribute access, through the columns' result processors."""
+        values = [v if p is None else p(v) for v, p in zip(found, self._results, strict=True)]
+        return _Row(zip(self._fields, values, strict=True))
+
+
+_REQUIRED: Any = object()
+
+
+class _Row(dict[str, Any]):
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class KeptSqliteConnection:
+    """One driver connection of a SQLite node's pool, kept by a path that writes from the event loop.
+
+    ``busy_timeout`` is 0 on it: the loop must never sleep in SQLite's busy handler while another
+    connection holds the write lock; its user hands that work to a thread that may wait instead. It goes
+    back to the pool (with the node's usual wait) on :meth:`reset`, or is discarded after an error.
+    Used by the token issuance rows (``identity.oidc.issuance``) and the public license verification
+    (``licenses.fastverify``).
+    """
+
+    def __init__(self, engine: Engine, *, name: str) -> None:
+        self._engine = engine
+        self._name = name
+        self._connection: Any = None  # a PoolProxiedConnection while kept
+
+    @property
+    def kept(self) -> bool:
+        """Whether a connection is kept now (tests: a broken one was discarded)."""
+        return self._connection is not None
+
+    def get(self) -> sqlite3.Connection:
+        """The kept driver connection (taken from the pool on first use)."""
+        if self._connection is None:
+            connection = self._engine.raw_connection()
+            driver: sqlite3.Connection = connection.driver_connection  # type: ignore[assignment]
+            driver.execute("PRAGMA busy_timeout=0")
+            self._connection = connection
+        kept: sqlite3.Connection = self._connection.driver_connection
+        return kept
+
+    def reset(self, *, broken: bool = False) -> None:
+        """Give the connection back (discard it after an error); the next :meth:`get` takes another."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if broken:
+                connection.invalidate()
+            else:
+                connection.driver_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                connection.close()
+        except Exception as exc:  # closing a broken connection may fail too; it is gone either way
+            _log.warning("kept_connection_close_failed", user=self._name, error_type=type(exc).__name__)

@@ -21,7 +21,7 @@ from fastapi import Request
 from sqlalchemy import Boolean, Float, String, bindparam, case, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from zhengwu.kernel.db import Base, dialect_insert
+from zhengwu.kernel.db import Base, dialect_insert_for
 from zhengwu.kernel.errors import TooManyRequests
 from zhengwu.kernel.logging import get_logger
 from zhengwu.kernel.node import ServiceKey, node_of
@@ -104,9 +104,13 @@ _TAKE: dict[str, Any] = {}
 
 
 def _take_statement(session: Session) -> Any:
-    """The bucket's upsert for the session's dialect, built once: every value is a bound parameter, so a
-    take neither builds nor compiles a statement (it is on every limited request's path)."""
-    dialect = session.get_bind().dialect.name
+    return take_statement(session.get_bind().dialect.name)
+
+
+def take_statement(dialect: str) -> Any:
+    """The bucket's upsert for the dialect, built once: every value is a bound parameter, so a take
+    neither builds nor compiles a statement (it is on every limited request's path). Its parameters:
+    :meth:`SharedRateLimiter.take_values`; it returns (allowed, tokens left)."""
     found = _TAKE.get(dialect)
     if found is not None:
         return found
@@ -115,7 +119,7 @@ def _take_statement(session: Session) -> Any:
     burst = bindparam("burst", type_=Float)
     refilled = table.c.tokens + (now - table.c.at) * bindparam("rate", type_=Float)
     refilled = case((refilled > burst, burst), else_=refilled)
-    insert = dialect_insert(session, RateBucket).values(
+    insert = dialect_insert_for(dialect, RateBucket).values(
         name=bindparam("name"), key=bindparam("key"), tokens=bindparam("first", type_=Float), at=now,
         allowed=True,
     )  # fmt: skip
@@ -153,12 +157,15 @@ class SharedRateLimiter:
 
         One statement: the row lock of the upsert orders concurrent takes of the same key, on PostgreSQL
         and SQLite alike, so two processes never both spend the last token."""
-        params = {"name": self.name, "key": key[:128], "now": self._clock(), "rate": self.rate,
-                  "burst": self.burst, "first": self.burst - 1.0}  # fmt: skip
-        allowed, tokens = session.execute(_take_statement(session), params).one()
+        allowed, tokens = session.execute(_take_statement(session), self.take_values(key)).one()
         if allowed:
             return True, 0
         return False, max(1, math.ceil((1.0 - float(tokens)) / self.rate))
+
+    def take_values(self, key: str) -> dict[str, Any]:
+        """The parameters of :func:`take_statement` for one token of ``key`` now."""
+        return {"name": self.name, "key": key[:128], "now": self._clock(), "rate": self.rate,
+                "burst": self.burst, "first": self.burst - 1.0}  # fmt: skip
 
     def allow(self, factory: sessionmaker[Session], key: str) -> tuple[bool, int]:
         """:meth:`take` in a unit of work of its own (committed before the request goes on)."""

@@ -53,11 +53,11 @@ Manager = Annotated[StaffPrincipal, Depends(guard(rights.MANAGE))]
 log = get_logger("zhengwu.security")  # a refused verification is a security event, as the limiter logs it
 
 
-def _verify_rate(settings: Settings) -> float:
+def verify_rate(settings: Settings) -> float:
     return settings.security.public_rate_per_minute
 
 
-_VERIFY_LIMITER = per_address("licenses.verify", _verify_rate)
+_VERIFY_LIMITER = per_address("licenses.verify", verify_rate)
 _VERIFY_LIMIT = Depends(_VERIFY_LIMITER)
 
 
@@ -72,7 +72,7 @@ def _take_verify_token(request: Request, db: Session) -> None:
     if settings.security.rate_limit_store != "database":
         _VERIFY_LIMITER(request)
         return
-    limiter = SharedRateLimiter("licenses.verify", _verify_rate(settings))
+    limiter = SharedRateLimiter("licenses.verify", verify_rate(settings))
     allowed, retry_after = limiter.take(db, client_address(request))
     if not allowed:
         log.warning("rate_limited", limiter="licenses.verify", security_event=True)
@@ -90,7 +90,7 @@ def _verify_identifier(
     shared = node.settings.security.rate_limit_store == "database"
     if not shared:
         _VERIFY_LIMITER(request)
-    limiter = SharedRateLimiter("licenses.verify", _verify_rate(node.settings)) if shared else None
+    limiter = SharedRateLimiter("licenses.verify", verify_rate(node.settings)) if shared else None
     address = client_address(request)
     trace = current_trace_id()  # the batch may be committed by another request's thread
 
@@ -110,7 +110,7 @@ def _verify_identifier(
     return answer.as_json()
 
 
-_QR_LIMIT = Depends(per_address("licenses.qr_lookup", _verify_rate))
+_QR_LIMIT = Depends(per_address("licenses.qr_lookup", verify_rate))
 
 
 def _settings(request: Request) -> Settings:

@@ -223,9 +223,12 @@ def _validity(kind: LicenseType, valid_from: date, valid_until: date | None) -> 
 
 
 def _holder_index(session: Session, code_type: str, code: str) -> str:
+    return _holder_index_with(identity_context.of(session).keys, code_type, code)
+
+
+def _holder_index_with(keys: Any, code_type: str, code: str) -> str:
     # identity's keyed indexes (the node's keys), so that a person's or an enterprise's account finds its
     # licenses.
-    keys = identity_context.of(session).keys
     if code_type == holders.CREDIT_CODE:
         return identity.credit_index(keys, code)
     if code_type == holders.CITIZEN_ID:
@@ -682,28 +685,32 @@ def record_usage(
     if lic is not None:
         license_ref = (lic.id, lic.type_code)
     # The table's INSERT with the values as parameters: no statement is built per record.
-    session.execute(
-        _USAGE_INSERT,
-        {
-            "id": new_id(),
-            "at": utcnow(),
-            "caller": caller.name[:100],
-            "caller_name": caller.display[:200] if caller.display else None,
-            "item_code": caller.item_code[:64] if caller.item_code else None,
-            "case_number": caller.case_number[:64] if caller.case_number else None,
-            "purpose": caller.purpose[:200] if caller.purpose else None,
-            "operation": operation,
-            "result": result,
-            "license_id": license_ref[0] if license_ref is not None else None,
-            "type_code": license_ref[1] if license_ref is not None else None,
-            "client_ip": caller.client_ip[:64] if caller.client_ip else None,
-            "trace_id": trace_id or current_trace_id(),
-            "grant_id": caller.grant_id,
-        },
-    )
+    session.execute(USAGE_INSERT, usage_values(caller, operation, result, license_ref, trace_id))
 
 
-_USAGE_INSERT: Final = insert(cast(Table, LicenseUsage.__table__))
+def usage_values(
+    caller: Caller, operation: str, result: str, license_ref: tuple[str, str] | None, trace_id: str | None
+) -> dict[str, Any]:
+    """The columns of one usage record (:data:`USAGE_INSERT`'s parameters)."""
+    return {
+        "id": new_id(),
+        "at": utcnow(),
+        "caller": caller.name[:100],
+        "caller_name": caller.display[:200] if caller.display else None,
+        "item_code": caller.item_code[:64] if caller.item_code else None,
+        "case_number": caller.case_number[:64] if caller.case_number else None,
+        "purpose": caller.purpose[:200] if caller.purpose else None,
+        "operation": operation,
+        "result": result,
+        "license_id": license_ref[0] if license_ref is not None else None,
+        "type_code": license_ref[1] if license_ref is not None else None,
+        "client_ip": caller.client_ip[:64] if caller.client_ip else None,
+        "trace_id": trace_id or current_trace_id(),
+        "grant_id": caller.grant_id,
+    }
+
+
+USAGE_INSERT: Final = insert(cast(Table, LicenseUsage.__table__))
 
 
 @dataclass(frozen=True, slots=True)
@@ -762,7 +769,7 @@ _VERIFY_COLUMNS: Final = (
     _LICENSE.c.valid_until,
 )
 # Built once (Core columns, the identifier a bound parameter): the public verification's only read.
-_VERIFY_SELECT: Final = select(*_VERIFY_COLUMNS).where(_LICENSE.c.identifier == bindparam("identifier"))
+VERIFY_SELECT: Final = select(*_VERIFY_COLUMNS).where(_LICENSE.c.identifier == bindparam("identifier"))
 
 
 def verify_by_identifier(session: Session, identifier: str, holder_code: str, *, caller: Caller) -> Answer:
@@ -780,24 +787,31 @@ def answer_identifier(
     license it names (id, type code) — one Core SELECT of the columns the answer needs, no writes.
 
     The public route records the use through the group commit (``licenses.batch``)."""
-    row = session.execute(_VERIFY_SELECT, {"identifier": identifier.strip()}).first()
-    if row is None or not _holder_code_matches(session, row.holder_code_type, row.holder_index, holder_code):
+    row = session.execute(VERIFY_SELECT, {"identifier": identifier.strip()}).first()
+    return answer_row(row, identity_context.of(session).keys, holder_code, utcnow().date())
+
+
+def answer_row(
+    row: Any, keys: Any, holder_code: str, today: date
+) -> tuple[Answer, str, tuple[str, str] | None]:
+    """:func:`answer_identifier` from the row :data:`VERIFY_SELECT` read (None: no such license)."""
+    if row is None or not _holder_code_matches(keys, row.holder_code_type, row.holder_index, holder_code):
         # The same answer for "no such license" and "another holder's": nothing to learn by probing.
         return _NO_MATCH, "no_match", None
-    status = lifecycle.effective_status(row.status, row.valid_until, utcnow().date())
+    status = lifecycle.effective_status(row.status, row.valid_until, today)
     valid = status == lifecycle.VALID
     reason = "证照有效，持证主体相符" if valid else f"证照状态为“{lifecycle.label(status)}”"
     answer = Answer(valid, status, row.type_code, row.type_name, row.issuer_name, reason)
     return answer, "valid" if valid else status or "invalid", (row.id, row.type_code)
 
 
-def _holder_code_matches(session: Session, code_type: str, index: str, holder_code: str) -> bool:
+def _holder_code_matches(keys: Any, code_type: str, index: str, holder_code: str) -> bool:
     text = holder_code.strip().upper()
     try:
         checked_type, code = holders.check_holder(text, [code_type], code_type)
     except LicenseError:
         return False
-    return _holder_index(session, checked_type, code) == index
+    return _holder_index_with(keys, checked_type, code) == index
 
 
 def lookup_identifier(session: Session, identifier: str, *, caller: Caller) -> Answer:

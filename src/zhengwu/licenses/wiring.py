@@ -3,9 +3,17 @@ in the app. The outbox topic is declared in ``licenses.topics`` and collected by
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
 from fastapi import FastAPI
+from starlette.types import Lifespan
 
 from zhengwu.kernel.node import Node
+
+if TYPE_CHECKING:
+    from zhengwu.licenses.fastverify import LoopVerifier
 
 
 def install(node: Node) -> None:
@@ -28,3 +36,22 @@ def mount(app: FastAPI, node: Node) -> None:
     app.include_router(routes_grants.router)
     app.include_router(routes_shares.router)
     app.include_router(routes.router)
+    # Clean public verifications by identifier are answered before the route table (ADR 17).
+    from zhengwu.kernel import fastpath
+    from zhengwu.licenses import fastverify
+
+    verifier = fastverify.LoopVerifier(node, lambda: routes.verify_rate(node.settings))
+    fastpath.routes_of(node).register("POST", fastverify.PATH, fastverify.VerifyHandler(verifier))
+    app.router.lifespan_context = _closing(app.router.lifespan_context, verifier)
+
+
+def _closing(inner: Lifespan[Any], verifier: LoopVerifier) -> Lifespan[Any]:
+    """Give the fast path's connection back when the app stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            yield state
+        verifier.close()
+
+    return lifespan

@@ -25,7 +25,7 @@ from zhengwu.identity.audit import record_auth_event
 from zhengwu.identity.oidc.models import OidcIssuance
 from zhengwu.identity.oidc.secrets import ordered_id
 from zhengwu.kernel.crypto.hashes import sm3
-from zhengwu.kernel.db import Base
+from zhengwu.kernel.db import SQLITE_BUSY_TIMEOUT_MS, Base, KeptSqliteConnection
 from zhengwu.kernel.logging import current_trace_id, get_logger
 
 if TYPE_CHECKING:  # imported by the PostgreSQL writer only: a SQLite node never pays for it
@@ -90,8 +90,7 @@ class SqliteInsert:
         marks = ", ".join("?" * len(self.columns))
         # Names from the model, values bound: nothing from a request reaches the statement text.
         self._sql = f"INSERT INTO {table.name} ({', '.join(self.columns)}) VALUES ({marks})"  # noqa: S608
-        self._engine = engine
-        self._connection: Any = None
+        self._kept = KeptSqliteConnection(engine, name="oidc.issuance")
 
     def _params(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         pairs = list(zip(self.columns, self._processors, strict=True))
@@ -101,17 +100,14 @@ class SqliteInsert:
         """Insert and commit ``rows``; ``False`` (nothing written) if busy and ``wait`` is false."""
         params = self._params(rows)
         try:
-            if self._connection is None:
-                self._connection = self._engine.raw_connection()
-                self._connection.driver_connection.execute("PRAGMA busy_timeout=0")
-            return self._write(self._connection.driver_connection, params, wait=wait)
+            return self._write(self._kept.get(), params, wait=wait)
         except BaseException:
             self.reset(broken=True)
             raise
 
     def _write(self, db: sqlite3.Connection, params: list[tuple[Any, ...]], *, wait: bool) -> bool:
         if wait:
-            db.execute("PRAGMA busy_timeout=30000")
+            db.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         try:
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -132,17 +128,7 @@ class SqliteInsert:
 
     def reset(self, *, broken: bool = False) -> None:
         """Give the connection back (discard it after an error); the next batch opens a new one."""
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        try:
-            if broken:
-                connection.invalidate()
-            else:
-                connection.driver_connection.execute("PRAGMA busy_timeout=30000")
-                connection.close()
-        except Exception as exc:  # closing a broken connection may fail too; it is gone either way
-            log.warning("issuance_connection_close_failed", error_type=type(exc).__name__)
+        self._kept.reset(broken=broken)
 
 
 class PostgresInsert:
