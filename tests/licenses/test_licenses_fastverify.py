@@ -330,9 +330,10 @@ def test_a_failed_batch_is_rolled_back_and_answered_by_the_route(
     assert live.verifier.declined == declined + 1
     assert [u.result for u in live.uses(trace_id=trace)] == ["valid"]  # once: the route's record
     assert len(buckets()) == len(before)
-    assert live.verifier._connection is None  # the failed connection was discarded
+    assert not live.verifier._kept.kept  # the failed connection was discarded
+    monkeypatch.undo()
     again = live.client.post(f"{API}/verify", json=live.valid)
-    assert again.status_code == 200 and live.verifier._connection is not None
+    assert again.status_code == 200 and live.verifier._kept.kept
 
 
 def test_the_request_metrics_name_the_route(live: Live) -> None:

@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pydantic import ValidationError
-from sqlalchemy.pool import PoolProxiedConnection, StaticPool
+from sqlalchemy.pool import StaticPool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zhengwu.identity import context as identity_context
 from zhengwu.kernel.clock import utcnow
+from zhengwu.kernel.db import KeptSqliteConnection
 from zhengwu.kernel.db import RawStatement as Raw
 from zhengwu.kernel.fastpath import (
     MAX_FAST_BODY,
@@ -76,7 +77,8 @@ class LoopVerifier:
         self._rate = rate_per_minute
         self._jobs: list[_Job] = []
         self._scheduled = False
-        self._connection: PoolProxiedConnection | None = None
+        # Never waits in the loop for another connection's write lock (the route waits instead).
+        self._kept = KeptSqliteConnection(node.engine, name="licenses.fastverify")
         self._statements: tuple[Raw, Raw, Raw] | None = None
         self.batches = 0  # for tests and benchmarks
         self.answered = 0
@@ -166,34 +168,17 @@ class LoopVerifier:
         return answers
 
     def _connect(self) -> tuple[sqlite3.Connection, tuple[Raw, Raw, Raw]]:
-        if self._connection is None:
-            engine = self.node.engine
-            connection = engine.raw_connection()
-            db: sqlite3.Connection = connection.driver_connection  # type: ignore[assignment]
-            # Never wait in the loop for another connection's write lock (the route waits instead).
-            db.execute("PRAGMA busy_timeout=0")
-            self._connection = connection
+        if self._statements is None:
+            dialect = self.node.engine.dialect
             self._statements = (
-                Raw(engine.dialect, take_statement(engine.dialect.name)),
-                Raw(engine.dialect, service.VERIFY_SELECT),
-                Raw(engine.dialect, service.USAGE_INSERT, columns=True),
+                Raw(dialect, take_statement(dialect.name)),
+                Raw(dialect, service.VERIFY_SELECT),
+                Raw(dialect, service.USAGE_INSERT, columns=True),
             )
-        return self._connection.driver_connection, self._statements  # type: ignore[return-value]
+        return self._kept.get(), self._statements
 
     def _reset(self, *, broken: bool = False) -> None:
-        """Give the connection back (discarded after an error); the next batch opens another."""
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        try:
-            if broken:
-                connection.invalidate()
-            else:
-                db: sqlite3.Connection = connection.driver_connection  # type: ignore[assignment]
-                db.execute("PRAGMA busy_timeout=30000")  # as the node's other connections wait
-                connection.close()
-        except Exception as exc:  # closing a broken connection may fail too; it is gone either way
-            log.warning("fast_verify_connection_close_failed", error_type=type(exc).__name__)
+        self._kept.reset(broken=broken)
 
     def close(self) -> None:
         """At shutdown: return the connection to the pool."""
@@ -208,7 +193,12 @@ class VerifyHandler:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, route: ASGIApp) -> None:
         length = declared_length(scope)
-        if length is None or length > MAX_FAST_BODY or not has_json_body(scope) or not self.verifier.engaged():
+        if (
+            length is None
+            or length > MAX_FAST_BODY
+            or not has_json_body(scope)
+            or not self.verifier.engaged()
+        ):
             await route(scope, receive, send)
             return
         body, messages = await read_small_body(receive, length)
