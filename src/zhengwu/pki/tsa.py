@@ -8,6 +8,7 @@ and stores it in the SES_Signature ``timeStamp`` field.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Final
@@ -22,13 +23,12 @@ from zhengwu.kernel.pki import (
     CertProfile,
     PkiError,
     TimeStampRequest,
-    build_timestamp_request,
     build_timestamp_response,
     load_certificate,
     load_timestamp_request,
 )
 from zhengwu.pki.authority import signing_identity
-from zhengwu.pki.tstoken import issue_token
+from zhengwu.pki.tstoken import issue_token, request_for
 
 log = get_logger("zhengwu.pki.tsa")
 
@@ -62,7 +62,7 @@ def timestamp_token(
     session: Session, settings: Settings, data: bytes, *, at: datetime | None = None
 ) -> bytes:
     """A time-stamp token over SM3(``data``) issued in-process (what the seal signer embeds)."""
-    request = build_timestamp_request(imprint=sm3(data), cert_req=True)
+    request = request_for(sm3(data), nonce=secrets.randbits(64))
     return _issue(session, settings, request, at)
 
 
