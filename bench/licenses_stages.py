@@ -32,6 +32,7 @@ STAGES: tuple[tuple[str, int, str], ...] = (
     ("serial counter", 1, "zhengwu.licenses.repository:LicenseRepository.next_serial"),
     ("holder code SM4 encrypt", 1, "zhengwu.licenses.service:encrypt_field"),
     ("holder index (HMAC)", 1, "zhengwu.licenses.service:_holder_index"),
+    ("both signing identities (one query)", 1, "zhengwu.pki.authority:signing_identities"),
     ("render inputs (face_of)", 1, "zhengwu.licenses.service:face_of"),
     ("offline payload signed", 2, "zhengwu.licenses.offline:make_token"),
     ("license key lookup", 3, "zhengwu.licenses.offline:offline_authority"),

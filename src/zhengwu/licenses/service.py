@@ -34,6 +34,7 @@ from zhengwu.kernel.files import FileStore
 from zhengwu.kernel.logging import current_trace_id, get_logger
 from zhengwu.kernel.metrics import CounterSpec, count
 from zhengwu.kernel.node import ServiceKey
+from zhengwu.kernel.pki import CertProfile
 from zhengwu.kernel.stamps import StampedCache, bump, remember, watch
 from zhengwu.licenses import holders, kinds, lifecycle, offline, render, topics
 from zhengwu.licenses.errors import (
@@ -51,6 +52,7 @@ from zhengwu.licenses.repository import LicenseRepository
 from zhengwu.licenses.sharing_models import LicenseCopy
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.models import Department
+from zhengwu.pki import authority
 from zhengwu.seals import service as seals
 from zhengwu.seals.errors import SealError
 from zhengwu.seals.models import Seal
@@ -257,10 +259,19 @@ def _offline_claims(lic: License) -> dict[str, Any]:
     }
 
 
-def showing_code(session: Session, settings: Settings, lic: License, *, at: datetime) -> str:
+def showing_code(
+    session: Session,
+    settings: Settings,
+    lic: License,
+    *,
+    at: datetime,
+    identity: authority.SigningIdentity | None = None,
+) -> str:
     """What a license's 2-D code holds for 扫码亮证: the verification address with a freshly signed
-    offline payload (masked name, no holder code) in its fragment, as on the license's file."""
-    return _verify_url(settings, offline.make_token(session, settings, _offline_claims(lic), at=at))
+    offline payload (masked name, no holder code) in its fragment, as on the license's file
+    (``identity``: the license key's, where the caller read it in this transaction)."""
+    token = offline.make_token(session, settings, _offline_claims(lic), at=at, identity=identity)
+    return _verify_url(settings, token)
 
 
 def face_of(
@@ -272,10 +283,11 @@ def face_of(
     at: datetime,
     schema: FaceSchema | None = None,
     holder_code: str | None = None,
+    signing: authority.SigningIdentity | None = None,
 ) -> render.Face:
     """What the license's file shows, with a freshly signed offline payload in its 2-D code
-    (``schema``, ``holder_code``: the type's parsed schema and the holder's code where the caller has
-    them — an issuance has just encrypted the code)."""
+    (``schema``, ``holder_code``, ``signing``: the type's parsed schema, the holder's code and the
+    license key's identity where the caller has them — an issuance has just encrypted the code)."""
     from zhengwu.identity.protection import decrypt_field
 
     code = holder_code or decrypt_field(
@@ -294,14 +306,22 @@ def face_of(
         issued_on=lic.issued_at.date(),
         valid_from=lic.valid_from,
         valid_until=lic.valid_until,
-        verify_url=showing_code(session, settings, lic, at=at),
+        verify_url=showing_code(session, settings, lic, at=at, identity=signing),
     )
 
 
 def seal_file(
-    session: Session, settings: Settings, es_id: str | Seal, unsigned: bytes, *, actor: str, at: datetime
+    session: Session,
+    settings: Settings,
+    es_id: str | Seal,
+    unsigned: bytes,
+    *,
+    actor: str,
+    at: datetime,
+    tsa_identity: authority.SigningIdentity | None = None,
 ) -> bytes:
-    """Seal a rendered license file (or an annotated copy) with a seal (or its esID) and a trusted time."""
+    """Seal a rendered license file (or an annotated copy) with a seal (or its esID) and a trusted time
+    (``tsa_identity``: the TSA's, where the caller read it in this transaction)."""
     try:
         return seals.sign_document(
             session,
@@ -311,6 +331,7 @@ def seal_file(
             placement=seals.Placement(page=1, x=render.SEAL_X_MM, y=render.SEAL_Y_MM),
             actor=actor,
             at=at,
+            tsa_identity=tsa_identity,
         )
     except SealError as exc:
         raise SealUnavailable(f"盖章失败：{exc.detail}", detail_en=exc.detail_en) from exc
@@ -331,10 +352,17 @@ def _seal_and_store(
 
     The store's fsync is most of a millisecond to tens of them on a busy disk, and releases the GIL:
     it runs on a thread while the caller writes the license's rows, and the caller waits for it
-    before returning — so the file is on disk before the transaction can commit, as before."""
-    face = face_of(session, settings, lic, kind, at=at, schema=schema, holder_code=holder_code)
+    before returning — so the file is on disk before the transaction can commit, as before.
+
+    The two signing identities besides the seal's (the license key for the 2-D code's payload, the
+    TSA) are asked of the database in one statement; the license key is made here on the node's
+    first issuance (``offline.offline_authority``)."""
+    license_key, tsa_key = authority.signing_identities(session, settings, offline.PROFILE, CertProfile.TSA)
+    face = face_of(
+        session, settings, lic, kind, at=at, schema=schema, holder_code=holder_code, signing=license_key
+    )
     unsigned = render.render_license(face)
-    signed = seal_file(session, settings, seal, unsigned, actor=lic.created_by, at=at)
+    signed = seal_file(session, settings, seal, unsigned, actor=lic.created_by, at=at, tsa_identity=tsa_key)
     lic.file_sm3 = sm3(signed).hex()
     lic.file_size = len(signed)
     return _STORE_POOL.submit(files(settings).put, signed)
@@ -469,7 +497,7 @@ def _stage(
         record_change(session, actor=actor, action="license.issue" if supersedes is None else "license.renew",
                       entity="license", entity_id=lic.identifier, department_id=department.id,
                       after={"status": lic.status, "type_code": kind.code, "version": version})  # fmt: skip
-        topics.emit_change(session, lic, created=True)
+        topics.emit_change(session, lic, created=True, holder_code=code)
     except BaseException:
         pending.exception()  # the rows failed: let the store finish (a stored orphan is harmless)
         raise

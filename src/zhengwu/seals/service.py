@@ -423,9 +423,11 @@ def sign_document(
     placement: Placement,
     actor: str,
     at: datetime | None = None,
+    tsa_identity: authority.SigningIdentity | None = None,
 ) -> bytes:
     """Seal an OFD with a registered, active seal (its esID, or its row already loaded in this session);
-    the signature carries a token of the node TSA."""
+    the signature carries a token of the node TSA (``tsa_identity``: its current identity where the
+    caller read it in this transaction)."""
     seal = es_id if isinstance(es_id, Seal) else get_seal(session, es_id)
     now = _now(at)
     if seal.status != ACTIVE:
@@ -449,7 +451,9 @@ def sign_document(
         x=placement.x,
         y=placement.y,
         keyword=placement.keyword,
-        timestamp_provider=lambda value: tsa.timestamp_token(session, settings, value, at=now),
+        timestamp_provider=lambda value: tsa.timestamp_token(
+            session, settings, value, at=now, identity=tsa_identity
+        ),
         signed_at=now,
     )
     SealRepository(session).add_usage(
