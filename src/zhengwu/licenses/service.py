@@ -53,6 +53,7 @@ from zhengwu.licenses.sharing_models import LicenseCopy
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.models import Department
 from zhengwu.pki import authority
+from zhengwu.pki.models import PkiCertificate
 from zhengwu.seals import service as seals
 from zhengwu.seals.errors import SealError
 from zhengwu.seals.models import Seal
@@ -197,9 +198,18 @@ def get_type(session: Session, code: str) -> LicenseType:
 # --- issuance ----------------------------------------------------------------------------------------
 
 
-def _active_seal(session: Session, department: Department) -> Seal:
-    """The department's active seal; SealUnavailable (never a silent fallback) otherwise."""
-    active = seals.first_seal(session, department.id, status=seals.ACTIVE)
+def _active_seal(
+    session: Session,
+    department: Department,
+    found: tuple[Seal | None, PkiCertificate | None] | None = None,
+) -> tuple[Seal, PkiCertificate | None]:
+    """The department's active seal and its certificate row (read together, for sealing; ``found``:
+    what ``seals.department_with_seal`` read with the department); SealUnavailable (never a silent
+    fallback) otherwise."""
+    if found is None:
+        active = seals.first_seal_with_certificate(session, department.id, status=seals.ACTIVE)
+    else:
+        active = (found[0], found[1]) if found[0] is not None else None
     if active is not None:
         return active
     if seals.first_seal(session, department.id) is not None:
@@ -319,9 +329,11 @@ def seal_file(
     actor: str,
     at: datetime,
     tsa_identity: authority.SigningIdentity | None = None,
+    certificate: PkiCertificate | None = None,
 ) -> bytes:
     """Seal a rendered license file (or an annotated copy) with a seal (or its esID) and a trusted time
-    (``tsa_identity``: the TSA's, where the caller read it in this transaction)."""
+    (``tsa_identity``, ``certificate``: the TSA's identity and the seal's certificate row, where the
+    caller read them in this transaction)."""
     try:
         return seals.sign_document(
             session,
@@ -332,6 +344,7 @@ def seal_file(
             actor=actor,
             at=at,
             tsa_identity=tsa_identity,
+            certificate=certificate,
         )
     except SealError as exc:
         raise SealUnavailable(f"盖章失败：{exc.detail}", detail_en=exc.detail_en) from exc
@@ -342,7 +355,7 @@ def _seal_and_store(
     settings: Settings,
     lic: License,
     kind: LicenseType,
-    seal: Seal,
+    seal: tuple[Seal, PkiCertificate | None],
     *,
     at: datetime,
     schema: FaceSchema,
@@ -362,7 +375,16 @@ def _seal_and_store(
         session, settings, lic, kind, at=at, schema=schema, holder_code=holder_code, signing=license_key
     )
     unsigned = render.render_license(face)
-    signed = seal_file(session, settings, seal, unsigned, actor=lic.created_by, at=at, tsa_identity=tsa_key)
+    signed = seal_file(
+        session,
+        settings,
+        seal[0],
+        unsigned,
+        actor=lic.created_by,
+        at=at,
+        tsa_identity=tsa_key,
+        certificate=seal[1],
+    )
     lic.file_sm3 = sm3(signed).hex()
     lic.file_size = len(signed)
     return _STORE_POOL.submit(files(settings).put, signed)
@@ -379,7 +401,7 @@ _STORE_POOL: Final = ThreadPoolExecutor(max_workers=2, thread_name_prefix="licen
 
 def active_seal(session: Session, department_id: str) -> str:
     """The esID of a department's active seal (SealUnavailable otherwise)."""
-    return _active_seal(session, orgs.get_department(session, department_id)).es_id
+    return _active_seal(session, orgs.get_department(session, department_id))[0].es_id
 
 
 def issue_license(
@@ -400,7 +422,10 @@ def issue_license(
 ) -> License:
     """Issue version 001 of a license: checked, numbered, rendered, sealed, stored and queued upward."""
     kind, schema = issuing_type(session, type_code)
-    department = orgs.get_department(session, department_id)
+    # The department, its active seal and the seal's certificate in one statement; the seal is checked
+    # after the face and the holder, as before.
+    found = seals.department_with_seal(session, department_id, status=seals.ACTIVE)
+    department = found[0] if found is not None else orgs.get_department(session, department_id)
     level = LEVELS.get(department.level, "county")
     if level not in kind.issuing_levels:
         raise LicenseError(f"{LEVEL_LABELS[level]}部门不能签发“{kind.name}”", code="licenses.issuing_level")
@@ -409,7 +434,7 @@ def issue_license(
     if not 1 <= len(name) <= 200:
         raise LicenseError("持证主体名称应为1至200个字符", code="licenses.holder_name")
     values = schema.validate(face)
-    seal = _active_seal(session, department)
+    seal = _active_seal(session, department, found[1:] if found is not None else None)
     now = _now(at)
     repo = LicenseRepository(session)
     serial = f"{now.year}{repo.next_serial(f'{kind.code}.{department.credit_code}.{now.year}'):07d}"
@@ -444,7 +469,7 @@ def _stage(
     version: int,
     holder: tuple[str, str, str],
     values: dict[str, str],
-    seal: Seal,
+    seal: tuple[Seal, PkiCertificate | None],
     valid_from: date,
     valid_until: date | None,
     actor: str,
@@ -477,7 +502,7 @@ def _stage(
         valid_from=valid_from,
         valid_until=_validity(kind, valid_from, valid_until),
         trust_level=kind.trust_level,
-        es_id=seal.es_id,
+        es_id=seal[0].es_id,
         file_sm3="",
         file_size=0,
         status=lifecycle.VALID,
