@@ -26,7 +26,7 @@ from zhengwu.identity.context import of
 from zhengwu.identity.protection import decrypt_field
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.config import Settings
-from zhengwu.kernel.events import emit
+from zhengwu.kernel.events import emit_now
 from zhengwu.kernel.node import node_in
 from zhengwu.kernel.topics import Census, Declaration, TopicDeclaration
 from zhengwu.licenses import lifecycle
@@ -119,13 +119,13 @@ def emit_change(
     """Queue the row of a license change in the caller's transaction (``holder_code`` as for ``row``)."""
     operation = ("I" if created else "U") if lic.status == lifecycle.VALID else "D"
     payload = row(session, lic, holder_code=holder_code)
-    emit(session, TOPIC, payload, key=lic.identifier, operation=operation)
+    emit_now(session, TOPIC, payload, key=lic.identifier, operation=operation)
     try:
         division = node_in(session).settings.division_code
     except RuntimeError:  # a session opened outside a node (a script's): no lower nodes to think of
         return
     if _below(lic.area_code, division):
-        emit(session, SHARE_TOPIC, payload, key=lic.identifier, operation=operation)
+        emit_now(session, SHARE_TOPIC, payload, key=lic.identifier, operation=operation)
 
 
 def refresh(session: Session, identifier: str) -> dict[str, Any] | None:
