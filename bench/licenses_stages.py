@@ -26,6 +26,7 @@ STAGES: tuple[tuple[str, int, str], ...] = (
     ("issue_license (no commit)", 0, "zhengwu.licenses.service:issue_license"),
     ("type (cached)", 1, "zhengwu.licenses.service:issuing_type"),
     ("department read", 1, "zhengwu.orgs.service:get_department"),
+    ("department, seal, its certificate (one query)", 1, "zhengwu.seals.service:department_with_seal"),
     ("holder code check", 1, "zhengwu.licenses.holders:check_holder"),
     ("face schema check", 1, "zhengwu.licenses.face:FaceSchema.validate"),
     ("active seal read", 1, "zhengwu.licenses.service:_active_seal"),
@@ -65,6 +66,8 @@ STAGES: tuple[tuple[str, int, str], ...] = (
     ("event published", 1, "zhengwu.licenses.service:publish_on"),
     ("commit", 0, "<commit>"),
     ("audit chain linked", 1, "zhengwu.audit.chain:link_pending"),
+    ("chain head claimed", 2, "zhengwu.audit.chain:lock"),
+    ("ORM flushes, wherever they run", 0, "sqlalchemy.orm.session:Session.flush"),
     ("file store (its own thread)", 0, "zhengwu.kernel.files:FileStore.put"),
 )
 
