@@ -3,7 +3,8 @@
 Wraps the functions an issuance goes through (by module attribute, where the caller looks them up) and
 adds up the CPU of the calling thread (``time.thread_time()``) inside each; the file store runs on a
 thread of its own and is timed there. Stages nest: a stage's figure includes the stages under it, which
-are printed indented below it. SQL statements are counted per issuance (BEGIN and COMMIT included).
+are printed indented below it. SQL statements are counted per issuance (the BEGIN counted, the COMMIT
+not: it is no cursor execute).
 
     .venv/bin/python bench/licenses_stages.py [--issuances 300]
 
@@ -187,7 +188,7 @@ def measure(issuances: int) -> None:
     per = 1000 / issuances
     print(f"{issuances} issuances, CPU per issuance (process, every thread, wrappers included): "
           f"{cpu * per:.3f} ms; wall {wall * per:.2f} ms")  # fmt: skip
-    print(f"SQL statements per issuance (BEGIN and COMMIT included): {statements[0] / issuances:.1f}")
+    print(f"SQL statements per issuance (BEGIN counted, COMMIT not): {statements[0] / issuances:.1f}")
     print(f"{'stage':<44} {'ms CPU':>8} {'calls':>6}")
     for label, depth, _spec in STAGES:
         if label not in found or label not in clock.cpu:
