@@ -300,7 +300,7 @@ def test_licenses_for_a_city_are_routed_to_it(
     national, province, city = tiers
     issuer = complete_uscc("11130100MB000001" + org_check_digit("MB000001"))
 
-    def row_of(_session: Session, lic: Any) -> dict[str, Any]:
+    def row_of(_session: Session, lic: Any, **_known: Any) -> dict[str, Any]:  # row's keywords (holder_code)
         return {"certificate_source_id": lic.identifier, "certificate_name": "营业执照", "certificate_number": lic.identifier[-12:],
                 "certificate_type": "营业执照", "certificate_type_code": "11100000000013338W011",
                 "certificate_holder": "石家庄演示科技有限公司", "certificate_holder_code": "91130100MA0000000X",

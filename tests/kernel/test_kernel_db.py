@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhengwu.kernel.clock import from_beijing_compact, to_beijing_compact
-from zhengwu.kernel.events import OutboxRecord, emit
+from zhengwu.kernel.events import OutboxRecord, emit, emit_now
 from zhengwu.kernel.logging import reset_trace_id, set_trace_id
 
 
@@ -42,6 +42,31 @@ def test_outbox_carries_trace_id_and_orders_by_sequence(session: Session) -> Non
     assert first.status == "pending"
     with pytest.raises(ValueError):
         emit(session, "t", {}, operation="X")
+
+
+def test_outbox_row_written_at_once_keeps_the_order_of_the_calls(session: Session) -> None:
+    token = set_trace_id("trace-now-1")
+    try:
+        emit(session, "t.now", {"n": 1})  # left pending by the unit of work
+        emit_now(session, "t.now", {"n": 2, "名称": "测试"}, key="k2", operation="U")
+        emit_now(session, "t.now", {"n": 3}, operation="D")
+    finally:
+        reset_trace_id(token)
+    rows = list(
+        session.scalars(select(OutboxRecord).where(OutboxRecord.topic == "t.now").order_by(OutboxRecord.seq))
+    )
+    assert [(r.payload["n"], r.operation) for r in rows] == [(1, "I"), (2, "U"), (3, "D")]
+    second = rows[1]
+    assert (second.key, second.trace_id, second.status, second.attempts) == (
+        "k2",
+        "trace-now-1",
+        "pending",
+        0,
+    )
+    assert second.payload["名称"] == "测试" and len(second.message_id) == 32
+    assert second.created_at.tzinfo is not None and second.next_attempt_at is None
+    with pytest.raises(ValueError):
+        emit_now(session, "t.now", {}, operation="X")
 
 
 def test_beijing_compact_format() -> None:

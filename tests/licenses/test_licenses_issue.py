@@ -19,6 +19,7 @@ from zhengwu.licenses.models import License, LicenseSerial, LicenseUsage
 from zhengwu.seals import service as seals
 from zhengwu.seals.ofd.container import OFDPackage
 from zhengwu.seals.verify import Verdict
+from zhengwu.seed import government_credit_code
 
 CLI = service.Caller("test", "单元测试")
 
@@ -98,6 +99,42 @@ def test_a_suspended_or_revoked_seal_issues_nothing(issuing: Issuing) -> None:
     seals.revoke_seal(issuing.session, issuing.settings, issuing.es_id, reason="注销", actor="test")
     with pytest.raises(SealUnavailable):
         _issue(issuing)
+    assert issuing.session.scalar(select(func.count()).select_from(License)) == 0
+
+
+def test_a_revoked_seal_certificate_issues_nothing(issuing: Issuing) -> None:
+    # The seal and its certificate row are read in one statement; the certificate's status still counts.
+    from zhengwu.pki import authority
+
+    seal = seals.get_seal(issuing.session, issuing.es_id)
+    authority.revoke_certificate(
+        issuing.session, issuing.settings, seals.seal_certificate(issuing.session, seal), actor="test"
+    )
+    assert seal.status == seals.ACTIVE
+    savepoint = issuing.session.begin_nested()
+    with pytest.raises(SealUnavailable) as caught:
+        _issue(issuing)
+    assert "证书已撤销" in caught.value.detail
+    savepoint.rollback()
+    assert issuing.session.scalar(select(func.count()).select_from(License)) == 0
+
+
+def test_an_unknown_department_or_one_without_a_seal_issues_nothing(issuing: Issuing) -> None:
+    from zhengwu.orgs import service as orgs
+    from zhengwu.orgs.errors import DepartmentNotFound
+    from zhengwu.orgs.schemas import DepartmentCreate
+
+    with pytest.raises(DepartmentNotFound):
+        _issue(issuing, department_id="0" * 32)
+    other = orgs.add_department(
+        issuing.session,
+        DepartmentCreate(
+            credit_code=government_credit_code("130000", 91), name="无印章的演示部门", division_code="130000"
+        ),
+    )
+    with pytest.raises(SealUnavailable) as caught:
+        _issue(issuing, department_id=other.id)
+    assert caught.value.detail_en == "the department has no seal"
     assert issuing.session.scalar(select(func.count()).select_from(License)) == 0
 
 

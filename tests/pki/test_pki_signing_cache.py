@@ -70,3 +70,37 @@ def test_signer_by_key_id_is_the_key_rows_signer(node: Node) -> None:
     cert = authority.authority(session, settings, CertProfile.TSA).certificate
     assert cert.public_key.verify(signer.sign(b"data"), b"data")
     assert authority.signer_for_key_id(session, settings, "0" * 32) is None
+
+
+def test_two_identities_in_one_query_are_each_profiles_current_one(node: Node, clock: FakeClock) -> None:
+    session, settings = node.session, node.settings
+    tsa_first = authority.signing_identity(session, settings, CertProfile.TSA)
+    maker = authority.signing_identity(session, settings, CertProfile.SEAL_MAKER)
+    assert authority.signing_identities(session, settings, CertProfile.TSA, CertProfile.SEAL_MAKER) == (
+        tsa_first,
+        maker,
+    )
+    assert authority.signing_identities(session, settings, CertProfile.SEAL_MAKER, "no-such-profile") == (
+        maker,
+        None,
+    )
+
+    row = session.get(PkiCertificate, tsa_first.certificate_id)
+    assert row is not None
+    authority.revoke_certificate(session, settings, row, actor="test")
+    assert authority.signing_identities(session, settings, CertProfile.TSA, CertProfile.SEAL_MAKER) == (
+        None,
+        maker,
+    )
+    clock.advance(minutes=1)
+    authority.init_pki(session, settings)  # a new TSA certificate; the newest valid one is current
+    found = authority.signing_identities(session, settings, CertProfile.SEAL_MAKER, CertProfile.TSA)
+    assert found == (maker, authority.signing_identity(session, settings, CertProfile.TSA))
+    assert found[1] is not None and found[1].certificate_id != tsa_first.certificate_id
+    # Handed to the TSA, the identity read beforehand signs the token.
+    token = tsa.timestamp_token(session, settings, b"data", identity=found[1])
+    root = authority.authority(session, settings, CertProfile.ROOT_CA).certificate
+    crls = [authority.current_crl(session, settings, "issuing").der]
+    result = verify_timestamp_token(token, trust=[root], crls=crls, data=b"data")
+    assert result.ok and result.tsa_certificate is not None
+    assert result.tsa_certificate.fingerprint == found[1].certificate.fingerprint

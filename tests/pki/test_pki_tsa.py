@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from asn1crypto import core, tsp
 
 from clockkit import FakeClock
@@ -15,10 +16,11 @@ from zhengwu.kernel.pki import (
     PkiError,
     TimestampStatus,
     build_timestamp_request,
+    load_timestamp_request,
     load_timestamp_response,
     verify_timestamp_token,
 )
-from zhengwu.pki import authority, tsa
+from zhengwu.pki import authority, tsa, tstoken
 
 QUERY = {"Content-Type": "application/timestamp-query"}
 
@@ -94,3 +96,16 @@ def test_in_process_tokens_cover_the_signature_value(node: Node, clock: FakeCloc
     crls = [authority.current_crl(node.session, node.settings, "issuing").der]
     result = verify_timestamp_token(token, trust=[root], crls=crls, imprint=sm3(b"\x30\x44value"))
     assert result.ok and result.gen_time == clock.now
+    assert result.nonce is not None  # a fresh nonce in every in-process request, as over HTTP
+
+
+def test_in_process_request_is_the_kernel_request_byte_for_byte() -> None:
+    imprint = sm3(b"signature value")
+    for nonce in (0, 1, 127, 128, 255, 256, 2**63, 2**64 - 1):
+        for cert_req in (True, False):
+            direct = tstoken.request_for(imprint, nonce=nonce, cert_req=cert_req)
+            built = build_timestamp_request(imprint=imprint, nonce=nonce, cert_req=cert_req)
+            assert direct == built
+            assert load_timestamp_request(direct.der) == direct
+    with pytest.raises(PkiError):
+        tstoken.request_for(b"short", nonce=1)

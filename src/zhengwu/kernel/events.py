@@ -14,9 +14,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Final, TypeVar, cast
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Table, Text, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zhengwu.kernel.clock import utcnow
@@ -69,6 +69,39 @@ def emit(
     )
     session.add(record)
     return record
+
+
+def emit_now(
+    session: Session, topic: str, payload: dict[str, Any], *, key: str | None = None, operation: str = "I"
+) -> None:
+    """``emit``, written at once with a Core INSERT (for a hot path that does not need the record back:
+    the unit of work's flush of one new row cost about twice the statement). Rows ``emit`` left
+    pending in this session are flushed first, so the outbox keeps the order of the calls."""
+    if operation not in ("I", "U", "D"):
+        raise ValueError("operation must be I, U or D (national cd_operation)")
+    if any(isinstance(pending, OutboxRecord) for pending in session.new):
+        session.flush()
+    now = utcnow()
+    session.execute(
+        _INSERT_OUTBOX,
+        {
+            "message_id": new_id(),
+            "topic": topic,
+            "key": key,
+            "operation": operation,
+            "payload": payload,
+            "trace_id": current_trace_id(),
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": None,
+            "last_error": None,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+
+
+_INSERT_OUTBOX: Final = insert(cast(Table, OutboxRecord.__table__))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

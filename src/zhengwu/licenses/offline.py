@@ -73,9 +73,17 @@ def offline_authority(session: Session, settings: Settings, *, at: datetime) -> 
     return authority.signing_identity(session, settings, PROFILE)
 
 
-def make_token(session: Session, settings: Settings, claims: dict[str, Any], *, at: datetime) -> str:
-    """Sign ``claims`` (plus the version and key id) into a token."""
-    signer = offline_authority(session, settings, at=at)
+def make_token(
+    session: Session,
+    settings: Settings,
+    claims: dict[str, Any],
+    *,
+    at: datetime,
+    identity: authority.SigningIdentity | None = None,
+) -> str:
+    """Sign ``claims`` (plus the version and key id) into a token (``identity``: the license key's
+    current identity where the caller read it in this transaction)."""
+    signer = identity or offline_authority(session, settings, at=at)
     body = dict(claims, v=VERSION, k=signer.certificate.fingerprint[:KEY_ID_CHARS])
     data = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
     return f"{_b64(data)}.{_b64(signer.signer.sign(data, raw=True))}"

@@ -7,6 +7,7 @@ URL fragment. The OFD is sealed afterwards by the seals service.
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from collections.abc import Sequence
@@ -50,23 +51,40 @@ def qr_png(content: str, scale: int = 2) -> bytes:
 
     The mask is fixed: choosing the "best" of the eight (ISO/IEC 18004 §7.8.3 penalty scores) took 85%
     of an issuance in pure Python, and any mask is a valid, readable code. The symbol comes from
-    ``qr.rows`` (segno's symbol, module for module, made per version from cached layouts) and each
-    scanline is one string translation and one integer conversion."""
+    ``qr.rows`` (segno's symbol, module for module, made per version from cached layouts). A scanline
+    is looked up eight modules at a time (``_octets``: eight modules are ``scale`` whole bytes of
+    pixels), the quiet zone being whole modules; a string translation and an integer conversion of
+    the whole line cost three times as much on a version-15 code."""
     symbol = qr.rows(content, QR_MASK)
-    size = (len(symbol) + 2 * QR_BORDER) * scale
+    modules = len(symbol) + 2 * QR_BORDER
+    size = modules * scale
     width = (size + 7) // 8
-    pixels = str.maketrans({"1": "0" * scale, "0": "1" * scale})  # a dark module is a black (0) pixel
-    quiet, pad = "1" * (QR_BORDER * scale), "1" * (-size % 8)
-    blank = b"\x00" + int("1" * size + pad, 2).to_bytes(width, "big")
+    octets = _octets(scale)
+    quiet = "0" * QR_BORDER
+    # Light modules after the symbol fill the last octet: white pixels, as the PNG's row padding is.
+    tail = quiet + "0" * (-modules % 8)
+    blank = b"\x00" + b"\xff" * width
     lines = [blank] * (QR_BORDER * scale)
     for row in symbol:
-        lines += [
-            b"\x00" + int(quiet + row.translate(pixels) + quiet + pad, 2).to_bytes(width, "big")
-        ] * scale
+        text = quiet + row + tail
+        line = b"\x00" + b"".join([octets[text[i : i + 8]] for i in range(0, len(text), 8)])[:width]
+        lines += [line] * scale
     lines += [blank] * (QR_BORDER * scale)
     header = struct.pack(">IIBBBBB", size, size, 1, 0, 0, 0, 0)
     return b"".join((b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", header),
                      _chunk(b"IDAT", zlib.compress(b"".join(lines), 9)), _chunk(b"IEND", b"")))  # fmt: skip
+
+
+@functools.cache
+def _octets(scale: int) -> dict[str, bytes]:
+    """Eight modules ("1" dark) → their ``scale`` bytes of pixels, each module ``scale`` pixels wide
+    (a dark module is a black, 0, pixel)."""
+    table = {}
+    for value in range(256):
+        text = f"{value:08b}"
+        bits = "".join(("0" if module == "1" else "1") * scale for module in text)
+        table[text] = int(bits, 2).to_bytes(scale, "big")
+    return table
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

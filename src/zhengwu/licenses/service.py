@@ -34,6 +34,7 @@ from zhengwu.kernel.files import FileStore
 from zhengwu.kernel.logging import current_trace_id, get_logger
 from zhengwu.kernel.metrics import CounterSpec, count
 from zhengwu.kernel.node import ServiceKey
+from zhengwu.kernel.pki import CertProfile
 from zhengwu.kernel.stamps import StampedCache, bump, remember, watch
 from zhengwu.licenses import holders, kinds, lifecycle, offline, render, topics
 from zhengwu.licenses.errors import (
@@ -51,6 +52,8 @@ from zhengwu.licenses.repository import LicenseRepository
 from zhengwu.licenses.sharing_models import LicenseCopy
 from zhengwu.orgs import service as orgs
 from zhengwu.orgs.models import Department
+from zhengwu.pki import authority
+from zhengwu.pki.models import PkiCertificate
 from zhengwu.seals import service as seals
 from zhengwu.seals.errors import SealError
 from zhengwu.seals.models import Seal
@@ -195,9 +198,18 @@ def get_type(session: Session, code: str) -> LicenseType:
 # --- issuance ----------------------------------------------------------------------------------------
 
 
-def _active_seal(session: Session, department: Department) -> Seal:
-    """The department's active seal; SealUnavailable (never a silent fallback) otherwise."""
-    active = seals.first_seal(session, department.id, status=seals.ACTIVE)
+def _active_seal(
+    session: Session,
+    department: Department,
+    found: tuple[Seal | None, PkiCertificate | None] | None = None,
+) -> tuple[Seal, PkiCertificate | None]:
+    """The department's active seal and its certificate row (read together, for sealing; ``found``:
+    what ``seals.department_with_seal`` read with the department); SealUnavailable (never a silent
+    fallback) otherwise."""
+    if found is None:
+        active = seals.first_seal_with_certificate(session, department.id, status=seals.ACTIVE)
+    else:
+        active = (found[0], found[1]) if found[0] is not None else None
     if active is not None:
         return active
     if seals.first_seal(session, department.id) is not None:
@@ -260,10 +272,19 @@ def _offline_claims(lic: License) -> dict[str, Any]:
     }
 
 
-def showing_code(session: Session, settings: Settings, lic: License, *, at: datetime) -> str:
+def showing_code(
+    session: Session,
+    settings: Settings,
+    lic: License,
+    *,
+    at: datetime,
+    identity: authority.SigningIdentity | None = None,
+) -> str:
     """What a license's 2-D code holds for 扫码亮证: the verification address with a freshly signed
-    offline payload (masked name, no holder code) in its fragment, as on the license's file."""
-    return _verify_url(settings, offline.make_token(session, settings, _offline_claims(lic), at=at))
+    offline payload (masked name, no holder code) in its fragment, as on the license's file
+    (``identity``: the license key's, where the caller read it in this transaction)."""
+    token = offline.make_token(session, settings, _offline_claims(lic), at=at, identity=identity)
+    return _verify_url(settings, token)
 
 
 def face_of(
@@ -275,10 +296,11 @@ def face_of(
     at: datetime,
     schema: FaceSchema | None = None,
     holder_code: str | None = None,
+    signing: authority.SigningIdentity | None = None,
 ) -> render.Face:
     """What the license's file shows, with a freshly signed offline payload in its 2-D code
-    (``schema``, ``holder_code``: the type's parsed schema and the holder's code where the caller has
-    them — an issuance has just encrypted the code)."""
+    (``schema``, ``holder_code``, ``signing``: the type's parsed schema, the holder's code and the
+    license key's identity where the caller has them — an issuance has just encrypted the code)."""
     from zhengwu.identity.protection import decrypt_field
 
     code = holder_code or decrypt_field(
@@ -297,14 +319,24 @@ def face_of(
         issued_on=lic.issued_at.date(),
         valid_from=lic.valid_from,
         valid_until=lic.valid_until,
-        verify_url=showing_code(session, settings, lic, at=at),
+        verify_url=showing_code(session, settings, lic, at=at, identity=signing),
     )
 
 
 def seal_file(
-    session: Session, settings: Settings, es_id: str | Seal, unsigned: bytes, *, actor: str, at: datetime
+    session: Session,
+    settings: Settings,
+    es_id: str | Seal,
+    unsigned: bytes,
+    *,
+    actor: str,
+    at: datetime,
+    tsa_identity: authority.SigningIdentity | None = None,
+    certificate: PkiCertificate | None = None,
 ) -> bytes:
-    """Seal a rendered license file (or an annotated copy) with a seal (or its esID) and a trusted time."""
+    """Seal a rendered license file (or an annotated copy) with a seal (or its esID) and a trusted time
+    (``tsa_identity``, ``certificate``: the TSA's identity and the seal's certificate row, where the
+    caller read them in this transaction)."""
     try:
         return seals.sign_document(
             session,
@@ -314,6 +346,8 @@ def seal_file(
             placement=seals.Placement(page=1, x=render.SEAL_X_MM, y=render.SEAL_Y_MM),
             actor=actor,
             at=at,
+            tsa_identity=tsa_identity,
+            certificate=certificate,
         )
     except SealError as exc:
         raise SealUnavailable(f"盖章失败：{exc.detail}", detail_en=exc.detail_en) from exc
@@ -324,7 +358,7 @@ def _seal_and_store(
     settings: Settings,
     lic: License,
     kind: LicenseType,
-    seal: Seal,
+    seal: tuple[Seal, PkiCertificate | None],
     *,
     at: datetime,
     schema: FaceSchema,
@@ -334,10 +368,26 @@ def _seal_and_store(
 
     The store's fsync is most of a millisecond to tens of them on a busy disk, and releases the GIL:
     it runs on a thread while the caller writes the license's rows, and the caller waits for it
-    before returning — so the file is on disk before the transaction can commit, as before."""
-    face = face_of(session, settings, lic, kind, at=at, schema=schema, holder_code=holder_code)
+    before returning — so the file is on disk before the transaction can commit, as before.
+
+    The two signing identities besides the seal's (the license key for the 2-D code's payload, the
+    TSA) are asked of the database in one statement; the license key is made here on the node's
+    first issuance (``offline.offline_authority``)."""
+    license_key, tsa_key = authority.signing_identities(session, settings, offline.PROFILE, CertProfile.TSA)
+    face = face_of(
+        session, settings, lic, kind, at=at, schema=schema, holder_code=holder_code, signing=license_key
+    )
     unsigned = render.render_license(face)
-    signed = seal_file(session, settings, seal, unsigned, actor=lic.created_by, at=at)
+    signed = seal_file(
+        session,
+        settings,
+        seal[0],
+        unsigned,
+        actor=lic.created_by,
+        at=at,
+        tsa_identity=tsa_key,
+        certificate=seal[1],
+    )
     lic.file_sm3 = sm3(signed).hex()
     lic.file_size = len(signed)
     return _STORE_POOL.submit(files(settings).put, signed)
@@ -354,7 +404,7 @@ _STORE_POOL: Final = ThreadPoolExecutor(max_workers=2, thread_name_prefix="licen
 
 def active_seal(session: Session, department_id: str) -> str:
     """The esID of a department's active seal (SealUnavailable otherwise)."""
-    return _active_seal(session, orgs.get_department(session, department_id)).es_id
+    return _active_seal(session, orgs.get_department(session, department_id))[0].es_id
 
 
 def issue_license(
@@ -375,7 +425,10 @@ def issue_license(
 ) -> License:
     """Issue version 001 of a license: checked, numbered, rendered, sealed, stored and queued upward."""
     kind, schema = issuing_type(session, type_code)
-    department = orgs.get_department(session, department_id)
+    # The department, its active seal and the seal's certificate in one statement; the seal is checked
+    # after the face and the holder, as before.
+    found = seals.department_with_seal(session, department_id, status=seals.ACTIVE)
+    department = found[0] if found is not None else orgs.get_department(session, department_id)
     level = LEVELS.get(department.level, "county")
     if level not in kind.issuing_levels:
         raise LicenseError(f"{LEVEL_LABELS[level]}部门不能签发“{kind.name}”", code="licenses.issuing_level")
@@ -384,7 +437,7 @@ def issue_license(
     if not 1 <= len(name) <= 200:
         raise LicenseError("持证主体名称应为1至200个字符", code="licenses.holder_name")
     values = schema.validate(face)
-    seal = _active_seal(session, department)
+    seal = _active_seal(session, department, found[1:] if found is not None else None)
     now = _now(at)
     repo = LicenseRepository(session)
     serial = f"{now.year}{repo.next_serial(f'{kind.code}.{department.credit_code}.{now.year}'):07d}"
@@ -419,7 +472,7 @@ def _stage(
     version: int,
     holder: tuple[str, str, str],
     values: dict[str, str],
-    seal: Seal,
+    seal: tuple[Seal, PkiCertificate | None],
     valid_from: date,
     valid_until: date | None,
     actor: str,
@@ -452,7 +505,7 @@ def _stage(
         valid_from=valid_from,
         valid_until=_validity(kind, valid_from, valid_until),
         trust_level=kind.trust_level,
-        es_id=seal.es_id,
+        es_id=seal[0].es_id,
         file_sm3="",
         file_size=0,
         status=lifecycle.VALID,
@@ -472,7 +525,7 @@ def _stage(
         record_change(session, actor=actor, action="license.issue" if supersedes is None else "license.renew",
                       entity="license", entity_id=lic.identifier, department_id=department.id,
                       after={"status": lic.status, "type_code": kind.code, "version": version})  # fmt: skip
-        topics.emit_change(session, lic, created=True)
+        topics.emit_change(session, lic, created=True, holder_code=code)
     except BaseException:
         pending.exception()  # the rows failed: let the store finish (a stored orphan is harmless)
         raise

@@ -26,7 +26,7 @@ from zhengwu.identity.context import of
 from zhengwu.identity.protection import decrypt_field
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.config import Settings
-from zhengwu.kernel.events import emit
+from zhengwu.kernel.events import emit_now
 from zhengwu.kernel.node import node_in
 from zhengwu.kernel.topics import Census, Declaration, TopicDeclaration
 from zhengwu.licenses import lifecycle
@@ -93,8 +93,9 @@ def _below(division: str, node_division: str) -> bool:
     return node_division.endswith("00") and division.startswith(prefix)
 
 
-def row(session: Session, lic: License) -> dict[str, Any]:
-    """The national ``up_lic_data`` columns of a license (standards §5.3)."""
+def row(session: Session, lic: License, *, holder_code: str | None = None) -> dict[str, Any]:
+    """The national ``up_lic_data`` columns of a license (standards §5.3); ``holder_code``: the holder's
+    code in clear where the caller has it (an issuance has just encrypted it), else it is decrypted."""
     return {
         "certificate_source_id": lic.identifier,
         "certificate_name": lic.type_name,
@@ -102,9 +103,8 @@ def row(session: Session, lic: License) -> dict[str, Any]:
         "certificate_type": lic.type_name,
         "certificate_type_code": lic.type_code,
         "certificate_holder": lic.holder_name,
-        "certificate_holder_code": decrypt_field(
-            of(session).keys, lic.holder_code_enc, purpose=HOLDER_PURPOSE
-        ),
+        "certificate_holder_code": holder_code
+        or decrypt_field(of(session).keys, lic.holder_code_enc, purpose=HOLDER_PURPOSE),
         "certificate_holder_type": lic.holder_code_type,
         "issue_dept": lic.issuer_name,
         "issue_dept_code": lic.issuer_code,
@@ -113,17 +113,19 @@ def row(session: Session, lic: License) -> dict[str, Any]:
     }
 
 
-def emit_change(session: Session, lic: License, *, created: bool = False) -> None:
-    """Queue the row of a license change in the caller's transaction."""
+def emit_change(
+    session: Session, lic: License, *, created: bool = False, holder_code: str | None = None
+) -> None:
+    """Queue the row of a license change in the caller's transaction (``holder_code`` as for ``row``)."""
     operation = ("I" if created else "U") if lic.status == lifecycle.VALID else "D"
-    payload = row(session, lic)
-    emit(session, TOPIC, payload, key=lic.identifier, operation=operation)
+    payload = row(session, lic, holder_code=holder_code)
+    emit_now(session, TOPIC, payload, key=lic.identifier, operation=operation)
     try:
         division = node_in(session).settings.division_code
     except RuntimeError:  # a session opened outside a node (a script's): no lower nodes to think of
         return
     if _below(lic.area_code, division):
-        emit(session, SHARE_TOPIC, payload, key=lic.identifier, operation=operation)
+        emit_now(session, SHARE_TOPIC, payload, key=lic.identifier, operation=operation)
 
 
 def refresh(session: Session, identifier: str) -> dict[str, Any] | None:

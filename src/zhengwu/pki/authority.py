@@ -223,6 +223,25 @@ def signing_identity(session: Session, settings: Settings, profile: str) -> Sign
     current = repo.current_ids(str(profile))
     if current is None:
         raise PkiNotInitialized()
+    return _identity(repo, settings, str(profile), current)
+
+
+def signing_identities(
+    session: Session, settings: Settings, first: str, second: str
+) -> tuple[SigningIdentity | None, SigningIdentity | None]:
+    """``signing_identity`` of two profiles with one query (None for a profile with no current
+    certificate), for a caller about to sign with both in the same transaction."""
+    repo = PkiRepository(session)
+    found = repo.current_ids_of_two(str(first), str(second))
+    return (
+        _identity(repo, settings, str(first), found[0]) if found[0] is not None else None,
+        _identity(repo, settings, str(second), found[1]) if found[1] is not None else None,
+    )
+
+
+def _identity(
+    repo: PkiRepository, settings: Settings, profile: str, current: tuple[str, str, str | None]
+) -> SigningIdentity:
     cert_id, key_id, issuer_id = current
     keys = ring(settings)
     index = (id(keys), cert_id, key_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVarTuple
 
-from sqlalchemy import BindParameter, Select, bindparam, func, select
+from sqlalchemy import BindParameter, Select, bindparam, func, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from zhengwu.pki.models import PkiCertificate, PkiCrl, PkiKey, PkiTrustAnchor
@@ -31,6 +31,25 @@ def _newest_valid(query: Select[*_Ts], profile: str | BindParameter[str]) -> Sel
 # TSA's token, a license's offline payload), where building the query cost more than running it.
 _CURRENT_IDS = _newest_valid(
     select(PkiCertificate.id, PkiCertificate.key_id, PkiCertificate.issuer_id), bindparam("profile")
+)
+
+# The same for two profiles in one statement (an issuance signs with the license key and the TSA): each
+# arm is the single-profile query, its profile returned with the row.
+_CURRENT_IDS_OF_TWO = union_all(
+    *(
+        _newest_valid(
+            select(
+                literal_column(str(arm)).label("arm"),
+                PkiCertificate.id,
+                PkiCertificate.key_id,
+                PkiCertificate.issuer_id,
+            ),
+            bindparam(f"profile_{arm}"),
+        )
+        .subquery()
+        .select()
+        for arm in (0, 1)
+    )
 )
 
 
@@ -61,6 +80,18 @@ class PkiRepository:
         """(id, key id, issuer id) of what ``current`` finds: one Core row, no ORM instance."""
         row = self.session.execute(_CURRENT_IDS, {"profile": profile}).first()
         return None if row is None or row[1] is None else (row[0], row[1], row[2])
+
+    def current_ids_of_two(
+        self, first: str, second: str
+    ) -> tuple[tuple[str, str, str | None] | None, tuple[str, str, str | None] | None]:
+        """``current_ids`` of two profiles in one statement."""
+        found: list[tuple[str, str, str | None] | None] = [None, None]
+        for arm, cert_id, key_id, issuer_id in self.session.execute(
+            _CURRENT_IDS_OF_TWO, {"profile_0": first, "profile_1": second}
+        ):
+            if key_id is not None:
+                found[int(arm)] = (cert_id, key_id, issuer_id)
+        return found[0], found[1]
 
     def by_serial(self, serial_hex: str) -> list[PkiCertificate]:
         """Certificates with that serial number (any issuer of this node)."""

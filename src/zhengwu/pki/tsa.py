@@ -8,6 +8,7 @@ and stores it in the SES_Signature ``timeStamp`` field.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Final
@@ -22,13 +23,12 @@ from zhengwu.kernel.pki import (
     CertProfile,
     PkiError,
     TimeStampRequest,
-    build_timestamp_request,
     build_timestamp_response,
     load_certificate,
     load_timestamp_request,
 )
-from zhengwu.pki.authority import signing_identity
-from zhengwu.pki.tstoken import issue_token
+from zhengwu.pki.authority import SigningIdentity, signing_identity
+from zhengwu.pki.tstoken import issue_token, request_for
 
 log = get_logger("zhengwu.pki.tsa")
 
@@ -39,8 +39,14 @@ CONTENT_TYPE_REPLY: Final = "application/timestamp-reply"
 MAX_QUERY_BYTES: Final = 16 * 1024
 
 
-def _issue(session: Session, settings: Settings, request: TimeStampRequest, at: datetime | None) -> bytes:
-    tsa = signing_identity(session, settings, CertProfile.TSA)
+def _issue(
+    session: Session,
+    settings: Settings,
+    request: TimeStampRequest,
+    at: datetime | None,
+    identity: SigningIdentity | None = None,
+) -> bytes:
+    tsa = identity or signing_identity(session, settings, CertProfile.TSA)
     if tsa.issuer is None:
         raise PkiError("TSA issuer certificate missing", "时间戳服务证书的签发者不存在")
     moment = (at or utcnow()).replace(microsecond=0)
@@ -59,11 +65,17 @@ def _issue(session: Session, settings: Settings, request: TimeStampRequest, at: 
 
 
 def timestamp_token(
-    session: Session, settings: Settings, data: bytes, *, at: datetime | None = None
+    session: Session,
+    settings: Settings,
+    data: bytes,
+    *,
+    at: datetime | None = None,
+    identity: SigningIdentity | None = None,
 ) -> bytes:
-    """A time-stamp token over SM3(``data``) issued in-process (what the seal signer embeds)."""
-    request = build_timestamp_request(imprint=sm3(data), cert_req=True)
-    return _issue(session, settings, request, at)
+    """A time-stamp token over SM3(``data``) issued in-process (what the seal signer embeds);
+    ``identity``: the TSA's current identity where the caller read it in this transaction."""
+    request = request_for(sm3(data), nonce=secrets.randbits(64))
+    return _issue(session, settings, request, at, identity)
 
 
 def respond(

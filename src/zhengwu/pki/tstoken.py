@@ -80,6 +80,21 @@ def _template(tsa: Certificate, chain: Sequence[Certificate], policy: str) -> _T
     )
 
 
+def request_for(imprint: bytes, *, nonce: int, cert_req: bool = True) -> TimeStampRequest:
+    """The TimeStampReq the node's own signer would send for an SM3 ``imprint`` (v1, no policy), written
+    directly: the same DER as ``kernel.pki.build_timestamp_request``, which builds it with asn1crypto
+    at about 0.2 ms a request, once per seal signature (tests compare both)."""
+    if len(imprint) != 32:
+        raise PkiError("an SM3 imprint is 32 bytes", "SM3 摘要必须为 32 字节")
+    der = _seq(
+        _int(1),
+        _seq(_SM3_ALG, _tlv(0x04, imprint)),
+        _int(nonce),
+        b"\x01\x01\xff" if cert_req else b"",  # certReq DEFAULT FALSE: DER leaves the default out
+    )
+    return TimeStampRequest(der=der, imprint=imprint, nonce=nonce, cert_req=cert_req, policy=None)
+
+
 _templates: dict[tuple[str, tuple[str, ...], str], _Template] = {}
 _lock = threading.Lock()
 

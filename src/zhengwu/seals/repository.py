@@ -10,6 +10,8 @@ from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from zhengwu.kernel.db import new_id
+from zhengwu.orgs.models import Department
+from zhengwu.pki.models import PkiCertificate
 from zhengwu.seals.models import Seal, SealStatusEvent, SealUsage
 
 # Built once, values as parameters: every sealing writes one.
@@ -19,6 +21,26 @@ _FIRST_OF = select(Seal).where(Seal.department_id == bindparam("department_id"))
 _FIRST_WITH_STATUS = (
     select(Seal)
     .where(Seal.department_id == bindparam("department_id"), Seal.status == bindparam("status"))
+    .order_by(Seal.es_id)
+    .limit(1)
+)
+
+# The same with the seal's signer certificate row (an issuance reads both, then signs): one statement.
+_FIRST_WITH_STATUS_AND_CERTIFICATE = (
+    select(Seal, PkiCertificate)
+    .outerjoin(PkiCertificate, PkiCertificate.id == Seal.certificate_id)
+    .where(Seal.department_id == bindparam("department_id"), Seal.status == bindparam("status"))
+    .order_by(Seal.es_id)
+    .limit(1)
+)
+
+# A department with its first seal of a status and that seal's certificate (None where there is none):
+# an issuance reads the three before it signs.
+_DEPARTMENT_WITH_SEAL = (
+    select(Department, Seal, PkiCertificate)
+    .outerjoin(Seal, (Seal.department_id == Department.id) & (Seal.status == bindparam("status")))
+    .outerjoin(PkiCertificate, PkiCertificate.id == Seal.certificate_id)
+    .where(Department.id == bindparam("department_id"))
     .order_by(Seal.es_id)
     .limit(1)
 )
@@ -72,6 +94,25 @@ class SealRepository:
         return self.session.scalars(
             _FIRST_WITH_STATUS, {"department_id": department_id, "status": status}
         ).first()
+
+    def first_with_certificate(
+        self, department_id: str, status: str
+    ) -> tuple[Seal, PkiCertificate | None] | None:
+        """``first_of`` with a status, and the seal's certificate row (None if missing), in one query."""
+        row = self.session.execute(
+            _FIRST_WITH_STATUS_AND_CERTIFICATE, {"department_id": department_id, "status": status}
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    def department_with_seal(
+        self, department_id: str, status: str
+    ) -> tuple[Department, Seal | None, PkiCertificate | None] | None:
+        """A department, its first seal with that status and the seal's certificate, in one query
+        (None when there is no such department)."""
+        row = self.session.execute(
+            _DEPARTMENT_WITH_SEAL, {"department_id": department_id, "status": status}
+        ).first()
+        return None if row is None else (row[0], row[1], row[2])
 
     def events(self, seal_id: str) -> Sequence[SealStatusEvent]:
         """A seal's status history, oldest first."""

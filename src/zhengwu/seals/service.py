@@ -344,6 +344,22 @@ def first_seal(session: Session, department_id: str, *, status: str | None = Non
     return SealRepository(session).first_of(department_id, status)
 
 
+def first_seal_with_certificate(
+    session: Session, department_id: str, *, status: str
+) -> tuple[Seal, PkiCertificate | None] | None:
+    """``first_seal`` with a status, and the seal's signer certificate row, in one query: for a caller
+    that signs with the seal next (``sign_document``'s ``certificate``)."""
+    return SealRepository(session).first_with_certificate(department_id, status)
+
+
+def department_with_seal(
+    session: Session, department_id: str, *, status: str
+) -> tuple[Department, Seal | None, PkiCertificate | None] | None:
+    """A department (None if there is none), its first seal with that status by esID and the seal's
+    signer certificate row, in one query: for a caller that checks the department, then signs."""
+    return SealRepository(session).department_with_seal(department_id, status)
+
+
 def list_seals(
     session: Session,
     *,
@@ -423,16 +439,24 @@ def sign_document(
     placement: Placement,
     actor: str,
     at: datetime | None = None,
+    tsa_identity: authority.SigningIdentity | None = None,
+    certificate: PkiCertificate | None = None,
 ) -> bytes:
     """Seal an OFD with a registered, active seal (its esID, or its row already loaded in this session);
-    the signature carries a token of the node TSA."""
+    the signature carries a token of the node TSA (``tsa_identity``: its current identity where the
+    caller read it in this transaction; ``certificate``: the seal's certificate row, where the caller
+    read it with the seal — its status is checked here all the same)."""
     seal = es_id if isinstance(es_id, Seal) else get_seal(session, es_id)
     now = _now(at)
     if seal.status != ACTIVE:
         raise SealStateConflict(
             f"印章状态为{_STATUS_ZH[seal.status]}，不能用印", detail_en=f"seal is {seal.status}"
         )
-    cert_row = seal_certificate(session, seal)
+    cert_row = (
+        certificate
+        if certificate is not None and certificate.id == seal.certificate_id
+        else seal_certificate(session, seal)
+    )
     if cert_row.status != "valid":
         raise SealStateConflict("印章证书已撤销，不能用印", detail_en="seal certificate revoked")
     if cert_row.key_id is None:
@@ -449,7 +473,9 @@ def sign_document(
         x=placement.x,
         y=placement.y,
         keyword=placement.keyword,
-        timestamp_provider=lambda value: tsa.timestamp_token(session, settings, value, at=now),
+        timestamp_provider=lambda value: tsa.timestamp_token(
+            session, settings, value, at=now, identity=tsa_identity
+        ),
         signed_at=now,
     )
     SealRepository(session).add_usage(
