@@ -173,47 +173,37 @@ def _gate(included: Any) -> None:
     _remember(included)
 
 
-class _Dispatch:
-    """The app router's entry for HTTP requests: one lookup of the path, then only its candidate routes."""
+Candidates = tuple[tuple[BaseRoute, Matches], ...]
 
-    def __init__(self, router: Any) -> None:
-        self.router = router
-        self.search = router.app  # FastAPI's own search, for everything but a full match
-        self.key: tuple[int, int, int] | None = None
-        self.routers: list[Any] = [router]
-        self._build()
 
-    def _key(self) -> tuple[int, int, int]:
-        routes = self.router.routes
-        # Starlette's mount() appends without counting a change: the list's length is watched as well.
-        return id(routes), len(routes), _version(self.routers)
+class _Table:
+    """The app's routes as one version of them was indexed (replaced whole, never changed in place: a
+    request in another thread reads either the old table or the new one)."""
 
-    def _build(self) -> None:
-        self.always: list[int] = []
+    def __init__(self, router: Any, key: Callable[[list[Any]], tuple[int, int, int]]) -> None:
+        always: list[int] = []
         self.exact: dict[str, list[int]] = {}
         self.heads: dict[str, list[int]] = {}
         self.entries: list[tuple[BaseRoute, Matches]] = []
-        routers: list[Any] = [self.router]
-        for position, route in enumerate(self.router.routes):
+        self.routers: list[Any] = [router]
+        for position, route in enumerate(router.routes):
             rule, nested = _route_rule(route)
-            routers += nested
+            self.routers += nested
             asked = getattr(route.matches, "__wrapped__", route.matches)  # past the gate: checked here
             self.entries.append((route, asked))
             if rule is None:
-                self.always.append(position)
+                always.append(position)
                 continue
             for path in rule[0]:
                 self.exact.setdefault(path, []).append(position)
             for head in rule[1]:
                 self.heads.setdefault(head, []).append(position)
+        self.always = tuple(always)
         self.lengths = sorted({len(head) for head in self.heads})
-        self.routers = routers
-        self.paths: dict[str, tuple[tuple[BaseRoute, Matches], ...]] = {}
-        self.key = self._key()
+        self.paths: dict[str, Candidates] = {}
+        self.key = key(self.routers)
 
-    def candidates(self, path: str) -> tuple[tuple[BaseRoute, Matches], ...]:
-        if self._key() != self.key:
-            self._build()
+    def candidates(self, path: str) -> Candidates:
         found = self.paths.get(path)
         if found is not None:
             return found
@@ -228,6 +218,27 @@ class _Dispatch:
             self.paths.clear()
         self.paths[path] = found
         return found
+
+
+class _Dispatch:
+    """The app router's entry for HTTP requests: one lookup of the path, then only its candidate routes."""
+
+    def __init__(self, router: Any) -> None:
+        self.router = router
+        self.search = router.app  # FastAPI's own search, for everything but a full match
+        self.table = _Table(router, self._key)
+
+    def _key(self, routers: list[Any]) -> tuple[int, int, int]:
+        routes = self.router.routes
+        # Starlette's mount() appends without counting a change: the list's length is watched as well.
+        return id(routes), len(routes), _version(routers)
+
+    def candidates(self, path: str) -> Candidates:
+        """The routes that can hold ``path``, in the app's order."""
+        table = self.table
+        if self._key(table.routers) != table.key:
+            table = self.table = _Table(self.router, self._key)
+        return table.candidates(path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
