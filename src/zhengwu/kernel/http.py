@@ -26,6 +26,7 @@ log = get_logger("zhengwu.http")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 _TRACEPARENT_RE = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _TRACE_HEADERS = (b"traceparent", b"x-request-id")
+_CREDENTIALS = (b"cookie", b"authorization")
 _SERIES_KEPT = 4096  # (method, route, status) series whose metric children are kept at hand
 # The version (4) and variant (10) bits of a UUID, where ``uuid.uuid4().hex`` puts them.
 _UUID4_CLEAR = ~((0xF << 76) | (0x3 << 62))
@@ -96,7 +97,11 @@ class SecurityHeadersMiddleware:
             return
 
         identity = scope["path"].startswith(self._no_referrer)
-        credentials = any(name in (b"cookie", b"authorization") for name, _ in scope["headers"])
+        credentials = False
+        for name, _ in scope["headers"]:
+            if name in _CREDENTIALS:
+                credentials = True
+                break
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
