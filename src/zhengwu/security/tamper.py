@@ -78,11 +78,12 @@ class ManifestGuard:
         self._lock = threading.Lock()
         self._loaded: _Manifest | None = None
         self._reported: set[tuple[str, str]] = set()
-        # The bytes last accepted per path, under the manifest they were accepted by: the same bytes
-        # object asked again (an asset served from kernel.assets' kept copy) is accepted without
-        # resolving the path and hashing it again, 0.25 ms per request for the portal's stylesheet.
-        self._accepted: dict[Path, bytes] = {}
-        self._accepted_by: _Manifest | None = None
+        # The bytes last judged per path and the answer, under the manifest they were judged by: the
+        # same bytes object asked again (an asset served from kernel.assets' kept copy) gets the same
+        # answer without resolving the path and hashing it again, 0.25 ms per request for the portal's
+        # stylesheet. A refusal was logged when it was first found (once per file and digest anyway).
+        self._judged: dict[Path, tuple[bytes, str | None]] = {}
+        self._judged_by: _Manifest | None = None
 
     def refusal(self, path: Path, content: bytes) -> str | None:
         """None when ``content`` is what the release holds for ``path``; otherwise why it is refused."""
@@ -90,8 +91,17 @@ class ManifestGuard:
         if manifest is None:
             return None
         with self._lock:
-            if self._accepted_by is manifest and self._accepted.get(path) is content:
-                return None
+            judged = self._judged.get(path) if self._judged_by is manifest else None
+        if judged is not None and judged[0] is content:
+            return judged[1]
+        reason = self._judge(manifest, path, content)
+        with self._lock:
+            if self._judged_by is not manifest:  # another version of the manifest: start over
+                self._judged, self._judged_by = {}, manifest
+            self._judged[path] = (content, reason)
+        return reason
+
+    def _judge(self, manifest: _Manifest, path: Path, content: bytes) -> str | None:
         try:
             name = path.resolve().relative_to(self._root).as_posix()
         except ValueError:
@@ -104,10 +114,6 @@ class ManifestGuard:
         elif manifest.files[name] != digest:
             reason = "the file differs from the signed manifest"
         else:
-            with self._lock:
-                if self._accepted_by is not manifest:  # another version of the manifest: start over
-                    self._accepted, self._accepted_by = {}, manifest
-                self._accepted[path] = content
             return None
         with self._lock:
             first = (name, digest) not in self._reported
