@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import Any
 
 from fastapi import Request
@@ -110,6 +111,41 @@ def test_correlation_id_accepted_echoed_and_in_errors(client: TestClient) -> Non
     assert r.json()["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     r = client.get("/nowhere", headers={"X-Request-ID": "bad id with spaces"})
     assert r.headers["x-request-id"] != "bad id with spaces"
+
+
+def test_a_trace_id_made_for_a_request_is_a_new_random_uuid(client: TestClient) -> None:
+    made = [client.get("/nowhere").headers["x-request-id"] for _ in range(5)]
+    assert len(set(made)) == 5
+    for trace_id in made:
+        value = uuid.UUID(hex=trace_id)
+        assert value.hex == trace_id and value.version == 4 and value.variant == uuid.RFC_4122
+    # The last of repeated headers counts, as before; traceparent wins over X-Request-ID.
+    both = [(b"x-request-id", b"req-first-1"), (b"x-request-id", b"req-second-2")]
+    assert client.get("/nowhere", headers=both).headers["x-request-id"] == "req-second-2"
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    r = client.get("/nowhere", headers={"traceparent": tp, "X-Request-ID": "req-12345678"})
+    assert r.headers["x-request-id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_request_metrics_count_every_request_by_route_and_status(client: TestClient) -> None:
+    registry = node_of(client.app).metrics
+
+    def counted(route: str, status: str) -> float:
+        labels = {"method": "GET", "route": route, "status": status}
+        return registry.get_sample_value("zhengwu_http_requests_total", labels) or 0.0
+
+    def timed(route: str) -> float:
+        labels = {"method": "GET", "route": route}
+        return registry.get_sample_value("zhengwu_http_request_seconds_count", labels) or 0.0
+
+    before = counted("/_status", "200"), counted("unmatched", "404"), timed("/_status")
+    for _ in range(3):
+        client.get("/_status")
+    client.get("/nowhere")
+    client.get("/nowhere")
+    assert counted("/_status", "200") == before[0] + 3
+    assert counted("unmatched", "404") == before[1] + 2
+    assert timed("/_status") == before[2] + 3
 
 
 def test_status_metrics_and_openapi(client: TestClient) -> None:

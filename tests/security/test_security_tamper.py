@@ -145,3 +145,18 @@ def test_the_workers_periodic_check_reports_a_changed_file(release: Path, monkey
     assert [e.detail["changed"] for e in _events(settings, "integrity.changed")] == [
         ["portal/static/portal.css"]
     ]
+
+
+def test_a_stylesheet_accepted_once_is_checked_again_when_the_manifest_changes(release: Path) -> None:
+    assert invoke("security", "integrity", "--seal").exit_code == 0
+    settings = Settings()
+    manifest = tamper.manifest_path(settings)
+    with TestClient(create_app(settings)) as client:
+        for _ in range(3):  # read once, then answered from the kept bytes the guard accepted
+            assert client.get(CSS).status_code == 200
+        forged = json.loads(manifest.read_text(encoding="utf-8"))
+        forged["files"]["portal/static/portal.css"] = "0" * 64
+        manifest.write_text(json.dumps(forged), encoding="utf-8")
+        assert client.get(CSS).status_code == 503
+        assert invoke("security", "integrity", "--seal").exit_code == 0
+        assert client.get(CSS).status_code == 200

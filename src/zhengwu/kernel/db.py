@@ -11,8 +11,7 @@ import secrets
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -124,18 +123,28 @@ class NestedWriteUnit(RuntimeError):
     lock: it would wait for itself until the busy timeout. A programming error (ADR 0009)."""
 
 
-@contextmanager
-def read_only_transactions(read_only: bool = True) -> Iterator[None]:
+class _WriteIntent:
+    # A plain context manager rather than a @contextmanager generator: entered on every request
+    # (kernel.admission), where the generator's machinery cost a few microseconds.
+    __slots__ = ("_token", "_writes")
+
+    def __init__(self, writes: bool) -> None:
+        self._writes = writes
+
+    def __enter__(self) -> None:
+        self._token = _write_intent.set(self._writes)
+
+    def __exit__(self, *_exc: object) -> None:
+        _write_intent.reset(self._token)
+
+
+def read_only_transactions(read_only: bool = True) -> AbstractContextManager[None]:
     """Within this block, SQLite transactions begin deferred (for work that only reads).
 
     Set in the task or thread that runs the work: ``kernel.admission`` sets it per request, and the
     thread-pool workers that run sync endpoints and dependencies inherit it with the copied context.
     """
-    token = _write_intent.set(not read_only)
-    try:
-        yield
-    finally:
-        _write_intent.reset(token)
+    return _WriteIntent(not read_only)
 
 
 def begins_immediate() -> bool:

@@ -86,7 +86,8 @@ class ServiceRegistry:
 
     def get(self, key: ServiceKey[T]) -> T | None:
         """The service under ``key``, or ``None`` for an optional collaborator (a bridge not wired)."""
-        return cast(T | None, self._values.get(key))
+        # The type as a string: ``T | None`` would build a typing union at run time on every call.
+        return cast("T | None", self._values.get(key))
 
     def __contains__(self, key: ServiceKey[Any]) -> bool:
         return key in self._values

@@ -16,7 +16,7 @@ from typing import Any, Final
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from zhengwu.kernel.assets import static_asset
+from zhengwu.kernel.assets import served_asset
 from zhengwu.kernel.node import node_of
 from zhengwu.portal.pages import TEMPLATES
 
@@ -59,24 +59,26 @@ def web_manifest(request: Request) -> JSONResponse:
 # Served through kernel.assets: refused when the bytes are not the sealed release's (anti-tamper); a
 # tampered service worker would otherwise sit in every visitor's browser.
 @router.get("/sw.js")
-def service_worker(request: Request) -> Response:
+async def service_worker(request: Request) -> Response:
     """The service worker, at the root so that its scope is the whole portal; revalidated on every load."""
-    return static_asset(request, _STATIC / "sw.js", "text/javascript; charset=utf-8",
-                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})  # fmt: skip
+    return await served_asset(request, _STATIC / "sw.js", "text/javascript; charset=utf-8",
+                              headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})  # fmt: skip
 
 
 @router.get("/portal/static/pwa.js")
-def registration_script(request: Request) -> Response:
+async def registration_script(request: Request) -> Response:
     """The few lines that register the service worker (a file: the Content-Security-Policy allows it)."""
-    return static_asset(request, _STATIC / "pwa.js", "text/javascript; charset=utf-8", headers=_SHELL_CACHE)
+    return await served_asset(
+        request, _STATIC / "pwa.js", "text/javascript; charset=utf-8", headers=_SHELL_CACHE
+    )
 
 
 @router.get("/portal/static/{name}.png")
-def icon(name: str, request: Request) -> Response:
+async def icon(name: str, request: Request) -> Response:
     """The app icons (red square with 政; the maskable ones keep it inside the safe zone)."""
     if f"{name}.png" not in ICONS:
         return HTMLResponse("没有这个文件", status_code=404)
-    return static_asset(request, _STATIC / f"{name}.png", "image/png", headers=_SHELL_CACHE)
+    return await served_asset(request, _STATIC / f"{name}.png", "image/png", headers=_SHELL_CACHE)
 
 
 @router.get("/offline", response_class=HTMLResponse)

@@ -78,12 +78,30 @@ class ManifestGuard:
         self._lock = threading.Lock()
         self._loaded: _Manifest | None = None
         self._reported: set[tuple[str, str]] = set()
+        # The bytes last judged per path and the answer, under the manifest they were judged by: the
+        # same bytes object asked again (an asset served from kernel.assets' kept copy) gets the same
+        # answer without resolving the path and hashing it again, 0.25 ms per request for the portal's
+        # stylesheet. A refusal was logged when it was first found (once per file and digest anyway).
+        self._judged: dict[Path, tuple[bytes, str | None]] = {}
+        self._judged_by: _Manifest | None = None
 
     def refusal(self, path: Path, content: bytes) -> str | None:
         """None when ``content`` is what the release holds for ``path``; otherwise why it is refused."""
         manifest = self._manifest()
         if manifest is None:
             return None
+        with self._lock:
+            judged = self._judged.get(path) if self._judged_by is manifest else None
+        if judged is not None and judged[0] is content:
+            return judged[1]
+        reason = self._judge(manifest, path, content)
+        with self._lock:
+            if self._judged_by is not manifest:  # another version of the manifest: start over
+                self._judged, self._judged_by = {}, manifest
+            self._judged[path] = (content, reason)
+        return reason
+
+    def _judge(self, manifest: _Manifest, path: Path, content: bytes) -> str | None:
         try:
             name = path.resolve().relative_to(self._root).as_posix()
         except ValueError:
