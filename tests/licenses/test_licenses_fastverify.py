@@ -279,25 +279,48 @@ def test_other_requests_are_answered_by_the_route(
     assert (live.verifier.answered, live.verifier.declined) == (answered, declined)
 
 
-def test_a_busy_database_sends_the_batch_to_the_route(live: Live, live_url: str) -> None:
-    _sqlite_only(live)
-    live.client.post(f"{API}/verify", json=live.valid)  # the fast path's connection is open
-    path = live_url.removeprefix("sqlite:///")
-    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    holder.execute("BEGIN IMMEDIATE")  # another connection holds the write lock
+def _hold_write_lock(live_url: str, seconds: float) -> threading.Event:
+    """Another connection takes the write lock now and lets it go after ``seconds``."""
+    holder = sqlite3.connect(
+        live_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
+    )
+    holder.execute("BEGIN IMMEDIATE")
     released = threading.Event()
 
     def release() -> None:
-        time.sleep(0.5)
+        time.sleep(seconds)
         holder.execute("ROLLBACK")
+        holder.close()
         released.set()
 
-    declined = live.verifier.declined
-    trace = f"busy-{time.monotonic_ns()}"
     threading.Thread(target=release).start()
+    return released
+
+
+def test_a_busy_database_is_waited_for_without_the_route(live: Live, live_url: str) -> None:
+    _sqlite_only(live)
+    live.client.post(f"{API}/verify", json=live.valid)  # the fast path's connection is open
+    answered, declined = live.verifier.answered, live.verifier.declined
+    trace = f"busy-{time.monotonic_ns()}"
+    released = _hold_write_lock(live_url, 0.3)
+    answer = live.client.post(f"{API}/verify", json=live.valid, headers={"X-Request-ID": trace})
+    assert released.is_set()  # answered only once the lock was free, and committed
+    assert answer.status_code == 200 and answer.json()["valid"] is True
+    assert (live.verifier.answered, live.verifier.declined) == (answered + 1, declined)
+    assert [u.result for u in live.uses(trace_id=trace)] == ["valid"]
+
+
+def test_a_database_busy_for_long_sends_the_batch_to_the_route(
+    live: Live, live_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sqlite_only(live)
+    live.client.post(f"{API}/verify", json=live.valid)
+    monkeypatch.setattr(live.verifier, "max_busy_wait", 0.05)
+    declined = live.verifier.declined
+    trace = f"busy-long-{time.monotonic_ns()}"
+    released = _hold_write_lock(live_url, 0.5)
     answer = live.client.post(f"{API}/verify", json=live.valid, headers={"X-Request-ID": trace})
     assert released.is_set()  # the route's transaction waited for the lock
-    holder.close()
     assert answer.status_code == 200 and answer.json()["valid"] is True
     assert live.verifier.declined == declined + 1
     assert [u.result for u in live.uses(trace_id=trace)] == ["valid"]
