@@ -57,6 +57,10 @@ class Live:
                 query = query.where(getattr(LicenseUsage, name) == value)
             return list(db.scalars(query).all())
 
+    def fast(self, outcome: str) -> float:
+        labels = {"outcome": outcome}
+        return node_of(self.app).metrics.get_sample_value("zhengwu_license_verify_fast_total", labels) or 0.0
+
     def counted(self, result: str) -> float:
         labels = {"operation": "verify_id", "result": result}
         return node_of(self.app).metrics.get_sample_value("zhengwu_license_uses_total", labels) or 0.0
@@ -229,6 +233,7 @@ def test_each_fast_answer_is_recorded_once_with_its_own_trace(live: Live) -> Non
         thread.join()
     assert errors == []
     assert live.verifier.answered - answered == len(traces)
+    assert live.fast("answered") >= len(traces)
     for n, trace in enumerate(traces):
         (use,) = live.uses(trace_id=trace)
         assert use.result == ("valid" if n % 4 else "no_match")
@@ -317,6 +322,7 @@ def test_a_database_busy_for_long_sends_the_batch_to_the_route(
     live.client.post(f"{API}/verify", json=live.valid)
     monkeypatch.setattr(live.verifier, "max_busy_wait", 0.05)
     declined = live.verifier.declined
+    retries, declined_metric = live.fast("busy_retry"), live.fast("declined")
     trace = f"busy-long-{time.monotonic_ns()}"
     released = _hold_write_lock(live_url, 0.5)
     answer = live.client.post(f"{API}/verify", json=live.valid, headers={"X-Request-ID": trace})
@@ -324,6 +330,8 @@ def test_a_database_busy_for_long_sends_the_batch_to_the_route(
     assert answer.status_code == 200 and answer.json()["valid"] is True
     assert live.verifier.declined == declined + 1
     assert [u.result for u in live.uses(trace_id=trace)] == ["valid"]
+    # Operators see it: the batch retried while busy, then went to the route.
+    assert live.fast("busy_retry") > retries and live.fast("declined") == declined_metric + 1
 
 
 def test_a_failed_batch_is_rolled_back_and_answered_by_the_route(

@@ -20,9 +20,10 @@ def install(node: Node) -> None:
     """Licenses keeps nothing on the node but its usage counter: its services take the session, settings and
     bus they need."""
     from zhengwu.kernel.metrics import register
+    from zhengwu.licenses.fastverify import FAST_VERIFY
     from zhengwu.licenses.service import LICENSE_USES
 
-    register(node, LICENSE_USES)
+    register(node, LICENSE_USES, FAST_VERIFY)
 
 
 def mount(app: FastAPI, node: Node) -> None:
