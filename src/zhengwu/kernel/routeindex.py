@@ -173,37 +173,47 @@ def _gate(included: Any) -> None:
     _remember(included)
 
 
-Candidates = tuple[tuple[BaseRoute, Matches], ...]
+class _Dispatch:
+    """The app router's entry for HTTP requests: one lookup of the path, then only its candidate routes."""
 
+    def __init__(self, router: Any) -> None:
+        self.router = router
+        self.search = router.app  # FastAPI's own search, for everything but a full match
+        self.key: tuple[int, int, int] | None = None
+        self.routers: list[Any] = [router]
+        self._build()
 
-class _Table:
-    """The app's routes as one version of them was indexed (replaced whole, never changed in place: a
-    request in another thread reads either the old table or the new one)."""
+    def _key(self) -> tuple[int, int, int]:
+        routes = self.router.routes
+        # Starlette's mount() appends without counting a change: the list's length is watched as well.
+        return id(routes), len(routes), _version(self.routers)
 
-    def __init__(self, router: Any, key: Callable[[list[Any]], tuple[int, int, int]]) -> None:
-        always: list[int] = []
+    def _build(self) -> None:
+        self.always: list[int] = []
         self.exact: dict[str, list[int]] = {}
         self.heads: dict[str, list[int]] = {}
         self.entries: list[tuple[BaseRoute, Matches]] = []
-        self.routers: list[Any] = [router]
-        for position, route in enumerate(router.routes):
+        routers: list[Any] = [self.router]
+        for position, route in enumerate(self.router.routes):
             rule, nested = _route_rule(route)
-            self.routers += nested
+            routers += nested
             asked = getattr(route.matches, "__wrapped__", route.matches)  # past the gate: checked here
             self.entries.append((route, asked))
             if rule is None:
-                always.append(position)
+                self.always.append(position)
                 continue
             for path in rule[0]:
                 self.exact.setdefault(path, []).append(position)
             for head in rule[1]:
                 self.heads.setdefault(head, []).append(position)
-        self.always = tuple(always)
         self.lengths = sorted({len(head) for head in self.heads})
-        self.paths: dict[str, Candidates] = {}
-        self.key = key(self.routers)
+        self.routers = routers
+        self.paths: dict[str, tuple[tuple[BaseRoute, Matches], ...]] = {}
+        self.key = self._key()
 
-    def candidates(self, path: str) -> Candidates:
+    def candidates(self, path: str) -> tuple[tuple[BaseRoute, Matches], ...]:
+        if self._key() != self.key:
+            self._build()
         found = self.paths.get(path)
         if found is not None:
             return found
@@ -218,27 +228,6 @@ class _Table:
             self.paths.clear()
         self.paths[path] = found
         return found
-
-
-class _Dispatch:
-    """The app router's entry for HTTP requests: one lookup of the path, then only its candidate routes."""
-
-    def __init__(self, router: Any) -> None:
-        self.router = router
-        self.search = router.app  # FastAPI's own search, for everything but a full match
-        self.table = _Table(router, self._key)
-
-    def _key(self, routers: list[Any]) -> tuple[int, int, int]:
-        routes = self.router.routes
-        # Starlette's mount() appends without counting a change: the list's length is watched as well.
-        return id(routes), len(routes), _version(routers)
-
-    def candidates(self, path: str) -> Candidates:
-        """The routes that can hold ``path``, in the app's order."""
-        table = self.table
-        if self._key(table.routers) != table.key:
-            table = self.table = _Table(self.router, self._key)
-        return table.candidates(path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
