@@ -8,34 +8,20 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
 from pathlib import Path
 
-import pytest
-
 from clikit import run_in
-from zhengwu import demo
 from zhengwu.demo import node_env, prepare_department_system
 from zhengwu.seed import government_credit_code
 
 
-def _in_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``zhengwu <args>`` with ``env`` as the whole environment, in this process: what the demo's wiring
-    step runs, without an interpreter start per command (``zhengwu demo`` itself, whose steps are real
-    processes, is run end to end by tests/e2e/test_e2e_demo.py)."""
-    return run_in(env, *args)
-
-
 def _cli(env: dict[str, str], *args: str) -> str:
-    done = _in_process(list(args), env)
+    done = run_in(env, *args)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
 
-def test_the_demo_registers_the_department_system_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(demo, "_try", _in_process)
+def test_the_demo_registers_the_department_system_once(tmp_path: Path) -> None:
     root = tmp_path / "var"
     (root / "hebei").mkdir(parents=True)
     env = node_env("hebei", root, 18000, 18001)
