@@ -69,6 +69,25 @@ def test_outbox_row_written_at_once_keeps_the_order_of_the_calls(session: Sessio
         emit_now(session, "t.now", {}, operation="X")
 
 
+def test_outbox_rows_written_either_way_fill_the_same_columns(session: Session) -> None:
+    # emit goes through the unit of work, emit_now through a Core INSERT: both take the columns they are
+    # not given from the model's defaults, so a column added there reaches both rows alike.
+    token = set_trace_id("trace-same-1")
+    try:
+        emit(session, "t.same", {"n": 1}, key="k")
+        emit_now(session, "t.same", {"n": 1}, key="k")
+    finally:
+        reset_trace_id(token)
+    rows = list(
+        session.scalars(select(OutboxRecord).where(OutboxRecord.topic == "t.same").order_by(OutboxRecord.seq))
+    )
+    varying = {"seq", "message_id", "created_at", "updated_at"}
+    columns = [c.key for c in OutboxRecord.__table__.columns if c.key not in varying]
+    assert [getattr(rows[0], c) for c in columns] == [getattr(rows[1], c) for c in columns]
+    assert rows[0].message_id != rows[1].message_id and all(len(r.message_id) == 32 for r in rows)
+    assert all(r.created_at is not None and r.updated_at is not None for r in rows)
+
+
 def test_beijing_compact_format() -> None:
     moment = datetime(2026, 11, 26, 16, 30, 5, tzinfo=UTC)
     assert to_beijing_compact(moment) == "20261127003005"

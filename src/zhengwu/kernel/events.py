@@ -58,15 +58,26 @@ class OutboxRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+def _outbox_values(topic: str, payload: dict[str, Any], key: str | None, operation: str) -> dict[str, Any]:
+    """The columns a caller gives an outbox row; the rest (message id, status, attempts, times) come
+    from the model's column defaults, which the ORM and a Core INSERT both apply — one source for both
+    ways of writing the row."""
+    if operation not in ("I", "U", "D"):
+        raise ValueError("operation must be I, U or D (national cd_operation)")
+    return {
+        "topic": topic,
+        "key": key,
+        "operation": operation,
+        "payload": payload,
+        "trace_id": current_trace_id(),
+    }
+
+
 def emit(
     session: Session, topic: str, payload: dict[str, Any], *, key: str | None = None, operation: str = "I"
 ) -> OutboxRecord:
     """Queue an outbound record in the caller's transaction (never commits)."""
-    if operation not in ("I", "U", "D"):
-        raise ValueError("operation must be I, U or D (national cd_operation)")
-    record = OutboxRecord(
-        topic=topic, key=key, operation=operation, payload=payload, trace_id=current_trace_id()
-    )
+    record = OutboxRecord(**_outbox_values(topic, payload, key, operation))
     session.add(record)
     return record
 
@@ -77,28 +88,10 @@ def emit_now(
     """``emit``, written at once with a Core INSERT (for a hot path that does not need the record back:
     the unit of work's flush of one new row cost about twice the statement). Rows ``emit`` left
     pending in this session are flushed first, so the outbox keeps the order of the calls."""
-    if operation not in ("I", "U", "D"):
-        raise ValueError("operation must be I, U or D (national cd_operation)")
+    values = _outbox_values(topic, payload, key, operation)
     if any(isinstance(pending, OutboxRecord) for pending in session.new):
         session.flush()
-    now = utcnow()
-    session.execute(
-        _INSERT_OUTBOX,
-        {
-            "message_id": new_id(),
-            "topic": topic,
-            "key": key,
-            "operation": operation,
-            "payload": payload,
-            "trace_id": current_trace_id(),
-            "status": OutboxStatus.PENDING,
-            "attempts": 0,
-            "next_attempt_at": None,
-            "last_error": None,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
+    session.execute(_INSERT_OUTBOX, values)
 
 
 _INSERT_OUTBOX: Final = insert(cast(Table, OutboxRecord.__table__))
