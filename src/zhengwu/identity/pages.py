@@ -41,7 +41,7 @@ from zhengwu.identity.web import (
     retrying_when_busy,
     safe_next,
 )
-from zhengwu.kernel.assets import served_asset
+from zhengwu.kernel.assets import static_asset
 from zhengwu.kernel.clock import utcnow
 from zhengwu.kernel.db import read_only_transactions
 from zhengwu.kernel.errors import DomainError
@@ -310,7 +310,7 @@ def certificate_step_up_submit(
 @router.get("/static/certlogin.js", include_in_schema=False)
 async def certificate_login_script(request: Request) -> Response:
     """The certificate login page's script (a file, so that a Content-Security-Policy can allow it)."""
-    return await served_asset(request, _STATIC / "certlogin.js", "text/javascript; charset=utf-8")
+    return await static_asset(request, _STATIC / "certlogin.js", "text/javascript; charset=utf-8")
 
 
 def _pending(request: Request, db: Session) -> tuple[UserSession, Account] | None:

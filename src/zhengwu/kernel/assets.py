@@ -126,7 +126,7 @@ def _accepts_gzip(request: Request) -> bool:
     return False
 
 
-def static_asset(
+async def static_asset(
     request: Request,
     path: Path,
     media_type: str,
@@ -134,35 +134,27 @@ def static_asset(
     max_age: int = 3600,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """The asset's bytes, after the node's guard accepted exactly those bytes.
+    """The asset's bytes, after the node's guard accepted exactly those bytes (for an ``async def`` route).
 
     ``headers`` replace the default ``Cache-Control`` (a service worker is revalidated on every load).
     Text assets go gzip-compressed to browsers that accept it (compressed once, when the file is read;
     no HTML page passes here, so nothing secret is compressed beside what an attacker sends — BREACH), with
-    an ``ETag`` per form, so that a browser revalidating answers with ``304 Not Modified``."""
-    return _answer(request, path, _read_asset(path, media_type), media_type, max_age, headers)
+    an ``ETag`` per form, so that a browser revalidating answers with ``304 Not Modified``.
 
-
-async def served_asset(
-    request: Request,
-    path: Path,
-    media_type: str,
-    *,
-    max_age: int = 3600,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """:func:`static_asset` for an ``async def`` route: the same answer, without the trip through the
-    thread pool while the file is unchanged since it was last read.
-
-    In the event loop: one ``stat`` of the file, and the guard's check, which for bytes it accepted
-    before under the same manifest is one ``stat`` of the manifest (``security.tamper``). A file not yet
-    read, or changed since, is read (and checked) in the thread pool, as by :func:`static_asset`."""
+    While the file is unchanged since it was last read the answer is made in the event loop: one ``stat``
+    of the file, and the guard's check, which for bytes it accepted before under the same manifest is one
+    ``stat`` of the manifest (``security.tamper``). A file not yet read, or changed since, is read and
+    checked in the thread pool."""
     kept = _kept_asset(path)
     if kept is None:
-        return await run_in_threadpool(
-            static_asset, request, path, media_type, max_age=max_age, headers=headers
-        )
+        return await run_in_threadpool(_read_and_answer, request, path, media_type, max_age, headers)
     return _answer(request, path, kept, media_type, max_age, headers)
+
+
+def _read_and_answer(
+    request: Request, path: Path, media_type: str, max_age: int, headers: dict[str, str] | None
+) -> Response:
+    return _answer(request, path, _read_asset(path, media_type), media_type, max_age, headers)
 
 
 def _answer(

@@ -36,6 +36,6 @@ def share_view() -> HTMLResponse:
 
 
 @router.get("/licenses/static/share.js", include_in_schema=False)
-def share_script(request: Request) -> Response:
+async def share_script(request: Request) -> Response:
     """The page's script (a file, so that the Content-Security-Policy allows it)."""
-    return static_asset(request, _STATIC / "share.js", "text/javascript; charset=utf-8")
+    return await static_asset(request, _STATIC / "share.js", "text/javascript; charset=utf-8")

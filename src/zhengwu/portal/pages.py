@@ -36,7 +36,7 @@ from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import attach_csrf_cookie, check_csrf, csrf_token, safe_next
 from zhengwu.kernel import stamps
-from zhengwu.kernel.assets import guarded_templates, served_asset
+from zhengwu.kernel.assets import guarded_templates, static_asset
 from zhengwu.kernel.clock import BEIJING, utcnow
 from zhengwu.kernel.codes import divisions
 from zhengwu.kernel.codes.task_code import validate_task_code
@@ -241,19 +241,19 @@ def _vocabulary(request: Request) -> vocabulary.Vocabulary:
 @router.get("/portal/static/portal.css")
 async def stylesheet(request: Request) -> Response:
     """The portal's only stylesheet (served by the node: no CDN, no framework; refused when tampered)."""
-    return await served_asset(request, _STATIC / "portal.css", "text/css")
+    return await static_asset(request, _STATIC / "portal.css", "text/css")
 
 
 @router.get("/portal/static/readaloud.js")
 async def read_aloud_script(request: Request) -> Response:
     """适老化 mode's 朗读 button: the browser's speech synthesis reads the main content (a file, for the CSP)."""
-    return await served_asset(request, _STATIC / "readaloud.js", "text/javascript; charset=utf-8")
+    return await static_asset(request, _STATIC / "readaloud.js", "text/javascript; charset=utf-8")
 
 
 @router.get("/portal/static/upload.js")
 async def upload_script(request: Request) -> Response:
     """The apply and supplement forms' upload progress (progressive: the forms work without it)."""
-    return await served_asset(request, _STATIC / "upload.js", "text/javascript; charset=utf-8")
+    return await static_asset(request, _STATIC / "upload.js", "text/javascript; charset=utf-8")
 
 
 @router.get("/portal/style/{origin}/logo")

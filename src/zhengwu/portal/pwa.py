@@ -16,7 +16,7 @@ from typing import Any, Final
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from zhengwu.kernel.assets import served_asset
+from zhengwu.kernel.assets import static_asset
 from zhengwu.kernel.node import node_of
 from zhengwu.portal.pages import TEMPLATES
 
@@ -61,14 +61,14 @@ def web_manifest(request: Request) -> JSONResponse:
 @router.get("/sw.js")
 async def service_worker(request: Request) -> Response:
     """The service worker, at the root so that its scope is the whole portal; revalidated on every load."""
-    return await served_asset(request, _STATIC / "sw.js", "text/javascript; charset=utf-8",
+    return await static_asset(request, _STATIC / "sw.js", "text/javascript; charset=utf-8",
                               headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})  # fmt: skip
 
 
 @router.get("/portal/static/pwa.js")
 async def registration_script(request: Request) -> Response:
     """The few lines that register the service worker (a file: the Content-Security-Policy allows it)."""
-    return await served_asset(
+    return await static_asset(
         request, _STATIC / "pwa.js", "text/javascript; charset=utf-8", headers=_SHELL_CACHE
     )
 
@@ -78,7 +78,7 @@ async def icon(name: str, request: Request) -> Response:
     """The app icons (red square with 政; the maskable ones keep it inside the safe zone)."""
     if f"{name}.png" not in ICONS:
         return HTMLResponse("没有这个文件", status_code=404)
-    return await served_asset(request, _STATIC / f"{name}.png", "image/png", headers=_SHELL_CACHE)
+    return await static_asset(request, _STATIC / f"{name}.png", "image/png", headers=_SHELL_CACHE)
 
 
 @router.get("/offline", response_class=HTMLResponse)
