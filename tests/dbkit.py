@@ -8,7 +8,9 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -131,3 +133,26 @@ def scratch_database(database_url: str, tmp_path: Path, suffix: str = "scratch")
             conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+def live_app(database_url: str, data_dir: Path) -> Any:
+    """A node's app over a database whose rows are committed for real (``migrated_database``)."""
+    from zhengwu.kernel.config import Settings
+    from zhengwu.main import create_app
+
+    return create_app(Settings(data_dir=data_dir, database_url=database_url, log_json=True))
+
+
+@contextmanager
+def served(app: Any) -> Iterator[Any]:
+    """``app`` served in this process (lifespan included, server errors answered as 500s, not raised)
+    through a test client; its engine closed afterwards."""
+    from fastapi.testclient import TestClient
+
+    from zhengwu.kernel.node import node_of
+
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield client
+    finally:
+        node_of(app).engine.dispose()

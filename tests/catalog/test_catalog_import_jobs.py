@@ -19,10 +19,9 @@ import pytest
 from sqlalchemy import func, select
 
 from catalog_kit import guide, make_basic, make_department
-from dbkit import migrated_database
+from dbkit import live_app, migrated_database, served
 from zhengwu.catalog.jobs import IMPORT_RUNNER
 from zhengwu.catalog.models import BasicItem
-from zhengwu.kernel.config import Settings
 from zhengwu.kernel.node import node_of
 
 pytestmark = pytest.mark.db
@@ -49,14 +48,11 @@ class Live:
 @pytest.fixture
 def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
     """A node with the basic catalog, two bodies, a platform administrator and a department admin."""
-    from fastapi.testclient import TestClient
-
     from zhengwu.identity import service as identity
     from zhengwu.identity.context import for_node
     from zhengwu.identity.deps import cookie_name
-    from zhengwu.main import create_app
 
-    app = create_app(Settings(data_dir=tmp_path / "data", database_url=live_url, log_json=True))
+    app = live_app(live_url, tmp_path / "data")
     suffix = tmp_path.name[-12:]
     with node_of(app).session_factory() as db:
         if db.scalar(select(func.count()).select_from(BasicItem)) == 0:
@@ -79,11 +75,12 @@ def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
             tokens.append(identity.start_session(db, staff, amr=["pwd", "otp"]).token)
         db.commit()
         codes = (city.credit_code, county.credit_code)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        client.cookies.set(cookie_name(for_node(node_of(app))), tokens[0])
-        yield Live(client, tokens[0], tokens[1], *codes)
-    node_of(app).services.provide(IMPORT_RUNNER).close()
-    node_of(app).engine.dispose()
+    try:
+        with served(app) as client:
+            client.cookies.set(cookie_name(for_node(node_of(app))), tokens[0])
+            yield Live(client, tokens[0], tokens[1], *codes)
+    finally:
+        node_of(app).services.provide(IMPORT_RUNNER).close()
 
 
 def _jsonl(rows: list[Any]) -> bytes:

@@ -29,7 +29,7 @@ from oidc_helpers import make_client, oidc_fixture  # noqa: F401 - fixture
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dbkit import migrated_database
+from dbkit import live_app, migrated_database, served
 from zhengwu.identity.models import AuthEvent
 from zhengwu.identity.oidc import fastlane
 from zhengwu.identity.oidc import service as oidc_service
@@ -38,7 +38,6 @@ from zhengwu.identity.oidc.models import OidcIssuance
 from zhengwu.identity.oidc.runtime import OidcRuntime
 from zhengwu.identity.oidc.schemas import ClientCreate
 from zhengwu.identity.servicekeys import OIDC
-from zhengwu.kernel.config import Settings
 from zhengwu.kernel.node import node_of
 
 pytestmark = pytest.mark.db
@@ -207,11 +206,7 @@ class Live:
 @pytest.fixture
 def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
     """A served node (lifespan included) with a machine client, issuing through the group commit."""
-    from fastapi.testclient import TestClient
-
-    from zhengwu.main import create_app
-
-    app = create_app(Settings(data_dir=tmp_path / "data", database_url=live_url, log_json=True))
+    app = live_app(live_url, tmp_path / "data")
     runtime: OidcRuntime = node_of(app).services.provide(OIDC)
     runtime.dispatcher.autostart = False
     with node_of(app).session_factory() as db:
@@ -231,10 +226,11 @@ def live(live_url: str, tmp_path: Path) -> Iterator[Live]:
         db.commit()
         client_id = row.client_id
     assert secret is not None
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Live(app, client, runtime, client_id, secret, live_url.startswith("sqlite"))
-    runtime.close()
-    node_of(app).engine.dispose()
+    try:
+        with served(app) as client:
+            yield Live(app, client, runtime, client_id, secret, live_url.startswith("sqlite"))
+    finally:
+        runtime.close()
 
 
 def _claims(live: Live, access: str) -> dict[str, Any]:

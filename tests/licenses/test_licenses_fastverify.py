@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dbkit import migrated_database
+from dbkit import live_app, migrated_database, served
 from licenses_kit import BUSINESS_FACE, COMPANY, INSURANCE_FACE, PERSON
 from zhengwu.kernel.config import Settings
 from zhengwu.kernel.node import node_of
@@ -109,11 +109,8 @@ def _issue(db: Any, settings: Settings) -> tuple[dict[str, str], dict[str, str],
 @pytest.fixture(scope="module")
 def issued(live_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, str]]]:
     """Three licenses committed once for the module (the PKI, a department, its seal, the demo types)."""
-    from zhengwu.main import create_app
-
     data = tmp_path_factory.mktemp("fastverify")
-    app = create_app(Settings(data_dir=data, database_url=live_url, log_json=True))
-    node = node_of(app)
+    node = node_of(live_app(live_url, data))
     with node.session_factory() as db:
         valid, person, revoked = _issue(db, node.settings)
         db.commit()
@@ -124,24 +121,20 @@ def issued(live_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
 @pytest.fixture
 def live(live_url: str, issued: tuple[Path, dict[str, dict[str, str]]]) -> Iterator[Live]:
     """A served node (lifespan included) over the module's database; rate limits out of the way."""
-    from fastapi.testclient import TestClient
-
     from zhengwu.kernel import fastpath
-    from zhengwu.main import create_app
 
     data, licenses = issued
-    app = create_app(Settings(data_dir=data, database_url=live_url, log_json=True))
+    app = live_app(live_url, data)
     node = node_of(app)
     node.settings.security.public_rate_per_minute = 1_000_000
     handler, _ = fastpath.routes_of(node).handlers[("POST", fastverify.PATH)]
     assert isinstance(handler, fastverify.VerifyHandler)
     verifier = handler.verifier
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with served(app) as client:
         yield Live(
             app, client, verifier, live_url.startswith("sqlite"), licenses["valid"], licenses["person"],
             licenses["revoked"],
         )  # fmt: skip
-    node.engine.dispose()
 
 
 def _sqlite_only(live: Live) -> None:
