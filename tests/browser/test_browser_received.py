@@ -1,7 +1,8 @@
-"""下级上报的电子证照 in a real browser: a platform administrator logs in with password and TOTP → the list
-of license rows lower nodes reported → opens one → tries to refuse it without a reason (the mistake is on
-the page) → refuses it with a reason → the list marks it 已退回 → from the row, sends a status change down
-(a first try without a status keeps the reason typed) and reads the confirmation in 北京时间.
+"""下级上报的电子证照 in a real browser: a platform administrator logs in with password and TOTP → the 工作台
+header's link → the list of license rows lower nodes reported → opens one → tries to refuse it without a
+reason (the mistake is on the page) → refuses it with a reason → the list marks it 已退回 → from the row,
+sends a status change down (a first try without a status keeps the reason typed) and reads the confirmation
+in 北京时间.
 
 One province node (a real ``zhengwu serve``) with the demo seed; the administrator and the reported rows
 come from tests/browser/received_rows.py against the node's database. Desktop (1280×800) and phone
@@ -54,7 +55,10 @@ def test_an_operator_refuses_a_reported_license_row(
     world: World,
     size: str,
 ) -> None:
-    page = world.signed_in(chromium, size, "/staff/licenses/received")
+    # From the case queue, through the 工作台 header (shown to staff who hold the section's right).
+    page = world.signed_in(chromium, size, "/staff/cases")
+    page.locator("header a[href='/staff/licenses/received']").click()
+    page.wait_for_url("**/staff/licenses/received")
     name = f"received-{size}"
     mine = world.rows[size]
     main = page.inner_text("main")

@@ -172,3 +172,19 @@ def test_upper_staff_push_a_status_change_down(client: Any, issuing: Issuing) ->
         issuing.session.scalars(select(AuditChange).where(AuditChange.action == "license.push_status"))
     )
     assert len(actions) == 1 and actions[0].actor.startswith("account:")
+
+
+def test_the_workbench_header_links_the_sections_its_staff_may_open(client: Any, issuing: Issuing) -> None:
+    sections = ('href="/staff/licenses/received"', 'href="/staff/licenses/status-push"')
+    # A department administrator works the case queue; the upper node's license sections are not theirs.
+    client.cookies.set("zw_session", staff(issuing.session, issuing.department.id, ["admin"]))
+    queue = client.get("/staff/cases")
+    assert queue.status_code == 200 and "办件队列" in queue.text
+    assert not any(link in queue.text for link in sections)
+    client.cookies.set("zw_session", staff(issuing.session, issuing.department.id, ["platform_admin"]))
+    listed = client.get(HOME)
+    assert listed.status_code == 200
+    header = listed.text.split("</header>", 1)[0]
+    assert (
+        all(link in header for link in sections) and "下级上报证照" in header and "下发证照状态变更" in header
+    )

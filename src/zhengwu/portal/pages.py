@@ -31,7 +31,9 @@ from zhengwu.catalog.search import SearchFilters
 from zhengwu.catalog.search.engine import division_range
 from zhengwu.catalog.search.grouped import departments_in, items_by_theme
 from zhengwu.catalog.search.index import PUBLISHED_STAMP, SYNONYMS_STAMP
+from zhengwu.exchange import rights as exchange_rights
 from zhengwu.identity import context as identity_context
+from zhengwu.identity import policy
 from zhengwu.identity.deps import Authenticated, current_session
 from zhengwu.identity.errors import CsrfFailed
 from zhengwu.identity.web import attach_csrf_cookie, check_csrf, csrf_token, safe_next
@@ -48,6 +50,7 @@ from zhengwu.kernel.ratelimit import client_address, per_address
 from zhengwu.kernel.session import DbSession
 from zhengwu.kernel.stamps import StampedCache, remember
 from zhengwu.licenses import holders, lifecycle
+from zhengwu.licenses import rights as license_rights
 from zhengwu.licenses import service as licenses
 from zhengwu.licenses.lookup import type_names as type_names_of
 from zhengwu.portal import apps, finder, notices, vocabulary
@@ -129,6 +132,23 @@ def offline_headers(db: Session, auth: Authenticated | None) -> dict[str, str]:
     return {OFFLINE_MAX_AGE: str(seconds), OFFLINE_SESSION: tag}
 
 
+#: The 工作台's sections beyond the case queue, each shown in the header only to staff whose bindings hold
+#: its right (the page itself still asks the policy, second factor included): clerks share the header and
+#: see none of them.
+STAFF_SECTIONS: Final = (
+    (exchange_rights.OPERATE, "/staff/licenses/received", "下级上报证照"),
+    (license_rights.PUSH_STATUS, "/staff/licenses/status-push", "下发证照状态变更"),
+)
+
+
+def staff_sections(db: Session, account_id: str) -> list[tuple[str, str]]:
+    """The header links (address, name) of the sections this staff member may open."""
+    bindings = policy.bindings_of(db, account_id)
+    if not bindings:
+        return []
+    return [(href, label) for wanted, href, label in STAFF_SECTIONS if policy.bindings_hold(bindings, wanted)]
+
+
 def render(
     request: Request,
     db: Session,
@@ -159,6 +179,8 @@ def render(
         "here": here,
         "login_url": "/identity/login?next=" + quote(here, safe=""),
     }
+    if auth is not None and template.startswith("staff/"):
+        ctx["staff_sections"] = staff_sections(db, auth.account.id)
     ctx.update(context or {})
     response = TEMPLATES.TemplateResponse(request, template, ctx, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
