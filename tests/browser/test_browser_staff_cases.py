@@ -1,5 +1,6 @@
 """工作台 in a real browser: a clerk logs in with password and TOTP → the queue → opens the case a citizen
-submitted → accepts it → concludes it, issuing the item's license (a first try without the outcome shows
+submitted → accepts it → adds a step after the current one (a first try without its name keeps what was
+typed) → concludes it, issuing the item's license (a first try without the outcome shows
 the mistake on the page with the typed face kept).
 
 One province node (a real ``zhengwu serve``) with the demo seed; the item, the citizen's license and
@@ -91,6 +92,20 @@ def test_clerk_logs_in_with_totp_accepts_and_concludes(
     page.locator("form:has(input[name=action][value=accept]) button").click()
     page.wait_for_url("**?done=accept")
     assert "已受理。" in page.inner_text("main") and "材料齐全，予以受理" in page.inner_text(".timeline")
+
+    # A step added after the current one: a first try without its name keeps the typed time limit.
+    add_step = page.locator("form:has(input[name=action][value=add_step]) button[type=submit]")
+    page.fill("#add_step-days", "3")
+    add_step.click()
+    assert "请填写新环节的名称" in page.inner_text(".error-summary")
+    assert page.input_value("#add_step-days") == "3", "what was typed is kept"
+    check_page(page, f"{name}-add-step-errors")
+    page.fill("#add_step-name", "现场核查")
+    add_step.click()
+    page.wait_for_url("**?done=add_step")
+    steps = page.inner_text("section[aria-labelledby=steps-title]")
+    assert "已增加办理环节。" in page.inner_text("main") and "现场核查" in steps
+    assert steps.index("审查") < steps.index("现场核查"), "after the current step"
 
     page.select_option("#conclude-type", label="建筑施工特种作业人员操作资格证书")
     page.locator("button", has_text="填写证照照面").click()

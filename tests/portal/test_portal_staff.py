@@ -257,6 +257,44 @@ def test_a_department_asked_for_a_joint_opinion(client: Any, casework: Casework)
     assert _act(client, case_no, page, action="complete_step").status_code == 403
 
 
+def test_a_clerk_adds_a_step_from_the_case_page(client: Any, casework: Casework) -> None:
+    from catalog_kit import make_department
+
+    work = casework
+    case_no = _submitted(client, work)
+    fire = make_department(work.session, "130000", "河北省消防救援总队", 73)
+    cases.act(work.session, case_no, cases.ActionInput("accept"), actor="test")
+    work.session.commit()
+    login(client, work.handler_token)
+    page = client.get(f"/staff/cases/{case_no}")
+    assert page.status_code == 200 and "增加办理环节" in page.text
+    before = [s["name"] for s in cases.step_view(work.session, cases.get_case(work.session, case_no))]
+    # Mistakes are named on the page and what was typed is kept.
+    wrong = _act(client, case_no, page, action="add_step", step_name="", step_days="400",
+                 step_department=fire.credit_code, steps_seen=str(len(before)), opinion="需现场核查")  # fmt: skip
+    assert wrong.status_code == 422
+    assert "请填写新环节的名称" in wrong.text and "时限应为0至365之间的整数（工作日）" in wrong.text
+    assert 'value="400"' in wrong.text and "需现场核查" in wrong.text
+    assert f'<option value="{fire.credit_code}" selected>' in wrong.text
+    added = _act(client, case_no, page, action="add_step", step_name="现场核查", step_days="5",
+                 step_department=fire.credit_code, steps_seen=str(len(before)), opinion="需现场核查")  # fmt: skip
+    assert added.status_code == 303 and added.headers["location"].endswith("?done=add_step")
+    work.session.expire_all()
+    case = cases.get_case(work.session, case_no)
+    steps = cases.step_view(work.session, case)
+    assert [s["name"] for s in steps] == [*before[:2], "现场核查", *before[2:]]
+    assert steps[2]["department_name"] == "河北省消防救援总队" and steps[2]["days"] == 5
+    # The same form sent again (a second click) adds nothing.
+    again = _act(client, case_no, page, action="add_step", step_name="现场核查", step_days="5",
+                 steps_seen=str(len(before)))  # fmt: skip
+    assert again.status_code == 409 and "办理环节刚刚已有变化" in again.text
+    work.session.expire_all()
+    assert len(cases.step_view(work.session, cases.get_case(work.session, case_no))) == len(before) + 1
+    shown = _visible(client.get(f"/staff/cases/{case_no}").text)
+    assert "现场核查" in shown and "增加办理环节" in shown and "需现场核查" in shown
+    assert not any(code in shown for code in ("added_1", "case_handler", "add_step"))
+
+
 def test_marks_and_paging(client: Any, casework: Casework, monkeypatch: pytest.MonkeyPatch) -> None:
     from zhengwu.portal import staffpages
 

@@ -74,6 +74,7 @@ ACTIONS: Final = {
     "end_special": "结束特别程序",
     "request_opinions": "征求联办意见",
     "give_opinion": "提出联办意见",
+    "add_step": "增加办理环节",
     "conclude": "办结",
     "deliver": "送达",
 }
@@ -467,7 +468,7 @@ def _case_page(
     joint = _joint(db, case, staff)
     due = cases.due_state(db, case)
     peers: list[tuple[str, str]] = []
-    if "request_opinions" in allowed:
+    if "request_opinions" in allowed or "add_step" in allowed:
         found, _ = orgs.list_departments(db, division_prefix=case.division_code, limit=100)
         peers = [(d.credit_code, d.name) for d in found if d.id != case.department_id]
     return render(
@@ -535,6 +536,7 @@ def _case_page(
             "result_kinds": _RESULT_KINDS,
             "specials": _SPECIAL,
             "peers": peers,
+            "steps_total": len((case.process or {}).get("steps") or []),
             "verdicts": _VERDICTS,
             "license_types": [(t.code, t.name) for t in types],
             "chosen_type": chosen_type if face_fields is not None else "",
@@ -683,6 +685,9 @@ def _read_action(form: FormData, case: Case, face_fields: list[dict[str, Any]] |
         "verdict": _text(form, "verdict", 10),
         "department": _text(form, "department", 18),
         "is_express": _text(form, "is_express", 4) == "1",
+        "step_name": _text(form, "step_name", 100),
+        "step_days": _text(form, "step_days", 8),
+        "step_department": _text(form, "step_department", 18),
         "face": {f["name"]: _text(form, f"face_{f['name']}", 2000) for f in face_fields or []},
     }
     errors: dict[str, str] = {}
@@ -713,6 +718,12 @@ def _read_action(form: FormData, case: Case, face_fields: list[dict[str, Any]] |
             errors["request_opinions-departments"] = "请至少选择一个征求意见的部门"
         if not values["opinion"]:
             errors["request_opinions-opinion"] = "请写明征求意见的事项"
+    if action == "add_step":
+        if not values["step_name"]:
+            errors["add_step-name"] = "请填写新环节的名称"
+        days = values["step_days"] or "0"
+        if not days.isdigit() or int(days) > MAX_STEP_DAYS:
+            errors["add_step-days"] = f"时限应为0至{MAX_STEP_DAYS}之间的整数（工作日）"
     if action == "give_opinion":
         if values["verdict"] not in _VERDICTS:
             errors["give_opinion-verdict"] = "请选择同意或不同意"
@@ -741,7 +752,25 @@ def _action_input(values: dict[str, Any], acting: str | None, asked: tuple[str, 
         verdict=values["verdict"] or None,
         departments=asked,
         acting_department=acting,
+        step=values.get("step"),
     )
+
+
+#: A step's time limit, as the process rules allow (``cases.process``).
+MAX_STEP_DAYS: Final = 365
+
+
+def _added_step(case: Case, values: dict[str, Any]) -> dict[str, Any]:
+    """The step a clerk adds from the page: a code of its own in the case's process, the case handlers'
+    role (who may act is the policy's to say), the department only for another department's 联办 step."""
+    taken = {str(s.get("code")) for s in (case.process or {}).get("steps") or []}
+    code = next(f"added_{n}" for n in range(1, len(taken) + 2) if f"added_{n}" not in taken)
+    step: dict[str, Any] = {
+        "code": code, "name": values["step_name"], "role": "case_handler", "days": int(values["step_days"] or 0),
+    }  # fmt: skip
+    if values["step_department"]:
+        step["department"] = values["step_department"]
+    return step
 
 
 def _face_errors(exc: DomainError) -> dict[str, str]:
@@ -846,6 +875,12 @@ async def action_submit(case_no: str, request: Request, db: DbSession) -> Respon
             return _refused(request, db, exc)
         if errors:
             return _case_page(request, db, staff, case, errors=errors, values=values, status_code=422)
+        if values["action"] == "add_step":
+            if _text(posted, "steps_seen", 4) != str(len((case.process or {}).get("steps") or [])):
+                # The status does not move when a step is added: a second click is caught by the steps.
+                notice = "这个办件的办理环节刚刚已有变化，请查看最新的办理过程后再增加。"
+                return _case_page(request, db, staff, case, errors={"form": notice}, status_code=409)
+            values["step"] = _added_step(case, values)
         try:
             cases.act(db, case.case_no or case_no, _action_input(values, acting, tuple(asked)),
                       actor=f"account:{staff.account_id}", bus=node.bus)  # fmt: skip
