@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_kit import PASSPORT, guide, make_basic, make_department, staff_cookie
+from zhengwu.audit import changes
 from zhengwu.catalog.importexport import export_file
 from zhengwu.identity.deps import COOKIE
 from zhengwu.kernel.codes import make_task_code
@@ -170,7 +171,9 @@ def test_handle_area_travels_as_a_code_with_its_name(
     assert [row["handle_area"] for row in lines if row.get("task_code") == code] == ["6"]
 
 
-def test_directory_synonyms_and_validation_for_platform_admins(client: Any, world: dict[str, Any]) -> None:
+def test_directory_synonyms_and_validation_for_platform_admins(
+    client: Any, world: dict[str, Any], session: Session
+) -> None:
     admin = as_(client, world["platform"])
     entry = {
         "catalog_code": "002030001000",
@@ -191,7 +194,19 @@ def test_directory_synonyms_and_validation_for_platform_admins(client: Any, worl
         admin.put(f"{BASE}/synonyms", json={"term": "医保卡", "canonical": "社会保障卡"}).status_code == 200
     )
     assert "医保卡" in [s["term"] for s in admin.get(f"{BASE}/synonyms").json()]
+    assert (
+        admin.put(f"{BASE}/synonyms", json={"term": "医保卡", "canonical": "医疗保障卡"}).status_code == 200
+    )
     assert admin.delete(f"{BASE}/synonyms/医保卡").status_code == 204
+    assert admin.delete(f"{BASE}/synonyms/医保卡").status_code == 404
+    # Each edit of the search vocabulary is in the change log: who, and the wording before and after.
+    logged = [(c.action, c.before, c.after, bool(c.actor))
+              for c in reversed(changes.list_changes(session, entity="catalog.synonym", entity_id="医保卡"))]  # fmt: skip
+    assert logged == [
+        ("catalog.synonym.set", None, {"canonical": "社会保障卡"}, True),
+        ("catalog.synonym.set", {"canonical": "社会保障卡"}, {"canonical": "医疗保障卡"}, True),
+        ("catalog.synonym.delete", {"canonical": "医疗保障卡"}, None, True),
+    ]
     assert admin.get(f"{BASE}/validation").status_code == 200
     dept = as_(client, world["dept"])
     assert dept.put(f"{BASE}/synonyms", json={"term": "a", "canonical": "b"}).status_code == 403

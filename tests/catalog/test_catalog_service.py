@@ -238,3 +238,23 @@ def test_directory_lifecycle(session: Session) -> None:
     assert [r.operation for r in rows] == ["I", "U"] and rows[-1].payload["use_level"] == "3^4"
     service.change_directory_state(session, PASSPORT, "cancel", actor="t", reason="取消")
     assert outbox(session)[-1].payload["task_state"] == "3"
+
+
+def test_an_implementation_item_s_change_records_name_its_department(session: Session, city) -> None:  # type: ignore[no-untyped-def]
+    from zhengwu.audit import changes
+
+    item = published_task(session, city)
+    service.change_task_state(session, item.task_code, "suspend", actor="test", reason="系统升级")
+    logged = [
+        (c.action, c.entity_id)
+        for c in changes.list_changes(session, department_ids=[city.id])
+        if c.entity == "catalog.task"
+    ]
+    assert ("catalog.task.create", item.task_code) in logged and (
+        "catalog.task.publish",
+        item.task_code,
+    ) in logged
+    assert ("catalog.task.suspend", item.task_code) in logged
+    # A basic catalog item belongs to no department.
+    basic = changes.list_changes(session, entity="catalog.directory", entity_id=PASSPORT)
+    assert basic and all(c.department_id is None for c in basic)

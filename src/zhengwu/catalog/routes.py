@@ -418,12 +418,12 @@ def list_synonyms(session: DbSession, staff: Staff) -> list[SynonymRead]:
 def put_synonym(data: SynonymIn, session: DbSession, staff: Staff) -> SynonymRead:
     """Add or change a synonym."""
     staff.ensure_platform()
-    return SynonymRead.model_validate(service.set_synonym(session, data.term, data.canonical))
+    return SynonymRead.model_validate(service.set_synonym(session, data.term, data.canonical, actor=staff.actor))
 
 
 @router.delete("/synonyms/{term}", status_code=204)
 def delete_synonym(term: Annotated[str, Path(max_length=50)], session: DbSession, staff: Staff) -> Response:
     """Remove a synonym."""
     staff.ensure_platform()
-    service.delete_synonym(session, term)
+    service.delete_synonym(session, term, actor=staff.actor)
     return Response(status_code=204)

@@ -91,10 +91,14 @@ def _record(
     version: int,
     actor: str | None,
     reason: str | None = None,
+    *,
+    department_id: str | None = None,
 ) -> None:
-    # Every catalog write goes through here: its change-log record commits or rolls back with it.
+    # Every catalog write goes through here: its change-log record commits or rolls back with it. An
+    # implementation item's record names its department, as other capabilities' records do, so that the
+    # change log can be read per department; a basic catalog item belongs to none.
     record_change(session, actor=actor, action=f"catalog.{kind}.{action}", entity=f"catalog.{kind}",
-                  entity_id=code, before={"status": before} if before else None,
+                  entity_id=code, department_id=department_id, before={"status": before} if before else None,
                   after={"status": after, "version": version, "reason": reason})  # fmt: skip
     session.add(
         History(
@@ -336,7 +340,9 @@ def create_task(session: Session, data: Mapping[str, Any], *, actor: str | None)
     _apply(item, checked.values, provided=set(checked.values))
     session.add(item)
     session.flush()
-    _record(session, TASK, task_code, "create", None, Status.DRAFT, 0, actor)
+    _record(
+        session, TASK, task_code, "create", None, Status.DRAFT, 0, actor, department_id=item.department_id
+    )
     return item
 
 
@@ -423,7 +429,17 @@ def update_task(session: Session, task_code: str, data: Mapping[str, Any], *, ac
         session.flush()
         if item.status == Status.PUBLISHED:  # its live row is what the home page counts by theme
             bump(session, PUBLISHED_STAMP)
-        _record(session, TASK, item.task_code, "update", item.status, item.status, item.task_version, actor)
+        _record(
+            session,
+            TASK,
+            item.task_code,
+            "update",
+            item.status,
+            item.status,
+            item.task_version,
+            actor,
+            department_id=item.department_id,
+        )
     return item
 
 
@@ -497,7 +513,17 @@ def publish_task(session: Session, task_code: str, *, actor: str | None) -> Task
     item.updated_by = actor
     session.flush()
     index_item(session, EntryData.of(snapshot | {"id": item.id}))
-    _record(session, TASK, item.task_code, "publish", before, after, item.task_version, actor)
+    _record(
+        session,
+        TASK,
+        item.task_code,
+        "publish",
+        before,
+        after,
+        item.task_version,
+        actor,
+        department_id=item.department_id,
+    )
     return item
 
 
@@ -516,7 +542,18 @@ def change_task_state(
         snapshot["task_state"] = TASK_STATE_OF[item.status]
         events.emit_task_state(session, snapshot)
     unindex_item(session, item.id)
-    _record(session, TASK, item.task_code, action, before, item.status, item.task_version, actor, reason)
+    _record(
+        session,
+        TASK,
+        item.task_code,
+        action,
+        before,
+        item.status,
+        item.task_version,
+        actor,
+        reason,
+        department_id=item.department_id,
+    )
     return item
 
 
@@ -524,7 +561,17 @@ def delete_task(session: Session, task_code: str, *, actor: str | None) -> None:
     """Delete a draft that was never published (anything published can only be cancelled)."""
     item = get_task(session, task_code)
     transition(item.status, "delete", published_before=item.task_version > 0)
-    _record(session, TASK, item.task_code, "delete", item.status, "deleted", 0, actor)
+    _record(
+        session,
+        TASK,
+        item.task_code,
+        "delete",
+        item.status,
+        "deleted",
+        0,
+        actor,
+        department_id=item.department_id,
+    )
     session.delete(item)
     session.flush()
 
@@ -872,8 +919,8 @@ def list_synonyms(session: Session) -> Sequence[Synonym]:
     return CatalogRepository(session).synonyms()
 
 
-def set_synonym(session: Session, term: str, canonical: str) -> Synonym:
-    """Add or change a synonym (term → canonical wording)."""
+def set_synonym(session: Session, term: str, canonical: str, *, actor: str | None = None) -> Synonym:
+    """Add or change a synonym (term → canonical wording); the change log records who and what."""
     term, canonical = term.strip(), canonical.strip()
     problems = []
     if not 1 <= len(term) <= 50:
@@ -884,21 +931,27 @@ def set_synonym(session: Session, term: str, canonical: str) -> Synonym:
         raise InvalidItem.of(problems)
     repo = CatalogRepository(session)
     synonym = repo.synonym(term)
+    before = None if synonym is None else {"canonical": synonym.canonical}
     if synonym is None:
         synonym = Synonym(term=term, canonical=canonical)
         session.add(synonym)
     else:
         synonym.canonical = canonical
     session.flush()
+    record_change(session, actor=actor, action="catalog.synonym.set", entity="catalog.synonym", entity_id=term,
+                  before=before, after={"canonical": canonical})  # fmt: skip
     forget_synonyms()
     bump(session, SYNONYMS_STAMP)
     return synonym
 
 
-def delete_synonym(session: Session, term: str) -> None:
-    """Remove a synonym."""
-    deleted = session.execute(delete(Synonym).where(Synonym.term == term.strip()))
-    if getattr(deleted, "rowcount", 0) == 0:
+def delete_synonym(session: Session, term: str, *, actor: str | None = None) -> None:
+    """Remove a synonym (recorded in the change log)."""
+    synonym = CatalogRepository(session).synonym(term.strip())
+    if synonym is None:
         raise ItemNotFound("同义词不存在")
+    record_change(session, actor=actor, action="catalog.synonym.delete", entity="catalog.synonym",
+                  entity_id=synonym.term, before={"canonical": synonym.canonical})  # fmt: skip
+    session.execute(delete(Synonym).where(Synonym.term == synonym.term))
     forget_synonyms()
     bump(session, SYNONYMS_STAMP)
