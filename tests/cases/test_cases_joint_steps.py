@@ -300,3 +300,68 @@ def test_a_step_department_concluding_with_a_license_issues_it_under_its_own_rig
     assert done.status_code == 200, done.text
     issued = db.get(License, done.json()["result"]["license_id"])
     assert issued is not None and issued.department_id == water.id
+
+
+def test_a_step_department_s_finished_cases_are_listed_apart_until_it_is_reached_again(
+    client: Any, casework: Casework
+) -> None:
+    work, db = casework, casework.session
+    water = orgs.add_department(db, DepartmentCreate(credit_code=government_credit_code("130000", 781), name="河北省水利厅", division_code="130000"))  # fmt: skip
+    steps = [
+        {"code": "accept", "name": "受理", "role": "case_handler", "days": 1},
+        {
+            "code": "water",
+            "name": "水利初审",
+            "role": "case_handler",
+            "days": 1,
+            "department": water.credit_code,
+        },
+        {"code": "review", "name": "住建审查", "role": "case_handler", "days": 1},
+        {
+            "code": "water2",
+            "name": "水利复核",
+            "role": "case_handler",
+            "days": 1,
+            "department": water.credit_code,
+        },
+        {"code": "decide", "name": "决定", "role": "case_handler", "days": 1},
+    ]
+    service.set_process(db, work.task_code, {"steps": steps}, actor="test")
+    water_token = work.staff(["case_handler"], department_id=water.id)
+    db.flush()
+    login(client, work.citizen_token)
+    case_no = client.post(API, json=work.body()).json()["case_no"]
+
+    def act(token: str, action: str) -> None:
+        login(client, token)
+        answer = client.post(f"{API}/{case_no}/actions", json={"action": action, "opinion": "同意"})
+        assert answer.status_code == 200, answer.text
+
+    def listed() -> tuple[list[str], list[str], str, str]:
+        login(client, water_token)
+        open_ = [c["case_no"] for c in client.get(API, params={"joint_steps": 1}).json()]
+        done = [c["case_no"] for c in client.get(API, params={"joint_steps_done": 1}).json()]
+        page = re.sub(r"<[^>]+>", " ", client.get("/staff/joint-steps").text)
+        done_page = re.sub(r"<[^>]+>", " ", client.get("/staff/joint-steps", params={"state": "done"}).text)
+        return open_, done, page, done_page
+
+    act(work.handler_token, "accept")
+    open_, done, page, done_page = listed()
+    assert (open_, done) == ([case_no], []) and case_no in page and case_no not in done_page
+    act(water_token, "accept_step")
+    act(water_token, "complete_step")
+    # Its step is finished and the case goes on at the item's department: listed apart.
+    open_, done, page, done_page = listed()
+    assert (open_, done) == ([], [case_no]) and case_no not in page and case_no in done_page
+    assert "目前没有到达本部门联办环节的办件" in page and "本部门已完成、尚未办结" in done_page
+    act(work.handler_token, "complete_step")
+    # Its second step is reached: back among the cases it must handle.
+    assert listed()[:2] == ([case_no], [])
+    act(water_token, "accept_step")
+    act(water_token, "complete_step")
+    assert listed()[:2] == ([], [case_no])
+    login(client, work.handler_token)
+    concluded = client.post(f"{API}/{case_no}/actions", json={"action": "conclude", "outcome": "approved",
+                                                              "result_kind": "none", "opinion": "准予"})  # fmt: skip
+    assert concluded.status_code == 200, concluded.text
+    assert listed()[:2] == ([], []), "a concluded case is in neither list"

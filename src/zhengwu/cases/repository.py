@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import date
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +37,12 @@ _PROCESSES = cast(Table, CaseProcess.__table__)
 _DEFINITION = select(_PROCESSES.c.definition).where(_PROCESSES.c.task_code == bindparam("task_code"))
 _OVERRIDES = cast(Table, CalendarOverride.__table__)
 _ALL_OVERRIDES = select(_OVERRIDES.c.day, _OVERRIDES.c.workday)
+
+
+#: A department's 联办 row (``CaseOpinion``) while the case is at one of its steps, and once it has
+#: finished them (back to reached when the case comes to another step of the same department).
+STEP_REACHED: Final = "step"
+STEP_DONE: Final = "step_done"
 
 
 class CaseRepository:
@@ -128,12 +134,13 @@ class CaseRepository:
         )
 
     def in_joint_steps(
-        self, department_ids: Collection[str] | None, *, offset: int, limit: int
+        self, department_ids: Collection[str] | None, *, done: bool = False, offset: int, limit: int
     ) -> tuple[Sequence[Case], int]:
         """A page of the open cases that reached a 联办 step of these departments (None: any), the case
-        reaching it first first."""
+        reaching it first first; ``done``: those whose steps of the department are all finished."""
+        status = STEP_DONE if done else STEP_REACHED
         return self._asked_of(
-            [CaseOpinion.status == "step", Case.status.in_(sorted(OPEN))], department_ids, offset, limit
+            [CaseOpinion.status == status, Case.status.in_(sorted(OPEN))], department_ids, offset, limit
         )
 
     def _asked_of(

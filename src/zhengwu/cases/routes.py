@@ -185,10 +185,12 @@ def list_cases(
     due: Annotated[str | None, Query(pattern="^(overdue|soon)$")] = None,
     awaiting_opinion: Annotated[bool, Query()] = False,
     joint_steps: Annotated[bool, Query()] = False,
+    joint_steps_done: Annotated[bool, Query()] = False,
 ) -> list[CaseRead]:
     """``mine=1``: the applicant's own cases and drafts; otherwise a department's queue (staff, cases.view);
     ``awaiting_opinion=1``: the cases other departments asked this department's opinion on (联办);
-    ``joint_steps=1``: the open cases of other departments' items that reached a step of this department."""
+    ``joint_steps=1``: the open cases of other departments' items at a step of this department;
+    ``joint_steps_done=1``: those whose steps of this department are finished while the case goes on."""
     if mine:
         rows, total = service.mine(db, auth.account, offset=page.offset, limit=page.limit)
     else:
@@ -201,9 +203,13 @@ def list_cases(
         else:
             reach = staff.departments(rights.VIEW)
             scope = None if reach is None else sorted(reach)
-        if awaiting_opinion or joint_steps:
-            pick = service.awaiting_opinion if awaiting_opinion else service.in_joint_steps
-            rows, total = pick(db, scope, offset=page.offset, limit=page.limit)
+        if awaiting_opinion or joint_steps or joint_steps_done:
+            if awaiting_opinion:
+                rows, total = service.awaiting_opinion(db, scope, offset=page.offset, limit=page.limit)
+            else:
+                rows, total = service.in_joint_steps(
+                    db, scope, done=joint_steps_done and not joint_steps, offset=page.offset, limit=page.limit
+                )
             set_page_headers(request, response, total=total, page=page)
             return [case_read(db, c, narrowed=True) for c in rows]
         known = [s for s in (status or []) if s in machine.LABELS]

@@ -41,7 +41,7 @@ from zhengwu.cases.models import (
     CaseProcess,
 )
 from zhengwu.cases.process import DEFAULT, Process, ProcessInvalid, check_against
-from zhengwu.cases.repository import CaseRepository
+from zhengwu.cases.repository import STEP_DONE, STEP_REACHED, CaseRepository
 from zhengwu.cases.servicekeys import LICENSES
 from zhengwu.catalog import codetables as catalog_codes
 from zhengwu.catalog import service as catalog
@@ -976,7 +976,7 @@ def _reach_step(session: Session, case: Case, now: datetime) -> None:
     group = process.group_at(case.step_index)
     states = dict(case.step_states or {})
     repo = CaseRepository(session)
-    asked = {row.department_id for row in repo.opinions(case.id)}
+    rows = {row.department_id: row for row in repo.opinions(case.id)}
     for index in group:
         step = process.steps[index]
         if step.department is None:
@@ -989,9 +989,14 @@ def _reach_step(session: Session, case: Case, now: datetime) -> None:
             "department_id": department.id,
             "reached_at": now.isoformat(),
         }
-        if department.id not in asked:
-            repo.add(CaseOpinion(case_id=case.id, department_id=department.id, status="step", asked_at=now))
-            asked.add(department.id)
+        row = rows.get(department.id)
+        if row is None:
+            rows[department.id] = row = CaseOpinion(
+                case_id=case.id, department_id=department.id, status=STEP_REACHED, asked_at=now
+            )
+            repo.add(row)
+        elif row.status == STEP_DONE:  # its earlier step was finished: the case is at one of its steps again
+            row.status = STEP_REACHED
     case.step_states = states
 
 
@@ -1009,6 +1014,11 @@ def _step_state(
     entry.update({"state": state, f"{state}_at": now.isoformat(), f"{state}_by": actor})
     states[step.code] = entry
     case.step_states = states
+    if state == "done" and entry.get("department_id"):
+        # The department's 联办 list keeps the case among its finished ones until it reaches another step.
+        for row in CaseRepository(session).opinions(case.id):
+            if row.department_id == entry["department_id"] and row.status == STEP_REACHED:
+                row.status = STEP_DONE
     detail: dict[str, Any] = {"step": step.code, "department": step.department}
     if step.parallel:
         detail["parallel"] = step.parallel
@@ -1389,10 +1399,16 @@ def awaiting_opinion(
 
 
 def in_joint_steps(
-    session: Session, department_ids: Sequence[str] | None, *, offset: int = 0, limit: int = 50
+    session: Session,
+    department_ids: Sequence[str] | None,
+    *,
+    done: bool = False,
+    offset: int = 0,
+    limit: int = 50,
 ) -> tuple[Sequence[Case], int]:
-    """The open cases that reached a 联办 step of these departments."""
-    return CaseRepository(session).in_joint_steps(department_ids, offset=offset, limit=limit)
+    """The open cases at a 联办 step of these departments; ``done``: the open cases whose steps of the
+    department are finished (the case goes on elsewhere)."""
+    return CaseRepository(session).in_joint_steps(department_ids, done=done, offset=offset, limit=limit)
 
 
 def mine(

@@ -290,15 +290,19 @@ JOINT_STEPS: Final = "/staff/joint-steps"
 
 
 @router.get(JOINT_STEPS, response_class=HTMLResponse)
-def joint_steps_page(request: Request, db: DbSession, page: str = "1") -> Response:
-    """联办环节: the open cases of other departments' items that reached a step of this clerk's
-    departments, the case reaching it first first, each with that step's state for the department."""
+def joint_steps_page(request: Request, db: DbSession, page: str = "1", state: str = "") -> Response:
+    """联办环节: the open cases of other departments' items at a step of this clerk's departments, the case
+    reaching it first first, each with that step's state for the department; ``state=done``: the open
+    cases whose steps of the department are finished (the case goes on at other departments)."""
     staff = _principal(request, db, rights.HANDLE)
     if isinstance(staff, Response):
         return staff
     scope = _scope_of(staff, rights.HANDLE)
+    done = state == "done"
     page_no = int(page) if page.isdigit() and 1 <= int(page) <= 10_000 else 1
-    rows, total = cases.in_joint_steps(db, scope, offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    rows, total = cases.in_joint_steps(
+        db, scope, done=done, offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE
+    )
     names = _department_names(db, sorted({c.department_id for c in rows}))
     pages = max(1, -(-total // PAGE_SIZE))
     shown = []
@@ -330,9 +334,15 @@ def joint_steps_page(request: Request, db: DbSession, page: str = "1") -> Respon
         request,
         db,
         "staff/joint_steps.html",
-        {"rows": shown, "total": total, "page": page_no, "pages": pages,
-         "prev_url": f"{JOINT_STEPS}?page={page_no - 1}", "next_url": f"{JOINT_STEPS}?page={page_no + 1}"},
+        {"rows": shown, "total": total, "page": page_no, "pages": pages, "done": done,
+         "tabs": [("待本部门办理", JOINT_STEPS, not done), ("本部门已完成、尚未办结", f"{JOINT_STEPS}?state=done", done)],
+         "prev_url": f"{JOINT_STEPS}?{_joint_query(done, page_no - 1)}",
+         "next_url": f"{JOINT_STEPS}?{_joint_query(done, page_no + 1)}"},
     )  # fmt: skip
+
+
+def _joint_query(done: bool, page: int) -> str:
+    return urlencode({"state": "done", "page": page} if done else {"page": page})
 
 
 # --- one case --------------------------------------------------------------------------------------------
