@@ -418,7 +418,9 @@ def list_synonyms(session: DbSession, staff: Staff) -> list[SynonymRead]:
 def put_synonym(data: SynonymIn, session: DbSession, staff: Staff) -> SynonymRead:
     """Add or change a synonym."""
     staff.ensure_platform()
-    return SynonymRead.model_validate(service.set_synonym(session, data.term, data.canonical, actor=staff.actor))
+    return SynonymRead.model_validate(
+        service.set_synonym(session, data.term, data.canonical, actor=staff.actor)
+    )
 
 
 @router.delete("/synonyms/{term}", status_code=204)
