@@ -3,7 +3,8 @@
 Node A runs as a real server (`python -m zhengwu serve`) publishing its CRLs and CA certificates; node B
 has its own database, adds A's chain with `zhengwu pki trust add --crl-url` and verifies documents sealed by
 A (chain, CRLs downloaded through the httpx fetcher, TSA token); a seal revoked on A is refused by A at
-once and by B as soon as B's cached CRL of A is due (the test makes it due by starting B's process anew).
+once and by B as soon as B's cached CRL of A is due (the test makes it due by starting B's process anew:
+those two verifications run in processes of their own, the other commands in the test's process).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from clikit import run_in
 from dbkit import migrate_fresh
 from zhengwu.seals.ofd.writer import DocumentSpec, Paragraph, write_ofd
 from zhengwu.seed import government_credit_code
@@ -42,6 +44,13 @@ def _env(folder: Path, port: int) -> dict[str, str]:
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``zhengwu <args>`` in this process with the node's environment (an interpreter start per command
+    cost this test most of its minute)."""
+    return run_in(env, *args)
+
+
+def _fresh(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``zhengwu <args>`` in a process of its own: a verifier that never fetched a CRL before."""
     return subprocess.run(
         [sys.executable, "-m", "zhengwu", *args],
         env=env,
@@ -57,7 +66,7 @@ def _verdict(result: subprocess.CompletedProcess[str]) -> Any:
 
 
 @pytest.mark.e2e
-@pytest.mark.slow  # most of a minute on two cores: handed out first
+@pytest.mark.slow  # a real server and two fresh verifier processes: handed out first
 def test_a_second_node_verifies_with_crls_fetched_over_http(tmp_path: Path) -> None:
     node_a, node_b = tmp_path / "a", tmp_path / "b"
     node_a.mkdir()
@@ -143,12 +152,12 @@ def test_a_second_node_verifies_with_crls_fetched_over_http(tmp_path: Path) -> N
         # Revocation on A: A refuses at once; B (a fresh process, so a fresh CRL cache) sees the new CRL.
         time.sleep(1.1)  # one-second resolution of time-stamps and revocation dates
         assert _cli(env_a, "seals", "revoke", seal["es_id"], "--reason", "测试吊销").returncode == 0
-        still = _cli(env_b, "seals", "verify", str(signed), "--json")
+        still = _fresh(env_b, "seals", "verify", str(signed), "--json")
         assert still.returncode == 0, _verdict(still)  # time-stamped before the revocation
         assert _cli(env_a, "seals", "verify", str(signed)).returncode == 0
         late = tmp_path / "late.ofd"
         late.write_bytes(_sign_with_revoked_key(env_a, seal["es_id"], document.read_bytes()))
-        refused = _cli(env_b, "seals", "verify", str(late), "--json")
+        refused = _fresh(env_b, "seals", "verify", str(late), "--json")
         assert refused.returncode == 1
         codes = {r["code"] for r in _verdict(refused)["signatures"][0]["reasons"]}
         assert "signer_cert_revoked" in codes  # learnt from A's CRL, fetched over HTTP
