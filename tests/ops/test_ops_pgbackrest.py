@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from clikit import run_in
 from zhengwu.kernel.config import Settings
 from zhengwu.main import import_models
 from zhengwu.ops import backup
@@ -166,8 +167,9 @@ def _zhengwu(
         {"ZHENGWU_DATABASE_URL": url, "ZHENGWU_DATA_DIR": str(data_dir), "ZHENGWU_LOG_LEVEL": "WARNING"}
     )
     env.update(extra or {})
-    done = subprocess.run([sys.executable, "-m", "zhengwu", *args], env=env, capture_output=True, text=True,
-                          check=False, timeout=900)  # fmt: skip
+    # In this process with the node's environment (an interpreter start per command cost seconds each);
+    # pgBackRest, pg_ctl and the scratch cluster are still the real programs the commands drive.
+    done = run_in(env, *args)
     assert (done.returncode == 0) is ok, (
         f"zhengwu {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     )
