@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from clikit import run_in
 from dbkit import migrate_fresh
 from waf_kit import behind_the_waf  # noqa: F401 - fixture
 from zhengwu.exchange import service
@@ -86,15 +87,8 @@ def relay_until_idle(env: dict[str, str]) -> None:
 
 
 def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "zhengwu", *args],
-        check=False,
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """``zhengwu <args>`` in this process with the node's environment (the nodes stay real servers)."""
+    result = run_in(env, *args)
     if check and result.returncode != 0:
         raise AssertionError(f"zhengwu {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
