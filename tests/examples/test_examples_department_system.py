@@ -216,3 +216,24 @@ def test_the_node_refusal_is_shown_and_the_typing_kept(config: Config) -> None:
     assert [(r["action"], r["http_status"], r["clerk_name"]) for r in store.actions_of("C1")] == [
         ("request_supplement", 409, "办件人员")
     ]
+
+
+@pytest.mark.parametrize(
+    ("action", "button"), [("accept_step", "接收本环节"), ("complete_step", "完成本环节")]
+)
+def test_a_joint_step_is_accepted_and_completed_from_the_case_page(
+    config: Config, action: str, button: str
+) -> None:
+    # Another department's case at this department's 联办 step: the node says which step action is due.
+    node = _Cases(config, {**_case([action]), "status": "in_process", "status_label": "办理中", "joint": None,
+                           "step": "水利审查（河北省水利厅）"}, Answer(200, {}))  # fmt: skip
+    with TestClient(create_app(config, node=node, store=Store(config.database))) as web:
+        csrf = _clerk(web, config)
+        page = web.get("/cases/C1")
+        assert f'value="{action}"' in page.text and f"{button}</button>" in page.text
+        assert "水利审查（河北省水利厅）" in page.text and "受理</button>" not in page.text
+        form = {"csrf_token": csrf, "action_key": "k-3", "action": action, "opinion": "材料已核"}
+        done = web.post("/cases/C1/actions", data=form, follow_redirects=False)
+        assert done.status_code == 303 and done.headers["location"] == f"/cases/C1?done={action}"
+        assert f"已提交“{button}”" in web.get(done.headers["location"]).text
+    assert node.calls == [("C1", {"action": action, "opinion": "材料已核"}, "k-3")]

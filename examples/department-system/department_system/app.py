@@ -69,6 +69,8 @@ ACTION_LABELS = {
     "request_supplement": "一次性告知补正",
     "conclude": "办结",
     "give_opinion": "联办意见",
+    "accept_step": "接收本环节",
+    "complete_step": "完成本环节",
 }
 
 
@@ -343,7 +345,9 @@ def create_app(
 
     @app.post("/cases/{case_no}/actions")
     async def act(request: Request, case_no: str) -> Response:
-        """Accept, send back for a supplement, or conclude: one node call with this form's idempotency key
+        """Accept, send back for a supplement, conclude, give a 联办 opinion, or accept and complete this
+        department's 联办 step of another department's case (the node knows the department from the
+        client): one node call with this form's idempotency key
         (rendered with the page, so a double click or a resent form acts once)."""
         clerk = clerk_of(request)
         form = await request.form()
