@@ -107,14 +107,16 @@ class CaseHistory(IdMixin, Base):
 
 
 class CaseOpinion(IdMixin, Base):
-    """联办 — one department asked for its opinion on a case (the asked departments' queue)."""
+    """联办 — one department asked for its opinion on a case, or reached by the case at a step of its own
+    (the departments' 联办 lists)."""
 
     __tablename__ = "cases_opinion"
     __table_args__ = (Index("ix_cases_opinion_dept_status", "department_id", "status"),)
 
     case_id: Mapped[str] = mapped_column(ForeignKey("cases_case.id"), index=True)
     department_id: Mapped[str] = mapped_column(ForeignKey("orgs_department.id"))
-    status: Mapped[str] = mapped_column(String(16))  # pending / agree / refuse / not_needed
+    # An opinion: pending / agree / refuse / not_needed; a step: step (at one of its steps) / step_done.
+    status: Mapped[str] = mapped_column(String(16))
     asked_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
