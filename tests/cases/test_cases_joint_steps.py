@@ -205,7 +205,7 @@ def test_parallel_steps_run_at_once_and_the_case_goes_on_when_all_are_done(
         login(client, token)
         assert [c["case_no"] for c in client.get(API, params={"joint_steps": 1}).json()] == [case_no]
         # … and on the 工作台: the queue links to 联办环节, which lists it with this department's step.
-        assert "/staff/joint-steps" in client.get("/staff/cases").text
+        assert "联办环节：1 件其他部门的办件已到达本部门的办理环节" in client.get("/staff/cases").text
         listed = re.sub(r"<[^>]+>", " ", client.get("/staff/joint-steps").text)
         assert case_no in listed and f"{step}〔并行办理〕：待" in listed
         assert ("水利审查" in listed) == (step == "水利审查"), "only its own department's step"

@@ -181,6 +181,7 @@ def test_the_workbench_header_links_the_sections_its_staff_may_open(client: Any,
     queue = client.get("/staff/cases")
     assert queue.status_code == 200 and "办件队列" in queue.text
     assert not any(link in queue.text for link in sections)
+    assert 'href="/staff/joint-steps"' in queue.text.split("</header>", 1)[0], "the 联办 list is theirs"
     client.cookies.set("zw_session", staff(issuing.session, issuing.department.id, ["platform_admin"]))
     listed = client.get(HOME)
     assert listed.status_code == 200

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from zhengwu.cases import rights as case_rights
 from zhengwu.catalog import codetables as ct
 from zhengwu.catalog import service as catalog
 from zhengwu.catalog.errors import ItemNotFound
@@ -133,9 +134,10 @@ def offline_headers(db: Session, auth: Authenticated | None) -> dict[str, str]:
 
 
 #: The 工作台's sections beyond the case queue, each shown in the header only to staff whose bindings hold
-#: its right (the page itself still asks the policy, second factor included): clerks share the header and
-#: see none of them.
+#: its right (the page itself still asks the policy, second factor included): clerks, who share the
+#: header, see 联办环节 and not the upper node's license sections.
 STAFF_SECTIONS: Final = (
+    (case_rights.HANDLE, "/staff/joint-steps", "联办环节"),
     (exchange_rights.OPERATE, "/staff/licenses/received", "下级上报证照"),
     (license_rights.PUSH_STATUS, "/staff/licenses/status-push", "下发证照状态变更"),
 )
