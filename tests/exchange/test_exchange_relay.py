@@ -11,6 +11,7 @@ from exchange_nodes import Node, http_transport
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from zhengwu.audit import changes
 from zhengwu.exchange import service
 from zhengwu.exchange.models import ExchangeInbox, ExchangeLease, ExchangeTopicBackoff
 from zhengwu.exchange.relay import Relay, RelayStats, holder_is_dead
@@ -156,9 +157,17 @@ def test_permanent_refusals_end_in_dead_letter_and_resend(runtime: ExchangeRunti
     assert set(statuses(runtime).values()) == {"dead"}
     transport.refuse = False
     with unit_of_work(runtime.session_factory) as session:
-        assert service.resend_dead(session, topic="tests.a") == 2
+        assert service.resend_dead(session, topic="tests.a", actor="account:op-1 cli:ops") == 2
     relay.run_once()
     assert statuses(runtime) == {"a0": "acknowledged", "a1": "acknowledged", "b0": "dead"}
+    # The operator's act is in the change log too (who, which topic, how many rows).
+    with unit_of_work(runtime.session_factory) as session:
+        (logged,) = changes.list_changes(session, entity="exchange.outbox", entity_id="tests.a")
+        assert (logged.action, logged.actor, logged.after) == (
+            "exchange.resend_dead",
+            "account:op-1 cli:ops",
+            {"rows": 2},
+        )
 
 
 def test_rejected_rows_become_feedback_and_resend(runtime: ExchangeRuntime) -> None:
@@ -175,7 +184,11 @@ def test_rejected_rows_become_feedback_and_resend(runtime: ExchangeRuntime) -> N
     runtime.registry.register("tests.a", refresh=lambda session, key: {"project_no": key, "fixed": True})
     transport.reject = set()
     with unit_of_work(runtime.session_factory) as session:
-        assert service.resend_feedback(session, runtime.registry)["resent"] == 1
+        assert service.resend_feedback(session, runtime.registry, actor="account:op-2")["resent"] == 1
+    with unit_of_work(runtime.session_factory) as session:
+        (logged,) = changes.list_changes(session, entity="exchange.feedback")
+        assert (logged.action, logged.actor) == ("exchange.resend_feedback", "account:op-2")
+        assert logged.after == {"resent": 1, "resolved": 0, "skipped": 0}
     relay.run_once()
     fixed = [r for b in transport.batches for r in b.records if r.row.get("fixed")]
     assert len(fixed) == 1 and fixed[0].row["row_guid"] != items[0].row_guid

@@ -183,11 +183,14 @@ def resend(
 
     with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
         result: dict[str, int] = {}
+        actor = operator_actor("cli")
         if dead:
-            result["requeued"] = service.resend_dead(session, topic=topic)
+            result["requeued"] = service.resend_dead(session, topic=topic, actor=actor)
         if rejected or feedback_id:
             result.update(
-                service.resend_feedback(session, runtime.registry, feedback_id=feedback_id, topic=topic)
+                service.resend_feedback(
+                    session, runtime.registry, feedback_id=feedback_id, topic=topic, actor=actor
+                )
             )
     console.print(" ".join(f"{k}={v}" for k, v in result.items()))
 

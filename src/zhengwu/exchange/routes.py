@@ -314,9 +314,14 @@ def get_applied(
     summary="修正后重新上报",
     responses=errors(409),
 )
-def post_resend(request: Request, feedback_id: str, session: DbSession, _caller: Admin) -> ResendResult:
+def post_resend(request: Request, feedback_id: str, session: DbSession, caller: Admin) -> ResendResult:
     """Resend a refused row as a new row (the owner's current version when it can supply one)."""
-    counts = service.resend_feedback(session, runtime_of(request).registry, feedback_id=feedback_id)
+    actor = (
+        f"account:{caller.account_id}" if isinstance(caller, StaffPrincipal) else f"client:{caller.client_id}"
+    )
+    counts = service.resend_feedback(
+        session, runtime_of(request).registry, feedback_id=feedback_id, actor=actor
+    )
     return ResendResult(**counts)
 
 

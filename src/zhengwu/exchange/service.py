@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.changes import record_change
 from zhengwu.exchange import exlog, tiers
 from zhengwu.exchange.errors import FeedbackNotFound
 from zhengwu.exchange.models import (
@@ -127,8 +128,9 @@ def list_feedback(
     return list(rows), int(total)
 
 
-def resend_dead(session: Session, *, topic: str | None = None) -> int:
-    """Put dead-lettered rows back in the queue (after the cause was fixed, e.g. a renewed certificate)."""
+def resend_dead(session: Session, *, topic: str | None = None, actor: str | None = None) -> int:
+    """Put dead-lettered rows back in the queue (after the cause was fixed, e.g. a renewed certificate);
+    an operator's act, so a change-log record names who did it besides the exchange log's entry."""
     stmt = update(OutboxRecord).where(OutboxRecord.status == OutboxStatus.DEAD)
     if topic:
         stmt = stmt.where(OutboxRecord.topic == topic)
@@ -149,11 +151,18 @@ def resend_dead(session: Session, *, topic: str | None = None) -> int:
         exlog.append(
             session, direction="local", kind="resend.dead", detail={"topic": topic, "rows": int(count)}
         )
+        record_change(session, actor=actor, action="exchange.resend_dead", entity="exchange.outbox",
+                      entity_id=topic or "*", after={"rows": int(count)})  # fmt: skip
     return int(count)
 
 
 def resend_feedback(
-    session: Session, registry: TopicRegistry, *, feedback_id: str | None = None, topic: str | None = None
+    session: Session,
+    registry: TopicRegistry,
+    *,
+    feedback_id: str | None = None,
+    topic: str | None = None,
+    actor: str | None = None,
 ) -> dict[str, int]:
     """Resend refused rows as new rows (new row_guid): the owner's current version when it registered a
     refresh function (the operator fixed the data at the source), else the original payload."""
@@ -189,6 +198,8 @@ def resend_feedback(
         registry.settled(session, item.table_name, [item.row_guid])
     if counts["resent"] or counts["resolved"]:
         exlog.append(session, direction="local", kind="resend.feedback", detail={"topic": topic, **counts})
+        record_change(session, actor=actor, action="exchange.resend_feedback", entity="exchange.feedback",
+                      entity_id=feedback_id or topic or "*", after=dict(counts))  # fmt: skip
     return counts
 
 
