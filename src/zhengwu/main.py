@@ -191,6 +191,16 @@ def bridge(node: Node) -> None:
 
     area: ReportedArea = reported_area
     node.services.put(REPORTED_AREA, area)
+    # A person verification read names the person's account here, if they have one; identity owns them.
+    from zhengwu.exchange.servicekeys import PERSON_ACCOUNT, PersonAccount
+    from zhengwu.identity.service import find_account_by_citizen_id
+
+    def person_account(session: Session, id_number: str) -> str | None:
+        account = find_account_by_citizen_id(session, id_number)
+        return account.id if account is not None else None
+
+    person: PersonAccount = person_account
+    node.services.put(PERSON_ACCOUNT, person)
     # Items demand a real-name level and an authentication age at login; the catalog owns them.
     requirements: ItemRequirements = access_demand
     node.services.put(ITEM_REQUIREMENTS, requirements)

@@ -155,3 +155,31 @@ def test_uploaded_licenses_become_verifiable(joined: tuple[Node, Node]) -> None:
     bearer = token(national)
     answer = ask(national, "license", {"identifier": lic.identifier, "holder": lic.holder}, bearer).json()
     assert answer["match"] is True and answer["license_type"] == lic.license_type
+
+
+def test_a_person_verified_here_sees_the_query_in_their_data_use_log(seeded: Node) -> None:
+    from zhengwu.audit.models import AuditRead
+    from zhengwu.identity import service as identity
+    from zhengwu.portal.privacypages import data_use
+
+    national = seeded
+    bearer = token(national)
+    holder, stranger = registry_seed.people(50)[7], registry_seed.people(50)[8]
+    with national.uow() as session:
+        account = identity.register_natural_person(session, name=holder.name, id_number=holder.id_number,
+                                                   phone="13900009999", password=None)  # fmt: skip
+        account_id = account.id
+    # Whatever the answer: a matching name, a wrong one; a person without an account here has no log.
+    for name in (holder.name, "演示冒名"):
+        body = {"name": name, "id_number": holder.id_number, "purpose": "社保待遇资格认证"}
+        assert ask(national, "person", body, bearer).status_code == 200
+    assert ask(national, "person", {"name": stranger.name, "id_number": stranger.id_number}, bearer).json()[
+        "match"
+    ]
+    with national.uow() as session:
+        reads = list(session.scalars(select(AuditRead).where(AuditRead.what == "verification.real_name")))
+        assert [(r.subject_account_id, r.purpose) for r in reads] == [(account_id, "社保待遇资格认证")] * 2
+        assert all(r.reader.startswith("client:") for r in reads)
+        shown, total = data_use(session, identity.get_account(session, account_id), offset=0, limit=10)
+    assert total >= 2 and "读取了您的姓名和身份证号码（共享核验：与人口库比对）" in [r["what"] for r in shown]
+    assert all(holder.id_number not in str(r) for r in shown)

@@ -26,6 +26,7 @@ import httpx
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from zhengwu.audit.reads import record_read
 from zhengwu.exchange import exlog
 from zhengwu.exchange.canonical import canonical_bytes
 from zhengwu.exchange.errors import (
@@ -45,6 +46,7 @@ from zhengwu.exchange.models import (
 )
 from zhengwu.exchange.receiving import authenticate_child, check_fresh, parse_time
 from zhengwu.exchange.runtime import ExchangeRuntime
+from zhengwu.exchange.servicekeys import PERSON_ACCOUNT
 from zhengwu.exchange.signing import open_envelope, seal
 from zhengwu.exchange.topics import InboundRow
 from zhengwu.exchange.transports import TransportError
@@ -56,6 +58,7 @@ from zhengwu.kernel.crypto import hmac_sm3
 from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.logging import current_trace_id, get_logger
+from zhengwu.kernel.node import node_in
 from zhengwu.kernel.ratelimit import RateLimiter, SharedRateLimiter
 from zhengwu.kernel.topics import RowError
 
@@ -246,10 +249,28 @@ def check(
     audit = _audit(
         session, kind, caller, purpose, qindex, "match" if answer.get("match") else "no_match", answered_by
     )
+    if kind == "person":
+        _record_person_read(session, query["id_number"], caller, purpose)
     log.info(
         "exchange_verification", kind=kind, caller=caller.client_id, outcome=audit.outcome, by=answered_by
     )
     return {**answer, "query_id": audit.id}
+
+
+#: What a person verification read, as the data-use log names it (the portal puts it in words).
+PERSON_READ: Final = "verification.real_name"
+
+
+def _record_person_read(session: Session, id_number: str, caller: Caller, purpose: str | None) -> None:
+    """A person verified by a client of this node, who has an account here, sees the query in their
+    data-use log (who asked, why; whatever the answer) — the registries' own records are not accounts."""
+    try:
+        lookup = node_in(session).services.get(PERSON_ACCOUNT)
+    except RuntimeError:  # a session opened outside a node: no accounts to name
+        return
+    account_id = lookup(session, id_number) if lookup is not None else None
+    if account_id is not None:
+        record_read(session, account_id, f"client:{caller.client_id}", purpose or "共享核验", PERSON_READ)
 
 
 def answers_locally(runtime: ExchangeRuntime) -> bool:

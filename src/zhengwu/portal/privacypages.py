@@ -172,6 +172,7 @@ _FIELDS: Final = {
     "account.citizen_id": "身份证号码",
     "account.phone": "手机号码",
     "account.real_name": "姓名和身份证号码（实名核验）",
+    "verification.real_name": "姓名和身份证号码（共享核验：与人口库比对）",
 }
 _CLAIMS: Final = {
     "name": "姓名",
