@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from cases_kit import Casework
 from zhengwu.cases import service
-from zhengwu.cases.errors import ActionNotAllowed, CaseInvalid
+from zhengwu.cases.errors import ActionNotAllowed, CaseInvalid, StepsChanged
 from zhengwu.cases.models import CaseSerial
 from zhengwu.cases.repository import CaseRepository
 from zhengwu.kernel.session import make_session_factory, unit_of_work
@@ -186,8 +186,17 @@ def test_item_processes(casework: Casework) -> None:
             work.session, case.case_no, service.ActionInput("add_step", step={"code": "x y"}), actor="t"
         )
     extra = {"code": "expert", "name": "专家复核", "role": "case_handler", "days": 2}
-    service.act(work.session, case.case_no, service.ActionInput("add_step", step=extra), actor="t")
+    service.act(
+        work.session, case.case_no, service.ActionInput("add_step", step=extra, steps_seen=3), actor="t"
+    )
     assert [s["code"] for s in case.process["steps"]] == ["accept", "review", "sign", "expert"]
+    # The same request again (a second click, a retry): the steps it saw have changed, nothing is added.
+    with pytest.raises(StepsChanged):
+        again = {**extra, "code": "expert2"}
+        service.act(
+            work.session, case.case_no, service.ActionInput("add_step", step=again, steps_seen=3), actor="t"
+        )
+    assert len(case.process["steps"]) == 4
     service.act(work.session, case.case_no, service.ActionInput("complete_step", opinion="已签发"), actor="t")
     assert service.history(work.session, case)[-1].step == "专家复核"
     assert (

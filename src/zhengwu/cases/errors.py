@@ -45,6 +45,14 @@ class ActionNotAllowed(CaseError):
     default_detail = "办件当前状态不允许该操作"
 
 
+class StepsChanged(CaseError):
+    """An added step was asked for against a process that has changed since (a second click)."""
+
+    status_code = 409
+    code = "cases.steps_changed"
+    default_detail = "这个办件的办理环节刚刚已有变化，请查看最新的办理过程后再增加。"
+
+
 class CaseForbidden(CaseError):
     """A staff member without the right over the case's department."""
 

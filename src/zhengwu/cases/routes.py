@@ -344,6 +344,7 @@ def _action_input(data: CaseAction, db: DbSession, acting: str | None) -> servic
         license_face=data.license_face,
         is_express=data.is_express,
         step=data.step,
+        steps_seen=data.steps_seen,
         departments=tuple(orgs.get_by_credit_code(db, code).id for code in data.departments),
         verdict=data.verdict,
         acting_department=acting,

@@ -81,6 +81,9 @@ class CaseAction(BaseModel):
     license_face: dict[str, Any] = Field(default_factory=dict)
     is_express: bool = False
     step: dict[str, Any] | None = None  # add_step: {"code", "name", "role", "days"}
+    # add_step: the number of steps the caller saw; when given, a process changed since is 409 (a retry
+    # without Idempotency-Key adds nothing twice)
+    steps_seen: int | None = Field(default=None, ge=0, le=1000)
     departments: list[str] = Field(default_factory=list, max_length=20)  # request_opinions: USCCs
     verdict: Literal["agree", "refuse"] | None = None  # give_opinion
     # give_opinion: for which department (USCC); a step action in a parallel group: whose step (default:

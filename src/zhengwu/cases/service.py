@@ -28,6 +28,7 @@ from zhengwu.cases.errors import (
     ItemNotOpen,
     LookupRefused,
     NotAuthorizedAgent,
+    StepsChanged,
 )
 from zhengwu.cases.events import CaseEvaluated, CaseSubmitted, CaseTransitioned
 from zhengwu.cases.fields import FieldsInvalid, ItemFields
@@ -695,6 +696,7 @@ class ActionInput:
     license_face: dict[str, Any] = field(default_factory=dict)
     is_express: bool = False
     step: dict[str, Any] | None = None  # add_step: the step to insert after the current one
+    steps_seen: int | None = None  # add_step: the number of steps the caller saw (None: not checked)
     departments: tuple[str, ...] = ()  # request_opinions: the departments (ids) asked for an opinion
     verdict: str | None = None  # give_opinion: agree / refuse
     acting_department: str | None = None  # give_opinion: the department (id) whose opinion this is
@@ -744,6 +746,10 @@ def act(
                 case.step_index = Process.from_json(case.process).group_at(case.step_index).stop
                 _reach_step(session, case, now)
         case "add_step":
+            # Checked under the case's row lock: the status does not move when a step is added, so a
+            # second click (or two clerks at once) is told by the number of steps it was shown.
+            if data.steps_seen is not None and data.steps_seen != len(case.process.get("steps") or []):
+                raise StepsChanged(detail_en="the case's steps changed since they were shown")
             case.process = _with_step(case, data.step)
             detail = {"step": data.step}
         case "request_opinions":

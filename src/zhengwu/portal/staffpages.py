@@ -763,6 +763,7 @@ def _action_input(values: dict[str, Any], acting: str | None, asked: tuple[str, 
         departments=asked,
         acting_department=acting,
         step=values.get("step"),
+        steps_seen=values.get("steps_seen"),
     )
 
 
@@ -886,11 +887,11 @@ async def action_submit(case_no: str, request: Request, db: DbSession) -> Respon
         if errors:
             return _case_page(request, db, staff, case, errors=errors, values=values, status_code=422)
         if values["action"] == "add_step":
-            if _text(posted, "steps_seen", 4) != str(len((case.process or {}).get("steps") or [])):
-                # The status does not move when a step is added: a second click is caught by the steps.
-                notice = "这个办件的办理环节刚刚已有变化，请查看最新的办理过程后再增加。"
-                return _case_page(request, db, staff, case, errors={"form": notice}, status_code=409)
             values["step"] = _added_step(case, values)
+            shown = _text(posted, "steps_seen", 4)
+            values["steps_seen"] = (
+                int(shown) if shown.isdigit() else -1
+            )  # the service compares, under its lock
         try:
             cases.act(db, case.case_no or case_no, _action_input(values, acting, tuple(asked)),
                       actor=f"account:{staff.account_id}", bus=node.bus)  # fmt: skip
