@@ -22,6 +22,7 @@ from zhengwu.kernel.node import (
     ServiceRegistry,
     attach,
     node_of,
+    service_in,
 )
 from zhengwu.kernel.session import make_session_factory
 
@@ -103,6 +104,16 @@ def test_a_unit_of_work_commits_or_rolls_back(tmp_path: Path) -> None:
             _ = 1 / 0
         with node.unit() as session:
             assert session.execute(text("SELECT v FROM t")).scalars().all() == [1]
+
+
+def test_a_session_reaches_an_optional_service_of_its_node(tmp_path: Path) -> None:
+    with _node(tmp_path) as node:
+        node.services.put(GREETING, "你好")
+        with node.unit() as session:
+            assert service_in(session, GREETING) == "你好" and service_in(session, COUNT) is None
+        # A session its node did not open (a script's): no node, so no optional collaborator either.
+        with make_session_factory(node.engine)() as stray:
+            assert service_in(stray, GREETING) is None
 
 
 def test_the_application_node_has_every_capability_installed(app: FastAPI) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from zhengwu.kernel.node import ServiceKey, node_in
+from zhengwu.kernel.node import ServiceKey, service_in
 
 
 class LicenseTypes(Protocol):
@@ -27,10 +27,7 @@ LICENSE_TYPES: ServiceKey[LicenseTypes] = ServiceKey("catalog.license_types")
 
 
 def _lookup(session: Session) -> LicenseTypes | None:
-    try:
-        return node_in(session).services.get(LICENSE_TYPES)
-    except RuntimeError:  # a session opened outside a node (scripts, some tests): nothing to ask
-        return None
+    return service_in(session, LICENSE_TYPES)  # none outside a node (scripts, some tests): nothing to ask
 
 
 def names(session: Session, codes: Collection[str]) -> Mapping[str, str] | None:

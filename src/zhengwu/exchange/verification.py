@@ -58,7 +58,7 @@ from zhengwu.kernel.crypto import hmac_sm3
 from zhengwu.kernel.db import dialect_insert
 from zhengwu.kernel.errors import DomainError
 from zhengwu.kernel.logging import current_trace_id, get_logger
-from zhengwu.kernel.node import node_in
+from zhengwu.kernel.node import service_in
 from zhengwu.kernel.ratelimit import RateLimiter, SharedRateLimiter
 from zhengwu.kernel.topics import RowError
 
@@ -264,10 +264,7 @@ PERSON_READ: Final = "verification.real_name"
 def _record_person_read(session: Session, id_number: str, caller: Caller, purpose: str | None) -> None:
     """A person verified by a client of this node, who has an account here, sees the query in their
     data-use log (who asked, why; whatever the answer) — the registries' own records are not accounts."""
-    try:
-        lookup = node_in(session).services.get(PERSON_ACCOUNT)
-    except RuntimeError:  # a session opened outside a node: no accounts to name
-        return
+    lookup = service_in(session, PERSON_ACCOUNT)
     account_id = lookup(session, id_number) if lookup is not None else None
     if account_id is not None:
         record_read(session, account_id, f"client:{caller.client_id}", purpose or "共享核验", PERSON_READ)

@@ -163,6 +163,13 @@ def node_in(session: Session) -> Node:
     return node
 
 
+def service_in(session: Session, key: ServiceKey[T]) -> T | None:
+    """The service under ``key`` on the node that opened ``session``; ``None`` when it is not wired, or
+    when the session was opened outside a node (a script's, some tests') — an optional collaborator."""
+    node = session.info.get(NODE_INFO)
+    return node.services.get(key) if isinstance(node, Node) else None
+
+
 def _current_node(request: Request) -> Node:
     return node_of(request)
 

@@ -32,7 +32,7 @@ from zhengwu.audit.changes import record_change
 from zhengwu.kernel.config import Settings, StatusPushMapping
 from zhengwu.kernel.events import emit
 from zhengwu.kernel.logging import get_logger
-from zhengwu.kernel.node import node_in
+from zhengwu.kernel.node import node_in, service_in
 from zhengwu.kernel.topics import (
     Declaration,
     RefusalHook,
@@ -182,10 +182,7 @@ class StatusPush:
 
 
 def _reported_area(session: Session, identifier: str) -> str | None:
-    try:
-        lookup = node_in(session).services.get(REPORTED_AREA)
-    except RuntimeError:  # a session opened outside a node: no exchange to ask
-        return None
+    lookup = service_in(session, REPORTED_AREA)  # none outside a node, or without an exchange to ask
     return lookup(session, identifier) if lookup is not None else None
 
 
