@@ -214,16 +214,22 @@ def test_the_policy_refuses_as_pages(client: Any, casework: Casework) -> None:
     assert forged.status_code == 403 and _status(work, case_no) == "submitted"
 
 
-def test_a_department_asked_for_a_joint_opinion(client: Any, casework: Casework) -> None:
+def _accepted_beside_fire_brigade(client: Any, work: Casework, serial: int) -> tuple[str, Any, Any]:
+    """A submitted case accepted by its department, with another department of the division to name (the
+    province's fire brigade); the handler's case page. (case number, that department, the page)"""
     from catalog_kit import make_department
 
-    work = casework
     case_no = _submitted(client, work)
-    fire = make_department(work.session, "130000", "河北省消防救援总队", 72)
+    fire = make_department(work.session, "130000", "河北省消防救援总队", serial)
     cases.act(work.session, case_no, cases.ActionInput("accept"), actor="test")
     work.session.commit()
     login(client, work.handler_token)
-    page = client.get(f"/staff/cases/{case_no}")
+    return case_no, fire, client.get(f"/staff/cases/{case_no}")
+
+
+def test_a_department_asked_for_a_joint_opinion(client: Any, casework: Casework) -> None:
+    work = casework
+    case_no, fire, page = _accepted_beside_fire_brigade(client, work, 72)
     assert "河北省消防救援总队" in page.text, "the division's other departments to ask"
     none = _act(client, case_no, page, action="request_opinions", opinion="请出具消防意见")
     assert none.status_code == 422 and "请至少选择一个征求意见的部门" in none.text
@@ -258,15 +264,8 @@ def test_a_department_asked_for_a_joint_opinion(client: Any, casework: Casework)
 
 
 def test_a_clerk_adds_a_step_from_the_case_page(client: Any, casework: Casework) -> None:
-    from catalog_kit import make_department
-
     work = casework
-    case_no = _submitted(client, work)
-    fire = make_department(work.session, "130000", "河北省消防救援总队", 73)
-    cases.act(work.session, case_no, cases.ActionInput("accept"), actor="test")
-    work.session.commit()
-    login(client, work.handler_token)
-    page = client.get(f"/staff/cases/{case_no}")
+    case_no, fire, page = _accepted_beside_fire_brigade(client, work, 73)
     assert page.status_code == 200 and "增加办理环节" in page.text
     before = [s["name"] for s in cases.step_view(work.session, cases.get_case(work.session, case_no))]
     # Mistakes are named on the page and what was typed is kept.
